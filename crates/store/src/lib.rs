@@ -1,0 +1,103 @@
+//! confab's central store: users and their digest credentials in an embedded SQLite database.
+//!
+//! One [`Store`] wraps one connection behind a mutex; the server and the CLI may open the same
+//! database file at once (WAL journal, busy timeout), and [`Store::users_version`] lets the server
+//! notice edits made by another process.
+
+mod migrations;
+mod users;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use migrations::SCHEMA_VERSION;
+pub use users::{NewUser, User};
+pub use validate::{
+    normalize_domain, validate_display_name, validate_password, validate_username,
+    MAX_DISPLAY_NAME_LEN, MAX_PASSWORD_LEN, MAX_USERNAME_LEN,
+};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE_NAME: &str = "confab.db";
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("user {0} already exists")]
+    UserExists(String),
+    #[error("no such user: {0}")]
+    NoSuchUser(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The database was written by a newer confab; refusing to touch it protects its data.
+    #[error("database schema version {found} is newer than this program supports ({supported}); upgrade confab")]
+    NewerSchema { found: i64, supported: i64 },
+}
+
+/// Handle on the user database. Cheap operations take the mutex for their duration only.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `data_dir/confab.db` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(DB_FILE_NAME);
+        let mut conn = Connection::open(&path)?;
+        // Set before anything else so concurrent openers wait instead of failing.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // WAL lets the server read while the CLI writes.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Invalid(format!(
+                "could not enable WAL journal on {} (got {mode})",
+                path.display()
+            )));
+        }
+        // NORMAL is durable enough in WAL mode and much faster than FULL.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        migrations::migrate(&mut conn)?;
+        Ok(Store { conn: Mutex::new(conn), path: Some(path) })
+    }
+
+    /// A private, throw-away database (tests, ephemeral servers).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        migrations::migrate(&mut conn)?;
+        Ok(Store { conn: Mutex::new(conn), path: None })
+    }
+
+    /// Path of the database file, `None` when in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Current `PRAGMA user_version`, i.e. how many migrations have been applied.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(migrations::user_version(&self.lock())?)
+    }
+
+    /// A poisoned mutex only means another thread panicked mid-call; SQLite rolled back any
+    /// open transaction when it was dropped, so the connection is still usable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,65 @@
+//! Schema migrations, tracked with `PRAGMA user_version`.
+//!
+//! `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`. To change the schema, append a
+//! string; never edit or reorder one that has shipped.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: users with their HA1 hashes, and the counters table.
+    "CREATE TABLE users (
+        id           INTEGER PRIMARY KEY,
+        username     TEXT NOT NULL,
+        domain       TEXT NOT NULL,
+        user_key     TEXT UNIQUE NOT NULL,   -- lower(username@domain), for case-insensitive lookup
+        display_name TEXT NOT NULL DEFAULT '',
+        enabled      INTEGER NOT NULL DEFAULT 1,
+        ha1_md5      TEXT NOT NULL,
+        ha1_sha256   TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+    );
+    CREATE INDEX users_domain ON users(domain);
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER
+    );
+    INSERT INTO meta(key, value) VALUES ('users_version', 0);",
+];
+
+/// Schema version this build creates and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Applies every pending migration, each in its own IMMEDIATE transaction so two processes
+/// opening a fresh database at once cannot both apply the same step.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    check_not_newer(user_version(conn)?)?;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-read under the write lock: another process may have migrated meanwhile.
+        let current = user_version(&tx)?;
+        check_not_newer(current)?;
+        if current == SCHEMA_VERSION {
+            return Ok(()); // dropping tx rolls back an empty transaction
+        }
+        tx.execute_batch(MIGRATIONS[current as usize])?;
+        tx.pragma_update(None, "user_version", current + 1)?;
+        tx.commit()?;
+    }
+}
+
+fn check_not_newer(found: i64) -> Result<(), StoreError> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema { found, supported: SCHEMA_VERSION });
+    }
+    if found < 0 {
+        return Err(StoreError::Invalid(format!("database has a negative schema version {found}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Input checks, done before anything reaches the database so bad data never gets stored and
+//! the caller (CLI, admin API) gets a message naming the problem.
+
+use crate::StoreError;
+
+pub const MAX_USERNAME_LEN: usize = 64;
+pub const MAX_PASSWORD_LEN: usize = 256;
+pub const MAX_DISPLAY_NAME_LEN: usize = 128;
+const MAX_DOMAIN_LEN: usize = 253;
+
+fn invalid(msg: String) -> StoreError {
+    StoreError::Invalid(msg)
+}
+
+/// A SIP user part: 1..=64 of ASCII letters, digits and `-_.!~*'+`. A conservative subset of
+/// RFC 3261 `user`, so it never needs escaping in a URI or a Digest header.
+pub fn validate_username(username: &str) -> Result<(), StoreError> {
+    if username.is_empty() {
+        return Err(invalid("username is empty".into()));
+    }
+    let len = username.chars().count();
+    if len > MAX_USERNAME_LEN {
+        return Err(invalid(format!(
+            "username is {len} characters long, at most {MAX_USERNAME_LEN} allowed"
+        )));
+    }
+    if let Some(c) = username.chars().find(|&c| !is_user_char(c)) {
+        return Err(invalid(format!(
+            "username {username:?} contains {c:?}; allowed are letters, digits and -_.!~*'+"
+        )));
+    }
+    Ok(())
+}
+
+fn is_user_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_.!~*'+".contains(c)
+}
+
+/// Checks a domain (hostname, IPv4 or bracketed IPv6 literal) and returns it lower-cased, the
+/// form it is stored and hashed in (it is the digest realm).
+pub fn normalize_domain(domain: &str) -> Result<String, StoreError> {
+    if domain.is_empty() {
+        return Err(invalid("domain is empty".into()));
+    }
+    if let Some(inner) = domain.strip_prefix('[') {
+        let Some(addr) = inner.strip_suffix(']') else {
+            return Err(invalid(format!("domain {domain:?}: IPv6 literal lacks closing ']'")));
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(invalid(format!("domain {domain:?}: not a valid IPv6 address")));
+        }
+        return Ok(domain.to_ascii_lowercase());
+    }
+    if domain.len() > MAX_DOMAIN_LEN {
+        return Err(invalid(format!(
+            "domain is {} characters long, at most {MAX_DOMAIN_LEN} allowed",
+            domain.len()
+        )));
+    }
+    if let Some(c) = domain.chars().find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')) {
+        return Err(invalid(format!(
+            "domain {domain:?} contains {c:?}; allowed are letters, digits, '-', '.' or a [IPv6] literal"
+        )));
+    }
+    for label in domain.split('.') {
+        if label.is_empty() {
+            return Err(invalid(format!("domain {domain:?} has an empty label (leading, trailing or double dot)")));
+        }
+        if label.len() > 63 {
+            return Err(invalid(format!("domain {domain:?} has a label longer than 63 characters")));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(invalid(format!("domain {domain:?} has a label starting or ending with '-'")));
+        }
+    }
+    Ok(domain.to_ascii_lowercase())
+}
+
+/// Non-empty, at most 256 characters; anything else is allowed (it is only ever hashed).
+pub fn validate_password(password: &str) -> Result<(), StoreError> {
+    if password.is_empty() {
+        return Err(invalid("password is empty".into()));
+    }
+    let len = password.chars().count();
+    if len > MAX_PASSWORD_LEN {
+        return Err(invalid(format!(
+            "password is {len} characters long, at most {MAX_PASSWORD_LEN} allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// At most 128 characters, no control characters (it ends up in From/To headers).
+pub fn validate_display_name(name: &str) -> Result<(), StoreError> {
+    let len = name.chars().count();
+    if len > MAX_DISPLAY_NAME_LEN {
+        return Err(invalid(format!(
+            "display name is {len} characters long, at most {MAX_DISPLAY_NAME_LEN} allowed"
+        )));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(invalid(format!("display name contains control character {c:?}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["a", "alice", "Bob.Smith", "x-y_z!~*'+", &"a".repeat(64)] {
+            validate_username(ok).unwrap();
+        }
+        for bad in ["", "a b", "a@b", "a:b", "é", &"a".repeat(65)] {
+            assert!(matches!(validate_username(bad), Err(StoreError::Invalid(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(normalize_domain("Example.TEST").unwrap(), "example.test");
+        assert_eq!(normalize_domain("192.0.2.1").unwrap(), "192.0.2.1");
+        assert_eq!(normalize_domain("[2001:DB8::1]").unwrap(), "[2001:db8::1]");
+        assert_eq!(normalize_domain("localhost").unwrap(), "localhost");
+        for bad in ["", "a..b", ".a", "a.", "-a.b", "a-.b", "a_b", "a b", "a:5060", "[::1", "[zz]", "[1.2.3.4]"] {
+            assert!(matches!(normalize_domain(bad), Err(StoreError::Invalid(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_and_names() {
+        validate_password("x").unwrap();
+        validate_password(&"é".repeat(256)).unwrap();
+        assert!(validate_password("").is_err());
+        assert!(validate_password(&"x".repeat(257)).is_err());
+        validate_display_name("").unwrap();
+        validate_display_name("Alice Ünlü").unwrap();
+        assert!(validate_display_name(&"x".repeat(129)).is_err());
+        assert!(validate_display_name("a\r\nVia: x").is_err());
+    }
+}
