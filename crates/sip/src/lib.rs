@@ -12,6 +12,7 @@ pub mod header;
 pub mod message;
 pub mod parse;
 pub mod text;
+pub mod transaction;
 pub mod uri;
 pub mod values;
 

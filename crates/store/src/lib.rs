@@ -68,7 +68,10 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         migrations::migrate(&mut conn)?;
-        Ok(Store { conn: Mutex::new(conn), path: Some(path) })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: Some(path),
+        })
     }
 
     /// A private, throw-away database (tests, ephemeral servers).
@@ -76,7 +79,10 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", true)?;
         migrations::migrate(&mut conn)?;
-        Ok(Store { conn: Mutex::new(conn), path: None })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: None,
+        })
     }
 
     /// Path of the database file, `None` when in memory.
@@ -98,6 +104,8 @@ impl Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }

@@ -56,10 +56,15 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 fn check_not_newer(found: i64) -> Result<(), StoreError> {
     if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema { found, supported: SCHEMA_VERSION });
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
     }
     if found < 0 {
-        return Err(StoreError::Invalid(format!("database has a negative schema version {found}")));
+        return Err(StoreError::Invalid(format!(
+            "database has a negative schema version {found}"
+        )));
     }
     Ok(())
 }

@@ -6,7 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use confab_sip::digest::{ha1, Algorithm};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use crate::validate::{normalize_domain, validate_display_name, validate_password, validate_username};
+use crate::validate::{
+    normalize_domain, validate_display_name, validate_password, validate_username,
+};
 use crate::{Store, StoreError};
 
 /// A stored account.
@@ -69,17 +71,27 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
 
 /// The UNIQUE lookup key: case-insensitive on both parts.
 fn user_key(username: &str, domain: &str) -> String {
-    format!("{}@{}", username.to_ascii_lowercase(), domain.to_ascii_lowercase())
+    format!(
+        "{}@{}",
+        username.to_ascii_lowercase(),
+        domain.to_ascii_lowercase()
+    )
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Every write transaction that touches users calls this, so readers in other processes can
 /// tell their cache is stale by comparing one integer.
 fn bump_users_version(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'users_version'", [])?;
+    conn.execute(
+        "UPDATE meta SET value = value + 1 WHERE key = 'users_version'",
+        [],
+    )?;
     Ok(())
 }
 
@@ -110,7 +122,15 @@ impl Store {
             "INSERT INTO users (username, domain, user_key, display_name, enabled,
                                 ha1_md5, ha1_sha256, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7)",
-            params![u.username, domain, user_key(u.username, &domain), u.display_name, md5, sha256, ts],
+            params![
+                u.username,
+                domain,
+                user_key(u.username, &domain),
+                u.display_name,
+                md5,
+                sha256,
+                ts
+            ],
         );
         match inserted {
             Err(e) if is_unique_violation(&e) => {
@@ -136,9 +156,12 @@ impl Store {
     /// Case-insensitive lookup; `None` if absent (malformed input simply matches nothing).
     pub fn get_user(&self, username: &str, domain: &str) -> Result<Option<User>, StoreError> {
         let conn = self.lock();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE user_key = ?1"))?;
-        Ok(stmt.query_row([user_key(username, domain)], user_from_row).optional()?)
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE user_key = ?1"
+        ))?;
+        Ok(stmt
+            .query_row([user_key(username, domain)], user_from_row)
+            .optional()?)
     }
 
     /// All users, or those of one domain, ordered by domain then username (case-insensitively).
@@ -154,7 +177,8 @@ impl Store {
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             }
             None => {
-                let mut stmt = conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users {order}"))?;
+                let mut stmt =
+                    conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users {order}"))?;
                 let rows = stmt.query_map([], user_from_row)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             }
@@ -164,20 +188,32 @@ impl Store {
 
     /// Deletes a user; `NoSuchUser` if absent.
     pub fn remove_user(&self, username: &str, domain: &str) -> Result<(), StoreError> {
-        self.write_one(username, domain, "DELETE FROM users WHERE user_key = ?1", &[])
+        self.write_one(
+            username,
+            domain,
+            "DELETE FROM users WHERE user_key = ?1",
+            &[],
+        )
     }
 
     /// Replaces both HA1 hashes. They are computed from the stored username (its original case),
     /// which is what clients put in their Digest `username`.
-    pub fn set_password(&self, username: &str, domain: &str, password: &str) -> Result<(), StoreError> {
+    pub fn set_password(
+        &self,
+        username: &str,
+        domain: &str,
+        password: &str,
+    ) -> Result<(), StoreError> {
         validate_password(password)?;
         let key = user_key(username, domain);
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (stored_user, stored_domain): (String, String) = tx
-            .query_row("SELECT username, domain FROM users WHERE user_key = ?1", [&key], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT username, domain FROM users WHERE user_key = ?1",
+                [&key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?
             .ok_or_else(|| no_such_user(username, domain))?;
         let md5 = ha1(Algorithm::Md5, &stored_user, &stored_domain, password);
@@ -192,7 +228,12 @@ impl Store {
     }
 
     /// Disabled users keep their credentials but must be refused by the server.
-    pub fn set_enabled(&self, username: &str, domain: &str, enabled: bool) -> Result<(), StoreError> {
+    pub fn set_enabled(
+        &self,
+        username: &str,
+        domain: &str,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
         self.write_one(
             username,
             domain,
@@ -201,7 +242,12 @@ impl Store {
         )
     }
 
-    pub fn set_display_name(&self, username: &str, domain: &str, name: &str) -> Result<(), StoreError> {
+    pub fn set_display_name(
+        &self,
+        username: &str,
+        domain: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
         validate_display_name(name)?;
         self.write_one(
             username,
@@ -254,7 +300,14 @@ impl Store {
                 password.push_str(&username);
                 let md5 = ha1(Algorithm::Md5, &username, &domain, &password);
                 let sha256 = ha1(Algorithm::Sha256, &username, &domain, &password);
-                stmt.execute(params![username, domain, user_key(&username, &domain), md5, sha256, ts])?;
+                stmt.execute(params![
+                    username,
+                    domain,
+                    user_key(&username, &domain),
+                    md5,
+                    sha256,
+                    ts
+                ])?;
             }
         }
         bump_users_version(&tx)?;

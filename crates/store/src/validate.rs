@@ -44,10 +44,14 @@ pub fn normalize_domain(domain: &str) -> Result<String, StoreError> {
     }
     if let Some(inner) = domain.strip_prefix('[') {
         let Some(addr) = inner.strip_suffix(']') else {
-            return Err(invalid(format!("domain {domain:?}: IPv6 literal lacks closing ']'")));
+            return Err(invalid(format!(
+                "domain {domain:?}: IPv6 literal lacks closing ']'"
+            )));
         };
         if addr.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(invalid(format!("domain {domain:?}: not a valid IPv6 address")));
+            return Err(invalid(format!(
+                "domain {domain:?}: not a valid IPv6 address"
+            )));
         }
         return Ok(domain.to_ascii_lowercase());
     }
@@ -57,20 +61,29 @@ pub fn normalize_domain(domain: &str) -> Result<String, StoreError> {
             domain.len()
         )));
     }
-    if let Some(c) = domain.chars().find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')) {
+    if let Some(c) = domain
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+    {
         return Err(invalid(format!(
             "domain {domain:?} contains {c:?}; allowed are letters, digits, '-', '.' or a [IPv6] literal"
         )));
     }
     for label in domain.split('.') {
         if label.is_empty() {
-            return Err(invalid(format!("domain {domain:?} has an empty label (leading, trailing or double dot)")));
+            return Err(invalid(format!(
+                "domain {domain:?} has an empty label (leading, trailing or double dot)"
+            )));
         }
         if label.len() > 63 {
-            return Err(invalid(format!("domain {domain:?} has a label longer than 63 characters")));
+            return Err(invalid(format!(
+                "domain {domain:?} has a label longer than 63 characters"
+            )));
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(invalid(format!("domain {domain:?} has a label starting or ending with '-'")));
+            return Err(invalid(format!(
+                "domain {domain:?} has a label starting or ending with '-'"
+            )));
         }
     }
     Ok(domain.to_ascii_lowercase())
@@ -99,7 +112,9 @@ pub fn validate_display_name(name: &str) -> Result<(), StoreError> {
         )));
     }
     if let Some(c) = name.chars().find(|c| c.is_control()) {
-        return Err(invalid(format!("display name contains control character {c:?}")));
+        return Err(invalid(format!(
+            "display name contains control character {c:?}"
+        )));
     }
     Ok(())
 }
@@ -114,7 +129,10 @@ mod tests {
             validate_username(ok).unwrap();
         }
         for bad in ["", "a b", "a@b", "a:b", "é", &"a".repeat(65)] {
-            assert!(matches!(validate_username(bad), Err(StoreError::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(validate_username(bad), Err(StoreError::Invalid(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -124,8 +142,24 @@ mod tests {
         assert_eq!(normalize_domain("192.0.2.1").unwrap(), "192.0.2.1");
         assert_eq!(normalize_domain("[2001:DB8::1]").unwrap(), "[2001:db8::1]");
         assert_eq!(normalize_domain("localhost").unwrap(), "localhost");
-        for bad in ["", "a..b", ".a", "a.", "-a.b", "a-.b", "a_b", "a b", "a:5060", "[::1", "[zz]", "[1.2.3.4]"] {
-            assert!(matches!(normalize_domain(bad), Err(StoreError::Invalid(_))), "{bad:?}");
+        for bad in [
+            "",
+            "a..b",
+            ".a",
+            "a.",
+            "-a.b",
+            "a-.b",
+            "a_b",
+            "a b",
+            "a:5060",
+            "[::1",
+            "[zz]",
+            "[1.2.3.4]",
+        ] {
+            assert!(
+                matches!(normalize_domain(bad), Err(StoreError::Invalid(_))),
+                "{bad:?}"
+            );
         }
     }
 
