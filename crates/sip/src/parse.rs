@@ -224,7 +224,8 @@ fn check_version_digits(v: &str) -> Result<(), ParseError> {
 /// Semantic checks every server needs before acting on a message.
 fn validate(msg: &Message) -> Result<(), ParseError> {
     let h = &msg.headers;
-    if let StartLine::Request { version, .. } | StartLine::Response { version, .. } = &msg.start {
+    let (StartLine::Request { version, .. } | StartLine::Response { version, .. }) = &msg.start;
+    {
         if version != "SIP/2.0" {
             return Err(ParseError { status: 505, reason: Cow::Borrowed("Version Not Supported"), partial: None });
         }
@@ -275,8 +276,14 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
     }
     if let Some(mf) = h.get(&HeaderName::MaxForwards) {
         let t = mf.trim();
-        if t.is_empty() || t.len() > 3 || !t.bytes().all(|c| c.is_ascii_digit()) || t.parse::<u16>().map_or(true, |n| n > 255) {
+        if t.is_empty() || t.len() > 10 || !t.bytes().all(|c| c.is_ascii_digit()) || t.parse::<u64>().map_or(true, |n| n > 255) {
             return Err(bad("Malformed Max-Forwards header"));
+        }
+    }
+    if let Some(d) = h.get(&HeaderName::Date) {
+        // SIP-date is rfc1123-date, always in GMT (RFC 3261 §20.17)
+        if !d.trim_end().ends_with(" GMT") {
+            return Err(bad("Malformed Date header (time zone must be GMT)"));
         }
     }
     if let Some(e) = h.get(&HeaderName::Expires) {
@@ -292,6 +299,7 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
             Ok(u) if u.scheme == Scheme::Other => {
                 return Err(ParseError { status: 416, reason: Cow::Borrowed("Unsupported URI Scheme"), partial: None })
             }
+            Ok(u) if u.headers.is_some() => return Err(bad("Request-URI must not contain headers")),
             Ok(_) => {}
             Err(e) => return Err(bad(format!("Malformed Request-URI: {e}"))),
         }

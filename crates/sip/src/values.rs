@@ -170,6 +170,9 @@ impl<'a> NameAddr<'a> {
             if uri_str.contains(|c: char| c == ' ' || c == '\t' || c == '"') {
                 return Err(ValueError("URI with spaces must be enclosed in '<>'"));
             }
+            if uri_str.contains(['?', ',']) {
+                return Err(ValueError("URI with headers must be enclosed in '<>'"));
+            }
             Uri::parse(uri_str)?;
             Ok(NameAddr { display: None, uri_str, params, bracketed: false })
         }
