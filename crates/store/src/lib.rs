@@ -10,7 +10,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -55,19 +55,22 @@ impl Store {
         let path = data_dir.join(DB_FILE_NAME);
         let mut conn = Connection::open(&path)?;
         // Set before anything else so concurrent openers wait instead of failing.
-        conn.busy_timeout(Duration::from_secs(5))?;
-        // WAL lets the server read while the CLI writes.
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Invalid(format!(
-                "could not enable WAL journal on {} (got {mode})",
-                path.display()
-            )));
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Switching to WAL and initialising the WAL index can report SQLITE_BUSY without
+        // consulting the busy handler when several processes open a fresh file at once, so the
+        // setup is retried up to the same timeout.
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match setup_file(&mut conn, &path) {
+                Err(StoreError::Sqlite(e))
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                r => break r?,
+            }
         }
-        // NORMAL is durable enough in WAL mode and much faster than FULL.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", true)?;
-        migrations::migrate(&mut conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
             path: Some(path),
@@ -100,6 +103,25 @@ impl Store {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// How long a writer waits for another connection's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Pragmas and migrations for a file database; idempotent so it can be retried.
+fn setup_file(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    // WAL lets the server read while the CLI writes.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Invalid(format!(
+            "could not enable WAL journal on {} (got {mode})",
+            path.display()
+        )));
+    }
+    // NORMAL is durable enough in WAL mode and much faster than FULL.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    migrations::migrate(conn)
 }
 
 impl std::fmt::Debug for Store {

@@ -1,0 +1,252 @@
+//! The TOML configuration file. Errors name the file, line and key.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    pub fn param(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+
+    pub fn is_reliable(self) -> bool {
+        self == Transport::Tcp
+    }
+
+    pub fn parse(s: &str) -> Option<Transport> {
+        if s.eq_ignore_ascii_case("udp") {
+            Some(Transport::Udp)
+        } else if s.eq_ignore_ascii_case("tcp") {
+            Some(Transport::Tcp)
+        } else {
+            None
+        }
+    }
+}
+
+/// One socket to listen on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+/// Parses `ADDR:PORT` (UDP and TCP), `udp:ADDR:PORT` or `tcp:ADDR:PORT`; IPv6 as `[::1]:5060`.
+pub fn parse_listen(s: &str) -> Result<Vec<Listen>, String> {
+    let (transports, addr) = match s.split_once(':') {
+        Some((t, rest)) if Transport::parse(t).is_some() => (vec![Transport::parse(t).unwrap()], rest),
+        _ => (vec![Transport::Udp, Transport::Tcp], s),
+    };
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("'{s}' is not ADDR:PORT (for example 127.0.0.1:5060, [::1]:5060 or tcp:127.0.0.1:5060)"))?;
+    Ok(transports.into_iter().map(|transport| Listen { transport, addr }).collect())
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `ADDR:PORT` (UDP and TCP) or `udp:ADDR:PORT` / `tcp:ADDR:PORT`.
+    pub listen: Vec<String>,
+    /// SIP domains served; the first is the default for new users.
+    pub domains: Vec<String>,
+    pub data_dir: PathBuf,
+    /// Tokio worker threads; default: one per core.
+    pub workers: Option<usize>,
+    pub registrar: RegistrarConfig,
+    pub auth: AuthConfig,
+    pub limits: Limits,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrarConfig {
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+    pub max_contacts: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Seconds a nonce stays valid; after that the client gets `stale=true`.
+    pub nonce_lifetime: u32,
+    /// Challenge requests other than REGISTER (with 407) from local users.
+    pub challenge_requests: bool,
+    /// Offer SHA-256 besides MD5 (MD5 is offered first: most clients only know it).
+    pub sha256: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Larger messages are answered 513.
+    pub max_message_bytes: usize,
+    /// TCP connections without traffic are closed after this many seconds
+    /// (unless a registration still uses them).
+    pub tcp_idle_timeout: u64,
+    pub tcp_max_connections: usize,
+    /// Messages queued for one TCP connection before it is considered stuck and closed.
+    pub tcp_send_queue: usize,
+    /// Server and client transactions kept at once; beyond it new requests get 503.
+    pub max_transactions: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// tracing filter, e.g. "info" or "confab_server=debug".
+    pub level: String,
+    /// Log every SIP message sent and received (toggle at run time with SIGUSR1).
+    pub sip_trace: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec!["127.0.0.1:5060".into()],
+            domains: vec!["example.test".into()],
+            data_dir: PathBuf::from("confab-data"),
+            workers: None,
+            registrar: RegistrarConfig::default(),
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig { min_expires: 60, max_expires: 86400, default_expires: 3600, max_contacts: 16 }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { nonce_lifetime: 300, challenge_requests: true, sha256: true }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 32 * 1024,
+            tcp_idle_timeout: 180,
+            tcp_max_connections: 16384,
+            tcp_send_queue: 1024,
+            max_transactions: 2_000_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), sip_trace: false }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML; an error reads `FILE:LINE:COL: message` and names the key.
+    pub fn from_toml(text: &str, file: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|s| {
+                    let before = &text[..s.start.min(text.len())];
+                    (before.matches('\n').count() + 1, before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1)
+                })
+                .unwrap_or((0, 0));
+            format!("{file}:{line}:{col}: {}", e.message())
+        })?;
+        cfg.validate().map_err(|e| format!("{file}: {e}"))?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.listen.is_empty() {
+            return Err("key 'listen': at least one address is needed".into());
+        }
+        for l in &self.listen {
+            parse_listen(l).map_err(|e| format!("key 'listen': {e}"))?;
+        }
+        if self.domains.is_empty() {
+            return Err("key 'domains': at least one SIP domain is needed".into());
+        }
+        for d in &self.domains {
+            if d.is_empty() || !d.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-') {
+                return Err(format!("key 'domains': '{d}' is not a domain name"));
+            }
+        }
+        let r = &self.registrar;
+        if r.min_expires > r.max_expires || r.default_expires < r.min_expires || r.default_expires > r.max_expires {
+            return Err("section [registrar]: need min_expires <= default_expires <= max_expires".into());
+        }
+        if self.limits.max_message_bytes < 1024 {
+            return Err("key 'limits.max_message_bytes': must be at least 1024".into());
+        }
+        if self.workers == Some(0) {
+            return Err("key 'workers': must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn listeners(&self) -> Vec<Listen> {
+        let mut out: Vec<Listen> = vec![];
+        for l in &self.listen {
+            for x in parse_listen(l).expect("validated") {
+                if !out.contains(&x) {
+                    out.push(x);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = Config::from_toml("domains = [\"a.test\"]\n\n[registrar]\nmin_expire = 5\n", "c.toml").unwrap_err();
+        assert!(e.starts_with("c.toml:4:"), "{e}");
+        assert!(e.contains("min_expire"), "{e}");
+        let e = Config::from_toml("listen = [\"nowhere\"]\n", "c.toml").unwrap_err();
+        assert!(e.contains("listen") && e.contains("nowhere"), "{e}");
+        let e = Config::from_toml("[limits]\ntcp_idle_timeout = \"soon\"\n", "c.toml").unwrap_err();
+        assert!(e.starts_with("c.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(parse_listen("127.0.0.1:5080").unwrap().len(), 2);
+        let l = parse_listen("tcp:[::1]:5061").unwrap();
+        assert_eq!(l, [Listen { transport: Transport::Tcp, addr: "[::1]:5061".parse().unwrap() }]);
+        assert!(parse_listen("udp:localhost:5060").is_err());
+    }
+}

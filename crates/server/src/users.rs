@@ -1,0 +1,73 @@
+//! The credentials the server checks on every request, cached from the store.
+//! Reloaded when the store's users version changes (e.g. after `confab user add`
+//! in another process), so changes take effect without a restart.
+
+use confab_store::Store;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct UserCred {
+    pub username: String,
+    pub domain: String,
+    pub enabled: bool,
+    pub ha1_md5: String,
+    pub ha1_sha256: String,
+}
+
+pub fn user_key(user: &str, domain: &str) -> String {
+    let mut k = String::with_capacity(user.len() + domain.len() + 1);
+    for c in user.chars() {
+        k.extend(c.to_lowercase());
+    }
+    k.push('@');
+    k.push_str(&domain.to_ascii_lowercase());
+    k
+}
+
+#[derive(Default)]
+pub struct UserCache {
+    map: RwLock<Arc<HashMap<String, Arc<UserCred>>>>,
+    version: RwLock<i64>,
+}
+
+impl UserCache {
+    pub fn get(&self, user: &str, domain: &str) -> Option<Arc<UserCred>> {
+        let map = self.map.read().clone();
+        map.get(&user_key(user, domain)).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reloads from the store if it changed since the last load. Returns whether it did.
+    pub fn refresh(&self, store: &Store) -> Result<bool, confab_store::StoreError> {
+        let v = store.users_version()?;
+        if *self.version.read() == v && !self.is_empty() {
+            return Ok(false);
+        }
+        let users = store.list_users(None)?;
+        let mut map = HashMap::with_capacity(users.len());
+        for u in users {
+            map.insert(
+                user_key(&u.username, &u.domain),
+                Arc::new(UserCred {
+                    username: u.username,
+                    domain: u.domain,
+                    enabled: u.enabled,
+                    ha1_md5: u.ha1_md5,
+                    ha1_sha256: u.ha1_sha256,
+                }),
+            );
+        }
+        *self.map.write() = Arc::new(map);
+        *self.version.write() = v;
+        Ok(true)
+    }
+}
