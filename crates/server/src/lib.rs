@@ -1,1 +1,17 @@
+//! confab-server: drives the confab-sip protocol crate with tokio.
+//!
+//! - [`transport`]: UDP and TCP sockets, framing, connection table (the only I/O)
+//! - [`core`]: the request pipeline, transaction tables and timers (no I/O)
+//! - [`proxy`], [`registrar`]: the feature modules the pipeline dispatches to
+//! - [`location`], [`users`]: registrations and the credentials cache
+//! - [`server`]: wiring it together and running it
 
+pub mod config;
+pub mod core;
+pub mod location;
+pub mod net;
+pub mod proxy;
+pub mod registrar;
+pub mod server;
+pub mod transport;
+pub mod users;

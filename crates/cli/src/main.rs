@@ -1,0 +1,294 @@
+//! `confab`: run the server and manage its users.
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use confab_server::config::{parse_listen, Config};
+use confab_store::{NewUser, Store};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "confab",
+    version,
+    about = "confab: a unified-communications SIP server (registrar, proxy, presence, IM)",
+    long_about = "confab is a SIP server any standard client (baresip, linphone, Zoiper, sipp) can use.\n\n\
+Quick start:\n  confab user add alice --password secret     # creates ./confab-data/confab.db\n  \
+confab serve                                # 127.0.0.1:5060 UDP+TCP, domain example.test\n\n\
+Then register a client as sip:alice@example.test with password 'secret' via 127.0.0.1:5060."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML configuration file (see docs/configuration.md); command-line options override it
+    #[arg(long, short = 'c', global = true)]
+    config: Option<PathBuf>,
+    /// Data directory holding the SQLite store (default ./confab-data)
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SIP server
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on, UDP and TCP (repeatable): 127.0.0.1:5060, [::1]:5060,
+        /// or one transport only: udp:ADDR:PORT, tcp:ADDR:PORT
+        #[arg(long, short = 'l')]
+        listen: Vec<String>,
+        /// SIP domain to serve (repeatable); the first is the default for new users
+        #[arg(long, short = 'd')]
+        domain: Vec<String>,
+        /// Number of worker threads (default: one per core); bound it for fair benchmarks
+        #[arg(long, short = 'w')]
+        workers: Option<usize>,
+        /// Log every SIP message (also toggled at run time with `kill -USR1 <pid>`)
+        #[arg(long)]
+        sip_trace: bool,
+    },
+    /// Manage users: add, list, show, remove, passwd, enable, disable, seed
+    #[command(subcommand)]
+    User(UserCmd),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user: `confab user add alice --password secret` (domain from the config) or alice@example.test
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// user or user@domain
+        address: String,
+        /// Password (otherwise read from stdin with --password-stdin, or generated and printed)
+        #[arg(long, short = 'p')]
+        password: Option<String>,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+        /// Display name
+        #[arg(long, short = 'n', default_value = "")]
+        name: String,
+    },
+    /// List users
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Only users of this domain
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Show one user
+    Show {
+        #[command(flatten)]
+        common: Common,
+        address: String,
+    },
+    /// Remove a user
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        address: String,
+    },
+    /// Change a user's password
+    Passwd {
+        #[command(flatten)]
+        common: Common,
+        address: String,
+        #[arg(long, short = 'p')]
+        password: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Allow a user to sign in again
+    Enable {
+        #[command(flatten)]
+        common: Common,
+        address: String,
+    },
+    /// Stop a user from signing in (registrations are refused; the account is kept)
+    Disable {
+        #[command(flatten)]
+        common: Common,
+        address: String,
+    },
+    /// Create PREFIX0000..PREFIX{count-1} with password PASSWORD_PREFIX<user>, in one transaction
+    /// (e.g. the benchmark users: --domain example.test --count 10000 --password-prefix pw-)
+    Seed {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long, default_value_t = 10000)]
+        count: u32,
+        #[arg(long, default_value = "user")]
+        prefix: String,
+        #[arg(long, default_value = "pw-")]
+        password_prefix: String,
+    },
+}
+
+fn load_config(common: &Common) -> anyhow::Result<Config> {
+    let mut cfg = match &common.config {
+        Some(p) => Config::load(p).map_err(anyhow::Error::msg)?,
+        None => Config::default(),
+    };
+    if let Some(d) = &common.data {
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    Store::open(&cfg.data_dir).with_context(|| format!("opening the store in {}", cfg.data_dir.display()))
+}
+
+fn split_address(addr: &str, cfg: &Config) -> (String, String) {
+    match addr.split_once('@') {
+        Some((u, d)) => (u.to_string(), d.to_ascii_lowercase()),
+        None => (addr.to_string(), cfg.domains[0].clone()),
+    }
+}
+
+fn read_password(password: Option<String>, stdin: bool) -> anyhow::Result<(String, bool)> {
+    if let Some(p) = password {
+        return Ok((p, false));
+    }
+    if stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let p = line.trim_end_matches(['\r', '\n']).to_string();
+        if p.is_empty() {
+            bail!("no password on standard input");
+        }
+        return Ok((p, false));
+    }
+    use rand::Rng;
+    const ALPHA: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    Ok(((0..16).map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char).collect(), true))
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("confab: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Command::Serve { common, listen, domain, workers, sip_trace } => {
+            let mut cfg = load_config(&common)?;
+            if !listen.is_empty() {
+                for l in &listen {
+                    parse_listen(l).map_err(|e| anyhow::anyhow!("--listen: {e}"))?;
+                }
+                cfg.listen = listen;
+            }
+            if !domain.is_empty() {
+                cfg.domains = domain;
+            }
+            if workers.is_some() {
+                cfg.workers = workers;
+            }
+            cfg.log.sip_trace |= sip_trace;
+            cfg.validate().map_err(anyhow::Error::msg)?;
+            init_logging(&cfg.log.level);
+            let store = Arc::new(open_store(&cfg)?);
+            if store.list_users(None)?.is_empty() {
+                tracing::warn!("the store has no users yet: add one with `confab user add alice --password secret`");
+            }
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            rt.enable_all();
+            if let Some(w) = cfg.workers {
+                rt.worker_threads(w);
+            }
+            rt.build()?.block_on(confab_server::server::run(cfg, store))
+        }
+        Command::User(cmd) => user_command(cmd),
+    }
+}
+
+fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
+    match cmd {
+        UserCmd::Add { common, address, password, password_stdin, name } => {
+            let cfg = load_config(&common)?;
+            let (user, domain) = split_address(&address, &cfg);
+            let (pw, generated) = read_password(password, password_stdin)?;
+            let store = open_store(&cfg)?;
+            let u = store.add_user(&NewUser { username: &user, domain: &domain, display_name: &name, password: &pw })?;
+            println!("added {}", u.address());
+            if generated {
+                println!("password: {pw}");
+            }
+        }
+        UserCmd::List { common, domain } => {
+            let cfg = load_config(&common)?;
+            let store = open_store(&cfg)?;
+            let users = store.list_users(domain.as_deref())?;
+            for u in &users {
+                let state = if u.enabled { "enabled" } else { "disabled" };
+                println!("{:<40} {:<9} {}", u.address(), state, u.display_name);
+            }
+            eprintln!("{} user(s)", users.len());
+        }
+        UserCmd::Show { common, address } => {
+            let cfg = load_config(&common)?;
+            let (user, domain) = split_address(&address, &cfg);
+            let store = open_store(&cfg)?;
+            let Some(u) = store.get_user(&user, &domain)? else { bail!("no such user: {user}@{domain}") };
+            println!("SipAddress  : sip:{}", u.address());
+            println!("DisplayName : {}", u.display_name);
+            println!("Enabled     : {}", u.enabled);
+            println!("Created     : {} (unix time)", u.created_at);
+            println!("HA1 (MD5)   : {}", u.ha1_md5);
+        }
+        UserCmd::Remove { common, address } => {
+            let cfg = load_config(&common)?;
+            let (user, domain) = split_address(&address, &cfg);
+            open_store(&cfg)?.remove_user(&user, &domain)?;
+            println!("removed {user}@{domain}");
+        }
+        UserCmd::Passwd { common, address, password, password_stdin } => {
+            let cfg = load_config(&common)?;
+            let (user, domain) = split_address(&address, &cfg);
+            let (pw, generated) = read_password(password, password_stdin)?;
+            open_store(&cfg)?.set_password(&user, &domain, &pw)?;
+            println!("password changed for {user}@{domain}");
+            if generated {
+                println!("password: {pw}");
+            }
+        }
+        UserCmd::Enable { common, address } => set_enabled(&common, &address, true)?,
+        UserCmd::Disable { common, address } => set_enabled(&common, &address, false)?,
+        UserCmd::Seed { common, domain, count, prefix, password_prefix } => {
+            let cfg = load_config(&common)?;
+            let domain = domain.unwrap_or_else(|| cfg.domains[0].clone());
+            let t = std::time::Instant::now();
+            let n = open_store(&cfg)?.seed_users(&domain, &prefix, count, &password_prefix)?;
+            println!("seeded {n} users {prefix}0000.. in {domain} ({:.2} s)", t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(())
+}
+
+fn set_enabled(common: &Common, address: &str, enabled: bool) -> anyhow::Result<()> {
+    let cfg = load_config(common)?;
+    let (user, domain) = split_address(address, &cfg);
+    open_store(&cfg)?.set_enabled(&user, &domain, enabled)?;
+    println!("{} {user}@{domain}", if enabled { "enabled" } else { "disabled" });
+    Ok(())
+}

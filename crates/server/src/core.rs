@@ -1,0 +1,997 @@
+//! The SIP core: the request pipeline, the transaction tables and their timers.
+//!
+//! It is synchronous and does no I/O: a transport hands it a datagram or frame with
+//! its [`Source`], and it appends what must be sent to a list of [`Outgoing`]. State is
+//! split into shards by Call-ID, so a request, its transactions, its forks and their
+//! responses always meet under one short lock and unrelated calls never contend.
+
+use crate::config::{Config, Listen, Transport};
+use crate::location::Location;
+use crate::net::{Dest, Outgoing, SendFailure, Source};
+use crate::users::{UserCache, UserCred};
+use bytes::Bytes;
+use confab_sip::digest::{self, Algorithm, Challenge, Credentials, NonceCheck, NonceManager};
+use confab_sip::transaction::{ClientAction, ClientTransaction, Kind, ServerAction, ServerTransaction, Timers};
+use confab_sip::values::Via;
+use confab_sip::{parse_message, response_to, HeaderName, Message, Method, Text, Uri};
+use parking_lot::Mutex;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub const SHARDS: usize = 64;
+pub const BRANCH_PREFIX: &str = "z9hG4bKcfb";
+/// Methods confab serves or relays (Allow in OPTIONS and 405 answers).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, PRACK, REFER, NOTIFY, SUBSCRIBE, PUBLISH";
+pub const SUPPORTED: &str = "path";
+pub const SERVER_NAME: &str = concat!("confab/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TimerRef {
+    Server(String),
+    Client(String),
+    TimerC(u64),
+}
+
+pub(crate) struct ServerEntry {
+    pub txn: ServerTransaction,
+    pub reply: Dest,
+    pub last_response: Option<Bytes>,
+    pub proxy: Option<u64>,
+    pub scheduled: Option<Instant>,
+}
+
+pub(crate) struct ClientEntry {
+    pub txn: ClientTransaction,
+    /// The request as sent, for retransmission, ACK and CANCEL.
+    pub request: Message,
+    pub bytes: Bytes,
+    pub dest: Dest,
+    pub proxy: Option<u64>,
+    pub branch_idx: usize,
+    pub is_cancel: bool,
+    pub ack: Option<Bytes>,
+    pub scheduled: Option<Instant>,
+}
+
+pub(crate) struct Branch {
+    pub client_key: String,
+    pub final_status: Option<u16>,
+    pub provisional: bool,
+    pub cancel_wanted: bool,
+    pub cancelled: bool,
+}
+
+/// A stateful proxy context: one incoming request forked to one or more branches.
+pub(crate) struct ProxyCtx {
+    pub server_key: String,
+    pub request: Message,
+    pub branches: Vec<Branch>,
+    pub best: Option<Message>,
+    pub challenges: Vec<(HeaderName, Text)>,
+    pub final_sent: bool,
+    pub is_invite: bool,
+    pub timer_c_fired: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Shard {
+    pub server: HashMap<String, ServerEntry>,
+    pub client: HashMap<String, ClientEntry>,
+    pub proxies: HashMap<u64, ProxyCtx>,
+    pub timers: BinaryHeap<Reverse<(Instant, u64, TimerRefOrd)>>,
+    pub timer_seq: u64,
+}
+
+/// TimerRef with a total order for the heap (order among equal deadlines is irrelevant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TimerRefOrd(pub TimerRef);
+impl PartialOrd for TimerRefOrd {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TimerRefOrd {
+    fn cmp(&self, _other: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl Shard {
+    pub fn schedule(&mut self, at: Instant, what: TimerRef) {
+        self.timer_seq += 1;
+        self.timers.push(Reverse((at, self.timer_seq, TimerRefOrd(what))));
+    }
+}
+
+/// Outcome of checking a request's digest credentials.
+pub(crate) enum AuthResult {
+    Ok(Arc<UserCred>),
+    /// Send this response (a challenge, 400 or 403).
+    Respond(Message),
+}
+
+pub struct Core {
+    pub(crate) cfg: Config,
+    pub(crate) domains: Vec<String>,
+    pub(crate) listeners: Vec<Listen>,
+    pub users: Arc<UserCache>,
+    pub location: Location,
+    pub(crate) nonces: NonceManager,
+    pub(crate) shards: Vec<Mutex<Shard>>,
+    pub(crate) timers: Timers,
+    pub(crate) txn_count: AtomicUsize,
+    next_id: AtomicU64,
+    trace: AtomicBool,
+    /// TCP connections a registration relies on, kept open past the idle timeout until then.
+    pub(crate) pinned: Mutex<HashMap<u64, Instant>>,
+}
+
+fn shard_of(call_id: &str) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    call_id.hash(&mut h);
+    (h.finish() as usize) % SHARDS
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub(crate) fn random_token(n: usize) -> String {
+    use rand::Rng;
+    const ALPHA: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::thread_rng();
+    (0..n).map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char).collect()
+}
+
+/// The Via sent-by of a request and whether its sender is behind NAT (RFC 3581 logic):
+/// the address it claims differs from the one the packet came from.
+pub(crate) fn behind_nat(via: &Via, src: &Source) -> bool {
+    match via.host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) if ip != src.remote.ip() => true,
+        Ok(_) => src.transport == Transport::Udp && via.port.unwrap_or(5060) != src.remote.port(),
+        Err(_) => false,
+    }
+}
+
+/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581).
+pub(crate) fn reply_dest(src: &Source, via: Option<&Via>) -> Dest {
+    if src.transport.is_reliable() {
+        return src.flow();
+    }
+    let port = match via {
+        Some(v) if v.param("rport").is_some() => src.remote.port(),
+        Some(v) => v.port.unwrap_or(5060),
+        None => src.remote.port(),
+    };
+    Dest { transport: src.transport, addr: SocketAddr::new(src.remote.ip(), port), conn: None }
+}
+
+/// Where a response goes next, read from its (new) top Via: received/rport/sent-by.
+pub(crate) fn via_dest(via: &Via) -> Option<Dest> {
+    let transport = Transport::parse(via.transport)?;
+    let host = via.param("received").unwrap_or(via.host);
+    let ip: IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    let port = via.param("rport").and_then(|p| p.parse().ok()).or(via.port).unwrap_or(5060);
+    Some(Dest { transport, addr: SocketAddr::new(ip, port), conn: None })
+}
+
+/// Where a SIP URI points, without DNS: its host must be an IP literal.
+pub(crate) fn uri_dest(uri: &Uri) -> Option<Dest> {
+    let ip: IpAddr = uri.host_unbracketed().parse().ok()?;
+    let transport = match uri.transport() {
+        Some(t) => Transport::parse(t)?,
+        None if uri.scheme == confab_sip::Scheme::Sips => Transport::Tcp,
+        None => Transport::Udp,
+    };
+    Some(Dest { transport, addr: SocketAddr::new(ip, uri.port.unwrap_or(5060)), conn: None })
+}
+
+impl Core {
+    pub fn new(cfg: Config, users: Arc<UserCache>) -> Core {
+        let mut secret = [0u8; 32];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut secret[..]);
+        let trace = cfg.log.sip_trace;
+        Core {
+            domains: cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            listeners: cfg.listeners(),
+            nonces: NonceManager::new(secret, cfg.auth.nonce_lifetime, 20),
+            users,
+            location: Location::default(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            timers: Timers::default(),
+            txn_count: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            trace: AtomicBool::new(trace),
+            pinned: Mutex::new(HashMap::new()),
+            cfg,
+        }
+    }
+
+    /// Replaces the listeners after binding (ports chosen by the OS become known).
+    pub fn set_listeners(&mut self, l: Vec<Listen>) {
+        self.listeners = l;
+    }
+
+    pub fn listeners(&self) -> &[Listen] {
+        &self.listeners
+    }
+
+    pub fn default_domain(&self) -> &str {
+        &self.domains[0]
+    }
+
+    pub fn toggle_trace(&self) -> bool {
+        !self.trace.fetch_xor(true, Ordering::Relaxed)
+    }
+
+    pub fn max_message_bytes(&self) -> usize {
+        self.cfg.limits.max_message_bytes
+    }
+
+    pub fn transactions(&self) -> usize {
+        self.txn_count.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_our_domain(&self, host: &str) -> bool {
+        self.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether host[:port] names this server (one of its listen addresses, or a served
+    /// domain without a port).
+    pub(crate) fn is_us(&self, host: &str, port: Option<u16>) -> bool {
+        let h = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = h.parse::<IpAddr>() {
+            return self.listeners.iter().any(|l| {
+                (l.addr.ip() == ip || (l.addr.ip().is_unspecified() && ip.is_loopback())) && port.unwrap_or(5060) == l.addr.port()
+            });
+        }
+        self.is_our_domain(h) && port.is_none_or(|p| self.listeners.iter().any(|l| l.addr.port() == p))
+    }
+
+    /// The listener to send from for `dest` (same transport and address family).
+    pub(crate) fn egress(&self, dest: &Dest) -> Option<Listen> {
+        self.listeners.iter().copied().find(|l| l.transport == dest.transport && l.addr.is_ipv4() == dest.addr.is_ipv4())
+    }
+
+    pub(crate) fn hostport(l: &Listen) -> String {
+        match l.addr {
+            SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        }
+    }
+
+    pub(crate) fn trace_msg(&self, dir: &str, peer: &Dest, bytes: &[u8]) {
+        if self.trace.load(Ordering::Relaxed) {
+            tracing::info!(target: "sip_trace", "{dir} {} {}\n{}", peer.transport.as_str(), peer.addr, String::from_utf8_lossy(bytes));
+        }
+    }
+
+    /// Entry point for every received message (a datagram or a framed stream message).
+    pub fn handle(&self, data: Bytes, src: &Source, out: &mut Vec<Outgoing>) {
+        let now = Instant::now();
+        self.trace_msg("recv from", &src.flow(), &data);
+        let too_large = data.len() > self.cfg.limits.max_message_bytes;
+        match parse_message(data) {
+            Ok(msg) if too_large => {
+                if msg.is_request() && msg.method() != Some(&Method::Ack) {
+                    self.reply_stateless(&msg, src, 513, Some("Message Too Large"), out);
+                }
+            }
+            Ok(msg) => {
+                if msg.is_request() {
+                    self.on_request(msg, src, now, out);
+                } else {
+                    self.on_response(msg, src, now, out);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(peer = %src.remote, "unparsable message: {} {}", e.status, e.reason);
+                if let Some(p) = e.partial {
+                    if p.is_request() && p.method() != Some(&Method::Ack) {
+                        let status = if too_large { 513 } else { e.status };
+                        let reason = if too_large { "Message Too Large".into() } else { e.reason };
+                        self.reply_stateless(&p, src, status, Some(&reason), out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers a stream message that could not be framed (bad Content-Length, too large).
+    pub fn reply_unframable(&self, head: Bytes, src: &Source, status: u16, reason: &str, out: &mut Vec<Outgoing>) {
+        let msg = match parse_message(head) {
+            Ok(m) => m,
+            Err(e) => match e.partial {
+                Some(p) => *p,
+                None => return,
+            },
+        };
+        if msg.is_request() && msg.method() != Some(&Method::Ack) {
+            self.reply_stateless(&msg, src, status, Some(reason), out);
+        }
+    }
+
+    pub(crate) fn reply_stateless(&self, req: &Message, src: &Source, status: u16, reason: Option<&str>, out: &mut Vec<Outgoing>) {
+        let mut resp = response_to(req, status, reason, Some(&random_token(10)));
+        resp.headers.push(HeaderName::Server, SERVER_NAME);
+        let via = req.top_via();
+        self.send(reply_dest(src, via.as_ref()), resp.to_bytes(), None, out);
+    }
+
+    pub(crate) fn send(&self, dest: Dest, bytes: Bytes, on_failure: Option<SendFailure>, out: &mut Vec<Outgoing>) {
+        self.trace_msg("send to", &dest, &bytes);
+        out.push(Outgoing { dest, bytes, on_failure });
+    }
+
+    /// Key of a server transaction (RFC 3261 §17.2.3): branch + sent-by + method, with ACK
+    /// matching its INVITE; RFC 2543 peers without a magic-cookie branch fall back to the
+    /// dialog identifiers.
+    fn server_key(msg: &Message, via: &Via, method: &Method) -> String {
+        let m = match method {
+            Method::Ack => "INVITE",
+            other => other.as_str(),
+        };
+        match via.branch() {
+            Some(b) if via.has_rfc3261_branch() && b.len() > 7 => {
+                format!("{b}|{}:{}|{m}", via.host.to_ascii_lowercase(), via.port.unwrap_or(0))
+            }
+            _ => {
+                let from_tag = msg.from_hdr().and_then(|f| f.tag().map(str::to_owned)).unwrap_or_default();
+                let cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+                format!(
+                    "2543|{}|{cseq}|{from_tag}|{}:{}|{m}",
+                    msg.call_id().map(|c| c.as_str()).unwrap_or(""),
+                    via.host,
+                    via.port.unwrap_or(0)
+                )
+            }
+        }
+    }
+
+    fn on_request(&self, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
+        let method = msg.method().cloned().expect("request");
+        let Some(via) = msg.top_via() else { return };
+        let key = Self::server_key(&msg, &via, &method);
+        let shard_idx = shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or(""));
+        let mut shard = self.shards[shard_idx].lock();
+
+        if method == Method::Ack {
+            if let Some(entry) = shard.server.get_mut(&key) {
+                if entry.txn.on_ack(now) == ServerAction::AbsorbAck {
+                    let at = entry.txn.next_deadline();
+                    self.reschedule_server(&mut shard, &key, at);
+                    return;
+                }
+            }
+            drop(shard);
+            self.forward_stateless_ack(msg, src, out);
+            return;
+        }
+
+        if let Some(entry) = shard.server.get_mut(&key) {
+            if entry.txn.on_request_retransmit() == ServerAction::ResendResponse {
+                if let Some(b) = entry.last_response.clone() {
+                    let dest = entry.reply;
+                    self.send(dest, b, None, out);
+                }
+            }
+            return;
+        }
+
+        if self.txn_count.load(Ordering::Relaxed) >= self.cfg.limits.max_transactions {
+            drop(shard);
+            let mut resp = response_to(&msg, 503, Some("Overloaded"), Some(&random_token(10)));
+            resp.headers.push(HeaderName::RetryAfter, "5");
+            self.send(reply_dest(src, Some(&via)), resp.to_bytes(), None, out);
+            return;
+        }
+
+        if method == Method::Cancel {
+            self.on_cancel(&mut shard, shard_idx, &key, msg, src, now, out);
+            return;
+        }
+
+        let kind = if method == Method::Invite { Kind::Invite } else { Kind::NonInvite };
+        let entry = ServerEntry {
+            txn: ServerTransaction::new(kind, src.transport.is_reliable(), self.timers),
+            reply: reply_dest(src, Some(&via)),
+            last_response: None,
+            proxy: None,
+            scheduled: None,
+        };
+        shard.server.insert(key.clone(), entry);
+        self.txn_count.fetch_add(1, Ordering::Relaxed);
+        self.route_request(&mut shard, shard_idx, &key, msg, src, now, out);
+        // A request that got no answer (e.g. forwarded) keeps its transaction; one that
+        // ended at once is already removed by respond().
+    }
+
+    /// Sends `resp` on the server transaction `key` and remembers it for retransmissions.
+    pub(crate) fn respond(&self, shard: &mut Shard, key: &str, resp: Message, now: Instant, out: &mut Vec<Outgoing>) {
+        let status = resp.status().unwrap_or(500);
+        let Some(entry) = shard.server.get_mut(key) else { return };
+        if !entry.txn.on_send_response(status, now) {
+            return;
+        }
+        let bytes = resp.to_bytes();
+        entry.last_response = Some(bytes.clone());
+        let dest = entry.reply;
+        let at = entry.txn.next_deadline();
+        self.send(dest, bytes, None, out);
+        match at {
+            Some(at) if at <= now => self.remove_server(shard, key),
+            _ => self.reschedule_server(shard, key, at),
+        }
+    }
+
+    pub(crate) fn remove_server(&self, shard: &mut Shard, key: &str) {
+        if shard.server.remove(key).is_some() {
+            self.txn_count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn remove_client(&self, shard: &mut Shard, key: &str) -> Option<ClientEntry> {
+        let e = shard.client.remove(key);
+        if e.is_some() {
+            self.txn_count.fetch_sub(1, Ordering::Relaxed);
+        }
+        e
+    }
+
+    pub(crate) fn reschedule_server(&self, shard: &mut Shard, key: &str, at: Option<Instant>) {
+        let Some(at) = at else { return };
+        let Some(entry) = shard.server.get_mut(key) else { return };
+        if entry.scheduled == Some(at) {
+            return;
+        }
+        entry.scheduled = Some(at);
+        shard.schedule(at, TimerRef::Server(key.to_string()));
+    }
+
+    pub(crate) fn reschedule_client(&self, shard: &mut Shard, key: &str) {
+        let Some(entry) = shard.client.get_mut(key) else { return };
+        let Some(at) = entry.txn.next_deadline() else { return };
+        if entry.scheduled == Some(at) {
+            return;
+        }
+        entry.scheduled = Some(at);
+        shard.schedule(at, TimerRef::Client(key.to_string()));
+    }
+
+    /// A local answer to the request of server transaction `key`.
+    pub(crate) fn reply(&self, shard: &mut Shard, key: &str, req: &Message, status: u16, reason: Option<&str>, now: Instant, out: &mut Vec<Outgoing>) {
+        let mut resp = response_to(req, status, reason, Some(&random_token(10)));
+        resp.headers.push(HeaderName::Server, SERVER_NAME);
+        self.respond(shard, key, resp, now, out);
+    }
+
+    /// Decides what to do with a new request: answer it here or proxy it.
+    #[allow(clippy::too_many_arguments)]
+    fn route_request(&self, shard: &mut Shard, shard_idx: usize, key: &str, mut msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
+        let method = msg.method().cloned().expect("request");
+        let flow_target = self.strip_own_routes(&mut msg, src);
+        let uri_text = msg.uri().cloned().expect("request");
+        let Ok(ruri) = Uri::parse(&uri_text) else {
+            return self.reply(shard, key, &msg, 400, Some("Malformed Request-URI"), now, out);
+        };
+        if ruri.scheme == confab_sip::Scheme::Tel {
+            // no voice routing yet (enterprise voice comes later)
+            return self.reply(shard, key, &msg, 404, Some("No route for tel URI"), now, out);
+        }
+        let has_route = msg.headers.has(&HeaderName::Route);
+        let ruri_us = self.is_us(ruri.host, ruri.port);
+        let ruri_ours = ruri_us || self.is_our_domain(ruri.host);
+        let to_tag = msg.to_hdr().and_then(|t| t.tag().map(str::to_owned));
+
+        // Requests for the server itself.
+        if !has_route && flow_target.is_none() && (ruri_ours && (ruri.user.is_none() || method == Method::Register)) {
+            if let Some(bad) = self.unsupported_require(&msg, &HeaderName::Require) {
+                return self.reply_unsupported(shard, key, &msg, &bad, now, out);
+            }
+            return match method {
+                Method::Register => self.handle_register(shard, key, &msg, src, now, out),
+                Method::Options => {
+                    let mut resp = response_to(&msg, 200, None, Some(&random_token(10)));
+                    for (n, v) in [
+                        (HeaderName::Allow, ALLOW),
+                        (HeaderName::Accept, "application/sdp, text/plain, message/cpim, application/pidf+xml"),
+                        (HeaderName::Supported, SUPPORTED),
+                        (HeaderName::Server, SERVER_NAME),
+                    ] {
+                        resp.headers.push(n, v);
+                    }
+                    self.respond(shard, key, resp, now, out)
+                }
+                Method::Other(_) => self.reply(shard, key, &msg, 501, None, now, out),
+                _ => {
+                    let mut resp = response_to(&msg, 405, None, Some(&random_token(10)));
+                    resp.headers.push(HeaderName::Allow, "OPTIONS, REGISTER");
+                    self.respond(shard, key, resp, now, out)
+                }
+            };
+        }
+
+        if msg.max_forwards() == Some(0) {
+            return self.reply(shard, key, &msg, 483, None, now, out);
+        }
+        if let Some(bad) = self.unsupported_require(&msg, &HeaderName::ProxyRequire) {
+            return self.reply_unsupported(shard, key, &msg, &bad, now, out);
+        }
+
+        // Authenticate initial requests from our own users (§22.3: 407 from a proxy).
+        let from = msg.from_hdr().map(|f| f.uri());
+        let from_ours = from.as_ref().is_some_and(|u| self.is_our_domain(u.host) || self.is_us(u.host, u.port));
+        let in_dialog = to_tag.is_some();
+        if !in_dialog && !matches!(method, Method::Ack | Method::Cancel) {
+            if from_ours {
+                if self.cfg.auth.challenge_requests {
+                    match self.authenticate(&msg, false, now) {
+                        AuthResult::Ok(user) => {
+                            let from = from.expect("checked");
+                            if !from.user.is_some_and(|u| u.eq_ignore_ascii_case(&user.username)) {
+                                return self.reply(shard, key, &msg, 403, Some("Authenticated user does not match From"), now, out);
+                            }
+                        }
+                        AuthResult::Respond(resp) => return self.respond(shard, key, resp, now, out),
+                    }
+                }
+            } else if !ruri_ours && !has_route {
+                return self.reply(shard, key, &msg, 403, Some("Relaying denied"), now, out);
+            }
+        }
+
+        // Targets.
+        let mut targets: Vec<Target> = vec![];
+        if has_route {
+            let next = msg.headers.get(&HeaderName::Route).and_then(|r| {
+                confab_sip::values::NameAddr::parse(r).ok().and_then(|na| uri_dest(&na.uri()))
+            });
+            match next {
+                Some(dest) => targets.push(Target { uri: None, dest, path: vec![], flow: false }),
+                None => return self.reply(shard, key, &msg, 404, Some("No route to next hop (Route host must be an IP address)"), now, out),
+            }
+        } else if let Some(dest) = flow_target {
+            targets.push(Target { uri: None, dest, path: vec![], flow: true });
+        } else if ruri_ours {
+            let user = ruri.user.expect("user part checked above");
+            let domain = if self.is_our_domain(ruri.host) { ruri.host.to_ascii_lowercase() } else { self.default_domain().to_string() };
+            match self.users.get(user, &domain) {
+                None => return self.reply(shard, key, &msg, 404, None, now, out),
+                Some(u) if !u.enabled => return self.reply(shard, key, &msg, 480, Some("Temporarily Unavailable"), now, out),
+                Some(u) => {
+                    let aor = crate::users::user_key(&u.username, &u.domain);
+                    let bindings = self.location.lookup(&aor, now);
+                    if bindings.is_empty() {
+                        return self.reply(shard, key, &msg, 480, Some("Temporarily Unavailable"), now, out);
+                    }
+                    for b in bindings {
+                        let dest = match b.flow {
+                            Some(f) => Some(f),
+                            None => Uri::parse(&b.uri).ok().and_then(|u| uri_dest(&u)),
+                        };
+                        if let Some(dest) = dest {
+                            targets.push(Target { uri: Some(b.uri.clone()), dest, path: b.path.clone(), flow: b.flow.is_some() });
+                        }
+                    }
+                    if targets.is_empty() {
+                        return self.reply(shard, key, &msg, 480, Some("No reachable contact"), now, out);
+                    }
+                }
+            }
+        } else {
+            match uri_dest(&ruri) {
+                Some(dest) => targets.push(Target { uri: None, dest, path: vec![], flow: false }),
+                None => return self.reply(shard, key, &msg, 404, Some("No route to domain"), now, out),
+            }
+        }
+        self.proxy(shard, shard_idx, key, msg, src, targets, now, out);
+    }
+
+    fn unsupported_require(&self, msg: &Message, name: &HeaderName) -> Option<String> {
+        let bad: Vec<&str> = msg
+            .headers
+            .get_all(name)
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !SUPPORTED.split(", ").any(|s| s.eq_ignore_ascii_case(t)))
+            .collect();
+        (!bad.is_empty()).then(|| bad.join(", "))
+    }
+
+    fn reply_unsupported(&self, shard: &mut Shard, key: &str, msg: &Message, bad: &str, now: Instant, out: &mut Vec<Outgoing>) {
+        let mut resp = response_to(msg, 420, None, Some(&random_token(10)));
+        resp.headers.push(HeaderName::Unsupported, bad.to_string());
+        self.respond(shard, key, resp, now, out)
+    }
+
+    /// RFC 3261 §16.4: removes the Route entries that name this server.
+    /// Returns a flow to use when one of them carried a flow token (RFC 5626 §5.3).
+    pub(crate) fn strip_own_routes(&self, msg: &mut Message, src: &Source) -> Option<Dest> {
+        let mut flow = None;
+        loop {
+            let Some(top) = msg.headers.get(&HeaderName::Route) else { break };
+            let Ok(na) = confab_sip::values::NameAddr::parse(top) else { break };
+            let uri = na.uri();
+            if !self.is_us(uri.host, uri.port) {
+                break;
+            }
+            if let Some(f) = uri.user.and_then(decode_flow_token) {
+                if f.addr != src.remote || f.transport != src.transport {
+                    flow = Some(f);
+                }
+            }
+            msg.headers.remove_first(&HeaderName::Route);
+        }
+        flow
+    }
+
+    /// Digest authentication (RFC 3261 §22). `register` selects 401/Authorization,
+    /// otherwise 407/Proxy-Authorization.
+    pub(crate) fn authenticate(&self, msg: &Message, register: bool, now: Instant) -> AuthResult {
+        let _ = now;
+        let (hdr, status) = if register { (HeaderName::Authorization, 401) } else { (HeaderName::ProxyAuthorization, 407) };
+        let method = msg.method().map(|m| m.as_str()).unwrap_or("");
+        let mut stale = false;
+        let mut parsed_any = false;
+        for value in msg.headers.get_all(&hdr) {
+            if !value.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("digest")) {
+                continue; // other schemes are not ours to judge (RFC 4475 regaut01)
+            }
+            let creds = match Credentials::parse(value) {
+                Ok(c) => c,
+                Err(e) => return AuthResult::Respond(self.error_response(msg, 400, &format!("Bad credentials: {e}"))),
+            };
+            if !self.is_our_domain(&creds.realm) {
+                continue;
+            }
+            parsed_any = true;
+            let Some(user) = self.users.get(&creds.username, &creds.realm) else {
+                tracing::info!(user = %creds.username, realm = %creds.realm, "authentication failed: unknown user");
+                break;
+            };
+            let alg = creds.algorithm_or_default();
+            let ha1 = match alg {
+                Algorithm::Md5 => &user.ha1_md5,
+                Algorithm::Sha256 => &user.ha1_sha256,
+            };
+            if !digest::verify(&creds, method, ha1) {
+                tracing::info!(user = %creds.username, "authentication failed: wrong password");
+                break;
+            }
+            match self.nonces.check(&creds.nonce, creds.nc, unix_now()) {
+                NonceCheck::Valid => {}
+                NonceCheck::Stale => {
+                    stale = true;
+                    break;
+                }
+                NonceCheck::Invalid | NonceCheck::Replay => break,
+            }
+            if !user.enabled {
+                return AuthResult::Respond(self.error_response(msg, 403, "Account disabled"));
+            }
+            return AuthResult::Ok(user);
+        }
+        let _ = parsed_any;
+        AuthResult::Respond(self.challenge(msg, status, stale))
+    }
+
+    pub(crate) fn error_response(&self, msg: &Message, status: u16, reason: &str) -> Message {
+        let mut resp = response_to(msg, status, Some(reason), Some(&random_token(10)));
+        resp.headers.push(HeaderName::Server, SERVER_NAME);
+        resp
+    }
+
+    fn challenge(&self, msg: &Message, status: u16, stale: bool) -> Message {
+        let mut resp = self.error_response(msg, status, confab_sip::message::reason_phrase(status));
+        let realm = msg
+            .from_hdr()
+            .map(|f| f.uri().host.to_ascii_lowercase())
+            .filter(|h| self.is_our_domain(h))
+            .unwrap_or_else(|| self.default_domain().to_string());
+        let name = if status == 401 { HeaderName::WwwAuthenticate } else { HeaderName::ProxyAuthenticate };
+        let nonce = self.nonces.issue(unix_now());
+        let mut algs = vec![Algorithm::Md5];
+        if self.cfg.auth.sha256 {
+            algs.push(Algorithm::Sha256);
+        }
+        for algorithm in algs {
+            let c = Challenge { realm: realm.clone(), nonce: nonce.clone(), opaque: None, algorithm, qop_auth: true, stale };
+            resp.headers.push(name.clone(), c.to_header_value());
+        }
+        resp
+    }
+
+    fn on_response(&self, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
+        let _ = src;
+        let Some(via) = msg.top_via() else { return };
+        let Some(branch) = via.branch() else { return };
+        if !branch.starts_with(BRANCH_PREFIX) || !self.is_us(via.host, via.port) {
+            tracing::debug!("dropping response whose top Via is not ours");
+            return;
+        }
+        let is_cancel = msg.cseq().is_some_and(|c| c.method == Method::Cancel);
+        let ckey = client_key(branch, is_cancel);
+        let shard_idx = shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or(""));
+        let mut shard = self.shards[shard_idx].lock();
+        let status = msg.status().unwrap_or(500);
+        let Some(entry) = shard.client.get_mut(&ckey) else {
+            drop(shard);
+            // RFC 3261 §16.7/§18: e.g. 2xx retransmissions after the INVITE client
+            // transaction ended are forwarded statelessly.
+            self.forward_response_stateless(msg, out);
+            return;
+        };
+        let action = entry.txn.on_response(status, now);
+        let (proxy, idx, dest) = (entry.proxy, entry.branch_idx, entry.dest);
+        match action {
+            ClientAction::PassUp | ClientAction::PassUpAndAck => {
+                if action == ClientAction::PassUpAndAck {
+                    let ack = build_ack(&entry.request, &msg).to_bytes();
+                    entry.ack = Some(ack.clone());
+                    self.send(dest, ack, None, out);
+                }
+                let terminated = entry.txn.is_terminated();
+                let is_cancel_txn = entry.is_cancel;
+                if terminated {
+                    self.remove_client(&mut shard, &ckey);
+                } else {
+                    self.reschedule_client(&mut shard, &ckey);
+                }
+                if !is_cancel_txn {
+                    if let Some(pid) = proxy {
+                        self.proxy_response(&mut shard, shard_idx, pid, idx, msg, now, out);
+                    }
+                }
+            }
+            ClientAction::Ack => {
+                if let Some(a) = entry.ack.clone() {
+                    self.send(dest, a, None, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Pops our Via and sends the response to the next one.
+    fn forward_response_stateless(&self, mut msg: Message, out: &mut Vec<Outgoing>) {
+        msg.headers.remove_first(&HeaderName::Via);
+        let Some(next) = msg.top_via() else { return };
+        let Some(dest) = via_dest(&next) else { return };
+        if is_broadcast(&dest.addr) {
+            return;
+        }
+        self.send(dest, msg.to_bytes(), None, out);
+    }
+
+    /// Runs due timers of every shard.
+    pub fn tick(&self, out: &mut Vec<Outgoing>) {
+        let now = Instant::now();
+        for idx in 0..SHARDS {
+            let mut shard = self.shards[idx].lock();
+            loop {
+                match shard.timers.peek() {
+                    Some(Reverse((at, _, _))) if *at <= now => {}
+                    _ => break,
+                }
+                let Reverse((at, _, TimerRefOrd(what))) = shard.timers.pop().expect("peeked");
+                self.fire(&mut shard, idx, at, what, now, out);
+            }
+        }
+    }
+
+    fn fire(&self, shard: &mut Shard, shard_idx: usize, at: Instant, what: TimerRef, now: Instant, out: &mut Vec<Outgoing>) {
+        match what {
+            TimerRef::Server(key) => {
+                let Some(entry) = shard.server.get_mut(&key) else { return };
+                if entry.scheduled != Some(at) {
+                    return; // superseded
+                }
+                entry.scheduled = None;
+                match entry.txn.on_timer(now) {
+                    ServerAction::ResendResponse => {
+                        if let Some(b) = entry.last_response.clone() {
+                            let d = entry.reply;
+                            self.send(d, b, None, out);
+                        }
+                        let next = entry.txn.next_deadline();
+                        self.reschedule_server(shard, &key, next);
+                    }
+                    ServerAction::Timeout | ServerAction::Terminated => {
+                        if let Some(pid) = entry.proxy {
+                            if let Some(ctx) = shard.proxies.get(&pid) {
+                                if ctx.final_sent && ctx.branches.iter().all(|b| b.final_status.is_some()) {
+                                    shard.proxies.remove(&pid);
+                                }
+                            }
+                        }
+                        self.remove_server(shard, &key);
+                    }
+                    _ => {
+                        let next = entry.txn.next_deadline();
+                        self.reschedule_server(shard, &key, next);
+                    }
+                }
+            }
+            TimerRef::Client(key) => {
+                let Some(entry) = shard.client.get_mut(&key) else { return };
+                if entry.scheduled != Some(at) {
+                    return;
+                }
+                entry.scheduled = None;
+                match entry.txn.on_timer(now) {
+                    ClientAction::Retransmit => {
+                        let (d, b) = (entry.dest, entry.bytes.clone());
+                        self.send(d, b, None, out);
+                        self.reschedule_client(shard, &key);
+                    }
+                    ClientAction::Timeout => {
+                        let e = self.remove_client(shard, &key).expect("present");
+                        if !e.is_cancel {
+                            if let Some(pid) = e.proxy {
+                                let timeout = self.error_response(&e.request, 408, "Request Timeout");
+                                self.proxy_branch_final(shard, shard_idx, pid, e.branch_idx, 408, timeout, now, out);
+                            }
+                        }
+                    }
+                    ClientAction::Terminated => {
+                        self.remove_client(shard, &key);
+                    }
+                    _ => self.reschedule_client(shard, &key),
+                }
+            }
+            TimerRef::TimerC(pid) => self.timer_c(shard, shard_idx, pid, now, out),
+        }
+    }
+
+    /// The transport could not deliver a request of ours: the branch failed (§8.1.3.1: 503).
+    pub fn on_send_failure(&self, f: &SendFailure, out: &mut Vec<Outgoing>) {
+        let now = Instant::now();
+        let mut shard = self.shards[f.shard].lock();
+        let Some(entry) = shard.client.get_mut(&f.client_key) else { return };
+        if entry.txn.on_transport_error() != ClientAction::Timeout {
+            return;
+        }
+        let e = self.remove_client(&mut shard, &f.client_key).expect("present");
+        if let (false, Some(pid)) = (e.is_cancel, e.proxy) {
+            let resp = self.error_response(&e.request, 503, "Service Unavailable (next hop unreachable)");
+            self.proxy_branch_final(&mut shard, f.shard, pid, e.branch_idx, 503, resp, now, out);
+        }
+    }
+
+    /// How long the TCP connection `conn` must stay open for a registration.
+    pub fn pinned_until(&self, conn: u64) -> Option<Instant> {
+        self.pinned.lock().get(&conn).copied()
+    }
+
+    pub fn connection_closed(&self, conn: u64) {
+        self.pinned.lock().remove(&conn);
+    }
+
+    /// Housekeeping every second: expired bindings.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let n = self.location.sweep(now);
+        if n > 0 {
+            tracing::debug!("{n} registrations expired");
+        }
+        self.pinned.lock().retain(|_, until| *until > now);
+    }
+}
+
+pub(crate) struct Target {
+    /// New Request-URI (a registered contact), or keep the current one.
+    pub uri: Option<String>,
+    pub dest: Dest,
+    pub path: Vec<String>,
+    /// The destination is the flow of a registration behind NAT (not the Contact URI).
+    pub flow: bool,
+}
+
+pub(crate) fn client_key(branch: &str, is_cancel: bool) -> String {
+    if is_cancel {
+        format!("{branch}|CANCEL")
+    } else {
+        branch.to_string()
+    }
+}
+
+fn is_broadcast(a: &SocketAddr) -> bool {
+    match a.ip() {
+        IpAddr::V4(v4) => v4.is_broadcast() || v4.is_multicast() || v4.is_unspecified(),
+        IpAddr::V6(v6) => v6.is_multicast() || v6.is_unspecified(),
+    }
+}
+
+/// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): same Request-URI, top Via,
+/// Call-ID, From, CSeq number and Route as the INVITE; To from the response.
+pub(crate) fn build_ack(invite: &Message, resp: &Message) -> Message {
+    let mut ack = Message::request(Method::Ack, invite.uri().cloned().unwrap_or_default());
+    if let Some(v) = invite.headers.get(&HeaderName::Via) {
+        ack.headers.push(HeaderName::Via, v.clone());
+    }
+    ack.headers.push(HeaderName::MaxForwards, "70");
+    for name in [HeaderName::From, HeaderName::CallId] {
+        if let Some(v) = invite.headers.get(&name) {
+            ack.headers.push(name, v.clone());
+        }
+    }
+    if let Some(to) = resp.headers.get(&HeaderName::To) {
+        ack.headers.push(HeaderName::To, to.clone());
+    }
+    let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
+    ack.headers.push(HeaderName::CSeq, format!("{seq} ACK"));
+    for r in invite.headers.get_all(&HeaderName::Route) {
+        ack.headers.push(HeaderName::Route, r.clone());
+    }
+    ack
+}
+
+/// A CANCEL for a request we forwarded (RFC 3261 §9.1).
+pub(crate) fn build_cancel(req: &Message) -> Message {
+    let mut c = Message::request(Method::Cancel, req.uri().cloned().unwrap_or_default());
+    if let Some(v) = req.headers.get(&HeaderName::Via) {
+        c.headers.push(HeaderName::Via, v.clone());
+    }
+    c.headers.push(HeaderName::MaxForwards, "70");
+    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+        if let Some(v) = req.headers.get(&name) {
+            c.headers.push(name, v.clone());
+        }
+    }
+    let seq = req.cseq().map(|c| c.seq).unwrap_or(1);
+    c.headers.push(HeaderName::CSeq, format!("{seq} CANCEL"));
+    for r in req.headers.get_all(&HeaderName::Route) {
+        c.headers.push(HeaderName::Route, r.clone());
+    }
+    c
+}
+
+/// Flow tokens (RFC 5626 §5.2) in our Record-Route user part: `cf-<t><ip>_<port>`, so an
+/// in-dialog request can reach a client behind NAT over the flow it used.
+pub(crate) fn encode_flow_token(d: &Dest) -> String {
+    let t = if d.transport == Transport::Tcp { 't' } else { 'u' };
+    let ip = match d.addr.ip() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
+    };
+    format!("cf-{t}{ip}_{}", d.addr.port())
+}
+
+pub(crate) fn decode_flow_token(user: &str) -> Option<Dest> {
+    let rest = user.strip_prefix("cf-")?;
+    let transport = match rest.as_bytes().first()? {
+        b't' => Transport::Tcp,
+        b'u' => Transport::Udp,
+        _ => return None,
+    };
+    let (ip, port) = rest[1..].rsplit_once('_')?;
+    let ip: IpAddr = ip.replace('-', ":").parse().ok()?;
+    Some(Dest { transport, addr: SocketAddr::new(ip, port.parse().ok()?), conn: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_tokens_round_trip() {
+        for addr in ["127.0.0.1:5062", "[::1]:40000"] {
+            for transport in [Transport::Udp, Transport::Tcp] {
+                let d = Dest { transport, addr: addr.parse().unwrap(), conn: None };
+                let tok = encode_flow_token(&d);
+                assert!(confab_sip::values::is_token(&tok), "{tok} fits a URI user part");
+                assert_eq!(decode_flow_token(&tok), Some(d));
+            }
+        }
+        assert_eq!(decode_flow_token("alice"), None);
+    }
+}

@@ -1,0 +1,119 @@
+//! Starting and running a confab server: binds the listeners, builds the core, spawns the
+//! receive loops, the timer tick, registration expiry and the user-cache refresher.
+
+use crate::config::{Config, Listen, Transport};
+use crate::core::Core;
+use crate::transport::{bind_tcp, bind_udp, Transports};
+use crate::users::UserCache;
+use anyhow::Context;
+use confab_store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Running {
+    pub core: Arc<Core>,
+    pub transports: Arc<Transports>,
+}
+
+impl Running {
+    pub fn listeners(&self) -> Vec<Listen> {
+        self.transports.listeners()
+    }
+}
+
+/// Binds and starts everything on the current tokio runtime.
+pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
+    let users = Arc::new(UserCache::default());
+    users.refresh(&store).context("loading users from the store")?;
+    let mut udp = vec![];
+    let mut tcp = vec![];
+    let mut listeners = vec![];
+    for l in cfg.listeners() {
+        match l.transport {
+            Transport::Udp => {
+                let s = bind_udp(l.addr).with_context(|| format!("binding UDP {}", l.addr))?;
+                let a = s.local_addr()?;
+                listeners.push(Listen { transport: Transport::Udp, addr: a });
+                udp.push((a, Arc::new(s)));
+            }
+            Transport::Tcp => {
+                let s = bind_tcp(l.addr).with_context(|| format!("binding TCP {}", l.addr))?;
+                let a = s.local_addr()?;
+                listeners.push(Listen { transport: Transport::Tcp, addr: a });
+                tcp.push((a, s));
+            }
+        }
+    }
+    let workers = cfg.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let mut core = Core::new(cfg, users.clone());
+    core.set_listeners(listeners.clone());
+    let core = Arc::new(core);
+    let transports = Transports::new(core.clone(), udp.clone(), tcp.iter().map(|(a, _)| *a).collect());
+    for (addr, sock) in udp {
+        for _ in 0..workers.max(1) {
+            tokio::spawn(transports.clone().udp_loop(addr, sock.clone()));
+        }
+    }
+    for (addr, l) in tcp {
+        tokio::spawn(transports.clone().tcp_accept_loop(addr, l));
+    }
+    {
+        let t = transports.clone();
+        let core = core.clone();
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(Duration::from_millis(10));
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut out = vec![];
+            loop {
+                iv.tick().await;
+                core.tick(&mut out);
+                t.dispatch(&mut out).await;
+            }
+        });
+    }
+    {
+        let core = core.clone();
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(Duration::from_secs(1));
+            let mut n = 0u64;
+            loop {
+                iv.tick().await;
+                core.sweep();
+                n += 1;
+                if n % 2 == 0 {
+                    let (users, store) = (users.clone(), store.clone());
+                    match tokio::task::spawn_blocking(move || users.refresh(&store)).await {
+                        Ok(Ok(true)) => tracing::info!("user list reloaded from the store"),
+                        Ok(Err(e)) => tracing::warn!("reloading users: {e}"),
+                        _ => {}
+                    }
+                }
+            }
+        });
+    }
+    for l in &listeners {
+        tracing::info!("listening on {} {}", l.transport.as_str(), l.addr);
+    }
+    Ok(Running { core, transports })
+}
+
+/// Runs until SIGINT or SIGTERM. SIGUSR1 toggles the SIP message trace.
+pub async fn run(cfg: Config, store: Arc<Store>) -> anyhow::Result<()> {
+    let domains = cfg.domains.join(", ");
+    let running = start(cfg, store).await?;
+    tracing::info!("confab serving {domains} ({} users)", running.core.users.len());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = usr1.recv() => {
+                let on = running.core.toggle_trace();
+                tracing::info!("SIP trace {}", if on { "on" } else { "off" });
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
