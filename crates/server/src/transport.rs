@@ -127,10 +127,14 @@ impl Transports {
             t.by_addr.insert(remote, id);
         }
         let (mut rd, mut wr) = stream.into_split();
-        let writer = tokio::spawn(async move {
+        // The writer drains the queue until every sender is gone (the table's is dropped on
+        // close), so a last answer queued before closing still goes out; a peer that stops
+        // reading cannot hold it forever.
+        tokio::spawn(async move {
             while let Some(b) = rx.recv().await {
-                if wr.write_all(&b).await.is_err() {
-                    break;
+                match tokio::time::timeout(Duration::from_secs(10), wr.write_all(&b)).await {
+                    Ok(Ok(())) => {}
+                    _ => break,
                 }
             }
             let _ = wr.shutdown().await;
@@ -139,7 +143,6 @@ impl Transports {
         tokio::spawn(async move {
             me.read_conn(&mut rd, id, local, remote).await;
             me.close_conn(id);
-            writer.abort();
         });
         (id, tx)
     }

@@ -1,0 +1,455 @@
+//! Test support: start a real `confab serve` on loopback, and a small SIP user agent
+//! (over UDP or TCP) that builds requests, answers, and does digest authentication.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use confab_sip::digest::{authorization, Challenge};
+use confab_sip::{frame, parse_message, response_to, Frame, HeaderName, Message, Method, Text};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const DOMAIN: &str = "example.test";
+
+pub fn confab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_confab"))
+}
+
+/// A free port on 127.0.0.1 for both UDP and TCP.
+pub fn free_port(ip: &str) -> u16 {
+    for _ in 0..100 {
+        let u = UdpSocket::bind(format!("{ip}:0")).unwrap();
+        let port = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(SocketAddr::new(ip.parse().unwrap(), port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// A running `confab serve`, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub ip: String,
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn data(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip.parse().unwrap(), self.port)
+    }
+
+    /// Seeds `users` benchmark users and starts the server with `config` (TOML) on 127.0.0.1.
+    pub fn start(users: u32, config: &str) -> Server {
+        Self::start_on("127.0.0.1", users, config)
+    }
+
+    pub fn start_on(ip: &str, users: u32, config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let st = confab()
+            .args(["user", "seed", "--domain", DOMAIN, "--count", &users.to_string(), "--data"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let port = free_port(ip);
+        let cfg = dir.path().join("confab.toml");
+        let listen = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
+        std::fs::write(&cfg, format!("listen = [\"{listen}\"]\ndomains = [\"{DOMAIN}\"]\n{config}")).unwrap();
+        let log = dir.path().join("server.log");
+        let child = confab()
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .arg("--data")
+            .arg(dir.path())
+            .args(["--workers", "2", "--sip-trace"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let s = Server { child, port, ip: ip.to_string(), dir, log };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut ua = Ua::udp_on(&self.ip, "probe", self.addr());
+        while Instant::now() < deadline {
+            let req = ua.request(Method::Options, &format!("sip:{}", host_port(&self.addr())), &format!("sip:{}", host_port(&self.addr())));
+            ua.send(&req);
+            if let Some(r) = ua.recv_timeout(Duration::from_millis(200)) {
+                if r.status() == Some(200) {
+                    return;
+                }
+            }
+        }
+        panic!("confab did not start:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let tail: String = log.chars().rev().take(6000).collect::<Vec<_>>().into_iter().rev().collect();
+            eprintln!("---- confab log (tail) ----\n{tail}");
+        }
+    }
+}
+
+pub fn host_port(a: &SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
+        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
+    }
+}
+
+static UNIQUE: AtomicU32 = AtomicU32::new(1);
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}x{}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed))
+}
+
+enum Sock {
+    Udp(UdpSocket),
+    Tcp(TcpStream, Vec<u8>),
+}
+
+/// A minimal SIP user agent for tests.
+pub struct Ua {
+    pub user: String,
+    sock: Sock,
+    pub local: SocketAddr,
+    pub server: SocketAddr,
+    pub call_id: String,
+    pub from_tag: String,
+    cseq: u32,
+    pub password: String,
+    /// Requests and responses received but not yet consumed.
+    backlog: Vec<Message>,
+}
+
+impl Ua {
+    pub fn udp(user: &str, server: SocketAddr) -> Ua {
+        let ip = server.ip().to_string();
+        Self::udp_on(&ip, user, server)
+    }
+
+    pub fn udp_on(ip: &str, user: &str, server: SocketAddr) -> Ua {
+        let bind = if ip.contains(':') { format!("[{ip}]:0") } else { format!("{ip}:0") };
+        let s = UdpSocket::bind(bind).unwrap();
+        let local = s.local_addr().unwrap();
+        Self::with(user, Sock::Udp(s), local, server)
+    }
+
+    pub fn tcp(user: &str, server: SocketAddr) -> Ua {
+        let s = TcpStream::connect(server).unwrap();
+        s.set_nodelay(true).unwrap();
+        let local = s.local_addr().unwrap();
+        Self::with(user, Sock::Tcp(s, vec![]), local, server)
+    }
+
+    fn with(user: &str, sock: Sock, local: SocketAddr, server: SocketAddr) -> Ua {
+        Ua {
+            user: user.to_string(),
+            sock,
+            local,
+            server,
+            call_id: unique("call-"),
+            from_tag: unique("tag"),
+            cseq: 0,
+            password: format!("pw-{user}"),
+            backlog: vec![],
+        }
+    }
+
+    pub fn transport(&self) -> &'static str {
+        match self.sock {
+            Sock::Udp(_) => "UDP",
+            Sock::Tcp(..) => "TCP",
+        }
+    }
+
+    pub fn aor(&self) -> String {
+        format!("sip:{}@{DOMAIN}", self.user)
+    }
+
+    pub fn contact_uri(&self) -> String {
+        format!("sip:{}@{};transport={}", self.user, host_port(&self.local), self.transport().to_lowercase())
+    }
+
+    pub fn new_call(&mut self) {
+        self.call_id = unique("call-");
+        self.from_tag = unique("tag");
+    }
+
+    pub fn send_raw(&mut self, b: &[u8]) {
+        match &mut self.sock {
+            Sock::Udp(s) => {
+                s.send_to(b, self.server).unwrap();
+            }
+            Sock::Tcp(s, _) => s.write_all(b).unwrap(),
+        }
+    }
+
+    pub fn send(&mut self, m: &Message) {
+        let b = m.to_bytes();
+        self.send_raw(&b);
+    }
+
+    /// Next message from the network (not the backlog).
+    fn recv_net(&mut self, timeout: Duration) -> Option<Message> {
+        let deadline = Instant::now() + timeout;
+        match &mut self.sock {
+            Sock::Udp(s) => {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let left = deadline.checked_duration_since(Instant::now())?;
+                    s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+                    match s.recv_from(&mut buf) {
+                        Ok((n, _)) => {
+                            // answers to broken requests may themselves lack headers: keep what parsed
+                            match parse_message(Bytes::copy_from_slice(&buf[..n])) {
+                                Ok(m) => return Some(m),
+                                Err(e) => {
+                                    if let Some(p) = e.partial {
+                                        return Some(*p);
+                                    }
+                                }
+                            }
+                        }
+                        Err(_) => return None,
+                    }
+                }
+            }
+            Sock::Tcp(s, buf) => loop {
+                match frame(buf, 1 << 20) {
+                    Frame::Message { len } => {
+                        let b: Vec<u8> = buf.drain(..len).collect();
+                        return match parse_message(Bytes::from(b)) {
+                            Ok(m) => Some(m),
+                            Err(e) => e.partial.map(|p| *p),
+                        };
+                    }
+                    Frame::KeepAlive { len, .. } => {
+                        buf.drain(..len);
+                        continue;
+                    }
+                    Frame::Incomplete => {}
+                    other => panic!("bad frame from server: {other:?}"),
+                }
+                let left = deadline.checked_duration_since(Instant::now())?;
+                s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+                let mut chunk = [0u8; 8192];
+                match s.read(&mut chunk) {
+                    Ok(0) => return None,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    Err(_) => return None,
+                }
+            },
+        }
+    }
+
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Message> {
+        if !self.backlog.is_empty() {
+            return Some(self.backlog.remove(0));
+        }
+        self.recv_net(timeout)
+    }
+
+    /// Waits for a message matching `pred`, keeping the others for later.
+    pub fn expect(&mut self, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if let Some(m) = self.recv_net(left) {
+                if pred(&m) {
+                    return m;
+                }
+                self.backlog.push(m);
+            }
+        }
+        panic!("{}: timed out waiting for {what}; had {:?}", self.user, self.backlog.iter().map(first_line).collect::<Vec<_>>());
+    }
+
+    pub fn expect_request(&mut self, method: Method) -> Message {
+        let m2 = method.clone();
+        self.expect(&format!("{method} request"), move |m| m.method() == Some(&m2))
+    }
+
+    /// The response to the request with CSeq `cseq` and `method` with status in `range`.
+    pub fn expect_response(&mut self, method: &Method, cseq: u32, status: std::ops::RangeInclusive<u16>) -> Message {
+        let m2 = method.clone();
+        self.expect(&format!("{status:?} to {method} {cseq}"), move |m| {
+            m.status().is_some_and(|s| status.contains(&s)) && m.cseq().is_some_and(|c| c.seq == cseq && c.method == m2)
+        })
+    }
+
+    /// Asserts that nothing arrives for `d`.
+    pub fn expect_silence(&mut self, d: Duration) {
+        if let Some(m) = self.recv_timeout(d) {
+            panic!("{}: expected nothing, got {}", self.user, first_line(&m));
+        }
+    }
+
+    pub fn next_cseq(&mut self) -> u32 {
+        self.cseq += 1;
+        self.cseq
+    }
+
+    pub fn via(&self) -> String {
+        format!("SIP/2.0/{} {};branch=z9hG4bK{};rport", self.transport(), host_port(&self.local), unique("b"))
+    }
+
+    /// A new out-of-dialog request from this user.
+    pub fn request(&mut self, method: Method, ruri: &str, to: &str) -> Message {
+        let seq = self.next_cseq();
+        let mut m = Message::request(method.clone(), Text::from(ruri));
+        m.headers.push(HeaderName::Via, self.via());
+        m.headers.push(HeaderName::MaxForwards, "70");
+        m.headers.push(HeaderName::From, format!("<{}>;tag={}", self.aor(), self.from_tag));
+        m.headers.push(HeaderName::To, format!("<{to}>"));
+        m.headers.push(HeaderName::CallId, self.call_id.clone());
+        m.headers.push(HeaderName::CSeq, format!("{seq} {method}"));
+        m.headers.push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
+        m
+    }
+
+    /// Re-issues `req` with credentials for the challenge in `resp` (new branch and CSeq).
+    pub fn authorize(&mut self, req: &Message, resp: &Message) -> Message {
+        let (chal_name, auth_name) = if resp.status() == Some(401) {
+            (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+        } else {
+            (HeaderName::ProxyAuthenticate, HeaderName::ProxyAuthorization)
+        };
+        let challenge = Challenge::parse(resp.header(&chal_name).expect("challenge header")).unwrap();
+        let mut m = req.clone();
+        let method = m.method().unwrap().clone();
+        let uri = m.uri().unwrap().to_string();
+        let seq = self.next_cseq();
+        m.headers.set(HeaderName::CSeq, format!("{seq} {method}"));
+        m.headers.remove_all(&HeaderName::Via);
+        m.headers.push_front(HeaderName::Via, self.via());
+        m.headers.remove_all(&auth_name);
+        m.headers.push(auth_name, authorization(&challenge, &self.user, &self.password, method.as_str(), &uri, &unique("cn"), 1));
+        m
+    }
+
+    /// Sends `req`, answering a 401/407 challenge once; returns the final response.
+    pub fn send_authenticated(&mut self, req: Message) -> Message {
+        self.send(&req);
+        let method = req.method().unwrap().clone();
+        let seq = req.cseq().unwrap().seq;
+        let r = self.expect_response(&method, seq, 200..=699);
+        if !matches!(r.status(), Some(401 | 407)) {
+            return r;
+        }
+        let again = self.authorize(&req, &r);
+        let seq = again.cseq().unwrap().seq;
+        self.send(&again);
+        self.expect_response(&method, seq, 200..=699)
+    }
+
+    pub fn register(&mut self, expires: u32) -> Message {
+        let mut req = self.request(Method::Register, &format!("sip:{DOMAIN}"), &self.aor());
+        req.headers.push(HeaderName::Expires, expires.to_string());
+        self.send_authenticated(req)
+    }
+
+    /// Answers a received request.
+    pub fn reply(&mut self, req: &Message, status: u16, to_tag: &str) -> Message {
+        let mut r = response_to(req, status, None, Some(to_tag));
+        r.headers.push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
+        self.send(&r);
+        r
+    }
+}
+
+pub fn first_line(m: &Message) -> String {
+    match m.status() {
+        Some(s) => format!("{s} {}", m.reason().unwrap()),
+        None => format!("{} {}", m.method().unwrap(), m.uri().unwrap()),
+    }
+}
+
+pub fn contacts(m: &Message) -> Vec<String> {
+    m.headers.get_all(&HeaderName::Contact).map(|c| c.to_string()).collect()
+}
+
+impl Ua {
+    /// Sends `req`, expects a 401/407 challenge (ACKing it for INVITE), and sends the request
+    /// again with credentials. Returns the request as finally sent.
+    pub fn challenge_and_resend(&mut self, req: Message) -> Message {
+        self.send(&req);
+        let method = req.method().unwrap().clone();
+        let seq = req.cseq().unwrap().seq;
+        let r = self.expect_response(&method, seq, 200..=699);
+        assert!(matches!(r.status(), Some(401 | 407)), "expected a challenge, got {}", first_line(&r));
+        if method == Method::Invite {
+            self.send(&ack_for(&req, &r));
+        }
+        let again = self.authorize(&req, &r);
+        self.send(&again);
+        again
+    }
+
+    /// An in-dialog request: `target` is the peer's Contact, `routes` the route set.
+    pub fn in_dialog(&mut self, method: Method, target: &str, routes: &[String], from: &str, to: &str, call_id: &str, seq: u32) -> Message {
+        let mut m = Message::request(method.clone(), Text::from(target));
+        m.headers.push(HeaderName::Via, self.via());
+        m.headers.push(HeaderName::MaxForwards, "70");
+        for r in routes {
+            m.headers.push(HeaderName::Route, r.clone());
+        }
+        m.headers.push(HeaderName::From, from.to_string());
+        m.headers.push(HeaderName::To, to.to_string());
+        m.headers.push(HeaderName::CallId, call_id.to_string());
+        m.headers.push(HeaderName::CSeq, format!("{seq} {method}"));
+        m
+    }
+}
+
+/// ACK for a non-2xx final response: same branch as the INVITE (hop by hop).
+pub fn ack_for(invite: &Message, resp: &Message) -> Message {
+    let mut ack = Message::request(Method::Ack, invite.uri().unwrap().clone());
+    ack.headers.push(HeaderName::Via, invite.header(&HeaderName::Via).unwrap().clone());
+    ack.headers.push(HeaderName::MaxForwards, "70");
+    ack.headers.push(HeaderName::From, invite.header(&HeaderName::From).unwrap().clone());
+    ack.headers.push(HeaderName::To, resp.header(&HeaderName::To).unwrap().clone());
+    ack.headers.push(HeaderName::CallId, invite.call_id().unwrap().clone());
+    ack.headers.push(HeaderName::CSeq, format!("{} ACK", invite.cseq().unwrap().seq));
+    ack
+}
+
+pub fn sdp(ua: &Ua) -> String {
+    format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", ua.local.port() + 1)
+}
+
+/// The URI inside `<...>` of a name-addr value.
+pub fn uri_of(v: &str) -> String {
+    confab_sip::values::NameAddr::parse(v).unwrap().uri_str.to_string()
+}
