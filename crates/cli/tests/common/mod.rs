@@ -54,6 +54,10 @@ impl Server {
     }
 
     pub fn start_on(ip: &str, users: u32, config: &str) -> Server {
+        Self::start_with(ip, free_port(ip), users, config)
+    }
+
+    pub fn start_with(ip: &str, port: u16, users: u32, config: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let st = confab()
             .args(["user", "seed", "--domain", DOMAIN, "--count", &users.to_string(), "--data"])
@@ -62,7 +66,6 @@ impl Server {
             .status()
             .unwrap();
         assert!(st.success());
-        let port = free_port(ip);
         let cfg = dir.path().join("confab.toml");
         let listen = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
         std::fs::write(&cfg, format!("listen = [\"{listen}\"]\ndomains = [\"{DOMAIN}\"]\n{config}")).unwrap();
@@ -124,6 +127,14 @@ pub fn host_port(a: &SocketAddr) -> String {
         SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
         SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
     }
+}
+
+/// A free port in `range` on 127.0.0.1 (for clients that mishandle long port numbers).
+pub fn free_port_in(range: std::ops::Range<u16>) -> u16 {
+    range
+        .into_iter()
+        .find(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok() && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port in range")
 }
 
 static UNIQUE: AtomicU32 = AtomicU32::new(1);
