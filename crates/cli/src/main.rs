@@ -56,6 +56,97 @@ enum Command {
     /// Manage users: add, list, show, remove, passwd, enable, disable, seed
     #[command(subcommand)]
     User(UserCmd),
+    /// Manage a user's contact list and privacy relationships (Lync 2013 access levels:
+    /// FriendsAndFamily, Workgroup, Colleagues, External, Blocked)
+    #[command(subcommand)]
+    Contact(ContactCmd),
+}
+
+#[derive(Subcommand)]
+enum ContactCmd {
+    /// Add CONTACT to USER's list, optionally at LEVEL (default: Colleagues for the same
+    /// organisation, External otherwise): `confab contact add alice bob@example.test Workgroup`
+    Add {
+        #[command(flatten)]
+        common: Common,
+        user: String,
+        contact: String,
+        level: Option<String>,
+    },
+    /// List USER's contacts with their levels
+    List {
+        #[command(flatten)]
+        common: Common,
+        user: String,
+    },
+    /// Change the level of CONTACT in USER's list ("auto" restores the default)
+    SetLevel {
+        #[command(flatten)]
+        common: Common,
+        user: String,
+        contact: String,
+        level: String,
+    },
+    /// Remove CONTACT from USER's list
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        user: String,
+        contact: String,
+    },
+}
+
+const LEVELS: &str = "FriendsAndFamily, Workgroup, Colleagues, External, Blocked (or auto)";
+
+fn parse_level(s: &str) -> anyhow::Result<Option<confab_store::PrivacyLevel>> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
+    confab_store::PrivacyLevel::parse(s)
+        .map(Some)
+        .ok_or_else(|| anyhow::anyhow!("unknown privacy level '{s}'; expected one of {LEVELS}"))
+}
+
+fn contact_command(cmd: ContactCmd) -> anyhow::Result<()> {
+    let show = |e: &confab_store::ContactEntry| {
+        println!("{:<40} {:<17} {}", e.contact, e.level.as_str(), if e.explicit_level { "" } else { "(auto)" });
+    };
+    match cmd {
+        ContactCmd::Add { common, user, contact, level } => {
+            let cfg = load_config(&common)?;
+            let (u, d) = split_address(&user, &cfg);
+            let level = match level {
+                Some(l) => parse_level(&l)?,
+                None => None,
+            };
+            let e = open_store(&cfg)?.add_contact(&u, &d, &contact, level)?;
+            print!("added to {u}@{d}: ");
+            show(&e);
+        }
+        ContactCmd::List { common, user } => {
+            let cfg = load_config(&common)?;
+            let (u, d) = split_address(&user, &cfg);
+            let list = open_store(&cfg)?.list_contacts(&u, &d)?;
+            for e in &list {
+                show(e);
+            }
+            eprintln!("{} contact(s)", list.len());
+        }
+        ContactCmd::SetLevel { common, user, contact, level } => {
+            let cfg = load_config(&common)?;
+            let (u, d) = split_address(&user, &cfg);
+            let level = parse_level(&level)?;
+            open_store(&cfg)?.set_contact_level(&u, &d, &contact, level)?;
+            println!("{contact} is now {} for {u}@{d}", level.map(|l| l.as_str()).unwrap_or("auto-assigned"));
+        }
+        ContactCmd::Remove { common, user, contact } => {
+            let cfg = load_config(&common)?;
+            let (u, d) = split_address(&user, &cfg);
+            open_store(&cfg)?.remove_contact(&u, &d, &contact)?;
+            println!("removed {contact} from {u}@{d}'s contacts");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -219,6 +310,7 @@ fn real_main() -> anyhow::Result<()> {
             rt.build()?.block_on(confab_server::server::run(cfg, store))
         }
         Command::User(cmd) => user_command(cmd),
+        Command::Contact(cmd) => contact_command(cmd),
     }
 }
 

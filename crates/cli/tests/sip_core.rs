@@ -145,10 +145,9 @@ fn registrations_expire_on_time() {
     alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=200);
     std::thread::sleep(Duration::from_millis(3200));
     alice.new_call();
-    let mut m = alice.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
-    m.set_body("text/plain", "after expiry");
-    let m = alice.challenge_and_resend(m);
-    let r = alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699);
+    let inv = alice.request(Method::Invite, "sip:user0002@example.test", "sip:user0002@example.test");
+    let inv = alice.challenge_and_resend(inv);
+    let r = alice.expect_response(&Method::Invite, inv.cseq().unwrap().seq, 200..=699);
     assert_eq!(r.status(), Some(480), "expired binding is gone: {}", first_line(&r));
 }
 
@@ -213,9 +212,11 @@ fn unknown_and_offline_users() {
     let m = alice.challenge_and_resend(m);
     assert_eq!(alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699).status(), Some(404));
     alice.new_call();
-    let m = alice.request(Method::Message, "sip:user0007@example.test", "sip:user0007@example.test");
-    let m = alice.challenge_and_resend(m);
-    assert_eq!(alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699).status(), Some(480));
+    let inv = alice.request(Method::Invite, "sip:user0007@example.test", "sip:user0007@example.test");
+    let inv = alice.challenge_and_resend(inv);
+    let r = alice.expect_response(&Method::Invite, inv.cseq().unwrap().seq, 200..=699);
+    assert_eq!(r.status(), Some(480), "known user, not registered");
+    alice.send(&ack_for(&inv, &r));
 }
 
 /// A full call alice → bob: INVITE/100/180/200/ACK/BYE/200, all through the proxy.

@@ -1,5 +1,5 @@
 //! Third-party clients against a running confab: the sipp scenarios of the benchmark
-//! (options, reg_auth, unreg_all, message, call) over UDP and TCP at a low rate, every
+//! (options, reg_auth, unreg_all, message, call, publish, subscribe) over UDP and TCP at a low rate, every
 //! call must succeed; and sipsak OPTIONS and REGISTER. Needs `sipp` and `sipsak`
 //! (Debian packages sip-tester and sipsak; .ci/run installs them).
 
@@ -35,7 +35,8 @@ fn sipp_args(s: &Server, transport: &str, contact_port: u16) -> Vec<String> {
     [
         "-i", "127.0.0.1", "-t", transport, "-nostdin", "-recv_timeout", "5000", "-timeout", "60",
         "-default_behaviors", "all,-abortunexp", "-key", "domain", DOMAIN, "-key", "contact_host", "127.0.0.1",
-        "-key", "ct_transport", ct, "-key", "expires", "3600",
+        "-key", "ct_transport", ct, "-key", "expires", "3600", "-key", "pub_expires", "600", "-key", "sub_expires", "600",
+        "-key", "sub_expires2", "0",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -46,9 +47,14 @@ fn sipp_args(s: &Server, transport: &str, contact_port: u16) -> Vec<String> {
 
 /// Runs one sipp UAC scenario for every user; asserts all calls succeeded.
 fn run_uac(s: &Server, dir: &Path, transport: &str, xml: &str, csv: &str, contact_port: u16) {
+    run_uac_with(s, dir, transport, xml, csv, contact_port, &["-key", "pub_expires2", "0"]);
+}
+
+fn run_uac_with(s: &Server, dir: &Path, transport: &str, xml: &str, csv: &str, contact_port: u16, extra: &[&str]) {
     let out = Command::new("timeout")
         .args(["-k", "5", "90", "sipp"])
         .args(sipp_args(s, transport, contact_port))
+        .args(extra)
         .arg("-sf")
         .arg(scenario(xml))
         .arg("-inf")
@@ -106,6 +112,31 @@ fn all_scenarios(transport: &str) {
         run_uac(&s, dir.path(), transport, uac_xml, "pairs.csv", port);
         run_uac(&s, dir.path(), transport, "unreg_all", "users.csv", port);
     }
+    // presence: publish then remove; seed, then subscribe/notify/unsubscribe
+    run_uac(&s, dir.path(), transport, "publish", "users.csv", unused);
+    run_uac_with(&s, dir.path(), transport, "publish_seed", "users.csv", unused, &["-key", "pub_expires", "3600"]);
+    run_uac(&s, dir.path(), transport, "subscribe", "pairs.csv", unused);
+}
+
+/// Kamailio 5.6 loses the document on a body-less refresh PUBLISH; confab must not:
+/// publish + refresh (no body), then every subscriber must still get <basic>open</basic>.
+fn refresh_keeps_document(transport: &str) {
+    let s = Server::start(USERS, "");
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(dir.path());
+    let unused = free_port("127.0.0.1");
+    run_uac_with(&s, dir.path(), transport, "publish", "users.csv", unused, &["-key", "pub_expires2", "3600"]);
+    run_uac(&s, dir.path(), transport, "subscribe", "pairs.csv", unused);
+}
+
+#[test]
+fn sipp_publish_refresh_keeps_the_document_udp() {
+    refresh_keeps_document("u1");
+}
+
+#[test]
+fn sipp_publish_refresh_keeps_the_document_tcp() {
+    refresh_keeps_document("t1");
 }
 
 #[test]

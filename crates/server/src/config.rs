@@ -72,7 +72,43 @@ pub struct Config {
     pub registrar: RegistrarConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
+    pub im: ImConfig,
+    pub presence: PresenceConfig,
     pub log: LogConfig,
+}
+
+/// Expiry bounds of PUBLISH and SUBSCRIBE (RFC 3903, RFC 6665).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PresenceConfig {
+    /// Shorter (non-zero) expiry gets 423 Interval Too Brief.
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig { min_expires: 60, max_expires: 86400, default_expires: 3600 }
+    }
+}
+
+/// Instant messages kept for users who are offline.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImConfig {
+    /// Messages kept per user; beyond it the sender gets 486.
+    pub max_stored_per_user: usize,
+    /// Bytes of message bodies kept per user; beyond it the sender gets 486.
+    pub max_stored_bytes_per_user: usize,
+    /// A larger message for an offline user gets 413.
+    pub max_stored_message_bytes: usize,
+}
+
+impl Default for ImConfig {
+    fn default() -> Self {
+        ImConfig { max_stored_per_user: 100, max_stored_bytes_per_user: 1 << 20, max_stored_message_bytes: 16 * 1024 }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -129,6 +165,8 @@ impl Default for Config {
             registrar: RegistrarConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            im: ImConfig::default(),
+            presence: PresenceConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -204,6 +242,10 @@ impl Config {
         let r = &self.registrar;
         if r.min_expires > r.max_expires || r.default_expires < r.min_expires || r.default_expires > r.max_expires {
             return Err("section [registrar]: need min_expires <= default_expires <= max_expires".into());
+        }
+        let p = &self.presence;
+        if p.min_expires > p.max_expires || p.default_expires < p.min_expires || p.default_expires > p.max_expires {
+            return Err("section [presence]: need min_expires <= default_expires <= max_expires".into());
         }
         if self.limits.max_message_bytes < 1024 {
             return Err("key 'limits.max_message_bytes': must be at least 1024".into());

@@ -43,10 +43,39 @@ pub(crate) struct ServerEntry {
     pub last_response: Option<Bytes>,
     pub proxy: Option<u64>,
     pub scheduled: Option<Instant>,
+    /// A request the server made up itself (delivery of a stored message: recipient AoR
+    /// and message id): its final response is reported as a job instead of sent.
+    pub internal: Option<(String, i64)>,
+}
+
+impl ServerEntry {
+    pub fn new(txn: ServerTransaction, reply: Dest) -> ServerEntry {
+        ServerEntry { txn, reply, last_response: None, proxy: None, scheduled: None, internal: None }
+    }
+}
+
+/// Work that needs another shard or the store: done after the current shard lock is
+/// released, so no thread ever holds two shard locks.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// Send the current state to one subscription.
+    NotifySub(u64),
+    /// A presentity's state changed: notify every subscription to it.
+    NotifyWatchers(String),
+    /// A presentity's watcher list changed: notify its presence.winfo subscriptions.
+    Winfo(String),
+    /// Deliver the next stored message of this AoR.
+    DeliverOffline(String),
+    /// A stored message's delivery ended with `status`.
+    OfflineDone { aor: String, id: i64, status: u16 },
+    /// Our NOTIFY failed (481, timeout...): end the subscription.
+    DropSubscription(u64),
 }
 
 pub(crate) struct ClientEntry {
     pub txn: ClientTransaction,
+    /// Set for a NOTIFY of ours: the subscription it belongs to.
+    pub notify_sub: Option<u64>,
     /// The request as sent, for retransmission, ACK and CANCEL.
     pub request: Message,
     pub bytes: Bytes,
@@ -85,6 +114,7 @@ pub(crate) struct Shard {
     pub proxies: HashMap<u64, ProxyCtx>,
     pub timers: BinaryHeap<Reverse<(Instant, u64, TimerRefOrd)>>,
     pub timer_seq: u64,
+    pub jobs: Vec<Job>,
 }
 
 /// TimerRef with a total order for the heap (order among equal deadlines is irrelevant).
@@ -129,9 +159,16 @@ pub struct Core {
     trace: AtomicBool,
     /// TCP connections a registration relies on, kept open past the idle timeout until then.
     pub(crate) pinned: Mutex<HashMap<u64, Instant>>,
+    pub(crate) store: Option<Arc<confab_store::Store>>,
+    pub presence: crate::presence::PresenceServer,
+    pub privacy: crate::privacy::Privacy,
+    /// AoRs with stored messages (so REGISTER need not ask the database), and those whose
+    /// delivery is under way (one message at a time keeps the order).
+    pub(crate) offline_pending: Mutex<std::collections::HashSet<String>>,
+    pub(crate) offline_delivering: Mutex<std::collections::HashSet<String>>,
 }
 
-fn shard_of(call_id: &str) -> usize {
+pub(crate) fn shard_of(call_id: &str) -> usize {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     call_id.hash(&mut h);
     (h.finish() as usize) % SHARDS
@@ -192,7 +229,7 @@ pub(crate) fn uri_dest(uri: &Uri) -> Option<Dest> {
 }
 
 impl Core {
-    pub fn new(cfg: Config, users: Arc<UserCache>) -> Core {
+    pub fn new(cfg: Config, users: Arc<UserCache>, store: Option<Arc<confab_store::Store>>) -> Core {
         let mut secret = [0u8; 32];
         rand::Rng::fill(&mut rand::thread_rng(), &mut secret[..]);
         let trace = cfg.log.sip_trace;
@@ -208,6 +245,13 @@ impl Core {
             next_id: AtomicU64::new(1),
             trace: AtomicBool::new(trace),
             pinned: Mutex::new(HashMap::new()),
+            offline_pending: Mutex::new(
+                store.as_ref().and_then(|s| s.recipients_with_messages().ok()).unwrap_or_default().into_iter().map(|k| k.to_lowercase()).collect(),
+            ),
+            offline_delivering: Mutex::new(Default::default()),
+            store,
+            presence: Default::default(),
+            privacy: crate::privacy::Privacy::new(cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect()),
             cfg,
         }
     }
@@ -357,24 +401,78 @@ impl Core {
         }
     }
 
+    /// Runs jobs until none are left (a job may queue more).
+    pub(crate) fn run_jobs(&self, mut jobs: Vec<Job>, out: &mut Vec<Outgoing>) {
+        let mut rounds = 0;
+        while !jobs.is_empty() && rounds < 64 {
+            rounds += 1;
+            let mut next = vec![];
+            for j in jobs.drain(..) {
+                self.run_job(j, &mut next, out);
+            }
+            jobs = next;
+        }
+    }
+
+    fn run_job(&self, job: Job, next: &mut Vec<Job>, out: &mut Vec<Outgoing>) {
+        match job {
+            Job::NotifySub(id) => self.notify(id, None, out),
+            Job::NotifyWatchers(aor) => {
+                for id in self.presence.subs_of(&aor, crate::presence::Package::Presence) {
+                    self.notify(id, None, out);
+                }
+            }
+            Job::Winfo(aor) => {
+                for id in self.presence.subs_of(&aor, crate::presence::Package::Winfo) {
+                    self.notify(id, None, out);
+                }
+            }
+            Job::DeliverOffline(aor) => self.deliver_offline(&aor, out),
+            Job::OfflineDone { aor, id, status } => self.offline_done(&aor, id, status, next),
+            Job::DropSubscription(id) => {
+                if let Some(p) = self.presence.drop_sub(id) {
+                    tracing::info!(sub = id, "subscription ended: watcher did not accept NOTIFY");
+                    next.push(Job::Winfo(p));
+                }
+            }
+        }
+    }
+
+    /// Takes the shard's queued jobs, releases the lock, runs them.
+    pub(crate) fn unlock_and_run(&self, mut shard: parking_lot::MutexGuard<'_, Shard>, out: &mut Vec<Outgoing>) {
+        let jobs = std::mem::take(&mut shard.jobs);
+        drop(shard);
+        if !jobs.is_empty() {
+            self.run_jobs(jobs, out);
+        }
+    }
+
     fn on_request(&self, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
-        let method = msg.method().cloned().expect("request");
-        let Some(via) = msg.top_via() else { return };
-        let key = Self::server_key(&msg, &via, &method);
         let shard_idx = shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or(""));
         let mut shard = self.shards[shard_idx].lock();
+        if let Some(ack) = self.on_request_locked(&mut shard, shard_idx, msg, src, now, out) {
+            drop(shard);
+            self.forward_stateless_ack(ack, src, out);
+            return;
+        }
+        self.unlock_and_run(shard, out);
+    }
+
+    /// Returns an ACK to relay statelessly (done after the lock is released).
+    fn on_request_locked(&self, shard: &mut Shard, shard_idx: usize, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) -> Option<Message> {
+        let method = msg.method().cloned().expect("request");
+        let via = msg.top_via()?;
+        let key = Self::server_key(&msg, &via, &method);
 
         if method == Method::Ack {
             if let Some(entry) = shard.server.get_mut(&key) {
                 if entry.txn.on_ack(now) == ServerAction::AbsorbAck {
                     let at = entry.txn.next_deadline();
-                    self.reschedule_server(&mut shard, &key, at);
-                    return;
+                    self.reschedule_server(shard, &key, at);
+                    return None;
                 }
             }
-            drop(shard);
-            self.forward_stateless_ack(msg, src, out);
-            return;
+            return Some(msg);
         }
 
         if let Some(entry) = shard.server.get_mut(&key) {
@@ -384,35 +482,29 @@ impl Core {
                     self.send(dest, b, None, out);
                 }
             }
-            return;
+            return None;
         }
 
         if self.txn_count.load(Ordering::Relaxed) >= self.cfg.limits.max_transactions {
-            drop(shard);
             let mut resp = response_to(&msg, 503, Some("Overloaded"), Some(&random_token(10)));
             resp.headers.push(HeaderName::RetryAfter, "5");
             self.send(reply_dest(src, Some(&via)), resp.to_bytes(), None, out);
-            return;
+            return None;
         }
 
         if method == Method::Cancel {
-            self.on_cancel(&mut shard, shard_idx, &key, msg, src, now, out);
-            return;
+            self.on_cancel(shard, shard_idx, &key, msg, src, now, out);
+            return None;
         }
 
         let kind = if method == Method::Invite { Kind::Invite } else { Kind::NonInvite };
-        let entry = ServerEntry {
-            txn: ServerTransaction::new(kind, src.transport.is_reliable(), self.timers),
-            reply: reply_dest(src, Some(&via)),
-            last_response: None,
-            proxy: None,
-            scheduled: None,
-        };
+        let entry = ServerEntry::new(ServerTransaction::new(kind, src.transport.is_reliable(), self.timers), reply_dest(src, Some(&via)));
         shard.server.insert(key.clone(), entry);
         self.txn_count.fetch_add(1, Ordering::Relaxed);
-        self.route_request(&mut shard, shard_idx, &key, msg, src, now, out);
         // A request that got no answer (e.g. forwarded) keeps its transaction; one that
-        // ended at once is already removed by respond().
+        // ended at once is removed by respond().
+        self.route_request(shard, shard_idx, &key, msg, src, now, out);
+        None
     }
 
     /// Sends `resp` on the server transaction `key` and remembers it for retransmissions.
@@ -420,6 +512,13 @@ impl Core {
         let status = resp.status().unwrap_or(500);
         let Some(entry) = shard.server.get_mut(key) else { return };
         if !entry.txn.on_send_response(status, now) {
+            return;
+        }
+        if let Some((aor, id)) = entry.internal.clone() {
+            if status >= 200 {
+                shard.jobs.push(Job::OfflineDone { aor, id, status });
+                self.remove_server(shard, key);
+            }
             return;
         }
         let bytes = resp.to_bytes();
@@ -492,10 +591,19 @@ impl Core {
         let ruri_ours = ruri_us || self.is_our_domain(ruri.host);
         let to_tag = msg.to_hdr().and_then(|t| t.tag().map(str::to_owned));
 
+        // In-dialog SUBSCRIBE of one of our presence subscriptions.
+        if !has_route && to_tag.is_some() && self.is_our_subscription_dialog(&msg) {
+            return self.handle_resubscribe(shard, key, &msg, now, out);
+        }
+
         // Requests for the server itself.
         if !has_route && flow_target.is_none() && (ruri_ours && (ruri.user.is_none() || method == Method::Register)) {
             if let Some(bad) = self.unsupported_require(&msg, &HeaderName::Require) {
                 return self.reply_unsupported(shard, key, &msg, &bad, now, out);
+            }
+            if to_tag.is_some() && !matches!(method, Method::Register | Method::Options) {
+                // an in-dialog request for a dialog of ours that no longer exists
+                return self.reply(shard, key, &msg, 481, None, now, out);
             }
             return match method {
                 Method::Register => self.handle_register(shard, key, &msg, src, now, out),
@@ -531,12 +639,19 @@ impl Core {
         let from = msg.from_hdr().map(|f| f.uri());
         let from_ours = from.as_ref().is_some_and(|u| self.is_our_domain(u.host) || self.is_us(u.host, u.port));
         let in_dialog = to_tag.is_some();
+        // The sender as a user@domain key: authenticated for our users, as claimed otherwise.
+        let sender = from.as_ref().and_then(|u| {
+            u.user.map(|user| {
+                let d = if self.is_our_domain(u.host) || !self.is_us(u.host, u.port) { u.host } else { self.default_domain() };
+                crate::users::user_key(user, d)
+            })
+        });
         if !in_dialog && !matches!(method, Method::Ack | Method::Cancel) {
             if from_ours {
                 if self.cfg.auth.challenge_requests {
                     match self.authenticate(&msg, false, now) {
                         AuthResult::Ok(user) => {
-                            let from = from.expect("checked");
+                            let from = from.as_ref().expect("checked");
                             if !from.user.is_some_and(|u| u.eq_ignore_ascii_case(&user.username)) {
                                 return self.reply(shard, key, &msg, 403, Some("Authenticated user does not match From"), now, out);
                             }
@@ -547,6 +662,23 @@ impl Core {
             } else if !ruri_ours && !has_route {
                 return self.reply(shard, key, &msg, 403, Some("Relaying denied"), now, out);
             }
+        }
+
+        // Presence: this server is every local user's presence agent.
+        if !has_route && flow_target.is_none() && ruri_ours && !in_dialog && self.is_presence_request(&msg) {
+            let Some(presentity) = self.local_aor(&ruri) else {
+                return self.reply(shard, key, &msg, 404, None, now, out);
+            };
+            match self.users.get(ruri.user.unwrap_or(""), presentity.rsplit_once('@').map(|x| x.1).unwrap_or("")) {
+                Some(u) if u.enabled => {}
+                _ => return self.reply(shard, key, &msg, 404, None, now, out),
+            }
+            let watcher = sender.clone().unwrap_or_default();
+            return if method == Method::Publish {
+                self.handle_publish(shard, key, &msg, &presentity, from_ours.then_some(watcher.as_str()), now, out)
+            } else {
+                self.handle_subscribe(shard, key, &msg, src, &presentity, &watcher, now, out)
+            };
         }
 
         // Targets.
@@ -569,8 +701,26 @@ impl Core {
                 Some(u) if !u.enabled => return self.reply(shard, key, &msg, 480, Some("Temporarily Unavailable"), now, out),
                 Some(u) => {
                     let aor = crate::users::user_key(&u.username, &u.domain);
+                    if !in_dialog && matches!(method, Method::Invite | Method::Message) {
+                        // Lync privacy: a blocked sender gets what an offline user would give;
+                        // Do Not Disturb lets only the Workgroup through.
+                        let level = self.privacy.level(&aor, sender.as_deref().unwrap_or(""));
+                        if level == confab_sip::pidf::Level::Blocked {
+                            return if method == Method::Message {
+                                self.blocked_message(shard, key, &msg, now, out)
+                            } else {
+                                self.reply(shard, key, &msg, 480, Some("Temporarily Unavailable"), now, out)
+                            };
+                        }
+                        if level != confab_sip::pidf::Level::Workgroup && self.is_dnd(&aor, now) {
+                            return self.reply(shard, key, &msg, 486, Some("Busy Here (Do Not Disturb)"), now, out);
+                        }
+                    }
                     let bindings = self.location.lookup(&aor, now);
                     if bindings.is_empty() {
+                        if method == Method::Message && !in_dialog {
+                            return self.store_offline(shard, key, &msg, &u, now, out);
+                        }
                         return self.reply(shard, key, &msg, 480, Some("Temporarily Unavailable"), now, out);
                     }
                     for b in bindings {
@@ -722,16 +872,22 @@ impl Core {
         let ckey = client_key(branch, is_cancel);
         let shard_idx = shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or(""));
         let mut shard = self.shards[shard_idx].lock();
-        let status = msg.status().unwrap_or(500);
-        let Some(entry) = shard.client.get_mut(&ckey) else {
+        if !shard.client.contains_key(&ckey) {
             drop(shard);
             // RFC 3261 §16.7/§18: e.g. 2xx retransmissions after the INVITE client
             // transaction ended are forwarded statelessly.
             self.forward_response_stateless(msg, out);
             return;
-        };
+        }
+        self.on_client_response(&mut shard, shard_idx, &ckey, msg, now, out);
+        self.unlock_and_run(shard, out);
+    }
+
+    fn on_client_response(&self, shard: &mut Shard, shard_idx: usize, ckey: &str, msg: Message, now: Instant, out: &mut Vec<Outgoing>) {
+        let status = msg.status().unwrap_or(500);
+        let Some(entry) = shard.client.get_mut(ckey) else { return };
         let action = entry.txn.on_response(status, now);
-        let (proxy, idx, dest) = (entry.proxy, entry.branch_idx, entry.dest);
+        let (proxy, idx, dest, notify_sub) = (entry.proxy, entry.branch_idx, entry.dest, entry.notify_sub);
         match action {
             ClientAction::PassUp | ClientAction::PassUpAndAck => {
                 if action == ClientAction::PassUpAndAck {
@@ -742,13 +898,18 @@ impl Core {
                 let terminated = entry.txn.is_terminated();
                 let is_cancel_txn = entry.is_cancel;
                 if terminated {
-                    self.remove_client(&mut shard, &ckey);
+                    self.remove_client(shard, ckey);
                 } else {
-                    self.reschedule_client(&mut shard, &ckey);
+                    self.reschedule_client(shard, ckey);
                 }
-                if !is_cancel_txn {
+                if let Some(sub) = notify_sub {
+                    // RFC 6665 §4.2.2: a 481 (or any failure) to a NOTIFY ends the subscription
+                    if status >= 300 && !matches!(status, 401 | 407) {
+                        shard.jobs.push(Job::DropSubscription(sub));
+                    }
+                } else if !is_cancel_txn {
                     if let Some(pid) = proxy {
-                        self.proxy_response(&mut shard, shard_idx, pid, idx, msg, now, out);
+                        self.proxy_response(shard, shard_idx, pid, idx, msg, now, out);
                     }
                 }
             }
@@ -759,6 +920,41 @@ impl Core {
             }
             _ => {}
         }
+    }
+
+    /// Sends a request the server itself originates (a NOTIFY) in a client transaction.
+    pub(crate) fn send_own_request(&self, req: Message, dest: Dest, notify_sub: Option<u64>, out: &mut Vec<Outgoing>) {
+        let now = Instant::now();
+        let shard_idx = shard_of(req.call_id().map(|c| c.as_str()).unwrap_or(""));
+        let branch = req.top_via().and_then(|v| v.branch().map(str::to_owned)).unwrap_or_default();
+        let ckey = client_key(&branch, false);
+        let bytes = req.to_bytes();
+        let mut shard = self.shards[shard_idx].lock();
+        shard.client.insert(
+            ckey.clone(),
+            ClientEntry {
+                txn: ClientTransaction::new(Kind::NonInvite, dest.transport.is_reliable(), self.timers, now),
+                notify_sub,
+                request: req,
+                bytes: bytes.clone(),
+                dest,
+                proxy: None,
+                branch_idx: 0,
+                is_cancel: false,
+                ack: None,
+                scheduled: None,
+            },
+        );
+        self.txn_count.fetch_add(1, Ordering::Relaxed);
+        self.reschedule_client(&mut shard, &ckey);
+        drop(shard);
+        self.send(dest, bytes, Some(SendFailure { shard: shard_idx, client_key: ckey }), out);
+    }
+
+    /// Our Via for a request we send to `dest` (None when no listener fits).
+    pub(crate) fn own_via(&self, dest: &Dest) -> Option<String> {
+        let egress = self.egress(dest)?;
+        Some(format!("SIP/2.0/{} {};branch={BRANCH_PREFIX}{}", egress.transport.as_str(), Core::hostport(&egress), random_token(16)))
     }
 
     /// Pops our Via and sends the response to the next one.
@@ -785,6 +981,7 @@ impl Core {
                 let Reverse((at, _, TimerRefOrd(what))) = shard.timers.pop().expect("peeked");
                 self.fire(&mut shard, idx, at, what, now, out);
             }
+            self.unlock_and_run(shard, out);
         }
     }
 
@@ -835,7 +1032,9 @@ impl Core {
                     }
                     ClientAction::Timeout => {
                         let e = self.remove_client(shard, &key).expect("present");
-                        if !e.is_cancel {
+                        if let Some(sub) = e.notify_sub {
+                            shard.jobs.push(Job::DropSubscription(sub));
+                        } else if !e.is_cancel {
                             if let Some(pid) = e.proxy {
                                 let timeout = self.error_response(&e.request, 408, "Request Timeout");
                                 self.proxy_branch_final(shard, shard_idx, pid, e.branch_idx, 408, timeout, now, out);
@@ -861,10 +1060,13 @@ impl Core {
             return;
         }
         let e = self.remove_client(&mut shard, &f.client_key).expect("present");
-        if let (false, Some(pid)) = (e.is_cancel, e.proxy) {
+        if let Some(sub) = e.notify_sub {
+            shard.jobs.push(Job::DropSubscription(sub));
+        } else if let (false, Some(pid)) = (e.is_cancel, e.proxy) {
             let resp = self.error_response(&e.request, 503, "Service Unavailable (next hop unreachable)");
             self.proxy_branch_final(&mut shard, f.shard, pid, e.branch_idx, 503, resp, now, out);
         }
+        self.unlock_and_run(shard, out);
     }
 
     /// How long the TCP connection `conn` must stay open for a registration.
@@ -876,14 +1078,24 @@ impl Core {
         self.pinned.lock().remove(&conn);
     }
 
-    /// Housekeeping every second: expired bindings.
-    pub fn sweep(&self) {
+    /// Housekeeping every second: expired bindings, publications and subscriptions, and
+    /// changes to contact lists made by other processes.
+    pub fn sweep(&self, out: &mut Vec<Outgoing>) {
         let now = Instant::now();
-        let n = self.location.sweep(now);
-        if n > 0 {
-            tracing::debug!("{n} registrations expired");
+        let gone = self.location.sweep(now);
+        let mut jobs = vec![];
+        for aor in gone {
+            jobs.push(Job::NotifyWatchers(aor));
         }
         self.pinned.lock().retain(|_, until| *until > now);
+        self.presence_sweep(now, &mut jobs, out);
+        if let Some(store) = &self.store {
+            match self.privacy.refresh(store) {
+                Ok(owners) => jobs.extend(owners.into_iter().map(Job::NotifyWatchers)),
+                Err(e) => tracing::warn!("reloading contact lists: {e}"),
+            }
+        }
+        self.run_jobs(jobs, out);
     }
 }
 

@@ -2,14 +2,18 @@
 //!
 //! - [`transport`]: UDP and TCP sockets, framing, connection table (the only I/O)
 //! - [`core`]: the request pipeline, transaction tables and timers (no I/O)
-//! - [`proxy`], [`registrar`]: the feature modules the pipeline dispatches to
+//! - [`proxy`], [`registrar`], [`presence`], [`im`]: the feature modules the pipeline
+//!   dispatches to; [`privacy`]: Lync privacy relationships
 //! - [`location`], [`users`]: registrations and the credentials cache
 //! - [`server`]: wiring it together and running it
 
 pub mod config;
 pub mod core;
+pub mod im;
 pub mod location;
 pub mod net;
+pub mod presence;
+pub mod privacy;
 pub mod proxy;
 pub mod registrar;
 pub mod server;

@@ -86,6 +86,10 @@ impl Location {
         v
     }
 
+    pub fn has_bindings(&self, aor: &str, now: Instant) -> bool {
+        self.shard(aor).lock().get(aor).is_some_and(|l| l.iter().any(|b| b.expires_at > now))
+    }
+
     /// Runs `f` on the bindings of `aor` under the shard lock; empty lists are removed.
     pub fn update<R>(&self, aor: &str, f: impl FnOnce(&mut Vec<Binding>) -> R) -> R {
         let mut shard = self.shard(aor).lock();
@@ -97,19 +101,20 @@ impl Location {
         r
     }
 
-    /// Drops expired bindings; returns how many went.
-    pub fn sweep(&self, now: Instant) -> usize {
-        let mut removed = 0;
+    /// Drops expired bindings; returns the AoRs left with none.
+    pub fn sweep(&self, now: Instant) -> Vec<String> {
+        let mut emptied = vec![];
         for s in &self.shards {
             let mut map = s.lock();
-            map.retain(|_, list| {
-                let before = list.len();
+            map.retain(|aor, list| {
                 list.retain(|b| b.expires_at > now);
-                removed += before - list.len();
+                if list.is_empty() {
+                    emptied.push(aor.clone());
+                }
                 !list.is_empty()
             });
         }
-        removed
+        emptied
     }
 
     pub fn count_bindings(&self) -> usize {

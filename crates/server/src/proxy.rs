@@ -139,6 +139,7 @@ impl Core {
             let ckey = client_key(&branch, false);
             let entry = ClientEntry {
                 txn: ClientTransaction::new(kind, t.dest.transport.is_reliable(), self.timers, now),
+                notify_sub: None,
                 request: fwd,
                 bytes: bytes.clone(),
                 dest: t.dest,
@@ -316,6 +317,7 @@ impl Core {
             cancel_key.clone(),
             ClientEntry {
                 txn: ClientTransaction::new(Kind::NonInvite, dest.transport.is_reliable(), self.timers, now),
+                notify_sub: None,
                 request: cancel,
                 bytes: bytes.clone(),
                 dest,
@@ -371,13 +373,10 @@ impl Core {
         };
         shard.server.insert(
             key.to_string(),
-            crate::core::ServerEntry {
-                txn: confab_sip::transaction::ServerTransaction::new(Kind::NonInvite, src.transport.is_reliable(), self.timers),
-                reply: crate::core::reply_dest(src, Some(&via)),
-                last_response: None,
-                proxy: None,
-                scheduled: None,
-            },
+            crate::core::ServerEntry::new(
+                confab_sip::transaction::ServerTransaction::new(Kind::NonInvite, src.transport.is_reliable(), self.timers),
+                crate::core::reply_dest(src, Some(&via)),
+            ),
         );
         self.txn_count.fetch_add(1, Ordering::Relaxed);
         let Some(inv) = shard.server.get(&invite_key) else {

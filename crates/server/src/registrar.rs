@@ -51,7 +51,19 @@ impl Core {
             AuthResult::Ok(u) => u,
             AuthResult::Respond(r) => return self.respond(shard, key, r, now, out),
         };
+        let aor = user_key(&user.username, &user.domain);
+        let before = self.location.has_bindings(&aor, now);
         let resp = self.register(msg, src, &user, now);
+        if resp.status() == Some(200) {
+            let after = self.location.has_bindings(&aor, now);
+            if before != after {
+                // presence from the registrar's knowledge changed (available / offline)
+                shard.jobs.push(crate::core::Job::NotifyWatchers(aor.clone()));
+            }
+            if after && self.offline_pending.lock().contains(&aor) {
+                shard.jobs.push(crate::core::Job::DeliverOffline(aor));
+            }
+        }
         self.respond(shard, key, resp, now, out);
     }
 

@@ -45,7 +45,7 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
         }
     }
     let workers = cfg.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let mut core = Core::new(cfg, users.clone());
+    let mut core = Core::new(cfg, users.clone(), Some(store.clone()));
     core.set_listeners(listeners.clone());
     let core = Arc::new(core);
     let transports = Transports::new(core.clone(), udp.clone(), tcp.iter().map(|(a, _)| *a).collect());
@@ -73,12 +73,22 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
     }
     {
         let core = core.clone();
+        let t = transports.clone();
         tokio::spawn(async move {
             let mut iv = tokio::time::interval(Duration::from_secs(1));
             let mut n = 0u64;
+            let mut out = vec![];
             loop {
                 iv.tick().await;
-                core.sweep();
+                let c = core.clone();
+                // the sweep may read the store (contact lists): keep it off the I/O threads
+                out = tokio::task::spawn_blocking(move || {
+                    c.sweep(&mut out);
+                    out
+                })
+                .await
+                .unwrap_or_default();
+                t.dispatch(&mut out).await;
                 n += 1;
                 if n % 2 == 0 {
                     let (users, store) = (users.clone(), store.clone());

@@ -11,6 +11,7 @@ pub mod digest;
 pub mod header;
 pub mod message;
 pub mod parse;
+pub mod pidf;
 pub mod text;
 pub mod transaction;
 pub mod uri;

@@ -1,9 +1,12 @@
-//! confab's central store: users and their digest credentials in an embedded SQLite database.
+//! confab's central store: users and their digest credentials, their contact lists with privacy
+//! levels, and instant messages held for offline users, in an embedded SQLite database.
 //!
 //! One [`Store`] wraps one connection behind a mutex; the server and the CLI may open the same
-//! database file at once (WAL journal, busy timeout), and [`Store::users_version`] lets the server
-//! notice edits made by another process.
+//! database file at once (WAL journal, busy timeout), and [`Store::users_version`] /
+//! [`Store::contacts_version`] let the server notice edits made by another process.
 
+mod contacts;
+mod messages;
 mod migrations;
 mod users;
 mod validate;
@@ -14,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+pub use contacts::{ContactEntry, PrivacyLevel, MAX_CONTACTS_PER_USER};
+pub use messages::StoredMessage;
 pub use migrations::SCHEMA_VERSION;
 pub use users::{NewUser, User};
 pub use validate::{
@@ -37,6 +42,15 @@ pub enum StoreError {
     NoSuchUser(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    #[error("{contact} is already in {owner}'s contacts")]
+    ContactExists { owner: String, contact: String },
+    /// E.g. "bob@example.test in alice@example.test's contacts".
+    #[error("no such contact: {0}")]
+    NoSuchContact(String),
+    /// Storing an offline message would exceed a limit; `reason` names it ("100 messages",
+    /// "1048576 bytes").
+    #[error("mailbox of {recipient} is full ({reason})")]
+    MailboxFull { recipient: String, reason: String },
     /// The database was written by a newer confab; refusing to touch it protects its data.
     #[error("database schema version {found} is newer than this program supports ({supported}); upgrade confab")]
     NewerSchema { found: i64, supported: i64 },

@@ -27,6 +27,36 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         value INTEGER
     );
     INSERT INTO meta(key, value) VALUES ('users_version', 0);",
+    // 2: per-user contact lists with Lync 2013 privacy levels. A NULL level means auto-assign
+    // (Colleagues in the owner's domain, External elsewhere). Rows go with their owner.
+    "CREATE TABLE contacts (
+        id         INTEGER PRIMARY KEY,
+        owner_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        owner_key  TEXT NOT NULL,            -- lower(user@domain) of the owner
+        contact    TEXT NOT NULL,            -- lower(user@domain), any domain
+        level      TEXT CHECK (level IS NULL OR level IN
+                       ('FriendsAndFamily', 'Workgroup', 'Colleagues', 'External', 'Blocked')),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (owner_key, contact)
+    );
+    CREATE INDEX contacts_owner_id ON contacts(owner_id);
+    INSERT INTO meta(key, value) VALUES ('contacts_version', 0);",
+    // 3: instant messages kept for offline users, replayed in id order when they register.
+    "CREATE TABLE offline_messages (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient_key TEXT NOT NULL,         -- lower(user@domain)
+        sender        TEXT NOT NULL,         -- From header value as received
+        content_type  TEXT NOT NULL,
+        body          BLOB NOT NULL,
+        received_at   INTEGER NOT NULL,      -- unix seconds
+        headers       TEXT NOT NULL DEFAULT ''  -- extra header lines to replay, CRLF-terminated
+    );
+    CREATE INDEX offline_messages_recipient ON offline_messages(recipient_key, id);
+    -- Whoever deletes a user (this program, or sqlite3 by hand), the mailbox goes too.
+    CREATE TRIGGER users_delete_offline_messages AFTER DELETE ON users BEGIN
+        DELETE FROM offline_messages WHERE recipient_key = OLD.user_key;
+    END;",
 ];
 
 /// Schema version this build creates and understands.

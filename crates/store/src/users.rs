@@ -70,7 +70,7 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 /// The UNIQUE lookup key: case-insensitive on both parts.
-fn user_key(username: &str, domain: &str) -> String {
+pub(crate) fn user_key(username: &str, domain: &str) -> String {
     format!(
         "{}@{}",
         username.to_ascii_lowercase(),
@@ -78,7 +78,7 @@ fn user_key(username: &str, domain: &str) -> String {
     )
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -95,13 +95,13 @@ fn bump_users_version(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-fn no_such_user(username: &str, domain: &str) -> StoreError {
+pub(crate) fn no_such_user(username: &str, domain: &str) -> StoreError {
     StoreError::NoSuchUser(format!("{username}@{domain}"))
 }
 
@@ -186,14 +186,27 @@ impl Store {
         Ok(users)
     }
 
-    /// Deletes a user; `NoSuchUser` if absent.
+    /// Deletes a user with their contact list and stored offline messages; `NoSuchUser` if
+    /// absent.
     pub fn remove_user(&self, username: &str, domain: &str) -> Result<(), StoreError> {
-        self.write_one(
-            username,
-            domain,
-            "DELETE FROM users WHERE user_key = ?1",
-            &[],
-        )
+        let key = user_key(username, domain);
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let had_contacts: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM contacts WHERE owner_key = ?1)",
+            [&key],
+            |r| r.get(0),
+        )?;
+        // Contacts go by ON DELETE CASCADE, messages by trigger (see migrations).
+        if tx.execute("DELETE FROM users WHERE user_key = ?1", [&key])? == 0 {
+            return Err(no_such_user(username, domain));
+        }
+        bump_users_version(&tx)?;
+        if had_contacts {
+            crate::contacts::bump_contacts_version(&tx)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Replaces both HA1 hashes. They are computed from the stored username (its original case),

@@ -61,7 +61,16 @@ fn open_creates_file_and_schema() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(tables, ["meta", "users"]);
+    assert_eq!(
+        tables,
+        [
+            "contacts",
+            "meta",
+            "offline_messages",
+            "sqlite_sequence",
+            "users"
+        ]
+    );
 }
 
 #[test]

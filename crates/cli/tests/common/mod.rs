@@ -37,6 +37,7 @@ pub struct Server {
     pub ip: String,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
+    cfg: PathBuf,
 }
 
 impl Server {
@@ -70,20 +71,42 @@ impl Server {
         let listen = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
         std::fs::write(&cfg, format!("listen = [\"{listen}\"]\ndomains = [\"{DOMAIN}\"]\n{config}")).unwrap();
         let log = dir.path().join("server.log");
-        let child = confab()
+        let child = Self::spawn(&cfg, dir.path(), &log);
+        let s = Server { child, port, ip: ip.to_string(), dir, log, cfg };
+        s.wait_ready();
+        s
+    }
+
+    fn spawn(cfg: &std::path::Path, data: &std::path::Path, log: &std::path::Path) -> Child {
+        let logf = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        confab()
             .args(["serve", "--config"])
-            .arg(&cfg)
+            .arg(cfg)
             .arg("--data")
-            .arg(dir.path())
+            .arg(data)
             .args(["--workers", "2", "--sip-trace"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(logf)
             .spawn()
-            .unwrap();
-        let s = Server { child, port, ip: ip.to_string(), dir, log };
-        s.wait_ready();
-        s
+            .unwrap()
+    }
+
+    /// Stops the server (SIGKILL: nothing is flushed on purpose) and starts it again on
+    /// the same data and port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.cfg, self.dir.path(), &self.log);
+        self.wait_ready();
+    }
+
+    /// Runs a `confab` command against this server's data directory.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = confab().args(args).arg("--data").arg(self.dir.path()).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "confab {args:?} failed: {text}");
+        text
     }
 
     fn wait_ready(&self) {

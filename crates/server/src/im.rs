@@ -1,0 +1,158 @@
+//! Instant messaging (RFC 3428) beyond relaying: messages to a user with no registration
+//! are kept in the store and answered 202; they are delivered in order when the user
+//! registers again, one at a time, and removed only after a 2xx. They survive restarts.
+
+use crate::core::{random_token, Core, Job, ServerEntry, Shard, Target, SERVER_NAME};
+use crate::net::{Dest, Outgoing, Source};
+use crate::registrar::http_date;
+use crate::users::UserCred;
+use confab_sip::transaction::{Kind, ServerTransaction};
+use confab_sip::{response_to, HeaderName, Message, Method, Text};
+use confab_store::StoreError;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+/// Headers worth replaying with a stored message.
+const KEPT_HEADERS: [HeaderName; 2] = [HeaderName::Subject, HeaderName::Date];
+
+impl Core {
+    /// MESSAGE for a known user with no registration: store it (202) or say why not.
+    pub(crate) fn store_offline(&self, shard: &mut Shard, key: &str, msg: &Message, user: &UserCred, now: Instant, out: &mut Vec<Outgoing>) {
+        let ct = msg.header(&HeaderName::ContentType).map(|c| c.to_string()).unwrap_or_else(|| "text/plain".into());
+        if ct.to_ascii_lowercase().starts_with("application/im-iscomposing+xml") {
+            // typing notifications are only meaningful live
+            return self.reply(shard, key, msg, 480, Some("Temporarily Unavailable"), now, out);
+        }
+        let limits = &self.cfg.im;
+        if msg.body.len() > limits.max_stored_message_bytes {
+            return self.reply(shard, key, msg, 413, Some("Message too large to store for an offline user"), now, out);
+        }
+        let sender = msg.header(&HeaderName::From).map(|f| f.to_string()).unwrap_or_default();
+        let mut extra = String::new();
+        for h in KEPT_HEADERS.iter() {
+            if let Some(v) = msg.header(h) {
+                extra.push_str(&format!("{}: {v}\r\n", h.as_str()));
+            }
+        }
+        let Some(store) = &self.store else {
+            return self.reply(shard, key, msg, 480, Some("Temporarily Unavailable"), now, out);
+        };
+        match store.store_message(&user.username, &user.domain, &sender, &ct, &msg.body, &extra, limits.max_stored_per_user, limits.max_stored_bytes_per_user) {
+            Ok(id) => {
+                tracing::info!(to = %format!("{}@{}", user.username, user.domain), id, "stored message for offline user");
+                self.offline_pending.lock().insert(crate::users::user_key(&user.username, &user.domain));
+                self.reply(shard, key, msg, 202, Some("Accepted (stored for delivery)"), now, out)
+            }
+            Err(StoreError::MailboxFull { reason, .. }) => {
+                self.reply(shard, key, msg, 486, Some(&format!("Recipient's message store is full ({reason})")), now, out)
+            }
+            Err(e) => {
+                tracing::error!("storing an offline message: {e}");
+                self.reply(shard, key, msg, 500, Some("Could not store the message"), now, out)
+            }
+        }
+    }
+
+    /// Sends the oldest stored message of `aor` to its current registrations, through the
+    /// proxy (forking, retransmission, first 2xx wins) with an internal server transaction.
+    pub(crate) fn deliver_offline(&self, aor: &str, out: &mut Vec<Outgoing>) {
+        if !self.offline_pending.lock().contains(aor) {
+            return;
+        }
+        let Some(store) = self.store.clone() else { return };
+        let now = Instant::now();
+        let targets = self.targets_for(aor, now);
+        if targets.is_empty() {
+            return;
+        }
+        if !self.offline_delivering.lock().insert(aor.to_string()) {
+            return; // one at a time keeps the order
+        }
+        let (user, domain) = aor.rsplit_once('@').unwrap_or((aor, ""));
+        let m = match store.pending_messages(user, domain, 1) {
+            Ok(mut v) if !v.is_empty() => v.remove(0),
+            Ok(_) => {
+                self.offline_pending.lock().remove(aor);
+                self.offline_delivering.lock().remove(aor);
+                return;
+            }
+            Err(e) => {
+                tracing::error!("reading stored messages: {e}");
+                self.offline_delivering.lock().remove(aor);
+                return;
+            }
+        };
+        let Some(listener) = self.listeners.first().copied() else { return };
+        let src = Source { transport: listener.transport, local: listener.addr, remote: listener.addr, conn: None };
+        let mut req = Message::request(Method::Message, Text::from(format!("sip:{aor}")));
+        let branch = format!("z9hG4bKcfbint{}", random_token(12));
+        req.headers.push(HeaderName::Via, format!("SIP/2.0/{} {};branch={branch}", listener.transport.as_str(), Core::hostport(&listener)));
+        req.headers.push(HeaderName::MaxForwards, "70");
+        req.headers.push(HeaderName::From, m.sender.clone());
+        req.headers.push(HeaderName::To, format!("<sip:{aor}>"));
+        let call_id = format!("{}@confab", random_token(20));
+        req.headers.push(HeaderName::CallId, call_id.clone());
+        req.headers.push(HeaderName::CSeq, "1 MESSAGE");
+        let mut has_date = false;
+        for line in m.headers.split("\r\n").filter(|l| !l.is_empty()) {
+            if let Some((n, v)) = line.split_once(':') {
+                has_date |= n.trim().eq_ignore_ascii_case("Date");
+                req.headers.push(HeaderName::parse(Text::from(n.trim())), v.trim().to_string());
+            }
+        }
+        if !has_date {
+            let when = UNIX_EPOCH + Duration::from_secs(m.received_at.max(0) as u64);
+            req.headers.push(HeaderName::Date, http_date(when));
+        }
+        req.headers.push(HeaderName::Server, SERVER_NAME);
+        req.set_body(&m.content_type, m.body.clone());
+        let key = format!("internal|{}|{branch}", m.id);
+        let shard_idx = crate::core::shard_of(&call_id);
+        let mut shard = self.shards[shard_idx].lock();
+        let mut entry = ServerEntry::new(ServerTransaction::new(Kind::NonInvite, true, self.timers), Dest { transport: listener.transport, addr: listener.addr, conn: None });
+        entry.internal = Some((aor.to_string(), m.id));
+        shard.server.insert(key.clone(), entry);
+        self.txn_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(to = aor, id = m.id, "delivering stored message");
+        self.proxy(&mut shard, shard_idx, &key, req, &src, targets, now, out);
+        self.unlock_and_run(shard, out);
+    }
+
+    /// A stored message's delivery finished.
+    pub(crate) fn offline_done(&self, aor: &str, id: i64, status: u16, jobs: &mut Vec<Job>) {
+        self.offline_delivering.lock().remove(aor);
+        if (200..300).contains(&status) {
+            if let Some(store) = &self.store {
+                if let Err(e) = store.delete_message(id) {
+                    tracing::error!("deleting delivered message {id}: {e}");
+                    return;
+                }
+            }
+            jobs.push(Job::DeliverOffline(aor.to_string()));
+        } else {
+            tracing::info!(to = aor, id, status, "stored message not delivered; kept for the next registration");
+        }
+    }
+
+    /// The registered contacts of `aor` as proxy targets (flows preferred).
+    pub(crate) fn targets_for(&self, aor: &str, now: Instant) -> Vec<Target> {
+        self.location
+            .lookup(aor, now)
+            .into_iter()
+            .filter_map(|b| {
+                let dest = match b.flow {
+                    Some(f) => Some(f),
+                    None => confab_sip::Uri::parse(&b.uri).ok().and_then(|u| crate::core::uri_dest(&u)),
+                }?;
+                Some(Target { uri: Some(b.uri.clone()), dest, path: b.path.clone(), flow: b.flow.is_some() })
+            })
+            .collect()
+    }
+
+    /// 202-style answer for a sender the recipient blocked: indistinguishable from an
+    /// offline recipient, but nothing is stored.
+    pub(crate) fn blocked_message(&self, shard: &mut Shard, key: &str, msg: &Message, now: Instant, out: &mut Vec<Outgoing>) {
+        tracing::info!("message from a blocked sender discarded");
+        let r = response_to(msg, 202, Some("Accepted (stored for delivery)"), Some(&random_token(10)));
+        self.respond(shard, key, r, now, out);
+    }
+}
