@@ -47,7 +47,7 @@ fn register_good_wrong_and_unknown_and_refresh() {
 
 #[test]
 fn challenge_offers_md5_and_sha256_and_sha256_works() {
-    let s = Server::start(5, "");
+    let s = Server::start(5, "[auth]\nsha256 = true\n");
     let mut ua = Ua::udp("user0003", s.addr());
     let req = ua.request(Method::Register, "sip:example.test", &ua.aor());
     ua.send(&req);
@@ -64,6 +64,18 @@ fn challenge_offers_md5_and_sha256_and_sha256_works() {
     ua.send(&again);
     let ok = ua.expect_response(&Method::Register, 2, 200..=699);
     assert_eq!(ok.status(), Some(200));
+}
+
+#[test]
+fn md5_only_by_default() {
+    let s = Server::start(5, "");
+    let mut ua = Ua::udp("user0003", s.addr());
+    let req = ua.request(Method::Register, "sip:example.test", &ua.aor());
+    ua.send(&req);
+    let r = ua.expect_response(&Method::Register, 1, 401..=401);
+    let chals: Vec<String> = r.headers.get_all(&HeaderName::WwwAuthenticate).map(|v| v.to_string()).collect();
+    assert_eq!(chals.len(), 1, "{chals:?}");
+    assert!(chals[0].contains("algorithm=MD5"));
 }
 
 #[test]
