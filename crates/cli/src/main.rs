@@ -1,6 +1,10 @@
 //! `confab`: run the server and manage its users.
 
 use anyhow::{bail, Context};
+
+// mimalloc: the SIP hot path allocates small, short-lived buffers on several threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand};
 use confab_server::config::{parse_listen, Config};
 use confab_store::{NewUser, Store};

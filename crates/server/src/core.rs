@@ -109,9 +109,9 @@ pub(crate) struct ProxyCtx {
 
 #[derive(Default)]
 pub(crate) struct Shard {
-    pub server: HashMap<String, ServerEntry>,
-    pub client: HashMap<String, ClientEntry>,
-    pub proxies: HashMap<u64, ProxyCtx>,
+    pub server: rustc_hash::FxHashMap<String, ServerEntry>,
+    pub client: rustc_hash::FxHashMap<String, ClientEntry>,
+    pub proxies: rustc_hash::FxHashMap<u64, ProxyCtx>,
     pub timers: BinaryHeap<Reverse<(Instant, u64, TimerRefOrd)>>,
     pub timer_seq: u64,
     pub jobs: Vec<Job>,
@@ -169,7 +169,7 @@ pub struct Core {
 }
 
 pub(crate) fn shard_of(call_id: &str) -> usize {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     call_id.hash(&mut h);
     (h.finish() as usize) % SHARDS
 }

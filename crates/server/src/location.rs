@@ -3,8 +3,7 @@
 
 use crate::net::Dest;
 use parking_lot::Mutex;
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHasher};
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
@@ -63,13 +62,13 @@ pub struct Location {
 
 impl Default for Location {
     fn default() -> Self {
-        Location { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+        Location { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect() }
     }
 }
 
 impl Location {
     fn shard(&self, aor: &str) -> &Mutex<HashMap<String, Vec<Binding>>> {
-        let mut h = DefaultHasher::new();
+        let mut h = FxHasher::default();
         aor.hash(&mut h);
         &self.shards[(h.finish() as usize) % SHARDS]
     }

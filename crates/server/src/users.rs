@@ -4,7 +4,7 @@
 
 use confab_store::Store;
 use parking_lot::RwLock;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -53,7 +53,7 @@ impl UserCache {
             return Ok(false);
         }
         let users = store.list_users(None)?;
-        let mut map = HashMap::with_capacity(users.len());
+        let mut map = HashMap::with_capacity_and_hasher(users.len(), Default::default());
         for u in users {
             map.insert(
                 user_key(&u.username, &u.domain),
