@@ -53,7 +53,7 @@ impl Privacy {
             if !c.explicit_level {
                 continue; // auto-assigned: the default rule above decides
             }
-            let Some(level) = Level::parse(c.level.as_str()) else { continue };
+            let level = c.level;
             let (ou, od) = c.owner.rsplit_once('@').unwrap_or((&c.owner, ""));
             let (cu, cd) = c.contact.rsplit_once('@').unwrap_or((&c.contact, ""));
             lists.entry(user_key(ou, od)).or_default().insert(user_key(cu, cd), level);

@@ -62,6 +62,18 @@ fn rank(status: u16) -> u32 {
     }
 }
 
+impl ProxyCtx {
+    /// Branches still waiting for a final response (index and client key), except `skip`.
+    fn pending_branches(&self, skip: Option<usize>) -> Vec<(usize, String)> {
+        self.branches
+            .iter()
+            .enumerate()
+            .filter(|(i, b)| Some(*i) != skip && b.final_status.is_none())
+            .map(|(i, b)| (i, b.client_key.clone()))
+            .collect()
+    }
+}
+
 impl Core {
     /// Forwards the request of server transaction `key` to every target in parallel.
     #[allow(clippy::too_many_arguments)]
@@ -254,14 +266,7 @@ impl Core {
             }
         }
         if cancel_others {
-            let pending: Vec<(usize, String)> = ctx
-                .branches
-                .iter()
-                .enumerate()
-                .filter(|(i, b)| *i != idx && b.final_status.is_none())
-                .map(|(i, b)| (i, b.client_key.clone()))
-                .collect();
-            for (i, k) in pending {
+            for (i, k) in ctx.pending_branches(Some(idx)) {
                 self.cancel_branch(shard, shard_idx, pid, i, &k, now, out);
             }
         }
@@ -337,13 +342,7 @@ impl Core {
     /// final answer 64·T1 after that is treated as a 408.
     pub(crate) fn timer_c(&self, shard: &mut Shard, shard_idx: usize, pid: u64, now: Instant, out: &mut Vec<Outgoing>) {
         let Some(ctx) = shard.proxies.get_mut(&pid) else { return };
-        let pending: Vec<(usize, String)> = ctx
-            .branches
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.final_status.is_none())
-            .map(|(i, b)| (i, b.client_key.clone()))
-            .collect();
+        let pending = ctx.pending_branches(None);
         if !ctx.timer_c_fired {
             ctx.timer_c_fired = true;
             for (i, k) in &pending {
@@ -389,14 +388,7 @@ impl Core {
         }
         match pid.and_then(|p| shard.proxies.get(&p).map(|c| (p, c))) {
             Some((pid, ctx)) => {
-                let pending: Vec<(usize, String)> = ctx
-                    .branches
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| b.final_status.is_none())
-                    .map(|(i, b)| (i, b.client_key.clone()))
-                    .collect();
-                for (i, k) in pending {
+                for (i, k) in ctx.pending_branches(None) {
                     self.cancel_branch(shard, shard_idx, pid, i, &k, now, out);
                 }
             }

@@ -3,8 +3,6 @@
 //! A level left unset is auto-assigned: Colleagues for the owner's own domain, External
 //! otherwise, so it follows the contact if the rule changes rather than being frozen at insert.
 
-use std::fmt;
-use std::str::FromStr;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
@@ -15,81 +13,27 @@ use crate::{Store, StoreError};
 /// Most contacts one user may have (the top of Lync's MaximumNumberOfContacts range).
 pub const MAX_CONTACTS_PER_USER: usize = 1000;
 
-/// Lync 2013 privacy relationship ("access level") of a contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PrivacyLevel {
-    FriendsAndFamily,
-    Workgroup,
-    Colleagues,
-    External,
-    Blocked,
-}
+/// Lync 2013 privacy relationship ("access level") of a contact: the protocol crate's
+/// level, so what is stored is exactly what the presence filter understands.
+pub use confab_sip::pidf::Level as PrivacyLevel;
 
-impl PrivacyLevel {
-    pub const ALL: [PrivacyLevel; 5] = [
-        PrivacyLevel::FriendsAndFamily,
-        PrivacyLevel::Workgroup,
-        PrivacyLevel::Colleagues,
-        PrivacyLevel::External,
-        PrivacyLevel::Blocked,
-    ];
-
-    /// The canonical name, also what is stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PrivacyLevel::FriendsAndFamily => "FriendsAndFamily",
-            PrivacyLevel::Workgroup => "Workgroup",
-            PrivacyLevel::Colleagues => "Colleagues",
-            PrivacyLevel::External => "External",
-            PrivacyLevel::Blocked => "Blocked",
-        }
-    }
-
-    /// Case-insensitive, ignoring spaces, dashes and underscores; accepts the canonical names
-    /// and the common aliases ("friends", "family", "external contacts", "blocked contacts").
-    pub fn parse(s: &str) -> Option<PrivacyLevel> {
-        let folded: String = s
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '_'))
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        Some(match folded.as_str() {
-            "friends" | "friendsandfamily" | "family" => PrivacyLevel::FriendsAndFamily,
-            "workgroup" => PrivacyLevel::Workgroup,
-            "colleagues" => PrivacyLevel::Colleagues,
-            "external" | "externalcontacts" => PrivacyLevel::External,
-            "blocked" | "blockedcontacts" => PrivacyLevel::Blocked,
-            _ => return None,
-        })
-    }
-
-    /// The level an unset entry gets: Colleagues within the owner's domain, External outside.
-    pub fn auto(owner_domain: &str, contact_domain: &str) -> PrivacyLevel {
-        if owner_domain.eq_ignore_ascii_case(contact_domain) {
-            PrivacyLevel::Colleagues
-        } else {
-            PrivacyLevel::External
-        }
+/// The level an entry without an explicit one gets: Colleagues within the owner's domain,
+/// External outside it.
+pub fn auto_level(owner_domain: &str, contact_domain: &str) -> PrivacyLevel {
+    if owner_domain.eq_ignore_ascii_case(contact_domain) {
+        PrivacyLevel::Colleagues
+    } else {
+        PrivacyLevel::External
     }
 }
 
-impl fmt::Display for PrivacyLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for PrivacyLevel {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PrivacyLevel::parse(s).ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "privacy level {s:?} is unknown; use one of FriendsAndFamily, Workgroup, \
-                 Colleagues, External, Blocked"
-            ))
-        })
-    }
+/// Parses a level name, with an error that lists the valid ones.
+pub fn parse_level(s: &str) -> Result<PrivacyLevel, StoreError> {
+    PrivacyLevel::parse(s).ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "privacy level {s:?} is unknown; use one of FriendsAndFamily, Workgroup, Colleagues, External, Blocked"
+        ))
+    })
 }
 
 /// One entry of a contact list.
@@ -145,7 +89,7 @@ fn level_from_sql(idx: usize, stored: Option<String>) -> rusqlite::Result<Option
 
 fn entry(owner: String, contact: String, stored: Option<PrivacyLevel>) -> ContactEntry {
     let level =
-        stored.unwrap_or_else(|| PrivacyLevel::auto(domain_of(&owner), domain_of(&contact)));
+        stored.unwrap_or_else(|| auto_level(domain_of(&owner), domain_of(&contact)));
     ContactEntry {
         owner,
         contact,
@@ -363,7 +307,7 @@ mod tests {
             assert_eq!(PrivacyLevel::parse(bad), None, "{bad:?}");
         }
         assert!(
-            matches!("nope".parse::<PrivacyLevel>(), Err(StoreError::Invalid(m)) if m.contains("privacy level"))
+            matches!(parse_level("nope"), Err(StoreError::Invalid(m)) if m.contains("privacy level"))
         );
     }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-pub use contacts::{ContactEntry, PrivacyLevel, MAX_CONTACTS_PER_USER};
+pub use contacts::{auto_level, parse_level, ContactEntry, PrivacyLevel, MAX_CONTACTS_PER_USER};
 pub use messages::StoredMessage;
 pub use migrations::SCHEMA_VERSION;
 pub use users::{NewUser, User};
