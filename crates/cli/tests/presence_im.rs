@@ -455,3 +455,13 @@ fn offline_store_limits() {
     assert_eq!(r.status(), Some(486));
     assert!(r.reason().unwrap().contains("full"), "{}", r.reason().unwrap());
 }
+
+#[test]
+fn disabling_the_presentity_ends_subscriptions_with_deactivated() {
+    let s = Server::start(5, PRESENCE_CFG);
+    let mut bob = Ua::udp("user0002", s.addr());
+    subscribe(&mut bob, "user0001", "presence", 300);
+    s.cli(&["user", "disable", "user0001"]);
+    let n = notify(&mut bob);
+    assert_eq!(state(&n), "terminated;reason=deactivated");
+}

@@ -193,7 +193,7 @@ impl Default for Limits {
             tcp_idle_timeout: 180,
             tcp_max_connections: 16384,
             tcp_send_queue: 1024,
-            max_transactions: 2_000_000,
+            max_transactions: 1_000_000,
         }
     }
 }

@@ -481,6 +481,25 @@ impl Core {
             let expired = st.subs.iter().filter(|(_, s)| s.expires_at <= now).map(|(id, _)| *id).collect();
             (changed, expired)
         };
+        // Presentities that were disabled or removed: their subscriptions end (RFC 6665
+        // reasons "deactivated" and "noresource").
+        let gone: Vec<(u64, &'static str)> = {
+            let st = self.presence.state.lock();
+            st.subs
+                .iter()
+                .filter_map(|(id, s)| {
+                    let (u, d) = s.presentity.rsplit_once('@')?;
+                    match self.users.get(u, d) {
+                        None => Some((*id, "noresource")),
+                        Some(user) if !user.enabled => Some((*id, "deactivated")),
+                        Some(_) => None,
+                    }
+                })
+                .collect()
+        };
+        for (id, reason) in gone {
+            self.notify(id, Some(reason), out);
+        }
         for aor in changed {
             jobs.push(Job::NotifyWatchers(aor));
         }
