@@ -465,3 +465,32 @@ fn disabling_the_presentity_ends_subscriptions_with_deactivated() {
     let n = notify(&mut bob);
     assert_eq!(state(&n), "terminated;reason=deactivated");
 }
+
+#[test]
+fn registrations_and_presence_survive_a_graceful_restart() {
+    let mut s = Server::start(5, PRESENCE_CFG);
+    let mut alice = Ua::udp("user0001", s.addr());
+    registered(&mut alice);
+    let r = publish(&mut alice, Some(&pidf("user0001", "before-restart")), 300, None);
+    let tag = etag(&r);
+    let mut bob = Ua::udp("user0002", s.addr());
+    registered(&mut bob);
+    subscribe(&mut bob, "user0001", "presence", 300);
+
+    s.restart_graceful();
+    assert!(s.log_text().contains("restored 2 registrations, 1 publications, 1 subscriptions"), "{}", s.log_text());
+
+    // bob reaches alice without anyone registering again
+    bob.new_call();
+    let mut m = bob.request(Method::Message, "sip:user0001@example.test", "sip:user0001@example.test");
+    m.set_body("text/plain", "still there?");
+    let m = bob.challenge_and_resend(m);
+    let got = alice.expect_request(Method::Message);
+    alice.reply(&got, 200, "a");
+    assert_eq!(bob.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699).status(), Some(200));
+    // alice's publication and bob's subscription carry on
+    let r = publish(&mut alice, Some(&pidf("user0001", "after-restart")), 300, Some(&tag));
+    assert_eq!(r.status(), Some(200));
+    let n = notify(&mut bob);
+    assert!(body(&n).contains("after-restart"), "{}", body(&n));
+}

@@ -17,5 +17,6 @@ pub mod privacy;
 pub mod proxy;
 pub mod registrar;
 pub mod server;
+pub mod state;
 pub mod transport;
 pub mod users;

@@ -116,6 +116,17 @@ impl Location {
         emptied
     }
 
+    /// Every live binding with its AoR (for saving the state).
+    pub fn export(&self, now: Instant) -> Vec<(String, Binding)> {
+        let mut out = vec![];
+        for s in &self.shards {
+            for (aor, list) in s.lock().iter() {
+                out.extend(list.iter().filter(|b| b.expires_at > now).map(|b| (aor.clone(), b.clone())));
+            }
+        }
+        out
+    }
+
     pub fn count_bindings(&self) -> usize {
         self.shards.iter().map(|s| s.lock().values().map(Vec::len).sum::<usize>()).sum()
     }

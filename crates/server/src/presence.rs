@@ -124,6 +124,82 @@ impl PresenceServer {
             .unwrap_or_default()
     }
 
+    /// Live publications and UDP subscriptions, for saving (TCP watchers lose their
+    /// connection in a restart and subscribe again).
+    pub(crate) fn export(&self, clock: &crate::state::Clock) -> (Vec<crate::state::SavedPublication>, Vec<crate::state::SavedSubscription>) {
+        let st = self.state.lock();
+        let pubs = st
+            .publications
+            .iter()
+            .flat_map(|(aor, list)| {
+                list.iter().map(move |p| crate::state::SavedPublication { aor: aor.clone(), etag: p.etag.clone(), expires: clock.to_unix(p.expires_at), doc: p.doc.to_xml() })
+            })
+            .collect();
+        let subs = st
+            .subs
+            .values()
+            .filter(|s| s.dest.transport == crate::config::Transport::Udp)
+            .map(|s| crate::state::SavedSubscription {
+                winfo: s.package == Package::Winfo,
+                watcher: s.watcher.clone(),
+                presentity: s.presentity.clone(),
+                call_id: s.call_id.clone(),
+                our_tag: s.our_tag.clone(),
+                their_from: s.their_from.clone(),
+                our_from: s.our_from.clone(),
+                target: s.target.clone(),
+                routes: s.routes.clone(),
+                dest: s.dest.addr,
+                cseq: s.cseq,
+                expires: clock.to_unix(s.expires_at),
+            })
+            .collect();
+        (pubs, subs)
+    }
+
+    /// Takes back saved state; returns how many publications and subscriptions.
+    pub(crate) fn import(
+        &self,
+        clock: &crate::state::Clock,
+        pubs: Vec<crate::state::SavedPublication>,
+        subs: Vec<crate::state::SavedSubscription>,
+        mut next_id: impl FnMut() -> u64,
+    ) -> (usize, usize) {
+        let mut st = self.state.lock();
+        let (mut np, mut ns) = (0, 0);
+        for p in pubs {
+            let (Some(expires_at), Ok(doc)) = (clock.to_instant(p.expires), Pidf::parse(p.doc.as_bytes())) else { continue };
+            st.publications.entry(p.aor).or_default().push(Publication { etag: p.etag, expires_at, doc: Arc::new(doc) });
+            np += 1;
+        }
+        for s in subs {
+            let Some(expires_at) = clock.to_instant(s.expires) else { continue };
+            let id = next_id();
+            st.by_presentity.entry(s.presentity.clone()).or_default().push(id);
+            st.by_dialog.insert((s.call_id.clone(), s.our_tag.clone()), id);
+            st.subs.insert(
+                id,
+                Subscription {
+                    package: if s.winfo { Package::Winfo } else { Package::Presence },
+                    watcher: s.watcher,
+                    presentity: s.presentity,
+                    call_id: s.call_id,
+                    our_tag: s.our_tag,
+                    their_from: s.their_from,
+                    our_from: s.our_from,
+                    target: s.target,
+                    routes: s.routes,
+                    dest: Dest { transport: crate::config::Transport::Udp, addr: s.dest, conn: None },
+                    cseq: s.cseq,
+                    expires_at,
+                    winfo_version: 0,
+                },
+            );
+            ns += 1;
+        }
+        (np, ns)
+    }
+
     pub(crate) fn drop_sub(&self, id: u64) -> Option<String> {
         let mut st = self.state.lock();
         Self::remove_sub(&mut st, id).map(|s| s.presentity)

@@ -47,6 +47,9 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
     let workers = cfg.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let mut core = Core::new(cfg, users.clone(), Some(store.clone()));
     core.set_listeners(listeners.clone());
+    if let Err(e) = core.load_state() {
+        tracing::warn!("could not restore the saved state: {e}");
+    }
     let core = Arc::new(core);
     let transports = Transports::new(core.clone(), udp.clone(), tcp.iter().map(|(a, _)| *a).collect());
     for (addr, sock) in udp {
@@ -125,5 +128,8 @@ pub async fn run(cfg: Config, store: Arc<Store>) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down");
+    // keep registrations and presence across a restart
+    let core = running.core.clone();
+    tokio::task::spawn_blocking(move || core.save_state()).await??;
     Ok(())
 }

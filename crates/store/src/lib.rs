@@ -8,6 +8,7 @@
 mod contacts;
 mod messages;
 mod migrations;
+mod snapshot;
 mod users;
 mod validate;
 

@@ -57,6 +57,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER users_delete_offline_messages AFTER DELETE ON users BEGIN
         DELETE FROM offline_messages WHERE recipient_key = OLD.user_key;
     END;",
+    // 4: the server's live state (registrations, publications, subscriptions) saved on a
+    // graceful stop and taken back on the next start, one JSON document per row.
+    "CREATE TABLE state_snapshot (
+        id   INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX state_snapshot_kind ON state_snapshot(kind);",
 ];
 
 /// Schema version this build creates and understands.

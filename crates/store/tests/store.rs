@@ -68,6 +68,7 @@ fn open_creates_file_and_schema() {
             "meta",
             "offline_messages",
             "sqlite_sequence",
+            "state_snapshot",
             "users"
         ]
     );

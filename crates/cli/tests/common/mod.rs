@@ -101,6 +101,20 @@ impl Server {
         self.wait_ready();
     }
 
+    /// Stops the server with SIGTERM (a graceful stop: it saves its state) and starts it
+    /// again on the same data and port.
+    pub fn restart_graceful(&mut self) {
+        let st = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(st.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "confab did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child = Self::spawn(&self.cfg, self.dir.path(), &self.log);
+        self.wait_ready();
+    }
+
     /// Runs a `confab` command against this server's data directory.
     pub fn cli(&self, args: &[&str]) -> String {
         let out = confab().args(args).arg("--data").arg(self.dir.path()).output().unwrap();
