@@ -2,6 +2,9 @@
 //! all on 127.0.0.1: both register (401 digest challenge, then 200), user0001 sends an
 //! instant MESSAGE to user0002, then calls user0002 (INVITE answered with /accept, ACK,
 //! hung up with BYE 200), everything through confab (outbound proxy + Record-Route).
+//! A second test loads baresip's presence module in both clients: each watches the other
+//! through confab's presence server (SUBSCRIBE/NOTIFY, PUBLISH), and sees it go offline,
+//! online again, and offline when it quits.
 //!
 //! baresip is driven through its `stdio` UI module (commands written to its stdin, its
 //! console output read back); confab runs with `--sip-trace` so the test can also check
@@ -39,9 +42,15 @@ fn port_free(port: u16) -> bool {
     UdpSocket::bind(("127.0.0.1", port)).is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
+/// Blocks already taken by a test of this process (the tests run in parallel threads, and a
+/// block stays free to `port_free` until its processes have bound it).
+static CLAIMED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
 fn pick_ports() -> Ports {
+    let mut claimed = CLAIMED.lock().unwrap();
     for base in (5300u16..=5375).step_by(25) {
-        if (base..base + 25).all(port_free) {
+        if !claimed.contains(&base) && (base..base + 25).all(port_free) {
+            claimed.push(base);
             return Ports { confab: base, sip: [base + 2, base + 4], rtp: [base + 6, base + 16] };
         }
     }
@@ -121,6 +130,8 @@ struct Proc {
     child: Child,
     stdin: Option<ChildStdin>,
     log: Log,
+    /// Set once the test asked the process to quit: its exit is then no failure.
+    may_exit: bool,
 }
 
 impl Proc {
@@ -131,7 +142,7 @@ impl Proc {
         log.attach(child.stdout.take().unwrap());
         log.attach(child.stderr.take().unwrap());
         let stdin = child.stdin.take();
-        Proc { name: name.to_string(), child, stdin, log }
+        Proc { name: name.to_string(), child, stdin, log, may_exit: false }
     }
 }
 
@@ -140,6 +151,8 @@ impl Proc {
 struct Procs {
     list: Vec<Proc>,
     start: Instant,
+    /// The test's directory (data, configs): removed after the processes are gone.
+    _tmp: tempfile::TempDir,
 }
 
 impl Drop for Procs {
@@ -190,13 +203,75 @@ impl Procs {
                 eprintln!("[{:5.1}s] {name}: {what}", self.start.elapsed().as_secs_f32());
                 return pos;
             }
-            for p in &mut self.list {
-                if let Ok(Some(st)) = p.child.try_wait() {
-                    panic!("{} exited ({st}) while waiting for {name}: {what}", p.name);
-                }
-            }
+            self.check_alive(name, what);
             if Instant::now() > deadline {
                 panic!("timed out waiting for {name}: {what}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Fails if a process exited that was not asked to.
+    fn check_alive(&mut self, name: &str, what: &str) {
+        for p in self.list.iter_mut().filter(|p| !p.may_exit) {
+            if let Ok(Some(st)) = p.child.try_wait() {
+                panic!("{} exited ({st}) while waiting for {name}: {what}", p.name);
+            }
+        }
+    }
+
+    /// Lists baresip's contacts (`/contacts`, which shows the presence state of each one
+    /// when the presence module is loaded) until the entry of `peer` shows `status`
+    /// ("Online", "Offline", "Busy" or "Unknown").
+    fn wait_contact_status(&mut self, name: &str, peer: &str, status: &str) {
+        let what = format!("/contacts shows {peer} {status}");
+        let deadline = (Instant::now() + STEP).min(self.start + TOTAL);
+        let uri = format!("<sip:{peer}@{DOMAIN}>");
+        let mut last = String::new();
+        loop {
+            let from = self.log(name).len();
+            {
+                let stdin = self.get(name).stdin.as_mut().unwrap();
+                stdin.write_all(b"/contacts\n").unwrap();
+                stdin.flush().unwrap();
+            }
+            // The list is printed at once: its header, then one line per contact.
+            let listed = Instant::now() + Duration::from_secs(1);
+            while Instant::now() < listed {
+                let text = self.log(name);
+                let entry = text.get(from..).and_then(|t| {
+                    let list = &t[t.find("--- Contacts")?..];
+                    list.lines().find(|l| l.contains(&uri)).map(str::to_string)
+                });
+                if let Some(entry) = entry {
+                    last = entry;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if last.split_whitespace().any(|w| w == status) {
+                eprintln!("[{:5.1}s] {name}: {what}: {}", self.start.elapsed().as_secs_f32(), last.trim());
+                return;
+            }
+            self.check_alive(name, &what);
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {name}: {what} (last listed: {last:?})");
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Waits (bounded) for a process that was asked to quit to exit by itself.
+    fn wait_exit(&mut self, name: &str) -> std::process::ExitStatus {
+        let deadline = (Instant::now() + STEP).min(self.start + TOTAL);
+        loop {
+            if let Some(st) = self.get(name).child.try_wait().unwrap() {
+                eprintln!("[{:5.1}s] {name} exited ({st})", self.start.elapsed().as_secs_f32());
+                return st;
+            }
+            self.check_alive(name, "its exit");
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {name} to exit");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -239,8 +314,12 @@ fn wait_server_ready(port: u16, procs: &mut Procs) {
     }
 }
 
-/// baresip configuration directory for one client: config, accounts, contacts.
-fn baresip_dir(root: &Path, idx: usize, user: &str, peer: &str, ports: &Ports) -> PathBuf {
+/// baresip configuration directory for one client: config, accounts, contacts. With
+/// `presence`, the presence module is loaded, the account publishes its state
+/// (`pubint`) and the peer's contact entry is subscribed to (`;presence=p2p`: in baresip
+/// 1.0.0 the only contacts the presence module SUBSCRIBEs to; the SUBSCRIBE goes to the
+/// contact's AOR through the outbound proxy, so confab answers it).
+fn baresip_dir(root: &Path, idx: usize, user: &str, peer: &str, ports: &Ports, presence: bool) -> PathBuf {
     let dir = root.join(user);
     std::fs::create_dir_all(&dir).unwrap();
     let (sip, rtp) = (ports.sip[idx], ports.rtp[idx]);
@@ -266,17 +345,21 @@ fn baresip_dir(root: &Path, idx: usize, user: &str, peer: &str, ports: &Ports) -
          module\t\t\taubridge.so\n\
          module_tmp\t\taccount.so\n\
          module_app\t\tcontact.so\n\
-         module_app\t\tmenu.so\n",
-        rtp + 9
+         module_app\t\tmenu.so\n\
+         {}",
+        rtp + 9,
+        if presence { "module_app\t\tpresence.so\n" } else { "" }
     );
     std::fs::write(dir.join("config"), config).unwrap();
     let account = format!(
-        "<sip:{user}@{DOMAIN}>;auth_pass=pw-{user};outbound=\"sip:127.0.0.1:{};transport=udp\";regint=600;answermode=manual\n",
-        ports.confab
+        "<sip:{user}@{DOMAIN}>;auth_pass=pw-{user};outbound=\"sip:127.0.0.1:{};transport=udp\";regint=600;{}answermode=manual\n",
+        ports.confab,
+        if presence { "pubint=600;" } else { "" }
     );
     std::fs::write(dir.join("accounts"), account).unwrap();
     // The contact module's /message sends to the current contact: the first (only) one.
-    std::fs::write(dir.join("contacts"), format!("\"peer\" <sip:{peer}@{DOMAIN}>\n")).unwrap();
+    let params = if presence { ";presence=p2p" } else { "" };
+    std::fs::write(dir.join("contacts"), format!("\"peer\" <sip:{peer}@{DOMAIN}>{params}\n")).unwrap();
     dir
 }
 
@@ -335,14 +418,15 @@ fn find<'a>(trace: &'a [Traced], what: &str, pred: impl Fn(&Traced) -> bool) -> 
     trace.iter().find(|m| pred(m)).unwrap_or_else(|| panic!("not in confab's SIP trace: {what}"))
 }
 
-#[test]
-fn baresip_register_message_call() {
-    let t0 = Instant::now();
+/// Starts everything a test needs: confab (seeded users, --sip-trace) and two baresip
+/// clients user0001 and user0002, each with the other as its contact.
+fn start(t0: Instant, presence: bool) -> (Procs, Ports) {
     if Command::new("baresip").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
         panic!("baresip is not installed (apt-get install -y baresip-core)");
     }
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let root = tmp.path().to_path_buf();
+    let root = root.as_path();
     let data = root.join("data");
     let ports = pick_ports();
     eprintln!(
@@ -358,7 +442,7 @@ fn baresip_register_message_call() {
         .unwrap();
     assert!(out.status.success(), "user seed: {}", String::from_utf8_lossy(&out.stderr));
 
-    let mut procs = Procs { list: Vec::new(), start: t0 };
+    let mut procs = Procs { list: Vec::new(), start: t0, _tmp: tmp };
     let mut cmd = confab();
     cmd.arg("serve")
         .arg("--data")
@@ -370,11 +454,19 @@ fn baresip_register_message_call() {
 
     let (a, b) = ("user0001", "user0002");
     for (idx, (me, peer)) in [(a, b), (b, a)].into_iter().enumerate() {
-        let dir = baresip_dir(root, idx, me, peer, &ports);
+        let dir = baresip_dir(root, idx, me, peer, &ports, presence);
         let mut cmd = Command::new("baresip");
         cmd.arg("-f").arg(&dir).current_dir(&dir);
         procs.list.push(Proc::spawn(me, cmd));
     }
+    (procs, ports)
+}
+
+#[test]
+fn baresip_register_message_call() {
+    let t0 = Instant::now();
+    let (mut procs, ports) = start(t0, false);
+    let (a, b) = ("user0001", "user0002");
 
     // 1. Both register: 401 challenge answered, 200 OK.
     let mut pos_a = procs.wait_for(a, "registered (200 OK)", 0, &format!("{a}@{DOMAIN}: {{0/UDP/v4}} 200 OK"));
@@ -457,5 +549,116 @@ fn baresip_register_message_call() {
     let n = trace.len();
     drop(procs);
     eprintln!("baresip end-to-end test passed: {n} SIP messages through confab in {:.1} s", t0.elapsed().as_secs_f32());
+    assert!(t0.elapsed() < Duration::from_secs(60));
+}
+
+/// Presence through confab: both clients load baresip's presence module, which SUBSCRIBEs
+/// (Event: presence, through the outbound proxy) to the contacts marked `;presence=p2p` and
+/// PUBLISHes the account's own state (`pubint`). confab is the presence agent of both users:
+/// it answers the SUBSCRIBEs with 200 and NOTIFYs (application/pidf+xml), takes the
+/// PUBLISHes (200 + SIP-ETag), and NOTIFYs each change to the watcher.
+///
+/// baresip 1.0.0 knows two states of its own, set with `/presence_online` and
+/// `/presence_offline` (published as `<basic>open</basic>` / `<basic>closed</basic>`); a
+/// contact's state shows in `/contacts` (Online/Offline/Busy/Unknown), and each change
+/// after the first is logged as "<sip:...> changed status from X to Y".
+#[test]
+fn baresip_clients_watch_each_others_presence() {
+    let t0 = Instant::now();
+    let (mut procs, ports) = start(t0, true);
+    let (a, b) = ("user0001", "user0002");
+    let (ua, ub) = (format!("sip:{a}@{DOMAIN}"), format!("sip:{b}@{DOMAIN}"));
+
+    // 1. Both register.
+    procs.wait_for(a, "registered (200 OK)", 0, &format!("{a}@{DOMAIN}: {{0/UDP/v4}} 200 OK"));
+    let pos_b = procs.wait_for(b, "registered (200 OK)", 0, &format!("{b}@{DOMAIN}: {{0/UDP/v4}} 200 OK"));
+
+    // 2. Each watches the other (SUBSCRIBE, 200, NOTIFY open): both show the other Online.
+    procs.wait_contact_status(a, b, "Online");
+    procs.wait_contact_status(b, a, "Online");
+
+    // 3. user0002 goes offline: PUBLISH closed, confab NOTIFYs user0001.
+    let pos_a = procs.log(a).len();
+    procs.command(b, "/presence_offline");
+    let pos_b = procs.wait_for(b, "own status set offline", pos_b, &format!("update status of '{ub}' from 'Online' to 'Offline'"));
+    let pos_a = procs.wait_for(a, "sees user0002 go offline", pos_a, &format!("<{ub}> changed status from Online to Offline"));
+    procs.wait_contact_status(a, b, "Offline");
+
+    // 4. ... and back online.
+    procs.command(b, "/presence_online");
+    procs.wait_for(b, "own status set online", pos_b, &format!("update status of '{ub}' from 'Offline' to 'Online'"));
+    let pos_a = procs.wait_for(a, "sees user0002 back online", pos_a, &format!("<{ub}> changed status from Offline to Online"));
+    procs.wait_contact_status(a, b, "Online");
+    // user0001 was not affected.
+    procs.wait_contact_status(b, a, "Online");
+
+    // 5. user0002 quits: it removes its publication (PUBLISH Expires: 0), ends its
+    // subscription and unregisters; user0001 sees it offline.
+    procs.get(b).may_exit = true;
+    procs.command(b, "/quit");
+    procs.wait_for(a, "sees user0002 offline after it quit", pos_a, &format!("<{ub}> changed status from Online to Offline"));
+    procs.wait_contact_status(a, b, "Offline");
+    procs.wait_exit(b);
+
+    // 6. What crossed confab. Let the un-REGISTER's answer reach the trace first.
+    let (pa, pb) = (format!("127.0.0.1:{}", ports.sip[0]), format!("127.0.0.1:{}", ports.sip[1]));
+    procs.wait_until("confab", "user0002's un-REGISTER answered", |s| {
+        let trace = parse_trace(s);
+        let unreg = trace.iter().position(|m| {
+            m.dir == "recv" && m.peer == pb && m.is_request("REGISTER") && m.text.to_ascii_lowercase().contains("expires=0")
+        })?;
+        trace[unreg..].iter().any(|m| m.dir == "send" && m.peer == pb && m.is_response("200", "REGISTER")).then_some(0)
+    });
+    let trace = parse_trace(&procs.log("confab"));
+    for m in &trace {
+        assert!(m.peer.starts_with("127.0.0.1:"), "confab exchanged SIP with {}: {}", m.peer, m.start);
+    }
+    // No presence request was refused (other than the digest challenges).
+    for m in &trace {
+        let method = m.cseq_method();
+        if m.dir == "send"
+            && ["SUBSCRIBE", "PUBLISH"].contains(&method)
+            && m.start.starts_with("SIP/2.0 ")
+            && !m.start.starts_with("SIP/2.0 2")
+            && !m.start.starts_with("SIP/2.0 401")
+            && !m.start.starts_with("SIP/2.0 407")
+        {
+            panic!("confab refused a {method}:\n{}", m.text);
+        }
+        if m.dir == "recv" && method == "NOTIFY" && m.start.starts_with("SIP/2.0 ") && !m.start.starts_with("SIP/2.0 2") {
+            panic!("a client refused confab's NOTIFY:\n{}", m.text);
+        }
+    }
+    let pidf = |m: &Traced, basic: &str| {
+        m.text.to_ascii_lowercase().contains("content-type: application/pidf+xml") && m.text.contains(&format!("<basic>{basic}</basic>"))
+    };
+    for (me, peer_uri, addr) in [(a, &ub, &pa), (b, &ua, &pb)] {
+        find(&trace, &format!("{me}'s SUBSCRIBE (Event: presence) to its peer"), |m| {
+            m.dir == "recv"
+                && &m.peer == addr
+                && m.is_request("SUBSCRIBE")
+                && m.start.contains(peer_uri.as_str())
+                && m.text.lines().any(|l| l.to_ascii_lowercase().starts_with("event: presence"))
+        });
+        find(&trace, &format!("200 to {me}'s SUBSCRIBE"), |m| m.dir == "send" && &m.peer == addr && m.is_response("200", "SUBSCRIBE"));
+        find(&trace, &format!("NOTIFY (pidf, open) to {me}"), |m| {
+            m.dir == "send" && &m.peer == addr && m.is_request("NOTIFY") && pidf(m, "open")
+        });
+        find(&trace, &format!("200 from {me} to a NOTIFY"), |m| m.dir == "recv" && &m.peer == addr && m.is_response("200", "NOTIFY"));
+        find(&trace, &format!("{me}'s PUBLISH (pidf)"), |m| {
+            m.dir == "recv" && &m.peer == addr && m.is_request("PUBLISH") && pidf(m, "open")
+        });
+        find(&trace, &format!("200 with SIP-ETag to {me}'s PUBLISH"), |m| {
+            m.dir == "send" && &m.peer == addr && m.is_response("200", "PUBLISH") && m.text.to_ascii_lowercase().contains("sip-etag:")
+        });
+    }
+    find(&trace, "user0002's PUBLISH closed", |m| m.dir == "recv" && m.peer == pb && m.is_request("PUBLISH") && pidf(m, "closed"));
+    find(&trace, "NOTIFY (pidf, closed) to user0001", |m| {
+        m.dir == "send" && m.peer == pa && m.is_request("NOTIFY") && pidf(m, "closed")
+    });
+
+    let n = trace.len();
+    drop(procs);
+    eprintln!("baresip presence test passed: {n} SIP messages through confab in {:.1} s", t0.elapsed().as_secs_f32());
     assert!(t0.elapsed() < Duration::from_secs(60));
 }
