@@ -1,13 +1,20 @@
 //! confab's central store: users and their digest credentials, their contact lists with privacy
-//! levels, and instant messages held for offline users, in an embedded SQLite database.
+//! levels, and instant messages held for offline users, and the administration data
+//! (configuration documents, admin accounts and tokens, custom admin roles, the audit log), in
+//! an embedded SQLite database.
 //!
 //! One [`Store`] wraps one connection behind a mutex; the server and the CLI may open the same
 //! database file at once (WAL journal, busy timeout), and [`Store::users_version`] /
-//! [`Store::contacts_version`] let the server notice edits made by another process.
+//! [`Store::contacts_version`] (and [`Store::config_version`], [`Store::roles_version`],
+//! [`Store::admins_version`]) let the server notice edits made by another process.
 
+mod admins;
+mod audit;
+mod config;
 mod contacts;
 mod messages;
 mod migrations;
+mod roles;
 mod snapshot;
 mod users;
 mod validate;
@@ -16,16 +23,47 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
+pub use admins::{
+    validate_admin_name, validate_admin_password, Admin, MAX_ADMIN_NAME_LEN,
+    MAX_ADMIN_PASSWORD_LEN, MIN_ADMIN_PASSWORD_LEN,
+};
+pub use audit::{AuditEntry, AuditFilter};
+pub use config::{
+    validate_config_identity, validate_config_kind, ConfigDocument, MAX_CONFIG_BODY_LEN,
+    MAX_CONFIG_IDENTITY_LEN, MAX_CONFIG_KIND_LEN,
+};
 pub use contacts::{auto_level, parse_level, ContactEntry, PrivacyLevel, MAX_CONTACTS_PER_USER};
 pub use messages::StoredMessage;
 pub use migrations::SCHEMA_VERSION;
+pub use roles::{
+    validate_role_identity, AdminRoleRow, MAX_ROLE_IDENTITY_LEN, MAX_ROLE_ITEMS, MAX_ROLE_ITEM_LEN,
+};
 pub use users::{NewUser, User};
 pub use validate::{
     normalize_domain, validate_display_name, validate_password, validate_username,
     MAX_DISPLAY_NAME_LEN, MAX_PASSWORD_LEN, MAX_USERNAME_LEN,
 };
+
+/// Writes that can run inside [`Store::transaction`], so an admin change and its audit entry
+/// commit or roll back together. Each takes the closure's `&Transaction` (any `&Connection`
+/// works) and behaves like the `Store` method of the same name, version bumps included.
+pub mod tx {
+    pub use crate::admins::{
+        add_admin_in as add_admin, get_admin_in as get_admin, remove_admin_in as remove_admin,
+        set_admin_roles_in as set_admin_roles,
+    };
+    pub use crate::audit::append_audit_in as append_audit;
+    pub use crate::config::{
+        create_config_in as create_config, get_config_in as get_config,
+        put_config_in as put_config, remove_config_in as remove_config,
+    };
+    pub use crate::roles::{
+        create_role_in as create_role, get_role_in as get_role, remove_role_in as remove_role,
+        update_role_in as update_role,
+    };
+}
 
 /// File name of the database inside the data directory.
 pub const DB_FILE_NAME: &str = "confab.db";
@@ -52,6 +90,18 @@ pub enum StoreError {
     /// "1048576 bytes").
     #[error("mailbox of {recipient} is full ({reason})")]
     MailboxFull { recipient: String, reason: String },
+    #[error("configuration {kind} at {identity} already exists")]
+    ConfigExists { kind: String, identity: String },
+    #[error("no such configuration: {kind} at {identity}")]
+    NoSuchConfig { kind: String, identity: String },
+    #[error("admin {0} already exists")]
+    AdminExists(String),
+    #[error("no such admin: {0}")]
+    NoSuchAdmin(String),
+    #[error("admin role {0} already exists")]
+    RoleExists(String),
+    #[error("no such admin role: {0}")]
+    NoSuchRole(String),
     /// The database was written by a newer confab; refusing to touch it protects its data.
     #[error("database schema version {found} is newer than this program supports ({supported}); upgrade confab")]
     NewerSchema { found: i64, supported: i64 },
@@ -113,11 +163,46 @@ impl Store {
         Ok(migrations::user_version(&self.lock())?)
     }
 
+    /// Runs `f` in one IMMEDIATE transaction, committed if it returns `Ok` and rolled back
+    /// otherwise. The functions in [`tx`] do the store's writes on the transaction, e.g. a
+    /// configuration change together with its audit entry. The store's mutex is held
+    /// throughout, so `f` must not call other `Store` methods (that would deadlock).
+    pub fn transaction<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
     /// A poisoned mutex only means another thread panicked mid-call; SQLite rolled back any
     /// open transaction when it was dropped, so the connection is still usable.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Adds one to a `meta` counter; every write transaction to a watched table calls this.
+pub(crate) fn bump_version(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = ?1")?
+        .execute([key])?;
+    Ok(())
+}
+
+/// Reads a `meta` counter.
+pub(crate) fn read_version(conn: &Connection, key: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?)
+}
+
+/// Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// How long a writer waits for another connection's lock before giving up.

@@ -65,6 +65,56 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
     );
     CREATE INDEX state_snapshot_kind ON state_snapshot(kind);",
+    // 5: administration: Lync-style configuration documents, admin accounts with their bearer
+    // tokens, custom admin roles, and the append-only audit log of admin commands.
+    "CREATE TABLE config_documents (
+        kind       TEXT NOT NULL,            -- e.g. 'CsMeetingConfiguration'
+        identity   TEXT NOT NULL,            -- canonical scope: 'Global', 'Site:Redmond', ...
+        body       TEXT NOT NULL,            -- JSON object: property name -> value
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, identity)
+    );
+    CREATE TABLE admins (
+        name          TEXT PRIMARY KEY COLLATE NOCASE,
+        password_hash TEXT NOT NULL,         -- argon2id PHC string
+        roles         TEXT NOT NULL,         -- JSON array of role identities
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+    );
+    CREATE TABLE admin_tokens (
+        token_hash TEXT PRIMARY KEY,         -- lower hex sha256 of the bearer token
+        admin      TEXT NOT NULL REFERENCES admins(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        created_at INTEGER NOT NULL,         -- unix millis
+        expires_at INTEGER NOT NULL          -- unix millis; valid while now < expires_at
+    );
+    CREATE INDEX admin_tokens_admin ON admin_tokens(admin);
+    CREATE TABLE admin_roles (
+        identity      TEXT PRIMARY KEY COLLATE NOCASE,
+        template      TEXT NOT NULL,
+        cmdlets       TEXT NOT NULL,         -- JSON array
+        config_scopes TEXT NOT NULL,         -- JSON array, e.g. ['Global'] or ['Site:Redmond']
+        user_scopes   TEXT NOT NULL,         -- JSON array
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+    );
+    CREATE TABLE audit_log (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      INTEGER NOT NULL,            -- unix millis
+        admin   TEXT NOT NULL,
+        origin  TEXT NOT NULL,               -- 'local shell', 'rest 127.0.0.1:5555', ...
+        command TEXT NOT NULL,               -- secrets already redacted
+        success INTEGER NOT NULL,
+        result  TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_admin ON audit_log(admin COLLATE NOCASE, id);
+    -- The log is append-only: entries cannot be rewritten, even by hand.
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN
+        SELECT RAISE(ABORT, 'audit_log is append-only');
+    END;
+    INSERT INTO meta(key, value) VALUES ('config_version', 0);
+    INSERT INTO meta(key, value) VALUES ('roles_version', 0);
+    INSERT INTO meta(key, value) VALUES ('admins_version', 0);",
 ];
 
 /// Schema version this build creates and understands.

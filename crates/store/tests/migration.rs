@@ -27,7 +27,7 @@ const SHA256_ALICE: &str = "ad681484adb266c0aae2d2283e74f96e032f99b2642896690c96
 
 #[test]
 fn version_1_database_is_upgraded_keeping_users() {
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     let dir = tempfile::tempdir().unwrap();
     {
         let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
@@ -143,11 +143,21 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
     assert_eq!(
         names,
         [
+            "admin_roles",
+            "admin_tokens",
+            "admin_tokens_admin",
+            "admins",
+            "audit_log",
+            "audit_log_admin",
+            "audit_log_no_update",
+            "config_documents",
             "contacts",
             "contacts_owner_id",
             "meta",
             "offline_messages",
             "offline_messages_recipient",
+            "state_snapshot",
+            "state_snapshot_kind",
             "users",
             "users_delete_offline_messages",
             "users_domain",
@@ -163,7 +173,10 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
     assert_eq!(
         keys,
         [
+            ("admins_version".to_owned(), 0),
+            ("config_version".to_owned(), 0),
             ("contacts_version".to_owned(), 0),
+            ("roles_version".to_owned(), 0),
             ("users_version".to_owned(), 0)
         ]
     );

@@ -64,6 +64,11 @@ fn open_creates_file_and_schema() {
     assert_eq!(
         tables,
         [
+            "admin_roles",
+            "admin_tokens",
+            "admins",
+            "audit_log",
+            "config_documents",
             "contacts",
             "meta",
             "offline_messages",

@@ -1,0 +1,1040 @@
+//! The cmdlet registry: every cmdlet confab runs, with its parameters, whether it changes
+//! anything (audited) and its implementation over the store. Get-/Set-/New-/Remove- (and
+//! Grant- for policies) are generated for each configuration object in schema.rs.
+
+use crate::exec::{Bound, ExecError, Session};
+use crate::object::Obj;
+use crate::roles::{canonical_cmdlet, Role, BUILTIN_ROLES};
+use crate::schema::{canonical_identity, kinds, scope_rank, Kind, Prop, PropType};
+use crate::ast::Expr;
+use confab_store::{AdminRoleRow, StoreError};
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+pub struct Param {
+    pub name: &'static str,
+    pub switch: bool,
+}
+
+type Check = fn(&Bound, &Session) -> Result<(), ExecError>;
+type Run = fn(&Bound, &mut Session, Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError>;
+
+pub struct Cmdlet {
+    pub name: &'static str,
+    pub params: Vec<Param>,
+    pub mandatory: Vec<&'static str>,
+    pub max_positional: usize,
+    pub pipeline_input: bool,
+    /// Changes state: written to the audit log.
+    pub changes: bool,
+    pub help: &'static str,
+    /// Index into schema::kinds() for generated cmdlets.
+    pub kind: Option<usize>,
+    pub check: Check,
+    pub run: Run,
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn params(names: &[&'static str]) -> Vec<Param> {
+    names.iter().map(|n| Param { name: n, switch: false }).collect()
+}
+
+fn no_check(_: &Bound, _: &Session) -> Result<(), ExecError> {
+    Ok(())
+}
+
+pub(crate) fn all_kinds() -> &'static [Kind] {
+    static K: OnceLock<Vec<Kind>> = OnceLock::new();
+    K.get_or_init(kinds)
+}
+
+pub fn registry() -> &'static [Cmdlet] {
+    static R: OnceLock<Vec<Cmdlet>> = OnceLock::new();
+    R.get_or_init(build)
+}
+
+pub fn find(name: &str) -> Option<&'static Cmdlet> {
+    let name = name.trim_start_matches(".\\").trim_start_matches("./");
+    let name = name.strip_suffix(".ps1").unwrap_or(name);
+    let alias = match name.to_ascii_lowercase().as_str() {
+        "fl" => "Format-List",
+        "ft" => "Format-Table",
+        "select" => "Select-Object",
+        _ => name,
+    };
+    registry().iter().find(|c| c.name.eq_ignore_ascii_case(alias))
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    registry().iter().map(|c| c.name)
+}
+
+fn build() -> Vec<Cmdlet> {
+    let mut v = vec![];
+    for (i, k) in all_kinds().iter().enumerate() {
+        let props: Vec<&'static str> = k.props.iter().map(|p| p.name).collect();
+        let with = |base: &[&'static str]| -> Vec<Param> { params(base).into_iter().chain(params(&props)).collect() };
+        v.push(Cmdlet {
+            name: leak(format!("Get-{}", k.noun)),
+            params: params(&["Identity", "Filter"]),
+            mandatory: vec![],
+            max_positional: 1,
+            pipeline_input: false,
+            changes: false,
+            help: "Returns the settings at every scope, or at -Identity (Global, Site:<name>, …).",
+            kind: Some(i),
+            check: check_identity,
+            run: get_config,
+        });
+        v.push(Cmdlet {
+            name: leak(format!("Set-{}", k.noun)),
+            params: with(&["Identity"]),
+            mandatory: vec![],
+            max_positional: 1,
+            pipeline_input: true,
+            changes: true,
+            help: "Changes settings at -Identity (default Global), or of the objects piped in.",
+            kind: Some(i),
+            check: check_props,
+            run: set_config,
+        });
+        v.push(Cmdlet {
+            name: leak(format!("New-{}", k.noun)),
+            params: with(&["Identity"]),
+            mandatory: vec!["Identity"],
+            max_positional: 1,
+            pipeline_input: false,
+            changes: true,
+            help: "Creates settings at a new scope, starting from the defaults.",
+            kind: Some(i),
+            check: check_props,
+            run: new_config,
+        });
+        v.push(Cmdlet {
+            name: leak(format!("Remove-{}", k.noun)),
+            params: params(&["Identity"]),
+            mandatory: vec!["Identity"],
+            max_positional: 1,
+            pipeline_input: true,
+            changes: true,
+            help: "Removes settings at a scope; for Global, resets them to the defaults.",
+            kind: Some(i),
+            check: check_identity,
+            run: remove_config,
+        });
+        if k.is_policy {
+            v.push(Cmdlet {
+                name: leak(format!("Grant-{}", k.noun)),
+                params: params(&["Identity", "PolicyName"]),
+                mandatory: vec!["Identity", "PolicyName"],
+                max_positional: 1,
+                pipeline_input: false,
+                changes: true,
+                help: "Assigns a per-user policy (-PolicyName <name>, or $null for the site/global one).",
+                kind: Some(i),
+                check: no_check,
+                run: grant_policy,
+            });
+        }
+    }
+    let fixed: Vec<(&'static str, &[&'static str], &[&'static str], bool, bool, &'static str, Run)> = vec![
+        ("Get-CsUser", &["Identity", "Filter"], &[], false, false, "Lists users (sip:alice@example.test).", get_user),
+        ("Set-CsUser", &["Identity", "Enabled", "DisplayName"], &["Identity"], true, true, "Changes a user.", set_user),
+        ("Enable-CsUser", &["Identity", "SipAddress", "RegistrarPool"], &["Identity"], true, true, "Allows a user to sign in.", enable_user),
+        ("Disable-CsUser", &["Identity"], &["Identity"], true, true, "Stops a user from signing in.", disable_user),
+        ("Get-CsAdminRole", &["Identity", "Filter"], &[], false, false, "Lists admin roles.", get_role),
+        ("New-CsAdminRole", &["Identity", "Template", "Cmdlets", "ConfigScopes", "UserScopes"], &["Identity", "Template"], false, true, "Creates a role from a built-in template.", new_role),
+        ("Set-CsAdminRole", &["Identity", "Cmdlets", "ConfigScopes", "UserScopes"], &["Identity"], true, true, "Changes a custom role (@{Add=…}/@{Remove=…}/@{Replace=…}).", set_role),
+        ("Remove-CsAdminRole", &["Identity"], &["Identity"], true, true, "Removes a custom role.", remove_role),
+        ("New-CsClonedPolicy", &["SourcePolicyName", "TargetPolicyName", "PolicyType"], &["SourcePolicyName", "TargetPolicyName", "PolicyType"], false, true, "Copies a policy under a new name.", cloned_policy),
+        ("New-CsWebTrustedCACertificate", &["Thumbprint", "CAStore"], &["Thumbprint", "CAStore"], false, false, "Makes a trusted CA entry for Set-CsWebServiceConfiguration -TrustedCACerts.", web_cert),
+        ("Get-CsServerApplication", &["Identity", "Filter"], &[], false, false, "Lists server applications (SIP filter scripts).", get_app),
+        ("New-CsServerApplication", &["Identity", "Uri", "ScriptName", "Enabled", "Critical", "Priority"], &["Identity", "Uri"], false, true, "Adds a server application.", new_app),
+        ("Set-CsServerApplication", &["Identity", "Uri", "ScriptName", "Enabled", "Critical", "Priority"], &["Identity"], true, true, "Changes a server application.", set_app),
+        ("Remove-CsServerApplication", &["Identity"], &["Identity"], true, true, "Removes a server application.", remove_app),
+        ("Get-CsAuditLog", &["Admin", "Contains", "Last"], &[], false, false, "Shows who changed what, when, from where.", get_audit),
+        ("Select-Object", &["ExpandProperty", "Property", "First"], &[], true, false, "Picks properties of the objects piped in.", select_object),
+        ("Format-List", &["Property"], &[], true, false, "Shows objects as property lists (alias fl).", passthrough),
+        ("Format-Table", &["Property"], &[], true, false, "Shows objects as a table (alias ft).", passthrough),
+        ("Get-Help", &["Name"], &[], false, false, "Lists cmdlets, or the parameters of one.", get_help),
+    ];
+    for (name, ps, mandatory, pipe, changes, help, run) in fixed {
+        v.push(Cmdlet {
+            name,
+            params: params(ps),
+            mandatory: mandatory.to_vec(),
+            max_positional: 1,
+            pipeline_input: pipe || name.starts_with("Set-"),
+            changes,
+            help,
+            kind: None,
+            check: check_fixed,
+            run,
+        });
+    }
+    v
+}
+
+fn failed(b: &Bound, message: impl Into<String>) -> ExecError {
+    ExecError::Failed { cmdlet: b.def.name.to_string(), message: message.into() }
+}
+
+fn bad(b: &Bound, param: &str, message: impl Into<String>) -> ExecError {
+    ExecError::BadValue { cmdlet: b.def.name.to_string(), param: param.to_string(), message: message.into() }
+}
+
+fn store_err(b: &Bound, e: StoreError) -> ExecError {
+    failed(b, e.to_string())
+}
+
+fn kind_of(b: &Bound) -> &'static Kind {
+    &all_kinds()[b.def.kind.expect("generated cmdlet")]
+}
+
+/// The scope an Identity argument names, for site-scoped roles.
+pub(crate) fn scope_of(def: &Cmdlet, raw: &str) -> Option<String> {
+    let k = def.kind.map(|i| &all_kinds()[i])?;
+    canonical_identity(k, raw).ok()
+}
+
+/// Replaces the value of -Password-like parameters before the command is logged.
+pub fn redact(cmd: &str) -> String {
+    let mut out = String::with_capacity(cmd.len());
+    let mut redact_next = false;
+    for (i, word) in cmd.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if redact_next {
+            out.push_str("********");
+            redact_next = false;
+            continue;
+        }
+        let w = word.trim_start_matches(['-', '\u{2013}', '\u{2014}']).to_ascii_lowercase();
+        if w.starts_with("password") || w.starts_with("pin") || w.starts_with("secret") {
+            if let Some((k, _)) = word.split_once(':') {
+                out.push_str(k);
+                out.push_str(":********");
+                continue;
+            }
+            redact_next = true;
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+fn text_arg(b: &Bound, s: &Session, name: &str) -> Result<Option<String>, ExecError> {
+    let Some(e) = b.get(name).or_else(|| if name == "Identity" { b.identity() } else { None }) else { return Ok(None) };
+    match s.literal(e)? {
+        Value::String(v) => Ok(Some(v)),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        Value::Null => Ok(None),
+        other => Err(bad(b, name, format!("Cannot convert '{other}' to a string"))),
+    }
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == t;
+    }
+    let mut pos = 0;
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        match t[pos..].find(part) {
+            Some(at) if i > 0 || at == 0 => pos += at + part.len(),
+            _ => return false,
+        }
+    }
+    parts.last().is_some_and(|l| l.is_empty()) || t.ends_with(parts.last().unwrap())
+}
+
+// ----- values ---------------------------------------------------------------------------
+
+fn type_name(ty: &PropType) -> String {
+    match ty {
+        PropType::Bool | PropType::OptBool => "System.Boolean".into(),
+        PropType::Int { .. } => "System.Int64".into(),
+        PropType::Str { .. } => "System.String".into(),
+        PropType::Enum(v) => format!("one of {}", v.join(", ")),
+        PropType::StrList => "a list of strings".into(),
+        PropType::CertList => "a list of certificates (New-CsWebTrustedCACertificate)".into(),
+    }
+}
+
+/// Converts `v` to the property's type; `current` is the value being changed (for the
+/// @{Add=…}/@{Remove=…}/@{Replace=…} forms of list properties).
+pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, String> {
+    let wrong = || format!("Cannot convert value '{}' to type {}", crate::object::display(v), type_name(&prop.ty));
+    match &prop.ty {
+        PropType::Bool | PropType::OptBool => match v {
+            Value::Null if prop.ty == PropType::OptBool => Ok(Value::Null),
+            Value::Bool(b) => Ok(json!(b)),
+            Value::String(s) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("$true") => Ok(json!(true)),
+            Value::String(s) if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("$false") => Ok(json!(false)),
+            Value::Number(n) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => Ok(json!(n.as_i64() == Some(1))),
+            _ => Err(wrong()),
+        },
+        PropType::Int { min, max } => {
+            let n = match v {
+                Value::Number(n) => n.as_i64().ok_or_else(wrong)?,
+                Value::String(s) => s.trim().parse::<i64>().map_err(|_| wrong())?,
+                _ => return Err(wrong()),
+            };
+            if n < *min || n > *max {
+                return Err(format!("The value {n} is not in the valid range {min} to {max}"));
+            }
+            Ok(json!(n))
+        }
+        PropType::Str { max_len } => {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Null => String::new(),
+                _ => return Err(wrong()),
+            };
+            if s.chars().count() > *max_len {
+                return Err(format!("The value is longer than {max_len} characters"));
+            }
+            Ok(json!(s))
+        }
+        PropType::Enum(values) => {
+            let s = v.as_str().ok_or_else(wrong)?;
+            values
+                .iter()
+                .find(|x| x.eq_ignore_ascii_case(s))
+                .map(|x| json!(x))
+                .ok_or_else(|| format!("'{s}' is not a valid value; use one of {}", values.join(", ")))
+        }
+        PropType::StrList | PropType::CertList => {
+            let item_ok = |x: &Value| -> Result<Value, String> {
+                if prop.ty == PropType::StrList {
+                    x.as_str().map(|s| json!(s)).ok_or_else(wrong)
+                } else if x.get("Thumbprint").is_some() && x.get("CAStore").is_some() {
+                    Ok(x.clone())
+                } else {
+                    Err("TrustedCACerts entries are made with New-CsWebTrustedCACertificate".into())
+                }
+            };
+            let items = |x: &Value| -> Result<Vec<Value>, String> {
+                match x {
+                    Value::Array(a) => a.iter().map(item_ok).collect(),
+                    Value::Null => Ok(vec![]),
+                    one => Ok(vec![item_ok(one)?]),
+                }
+            };
+            let mut list: Vec<Value> = current.as_array().cloned().unwrap_or_default();
+            match v {
+                Value::Object(m) if !(prop.ty == PropType::CertList && m.contains_key("Thumbprint")) => {
+                    for (op, val) in m {
+                        let vals = items(val)?;
+                        match op.to_ascii_lowercase().as_str() {
+                            "add" => {
+                                for x in vals {
+                                    if !list.iter().any(|y| same_item(y, &x)) {
+                                        list.push(x);
+                                    }
+                                }
+                            }
+                            "remove" => list.retain(|y| !vals.iter().any(|x| same_item(y, x))),
+                            "replace" => list = vals,
+                            other => return Err(format!("'{other}' is not Add, Remove or Replace")),
+                        }
+                    }
+                    Ok(Value::Array(list))
+                }
+                other => Ok(Value::Array(items(other)?)),
+            }
+        }
+    }
+}
+
+fn same_item(a: &Value, b: &Value) -> bool {
+    match (a.as_str(), b.as_str()) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        _ => a.get("Thumbprint").and_then(Value::as_str).map(str::to_ascii_lowercase) == b.get("Thumbprint").and_then(Value::as_str).map(str::to_ascii_lowercase),
+    }
+}
+
+/// Expressions that can only be known when the script runs ($variables).
+fn has_var(e: &Expr) -> bool {
+    match e {
+        Expr::Var(v) => !matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "null"),
+        Expr::Array(a) => a.iter().any(has_var),
+        Expr::Hash(h) => h.iter().any(|(_, v)| has_var(v)),
+        Expr::Prop(i, _) => has_var(i),
+        Expr::Sub(_) => true,
+        _ => false,
+    }
+}
+
+// ----- checks -----------------------------------------------------------------------------
+
+fn check_identity(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    if let Some(e) = b.get("Identity").or_else(|| b.identity()) {
+        if !has_var(e) {
+            if let Some(raw) = s.literal(e)?.as_str() {
+                canonical_identity(kind_of(b), raw).map_err(|m| bad(b, "Identity", m))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_props(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    check_identity(b, s)?;
+    let k = kind_of(b);
+    for (name, e) in &b.named {
+        let Some(prop) = k.prop(name) else { continue };
+        let Some(e) = e else { continue };
+        if has_var(e) {
+            continue;
+        }
+        coerce(prop, &s.literal(e)?, &prop.default).map_err(|m| bad(b, name, m))?;
+    }
+    Ok(())
+}
+
+fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    match b.def.name {
+        "New-CsAdminRole" => {
+            if let Some(t) = b.get("Template").filter(|e| !has_var(e)) {
+                let t = s.literal(t)?;
+                let t = t.as_str().unwrap_or("");
+                if Role::builtin(t).is_none() {
+                    return Err(bad(b, "Template", format!("'{t}' is not a built-in role; use one of {}", BUILTIN_ROLES.join(", "))));
+                }
+            }
+            check_cmdlet_names(b, s)
+        }
+        "Set-CsAdminRole" => check_cmdlet_names(b, s),
+        "New-CsWebTrustedCACertificate" => {
+            if let Some(t) = b.get("Thumbprint").filter(|e| !has_var(e)) {
+                let t = s.literal(t)?;
+                let t = t.as_str().unwrap_or("");
+                if t.len() != 40 || !t.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(bad(b, "Thumbprint", "a thumbprint is 40 hexadecimal digits"));
+                }
+            }
+            if let Some(c) = b.get("CAStore").filter(|e| !has_var(e)) {
+                let c = s.literal(c)?;
+                let c = c.as_str().unwrap_or("");
+                if !["TrustedRootCA", "IntermediateCA", "ThirdPartyRootCA"].iter().any(|x| x.eq_ignore_ascii_case(c)) {
+                    return Err(bad(b, "CAStore", format!("'{c}' is not TrustedRootCA, IntermediateCA or ThirdPartyRootCA")));
+                }
+            }
+            Ok(())
+        }
+        "New-CsClonedPolicy" => {
+            if let Some(t) = b.get("PolicyType").filter(|e| !has_var(e)) {
+                let t = s.literal(t)?;
+                policy_kind(t.as_str().unwrap_or("")).ok_or_else(|| {
+                    let names: Vec<&str> = all_kinds().iter().filter(|k| k.is_policy).map(|k| k.short_name()).collect();
+                    bad(b, "PolicyType", format!("'{}' is not a policy type; use one of {}", t.as_str().unwrap_or(""), names.join(", ")))
+                })?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Cmdlet names in -Cmdlets must be ones Lync knows.
+fn check_cmdlet_names(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    let Some(e) = b.get("Cmdlets").filter(|e| !has_var(e)) else { return Ok(()) };
+    let v = s.literal(e)?;
+    let mut names = vec![];
+    let mut collect = |x: &Value| match x {
+        Value::Array(a) => names.extend(a.iter().filter_map(|i| i.as_str().map(str::to_string))),
+        Value::String(one) => names.push(one.clone()),
+        _ => {}
+    };
+    match &v {
+        Value::Object(m) => m.values().for_each(&mut collect),
+        other => collect(other),
+    }
+    for n in names {
+        if canonical_cmdlet(&n).is_none() {
+            let hint = crate::suggest(&n, crate::roles::LYNC_CMDLETS.iter().copied()).map(|h| format!("; did you mean '{h}'?")).unwrap_or_default();
+            return Err(bad(b, "Cmdlets", format!("'{n}' is not a cmdlet{hint}")));
+        }
+    }
+    Ok(())
+}
+
+fn policy_kind(t: &str) -> Option<&'static Kind> {
+    let t = t.strip_prefix("Cs").or_else(|| t.strip_prefix("cs")).unwrap_or(t);
+    all_kinds().iter().find(|k| k.is_policy && k.short_name().eq_ignore_ascii_case(t))
+}
+
+// ----- configuration objects ---------------------------------------------------------------
+
+fn record(k: &Kind, identity: &str, body: &Map<String, Value>) -> Obj {
+    let mut props = vec![("Identity".to_string(), json!(identity))];
+    for p in &k.props {
+        props.push((p.name.to_string(), body.get(p.name).cloned().unwrap_or_else(|| p.default.clone())));
+    }
+    Obj::record(k.noun, props)
+}
+
+fn load(b: &Bound, s: &Session, k: &Kind, identity: &str) -> Result<Option<Map<String, Value>>, ExecError> {
+    match s.store.get_config(k.noun, identity).map_err(|e| store_err(b, e))? {
+        Some(d) => Ok(Some(d.body)),
+        None if identity == "Global" => Ok(Some(k.defaults())),
+        None => Ok(None),
+    }
+}
+
+fn get_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let k = kind_of(b);
+    if let Some(raw) = text_arg(b, s, "Identity")? {
+        let id = canonical_identity(k, &raw).map_err(|m| bad(b, "Identity", m))?;
+        return match load(b, s, k, &id)? {
+            Some(body) => Ok(vec![record(k, &id, &body)]),
+            None => Err(failed(b, format!("Cannot get \"{}\" \"{id}\" because it does not exist", k.short_name()))),
+        };
+    }
+    let mut docs: Vec<(String, Map<String, Value>)> =
+        s.store.list_config(k.noun).map_err(|e| store_err(b, e))?.into_iter().map(|d| (d.identity, d.body)).collect();
+    if !docs.iter().any(|(id, _)| id == "Global") {
+        docs.push(("Global".into(), k.defaults()));
+    }
+    docs.sort_by_key(|(id, _)| scope_rank(id));
+    let filter = text_arg(b, s, "Filter")?;
+    Ok(docs.into_iter().filter(|(id, _)| filter.as_deref().is_none_or(|f| glob(f, id))).map(|(id, body)| record(k, &id, &body)).collect())
+}
+
+/// Applies the property parameters of `b` to `body`.
+fn apply(b: &Bound, s: &Session, k: &Kind, body: &mut Map<String, Value>) -> Result<(), ExecError> {
+    for (name, e) in &b.named {
+        let Some(prop) = k.prop(name) else { continue };
+        let v = s.literal(e.expect("not a switch"))?;
+        let current = body.get(prop.name).cloned().unwrap_or_else(|| prop.default.clone());
+        let new = coerce(prop, &v, &current).map_err(|m| bad(b, name, m))?;
+        body.insert(prop.name.to_string(), new);
+    }
+    Ok(())
+}
+
+/// The identities a settings cmdlet works on, each checked against the caller's scopes
+/// (objects piped in are only known now).
+fn targets(b: &Bound, s: &Session, input: Option<Vec<Obj>>, default_global: bool) -> Result<Vec<String>, ExecError> {
+    let k = kind_of(b);
+    let ids = if let Some(raw) = text_arg(b, s, "Identity")? {
+        vec![canonical_identity(k, &raw).map_err(|m| bad(b, "Identity", m))?]
+    } else if let Some(objs) = input {
+        objs.iter().filter_map(Obj::identity).collect()
+    } else if default_global {
+        vec!["Global".into()]
+    } else {
+        return Err(ExecError::Missing { cmdlet: b.def.name.to_string(), param: "Identity".into() });
+    };
+    for id in &ids {
+        if !s.may_touch(b.def.name, id) {
+            return Err(ExecError::Denied { cmdlet: b.def.name.to_string(), admin: s.principal.name.clone(), allowed_by: vec![format!("a role scoped to {id}")] });
+        }
+    }
+    Ok(ids)
+}
+
+fn set_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let k = kind_of(b);
+    for id in targets(b, s, input, true)? {
+        let mut body = load(b, s, k, &id)?.ok_or_else(|| failed(b, format!("Cannot find \"{}\" \"{id}\"", k.short_name())))?;
+        apply(b, s, k, &mut body)?;
+        s.store.put_config(k.noun, &id, &body).map_err(|e| store_err(b, e))?;
+    }
+    Ok(vec![])
+}
+
+fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let k = kind_of(b);
+    let id = targets(b, s, None, false)?.remove(0);
+    if id == "Global" {
+        return Err(failed(b, format!("\"{}\" \"Global\" already exists; use Set-{}", k.short_name(), k.noun)));
+    }
+    let mut body = k.defaults();
+    apply(b, s, k, &mut body)?;
+    s.store.create_config(k.noun, &id, &body).map_err(|e| match e {
+        StoreError::ConfigExists { .. } => failed(b, format!("\"{}\" \"{id}\" already exists", k.short_name())),
+        e => store_err(b, e),
+    })?;
+    Ok(vec![record(k, &id, &body)])
+}
+
+fn remove_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let k = kind_of(b);
+    for id in targets(b, s, input, false)? {
+        match s.store.remove_config(k.noun, &id) {
+            Ok(()) => {}
+            Err(StoreError::NoSuchConfig { .. }) if id == "Global" => {} // already at the defaults
+            Err(StoreError::NoSuchConfig { .. }) => return Err(failed(b, format!("Cannot remove \"{}\" \"{id}\" because it does not exist", k.short_name()))),
+            Err(e) => return Err(store_err(b, e)),
+        }
+    }
+    Ok(vec![])
+}
+
+const ASSIGNMENTS: &str = "CsUserPolicyAssignment";
+
+fn user_address(b: &Bound, s: &Session, raw: &str) -> Result<(String, String), ExecError> {
+    let a = raw.trim();
+    let a = a.strip_prefix("sip:").or_else(|| a.strip_prefix("SIP:")).unwrap_or(a);
+    let (u, d) = match a.split_once('@') {
+        Some((u, d)) => (u.to_string(), d.to_string()),
+        None => (a.to_string(), s.pool.clone()),
+    };
+    match s.store.get_user(&u, &d).map_err(|e| store_err(b, e))? {
+        Some(user) => Ok((user.username, user.domain)),
+        None => Err(failed(b, format!("Management object not found for identity \"{raw}\""))),
+    }
+}
+
+fn grant_policy(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let k = kind_of(b);
+    let raw = text_arg(b, s, "Identity")?.ok_or_else(|| ExecError::Missing { cmdlet: b.def.name.into(), param: "Identity".into() })?;
+    let (u, d) = user_address(b, s, &raw)?;
+    let policy = text_arg(b, s, "PolicyName")?;
+    let key = format!("{u}@{d}");
+    let mut body = s.store.get_config(ASSIGNMENTS, &key).map_err(|e| store_err(b, e))?.map(|d| d.body).unwrap_or_default();
+    match policy {
+        None => {
+            body.remove(k.short_name());
+        }
+        Some(p) => {
+            let id = canonical_identity(k, &p).map_err(|m| bad(b, "PolicyName", m))?;
+            if !id.starts_with("Tag:") {
+                return Err(bad(b, "PolicyName", "only per-user policies can be granted"));
+            }
+            if s.store.get_config(k.noun, &id).map_err(|e| store_err(b, e))?.is_none() {
+                return Err(failed(b, format!("Cannot find \"{}\" \"{}\"", k.short_name(), &id[4..])));
+            }
+            body.insert(k.short_name().to_string(), json!(id[4..]));
+        }
+    }
+    s.store.put_config(ASSIGNMENTS, &key, &body).map_err(|e| store_err(b, e))?;
+    Ok(vec![])
+}
+
+fn cloned_policy(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let t = text_arg(b, s, "PolicyType")?.unwrap_or_default();
+    let k = policy_kind(&t).ok_or_else(|| bad(b, "PolicyType", format!("'{t}' is not a policy type")))?;
+    let src_raw = text_arg(b, s, "SourcePolicyName")?.unwrap_or_default();
+    let src = canonical_identity(k, &src_raw).map_err(|m| bad(b, "SourcePolicyName", m))?;
+    let dst_raw = text_arg(b, s, "TargetPolicyName")?.unwrap_or_default();
+    let dst = canonical_identity(k, &dst_raw).map_err(|m| bad(b, "TargetPolicyName", m))?;
+    if !dst.starts_with("Tag:") {
+        return Err(bad(b, "TargetPolicyName", "the copy is a per-user policy: give it a name"));
+    }
+    let body = load(b, s, k, &src)?.ok_or_else(|| failed(b, format!("Cannot find \"{}\" \"{src_raw}\"", k.short_name())))?;
+    s.store.create_config(k.noun, &dst, &body).map_err(|e| match e {
+        StoreError::ConfigExists { .. } => failed(b, format!("\"{}\" \"{dst}\" already exists", k.short_name())),
+        e => store_err(b, e),
+    })?;
+    Ok(vec![record(k, &dst, &body)])
+}
+
+fn web_cert(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let t = text_arg(b, s, "Thumbprint")?.unwrap_or_default().to_ascii_uppercase();
+    let store_name = text_arg(b, s, "CAStore")?.unwrap_or_default();
+    let store_name = ["TrustedRootCA", "IntermediateCA", "ThirdPartyRootCA"].iter().find(|x| x.eq_ignore_ascii_case(&store_name)).copied().unwrap_or("TrustedRootCA");
+    Ok(vec![Obj::record("TrustedCACertificate", vec![("Thumbprint".into(), json!(t)), ("CAStore".into(), json!(store_name))])])
+}
+
+// ----- users ----------------------------------------------------------------------------------
+
+fn user_obj(s: &Session, u: &confab_store::User) -> Obj {
+    let assigned = s.store.get_config(ASSIGNMENTS, &format!("{}@{}", u.username, u.domain)).ok().flatten().map(|d| d.body).unwrap_or_default();
+    let mut props = vec![
+        ("Identity".to_string(), json!(format!("sip:{}@{}", u.username, u.domain))),
+        ("SipAddress".to_string(), json!(format!("sip:{}@{}", u.username, u.domain))),
+        ("DisplayName".to_string(), json!(u.display_name)),
+        ("Enabled".to_string(), json!(u.enabled)),
+    ];
+    for k in all_kinds().iter().filter(|k| k.is_policy) {
+        props.push((k.short_name().to_string(), assigned.get(k.short_name()).cloned().unwrap_or(Value::Null)));
+    }
+    Obj::record("CsUser", props)
+}
+
+fn get_user(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    if let Some(raw) = text_arg(b, s, "Identity")? {
+        let (u, d) = user_address(b, s, &raw)?;
+        let user = s.store.get_user(&u, &d).map_err(|e| store_err(b, e))?.expect("found above");
+        return Ok(vec![user_obj(s, &user)]);
+    }
+    let filter = text_arg(b, s, "Filter")?;
+    let users = s.store.list_users(None).map_err(|e| store_err(b, e))?;
+    Ok(users.iter().filter(|u| filter.as_deref().is_none_or(|f| glob(f, &format!("sip:{}@{}", u.username, u.domain)))).map(|u| user_obj(s, u)).collect())
+}
+
+fn user_targets(b: &Bound, s: &Session, input: Option<Vec<Obj>>) -> Result<Vec<(String, String)>, ExecError> {
+    if let Some(raw) = text_arg(b, s, "Identity")? {
+        return Ok(vec![user_address(b, s, &raw)?]);
+    }
+    let ids: Vec<String> = input.unwrap_or_default().iter().filter_map(Obj::identity).collect();
+    ids.iter().map(|i| user_address(b, s, i)).collect()
+}
+
+fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    for (u, d) in user_targets(b, s, input)? {
+        if let Some(e) = b.get("Enabled") {
+            let v = coerce(&Prop { name: "Enabled", ty: PropType::Bool, default: json!(true) }, &s.literal(e)?, &Value::Null).map_err(|m| bad(b, "Enabled", m))?;
+            s.store.set_enabled(&u, &d, v == json!(true)).map_err(|e| store_err(b, e))?;
+        }
+        if let Some(name) = text_arg(b, s, "DisplayName")? {
+            s.store.set_display_name(&u, &d, &name).map_err(|e| store_err(b, e))?;
+        }
+    }
+    Ok(vec![])
+}
+
+fn enable_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    for (u, d) in user_targets(b, s, input)? {
+        s.store.set_enabled(&u, &d, true).map_err(|e| store_err(b, e))?;
+    }
+    Ok(vec![])
+}
+
+fn disable_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    for (u, d) in user_targets(b, s, input)? {
+        s.store.set_enabled(&u, &d, false).map_err(|e| store_err(b, e))?;
+    }
+    Ok(vec![])
+}
+
+// ----- admin roles ------------------------------------------------------------------------------
+
+fn role_obj(r: &Role) -> Obj {
+    Obj::record(
+        "CsAdminRole",
+        vec![
+            ("Identity".into(), json!(r.identity)),
+            ("SID".into(), json!("")),
+            ("Cmdlets".into(), json!(r.cmdlets)),
+            ("ScriptModules".into(), json!([])),
+            ("ConfigScopes".into(), json!(r.config_scopes)),
+            ("UserScopes".into(), json!(r.user_scopes)),
+            ("IsStandardRole".into(), json!(r.is_standard)),
+        ],
+    )
+}
+
+fn row_to_role(r: AdminRoleRow) -> Role {
+    Role { identity: r.identity, template: Some(r.template), cmdlets: r.cmdlets, config_scopes: r.config_scopes, user_scopes: r.user_scopes, is_standard: false }
+}
+
+/// Every role: the built-in ones, then the custom ones from the store.
+pub fn all_roles(s: &Session) -> Result<Vec<Role>, StoreError> {
+    let mut v: Vec<Role> = BUILTIN_ROLES.iter().filter_map(|r| Role::builtin(r)).collect();
+    v.extend(s.store.list_roles()?.into_iter().map(row_to_role));
+    Ok(v)
+}
+
+fn get_role(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let roles = all_roles(s).map_err(|e| store_err(b, e))?;
+    if let Some(id) = text_arg(b, s, "Identity")? {
+        return match roles.iter().find(|r| r.identity.eq_ignore_ascii_case(&id)) {
+            Some(r) => Ok(vec![role_obj(r)]),
+            None => Err(failed(b, format!("Cannot find role \"{id}\""))),
+        };
+    }
+    let filter = text_arg(b, s, "Filter")?;
+    Ok(roles.iter().filter(|r| filter.as_deref().is_none_or(|f| glob(f, &r.identity))).map(role_obj).collect())
+}
+
+/// Applies a -Cmdlets value (list, or @{Add/Remove/Replace}) to `list`, canonicalising names.
+fn edit_cmdlets(b: &Bound, s: &Session, list: &mut Vec<String>) -> Result<(), ExecError> {
+    let Some(e) = b.get("Cmdlets") else { return Ok(()) };
+    let prop = Prop { name: "Cmdlets", ty: PropType::StrList, default: json!([]) };
+    let current = json!(list);
+    let new = coerce(&prop, &s.literal(e)?, &current).map_err(|m| bad(b, "Cmdlets", m))?;
+    let mut out = vec![];
+    for v in new.as_array().into_iter().flatten() {
+        let n = v.as_str().unwrap_or("");
+        let c = canonical_cmdlet(n).ok_or_else(|| bad(b, "Cmdlets", format!("'{n}' is not a cmdlet")))?;
+        if !out.iter().any(|x: &String| x.eq_ignore_ascii_case(c)) {
+            out.push(c.to_string());
+        }
+    }
+    *list = out;
+    Ok(())
+}
+
+fn scopes_arg(b: &Bound, s: &Session, name: &str, current: &[String]) -> Result<Vec<String>, ExecError> {
+    let Some(e) = b.get(name) else { return Ok(current.to_vec()) };
+    let prop = Prop { name: "Scopes", ty: PropType::StrList, default: json!([]) };
+    let v = coerce(&prop, &s.literal(e)?, &json!(current)).map_err(|m| bad(b, name, m))?;
+    let mut out = vec![];
+    for x in v.as_array().into_iter().flatten() {
+        let x = x.as_str().unwrap_or("");
+        let canon = if x.eq_ignore_ascii_case("global") {
+            "Global".to_string()
+        } else if let Some(site) = crate::schema::strip_ci(x, "site:") {
+            format!("Site:{site}")
+        } else if let Some(ou) = crate::schema::strip_ci(x, "ou:") {
+            format!("OU:{ou}")
+        } else {
+            return Err(bad(b, name, format!("'{x}' is not Global, Site:<name> or OU:<dn>")));
+        };
+        out.push(canon);
+    }
+    if out.is_empty() {
+        return Err(bad(b, name, "a role needs at least one scope; use @{Replace=\"Global\"}"));
+    }
+    Ok(out)
+}
+
+fn new_role(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let id = text_arg(b, s, "Identity")?.unwrap_or_default();
+    let template = text_arg(b, s, "Template")?.unwrap_or_default();
+    let t = Role::builtin(&template).ok_or_else(|| bad(b, "Template", format!("'{template}' is not a built-in role")))?;
+    if Role::builtin(&id).is_some() {
+        return Err(failed(b, format!("\"{id}\" is a standard role")));
+    }
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+        return Err(bad(b, "Identity", format!("'{id}' is not a valid role name")));
+    }
+    let mut cmdlets = t.cmdlets.clone();
+    edit_cmdlets(b, s, &mut cmdlets)?;
+    let row = AdminRoleRow {
+        identity: id.clone(),
+        template: t.identity.clone(),
+        cmdlets,
+        config_scopes: scopes_arg(b, s, "ConfigScopes", &["Global".into()])?,
+        user_scopes: scopes_arg(b, s, "UserScopes", &["Global".into()])?,
+    };
+    s.store.create_role(&row).map_err(|e| match e {
+        StoreError::RoleExists(_) => failed(b, format!("A role named \"{id}\" already exists")),
+        e => store_err(b, e),
+    })?;
+    Ok(vec![role_obj(&row_to_role(row))])
+}
+
+fn set_role(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let ids: Vec<String> = match text_arg(b, s, "Identity")? {
+        Some(id) => vec![id],
+        None => input.unwrap_or_default().iter().filter_map(Obj::identity).collect(),
+    };
+    for id in ids {
+        if Role::builtin(&id).is_some() {
+            return Err(failed(b, format!("\"{id}\" is a standard role: its cmdlets cannot be changed; clone it with New-CsAdminRole -Template")));
+        }
+        let mut row = s.store.get_role(&id).map_err(|e| store_err(b, e))?.ok_or_else(|| failed(b, format!("Cannot find role \"{id}\"")))?;
+        edit_cmdlets(b, s, &mut row.cmdlets)?;
+        row.config_scopes = scopes_arg(b, s, "ConfigScopes", &row.config_scopes)?;
+        row.user_scopes = scopes_arg(b, s, "UserScopes", &row.user_scopes)?;
+        s.store.update_role(&row).map_err(|e| store_err(b, e))?;
+    }
+    Ok(vec![])
+}
+
+fn remove_role(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let ids: Vec<String> = match text_arg(b, s, "Identity")? {
+        Some(id) => vec![id],
+        None => input.unwrap_or_default().iter().filter_map(Obj::identity).collect(),
+    };
+    for id in ids {
+        if Role::builtin(&id).is_some() {
+            return Err(failed(b, format!("\"{id}\" is a standard role and cannot be removed")));
+        }
+        s.store.remove_role(&id).map_err(|e| match e {
+            StoreError::NoSuchRole(_) => failed(b, format!("Cannot find role \"{id}\"")),
+            e => store_err(b, e),
+        })?;
+    }
+    Ok(vec![])
+}
+
+// ----- server applications ------------------------------------------------------------------------
+
+const APPS: &str = "CsServerApplication";
+
+fn app_obj(identity: &str, body: &Map<String, Value>) -> Obj {
+    let mut props = vec![("Identity".to_string(), json!(identity))];
+    let name = identity.rsplit_once('/').map(|x| x.1).unwrap_or(identity);
+    props.push(("Name".into(), json!(name)));
+    for p in crate::schema::server_application_props() {
+        props.push((p.name.to_string(), body.get(p.name).cloned().unwrap_or(p.default)));
+    }
+    Obj::record(APPS, props)
+}
+
+fn app_identity(b: &Bound, s: &Session) -> Result<String, ExecError> {
+    let raw = text_arg(b, s, "Identity")?.unwrap_or_default();
+    let (scope, name) = raw.rsplit_once('/').ok_or_else(|| bad(b, "Identity", "use Service:Registrar:<pool FQDN>/<Name>"))?;
+    let fqdn = crate::schema::strip_ci(scope, "service:registrar:").ok_or_else(|| bad(b, "Identity", "use Service:Registrar:<pool FQDN>/<Name>"))?;
+    if name.is_empty() || fqdn.is_empty() {
+        return Err(bad(b, "Identity", "use Service:Registrar:<pool FQDN>/<Name>"));
+    }
+    Ok(format!("Service:Registrar:{fqdn}/{name}"))
+}
+
+fn get_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let mut apps: Vec<Obj> = crate::schema::BUILTIN_APPLICATIONS
+        .iter()
+        .map(|(name, uri, prio)| {
+            let mut m = Map::new();
+            m.insert("Uri".into(), json!(uri));
+            m.insert("Enabled".into(), json!(true));
+            m.insert("Critical".into(), json!(true));
+            m.insert("Priority".into(), json!(prio));
+            app_obj(&format!("Service:Registrar:{}/{name}", s.pool), &m)
+        })
+        .collect();
+    for d in s.store.list_config(APPS).map_err(|e| store_err(b, e))? {
+        apps.push(app_obj(&d.identity, &d.body));
+    }
+    let want = text_arg(b, s, "Identity")?.or(text_arg(b, s, "Filter")?);
+    Ok(apps.into_iter().filter(|a| want.as_deref().is_none_or(|w| glob(w, &a.identity().unwrap_or_default()))).collect())
+}
+
+fn apply_app(b: &Bound, s: &Session, body: &mut Map<String, Value>) -> Result<(), ExecError> {
+    for p in crate::schema::server_application_props() {
+        if let Some(e) = b.get(p.name) {
+            let cur = body.get(p.name).cloned().unwrap_or_else(|| p.default.clone());
+            let v = coerce(&p, &s.literal(e)?, &cur).map_err(|m| bad(b, p.name, m))?;
+            body.insert(p.name.to_string(), v);
+        }
+    }
+    Ok(())
+}
+
+fn new_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let id = app_identity(b, s)?;
+    let mut body: Map<String, Value> = crate::schema::server_application_props().into_iter().map(|p| (p.name.to_string(), p.default)).collect();
+    apply_app(b, s, &mut body)?;
+    s.store.create_config(APPS, &id, &body).map_err(|e| match e {
+        StoreError::ConfigExists { .. } => failed(b, format!("Server application \"{id}\" already exists")),
+        e => store_err(b, e),
+    })?;
+    Ok(vec![app_obj(&id, &body)])
+}
+
+fn set_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let id = app_identity(b, s)?;
+    let mut body = s.store.get_config(APPS, &id).map_err(|e| store_err(b, e))?.map(|d| d.body).ok_or_else(|| failed(b, format!("Cannot find server application \"{id}\"")))?;
+    apply_app(b, s, &mut body)?;
+    s.store.put_config(APPS, &id, &body).map_err(|e| store_err(b, e))?;
+    Ok(vec![])
+}
+
+fn remove_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let id = app_identity(b, s)?;
+    s.store.remove_config(APPS, &id).map_err(|e| match e {
+        StoreError::NoSuchConfig { .. } => failed(b, format!("Cannot find server application \"{id}\"")),
+        e => store_err(b, e),
+    })?;
+    Ok(vec![])
+}
+
+// ----- output shaping, help, audit ------------------------------------------------------------------
+
+fn passthrough(_: &Bound, _: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    Ok(input.unwrap_or_default())
+}
+
+fn select_object(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let input = input.unwrap_or_default();
+    let mut out = vec![];
+    if let Some(p) = text_arg(b, s, "ExpandProperty")? {
+        for o in &input {
+            match o.get(&p) {
+                Some(Value::Array(items)) => out.extend(items.iter().cloned().map(Obj::Value)),
+                Some(v) => out.push(Obj::Value(v.clone())),
+                None => return Err(failed(b, format!("Property \"{p}\" cannot be found"))),
+            }
+        }
+    } else if let Some(e) = b.get("Property") {
+        let names: Vec<String> = match s.literal(e)? {
+            Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Value::String(one) => vec![one],
+            _ => vec![],
+        };
+        for o in &input {
+            let props = names.iter().map(|n| (n.clone(), o.get(n).cloned().unwrap_or(Value::Null))).collect();
+            out.push(Obj::record("Selected", props));
+        }
+    } else {
+        out = input;
+    }
+    if let Some(Value::Number(n)) = b.get("First").map(|e| s.literal(e)).transpose()? {
+        out.truncate(n.as_u64().unwrap_or(0) as usize);
+    }
+    Ok(out)
+}
+
+fn get_help(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    if let Some(name) = text_arg(b, s, "Name")? {
+        let c = find(&name).ok_or_else(|| failed(b, format!("Get-Help could not find {name}")))?;
+        let params: Vec<String> = c.params.iter().map(|p| format!("-{}", p.name)).collect();
+        return Ok(vec![Obj::record(
+            "Help",
+            vec![("Name".into(), json!(c.name)), ("Synopsis".into(), json!(c.help)), ("Parameters".into(), json!(params)), ("Mandatory".into(), json!(c.mandatory))],
+        )]);
+    }
+    Ok(registry().iter().map(|c| Obj::record("Help", vec![("Name".into(), json!(c.name)), ("Synopsis".into(), json!(c.help))])).collect())
+}
+
+fn get_audit(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let last = match b.get("Last").map(|e| s.literal(e)).transpose()? {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(50) as usize,
+        Some(Value::String(v)) => v.parse().map_err(|_| bad(b, "Last", "a number is needed"))?,
+        _ => 50,
+    };
+    let filter = confab_store::AuditFilter { admin: text_arg(b, s, "Admin")?, since_ms: None, contains: text_arg(b, s, "Contains")?, limit: last };
+    let entries = s.store.query_audit(&filter).map_err(|e| store_err(b, e))?;
+    Ok(entries
+        .into_iter()
+        .map(|e| {
+            Obj::record(
+                "AuditEntry",
+                vec![
+                    ("Id".into(), json!(e.id)),
+                    ("Time".into(), json!(crate::format_time(e.at_ms))),
+                    ("Admin".into(), json!(e.admin)),
+                    ("Origin".into(), json!(e.origin)),
+                    ("Command".into(), json!(e.command)),
+                    ("Success".into(), json!(e.success)),
+                    ("Result".into(), json!(e.result)),
+                ],
+            )
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact("Set-X -Password s3cret -Name a"), "Set-X -Password ******** -Name a");
+        assert_eq!(redact("Set-X -Password:s3cret"), "Set-X -Password:********");
+        assert_eq!(redact("Set-CsUser -Identity a"), "Set-CsUser -Identity a");
+    }
+
+    #[test]
+    fn globbing() {
+        assert!(glob("tag:*", "Tag:Redmond"));
+        assert!(glob("*Modifier*", "CsUserModifier"));
+        assert!(!glob("site:*", "Global"));
+        assert!(glob("Global", "global"));
+    }
+
+    #[test]
+    fn list_edits() {
+        let p = Prop { name: "Extensions", ty: PropType::StrList, default: json!([".exe"]) };
+        assert_eq!(coerce(&p, &json!({"Add": ".jpg"}), &json!([".exe"])).unwrap(), json!([".exe", ".jpg"]));
+        assert_eq!(coerce(&p, &json!({"Remove": [".EXE"]}), &json!([".exe", ".jpg"])).unwrap(), json!([".jpg"]));
+        assert_eq!(coerce(&p, &json!({"Replace": "a"}), &json!([".exe"])).unwrap(), json!(["a"]));
+        assert!(coerce(&p, &json!({"Frob": "a"}), &json!([])).is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! confab's administration: the Lync Management Shell language and its cmdlets, with
+//! role-based access control and an audit log, over the central store. The local shell,
+//! the remote shell and the REST API all run scripts through [`Session::run`].
+//!
+//! - [`parse`] (lexer.rs, parser.rs, ast.rs): the subset of PowerShell the Lync Server
+//!   2013 cookbook uses, en dashes and curly quotes included
+//! - [`schema`]: Lync's configuration objects, scopes, properties and defaults
+//! - [`cmdlets`]: the cmdlet registry and implementations
+//! - [`roles`]: built-in and custom admin roles
+//! - [`exec`]: checking (names, types, RBAC) then running a script, auditing changes
+//! - [`object`]: pipeline objects and Lync-style output
+
+mod ast;
+pub mod cmdlets;
+pub mod exec;
+mod lexer;
+pub mod object;
+mod parser;
+pub mod roles;
+pub mod schema;
+
+pub use ast::{Arg, Command, Expr, Pipeline, Script, Span, Statement};
+pub use exec::{ExecError, Output, Principal, Session};
+
+/// The roles of an administrator account, resolved (built-in or custom from the store);
+/// names that no longer exist are skipped.
+pub fn principal_for(store: &confab_store::Store, admin: &confab_store::Admin) -> Result<Principal, confab_store::StoreError> {
+    let mut roles = vec![];
+    for name in &admin.roles {
+        if let Some(r) = roles::Role::builtin(name) {
+            roles.push(r);
+        } else if let Some(row) = store.get_role(name)? {
+            roles.push(roles::Role {
+                identity: row.identity,
+                template: Some(row.template),
+                cmdlets: row.cmdlets,
+                config_scopes: row.config_scopes,
+                user_scopes: row.user_scopes,
+                is_standard: false,
+            });
+        }
+    }
+    Ok(Principal { name: admin.name.clone(), roles })
+}
+
+/// Unix milliseconds as `YYYY-MM-DD hh:mm:ss` UTC.
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z.rem_euclid(146097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+use std::fmt;
+
+/// A syntax error, positioned at 1-based line and column (in characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Parses a whole script (statements separated by newlines or `;`).
+pub fn parse(src: &str) -> Result<Script, ParseError> {
+    let tokens = lexer::tokenize(src)?;
+    parser::Parser::new(tokens).script()
+}
+
+/// The candidate closest to `word`, for "did you mean …?" messages:
+/// case-insensitive, edit distance at most 2, otherwise a candidate that
+/// `word` is a prefix of. Ties go to the earliest candidate.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let w: Vec<char> = word.to_lowercase().chars().collect();
+    if w.is_empty() {
+        return None;
+    }
+    let mut best: Option<(usize, &'a str)> = None;
+    for cand in candidates {
+        let c: Vec<char> = cand.to_lowercase().chars().collect();
+        let score = match levenshtein(&w, &c) {
+            d if d <= 2 => d,
+            _ if c.starts_with(&w) => 3,
+            _ => continue,
+        };
+        if !matches!(best, Some((s, _)) if s <= score) {
+            best = Some((score, cand));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+fn levenshtein(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
