@@ -12,6 +12,8 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod shell;
+
 #[derive(Parser)]
 #[command(
     name = "confab",
@@ -30,7 +32,7 @@ struct Cli {
 #[derive(Args, Clone)]
 struct Common {
     /// TOML configuration file (see docs/configuration.md); command-line options override it
-    #[arg(long, short = 'c', global = true)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Data directory holding the SQLite store (default ./confab-data)
     #[arg(long, global = true)]
@@ -64,6 +66,82 @@ enum Command {
     /// FriendsAndFamily, Workgroup, Colleagues, External, Blocked)
     #[command(subcommand)]
     Contact(ContactCmd),
+    /// The administration shell: Lync Management Shell cmdlets (Get-CsUser,
+    /// Set-CsMeetingConfiguration -PstnCallersBypassLobby $false, New-CsAdminRole, …).
+    /// Sign in with --admin NAME (or CONFAB_ADMIN) and the password from CONFAB_ADMIN_PASSWORD
+    /// or a prompt; every command is checked against your roles and changes are audited.
+    Shell {
+        #[command(flatten)]
+        common: Common,
+        /// Administrator to sign in as
+        #[arg(long)]
+        admin: Option<String>,
+        /// Administer a remote confab through its REST API, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        server: Option<String>,
+        /// Run these commands and exit
+        #[arg(short = 'c', long = "command")]
+        command: Option<String>,
+        /// Run this script file and exit
+        file: Option<PathBuf>,
+    },
+    /// Administrator accounts: the first one can be added freely; after that, only an
+    /// administrator whose roles allow New-CsAdminRole (CsAdministrator) may manage them
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Add an administrator: `confab admin add alice --role CsAdministrator`
+    Add {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        /// Role (built-in such as CsAdministrator, CsUserAdministrator, CsHelpDesk, or custom); repeatable
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The new administrator's password (otherwise --password-stdin, or generated and printed)
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+        /// Administrator doing this (not needed for the first one)
+        #[arg(long = "as")]
+        as_admin: Option<String>,
+    },
+    /// List administrators and their roles
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove an administrator
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        #[arg(long = "as")]
+        as_admin: Option<String>,
+    },
+    /// Change an administrator's roles
+    SetRoles {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long = "as")]
+        as_admin: Option<String>,
+    },
+    /// Show the audit log (who changed what, when, from where)
+    Audit {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 50)]
+        last: usize,
+        #[arg(long = "as")]
+        as_admin: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,6 +384,9 @@ fn real_main() -> anyhow::Result<()> {
             if store.list_users(None)?.is_empty() {
                 tracing::warn!("the store has no users yet: add one with `confab user add alice --password secret`");
             }
+            if store.admin_count()? == 0 {
+                tracing::warn!("there is no administrator yet: add one with `confab admin add NAME --role CsAdministrator`");
+            }
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             rt.enable_all();
             if let Some(w) = cfg.workers {
@@ -315,6 +396,12 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::User(cmd) => user_command(cmd),
         Command::Contact(cmd) => contact_command(cmd),
+        Command::Shell { common, admin, server, command, file } => {
+            let cfg = load_config(&common)?;
+            let store = if server.is_none() { Some(open_store(&cfg)?) } else { None };
+            shell::run(store.as_ref(), shell::ShellArgs { admin, server, command, file, pool: cfg.domains[0].clone() })
+        }
+        Command::Admin(cmd) => admin_command(cmd),
     }
 }
 
@@ -387,4 +474,88 @@ fn set_enabled(common: &Common, address: &str, enabled: bool) -> anyhow::Result<
     open_store(&cfg)?.set_enabled(&user, &domain, enabled)?;
     println!("{} {user}@{domain}", if enabled { "enabled" } else { "disabled" });
     Ok(())
+}
+
+/// Signs in an administrator for admin account management; needs New-CsAdminRole.
+fn authorize_admin(store: &Store, as_admin: Option<String>) -> anyhow::Result<String> {
+    let (name, password) = shell::credentials(as_admin)?;
+    let admin = store.verify_admin(&name, &password)?.ok_or_else(|| anyhow::anyhow!("sign-in refused for '{name}'"))?;
+    let p = confab_admin::principal_for(store, &admin)?;
+    if !p.roles.iter().any(|r| r.allows("New-CsAdminRole")) {
+        bail!("'{name}' may not manage administrators: that needs a role allowing New-CsAdminRole (CsAdministrator)");
+    }
+    Ok(name)
+}
+
+fn check_roles(store: &Store, roles: &[String]) -> anyhow::Result<()> {
+    for r in roles {
+        if confab_admin::roles::Role::builtin(r).is_none() && store.get_role(r)?.is_none() {
+            bail!("unknown role '{r}'; built-in roles: {}", confab_admin::roles::BUILTIN_ROLES.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
+    let origin = format!("confab admin ({})", std::env::var("USER").unwrap_or_else(|_| "unknown user".into()));
+    match cmd {
+        AdminCmd::Add { common, name, roles, password, password_stdin, as_admin } => {
+            let store = open_store(&load_config(&common)?)?;
+            let by = if store.admin_count()? == 0 { "bootstrap".to_string() } else { authorize_admin(&store, as_admin)? };
+            check_roles(&store, &roles)?;
+            let (pw, generated) = read_password(password, password_stdin)?;
+            let r = store.add_admin(&name, &pw, &roles);
+            store.append_audit(&by, &origin, &format!("admin add {name} --role {}", roles.join(",")), r.is_ok(), &r.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()))?;
+            let a = r?;
+            println!("added administrator {} with roles {}", a.name, a.roles.join(", "));
+            if generated {
+                println!("password: {pw}");
+            }
+        }
+        AdminCmd::List { common } => {
+            let store = open_store(&load_config(&common)?)?;
+            for a in store.list_admins()? {
+                println!("{:<24} {}", a.name, a.roles.join(", "));
+            }
+        }
+        AdminCmd::Remove { common, name, as_admin } => {
+            let store = open_store(&load_config(&common)?)?;
+            let by = authorize_admin(&store, as_admin)?;
+            let r = store.remove_admin(&name);
+            store.append_audit(&by, &origin, &format!("admin remove {name}"), r.is_ok(), &r.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()))?;
+            r?;
+            println!("removed administrator {name}");
+        }
+        AdminCmd::SetRoles { common, name, roles, as_admin } => {
+            let store = open_store(&load_config(&common)?)?;
+            let by = authorize_admin(&store, as_admin)?;
+            check_roles(&store, &roles)?;
+            let r = store.set_admin_roles(&name, &roles);
+            store.append_audit(&by, &origin, &format!("admin set-roles {name} --role {}", roles.join(",")), r.is_ok(), &r.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()))?;
+            r?;
+            println!("{name} now has roles {}", roles.join(", "));
+        }
+        AdminCmd::Audit { common, last, as_admin } => {
+            let store = open_store(&load_config(&common)?)?;
+            let (name, password) = shell::credentials(as_admin)?;
+            let admin = store.verify_admin(&name, &password)?.ok_or_else(|| anyhow::anyhow!("sign-in refused for '{name}'"))?;
+            let p = confab_admin::principal_for(&store, &admin)?;
+            if !p.roles.iter().any(|r| r.allows("Get-CsAuditLog")) {
+                bail!("'{name}' may not read the audit log: that needs a role allowing Get-CsAuditLog (CsAdministrator)");
+            }
+            for e in store.query_audit(&confab_store::AuditFilter { limit: last, ..Default::default() })? {
+                println!("{} {:<12} {:<28} {} {} — {}", confab_admin::format_time(e.at_ms), e.admin, e.origin, if e.success { "ok  " } else { "FAIL" }, e.command, e.result);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,0 +1,176 @@
+//! `confab shell`: the Lync Management Shell habits — interactive (history, tab completion
+//! of cmdlets and parameters), `-c 'COMMANDS'` or a script file — against the local store
+//! or, with `--server URL`, a remote confab through its REST API. Every caller signs in as
+//! an administrator and every command is checked against their roles.
+
+use anyhow::{anyhow, bail, Context};
+use confab_admin::{cmdlets, principal_for, Session};
+use confab_store::Store;
+use serde_json::{json, Value};
+use std::io::IsTerminal;
+
+/// Who is signing in: name from --admin or CONFAB_ADMIN, password from
+/// CONFAB_ADMIN_PASSWORD or a prompt.
+pub fn credentials(admin: Option<String>) -> anyhow::Result<(String, String)> {
+    let name = admin
+        .or_else(|| std::env::var("CONFAB_ADMIN").ok())
+        .ok_or_else(|| anyhow!("name an administrator with --admin NAME (or CONFAB_ADMIN)"))?;
+    let password = match std::env::var("CONFAB_ADMIN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) if std::io::stdin().is_terminal() => rpassword::prompt_password(format!("password for {name}: "))?,
+        Err(_) => bail!("no password: set CONFAB_ADMIN_PASSWORD or run interactively"),
+    };
+    Ok((name, password))
+}
+
+enum Target<'a> {
+    Local(Session<'a>),
+    Remote { base: String, token: String },
+}
+
+impl Target<'_> {
+    /// Runs a script; returns the formatted output or the error message.
+    fn run(&mut self, script: &str) -> Result<String, String> {
+        match self {
+            Target::Local(s) => s.run(script).map(|o| o.text).map_err(|e| e.to_string()),
+            Target::Remote { base, token } => {
+                let r = ureq::post(&format!("{base}/api/v1/cmdlets"))
+                    .set("Authorization", &format!("Bearer {token}"))
+                    .send_json(json!({ "command": script }));
+                match r {
+                    Ok(resp) => {
+                        let v: Value = resp.into_json().map_err(|e| e.to_string())?;
+                        Ok(v["text"].as_str().unwrap_or_default().to_string())
+                    }
+                    Err(ureq::Error::Status(_, resp)) => {
+                        let v: Value = resp.into_json().unwrap_or(Value::Null);
+                        Err(v["error"].as_str().unwrap_or("request failed").to_string())
+                    }
+                    Err(e) => Err(format!("cannot reach {base}: {e}")),
+                }
+            }
+        }
+    }
+}
+
+pub struct ShellArgs {
+    pub admin: Option<String>,
+    pub server: Option<String>,
+    pub command: Option<String>,
+    pub file: Option<std::path::PathBuf>,
+    pub pool: String,
+}
+
+pub fn run(store: Option<&Store>, args: ShellArgs) -> anyhow::Result<()> {
+    let (name, password) = credentials(args.admin.clone())?;
+    let mut target = match &args.server {
+        Some(url) => {
+            let base = url.trim_end_matches('/').to_string();
+            let resp = ureq::post(&format!("{base}/api/v1/tokens")).send_json(json!({ "name": name, "password": password }));
+            let token = match resp {
+                Ok(r) => r.into_json::<Value>()?["token"].as_str().unwrap_or_default().to_string(),
+                Err(ureq::Error::Status(401, _)) => bail!("sign-in refused for '{name}' at {base}"),
+                Err(e) => bail!("cannot reach {base}: {e}"),
+            };
+            Target::Remote { base, token }
+        }
+        None => {
+            let store = store.expect("a local store");
+            if store.admin_count()? == 0 {
+                bail!("there is no administrator yet: create one with `confab admin add NAME --role CsAdministrator`");
+            }
+            let admin = store.verify_admin(&name, &password)?.ok_or_else(|| anyhow!("sign-in refused for '{name}'"))?;
+            let principal = principal_for(store, &admin)?;
+            Target::Local(Session::new(store, principal, &format!("local shell ({})", whoami()), &args.pool))
+        }
+    };
+    if let Some(cmds) = &args.command {
+        return finish(target.run(cmds));
+    }
+    if let Some(f) = &args.file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        return finish(target.run(&text));
+    }
+    interactive(&mut target)
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
+}
+
+fn finish(r: Result<String, String>) -> anyhow::Result<()> {
+    match r {
+        Ok(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Err(e) => bail!("{e}"),
+    }
+}
+
+/// Completes cmdlet names, and parameter names after a cmdlet.
+struct Completer;
+
+impl rustyline::completion::Completer for Completer {
+    type Candidate = String;
+
+    fn complete(&self, line: &str, pos: usize, _: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+        let before = &line[..pos];
+        let start = before.rfind([' ', '|', ';', '(']).map(|i| i + 1).unwrap_or(0);
+        let word = &before[start..];
+        if let Some(p) = word.strip_prefix(['-', '\u{2013}']) {
+            // the cmdlet of this pipeline element
+            let seg = &before[before.rfind(['|', ';', '(']).map(|i| i + 1).unwrap_or(0)..];
+            let name = seg.split_whitespace().next().unwrap_or("");
+            let cands = cmdlets::find(name)
+                .map(|c| {
+                    c.params.iter().filter(|x| x.name.to_ascii_lowercase().starts_with(&p.to_ascii_lowercase())).map(|x| format!("-{}", x.name)).collect()
+                })
+                .unwrap_or_default();
+            return Ok((start, cands));
+        }
+        let cands = cmdlets::names().filter(|n| n.to_ascii_lowercase().starts_with(&word.to_ascii_lowercase())).map(str::to_string).collect();
+        Ok((start, cands))
+    }
+}
+
+impl rustyline::hint::Hinter for Completer {
+    type Hint = String;
+}
+impl rustyline::highlight::Highlighter for Completer {}
+impl rustyline::validate::Validator for Completer {}
+impl rustyline::Helper for Completer {}
+
+fn interactive(target: &mut Target) -> anyhow::Result<()> {
+    let mut rl = rustyline::Editor::<Completer, rustyline::history::DefaultHistory>::new()?;
+    rl.set_helper(Some(Completer));
+    let history = std::env::var("HOME").map(|h| std::path::PathBuf::from(h).join(".confab_history")).ok();
+    if let Some(h) = &history {
+        let _ = rl.load_history(h);
+    }
+    println!("confab shell — Lync Management Shell cmdlets. Get-Help lists them; exit quits.");
+    loop {
+        match rl.readline("PS confab> ") {
+            Ok(line) => {
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                if line.eq_ignore_ascii_case("exit") || line.eq_ignore_ascii_case("quit") {
+                    break;
+                }
+                let _ = rl.add_history_entry(line);
+                match target.run(line) {
+                    Ok(text) => print!("{text}"),
+                    Err(e) => eprintln!("{e}"),
+                }
+            }
+            Err(rustyline::error::ReadlineError::Interrupted) => continue,
+            Err(_) => break,
+        }
+    }
+    if let Some(h) = &history {
+        let _ = rl.save_history(h);
+    }
+    Ok(())
+}
