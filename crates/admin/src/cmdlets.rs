@@ -160,6 +160,10 @@ fn build() -> Vec<Cmdlet> {
         ("Format-List", &["Property"], &[], true, false, "Shows objects as property lists (alias fl).", passthrough),
         ("Format-Table", &["Property"], &[], true, false, "Shows objects as a table (alias ft).", passthrough),
         ("Get-Help", &["Name"], &[], false, false, "Lists cmdlets, or the parameters of one.", get_help),
+        ("Export-CsConfiguration", &["FileName"], &["FileName"], false, false, "Writes every configuration document and custom role to a file.", export_config),
+        ("Import-CsConfiguration", &["FileName"], &["FileName"], false, true, "Loads a file written by Export-CsConfiguration.", import_config),
+        ("Export-CsUserData", &["FileName"], &["FileName"], false, false, "Writes users (hashes only), contact lists and stored messages to a file.", export_users),
+        ("Import-CsUserData", &["FileName"], &["FileName"], false, true, "Loads a file written by Export-CsUserData.", import_users),
     ];
     for (name, ps, mandatory, pipe, changes, help, run) in fixed {
         v.push(Cmdlet {
@@ -932,6 +936,106 @@ fn remove_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
         StoreError::NoSuchConfig { .. } => failed(b, format!("Cannot find server application \"{id}\"")),
         e => store_err(b, e),
     })?;
+    Ok(vec![])
+}
+
+// ----- backup -------------------------------------------------------------------------------------
+
+fn file_arg(b: &Bound, s: &Session) -> Result<std::path::PathBuf, ExecError> {
+    let f = text_arg(b, s, "FileName")?.filter(|f| !f.is_empty()).ok_or_else(|| ExecError::Missing { cmdlet: b.def.name.into(), param: "FileName".into() })?;
+    Ok(std::path::PathBuf::from(f))
+}
+
+fn write_new(b: &Bound, path: &std::path::Path, v: &Value) -> Result<(), ExecError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| failed(b, format!("{}: {e}", path.display())))?;
+    f.write_all(serde_json::to_string_pretty(v).expect("serializable").as_bytes()).map_err(|e| failed(b, format!("{}: {e}", path.display())))
+}
+
+fn read_json(b: &Bound, path: &std::path::Path) -> Result<Value, ExecError> {
+    let text = std::fs::read_to_string(path).map_err(|e| failed(b, format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| failed(b, format!("{} is not an export file: {e}", path.display())))
+}
+
+/// Every configuration document kind confab stores.
+fn stored_kinds() -> Vec<&'static str> {
+    all_kinds().iter().map(|k| k.noun).chain([ASSIGNMENTS, APPS]).collect()
+}
+
+fn export_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let path = file_arg(b, s)?;
+    let mut docs = vec![];
+    for k in stored_kinds() {
+        for d in s.store.list_config(k).map_err(|e| store_err(b, e))? {
+            docs.push(json!({"kind": d.kind, "identity": d.identity, "body": d.body}));
+        }
+    }
+    let roles: Vec<Value> = s
+        .store
+        .list_roles()
+        .map_err(|e| store_err(b, e))?
+        .into_iter()
+        .map(|r| json!({"identity": r.identity, "template": r.template, "cmdlets": r.cmdlets, "config_scopes": r.config_scopes, "user_scopes": r.user_scopes}))
+        .collect();
+    write_new(b, &path, &json!({"format": "confab-configuration/1", "documents": docs, "roles": roles}))?;
+    Ok(vec![])
+}
+
+fn import_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let path = file_arg(b, s)?;
+    let v = read_json(b, &path)?;
+    if v["format"] != json!("confab-configuration/1") {
+        return Err(failed(b, format!("{} is not a confab configuration export", path.display())));
+    }
+    let known = stored_kinds();
+    let strs = |x: &Value| -> Vec<String> { x.as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)).collect() };
+    let mut docs = vec![];
+    for d in v["documents"].as_array().into_iter().flatten() {
+        let (Some(kind), Some(identity), Some(body)) = (d["kind"].as_str(), d["identity"].as_str(), d["body"].as_object()) else {
+            return Err(failed(b, "a document lacks kind, identity or body"));
+        };
+        let kind = known.iter().find(|k| k.eq_ignore_ascii_case(kind)).ok_or_else(|| failed(b, format!("unknown configuration kind '{kind}'")))?;
+        docs.push((*kind, identity.to_string(), body.clone()));
+    }
+    let mut roles = vec![];
+    for r in v["roles"].as_array().into_iter().flatten() {
+        roles.push(AdminRoleRow {
+            identity: r["identity"].as_str().unwrap_or_default().to_string(),
+            template: r["template"].as_str().unwrap_or_default().to_string(),
+            cmdlets: strs(&r["cmdlets"]),
+            config_scopes: strs(&r["config_scopes"]),
+            user_scopes: strs(&r["user_scopes"]),
+        });
+    }
+    // all or nothing
+    s.store
+        .transaction(|t| {
+            for (kind, identity, body) in &docs {
+                confab_store::tx::put_config(t, kind, identity, body)?;
+            }
+            for r in &roles {
+                match confab_store::tx::get_role(t, &r.identity)? {
+                    Some(_) => confab_store::tx::update_role(t, r)?,
+                    None => confab_store::tx::create_role(t, r)?,
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| store_err(b, e))?;
+    Ok(vec![])
+}
+
+fn export_users(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let path = file_arg(b, s)?;
+    let v = s.store.export_user_data().map_err(|e| store_err(b, e))?;
+    write_new(b, &path, &v)?;
+    Ok(vec![])
+}
+
+fn import_users(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let path = file_arg(b, s)?;
+    let v = read_json(b, &path)?;
+    s.store.import_user_data(&v).map_err(|e| store_err(b, e))?;
     Ok(vec![])
 }
 

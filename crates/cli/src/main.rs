@@ -58,6 +58,22 @@ enum Command {
         /// Log every SIP message (also toggled at run time with `kill -USR1 <pid>`)
         #[arg(long)]
         sip_trace: bool,
+        /// Serve the administration REST API on ADDR:PORT (plain HTTP: use loopback)
+        #[arg(long)]
+        http: Option<String>,
+    },
+    /// Write a consistent copy of the whole store (users, contacts, messages, configuration,
+    /// administrators, audit log) to FILE; safe while the server runs
+    Backup {
+        #[command(flatten)]
+        common: Common,
+        file: PathBuf,
+    },
+    /// Make FILE (from `confab backup`) the store of an empty data directory
+    Restore {
+        #[command(flatten)]
+        common: Common,
+        file: PathBuf,
     },
     /// Manage users: add, list, show, remove, passwd, enable, disable, seed
     #[command(subcommand)]
@@ -363,7 +379,19 @@ fn main() {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Command::Serve { common, listen, domain, workers, sip_trace } => {
+        Command::Backup { common, file } => {
+            let cfg = load_config(&common)?;
+            open_store(&cfg)?.backup_to(&file)?;
+            println!("backed up {} to {}", cfg.data_dir.display(), file.display());
+            Ok(())
+        }
+        Command::Restore { common, file } => {
+            let cfg = load_config(&common)?;
+            Store::restore_into(&file, &cfg.data_dir)?;
+            println!("restored {} into {}", file.display(), cfg.data_dir.display());
+            Ok(())
+        }
+        Command::Serve { common, listen, domain, workers, sip_trace, http } => {
             let mut cfg = load_config(&common)?;
             if !listen.is_empty() {
                 for l in &listen {
@@ -378,6 +406,9 @@ fn real_main() -> anyhow::Result<()> {
                 cfg.workers = workers;
             }
             cfg.log.sip_trace |= sip_trace;
+            if http.is_some() {
+                cfg.http.listen = http;
+            }
             cfg.validate().map_err(anyhow::Error::msg)?;
             init_logging(&cfg.log.level);
             let store = Arc::new(open_store(&cfg)?);
@@ -392,7 +423,14 @@ fn real_main() -> anyhow::Result<()> {
             if let Some(w) = cfg.workers {
                 rt.worker_threads(w);
             }
-            rt.build()?.block_on(confab_server::server::run(cfg, store))
+            rt.build()?.block_on(async move {
+                if let Some(addr) = &cfg.http.listen {
+                    let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the REST API on {addr}"))?;
+                    tracing::info!("REST API on http://{}", l.local_addr()?);
+                    tokio::spawn(confab_web::serve(l, store.clone(), cfg.domains[0].clone()));
+                }
+                confab_server::server::run(cfg, store).await
+            })
         }
         Command::User(cmd) => user_command(cmd),
         Command::Contact(cmd) => contact_command(cmd),

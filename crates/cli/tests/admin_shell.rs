@@ -166,3 +166,106 @@ fn script_files_run_too() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).lines().any(|l| l.starts_with("PstnCallersBypassLobby") && l.ends_with("False")), "{}", text(&o));
 }
+
+#[test]
+fn remote_shell_through_the_rest_api_of_a_running_server() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(3, &format!("[http]\nlisten = \"127.0.0.1:{http}\"\n"));
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = confab();
+        c.args(args).arg("--data").arg(s.data()).env_remove("CONFAB_ADMIN").env_remove("CONFAB_ADMIN_PASSWORD");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = run(&["admin", "add", "root", "--role", "CsAdministrator", "--password", "rootpassword1"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let url = format!("http://127.0.0.1:{http}");
+    let remote = |admin: &str, pw: &str, script: &str| {
+        let o = run(&["shell", "--server", &url, "-c", script], &[("CONFAB_ADMIN", admin), ("CONFAB_ADMIN_PASSWORD", pw)]);
+        (o.status.success(), text(&o))
+    };
+    let (ok, out) = remote("root", "rootpassword1", "Set-CsMeetingConfiguration -PstnCallersBypassLobby $false");
+    assert!(ok, "{out}");
+    let (ok, out) = remote("root", "rootpassword1", "Get-CsMeetingConfiguration");
+    assert!(ok && out.lines().any(|l| l.starts_with("PstnCallersBypassLobby") && l.ends_with("False")), "{out}");
+    let (ok, out) = remote("root", "rootpassword1", r#"New-CsAdminRole -Identity CsUserModifier -Template CsViewOnlyAdministrator -Cmdlets @{add="Set-CsUser"}"#);
+    assert!(ok, "{out}");
+    let o = run(&["admin", "add", "hd", "--role", "CsUserModifier", "--password", "hdpassword12"], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "rootpassword1")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, out) = remote("hd", "hdpassword12", "Set-CsUser -Identity sip:user0001@example.test -Enabled $false");
+    assert!(ok, "{out}");
+    let (ok, out) = remote("hd", "hdpassword12", "Set-CsMeetingConfiguration -PstnCallersBypassLobby $true");
+    assert!(!ok && out.contains("CsAdministrator"), "{out}");
+    let (ok, out) = remote("hd", "wrongpassword", "Get-CsUser");
+    assert!(!ok && out.contains("sign-in refused"), "{out}");
+    // the change reached the running SIP server: the disabled user cannot register
+    let mut ua = Ua::udp("user0001", s.addr());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    loop {
+        let r = ua.register(300);
+        if r.status() == Some(403) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still registers: {}", first_line(&r));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    // REST changes are audited with their origin
+    let o = run(&["admin", "audit"], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "rootpassword1")]);
+    assert!(text(&o).contains("rest 127.0.0.1:"), "{}", text(&o));
+}
+
+#[test]
+fn backup_and_restore_give_an_identical_server() {
+    let d = bootstrap();
+    d.ok(r#"New-CsAdminRole -Identity CsUserModifier -Template CsViewOnlyAdministrator -Cmdlets @{add="Set-CsUser"}; Set-CsMeetingConfiguration -PstnCallersBypassLobby $false; Set-CsFileTransferFilterConfiguration -Extensions @{Add=".jpg"}"#);
+    let o = d.run(&["contact", "add", "user0001", "user0002@example.test", "Workgroup"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let file = d.0.path().join("full.backup");
+    let o = d.run(&["backup", file.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let restored = Data(tempfile::tempdir().unwrap());
+    let target = restored.0.path().join("data");
+    let o = confab().args(["restore", file.to_str().unwrap(), "--data"]).arg(&target).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let same = |args: &[&str], script: Option<&str>| {
+        let a = if let Some(sc) = script { d.ok(sc) } else { String::from_utf8_lossy(&d.run(args, &[]).stdout).to_string() };
+        let mut c = confab();
+        if let Some(sc) = script {
+            c.args(["shell", "-c", sc]).env("CONFAB_ADMIN", "root").env("CONFAB_ADMIN_PASSWORD", "rootpassword1");
+        } else {
+            c.args(args);
+        }
+        let b = c.arg("--data").arg(&target).output().unwrap();
+        assert!(b.status.success(), "{}", text(&b));
+        assert_eq!(a, String::from_utf8_lossy(&b.stdout), "{args:?} {script:?}");
+    };
+    same(&["user", "list"], None);
+    same(&["admin", "list"], None);
+    same(&["contact", "list", "user0001"], None);
+    same(&[], Some("Get-CsMeetingConfiguration; Get-CsFileTransferFilterConfiguration; Get-CsAdminRole CsUserModifier"));
+    // restoring over an existing store is refused
+    let o = d.run(&["restore", file.to_str().unwrap()], &[]);
+    assert!(!o.status.success() && text(&o).contains("empty data directory"), "{}", text(&o));
+}
+
+#[test]
+fn export_and_import_configuration_and_user_data() {
+    let d = bootstrap();
+    d.ok("Set-CsMeetingConfiguration -PstnCallersBypassLobby $false; New-CsClonedPolicy -SourcePolicyName global -TargetPolicyName Sales -PolicyType ClientPolicy");
+    let cfg = d.0.path().join("config.json");
+    let users = d.0.path().join("users.json");
+    d.ok(&format!("Export-CsConfiguration -FileName \"{}\"; Export-CsUserData -FileName \"{}\"", cfg.display(), users.display()));
+    let (ok, _, err) = d.shell("root", "rootpassword1", &format!("Export-CsConfiguration -FileName \"{}\"", cfg.display()));
+    assert!(!ok && err.contains("exists"), "never overwrites: {err}");
+    let other = bootstrap();
+    other.ok(&format!("Import-CsConfiguration -FileName \"{}\"; Import-CsUserData -FileName \"{}\"", cfg.display(), users.display()));
+    assert!(other.ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby").contains("False"));
+    assert!(other.ok("Get-CsClientPolicy -Identity Sales").contains("Tag:Sales"));
+    assert_eq!(text(&other.run(&["user", "list"], &[])), text(&d.run(&["user", "list"], &[])));
+    let bad = d.0.path().join("bad.json");
+    std::fs::write(&bad, "{\"format\": \"something else\"}").unwrap();
+    let (ok, _, err) = other.shell("root", "rootpassword1", &format!("Import-CsConfiguration -FileName \"{}\"", bad.display()));
+    assert!(!ok && err.contains("not a confab configuration export"), "{err}");
+}

@@ -74,7 +74,16 @@ pub struct Config {
     pub limits: Limits,
     pub im: ImConfig,
     pub presence: PresenceConfig,
+    pub http: HttpConfig,
     pub log: LogConfig,
+}
+
+/// The administration REST API (plain HTTP: keep it on loopback or behind a TLS proxy).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// e.g. "127.0.0.1:8080"; unset: no REST API.
+    pub listen: Option<String>,
 }
 
 /// Expiry bounds of PUBLISH and SUBSCRIBE (RFC 3903, RFC 6665).
@@ -169,6 +178,7 @@ impl Default for Config {
             limits: Limits::default(),
             im: ImConfig::default(),
             presence: PresenceConfig::default(),
+            http: HttpConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -251,6 +261,9 @@ impl Config {
         }
         if self.limits.max_message_bytes < 1024 {
             return Err("key 'limits.max_message_bytes': must be at least 1024".into());
+        }
+        if let Some(h) = &self.http.listen {
+            h.parse::<SocketAddr>().map_err(|_| format!("key 'http.listen': '{h}' is not ADDR:PORT"))?;
         }
         if self.workers == Some(0) {
             return Err("key 'workers': must be at least 1".into());

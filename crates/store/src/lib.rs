@@ -16,6 +16,7 @@ mod messages;
 mod migrations;
 mod roles;
 mod snapshot;
+mod backup;
 mod users;
 mod validate;
 

@@ -1,0 +1,491 @@
+//! confab's REST API: the admin shell's cmdlets over HTTP and JSON.
+//!
+//! Every route that does something runs a script through [`confab_admin::Session::run`], so
+//! the REST API has exactly the shell's checks (cmdlet and parameter names, value types,
+//! role-based access control) and writes the same audit log (origin `rest <peer ip:port>`).
+//! Resource routes (`/users`, `/config/…`) build the equivalent cmdlet text from the request,
+//! quoting every value (see [`script`]), so input can never add commands of its own.
+//!
+//! | route | auth | runs |
+//! | --- | --- | --- |
+//! | `POST /api/v1/tokens` `{"name","password"}` | none | issues a bearer token |
+//! | `DELETE /api/v1/tokens` | bearer | revokes the caller's token |
+//! | `POST /api/v1/cmdlets` `{"command"}` | bearer | the command text |
+//! | `GET /api/v1/users` | bearer | `Get-CsUser` |
+//! | `GET /api/v1/users/{address}` | bearer | `Get-CsUser -Identity 'sip:{address}'` |
+//! | `PATCH /api/v1/users/{address}` `{"Enabled": false}` | bearer | `Set-CsUser -Identity 'sip:{address}' -Enabled $false` |
+//! | `GET /api/v1/config/{noun}` | bearer | `Get-{noun}` |
+//! | `GET /api/v1/config/{noun}/{identity}` | bearer | `Get-{noun} -Identity '{identity}'` |
+//! | `PATCH /api/v1/config/{noun}/{identity}` `{"Prop": value}` | bearer | `Set-{noun} -Identity '{identity}' -Prop value` |
+//! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.0 description |
+//!
+//! Store calls block (SQLite behind a mutex, Argon2 for passwords): they all run in
+//! [`tokio::task::spawn_blocking`].
+
+pub mod openapi;
+pub mod script;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use confab_admin::ExecError;
+use confab_store::{Admin, Store};
+use serde_json::{json, Map, Value};
+
+/// Where the API lives.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// How long a token from `POST /api/v1/tokens` stays valid.
+pub const TOKEN_TTL_SECS: u64 = 3600;
+
+/// Serves the API on `listener` until the task is dropped or the listener fails. Peer
+/// addresses are recorded in the audit log, so this serves with connect info.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<Store>,
+    pool: String,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "REST API listening");
+    }
+    axum::serve(
+        listener,
+        router(store, pool).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+/// The API's routes, for embedding (serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`, or the audit log says
+/// `rest unknown`). `pool` is the FQDN used in `Service:` scopes.
+pub fn router(store: Arc<Store>, pool: String) -> Router {
+    let state = AppState {
+        store,
+        pool: Arc::from(pool),
+    };
+    let api = Router::new()
+        .route("/tokens", post(login).delete(logout))
+        .route("/cmdlets", post(run_cmdlets))
+        .route("/users", get(list_users))
+        .route("/users/:address", get(get_user).patch(patch_user))
+        .route("/config/:noun", get(list_config))
+        .route(
+            "/config/:noun/:identity",
+            get(get_config).patch(patch_config),
+        )
+        .route("/openapi.json", get(openapi_json));
+    Router::new()
+        .nest(API_PREFIX, api)
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(json_405))
+        .with_state(state)
+}
+
+#[derive(Clone)]
+struct AppState {
+    store: Arc<Store>,
+    pool: Arc<str>,
+}
+
+// ----- errors ------------------------------------------------------------------------------------
+
+/// An error response: `{"error": message, "kind": kind}` with an HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// A script error: 403 for RBAC denials, 400 for everything else.
+    pub fn from_exec(e: &ExecError) -> ApiError {
+        let (status, kind) = match e {
+            ExecError::Parse(_) => (StatusCode::BAD_REQUEST, "parse"),
+            ExecError::UnknownCmdlet { .. } => (StatusCode::BAD_REQUEST, "unknown_cmdlet"),
+            ExecError::UnknownParameter { .. } => (StatusCode::BAD_REQUEST, "unknown_parameter"),
+            ExecError::BadValue { .. } => (StatusCode::BAD_REQUEST, "bad_value"),
+            ExecError::Missing { .. } => (StatusCode::BAD_REQUEST, "missing"),
+            ExecError::Denied { .. } => (StatusCode::FORBIDDEN, "denied"),
+            ExecError::Failed { message, .. }
+                if message.starts_with("could not write the audit log") =>
+            {
+                (StatusCode::INTERNAL_SERVER_ERROR, "failed")
+            }
+            ExecError::Failed { .. } => (StatusCode::BAD_REQUEST, "failed"),
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (
+            self.status,
+            Json(json!({"error": self.message, "kind": self.kind})),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"confab\""),
+            );
+        }
+        res
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> ApiError {
+        ApiError::new(r.status(), "bad_request", r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        ApiError::bad_request(r.body_text())
+    }
+}
+
+/// "Cannot find …", "… does not exist", "Management object not found …": the object a
+/// resource route names is absent.
+fn is_not_found(e: &ExecError) -> bool {
+    match e {
+        ExecError::Failed { message, .. } => {
+            let m = message.to_ascii_lowercase();
+            m.contains("not found") || m.starts_with("cannot find") || m.contains("does not exist")
+        }
+        _ => false,
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// axum answers a wrong method with an empty 405; give it the JSON error body.
+async fn json_405(res: Response) -> Response {
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return res;
+    }
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let mut out = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "bad_request",
+        "method not allowed on this route",
+    )
+    .into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(header::ALLOW, a);
+    }
+    out
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "REST API worker failed");
+        ApiError::internal("internal error")
+    })?
+}
+
+fn store_failure(e: confab_store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "REST API store error");
+    ApiError::internal(format!("store error: {e}"))
+}
+
+/// A JSON object body.
+fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+    let body = body?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+fn string_field(m: &Map<String, Value>, name: &str) -> Result<String, ApiError> {
+    match m.get(name) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(ApiError::bad_request(format!("'{name}' must be a string"))),
+        None => Err(ApiError::bad_request(format!("missing '{name}'"))),
+    }
+}
+
+// ----- authentication ----------------------------------------------------------------------------
+
+/// The administrator a valid bearer token belongs to (their roles as stored now).
+struct Caller {
+    admin: Admin,
+    token: String,
+}
+
+fn bearer_token(parts: &Parts) -> Result<String, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            "missing bearer token (Authorization: Bearer <token>)",
+        ));
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("invalid Authorization header"))?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::unauthorized(
+            "expected Authorization: Bearer <token>",
+        ));
+    }
+    Ok(token.to_string())
+}
+
+#[axum::async_trait]
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let token = bearer_token(parts)?;
+        let store = state.store.clone();
+        let t = token.clone();
+        let admin = blocking(move || store.token_admin(&t).map_err(store_failure)).await?;
+        match admin {
+            Some(admin) => Ok(Caller { admin, token }),
+            None => Err(ApiError::unauthorized("invalid or expired token")),
+        }
+    }
+}
+
+/// `rest <peer ip:port>`, the session origin in the audit log.
+fn origin(peer: Option<ConnectInfo<SocketAddr>>) -> String {
+    match peer {
+        Some(ConnectInfo(addr)) => format!("rest {addr}"),
+        None => "rest unknown".to_string(),
+    }
+}
+
+// ----- running scripts ---------------------------------------------------------------------------
+
+/// Runs `script` as `admin` (roles resolved now, so role changes apply at once).
+async fn run_script(
+    state: &AppState,
+    admin: Admin,
+    origin: String,
+    script: String,
+) -> Result<confab_admin::Output, (ApiError, Option<ExecError>)> {
+    let store = state.store.clone();
+    let pool = state.pool.clone();
+    let res = blocking(move || {
+        let principal = confab_admin::principal_for(&store, &admin).map_err(store_failure)?;
+        let mut session = confab_admin::Session::new(&store, principal, &origin, &pool);
+        let out = session.run(&script);
+        match &out {
+            Ok(_) => tracing::debug!(admin = %admin.name, %origin, command = %script, "REST command ran"),
+            Err(e) => tracing::info!(admin = %admin.name, %origin, command = %script, error = %e, "REST command failed"),
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| (e, None))?;
+    res.map_err(|e| (ApiError::from_exec(&e), Some(e)))
+}
+
+fn output_json(out: confab_admin::Output, command: Option<&str>) -> Json<Value> {
+    let objects: Vec<Value> = out.objects.iter().map(|o| o.to_json()).collect();
+    let mut m = Map::new();
+    if let Some(c) = command {
+        m.insert("command".into(), Value::String(c.to_string()));
+    }
+    m.insert("objects".into(), Value::Array(objects));
+    m.insert("text".into(), Value::String(out.text));
+    Json(Value::Object(m))
+}
+
+/// A resource route: runs its generated script; a missing object is a 404.
+async fn run_resource(
+    state: &AppState,
+    caller: Caller,
+    origin: String,
+    script: String,
+    single: bool,
+) -> Result<Json<Value>, ApiError> {
+    let out = run_script(state, caller.admin, origin, script.clone())
+        .await
+        .map_err(|(api, e)| match e {
+            Some(e) if is_not_found(&e) => ApiError::not_found(e.to_string()),
+            _ => api,
+        })?;
+    if single && out.objects.is_empty() {
+        return Err(ApiError::not_found("no such object"));
+    }
+    Ok(output_json(out, Some(&script)))
+}
+
+// ----- handlers ----------------------------------------------------------------------------------
+
+async fn login(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let m = json_object(body)?;
+    let name = string_field(&m, "name")?;
+    let password = string_field(&m, "password")?;
+    let store = state.store.clone();
+    let n = name.clone();
+    let token = blocking(move || {
+        let Some(admin) = store.verify_admin(&n, &password).map_err(store_failure)? else {
+            return Ok(None);
+        };
+        store
+            .issue_token(&admin.name, TOKEN_TTL_SECS)
+            .map(Some)
+            .map_err(store_failure)
+    })
+    .await?;
+    match token {
+        Some(token) => {
+            tracing::info!(admin = %name, "REST login");
+            Ok(Json(json!({"token": token, "expires_in": TOKEN_TTL_SECS})))
+        }
+        None => {
+            tracing::warn!(admin = %name, "REST login refused");
+            Err(ApiError::unauthorized("invalid name or password"))
+        }
+    }
+}
+
+async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
+    let store = state.store.clone();
+    let token = caller.token;
+    blocking(move || store.revoke_token(&token).map_err(store_failure)).await?;
+    tracing::info!(admin = %caller.admin.name, "REST token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn run_cmdlets(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let m = json_object(body)?;
+    let command = string_field(&m, "command")?;
+    if command.trim().is_empty() {
+        return Err(ApiError::bad_request("'command' is empty"));
+    }
+    let out = run_script(&state, caller.admin, origin(peer), command)
+        .await
+        .map_err(|(api, _)| api)?;
+    Ok(output_json(out, None))
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    run_resource(&state, caller, origin(peer), "Get-CsUser".into(), false).await
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: Caller,
+    address: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(address) = address?;
+    let cmd = script::get_user(&address)?;
+    run_resource(&state, caller, origin(peer), cmd, true).await
+}
+
+async fn patch_user(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: Caller,
+    address: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(address) = address?;
+    let props = json_object(body)?;
+    let cmd = script::set_user(&address, &props)?;
+    run_resource(&state, caller, origin(peer), cmd, false).await
+}
+
+async fn list_config(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: Caller,
+    noun: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(noun) = noun?;
+    let cmd = script::get_config(&noun, None)?;
+    run_resource(&state, caller, origin(peer), cmd, false).await
+}
+
+async fn get_config(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path((noun, identity)) = path?;
+    let cmd = script::get_config(&noun, Some(&identity))?;
+    run_resource(&state, caller, origin(peer), cmd, true).await
+}
+
+async fn patch_config(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path((noun, identity)) = path?;
+    let props = json_object(body)?;
+    let cmd = script::set_config(&noun, &identity, &props)?;
+    run_resource(&state, caller, origin(peer), cmd, false).await
+}
+
+async fn openapi_json() -> Json<Value> {
+    Json(openapi::document())
+}

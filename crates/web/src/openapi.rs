@@ -1,0 +1,265 @@
+//! The OpenAPI 3.0 description served at `GET /api/v1/openapi.json`.
+
+use serde_json::{json, Value};
+
+use crate::{API_PREFIX, TOKEN_TTL_SECS};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn result_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CmdletResult"}}}
+    })
+}
+
+/// The responses every authenticated route that runs a cmdlet can give.
+fn cmdlet_responses(ok: &str, with_404: bool) -> Value {
+    let mut r = json!({
+        "200": result_response(ok),
+        "400": {"$ref": "#/components/responses/BadRequest"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": {"$ref": "#/components/responses/Denied"},
+    });
+    if with_404 {
+        r["404"] = json!({"$ref": "#/components/responses/NotFound"});
+    }
+    r
+}
+
+fn path_param(name: &str, description: &str, example: &str) -> Value {
+    json!({
+        "name": name,
+        "in": "path",
+        "required": true,
+        "description": description,
+        "schema": {"type": "string"},
+        "example": example
+    })
+}
+
+fn patch_body(description: &str, example: Value) -> Value {
+    json!({
+        "required": true,
+        "description": description,
+        "content": {"application/json": {
+            "schema": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {"$ref": "#/components/schemas/ShellValue"}
+            },
+            "example": example
+        }}
+    })
+}
+
+/// The document. Configuration nouns are listed from the admin crate's schema.
+pub fn document() -> Value {
+    let nouns: Vec<&str> = confab_admin::schema::kinds()
+        .iter()
+        .map(|k| k.noun)
+        .collect();
+    let noun_param = json!({
+        "name": "noun",
+        "in": "path",
+        "required": true,
+        "description": "A configuration type: the noun of its Get-/Set- cmdlets.",
+        "schema": {"type": "string", "enum": nouns},
+        "example": "CsMeetingConfiguration"
+    });
+    let identity_param = path_param("identity", "Scope of the settings: Global, Site:<name>, Service:<role>:<fqdn>, or a per-user policy name (Tag:<name>).", "Global");
+    let address_param = path_param(
+        "address",
+        "The user's SIP address, with or without the sip: scheme.",
+        "alice@example.test",
+    );
+    let p = |s: &str| format!("{API_PREFIX}{s}");
+    let mut paths = serde_json::Map::new();
+    paths.insert(p("/tokens"), json!({
+        "post": {
+            "tags": ["auth"],
+            "summary": "Log in: exchange an administrator's name and password for a bearer token",
+            "operationId": "createToken",
+            "security": [],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Login"}}}},
+            "responses": {
+                "200": {"description": "A new token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Token"}}}},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"}
+            }
+        },
+        "delete": {
+            "tags": ["auth"],
+            "summary": "Log out: revoke the token this request is authorized with",
+            "operationId": "revokeToken",
+            "responses": {
+                "204": {"description": "Revoked"},
+                "401": {"$ref": "#/components/responses/Unauthorized"}
+            }
+        }
+    }));
+    paths.insert(p("/cmdlets"), json!({
+        "post": {
+            "tags": ["cmdlets"],
+            "summary": "Run Lync Management Shell commands",
+            "description": "Runs a script (one or more commands, separated by newlines or ';', with pipelines) with the caller's roles. The whole script is checked first (cmdlet and parameter names, value types, access), so a script that fails these checks changes nothing. Changes are recorded in the audit log with origin 'rest <peer ip:port>'.",
+            "operationId": "runCmdlets",
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Command"},
+                "example": {"command": "Set-CsMeetingConfiguration -PstnCallersBypassLobby $false"}
+            }}},
+            "responses": cmdlet_responses("The objects the script produced, and its formatted output", false)
+        }
+    }));
+    paths.insert(
+        p("/users"),
+        json!({
+            "get": {
+                "tags": ["users"],
+                "summary": "List users (Get-CsUser)",
+                "operationId": "listUsers",
+                "responses": cmdlet_responses("The users", false)
+            }
+        }),
+    );
+    paths.insert(p("/users/{address}"), json!({
+        "parameters": [address_param],
+        "get": {
+            "tags": ["users"],
+            "summary": "One user (Get-CsUser -Identity sip:{address})",
+            "operationId": "getUser",
+            "responses": cmdlet_responses("The user", true)
+        },
+        "patch": {
+            "tags": ["users"],
+            "summary": "Change a user (Set-CsUser -Identity sip:{address} -Property value …)",
+            "operationId": "updateUser",
+            "requestBody": patch_body("Set-CsUser parameters and their values (Enabled, DisplayName).", json!({"Enabled": false, "DisplayName": "Alice Smith"})),
+            "responses": cmdlet_responses("Changed", true)
+        }
+    }));
+    paths.insert(
+        p("/config/{noun}"),
+        json!({
+            "parameters": [noun_param],
+            "get": {
+                "tags": ["config"],
+                "summary": "All settings of a configuration type (Get-{noun})",
+                "operationId": "listConfig",
+                "responses": cmdlet_responses("The settings at every scope", true)
+            }
+        }),
+    );
+    paths.insert(p("/config/{noun}/{identity}"), json!({
+        "parameters": [noun_param, identity_param],
+        "get": {
+            "tags": ["config"],
+            "summary": "Settings at one scope (Get-{noun} -Identity {identity})",
+            "operationId": "getConfig",
+            "responses": cmdlet_responses("The settings", true)
+        },
+        "patch": {
+            "tags": ["config"],
+            "summary": "Change settings at one scope (Set-{noun} -Identity {identity} -Property value …)",
+            "operationId": "updateConfig",
+            "requestBody": patch_body("Properties of the configuration type and their new values.", json!({"PstnCallersBypassLobby": false})),
+            "responses": cmdlet_responses("Changed", true)
+        }
+    }));
+    paths.insert(p("/openapi.json"), json!({
+        "get": {
+            "tags": ["meta"],
+            "summary": "This document",
+            "operationId": "openapi",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.0 document", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        }
+    }));
+
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "confab administration API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Runs Lync Management Shell cmdlets against confab with the caller's admin roles (RBAC) and records changes in the audit log. Log in with POST /api/v1/tokens, then send 'Authorization: Bearer <token>'."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "tags": [
+            {"name": "auth"}, {"name": "cmdlets"}, {"name": "users"}, {"name": "config"}, {"name": "meta"}
+        ],
+        "paths": Value::Object(paths),
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": format!("A token from POST {API_PREFIX}/tokens, valid for {TOKEN_TTL_SECS} seconds.")
+                }
+            },
+            "schemas": {
+                "Login": {
+                    "type": "object",
+                    "required": ["name", "password"],
+                    "properties": {"name": {"type": "string"}, "password": {"type": "string", "format": "password"}}
+                },
+                "Token": {
+                    "type": "object",
+                    "required": ["token", "expires_in"],
+                    "properties": {
+                        "token": {"type": "string", "description": "64 hex characters"},
+                        "expires_in": {"type": "integer", "description": "Seconds until the token expires", "example": TOKEN_TTL_SECS}
+                    }
+                },
+                "Command": {
+                    "type": "object",
+                    "required": ["command"],
+                    "properties": {"command": {"type": "string", "example": "Get-CsMeetingConfiguration"}}
+                },
+                "CmdletResult": {
+                    "type": "object",
+                    "required": ["objects", "text"],
+                    "properties": {
+                        "command": {"type": "string", "description": "Resource routes: the command that was run"},
+                        "objects": {
+                            "type": "array",
+                            "description": "The objects output, each with its properties and '_type' (e.g. CsUser); bare values for Select-Object -ExpandProperty",
+                            "items": {}
+                        },
+                        "text": {"type": "string", "description": "The output formatted as the Lync Management Shell prints it"}
+                    }
+                },
+                "ShellValue": {
+                    "description": "A parameter value: string, number, boolean, null, an array of these, or an object (a hashtable such as {\"add\": \"Set-CsUser\"})",
+                    "nullable": true,
+                    "oneOf": [
+                        {"type": "string"}, {"type": "number"}, {"type": "boolean"},
+                        {"type": "array", "items": {}}, {"type": "object"}
+                    ]
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "kind"],
+                    "properties": {
+                        "error": {"type": "string", "description": "What went wrong, naming the cmdlet, parameter or role concerned"},
+                        "kind": {
+                            "type": "string",
+                            "enum": ["unknown_cmdlet", "unknown_parameter", "bad_value", "missing", "denied", "failed", "parse", "unauthorized", "not_found", "bad_request", "internal"]
+                        }
+                    }
+                }
+            },
+            "responses": {
+                "BadRequest": error_response("The request or script is invalid (kind: parse, unknown_cmdlet, unknown_parameter, bad_value, missing, failed or bad_request); nothing was changed unless the script failed part way (kind failed)"),
+                "Unauthorized": error_response("Missing, invalid or expired bearer token, or wrong name or password (kind: unauthorized)"),
+                "Denied": error_response("The caller's roles do not allow the cmdlet or scope; the message names the roles that would (kind: denied)"),
+                "NotFound": error_response("No such user, configuration type or scope (kind: not_found)")
+            }
+        }
+    })
+}
