@@ -69,7 +69,11 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
             let mut out = vec![];
             loop {
                 iv.tick().await;
-                core.tick(&mut out);
+                // a bug must not stop every timer of the server
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.tick(&mut out))).is_err() {
+                    out.clear();
+                    tracing::error!("internal error while running timers");
+                }
                 t.dispatch(&mut out).await;
             }
         });

@@ -93,7 +93,7 @@ impl Transports {
                 continue;
             }
             let src = Source { transport: Transport::Udp, local, remote, conn: None };
-            self.core.handle(Bytes::copy_from_slice(&buf[..n]), &src, &mut out);
+            self.handle_guarded(Bytes::copy_from_slice(&buf[..n]), &src, &mut out);
             self.dispatch(&mut out).await;
         }
     }
@@ -178,7 +178,7 @@ impl Transports {
                     }
                     Frame::Message { len } => {
                         let msg = buf.split_to(len).freeze();
-                        self.core.handle(msg, &src, &mut out);
+                        self.handle_guarded(msg, &src, &mut out);
                         self.dispatch(&mut out).await;
                     }
                     Frame::TooLarge { header_len } => {
@@ -213,6 +213,17 @@ impl Transports {
                     }
                 }
             }
+        }
+    }
+
+    /// Runs the core on one message; a bug that panics loses that message, not the
+    /// receive loop (which would silently stop serving the socket).
+    fn handle_guarded(&self, data: Bytes, src: &Source, out: &mut Vec<Outgoing>) {
+        let core = &self.core;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.handle(data.clone(), src, out)));
+        if r.is_err() {
+            out.clear();
+            tracing::error!(peer = %src.remote, "internal error handling a message (dropped): {:?}", String::from_utf8_lossy(&data[..data.len().min(2000)]));
         }
     }
 
