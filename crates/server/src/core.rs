@@ -879,6 +879,12 @@ impl Core {
             self.forward_response_stateless(msg, out);
             return;
         }
+        // A response to a request we relayed must still carry the upstream Via under ours;
+        // one that does not is malformed and is absorbed (RFC 3261 §16.7 step 3).
+        if shard.client.get(&ckey).is_some_and(|e| e.proxy.is_some() && !e.is_cancel) && msg.headers.count(&HeaderName::Via) < 2 {
+            tracing::debug!("dropping a relayed response that lost the upstream Via");
+            return;
+        }
         self.on_client_response(&mut shard, shard_idx, &ckey, msg, now, out);
         self.unlock_and_run(shard, out);
     }

@@ -342,6 +342,9 @@ impl Core {
         let Some(contact) = msg.header(&HeaderName::Contact).and_then(|c| NameAddr::parse(c).ok()).map(|c| c.uri_str.to_string()) else {
             return self.respond(shard, key, err(400, "SUBSCRIBE without Contact"), now, out);
         };
+        if !Uri::parse(&contact).is_ok_and(|u| matches!(u.scheme, confab_sip::Scheme::Sip | confab_sip::Scheme::Sips)) {
+            return self.respond(shard, key, err(400, "Contact must be a SIP URI"), now, out);
+        }
         let routes: Vec<String> = msg.headers.get_all(&HeaderName::RecordRoute).map(|r| r.to_string()).collect();
         let Some(dest) = self.dialog_dest(msg, src, &contact, &routes) else {
             return self.respond(shard, key, err(400, "Watcher's Contact is not reachable (host must be an IP address)"), now, out);
@@ -402,7 +405,9 @@ impl Core {
                     let s = st.subs.get_mut(&id).expect("indexed");
                     s.expires_at = now + Duration::from_secs(expires as u64);
                     if let Some(c) = msg.header(&HeaderName::Contact).and_then(|c| NameAddr::parse(c).ok()) {
-                        s.target = c.uri_str.to_string();
+                        if Uri::parse(c.uri_str).is_ok_and(|u| matches!(u.scheme, confab_sip::Scheme::Sip | confab_sip::Scheme::Sips)) {
+                            s.target = c.uri_str.to_string();
+                        }
                     }
                     Some((id, s.package, s.presentity.clone()))
                 }

@@ -136,13 +136,18 @@ impl Core {
                 },
                 None => None,
             };
-            reqs.push(ContactReq {
-                uri: na.uri_str.to_string(),
-                expires: expires.min(reg.max_expires),
-                q,
-                instance: na.param("+sip.instance").map(|s| s.trim_matches('"').to_string()),
-                reg_id,
-            });
+            // +sip.instance is a quoted <urn:…> (RFC 5626); anything else could not be
+            // listed back in our 200 OK
+            let instance = match na.param("+sip.instance") {
+                None => None,
+                Some(v) => match v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+                    Some(inner) if !inner.is_empty() && !inner.contains(['"', '\\', ',', ';']) && !inner.chars().any(char::is_control) => {
+                        Some(inner.to_string())
+                    }
+                    _ => return err(400, "Malformed +sip.instance in Contact"),
+                },
+            };
+            reqs.push(ContactReq { uri: na.uri_str.to_string(), expires: expires.min(reg.max_expires), q, instance, reg_id });
         }
         if too_brief {
             let mut r = err(423, "Interval Too Brief");
