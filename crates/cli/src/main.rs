@@ -534,6 +534,13 @@ fn check_roles(store: &Store, roles: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the outcome of an admin-account change to the audit log, then returns it.
+fn audited<T>(store: &Store, by: &str, origin: &str, command: &str, r: Result<T, confab_store::StoreError>) -> anyhow::Result<T> {
+    let result = r.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string());
+    store.append_audit(by, origin, command, r.is_ok(), &result)?;
+    Ok(r?)
+}
+
 fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
     let origin = format!("confab admin ({})", std::env::var("USER").unwrap_or_else(|_| "unknown user".into()));
     match cmd {
@@ -542,9 +549,7 @@ fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
             let by = if store.admin_count()? == 0 { "bootstrap".to_string() } else { authorize_admin(&store, as_admin)? };
             check_roles(&store, &roles)?;
             let (pw, generated) = read_password(password, password_stdin)?;
-            let r = store.add_admin(&name, &pw, &roles);
-            store.append_audit(&by, &origin, &format!("admin add {name} --role {}", roles.join(",")), r.is_ok(), &r.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()))?;
-            let a = r?;
+            let a = audited(&store, &by, &origin, &format!("admin add {name} --role {}", roles.join(",")), store.add_admin(&name, &pw, &roles))?;
             println!("added administrator {} with roles {}", a.name, a.roles.join(", "));
             if generated {
                 println!("password: {pw}");
@@ -559,18 +564,14 @@ fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
         AdminCmd::Remove { common, name, as_admin } => {
             let store = open_store(&load_config(&common)?)?;
             let by = authorize_admin(&store, as_admin)?;
-            let r = store.remove_admin(&name);
-            store.append_audit(&by, &origin, &format!("admin remove {name}"), r.is_ok(), &r.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()))?;
-            r?;
+            audited(&store, &by, &origin, &format!("admin remove {name}"), store.remove_admin(&name))?;
             println!("removed administrator {name}");
         }
         AdminCmd::SetRoles { common, name, roles, as_admin } => {
             let store = open_store(&load_config(&common)?)?;
             let by = authorize_admin(&store, as_admin)?;
             check_roles(&store, &roles)?;
-            let r = store.set_admin_roles(&name, &roles);
-            store.append_audit(&by, &origin, &format!("admin set-roles {name} --role {}", roles.join(",")), r.is_ok(), &r.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()))?;
-            r?;
+            audited(&store, &by, &origin, &format!("admin set-roles {name} --role {}", roles.join(",")), store.set_admin_roles(&name, &roles))?;
             println!("{name} now has roles {}", roles.join(", "));
         }
         AdminCmd::Audit { common, last, as_admin } => {

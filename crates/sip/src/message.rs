@@ -251,6 +251,60 @@ pub fn parse_delta_seconds(v: &str) -> Option<u32> {
     Some(v.parse::<u64>().map(|n| n.min(u32::MAX as u64) as u32).unwrap_or(u32::MAX))
 }
 
+/// A UTC calendar time, for Date headers and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    /// 0 = Sunday
+    pub weekday: u32,
+}
+
+impl UtcTime {
+    /// From seconds since 1970 (Howard Hinnant's civil-from-days).
+    pub fn from_unix(secs: i64) -> UtcTime {
+        let days = secs.div_euclid(86400);
+        let rem = secs.rem_euclid(86400);
+        let z = days + 719468;
+        let era = z.div_euclid(146097);
+        let doe = z.rem_euclid(146097);
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        UtcTime {
+            year: yoe + era * 400 + i64::from(month <= 2),
+            month,
+            day,
+            hour: (rem / 3600) as u32,
+            minute: (rem % 3600 / 60) as u32,
+            second: (rem % 60) as u32,
+            weekday: (days + 4).rem_euclid(7) as u32,
+        }
+    }
+
+    /// RFC 1123 form used by the SIP Date header (RFC 3261 §20.17).
+    pub fn rfc1123(&self) -> String {
+        const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        format!(
+            "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+            DAYS[self.weekday as usize],
+            self.day,
+            MONTHS[(self.month - 1) as usize],
+            self.year,
+            self.hour,
+            self.minute,
+            self.second
+        )
+    }
+}
+
 /// The standard reason phrase for a status code.
 pub fn reason_phrase(code: u16) -> &'static str {
     match code {
@@ -340,6 +394,14 @@ pub fn response_to(req: &Message, status: u16, reason: Option<&str>, to_tag: Opt
 mod tests {
     use super::*;
     use crate::parse::parse_message;
+
+    #[test]
+    fn utc_calendar() {
+        assert_eq!(UtcTime::from_unix(1_700_000_000).rfc1123(), "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert_eq!(UtcTime::from_unix(0).rfc1123(), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let leap = UtcTime::from_unix(951_782_400); // 2000-02-29
+        assert_eq!((leap.year, leap.month, leap.day), (2000, 2, 29));
+    }
 
     #[test]
     fn response_copies_dialog_headers_and_tags_to() {
