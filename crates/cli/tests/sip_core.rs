@@ -587,3 +587,60 @@ fn user_changes_reach_the_running_server() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+const DEFENCE: &str = "[defence]\nrequests_per_second = 50\nburst = 100\nban_secs = 3\nmax_auth_failures_per_user = 3\nmax_auth_failures_per_address = 6\nlockout_secs = 2\n";
+
+#[test]
+fn a_flooding_address_is_banned_while_others_are_served() {
+    let s = Server::start(5, DEFENCE);
+    let mut flooder = Ua::udp_on("127.0.0.2", "user0001", s.addr());
+    let mut other = Ua::udp_on("127.0.0.3", "user0002", s.addr());
+    let opts = |ua: &mut Ua| {
+        let req = ua.request(Method::Options, "sip:example.test", "sip:example.test");
+        ua.send(&req);
+        req.cseq().unwrap().seq
+    };
+    for _ in 0..300 {
+        opts(&mut flooder);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    while flooder.recv_timeout(Duration::from_millis(100)).is_some() {}
+    let seq = opts(&mut flooder);
+    assert!(flooder.recv_timeout(Duration::from_millis(500)).is_none(), "banned: no answer to {seq}");
+    let seq = opts(&mut other);
+    assert_eq!(other.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "another address is served");
+    assert!(s.log_text().contains("flood: address banned"), "the ban is logged");
+    std::thread::sleep(Duration::from_millis(3200));
+    let seq = opts(&mut flooder);
+    assert_eq!(flooder.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "served again after the ban");
+}
+
+#[test]
+fn password_guessing_is_locked_out_without_locking_the_user_out_for_long() {
+    let s = Server::start(5, DEFENCE);
+    let mut guesser = Ua::udp_on("127.0.0.2", "user0001", s.addr());
+    guesser.password = "guess".into();
+    for _ in 0..3 {
+        assert_eq!(guesser.register(300).status(), Some(401));
+    }
+    let r = guesser.register(300);
+    assert_eq!(r.status(), Some(403), "{}", first_line(&r));
+    assert!(r.reason().unwrap().contains("Too many failed sign-in attempts"));
+    assert!(r.header(&HeaderName::RetryAfter).is_some());
+    assert!(s.log_text().contains("password guessing: locked out"));
+    // the right password from another address works once the short user lockout is over
+    let mut owner = Ua::udp_on("127.0.0.3", "user0001", s.addr());
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(owner.register(300).status(), Some(200));
+    // the guessing address, trying other accounts, gets itself locked
+    for u in ["user0002", "user0003", "user0004"] {
+        let mut g = Ua::udp_on("127.0.0.2", u, s.addr());
+        g.password = "guess".into();
+        let _ = g.register(300);
+    }
+    let mut g = Ua::udp_on("127.0.0.2", "user0002", s.addr());
+    let r = g.register(300);
+    assert_eq!(r.status(), Some(403), "the address is locked even with the right password: {}", first_line(&r));
+    let mut elsewhere = Ua::udp_on("127.0.0.4", "user0002", s.addr());
+    assert_eq!(elsewhere.register(300).status(), Some(200));
+}

@@ -75,6 +75,8 @@ pub struct Config {
     pub im: ImConfig,
     pub presence: PresenceConfig,
     pub http: HttpConfig,
+    /// Flood and password-guessing defence (see defence.rs).
+    pub defence: crate::defence::DefenceConfig,
     pub log: LogConfig,
 }
 
@@ -151,6 +153,8 @@ pub struct Limits {
     /// (unless a registration still uses them).
     pub tcp_idle_timeout: u64,
     pub tcp_max_connections: usize,
+    /// TCP connections one address may hold open.
+    pub tcp_max_connections_per_address: usize,
     /// Messages queued for one TCP connection before it is considered stuck and closed.
     pub tcp_send_queue: usize,
     /// Server and client transactions kept at once; beyond it new requests get 503.
@@ -179,6 +183,7 @@ impl Default for Config {
             im: ImConfig::default(),
             presence: PresenceConfig::default(),
             http: HttpConfig::default(),
+            defence: Default::default(),
             log: LogConfig::default(),
         }
     }
@@ -202,6 +207,7 @@ impl Default for Limits {
             max_message_bytes: 32 * 1024,
             tcp_idle_timeout: 180,
             tcp_max_connections: 16384,
+            tcp_max_connections_per_address: 256,
             tcp_send_queue: 1024,
             max_transactions: 1_000_000,
         }

@@ -166,6 +166,7 @@ pub struct Core {
     /// delivery is under way (one message at a time keeps the order).
     pub(crate) offline_pending: Mutex<std::collections::HashSet<String>>,
     pub(crate) offline_delivering: Mutex<std::collections::HashSet<String>>,
+    pub defence: crate::defence::Defence,
 }
 
 pub(crate) fn shard_of(call_id: &str) -> usize {
@@ -251,6 +252,7 @@ impl Core {
             offline_delivering: Mutex::new(Default::default()),
             store,
             presence: Default::default(),
+            defence: crate::defence::Defence::new(cfg.defence.clone()),
             privacy: crate::privacy::Privacy::new(cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect()),
             cfg,
         }
@@ -322,6 +324,9 @@ impl Core {
     /// Entry point for every received message (a datagram or a framed stream message).
     pub fn handle(&self, data: Bytes, src: &Source, out: &mut Vec<Outgoing>) {
         let now = Instant::now();
+        if !self.defence.allow(src.remote.ip(), now) {
+            return; // a banned flooder gets nothing, not even an error
+        }
         self.trace_msg("recv from", &src.flow(), &data);
         let too_large = data.len() > self.cfg.limits.max_message_bytes;
         match parse_message(data) {
@@ -649,7 +654,7 @@ impl Core {
         if !in_dialog && !matches!(method, Method::Ack | Method::Cancel) {
             if from_ours {
                 if self.cfg.auth.challenge_requests {
-                    match self.authenticate(&msg, false, now) {
+                    match self.authenticate(&msg, false, src.remote.ip(), now) {
                         AuthResult::Ok(user) => {
                             let from = from.as_ref().expect("checked");
                             if !from.user.is_some_and(|u| u.eq_ignore_ascii_case(&user.username)) {
@@ -786,12 +791,10 @@ impl Core {
 
     /// Digest authentication (RFC 3261 §22). `register` selects 401/Authorization,
     /// otherwise 407/Proxy-Authorization.
-    pub(crate) fn authenticate(&self, msg: &Message, register: bool, now: Instant) -> AuthResult {
-        let _ = now;
+    pub(crate) fn authenticate(&self, msg: &Message, register: bool, ip: IpAddr, now: Instant) -> AuthResult {
         let (hdr, status) = if register { (HeaderName::Authorization, 401) } else { (HeaderName::ProxyAuthorization, 407) };
         let method = msg.method().map(|m| m.as_str()).unwrap_or("");
         let mut stale = false;
-        let mut parsed_any = false;
         for value in msg.headers.get_all(&hdr) {
             if !value.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("digest")) {
                 continue; // other schemes are not ours to judge (RFC 4475 regaut01)
@@ -803,9 +806,19 @@ impl Core {
             if !self.is_our_domain(&creds.realm) {
                 continue;
             }
-            parsed_any = true;
+            let who = crate::users::user_key(&creds.username, &creds.realm);
+            if let Some(locked) = self.defence.auth_locked(&who, ip, now) {
+                let (what, d) = match locked {
+                    crate::defence::Locked::User(d) => ("this account", d),
+                    crate::defence::Locked::Address(d) => ("this address", d),
+                };
+                let mut r = self.error_response(msg, 403, &format!("Too many failed sign-in attempts for {what}; try again later"));
+                r.headers.push(HeaderName::RetryAfter, (d.as_secs() + 1).to_string());
+                return AuthResult::Respond(r);
+            }
             let Some(user) = self.users.get(&creds.username, &creds.realm) else {
-                tracing::info!(user = %creds.username, realm = %creds.realm, "authentication failed: unknown user");
+                tracing::info!(user = %creds.username, realm = %creds.realm, %ip, "authentication failed: unknown user");
+                self.defence.auth_failed(&who, ip, now);
                 break;
             };
             let alg = creds.algorithm_or_default();
@@ -814,7 +827,8 @@ impl Core {
                 Algorithm::Sha256 => &user.ha1_sha256,
             };
             if !digest::verify(&creds, method, ha1) {
-                tracing::info!(user = %creds.username, "authentication failed: wrong password");
+                tracing::info!(user = %creds.username, %ip, "authentication failed: wrong password");
+                self.defence.auth_failed(&who, ip, now);
                 break;
             }
             match self.nonces.check(&creds.nonce, creds.nc, unix_now()) {
@@ -828,9 +842,9 @@ impl Core {
             if !user.enabled {
                 return AuthResult::Respond(self.error_response(msg, 403, "Account disabled"));
             }
+            self.defence.auth_succeeded(&who);
             return AuthResult::Ok(user);
         }
-        let _ = parsed_any;
         AuthResult::Respond(self.challenge(msg, status, stale))
     }
 
@@ -1094,6 +1108,7 @@ impl Core {
             jobs.push(Job::NotifyWatchers(aor));
         }
         self.pinned.lock().retain(|_, until| *until > now);
+        self.defence.sweep(now);
         self.presence_sweep(now, &mut jobs, out);
         if let Some(store) = &self.store {
             match self.privacy.refresh(store) {

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod core;
+pub mod defence;
 pub mod im;
 pub mod location;
 pub mod net;

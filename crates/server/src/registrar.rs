@@ -33,7 +33,7 @@ pub fn http_date(t: SystemTime) -> String {
 
 impl Core {
     pub(crate) fn handle_register(&self, shard: &mut Shard, key: &str, msg: &Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
-        let user = match self.authenticate(msg, true, now) {
+        let user = match self.authenticate(msg, true, src.remote.ip(), now) {
             AuthResult::Ok(u) => u,
             AuthResult::Respond(r) => return self.respond(shard, key, r, now, out),
         };

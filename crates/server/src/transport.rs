@@ -112,6 +112,14 @@ impl Transports {
                 tracing::warn!(%remote, "refusing TCP connection: connection limit reached");
                 continue;
             }
+            if !self.core.defence.allow(remote.ip(), Instant::now()) {
+                continue; // banned: the connection is dropped at once
+            }
+            let from_same = self.conns.lock().by_id.values().filter(|c| c.remote.ip() == remote.ip()).count();
+            if from_same >= self.core.cfg.limits.tcp_max_connections_per_address {
+                tracing::warn!(%remote, "refusing TCP connection: {from_same} already open from this address");
+                continue;
+            }
             self.clone().start_conn(stream, local, remote);
         }
     }
