@@ -174,3 +174,28 @@ fn interactive(target: &mut Target) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustyline::completion::Completer as _;
+
+    fn complete(line: &str) -> (usize, Vec<String>) {
+        let h = rustyline::history::DefaultHistory::new();
+        Completer.complete(line, line.len(), &rustyline::Context::new(&h)).unwrap()
+    }
+
+    #[test]
+    fn tab_completes_cmdlets_and_their_parameters() {
+        let (start, c) = complete("Set-CsMeetingC");
+        assert_eq!(start, 0);
+        assert_eq!(c, ["Set-CsMeetingConfiguration"]);
+        let (start, c) = complete("Set-CsMeetingConfiguration -Pstn");
+        assert_eq!(start, 27);
+        assert_eq!(c, ["-PstnCallersBypassLobby"]);
+        let (_, c) = complete("Get-CsAdminRole x | select-o");
+        assert_eq!(c, ["Select-Object"]);
+        let (_, c) = complete("Get-CsAdminRole x | Select-Object –Exp");
+        assert_eq!(c, ["-ExpandProperty"], "the en dash the cookbook prints completes too");
+    }
+}
