@@ -96,6 +96,9 @@ impl Location {
         let r = f(list);
         if list.is_empty() {
             shard.remove(aor);
+        } else if list.capacity() > list.len() {
+            // most users have one or two devices: Vec's growth to 4 would double the table
+            list.shrink_to_fit();
         }
         r
     }
