@@ -97,7 +97,7 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
                 .unwrap_or_default();
                 t.dispatch(&mut out).await;
                 n += 1;
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     let (users, store) = (users.clone(), store.clone());
                     match tokio::task::spawn_blocking(move || users.refresh(&store)).await {
                         Ok(Ok(true)) => tracing::info!("user list reloaded from the store"),

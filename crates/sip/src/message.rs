@@ -153,7 +153,7 @@ impl Message {
     }
 
     pub fn cseq(&self) -> Option<CSeq> {
-        self.headers.get(&HeaderName::CSeq).and_then(|v| CSeq::parse(v))
+        self.headers.get(&HeaderName::CSeq).and_then(CSeq::parse)
     }
 
     pub fn top_via(&self) -> Option<Via<'_>> {

@@ -79,7 +79,7 @@ impl<'a> Via<'a> {
         if !proto.eq_ignore_ascii_case("SIP") || !is_token(version) {
             return Err(ValueError("Via protocol is not SIP"));
         }
-        let tend = rest.find(|c: char| c == ' ' || c == '\t').ok_or(ValueError("Via has no sent-by"))?;
+        let tend = rest.find([' ', '\t']).ok_or(ValueError("Via has no sent-by"))?;
         let transport = &rest[..tend];
         if !is_token(transport) {
             return Err(ValueError("bad Via transport"));
@@ -90,7 +90,7 @@ impl<'a> Via<'a> {
             None => (rest.trim(), ""),
         };
         // LWS is allowed around ':' in sent-by.
-        let (host, port) = if sent_by.contains(|c: char| c == ' ' || c == '\t') {
+        let (host, port) = if sent_by.contains([' ', '\t']) {
             let compact: &str = sent_by;
             let (h, p) = compact.split_once(':').ok_or(ValueError("bad Via sent-by"))?;
             let p = p.trim();
@@ -167,7 +167,7 @@ impl<'a> NameAddr<'a> {
                 Some(i) => (v[..i].trim(), v[i + 1..].trim()),
                 None => (v, ""),
             };
-            if uri_str.contains(|c: char| c == ' ' || c == '\t' || c == '"') {
+            if uri_str.contains([' ', '\t', '"']) {
                 return Err(ValueError("URI with spaces must be enclosed in '<>'"));
             }
             if uri_str.contains(['?', ',']) {
