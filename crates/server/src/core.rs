@@ -728,15 +728,7 @@ impl Core {
                         }
                         return self.reply(shard, key, &msg, 480, Some("Temporarily Unavailable"), now, out);
                     }
-                    for b in bindings {
-                        let dest = match b.flow {
-                            Some(f) => Some(f),
-                            None => Uri::parse(&b.uri).ok().and_then(|u| uri_dest(&u)),
-                        };
-                        if let Some(dest) = dest {
-                            targets.push(Target { uri: Some(b.uri.clone()), dest, path: b.path.clone(), flow: b.flow.is_some() });
-                        }
-                    }
+                    targets = Target::for_bindings(bindings);
                     if targets.is_empty() {
                         return self.reply(shard, key, &msg, 480, Some("No reachable contact"), now, out);
                     }
@@ -1127,6 +1119,28 @@ pub(crate) struct Target {
     pub path: Vec<String>,
     /// The destination is the flow of a registration behind NAT (not the Contact URI).
     pub flow: bool,
+}
+
+impl Target {
+    /// Proxy targets for registered contacts: the flow the registration came on when it has
+    /// one (NAT, outbound), otherwise the Contact URI; contacts that cannot be reached
+    /// without DNS are left out.
+    pub(crate) fn for_bindings(bindings: Vec<crate::location::Binding>) -> Vec<Target> {
+        bindings
+            .into_iter()
+            .filter_map(|b| {
+                let dest = b.flow.or_else(|| Uri::parse(&b.uri).ok().and_then(|u| uri_dest(&u)))?;
+                Some(Target { flow: b.flow.is_some(), uri: Some(b.uri), dest, path: b.path })
+            })
+            .collect()
+    }
+}
+
+impl Core {
+    /// The registered contacts of `aor` as proxy targets.
+    pub(crate) fn targets_for(&self, aor: &str, now: Instant) -> Vec<Target> {
+        Target::for_bindings(self.location.lookup(aor, now))
+    }
 }
 
 pub(crate) fn client_key(branch: &str, is_cancel: bool) -> String {

@@ -2,7 +2,7 @@
 //! are kept in the store and answered 202; they are delivered in order when the user
 //! registers again, one at a time, and removed only after a 2xx. They survive restarts.
 
-use crate::core::{random_token, Core, Job, ServerEntry, Shard, Target, SERVER_NAME};
+use crate::core::{random_token, Core, Job, ServerEntry, Shard, SERVER_NAME};
 use crate::net::{Dest, Outgoing, Source};
 use crate::registrar::http_date;
 use crate::users::UserCred;
@@ -131,21 +131,6 @@ impl Core {
         } else {
             tracing::info!(to = aor, id, status, "stored message not delivered; kept for the next registration");
         }
-    }
-
-    /// The registered contacts of `aor` as proxy targets (flows preferred).
-    pub(crate) fn targets_for(&self, aor: &str, now: Instant) -> Vec<Target> {
-        self.location
-            .lookup(aor, now)
-            .into_iter()
-            .filter_map(|b| {
-                let dest = match b.flow {
-                    Some(f) => Some(f),
-                    None => confab_sip::Uri::parse(&b.uri).ok().and_then(|u| crate::core::uri_dest(&u)),
-                }?;
-                Some(Target { uri: Some(b.uri.clone()), dest, path: b.path.clone(), flow: b.flow.is_some() })
-            })
-            .collect()
     }
 
     /// 202-style answer for a sender the recipient blocked: indistinguishable from an

@@ -423,10 +423,7 @@ impl Core {
             if uri.user.is_some() && (self.is_our_domain(uri.host) || self.is_us(uri.host, uri.port)) {
                 let domain = if self.is_our_domain(uri.host) { uri.host.to_ascii_lowercase() } else { self.default_domain().to_string() };
                 let aor = crate::users::user_key(uri.user.unwrap_or(""), &domain);
-                self.location
-                    .lookup(&aor, Instant::now())
-                    .first()
-                    .and_then(|b| b.flow.or_else(|| Uri::parse(&b.uri).ok().and_then(|u| uri_dest(&u))))
+                self.targets_for(&aor, Instant::now()).into_iter().next().map(|t| t.dest)
             } else {
                 uri_dest(&uri)
             }
