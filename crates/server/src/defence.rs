@@ -6,6 +6,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -68,6 +69,9 @@ pub struct Defence {
     cfg: DefenceConfig,
     buckets: Vec<Mutex<HashMap<IpAddr, Bucket>>>,
     failures: Mutex<HashMap<String, Failures>>,
+    /// Entries in `failures`, so the common case (nobody failing) costs no lock or
+    /// allocation on every authenticated request.
+    tracked: AtomicUsize,
 }
 
 /// Why authentication is refused before the password is even checked.
@@ -79,7 +83,12 @@ pub enum Locked {
 
 impl Defence {
     pub fn new(cfg: DefenceConfig) -> Defence {
-        Defence { cfg, buckets: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), failures: Mutex::new(HashMap::new()) }
+        Defence {
+            cfg,
+            buckets: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            failures: Mutex::new(HashMap::new()),
+            tracked: AtomicUsize::new(0),
+        }
     }
 
     fn shard(&self, ip: &IpAddr) -> &Mutex<HashMap<IpAddr, Bucket>> {
@@ -120,7 +129,7 @@ impl Defence {
 
     /// Whether credentials for `user` from `ip` may be checked at all.
     pub fn auth_locked(&self, user: &str, ip: IpAddr, now: Instant) -> Option<Locked> {
-        if !self.cfg.enabled || self.cfg.trusted.contains(&ip) {
+        if !self.cfg.enabled || self.cfg.trusted.contains(&ip) || self.tracked.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let f = self.failures.lock();
@@ -154,10 +163,14 @@ impl Defence {
                 tracing::warn!(%key, secs, "password guessing: locked out after {max} failed attempts");
             }
         }
+        self.tracked.store(f.len(), Ordering::Relaxed);
     }
 
     /// A successful sign-in clears the user's failure count (not its lockout history).
     pub fn auth_succeeded(&self, user: &str) {
+        if self.tracked.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         if let Some(e) = self.failures.lock().get_mut(&format!("user:{user}")) {
             e.count = 0;
             e.window_start = None;
@@ -172,11 +185,13 @@ impl Defence {
             });
         }
         let window = Duration::from_secs(self.cfg.auth_window_secs);
-        self.failures.lock().retain(|_, e| {
+        let mut f = self.failures.lock();
+        f.retain(|_, e| {
             e.locked_until.is_some_and(|u| u > now)
                 || e.window_start.is_some_and(|s| now.saturating_duration_since(s) <= window)
                 || e.lockouts > 0 && e.locked_until.is_some_and(|u| now.saturating_duration_since(u) < Duration::from_secs(3600))
         });
+        self.tracked.store(f.len(), Ordering::Relaxed);
     }
 }
 
