@@ -5,7 +5,7 @@
 use crate::exec::{Bound, ExecError, Session};
 use crate::object::Obj;
 use crate::roles::{canonical_cmdlet, Role, BUILTIN_ROLES};
-use crate::schema::{canonical_identity, kinds, scope_rank, Kind, Prop, PropType};
+use crate::schema::{canonical_identity, kinds, scope_rank, Kind, Prop, PropType, ScopeKind};
 use crate::ast::Expr;
 use confab_store::{AdminRoleRow, StoreError};
 use serde_json::{json, Map, Value};
@@ -38,8 +38,11 @@ fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
+/// Parameters that are switches (present or not, no value).
+const SWITCHES: &[&str] = &["TLSRoute", "TCPRoute"];
+
 fn params(names: &[&'static str]) -> Vec<Param> {
-    names.iter().map(|n| Param { name: n, switch: false }).collect()
+    names.iter().map(|n| Param { name: n, switch: SWITCHES.contains(n) }).collect()
 }
 
 fn no_check(_: &Bound, _: &Session) -> Result<(), ExecError> {
@@ -101,6 +104,9 @@ fn build() -> Vec<Cmdlet> {
             check: check_props,
             run: set_config,
         });
+        if k.get_set_only {
+            continue;
+        }
         v.push(Cmdlet {
             name: leak(format!("New-{}", k.noun)),
             params: with(&["Identity"]),
@@ -151,6 +157,7 @@ fn build() -> Vec<Cmdlet> {
         ("Remove-CsAdminRole", &["Identity"], &["Identity"], true, true, "Removes a custom role.", remove_role),
         ("New-CsClonedPolicy", &["SourcePolicyName", "TargetPolicyName", "PolicyType"], &["SourcePolicyName", "TargetPolicyName", "PolicyType"], false, true, "Copies a policy under a new name.", cloned_policy),
         ("New-CsWebTrustedCACertificate", &["Thumbprint", "CAStore"], &["Thumbprint", "CAStore"], false, false, "Makes a trusted CA entry for Set-CsWebServiceConfiguration -TrustedCACerts.", web_cert),
+        ("New-CsStaticRoute", &["TLSRoute", "TCPRoute", "Destination", "Port", "MatchUri", "UseDefaultCertificate", "TLSCertIssuer", "TLSCertSerialNumber", "Enabled"], &["Destination", "MatchUri"], false, false, "Makes a static route for Set-CsStaticRoutingConfiguration -Route.", static_route),
         ("Get-CsServerApplication", &["Identity", "Filter"], &[], false, false, "Lists server applications (SIP filter scripts).", get_app),
         ("New-CsServerApplication", &["Identity", "Uri", "ScriptName", "Enabled", "Critical", "Priority"], &["Identity", "Uri"], false, true, "Adds a server application.", new_app),
         ("Set-CsServerApplication", &["Identity", "Uri", "ScriptName", "Enabled", "Critical", "Priority"], &["Identity"], true, true, "Changes a server application.", set_app),
@@ -269,7 +276,7 @@ fn type_name(ty: &PropType) -> String {
         PropType::Str { .. } => "System.String".into(),
         PropType::Enum(v) => format!("one of {}", v.join(", ")),
         PropType::StrList => "a list of strings".into(),
-        PropType::CertList => "a list of certificates (New-CsWebTrustedCACertificate)".into(),
+        PropType::ObjList { made_by, .. } => format!("a list of objects made by {made_by}"),
     }
 }
 
@@ -317,14 +324,18 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
                 .map(|x| json!(x))
                 .ok_or_else(|| format!("'{s}' is not a valid value; use one of {}", values.join(", ")))
         }
-        PropType::StrList | PropType::CertList => {
+        PropType::StrList | PropType::ObjList { .. } => {
+            let key = match prop.ty {
+                PropType::ObjList { key, .. } => key,
+                _ => "",
+            };
             let item_ok = |x: &Value| -> Result<Value, String> {
-                if prop.ty == PropType::StrList {
-                    x.as_str().map(|s| json!(s)).ok_or_else(wrong)
-                } else if x.get("Thumbprint").is_some() && x.get("CAStore").is_some() {
-                    Ok(x.clone())
-                } else {
-                    Err("TrustedCACerts entries are made with New-CsWebTrustedCACertificate".into())
+                match prop.ty {
+                    PropType::ObjList { key, made_by } => match x.get(key) {
+                        Some(Value::String(_)) => Ok(x.clone()),
+                        _ => Err(format!("{} entries are made with {made_by}", prop.name)),
+                    },
+                    _ => x.as_str().map(|s| json!(s)).ok_or_else(wrong),
                 }
             };
             let items = |x: &Value| -> Result<Vec<Value>, String> {
@@ -336,18 +347,18 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
             };
             let mut list: Vec<Value> = current.as_array().cloned().unwrap_or_default();
             match v {
-                Value::Object(m) if !(prop.ty == PropType::CertList && m.contains_key("Thumbprint")) => {
+                Value::Object(m) if key.is_empty() || !m.contains_key(key) => {
                     for (op, val) in m {
                         let vals = items(val)?;
                         match op.to_ascii_lowercase().as_str() {
                             "add" => {
                                 for x in vals {
-                                    if !list.iter().any(|y| same_item(y, &x)) {
+                                    if !list.iter().any(|y| same_item(y, &x, key)) {
                                         list.push(x);
                                     }
                                 }
                             }
-                            "remove" => list.retain(|y| !vals.iter().any(|x| same_item(y, x))),
+                            "remove" => list.retain(|y| !vals.iter().any(|x| same_item(y, x, key))),
                             "replace" => list = vals,
                             other => return Err(format!("'{other}' is not Add, Remove or Replace")),
                         }
@@ -360,10 +371,11 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
     }
 }
 
-fn same_item(a: &Value, b: &Value) -> bool {
+/// List entries are the same when equal ignoring case (strings) or when their `key` fields are.
+fn same_item(a: &Value, b: &Value, key: &str) -> bool {
     match (a.as_str(), b.as_str()) {
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
-        _ => a.get("Thumbprint").and_then(Value::as_str).map(str::to_ascii_lowercase) == b.get("Thumbprint").and_then(Value::as_str).map(str::to_ascii_lowercase),
+        _ => a.get(key).and_then(Value::as_str).map(str::to_ascii_lowercase) == b.get(key).and_then(Value::as_str).map(str::to_ascii_lowercase),
     }
 }
 
@@ -432,6 +444,22 @@ fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
                 let c = c.as_str().unwrap_or("");
                 if !["TrustedRootCA", "IntermediateCA", "ThirdPartyRootCA"].iter().any(|x| x.eq_ignore_ascii_case(c)) {
                     return Err(bad(b, "CAStore", format!("'{c}' is not TrustedRootCA, IntermediateCA or ThirdPartyRootCA")));
+                }
+            }
+            Ok(())
+        }
+        "New-CsStaticRoute" => {
+            if b.named.iter().any(|(n, _)| n.eq_ignore_ascii_case("TLSRoute")) && b.named.iter().any(|(n, _)| n.eq_ignore_ascii_case("TCPRoute")) {
+                return Err(bad(b, "TCPRoute", "use either -TLSRoute or -TCPRoute"));
+            }
+            for p in ["Destination", "MatchUri"] {
+                if let Some(e) = b.get(p).filter(|e| !has_var(e)) {
+                    let v = s.literal(e)?;
+                    let t = v.as_str().unwrap_or("");
+                    let ok = !t.is_empty() && t.len() <= 255 && t.bytes().all(|c| c.is_ascii_alphanumeric() || b"-.:[]*".contains(&c));
+                    if !ok {
+                        return Err(bad(b, p, format!("'{t}' is not a host name, IP address or domain")));
+                    }
                 }
             }
             Ok(())
@@ -507,7 +535,7 @@ fn get_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
     }
     let mut docs: Vec<(String, Map<String, Value>)> =
         s.store.list_config(k.noun).map_err(|e| store_err(b, e))?.into_iter().map(|d| (d.identity, d.body)).collect();
-    if !docs.iter().any(|(id, _)| id == "Global") {
+    if k.scopes.contains(&ScopeKind::Global) && !docs.iter().any(|(id, _)| id == "Global") {
         docs.push(("Global".into(), k.defaults()));
     }
     docs.sort_by_key(|(id, _)| scope_rank(id));
@@ -550,7 +578,7 @@ fn targets(b: &Bound, s: &Session, input: Option<Vec<Obj>>, default_global: bool
 
 fn set_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let k = kind_of(b);
-    for id in targets(b, s, input, true)? {
+    for id in targets(b, s, input, k.scopes.contains(&ScopeKind::Global))? {
         let mut body = load(b, s, k, &id)?.ok_or_else(|| failed(b, format!("Cannot find \"{}\" \"{id}\"", k.short_name())))?;
         apply(b, s, k, &mut body)?;
         s.store.put_config(k.noun, &id, &body).map_err(|e| store_err(b, e))?;
@@ -563,6 +591,17 @@ fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
     let id = targets(b, s, None, false)?.remove(0);
     if id == "Global" {
         return Err(failed(b, format!("\"{}\" \"Global\" already exists; use Set-{}", k.short_name(), k.noun)));
+    }
+    // Lync: a domain may be on only one of the allowed and blocked lists.
+    let other = match k.noun {
+        "CsAllowedDomain" => Some("CsBlockedDomain"),
+        "CsBlockedDomain" => Some("CsAllowedDomain"),
+        _ => None,
+    };
+    if let Some(other) = other {
+        if s.store.get_config(other, &id).map_err(|e| store_err(b, e))?.is_some() {
+            return Err(failed(b, format!("Domain \"{id}\" is already on the {} list; remove it there first (Remove-{other} -Identity {id})", if other == "CsBlockedDomain" { "blocked" } else { "allowed" })));
+        }
     }
     let mut body = k.defaults();
     apply(b, s, k, &mut body)?;
@@ -650,6 +689,35 @@ fn web_cert(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
     let store_name = text_arg(b, s, "CAStore")?.unwrap_or_default();
     let store_name = ["TrustedRootCA", "IntermediateCA", "ThirdPartyRootCA"].iter().find(|x| x.eq_ignore_ascii_case(&store_name)).copied().unwrap_or("TrustedRootCA");
     Ok(vec![Obj::record("TrustedCACertificate", vec![("Thumbprint".into(), json!(t)), ("CAStore".into(), json!(store_name))])])
+}
+
+fn static_route(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let transport = if b.named.iter().any(|(n, _)| n.eq_ignore_ascii_case("TCPRoute")) { "TCP" } else { "TLS" };
+    let dest = text_arg(b, s, "Destination")?.unwrap_or_default();
+    let match_uri = text_arg(b, s, "MatchUri")?.unwrap_or_default().to_ascii_lowercase();
+    let port = match b.get("Port") {
+        Some(e) => coerce(&crate::schema::Prop { name: "Port", ty: PropType::Int { min: 1, max: 65535 }, default: json!(5061) }, &s.literal(e)?, &json!(5061)).map_err(|m| bad(b, "Port", m))?,
+        None => json!(if transport == "TLS" { 5061 } else { 5060 }),
+    };
+    let flag = |name: &str, default: bool| -> Result<bool, ExecError> {
+        match b.get(name) {
+            Some(e) => Ok(coerce(&crate::schema::Prop { name: "x", ty: PropType::Bool, default: json!(default) }, &s.literal(e)?, &json!(default)).map_err(|m| bad(b, name, m))?.as_bool().unwrap_or(default)),
+            None => Ok(default),
+        }
+    };
+    Ok(vec![Obj::record(
+        "StaticRoute",
+        vec![
+            ("Transport".into(), json!(transport)),
+            ("Destination".into(), json!(dest)),
+            ("Port".into(), port),
+            ("MatchUri".into(), json!(match_uri)),
+            ("UseDefaultCertificate".into(), json!(flag("UseDefaultCertificate", true)?)),
+            ("TLSCertIssuer".into(), json!(text_arg(b, s, "TLSCertIssuer")?.unwrap_or_default())),
+            ("TLSCertSerialNumber".into(), json!(text_arg(b, s, "TLSCertSerialNumber")?.unwrap_or_default())),
+            ("Enabled".into(), json!(flag("Enabled", true)?)),
+        ],
+    )])
 }
 
 // ----- users ----------------------------------------------------------------------------------

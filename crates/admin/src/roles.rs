@@ -173,7 +173,17 @@ pub const LYNC_CMDLETS: &[&str] = &[
     "Import-CsConfiguration",
     "Export-CsUserData",
     "Import-CsUserData",
+    // static routes
+    "Get-CsStaticRoutingConfiguration",
+    "New-CsStaticRoutingConfiguration",
+    "Set-CsStaticRoutingConfiguration",
+    "Remove-CsStaticRoutingConfiguration",
+    "New-CsStaticRoute",
     // confab extras
+    "Get-CsInformationBarrier",
+    "New-CsInformationBarrier",
+    "Set-CsInformationBarrier",
+    "Remove-CsInformationBarrier",
     "Get-CsAuditLog",
     "New-CsClonedPolicy",
 ];

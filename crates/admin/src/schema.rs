@@ -14,6 +14,8 @@ pub enum ScopeKind {
     Service(&'static str),
     /// Per-user policies: `Tag:<Name>` (written as just `<Name>` by administrators).
     Tag,
+    /// Members of a collection named by a free identifier, e.g. a domain (CsAllowedDomain).
+    Named,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,8 +32,12 @@ pub enum PropType {
     },
     Enum(&'static [&'static str]),
     StrList,
-    /// TrustedCACerts: a list of objects made by New-CsWebTrustedCACertificate.
-    CertList,
+    /// A list of objects made by a New- cmdlet (TrustedCACerts by New-CsWebTrustedCACertificate,
+    /// Route by New-CsStaticRoute); `key` names the field that identifies an entry.
+    ObjList {
+        key: &'static str,
+        made_by: &'static str,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +54,8 @@ pub struct Kind {
     pub scopes: &'static [ScopeKind],
     /// Policies (Tag: scope, Grant-Cs…Policy, clonable) rather than settings.
     pub is_policy: bool,
+    /// Only Get- and Set- exist (a single global object such as CsAccessEdgeConfiguration).
+    pub get_set_only: bool,
     pub props: Vec<Prop>,
 }
 
@@ -210,6 +218,7 @@ pub fn kinds() -> Vec<Kind> {
             noun: "CsMeetingConfiguration",
             scopes: &[Global, Site, Service("UserServer")],
             is_policy: false,
+            get_set_only: false,
             props: vec![
                 b("PstnCallersBypassLobby", true),
                 e(
@@ -232,6 +241,7 @@ pub fn kinds() -> Vec<Kind> {
             noun: "CsConferencingConfiguration",
             scopes: &[Global, Site, Service("ConferencingServer")],
             is_policy: false,
+            get_set_only: false,
             props: vec![
                 int("MaxContentStorageMb", 500, 50, 1024),
                 int("MaxUploadFileSizeMb", 500, 1, 1024),
@@ -256,6 +266,7 @@ pub fn kinds() -> Vec<Kind> {
             noun: "CsConferencingPolicy",
             scopes: &[Global, Site, Tag],
             is_policy: true,
+            get_set_only: false,
             props: vec![
                 b("AllowIPAudio", true),
                 b("AllowIPVideo", true),
@@ -299,6 +310,7 @@ pub fn kinds() -> Vec<Kind> {
             noun: "CsClientPolicy",
             scopes: &[Global, Site, Tag],
             is_policy: true,
+            get_set_only: false,
             props: vec![
                 ob("DisableRTFIm"),
                 ob("DisableHtmlIm"),
@@ -328,6 +340,7 @@ pub fn kinds() -> Vec<Kind> {
             noun: "CsImFilterConfiguration",
             scopes: &[Global, Site],
             is_policy: false,
+            get_set_only: false,
             props: vec![
                 b("Enabled", true),
                 e("Action", &["Allow", "Warn", "Block"], "Allow"),
@@ -342,6 +355,7 @@ pub fn kinds() -> Vec<Kind> {
             noun: "CsFileTransferFilterConfiguration",
             scopes: &[Global, Site],
             is_policy: false,
+            get_set_only: false,
             props: vec![
                 b("Enabled", true),
                 e("Action", &["Block", "BlockAll"], "Block"),
@@ -352,10 +366,14 @@ pub fn kinds() -> Vec<Kind> {
             noun: "CsWebServiceConfiguration",
             scopes: &[Global, Site, Service("WebServer")],
             is_policy: false,
+            get_set_only: false,
             props: vec![
                 Prop {
                     name: "TrustedCACerts",
-                    ty: PropType::CertList,
+                    ty: PropType::ObjList {
+                        key: "Thumbprint",
+                        made_by: "New-CsWebTrustedCACertificate",
+                    },
                     default: json!([]),
                 },
                 b("InferCertChainFromSSL", false),
@@ -373,12 +391,81 @@ pub fn kinds() -> Vec<Kind> {
             noun: "CsExternalAccessPolicy",
             scopes: &[Global, Site, Tag],
             is_policy: true,
+            get_set_only: false,
             props: vec![
                 b("EnableFederationAccess", false),
                 b("EnableXmppAccess", false),
                 b("EnablePublicCloudAccess", false),
                 b("EnablePublicCloudAudioVideoAccess", false),
                 b("EnableOutsideAccess", false),
+            ],
+        },
+        Kind {
+            noun: "CsAccessEdgeConfiguration",
+            scopes: &[Global],
+            is_policy: false,
+            get_set_only: true,
+            props: vec![
+                b("AllowAnonymousUsers", false),
+                b("AllowFederatedUsers", false),
+                b("AllowOutsideUsers", true),
+                b("BeClearingHouse", false),
+                b("EnablePartnerDiscovery", false),
+                b("EnableArchivingDisclaimer", false),
+                b("KeepCrlsUpToDateForPeers", true),
+                b("MarkSourceVerifiableOnOutgoingMessages", true),
+                int("OutgoingTlsCountForFederatedPartners", 4, 1, 100),
+                int("MaxContactsPerDiscoveredPartner", 1000, 1, 100000),
+                e(
+                    "VerificationLevel",
+                    &["AlwaysVerifiable", "AlwaysUnverifiable", "UseSourceVerification"],
+                    "UseSourceVerification",
+                ),
+            ],
+        },
+        Kind {
+            noun: "CsAllowedDomain",
+            scopes: &[Named],
+            is_policy: false,
+            get_set_only: false,
+            props: vec![
+                s("ProxyFqdn", "", 255),
+                s("Comment", "", 256),
+                b("MarkForMonitoring", false),
+            ],
+        },
+        Kind {
+            noun: "CsBlockedDomain",
+            scopes: &[Named],
+            is_policy: false,
+            get_set_only: false,
+            props: vec![s("Comment", "", 256)],
+        },
+        Kind {
+            noun: "CsStaticRoutingConfiguration",
+            scopes: &[Global, Site, Service("Registrar")],
+            is_policy: false,
+            get_set_only: false,
+            props: vec![Prop {
+                name: "Route",
+                ty: PropType::ObjList {
+                    key: "MatchUri",
+                    made_by: "New-CsStaticRoute",
+                },
+                default: json!([]),
+            }],
+        },
+        // confab's own: Lync needed a third-party product for ethical walls.
+        Kind {
+            noun: "CsInformationBarrier",
+            scopes: &[Named],
+            is_policy: false,
+            get_set_only: false,
+            props: vec![
+                list("SegmentA", &[]),
+                list("SegmentB", &[]),
+                b("Enabled", true),
+                s("Description", "", 256),
             ],
         },
     ]
@@ -460,6 +547,9 @@ pub fn canonical_identity(kind: &Kind, raw: &str) -> Result<String, String> {
         ));
     }
     let lower = raw.to_ascii_lowercase();
+    if kind.scopes == [Named] {
+        return named_identity(kind, raw);
+    }
     let (canon, scope) = if lower == "global" {
         ("Global".to_string(), Global)
     } else if let Some(rest) = strip_ci(raw, "site:") {
@@ -519,6 +609,23 @@ pub fn canonical_identity(kind: &Kind, raw: &str) -> Result<String, String> {
         ));
     }
     Ok(canon)
+}
+
+/// A collection member's name: a domain (lower-cased) for the domain lists, otherwise a name.
+fn named_identity(kind: &Kind, raw: &str) -> Result<String, String> {
+    let domain = kind.noun.ends_with("Domain");
+    let ok = raw.len() <= 255
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || if domain { "-.".contains(c) } else { "-_. ".contains(c) })
+        && !raw.starts_with(['.', '-'])
+        && !raw.ends_with(['.', '-']);
+    if !ok {
+        return Err(if domain {
+            format!("'{raw}' is not a domain name")
+        } else {
+            format!("'{raw}' is not a valid name (letters, digits, '-', '_', '.', space)")
+        });
+    }
+    Ok(if domain { raw.to_ascii_lowercase() } else { raw.to_string() })
 }
 
 fn service_hint(kind: &Kind) -> String {
