@@ -70,6 +70,8 @@ pub(crate) enum Job {
     OfflineDone { aor: String, id: i64, status: u16 },
     /// Our NOTIFY failed (481, timeout...): end the subscription.
     DropSubscription(u64),
+    /// Write a refusal by policy (an information barrier) to the audit log.
+    Audit { origin: String, command: String, result: String },
 }
 
 pub(crate) struct ClientEntry {
@@ -167,6 +169,8 @@ pub struct Core {
     pub(crate) offline_pending: Mutex<std::collections::HashSet<String>>,
     pub(crate) offline_delivering: Mutex<std::collections::HashSet<String>>,
     pub defence: crate::defence::Defence,
+    /// Federation rules, filters and information barriers from the store.
+    pub policies: crate::edge::Policies,
 }
 
 pub(crate) fn shard_of(call_id: &str) -> usize {
@@ -253,6 +257,7 @@ impl Core {
             store,
             presence: Default::default(),
             defence: crate::defence::Defence::new(cfg.defence.clone()),
+            policies: Default::default(),
             privacy: crate::privacy::Privacy::new(cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect()),
             cfg,
         }
@@ -438,6 +443,14 @@ impl Core {
                 if let Some(p) = self.presence.drop_sub(id) {
                     tracing::info!(sub = id, "subscription ended: watcher did not accept NOTIFY");
                     next.push(Job::Winfo(p));
+                }
+            }
+            Job::Audit { origin, command, result } => {
+                tracing::info!(%origin, %command, %result, "refused by policy");
+                if let Some(store) = &self.store {
+                    if let Err(e) = store.append_audit("confab", &origin, &command, false, &result) {
+                        tracing::warn!("writing the audit log: {e}");
+                    }
                 }
             }
         }
@@ -669,6 +682,11 @@ impl Core {
             }
         }
 
+        // The Edge and the ethical walls.
+        if let Err(r) = self.apply_policies(shard, &mut msg, &method, &ruri, ruri_ours, from_ours, sender.as_deref(), in_dialog || has_route, src) {
+            return self.reply(shard, key, &msg, r.status, Some(&r.reason), now, out);
+        }
+
         // Presence: this server is every local user's presence agent.
         if !has_route && flow_target.is_none() && ruri_ours && !in_dialog && self.is_presence_request(&msg) {
             let Some(presentity) = self.local_aor(&ruri) else {
@@ -735,12 +753,72 @@ impl Core {
                 }
             }
         } else {
-            match uri_dest(&ruri) {
+            let dest = if is_ip_literal(ruri.host) { uri_dest(&ruri) } else { self.policies.get().next_hop(ruri.host) };
+            match dest {
                 Some(dest) => targets.push(Target { uri: None, dest, path: vec![], flow: false }),
                 None => return self.reply(shard, key, &msg, 404, Some("No route to domain"), now, out),
             }
         }
         self.proxy(shard, shard_idx, key, msg, src, targets, now, out);
+    }
+
+    /// Federation (Edge settings, domain lists, external access policies), information
+    /// barriers, and the IM / file-transfer / rich-text filters, for a request about to be
+    /// served or proxied. `in_dialog` requests only go through the content filters.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_policies(
+        &self,
+        shard: &mut Shard,
+        msg: &mut Message,
+        method: &Method,
+        ruri: &Uri,
+        ruri_ours: bool,
+        from_ours: bool,
+        sender: Option<&str>,
+        in_dialog: bool,
+        src: &Source,
+    ) -> Result<(), crate::edge::Refusal> {
+        let p = self.policies.get();
+        let recipient = ruri.user.map(|u| {
+            let d = if ruri_ours && !self.is_our_domain(ruri.host) { self.default_domain() } else { ruri.host };
+            crate::users::user_key(u, d)
+        });
+        if !in_dialog && !matches!(method, Method::Ack | Method::Cancel) {
+            if from_ours && !ruri_ours && !is_ip_literal(ruri.host) {
+                p.check_outbound(sender.unwrap_or(""), &ruri.host.to_ascii_lowercase())?;
+            }
+            if !from_ours && ruri_ours {
+                if let (Some(s), Some(r)) = (sender, recipient.as_deref()) {
+                    p.check_inbound(s, r, src.remote.ip())?;
+                }
+            }
+            if let (Some(s), Some(r)) = (sender, recipient.as_deref()) {
+                if s != r {
+                    if let Some(name) = p.barrier_between(s, r) {
+                        shard.jobs.push(Job::Audit {
+                            origin: format!("sip:{}", src.remote),
+                            command: format!("{} sip:{s} -> sip:{r}", method.as_str()),
+                            result: format!("refused by information barrier {name}"),
+                        });
+                        return Err(crate::edge::Refusal { status: 403, reason: format!("Blocked by information barrier {name}") });
+                    }
+                }
+            }
+        }
+        match method {
+            Method::Message => {
+                let mut local = vec![];
+                if from_ours {
+                    local.extend(sender);
+                }
+                if ruri_ours {
+                    local.extend(recipient.as_deref());
+                }
+                p.filter_message(msg, &local)
+            }
+            Method::Invite if !in_dialog => p.filter_file_transfer(msg),
+            _ => Ok(()),
+        }
     }
 
     fn unsupported_require(&self, msg: &Message, name: &HeaderName) -> Option<String> {
@@ -1103,6 +1181,9 @@ impl Core {
         self.defence.sweep(now);
         self.presence_sweep(now, &mut jobs, out);
         if let Some(store) = &self.store {
+            if let Err(e) = self.policies.refresh(store) {
+                tracing::warn!("reloading policies: {e}");
+            }
             match self.privacy.refresh(store) {
                 Ok(owners) => jobs.extend(owners.into_iter().map(Job::NotifyWatchers)),
                 Err(e) => tracing::warn!("reloading contact lists: {e}"),
@@ -1141,6 +1222,11 @@ impl Core {
     pub(crate) fn targets_for(&self, aor: &str, now: Instant) -> Vec<Target> {
         Target::for_bindings(self.location.lookup(aor, now))
     }
+}
+
+/// A host that is an IP address rather than a domain name.
+pub(crate) fn is_ip_literal(host: &str) -> bool {
+    host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok()
 }
 
 pub(crate) fn client_key(branch: &str, is_cancel: bool) -> String {

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod core;
 pub mod defence;
+pub mod edge;
 pub mod im;
 pub mod location;
 pub mod net;

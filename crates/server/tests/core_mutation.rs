@@ -67,7 +67,17 @@ fn core() -> Core {
     let mut cfg = Config { listen: vec![SERVER.into()], domains: vec![DOMAIN.into()], ..Config::default() };
     // all traffic comes from one address: the flood defence would end the test early
     cfg.defence.enabled = false;
-    Core::new(cfg, users, Some(Arc::new(store)))
+    // carol@remote.example is a federated partner reached over 127.0.0.1
+    let doc = |v: serde_json::Value| v.as_object().unwrap().clone();
+    store.put_config("CsAccessEdgeConfiguration", "Global", &doc(serde_json::json!({"AllowFederatedUsers": true}))).unwrap();
+    store.put_config("CsAllowedDomain", "remote.example", &doc(serde_json::json!({}))).unwrap();
+    store.put_config("CsExternalAccessPolicy", "Global", &doc(serde_json::json!({"EnableFederationAccess": true}))).unwrap();
+    let route = serde_json::json!({"Route": [{"Transport": "TCP", "Destination": "127.0.0.1", "Port": 5070, "MatchUri": "remote.example"}]});
+    store.put_config("CsStaticRoutingConfiguration", "Global", &doc(route)).unwrap();
+    let store = Arc::new(store);
+    let core = Core::new(cfg, users, Some(store.clone()));
+    core.policies.refresh(&store).unwrap();
+    core
 }
 
 /// Builds the requests and responses fed to the core; requests from local users carry

@@ -1,0 +1,759 @@
+//! The Edge and the ethical walls: who may talk to whom across domains, and what may be sent.
+//!
+//! Everything here comes from the store's configuration documents, administered with Lync's
+//! cmdlets: CsAccessEdgeConfiguration (AllowFederatedUsers, EnablePartnerDiscovery),
+//! CsAllowedDomain / CsBlockedDomain, CsStaticRoutingConfiguration routes (the next hop of
+//! a partner domain; no DNS), CsExternalAccessPolicy per user (EnableFederationAccess),
+//! CsImFilterConfiguration, CsFileTransferFilterConfiguration, CsClientPolicy DisableRTFIm,
+//! and confab's CsInformationBarrier. The documents are read into one immutable
+//! [`PolicySet`] when the store's config version changes; a request only clones an `Arc`.
+//!
+//! Only Global and per-user (Tag:) documents apply: confab has a single site.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use confab_sip::{HeaderName, Message};
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Map, Value};
+
+use crate::config::Transport;
+use crate::net::Dest;
+
+/// A refusal: the status and reason phrase to answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: String,
+}
+
+fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
+    Refusal { status, reason: reason.into() }
+}
+
+/// A partner's next hop, from a static route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// "fabrikam.com" or "*.fabrikam.com".
+    pub match_uri: String,
+    pub dest: Dest,
+    /// The transport named by the route (TLS routes need the TLS transport).
+    pub tls: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ExternalAccess {
+    federation: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ImAction {
+    Allow,
+    Warn,
+    Block,
+}
+
+#[derive(Debug, Clone)]
+struct ImFilter {
+    enabled: bool,
+    action: ImAction,
+    prefixes: Vec<String>,
+    warn_message: String,
+    block_file_extension: bool,
+}
+
+#[derive(Debug, Clone)]
+struct FileFilter {
+    enabled: bool,
+    block_all: bool,
+    extensions: HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Barrier {
+    name: String,
+    a: Vec<Member>,
+    b: Vec<Member>,
+}
+
+#[derive(Debug, Clone)]
+enum Member {
+    User(String),
+    Domain(String),
+}
+
+impl Member {
+    fn parse(raw: &str) -> Option<Member> {
+        let s = raw.trim();
+        let s = s.strip_prefix("sip:").or_else(|| s.strip_prefix("SIP:")).unwrap_or(s).to_ascii_lowercase();
+        match s.split_once('@') {
+            Some(("*", d)) | Some(("", d)) if !d.is_empty() => Some(Member::Domain(d.to_string())),
+            Some((u, d)) if !u.is_empty() && !d.is_empty() => Some(Member::User(s.clone())),
+            None if !s.is_empty() => Some(Member::Domain(s)),
+            _ => None,
+        }
+    }
+
+    /// `who` is a lower-cased user@domain.
+    fn contains(&self, who: &str) -> bool {
+        match self {
+            Member::User(u) => u == who,
+            Member::Domain(d) => who.rsplit_once('@').is_some_and(|(_, wd)| wd == d),
+        }
+    }
+}
+
+/// Every Edge and filter setting, as of one config version.
+#[derive(Debug)]
+pub struct PolicySet {
+    pub allow_federated: bool,
+    pub partner_discovery: bool,
+    allowed: HashMap<String, Option<IpAddr>>,
+    blocked: HashSet<String>,
+    routes: Vec<Route>,
+    external_global: ExternalAccess,
+    external_tags: HashMap<String, ExternalAccess>,
+    rtf_global: bool,
+    rtf_tags: HashMap<String, bool>,
+    /// user@domain (lower case) -> policy type short name ("ExternalAccessPolicy") -> tag.
+    assignments: HashMap<String, Map<String, Value>>,
+    im: ImFilter,
+    files: FileFilter,
+    barriers: Vec<Barrier>,
+}
+
+impl Default for PolicySet {
+    fn default() -> Self {
+        PolicySet::from_documents(&HashMap::new())
+    }
+}
+
+/// Documents by kind: (identity, body).
+pub type Documents = HashMap<String, Vec<(String, Map<String, Value>)>>;
+
+fn flag(body: &Map<String, Value>, name: &str, default: bool) -> bool {
+    body.get(name).and_then(Value::as_bool).unwrap_or(default)
+}
+
+fn text<'a>(body: &'a Map<String, Value>, name: &str) -> &'a str {
+    body.get(name).and_then(Value::as_str).unwrap_or("")
+}
+
+fn strings(body: &Map<String, Value>, name: &str) -> Option<Vec<String>> {
+    body.get(name).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+}
+
+/// Lync's default IM filter prefixes and blocked extensions (as in confab-admin's schema).
+const DEFAULT_PREFIXES: &[&str] = &[
+    "callto:", "file:", "ftp.", "ftp:", "gopher:", "href", "http:", "https:", "ldap:", "mailto:", "news:", "nntp:", "sip:", "sips:",
+    "tel:", "telnet:", "www*.",
+];
+const DEFAULT_EXTENSIONS: &[&str] = &[
+    ".ade", ".adp", ".app", ".asp", ".bas", ".bat", ".cer", ".chm", ".cmd", ".com", ".cpl", ".crt", ".csh", ".exe", ".fxp", ".grp", ".hlp",
+    ".hta", ".inf", ".ins", ".isp", ".its", ".js", ".jse", ".ksh", ".lnk", ".mad", ".maf", ".mag", ".mam", ".maq", ".mar", ".mas", ".mat",
+    ".mau", ".mav", ".maw", ".mda", ".mdb", ".mde", ".mdt", ".mdw", ".mdz", ".msc", ".msi", ".msp", ".mst", ".ocx", ".ops", ".pcd", ".pif",
+    ".pl", ".pnp", ".prf", ".prg", ".pst", ".reg", ".scf", ".scr", ".sct", ".shb", ".shs", ".tmp", ".url", ".vb", ".vbe", ".vbs", ".vsd",
+    ".vsmacros", ".vss", ".vst", ".vsw", ".ws", ".wsc", ".wsf", ".wsh",
+];
+
+impl PolicySet {
+    pub fn from_documents(docs: &Documents) -> PolicySet {
+        let empty = vec![];
+        let of = |kind: &str| docs.get(kind).unwrap_or(&empty);
+        let global = |kind: &str| of(kind).iter().find(|(id, _)| id == "Global").map(|(_, b)| b.clone()).unwrap_or_default();
+        let tags = |kind: &str| -> HashMap<String, Map<String, Value>> {
+            of(kind).iter().filter_map(|(id, b)| id.strip_prefix("Tag:").map(|t| (t.to_ascii_lowercase(), b.clone()))).collect()
+        };
+
+        let edge = global("CsAccessEdgeConfiguration");
+        let allowed = of("CsAllowedDomain")
+            .iter()
+            .map(|(id, b)| (id.to_ascii_lowercase(), text(b, "ProxyFqdn").trim_matches(['[', ']']).parse::<IpAddr>().ok()))
+            .collect();
+        let blocked = of("CsBlockedDomain").iter().map(|(id, _)| id.to_ascii_lowercase()).collect();
+
+        let mut routes = vec![];
+        for r in global("CsStaticRoutingConfiguration").get("Route").and_then(Value::as_array).into_iter().flatten() {
+            let Some(r) = r.as_object() else { continue };
+            if !flag(r, "Enabled", true) {
+                continue;
+            }
+            let tls = !text(r, "Transport").eq_ignore_ascii_case("TCP");
+            let port = r.get("Port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).unwrap_or(if tls { 5061 } else { 5060 });
+            let Ok(ip) = text(r, "Destination").trim_matches(['[', ']']).parse::<IpAddr>() else {
+                tracing::warn!(destination = text(r, "Destination"), "static route skipped: its destination must be an IP address (no DNS)");
+                continue;
+            };
+            let Some(transport) = Transport::parse(if tls { "tls" } else { "tcp" }) else {
+                tracing::warn!(match_uri = text(r, "MatchUri"), "static route skipped: this server has no TLS transport");
+                continue;
+            };
+            routes.push(Route {
+                match_uri: text(r, "MatchUri").to_ascii_lowercase(),
+                dest: Dest { transport, addr: SocketAddr::new(ip, port), conn: None },
+                tls,
+            });
+        }
+
+        let ext = |b: &Map<String, Value>| ExternalAccess { federation: flag(b, "EnableFederationAccess", false) };
+        let rtf = |b: &Map<String, Value>| flag(b, "DisableRTFIm", false);
+
+        let imf = global("CsImFilterConfiguration");
+        let im = ImFilter {
+            enabled: flag(&imf, "Enabled", true),
+            action: match text(&imf, "Action") {
+                "Warn" => ImAction::Warn,
+                "Block" => ImAction::Block,
+                _ => ImAction::Allow,
+            },
+            prefixes: strings(&imf, "Prefixes")
+                .unwrap_or_else(|| DEFAULT_PREFIXES.iter().map(|s| s.to_string()).collect())
+                .into_iter()
+                .map(|p| p.to_ascii_lowercase())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            warn_message: text(&imf, "WarnMessage").to_string(),
+            block_file_extension: flag(&imf, "BlockFileExtension", true),
+        };
+        let ftf = global("CsFileTransferFilterConfiguration");
+        let files = FileFilter {
+            enabled: flag(&ftf, "Enabled", true),
+            block_all: text(&ftf, "Action") == "BlockAll",
+            extensions: strings(&ftf, "Extensions")
+                .unwrap_or_else(|| DEFAULT_EXTENSIONS.iter().map(|s| s.to_string()).collect())
+                .into_iter()
+                .map(|e| {
+                    let e = e.trim().to_ascii_lowercase();
+                    if e.starts_with('.') {
+                        e
+                    } else {
+                        format!(".{e}")
+                    }
+                })
+                .collect(),
+        };
+
+        let barriers = of("CsInformationBarrier")
+            .iter()
+            .filter(|(_, b)| flag(b, "Enabled", true))
+            .map(|(id, b)| {
+                let members = |name| strings(b, name).unwrap_or_default().iter().filter_map(|m| Member::parse(m)).collect();
+                Barrier { name: id.clone(), a: members("SegmentA"), b: members("SegmentB") }
+            })
+            .collect();
+
+        PolicySet {
+            allow_federated: flag(&edge, "AllowFederatedUsers", false),
+            partner_discovery: flag(&edge, "EnablePartnerDiscovery", false),
+            allowed,
+            blocked,
+            routes,
+            external_global: ext(&global("CsExternalAccessPolicy")),
+            external_tags: tags("CsExternalAccessPolicy").iter().map(|(k, b)| (k.clone(), ext(b))).collect(),
+            rtf_global: rtf(&global("CsClientPolicy")),
+            rtf_tags: tags("CsClientPolicy").iter().map(|(k, b)| (k.clone(), rtf(b))).collect(),
+            assignments: of("CsUserPolicyAssignment").iter().map(|(id, b)| (id.to_ascii_lowercase(), b.clone())).collect(),
+            im,
+            files,
+            barriers,
+        }
+    }
+
+    fn assigned(&self, user: &str, policy: &str) -> Option<String> {
+        self.assignments.get(user).and_then(|a| a.get(policy)).and_then(Value::as_str).map(str::to_ascii_lowercase)
+    }
+
+    fn external_access(&self, user: &str) -> ExternalAccess {
+        self.assigned(user, "ExternalAccessPolicy").and_then(|t| self.external_tags.get(&t).copied()).unwrap_or(self.external_global)
+    }
+
+    fn rtf_disabled(&self, user: &str) -> bool {
+        self.assigned(user, "ClientPolicy").and_then(|t| self.rtf_tags.get(&t).copied()).unwrap_or(self.rtf_global)
+    }
+
+    /// The static route to a partner domain (exact MatchUri first, then `*.suffix`).
+    pub fn route_for(&self, domain: &str) -> Option<&Route> {
+        let d = domain.to_ascii_lowercase();
+        self.routes.iter().find(|r| r.match_uri == d).or_else(|| {
+            self.routes.iter().find(|r| r.match_uri.strip_prefix("*.").is_some_and(|s| d.len() > s.len() + 1 && d.ends_with(s) && d.as_bytes()[d.len() - s.len() - 1] == b'.'))
+        })
+    }
+
+    /// Where a partner domain's traffic goes: its static route, else its allowed-domain
+    /// ProxyFqdn when that is an IP address (the default port 5061, TLS).
+    pub fn next_hop(&self, domain: &str) -> Option<Dest> {
+        if let Some(r) = self.route_for(domain) {
+            return Some(r.dest);
+        }
+        let ip = (*self.allowed.get(&domain.to_ascii_lowercase())?)?;
+        Some(Dest { transport: Transport::parse("tls")?, addr: SocketAddr::new(ip, 5061), conn: None })
+    }
+
+    fn domain_rule(&self, domain: &str) -> Result<(), Refusal> {
+        if !self.allow_federated {
+            return Err(refuse(403, "Federation is disabled on this server"));
+        }
+        if self.blocked.contains(domain) {
+            return Err(refuse(403, format!("Domain {domain} is blocked")));
+        }
+        if !self.allowed.contains_key(domain) && !self.partner_discovery {
+            return Err(refuse(403, format!("Domain {domain} is not an allowed federated domain")));
+        }
+        Ok(())
+    }
+
+    /// A local user (`sender`, authenticated) addressing a user of another domain.
+    pub fn check_outbound(&self, sender: &str, domain: &str) -> Result<(), Refusal> {
+        self.domain_rule(domain)?;
+        if !self.external_access(sender).federation {
+            return Err(refuse(403, "Your external access policy does not allow federation"));
+        }
+        Ok(())
+    }
+
+    /// A user of another domain (`sender`, as claimed) reaching local user `recipient`, the
+    /// request coming from `src`. The source must be the partner's next hop (Lync's source
+    /// verification: a claimed domain is only believed from that domain's Edge).
+    pub fn check_inbound(&self, sender: &str, recipient: &str, src: IpAddr) -> Result<(), Refusal> {
+        let domain = sender.rsplit_once('@').map(|x| x.1).unwrap_or(sender);
+        self.domain_rule(domain)?;
+        match self.next_hop(domain) {
+            Some(hop) if hop.addr.ip() == src => {}
+            _ => return Err(refuse(403, format!("Request for domain {domain} did not come from its federation route"))),
+        }
+        if !self.external_access(recipient).federation {
+            return Err(refuse(403, "The recipient does not take federated communications"));
+        }
+        Ok(())
+    }
+
+    /// The information barrier, if any, between two users (lower-case user@domain).
+    pub fn barrier_between(&self, x: &str, y: &str) -> Option<&str> {
+        self.barriers
+            .iter()
+            .find(|b| {
+                let a_has = |w: &str| b.a.iter().any(|m| m.contains(w));
+                let b_has = |w: &str| b.b.iter().any(|m| m.contains(w));
+                (a_has(x) && b_has(y)) || (b_has(x) && a_has(y))
+            })
+            .map(|b| b.name.as_str())
+    }
+
+    /// IM content rules for a MESSAGE: rich text (sender's or a local recipient's
+    /// DisableRTFIm), then the URL filter. May rewrite the body (Allow, Warn).
+    pub fn filter_message(&self, msg: &mut Message, local_users: &[&str]) -> Result<(), Refusal> {
+        let ctype = content_type(msg);
+        if local_users.iter().any(|u| self.rtf_disabled(u)) {
+            if is_rtf(&ctype) {
+                return Err(refuse(415, "Rich text IM is disabled by policy; send plain text"));
+            }
+            if ctype.starts_with("multipart/") {
+                match plain_alternative(msg, &ctype) {
+                    Some(plain) => msg.set_body("text/plain; charset=UTF-8", plain),
+                    None if multipart_parts(msg, &ctype).iter().any(|(t, _)| is_rtf(t)) => {
+                        return Err(refuse(415, "Rich text IM is disabled by policy; send plain text"))
+                    }
+                    None => {}
+                }
+            }
+        }
+        if !self.im.enabled {
+            return Ok(());
+        }
+        let ctype = content_type(msg);
+        let Some((start, text)) = im_text(msg, &ctype) else { return Ok(()) };
+        let found = find_urls(text, &self.im.prefixes);
+        if found.is_empty() {
+            return Ok(());
+        }
+        if self.im.block_file_extension {
+            for &(at, len) in &found {
+                let url = &text[at..at + len];
+                if let Some(ext) = extension_of(url.split(['?', '#']).next().unwrap_or(url)) {
+                    if self.files.extensions.contains(&ext) {
+                        return Err(refuse(403, format!("Message blocked: links to {ext} files are not allowed")));
+                    }
+                }
+            }
+        }
+        let new_text = match self.im.action {
+            ImAction::Block => return Err(refuse(403, "Message blocked: it contains a link")),
+            ImAction::Warn if self.im.warn_message.is_empty() => return Ok(()),
+            ImAction::Warn => format!("{}\r\n{}", self.im.warn_message, text),
+            ImAction::Allow => {
+                // links are prefixed with '_' so they are not clickable
+                let mut s = String::with_capacity(text.len() + found.len());
+                let mut last = 0;
+                for &(at, _) in &found {
+                    s.push_str(&text[last..at]);
+                    s.push('_');
+                    last = at;
+                }
+                s.push_str(&text[last..]);
+                s
+            }
+        };
+        let mut body = msg.body[..start].to_vec();
+        body.extend_from_slice(new_text.as_bytes());
+        msg.body = body.into();
+        Ok(())
+    }
+
+    /// File-transfer offers in an INVITE (RFC 5547 `a=file-selector`, or Lync's
+    /// application/ms-filetransfer+xml): refused by Action BlockAll or a listed extension.
+    pub fn filter_file_transfer(&self, msg: &Message) -> Result<(), Refusal> {
+        if !self.files.enabled {
+            return Ok(());
+        }
+        let ctype = content_type(msg);
+        let mut names: Vec<String> = vec![];
+        let mut offers = 0;
+        let bodies: Vec<(String, Vec<u8>)> =
+            if ctype.starts_with("multipart/") { multipart_parts(msg, &ctype) } else { vec![(ctype.clone(), msg.body.to_vec())] };
+        for (t, b) in bodies {
+            let b = String::from_utf8_lossy(&b);
+            if t.starts_with("application/sdp") {
+                for line in b.lines() {
+                    if let Some(sel) = line.trim().strip_prefix("a=file-selector") {
+                        offers += 1;
+                        if let Some(n) = selector_name(sel) {
+                            names.push(n);
+                        }
+                    }
+                }
+            } else if t.starts_with("application/ms-filetransfer+xml") {
+                offers += 1;
+                let mut rest = &b[..];
+                while let Some(i) = rest.find("<fileName>") {
+                    let after = &rest[i + 10..];
+                    let end = after.find("</fileName>").unwrap_or(after.len());
+                    names.push(after[..end].trim().to_string());
+                    rest = &after[end..];
+                }
+            }
+        }
+        if offers == 0 {
+            return Ok(());
+        }
+        if self.files.block_all {
+            return Err(refuse(403, "File transfer is not allowed"));
+        }
+        for n in names {
+            if let Some(ext) = extension_of(&n) {
+                if self.files.extensions.contains(&ext) {
+                    return Err(refuse(403, format!("File transfer blocked: {ext} files are not allowed")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn content_type(msg: &Message) -> String {
+    msg.headers.get(&HeaderName::ContentType).map(|t| t.as_str().trim().to_ascii_lowercase()).unwrap_or_default()
+}
+
+fn is_rtf(ctype: &str) -> bool {
+    ctype.starts_with("text/rtf") || ctype.starts_with("application/rtf")
+}
+
+/// The parts of a multipart body: (content type, bytes).
+fn multipart_parts(msg: &Message, ctype: &str) -> Vec<(String, Vec<u8>)> {
+    let Some(boundary) = ctype.split(';').find_map(|p| p.trim().strip_prefix("boundary=")) else { return vec![] };
+    // the boundary keeps its original case: take it from the header as written
+    let raw = msg.headers.get(&HeaderName::ContentType).map(|t| t.as_str().to_string()).unwrap_or_default();
+    let at = raw.to_ascii_lowercase().find("boundary=").map(|i| i + 9).unwrap_or(0);
+    let b = raw[at..].split(';').next().unwrap_or(boundary).trim().trim_matches('"').to_string();
+    let body = String::from_utf8_lossy(&msg.body).into_owned();
+    let delim = format!("--{b}");
+    let mut out = vec![];
+    for part in body.split(&delim).skip(1) {
+        if part.starts_with("--") {
+            break;
+        }
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
+        let (head, content) = part.split_once("\r\n\r\n").unwrap_or(("", part));
+        let t = head
+            .lines()
+            .find_map(|l| l.split_once(':').filter(|(n, _)| n.trim().eq_ignore_ascii_case("content-type")).map(|(_, v)| v.trim().to_ascii_lowercase()))
+            .unwrap_or_else(|| "text/plain".into());
+        out.push((t, content.strip_suffix("\r\n").unwrap_or(content).as_bytes().to_vec()));
+    }
+    out
+}
+
+fn plain_alternative(msg: &Message, ctype: &str) -> Option<Vec<u8>> {
+    if !ctype.starts_with("multipart/alternative") {
+        return None;
+    }
+    multipart_parts(msg, ctype).into_iter().find(|(t, _)| t.starts_with("text/plain")).map(|(_, b)| b)
+}
+
+/// The text an IM filter reads: the body of text/plain and text/html, the inner body of
+/// message/cpim (its headers name sip: URIs that are not links). Returns (offset, text).
+fn im_text<'a>(msg: &'a Message, ctype: &str) -> Option<(usize, &'a str)> {
+    let body = std::str::from_utf8(&msg.body).ok()?;
+    if ctype.starts_with("text/plain") || ctype.starts_with("text/html") || ctype.is_empty() && !body.is_empty() {
+        return Some((0, body));
+    }
+    if ctype.starts_with("message/cpim") {
+        // CPIM: message headers, blank line, content headers, blank line, content
+        let first = body.find("\r\n\r\n")? + 4;
+        let second = body[first..].find("\r\n\r\n")? + first + 4;
+        return Some((second, &body[second..]));
+    }
+    None
+}
+
+/// Links in `text` starting with one of the prefixes (case-insensitive) at a word start;
+/// `www*.` means "www", anything, then a dot, within the word. Returns (start, len).
+fn find_urls(text: &str, prefixes: &[String]) -> Vec<(usize, usize)> {
+    let lower = text.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let mut found = vec![];
+    let mut i = 0;
+    while i < bytes.len() {
+        let word_start = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if word_start && bytes[i].is_ascii_alphanumeric() {
+            let end = lower[i..].find(|c: char| c.is_whitespace() || "<>\"'".contains(c)).map(|e| i + e).unwrap_or(bytes.len());
+            let word = &lower[i..end];
+            let hit = prefixes.iter().any(|p| match p.split_once('*') {
+                Some((head, tail)) => word.starts_with(head) && word[head.len()..].contains(tail),
+                None => word.starts_with(p.as_str()),
+            });
+            if hit {
+                found.push((i, end - i));
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+        while i < bytes.len() && !lower.is_char_boundary(i) {
+            i += 1;
+        }
+    }
+    found
+}
+
+fn extension_of(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let dot = base.rfind('.')?;
+    let ext = &base[dot..];
+    (ext.len() > 1 && ext.len() <= 16).then(|| ext.to_ascii_lowercase())
+}
+
+/// `name:"x.jpg"` from the value of an RFC 5547 file-selector attribute.
+fn selector_name(sel: &str) -> Option<String> {
+    let i = sel.find("name:")?;
+    let rest = &sel[i + 5..];
+    if let Some(q) = rest.strip_prefix('"') {
+        return Some(q[..q.find('"').unwrap_or(q.len())].to_string());
+    }
+    Some(rest.split_whitespace().next().unwrap_or("").to_string())
+}
+
+/// The live policies, swapped whole when the store's configuration changes.
+#[derive(Default)]
+pub struct Policies {
+    current: RwLock<Arc<PolicySet>>,
+    version: Mutex<Option<i64>>,
+}
+
+impl Policies {
+    pub fn get(&self) -> Arc<PolicySet> {
+        self.current.read().clone()
+    }
+
+    pub fn set(&self, p: PolicySet) {
+        *self.current.write() = Arc::new(p);
+    }
+
+    /// Re-reads the documents when the config version moved. Returns whether it did.
+    pub fn refresh(&self, store: &confab_store::Store) -> Result<bool, confab_store::StoreError> {
+        let v = store.config_version()?;
+        let mut seen = self.version.lock();
+        if *seen == Some(v) {
+            return Ok(false);
+        }
+        let mut docs: Documents = HashMap::new();
+        for kind in KINDS {
+            docs.insert(kind.to_string(), store.list_config(kind)?.into_iter().map(|d| (d.identity, d.body)).collect());
+        }
+        self.set(PolicySet::from_documents(&docs));
+        *seen = Some(v);
+        Ok(true)
+    }
+}
+
+const KINDS: &[&str] = &[
+    "CsAccessEdgeConfiguration",
+    "CsAllowedDomain",
+    "CsBlockedDomain",
+    "CsStaticRoutingConfiguration",
+    "CsExternalAccessPolicy",
+    "CsClientPolicy",
+    "CsUserPolicyAssignment",
+    "CsImFilterConfiguration",
+    "CsFileTransferFilterConfiguration",
+    "CsInformationBarrier",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn docs(list: &[(&str, &str, Value)]) -> PolicySet {
+        let mut d: Documents = HashMap::new();
+        for (k, id, b) in list {
+            d.entry(k.to_string()).or_default().push((id.to_string(), b.as_object().unwrap().clone()));
+        }
+        PolicySet::from_documents(&d)
+    }
+
+    fn message(ctype: &str, body: &str) -> Message {
+        let mut m = Message::request(confab_sip::Method::Message, "sip:bob@example.test");
+        m.set_body(ctype, body.as_bytes().to_vec());
+        m
+    }
+
+    #[test]
+    fn urls_found_at_word_starts() {
+        let p: Vec<String> = DEFAULT_PREFIXES.iter().map(|s| s.to_string()).collect();
+        let t = "see http://x.test/a and www.example.com, not awww.x or wwwx, FTP:host";
+        let got: Vec<&str> = find_urls(t, &p).into_iter().map(|(a, l)| &t[a..a + l]).collect();
+        assert_eq!(got, vec!["http://x.test/a", "www.example.com,", "FTP:host"]);
+        assert!(find_urls("no links here, just www", &p).is_empty());
+    }
+
+    #[test]
+    fn allow_prefixes_links_warn_prepends_block_refuses() {
+        let mut m = message("text/plain", "go to http://x.test now");
+        PolicySet::default().filter_message(&mut m, &[]).unwrap();
+        assert_eq!(&m.body[..], b"go to _http://x.test now");
+
+        let p = docs(&[("CsImFilterConfiguration", "Global", json!({"Action": "Warn", "WarnMessage": "Careful!"}))]);
+        let mut m = message("text/plain", "www.x.test");
+        p.filter_message(&mut m, &[]).unwrap();
+        assert_eq!(&m.body[..], b"Careful!\r\nwww.x.test");
+
+        let p = docs(&[("CsImFilterConfiguration", "Global", json!({"Action": "Block"}))]);
+        let mut m = message("text/plain", "http://x.test");
+        assert_eq!(p.filter_message(&mut m, &[]).unwrap_err().status, 403);
+        let mut plain = message("text/plain", "hello");
+        p.filter_message(&mut plain, &[]).unwrap();
+
+        let p = docs(&[("CsImFilterConfiguration", "Global", json!({"Enabled": false, "Action": "Block"}))]);
+        p.filter_message(&mut m, &[]).unwrap();
+    }
+
+    #[test]
+    fn cpim_headers_are_not_links() {
+        let body = "From: <sip:a@x.test>\r\nTo: <sip:b@x.test>\r\n\r\nContent-Type: text/plain\r\n\r\nhi http://y.test";
+        let mut m = message("message/cpim", body);
+        PolicySet::default().filter_message(&mut m, &[]).unwrap();
+        assert!(String::from_utf8_lossy(&m.body).ends_with("hi _http://y.test"));
+        assert!(String::from_utf8_lossy(&m.body).starts_with("From: <sip:a@x.test>"));
+    }
+
+    #[test]
+    fn link_to_blocked_extension_is_refused() {
+        let mut m = message("text/plain", "get http://x.test/setup.exe?x=1");
+        assert!(PolicySet::default().filter_message(&mut m, &[]).unwrap_err().reason.contains(".exe"));
+    }
+
+    #[test]
+    fn rtf_refused_or_stripped_by_policy() {
+        let p = docs(&[("CsClientPolicy", "Global", json!({"DisableRTFIm": true}))]);
+        let mut m = message("text/rtf", "{\\rtf1 hi}");
+        assert_eq!(p.filter_message(&mut m, &["a@x.test"]).unwrap_err().status, 415);
+        let body = "--b1\r\nContent-Type: text/rtf\r\n\r\n{\\rtf1 hi}\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1--\r\n";
+        let mut m = message("multipart/alternative; boundary=b1", body);
+        p.filter_message(&mut m, &["a@x.test"]).unwrap();
+        assert_eq!(&m.body[..], b"hi");
+        assert!(m.headers.get(&HeaderName::ContentType).unwrap().as_str().starts_with("text/plain"));
+        // per-user policy overrides the global one
+        let p = docs(&[
+            ("CsClientPolicy", "Tag:RichText", json!({"DisableRTFIm": false})),
+            ("CsClientPolicy", "Global", json!({"DisableRTFIm": true})),
+            ("CsUserPolicyAssignment", "a@x.test", json!({"ClientPolicy": "RichText"})),
+        ]);
+        let mut m = message("text/rtf", "{\\rtf1 hi}");
+        p.filter_message(&mut m, &["a@x.test"]).unwrap();
+        assert!(p.filter_message(&mut m, &["b@x.test"]).is_err());
+    }
+
+    #[test]
+    fn file_transfer_offers() {
+        let sdp = "v=0\r\nm=message 7654 TCP/MSRP *\r\na=file-selector:name:\"photo.JPG\" type:image/jpeg size:100\r\n";
+        let mut m = Message::request(confab_sip::Method::Invite, "sip:b@x.test");
+        m.set_body("application/sdp", sdp.as_bytes().to_vec());
+        PolicySet::default().filter_file_transfer(&m).unwrap();
+        let p = docs(&[("CsFileTransferFilterConfiguration", "Global", json!({"Extensions": [".exe", ".jpg"]}))]);
+        assert!(p.filter_file_transfer(&m).unwrap_err().reason.contains(".jpg"));
+        let p = docs(&[("CsFileTransferFilterConfiguration", "Global", json!({"Action": "BlockAll", "Extensions": []}))]);
+        assert!(p.filter_file_transfer(&m).is_err());
+        let mut audio = Message::request(confab_sip::Method::Invite, "sip:b@x.test");
+        audio.set_body("application/sdp", b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n".to_vec());
+        p.filter_file_transfer(&audio).unwrap();
+    }
+
+    #[test]
+    fn federation_rules() {
+        let none = PolicySet::default();
+        assert!(none.check_outbound("a@x.test", "y.test").unwrap_err().reason.contains("disabled"));
+        let p = docs(&[
+            ("CsAccessEdgeConfiguration", "Global", json!({"AllowFederatedUsers": true})),
+            ("CsAllowedDomain", "y.test", json!({})),
+            (
+                "CsStaticRoutingConfiguration",
+                "Global",
+                json!({"Route": [{"Transport": "TCP", "Destination": "127.0.0.2", "Port": 5070, "MatchUri": "y.test"}]}),
+            ),
+            ("CsBlockedDomain", "bad.test", json!({})),
+            ("CsExternalAccessPolicy", "Tag:Fed", json!({"EnableFederationAccess": true})),
+            ("CsUserPolicyAssignment", "a@x.test", json!({"ExternalAccessPolicy": "Fed"})),
+        ]);
+        assert!(p.check_outbound("b@x.test", "y.test").unwrap_err().reason.contains("policy"));
+        assert!(p.check_outbound("a@x.test", "bad.test").unwrap_err().reason.contains("blocked"));
+        assert!(p.check_outbound("a@x.test", "other.test").unwrap_err().reason.contains("not an allowed"));
+        let lo2: IpAddr = "127.0.0.2".parse().unwrap();
+        let lo3: IpAddr = "127.0.0.3".parse().unwrap();
+        assert!(p.check_inbound("z@y.test", "b@x.test", lo2).unwrap_err().reason.contains("recipient"));
+        assert!(p.check_inbound("z@y.test", "a@x.test", lo3).unwrap_err().reason.contains("route"));
+        p.check_inbound("z@y.test", "a@x.test", lo2).unwrap();
+        p.check_outbound("a@x.test", "y.test").unwrap();
+    }
+
+    #[test]
+    fn barriers_both_ways_and_by_domain() {
+        let p = docs(&[(
+            "CsInformationBarrier",
+            "Wall",
+            json!({"SegmentA": ["sip:Alice@X.test"], "SegmentB": ["bob@x.test", "*@rival.test"], "Enabled": true}),
+        )]);
+        assert_eq!(p.barrier_between("alice@x.test", "bob@x.test"), Some("Wall"));
+        assert_eq!(p.barrier_between("bob@x.test", "alice@x.test"), Some("Wall"));
+        assert_eq!(p.barrier_between("eve@rival.test", "alice@x.test"), Some("Wall"));
+        assert_eq!(p.barrier_between("carol@x.test", "bob@x.test"), None);
+        assert_eq!(p.barrier_between("bob@x.test", "eve@rival.test"), None);
+    }
+
+    #[test]
+    fn static_routes_match_exact_then_wildcard() {
+        let p = docs(&[(
+            "CsStaticRoutingConfiguration",
+            "Global",
+            json!({"Route": [
+                {"Transport": "TCP", "Destination": "127.0.0.2", "Port": 5070, "MatchUri": "y.test", "Enabled": true},
+                {"Transport": "TCP", "Destination": "127.0.0.3", "Port": 5071, "MatchUri": "*.z.test", "Enabled": true},
+                {"Transport": "TCP", "Destination": "gw.z.test", "Port": 5071, "MatchUri": "w.test", "Enabled": true}
+            ]}),
+        )]);
+        assert_eq!(p.next_hop("Y.test").unwrap().addr, "127.0.0.2:5070".parse().unwrap());
+        assert_eq!(p.next_hop("a.z.test").unwrap().addr, "127.0.0.3:5071".parse().unwrap());
+        assert!(p.next_hop("z.test").is_none() && p.next_hop("xz.test").is_none());
+        assert!(p.next_hop("w.test").is_none(), "no DNS: a named destination is skipped");
+    }
+}
