@@ -582,6 +582,7 @@ impl Policies {
         }
         self.set(PolicySet::from_documents(&docs));
         *seen = Some(v);
+        tracing::info!("policies loaded (config version {v})");
         Ok(true)
     }
 }

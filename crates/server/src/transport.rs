@@ -313,7 +313,7 @@ impl Transports {
 
     async fn connect_and_send(self: &Arc<Self>, dest: Dest, b: Bytes) -> bool {
         let Some(local) = self.tcp.iter().copied().find(|a| a.is_ipv4() == dest.addr.is_ipv4()) else { return false };
-        let stream = match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(dest.addr)).await {
+        let stream = match tokio::time::timeout(Duration::from_secs(5), connect_from(local, dest.addr)).await {
             Ok(Ok(s)) => s,
             _ => {
                 tracing::info!(dest = %dest.addr, "TCP connect failed");
@@ -332,4 +332,15 @@ impl Transports {
             .chain(self.tcp.iter().map(|a| Listen { transport: Transport::Tcp, addr: *a }))
             .collect()
     }
+}
+
+/// Connects from our listening address (any port), so peers see the address they route to
+/// us (a federation partner checks the source of a domain's requests).
+async fn connect_from(local: SocketAddr, remote: SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = if remote.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    if !local.ip().is_unspecified() {
+        sock.bind(SocketAddr::new(local.ip(), 0))?;
+    }
+    let stream = sock.connect(remote).await?;
+    Ok(stream)
 }

@@ -59,9 +59,14 @@ impl Server {
     }
 
     pub fn start_with(ip: &str, port: u16, users: u32, config: &str) -> Server {
+        Self::start_for(DOMAIN, ip, port, users, config)
+    }
+
+    /// Starts a server for `domain` (users seeded in that domain).
+    pub fn start_for(domain: &str, ip: &str, port: u16, users: u32, config: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let st = confab()
-            .args(["user", "seed", "--domain", DOMAIN, "--count", &users.to_string(), "--data"])
+            .args(["user", "seed", "--domain", domain, "--count", &users.to_string(), "--data"])
             .arg(dir.path())
             .stdout(Stdio::null())
             .status()
@@ -69,7 +74,7 @@ impl Server {
         assert!(st.success());
         let cfg = dir.path().join("confab.toml");
         let listen = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
-        std::fs::write(&cfg, format!("listen = [\"{listen}\"]\ndomains = [\"{DOMAIN}\"]\n{config}")).unwrap();
+        std::fs::write(&cfg, format!("listen = [\"{listen}\"]\ndomains = [\"{domain}\"]\n{config}")).unwrap();
         let log = dir.path().join("server.log");
         let child = Self::spawn(&cfg, dir.path(), &log);
         let s = Server { child, port, ip: ip.to_string(), dir, log, cfg };
@@ -188,6 +193,8 @@ enum Sock {
 /// A minimal SIP user agent for tests.
 pub struct Ua {
     pub user: String,
+    /// The user's domain (the part after @ in its address of record).
+    pub domain: String,
     sock: Sock,
     pub local: SocketAddr,
     pub server: SocketAddr,
@@ -222,6 +229,7 @@ impl Ua {
     fn with(user: &str, sock: Sock, local: SocketAddr, server: SocketAddr) -> Ua {
         Ua {
             user: user.to_string(),
+            domain: DOMAIN.to_string(),
             sock,
             local,
             server,
@@ -241,7 +249,7 @@ impl Ua {
     }
 
     pub fn aor(&self) -> String {
-        format!("sip:{}@{DOMAIN}", self.user)
+        format!("sip:{}@{}", self.user, self.domain)
     }
 
     pub fn contact_uri(&self) -> String {
@@ -423,7 +431,7 @@ impl Ua {
     }
 
     pub fn register(&mut self, expires: u32) -> Message {
-        let mut req = self.request(Method::Register, &format!("sip:{DOMAIN}"), &self.aor());
+        let mut req = self.request(Method::Register, &format!("sip:{}", self.domain), &self.aor());
         req.headers.push(HeaderName::Expires, expires.to_string());
         self.send_authenticated(req)
     }
