@@ -335,7 +335,11 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
                         Some(Value::String(_)) => Ok(x.clone()),
                         _ => Err(format!("{} entries are made with {made_by}", prop.name)),
                     },
-                    _ => x.as_str().map(|s| json!(s)).ok_or_else(wrong),
+                    _ => {
+                        let s = x.as_str().ok_or_else(wrong)?;
+                        check_list_item(prop.name, s)?;
+                        Ok(json!(s))
+                    }
                 }
             };
             let items = |x: &Value| -> Result<Vec<Value>, String> {
@@ -369,6 +373,14 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
             }
         }
     }
+}
+
+/// Lists whose entries have a form of their own.
+fn check_list_item(prop: &str, item: &str) -> Result<(), String> {
+    if prop == "TrustedAddresses" && item.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err() {
+        return Err(format!("'{item}' is not an IP address"));
+    }
+    Ok(())
 }
 
 /// List entries are the same when equal ignoring case (strings) or when their `key` fields are.

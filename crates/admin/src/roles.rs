@@ -186,6 +186,8 @@ pub const LYNC_CMDLETS: &[&str] = &[
     "Remove-CsInformationBarrier",
     "Get-CsAuditLog",
     "New-CsClonedPolicy",
+    "Get-CsDefenseConfiguration",
+    "Set-CsDefenseConfiguration",
 ];
 
 /// Cmdlets every authenticated administrator may run: they only shape output.

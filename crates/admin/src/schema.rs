@@ -400,6 +400,26 @@ pub fn kinds() -> Vec<Kind> {
                 b("EnableOutsideAccess", false),
             ],
         },
+        // confab's own: flood and password-guessing defence (Lync's Edge had it built in,
+        // without settings). Until an administrator sets it, confab.toml's [defence] applies.
+        Kind {
+            noun: "CsDefenseConfiguration",
+            scopes: &[Global],
+            is_policy: false,
+            get_set_only: true,
+            props: vec![
+                b("Enabled", true),
+                int("MessagesPerSecond", 1000, 1, 1_000_000),
+                int("Burst", 2000, 1, 10_000_000),
+                int("BanSeconds", 60, 1, 86_400),
+                list("TrustedAddresses", &[]),
+                int("MaxAuthFailuresPerUser", 10, 1, 10_000),
+                int("MaxAuthFailuresPerAddress", 20, 1, 10_000),
+                int("AuthWindowSeconds", 60, 1, 86_400),
+                int("LockoutSeconds", 30, 1, 86_400),
+                int("MaxLockoutSeconds", 900, 1, 604_800),
+            ],
+        },
         Kind {
             noun: "CsAccessEdgeConfiguration",
             scopes: &[Global],

@@ -268,3 +268,71 @@ fn im_file_transfer_and_rich_text_filters() {
     assert_refused(&im(&mut alice, &mut bob, "text/rtf", rtf), 415, "Rich text IM is disabled");
     assert_eq!(im(&mut alice, &mut bob, "text/plain", "plain").status, 200);
 }
+
+#[test]
+fn remote_users_sign_in_only_as_the_edge_settings_and_their_policy_allow() {
+    let s = Server::start_for("example.test", "127.0.0.1", free_port("127.0.0.1"), 5, "[edge]\ninternal_networks = [\"127.0.0.1/32\"]\n");
+    s.cli(&["admin", "add", "root", "--role", "CsAdministrator", "--password", ADMIN_PW]);
+    // inside: as usual
+    assert_eq!(Ua::udp_on("127.0.0.1", "user0001", s.addr()).register(300).status(), Some(200));
+    // outside (127.0.0.3): the global external access policy has EnableOutsideAccess $false
+    let mut remote = Ua::udp_on("127.0.0.3", "user0002", s.addr());
+    let r = remote.register(300);
+    assert_eq!(r.status(), Some(403), "{}", first_line(&r));
+    assert!(r.reason().unwrap().contains("does not allow remote access"));
+    configure(
+        &s,
+        "New-CsExternalAccessPolicy -Identity RemoteWorkers -EnableOutsideAccess $true
+         Grant-CsExternalAccessPolicy -Identity sip:user0002@example.test -PolicyName RemoteWorkers",
+    );
+    assert_eq!(remote.register(300).status(), Some(200), "the policy lets user0002 in from outside");
+    let mut other = Ua::udp_on("127.0.0.3", "user0003", s.addr());
+    assert_eq!(other.register(300).status(), Some(403), "others still may not");
+    // the Edge closed to all remote users
+    configure(&s, "Set-CsAccessEdgeConfiguration -AllowOutsideUsers $false");
+    let r = remote.register(300);
+    assert_eq!(r.status(), Some(403));
+    assert!(r.reason().unwrap().contains("Remote access is disabled"));
+    assert!(s.log_text().contains("remote access refused"));
+}
+
+#[test]
+fn defence_settings_come_from_the_store_and_apply_at_once() {
+    let s = server("example.test", "127.0.0.1", 5);
+    // a wrong value is refused and changes nothing
+    let o = confab()
+        .args(["shell", "-c", r#"Set-CsDefenseConfiguration -TrustedAddresses @{Add="not-an-ip"}"#, "--data"])
+        .arg(s.data())
+        .env("CONFAB_ADMIN", "root")
+        .env("CONFAB_ADMIN_PASSWORD", ADMIN_PW)
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("'not-an-ip' is not an IP address"), "{o:?}");
+
+    configure(&s, r#"Set-CsDefenseConfiguration -MessagesPerSecond 20 -Burst 40 -BanSeconds 2 -TrustedAddresses @{Add="127.0.0.4"}"#);
+    assert!(s.log_text().contains("defence settings changed"));
+    let opts = |ua: &mut Ua| {
+        let req = ua.request(Method::Options, "sip:example.test", "sip:example.test");
+        ua.send(&req);
+        req.cseq().unwrap().seq
+    };
+    let mut flooder = Ua::udp_on("127.0.0.2", "user0001", s.addr());
+    let mut trusted = Ua::udp_on("127.0.0.4", "user0002", s.addr());
+    for _ in 0..150 {
+        opts(&mut flooder);
+        opts(&mut trusted);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    while flooder.recv_timeout(Duration::from_millis(100)).is_some() {}
+    while trusted.recv_timeout(Duration::from_millis(50)).is_some() {}
+    let seq = opts(&mut flooder);
+    assert!(flooder.recv_timeout(Duration::from_millis(500)).is_none(), "banned: no answer to {seq}");
+    let seq = opts(&mut trusted);
+    assert_eq!(trusted.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "a trusted address is never limited");
+    let mut other = Ua::udp_on("127.0.0.3", "user0003", s.addr());
+    let seq = opts(&mut other);
+    assert_eq!(other.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "another address is served");
+    std::thread::sleep(Duration::from_millis(2200));
+    let seq = opts(&mut flooder);
+    assert_eq!(flooder.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "served again after the ban");
+}

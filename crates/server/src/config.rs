@@ -77,7 +77,66 @@ pub struct Config {
     pub http: HttpConfig,
     /// Flood and password-guessing defence (see defence.rs).
     pub defence: crate::defence::DefenceConfig,
+    pub edge: EdgeConfig,
     pub log: LogConfig,
+}
+
+/// Where this server meets the outside (Lync's Edge role).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// Address ranges of the company network, e.g. ["10.0.0.0/8", "192.168.0.0/16"]. Users
+    /// signing in from elsewhere are remote users: allowed only by CsAccessEdgeConfiguration
+    /// AllowOutsideUsers and their CsExternalAccessPolicy EnableOutsideAccess. Empty: every
+    /// address counts as internal.
+    pub internal_networks: Vec<Network>,
+}
+
+impl EdgeConfig {
+    /// Whether a client at `ip` is outside the company network.
+    pub fn is_outside(&self, ip: std::net::IpAddr) -> bool {
+        !self.internal_networks.is_empty() && !self.internal_networks.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// An address range in CIDR form (`10.0.0.0/8`, `::1/128`; a bare address is one host).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Network {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::*;
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map(V4).unwrap_or(V6(v6)),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (V4(n), V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (V6(n), V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl TryFrom<String> for Network {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').unwrap_or((&s, ""));
+        let addr: std::net::IpAddr = a.trim().parse().map_err(|_| format!("'{s}' is not an address range like 10.0.0.0/8"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if p.is_empty() { max } else { p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("'{s}': the prefix length must be 0 to {max}"))? };
+        Ok(Network { addr, prefix })
+    }
 }
 
 /// The administration REST API (plain HTTP: keep it on loopback or behind a TLS proxy).
@@ -184,6 +243,7 @@ impl Default for Config {
             presence: PresenceConfig::default(),
             http: HttpConfig::default(),
             defence: Default::default(),
+            edge: EdgeConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -292,6 +352,24 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn networks_parse_and_match() {
+        let n = Network::try_from("10.1.0.0/16".to_string()).unwrap();
+        assert!(n.contains("10.1.200.3".parse().unwrap()) && !n.contains("10.2.0.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()), "v4-mapped v6 addresses match v4 ranges");
+        let host = Network::try_from("127.0.0.1".to_string()).unwrap();
+        assert!(host.contains("127.0.0.1".parse().unwrap()) && !host.contains("127.0.0.2".parse().unwrap()));
+        let all = Network::try_from("0.0.0.0/0".to_string()).unwrap();
+        assert!(all.contains("192.0.2.1".parse().unwrap()));
+        let v6 = Network::try_from("fd00::/8".to_string()).unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()) && !v6.contains("fe80::1".parse().unwrap()));
+        assert!(Network::try_from("10.0.0.0/33".to_string()).unwrap_err().contains("0 to 32"));
+        assert!(Network::try_from("ten/8".to_string()).unwrap_err().contains("not an address range"));
+        let e = EdgeConfig { internal_networks: vec![n] };
+        assert!(e.is_outside("192.0.2.1".parse().unwrap()) && !e.is_outside("10.1.0.1".parse().unwrap()));
+        assert!(!EdgeConfig::default().is_outside("192.0.2.1".parse().unwrap()), "no ranges: everything is inside");
+    }
+
     use super::*;
 
     #[test]

@@ -913,6 +913,11 @@ impl Core {
                 return AuthResult::Respond(self.error_response(msg, 403, "Account disabled"));
             }
             self.defence.auth_succeeded(&who);
+            // A remote user (outside the internal networks) signs in through the Edge.
+            if let Err(r) = self.policies.get().check_remote_access(&who, self.cfg.edge.is_outside(ip)) {
+                tracing::info!(user = %who, %ip, "remote access refused: {}", r.reason);
+                return AuthResult::Respond(self.error_response(msg, r.status, &r.reason));
+            }
             return AuthResult::Ok(user);
         }
         AuthResult::Respond(self.challenge(msg, status, stale))
@@ -1168,6 +1173,15 @@ impl Core {
         self.pinned.lock().remove(&conn);
     }
 
+    /// Reads the Edge, filter and defence settings again if the store's configuration
+    /// changed.
+    pub fn reload_policies(&self, store: &confab_store::Store) -> Result<(), confab_store::StoreError> {
+        if self.policies.refresh(store)? {
+            self.defence.configure(self.policies.get().defence_config(&self.cfg.defence));
+        }
+        Ok(())
+    }
+
     /// Housekeeping every second: expired bindings, publications and subscriptions, and
     /// changes to contact lists made by other processes.
     pub fn sweep(&self, out: &mut Vec<Outgoing>) {
@@ -1181,7 +1195,7 @@ impl Core {
         self.defence.sweep(now);
         self.presence_sweep(now, &mut jobs, out);
         if let Some(store) = &self.store {
-            if let Err(e) = self.policies.refresh(store) {
+            if let Err(e) = self.reload_policies(store) {
                 tracing::warn!("reloading policies: {e}");
             }
             match self.privacy.refresh(store) {

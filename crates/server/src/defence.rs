@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DefenceConfig {
     pub enabled: bool,
@@ -66,7 +66,8 @@ struct Failures {
 const SHARDS: usize = 16;
 
 pub struct Defence {
-    cfg: DefenceConfig,
+    /// Replaced when an administrator changes CsDefenseConfiguration.
+    cfg: parking_lot::RwLock<DefenceConfig>,
     buckets: Vec<Mutex<HashMap<IpAddr, Bucket>>>,
     failures: Mutex<HashMap<String, Failures>>,
     /// Entries in `failures`, so the common case (nobody failing) costs no lock or
@@ -84,11 +85,24 @@ pub enum Locked {
 impl Defence {
     pub fn new(cfg: DefenceConfig) -> Defence {
         Defence {
-            cfg,
+            cfg: parking_lot::RwLock::new(cfg),
             buckets: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             failures: Mutex::new(HashMap::new()),
             tracked: AtomicUsize::new(0),
         }
+    }
+
+    /// Applies new settings; bans and lockouts already in force keep their end time.
+    pub fn configure(&self, cfg: DefenceConfig) {
+        let mut cur = self.cfg.write();
+        if *cur != cfg {
+            tracing::info!(?cfg, "defence settings changed");
+            *cur = cfg;
+        }
+    }
+
+    pub fn config(&self) -> DefenceConfig {
+        self.cfg.read().clone()
     }
 
     fn shard(&self, ip: &IpAddr) -> &Mutex<HashMap<IpAddr, Bucket>> {
@@ -102,34 +116,36 @@ impl Defence {
     /// Whether a message from `ip` may be processed (token bucket; a source that empties
     /// its bucket is banned for `ban_secs`).
     pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
-        if !self.cfg.enabled || self.cfg.trusted.contains(&ip) {
+        let cfg = self.cfg.read();
+        if !cfg.enabled || cfg.trusted.contains(&ip) {
             return true;
         }
         let mut shard = self.shard(&ip).lock();
-        let b = shard.entry(ip).or_insert(Bucket { tokens: self.cfg.burst as f64, last: now, banned_until: None });
+        let b = shard.entry(ip).or_insert(Bucket { tokens: cfg.burst as f64, last: now, banned_until: None });
         if let Some(until) = b.banned_until {
             if now < until {
                 return false;
             }
             b.banned_until = None;
-            b.tokens = self.cfg.burst as f64;
+            b.tokens = cfg.burst as f64;
             tracing::info!(%ip, "ban lifted");
         }
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         b.last = now;
-        b.tokens = (b.tokens + elapsed * self.cfg.requests_per_second as f64).min(self.cfg.burst as f64);
+        b.tokens = (b.tokens + elapsed * cfg.requests_per_second as f64).min(cfg.burst as f64);
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
             return true;
         }
-        b.banned_until = Some(now + Duration::from_secs(self.cfg.ban_secs));
-        tracing::warn!(%ip, secs = self.cfg.ban_secs, "flood: address banned (over {} messages/s)", self.cfg.requests_per_second);
+        b.banned_until = Some(now + Duration::from_secs(cfg.ban_secs));
+        tracing::warn!(%ip, secs = cfg.ban_secs, "flood: address banned (over {} messages/s)", cfg.requests_per_second);
         false
     }
 
     /// Whether credentials for `user` from `ip` may be checked at all.
     pub fn auth_locked(&self, user: &str, ip: IpAddr, now: Instant) -> Option<Locked> {
-        if !self.cfg.enabled || self.cfg.trusted.contains(&ip) || self.tracked.load(Ordering::Relaxed) == 0 {
+        let cfg = self.cfg.read();
+        if !cfg.enabled || cfg.trusted.contains(&ip) || self.tracked.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let f = self.failures.lock();
@@ -142,20 +158,21 @@ impl Defence {
 
     /// A failed digest attempt: counts against the user and the address.
     pub fn auth_failed(&self, user: &str, ip: IpAddr, now: Instant) {
-        if !self.cfg.enabled || self.cfg.trusted.contains(&ip) {
+        let cfg = self.cfg.read();
+        if !cfg.enabled || cfg.trusted.contains(&ip) {
             return;
         }
         let mut f = self.failures.lock();
-        for (key, max) in [(format!("user:{user}"), self.cfg.max_auth_failures_per_user), (format!("ip:{ip}"), self.cfg.max_auth_failures_per_address)] {
+        for (key, max) in [(format!("user:{user}"), cfg.max_auth_failures_per_user), (format!("ip:{ip}"), cfg.max_auth_failures_per_address)] {
             let e = f.entry(key.clone()).or_default();
-            let window = Duration::from_secs(self.cfg.auth_window_secs);
+            let window = Duration::from_secs(cfg.auth_window_secs);
             if e.window_start.is_none_or(|s| now.saturating_duration_since(s) > window) {
                 e.window_start = Some(now);
                 e.count = 0;
             }
             e.count += 1;
             if e.count >= max {
-                let secs = (self.cfg.lockout_secs << e.lockouts.min(16)).min(self.cfg.max_lockout_secs);
+                let secs = (cfg.lockout_secs << e.lockouts.min(16)).min(cfg.max_lockout_secs);
                 e.locked_until = Some(now + Duration::from_secs(secs));
                 e.lockouts += 1;
                 e.count = 0;
@@ -179,12 +196,13 @@ impl Defence {
 
     /// Forgets expired state (every second), so memory stays bounded under spoofed floods.
     pub fn sweep(&self, now: Instant) {
+        let cfg = self.cfg.read();
         for s in &self.buckets {
             s.lock().retain(|_, b| {
                 b.banned_until.is_some_and(|u| u > now) || now.saturating_duration_since(b.last) < Duration::from_secs(10)
             });
         }
-        let window = Duration::from_secs(self.cfg.auth_window_secs);
+        let window = Duration::from_secs(cfg.auth_window_secs);
         let mut f = self.failures.lock();
         f.retain(|_, e| {
             e.locked_until.is_some_and(|u| u > now)

@@ -19,6 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
 use crate::config::Transport;
+use crate::defence::DefenceConfig;
 use crate::net::Dest;
 
 /// A refusal: the status and reason phrase to answer with.
@@ -45,6 +46,7 @@ pub struct Route {
 #[derive(Debug, Clone, Copy, Default)]
 struct ExternalAccess {
     federation: bool,
+    outside: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,11 +123,38 @@ pub struct PolicySet {
     im: ImFilter,
     files: FileFilter,
     barriers: Vec<Barrier>,
+    /// CsAccessEdgeConfiguration AllowOutsideUsers: remote users may sign in at all.
+    allow_outside: bool,
+    /// CsDefenseConfiguration, when an administrator has set it.
+    defence: Option<DefenceConfig>,
 }
 
 impl Default for PolicySet {
     fn default() -> Self {
         PolicySet::from_documents(&HashMap::new())
+    }
+}
+
+fn defence_config(b: &Map<String, Value>) -> DefenceConfig {
+    let d = DefenceConfig::default();
+    let num = |name: &str, default: u64| b.get(name).and_then(Value::as_u64).unwrap_or(default);
+    DefenceConfig {
+        enabled: flag(b, "Enabled", d.enabled),
+        requests_per_second: num("MessagesPerSecond", d.requests_per_second.into()).try_into().unwrap_or(u32::MAX),
+        burst: num("Burst", d.burst.into()).try_into().unwrap_or(u32::MAX),
+        ban_secs: num("BanSeconds", d.ban_secs),
+        trusted: strings(b, "TrustedAddresses")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a.trim_matches(['[', ']']).parse().ok())
+            .collect(),
+        max_auth_failures_per_user: num("MaxAuthFailuresPerUser", d.max_auth_failures_per_user.into()).try_into().unwrap_or(u32::MAX),
+        max_auth_failures_per_address: num("MaxAuthFailuresPerAddress", d.max_auth_failures_per_address.into())
+            .try_into()
+            .unwrap_or(u32::MAX),
+        auth_window_secs: num("AuthWindowSeconds", d.auth_window_secs),
+        lockout_secs: num("LockoutSeconds", d.lockout_secs),
+        max_lockout_secs: num("MaxLockoutSeconds", d.max_lockout_secs),
     }
 }
 
@@ -196,7 +225,10 @@ impl PolicySet {
             });
         }
 
-        let ext = |b: &Map<String, Value>| ExternalAccess { federation: flag(b, "EnableFederationAccess", false) };
+        let ext = |b: &Map<String, Value>| ExternalAccess {
+            federation: flag(b, "EnableFederationAccess", false),
+            outside: flag(b, "EnableOutsideAccess", false),
+        };
         let rtf = |b: &Map<String, Value>| flag(b, "DisableRTFIm", false);
 
         let imf = global("CsImFilterConfiguration");
@@ -257,7 +289,41 @@ impl PolicySet {
             im,
             files,
             barriers,
+            allow_outside: flag(&edge, "AllowOutsideUsers", true),
+            defence: of("CsDefenseConfiguration").iter().find(|(id, _)| id == "Global").map(|(_, b)| defence_config(b)),
         }
+    }
+
+    /// The defence settings in force: the store's CsDefenseConfiguration once set, else the
+    /// config file's; the file's trusted addresses always stay trusted.
+    pub fn defence_config(&self, file: &DefenceConfig) -> DefenceConfig {
+        match &self.defence {
+            None => file.clone(),
+            Some(d) => {
+                let mut d = d.clone();
+                for ip in &file.trusted {
+                    if !d.trusted.contains(ip) {
+                        d.trusted.push(*ip);
+                    }
+                }
+                d
+            }
+        }
+    }
+
+    /// A local user signing in (or sending) from `ip`, outside the internal networks when
+    /// `outside` is true: Lync's remote user access through the Edge.
+    pub fn check_remote_access(&self, user: &str, outside: bool) -> Result<(), Refusal> {
+        if !outside {
+            return Ok(());
+        }
+        if !self.allow_outside {
+            return Err(refuse(403, "Remote access is disabled on this server"));
+        }
+        if !self.external_access(user).outside {
+            return Err(refuse(403, "Your external access policy does not allow remote access"));
+        }
+        Ok(())
     }
 
     fn assigned(&self, user: &str, policy: &str) -> Option<String> {
@@ -589,6 +655,7 @@ impl Policies {
 
 const KINDS: &[&str] = &[
     "CsAccessEdgeConfiguration",
+    "CsDefenseConfiguration",
     "CsAllowedDomain",
     "CsBlockedDomain",
     "CsStaticRoutingConfiguration",

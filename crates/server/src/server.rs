@@ -47,7 +47,7 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
     let workers = cfg.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let mut core = Core::new(cfg, users.clone(), Some(store.clone()));
     core.set_listeners(listeners.clone());
-    core.policies.refresh(&store).context("loading policies from the store")?;
+    core.reload_policies(&store).context("loading policies from the store")?;
     if let Err(e) = core.load_state() {
         tracing::warn!("could not restore the saved state: {e}");
     }
