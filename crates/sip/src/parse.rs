@@ -53,6 +53,9 @@ fn find_header_end(b: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Parses one complete SIP message (a datagram, or a frame cut by [`frame`]).
+/// Header fields (after splitting comma lists) one message may have; more gets 400.
+pub const MAX_HEADER_FIELDS: usize = 256;
+
 pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
     let skip = skip_leading_newlines(&buf);
     let buf = buf.slice(skip..);
@@ -127,6 +130,12 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
             }
         } else {
             msg.headers.0.push(Header { name, value: value_text });
+        }
+        if msg.headers.0.len() > MAX_HEADER_FIELDS {
+            // the rest is not read: a message this large in fields is an attack, not a client
+            let mut e = bad(format!("Too many header fields (more than {MAX_HEADER_FIELDS})"));
+            e.partial = Some(Box::new(msg));
+            return Err(e);
         }
     }
 
@@ -397,6 +406,22 @@ c: application/sdp\r\n\
 l: 4\r\n\
 \r\n\
 v=0\r\n";
+
+    #[test]
+    fn too_many_header_fields_is_400_with_what_was_read() {
+        let mut m = String::from("OPTIONS sip:x@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n");
+        m.push_str("From: <sip:a@example.test>;tag=1\r\nTo: <sip:x@example.test>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n");
+        let ok = m.clone() + &"X-A: 1\r\n".repeat(MAX_HEADER_FIELDS - 5) + "\r\n";
+        assert!(parse_message(Bytes::from(ok)).is_ok(), "the limit itself is fine");
+        let e = parse_message(Bytes::from(m + &"X-A: 1\r\n".repeat(MAX_HEADER_FIELDS) + "\r\n")).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.reason.contains("Too many header fields"), "{}", e.reason);
+        let p = e.partial.expect("enough to answer");
+        assert_eq!(p.call_id().unwrap(), "c");
+        // a comma list counts by its items
+        let list = format!("OPTIONS sip:x SIP/2.0\r\nAccept: {}\r\n\r\n", vec!["a/b"; MAX_HEADER_FIELDS + 1].join(","));
+        assert!(parse_message(Bytes::from(list)).is_err());
+    }
 
     #[test]
     fn parses_compact_folded_and_multi_value_headers() {
