@@ -640,7 +640,7 @@ fn message_view(msg: &Message, ctx: &Context<'_>) -> Dynamic {
     put("source", text(&ctx.source.to_string()));
     put("source_ip", text(&ctx.source.ip().to_string()));
     put("source_port", Dynamic::from(ctx.source.port() as i64));
-    put("transport", text(ctx.transport));
+    put("transport", text(&ctx.transport.to_ascii_lowercase()));
     Dynamic::from(m)
 }
 

@@ -61,24 +61,51 @@ impl Server {
     pub fn start_with(ip: &str, port: u16, users: u32, config: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let st = confab()
-            .args(["user", "seed", "--domain", DOMAIN, "--count", &users.to_string(), "--data"])
+            .args([
+                "user",
+                "seed",
+                "--domain",
+                DOMAIN,
+                "--count",
+                &users.to_string(),
+                "--data",
+            ])
             .arg(dir.path())
             .stdout(Stdio::null())
             .status()
             .unwrap();
         assert!(st.success());
         let cfg = dir.path().join("confab.toml");
-        let listen = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
-        std::fs::write(&cfg, format!("listen = [\"{listen}\"]\ndomains = [\"{DOMAIN}\"]\n{config}")).unwrap();
+        let listen = if ip.contains(':') {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{ip}:{port}")
+        };
+        std::fs::write(
+            &cfg,
+            format!("listen = [\"{listen}\"]\ndomains = [\"{DOMAIN}\"]\n{config}"),
+        )
+        .unwrap();
         let log = dir.path().join("server.log");
         let child = Self::spawn(&cfg, dir.path(), &log);
-        let s = Server { child, port, ip: ip.to_string(), dir, log, cfg };
+        let s = Server {
+            child,
+            port,
+            ip: ip.to_string(),
+            dir,
+            log,
+            cfg,
+        };
         s.wait_ready();
         s
     }
 
     fn spawn(cfg: &std::path::Path, data: &std::path::Path, log: &std::path::Path) -> Child {
-        let logf = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
         confab()
             .args(["serve", "--config"])
             .arg(cfg)
@@ -104,7 +131,10 @@ impl Server {
     /// Stops the server with SIGTERM (a graceful stop: it saves its state) and starts it
     /// again on the same data and port.
     pub fn restart_graceful(&mut self) {
-        let st = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(st.success());
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.child.try_wait().unwrap().is_none() {
@@ -117,8 +147,14 @@ impl Server {
 
     /// Runs a `confab` command against this server's data directory.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = confab().args(args).arg("--data").arg(self.dir.path()).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let out = confab()
+            .args(args)
+            .arg("--data")
+            .arg(self.dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "confab {args:?} failed: {text}");
         text
     }
@@ -127,7 +163,11 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut ua = Ua::udp_on(&self.ip, "probe", self.addr());
         while Instant::now() < deadline {
-            let req = ua.request(Method::Options, &format!("sip:{}", host_port(&self.addr())), &format!("sip:{}", host_port(&self.addr())));
+            let req = ua.request(
+                Method::Options,
+                &format!("sip:{}", host_port(&self.addr())),
+                &format!("sip:{}", host_port(&self.addr())),
+            );
             ua.send(&req);
             if let Some(r) = ua.recv_timeout(Duration::from_millis(200)) {
                 if r.status() == Some(200) {
@@ -153,7 +193,14 @@ impl Drop for Server {
         let _ = self.child.wait();
         if std::thread::panicking() {
             let log = self.log_text();
-            let tail: String = log.chars().rev().take(6000).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = log
+                .chars()
+                .rev()
+                .take(6000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             eprintln!("---- confab log (tail) ----\n{tail}");
         }
     }
@@ -170,14 +217,21 @@ pub fn host_port(a: &SocketAddr) -> String {
 pub fn free_port_in(range: std::ops::Range<u16>) -> u16 {
     range
         .into_iter()
-        .find(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok() && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .find(|p| {
+            UdpSocket::bind(("127.0.0.1", *p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()
+        })
         .expect("a free port in range")
 }
 
 static UNIQUE: AtomicU32 = AtomicU32::new(1);
 
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}x{}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 enum Sock {
@@ -206,7 +260,11 @@ impl Ua {
     }
 
     pub fn udp_on(ip: &str, user: &str, server: SocketAddr) -> Ua {
-        let bind = if ip.contains(':') { format!("[{ip}]:0") } else { format!("{ip}:0") };
+        let bind = if ip.contains(':') {
+            format!("[{ip}]:0")
+        } else {
+            format!("{ip}:0")
+        };
         let s = UdpSocket::bind(bind).unwrap();
         let local = s.local_addr().unwrap();
         Self::with(user, Sock::Udp(s), local, server)
@@ -245,7 +303,12 @@ impl Ua {
     }
 
     pub fn contact_uri(&self) -> String {
-        format!("sip:{}@{};transport={}", self.user, host_port(&self.local), self.transport().to_lowercase())
+        format!(
+            "sip:{}@{};transport={}",
+            self.user,
+            host_port(&self.local),
+            self.transport().to_lowercase()
+        )
     }
 
     pub fn new_call(&mut self) {
@@ -275,7 +338,8 @@ impl Ua {
                 let mut buf = vec![0u8; 65536];
                 loop {
                     let left = deadline.checked_duration_since(Instant::now())?;
-                    s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+                    s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                        .unwrap();
                     match s.recv_from(&mut buf) {
                         Ok((n, _)) => {
                             // answers to broken requests may themselves lack headers: keep what parsed
@@ -309,7 +373,8 @@ impl Ua {
                     other => panic!("bad frame from server: {other:?}"),
                 }
                 let left = deadline.checked_duration_since(Instant::now())?;
-                s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+                s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                    .unwrap();
                 let mut chunk = [0u8; 8192];
                 match s.read(&mut chunk) {
                     Ok(0) => return None,
@@ -341,19 +406,31 @@ impl Ua {
                 self.backlog.push(m);
             }
         }
-        panic!("{}: timed out waiting for {what}; had {:?}", self.user, self.backlog.iter().map(first_line).collect::<Vec<_>>());
+        panic!(
+            "{}: timed out waiting for {what}; had {:?}",
+            self.user,
+            self.backlog.iter().map(first_line).collect::<Vec<_>>()
+        );
     }
 
     pub fn expect_request(&mut self, method: Method) -> Message {
         let m2 = method.clone();
-        self.expect(&format!("{method} request"), move |m| m.method() == Some(&m2))
+        self.expect(&format!("{method} request"), move |m| {
+            m.method() == Some(&m2)
+        })
     }
 
     /// The response to the request with CSeq `cseq` and `method` with status in `range`.
-    pub fn expect_response(&mut self, method: &Method, cseq: u32, status: std::ops::RangeInclusive<u16>) -> Message {
+    pub fn expect_response(
+        &mut self,
+        method: &Method,
+        cseq: u32,
+        status: std::ops::RangeInclusive<u16>,
+    ) -> Message {
         let m2 = method.clone();
         self.expect(&format!("{status:?} to {method} {cseq}"), move |m| {
-            m.status().is_some_and(|s| status.contains(&s)) && m.cseq().is_some_and(|c| c.seq == cseq && c.method == m2)
+            m.status().is_some_and(|s| status.contains(&s))
+                && m.cseq().is_some_and(|c| c.seq == cseq && c.method == m2)
         })
     }
 
@@ -370,7 +447,12 @@ impl Ua {
     }
 
     pub fn via(&self) -> String {
-        format!("SIP/2.0/{} {};branch=z9hG4bK{};rport", self.transport(), host_port(&self.local), unique("b"))
+        format!(
+            "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+            self.transport(),
+            host_port(&self.local),
+            unique("b")
+        )
     }
 
     /// A new out-of-dialog request from this user.
@@ -379,11 +461,15 @@ impl Ua {
         let mut m = Message::request(method.clone(), Text::from(ruri));
         m.headers.push(HeaderName::Via, self.via());
         m.headers.push(HeaderName::MaxForwards, "70");
-        m.headers.push(HeaderName::From, format!("<{}>;tag={}", self.aor(), self.from_tag));
+        m.headers.push(
+            HeaderName::From,
+            format!("<{}>;tag={}", self.aor(), self.from_tag),
+        );
         m.headers.push(HeaderName::To, format!("<{to}>"));
         m.headers.push(HeaderName::CallId, self.call_id.clone());
         m.headers.push(HeaderName::CSeq, format!("{seq} {method}"));
-        m.headers.push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
+        m.headers
+            .push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
         m
     }
 
@@ -392,9 +478,13 @@ impl Ua {
         let (chal_name, auth_name) = if resp.status() == Some(401) {
             (HeaderName::WwwAuthenticate, HeaderName::Authorization)
         } else {
-            (HeaderName::ProxyAuthenticate, HeaderName::ProxyAuthorization)
+            (
+                HeaderName::ProxyAuthenticate,
+                HeaderName::ProxyAuthorization,
+            )
         };
-        let challenge = Challenge::parse(resp.header(&chal_name).expect("challenge header")).unwrap();
+        let challenge =
+            Challenge::parse(resp.header(&chal_name).expect("challenge header")).unwrap();
         let mut m = req.clone();
         let method = m.method().unwrap().clone();
         let uri = m.uri().unwrap().to_string();
@@ -403,7 +493,18 @@ impl Ua {
         m.headers.remove_all(&HeaderName::Via);
         m.headers.push_front(HeaderName::Via, self.via());
         m.headers.remove_all(&auth_name);
-        m.headers.push(auth_name, authorization(&challenge, &self.user, &self.password, method.as_str(), &uri, &unique("cn"), 1));
+        m.headers.push(
+            auth_name,
+            authorization(
+                &challenge,
+                &self.user,
+                &self.password,
+                method.as_str(),
+                &uri,
+                &unique("cn"),
+                1,
+            ),
+        );
         m
     }
 
@@ -431,7 +532,8 @@ impl Ua {
     /// Answers a received request.
     pub fn reply(&mut self, req: &Message, status: u16, to_tag: &str) -> Message {
         let mut r = response_to(req, status, None, Some(to_tag));
-        r.headers.push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
+        r.headers
+            .push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
         self.send(&r);
         r
     }
@@ -445,7 +547,10 @@ pub fn first_line(m: &Message) -> String {
 }
 
 pub fn contacts(m: &Message) -> Vec<String> {
-    m.headers.get_all(&HeaderName::Contact).map(|c| c.to_string()).collect()
+    m.headers
+        .get_all(&HeaderName::Contact)
+        .map(|c| c.to_string())
+        .collect()
 }
 
 impl Ua {
@@ -456,7 +561,11 @@ impl Ua {
         let method = req.method().unwrap().clone();
         let seq = req.cseq().unwrap().seq;
         let r = self.expect_response(&method, seq, 200..=699);
-        assert!(matches!(r.status(), Some(401 | 407)), "expected a challenge, got {}", first_line(&r));
+        assert!(
+            matches!(r.status(), Some(401 | 407)),
+            "expected a challenge, got {}",
+            first_line(&r)
+        );
         if method == Method::Invite {
             self.send(&ack_for(&req, &r));
         }
@@ -466,7 +575,16 @@ impl Ua {
     }
 
     /// An in-dialog request: `target` is the peer's Contact, `routes` the route set.
-    pub fn in_dialog(&mut self, method: Method, target: &str, routes: &[String], from: &str, to: &str, call_id: &str, seq: u32) -> Message {
+    pub fn in_dialog(
+        &mut self,
+        method: Method,
+        target: &str,
+        routes: &[String],
+        from: &str,
+        to: &str,
+        call_id: &str,
+        seq: u32,
+    ) -> Message {
         let mut m = Message::request(method.clone(), Text::from(target));
         m.headers.push(HeaderName::Via, self.via());
         m.headers.push(HeaderName::MaxForwards, "70");
@@ -484,12 +602,25 @@ impl Ua {
 /// ACK for a non-2xx final response: same branch as the INVITE (hop by hop).
 pub fn ack_for(invite: &Message, resp: &Message) -> Message {
     let mut ack = Message::request(Method::Ack, invite.uri().unwrap().clone());
-    ack.headers.push(HeaderName::Via, invite.header(&HeaderName::Via).unwrap().clone());
+    ack.headers.push(
+        HeaderName::Via,
+        invite.header(&HeaderName::Via).unwrap().clone(),
+    );
     ack.headers.push(HeaderName::MaxForwards, "70");
-    ack.headers.push(HeaderName::From, invite.header(&HeaderName::From).unwrap().clone());
-    ack.headers.push(HeaderName::To, resp.header(&HeaderName::To).unwrap().clone());
-    ack.headers.push(HeaderName::CallId, invite.call_id().unwrap().clone());
-    ack.headers.push(HeaderName::CSeq, format!("{} ACK", invite.cseq().unwrap().seq));
+    ack.headers.push(
+        HeaderName::From,
+        invite.header(&HeaderName::From).unwrap().clone(),
+    );
+    ack.headers.push(
+        HeaderName::To,
+        resp.header(&HeaderName::To).unwrap().clone(),
+    );
+    ack.headers
+        .push(HeaderName::CallId, invite.call_id().unwrap().clone());
+    ack.headers.push(
+        HeaderName::CSeq,
+        format!("{} ACK", invite.cseq().unwrap().seq),
+    );
     ack
 }
 
@@ -499,5 +630,8 @@ pub fn sdp(ua: &Ua) -> String {
 
 /// The URI inside `<...>` of a name-addr value.
 pub fn uri_of(v: &str) -> String {
-    confab_sip::values::NameAddr::parse(v).unwrap().uri_str.to_string()
+    confab_sip::values::NameAddr::parse(v)
+        .unwrap()
+        .uri_str
+        .to_string()
 }
