@@ -78,7 +78,49 @@ pub struct Config {
     /// Flood and password-guessing defence (see defence.rs).
     pub defence: crate::defence::DefenceConfig,
     pub edge: EdgeConfig,
+    /// Limits on server application (filter script) runs.
+    pub scripts: ScriptsConfig,
     pub log: LogConfig,
+}
+
+/// Per message and script limits of server applications (see docs/scripts.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptsConfig {
+    /// Rhai operations a script may take on one message.
+    pub max_operations: u64,
+    /// Wall-clock milliseconds a script may take on one message.
+    pub timeout_ms: u64,
+    /// Bytes of one string, and entries of one array or map, a script may build.
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+}
+
+impl Default for ScriptsConfig {
+    fn default() -> Self {
+        let l = confab_scripts::Limits::default();
+        ScriptsConfig {
+            max_operations: l.max_operations,
+            timeout_ms: l.timeout.as_millis() as u64,
+            max_string_size: l.max_string_size,
+            max_array_size: l.max_array_size,
+            max_map_size: l.max_map_size,
+        }
+    }
+}
+
+impl ScriptsConfig {
+    pub fn limits(&self) -> confab_scripts::Limits {
+        confab_scripts::Limits {
+            max_operations: self.max_operations,
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            max_string_size: self.max_string_size,
+            max_array_size: self.max_array_size,
+            max_map_size: self.max_map_size,
+            ..confab_scripts::Limits::default()
+        }
+    }
 }
 
 /// Where this server meets the outside (Lync's Edge role).
@@ -244,6 +286,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             defence: Default::default(),
             edge: EdgeConfig::default(),
+            scripts: ScriptsConfig::default(),
             log: LogConfig::default(),
         }
     }

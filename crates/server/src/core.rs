@@ -171,6 +171,8 @@ pub struct Core {
     pub defence: crate::defence::Defence,
     /// Federation rules, filters and information barriers from the store.
     pub policies: crate::edge::Policies,
+    /// Server applications (SIP filter scripts) from the store.
+    pub scripts: crate::filters::ScriptFilters,
 }
 
 pub(crate) fn shard_of(call_id: &str) -> usize {
@@ -258,6 +260,7 @@ impl Core {
             presence: Default::default(),
             defence: crate::defence::Defence::new(cfg.defence.clone()),
             policies: Default::default(),
+            scripts: crate::filters::ScriptFilters::new(cfg.data_dir.join("scripts"), cfg.scripts.limits()),
             privacy: crate::privacy::Privacy::new(cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect()),
             cfg,
         }
@@ -596,6 +599,14 @@ impl Core {
     fn route_request(&self, shard: &mut Shard, shard_idx: usize, key: &str, mut msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
         let method = msg.method().cloned().expect("request");
         let flow_target = self.strip_own_routes(&mut msg, src);
+        let script_hop = match self.scripts.get() {
+            None => None,
+            Some(filters) => match self.run_request_scripts(&filters, &mut msg, src) {
+                ScriptDecision::Pass(hop) => hop,
+                ScriptDecision::Respond(status, reason) => return self.reply(shard, key, &msg, status, Some(&reason), now, out),
+                ScriptDecision::Drop => return self.remove_server(shard, key),
+            },
+        };
         let uri_text = msg.uri().cloned().expect("request");
         let Ok(ruri) = Uri::parse(&uri_text) else {
             return self.reply(shard, key, &msg, 400, Some("Malformed Request-URI"), now, out);
@@ -687,6 +698,11 @@ impl Core {
             return self.reply(shard, key, &msg, r.status, Some(&r.reason), now, out);
         }
 
+        // A server application chose the next hop.
+        if let Some(dest) = script_hop {
+            return self.proxy(shard, shard_idx, key, msg, src, vec![Target { uri: None, dest, path: vec![], flow: false }], now, out);
+        }
+
         // Presence: this server is every local user's presence agent.
         if !has_route && flow_target.is_none() && ruri_ours && !in_dialog && self.is_presence_request(&msg) {
             let Some(presentity) = self.local_aor(&ruri) else {
@@ -760,6 +776,41 @@ impl Core {
             }
         }
         self.proxy(shard, shard_idx, key, msg, src, targets, now, out);
+    }
+
+    /// Whether a From/To header names a user of another domain (a federated party).
+    fn is_federated(&self, hdr: Option<confab_sip::values::NameAddr<'_>>) -> bool {
+        hdr.is_some_and(|h| {
+            let u = h.uri();
+            !self.is_our_domain(u.host) && !self.is_us(u.host, u.port)
+        })
+    }
+
+    /// The context the server applications see with a message.
+    pub(crate) fn script_context<'a>(&self, msg: &Message, direction: confab_scripts::Direction, src: &'a Source) -> confab_scripts::Context<'a> {
+        confab_scripts::Context {
+            direction,
+            source: src.remote,
+            transport: src.transport.as_str(),
+            from_federated: self.is_federated(msg.from_hdr()),
+            to_federated: self.is_federated(msg.to_hdr()),
+        }
+    }
+
+    /// Runs the server applications on a new request; header edits are applied here.
+    fn run_request_scripts(&self, filters: &confab_scripts::Filters, msg: &mut Message, src: &Source) -> ScriptDecision {
+        let ctx = self.script_context(msg, confab_scripts::Direction::In, src);
+        let outcome = filters.run(msg, &ctx);
+        outcome.apply_edits(msg);
+        match outcome.verdict {
+            confab_scripts::Verdict::Pass => ScriptDecision::Pass(None),
+            confab_scripts::Verdict::Respond { status, reason } => ScriptDecision::Respond(status, reason),
+            confab_scripts::Verdict::Drop => ScriptDecision::Drop,
+            confab_scripts::Verdict::Route(hop) => match Uri::parse(&hop).ok().as_ref().and_then(uri_dest) {
+                Some(dest) => ScriptDecision::Pass(Some(dest)),
+                None => ScriptDecision::Respond(500, format!("Server application chose an unusable next hop {hop}")),
+            },
+        }
     }
 
     /// Federation (Edge settings, domain lists, external access policies), information
@@ -950,7 +1001,6 @@ impl Core {
     }
 
     fn on_response(&self, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
-        let _ = src;
         let Some(via) = msg.top_via() else { return };
         let Some(branch) = via.branch() else { return };
         if !branch.starts_with(BRANCH_PREFIX) || !self.is_us(via.host, via.port) {
@@ -974,11 +1024,30 @@ impl Core {
             tracing::debug!("dropping a relayed response that lost the upstream Via");
             return;
         }
-        self.on_client_response(&mut shard, shard_idx, &ckey, msg, now, out);
+        self.on_client_response(&mut shard, shard_idx, &ckey, msg, src, now, out);
         self.unlock_and_run(shard, out);
     }
 
-    fn on_client_response(&self, shard: &mut Shard, shard_idx: usize, ckey: &str, msg: Message, now: Instant, out: &mut Vec<Outgoing>) {
+    /// Runs the server applications on a response about to be relayed. None: dropped.
+    fn run_response_scripts(&self, mut msg: Message, src: &Source) -> Option<Message> {
+        let Some(filters) = self.scripts.get() else { return Some(msg) };
+        let outcome = filters.run(&msg, &self.script_context(&msg, confab_scripts::Direction::Out, src));
+        outcome.apply_edits(&mut msg);
+        match outcome.verdict {
+            confab_scripts::Verdict::Drop => return None,
+            confab_scripts::Verdict::Respond { status: new, reason: new_reason } => {
+                if let confab_sip::StartLine::Response { status, reason, .. } = &mut msg.start {
+                    *status = new;
+                    *reason = new_reason.into();
+                }
+            }
+            confab_scripts::Verdict::Pass | confab_scripts::Verdict::Route(_) => {}
+        }
+        Some(msg)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_client_response(&self, shard: &mut Shard, shard_idx: usize, ckey: &str, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
         let status = msg.status().unwrap_or(500);
         let Some(entry) = shard.client.get_mut(ckey) else { return };
         let action = entry.txn.on_response(status, now);
@@ -1004,6 +1073,7 @@ impl Core {
                     }
                 } else if !is_cancel_txn {
                     if let Some(pid) = proxy {
+                        let Some(msg) = self.run_response_scripts(msg, src) else { return };
                         self.proxy_response(shard, shard_idx, pid, idx, msg, now, out);
                     }
                 }
@@ -1198,6 +1268,9 @@ impl Core {
             if let Err(e) = self.reload_policies(store) {
                 tracing::warn!("reloading policies: {e}");
             }
+            if let Err(e) = self.scripts.refresh(store) {
+                tracing::warn!("reloading server applications: {e}");
+            }
             match self.privacy.refresh(store) {
                 Ok(owners) => jobs.extend(owners.into_iter().map(Job::NotifyWatchers)),
                 Err(e) => tracing::warn!("reloading contact lists: {e}"),
@@ -1205,6 +1278,14 @@ impl Core {
         }
         self.run_jobs(jobs, out);
     }
+}
+
+/// What the server applications decided about a request.
+enum ScriptDecision {
+    /// Go on, to this next hop if a script chose one.
+    Pass(Option<Dest>),
+    Respond(u16, String),
+    Drop,
 }
 
 pub(crate) struct Target {

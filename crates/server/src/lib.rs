@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod defence;
 pub mod edge;
+pub mod filters;
 pub mod im;
 pub mod location;
 pub mod net;

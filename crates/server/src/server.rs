@@ -48,6 +48,7 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
     let mut core = Core::new(cfg, users.clone(), Some(store.clone()));
     core.set_listeners(listeners.clone());
     core.reload_policies(&store).context("loading policies from the store")?;
+    core.scripts.load(&store).context("loading server applications")?;
     if let Err(e) = core.load_state() {
         tracing::warn!("could not restore the saved state: {e}");
     }

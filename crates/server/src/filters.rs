@@ -1,0 +1,135 @@
+//! Server applications: the SIP filter scripts of the enabled `CsServerApplication`
+//! documents (see confab-scripts), loaded at startup and again when the configuration or a
+//! script file changes.
+//!
+//! A Critical application whose script cannot be loaded stops the server at startup; at a
+//! reload it keeps the previous scripts running (with an error in the log). A non-critical
+//! one is skipped with an error in the log.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use confab_scripts::{AppConfig, Filters, Limits, LoadError};
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Map, Value};
+
+pub const KIND: &str = "CsServerApplication";
+
+/// The live scripts. Requests check one atomic flag when there are none.
+pub struct ScriptFilters {
+    current: RwLock<Arc<Filters>>,
+    active: AtomicBool,
+    version: Mutex<Option<i64>>,
+    dir: PathBuf,
+    limits: Limits,
+}
+
+impl ScriptFilters {
+    /// Scripts named by a relative path are looked up in `dir` (`<data_dir>/scripts`).
+    pub fn new(dir: PathBuf, limits: Limits) -> ScriptFilters {
+        ScriptFilters {
+            current: RwLock::new(Arc::new(Filters::empty())),
+            active: AtomicBool::new(false),
+            version: Mutex::new(None),
+            dir,
+            limits,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The scripts to run, or None when there are none (the common case costs one load).
+    #[inline]
+    pub fn get(&self) -> Option<Arc<Filters>> {
+        if !self.active.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.current.read().clone())
+    }
+
+    fn set(&self, f: Filters) {
+        let active = !f.is_empty();
+        *self.current.write() = Arc::new(f);
+        self.active.store(active, Ordering::Release);
+    }
+
+    fn read(
+        &self,
+        store: &confab_store::Store,
+    ) -> Result<(Filters, Vec<LoadError>), confab_store::StoreError> {
+        let apps: Vec<AppConfig> = store
+            .list_config(KIND)?
+            .into_iter()
+            .map(|d| app_config(&d.identity, &d.body))
+            .collect();
+        Ok(Filters::load(&apps, &self.dir, &self.limits))
+    }
+
+    /// Startup: a Critical application that fails to load is an error.
+    pub fn load(&self, store: &confab_store::Store) -> anyhow::Result<()> {
+        let version = store.config_version()?;
+        let (filters, errors) = self.read(store)?;
+        if let Some(e) = errors.iter().find(|e| e.critical) {
+            anyhow::bail!("critical {e}");
+        }
+        for e in &errors {
+            tracing::error!("skipped {e}");
+        }
+        for id in filters.identities() {
+            tracing::info!(application = id, "server application loaded");
+        }
+        self.set(filters);
+        *self.version.lock() = Some(version);
+        Ok(())
+    }
+
+    /// Reloads when the configuration version moved or a script file changed.
+    pub fn refresh(&self, store: &confab_store::Store) -> Result<bool, confab_store::StoreError> {
+        let v = store.config_version()?;
+        let mut seen = self.version.lock();
+        if *seen == Some(v) && !self.current.read().changed_on_disk() {
+            return Ok(false);
+        }
+        // a configuration change that is not about applications reloads them too: cheap, rare
+        let (filters, errors) = self.read(store)?;
+        *seen = Some(v);
+        if let Some(e) = errors.iter().find(|e| e.critical) {
+            tracing::error!("critical {e}; the previous server applications stay in force");
+            return Ok(false);
+        }
+        for e in &errors {
+            tracing::error!("skipped {e}");
+        }
+        tracing::info!(applications = ?filters.identities(), "server applications reloaded");
+        self.set(filters);
+        Ok(true)
+    }
+}
+
+/// A `CsServerApplication` document as the scripts crate wants it (defaults as in
+/// confab-admin's schema: Enabled false, Critical true, Priority -1).
+pub fn app_config(identity: &str, body: &Map<String, Value>) -> AppConfig {
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    AppConfig {
+        identity: identity.to_string(),
+        uri: text("Uri"),
+        script_name: text("ScriptName"),
+        enabled: body
+            .get("Enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        critical: body
+            .get("Critical")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        priority: body.get("Priority").and_then(Value::as_i64).unwrap_or(-1),
+    }
+}
