@@ -97,7 +97,12 @@ impl Store {
                     }
                     Ok(())
                 })
-            })
+            })?;
+            // A self-contained file: no -wal/-shm beside it once closed.
+            if let Some(c) = target.sqlite() {
+                c.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+            }
+            Ok(())
         };
         let result = copy();
         if result.is_err() {

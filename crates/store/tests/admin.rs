@@ -198,7 +198,8 @@ fn config_version_seen_by_other_process_on(db: &TestDb) {
 
 #[test]
 fn admin_add_verify_and_lookup() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     assert_eq!(store.admin_count().unwrap(), 0);
     let a = store
         .add_admin("Alice", "correct horse", &roles(&["CsAdministrator"]))
@@ -352,7 +353,8 @@ fn admin_password_roles_and_removal_on(db: &TestDb) {
 
 #[test]
 fn tokens_issue_lookup_revoke() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     store
         .add_admin("Alice", "password1", &roles(&["CsAdministrator"]))
         .unwrap();
@@ -401,7 +403,8 @@ fn tokens_issue_lookup_revoke() {
 
 #[test]
 fn tokens_expire() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     store.add_admin("alice", "password1", &[]).unwrap();
     let dead = store.issue_token("alice", 0).unwrap();
     assert!(store.token_admin(&dead).unwrap().is_none());
@@ -421,7 +424,8 @@ fn tokens_expire() {
 
 #[test]
 fn tokens_go_with_their_admin() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     store.add_admin("alice", "password1", &[]).unwrap();
     store.add_admin("bob", "password2", &[]).unwrap();
     let ta = store.issue_token("alice", 600).unwrap();
@@ -549,7 +553,8 @@ fn roles_crud_and_version_on(db: &TestDb) {
 
 #[test]
 fn audit_append_and_query() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -48,7 +48,6 @@ fn add_list_set_level_remove() {
 }
 
 fn add_list_set_level_remove_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = store_with_users(db);
     use PrivacyLevel::*;
 
@@ -149,7 +148,6 @@ fn errors() {
 }
 
 fn errors_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = store_with_users(db);
     store
         .add_contact("alice", "a.test", "bob@a.test", None)
@@ -276,7 +274,6 @@ fn per_owner_limit() {
 }
 
 fn per_owner_limit_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = store_with_users(db);
     for i in 0..MAX_CONTACTS_PER_USER {
         store
@@ -304,8 +301,9 @@ fn per_owner_limit_on(db: &TestDb) {
 
 #[test]
 fn removing_a_user_removes_their_list() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    let db = common::sqlite_db();
+    let dir = db.dir();
+    let store = store_with_users(&db);
     store
         .add_contact("alice", "a.test", "bob@a.test", None)
         .unwrap();
@@ -380,7 +378,6 @@ fn contacts_version_bumps_on_each_write_and_is_seen_by_other_connections() {
 }
 
 fn contacts_version_bumps_on_each_write_and_is_seen_by_other_connections_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = store_with_users(db);
     let other = db.open().unwrap();
     assert_eq!(store.contacts_version().unwrap(), 0);

@@ -49,7 +49,6 @@ fn stored_read_in_order_survive_restart_and_delete() {
 }
 
 fn stored_read_in_order_survive_restart_and_delete_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = store_with_users(db);
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -162,7 +161,6 @@ fn count_limit_gives_mailbox_full_without_storing() {
 }
 
 fn count_limit_gives_mailbox_full_without_storing_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = store_with_users(db);
     for i in 0..MAX_N {
         send(&store, "alice", &format!("m{i}")).unwrap();
@@ -205,7 +203,6 @@ fn byte_limit_gives_mailbox_full_without_storing() {
 }
 
 fn byte_limit_gives_mailbox_full_without_storing_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = store_with_users(db);
     let limit = 1000;
     let put = |n: usize| {
@@ -274,7 +271,6 @@ fn validation_and_unknown_recipient() {
 }
 
 fn validation_and_unknown_recipient_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = store_with_users(db);
     let put = |sender: &str, ct: &str, headers: &str| {
         store.store_message(
@@ -306,8 +302,9 @@ fn validation_and_unknown_recipient_on(db: &TestDb) {
 
 #[test]
 fn removing_a_user_removes_their_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    let db = common::sqlite_db();
+    let dir = db.dir();
+    let store = store_with_users(&db);
     send(&store, "alice", "1").unwrap();
     send(&store, "alice", "2").unwrap();
     send(&store, "bob", "3").unwrap();

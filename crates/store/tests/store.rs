@@ -89,7 +89,6 @@ fn reopen_keeps_data() {
 }
 
 fn reopen_keeps_data_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let added = {
         let store = db.open().unwrap();
         store
@@ -115,7 +114,6 @@ fn add_get_list_remove() {
 }
 
 fn add_get_list_remove_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = db.open().unwrap();
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -231,7 +229,6 @@ fn passwd_enable_disable_display_name() {
 }
 
 fn passwd_enable_disable_display_name_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = db.open().unwrap();
     store
         .add_user(&new_user("Alice", "example.test", "s3cret"))
@@ -385,7 +382,6 @@ fn seed_users_bulk_and_idempotent() {
 }
 
 fn seed_users_bulk_and_idempotent_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = db.open().unwrap();
     let t = Instant::now();
     assert_eq!(
@@ -471,7 +467,6 @@ fn users_version_changes_on_each_write() {
 }
 
 fn users_version_changes_on_each_write_on(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
     let store = db.open().unwrap();
     let mut last = store.users_version().unwrap();
     let mut check = |what: &str, changed: bool| {

@@ -29,6 +29,11 @@ impl TestDb {
         }
     }
 
+    /// The temporary directory (the SQLite store's data directory).
+    pub fn dir(&self) -> &tempfile::TempDir {
+        &self.dir
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }
@@ -71,6 +76,15 @@ pub fn fresh_schema(url: &str) -> String {
         .unwrap_or_else(|e| panic!("connecting to CONFAB_TEST_POSTGRES: {e}"));
     c.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
     schema
+}
+
+/// SQLite only, for tests that edit the file by hand.
+pub fn sqlite_db() -> TestDb {
+    TestDb {
+        name: "sqlite",
+        dir: tempfile::tempdir().unwrap(),
+        pg: None,
+    }
 }
 
 /// SQLite, then PostgreSQL when configured.
