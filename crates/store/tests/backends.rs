@@ -59,9 +59,17 @@ fn contents(s: &Store) -> serde_json::Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_works_inside_a_tokio_runtime() {
-    for db in &test_dbs() {
+#[test]
+fn store_works_inside_a_tokio_runtime() {
+    // The test's own schema is made (and dropped) outside the runtime; the store is opened
+    // and used inside it, as the server does.
+    let dbs = test_dbs();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(in_runtime(&dbs));
+}
+
+async fn in_runtime(dbs: &[TestDb]) {
+    for db in dbs {
         let s = db.open().unwrap();
         s.add_user(&NewUser { username: "carol", domain: "c.test", display_name: "", password: "pw" })
             .unwrap();
