@@ -155,7 +155,7 @@ fn two_servers_share_one_postgres_store() {
     }
 
     // A policy set through the admin shell takes effect on both servers.
-    let mut alice_ua = |server: &Serve| {
+    let alice_ua = |server: &Serve| {
         let mut ua = Ua::udp_on(&server.addr.ip().to_string(), "alice", server.addr);
         ua.password = "alicepassword".into();
         ua
