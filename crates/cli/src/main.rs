@@ -37,6 +37,10 @@ struct Common {
     /// Data directory holding the SQLite store (default ./confab-data)
     #[arg(long, global = true)]
     data: Option<PathBuf>,
+    /// Central store: a PostgreSQL URL (postgres://user:password@host/db) shared by several
+    /// servers, or a data directory; default: SQLite in the data directory
+    #[arg(long, global = true)]
+    store: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -69,7 +73,8 @@ enum Command {
         common: Common,
         file: PathBuf,
     },
-    /// Make FILE (from `confab backup`) the store of an empty data directory
+    /// Make FILE (from `confab backup`, of either backend) the store of an empty data
+    /// directory, or load it into an empty PostgreSQL store (--store postgres://…)
     Restore {
         #[command(flatten)]
         common: Common,
@@ -331,11 +336,36 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
     if let Some(d) = &common.data {
         cfg.data_dir = d.clone();
     }
+    if let Some(s) = &common.store {
+        if confab_store::is_postgres_url(s) {
+            cfg.store = Some(s.clone());
+        } else {
+            cfg.data_dir = PathBuf::from(s);
+            cfg.store = None;
+        }
+    }
     Ok(cfg)
 }
 
+/// The PostgreSQL URL of the store, if it is on PostgreSQL.
+fn postgres_store(cfg: &Config) -> Option<&str> {
+    cfg.store.as_deref().filter(|s| confab_store::is_postgres_url(s))
+}
+
+/// Where the store is, for messages (passwords redacted).
+fn store_name(cfg: &Config) -> String {
+    match postgres_store(cfg) {
+        Some(url) => confab_store::redact_url(url),
+        None => cfg.data_dir.display().to_string(),
+    }
+}
+
 fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    Store::open(&cfg.data_dir).with_context(|| format!("opening the store in {}", cfg.data_dir.display()))
+    match (&cfg.store, postgres_store(cfg)) {
+        (_, Some(url)) => Store::open_url(url).with_context(|| format!("opening the store at {}", store_name(cfg))),
+        (Some(other), None) => bail!("store = {other:?} is not a postgres:// URL; leave it unset for SQLite in data_dir"),
+        (None, None) => Store::open(&cfg.data_dir).with_context(|| format!("opening the store in {}", cfg.data_dir.display())),
+    }
 }
 
 fn split_address(addr: &str, cfg: &Config) -> (String, String) {
@@ -382,13 +412,17 @@ fn real_main() -> anyhow::Result<()> {
         Command::Backup { common, file } => {
             let cfg = load_config(&common)?;
             open_store(&cfg)?.backup_to(&file)?;
-            println!("backed up {} to {}", cfg.data_dir.display(), file.display());
+            println!("backed up {} to {}", store_name(&cfg), file.display());
             Ok(())
         }
         Command::Restore { common, file } => {
             let cfg = load_config(&common)?;
-            Store::restore_into(&file, &cfg.data_dir)?;
-            println!("restored {} into {}", file.display(), cfg.data_dir.display());
+            if postgres_store(&cfg).is_some() {
+                open_store(&cfg)?.restore_from(&file)?;
+            } else {
+                Store::restore_into(&file, &cfg.data_dir)?;
+            }
+            println!("restored {} into {}", file.display(), store_name(&cfg));
             Ok(())
         }
         Command::Serve { common, listen, domain, workers, sip_trace, http } => {

@@ -67,6 +67,9 @@ pub struct Config {
     /// SIP domains served; the first is the default for new users.
     pub domains: Vec<String>,
     pub data_dir: PathBuf,
+    /// Where the central store lives: unset for SQLite in `data_dir`, or a PostgreSQL URL
+    /// (`postgres://user:password@host/db`) that several servers can share.
+    pub store: Option<String>,
     /// Tokio worker threads; default: one per core.
     pub workers: Option<usize>,
     pub registrar: RegistrarConfig,
@@ -277,6 +280,7 @@ impl Default for Config {
             listen: vec!["127.0.0.1:5060".into()],
             domains: vec!["example.test".into()],
             data_dir: PathBuf::from("confab-data"),
+            store: None,
             workers: None,
             registrar: RegistrarConfig::default(),
             auth: AuthConfig::default(),

@@ -7,7 +7,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use confab_sip::digest::Algorithm;
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::db::{vals, Conn, Row};
 
 use crate::roles::{decode_list, encode_list, validate_role_identity};
 use crate::users::{is_unique_violation, now};
@@ -131,7 +131,7 @@ fn token_hash(token: &str) -> String {
 
 const ADMIN_COLUMNS: &str = "name, roles, created_at";
 
-fn admin_from_row(r: &Row<'_>) -> rusqlite::Result<Admin> {
+fn admin_from_row(r: &Row) -> Result<Admin, StoreError> {
     Ok(Admin {
         name: r.get(0)?,
         roles: decode_list(r, 1)?,
@@ -144,16 +144,18 @@ fn no_such_admin(name: &str) -> StoreError {
 }
 
 /// Reads one admin (case-insensitive) on any connection (or transaction).
-pub fn get_admin_in(conn: &Connection, name: &str) -> Result<Option<Admin>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ADMIN_COLUMNS} FROM admins WHERE name = ?1"
-    ))?;
-    Ok(stmt.query_row([name], admin_from_row).optional()?)
+pub fn get_admin_in(conn: &Conn<'_>, name: &str) -> Result<Option<Admin>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE lower(name) = lower(?1)"),
+        vals![name],
+    )?
+    .map(|r| admin_from_row(&r))
+    .transpose()
 }
 
 /// Inserts an admin whose password is already hashed (validation done by the caller).
 fn insert_admin(
-    conn: &Connection,
+    conn: &Conn<'_>,
     name: &str,
     hash: &str,
     roles: Vec<String>,
@@ -162,7 +164,7 @@ fn insert_admin(
     match conn.execute(
         "INSERT INTO admins (name, password_hash, roles, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![name, hash, encode_list(&roles), ts],
+        vals![name, hash, encode_list(&roles), ts],
     ) {
         Err(e) if is_unique_violation(&e) => return Err(StoreError::AdminExists(name.to_owned())),
         r => r?,
@@ -178,7 +180,7 @@ fn insert_admin(
 /// [`Store::add_admin`] inside the caller's transaction (hashes while the write lock is held,
 /// so prefer the `Store` method when atomicity with other writes is not needed).
 pub fn add_admin_in(
-    conn: &Connection,
+    conn: &Conn<'_>,
     name: &str,
     password: &str,
     roles: &[String],
@@ -190,9 +192,9 @@ pub fn add_admin_in(
 }
 
 /// [`Store::remove_admin`] inside the caller's transaction.
-pub fn remove_admin_in(conn: &Connection, name: &str) -> Result<(), StoreError> {
+pub fn remove_admin_in(conn: &Conn<'_>, name: &str) -> Result<(), StoreError> {
     // Tokens go by ON DELETE CASCADE.
-    if conn.execute("DELETE FROM admins WHERE name = ?1", [name])? == 0 {
+    if conn.execute("DELETE FROM admins WHERE lower(name) = lower(?1)", vals![name])? == 0 {
         return Err(no_such_admin(name));
     }
     bump_version(conn, "admins_version")?;
@@ -201,14 +203,14 @@ pub fn remove_admin_in(conn: &Connection, name: &str) -> Result<(), StoreError> 
 
 /// [`Store::set_admin_roles`] inside the caller's transaction.
 pub fn set_admin_roles_in(
-    conn: &Connection,
+    conn: &Conn<'_>,
     name: &str,
     roles: &[String],
 ) -> Result<(), StoreError> {
     let roles = normalize_roles(roles)?;
     let n = conn.execute(
-        "UPDATE admins SET roles = ?2, updated_at = ?3 WHERE name = ?1",
-        params![name, encode_list(&roles), now()],
+        "UPDATE admins SET roles = ?2, updated_at = ?3 WHERE lower(name) = lower(?1)",
+        vals![name, encode_list(&roles), now()],
     )?;
     if n == 0 {
         return Err(no_such_admin(name));
@@ -217,10 +219,10 @@ pub fn set_admin_roles_in(
     Ok(())
 }
 
-fn set_admin_hash(conn: &Connection, name: &str, hash: &str) -> Result<(), StoreError> {
+fn set_admin_hash(conn: &Conn<'_>, name: &str, hash: &str) -> Result<(), StoreError> {
     let n = conn.execute(
-        "UPDATE admins SET password_hash = ?2, updated_at = ?3 WHERE name = ?1",
-        params![name, hash, now()],
+        "UPDATE admins SET password_hash = ?2, updated_at = ?3 WHERE lower(name) = lower(?1)",
+        vals![name, hash, now()],
     )?;
     if n == 0 {
         return Err(no_such_admin(name));
@@ -250,14 +252,17 @@ impl Store {
     /// The admin if `password` is theirs; `None` for a wrong password or an unknown name (which
     /// costs the same Argon2 verification, so timing does not reveal which names exist).
     pub fn verify_admin(&self, name: &str, password: &str) -> Result<Option<Admin>, StoreError> {
-        let found: Option<(Admin, String)> = {
-            let conn = self.lock();
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {ADMIN_COLUMNS}, password_hash FROM admins WHERE name = ?1"
-            ))?;
-            stmt.query_row([name], |r| Ok((admin_from_row(r)?, r.get(3)?)))
-                .optional()?
-        };
+        let found: Option<(Admin, String)> = self
+            .read(|c| {
+                c.query_opt(
+                    &format!(
+                        "SELECT {ADMIN_COLUMNS}, password_hash FROM admins WHERE lower(name) = lower(?1)"
+                    ),
+                    vals![name],
+                )
+            })?
+            .map(|r| Ok::<_, StoreError>((admin_from_row(&r)?, r.get(3)?)))
+            .transpose()?;
         // Verify outside the lock.
         match found {
             Some((admin, hash)) => Ok(password_matches(password, &hash).then_some(admin)),
@@ -270,16 +275,18 @@ impl Store {
 
     /// Case-insensitive lookup; `None` if absent.
     pub fn get_admin(&self, name: &str) -> Result<Option<Admin>, StoreError> {
-        get_admin_in(&self.lock(), name)
+        self.read(|c| get_admin_in(c, name))
     }
 
     /// All admins, ordered by name (case-insensitively).
     pub fn list_admins(&self) -> Result<Vec<Admin>, StoreError> {
-        let conn = self.lock();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {ADMIN_COLUMNS} FROM admins ORDER BY name"))?;
-        let rows = stmt.query_map([], admin_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = self.read(|c| {
+            c.query(
+                &format!("SELECT {ADMIN_COLUMNS} FROM admins ORDER BY lower(name), name"),
+                &[],
+            )
+        })?;
+        rows.iter().map(admin_from_row).collect()
     }
 
     /// Deletes an admin and all their tokens; `NoSuchAdmin` if absent.
@@ -305,15 +312,13 @@ impl Store {
 
     /// Number of admin accounts (0 means the first one still has to be bootstrapped).
     pub fn admin_count(&self) -> Result<usize, StoreError> {
-        let n: i64 = self
-            .lock()
-            .query_row("SELECT COUNT(*) FROM admins", [], |r| r.get(0))?;
+        let n: i64 = self.read(|c| c.query_one("SELECT COUNT(*) FROM admins", &[])?.get(0))?;
         Ok(n as usize)
     }
 
     /// Changes on every committed write to admin accounts (not on token issue/revoke).
     pub fn admins_version(&self) -> Result<i64, StoreError> {
-        read_version(&self.lock(), "admins_version")
+        self.read(|c| read_version(c, "admins_version"))
     }
 
     /// A new bearer token for `admin`, valid for `ttl_secs` seconds (0: already expired): 32
@@ -328,16 +333,17 @@ impl Store {
         let expires = created.saturating_add(ttl_ms);
         self.transaction(|tx| {
             let stored: String = tx
-                .query_row("SELECT name FROM admins WHERE name = ?1", [admin], |r| {
-                    r.get(0)
-                })
-                .optional()?
-                .ok_or_else(|| no_such_admin(admin))?;
-            tx.execute("DELETE FROM admin_tokens WHERE expires_at <= ?1", [created])?;
+                .query_opt(
+                    "SELECT name FROM admins WHERE lower(name) = lower(?1)",
+                    vals![admin],
+                )?
+                .ok_or_else(|| no_such_admin(admin))?
+                .get(0)?;
+            tx.execute("DELETE FROM admin_tokens WHERE expires_at <= ?1", vals![created])?;
             tx.execute(
                 "INSERT INTO admin_tokens (token_hash, admin, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![token_hash(&token), stored, created, expires],
+                vals![token_hash(&token), stored, created, expires],
             )?;
             Ok(())
         })?;
@@ -346,31 +352,37 @@ impl Store {
 
     /// The admin a token belongs to, if it exists and has not expired.
     pub fn token_admin(&self, token: &str) -> Result<Option<Admin>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT a.name, a.roles, a.created_at
-             FROM admin_tokens t JOIN admins a ON a.name = t.admin
-             WHERE t.token_hash = ?1 AND t.expires_at > ?2",
-        )?;
-        Ok(stmt
-            .query_row(params![token_hash(token), now_ms()], admin_from_row)
-            .optional()?)
+        self.read(|c| {
+            c.query_opt(
+                "SELECT a.name, a.roles, a.created_at
+                 FROM admin_tokens t JOIN admins a ON a.name = t.admin
+                 WHERE t.token_hash = ?1 AND t.expires_at > ?2",
+                vals![token_hash(token), now_ms()],
+            )
+        })?
+        .map(|r| admin_from_row(&r))
+        .transpose()
     }
 
     /// Invalidates a token; `false` if it was unknown (or already purged).
     pub fn revoke_token(&self, token: &str) -> Result<bool, StoreError> {
-        let n = self.lock().execute(
-            "DELETE FROM admin_tokens WHERE token_hash = ?1",
-            [token_hash(token)],
-        )?;
+        let n = self.read(|c| {
+            c.execute(
+                "DELETE FROM admin_tokens WHERE token_hash = ?1",
+                vals![token_hash(token)],
+            )
+        })?;
         Ok(n > 0)
     }
 
     /// Invalidates every token of `admin` (e.g. after a password change); returns how many.
     pub fn revoke_admin_tokens(&self, admin: &str) -> Result<usize, StoreError> {
-        Ok(self.lock().execute(
-            "DELETE FROM admin_tokens WHERE admin = (SELECT name FROM admins WHERE name = ?1)",
-            [admin],
-        )?)
+        self.read(|c| {
+            c.execute(
+                "DELETE FROM admin_tokens
+                 WHERE admin = (SELECT name FROM admins WHERE lower(name) = lower(?1))",
+                vals![admin],
+            )
+        })
     }
 }

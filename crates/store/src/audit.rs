@@ -1,9 +1,7 @@
 //! The audit log of administrative commands. Append-only: there is no API to change or delete
 //! entries, and a trigger refuses UPDATEs made by hand.
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, Row};
-
+use crate::db::{vals, Backend, Conn, Row, Value};
 use crate::{now_ms, Store, StoreError};
 
 /// One logged command.
@@ -38,22 +36,22 @@ pub struct AuditFilter {
 /// [`Store::append_audit`] inside the caller's transaction, so a change and its record commit
 /// (or roll back) together.
 pub fn append_audit_in(
-    conn: &Connection,
+    conn: &Conn<'_>,
     admin: &str,
     origin: &str,
     command: &str,
     success: bool,
     result: &str,
 ) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+    conn.query_one(
         "INSERT INTO audit_log (at, admin, origin, command, success, result)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        vals![now_ms(), admin, origin, command, success, result],
     )?
-    .execute(params![now_ms(), admin, origin, command, success, result])?;
-    Ok(conn.last_insert_rowid())
+    .get(0)
 }
 
-fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+fn entry_from_row(r: &Row) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         id: r.get(0)?,
         at_ms: r.get(1)?,
@@ -75,37 +73,40 @@ impl Store {
         success: bool,
         result: &str,
     ) -> Result<i64, StoreError> {
-        append_audit_in(&self.lock(), admin, origin, command, success, result)
+        self.read(|c| append_audit_in(c, admin, origin, command, success, result))
     }
 
     /// Entries matching `filter`, newest (highest id) first.
     pub fn query_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let mut sql = String::from(
-            "SELECT id, at, admin, origin, command, success, result FROM audit_log WHERE 1",
+            "SELECT id, at, admin, origin, command, success, result FROM audit_log WHERE 1 = 1",
         );
-        let mut args: Vec<SqlValue> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
         if let Some(admin) = &filter.admin {
-            args.push(SqlValue::Text(admin.clone()));
-            sql.push_str(&format!(" AND admin = ?{} COLLATE NOCASE", args.len()));
+            args.push(Value::Text(admin.clone()));
+            sql.push_str(&format!(" AND lower(admin) = lower(?{})", args.len()));
         }
         if let Some(since) = filter.since_ms {
-            args.push(SqlValue::Integer(since));
+            args.push(Value::Int(since));
             sql.push_str(&format!(" AND at >= ?{}", args.len()));
         }
         if let Some(sub) = &filter.contains {
-            args.push(SqlValue::Text(sub.to_ascii_lowercase()));
-            sql.push_str(&format!(" AND instr(lower(command), ?{}) > 0", args.len()));
+            args.push(Value::Text(sub.to_ascii_lowercase()));
+            // The same function under two names.
+            let instr = match self.backend() {
+                Backend::Sqlite => "instr",
+                Backend::Postgres => "strpos",
+            };
+            sql.push_str(&format!(" AND {instr}(lower(command), ?{}) > 0", args.len()));
         }
         sql.push_str(" ORDER BY id DESC");
         if filter.limit > 0 {
-            args.push(SqlValue::Integer(
+            args.push(Value::Int(
                 i64::try_from(filter.limit).unwrap_or(i64::MAX),
             ));
             sql.push_str(&format!(" LIMIT ?{}", args.len()));
         }
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), entry_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = self.read(|c| c.query(&sql, &args))?;
+        rows.iter().map(entry_from_row).collect()
     }
 }

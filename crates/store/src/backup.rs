@@ -1,25 +1,114 @@
-//! Backup and restore. `backup_to` writes a consistent copy of the whole database (users,
-//! contacts, stored messages, configuration, admins, roles, audit log) with SQLite's
-//! `VACUUM INTO`, safe while the server runs; `restore_into` puts such a copy in place as a
-//! new data directory's store. Portable exports of parts (Export-CsUserData) use
-//! `export_user_data` / `import_user_data`.
+//! Backup and restore. A backup is always an SQLite database file, whichever backend made it:
+//! from SQLite `backup_to` uses `VACUUM INTO` (safe while the server runs), from PostgreSQL
+//! it copies every table into a fresh file in one snapshot. `restore_into` makes such a file
+//! a new data directory's store; `restore_from` loads it into an empty store of either kind
+//! (so a backup moves between SQLite and PostgreSQL). Portable exports of parts
+//! (Export-CsUserData) use `export_user_data` / `import_user_data`.
 
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 use std::path::Path;
 
+use crate::db::{vals, Backend, Conn};
 use crate::migrations::SCHEMA_VERSION;
 use crate::{Store, StoreError, DB_FILE_NAME};
 
+/// Every table a backup holds, parents before children, with its columns (the first orders
+/// the copy).
+const TABLES: &[(&str, &str)] = &[
+    ("users", "id, username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at"),
+    ("contacts", "id, owner_id, owner_key, contact, level, created_at, updated_at"),
+    ("offline_messages", "id, recipient_key, sender, content_type, body, received_at, headers"),
+    ("state_snapshot", "id, kind, body"),
+    ("config_documents", "kind, identity, body, created_at, updated_at"),
+    ("admins", "name, password_hash, roles, created_at, updated_at"),
+    ("admin_tokens", "token_hash, admin, created_at, expires_at"),
+    ("admin_roles", "identity, template, cmdlets, config_scopes, user_scopes, created_at, updated_at"),
+    ("audit_log", "id, at, admin, origin, command, success, result"),
+];
+
+/// Counters bumped after a restore so running servers reload everything.
+const VERSION_COUNTERS: &[&str] =
+    &["users_version", "contacts_version", "config_version", "roles_version", "admins_version"];
+
+/// Copies every row of [`TABLES`] from `from` to `to` (which must have the same schema and no
+/// rows), then moves PostgreSQL id sequences past the copied ids.
+fn copy_tables(from: &Conn<'_>, to: &Conn<'_>) -> Result<(), StoreError> {
+    for (table, columns) in TABLES {
+        let order = columns.split(',').next().unwrap_or("1");
+        let rows = from.query(&format!("SELECT {columns} FROM {table} ORDER BY {order}"), &[])?;
+        let n = columns.split(',').count();
+        let placeholders = (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let insert = format!("INSERT INTO {table} ({columns}) VALUES ({placeholders})");
+        for row in rows {
+            to.execute(&insert, &row.0)?;
+        }
+        if to.backend() == Backend::Postgres && columns.starts_with("id,") {
+            to.query_one(
+                &format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}"
+                ),
+                &[],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `file` is an intact SQLite backup with a schema this build reads.
+fn check_backup_file(file: &Path) -> Result<(), StoreError> {
+    let not_backup = |e: rusqlite::Error| StoreError::Invalid(format!("{} is not a confab backup: {e}", file.display()));
+    let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(not_backup)?;
+    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(not_backup)?;
+    if ok != "ok" {
+        return Err(StoreError::Invalid(format!("{} is damaged: {ok}", file.display())));
+    }
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == 0 || version > SCHEMA_VERSION {
+        return Err(StoreError::Invalid(format!(
+            "{} has schema version {version}; this confab reads 1 to {SCHEMA_VERSION}",
+            file.display()
+        )));
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Writes a complete, consistent copy of the database to `file` (which must not exist).
+    /// Writes a complete, consistent copy of the store to `file` (which must not exist), as an
+    /// SQLite database whichever the backend.
     pub fn backup_to(&self, file: &Path) -> Result<(), StoreError> {
         if file.exists() {
             return Err(StoreError::Invalid(format!("{} already exists; choose a new file name", file.display())));
         }
         let path = file.to_str().ok_or_else(|| StoreError::Invalid("backup path is not UTF-8".into()))?;
-        self.lock().execute("VACUUM INTO ?1", params![path])?;
-        Ok(())
+        if let Some(conn) = self.sqlite() {
+            conn.execute("VACUUM INTO ?1", [path])?;
+            return Ok(());
+        }
+        let copy = || -> Result<(), StoreError> {
+            let target = Store::open_file(file)?;
+            // One REPEATABLE READ transaction: every table from the same snapshot.
+            self.transaction(|from| {
+                from.batch("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+                target.transaction(|to| {
+                    copy_tables(from, to)?;
+                    for row in from.query("SELECT key, value FROM meta WHERE key <> 'schema_version'", &[])? {
+                        to.execute("UPDATE meta SET value = ?2 WHERE key = ?1", &[row.0[0].clone(), row.0[1].clone()])?;
+                    }
+                    Ok(())
+                })
+            })?;
+            // A self-contained file: no -wal/-shm beside it once closed.
+            if let Some(c) = target.sqlite() {
+                c.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+            }
+            Ok(())
+        };
+        let result = copy();
+        if result.is_err() {
+            let _ = std::fs::remove_file(file);
+        }
+        result
     }
 
     /// Installs the backup `file` as the store of `data_dir`, which must not hold one yet.
@@ -32,56 +121,74 @@ impl Store {
                 data_dir.display()
             )));
         }
-        {
-            let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| StoreError::Invalid(format!("{} is not a confab backup: {e}", file.display())))?;
-            let ok: String = conn
-                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-                .map_err(|e| StoreError::Invalid(format!("{} is not a confab backup: {e}", file.display())))?;
-            if ok != "ok" {
-                return Err(StoreError::Invalid(format!("{} is damaged: {ok}", file.display())));
-            }
-            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if version == 0 || version > SCHEMA_VERSION {
-                return Err(StoreError::Invalid(format!(
-                    "{} has schema version {version}; this confab reads 1 to {SCHEMA_VERSION}",
-                    file.display()
-                )));
-            }
-        }
+        check_backup_file(file)?;
         std::fs::create_dir_all(data_dir)?;
         std::fs::copy(file, &target)?;
         // opening brings an older backup's schema up to date
         Store::open(data_dir).map(|_| ())
     }
 
+    /// Loads the backup `file` into this store, which must be empty (no users, configuration,
+    /// admins, roles, messages or audit entries), in one transaction; works on either backend.
+    pub fn restore_from(&self, file: &Path) -> Result<(), StoreError> {
+        check_backup_file(file)?;
+        // Work on a copy: opening migrates an older backup's schema, and the file stays as it was.
+        let scratch = tempdir_for_restore()?;
+        let copy = scratch.join(DB_FILE_NAME);
+        std::fs::copy(file, &copy)?;
+        let result = (|| {
+            let source = Store::open(&scratch)?;
+            source.read(|from| {
+                self.transaction(|to| {
+                    for (table, _) in TABLES {
+                        let any: bool = to.query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[])?.get(0)?;
+                        if any {
+                            return Err(StoreError::Invalid(format!(
+                                "the target store is not empty ({table} has rows); restore into an empty store"
+                            )));
+                        }
+                    }
+                    copy_tables(from, to)?;
+                    for counter in VERSION_COUNTERS {
+                        crate::bump_version(to, counter)?;
+                    }
+                    Ok(())
+                })
+            })
+        })();
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
+    }
+
     /// Users (with their HA1 hashes, never passwords), contact lists and stored messages,
     /// as one JSON document.
     pub fn export_user_data(&self) -> Result<Value, StoreError> {
-        let conn = self.lock();
-        let rows = |sql: &str, f: &dyn Fn(&rusqlite::Row) -> rusqlite::Result<Value>| -> Result<Vec<Value>, StoreError> {
-            let mut q = conn.prepare(sql)?;
-            let v = q.query_map([], |r| f(r))?.collect::<Result<Vec<_>, _>>()?;
-            Ok(v)
-        };
-        let users = rows(
-            "SELECT username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at FROM users ORDER BY user_key",
-            &|r| {
-                Ok(json!({"username": r.get::<_, String>(0)?, "domain": r.get::<_, String>(1)?, "display_name": r.get::<_, String>(2)?,
-                    "enabled": r.get::<_, bool>(3)?, "ha1_md5": r.get::<_, String>(4)?, "ha1_sha256": r.get::<_, String>(5)?,
-                    "created_at": r.get::<_, i64>(6)?}))
-            },
-        )?;
-        let contacts = rows("SELECT owner_key, contact, level FROM contacts ORDER BY owner_key, contact", &|r| {
-            Ok(json!({"owner": r.get::<_, String>(0)?, "contact": r.get::<_, String>(1)?, "level": r.get::<_, Option<String>>(2)?}))
+        let (users, contacts, messages) = self.transaction(|c| {
+            Ok((
+                c.query("SELECT username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at FROM users ORDER BY user_key", &[])?,
+                c.query("SELECT owner_key, contact, level FROM contacts ORDER BY owner_key, contact", &[])?,
+                c.query("SELECT recipient_key, sender, content_type, body, received_at, headers FROM offline_messages ORDER BY id", &[])?,
+            ))
         })?;
-        let messages = rows(
-            "SELECT recipient_key, sender, content_type, hex(body), received_at, headers FROM offline_messages ORDER BY id",
-            &|r| {
-                Ok(json!({"recipient": r.get::<_, String>(0)?, "sender": r.get::<_, String>(1)?, "content_type": r.get::<_, String>(2)?,
-                    "body_hex": r.get::<_, String>(3)?, "received_at": r.get::<_, i64>(4)?, "headers": r.get::<_, String>(5)?}))
-            },
-        )?;
+        let users = users
+            .iter()
+            .map(|r| {
+                Ok(json!({"username": r.get::<String>(0)?, "domain": r.get::<String>(1)?, "display_name": r.get::<String>(2)?,
+                    "enabled": r.get::<bool>(3)?, "ha1_md5": r.get::<String>(4)?, "ha1_sha256": r.get::<String>(5)?,
+                    "created_at": r.get::<i64>(6)?}))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let contacts = contacts
+            .iter()
+            .map(|r| Ok(json!({"owner": r.get::<String>(0)?, "contact": r.get::<String>(1)?, "level": r.get::<Option<String>>(2)?})))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let messages = messages
+            .iter()
+            .map(|r| {
+                Ok(json!({"recipient": r.get::<String>(0)?, "sender": r.get::<String>(1)?, "content_type": r.get::<String>(2)?,
+                    "body_hex": to_upper_hex(&r.get::<Vec<u8>>(3)?), "received_at": r.get::<i64>(4)?, "headers": r.get::<String>(5)?}))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(json!({"format": "confab-user-data/1", "users": users, "contacts": contacts, "messages": messages}))
     }
 
@@ -94,62 +201,80 @@ impl Store {
         }
         let bad = |what: &str| StoreError::Invalid(format!("user data: bad or missing {what}"));
         let s = |v: &Value, k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| bad(k));
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let ts = crate::users::now();
-        let mut n = 0;
-        for u in data["users"].as_array().ok_or_else(|| bad("users"))? {
-            let (username, domain) = (s(u, "username")?, s(u, "domain")?);
-            crate::validate::validate_username(&username)?;
-            let domain = crate::validate::normalize_domain(&domain)?;
-            let (md5, sha) = (s(u, "ha1_md5")?, s(u, "ha1_sha256")?);
-            if md5.len() != 32 || sha.len() != 64 || !md5.bytes().chain(sha.bytes()).all(|c| c.is_ascii_hexdigit()) {
-                return Err(bad("HA1 hashes"));
+        self.transaction(|tx| {
+            let mut n = 0;
+            for u in data["users"].as_array().ok_or_else(|| bad("users"))? {
+                let (username, domain) = (s(u, "username")?, s(u, "domain")?);
+                crate::validate::validate_username(&username)?;
+                let domain = crate::validate::normalize_domain(&domain)?;
+                let (md5, sha) = (s(u, "ha1_md5")?, s(u, "ha1_sha256")?);
+                if md5.len() != 32 || sha.len() != 64 || !md5.bytes().chain(sha.bytes()).all(|c| c.is_ascii_hexdigit()) {
+                    return Err(bad("HA1 hashes"));
+                }
+                let key = crate::users::user_key(&username, &domain);
+                tx.execute(
+                    "INSERT INTO users (username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT(user_key) DO UPDATE SET username = excluded.username, display_name = excluded.display_name,
+                       enabled = excluded.enabled, ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, updated_at = excluded.updated_at",
+                    vals![username, domain, key, u["display_name"].as_str().unwrap_or(""), u["enabled"].as_bool().unwrap_or(true),
+                        md5, sha, u["created_at"].as_i64().unwrap_or(ts), ts],
+                )?;
+                n += 1;
             }
-            let key = crate::users::user_key(&username, &domain);
-            tx.execute(
-                "INSERT INTO users (username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT(user_key) DO UPDATE SET username = excluded.username, display_name = excluded.display_name,
-                   enabled = excluded.enabled, ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, updated_at = excluded.updated_at",
-                params![username, domain, key, u["display_name"].as_str().unwrap_or(""), u["enabled"].as_bool().unwrap_or(true),
-                    md5, sha, u["created_at"].as_i64().unwrap_or(ts), ts],
-            )?;
-            n += 1;
-        }
-        for c in data["contacts"].as_array().ok_or_else(|| bad("contacts"))? {
-            let owner = s(c, "owner")?;
-            let owner_id: i64 = tx
-                .query_row("SELECT id FROM users WHERE user_key = ?1", params![owner], |r| r.get(0))
-                .map_err(|_| StoreError::NoSuchUser(owner.clone()))?;
-            let level = c["level"].as_str();
-            if let Some(l) = level {
-                crate::contacts::parse_level(l)?;
+            for c in data["contacts"].as_array().ok_or_else(|| bad("contacts"))? {
+                let owner = s(c, "owner")?;
+                let owner_id: i64 = tx
+                    .query_opt("SELECT id FROM users WHERE user_key = ?1", vals![&owner])?
+                    .ok_or_else(|| StoreError::NoSuchUser(owner.clone()))?
+                    .get(0)?;
+                let level = c["level"].as_str();
+                if let Some(l) = level {
+                    crate::contacts::parse_level(l)?;
+                }
+                tx.execute(
+                    "INSERT INTO contacts (owner_id, owner_key, contact, level, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                     ON CONFLICT(owner_key, contact) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at",
+                    vals![owner_id, owner, s(c, "contact")?, level, ts],
+                )?;
             }
-            tx.execute(
-                "INSERT INTO contacts (owner_id, owner_key, contact, level, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-                 ON CONFLICT(owner_key, contact) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at",
-                params![owner_id, owner, s(c, "contact")?, level, ts],
-            )?;
-        }
-        for m in data["messages"].as_array().ok_or_else(|| bad("messages"))? {
-            let body_hex = s(m, "body_hex")?;
-            let body = (0..body_hex.len())
-                .step_by(2)
-                .map(|i| body_hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-                .collect::<Option<Vec<u8>>>()
-                .ok_or_else(|| bad("message body"))?;
-            tx.execute(
-                "INSERT INTO offline_messages (recipient_key, sender, content_type, body, received_at, headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![s(m, "recipient")?, s(m, "sender")?, s(m, "content_type")?, body, m["received_at"].as_i64().unwrap_or(ts), s(m, "headers")?],
-            )?;
-        }
-        for counter in ["users_version", "contacts_version"] {
-            tx.execute("UPDATE meta SET value = value + 1 WHERE key = ?1", params![counter])?;
-        }
-        tx.commit()?;
-        Ok(n)
+            for m in data["messages"].as_array().ok_or_else(|| bad("messages"))? {
+                let body_hex = s(m, "body_hex")?;
+                let body = (0..body_hex.len())
+                    .step_by(2)
+                    .map(|i| body_hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                    .collect::<Option<Vec<u8>>>()
+                    .ok_or_else(|| bad("message body"))?;
+                tx.execute(
+                    "INSERT INTO offline_messages (recipient_key, sender, content_type, body, received_at, headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    vals![s(m, "recipient")?, s(m, "sender")?, s(m, "content_type")?, body, m["received_at"].as_i64().unwrap_or(ts), s(m, "headers")?],
+                )?;
+            }
+            for counter in ["users_version", "contacts_version"] {
+                crate::bump_version(tx, counter)?;
+            }
+            Ok(n)
+        })
     }
+}
+
+/// Upper-case hex, as SQLite's `hex()` wrote it in earlier exports.
+fn to_upper_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+/// A fresh private directory under the system temp dir.
+fn tempdir_for_restore() -> Result<std::path::PathBuf, StoreError> {
+    use rand::RngCore;
+    let dir = std::env::temp_dir().join(format!("confab-restore-{:016x}", rand::thread_rng().next_u64()));
+    std::fs::create_dir(&dir)?;
+    Ok(dir)
 }
 
 #[cfg(test)]

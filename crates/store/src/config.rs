@@ -2,8 +2,9 @@
 //! `CsMeetingConfiguration` at `Global` or `Site:Redmond`. The store keeps identities exactly as
 //! given; canonicalising them ("site:redmond" -> "Site:Redmond") is the admin layer's job.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
+
+use crate::db::{vals, Conn, Row};
 
 use crate::users::{is_unique_violation, now};
 use crate::{bump_version, read_version, Store, StoreError};
@@ -92,29 +93,25 @@ const CONFIG_COLUMNS: &str = "kind, identity, body, updated_at";
 /// anything else last.
 const CONFIG_ORDER: &str = "ORDER BY CASE
         WHEN identity = 'Global' THEN 0
-        WHEN identity LIKE 'Site:%' THEN 1
-        WHEN identity LIKE 'Service:%' THEN 2
-        WHEN identity LIKE 'Tag:%' THEN 3
+        WHEN lower(identity) LIKE 'site:%' THEN 1
+        WHEN lower(identity) LIKE 'service:%' THEN 2
+        WHEN lower(identity) LIKE 'tag:%' THEN 3
         ELSE 4 END,
-    identity COLLATE NOCASE, identity";
+    lower(identity), identity";
 
-fn doc_from_row(r: &Row<'_>) -> rusqlite::Result<ConfigDocument> {
+fn doc_from_row(r: &Row) -> Result<ConfigDocument, StoreError> {
     let text: String = r.get(2)?;
     let body = match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(m)) => m,
         Ok(_) => {
-            return Err(rusqlite::Error::FromSqlConversionFailure(
-                2,
-                rusqlite::types::Type::Text,
-                "configuration body is not a JSON object".into(),
+            return Err(StoreError::Invalid(
+                "stored configuration body is not a JSON object".into(),
             ))
         }
         Err(e) => {
-            return Err(rusqlite::Error::FromSqlConversionFailure(
-                2,
-                rusqlite::types::Type::Text,
-                Box::new(e),
-            ))
+            return Err(StoreError::Invalid(format!(
+                "stored configuration body is not JSON: {e}"
+            )))
         }
     };
     Ok(ConfigDocument {
@@ -127,21 +124,23 @@ fn doc_from_row(r: &Row<'_>) -> rusqlite::Result<ConfigDocument> {
 
 /// Reads one document on any connection (or transaction).
 pub fn get_config_in(
-    conn: &Connection,
+    conn: &Conn<'_>,
     kind: &str,
     identity: &str,
 ) -> Result<Option<ConfigDocument>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CONFIG_COLUMNS} FROM config_documents WHERE kind = ?1 AND identity = ?2"
-    ))?;
-    Ok(stmt
-        .query_row(params![kind, identity], doc_from_row)
-        .optional()?)
+    conn.query_opt(
+        &format!(
+            "SELECT {CONFIG_COLUMNS} FROM config_documents WHERE kind = ?1 AND identity = ?2"
+        ),
+        vals![kind, identity],
+    )?
+    .map(|r| doc_from_row(&r))
+    .transpose()
 }
 
 /// [`Store::put_config`] inside the caller's transaction.
 pub fn put_config_in(
-    conn: &Connection,
+    conn: &Conn<'_>,
     kind: &str,
     identity: &str,
     body: &Map<String, Value>,
@@ -153,7 +152,7 @@ pub fn put_config_in(
          VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT(kind, identity) DO UPDATE SET
             body = excluded.body, updated_at = excluded.updated_at",
-        params![kind, identity, text, ts],
+        vals![kind, identity, text, ts],
     )?;
     bump_version(conn, "config_version")?;
     Ok(ConfigDocument {
@@ -166,7 +165,7 @@ pub fn put_config_in(
 
 /// [`Store::create_config`] inside the caller's transaction.
 pub fn create_config_in(
-    conn: &Connection,
+    conn: &Conn<'_>,
     kind: &str,
     identity: &str,
     body: &Map<String, Value>,
@@ -176,7 +175,7 @@ pub fn create_config_in(
     match conn.execute(
         "INSERT INTO config_documents (kind, identity, body, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![kind, identity, text, ts],
+        vals![kind, identity, text, ts],
     ) {
         Err(e) if is_unique_violation(&e) => {
             return Err(StoreError::ConfigExists {
@@ -196,10 +195,10 @@ pub fn create_config_in(
 }
 
 /// [`Store::remove_config`] inside the caller's transaction.
-pub fn remove_config_in(conn: &Connection, kind: &str, identity: &str) -> Result<(), StoreError> {
+pub fn remove_config_in(conn: &Conn<'_>, kind: &str, identity: &str) -> Result<(), StoreError> {
     let n = conn.execute(
         "DELETE FROM config_documents WHERE kind = ?1 AND identity = ?2",
-        params![kind, identity],
+        vals![kind, identity],
     )?;
     if n == 0 {
         return Err(StoreError::NoSuchConfig {
@@ -218,18 +217,21 @@ impl Store {
         kind: &str,
         identity: &str,
     ) -> Result<Option<ConfigDocument>, StoreError> {
-        get_config_in(&self.lock(), kind, identity)
+        self.read(|c| get_config_in(c, kind, identity))
     }
 
     /// Every document of `kind`: Global first, then Site:, Service: and Tag: scopes, each
     /// alphabetically.
     pub fn list_config(&self, kind: &str) -> Result<Vec<ConfigDocument>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {CONFIG_COLUMNS} FROM config_documents WHERE kind = ?1 {CONFIG_ORDER}"
-        ))?;
-        let rows = stmt.query_map([kind], doc_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT {CONFIG_COLUMNS} FROM config_documents WHERE kind = ?1 {CONFIG_ORDER}"
+                ),
+                vals![kind],
+            )
+        })?;
+        rows.iter().map(doc_from_row).collect()
     }
 
     /// Inserts or replaces the whole document; bumps `config_version`.
@@ -259,6 +261,6 @@ impl Store {
 
     /// Changes on every committed write to configuration documents (also by other processes).
     pub fn config_version(&self) -> Result<i64, StoreError> {
-        read_version(&self.lock(), "config_version")
+        self.read(|c| read_version(c, "config_version"))
     }
 }

@@ -3,8 +3,7 @@
 //! A level left unset is auto-assigned: Colleagues for the owner's own domain, External
 //! otherwise, so it follows the contact if the rule changes rather than being frozen at insert.
 
-
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use crate::db::{vals, Conn, Row};
 
 use crate::users::{is_unique_violation, no_such_user, now, user_key};
 use crate::validate::{normalize_domain, validate_username};
@@ -73,16 +72,11 @@ fn domain_of(key: &str) -> &str {
     key.rsplit_once('@').map_or("", |(_, d)| d)
 }
 
-fn level_from_sql(idx: usize, stored: Option<String>) -> rusqlite::Result<Option<PrivacyLevel>> {
+fn level_from_sql(stored: Option<String>) -> Result<Option<PrivacyLevel>, StoreError> {
     stored
         .map(|s| {
-            PrivacyLevel::parse(&s).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    idx,
-                    rusqlite::types::Type::Text,
-                    format!("unknown privacy level {s:?}").into(),
-                )
-            })
+            PrivacyLevel::parse(&s)
+                .ok_or_else(|| StoreError::Invalid(format!("stored privacy level {s:?} is unknown")))
         })
         .transpose()
 }
@@ -100,28 +94,23 @@ fn entry(owner: String, contact: String, stored: Option<PrivacyLevel>) -> Contac
 
 const CONTACT_COLUMNS: &str = "owner_key, contact, level";
 
-fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<ContactEntry> {
-    Ok(entry(r.get(0)?, r.get(1)?, level_from_sql(2, r.get(2)?)?))
+fn entry_from_row(r: &Row) -> Result<ContactEntry, StoreError> {
+    Ok(entry(r.get(0)?, r.get(1)?, level_from_sql(r.get(2)?)?))
 }
 
 /// Every write transaction that touches contacts calls this (see `users_version`).
-pub(crate) fn bump_contacts_version(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE meta SET value = value + 1 WHERE key = 'contacts_version'",
-        [],
-    )?;
-    Ok(())
+pub(crate) fn bump_contacts_version(conn: &Conn<'_>) -> Result<(), StoreError> {
+    crate::bump_version(conn, "contacts_version")
 }
 
 /// The owner's row id, or `NoSuchUser`.
-fn owner_id(tx: &Transaction<'_>, user: &str, domain: &str) -> Result<i64, StoreError> {
-    tx.query_row(
+fn owner_id(tx: &Conn<'_>, user: &str, domain: &str) -> Result<i64, StoreError> {
+    tx.query_opt(
         "SELECT id FROM users WHERE user_key = ?1",
-        [user_key(user, domain)],
-        |r| r.get(0),
-    )
-    .optional()?
-    .ok_or_else(|| no_such_user(user, domain))
+        vals![user_key(user, domain)],
+    )?
+    .ok_or_else(|| no_such_user(user, domain))?
+    .get(0)
 }
 
 fn no_such_contact(owner: &str, contact: &str) -> StoreError {
@@ -146,40 +135,44 @@ impl Store {
             )));
         }
         let ts = now();
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id = owner_id(&tx, owner_user, owner_domain)?;
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM contacts WHERE owner_key = ?1 AND contact = ?2)",
-            params![owner, contact],
-            |r| r.get(0),
-        )?;
-        if exists {
-            return Err(StoreError::ContactExists { owner, contact });
-        }
-        let count: i64 = tx.query_row(
-            "SELECT count(*) FROM contacts WHERE owner_key = ?1",
-            [&owner],
-            |r| r.get(0),
-        )?;
-        if count as usize >= MAX_CONTACTS_PER_USER {
-            return Err(StoreError::Invalid(format!(
-                "contacts of {owner}: already {count}, at most {MAX_CONTACTS_PER_USER} allowed"
-            )));
-        }
-        let inserted = tx.execute(
-            "INSERT INTO contacts (owner_id, owner_key, contact, level, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![id, owner, contact, level.map(PrivacyLevel::as_str), ts],
-        );
-        match inserted {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::ContactExists { owner, contact })
+        self.transaction(|tx| {
+            let id = owner_id(tx, owner_user, owner_domain)?;
+            let exists: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM contacts WHERE owner_key = ?1 AND contact = ?2)",
+                    vals![&owner, &contact],
+                )?
+                .get(0)?;
+            if exists {
+                return Err(StoreError::ContactExists {
+                    owner: owner.clone(),
+                    contact: contact.clone(),
+                });
             }
-            r => r?,
-        };
-        bump_contacts_version(&tx)?;
-        tx.commit()?;
+            let count: i64 = tx
+                .query_one("SELECT count(*) FROM contacts WHERE owner_key = ?1", vals![&owner])?
+                .get(0)?;
+            if count as usize >= MAX_CONTACTS_PER_USER {
+                return Err(StoreError::Invalid(format!(
+                    "contacts of {owner}: already {count}, at most {MAX_CONTACTS_PER_USER} allowed"
+                )));
+            }
+            let inserted = tx.execute(
+                "INSERT INTO contacts (owner_id, owner_key, contact, level, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                vals![id, &owner, &contact, level.map(PrivacyLevel::as_str), ts],
+            );
+            match inserted {
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::ContactExists {
+                        owner: owner.clone(),
+                        contact: contact.clone(),
+                    })
+                }
+                r => r?,
+            };
+            bump_contacts_version(tx)
+        })?;
         Ok(entry(owner, contact, level))
     }
 
@@ -194,18 +187,17 @@ impl Store {
     ) -> Result<ContactEntry, StoreError> {
         let (contact, _) = normalize_contact(contact)?;
         let owner = user_key(owner_user, owner_domain);
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        owner_id(&tx, owner_user, owner_domain)?;
-        let changed = tx.execute(
-            "UPDATE contacts SET level = ?3, updated_at = ?4 WHERE owner_key = ?1 AND contact = ?2",
-            params![owner, contact, level.map(PrivacyLevel::as_str), now()],
-        )?;
-        if changed == 0 {
-            return Err(no_such_contact(&owner, &contact));
-        }
-        bump_contacts_version(&tx)?;
-        tx.commit()?;
+        self.transaction(|tx| {
+            owner_id(tx, owner_user, owner_domain)?;
+            let changed = tx.execute(
+                "UPDATE contacts SET level = ?3, updated_at = ?4 WHERE owner_key = ?1 AND contact = ?2",
+                vals![&owner, &contact, level.map(PrivacyLevel::as_str), now()],
+            )?;
+            if changed == 0 {
+                return Err(no_such_contact(&owner, &contact));
+            }
+            bump_contacts_version(tx)
+        })?;
         Ok(entry(owner, contact, level))
     }
 
@@ -218,19 +210,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (contact, _) = normalize_contact(contact)?;
         let owner = user_key(owner_user, owner_domain);
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        owner_id(&tx, owner_user, owner_domain)?;
-        let removed = tx.execute(
-            "DELETE FROM contacts WHERE owner_key = ?1 AND contact = ?2",
-            params![owner, contact],
-        )?;
-        if removed == 0 {
-            return Err(no_such_contact(&owner, &contact));
-        }
-        bump_contacts_version(&tx)?;
-        tx.commit()?;
-        Ok(())
+        self.transaction(|tx| {
+            owner_id(tx, owner_user, owner_domain)?;
+            let removed = tx.execute(
+                "DELETE FROM contacts WHERE owner_key = ?1 AND contact = ?2",
+                vals![&owner, &contact],
+            )?;
+            if removed == 0 {
+                return Err(no_such_contact(&owner, &contact));
+            }
+            bump_contacts_version(tx)
+        })
     }
 
     /// One user's contacts ordered by address; `NoSuchUser` if the owner is absent.
@@ -240,41 +230,34 @@ impl Store {
         owner_domain: &str,
     ) -> Result<Vec<ContactEntry>, StoreError> {
         let owner = user_key(owner_user, owner_domain);
-        let mut conn = self.lock();
-        // A read transaction so the existence check and the list see the same snapshot.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        owner_id(&tx, owner_user, owner_domain)?;
-        let entries = {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE owner_key = ?1 ORDER BY contact"
-            ))?;
-            let rows = stmt.query_map([&owner], entry_from_row)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        tx.commit()?;
-        Ok(entries)
+        // One transaction so the existence check and the list see the same data.
+        let rows = self.transaction(|tx| {
+            owner_id(tx, owner_user, owner_domain)?;
+            tx.query(
+                &format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE owner_key = ?1 ORDER BY contact"
+                ),
+                vals![&owner],
+            )
+        })?;
+        rows.iter().map(entry_from_row).collect()
     }
 
     /// Every contact of every user, ordered by owner then contact (for the server's cache).
     pub fn all_contacts(&self) -> Result<Vec<ContactEntry>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY owner_key, contact"
-        ))?;
-        let rows = stmt.query_map([], entry_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = self.read(|c| {
+            c.query(
+                &format!("SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY owner_key, contact"),
+                &[],
+            )
+        })?;
+        rows.iter().map(entry_from_row).collect()
     }
 
     /// Changes on every committed write to contacts, including removing a user who had some;
     /// compare it with a cached value to know when to reload.
     pub fn contacts_version(&self) -> Result<i64, StoreError> {
-        let conn = self.lock();
-        let v: i64 = conn.query_row(
-            "SELECT value FROM meta WHERE key = 'contacts_version'",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(v)
+        self.read(|c| crate::read_version(c, "contacts_version"))
     }
 }
 

@@ -2,7 +2,7 @@
 //! when they come back. Each mailbox is bounded by count and total body size, chosen by the
 //! caller; a user's mailbox is deleted with the user.
 
-use rusqlite::{params, Row, TransactionBehavior};
+use crate::db::{vals, Row};
 
 use crate::users::{no_such_user, now, user_key};
 use crate::{Store, StoreError};
@@ -31,7 +31,7 @@ pub struct StoredMessage {
 
 const MESSAGE_COLUMNS: &str = "id, recipient_key, sender, content_type, body, received_at, headers";
 
-fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+fn message_from_row(r: &Row) -> Result<StoredMessage, StoreError> {
     Ok(StoredMessage {
         id: r.get(0)?,
         recipient: r.get(1)?,
@@ -116,41 +116,41 @@ impl Store {
         validate_header_value("content type", content_type)?;
         validate_extra_headers(headers)?;
         let key = user_key(recipient_user, recipient_domain);
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE user_key = ?1)",
-            [&key],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            return Err(no_such_user(recipient_user, recipient_domain));
-        }
-        let (count, bytes): (i64, i64) = tx.query_row(
-            "SELECT count(*), coalesce(sum(length(body)), 0)
-             FROM offline_messages WHERE recipient_key = ?1",
-            [&key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let full = |reason: String| StoreError::MailboxFull {
-            recipient: key.clone(),
-            reason,
-        };
-        if count as u64 >= max_per_user as u64 {
-            return Err(full(format!("{max_per_user} messages")));
-        }
-        if bytes as u64 + body.len() as u64 > max_total_bytes_per_user as u64 {
-            return Err(full(format!("{max_total_bytes_per_user} bytes")));
-        }
-        tx.execute(
-            "INSERT INTO offline_messages
-                (recipient_key, sender, content_type, body, received_at, headers)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![key, sender, content_type, body, now(), headers],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(id)
+        self.transaction(|tx| {
+            let exists: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE user_key = ?1)",
+                    vals![&key],
+                )?
+                .get(0)?;
+            if !exists {
+                return Err(no_such_user(recipient_user, recipient_domain));
+            }
+            // The cast keeps the sum an integer on PostgreSQL (sum of bigint is numeric).
+            let row = tx.query_one(
+                "SELECT count(*), CAST(coalesce(sum(length(body)), 0) AS BIGINT)
+                 FROM offline_messages WHERE recipient_key = ?1",
+                vals![&key],
+            )?;
+            let (count, bytes): (i64, i64) = (row.get(0)?, row.get(1)?);
+            let full = |reason: String| StoreError::MailboxFull {
+                recipient: key.clone(),
+                reason,
+            };
+            if count as u64 >= max_per_user as u64 {
+                return Err(full(format!("{max_per_user} messages")));
+            }
+            if bytes as u64 + body.len() as u64 > max_total_bytes_per_user as u64 {
+                return Err(full(format!("{max_total_bytes_per_user} bytes")));
+            }
+            tx.query_one(
+                "INSERT INTO offline_messages
+                    (recipient_key, sender, content_type, body, received_at, headers)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                vals![&key, sender, content_type, body, now(), headers],
+            )?
+            .get(0)
+        })
     }
 
     /// Up to `limit` of the recipient's messages, oldest first (malformed input or an unknown
@@ -163,19 +163,21 @@ impl Store {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let key = user_key(recipient_user, recipient_domain);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM offline_messages
-             WHERE recipient_key = ?1 ORDER BY id LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![key, limit], message_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM offline_messages
+                     WHERE recipient_key = ?1 ORDER BY id LIMIT ?2"
+                ),
+                vals![key, limit],
+            )
+        })?;
+        rows.iter().map(message_from_row).collect()
     }
 
     /// Deletes one message (after delivery); `false` if it was already gone.
     pub fn delete_message(&self, id: i64) -> Result<bool, StoreError> {
-        let conn = self.lock();
-        let n = conn.execute("DELETE FROM offline_messages WHERE id = ?1", [id])?;
+        let n = self.read(|c| c.execute("DELETE FROM offline_messages WHERE id = ?1", vals![id]))?;
         Ok(n > 0)
     }
 
@@ -185,23 +187,25 @@ impl Store {
         recipient_user: &str,
         recipient_domain: &str,
     ) -> Result<usize, StoreError> {
-        let conn = self.lock();
-        let n: i64 = conn.query_row(
-            "SELECT count(*) FROM offline_messages WHERE recipient_key = ?1",
-            [user_key(recipient_user, recipient_domain)],
-            |r| r.get(0),
-        )?;
+        let n: i64 = self.read(|c| {
+            c.query_one(
+                "SELECT count(*) FROM offline_messages WHERE recipient_key = ?1",
+                vals![user_key(recipient_user, recipient_domain)],
+            )?
+            .get(0)
+        })?;
         Ok(n as usize)
     }
 
     /// `user@domain` keys (lower-cased) of everyone with messages waiting, sorted.
     pub fn recipients_with_messages(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT recipient_key FROM offline_messages ORDER BY recipient_key",
-        )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT DISTINCT recipient_key FROM offline_messages ORDER BY recipient_key",
+                &[],
+            )
+        })?;
+        rows.iter().map(|r| r.get(0)).collect()
     }
 }
 

@@ -1,10 +1,13 @@
-//! Schema migrations, tracked with `PRAGMA user_version`.
+//! Schema migrations, tracked with `PRAGMA user_version` on SQLite and the `schema_version`
+//! row of `meta` on PostgreSQL.
 //!
-//! `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`. To change the schema, append a
-//! string; never edit or reorder one that has shipped.
+//! `MIGRATIONS[i]` (SQLite) and `PG_MIGRATIONS[i]` (PostgreSQL) take the schema from version
+//! `i` to `i + 1`; both lists have the same steps. To change the schema, append a string to
+//! each; never edit or reorder one that has shipped.
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use crate::db::{Conn, PgClient};
 use crate::StoreError;
 
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -117,6 +120,126 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO meta(key, value) VALUES ('admins_version', 0);",
 ];
 
+/// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
+/// "C" collation so ordering matches SQLite's byte order, case-insensitive uniqueness by
+/// `lower()` indexes instead of `COLLATE NOCASE`, plpgsql trigger functions.
+pub(crate) const PG_MIGRATIONS: &[&str] = &[
+    // 1
+    r#"CREATE TABLE users (
+        id           BIGSERIAL PRIMARY KEY,
+        username     TEXT COLLATE "C" NOT NULL,
+        domain       TEXT COLLATE "C" NOT NULL,
+        user_key     TEXT COLLATE "C" UNIQUE NOT NULL,
+        display_name TEXT COLLATE "C" NOT NULL DEFAULT '',
+        enabled      BIGINT NOT NULL DEFAULT 1,
+        ha1_md5      TEXT NOT NULL,
+        ha1_sha256   TEXT NOT NULL,
+        created_at   BIGINT NOT NULL,
+        updated_at   BIGINT NOT NULL
+    );
+    CREATE INDEX users_domain ON users(domain);
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BIGINT
+    );
+    INSERT INTO meta(key, value) VALUES ('schema_version', 0);
+    INSERT INTO meta(key, value) VALUES ('users_version', 0);"#,
+    // 2
+    r#"CREATE TABLE contacts (
+        id         BIGSERIAL PRIMARY KEY,
+        owner_id   BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        owner_key  TEXT COLLATE "C" NOT NULL,
+        contact    TEXT COLLATE "C" NOT NULL,
+        level      TEXT CHECK (level IS NULL OR level IN
+                       ('FriendsAndFamily', 'Workgroup', 'Colleagues', 'External', 'Blocked')),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (owner_key, contact)
+    );
+    CREATE INDEX contacts_owner_id ON contacts(owner_id);
+    INSERT INTO meta(key, value) VALUES ('contacts_version', 0);"#,
+    // 3
+    r#"CREATE TABLE offline_messages (
+        id            BIGSERIAL PRIMARY KEY,
+        recipient_key TEXT COLLATE "C" NOT NULL,
+        sender        TEXT NOT NULL,
+        content_type  TEXT NOT NULL,
+        body          BYTEA NOT NULL,
+        received_at   BIGINT NOT NULL,
+        headers       TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX offline_messages_recipient ON offline_messages(recipient_key, id);
+    CREATE FUNCTION users_delete_offline_messages() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM offline_messages WHERE recipient_key = OLD.user_key;
+        RETURN OLD;
+    END $$;
+    CREATE TRIGGER users_delete_offline_messages AFTER DELETE ON users
+        FOR EACH ROW EXECUTE FUNCTION users_delete_offline_messages();"#,
+    // 4
+    r#"CREATE TABLE state_snapshot (
+        id   BIGSERIAL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX state_snapshot_kind ON state_snapshot(kind);"#,
+    // 5
+    r#"CREATE TABLE config_documents (
+        kind       TEXT COLLATE "C" NOT NULL,
+        identity   TEXT COLLATE "C" NOT NULL,
+        body       TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (kind, identity)
+    );
+    CREATE TABLE admins (
+        name          TEXT COLLATE "C" PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        roles         TEXT NOT NULL,
+        created_at    BIGINT NOT NULL,
+        updated_at    BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX admins_name_nocase ON admins(lower(name));
+    CREATE TABLE admin_tokens (
+        token_hash TEXT PRIMARY KEY,
+        admin      TEXT COLLATE "C" NOT NULL REFERENCES admins(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX admin_tokens_admin ON admin_tokens(admin);
+    CREATE TABLE admin_roles (
+        identity      TEXT COLLATE "C" PRIMARY KEY,
+        template      TEXT NOT NULL,
+        cmdlets       TEXT NOT NULL,
+        config_scopes TEXT NOT NULL,
+        user_scopes   TEXT NOT NULL,
+        created_at    BIGINT NOT NULL,
+        updated_at    BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX admin_roles_identity_nocase ON admin_roles(lower(identity));
+    CREATE TABLE audit_log (
+        id      BIGSERIAL PRIMARY KEY,
+        at      BIGINT NOT NULL,
+        admin   TEXT COLLATE "C" NOT NULL,
+        origin  TEXT NOT NULL,
+        command TEXT NOT NULL,
+        success BIGINT NOT NULL,
+        result  TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_admin ON audit_log(lower(admin), id);
+    CREATE FUNCTION audit_log_no_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'audit_log is append-only';
+    END $$;
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_no_update();
+    INSERT INTO meta(key, value) VALUES ('config_version', 0);
+    INSERT INTO meta(key, value) VALUES ('roles_version', 0);
+    INSERT INTO meta(key, value) VALUES ('admins_version', 0);"#,
+];
+
+const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
+
 /// Schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -140,6 +263,47 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
     }
+}
+
+/// Key of the advisory lock that serialises migrations of one PostgreSQL database.
+const PG_MIGRATION_LOCK: i64 = 0x636f_6e66_6162; // "confab"
+
+/// Applies every pending PostgreSQL migration in one transaction, under an advisory lock so
+/// servers starting together do not both apply a step.
+pub(crate) fn migrate_pg(client: &PgClient) -> Result<(), StoreError> {
+    let conn = Conn::pg(client);
+    conn.batch("BEGIN")?;
+    let result = migrate_pg_in(&conn);
+    conn.batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    result
+}
+
+fn migrate_pg_in(conn: &Conn<'_>) -> Result<(), StoreError> {
+    conn.execute(
+        &format!("SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})"),
+        &[],
+    )?;
+    let has_meta: bool = conn
+        .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])?
+        .get(0)?;
+    let mut current: i64 = if has_meta {
+        conn.query_opt("SELECT value FROM meta WHERE key = 'schema_version'", &[])?
+            .map(|r| r.get(0))
+            .transpose()?
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    check_not_newer(current)?;
+    while current < SCHEMA_VERSION {
+        conn.batch(PG_MIGRATIONS[current as usize])?;
+        current += 1;
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+            crate::db::vals![current],
+        )?;
+    }
+    Ok(())
 }
 
 fn check_not_newer(found: i64) -> Result<(), StoreError> {

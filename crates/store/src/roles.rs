@@ -2,7 +2,7 @@
 //! cmdlet list and configuration/user scopes. Built-in roles are not stored; the admin layer
 //! knows them.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::db::{vals, Conn, Row};
 
 use crate::users::{is_unique_violation, now};
 use crate::{bump_version, read_version, Store, StoreError};
@@ -98,16 +98,15 @@ pub(crate) fn encode_list(items: &[String]) -> String {
 }
 
 /// Reads a JSON-array column.
-pub(crate) fn decode_list(r: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn decode_list(r: &Row, idx: usize) -> Result<Vec<String>, StoreError> {
     let text: String = r.get(idx)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Invalid(format!("stored list in column {idx} is not a JSON array: {e}")))
 }
 
 const ROLE_COLUMNS: &str = "identity, template, cmdlets, config_scopes, user_scopes";
 
-fn role_from_row(r: &Row<'_>) -> rusqlite::Result<AdminRoleRow> {
+fn role_from_row(r: &Row) -> Result<AdminRoleRow, StoreError> {
     Ok(AdminRoleRow {
         identity: r.get(0)?,
         template: r.get(1)?,
@@ -122,23 +121,25 @@ fn no_such_role(identity: &str) -> StoreError {
 }
 
 /// Reads one role (case-insensitive) on any connection (or transaction).
-pub fn get_role_in(conn: &Connection, identity: &str) -> Result<Option<AdminRoleRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ROLE_COLUMNS} FROM admin_roles WHERE identity = ?1"
-    ))?;
-    Ok(stmt.query_row([identity], role_from_row).optional()?)
+pub fn get_role_in(conn: &Conn<'_>, identity: &str) -> Result<Option<AdminRoleRow>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {ROLE_COLUMNS} FROM admin_roles WHERE lower(identity) = lower(?1)"),
+        vals![identity],
+    )?
+    .map(|r| role_from_row(&r))
+    .transpose()
 }
 
 /// [`Store::create_role`] inside the caller's transaction.
-pub fn create_role_in(conn: &Connection, role: &AdminRoleRow) -> Result<(), StoreError> {
+pub fn create_role_in(conn: &Conn<'_>, role: &AdminRoleRow) -> Result<(), StoreError> {
     validate_role(role)?;
     match conn.execute(
         "INSERT INTO admin_roles (identity, template, cmdlets, config_scopes, user_scopes,
                                   created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![
-            role.identity,
-            role.template,
+        vals![
+            &role.identity,
+            &role.template,
             encode_list(&role.cmdlets),
             encode_list(&role.config_scopes),
             encode_list(&role.user_scopes),
@@ -155,16 +156,16 @@ pub fn create_role_in(conn: &Connection, role: &AdminRoleRow) -> Result<(), Stor
 }
 
 /// [`Store::update_role`] inside the caller's transaction.
-pub fn update_role_in(conn: &Connection, role: &AdminRoleRow) -> Result<(), StoreError> {
+pub fn update_role_in(conn: &Conn<'_>, role: &AdminRoleRow) -> Result<(), StoreError> {
     validate_role(role)?;
     // The identity keeps its stored spelling.
     let n = conn.execute(
         "UPDATE admin_roles SET template = ?2, cmdlets = ?3, config_scopes = ?4,
                 user_scopes = ?5, updated_at = ?6
-         WHERE identity = ?1",
-        params![
-            role.identity,
-            role.template,
+         WHERE lower(identity) = lower(?1)",
+        vals![
+            &role.identity,
+            &role.template,
             encode_list(&role.cmdlets),
             encode_list(&role.config_scopes),
             encode_list(&role.user_scopes),
@@ -179,8 +180,12 @@ pub fn update_role_in(conn: &Connection, role: &AdminRoleRow) -> Result<(), Stor
 }
 
 /// [`Store::remove_role`] inside the caller's transaction.
-pub fn remove_role_in(conn: &Connection, identity: &str) -> Result<(), StoreError> {
-    if conn.execute("DELETE FROM admin_roles WHERE identity = ?1", [identity])? == 0 {
+pub fn remove_role_in(conn: &Conn<'_>, identity: &str) -> Result<(), StoreError> {
+    if conn.execute(
+        "DELETE FROM admin_roles WHERE lower(identity) = lower(?1)",
+        vals![identity],
+    )? == 0
+    {
         return Err(no_such_role(identity));
     }
     bump_version(conn, "roles_version")?;
@@ -195,17 +200,18 @@ impl Store {
 
     /// Case-insensitive lookup; `None` if absent.
     pub fn get_role(&self, identity: &str) -> Result<Option<AdminRoleRow>, StoreError> {
-        get_role_in(&self.lock(), identity)
+        self.read(|c| get_role_in(c, identity))
     }
 
     /// All custom roles, ordered by identity (case-insensitively).
     pub fn list_roles(&self) -> Result<Vec<AdminRoleRow>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {ROLE_COLUMNS} FROM admin_roles ORDER BY identity"
-        ))?;
-        let rows = stmt.query_map([], role_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = self.read(|c| {
+            c.query(
+                &format!("SELECT {ROLE_COLUMNS} FROM admin_roles ORDER BY lower(identity), identity"),
+                &[],
+            )
+        })?;
+        rows.iter().map(role_from_row).collect()
     }
 
     /// Replaces template, cmdlets and scopes of the role named `role.identity`; `NoSuchRole`
@@ -222,6 +228,6 @@ impl Store {
 
     /// Changes on every committed write to custom roles (also by other processes).
     pub fn roles_version(&self) -> Result<i64, StoreError> {
-        read_version(&self.lock(), "roles_version")
+        self.read(|c| read_version(c, "roles_version"))
     }
 }

@@ -2,38 +2,34 @@
 //! written here on a graceful stop and taken back on the next start, so a restart does not
 //! make every user unreachable until their client refreshes.
 
-use rusqlite::params;
-
+use crate::db::vals;
 use crate::{Store, StoreError};
 
 impl Store {
     /// Replaces the saved items of `kind` with `items`, in one transaction.
     pub fn save_snapshot(&self, kind: &str, items: &[String]) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        tx.execute("DELETE FROM state_snapshot WHERE kind = ?1", params![kind])?;
-        {
-            let mut ins = tx.prepare("INSERT INTO state_snapshot(kind, body) VALUES (?1, ?2)")?;
+        self.transaction(|tx| {
+            tx.execute("DELETE FROM state_snapshot WHERE kind = ?1", vals![kind])?;
             for item in items {
-                ins.execute(params![kind, item])?;
+                tx.execute(
+                    "INSERT INTO state_snapshot(kind, body) VALUES (?1, ?2)",
+                    vals![kind, item],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Returns and deletes the saved items of `kind`, in the order they were saved.
     pub fn take_snapshot(&self, kind: &str) -> Result<Vec<String>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let items = {
-            let mut q = tx.prepare("SELECT body FROM state_snapshot WHERE kind = ?1 ORDER BY id")?;
-            let rows = q.query_map(params![kind], |r| r.get::<_, String>(0))?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
-        tx.execute("DELETE FROM state_snapshot WHERE kind = ?1", params![kind])?;
-        tx.commit()?;
-        Ok(items)
+        self.transaction(|tx| {
+            let rows = tx.query(
+                "SELECT body FROM state_snapshot WHERE kind = ?1 ORDER BY id",
+                vals![kind],
+            )?;
+            tx.execute("DELETE FROM state_snapshot WHERE kind = ?1", vals![kind])?;
+            rows.iter().map(|r| r.get(0)).collect()
+        })
     }
 }
 

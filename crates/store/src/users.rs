@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use confab_sip::digest::{ha1, Algorithm};
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use crate::db::{vals, Conn, Row};
 
 use crate::validate::{
     normalize_domain, validate_display_name, validate_password, validate_username,
@@ -56,7 +56,7 @@ pub struct NewUser<'a> {
 const USER_COLUMNS: &str =
     "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at";
 
-fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+fn user_from_row(r: &Row) -> Result<User, StoreError> {
     Ok(User {
         id: r.get(0)?,
         username: r.get(1)?,
@@ -87,19 +87,11 @@ pub(crate) fn now() -> i64 {
 
 /// Every write transaction that touches users calls this, so readers in other processes can
 /// tell their cache is stale by comparing one integer.
-fn bump_users_version(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE meta SET value = value + 1 WHERE key = 'users_version'",
-        [],
-    )?;
-    Ok(())
+fn bump_users_version(conn: &Conn<'_>) -> Result<(), StoreError> {
+    crate::bump_version(conn, "users_version")
 }
 
-pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
-}
+pub(crate) use crate::db::is_unique_violation;
 
 pub(crate) fn no_such_user(username: &str, domain: &str) -> StoreError {
     StoreError::NoSuchUser(format!("{username}@{domain}"))
@@ -116,31 +108,30 @@ impl Store {
         let sha256 = ha1(Algorithm::Sha256, u.username, &domain, u.password);
         let ts = now();
 
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let inserted = tx.execute(
-            "INSERT INTO users (username, domain, user_key, display_name, enabled,
-                                ha1_md5, ha1_sha256, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7)",
-            params![
-                u.username,
-                domain,
-                user_key(u.username, &domain),
-                u.display_name,
-                md5,
-                sha256,
-                ts
-            ],
-        );
-        match inserted {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::UserExists(format!("{}@{}", u.username, domain)))
-            }
-            r => r?,
-        };
-        let id = tx.last_insert_rowid();
-        bump_users_version(&tx)?;
-        tx.commit()?;
+        let id: i64 = self.transaction(|tx| {
+            let inserted = tx.query_one(
+                "INSERT INTO users (username, domain, user_key, display_name, enabled,
+                                    ha1_md5, ha1_sha256, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7) RETURNING id",
+                vals![
+                    u.username,
+                    &domain,
+                    user_key(u.username, &domain),
+                    u.display_name,
+                    &md5,
+                    &sha256,
+                    ts
+                ],
+            );
+            let id = match inserted {
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::UserExists(format!("{}@{}", u.username, domain)))
+                }
+                r => r?.get(0)?,
+            };
+            bump_users_version(tx)?;
+            Ok(id)
+        })?;
         Ok(User {
             id,
             username: u.username.to_owned(),
@@ -155,58 +146,50 @@ impl Store {
 
     /// Case-insensitive lookup; `None` if absent (malformed input simply matches nothing).
     pub fn get_user(&self, username: &str, domain: &str) -> Result<Option<User>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE user_key = ?1"
-        ))?;
-        Ok(stmt
-            .query_row([user_key(username, domain)], user_from_row)
-            .optional()?)
+        self.read(|c| {
+            c.query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE user_key = ?1"),
+                vals![user_key(username, domain)],
+            )?
+            .map(|r| user_from_row(&r))
+            .transpose()
+        })
     }
 
     /// All users, or those of one domain, ordered by domain then username (case-insensitively).
     pub fn list_users(&self, domain: Option<&str>) -> Result<Vec<User>, StoreError> {
-        let conn = self.lock();
-        let order = "ORDER BY domain, username COLLATE NOCASE, username";
-        let users = match domain {
-            Some(d) => {
-                let mut stmt = conn.prepare(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE domain = ?1 {order}"
-                ))?;
-                let rows = stmt.query_map([d.to_ascii_lowercase()], user_from_row)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()?
-            }
-            None => {
-                let mut stmt =
-                    conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users {order}"))?;
-                let rows = stmt.query_map([], user_from_row)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()?
-            }
-        };
-        Ok(users)
+        let order = "ORDER BY domain, lower(username), username";
+        let rows = self.read(|c| match domain {
+            Some(d) => c.query(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE domain = ?1 {order}"),
+                vals![d.to_ascii_lowercase()],
+            ),
+            None => c.query(&format!("SELECT {USER_COLUMNS} FROM users {order}"), &[]),
+        })?;
+        rows.iter().map(user_from_row).collect()
     }
 
     /// Deletes a user with their contact list and stored offline messages; `NoSuchUser` if
     /// absent.
     pub fn remove_user(&self, username: &str, domain: &str) -> Result<(), StoreError> {
         let key = user_key(username, domain);
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let had_contacts: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM contacts WHERE owner_key = ?1)",
-            [&key],
-            |r| r.get(0),
-        )?;
-        // Contacts go by ON DELETE CASCADE, messages by trigger (see migrations).
-        if tx.execute("DELETE FROM users WHERE user_key = ?1", [&key])? == 0 {
-            return Err(no_such_user(username, domain));
-        }
-        bump_users_version(&tx)?;
-        if had_contacts {
-            crate::contacts::bump_contacts_version(&tx)?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.transaction(|tx| {
+            let had_contacts: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM contacts WHERE owner_key = ?1)",
+                    vals![&key],
+                )?
+                .get(0)?;
+            // Contacts go by ON DELETE CASCADE, messages by trigger (see migrations).
+            if tx.execute("DELETE FROM users WHERE user_key = ?1", vals![&key])? == 0 {
+                return Err(no_such_user(username, domain));
+            }
+            bump_users_version(tx)?;
+            if had_contacts {
+                crate::contacts::bump_contacts_version(tx)?;
+            }
+            Ok(())
+        })
     }
 
     /// Replaces both HA1 hashes. They are computed from the stored username (its original case),
@@ -219,25 +202,22 @@ impl Store {
     ) -> Result<(), StoreError> {
         validate_password(password)?;
         let key = user_key(username, domain);
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (stored_user, stored_domain): (String, String) = tx
-            .query_row(
-                "SELECT username, domain FROM users WHERE user_key = ?1",
-                [&key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| no_such_user(username, domain))?;
-        let md5 = ha1(Algorithm::Md5, &stored_user, &stored_domain, password);
-        let sha256 = ha1(Algorithm::Sha256, &stored_user, &stored_domain, password);
-        tx.execute(
-            "UPDATE users SET ha1_md5 = ?2, ha1_sha256 = ?3, updated_at = ?4 WHERE user_key = ?1",
-            params![key, md5, sha256, now()],
-        )?;
-        bump_users_version(&tx)?;
-        tx.commit()?;
-        Ok(())
+        self.transaction(|tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT username, domain FROM users WHERE user_key = ?1",
+                    vals![&key],
+                )?
+                .ok_or_else(|| no_such_user(username, domain))?;
+            let (stored_user, stored_domain): (String, String) = (row.get(0)?, row.get(1)?);
+            let md5 = ha1(Algorithm::Md5, &stored_user, &stored_domain, password);
+            let sha256 = ha1(Algorithm::Sha256, &stored_user, &stored_domain, password);
+            tx.execute(
+                "UPDATE users SET ha1_md5 = ?2, ha1_sha256 = ?3, updated_at = ?4 WHERE user_key = ?1",
+                vals![&key, md5, sha256, now()],
+            )?;
+            bump_users_version(tx)
+        })
     }
 
     /// Disabled users keep their credentials but must be refused by the server.
@@ -251,7 +231,7 @@ impl Store {
             username,
             domain,
             "UPDATE users SET enabled = ?2, updated_at = ?3 WHERE user_key = ?1",
-            &[&enabled, &now()],
+            vals![enabled, now()],
         )
     }
 
@@ -266,7 +246,7 @@ impl Store {
             username,
             domain,
             "UPDATE users SET display_name = ?2, updated_at = ?3 WHERE user_key = ?1",
-            &[&name, &now()],
+            vals![name, now()],
         )
     }
 
@@ -292,19 +272,15 @@ impl Store {
         validate_password(&format!("{password_prefix}{}", name(count - 1)))?;
 
         let ts = now();
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
+        self.transaction(|tx| {
             // On conflict the seeded spelling wins, so the HA1 matches the stored username.
-            let mut stmt = tx.prepare(
-                "INSERT INTO users (username, domain, user_key, display_name, enabled,
+            let sql = "INSERT INTO users (username, domain, user_key, display_name, enabled,
                                     ha1_md5, ha1_sha256, created_at, updated_at)
                  VALUES (?1, ?2, ?3, '', 1, ?4, ?5, ?6, ?6)
                  ON CONFLICT(user_key) DO UPDATE SET
                     username = excluded.username, enabled = 1,
                     ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256,
-                    updated_at = excluded.updated_at",
-            )?;
+                    updated_at = excluded.updated_at";
             let mut password = String::new();
             for i in 0..count {
                 let username = name(i);
@@ -313,31 +289,18 @@ impl Store {
                 password.push_str(&username);
                 let md5 = ha1(Algorithm::Md5, &username, &domain, &password);
                 let sha256 = ha1(Algorithm::Sha256, &username, &domain, &password);
-                stmt.execute(params![
-                    username,
-                    domain,
-                    user_key(&username, &domain),
-                    md5,
-                    sha256,
-                    ts
-                ])?;
+                let key = user_key(&username, &domain);
+                tx.execute(sql, vals![username, &domain, key, md5, sha256, ts])?;
             }
-        }
-        bump_users_version(&tx)?;
-        tx.commit()?;
+            bump_users_version(tx)
+        })?;
         Ok(count as usize)
     }
 
     /// Changes on every committed write to users (also by other processes); compare it with a
     /// cached value to know when to reload.
     pub fn users_version(&self) -> Result<i64, StoreError> {
-        let conn = self.lock();
-        let v: i64 = conn.query_row(
-            "SELECT value FROM meta WHERE key = 'users_version'",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(v)
+        self.read(|c| crate::read_version(c, "users_version"))
     }
 
     /// Runs a single-row write keyed by `?1 = user_key`; `NoSuchUser` if it touched nothing.
@@ -346,19 +309,16 @@ impl Store {
         username: &str,
         domain: &str,
         sql: &str,
-        extra: &[&dyn rusqlite::ToSql],
+        extra: &[crate::db::Value],
     ) -> Result<(), StoreError> {
-        let key = user_key(username, domain);
-        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(1 + extra.len());
-        args.push(&key);
+        let mut args = Vec::with_capacity(1 + extra.len());
+        args.push(user_key(username, domain).into());
         args.extend_from_slice(extra);
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if tx.execute(sql, args.as_slice())? == 0 {
-            return Err(no_such_user(username, domain));
-        }
-        bump_users_version(&tx)?;
-        tx.commit()?;
-        Ok(())
+        self.transaction(|tx| {
+            if tx.execute(sql, &args)? == 0 {
+                return Err(no_such_user(username, domain));
+            }
+            bump_users_version(tx)
+        })
     }
 }

@@ -1,15 +1,15 @@
 //! Administration storage: configuration documents, admin accounts and tokens, custom roles,
 //! the audit log. Real SQLite files in temporary directories.
 
+mod common;
+use common::{test_dbs, TestDb};
 use confab_store::{
     tx, AdminRoleRow, AuditFilter, NewUser, Store, StoreError, DB_FILE_NAME, SCHEMA_VERSION,
 };
 use serde_json::{json, Map, Value};
 
-fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    (dir, store)
+fn open(db: &TestDb) -> ((), Store) {
+    ((), db.open().unwrap())
 }
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -37,7 +37,13 @@ const MEETING: &str = "CsMeetingConfiguration";
 
 #[test]
 fn config_put_get_replace() {
-    let (_d, store) = open();
+    for db in &test_dbs() {
+        config_put_get_replace_on(db);
+    }
+}
+
+fn config_put_get_replace_on(db: &TestDb) {
+    let (_d, store) = open(db);
     assert_eq!(store.config_version().unwrap(), 0);
     assert!(store.get_config(MEETING, "Global").unwrap().is_none());
 
@@ -73,7 +79,13 @@ fn config_put_get_replace() {
 
 #[test]
 fn config_list_order() {
-    let (_d, store) = open();
+    for db in &test_dbs() {
+        config_list_order_on(db);
+    }
+}
+
+fn config_list_order_on(db: &TestDb) {
+    let (_d, store) = open(db);
     let b = Map::new();
     for id in [
         "Tag:Zeta",
@@ -110,7 +122,13 @@ fn config_list_order() {
 
 #[test]
 fn config_create_remove_and_errors() {
-    let (_d, store) = open();
+    for db in &test_dbs() {
+        config_create_remove_and_errors_on(db);
+    }
+}
+
+fn config_create_remove_and_errors_on(db: &TestDb) {
+    let (_d, store) = open(db);
     let b = obj(json!({"x": 1}));
     store.create_config(MEETING, "Site:Redmond", &b).unwrap();
     assert_eq!(store.config_version().unwrap(), 1);
@@ -162,8 +180,14 @@ fn config_create_remove_and_errors() {
 
 #[test]
 fn config_version_seen_by_other_process() {
-    let (dir, store) = open();
-    let other = Store::open(dir.path()).unwrap();
+    for db in &test_dbs() {
+        config_version_seen_by_other_process_on(db);
+    }
+}
+
+fn config_version_seen_by_other_process_on(db: &TestDb) {
+    let (_d, store) = open(db);
+    let other = db.open().unwrap();
     store.put_config(MEETING, "Global", &Map::new()).unwrap();
     assert_eq!(other.config_version().unwrap(), 1);
     assert!(other.get_config(MEETING, "Global").unwrap().is_some());
@@ -174,7 +198,8 @@ fn config_version_seen_by_other_process() {
 
 #[test]
 fn admin_add_verify_and_lookup() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     assert_eq!(store.admin_count().unwrap(), 0);
     let a = store
         .add_admin("Alice", "correct horse", &roles(&["CsAdministrator"]))
@@ -233,7 +258,13 @@ fn admin_add_verify_and_lookup() {
 
 #[test]
 fn admin_validation_messages() {
-    let (_d, store) = open();
+    for db in &test_dbs() {
+        admin_validation_messages_on(db);
+    }
+}
+
+fn admin_validation_messages_on(db: &TestDb) {
+    let (_d, store) = open(db);
     let m = invalid_msg(store.add_admin("", "password1", &[]).unwrap_err());
     assert_eq!(m, "admin name is empty");
     let m = invalid_msg(
@@ -267,7 +298,13 @@ fn admin_validation_messages() {
 
 #[test]
 fn admin_password_roles_and_removal() {
-    let (_d, store) = open();
+    for db in &test_dbs() {
+        admin_password_roles_and_removal_on(db);
+    }
+}
+
+fn admin_password_roles_and_removal_on(db: &TestDb) {
+    let (_d, store) = open(db);
     store.add_admin("alice", "old password", &[]).unwrap();
     let v0 = store.admins_version().unwrap();
 
@@ -316,7 +353,8 @@ fn admin_password_roles_and_removal() {
 
 #[test]
 fn tokens_issue_lookup_revoke() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     store
         .add_admin("Alice", "password1", &roles(&["CsAdministrator"]))
         .unwrap();
@@ -365,7 +403,8 @@ fn tokens_issue_lookup_revoke() {
 
 #[test]
 fn tokens_expire() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     store.add_admin("alice", "password1", &[]).unwrap();
     let dead = store.issue_token("alice", 0).unwrap();
     assert!(store.token_admin(&dead).unwrap().is_none());
@@ -385,7 +424,8 @@ fn tokens_expire() {
 
 #[test]
 fn tokens_go_with_their_admin() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     store.add_admin("alice", "password1", &[]).unwrap();
     store.add_admin("bob", "password2", &[]).unwrap();
     let ta = store.issue_token("alice", 600).unwrap();
@@ -418,7 +458,13 @@ fn helpdesk() -> AdminRoleRow {
 
 #[test]
 fn roles_crud_and_version() {
-    let (_d, store) = open();
+    for db in &test_dbs() {
+        roles_crud_and_version_on(db);
+    }
+}
+
+fn roles_crud_and_version_on(db: &TestDb) {
+    let (_d, store) = open(db);
     assert_eq!(store.roles_version().unwrap(), 0);
     store.create_role(&helpdesk()).unwrap();
     assert_eq!(store.roles_version().unwrap(), 1);
@@ -507,7 +553,8 @@ fn roles_crud_and_version() {
 
 #[test]
 fn audit_append_and_query() {
-    let (_d, store) = open();
+    let _d = common::sqlite_db();
+    let store = _d.open().unwrap();
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -648,7 +695,13 @@ fn audit_append_and_query() {
 
 #[test]
 fn transaction_commits_change_and_audit_together() {
-    let (_d, store) = open();
+    for db in &test_dbs() {
+        transaction_commits_change_and_audit_together_on(db);
+    }
+}
+
+fn transaction_commits_change_and_audit_together_on(db: &TestDb) {
+    let (_d, store) = open(db);
     let body = obj(json!({"x": 1}));
     let id = store
         .transaction(|t| {

@@ -1,9 +1,11 @@
 //! Contact lists against real SQLite files in temporary directories.
 
+mod common;
+use common::{test_dbs, TestDb};
 use confab_store::{ContactEntry, NewUser, PrivacyLevel, Store, StoreError, MAX_CONTACTS_PER_USER};
 
-fn store_with_users(dir: &std::path::Path) -> Store {
-    let store = Store::open(dir).unwrap();
+fn store_with_users(db: &TestDb) -> Store {
+    let store = db.open().unwrap();
     for (u, d) in [("Alice", "a.test"), ("bob", "a.test"), ("carol", "b.test")] {
         store
             .add_user(&NewUser {
@@ -40,8 +42,13 @@ fn assert_invalid<T: std::fmt::Debug>(r: Result<T, StoreError>, needle: &str) {
 
 #[test]
 fn add_list_set_level_remove() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    for db in &test_dbs() {
+        add_list_set_level_remove_on(db);
+    }
+}
+
+fn add_list_set_level_remove_on(db: &TestDb) {
+    let store = store_with_users(db);
     use PrivacyLevel::*;
 
     // Defaults: same domain → Colleagues, other domain (federated, no such local user) → External.
@@ -129,14 +136,19 @@ fn add_list_set_level_remove() {
 
     // Survives a restart.
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = db.open().unwrap();
     assert_eq!(store.all_contacts().unwrap().len(), 3);
 }
 
 #[test]
 fn errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    for db in &test_dbs() {
+        errors_on(db);
+    }
+}
+
+fn errors_on(db: &TestDb) {
+    let store = store_with_users(db);
     store
         .add_contact("alice", "a.test", "bob@a.test", None)
         .unwrap();
@@ -256,8 +268,13 @@ fn errors() {
 
 #[test]
 fn per_owner_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    for db in &test_dbs() {
+        per_owner_limit_on(db);
+    }
+}
+
+fn per_owner_limit_on(db: &TestDb) {
+    let store = store_with_users(db);
     for i in 0..MAX_CONTACTS_PER_USER {
         store
             .add_contact("alice", "a.test", &format!("u{i}@far.example"), None)
@@ -284,8 +301,9 @@ fn per_owner_limit() {
 
 #[test]
 fn removing_a_user_removes_their_list() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    let db = common::sqlite_db();
+    let dir = db.dir();
+    let store = store_with_users(&db);
     store
         .add_contact("alice", "a.test", "bob@a.test", None)
         .unwrap();
@@ -354,9 +372,14 @@ fn removing_a_user_removes_their_list() {
 
 #[test]
 fn contacts_version_bumps_on_each_write_and_is_seen_by_other_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
-    let other = Store::open(dir.path()).unwrap();
+    for db in &test_dbs() {
+        contacts_version_bumps_on_each_write_and_is_seen_by_other_connections_on(db);
+    }
+}
+
+fn contacts_version_bumps_on_each_write_and_is_seen_by_other_connections_on(db: &TestDb) {
+    let store = store_with_users(db);
+    let other = db.open().unwrap();
     assert_eq!(store.contacts_version().unwrap(), 0);
     let users_v = store.users_version().unwrap();
 

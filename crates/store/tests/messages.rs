@@ -1,12 +1,14 @@
 //! Offline messages against real SQLite files in temporary directories.
 
+mod common;
+use common::{test_dbs, TestDb};
 use confab_store::{NewUser, Store, StoreError, StoredMessage};
 
 const MAX_N: usize = 100;
 const MAX_BYTES: usize = 1_048_576;
 
-fn store_with_users(dir: &std::path::Path) -> Store {
-    let store = Store::open(dir).unwrap();
+fn store_with_users(db: &TestDb) -> Store {
+    let store = db.open().unwrap();
     for (u, d) in [("Alice", "a.test"), ("bob", "a.test")] {
         store
             .add_user(&NewUser {
@@ -41,8 +43,13 @@ fn bodies(msgs: &[StoredMessage]) -> Vec<String> {
 
 #[test]
 fn stored_read_in_order_survive_restart_and_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    for db in &test_dbs() {
+        stored_read_in_order_survive_restart_and_delete_on(db);
+    }
+}
+
+fn stored_read_in_order_survive_restart_and_delete_on(db: &TestDb) {
+    let store = store_with_users(db);
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -87,7 +94,7 @@ fn stored_read_in_order_survive_restart_and_delete() {
 
     // Restart.
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = db.open().unwrap();
     let msgs = store.pending_messages("alice", "a.test", 10).unwrap();
     assert_eq!(msgs.len(), 3);
     assert_eq!(
@@ -148,8 +155,13 @@ fn stored_read_in_order_survive_restart_and_delete() {
 
 #[test]
 fn count_limit_gives_mailbox_full_without_storing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    for db in &test_dbs() {
+        count_limit_gives_mailbox_full_without_storing_on(db);
+    }
+}
+
+fn count_limit_gives_mailbox_full_without_storing_on(db: &TestDb) {
+    let store = store_with_users(db);
     for i in 0..MAX_N {
         send(&store, "alice", &format!("m{i}")).unwrap();
     }
@@ -185,8 +197,13 @@ fn count_limit_gives_mailbox_full_without_storing() {
 
 #[test]
 fn byte_limit_gives_mailbox_full_without_storing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    for db in &test_dbs() {
+        byte_limit_gives_mailbox_full_without_storing_on(db);
+    }
+}
+
+fn byte_limit_gives_mailbox_full_without_storing_on(db: &TestDb) {
+    let store = store_with_users(db);
     let limit = 1000;
     let put = |n: usize| {
         store.store_message(
@@ -248,8 +265,13 @@ fn byte_limit_gives_mailbox_full_without_storing() {
 
 #[test]
 fn validation_and_unknown_recipient() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    for db in &test_dbs() {
+        validation_and_unknown_recipient_on(db);
+    }
+}
+
+fn validation_and_unknown_recipient_on(db: &TestDb) {
+    let store = store_with_users(db);
     let put = |sender: &str, ct: &str, headers: &str| {
         store.store_message(
             "alice", "a.test", sender, ct, b"hi", headers, MAX_N, MAX_BYTES,
@@ -280,8 +302,9 @@ fn validation_and_unknown_recipient() {
 
 #[test]
 fn removing_a_user_removes_their_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_users(dir.path());
+    let db = common::sqlite_db();
+    let dir = db.dir();
+    let store = store_with_users(&db);
     send(&store, "alice", "1").unwrap();
     send(&store, "alice", "2").unwrap();
     send(&store, "bob", "3").unwrap();

@@ -1,5 +1,7 @@
 //! Integration tests against real SQLite files in temporary directories.
 
+mod common;
+use common::{test_dbs, TestDb};
 use std::time::Instant;
 
 use confab_sip::digest::{ha1, Algorithm};
@@ -81,9 +83,14 @@ fn open_creates_file_and_schema() {
 
 #[test]
 fn reopen_keeps_data() {
-    let dir = tempfile::tempdir().unwrap();
+    for db in &test_dbs() {
+        reopen_keeps_data_on(db);
+    }
+}
+
+fn reopen_keeps_data_on(db: &TestDb) {
     let added = {
-        let store = Store::open(dir.path()).unwrap();
+        let store = db.open().unwrap();
         store
             .add_user(&NewUser {
                 display_name: "Alice A.",
@@ -91,7 +98,7 @@ fn reopen_keeps_data() {
             })
             .unwrap()
     };
-    let store = Store::open(dir.path()).unwrap();
+    let store = db.open().unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     let got = store.get_user("alice", "example.test").unwrap().unwrap();
     assert_eq!(got, added);
@@ -101,8 +108,13 @@ fn reopen_keeps_data() {
 
 #[test]
 fn add_get_list_remove() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    for db in &test_dbs() {
+        add_get_list_remove_on(db);
+    }
+}
+
+fn add_get_list_remove_on(db: &TestDb) {
+    let store = db.open().unwrap();
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -176,7 +188,13 @@ fn add_get_list_remove() {
 
 #[test]
 fn duplicate_user_is_rejected_case_insensitively() {
-    let store = Store::open_in_memory().unwrap();
+    for db in &test_dbs() {
+        duplicate_user_is_rejected_case_insensitively_on(db);
+    }
+}
+
+fn duplicate_user_is_rejected_case_insensitively_on(db: &TestDb) {
+    let store = db.open().unwrap();
     store
         .add_user(&new_user("alice", "example.test", "a"))
         .unwrap();
@@ -205,8 +223,13 @@ fn duplicate_user_is_rejected_case_insensitively() {
 
 #[test]
 fn passwd_enable_disable_display_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    for db in &test_dbs() {
+        passwd_enable_disable_display_name_on(db);
+    }
+}
+
+fn passwd_enable_disable_display_name_on(db: &TestDb) {
+    let store = db.open().unwrap();
     store
         .add_user(&new_user("Alice", "example.test", "s3cret"))
         .unwrap();
@@ -269,7 +292,13 @@ fn passwd_enable_disable_display_name() {
 
 #[test]
 fn validation_errors() {
-    let store = Store::open_in_memory().unwrap();
+    for db in &test_dbs() {
+        validation_errors_on(db);
+    }
+}
+
+fn validation_errors_on(db: &TestDb) {
+    let store = db.open().unwrap();
     let long_user = "u".repeat(65);
     let long_pw = "p".repeat(257);
     let long_name = "n".repeat(129);
@@ -347,8 +376,13 @@ fn validation_errors() {
 
 #[test]
 fn seed_users_bulk_and_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    for db in &test_dbs() {
+        seed_users_bulk_and_idempotent_on(db);
+    }
+}
+
+fn seed_users_bulk_and_idempotent_on(db: &TestDb) {
+    let store = db.open().unwrap();
     let t = Instant::now();
     assert_eq!(
         store
@@ -414,7 +448,7 @@ fn seed_users_bulk_and_idempotent() {
     assert!(store.users_version().unwrap() > v1);
 
     // Widths: at least 4 digits, more when needed.
-    let s = Store::open_in_memory().unwrap();
+    let s = db.open().unwrap();
     assert_eq!(s.seed_users("x.test", "u", 3, "p").unwrap(), 3);
     assert!(s.get_user("u0002", "x.test").unwrap().is_some());
     assert_eq!(s.seed_users("y.test", "u", 10_001, "p").unwrap(), 10_001);
@@ -427,8 +461,13 @@ fn seed_users_bulk_and_idempotent() {
 
 #[test]
 fn users_version_changes_on_each_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    for db in &test_dbs() {
+        users_version_changes_on_each_write_on(db);
+    }
+}
+
+fn users_version_changes_on_each_write_on(db: &TestDb) {
+    let store = db.open().unwrap();
     let mut last = store.users_version().unwrap();
     let mut check = |what: &str, changed: bool| {
         let v = store.users_version().unwrap();
@@ -460,7 +499,7 @@ fn users_version_changes_on_each_write() {
     check("reads", false);
 
     // A write by another process (another connection) is visible.
-    let other = Store::open(dir.path()).unwrap();
+    let other = db.open().unwrap();
     other
         .add_user(&new_user("bob", "example.test", "pw"))
         .unwrap();
@@ -499,14 +538,19 @@ fn open_migrates_a_partially_migrated_database() {
 
 #[test]
 fn concurrent_writers_from_threads_and_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let shared = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+    for db in &test_dbs() {
+        concurrent_writers_on(db);
+    }
+}
+
+fn concurrent_writers_on(db: &TestDb) {
+    let shared = std::sync::Arc::new(db.open().unwrap());
     let handles: Vec<_> = (0..4)
         .map(|t| {
             let shared = shared.clone();
-            let path = dir.path().to_owned();
+            let spec = db.spec();
             std::thread::spawn(move || {
-                let own = Store::open(&path).unwrap();
+                let own = Store::open_spec(&spec).unwrap();
                 for i in 0..25 {
                     let name = format!("t{t}u{i}");
                     let store = if i % 2 == 0 { &*shared } else { &own };

@@ -1,0 +1,210 @@
+//! Several confab servers sharing one PostgreSQL store, and backups moving between SQLite and
+//! PostgreSQL, through the real binary. Runs when CONFAB_TEST_POSTGRES=postgres://… names a
+//! server (each test in a fresh schema, dropped at the end); with CONFAB_REQUIRE_POSTGRES=1 a
+//! missing URL fails instead of skipping.
+
+mod common;
+use common::*;
+use confab_sip::Method;
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A fresh schema on the test server, dropped on drop; `url` selects it.
+struct Schema {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl Schema {
+    fn new() -> Option<Schema> {
+        let server = match std::env::var("CONFAB_TEST_POSTGRES") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                assert!(
+                    std::env::var("CONFAB_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                    "CONFAB_REQUIRE_POSTGRES=1 but CONFAB_TEST_POSTGRES is not set"
+                );
+                eprintln!("CONFAB_TEST_POSTGRES not set: skipping");
+                return None;
+            }
+        };
+        let name = format!("confab_test_{:016x}", rand::random::<u64>());
+        let mut c = postgres::Client::connect(&server, postgres::NoTls).expect("connecting to CONFAB_TEST_POSTGRES");
+        c.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
+        let sep = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{sep}options=-c%20search_path%3D{name}");
+        Some(Schema { server, name, url })
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.server, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// `confab ARGS --store STORE`, which must succeed; its output.
+fn run(store: &str, args: &[&str]) -> String {
+    let o = confab()
+        .args(args)
+        .args(["--store", store])
+        .env("CONFAB_ADMIN", "root")
+        .env("CONFAB_ADMIN_PASSWORD", "rootpassword1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "confab {args:?}: {}", text(&o));
+    text(&o)
+}
+
+/// A `confab serve` on `ip` using `store`, killed on drop.
+struct Serve {
+    child: Child,
+    addr: std::net::SocketAddr,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start(ip: &str, store: &str) -> Serve {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port(ip);
+        let cfg = dir.path().join("confab.toml");
+        std::fs::write(&cfg, format!("listen = [\"{ip}:{port}\"]\ndomains = [\"{DOMAIN}\"]\n")).unwrap();
+        let log = dir.path().join("server.log");
+        let child = confab()
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .arg("--data")
+            .arg(dir.path())
+            .args(["--store", store, "--workers", "2"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let s = Serve { child, addr: format!("{ip}:{port}").parse().unwrap(), log, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut ua = Ua::udp_on(ip, "probe", s.addr);
+        loop {
+            let target = format!("sip:{}", host_port(&s.addr));
+            let req = ua.request(Method::Options, &target, &target);
+            ua.send(&req);
+            if ua.recv_timeout(Duration::from_millis(200)).and_then(|r| r.status()) == Some(200) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "confab did not start:\n{}", std::fs::read_to_string(&s.log).unwrap_or_default());
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- {} log ----\n{}", self.addr, std::fs::read_to_string(&self.log).unwrap_or_default());
+        }
+    }
+}
+
+/// Retries `f` for up to 10 s (servers notice store changes by polling), returning its last result.
+fn eventually<T>(mut f: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = f();
+        if ok(&v) || Instant::now() > deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Status of an authenticated MESSAGE of `ctype` from `ua` to `to`.
+fn message_status(ua: &mut Ua, to: &str, ctype: &str) -> u16 {
+    ua.new_call();
+    let mut m = ua.request(Method::Message, &format!("sip:{to}"), &format!("sip:{to}"));
+    m.set_body(ctype, "{\\rtf1 hi}");
+    let r = ua.send_authenticated(m);
+    r.status().unwrap()
+}
+
+#[test]
+fn two_servers_share_one_postgres_store() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url.as_str();
+    run(url, &["admin", "add", "root", "--role", "CsAdministrator", "--password", "rootpassword1"]);
+    run(url, &["user", "add", &format!("carol@{DOMAIN}"), "--password", "carolpassword"]);
+    let a = Serve::start("127.0.0.1", url);
+    let b = Serve::start("127.0.0.2", url);
+
+    // A user added while both run registers on either, without a restart.
+    run(url, &["user", "add", &format!("alice@{DOMAIN}"), "--password", "alicepassword"]);
+    for server in [&a, &b] {
+        let mut alice = Ua::udp_on(&server.addr.ip().to_string(), "alice", server.addr);
+        alice.password = "alicepassword".into();
+        let r = eventually(|| alice.register(60).status(), |s| *s == Some(200));
+        assert_eq!(r, Some(200), "alice registers on {}", server.addr);
+    }
+
+    // A policy set through the admin shell takes effect on both servers.
+    let alice_ua = |server: &Serve| {
+        let mut ua = Ua::udp_on(&server.addr.ip().to_string(), "alice", server.addr);
+        ua.password = "alicepassword".into();
+        ua
+    };
+    let (mut via_a, mut via_b) = (alice_ua(&a), alice_ua(&b));
+    let carol = format!("carol@{DOMAIN}");
+    assert_eq!(message_status(&mut via_b, &carol, "text/rtf"), 202, "rich text allowed by default");
+    let out = run(url, &["shell", "-c", "Set-CsClientPolicy -Identity global -DisableRTFIm $true; Get-CsClientPolicy -Identity global"]);
+    assert!(out.contains("DisableRTFIm") && out.contains("True"), "{out}");
+    for ua in [&mut via_a, &mut via_b] {
+        let s = eventually(|| message_status(ua, &carol, "text/rtf"), |s| *s == 415);
+        assert_eq!(s, 415, "rich text refused once the policy changed");
+        assert_eq!(message_status(ua, &carol, "text/plain"), 202);
+    }
+}
+
+#[test]
+fn backups_move_between_sqlite_and_postgres() {
+    let Some(schema) = Schema::new() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| tmp.path().join(n).display().to_string();
+    let first = dir("first");
+    run(&first, &["user", "seed", "--domain", DOMAIN, "--count", "3"]);
+    run(&first, &["admin", "add", "root", "--role", "CsAdministrator", "--password", "rootpassword1"]);
+    run(&first, &["shell", "-c", "Set-CsClientPolicy -Identity global -DisableRTFIm $true"]);
+    run(&first, &["contact", "add", &format!("user0001@{DOMAIN}"), &format!("user0002@{DOMAIN}"), "Workgroup"]);
+
+    let to_pg = dir("to-pg.backup");
+    run(&first, &["backup", &to_pg]);
+    run(&schema.url, &["restore", &to_pg]);
+    let from_pg = dir("from-pg.backup");
+    run(&schema.url, &["backup", &from_pg]);
+    let last = dir("last");
+    run(&last, &["restore", &from_pg]);
+
+    let view = |store: &str| {
+        [
+            run(store, &["user", "list"]),
+            run(store, &["contact", "list", &format!("user0001@{DOMAIN}")]),
+            run(store, &["admin", "list"]),
+            run(store, &["shell", "-c", "Get-CsClientPolicy -Identity global | fl"]),
+        ]
+    };
+    let want = view(&first);
+    assert!(want[0].contains("user0002") && want[1].contains("Workgroup") && want[3].contains("True"), "{want:?}");
+    assert_eq!(view(&schema.url), want, "sqlite -> postgres");
+    assert_eq!(view(&last), want, "postgres -> sqlite");
+    // Restoring into a store that has data is refused and changes nothing.
+    let o = confab().args(["restore", &to_pg, "--store", &schema.url]).output().unwrap();
+    assert!(!o.status.success() && text(&o).contains("not empty"), "{}", text(&o));
+    assert!(Path::new(&from_pg).exists());
+}
