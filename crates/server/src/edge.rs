@@ -121,6 +121,8 @@ pub struct PolicySet {
     im: ImFilter,
     files: FileFilter,
     barriers: Vec<Barrier>,
+    /// SHA-1 thumbprints (upper-case hex) of TrustedCACerts: certificates trusted for TLS peers.
+    trusted_thumbprints: HashSet<String>,
 }
 
 impl Default for PolicySet {
@@ -185,10 +187,7 @@ impl PolicySet {
                 tracing::warn!(destination = text(r, "Destination"), "static route skipped: its destination must be an IP address (no DNS)");
                 continue;
             };
-            let Some(transport) = Transport::parse(if tls { "tls" } else { "tcp" }) else {
-                tracing::warn!(match_uri = text(r, "MatchUri"), "static route skipped: this server has no TLS transport");
-                continue;
-            };
+            let transport = if tls { Transport::Tls } else { Transport::Tcp };
             routes.push(Route {
                 match_uri: text(r, "MatchUri").to_ascii_lowercase(),
                 dest: Dest { transport, addr: SocketAddr::new(ip, port), conn: None },
@@ -257,7 +256,21 @@ impl PolicySet {
             im,
             files,
             barriers,
+            trusted_thumbprints: global("CsWebServiceConfiguration")
+                .get("TrustedCACerts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("Thumbprint").and_then(Value::as_str))
+                .map(|t| t.trim().to_ascii_uppercase())
+                .collect(),
         }
+    }
+
+    /// Whether a certificate with this SHA-1 thumbprint (upper-case hex) is trusted for
+    /// TLS peers (CsWebServiceConfiguration TrustedCACerts).
+    pub fn trusts_thumbprint(&self, thumbprint: &str) -> bool {
+        self.trusted_thumbprints.contains(thumbprint)
     }
 
     fn assigned(&self, user: &str, policy: &str) -> Option<String> {
@@ -287,7 +300,7 @@ impl PolicySet {
             return Some(r.dest);
         }
         let ip = (*self.allowed.get(&domain.to_ascii_lowercase())?)?;
-        Some(Dest { transport: Transport::parse("tls")?, addr: SocketAddr::new(ip, 5061), conn: None })
+        Some(Dest { transport: Transport::Tls, addr: SocketAddr::new(ip, 5061), conn: None })
     }
 
     fn domain_rule(&self, domain: &str) -> Result<(), Refusal> {
@@ -596,6 +609,7 @@ const KINDS: &[&str] = &[
     "CsUserPolicyAssignment",
     "CsImFilterConfiguration",
     "CsFileTransferFilterConfiguration",
+    "CsWebServiceConfiguration",
     "CsInformationBarrier",
 ];
 
