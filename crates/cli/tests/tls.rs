@@ -151,12 +151,31 @@ fn call(alice: &mut Ua, bob: &mut Ua, transport: &str) {
     assert_eq!(bob.expect_response(&Method::Bye, 1, 200..=699).status(), Some(200));
 }
 
-/// Sends a MESSAGE from `from` to `to_uri`; returns the final response.
-fn message(from: &mut Ua, to_uri: &str, text: &str) -> Message {
+/// Sends a MESSAGE from `from` to `to_uri` (answering the 407 challenge); returns the
+/// request as finally sent. The recipient must answer before [`final_response`].
+fn send_message(from: &mut Ua, to_uri: &str, text: &str) -> Message {
     from.new_call();
     let mut m = from.request(Method::Message, to_uri, to_uri);
     m.set_body("text/plain", text.to_string());
-    from.send_authenticated(m)
+    from.challenge_and_resend(m)
+}
+
+fn final_response(from: &mut Ua, req: &Message) -> Message {
+    from.expect_response(&Method::Message, req.cseq().unwrap().seq, 200..=699)
+}
+
+/// A MESSAGE that no one answers (refused on the way); returns the final response.
+fn message(from: &mut Ua, to_uri: &str, text: &str) -> Message {
+    let req = send_message(from, to_uri, text);
+    final_response(from, &req)
+}
+
+/// `from` sends `text` to `to`, who receives it (and answers 200).
+fn deliver(from: &mut Ua, to: &mut Ua, to_uri: &str, text: &str) -> Message {
+    let req = send_message(from, to_uri, text);
+    let got = receive_message(to, text);
+    assert_eq!(final_response(from, &req).status(), Some(200));
+    got
 }
 
 fn receive_message(ua: &mut Ua, text: &str) -> Message {
@@ -183,23 +202,30 @@ fn tls_registration_call_and_sips_rules() {
     // RFC 5630: a sips: request reaches a TLS-registered user, never a UDP-registered one
     let mut carol = Ua::udp("user0003", s.addr());
     registered(&mut carol);
-    let r = message(&mut alice, &format!("sips:user0002@{DOMAIN}"), "secure hello");
-    let got = receive_message(&mut bob, "secure hello");
-    assert_eq!(r.status(), Some(200));
-    assert!(got.uri().unwrap().starts_with("sips:"));
+    let got = deliver(&mut alice, &mut bob, &format!("sips:user0002@{DOMAIN}"), "secure hello");
+    assert!(got.header(&HeaderName::Via).unwrap().starts_with("SIP/2.0/TLS "));
     let r = message(&mut alice, &format!("sips:user0003@{DOMAIN}"), "not over UDP");
     assert_eq!(r.status(), Some(480), "{}", first_line(&r));
     assert!(r.reason().unwrap().contains("TLS"), "{}", first_line(&r));
     carol.expect_silence(Duration::from_millis(300));
     // plain sip: to carol still works, from a TLS caller to a UDP callee
-    assert_eq!(message(&mut alice, &format!("sip:user0003@{DOMAIN}"), "hi carol").status(), Some(200));
-    receive_message(&mut carol, "hi carol");
+    deliver(&mut alice, &mut carol, &format!("sip:user0003@{DOMAIN}"), "hi carol");
 
-    // a client that does not trust the server's certificate gets nowhere
-    let mut wrong = Ua::tls("user0004", addr("127.0.0.1", tls_port), client_config(&"0".repeat(40), None));
-    let req = wrong.request(Method::Options, &format!("sip:{DOMAIN}"), &format!("sip:{DOMAIN}"));
-    wrong.send(&req);
-    assert!(wrong.recv_timeout(Duration::from_millis(500)).is_none());
+    // a client that does not trust the server's certificate stops at the handshake
+    let tcp = std::net::TcpStream::connect(addr("127.0.0.1", tls_port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
+    let mut conn = rustls::ClientConnection::new(client_config(&"0".repeat(40), None), name).unwrap();
+    let mut tcp = tcp;
+    let mut failed = false;
+    while conn.is_handshaking() {
+        if let Err(e) = conn.complete_io(&mut tcp) {
+            assert!(e.to_string().contains("not the pinned certificate"), "{e}");
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "the handshake must fail");
 }
 
 #[test]
@@ -207,7 +233,9 @@ fn sips_without_a_tls_listener_is_416() {
     let s = Server::start(5, "");
     let mut alice = Ua::udp("user0001", s.addr());
     registered(&mut alice);
-    let r = message(&mut alice, &format!("sips:user0002@{DOMAIN}"), "x");
+    let req = alice.request(Method::Message, &format!("sips:user0002@{DOMAIN}"), &format!("sips:user0002@{DOMAIN}"));
+    alice.send(&req);
+    let r = alice.expect_response(&Method::Message, req.cseq().unwrap().seq, 200..=699);
     assert_eq!(r.status(), Some(416), "{}", first_line(&r));
 }
 
@@ -282,10 +310,11 @@ fn two_servers_federate_over_mutual_tls() {
     registered(&mut bob);
 
     // neither trusts the other's self-signed certificate yet: the MESSAGE cannot leave
+    // (the failed branch's 503 reaches the sender as 500, RFC 3261 §16.7)
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let r = message(&mut alice, "sip:user0002@b.test", "too early");
-        if r.status() == Some(503) {
+        if r.status() == Some(500) {
             break;
         }
         // the route may not have been loaded yet (404 no route, 403 not federated)
@@ -299,22 +328,23 @@ fn two_servers_federate_over_mutual_tls() {
     trust(&a, &server_thumbprint(&b));
     trust(&b, &server_thumbprint(&a));
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = message(&mut alice, "sip:user0002@b.test", "hello from a.test");
-        if r.status() == Some(200) {
-            break;
+    let got = loop {
+        let req = send_message(&mut alice, "sip:user0002@b.test", "hello from a.test");
+        if let Some(got) = bob.recv_timeout(Duration::from_secs(2)) {
+            assert_eq!(got.method(), Some(&Method::Message));
+            bob.reply(&got, 200, "rx");
+            assert_eq!(final_response(&mut alice, &req).status(), Some(200));
+            break got;
         }
-        assert_eq!(r.status(), Some(503), "{}", first_line(&r));
+        let r = final_response(&mut alice, &req);
+        assert_eq!(r.status(), Some(500), "{}", first_line(&r));
         assert!(Instant::now() < deadline, "the partners never trusted each other");
         std::thread::sleep(Duration::from_millis(300));
-    }
-    let got = receive_message(&mut bob, "hello from a.test");
+    };
     let vias: Vec<String> = got.headers.get_all(&HeaderName::Via).map(|v| v.to_string()).collect();
     assert!(vias.iter().any(|v| v.starts_with(&format!("SIP/2.0/TLS 127.0.0.1:{pa}"))), "crossed between the servers over TLS: {vias:?}");
     // and back: bob answers with a MESSAGE of his own over the reverse TLS connection
-    let r = message(&mut bob, "sip:user0001@a.test", "hello from b.test");
-    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
-    receive_message(&mut alice, "hello from b.test");
+    deliver(&mut bob, &mut alice, "sip:user0001@a.test", "hello from b.test");
 }
 
 #[test]
@@ -329,15 +359,12 @@ fn websocket_clients_register_and_receive_messages() {
     registered(&mut bob);
     registered(&mut carol);
 
-    assert_eq!(message(&mut carol, &format!("sip:user0001@{DOMAIN}"), "to ws").status(), Some(200));
-    let got = receive_message(&mut alice, "to ws");
+    let got = deliver(&mut carol, &mut alice, &format!("sip:user0001@{DOMAIN}"), "to ws");
     assert!(got.header(&HeaderName::Via).unwrap().starts_with("SIP/2.0/WS "));
-    assert_eq!(message(&mut carol, &format!("sip:user0002@{DOMAIN}"), "to wss").status(), Some(200));
-    let got = receive_message(&mut bob, "to wss");
+    let got = deliver(&mut carol, &mut bob, &format!("sip:user0002@{DOMAIN}"), "to wss");
     assert!(got.header(&HeaderName::Via).unwrap().starts_with("SIP/2.0/WSS "));
     // between the two WebSocket clients
-    assert_eq!(message(&mut alice, &format!("sip:user0002@{DOMAIN}"), "ws to wss").status(), Some(200));
-    receive_message(&mut bob, "ws to wss");
+    deliver(&mut alice, &mut bob, &format!("sip:user0002@{DOMAIN}"), "ws to wss");
 
     // RFC 7118: a WebSocket without the "sip" subprotocol is refused
     let req = tungstenite::client::IntoClientRequest::into_client_request(format!("ws://127.0.0.1:{ws}/")).unwrap();
