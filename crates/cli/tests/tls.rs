@@ -35,7 +35,14 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(&self, ee: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        ee: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         if thumbprint(ee) == self.0 {
             Ok(ServerCertVerified::assertion())
         } else {
@@ -262,7 +269,9 @@ fn client_certificates_are_checked_against_trusted_ca_certs() {
     // trusted by thumbprint, the way Lync lists trusted certificates
     shell(
         &s,
-        &format!("$c = New-CsWebTrustedCACertificate -Thumbprint {peer_thumb} -CAStore TrustedRootCA\nSet-CsWebServiceConfiguration -TrustedCACerts @{{Add=$c}}"),
+        &format!(
+            "$c = New-CsWebTrustedCACertificate -Thumbprint {peer_thumb} -CAStore TrustedRootCA\nSet-CsWebServiceConfiguration -TrustedCACerts @{{Add=$c}}"
+        ),
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -291,7 +300,12 @@ fn federate(s: &Server, partner: &str, partner_ip: &str, partner_tls_port: u16) 
 }
 
 fn trust(s: &Server, thumbprint: &str) {
-    shell(s, &format!("$c = New-CsWebTrustedCACertificate -Thumbprint {thumbprint} -CAStore TrustedRootCA\nSet-CsWebServiceConfiguration -TrustedCACerts @{{Add=$c}}"));
+    shell(
+        s,
+        &format!(
+            "$c = New-CsWebTrustedCACertificate -Thumbprint {thumbprint} -CAStore TrustedRootCA\nSet-CsWebServiceConfiguration -TrustedCACerts @{{Add=$c}}"
+        ),
+    );
 }
 
 #[test]

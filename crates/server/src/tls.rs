@@ -107,13 +107,8 @@ pub fn load_or_create(cfg: &Config) -> anyhow::Result<Identity> {
 fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("writing {}", path.display()))?;
     f.write_all(data).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
@@ -194,9 +189,8 @@ impl ServerCertVerifier for PeerServerVerifier {
         match self.0.decide(end_entity, intermediates)? {
             Decision::Pinned => Ok(ServerCertVerified::assertion()),
             Decision::Chain(roots) => {
-                let v = WebPkiServerVerifier::builder_with_provider(roots, self.0.provider.clone())
-                    .build()
-                    .map_err(|e| rustls::Error::General(e.to_string()))?;
+                let v =
+                    WebPkiServerVerifier::builder_with_provider(roots, self.0.provider.clone()).build().map_err(|e| rustls::Error::General(e.to_string()))?;
                 v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             }
         }
@@ -234,7 +228,12 @@ impl ClientCertVerifier for PeerClientVerifier {
         &[]
     }
 
-    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], now: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
         match self.trust.decide(end_entity, intermediates)? {
             Decision::Pinned => Ok(ClientCertVerified::assertion()),
             Decision::Chain(roots) => {
@@ -283,10 +282,7 @@ impl TlsContext {
             .with_custom_certificate_verifier(Arc::new(PeerServerVerifier(trust)))
             .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
             .context("our TLS certificate and key do not fit together")?;
-        Ok(TlsContext {
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
-            connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
-        })
+        Ok(TlsContext { acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)), connector: tokio_rustls::TlsConnector::from(Arc::new(client)) })
     }
 }
 
@@ -344,10 +340,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("c.pem");
         std::fs::write(&cert, "not a certificate").unwrap();
-        let cfg = Config {
-            tls: TlsConfig { cert: Some(cert.clone()), key: Some(cert), ..TlsConfig::default() },
-            ..Config::default()
-        };
+        let cfg = Config { tls: TlsConfig { cert: Some(cert.clone()), key: Some(cert), ..TlsConfig::default() }, ..Config::default() };
         let e = load_or_create(&cfg).err().unwrap().to_string();
         assert!(e.contains("c.pem"), "{e}");
     }

@@ -176,6 +176,7 @@ impl Transports {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         use tungstenite::handshake::server::{ErrorResponse, Request, Response};
+        #[allow(clippy::result_large_err)] // the signature tungstenite's callback has
         let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
             let offers_sip = req
                 .headers()
