@@ -50,7 +50,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// Address to listen on, UDP and TCP (repeatable): 127.0.0.1:5060, [::1]:5060,
-        /// or one transport only: udp:ADDR:PORT, tcp:ADDR:PORT
+        /// or one transport only: udp:ADDR:PORT, tcp:ADDR:PORT, tls:ADDR:PORT,
+        /// ws:ADDR:PORT, wss:ADDR:PORT (TLS and WSS use [tls] cert/key, or a generated
+        /// self-signed certificate whose fingerprint is printed)
         #[arg(long, short = 'l')]
         listen: Vec<String>,
         /// SIP domain to serve (repeatable); the first is the default for new users

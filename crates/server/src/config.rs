@@ -8,35 +8,51 @@ use std::path::{Path, PathBuf};
 pub enum Transport {
     Udp,
     Tcp,
+    Tls,
+    /// WebSocket (RFC 7118), plain.
+    Ws,
+    /// WebSocket over TLS.
+    Wss,
 }
 
 impl Transport {
+    /// As in a Via header.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
         }
     }
 
+    /// As in a URI's `transport=` parameter.
     pub fn param(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Ws => "ws",
+            Transport::Wss => "wss",
         }
     }
 
     pub fn is_reliable(self) -> bool {
-        self == Transport::Tcp
+        self != Transport::Udp
+    }
+
+    /// Encrypted hop (what a `sips:` Request-URI requires, RFC 5630).
+    pub fn is_secure(self) -> bool {
+        matches!(self, Transport::Tls | Transport::Wss)
+    }
+
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Transport::Ws | Transport::Wss)
     }
 
     pub fn parse(s: &str) -> Option<Transport> {
-        if s.eq_ignore_ascii_case("udp") {
-            Some(Transport::Udp)
-        } else if s.eq_ignore_ascii_case("tcp") {
-            Some(Transport::Tcp)
-        } else {
-            None
-        }
+        [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Ws, Transport::Wss].into_iter().find(|t| s.eq_ignore_ascii_case(t.param()))
     }
 }
 
@@ -47,7 +63,8 @@ pub struct Listen {
     pub addr: SocketAddr,
 }
 
-/// Parses `ADDR:PORT` (UDP and TCP), `udp:ADDR:PORT` or `tcp:ADDR:PORT`; IPv6 as `[::1]:5060`.
+/// Parses `ADDR:PORT` (UDP and TCP), or `T:ADDR:PORT` with T one of udp, tcp, tls, ws, wss;
+/// IPv6 as `[::1]:5060`.
 pub fn parse_listen(s: &str) -> Result<Vec<Listen>, String> {
     let (transports, addr) = match s.split_once(':') {
         Some((t, rest)) if Transport::parse(t).is_some() => (vec![Transport::parse(t).unwrap()], rest),
@@ -55,14 +72,14 @@ pub fn parse_listen(s: &str) -> Result<Vec<Listen>, String> {
     };
     let addr: SocketAddr = addr
         .parse()
-        .map_err(|_| format!("'{s}' is not ADDR:PORT (for example 127.0.0.1:5060, [::1]:5060 or tcp:127.0.0.1:5060)"))?;
+        .map_err(|_| format!("'{s}' is not ADDR:PORT (for example 127.0.0.1:5060, [::1]:5060, tcp:127.0.0.1:5060, tls:127.0.0.1:5061 or wss:127.0.0.1:7443)"))?;
     Ok(transports.into_iter().map(|transport| Listen { transport, addr }).collect())
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// `ADDR:PORT` (UDP and TCP) or `udp:ADDR:PORT` / `tcp:ADDR:PORT`.
+    /// `ADDR:PORT` (UDP and TCP) or `udp:` / `tcp:` / `tls:` / `ws:` / `wss:ADDR:PORT`.
     pub listen: Vec<String>,
     /// SIP domains served; the first is the default for new users.
     pub domains: Vec<String>,
@@ -84,6 +101,35 @@ pub struct Config {
     /// Limits on server application (filter script) runs.
     pub scripts: ScriptsConfig,
     pub log: LogConfig,
+    pub tls: TlsConfig,
+}
+
+/// Certificates for the TLS and WSS listeners and for TLS connections to peers.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain (ours first). Unset: `<data_dir>/tls/cert.pem`, generated
+    /// (self-signed for the first domain) on first start.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// PEM files of CA certificates whose chains are trusted for peers, beside the
+    /// thumbprints in CsWebServiceConfiguration TrustedCACerts.
+    pub ca_files: Vec<PathBuf>,
+    /// Whether peers connecting to our TLS listeners are asked for a certificate.
+    pub client_certs: ClientCerts,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCerts {
+    /// Not asked for.
+    None,
+    /// Asked for; one that is presented must be trusted (a client without one is let in).
+    #[default]
+    Optional,
+    /// Every peer must present a trusted certificate (mutual TLS, server to server).
+    Required,
 }
 
 /// Per message and script limits of server applications (see docs/scripts.md).
@@ -292,6 +338,7 @@ impl Default for Config {
             edge: EdgeConfig::default(),
             scripts: ScriptsConfig::default(),
             log: LogConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -378,6 +425,9 @@ impl Config {
         if let Some(h) = &self.http.listen {
             h.parse::<SocketAddr>().map_err(|_| format!("key 'http.listen': '{h}' is not ADDR:PORT"))?;
         }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err("section [tls]: 'cert' and 'key' go together".into());
+        }
         if self.workers == Some(0) {
             return Err("key 'workers': must be at least 1".into());
         }
@@ -436,5 +486,9 @@ mod tests {
         let l = parse_listen("tcp:[::1]:5061").unwrap();
         assert_eq!(l, [Listen { transport: Transport::Tcp, addr: "[::1]:5061".parse().unwrap() }]);
         assert!(parse_listen("udp:localhost:5060").is_err());
+        let l = parse_listen("wss:127.0.0.1:7443").unwrap();
+        assert_eq!(l, [Listen { transport: Transport::Wss, addr: "127.0.0.1:7443".parse().unwrap() }]);
+        assert_eq!(parse_listen("TLS:127.0.0.1:5061").unwrap()[0].transport, Transport::Tls);
+        assert!(parse_listen("dtls:127.0.0.1:5061").is_err());
     }
 }

@@ -220,19 +220,23 @@ pub(crate) fn via_dest(via: &Via) -> Option<Dest> {
     let transport = Transport::parse(via.transport)?;
     let host = via.param("received").unwrap_or(via.host);
     let ip: IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
-    let port = via.param("rport").and_then(|p| p.parse().ok()).or(via.port).unwrap_or(5060);
+    let port = via.param("rport").and_then(|p| p.parse().ok()).or(via.port).unwrap_or(if transport.is_secure() { 5061 } else { 5060 });
     Some(Dest { transport, addr: SocketAddr::new(ip, port), conn: None })
 }
 
 /// Where a SIP URI points, without DNS: its host must be an IP literal.
 pub(crate) fn uri_dest(uri: &Uri) -> Option<Dest> {
     let ip: IpAddr = uri.host_unbracketed().parse().ok()?;
-    let transport = match uri.transport() {
-        Some(t) => Transport::parse(t)?,
-        None if uri.scheme == confab_sip::Scheme::Sips => Transport::Tcp,
+    let sips = uri.scheme == confab_sip::Scheme::Sips;
+    let transport = match uri.transport().map(Transport::parse) {
+        // RFC 5630 §3.1.3: sips: over TCP means TLS
+        Some(Some(Transport::Tcp)) if sips => Transport::Tls,
+        Some(t) => t?,
+        None if sips => Transport::Tls,
         None => Transport::Udp,
     };
-    Some(Dest { transport, addr: SocketAddr::new(ip, uri.port.unwrap_or(5060)), conn: None })
+    let default_port = if transport.is_secure() { 5061 } else { 5060 };
+    Some(Dest { transport, addr: SocketAddr::new(ip, uri.port.unwrap_or(default_port)), conn: None })
 }
 
 impl Core {
@@ -614,6 +618,10 @@ impl Core {
         if ruri.scheme == confab_sip::Scheme::Tel {
             // no voice routing yet (enterprise voice comes later)
             return self.reply(shard, key, &msg, 404, Some("No route for tel URI"), now, out);
+        }
+        if ruri.scheme == confab_sip::Scheme::Sips && !self.listeners.iter().any(|l| l.transport.is_secure()) {
+            // RFC 5630: without TLS this server can keep no sips: promise
+            return self.reply(shard, key, &msg, 416, Some("sips: needs TLS, which this server does not listen on"), now, out);
         }
         let has_route = msg.headers.has(&HeaderName::Route);
         let ruri_us = self.is_us(ruri.host, ruri.port);
@@ -1386,7 +1394,13 @@ pub(crate) fn build_cancel(req: &Message) -> Message {
 /// Flow tokens (RFC 5626 §5.2) in our Record-Route user part: `cf-<t><ip>_<port>`, so an
 /// in-dialog request can reach a client behind NAT over the flow it used.
 pub(crate) fn encode_flow_token(d: &Dest) -> String {
-    let t = if d.transport == Transport::Tcp { 't' } else { 'u' };
+    let t = match d.transport {
+        Transport::Udp => 'u',
+        Transport::Tcp => 't',
+        Transport::Tls => 's',
+        Transport::Ws => 'w',
+        Transport::Wss => 'x',
+    };
     let ip = match d.addr.ip() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
@@ -1399,6 +1413,9 @@ pub(crate) fn decode_flow_token(user: &str) -> Option<Dest> {
     let transport = match rest.as_bytes().first()? {
         b't' => Transport::Tcp,
         b'u' => Transport::Udp,
+        b's' => Transport::Tls,
+        b'w' => Transport::Ws,
+        b'x' => Transport::Wss,
         _ => return None,
     };
     let (ip, port) = rest[1..].rsplit_once('_')?;
@@ -1413,7 +1430,7 @@ mod tests {
     #[test]
     fn flow_tokens_round_trip() {
         for addr in ["127.0.0.1:5062", "[::1]:40000"] {
-            for transport in [Transport::Udp, Transport::Tcp] {
+            for transport in [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Ws, Transport::Wss] {
                 let d = Dest { transport, addr: addr.parse().unwrap(), conn: None };
                 let tok = encode_flow_token(&d);
                 assert!(confab_sip::values::is_token(&tok), "{tok} fits a URI user part");

@@ -127,6 +127,8 @@ pub struct PolicySet {
     allow_outside: bool,
     /// CsDefenseConfiguration, when an administrator has set it.
     defence: Option<DefenceConfig>,
+    /// SHA-1 thumbprints (upper-case hex) of TrustedCACerts: certificates trusted for TLS peers.
+    trusted_thumbprints: HashSet<String>,
 }
 
 impl Default for PolicySet {
@@ -214,10 +216,7 @@ impl PolicySet {
                 tracing::warn!(destination = text(r, "Destination"), "static route skipped: its destination must be an IP address (no DNS)");
                 continue;
             };
-            let Some(transport) = Transport::parse(if tls { "tls" } else { "tcp" }) else {
-                tracing::warn!(match_uri = text(r, "MatchUri"), "static route skipped: this server has no TLS transport");
-                continue;
-            };
+            let transport = if tls { Transport::Tls } else { Transport::Tcp };
             routes.push(Route {
                 match_uri: text(r, "MatchUri").to_ascii_lowercase(),
                 dest: Dest { transport, addr: SocketAddr::new(ip, port), conn: None },
@@ -291,6 +290,14 @@ impl PolicySet {
             barriers,
             allow_outside: flag(&edge, "AllowOutsideUsers", true),
             defence: of("CsDefenseConfiguration").iter().find(|(id, _)| id == "Global").map(|(_, b)| defence_config(b)),
+            trusted_thumbprints: global("CsWebServiceConfiguration")
+                .get("TrustedCACerts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("Thumbprint").and_then(Value::as_str))
+                .map(|t| t.trim().to_ascii_uppercase())
+                .collect(),
         }
     }
 
@@ -326,6 +333,12 @@ impl PolicySet {
         Ok(())
     }
 
+    /// Whether a certificate with this SHA-1 thumbprint (upper-case hex) is trusted for
+    /// TLS peers (CsWebServiceConfiguration TrustedCACerts).
+    pub fn trusts_thumbprint(&self, thumbprint: &str) -> bool {
+        self.trusted_thumbprints.contains(thumbprint)
+    }
+
     fn assigned(&self, user: &str, policy: &str) -> Option<String> {
         self.assignments.get(user).and_then(|a| a.get(policy)).and_then(Value::as_str).map(str::to_ascii_lowercase)
     }
@@ -353,7 +366,7 @@ impl PolicySet {
             return Some(r.dest);
         }
         let ip = (*self.allowed.get(&domain.to_ascii_lowercase())?)?;
-        Some(Dest { transport: Transport::parse("tls")?, addr: SocketAddr::new(ip, 5061), conn: None })
+        Some(Dest { transport: Transport::Tls, addr: SocketAddr::new(ip, 5061), conn: None })
     }
 
     fn domain_rule(&self, domain: &str) -> Result<(), Refusal> {
@@ -664,6 +677,7 @@ const KINDS: &[&str] = &[
     "CsUserPolicyAssignment",
     "CsImFilterConfiguration",
     "CsFileTransferFilterConfiguration",
+    "CsWebServiceConfiguration",
     "CsInformationBarrier",
 ];
 

@@ -1,6 +1,7 @@
 //! confab-server: drives the confab-sip protocol crate with tokio.
 //!
-//! - [`transport`]: UDP and TCP sockets, framing, connection table (the only I/O)
+//! - [`transport`]: UDP, TCP, TLS and WebSocket sockets, framing, connection table (the
+//!   only I/O); [`tls`]: certificates and the peer trust rules
 //! - [`core`]: the request pipeline, transaction tables and timers (no I/O)
 //! - [`proxy`], [`registrar`], [`presence`], [`im`]: the feature modules the pipeline
 //!   dispatches to; [`privacy`]: Lync privacy relationships
@@ -21,5 +22,6 @@ pub mod proxy;
 pub mod registrar;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod transport;
 pub mod users;

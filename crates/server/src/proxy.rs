@@ -120,6 +120,9 @@ impl Core {
         };
         let ingress = Listen { transport: src.transport, addr: src.local };
         let kind = if is_invite { Kind::Invite } else { Kind::NonInvite };
+        let is_sips = |m: &Message| m.uri().is_some_and(|u| u.len() >= 5 && u.as_bytes()[..5].eq_ignore_ascii_case(b"sips:"));
+        let sips_request = is_sips(&base);
+        let mut insecure_refused = 0;
         for t in targets {
             let Some(egress) = self.egress(&t.dest) else {
                 tracing::info!(dest = %t.dest.addr, transport = t.dest.transport.as_str(), "no listener for this transport");
@@ -128,6 +131,14 @@ impl Core {
             let mut fwd = base.clone();
             if let Some(u) = &t.uri {
                 fwd.set_uri(Text::from(u.as_str()));
+            }
+            // RFC 5630 §3.1.3: a sips: request goes to its next hop over TLS only.
+            // The original Request-URI counts: the registered contact it is rewritten to may
+            // be a sip: URI.
+            if (sips_request || is_sips(&fwd)) && !t.dest.transport.is_secure() {
+                tracing::info!(dest = %t.dest.addr, transport = t.dest.transport.as_str(), "sips: request not sent over an insecure transport");
+                insecure_refused += 1;
+                continue;
             }
             if record_route {
                 let callee_token = t.flow.then(|| encode_flow_token(&t.dest));
@@ -169,6 +180,9 @@ impl Core {
         }
         if ctx.branches.is_empty() {
             let req = ctx.request;
+            if insecure_refused > 0 {
+                return self.reply(shard, key, &req, 480, Some("sips: target is not reachable over TLS"), now, out);
+            }
             return self.reply(shard, key, &req, 503, Some("No usable transport to the destination"), now, out);
         }
         if is_invite {

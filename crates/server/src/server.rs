@@ -36,11 +36,11 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
                 listeners.push(Listen { transport: Transport::Udp, addr: a });
                 udp.push((a, Arc::new(s)));
             }
-            Transport::Tcp => {
-                let s = bind_tcp(l.addr).with_context(|| format!("binding TCP {}", l.addr))?;
-                let a = s.local_addr()?;
-                listeners.push(Listen { transport: Transport::Tcp, addr: a });
-                tcp.push((a, s));
+            t => {
+                let s = bind_tcp(l.addr).with_context(|| format!("binding {} {}", t.as_str(), l.addr))?;
+                let l = Listen { transport: t, addr: s.local_addr()? };
+                listeners.push(l);
+                tcp.push((l, s));
             }
         }
     }
@@ -53,14 +53,32 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
         tracing::warn!("could not restore the saved state: {e}");
     }
     let core = Arc::new(core);
-    let transports = Transports::new(core.clone(), udp.clone(), tcp.iter().map(|(a, _)| *a).collect());
+    let tls = if listeners.iter().any(|l| l.transport.is_secure()) {
+        let id = crate::tls::load_or_create(&core.cfg).context("TLS certificate")?;
+        let how = if id.generated { "generated, self-signed" } else { "loaded" };
+        // stdout too: a new user needs the thumbprint to make peers trust this server
+        let line = format!(
+            "TLS certificate {} ({how}): SHA-1 thumbprint {} SHA-256 {}",
+            id.cert_path.display(),
+            id.thumbprint(),
+            id.sha256()
+        );
+        println!("{line}");
+        tracing::info!("{line}");
+        let c = core.clone();
+        let trusted: crate::tls::TrustedThumbprints = Arc::new(move |t: &str| c.policies.get().trusts_thumbprint(t));
+        Some(crate::tls::TlsContext::new(&id, &core.cfg.tls, trusted)?)
+    } else {
+        None
+    };
+    let transports = Transports::new(core.clone(), udp.clone(), tcp.iter().map(|(l, _)| *l).collect(), tls);
     for (addr, sock) in udp {
         for _ in 0..workers.max(1) {
             tokio::spawn(transports.clone().udp_loop(addr, sock.clone()));
         }
     }
-    for (addr, l) in tcp {
-        tokio::spawn(transports.clone().tcp_accept_loop(addr, l));
+    for (l, listener) in tcp {
+        tokio::spawn(transports.clone().accept_loop(l, listener));
     }
     {
         let t = transports.clone();

@@ -1,40 +1,51 @@
-//! UDP and TCP transports: the only code here that touches sockets.
+//! UDP, TCP, TLS and WebSocket transports: the only code here that touches sockets.
 //!
 //! Received bytes go to [`Core::handle`]; what the core wants sent comes back as
-//! [`Outgoing`] and is written here. TCP connections (accepted or opened by us) are kept
-//! in a table by id and by remote address, so responses and requests to a registered
-//! client reuse the connection it opened (RFC 5626 flows); each has a bounded send queue.
+//! [`Outgoing`] and is written here. Stream connections — TCP, TLS, WS and WSS, accepted
+//! or (TCP, TLS) opened by us — are kept in one table by id and by transport and remote
+//! address, so responses and requests to a registered client reuse the connection it
+//! opened (RFC 5626 flows); each has a bounded send queue. TCP and TLS share the framing
+//! code (Content-Length); a WebSocket carries one SIP message per frame (RFC 7118).
 
 use crate::config::{Listen, Transport};
 use crate::core::Core;
 use crate::net::{ConnId, Dest, Outgoing, Source};
+use crate::tls::TlsContext;
 use bytes::{Bytes, BytesMut};
 use confab_sip::{frame, Frame};
+use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite;
+
+/// A TLS or WebSocket handshake that takes longer is abandoned.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Conn {
     tx: mpsc::Sender<Bytes>,
+    transport: Transport,
     remote: SocketAddr,
 }
 
 #[derive(Default)]
 struct ConnTable {
     by_id: HashMap<ConnId, Conn>,
-    by_addr: HashMap<SocketAddr, ConnId>,
+    by_addr: HashMap<(Transport, SocketAddr), ConnId>,
 }
 
 pub struct Transports {
     core: Arc<Core>,
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
-    tcp: Vec<SocketAddr>,
+    /// TCP, TLS, WS and WSS listeners (outgoing connections leave from their address).
+    streams: Vec<Listen>,
+    tls: Option<TlsContext>,
     conns: Mutex<ConnTable>,
     next_conn: AtomicU64,
 }
@@ -67,8 +78,8 @@ pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 impl Transports {
-    pub fn new(core: Arc<Core>, udp: Vec<(SocketAddr, Arc<UdpSocket>)>, tcp: Vec<SocketAddr>) -> Arc<Transports> {
-        Arc::new(Transports { core, udp, tcp, conns: Mutex::new(ConnTable::default()), next_conn: AtomicU64::new(1) })
+    pub fn new(core: Arc<Core>, udp: Vec<(SocketAddr, Arc<UdpSocket>)>, streams: Vec<Listen>, tls: Option<TlsContext>) -> Arc<Transports> {
+        Arc::new(Transports { core, udp, streams, tls, conns: Mutex::new(ConnTable::default()), next_conn: AtomicU64::new(1) })
     }
 
     pub fn connection_count(&self) -> usize {
@@ -98,18 +109,20 @@ impl Transports {
         }
     }
 
-    pub async fn tcp_accept_loop(self: Arc<Self>, local: SocketAddr, listener: TcpListener) {
+    /// Accepts connections on a TCP, TLS, WS or WSS listener forever.
+    pub async fn accept_loop(self: Arc<Self>, listen: Listen, listener: TcpListener) {
+        let kind = listen.transport.as_str();
         loop {
             let (stream, remote) = match listener.accept().await {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!("tcp accept: {e}");
+                    tracing::warn!("{kind} accept: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
             if self.connection_count() >= self.core.cfg.limits.tcp_max_connections {
-                tracing::warn!(%remote, "refusing TCP connection: connection limit reached");
+                tracing::warn!(%remote, "refusing {kind} connection: connection limit reached");
                 continue;
             }
             if !self.core.defence.allow(remote.ip(), Instant::now()) {
@@ -117,30 +130,106 @@ impl Transports {
             }
             let from_same = self.conns.lock().by_id.values().filter(|c| c.remote.ip() == remote.ip()).count();
             if from_same >= self.core.cfg.limits.tcp_max_connections_per_address {
-                tracing::warn!(%remote, "refusing TCP connection: {from_same} already open from this address");
+                tracing::warn!(%remote, "refusing {kind} connection: {from_same} already open from this address");
                 continue;
             }
-            self.clone().start_conn(stream, local, remote);
+            let _ = stream.set_nodelay(true);
+            let me = self.clone();
+            // handshakes run beside the accept loop: a slow peer must not hold it
+            tokio::spawn(async move { me.open_accepted(stream, listen, remote).await });
         }
     }
 
-    /// Registers a connection and starts its reader and writer; returns its id.
-    fn start_conn(self: Arc<Self>, stream: TcpStream, local: SocketAddr, remote: SocketAddr) -> (ConnId, mpsc::Sender<Bytes>) {
-        let _ = stream.set_nodelay(true);
-        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, mut rx) = mpsc::channel::<Bytes>(self.core.cfg.limits.tcp_send_queue);
-        {
-            let mut t = self.conns.lock();
-            t.by_id.insert(id, Conn { tx: tx.clone(), remote });
-            t.by_addr.insert(remote, id);
+    async fn open_accepted(self: Arc<Self>, stream: TcpStream, listen: Listen, remote: SocketAddr) {
+        let local = listen.addr;
+        match listen.transport {
+            Transport::Udp => {}
+            Transport::Tcp => {
+                self.start_stream(stream, Transport::Tcp, local, remote);
+            }
+            Transport::Tls | Transport::Wss => {
+                let Some(tls) = &self.tls else { return };
+                let s = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::info!(%remote, "TLS handshake with a peer failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!(%remote, "TLS handshake with a peer timed out");
+                        return;
+                    }
+                };
+                if listen.transport == Transport::Tls {
+                    self.start_stream(s, Transport::Tls, local, remote);
+                } else {
+                    self.accept_websocket(s, Transport::Wss, local, remote).await;
+                }
+            }
+            Transport::Ws => self.accept_websocket(stream, Transport::Ws, local, remote).await,
         }
-        let (mut rd, mut wr) = stream.into_split();
+    }
+
+    /// The WebSocket handshake (RFC 7118 §4: the client must offer the "sip" subprotocol).
+    async fn accept_websocket<S>(self: Arc<Self>, stream: S, transport: Transport, local: SocketAddr, remote: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        use tungstenite::handshake::server::{ErrorResponse, Request, Response};
+        #[allow(clippy::result_large_err)] // the signature tungstenite's callback has
+        let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+            let offers_sip = req
+                .headers()
+                .get_all("sec-websocket-protocol")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|p| p.trim().eq_ignore_ascii_case("sip"));
+            if !offers_sip {
+                let mut e = ErrorResponse::new(Some("the WebSocket subprotocol \"sip\" is required (RFC 7118)".into()));
+                *e.status_mut() = tungstenite::http::StatusCode::BAD_REQUEST;
+                return Err(e);
+            }
+            resp.headers_mut().insert("sec-websocket-protocol", tungstenite::http::HeaderValue::from_static("sip"));
+            Ok(resp)
+        };
+        let max = self.core.max_message_bytes();
+        let config = tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config))).await {
+            Ok(Ok(ws)) => self.start_websocket(ws, transport, local, remote),
+            Ok(Err(e)) => tracing::info!(%remote, "WebSocket handshake failed: {e}"),
+            Err(_) => tracing::info!(%remote, "WebSocket handshake timed out"),
+        }
+    }
+
+    /// Enters a connection in the table; returns its id, its queue's sender and receiver.
+    fn register_conn(&self, transport: Transport, remote: SocketAddr) -> (ConnId, mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>) {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel::<Bytes>(self.core.cfg.limits.tcp_send_queue);
+        let mut t = self.conns.lock();
+        t.by_id.insert(id, Conn { tx: tx.clone(), transport, remote });
+        t.by_addr.insert((transport, remote), id);
+        (id, tx, rx)
+    }
+
+    /// Registers a byte-stream connection (TCP or TLS) and starts its reader and writer.
+    fn start_stream<S>(self: &Arc<Self>, stream: S, transport: Transport, local: SocketAddr, remote: SocketAddr) -> (ConnId, mpsc::Sender<Bytes>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (id, tx, mut rx) = self.register_conn(transport, remote);
+        let (mut rd, mut wr) = tokio::io::split(stream);
         // The writer drains the queue until every sender is gone (the table's is dropped on
         // close), so a last answer queued before closing still goes out; a peer that stops
         // reading cannot hold it forever.
         tokio::spawn(async move {
             while let Some(b) = rx.recv().await {
-                match tokio::time::timeout(Duration::from_secs(10), wr.write_all(&b)).await {
+                // flush: TLS keeps written records in its session until then
+                let write = async {
+                    wr.write_all(&b).await?;
+                    wr.flush().await
+                };
+                match tokio::time::timeout(Duration::from_secs(10), write).await {
                     Ok(Ok(())) => {}
                     _ => break,
                 }
@@ -149,27 +238,86 @@ impl Transports {
         });
         let me = self.clone();
         tokio::spawn(async move {
-            me.read_conn(&mut rd, id, local, remote).await;
+            let src = Source { transport, local, remote, conn: Some(id) };
+            me.read_stream(&mut rd, &src).await;
             me.close_conn(id);
         });
         (id, tx)
     }
 
+    /// Registers a WebSocket connection: one SIP message per text or binary frame.
+    fn start_websocket<S>(self: &Arc<Self>, ws: tokio_tungstenite::WebSocketStream<S>, transport: Transport, local: SocketAddr, remote: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (id, _tx, mut rx) = self.register_conn(transport, remote);
+        drop(_tx);
+        let (mut sink, mut frames) = ws.split();
+        tokio::spawn(async move {
+            while let Some(b) = rx.recv().await {
+                let m = match tungstenite::Utf8Bytes::try_from(b.clone()) {
+                    Ok(text) => tungstenite::Message::Text(text),
+                    Err(_) => tungstenite::Message::Binary(b),
+                };
+                match tokio::time::timeout(Duration::from_secs(10), sink.send(m)).await {
+                    Ok(Ok(())) => {}
+                    _ => break,
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let me = self.clone();
+        tokio::spawn(async move {
+            let src = Source { transport, local, remote, conn: Some(id) };
+            let idle = Duration::from_secs(me.core.cfg.limits.tcp_idle_timeout);
+            let mut out = Vec::with_capacity(8);
+            loop {
+                let msg = match tokio::time::timeout(idle, frames.next()).await {
+                    Ok(Some(Ok(m))) => m,
+                    Ok(Some(Err(e))) => {
+                        tracing::info!(%remote, "closing WebSocket connection: {e}");
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        if me.core.pinned_until(id).is_some_and(|t| t > Instant::now()) {
+                            continue;
+                        }
+                        tracing::debug!(%remote, "closing idle WebSocket connection");
+                        break;
+                    }
+                };
+                let data: Bytes = match msg {
+                    tungstenite::Message::Text(t) => t.into(),
+                    tungstenite::Message::Binary(b) => b,
+                    tungstenite::Message::Close(_) => break,
+                    _ => continue, // ping/pong are answered by tungstenite
+                };
+                if data.iter().all(|b| b.is_ascii_whitespace()) {
+                    continue; // keep-alive
+                }
+                me.handle_guarded(data, &src, &mut out);
+                me.dispatch(&mut out).await;
+            }
+            me.close_conn(id);
+        });
+    }
     fn close_conn(&self, id: ConnId) {
         let mut t = self.conns.lock();
         if let Some(c) = t.by_id.remove(&id) {
-            if t.by_addr.get(&c.remote) == Some(&id) {
-                t.by_addr.remove(&c.remote);
+            if t.by_addr.get(&(c.transport, c.remote)) == Some(&id) {
+                t.by_addr.remove(&(c.transport, c.remote));
             }
         }
         drop(t);
         self.core.connection_closed(id);
     }
 
-    async fn read_conn(self: &Arc<Self>, rd: &mut tokio::net::tcp::OwnedReadHalf, id: ConnId, local: SocketAddr, remote: SocketAddr) {
+    /// Reads and frames SIP messages from a TCP or TLS connection until it closes.
+    async fn read_stream<R: AsyncRead + Unpin>(self: &Arc<Self>, rd: &mut R, src: &Source) {
         let max = self.core.max_message_bytes();
         let idle = Duration::from_secs(self.core.cfg.limits.tcp_idle_timeout);
-        let src = Source { transport: Transport::Tcp, local, remote, conn: Some(id) };
+        let (id, remote, kind) = (src.conn.unwrap_or_default(), src.remote, src.transport.as_str());
         let mut buf = BytesMut::with_capacity(8192);
         let mut out = Vec::with_capacity(8);
         loop {
@@ -186,23 +334,23 @@ impl Transports {
                     }
                     Frame::Message { len } => {
                         let msg = buf.split_to(len).freeze();
-                        self.handle_guarded(msg, &src, &mut out);
+                        self.handle_guarded(msg, src, &mut out);
                         self.dispatch(&mut out).await;
                     }
                     Frame::TooLarge { header_len } => {
                         if header_len > 0 {
                             let head = buf.split_to(header_len).freeze();
-                            self.core.reply_unframable(head, &src, 513, "Message Too Large", &mut out);
+                            self.core.reply_unframable(head, src, 513, "Message Too Large", &mut out);
                             self.dispatch(&mut out).await;
                         }
-                        tracing::info!(%remote, "closing TCP connection: message larger than {max} bytes");
+                        tracing::info!(%remote, "closing {kind} connection: message larger than {max} bytes");
                         return;
                     }
                     Frame::Invalid { header_len, reason } => {
                         let head = buf.split_to(header_len).freeze();
-                        self.core.reply_unframable(head, &src, 400, reason, &mut out);
+                        self.core.reply_unframable(head, src, 400, reason, &mut out);
                         self.dispatch(&mut out).await;
-                        tracing::info!(%remote, "closing TCP connection: {reason}");
+                        tracing::info!(%remote, "closing {kind} connection: {reason}");
                         return;
                     }
                 }
@@ -216,7 +364,7 @@ impl Transports {
                 Err(_) => {
                     let pinned = self.core.pinned_until(id).is_some_and(|t| t > Instant::now());
                     if !pinned {
-                        tracing::debug!(%remote, "closing idle TCP connection");
+                        tracing::debug!(%remote, "closing idle {kind} connection");
                         return;
                     }
                 }
@@ -244,7 +392,7 @@ impl Transports {
         match tx.try_send(b) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(conn = id, "TCP send queue full; closing connection");
+                tracing::warn!(conn = id, "send queue full; closing connection");
                 self.close_conn(id);
                 false
             }
@@ -257,8 +405,8 @@ impl Transports {
         for o in out.drain(..) {
             let ok = match o.dest.transport {
                 Transport::Udp => self.send_udp(&o.dest, &o.bytes).await,
-                Transport::Tcp => {
-                    let existing = o.dest.conn.filter(|id| self.conns.lock().by_id.contains_key(id)).or_else(|| self.conns.lock().by_addr.get(&o.dest.addr).copied());
+                _ => {
+                    let existing = o.dest.conn.filter(|id| self.conns.lock().by_id.contains_key(id)).or_else(|| self.conns.lock().by_addr.get(&(o.dest.transport, o.dest.addr)).copied());
                     match existing {
                         Some(id) => self.send_on_conn(id, o.bytes.clone()),
                         None => {
@@ -293,7 +441,7 @@ impl Transports {
         for m in more {
             if m.dest.transport == Transport::Udp {
                 self.send_udp(&m.dest, &m.bytes).await;
-            } else if let Some(id) = m.dest.conn.or_else(|| self.conns.lock().by_addr.get(&m.dest.addr).copied()) {
+            } else if let Some(id) = m.dest.conn.or_else(|| self.conns.lock().by_addr.get(&(m.dest.transport, m.dest.addr)).copied()) {
                 self.send_on_conn(id, m.bytes);
             }
         }
@@ -311,36 +459,54 @@ impl Transports {
         }
     }
 
+    /// Opens a TCP or TLS connection to `dest` (never WebSocket: browsers connect to us)
+    /// from the address of our listener of that transport, and queues `b` on it.
     async fn connect_and_send(self: &Arc<Self>, dest: Dest, b: Bytes) -> bool {
-        let Some(local) = self.tcp.iter().copied().find(|a| a.is_ipv4() == dest.addr.is_ipv4()) else { return false };
-        let stream = match tokio::time::timeout(Duration::from_secs(5), connect_from(local, dest.addr)).await {
+        if dest.transport.is_websocket() {
+            return false;
+        }
+        let Some(local) = self.streams.iter().find(|l| l.transport == dest.transport && l.addr.is_ipv4() == dest.addr.is_ipv4()).map(|l| l.addr) else {
+            return false;
+        };
+        let connect = async {
+            let sock = if dest.addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            // from our listener's address, so a peer checking where a domain's traffic comes
+            // from (federation) sees the address its route names
+            if !local.ip().is_unspecified() {
+                sock.bind(SocketAddr::new(local.ip(), 0))?;
+            }
+            sock.connect(dest.addr).await
+        };
+        let stream = match tokio::time::timeout(Duration::from_secs(5), connect).await {
             Ok(Ok(s)) => s,
             _ => {
-                tracing::info!(dest = %dest.addr, "TCP connect failed");
+                tracing::info!(dest = %dest.addr, "{} connect failed", dest.transport.as_str());
                 return false;
             }
         };
+        let _ = stream.set_nodelay(true);
         // Another task may have connected meanwhile; either connection works.
-        let (_, tx) = self.clone().start_conn(stream, local, dest.addr);
+        let (_, tx) = if dest.transport == Transport::Tls {
+            let Some(tls) = &self.tls else { return false };
+            let name = crate::tls::server_name_for(&b, dest.addr.ip());
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connector.connect(name.clone(), stream)).await {
+                Ok(Ok(s)) => self.start_stream(s, Transport::Tls, local, dest.addr),
+                Ok(Err(e)) => {
+                    tracing::info!(dest = %dest.addr, name = name.to_str().as_ref(), "TLS connection refused: {e}");
+                    return false;
+                }
+                Err(_) => {
+                    tracing::info!(dest = %dest.addr, "TLS handshake timed out");
+                    return false;
+                }
+            }
+        } else {
+            self.start_stream(stream, Transport::Tcp, local, dest.addr)
+        };
         tx.try_send(b).is_ok()
     }
 
     pub fn listeners(&self) -> Vec<Listen> {
-        self.udp
-            .iter()
-            .map(|(a, _)| Listen { transport: Transport::Udp, addr: *a })
-            .chain(self.tcp.iter().map(|a| Listen { transport: Transport::Tcp, addr: *a }))
-            .collect()
+        self.udp.iter().map(|(a, _)| Listen { transport: Transport::Udp, addr: *a }).chain(self.streams.iter().copied()).collect()
     }
-}
-
-/// Connects from our listening address (any port), so peers see the address they route to
-/// us (a federation partner checks the source of a domain's requests).
-async fn connect_from(local: SocketAddr, remote: SocketAddr) -> std::io::Result<TcpStream> {
-    let sock = if remote.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    if !local.ip().is_unspecified() {
-        sock.bind(SocketAddr::new(local.ip(), 0))?;
-    }
-    let stream = sock.connect(remote).await?;
-    Ok(stream)
 }

@@ -1,5 +1,6 @@
 //! Test support: start a real `confab serve` on loopback, and a small SIP user agent
-//! (over UDP or TCP) that builds requests, answers, and does digest authentication.
+//! (over UDP, TCP, TLS, WS or WSS) that builds requests, answers, and does digest
+//! authentication.
 #![allow(dead_code)]
 
 use bytes::Bytes;
@@ -59,11 +60,17 @@ impl Server {
     }
 
     pub fn start_with(ip: &str, port: u16, users: u32, config: &str) -> Server {
-        Self::start_for(DOMAIN, ip, port, users, config)
+        Self::start_full(ip, port, DOMAIN, &[], users, config)
     }
 
     /// Starts a server for `domain` (users seeded in that domain).
     pub fn start_for(domain: &str, ip: &str, port: u16, users: u32, config: &str) -> Server {
+        Self::start_full(ip, port, domain, &[], users, config)
+    }
+
+    /// Serves `domain` on UDP and TCP `ip:port` and the `extra_listen` entries (e.g.
+    /// "tls:127.0.0.1:5061"), with `users` seeded users of that domain.
+    pub fn start_full(ip: &str, port: u16, domain: &str, extra_listen: &[String], users: u32, config: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let st = confab()
             .args(["user", "seed", "--domain", domain, "--count", &users.to_string(), "--data"])
@@ -74,7 +81,8 @@ impl Server {
         assert!(st.success());
         let cfg = dir.path().join("confab.toml");
         let listen = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
-        std::fs::write(&cfg, format!("listen = [\"{listen}\"]\ndomains = [\"{domain}\"]\n{config}")).unwrap();
+        let listen: Vec<String> = std::iter::once(listen).chain(extra_listen.iter().cloned()).map(|l| format!("\"{l}\"")).collect();
+        std::fs::write(&cfg, format!("listen = [{}]\ndomains = [\"{domain}\"]\n{config}", listen.join(", "))).unwrap();
         let log = dir.path().join("server.log");
         let child = Self::spawn(&cfg, dir.path(), &log);
         let s = Server { child, port, ip: ip.to_string(), dir, log, cfg };
@@ -185,9 +193,47 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}x{}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A byte stream over TCP: plain or TLS.
+pub trait StreamSock: Read + Write + Send {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl StreamSock for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl StreamSock for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
+/// What a WebSocket runs on.
+pub struct WsStream(pub Box<dyn StreamSock>);
+
+impl Read for WsStream {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(b)
+    }
+}
+
+impl Write for WsStream {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.write(b)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 enum Sock {
     Udp(UdpSocket),
-    Tcp(TcpStream, Vec<u8>),
+    /// TCP or TLS ("TCP" / "TLS"), with its receive buffer.
+    Stream(Box<dyn StreamSock>, Vec<u8>, &'static str),
+    /// WS or WSS: one message per frame.
+    Ws(Box<tungstenite::WebSocket<WsStream>>, &'static str),
 }
 
 /// A minimal SIP user agent for tests.
@@ -223,7 +269,41 @@ impl Ua {
         let s = TcpStream::connect(server).unwrap();
         s.set_nodelay(true).unwrap();
         let local = s.local_addr().unwrap();
-        Self::with(user, Sock::Tcp(s, vec![]), local, server)
+        Self::with(user, Sock::Stream(Box::new(s), vec![], "TCP"), local, server)
+    }
+
+    /// A TLS connection to `server`, whose certificate `config` checks.
+    pub fn tls(user: &str, server: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Ua {
+        let s = TcpStream::connect(server).unwrap();
+        s.set_nodelay(true).unwrap();
+        let local = s.local_addr().unwrap();
+        let name = rustls::pki_types::ServerName::IpAddress(server.ip().into());
+        let conn = rustls::ClientConnection::new(config, name).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, s);
+        s_handshake(&mut tls);
+        Self::with(user, Sock::Stream(Box::new(tls), vec![], "TLS"), local, server)
+    }
+
+    /// A WebSocket (RFC 7118, subprotocol "sip") to `server`: over TLS when `tls` is given.
+    pub fn ws(user: &str, server: SocketAddr, tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> Ua {
+        let s = TcpStream::connect(server).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let local = s.local_addr().unwrap();
+        let (inner, scheme, kind): (Box<dyn StreamSock>, _, _) = match tls {
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::IpAddress(server.ip().into());
+                let mut t = rustls::StreamOwned::new(rustls::ClientConnection::new(config, name).unwrap(), s);
+                s_handshake(&mut t);
+                (Box::new(t), "wss", "WSS")
+            }
+            None => (Box::new(s), "ws", "WS"),
+        };
+        let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!("{scheme}://{}/", host_port(&server))).unwrap();
+        req.headers_mut().insert("Sec-WebSocket-Protocol", "sip".parse().unwrap());
+        let (ws, resp) = tungstenite::client::client(req, WsStream(inner)).unwrap_or_else(|e| panic!("WebSocket handshake failed: {e}"));
+        assert_eq!(resp.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap()), Some("sip"), "RFC 7118 subprotocol");
+        Self::with(user, Sock::Ws(Box::new(ws), kind), local, server)
     }
 
     fn with(user: &str, sock: Sock, local: SocketAddr, server: SocketAddr) -> Ua {
@@ -244,7 +324,16 @@ impl Ua {
     pub fn transport(&self) -> &'static str {
         match self.sock {
             Sock::Udp(_) => "UDP",
-            Sock::Tcp(..) => "TCP",
+            Sock::Stream(_, _, t) | Sock::Ws(_, t) => t,
+        }
+    }
+
+    /// The host of our Via and Contact: a WebSocket client has no reachable address
+    /// (RFC 7118 §5.2: a `.invalid` name).
+    fn sent_by(&self) -> String {
+        match self.sock {
+            Sock::Ws(..) => format!("{}.invalid", self.user),
+            _ => host_port(&self.local),
         }
     }
 
@@ -253,7 +342,7 @@ impl Ua {
     }
 
     pub fn contact_uri(&self) -> String {
-        format!("sip:{}@{};transport={}", self.user, host_port(&self.local), self.transport().to_lowercase())
+        format!("sip:{}@{};transport={}", self.user, self.sent_by(), self.transport().to_lowercase())
     }
 
     pub fn new_call(&mut self) {
@@ -266,7 +355,14 @@ impl Ua {
             Sock::Udp(s) => {
                 s.send_to(b, self.server).unwrap();
             }
-            Sock::Tcp(s, _) => s.write_all(b).unwrap(),
+            Sock::Stream(s, _, _) => {
+                s.write_all(b).unwrap();
+                s.flush().unwrap();
+            }
+            Sock::Ws(ws, _) => {
+                let text = String::from_utf8(b.to_vec()).expect("SIP text");
+                ws.send(tungstenite::Message::text(text)).unwrap();
+            }
         }
     }
 
@@ -300,7 +396,21 @@ impl Ua {
                     }
                 }
             }
-            Sock::Tcp(s, buf) => loop {
+            Sock::Ws(ws, _) => loop {
+                let left = deadline.checked_duration_since(Instant::now())?;
+                ws.get_ref().0.tcp().set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+                let data: Vec<u8> = match ws.read() {
+                    Ok(tungstenite::Message::Text(t)) => t.as_bytes().to_vec(),
+                    Ok(tungstenite::Message::Binary(b)) => b.to_vec(),
+                    Ok(_) => continue,
+                    Err(_) => return None,
+                };
+                return match parse_message(Bytes::from(data)) {
+                    Ok(m) => Some(m),
+                    Err(e) => e.partial.map(|p| *p),
+                };
+            },
+            Sock::Stream(s, buf, _) => loop {
                 match frame(buf, 1 << 20) {
                     Frame::Message { len } => {
                         let b: Vec<u8> = buf.drain(..len).collect();
@@ -317,7 +427,7 @@ impl Ua {
                     other => panic!("bad frame from server: {other:?}"),
                 }
                 let left = deadline.checked_duration_since(Instant::now())?;
-                s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+                s.tcp().set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
                 let mut chunk = [0u8; 8192];
                 match s.read(&mut chunk) {
                     Ok(0) => return None,
@@ -378,7 +488,7 @@ impl Ua {
     }
 
     pub fn via(&self) -> String {
-        format!("SIP/2.0/{} {};branch=z9hG4bK{};rport", self.transport(), host_port(&self.local), unique("b"))
+        format!("SIP/2.0/{} {};branch=z9hG4bK{};rport", self.transport(), self.sent_by(), unique("b"))
     }
 
     /// A new out-of-dialog request from this user.
@@ -508,4 +618,15 @@ pub fn sdp(ua: &Ua) -> String {
 /// The URI inside `<...>` of a name-addr value.
 pub fn uri_of(v: &str) -> String {
     confab_sip::values::NameAddr::parse(v).unwrap().uri_str.to_string()
+}
+
+/// Completes a TLS client handshake (the server's verdict on a client certificate may
+/// only show at the first read).
+fn s_handshake(t: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>) {
+    t.sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    while t.conn.is_handshaking() {
+        if t.conn.complete_io(&mut t.sock).is_err() {
+            return;
+        }
+    }
 }
