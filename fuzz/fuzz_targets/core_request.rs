@@ -6,4 +6,6 @@
 #[path = "../../crates/server/tests/fuzz_core/mod.rs"]
 mod fuzz_core;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_core::check_core_request(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    fuzz_core::check_core_request(data);
+});

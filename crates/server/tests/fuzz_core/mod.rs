@@ -141,13 +141,14 @@ fn feed_stream(core: &Core, data: &[u8], source: &Source, out: &mut Vec<Outgoing
 
 /// bytes -> a fresh core, as one UDP datagram and then as a TCP stream (framed, possibly
 /// several messages); the requests the core sends on are answered (180, then 200 or 486)
-/// by their destination; timers run at the end.
-pub fn check_core_request(data: &[u8]) {
+/// by their destination; timers run at the end. Returns how many messages it sent on.
+pub fn check_core_request(data: &[u8]) -> usize {
     let core = core();
     let mut out = vec![];
     core.handle(Bytes::copy_from_slice(data), &src(Transport::Udp, 5070, None), &mut out);
     let mut sent = drain(&core, &mut out, data);
     sent.extend(feed_stream(&core, data, &src(Transport::Tcp, 5071, Some(1)), &mut out));
+    let forwarded = sent.len();
     for (i, (req, dest)) in sent.into_iter().take(8).enumerate() {
         let from = Source { transport: Transport::Udp, local: SERVER.parse().unwrap(), remote: dest, conn: None };
         let last = if i % 2 == 0 { 200 } else { 486 };
@@ -164,4 +165,5 @@ pub fn check_core_request(data: &[u8]) {
     core.tick(&mut out);
     core.sweep(&mut out);
     drain(&core, &mut out, b"(timers)");
+    forwarded
 }

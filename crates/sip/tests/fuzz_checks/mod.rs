@@ -14,8 +14,7 @@ use confab_sip::{frame, parse_message, response_to, Frame, HeaderName, Message, 
 
 /// The fuzz targets, by name (fuzz/fuzz_targets/<name>.rs; regression inputs in
 /// tests/fuzz_regressions/<name>/).
-pub const TARGETS: [(&str, fn(&[u8])); 4] =
-    [("parse_message", check_parse_message), ("frame", check_frame), ("values", check_values), ("pidf", check_pidf)];
+pub const TARGETS: [(&str, fn(&[u8])); 4] = [("parse_message", check_parse_message), ("frame", check_frame), ("values", check_values), ("pidf", check_pidf)];
 
 pub fn show(data: &[u8]) -> String {
     let s = String::from_utf8_lossy(&data[..data.len().min(2000)]);
@@ -24,11 +23,7 @@ pub fn show(data: &[u8]) -> String {
 
 /// Headers compared across a round trip: the serializer writes Content-Length itself.
 fn without_content_length(m: &Message) -> Vec<(String, String)> {
-    m.headers
-        .iter()
-        .filter(|h| h.name != HeaderName::ContentLength)
-        .map(|h| (h.name.as_str().to_ascii_lowercase(), h.value.to_string()))
-        .collect()
+    m.headers.iter().filter(|h| h.name != HeaderName::ContentLength).map(|h| (h.name.as_str().to_ascii_lowercase(), h.value.to_string())).collect()
 }
 
 /// What a server reads of a message: none of it may panic.
@@ -54,8 +49,7 @@ pub fn check_parse_message(data: &[u8]) {
         Ok(m) => {
             read_everything(&m);
             let wire = m.to_bytes();
-            let again = parse_message(wire.clone())
-                .unwrap_or_else(|e| panic!("re-parse failed ({e}) of {}\nserialized from {}", show(&wire), show(data)));
+            let again = parse_message(wire.clone()).unwrap_or_else(|e| panic!("re-parse failed ({e}) of {}\nserialized from {}", show(&wire), show(data)));
             assert_eq!(m.start, again.start, "start line changed over a round trip of {}", show(data));
             assert_eq!(without_content_length(&m), without_content_length(&again), "headers changed: {}", show(data));
             assert_eq!(m.body, again.body, "body changed over a round trip of {}", show(data));
