@@ -12,9 +12,12 @@ use confab_sip::uri::{param_lookup, split_hostport};
 use confab_sip::values::{split_list, CSeq, NameAddr, Via};
 use confab_sip::{frame, parse_message, response_to, Frame, HeaderName, Message, StartLine, Text, Uri};
 
+/// A target's check: panics when a property does not hold.
+pub type Check = fn(&[u8]);
+
 /// The fuzz targets, by name (fuzz/fuzz_targets/<name>.rs; regression inputs in
 /// tests/fuzz_regressions/<name>/).
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [("parse_message", check_parse_message), ("frame", check_frame), ("values", check_values), ("pidf", check_pidf)];
+pub const TARGETS: [(&str, Check); 4] = [("parse_message", check_parse_message), ("frame", check_frame), ("values", check_values), ("pidf", check_pidf)];
 
 pub fn show(data: &[u8]) -> String {
     let s = String::from_utf8_lossy(&data[..data.len().min(2000)]);
