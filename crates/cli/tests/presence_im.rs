@@ -494,3 +494,28 @@ fn registrations_and_presence_survive_a_graceful_restart() {
     let n = notify(&mut bob);
     assert!(body(&n).contains("after-restart"), "{}", body(&n));
 }
+
+#[test]
+fn signing_out_everywhere_ends_the_users_publications() {
+    let s = Server::start(10, PRESENCE_CFG);
+    let mut alice = Ua::udp("user0001", s.addr());
+    registered(&mut alice);
+    // two publications, as a client racing its own first PUBLISH makes
+    assert_eq!(publish(&mut alice, Some(&pidf("user0001", "one")), 600, None).status(), Some(200));
+    assert_eq!(publish(&mut alice, Some(&pidf("user0001", "two")), 600, None).status(), Some(200));
+    let mut bob = Ua::udp("user0002", s.addr());
+    registered(&mut bob);
+    let (_, n) = subscribe(&mut bob, "user0001", "presence", 300);
+    assert!(body(&n).contains("<basic>open</basic>"), "{}", body(&n));
+    // alice removes the one she knows of, then signs out
+    assert_eq!(alice.register(0).status(), Some(200));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let b = body(&notify(&mut bob));
+        if b.contains("<basic>closed</basic>") && !b.contains("one") && !b.contains("two") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob should see alice offline: {b}");
+    }
+    assert!(s.log_text().contains("signed out on every device: publications removed"));
+}

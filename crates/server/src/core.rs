@@ -1267,6 +1267,7 @@ impl Core {
         let gone = self.location.sweep(now);
         let mut jobs = vec![];
         for aor in gone {
+            self.presence.drop_publications(&aor);
             jobs.push(Job::NotifyWatchers(aor));
         }
         self.pinned.lock().retain(|_, until| *until > now);

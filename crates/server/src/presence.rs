@@ -95,6 +95,13 @@ impl PresenceServer {
         self.state.lock().publications.values().map(Vec::len).sum()
     }
 
+    /// Removes every publication of `aor` (its last device signed out: what those devices
+    /// published no longer describes anyone, as Lync drops an endpoint's publications with
+    /// its sign-in). Returns whether there were any.
+    pub(crate) fn drop_publications(&self, aor: &str) -> bool {
+        self.state.lock().publications.remove(aor).is_some()
+    }
+
     /// Live publications of `aor`, oldest first.
     fn docs(&self, aor: &str, now: Instant) -> Vec<Arc<Pidf>> {
         let st = self.state.lock();

@@ -43,6 +43,9 @@ impl Core {
         if resp.status() == Some(200) {
             let after = self.location.has_bindings(&aor, now);
             if before != after {
+                if !after && self.presence.drop_publications(&aor) {
+                    tracing::info!(%aor, "signed out on every device: publications removed");
+                }
                 // presence from the registrar's knowledge changed (available / offline)
                 shard.jobs.push(crate::core::Job::NotifyWatchers(aor.clone()));
             }
