@@ -120,11 +120,29 @@ impl Core {
         let (pubs, subs) = self.presence.export(&clock);
         let pubs: Vec<String> = pubs.iter().map(|p| serde_json::to_string(p).expect("serializable")).collect();
         let subs: Vec<String> = subs.iter().map(|s| serde_json::to_string(s).expect("serializable")).collect();
-        store.save_snapshot(BINDINGS, &bindings)?;
-        store.save_snapshot(PUBLICATIONS, &pubs)?;
-        store.save_snapshot(SUBSCRIPTIONS, &subs)?;
+        store.save_snapshot(&self.snapshot_kind(BINDINGS), &bindings)?;
+        store.save_snapshot(&self.snapshot_kind(PUBLICATIONS), &pubs)?;
+        store.save_snapshot(&self.snapshot_kind(SUBSCRIPTIONS), &subs)?;
         tracing::info!("saved {} registrations, {} publications, {} subscriptions", bindings.len(), pubs.len(), subs.len());
         Ok(())
+    }
+
+    /// Snapshots are kept per server (named by its first listening address), so servers
+    /// sharing one store (PostgreSQL) each take back only their own state.
+    fn snapshot_kind(&self, kind: &str) -> String {
+        match self.listeners().first() {
+            Some(l) => format!("{kind}@{}", l.addr),
+            None => kind.to_string(),
+        }
+    }
+
+    /// This server's snapshot, and one saved by a version that did not name servers.
+    fn take_own_snapshot(&self, store: &confab_store::Store, kind: &str) -> Result<Vec<String>, confab_store::StoreError> {
+        let mut items = store.take_snapshot(&self.snapshot_kind(kind))?;
+        if self.snapshot_kind(kind) != kind {
+            items.extend(store.take_snapshot(kind)?);
+        }
+        Ok(items)
     }
 
     /// Takes back what [`Core::save_state`] wrote (at start); expired items are dropped.
@@ -132,7 +150,7 @@ impl Core {
         let Some(store) = &self.store else { return Ok(()) };
         let clock = Clock::now();
         let mut n = 0;
-        for item in store.take_snapshot(BINDINGS)? {
+        for item in self.take_own_snapshot(store, BINDINGS)? {
             let Ok(b) = serde_json::from_str::<SavedBinding>(&item) else { continue };
             let Some(expires_at) = clock.to_instant(b.expires) else { continue };
             let binding = Binding {
@@ -150,8 +168,8 @@ impl Core {
             self.location.update(&b.aor, |list| list.push(binding));
             n += 1;
         }
-        let pubs: Vec<SavedPublication> = store.take_snapshot(PUBLICATIONS)?.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
-        let subs: Vec<SavedSubscription> = store.take_snapshot(SUBSCRIPTIONS)?.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
+        let pubs: Vec<SavedPublication> = self.take_own_snapshot(store, PUBLICATIONS)?.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
+        let subs: Vec<SavedSubscription> = self.take_own_snapshot(store, SUBSCRIPTIONS)?.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
         let (p, s) = self.presence.import(&clock, pubs, subs, || self.next_id());
         if n + p + s > 0 {
             tracing::info!("restored {n} registrations, {p} publications, {s} subscriptions");

@@ -9,17 +9,14 @@
 //! with crates/sip/tests/mutation.rs (crates/sip/tests/mutator/).
 
 use bytes::Bytes;
-use confab_server::config::{Config, Transport};
+use confab_server::config::Transport;
 use confab_server::core::Core;
-use confab_server::net::{Outgoing, Source};
-use confab_server::users::UserCache;
+use confab_server::net::Outgoing;
 use confab_sip::digest::{self, Challenge};
 use confab_sip::{frame, parse_message, response_to, Frame, HeaderName, Message, Method};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 fn scale() -> usize {
@@ -44,41 +41,8 @@ fn torture() -> Vec<Vec<u8>> {
     v.into_iter().map(|(_, b)| b).collect()
 }
 
-const SERVER: &str = "127.0.0.1:5060";
-const DOMAIN: &str = "example.test";
-
-fn src(transport: Transport, port: u16, conn: Option<u64>) -> Source {
-    Source { transport, local: SERVER.parse().unwrap(), remote: SocketAddr::from(([127, 0, 0, 1], port)), conn }
-}
-
-fn show(data: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&data[..data.len().min(3000)]);
-    format!("{} bytes: {:?}", data.len(), s)
-}
-
-/// A core with users alice, bob and dave in an in-memory store.
-fn core() -> Core {
-    let store = confab_store::Store::open_in_memory().unwrap();
-    for (u, p) in [("alice", "alicepw"), ("bob", "bobpw"), ("dave", "davepw")] {
-        store.add_user(&confab_store::NewUser { username: u, domain: DOMAIN, display_name: u, password: p }).unwrap();
-    }
-    let users = Arc::new(UserCache::default());
-    users.refresh(&store).unwrap();
-    let mut cfg = Config { listen: vec![SERVER.into()], domains: vec![DOMAIN.into()], ..Config::default() };
-    // all traffic comes from one address: the flood defence would end the test early
-    cfg.defence.enabled = false;
-    // carol@remote.example is a federated partner reached over 127.0.0.1
-    let doc = |v: serde_json::Value| v.as_object().unwrap().clone();
-    store.put_config("CsAccessEdgeConfiguration", "Global", &doc(serde_json::json!({"AllowFederatedUsers": true}))).unwrap();
-    store.put_config("CsAllowedDomain", "remote.example", &doc(serde_json::json!({}))).unwrap();
-    store.put_config("CsExternalAccessPolicy", "Global", &doc(serde_json::json!({"EnableFederationAccess": true}))).unwrap();
-    let route = serde_json::json!({"Route": [{"Transport": "TCP", "Destination": "127.0.0.1", "Port": 5070, "MatchUri": "remote.example"}]});
-    store.put_config("CsStaticRoutingConfiguration", "Global", &doc(route)).unwrap();
-    let store = Arc::new(store);
-    let core = Core::new(cfg, users, Some(store.clone()));
-    core.policies.refresh(&store).unwrap();
-    core
-}
+mod fuzz_core;
+use fuzz_core::{federated_core as core, show, src};
 
 /// Builds the requests and responses fed to the core; requests from local users carry
 /// fresh valid credentials (new `nc` each time) so they get past authentication.

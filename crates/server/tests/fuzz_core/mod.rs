@@ -24,7 +24,7 @@ pub fn show(data: &[u8]) -> String {
     format!("{} bytes: {:?}", data.len(), s)
 }
 
-fn src(transport: Transport, port: u16, conn: Option<u64>) -> Source {
+pub fn src(transport: Transport, port: u16, conn: Option<u64>) -> Source {
     Source { transport, local: SERVER.parse().unwrap(), remote: SocketAddr::from(([127, 0, 0, 1], port)), conn }
 }
 
@@ -33,24 +33,7 @@ fn src(transport: Transport, port: u16, conn: Option<u64>) -> Source {
 /// (reached at 127.0.0.1:5070 over TCP), so requests from carol@remote.example get past
 /// authentication into routing, IM and presence.
 pub fn core() -> Core {
-    let store = confab_store::Store::open_in_memory().unwrap();
-    for (u, p) in [("alice", "alicepw"), ("bob", "bobpw"), ("dave", "davepw")] {
-        store.add_user(&confab_store::NewUser { username: u, domain: DOMAIN, display_name: u, password: p }).unwrap();
-    }
-    let users = Arc::new(UserCache::default());
-    users.refresh(&store).unwrap();
-    let mut cfg = Config { listen: vec![SERVER.into()], domains: vec![DOMAIN.into()], ..Config::default() };
-    // every input comes from loopback: the flood defence would make runs depend on history
-    cfg.defence.enabled = false;
-    let doc = |v: serde_json::Value| v.as_object().unwrap().clone();
-    store.put_config("CsAccessEdgeConfiguration", "Global", &doc(serde_json::json!({"AllowFederatedUsers": true}))).unwrap();
-    store.put_config("CsAllowedDomain", "remote.example", &doc(serde_json::json!({}))).unwrap();
-    store.put_config("CsExternalAccessPolicy", "Global", &doc(serde_json::json!({"EnableFederationAccess": true}))).unwrap();
-    let route = serde_json::json!({"Route": [{"Transport": "TCP", "Destination": "127.0.0.1", "Port": 5070, "MatchUri": "remote.example"}]});
-    store.put_config("CsStaticRoutingConfiguration", "Global", &doc(route)).unwrap();
-    let store = Arc::new(store);
-    let core = Core::new(cfg, users, Some(store.clone()));
-    core.policies.refresh(&store).unwrap();
+    let core = federated_core();
 
     let register = |auth: &str| {
         format!("REGISTER sip:example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKbob{}\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.test>;tag=b\r\nTo: <sip:bob@example.test>\r\nCall-ID: reg-bob\r\nCSeq: {} REGISTER\r\nContact: <sip:bob@127.0.0.1:5080>;expires=3600\r\n{auth}Content-Length: 0\r\n\r\n", auth.len(), auth.len() + 1)
@@ -166,4 +149,28 @@ pub fn check_core_request(data: &[u8]) -> usize {
     core.sweep(&mut out);
     drain(&core, &mut out, b"(timers)");
     forwarded
+}
+
+/// A core with users alice, bob and dave in an in-memory store, federated with
+/// remote.example (reached at 127.0.0.1:5070 over TCP); nobody registered.
+pub fn federated_core() -> Core {
+    let store = confab_store::Store::open_in_memory().unwrap();
+    for (u, p) in [("alice", "alicepw"), ("bob", "bobpw"), ("dave", "davepw")] {
+        store.add_user(&confab_store::NewUser { username: u, domain: DOMAIN, display_name: u, password: p }).unwrap();
+    }
+    let users = Arc::new(UserCache::default());
+    users.refresh(&store).unwrap();
+    let mut cfg = Config { listen: vec![SERVER.into()], domains: vec![DOMAIN.into()], ..Config::default() };
+    // every input comes from loopback: the flood defence would make runs depend on history
+    cfg.defence.enabled = false;
+    let doc = |v: serde_json::Value| v.as_object().unwrap().clone();
+    store.put_config("CsAccessEdgeConfiguration", "Global", &doc(serde_json::json!({"AllowFederatedUsers": true}))).unwrap();
+    store.put_config("CsAllowedDomain", "remote.example", &doc(serde_json::json!({}))).unwrap();
+    store.put_config("CsExternalAccessPolicy", "Global", &doc(serde_json::json!({"EnableFederationAccess": true}))).unwrap();
+    let route = serde_json::json!({"Route": [{"Transport": "TCP", "Destination": "127.0.0.1", "Port": 5070, "MatchUri": "remote.example"}]});
+    store.put_config("CsStaticRoutingConfiguration", "Global", &doc(route)).unwrap();
+    let store = Arc::new(store);
+    let core = Core::new(cfg, users, Some(store.clone()));
+    core.policies.refresh(&store).unwrap();
+    core
 }
