@@ -119,45 +119,6 @@ fn registered(ua: &mut Ua) {
     assert_eq!(r.status(), Some(200), "{} registers over {}", ua.user, ua.transport());
 }
 
-/// alice calls bob (INVITE/100/180/200/ACK, BYE/200); every hop to and from confab is
-/// `transport` (Via and Record-Route say so).
-fn call(alice: &mut Ua, bob: &mut Ua, transport: &str) {
-    let target = format!("sip:{}@{}", bob.user, bob.domain);
-    let mut inv = alice.request(Method::Invite, &target, &target);
-    inv.set_body("application/sdp", sdp(alice));
-    let inv = alice.challenge_and_resend(inv);
-    let seq = inv.cseq().unwrap().seq;
-    alice.expect_response(&Method::Invite, seq, 100..=100);
-    let got = bob.expect_request(Method::Invite);
-    assert!(got.header(&HeaderName::Via).unwrap().starts_with(&format!("SIP/2.0/{transport} ")), "{:?}", got.header(&HeaderName::Via));
-    let rr: Vec<String> = got.headers.get_all(&HeaderName::RecordRoute).map(|v| v.to_string()).collect();
-    assert!(rr.iter().all(|r| r.contains(&format!(";transport={}", transport.to_lowercase()))), "{rr:?}");
-    bob.reply(&got, 180, "bobtag");
-    alice.expect_response(&Method::Invite, seq, 180..=180);
-    let mut ok = confab_sip::response_to(&got, 200, None, Some("bobtag"));
-    ok.headers.push(HeaderName::Contact, format!("<{}>", bob.contact_uri()));
-    for r in &rr {
-        ok.headers.push(HeaderName::RecordRoute, r.clone());
-    }
-    ok.set_body("application/sdp", sdp(bob));
-    bob.send(&ok);
-    let ok = alice.expect_response(&Method::Invite, seq, 200..=200);
-    let mut routes: Vec<String> = ok.headers.get_all(&HeaderName::RecordRoute).map(|v| v.to_string()).collect();
-    routes.reverse();
-    let from = inv.header(&HeaderName::From).unwrap().to_string();
-    let to = ok.header(&HeaderName::To).unwrap().to_string();
-    let call_id = inv.call_id().unwrap().to_string();
-    let ack = alice.in_dialog(Method::Ack, &uri_of(ok.header(&HeaderName::Contact).unwrap()), &routes, &from, &to, &call_id, seq);
-    alice.send(&ack);
-    bob.expect_request(Method::Ack);
-    let bye = bob.in_dialog(Method::Bye, &uri_of(got.header(&HeaderName::Contact).unwrap()), &rr, &to, &from, &call_id, 1);
-    bob.send(&bye);
-    let got_bye = alice.expect_request(Method::Bye);
-    assert!(got_bye.header(&HeaderName::Via).unwrap().starts_with(&format!("SIP/2.0/{transport} ")));
-    alice.reply(&got_bye, 200, "x");
-    assert_eq!(bob.expect_response(&Method::Bye, 1, 200..=699).status(), Some(200));
-}
-
 /// Sends a MESSAGE from `from` to `to_uri` (answering the 407 challenge); returns the
 /// request as finally sent. The recipient must answer before [`final_response`].
 fn send_message(from: &mut Ua, to_uri: &str, text: &str) -> Message {
@@ -204,7 +165,7 @@ fn tls_registration_call_and_sips_rules() {
     let mut bob = Ua::tls("user0002", addr("127.0.0.1", tls_port), cfg.clone());
     registered(&mut alice);
     registered(&mut bob);
-    call(&mut alice, &mut bob, "TLS");
+    call(&mut alice, &mut bob, Some("TLS"));
 
     // RFC 5630: a sips: request reaches a TLS-registered user, never a UDP-registered one
     let mut carol = Ua::udp("user0003", s.addr());

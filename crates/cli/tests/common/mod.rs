@@ -630,3 +630,56 @@ fn s_handshake(t: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>)
         }
     }
 }
+
+/// alice calls bob through confab (INVITE/100/180/200/ACK, BYE/200) and checks the proxy's
+/// part: Record-Route with `lr`, the route sets of both sides, and, when `transport` is
+/// given, that every hop to and from confab uses it (Via and Record-Route say so).
+pub fn call(alice: &mut Ua, bob: &mut Ua, transport: Option<&str>) {
+    let target = bob.aor();
+    let mut inv = alice.request(Method::Invite, &target, &target);
+    inv.set_body("application/sdp", sdp(alice));
+    let inv = alice.challenge_and_resend(inv);
+    let seq = inv.cseq().unwrap().seq;
+    alice.expect_response(&Method::Invite, seq, 100..=100);
+    let got = bob.expect_request(Method::Invite);
+    let rr: Vec<String> = got.headers.get_all(&HeaderName::RecordRoute).map(|v| v.to_string()).collect();
+    assert!(!rr.is_empty(), "INVITE is record-routed");
+    assert!(rr[0].contains(";lr"), "{rr:?}");
+    if let Some(t) = transport {
+        assert!(got.header(&HeaderName::Via).unwrap().starts_with(&format!("SIP/2.0/{t} ")), "{:?}", got.header(&HeaderName::Via));
+        assert!(rr.iter().all(|r| r.contains(&format!(";transport={}", t.to_lowercase()))), "{rr:?}");
+    }
+    bob.reply(&got, 180, "bobtag");
+    let ringing = alice.expect_response(&Method::Invite, seq, 180..=180);
+    assert_eq!(ringing.to_hdr().unwrap().tag(), Some("bobtag"));
+    let mut ok = response_to(&got, 200, None, Some("bobtag"));
+    ok.headers.push(HeaderName::Contact, format!("<{}>", bob.contact_uri()));
+    for r in &rr {
+        ok.headers.push(HeaderName::RecordRoute, r.clone());
+    }
+    ok.set_body("application/sdp", sdp(bob));
+    bob.send(&ok);
+    let ok = alice.expect_response(&Method::Invite, seq, 200..=200);
+    // the caller's route set is the Record-Route reversed
+    let mut routes: Vec<String> = ok.headers.get_all(&HeaderName::RecordRoute).map(|v| v.to_string()).collect();
+    routes.reverse();
+    let bob_target = uri_of(ok.header(&HeaderName::Contact).unwrap());
+    let from = inv.header(&HeaderName::From).unwrap().to_string();
+    let to = ok.header(&HeaderName::To).unwrap().to_string();
+    let call_id = inv.call_id().unwrap().to_string();
+    let ack = alice.in_dialog(Method::Ack, &bob_target, &routes, &from, &to, &call_id, seq);
+    alice.send(&ack);
+    let got_ack = bob.expect_request(Method::Ack);
+    assert!(got_ack.header(&HeaderName::Route).is_none(), "the proxy consumed its Route");
+    // bob hangs up: his route set is the Record-Route as received
+    let alice_target = uri_of(got.header(&HeaderName::Contact).unwrap());
+    let bye = bob.in_dialog(Method::Bye, &alice_target, &rr, &to, &from, &call_id, 1);
+    bob.send(&bye);
+    let got_bye = alice.expect_request(Method::Bye);
+    if let Some(t) = transport {
+        assert!(got_bye.header(&HeaderName::Via).unwrap().starts_with(&format!("SIP/2.0/{t} ")));
+    }
+    alice.reply(&got_bye, 200, "x");
+    assert_eq!(bob.expect_response(&Method::Bye, 1, 200..=699).status(), Some(200));
+}
+
