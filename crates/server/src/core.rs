@@ -973,9 +973,11 @@ impl Core {
             }
             self.defence.auth_succeeded(&who);
             // A remote user (outside the internal networks) signs in through the Edge.
-            if let Err(r) = self.policies.get().check_remote_access(&who, self.cfg.edge.is_outside(ip)) {
-                tracing::info!(user = %who, %ip, "remote access refused: {}", r.reason);
-                return AuthResult::Respond(self.error_response(msg, r.status, &r.reason));
+            if self.cfg.edge.is_outside(ip) {
+                if let Err(r) = self.policies.get().check_remote_access(&who) {
+                    tracing::info!(user = %who, %ip, "remote access refused: {}", r.reason);
+                    return AuthResult::Respond(self.error_response(msg, r.status, &r.reason));
+                }
             }
             return AuthResult::Ok(user);
         }

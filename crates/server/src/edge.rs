@@ -318,12 +318,9 @@ impl PolicySet {
         }
     }
 
-    /// A local user signing in (or sending) from `ip`, outside the internal networks when
-    /// `outside` is true: Lync's remote user access through the Edge.
-    pub fn check_remote_access(&self, user: &str, outside: bool) -> Result<(), Refusal> {
-        if !outside {
-            return Ok(());
-        }
+    /// A local user signing in (or sending) from outside the internal networks: Lync's
+    /// remote user access through the Edge.
+    pub fn check_remote_access(&self, user: &str) -> Result<(), Refusal> {
         if !self.allow_outside {
             return Err(refuse(403, "Remote access is disabled on this server"));
         }
