@@ -7,27 +7,18 @@ use common::*;
 use confab_sip::{Message, Method};
 use std::time::{Duration, Instant};
 
-const ADMIN_PW: &str = "rootpassword1";
-
 /// A server with an administrator, for `confab shell`.
 fn server(domain: &str, ip: &str, users: u32) -> Server {
     let s = Server::start_for(domain, ip, free_port(ip), users, "");
-    s.cli(&["admin", "add", "root", "--role", "CsAdministrator", "--password", ADMIN_PW]);
+    s.cli(&["admin", "add", "root", "--role", "CsAdministrator", "--password", ADMIN_PASSWORD]);
     s
 }
 
 /// Runs cmdlets as the administrator and waits until the running server has loaded the
 /// resulting configuration.
 fn configure(s: &Server, script: &str) {
-    let o = confab()
-        .args(["shell", "-c", script, "--data"])
-        .arg(s.data())
-        .env("CONFAB_ADMIN", "root")
-        .env("CONFAB_ADMIN_PASSWORD", ADMIN_PW)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{script}\n{text}");
+    let (ok, text) = confab_as_admin(s.data(), &["shell", "-c", script]);
+    assert!(ok, "{script}\n{text}");
     let v = confab_store::Store::open(s.data()).unwrap().config_version().unwrap();
     let loaded = format!("policies loaded (config version {v})");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -208,14 +199,7 @@ fn an_information_barrier_holds_in_both_directions_and_is_audited() {
     assert_eq!(im(&mut other, &mut partner, "text/plain", "hi").status, 200);
 
     // Each refusal is in the audit log.
-    let o = confab()
-        .args(["admin", "audit", "--data"])
-        .arg(a.data())
-        .env("CONFAB_ADMIN", "root")
-        .env("CONFAB_ADMIN_PASSWORD", ADMIN_PW)
-        .output()
-        .unwrap();
-    let audit = String::from_utf8_lossy(&o.stdout).to_string();
+    let (_, audit) = confab_as_admin(a.data(), &["admin", "audit"]);
     assert!(audit.contains("refused by information barrier ResearchSales"), "{audit}");
     assert!(audit.contains("refused by information barrier ResearchPartner"), "{audit}");
 }
@@ -272,7 +256,7 @@ fn im_file_transfer_and_rich_text_filters() {
 #[test]
 fn remote_users_sign_in_only_as_the_edge_settings_and_their_policy_allow() {
     let s = Server::start_for("example.test", "127.0.0.1", free_port("127.0.0.1"), 5, "[edge]\ninternal_networks = [\"127.0.0.1/32\"]\n");
-    s.cli(&["admin", "add", "root", "--role", "CsAdministrator", "--password", ADMIN_PW]);
+    s.cli(&["admin", "add", "root", "--role", "CsAdministrator", "--password", ADMIN_PASSWORD]);
     // inside: as usual
     assert_eq!(Ua::udp_on("127.0.0.1", "user0001", s.addr()).register(300).status(), Some(200));
     // outside (127.0.0.3): the global external access policy has EnableOutsideAccess $false
@@ -300,14 +284,8 @@ fn remote_users_sign_in_only_as_the_edge_settings_and_their_policy_allow() {
 fn defence_settings_come_from_the_store_and_apply_at_once() {
     let s = server("example.test", "127.0.0.1", 5);
     // a wrong value is refused and changes nothing
-    let o = confab()
-        .args(["shell", "-c", r#"Set-CsDefenseConfiguration -TrustedAddresses @{Add="not-an-ip"}"#, "--data"])
-        .arg(s.data())
-        .env("CONFAB_ADMIN", "root")
-        .env("CONFAB_ADMIN_PASSWORD", ADMIN_PW)
-        .output()
-        .unwrap();
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("'not-an-ip' is not an IP address"), "{o:?}");
+    let (ok, out) = confab_as_admin(s.data(), &["shell", "-c", r#"Set-CsDefenseConfiguration -TrustedAddresses @{Add="not-an-ip"}"#]);
+    assert!(!ok && out.contains("'not-an-ip' is not an IP address"), "{out}");
 
     configure(&s, r#"Set-CsDefenseConfiguration -MessagesPerSecond 20 -Burst 40 -BanSeconds 2 -TrustedAddresses @{Add="127.0.0.4"}"#);
     assert!(s.log_text().contains("defence settings changed"));

@@ -9,30 +9,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ADMIN_PASSWORD: &str = "rootpassword1";
 
 fn examples() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/examples")
 }
 
-fn cmd(data: &Path, args: &[&str]) -> (bool, String) {
-    let o = confab()
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("CONFAB_ADMIN", "root")
-        .env("CONFAB_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
-    )
-}
-
 /// The first administrator, then the scripts in <data>/scripts.
 fn prepare(data: &Path, scripts: &[(&str, &str)]) {
-    let (ok, out) = cmd(
+    let (ok, out) = confab_as_admin(
         data,
         &[
             "admin",
@@ -52,7 +36,7 @@ fn prepare(data: &Path, scripts: &[(&str, &str)]) {
 }
 
 fn shell(data: &Path, script: &str) {
-    let (ok, out) = cmd(data, &["shell", "-c", script]);
+    let (ok, out) = confab_as_admin(data, &["shell", "-c", script]);
     assert!(ok, "{script}\n{out}");
 }
 

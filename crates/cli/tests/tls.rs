@@ -11,7 +11,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -84,25 +83,13 @@ fn addr(ip: &str, port: u16) -> SocketAddr {
 
 /// Runs a cmdlet script on `s` as its administrator (created on first use).
 fn shell(s: &Server, script: &str) -> String {
-    let run = |args: &[&str]| {
-        confab()
-            .args(args)
-            .arg("--data")
-            .arg(s.data())
-            .env("CONFAB_ADMIN", "root")
-            .env("CONFAB_ADMIN_PASSWORD", "rootpassword1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
-    let listed = run(&["admin", "list"]);
-    if !String::from_utf8_lossy(&listed.stdout).contains("root") {
-        let o = run(&["admin", "add", "root", "--role", "CsAdministrator", "--password", "rootpassword1"]);
-        assert!(o.status.success(), "admin add: {}", String::from_utf8_lossy(&o.stderr));
+    let (_, listed) = confab_as_admin(s.data(), &["admin", "list"]);
+    if !listed.contains("root") {
+        let (ok, out) = confab_as_admin(s.data(), &["admin", "add", "root", "--role", "CsAdministrator", "--password", ADMIN_PASSWORD]);
+        assert!(ok, "admin add: {out}");
     }
-    let o = run(&["shell", "-c", script]);
-    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{script}\n{text}");
+    let (ok, text) = confab_as_admin(s.data(), &["shell", "-c", script]);
+    assert!(ok, "{script}\n{text}");
     text
 }
 

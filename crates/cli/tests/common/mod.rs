@@ -683,3 +683,20 @@ pub fn call(alice: &mut Ua, bob: &mut Ua, transport: Option<&str>) {
     assert_eq!(bob.expect_response(&Method::Bye, 1, 200..=699).status(), Some(200));
 }
 
+/// The administrator the tests create (`confab admin add root ...`).
+pub const ADMIN_PASSWORD: &str = "rootpassword1";
+
+/// `confab ARGS --data DATA` signed in as `root`; (success, stdout and stderr).
+pub fn confab_as_admin(data: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let o = confab()
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("CONFAB_ADMIN", "root")
+        .env("CONFAB_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr))
+}
+
