@@ -2,11 +2,11 @@
 //! anything (audited) and its implementation over the store. Get-/Set-/New-/Remove- (and
 //! Grant- for policies) are generated for each configuration object in schema.rs.
 
+use crate::ast::Expr;
 use crate::exec::{Bound, ExecError, Session};
 use crate::object::Obj;
 use crate::roles::{canonical_cmdlet, Role, BUILTIN_ROLES};
 use crate::schema::{canonical_identity, kinds, scope_rank, Kind, Prop, PropType, ScopeKind};
-use crate::ast::Expr;
 use confab_store::{AdminRoleRow, StoreError};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
@@ -42,7 +42,13 @@ fn leak(s: String) -> &'static str {
 const SWITCHES: &[&str] = &["TLSRoute", "TCPRoute"];
 
 fn params(names: &[&'static str]) -> Vec<Param> {
-    names.iter().map(|n| Param { name: n, switch: SWITCHES.contains(n) }).collect()
+    names
+        .iter()
+        .map(|n| Param {
+            name: n,
+            switch: SWITCHES.contains(n),
+        })
+        .collect()
 }
 
 fn no_check(_: &Bound, _: &Session) -> Result<(), ExecError> {
@@ -68,7 +74,9 @@ pub fn find(name: &str) -> Option<&'static Cmdlet> {
         "select" => "Select-Object",
         _ => name,
     };
-    registry().iter().find(|c| c.name.eq_ignore_ascii_case(alias))
+    registry()
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(alias))
 }
 
 pub fn names() -> impl Iterator<Item = &'static str> {
@@ -79,7 +87,9 @@ fn build() -> Vec<Cmdlet> {
     let mut v = vec![];
     for (i, k) in all_kinds().iter().enumerate() {
         let props: Vec<&'static str> = k.props.iter().map(|p| p.name).collect();
-        let with = |base: &[&'static str]| -> Vec<Param> { params(base).into_iter().chain(params(&props)).collect() };
+        let with = |base: &[&'static str]| -> Vec<Param> {
+            params(base).into_iter().chain(params(&props)).collect()
+        };
         v.push(Cmdlet {
             name: leak(format!("Get-{}", k.noun)),
             params: params(&["Identity", "Filter"]),
@@ -146,31 +156,261 @@ fn build() -> Vec<Cmdlet> {
             });
         }
     }
-    let fixed: Vec<(&'static str, &[&'static str], &[&'static str], bool, bool, &'static str, Run)> = vec![
-        ("Get-CsUser", &["Identity", "Filter"], &[], false, false, "Lists users (sip:alice@example.test).", get_user),
-        ("Set-CsUser", &["Identity", "Enabled", "DisplayName"], &["Identity"], true, true, "Changes a user.", set_user),
-        ("Enable-CsUser", &["Identity", "SipAddress", "RegistrarPool"], &["Identity"], true, true, "Allows a user to sign in.", enable_user),
-        ("Disable-CsUser", &["Identity"], &["Identity"], true, true, "Stops a user from signing in.", disable_user),
-        ("Get-CsAdminRole", &["Identity", "Filter"], &[], false, false, "Lists admin roles.", get_role),
-        ("New-CsAdminRole", &["Identity", "Template", "Cmdlets", "ConfigScopes", "UserScopes"], &["Identity", "Template"], false, true, "Creates a role from a built-in template.", new_role),
-        ("Set-CsAdminRole", &["Identity", "Cmdlets", "ConfigScopes", "UserScopes"], &["Identity"], true, true, "Changes a custom role (@{Add=…}/@{Remove=…}/@{Replace=…}).", set_role),
-        ("Remove-CsAdminRole", &["Identity"], &["Identity"], true, true, "Removes a custom role.", remove_role),
-        ("New-CsClonedPolicy", &["SourcePolicyName", "TargetPolicyName", "PolicyType"], &["SourcePolicyName", "TargetPolicyName", "PolicyType"], false, true, "Copies a policy under a new name.", cloned_policy),
-        ("New-CsWebTrustedCACertificate", &["Thumbprint", "CAStore"], &["Thumbprint", "CAStore"], false, false, "Makes a trusted CA entry for Set-CsWebServiceConfiguration -TrustedCACerts.", web_cert),
-        ("New-CsStaticRoute", &["TLSRoute", "TCPRoute", "Destination", "Port", "MatchUri", "UseDefaultCertificate", "TLSCertIssuer", "TLSCertSerialNumber", "Enabled"], &["Destination", "MatchUri"], false, false, "Makes a static route for Set-CsStaticRoutingConfiguration -Route.", static_route),
-        ("Get-CsServerApplication", &["Identity", "Filter"], &[], false, false, "Lists server applications (SIP filter scripts).", get_app),
-        ("New-CsServerApplication", &["Identity", "Uri", "ScriptName", "Enabled", "Critical", "Priority"], &["Identity", "Uri"], false, true, "Adds a server application.", new_app),
-        ("Set-CsServerApplication", &["Identity", "Uri", "ScriptName", "Enabled", "Critical", "Priority"], &["Identity"], true, true, "Changes a server application.", set_app),
-        ("Remove-CsServerApplication", &["Identity"], &["Identity"], true, true, "Removes a server application.", remove_app),
-        ("Get-CsAuditLog", &["Admin", "Contains", "Last"], &[], false, false, "Shows who changed what, when, from where.", get_audit),
-        ("Select-Object", &["ExpandProperty", "Property", "First"], &[], true, false, "Picks properties of the objects piped in.", select_object),
-        ("Format-List", &["Property"], &[], true, false, "Shows objects as property lists (alias fl).", passthrough),
-        ("Format-Table", &["Property"], &[], true, false, "Shows objects as a table (alias ft).", passthrough),
-        ("Get-Help", &["Name"], &[], false, false, "Lists cmdlets, or the parameters of one.", get_help),
-        ("Export-CsConfiguration", &["FileName"], &["FileName"], false, false, "Writes every configuration document and custom role to a file.", export_config),
-        ("Import-CsConfiguration", &["FileName"], &["FileName"], false, true, "Loads a file written by Export-CsConfiguration.", import_config),
-        ("Export-CsUserData", &["FileName"], &["FileName"], false, false, "Writes users (hashes only), contact lists and stored messages to a file.", export_users),
-        ("Import-CsUserData", &["FileName"], &["FileName"], false, true, "Loads a file written by Export-CsUserData.", import_users),
+    let fixed: Vec<(
+        &'static str,
+        &[&'static str],
+        &[&'static str],
+        bool,
+        bool,
+        &'static str,
+        Run,
+    )> = vec![
+        (
+            "Get-CsUser",
+            &["Identity", "Filter"],
+            &[],
+            false,
+            false,
+            "Lists users (sip:alice@example.test).",
+            get_user,
+        ),
+        (
+            "Set-CsUser",
+            &["Identity", "Enabled", "DisplayName"],
+            &["Identity"],
+            true,
+            true,
+            "Changes a user.",
+            set_user,
+        ),
+        (
+            "Enable-CsUser",
+            &["Identity", "SipAddress", "RegistrarPool"],
+            &["Identity"],
+            true,
+            true,
+            "Allows a user to sign in.",
+            enable_user,
+        ),
+        (
+            "Disable-CsUser",
+            &["Identity"],
+            &["Identity"],
+            true,
+            true,
+            "Stops a user from signing in.",
+            disable_user,
+        ),
+        (
+            "Get-CsAdminRole",
+            &["Identity", "Filter"],
+            &[],
+            false,
+            false,
+            "Lists admin roles.",
+            get_role,
+        ),
+        (
+            "New-CsAdminRole",
+            &[
+                "Identity",
+                "Template",
+                "Cmdlets",
+                "ConfigScopes",
+                "UserScopes",
+            ],
+            &["Identity", "Template"],
+            false,
+            true,
+            "Creates a role from a built-in template.",
+            new_role,
+        ),
+        (
+            "Set-CsAdminRole",
+            &["Identity", "Cmdlets", "ConfigScopes", "UserScopes"],
+            &["Identity"],
+            true,
+            true,
+            "Changes a custom role (@{Add=…}/@{Remove=…}/@{Replace=…}).",
+            set_role,
+        ),
+        (
+            "Remove-CsAdminRole",
+            &["Identity"],
+            &["Identity"],
+            true,
+            true,
+            "Removes a custom role.",
+            remove_role,
+        ),
+        (
+            "New-CsClonedPolicy",
+            &["SourcePolicyName", "TargetPolicyName", "PolicyType"],
+            &["SourcePolicyName", "TargetPolicyName", "PolicyType"],
+            false,
+            true,
+            "Copies a policy under a new name.",
+            cloned_policy,
+        ),
+        (
+            "New-CsWebTrustedCACertificate",
+            &["Thumbprint", "CAStore"],
+            &["Thumbprint", "CAStore"],
+            false,
+            false,
+            "Makes a trusted CA entry for Set-CsWebServiceConfiguration -TrustedCACerts.",
+            web_cert,
+        ),
+        (
+            "New-CsStaticRoute",
+            &[
+                "TLSRoute",
+                "TCPRoute",
+                "Destination",
+                "Port",
+                "MatchUri",
+                "UseDefaultCertificate",
+                "TLSCertIssuer",
+                "TLSCertSerialNumber",
+                "Enabled",
+            ],
+            &["Destination", "MatchUri"],
+            false,
+            false,
+            "Makes a static route for Set-CsStaticRoutingConfiguration -Route.",
+            static_route,
+        ),
+        (
+            "Get-CsServerApplication",
+            &["Identity", "Filter"],
+            &[],
+            false,
+            false,
+            "Lists server applications (SIP filter scripts).",
+            get_app,
+        ),
+        (
+            "New-CsServerApplication",
+            &[
+                "Identity",
+                "Uri",
+                "ScriptName",
+                "Enabled",
+                "Critical",
+                "Priority",
+            ],
+            &["Identity", "Uri"],
+            false,
+            true,
+            "Adds a server application.",
+            new_app,
+        ),
+        (
+            "Set-CsServerApplication",
+            &[
+                "Identity",
+                "Uri",
+                "ScriptName",
+                "Enabled",
+                "Critical",
+                "Priority",
+            ],
+            &["Identity"],
+            true,
+            true,
+            "Changes a server application.",
+            set_app,
+        ),
+        (
+            "Remove-CsServerApplication",
+            &["Identity"],
+            &["Identity"],
+            true,
+            true,
+            "Removes a server application.",
+            remove_app,
+        ),
+        (
+            "Get-CsAuditLog",
+            &["Admin", "Contains", "Last"],
+            &[],
+            false,
+            false,
+            "Shows who changed what, when, from where.",
+            get_audit,
+        ),
+        (
+            "Select-Object",
+            &["ExpandProperty", "Property", "First"],
+            &[],
+            true,
+            false,
+            "Picks properties of the objects piped in.",
+            select_object,
+        ),
+        (
+            "Format-List",
+            &["Property"],
+            &[],
+            true,
+            false,
+            "Shows objects as property lists (alias fl).",
+            passthrough,
+        ),
+        (
+            "Format-Table",
+            &["Property"],
+            &[],
+            true,
+            false,
+            "Shows objects as a table (alias ft).",
+            passthrough,
+        ),
+        (
+            "Get-Help",
+            &["Name"],
+            &[],
+            false,
+            false,
+            "Lists cmdlets, or the parameters of one.",
+            get_help,
+        ),
+        (
+            "Export-CsConfiguration",
+            &["FileName"],
+            &["FileName"],
+            false,
+            false,
+            "Writes every configuration document and custom role to a file.",
+            export_config,
+        ),
+        (
+            "Import-CsConfiguration",
+            &["FileName"],
+            &["FileName"],
+            false,
+            true,
+            "Loads a file written by Export-CsConfiguration.",
+            import_config,
+        ),
+        (
+            "Export-CsUserData",
+            &["FileName"],
+            &["FileName"],
+            false,
+            false,
+            "Writes users (hashes only), contact lists and stored messages to a file.",
+            export_users,
+        ),
+        (
+            "Import-CsUserData",
+            &["FileName"],
+            &["FileName"],
+            false,
+            true,
+            "Loads a file written by Export-CsUserData.",
+            import_users,
+        ),
     ];
     for (name, ps, mandatory, pipe, changes, help, run) in fixed {
         v.push(Cmdlet {
@@ -190,11 +430,18 @@ fn build() -> Vec<Cmdlet> {
 }
 
 fn failed(b: &Bound, message: impl Into<String>) -> ExecError {
-    ExecError::Failed { cmdlet: b.def.name.to_string(), message: message.into() }
+    ExecError::Failed {
+        cmdlet: b.def.name.to_string(),
+        message: message.into(),
+    }
 }
 
 fn bad(b: &Bound, param: &str, message: impl Into<String>) -> ExecError {
-    ExecError::BadValue { cmdlet: b.def.name.to_string(), param: param.to_string(), message: message.into() }
+    ExecError::BadValue {
+        cmdlet: b.def.name.to_string(),
+        param: param.to_string(),
+        message: message.into(),
+    }
 }
 
 fn store_err(b: &Bound, e: StoreError) -> ExecError {
@@ -224,7 +471,9 @@ pub fn redact(cmd: &str) -> String {
             redact_next = false;
             continue;
         }
-        let w = word.trim_start_matches(['-', '\u{2013}', '\u{2014}']).to_ascii_lowercase();
+        let w = word
+            .trim_start_matches(['-', '\u{2013}', '\u{2014}'])
+            .to_ascii_lowercase();
         if w.starts_with("password") || w.starts_with("pin") || w.starts_with("secret") {
             if let Some((k, _)) = word.split_once(':') {
                 out.push_str(k);
@@ -239,12 +488,24 @@ pub fn redact(cmd: &str) -> String {
 }
 
 fn text_arg(b: &Bound, s: &Session, name: &str) -> Result<Option<String>, ExecError> {
-    let Some(e) = b.get(name).or_else(|| if name == "Identity" { b.identity() } else { None }) else { return Ok(None) };
+    let Some(e) = b.get(name).or_else(|| {
+        if name == "Identity" {
+            b.identity()
+        } else {
+            None
+        }
+    }) else {
+        return Ok(None);
+    };
     match s.literal(e)? {
         Value::String(v) => Ok(Some(v)),
         Value::Number(n) => Ok(Some(n.to_string())),
         Value::Null => Ok(None),
-        other => Err(bad(b, name, format!("Cannot convert '{other}' to a string"))),
+        other => Err(bad(
+            b,
+            name,
+            format!("Cannot convert '{other}' to a string"),
+        )),
     }
 }
 
@@ -283,14 +544,30 @@ fn type_name(ty: &PropType) -> String {
 /// Converts `v` to the property's type; `current` is the value being changed (for the
 /// @{Add=…}/@{Remove=…}/@{Replace=…} forms of list properties).
 pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, String> {
-    let wrong = || format!("Cannot convert value '{}' to type {}", crate::object::display(v), type_name(&prop.ty));
+    let wrong = || {
+        format!(
+            "Cannot convert value '{}' to type {}",
+            crate::object::display(v),
+            type_name(&prop.ty)
+        )
+    };
     match &prop.ty {
         PropType::Bool | PropType::OptBool => match v {
             Value::Null if prop.ty == PropType::OptBool => Ok(Value::Null),
             Value::Bool(b) => Ok(json!(b)),
-            Value::String(s) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("$true") => Ok(json!(true)),
-            Value::String(s) if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("$false") => Ok(json!(false)),
-            Value::Number(n) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => Ok(json!(n.as_i64() == Some(1))),
+            Value::String(s)
+                if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("$true") =>
+            {
+                Ok(json!(true))
+            }
+            Value::String(s)
+                if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("$false") =>
+            {
+                Ok(json!(false))
+            }
+            Value::Number(n) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
+                Ok(json!(n.as_i64() == Some(1)))
+            }
             _ => Err(wrong()),
         },
         PropType::Int { min, max } => {
@@ -300,7 +577,9 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
                 _ => return Err(wrong()),
             };
             if n < *min || n > *max {
-                return Err(format!("The value {n} is not in the valid range {min} to {max}"));
+                return Err(format!(
+                    "The value {n} is not in the valid range {min} to {max}"
+                ));
             }
             Ok(json!(n))
         }
@@ -322,7 +601,12 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
                 .iter()
                 .find(|x| x.eq_ignore_ascii_case(s))
                 .map(|x| json!(x))
-                .ok_or_else(|| format!("'{s}' is not a valid value; use one of {}", values.join(", ")))
+                .ok_or_else(|| {
+                    format!(
+                        "'{s}' is not a valid value; use one of {}",
+                        values.join(", ")
+                    )
+                })
         }
         PropType::StrList | PropType::ObjList { .. } => {
             let key = match prop.ty {
@@ -364,7 +648,9 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
                             }
                             "remove" => list.retain(|y| !vals.iter().any(|x| same_item(y, x, key))),
                             "replace" => list = vals,
-                            other => return Err(format!("'{other}' is not Add, Remove or Replace")),
+                            other => {
+                                return Err(format!("'{other}' is not Add, Remove or Replace"))
+                            }
                         }
                     }
                     Ok(Value::Array(list))
@@ -377,7 +663,12 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
 
 /// Lists whose entries have a form of their own.
 fn check_list_item(prop: &str, item: &str) -> Result<(), String> {
-    if prop == "TrustedAddresses" && item.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err() {
+    if prop == "TrustedAddresses"
+        && item
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_err()
+    {
         return Err(format!("'{item}' is not an IP address"));
     }
     Ok(())
@@ -387,7 +678,14 @@ fn check_list_item(prop: &str, item: &str) -> Result<(), String> {
 fn same_item(a: &Value, b: &Value, key: &str) -> bool {
     match (a.as_str(), b.as_str()) {
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
-        _ => a.get(key).and_then(Value::as_str).map(str::to_ascii_lowercase) == b.get(key).and_then(Value::as_str).map(str::to_ascii_lowercase),
+        _ => {
+            a.get(key)
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                == b.get(key)
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+        }
     }
 }
 
@@ -437,7 +735,14 @@ fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
                 let t = s.literal(t)?;
                 let t = t.as_str().unwrap_or("");
                 if Role::builtin(t).is_none() {
-                    return Err(bad(b, "Template", format!("'{t}' is not a built-in role; use one of {}", BUILTIN_ROLES.join(", "))));
+                    return Err(bad(
+                        b,
+                        "Template",
+                        format!(
+                            "'{t}' is not a built-in role; use one of {}",
+                            BUILTIN_ROLES.join(", ")
+                        ),
+                    ));
                 }
             }
             check_cmdlet_names(b, s)
@@ -448,29 +753,53 @@ fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
                 let t = s.literal(t)?;
                 let t = t.as_str().unwrap_or("");
                 if t.len() != 40 || !t.bytes().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(bad(b, "Thumbprint", "a thumbprint is 40 hexadecimal digits"));
+                    return Err(bad(
+                        b,
+                        "Thumbprint",
+                        "a thumbprint is 40 hexadecimal digits",
+                    ));
                 }
             }
             if let Some(c) = b.get("CAStore").filter(|e| !has_var(e)) {
                 let c = s.literal(c)?;
                 let c = c.as_str().unwrap_or("");
-                if !["TrustedRootCA", "IntermediateCA", "ThirdPartyRootCA"].iter().any(|x| x.eq_ignore_ascii_case(c)) {
-                    return Err(bad(b, "CAStore", format!("'{c}' is not TrustedRootCA, IntermediateCA or ThirdPartyRootCA")));
+                if !["TrustedRootCA", "IntermediateCA", "ThirdPartyRootCA"]
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(c))
+                {
+                    return Err(bad(
+                        b,
+                        "CAStore",
+                        format!("'{c}' is not TrustedRootCA, IntermediateCA or ThirdPartyRootCA"),
+                    ));
                 }
             }
             Ok(())
         }
         "New-CsStaticRoute" => {
-            if b.named.iter().any(|(n, _)| n.eq_ignore_ascii_case("TLSRoute")) && b.named.iter().any(|(n, _)| n.eq_ignore_ascii_case("TCPRoute")) {
+            if b.named
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("TLSRoute"))
+                && b.named
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("TCPRoute"))
+            {
                 return Err(bad(b, "TCPRoute", "use either -TLSRoute or -TCPRoute"));
             }
             for p in ["Destination", "MatchUri"] {
                 if let Some(e) = b.get(p).filter(|e| !has_var(e)) {
                     let v = s.literal(e)?;
                     let t = v.as_str().unwrap_or("");
-                    let ok = !t.is_empty() && t.len() <= 255 && t.bytes().all(|c| c.is_ascii_alphanumeric() || b"-.:[]*".contains(&c));
+                    let ok = !t.is_empty()
+                        && t.len() <= 255
+                        && t.bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || b"-.:[]*".contains(&c));
                     if !ok {
-                        return Err(bad(b, p, format!("'{t}' is not a host name, IP address or domain")));
+                        return Err(bad(
+                            b,
+                            p,
+                            format!("'{t}' is not a host name, IP address or domain"),
+                        ));
                     }
                 }
             }
@@ -480,8 +809,20 @@ fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
             if let Some(t) = b.get("PolicyType").filter(|e| !has_var(e)) {
                 let t = s.literal(t)?;
                 policy_kind(t.as_str().unwrap_or("")).ok_or_else(|| {
-                    let names: Vec<&str> = all_kinds().iter().filter(|k| k.is_policy).map(|k| k.short_name()).collect();
-                    bad(b, "PolicyType", format!("'{}' is not a policy type; use one of {}", t.as_str().unwrap_or(""), names.join(", ")))
+                    let names: Vec<&str> = all_kinds()
+                        .iter()
+                        .filter(|k| k.is_policy)
+                        .map(|k| k.short_name())
+                        .collect();
+                    bad(
+                        b,
+                        "PolicyType",
+                        format!(
+                            "'{}' is not a policy type; use one of {}",
+                            t.as_str().unwrap_or(""),
+                            names.join(", ")
+                        ),
+                    )
                 })?;
             }
             Ok(())
@@ -492,7 +833,9 @@ fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
 
 /// Cmdlet names in -Cmdlets must be ones Lync knows.
 fn check_cmdlet_names(b: &Bound, s: &Session) -> Result<(), ExecError> {
-    let Some(e) = b.get("Cmdlets").filter(|e| !has_var(e)) else { return Ok(()) };
+    let Some(e) = b.get("Cmdlets").filter(|e| !has_var(e)) else {
+        return Ok(());
+    };
     let v = s.literal(e)?;
     let mut names = vec![];
     let mut collect = |x: &Value| match x {
@@ -506,7 +849,9 @@ fn check_cmdlet_names(b: &Bound, s: &Session) -> Result<(), ExecError> {
     }
     for n in names {
         if canonical_cmdlet(&n).is_none() {
-            let hint = crate::suggest(&n, crate::roles::LYNC_CMDLETS.iter().copied()).map(|h| format!("; did you mean '{h}'?")).unwrap_or_default();
+            let hint = crate::suggest(&n, crate::roles::LYNC_CMDLETS.iter().copied())
+                .map(|h| format!("; did you mean '{h}'?"))
+                .unwrap_or_default();
             return Err(bad(b, "Cmdlets", format!("'{n}' is not a cmdlet{hint}")));
         }
     }
@@ -514,8 +859,13 @@ fn check_cmdlet_names(b: &Bound, s: &Session) -> Result<(), ExecError> {
 }
 
 fn policy_kind(t: &str) -> Option<&'static Kind> {
-    let t = t.strip_prefix("Cs").or_else(|| t.strip_prefix("cs")).unwrap_or(t);
-    all_kinds().iter().find(|k| k.is_policy && k.short_name().eq_ignore_ascii_case(t))
+    let t = t
+        .strip_prefix("Cs")
+        .or_else(|| t.strip_prefix("cs"))
+        .unwrap_or(t);
+    all_kinds()
+        .iter()
+        .find(|k| k.is_policy && k.short_name().eq_ignore_ascii_case(t))
 }
 
 // ----- configuration objects ---------------------------------------------------------------
@@ -523,13 +873,27 @@ fn policy_kind(t: &str) -> Option<&'static Kind> {
 fn record(k: &Kind, identity: &str, body: &Map<String, Value>) -> Obj {
     let mut props = vec![("Identity".to_string(), json!(identity))];
     for p in &k.props {
-        props.push((p.name.to_string(), body.get(p.name).cloned().unwrap_or_else(|| p.default.clone())));
+        props.push((
+            p.name.to_string(),
+            body.get(p.name)
+                .cloned()
+                .unwrap_or_else(|| p.default.clone()),
+        ));
     }
     Obj::record(k.noun, props)
 }
 
-fn load(b: &Bound, s: &Session, k: &Kind, identity: &str) -> Result<Option<Map<String, Value>>, ExecError> {
-    match s.store.get_config(k.noun, identity).map_err(|e| store_err(b, e))? {
+fn load(
+    b: &Bound,
+    s: &Session,
+    k: &Kind,
+    identity: &str,
+) -> Result<Option<Map<String, Value>>, ExecError> {
+    match s
+        .store
+        .get_config(k.noun, identity)
+        .map_err(|e| store_err(b, e))?
+    {
         Some(d) => Ok(Some(d.body)),
         None if identity == "Global" => Ok(Some(k.defaults())),
         None => Ok(None),
@@ -542,17 +906,32 @@ fn get_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
         let id = canonical_identity(k, &raw).map_err(|m| bad(b, "Identity", m))?;
         return match load(b, s, k, &id)? {
             Some(body) => Ok(vec![record(k, &id, &body)]),
-            None => Err(failed(b, format!("Cannot get \"{}\" \"{id}\" because it does not exist", k.short_name()))),
+            None => Err(failed(
+                b,
+                format!(
+                    "Cannot get \"{}\" \"{id}\" because it does not exist",
+                    k.short_name()
+                ),
+            )),
         };
     }
-    let mut docs: Vec<(String, Map<String, Value>)> =
-        s.store.list_config(k.noun).map_err(|e| store_err(b, e))?.into_iter().map(|d| (d.identity, d.body)).collect();
+    let mut docs: Vec<(String, Map<String, Value>)> = s
+        .store
+        .list_config(k.noun)
+        .map_err(|e| store_err(b, e))?
+        .into_iter()
+        .map(|d| (d.identity, d.body))
+        .collect();
     if k.scopes.contains(&ScopeKind::Global) && !docs.iter().any(|(id, _)| id == "Global") {
         docs.push(("Global".into(), k.defaults()));
     }
     docs.sort_by_key(|(id, _)| scope_rank(id));
     let filter = text_arg(b, s, "Filter")?;
-    Ok(docs.into_iter().filter(|(id, _)| filter.as_deref().is_none_or(|f| glob(f, id))).map(|(id, body)| record(k, &id, &body)).collect())
+    Ok(docs
+        .into_iter()
+        .filter(|(id, _)| filter.as_deref().is_none_or(|f| glob(f, id)))
+        .map(|(id, body)| record(k, &id, &body))
+        .collect())
 }
 
 /// Applies the property parameters of `b` to `body`.
@@ -560,7 +939,10 @@ fn apply(b: &Bound, s: &Session, k: &Kind, body: &mut Map<String, Value>) -> Res
     for (name, e) in &b.named {
         let Some(prop) = k.prop(name) else { continue };
         let v = s.literal(e.expect("not a switch"))?;
-        let current = body.get(prop.name).cloned().unwrap_or_else(|| prop.default.clone());
+        let current = body
+            .get(prop.name)
+            .cloned()
+            .unwrap_or_else(|| prop.default.clone());
         let new = coerce(prop, &v, &current).map_err(|m| bad(b, name, m))?;
         body.insert(prop.name.to_string(), new);
     }
@@ -569,7 +951,12 @@ fn apply(b: &Bound, s: &Session, k: &Kind, body: &mut Map<String, Value>) -> Res
 
 /// The identities a settings cmdlet works on, each checked against the caller's scopes
 /// (objects piped in are only known now).
-fn targets(b: &Bound, s: &Session, input: Option<Vec<Obj>>, default_global: bool) -> Result<Vec<String>, ExecError> {
+fn targets(
+    b: &Bound,
+    s: &Session,
+    input: Option<Vec<Obj>>,
+    default_global: bool,
+) -> Result<Vec<String>, ExecError> {
     let k = kind_of(b);
     let ids = if let Some(raw) = text_arg(b, s, "Identity")? {
         vec![canonical_identity(k, &raw).map_err(|m| bad(b, "Identity", m))?]
@@ -578,11 +965,18 @@ fn targets(b: &Bound, s: &Session, input: Option<Vec<Obj>>, default_global: bool
     } else if default_global {
         vec!["Global".into()]
     } else {
-        return Err(ExecError::Missing { cmdlet: b.def.name.to_string(), param: "Identity".into() });
+        return Err(ExecError::Missing {
+            cmdlet: b.def.name.to_string(),
+            param: "Identity".into(),
+        });
     };
     for id in &ids {
         if !s.may_touch(b.def.name, id) {
-            return Err(ExecError::Denied { cmdlet: b.def.name.to_string(), admin: s.principal.name.clone(), allowed_by: vec![format!("a role scoped to {id}")] });
+            return Err(ExecError::Denied {
+                cmdlet: b.def.name.to_string(),
+                admin: s.principal.name.clone(),
+                allowed_by: vec![format!("a role scoped to {id}")],
+            });
         }
     }
     Ok(ids)
@@ -591,9 +985,12 @@ fn targets(b: &Bound, s: &Session, input: Option<Vec<Obj>>, default_global: bool
 fn set_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let k = kind_of(b);
     for id in targets(b, s, input, k.scopes.contains(&ScopeKind::Global))? {
-        let mut body = load(b, s, k, &id)?.ok_or_else(|| failed(b, format!("Cannot find \"{}\" \"{id}\"", k.short_name())))?;
+        let mut body = load(b, s, k, &id)?
+            .ok_or_else(|| failed(b, format!("Cannot find \"{}\" \"{id}\"", k.short_name())))?;
         apply(b, s, k, &mut body)?;
-        s.store.put_config(k.noun, &id, &body).map_err(|e| store_err(b, e))?;
+        s.store
+            .put_config(k.noun, &id, &body)
+            .map_err(|e| store_err(b, e))?;
     }
     Ok(vec![])
 }
@@ -602,7 +999,14 @@ fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
     let k = kind_of(b);
     let id = targets(b, s, None, false)?.remove(0);
     if id == "Global" {
-        return Err(failed(b, format!("\"{}\" \"Global\" already exists; use Set-{}", k.short_name(), k.noun)));
+        return Err(failed(
+            b,
+            format!(
+                "\"{}\" \"Global\" already exists; use Set-{}",
+                k.short_name(),
+                k.noun
+            ),
+        ));
     }
     // Lync: a domain may be on only one of the allowed and blocked lists.
     let other = match k.noun {
@@ -611,26 +1015,46 @@ fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
         _ => None,
     };
     if let Some(other) = other {
-        if s.store.get_config(other, &id).map_err(|e| store_err(b, e))?.is_some() {
+        if s.store
+            .get_config(other, &id)
+            .map_err(|e| store_err(b, e))?
+            .is_some()
+        {
             return Err(failed(b, format!("Domain \"{id}\" is already on the {} list; remove it there first (Remove-{other} -Identity {id})", if other == "CsBlockedDomain" { "blocked" } else { "allowed" })));
         }
     }
     let mut body = k.defaults();
     apply(b, s, k, &mut body)?;
-    s.store.create_config(k.noun, &id, &body).map_err(|e| match e {
-        StoreError::ConfigExists { .. } => failed(b, format!("\"{}\" \"{id}\" already exists", k.short_name())),
-        e => store_err(b, e),
-    })?;
+    s.store
+        .create_config(k.noun, &id, &body)
+        .map_err(|e| match e {
+            StoreError::ConfigExists { .. } => {
+                failed(b, format!("\"{}\" \"{id}\" already exists", k.short_name()))
+            }
+            e => store_err(b, e),
+        })?;
     Ok(vec![record(k, &id, &body)])
 }
 
-fn remove_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn remove_config(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let k = kind_of(b);
     for id in targets(b, s, input, false)? {
         match s.store.remove_config(k.noun, &id) {
             Ok(()) => {}
             Err(StoreError::NoSuchConfig { .. }) if id == "Global" => {} // already at the defaults
-            Err(StoreError::NoSuchConfig { .. }) => return Err(failed(b, format!("Cannot remove \"{}\" \"{id}\" because it does not exist", k.short_name()))),
+            Err(StoreError::NoSuchConfig { .. }) => {
+                return Err(failed(
+                    b,
+                    format!(
+                        "Cannot remove \"{}\" \"{id}\" because it does not exist",
+                        k.short_name()
+                    ),
+                ))
+            }
             Err(e) => return Err(store_err(b, e)),
         }
     }
@@ -641,24 +1065,42 @@ const ASSIGNMENTS: &str = "CsUserPolicyAssignment";
 
 fn user_address(b: &Bound, s: &Session, raw: &str) -> Result<(String, String), ExecError> {
     let a = raw.trim();
-    let a = a.strip_prefix("sip:").or_else(|| a.strip_prefix("SIP:")).unwrap_or(a);
+    let a = a
+        .strip_prefix("sip:")
+        .or_else(|| a.strip_prefix("SIP:"))
+        .unwrap_or(a);
     let (u, d) = match a.split_once('@') {
         Some((u, d)) => (u.to_string(), d.to_string()),
         None => (a.to_string(), s.pool.clone()),
     };
     match s.store.get_user(&u, &d).map_err(|e| store_err(b, e))? {
         Some(user) => Ok((user.username, user.domain)),
-        None => Err(failed(b, format!("Management object not found for identity \"{raw}\""))),
+        None => Err(failed(
+            b,
+            format!("Management object not found for identity \"{raw}\""),
+        )),
     }
 }
 
-fn grant_policy(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn grant_policy(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let k = kind_of(b);
-    let raw = text_arg(b, s, "Identity")?.ok_or_else(|| ExecError::Missing { cmdlet: b.def.name.into(), param: "Identity".into() })?;
+    let raw = text_arg(b, s, "Identity")?.ok_or_else(|| ExecError::Missing {
+        cmdlet: b.def.name.into(),
+        param: "Identity".into(),
+    })?;
     let (u, d) = user_address(b, s, &raw)?;
     let policy = text_arg(b, s, "PolicyName")?;
     let key = format!("{u}@{d}");
-    let mut body = s.store.get_config(ASSIGNMENTS, &key).map_err(|e| store_err(b, e))?.map(|d| d.body).unwrap_or_default();
+    let mut body = s
+        .store
+        .get_config(ASSIGNMENTS, &key)
+        .map_err(|e| store_err(b, e))?
+        .map(|d| d.body)
+        .unwrap_or_default();
     match policy {
         None => {
             body.remove(k.short_name());
@@ -666,54 +1108,132 @@ fn grant_policy(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<
         Some(p) => {
             let id = canonical_identity(k, &p).map_err(|m| bad(b, "PolicyName", m))?;
             if !id.starts_with("Tag:") {
-                return Err(bad(b, "PolicyName", "only per-user policies can be granted"));
+                return Err(bad(
+                    b,
+                    "PolicyName",
+                    "only per-user policies can be granted",
+                ));
             }
-            if s.store.get_config(k.noun, &id).map_err(|e| store_err(b, e))?.is_none() {
-                return Err(failed(b, format!("Cannot find \"{}\" \"{}\"", k.short_name(), &id[4..])));
+            if s.store
+                .get_config(k.noun, &id)
+                .map_err(|e| store_err(b, e))?
+                .is_none()
+            {
+                return Err(failed(
+                    b,
+                    format!("Cannot find \"{}\" \"{}\"", k.short_name(), &id[4..]),
+                ));
             }
             body.insert(k.short_name().to_string(), json!(id[4..]));
         }
     }
-    s.store.put_config(ASSIGNMENTS, &key, &body).map_err(|e| store_err(b, e))?;
+    s.store
+        .put_config(ASSIGNMENTS, &key, &body)
+        .map_err(|e| store_err(b, e))?;
     Ok(vec![])
 }
 
-fn cloned_policy(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn cloned_policy(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let t = text_arg(b, s, "PolicyType")?.unwrap_or_default();
-    let k = policy_kind(&t).ok_or_else(|| bad(b, "PolicyType", format!("'{t}' is not a policy type")))?;
+    let k = policy_kind(&t)
+        .ok_or_else(|| bad(b, "PolicyType", format!("'{t}' is not a policy type")))?;
     let src_raw = text_arg(b, s, "SourcePolicyName")?.unwrap_or_default();
     let src = canonical_identity(k, &src_raw).map_err(|m| bad(b, "SourcePolicyName", m))?;
     let dst_raw = text_arg(b, s, "TargetPolicyName")?.unwrap_or_default();
     let dst = canonical_identity(k, &dst_raw).map_err(|m| bad(b, "TargetPolicyName", m))?;
     if !dst.starts_with("Tag:") {
-        return Err(bad(b, "TargetPolicyName", "the copy is a per-user policy: give it a name"));
+        return Err(bad(
+            b,
+            "TargetPolicyName",
+            "the copy is a per-user policy: give it a name",
+        ));
     }
-    let body = load(b, s, k, &src)?.ok_or_else(|| failed(b, format!("Cannot find \"{}\" \"{src_raw}\"", k.short_name())))?;
-    s.store.create_config(k.noun, &dst, &body).map_err(|e| match e {
-        StoreError::ConfigExists { .. } => failed(b, format!("\"{}\" \"{dst}\" already exists", k.short_name())),
-        e => store_err(b, e),
+    let body = load(b, s, k, &src)?.ok_or_else(|| {
+        failed(
+            b,
+            format!("Cannot find \"{}\" \"{src_raw}\"", k.short_name()),
+        )
     })?;
+    s.store
+        .create_config(k.noun, &dst, &body)
+        .map_err(|e| match e {
+            StoreError::ConfigExists { .. } => failed(
+                b,
+                format!("\"{}\" \"{dst}\" already exists", k.short_name()),
+            ),
+            e => store_err(b, e),
+        })?;
     Ok(vec![record(k, &dst, &body)])
 }
 
 fn web_cert(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
-    let t = text_arg(b, s, "Thumbprint")?.unwrap_or_default().to_ascii_uppercase();
+    let t = text_arg(b, s, "Thumbprint")?
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     let store_name = text_arg(b, s, "CAStore")?.unwrap_or_default();
-    let store_name = ["TrustedRootCA", "IntermediateCA", "ThirdPartyRootCA"].iter().find(|x| x.eq_ignore_ascii_case(&store_name)).copied().unwrap_or("TrustedRootCA");
-    Ok(vec![Obj::record("TrustedCACertificate", vec![("Thumbprint".into(), json!(t)), ("CAStore".into(), json!(store_name))])])
+    let store_name = ["TrustedRootCA", "IntermediateCA", "ThirdPartyRootCA"]
+        .iter()
+        .find(|x| x.eq_ignore_ascii_case(&store_name))
+        .copied()
+        .unwrap_or("TrustedRootCA");
+    Ok(vec![Obj::record(
+        "TrustedCACertificate",
+        vec![
+            ("Thumbprint".into(), json!(t)),
+            ("CAStore".into(), json!(store_name)),
+        ],
+    )])
 }
 
-fn static_route(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
-    let transport = if b.named.iter().any(|(n, _)| n.eq_ignore_ascii_case("TCPRoute")) { "TCP" } else { "TLS" };
+fn static_route(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    let transport = if b
+        .named
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("TCPRoute"))
+    {
+        "TCP"
+    } else {
+        "TLS"
+    };
     let dest = text_arg(b, s, "Destination")?.unwrap_or_default();
-    let match_uri = text_arg(b, s, "MatchUri")?.unwrap_or_default().to_ascii_lowercase();
+    let match_uri = text_arg(b, s, "MatchUri")?
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let port = match b.get("Port") {
-        Some(e) => coerce(&crate::schema::Prop { name: "Port", ty: PropType::Int { min: 1, max: 65535 }, default: json!(5061) }, &s.literal(e)?, &json!(5061)).map_err(|m| bad(b, "Port", m))?,
+        Some(e) => coerce(
+            &crate::schema::Prop {
+                name: "Port",
+                ty: PropType::Int { min: 1, max: 65535 },
+                default: json!(5061),
+            },
+            &s.literal(e)?,
+            &json!(5061),
+        )
+        .map_err(|m| bad(b, "Port", m))?,
         None => json!(if transport == "TLS" { 5061 } else { 5060 }),
     };
     let flag = |name: &str, default: bool| -> Result<bool, ExecError> {
         match b.get(name) {
-            Some(e) => Ok(coerce(&crate::schema::Prop { name: "x", ty: PropType::Bool, default: json!(default) }, &s.literal(e)?, &json!(default)).map_err(|m| bad(b, name, m))?.as_bool().unwrap_or(default)),
+            Some(e) => Ok(coerce(
+                &crate::schema::Prop {
+                    name: "x",
+                    ty: PropType::Bool,
+                    default: json!(default),
+                },
+                &s.literal(e)?,
+                &json!(default),
+            )
+            .map_err(|m| bad(b, name, m))?
+            .as_bool()
+            .unwrap_or(default)),
             None => Ok(default),
         }
     };
@@ -724,9 +1244,18 @@ fn static_route(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<
             ("Destination".into(), json!(dest)),
             ("Port".into(), port),
             ("MatchUri".into(), json!(match_uri)),
-            ("UseDefaultCertificate".into(), json!(flag("UseDefaultCertificate", true)?)),
-            ("TLSCertIssuer".into(), json!(text_arg(b, s, "TLSCertIssuer")?.unwrap_or_default())),
-            ("TLSCertSerialNumber".into(), json!(text_arg(b, s, "TLSCertSerialNumber")?.unwrap_or_default())),
+            (
+                "UseDefaultCertificate".into(),
+                json!(flag("UseDefaultCertificate", true)?),
+            ),
+            (
+                "TLSCertIssuer".into(),
+                json!(text_arg(b, s, "TLSCertIssuer")?.unwrap_or_default()),
+            ),
+            (
+                "TLSCertSerialNumber".into(),
+                json!(text_arg(b, s, "TLSCertSerialNumber")?.unwrap_or_default()),
+            ),
             ("Enabled".into(), json!(flag("Enabled", true)?)),
         ],
     )])
@@ -735,15 +1264,30 @@ fn static_route(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<
 // ----- users ----------------------------------------------------------------------------------
 
 fn user_obj(s: &Session, u: &confab_store::User) -> Obj {
-    let assigned = s.store.get_config(ASSIGNMENTS, &format!("{}@{}", u.username, u.domain)).ok().flatten().map(|d| d.body).unwrap_or_default();
+    let assigned = s
+        .store
+        .get_config(ASSIGNMENTS, &format!("{}@{}", u.username, u.domain))
+        .ok()
+        .flatten()
+        .map(|d| d.body)
+        .unwrap_or_default();
     let mut props = vec![
-        ("Identity".to_string(), json!(format!("sip:{}@{}", u.username, u.domain))),
-        ("SipAddress".to_string(), json!(format!("sip:{}@{}", u.username, u.domain))),
+        (
+            "Identity".to_string(),
+            json!(format!("sip:{}@{}", u.username, u.domain)),
+        ),
+        (
+            "SipAddress".to_string(),
+            json!(format!("sip:{}@{}", u.username, u.domain)),
+        ),
         ("DisplayName".to_string(), json!(u.display_name)),
         ("Enabled".to_string(), json!(u.enabled)),
     ];
     for k in all_kinds().iter().filter(|k| k.is_policy) {
-        props.push((k.short_name().to_string(), assigned.get(k.short_name()).cloned().unwrap_or(Value::Null)));
+        props.push((
+            k.short_name().to_string(),
+            assigned.get(k.short_name()).cloned().unwrap_or(Value::Null),
+        ));
     }
     Obj::record("CsUser", props)
 }
@@ -751,30 +1295,63 @@ fn user_obj(s: &Session, u: &confab_store::User) -> Obj {
 fn get_user(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     if let Some(raw) = text_arg(b, s, "Identity")? {
         let (u, d) = user_address(b, s, &raw)?;
-        let user = s.store.get_user(&u, &d).map_err(|e| store_err(b, e))?.expect("found above");
+        let user = s
+            .store
+            .get_user(&u, &d)
+            .map_err(|e| store_err(b, e))?
+            .expect("found above");
         return Ok(vec![user_obj(s, &user)]);
     }
     let filter = text_arg(b, s, "Filter")?;
     let users = s.store.list_users(None).map_err(|e| store_err(b, e))?;
-    Ok(users.iter().filter(|u| filter.as_deref().is_none_or(|f| glob(f, &format!("sip:{}@{}", u.username, u.domain)))).map(|u| user_obj(s, u)).collect())
+    Ok(users
+        .iter()
+        .filter(|u| {
+            filter
+                .as_deref()
+                .is_none_or(|f| glob(f, &format!("sip:{}@{}", u.username, u.domain)))
+        })
+        .map(|u| user_obj(s, u))
+        .collect())
 }
 
-fn user_targets(b: &Bound, s: &Session, input: Option<Vec<Obj>>) -> Result<Vec<(String, String)>, ExecError> {
+fn user_targets(
+    b: &Bound,
+    s: &Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<(String, String)>, ExecError> {
     if let Some(raw) = text_arg(b, s, "Identity")? {
         return Ok(vec![user_address(b, s, &raw)?]);
     }
-    let ids: Vec<String> = input.unwrap_or_default().iter().filter_map(Obj::identity).collect();
+    let ids: Vec<String> = input
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Obj::identity)
+        .collect();
     ids.iter().map(|i| user_address(b, s, i)).collect()
 }
 
 fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     for (u, d) in user_targets(b, s, input)? {
         if let Some(e) = b.get("Enabled") {
-            let v = coerce(&Prop { name: "Enabled", ty: PropType::Bool, default: json!(true) }, &s.literal(e)?, &Value::Null).map_err(|m| bad(b, "Enabled", m))?;
-            s.store.set_enabled(&u, &d, v == json!(true)).map_err(|e| store_err(b, e))?;
+            let v = coerce(
+                &Prop {
+                    name: "Enabled",
+                    ty: PropType::Bool,
+                    default: json!(true),
+                },
+                &s.literal(e)?,
+                &Value::Null,
+            )
+            .map_err(|m| bad(b, "Enabled", m))?;
+            s.store
+                .set_enabled(&u, &d, v == json!(true))
+                .map_err(|e| store_err(b, e))?;
         }
         if let Some(name) = text_arg(b, s, "DisplayName")? {
-            s.store.set_display_name(&u, &d, &name).map_err(|e| store_err(b, e))?;
+            s.store
+                .set_display_name(&u, &d, &name)
+                .map_err(|e| store_err(b, e))?;
         }
     }
     Ok(vec![])
@@ -782,14 +1359,22 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
 
 fn enable_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     for (u, d) in user_targets(b, s, input)? {
-        s.store.set_enabled(&u, &d, true).map_err(|e| store_err(b, e))?;
+        s.store
+            .set_enabled(&u, &d, true)
+            .map_err(|e| store_err(b, e))?;
     }
     Ok(vec![])
 }
 
-fn disable_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn disable_user(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     for (u, d) in user_targets(b, s, input)? {
-        s.store.set_enabled(&u, &d, false).map_err(|e| store_err(b, e))?;
+        s.store
+            .set_enabled(&u, &d, false)
+            .map_err(|e| store_err(b, e))?;
     }
     Ok(vec![])
 }
@@ -812,12 +1397,22 @@ fn role_obj(r: &Role) -> Obj {
 }
 
 fn row_to_role(r: AdminRoleRow) -> Role {
-    Role { identity: r.identity, template: Some(r.template), cmdlets: r.cmdlets, config_scopes: r.config_scopes, user_scopes: r.user_scopes, is_standard: false }
+    Role {
+        identity: r.identity,
+        template: Some(r.template),
+        cmdlets: r.cmdlets,
+        config_scopes: r.config_scopes,
+        user_scopes: r.user_scopes,
+        is_standard: false,
+    }
 }
 
 /// Every role: the built-in ones, then the custom ones from the store.
 pub fn all_roles(s: &Session) -> Result<Vec<Role>, StoreError> {
-    let mut v: Vec<Role> = BUILTIN_ROLES.iter().filter_map(|r| Role::builtin(r)).collect();
+    let mut v: Vec<Role> = BUILTIN_ROLES
+        .iter()
+        .filter_map(|r| Role::builtin(r))
+        .collect();
     v.extend(s.store.list_roles()?.into_iter().map(row_to_role));
     Ok(v)
 }
@@ -831,19 +1426,30 @@ fn get_role(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
         };
     }
     let filter = text_arg(b, s, "Filter")?;
-    Ok(roles.iter().filter(|r| filter.as_deref().is_none_or(|f| glob(f, &r.identity))).map(role_obj).collect())
+    Ok(roles
+        .iter()
+        .filter(|r| filter.as_deref().is_none_or(|f| glob(f, &r.identity)))
+        .map(role_obj)
+        .collect())
 }
 
 /// Applies a -Cmdlets value (list, or @{Add/Remove/Replace}) to `list`, canonicalising names.
 fn edit_cmdlets(b: &Bound, s: &Session, list: &mut Vec<String>) -> Result<(), ExecError> {
-    let Some(e) = b.get("Cmdlets") else { return Ok(()) };
-    let prop = Prop { name: "Cmdlets", ty: PropType::StrList, default: json!([]) };
+    let Some(e) = b.get("Cmdlets") else {
+        return Ok(());
+    };
+    let prop = Prop {
+        name: "Cmdlets",
+        ty: PropType::StrList,
+        default: json!([]),
+    };
     let current = json!(list);
     let new = coerce(&prop, &s.literal(e)?, &current).map_err(|m| bad(b, "Cmdlets", m))?;
     let mut out = vec![];
     for v in new.as_array().into_iter().flatten() {
         let n = v.as_str().unwrap_or("");
-        let c = canonical_cmdlet(n).ok_or_else(|| bad(b, "Cmdlets", format!("'{n}' is not a cmdlet")))?;
+        let c = canonical_cmdlet(n)
+            .ok_or_else(|| bad(b, "Cmdlets", format!("'{n}' is not a cmdlet")))?;
         if !out.iter().any(|x: &String| x.eq_ignore_ascii_case(c)) {
             out.push(c.to_string());
         }
@@ -852,9 +1458,20 @@ fn edit_cmdlets(b: &Bound, s: &Session, list: &mut Vec<String>) -> Result<(), Ex
     Ok(())
 }
 
-fn scopes_arg(b: &Bound, s: &Session, name: &str, current: &[String]) -> Result<Vec<String>, ExecError> {
-    let Some(e) = b.get(name) else { return Ok(current.to_vec()) };
-    let prop = Prop { name: "Scopes", ty: PropType::StrList, default: json!([]) };
+fn scopes_arg(
+    b: &Bound,
+    s: &Session,
+    name: &str,
+    current: &[String],
+) -> Result<Vec<String>, ExecError> {
+    let Some(e) = b.get(name) else {
+        return Ok(current.to_vec());
+    };
+    let prop = Prop {
+        name: "Scopes",
+        ty: PropType::StrList,
+        default: json!([]),
+    };
     let v = coerce(&prop, &s.literal(e)?, &json!(current)).map_err(|m| bad(b, name, m))?;
     let mut out = vec![];
     for x in v.as_array().into_iter().flatten() {
@@ -866,12 +1483,20 @@ fn scopes_arg(b: &Bound, s: &Session, name: &str, current: &[String]) -> Result<
         } else if let Some(ou) = crate::schema::strip_ci(x, "ou:") {
             format!("OU:{ou}")
         } else {
-            return Err(bad(b, name, format!("'{x}' is not Global, Site:<name> or OU:<dn>")));
+            return Err(bad(
+                b,
+                name,
+                format!("'{x}' is not Global, Site:<name> or OU:<dn>"),
+            ));
         };
         out.push(canon);
     }
     if out.is_empty() {
-        return Err(bad(b, name, "a role needs at least one scope; use @{Replace=\"Global\"}"));
+        return Err(bad(
+            b,
+            name,
+            "a role needs at least one scope; use @{Replace=\"Global\"}",
+        ));
     }
     Ok(out)
 }
@@ -879,12 +1504,25 @@ fn scopes_arg(b: &Bound, s: &Session, name: &str, current: &[String]) -> Result<
 fn new_role(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let id = text_arg(b, s, "Identity")?.unwrap_or_default();
     let template = text_arg(b, s, "Template")?.unwrap_or_default();
-    let t = Role::builtin(&template).ok_or_else(|| bad(b, "Template", format!("'{template}' is not a built-in role")))?;
+    let t = Role::builtin(&template).ok_or_else(|| {
+        bad(
+            b,
+            "Template",
+            format!("'{template}' is not a built-in role"),
+        )
+    })?;
     if Role::builtin(&id).is_some() {
         return Err(failed(b, format!("\"{id}\" is a standard role")));
     }
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
-        return Err(bad(b, "Identity", format!("'{id}' is not a valid role name")));
+    if id.is_empty()
+        || id.len() > 64
+        || !id.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(bad(
+            b,
+            "Identity",
+            format!("'{id}' is not a valid role name"),
+        ));
     }
     let mut cmdlets = t.cmdlets.clone();
     edit_cmdlets(b, s, &mut cmdlets)?;
@@ -905,13 +1543,21 @@ fn new_role(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
 fn set_role(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let ids: Vec<String> = match text_arg(b, s, "Identity")? {
         Some(id) => vec![id],
-        None => input.unwrap_or_default().iter().filter_map(Obj::identity).collect(),
+        None => input
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Obj::identity)
+            .collect(),
     };
     for id in ids {
         if Role::builtin(&id).is_some() {
             return Err(failed(b, format!("\"{id}\" is a standard role: its cmdlets cannot be changed; clone it with New-CsAdminRole -Template")));
         }
-        let mut row = s.store.get_role(&id).map_err(|e| store_err(b, e))?.ok_or_else(|| failed(b, format!("Cannot find role \"{id}\"")))?;
+        let mut row = s
+            .store
+            .get_role(&id)
+            .map_err(|e| store_err(b, e))?
+            .ok_or_else(|| failed(b, format!("Cannot find role \"{id}\"")))?;
         edit_cmdlets(b, s, &mut row.cmdlets)?;
         row.config_scopes = scopes_arg(b, s, "ConfigScopes", &row.config_scopes)?;
         row.user_scopes = scopes_arg(b, s, "UserScopes", &row.user_scopes)?;
@@ -923,11 +1569,18 @@ fn set_role(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
 fn remove_role(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let ids: Vec<String> = match text_arg(b, s, "Identity")? {
         Some(id) => vec![id],
-        None => input.unwrap_or_default().iter().filter_map(Obj::identity).collect(),
+        None => input
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Obj::identity)
+            .collect(),
     };
     for id in ids {
         if Role::builtin(&id).is_some() {
-            return Err(failed(b, format!("\"{id}\" is a standard role and cannot be removed")));
+            return Err(failed(
+                b,
+                format!("\"{id}\" is a standard role and cannot be removed"),
+            ));
         }
         s.store.remove_role(&id).map_err(|e| match e {
             StoreError::NoSuchRole(_) => failed(b, format!("Cannot find role \"{id}\"")),
@@ -946,17 +1599,27 @@ fn app_obj(identity: &str, body: &Map<String, Value>) -> Obj {
     let name = identity.rsplit_once('/').map(|x| x.1).unwrap_or(identity);
     props.push(("Name".into(), json!(name)));
     for p in crate::schema::server_application_props() {
-        props.push((p.name.to_string(), body.get(p.name).cloned().unwrap_or(p.default)));
+        props.push((
+            p.name.to_string(),
+            body.get(p.name).cloned().unwrap_or(p.default),
+        ));
     }
     Obj::record(APPS, props)
 }
 
 fn app_identity(b: &Bound, s: &Session) -> Result<String, ExecError> {
     let raw = text_arg(b, s, "Identity")?.unwrap_or_default();
-    let (scope, name) = raw.rsplit_once('/').ok_or_else(|| bad(b, "Identity", "use Service:Registrar:<pool FQDN>/<Name>"))?;
-    let fqdn = crate::schema::strip_ci(scope, "service:registrar:").ok_or_else(|| bad(b, "Identity", "use Service:Registrar:<pool FQDN>/<Name>"))?;
+    let (scope, name) = raw
+        .rsplit_once('/')
+        .ok_or_else(|| bad(b, "Identity", "use Service:Registrar:<pool FQDN>/<Name>"))?;
+    let fqdn = crate::schema::strip_ci(scope, "service:registrar:")
+        .ok_or_else(|| bad(b, "Identity", "use Service:Registrar:<pool FQDN>/<Name>"))?;
     if name.is_empty() || fqdn.is_empty() {
-        return Err(bad(b, "Identity", "use Service:Registrar:<pool FQDN>/<Name>"));
+        return Err(bad(
+            b,
+            "Identity",
+            "use Service:Registrar:<pool FQDN>/<Name>",
+        ));
     }
     Ok(format!("Service:Registrar:{fqdn}/{name}"))
 }
@@ -977,13 +1640,22 @@ fn get_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<O
         apps.push(app_obj(&d.identity, &d.body));
     }
     let want = text_arg(b, s, "Identity")?.or(text_arg(b, s, "Filter")?);
-    Ok(apps.into_iter().filter(|a| want.as_deref().is_none_or(|w| glob(w, &a.identity().unwrap_or_default()))).collect())
+    Ok(apps
+        .into_iter()
+        .filter(|a| {
+            want.as_deref()
+                .is_none_or(|w| glob(w, &a.identity().unwrap_or_default()))
+        })
+        .collect())
 }
 
 fn apply_app(b: &Bound, s: &Session, body: &mut Map<String, Value>) -> Result<(), ExecError> {
     for p in crate::schema::server_application_props() {
         if let Some(e) = b.get(p.name) {
-            let cur = body.get(p.name).cloned().unwrap_or_else(|| p.default.clone());
+            let cur = body
+                .get(p.name)
+                .cloned()
+                .unwrap_or_else(|| p.default.clone());
             let v = coerce(&p, &s.literal(e)?, &cur).map_err(|m| bad(b, p.name, m))?;
             body.insert(p.name.to_string(), v);
         }
@@ -993,27 +1665,43 @@ fn apply_app(b: &Bound, s: &Session, body: &mut Map<String, Value>) -> Result<()
 
 fn new_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let id = app_identity(b, s)?;
-    let mut body: Map<String, Value> = crate::schema::server_application_props().into_iter().map(|p| (p.name.to_string(), p.default)).collect();
+    let mut body: Map<String, Value> = crate::schema::server_application_props()
+        .into_iter()
+        .map(|p| (p.name.to_string(), p.default))
+        .collect();
     apply_app(b, s, &mut body)?;
-    s.store.create_config(APPS, &id, &body).map_err(|e| match e {
-        StoreError::ConfigExists { .. } => failed(b, format!("Server application \"{id}\" already exists")),
-        e => store_err(b, e),
-    })?;
+    s.store
+        .create_config(APPS, &id, &body)
+        .map_err(|e| match e {
+            StoreError::ConfigExists { .. } => {
+                failed(b, format!("Server application \"{id}\" already exists"))
+            }
+            e => store_err(b, e),
+        })?;
     Ok(vec![app_obj(&id, &body)])
 }
 
 fn set_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let id = app_identity(b, s)?;
-    let mut body = s.store.get_config(APPS, &id).map_err(|e| store_err(b, e))?.map(|d| d.body).ok_or_else(|| failed(b, format!("Cannot find server application \"{id}\"")))?;
+    let mut body = s
+        .store
+        .get_config(APPS, &id)
+        .map_err(|e| store_err(b, e))?
+        .map(|d| d.body)
+        .ok_or_else(|| failed(b, format!("Cannot find server application \"{id}\"")))?;
     apply_app(b, s, &mut body)?;
-    s.store.put_config(APPS, &id, &body).map_err(|e| store_err(b, e))?;
+    s.store
+        .put_config(APPS, &id, &body)
+        .map_err(|e| store_err(b, e))?;
     Ok(vec![])
 }
 
 fn remove_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let id = app_identity(b, s)?;
     s.store.remove_config(APPS, &id).map_err(|e| match e {
-        StoreError::NoSuchConfig { .. } => failed(b, format!("Cannot find server application \"{id}\"")),
+        StoreError::NoSuchConfig { .. } => {
+            failed(b, format!("Cannot find server application \"{id}\""))
+        }
         e => store_err(b, e),
     })?;
     Ok(vec![])
@@ -1022,27 +1710,51 @@ fn remove_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
 // ----- backup -------------------------------------------------------------------------------------
 
 fn file_arg(b: &Bound, s: &Session) -> Result<std::path::PathBuf, ExecError> {
-    let f = text_arg(b, s, "FileName")?.filter(|f| !f.is_empty()).ok_or_else(|| ExecError::Missing { cmdlet: b.def.name.into(), param: "FileName".into() })?;
+    let f = text_arg(b, s, "FileName")?
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| ExecError::Missing {
+            cmdlet: b.def.name.into(),
+            param: "FileName".into(),
+        })?;
     Ok(std::path::PathBuf::from(f))
 }
 
 fn write_new(b: &Bound, path: &std::path::Path, v: &Value) -> Result<(), ExecError> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| failed(b, format!("{}: {e}", path.display())))?;
-    f.write_all(serde_json::to_string_pretty(v).expect("serializable").as_bytes()).map_err(|e| failed(b, format!("{}: {e}", path.display())))
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| failed(b, format!("{}: {e}", path.display())))?;
+    f.write_all(
+        serde_json::to_string_pretty(v)
+            .expect("serializable")
+            .as_bytes(),
+    )
+    .map_err(|e| failed(b, format!("{}: {e}", path.display())))
 }
 
 fn read_json(b: &Bound, path: &std::path::Path) -> Result<Value, ExecError> {
-    let text = std::fs::read_to_string(path).map_err(|e| failed(b, format!("{}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| failed(b, format!("{} is not an export file: {e}", path.display())))
+    let text =
+        std::fs::read_to_string(path).map_err(|e| failed(b, format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| failed(b, format!("{} is not an export file: {e}", path.display())))
 }
 
 /// Every configuration document kind confab stores.
 fn stored_kinds() -> Vec<&'static str> {
-    all_kinds().iter().map(|k| k.noun).chain([ASSIGNMENTS, APPS]).collect()
+    all_kinds()
+        .iter()
+        .map(|k| k.noun)
+        .chain([ASSIGNMENTS, APPS])
+        .collect()
 }
 
-fn export_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn export_config(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let path = file_arg(b, s)?;
     let mut docs = vec![];
     for k in stored_kinds() {
@@ -1057,24 +1769,48 @@ fn export_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result
         .into_iter()
         .map(|r| json!({"identity": r.identity, "template": r.template, "cmdlets": r.cmdlets, "config_scopes": r.config_scopes, "user_scopes": r.user_scopes}))
         .collect();
-    write_new(b, &path, &json!({"format": "confab-configuration/1", "documents": docs, "roles": roles}))?;
+    write_new(
+        b,
+        &path,
+        &json!({"format": "confab-configuration/1", "documents": docs, "roles": roles}),
+    )?;
     Ok(vec![])
 }
 
-fn import_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn import_config(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let path = file_arg(b, s)?;
     let v = read_json(b, &path)?;
     if v["format"] != json!("confab-configuration/1") {
-        return Err(failed(b, format!("{} is not a confab configuration export", path.display())));
+        return Err(failed(
+            b,
+            format!("{} is not a confab configuration export", path.display()),
+        ));
     }
     let known = stored_kinds();
-    let strs = |x: &Value| -> Vec<String> { x.as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)).collect() };
+    let strs = |x: &Value| -> Vec<String> {
+        x.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect()
+    };
     let mut docs = vec![];
     for d in v["documents"].as_array().into_iter().flatten() {
-        let (Some(kind), Some(identity), Some(body)) = (d["kind"].as_str(), d["identity"].as_str(), d["body"].as_object()) else {
+        let (Some(kind), Some(identity), Some(body)) = (
+            d["kind"].as_str(),
+            d["identity"].as_str(),
+            d["body"].as_object(),
+        ) else {
             return Err(failed(b, "a document lacks kind, identity or body"));
         };
-        let kind = known.iter().find(|k| k.eq_ignore_ascii_case(kind)).ok_or_else(|| failed(b, format!("unknown configuration kind '{kind}'")))?;
+        let kind = known
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(kind))
+            .ok_or_else(|| failed(b, format!("unknown configuration kind '{kind}'")))?;
         docs.push((*kind, identity.to_string(), body.clone()));
     }
     let mut roles = vec![];
@@ -1105,14 +1841,22 @@ fn import_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result
     Ok(vec![])
 }
 
-fn export_users(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn export_users(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let path = file_arg(b, s)?;
     let v = s.store.export_user_data().map_err(|e| store_err(b, e))?;
     write_new(b, &path, &v)?;
     Ok(vec![])
 }
 
-fn import_users(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn import_users(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let path = file_arg(b, s)?;
     let v = read_json(b, &path)?;
     s.store.import_user_data(&v).map_err(|e| store_err(b, e))?;
@@ -1125,7 +1869,11 @@ fn passthrough(_: &Bound, _: &mut Session, input: Option<Vec<Obj>>) -> Result<Ve
     Ok(input.unwrap_or_default())
 }
 
-fn select_object(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn select_object(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let input = input.unwrap_or_default();
     let mut out = vec![];
     if let Some(p) = text_arg(b, s, "ExpandProperty")? {
@@ -1138,12 +1886,18 @@ fn select_object(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<
         }
     } else if let Some(e) = b.get("Property") {
         let names: Vec<String> = match s.literal(e)? {
-            Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             Value::String(one) => vec![one],
             _ => vec![],
         };
         for o in &input {
-            let props = names.iter().map(|n| (n.clone(), o.get(n).cloned().unwrap_or(Value::Null))).collect();
+            let props = names
+                .iter()
+                .map(|n| (n.clone(), o.get(n).cloned().unwrap_or(Value::Null)))
+                .collect();
             out.push(Obj::record("Selected", props));
         }
     } else {
@@ -1161,19 +1915,42 @@ fn get_help(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
         let params: Vec<String> = c.params.iter().map(|p| format!("-{}", p.name)).collect();
         return Ok(vec![Obj::record(
             "Help",
-            vec![("Name".into(), json!(c.name)), ("Synopsis".into(), json!(c.help)), ("Parameters".into(), json!(params)), ("Mandatory".into(), json!(c.mandatory))],
+            vec![
+                ("Name".into(), json!(c.name)),
+                ("Synopsis".into(), json!(c.help)),
+                ("Parameters".into(), json!(params)),
+                ("Mandatory".into(), json!(c.mandatory)),
+            ],
         )]);
     }
-    Ok(registry().iter().map(|c| Obj::record("Help", vec![("Name".into(), json!(c.name)), ("Synopsis".into(), json!(c.help))])).collect())
+    Ok(registry()
+        .iter()
+        .map(|c| {
+            Obj::record(
+                "Help",
+                vec![
+                    ("Name".into(), json!(c.name)),
+                    ("Synopsis".into(), json!(c.help)),
+                ],
+            )
+        })
+        .collect())
 }
 
 fn get_audit(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let last = match b.get("Last").map(|e| s.literal(e)).transpose()? {
         Some(Value::Number(n)) => n.as_u64().unwrap_or(50) as usize,
-        Some(Value::String(v)) => v.parse().map_err(|_| bad(b, "Last", "a number is needed"))?,
+        Some(Value::String(v)) => v
+            .parse()
+            .map_err(|_| bad(b, "Last", "a number is needed"))?,
         _ => 50,
     };
-    let filter = confab_store::AuditFilter { admin: text_arg(b, s, "Admin")?, since_ms: None, contains: text_arg(b, s, "Contains")?, limit: last };
+    let filter = confab_store::AuditFilter {
+        admin: text_arg(b, s, "Admin")?,
+        since_ms: None,
+        contains: text_arg(b, s, "Contains")?,
+        limit: last,
+    };
     let entries = s.store.query_audit(&filter).map_err(|e| store_err(b, e))?;
     Ok(entries
         .into_iter()
@@ -1200,7 +1977,10 @@ mod tests {
 
     #[test]
     fn redaction() {
-        assert_eq!(redact("Set-X -Password s3cret -Name a"), "Set-X -Password ******** -Name a");
+        assert_eq!(
+            redact("Set-X -Password s3cret -Name a"),
+            "Set-X -Password ******** -Name a"
+        );
         assert_eq!(redact("Set-X -Password:s3cret"), "Set-X -Password:********");
         assert_eq!(redact("Set-CsUser -Identity a"), "Set-CsUser -Identity a");
     }
@@ -1215,10 +1995,23 @@ mod tests {
 
     #[test]
     fn list_edits() {
-        let p = Prop { name: "Extensions", ty: PropType::StrList, default: json!([".exe"]) };
-        assert_eq!(coerce(&p, &json!({"Add": ".jpg"}), &json!([".exe"])).unwrap(), json!([".exe", ".jpg"]));
-        assert_eq!(coerce(&p, &json!({"Remove": [".EXE"]}), &json!([".exe", ".jpg"])).unwrap(), json!([".jpg"]));
-        assert_eq!(coerce(&p, &json!({"Replace": "a"}), &json!([".exe"])).unwrap(), json!(["a"]));
+        let p = Prop {
+            name: "Extensions",
+            ty: PropType::StrList,
+            default: json!([".exe"]),
+        };
+        assert_eq!(
+            coerce(&p, &json!({"Add": ".jpg"}), &json!([".exe"])).unwrap(),
+            json!([".exe", ".jpg"])
+        );
+        assert_eq!(
+            coerce(&p, &json!({"Remove": [".EXE"]}), &json!([".exe", ".jpg"])).unwrap(),
+            json!([".jpg"])
+        );
+        assert_eq!(
+            coerce(&p, &json!({"Replace": "a"}), &json!([".exe"])).unwrap(),
+            json!(["a"])
+        );
         assert!(coerce(&p, &json!({"Frob": "a"}), &json!([])).is_err());
     }
 }

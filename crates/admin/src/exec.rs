@@ -33,14 +33,35 @@ pub struct Session<'a> {
 pub enum ExecError {
     Parse(String),
     /// Unknown cmdlet, with a near miss if there is one.
-    UnknownCmdlet { name: String, suggestion: Option<String> },
-    UnknownParameter { cmdlet: String, name: String, suggestion: Option<String> },
+    UnknownCmdlet {
+        name: String,
+        suggestion: Option<String>,
+    },
+    UnknownParameter {
+        cmdlet: String,
+        name: String,
+        suggestion: Option<String>,
+    },
     /// A value of the wrong type or out of range.
-    BadValue { cmdlet: String, param: String, message: String },
-    Missing { cmdlet: String, param: String },
-    Denied { cmdlet: String, admin: String, allowed_by: Vec<String> },
+    BadValue {
+        cmdlet: String,
+        param: String,
+        message: String,
+    },
+    Missing {
+        cmdlet: String,
+        param: String,
+    },
+    Denied {
+        cmdlet: String,
+        admin: String,
+        allowed_by: Vec<String>,
+    },
     /// The command ran and failed (object not found, already exists, …).
-    Failed { cmdlet: String, message: String },
+    Failed {
+        cmdlet: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for ExecError {
@@ -48,23 +69,47 @@ impl fmt::Display for ExecError {
         match self {
             ExecError::Parse(m) => write!(f, "parse error: {m}"),
             ExecError::UnknownCmdlet { name, suggestion } => {
-                write!(f, "The term '{name}' is not recognized as the name of a cmdlet")?;
+                write!(
+                    f,
+                    "The term '{name}' is not recognized as the name of a cmdlet"
+                )?;
                 if let Some(s) = suggestion {
                     write!(f, ". Did you mean '{s}'?")?;
                 }
                 Ok(())
             }
-            ExecError::UnknownParameter { cmdlet, name, suggestion } => {
-                write!(f, "{cmdlet}: A parameter cannot be found that matches parameter name '{name}'")?;
+            ExecError::UnknownParameter {
+                cmdlet,
+                name,
+                suggestion,
+            } => {
+                write!(
+                    f,
+                    "{cmdlet}: A parameter cannot be found that matches parameter name '{name}'"
+                )?;
                 if let Some(s) = suggestion {
                     write!(f, ". Did you mean -{s}?")?;
                 }
                 Ok(())
             }
-            ExecError::BadValue { cmdlet, param, message } => write!(f, "{cmdlet}: Cannot bind parameter '{param}'. {message}"),
-            ExecError::Missing { cmdlet, param } => write!(f, "{cmdlet}: Missing an argument for mandatory parameter '{param}'"),
-            ExecError::Denied { cmdlet, admin, allowed_by } => {
-                write!(f, "{cmdlet}: access denied: the roles of '{admin}' do not allow this cmdlet")?;
+            ExecError::BadValue {
+                cmdlet,
+                param,
+                message,
+            } => write!(f, "{cmdlet}: Cannot bind parameter '{param}'. {message}"),
+            ExecError::Missing { cmdlet, param } => write!(
+                f,
+                "{cmdlet}: Missing an argument for mandatory parameter '{param}'"
+            ),
+            ExecError::Denied {
+                cmdlet,
+                admin,
+                allowed_by,
+            } => {
+                write!(
+                    f,
+                    "{cmdlet}: access denied: the roles of '{admin}' do not allow this cmdlet"
+                )?;
                 if !allowed_by.is_empty() {
                     write!(f, "; it is allowed by {}", allowed_by.join(", "))?;
                 }
@@ -94,7 +139,10 @@ pub struct Bound<'c> {
 
 impl<'c> Bound<'c> {
     pub fn get(&self, name: &str) -> Option<&'c Expr> {
-        self.named.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).and_then(|(_, v)| *v)
+        self.named
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| *v)
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -103,13 +151,20 @@ impl<'c> Bound<'c> {
 
     /// -Identity, or the first positional argument (Lync's positional Identity).
     pub fn identity(&self) -> Option<&'c Expr> {
-        self.get("Identity").or_else(|| self.positional.first().copied())
+        self.get("Identity")
+            .or_else(|| self.positional.first().copied())
     }
 }
 
 impl<'a> Session<'a> {
     pub fn new(store: &'a Store, principal: Principal, origin: &str, pool: &str) -> Session<'a> {
-        Session { store, principal, origin: origin.to_string(), pool: pool.to_string(), vars: HashMap::new() }
+        Session {
+            store,
+            principal,
+            origin: origin.to_string(),
+            pool: pool.to_string(),
+            vars: HashMap::new(),
+        }
     }
 
     /// Parses, checks and runs `src`. Output of the last pipelines is formatted like the
@@ -152,14 +207,24 @@ impl<'a> Session<'a> {
         match e {
             Expr::Sub(p) => self.check_pipeline(p, assigned),
             Expr::Array(items) => items.iter().try_for_each(|i| self.check_expr(i, assigned)),
-            Expr::Hash(entries) => entries.iter().try_for_each(|(_, v)| self.check_expr(v, assigned)),
+            Expr::Hash(entries) => entries
+                .iter()
+                .try_for_each(|(_, v)| self.check_expr(v, assigned)),
             Expr::Prop(inner, _) => self.check_expr(inner, assigned),
             Expr::Var(v) => {
                 let v = v.to_ascii_lowercase();
-                if matches!(v.as_str(), "true" | "false" | "null") || assigned.contains(&v) || self.vars.contains_key(&v) {
+                if matches!(v.as_str(), "true" | "false" | "null")
+                    || assigned.contains(&v)
+                    || self.vars.contains_key(&v)
+                {
                     Ok(())
                 } else {
-                    Err(ExecError::Failed { cmdlet: "script".into(), message: format!("The variable '${v}' cannot be retrieved because it has not been set") })
+                    Err(ExecError::Failed {
+                        cmdlet: "script".into(),
+                        message: format!(
+                            "The variable '${v}' cannot be retrieved because it has not been set"
+                        ),
+                    })
                 }
             }
             _ => Ok(()),
@@ -172,14 +237,19 @@ impl<'a> Session<'a> {
             if i > 0 && !b.def.pipeline_input {
                 return Err(ExecError::Failed {
                     cmdlet: b.def.name.to_string(),
-                    message: "The input object cannot be bound to any parameters for the command".into(),
+                    message: "The input object cannot be bound to any parameters for the command"
+                        .into(),
                 });
             }
             if i == 0 {
                 for m in &b.def.mandatory {
-                    let given = b.has(m) || (m.eq_ignore_ascii_case("Identity") && !b.positional.is_empty());
+                    let given = b.has(m)
+                        || (m.eq_ignore_ascii_case("Identity") && !b.positional.is_empty());
                     if !given {
-                        return Err(ExecError::Missing { cmdlet: b.def.name.to_string(), param: m.to_string() });
+                        return Err(ExecError::Missing {
+                            cmdlet: b.def.name.to_string(),
+                            param: m.to_string(),
+                        });
                     }
                 }
             }
@@ -196,7 +266,10 @@ impl<'a> Session<'a> {
 
     /// Whether one of the caller's roles lets `cmdlet` touch the object at `identity`.
     pub(crate) fn may_touch(&self, cmdlet: &str, identity: &str) -> bool {
-        self.principal.roles.iter().any(|r| r.allows(cmdlet) && r.covers(identity))
+        self.principal
+            .roles
+            .iter()
+            .any(|r| r.allows(cmdlet) && r.covers(identity))
     }
 
     /// RBAC: one of the caller's roles must list the cmdlet and cover the object's scope.
@@ -212,7 +285,11 @@ impl<'a> Session<'a> {
             None if b.def.kind.is_some() && b.def.changes => Some("Global".to_string()),
             None => None,
         };
-        let ok = self.principal.roles.iter().any(|r| r.allows(name) && scope.as_deref().is_none_or(|s| r.covers(s)));
+        let ok = self
+            .principal
+            .roles
+            .iter()
+            .any(|r| r.allows(name) && scope.as_deref().is_none_or(|s| r.covers(s)));
         if ok {
             return Ok(());
         }
@@ -223,15 +300,28 @@ impl<'a> Session<'a> {
             .map(|r| r.identity)
             .collect();
         if let Ok(custom) = self.store.list_roles() {
-            allowed_by.extend(custom.into_iter().filter(|r| r.cmdlets.iter().any(|c| c.eq_ignore_ascii_case(name))).map(|r| r.identity));
+            allowed_by.extend(
+                custom
+                    .into_iter()
+                    .filter(|r| r.cmdlets.iter().any(|c| c.eq_ignore_ascii_case(name)))
+                    .map(|r| r.identity),
+            );
         }
-        Err(ExecError::Denied { cmdlet: name.to_string(), admin: self.principal.name.clone(), allowed_by })
+        Err(ExecError::Denied {
+            cmdlet: name.to_string(),
+            admin: self.principal.name.clone(),
+            allowed_by,
+        })
     }
 
     fn eval_value(&mut self, e: &Expr, src: &str) -> Result<Vec<Obj>, ExecError> {
         Ok(match e {
             Expr::Sub(p) => self.run_pipeline(p, src)?.0,
-            Expr::Var(v) => self.vars.get(&v.to_ascii_lowercase()).cloned().unwrap_or_default(),
+            Expr::Var(v) => self
+                .vars
+                .get(&v.to_ascii_lowercase())
+                .cloned()
+                .unwrap_or_default(),
             other => vec![Obj::Value(self.literal(other)?)],
         })
     }
@@ -242,14 +332,28 @@ impl<'a> Session<'a> {
             Expr::Bool(b) => Value::Bool(*b),
             Expr::Null => Value::Null,
             Expr::Int(i) => Value::from(*i),
-            Expr::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            Expr::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             Expr::Str(s) | Expr::Bare(s) => Value::String(s.clone()),
-            Expr::Array(items) => Value::Array(items.iter().map(|i| self.literal(i)).collect::<Result<_, _>>()?),
-            Expr::Hash(entries) => {
-                Value::Object(entries.iter().map(|(k, v)| Ok((k.clone(), self.literal(v)?))).collect::<Result<_, ExecError>>()?)
-            }
+            Expr::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.literal(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Hash(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), self.literal(v)?)))
+                    .collect::<Result<_, ExecError>>()?,
+            ),
             Expr::Var(v) => {
-                let objs = self.vars.get(&v.to_ascii_lowercase()).cloned().unwrap_or_default();
+                let objs = self
+                    .vars
+                    .get(&v.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or_default();
                 let mut vals: Vec<Value> = objs.iter().map(Obj::to_json).collect();
                 if vals.len() == 1 {
                     vals.remove(0)
@@ -259,10 +363,22 @@ impl<'a> Session<'a> {
             }
             Expr::Prop(inner, name) => {
                 let v = self.literal(inner)?;
-                v.get(name).cloned().or_else(|| v.as_object().and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()))).unwrap_or(Value::Null)
+                v.get(name)
+                    .cloned()
+                    .or_else(|| {
+                        v.as_object().and_then(|m| {
+                            m.iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v.clone())
+                        })
+                    })
+                    .unwrap_or(Value::Null)
             }
             Expr::Sub(_) => {
-                return Err(ExecError::Failed { cmdlet: "script".into(), message: "a command in parentheses is not supported here".into() })
+                return Err(ExecError::Failed {
+                    cmdlet: "script".into(),
+                    message: "a command in parentheses is not supported here".into(),
+                })
             }
         })
     }
@@ -273,7 +389,10 @@ impl<'a> Session<'a> {
         let mut formatted = false;
         for c in &p.commands {
             let b = bind(c)?;
-            let command_text = src.get(c.span.start..c.span.end).unwrap_or(&c.name).to_string();
+            let command_text = src
+                .get(c.span.start..c.span.end)
+                .unwrap_or(&c.name)
+                .to_string();
             let res = (b.def.run)(&b, self, input.take());
             if b.def.changes {
                 let (ok, result) = match &res {
@@ -281,8 +400,17 @@ impl<'a> Session<'a> {
                     Err(e) => (false, e.to_string()),
                 };
                 let redacted = cmdlets::redact(&command_text);
-                if let Err(e) = self.store.append_audit(&self.principal.name, &self.origin, &redacted, ok, &result) {
-                    return Err(ExecError::Failed { cmdlet: b.def.name.into(), message: format!("could not write the audit log: {e}") });
+                if let Err(e) = self.store.append_audit(
+                    &self.principal.name,
+                    &self.origin,
+                    &redacted,
+                    ok,
+                    &result,
+                ) {
+                    return Err(ExecError::Failed {
+                        cmdlet: b.def.name.into(),
+                        message: format!("could not write the audit log: {e}"),
+                    });
                 }
             }
             let objs = res?;
@@ -316,18 +444,32 @@ pub fn bind(c: &Command) -> Result<Bound<'_>, ExecError> {
         match a {
             Arg::Positional(e) => positional.push(e),
             Arg::Named { name, value } => {
-                let exact = def.params.iter().find(|p| p.name.eq_ignore_ascii_case(name));
+                let exact = def
+                    .params
+                    .iter()
+                    .find(|p| p.name.eq_ignore_ascii_case(name));
                 let param = match exact {
                     Some(p) => p,
                     None => {
-                        let pre: Vec<_> = def.params.iter().filter(|p| p.name.len() > name.len() && p.name[..name.len()].eq_ignore_ascii_case(name)).collect();
+                        let pre: Vec<_> = def
+                            .params
+                            .iter()
+                            .filter(|p| {
+                                p.name.len() > name.len()
+                                    && p.name[..name.len()].eq_ignore_ascii_case(name)
+                            })
+                            .collect();
                         match pre.as_slice() {
                             [one] => *one,
                             _ => {
                                 return Err(ExecError::UnknownParameter {
                                     cmdlet: def.name.to_string(),
                                     name: name.clone(),
-                                    suggestion: crate::suggest(name, def.params.iter().map(|p| p.name)).map(str::to_string),
+                                    suggestion: crate::suggest(
+                                        name,
+                                        def.params.iter().map(|p| p.name),
+                                    )
+                                    .map(str::to_string),
                                 })
                             }
                         }
@@ -342,7 +484,10 @@ pub fn bind(c: &Command) -> Result<Bound<'_>, ExecError> {
                     named.push((param.name, v));
                 } else {
                     if value.is_none() {
-                        return Err(ExecError::Missing { cmdlet: def.name.to_string(), param: param.name.to_string() });
+                        return Err(ExecError::Missing {
+                            cmdlet: def.name.to_string(),
+                            param: param.name.to_string(),
+                        });
                     }
                     named.push((param.name, value.as_ref()));
                 }
@@ -353,8 +498,14 @@ pub fn bind(c: &Command) -> Result<Bound<'_>, ExecError> {
         let extra = positional[def.max_positional];
         return Err(ExecError::Failed {
             cmdlet: def.name.to_string(),
-            message: format!("A positional parameter cannot be found that accepts argument '{extra}'"),
+            message: format!(
+                "A positional parameter cannot be found that accepts argument '{extra}'"
+            ),
         });
     }
-    Ok(Bound { def, named, positional })
+    Ok(Bound {
+        def,
+        named,
+        positional,
+    })
 }

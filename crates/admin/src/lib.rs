@@ -24,7 +24,10 @@ pub use exec::{ExecError, Output, Principal, Session};
 
 /// The roles of an administrator account, resolved (built-in or custom from the store);
 /// names that no longer exist are skipped.
-pub fn principal_for(store: &confab_store::Store, admin: &confab_store::Admin) -> Result<Principal, confab_store::StoreError> {
+pub fn principal_for(
+    store: &confab_store::Store,
+    admin: &confab_store::Admin,
+) -> Result<Principal, confab_store::StoreError> {
     let mut roles = vec![];
     for name in &admin.roles {
         if let Some(r) = roles::Role::builtin(name) {
@@ -40,13 +43,19 @@ pub fn principal_for(store: &confab_store::Store, admin: &confab_store::Admin) -
             });
         }
     }
-    Ok(Principal { name: admin.name.clone(), roles })
+    Ok(Principal {
+        name: admin.name.clone(),
+        roles,
+    })
 }
 
 /// Unix milliseconds as `YYYY-MM-DD hh:mm:ss` UTC.
 pub fn format_time(ms: i64) -> String {
     let t = confab_sip::message::UtcTime::from_unix(ms.div_euclid(1000));
-    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.year, t.month, t.day, t.hour, t.minute, t.second)
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
 }
 
 use std::fmt;

@@ -438,7 +438,11 @@ pub fn kinds() -> Vec<Kind> {
                 int("MaxContactsPerDiscoveredPartner", 1000, 1, 100000),
                 e(
                     "VerificationLevel",
-                    &["AlwaysVerifiable", "AlwaysUnverifiable", "UseSourceVerification"],
+                    &[
+                        "AlwaysVerifiable",
+                        "AlwaysUnverifiable",
+                        "UseSourceVerification",
+                    ],
                     "UseSourceVerification",
                 ),
             ],
@@ -635,7 +639,14 @@ pub fn canonical_identity(kind: &Kind, raw: &str) -> Result<String, String> {
 fn named_identity(kind: &Kind, raw: &str) -> Result<String, String> {
     let domain = kind.noun.ends_with("Domain");
     let ok = raw.len() <= 255
-        && raw.chars().all(|c| c.is_ascii_alphanumeric() || if domain { "-.".contains(c) } else { "-_. ".contains(c) })
+        && raw.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || if domain {
+                    "-.".contains(c)
+                } else {
+                    "-_. ".contains(c)
+                }
+        })
         && !raw.starts_with(['.', '-'])
         && !raw.ends_with(['.', '-']);
     if !ok {
@@ -645,7 +656,11 @@ fn named_identity(kind: &Kind, raw: &str) -> Result<String, String> {
             format!("'{raw}' is not a valid name (letters, digits, '-', '_', '.', space)")
         });
     }
-    Ok(if domain { raw.to_ascii_lowercase() } else { raw.to_string() })
+    Ok(if domain {
+        raw.to_ascii_lowercase()
+    } else {
+        raw.to_string()
+    })
 }
 
 fn service_hint(kind: &Kind) -> String {

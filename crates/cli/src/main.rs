@@ -214,10 +214,20 @@ fn parse_level(s: &str) -> anyhow::Result<Option<confab_store::PrivacyLevel>> {
 
 fn contact_command(cmd: ContactCmd) -> anyhow::Result<()> {
     let show = |e: &confab_store::ContactEntry| {
-        println!("{:<40} {:<17} {}", e.contact, e.level.as_str(), if e.explicit_level { "" } else { "(auto)" });
+        println!(
+            "{:<40} {:<17} {}",
+            e.contact,
+            e.level.as_str(),
+            if e.explicit_level { "" } else { "(auto)" }
+        );
     };
     match cmd {
-        ContactCmd::Add { common, user, contact, level } => {
+        ContactCmd::Add {
+            common,
+            user,
+            contact,
+            level,
+        } => {
             let cfg = load_config(&common)?;
             let (u, d) = split_address(&user, &cfg);
             let level = match level {
@@ -237,14 +247,26 @@ fn contact_command(cmd: ContactCmd) -> anyhow::Result<()> {
             }
             eprintln!("{} contact(s)", list.len());
         }
-        ContactCmd::SetLevel { common, user, contact, level } => {
+        ContactCmd::SetLevel {
+            common,
+            user,
+            contact,
+            level,
+        } => {
             let cfg = load_config(&common)?;
             let (u, d) = split_address(&user, &cfg);
             let level = parse_level(&level)?;
             open_store(&cfg)?.set_contact_level(&u, &d, &contact, level)?;
-            println!("{contact} is now {} for {u}@{d}", level.map(|l| l.as_str()).unwrap_or("auto-assigned"));
+            println!(
+                "{contact} is now {} for {u}@{d}",
+                level.map(|l| l.as_str()).unwrap_or("auto-assigned")
+            );
         }
-        ContactCmd::Remove { common, user, contact } => {
+        ContactCmd::Remove {
+            common,
+            user,
+            contact,
+        } => {
             let cfg = load_config(&common)?;
             let (u, d) = split_address(&user, &cfg);
             open_store(&cfg)?.remove_contact(&u, &d, &contact)?;
@@ -351,7 +373,9 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
 
 /// The PostgreSQL URL of the store, if it is on PostgreSQL.
 fn postgres_store(cfg: &Config) -> Option<&str> {
-    cfg.store.as_deref().filter(|s| confab_store::is_postgres_url(s))
+    cfg.store
+        .as_deref()
+        .filter(|s| confab_store::is_postgres_url(s))
 }
 
 /// Where the store is, for messages (passwords redacted).
@@ -364,9 +388,13 @@ fn store_name(cfg: &Config) -> String {
 
 fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     match (&cfg.store, postgres_store(cfg)) {
-        (_, Some(url)) => Store::open_url(url).with_context(|| format!("opening the store at {}", store_name(cfg))),
-        (Some(other), None) => bail!("store = {other:?} is not a postgres:// URL; leave it unset for SQLite in data_dir"),
-        (None, None) => Store::open(&cfg.data_dir).with_context(|| format!("opening the store in {}", cfg.data_dir.display())),
+        (_, Some(url)) => Store::open_url(url)
+            .with_context(|| format!("opening the store at {}", store_name(cfg))),
+        (Some(other), None) => bail!(
+            "store = {other:?} is not a postgres:// URL; leave it unset for SQLite in data_dir"
+        ),
+        (None, None) => Store::open(&cfg.data_dir)
+            .with_context(|| format!("opening the store in {}", cfg.data_dir.display())),
     }
 }
 
@@ -393,12 +421,22 @@ fn read_password(password: Option<String>, stdin: bool) -> anyhow::Result<(Strin
     use rand::Rng;
     const ALPHA: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    Ok(((0..16).map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char).collect(), true))
+    Ok((
+        (0..16)
+            .map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char)
+            .collect(),
+        true,
+    ))
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() {
@@ -427,7 +465,14 @@ fn real_main() -> anyhow::Result<()> {
             println!("restored {} into {}", file.display(), store_name(&cfg));
             Ok(())
         }
-        Command::Serve { common, listen, domain, workers, sip_trace, http } => {
+        Command::Serve {
+            common,
+            listen,
+            domain,
+            workers,
+            sip_trace,
+            http,
+        } => {
             let mut cfg = load_config(&common)?;
             if !listen.is_empty() {
                 for l in &listen {
@@ -461,7 +506,9 @@ fn real_main() -> anyhow::Result<()> {
             }
             rt.build()?.block_on(async move {
                 if let Some(addr) = &cfg.http.listen {
-                    let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the REST API on {addr}"))?;
+                    let l = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("binding the REST API on {addr}"))?;
                     tracing::info!("REST API on http://{}", l.local_addr()?);
                     tokio::spawn(confab_web::serve(l, store.clone(), cfg.domains[0].clone()));
                 }
@@ -470,10 +517,29 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::User(cmd) => user_command(cmd),
         Command::Contact(cmd) => contact_command(cmd),
-        Command::Shell { common, admin, server, command, file } => {
+        Command::Shell {
+            common,
+            admin,
+            server,
+            command,
+            file,
+        } => {
             let cfg = load_config(&common)?;
-            let store = if server.is_none() { Some(open_store(&cfg)?) } else { None };
-            shell::run(store.as_ref(), shell::ShellArgs { admin, server, command, file, pool: cfg.domains[0].clone() })
+            let store = if server.is_none() {
+                Some(open_store(&cfg)?)
+            } else {
+                None
+            };
+            shell::run(
+                store.as_ref(),
+                shell::ShellArgs {
+                    admin,
+                    server,
+                    command,
+                    file,
+                    pool: cfg.domains[0].clone(),
+                },
+            )
         }
         Command::Admin(cmd) => admin_command(cmd),
     }
@@ -481,12 +547,23 @@ fn real_main() -> anyhow::Result<()> {
 
 fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
-        UserCmd::Add { common, address, password, password_stdin, name } => {
+        UserCmd::Add {
+            common,
+            address,
+            password,
+            password_stdin,
+            name,
+        } => {
             let cfg = load_config(&common)?;
             let (user, domain) = split_address(&address, &cfg);
             let (pw, generated) = read_password(password, password_stdin)?;
             let store = open_store(&cfg)?;
-            let u = store.add_user(&NewUser { username: &user, domain: &domain, display_name: &name, password: &pw })?;
+            let u = store.add_user(&NewUser {
+                username: &user,
+                domain: &domain,
+                display_name: &name,
+                password: &pw,
+            })?;
             println!("added {}", u.address());
             if generated {
                 println!("password: {pw}");
@@ -506,7 +583,9 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             let cfg = load_config(&common)?;
             let (user, domain) = split_address(&address, &cfg);
             let store = open_store(&cfg)?;
-            let Some(u) = store.get_user(&user, &domain)? else { bail!("no such user: {user}@{domain}") };
+            let Some(u) = store.get_user(&user, &domain)? else {
+                bail!("no such user: {user}@{domain}")
+            };
             println!("SipAddress  : sip:{}", u.address());
             println!("DisplayName : {}", u.display_name);
             println!("Enabled     : {}", u.enabled);
@@ -519,7 +598,12 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             open_store(&cfg)?.remove_user(&user, &domain)?;
             println!("removed {user}@{domain}");
         }
-        UserCmd::Passwd { common, address, password, password_stdin } => {
+        UserCmd::Passwd {
+            common,
+            address,
+            password,
+            password_stdin,
+        } => {
             let cfg = load_config(&common)?;
             let (user, domain) = split_address(&address, &cfg);
             let (pw, generated) = read_password(password, password_stdin)?;
@@ -531,12 +615,21 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
         }
         UserCmd::Enable { common, address } => set_enabled(&common, &address, true)?,
         UserCmd::Disable { common, address } => set_enabled(&common, &address, false)?,
-        UserCmd::Seed { common, domain, count, prefix, password_prefix } => {
+        UserCmd::Seed {
+            common,
+            domain,
+            count,
+            prefix,
+            password_prefix,
+        } => {
             let cfg = load_config(&common)?;
             let domain = domain.unwrap_or_else(|| cfg.domains[0].clone());
             let t = std::time::Instant::now();
             let n = open_store(&cfg)?.seed_users(&domain, &prefix, count, &password_prefix)?;
-            println!("seeded {n} users {prefix}0000.. in {domain} ({:.2} s)", t.elapsed().as_secs_f64());
+            println!(
+                "seeded {n} users {prefix}0000.. in {domain} ({:.2} s)",
+                t.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())
@@ -546,14 +639,19 @@ fn set_enabled(common: &Common, address: &str, enabled: bool) -> anyhow::Result<
     let cfg = load_config(common)?;
     let (user, domain) = split_address(address, &cfg);
     open_store(&cfg)?.set_enabled(&user, &domain, enabled)?;
-    println!("{} {user}@{domain}", if enabled { "enabled" } else { "disabled" });
+    println!(
+        "{} {user}@{domain}",
+        if enabled { "enabled" } else { "disabled" }
+    );
     Ok(())
 }
 
 /// Signs in an administrator for admin account management; needs New-CsAdminRole.
 fn authorize_admin(store: &Store, as_admin: Option<String>) -> anyhow::Result<String> {
     let (name, password) = shell::credentials(as_admin)?;
-    let admin = store.verify_admin(&name, &password)?.ok_or_else(|| anyhow::anyhow!("sign-in refused for '{name}'"))?;
+    let admin = store
+        .verify_admin(&name, &password)?
+        .ok_or_else(|| anyhow::anyhow!("sign-in refused for '{name}'"))?;
     let p = confab_admin::principal_for(store, &admin)?;
     if !p.roles.iter().any(|r| r.allows("New-CsAdminRole")) {
         bail!("'{name}' may not manage administrators: that needs a role allowing New-CsAdminRole (CsAdministrator)");
@@ -564,29 +662,65 @@ fn authorize_admin(store: &Store, as_admin: Option<String>) -> anyhow::Result<St
 fn check_roles(store: &Store, roles: &[String]) -> anyhow::Result<()> {
     for r in roles {
         if confab_admin::roles::Role::builtin(r).is_none() && store.get_role(r)?.is_none() {
-            bail!("unknown role '{r}'; built-in roles: {}", confab_admin::roles::BUILTIN_ROLES.join(", "));
+            bail!(
+                "unknown role '{r}'; built-in roles: {}",
+                confab_admin::roles::BUILTIN_ROLES.join(", ")
+            );
         }
     }
     Ok(())
 }
 
 /// Writes the outcome of an admin-account change to the audit log, then returns it.
-fn audited<T>(store: &Store, by: &str, origin: &str, command: &str, r: Result<T, confab_store::StoreError>) -> anyhow::Result<T> {
-    let result = r.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string());
+fn audited<T>(
+    store: &Store,
+    by: &str,
+    origin: &str,
+    command: &str,
+    r: Result<T, confab_store::StoreError>,
+) -> anyhow::Result<T> {
+    let result = r
+        .as_ref()
+        .map(|_| "ok".to_string())
+        .unwrap_or_else(|e| e.to_string());
     store.append_audit(by, origin, command, r.is_ok(), &result)?;
     Ok(r?)
 }
 
 fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
-    let origin = format!("confab admin ({})", std::env::var("USER").unwrap_or_else(|_| "unknown user".into()));
+    let origin = format!(
+        "confab admin ({})",
+        std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
+    );
     match cmd {
-        AdminCmd::Add { common, name, roles, password, password_stdin, as_admin } => {
+        AdminCmd::Add {
+            common,
+            name,
+            roles,
+            password,
+            password_stdin,
+            as_admin,
+        } => {
             let store = open_store(&load_config(&common)?)?;
-            let by = if store.admin_count()? == 0 { "bootstrap".to_string() } else { authorize_admin(&store, as_admin)? };
+            let by = if store.admin_count()? == 0 {
+                "bootstrap".to_string()
+            } else {
+                authorize_admin(&store, as_admin)?
+            };
             check_roles(&store, &roles)?;
             let (pw, generated) = read_password(password, password_stdin)?;
-            let a = audited(&store, &by, &origin, &format!("admin add {name} --role {}", roles.join(",")), store.add_admin(&name, &pw, &roles))?;
-            println!("added administrator {} with roles {}", a.name, a.roles.join(", "));
+            let a = audited(
+                &store,
+                &by,
+                &origin,
+                &format!("admin add {name} --role {}", roles.join(",")),
+                store.add_admin(&name, &pw, &roles),
+            )?;
+            println!(
+                "added administrator {} with roles {}",
+                a.name,
+                a.roles.join(", ")
+            );
             if generated {
                 println!("password: {pw}");
             }
@@ -597,29 +731,67 @@ fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
                 println!("{:<24} {}", a.name, a.roles.join(", "));
             }
         }
-        AdminCmd::Remove { common, name, as_admin } => {
+        AdminCmd::Remove {
+            common,
+            name,
+            as_admin,
+        } => {
             let store = open_store(&load_config(&common)?)?;
             let by = authorize_admin(&store, as_admin)?;
-            audited(&store, &by, &origin, &format!("admin remove {name}"), store.remove_admin(&name))?;
+            audited(
+                &store,
+                &by,
+                &origin,
+                &format!("admin remove {name}"),
+                store.remove_admin(&name),
+            )?;
             println!("removed administrator {name}");
         }
-        AdminCmd::SetRoles { common, name, roles, as_admin } => {
+        AdminCmd::SetRoles {
+            common,
+            name,
+            roles,
+            as_admin,
+        } => {
             let store = open_store(&load_config(&common)?)?;
             let by = authorize_admin(&store, as_admin)?;
             check_roles(&store, &roles)?;
-            audited(&store, &by, &origin, &format!("admin set-roles {name} --role {}", roles.join(",")), store.set_admin_roles(&name, &roles))?;
+            audited(
+                &store,
+                &by,
+                &origin,
+                &format!("admin set-roles {name} --role {}", roles.join(",")),
+                store.set_admin_roles(&name, &roles),
+            )?;
             println!("{name} now has roles {}", roles.join(", "));
         }
-        AdminCmd::Audit { common, last, as_admin } => {
+        AdminCmd::Audit {
+            common,
+            last,
+            as_admin,
+        } => {
             let store = open_store(&load_config(&common)?)?;
             let (name, password) = shell::credentials(as_admin)?;
-            let admin = store.verify_admin(&name, &password)?.ok_or_else(|| anyhow::anyhow!("sign-in refused for '{name}'"))?;
+            let admin = store
+                .verify_admin(&name, &password)?
+                .ok_or_else(|| anyhow::anyhow!("sign-in refused for '{name}'"))?;
             let p = confab_admin::principal_for(&store, &admin)?;
             if !p.roles.iter().any(|r| r.allows("Get-CsAuditLog")) {
                 bail!("'{name}' may not read the audit log: that needs a role allowing Get-CsAuditLog (CsAdministrator)");
             }
-            for e in store.query_audit(&confab_store::AuditFilter { limit: last, ..Default::default() })? {
-                println!("{} {:<12} {:<28} {} {} — {}", confab_admin::format_time(e.at_ms), e.admin, e.origin, if e.success { "ok  " } else { "FAIL" }, e.command, e.result);
+            for e in store.query_audit(&confab_store::AuditFilter {
+                limit: last,
+                ..Default::default()
+            })? {
+                println!(
+                    "{} {:<12} {:<28} {} {} — {}",
+                    confab_admin::format_time(e.at_ms),
+                    e.admin,
+                    e.origin,
+                    if e.success { "ok  " } else { "FAIL" },
+                    e.command,
+                    e.result
+                );
             }
         }
     }

@@ -17,7 +17,9 @@ pub fn credentials(admin: Option<String>) -> anyhow::Result<(String, String)> {
         .ok_or_else(|| anyhow!("name an administrator with --admin NAME (or CONFAB_ADMIN)"))?;
     let password = match std::env::var("CONFAB_ADMIN_PASSWORD") {
         Ok(p) => p,
-        Err(_) if std::io::stdin().is_terminal() => rpassword::prompt_password(format!("password for {name}: "))?,
+        Err(_) if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!("password for {name}: "))?
+        }
         Err(_) => bail!("no password: set CONFAB_ADMIN_PASSWORD or run interactively"),
     };
     Ok((name, password))
@@ -66,9 +68,13 @@ pub fn run(store: Option<&Store>, args: ShellArgs) -> anyhow::Result<()> {
     let mut target = match &args.server {
         Some(url) => {
             let base = url.trim_end_matches('/').to_string();
-            let resp = ureq::post(&format!("{base}/api/v1/tokens")).send_json(json!({ "name": name, "password": password }));
+            let resp = ureq::post(&format!("{base}/api/v1/tokens"))
+                .send_json(json!({ "name": name, "password": password }));
             let token = match resp {
-                Ok(r) => r.into_json::<Value>()?["token"].as_str().unwrap_or_default().to_string(),
+                Ok(r) => r.into_json::<Value>()?["token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 Err(ureq::Error::Status(401, _)) => bail!("sign-in refused for '{name}' at {base}"),
                 Err(e) => bail!("cannot reach {base}: {e}"),
             };
@@ -79,16 +85,24 @@ pub fn run(store: Option<&Store>, args: ShellArgs) -> anyhow::Result<()> {
             if store.admin_count()? == 0 {
                 bail!("there is no administrator yet: create one with `confab admin add NAME --role CsAdministrator`");
             }
-            let admin = store.verify_admin(&name, &password)?.ok_or_else(|| anyhow!("sign-in refused for '{name}'"))?;
+            let admin = store
+                .verify_admin(&name, &password)?
+                .ok_or_else(|| anyhow!("sign-in refused for '{name}'"))?;
             let principal = principal_for(store, &admin)?;
-            Target::Local(Session::new(store, principal, &format!("local shell ({})", whoami()), &args.pool))
+            Target::Local(Session::new(
+                store,
+                principal,
+                &format!("local shell ({})", whoami()),
+                &args.pool,
+            ))
         }
     };
     if let Some(cmds) = &args.command {
         return finish(target.run(cmds));
     }
     if let Some(f) = &args.file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         return finish(target.run(&text));
     }
     interactive(&mut target)
@@ -114,9 +128,17 @@ struct Completer;
 impl rustyline::completion::Completer for Completer {
     type Candidate = String;
 
-    fn complete(&self, line: &str, pos: usize, _: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
         let before = &line[..pos];
-        let start = before.rfind([' ', '|', ';', '(']).map(|i| i + 1).unwrap_or(0);
+        let start = before
+            .rfind([' ', '|', ';', '('])
+            .map(|i| i + 1)
+            .unwrap_or(0);
         let word = &before[start..];
         if let Some(p) = word.strip_prefix(['-', '\u{2013}']) {
             // the cmdlet of this pipeline element
@@ -124,12 +146,26 @@ impl rustyline::completion::Completer for Completer {
             let name = seg.split_whitespace().next().unwrap_or("");
             let cands = cmdlets::find(name)
                 .map(|c| {
-                    c.params.iter().filter(|x| x.name.to_ascii_lowercase().starts_with(&p.to_ascii_lowercase())).map(|x| format!("-{}", x.name)).collect()
+                    c.params
+                        .iter()
+                        .filter(|x| {
+                            x.name
+                                .to_ascii_lowercase()
+                                .starts_with(&p.to_ascii_lowercase())
+                        })
+                        .map(|x| format!("-{}", x.name))
+                        .collect()
                 })
                 .unwrap_or_default();
             return Ok((start, cands));
         }
-        let cands = cmdlets::names().filter(|n| n.to_ascii_lowercase().starts_with(&word.to_ascii_lowercase())).map(str::to_string).collect();
+        let cands = cmdlets::names()
+            .filter(|n| {
+                n.to_ascii_lowercase()
+                    .starts_with(&word.to_ascii_lowercase())
+            })
+            .map(str::to_string)
+            .collect();
         Ok((start, cands))
     }
 }
@@ -144,7 +180,9 @@ impl rustyline::Helper for Completer {}
 fn interactive(target: &mut Target) -> anyhow::Result<()> {
     let mut rl = rustyline::Editor::<Completer, rustyline::history::DefaultHistory>::new()?;
     rl.set_helper(Some(Completer));
-    let history = std::env::var("HOME").map(|h| std::path::PathBuf::from(h).join(".confab_history")).ok();
+    let history = std::env::var("HOME")
+        .map(|h| std::path::PathBuf::from(h).join(".confab_history"))
+        .ok();
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
@@ -182,7 +220,9 @@ mod tests {
 
     fn complete(line: &str) -> (usize, Vec<String>) {
         let h = rustyline::history::DefaultHistory::new();
-        Completer.complete(line, line.len(), &rustyline::Context::new(&h)).unwrap()
+        Completer
+            .complete(line, line.len(), &rustyline::Context::new(&h))
+            .unwrap()
     }
 
     #[test]
@@ -196,6 +236,10 @@ mod tests {
         let (_, c) = complete("Get-CsAdminRole x | select-o");
         assert_eq!(c, ["Select-Object"]);
         let (_, c) = complete("Get-CsAdminRole x | Select-Object –Exp");
-        assert_eq!(c, ["-ExpandProperty"], "the en dash the cookbook prints completes too");
+        assert_eq!(
+            c,
+            ["-ExpandProperty"],
+            "the en dash the cookbook prints completes too"
+        );
     }
 }

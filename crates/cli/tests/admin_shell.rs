@@ -10,14 +10,22 @@ struct Data(tempfile::TempDir);
 impl Data {
     fn new() -> Data {
         let d = tempfile::tempdir().unwrap();
-        let st = confab().args(["user", "seed", "--count", "3", "--data"]).arg(d.path()).output().unwrap();
+        let st = confab()
+            .args(["user", "seed", "--count", "3", "--data"])
+            .arg(d.path())
+            .output()
+            .unwrap();
         assert!(st.status.success());
         Data(d)
     }
 
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut c = confab();
-        c.args(args).arg("--data").arg(self.0.path()).env_remove("CONFAB_ADMIN").env_remove("CONFAB_ADMIN_PASSWORD");
+        c.args(args)
+            .arg("--data")
+            .arg(self.0.path())
+            .env_remove("CONFAB_ADMIN")
+            .env_remove("CONFAB_ADMIN_PASSWORD");
         for (k, v) in env {
             c.env(k, v);
         }
@@ -26,8 +34,15 @@ impl Data {
 
     /// `confab shell -c SCRIPT` as `admin`; (success, stdout, stderr).
     fn shell(&self, admin: &str, password: &str, script: &str) -> (bool, String, String) {
-        let o = self.run(&["shell", "-c", script], &[("CONFAB_ADMIN", admin), ("CONFAB_ADMIN_PASSWORD", password)]);
-        (o.status.success(), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+        let o = self.run(
+            &["shell", "-c", script],
+            &[("CONFAB_ADMIN", admin), ("CONFAB_ADMIN_PASSWORD", password)],
+        );
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        )
     }
 
     fn ok(&self, script: &str) -> String {
@@ -43,7 +58,18 @@ fn text(o: &Output) -> String {
 
 fn bootstrap() -> Data {
     let d = Data::new();
-    let o = d.run(&["admin", "add", "root", "--role", "CsAdministrator", "--password", "rootpassword1"], &[]);
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "root",
+            "--role",
+            "CsAdministrator",
+            "--password",
+            "rootpassword1",
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}", text(&o));
     d
 }
@@ -51,24 +77,130 @@ fn bootstrap() -> Data {
 #[test]
 fn first_administrator_then_only_administrators_add_more() {
     let d = Data::new();
-    let o = d.run(&["shell", "-c", "Get-CsUser"], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "x")]);
-    assert!(!o.status.success() && text(&o).contains("no administrator yet"), "{}", text(&o));
-    let o = d.run(&["admin", "add", "root", "--role", "CsAdministrator", "--password", "short"], &[]);
-    assert!(!o.status.success() && text(&o).contains("password"), "{}", text(&o));
-    let o = d.run(&["admin", "add", "root", "--role", "CsNobody", "--password", "rootpassword1"], &[]);
-    assert!(!o.status.success() && text(&o).contains("unknown role 'CsNobody'"), "{}", text(&o));
-    let o = d.run(&["admin", "add", "root", "--role", "CsAdministrator", "--password", "rootpassword1"], &[]);
+    let o = d.run(
+        &["shell", "-c", "Get-CsUser"],
+        &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "x")],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("no administrator yet"),
+        "{}",
+        text(&o)
+    );
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "root",
+            "--role",
+            "CsAdministrator",
+            "--password",
+            "short",
+        ],
+        &[],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("password"),
+        "{}",
+        text(&o)
+    );
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "root",
+            "--role",
+            "CsNobody",
+            "--password",
+            "rootpassword1",
+        ],
+        &[],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("unknown role 'CsNobody'"),
+        "{}",
+        text(&o)
+    );
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "root",
+            "--role",
+            "CsAdministrator",
+            "--password",
+            "rootpassword1",
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}", text(&o));
     // now a second one needs an administrator's sign-in
-    let o = d.run(&["admin", "add", "eve", "--role", "CsAdministrator", "--password", "evepassword1"], &[]);
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "eve",
+            "--role",
+            "CsAdministrator",
+            "--password",
+            "evepassword1",
+        ],
+        &[],
+    );
     assert!(!o.status.success(), "{}", text(&o));
-    let o = d.run(&["admin", "add", "eve", "--role", "CsAdministrator", "--password", "evepassword1"], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "wrong")]);
-    assert!(!o.status.success() && text(&o).contains("sign-in refused"), "{}", text(&o));
-    let o = d.run(&["admin", "add", "helpdesk", "--role", "CsHelpDesk", "--password", "helpdeskpass1"], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "rootpassword1")]);
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "eve",
+            "--role",
+            "CsAdministrator",
+            "--password",
+            "evepassword1",
+        ],
+        &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "wrong")],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("sign-in refused"),
+        "{}",
+        text(&o)
+    );
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "helpdesk",
+            "--role",
+            "CsHelpDesk",
+            "--password",
+            "helpdeskpass1",
+        ],
+        &[
+            ("CONFAB_ADMIN", "root"),
+            ("CONFAB_ADMIN_PASSWORD", "rootpassword1"),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     // a help desk admin cannot add administrators
-    let o = d.run(&["admin", "add", "x", "--role", "CsAdministrator", "--password", "xpassword123"], &[("CONFAB_ADMIN", "helpdesk"), ("CONFAB_ADMIN_PASSWORD", "helpdeskpass1")]);
-    assert!(!o.status.success() && text(&o).contains("may not manage administrators"), "{}", text(&o));
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "x",
+            "--role",
+            "CsAdministrator",
+            "--password",
+            "xpassword123",
+        ],
+        &[
+            ("CONFAB_ADMIN", "helpdesk"),
+            ("CONFAB_ADMIN_PASSWORD", "helpdeskpass1"),
+        ],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("may not manage administrators"),
+        "{}",
+        text(&o)
+    );
     let o = d.run(&["admin", "list"], &[]);
     assert!(text(&o).contains("root") && text(&o).contains("helpdesk"));
     // a wrong password signs nobody in
@@ -81,55 +213,131 @@ fn cookbook_lines_run_verbatim_through_the_shell() {
     let d = bootstrap();
     d.ok("New-CsAdminRole -Identity CsUserModifier -Template CsViewOnlyAdministrator");
     let out = d.ok("Get-CsAdminRole CSUserModifier | Select-Object –ExpandProperty cmdlets | fl");
-    assert!(out.contains("Get-CsUser") && !out.contains("Set-CsUser"), "{out}");
+    assert!(
+        out.contains("Get-CsUser") && !out.contains("Set-CsUser"),
+        "{out}"
+    );
     d.ok(r#"Set-CsAdminRole -Identity CsUserModifier -Cmdlets @{add="Set-CsUser"}"#);
-    assert!(d.ok("Get-CsAdminRole CsUserModifier | Select-Object -ExpandProperty Cmdlets").contains("Set-CsUser"));
+    assert!(d
+        .ok("Get-CsAdminRole CsUserModifier | Select-Object -ExpandProperty Cmdlets")
+        .contains("Set-CsUser"));
     d.ok(r#"Set-CsAdminRole -Identity CsUserModifier –Cmdlets @{remove="Get-CSVoiceRoutingPolicy","Get-CSVoiceTestConfiguration"}"#);
     let out = d.ok("Get-CsAdminRole CsUserModifier | Select-Object -ExpandProperty Cmdlets");
-    assert!(!out.contains("Get-CsVoiceRoutingPolicy") && !out.contains("Get-CsVoiceTestConfiguration"), "{out}");
+    assert!(
+        !out.contains("Get-CsVoiceRoutingPolicy") && !out.contains("Get-CsVoiceTestConfiguration"),
+        "{out}"
+    );
     let (ok, _, err) = d.shell("root", "rootpassword1", r#"New-CsAdminRole -Identity CSUserModifier -Template CsViewOnlyAdministrator -Cmdlets @{add="set-CsUser"}"#);
-    assert!(!ok && err.contains("already exists"), "as in Lync, the role exists: {err}");
+    assert!(
+        !ok && err.contains("already exists"),
+        "as in Lync, the role exists: {err}"
+    );
 
     let out = d.ok("Get-CsMeetingConfiguration");
-    assert!(out.contains("Identity") && out.contains("Global") && out.contains("PstnCallersBypassLobby"), "{out}");
+    assert!(
+        out.contains("Identity")
+            && out.contains("Global")
+            && out.contains("PstnCallersBypassLobby"),
+        "{out}"
+    );
     d.ok("Set-CsMeetingConfiguration -PstnCallersBypassLobby $false");
-    assert!(d.ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby").contains("False"));
+    assert!(d
+        .ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby")
+        .contains("False"));
     d.ok("Set-CsMeetingConfiguration -AssignedConferenceTypeByDefault $false -EnableAssignedConferenceType $true");
     let out = d.ok("Get-CsMeetingConfiguration | fl");
-    assert!(out.lines().any(|l| l.starts_with("AssignedConferenceTypeByDefault") && l.ends_with("False")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("AssignedConferenceTypeByDefault") && l.ends_with("False")),
+        "{out}"
+    );
     d.ok(r#".\New-CsClonedPolicy.ps1 -SourcePolicyName global -TargetPolicyName "DefaultConferencing" -PolicyType ConferencingPolicy"#);
-    assert!(d.ok("Get-CsConferencingPolicy -Identity DefaultConferencing").contains("Tag:DefaultConferencing"));
+    assert!(d
+        .ok("Get-CsConferencingPolicy -Identity DefaultConferencing")
+        .contains("Tag:DefaultConferencing"));
     d.ok("Get-CsConferencingConfiguration | Set-CsConferencingConfiguration -ClientMediaPortRangeEnabled $True");
     assert!(d.ok("Get-CsConferencingConfiguration | Select-Object -ExpandProperty ClientMediaPortRangeEnabled").contains("True"));
     d.ok("$cert = New-CsWebTrustedCACertificate -Thumbprint \"7a06f5b75287f17d4596118418b77004b4cd4d92\" -CAStore TrustedRootCA\nSet-CsWebServiceConfiguration -TrustedCACerts @{Add=$cert}");
-    assert!(d.ok("Get-CsWebServiceConfiguration").contains("7A06F5B75287F17D4596118418B77004B4CD4D92"));
+    assert!(d
+        .ok("Get-CsWebServiceConfiguration")
+        .contains("7A06F5B75287F17D4596118418B77004B4CD4D92"));
     assert!(d.ok("Get-CsServerApplication").contains("IIMFilter"));
     d.ok(r#"Set-CsFileTransferFilterConfiguration -Identity global -Extensions @{Add=".jpg"}"#);
     assert!(d.ok("Get-CsFileTransferFilterConfiguration -Identity global | Select-Object –ExpandProperty Extensions").lines().any(|l| l == ".jpg"));
     d.ok("Set-CsClientPolicy -Identity global -DisableRTFIm $true");
-    assert!(d.ok("Get-CsClientPolicy -Identity global | Select-Object -ExpandProperty DisableRTFIm").contains("True"));
+    assert!(d
+        .ok("Get-CsClientPolicy -Identity global | Select-Object -ExpandProperty DisableRTFIm")
+        .contains("True"));
     d.ok("Disable-CsUser -Identity sip:user0001@example.test");
-    assert!(d.ok("Get-CsUser -Identity sip:user0001@example.test").lines().any(|l| l.starts_with("Enabled") && l.ends_with("False")));
+    assert!(d
+        .ok("Get-CsUser -Identity sip:user0001@example.test")
+        .lines()
+        .any(|l| l.starts_with("Enabled") && l.ends_with("False")));
     d.ok("Enable-CsUser -Identity sip:user0001@example.test; Set-CsUser -Identity sip:user0002@example.test -Enabled $false");
     let users = d.run(&["user", "list"], &[]);
-    assert!(text(&users).contains("user0001@example.test") && text(&users).lines().any(|l| l.contains("user0002") && l.contains("disabled")));
+    assert!(
+        text(&users).contains("user0001@example.test")
+            && text(&users)
+                .lines()
+                .any(|l| l.contains("user0002") && l.contains("disabled"))
+    );
 }
 
 #[test]
 fn a_delegated_administrator_can_do_exactly_what_their_role_allows() {
     let d = bootstrap();
     d.ok(r#"New-CsAdminRole -Identity CsUserModifier -Template CsViewOnlyAdministrator -Cmdlets @{add="Set-CsUser"}"#);
-    let o = d.run(&["admin", "add", "hd", "--role", "CsUserModifier", "--password", "hdpassword12"], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "rootpassword1")]);
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "hd",
+            "--role",
+            "CsUserModifier",
+            "--password",
+            "hdpassword12",
+        ],
+        &[
+            ("CONFAB_ADMIN", "root"),
+            ("CONFAB_ADMIN_PASSWORD", "rootpassword1"),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
-    let (ok, _, err) = d.shell("hd", "hdpassword12", "Set-CsUser -Identity sip:user0001@example.test -Enabled $false");
+    let (ok, _, err) = d.shell(
+        "hd",
+        "hdpassword12",
+        "Set-CsUser -Identity sip:user0001@example.test -Enabled $false",
+    );
     assert!(ok, "{err}");
-    let (ok, _, err) = d.shell("hd", "hdpassword12", "Set-CsMeetingConfiguration -PstnCallersBypassLobby $false");
-    assert!(!ok && err.contains("access denied") && err.contains("CsAdministrator"), "{err}");
-    assert!(d.ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby").contains("True"), "unchanged");
+    let (ok, _, err) = d.shell(
+        "hd",
+        "hdpassword12",
+        "Set-CsMeetingConfiguration -PstnCallersBypassLobby $false",
+    );
+    assert!(
+        !ok && err.contains("access denied") && err.contains("CsAdministrator"),
+        "{err}"
+    );
+    assert!(
+        d.ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby")
+            .contains("True"),
+        "unchanged"
+    );
     // the audit log has both changes and the refusal is not a change
-    let o = d.run(&["admin", "audit"], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "rootpassword1")]);
+    let o = d.run(
+        &["admin", "audit"],
+        &[
+            ("CONFAB_ADMIN", "root"),
+            ("CONFAB_ADMIN_PASSWORD", "rootpassword1"),
+        ],
+    );
     let log = text(&o);
-    assert!(log.contains("Set-CsUser -Identity sip:user0001@example.test -Enabled $false") && log.contains("hd") && log.contains("local shell"), "{log}");
+    assert!(
+        log.contains("Set-CsUser -Identity sip:user0001@example.test -Enabled $false")
+            && log.contains("hd")
+            && log.contains("local shell"),
+        "{log}"
+    );
     assert!(log.contains("New-CsAdminRole"), "{log}");
     assert!(!log.contains("Set-CsMeetingConfiguration"), "{log}");
     // and the shell can read it too, for those allowed
@@ -142,19 +350,42 @@ fn a_delegated_administrator_can_do_exactly_what_their_role_allows() {
 fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let d = bootstrap();
     let cases = [
-        ("Set-CsMeetingConfigurations -PstnCallersBypassLobby $false", "Set-CsMeetingConfigurations"),
-        ("Set-CsMeetingConfiguration -PstnCallersBypassLobbyy $false", "PstnCallersBypassLobbyy"),
-        ("Set-CsMeetingConfiguration -PstnCallersBypassLobby 42x", "System.Boolean"),
-        ("Set-CsMeetingConfiguration -Identity Nowhere -PstnCallersBypassLobby $false", "not a scope"),
-        ("Set-CsMeetingConfiguration -PstnCallersBypassLobby \"$false", "unterminated string"),
-        ("Set-CsAdminRole -Identity CsHelpDesk -Cmdlets @{add=\"Set-CsUser\"", "unbalanced"),
-        ("New-CsAdminRole -Identity Foo", "mandatory parameter 'Template'"),
+        (
+            "Set-CsMeetingConfigurations -PstnCallersBypassLobby $false",
+            "Set-CsMeetingConfigurations",
+        ),
+        (
+            "Set-CsMeetingConfiguration -PstnCallersBypassLobbyy $false",
+            "PstnCallersBypassLobbyy",
+        ),
+        (
+            "Set-CsMeetingConfiguration -PstnCallersBypassLobby 42x",
+            "System.Boolean",
+        ),
+        (
+            "Set-CsMeetingConfiguration -Identity Nowhere -PstnCallersBypassLobby $false",
+            "not a scope",
+        ),
+        (
+            "Set-CsMeetingConfiguration -PstnCallersBypassLobby \"$false",
+            "unterminated string",
+        ),
+        (
+            "Set-CsAdminRole -Identity CsHelpDesk -Cmdlets @{add=\"Set-CsUser\"",
+            "unbalanced",
+        ),
+        (
+            "New-CsAdminRole -Identity Foo",
+            "mandatory parameter 'Template'",
+        ),
     ];
     for (script, needle) in cases {
         let (ok, _, err) = d.shell("root", "rootpassword1", script);
         assert!(!ok && err.contains(needle), "{script}: {err}");
     }
-    assert!(d.ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby").contains("True"));
+    assert!(d
+        .ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby")
+        .contains("True"));
 }
 
 #[test]
@@ -162,9 +393,21 @@ fn script_files_run_too() {
     let d = bootstrap();
     let f = d.0.path().join("recipe.ps1");
     std::fs::write(&f, "# a recipe\nSet-CsMeetingConfiguration -PstnCallersBypassLobby $false\nGet-CsMeetingConfiguration | fl\n").unwrap();
-    let o = d.run(&["shell", f.to_str().unwrap()], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "rootpassword1")]);
+    let o = d.run(
+        &["shell", f.to_str().unwrap()],
+        &[
+            ("CONFAB_ADMIN", "root"),
+            ("CONFAB_ADMIN_PASSWORD", "rootpassword1"),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).lines().any(|l| l.starts_with("PstnCallersBypassLobby") && l.ends_with("False")), "{}", text(&o));
+    assert!(
+        text(&o)
+            .lines()
+            .any(|l| l.starts_with("PstnCallersBypassLobby") && l.ends_with("False")),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -173,30 +416,83 @@ fn remote_shell_through_the_rest_api_of_a_running_server() {
     let s = Server::start(3, &format!("[http]\nlisten = \"127.0.0.1:{http}\"\n"));
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut c = confab();
-        c.args(args).arg("--data").arg(s.data()).env_remove("CONFAB_ADMIN").env_remove("CONFAB_ADMIN_PASSWORD");
+        c.args(args)
+            .arg("--data")
+            .arg(s.data())
+            .env_remove("CONFAB_ADMIN")
+            .env_remove("CONFAB_ADMIN_PASSWORD");
         for (k, v) in env {
             c.env(k, v);
         }
         c.output().unwrap()
     };
-    let o = run(&["admin", "add", "root", "--role", "CsAdministrator", "--password", "rootpassword1"], &[]);
+    let o = run(
+        &[
+            "admin",
+            "add",
+            "root",
+            "--role",
+            "CsAdministrator",
+            "--password",
+            "rootpassword1",
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let url = format!("http://127.0.0.1:{http}");
     let remote = |admin: &str, pw: &str, script: &str| {
-        let o = run(&["shell", "--server", &url, "-c", script], &[("CONFAB_ADMIN", admin), ("CONFAB_ADMIN_PASSWORD", pw)]);
+        let o = run(
+            &["shell", "--server", &url, "-c", script],
+            &[("CONFAB_ADMIN", admin), ("CONFAB_ADMIN_PASSWORD", pw)],
+        );
         (o.status.success(), text(&o))
     };
-    let (ok, out) = remote("root", "rootpassword1", "Set-CsMeetingConfiguration -PstnCallersBypassLobby $false");
+    let (ok, out) = remote(
+        "root",
+        "rootpassword1",
+        "Set-CsMeetingConfiguration -PstnCallersBypassLobby $false",
+    );
     assert!(ok, "{out}");
     let (ok, out) = remote("root", "rootpassword1", "Get-CsMeetingConfiguration");
-    assert!(ok && out.lines().any(|l| l.starts_with("PstnCallersBypassLobby") && l.ends_with("False")), "{out}");
-    let (ok, out) = remote("root", "rootpassword1", r#"New-CsAdminRole -Identity CsUserModifier -Template CsViewOnlyAdministrator -Cmdlets @{add="Set-CsUser"}"#);
+    assert!(
+        ok && out
+            .lines()
+            .any(|l| l.starts_with("PstnCallersBypassLobby") && l.ends_with("False")),
+        "{out}"
+    );
+    let (ok, out) = remote(
+        "root",
+        "rootpassword1",
+        r#"New-CsAdminRole -Identity CsUserModifier -Template CsViewOnlyAdministrator -Cmdlets @{add="Set-CsUser"}"#,
+    );
     assert!(ok, "{out}");
-    let o = run(&["admin", "add", "hd", "--role", "CsUserModifier", "--password", "hdpassword12"], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "rootpassword1")]);
+    let o = run(
+        &[
+            "admin",
+            "add",
+            "hd",
+            "--role",
+            "CsUserModifier",
+            "--password",
+            "hdpassword12",
+        ],
+        &[
+            ("CONFAB_ADMIN", "root"),
+            ("CONFAB_ADMIN_PASSWORD", "rootpassword1"),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
-    let (ok, out) = remote("hd", "hdpassword12", "Set-CsUser -Identity sip:user0001@example.test -Enabled $false");
+    let (ok, out) = remote(
+        "hd",
+        "hdpassword12",
+        "Set-CsUser -Identity sip:user0001@example.test -Enabled $false",
+    );
     assert!(ok, "{out}");
-    let (ok, out) = remote("hd", "hdpassword12", "Set-CsMeetingConfiguration -PstnCallersBypassLobby $true");
+    let (ok, out) = remote(
+        "hd",
+        "hdpassword12",
+        "Set-CsMeetingConfiguration -PstnCallersBypassLobby $true",
+    );
     assert!(!ok && out.contains("CsAdministrator"), "{out}");
     let (ok, out) = remote("hd", "wrongpassword", "Get-CsUser");
     assert!(!ok && out.contains("sign-in refused"), "{out}");
@@ -208,11 +504,21 @@ fn remote_shell_through_the_rest_api_of_a_running_server() {
         if r.status() == Some(403) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still registers: {}", first_line(&r));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still registers: {}",
+            first_line(&r)
+        );
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
     // REST changes are audited with their origin
-    let o = run(&["admin", "audit"], &[("CONFAB_ADMIN", "root"), ("CONFAB_ADMIN_PASSWORD", "rootpassword1")]);
+    let o = run(
+        &["admin", "audit"],
+        &[
+            ("CONFAB_ADMIN", "root"),
+            ("CONFAB_ADMIN_PASSWORD", "rootpassword1"),
+        ],
+    );
     assert!(text(&o).contains("rest 127.0.0.1:"), "{}", text(&o));
 }
 
@@ -220,20 +526,39 @@ fn remote_shell_through_the_rest_api_of_a_running_server() {
 fn backup_and_restore_give_an_identical_server() {
     let d = bootstrap();
     d.ok(r#"New-CsAdminRole -Identity CsUserModifier -Template CsViewOnlyAdministrator -Cmdlets @{add="Set-CsUser"}; Set-CsMeetingConfiguration -PstnCallersBypassLobby $false; Set-CsFileTransferFilterConfiguration -Extensions @{Add=".jpg"}"#);
-    let o = d.run(&["contact", "add", "user0001", "user0002@example.test", "Workgroup"], &[]);
+    let o = d.run(
+        &[
+            "contact",
+            "add",
+            "user0001",
+            "user0002@example.test",
+            "Workgroup",
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let file = d.0.path().join("full.backup");
     let o = d.run(&["backup", file.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let restored = Data(tempfile::tempdir().unwrap());
     let target = restored.0.path().join("data");
-    let o = confab().args(["restore", file.to_str().unwrap(), "--data"]).arg(&target).output().unwrap();
+    let o = confab()
+        .args(["restore", file.to_str().unwrap(), "--data"])
+        .arg(&target)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let same = |args: &[&str], script: Option<&str>| {
-        let a = if let Some(sc) = script { d.ok(sc) } else { String::from_utf8_lossy(&d.run(args, &[]).stdout).to_string() };
+        let a = if let Some(sc) = script {
+            d.ok(sc)
+        } else {
+            String::from_utf8_lossy(&d.run(args, &[]).stdout).to_string()
+        };
         let mut c = confab();
         if let Some(sc) = script {
-            c.args(["shell", "-c", sc]).env("CONFAB_ADMIN", "root").env("CONFAB_ADMIN_PASSWORD", "rootpassword1");
+            c.args(["shell", "-c", sc])
+                .env("CONFAB_ADMIN", "root")
+                .env("CONFAB_ADMIN_PASSWORD", "rootpassword1");
         } else {
             c.args(args);
         }
@@ -247,7 +572,11 @@ fn backup_and_restore_give_an_identical_server() {
     same(&[], Some("Get-CsMeetingConfiguration; Get-CsFileTransferFilterConfiguration; Get-CsAdminRole CsUserModifier"));
     // restoring over an existing store is refused
     let o = d.run(&["restore", file.to_str().unwrap()], &[]);
-    assert!(!o.status.success() && text(&o).contains("empty data directory"), "{}", text(&o));
+    assert!(
+        !o.status.success() && text(&o).contains("empty data directory"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -256,16 +585,42 @@ fn export_and_import_configuration_and_user_data() {
     d.ok("Set-CsMeetingConfiguration -PstnCallersBypassLobby $false; New-CsClonedPolicy -SourcePolicyName global -TargetPolicyName Sales -PolicyType ClientPolicy");
     let cfg = d.0.path().join("config.json");
     let users = d.0.path().join("users.json");
-    d.ok(&format!("Export-CsConfiguration -FileName \"{}\"; Export-CsUserData -FileName \"{}\"", cfg.display(), users.display()));
-    let (ok, _, err) = d.shell("root", "rootpassword1", &format!("Export-CsConfiguration -FileName \"{}\"", cfg.display()));
+    d.ok(&format!(
+        "Export-CsConfiguration -FileName \"{}\"; Export-CsUserData -FileName \"{}\"",
+        cfg.display(),
+        users.display()
+    ));
+    let (ok, _, err) = d.shell(
+        "root",
+        "rootpassword1",
+        &format!("Export-CsConfiguration -FileName \"{}\"", cfg.display()),
+    );
     assert!(!ok && err.contains("exists"), "never overwrites: {err}");
     let other = bootstrap();
-    other.ok(&format!("Import-CsConfiguration -FileName \"{}\"; Import-CsUserData -FileName \"{}\"", cfg.display(), users.display()));
-    assert!(other.ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby").contains("False"));
-    assert!(other.ok("Get-CsClientPolicy -Identity Sales").contains("Tag:Sales"));
-    assert_eq!(text(&other.run(&["user", "list"], &[])), text(&d.run(&["user", "list"], &[])));
+    other.ok(&format!(
+        "Import-CsConfiguration -FileName \"{}\"; Import-CsUserData -FileName \"{}\"",
+        cfg.display(),
+        users.display()
+    ));
+    assert!(other
+        .ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby")
+        .contains("False"));
+    assert!(other
+        .ok("Get-CsClientPolicy -Identity Sales")
+        .contains("Tag:Sales"));
+    assert_eq!(
+        text(&other.run(&["user", "list"], &[])),
+        text(&d.run(&["user", "list"], &[]))
+    );
     let bad = d.0.path().join("bad.json");
     std::fs::write(&bad, "{\"format\": \"something else\"}").unwrap();
-    let (ok, _, err) = other.shell("root", "rootpassword1", &format!("Import-CsConfiguration -FileName \"{}\"", bad.display()));
-    assert!(!ok && err.contains("not a confab configuration export"), "{err}");
+    let (ok, _, err) = other.shell(
+        "root",
+        "rootpassword1",
+        &format!("Import-CsConfiguration -FileName \"{}\"", bad.display()),
+    );
+    assert!(
+        !ok && err.contains("not a confab configuration export"),
+        "{err}"
+    );
 }

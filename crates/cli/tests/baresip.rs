@@ -51,7 +51,11 @@ fn pick_ports() -> Ports {
     for base in (5300u16..=5375).step_by(25) {
         if !claimed.contains(&base) && (base..base + 25).all(port_free) {
             claimed.push(base);
-            return Ports { confab: base, sip: [base + 2, base + 4], rtp: [base + 6, base + 16] };
+            return Ports {
+                confab: base,
+                sip: [base + 2, base + 4],
+                rtp: [base + 6, base + 16],
+            };
         }
     }
     panic!("no block of 25 free ports in 127.0.0.1:5300-5399");
@@ -71,7 +75,11 @@ impl Log {
                 buf.clear();
                 match r.read_until(b'\n', &mut buf) {
                     Ok(0) | Err(_) => break,
-                    Ok(_) => log.0.lock().unwrap().push_str(&clean_line(&String::from_utf8_lossy(&buf))),
+                    Ok(_) => log
+                        .0
+                        .lock()
+                        .unwrap()
+                        .push_str(&clean_line(&String::from_utf8_lossy(&buf))),
                 }
             }
         });
@@ -88,9 +96,13 @@ fn clean_line(raw: &str) -> String {
     let pieces: Vec<String> = raw.split('\r').map(strip_ansi).collect();
     let mut out = String::new();
     for (i, p) in pieces.iter().enumerate() {
-        let next = pieces.get(i + 1).map(|n| n.trim_end_matches('\n')).unwrap_or("");
+        let next = pieces
+            .get(i + 1)
+            .map(|n| n.trim_end_matches('\n'))
+            .unwrap_or("");
         let t = p.trim_end_matches('\n');
-        if t.trim().is_empty() || t.starts_with("[0:") || (!next.is_empty() && next.starts_with(t)) {
+        if t.trim().is_empty() || t.starts_with("[0:") || (!next.is_empty() && next.starts_with(t))
+        {
             if p.ends_with('\n') && !out.ends_with('\n') && !out.is_empty() {
                 out.push('\n');
             }
@@ -136,13 +148,23 @@ struct Proc {
 
 impl Proc {
     fn spawn(name: &str, mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {name}: {e} ({cmd:?})"));
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e} ({cmd:?})"));
         let log = Log::default();
         log.attach(child.stdout.take().unwrap());
         log.attach(child.stderr.take().unwrap());
         let stdin = child.stdin.take();
-        Proc { name: name.to_string(), child, stdin, log, may_exit: false }
+        Proc {
+            name: name.to_string(),
+            child,
+            stdin,
+            log,
+            may_exit: false,
+        }
     }
 }
 
@@ -175,12 +197,20 @@ impl Procs {
     }
 
     fn log(&self, name: &str) -> String {
-        self.list.iter().find(|p| p.name == name).unwrap().log.text()
+        self.list
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .log
+            .text()
     }
 
     /// Types one command line into baresip's stdio UI ("/dial ...", "/accept", ...).
     fn command(&mut self, name: &str, line: &str) {
-        eprintln!("[{:5.1}s] {name} <- {line}", self.start.elapsed().as_secs_f32());
+        eprintln!(
+            "[{:5.1}s] {name} <- {line}",
+            self.start.elapsed().as_secs_f32()
+        );
         let p = self.get(name);
         let stdin = p.stdin.as_mut().unwrap();
         stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
@@ -190,17 +220,29 @@ impl Procs {
     /// Waits until the output of `name` contains `needle` at or after byte `from`; returns
     /// the byte offset just after the first such occurrence.
     fn wait_for(&mut self, name: &str, what: &str, from: usize, needle: &str) -> usize {
-        self.wait_until(name, what, |text| text.get(from..).and_then(|t| t.find(needle)).map(|i| from + i + needle.len()))
+        self.wait_until(name, what, |text| {
+            text.get(from..)
+                .and_then(|t| t.find(needle))
+                .map(|i| from + i + needle.len())
+        })
     }
 
     /// Waits until `pred` returns Some for the output of `name`. Fails if a process died
     /// or time ran out.
-    fn wait_until(&mut self, name: &str, what: &str, pred: impl Fn(&str) -> Option<usize>) -> usize {
+    fn wait_until(
+        &mut self,
+        name: &str,
+        what: &str,
+        pred: impl Fn(&str) -> Option<usize>,
+    ) -> usize {
         let deadline = (Instant::now() + STEP).min(self.start + TOTAL);
         loop {
             let text = self.log(name);
             if let Some(pos) = pred(&text) {
-                eprintln!("[{:5.1}s] {name}: {what}", self.start.elapsed().as_secs_f32());
+                eprintln!(
+                    "[{:5.1}s] {name}: {what}",
+                    self.start.elapsed().as_secs_f32()
+                );
                 return pos;
             }
             self.check_alive(name, what);
@@ -250,7 +292,11 @@ impl Procs {
                 std::thread::sleep(Duration::from_millis(50));
             }
             if last.split_whitespace().any(|w| w == status) {
-                eprintln!("[{:5.1}s] {name}: {what}: {}", self.start.elapsed().as_secs_f32(), last.trim());
+                eprintln!(
+                    "[{:5.1}s] {name}: {what}: {}",
+                    self.start.elapsed().as_secs_f32(),
+                    last.trim()
+                );
                 return;
             }
             self.check_alive(name, &what);
@@ -266,7 +312,10 @@ impl Procs {
         let deadline = (Instant::now() + STEP).min(self.start + TOTAL);
         loop {
             if let Some(st) = self.get(name).child.try_wait().unwrap() {
-                eprintln!("[{:5.1}s] {name} exited ({st})", self.start.elapsed().as_secs_f32());
+                eprintln!(
+                    "[{:5.1}s] {name} exited ({st})",
+                    self.start.elapsed().as_secs_f32()
+                );
                 return st;
             }
             self.check_alive(name, "its exit");
@@ -285,7 +334,8 @@ fn confab() -> Command {
 /// Sends SIP OPTIONS over UDP until confab answers 200 (bounded).
 fn wait_server_ready(port: u16, procs: &mut Procs) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let local = sock.local_addr().unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     for i in 0.. {
@@ -310,7 +360,10 @@ fn wait_server_ready(port: u16, procs: &mut Procs) {
         if let Ok(Some(st)) = procs.get("confab").child.try_wait() {
             panic!("confab exited ({st}) before answering OPTIONS");
         }
-        assert!(Instant::now() < deadline, "confab did not answer OPTIONS on 127.0.0.1:{port}");
+        assert!(
+            Instant::now() < deadline,
+            "confab did not answer OPTIONS on 127.0.0.1:{port}"
+        );
     }
 }
 
@@ -319,7 +372,14 @@ fn wait_server_ready(port: u16, procs: &mut Procs) {
 /// (`pubint`) and the peer's contact entry is subscribed to (`;presence=p2p`: in baresip
 /// 1.0.0 the only contacts the presence module SUBSCRIBEs to; the SUBSCRIBE goes to the
 /// contact's AOR through the outbound proxy, so confab answers it).
-fn baresip_dir(root: &Path, idx: usize, user: &str, peer: &str, ports: &Ports, presence: bool) -> PathBuf {
+fn baresip_dir(
+    root: &Path,
+    idx: usize,
+    user: &str,
+    peer: &str,
+    ports: &Ports,
+    presence: bool,
+) -> PathBuf {
     let dir = root.join(user);
     std::fs::create_dir_all(&dir).unwrap();
     let (sip, rtp) = (ports.sip[idx], ports.rtp[idx]);
@@ -348,7 +408,11 @@ fn baresip_dir(root: &Path, idx: usize, user: &str, peer: &str, ports: &Ports, p
          module_app\t\tmenu.so\n\
          {}",
         rtp + 9,
-        if presence { "module_app\t\tpresence.so\n" } else { "" }
+        if presence {
+            "module_app\t\tpresence.so\n"
+        } else {
+            ""
+        }
     );
     std::fs::write(dir.join("config"), config).unwrap();
     let account = format!(
@@ -359,7 +423,11 @@ fn baresip_dir(root: &Path, idx: usize, user: &str, peer: &str, ports: &Ports, p
     std::fs::write(dir.join("accounts"), account).unwrap();
     // The contact module's /message sends to the current contact: the first (only) one.
     let params = if presence { ";presence=p2p" } else { "" };
-    std::fs::write(dir.join("contacts"), format!("\"peer\" <sip:{peer}@{DOMAIN}>{params}\n")).unwrap();
+    std::fs::write(
+        dir.join("contacts"),
+        format!("\"peer\" <sip:{peer}@{DOMAIN}>{params}\n"),
+    )
+    .unwrap();
     dir
 }
 
@@ -394,13 +462,22 @@ impl Traced {
 fn parse_trace(log: &str) -> Vec<Traced> {
     let mut out: Vec<Traced> = Vec::new();
     for line in log.lines() {
-        let marker = [("recv from ", "recv"), ("send to ", "send")].into_iter().find_map(|(m, d)| {
-            line.find(m).filter(|_| line.contains(" INFO")).map(|i| (d, &line[i + m.len()..]))
-        });
+        let marker = [("recv from ", "recv"), ("send to ", "send")]
+            .into_iter()
+            .find_map(|(m, d)| {
+                line.find(m)
+                    .filter(|_| line.contains(" INFO"))
+                    .map(|i| (d, &line[i + m.len()..]))
+            });
         if let Some((dir, rest)) = marker {
             // rest = "UDP 127.0.0.1:5304"
             let peer = rest.split_whitespace().last().unwrap_or("").to_string();
-            out.push(Traced { dir, peer, start: String::new(), text: String::new() });
+            out.push(Traced {
+                dir,
+                peer,
+                start: String::new(),
+                text: String::new(),
+            });
             continue;
         }
         if let Some(m) = out.last_mut() {
@@ -415,13 +492,22 @@ fn parse_trace(log: &str) -> Vec<Traced> {
 }
 
 fn find<'a>(trace: &'a [Traced], what: &str, pred: impl Fn(&Traced) -> bool) -> &'a Traced {
-    trace.iter().find(|m| pred(m)).unwrap_or_else(|| panic!("not in confab's SIP trace: {what}"))
+    trace
+        .iter()
+        .find(|m| pred(m))
+        .unwrap_or_else(|| panic!("not in confab's SIP trace: {what}"))
 }
 
 /// Starts everything a test needs: confab (seeded users, --sip-trace) and two baresip
 /// clients user0001 and user0002, each with the other as its contact.
 fn start(t0: Instant, presence: bool) -> (Procs, Ports) {
-    if Command::new("baresip").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+    if Command::new("baresip")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
         panic!("baresip is not installed (apt-get install -y baresip-core)");
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -440,17 +526,32 @@ fn start(t0: Instant, presence: bool) -> (Procs, Ports) {
         .args(["--domain", DOMAIN, "--count", "10"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "user seed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "user seed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let mut procs = Procs { list: Vec::new(), start: t0, _tmp: tmp };
+    let mut procs = Procs {
+        list: Vec::new(),
+        start: t0,
+        _tmp: tmp,
+    };
     let mut cmd = confab();
-    cmd.arg("serve")
-        .arg("--data")
-        .arg(&data)
-        .args(["--listen", &format!("127.0.0.1:{}", ports.confab), "--domain", DOMAIN, "--sip-trace"]);
+    cmd.arg("serve").arg("--data").arg(&data).args([
+        "--listen",
+        &format!("127.0.0.1:{}", ports.confab),
+        "--domain",
+        DOMAIN,
+        "--sip-trace",
+    ]);
     procs.list.push(Proc::spawn("confab", cmd));
     wait_server_ready(ports.confab, &mut procs);
-    eprintln!("[{:5.1}s] confab is answering on 127.0.0.1:{}", t0.elapsed().as_secs_f32(), ports.confab);
+    eprintln!(
+        "[{:5.1}s] confab is answering on 127.0.0.1:{}",
+        t0.elapsed().as_secs_f32(),
+        ports.confab
+    );
 
     let (a, b) = ("user0001", "user0002");
     for (idx, (me, peer)) in [(a, b), (b, a)].into_iter().enumerate() {
@@ -469,86 +570,189 @@ fn baresip_register_message_call() {
     let (a, b) = ("user0001", "user0002");
 
     // 1. Both register: 401 challenge answered, 200 OK.
-    let mut pos_a = procs.wait_for(a, "registered (200 OK)", 0, &format!("{a}@{DOMAIN}: {{0/UDP/v4}} 200 OK"));
-    let mut pos_b = procs.wait_for(b, "registered (200 OK)", 0, &format!("{b}@{DOMAIN}: {{0/UDP/v4}} 200 OK"));
+    let mut pos_a = procs.wait_for(
+        a,
+        "registered (200 OK)",
+        0,
+        &format!("{a}@{DOMAIN}: {{0/UDP/v4}} 200 OK"),
+    );
+    let mut pos_b = procs.wait_for(
+        b,
+        "registered (200 OK)",
+        0,
+        &format!("{b}@{DOMAIN}: {{0/UDP/v4}} 200 OK"),
+    );
 
     // 2. MESSAGE user0001 -> user0002 (the contact module sends to the current contact).
-    let text = format!("hello user0002, this is user0001 (confab e2e {})", std::process::id());
+    let text = format!(
+        "hello user0002, this is user0001 (confab e2e {})",
+        std::process::id()
+    );
     procs.command(a, &format!("/message {text}"));
-    pos_b = procs.wait_for(b, "received the MESSAGE", pos_b, &format!("sip:{a}@{DOMAIN}: \"{text}\""));
+    pos_b = procs.wait_for(
+        b,
+        "received the MESSAGE",
+        pos_b,
+        &format!("sip:{a}@{DOMAIN}: \"{text}\""),
+    );
 
     // 3. Call: user0001 dials, user0002 accepts, both established.
     procs.command(a, &format!("/dial sip:{b}@{DOMAIN}"));
-    pos_b = procs.wait_for(b, "incoming call", pos_b, &format!("Incoming call from:  sip:{a}@{DOMAIN}"));
+    pos_b = procs.wait_for(
+        b,
+        "incoming call",
+        pos_b,
+        &format!("Incoming call from:  sip:{a}@{DOMAIN}"),
+    );
     procs.command(b, "/accept");
-    pos_a = procs.wait_for(a, "call established", pos_a, &format!("{a}@{DOMAIN}: Call established: sip:{b}@{DOMAIN}"));
-    pos_b = procs.wait_for(b, "call established", pos_b, &format!("{b}@{DOMAIN}: Call established: sip:{a}@{DOMAIN}"));
+    pos_a = procs.wait_for(
+        a,
+        "call established",
+        pos_a,
+        &format!("{a}@{DOMAIN}: Call established: sip:{b}@{DOMAIN}"),
+    );
+    pos_b = procs.wait_for(
+        b,
+        "call established",
+        pos_b,
+        &format!("{b}@{DOMAIN}: Call established: sip:{a}@{DOMAIN}"),
+    );
     // RTP flows directly between the clients, on 127.0.0.1 (logged just before or after
     // "Call established").
     for (user, pos) in [(a, pos_a), (b, pos_b)] {
         let from = pos.saturating_sub(400);
-        procs.wait_for(user, "receiving RTP from 127.0.0.1", from, "incoming rtp for 'audio' established, receiving from 127.0.0.1:");
+        procs.wait_for(
+            user,
+            "receiving RTP from 127.0.0.1",
+            from,
+            "incoming rtp for 'audio' established, receiving from 127.0.0.1:",
+        );
     }
     // Keep the call up a little (baresip only reports a duration of at least 1 s).
     std::thread::sleep(Duration::from_millis(1200));
 
     // 4. user0001 hangs up: BYE through confab, user0002 sees the session closed.
     procs.command(a, "/hangup");
-    procs.wait_for(a, "call terminated", pos_a, &format!("Call with sip:{b}@{DOMAIN} terminated"));
-    procs.wait_for(b, "session closed by the BYE", pos_b, &format!("sip:{a}@{DOMAIN}: session closed"));
-    procs.wait_for(b, "call terminated", pos_b, &format!("Call with sip:{a}@{DOMAIN} terminated"));
+    procs.wait_for(
+        a,
+        "call terminated",
+        pos_a,
+        &format!("Call with sip:{b}@{DOMAIN} terminated"),
+    );
+    procs.wait_for(
+        b,
+        "session closed by the BYE",
+        pos_b,
+        &format!("sip:{a}@{DOMAIN}: session closed"),
+    );
+    procs.wait_for(
+        b,
+        "call terminated",
+        pos_b,
+        &format!("Call with sip:{a}@{DOMAIN} terminated"),
+    );
 
     // 5. What crossed confab. Let the last response reach the trace first.
     procs.wait_until("confab", "BYE 200 relayed", |s| {
-        parse_trace(s).iter().any(|m| m.dir == "send" && m.is_response("200", "BYE")).then_some(0)
+        parse_trace(s)
+            .iter()
+            .any(|m| m.dir == "send" && m.is_response("200", "BYE"))
+            .then_some(0)
     });
     let trace = parse_trace(&procs.log("confab"));
-    let (pa, pb) = (format!("127.0.0.1:{}", ports.sip[0]), format!("127.0.0.1:{}", ports.sip[1]));
+    let (pa, pb) = (
+        format!("127.0.0.1:{}", ports.sip[0]),
+        format!("127.0.0.1:{}", ports.sip[1]),
+    );
     let proxy = format!("127.0.0.1:{}", ports.confab);
     for m in &trace {
-        assert!(m.peer.starts_with("127.0.0.1:"), "confab exchanged SIP with {}: {}", m.peer, m.start);
+        assert!(
+            m.peer.starts_with("127.0.0.1:"),
+            "confab exchanged SIP with {}: {}",
+            m.peer,
+            m.start
+        );
     }
     for (user, peer) in [(a, &pa), (b, &pb)] {
         find(&trace, &format!("401 to {user}'s REGISTER"), |m| {
-            m.dir == "send" && &m.peer == peer && m.is_response("401", "REGISTER") && m.text.contains("algorithm=MD5")
+            m.dir == "send"
+                && &m.peer == peer
+                && m.is_response("401", "REGISTER")
+                && m.text.contains("algorithm=MD5")
         });
         find(&trace, &format!("200 to {user}'s REGISTER"), |m| {
             m.dir == "send" && &m.peer == peer && m.is_response("200", "REGISTER")
         });
     }
     // MESSAGE: challenged (407), then forked to user0002's contact, 200 back to user0001.
-    find(&trace, "407 to the MESSAGE", |m| m.dir == "send" && m.peer == pa && m.is_response("407", "MESSAGE"));
+    find(&trace, "407 to the MESSAGE", |m| {
+        m.dir == "send" && m.peer == pa && m.is_response("407", "MESSAGE")
+    });
     find(&trace, "MESSAGE relayed to user0002", |m| {
         m.dir == "send" && m.peer == pb && m.is_request("MESSAGE") && m.text.contains(&text)
     });
-    find(&trace, "200 from user0002 to the MESSAGE", |m| m.dir == "recv" && m.peer == pb && m.is_response("200", "MESSAGE"));
+    find(&trace, "200 from user0002 to the MESSAGE", |m| {
+        m.dir == "recv" && m.peer == pb && m.is_response("200", "MESSAGE")
+    });
     find(&trace, "200 relayed to user0001 for the MESSAGE", |m| {
         m.dir == "send" && m.peer == pa && m.is_response("200", "MESSAGE")
     });
     // INVITE: 407, then relayed record-routed with SDP on 127.0.0.1; 200 and ACK end to end.
-    find(&trace, "407 to the INVITE", |m| m.dir == "send" && m.peer == pa && m.is_response("407", "INVITE"));
-    let invite = find(&trace, "INVITE relayed to user0002", |m| m.dir == "send" && m.peer == pb && m.is_request("INVITE"));
+    find(&trace, "407 to the INVITE", |m| {
+        m.dir == "send" && m.peer == pa && m.is_response("407", "INVITE")
+    });
+    let invite = find(&trace, "INVITE relayed to user0002", |m| {
+        m.dir == "send" && m.peer == pb && m.is_request("INVITE")
+    });
     assert!(
-        invite.text.lines().any(|l| l.starts_with("Record-Route:") && l.contains(&proxy)),
+        invite
+            .text
+            .lines()
+            .any(|l| l.starts_with("Record-Route:") && l.contains(&proxy)),
         "relayed INVITE is not record-routed through {proxy}:\n{}",
         invite.text
     );
-    assert!(invite.text.contains("c=IN IP4 127.0.0.1"), "SDP not on 127.0.0.1:\n{}", invite.text);
-    find(&trace, "200 from user0002 to the INVITE", |m| m.dir == "recv" && m.peer == pb && m.is_response("200", "INVITE"));
-    find(&trace, "200 relayed to user0001 for the INVITE", |m| m.dir == "send" && m.peer == pa && m.is_response("200", "INVITE"));
-    find(&trace, "ACK from user0001 (2xx, in dialog)", |m| {
-        m.dir == "recv" && m.peer == pa && m.is_request("ACK") && m.text.contains("Route:") && m.text.contains(&proxy)
+    assert!(
+        invite.text.contains("c=IN IP4 127.0.0.1"),
+        "SDP not on 127.0.0.1:\n{}",
+        invite.text
+    );
+    find(&trace, "200 from user0002 to the INVITE", |m| {
+        m.dir == "recv" && m.peer == pb && m.is_response("200", "INVITE")
     });
-    find(&trace, "ACK relayed to user0002", |m| m.dir == "send" && m.peer == pb && m.is_request("ACK"));
+    find(&trace, "200 relayed to user0001 for the INVITE", |m| {
+        m.dir == "send" && m.peer == pa && m.is_response("200", "INVITE")
+    });
+    find(&trace, "ACK from user0001 (2xx, in dialog)", |m| {
+        m.dir == "recv"
+            && m.peer == pa
+            && m.is_request("ACK")
+            && m.text.contains("Route:")
+            && m.text.contains(&proxy)
+    });
+    find(&trace, "ACK relayed to user0002", |m| {
+        m.dir == "send" && m.peer == pb && m.is_request("ACK")
+    });
     // BYE from user0001 via the Record-Route, 200 back.
-    find(&trace, "BYE from user0001", |m| m.dir == "recv" && m.peer == pa && m.is_request("BYE"));
-    find(&trace, "BYE relayed to user0002", |m| m.dir == "send" && m.peer == pb && m.is_request("BYE"));
-    find(&trace, "200 from user0002 to the BYE", |m| m.dir == "recv" && m.peer == pb && m.is_response("200", "BYE"));
-    find(&trace, "200 relayed to user0001 for the BYE", |m| m.dir == "send" && m.peer == pa && m.is_response("200", "BYE"));
+    find(&trace, "BYE from user0001", |m| {
+        m.dir == "recv" && m.peer == pa && m.is_request("BYE")
+    });
+    find(&trace, "BYE relayed to user0002", |m| {
+        m.dir == "send" && m.peer == pb && m.is_request("BYE")
+    });
+    find(&trace, "200 from user0002 to the BYE", |m| {
+        m.dir == "recv" && m.peer == pb && m.is_response("200", "BYE")
+    });
+    find(&trace, "200 relayed to user0001 for the BYE", |m| {
+        m.dir == "send" && m.peer == pa && m.is_response("200", "BYE")
+    });
 
     let n = trace.len();
     drop(procs);
-    eprintln!("baresip end-to-end test passed: {n} SIP messages through confab in {:.1} s", t0.elapsed().as_secs_f32());
+    eprintln!(
+        "baresip end-to-end test passed: {n} SIP messages through confab in {:.1} s",
+        t0.elapsed().as_secs_f32()
+    );
     assert!(t0.elapsed() < Duration::from_secs(60));
 }
 
@@ -570,8 +774,18 @@ fn baresip_clients_watch_each_others_presence() {
     let (ua, ub) = (format!("sip:{a}@{DOMAIN}"), format!("sip:{b}@{DOMAIN}"));
 
     // 1. Both register.
-    procs.wait_for(a, "registered (200 OK)", 0, &format!("{a}@{DOMAIN}: {{0/UDP/v4}} 200 OK"));
-    let pos_b = procs.wait_for(b, "registered (200 OK)", 0, &format!("{b}@{DOMAIN}: {{0/UDP/v4}} 200 OK"));
+    procs.wait_for(
+        a,
+        "registered (200 OK)",
+        0,
+        &format!("{a}@{DOMAIN}: {{0/UDP/v4}} 200 OK"),
+    );
+    let pos_b = procs.wait_for(
+        b,
+        "registered (200 OK)",
+        0,
+        &format!("{b}@{DOMAIN}: {{0/UDP/v4}} 200 OK"),
+    );
 
     // 2. Each watches the other (SUBSCRIBE, 200, NOTIFY open): both show the other Online.
     procs.wait_contact_status(a, b, "Online");
@@ -580,14 +794,34 @@ fn baresip_clients_watch_each_others_presence() {
     // 3. user0002 goes offline: PUBLISH closed, confab NOTIFYs user0001.
     let pos_a = procs.log(a).len();
     procs.command(b, "/presence_offline");
-    let pos_b = procs.wait_for(b, "own status set offline", pos_b, &format!("update status of '{ub}' from 'Online' to 'Offline'"));
-    let pos_a = procs.wait_for(a, "sees user0002 go offline", pos_a, &format!("<{ub}> changed status from Online to Offline"));
+    let pos_b = procs.wait_for(
+        b,
+        "own status set offline",
+        pos_b,
+        &format!("update status of '{ub}' from 'Online' to 'Offline'"),
+    );
+    let pos_a = procs.wait_for(
+        a,
+        "sees user0002 go offline",
+        pos_a,
+        &format!("<{ub}> changed status from Online to Offline"),
+    );
     procs.wait_contact_status(a, b, "Offline");
 
     // 4. ... and back online.
     procs.command(b, "/presence_online");
-    procs.wait_for(b, "own status set online", pos_b, &format!("update status of '{ub}' from 'Offline' to 'Online'"));
-    let pos_a = procs.wait_for(a, "sees user0002 back online", pos_a, &format!("<{ub}> changed status from Offline to Online"));
+    procs.wait_for(
+        b,
+        "own status set online",
+        pos_b,
+        &format!("update status of '{ub}' from 'Offline' to 'Online'"),
+    );
+    let pos_a = procs.wait_for(
+        a,
+        "sees user0002 back online",
+        pos_a,
+        &format!("<{ub}> changed status from Offline to Online"),
+    );
     procs.wait_contact_status(a, b, "Online");
     // user0001 was not affected.
     procs.wait_contact_status(b, a, "Online");
@@ -596,22 +830,41 @@ fn baresip_clients_watch_each_others_presence() {
     // subscription and unregisters; user0001 sees it offline.
     procs.get(b).may_exit = true;
     procs.command(b, "/quit");
-    procs.wait_for(a, "sees user0002 offline after it quit", pos_a, &format!("<{ub}> changed status from Online to Offline"));
+    procs.wait_for(
+        a,
+        "sees user0002 offline after it quit",
+        pos_a,
+        &format!("<{ub}> changed status from Online to Offline"),
+    );
     procs.wait_contact_status(a, b, "Offline");
     procs.wait_exit(b);
 
     // 6. What crossed confab. Let the un-REGISTER's answer reach the trace first.
-    let (pa, pb) = (format!("127.0.0.1:{}", ports.sip[0]), format!("127.0.0.1:{}", ports.sip[1]));
+    let (pa, pb) = (
+        format!("127.0.0.1:{}", ports.sip[0]),
+        format!("127.0.0.1:{}", ports.sip[1]),
+    );
     procs.wait_until("confab", "user0002's un-REGISTER answered", |s| {
         let trace = parse_trace(s);
         let unreg = trace.iter().position(|m| {
-            m.dir == "recv" && m.peer == pb && m.is_request("REGISTER") && m.text.to_ascii_lowercase().contains("expires=0")
+            m.dir == "recv"
+                && m.peer == pb
+                && m.is_request("REGISTER")
+                && m.text.to_ascii_lowercase().contains("expires=0")
         })?;
-        trace[unreg..].iter().any(|m| m.dir == "send" && m.peer == pb && m.is_response("200", "REGISTER")).then_some(0)
+        trace[unreg..]
+            .iter()
+            .any(|m| m.dir == "send" && m.peer == pb && m.is_response("200", "REGISTER"))
+            .then_some(0)
     });
     let trace = parse_trace(&procs.log("confab"));
     for m in &trace {
-        assert!(m.peer.starts_with("127.0.0.1:"), "confab exchanged SIP with {}: {}", m.peer, m.start);
+        assert!(
+            m.peer.starts_with("127.0.0.1:"),
+            "confab exchanged SIP with {}: {}",
+            m.peer,
+            m.start
+        );
     }
     // No presence request was refused (other than the digest challenges).
     for m in &trace {
@@ -625,40 +878,69 @@ fn baresip_clients_watch_each_others_presence() {
         {
             panic!("confab refused a {method}:\n{}", m.text);
         }
-        if m.dir == "recv" && method == "NOTIFY" && m.start.starts_with("SIP/2.0 ") && !m.start.starts_with("SIP/2.0 2") {
+        if m.dir == "recv"
+            && method == "NOTIFY"
+            && m.start.starts_with("SIP/2.0 ")
+            && !m.start.starts_with("SIP/2.0 2")
+        {
             panic!("a client refused confab's NOTIFY:\n{}", m.text);
         }
     }
     let pidf = |m: &Traced, basic: &str| {
-        m.text.to_ascii_lowercase().contains("content-type: application/pidf+xml") && m.text.contains(&format!("<basic>{basic}</basic>"))
+        m.text
+            .to_ascii_lowercase()
+            .contains("content-type: application/pidf+xml")
+            && m.text.contains(&format!("<basic>{basic}</basic>"))
     };
     for (me, peer_uri, addr) in [(a, &ub, &pa), (b, &ua, &pb)] {
-        find(&trace, &format!("{me}'s SUBSCRIBE (Event: presence) to its peer"), |m| {
-            m.dir == "recv"
-                && &m.peer == addr
-                && m.is_request("SUBSCRIBE")
-                && m.start.contains(peer_uri.as_str())
-                && m.text.lines().any(|l| l.to_ascii_lowercase().starts_with("event: presence"))
+        find(
+            &trace,
+            &format!("{me}'s SUBSCRIBE (Event: presence) to its peer"),
+            |m| {
+                m.dir == "recv"
+                    && &m.peer == addr
+                    && m.is_request("SUBSCRIBE")
+                    && m.start.contains(peer_uri.as_str())
+                    && m.text
+                        .lines()
+                        .any(|l| l.to_ascii_lowercase().starts_with("event: presence"))
+            },
+        );
+        find(&trace, &format!("200 to {me}'s SUBSCRIBE"), |m| {
+            m.dir == "send" && &m.peer == addr && m.is_response("200", "SUBSCRIBE")
         });
-        find(&trace, &format!("200 to {me}'s SUBSCRIBE"), |m| m.dir == "send" && &m.peer == addr && m.is_response("200", "SUBSCRIBE"));
         find(&trace, &format!("NOTIFY (pidf, open) to {me}"), |m| {
             m.dir == "send" && &m.peer == addr && m.is_request("NOTIFY") && pidf(m, "open")
         });
-        find(&trace, &format!("200 from {me} to a NOTIFY"), |m| m.dir == "recv" && &m.peer == addr && m.is_response("200", "NOTIFY"));
+        find(&trace, &format!("200 from {me} to a NOTIFY"), |m| {
+            m.dir == "recv" && &m.peer == addr && m.is_response("200", "NOTIFY")
+        });
         find(&trace, &format!("{me}'s PUBLISH (pidf)"), |m| {
             m.dir == "recv" && &m.peer == addr && m.is_request("PUBLISH") && pidf(m, "open")
         });
-        find(&trace, &format!("200 with SIP-ETag to {me}'s PUBLISH"), |m| {
-            m.dir == "send" && &m.peer == addr && m.is_response("200", "PUBLISH") && m.text.to_ascii_lowercase().contains("sip-etag:")
-        });
+        find(
+            &trace,
+            &format!("200 with SIP-ETag to {me}'s PUBLISH"),
+            |m| {
+                m.dir == "send"
+                    && &m.peer == addr
+                    && m.is_response("200", "PUBLISH")
+                    && m.text.to_ascii_lowercase().contains("sip-etag:")
+            },
+        );
     }
-    find(&trace, "user0002's PUBLISH closed", |m| m.dir == "recv" && m.peer == pb && m.is_request("PUBLISH") && pidf(m, "closed"));
+    find(&trace, "user0002's PUBLISH closed", |m| {
+        m.dir == "recv" && m.peer == pb && m.is_request("PUBLISH") && pidf(m, "closed")
+    });
     find(&trace, "NOTIFY (pidf, closed) to user0001", |m| {
         m.dir == "send" && m.peer == pa && m.is_request("NOTIFY") && pidf(m, "closed")
     });
 
     let n = trace.len();
     drop(procs);
-    eprintln!("baresip presence test passed: {n} SIP messages through confab in {:.1} s", t0.elapsed().as_secs_f32());
+    eprintln!(
+        "baresip presence test passed: {n} SIP messages through confab in {:.1} s",
+        t0.elapsed().as_secs_f32()
+    );
     assert!(t0.elapsed() < Duration::from_secs(60));
 }

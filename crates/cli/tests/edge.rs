@@ -10,7 +10,15 @@ use std::time::{Duration, Instant};
 /// A server with an administrator, for `confab shell`.
 fn server(domain: &str, ip: &str, users: u32) -> Server {
     let s = Server::start_for(domain, ip, free_port(ip), users, "");
-    s.cli(&["admin", "add", "root", "--role", "CsAdministrator", "--password", ADMIN_PASSWORD]);
+    s.cli(&[
+        "admin",
+        "add",
+        "root",
+        "--role",
+        "CsAdministrator",
+        "--password",
+        ADMIN_PASSWORD,
+    ]);
     s
 }
 
@@ -19,19 +27,33 @@ fn server(domain: &str, ip: &str, users: u32) -> Server {
 fn configure(s: &Server, script: &str) {
     let (ok, text) = confab_as_admin(s.data(), &["shell", "-c", script]);
     assert!(ok, "{script}\n{text}");
-    let v = confab_store::Store::open(s.data()).unwrap().config_version().unwrap();
+    let v = confab_store::Store::open(s.data())
+        .unwrap()
+        .config_version()
+        .unwrap();
     let loaded = format!("policies loaded (config version {v})");
     let deadline = Instant::now() + Duration::from_secs(15);
     while !s.log_text().contains(&loaded) {
-        assert!(Instant::now() < deadline, "server did not load config version {v}");
+        assert!(
+            Instant::now() < deadline,
+            "server did not load config version {v}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn user(name: &str, domain: &str, s: &Server, tcp: bool) -> Ua {
-    let mut ua = if tcp { Ua::tcp(name, s.addr()) } else { Ua::udp(name, s.addr()) };
+    let mut ua = if tcp {
+        Ua::tcp(name, s.addr())
+    } else {
+        Ua::udp(name, s.addr())
+    };
     ua.domain = domain.to_string();
-    assert_eq!(ua.register(300).status(), Some(200), "{name}@{domain} registers");
+    assert_eq!(
+        ua.register(300).status(),
+        Some(200),
+        "{name}@{domain} registers"
+    );
     ua
 }
 
@@ -48,7 +70,9 @@ fn send(from: &mut Ua, to: &mut Ua, req: Message, answer: u16) -> Outcome {
     let method = req.method().unwrap().clone();
     let req = from.challenge_and_resend(req);
     let seq = req.cseq().unwrap().seq;
-    let is_final = |m: &Message| m.status().is_some_and(|s| s >= 200) && m.cseq().is_some_and(|c| c.seq == seq);
+    let is_final = |m: &Message| {
+        m.status().is_some_and(|s| s >= 200) && m.cseq().is_some_and(|c| c.seq == seq)
+    };
     let mut early = None;
     // A refusal comes back at once; otherwise the request is on its way to `to`.
     if let Some(m) = from.recv_timeout(Duration::from_millis(400)) {
@@ -58,7 +82,8 @@ fn send(from: &mut Ua, to: &mut Ua, req: Message, answer: u16) -> Outcome {
     }
     let delivered = match early {
         // anything else `to` gets (the ACK of an earlier answer) is not this request
-        Some(_) => std::iter::from_fn(|| to.recv_timeout(Duration::from_millis(300))).find(|m| m.method() == Some(&method)),
+        Some(_) => std::iter::from_fn(|| to.recv_timeout(Duration::from_millis(300)))
+            .find(|m| m.method() == Some(&method)),
         None => Some(to.expect_request(method.clone())),
     };
     if let Some(d) = &delivered {
@@ -71,7 +96,11 @@ fn send(from: &mut Ua, to: &mut Ua, req: Message, answer: u16) -> Outcome {
     if method == Method::Invite && r.status() != Some(200) {
         from.send(&ack_for(&req, &r));
     }
-    Outcome { status: r.status().unwrap(), reason: r.reason().map(|t| t.to_string()).unwrap_or_default(), delivered }
+    Outcome {
+        status: r.status().unwrap(),
+        reason: r.reason().map(|t| t.to_string()).unwrap_or_default(),
+        delivered,
+    }
 }
 
 fn im(from: &mut Ua, to: &mut Ua, ctype: &str, body: &str) -> Outcome {
@@ -87,9 +116,16 @@ fn body(m: &Message) -> String {
 }
 
 fn assert_refused(o: &Outcome, status: u16, reason: &str) {
-    assert!(o.delivered.is_none(), "nothing is delivered when refused ({reason})");
+    assert!(
+        o.delivered.is_none(),
+        "nothing is delivered when refused ({reason})"
+    );
     assert_eq!(o.status, status, "{}", o.reason);
-    assert!(o.reason.contains(reason), "reason {:?} should contain {reason:?}", o.reason);
+    assert!(
+        o.reason.contains(reason),
+        "reason {:?} should contain {reason:?}",
+        o.reason
+    );
 }
 
 /// One domain's route and partner list, as an administrator types them.
@@ -114,11 +150,19 @@ fn two_domains_federate_under_their_administrators_rules() {
     let mut bob = user("user0001", "b.test", &b, true);
 
     // Out of the box federation is off (AllowFederatedUsers $false).
-    assert_refused(&im(&mut alice, &mut bob, "text/plain", "hello?"), 403, "Federation is disabled");
+    assert_refused(
+        &im(&mut alice, &mut bob, "text/plain", "hello?"),
+        403,
+        "Federation is disabled",
+    );
 
     federate(&a, "b.test", "127.0.0.2", b.port);
     // b has not federated yet: a forwards, b refuses.
-    assert_refused(&im(&mut alice, &mut bob, "text/plain", "hello?"), 403, "Federation is disabled");
+    assert_refused(
+        &im(&mut alice, &mut bob, "text/plain", "hello?"),
+        403,
+        "Federation is disabled",
+    );
     federate(&b, "a.test", "127.0.0.1", a.port);
 
     // Allowed both ways: across the TCP route between the servers.
@@ -133,7 +177,11 @@ fn two_domains_federate_under_their_administrators_rules() {
     let mut carol = user("user0002", "a.test", &a, false);
     let mut stranger = user("user0003", "a.test", &a, false);
     stranger.domain = "c.test".into(); // only its address is used, as the target
-    assert_refused(&im(&mut carol, &mut stranger, "text/plain", "x"), 403, "not an allowed federated domain");
+    assert_refused(
+        &im(&mut carol, &mut stranger, "text/plain", "x"),
+        403,
+        "not an allowed federated domain",
+    );
 
     // A user whose external access policy forbids federation, while others keep it.
     configure(
@@ -141,10 +189,21 @@ fn two_domains_federate_under_their_administrators_rules() {
         "New-CsExternalAccessPolicy -Identity NoFederation -EnableFederationAccess $false
          Grant-CsExternalAccessPolicy -Identity sip:user0002@a.test -PolicyName NoFederation",
     );
-    assert_refused(&im(&mut carol, &mut bob, "text/plain", "x"), 403, "external access policy");
-    assert_eq!(im(&mut alice, &mut bob, "text/plain", "still fine").status, 200);
+    assert_refused(
+        &im(&mut carol, &mut bob, "text/plain", "x"),
+        403,
+        "external access policy",
+    );
+    assert_eq!(
+        im(&mut alice, &mut bob, "text/plain", "still fine").status,
+        200
+    );
     // ... and that user cannot be reached from the partner either.
-    assert_refused(&im(&mut bob, &mut carol, "text/plain", "x"), 403, "does not take federated");
+    assert_refused(
+        &im(&mut bob, &mut carol, "text/plain", "x"),
+        403,
+        "does not take federated",
+    );
 
     // A request claiming to come from b.test but not from b.test's route is refused.
     let mut spoof = Ua::udp_on("127.0.0.3", "user0002", a.addr());
@@ -156,13 +215,24 @@ fn two_domains_federate_under_their_administrators_rules() {
     spoof.send(&m);
     let r = spoof.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699);
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
-    assert!(r.reason().unwrap().contains("did not come from its federation route"));
+    assert!(r
+        .reason()
+        .unwrap()
+        .contains("did not come from its federation route"));
     alice.expect_silence(Duration::from_millis(200));
 
     // b blocks a.test: moved from the allowed list to the blocked list.
     configure(&b, "Remove-CsAllowedDomain -Identity a.test\nNew-CsBlockedDomain -Identity a.test -Comment \"no longer\"");
-    assert_refused(&im(&mut alice, &mut bob, "text/plain", "x"), 403, "Domain a.test is blocked");
-    assert_refused(&im(&mut bob, &mut alice, "text/plain", "x"), 403, "Domain a.test is blocked");
+    assert_refused(
+        &im(&mut alice, &mut bob, "text/plain", "x"),
+        403,
+        "Domain a.test is blocked",
+    );
+    assert_refused(
+        &im(&mut bob, &mut alice, "text/plain", "x"),
+        403,
+        "Domain a.test is blocked",
+    );
 }
 
 #[test]
@@ -182,26 +252,52 @@ fn an_information_barrier_holds_in_both_directions_and_is_audited() {
     let mut other = user("user0004", "a.test", &a, false);
     let mut partner = user("user0001", "b.test", &b, false);
 
-    assert_refused(&im(&mut research, &mut sales, "text/plain", "x"), 403, "information barrier ResearchSales");
-    assert_refused(&im(&mut sales, &mut research, "text/plain", "x"), 403, "information barrier ResearchSales");
+    assert_refused(
+        &im(&mut research, &mut sales, "text/plain", "x"),
+        403,
+        "information barrier ResearchSales",
+    );
+    assert_refused(
+        &im(&mut sales, &mut research, "text/plain", "x"),
+        403,
+        "information barrier ResearchSales",
+    );
     // calls too
     sales.new_call();
     let target = research.aor();
     let mut inv = sales.request(Method::Invite, &target, &target);
     let offer = sdp(&sales);
     inv.set_body("application/sdp", offer);
-    assert_refused(&send(&mut sales, &mut research, inv, 486), 403, "information barrier");
+    assert_refused(
+        &send(&mut sales, &mut research, inv, 486),
+        403,
+        "information barrier",
+    );
     // across the federation, both ways
-    assert_refused(&im(&mut research, &mut partner, "text/plain", "x"), 403, "information barrier ResearchPartner");
-    assert_refused(&im(&mut partner, &mut research, "text/plain", "x"), 403, "information barrier ResearchPartner");
+    assert_refused(
+        &im(&mut research, &mut partner, "text/plain", "x"),
+        403,
+        "information barrier ResearchPartner",
+    );
+    assert_refused(
+        &im(&mut partner, &mut research, "text/plain", "x"),
+        403,
+        "information barrier ResearchPartner",
+    );
     // everyone else is unaffected
     assert_eq!(im(&mut other, &mut sales, "text/plain", "hi").status, 200);
     assert_eq!(im(&mut other, &mut partner, "text/plain", "hi").status, 200);
 
     // Each refusal is in the audit log.
     let (_, audit) = confab_as_admin(a.data(), &["admin", "audit"]);
-    assert!(audit.contains("refused by information barrier ResearchSales"), "{audit}");
-    assert!(audit.contains("refused by information barrier ResearchPartner"), "{audit}");
+    assert!(
+        audit.contains("refused by information barrier ResearchSales"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("refused by information barrier ResearchPartner"),
+        "{audit}"
+    );
 }
 
 #[test]
@@ -211,20 +307,52 @@ fn im_file_transfer_and_rich_text_filters() {
     let mut bob = user("user0002", "example.test", &s, false);
 
     // Default (Enabled, Action Allow): links are delivered but made non-clickable.
-    let o = im(&mut alice, &mut bob, "text/plain", "see http://intranet/x and www.example.test");
+    let o = im(
+        &mut alice,
+        &mut bob,
+        "text/plain",
+        "see http://intranet/x and www.example.test",
+    );
     assert_eq!(o.status, 200);
-    assert_eq!(body(o.delivered.as_ref().unwrap()), "see _http://intranet/x and _www.example.test");
+    assert_eq!(
+        body(o.delivered.as_ref().unwrap()),
+        "see _http://intranet/x and _www.example.test"
+    );
 
-    configure(&s, r#"Set-CsImFilterConfiguration -Identity global -Action Warn -WarnMessage "Links are monitored.""#);
+    configure(
+        &s,
+        r#"Set-CsImFilterConfiguration -Identity global -Action Warn -WarnMessage "Links are monitored.""#,
+    );
     let o = im(&mut alice, &mut bob, "text/plain", "see http://intranet/x");
-    assert_eq!(body(o.delivered.as_ref().unwrap()), "Links are monitored.\r\nsee http://intranet/x");
+    assert_eq!(
+        body(o.delivered.as_ref().unwrap()),
+        "Links are monitored.\r\nsee http://intranet/x"
+    );
 
-    configure(&s, "Set-CsImFilterConfiguration -Identity global -Action Block");
-    assert_refused(&im(&mut alice, &mut bob, "text/plain", "see file://server/share"), 403, "contains a link");
-    assert_eq!(im(&mut alice, &mut bob, "text/plain", "no links here").status, 200);
+    configure(
+        &s,
+        "Set-CsImFilterConfiguration -Identity global -Action Block",
+    );
+    assert_refused(
+        &im(
+            &mut alice,
+            &mut bob,
+            "text/plain",
+            "see file://server/share",
+        ),
+        403,
+        "contains a link",
+    );
+    assert_eq!(
+        im(&mut alice, &mut bob, "text/plain", "no links here").status,
+        200
+    );
 
     // File transfer (RFC 5547 offer): .jpg added to the blocked extensions.
-    configure(&s, r#"Set-CsFileTransferFilterConfiguration -Identity global -Extensions @{Add=".jpg"}"#);
+    configure(
+        &s,
+        r#"Set-CsFileTransferFilterConfiguration -Identity global -Extensions @{Add=".jpg"}"#,
+    );
     let offer = |ua: &mut Ua, file: &str| {
         ua.new_call();
         let target = "sip:user0002@example.test";
@@ -236,29 +364,72 @@ fn im_file_transfer_and_rich_text_filters() {
         inv
     };
     let inv = offer(&mut alice, "holiday.jpg");
-    assert_refused(&send(&mut alice, &mut bob, inv, 603), 403, ".jpg files are not allowed");
+    assert_refused(
+        &send(&mut alice, &mut bob, inv, 603),
+        403,
+        ".jpg files are not allowed",
+    );
     let inv = offer(&mut alice, "notes.txt");
     let o = send(&mut alice, &mut bob, inv, 603);
-    assert!(o.delivered.is_some() && o.status == 603, "a .txt offer passes the filter");
-    configure(&s, "Set-CsFileTransferFilterConfiguration -Identity global -Action BlockAll");
+    assert!(
+        o.delivered.is_some() && o.status == 603,
+        "a .txt offer passes the filter"
+    );
+    configure(
+        &s,
+        "Set-CsFileTransferFilterConfiguration -Identity global -Action BlockAll",
+    );
     let inv = offer(&mut alice, "notes.txt");
-    assert_refused(&send(&mut alice, &mut bob, inv, 603), 403, "File transfer is not allowed");
+    assert_refused(
+        &send(&mut alice, &mut bob, inv, 603),
+        403,
+        "File transfer is not allowed",
+    );
 
     // Rich text: refused once DisableRTFIm is set; plain text still goes.
     let rtf = r"{\rtf1\ansi {\b bold} text}";
-    configure(&s, "Set-CsImFilterConfiguration -Identity global -Enabled $false");
+    configure(
+        &s,
+        "Set-CsImFilterConfiguration -Identity global -Enabled $false",
+    );
     assert_eq!(im(&mut alice, &mut bob, "text/rtf", rtf).status, 200);
-    configure(&s, "Set-CsClientPolicy -Identity global -DisableRTFIm $true");
-    assert_refused(&im(&mut alice, &mut bob, "text/rtf", rtf), 415, "Rich text IM is disabled");
+    configure(
+        &s,
+        "Set-CsClientPolicy -Identity global -DisableRTFIm $true",
+    );
+    assert_refused(
+        &im(&mut alice, &mut bob, "text/rtf", rtf),
+        415,
+        "Rich text IM is disabled",
+    );
     assert_eq!(im(&mut alice, &mut bob, "text/plain", "plain").status, 200);
 }
 
 #[test]
 fn remote_users_sign_in_only_as_the_edge_settings_and_their_policy_allow() {
-    let s = Server::start_for("example.test", "127.0.0.1", free_port("127.0.0.1"), 5, "[edge]\ninternal_networks = [\"127.0.0.1/32\"]\n");
-    s.cli(&["admin", "add", "root", "--role", "CsAdministrator", "--password", ADMIN_PASSWORD]);
+    let s = Server::start_for(
+        "example.test",
+        "127.0.0.1",
+        free_port("127.0.0.1"),
+        5,
+        "[edge]\ninternal_networks = [\"127.0.0.1/32\"]\n",
+    );
+    s.cli(&[
+        "admin",
+        "add",
+        "root",
+        "--role",
+        "CsAdministrator",
+        "--password",
+        ADMIN_PASSWORD,
+    ]);
     // inside: as usual
-    assert_eq!(Ua::udp_on("127.0.0.1", "user0001", s.addr()).register(300).status(), Some(200));
+    assert_eq!(
+        Ua::udp_on("127.0.0.1", "user0001", s.addr())
+            .register(300)
+            .status(),
+        Some(200)
+    );
     // outside (127.0.0.3): the global external access policy has EnableOutsideAccess $false
     let mut remote = Ua::udp_on("127.0.0.3", "user0002", s.addr());
     let r = remote.register(300);
@@ -269,11 +440,22 @@ fn remote_users_sign_in_only_as_the_edge_settings_and_their_policy_allow() {
         "New-CsExternalAccessPolicy -Identity RemoteWorkers -EnableOutsideAccess $true
          Grant-CsExternalAccessPolicy -Identity sip:user0002@example.test -PolicyName RemoteWorkers",
     );
-    assert_eq!(remote.register(300).status(), Some(200), "the policy lets user0002 in from outside");
+    assert_eq!(
+        remote.register(300).status(),
+        Some(200),
+        "the policy lets user0002 in from outside"
+    );
     let mut other = Ua::udp_on("127.0.0.3", "user0003", s.addr());
-    assert_eq!(other.register(300).status(), Some(403), "others still may not");
+    assert_eq!(
+        other.register(300).status(),
+        Some(403),
+        "others still may not"
+    );
     // the Edge closed to all remote users
-    configure(&s, "Set-CsAccessEdgeConfiguration -AllowOutsideUsers $false");
+    configure(
+        &s,
+        "Set-CsAccessEdgeConfiguration -AllowOutsideUsers $false",
+    );
     let r = remote.register(300);
     assert_eq!(r.status(), Some(403));
     assert!(r.reason().unwrap().contains("Remote access is disabled"));
@@ -284,10 +466,23 @@ fn remote_users_sign_in_only_as_the_edge_settings_and_their_policy_allow() {
 fn defence_settings_come_from_the_store_and_apply_at_once() {
     let s = server("example.test", "127.0.0.1", 5);
     // a wrong value is refused and changes nothing
-    let (ok, out) = confab_as_admin(s.data(), &["shell", "-c", r#"Set-CsDefenseConfiguration -TrustedAddresses @{Add="not-an-ip"}"#]);
-    assert!(!ok && out.contains("'not-an-ip' is not an IP address"), "{out}");
+    let (ok, out) = confab_as_admin(
+        s.data(),
+        &[
+            "shell",
+            "-c",
+            r#"Set-CsDefenseConfiguration -TrustedAddresses @{Add="not-an-ip"}"#,
+        ],
+    );
+    assert!(
+        !ok && out.contains("'not-an-ip' is not an IP address"),
+        "{out}"
+    );
 
-    configure(&s, r#"Set-CsDefenseConfiguration -MessagesPerSecond 20 -Burst 40 -BanSeconds 2 -TrustedAddresses @{Add="127.0.0.4"}"#);
+    configure(
+        &s,
+        r#"Set-CsDefenseConfiguration -MessagesPerSecond 20 -Burst 40 -BanSeconds 2 -TrustedAddresses @{Add="127.0.0.4"}"#,
+    );
     assert!(s.log_text().contains("defence settings changed"));
     let opts = |ua: &mut Ua| {
         let req = ua.request(Method::Options, "sip:example.test", "sip:example.test");
@@ -304,13 +499,34 @@ fn defence_settings_come_from_the_store_and_apply_at_once() {
     while flooder.recv_timeout(Duration::from_millis(100)).is_some() {}
     while trusted.recv_timeout(Duration::from_millis(50)).is_some() {}
     let seq = opts(&mut flooder);
-    assert!(flooder.recv_timeout(Duration::from_millis(500)).is_none(), "banned: no answer to {seq}");
+    assert!(
+        flooder.recv_timeout(Duration::from_millis(500)).is_none(),
+        "banned: no answer to {seq}"
+    );
     let seq = opts(&mut trusted);
-    assert_eq!(trusted.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "a trusted address is never limited");
+    assert_eq!(
+        trusted
+            .expect_response(&Method::Options, seq, 200..=200)
+            .status(),
+        Some(200),
+        "a trusted address is never limited"
+    );
     let mut other = Ua::udp_on("127.0.0.3", "user0003", s.addr());
     let seq = opts(&mut other);
-    assert_eq!(other.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "another address is served");
+    assert_eq!(
+        other
+            .expect_response(&Method::Options, seq, 200..=200)
+            .status(),
+        Some(200),
+        "another address is served"
+    );
     std::thread::sleep(Duration::from_millis(2200));
     let seq = opts(&mut flooder);
-    assert_eq!(flooder.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "served again after the ban");
+    assert_eq!(
+        flooder
+            .expect_response(&Method::Options, seq, 200..=200)
+            .status(),
+        Some(200),
+        "served again after the ban"
+    );
 }

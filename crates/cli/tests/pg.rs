@@ -31,7 +31,8 @@ impl Schema {
             }
         };
         let name = format!("confab_test_{:016x}", rand::random::<u64>());
-        let mut c = postgres::Client::connect(&server, postgres::NoTls).expect("connecting to CONFAB_TEST_POSTGRES");
+        let mut c = postgres::Client::connect(&server, postgres::NoTls)
+            .expect("connecting to CONFAB_TEST_POSTGRES");
         c.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
         let sep = if server.contains('?') { '&' } else { '?' };
         let url = format!("{server}{sep}options=-c%20search_path%3D{name}");
@@ -77,7 +78,11 @@ impl Serve {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port(ip);
         let cfg = dir.path().join("confab.toml");
-        std::fs::write(&cfg, format!("listen = [\"{ip}:{port}\"]\ndomains = [\"{DOMAIN}\"]\n")).unwrap();
+        std::fs::write(
+            &cfg,
+            format!("listen = [\"{ip}:{port}\"]\ndomains = [\"{DOMAIN}\"]\n"),
+        )
+        .unwrap();
         let log = dir.path().join("server.log");
         let child = confab()
             .args(["serve", "--config"])
@@ -90,17 +95,30 @@ impl Serve {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let s = Serve { child, addr: format!("{ip}:{port}").parse().unwrap(), log, _dir: dir };
+        let s = Serve {
+            child,
+            addr: format!("{ip}:{port}").parse().unwrap(),
+            log,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut ua = Ua::udp_on(ip, "probe", s.addr);
         loop {
             let target = format!("sip:{}", host_port(&s.addr));
             let req = ua.request(Method::Options, &target, &target);
             ua.send(&req);
-            if ua.recv_timeout(Duration::from_millis(200)).and_then(|r| r.status()) == Some(200) {
+            if ua
+                .recv_timeout(Duration::from_millis(200))
+                .and_then(|r| r.status())
+                == Some(200)
+            {
                 return s;
             }
-            assert!(Instant::now() < deadline, "confab did not start:\n{}", std::fs::read_to_string(&s.log).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "confab did not start:\n{}",
+                std::fs::read_to_string(&s.log).unwrap_or_default()
+            );
         }
     }
 }
@@ -110,7 +128,11 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("---- {} log ----\n{}", self.addr, std::fs::read_to_string(&self.log).unwrap_or_default());
+            eprintln!(
+                "---- {} log ----\n{}",
+                self.addr,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
         }
     }
 }
@@ -140,13 +162,42 @@ fn message_status(ua: &mut Ua, to: &str, ctype: &str) -> u16 {
 fn two_servers_share_one_postgres_store() {
     let Some(schema) = Schema::new() else { return };
     let url = schema.url.as_str();
-    run(url, &["admin", "add", "root", "--role", "CsAdministrator", "--password", "rootpassword1"]);
-    run(url, &["user", "add", &format!("carol@{DOMAIN}"), "--password", "carolpassword"]);
+    run(
+        url,
+        &[
+            "admin",
+            "add",
+            "root",
+            "--role",
+            "CsAdministrator",
+            "--password",
+            "rootpassword1",
+        ],
+    );
+    run(
+        url,
+        &[
+            "user",
+            "add",
+            &format!("carol@{DOMAIN}"),
+            "--password",
+            "carolpassword",
+        ],
+    );
     let a = Serve::start("127.0.0.1", url);
     let b = Serve::start("127.0.0.2", url);
 
     // A user added while both run registers on either, without a restart.
-    run(url, &["user", "add", &format!("alice@{DOMAIN}"), "--password", "alicepassword"]);
+    run(
+        url,
+        &[
+            "user",
+            "add",
+            &format!("alice@{DOMAIN}"),
+            "--password",
+            "alicepassword",
+        ],
+    );
     for server in [&a, &b] {
         let mut alice = Ua::udp_on(&server.addr.ip().to_string(), "alice", server.addr);
         alice.password = "alicepassword".into();
@@ -162,9 +213,16 @@ fn two_servers_share_one_postgres_store() {
     };
     let (mut via_a, mut via_b) = (alice_ua(&a), alice_ua(&b));
     let carol = format!("carol@{DOMAIN}");
-    assert_eq!(message_status(&mut via_b, &carol, "text/rtf"), 202, "rich text allowed by default");
+    assert_eq!(
+        message_status(&mut via_b, &carol, "text/rtf"),
+        202,
+        "rich text allowed by default"
+    );
     let out = run(url, &["shell", "-c", "Set-CsClientPolicy -Identity global -DisableRTFIm $true; Get-CsClientPolicy -Identity global"]);
-    assert!(out.contains("DisableRTFIm") && out.contains("True"), "{out}");
+    assert!(
+        out.contains("DisableRTFIm") && out.contains("True"),
+        "{out}"
+    );
     for ua in [&mut via_a, &mut via_b] {
         let s = eventually(|| message_status(ua, &carol, "text/rtf"), |s| *s == 415);
         assert_eq!(s, 415, "rich text refused once the policy changed");
@@ -178,10 +236,40 @@ fn backups_move_between_sqlite_and_postgres() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = |n: &str| tmp.path().join(n).display().to_string();
     let first = dir("first");
-    run(&first, &["user", "seed", "--domain", DOMAIN, "--count", "3"]);
-    run(&first, &["admin", "add", "root", "--role", "CsAdministrator", "--password", "rootpassword1"]);
-    run(&first, &["shell", "-c", "Set-CsClientPolicy -Identity global -DisableRTFIm $true"]);
-    run(&first, &["contact", "add", &format!("user0001@{DOMAIN}"), &format!("user0002@{DOMAIN}"), "Workgroup"]);
+    run(
+        &first,
+        &["user", "seed", "--domain", DOMAIN, "--count", "3"],
+    );
+    run(
+        &first,
+        &[
+            "admin",
+            "add",
+            "root",
+            "--role",
+            "CsAdministrator",
+            "--password",
+            "rootpassword1",
+        ],
+    );
+    run(
+        &first,
+        &[
+            "shell",
+            "-c",
+            "Set-CsClientPolicy -Identity global -DisableRTFIm $true",
+        ],
+    );
+    run(
+        &first,
+        &[
+            "contact",
+            "add",
+            &format!("user0001@{DOMAIN}"),
+            &format!("user0002@{DOMAIN}"),
+            "Workgroup",
+        ],
+    );
 
     let to_pg = dir("to-pg.backup");
     run(&first, &["backup", &to_pg]);
@@ -196,15 +284,28 @@ fn backups_move_between_sqlite_and_postgres() {
             run(store, &["user", "list"]),
             run(store, &["contact", "list", &format!("user0001@{DOMAIN}")]),
             run(store, &["admin", "list"]),
-            run(store, &["shell", "-c", "Get-CsClientPolicy -Identity global | fl"]),
+            run(
+                store,
+                &["shell", "-c", "Get-CsClientPolicy -Identity global | fl"],
+            ),
         ]
     };
     let want = view(&first);
-    assert!(want[0].contains("user0002") && want[1].contains("Workgroup") && want[3].contains("True"), "{want:?}");
+    assert!(
+        want[0].contains("user0002") && want[1].contains("Workgroup") && want[3].contains("True"),
+        "{want:?}"
+    );
     assert_eq!(view(&schema.url), want, "sqlite -> postgres");
     assert_eq!(view(&last), want, "postgres -> sqlite");
     // Restoring into a store that has data is refused and changes nothing.
-    let o = confab().args(["restore", &to_pg, "--store", &schema.url]).output().unwrap();
-    assert!(!o.status.success() && text(&o).contains("not empty"), "{}", text(&o));
+    let o = confab()
+        .args(["restore", &to_pg, "--store", &schema.url])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && text(&o).contains("not empty"),
+        "{}",
+        text(&o)
+    );
     assert!(Path::new(&from_pg).exists());
 }

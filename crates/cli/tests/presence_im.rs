@@ -52,7 +52,9 @@ fn publish(ua: &mut Ua, body: Option<&str>, expires: u32, if_match: Option<&str>
 }
 
 fn etag(r: &Message) -> String {
-    r.header(&HeaderName::SipETag).expect("SIP-ETag").to_string()
+    r.header(&HeaderName::SipETag)
+        .expect("SIP-ETag")
+        .to_string()
 }
 
 /// The next NOTIFY for this UA, answered 200.
@@ -88,16 +90,27 @@ fn resubscribe(watcher: &mut Ua, ok: &Message, event: &str, expires: u32) -> Mes
     let from = ok.header(&HeaderName::From).unwrap().to_string();
     let to = ok.header(&HeaderName::To).unwrap().to_string();
     let seq = watcher.next_cseq() + 10;
-    let mut req = watcher.in_dialog(Method::Subscribe, &target, &[], &from, &to, ok.call_id().unwrap(), seq);
+    let mut req = watcher.in_dialog(
+        Method::Subscribe,
+        &target,
+        &[],
+        &from,
+        &to,
+        ok.call_id().unwrap(),
+        seq,
+    );
     req.headers.push(HeaderName::Event, event);
     req.headers.push(HeaderName::Expires, expires.to_string());
-    req.headers.push(HeaderName::Contact, format!("<{}>", watcher.contact_uri()));
+    req.headers
+        .push(HeaderName::Contact, format!("<{}>", watcher.contact_uri()));
     watcher.send(&req);
     watcher.expect_response(&Method::Subscribe, seq, 200..=699)
 }
 
 fn state(n: &Message) -> String {
-    n.header(&HeaderName::SubscriptionState).unwrap().to_string()
+    n.header(&HeaderName::SubscriptionState)
+        .unwrap()
+        .to_string()
 }
 
 fn registered(ua: &mut Ua) {
@@ -116,8 +129,15 @@ fn publish_refresh_modify_remove_and_expire() {
 
     let (ok, n) = subscribe(&mut bob, "user0001", "presence", 120);
     assert!(state(&n).starts_with("active;expires="), "{}", state(&n));
-    assert!(body(&n).contains("first") && body(&n).contains("<basic>open</basic>"), "{}", body(&n));
-    assert_eq!(n.header(&HeaderName::ContentType).unwrap(), "application/pidf+xml");
+    assert!(
+        body(&n).contains("first") && body(&n).contains("<basic>open</basic>"),
+        "{}",
+        body(&n)
+    );
+    assert_eq!(
+        n.header(&HeaderName::ContentType).unwrap(),
+        "application/pidf+xml"
+    );
 
     // body-less refresh keeps the document; the entity tag changes
     let r = publish(&mut alice, None, 60, Some(&tag1));
@@ -127,23 +147,46 @@ fn publish_refresh_modify_remove_and_expire() {
     bob.expect_silence(Duration::from_millis(300));
     let mut carol = Ua::udp("user0003", s.addr());
     let (_, n) = subscribe(&mut carol, "user0001", "presence", 120);
-    assert!(body(&n).contains("first"), "refresh kept the document: {}", body(&n));
+    assert!(
+        body(&n).contains("first"),
+        "refresh kept the document: {}",
+        body(&n)
+    );
 
     // the old tag is gone
-    assert_eq!(publish(&mut alice, None, 60, Some(&tag1)).status(), Some(412));
+    assert_eq!(
+        publish(&mut alice, None, 60, Some(&tag1)).status(),
+        Some(412)
+    );
 
     // modify: watchers are told
-    let r = publish(&mut alice, Some(&pidf("user0001", "second")), 60, Some(&tag2));
+    let r = publish(
+        &mut alice,
+        Some(&pidf("user0001", "second")),
+        60,
+        Some(&tag2),
+    );
     assert_eq!(r.status(), Some(200));
     let tag3 = etag(&r);
     let n = notify(&mut bob);
-    assert!(body(&n).contains("second") && !body(&n).contains("first"), "{}", body(&n));
+    assert!(
+        body(&n).contains("second") && !body(&n).contains("first"),
+        "{}",
+        body(&n)
+    );
     notify(&mut carol);
 
     // remove: back to what the registrar knows (not registered: closed)
-    assert_eq!(publish(&mut alice, None, 0, Some(&tag3)).status(), Some(200));
+    assert_eq!(
+        publish(&mut alice, None, 0, Some(&tag3)).status(),
+        Some(200)
+    );
     let n = notify(&mut bob);
-    assert!(body(&n).contains("<basic>closed</basic>") && !body(&n).contains("second"), "{}", body(&n));
+    assert!(
+        body(&n).contains("<basic>closed</basic>") && !body(&n).contains("second"),
+        "{}",
+        body(&n)
+    );
     notify(&mut carol);
 
     // expiry on time
@@ -153,7 +196,10 @@ fn publish_refresh_modify_remove_and_expire() {
     notify(&mut carol);
     let t = Instant::now();
     let n = notify(&mut bob);
-    assert!(t.elapsed() >= Duration::from_millis(1000), "expired after ~2 s, not at once");
+    assert!(
+        t.elapsed() >= Duration::from_millis(1000),
+        "expired after ~2 s, not at once"
+    );
     assert!(body(&n).contains("<basic>closed</basic>"), "{}", body(&n));
     let _ = ok;
 }
@@ -162,14 +208,29 @@ fn publish_refresh_modify_remove_and_expire() {
 fn publish_errors() {
     let s = Server::start(5, PRESENCE_CFG);
     let mut alice = Ua::udp("user0001", s.addr());
-    assert_eq!(publish(&mut alice, None, 60, None).status(), Some(400), "no body, no SIP-If-Match");
+    assert_eq!(
+        publish(&mut alice, None, 60, None).status(),
+        Some(400),
+        "no body, no SIP-If-Match"
+    );
     let r = publish(&mut alice, Some("<not-xml"), 60, None);
     assert_eq!(r.status(), Some(400));
-    assert!(r.reason().unwrap().starts_with("Bad PIDF"), "{}", r.reason().unwrap());
-    assert_eq!(publish(&mut alice, None, 60, Some("nosuchtag")).status(), Some(412));
+    assert!(
+        r.reason().unwrap().starts_with("Bad PIDF"),
+        "{}",
+        r.reason().unwrap()
+    );
+    assert_eq!(
+        publish(&mut alice, None, 60, Some("nosuchtag")).status(),
+        Some(412)
+    );
     // someone else's presence
     alice.new_call();
-    let mut req = alice.request(Method::Publish, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut req = alice.request(
+        Method::Publish,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     req.headers.push(HeaderName::Event, "presence");
     req.set_body("application/pidf+xml", pidf("user0002", "forged"));
     assert_eq!(alice.send_authenticated(req).status(), Some(403));
@@ -191,7 +252,11 @@ fn subscribe_refresh_unsubscribe_and_expiry() {
     registered(&mut alice);
     let mut bob = Ua::tcp("user0002", s.addr());
     let (ok, n) = subscribe(&mut bob, "user0001", "presence", 120);
-    assert!(body(&n).contains("<basic>open</basic>"), "registered without publication is available: {}", body(&n));
+    assert!(
+        body(&n).contains("<basic>open</basic>"),
+        "registered without publication is available: {}",
+        body(&n)
+    );
     assert!(ok.to_hdr().unwrap().tag().is_some());
     assert_eq!(ok.header(&HeaderName::Expires).unwrap(), "120");
 
@@ -207,7 +272,10 @@ fn subscribe_refresh_unsubscribe_and_expiry() {
     let n = notify(&mut bob);
     assert_eq!(state(&n), "terminated;reason=timeout");
     // the dialog is gone
-    assert_eq!(resubscribe(&mut bob, &ok, "presence", 60).status(), Some(481));
+    assert_eq!(
+        resubscribe(&mut bob, &ok, "presence", 60).status(),
+        Some(481)
+    );
 
     // expiry: a terminated NOTIFY on time
     let (_, _) = subscribe(&mut bob, "user0001", "presence", 2);
@@ -220,8 +288,14 @@ fn two_devices_of_one_user_are_combined() {
     let s = Server::start(5, PRESENCE_CFG);
     let mut laptop = Ua::udp("user0001", s.addr());
     let mut phone = Ua::tcp("user0001", s.addr());
-    assert_eq!(publish(&mut laptop, Some(&pidf("user0001", "laptop")), 60, None).status(), Some(200));
-    assert_eq!(publish(&mut phone, Some(&pidf("user0001", "phone")), 60, None).status(), Some(200));
+    assert_eq!(
+        publish(&mut laptop, Some(&pidf("user0001", "laptop")), 60, None).status(),
+        Some(200)
+    );
+    assert_eq!(
+        publish(&mut phone, Some(&pidf("user0001", "phone")), 60, None).status(),
+        Some(200)
+    );
     let mut bob = Ua::udp("user0002", s.addr());
     let (_, n) = subscribe(&mut bob, "user0001", "presence", 60);
     let b = body(&n);
@@ -236,31 +310,110 @@ fn sees(b: &str, marker: &str) -> bool {
 #[test]
 fn each_privacy_level_sees_its_fields() {
     let s = Server::start(10, PRESENCE_CFG);
-    s.cli(&["contact", "add", "user0001", "user0002@example.test", "FriendsAndFamily"]);
-    s.cli(&["contact", "add", "user0001", "user0003@example.test", "Workgroup"]);
+    s.cli(&[
+        "contact",
+        "add",
+        "user0001",
+        "user0002@example.test",
+        "FriendsAndFamily",
+    ]);
+    s.cli(&[
+        "contact",
+        "add",
+        "user0001",
+        "user0003@example.test",
+        "Workgroup",
+    ]);
     s.cli(&["contact", "add", "user0001", "user0004@example.test"]); // auto: Colleagues
-    s.cli(&["contact", "add", "user0001", "user0005@example.test", "External"]);
-    s.cli(&["contact", "add", "user0001", "user0006@example.test", "Blocked"]);
+    s.cli(&[
+        "contact",
+        "add",
+        "user0001",
+        "user0005@example.test",
+        "External",
+    ]);
+    s.cli(&[
+        "contact",
+        "add",
+        "user0001",
+        "user0006@example.test",
+        "Blocked",
+    ]);
     let list = s.cli(&["contact", "list", "user0001"]);
-    assert!(list.contains("user0004@example.test") && list.contains("Colleagues") && list.contains("(auto)"), "{list}");
+    assert!(
+        list.contains("user0004@example.test")
+            && list.contains("Colleagues")
+            && list.contains("(auto)"),
+        "{list}"
+    );
     std::thread::sleep(Duration::from_millis(1500)); // the server reloads contact lists every second
     let mut alice = Ua::udp("user0001", s.addr());
-    assert_eq!(publish(&mut alice, Some(RICH), 60, None).status(), Some(200));
+    assert_eq!(
+        publish(&mut alice, Some(RICH), 60, None).status(),
+        Some(200)
+    );
 
     // (watcher, level, work, mobile, home, note, location, calendar, meeting)
     let table = [
-        ("user0002", "FriendsAndFamily", true, true, true, true, true, true, false),
-        ("user0003", "Workgroup", true, true, false, true, true, true, true),
-        ("user0004", "Colleagues", true, false, false, true, true, true, false),
-        ("user0005", "External", false, false, false, false, false, false, false),
-        ("user0007", "Colleagues (no entry)", true, false, false, true, true, true, false),
+        (
+            "user0002",
+            "FriendsAndFamily",
+            true,
+            true,
+            true,
+            true,
+            true,
+            true,
+            false,
+        ),
+        (
+            "user0003",
+            "Workgroup",
+            true,
+            true,
+            false,
+            true,
+            true,
+            true,
+            true,
+        ),
+        (
+            "user0004",
+            "Colleagues",
+            true,
+            false,
+            false,
+            true,
+            true,
+            true,
+            false,
+        ),
+        (
+            "user0005", "External", false, false, false, false, false, false, false,
+        ),
+        (
+            "user0007",
+            "Colleagues (no entry)",
+            true,
+            false,
+            false,
+            true,
+            true,
+            true,
+            false,
+        ),
     ];
     for (watcher, level, work, mobile, home, note, location, calendar, meeting) in table {
         let mut w = Ua::udp(watcher, s.addr());
         let (_, n) = subscribe(&mut w, "user0001", "presence", 60);
         let b = body(&n);
         let check = |what: &str, marker: &str, want: bool| {
-            assert_eq!(sees(&b, marker), want, "{level} {} {what}:\n{b}", if want { "should see" } else { "should not see" });
+            assert_eq!(
+                sees(&b, marker),
+                want,
+                "{level} {} {what}:\n{b}",
+                if want { "should see" } else { "should not see" }
+            );
         };
         check("availability", "<basic>open</basic>", true);
         check("availability number", "6500", true);
@@ -278,7 +431,13 @@ fn each_privacy_level_sees_its_fields() {
     let mut blocked = Ua::udp("user0006", s.addr());
     let (_, n) = subscribe(&mut blocked, "user0001", "presence", 60);
     let b = body(&n);
-    assert!(b.contains("<basic>closed</basic>") && !b.contains("open") && !b.contains("6500") && !b.contains("marker"), "{b}");
+    assert!(
+        b.contains("<basic>closed</basic>")
+            && !b.contains("open")
+            && !b.contains("6500")
+            && !b.contains("marker"),
+        "{b}"
+    );
 }
 
 #[test]
@@ -286,61 +445,119 @@ fn blocked_watcher_and_sender_and_live_level_change() {
     let s = Server::start(10, PRESENCE_CFG);
     let mut alice = Ua::udp("user0001", s.addr());
     registered(&mut alice);
-    assert_eq!(publish(&mut alice, Some(RICH), 60, None).status(), Some(200));
+    assert_eq!(
+        publish(&mut alice, Some(RICH), 60, None).status(),
+        Some(200)
+    );
     let mut bob = Ua::udp("user0002", s.addr());
     registered(&mut bob);
     let (_, n) = subscribe(&mut bob, "user0001", "presence", 300);
-    assert!(body(&n).contains("Personal-note-marker"), "colleague sees the note");
+    assert!(
+        body(&n).contains("Personal-note-marker"),
+        "colleague sees the note"
+    );
 
     // alice blocks bob: the live subscription gets the offline view at once
-    s.cli(&["contact", "add", "user0001", "user0002@example.test", "Blocked"]);
+    s.cli(&[
+        "contact",
+        "add",
+        "user0001",
+        "user0002@example.test",
+        "Blocked",
+    ]);
     let n = notify(&mut bob);
     let b = body(&n);
-    assert!(b.contains("<basic>closed</basic>") && !b.contains("marker"), "{b}");
+    assert!(
+        b.contains("<basic>closed</basic>") && !b.contains("marker"),
+        "{b}"
+    );
 
     // bob's MESSAGE: 202 like an offline user, never delivered; INVITE: 480
     bob.new_call();
-    let mut m = bob.request(Method::Message, "sip:user0001@example.test", "sip:user0001@example.test");
+    let mut m = bob.request(
+        Method::Message,
+        "sip:user0001@example.test",
+        "sip:user0001@example.test",
+    );
     m.set_body("text/plain", "let me in");
     let m = bob.challenge_and_resend(m);
-    assert_eq!(bob.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699).status(), Some(202));
+    assert_eq!(
+        bob.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699)
+            .status(),
+        Some(202)
+    );
     bob.new_call();
-    let inv = bob.request(Method::Invite, "sip:user0001@example.test", "sip:user0001@example.test");
+    let inv = bob.request(
+        Method::Invite,
+        "sip:user0001@example.test",
+        "sip:user0001@example.test",
+    );
     let inv = bob.challenge_and_resend(inv);
     let r = bob.expect_response(&Method::Invite, inv.cseq().unwrap().seq, 200..=699);
     assert_eq!(r.status(), Some(480));
     bob.send(&ack_for(&inv, &r));
-    assert!(alice.recv_timeout(Duration::from_millis(500)).is_none(), "nothing reached alice");
+    assert!(
+        alice.recv_timeout(Duration::from_millis(500)).is_none(),
+        "nothing reached alice"
+    );
 
     // promoted to Workgroup: sees the meeting subject
-    s.cli(&["contact", "set-level", "user0001", "user0002@example.test", "Workgroup"]);
+    s.cli(&[
+        "contact",
+        "set-level",
+        "user0001",
+        "user0002@example.test",
+        "Workgroup",
+    ]);
     let b = body(&notify(&mut bob));
-    assert!(b.contains("Meeting-subject-marker") && b.contains("+15550002"), "{b}");
+    assert!(
+        b.contains("Meeting-subject-marker") && b.contains("+15550002"),
+        "{b}"
+    );
 }
 
 #[test]
 fn do_not_disturb_lets_only_the_workgroup_through() {
     let s = Server::start(10, PRESENCE_CFG);
-    s.cli(&["contact", "add", "user0001", "user0003@example.test", "Workgroup"]);
+    s.cli(&[
+        "contact",
+        "add",
+        "user0001",
+        "user0003@example.test",
+        "Workgroup",
+    ]);
     std::thread::sleep(Duration::from_millis(1500));
     let mut alice = Ua::udp("user0001", s.addr());
     registered(&mut alice);
     let dnd = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:c=\"urn:confab:params:xml:ns:pidf-ext\" entity=\"sip:user0001@example.test\"><tuple id=\"a\"><status><basic>open</basic></status><c:availability>9500</c:availability></tuple></presence>";
     assert_eq!(publish(&mut alice, Some(dnd), 60, None).status(), Some(200));
     let mut colleague = Ua::udp("user0002", s.addr());
-    let mut m = colleague.request(Method::Message, "sip:user0001@example.test", "sip:user0001@example.test");
+    let mut m = colleague.request(
+        Method::Message,
+        "sip:user0001@example.test",
+        "sip:user0001@example.test",
+    );
     m.set_body("text/plain", "ping");
     let m = colleague.challenge_and_resend(m);
     let r = colleague.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699);
     assert_eq!(r.status(), Some(486), "{}", first_line(&r));
     let mut workgroup = Ua::udp("user0003", s.addr());
-    let mut m = workgroup.request(Method::Message, "sip:user0001@example.test", "sip:user0001@example.test");
+    let mut m = workgroup.request(
+        Method::Message,
+        "sip:user0001@example.test",
+        "sip:user0001@example.test",
+    );
     m.set_body("text/plain", "urgent");
     let m = workgroup.challenge_and_resend(m);
     let got = alice.expect_request(Method::Message);
     assert_eq!(&got.body[..], b"urgent");
     alice.reply(&got, 200, "a");
-    assert_eq!(workgroup.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699).status(), Some(200));
+    assert_eq!(
+        workgroup
+            .expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699)
+            .status(),
+        Some(200)
+    );
 }
 
 #[test]
@@ -348,15 +565,26 @@ fn watcher_info_lists_watchers() {
     let s = Server::start(5, PRESENCE_CFG);
     let mut alice = Ua::udp("user0001", s.addr());
     let (_, n) = subscribe(&mut alice, "user0001", "presence.winfo", 60);
-    assert_eq!(n.header(&HeaderName::ContentType).unwrap(), "application/watcherinfo+xml");
+    assert_eq!(
+        n.header(&HeaderName::ContentType).unwrap(),
+        "application/watcherinfo+xml"
+    );
     assert!(!body(&n).contains("user0002"));
     let mut bob = Ua::udp("user0002", s.addr());
     subscribe(&mut bob, "user0001", "presence", 60);
     let n = notify(&mut alice);
-    assert!(body(&n).contains("sip:user0002@example.test") && body(&n).contains("active"), "{}", body(&n));
+    assert!(
+        body(&n).contains("sip:user0002@example.test") && body(&n).contains("active"),
+        "{}",
+        body(&n)
+    );
     // nobody else may watch alice's watchers
     bob.new_call();
-    let mut req = bob.request(Method::Subscribe, "sip:user0001@example.test", "sip:user0001@example.test");
+    let mut req = bob.request(
+        Method::Subscribe,
+        "sip:user0001@example.test",
+        "sip:user0001@example.test",
+    );
     req.headers.push(HeaderName::Event, "presence.winfo");
     let r = bob.send_authenticated(req);
     assert_eq!(r.status(), Some(403));
@@ -368,10 +596,18 @@ fn a_watcher_that_rejects_notify_is_dropped() {
     let mut alice = Ua::udp("user0001", s.addr());
     let mut bob = Ua::udp("user0002", s.addr());
     subscribe(&mut bob, "user0001", "presence", 300);
-    assert_eq!(publish(&mut alice, Some(&pidf("user0001", "one")), 60, None).status(), Some(200));
+    assert_eq!(
+        publish(&mut alice, Some(&pidf("user0001", "one")), 60, None).status(),
+        Some(200)
+    );
     let n = bob.expect_request(Method::Notify);
     bob.reply(&n, 481, "w");
-    let tag = etag(&publish(&mut alice, Some(&pidf("user0001", "one")), 60, None));
+    let tag = etag(&publish(
+        &mut alice,
+        Some(&pidf("user0001", "one")),
+        60,
+        None,
+    ));
     let _ = publish(&mut alice, Some(&pidf("user0001", "two")), 60, Some(&tag));
     bob.expect_silence(Duration::from_millis(800));
 }
@@ -382,19 +618,33 @@ fn offline_messages_survive_a_restart_and_arrive_in_order() {
     let mut alice = Ua::udp("user0001", s.addr());
     for text in ["first", "second", "third"] {
         alice.new_call();
-        let mut m = alice.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
+        let mut m = alice.request(
+            Method::Message,
+            "sip:user0002@example.test",
+            "sip:user0002@example.test",
+        );
         m.set_body("text/plain", text);
-        m.headers.push(HeaderName::Subject, format!("subject {text}"));
+        m.headers
+            .push(HeaderName::Subject, format!("subject {text}"));
         let m = alice.challenge_and_resend(m);
         let r = alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699);
         assert_eq!(r.status(), Some(202), "{}", first_line(&r));
     }
     // typing notifications are not stored
     alice.new_call();
-    let mut m = alice.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut m = alice.request(
+        Method::Message,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     m.set_body("application/im-iscomposing+xml", "<isComposing/>");
     let m = alice.challenge_and_resend(m);
-    assert_eq!(alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699).status(), Some(480));
+    assert_eq!(
+        alice
+            .expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699)
+            .status(),
+        Some(480)
+    );
 
     s.restart();
 
@@ -403,8 +653,14 @@ fn offline_messages_survive_a_restart_and_arrive_in_order() {
     for text in ["first", "second", "third"] {
         let got = bob.expect_request(Method::Message);
         assert_eq!(String::from_utf8_lossy(&got.body), text, "in order");
-        assert!(got.header(&HeaderName::From).unwrap().contains("user0001"), "from the original sender");
-        assert_eq!(got.header(&HeaderName::Subject).unwrap().as_str(), format!("subject {text}"));
+        assert!(
+            got.header(&HeaderName::From).unwrap().contains("user0001"),
+            "from the original sender"
+        );
+        assert_eq!(
+            got.header(&HeaderName::Subject).unwrap().as_str(),
+            format!("subject {text}")
+        );
         assert!(got.header(&HeaderName::Date).is_some());
         bob.reply(&got, 200, "b");
     }
@@ -419,10 +675,19 @@ fn offline_messages_survive_a_restart_and_arrive_in_order() {
 fn a_message_not_accepted_stays_stored() {
     let s = Server::start(5, "");
     let mut alice = Ua::udp("user0001", s.addr());
-    let mut m = alice.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut m = alice.request(
+        Method::Message,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     m.set_body("text/plain", "keep me");
     let m = alice.challenge_and_resend(m);
-    assert_eq!(alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699).status(), Some(202));
+    assert_eq!(
+        alice
+            .expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699)
+            .status(),
+        Some(202)
+    );
     let mut bob = Ua::udp("user0002", s.addr());
     registered(&mut bob);
     let got = bob.expect_request(Method::Message);
@@ -439,11 +704,18 @@ fn a_message_not_accepted_stays_stored() {
 
 #[test]
 fn offline_store_limits() {
-    let s = Server::start(5, "[im]\nmax_stored_per_user = 2\nmax_stored_message_bytes = 100\n");
+    let s = Server::start(
+        5,
+        "[im]\nmax_stored_per_user = 2\nmax_stored_message_bytes = 100\n",
+    );
     let mut alice = Ua::udp("user0001", s.addr());
     let send = |alice: &mut Ua, text: String| {
         alice.new_call();
-        let mut m = alice.request(Method::Message, "sip:user0003@example.test", "sip:user0003@example.test");
+        let mut m = alice.request(
+            Method::Message,
+            "sip:user0003@example.test",
+            "sip:user0003@example.test",
+        );
         m.set_body("text/plain", text);
         let m = alice.challenge_and_resend(m);
         alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699)
@@ -453,7 +725,11 @@ fn offline_store_limits() {
     assert_eq!(send(&mut alice, "two".into()).status(), Some(202));
     let r = send(&mut alice, "three".into());
     assert_eq!(r.status(), Some(486));
-    assert!(r.reason().unwrap().contains("full"), "{}", r.reason().unwrap());
+    assert!(
+        r.reason().unwrap().contains("full"),
+        "{}",
+        r.reason().unwrap()
+    );
 }
 
 #[test]
@@ -471,25 +747,48 @@ fn registrations_and_presence_survive_a_graceful_restart() {
     let mut s = Server::start(5, PRESENCE_CFG);
     let mut alice = Ua::udp("user0001", s.addr());
     registered(&mut alice);
-    let r = publish(&mut alice, Some(&pidf("user0001", "before-restart")), 300, None);
+    let r = publish(
+        &mut alice,
+        Some(&pidf("user0001", "before-restart")),
+        300,
+        None,
+    );
     let tag = etag(&r);
     let mut bob = Ua::udp("user0002", s.addr());
     registered(&mut bob);
     subscribe(&mut bob, "user0001", "presence", 300);
 
     s.restart_graceful();
-    assert!(s.log_text().contains("restored 2 registrations, 1 publications, 1 subscriptions"), "{}", s.log_text());
+    assert!(
+        s.log_text()
+            .contains("restored 2 registrations, 1 publications, 1 subscriptions"),
+        "{}",
+        s.log_text()
+    );
 
     // bob reaches alice without anyone registering again
     bob.new_call();
-    let mut m = bob.request(Method::Message, "sip:user0001@example.test", "sip:user0001@example.test");
+    let mut m = bob.request(
+        Method::Message,
+        "sip:user0001@example.test",
+        "sip:user0001@example.test",
+    );
     m.set_body("text/plain", "still there?");
     let m = bob.challenge_and_resend(m);
     let got = alice.expect_request(Method::Message);
     alice.reply(&got, 200, "a");
-    assert_eq!(bob.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699).status(), Some(200));
+    assert_eq!(
+        bob.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699)
+            .status(),
+        Some(200)
+    );
     // alice's publication and bob's subscription carry on
-    let r = publish(&mut alice, Some(&pidf("user0001", "after-restart")), 300, Some(&tag));
+    let r = publish(
+        &mut alice,
+        Some(&pidf("user0001", "after-restart")),
+        300,
+        Some(&tag),
+    );
     assert_eq!(r.status(), Some(200));
     let n = notify(&mut bob);
     assert!(body(&n).contains("after-restart"), "{}", body(&n));
@@ -501,8 +800,14 @@ fn signing_out_everywhere_ends_the_users_publications() {
     let mut alice = Ua::udp("user0001", s.addr());
     registered(&mut alice);
     // two publications, as a client racing its own first PUBLISH makes
-    assert_eq!(publish(&mut alice, Some(&pidf("user0001", "one")), 600, None).status(), Some(200));
-    assert_eq!(publish(&mut alice, Some(&pidf("user0001", "two")), 600, None).status(), Some(200));
+    assert_eq!(
+        publish(&mut alice, Some(&pidf("user0001", "one")), 600, None).status(),
+        Some(200)
+    );
+    assert_eq!(
+        publish(&mut alice, Some(&pidf("user0001", "two")), 600, None).status(),
+        Some(200)
+    );
     let mut bob = Ua::udp("user0002", s.addr());
     registered(&mut bob);
     let (_, n) = subscribe(&mut bob, "user0001", "presence", 300);
@@ -515,7 +820,12 @@ fn signing_out_everywhere_ends_the_users_publications() {
         if b.contains("<basic>closed</basic>") && !b.contains("one") && !b.contains("two") {
             break;
         }
-        assert!(Instant::now() < deadline, "bob should see alice offline: {b}");
+        assert!(
+            Instant::now() < deadline,
+            "bob should see alice offline: {b}"
+        );
     }
-    assert!(s.log_text().contains("signed out on every device: publications removed"));
+    assert!(s
+        .log_text()
+        .contains("signed out on every device: publications removed"));
 }

@@ -8,20 +8,35 @@ use std::time::Duration;
 
 fn registered(ua: &mut Ua) {
     let r = ua.register(300);
-    assert_eq!(r.status(), Some(200), "{} could not register: {}", ua.user, first_line(&r));
+    assert_eq!(
+        r.status(),
+        Some(200),
+        "{} could not register: {}",
+        ua.user,
+        first_line(&r)
+    );
 }
 
 #[test]
 fn register_good_wrong_and_unknown_and_refresh() {
     let s = Server::start(10, "");
     for transport in ["udp", "tcp"] {
-        let mk = |u: &str| if transport == "udp" { Ua::udp(u, s.addr()) } else { Ua::tcp(u, s.addr()) };
+        let mk = |u: &str| {
+            if transport == "udp" {
+                Ua::udp(u, s.addr())
+            } else {
+                Ua::tcp(u, s.addr())
+            }
+        };
         let mut ua = mk("user0001");
         let r = ua.register(300);
         assert_eq!(r.status(), Some(200));
         let cs = contacts(&r);
         assert_eq!(cs.len(), 1, "{cs:?}");
-        assert!(cs[0].contains(&ua.contact_uri()) && cs[0].contains("expires="), "{cs:?}");
+        assert!(
+            cs[0].contains(&ua.contact_uri()) && cs[0].contains("expires="),
+            "{cs:?}"
+        );
         assert!(r.header(&HeaderName::Date).is_some());
 
         // refresh: still one binding
@@ -36,7 +51,11 @@ fn register_good_wrong_and_unknown_and_refresh() {
 
         let mut ghost = mk("nobody");
         let r = ghost.register(300);
-        assert_eq!(r.status(), Some(401), "unknown users look like wrong passwords");
+        assert_eq!(
+            r.status(),
+            Some(401),
+            "unknown users look like wrong passwords"
+        );
 
         // unregister this contact
         let r = ua.register(0);
@@ -52,14 +71,22 @@ fn challenge_offers_md5_and_sha256_and_sha256_works() {
     let req = ua.request(Method::Register, "sip:example.test", &ua.aor());
     ua.send(&req);
     let r = ua.expect_response(&Method::Register, 1, 401..=401);
-    let chals: Vec<String> = r.headers.get_all(&HeaderName::WwwAuthenticate).map(|v| v.to_string()).collect();
+    let chals: Vec<String> = r
+        .headers
+        .get_all(&HeaderName::WwwAuthenticate)
+        .map(|v| v.to_string())
+        .collect();
     assert_eq!(chals.len(), 2);
-    assert!(chals[0].contains("algorithm=MD5") && chals[1].contains("algorithm=SHA-256"), "{chals:?}");
+    assert!(
+        chals[0].contains("algorithm=MD5") && chals[1].contains("algorithm=SHA-256"),
+        "{chals:?}"
+    );
     assert!(chals[0].contains("qop=\"auth\"") && chals[0].contains("realm=\"example.test\""));
     // answer the SHA-256 challenge
     let mut sha = r.clone();
     sha.headers.remove_all(&HeaderName::WwwAuthenticate);
-    sha.headers.push(HeaderName::WwwAuthenticate, chals[1].clone());
+    sha.headers
+        .push(HeaderName::WwwAuthenticate, chals[1].clone());
     let again = ua.authorize(&req, &sha);
     ua.send(&again);
     let ok = ua.expect_response(&Method::Register, 2, 200..=699);
@@ -73,7 +100,11 @@ fn md5_only_by_default() {
     let req = ua.request(Method::Register, "sip:example.test", &ua.aor());
     ua.send(&req);
     let r = ua.expect_response(&Method::Register, 1, 401..=401);
-    let chals: Vec<String> = r.headers.get_all(&HeaderName::WwwAuthenticate).map(|v| v.to_string()).collect();
+    let chals: Vec<String> = r
+        .headers
+        .get_all(&HeaderName::WwwAuthenticate)
+        .map(|v| v.to_string())
+        .collect();
     assert_eq!(chals.len(), 1, "{chals:?}");
     assert!(chals[0].contains("algorithm=MD5"));
 }
@@ -87,7 +118,10 @@ fn nonce_replay_and_stale_nonce() {
     let chal = ua.expect_response(&Method::Register, 1, 401..=401);
     let first = ua.authorize(&req, &chal);
     ua.send(&first);
-    assert_eq!(ua.expect_response(&Method::Register, 2, 200..=699).status(), Some(200));
+    assert_eq!(
+        ua.expect_response(&Method::Register, 2, 200..=699).status(),
+        Some(200)
+    );
     // the same credentials (nonce, nc=1) in a new transaction are a replay
     let replay = ua.authorize(&req, &chal);
     ua.send(&replay);
@@ -101,7 +135,13 @@ fn nonce_replay_and_stale_nonce() {
     ua.send(&late);
     let r = ua.expect_response(&Method::Register, 10, 200..=699);
     assert_eq!(r.status(), Some(401));
-    assert!(r.header(&HeaderName::WwwAuthenticate).unwrap().contains("stale=true"), "{}", r.header(&HeaderName::WwwAuthenticate).unwrap());
+    assert!(
+        r.header(&HeaderName::WwwAuthenticate)
+            .unwrap()
+            .contains("stale=true"),
+        "{}",
+        r.header(&HeaderName::WwwAuthenticate).unwrap()
+    );
 }
 
 #[test]
@@ -115,7 +155,10 @@ fn registrar_rules_min_expires_star_and_several_contacts() {
     // two devices of one user, with q-values
     let mut b = Ua::udp("user0004", s.addr());
     let mut ra = a.request(Method::Register, "sip:example.test", &a.aor());
-    ra.headers.set(HeaderName::Contact, format!("<{}>;q=0.7;expires=120", a.contact_uri()));
+    ra.headers.set(
+        HeaderName::Contact,
+        format!("<{}>;q=0.7;expires=120", a.contact_uri()),
+    );
     assert_eq!(a.send_authenticated(ra).status(), Some(200));
     let r = b.register(300);
     let cs = contacts(&r);
@@ -149,7 +192,11 @@ fn registrations_expire_on_time() {
     assert_eq!(bob.register(2).status(), Some(200));
     let mut alice = Ua::udp("user0001", s.addr());
     registered(&mut alice);
-    let mut m = alice.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut m = alice.request(
+        Method::Message,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     m.set_body("text/plain", "before expiry");
     let m = alice.challenge_and_resend(m);
     let got = bob.expect_request(Method::Message);
@@ -157,10 +204,19 @@ fn registrations_expire_on_time() {
     alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=200);
     std::thread::sleep(Duration::from_millis(3200));
     alice.new_call();
-    let inv = alice.request(Method::Invite, "sip:user0002@example.test", "sip:user0002@example.test");
+    let inv = alice.request(
+        Method::Invite,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     let inv = alice.challenge_and_resend(inv);
     let r = alice.expect_response(&Method::Invite, inv.cseq().unwrap().seq, 200..=699);
-    assert_eq!(r.status(), Some(480), "expired binding is gone: {}", first_line(&r));
+    assert_eq!(
+        r.status(),
+        Some(480),
+        "expired binding is gone: {}",
+        first_line(&r)
+    );
 }
 
 #[test]
@@ -168,15 +224,29 @@ fn authenticated_user_must_match_from_and_to() {
     let s = Server::start(10, "");
     let mut mallory = Ua::udp("user0005", s.addr());
     // REGISTER for someone else's AoR with own credentials
-    let mut req = mallory.request(Method::Register, "sip:example.test", "sip:user0006@example.test");
-    req.headers.set(HeaderName::From, format!("<sip:user0006@example.test>;tag={}", mallory.from_tag));
+    let mut req = mallory.request(
+        Method::Register,
+        "sip:example.test",
+        "sip:user0006@example.test",
+    );
+    req.headers.set(
+        HeaderName::From,
+        format!("<sip:user0006@example.test>;tag={}", mallory.from_tag),
+    );
     let r = mallory.send_authenticated(req);
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
     // MESSAGE with a forged From
     let mut bob = Ua::udp("user0002", s.addr());
     registered(&mut bob);
-    let mut m = mallory.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
-    m.headers.set(HeaderName::From, format!("<sip:user0006@example.test>;tag={}", mallory.from_tag));
+    let mut m = mallory.request(
+        Method::Message,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
+    m.headers.set(
+        HeaderName::From,
+        format!("<sip:user0006@example.test>;tag={}", mallory.from_tag),
+    );
     m.set_body("text/plain", "I am user0006");
     let r = mallory.send_authenticated(m);
     assert_eq!(r.status(), Some(403));
@@ -184,15 +254,33 @@ fn authenticated_user_must_match_from_and_to() {
 }
 
 fn message_between(alice: &mut Ua, bob: &mut Ua) {
-    let mut m = alice.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut m = alice.request(
+        Method::Message,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     m.set_body("text/plain", "hello bob");
     let m = alice.challenge_and_resend(m);
     let got = bob.expect_request(Method::Message);
     assert_eq!(&got.body[..], b"hello bob");
-    assert_eq!(got.uri().unwrap().as_str(), bob.contact_uri(), "Request-URI is the registered contact");
-    assert_eq!(got.headers.count(&HeaderName::Via), 2, "proxy added its Via");
-    assert!(got.header(&HeaderName::RecordRoute).is_none(), "MESSAGE is not record-routed");
-    assert!(got.header(&HeaderName::ProxyAuthorization).is_some() || got.header(&HeaderName::ProxyAuthorization).is_none());
+    assert_eq!(
+        got.uri().unwrap().as_str(),
+        bob.contact_uri(),
+        "Request-URI is the registered contact"
+    );
+    assert_eq!(
+        got.headers.count(&HeaderName::Via),
+        2,
+        "proxy added its Via"
+    );
+    assert!(
+        got.header(&HeaderName::RecordRoute).is_none(),
+        "MESSAGE is not record-routed"
+    );
+    assert!(
+        got.header(&HeaderName::ProxyAuthorization).is_some()
+            || got.header(&HeaderName::ProxyAuthorization).is_none()
+    );
     assert_eq!(got.max_forwards(), Some(69));
     bob.reply(&got, 200, "bobtag");
     let r = alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699);
@@ -220,11 +308,24 @@ fn message_between_registered_clients_udp_and_tcp() {
 fn unknown_and_offline_users() {
     let s = Server::start(10, "");
     let mut alice = Ua::udp("user0001", s.addr());
-    let m = alice.request(Method::Message, "sip:nosuchuser@example.test", "sip:nosuchuser@example.test");
+    let m = alice.request(
+        Method::Message,
+        "sip:nosuchuser@example.test",
+        "sip:nosuchuser@example.test",
+    );
     let m = alice.challenge_and_resend(m);
-    assert_eq!(alice.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699).status(), Some(404));
+    assert_eq!(
+        alice
+            .expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699)
+            .status(),
+        Some(404)
+    );
     alice.new_call();
-    let inv = alice.request(Method::Invite, "sip:user0007@example.test", "sip:user0007@example.test");
+    let inv = alice.request(
+        Method::Invite,
+        "sip:user0007@example.test",
+        "sip:user0007@example.test",
+    );
     let inv = alice.challenge_and_resend(inv);
     let r = alice.expect_response(&Method::Invite, inv.cseq().unwrap().seq, 200..=699);
     assert_eq!(r.status(), Some(480), "known user, not registered");
@@ -260,7 +361,11 @@ fn cancel_of_a_ringing_call() {
     let mut bob = Ua::udp("user0002", s.addr());
     registered(&mut alice);
     registered(&mut bob);
-    let mut inv = alice.request(Method::Invite, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut inv = alice.request(
+        Method::Invite,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     inv.set_body("application/sdp", sdp(&alice));
     let inv = alice.challenge_and_resend(inv);
     let seq = inv.cseq().unwrap().seq;
@@ -269,18 +374,36 @@ fn cancel_of_a_ringing_call() {
     alice.expect_response(&Method::Invite, seq, 180..=180);
     // CANCEL: same branch, Request-URI, Call-ID, From, To, CSeq number
     let mut cancel = Message::request(Method::Cancel, inv.uri().unwrap().clone());
-    for n in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId] {
-        cancel.headers.push(n.clone(), inv.header(&n).unwrap().clone());
+    for n in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+    ] {
+        cancel
+            .headers
+            .push(n.clone(), inv.header(&n).unwrap().clone());
     }
     cancel.headers.push(HeaderName::MaxForwards, "70");
-    cancel.headers.push(HeaderName::CSeq, format!("{seq} CANCEL"));
+    cancel
+        .headers
+        .push(HeaderName::CSeq, format!("{seq} CANCEL"));
     alice.send(&cancel);
-    assert_eq!(alice.expect_response(&Method::Cancel, seq, 200..=699).status(), Some(200));
+    assert_eq!(
+        alice
+            .expect_response(&Method::Cancel, seq, 200..=699)
+            .status(),
+        Some(200)
+    );
     let c = bob.expect_request(Method::Cancel);
     bob.reply(&c, 200, "bobtag");
     bob.reply(&got, 487, "bobtag");
     let ack = bob.expect_request(Method::Ack);
-    assert_eq!(ack.cseq().unwrap().seq, got.cseq().unwrap().seq, "proxy ACKs the 487 hop by hop");
+    assert_eq!(
+        ack.cseq().unwrap().seq,
+        got.cseq().unwrap().seq,
+        "proxy ACKs the 487 hop by hop"
+    );
     let r = alice.expect_response(&Method::Invite, seq, 200..=699);
     assert_eq!(r.status(), Some(487));
     alice.send(&ack_for(&inv, &r));
@@ -290,7 +413,12 @@ fn cancel_of_a_ringing_call() {
     let mut stray = cancel.clone();
     stray.headers.set(HeaderName::Via, alice.via());
     alice.send(&stray);
-    assert_eq!(alice.expect_response(&Method::Cancel, seq, 200..=699).status(), Some(481));
+    assert_eq!(
+        alice
+            .expect_response(&Method::Cancel, seq, 200..=699)
+            .status(),
+        Some(481)
+    );
 }
 
 #[test]
@@ -302,13 +430,21 @@ fn forking_to_two_contacts_cancels_the_loser() {
     registered(&mut alice);
     registered(&mut bob1);
     registered(&mut bob2);
-    let mut inv = alice.request(Method::Invite, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut inv = alice.request(
+        Method::Invite,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     inv.set_body("application/sdp", sdp(&alice));
     let inv = alice.challenge_and_resend(inv);
     let seq = inv.cseq().unwrap().seq;
     let g1 = bob1.expect_request(Method::Invite);
     let g2 = bob2.expect_request(Method::Invite);
-    assert_ne!(g1.top_via().unwrap().branch(), g2.top_via().unwrap().branch(), "one branch each");
+    assert_ne!(
+        g1.top_via().unwrap().branch(),
+        g2.top_via().unwrap().branch(),
+        "one branch each"
+    );
     bob2.reply(&g2, 180, "b2");
     bob1.reply(&g1, 180, "b1");
     bob1.reply(&g1, 200, "b1");
@@ -333,7 +469,11 @@ fn forking_aggregates_the_best_final_response() {
     registered(&mut alice);
     registered(&mut bob1);
     registered(&mut bob2);
-    let inv = alice.request(Method::Invite, "sip:user0002@example.test", "sip:user0002@example.test");
+    let inv = alice.request(
+        Method::Invite,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     let inv = alice.challenge_and_resend(inv);
     let seq = inv.cseq().unwrap().seq;
     let g1 = bob1.expect_request(Method::Invite);
@@ -353,12 +493,20 @@ fn udp_request_retransmitted_to_a_silent_callee() {
     let mut bob = Ua::udp("user0002", s.addr());
     registered(&mut alice);
     registered(&mut bob);
-    let mut m = alice.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut m = alice.request(
+        Method::Message,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     m.set_body("text/plain", "are you there?");
     alice.challenge_and_resend(m);
     let first = bob.expect_request(Method::Message);
     let again = bob.expect_request(Method::Message);
-    assert_eq!(first.top_via().unwrap().branch(), again.top_via().unwrap().branch(), "Timer E retransmission");
+    assert_eq!(
+        first.top_via().unwrap().branch(),
+        again.top_via().unwrap().branch(),
+        "Timer E retransmission"
+    );
 }
 
 #[test]
@@ -375,7 +523,11 @@ fn retransmitted_request_gets_the_same_answer_once_processed() {
     ua.send(&auth);
     let b = ua.expect_response(&Method::Register, 2, 200..=699);
     assert_eq!(a.status(), Some(200));
-    assert_eq!(a.to_bytes(), b.to_bytes(), "absorbed: the stored response is sent again");
+    assert_eq!(
+        a.to_bytes(),
+        b.to_bytes(),
+        "absorbed: the stored response is sent again"
+    );
 }
 
 #[test]
@@ -390,13 +542,25 @@ fn options_to_the_server_and_max_forwards() {
         assert!(r.header(&h).is_some(), "{h:?}");
     }
     assert!(r.header(&HeaderName::Allow).unwrap().contains("INVITE"));
-    let mut req = ua.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut req = ua.request(
+        Method::Message,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     req.headers.set(HeaderName::MaxForwards, "0");
     let seq = req.cseq().unwrap().seq;
     ua.send(&req);
     // Max-Forwards is checked before authentication
-    assert_eq!(ua.expect_response(&Method::Message, seq, 200..=699).status(), Some(483));
-    let mut req = ua.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
+    assert_eq!(
+        ua.expect_response(&Method::Message, seq, 200..=699)
+            .status(),
+        Some(483)
+    );
+    let mut req = ua.request(
+        Method::Message,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     req.headers.push(HeaderName::ProxyRequire, "foo, bar");
     let seq = req.cseq().unwrap().seq;
     ua.send(&req);
@@ -428,19 +592,35 @@ fn malformed_requests_get_400_naming_the_problem_and_the_server_keeps_serving() 
         "x".repeat(4000)
     );
     ua.send_raw(big.as_bytes());
-    assert_eq!(ua.recv_timeout(Duration::from_secs(3)).expect("513").status(), Some(513));
+    assert_eq!(
+        ua.recv_timeout(Duration::from_secs(3))
+            .expect("513")
+            .status(),
+        Some(513)
+    );
     // garbage: no answer possible, no crash
-    for junk in [&b"\x00\x01\x02garbage"[..], b"INVITE", b"\r\n\r\n", &[0xffu8; 3000][..]] {
+    for junk in [
+        &b"\x00\x01\x02garbage"[..],
+        b"INVITE",
+        b"\r\n\r\n",
+        &[0xffu8; 3000][..],
+    ] {
         ua.send_raw(junk);
     }
     // still serving, over UDP and TCP
     let req = ua.request(Method::Options, "sip:example.test", "sip:example.test");
     let seq = req.cseq().unwrap().seq;
     ua.send(&req);
-    assert_eq!(ua.expect_response(&Method::Options, seq, 200..=200).status(), Some(200));
+    assert_eq!(
+        ua.expect_response(&Method::Options, seq, 200..=200)
+            .status(),
+        Some(200)
+    );
     let mut t = Ua::tcp("user0001", s.addr());
     t.send_raw(b"OPTIONS sip:example.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKt1\r\nFrom: <sip:a@example.test>;tag=1\r\nTo: <sip:example.test>\r\nCall-ID: t1\r\nCSeq: 1 OPTIONS\r\nContent-Length: -5\r\n\r\n");
-    let r = t.recv_timeout(Duration::from_secs(3)).expect("400 over TCP");
+    let r = t
+        .recv_timeout(Duration::from_secs(3))
+        .expect("400 over TCP");
     assert_eq!(r.status(), Some(400));
     assert_eq!(r.reason().unwrap().as_str(), "Bad Content-Length");
     assert!(s.is_running());
@@ -471,7 +651,8 @@ fn nat_client_is_reached_over_its_flow() {
     let nat_via = |n: u32| format!("SIP/2.0/UDP 127.0.0.99:5060;branch=z9hG4bKnat{n};rport");
     let mut reg = bob.request(Method::Register, "sip:example.test", &bob.aor());
     reg.headers.set(HeaderName::Via, nat_via(1));
-    reg.headers.set(HeaderName::Contact, "<sip:user0002@127.0.0.99:5060>");
+    reg.headers
+        .set(HeaderName::Contact, "<sip:user0002@127.0.0.99:5060>");
     reg.headers.push(HeaderName::Expires, "300");
     bob.send(&reg);
     let chal = bob.expect_response(&Method::Register, 1, 401..=401);
@@ -481,7 +662,11 @@ fn nat_client_is_reached_over_its_flow() {
     let r = bob.expect_response(&Method::Register, 2, 200..=699);
     assert_eq!(r.status(), Some(200));
     let mut alice = Ua::udp("user0001", s.addr());
-    let mut m = alice.request(Method::Message, "sip:user0002@example.test", "sip:user0002@example.test");
+    let mut m = alice.request(
+        Method::Message,
+        "sip:user0002@example.test",
+        "sip:user0002@example.test",
+    );
     m.set_body("text/plain", "through the NAT");
     alice.challenge_and_resend(m);
     let got = bob.expect_request(Method::Message);
@@ -493,33 +678,75 @@ fn nat_client_is_reached_over_its_flow() {
 fn config_errors_name_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
-    std::fs::write(&cfg, "domains = [\"example.test\"]\n[registrar]\nmin_expirez = 5\n").unwrap();
-    let out = confab().args(["serve", "--config"]).arg(&cfg).arg("--data").arg(dir.path()).output().unwrap();
+    std::fs::write(
+        &cfg,
+        "domains = [\"example.test\"]\n[registrar]\nmin_expirez = 5\n",
+    )
+    .unwrap();
+    let out = confab()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:3:") && err.contains("min_expirez"), "{err}");
+    assert!(
+        err.contains("bad.toml:3:") && err.contains("min_expirez"),
+        "{err}"
+    );
 }
 
 #[test]
 fn user_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = confab().args(args).arg("--data").arg(dir.path()).output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+        let out = confab()
+            .args(args)
+            .arg("--data")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
     };
-    assert!(run(&["user", "add", "alice@example.test", "--password", "s3cret", "--name", "Alice A"]).0);
+    assert!(
+        run(&[
+            "user",
+            "add",
+            "alice@example.test",
+            "--password",
+            "s3cret",
+            "--name",
+            "Alice A"
+        ])
+        .0
+    );
     let (ok, text) = run(&["user", "add", "alice@example.test", "--password", "x"]);
     assert!(!ok && text.contains("already exists"), "{text}");
     let (ok, text) = run(&["user", "add", "bad user", "--password", "x"]);
     assert!(!ok && text.contains("username"), "{text}");
     let (_, text) = run(&["user", "list"]);
-    assert!(text.contains("alice@example.test") && text.contains("enabled"), "{text}");
+    assert!(
+        text.contains("alice@example.test") && text.contains("enabled"),
+        "{text}"
+    );
     assert!(run(&["user", "disable", "alice"]).0);
     let (_, text) = run(&["user", "show", "alice"]);
     assert!(text.contains("Enabled     : false"), "{text}");
-    assert!(!text.contains("s3cret"), "password is never stored or shown");
+    assert!(
+        !text.contains("s3cret"),
+        "password is never stored or shown"
+    );
     let (ok, text) = run(&["user", "passwd", "alice"]);
-    assert!(ok && text.contains("password: "), "generated password printed: {text}");
+    assert!(
+        ok && text.contains("password: "),
+        "generated password printed: {text}"
+    );
     assert!(run(&["user", "remove", "alice"]).0);
     let (ok, text) = run(&["user", "remove", "alice"]);
     assert!(!ok && text.contains("no such user"), "{text}");
@@ -532,7 +759,11 @@ fn user_changes_reach_the_running_server() {
     let s = Server::start(3, "");
     let mut ua = Ua::udp("user0001", s.addr());
     registered(&mut ua);
-    let st = confab().args(["user", "disable", "user0001", "--data"]).arg(s.data()).output().unwrap();
+    let st = confab()
+        .args(["user", "disable", "user0001", "--data"])
+        .arg(s.data())
+        .output()
+        .unwrap();
     assert!(st.status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(8);
     loop {
@@ -540,7 +771,11 @@ fn user_changes_reach_the_running_server() {
         if r.status() == Some(403) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "disabled user still registers: {}", first_line(&r));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "disabled user still registers: {}",
+            first_line(&r)
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -563,13 +798,31 @@ fn a_flooding_address_is_banned_while_others_are_served() {
     std::thread::sleep(Duration::from_millis(200));
     while flooder.recv_timeout(Duration::from_millis(100)).is_some() {}
     let seq = opts(&mut flooder);
-    assert!(flooder.recv_timeout(Duration::from_millis(500)).is_none(), "banned: no answer to {seq}");
+    assert!(
+        flooder.recv_timeout(Duration::from_millis(500)).is_none(),
+        "banned: no answer to {seq}"
+    );
     let seq = opts(&mut other);
-    assert_eq!(other.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "another address is served");
-    assert!(s.log_text().contains("flood: address banned"), "the ban is logged");
+    assert_eq!(
+        other
+            .expect_response(&Method::Options, seq, 200..=200)
+            .status(),
+        Some(200),
+        "another address is served"
+    );
+    assert!(
+        s.log_text().contains("flood: address banned"),
+        "the ban is logged"
+    );
     std::thread::sleep(Duration::from_millis(3200));
     let seq = opts(&mut flooder);
-    assert_eq!(flooder.expect_response(&Method::Options, seq, 200..=200).status(), Some(200), "served again after the ban");
+    assert_eq!(
+        flooder
+            .expect_response(&Method::Options, seq, 200..=200)
+            .status(),
+        Some(200),
+        "served again after the ban"
+    );
 }
 
 #[test]
@@ -582,7 +835,10 @@ fn password_guessing_is_locked_out_without_locking_the_user_out_for_long() {
     }
     let r = guesser.register(300);
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
-    assert!(r.reason().unwrap().contains("Too many failed sign-in attempts"));
+    assert!(r
+        .reason()
+        .unwrap()
+        .contains("Too many failed sign-in attempts"));
     assert!(r.header(&HeaderName::RetryAfter).is_some());
     assert!(s.log_text().contains("password guessing: locked out"));
     // the right password from another address works once the short user lockout is over
@@ -597,7 +853,12 @@ fn password_guessing_is_locked_out_without_locking_the_user_out_for_long() {
     }
     let mut g = Ua::udp_on("127.0.0.2", "user0002", s.addr());
     let r = g.register(300);
-    assert_eq!(r.status(), Some(403), "the address is locked even with the right password: {}", first_line(&r));
+    assert_eq!(
+        r.status(),
+        Some(403),
+        "the address is locked even with the right password: {}",
+        first_line(&r)
+    );
     let mut elsewhere = Ua::udp_on("127.0.0.4", "user0002", s.addr());
     assert_eq!(elsewhere.register(300).status(), Some(200));
 }

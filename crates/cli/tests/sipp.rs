@@ -12,7 +12,9 @@ use std::time::Duration;
 const USERS: u32 = 60;
 
 fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(format!("{name}.xml"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(format!("{name}.xml"))
 }
 
 /// users.csv / pairs.csv like ../shared/bench/sipp/gen_csv.sh: user;auth[;peer].
@@ -33,24 +35,72 @@ fn write_csv(dir: &Path) {
 fn sipp_args(s: &Server, transport: &str, contact_port: u16) -> Vec<String> {
     let ct = if transport == "u1" { "udp" } else { "tcp" };
     [
-        "-i", "127.0.0.1", "-t", transport, "-nostdin", "-recv_timeout", "5000", "-timeout", "60",
-        "-default_behaviors", "all,-abortunexp", "-key", "domain", DOMAIN, "-key", "contact_host", "127.0.0.1",
-        "-key", "ct_transport", ct, "-key", "expires", "3600", "-key", "pub_expires", "600", "-key", "sub_expires", "600",
-        "-key", "sub_expires2", "0",
+        "-i",
+        "127.0.0.1",
+        "-t",
+        transport,
+        "-nostdin",
+        "-recv_timeout",
+        "5000",
+        "-timeout",
+        "60",
+        "-default_behaviors",
+        "all,-abortunexp",
+        "-key",
+        "domain",
+        DOMAIN,
+        "-key",
+        "contact_host",
+        "127.0.0.1",
+        "-key",
+        "ct_transport",
+        ct,
+        "-key",
+        "expires",
+        "3600",
+        "-key",
+        "pub_expires",
+        "600",
+        "-key",
+        "sub_expires",
+        "600",
+        "-key",
+        "sub_expires2",
+        "0",
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain(["-key".into(), "contact_port".into(), contact_port.to_string()])
+    .chain([
+        "-key".into(),
+        "contact_port".into(),
+        contact_port.to_string(),
+    ])
     .chain([format!("127.0.0.1:{}", s.port)])
     .collect()
 }
 
 /// Runs one sipp UAC scenario for every user; asserts all calls succeeded.
 fn run_uac(s: &Server, dir: &Path, transport: &str, xml: &str, csv: &str, contact_port: u16) {
-    run_uac_with(s, dir, transport, xml, csv, contact_port, &["-key", "pub_expires2", "0"]);
+    run_uac_with(
+        s,
+        dir,
+        transport,
+        xml,
+        csv,
+        contact_port,
+        &["-key", "pub_expires2", "0"],
+    );
 }
 
-fn run_uac_with(s: &Server, dir: &Path, transport: &str, xml: &str, csv: &str, contact_port: u16, extra: &[&str]) {
+fn run_uac_with(
+    s: &Server,
+    dir: &Path,
+    transport: &str,
+    xml: &str,
+    csv: &str,
+    contact_port: u16,
+    extra: &[&str],
+) {
     let out = Command::new("timeout")
         .args(["-k", "5", "90", "sipp"])
         .args(sipp_args(s, transport, contact_port))
@@ -59,18 +109,42 @@ fn run_uac_with(s: &Server, dir: &Path, transport: &str, xml: &str, csv: &str, c
         .arg(scenario(xml))
         .arg("-inf")
         .arg(dir.join(csv))
-        .args(["-p", &free_port("127.0.0.1").to_string(), "-r", "30", "-m", &USERS.to_string()])
+        .args([
+            "-p",
+            &free_port("127.0.0.1").to_string(),
+            "-r",
+            "30",
+            "-m",
+            &USERS.to_string(),
+        ])
         .current_dir(dir)
         .output()
         .expect("sipp is installed (apt-get install sip-tester)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let ok_line = text.lines().filter(|l| l.contains("Successful call")).last().unwrap_or("").to_string();
-    let count: u32 = ok_line.split('|').nth(2).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let ok_line = text
+        .lines()
+        .filter(|l| l.contains("Successful call"))
+        .last()
+        .unwrap_or("")
+        .to_string();
+    let count: u32 = ok_line
+        .split('|')
+        .nth(2)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
     assert!(
         out.status.success() && count == USERS,
         "{xml} over {transport}: {count}/{USERS} successful (exit {:?})\n{}",
         out.status.code(),
-        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        text.lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -114,7 +188,15 @@ fn all_scenarios(transport: &str) {
     }
     // presence: publish then remove; seed, then subscribe/notify/unsubscribe
     run_uac(&s, dir.path(), transport, "publish", "users.csv", unused);
-    run_uac_with(&s, dir.path(), transport, "publish_seed", "users.csv", unused, &["-key", "pub_expires", "3600"]);
+    run_uac_with(
+        &s,
+        dir.path(),
+        transport,
+        "publish_seed",
+        "users.csv",
+        unused,
+        &["-key", "pub_expires", "3600"],
+    );
     run_uac(&s, dir.path(), transport, "subscribe", "pairs.csv", unused);
 }
 
@@ -125,7 +207,15 @@ fn refresh_keeps_document(transport: &str) {
     let dir = tempfile::tempdir().unwrap();
     write_csv(dir.path());
     let unused = free_port("127.0.0.1");
-    run_uac_with(&s, dir.path(), transport, "publish", "users.csv", unused, &["-key", "pub_expires2", "3600"]);
+    run_uac_with(
+        &s,
+        dir.path(),
+        transport,
+        "publish",
+        "users.csv",
+        unused,
+        &["-key", "pub_expires2", "3600"],
+    );
     run_uac(&s, dir.path(), transport, "subscribe", "pairs.csv", unused);
 }
 
@@ -154,9 +244,15 @@ fn sipsak_options_and_register() {
     // sipsak 0.9.8 cuts five-digit ports short in its URIs: use a four-digit one
     let s = Server::start_with("127.0.0.1", free_port_in(5400..5500), 5, "");
     let target = format!("sip:127.0.0.1:{}", s.port);
-    let out = Command::new("sipsak").args(["-s", &target, "-vv"]).output().expect("sipsak is installed");
+    let out = Command::new("sipsak")
+        .args(["-s", &target, "-vv"])
+        .output()
+        .expect("sipsak is installed");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("SIP/2.0 200 OK"), "{text}");
+    assert!(
+        out.status.success() && text.contains("SIP/2.0 200 OK"),
+        "{text}"
+    );
 
     // usrloc mode: register, check, unregister; -u gives the digest user name
     let sipsak_reg = |password: &str| {
@@ -169,8 +265,15 @@ fn sipsak_options_and_register() {
     };
     let good = sipsak_reg("pw-user0001");
     let text = String::from_utf8_lossy(&good.stdout);
-    assert!(good.status.success() && text.contains("usrloc tests completed successful"), "{text}");
+    assert!(
+        good.status.success() && text.contains("usrloc tests completed successful"),
+        "{text}"
+    );
     let bad = sipsak_reg("wrong");
-    let text = String::from_utf8_lossy(&bad.stdout).to_string() + &String::from_utf8_lossy(&bad.stderr);
-    assert!(!bad.status.success() && text.contains("authorization failed"), "{text}");
+    let text =
+        String::from_utf8_lossy(&bad.stdout).to_string() + &String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && text.contains("authorization failed"),
+        "{text}"
+    );
 }

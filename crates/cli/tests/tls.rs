@@ -16,12 +16,16 @@ use std::time::{Duration, Instant};
 
 fn thumbprint(der: &[u8]) -> String {
     use sha1::Digest;
-    sha1::Sha1::digest(der).iter().map(|b| format!("{b:02X}")).collect()
+    sha1::Sha1::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
 }
 
 /// The thumbprint of the certificate confab generated in its data directory.
 fn server_thumbprint(s: &Server) -> String {
-    let der = CertificateDer::from_pem_file(s.data().join("tls").join("cert.pem")).expect("generated certificate");
+    let der = CertificateDer::from_pem_file(s.data().join("tls").join("cert.pem"))
+        .expect("generated certificate");
     thumbprint(&der)
 }
 
@@ -49,20 +53,45 @@ impl ServerCertVerifier for Pinned {
         }
     }
 
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &provider().signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            m,
+            c,
+            d,
+            &provider().signature_verification_algorithms,
+        )
     }
 
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &provider().signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            m,
+            c,
+            d,
+            &provider().signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider().signature_verification_algorithms.supported_schemes()
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
-fn client_config(server_thumbprint: &str, client_cert: Option<&rcgen::CertifiedKey>) -> Arc<rustls::ClientConfig> {
+fn client_config(
+    server_thumbprint: &str,
+    client_cert: Option<&rcgen::CertifiedKey>,
+) -> Arc<rustls::ClientConfig> {
     let b = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -71,7 +100,8 @@ fn client_config(server_thumbprint: &str, client_cert: Option<&rcgen::CertifiedK
     Arc::new(match client_cert {
         Some(ck) => {
             let key = PrivateKeyDer::try_from(ck.key_pair.serialize_der()).unwrap();
-            b.with_client_auth_cert(vec![ck.cert.der().clone()], key).unwrap()
+            b.with_client_auth_cert(vec![ck.cert.der().clone()], key)
+                .unwrap()
         }
         None => b.with_no_client_auth(),
     })
@@ -85,7 +115,18 @@ fn addr(ip: &str, port: u16) -> SocketAddr {
 fn shell(s: &Server, script: &str) -> String {
     let (_, listed) = confab_as_admin(s.data(), &["admin", "list"]);
     if !listed.contains("root") {
-        let (ok, out) = confab_as_admin(s.data(), &["admin", "add", "root", "--role", "CsAdministrator", "--password", ADMIN_PASSWORD]);
+        let (ok, out) = confab_as_admin(
+            s.data(),
+            &[
+                "admin",
+                "add",
+                "root",
+                "--role",
+                "CsAdministrator",
+                "--password",
+                ADMIN_PASSWORD,
+            ],
+        );
         assert!(ok, "admin add: {out}");
     }
     let (ok, text) = confab_as_admin(s.data(), &["shell", "-c", script]);
@@ -103,7 +144,13 @@ fn wait_for_log(s: &Server, needle: &str) {
 
 fn registered(ua: &mut Ua) {
     let r = ua.register(600);
-    assert_eq!(r.status(), Some(200), "{} registers over {}", ua.user, ua.transport());
+    assert_eq!(
+        r.status(),
+        Some(200),
+        "{} registers over {}",
+        ua.user,
+        ua.transport()
+    );
 }
 
 /// Sends a MESSAGE from `from` to `to_uri` (answering the 407 challenge); returns the
@@ -143,10 +190,21 @@ fn receive_message(ua: &mut Ua, text: &str) -> Message {
 #[test]
 fn tls_registration_call_and_sips_rules() {
     let tls_port = free_port("127.0.0.1");
-    let s = Server::start_full("127.0.0.1", free_port("127.0.0.1"), DOMAIN, &[format!("tls:127.0.0.1:{tls_port}")], 10, "");
+    let s = Server::start_full(
+        "127.0.0.1",
+        free_port("127.0.0.1"),
+        DOMAIN,
+        &[format!("tls:127.0.0.1:{tls_port}")],
+        10,
+        "",
+    );
     let thumb = server_thumbprint(&s);
     // the generated certificate's fingerprint is shown, so a user can check it
-    assert!(s.log_text().contains(&format!("SHA-1 thumbprint {thumb}")), "{}", s.log_text());
+    assert!(
+        s.log_text().contains(&format!("SHA-1 thumbprint {thumb}")),
+        "{}",
+        s.log_text()
+    );
     let cfg = client_config(&thumb, None);
     let mut alice = Ua::tls("user0001", addr("127.0.0.1", tls_port), cfg.clone());
     let mut bob = Ua::tls("user0002", addr("127.0.0.1", tls_port), cfg.clone());
@@ -157,20 +215,38 @@ fn tls_registration_call_and_sips_rules() {
     // RFC 5630: a sips: request reaches a TLS-registered user, never a UDP-registered one
     let mut carol = Ua::udp("user0003", s.addr());
     registered(&mut carol);
-    let got = deliver(&mut alice, &mut bob, &format!("sips:user0002@{DOMAIN}"), "secure hello");
-    assert!(got.header(&HeaderName::Via).unwrap().starts_with("SIP/2.0/TLS "));
-    let r = message(&mut alice, &format!("sips:user0003@{DOMAIN}"), "not over UDP");
+    let got = deliver(
+        &mut alice,
+        &mut bob,
+        &format!("sips:user0002@{DOMAIN}"),
+        "secure hello",
+    );
+    assert!(got
+        .header(&HeaderName::Via)
+        .unwrap()
+        .starts_with("SIP/2.0/TLS "));
+    let r = message(
+        &mut alice,
+        &format!("sips:user0003@{DOMAIN}"),
+        "not over UDP",
+    );
     assert_eq!(r.status(), Some(480), "{}", first_line(&r));
     assert!(r.reason().unwrap().contains("TLS"), "{}", first_line(&r));
     carol.expect_silence(Duration::from_millis(300));
     // plain sip: to carol still works, from a TLS caller to a UDP callee
-    deliver(&mut alice, &mut carol, &format!("sip:user0003@{DOMAIN}"), "hi carol");
+    deliver(
+        &mut alice,
+        &mut carol,
+        &format!("sip:user0003@{DOMAIN}"),
+        "hi carol",
+    );
 
     // a client that does not trust the server's certificate stops at the handshake
     let tcp = std::net::TcpStream::connect(addr("127.0.0.1", tls_port)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let name = ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
-    let mut conn = rustls::ClientConnection::new(client_config(&"0".repeat(40), None), name).unwrap();
+    let mut conn =
+        rustls::ClientConnection::new(client_config(&"0".repeat(40), None), name).unwrap();
     let mut tcp = tcp;
     let mut failed = false;
     while conn.is_handshaking() {
@@ -188,7 +264,11 @@ fn sips_without_a_tls_listener_is_416() {
     let s = Server::start(5, "");
     let mut alice = Ua::udp("user0001", s.addr());
     registered(&mut alice);
-    let req = alice.request(Method::Message, &format!("sips:user0002@{DOMAIN}"), &format!("sips:user0002@{DOMAIN}"));
+    let req = alice.request(
+        Method::Message,
+        &format!("sips:user0002@{DOMAIN}"),
+        &format!("sips:user0002@{DOMAIN}"),
+    );
     alice.send(&req);
     let r = alice.expect_response(&Method::Message, req.cseq().unwrap().seq, 200..=699);
     assert_eq!(r.status(), Some(416), "{}", first_line(&r));
@@ -197,22 +277,47 @@ fn sips_without_a_tls_listener_is_416() {
 #[test]
 fn client_certificates_are_checked_against_trusted_ca_certs() {
     let tls_port = free_port("127.0.0.1");
-    let s = Server::start_full("127.0.0.1", free_port("127.0.0.1"), DOMAIN, &[format!("tls:127.0.0.1:{tls_port}")], 5, "[tls]\nclient_certs = \"required\"\n");
+    let s = Server::start_full(
+        "127.0.0.1",
+        free_port("127.0.0.1"),
+        DOMAIN,
+        &[format!("tls:127.0.0.1:{tls_port}")],
+        5,
+        "[tls]\nclient_certs = \"required\"\n",
+    );
     let thumb = server_thumbprint(&s);
     let peer = rcgen::generate_simple_self_signed(vec!["peer.test".to_string()]).unwrap();
     let peer_thumb = thumbprint(peer.cert.der());
     let options = |ua: &mut Ua| {
-        let req = ua.request(Method::Options, &format!("sip:{DOMAIN}"), &format!("sip:{DOMAIN}"));
+        let req = ua.request(
+            Method::Options,
+            &format!("sip:{DOMAIN}"),
+            &format!("sip:{DOMAIN}"),
+        );
         ua.send(&req);
         ua.recv_timeout(Duration::from_millis(700))
     };
 
     // an unknown certificate, and none at all, are refused
-    let mut ua = Ua::tls("user0001", addr("127.0.0.1", tls_port), client_config(&thumb, Some(&peer)));
-    assert!(options(&mut ua).is_none(), "an untrusted client certificate is refused");
+    let mut ua = Ua::tls(
+        "user0001",
+        addr("127.0.0.1", tls_port),
+        client_config(&thumb, Some(&peer)),
+    );
+    assert!(
+        options(&mut ua).is_none(),
+        "an untrusted client certificate is refused"
+    );
     wait_for_log(&s, &format!("certificate {peer_thumb} is not trusted"));
-    let mut ua = Ua::tls("user0001", addr("127.0.0.1", tls_port), client_config(&thumb, None));
-    assert!(options(&mut ua).is_none(), "a client without a certificate is refused");
+    let mut ua = Ua::tls(
+        "user0001",
+        addr("127.0.0.1", tls_port),
+        client_config(&thumb, None),
+    );
+    assert!(
+        options(&mut ua).is_none(),
+        "a client without a certificate is refused"
+    );
 
     // trusted by thumbprint, the way Lync lists trusted certificates
     shell(
@@ -223,11 +328,18 @@ fn client_certificates_are_checked_against_trusted_ca_certs() {
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut ua = Ua::tls("user0001", addr("127.0.0.1", tls_port), client_config(&thumb, Some(&peer)));
+        let mut ua = Ua::tls(
+            "user0001",
+            addr("127.0.0.1", tls_port),
+            client_config(&thumb, Some(&peer)),
+        );
         if options(&mut ua).is_some_and(|r| r.status() == Some(200)) {
             break;
         }
-        assert!(Instant::now() < deadline, "the trusted certificate was never accepted");
+        assert!(
+            Instant::now() < deadline,
+            "the trusted certificate was never accepted"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 }
@@ -260,8 +372,22 @@ fn trust(s: &Server, thumbprint: &str) {
 fn two_servers_federate_over_mutual_tls() {
     let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
     let required = "[tls]\nclient_certs = \"required\"\n";
-    let a = Server::start_full("127.0.0.1", free_port("127.0.0.1"), "a.test", &[format!("tls:127.0.0.1:{pa}")], 3, required);
-    let b = Server::start_full("127.0.0.2", free_port("127.0.0.2"), "b.test", &[format!("tls:127.0.0.2:{pb}")], 3, required);
+    let a = Server::start_full(
+        "127.0.0.1",
+        free_port("127.0.0.1"),
+        "a.test",
+        &[format!("tls:127.0.0.1:{pa}")],
+        3,
+        required,
+    );
+    let b = Server::start_full(
+        "127.0.0.2",
+        free_port("127.0.0.2"),
+        "b.test",
+        &[format!("tls:127.0.0.2:{pb}")],
+        3,
+        required,
+    );
     federate(&a, "b.test", "127.0.0.2", pb);
     federate(&b, "a.test", "127.0.0.1", pa);
     let mut alice = Ua::udp("user0001", a.addr());
@@ -281,7 +407,10 @@ fn two_servers_federate_over_mutual_tls() {
         }
         // the route may not have been loaded yet (404 no route, 403 not federated)
         assert!(matches!(r.status(), Some(403 | 404)), "{}", first_line(&r));
-        assert!(Instant::now() < deadline, "the federation settings never took effect");
+        assert!(
+            Instant::now() < deadline,
+            "the federation settings never took effect"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     wait_for_log(&a, "TLS connection refused");
@@ -300,19 +429,42 @@ fn two_servers_federate_over_mutual_tls() {
         }
         let r = final_response(&mut alice, &req);
         assert_eq!(r.status(), Some(500), "{}", first_line(&r));
-        assert!(Instant::now() < deadline, "the partners never trusted each other");
+        assert!(
+            Instant::now() < deadline,
+            "the partners never trusted each other"
+        );
         std::thread::sleep(Duration::from_millis(300));
     };
-    let vias: Vec<String> = got.headers.get_all(&HeaderName::Via).map(|v| v.to_string()).collect();
-    assert!(vias.iter().any(|v| v.starts_with(&format!("SIP/2.0/TLS 127.0.0.1:{pa}"))), "crossed between the servers over TLS: {vias:?}");
+    let vias: Vec<String> = got
+        .headers
+        .get_all(&HeaderName::Via)
+        .map(|v| v.to_string())
+        .collect();
+    assert!(
+        vias.iter()
+            .any(|v| v.starts_with(&format!("SIP/2.0/TLS 127.0.0.1:{pa}"))),
+        "crossed between the servers over TLS: {vias:?}"
+    );
     // and back: bob answers with a MESSAGE of his own over the reverse TLS connection
-    deliver(&mut bob, &mut alice, "sip:user0001@a.test", "hello from b.test");
+    deliver(
+        &mut bob,
+        &mut alice,
+        "sip:user0001@a.test",
+        "hello from b.test",
+    );
 }
 
 #[test]
 fn websocket_clients_register_and_receive_messages() {
     let (ws, wss) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
-    let s = Server::start_full("127.0.0.1", free_port("127.0.0.1"), DOMAIN, &[format!("ws:127.0.0.1:{ws}"), format!("wss:127.0.0.1:{wss}")], 5, "");
+    let s = Server::start_full(
+        "127.0.0.1",
+        free_port("127.0.0.1"),
+        DOMAIN,
+        &[format!("ws:127.0.0.1:{ws}"), format!("wss:127.0.0.1:{wss}")],
+        5,
+        "",
+    );
     let cfg = client_config(&server_thumbprint(&s), None);
     let mut alice = Ua::ws("user0001", addr("127.0.0.1", ws), None);
     let mut bob = Ua::ws("user0002", addr("127.0.0.1", wss), Some(cfg));
@@ -321,15 +473,39 @@ fn websocket_clients_register_and_receive_messages() {
     registered(&mut bob);
     registered(&mut carol);
 
-    let got = deliver(&mut carol, &mut alice, &format!("sip:user0001@{DOMAIN}"), "to ws");
-    assert!(got.header(&HeaderName::Via).unwrap().starts_with("SIP/2.0/WS "));
-    let got = deliver(&mut carol, &mut bob, &format!("sip:user0002@{DOMAIN}"), "to wss");
-    assert!(got.header(&HeaderName::Via).unwrap().starts_with("SIP/2.0/WSS "));
+    let got = deliver(
+        &mut carol,
+        &mut alice,
+        &format!("sip:user0001@{DOMAIN}"),
+        "to ws",
+    );
+    assert!(got
+        .header(&HeaderName::Via)
+        .unwrap()
+        .starts_with("SIP/2.0/WS "));
+    let got = deliver(
+        &mut carol,
+        &mut bob,
+        &format!("sip:user0002@{DOMAIN}"),
+        "to wss",
+    );
+    assert!(got
+        .header(&HeaderName::Via)
+        .unwrap()
+        .starts_with("SIP/2.0/WSS "));
     // between the two WebSocket clients
-    deliver(&mut alice, &mut bob, &format!("sip:user0002@{DOMAIN}"), "ws to wss");
+    deliver(
+        &mut alice,
+        &mut bob,
+        &format!("sip:user0002@{DOMAIN}"),
+        "ws to wss",
+    );
 
     // RFC 7118: a WebSocket without the "sip" subprotocol is refused
-    let req = tungstenite::client::IntoClientRequest::into_client_request(format!("ws://127.0.0.1:{ws}/")).unwrap();
+    let req = tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://127.0.0.1:{ws}/"
+    ))
+    .unwrap();
     let plain = std::net::TcpStream::connect(addr("127.0.0.1", ws)).unwrap();
     assert!(tungstenite::client::client(req, plain).is_err());
 }

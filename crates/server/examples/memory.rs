@@ -7,12 +7,12 @@
 //! argument, default 100,000) from M watchers to 1,000 presentities over TCP, answers every
 //! NOTIFY with 200 so no transaction is left, and prints the resident memory after each step.
 
-use confab_server::config::Transport;
-use confab_server::location::{Binding, Location};
-use confab_server::net::Dest;
 use bytes::Bytes;
 use confab_server::config::Config;
+use confab_server::config::Transport;
 use confab_server::core::Core;
+use confab_server::location::{Binding, Location};
+use confab_server::net::Dest;
 use confab_server::net::{Outgoing, Source};
 use confab_server::users::UserCache;
 use std::sync::Arc;
@@ -24,12 +24,19 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let loc = Location::default();
     let before = rss_bytes();
     let now = Instant::now();
@@ -39,14 +46,23 @@ fn main() {
         let aor = format!("{user}@example.test");
         let port = 10000 + (i % 50000) as u16;
         let b = Binding {
-            uri: format!("sip:{user}@10.{}.{}.{}:{port};transport=udp", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+            uri: format!(
+                "sip:{user}@10.{}.{}.{}:{port};transport=udp",
+                (i >> 16) & 255,
+                (i >> 8) & 255,
+                i & 255
+            ),
             q: 1000,
             expires_at: now + Duration::from_secs(3600),
             call_id: format!("{:016x}-{i}@10.0.0.1", i as u64 * 2654435761),
             cseq: 1,
             instance: None,
             reg_id: None,
-            flow: Some(Dest { transport: Transport::Udp, addr: format!("192.0.2.{}:{port}", i % 250).parse().unwrap(), conn: None }),
+            flow: Some(Dest {
+                transport: Transport::Udp,
+                addr: format!("192.0.2.{}:{port}", i % 250).parse().unwrap(),
+                conn: None,
+            }),
             path: vec![],
             user_agent: Some("baresip v1.0.0 (x86_64/linux)".into()),
         };
@@ -62,7 +78,10 @@ fn main() {
     );
     assert_eq!(loc.count_bindings(), n);
 
-    let m: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let m: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
     subscriptions(m);
 }
 
@@ -72,11 +91,21 @@ fn subscriptions(m: usize) {
     let store = confab_store::Store::open_in_memory().unwrap();
     for i in 0..PRESENTITIES {
         let u = format!("p{i:04}");
-        store.add_user(&confab_store::NewUser { username: &u, domain: "example.test", display_name: &u, password: "pw" }).unwrap();
+        store
+            .add_user(&confab_store::NewUser {
+                username: &u,
+                domain: "example.test",
+                display_name: &u,
+                password: "pw",
+            })
+            .unwrap();
     }
     let users = Arc::new(UserCache::default());
     users.refresh(&store).unwrap();
-    let mut cfg = Config { domains: vec!["example.test".into()], ..Config::default() };
+    let mut cfg = Config {
+        domains: vec!["example.test".into()],
+        ..Config::default()
+    };
     cfg.auth.challenge_requests = false; // the digest path is measured elsewhere
     cfg.defence.enabled = false; // every request comes from one address
     let core = Core::new(cfg, users, Some(Arc::new(store)));
@@ -88,8 +117,11 @@ fn subscriptions(m: usize) {
         let src = Source {
             transport: Transport::Tcp,
             local: "127.0.0.1:5060".parse().unwrap(),
-            remote: format!("10.{}.{}.{}:5060", (i >> 16) & 255, (i >> 8) & 255, i & 255).parse().unwrap(),
+            remote: format!("10.{}.{}.{}:5060", (i >> 16) & 255, (i >> 8) & 255, i & 255)
+                .parse()
+                .unwrap(),
             conn: Some(1 + (i / 100) as u64),
+            overloaded: false,
         };
         let req = format!(
             "SUBSCRIBE sip:p{p:04}@example.test SIP/2.0\r\nVia: SIP/2.0/TCP {addr};branch=z9hG4bKs{i}\r\nMax-Forwards: 70\r\n\
@@ -101,7 +133,9 @@ fn subscriptions(m: usize) {
         );
         core.handle(Bytes::from(req), &src, &mut out);
         for o in out.drain(..) {
-            let Ok(msg) = confab_sip::parse_message(o.bytes) else { continue };
+            let Ok(msg) = confab_sip::parse_message(o.bytes) else {
+                continue;
+            };
             if msg.method() == Some(&confab_sip::Method::Notify) {
                 let ok = confab_sip::response_to(&msg, 200, None, None);
                 core.handle(ok.to_bytes(), &src, &mut vec![]);

@@ -52,7 +52,15 @@ impl Transport {
     }
 
     pub fn parse(s: &str) -> Option<Transport> {
-        [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Ws, Transport::Wss].into_iter().find(|t| s.eq_ignore_ascii_case(t.param()))
+        [
+            Transport::Udp,
+            Transport::Tcp,
+            Transport::Tls,
+            Transport::Ws,
+            Transport::Wss,
+        ]
+        .into_iter()
+        .find(|t| s.eq_ignore_ascii_case(t.param()))
     }
 }
 
@@ -67,13 +75,18 @@ pub struct Listen {
 /// IPv6 as `[::1]:5060`.
 pub fn parse_listen(s: &str) -> Result<Vec<Listen>, String> {
     let (transports, addr) = match s.split_once(':') {
-        Some((t, rest)) if Transport::parse(t).is_some() => (vec![Transport::parse(t).unwrap()], rest),
+        Some((t, rest)) if Transport::parse(t).is_some() => {
+            (vec![Transport::parse(t).unwrap()], rest)
+        }
         _ => (vec![Transport::Udp, Transport::Tcp], s),
     };
     let addr: SocketAddr = addr
         .parse()
         .map_err(|_| format!("'{s}' is not ADDR:PORT (for example 127.0.0.1:5060, [::1]:5060, tcp:127.0.0.1:5060, tls:127.0.0.1:5061 or wss:127.0.0.1:7443)"))?;
-    Ok(transports.into_iter().map(|transport| Listen { transport, addr }).collect())
+    Ok(transports
+        .into_iter()
+        .map(|transport| Listen { transport, addr })
+        .collect())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -223,9 +236,20 @@ impl TryFrom<String> for Network {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         let (a, p) = s.split_once('/').unwrap_or((&s, ""));
-        let addr: std::net::IpAddr = a.trim().parse().map_err(|_| format!("'{s}' is not an address range like 10.0.0.0/8"))?;
+        let addr: std::net::IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not an address range like 10.0.0.0/8"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = if p.is_empty() { max } else { p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("'{s}': the prefix length must be 0 to {max}"))? };
+        let prefix = if p.is_empty() {
+            max
+        } else {
+            p.trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("'{s}': the prefix length must be 0 to {max}"))?
+        };
         Ok(Network { addr, prefix })
     }
 }
@@ -250,7 +274,11 @@ pub struct PresenceConfig {
 
 impl Default for PresenceConfig {
     fn default() -> Self {
-        PresenceConfig { min_expires: 60, max_expires: 86400, default_expires: 3600 }
+        PresenceConfig {
+            min_expires: 60,
+            max_expires: 86400,
+            default_expires: 3600,
+        }
     }
 }
 
@@ -268,7 +296,11 @@ pub struct ImConfig {
 
 impl Default for ImConfig {
     fn default() -> Self {
-        ImConfig { max_stored_per_user: 100, max_stored_bytes_per_user: 1 << 20, max_stored_message_bytes: 16 * 1024 }
+        ImConfig {
+            max_stored_per_user: 100,
+            max_stored_bytes_per_user: 1 << 20,
+            max_stored_message_bytes: 16 * 1024,
+        }
     }
 }
 
@@ -309,6 +341,9 @@ pub struct Limits {
     pub tcp_send_queue: usize,
     /// Server and client transactions kept at once; beyond it new requests get 503.
     pub max_transactions: usize,
+    /// Overload shedding: a request that waited longer than this in the receive queue and
+    /// would start new work (no To tag) is answered 503 with Retry-After.
+    pub max_queue_delay_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -345,13 +380,22 @@ impl Default for Config {
 
 impl Default for RegistrarConfig {
     fn default() -> Self {
-        RegistrarConfig { min_expires: 60, max_expires: 86400, default_expires: 3600, max_contacts: 16 }
+        RegistrarConfig {
+            min_expires: 60,
+            max_expires: 86400,
+            default_expires: 3600,
+            max_contacts: 16,
+        }
     }
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { nonce_lifetime: 300, challenge_requests: true, sha256: false }
+        AuthConfig {
+            nonce_lifetime: 300,
+            challenge_requests: true,
+            sha256: false,
+        }
     }
 }
 
@@ -364,13 +408,17 @@ impl Default for Limits {
             tcp_max_connections_per_address: 256,
             tcp_send_queue: 1024,
             max_transactions: 1_000_000,
+            max_queue_delay_ms: 20,
         }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), sip_trace: false }
+        LogConfig {
+            level: "info".into(),
+            sip_trace: false,
+        }
     }
 }
 
@@ -387,7 +435,10 @@ impl Config {
                 .span()
                 .map(|s| {
                     let before = &text[..s.start.min(text.len())];
-                    (before.matches('\n').count() + 1, before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1)
+                    (
+                        before.matches('\n').count() + 1,
+                        before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1,
+                    )
                 })
                 .unwrap_or((0, 0));
             format!("{file}:{line}:{col}: {}", e.message())
@@ -407,23 +458,38 @@ impl Config {
             return Err("key 'domains': at least one SIP domain is needed".into());
         }
         for d in &self.domains {
-            if d.is_empty() || !d.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-') {
+            if d.is_empty()
+                || !d
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+            {
                 return Err(format!("key 'domains': '{d}' is not a domain name"));
             }
         }
         let r = &self.registrar;
-        if r.min_expires > r.max_expires || r.default_expires < r.min_expires || r.default_expires > r.max_expires {
-            return Err("section [registrar]: need min_expires <= default_expires <= max_expires".into());
+        if r.min_expires > r.max_expires
+            || r.default_expires < r.min_expires
+            || r.default_expires > r.max_expires
+        {
+            return Err(
+                "section [registrar]: need min_expires <= default_expires <= max_expires".into(),
+            );
         }
         let p = &self.presence;
-        if p.min_expires > p.max_expires || p.default_expires < p.min_expires || p.default_expires > p.max_expires {
-            return Err("section [presence]: need min_expires <= default_expires <= max_expires".into());
+        if p.min_expires > p.max_expires
+            || p.default_expires < p.min_expires
+            || p.default_expires > p.max_expires
+        {
+            return Err(
+                "section [presence]: need min_expires <= default_expires <= max_expires".into(),
+            );
         }
         if self.limits.max_message_bytes < 1024 {
             return Err("key 'limits.max_message_bytes': must be at least 1024".into());
         }
         if let Some(h) = &self.http.listen {
-            h.parse::<SocketAddr>().map_err(|_| format!("key 'http.listen': '{h}' is not ADDR:PORT"))?;
+            h.parse::<SocketAddr>()
+                .map_err(|_| format!("key 'http.listen': '{h}' is not ADDR:PORT"))?;
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err("section [tls]: 'cert' and 'key' go together".into());
@@ -452,26 +518,52 @@ mod tests {
     #[test]
     fn networks_parse_and_match() {
         let n = Network::try_from("10.1.0.0/16".to_string()).unwrap();
-        assert!(n.contains("10.1.200.3".parse().unwrap()) && !n.contains("10.2.0.1".parse().unwrap()));
-        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()), "v4-mapped v6 addresses match v4 ranges");
+        assert!(
+            n.contains("10.1.200.3".parse().unwrap()) && !n.contains("10.2.0.1".parse().unwrap())
+        );
+        assert!(
+            n.contains("::ffff:10.1.0.9".parse().unwrap()),
+            "v4-mapped v6 addresses match v4 ranges"
+        );
         let host = Network::try_from("127.0.0.1".to_string()).unwrap();
-        assert!(host.contains("127.0.0.1".parse().unwrap()) && !host.contains("127.0.0.2".parse().unwrap()));
+        assert!(
+            host.contains("127.0.0.1".parse().unwrap())
+                && !host.contains("127.0.0.2".parse().unwrap())
+        );
         let all = Network::try_from("0.0.0.0/0".to_string()).unwrap();
         assert!(all.contains("192.0.2.1".parse().unwrap()));
         let v6 = Network::try_from("fd00::/8".to_string()).unwrap();
-        assert!(v6.contains("fd12::1".parse().unwrap()) && !v6.contains("fe80::1".parse().unwrap()));
-        assert!(Network::try_from("10.0.0.0/33".to_string()).unwrap_err().contains("0 to 32"));
-        assert!(Network::try_from("ten/8".to_string()).unwrap_err().contains("not an address range"));
-        let e = EdgeConfig { internal_networks: vec![n] };
-        assert!(e.is_outside("192.0.2.1".parse().unwrap()) && !e.is_outside("10.1.0.1".parse().unwrap()));
-        assert!(!EdgeConfig::default().is_outside("192.0.2.1".parse().unwrap()), "no ranges: everything is inside");
+        assert!(
+            v6.contains("fd12::1".parse().unwrap()) && !v6.contains("fe80::1".parse().unwrap())
+        );
+        assert!(Network::try_from("10.0.0.0/33".to_string())
+            .unwrap_err()
+            .contains("0 to 32"));
+        assert!(Network::try_from("ten/8".to_string())
+            .unwrap_err()
+            .contains("not an address range"));
+        let e = EdgeConfig {
+            internal_networks: vec![n],
+        };
+        assert!(
+            e.is_outside("192.0.2.1".parse().unwrap())
+                && !e.is_outside("10.1.0.1".parse().unwrap())
+        );
+        assert!(
+            !EdgeConfig::default().is_outside("192.0.2.1".parse().unwrap()),
+            "no ranges: everything is inside"
+        );
     }
 
     use super::*;
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let e = Config::from_toml("domains = [\"a.test\"]\n\n[registrar]\nmin_expire = 5\n", "c.toml").unwrap_err();
+        let e = Config::from_toml(
+            "domains = [\"a.test\"]\n\n[registrar]\nmin_expire = 5\n",
+            "c.toml",
+        )
+        .unwrap_err();
         assert!(e.starts_with("c.toml:4:"), "{e}");
         assert!(e.contains("min_expire"), "{e}");
         let e = Config::from_toml("listen = [\"nowhere\"]\n", "c.toml").unwrap_err();
@@ -484,11 +576,26 @@ mod tests {
     fn listen_forms() {
         assert_eq!(parse_listen("127.0.0.1:5080").unwrap().len(), 2);
         let l = parse_listen("tcp:[::1]:5061").unwrap();
-        assert_eq!(l, [Listen { transport: Transport::Tcp, addr: "[::1]:5061".parse().unwrap() }]);
+        assert_eq!(
+            l,
+            [Listen {
+                transport: Transport::Tcp,
+                addr: "[::1]:5061".parse().unwrap()
+            }]
+        );
         assert!(parse_listen("udp:localhost:5060").is_err());
         let l = parse_listen("wss:127.0.0.1:7443").unwrap();
-        assert_eq!(l, [Listen { transport: Transport::Wss, addr: "127.0.0.1:7443".parse().unwrap() }]);
-        assert_eq!(parse_listen("TLS:127.0.0.1:5061").unwrap()[0].transport, Transport::Tls);
+        assert_eq!(
+            l,
+            [Listen {
+                transport: Transport::Wss,
+                addr: "127.0.0.1:7443".parse().unwrap()
+            }]
+        );
+        assert_eq!(
+            parse_listen("TLS:127.0.0.1:5061").unwrap()[0].transport,
+            Transport::Tls
+        );
         assert!(parse_listen("dtls:127.0.0.1:5061").is_err());
     }
 }

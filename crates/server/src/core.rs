@@ -11,7 +11,9 @@ use crate::net::{Dest, Outgoing, SendFailure, Source};
 use crate::users::{UserCache, UserCred};
 use bytes::Bytes;
 use confab_sip::digest::{self, Algorithm, Challenge, Credentials, NonceCheck, NonceManager};
-use confab_sip::transaction::{ClientAction, ClientTransaction, Kind, ServerAction, ServerTransaction, Timers};
+use confab_sip::transaction::{
+    ClientAction, ClientTransaction, Kind, ServerAction, ServerTransaction, Timers,
+};
 use confab_sip::values::Via;
 use confab_sip::{parse_message, response_to, HeaderName, Message, Method, Text, Uri};
 use parking_lot::Mutex;
@@ -21,7 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const SHARDS: usize = 64;
 pub const BRANCH_PREFIX: &str = "z9hG4bKcfb";
@@ -50,7 +52,14 @@ pub(crate) struct ServerEntry {
 
 impl ServerEntry {
     pub fn new(txn: ServerTransaction, reply: Dest) -> ServerEntry {
-        ServerEntry { txn, reply, last_response: None, proxy: None, scheduled: None, internal: None }
+        ServerEntry {
+            txn,
+            reply,
+            last_response: None,
+            proxy: None,
+            scheduled: None,
+            internal: None,
+        }
     }
 }
 
@@ -71,7 +80,11 @@ pub(crate) enum Job {
     /// Our NOTIFY failed (481, timeout...): end the subscription.
     DropSubscription(u64),
     /// Write a refusal by policy (an information barrier) to the audit log.
-    Audit { origin: String, command: String, result: String },
+    Audit {
+        origin: String,
+        command: String,
+        result: String,
+    },
 }
 
 pub(crate) struct ClientEntry {
@@ -136,7 +149,8 @@ impl Ord for TimerRefOrd {
 impl Shard {
     pub fn schedule(&mut self, at: Instant, what: TimerRef) {
         self.timer_seq += 1;
-        self.timers.push(Reverse((at, self.timer_seq, TimerRefOrd(what))));
+        self.timers
+            .push(Reverse((at, self.timer_seq, TimerRefOrd(what))));
     }
 }
 
@@ -173,6 +187,16 @@ pub struct Core {
     pub policies: crate::edge::Policies,
     /// Server applications (SIP filter scripts) from the store.
     pub scripts: crate::filters::ScriptFilters,
+    shed: ShedStats,
+    started: Instant,
+}
+
+/// Requests refused by overload shedding, and the second (since start, 1-based) of the
+/// last log line about it.
+#[derive(Default)]
+struct ShedStats {
+    count: AtomicU64,
+    logged_at: AtomicU64,
 }
 
 pub(crate) fn shard_of(call_id: &str) -> usize {
@@ -182,20 +206,30 @@ pub(crate) fn shard_of(call_id: &str) -> usize {
 }
 
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub(crate) fn random_token(n: usize) -> String {
     use rand::Rng;
     const ALPHA: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char).collect()
+    (0..n)
+        .map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char)
+        .collect()
 }
 
 /// The Via sent-by of a request and whether its sender is behind NAT (RFC 3581 logic):
 /// the address it claims differs from the one the packet came from.
 pub(crate) fn behind_nat(via: &Via, src: &Source) -> bool {
-    match via.host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    match via
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         Ok(ip) if ip != src.remote.ip() => true,
         Ok(_) => src.transport == Transport::Udp && via.port.unwrap_or(5060) != src.remote.port(),
         Err(_) => false,
@@ -212,16 +246,32 @@ pub(crate) fn reply_dest(src: &Source, via: Option<&Via>) -> Dest {
         Some(v) => v.port.unwrap_or(5060),
         None => src.remote.port(),
     };
-    Dest { transport: src.transport, addr: SocketAddr::new(src.remote.ip(), port), conn: None }
+    Dest {
+        transport: src.transport,
+        addr: SocketAddr::new(src.remote.ip(), port),
+        conn: None,
+    }
 }
 
 /// Where a response goes next, read from its (new) top Via: received/rport/sent-by.
 pub(crate) fn via_dest(via: &Via) -> Option<Dest> {
     let transport = Transport::parse(via.transport)?;
     let host = via.param("received").unwrap_or(via.host);
-    let ip: IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
-    let port = via.param("rport").and_then(|p| p.parse().ok()).or(via.port).unwrap_or(if transport.is_secure() { 5061 } else { 5060 });
-    Some(Dest { transport, addr: SocketAddr::new(ip, port), conn: None })
+    let ip: IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    let port = via
+        .param("rport")
+        .and_then(|p| p.parse().ok())
+        .or(via.port)
+        .unwrap_or(if transport.is_secure() { 5061 } else { 5060 });
+    Some(Dest {
+        transport,
+        addr: SocketAddr::new(ip, port),
+        conn: None,
+    })
 }
 
 /// Where a SIP URI points, without DNS: its host must be an IP literal.
@@ -236,11 +286,19 @@ pub(crate) fn uri_dest(uri: &Uri) -> Option<Dest> {
         None => Transport::Udp,
     };
     let default_port = if transport.is_secure() { 5061 } else { 5060 };
-    Some(Dest { transport, addr: SocketAddr::new(ip, uri.port.unwrap_or(default_port)), conn: None })
+    Some(Dest {
+        transport,
+        addr: SocketAddr::new(ip, uri.port.unwrap_or(default_port)),
+        conn: None,
+    })
 }
 
 impl Core {
-    pub fn new(cfg: Config, users: Arc<UserCache>, store: Option<Arc<confab_store::Store>>) -> Core {
+    pub fn new(
+        cfg: Config,
+        users: Arc<UserCache>,
+        store: Option<Arc<confab_store::Store>>,
+    ) -> Core {
         let mut secret = [0u8; 32];
         rand::Rng::fill(&mut rand::thread_rng(), &mut secret[..]);
         let trace = cfg.log.sip_trace;
@@ -257,15 +315,28 @@ impl Core {
             trace: AtomicBool::new(trace),
             pinned: Mutex::new(HashMap::new()),
             offline_pending: Mutex::new(
-                store.as_ref().and_then(|s| s.recipients_with_messages().ok()).unwrap_or_default().into_iter().map(|k| k.to_lowercase()).collect(),
+                store
+                    .as_ref()
+                    .and_then(|s| s.recipients_with_messages().ok())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|k| k.to_lowercase())
+                    .collect(),
             ),
             offline_delivering: Mutex::new(Default::default()),
             store,
             presence: Default::default(),
             defence: crate::defence::Defence::new(cfg.defence.clone()),
             policies: Default::default(),
-            scripts: crate::filters::ScriptFilters::new(cfg.data_dir.join("scripts"), cfg.scripts.limits()),
-            privacy: crate::privacy::Privacy::new(cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect()),
+            scripts: crate::filters::ScriptFilters::new(
+                cfg.data_dir.join("scripts"),
+                cfg.scripts.limits(),
+            ),
+            privacy: crate::privacy::Privacy::new(
+                cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            ),
+            shed: ShedStats::default(),
+            started: Instant::now(),
             cfg,
         }
     }
@@ -291,8 +362,27 @@ impl Core {
         self.cfg.limits.max_message_bytes
     }
 
+    /// How long a message may wait in a receive queue before new work is shed.
+    pub fn max_queue_delay(&self) -> Duration {
+        Duration::from_millis(self.cfg.limits.max_queue_delay_ms)
+    }
+
     pub fn transactions(&self) -> usize {
         self.txn_count.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered 503 because the server was behind or full, since start.
+    pub fn shed_count(&self) -> u64 {
+        self.shed.count.load(Ordering::Relaxed)
+    }
+
+    /// Counts a shed request; logs at most once a second while shedding goes on.
+    fn note_shed(&self, src: &Source) {
+        let n = self.shed.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let now_s = self.started.elapsed().as_secs() + 1;
+        if self.shed.logged_at.swap(now_s, Ordering::Relaxed) != now_s {
+            tracing::warn!(peer = %src.remote, "overloaded: answering new requests 503 ({n} so far)");
+        }
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -309,15 +399,20 @@ impl Core {
         let h = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = h.parse::<IpAddr>() {
             return self.listeners.iter().any(|l| {
-                (l.addr.ip() == ip || (l.addr.ip().is_unspecified() && ip.is_loopback())) && port.unwrap_or(5060) == l.addr.port()
+                (l.addr.ip() == ip || (l.addr.ip().is_unspecified() && ip.is_loopback()))
+                    && port.unwrap_or(5060) == l.addr.port()
             });
         }
-        self.is_our_domain(h) && port.is_none_or(|p| self.listeners.iter().any(|l| l.addr.port() == p))
+        self.is_our_domain(h)
+            && port.is_none_or(|p| self.listeners.iter().any(|l| l.addr.port() == p))
     }
 
     /// The listener to send from for `dest` (same transport and address family).
     pub(crate) fn egress(&self, dest: &Dest) -> Option<Listen> {
-        self.listeners.iter().copied().find(|l| l.transport == dest.transport && l.addr.is_ipv4() == dest.addr.is_ipv4())
+        self.listeners
+            .iter()
+            .copied()
+            .find(|l| l.transport == dest.transport && l.addr.is_ipv4() == dest.addr.is_ipv4())
     }
 
     pub(crate) fn hostport(l: &Listen) -> String {
@@ -359,7 +454,11 @@ impl Core {
                 if let Some(p) = e.partial {
                     if p.is_request() && p.method() != Some(&Method::Ack) {
                         let status = if too_large { 513 } else { e.status };
-                        let reason = if too_large { "Message Too Large".into() } else { e.reason };
+                        let reason = if too_large {
+                            "Message Too Large".into()
+                        } else {
+                            e.reason
+                        };
                         self.reply_stateless(&p, src, status, Some(&reason), out);
                     }
                 }
@@ -368,7 +467,14 @@ impl Core {
     }
 
     /// Answers a stream message that could not be framed (bad Content-Length, too large).
-    pub fn reply_unframable(&self, head: Bytes, src: &Source, status: u16, reason: &str, out: &mut Vec<Outgoing>) {
+    pub fn reply_unframable(
+        &self,
+        head: Bytes,
+        src: &Source,
+        status: u16,
+        reason: &str,
+        out: &mut Vec<Outgoing>,
+    ) {
         let msg = match parse_message(head) {
             Ok(m) => m,
             Err(e) => match e.partial {
@@ -381,16 +487,33 @@ impl Core {
         }
     }
 
-    pub(crate) fn reply_stateless(&self, req: &Message, src: &Source, status: u16, reason: Option<&str>, out: &mut Vec<Outgoing>) {
+    pub(crate) fn reply_stateless(
+        &self,
+        req: &Message,
+        src: &Source,
+        status: u16,
+        reason: Option<&str>,
+        out: &mut Vec<Outgoing>,
+    ) {
         let mut resp = response_to(req, status, reason, Some(&random_token(10)));
         resp.headers.push(HeaderName::Server, SERVER_NAME);
         let via = req.top_via();
         self.send(reply_dest(src, via.as_ref()), resp.to_bytes(), None, out);
     }
 
-    pub(crate) fn send(&self, dest: Dest, bytes: Bytes, on_failure: Option<SendFailure>, out: &mut Vec<Outgoing>) {
+    pub(crate) fn send(
+        &self,
+        dest: Dest,
+        bytes: Bytes,
+        on_failure: Option<SendFailure>,
+        out: &mut Vec<Outgoing>,
+    ) {
         self.trace_msg("send to", &dest, &bytes);
-        out.push(Outgoing { dest, bytes, on_failure });
+        out.push(Outgoing {
+            dest,
+            bytes,
+            on_failure,
+        });
     }
 
     /// Key of a server transaction (RFC 3261 §17.2.3): branch + sent-by + method, with ACK
@@ -403,10 +526,17 @@ impl Core {
         };
         match via.branch() {
             Some(b) if via.has_rfc3261_branch() && b.len() > 7 => {
-                format!("{b}|{}:{}|{m}", via.host.to_ascii_lowercase(), via.port.unwrap_or(0))
+                format!(
+                    "{b}|{}:{}|{m}",
+                    via.host.to_ascii_lowercase(),
+                    via.port.unwrap_or(0)
+                )
             }
             _ => {
-                let from_tag = msg.from_hdr().and_then(|f| f.tag().map(str::to_owned)).unwrap_or_default();
+                let from_tag = msg
+                    .from_hdr()
+                    .and_then(|f| f.tag().map(str::to_owned))
+                    .unwrap_or_default();
                 let cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
                 format!(
                     "2543|{}|{cseq}|{from_tag}|{}:{}|{m}",
@@ -435,7 +565,10 @@ impl Core {
         match job {
             Job::NotifySub(id) => self.notify(id, None, out),
             Job::NotifyWatchers(aor) => {
-                for id in self.presence.subs_of(&aor, crate::presence::Package::Presence) {
+                for id in self
+                    .presence
+                    .subs_of(&aor, crate::presence::Package::Presence)
+                {
                     self.notify(id, None, out);
                 }
             }
@@ -448,14 +581,22 @@ impl Core {
             Job::OfflineDone { aor, id, status } => self.offline_done(&aor, id, status, next),
             Job::DropSubscription(id) => {
                 if let Some(p) = self.presence.drop_sub(id) {
-                    tracing::info!(sub = id, "subscription ended: watcher did not accept NOTIFY");
+                    tracing::info!(
+                        sub = id,
+                        "subscription ended: watcher did not accept NOTIFY"
+                    );
                     next.push(Job::Winfo(p));
                 }
             }
-            Job::Audit { origin, command, result } => {
+            Job::Audit {
+                origin,
+                command,
+                result,
+            } => {
                 tracing::info!(%origin, %command, %result, "refused by policy");
                 if let Some(store) = &self.store {
-                    if let Err(e) = store.append_audit("confab", &origin, &command, false, &result) {
+                    if let Err(e) = store.append_audit("confab", &origin, &command, false, &result)
+                    {
                         tracing::warn!("writing the audit log: {e}");
                     }
                 }
@@ -464,7 +605,11 @@ impl Core {
     }
 
     /// Takes the shard's queued jobs, releases the lock, runs them.
-    pub(crate) fn unlock_and_run(&self, mut shard: parking_lot::MutexGuard<'_, Shard>, out: &mut Vec<Outgoing>) {
+    pub(crate) fn unlock_and_run(
+        &self,
+        mut shard: parking_lot::MutexGuard<'_, Shard>,
+        out: &mut Vec<Outgoing>,
+    ) {
         let jobs = std::mem::take(&mut shard.jobs);
         drop(shard);
         if !jobs.is_empty() {
@@ -484,7 +629,15 @@ impl Core {
     }
 
     /// Returns an ACK to relay statelessly (done after the lock is released).
-    fn on_request_locked(&self, shard: &mut Shard, shard_idx: usize, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) -> Option<Message> {
+    fn on_request_locked(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        msg: Message,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Option<Message> {
         let method = msg.method().cloned().expect("request");
         let via = msg.top_via()?;
         let key = Self::server_key(&msg, &via, &method);
@@ -510,9 +663,17 @@ impl Core {
             return None;
         }
 
-        if self.txn_count.load(Ordering::Relaxed) >= self.cfg.limits.max_transactions {
+        // Shed new work, not the requests that finish it (in-dialog ones carry a To tag).
+        let full = self.txn_count.load(Ordering::Relaxed) >= self.cfg.limits.max_transactions;
+        if full
+            || (src.overloaded
+                && method != Method::Cancel
+                && msg.to_hdr().is_some_and(|t| t.tag().is_none()))
+        {
+            self.note_shed(src);
             let mut resp = response_to(&msg, 503, Some("Overloaded"), Some(&random_token(10)));
-            resp.headers.push(HeaderName::RetryAfter, "5");
+            resp.headers
+                .push(HeaderName::RetryAfter, if full { "5" } else { "1" });
             self.send(reply_dest(src, Some(&via)), resp.to_bytes(), None, out);
             return None;
         }
@@ -522,8 +683,15 @@ impl Core {
             return None;
         }
 
-        let kind = if method == Method::Invite { Kind::Invite } else { Kind::NonInvite };
-        let entry = ServerEntry::new(ServerTransaction::new(kind, src.transport.is_reliable(), self.timers), reply_dest(src, Some(&via)));
+        let kind = if method == Method::Invite {
+            Kind::Invite
+        } else {
+            Kind::NonInvite
+        };
+        let entry = ServerEntry::new(
+            ServerTransaction::new(kind, src.transport.is_reliable(), self.timers),
+            reply_dest(src, Some(&via)),
+        );
         shard.server.insert(key.clone(), entry);
         self.txn_count.fetch_add(1, Ordering::Relaxed);
         // A request that got no answer (e.g. forwarded) keeps its transaction; one that
@@ -533,9 +701,18 @@ impl Core {
     }
 
     /// Sends `resp` on the server transaction `key` and remembers it for retransmissions.
-    pub(crate) fn respond(&self, shard: &mut Shard, key: &str, resp: Message, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(crate) fn respond(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        resp: Message,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let status = resp.status().unwrap_or(500);
-        let Some(entry) = shard.server.get_mut(key) else { return };
+        let Some(entry) = shard.server.get_mut(key) else {
+            return;
+        };
         if !entry.txn.on_send_response(status, now) {
             return;
         }
@@ -573,7 +750,9 @@ impl Core {
 
     pub(crate) fn reschedule_server(&self, shard: &mut Shard, key: &str, at: Option<Instant>) {
         let Some(at) = at else { return };
-        let Some(entry) = shard.server.get_mut(key) else { return };
+        let Some(entry) = shard.server.get_mut(key) else {
+            return;
+        };
         if entry.scheduled == Some(at) {
             return;
         }
@@ -582,8 +761,12 @@ impl Core {
     }
 
     pub(crate) fn reschedule_client(&self, shard: &mut Shard, key: &str) {
-        let Some(entry) = shard.client.get_mut(key) else { return };
-        let Some(at) = entry.txn.next_deadline() else { return };
+        let Some(entry) = shard.client.get_mut(key) else {
+            return;
+        };
+        let Some(at) = entry.txn.next_deadline() else {
+            return;
+        };
         if entry.scheduled == Some(at) {
             return;
         }
@@ -592,7 +775,16 @@ impl Core {
     }
 
     /// A local answer to the request of server transaction `key`.
-    pub(crate) fn reply(&self, shard: &mut Shard, key: &str, req: &Message, status: u16, reason: Option<&str>, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(crate) fn reply(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        req: &Message,
+        status: u16,
+        reason: Option<&str>,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let mut resp = response_to(req, status, reason, Some(&random_token(10)));
         resp.headers.push(HeaderName::Server, SERVER_NAME);
         self.respond(shard, key, resp, now, out);
@@ -600,28 +792,65 @@ impl Core {
 
     /// Decides what to do with a new request: answer it here or proxy it.
     #[allow(clippy::too_many_arguments)]
-    fn route_request(&self, shard: &mut Shard, shard_idx: usize, key: &str, mut msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
+    fn route_request(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        key: &str,
+        mut msg: Message,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let method = msg.method().cloned().expect("request");
         let flow_target = self.strip_own_routes(&mut msg, src);
         let script_hop = match self.scripts.get() {
             None => None,
             Some(filters) => match self.run_request_scripts(&filters, &mut msg, src) {
                 ScriptDecision::Pass(hop) => hop,
-                ScriptDecision::Respond(status, reason) => return self.reply(shard, key, &msg, status, Some(&reason), now, out),
+                ScriptDecision::Respond(status, reason) => {
+                    return self.reply(shard, key, &msg, status, Some(&reason), now, out)
+                }
                 ScriptDecision::Drop => return self.remove_server(shard, key),
             },
         };
         let uri_text = msg.uri().cloned().expect("request");
         let Ok(ruri) = Uri::parse(&uri_text) else {
-            return self.reply(shard, key, &msg, 400, Some("Malformed Request-URI"), now, out);
+            return self.reply(
+                shard,
+                key,
+                &msg,
+                400,
+                Some("Malformed Request-URI"),
+                now,
+                out,
+            );
         };
         if ruri.scheme == confab_sip::Scheme::Tel {
             // no voice routing yet (enterprise voice comes later)
-            return self.reply(shard, key, &msg, 404, Some("No route for tel URI"), now, out);
+            return self.reply(
+                shard,
+                key,
+                &msg,
+                404,
+                Some("No route for tel URI"),
+                now,
+                out,
+            );
         }
-        if ruri.scheme == confab_sip::Scheme::Sips && !self.listeners.iter().any(|l| l.transport.is_secure()) {
+        if ruri.scheme == confab_sip::Scheme::Sips
+            && !self.listeners.iter().any(|l| l.transport.is_secure())
+        {
             // RFC 5630: without TLS this server can keep no sips: promise
-            return self.reply(shard, key, &msg, 416, Some("sips: needs TLS, which this server does not listen on"), now, out);
+            return self.reply(
+                shard,
+                key,
+                &msg,
+                416,
+                Some("sips: needs TLS, which this server does not listen on"),
+                now,
+                out,
+            );
         }
         let has_route = msg.headers.has(&HeaderName::Route);
         let ruri_us = self.is_us(ruri.host, ruri.port);
@@ -634,7 +863,10 @@ impl Core {
         }
 
         // Requests for the server itself.
-        if !has_route && flow_target.is_none() && (ruri_ours && (ruri.user.is_none() || method == Method::Register)) {
+        if !has_route
+            && flow_target.is_none()
+            && (ruri_ours && (ruri.user.is_none() || method == Method::Register))
+        {
             if let Some(bad) = self.unsupported_require(&msg, &HeaderName::Require) {
                 return self.reply_unsupported(shard, key, &msg, &bad, now, out);
             }
@@ -648,7 +880,10 @@ impl Core {
                     let mut resp = response_to(&msg, 200, None, Some(&random_token(10)));
                     for (n, v) in [
                         (HeaderName::Allow, ALLOW),
-                        (HeaderName::Accept, "application/sdp, text/plain, message/cpim, application/pidf+xml"),
+                        (
+                            HeaderName::Accept,
+                            "application/sdp, text/plain, message/cpim, application/pidf+xml",
+                        ),
                         (HeaderName::Supported, SUPPORTED),
                         (HeaderName::Server, SERVER_NAME),
                     ] {
@@ -674,12 +909,18 @@ impl Core {
 
         // Authenticate initial requests from our own users (§22.3: 407 from a proxy).
         let from = msg.from_hdr().map(|f| f.uri());
-        let from_ours = from.as_ref().is_some_and(|u| self.is_our_domain(u.host) || self.is_us(u.host, u.port));
+        let from_ours = from
+            .as_ref()
+            .is_some_and(|u| self.is_our_domain(u.host) || self.is_us(u.host, u.port));
         let in_dialog = to_tag.is_some();
         // The sender as a user@domain key: authenticated for our users, as claimed otherwise.
         let sender = from.as_ref().and_then(|u| {
             u.user.map(|user| {
-                let d = if self.is_our_domain(u.host) || !self.is_us(u.host, u.port) { u.host } else { self.default_domain() };
+                let d = if self.is_our_domain(u.host) || !self.is_us(u.host, u.port) {
+                    u.host
+                } else {
+                    self.default_domain()
+                };
                 crate::users::user_key(user, d)
             })
         });
@@ -689,11 +930,24 @@ impl Core {
                     match self.authenticate(&msg, false, src.remote.ip(), now) {
                         AuthResult::Ok(user) => {
                             let from = from.as_ref().expect("checked");
-                            if !from.user.is_some_and(|u| u.eq_ignore_ascii_case(&user.username)) {
-                                return self.reply(shard, key, &msg, 403, Some("Authenticated user does not match From"), now, out);
+                            if !from
+                                .user
+                                .is_some_and(|u| u.eq_ignore_ascii_case(&user.username))
+                            {
+                                return self.reply(
+                                    shard,
+                                    key,
+                                    &msg,
+                                    403,
+                                    Some("Authenticated user does not match From"),
+                                    now,
+                                    out,
+                                );
                             }
                         }
-                        AuthResult::Respond(resp) => return self.respond(shard, key, resp, now, out),
+                        AuthResult::Respond(resp) => {
+                            return self.respond(shard, key, resp, now, out)
+                        }
                     }
                 }
             } else if !ruri_ours && !has_route {
@@ -702,27 +956,67 @@ impl Core {
         }
 
         // The Edge and the ethical walls.
-        if let Err(r) = self.apply_policies(shard, &mut msg, &method, &ruri, ruri_ours, from_ours, sender.as_deref(), in_dialog || has_route, src) {
+        if let Err(r) = self.apply_policies(
+            shard,
+            &mut msg,
+            &method,
+            &ruri,
+            ruri_ours,
+            from_ours,
+            sender.as_deref(),
+            in_dialog || has_route,
+            src,
+        ) {
             return self.reply(shard, key, &msg, r.status, Some(&r.reason), now, out);
         }
 
         // A server application chose the next hop.
         if let Some(dest) = script_hop {
-            return self.proxy(shard, shard_idx, key, msg, src, vec![Target { uri: None, dest, path: vec![], flow: false }], now, out);
+            return self.proxy(
+                shard,
+                shard_idx,
+                key,
+                msg,
+                src,
+                vec![Target {
+                    uri: None,
+                    dest,
+                    path: vec![],
+                    flow: false,
+                }],
+                now,
+                out,
+            );
         }
 
         // Presence: this server is every local user's presence agent.
-        if !has_route && flow_target.is_none() && ruri_ours && !in_dialog && self.is_presence_request(&msg) {
+        if !has_route
+            && flow_target.is_none()
+            && ruri_ours
+            && !in_dialog
+            && self.is_presence_request(&msg)
+        {
             let Some(presentity) = self.local_aor(&ruri) else {
                 return self.reply(shard, key, &msg, 404, None, now, out);
             };
-            match self.users.get(ruri.user.unwrap_or(""), presentity.rsplit_once('@').map(|x| x.1).unwrap_or("")) {
+            match self.users.get(
+                ruri.user.unwrap_or(""),
+                presentity.rsplit_once('@').map(|x| x.1).unwrap_or(""),
+            ) {
                 Some(u) if u.enabled => {}
                 _ => return self.reply(shard, key, &msg, 404, None, now, out),
             }
             let watcher = sender.clone().unwrap_or_default();
             return if method == Method::Publish {
-                self.handle_publish(shard, key, &msg, &presentity, from_ours.then_some(watcher.as_str()), now, out)
+                self.handle_publish(
+                    shard,
+                    key,
+                    &msg,
+                    &presentity,
+                    from_ours.then_some(watcher.as_str()),
+                    now,
+                    out,
+                )
             } else {
                 self.handle_subscribe(shard, key, &msg, src, &presentity, &watcher, now, out)
             };
@@ -732,20 +1026,56 @@ impl Core {
         let mut targets: Vec<Target> = vec![];
         if has_route {
             let next = msg.headers.get(&HeaderName::Route).and_then(|r| {
-                confab_sip::values::NameAddr::parse(r).ok().and_then(|na| uri_dest(&na.uri()))
+                confab_sip::values::NameAddr::parse(r)
+                    .ok()
+                    .and_then(|na| uri_dest(&na.uri()))
             });
             match next {
-                Some(dest) => targets.push(Target { uri: None, dest, path: vec![], flow: false }),
-                None => return self.reply(shard, key, &msg, 404, Some("No route to next hop (Route host must be an IP address)"), now, out),
+                Some(dest) => targets.push(Target {
+                    uri: None,
+                    dest,
+                    path: vec![],
+                    flow: false,
+                }),
+                None => {
+                    return self.reply(
+                        shard,
+                        key,
+                        &msg,
+                        404,
+                        Some("No route to next hop (Route host must be an IP address)"),
+                        now,
+                        out,
+                    )
+                }
             }
         } else if let Some(dest) = flow_target {
-            targets.push(Target { uri: None, dest, path: vec![], flow: true });
+            targets.push(Target {
+                uri: None,
+                dest,
+                path: vec![],
+                flow: true,
+            });
         } else if ruri_ours {
             let user = ruri.user.expect("user part checked above");
-            let domain = if self.is_our_domain(ruri.host) { ruri.host.to_ascii_lowercase() } else { self.default_domain().to_string() };
+            let domain = if self.is_our_domain(ruri.host) {
+                ruri.host.to_ascii_lowercase()
+            } else {
+                self.default_domain().to_string()
+            };
             match self.users.get(user, &domain) {
                 None => return self.reply(shard, key, &msg, 404, None, now, out),
-                Some(u) if !u.enabled => return self.reply(shard, key, &msg, 480, Some("Temporarily Unavailable"), now, out),
+                Some(u) if !u.enabled => {
+                    return self.reply(
+                        shard,
+                        key,
+                        &msg,
+                        480,
+                        Some("Temporarily Unavailable"),
+                        now,
+                        out,
+                    )
+                }
                 Some(u) => {
                     let aor = crate::users::user_key(&u.username, &u.domain);
                     if !in_dialog && matches!(method, Method::Invite | Method::Message) {
@@ -756,11 +1086,27 @@ impl Core {
                             return if method == Method::Message {
                                 self.blocked_message(shard, key, &msg, now, out)
                             } else {
-                                self.reply(shard, key, &msg, 480, Some("Temporarily Unavailable"), now, out)
+                                self.reply(
+                                    shard,
+                                    key,
+                                    &msg,
+                                    480,
+                                    Some("Temporarily Unavailable"),
+                                    now,
+                                    out,
+                                )
                             };
                         }
                         if level != confab_sip::pidf::Level::Workgroup && self.is_dnd(&aor, now) {
-                            return self.reply(shard, key, &msg, 486, Some("Busy Here (Do Not Disturb)"), now, out);
+                            return self.reply(
+                                shard,
+                                key,
+                                &msg,
+                                486,
+                                Some("Busy Here (Do Not Disturb)"),
+                                now,
+                                out,
+                            );
                         }
                     }
                     let bindings = self.location.lookup(&aor, now);
@@ -768,19 +1114,46 @@ impl Core {
                         if method == Method::Message && !in_dialog {
                             return self.store_offline(shard, key, &msg, &u, now, out);
                         }
-                        return self.reply(shard, key, &msg, 480, Some("Temporarily Unavailable"), now, out);
+                        return self.reply(
+                            shard,
+                            key,
+                            &msg,
+                            480,
+                            Some("Temporarily Unavailable"),
+                            now,
+                            out,
+                        );
                     }
                     targets = Target::for_bindings(bindings);
                     if targets.is_empty() {
-                        return self.reply(shard, key, &msg, 480, Some("No reachable contact"), now, out);
+                        return self.reply(
+                            shard,
+                            key,
+                            &msg,
+                            480,
+                            Some("No reachable contact"),
+                            now,
+                            out,
+                        );
                     }
                 }
             }
         } else {
-            let dest = if is_ip_literal(ruri.host) { uri_dest(&ruri) } else { self.policies.get().next_hop(ruri.host) };
+            let dest = if is_ip_literal(ruri.host) {
+                uri_dest(&ruri)
+            } else {
+                self.policies.get().next_hop(ruri.host)
+            };
             match dest {
-                Some(dest) => targets.push(Target { uri: None, dest, path: vec![], flow: false }),
-                None => return self.reply(shard, key, &msg, 404, Some("No route to domain"), now, out),
+                Some(dest) => targets.push(Target {
+                    uri: None,
+                    dest,
+                    path: vec![],
+                    flow: false,
+                }),
+                None => {
+                    return self.reply(shard, key, &msg, 404, Some("No route to domain"), now, out)
+                }
             }
         }
         self.proxy(shard, shard_idx, key, msg, src, targets, now, out);
@@ -795,7 +1168,12 @@ impl Core {
     }
 
     /// The context the server applications see with a message.
-    pub(crate) fn script_context<'a>(&self, msg: &Message, direction: confab_scripts::Direction, src: &'a Source) -> confab_scripts::Context<'a> {
+    pub(crate) fn script_context<'a>(
+        &self,
+        msg: &Message,
+        direction: confab_scripts::Direction,
+        src: &'a Source,
+    ) -> confab_scripts::Context<'a> {
         confab_scripts::Context {
             direction,
             source: src.remote,
@@ -806,18 +1184,30 @@ impl Core {
     }
 
     /// Runs the server applications on a new request; header edits are applied here.
-    fn run_request_scripts(&self, filters: &confab_scripts::Filters, msg: &mut Message, src: &Source) -> ScriptDecision {
+    fn run_request_scripts(
+        &self,
+        filters: &confab_scripts::Filters,
+        msg: &mut Message,
+        src: &Source,
+    ) -> ScriptDecision {
         let ctx = self.script_context(msg, confab_scripts::Direction::In, src);
         let outcome = filters.run(msg, &ctx);
         outcome.apply_edits(msg);
         match outcome.verdict {
             confab_scripts::Verdict::Pass => ScriptDecision::Pass(None),
-            confab_scripts::Verdict::Respond { status, reason } => ScriptDecision::Respond(status, reason),
+            confab_scripts::Verdict::Respond { status, reason } => {
+                ScriptDecision::Respond(status, reason)
+            }
             confab_scripts::Verdict::Drop => ScriptDecision::Drop,
-            confab_scripts::Verdict::Route(hop) => match Uri::parse(&hop).ok().as_ref().and_then(uri_dest) {
-                Some(dest) => ScriptDecision::Pass(Some(dest)),
-                None => ScriptDecision::Respond(500, format!("Server application chose an unusable next hop {hop}")),
-            },
+            confab_scripts::Verdict::Route(hop) => {
+                match Uri::parse(&hop).ok().as_ref().and_then(uri_dest) {
+                    Some(dest) => ScriptDecision::Pass(Some(dest)),
+                    None => ScriptDecision::Respond(
+                        500,
+                        format!("Server application chose an unusable next hop {hop}"),
+                    ),
+                }
+            }
         }
     }
 
@@ -839,7 +1229,11 @@ impl Core {
     ) -> Result<(), crate::edge::Refusal> {
         let p = self.policies.get();
         let recipient = ruri.user.map(|u| {
-            let d = if ruri_ours && !self.is_our_domain(ruri.host) { self.default_domain() } else { ruri.host };
+            let d = if ruri_ours && !self.is_our_domain(ruri.host) {
+                self.default_domain()
+            } else {
+                ruri.host
+            };
             crate::users::user_key(u, d)
         });
         if !in_dialog && !matches!(method, Method::Ack | Method::Cancel) {
@@ -859,7 +1253,10 @@ impl Core {
                             command: format!("{} sip:{s} -> sip:{r}", method.as_str()),
                             result: format!("refused by information barrier {name}"),
                         });
-                        return Err(crate::edge::Refusal { status: 403, reason: format!("Blocked by information barrier {name}") });
+                        return Err(crate::edge::Refusal {
+                            status: 403,
+                            reason: format!("Blocked by information barrier {name}"),
+                        });
                     }
                 }
             }
@@ -891,7 +1288,15 @@ impl Core {
         (!bad.is_empty()).then(|| bad.join(", "))
     }
 
-    fn reply_unsupported(&self, shard: &mut Shard, key: &str, msg: &Message, bad: &str, now: Instant, out: &mut Vec<Outgoing>) {
+    fn reply_unsupported(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        bad: &str,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let mut resp = response_to(msg, 420, None, Some(&random_token(10)));
         resp.headers.push(HeaderName::Unsupported, bad.to_string());
         self.respond(shard, key, resp, now, out)
@@ -902,8 +1307,12 @@ impl Core {
     pub(crate) fn strip_own_routes(&self, msg: &mut Message, src: &Source) -> Option<Dest> {
         let mut flow = None;
         loop {
-            let Some(top) = msg.headers.get(&HeaderName::Route) else { break };
-            let Ok(na) = confab_sip::values::NameAddr::parse(top) else { break };
+            let Some(top) = msg.headers.get(&HeaderName::Route) else {
+                break;
+            };
+            let Ok(na) = confab_sip::values::NameAddr::parse(top) else {
+                break;
+            };
             let uri = na.uri();
             if !self.is_us(uri.host, uri.port) {
                 break;
@@ -920,17 +1329,37 @@ impl Core {
 
     /// Digest authentication (RFC 3261 §22). `register` selects 401/Authorization,
     /// otherwise 407/Proxy-Authorization.
-    pub(crate) fn authenticate(&self, msg: &Message, register: bool, ip: IpAddr, now: Instant) -> AuthResult {
-        let (hdr, status) = if register { (HeaderName::Authorization, 401) } else { (HeaderName::ProxyAuthorization, 407) };
+    pub(crate) fn authenticate(
+        &self,
+        msg: &Message,
+        register: bool,
+        ip: IpAddr,
+        now: Instant,
+    ) -> AuthResult {
+        let (hdr, status) = if register {
+            (HeaderName::Authorization, 401)
+        } else {
+            (HeaderName::ProxyAuthorization, 407)
+        };
         let method = msg.method().map(|m| m.as_str()).unwrap_or("");
         let mut stale = false;
         for value in msg.headers.get_all(&hdr) {
-            if !value.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("digest")) {
+            if !value
+                .trim_start()
+                .get(..6)
+                .is_some_and(|s| s.eq_ignore_ascii_case("digest"))
+            {
                 continue; // other schemes are not ours to judge (RFC 4475 regaut01)
             }
             let creds = match Credentials::parse(value) {
                 Ok(c) => c,
-                Err(e) => return AuthResult::Respond(self.error_response(msg, 400, &format!("Bad credentials: {e}"))),
+                Err(e) => {
+                    return AuthResult::Respond(self.error_response(
+                        msg,
+                        400,
+                        &format!("Bad credentials: {e}"),
+                    ))
+                }
             };
             if !self.is_our_domain(&creds.realm) {
                 continue;
@@ -941,8 +1370,13 @@ impl Core {
                     crate::defence::Locked::User(d) => ("this account", d),
                     crate::defence::Locked::Address(d) => ("this address", d),
                 };
-                let mut r = self.error_response(msg, 403, &format!("Too many failed sign-in attempts for {what}; try again later"));
-                r.headers.push(HeaderName::RetryAfter, (d.as_secs() + 1).to_string());
+                let mut r = self.error_response(
+                    msg,
+                    403,
+                    &format!("Too many failed sign-in attempts for {what}; try again later"),
+                );
+                r.headers
+                    .push(HeaderName::RetryAfter, (d.as_secs() + 1).to_string());
                 return AuthResult::Respond(r);
             }
             let Some(user) = self.users.get(&creds.username, &creds.realm) else {
@@ -997,14 +1431,25 @@ impl Core {
             .map(|f| f.uri().host.to_ascii_lowercase())
             .filter(|h| self.is_our_domain(h))
             .unwrap_or_else(|| self.default_domain().to_string());
-        let name = if status == 401 { HeaderName::WwwAuthenticate } else { HeaderName::ProxyAuthenticate };
+        let name = if status == 401 {
+            HeaderName::WwwAuthenticate
+        } else {
+            HeaderName::ProxyAuthenticate
+        };
         let nonce = self.nonces.issue(unix_now());
         let mut algs = vec![Algorithm::Md5];
         if self.cfg.auth.sha256 {
             algs.push(Algorithm::Sha256);
         }
         for algorithm in algs {
-            let c = Challenge { realm: realm.clone(), nonce: nonce.clone(), opaque: None, algorithm, qop_auth: true, stale };
+            let c = Challenge {
+                realm: realm.clone(),
+                nonce: nonce.clone(),
+                opaque: None,
+                algorithm,
+                qop_auth: true,
+                stale,
+            };
             resp.headers.push(name.clone(), c.to_header_value());
         }
         resp
@@ -1030,7 +1475,12 @@ impl Core {
         }
         // A response to a request we relayed must still carry the upstream Via under ours;
         // one that does not is malformed and is absorbed (RFC 3261 §16.7 step 3).
-        if shard.client.get(&ckey).is_some_and(|e| e.proxy.is_some() && !e.is_cancel) && msg.headers.count(&HeaderName::Via) < 2 {
+        if shard
+            .client
+            .get(&ckey)
+            .is_some_and(|e| e.proxy.is_some() && !e.is_cancel)
+            && msg.headers.count(&HeaderName::Via) < 2
+        {
             tracing::debug!("dropping a relayed response that lost the upstream Via");
             return;
         }
@@ -1040,12 +1490,20 @@ impl Core {
 
     /// Runs the server applications on a response about to be relayed. None: dropped.
     fn run_response_scripts(&self, mut msg: Message, src: &Source) -> Option<Message> {
-        let Some(filters) = self.scripts.get() else { return Some(msg) };
-        let outcome = filters.run(&msg, &self.script_context(&msg, confab_scripts::Direction::Out, src));
+        let Some(filters) = self.scripts.get() else {
+            return Some(msg);
+        };
+        let outcome = filters.run(
+            &msg,
+            &self.script_context(&msg, confab_scripts::Direction::Out, src),
+        );
         outcome.apply_edits(&mut msg);
         match outcome.verdict {
             confab_scripts::Verdict::Drop => return None,
-            confab_scripts::Verdict::Respond { status: new, reason: new_reason } => {
+            confab_scripts::Verdict::Respond {
+                status: new,
+                reason: new_reason,
+            } => {
                 if let confab_sip::StartLine::Response { status, reason, .. } = &mut msg.start {
                     *status = new;
                     *reason = new_reason.into();
@@ -1057,11 +1515,23 @@ impl Core {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn on_client_response(&self, shard: &mut Shard, shard_idx: usize, ckey: &str, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
+    fn on_client_response(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        ckey: &str,
+        msg: Message,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let status = msg.status().unwrap_or(500);
-        let Some(entry) = shard.client.get_mut(ckey) else { return };
+        let Some(entry) = shard.client.get_mut(ckey) else {
+            return;
+        };
         let action = entry.txn.on_response(status, now);
-        let (proxy, idx, dest, notify_sub) = (entry.proxy, entry.branch_idx, entry.dest, entry.notify_sub);
+        let (proxy, idx, dest, notify_sub) =
+            (entry.proxy, entry.branch_idx, entry.dest, entry.notify_sub);
         match action {
             ClientAction::PassUp | ClientAction::PassUpAndAck => {
                 if action == ClientAction::PassUpAndAck {
@@ -1083,7 +1553,9 @@ impl Core {
                     }
                 } else if !is_cancel_txn {
                     if let Some(pid) = proxy {
-                        let Some(msg) = self.run_response_scripts(msg, src) else { return };
+                        let Some(msg) = self.run_response_scripts(msg, src) else {
+                            return;
+                        };
                         self.proxy_response(shard, shard_idx, pid, idx, msg, now, out);
                     }
                 }
@@ -1098,17 +1570,31 @@ impl Core {
     }
 
     /// Sends a request the server itself originates (a NOTIFY) in a client transaction.
-    pub(crate) fn send_own_request(&self, req: Message, dest: Dest, notify_sub: Option<u64>, out: &mut Vec<Outgoing>) {
+    pub(crate) fn send_own_request(
+        &self,
+        req: Message,
+        dest: Dest,
+        notify_sub: Option<u64>,
+        out: &mut Vec<Outgoing>,
+    ) {
         let now = Instant::now();
         let shard_idx = shard_of(req.call_id().map(|c| c.as_str()).unwrap_or(""));
-        let branch = req.top_via().and_then(|v| v.branch().map(str::to_owned)).unwrap_or_default();
+        let branch = req
+            .top_via()
+            .and_then(|v| v.branch().map(str::to_owned))
+            .unwrap_or_default();
         let ckey = client_key(&branch, false);
         let bytes = req.to_bytes();
         let mut shard = self.shards[shard_idx].lock();
         shard.client.insert(
             ckey.clone(),
             ClientEntry {
-                txn: ClientTransaction::new(Kind::NonInvite, dest.transport.is_reliable(), self.timers, now),
+                txn: ClientTransaction::new(
+                    Kind::NonInvite,
+                    dest.transport.is_reliable(),
+                    self.timers,
+                    now,
+                ),
                 notify_sub,
                 request: req,
                 bytes: bytes.clone(),
@@ -1123,13 +1609,26 @@ impl Core {
         self.txn_count.fetch_add(1, Ordering::Relaxed);
         self.reschedule_client(&mut shard, &ckey);
         drop(shard);
-        self.send(dest, bytes, Some(SendFailure { shard: shard_idx, client_key: ckey }), out);
+        self.send(
+            dest,
+            bytes,
+            Some(SendFailure {
+                shard: shard_idx,
+                client_key: ckey,
+            }),
+            out,
+        );
     }
 
     /// Our Via for a request we send to `dest` (None when no listener fits).
     pub(crate) fn own_via(&self, dest: &Dest) -> Option<String> {
         let egress = self.egress(dest)?;
-        Some(format!("SIP/2.0/{} {};branch={BRANCH_PREFIX}{}", egress.transport.as_str(), Core::hostport(&egress), random_token(16)))
+        Some(format!(
+            "SIP/2.0/{} {};branch={BRANCH_PREFIX}{}",
+            egress.transport.as_str(),
+            Core::hostport(&egress),
+            random_token(16)
+        ))
     }
 
     /// Pops our Via and sends the response to the next one.
@@ -1160,10 +1659,20 @@ impl Core {
         }
     }
 
-    fn fire(&self, shard: &mut Shard, shard_idx: usize, at: Instant, what: TimerRef, now: Instant, out: &mut Vec<Outgoing>) {
+    fn fire(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        at: Instant,
+        what: TimerRef,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         match what {
             TimerRef::Server(key) => {
-                let Some(entry) = shard.server.get_mut(&key) else { return };
+                let Some(entry) = shard.server.get_mut(&key) else {
+                    return;
+                };
                 if entry.scheduled != Some(at) {
                     return; // superseded
                 }
@@ -1180,7 +1689,9 @@ impl Core {
                     ServerAction::Timeout | ServerAction::Terminated => {
                         if let Some(pid) = entry.proxy {
                             if let Some(ctx) = shard.proxies.get(&pid) {
-                                if ctx.final_sent && ctx.branches.iter().all(|b| b.final_status.is_some()) {
+                                if ctx.final_sent
+                                    && ctx.branches.iter().all(|b| b.final_status.is_some())
+                                {
                                     shard.proxies.remove(&pid);
                                 }
                             }
@@ -1194,7 +1705,9 @@ impl Core {
                 }
             }
             TimerRef::Client(key) => {
-                let Some(entry) = shard.client.get_mut(&key) else { return };
+                let Some(entry) = shard.client.get_mut(&key) else {
+                    return;
+                };
                 if entry.scheduled != Some(at) {
                     return;
                 }
@@ -1211,8 +1724,18 @@ impl Core {
                             shard.jobs.push(Job::DropSubscription(sub));
                         } else if !e.is_cancel {
                             if let Some(pid) = e.proxy {
-                                let timeout = self.error_response(&e.request, 408, "Request Timeout");
-                                self.proxy_branch_final(shard, shard_idx, pid, e.branch_idx, 408, timeout, now, out);
+                                let timeout =
+                                    self.error_response(&e.request, 408, "Request Timeout");
+                                self.proxy_branch_final(
+                                    shard,
+                                    shard_idx,
+                                    pid,
+                                    e.branch_idx,
+                                    408,
+                                    timeout,
+                                    now,
+                                    out,
+                                );
                             }
                         }
                     }
@@ -1230,15 +1753,23 @@ impl Core {
     pub fn on_send_failure(&self, f: &SendFailure, out: &mut Vec<Outgoing>) {
         let now = Instant::now();
         let mut shard = self.shards[f.shard].lock();
-        let Some(entry) = shard.client.get_mut(&f.client_key) else { return };
+        let Some(entry) = shard.client.get_mut(&f.client_key) else {
+            return;
+        };
         if entry.txn.on_transport_error() != ClientAction::Timeout {
             return;
         }
-        let e = self.remove_client(&mut shard, &f.client_key).expect("present");
+        let e = self
+            .remove_client(&mut shard, &f.client_key)
+            .expect("present");
         if let Some(sub) = e.notify_sub {
             shard.jobs.push(Job::DropSubscription(sub));
         } else if let (false, Some(pid)) = (e.is_cancel, e.proxy) {
-            let resp = self.error_response(&e.request, 503, "Service Unavailable (next hop unreachable)");
+            let resp = self.error_response(
+                &e.request,
+                503,
+                "Service Unavailable (next hop unreachable)",
+            );
             self.proxy_branch_final(&mut shard, f.shard, pid, e.branch_idx, 503, resp, now, out);
         }
         self.unlock_and_run(shard, out);
@@ -1255,9 +1786,13 @@ impl Core {
 
     /// Reads the Edge, filter and defence settings again if the store's configuration
     /// changed.
-    pub fn reload_policies(&self, store: &confab_store::Store) -> Result<(), confab_store::StoreError> {
+    pub fn reload_policies(
+        &self,
+        store: &confab_store::Store,
+    ) -> Result<(), confab_store::StoreError> {
         if self.policies.refresh(store)? {
-            self.defence.configure(self.policies.get().defence_config(&self.cfg.defence));
+            self.defence
+                .configure(self.policies.get().defence_config(&self.cfg.defence));
         }
         Ok(())
     }
@@ -1316,8 +1851,15 @@ impl Target {
         bindings
             .into_iter()
             .filter_map(|b| {
-                let dest = b.flow.or_else(|| Uri::parse(&b.uri).ok().and_then(|u| uri_dest(&u)))?;
-                Some(Target { flow: b.flow.is_some(), uri: Some(b.uri), dest, path: b.path })
+                let dest = b
+                    .flow
+                    .or_else(|| Uri::parse(&b.uri).ok().and_then(|u| uri_dest(&u)))?;
+                Some(Target {
+                    flow: b.flow.is_some(),
+                    uri: Some(b.uri),
+                    dest,
+                    path: b.path,
+                })
             })
             .collect()
     }
@@ -1332,7 +1874,10 @@ impl Core {
 
 /// A host that is an IP address rather than a domain name.
 pub(crate) fn is_ip_literal(host: &str) -> bool {
-    host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok()
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok()
 }
 
 pub(crate) fn client_key(branch: &str, is_cancel: bool) -> String {
@@ -1423,7 +1968,11 @@ pub(crate) fn decode_flow_token(user: &str) -> Option<Dest> {
     };
     let (ip, port) = rest[1..].rsplit_once('_')?;
     let ip: IpAddr = ip.replace('-', ":").parse().ok()?;
-    Some(Dest { transport, addr: SocketAddr::new(ip, port.parse().ok()?), conn: None })
+    Some(Dest {
+        transport,
+        addr: SocketAddr::new(ip, port.parse().ok()?),
+        conn: None,
+    })
 }
 
 #[cfg(test)]
@@ -1433,10 +1982,23 @@ mod tests {
     #[test]
     fn flow_tokens_round_trip() {
         for addr in ["127.0.0.1:5062", "[::1]:40000"] {
-            for transport in [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Ws, Transport::Wss] {
-                let d = Dest { transport, addr: addr.parse().unwrap(), conn: None };
+            for transport in [
+                Transport::Udp,
+                Transport::Tcp,
+                Transport::Tls,
+                Transport::Ws,
+                Transport::Wss,
+            ] {
+                let d = Dest {
+                    transport,
+                    addr: addr.parse().unwrap(),
+                    conn: None,
+                };
                 let tok = encode_flow_token(&d);
-                assert!(confab_sip::values::is_token(&tok), "{tok} fits a URI user part");
+                assert!(
+                    confab_sip::values::is_token(&tok),
+                    "{tok} fits a URI user part"
+                );
                 assert_eq!(decode_flow_token(&tok), Some(d));
             }
         }

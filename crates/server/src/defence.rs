@@ -108,7 +108,10 @@ impl Defence {
     fn shard(&self, ip: &IpAddr) -> &Mutex<HashMap<IpAddr, Bucket>> {
         let h = match ip {
             IpAddr::V4(v) => u32::from(*v) as usize,
-            IpAddr::V6(v) => v.octets().iter().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(*b as usize)),
+            IpAddr::V6(v) => v
+                .octets()
+                .iter()
+                .fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(*b as usize)),
         };
         &self.buckets[h % SHARDS]
     }
@@ -121,7 +124,11 @@ impl Defence {
             return true;
         }
         let mut shard = self.shard(&ip).lock();
-        let b = shard.entry(ip).or_insert(Bucket { tokens: cfg.burst as f64, last: now, banned_until: None });
+        let b = shard.entry(ip).or_insert(Bucket {
+            tokens: cfg.burst as f64,
+            last: now,
+            banned_until: None,
+        });
         if let Some(until) = b.banned_until {
             if now < until {
                 return false;
@@ -149,7 +156,11 @@ impl Defence {
             return None;
         }
         let f = self.failures.lock();
-        let left = |k: &str| f.get(k).and_then(|x| x.locked_until).and_then(|u| u.checked_duration_since(now));
+        let left = |k: &str| {
+            f.get(k)
+                .and_then(|x| x.locked_until)
+                .and_then(|u| u.checked_duration_since(now))
+        };
         if let Some(d) = left(&format!("ip:{ip}")) {
             return Some(Locked::Address(d));
         }
@@ -163,10 +174,15 @@ impl Defence {
             return;
         }
         let mut f = self.failures.lock();
-        for (key, max) in [(format!("user:{user}"), cfg.max_auth_failures_per_user), (format!("ip:{ip}"), cfg.max_auth_failures_per_address)] {
+        for (key, max) in [
+            (format!("user:{user}"), cfg.max_auth_failures_per_user),
+            (format!("ip:{ip}"), cfg.max_auth_failures_per_address),
+        ] {
             let e = f.entry(key.clone()).or_default();
             let window = Duration::from_secs(cfg.auth_window_secs);
-            if e.window_start.is_none_or(|s| now.saturating_duration_since(s) > window) {
+            if e.window_start
+                .is_none_or(|s| now.saturating_duration_since(s) > window)
+            {
                 e.window_start = Some(now);
                 e.count = 0;
             }
@@ -199,15 +215,20 @@ impl Defence {
         let cfg = self.cfg.read();
         for s in &self.buckets {
             s.lock().retain(|_, b| {
-                b.banned_until.is_some_and(|u| u > now) || now.saturating_duration_since(b.last) < Duration::from_secs(10)
+                b.banned_until.is_some_and(|u| u > now)
+                    || now.saturating_duration_since(b.last) < Duration::from_secs(10)
             });
         }
         let window = Duration::from_secs(cfg.auth_window_secs);
         let mut f = self.failures.lock();
         f.retain(|_, e| {
             e.locked_until.is_some_and(|u| u > now)
-                || e.window_start.is_some_and(|s| now.saturating_duration_since(s) <= window)
-                || e.lockouts > 0 && e.locked_until.is_some_and(|u| now.saturating_duration_since(u) < Duration::from_secs(3600))
+                || e.window_start
+                    .is_some_and(|s| now.saturating_duration_since(s) <= window)
+                || e.lockouts > 0
+                    && e.locked_until.is_some_and(|u| {
+                        now.saturating_duration_since(u) < Duration::from_secs(3600)
+                    })
         });
         self.tracked.store(f.len(), Ordering::Relaxed);
     }
@@ -218,14 +239,20 @@ mod tests {
     use super::*;
 
     fn cfg() -> DefenceConfig {
-        DefenceConfig { requests_per_second: 10, burst: 20, ban_secs: 5, ..Default::default() }
+        DefenceConfig {
+            requests_per_second: 10,
+            burst: 20,
+            ban_secs: 5,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn a_flooding_address_is_banned_others_are_not() {
         let d = Defence::new(cfg());
         let t0 = Instant::now();
-        let (bad, good): (IpAddr, IpAddr) = ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        let (bad, good): (IpAddr, IpAddr) =
+            ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
         let allowed = (0..100).filter(|_| d.allow(bad, t0)).count();
         assert_eq!(allowed, 20, "the burst, then banned");
         assert!(d.allow(good, t0));
@@ -239,42 +266,71 @@ mod tests {
         let t0 = Instant::now();
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         for i in 0..200u64 {
-            assert!(d.allow(ip, t0 + Duration::from_millis(i * 100)), "message {i}");
+            assert!(
+                d.allow(ip, t0 + Duration::from_millis(i * 100)),
+                "message {i}"
+            );
         }
     }
 
     #[test]
     fn password_guessing_locks_user_and_address_with_backoff() {
-        let d = Defence::new(DefenceConfig { max_auth_failures_per_user: 3, max_auth_failures_per_address: 5, lockout_secs: 10, ..cfg() });
+        let d = Defence::new(DefenceConfig {
+            max_auth_failures_per_user: 3,
+            max_auth_failures_per_address: 5,
+            lockout_secs: 10,
+            ..cfg()
+        });
         let t0 = Instant::now();
-        let (attacker, user): (IpAddr, IpAddr) = ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        let (attacker, user): (IpAddr, IpAddr) =
+            ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
         for _ in 0..3 {
             assert_eq!(d.auth_locked("alice", attacker, t0), None);
             d.auth_failed("alice", attacker, t0);
         }
-        assert!(matches!(d.auth_locked("alice", user, t0), Some(Locked::User(_))), "the user is locked everywhere, briefly");
-        assert_eq!(d.auth_locked("alice", user, t0 + Duration::from_secs(11)), None, "and free after the window");
+        assert!(
+            matches!(d.auth_locked("alice", user, t0), Some(Locked::User(_))),
+            "the user is locked everywhere, briefly"
+        );
+        assert_eq!(
+            d.auth_locked("alice", user, t0 + Duration::from_secs(11)),
+            None,
+            "and free after the window"
+        );
         assert_eq!(d.auth_locked("bob", user, t0), None);
         // the address goes on guessing other users: the address is locked
         d.auth_failed("bob", attacker, t0);
         d.auth_failed("carol", attacker, t0);
-        assert!(matches!(d.auth_locked("dave", attacker, t0), Some(Locked::Address(_))));
+        assert!(matches!(
+            d.auth_locked("dave", attacker, t0),
+            Some(Locked::Address(_))
+        ));
         assert_eq!(d.auth_locked("dave", user, t0), None);
         // back-off: alice's second lockout lasts twice as long
         let t1 = t0 + Duration::from_secs(12);
         for _ in 0..3 {
             d.auth_failed("alice", "127.0.0.9".parse().unwrap(), t1);
         }
-        assert!(d.auth_locked("alice", user, t1 + Duration::from_secs(15)).is_some());
-        assert!(d.auth_locked("alice", user, t1 + Duration::from_secs(21)).is_none());
+        assert!(d
+            .auth_locked("alice", user, t1 + Duration::from_secs(15))
+            .is_some());
+        assert!(d
+            .auth_locked("alice", user, t1 + Duration::from_secs(21))
+            .is_none());
     }
 
     #[test]
     fn trusted_and_disabled() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let d = Defence::new(DefenceConfig { trusted: vec![ip], ..cfg() });
+        let d = Defence::new(DefenceConfig {
+            trusted: vec![ip],
+            ..cfg()
+        });
         assert!((0..1000).all(|_| d.allow(ip, Instant::now())));
-        let d = Defence::new(DefenceConfig { enabled: false, ..cfg() });
+        let d = Defence::new(DefenceConfig {
+            enabled: false,
+            ..cfg()
+        });
         assert!((0..1000).all(|_| d.allow(ip, Instant::now())));
     }
 }

@@ -30,7 +30,10 @@ pub struct Refusal {
 }
 
 fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
-    Refusal { status, reason: reason.into() }
+    Refusal {
+        status,
+        reason: reason.into(),
+    }
 }
 
 /// A partner's next hop, from a static route.
@@ -88,7 +91,11 @@ enum Member {
 impl Member {
     fn parse(raw: &str) -> Option<Member> {
         let s = raw.trim();
-        let s = s.strip_prefix("sip:").or_else(|| s.strip_prefix("SIP:")).unwrap_or(s).to_ascii_lowercase();
+        let s = s
+            .strip_prefix("sip:")
+            .or_else(|| s.strip_prefix("SIP:"))
+            .unwrap_or(s)
+            .to_ascii_lowercase();
         match s.split_once('@') {
             Some(("*", d)) | Some(("", d)) if !d.is_empty() => Some(Member::Domain(d.to_string())),
             Some((u, d)) if !u.is_empty() && !d.is_empty() => Some(Member::User(s.clone())),
@@ -142,7 +149,9 @@ fn defence_config(b: &Map<String, Value>) -> DefenceConfig {
     let num = |name: &str, default: u64| b.get(name).and_then(Value::as_u64).unwrap_or(default);
     DefenceConfig {
         enabled: flag(b, "Enabled", d.enabled),
-        requests_per_second: num("MessagesPerSecond", d.requests_per_second.into()).try_into().unwrap_or(u32::MAX),
+        requests_per_second: num("MessagesPerSecond", d.requests_per_second.into())
+            .try_into()
+            .unwrap_or(u32::MAX),
         burst: num("Burst", d.burst.into()).try_into().unwrap_or(u32::MAX),
         ban_secs: num("BanSeconds", d.ban_secs),
         trusted: strings(b, "TrustedAddresses")
@@ -150,10 +159,18 @@ fn defence_config(b: &Map<String, Value>) -> DefenceConfig {
             .iter()
             .filter_map(|a| a.trim_matches(['[', ']']).parse().ok())
             .collect(),
-        max_auth_failures_per_user: num("MaxAuthFailuresPerUser", d.max_auth_failures_per_user.into()).try_into().unwrap_or(u32::MAX),
-        max_auth_failures_per_address: num("MaxAuthFailuresPerAddress", d.max_auth_failures_per_address.into())
-            .try_into()
-            .unwrap_or(u32::MAX),
+        max_auth_failures_per_user: num(
+            "MaxAuthFailuresPerUser",
+            d.max_auth_failures_per_user.into(),
+        )
+        .try_into()
+        .unwrap_or(u32::MAX),
+        max_auth_failures_per_address: num(
+            "MaxAuthFailuresPerAddress",
+            d.max_auth_failures_per_address.into(),
+        )
+        .try_into()
+        .unwrap_or(u32::MAX),
         auth_window_secs: num("AuthWindowSeconds", d.auth_window_secs),
         lockout_secs: num("LockoutSeconds", d.lockout_secs),
         max_lockout_secs: num("MaxLockoutSeconds", d.max_lockout_secs),
@@ -172,54 +189,172 @@ fn text<'a>(body: &'a Map<String, Value>, name: &str) -> &'a str {
 }
 
 fn strings(body: &Map<String, Value>, name: &str) -> Option<Vec<String>> {
-    body.get(name).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+    body.get(name).and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    })
 }
 
 /// Lync's default IM filter prefixes and blocked extensions (as in confab-admin's schema).
 const DEFAULT_PREFIXES: &[&str] = &[
-    "callto:", "file:", "ftp.", "ftp:", "gopher:", "href", "http:", "https:", "ldap:", "mailto:", "news:", "nntp:", "sip:", "sips:",
-    "tel:", "telnet:", "www*.",
+    "callto:", "file:", "ftp.", "ftp:", "gopher:", "href", "http:", "https:", "ldap:", "mailto:",
+    "news:", "nntp:", "sip:", "sips:", "tel:", "telnet:", "www*.",
 ];
 const DEFAULT_EXTENSIONS: &[&str] = &[
-    ".ade", ".adp", ".app", ".asp", ".bas", ".bat", ".cer", ".chm", ".cmd", ".com", ".cpl", ".crt", ".csh", ".exe", ".fxp", ".grp", ".hlp",
-    ".hta", ".inf", ".ins", ".isp", ".its", ".js", ".jse", ".ksh", ".lnk", ".mad", ".maf", ".mag", ".mam", ".maq", ".mar", ".mas", ".mat",
-    ".mau", ".mav", ".maw", ".mda", ".mdb", ".mde", ".mdt", ".mdw", ".mdz", ".msc", ".msi", ".msp", ".mst", ".ocx", ".ops", ".pcd", ".pif",
-    ".pl", ".pnp", ".prf", ".prg", ".pst", ".reg", ".scf", ".scr", ".sct", ".shb", ".shs", ".tmp", ".url", ".vb", ".vbe", ".vbs", ".vsd",
-    ".vsmacros", ".vss", ".vst", ".vsw", ".ws", ".wsc", ".wsf", ".wsh",
+    ".ade",
+    ".adp",
+    ".app",
+    ".asp",
+    ".bas",
+    ".bat",
+    ".cer",
+    ".chm",
+    ".cmd",
+    ".com",
+    ".cpl",
+    ".crt",
+    ".csh",
+    ".exe",
+    ".fxp",
+    ".grp",
+    ".hlp",
+    ".hta",
+    ".inf",
+    ".ins",
+    ".isp",
+    ".its",
+    ".js",
+    ".jse",
+    ".ksh",
+    ".lnk",
+    ".mad",
+    ".maf",
+    ".mag",
+    ".mam",
+    ".maq",
+    ".mar",
+    ".mas",
+    ".mat",
+    ".mau",
+    ".mav",
+    ".maw",
+    ".mda",
+    ".mdb",
+    ".mde",
+    ".mdt",
+    ".mdw",
+    ".mdz",
+    ".msc",
+    ".msi",
+    ".msp",
+    ".mst",
+    ".ocx",
+    ".ops",
+    ".pcd",
+    ".pif",
+    ".pl",
+    ".pnp",
+    ".prf",
+    ".prg",
+    ".pst",
+    ".reg",
+    ".scf",
+    ".scr",
+    ".sct",
+    ".shb",
+    ".shs",
+    ".tmp",
+    ".url",
+    ".vb",
+    ".vbe",
+    ".vbs",
+    ".vsd",
+    ".vsmacros",
+    ".vss",
+    ".vst",
+    ".vsw",
+    ".ws",
+    ".wsc",
+    ".wsf",
+    ".wsh",
 ];
 
 impl PolicySet {
     pub fn from_documents(docs: &Documents) -> PolicySet {
         let empty = vec![];
         let of = |kind: &str| docs.get(kind).unwrap_or(&empty);
-        let global = |kind: &str| of(kind).iter().find(|(id, _)| id == "Global").map(|(_, b)| b.clone()).unwrap_or_default();
+        let global = |kind: &str| {
+            of(kind)
+                .iter()
+                .find(|(id, _)| id == "Global")
+                .map(|(_, b)| b.clone())
+                .unwrap_or_default()
+        };
         let tags = |kind: &str| -> HashMap<String, Map<String, Value>> {
-            of(kind).iter().filter_map(|(id, b)| id.strip_prefix("Tag:").map(|t| (t.to_ascii_lowercase(), b.clone()))).collect()
+            of(kind)
+                .iter()
+                .filter_map(|(id, b)| {
+                    id.strip_prefix("Tag:")
+                        .map(|t| (t.to_ascii_lowercase(), b.clone()))
+                })
+                .collect()
         };
 
         let edge = global("CsAccessEdgeConfiguration");
         let allowed = of("CsAllowedDomain")
             .iter()
-            .map(|(id, b)| (id.to_ascii_lowercase(), text(b, "ProxyFqdn").trim_matches(['[', ']']).parse::<IpAddr>().ok()))
+            .map(|(id, b)| {
+                (
+                    id.to_ascii_lowercase(),
+                    text(b, "ProxyFqdn")
+                        .trim_matches(['[', ']'])
+                        .parse::<IpAddr>()
+                        .ok(),
+                )
+            })
             .collect();
-        let blocked = of("CsBlockedDomain").iter().map(|(id, _)| id.to_ascii_lowercase()).collect();
+        let blocked = of("CsBlockedDomain")
+            .iter()
+            .map(|(id, _)| id.to_ascii_lowercase())
+            .collect();
 
         let mut routes = vec![];
-        for r in global("CsStaticRoutingConfiguration").get("Route").and_then(Value::as_array).into_iter().flatten() {
+        for r in global("CsStaticRoutingConfiguration")
+            .get("Route")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let Some(r) = r.as_object() else { continue };
             if !flag(r, "Enabled", true) {
                 continue;
             }
             let tls = !text(r, "Transport").eq_ignore_ascii_case("TCP");
-            let port = r.get("Port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).unwrap_or(if tls { 5061 } else { 5060 });
-            let Ok(ip) = text(r, "Destination").trim_matches(['[', ']']).parse::<IpAddr>() else {
-                tracing::warn!(destination = text(r, "Destination"), "static route skipped: its destination must be an IP address (no DNS)");
+            let port = r
+                .get("Port")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(if tls { 5061 } else { 5060 });
+            let Ok(ip) = text(r, "Destination")
+                .trim_matches(['[', ']'])
+                .parse::<IpAddr>()
+            else {
+                tracing::warn!(
+                    destination = text(r, "Destination"),
+                    "static route skipped: its destination must be an IP address (no DNS)"
+                );
                 continue;
             };
             let transport = if tls { Transport::Tls } else { Transport::Tcp };
             routes.push(Route {
                 match_uri: text(r, "MatchUri").to_ascii_lowercase(),
-                dest: Dest { transport, addr: SocketAddr::new(ip, port), conn: None },
+                dest: Dest {
+                    transport,
+                    addr: SocketAddr::new(ip, port),
+                    conn: None,
+                },
                 tls,
             });
         }
@@ -269,8 +404,18 @@ impl PolicySet {
             .iter()
             .filter(|(_, b)| flag(b, "Enabled", true))
             .map(|(id, b)| {
-                let members = |name| strings(b, name).unwrap_or_default().iter().filter_map(|m| Member::parse(m)).collect();
-                Barrier { name: id.clone(), a: members("SegmentA"), b: members("SegmentB") }
+                let members = |name| {
+                    strings(b, name)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|m| Member::parse(m))
+                        .collect()
+                };
+                Barrier {
+                    name: id.clone(),
+                    a: members("SegmentA"),
+                    b: members("SegmentB"),
+                }
             })
             .collect();
 
@@ -281,15 +426,27 @@ impl PolicySet {
             blocked,
             routes,
             external_global: ext(&global("CsExternalAccessPolicy")),
-            external_tags: tags("CsExternalAccessPolicy").iter().map(|(k, b)| (k.clone(), ext(b))).collect(),
+            external_tags: tags("CsExternalAccessPolicy")
+                .iter()
+                .map(|(k, b)| (k.clone(), ext(b)))
+                .collect(),
             rtf_global: rtf(&global("CsClientPolicy")),
-            rtf_tags: tags("CsClientPolicy").iter().map(|(k, b)| (k.clone(), rtf(b))).collect(),
-            assignments: of("CsUserPolicyAssignment").iter().map(|(id, b)| (id.to_ascii_lowercase(), b.clone())).collect(),
+            rtf_tags: tags("CsClientPolicy")
+                .iter()
+                .map(|(k, b)| (k.clone(), rtf(b)))
+                .collect(),
+            assignments: of("CsUserPolicyAssignment")
+                .iter()
+                .map(|(id, b)| (id.to_ascii_lowercase(), b.clone()))
+                .collect(),
             im,
             files,
             barriers,
             allow_outside: flag(&edge, "AllowOutsideUsers", true),
-            defence: of("CsDefenseConfiguration").iter().find(|(id, _)| id == "Global").map(|(_, b)| defence_config(b)),
+            defence: of("CsDefenseConfiguration")
+                .iter()
+                .find(|(id, _)| id == "Global")
+                .map(|(_, b)| defence_config(b)),
             trusted_thumbprints: global("CsWebServiceConfiguration")
                 .get("TrustedCACerts")
                 .and_then(Value::as_array)
@@ -325,7 +482,10 @@ impl PolicySet {
             return Err(refuse(403, "Remote access is disabled on this server"));
         }
         if !self.external_access(user).outside {
-            return Err(refuse(403, "Your external access policy does not allow remote access"));
+            return Err(refuse(
+                403,
+                "Your external access policy does not allow remote access",
+            ));
         }
         Ok(())
     }
@@ -337,22 +497,36 @@ impl PolicySet {
     }
 
     fn assigned(&self, user: &str, policy: &str) -> Option<String> {
-        self.assignments.get(user).and_then(|a| a.get(policy)).and_then(Value::as_str).map(str::to_ascii_lowercase)
+        self.assignments
+            .get(user)
+            .and_then(|a| a.get(policy))
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
     }
 
     fn external_access(&self, user: &str) -> ExternalAccess {
-        self.assigned(user, "ExternalAccessPolicy").and_then(|t| self.external_tags.get(&t).copied()).unwrap_or(self.external_global)
+        self.assigned(user, "ExternalAccessPolicy")
+            .and_then(|t| self.external_tags.get(&t).copied())
+            .unwrap_or(self.external_global)
     }
 
     fn rtf_disabled(&self, user: &str) -> bool {
-        self.assigned(user, "ClientPolicy").and_then(|t| self.rtf_tags.get(&t).copied()).unwrap_or(self.rtf_global)
+        self.assigned(user, "ClientPolicy")
+            .and_then(|t| self.rtf_tags.get(&t).copied())
+            .unwrap_or(self.rtf_global)
     }
 
     /// The static route to a partner domain (exact MatchUri first, then `*.suffix`).
     pub fn route_for(&self, domain: &str) -> Option<&Route> {
         let d = domain.to_ascii_lowercase();
         self.routes.iter().find(|r| r.match_uri == d).or_else(|| {
-            self.routes.iter().find(|r| r.match_uri.strip_prefix("*.").is_some_and(|s| d.len() > s.len() + 1 && d.ends_with(s) && d.as_bytes()[d.len() - s.len() - 1] == b'.'))
+            self.routes.iter().find(|r| {
+                r.match_uri.strip_prefix("*.").is_some_and(|s| {
+                    d.len() > s.len() + 1
+                        && d.ends_with(s)
+                        && d.as_bytes()[d.len() - s.len() - 1] == b'.'
+                })
+            })
         })
     }
 
@@ -363,7 +537,11 @@ impl PolicySet {
             return Some(r.dest);
         }
         let ip = (*self.allowed.get(&domain.to_ascii_lowercase())?)?;
-        Some(Dest { transport: Transport::Tls, addr: SocketAddr::new(ip, 5061), conn: None })
+        Some(Dest {
+            transport: Transport::Tls,
+            addr: SocketAddr::new(ip, 5061),
+            conn: None,
+        })
     }
 
     fn domain_rule(&self, domain: &str) -> Result<(), Refusal> {
@@ -374,7 +552,10 @@ impl PolicySet {
             return Err(refuse(403, format!("Domain {domain} is blocked")));
         }
         if !self.allowed.contains_key(domain) && !self.partner_discovery {
-            return Err(refuse(403, format!("Domain {domain} is not an allowed federated domain")));
+            return Err(refuse(
+                403,
+                format!("Domain {domain} is not an allowed federated domain"),
+            ));
         }
         Ok(())
     }
@@ -383,7 +564,10 @@ impl PolicySet {
     pub fn check_outbound(&self, sender: &str, domain: &str) -> Result<(), Refusal> {
         self.domain_rule(domain)?;
         if !self.external_access(sender).federation {
-            return Err(refuse(403, "Your external access policy does not allow federation"));
+            return Err(refuse(
+                403,
+                "Your external access policy does not allow federation",
+            ));
         }
         Ok(())
     }
@@ -396,10 +580,18 @@ impl PolicySet {
         self.domain_rule(domain)?;
         match self.next_hop(domain) {
             Some(hop) if hop.addr.ip() == src => {}
-            _ => return Err(refuse(403, format!("Request for domain {domain} did not come from its federation route"))),
+            _ => {
+                return Err(refuse(
+                    403,
+                    format!("Request for domain {domain} did not come from its federation route"),
+                ))
+            }
         }
         if !self.external_access(recipient).federation {
-            return Err(refuse(403, "The recipient does not take federated communications"));
+            return Err(refuse(
+                403,
+                "The recipient does not take federated communications",
+            ));
         }
         Ok(())
     }
@@ -422,13 +614,19 @@ impl PolicySet {
         let ctype = content_type(msg);
         if local_users.iter().any(|u| self.rtf_disabled(u)) {
             if is_rtf(&ctype) {
-                return Err(refuse(415, "Rich text IM is disabled by policy; send plain text"));
+                return Err(refuse(
+                    415,
+                    "Rich text IM is disabled by policy; send plain text",
+                ));
             }
             if ctype.starts_with("multipart/") {
                 match plain_alternative(msg, &ctype) {
                     Some(plain) => msg.set_body("text/plain; charset=UTF-8", plain),
                     None if multipart_parts(msg, &ctype).iter().any(|(t, _)| is_rtf(t)) => {
-                        return Err(refuse(415, "Rich text IM is disabled by policy; send plain text"))
+                        return Err(refuse(
+                            415,
+                            "Rich text IM is disabled by policy; send plain text",
+                        ))
                     }
                     None => {}
                 }
@@ -438,7 +636,9 @@ impl PolicySet {
             return Ok(());
         }
         let ctype = content_type(msg);
-        let Some((start, text)) = im_text(msg, &ctype) else { return Ok(()) };
+        let Some((start, text)) = im_text(msg, &ctype) else {
+            return Ok(());
+        };
         let found = find_urls(text, &self.im.prefixes);
         if found.is_empty() {
             return Ok(());
@@ -448,7 +648,10 @@ impl PolicySet {
                 let url = &text[at..at + len];
                 if let Some(ext) = extension_of(url.split(['?', '#']).next().unwrap_or(url)) {
                     if self.files.extensions.contains(&ext) {
-                        return Err(refuse(403, format!("Message blocked: links to {ext} files are not allowed")));
+                        return Err(refuse(
+                            403,
+                            format!("Message blocked: links to {ext} files are not allowed"),
+                        ));
                     }
                 }
             }
@@ -485,8 +688,11 @@ impl PolicySet {
         let ctype = content_type(msg);
         let mut names: Vec<String> = vec![];
         let mut offers = 0;
-        let bodies: Vec<(String, Vec<u8>)> =
-            if ctype.starts_with("multipart/") { multipart_parts(msg, &ctype) } else { vec![(ctype.clone(), msg.body.to_vec())] };
+        let bodies: Vec<(String, Vec<u8>)> = if ctype.starts_with("multipart/") {
+            multipart_parts(msg, &ctype)
+        } else {
+            vec![(ctype.clone(), msg.body.to_vec())]
+        };
         for (t, b) in bodies {
             let b = String::from_utf8_lossy(&b);
             if t.starts_with("application/sdp") {
@@ -518,7 +724,10 @@ impl PolicySet {
         for n in names {
             if let Some(ext) = extension_of(&n) {
                 if self.files.extensions.contains(&ext) {
-                    return Err(refuse(403, format!("File transfer blocked: {ext} files are not allowed")));
+                    return Err(refuse(
+                        403,
+                        format!("File transfer blocked: {ext} files are not allowed"),
+                    ));
                 }
             }
         }
@@ -527,7 +736,10 @@ impl PolicySet {
 }
 
 fn content_type(msg: &Message) -> String {
-    msg.headers.get(&HeaderName::ContentType).map(|t| t.as_str().trim().to_ascii_lowercase()).unwrap_or_default()
+    msg.headers
+        .get(&HeaderName::ContentType)
+        .map(|t| t.as_str().trim().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 fn is_rtf(ctype: &str) -> bool {
@@ -536,11 +748,30 @@ fn is_rtf(ctype: &str) -> bool {
 
 /// The parts of a multipart body: (content type, bytes).
 fn multipart_parts(msg: &Message, ctype: &str) -> Vec<(String, Vec<u8>)> {
-    let Some(boundary) = ctype.split(';').find_map(|p| p.trim().strip_prefix("boundary=")) else { return vec![] };
+    let Some(boundary) = ctype
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+    else {
+        return vec![];
+    };
     // the boundary keeps its original case: take it from the header as written
-    let raw = msg.headers.get(&HeaderName::ContentType).map(|t| t.as_str().to_string()).unwrap_or_default();
-    let at = raw.to_ascii_lowercase().find("boundary=").map(|i| i + 9).unwrap_or(0);
-    let b = raw[at..].split(';').next().unwrap_or(boundary).trim().trim_matches('"').to_string();
+    let raw = msg
+        .headers
+        .get(&HeaderName::ContentType)
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_default();
+    let at = raw
+        .to_ascii_lowercase()
+        .find("boundary=")
+        .map(|i| i + 9)
+        .unwrap_or(0);
+    let b = raw[at..]
+        .split(';')
+        .next()
+        .unwrap_or(boundary)
+        .trim()
+        .trim_matches('"')
+        .to_string();
     let body = String::from_utf8_lossy(&msg.body).into_owned();
     let delim = format!("--{b}");
     let mut out = vec![];
@@ -552,9 +783,20 @@ fn multipart_parts(msg: &Message, ctype: &str) -> Vec<(String, Vec<u8>)> {
         let (head, content) = part.split_once("\r\n\r\n").unwrap_or(("", part));
         let t = head
             .lines()
-            .find_map(|l| l.split_once(':').filter(|(n, _)| n.trim().eq_ignore_ascii_case("content-type")).map(|(_, v)| v.trim().to_ascii_lowercase()))
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(n, _)| n.trim().eq_ignore_ascii_case("content-type"))
+                    .map(|(_, v)| v.trim().to_ascii_lowercase())
+            })
             .unwrap_or_else(|| "text/plain".into());
-        out.push((t, content.strip_suffix("\r\n").unwrap_or(content).as_bytes().to_vec()));
+        out.push((
+            t,
+            content
+                .strip_suffix("\r\n")
+                .unwrap_or(content)
+                .as_bytes()
+                .to_vec(),
+        ));
     }
     out
 }
@@ -563,14 +805,20 @@ fn plain_alternative(msg: &Message, ctype: &str) -> Option<Vec<u8>> {
     if !ctype.starts_with("multipart/alternative") {
         return None;
     }
-    multipart_parts(msg, ctype).into_iter().find(|(t, _)| t.starts_with("text/plain")).map(|(_, b)| b)
+    multipart_parts(msg, ctype)
+        .into_iter()
+        .find(|(t, _)| t.starts_with("text/plain"))
+        .map(|(_, b)| b)
 }
 
 /// The text an IM filter reads: the body of text/plain and text/html, the inner body of
 /// message/cpim (its headers name sip: URIs that are not links). Returns (offset, text).
 fn im_text<'a>(msg: &'a Message, ctype: &str) -> Option<(usize, &'a str)> {
     let body = std::str::from_utf8(&msg.body).ok()?;
-    if ctype.starts_with("text/plain") || ctype.starts_with("text/html") || ctype.is_empty() && !body.is_empty() {
+    if ctype.starts_with("text/plain")
+        || ctype.starts_with("text/html")
+        || ctype.is_empty() && !body.is_empty()
+    {
         return Some((0, body));
     }
     if ctype.starts_with("message/cpim") {
@@ -592,7 +840,10 @@ fn find_urls(text: &str, prefixes: &[String]) -> Vec<(usize, usize)> {
     while i < bytes.len() {
         let word_start = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
         if word_start && bytes[i].is_ascii_alphanumeric() {
-            let end = lower[i..].find(|c: char| c.is_whitespace() || "<>\"'".contains(c)).map(|e| i + e).unwrap_or(bytes.len());
+            let end = lower[i..]
+                .find(|c: char| c.is_whitespace() || "<>\"'".contains(c))
+                .map(|e| i + e)
+                .unwrap_or(bytes.len());
             let word = &lower[i..end];
             let hit = prefixes.iter().any(|p| match p.split_once('*') {
                 Some((head, tail)) => word.starts_with(head) && word[head.len()..].contains(tail),
@@ -654,7 +905,14 @@ impl Policies {
         }
         let mut docs: Documents = HashMap::new();
         for kind in KINDS {
-            docs.insert(kind.to_string(), store.list_config(kind)?.into_iter().map(|d| (d.identity, d.body)).collect());
+            docs.insert(
+                kind.to_string(),
+                store
+                    .list_config(kind)?
+                    .into_iter()
+                    .map(|d| (d.identity, d.body))
+                    .collect(),
+            );
         }
         self.set(PolicySet::from_documents(&docs));
         *seen = Some(v);
@@ -686,7 +944,9 @@ mod tests {
     fn docs(list: &[(&str, &str, Value)]) -> PolicySet {
         let mut d: Documents = HashMap::new();
         for (k, id, b) in list {
-            d.entry(k.to_string()).or_default().push((id.to_string(), b.as_object().unwrap().clone()));
+            d.entry(k.to_string())
+                .or_default()
+                .push((id.to_string(), b.as_object().unwrap().clone()));
         }
         PolicySet::from_documents(&d)
     }
@@ -701,7 +961,10 @@ mod tests {
     fn urls_found_at_word_starts() {
         let p: Vec<String> = DEFAULT_PREFIXES.iter().map(|s| s.to_string()).collect();
         let t = "see http://x.test/a and www.example.com, not awww.x or wwwx, FTP:host";
-        let got: Vec<&str> = find_urls(t, &p).into_iter().map(|(a, l)| &t[a..a + l]).collect();
+        let got: Vec<&str> = find_urls(t, &p)
+            .into_iter()
+            .map(|(a, l)| &t[a..a + l])
+            .collect();
         assert_eq!(got, vec!["http://x.test/a", "www.example.com,", "FTP:host"]);
         assert!(find_urls("no links here, just www", &p).is_empty());
     }
@@ -712,18 +975,30 @@ mod tests {
         PolicySet::default().filter_message(&mut m, &[]).unwrap();
         assert_eq!(&m.body[..], b"go to _http://x.test now");
 
-        let p = docs(&[("CsImFilterConfiguration", "Global", json!({"Action": "Warn", "WarnMessage": "Careful!"}))]);
+        let p = docs(&[(
+            "CsImFilterConfiguration",
+            "Global",
+            json!({"Action": "Warn", "WarnMessage": "Careful!"}),
+        )]);
         let mut m = message("text/plain", "www.x.test");
         p.filter_message(&mut m, &[]).unwrap();
         assert_eq!(&m.body[..], b"Careful!\r\nwww.x.test");
 
-        let p = docs(&[("CsImFilterConfiguration", "Global", json!({"Action": "Block"}))]);
+        let p = docs(&[(
+            "CsImFilterConfiguration",
+            "Global",
+            json!({"Action": "Block"}),
+        )]);
         let mut m = message("text/plain", "http://x.test");
         assert_eq!(p.filter_message(&mut m, &[]).unwrap_err().status, 403);
         let mut plain = message("text/plain", "hello");
         p.filter_message(&mut plain, &[]).unwrap();
 
-        let p = docs(&[("CsImFilterConfiguration", "Global", json!({"Enabled": false, "Action": "Block"}))]);
+        let p = docs(&[(
+            "CsImFilterConfiguration",
+            "Global",
+            json!({"Enabled": false, "Action": "Block"}),
+        )]);
         p.filter_message(&mut m, &[]).unwrap();
     }
 
@@ -739,24 +1014,44 @@ mod tests {
     #[test]
     fn link_to_blocked_extension_is_refused() {
         let mut m = message("text/plain", "get http://x.test/setup.exe?x=1");
-        assert!(PolicySet::default().filter_message(&mut m, &[]).unwrap_err().reason.contains(".exe"));
+        assert!(PolicySet::default()
+            .filter_message(&mut m, &[])
+            .unwrap_err()
+            .reason
+            .contains(".exe"));
     }
 
     #[test]
     fn rtf_refused_or_stripped_by_policy() {
         let p = docs(&[("CsClientPolicy", "Global", json!({"DisableRTFIm": true}))]);
         let mut m = message("text/rtf", "{\\rtf1 hi}");
-        assert_eq!(p.filter_message(&mut m, &["a@x.test"]).unwrap_err().status, 415);
+        assert_eq!(
+            p.filter_message(&mut m, &["a@x.test"]).unwrap_err().status,
+            415
+        );
         let body = "--b1\r\nContent-Type: text/rtf\r\n\r\n{\\rtf1 hi}\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1--\r\n";
         let mut m = message("multipart/alternative; boundary=b1", body);
         p.filter_message(&mut m, &["a@x.test"]).unwrap();
         assert_eq!(&m.body[..], b"hi");
-        assert!(m.headers.get(&HeaderName::ContentType).unwrap().as_str().starts_with("text/plain"));
+        assert!(m
+            .headers
+            .get(&HeaderName::ContentType)
+            .unwrap()
+            .as_str()
+            .starts_with("text/plain"));
         // per-user policy overrides the global one
         let p = docs(&[
-            ("CsClientPolicy", "Tag:RichText", json!({"DisableRTFIm": false})),
+            (
+                "CsClientPolicy",
+                "Tag:RichText",
+                json!({"DisableRTFIm": false}),
+            ),
             ("CsClientPolicy", "Global", json!({"DisableRTFIm": true})),
-            ("CsUserPolicyAssignment", "a@x.test", json!({"ClientPolicy": "RichText"})),
+            (
+                "CsUserPolicyAssignment",
+                "a@x.test",
+                json!({"ClientPolicy": "RichText"}),
+            ),
         ]);
         let mut m = message("text/rtf", "{\\rtf1 hi}");
         p.filter_message(&mut m, &["a@x.test"]).unwrap();
@@ -769,21 +1064,44 @@ mod tests {
         let mut m = Message::request(confab_sip::Method::Invite, "sip:b@x.test");
         m.set_body("application/sdp", sdp.as_bytes().to_vec());
         PolicySet::default().filter_file_transfer(&m).unwrap();
-        let p = docs(&[("CsFileTransferFilterConfiguration", "Global", json!({"Extensions": [".exe", ".jpg"]}))]);
-        assert!(p.filter_file_transfer(&m).unwrap_err().reason.contains(".jpg"));
-        let p = docs(&[("CsFileTransferFilterConfiguration", "Global", json!({"Action": "BlockAll", "Extensions": []}))]);
+        let p = docs(&[(
+            "CsFileTransferFilterConfiguration",
+            "Global",
+            json!({"Extensions": [".exe", ".jpg"]}),
+        )]);
+        assert!(p
+            .filter_file_transfer(&m)
+            .unwrap_err()
+            .reason
+            .contains(".jpg"));
+        let p = docs(&[(
+            "CsFileTransferFilterConfiguration",
+            "Global",
+            json!({"Action": "BlockAll", "Extensions": []}),
+        )]);
         assert!(p.filter_file_transfer(&m).is_err());
         let mut audio = Message::request(confab_sip::Method::Invite, "sip:b@x.test");
-        audio.set_body("application/sdp", b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n".to_vec());
+        audio.set_body(
+            "application/sdp",
+            b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n".to_vec(),
+        );
         p.filter_file_transfer(&audio).unwrap();
     }
 
     #[test]
     fn federation_rules() {
         let none = PolicySet::default();
-        assert!(none.check_outbound("a@x.test", "y.test").unwrap_err().reason.contains("disabled"));
+        assert!(none
+            .check_outbound("a@x.test", "y.test")
+            .unwrap_err()
+            .reason
+            .contains("disabled"));
         let p = docs(&[
-            ("CsAccessEdgeConfiguration", "Global", json!({"AllowFederatedUsers": true})),
+            (
+                "CsAccessEdgeConfiguration",
+                "Global",
+                json!({"AllowFederatedUsers": true}),
+            ),
             ("CsAllowedDomain", "y.test", json!({})),
             (
                 "CsStaticRoutingConfiguration",
@@ -791,16 +1109,44 @@ mod tests {
                 json!({"Route": [{"Transport": "TCP", "Destination": "127.0.0.2", "Port": 5070, "MatchUri": "y.test"}]}),
             ),
             ("CsBlockedDomain", "bad.test", json!({})),
-            ("CsExternalAccessPolicy", "Tag:Fed", json!({"EnableFederationAccess": true})),
-            ("CsUserPolicyAssignment", "a@x.test", json!({"ExternalAccessPolicy": "Fed"})),
+            (
+                "CsExternalAccessPolicy",
+                "Tag:Fed",
+                json!({"EnableFederationAccess": true}),
+            ),
+            (
+                "CsUserPolicyAssignment",
+                "a@x.test",
+                json!({"ExternalAccessPolicy": "Fed"}),
+            ),
         ]);
-        assert!(p.check_outbound("b@x.test", "y.test").unwrap_err().reason.contains("policy"));
-        assert!(p.check_outbound("a@x.test", "bad.test").unwrap_err().reason.contains("blocked"));
-        assert!(p.check_outbound("a@x.test", "other.test").unwrap_err().reason.contains("not an allowed"));
+        assert!(p
+            .check_outbound("b@x.test", "y.test")
+            .unwrap_err()
+            .reason
+            .contains("policy"));
+        assert!(p
+            .check_outbound("a@x.test", "bad.test")
+            .unwrap_err()
+            .reason
+            .contains("blocked"));
+        assert!(p
+            .check_outbound("a@x.test", "other.test")
+            .unwrap_err()
+            .reason
+            .contains("not an allowed"));
         let lo2: IpAddr = "127.0.0.2".parse().unwrap();
         let lo3: IpAddr = "127.0.0.3".parse().unwrap();
-        assert!(p.check_inbound("z@y.test", "b@x.test", lo2).unwrap_err().reason.contains("recipient"));
-        assert!(p.check_inbound("z@y.test", "a@x.test", lo3).unwrap_err().reason.contains("route"));
+        assert!(p
+            .check_inbound("z@y.test", "b@x.test", lo2)
+            .unwrap_err()
+            .reason
+            .contains("recipient"));
+        assert!(p
+            .check_inbound("z@y.test", "a@x.test", lo3)
+            .unwrap_err()
+            .reason
+            .contains("route"));
         p.check_inbound("z@y.test", "a@x.test", lo2).unwrap();
         p.check_outbound("a@x.test", "y.test").unwrap();
     }
@@ -812,9 +1158,18 @@ mod tests {
             "Wall",
             json!({"SegmentA": ["sip:Alice@X.test"], "SegmentB": ["bob@x.test", "*@rival.test"], "Enabled": true}),
         )]);
-        assert_eq!(p.barrier_between("alice@x.test", "bob@x.test"), Some("Wall"));
-        assert_eq!(p.barrier_between("bob@x.test", "alice@x.test"), Some("Wall"));
-        assert_eq!(p.barrier_between("eve@rival.test", "alice@x.test"), Some("Wall"));
+        assert_eq!(
+            p.barrier_between("alice@x.test", "bob@x.test"),
+            Some("Wall")
+        );
+        assert_eq!(
+            p.barrier_between("bob@x.test", "alice@x.test"),
+            Some("Wall")
+        );
+        assert_eq!(
+            p.barrier_between("eve@rival.test", "alice@x.test"),
+            Some("Wall")
+        );
         assert_eq!(p.barrier_between("carol@x.test", "bob@x.test"), None);
         assert_eq!(p.barrier_between("bob@x.test", "eve@rival.test"), None);
     }
@@ -830,9 +1185,18 @@ mod tests {
                 {"Transport": "TCP", "Destination": "gw.z.test", "Port": 5071, "MatchUri": "w.test", "Enabled": true}
             ]}),
         )]);
-        assert_eq!(p.next_hop("Y.test").unwrap().addr, "127.0.0.2:5070".parse().unwrap());
-        assert_eq!(p.next_hop("a.z.test").unwrap().addr, "127.0.0.3:5071".parse().unwrap());
+        assert_eq!(
+            p.next_hop("Y.test").unwrap().addr,
+            "127.0.0.2:5070".parse().unwrap()
+        );
+        assert_eq!(
+            p.next_hop("a.z.test").unwrap().addr,
+            "127.0.0.3:5071".parse().unwrap()
+        );
         assert!(p.next_hop("z.test").is_none() && p.next_hop("xz.test").is_none());
-        assert!(p.next_hop("w.test").is_none(), "no DNS: a named destination is skipped");
+        assert!(
+            p.next_hop("w.test").is_none(),
+            "no DNS: a named destination is skipped"
+        );
     }
 }

@@ -16,17 +16,50 @@ const KEPT_HEADERS: [HeaderName; 2] = [HeaderName::Subject, HeaderName::Date];
 
 impl Core {
     /// MESSAGE for a known user with no registration: store it (202) or say why not.
-    pub(crate) fn store_offline(&self, shard: &mut Shard, key: &str, msg: &Message, user: &UserCred, now: Instant, out: &mut Vec<Outgoing>) {
-        let ct = msg.header(&HeaderName::ContentType).map(|c| c.to_string()).unwrap_or_else(|| "text/plain".into());
-        if ct.to_ascii_lowercase().starts_with("application/im-iscomposing+xml") {
+    pub(crate) fn store_offline(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        user: &UserCred,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let ct = msg
+            .header(&HeaderName::ContentType)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "text/plain".into());
+        if ct
+            .to_ascii_lowercase()
+            .starts_with("application/im-iscomposing+xml")
+        {
             // typing notifications are only meaningful live
-            return self.reply(shard, key, msg, 480, Some("Temporarily Unavailable"), now, out);
+            return self.reply(
+                shard,
+                key,
+                msg,
+                480,
+                Some("Temporarily Unavailable"),
+                now,
+                out,
+            );
         }
         let limits = &self.cfg.im;
         if msg.body.len() > limits.max_stored_message_bytes {
-            return self.reply(shard, key, msg, 413, Some("Message too large to store for an offline user"), now, out);
+            return self.reply(
+                shard,
+                key,
+                msg,
+                413,
+                Some("Message too large to store for an offline user"),
+                now,
+                out,
+            );
         }
-        let sender = msg.header(&HeaderName::From).map(|f| f.to_string()).unwrap_or_default();
+        let sender = msg
+            .header(&HeaderName::From)
+            .map(|f| f.to_string())
+            .unwrap_or_default();
         let mut extra = String::new();
         for h in KEPT_HEADERS.iter() {
             if let Some(v) = msg.header(h) {
@@ -34,20 +67,61 @@ impl Core {
             }
         }
         let Some(store) = &self.store else {
-            return self.reply(shard, key, msg, 480, Some("Temporarily Unavailable"), now, out);
+            return self.reply(
+                shard,
+                key,
+                msg,
+                480,
+                Some("Temporarily Unavailable"),
+                now,
+                out,
+            );
         };
-        match store.store_message(&user.username, &user.domain, &sender, &ct, &msg.body, &extra, limits.max_stored_per_user, limits.max_stored_bytes_per_user) {
+        match store.store_message(
+            &user.username,
+            &user.domain,
+            &sender,
+            &ct,
+            &msg.body,
+            &extra,
+            limits.max_stored_per_user,
+            limits.max_stored_bytes_per_user,
+        ) {
             Ok(id) => {
                 tracing::info!(to = %format!("{}@{}", user.username, user.domain), id, "stored message for offline user");
-                self.offline_pending.lock().insert(crate::users::user_key(&user.username, &user.domain));
-                self.reply(shard, key, msg, 202, Some("Accepted (stored for delivery)"), now, out)
+                self.offline_pending
+                    .lock()
+                    .insert(crate::users::user_key(&user.username, &user.domain));
+                self.reply(
+                    shard,
+                    key,
+                    msg,
+                    202,
+                    Some("Accepted (stored for delivery)"),
+                    now,
+                    out,
+                )
             }
-            Err(StoreError::MailboxFull { reason, .. }) => {
-                self.reply(shard, key, msg, 486, Some(&format!("Recipient's message store is full ({reason})")), now, out)
-            }
+            Err(StoreError::MailboxFull { reason, .. }) => self.reply(
+                shard,
+                key,
+                msg,
+                486,
+                Some(&format!("Recipient's message store is full ({reason})")),
+                now,
+                out,
+            ),
             Err(e) => {
                 tracing::error!("storing an offline message: {e}");
-                self.reply(shard, key, msg, 500, Some("Could not store the message"), now, out)
+                self.reply(
+                    shard,
+                    key,
+                    msg,
+                    500,
+                    Some("Could not store the message"),
+                    now,
+                    out,
+                )
             }
         }
     }
@@ -58,7 +132,9 @@ impl Core {
         if !self.offline_pending.lock().contains(aor) {
             return;
         }
-        let Some(store) = self.store.clone() else { return };
+        let Some(store) = self.store.clone() else {
+            return;
+        };
         let now = Instant::now();
         let targets = self.targets_for(aor, now);
         if targets.is_empty() {
@@ -81,11 +157,26 @@ impl Core {
                 return;
             }
         };
-        let Some(listener) = self.listeners.first().copied() else { return };
-        let src = Source { transport: listener.transport, local: listener.addr, remote: listener.addr, conn: None };
+        let Some(listener) = self.listeners.first().copied() else {
+            return;
+        };
+        let src = Source {
+            transport: listener.transport,
+            local: listener.addr,
+            remote: listener.addr,
+            conn: None,
+            overloaded: false,
+        };
         let mut req = Message::request(Method::Message, Text::from(format!("sip:{aor}")));
         let branch = format!("z9hG4bKcfbint{}", random_token(12));
-        req.headers.push(HeaderName::Via, format!("SIP/2.0/{} {};branch={branch}", listener.transport.as_str(), Core::hostport(&listener)));
+        req.headers.push(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {};branch={branch}",
+                listener.transport.as_str(),
+                Core::hostport(&listener)
+            ),
+        );
         req.headers.push(HeaderName::MaxForwards, "70");
         req.headers.push(HeaderName::From, m.sender.clone());
         req.headers.push(HeaderName::To, format!("<sip:{aor}>"));
@@ -96,7 +187,10 @@ impl Core {
         for line in m.headers.split("\r\n").filter(|l| !l.is_empty()) {
             if let Some((n, v)) = line.split_once(':') {
                 has_date |= n.trim().eq_ignore_ascii_case("Date");
-                req.headers.push(HeaderName::parse(Text::from(n.trim())), v.trim().to_string());
+                req.headers.push(
+                    HeaderName::parse(Text::from(n.trim())),
+                    v.trim().to_string(),
+                );
             }
         }
         if !has_date {
@@ -108,10 +202,18 @@ impl Core {
         let key = format!("internal|{}|{branch}", m.id);
         let shard_idx = crate::core::shard_of(&call_id);
         let mut shard = self.shards[shard_idx].lock();
-        let mut entry = ServerEntry::new(ServerTransaction::new(Kind::NonInvite, true, self.timers), Dest { transport: listener.transport, addr: listener.addr, conn: None });
+        let mut entry = ServerEntry::new(
+            ServerTransaction::new(Kind::NonInvite, true, self.timers),
+            Dest {
+                transport: listener.transport,
+                addr: listener.addr,
+                conn: None,
+            },
+        );
         entry.internal = Some((aor.to_string(), m.id));
         shard.server.insert(key.clone(), entry);
-        self.txn_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.txn_count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(to = aor, id = m.id, "delivering stored message");
         self.proxy(&mut shard, shard_idx, &key, req, &src, targets, now, out);
         self.unlock_and_run(shard, out);
@@ -129,15 +231,32 @@ impl Core {
             }
             jobs.push(Job::DeliverOffline(aor.to_string()));
         } else {
-            tracing::info!(to = aor, id, status, "stored message not delivered; kept for the next registration");
+            tracing::info!(
+                to = aor,
+                id,
+                status,
+                "stored message not delivered; kept for the next registration"
+            );
         }
     }
 
     /// 202-style answer for a sender the recipient blocked: indistinguishable from an
     /// offline recipient, but nothing is stored.
-    pub(crate) fn blocked_message(&self, shard: &mut Shard, key: &str, msg: &Message, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(crate) fn blocked_message(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         tracing::info!("message from a blocked sender discarded");
-        let r = response_to(msg, 202, Some("Accepted (stored for delivery)"), Some(&random_token(10)));
+        let r = response_to(
+            msg,
+            202,
+            Some("Accepted (stored for delivery)"),
+            Some(&random_token(10)),
+        );
         self.respond(shard, key, r, now, out);
     }
 }

@@ -24,4 +24,5 @@ pub mod server;
 pub mod state;
 pub mod tls;
 pub mod transport;
+pub mod udp;
 pub mod users;

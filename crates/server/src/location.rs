@@ -32,7 +32,9 @@ impl Binding {
     /// or the same URI.
     pub fn same_as(&self, other: &Binding) -> bool {
         match (&self.instance, &other.instance) {
-            (Some(a), Some(b)) if self.reg_id.is_some() || other.reg_id.is_some() => a == b && self.reg_id == other.reg_id,
+            (Some(a), Some(b)) if self.reg_id.is_some() || other.reg_id.is_some() => {
+                a == b && self.reg_id == other.reg_id
+            }
             _ => uri_eq(&self.uri, &other.uri),
         }
     }
@@ -47,7 +49,8 @@ pub fn uri_eq(a: &str, b: &str) -> bool {
                     && x.user == y.user
                     && x.host.eq_ignore_ascii_case(y.host)
                     && x.port == y.port
-                    && x.transport().map(str::to_ascii_lowercase) == y.transport().map(str::to_ascii_lowercase)
+                    && x.transport().map(str::to_ascii_lowercase)
+                        == y.transport().map(str::to_ascii_lowercase)
             }
             _ => false,
         }
@@ -62,7 +65,11 @@ pub struct Location {
 
 impl Default for Location {
     fn default() -> Self {
-        Location { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect() }
+        Location {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+        }
     }
 }
 
@@ -86,7 +93,10 @@ impl Location {
     }
 
     pub fn has_bindings(&self, aor: &str, now: Instant) -> bool {
-        self.shard(aor).lock().get(aor).is_some_and(|l| l.iter().any(|b| b.expires_at > now))
+        self.shard(aor)
+            .lock()
+            .get(aor)
+            .is_some_and(|l| l.iter().any(|b| b.expires_at > now))
     }
 
     /// Runs `f` on the bindings of `aor` under the shard lock; empty lists are removed.
@@ -124,13 +134,20 @@ impl Location {
         let mut out = vec![];
         for s in &self.shards {
             for (aor, list) in s.lock().iter() {
-                out.extend(list.iter().filter(|b| b.expires_at > now).map(|b| (aor.clone(), b.clone())));
+                out.extend(
+                    list.iter()
+                        .filter(|b| b.expires_at > now)
+                        .map(|b| (aor.clone(), b.clone())),
+                );
             }
         }
         out
     }
 
     pub fn count_bindings(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().values().map(Vec::len).sum::<usize>()).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().values().map(Vec::len).sum::<usize>())
+            .sum()
     }
 }

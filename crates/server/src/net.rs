@@ -17,6 +17,9 @@ pub struct Source {
     pub remote: SocketAddr,
     /// The connection, for stream transports.
     pub conn: Option<ConnId>,
+    /// The transport is behind (the message waited longer than `limits.max_queue_delay_ms`):
+    /// a request that would start new work is answered 503 instead.
+    pub overloaded: bool,
 }
 
 /// A path to a peer: a transport and address, and the connection to reuse if it is open.
@@ -30,7 +33,11 @@ pub struct Dest {
 impl Source {
     /// The flow the message arrived on, for answering or reaching the peer again.
     pub fn flow(&self) -> Dest {
-        Dest { transport: self.transport, addr: self.remote, conn: self.conn }
+        Dest {
+            transport: self.transport,
+            addr: self.remote,
+            conn: self.conn,
+        }
     }
 }
 

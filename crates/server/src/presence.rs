@@ -107,7 +107,12 @@ impl PresenceServer {
         let st = self.state.lock();
         st.publications
             .get(aor)
-            .map(|v| v.iter().filter(|p| p.expires_at > now).map(|p| p.doc.clone()).collect())
+            .map(|v| {
+                v.iter()
+                    .filter(|p| p.expires_at > now)
+                    .map(|p| p.doc.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -127,19 +132,35 @@ impl PresenceServer {
         let st = self.state.lock();
         st.by_presentity
             .get(presentity)
-            .map(|v| v.iter().copied().filter(|id| st.subs.get(id).is_some_and(|s| s.package == package)).collect())
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|id| st.subs.get(id).is_some_and(|s| s.package == package))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Live publications and UDP subscriptions, for saving (TCP watchers lose their
     /// connection in a restart and subscribe again).
-    pub(crate) fn export(&self, clock: &crate::state::Clock) -> (Vec<crate::state::SavedPublication>, Vec<crate::state::SavedSubscription>) {
+    pub(crate) fn export(
+        &self,
+        clock: &crate::state::Clock,
+    ) -> (
+        Vec<crate::state::SavedPublication>,
+        Vec<crate::state::SavedSubscription>,
+    ) {
         let st = self.state.lock();
         let pubs = st
             .publications
             .iter()
             .flat_map(|(aor, list)| {
-                list.iter().map(move |p| crate::state::SavedPublication { aor: aor.clone(), etag: p.etag.clone(), expires: clock.to_unix(p.expires_at), doc: p.doc.to_xml() })
+                list.iter().map(move |p| crate::state::SavedPublication {
+                    aor: aor.clone(),
+                    etag: p.etag.clone(),
+                    expires: clock.to_unix(p.expires_at),
+                    doc: p.doc.to_xml(),
+                })
             })
             .collect();
         let subs = st
@@ -175,19 +196,37 @@ impl PresenceServer {
         let mut st = self.state.lock();
         let (mut np, mut ns) = (0, 0);
         for p in pubs {
-            let (Some(expires_at), Ok(doc)) = (clock.to_instant(p.expires), Pidf::parse(p.doc.as_bytes())) else { continue };
-            st.publications.entry(p.aor).or_default().push(Publication { etag: p.etag, expires_at, doc: Arc::new(doc) });
+            let (Some(expires_at), Ok(doc)) =
+                (clock.to_instant(p.expires), Pidf::parse(p.doc.as_bytes()))
+            else {
+                continue;
+            };
+            st.publications.entry(p.aor).or_default().push(Publication {
+                etag: p.etag,
+                expires_at,
+                doc: Arc::new(doc),
+            });
             np += 1;
         }
         for s in subs {
-            let Some(expires_at) = clock.to_instant(s.expires) else { continue };
+            let Some(expires_at) = clock.to_instant(s.expires) else {
+                continue;
+            };
             let id = next_id();
-            st.by_presentity.entry(s.presentity.clone()).or_default().push(id);
-            st.by_dialog.insert((s.call_id.clone(), s.our_tag.clone()), id);
+            st.by_presentity
+                .entry(s.presentity.clone())
+                .or_default()
+                .push(id);
+            st.by_dialog
+                .insert((s.call_id.clone(), s.our_tag.clone()), id);
             st.subs.insert(
                 id,
                 Subscription {
-                    package: if s.winfo { Package::Winfo } else { Package::Presence },
+                    package: if s.winfo {
+                        Package::Winfo
+                    } else {
+                        Package::Presence
+                    },
                     watcher: s.watcher,
                     presentity: s.presentity,
                     call_id: s.call_id,
@@ -196,7 +235,11 @@ impl PresenceServer {
                     our_from: s.our_from,
                     target: s.target,
                     routes: s.routes,
-                    dest: Dest { transport: crate::config::Transport::Udp, addr: s.dest, conn: None },
+                    dest: Dest {
+                        transport: crate::config::Transport::Udp,
+                        addr: s.dest,
+                        conn: None,
+                    },
                     cseq: s.cseq,
                     expires_at,
                     winfo_version: 0,
@@ -222,7 +265,9 @@ impl Core {
     pub(crate) fn is_presence_request(&self, msg: &Message) -> bool {
         match msg.method() {
             Some(Method::Publish) => true,
-            Some(Method::Subscribe) => event_header(msg).is_some_and(|e| Package::parse(e).is_some()),
+            Some(Method::Subscribe) => {
+                event_header(msg).is_some_and(|e| Package::parse(e).is_some())
+            }
             _ => false,
         }
     }
@@ -232,15 +277,31 @@ impl Core {
         if msg.method() != Some(&Method::Subscribe) {
             return false;
         }
-        let (Some(cid), Some(tag)) = (msg.call_id(), msg.to_hdr().and_then(|t| t.tag().map(str::to_owned))) else {
+        let (Some(cid), Some(tag)) = (
+            msg.call_id(),
+            msg.to_hdr().and_then(|t| t.tag().map(str::to_owned)),
+        ) else {
             return false;
         };
-        self.presence.state.lock().by_dialog.contains_key(&(cid.to_string(), tag))
+        self.presence
+            .state
+            .lock()
+            .by_dialog
+            .contains_key(&(cid.to_string(), tag))
     }
 
     /// PUBLISH (RFC 3903 §6). `publisher` is the authenticated user key.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn handle_publish(&self, shard: &mut Shard, key: &str, msg: &Message, presentity: &str, publisher: Option<&str>, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(crate) fn handle_publish(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        presentity: &str,
+        publisher: Option<&str>,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let err = |code: u16, reason: &str| self.error_response(msg, code, reason);
         let resp = (|| {
             match event_header(msg).map(|e| Package::parse(e)) {
@@ -257,14 +318,20 @@ impl Core {
             let expires = msg.expires().unwrap_or(self.cfg.presence.default_expires);
             if expires != 0 && expires < self.cfg.presence.min_expires {
                 let mut r = err(423, "Interval Too Brief");
-                r.headers.push(HeaderName::MinExpires, self.cfg.presence.min_expires.to_string());
+                r.headers.push(
+                    HeaderName::MinExpires,
+                    self.cfg.presence.min_expires.to_string(),
+                );
                 return r;
             }
             let expires = expires.min(self.cfg.presence.max_expires);
             let doc = if msg.body.is_empty() {
                 None
             } else {
-                let ct = msg.header(&HeaderName::ContentType).map(|c| c.to_ascii_lowercase()).unwrap_or_default();
+                let ct = msg
+                    .header(&HeaderName::ContentType)
+                    .map(|c| c.to_ascii_lowercase())
+                    .unwrap_or_default();
                 if !ct.starts_with("application/pidf+xml") {
                     let mut r = err(415, "Unsupported Media Type");
                     r.headers.push(HeaderName::Accept, "application/pidf+xml");
@@ -275,7 +342,9 @@ impl Core {
                     Err(e) => return err(400, &format!("Bad PIDF: {e}")),
                 }
             };
-            let if_match = msg.header(&HeaderName::SipIfMatch).map(|v| v.trim().to_string());
+            let if_match = msg
+                .header(&HeaderName::SipIfMatch)
+                .map(|v| v.trim().to_string());
             let new_etag = random_token(16);
             let mut st = self.presence.state.lock();
             let list = st.publications.entry(presentity.to_string()).or_default();
@@ -309,7 +378,11 @@ impl Core {
                         drop(st);
                         return err(400, "Initial PUBLISH with Expires 0");
                     }
-                    list.push(Publication { etag: new_etag.clone(), expires_at: now + Duration::from_secs(expires as u64), doc: d });
+                    list.push(Publication {
+                        etag: new_etag.clone(),
+                        expires_at: now + Duration::from_secs(expires as u64),
+                        doc: d,
+                    });
                     changed = true;
                 }
             }
@@ -333,28 +406,68 @@ impl Core {
 
     /// Initial SUBSCRIBE to a local presentity. `watcher` is the watcher's user@domain key.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn handle_subscribe(&self, shard: &mut Shard, key: &str, msg: &Message, src: &Source, presentity: &str, watcher: &str, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(crate) fn handle_subscribe(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        src: &Source,
+        presentity: &str,
+        watcher: &str,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let err = |code: u16, reason: &str| self.error_response(msg, code, reason);
-        let package = event_header(msg).and_then(|e| Package::parse(e)).expect("checked by is_presence_request");
+        let package = event_header(msg)
+            .and_then(|e| Package::parse(e))
+            .expect("checked by is_presence_request");
         if package == Package::Winfo && watcher != presentity {
-            return self.respond(shard, key, err(403, "Only the presentity may watch its watchers"), now, out);
+            return self.respond(
+                shard,
+                key,
+                err(403, "Only the presentity may watch its watchers"),
+                now,
+                out,
+            );
         }
         let expires = msg.expires().unwrap_or(self.cfg.presence.default_expires);
         if expires != 0 && expires < self.cfg.presence.min_expires {
             let mut r = err(423, "Interval Too Brief");
-            r.headers.push(HeaderName::MinExpires, self.cfg.presence.min_expires.to_string());
+            r.headers.push(
+                HeaderName::MinExpires,
+                self.cfg.presence.min_expires.to_string(),
+            );
             return self.respond(shard, key, r, now, out);
         }
         let expires = expires.min(self.cfg.presence.max_expires);
-        let Some(contact) = msg.header(&HeaderName::Contact).and_then(|c| NameAddr::parse(c).ok()).map(|c| c.uri_str.to_string()) else {
+        let Some(contact) = msg
+            .header(&HeaderName::Contact)
+            .and_then(|c| NameAddr::parse(c).ok())
+            .map(|c| c.uri_str.to_string())
+        else {
             return self.respond(shard, key, err(400, "SUBSCRIBE without Contact"), now, out);
         };
-        if !Uri::parse(&contact).is_ok_and(|u| matches!(u.scheme, confab_sip::Scheme::Sip | confab_sip::Scheme::Sips)) {
+        if !Uri::parse(&contact)
+            .is_ok_and(|u| matches!(u.scheme, confab_sip::Scheme::Sip | confab_sip::Scheme::Sips))
+        {
             return self.respond(shard, key, err(400, "Contact must be a SIP URI"), now, out);
         }
-        let routes: Vec<String> = msg.headers.get_all(&HeaderName::RecordRoute).map(|r| r.to_string()).collect();
+        let routes: Vec<String> = msg
+            .headers
+            .get_all(&HeaderName::RecordRoute)
+            .map(|r| r.to_string())
+            .collect();
         let Some(dest) = self.dialog_dest(msg, src, &contact, &routes) else {
-            return self.respond(shard, key, err(400, "Watcher's Contact is not reachable (host must be an IP address)"), now, out);
+            return self.respond(
+                shard,
+                key,
+                err(
+                    400,
+                    "Watcher's Contact is not reachable (host must be an IP address)",
+                ),
+                now,
+                out,
+            );
         };
         let our_tag = random_token(12);
         let to = msg.header(&HeaderName::To).expect("validated");
@@ -367,7 +480,10 @@ impl Core {
             presentity: presentity.to_string(),
             call_id: call_id.clone(),
             our_tag: our_tag.clone(),
-            their_from: msg.header(&HeaderName::From).expect("validated").to_string(),
+            their_from: msg
+                .header(&HeaderName::From)
+                .expect("validated")
+                .to_string(),
             our_from,
             target: contact,
             routes,
@@ -379,7 +495,10 @@ impl Core {
         {
             let mut st = self.presence.state.lock();
             st.subs.insert(id, sub);
-            st.by_presentity.entry(presentity.to_string()).or_default().push(id);
+            st.by_presentity
+                .entry(presentity.to_string())
+                .or_default()
+                .push(id);
             st.by_dialog.insert((call_id, our_tag.clone()), id);
         }
         let mut r = response_to(msg, 200, None, Some(&our_tag));
@@ -395,13 +514,26 @@ impl Core {
     }
 
     /// In-dialog SUBSCRIBE: refresh or unsubscribe (Expires 0).
-    pub(crate) fn handle_resubscribe(&self, shard: &mut Shard, key: &str, msg: &Message, now: Instant, out: &mut Vec<Outgoing>) {
-        let tag = msg.to_hdr().and_then(|t| t.tag().map(str::to_owned)).unwrap_or_default();
+    pub(crate) fn handle_resubscribe(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let tag = msg
+            .to_hdr()
+            .and_then(|t| t.tag().map(str::to_owned))
+            .unwrap_or_default();
         let cid = msg.call_id().map(|c| c.to_string()).unwrap_or_default();
         let expires = msg.expires().unwrap_or(self.cfg.presence.default_expires);
         if expires != 0 && expires < self.cfg.presence.min_expires {
             let mut r = self.error_response(msg, 423, "Interval Too Brief");
-            r.headers.push(HeaderName::MinExpires, self.cfg.presence.min_expires.to_string());
+            r.headers.push(
+                HeaderName::MinExpires,
+                self.cfg.presence.min_expires.to_string(),
+            );
             return self.respond(shard, key, r, now, out);
         }
         let expires = expires.min(self.cfg.presence.max_expires);
@@ -411,8 +543,13 @@ impl Core {
                 Some(id) => {
                     let s = st.subs.get_mut(&id).expect("indexed");
                     s.expires_at = now + Duration::from_secs(expires as u64);
-                    if let Some(c) = msg.header(&HeaderName::Contact).and_then(|c| NameAddr::parse(c).ok()) {
-                        if Uri::parse(c.uri_str).is_ok_and(|u| matches!(u.scheme, confab_sip::Scheme::Sip | confab_sip::Scheme::Sips)) {
+                    if let Some(c) = msg
+                        .header(&HeaderName::Contact)
+                        .and_then(|c| NameAddr::parse(c).ok())
+                    {
+                        if Uri::parse(c.uri_str).is_ok_and(|u| {
+                            matches!(u.scheme, confab_sip::Scheme::Sip | confab_sip::Scheme::Sips)
+                        }) {
                             s.target = c.uri_str.to_string();
                         }
                     }
@@ -422,7 +559,15 @@ impl Core {
             }
         };
         let Some((id, package, presentity)) = found else {
-            return self.reply(shard, key, msg, 481, Some("Subscription Does Not Exist"), now, out);
+            return self.reply(
+                shard,
+                key,
+                msg,
+                481,
+                Some("Subscription Does Not Exist"),
+                now,
+                out,
+            );
         };
         let mut r = response_to(msg, 200, None, Some(&tag));
         r.headers.push(HeaderName::Expires, expires.to_string());
@@ -436,9 +581,17 @@ impl Core {
 
     /// Where in-dialog requests to a peer go: its first Record-Route, or its flow when it
     /// is behind NAT or on TCP, or its Contact.
-    pub(crate) fn dialog_dest(&self, msg: &Message, src: &Source, contact: &str, routes: &[String]) -> Option<Dest> {
+    pub(crate) fn dialog_dest(
+        &self,
+        msg: &Message,
+        src: &Source,
+        contact: &str,
+        routes: &[String],
+    ) -> Option<Dest> {
         if let Some(first) = routes.first() {
-            return NameAddr::parse(first).ok().and_then(|na| uri_dest(&na.uri()));
+            return NameAddr::parse(first)
+                .ok()
+                .and_then(|na| uri_dest(&na.uri()));
         }
         let via = msg.top_via()?;
         let contact_uri = Uri::parse(contact).ok()?;
@@ -449,8 +602,15 @@ impl Core {
     }
 
     pub(crate) fn own_contact(&self, src: &Source) -> String {
-        let l = crate::config::Listen { transport: src.transport, addr: src.local };
-        format!("<sip:{};transport={}>", Core::hostport(&l), src.transport.param())
+        let l = crate::config::Listen {
+            transport: src.transport,
+            addr: src.local,
+        };
+        format!(
+            "<sip:{};transport={}>",
+            Core::hostport(&l),
+            src.transport.param()
+        )
     }
 
     /// The document `watcher` may see of `presentity` now.
@@ -473,21 +633,37 @@ impl Core {
 
     /// Whether the presentity is in Do Not Disturb (from its published documents).
     pub(crate) fn is_dnd(&self, presentity: &str, now: Instant) -> bool {
-        self.presence.docs(presentity, now).iter().any(|d| pidf::is_dnd(d))
+        self.presence
+            .docs(presentity, now)
+            .iter()
+            .any(|d| pidf::is_dnd(d))
     }
 
     /// Builds the NOTIFY for subscription `id` (None if it is gone). Terminated
     /// subscriptions are removed here, after their last NOTIFY is built.
-    pub(crate) fn plan_notify(&self, id: u64, reason: Option<&str>, now: Instant) -> Option<NotifyPlan> {
+    pub(crate) fn plan_notify(
+        &self,
+        id: u64,
+        reason: Option<&str>,
+        now: Instant,
+    ) -> Option<NotifyPlan> {
         // Gather under the lock, build the body outside it (the view takes the lock too).
         let (package, presentity, watcher, expires_at) = {
             let st = self.presence.state.lock();
             let s = st.subs.get(&id)?;
-            (s.package, s.presentity.clone(), s.watcher.clone(), s.expires_at)
+            (
+                s.package,
+                s.presentity.clone(),
+                s.watcher.clone(),
+                s.expires_at,
+            )
         };
         let terminated = reason.is_some() || expires_at <= now;
         let (ctype, body) = match package {
-            Package::Presence => ("application/pidf+xml", self.presence_view(&presentity, &watcher, now).to_xml()),
+            Package::Presence => (
+                "application/pidf+xml",
+                self.presence_view(&presentity, &watcher, now).to_xml(),
+            ),
             Package::Winfo => {
                 let watchers = self.watchers_of(&presentity);
                 let version = {
@@ -497,7 +673,10 @@ impl Core {
                     s.winfo_version += 1;
                     v
                 };
-                ("application/watcherinfo+xml", pidf::watcherinfo(&format!("sip:{presentity}"), version, true, &watchers))
+                (
+                    "application/watcherinfo+xml",
+                    pidf::watcherinfo(&format!("sip:{presentity}"), version, true, &watchers),
+                )
             }
         };
         let mut st = self.presence.state.lock();
@@ -512,15 +691,26 @@ impl Core {
         req.headers.push(HeaderName::From, s.our_from.clone());
         req.headers.push(HeaderName::To, s.their_from.clone());
         req.headers.push(HeaderName::CallId, s.call_id.clone());
-        req.headers.push(HeaderName::CSeq, format!("{} NOTIFY", s.cseq));
+        req.headers
+            .push(HeaderName::CSeq, format!("{} NOTIFY", s.cseq));
         if let Some(l) = self.egress(&s.dest) {
-            req.headers.push(HeaderName::Contact, format!("<sip:{};transport={}>", Core::hostport(&l), l.transport.param()));
+            req.headers.push(
+                HeaderName::Contact,
+                format!(
+                    "<sip:{};transport={}>",
+                    Core::hostport(&l),
+                    l.transport.param()
+                ),
+            );
         }
         req.headers.push(HeaderName::Event, package.event());
         let state = if terminated {
             format!("terminated;reason={}", reason.unwrap_or("timeout"))
         } else {
-            format!("active;expires={}", s.expires_at.saturating_duration_since(now).as_secs().max(1))
+            format!(
+                "active;expires={}",
+                s.expires_at.saturating_duration_since(now).as_secs().max(1)
+            )
         };
         req.headers.push(HeaderName::SubscriptionState, state);
         req.headers.push(HeaderName::Server, SERVER_NAME);
@@ -540,7 +730,12 @@ impl Core {
                 ids.iter()
                     .filter_map(|id| st.subs.get(id).map(|s| (id, s)))
                     .filter(|(_, s)| s.package == Package::Presence)
-                    .map(|(id, s)| pidf::Watcher { id: format!("w{id}"), uri: format!("sip:{}", s.watcher), status: "active", event: "subscribe" })
+                    .map(|(id, s)| pidf::Watcher {
+                        id: format!("w{id}"),
+                        uri: format!("sip:{}", s.watcher),
+                        status: "active",
+                        event: "subscribe",
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -554,7 +749,12 @@ impl Core {
 
     /// Every second: expired publications (watchers are told) and subscriptions (a final
     /// NOTIFY with reason=timeout).
-    pub(crate) fn presence_sweep(&self, now: Instant, jobs: &mut Vec<Job>, out: &mut Vec<Outgoing>) {
+    pub(crate) fn presence_sweep(
+        &self,
+        now: Instant,
+        jobs: &mut Vec<Job>,
+        out: &mut Vec<Outgoing>,
+    ) {
         let (changed, expired): (Vec<String>, Vec<u64>) = {
             let mut st = self.presence.state.lock();
             let mut changed = vec![];
@@ -566,7 +766,12 @@ impl Core {
                 }
                 !list.is_empty()
             });
-            let expired = st.subs.iter().filter(|(_, s)| s.expires_at <= now).map(|(id, _)| *id).collect();
+            let expired = st
+                .subs
+                .iter()
+                .filter(|(_, s)| s.expires_at <= now)
+                .map(|(id, _)| *id)
+                .collect();
             (changed, expired)
         };
         // Presentities that were disabled or removed: their subscriptions end (RFC 6665
@@ -592,7 +797,13 @@ impl Core {
             jobs.push(Job::NotifyWatchers(aor));
         }
         for id in expired {
-            let presentity = self.presence.state.lock().subs.get(&id).map(|s| (s.presentity.clone(), s.package));
+            let presentity = self
+                .presence
+                .state
+                .lock()
+                .subs
+                .get(&id)
+                .map(|s| (s.presentity.clone(), s.package));
             self.notify(id, Some("timeout"), out);
             if let Some((p, Package::Presence)) = presentity {
                 jobs.push(Job::Winfo(p));

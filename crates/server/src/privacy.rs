@@ -21,7 +21,11 @@ pub struct Privacy {
 
 impl Privacy {
     pub fn new(domains: Vec<String>) -> Privacy {
-        Privacy { lists: RwLock::new(Arc::new(HashMap::new())), version: RwLock::new(None), domains }
+        Privacy {
+            lists: RwLock::new(Arc::new(HashMap::new())),
+            version: RwLock::new(None),
+            domains,
+        }
     }
 
     /// The level at which `watcher` sees `presentity` (both user@domain keys).
@@ -31,7 +35,12 @@ impl Privacy {
         if presentity == watcher {
             return Level::FriendsAndFamily;
         }
-        if let Some(l) = self.lists.read().get(presentity).and_then(|m| m.get(watcher)) {
+        if let Some(l) = self
+            .lists
+            .read()
+            .get(presentity)
+            .and_then(|m| m.get(watcher))
+        {
             return *l;
         }
         let domain = watcher.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
@@ -56,11 +65,18 @@ impl Privacy {
             let level = c.level;
             let (ou, od) = c.owner.rsplit_once('@').unwrap_or((&c.owner, ""));
             let (cu, cd) = c.contact.rsplit_once('@').unwrap_or((&c.contact, ""));
-            lists.entry(user_key(ou, od)).or_default().insert(user_key(cu, cd), level);
+            lists
+                .entry(user_key(ou, od))
+                .or_default()
+                .insert(user_key(cu, cd), level);
         }
         let old = self.lists.read().clone();
         let owners: HashSet<&String> = old.keys().chain(lists.keys()).collect();
-        let changed = owners.into_iter().filter(|o| old.get(*o) != lists.get(*o)).cloned().collect();
+        let changed = owners
+            .into_iter()
+            .filter(|o| old.get(*o) != lists.get(*o))
+            .cloned()
+            .collect();
         *self.lists.write() = Arc::new(lists);
         *self.version.write() = Some(v);
         Ok(changed)

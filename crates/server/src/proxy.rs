@@ -3,8 +3,8 @@
 
 use crate::config::Listen;
 use crate::core::{
-    behind_nat, build_cancel, client_key, encode_flow_token, random_token, uri_dest, via_dest, Branch, ClientEntry, Core,
-    ProxyCtx, Shard, Target, TimerRef, BRANCH_PREFIX,
+    behind_nat, build_cancel, client_key, encode_flow_token, random_token, uri_dest, via_dest,
+    Branch, ClientEntry, Core, ProxyCtx, Shard, Target, TimerRef, BRANCH_PREFIX,
 };
 use crate::net::{Outgoing, SendFailure, Source};
 use confab_sip::transaction::{ClientTransaction, Kind, State};
@@ -21,7 +21,12 @@ fn stamp_via(value: &str, src: &Source) -> Option<String> {
     let via = Via::parse(value).ok()?;
     let wants_rport = via.param("rport").is_some_and(str::is_empty);
     let ip = src.remote.ip();
-    let host_matches = via.host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|h| h == ip);
+    let host_matches = via
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|h| h == ip);
     if !wants_rport && host_matches {
         return None;
     }
@@ -49,7 +54,11 @@ fn stamp_via(value: &str, src: &Source) -> Option<String> {
 
 fn record_route_value(l: &Listen, user: Option<&str>) -> String {
     let user = user.map(|u| format!("{u}@")).unwrap_or_default();
-    format!("<sip:{user}{};transport={};lr>", Core::hostport(l), l.transport.param())
+    format!(
+        "<sip:{user}{};transport={};lr>",
+        Core::hostport(l),
+        l.transport.param()
+    )
 }
 
 /// Ranks final responses for §16.7 step 6: 6xx beats everything, then the lowest class
@@ -95,15 +104,28 @@ impl Core {
             self.respond(shard, key, trying, now, out);
         }
         let initial = msg.to_hdr().is_some_and(|t| t.tag().is_none());
-        let record_route = initial && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
+        let record_route =
+            initial && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
         let via = msg.top_via().expect("validated");
         let caller_token = behind_nat(&via, src).then(|| encode_flow_token(&src.flow()));
 
         let mut base = msg.clone();
         let mf = base.max_forwards().unwrap_or(70);
-        base.headers.set(HeaderName::MaxForwards, mf.saturating_sub(1).min(70).to_string());
-        if let Some(v) = base.headers.get(&HeaderName::Via).and_then(|v| stamp_via(v, src)) {
-            let first = base.headers.0.iter_mut().find(|h| h.name == HeaderName::Via).expect("has Via");
+        base.headers.set(
+            HeaderName::MaxForwards,
+            mf.saturating_sub(1).min(70).to_string(),
+        );
+        if let Some(v) = base
+            .headers
+            .get(&HeaderName::Via)
+            .and_then(|v| stamp_via(v, src))
+        {
+            let first = base
+                .headers
+                .0
+                .iter_mut()
+                .find(|h| h.name == HeaderName::Via)
+                .expect("has Via");
             first.value = Text::from(v);
         }
 
@@ -118,9 +140,19 @@ impl Core {
             is_invite,
             timer_c_fired: false,
         };
-        let ingress = Listen { transport: src.transport, addr: src.local };
-        let kind = if is_invite { Kind::Invite } else { Kind::NonInvite };
-        let is_sips = |m: &Message| m.uri().is_some_and(|u| u.len() >= 5 && u.as_bytes()[..5].eq_ignore_ascii_case(b"sips:"));
+        let ingress = Listen {
+            transport: src.transport,
+            addr: src.local,
+        };
+        let kind = if is_invite {
+            Kind::Invite
+        } else {
+            Kind::NonInvite
+        };
+        let is_sips = |m: &Message| {
+            m.uri()
+                .is_some_and(|u| u.len() >= 5 && u.as_bytes()[..5].eq_ignore_ascii_case(b"sips:"))
+        };
         let sips_request = is_sips(&base);
         let mut insecure_refused = 0;
         for t in targets {
@@ -144,10 +176,19 @@ impl Core {
                 let callee_token = t.flow.then(|| encode_flow_token(&t.dest));
                 if ingress != egress || callee_token.is_some() {
                     // RFC 5658 double Record-Route: one entry per side.
-                    fwd.headers.push_front(HeaderName::RecordRoute, record_route_value(&ingress, caller_token.as_deref()));
-                    fwd.headers.push_front(HeaderName::RecordRoute, record_route_value(&egress, callee_token.as_deref()));
+                    fwd.headers.push_front(
+                        HeaderName::RecordRoute,
+                        record_route_value(&ingress, caller_token.as_deref()),
+                    );
+                    fwd.headers.push_front(
+                        HeaderName::RecordRoute,
+                        record_route_value(&egress, callee_token.as_deref()),
+                    );
                 } else {
-                    fwd.headers.push_front(HeaderName::RecordRoute, record_route_value(&ingress, caller_token.as_deref()));
+                    fwd.headers.push_front(
+                        HeaderName::RecordRoute,
+                        record_route_value(&ingress, caller_token.as_deref()),
+                    );
                 }
             }
             for p in t.path.iter().rev() {
@@ -156,7 +197,11 @@ impl Core {
             let branch = format!("{BRANCH_PREFIX}{}", random_token(16));
             fwd.headers.push_front(
                 HeaderName::Via,
-                format!("SIP/2.0/{} {};branch={branch}", egress.transport.as_str(), Core::hostport(&egress)),
+                format!(
+                    "SIP/2.0/{} {};branch={branch}",
+                    egress.transport.as_str(),
+                    Core::hostport(&egress)
+                ),
             );
             let bytes = fwd.to_bytes();
             let ckey = client_key(&branch, false);
@@ -175,15 +220,45 @@ impl Core {
             shard.client.insert(ckey.clone(), entry);
             self.txn_count.fetch_add(1, Ordering::Relaxed);
             self.reschedule_client(shard, &ckey);
-            self.send(t.dest, bytes, Some(SendFailure { shard: shard_idx, client_key: ckey.clone() }), out);
-            ctx.branches.push(Branch { client_key: ckey, final_status: None, provisional: false, cancel_wanted: false, cancelled: false });
+            self.send(
+                t.dest,
+                bytes,
+                Some(SendFailure {
+                    shard: shard_idx,
+                    client_key: ckey.clone(),
+                }),
+                out,
+            );
+            ctx.branches.push(Branch {
+                client_key: ckey,
+                final_status: None,
+                provisional: false,
+                cancel_wanted: false,
+                cancelled: false,
+            });
         }
         if ctx.branches.is_empty() {
             let req = ctx.request;
             if insecure_refused > 0 {
-                return self.reply(shard, key, &req, 480, Some("sips: target is not reachable over TLS"), now, out);
+                return self.reply(
+                    shard,
+                    key,
+                    &req,
+                    480,
+                    Some("sips: target is not reachable over TLS"),
+                    now,
+                    out,
+                );
             }
-            return self.reply(shard, key, &req, 503, Some("No usable transport to the destination"), now, out);
+            return self.reply(
+                shard,
+                key,
+                &req,
+                503,
+                Some("No usable transport to the destination"),
+                now,
+                out,
+            );
         }
         if is_invite {
             shard.schedule(now + TIMER_C, TimerRef::TimerC(pid));
@@ -196,13 +271,24 @@ impl Core {
 
     /// A response arrived on branch `idx` of proxy context `pid` (our Via still on top).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn proxy_response(&self, shard: &mut Shard, shard_idx: usize, pid: u64, idx: usize, mut resp: Message, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(crate) fn proxy_response(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        pid: u64,
+        idx: usize,
+        mut resp: Message,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let status = resp.status().unwrap_or(500);
         resp.headers.remove_first(&HeaderName::Via);
         if status >= 200 {
             return self.proxy_branch_final(shard, shard_idx, pid, idx, status, resp, now, out);
         }
-        let Some(ctx) = shard.proxies.get_mut(&pid) else { return };
+        let Some(ctx) = shard.proxies.get_mut(&pid) else {
+            return;
+        };
         let b = &mut ctx.branches[idx];
         b.provisional = true;
         let cancel_now = b.cancel_wanted && !b.cancelled;
@@ -219,7 +305,17 @@ impl Core {
 
     /// Branch `idx` ended with `status` (`resp` has our Via removed): forward or aggregate.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn proxy_branch_final(&self, shard: &mut Shard, shard_idx: usize, pid: u64, idx: usize, status: u16, resp: Message, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(crate) fn proxy_branch_final(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        pid: u64,
+        idx: usize,
+        status: u16,
+        resp: Message,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let Some(ctx) = shard.proxies.get_mut(&pid) else {
             if (200..300).contains(&status) {
                 self.forward_upstream_stateless(resp, out);
@@ -267,7 +363,12 @@ impl Core {
                 let best_status = best.status().unwrap_or(500);
                 if best_status == 503 {
                     // §16.7 step 6: a 503 from downstream must not make the client back off from us.
-                    best = response_to(&best, 500, Some("Server Internal Error (downstream unavailable)"), None);
+                    best = response_to(
+                        &best,
+                        500,
+                        Some("Server Internal Error (downstream unavailable)"),
+                        None,
+                    );
                 }
                 if best_status == 401 || best_status == 407 {
                     best.headers.remove_all(&HeaderName::WwwAuthenticate);
@@ -295,7 +396,14 @@ impl Core {
     }
 
     /// Sends a response on the server transaction, or statelessly if it is gone.
-    fn send_upstream(&self, shard: &mut Shard, skey: &str, resp: Message, now: Instant, out: &mut Vec<Outgoing>) {
+    fn send_upstream(
+        &self,
+        shard: &mut Shard,
+        skey: &str,
+        resp: Message,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         if shard.server.contains_key(skey) {
             self.respond(shard, skey, resp, now, out);
         } else {
@@ -304,20 +412,35 @@ impl Core {
     }
 
     fn forward_upstream_stateless(&self, resp: Message, out: &mut Vec<Outgoing>) {
-        let Some(dest) = resp.top_via().and_then(|v| via_dest(&v)) else { return };
+        let Some(dest) = resp.top_via().and_then(|v| via_dest(&v)) else {
+            return;
+        };
         self.send(dest, resp.to_bytes(), None, out);
     }
 
     /// CANCELs branch `idx` (RFC 3261 §9.1): only once it has had a provisional response;
     /// before that the CANCEL waits.
     #[allow(clippy::too_many_arguments)]
-    fn cancel_branch(&self, shard: &mut Shard, shard_idx: usize, pid: u64, idx: usize, ckey: &str, now: Instant, out: &mut Vec<Outgoing>) {
-        let Some(entry) = shard.client.get(ckey) else { return };
+    fn cancel_branch(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        pid: u64,
+        idx: usize,
+        ckey: &str,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let Some(entry) = shard.client.get(ckey) else {
+            return;
+        };
         if entry.txn.kind() != Kind::Invite {
             return;
         }
         let proceeding = entry.txn.state() == State::Proceeding;
-        let Some(ctx) = shard.proxies.get_mut(&pid) else { return };
+        let Some(ctx) = shard.proxies.get_mut(&pid) else {
+            return;
+        };
         let b = &mut ctx.branches[idx];
         if b.cancelled || b.final_status.is_some() {
             return;
@@ -330,12 +453,21 @@ impl Core {
         let cancel = build_cancel(&entry.request);
         let dest = entry.dest;
         let bytes = cancel.to_bytes();
-        let branch = entry.request.top_via().and_then(|v| v.branch().map(str::to_owned)).unwrap_or_default();
+        let branch = entry
+            .request
+            .top_via()
+            .and_then(|v| v.branch().map(str::to_owned))
+            .unwrap_or_default();
         let cancel_key = client_key(&branch, true);
         shard.client.insert(
             cancel_key.clone(),
             ClientEntry {
-                txn: ClientTransaction::new(Kind::NonInvite, dest.transport.is_reliable(), self.timers, now),
+                txn: ClientTransaction::new(
+                    Kind::NonInvite,
+                    dest.transport.is_reliable(),
+                    self.timers,
+                    now,
+                ),
                 notify_sub: None,
                 request: cancel,
                 bytes: bytes.clone(),
@@ -349,13 +481,30 @@ impl Core {
         );
         self.txn_count.fetch_add(1, Ordering::Relaxed);
         self.reschedule_client(shard, &cancel_key);
-        self.send(dest, bytes, Some(SendFailure { shard: shard_idx, client_key: cancel_key }), out);
+        self.send(
+            dest,
+            bytes,
+            Some(SendFailure {
+                shard: shard_idx,
+                client_key: cancel_key,
+            }),
+            out,
+        );
     }
 
     /// Timer C (§16.8): cancel branches that ring too long; a branch that still has no
     /// final answer 64·T1 after that is treated as a 408.
-    pub(crate) fn timer_c(&self, shard: &mut Shard, shard_idx: usize, pid: u64, now: Instant, out: &mut Vec<Outgoing>) {
-        let Some(ctx) = shard.proxies.get_mut(&pid) else { return };
+    pub(crate) fn timer_c(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        pid: u64,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let Some(ctx) = shard.proxies.get_mut(&pid) else {
+            return;
+        };
         let pending = ctx.pending_branches(None);
         if !ctx.timer_c_fired {
             ctx.timer_c_fired = true;
@@ -375,7 +524,16 @@ impl Core {
 
     /// CANCEL (RFC 3261 §9.2, §16.10): answered here hop by hop, then propagated.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn on_cancel(&self, shard: &mut Shard, shard_idx: usize, key: &str, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(crate) fn on_cancel(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        key: &str,
+        msg: Message,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let via = msg.top_via().expect("validated");
         let invite_key = {
             let mut k = key.to_string();
@@ -387,7 +545,11 @@ impl Core {
         shard.server.insert(
             key.to_string(),
             crate::core::ServerEntry::new(
-                confab_sip::transaction::ServerTransaction::new(Kind::NonInvite, src.transport.is_reliable(), self.timers),
+                confab_sip::transaction::ServerTransaction::new(
+                    Kind::NonInvite,
+                    src.transport.is_reliable(),
+                    self.timers,
+                ),
                 crate::core::reply_dest(src, Some(&via)),
             ),
         );
@@ -415,14 +577,21 @@ impl Core {
                     version: confab_sip::message::SIP_VERSION,
                 };
                 let seq = msg.cseq().map(|c| c.seq).unwrap_or(1);
-                invite.headers.set(HeaderName::CSeq, format!("{seq} INVITE"));
+                invite
+                    .headers
+                    .set(HeaderName::CSeq, format!("{seq} INVITE"));
                 self.reply(shard, &invite_key, &invite, 487, None, now, out);
             }
         }
     }
 
     /// ACK for a 2xx is end-to-end: relay it along the route set without a transaction.
-    pub(crate) fn forward_stateless_ack(&self, mut msg: Message, src: &Source, out: &mut Vec<Outgoing>) {
+    pub(crate) fn forward_stateless_ack(
+        &self,
+        mut msg: Message,
+        src: &Source,
+        out: &mut Vec<Outgoing>,
+    ) {
         let flow = self.strip_own_routes(&mut msg, src);
         if msg.max_forwards() == Some(0) {
             return;
@@ -432,27 +601,53 @@ impl Core {
         } else if let Some(f) = flow {
             Some(f)
         } else {
-            let Some(uri_text) = msg.uri().cloned() else { return };
-            let Ok(uri) = Uri::parse(&uri_text) else { return };
-            if uri.user.is_some() && (self.is_our_domain(uri.host) || self.is_us(uri.host, uri.port)) {
-                let domain = if self.is_our_domain(uri.host) { uri.host.to_ascii_lowercase() } else { self.default_domain().to_string() };
+            let Some(uri_text) = msg.uri().cloned() else {
+                return;
+            };
+            let Ok(uri) = Uri::parse(&uri_text) else {
+                return;
+            };
+            if uri.user.is_some()
+                && (self.is_our_domain(uri.host) || self.is_us(uri.host, uri.port))
+            {
+                let domain = if self.is_our_domain(uri.host) {
+                    uri.host.to_ascii_lowercase()
+                } else {
+                    self.default_domain().to_string()
+                };
                 let aor = crate::users::user_key(uri.user.unwrap_or(""), &domain);
-                self.targets_for(&aor, Instant::now()).into_iter().next().map(|t| t.dest)
+                self.targets_for(&aor, Instant::now())
+                    .into_iter()
+                    .next()
+                    .map(|t| t.dest)
             } else {
                 uri_dest(&uri)
             }
         };
         let Some(dest) = dest else { return };
-        let Some(egress) = self.egress(&dest) else { return };
+        let Some(egress) = self.egress(&dest) else {
+            return;
+        };
         let mf = msg.max_forwards().unwrap_or(70);
-        msg.headers.set(HeaderName::MaxForwards, mf.saturating_sub(1).min(70).to_string());
+        msg.headers.set(
+            HeaderName::MaxForwards,
+            mf.saturating_sub(1).min(70).to_string(),
+        );
         // The same ACK retransmitted must get the same branch (§16.11): derive it.
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        msg.top_via().and_then(|v| v.branch().map(str::to_owned)).unwrap_or_default().hash(&mut h);
+        msg.top_via()
+            .and_then(|v| v.branch().map(str::to_owned))
+            .unwrap_or_default()
+            .hash(&mut h);
         msg.call_id().map(|c| c.to_string()).hash(&mut h);
         msg.headers.push_front(
             HeaderName::Via,
-            format!("SIP/2.0/{} {};branch={BRANCH_PREFIX}a{:016x}", egress.transport.as_str(), Core::hostport(&egress), h.finish()),
+            format!(
+                "SIP/2.0/{} {};branch={BRANCH_PREFIX}a{:016x}",
+                egress.transport.as_str(),
+                Core::hostport(&egress),
+                h.finish()
+            ),
         );
         self.send(dest, msg.to_bytes(), None, out);
     }
@@ -465,10 +660,22 @@ mod tests {
 
     #[test]
     fn via_gets_received_and_rport() {
-        let src = Source { transport: Transport::Udp, local: "127.0.0.1:5060".parse().unwrap(), remote: "10.0.0.9:4000".parse().unwrap(), conn: None };
+        let src = Source {
+            transport: Transport::Udp,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote: "10.0.0.9:4000".parse().unwrap(),
+            conn: None,
+            overloaded: false,
+        };
         let v = stamp_via("SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKx;rport", &src).unwrap();
-        assert_eq!(v, "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKx;received=10.0.0.9;rport=4000");
-        assert_eq!(stamp_via("SIP/2.0/UDP 10.0.0.9:4000;branch=z9hG4bKx", &src), None);
+        assert_eq!(
+            v,
+            "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKx;received=10.0.0.9;rport=4000"
+        );
+        assert_eq!(
+            stamp_via("SIP/2.0/UDP 10.0.0.9:4000;branch=z9hG4bKx", &src),
+            None
+        );
     }
 
     #[test]

@@ -22,17 +22,30 @@ struct ContactReq {
 
 fn parse_q(v: &str) -> Option<u16> {
     let f: f32 = v.trim().parse().ok()?;
-    (0.0..=1.0).contains(&f).then(|| (f * 1000.0).round() as u16)
+    (0.0..=1.0)
+        .contains(&f)
+        .then(|| (f * 1000.0).round() as u16)
 }
 
 /// RFC 1123 date for the Date header of a 200 to REGISTER (clients sync clocks from it).
 pub fn http_date(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     confab_sip::message::UtcTime::from_unix(secs as i64).rfc1123()
 }
 
 impl Core {
-    pub(crate) fn handle_register(&self, shard: &mut Shard, key: &str, msg: &Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(crate) fn handle_register(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let user = match self.authenticate(msg, true, src.remote.ip(), now) {
             AuthResult::Ok(u) => u,
             AuthResult::Respond(r) => return self.respond(shard, key, r, now, out),
@@ -47,7 +60,9 @@ impl Core {
                     tracing::info!(%aor, "signed out on every device: publications removed");
                 }
                 // presence from the registrar's knowledge changed (available / offline)
-                shard.jobs.push(crate::core::Job::NotifyWatchers(aor.clone()));
+                shard
+                    .jobs
+                    .push(crate::core::Job::NotifyWatchers(aor.clone()));
             }
             if after && self.offline_pending.lock().contains(&aor) {
                 shard.jobs.push(crate::core::Job::DeliverOffline(aor));
@@ -56,7 +71,13 @@ impl Core {
         self.respond(shard, key, resp, now, out);
     }
 
-    fn register(&self, msg: &Message, src: &Source, user: &crate::users::UserCred, now: Instant) -> Message {
+    fn register(
+        &self,
+        msg: &Message,
+        src: &Source,
+        user: &crate::users::UserCred,
+        now: Instant,
+    ) -> Message {
         let err = |status: u16, reason: &str| self.error_response(msg, status, reason);
         let to = msg.to_hdr().expect("validated");
         let to_uri = to.uri();
@@ -66,7 +87,10 @@ impl Core {
         if !(self.is_our_domain(to_uri.host) || self.is_us(to_uri.host, to_uri.port)) {
             return err(403, "Domain not served here");
         }
-        if !to_uri.user.is_some_and(|u| u.eq_ignore_ascii_case(&user.username)) {
+        if !to_uri
+            .user
+            .is_some_and(|u| u.eq_ignore_ascii_case(&user.username))
+        {
             return err(403, "Authenticated user does not match To");
         }
         let aor = user_key(&user.username, &user.domain);
@@ -75,7 +99,11 @@ impl Core {
         let header_expires = msg.expires();
         let reg = &self.cfg.registrar;
 
-        let contact_values: Vec<&str> = msg.headers.get_all(&HeaderName::Contact).map(|v| v.as_str()).collect();
+        let contact_values: Vec<&str> = msg
+            .headers
+            .get_all(&HeaderName::Contact)
+            .map(|v| v.as_str())
+            .collect();
         if contact_values.iter().any(|c| c.trim() == "*") {
             if contact_values.len() != 1 || header_expires != Some(0) {
                 return err(400, "Contact: * needs Expires: 0 and no other Contact");
@@ -96,7 +124,9 @@ impl Core {
         let mut reqs = Vec::with_capacity(contact_values.len());
         let mut too_brief = false;
         for v in &contact_values {
-            let Ok(na) = NameAddr::parse(v) else { return err(400, "Malformed Contact") };
+            let Ok(na) = NameAddr::parse(v) else {
+                return err(400, "Malformed Contact");
+            };
             let uri = na.uri();
             if !matches!(uri.scheme, Scheme::Sip | Scheme::Sips) {
                 return err(400, "Contact must be a SIP URI");
@@ -130,17 +160,28 @@ impl Core {
             let instance = match na.param("+sip.instance") {
                 None => None,
                 Some(v) => match v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
-                    Some(inner) if !inner.is_empty() && !inner.contains(['"', '\\', ',', ';']) && !inner.chars().any(char::is_control) => {
+                    Some(inner)
+                        if !inner.is_empty()
+                            && !inner.contains(['"', '\\', ',', ';'])
+                            && !inner.chars().any(char::is_control) =>
+                    {
                         Some(inner.to_string())
                     }
                     _ => return err(400, "Malformed +sip.instance in Contact"),
                 },
             };
-            reqs.push(ContactReq { uri: na.uri_str.to_string(), expires: expires.min(reg.max_expires), q, instance, reg_id });
+            reqs.push(ContactReq {
+                uri: na.uri_str.to_string(),
+                expires: expires.min(reg.max_expires),
+                q,
+                instance,
+                reg_id,
+            });
         }
         if too_brief {
             let mut r = err(423, "Interval Too Brief");
-            r.headers.push(HeaderName::MinExpires, reg.min_expires.to_string());
+            r.headers
+                .push(HeaderName::MinExpires, reg.min_expires.to_string());
             return r;
         }
 
@@ -148,13 +189,18 @@ impl Core {
         // the client is behind NAT, asked for outbound (reg-id), or gave a host name.
         let via = msg.top_via().expect("validated");
         let nat = behind_nat(&via, src);
-        let paths: Vec<String> = msg.headers.get_all(&HeaderName::Path).map(|p| p.to_string()).collect();
+        let paths: Vec<String> = msg
+            .headers
+            .get_all(&HeaderName::Path)
+            .map(|p| p.to_string())
+            .collect();
         let user_agent = msg.header(&HeaderName::UserAgent).map(|u| u.to_string());
 
         let outcome = self.location.update(&aor, |list| {
             list.retain(|b| b.expires_at > now);
             for c in &reqs {
-                let host_is_ip = confab_sip::Uri::parse(&c.uri).is_ok_and(|u| u.host_unbracketed().parse::<std::net::IpAddr>().is_ok());
+                let host_is_ip = confab_sip::Uri::parse(&c.uri)
+                    .is_ok_and(|u| u.host_unbracketed().parse::<std::net::IpAddr>().is_ok());
                 let flow = (nat || c.reg_id.is_some() || !host_is_ip).then(|| src.flow());
                 let binding = Binding {
                     uri: c.uri.clone(),
@@ -202,7 +248,11 @@ impl Core {
             }
         }
         let mut resp = self.registered_ok(msg, &aor, now);
-        if msg.headers.get_all(&HeaderName::Supported).any(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("path"))) {
+        if msg
+            .headers
+            .get_all(&HeaderName::Supported)
+            .any(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("path")))
+        {
             for p in &paths {
                 resp.headers.push(HeaderName::Path, p.clone());
             }
@@ -227,7 +277,8 @@ impl Core {
             }
             resp.headers.push(HeaderName::Contact, v);
         }
-        resp.headers.push(HeaderName::Date, http_date(SystemTime::now()));
+        resp.headers
+            .push(HeaderName::Date, http_date(SystemTime::now()));
         resp.headers.push(HeaderName::Server, SERVER_NAME);
         resp
     }

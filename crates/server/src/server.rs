@@ -24,7 +24,9 @@ impl Running {
 /// Binds and starts everything on the current tokio runtime.
 pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
     let users = Arc::new(UserCache::default());
-    users.refresh(&store).context("loading users from the store")?;
+    users
+        .refresh(&store)
+        .context("loading users from the store")?;
     let mut udp = vec![];
     let mut tcp = vec![];
     let mut listeners = vec![];
@@ -33,29 +35,47 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
             Transport::Udp => {
                 let s = bind_udp(l.addr).with_context(|| format!("binding UDP {}", l.addr))?;
                 let a = s.local_addr()?;
-                listeners.push(Listen { transport: Transport::Udp, addr: a });
+                listeners.push(Listen {
+                    transport: Transport::Udp,
+                    addr: a,
+                });
                 udp.push((a, Arc::new(s)));
             }
             t => {
-                let s = bind_tcp(l.addr).with_context(|| format!("binding {} {}", t.as_str(), l.addr))?;
-                let l = Listen { transport: t, addr: s.local_addr()? };
+                let s = bind_tcp(l.addr)
+                    .with_context(|| format!("binding {} {}", t.as_str(), l.addr))?;
+                let l = Listen {
+                    transport: t,
+                    addr: s.local_addr()?,
+                };
                 listeners.push(l);
                 tcp.push((l, s));
             }
         }
     }
-    let workers = cfg.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let workers = cfg.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
     let mut core = Core::new(cfg, users.clone(), Some(store.clone()));
     core.set_listeners(listeners.clone());
-    core.reload_policies(&store).context("loading policies from the store")?;
-    core.scripts.load(&store).context("loading server applications")?;
+    core.reload_policies(&store)
+        .context("loading policies from the store")?;
+    core.scripts
+        .load(&store)
+        .context("loading server applications")?;
     if let Err(e) = core.load_state() {
         tracing::warn!("could not restore the saved state: {e}");
     }
     let core = Arc::new(core);
     let tls = if listeners.iter().any(|l| l.transport.is_secure()) {
         let id = crate::tls::load_or_create(&core.cfg).context("TLS certificate")?;
-        let how = if id.generated { "generated, self-signed" } else { "loaded" };
+        let how = if id.generated {
+            "generated, self-signed"
+        } else {
+            "loaded"
+        };
         // stdout too: a new user needs the thumbprint to make peers trust this server
         let line = format!(
             "TLS certificate {} ({how}): SHA-1 thumbprint {} SHA-256 {}",
@@ -66,12 +86,18 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
         println!("{line}");
         tracing::info!("{line}");
         let c = core.clone();
-        let trusted: crate::tls::TrustedThumbprints = Arc::new(move |t: &str| c.policies.get().trusts_thumbprint(t));
+        let trusted: crate::tls::TrustedThumbprints =
+            Arc::new(move |t: &str| c.policies.get().trusts_thumbprint(t));
         Some(crate::tls::TlsContext::new(&id, &core.cfg.tls, trusted)?)
     } else {
         None
     };
-    let transports = Transports::new(core.clone(), udp.clone(), tcp.iter().map(|(l, _)| *l).collect(), tls);
+    let transports = Transports::new(
+        core.clone(),
+        udp.clone(),
+        tcp.iter().map(|(l, _)| *l).collect(),
+        tls,
+    );
     for (addr, sock) in udp {
         for _ in 0..workers.max(1) {
             tokio::spawn(transports.clone().udp_loop(addr, sock.clone()));
@@ -90,7 +116,9 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
             loop {
                 iv.tick().await;
                 // a bug must not stop every timer of the server
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.tick(&mut out))).is_err() {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.tick(&mut out)))
+                    .is_err()
+                {
                     out.clear();
                     tracing::error!("internal error while running timers");
                 }
@@ -138,7 +166,10 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
 pub async fn run(cfg: Config, store: Arc<Store>) -> anyhow::Result<()> {
     let domains = cfg.domains.join(", ");
     let running = start(cfg, store).await?;
-    tracing::info!("confab serving {domains} ({} users)", running.core.users.len());
+    tracing::info!(
+        "confab serving {domains} ({} users)",
+        running.core.users.len()
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
     loop {

@@ -18,11 +18,18 @@ struct SavedFlow {
 
 impl SavedFlow {
     fn from(d: &Dest) -> Option<SavedFlow> {
-        (d.transport == Transport::Udp).then(|| SavedFlow { transport: "udp".into(), addr: d.addr })
+        (d.transport == Transport::Udp).then(|| SavedFlow {
+            transport: "udp".into(),
+            addr: d.addr,
+        })
     }
 
     fn dest(&self) -> Option<Dest> {
-        Some(Dest { transport: Transport::parse(&self.transport)?, addr: self.addr, conn: None })
+        Some(Dest {
+            transport: Transport::parse(&self.transport)?,
+            addr: self.addr,
+            conn: None,
+        })
     }
 }
 
@@ -73,7 +80,13 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub fn now() -> Clock {
-        Clock { now: Instant::now(), unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) }
+        Clock {
+            now: Instant::now(),
+            unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        }
     }
 
     pub fn to_unix(&self, t: Instant) -> u64 {
@@ -93,7 +106,9 @@ const SUBSCRIPTIONS: &str = "subscriptions";
 impl Core {
     /// Writes registrations and presence state to the store (on a graceful stop).
     pub fn save_state(&self) -> anyhow::Result<()> {
-        let Some(store) = &self.store else { return Ok(()) };
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
         let clock = Clock::now();
         let bindings: Vec<String> = self
             .location
@@ -118,12 +133,23 @@ impl Core {
             })
             .collect();
         let (pubs, subs) = self.presence.export(&clock);
-        let pubs: Vec<String> = pubs.iter().map(|p| serde_json::to_string(p).expect("serializable")).collect();
-        let subs: Vec<String> = subs.iter().map(|s| serde_json::to_string(s).expect("serializable")).collect();
+        let pubs: Vec<String> = pubs
+            .iter()
+            .map(|p| serde_json::to_string(p).expect("serializable"))
+            .collect();
+        let subs: Vec<String> = subs
+            .iter()
+            .map(|s| serde_json::to_string(s).expect("serializable"))
+            .collect();
         store.save_snapshot(&self.snapshot_kind(BINDINGS), &bindings)?;
         store.save_snapshot(&self.snapshot_kind(PUBLICATIONS), &pubs)?;
         store.save_snapshot(&self.snapshot_kind(SUBSCRIPTIONS), &subs)?;
-        tracing::info!("saved {} registrations, {} publications, {} subscriptions", bindings.len(), pubs.len(), subs.len());
+        tracing::info!(
+            "saved {} registrations, {} publications, {} subscriptions",
+            bindings.len(),
+            pubs.len(),
+            subs.len()
+        );
         Ok(())
     }
 
@@ -137,7 +163,11 @@ impl Core {
     }
 
     /// This server's snapshot, and one saved by a version that did not name servers.
-    fn take_own_snapshot(&self, store: &confab_store::Store, kind: &str) -> Result<Vec<String>, confab_store::StoreError> {
+    fn take_own_snapshot(
+        &self,
+        store: &confab_store::Store,
+        kind: &str,
+    ) -> Result<Vec<String>, confab_store::StoreError> {
         let mut items = store.take_snapshot(&self.snapshot_kind(kind))?;
         if self.snapshot_kind(kind) != kind {
             items.extend(store.take_snapshot(kind)?);
@@ -147,12 +177,18 @@ impl Core {
 
     /// Takes back what [`Core::save_state`] wrote (at start); expired items are dropped.
     pub fn load_state(&self) -> anyhow::Result<()> {
-        let Some(store) = &self.store else { return Ok(()) };
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
         let clock = Clock::now();
         let mut n = 0;
         for item in self.take_own_snapshot(store, BINDINGS)? {
-            let Ok(b) = serde_json::from_str::<SavedBinding>(&item) else { continue };
-            let Some(expires_at) = clock.to_instant(b.expires) else { continue };
+            let Ok(b) = serde_json::from_str::<SavedBinding>(&item) else {
+                continue;
+            };
+            let Some(expires_at) = clock.to_instant(b.expires) else {
+                continue;
+            };
             let binding = Binding {
                 uri: b.uri,
                 q: b.q,
@@ -168,8 +204,16 @@ impl Core {
             self.location.update(&b.aor, |list| list.push(binding));
             n += 1;
         }
-        let pubs: Vec<SavedPublication> = self.take_own_snapshot(store, PUBLICATIONS)?.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
-        let subs: Vec<SavedSubscription> = self.take_own_snapshot(store, SUBSCRIPTIONS)?.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
+        let pubs: Vec<SavedPublication> = self
+            .take_own_snapshot(store, PUBLICATIONS)?
+            .iter()
+            .filter_map(|s| serde_json::from_str(s).ok())
+            .collect();
+        let subs: Vec<SavedSubscription> = self
+            .take_own_snapshot(store, SUBSCRIPTIONS)?
+            .iter()
+            .filter_map(|s| serde_json::from_str(s).ok())
+            .collect();
         let (p, s) = self.presence.import(&clock, pubs, subs, || self.next_id());
         if n + p + s > 0 {
             tracing::info!("restored {n} registrations, {p} publications, {s} subscriptions");

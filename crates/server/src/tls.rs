@@ -38,7 +38,11 @@ pub fn sha256_fingerprint(der: &[u8]) -> String {
 }
 
 fn hex_upper(bytes: &[u8], sep: &str) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(sep)
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// Our certificate chain and key.
@@ -60,7 +64,10 @@ impl Identity {
     }
 }
 
-fn load_pem(cert: &Path, key: &Path) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+fn load_pem(
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let chain = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("reading TLS certificate {}", cert.display()))?
         .collect::<Result<Vec<_>, _>>()
@@ -68,7 +75,8 @@ fn load_pem(cert: &Path, key: &Path) -> anyhow::Result<(Vec<CertificateDer<'stat
     if chain.is_empty() {
         return Err(anyhow!("{}: no certificate in it", cert.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("{}: no PEM private key in it", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("{}: no PEM private key in it", key.display()))?;
     Ok((chain, key))
 }
 
@@ -77,13 +85,23 @@ fn load_pem(cert: &Path, key: &Path) -> anyhow::Result<(Vec<CertificateDer<'stat
 pub fn load_or_create(cfg: &Config) -> anyhow::Result<Identity> {
     if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
         let (chain, key) = load_pem(cert, key)?;
-        return Ok(Identity { chain, key, cert_path: cert.clone(), generated: false });
+        return Ok(Identity {
+            chain,
+            key,
+            cert_path: cert.clone(),
+            generated: false,
+        });
     }
     let dir = cfg.data_dir.join("tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     if cert.exists() && key.exists() {
         let (chain, k) = load_pem(&cert, &key)?;
-        return Ok(Identity { chain, key: k, cert_path: cert, generated: false });
+        return Ok(Identity {
+            chain,
+            key: k,
+            cert_path: cert,
+            generated: false,
+        });
     }
     let mut names: Vec<String> = cfg.domains.clone();
     for l in cfg.listeners() {
@@ -92,33 +110,56 @@ pub fn load_or_create(cfg: &Config) -> anyhow::Result<Identity> {
             names.push(ip);
         }
     }
-    let mut params = rcgen::CertificateParams::new(names).context("making the self-signed certificate")?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, cfg.domains[0].clone());
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "confab (self-signed)");
+    let mut params =
+        rcgen::CertificateParams::new(names).context("making the self-signed certificate")?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cfg.domains[0].clone());
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "confab (self-signed)");
     let key_pair = rcgen::KeyPair::generate().context("generating a TLS key")?;
-    let c = params.self_signed(&key_pair).context("signing the self-signed certificate")?;
+    let c = params
+        .self_signed(&key_pair)
+        .context("signing the self-signed certificate")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     write_private(&key, key_pair.serialize_pem().as_bytes())?;
     std::fs::write(&cert, c.pem()).with_context(|| format!("writing {}", cert.display()))?;
-    let key_der = PrivateKeyDer::try_from(key_pair.serialize_der()).map_err(|e| anyhow!("generated key: {e}"))?;
-    Ok(Identity { chain: vec![c.der().clone()], key: key_der, cert_path: cert, generated: true })
+    let key_der = PrivateKeyDer::try_from(key_pair.serialize_der())
+        .map_err(|e| anyhow!("generated key: {e}"))?;
+    Ok(Identity {
+        chain: vec![c.der().clone()],
+        key: key_der,
+        cert_path: cert,
+        generated: true,
+    })
 }
 
 fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(data).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(data)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
 fn load_cas(files: &[PathBuf]) -> anyhow::Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     for f in files {
-        for c in CertificateDer::pem_file_iter(f).with_context(|| format!("reading CA file {}", f.display()))? {
+        for c in CertificateDer::pem_file_iter(f)
+            .with_context(|| format!("reading CA file {}", f.display()))?
+        {
             let c = c.with_context(|| format!("{}: not a PEM certificate file", f.display()))?;
-            roots.add(c).with_context(|| format!("{}: unusable CA certificate", f.display()))?;
+            roots
+                .add(c)
+                .with_context(|| format!("{}: unusable CA certificate", f.display()))?;
         }
     }
     Ok(roots)
@@ -135,7 +176,9 @@ struct PeerTrust {
 
 impl std::fmt::Debug for PeerTrust {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerTrust").field("ca_roots", &self.roots.len()).finish()
+        f.debug_struct("PeerTrust")
+            .field("ca_roots", &self.roots.len())
+            .finish()
     }
 }
 
@@ -147,7 +190,11 @@ enum Decision {
 }
 
 impl PeerTrust {
-    fn decide(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -> Result<Decision, rustls::Error> {
+    fn decide(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<Decision, rustls::Error> {
         let own = thumbprint(end_entity);
         if (self.thumbprints)(&own) {
             return Ok(Decision::Pinned);
@@ -166,11 +213,15 @@ impl PeerTrust {
             return Ok(Decision::Chain(self.roots.clone()));
         }
         tracing::warn!(thumbprint = %own, "TLS peer refused: its certificate is not trusted (not in TrustedCACerts, no CA file)");
-        Err(rustls::Error::General(format!("certificate {own} is not trusted")))
+        Err(rustls::Error::General(format!(
+            "certificate {own} is not trusted"
+        )))
     }
 
     fn schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -189,19 +240,40 @@ impl ServerCertVerifier for PeerServerVerifier {
         match self.0.decide(end_entity, intermediates)? {
             Decision::Pinned => Ok(ServerCertVerified::assertion()),
             Decision::Chain(roots) => {
-                let v =
-                    WebPkiServerVerifier::builder_with_provider(roots, self.0.provider.clone()).build().map_err(|e| rustls::Error::General(e.to_string()))?;
+                let v = WebPkiServerVerifier::builder_with_provider(roots, self.0.provider.clone())
+                    .build()
+                    .map_err(|e| rustls::Error::General(e.to_string()))?;
                 v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             }
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -237,20 +309,41 @@ impl ClientCertVerifier for PeerClientVerifier {
         match self.trust.decide(end_entity, intermediates)? {
             Decision::Pinned => Ok(ClientCertVerified::assertion()),
             Decision::Chain(roots) => {
-                let v = WebPkiClientVerifier::builder_with_provider(roots, self.trust.provider.clone())
-                    .build()
-                    .map_err(|e| rustls::Error::General(e.to_string()))?;
+                let v =
+                    WebPkiClientVerifier::builder_with_provider(roots, self.trust.provider.clone())
+                        .build()
+                        .map_err(|e| rustls::Error::General(e.to_string()))?;
                 v.verify_client_cert(end_entity, intermediates, now)
             }
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.trust.provider.signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.trust.provider.signature_verification_algorithms,
+        )
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.trust.provider.signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.trust.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -268,12 +361,23 @@ pub struct TlsContext {
 impl TlsContext {
     /// Both configurations offer our certificate (the client side too: mutual TLS between
     /// servers) and check peers with the trust rules above.
-    pub fn new(identity: &Identity, tls: &TlsConfig, thumbprints: TrustedThumbprints) -> anyhow::Result<TlsContext> {
+    pub fn new(
+        identity: &Identity,
+        tls: &TlsConfig,
+        thumbprints: TrustedThumbprints,
+    ) -> anyhow::Result<TlsContext> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let trust = PeerTrust { provider: provider.clone(), roots: Arc::new(load_cas(&tls.ca_files)?), thumbprints };
+        let trust = PeerTrust {
+            provider: provider.clone(),
+            roots: Arc::new(load_cas(&tls.ca_files)?),
+            thumbprints,
+        };
         let server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
-            .with_client_cert_verifier(Arc::new(PeerClientVerifier { trust: trust.clone(), mode: tls.client_certs }))
+            .with_client_cert_verifier(Arc::new(PeerClientVerifier {
+                trust: trust.clone(),
+                mode: tls.client_certs,
+            }))
             .with_single_cert(identity.chain.clone(), identity.key.clone_key())
             .context("our TLS certificate and key do not fit together")?;
         let client = rustls::ClientConfig::builder_with_provider(provider)
@@ -282,19 +386,29 @@ impl TlsContext {
             .with_custom_certificate_verifier(Arc::new(PeerServerVerifier(trust)))
             .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
             .context("our TLS certificate and key do not fit together")?;
-        Ok(TlsContext { acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)), connector: tokio_rustls::TlsConnector::from(Arc::new(client)) })
+        Ok(TlsContext {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+            connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+        })
     }
 }
 
 /// The name to ask a peer for (SNI) and check its certificate against: the host of the
 /// Request-URI of an outgoing request (a partner's domain), else the peer's address.
 pub fn server_name_for(bytes: &[u8], peer: IpAddr) -> ServerName<'static> {
-    let line = bytes.split(|&b| b == b'\r' || b == b'\n').next().unwrap_or_default();
+    let line = bytes
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or_default();
     let host = std::str::from_utf8(line)
         .ok()
         .filter(|l| !l.starts_with("SIP/"))
         .and_then(|l| l.split(' ').nth(1))
-        .and_then(|u| confab_sip::Uri::parse(u).ok().map(|u| u.host_unbracketed().to_string()));
+        .and_then(|u| {
+            confab_sip::Uri::parse(u)
+                .ok()
+                .map(|u| u.host_unbracketed().to_string())
+        });
     if let Some(h) = host {
         if let Ok(ip) = h.parse::<IpAddr>() {
             return ServerName::IpAddress(ip.into());
@@ -315,7 +429,10 @@ mod tests {
         let ip: IpAddr = "127.0.0.2".parse().unwrap();
         let n = server_name_for(b"MESSAGE sip:bob@b.test SIP/2.0\r\nVia: x\r\n\r\n", ip);
         assert_eq!(n.to_str(), "b.test");
-        let n = server_name_for(b"BYE sip:bob@127.0.0.9:5061;transport=tls SIP/2.0\r\n\r\n", ip);
+        let n = server_name_for(
+            b"BYE sip:bob@127.0.0.9:5061;transport=tls SIP/2.0\r\n\r\n",
+            ip,
+        );
         assert_eq!(n.to_str(), "127.0.0.9");
         let n = server_name_for(b"SIP/2.0 200 OK\r\n\r\n", ip);
         assert_eq!(n.to_str(), "127.0.0.2");
@@ -324,12 +441,19 @@ mod tests {
     #[test]
     fn generated_certificate_is_kept_and_thumbprinted() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = Config { data_dir: dir.path().to_path_buf(), domains: vec!["a.test".into()], ..Config::default() };
+        let cfg = Config {
+            data_dir: dir.path().to_path_buf(),
+            domains: vec!["a.test".into()],
+            ..Config::default()
+        };
         let first = load_or_create(&cfg).unwrap();
         assert!(first.generated);
         assert_eq!(first.thumbprint().len(), 40);
         let again = load_or_create(&cfg).unwrap();
-        assert!(!again.generated, "the second start reuses the stored certificate");
+        assert!(
+            !again.generated,
+            "the second start reuses the stored certificate"
+        );
         assert_eq!(first.thumbprint(), again.thumbprint());
         let ctx = TlsContext::new(&again, &cfg.tls, Arc::new(|_: &str| false));
         assert!(ctx.is_ok());
@@ -340,7 +464,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("c.pem");
         std::fs::write(&cert, "not a certificate").unwrap();
-        let cfg = Config { tls: TlsConfig { cert: Some(cert.clone()), key: Some(cert), ..TlsConfig::default() }, ..Config::default() };
+        let cfg = Config {
+            tls: TlsConfig {
+                cert: Some(cert.clone()),
+                key: Some(cert),
+                ..TlsConfig::default()
+            },
+            ..Config::default()
+        };
         let e = load_or_create(&cfg).err().unwrap().to_string();
         assert!(e.contains("c.pem"), "{e}");
     }

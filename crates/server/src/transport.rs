@@ -11,6 +11,7 @@ use crate::config::{Listen, Transport};
 use crate::core::Core;
 use crate::net::{ConnId, Dest, Outgoing, Source};
 use crate::tls::TlsContext;
+use crate::udp::{recv_batch, RecvBatch};
 use bytes::{Bytes, BytesMut};
 use confab_sip::{frame, Frame};
 use futures_util::{SinkExt, StreamExt};
@@ -59,6 +60,7 @@ pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     }
     let _ = s.set_recv_buffer_size(8 << 20);
     let _ = s.set_send_buffer_size(8 << 20);
+    crate::udp::enable_timestamps(&s);
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     UdpSocket::from_std(s.into())
@@ -78,34 +80,68 @@ pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 impl Transports {
-    pub fn new(core: Arc<Core>, udp: Vec<(SocketAddr, Arc<UdpSocket>)>, streams: Vec<Listen>, tls: Option<TlsContext>) -> Arc<Transports> {
-        Arc::new(Transports { core, udp, streams, tls, conns: Mutex::new(ConnTable::default()), next_conn: AtomicU64::new(1) })
+    pub fn new(
+        core: Arc<Core>,
+        udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+        streams: Vec<Listen>,
+        tls: Option<TlsContext>,
+    ) -> Arc<Transports> {
+        Arc::new(Transports {
+            core,
+            udp,
+            streams,
+            tls,
+            conns: Mutex::new(ConnTable::default()),
+            next_conn: AtomicU64::new(1),
+        })
     }
 
     pub fn connection_count(&self) -> usize {
         self.conns.lock().by_id.len()
     }
 
-    /// Receives datagrams on `sock` forever. Several of these run per socket so the
-    /// work spreads over the runtime's worker threads.
+    /// Receives datagrams on `sock` forever, a batch per system call. Several of these run
+    /// per socket so the work spreads over the runtime's worker threads.
+    ///
+    /// Overload: a request that waited in the socket queue longer than
+    /// `limits.max_queue_delay_ms` may be shed (503) by the core; one that waited longer
+    /// than T1 is dropped unread, since its sender has retransmitted it by then. Responses
+    /// are always handled: they finish work.
     pub async fn udp_loop(self: Arc<Self>, local: SocketAddr, sock: Arc<UdpSocket>) {
-        let mut buf = vec![0u8; 65536];
+        let mut batch = RecvBatch::default();
         let mut out = Vec::with_capacity(8);
+        let shed_after = self.core.max_queue_delay();
+        let stale_after = self.core.timers.t1;
         loop {
-            let (n, remote) = match sock.recv_from(&mut buf).await {
-                Ok(x) => x,
+            if let Err(e) = sock.readable().await {
+                tracing::debug!("udp readable: {e}");
+                continue;
+            }
+            let n = match recv_batch(&sock, &mut batch) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => {
                     // ICMP port unreachable and the like surface here on some systems
                     tracing::debug!("udp recv: {e}");
                     continue;
                 }
             };
-            if n == 0 {
-                continue;
+            for i in 0..n {
+                let r = batch.meta[i];
+                let data = batch.data(i);
+                if data.is_empty() || (r.queued > stale_after && !data.starts_with(b"SIP/2.0 ")) {
+                    continue;
+                }
+                let src = Source {
+                    transport: Transport::Udp,
+                    local,
+                    remote: r.remote,
+                    conn: None,
+                    overloaded: r.queued > shed_after,
+                };
+                self.handle_guarded(Bytes::copy_from_slice(data), &src, &mut out);
+                self.dispatch(&mut out).await;
             }
-            let src = Source { transport: Transport::Udp, local, remote, conn: None };
-            self.handle_guarded(Bytes::copy_from_slice(&buf[..n]), &src, &mut out);
-            self.dispatch(&mut out).await;
         }
     }
 
@@ -128,7 +164,13 @@ impl Transports {
             if !self.core.defence.allow(remote.ip(), Instant::now()) {
                 continue; // banned: the connection is dropped at once
             }
-            let from_same = self.conns.lock().by_id.values().filter(|c| c.remote.ip() == remote.ip()).count();
+            let from_same = self
+                .conns
+                .lock()
+                .by_id
+                .values()
+                .filter(|c| c.remote.ip() == remote.ip())
+                .count();
             if from_same >= self.core.cfg.limits.tcp_max_connections_per_address {
                 tracing::warn!(%remote, "refusing {kind} connection: {from_same} already open from this address");
                 continue;
@@ -149,7 +191,9 @@ impl Transports {
             }
             Transport::Tls | Transport::Wss => {
                 let Some(tls) = &self.tls else { return };
-                let s = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
+                let s = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream))
+                    .await
+                {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         tracing::info!(%remote, "TLS handshake with a peer failed: {e}");
@@ -163,16 +207,25 @@ impl Transports {
                 if listen.transport == Transport::Tls {
                     self.start_stream(s, Transport::Tls, local, remote);
                 } else {
-                    self.accept_websocket(s, Transport::Wss, local, remote).await;
+                    self.accept_websocket(s, Transport::Wss, local, remote)
+                        .await;
                 }
             }
-            Transport::Ws => self.accept_websocket(stream, Transport::Ws, local, remote).await,
+            Transport::Ws => {
+                self.accept_websocket(stream, Transport::Ws, local, remote)
+                    .await
+            }
         }
     }
 
     /// The WebSocket handshake (RFC 7118 §4: the client must offer the "sip" subprotocol).
-    async fn accept_websocket<S>(self: Arc<Self>, stream: S, transport: Transport, local: SocketAddr, remote: SocketAddr)
-    where
+    async fn accept_websocket<S>(
+        self: Arc<Self>,
+        stream: S,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         use tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -186,16 +239,28 @@ impl Transports {
                 .flat_map(|v| v.split(','))
                 .any(|p| p.trim().eq_ignore_ascii_case("sip"));
             if !offers_sip {
-                let mut e = ErrorResponse::new(Some("the WebSocket subprotocol \"sip\" is required (RFC 7118)".into()));
+                let mut e = ErrorResponse::new(Some(
+                    "the WebSocket subprotocol \"sip\" is required (RFC 7118)".into(),
+                ));
                 *e.status_mut() = tungstenite::http::StatusCode::BAD_REQUEST;
                 return Err(e);
             }
-            resp.headers_mut().insert("sec-websocket-protocol", tungstenite::http::HeaderValue::from_static("sip"));
+            resp.headers_mut().insert(
+                "sec-websocket-protocol",
+                tungstenite::http::HeaderValue::from_static("sip"),
+            );
             Ok(resp)
         };
         let max = self.core.max_message_bytes();
-        let config = tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config))).await {
+        let config = tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        match tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config)),
+        )
+        .await
+        {
             Ok(Ok(ws)) => self.start_websocket(ws, transport, local, remote),
             Ok(Err(e)) => tracing::info!(%remote, "WebSocket handshake failed: {e}"),
             Err(_) => tracing::info!(%remote, "WebSocket handshake timed out"),
@@ -203,17 +268,34 @@ impl Transports {
     }
 
     /// Enters a connection in the table; returns its id, its queue's sender and receiver.
-    fn register_conn(&self, transport: Transport, remote: SocketAddr) -> (ConnId, mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>) {
+    fn register_conn(
+        &self,
+        transport: Transport,
+        remote: SocketAddr,
+    ) -> (ConnId, mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel::<Bytes>(self.core.cfg.limits.tcp_send_queue);
         let mut t = self.conns.lock();
-        t.by_id.insert(id, Conn { tx: tx.clone(), transport, remote });
+        t.by_id.insert(
+            id,
+            Conn {
+                tx: tx.clone(),
+                transport,
+                remote,
+            },
+        );
         t.by_addr.insert((transport, remote), id);
         (id, tx, rx)
     }
 
     /// Registers a byte-stream connection (TCP or TLS) and starts its reader and writer.
-    fn start_stream<S>(self: &Arc<Self>, stream: S, transport: Transport, local: SocketAddr, remote: SocketAddr) -> (ConnId, mpsc::Sender<Bytes>)
+    fn start_stream<S>(
+        self: &Arc<Self>,
+        stream: S,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> (ConnId, mpsc::Sender<Bytes>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -237,17 +319,29 @@ impl Transports {
             let _ = wr.shutdown().await;
         });
         let me = self.clone();
+        let own = tx.clone();
         tokio::spawn(async move {
-            let src = Source { transport, local, remote, conn: Some(id) };
-            me.read_stream(&mut rd, &src).await;
+            let src = Source {
+                transport,
+                local,
+                remote,
+                conn: Some(id),
+                overloaded: false,
+            };
+            me.read_stream(&mut rd, &src, &own).await;
             me.close_conn(id);
         });
         (id, tx)
     }
 
     /// Registers a WebSocket connection: one SIP message per text or binary frame.
-    fn start_websocket<S>(self: &Arc<Self>, ws: tokio_tungstenite::WebSocketStream<S>, transport: Transport, local: SocketAddr, remote: SocketAddr)
-    where
+    fn start_websocket<S>(
+        self: &Arc<Self>,
+        ws: tokio_tungstenite::WebSocketStream<S>,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (id, _tx, mut rx) = self.register_conn(transport, remote);
@@ -268,7 +362,13 @@ impl Transports {
         });
         let me = self.clone();
         tokio::spawn(async move {
-            let src = Source { transport, local, remote, conn: Some(id) };
+            let src = Source {
+                transport,
+                local,
+                remote,
+                conn: Some(id),
+                overloaded: false,
+            };
             let idle = Duration::from_secs(me.core.cfg.limits.tcp_idle_timeout);
             let mut out = Vec::with_capacity(8);
             loop {
@@ -314,10 +414,31 @@ impl Transports {
     }
 
     /// Reads and frames SIP messages from a TCP or TLS connection until it closes.
-    async fn read_stream<R: AsyncRead + Unpin>(self: &Arc<Self>, rd: &mut R, src: &Source) {
+    ///
+    /// Overload: `caught_up` is when this reader last found nothing left to read, so no
+    /// buffered message is older than that; when it is longer ago than
+    /// `limits.max_queue_delay_ms`, new work is shed (503). Nothing is dropped: TCP's flow
+    /// control slows a sender we cannot keep up with.
+    ///
+    /// `own` is this connection's send queue: reading pauses while it is more than half full,
+    /// so a peer sending requests back to back cannot make us outrun our own writer (a full
+    /// queue means a stuck peer, and closes the connection).
+    async fn read_stream<R: AsyncRead + Unpin>(
+        self: &Arc<Self>,
+        rd: &mut R,
+        src: &Source,
+        own: &mpsc::Sender<Bytes>,
+    ) {
+        use futures_util::FutureExt;
+        let shed_after = self.core.max_queue_delay();
+        let mut caught_up = Instant::now();
         let max = self.core.max_message_bytes();
         let idle = Duration::from_secs(self.core.cfg.limits.tcp_idle_timeout);
-        let (id, remote, kind) = (src.conn.unwrap_or_default(), src.remote, src.transport.as_str());
+        let (id, remote, kind) = (
+            src.conn.unwrap_or_default(),
+            src.remote,
+            src.transport.as_str(),
+        );
         let mut buf = BytesMut::with_capacity(8192);
         let mut out = Vec::with_capacity(8);
         loop {
@@ -334,13 +455,29 @@ impl Transports {
                     }
                     Frame::Message { len } => {
                         let msg = buf.split_to(len).freeze();
-                        self.handle_guarded(msg, src, &mut out);
+                        let src = Source {
+                            overloaded: caught_up.elapsed() > shed_after,
+                            ..*src
+                        };
+                        self.handle_guarded(msg, &src, &mut out);
                         self.dispatch(&mut out).await;
+                        if own.capacity() < own.max_capacity() / 2 {
+                            tokio::task::yield_now().await;
+                            while own.capacity() < own.max_capacity() / 2 && !own.is_closed() {
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            }
+                        }
                     }
                     Frame::TooLarge { header_len } => {
                         if header_len > 0 {
                             let head = buf.split_to(header_len).freeze();
-                            self.core.reply_unframable(head, src, 513, "Message Too Large", &mut out);
+                            self.core.reply_unframable(
+                                head,
+                                src,
+                                513,
+                                "Message Too Large",
+                                &mut out,
+                            );
                             self.dispatch(&mut out).await;
                         }
                         tracing::info!(%remote, "closing {kind} connection: message larger than {max} bytes");
@@ -358,11 +495,23 @@ impl Transports {
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(8192);
             }
-            match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
+            // read without waiting when data is already there (we may be behind)
+            let read = match rd.read_buf(&mut buf).now_or_never() {
+                Some(r) => Ok(r),
+                None => {
+                    let r = tokio::time::timeout(idle, rd.read_buf(&mut buf)).await;
+                    caught_up = Instant::now();
+                    r
+                }
+            };
+            match read {
                 Ok(Ok(0)) | Ok(Err(_)) => return,
                 Ok(Ok(_)) => {}
                 Err(_) => {
-                    let pinned = self.core.pinned_until(id).is_some_and(|t| t > Instant::now());
+                    let pinned = self
+                        .core
+                        .pinned_until(id)
+                        .is_some_and(|t| t > Instant::now());
                     if !pinned {
                         tracing::debug!(%remote, "closing idle {kind} connection");
                         return;
@@ -376,7 +525,9 @@ impl Transports {
     /// receive loop (which would silently stop serving the socket).
     fn handle_guarded(&self, data: Bytes, src: &Source, out: &mut Vec<Outgoing>) {
         let core = &self.core;
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.handle(data.clone(), src, out)));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            core.handle(data.clone(), src, out)
+        }));
         if r.is_err() {
             out.clear();
             tracing::error!(peer = %src.remote, "internal error handling a message (dropped): {:?}", String::from_utf8_lossy(&data[..data.len().min(2000)]));
@@ -406,7 +557,17 @@ impl Transports {
             let ok = match o.dest.transport {
                 Transport::Udp => self.send_udp(&o.dest, &o.bytes).await,
                 _ => {
-                    let existing = o.dest.conn.filter(|id| self.conns.lock().by_id.contains_key(id)).or_else(|| self.conns.lock().by_addr.get(&(o.dest.transport, o.dest.addr)).copied());
+                    let existing = o
+                        .dest
+                        .conn
+                        .filter(|id| self.conns.lock().by_id.contains_key(id))
+                        .or_else(|| {
+                            self.conns
+                                .lock()
+                                .by_addr
+                                .get(&(o.dest.transport, o.dest.addr))
+                                .copied()
+                        });
                     match existing {
                         Some(id) => self.send_on_conn(id, o.bytes.clone()),
                         None => {
@@ -441,17 +602,31 @@ impl Transports {
         for m in more {
             if m.dest.transport == Transport::Udp {
                 self.send_udp(&m.dest, &m.bytes).await;
-            } else if let Some(id) = m.dest.conn.or_else(|| self.conns.lock().by_addr.get(&(m.dest.transport, m.dest.addr)).copied()) {
+            } else if let Some(id) = m.dest.conn.or_else(|| {
+                self.conns
+                    .lock()
+                    .by_addr
+                    .get(&(m.dest.transport, m.dest.addr))
+                    .copied()
+            }) {
                 self.send_on_conn(id, m.bytes);
             }
         }
     }
 
     async fn send_udp(&self, dest: &Dest, b: &[u8]) -> bool {
-        let Some((_, sock)) = self.udp.iter().find(|(a, _)| a.is_ipv4() == dest.addr.is_ipv4()) else { return false };
+        let Some((_, sock)) = self
+            .udp
+            .iter()
+            .find(|(a, _)| a.is_ipv4() == dest.addr.is_ipv4())
+        else {
+            return false;
+        };
         match sock.try_send_to(b, dest.addr) {
             Ok(_) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => sock.send_to(b, dest.addr).await.is_ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                sock.send_to(b, dest.addr).await.is_ok()
+            }
             Err(e) => {
                 tracing::debug!(dest = %dest.addr, "udp send: {e}");
                 false
@@ -465,11 +640,20 @@ impl Transports {
         if dest.transport.is_websocket() {
             return false;
         }
-        let Some(local) = self.streams.iter().find(|l| l.transport == dest.transport && l.addr.is_ipv4() == dest.addr.is_ipv4()).map(|l| l.addr) else {
+        let Some(local) = self
+            .streams
+            .iter()
+            .find(|l| l.transport == dest.transport && l.addr.is_ipv4() == dest.addr.is_ipv4())
+            .map(|l| l.addr)
+        else {
             return false;
         };
         let connect = async {
-            let sock = if dest.addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            let sock = if dest.addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
             // from our listener's address, so a peer checking where a domain's traffic comes
             // from (federation) sees the address its route names
             if !local.ip().is_unspecified() {
@@ -489,7 +673,12 @@ impl Transports {
         let (_, tx) = if dest.transport == Transport::Tls {
             let Some(tls) = &self.tls else { return false };
             let name = crate::tls::server_name_for(&b, dest.addr.ip());
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connector.connect(name.clone(), stream)).await {
+            match tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                tls.connector.connect(name.clone(), stream),
+            )
+            .await
+            {
                 Ok(Ok(s)) => self.start_stream(s, Transport::Tls, local, dest.addr),
                 Ok(Err(e)) => {
                     tracing::info!(dest = %dest.addr, name = name.to_str().as_ref(), "TLS connection refused: {e}");
@@ -507,6 +696,13 @@ impl Transports {
     }
 
     pub fn listeners(&self) -> Vec<Listen> {
-        self.udp.iter().map(|(a, _)| Listen { transport: Transport::Udp, addr: *a }).chain(self.streams.iter().copied()).collect()
+        self.udp
+            .iter()
+            .map(|(a, _)| Listen {
+                transport: Transport::Udp,
+                addr: *a,
+            })
+            .chain(self.streams.iter().copied())
+            .collect()
     }
 }

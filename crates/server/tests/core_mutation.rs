@@ -20,11 +20,17 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 fn scale() -> usize {
-    std::env::var("CONFAB_MUTATION_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
+    std::env::var("CONFAB_MUTATION_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
 }
 
 fn rng(stream: u64) -> StdRng {
-    let seed: u64 = std::env::var("CONFAB_MUTATION_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xC0FFAB);
+    let seed: u64 = std::env::var("CONFAB_MUTATION_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0xC0FFAB);
     StdRng::seed_from_u64(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
@@ -54,17 +60,30 @@ struct Ua {
 
 impl Ua {
     fn auth(&mut self, user: &str, pw: &str, method: &str, uri: &str, proxy: bool) -> String {
-        let Some(ch) = &self.challenge else { return String::new() };
+        let Some(ch) = &self.challenge else {
+            return String::new();
+        };
         self.nc += 1;
         let v = digest::authorization(ch, user, pw, method, uri, "c0ffee", self.nc);
-        format!("{}: {v}\r\n", if proxy { "Proxy-Authorization" } else { "Authorization" })
+        format!(
+            "{}: {v}\r\n",
+            if proxy {
+                "Proxy-Authorization"
+            } else {
+                "Authorization"
+            }
+        )
     }
 
     /// (request bytes, whether it is a fresh transaction).
     fn request(&mut self, r: &mut StdRng, kind: usize) -> Vec<u8> {
         self.n += 1;
         // reuse Call-IDs and branches now and then: retransmissions, CANCEL/ACK matching
-        let n = if r.gen_bool(0.3) { self.n.saturating_sub(r.gen_range(0..8)) } else { self.n };
+        let n = if r.gen_bool(0.3) {
+            self.n.saturating_sub(r.gen_range(0..8))
+        } else {
+            self.n
+        };
         let branch = format!("z9hG4bK{n}x");
         let call = format!("call{n}@127.0.0.1");
         let via = format!("Via: SIP/2.0/UDP 127.0.0.1:5070;branch={branch};rport\r\n");
@@ -134,7 +153,8 @@ impl Harness {
             _ => src(Transport::Udp, 5070, None),
         };
         self.handled += 1;
-        self.core.handle(Bytes::copy_from_slice(data), &source, &mut self.out);
+        self.core
+            .handle(Bytes::copy_from_slice(data), &source, &mut self.out);
         self.drain(data);
     }
 
@@ -151,11 +171,20 @@ impl Harness {
                     // pass validation, but must still be a well-formed status line and
                     // frame whole.
                     let cause_parsed = parse_message(Bytes::copy_from_slice(cause));
-                    let frames_whole = frame(&o.bytes, usize::MAX) == Frame::Message { len: o.bytes.len() };
+                    let frames_whole =
+                        frame(&o.bytes, usize::MAX) == Frame::Message { len: o.bytes.len() };
                     let lenient = cause_parsed.is_err()
-                        && e.partial.as_ref().is_some_and(|p| p.status().is_some_and(|s| s >= 400))
+                        && e.partial
+                            .as_ref()
+                            .is_some_and(|p| p.status().is_some_and(|s| s >= 400))
                         && frames_whole;
-                    assert!(lenient, "the core emitted an unparsable message ({e}) to {:?}:\n{}\nafter input {}", o.dest, show(&o.bytes), show(cause));
+                    assert!(
+                        lenient,
+                        "the core emitted an unparsable message ({e}) to {:?}:\n{}\nafter input {}",
+                        o.dest,
+                        show(&o.bytes),
+                        show(cause)
+                    );
                     self.lenient += 1;
                     continue;
                 }
@@ -168,8 +197,15 @@ impl Harness {
             }
             if let Some(log) = &mut self.log {
                 let first = o.bytes.split(|&b| b == b'\r').next().unwrap_or_default();
-                let cseq = m.cseq().map(|c| c.method.as_str().to_string()).unwrap_or_default();
-                log.push(format!("{} {} ({cseq})", o.dest.addr, String::from_utf8_lossy(first)));
+                let cseq = m
+                    .cseq()
+                    .map(|c| c.method.as_str().to_string())
+                    .unwrap_or_default();
+                log.push(format!(
+                    "{} {} ({cseq})",
+                    o.dest.addr,
+                    String::from_utf8_lossy(first)
+                ));
             }
             if m.is_request() && self.sent_requests.len() < 64 {
                 self.sent_requests.push(m);
@@ -177,7 +213,9 @@ impl Harness {
         }
         // what on_send_failure produced
         for o in std::mem::take(&mut self.out) {
-            parse_message(o.bytes.clone()).unwrap_or_else(|e| panic!("unparsable after a send failure ({e}): {}", show(&o.bytes)));
+            parse_message(o.bytes.clone()).unwrap_or_else(|e| {
+                panic!("unparsable after a send failure ({e}): {}", show(&o.bytes))
+            });
         }
     }
 
@@ -198,13 +236,20 @@ impl Harness {
                 if r.gen_bool(0.35) {
                     let mut resp = response_to(&req, status, None, Some("b1"));
                     if status == 200 {
-                        resp.headers.push(HeaderName::Contact, "<sip:bob@127.0.0.1:5080>");
+                        resp.headers
+                            .push(HeaderName::Contact, "<sip:bob@127.0.0.1:5080>");
                     }
                     if status == 302 {
-                        resp.headers.push(HeaderName::Contact, "<sip:bob@127.0.0.1:5090>, <sip:x@[::1]:5070;transport=tcp>");
+                        resp.headers.push(
+                            HeaderName::Contact,
+                            "<sip:bob@127.0.0.1:5090>, <sip:x@[::1]:5070;transport=tcp>",
+                        );
                     }
                     if status == 401 {
-                        resp.headers.push(HeaderName::WwwAuthenticate, "Digest realm=\"remote\", nonce=\"n1\", qop=\"auth\"");
+                        resp.headers.push(
+                            HeaderName::WwwAuthenticate,
+                            "Digest realm=\"remote\", nonce=\"n1\", qop=\"auth\"",
+                        );
                     }
                     v.push(resp.to_bytes().to_vec());
                 }
@@ -218,7 +263,6 @@ impl Harness {
 mod mutator;
 use mutator::*;
 
-
 // ---------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------
@@ -226,20 +270,42 @@ use mutator::*;
 #[test]
 fn mutated_traffic_through_the_core_never_panics_and_emits_valid_sip() {
     let t = Instant::now();
-    let mut h = Harness { core: core(), out: vec![], sent_requests: vec![], handled: 0, emitted: 0, lenient: 0, log: None, conn: 0 };
+    let mut h = Harness {
+        core: core(),
+        out: vec![],
+        sent_requests: vec![],
+        handled: 0,
+        emitted: 0,
+        lenient: 0,
+        log: None,
+        conn: 0,
+    };
     // the setup does not depend on CONFAB_MUTATION_SEED: it must always get this far
     let mut r = StdRng::seed_from_u64(0xC0FFAB ^ 10u64.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let mut ua = Ua { challenge: None, nc: 0, n: 0 };
+    let mut ua = Ua {
+        challenge: None,
+        nc: 0,
+        n: 0,
+    };
 
     // a challenge to answer, then bob registers at 127.0.0.1:5080 so requests to him are forwarded
     let reg = ua.request(&mut r, 0);
-    h.core.handle(Bytes::from(reg), &src(Transport::Udp, 5070, None), &mut h.out);
+    h.core.handle(
+        Bytes::from(reg),
+        &src(Transport::Udp, 5070, None),
+        &mut h.out,
+    );
     let resp = parse_message(h.out.pop().expect("a challenge").bytes).unwrap();
     assert_eq!(resp.status(), Some(401));
-    ua.challenge = Some(Challenge::parse(resp.header(&HeaderName::WwwAuthenticate).unwrap()).unwrap());
+    ua.challenge =
+        Some(Challenge::parse(resp.header(&HeaderName::WwwAuthenticate).unwrap()).unwrap());
     let a = ua.auth("bob", "bobpw", "REGISTER", "sip:example.test", false);
     let bob = format!("REGISTER sip:example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKbob1\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.test>;tag=b\r\nTo: <sip:bob@example.test>\r\nCall-ID: reg-bob\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@127.0.0.1:5080>;expires=3600\r\n{a}Content-Length: 0\r\n\r\n");
-    h.core.handle(Bytes::from(bob), &src(Transport::Udp, 5080, None), &mut h.out);
+    h.core.handle(
+        Bytes::from(bob),
+        &src(Transport::Udp, 5080, None),
+        &mut h.out,
+    );
     let resp = parse_message(h.out.pop().expect("a reply").bytes).unwrap();
     assert_eq!(resp.status(), Some(200), "bob registered");
     // the clean form of every kind of request gets past authentication
@@ -269,7 +335,11 @@ fn mutated_traffic_through_the_core_never_panics_and_emits_valid_sip() {
     for batch in 0..(90 * scale()) {
         // torture messages, clean and mutated
         for _ in 0..8 {
-            let m = if r.gen_bool(0.2) { torture[r.gen_range(0..torture.len())].clone() } else { mutator.next() };
+            let m = if r.gen_bool(0.2) {
+                torture[r.gen_range(0..torture.len())].clone()
+            } else {
+                mutator.next()
+            };
             h.feed(&m, &mut r);
             stats[0] += 1;
         }
@@ -277,13 +347,21 @@ fn mutated_traffic_through_the_core_never_panics_and_emits_valid_sip() {
         for _ in 0..24 {
             let kind = r.gen_range(0..12);
             let m = ua.request(&mut r, kind);
-            let m = if r.gen_bool(0.15) { m } else { mutator.mutate(m) };
+            let m = if r.gen_bool(0.15) {
+                m
+            } else {
+                mutator.mutate(m)
+            };
             h.feed(&m, &mut r);
             stats[1] += 1;
         }
         // responses to what the core sent, clean and mutated
         for resp in h.responses(&mut r) {
-            let m = if r.gen_bool(0.4) { resp } else { mutator.mutate(resp) };
+            let m = if r.gen_bool(0.4) {
+                resp
+            } else {
+                mutator.mutate(resp)
+            };
             h.feed(&m, &mut r);
             stats[2] += 1;
         }
@@ -302,15 +380,31 @@ fn mutated_traffic_through_the_core_never_panics_and_emits_valid_sip() {
         h.core.transactions(),
         t.elapsed()
     );
-    assert!(stats[2] > 100, "the core forwarded requests that got answers: {stats:?}");
+    assert!(
+        stats[2] > 100,
+        "the core forwarded requests that got answers: {stats:?}"
+    );
 }
 
 /// Every truncation and splices of a live INVITE and of an authenticated REGISTER.
 #[test]
 fn truncated_and_spliced_requests() {
-    let mut h = Harness { core: core(), out: vec![], sent_requests: vec![], handled: 0, emitted: 0, lenient: 0, log: None, conn: 0 };
+    let mut h = Harness {
+        core: core(),
+        out: vec![],
+        sent_requests: vec![],
+        handled: 0,
+        emitted: 0,
+        lenient: 0,
+        log: None,
+        conn: 0,
+    };
     let mut r = rng(12);
-    let mut ua = Ua { challenge: None, nc: 0, n: 0 };
+    let mut ua = Ua {
+        challenge: None,
+        nc: 0,
+        n: 0,
+    };
     for kind in [1usize, 0, 3, 6] {
         let m = ua.request(&mut r, kind);
         for len in (0..=m.len()).step_by(3) {

@@ -12,17 +12,32 @@ use std::path::PathBuf;
 #[test]
 fn every_saved_core_request_input_passes_the_target_check() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions/core_request");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
     files.sort();
-    assert!(files.len() >= 5, "the core_request regression inputs are there");
+    assert!(
+        files.len() >= 5,
+        "the core_request regression inputs are there"
+    );
     let mut forwarded = 0;
     for f in files {
         let data = std::fs::read(&f).unwrap();
         match std::panic::catch_unwind(|| check_core_request(&data)) {
             Ok(n) => forwarded += n,
             Err(e) => {
-                let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
-                panic!("core_request fails on {}: {}\ninput {}", f.display(), msg.unwrap_or_default(), show(&data));
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+                panic!(
+                    "core_request fails on {}: {}\ninput {}",
+                    f.display(),
+                    msg.unwrap_or_default(),
+                    show(&data)
+                );
             }
         }
     }

@@ -110,7 +110,8 @@ fn rsip_typed(bytes: &[u8]) -> rsip::SipMessage {
 
 fn sanity() {
     for (name, text) in MESSAGES {
-        let m = parse_message(Bytes::from_static(text.as_bytes())).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let m = parse_message(Bytes::from_static(text.as_bytes()))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let again = parse_message(m.to_bytes()).unwrap();
         assert_eq!(m.start, again.start, "{name}");
         assert_eq!(m.body, again.body, "{name}");
@@ -120,8 +121,14 @@ fn sanity() {
     let m = parse_message(Bytes::from_static(REGISTER.as_bytes())).unwrap();
     let v = m.header(&HeaderName::Authorization).unwrap();
     let c = Credentials::parse(v).unwrap();
-    assert_eq!(digest::ha1(Algorithm::Md5, "alice", "example.com", "secret"), ALICE_HA1);
-    assert!(digest::verify(&c, "REGISTER", ALICE_HA1), "the REGISTER's digest response is right");
+    assert_eq!(
+        digest::ha1(Algorithm::Md5, "alice", "example.com", "secret"),
+        ALICE_HA1
+    );
+    assert!(
+        digest::verify(&c, "REGISTER", ALICE_HA1),
+        "the REGISTER's digest response is right"
+    );
 }
 
 fn parsing(c: &mut Criterion) {
@@ -130,11 +137,15 @@ fn parsing(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for (name, text) in MESSAGES {
         let bytes = Bytes::from_static(text.as_bytes());
-        g.bench_function(format!("confab/{name}"), |b| b.iter(|| parse_message(black_box(bytes.clone())).unwrap()));
+        g.bench_function(format!("confab/{name}"), |b| {
+            b.iter(|| parse_message(black_box(bytes.clone())).unwrap())
+        });
         g.bench_function(format!("rsip/{name}"), |b| {
             b.iter(|| rsip::SipMessage::try_from(black_box(text.as_bytes())).unwrap())
         });
-        g.bench_function(format!("rsip_typed/{name}"), |b| b.iter(|| rsip_typed(black_box(text.as_bytes()))));
+        g.bench_function(format!("rsip_typed/{name}"), |b| {
+            b.iter(|| rsip_typed(black_box(text.as_bytes())))
+        });
     }
     g.finish();
 }
@@ -145,14 +156,22 @@ fn serializing(c: &mut Criterion) {
     for (name, text) in MESSAGES {
         let bytes = Bytes::from_static(text.as_bytes());
         let msg = parse_message(bytes.clone()).unwrap();
-        g.bench_function(format!("confab/{name}"), |b| b.iter(|| black_box(&msg).to_bytes()));
+        g.bench_function(format!("confab/{name}"), |b| {
+            b.iter(|| black_box(&msg).to_bytes())
+        });
         let rmsg = rsip::SipMessage::try_from(text.as_bytes()).unwrap();
-        g.bench_function(format!("rsip/{name}"), |b| b.iter(|| black_box(&rmsg).to_string()));
+        g.bench_function(format!("rsip/{name}"), |b| {
+            b.iter(|| black_box(&rmsg).to_string())
+        });
         g.bench_function(format!("confab_roundtrip/{name}"), |b| {
             b.iter(|| parse_message(black_box(bytes.clone())).unwrap().to_bytes())
         });
         g.bench_function(format!("rsip_roundtrip/{name}"), |b| {
-            b.iter(|| rsip::SipMessage::try_from(black_box(text.as_bytes())).unwrap().to_string())
+            b.iter(|| {
+                rsip::SipMessage::try_from(black_box(text.as_bytes()))
+                    .unwrap()
+                    .to_string()
+            })
         });
     }
     g.finish();
@@ -163,9 +182,13 @@ fn digest_auth(c: &mut Criterion) {
     let value = msg.header(&HeaderName::Authorization).unwrap().clone();
     let mut g = c.benchmark_group("digest");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("credentials_parse", |b| b.iter(|| Credentials::parse(black_box(&value)).unwrap().nc));
+    g.bench_function("credentials_parse", |b| {
+        b.iter(|| Credentials::parse(black_box(&value)).unwrap().nc)
+    });
     let creds = Credentials::parse(&value).unwrap();
-    g.bench_function("verify", |b| b.iter(|| assert!(digest::verify(black_box(&creds), "REGISTER", ALICE_HA1))));
+    g.bench_function("verify", |b| {
+        b.iter(|| assert!(digest::verify(black_box(&creds), "REGISTER", ALICE_HA1)))
+    });
     g.bench_function("parse_and_verify", |b| {
         b.iter(|| {
             let c = Credentials::parse(black_box(&value)).unwrap();

@@ -165,6 +165,8 @@ fn strip_scheme(value: &str) -> Result<&str, DigestError> {
 
 /// Parses a quoted-string starting after the opening quote. Returns the unescaped
 /// content (borrowed unless it contained a quoted-pair) and the remaining input.
+/// A CR or LF is refused, bare or escaped: neither qdtext nor quoted-pair allows one
+/// (folding has been undone by the message parser), and no serializer could carry it.
 fn parse_quoted(s: &str) -> Result<(Cow<'_, str>, &str), DigestError> {
     let bytes = s.as_bytes();
     let mut i = 0;
@@ -173,6 +175,7 @@ fn parse_quoted(s: &str) -> Result<(Cow<'_, str>, &str), DigestError> {
         match bytes[i] {
             b'"' => return Ok((Cow::Borrowed(&s[..i]), &s[i + 1..])),
             b'\\' => break,
+            b'\r' | b'\n' => return Err(DigestError::Malformed),
             _ => i += 1,
         }
     }
@@ -182,7 +185,9 @@ fn parse_quoted(s: &str) -> Result<(Cow<'_, str>, &str), DigestError> {
     while let Some((j, c)) = chars.next() {
         match c {
             '"' => return Ok((Cow::Owned(out), &s[i + j + 1..])),
+            '\r' | '\n' => return Err(DigestError::Malformed),
             '\\' => match chars.next() {
+                Some((_, '\r' | '\n')) => return Err(DigestError::Malformed),
                 Some((_, e)) => out.push(e),
                 None => break,
             },

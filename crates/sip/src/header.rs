@@ -86,7 +86,11 @@ impl HeaderName {
     pub fn is_list(&self) -> bool {
         matches!(
             self,
-            HeaderName::Via | HeaderName::Route | HeaderName::RecordRoute | HeaderName::Contact | HeaderName::Path
+            HeaderName::Via
+                | HeaderName::Route
+                | HeaderName::RecordRoute
+                | HeaderName::Contact
+                | HeaderName::Path
         )
     }
 
@@ -130,11 +134,17 @@ impl Headers {
     }
 
     pub fn get(&self, name: &HeaderName) -> Option<&Text> {
-        self.0.iter().find(|h| h.name.matches(name)).map(|h| &h.value)
+        self.0
+            .iter()
+            .find(|h| h.name.matches(name))
+            .map(|h| &h.value)
     }
 
     pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a Text> + 'a {
-        self.0.iter().filter(move |h| h.name.matches(name)).map(|h| &h.value)
+        self.0
+            .iter()
+            .filter(move |h| h.name.matches(name))
+            .map(|h| &h.value)
     }
 
     pub fn count(&self, name: &HeaderName) -> usize {
@@ -146,14 +156,27 @@ impl Headers {
     }
 
     pub fn push(&mut self, name: HeaderName, value: impl Into<Text>) {
-        self.0.push(Header { name, value: value.into() });
+        self.0.push(Header {
+            name,
+            value: value.into(),
+        });
     }
 
     /// Inserts before the first header of the same name (or first of all), as a proxy
     /// does with its Via and Record-Route.
     pub fn push_front(&mut self, name: HeaderName, value: impl Into<Text>) {
-        let at = self.0.iter().position(|h| h.name.matches(&name)).unwrap_or(0);
-        self.0.insert(at, Header { name, value: value.into() });
+        let at = self
+            .0
+            .iter()
+            .position(|h| h.name.matches(&name))
+            .unwrap_or(0);
+        self.0.insert(
+            at,
+            Header {
+                name,
+                value: value.into(),
+            },
+        );
     }
 
     /// Removes and returns the first value of `name`.

@@ -76,8 +76,16 @@ impl std::fmt::Display for Method {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StartLine {
-    Request { method: Method, uri: Text, version: Text },
-    Response { status: u16, reason: Text, version: Text },
+    Request {
+        method: Method,
+        uri: Text,
+        version: Text,
+    },
+    Response {
+        status: u16,
+        reason: Text,
+        version: Text,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,7 +100,11 @@ pub const SIP_VERSION: Text = Text::from_static("SIP/2.0");
 impl Message {
     pub fn request(method: Method, uri: impl Into<Text>) -> Message {
         Message {
-            start: StartLine::Request { method, uri: uri.into(), version: SIP_VERSION },
+            start: StartLine::Request {
+                method,
+                uri: uri.into(),
+                version: SIP_VERSION,
+            },
             headers: Headers::with_capacity(12),
             body: Bytes::new(),
         }
@@ -100,7 +112,11 @@ impl Message {
 
     pub fn response(status: u16, reason: impl Into<Text>) -> Message {
         Message {
-            start: StartLine::Response { status, reason: reason.into(), version: SIP_VERSION },
+            start: StartLine::Response {
+                status,
+                reason: reason.into(),
+                version: SIP_VERSION,
+            },
             headers: Headers::with_capacity(12),
             body: Bytes::new(),
         }
@@ -157,29 +173,40 @@ impl Message {
     }
 
     pub fn top_via(&self) -> Option<Via<'_>> {
-        self.headers.get(&HeaderName::Via).and_then(|v| Via::parse(v).ok())
+        self.headers
+            .get(&HeaderName::Via)
+            .and_then(|v| Via::parse(v).ok())
     }
 
     pub fn from_hdr(&self) -> Option<NameAddr<'_>> {
-        self.headers.get(&HeaderName::From).and_then(|v| NameAddr::parse(v).ok())
+        self.headers
+            .get(&HeaderName::From)
+            .and_then(|v| NameAddr::parse(v).ok())
     }
 
     pub fn to_hdr(&self) -> Option<NameAddr<'_>> {
-        self.headers.get(&HeaderName::To).and_then(|v| NameAddr::parse(v).ok())
+        self.headers
+            .get(&HeaderName::To)
+            .and_then(|v| NameAddr::parse(v).ok())
     }
 
     /// Max-Forwards as a number; `None` when absent or unparsable.
     pub fn max_forwards(&self) -> Option<u32> {
-        self.headers.get(&HeaderName::MaxForwards).and_then(|v| v.trim().parse().ok())
+        self.headers
+            .get(&HeaderName::MaxForwards)
+            .and_then(|v| v.trim().parse().ok())
     }
 
     /// Expires header as seconds.
     pub fn expires(&self) -> Option<u32> {
-        self.headers.get(&HeaderName::Expires).and_then(|v| parse_delta_seconds(v))
+        self.headers
+            .get(&HeaderName::Expires)
+            .and_then(|v| parse_delta_seconds(v))
     }
 
     pub fn set_body(&mut self, content_type: &str, body: impl Into<Bytes>) {
-        self.headers.set(HeaderName::ContentType, Text::from(content_type));
+        self.headers
+            .set(HeaderName::ContentType, Text::from(content_type));
         self.body = body.into();
     }
 
@@ -193,14 +220,22 @@ impl Message {
 
     pub fn write_to(&self, out: &mut BytesMut) {
         match &self.start {
-            StartLine::Request { method, uri, version } => {
+            StartLine::Request {
+                method,
+                uri,
+                version,
+            } => {
                 out.put_slice(method.as_str().as_bytes());
                 out.put_u8(b' ');
                 out.put_slice(uri.as_bytes());
                 out.put_u8(b' ');
                 out.put_slice(version.as_bytes());
             }
-            StartLine::Response { status, reason, version } => {
+            StartLine::Response {
+                status,
+                reason,
+                version,
+            } => {
                 out.put_slice(version.as_bytes());
                 out.put_u8(b' ');
                 let mut code = [b'0'; 3];
@@ -231,7 +266,11 @@ impl Message {
     }
 
     fn wire_len_estimate(&self) -> usize {
-        let heads: usize = self.headers.iter().map(|h| h.name.as_str().len() + h.value.len() + 4).sum();
+        let heads: usize = self
+            .headers
+            .iter()
+            .map(|h| h.name.as_str().len() + h.value.len() + 4)
+            .sum();
         heads + self.body.len() + 96
     }
 }
@@ -248,7 +287,11 @@ pub fn parse_delta_seconds(v: &str) -> Option<u32> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(v.parse::<u64>().map(|n| n.min(u32::MAX as u64) as u32).unwrap_or(u32::MAX))
+    Some(
+        v.parse::<u64>()
+            .map(|n| n.min(u32::MAX as u64) as u32)
+            .unwrap_or(u32::MAX),
+    )
 }
 
 /// A UTC calendar time, for Date headers and logs.
@@ -291,7 +334,9 @@ impl UtcTime {
     /// RFC 1123 form used by the SIP Date header (RFC 3261 §20.17).
     pub fn rfc1123(&self) -> String {
         const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
         format!(
             "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
             DAYS[self.weekday as usize],
@@ -366,8 +411,16 @@ pub fn reason_phrase(code: u16) -> &'static str {
 
 /// Builds a response to `req` (RFC 3261 §8.2.6): copies Via, From, To, Call-ID, CSeq;
 /// adds `to_tag` to To when the request's To has none and the response is not a 100.
-pub fn response_to(req: &Message, status: u16, reason: Option<&str>, to_tag: Option<&str>) -> Message {
-    let mut resp = Message::response(status, Text::from(reason.unwrap_or_else(|| reason_phrase(status))));
+pub fn response_to(
+    req: &Message,
+    status: u16,
+    reason: Option<&str>,
+    to_tag: Option<&str>,
+) -> Message {
+    let mut resp = Message::response(
+        status,
+        Text::from(reason.unwrap_or_else(|| reason_phrase(status))),
+    );
     for h in req.headers.iter() {
         match h.name {
             HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
@@ -376,9 +429,14 @@ pub fn response_to(req: &Message, status: u16, reason: Option<&str>, to_tag: Opt
             HeaderName::To => {
                 let needs_tag = status > 100
                     && to_tag.is_some()
-                    && NameAddr::parse(&h.value).map(|na| na.tag().is_none()).unwrap_or(false);
+                    && NameAddr::parse(&h.value)
+                        .map(|na| na.tag().is_none())
+                        .unwrap_or(false);
                 if needs_tag {
-                    resp.headers.push(HeaderName::To, format!("{};tag={}", h.value, to_tag.unwrap_or_default()));
+                    resp.headers.push(
+                        HeaderName::To,
+                        format!("{};tag={}", h.value, to_tag.unwrap_or_default()),
+                    );
                 } else {
                     resp.headers.0.push(h.clone());
                 }
@@ -397,8 +455,14 @@ mod tests {
 
     #[test]
     fn utc_calendar() {
-        assert_eq!(UtcTime::from_unix(1_700_000_000).rfc1123(), "Tue, 14 Nov 2023 22:13:20 GMT");
-        assert_eq!(UtcTime::from_unix(0).rfc1123(), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            UtcTime::from_unix(1_700_000_000).rfc1123(),
+            "Tue, 14 Nov 2023 22:13:20 GMT"
+        );
+        assert_eq!(
+            UtcTime::from_unix(0).rfc1123(),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
         let leap = UtcTime::from_unix(951_782_400); // 2000-02-29
         assert_eq!((leap.year, leap.month, leap.day), (2000, 2, 29));
     }

@@ -33,7 +33,11 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 fn bad(reason: impl Into<Cow<'static, str>>) -> ParseError {
-    ParseError { status: 400, reason: reason.into(), partial: None }
+    ParseError {
+        status: 400,
+        reason: reason.into(),
+        partial: None,
+    }
 }
 
 fn skip_leading_newlines(b: &[u8]) -> usize {
@@ -73,7 +77,11 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
     let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let first = lines.next().unwrap_or("");
     let start = parse_start_line(&head, first)?;
-    let mut msg = Message { start, headers: Headers::with_capacity(16), body: Bytes::new() };
+    let mut msg = Message {
+        start,
+        headers: Headers::with_capacity(16),
+        body: Bytes::new(),
+    };
     let mut error: Option<ParseError> = None;
     let mut lines = lines.peekable();
     while let Some(line) = lines.next() {
@@ -86,14 +94,20 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
         }
         let Some(colon) = line.find(':') else {
             if error.is_none() {
-                error = Some(bad(format!("Malformed header line (no colon): {}", printable_prefix(line))));
+                error = Some(bad(format!(
+                    "Malformed header line (no colon): {}",
+                    printable_prefix(line)
+                )));
             }
             continue;
         };
         let name_str = line[..colon].trim_end_matches([' ', '\t']);
         if !crate::values::is_token(name_str) {
             if error.is_none() {
-                error = Some(bad(format!("Bad header name: {}", printable_prefix(name_str))));
+                error = Some(bad(format!(
+                    "Bad header name: {}",
+                    printable_prefix(name_str)
+                )));
             }
             continue;
         }
@@ -116,7 +130,10 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
         };
         if name.is_list() {
             if value_text.trim() == "*" && name == HeaderName::Contact {
-                msg.headers.0.push(Header { name, value: value_text });
+                msg.headers.0.push(Header {
+                    name,
+                    value: value_text,
+                });
                 continue;
             }
             for item in split_list(&value_text) {
@@ -126,14 +143,22 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
                     }
                     continue;
                 }
-                msg.headers.0.push(Header { name: name.clone(), value: value_text.slice_ref(item) });
+                msg.headers.0.push(Header {
+                    name: name.clone(),
+                    value: value_text.slice_ref(item),
+                });
             }
         } else {
-            msg.headers.0.push(Header { name, value: value_text });
+            msg.headers.0.push(Header {
+                name,
+                value: value_text,
+            });
         }
         if msg.headers.0.len() > MAX_HEADER_FIELDS {
             // the rest is not read: a message this large in fields is an attack, not a client
-            let mut e = bad(format!("Too many header fields (more than {MAX_HEADER_FIELDS})"));
+            let mut e = bad(format!(
+                "Too many header fields (more than {MAX_HEADER_FIELDS})"
+            ));
             e.partial = Some(Box::new(msg));
             return Err(e);
         }
@@ -156,7 +181,9 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
     match declared {
         Some(n) if n as usize > available || n > u32::MAX as u64 => {
             if error.is_none() {
-                error = Some(bad(format!("Content-Length {n} exceeds the {available} bytes of body received")));
+                error = Some(bad(format!(
+                    "Content-Length {n} exceeds the {available} bytes of body received"
+                )));
             }
         }
         Some(n) => msg.body = buf.slice(body_start..body_start + n as usize),
@@ -181,13 +208,18 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
 
 /// Keeps error reasons short and printable (they go into a status line).
 fn printable_prefix(s: &str) -> String {
-    s.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect()
+    s.chars()
+        .take(40)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 fn parse_start_line(head: &Text, line: &str) -> Result<StartLine, ParseError> {
     if let Some(rest) = line.strip_prefix("SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let (ver, rest) = rest.split_once(' ').ok_or_else(|| bad("Malformed status line"))?;
+        let (ver, rest) = rest
+            .split_once(' ')
+            .ok_or_else(|| bad("Malformed status line"))?;
         check_version_digits(ver)?;
         let (code, reason) = match rest.split_once(' ') {
             Some((c, r)) => (c, r),
@@ -201,17 +233,25 @@ fn parse_start_line(head: &Text, line: &str) -> Result<StartLine, ParseError> {
             return Err(bad("Status code out of range"));
         }
         let version = head.slice_ref(&line[..4 + ver.len()]);
-        return Ok(StartLine::Response { status, reason: head.slice_ref(reason), version });
+        return Ok(StartLine::Response {
+            status,
+            reason: head.slice_ref(reason),
+            version,
+        });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version (single spaces)
     let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad("Malformed request line"));
     };
     if !crate::values::is_token(method) {
         return Err(bad("Malformed method in request line"));
     }
-    let v = version.strip_prefix("SIP/").ok_or_else(|| bad("Malformed SIP version in request line"))?;
+    let v = version
+        .strip_prefix("SIP/")
+        .ok_or_else(|| bad("Malformed SIP version in request line"))?;
     check_version_digits(v)?;
     if uri.is_empty() {
         return Err(bad("Empty Request-URI"));
@@ -225,7 +265,13 @@ fn parse_start_line(head: &Text, line: &str) -> Result<StartLine, ParseError> {
 
 fn check_version_digits(v: &str) -> Result<(), ParseError> {
     match v.split_once('.') {
-        Some((a, b)) if !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()) => Ok(()),
+        Some((a, b))
+            if !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()) =>
+        {
+            Ok(())
+        }
         _ => Err(bad("Malformed SIP version")),
     }
 }
@@ -236,7 +282,11 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
     let (StartLine::Request { version, .. } | StartLine::Response { version, .. }) = &msg.start;
     {
         if version != "SIP/2.0" {
-            return Err(ParseError { status: 505, reason: Cow::Borrowed("Version Not Supported"), partial: None });
+            return Err(ParseError {
+                status: 505,
+                reason: Cow::Borrowed("Version Not Supported"),
+                partial: None,
+            });
         }
     }
     for (name, label) in [
@@ -264,10 +314,13 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
             return Err(bad(format!("Duplicate {} header", name.as_str())));
         }
     }
-    if h.get(&HeaderName::CallId).is_some_and(|c| c.is_empty() || c.contains([' ', '\t'])) {
+    if h.get(&HeaderName::CallId)
+        .is_some_and(|c| c.is_empty() || c.contains([' ', '\t']))
+    {
         return Err(bad("Malformed Call-ID header"));
     }
-    let cseq = CSeq::parse(h.get(&HeaderName::CSeq).expect("checked above")).ok_or_else(|| bad("Malformed CSeq header"))?;
+    let cseq = CSeq::parse(h.get(&HeaderName::CSeq).expect("checked above"))
+        .ok_or_else(|| bad("Malformed CSeq header"))?;
     for v in h.get_all(&HeaderName::Via) {
         Via::parse(v).map_err(|e| bad(format!("Malformed Via header: {e}")))?;
     }
@@ -275,7 +328,11 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
         let v = h.get(&name).expect("checked above");
         NameAddr::parse(v).map_err(|e| bad(format!("Malformed {label} header: {e}")))?;
     }
-    for (name, label) in [(HeaderName::Contact, "Contact"), (HeaderName::Route, "Route"), (HeaderName::RecordRoute, "Record-Route")] {
+    for (name, label) in [
+        (HeaderName::Contact, "Contact"),
+        (HeaderName::Route, "Route"),
+        (HeaderName::RecordRoute, "Record-Route"),
+    ] {
         for v in h.get_all(&name) {
             if name == HeaderName::Contact && v.trim() == "*" {
                 continue;
@@ -285,7 +342,11 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
     }
     if let Some(mf) = h.get(&HeaderName::MaxForwards) {
         let t = mf.trim();
-        if t.is_empty() || t.len() > 10 || !t.bytes().all(|c| c.is_ascii_digit()) || t.parse::<u64>().map_or(true, |n| n > 255) {
+        if t.is_empty()
+            || t.len() > 10
+            || !t.bytes().all(|c| c.is_ascii_digit())
+            || t.parse::<u64>().map_or(true, |n| n > 255)
+        {
             return Err(bad("Malformed Max-Forwards header"));
         }
     }
@@ -306,9 +367,15 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
         }
         match Uri::parse(uri) {
             Ok(u) if u.scheme == Scheme::Other => {
-                return Err(ParseError { status: 416, reason: Cow::Borrowed("Unsupported URI Scheme"), partial: None })
+                return Err(ParseError {
+                    status: 416,
+                    reason: Cow::Borrowed("Unsupported URI Scheme"),
+                    partial: None,
+                })
             }
-            Ok(u) if u.headers.is_some() => return Err(bad("Request-URI must not contain headers")),
+            Ok(u) if u.headers.is_some() => {
+                return Err(bad("Request-URI must not contain headers"))
+            }
             Ok(_) => {}
             Err(e) => return Err(bad(format!("Malformed Request-URI: {e}"))),
         }
@@ -330,7 +397,10 @@ pub enum Frame {
     /// when non-zero, so a 513 can be sent before closing.
     TooLarge { header_len: usize },
     /// The stream cannot be framed (e.g. a bad Content-Length); close after answering.
-    Invalid { header_len: usize, reason: &'static str },
+    Invalid {
+        header_len: usize,
+        reason: &'static str,
+    },
 }
 
 /// Frames SIP over a stream transport by Content-Length (RFC 3261 §18.3).
@@ -342,27 +412,45 @@ pub fn frame(buf: &[u8], max_len: usize) -> Frame {
         if buf.len() < 4 && b"\r\n\r\n".starts_with(buf) {
             return Frame::Incomplete;
         }
-        return Frame::KeepAlive { len: 2, pong: false };
+        return Frame::KeepAlive {
+            len: 2,
+            pong: false,
+        };
     }
     if buf.starts_with(b"\n") {
-        return Frame::KeepAlive { len: 1, pong: false };
+        return Frame::KeepAlive {
+            len: 1,
+            pong: false,
+        };
     }
     let Some((head_end, body_start)) = find_header_end(buf) else {
-        return if buf.len() > max_len { Frame::TooLarge { header_len: 0 } } else { Frame::Incomplete };
+        return if buf.len() > max_len {
+            Frame::TooLarge { header_len: 0 }
+        } else {
+            Frame::Incomplete
+        };
     };
     let mut content_length: Option<usize> = None;
     for line in buf[..head_end].split(|&c| c == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = memchr::memchr(b':', line) else { continue };
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
         let name = trim_ws(&line[..colon]);
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
             let v = trim_ws(&line[colon + 1..]);
             if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
-                return Frame::Invalid { header_len: body_start, reason: "Bad Content-Length" };
+                return Frame::Invalid {
+                    header_len: body_start,
+                    reason: "Bad Content-Length",
+                };
             }
             let n: usize = std::str::from_utf8(v).unwrap_or("0").parse().unwrap_or(0);
             if content_length.is_some_and(|c| c != n) {
-                return Frame::Invalid { header_len: body_start, reason: "Conflicting Content-Length headers" };
+                return Frame::Invalid {
+                    header_len: body_start,
+                    reason: "Conflicting Content-Length headers",
+                };
             }
             content_length = Some(n);
         }
@@ -370,7 +458,9 @@ pub fn frame(buf: &[u8], max_len: usize) -> Frame {
     // RFC 3261 §18.3: Content-Length is mandatory on streams; a missing one means no body.
     let total = body_start + content_length.unwrap_or(0);
     if total > max_len {
-        return Frame::TooLarge { header_len: body_start };
+        return Frame::TooLarge {
+            header_len: body_start,
+        };
     }
     if buf.len() >= total {
         Frame::Message { len: total }
@@ -409,17 +499,28 @@ v=0\r\n";
 
     #[test]
     fn too_many_header_fields_is_400_with_what_was_read() {
-        let mut m = String::from("OPTIONS sip:x@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n");
+        let mut m = String::from(
+            "OPTIONS sip:x@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n",
+        );
         m.push_str("From: <sip:a@example.test>;tag=1\r\nTo: <sip:x@example.test>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n");
         let ok = m.clone() + &"X-A: 1\r\n".repeat(MAX_HEADER_FIELDS - 5) + "\r\n";
-        assert!(parse_message(Bytes::from(ok)).is_ok(), "the limit itself is fine");
-        let e = parse_message(Bytes::from(m + &"X-A: 1\r\n".repeat(MAX_HEADER_FIELDS) + "\r\n")).unwrap_err();
+        assert!(
+            parse_message(Bytes::from(ok)).is_ok(),
+            "the limit itself is fine"
+        );
+        let e = parse_message(Bytes::from(
+            m + &"X-A: 1\r\n".repeat(MAX_HEADER_FIELDS) + "\r\n",
+        ))
+        .unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.reason.contains("Too many header fields"), "{}", e.reason);
         let p = e.partial.expect("enough to answer");
         assert_eq!(p.call_id().unwrap(), "c");
         // a comma list counts by its items
-        let list = format!("OPTIONS sip:x SIP/2.0\r\nAccept: {}\r\n\r\n", vec!["a/b"; MAX_HEADER_FIELDS + 1].join(","));
+        let list = format!(
+            "OPTIONS sip:x SIP/2.0\r\nAccept: {}\r\n\r\n",
+            vec!["a/b"; MAX_HEADER_FIELDS + 1].join(",")
+        );
         assert!(parse_message(Bytes::from(list)).is_err());
     }
 
@@ -430,8 +531,14 @@ v=0\r\n";
         assert_eq!(m.uri().unwrap(), "sip:bob@biloxi.example.com");
         assert_eq!(m.headers.count(&HeaderName::Via), 2);
         assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
-        assert_eq!(m.call_id().unwrap(), "a84b4c76e66710@pc33.atlanta.example.com");
-        assert_eq!(m.header(&HeaderName::Subject).unwrap(), "folded across lines");
+        assert_eq!(
+            m.call_id().unwrap(),
+            "a84b4c76e66710@pc33.atlanta.example.com"
+        );
+        assert_eq!(
+            m.header(&HeaderName::Subject).unwrap(),
+            "folded across lines"
+        );
         assert_eq!(&m.body[..], b"v=0\r");
         assert_eq!(m.from_hdr().unwrap().tag(), Some("1928301774"));
     }
@@ -442,7 +549,13 @@ v=0\r\n";
         let again = parse_message(m.to_bytes()).unwrap();
         assert_eq!(m.start, again.start);
         assert_eq!(m.body, again.body);
-        let names = |m: &Message| m.headers.iter().filter(|h| h.name != HeaderName::ContentLength).map(|h| (h.name.clone(), h.value.to_string())).collect::<Vec<_>>();
+        let names = |m: &Message| {
+            m.headers
+                .iter()
+                .filter(|h| h.name != HeaderName::ContentLength)
+                .map(|h| (h.name.clone(), h.value.to_string()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(&m), names(&again));
     }
 
@@ -458,9 +571,15 @@ v=0\r\n";
     #[test]
     fn version_and_scheme_errors() {
         let raw = b"OPTIONS sip:example.test SIP/7.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@example.test>;tag=1\r\nTo: <sip:example.test>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n";
-        assert_eq!(parse_message(Bytes::from_static(raw)).unwrap_err().status, 505);
+        assert_eq!(
+            parse_message(Bytes::from_static(raw)).unwrap_err().status,
+            505
+        );
         let raw = b"OPTIONS nope:example.test SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@example.test>;tag=1\r\nTo: <sip:example.test>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n";
-        assert_eq!(parse_message(Bytes::from_static(raw)).unwrap_err().status, 416);
+        assert_eq!(
+            parse_message(Bytes::from_static(raw)).unwrap_err().status,
+            416
+        );
     }
 
     #[test]
@@ -473,21 +592,39 @@ v=0\r\n";
 
     #[test]
     fn garbage_never_panics() {
-        for raw in [&b""[..], b"\r\n", b"SIP/2.0", b"INVITE", b"\xff\xfe\r\n\r\n", b"A B C\r\n\r\n", b"SIP/2.0 999 x\r\n\r\n", b": \r\n\r\n"] {
+        for raw in [
+            &b""[..],
+            b"\r\n",
+            b"SIP/2.0",
+            b"INVITE",
+            b"\xff\xfe\r\n\r\n",
+            b"A B C\r\n\r\n",
+            b"SIP/2.0 999 x\r\n\r\n",
+            b": \r\n\r\n",
+        ] {
             assert!(parse_message(Bytes::copy_from_slice(raw)).is_err());
         }
     }
 
     #[test]
     fn stream_framing() {
-        assert_eq!(frame(b"\r\n\r\n", 1000), Frame::KeepAlive { len: 4, pong: true });
+        assert_eq!(
+            frame(b"\r\n\r\n", 1000),
+            Frame::KeepAlive { len: 4, pong: true }
+        );
         assert_eq!(frame(b"\r\n", 1000), Frame::Incomplete);
         assert_eq!(frame(b"OPTIONS sip:x SIP/2.0\r\n", 1000), Frame::Incomplete);
         let m = b"OPTIONS sip:x SIP/2.0\r\nl: 3\r\n\r\nabcNEXT";
         assert_eq!(frame(m, 1000), Frame::Message { len: m.len() - 4 });
         assert_eq!(frame(&m[..m.len() - 6], 1000), Frame::Incomplete);
         assert_eq!(frame(m, 33), Frame::TooLarge { header_len: 31 });
-        assert_eq!(frame(b"OPTIONS sip:x SIP/2.0\r\nVia: aaaa", 10), Frame::TooLarge { header_len: 0 });
-        assert!(matches!(frame(b"X sip:x SIP/2.0\r\nContent-Length: -1\r\n\r\n", 1000), Frame::Invalid { .. }));
+        assert_eq!(
+            frame(b"OPTIONS sip:x SIP/2.0\r\nVia: aaaa", 10),
+            Frame::TooLarge { header_len: 0 }
+        );
+        assert!(matches!(
+            frame(b"X sip:x SIP/2.0\r\nContent-Length: -1\r\n\r\n", 1000),
+            Frame::Invalid { .. }
+        ));
     }
 }

@@ -17,7 +17,11 @@ pub struct Timers {
 
 impl Default for Timers {
     fn default() -> Self {
-        Timers { t1: Duration::from_millis(500), t2: Duration::from_secs(4), t4: Duration::from_secs(5) }
+        Timers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
     }
 }
 
@@ -88,7 +92,11 @@ impl ClientTransaction {
             kind,
             reliable,
             timers,
-            state: if kind == Kind::Invite { State::Calling } else { State::Trying },
+            state: if kind == Kind::Invite {
+                State::Calling
+            } else {
+                State::Trying
+            },
             // Timer A / E: only over unreliable transports.
             retransmit_at: (!reliable).then(|| now + timers.t1),
             interval: timers.t1,
@@ -112,7 +120,10 @@ impl ClientTransaction {
 
     /// The earliest instant at which [`Self::on_timer`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        [self.retransmit_at, self.timeout_at, self.terminate_at].into_iter().flatten().min()
+        [self.retransmit_at, self.timeout_at, self.terminate_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn on_response(&mut self, status: u16, now: Instant) -> ClientAction {
@@ -144,7 +155,11 @@ impl ClientTransaction {
                     self.state = State::Proceeding;
                     ClientAction::PassUp
                 } else {
-                    let k = if self.reliable { Duration::ZERO } else { self.timers.t4 };
+                    let k = if self.reliable {
+                        Duration::ZERO
+                    } else {
+                        self.timers.t4
+                    };
                     self.complete(now, k);
                     ClientAction::PassUp
                 }
@@ -247,7 +262,11 @@ impl ServerTransaction {
             kind,
             reliable,
             timers,
-            state: if kind == Kind::Invite { State::Proceeding } else { State::Trying },
+            state: if kind == Kind::Invite {
+                State::Proceeding
+            } else {
+                State::Trying
+            },
             has_response: false,
             last_status: 0,
             retransmit_at: None,
@@ -279,13 +298,18 @@ impl ServerTransaction {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        [self.retransmit_at, self.timeout_at, self.terminate_at].into_iter().flatten().min()
+        [self.retransmit_at, self.timeout_at, self.terminate_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The same request arrived again.
     pub fn on_request_retransmit(&mut self) -> ServerAction {
         match self.state {
-            State::Proceeding | State::Completed if self.has_response => ServerAction::ResendResponse,
+            State::Proceeding | State::Completed if self.has_response => {
+                ServerAction::ResendResponse
+            }
             _ => ServerAction::None,
         }
     }
@@ -321,7 +345,13 @@ impl ServerTransaction {
             Kind::NonInvite => {
                 self.state = State::Completed;
                 // Timer J
-                self.terminate_at = Some(now + if self.reliable { Duration::ZERO } else { self.timers.t1x64() });
+                self.terminate_at = Some(
+                    now + if self.reliable {
+                        Duration::ZERO
+                    } else {
+                        self.timers.t1x64()
+                    },
+                );
             }
         }
         true
@@ -334,7 +364,13 @@ impl ServerTransaction {
                 self.retransmit_at = None;
                 self.timeout_at = None;
                 // Timer I
-                self.terminate_at = Some(now + if self.reliable { Duration::ZERO } else { self.timers.t4 });
+                self.terminate_at = Some(
+                    now + if self.reliable {
+                        Duration::ZERO
+                    } else {
+                        self.timers.t4
+                    },
+                );
                 ServerAction::AbsorbAck
             }
             (Kind::Invite, State::Confirmed) => ServerAction::AbsorbAck,
@@ -383,7 +419,11 @@ mod tests {
     }
 
     /// Runs timers until `until`, returning (time offset in ms, action) for each event.
-    fn drive_client(tx: &mut ClientTransaction, t0: Instant, until: Duration) -> Vec<(u128, ClientAction)> {
+    fn drive_client(
+        tx: &mut ClientTransaction,
+        t0: Instant,
+        until: Duration,
+    ) -> Vec<(u128, ClientAction)> {
         let mut out = vec![];
         while let Some(at) = tx.next_deadline() {
             if at > t0 + until {
@@ -403,7 +443,11 @@ mod tests {
         let t0 = Instant::now();
         let mut tx = ClientTransaction::new(Kind::Invite, false, Timers::default(), t0);
         let ev = drive_client(&mut tx, t0, Duration::from_secs(60));
-        let retrans: Vec<u128> = ev.iter().filter(|e| e.1 == ClientAction::Retransmit).map(|e| e.0).collect();
+        let retrans: Vec<u128> = ev
+            .iter()
+            .filter(|e| e.1 == ClientAction::Retransmit)
+            .map(|e| e.0)
+            .collect();
         assert_eq!(retrans, [500, 1500, 3500, 7500, 15500, 31500]);
         assert_eq!(ev.last().unwrap(), &(32000, ClientAction::Timeout));
     }
@@ -423,10 +467,16 @@ mod tests {
         assert_eq!(tx.on_response(180, t0 + ms(100)), ClientAction::PassUp);
         assert_eq!(tx.state(), State::Proceeding);
         assert_eq!(tx.next_deadline(), None, "no timers in Proceeding");
-        assert_eq!(tx.on_response(486, t0 + ms(200)), ClientAction::PassUpAndAck);
+        assert_eq!(
+            tx.on_response(486, t0 + ms(200)),
+            ClientAction::PassUpAndAck
+        );
         assert_eq!(tx.on_response(486, t0 + ms(300)), ClientAction::Ack);
         assert_eq!(tx.on_response(180, t0 + ms(300)), ClientAction::None);
-        assert_eq!(tx.next_deadline(), Some(t0 + ms(200) + Duration::from_secs(32)));
+        assert_eq!(
+            tx.next_deadline(),
+            Some(t0 + ms(200) + Duration::from_secs(32))
+        );
         assert_eq!(tx.on_timer(t0 + ms(32200)), ClientAction::Terminated);
     }
 
@@ -451,7 +501,11 @@ mod tests {
         let t0 = Instant::now();
         let mut tx = ClientTransaction::new(Kind::NonInvite, false, Timers::default(), t0);
         let ev = drive_client(&mut tx, t0, Duration::from_secs(60));
-        let retrans: Vec<u128> = ev.iter().filter(|e| e.1 == ClientAction::Retransmit).map(|e| e.0).collect();
+        let retrans: Vec<u128> = ev
+            .iter()
+            .filter(|e| e.1 == ClientAction::Retransmit)
+            .map(|e| e.0)
+            .collect();
         assert_eq!(&retrans[..6], [500, 1500, 3500, 7500, 11500, 15500]);
         assert_eq!(ev.last().unwrap(), &(32000, ClientAction::Timeout));
     }
@@ -466,7 +520,11 @@ mod tests {
         assert_eq!(tx.next_deadline(), Some(t0 + ms(5500)));
         assert_eq!(tx.on_response(200, t0 + ms(2000)), ClientAction::PassUp);
         assert_eq!(tx.state(), State::Completed);
-        assert_eq!(tx.on_response(200, t0 + ms(2100)), ClientAction::None, "retransmissions absorbed");
+        assert_eq!(
+            tx.on_response(200, t0 + ms(2100)),
+            ClientAction::None,
+            "retransmissions absorbed"
+        );
         assert_eq!(tx.next_deadline(), Some(t0 + ms(7000)), "Timer K = T4");
         assert_eq!(tx.on_timer(t0 + ms(7000)), ClientAction::Terminated);
     }
@@ -483,7 +541,11 @@ mod tests {
     fn invite_server_non2xx_timer_g_h() {
         let t0 = Instant::now();
         let mut tx = ServerTransaction::new(Kind::Invite, false, Timers::default());
-        assert_eq!(tx.on_request_retransmit(), ServerAction::None, "nothing sent yet");
+        assert_eq!(
+            tx.on_request_retransmit(),
+            ServerAction::None,
+            "nothing sent yet"
+        );
         assert!(tx.on_send_response(100, t0));
         assert_eq!(tx.on_request_retransmit(), ServerAction::ResendResponse);
         assert!(tx.on_send_response(486, t0));
@@ -524,24 +586,49 @@ mod tests {
         let mut tx = ServerTransaction::new(Kind::Invite, true, Timers::default());
         assert!(tx.on_send_response(200, t0));
         assert_eq!(tx.state(), State::Accepted);
-        assert_eq!(tx.on_request_retransmit(), ServerAction::None, "absorbed, not passed up");
-        assert!(tx.on_send_response(200, t0), "2xx retransmission by the TU passes");
-        assert_eq!(tx.on_ack(t0), ServerAction::PassAckUp, "ACK for 2xx is end-to-end");
-        assert_eq!(tx.on_timer(t0 + Duration::from_secs(32)), ServerAction::Terminated);
+        assert_eq!(
+            tx.on_request_retransmit(),
+            ServerAction::None,
+            "absorbed, not passed up"
+        );
+        assert!(
+            tx.on_send_response(200, t0),
+            "2xx retransmission by the TU passes"
+        );
+        assert_eq!(
+            tx.on_ack(t0),
+            ServerAction::PassAckUp,
+            "ACK for 2xx is end-to-end"
+        );
+        assert_eq!(
+            tx.on_timer(t0 + Duration::from_secs(32)),
+            ServerAction::Terminated
+        );
     }
 
     #[test]
     fn non_invite_server_timer_j() {
         let t0 = Instant::now();
         let mut udp = ServerTransaction::new(Kind::NonInvite, false, Timers::default());
-        assert_eq!(udp.on_request_retransmit(), ServerAction::None, "Trying absorbs");
+        assert_eq!(
+            udp.on_request_retransmit(),
+            ServerAction::None,
+            "Trying absorbs"
+        );
         udp.on_send_response(200, t0);
         assert_eq!(udp.on_request_retransmit(), ServerAction::ResendResponse);
         assert_eq!(udp.next_deadline(), Some(t0 + Duration::from_secs(32)));
-        assert_eq!(udp.on_timer(t0 + Duration::from_secs(32)), ServerAction::Terminated);
+        assert_eq!(
+            udp.on_timer(t0 + Duration::from_secs(32)),
+            ServerAction::Terminated
+        );
         let mut tcp = ServerTransaction::new(Kind::NonInvite, true, Timers::default());
         tcp.on_send_response(200, t0);
-        assert_eq!(tcp.on_timer(t0), ServerAction::Terminated, "Timer J = 0 over TCP");
+        assert_eq!(
+            tcp.on_timer(t0),
+            ServerAction::Terminated,
+            "Timer J = 0 over TCP"
+        );
     }
 
     #[test]
@@ -550,6 +637,9 @@ mod tests {
         let mut tx = ServerTransaction::new(Kind::Invite, true, Timers::default());
         tx.on_send_response(500, t0);
         assert_eq!(tx.next_deadline(), Some(t0 + Duration::from_secs(32)));
-        assert_eq!(tx.on_timer(t0 + Duration::from_secs(32)), ServerAction::Timeout);
+        assert_eq!(
+            tx.on_timer(t0 + Duration::from_secs(32)),
+            ServerAction::Timeout
+        );
     }
 }

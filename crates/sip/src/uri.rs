@@ -40,7 +40,11 @@ fn is_scheme_char(c: u8) -> bool {
 }
 
 fn is_unreserved(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
 }
 
 /// Checks `%HH` escapes and that every other byte is allowed by `ok`.
@@ -94,17 +98,38 @@ impl<'a> Uri<'a> {
                     None => (rest, ""),
                 };
                 if number.is_empty()
-                    || !number.bytes().all(|c| c.is_ascii_hexdigit() || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'))
+                    || !number.bytes().all(|c| {
+                        c.is_ascii_hexdigit()
+                            || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+                    })
                 {
                     return Err(UriError("bad telephone number in tel URI"));
                 }
-                Ok(Uri { scheme, scheme_str, user: Some(number), password: None, host: "", port: None, params, headers: None })
+                Ok(Uri {
+                    scheme,
+                    scheme_str,
+                    user: Some(number),
+                    password: None,
+                    host: "",
+                    port: None,
+                    params,
+                    headers: None,
+                })
             }
             Scheme::Other => {
                 if rest.is_empty() {
                     return Err(UriError("empty URI"));
                 }
-                Ok(Uri { scheme, scheme_str, user: None, password: None, host: "", port: None, params: "", headers: None })
+                Ok(Uri {
+                    scheme,
+                    scheme_str,
+                    user: None,
+                    password: None,
+                    host: "",
+                    port: None,
+                    params: "",
+                    headers: None,
+                })
             }
         }
     }
@@ -160,7 +185,16 @@ impl<'a> Uri<'a> {
             }
             headers = Some(h);
         }
-        Ok(Uri { scheme, scheme_str, user, password, host, port, params, headers })
+        Ok(Uri {
+            scheme,
+            scheme_str,
+            user,
+            password,
+            host,
+            port,
+            params,
+            headers,
+        })
     }
 
     /// Value of a URI parameter (`Some("")` for a flag such as `lr`).
@@ -182,9 +216,16 @@ impl<'a> Uri<'a> {
 /// Splits `host[:port]`, validating both.
 pub fn split_hostport(hp: &str) -> Result<(&str, Option<u16>), UriError> {
     let (host, port) = if let Some(stripped) = hp.strip_prefix('[') {
-        let close = stripped.find(']').ok_or(UriError("unterminated IPv6 reference"))?;
+        let close = stripped
+            .find(']')
+            .ok_or(UriError("unterminated IPv6 reference"))?;
         let inner = &stripped[..close];
-        if inner.is_empty() || !inner.bytes().all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.') || !inner.contains(':') {
+        if inner.is_empty()
+            || !inner
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.')
+            || !inner.contains(':')
+        {
             return Err(UriError("bad IPv6 reference"));
         }
         let after = &stripped[close + 1..];
@@ -205,7 +246,10 @@ pub fn split_hostport(hp: &str) -> Result<(&str, Option<u16>), UriError> {
     }
     if !host.starts_with('[') {
         let hb = host.as_bytes();
-        if !hb.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.') {
+        if !hb
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+        {
             return Err(UriError("bad character in host"));
         }
         if hb[0] == b'-' || hb[0] == b'.' || host.contains("..") {
@@ -249,7 +293,9 @@ mod tests {
 
     #[test]
     fn full_sip_uri() {
-        let u = Uri::parse("sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?subject=hi%20there").unwrap();
+        let u =
+            Uri::parse("sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?subject=hi%20there")
+                .unwrap();
         assert_eq!(u.scheme, Scheme::Sips);
         assert_eq!(u.user, Some("alice"));
         assert_eq!(u.password, Some("secret"));
@@ -274,12 +320,26 @@ mod tests {
         let u = Uri::parse("tel:+1-201-555-0123;phone-context=example.com").unwrap();
         assert_eq!(u.scheme, Scheme::Tel);
         assert_eq!(u.user, Some("+1-201-555-0123"));
-        assert_eq!(Uri::parse("mailto:bob@example.com").unwrap().scheme, Scheme::Other);
+        assert_eq!(
+            Uri::parse("mailto:bob@example.com").unwrap().scheme,
+            Scheme::Other
+        );
     }
 
     #[test]
     fn rejects_bad_uris() {
-        for bad in ["example.com", "sip:", "sip:alice@", "sip:a@host:99999", "sip:a@ho st", "sip:a@[::1", "sip:@host", "sip:a@host;", "sip:a%zz@host", "1sip:x"] {
+        for bad in [
+            "example.com",
+            "sip:",
+            "sip:alice@",
+            "sip:a@host:99999",
+            "sip:a@ho st",
+            "sip:a@[::1",
+            "sip:@host",
+            "sip:a@host;",
+            "sip:a%zz@host",
+            "1sip:x",
+        ] {
             assert!(Uri::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

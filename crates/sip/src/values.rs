@@ -74,12 +74,20 @@ impl<'a> Via<'a> {
     pub fn parse(v: &'a str) -> Result<Via<'a>, ValueError> {
         let mut parts = v.splitn(3, '/');
         let proto = parts.next().unwrap_or("").trim();
-        let version = parts.next().ok_or(ValueError("Via has no protocol version"))?.trim();
-        let rest = parts.next().ok_or(ValueError("Via has no transport"))?.trim_start();
+        let version = parts
+            .next()
+            .ok_or(ValueError("Via has no protocol version"))?
+            .trim();
+        let rest = parts
+            .next()
+            .ok_or(ValueError("Via has no transport"))?
+            .trim_start();
         if !proto.eq_ignore_ascii_case("SIP") || !is_token(version) {
             return Err(ValueError("Via protocol is not SIP"));
         }
-        let tend = rest.find([' ', '\t']).ok_or(ValueError("Via has no sent-by"))?;
+        let tend = rest
+            .find([' ', '\t'])
+            .ok_or(ValueError("Via has no sent-by"))?;
         let transport = &rest[..tend];
         if !is_token(transport) {
             return Err(ValueError("bad Via transport"));
@@ -92,7 +100,9 @@ impl<'a> Via<'a> {
         // LWS is allowed around ':' in sent-by.
         let (host, port) = if sent_by.contains([' ', '\t']) {
             let compact: &str = sent_by;
-            let (h, p) = compact.split_once(':').ok_or(ValueError("bad Via sent-by"))?;
+            let (h, p) = compact
+                .split_once(':')
+                .ok_or(ValueError("bad Via sent-by"))?;
             let p = p.trim();
             let port: u16 = p.parse().map_err(|_| ValueError("bad Via port"))?;
             (split_hostport(h.trim())?.0, Some(port))
@@ -108,7 +118,12 @@ impl<'a> Via<'a> {
         if params.split(';').any(|p| p.trim().is_empty()) && !params.is_empty() {
             return Err(ValueError("empty Via parameter"));
         }
-        Ok(Via { transport, host, port, params })
+        Ok(Via {
+            transport,
+            host,
+            port,
+            params,
+        })
     }
 
     pub fn param(&self, name: &str) -> Option<&'a str> {
@@ -159,7 +174,16 @@ impl<'a> NameAddr<'a> {
                 None => return Err(ValueError("junk after '>'")),
             };
             Uri::parse(uri_str)?;
-            Ok(NameAddr { display: if display.is_empty() { None } else { Some(display) }, uri_str, params, bracketed: true })
+            Ok(NameAddr {
+                display: if display.is_empty() {
+                    None
+                } else {
+                    Some(display)
+                },
+                uri_str,
+                params,
+                bracketed: true,
+            })
         } else {
             // addr-spec form: parameters after the URI belong to the header, and the URI
             // cannot contain ',', '?' or ';' params (RFC 3261 §20.10).
@@ -174,7 +198,12 @@ impl<'a> NameAddr<'a> {
                 return Err(ValueError("URI with headers must be enclosed in '<>'"));
             }
             Uri::parse(uri_str)?;
-            Ok(NameAddr { display: None, uri_str, params, bracketed: false })
+            Ok(NameAddr {
+                display: None,
+                uri_str,
+                params,
+                bracketed: false,
+            })
         }
     }
 
@@ -239,14 +268,21 @@ impl CSeq {
         let mut it = s.split_ascii_whitespace();
         let num = it.next()?;
         let method = it.next()?;
-        if it.next().is_some() || !num.bytes().all(|c| c.is_ascii_digit()) || num.len() > 10 || !is_token(method) {
+        if it.next().is_some()
+            || !num.bytes().all(|c| c.is_ascii_digit())
+            || num.len() > 10
+            || !is_token(method)
+        {
             return None;
         }
         let seq: u64 = num.parse().ok()?;
         if seq > u32::MAX as u64 {
             return None;
         }
-        Some(CSeq { seq: seq as u32, method: Method::parse(v.slice_ref(method)) })
+        Some(CSeq {
+            seq: seq as u32,
+            method: Method::parse(v.slice_ref(method)),
+        })
     }
 }
 
@@ -258,12 +294,20 @@ mod tests {
     fn split_list_respects_quotes_and_brackets() {
         let v = r#""Doe, John" <sip:j@x;a=1,2>, <sip:b@y>;q=0.5 , sip:c@z"#;
         let items: Vec<_> = split_list(v).collect();
-        assert_eq!(items, [r#""Doe, John" <sip:j@x;a=1,2>"#, "<sip:b@y>;q=0.5", "sip:c@z"]);
+        assert_eq!(
+            items,
+            [
+                r#""Doe, John" <sip:j@x;a=1,2>"#,
+                "<sip:b@y>;q=0.5",
+                "sip:c@z"
+            ]
+        );
     }
 
     #[test]
     fn via_with_lws() {
-        let v = Via::parse("SIP / 2.0 / UDP  host.example.com : 5060 ;branch=z9hG4bKabc;rport").unwrap();
+        let v = Via::parse("SIP / 2.0 / UDP  host.example.com : 5060 ;branch=z9hG4bKabc;rport")
+            .unwrap();
         assert_eq!(v.transport, "UDP");
         assert_eq!(v.host, "host.example.com");
         assert_eq!(v.port, Some(5060));
@@ -276,7 +320,8 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let n = NameAddr::parse(r#""Alice \"A\"" <sip:alice@example.test;transport=tcp>;tag=abc"#).unwrap();
+        let n = NameAddr::parse(r#""Alice \"A\"" <sip:alice@example.test;transport=tcp>;tag=abc"#)
+            .unwrap();
         assert_eq!(n.display, Some(r#""Alice \"A\"""#));
         assert_eq!(n.uri().user, Some("alice"));
         assert_eq!(n.tag(), Some("abc"));

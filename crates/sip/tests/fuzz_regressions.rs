@@ -13,15 +13,29 @@ use std::path::PathBuf;
 fn every_saved_fuzz_input_passes_its_target_check() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
     for (target, check) in TARGETS {
-        let mut files: Vec<PathBuf> =
-            std::fs::read_dir(root.join(target)).unwrap_or_else(|e| panic!("{target}: {e}")).map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(target))
+            .unwrap_or_else(|e| panic!("{target}: {e}"))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
         files.sort();
-        assert!(!files.is_empty(), "no regression inputs for the {target} target");
+        assert!(
+            !files.is_empty(),
+            "no regression inputs for the {target} target"
+        );
         for f in files {
             let data = std::fs::read(&f).unwrap();
             if let Err(e) = std::panic::catch_unwind(|| check(&data)) {
-                let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
-                panic!("{target} fails on {}: {}\ninput {}", f.display(), msg.unwrap_or_default(), show(&data));
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+                panic!(
+                    "{target} fails on {}: {}\ninput {}",
+                    f.display(),
+                    msg.unwrap_or_default(),
+                    show(&data)
+                );
             }
         }
     }

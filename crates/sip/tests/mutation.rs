@@ -97,7 +97,10 @@ Expires: 600\r\n\
 \r\n";
 
 fn valid() -> Vec<Vec<u8>> {
-    [REGISTER, INVITE, OK200, MESSAGE, SUBSCRIBE].iter().map(|s| s.as_bytes().to_vec()).collect()
+    [REGISTER, INVITE, OK200, MESSAGE, SUBSCRIBE]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect()
 }
 
 fn torture() -> Vec<(String, Vec<u8>)> {
@@ -106,7 +109,12 @@ fn torture() -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "dat"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     v.sort();
     assert!(v.len() >= 50, "the torture corpus is there");
@@ -120,11 +128,17 @@ fn corpus() -> Vec<Vec<u8>> {
 }
 
 fn scale() -> usize {
-    std::env::var("CONFAB_MUTATION_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
+    std::env::var("CONFAB_MUTATION_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
 }
 
 fn rng(stream: u64) -> StdRng {
-    let seed: u64 = std::env::var("CONFAB_MUTATION_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xC0FFAB);
+    let seed: u64 = std::env::var("CONFAB_MUTATION_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0xC0FFAB);
     StdRng::seed_from_u64(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
@@ -160,8 +174,17 @@ fn without_content_length(m: &Message) -> Vec<(String, String)> {
 
 /// What a server reads of every message: none of these may panic.
 fn exercise(m: &Message) {
-    let _ = m.top_via().map(|v| (v.branch(), v.has_rfc3261_branch(), v.param("rport"), v.param("received")));
-    let _ = m.from_hdr().map(|f| (f.tag(), f.uri().host_unbracketed().len()));
+    let _ = m.top_via().map(|v| {
+        (
+            v.branch(),
+            v.has_rfc3261_branch(),
+            v.param("rport"),
+            v.param("received"),
+        )
+    });
+    let _ = m
+        .from_hdr()
+        .map(|f| (f.tag(), f.uri().host_unbracketed().len()));
     let _ = m.to_hdr().map(|t| (t.tag(), t.uri().transport()));
     let _ = m.cseq();
     let _ = m.call_id();
@@ -172,7 +195,11 @@ fn exercise(m: &Message) {
             let _ = (u.transport(), u.host_unbracketed(), u.param("lr"));
         }
     }
-    for name in [HeaderName::Contact, HeaderName::Route, HeaderName::RecordRoute] {
+    for name in [
+        HeaderName::Contact,
+        HeaderName::Route,
+        HeaderName::RecordRoute,
+    ] {
         for v in m.headers.get_all(&name) {
             if let Ok(na) = confab_sip::values::NameAddr::parse(v) {
                 let _ = (na.uri().host_unbracketed(), na.param("expires"), na.tag());
@@ -201,9 +228,17 @@ fn check(data: &[u8], stats: &mut Stats) {
     for max in [64usize, 1500, 65536, usize::MAX] {
         match frame(data, max) {
             Frame::Incomplete => {}
-            Frame::KeepAlive { len, .. } => assert!(len >= 1 && len <= data.len(), "keep-alive of {len} in {}", show(data)),
+            Frame::KeepAlive { len, .. } => assert!(
+                len >= 1 && len <= data.len(),
+                "keep-alive of {len} in {}",
+                show(data)
+            ),
             Frame::Message { len } => {
-                assert!(len <= data.len() && len <= max, "frame of {len} (max {max}) in {}", show(data));
+                assert!(
+                    len <= data.len() && len <= max,
+                    "frame of {len} (max {max}) in {}",
+                    show(data)
+                );
                 stats.framed += 1;
                 if max == usize::MAX {
                     if let Ok(m) = parse_message(Bytes::copy_from_slice(&data[..len])) {
@@ -212,7 +247,11 @@ fn check(data: &[u8], stats: &mut Stats) {
                 }
             }
             Frame::TooLarge { header_len } | Frame::Invalid { header_len, .. } => {
-                assert!(header_len <= data.len(), "header_len {header_len} in {}", show(data))
+                assert!(
+                    header_len <= data.len(),
+                    "header_len {header_len} in {}",
+                    show(data)
+                )
             }
         }
     }
@@ -221,19 +260,49 @@ fn check(data: &[u8], stats: &mut Stats) {
             stats.parsed += 1;
             exercise(&m);
             let wire = m.to_bytes();
-            let again = parse_message(wire.clone())
-                .unwrap_or_else(|e| panic!("re-parse failed ({e}) of {}\nserialized from {}", show(&wire), show(data)));
-            assert_eq!(m.start, again.start, "start line changed over a round trip of {}", show(data));
-            assert_eq!(without_content_length(&m), without_content_length(&again), "headers changed: {}", show(data));
-            assert_eq!(m.body, again.body, "body changed over a round trip of {}", show(data));
-            assert_eq!(frame(&wire, usize::MAX), Frame::Message { len: wire.len() }, "serialized form frames whole: {}", show(&wire));
+            let again = parse_message(wire.clone()).unwrap_or_else(|e| {
+                panic!(
+                    "re-parse failed ({e}) of {}\nserialized from {}",
+                    show(&wire),
+                    show(data)
+                )
+            });
+            assert_eq!(
+                m.start,
+                again.start,
+                "start line changed over a round trip of {}",
+                show(data)
+            );
+            assert_eq!(
+                without_content_length(&m),
+                without_content_length(&again),
+                "headers changed: {}",
+                show(data)
+            );
+            assert_eq!(
+                m.body,
+                again.body,
+                "body changed over a round trip of {}",
+                show(data)
+            );
+            assert_eq!(
+                frame(&wire, usize::MAX),
+                Frame::Message { len: wire.len() },
+                "serialized form frames whole: {}",
+                show(&wire)
+            );
             if let StartLine::Request { method, .. } = &m.start {
                 if *method != confab_sip::Method::Ack {
                     for status in [100, 200, 401, 486] {
                         let resp = response_to(&m, status, None, Some("zz9"));
                         let bytes = resp.to_bytes();
-                        let back = parse_message(bytes.clone())
-                            .unwrap_or_else(|e| panic!("response_to({status}) does not parse ({e}): {}\nrequest {}", show(&bytes), show(data)));
+                        let back = parse_message(bytes.clone()).unwrap_or_else(|e| {
+                            panic!(
+                                "response_to({status}) does not parse ({e}): {}\nrequest {}",
+                                show(&bytes),
+                                show(data)
+                            )
+                        });
                         assert_eq!(back.status(), Some(status));
                     }
                 }
@@ -241,7 +310,12 @@ fn check(data: &[u8], stats: &mut Stats) {
         }
         Err(e) => {
             stats.rejected += 1;
-            assert!(matches!(e.status, 400 | 416 | 505 | 513), "status {} for {}", e.status, show(data));
+            assert!(
+                matches!(e.status, 400 | 416 | 505 | 513),
+                "status {} for {}",
+                e.status,
+                show(data)
+            );
             let _ = e.to_string();
             if let Some(p) = e.partial {
                 exercise(&p);
@@ -272,7 +346,10 @@ fn random_mutations_never_panic_and_round_trip() {
         check(&m, &mut stats);
     }
     eprintln!("{stats:?} in {:?}", t.elapsed());
-    assert!(stats.parsed > 200, "enough mutants still parse to test the round trip: {stats:?}");
+    assert!(
+        stats.parsed > 200,
+        "enough mutants still parse to test the round trip: {stats:?}"
+    );
     assert!(stats.rejected > 1000, "{stats:?}");
 }
 
@@ -336,13 +413,26 @@ fn long_values_and_many_headers() {
         }
         many.extend_from_slice(&invite[head_end..]);
         check(&many, &mut stats);
-        for header in ["Subject", "Via", "Contact", "Authorization", "Call-ID", "X-Long"] {
+        for header in [
+            "Subject",
+            "Via",
+            "Contact",
+            "Authorization",
+            "Call-ID",
+            "X-Long",
+        ] {
             for fill in ["a", ";p=v", "\\\"", "%41", "é"] {
                 let mut m = invite[..head_end].to_vec();
                 let value = match header {
-                    "Via" => format!("SIP/2.0/UDP h.example;branch=z9hG4bK{}", fill.repeat(n / fill.len())),
+                    "Via" => format!(
+                        "SIP/2.0/UDP h.example;branch=z9hG4bK{}",
+                        fill.repeat(n / fill.len())
+                    ),
                     "Contact" => format!("<sip:{}@h.example>", fill.repeat(n / fill.len())),
-                    "Authorization" => format!("Digest username=\"{}\", realm=\"r\"", fill.repeat(n / fill.len())),
+                    "Authorization" => format!(
+                        "Digest username=\"{}\", realm=\"r\"",
+                        fill.repeat(n / fill.len())
+                    ),
                     _ => fill.repeat(n / fill.len()),
                 };
                 m.extend_from_slice(format!("{header}: {value}\r\n").as_bytes());
@@ -394,17 +484,23 @@ fn mutated_digest_values() {
             let _ = c.algorithm_or_default().name();
             // what we serialize we must read back
             let again = c.to_header_value();
-            let back = Credentials::parse(&again).unwrap_or_else(|e| panic!("re-parse of {again:?} failed: {e:?} (from {value:?})"));
+            let back = Credentials::parse(&again)
+                .unwrap_or_else(|e| panic!("re-parse of {again:?} failed: {e:?} (from {value:?})"));
             // push_quoted turns CR and LF into spaces (no header injection); anything else
             // must come back unchanged
             if !value.contains(['\r', '\n']) {
-                assert_eq!(back, c, "credentials changed over a round trip: {value:?} -> {again:?}");
+                assert_eq!(
+                    back, c,
+                    "credentials changed over a round trip: {value:?} -> {again:?}"
+                );
             }
             let _ = nonces.check(&c.nonce, c.nc, 1_000_100);
         }
         if let Ok(ch) = Challenge::parse(&value) {
             let again = ch.to_header_value();
-            Challenge::parse(&again).unwrap_or_else(|e| panic!("re-parse of challenge {again:?} failed: {e:?} (from {value:?})"));
+            Challenge::parse(&again).unwrap_or_else(|e| {
+                panic!("re-parse of challenge {again:?} failed: {e:?} (from {value:?})")
+            });
         }
         // mutated nonces against the manager
         let mut nonce = good_nonce.clone().into_bytes();
@@ -418,5 +514,9 @@ fn mutated_digest_values() {
         }
     }
     assert!(ok > 500, "enough mutants still parse: {ok}");
-    eprintln!("{ok} of {} credentials parsed, in {:?}", 6000 * scale(), t.elapsed());
+    eprintln!(
+        "{ok} of {} credentials parsed, in {:?}",
+        6000 * scale(),
+        t.elapsed()
+    );
 }

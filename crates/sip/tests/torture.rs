@@ -37,7 +37,9 @@ fn every_rfc4475_message_meets_its_expectation() {
         let cols: Vec<&str> = line.split('\t').collect();
         let (name, class) = (cols[0], cols[2]);
         count += 1;
-        let got = parse_message(load(name)).map(|_| ()).map_err(|e| (e.status, e.reason.to_string()));
+        let got = parse_message(load(name))
+            .map(|_| ())
+            .map_err(|e| (e.status, e.reason.to_string()));
         let want = expectation(name, class);
         let ok = match (&got, &want) {
             (Ok(()), Ok(())) => true,
@@ -55,7 +57,11 @@ fn every_rfc4475_message_meets_its_expectation() {
 #[test]
 fn rejections_name_the_problem() {
     let reason = |n: &str| parse_message(load(n)).unwrap_err().reason.to_string();
-    assert!(reason("clerr").contains("Content-Length"), "{}", reason("clerr"));
+    assert!(
+        reason("clerr").contains("Content-Length"),
+        "{}",
+        reason("clerr")
+    );
     assert!(reason("ncl").contains("Content-Length"));
     assert!(reason("mismatch01").contains("CSeq"));
     assert!(reason("insuf").starts_with("Missing"));
@@ -65,11 +71,26 @@ fn rejections_name_the_problem() {
 
 #[test]
 fn rejected_requests_keep_enough_to_answer() {
-    for name in ["badinv01", "clerr", "ncl", "scalar02", "quotbal", "mismatch01", "multi01", "mcl01", "badvers"] {
+    for name in [
+        "badinv01",
+        "clerr",
+        "ncl",
+        "scalar02",
+        "quotbal",
+        "mismatch01",
+        "multi01",
+        "mcl01",
+        "badvers",
+    ] {
         let e = parse_message(load(name)).unwrap_err();
-        let p = e.partial.unwrap_or_else(|| panic!("{name}: no partial message"));
+        let p = e
+            .partial
+            .unwrap_or_else(|| panic!("{name}: no partial message"));
         assert!(p.is_request(), "{name}");
-        assert!(p.call_id().is_some(), "{name}: Call-ID readable for the 400");
+        assert!(
+            p.call_id().is_some(),
+            "{name}: Call-ID readable for the 400"
+        );
     }
 }
 
@@ -77,16 +98,25 @@ fn rejected_requests_keep_enough_to_answer() {
 fn well_formed_details() {
     let m = parse_message(load("dblreq")).unwrap();
     assert_eq!(m.method(), Some(&Method::Register));
-    assert!(m.body.is_empty(), "octets after Content-Length 0 are ignored");
+    assert!(
+        m.body.is_empty(),
+        "octets after Content-Length 0 are ignored"
+    );
     let m = parse_message(load("esc02")).unwrap();
-    assert!(matches!(m.method(), Some(Method::Other(_))), "RE%47IST%45R is not REGISTER");
+    assert!(
+        matches!(m.method(), Some(Method::Other(_))),
+        "RE%47IST%45R is not REGISTER"
+    );
     assert_eq!(m.headers.count(&confab_sip::HeaderName::Contact), 2);
     let m = parse_message(load("mpart01")).unwrap();
     assert_eq!(m.body.len(), 553);
     let m = parse_message(load("noreason")).unwrap();
     assert_eq!(m.status(), Some(100));
     let m = parse_message(load("inv2543")).unwrap();
-    assert!(!m.body.is_empty(), "no Content-Length over UDP: the rest is the body");
+    assert!(
+        !m.body.is_empty(),
+        "no Content-Length over UDP: the rest is the body"
+    );
     let m = parse_message(load("wsinv")).unwrap();
     assert_eq!(m.max_forwards(), Some(68));
     let m = parse_message(load("semiuri")).unwrap();
@@ -97,8 +127,15 @@ fn well_formed_details() {
 #[test]
 fn stream_framing_of_bad_lengths() {
     assert!(matches!(frame(&load("ncl"), 65535), Frame::Invalid { .. }));
-    assert!(matches!(frame(&load("mcl01"), 65535), Frame::Invalid { .. }));
-    assert_eq!(frame(&load("clerr"), 65535), Frame::Incomplete, "TCP waits for the declared body");
+    assert!(matches!(
+        frame(&load("mcl01"), 65535),
+        Frame::Invalid { .. }
+    ));
+    assert_eq!(
+        frame(&load("clerr"), 65535),
+        Frame::Incomplete,
+        "TCP waits for the declared body"
+    );
     let d = load("dblreq");
     match frame(&d, 65535) {
         Frame::Message { len } => assert!(len < d.len()),

@@ -3,11 +3,11 @@
 
 use std::sync::OnceLock;
 
+use crate::db::{vals, Conn, Row};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use confab_sip::digest::Algorithm;
 use rand::RngCore;
-use crate::db::{vals, Conn, Row};
 
 use crate::roles::{decode_list, encode_list, validate_role_identity};
 use crate::users::{is_unique_violation, now};
@@ -194,7 +194,11 @@ pub fn add_admin_in(
 /// [`Store::remove_admin`] inside the caller's transaction.
 pub fn remove_admin_in(conn: &Conn<'_>, name: &str) -> Result<(), StoreError> {
     // Tokens go by ON DELETE CASCADE.
-    if conn.execute("DELETE FROM admins WHERE lower(name) = lower(?1)", vals![name])? == 0 {
+    if conn.execute(
+        "DELETE FROM admins WHERE lower(name) = lower(?1)",
+        vals![name],
+    )? == 0
+    {
         return Err(no_such_admin(name));
     }
     bump_version(conn, "admins_version")?;
@@ -202,11 +206,7 @@ pub fn remove_admin_in(conn: &Conn<'_>, name: &str) -> Result<(), StoreError> {
 }
 
 /// [`Store::set_admin_roles`] inside the caller's transaction.
-pub fn set_admin_roles_in(
-    conn: &Conn<'_>,
-    name: &str,
-    roles: &[String],
-) -> Result<(), StoreError> {
+pub fn set_admin_roles_in(conn: &Conn<'_>, name: &str, roles: &[String]) -> Result<(), StoreError> {
     let roles = normalize_roles(roles)?;
     let n = conn.execute(
         "UPDATE admins SET roles = ?2, updated_at = ?3 WHERE lower(name) = lower(?1)",
@@ -339,7 +339,10 @@ impl Store {
                 )?
                 .ok_or_else(|| no_such_admin(admin))?
                 .get(0)?;
-            tx.execute("DELETE FROM admin_tokens WHERE expires_at <= ?1", vals![created])?;
+            tx.execute(
+                "DELETE FROM admin_tokens WHERE expires_at <= ?1",
+                vals![created],
+            )?;
             tx.execute(
                 "INSERT INTO admin_tokens (token_hash, admin, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4)",

@@ -97,13 +97,14 @@ impl Store {
                 Backend::Sqlite => "instr",
                 Backend::Postgres => "strpos",
             };
-            sql.push_str(&format!(" AND {instr}(lower(command), ?{}) > 0", args.len()));
+            sql.push_str(&format!(
+                " AND {instr}(lower(command), ?{}) > 0",
+                args.len()
+            ));
         }
         sql.push_str(" ORDER BY id DESC");
         if filter.limit > 0 {
-            args.push(Value::Int(
-                i64::try_from(filter.limit).unwrap_or(i64::MAX),
-            ));
+            args.push(Value::Int(i64::try_from(filter.limit).unwrap_or(i64::MAX)));
             sql.push_str(&format!(" LIMIT ?{}", args.len()));
         }
         let rows = self.read(|c| c.query(&sql, &args))?;

@@ -28,17 +28,28 @@ const TABLES: &[(&str, &str)] = &[
 ];
 
 /// Counters bumped after a restore so running servers reload everything.
-const VERSION_COUNTERS: &[&str] =
-    &["users_version", "contacts_version", "config_version", "roles_version", "admins_version"];
+const VERSION_COUNTERS: &[&str] = &[
+    "users_version",
+    "contacts_version",
+    "config_version",
+    "roles_version",
+    "admins_version",
+];
 
 /// Copies every row of [`TABLES`] from `from` to `to` (which must have the same schema and no
 /// rows), then moves PostgreSQL id sequences past the copied ids.
 fn copy_tables(from: &Conn<'_>, to: &Conn<'_>) -> Result<(), StoreError> {
     for (table, columns) in TABLES {
         let order = columns.split(',').next().unwrap_or("1");
-        let rows = from.query(&format!("SELECT {columns} FROM {table} ORDER BY {order}"), &[])?;
+        let rows = from.query(
+            &format!("SELECT {columns} FROM {table} ORDER BY {order}"),
+            &[],
+        )?;
         let n = columns.split(',').count();
-        let placeholders = (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let placeholders = (1..=n)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let insert = format!("INSERT INTO {table} ({columns}) VALUES ({placeholders})");
         for row in rows {
             to.execute(&insert, &row.0)?;
@@ -57,11 +68,19 @@ fn copy_tables(from: &Conn<'_>, to: &Conn<'_>) -> Result<(), StoreError> {
 
 /// Checks that `file` is an intact SQLite backup with a schema this build reads.
 fn check_backup_file(file: &Path) -> Result<(), StoreError> {
-    let not_backup = |e: rusqlite::Error| StoreError::Invalid(format!("{} is not a confab backup: {e}", file.display()));
-    let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(not_backup)?;
-    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(not_backup)?;
+    let not_backup = |e: rusqlite::Error| {
+        StoreError::Invalid(format!("{} is not a confab backup: {e}", file.display()))
+    };
+    let conn =
+        Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(not_backup)?;
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(not_backup)?;
     if ok != "ok" {
-        return Err(StoreError::Invalid(format!("{} is damaged: {ok}", file.display())));
+        return Err(StoreError::Invalid(format!(
+            "{} is damaged: {ok}",
+            file.display()
+        )));
     }
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == 0 || version > SCHEMA_VERSION {
@@ -78,9 +97,14 @@ impl Store {
     /// SQLite database whichever the backend.
     pub fn backup_to(&self, file: &Path) -> Result<(), StoreError> {
         if file.exists() {
-            return Err(StoreError::Invalid(format!("{} already exists; choose a new file name", file.display())));
+            return Err(StoreError::Invalid(format!(
+                "{} already exists; choose a new file name",
+                file.display()
+            )));
         }
-        let path = file.to_str().ok_or_else(|| StoreError::Invalid("backup path is not UTF-8".into()))?;
+        let path = file
+            .to_str()
+            .ok_or_else(|| StoreError::Invalid("backup path is not UTF-8".into()))?;
         if let Some(conn) = self.sqlite() {
             conn.execute("VACUUM INTO ?1", [path])?;
             return Ok(());
@@ -92,8 +116,14 @@ impl Store {
                 from.batch("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
                 target.transaction(|to| {
                     copy_tables(from, to)?;
-                    for row in from.query("SELECT key, value FROM meta WHERE key <> 'schema_version'", &[])? {
-                        to.execute("UPDATE meta SET value = ?2 WHERE key = ?1", &[row.0[0].clone(), row.0[1].clone()])?;
+                    for row in from.query(
+                        "SELECT key, value FROM meta WHERE key <> 'schema_version'",
+                        &[],
+                    )? {
+                        to.execute(
+                            "UPDATE meta SET value = ?2 WHERE key = ?1",
+                            &[row.0[0].clone(), row.0[1].clone()],
+                        )?;
                     }
                     Ok(())
                 })
@@ -189,7 +219,9 @@ impl Store {
                     "body_hex": to_upper_hex(&r.get::<Vec<u8>>(3)?), "received_at": r.get::<i64>(4)?, "headers": r.get::<String>(5)?}))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(json!({"format": "confab-user-data/1", "users": users, "contacts": contacts, "messages": messages}))
+        Ok(
+            json!({"format": "confab-user-data/1", "users": users, "contacts": contacts, "messages": messages}),
+        )
     }
 
     /// Loads what [`Store::export_user_data`] wrote, in one transaction: users are added or
@@ -197,7 +229,9 @@ impl Store {
     /// written if any part is invalid.
     pub fn import_user_data(&self, data: &Value) -> Result<usize, StoreError> {
         if data["format"] != json!("confab-user-data/1") {
-            return Err(StoreError::Invalid("not a confab user data export (format confab-user-data/1)".into()));
+            return Err(StoreError::Invalid(
+                "not a confab user data export (format confab-user-data/1)".into(),
+            ));
         }
         let bad = |what: &str| StoreError::Invalid(format!("user data: bad or missing {what}"));
         let s = |v: &Value, k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| bad(k));
@@ -272,7 +306,10 @@ fn to_upper_hex(bytes: &[u8]) -> String {
 /// A fresh private directory under the system temp dir.
 fn tempdir_for_restore() -> Result<std::path::PathBuf, StoreError> {
     use rand::RngCore;
-    let dir = std::env::temp_dir().join(format!("confab-restore-{:016x}", rand::thread_rng().next_u64()));
+    let dir = std::env::temp_dir().join(format!(
+        "confab-restore-{:016x}",
+        rand::thread_rng().next_u64()
+    ));
     std::fs::create_dir(&dir)?;
     Ok(dir)
 }
@@ -284,10 +321,38 @@ mod tests {
 
     fn sample(dir: &Path) -> Store {
         let s = Store::open(dir).unwrap();
-        s.add_user(&NewUser { username: "alice", domain: "a.test", display_name: "Alice", password: "pw-alice" }).unwrap();
-        s.add_user(&NewUser { username: "bob", domain: "a.test", display_name: "", password: "pw-bob" }).unwrap();
-        s.add_contact("alice", "a.test", "bob@a.test", Some(PrivacyLevel::Workgroup)).unwrap();
-        s.store_message("bob", "a.test", "<sip:alice@a.test>", "text/plain", b"hi\x00there", "Subject: x\r\n", 10, 1000).unwrap();
+        s.add_user(&NewUser {
+            username: "alice",
+            domain: "a.test",
+            display_name: "Alice",
+            password: "pw-alice",
+        })
+        .unwrap();
+        s.add_user(&NewUser {
+            username: "bob",
+            domain: "a.test",
+            display_name: "",
+            password: "pw-bob",
+        })
+        .unwrap();
+        s.add_contact(
+            "alice",
+            "a.test",
+            "bob@a.test",
+            Some(PrivacyLevel::Workgroup),
+        )
+        .unwrap();
+        s.store_message(
+            "bob",
+            "a.test",
+            "<sip:alice@a.test>",
+            "text/plain",
+            b"hi\x00there",
+            "Subject: x\r\n",
+            10,
+            1000,
+        )
+        .unwrap();
         s
     }
 
@@ -301,10 +366,16 @@ mod tests {
         Store::restore_into(&file, b.path()).unwrap();
         let r = Store::open(b.path()).unwrap();
         assert_eq!(r.export_user_data().unwrap(), s.export_user_data().unwrap());
-        assert!(Store::restore_into(&file, b.path()).is_err(), "target must be empty");
+        assert!(
+            Store::restore_into(&file, b.path()).is_err(),
+            "target must be empty"
+        );
         let junk = a.path().join("junk");
         std::fs::write(&junk, b"not a database").unwrap();
-        assert!(Store::restore_into(&junk, &a.path().join("new")).unwrap_err().to_string().contains("not a confab backup"));
+        assert!(Store::restore_into(&junk, &a.path().join("new"))
+            .unwrap_err()
+            .to_string()
+            .contains("not a confab backup"));
     }
 
     #[test]
@@ -315,7 +386,10 @@ mod tests {
         let t = Store::open(b.path()).unwrap();
         assert_eq!(t.import_user_data(&data).unwrap(), 2);
         assert_eq!(t.export_user_data().unwrap(), data);
-        assert_eq!(t.pending_messages("bob", "a.test", 10).unwrap()[0].body, b"hi\x00there");
+        assert_eq!(
+            t.pending_messages("bob", "a.test", 10).unwrap()[0].body,
+            b"hi\x00there"
+        );
         let mut broken = data.clone();
         broken["users"][1]["ha1_md5"] = json!("zz");
         let c = tempfile::tempdir().unwrap();

@@ -129,9 +129,7 @@ pub fn get_config_in(
     identity: &str,
 ) -> Result<Option<ConfigDocument>, StoreError> {
     conn.query_opt(
-        &format!(
-            "SELECT {CONFIG_COLUMNS} FROM config_documents WHERE kind = ?1 AND identity = ?2"
-        ),
+        &format!("SELECT {CONFIG_COLUMNS} FROM config_documents WHERE kind = ?1 AND identity = ?2"),
         vals![kind, identity],
     )?
     .map(|r| doc_from_row(&r))

@@ -75,15 +75,15 @@ fn domain_of(key: &str) -> &str {
 fn level_from_sql(stored: Option<String>) -> Result<Option<PrivacyLevel>, StoreError> {
     stored
         .map(|s| {
-            PrivacyLevel::parse(&s)
-                .ok_or_else(|| StoreError::Invalid(format!("stored privacy level {s:?} is unknown")))
+            PrivacyLevel::parse(&s).ok_or_else(|| {
+                StoreError::Invalid(format!("stored privacy level {s:?} is unknown"))
+            })
         })
         .transpose()
 }
 
 fn entry(owner: String, contact: String, stored: Option<PrivacyLevel>) -> ContactEntry {
-    let level =
-        stored.unwrap_or_else(|| auto_level(domain_of(&owner), domain_of(&contact)));
+    let level = stored.unwrap_or_else(|| auto_level(domain_of(&owner), domain_of(&contact)));
     ContactEntry {
         owner,
         contact,
@@ -150,7 +150,10 @@ impl Store {
                 });
             }
             let count: i64 = tx
-                .query_one("SELECT count(*) FROM contacts WHERE owner_key = ?1", vals![&owner])?
+                .query_one(
+                    "SELECT count(*) FROM contacts WHERE owner_key = ?1",
+                    vals![&owner],
+                )?
                 .get(0)?;
             if count as usize >= MAX_CONTACTS_PER_USER {
                 return Err(StoreError::Invalid(format!(

@@ -155,7 +155,9 @@ impl<'a> Conn<'a> {
     }
 
     pub(crate) fn pg(c: &'a PgClient) -> Conn<'a> {
-        Conn { inner: Inner::Pg(c) }
+        Conn {
+            inner: Inner::Pg(c),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -205,7 +207,11 @@ impl<'a> Conn<'a> {
                 c.run(move |client| -> Result<Vec<Row>, StoreError> {
                     let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                         params.iter().map(|p| p as _).collect();
-                    client.query(sql.as_str(), &refs)?.iter().map(pg_row).collect()
+                    client
+                        .query(sql.as_str(), &refs)?
+                        .iter()
+                        .map(pg_row)
+                        .collect()
                 })?
             }
         }
@@ -325,9 +331,15 @@ fn pg_row(r: &postgres::Row) -> Result<Row, StoreError> {
     for (i, col) in r.columns().iter().enumerate() {
         let v = match *col.type_() {
             Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(Value::Int),
-            Type::INT4 => r.try_get::<_, Option<i32>>(i)?.map(|v| Value::Int(v.into())),
-            Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map(|v| Value::Int(v.into())),
-            Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(|v| Value::Int(v.into())),
+            Type::INT4 => r
+                .try_get::<_, Option<i32>>(i)?
+                .map(|v| Value::Int(v.into())),
+            Type::INT2 => r
+                .try_get::<_, Option<i16>>(i)?
+                .map(|v| Value::Int(v.into())),
+            Type::BOOL => r
+                .try_get::<_, Option<bool>>(i)?
+                .map(|v| Value::Int(v.into())),
             Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
                 r.try_get::<_, Option<String>>(i)?.map(Value::Text)
             }
@@ -388,7 +400,9 @@ impl PgClient {
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(PgClient { jobs }),
             Ok(Err(e)) => Err(StoreError::Postgres(e)),
-            Err(_) => Err(StoreError::Invalid("PostgreSQL connection thread died".into())),
+            Err(_) => Err(StoreError::Invalid(
+                "PostgreSQL connection thread died".into(),
+            )),
         }
     }
 

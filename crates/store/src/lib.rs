@@ -12,6 +12,7 @@
 
 mod admins;
 mod audit;
+mod backup;
 mod config;
 mod contacts;
 mod db;
@@ -19,7 +20,6 @@ mod messages;
 mod migrations;
 mod roles;
 mod snapshot;
-mod backup;
 mod users;
 mod validate;
 
@@ -316,7 +316,10 @@ pub fn redact_url(url: &str) -> String {
 
 /// Adds one to a `meta` counter; every write transaction to a watched table calls this.
 pub(crate) fn bump_version(conn: &Conn<'_>, key: &str) -> Result<(), StoreError> {
-    conn.execute("UPDATE meta SET value = value + 1 WHERE key = ?1", vals![key])?;
+    conn.execute(
+        "UPDATE meta SET value = value + 1 WHERE key = ?1",
+        vals![key],
+    )?;
     Ok(())
 }
 

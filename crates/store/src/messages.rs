@@ -177,7 +177,8 @@ impl Store {
 
     /// Deletes one message (after delivery); `false` if it was already gone.
     pub fn delete_message(&self, id: i64) -> Result<bool, StoreError> {
-        let n = self.read(|c| c.execute("DELETE FROM offline_messages WHERE id = ?1", vals![id]))?;
+        let n =
+            self.read(|c| c.execute("DELETE FROM offline_messages WHERE id = ?1", vals![id]))?;
         Ok(n > 0)
     }
 

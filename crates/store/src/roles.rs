@@ -100,8 +100,11 @@ pub(crate) fn encode_list(items: &[String]) -> String {
 /// Reads a JSON-array column.
 pub(crate) fn decode_list(r: &Row, idx: usize) -> Result<Vec<String>, StoreError> {
     let text: String = r.get(idx)?;
-    serde_json::from_str(&text)
-        .map_err(|e| StoreError::Invalid(format!("stored list in column {idx} is not a JSON array: {e}")))
+    serde_json::from_str(&text).map_err(|e| {
+        StoreError::Invalid(format!(
+            "stored list in column {idx} is not a JSON array: {e}"
+        ))
+    })
 }
 
 const ROLE_COLUMNS: &str = "identity, template, cmdlets, config_scopes, user_scopes";
@@ -207,7 +210,9 @@ impl Store {
     pub fn list_roles(&self) -> Result<Vec<AdminRoleRow>, StoreError> {
         let rows = self.read(|c| {
             c.query(
-                &format!("SELECT {ROLE_COLUMNS} FROM admin_roles ORDER BY lower(identity), identity"),
+                &format!(
+                    "SELECT {ROLE_COLUMNS} FROM admin_roles ORDER BY lower(identity), identity"
+                ),
                 &[],
             )
         })?;

@@ -41,13 +41,17 @@ mod tests {
     fn save_then_take_once() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.save_snapshot("bindings", &["a".into(), "b".into()]).unwrap();
+        s.save_snapshot("bindings", &["a".into(), "b".into()])
+            .unwrap();
         s.save_snapshot("bindings", &["c".into()]).unwrap();
         s.save_snapshot("other", &["x".into()]).unwrap();
         drop(s);
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(s.take_snapshot("bindings").unwrap(), ["c"]);
-        assert!(s.take_snapshot("bindings").unwrap().is_empty(), "taken only once");
+        assert!(
+            s.take_snapshot("bindings").unwrap().is_empty(),
+            "taken only once"
+        );
         assert_eq!(s.take_snapshot("other").unwrap(), ["x"]);
     }
 }

@@ -3,8 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use confab_sip::digest::{ha1, Algorithm};
 use crate::db::{vals, Conn, Row};
+use confab_sip::digest::{ha1, Algorithm};
 
 use crate::validate::{
     normalize_domain, validate_display_name, validate_password, validate_username,

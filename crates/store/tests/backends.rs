@@ -9,18 +9,41 @@ use serde_json::{json, Map};
 
 fn fill(s: &Store) {
     for (u, pw) in [("alice", "pw-alice"), ("Bob", "pw-bob")] {
-        s.add_user(&NewUser { username: u, domain: "a.test", display_name: "A", password: pw })
-            .unwrap();
-    }
-    s.add_contact("alice", "a.test", "bob@a.test", Some(PrivacyLevel::Workgroup)).unwrap();
-    s.add_contact("alice", "a.test", "zed@b.test", None).unwrap();
-    s.store_message("bob", "a.test", "<sip:alice@a.test>", "text/plain", b"hi\x00\xff", "Subject: x\r\n", 10, 1000)
+        s.add_user(&NewUser {
+            username: u,
+            domain: "a.test",
+            display_name: "A",
+            password: pw,
+        })
         .unwrap();
+    }
+    s.add_contact(
+        "alice",
+        "a.test",
+        "bob@a.test",
+        Some(PrivacyLevel::Workgroup),
+    )
+    .unwrap();
+    s.add_contact("alice", "a.test", "zed@b.test", None)
+        .unwrap();
+    s.store_message(
+        "bob",
+        "a.test",
+        "<sip:alice@a.test>",
+        "text/plain",
+        b"hi\x00\xff",
+        "Subject: x\r\n",
+        10,
+        1000,
+    )
+    .unwrap();
     let mut body = Map::new();
     body.insert("AllowIPAudio".into(), json!(false));
     s.put_config("CsClientPolicy", "Global", &body).unwrap();
-    s.put_config("CsClientPolicy", "Site:Redmond", &Map::new()).unwrap();
-    s.add_admin("root", "correct horse", &["CsAdministrator".into()]).unwrap();
+    s.put_config("CsClientPolicy", "Site:Redmond", &Map::new())
+        .unwrap();
+    s.add_admin("root", "correct horse", &["CsAdministrator".into()])
+        .unwrap();
     s.issue_token("root", 3600).unwrap();
     s.create_role(&AdminRoleRow {
         identity: "Helpdesk2".into(),
@@ -30,7 +53,8 @@ fn fill(s: &Store) {
         user_scopes: vec!["Global".into()],
     })
     .unwrap();
-    s.append_audit("root", "local shell", "New-CsUser alice", true, "ok").unwrap();
+    s.append_audit("root", "local shell", "New-CsUser alice", true, "ok")
+        .unwrap();
     s.save_snapshot("bindings", &["{}".into()]).unwrap();
 }
 
@@ -42,9 +66,24 @@ fn contents(s: &Store) -> serde_json::Value {
         .into_iter()
         .map(|e| json!([e.id, e.at_ms, e.admin, e.origin, e.command, e.success, e.result]))
         .collect();
-    let users: Vec<_> = s.list_users(None).unwrap().into_iter().map(|u| format!("{u:?}")).collect();
-    let admins: Vec<_> = s.list_admins().unwrap().into_iter().map(|a| format!("{a:?}")).collect();
-    let roles: Vec<_> = s.list_roles().unwrap().into_iter().map(|r| format!("{r:?}")).collect();
+    let users: Vec<_> = s
+        .list_users(None)
+        .unwrap()
+        .into_iter()
+        .map(|u| format!("{u:?}"))
+        .collect();
+    let admins: Vec<_> = s
+        .list_admins()
+        .unwrap()
+        .into_iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
+    let roles: Vec<_> = s
+        .list_roles()
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
     let config: Vec<_> = s
         .list_config("CsClientPolicy")
         .unwrap()
@@ -64,15 +103,24 @@ fn store_works_inside_a_tokio_runtime() {
     // The test's own schema is made (and dropped) outside the runtime; the store is opened
     // and used inside it, as the server does.
     let dbs = test_dbs();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(in_runtime(&dbs));
 }
 
 async fn in_runtime(dbs: &[TestDb]) {
     for db in dbs {
         let s = db.open().unwrap();
-        s.add_user(&NewUser { username: "carol", domain: "c.test", display_name: "", password: "pw" })
-            .unwrap();
+        s.add_user(&NewUser {
+            username: "carol",
+            domain: "c.test",
+            display_name: "",
+            password: "pw",
+        })
+        .unwrap();
         let s = std::sync::Arc::new(s);
         let t = {
             let s = s.clone();
@@ -97,14 +145,22 @@ fn every_backend_backs_up_and_restores_into_every_backend() {
         // Into a new SQLite data directory.
         let data = dir.path().join("data");
         Store::restore_into(&file, &data).unwrap();
-        assert_eq!(contents(&Store::open(&data).unwrap()), want, "{} -> sqlite dir", from.name);
+        assert_eq!(
+            contents(&Store::open(&data).unwrap()),
+            want,
+            "{} -> sqlite dir",
+            from.name
+        );
         // Into an empty store of each kind.
         for to in test_dbs() {
             let target = to.open().unwrap();
             let before = target.config_version().unwrap();
             target.restore_from(&file).unwrap();
             assert_eq!(contents(&target), want, "{} -> {}", from.name, to.name);
-            assert!(target.config_version().unwrap() > before, "running servers must notice");
+            assert!(
+                target.config_version().unwrap() > before,
+                "running servers must notice"
+            );
             // New rows get fresh ids after the restored ones.
             let id = target.append_audit("root", "t", "after", true, "").unwrap();
             assert!(id > source.query_audit(&AuditFilter::default()).unwrap()[0].id);
@@ -148,7 +204,9 @@ fn concurrent_first_on(db: &TestDb) {
 
 #[test]
 fn bad_postgres_url_is_a_clear_error() {
-    let err = Store::open_url("postgres://nobody:secret@127.0.0.1:1/none").unwrap_err().to_string();
+    let err = Store::open_url("postgres://nobody:secret@127.0.0.1:1/none")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("PostgreSQL"), "{err}");
     let err = Store::open_url("mysql://x").unwrap_err().to_string();
     assert!(err.contains("not a postgres:// URL"), "{err}");

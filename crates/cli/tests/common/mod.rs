@@ -70,28 +70,68 @@ impl Server {
 
     /// Serves `domain` on UDP and TCP `ip:port` and the `extra_listen` entries (e.g.
     /// "tls:127.0.0.1:5061"), with `users` seeded users of that domain.
-    pub fn start_full(ip: &str, port: u16, domain: &str, extra_listen: &[String], users: u32, config: &str) -> Server {
+    pub fn start_full(
+        ip: &str,
+        port: u16,
+        domain: &str,
+        extra_listen: &[String],
+        users: u32,
+        config: &str,
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let st = confab()
-            .args(["user", "seed", "--domain", domain, "--count", &users.to_string(), "--data"])
+            .args([
+                "user",
+                "seed",
+                "--domain",
+                domain,
+                "--count",
+                &users.to_string(),
+                "--data",
+            ])
             .arg(dir.path())
             .stdout(Stdio::null())
             .status()
             .unwrap();
         assert!(st.success());
         let cfg = dir.path().join("confab.toml");
-        let listen = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
-        let listen: Vec<String> = std::iter::once(listen).chain(extra_listen.iter().cloned()).map(|l| format!("\"{l}\"")).collect();
-        std::fs::write(&cfg, format!("listen = [{}]\ndomains = [\"{domain}\"]\n{config}", listen.join(", "))).unwrap();
+        let listen = if ip.contains(':') {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{ip}:{port}")
+        };
+        let listen: Vec<String> = std::iter::once(listen)
+            .chain(extra_listen.iter().cloned())
+            .map(|l| format!("\"{l}\""))
+            .collect();
+        std::fs::write(
+            &cfg,
+            format!(
+                "listen = [{}]\ndomains = [\"{domain}\"]\n{config}",
+                listen.join(", ")
+            ),
+        )
+        .unwrap();
         let log = dir.path().join("server.log");
         let child = Self::spawn(&cfg, dir.path(), &log);
-        let s = Server { child, port, ip: ip.to_string(), dir, log, cfg };
+        let s = Server {
+            child,
+            port,
+            ip: ip.to_string(),
+            dir,
+            log,
+            cfg,
+        };
         s.wait_ready();
         s
     }
 
     fn spawn(cfg: &std::path::Path, data: &std::path::Path, log: &std::path::Path) -> Child {
-        let logf = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
         confab()
             .args(["serve", "--config"])
             .arg(cfg)
@@ -117,7 +157,10 @@ impl Server {
     /// Stops the server with SIGTERM (a graceful stop: it saves its state) and starts it
     /// again on the same data and port.
     pub fn restart_graceful(&mut self) {
-        let st = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(st.success());
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.child.try_wait().unwrap().is_none() {
@@ -130,8 +173,14 @@ impl Server {
 
     /// Runs a `confab` command against this server's data directory.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = confab().args(args).arg("--data").arg(self.dir.path()).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let out = confab()
+            .args(args)
+            .arg("--data")
+            .arg(self.dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "confab {args:?} failed: {text}");
         text
     }
@@ -140,7 +189,11 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut ua = Ua::udp_on(&self.ip, "probe", self.addr());
         while Instant::now() < deadline {
-            let req = ua.request(Method::Options, &format!("sip:{}", host_port(&self.addr())), &format!("sip:{}", host_port(&self.addr())));
+            let req = ua.request(
+                Method::Options,
+                &format!("sip:{}", host_port(&self.addr())),
+                &format!("sip:{}", host_port(&self.addr())),
+            );
             ua.send(&req);
             if let Some(r) = ua.recv_timeout(Duration::from_millis(200)) {
                 if r.status() == Some(200) {
@@ -166,7 +219,14 @@ impl Drop for Server {
         let _ = self.child.wait();
         if std::thread::panicking() {
             let log = self.log_text();
-            let tail: String = log.chars().rev().take(6000).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = log
+                .chars()
+                .rev()
+                .take(6000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             eprintln!("---- confab log (tail) ----\n{tail}");
         }
     }
@@ -183,14 +243,21 @@ pub fn host_port(a: &SocketAddr) -> String {
 pub fn free_port_in(range: std::ops::Range<u16>) -> u16 {
     range
         .into_iter()
-        .find(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok() && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .find(|p| {
+            UdpSocket::bind(("127.0.0.1", *p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()
+        })
         .expect("a free port in range")
 }
 
 static UNIQUE: AtomicU32 = AtomicU32::new(1);
 
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}x{}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A byte stream over TCP: plain or TLS.
@@ -259,7 +326,11 @@ impl Ua {
     }
 
     pub fn udp_on(ip: &str, user: &str, server: SocketAddr) -> Ua {
-        let bind = if ip.contains(':') { format!("[{ip}]:0") } else { format!("{ip}:0") };
+        let bind = if ip.contains(':') {
+            format!("[{ip}]:0")
+        } else {
+            format!("{ip}:0")
+        };
         let s = UdpSocket::bind(bind).unwrap();
         let local = s.local_addr().unwrap();
         Self::with(user, Sock::Udp(s), local, server)
@@ -269,7 +340,12 @@ impl Ua {
         let s = TcpStream::connect(server).unwrap();
         s.set_nodelay(true).unwrap();
         let local = s.local_addr().unwrap();
-        Self::with(user, Sock::Stream(Box::new(s), vec![], "TCP"), local, server)
+        Self::with(
+            user,
+            Sock::Stream(Box::new(s), vec![], "TCP"),
+            local,
+            server,
+        )
     }
 
     /// A TLS connection to `server`, whose certificate `config` checks.
@@ -281,11 +357,20 @@ impl Ua {
         let conn = rustls::ClientConnection::new(config, name).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, s);
         s_handshake(&mut tls);
-        Self::with(user, Sock::Stream(Box::new(tls), vec![], "TLS"), local, server)
+        Self::with(
+            user,
+            Sock::Stream(Box::new(tls), vec![], "TLS"),
+            local,
+            server,
+        )
     }
 
     /// A WebSocket (RFC 7118, subprotocol "sip") to `server`: over TLS when `tls` is given.
-    pub fn ws(user: &str, server: SocketAddr, tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> Ua {
+    pub fn ws(
+        user: &str,
+        server: SocketAddr,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    ) -> Ua {
         let s = TcpStream::connect(server).unwrap();
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -293,16 +378,31 @@ impl Ua {
         let (inner, scheme, kind): (Box<dyn StreamSock>, _, _) = match tls {
             Some(config) => {
                 let name = rustls::pki_types::ServerName::IpAddress(server.ip().into());
-                let mut t = rustls::StreamOwned::new(rustls::ClientConnection::new(config, name).unwrap(), s);
+                let mut t = rustls::StreamOwned::new(
+                    rustls::ClientConnection::new(config, name).unwrap(),
+                    s,
+                );
                 s_handshake(&mut t);
                 (Box::new(t), "wss", "WSS")
             }
             None => (Box::new(s), "ws", "WS"),
         };
-        let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!("{scheme}://{}/", host_port(&server))).unwrap();
-        req.headers_mut().insert("Sec-WebSocket-Protocol", "sip".parse().unwrap());
-        let (ws, resp) = tungstenite::client::client(req, WsStream(inner)).unwrap_or_else(|e| panic!("WebSocket handshake failed: {e}"));
-        assert_eq!(resp.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap()), Some("sip"), "RFC 7118 subprotocol");
+        let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "{scheme}://{}/",
+            host_port(&server)
+        ))
+        .unwrap();
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", "sip".parse().unwrap());
+        let (ws, resp) = tungstenite::client::client(req, WsStream(inner))
+            .unwrap_or_else(|e| panic!("WebSocket handshake failed: {e}"));
+        assert_eq!(
+            resp.headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.to_str().unwrap()),
+            Some("sip"),
+            "RFC 7118 subprotocol"
+        );
         Self::with(user, Sock::Ws(Box::new(ws), kind), local, server)
     }
 
@@ -342,7 +442,12 @@ impl Ua {
     }
 
     pub fn contact_uri(&self) -> String {
-        format!("sip:{}@{};transport={}", self.user, self.sent_by(), self.transport().to_lowercase())
+        format!(
+            "sip:{}@{};transport={}",
+            self.user,
+            self.sent_by(),
+            self.transport().to_lowercase()
+        )
     }
 
     pub fn new_call(&mut self) {
@@ -379,7 +484,8 @@ impl Ua {
                 let mut buf = vec![0u8; 65536];
                 loop {
                     let left = deadline.checked_duration_since(Instant::now())?;
-                    s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+                    s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                        .unwrap();
                     match s.recv_from(&mut buf) {
                         Ok((n, _)) => {
                             // answers to broken requests may themselves lack headers: keep what parsed
@@ -398,7 +504,11 @@ impl Ua {
             }
             Sock::Ws(ws, _) => loop {
                 let left = deadline.checked_duration_since(Instant::now())?;
-                ws.get_ref().0.tcp().set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+                ws.get_ref()
+                    .0
+                    .tcp()
+                    .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                    .unwrap();
                 let data: Vec<u8> = match ws.read() {
                     Ok(tungstenite::Message::Text(t)) => t.as_bytes().to_vec(),
                     Ok(tungstenite::Message::Binary(b)) => b.to_vec(),
@@ -427,7 +537,9 @@ impl Ua {
                     other => panic!("bad frame from server: {other:?}"),
                 }
                 let left = deadline.checked_duration_since(Instant::now())?;
-                s.tcp().set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+                s.tcp()
+                    .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                    .unwrap();
                 let mut chunk = [0u8; 8192];
                 match s.read(&mut chunk) {
                     Ok(0) => return None,
@@ -459,19 +571,31 @@ impl Ua {
                 self.backlog.push(m);
             }
         }
-        panic!("{}: timed out waiting for {what}; had {:?}", self.user, self.backlog.iter().map(first_line).collect::<Vec<_>>());
+        panic!(
+            "{}: timed out waiting for {what}; had {:?}",
+            self.user,
+            self.backlog.iter().map(first_line).collect::<Vec<_>>()
+        );
     }
 
     pub fn expect_request(&mut self, method: Method) -> Message {
         let m2 = method.clone();
-        self.expect(&format!("{method} request"), move |m| m.method() == Some(&m2))
+        self.expect(&format!("{method} request"), move |m| {
+            m.method() == Some(&m2)
+        })
     }
 
     /// The response to the request with CSeq `cseq` and `method` with status in `range`.
-    pub fn expect_response(&mut self, method: &Method, cseq: u32, status: std::ops::RangeInclusive<u16>) -> Message {
+    pub fn expect_response(
+        &mut self,
+        method: &Method,
+        cseq: u32,
+        status: std::ops::RangeInclusive<u16>,
+    ) -> Message {
         let m2 = method.clone();
         self.expect(&format!("{status:?} to {method} {cseq}"), move |m| {
-            m.status().is_some_and(|s| status.contains(&s)) && m.cseq().is_some_and(|c| c.seq == cseq && c.method == m2)
+            m.status().is_some_and(|s| status.contains(&s))
+                && m.cseq().is_some_and(|c| c.seq == cseq && c.method == m2)
         })
     }
 
@@ -488,7 +612,12 @@ impl Ua {
     }
 
     pub fn via(&self) -> String {
-        format!("SIP/2.0/{} {};branch=z9hG4bK{};rport", self.transport(), self.sent_by(), unique("b"))
+        format!(
+            "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+            self.transport(),
+            self.sent_by(),
+            unique("b")
+        )
     }
 
     /// A new out-of-dialog request from this user.
@@ -497,11 +626,15 @@ impl Ua {
         let mut m = Message::request(method.clone(), Text::from(ruri));
         m.headers.push(HeaderName::Via, self.via());
         m.headers.push(HeaderName::MaxForwards, "70");
-        m.headers.push(HeaderName::From, format!("<{}>;tag={}", self.aor(), self.from_tag));
+        m.headers.push(
+            HeaderName::From,
+            format!("<{}>;tag={}", self.aor(), self.from_tag),
+        );
         m.headers.push(HeaderName::To, format!("<{to}>"));
         m.headers.push(HeaderName::CallId, self.call_id.clone());
         m.headers.push(HeaderName::CSeq, format!("{seq} {method}"));
-        m.headers.push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
+        m.headers
+            .push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
         m
     }
 
@@ -510,9 +643,13 @@ impl Ua {
         let (chal_name, auth_name) = if resp.status() == Some(401) {
             (HeaderName::WwwAuthenticate, HeaderName::Authorization)
         } else {
-            (HeaderName::ProxyAuthenticate, HeaderName::ProxyAuthorization)
+            (
+                HeaderName::ProxyAuthenticate,
+                HeaderName::ProxyAuthorization,
+            )
         };
-        let challenge = Challenge::parse(resp.header(&chal_name).expect("challenge header")).unwrap();
+        let challenge =
+            Challenge::parse(resp.header(&chal_name).expect("challenge header")).unwrap();
         let mut m = req.clone();
         let method = m.method().unwrap().clone();
         let uri = m.uri().unwrap().to_string();
@@ -521,7 +658,18 @@ impl Ua {
         m.headers.remove_all(&HeaderName::Via);
         m.headers.push_front(HeaderName::Via, self.via());
         m.headers.remove_all(&auth_name);
-        m.headers.push(auth_name, authorization(&challenge, &self.user, &self.password, method.as_str(), &uri, &unique("cn"), 1));
+        m.headers.push(
+            auth_name,
+            authorization(
+                &challenge,
+                &self.user,
+                &self.password,
+                method.as_str(),
+                &uri,
+                &unique("cn"),
+                1,
+            ),
+        );
         m
     }
 
@@ -541,7 +689,11 @@ impl Ua {
     }
 
     pub fn register(&mut self, expires: u32) -> Message {
-        let mut req = self.request(Method::Register, &format!("sip:{}", self.domain), &self.aor());
+        let mut req = self.request(
+            Method::Register,
+            &format!("sip:{}", self.domain),
+            &self.aor(),
+        );
         req.headers.push(HeaderName::Expires, expires.to_string());
         self.send_authenticated(req)
     }
@@ -549,7 +701,8 @@ impl Ua {
     /// Answers a received request.
     pub fn reply(&mut self, req: &Message, status: u16, to_tag: &str) -> Message {
         let mut r = response_to(req, status, None, Some(to_tag));
-        r.headers.push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
+        r.headers
+            .push(HeaderName::Contact, format!("<{}>", self.contact_uri()));
         self.send(&r);
         r
     }
@@ -563,7 +716,10 @@ pub fn first_line(m: &Message) -> String {
 }
 
 pub fn contacts(m: &Message) -> Vec<String> {
-    m.headers.get_all(&HeaderName::Contact).map(|c| c.to_string()).collect()
+    m.headers
+        .get_all(&HeaderName::Contact)
+        .map(|c| c.to_string())
+        .collect()
 }
 
 impl Ua {
@@ -574,7 +730,11 @@ impl Ua {
         let method = req.method().unwrap().clone();
         let seq = req.cseq().unwrap().seq;
         let r = self.expect_response(&method, seq, 200..=699);
-        assert!(matches!(r.status(), Some(401 | 407)), "expected a challenge, got {}", first_line(&r));
+        assert!(
+            matches!(r.status(), Some(401 | 407)),
+            "expected a challenge, got {}",
+            first_line(&r)
+        );
         if method == Method::Invite {
             self.send(&ack_for(&req, &r));
         }
@@ -584,7 +744,16 @@ impl Ua {
     }
 
     /// An in-dialog request: `target` is the peer's Contact, `routes` the route set.
-    pub fn in_dialog(&mut self, method: Method, target: &str, routes: &[String], from: &str, to: &str, call_id: &str, seq: u32) -> Message {
+    pub fn in_dialog(
+        &mut self,
+        method: Method,
+        target: &str,
+        routes: &[String],
+        from: &str,
+        to: &str,
+        call_id: &str,
+        seq: u32,
+    ) -> Message {
         let mut m = Message::request(method.clone(), Text::from(target));
         m.headers.push(HeaderName::Via, self.via());
         m.headers.push(HeaderName::MaxForwards, "70");
@@ -602,12 +771,25 @@ impl Ua {
 /// ACK for a non-2xx final response: same branch as the INVITE (hop by hop).
 pub fn ack_for(invite: &Message, resp: &Message) -> Message {
     let mut ack = Message::request(Method::Ack, invite.uri().unwrap().clone());
-    ack.headers.push(HeaderName::Via, invite.header(&HeaderName::Via).unwrap().clone());
+    ack.headers.push(
+        HeaderName::Via,
+        invite.header(&HeaderName::Via).unwrap().clone(),
+    );
     ack.headers.push(HeaderName::MaxForwards, "70");
-    ack.headers.push(HeaderName::From, invite.header(&HeaderName::From).unwrap().clone());
-    ack.headers.push(HeaderName::To, resp.header(&HeaderName::To).unwrap().clone());
-    ack.headers.push(HeaderName::CallId, invite.call_id().unwrap().clone());
-    ack.headers.push(HeaderName::CSeq, format!("{} ACK", invite.cseq().unwrap().seq));
+    ack.headers.push(
+        HeaderName::From,
+        invite.header(&HeaderName::From).unwrap().clone(),
+    );
+    ack.headers.push(
+        HeaderName::To,
+        resp.header(&HeaderName::To).unwrap().clone(),
+    );
+    ack.headers
+        .push(HeaderName::CallId, invite.call_id().unwrap().clone());
+    ack.headers.push(
+        HeaderName::CSeq,
+        format!("{} ACK", invite.cseq().unwrap().seq),
+    );
     ack
 }
 
@@ -617,13 +799,18 @@ pub fn sdp(ua: &Ua) -> String {
 
 /// The URI inside `<...>` of a name-addr value.
 pub fn uri_of(v: &str) -> String {
-    confab_sip::values::NameAddr::parse(v).unwrap().uri_str.to_string()
+    confab_sip::values::NameAddr::parse(v)
+        .unwrap()
+        .uri_str
+        .to_string()
 }
 
 /// Completes a TLS client handshake (the server's verdict on a client certificate may
 /// only show at the first read).
 fn s_handshake(t: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>) {
-    t.sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    t.sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     while t.conn.is_handshaking() {
         if t.conn.complete_io(&mut t.sock).is_err() {
             return;
@@ -642,18 +829,33 @@ pub fn call(alice: &mut Ua, bob: &mut Ua, transport: Option<&str>) {
     let seq = inv.cseq().unwrap().seq;
     alice.expect_response(&Method::Invite, seq, 100..=100);
     let got = bob.expect_request(Method::Invite);
-    let rr: Vec<String> = got.headers.get_all(&HeaderName::RecordRoute).map(|v| v.to_string()).collect();
+    let rr: Vec<String> = got
+        .headers
+        .get_all(&HeaderName::RecordRoute)
+        .map(|v| v.to_string())
+        .collect();
     assert!(!rr.is_empty(), "INVITE is record-routed");
     assert!(rr[0].contains(";lr"), "{rr:?}");
     if let Some(t) = transport {
-        assert!(got.header(&HeaderName::Via).unwrap().starts_with(&format!("SIP/2.0/{t} ")), "{:?}", got.header(&HeaderName::Via));
-        assert!(rr.iter().all(|r| r.contains(&format!(";transport={}", t.to_lowercase()))), "{rr:?}");
+        assert!(
+            got.header(&HeaderName::Via)
+                .unwrap()
+                .starts_with(&format!("SIP/2.0/{t} ")),
+            "{:?}",
+            got.header(&HeaderName::Via)
+        );
+        assert!(
+            rr.iter()
+                .all(|r| r.contains(&format!(";transport={}", t.to_lowercase()))),
+            "{rr:?}"
+        );
     }
     bob.reply(&got, 180, "bobtag");
     let ringing = alice.expect_response(&Method::Invite, seq, 180..=180);
     assert_eq!(ringing.to_hdr().unwrap().tag(), Some("bobtag"));
     let mut ok = response_to(&got, 200, None, Some("bobtag"));
-    ok.headers.push(HeaderName::Contact, format!("<{}>", bob.contact_uri()));
+    ok.headers
+        .push(HeaderName::Contact, format!("<{}>", bob.contact_uri()));
     for r in &rr {
         ok.headers.push(HeaderName::RecordRoute, r.clone());
     }
@@ -661,7 +863,11 @@ pub fn call(alice: &mut Ua, bob: &mut Ua, transport: Option<&str>) {
     bob.send(&ok);
     let ok = alice.expect_response(&Method::Invite, seq, 200..=200);
     // the caller's route set is the Record-Route reversed
-    let mut routes: Vec<String> = ok.headers.get_all(&HeaderName::RecordRoute).map(|v| v.to_string()).collect();
+    let mut routes: Vec<String> = ok
+        .headers
+        .get_all(&HeaderName::RecordRoute)
+        .map(|v| v.to_string())
+        .collect();
     routes.reverse();
     let bob_target = uri_of(ok.header(&HeaderName::Contact).unwrap());
     let from = inv.header(&HeaderName::From).unwrap().to_string();
@@ -670,17 +876,26 @@ pub fn call(alice: &mut Ua, bob: &mut Ua, transport: Option<&str>) {
     let ack = alice.in_dialog(Method::Ack, &bob_target, &routes, &from, &to, &call_id, seq);
     alice.send(&ack);
     let got_ack = bob.expect_request(Method::Ack);
-    assert!(got_ack.header(&HeaderName::Route).is_none(), "the proxy consumed its Route");
+    assert!(
+        got_ack.header(&HeaderName::Route).is_none(),
+        "the proxy consumed its Route"
+    );
     // bob hangs up: his route set is the Record-Route as received
     let alice_target = uri_of(got.header(&HeaderName::Contact).unwrap());
     let bye = bob.in_dialog(Method::Bye, &alice_target, &rr, &to, &from, &call_id, 1);
     bob.send(&bye);
     let got_bye = alice.expect_request(Method::Bye);
     if let Some(t) = transport {
-        assert!(got_bye.header(&HeaderName::Via).unwrap().starts_with(&format!("SIP/2.0/{t} ")));
+        assert!(got_bye
+            .header(&HeaderName::Via)
+            .unwrap()
+            .starts_with(&format!("SIP/2.0/{t} ")));
     }
     alice.reply(&got_bye, 200, "x");
-    assert_eq!(bob.expect_response(&Method::Bye, 1, 200..=699).status(), Some(200));
+    assert_eq!(
+        bob.expect_response(&Method::Bye, 1, 200..=699).status(),
+        Some(200)
+    );
 }
 
 /// The administrator the tests create (`confab admin add root ...`).
@@ -697,6 +912,8 @@ pub fn confab_as_admin(data: &std::path::Path, args: &[&str]) -> (bool, String) 
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr))
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
+    )
 }
-

@@ -25,7 +25,13 @@ pub fn show(data: &[u8]) -> String {
 }
 
 pub fn src(transport: Transport, port: u16, conn: Option<u64>) -> Source {
-    Source { transport, local: SERVER.parse().unwrap(), remote: SocketAddr::from(([127, 0, 0, 1], port)), conn }
+    Source {
+        transport,
+        local: SERVER.parse().unwrap(),
+        remote: SocketAddr::from(([127, 0, 0, 1], port)),
+        conn,
+        overloaded: false,
+    }
 }
 
 /// A core serving example.test with users alice, bob and dave (bob registered at
@@ -42,8 +48,24 @@ pub fn core() -> Core {
     let from_bob = src(Transport::Udp, 5080, None);
     core.handle(Bytes::from(register("")), &from_bob, &mut out);
     let challenge = parse_message(out.pop().expect("a challenge").bytes).unwrap();
-    let ch = Challenge::parse(challenge.header(&HeaderName::WwwAuthenticate).expect("WWW-Authenticate")).unwrap();
-    let auth = format!("Authorization: {}\r\n", digest::authorization(&ch, "bob", "bobpw", "REGISTER", "sip:example.test", "c0ffee", 1));
+    let ch = Challenge::parse(
+        challenge
+            .header(&HeaderName::WwwAuthenticate)
+            .expect("WWW-Authenticate"),
+    )
+    .unwrap();
+    let auth = format!(
+        "Authorization: {}\r\n",
+        digest::authorization(
+            &ch,
+            "bob",
+            "bobpw",
+            "REGISTER",
+            "sip:example.test",
+            "c0ffee",
+            1
+        )
+    );
     core.handle(Bytes::from(register(&auth)), &from_bob, &mut out);
     let ok = parse_message(out.pop().expect("a reply").bytes).unwrap();
     assert_eq!(ok.status(), Some(200), "bob registered");
@@ -69,8 +91,12 @@ fn drain(core: &Core, out: &mut Vec<Outgoing>, cause: &[u8]) -> Vec<(Message, So
                 // To, Call-ID and CSeq (RFC 3261 §8.2.6): it need not pass validation, but
                 // must be a well-formed error status line and frame whole.
                 let cause_parses = parse_message(Bytes::copy_from_slice(cause)).is_ok();
-                let frames_whole = frame(&o.bytes, usize::MAX) == Frame::Message { len: o.bytes.len() };
-                let error_reply = e.partial.as_ref().is_some_and(|p| p.status().is_some_and(|s| s >= 400));
+                let frames_whole =
+                    frame(&o.bytes, usize::MAX) == Frame::Message { len: o.bytes.len() };
+                let error_reply = e
+                    .partial
+                    .as_ref()
+                    .is_some_and(|p| p.status().is_some_and(|s| s >= 400));
                 assert!(
                     !cause_parses && error_reply && frames_whole,
                     "the core emitted an unparsable message ({e}) to {:?}:\n{}\nafter input {}",
@@ -86,13 +112,20 @@ fn drain(core: &Core, out: &mut Vec<Outgoing>, cause: &[u8]) -> Vec<(Message, So
         core.on_send_failure(f, out);
     }
     for o in std::mem::take(out) {
-        parse_message(o.bytes.clone()).unwrap_or_else(|e| panic!("unparsable after a send failure ({e}): {}", show(&o.bytes)));
+        parse_message(o.bytes.clone()).unwrap_or_else(|e| {
+            panic!("unparsable after a send failure ({e}): {}", show(&o.bytes))
+        });
     }
     sent
 }
 
 /// Feeds a stream as the TCP transport does: frames it, answers what cannot be framed.
-fn feed_stream(core: &Core, data: &[u8], source: &Source, out: &mut Vec<Outgoing>) -> Vec<(Message, SocketAddr)> {
+fn feed_stream(
+    core: &Core,
+    data: &[u8],
+    source: &Source,
+    out: &mut Vec<Outgoing>,
+) -> Vec<(Message, SocketAddr)> {
     let mut sent = vec![];
     let mut rest = data;
     // a bounded number of frames: each consumes at least one byte
@@ -107,13 +140,25 @@ fn feed_stream(core: &Core, data: &[u8], source: &Source, out: &mut Vec<Outgoing
             }
             Frame::TooLarge { header_len } => {
                 if header_len > 0 {
-                    core.reply_unframable(Bytes::copy_from_slice(&rest[..header_len]), source, 513, "Message Too Large", out);
+                    core.reply_unframable(
+                        Bytes::copy_from_slice(&rest[..header_len]),
+                        source,
+                        513,
+                        "Message Too Large",
+                        out,
+                    );
                     drain(core, out, &rest[..header_len]);
                 }
                 break;
             }
             Frame::Invalid { header_len, reason } => {
-                core.reply_unframable(Bytes::copy_from_slice(&rest[..header_len]), source, 400, reason, out);
+                core.reply_unframable(
+                    Bytes::copy_from_slice(&rest[..header_len]),
+                    source,
+                    400,
+                    reason,
+                    out,
+                );
                 drain(core, out, &rest[..header_len]);
                 break;
             }
@@ -128,17 +173,33 @@ fn feed_stream(core: &Core, data: &[u8], source: &Source, out: &mut Vec<Outgoing
 pub fn check_core_request(data: &[u8]) -> usize {
     let core = core();
     let mut out = vec![];
-    core.handle(Bytes::copy_from_slice(data), &src(Transport::Udp, 5070, None), &mut out);
+    core.handle(
+        Bytes::copy_from_slice(data),
+        &src(Transport::Udp, 5070, None),
+        &mut out,
+    );
     let mut sent = drain(&core, &mut out, data);
-    sent.extend(feed_stream(&core, data, &src(Transport::Tcp, 5071, Some(1)), &mut out));
+    sent.extend(feed_stream(
+        &core,
+        data,
+        &src(Transport::Tcp, 5071, Some(1)),
+        &mut out,
+    ));
     let forwarded = sent.len();
     for (i, (req, dest)) in sent.into_iter().take(8).enumerate() {
-        let from = Source { transport: Transport::Udp, local: SERVER.parse().unwrap(), remote: dest, conn: None };
+        let from = Source {
+            transport: Transport::Udp,
+            local: SERVER.parse().unwrap(),
+            remote: dest,
+            conn: None,
+            overloaded: false,
+        };
         let last = if i % 2 == 0 { 200 } else { 486 };
         for status in [180, last] {
             let mut resp = response_to(&req, status, None, Some("fz1"));
             if status == 200 {
-                resp.headers.push(HeaderName::Contact, format!("<sip:bob@{dest}>"));
+                resp.headers
+                    .push(HeaderName::Contact, format!("<sip:bob@{dest}>"));
             }
             let bytes = resp.to_bytes();
             core.handle(bytes.clone(), &from, &mut out);
@@ -156,19 +217,50 @@ pub fn check_core_request(data: &[u8]) -> usize {
 pub fn federated_core() -> Core {
     let store = confab_store::Store::open_in_memory().unwrap();
     for (u, p) in [("alice", "alicepw"), ("bob", "bobpw"), ("dave", "davepw")] {
-        store.add_user(&confab_store::NewUser { username: u, domain: DOMAIN, display_name: u, password: p }).unwrap();
+        store
+            .add_user(&confab_store::NewUser {
+                username: u,
+                domain: DOMAIN,
+                display_name: u,
+                password: p,
+            })
+            .unwrap();
     }
     let users = Arc::new(UserCache::default());
     users.refresh(&store).unwrap();
-    let mut cfg = Config { listen: vec![SERVER.into()], domains: vec![DOMAIN.into()], ..Config::default() };
+    let mut cfg = Config {
+        listen: vec![SERVER.into()],
+        domains: vec![DOMAIN.into()],
+        ..Config::default()
+    };
     // every input comes from loopback: the flood defence would make runs depend on history
     cfg.defence.enabled = false;
     let doc = |v: serde_json::Value| v.as_object().unwrap().clone();
-    store.put_config("CsAccessEdgeConfiguration", "Global", &doc(serde_json::json!({"AllowFederatedUsers": true}))).unwrap();
-    store.put_config("CsAllowedDomain", "remote.example", &doc(serde_json::json!({}))).unwrap();
-    store.put_config("CsExternalAccessPolicy", "Global", &doc(serde_json::json!({"EnableFederationAccess": true}))).unwrap();
+    store
+        .put_config(
+            "CsAccessEdgeConfiguration",
+            "Global",
+            &doc(serde_json::json!({"AllowFederatedUsers": true})),
+        )
+        .unwrap();
+    store
+        .put_config(
+            "CsAllowedDomain",
+            "remote.example",
+            &doc(serde_json::json!({})),
+        )
+        .unwrap();
+    store
+        .put_config(
+            "CsExternalAccessPolicy",
+            "Global",
+            &doc(serde_json::json!({"EnableFederationAccess": true})),
+        )
+        .unwrap();
     let route = serde_json::json!({"Route": [{"Transport": "TCP", "Destination": "127.0.0.1", "Port": 5070, "MatchUri": "remote.example"}]});
-    store.put_config("CsStaticRoutingConfiguration", "Global", &doc(route)).unwrap();
+    store
+        .put_config("CsStaticRoutingConfiguration", "Global", &doc(route))
+        .unwrap();
     let store = Arc::new(store);
     let core = Core::new(cfg, users, Some(store.clone()));
     core.policies.refresh(&store).unwrap();

@@ -5,43 +5,150 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
-
 pub const MAX_LEN: usize = 256 * 1024;
 
 pub const INTERESTING_BYTES: &[u8] = b"\r\n\t :;,=\"\\<>[]@%?&*/.\x00\x7f\xff\xc3\x80-+0123456789";
 
 pub const TOKENS: &[&str] = &[
-    "\r\n", "\n", "\r", "\r\n ", "\r\n\t", "\r\n\r\n", ";", ",", ":", "=", "\"", "\\", "\\\"", "<", ">", "<>", "[", "]", "[::1]", "::",
-    "%", "%00", "%zz", "sip:", "sips:", "tel:", "sip:@", "@", ";lr", ";branch=", ";tag=", ";received=", ";rport", ";rport=",
-    ";expires=", ";transport=tcp", ";maddr=", "?", "?a=b", "SIP/2.0", "SIP/2.0/UDP ", "SIP/", "Via: ", "v: ", "Content-Length: ",
-    "l: 99999999999", "Content-Length: -1", "CSeq: ", "Call-ID: ", "i: ", "From: ", "To: ", "Contact: ", "Contact: *", "Route: ",
-    "Record-Route: ", "Expires: ", "Max-Forwards: ", "Authorization: Digest ", "Proxy-Authorization: ", "WWW-Authenticate: ",
-    "Digest ", "nc=", "nc=ffffffff", "qop=auth", "algorithm=SHA-256", "username=\"", "\u{0}", "\u{feff}", "\u{10ffff}",
-    "\u{202e}", "é", "日本語", "😀", "4294967296", "18446744073709551616", "-1", "0", "65536", "99999",
+    "\r\n",
+    "\n",
+    "\r",
+    "\r\n ",
+    "\r\n\t",
+    "\r\n\r\n",
+    ";",
+    ",",
+    ":",
+    "=",
+    "\"",
+    "\\",
+    "\\\"",
+    "<",
+    ">",
+    "<>",
+    "[",
+    "]",
+    "[::1]",
+    "::",
+    "%",
+    "%00",
+    "%zz",
+    "sip:",
+    "sips:",
+    "tel:",
+    "sip:@",
+    "@",
+    ";lr",
+    ";branch=",
+    ";tag=",
+    ";received=",
+    ";rport",
+    ";rport=",
+    ";expires=",
+    ";transport=tcp",
+    ";maddr=",
+    "?",
+    "?a=b",
+    "SIP/2.0",
+    "SIP/2.0/UDP ",
+    "SIP/",
+    "Via: ",
+    "v: ",
+    "Content-Length: ",
+    "l: 99999999999",
+    "Content-Length: -1",
+    "CSeq: ",
+    "Call-ID: ",
+    "i: ",
+    "From: ",
+    "To: ",
+    "Contact: ",
+    "Contact: *",
+    "Route: ",
+    "Record-Route: ",
+    "Expires: ",
+    "Max-Forwards: ",
+    "Authorization: Digest ",
+    "Proxy-Authorization: ",
+    "WWW-Authenticate: ",
+    "Digest ",
+    "nc=",
+    "nc=ffffffff",
+    "qop=auth",
+    "algorithm=SHA-256",
+    "username=\"",
+    "\u{0}",
+    "\u{feff}",
+    "\u{10ffff}",
+    "\u{202e}",
+    "é",
+    "日本語",
+    "😀",
+    "4294967296",
+    "18446744073709551616",
+    "-1",
+    "0",
+    "65536",
+    "99999",
 ];
 
 pub const INVALID_UTF8: &[&[u8]] = &[
-    b"\xc3", b"\x80", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\xff\xfe", b"\xe2\x82", b"\xf4\x90\x80\x80", b"\xc0\xaf",
+    b"\xc3",
+    b"\x80",
+    b"\xed\xa0\x80",
+    b"\xf8\x88\x80\x80\x80",
+    b"\xff\xfe",
+    b"\xe2\x82",
+    b"\xf4\x90\x80\x80",
+    b"\xc0\xaf",
 ];
 
 pub const NUMBERS: &[&str] = &[
-    "0", "1", "00", "-1", "255", "256", "65535", "65536", "99999", "2147483647", "2147483648", "4294967295", "4294967296",
-    "18446744073709551615", "18446744073709551616", "999999999999999999999999", "1e3", "0x10", "", " ",
+    "0",
+    "1",
+    "00",
+    "-1",
+    "255",
+    "256",
+    "65535",
+    "65536",
+    "99999",
+    "2147483647",
+    "2147483648",
+    "4294967295",
+    "4294967296",
+    "18446744073709551615",
+    "18446744073709551616",
+    "999999999999999999999999",
+    "1e3",
+    "0x10",
+    "",
+    " ",
 ];
 
 /// Byte offsets where lines start (after each '\n'), the first line included.
 pub fn line_starts(m: &[u8]) -> Vec<usize> {
     let mut v = vec![0];
-    v.extend(memchr_iter(b'\n', m).map(|i| i + 1).filter(|&i| i < m.len()));
+    v.extend(
+        memchr_iter(b'\n', m)
+            .map(|i| i + 1)
+            .filter(|&i| i < m.len()),
+    );
     v
 }
 
 pub fn memchr_iter(c: u8, m: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    m.iter().enumerate().filter(move |(_, &b)| b == c).map(|(i, _)| i)
+    m.iter()
+        .enumerate()
+        .filter(move |(_, &b)| b == c)
+        .map(|(i, _)| i)
 }
 
 pub fn line_end(m: &[u8], start: usize) -> usize {
-    m[start..].iter().position(|&b| b == b'\n').map_or(m.len(), |p| start + p + 1)
+    m[start..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(m.len(), |p| start + p + 1)
 }
 
 pub fn random_utf8(rng: &mut StdRng, n: usize) -> String {
@@ -72,7 +179,11 @@ impl Mutator {
     }
 
     pub fn mutate(&mut self, mut m: Vec<u8>) -> Vec<u8> {
-        let n = if self.rng.gen_bool(0.5) { 1 } else { self.rng.gen_range(2..=4) };
+        let n = if self.rng.gen_bool(0.5) {
+            1
+        } else {
+            self.rng.gen_range(2..=4)
+        };
         for _ in 0..n {
             self.one(&mut m);
             m.truncate(MAX_LEN);
@@ -98,7 +209,11 @@ impl Mutator {
             }
             // insert a byte
             1 => {
-                let b = if r.gen_bool(0.7) { INTERESTING_BYTES[r.gen_range(0..INTERESTING_BYTES.len())] } else { r.gen() };
+                let b = if r.gen_bool(0.7) {
+                    INTERESTING_BYTES[r.gen_range(0..INTERESTING_BYTES.len())]
+                } else {
+                    r.gen()
+                };
                 let at = r.gen_range(0..=m.len());
                 m.insert(at, b);
             }
@@ -120,14 +235,20 @@ impl Mutator {
                 let starts = line_starts(m);
                 let s = starts[r.gen_range(0..starts.len())];
                 let line = m[s..line_end(m, s)].to_vec();
-                let times = if r.gen_bool(0.9) { 1 } else { r.gen_range(2..200) };
+                let times = if r.gen_bool(0.9) {
+                    1
+                } else {
+                    r.gen_range(2..200)
+                };
                 for _ in 0..times {
                     m.splice(s..s, line.iter().copied());
                 }
             }
             // CRLF surgery
             5 => {
-                let crlfs: Vec<usize> = (0..m.len().saturating_sub(1)).filter(|&i| m[i] == b'\r' && m[i + 1] == b'\n').collect();
+                let crlfs: Vec<usize> = (0..m.len().saturating_sub(1))
+                    .filter(|&i| m[i] == b'\r' && m[i + 1] == b'\n')
+                    .collect();
                 if !crlfs.is_empty() {
                     let i = crlfs[r.gen_range(0..crlfs.len())];
                     match r.gen_range(0..5) {
@@ -168,7 +289,10 @@ impl Mutator {
                 let starts = line_starts(m);
                 let s = starts[r.gen_range(0..starts.len())];
                 let e = line_end(m, s);
-                let at = m[s..e].iter().position(|&b| b == b':').map_or(r.gen_range(s..=e), |p| s + p + 1);
+                let at = m[s..e]
+                    .iter()
+                    .position(|&b| b == b':')
+                    .map_or(r.gen_range(s..=e), |p| s + p + 1);
                 let n = [100, 1000, 4096, 65535, 65536, 100_000][r.gen_range(0..6)];
                 let fill: Vec<u8> = match r.gen_range(0..6) {
                     0 => vec![b'a'; n],
@@ -190,7 +314,10 @@ impl Mutator {
                 for i in 0..n {
                     match kind {
                         0 => block.extend_from_slice(format!("X-H{i}: v{i}\r\n").as_bytes()),
-                        1 => block.extend_from_slice(format!("Via: SIP/2.0/UDP h{i}.example;branch=z9hG4bK{i}\r\n").as_bytes()),
+                        1 => block.extend_from_slice(
+                            format!("Via: SIP/2.0/UDP h{i}.example;branch=z9hG4bK{i}\r\n")
+                                .as_bytes(),
+                        ),
                         2 => block.extend_from_slice(b"Route: <sip:p.example;lr>\r\n"),
                         _ => block.extend_from_slice(b"Supported: a\r\n"),
                     }
@@ -199,7 +326,9 @@ impl Mutator {
             }
             // replace a run of digits with an edge number
             11 => {
-                let digits: Vec<usize> = (0..m.len()).filter(|&i| m[i].is_ascii_digit() && (i == 0 || !m[i - 1].is_ascii_digit())).collect();
+                let digits: Vec<usize> = (0..m.len())
+                    .filter(|&i| m[i].is_ascii_digit() && (i == 0 || !m[i - 1].is_ascii_digit()))
+                    .collect();
                 if !digits.is_empty() {
                     let s = digits[r.gen_range(0..digits.len())];
                     let e = s + m[s..].iter().take_while(|b| b.is_ascii_digit()).count();
@@ -256,9 +385,19 @@ impl Mutator {
                     let line = &text[s..e];
                     let lower = line.to_ascii_lowercase();
                     let colon = line.iter().position(|&b| b == b':');
-                    if let Some(colon) = colon.filter(|_| lower.starts_with(b"content-length") || lower.starts_with(b"l:") || lower.starts_with(b"l :")) {
+                    if let Some(colon) = colon.filter(|_| {
+                        lower.starts_with(b"content-length")
+                            || lower.starts_with(b"l:")
+                            || lower.starts_with(b"l :")
+                    }) {
                         let num = NUMBERS[r.gen_range(0..NUMBERS.len())];
-                        let nl = if line.ends_with(b"\r\n") { 2 } else if line.ends_with(b"\n") { 1 } else { 0 };
+                        let nl = if line.ends_with(b"\r\n") {
+                            2
+                        } else if line.ends_with(b"\n") {
+                            1
+                        } else {
+                            0
+                        };
                         m.splice(s + colon + 1..e - nl, format!(" {num}").bytes());
                         break;
                     }
