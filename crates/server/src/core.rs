@@ -1228,7 +1228,12 @@ impl Core {
         src: &Source,
     ) -> Result<(), crate::edge::Refusal> {
         let p = self.policies.get();
-        let recipient = ruri.user.map(|u| {
+        let initial = !in_dialog && !matches!(method, Method::Ack | Method::Cancel);
+        // The recipient's user@domain key is built only for a check that reads it.
+        let needs_recipient =
+            (initial && sender.is_some() && ((!from_ours && ruri_ours) || p.has_barriers()))
+                || (*method == Method::Message && ruri_ours && p.filters_messages());
+        let recipient = ruri.user.filter(|_| needs_recipient).map(|u| {
             let d = if ruri_ours && !self.is_our_domain(ruri.host) {
                 self.default_domain()
             } else {
@@ -1236,7 +1241,7 @@ impl Core {
             };
             crate::users::user_key(u, d)
         });
-        if !in_dialog && !matches!(method, Method::Ack | Method::Cancel) {
+        if initial {
             if from_ours && !ruri_ours && !is_ip_literal(ruri.host) {
                 p.check_outbound(sender.unwrap_or(""), &ruri.host.to_ascii_lowercase())?;
             }
@@ -1245,7 +1250,8 @@ impl Core {
                     p.check_inbound(s, r, src.remote.ip())?;
                 }
             }
-            if let (Some(s), Some(r)) = (sender, recipient.as_deref()) {
+            if let (Some(s), Some(r)) = (sender, recipient.as_deref().filter(|_| p.has_barriers()))
+            {
                 if s != r {
                     if let Some(name) = p.barrier_between(s, r) {
                         shard.jobs.push(Job::Audit {
@@ -1262,7 +1268,7 @@ impl Core {
             }
         }
         match method {
-            Method::Message => {
+            Method::Message if p.filters_messages() => {
                 let mut local = vec![];
                 if from_ours {
                     local.extend(sender);

@@ -510,6 +510,17 @@ impl PolicySet {
             .unwrap_or(self.external_global)
     }
 
+    /// Whether any information barrier is defined (none: the per-request check is skipped).
+    pub fn has_barriers(&self) -> bool {
+        !self.barriers.is_empty()
+    }
+
+    /// Whether MESSAGE bodies can be filtered at all: the IM filter is on, or rich text
+    /// is disabled by some client policy (none: the per-message check is skipped).
+    pub fn filters_messages(&self) -> bool {
+        self.im.enabled || self.rtf_global || self.rtf_tags.values().any(|&d| d)
+    }
+
     fn rtf_disabled(&self, user: &str) -> bool {
         self.assigned(user, "ClientPolicy")
             .and_then(|t| self.rtf_tags.get(&t).copied())
