@@ -419,7 +419,8 @@ impl Filters {
     /// No scripts.
     pub fn empty() -> Filters {
         Filters {
-            engine: new_engine(&Limits::default()),
+            // runs nothing, so the bare engine (no standard library to build) will do
+            engine: Engine::new_raw(),
             apps: vec![],
             timeout: Limits::default().timeout,
         }
