@@ -16,6 +16,7 @@ pub mod filters;
 pub mod im;
 pub mod location;
 pub mod net;
+pub mod overload;
 pub mod presence;
 pub mod privacy;
 pub mod proxy;

@@ -10,6 +10,7 @@
 use crate::config::{Listen, Transport};
 use crate::core::Core;
 use crate::net::{ConnId, Dest, Outgoing, Source};
+use crate::overload::{StandingQueue, StreamLoad};
 use crate::tls::TlsContext;
 use crate::udp::{recv_batch, RecvBatch};
 use bytes::{Bytes, BytesMut};
@@ -18,6 +19,7 @@ use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +51,34 @@ pub struct Transports {
     tls: Option<TlsContext>,
     conns: Mutex<ConnTable>,
     next_conn: AtomicU64,
+}
+
+/// Waits while a connection's send queue is more than half full, so that its reader, fed by
+/// a peer sending requests back to back, does not outrun its writer (a full queue closes
+/// the connection as stuck).
+async fn let_writer_drain(own: &mpsc::Sender<Bytes>) {
+    if own.capacity() >= own.max_capacity() / 2 {
+        return;
+    }
+    tokio::task::yield_now().await;
+    while own.capacity() < own.max_capacity() / 2 && !own.is_closed() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Bytes a stream reader asks for at a time (at least).
+const READ_CHUNK: usize = 8192;
+
+/// Bytes received on a TCP socket and not yet read (FIONREAD); 0 if unknown.
+fn unread_bytes(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int; `fd` is a socket owned by the caller's stream.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    if r == 0 {
+        n.max(0) as usize
+    } else {
+        0
+    }
 }
 
 /// Binds a UDP socket with large kernel buffers (bursts of datagrams must not be dropped).
@@ -103,14 +133,14 @@ impl Transports {
     /// Receives datagrams on `sock` forever, a batch per system call. Several of these run
     /// per socket so the work spreads over the runtime's worker threads.
     ///
-    /// Overload: a request that waited in the socket queue longer than
-    /// `limits.max_queue_delay_ms` may be shed (503) by the core; one that waited longer
-    /// than T1 is dropped unread, since its sender has retransmitted it by then. Responses
-    /// are always handled: they finish work.
+    /// Overload: while the socket queue stands above `limits.max_queue_delay_ms`
+    /// ([`StandingQueue`]), a request that waited longer may be shed (503) by the core; one
+    /// that waited longer than T1 is dropped unread, since its sender has retransmitted it
+    /// by then. Responses are always handled: they finish work.
     pub async fn udp_loop(self: Arc<Self>, local: SocketAddr, sock: Arc<UdpSocket>) {
         let mut batch = RecvBatch::default();
         let mut out = Vec::with_capacity(8);
-        let shed_after = self.core.max_queue_delay();
+        let mut queue = StandingQueue::new(self.core.max_queue_delay());
         let stale_after = self.core.timers.t1;
         loop {
             if let Err(e) = sock.readable().await {
@@ -137,7 +167,7 @@ impl Transports {
                     local,
                     remote: r.remote,
                     conn: None,
-                    overloaded: r.queued > shed_after,
+                    overloaded: queue.shed(r.queued, Instant::now()),
                 };
                 self.handle_guarded(Bytes::copy_from_slice(data), &src, &mut out);
                 self.dispatch(&mut out).await;
@@ -187,7 +217,8 @@ impl Transports {
         match listen.transport {
             Transport::Udp => {}
             Transport::Tcp => {
-                self.start_stream(stream, Transport::Tcp, local, remote);
+                let fd = stream.as_raw_fd();
+                self.start_stream(stream, fd, Transport::Tcp, local, remote);
             }
             Transport::Tls | Transport::Wss => {
                 let Some(tls) = &self.tls else { return };
@@ -205,7 +236,8 @@ impl Transports {
                     }
                 };
                 if listen.transport == Transport::Tls {
-                    self.start_stream(s, Transport::Tls, local, remote);
+                    let fd = s.get_ref().0.as_raw_fd();
+                    self.start_stream(s, fd, Transport::Tls, local, remote);
                 } else {
                     self.accept_websocket(s, Transport::Wss, local, remote)
                         .await;
@@ -289,9 +321,11 @@ impl Transports {
     }
 
     /// Registers a byte-stream connection (TCP or TLS) and starts its reader and writer.
+    /// `fd` is the TCP socket under `stream` (for the reader's backlog check).
     fn start_stream<S>(
         self: &Arc<Self>,
         stream: S,
+        fd: RawFd,
         transport: Transport,
         local: SocketAddr,
         remote: SocketAddr,
@@ -305,15 +339,26 @@ impl Transports {
         // close), so a last answer queued before closing still goes out; a peer that stops
         // reading cannot hold it forever.
         tokio::spawn(async move {
-            while let Some(b) = rx.recv().await {
+            // everything queued goes out in one write: a system call per message would make
+            // the writer the bottleneck of a busy connection
+            let (mut batch, mut joined) = (Vec::with_capacity(64), BytesMut::new());
+            while rx.recv_many(&mut batch, 64).await > 0 {
+                let bytes: &[u8] = if batch.len() == 1 {
+                    &batch[0]
+                } else {
+                    joined.clear();
+                    batch.iter().for_each(|b| joined.extend_from_slice(b));
+                    &joined
+                };
                 // flush: TLS keeps written records in its session until then
                 let write = async {
-                    wr.write_all(&b).await?;
+                    wr.write_all(bytes).await?;
                     wr.flush().await
                 };
-                match tokio::time::timeout(Duration::from_secs(10), write).await {
-                    Ok(Ok(())) => {}
-                    _ => break,
+                let done = tokio::time::timeout(Duration::from_secs(10), write).await;
+                batch.clear();
+                if !matches!(done, Ok(Ok(()))) {
+                    break;
                 }
             }
             let _ = wr.shutdown().await;
@@ -328,7 +373,7 @@ impl Transports {
                 conn: Some(id),
                 overloaded: false,
             };
-            me.read_stream(&mut rd, &src, &own).await;
+            me.read_stream(&mut rd, fd, &src, &own).await;
             me.close_conn(id);
         });
         (id, tx)
@@ -344,8 +389,7 @@ impl Transports {
     ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (id, _tx, mut rx) = self.register_conn(transport, remote);
-        drop(_tx);
+        let (id, own, mut rx) = self.register_conn(transport, remote);
         let (mut sink, mut frames) = ws.split();
         tokio::spawn(async move {
             while let Some(b) = rx.recv().await {
@@ -398,7 +442,9 @@ impl Transports {
                 }
                 me.handle_guarded(data, &src, &mut out);
                 me.dispatch(&mut out).await;
+                let_writer_drain(&own).await;
             }
+            drop(own);
             me.close_conn(id);
         });
     }
@@ -415,10 +461,11 @@ impl Transports {
 
     /// Reads and frames SIP messages from a TCP or TLS connection until it closes.
     ///
-    /// Overload: `caught_up` is when this reader last found nothing left to read, so no
-    /// buffered message is older than that; when it is longer ago than
-    /// `limits.max_queue_delay_ms`, new work is shed (503). Nothing is dropped: TCP's flow
-    /// control slows a sender we cannot keep up with.
+    /// Overload: what is received and not yet handled (in the socket `fd` and in our
+    /// buffer), times the measured cost of handling a byte, is how long the newest message
+    /// will wait ([`StreamLoad`]); while that stands above `limits.max_queue_delay_ms`
+    /// ([`StandingQueue`]), new work is shed (503). Nothing is dropped: TCP's flow control
+    /// slows a sender we cannot keep up with.
     ///
     /// `own` is this connection's send queue: reading pauses while it is more than half full,
     /// so a peer sending requests back to back cannot make us outrun our own writer (a full
@@ -426,12 +473,12 @@ impl Transports {
     async fn read_stream<R: AsyncRead + Unpin>(
         self: &Arc<Self>,
         rd: &mut R,
+        fd: RawFd,
         src: &Source,
         own: &mpsc::Sender<Bytes>,
     ) {
-        use futures_util::FutureExt;
-        let shed_after = self.core.max_queue_delay();
-        let mut caught_up = Instant::now();
+        let mut queue = StandingQueue::new(self.core.max_queue_delay());
+        let mut load = StreamLoad::default();
         let max = self.core.max_message_bytes();
         let idle = Duration::from_secs(self.core.cfg.limits.tcp_idle_timeout);
         let (id, remote, kind) = (
@@ -439,10 +486,13 @@ impl Transports {
             src.remote,
             src.transport.as_str(),
         );
-        let mut buf = BytesMut::with_capacity(8192);
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut out = Vec::with_capacity(8);
         loop {
             // Frame everything already buffered.
+            let waited = load.delay(unread_bytes(fd) + buf.len());
+            let overloaded = queue.shed(waited, Instant::now());
+            let (mut handled, mut busy) = (0, Duration::ZERO);
             loop {
                 match frame(&buf, max) {
                     Frame::Incomplete => break,
@@ -455,18 +505,12 @@ impl Transports {
                     }
                     Frame::Message { len } => {
                         let msg = buf.split_to(len).freeze();
-                        let src = Source {
-                            overloaded: caught_up.elapsed() > shed_after,
-                            ..*src
-                        };
+                        let src = Source { overloaded, ..*src };
+                        let t0 = Instant::now();
                         self.handle_guarded(msg, &src, &mut out);
                         self.dispatch(&mut out).await;
-                        if own.capacity() < own.max_capacity() / 2 {
-                            tokio::task::yield_now().await;
-                            while own.capacity() < own.max_capacity() / 2 && !own.is_closed() {
-                                tokio::time::sleep(Duration::from_millis(1)).await;
-                            }
-                        }
+                        (handled, busy) = (handled + len, busy + t0.elapsed());
+                        let_writer_drain(own).await;
                     }
                     Frame::TooLarge { header_len } => {
                         if header_len > 0 {
@@ -492,19 +536,11 @@ impl Transports {
                     }
                 }
             }
+            load.record(handled, busy);
             if buf.capacity() - buf.len() < 4096 {
-                buf.reserve(8192);
+                buf.reserve(READ_CHUNK);
             }
-            // read without waiting when data is already there (we may be behind)
-            let read = match rd.read_buf(&mut buf).now_or_never() {
-                Some(r) => Ok(r),
-                None => {
-                    let r = tokio::time::timeout(idle, rd.read_buf(&mut buf)).await;
-                    caught_up = Instant::now();
-                    r
-                }
-            };
-            match read {
+            match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return,
                 Ok(Ok(_)) => {}
                 Err(_) => {
@@ -679,7 +715,10 @@ impl Transports {
             )
             .await
             {
-                Ok(Ok(s)) => self.start_stream(s, Transport::Tls, local, dest.addr),
+                Ok(Ok(s)) => {
+                    let fd = s.get_ref().0.as_raw_fd();
+                    self.start_stream(s, fd, Transport::Tls, local, dest.addr)
+                }
                 Ok(Err(e)) => {
                     tracing::info!(dest = %dest.addr, name = name.to_str().as_ref(), "TLS connection refused: {e}");
                     return false;
@@ -690,7 +729,8 @@ impl Transports {
                 }
             }
         } else {
-            self.start_stream(stream, Transport::Tcp, local, dest.addr)
+            let fd = stream.as_raw_fd();
+            self.start_stream(stream, fd, Transport::Tcp, local, dest.addr)
         };
         tx.try_send(b).is_ok()
     }
