@@ -12,14 +12,23 @@ const USERS: usize = 100_000;
 
 fn binding(i: usize, now: Instant) -> Binding {
     Binding {
-        uri: format!("sip:user{i}@10.{}.{}.{}:5060;transport=udp", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+        uri: format!(
+            "sip:user{i}@10.{}.{}.{}:5060;transport=udp",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        ),
         q: 1000,
         expires_at: now + Duration::from_secs(3600),
         call_id: format!("{i:08x}@10.0.0.1"),
         cseq: 1,
         instance: None,
         reg_id: None,
-        flow: Some(Dest { transport: Transport::Udp, addr: ([10, 0, 0, 1], 5060).into(), conn: None }),
+        flow: Some(Dest {
+            transport: Transport::Udp,
+            addr: ([10, 0, 0, 1], 5060).into(),
+            conn: None,
+        }),
         path: vec![],
         user_agent: Some("bench".into()),
     }
@@ -28,7 +37,9 @@ fn binding(i: usize, now: Instant) -> Binding {
 fn location(c: &mut Criterion) {
     let now = Instant::now();
     let loc = Location::default();
-    let aors: Vec<String> = (0..USERS).map(|i| format!("user{i}@example.test")).collect();
+    let aors: Vec<String> = (0..USERS)
+        .map(|i| format!("user{i}@example.test"))
+        .collect();
     for (i, aor) in aors.iter().enumerate() {
         loc.update(aor, |l| l.push(binding(i, now)));
     }
@@ -40,7 +51,9 @@ fn location(c: &mut Criterion) {
             black_box(loc.lookup(&aors[i], now))
         })
     });
-    g.bench_function("lookup miss", |b| b.iter(|| black_box(loc.lookup("nobody@example.test", now))));
+    g.bench_function("lookup miss", |b| {
+        b.iter(|| black_box(loc.lookup("nobody@example.test", now)))
+    });
     g.bench_function("refresh a binding (update)", |b| {
         b.iter(|| {
             i = (i + 7919) % USERS;

@@ -230,6 +230,7 @@ mod tests {
         let rx = tokio::net::UdpSocket::from_std(s2.into()).unwrap();
         let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = rx.local_addr().unwrap();
+        let sent = std::time::Instant::now();
         for i in 0..20u8 {
             tx.send_to(&[b'a' + i; 3], to).unwrap();
         }
@@ -242,11 +243,12 @@ mod tests {
                 Ok(n) => {
                     for i in 0..n {
                         assert_eq!(b.meta[i].remote, tx.local_addr().unwrap());
-                        // waited ~30 ms in the queue; the kernel stamped it on arrival
+                        // stamped by the kernel when it reached the socket: after it was
+                        // sent (usually at once; later when the machine is loaded)
+                        let q = b.meta[i].queued;
                         assert!(
-                            b.meta[i].queued >= Duration::from_millis(20),
-                            "{:?}",
-                            b.meta[i].queued
+                            q > Duration::ZERO && q <= sent.elapsed() + Duration::from_millis(2),
+                            "{q:?}"
                         );
                         got.push(b.data(i).to_vec());
                     }
