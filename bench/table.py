@@ -54,6 +54,8 @@ def main():
                 return f"≥ {m}/s" if m == top and st[m]["held"] else f"{m}/s"
 
             ratio = f"{cm / km:.1f}×" if km and cm else "-"
+            if km == cm == top:
+                ratio = "both at the top"
             lat = lambda m, st: f"{st[m]['p50']}/{st[m]['p99']}" if m else "-"
             cpu = lambda st: f"{st[cpu_rate]['srv']}%" if cpu_rate in st else "-"
             fast = [r for r, st in c.items() if st["held"] and int(st["p99"]) <= 10]
