@@ -154,7 +154,7 @@ impl Core {
                 .is_some_and(|u| u.len() >= 5 && u.as_bytes()[..5].eq_ignore_ascii_case(b"sips:"))
         };
         let sips_request = is_sips(&base);
-        let mut insecure_refused = 0;
+        let (mut insecure_refused, mut too_many_headers) = (0, 0);
         for t in targets {
             let Some(egress) = self.egress(&t.dest) else {
                 tracing::info!(dest = %t.dest.addr, transport = t.dest.transport.as_str(), "no listener for this transport");
@@ -203,6 +203,11 @@ impl Core {
                     Core::hostport(&egress)
                 ),
             );
+            // our Via and Record-Route must not take it past what a parser accepts (ours too)
+            if fwd.headers.0.len() > confab_sip::parse::MAX_HEADER_FIELDS {
+                too_many_headers += 1;
+                continue;
+            }
             let bytes = fwd.to_bytes();
             let ckey = client_key(&branch, false);
             let entry = ClientEntry {
@@ -239,6 +244,17 @@ impl Core {
         }
         if ctx.branches.is_empty() {
             let req = ctx.request;
+            if too_many_headers > 0 {
+                return self.reply(
+                    shard,
+                    key,
+                    &req,
+                    513,
+                    Some("Message Too Large: too many header fields to forward"),
+                    now,
+                    out,
+                );
+            }
             if insecure_refused > 0 {
                 return self.reply(
                     shard,
