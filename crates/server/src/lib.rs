@@ -1,7 +1,8 @@
 //! confab-server: drives the confab-sip protocol crate with tokio.
 //!
 //! - [`transport`]: UDP, TCP, TLS and WebSocket sockets, framing, connection table (the
-//!   only I/O); [`tls`]: certificates and the peer trust rules
+//!   only I/O, with [`udp`]'s batched receive); [`overload`]: when to shed new work;
+//!   [`tls`]: certificates and the peer trust rules
 //! - [`core`]: the request pipeline, transaction tables and timers (no I/O)
 //! - [`proxy`], [`registrar`], [`presence`], [`im`]: the feature modules the pipeline
 //!   dispatches to; [`privacy`]: Lync privacy relationships
