@@ -188,11 +188,10 @@ pub struct Core {
     /// Server applications (SIP filter scripts) from the store.
     pub scripts: crate::filters::ScriptFilters,
     shed: ShedStats,
-    started: Instant,
 }
 
-/// Requests refused by overload shedding, and the second (since start, 1-based) of the
-/// last log line about it.
+/// Requests refused by overload shedding, and the Unix second of the last log line about
+/// it.
 #[derive(Default)]
 struct ShedStats {
     count: AtomicU64,
@@ -336,7 +335,6 @@ impl Core {
                 cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             ),
             shed: ShedStats::default(),
-            started: Instant::now(),
             cfg,
         }
     }
@@ -379,7 +377,7 @@ impl Core {
     /// Counts a shed request; logs at most once a second while shedding goes on.
     fn note_shed(&self, src: &Source) {
         let n = self.shed.count.fetch_add(1, Ordering::Relaxed) + 1;
-        let now_s = self.started.elapsed().as_secs() + 1;
+        let now_s = unix_now();
         if self.shed.logged_at.swap(now_s, Ordering::Relaxed) != now_s {
             tracing::warn!(peer = %src.remote, "overloaded: answering new requests 503 ({n} so far)");
         }
