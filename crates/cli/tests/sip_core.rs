@@ -542,6 +542,29 @@ fn options_to_the_server_and_max_forwards() {
         assert!(r.header(&h).is_some(), "{h:?}");
     }
     assert!(r.header(&HeaderName::Allow).unwrap().contains("INVITE"));
+    // answered statelessly (§8.2.7): a retransmission gets the same answer, same To tag
+    let tag = |m: &Message| m.to_hdr().and_then(|t| t.tag().map(str::to_owned));
+    ua.send(&req);
+    let again = ua.expect_response(&Method::Options, 1, 200..=699);
+    assert_eq!(again.status(), Some(200));
+    assert!(tag(&r).is_some());
+    assert_eq!(tag(&again), tag(&r));
+    // a new OPTIONS is a new request with a tag of its own
+    let req2 = ua.request(Method::Options, "sip:example.test", "sip:example.test");
+    let seq2 = req2.cseq().unwrap().seq;
+    ua.send(&req2);
+    let other = ua.expect_response(&Method::Options, seq2, 200..=699);
+    assert_eq!(other.status(), Some(200));
+    assert_ne!(tag(&other), tag(&r));
+    // a Require the server does not know still gets 420 (the stateful path)
+    let mut req3 = ua.request(Method::Options, "sip:example.test", "sip:example.test");
+    req3.headers.push(HeaderName::Require, "x-unknown");
+    let seq3 = req3.cseq().unwrap().seq;
+    ua.send(&req3);
+    assert_eq!(
+        ua.expect_response(&Method::Options, seq3, 200..=699).status(),
+        Some(420)
+    );
     let mut req = ua.request(
         Method::Message,
         "sip:user0002@example.test",

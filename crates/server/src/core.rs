@@ -188,6 +188,8 @@ pub struct Core {
     /// Server applications (SIP filter scripts) from the store.
     pub scripts: crate::filters::ScriptFilters,
     shed: ShedStats,
+    /// Key for To tags of stateless answers (§8.2.7: the same request gets the same tag).
+    stateless_tags: std::collections::hash_map::RandomState,
 }
 
 /// Requests refused by overload shedding, and the Unix second of the last log line about
@@ -313,6 +315,7 @@ impl Core {
             next_id: AtomicU64::new(1),
             trace: AtomicBool::new(trace),
             pinned: Mutex::new(HashMap::new()),
+            stateless_tags: Default::default(),
             offline_pending: Mutex::new(
                 store
                     .as_ref()
@@ -616,6 +619,17 @@ impl Core {
     }
 
     fn on_request(&self, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
+        if self.is_plain_options_for_us(&msg) {
+            // §8.2.7 stateless UAS: the answer is the same every time, so a retransmission
+            // is simply answered again and no transaction (key, timer, 32 s of memory) is kept.
+            if let Some(via) = msg.top_via() {
+                if !self.shed_new_request(&msg, &via, src, out) {
+                    let resp = options_response(&msg, &self.stateless_tag(&msg, &via));
+                    self.send(reply_dest(src, Some(&via)), resp.to_bytes(), None, out);
+                }
+            }
+            return;
+        }
         let shard_idx = shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or(""));
         let mut shard = self.shards[shard_idx].lock();
         if let Some(ack) = self.on_request_locked(&mut shard, shard_idx, msg, src, now, out) {
@@ -661,18 +675,7 @@ impl Core {
             return None;
         }
 
-        // Shed new work, not the requests that finish it (in-dialog ones carry a To tag).
-        let full = self.txn_count.load(Ordering::Relaxed) >= self.cfg.limits.max_transactions;
-        if full
-            || (src.overloaded
-                && method != Method::Cancel
-                && msg.to_hdr().is_some_and(|t| t.tag().is_none()))
-        {
-            self.note_shed(src);
-            let mut resp = response_to(&msg, 503, Some("Overloaded"), Some(&random_token(10)));
-            resp.headers
-                .push(HeaderName::RetryAfter, if full { "5" } else { "1" });
-            self.send(reply_dest(src, Some(&via)), resp.to_bytes(), None, out);
+        if self.shed_new_request(&msg, &via, src, out) {
             return None;
         }
 
@@ -696,6 +699,64 @@ impl Core {
         // ended at once is removed by respond().
         self.route_request(shard, shard_idx, &key, msg, src, now, out);
         None
+    }
+
+    /// Answers 503 + Retry-After when the request would start new work while the server
+    /// is overloaded or its transaction table is full. In-dialog requests (To tag) and
+    /// CANCEL finish work and are never shed.
+    fn shed_new_request(
+        &self,
+        msg: &Message,
+        via: &Via,
+        src: &Source,
+        out: &mut Vec<Outgoing>,
+    ) -> bool {
+        let full = self.txn_count.load(Ordering::Relaxed) >= self.cfg.limits.max_transactions;
+        let shed = full
+            || (src.overloaded
+                && msg.method() != Some(&Method::Cancel)
+                && msg.to_hdr().is_some_and(|t| t.tag().is_none()));
+        if shed {
+            self.note_shed(src);
+            let mut resp = response_to(msg, 503, Some("Overloaded"), Some(&random_token(10)));
+            resp.headers
+                .push(HeaderName::RetryAfter, if full { "5" } else { "1" });
+            self.send(reply_dest(src, Some(via)), resp.to_bytes(), None, out);
+        }
+        shed
+    }
+
+    /// A To tag that is the same for every retransmission of the request (§19.3).
+    fn stateless_tag(&self, msg: &Message, via: &Via) -> String {
+        use std::hash::BuildHasher;
+        let mut h = self.stateless_tags.build_hasher();
+        msg.call_id().map(|c| c.as_str()).hash(&mut h);
+        if let Some(from) = msg.from_hdr() {
+            from.tag().hash(&mut h);
+        }
+        msg.cseq().map(|c| c.seq).hash(&mut h);
+        via.branch().hash(&mut h);
+        format!("{:016x}", h.finish())
+    }
+
+    /// An out-of-dialog OPTIONS to the server itself that route_request would answer 200
+    /// with nothing to decide: no Route, no Require, no filter scripts, a user-less
+    /// sip: Request-URI of ours.
+    fn is_plain_options_for_us(&self, msg: &Message) -> bool {
+        if msg.method() != Some(&Method::Options)
+            || msg.headers.has(&HeaderName::Route)
+            || msg.headers.has(&HeaderName::Require)
+            || self.scripts.get().is_some()
+            || msg.to_hdr().is_none_or(|t| t.tag().is_some())
+        {
+            return false;
+        }
+        let Some(Ok(ruri)) = msg.uri().map(|u| Uri::parse(u)) else {
+            return false;
+        };
+        ruri.scheme == confab_sip::Scheme::Sip
+            && ruri.user.is_none()
+            && (self.is_us(ruri.host, ruri.port) || self.is_our_domain(ruri.host))
     }
 
     /// Sends `resp` on the server transaction `key` and remembers it for retransmissions.
@@ -875,18 +936,7 @@ impl Core {
             return match method {
                 Method::Register => self.handle_register(shard, key, &msg, src, now, out),
                 Method::Options => {
-                    let mut resp = response_to(&msg, 200, None, Some(&random_token(10)));
-                    for (n, v) in [
-                        (HeaderName::Allow, ALLOW),
-                        (
-                            HeaderName::Accept,
-                            "application/sdp, text/plain, message/cpim, application/pidf+xml",
-                        ),
-                        (HeaderName::Supported, SUPPORTED),
-                        (HeaderName::Server, SERVER_NAME),
-                    ] {
-                        resp.headers.push(n, v);
-                    }
+                    let resp = options_response(&msg, &random_token(10));
                     self.respond(shard, key, resp, now, out)
                 }
                 Method::Other(_) => self.reply(shard, key, &msg, 501, None, now, out),
@@ -2008,4 +2058,21 @@ mod tests {
         }
         assert_eq!(decode_flow_token("alice"), None);
     }
+}
+
+/// The 200 to an OPTIONS for the server itself: what it accepts and supports (§11.2).
+fn options_response(req: &Message, to_tag: &str) -> Message {
+    let mut resp = response_to(req, 200, None, Some(to_tag));
+    for (n, v) in [
+        (HeaderName::Allow, ALLOW),
+        (
+            HeaderName::Accept,
+            "application/sdp, text/plain, message/cpim, application/pidf+xml",
+        ),
+        (HeaderName::Supported, SUPPORTED),
+        (HeaderName::Server, SERVER_NAME),
+    ] {
+        resp.headers.push(n, v);
+    }
+    resp
 }
