@@ -2029,6 +2029,23 @@ pub(crate) fn decode_flow_token(user: &str) -> Option<Dest> {
     })
 }
 
+/// The 200 to an OPTIONS for the server itself: what it accepts and supports (§11.2).
+fn options_response(req: &Message, to_tag: &str) -> Message {
+    let mut resp = response_to(req, 200, None, Some(to_tag));
+    for (n, v) in [
+        (HeaderName::Allow, ALLOW),
+        (
+            HeaderName::Accept,
+            "application/sdp, text/plain, message/cpim, application/pidf+xml",
+        ),
+        (HeaderName::Supported, SUPPORTED),
+        (HeaderName::Server, SERVER_NAME),
+    ] {
+        resp.headers.push(n, v);
+    }
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2060,19 +2077,3 @@ mod tests {
     }
 }
 
-/// The 200 to an OPTIONS for the server itself: what it accepts and supports (§11.2).
-fn options_response(req: &Message, to_tag: &str) -> Message {
-    let mut resp = response_to(req, 200, None, Some(to_tag));
-    for (n, v) in [
-        (HeaderName::Allow, ALLOW),
-        (
-            HeaderName::Accept,
-            "application/sdp, text/plain, message/cpim, application/pidf+xml",
-        ),
-        (HeaderName::Supported, SUPPORTED),
-        (HeaderName::Server, SERVER_NAME),
-    ] {
-        resp.headers.push(n, v);
-    }
-    resp
-}
