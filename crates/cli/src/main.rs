@@ -505,14 +505,23 @@ fn real_main() -> anyhow::Result<()> {
                 rt.worker_threads(w);
             }
             rt.build()?.block_on(async move {
-                if let Some(addr) = &cfg.http.listen {
-                    let l = tokio::net::TcpListener::bind(addr)
-                        .await
-                        .with_context(|| format!("binding the REST API on {addr}"))?;
+                let http = match &cfg.http.listen {
+                    Some(addr) => Some(
+                        tokio::net::TcpListener::bind(addr)
+                            .await
+                            .with_context(|| format!("binding the REST API on {addr}"))?,
+                    ),
+                    None => None,
+                };
+                let (pool, domains) = (cfg.domains[0].clone(), cfg.domains.join(", "));
+                let running = confab_server::server::start(cfg, store.clone()).await?;
+                if let Some(l) = http {
                     tracing::info!("REST API on http://{}", l.local_addr()?);
-                    tokio::spawn(confab_web::serve(l, store.clone(), cfg.domains[0].clone()));
+                    let t = running.transports.clone();
+                    let metrics: confab_web::MetricsSource = Arc::new(move || t.render_metrics());
+                    tokio::spawn(confab_web::serve(l, store, pool, Some(metrics)));
                 }
-                confab_server::server::run(cfg, store).await
+                confab_server::server::serve_until_signal(running, &domains).await
             })
         }
         Command::User(cmd) => user_command(cmd),

@@ -562,7 +562,8 @@ fn options_to_the_server_and_max_forwards() {
     let seq3 = req3.cseq().unwrap().seq;
     ua.send(&req3);
     assert_eq!(
-        ua.expect_response(&Method::Options, seq3, 200..=699).status(),
+        ua.expect_response(&Method::Options, seq3, 200..=699)
+            .status(),
         Some(420)
     );
     let mut req = ua.request(
@@ -884,4 +885,71 @@ fn password_guessing_is_locked_out_without_locking_the_user_out_for_long() {
     );
     let mut elsewhere = Ua::udp_on("127.0.0.4", "user0002", s.addr());
     assert_eq!(elsewhere.register(300).status(), Some(200));
+}
+
+#[test]
+fn metrics_count_what_the_server_did() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(3, &format!("[http]\nlisten = \"127.0.0.1:{http}\"\n"));
+    let get = || {
+        let r = ureq::get(&format!("http://127.0.0.1:{http}/metrics"))
+            .call()
+            .expect("GET /metrics");
+        assert!(r.content_type().starts_with("text/plain"));
+        r.into_string().unwrap()
+    };
+    let value = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    let before = get();
+    assert_eq!(value(&before, "confab_registrar_bindings"), 0.0);
+    let mut udp = Ua::udp("user0001", s.addr());
+    let mut tcp = Ua::tcp("user0002", s.addr());
+    assert_eq!(udp.register(300).status(), Some(200));
+    assert_eq!(tcp.register(300).status(), Some(200));
+    for _ in 0..5 {
+        let req = udp.request(Method::Options, "sip:example.test", "sip:example.test");
+        let seq = req.cseq().unwrap().seq;
+        udp.send(&req);
+        udp.expect_response(&Method::Options, seq, 200..=299);
+    }
+    let count = |t: &str, tr| {
+        value(
+            t,
+            &format!("confab_sip_sojourn_seconds_count{{transport=\"{tr}\"}}"),
+        )
+    };
+    // a message is counted just after its answer is sent: give the last one a moment
+    let mut after = get();
+    for _ in 0..100 {
+        if count(&after, "udp") - count(&before, "udp") >= 7.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        after = get();
+    }
+    assert_eq!(value(&after, "confab_registrar_bindings"), 2.0);
+    assert_eq!(value(&after, "confab_connections"), 1.0);
+    // REGISTER twice (challenge, then credentials) and five OPTIONS over UDP
+    assert!(
+        count(&after, "udp") - count(&before, "udp") >= 7.0,
+        "{after}"
+    );
+    assert!(
+        count(&after, "tcp") - count(&before, "tcp") >= 2.0,
+        "{after}"
+    );
+    // every observation is in the +Inf bucket, which equals the count
+    let inf = value(
+        &after,
+        "confab_sip_sojourn_seconds_bucket{transport=\"udp\",le=\"+Inf\"}",
+    );
+    assert_eq!(inf, count(&after, "udp"));
+    assert!(value(&after, "process_resident_memory_bytes") > 1e6);
+    assert!(after.contains("# TYPE confab_sip_sojourn_seconds histogram"));
+    assert_eq!(value(&after, "confab_sip_requests_shed_total"), 0.0);
 }

@@ -188,6 +188,8 @@ pub struct Core {
     /// Server applications (SIP filter scripts) from the store.
     pub scripts: crate::filters::ScriptFilters,
     shed: ShedStats,
+    /// Monitoring counters (the sojourn histograms; the rest is read when rendered).
+    pub metrics: crate::metrics::Metrics,
     /// Key for To tags of stateless answers (§8.2.7: the same request gets the same tag).
     stateless_tags: std::collections::hash_map::RandomState,
 }
@@ -316,6 +318,7 @@ impl Core {
             trace: AtomicBool::new(trace),
             pinned: Mutex::new(HashMap::new()),
             stateless_tags: Default::default(),
+            metrics: Default::default(),
             offline_pending: Mutex::new(
                 store
                     .as_ref()
@@ -2076,4 +2079,3 @@ mod tests {
         assert_eq!(decode_flow_token("alice"), None);
     }
 }
-

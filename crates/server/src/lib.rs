@@ -16,6 +16,7 @@ pub mod edge;
 pub mod filters;
 pub mod im;
 pub mod location;
+pub mod metrics;
 pub mod net;
 pub mod overload;
 pub mod presence;

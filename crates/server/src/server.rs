@@ -166,6 +166,11 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
 pub async fn run(cfg: Config, store: Arc<Store>) -> anyhow::Result<()> {
     let domains = cfg.domains.join(", ");
     let running = start(cfg, store).await?;
+    serve_until_signal(running, &domains).await
+}
+
+/// Serves a started server until SIGINT or SIGTERM, then saves its state.
+pub async fn serve_until_signal(running: Running, domains: &str) -> anyhow::Result<()> {
     tracing::info!(
         "confab serving {domains} ({} users)",
         running.core.users.len()

@@ -130,6 +130,42 @@ impl Transports {
         self.conns.lock().by_id.len()
     }
 
+    /// Everything confab counts, in Prometheus' text format (`GET /metrics`).
+    pub fn render_metrics(&self) -> String {
+        use crate::metrics::render_value;
+        let core = &self.core;
+        let mut s = String::with_capacity(8192);
+        core.metrics.render_into(&mut s);
+        let values: [(&str, &str, &str, f64); 6] = [
+            ("confab_sip_requests_shed_total", "counter", "Requests answered 503 because the server was overloaded or its transaction table full.", core.shed_count() as f64),
+            ("confab_sip_transactions", "gauge", "SIP transactions in progress (server and client).", core.transactions() as f64),
+            ("confab_connections", "gauge", "Open TCP, TLS and WebSocket connections.", self.connection_count() as f64),
+            ("confab_registrar_bindings", "gauge", "Registered contacts.", core.location.count_bindings() as f64),
+            ("confab_presence_subscriptions", "gauge", "Active SUBSCRIBE dialogs (presence and watcher info).", core.presence.subscription_count() as f64),
+            ("confab_presence_publications", "gauge", "Published presence documents.", core.presence.publication_count() as f64),
+        ];
+        for (name, kind, help, v) in values {
+            render_value(&mut s, name, kind, help, v);
+        }
+        if let Some((rss, cpu)) = crate::metrics::process_usage() {
+            render_value(
+                &mut s,
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory size in bytes.",
+                rss as f64,
+            );
+            render_value(
+                &mut s,
+                "process_cpu_seconds_total",
+                "counter",
+                "Total user and system CPU time spent in seconds.",
+                cpu,
+            );
+        }
+        s
+    }
+
     /// Receives datagrams on `sock` forever, a batch per system call. Several of these run
     /// per socket so the work spreads over the runtime's worker threads.
     ///
@@ -147,6 +183,7 @@ impl Transports {
                 tracing::debug!("udp readable: {e}");
                 continue;
             }
+            let received = Instant::now();
             let n = match recv_batch(&sock, &mut batch) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
@@ -171,6 +208,9 @@ impl Transports {
                 };
                 self.handle_guarded(Bytes::copy_from_slice(data), &src, &mut out);
                 self.dispatch(&mut out).await;
+                self.core
+                    .metrics
+                    .record_sojourn(Transport::Udp, r.queued + received.elapsed());
             }
         }
     }
@@ -416,7 +456,9 @@ impl Transports {
             let idle = Duration::from_secs(me.core.cfg.limits.tcp_idle_timeout);
             let mut out = Vec::with_capacity(8);
             loop {
-                let msg = match tokio::time::timeout(idle, frames.next()).await {
+                let msg = tokio::time::timeout(idle, frames.next()).await;
+                let received = Instant::now();
+                let msg = match msg {
                     Ok(Some(Ok(m))) => m,
                     Ok(Some(Err(e))) => {
                         tracing::info!(%remote, "closing WebSocket connection: {e}");
@@ -442,6 +484,9 @@ impl Transports {
                 }
                 me.handle_guarded(data, &src, &mut out);
                 me.dispatch(&mut out).await;
+                me.core
+                    .metrics
+                    .record_sojourn(src.transport, received.elapsed());
                 let_writer_drain(&own).await;
             }
             drop(own);
@@ -488,6 +533,7 @@ impl Transports {
         );
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut out = Vec::with_capacity(8);
+        let mut read_at = Instant::now();
         loop {
             // Frame everything already buffered.
             let waited = load.delay(unread_bytes(fd) + buf.len());
@@ -509,7 +555,11 @@ impl Transports {
                         let t0 = Instant::now();
                         self.handle_guarded(msg, &src, &mut out);
                         self.dispatch(&mut out).await;
-                        (handled, busy) = (handled + len, busy + t0.elapsed());
+                        let done = Instant::now();
+                        self.core
+                            .metrics
+                            .record_sojourn(src.transport, done - read_at);
+                        (handled, busy) = (handled + len, busy + (done - t0));
                         let_writer_drain(own).await;
                     }
                     Frame::TooLarge { header_len } => {
@@ -542,7 +592,7 @@ impl Transports {
             }
             match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return,
-                Ok(Ok(_)) => {}
+                Ok(Ok(_)) => read_at = Instant::now(),
                 Err(_) => {
                     let pinned = self
                         .core

@@ -18,6 +18,7 @@
 //! | `GET /api/v1/config/{noun}/{identity}` | bearer | `Get-{noun} -Identity '{identity}'` |
 //! | `PATCH /api/v1/config/{noun}/{identity}` `{"Prop": value}` | bearer | `Set-{noun} -Identity '{identity}' -Prop value` |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.0 description |
+//! | `GET /metrics` | none | the SIP server's counters in Prometheus' text format (counts only, no names or addresses) |
 //!
 //! Store calls block (SQLite behind a mutex, Argon2 for passwords): they all run in
 //! [`tokio::task::spawn_blocking`].
@@ -52,13 +53,14 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<Store>,
     pool: String,
+    metrics: Option<MetricsSource>,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "REST API listening");
     }
     axum::serve(
         listener,
-        router(store, pool).into_make_service_with_connect_info::<SocketAddr>(),
+        router(store, pool, metrics).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
 }
@@ -66,10 +68,11 @@ pub async fn serve(
 /// The API's routes, for embedding (serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()`, or the audit log says
 /// `rest unknown`). `pool` is the FQDN used in `Service:` scopes.
-pub fn router(store: Arc<Store>, pool: String) -> Router {
+pub fn router(store: Arc<Store>, pool: String, metrics: Option<MetricsSource>) -> Router {
     let state = AppState {
         store,
         pool: Arc::from(pool),
+        metrics,
     };
     let api = Router::new()
         .route("/tokens", post(login).delete(logout))
@@ -84,15 +87,36 @@ pub fn router(store: Arc<Store>, pool: String) -> Router {
         .route("/openapi.json", get(openapi_json));
     Router::new()
         .nest(API_PREFIX, api)
+        .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .layer(axum::middleware::map_response(json_405))
         .with_state(state)
 }
 
+/// Renders the running SIP server's counters (Prometheus text); the API itself does not
+/// depend on the server crate.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 #[derive(Clone)]
 struct AppState {
     store: Arc<Store>,
     pool: Arc<str>,
+    metrics: Option<MetricsSource>,
+}
+
+/// `GET /metrics`: 404 when no SIP server runs in this process.
+async fn metrics_text(State(st): State<AppState>) -> Response {
+    match st.metrics {
+        Some(render) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            render(),
+        )
+            .into_response(),
+        None => not_found().await.into_response(),
+    }
 }
 
 // ----- errors ------------------------------------------------------------------------------------

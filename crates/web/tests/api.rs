@@ -37,6 +37,7 @@ async fn start() -> Server {
         listener,
         store.clone(),
         "pool.example.test".into(),
+        None,
     ));
     Server {
         base: format!("http://{addr}/api/v1"),
