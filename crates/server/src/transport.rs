@@ -611,11 +611,13 @@ impl Transports {
     /// receive loop (which would silently stop serving the socket).
     fn handle_guarded(&self, data: Bytes, src: &Source, out: &mut Vec<Outgoing>) {
         let core = &self.core;
+        let mark = out.len();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             core.handle(data.clone(), src, out)
         }));
         if r.is_err() {
-            out.clear();
+            // what earlier messages caused is still sent
+            out.truncate(mark);
             tracing::error!(peer = %src.remote, "internal error handling a message (dropped): {:?}", String::from_utf8_lossy(&data[..data.len().min(2000)]));
         }
     }
