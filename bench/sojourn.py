@@ -62,23 +62,25 @@ def fmt_ms(le):
 
 def main():
     started = time.time()
-    active = {}  # step dir -> (scenario, rate, transport, summary path, lines before, scrape)
+    active = {}  # step dir -> (scenario, rate, transport, summary path, scrape at its start)
     seen = set()
     while True:
-        for dirpath, dirnames, _ in os.walk(ROOT):
-            parent = os.path.basename(dirpath)
-            if not parent.startswith("confab_"):
+        # only ROOT/<run>/confab_<scenario>_<tr>/ folders of runs started after us: cheap
+        # enough to poll while the benchmark runs
+        for run in os.scandir(ROOT):
+            if not run.is_dir() or run.stat().st_mtime < started - 1:
                 continue
-            for d in dirnames:
-                path = os.path.join(dirpath, d)
-                m = STEP.match(d)
-                if not m or path in seen or os.stat(path).st_mtime < started - 1:
+            for server in os.scandir(run.path):
+                if not server.is_dir() or not server.name.startswith("confab_"):
                     continue
-                seen.add(path)
-                tr = TRANSPORT.get(parent.rsplit("_", 1)[-1], "udp")
-                summary = os.path.join(dirpath, "summary.txt")
-                active[path] = (m[1], int(m[2]), tr, summary, scrape())
-            dirnames[:] = [d for d in dirnames if not STEP.match(d)]
+                tr = TRANSPORT.get(server.name.rsplit("_", 1)[-1], "udp")
+                for step in os.scandir(server.path):
+                    m = STEP.match(step.name)
+                    if not m or step.path in seen or not step.is_dir():
+                        continue
+                    seen.add(step.path)
+                    summary = os.path.join(server.path, "summary.txt")
+                    active[step.path] = (m[1], int(m[2]), tr, summary, scrape())
         for path, (scenario, rate, tr, summary, (h0, c0)) in list(active.items()):
             try:
                 lines = open(summary).read().splitlines()
@@ -103,7 +105,7 @@ def main():
                     f.write(f"{'scenario':<9} {'tr':<3} {'rate':>6} {'messages':>8} {'p50':>7} {'p99':>7} {'p99.9':>7} {'cpu_s':>7}\n")
                 f.write(row + "\n")
             print(row, flush=True)
-        time.sleep(0.05)
+        time.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Markdown table of one ../shared/bench/compare.sh run: Kamailio against confab.
+"""Markdown tables of one ../shared/bench/compare.sh run: Kamailio against confab.
 
-Usage: bench/table.py RESULTS_DIR [CPU_RATE]
-For each scenario and transport: each server's max held rate, the ratio, p50/p99 at its
-max held rate, confab's highest held rate with p99 <= 10 ms, and server CPU at CPU_RATE
-flows/s (default 2000, a rate both hold).
+Usage: bench/table.py RESULTS_DIR
+Throughput: for each scenario and transport, each server's max held rate, the ratio, sipp's
+p50/p99 at each server's max held rate, confab's own p99 there (from confab_sojourn.txt,
+written by bench/sojourn.py during the run, when present) and confab's highest held rate
+with sipp's p99 <= 10 ms.
+Cost: server CPU-seconds per 1000 flows at the highest rate both servers held, and what
+each process used at the first rate confab did not hold (sipp's UAC, its UAS, confab).
 """
 import os
 import re
@@ -29,6 +32,28 @@ def steps(path):
     return out
 
 
+def uac_cpu(d, sc, tr, rate):
+    """sipp UAC CPU % of the step (from /usr/bin/time: wall user sys)."""
+    try:
+        e, u, s = open(os.path.join(d, f"confab_{sc}_{tr}", f"{sc}_{rate}", "time.txt")).read().split()[-3:]
+        return round((float(u) + float(s)) / float(e) * 100)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+
+
+def sojourn(d):
+    """{(scenario, 'u1'|'t1', rate): p99 in ms} from bench/sojourn.py."""
+    out = {}
+    try:
+        for line in open(os.path.join(d, "confab_sojourn.txt")):
+            f = line.split()
+            if len(f) == 8 and f[2].isdigit():
+                out[(f[0], {"udp": "u1", "tcp": "t1"}[f[1]], int(f[2]))] = f[5]
+    except FileNotFoundError:
+        pass
+    return out
+
+
 def max_held(st):
     held = [r for r, s in st.items() if s["held"]]
     return max(held) if held else None
@@ -36,31 +61,58 @@ def max_held(st):
 
 def main():
     d = sys.argv[1]
-    cpu_rate = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
-    print(f"| scenario | transport | Kamailio max held | confab max held | ratio | p50/p99 ms at max (Kamailio / confab) | confab max held with p99 ≤ 10 ms | server CPU at {cpu_rate}/s (Kamailio / confab) |")
-    print("|---|---|---|---|---|---|---|---|")
+    own = sojourn(d)
+    rows = []
     for tr, trname in TRANSPORTS.items():
         for sc in SCENARIOS:
             k = steps(os.path.join(d, f"kamailio_{sc}_{tr}", "summary.txt"))
             c = steps(os.path.join(d, f"confab_{sc}_{tr}", "summary.txt"))
-            if not k and not c:
-                continue
-            km, cm = max_held(k), max_held(c)
-            top = max(list(k) + list(c))
+            if k or c:
+                rows.append((sc, tr, trname, k, c))
 
-            def fmt(m, st):
-                if m is None:
-                    return "-"
-                return f"≥ {m}/s" if m == top and st[m]["held"] else f"{m}/s"
+    print("| scenario | transport | Kamailio max held | confab max held | ratio | sipp p50/p99 ms at max (Kamailio / confab) | confab's own p99 ms at its max | confab max held with sipp p99 ≤ 10 ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for sc, tr, trname, k, c in rows:
+        km, cm = max_held(k), max_held(c)
+        top = max(list(k) + list(c))
 
-            ratio = f"{cm / km:.1f}×" if km and cm else "-"
-            if km == cm == top:
-                ratio = "both at the top"
-            lat = lambda m, st: f"{st[m]['p50']}/{st[m]['p99']}" if m else "-"
-            cpu = lambda st: f"{st[cpu_rate]['srv']}%" if cpu_rate in st else "-"
-            fast = [r for r, st in c.items() if st["held"] and int(st["p99"]) <= 10]
-            fast = f"{max(fast)}/s" if fast else "-"
-            print(f"| {sc} | {trname} | {fmt(km, k)} | {fmt(cm, c)} | {ratio} | {lat(km, k)} / {lat(cm, c)} | {fast} | {cpu(k)} / {cpu(c)} |")
+        def fmt(m, st):
+            if m is None:
+                return "-"
+            return f"≥ {m}/s" if m == top and st[m]["held"] else f"{m}/s"
+
+        ratio = f"{cm / km:.1f}×" if km and cm else "-"
+        if km == cm == top:
+            ratio = "both at the top"
+        lat = lambda m, st: f"{st[m]['p50']}/{st[m]['p99']}" if m else "-"
+        fast = [r for r, st in c.items() if st["held"] and int(st["p99"]) <= 10]
+        fast = f"{max(fast)}/s" if fast else "-"
+        mine = own.get((sc, tr, cm), "-") if cm else "-"
+        print(f"| {sc} | {trname} | {fmt(km, k)} | {fmt(cm, c)} | {ratio} | {lat(km, k)} / {lat(cm, c)} | {mine} | {fast} |")
+
+    print()
+    print("| scenario | transport | rate both held | server CPU-s per 1000 flows there (Kamailio / confab) | ratio | at confab's first failed rate: sipp UAC / sipp UAS / confab CPU |")
+    print("|---|---|---|---|---|---|")
+    for sc, tr, trname, k, c in rows:
+        both = [r for r in k if k[r]["held"] and r in c and c[r]["held"]]
+        if both:
+            r = max(both)
+            ck, cc = k[r]["srv"] / r * 10, c[r]["srv"] / r * 10  # % of a core -> CPU-s per 1000 flows
+            cost = f"{ck:.3f} / {cc:.3f}"
+            ratio = f"{ck / cc:.1f}×" if cc else "-"
+            r = f"{r}/s"
+        else:
+            r, cost, ratio = "-", "-", "-"
+        failed = sorted(x for x in c if not c[x]["held"])
+        if failed:
+            f = failed[0]
+            uac = uac_cpu(d, sc, tr, f)
+            uas = c[f]["cli"] - uac if uac is not None else None
+            pct = lambda v: "-" if v is None else f"{v}%"
+            limit = f"{f}/s: {pct(uac)} / {pct(uas) if sc in ('message', 'call') else '-'} / {c[f]['srv']}%"
+        else:
+            limit = "none failed (the top rate offered)"
+        print(f"| {sc} | {trname} | {r} | {cost} | {ratio} | {limit} |")
 
 
 if __name__ == "__main__":
