@@ -671,42 +671,13 @@ fn check_list_item(prop: &str, item: &str) -> Result<(), String> {
     {
         return Err(format!("'{item}' is not an IP address"));
     }
-    if matches!(prop, "SegmentA" | "SegmentB") && !is_barrier_member(item) {
+    if matches!(prop, "SegmentA" | "SegmentB") && confab_store::BarrierMember::parse(item).is_none()
+    {
         return Err(format!(
             "'{item}' is not a user (sip:user@domain), a whole domain (*@domain) or a domain name"
         ));
     }
     Ok(())
-}
-
-/// An information-barrier member as the server reads it: `[sip:]user@domain`,
-/// `[sip:]*@domain` or `domain`.
-fn is_barrier_member(item: &str) -> bool {
-    let s = item.trim();
-    let s = s
-        .get(..4)
-        .filter(|p| p.eq_ignore_ascii_case("sip:"))
-        .map_or(s, |_| &s[4..]);
-    let is_domain = |d: &str| {
-        !d.is_empty()
-            && !d.starts_with(['.', '-'])
-            && !d.ends_with(['.', '-'])
-            && !d.contains("..")
-            && d.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-    };
-    match s.split_once('@') {
-        Some((user, domain)) => {
-            !user.is_empty()
-                && !user.contains('@')
-                && !domain.contains('@')
-                && !user
-                    .bytes()
-                    .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-                && is_domain(domain)
-        }
-        None => is_domain(s),
-    }
 }
 
 /// List entries are the same when equal ignoring case (strings) or when their `key` fields are.

@@ -15,6 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use confab_sip::{HeaderName, Message};
+use confab_store::BarrierMember;
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
@@ -78,39 +79,8 @@ struct FileFilter {
 #[derive(Debug, Clone)]
 struct Barrier {
     name: String,
-    a: Vec<Member>,
-    b: Vec<Member>,
-}
-
-#[derive(Debug, Clone)]
-enum Member {
-    User(String),
-    Domain(String),
-}
-
-impl Member {
-    fn parse(raw: &str) -> Option<Member> {
-        let s = raw.trim();
-        let s = s
-            .strip_prefix("sip:")
-            .or_else(|| s.strip_prefix("SIP:"))
-            .unwrap_or(s)
-            .to_ascii_lowercase();
-        match s.split_once('@') {
-            Some(("*", d)) | Some(("", d)) if !d.is_empty() => Some(Member::Domain(d.to_string())),
-            Some((u, d)) if !u.is_empty() && !d.is_empty() => Some(Member::User(s.clone())),
-            None if !s.is_empty() => Some(Member::Domain(s)),
-            _ => None,
-        }
-    }
-
-    /// `who` is a lower-cased user@domain.
-    fn contains(&self, who: &str) -> bool {
-        match self {
-            Member::User(u) => u == who,
-            Member::Domain(d) => who.rsplit_once('@').is_some_and(|(_, wd)| wd == d),
-        }
-    }
+    a: Vec<BarrierMember>,
+    b: Vec<BarrierMember>,
 }
 
 /// Every Edge and filter setting, as of one config version.
@@ -408,7 +378,7 @@ impl PolicySet {
                     strings(b, name)
                         .unwrap_or_default()
                         .iter()
-                        .filter_map(|m| Member::parse(m))
+                        .filter_map(|m| BarrierMember::parse(m))
                         .collect()
                 };
                 Barrier {

@@ -49,7 +49,7 @@ pub use roles::{
 };
 pub use users::{NewUser, User};
 pub use validate::{
-    normalize_domain, validate_display_name, validate_password, validate_username,
+    normalize_domain, validate_display_name, validate_password, validate_username, BarrierMember,
     MAX_DISPLAY_NAME_LEN, MAX_PASSWORD_LEN, MAX_USERNAME_LEN,
 };
 

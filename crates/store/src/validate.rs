@@ -119,6 +119,56 @@ pub fn validate_display_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A member of an information barrier's SegmentA/SegmentB (CsInformationBarrier), as the
+/// cmdlet accepts it and the server matches it: `[sip:]user@domain` one user,
+/// `[sip:]*@domain` (or `@domain`) or `domain` everyone of a domain. Lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BarrierMember {
+    /// `user@domain`
+    User(String),
+    Domain(String),
+}
+
+impl BarrierMember {
+    /// `None` for anything else: an empty part, a second `@`, white space or control
+    /// characters in the user, a domain that is not a host name.
+    pub fn parse(raw: &str) -> Option<BarrierMember> {
+        let s = raw.trim();
+        let s = s
+            .get(..4)
+            .filter(|p| p.eq_ignore_ascii_case("sip:"))
+            .map_or(s, |_| &s[4..])
+            .to_ascii_lowercase();
+        let is_domain = |d: &str| {
+            !d.is_empty()
+                && !d.starts_with(['.', '-'])
+                && !d.ends_with(['.', '-'])
+                && !d.contains("..")
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        };
+        match s.split_once('@') {
+            Some(("*" | "", domain)) => is_domain(domain).then(|| Self::Domain(domain.into())),
+            Some((user, domain)) => {
+                let user_ok = !domain.contains('@')
+                    && !user
+                        .bytes()
+                        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+                (user_ok && is_domain(domain)).then_some(Self::User(s))
+            }
+            None => is_domain(&s).then_some(Self::Domain(s)),
+        }
+    }
+
+    /// Whether the lower-cased `user@domain` is this member.
+    pub fn contains(&self, who: &str) -> bool {
+        match self {
+            Self::User(u) => u == who,
+            Self::Domain(d) => who.rsplit_once('@').is_some_and(|(_, wd)| wd == d),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +223,39 @@ mod tests {
         validate_display_name("Alice Ünlü").unwrap();
         assert!(validate_display_name(&"x".repeat(129)).is_err());
         assert!(validate_display_name("a\r\nVia: x").is_err());
+    }
+
+    #[test]
+    fn barrier_members() {
+        use BarrierMember::*;
+        for (raw, want) in [
+            ("sip:Alice@A.test", User("alice@a.test".into())),
+            ("SIP:bob@a.test", User("bob@a.test".into())),
+            (" carol@x-y.example ", User("carol@x-y.example".into())),
+            ("*@b.test", Domain("b.test".into())),
+            ("@b.test", Domain("b.test".into())),
+            ("Partner.Example", Domain("partner.example".into())),
+        ] {
+            assert_eq!(BarrierMember::parse(raw), Some(want), "{raw}");
+        }
+        for bad in [
+            "",
+            "alice@",
+            "@",
+            "*@",
+            "a@b@c",
+            "two words",
+            "sip:",
+            "a@.test",
+            "bad..domain",
+            "x@y z",
+            "a@-b.test",
+        ] {
+            assert_eq!(BarrierMember::parse(bad), None, "{bad:?}");
+        }
+        let d = BarrierMember::parse("*@b.test").unwrap();
+        assert!(d.contains("x@b.test") && !d.contains("x@a.test"));
+        let u = BarrierMember::parse("sip:x@b.test").unwrap();
+        assert!(u.contains("x@b.test") && !u.contains("y@b.test"));
     }
 }
