@@ -2,46 +2,23 @@
 //! (what every request to a user does), and refreshing a registration.
 //! `cargo bench -p confab-server --bench location`
 
-use confab_server::config::Transport;
-use confab_server::location::{Binding, Location};
-use confab_server::net::Dest;
+mod common;
+
+use common::sample_binding;
+use confab_server::location::Location;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::time::{Duration, Instant};
 
 const USERS: usize = 100_000;
 
-fn binding(i: usize, now: Instant) -> Binding {
-    Binding {
-        uri: format!(
-            "sip:user{i}@10.{}.{}.{}:5060;transport=udp",
-            (i >> 16) & 255,
-            (i >> 8) & 255,
-            i & 255
-        ),
-        q: 1000,
-        expires_at: now + Duration::from_secs(3600),
-        call_id: format!("{i:08x}@10.0.0.1"),
-        cseq: 1,
-        instance: None,
-        reg_id: None,
-        flow: Some(Dest {
-            transport: Transport::Udp,
-            addr: ([10, 0, 0, 1], 5060).into(),
-            conn: None,
-        }),
-        path: vec![],
-        user_agent: Some("bench".into()),
-    }
-}
-
 fn location(c: &mut Criterion) {
     let now = Instant::now();
     let loc = Location::default();
-    let aors: Vec<String> = (0..USERS)
-        .map(|i| format!("user{i}@example.test"))
-        .collect();
-    for (i, aor) in aors.iter().enumerate() {
-        loc.update(aor, |l| l.push(binding(i, now)));
+    let mut aors = Vec::with_capacity(USERS);
+    for i in 0..USERS {
+        let (aor, b) = sample_binding(i, now);
+        loc.update(&aor, |l| l.push(b));
+        aors.push(aor);
     }
     let mut g = c.benchmark_group("location");
     let mut i = 0;

@@ -7,29 +7,25 @@
 //! argument, default 100,000) from M watchers to 1,000 presentities over TCP, answers every
 //! NOTIFY with 200 so no transaction is left, and prints the resident memory after each step.
 
+#[path = "../benches/common/mod.rs"]
+mod common;
+
 use bytes::Bytes;
 use confab_server::config::Config;
 use confab_server::config::Transport;
 use confab_server::core::Core;
-use confab_server::location::{Binding, Location};
-use confab_server::net::Dest;
+use confab_server::location::Location;
 use confab_server::net::{Outgoing, Source};
 use confab_server::users::UserCache;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 // The allocator the confab binary uses.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+    confab_server::metrics::process_usage().map_or(0, |(rss, _)| rss)
 }
 
 fn main() {
@@ -42,30 +38,7 @@ fn main() {
     let now = Instant::now();
     let t = Instant::now();
     for i in 0..n {
-        let user = format!("user{i:07}");
-        let aor = format!("{user}@example.test");
-        let port = 10000 + (i % 50000) as u16;
-        let b = Binding {
-            uri: format!(
-                "sip:{user}@10.{}.{}.{}:{port};transport=udp",
-                (i >> 16) & 255,
-                (i >> 8) & 255,
-                i & 255
-            ),
-            q: 1000,
-            expires_at: now + Duration::from_secs(3600),
-            call_id: format!("{:016x}-{i}@10.0.0.1", i as u64 * 2654435761),
-            cseq: 1,
-            instance: None,
-            reg_id: None,
-            flow: Some(Dest {
-                transport: Transport::Udp,
-                addr: format!("192.0.2.{}:{port}", i % 250).parse().unwrap(),
-                conn: None,
-            }),
-            path: vec![],
-            user_agent: Some("baresip v1.0.0 (x86_64/linux)".into()),
-        };
+        let (aor, b) = common::sample_binding(i, now);
         loc.update(&aor, |list| list.push(b));
     }
     let after = rss_bytes();
