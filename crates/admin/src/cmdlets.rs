@@ -83,6 +83,18 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     registry().iter().map(|c| c.name)
 }
 
+/// A cmdlet that is not generated from the schema: name, parameters, mandatory
+/// parameters, takes pipeline input, changes state, help, what it runs.
+type FixedCmdlet = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    bool,
+    bool,
+    &'static str,
+    Run,
+);
+
 fn build() -> Vec<Cmdlet> {
     let mut v = vec![];
     for (i, k) in all_kinds().iter().enumerate() {
@@ -156,15 +168,7 @@ fn build() -> Vec<Cmdlet> {
             });
         }
     }
-    let fixed: Vec<(
-        &'static str,
-        &[&'static str],
-        &[&'static str],
-        bool,
-        bool,
-        &'static str,
-        Run,
-    )> = vec![
+    let fixed: Vec<FixedCmdlet> = vec![
         (
             "Get-CsUser",
             &["Identity", "Filter"],

@@ -124,8 +124,7 @@ fn run_uac_with(
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     let ok_line = text
         .lines()
-        .filter(|l| l.contains("Successful call"))
-        .last()
+        .rfind(|l| l.contains("Successful call"))
         .unwrap_or("")
         .to_string();
     let count: u32 = ok_line

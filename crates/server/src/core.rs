@@ -837,6 +837,7 @@ impl Core {
     }
 
     /// A local answer to the request of server transaction `key`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn reply(
         &self,
         shard: &mut Shard,

@@ -191,7 +191,7 @@ impl Harness {
             };
             if let Some(f) = &o.on_failure {
                 // now and then the transport fails
-                if self.emitted % 7 == 0 {
+                if self.emitted.is_multiple_of(7) {
                     self.core.on_send_failure(f, &mut self.out);
                 }
             }

@@ -744,6 +744,7 @@ impl Ua {
     }
 
     /// An in-dialog request: `target` is the peer's Contact, `routes` the route set.
+    #[allow(clippy::too_many_arguments)]
     pub fn in_dialog(
         &mut self,
         method: Method,
