@@ -106,7 +106,7 @@ impl Metrics {
         let _ = writeln!(out, "# HELP {name} Time from a message's receipt (the kernel's timestamp for UDP, the read for streams) until what it caused was sent.");
         let _ = writeln!(out, "# TYPE {name} histogram");
         for t in TRANSPORTS {
-            let labels = format!("transport=\"{}\"", t.as_str().to_ascii_lowercase());
+            let labels = format!("transport=\"{}\"", t.param());
             self.sojourn(t).render(out, name, &labels);
         }
     }
