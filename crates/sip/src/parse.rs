@@ -11,7 +11,6 @@ use crate::text::Text;
 use crate::uri::{Scheme, Uri};
 use crate::values::{split_list, CSeq, NameAddr, Via};
 use bytes::Bytes;
-use memchr::memmem;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -46,14 +45,16 @@ fn skip_leading_newlines(b: &[u8]) -> usize {
 
 /// Finds the blank line ending the header section: returns (end of headers, start of body).
 fn find_header_end(b: &[u8]) -> Option<(usize, usize)> {
-    let crlf = memmem::find(b, b"\r\n\r\n").map(|i| (i, i + 4));
-    // bare-LF framing is tolerated only if it comes first
-    let lf = memmem::find(b, b"\n\n").map(|i| (i, i + 2));
-    match (crlf, lf) {
-        (Some(a), Some(b2)) if b2.0 < a.0 => Some(b2),
-        (Some(a), _) => Some(a),
-        (None, b2) => b2,
+    // one walk over the line ends: the first CRLF CRLF, or a bare LF LF if it comes first
+    // (tolerated)
+    for i in memchr::memchr_iter(b'\n', b) {
+        match &b[i + 1..] {
+            [b'\n', ..] => return Some((i, i + 2)),
+            [b'\r', b'\n', ..] if i > 0 && b[i - 1] == b'\r' => return Some((i - 1, i + 3)),
+            _ => {}
+        }
     }
+    None
 }
 
 /// Parses one complete SIP message (a datagram, or a frame cut by [`frame`]).
@@ -74,7 +75,7 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
         Ok(t) => t,
         Err(_) => return Err(bad("Header section is not valid UTF-8")),
     };
-    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let mut lines = Lines { rest: &head };
     let first = lines.next().unwrap_or("");
     let start = parse_start_line(&head, first)?;
     let mut msg = Message {
@@ -83,7 +84,6 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
         body: Bytes::new(),
     };
     let mut error: Option<ParseError> = None;
-    let mut lines = lines.peekable();
     while let Some(line) = lines.next() {
         if line.starts_with([' ', '\t']) {
             // continuation lines are handled together with their header below
@@ -92,7 +92,7 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
             }
             continue;
         }
-        let Some(colon) = line.find(':') else {
+        let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
             if error.is_none() {
                 error = Some(bad(format!(
                     "Malformed header line (no colon): {}",
@@ -112,9 +112,9 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
             continue;
         }
         let name = HeaderName::parse(head.slice_ref(name_str));
-        let mut value: Cow<str> = Cow::Borrowed(line[colon + 1..].trim_matches([' ', '\t']));
-        while let Some(cont) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
-            let cont = cont.trim_matches([' ', '\t']);
+        let mut value: Cow<str> = Cow::Borrowed(trim_ws_str(&line[colon + 1..]));
+        while let Some(cont) = lines.next_continuation() {
+            let cont = trim_ws_str(cont);
             let mut owned = value.into_owned();
             if !cont.is_empty() {
                 if !owned.is_empty() {
@@ -206,6 +206,40 @@ pub fn parse_message(buf: Bytes) -> Result<Message, ParseError> {
     }
 }
 
+/// The lines of a header section (LF or CRLF ended), found with memchr.
+struct Lines<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Lines<'a> {
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let (line, rest) = match memchr::memchr(b'\n', self.rest.as_bytes()) {
+            Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+            None => (self.rest, ""),
+        };
+        self.rest = rest;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    }
+
+    /// The next line if it continues the current header (starts with SP or HTAB).
+    fn next_continuation(&mut self) -> Option<&'a str> {
+        match self.rest.as_bytes().first() {
+            Some(b' ' | b'\t') => self.next(),
+            _ => None,
+        }
+    }
+}
+
+/// [`trim_ws`] for text (cutting ASCII bytes keeps it UTF-8).
+fn trim_ws_str(s: &str) -> &str {
+    let t = trim_ws(s.as_bytes());
+    let start = t.as_ptr() as usize - s.as_ptr() as usize;
+    &s[start..start + t.len()]
+}
+
 /// Keeps error reasons short and printable (they go into a status line).
 fn printable_prefix(s: &str) -> String {
     s.chars()
@@ -289,18 +323,9 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
             });
         }
     }
-    for (name, label) in [
-        (HeaderName::Via, "Via"),
-        (HeaderName::From, "From"),
-        (HeaderName::To, "To"),
-        (HeaderName::CallId, "Call-ID"),
-        (HeaderName::CSeq, "CSeq"),
-    ] {
-        if !h.has(&name) {
-            return Err(bad(format!("Missing {label} header")));
-        }
-    }
-    for name in [
+    // one pass: count the headers that must appear once, check the addresses on the way
+    let mut seen = [0u8; 8];
+    const ONCE: [HeaderName; 8] = [
         HeaderName::From,
         HeaderName::To,
         HeaderName::CallId,
@@ -309,8 +334,44 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
         HeaderName::ContentLength,
         HeaderName::ContentType,
         HeaderName::Expires,
-    ] {
-        if h.count(&name) > 1 {
+    ];
+    let mut vias = 0usize;
+    // the first malformed Via, and the first malformed Contact/Route/Record-Route: reported
+    // after the missing and duplicate headers, as a reader of the message would notice them
+    let (mut via_error, mut route_error) = (None, None);
+    for hdr in h.iter() {
+        let v = &hdr.value;
+        match &hdr.name {
+            HeaderName::Via => {
+                vias += 1;
+                if let (Err(e), None) = (Via::parse(v), &via_error) {
+                    via_error = Some(bad(format!("Malformed Via header: {e}")));
+                }
+            }
+            HeaderName::Contact if v.trim() == "*" => {}
+            name @ (HeaderName::Contact | HeaderName::Route | HeaderName::RecordRoute) => {
+                if let (Err(e), None) = (NameAddr::parse(v), &route_error) {
+                    route_error = Some(bad(format!("Malformed {} header: {e}", name.as_str())));
+                }
+            }
+            HeaderName::Other(_) => {}
+            name => {
+                if let Some(i) = ONCE.iter().position(|n| n == name) {
+                    seen[i] = seen[i].saturating_add(1);
+                }
+            }
+        }
+    }
+    if vias == 0 {
+        return Err(bad("Missing Via header"));
+    }
+    for (i, name) in ONCE.iter().enumerate().take(4) {
+        if seen[i] == 0 {
+            return Err(bad(format!("Missing {} header", name.as_str())));
+        }
+    }
+    for (i, name) in ONCE.iter().enumerate() {
+        if seen[i] > 1 {
             return Err(bad(format!("Duplicate {} header", name.as_str())));
         }
     }
@@ -321,24 +382,15 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
     }
     let cseq = CSeq::parse(h.get(&HeaderName::CSeq).expect("checked above"))
         .ok_or_else(|| bad("Malformed CSeq header"))?;
-    for v in h.get_all(&HeaderName::Via) {
-        Via::parse(v).map_err(|e| bad(format!("Malformed Via header: {e}")))?;
+    if let Some(e) = via_error {
+        return Err(e);
     }
-    for (name, label) in [(HeaderName::From, "From"), (HeaderName::To, "To")] {
+    for name in [HeaderName::From, HeaderName::To] {
         let v = h.get(&name).expect("checked above");
-        NameAddr::parse(v).map_err(|e| bad(format!("Malformed {label} header: {e}")))?;
+        NameAddr::parse(v).map_err(|e| bad(format!("Malformed {} header: {e}", name.as_str())))?;
     }
-    for (name, label) in [
-        (HeaderName::Contact, "Contact"),
-        (HeaderName::Route, "Route"),
-        (HeaderName::RecordRoute, "Record-Route"),
-    ] {
-        for v in h.get_all(&name) {
-            if name == HeaderName::Contact && v.trim() == "*" {
-                continue;
-            }
-            NameAddr::parse(v).map_err(|e| bad(format!("Malformed {label} header: {e}")))?;
-        }
+    if let Some(e) = route_error {
+        return Err(e);
     }
     if let Some(mf) = h.get(&HeaderName::MaxForwards) {
         let t = mf.trim();

@@ -87,3 +87,17 @@ impl PartialEq<&str> for Text {
         self.as_str() == *other
     }
 }
+
+/// Byte offset of the ASCII byte `b` in `s` (memchr: faster than `str::find(char)` on the
+/// short strings of header values).
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    memchr::memchr(b, s.as_bytes())
+}
+
+/// `s.split(sep)` for an ASCII separator, without the char searcher.
+pub(crate) fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    s.as_bytes().split(move |&c| c == sep).map(move |part| {
+        let start = part.as_ptr() as usize - s.as_ptr() as usize;
+        &s[start..start + part.len()]
+    })
+}

@@ -1,5 +1,6 @@
 //! SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966), parsed as borrowed views.
 
+use crate::text::{find_byte, split_byte};
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +72,7 @@ fn check_escaped(s: &str, ok: impl Fn(u8) -> bool) -> bool {
 
 impl<'a> Uri<'a> {
     pub fn parse(s: &'a str) -> Result<Uri<'a>, UriError> {
-        let colon = s.find(':').ok_or(UriError("URI has no scheme"))?;
+        let colon = find_byte(s, b':').ok_or(UriError("URI has no scheme"))?;
         let scheme_str = &s[..colon];
         let sb = scheme_str.as_bytes();
         if sb.is_empty() || !sb[0].is_ascii_alphabetic() || !sb.iter().all(|&c| is_scheme_char(c)) {
@@ -93,7 +94,7 @@ impl<'a> Uri<'a> {
         match scheme {
             Scheme::Sip | Scheme::Sips => Self::parse_sip(scheme, scheme_str, rest),
             Scheme::Tel => {
-                let (number, params) = match rest.find(';') {
+                let (number, params) = match find_byte(rest, b';') {
                     Some(i) => (&rest[..i], &rest[i + 1..]),
                     None => (rest, ""),
                 };
@@ -135,14 +136,14 @@ impl<'a> Uri<'a> {
     }
 
     fn parse_sip(scheme: Scheme, scheme_str: &'a str, rest: &'a str) -> Result<Uri<'a>, UriError> {
-        let (userinfo, hostpart) = match rest.find('@') {
+        let (userinfo, hostpart) = match find_byte(rest, b'@') {
             Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
             None => (None, rest),
         };
         let (user, password) = match userinfo {
             None => (None, None),
             Some(ui) => {
-                let (u, p) = match ui.find(':') {
+                let (u, p) = match find_byte(ui, b':') {
                     Some(i) => (&ui[..i], Some(&ui[i + 1..])),
                     None => (ui, None),
                 };
@@ -169,11 +170,11 @@ impl<'a> Uri<'a> {
         let mut params = "";
         let mut headers = None;
         if let Some(t) = tail.strip_prefix(';') {
-            let pend = t.find('?').unwrap_or(t.len());
+            let pend = find_byte(t, b'?').unwrap_or(t.len());
             params = &t[..pend];
             tail = &t[pend..];
             let param_ok = |c: u8| is_unreserved(c) || b"[]/:&+$=".contains(&c);
-            for p in params.split(';') {
+            for p in split_byte(params, b';') {
                 if p.is_empty() || !check_escaped(p, param_ok) {
                     return Err(UriError("bad URI parameter"));
                 }
@@ -274,9 +275,9 @@ pub fn split_hostport(hp: &str) -> Result<(&str, Option<u16>), UriError> {
 
 /// Finds `name` (case-insensitive) in a `;`-separated parameter list.
 pub fn param_lookup<'a>(params: &'a str, name: &str) -> Option<&'a str> {
-    for p in params.split(';') {
+    for p in split_byte(params, b';') {
         let p = p.trim();
-        let (k, v) = match p.find('=') {
+        let (k, v) = match find_byte(p, b'=') {
             Some(i) => (p[..i].trim(), p[i + 1..].trim()),
             None => (p, ""),
         };

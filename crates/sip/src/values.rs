@@ -2,6 +2,7 @@
 //! Each borrows from the header text; nothing is copied.
 
 use crate::message::Method;
+use crate::text::{find_byte, split_byte};
 use crate::uri::{param_lookup, split_hostport, Uri, UriError};
 use std::fmt;
 
@@ -24,7 +25,12 @@ impl From<UriError> for ValueError {
 pub fn split_list(v: &str) -> impl Iterator<Item = &str> {
     let b = v.as_bytes();
     let mut start = 0;
-    let mut i = 0;
+    // no comma at all (most values): one item, found without the byte-by-byte walk
+    let mut i = if find_byte(v, b',').is_none() {
+        b.len()
+    } else {
+        0
+    };
     let mut done = false;
     std::iter::from_fn(move || {
         if done {
@@ -93,7 +99,7 @@ impl<'a> Via<'a> {
             return Err(ValueError("bad Via transport"));
         }
         let rest = rest[tend..].trim_start();
-        let (sent_by, params) = match rest.find(';') {
+        let (sent_by, params) = match find_byte(rest, b';') {
             Some(i) => (rest[..i].trim(), rest[i + 1..].trim()),
             None => (rest.trim(), ""),
         };
@@ -109,13 +115,13 @@ impl<'a> Via<'a> {
         } else {
             split_hostport(sent_by)?
         };
-        for p in params.split(';').filter(|p| !p.trim().is_empty()) {
+        for p in split_byte(params, b';').filter(|p| !p.trim().is_empty()) {
             let name = p.split('=').next().unwrap_or("").trim();
             if !is_token(name) {
                 return Err(ValueError("bad Via parameter"));
             }
         }
-        if params.split(';').any(|p| p.trim().is_empty()) && !params.is_empty() {
+        if split_byte(params, b';').any(|p| p.trim().is_empty()) && !params.is_empty() {
             return Err(ValueError("empty Via parameter"));
         }
         Ok(Via {
@@ -165,7 +171,7 @@ impl<'a> NameAddr<'a> {
                 }
             }
             let rest = &v[lt + 1..];
-            let gt = rest.find('>').ok_or(ValueError("missing '>' after URI"))?;
+            let gt = find_byte(rest, b'>').ok_or(ValueError("missing '>' after URI"))?;
             let uri_str = &rest[..gt];
             let after = rest[gt + 1..].trim();
             let params = match after.strip_prefix(';') {
@@ -187,7 +193,7 @@ impl<'a> NameAddr<'a> {
         } else {
             // addr-spec form: parameters after the URI belong to the header, and the URI
             // cannot contain ',', '?' or ';' params (RFC 3261 §20.10).
-            let (uri_str, params) = match v.find(';') {
+            let (uri_str, params) = match find_byte(v, b';') {
                 Some(i) => (v[..i].trim(), v[i + 1..].trim()),
                 None => (v, ""),
             };
