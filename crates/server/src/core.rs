@@ -8,6 +8,7 @@
 use crate::config::{Config, Listen, Transport};
 use crate::location::Location;
 use crate::net::{Dest, Outgoing, SendFailure, Source};
+use crate::timer_wheel::TimerWheel;
 use crate::users::{UserCache, UserCred};
 use bytes::Bytes;
 use confab_sip::digest::{self, Algorithm, Challenge, Credentials, NonceCheck, NonceManager};
@@ -17,8 +18,7 @@ use confab_sip::transaction::{
 use confab_sip::values::Via;
 use confab_sip::{parse_message, response_to, HeaderName, Message, Method, Text, Uri};
 use parking_lot::Mutex;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -127,30 +127,13 @@ pub(crate) struct Shard {
     pub server: rustc_hash::FxHashMap<String, ServerEntry>,
     pub client: rustc_hash::FxHashMap<String, ClientEntry>,
     pub proxies: rustc_hash::FxHashMap<u64, ProxyCtx>,
-    pub timers: BinaryHeap<Reverse<(Instant, u64, TimerRefOrd)>>,
-    pub timer_seq: u64,
+    pub timers: TimerWheel<TimerRef>,
     pub jobs: Vec<Job>,
-}
-
-/// TimerRef with a total order for the heap (order among equal deadlines is irrelevant).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct TimerRefOrd(pub TimerRef);
-impl PartialOrd for TimerRefOrd {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for TimerRefOrd {
-    fn cmp(&self, _other: &Self) -> std::cmp::Ordering {
-        std::cmp::Ordering::Equal
-    }
 }
 
 impl Shard {
     pub fn schedule(&mut self, at: Instant, what: TimerRef) {
-        self.timer_seq += 1;
-        self.timers
-            .push(Reverse((at, self.timer_seq, TimerRefOrd(what))));
+        self.timers.schedule(at, what);
     }
 }
 
@@ -1703,15 +1686,19 @@ impl Core {
     /// Runs due timers of every shard.
     pub fn tick(&self, out: &mut Vec<Outgoing>) {
         let now = Instant::now();
+        let mut due = Vec::new();
         for idx in 0..SHARDS {
             let mut shard = self.shards[idx].lock();
-            loop {
-                match shard.timers.peek() {
-                    Some(Reverse((at, _, _))) if *at <= now => {}
-                    _ => break,
+            // a fired timer may schedule another that is already due (Timer J/K of zero
+            // on reliable transports): a few rounds take those too
+            for _ in 0..4 {
+                shard.timers.take_due(now, &mut due);
+                if due.is_empty() {
+                    break;
                 }
-                let Reverse((at, _, TimerRefOrd(what))) = shard.timers.pop().expect("peeked");
-                self.fire(&mut shard, idx, at, what, now, out);
+                for (at, what) in due.drain(..) {
+                    self.fire(&mut shard, idx, at, what, now, out);
+                }
             }
             self.unlock_and_run(shard, out);
         }

@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod registrar;
 pub mod server;
 pub mod state;
+pub mod timer_wheel;
 pub mod tls;
 pub mod transport;
 pub mod udp;

@@ -110,7 +110,7 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
         let t = transports.clone();
         let core = core.clone();
         tokio::spawn(async move {
-            let mut iv = tokio::time::interval(Duration::from_millis(10));
+            let mut iv = tokio::time::interval(crate::timer_wheel::TICK);
             iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let mut out = vec![];
             loop {
