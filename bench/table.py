@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Markdown tables of one ../shared/bench/compare.sh run: Kamailio against confab.
+"""Markdown tables of one ../shared/bench/compare.sh run: Kamailio against confab (and, when
+the run had it, `floor`: crates/server/examples/sipp_floor.rs, the least a server can do).
 
 Usage: bench/table.py RESULTS_DIR
 Throughput: for each scenario and transport, each server's max held rate, the ratio, sipp's
 p50/p99 at each server's max held rate, confab's own p99 there (from confab_sojourn.txt,
 written by bench/sojourn.py during the run, when present) and confab's highest held rate
 with sipp's p99 <= 10 ms.
+Latency at twice Kamailio: at 2x Kamailio's max held rate, whether confab held it, confab's
+own p99 and sipp's p99 there, and sipp's p99 against the floor at the same rate (what sipp
+adds by itself on this machine).
 Cost: server CPU-seconds per 1000 flows at the highest rate both servers held, and what
 each process used at the first rate confab did not hold (sipp's UAC, its UAS, confab).
 """
@@ -67,12 +71,13 @@ def main():
         for sc in SCENARIOS:
             k = steps(os.path.join(d, f"kamailio_{sc}_{tr}", "summary.txt"))
             c = steps(os.path.join(d, f"confab_{sc}_{tr}", "summary.txt"))
+            fl = steps(os.path.join(d, f"floor_{sc}_{tr}", "summary.txt"))
             if k or c:
-                rows.append((sc, tr, trname, k, c))
+                rows.append((sc, tr, trname, k, c, fl))
 
     print("| scenario | transport | Kamailio max held | confab max held | ratio | sipp p50/p99 ms at max (Kamailio / confab) | confab's own p99 ms at its max | confab max held with sipp p99 ≤ 10 ms |")
     print("|---|---|---|---|---|---|---|---|")
-    for sc, tr, trname, k, c in rows:
+    for sc, tr, trname, k, c, fl in rows:
         km, cm = max_held(k), max_held(c)
         top = max(list(k) + list(c))
 
@@ -91,9 +96,22 @@ def main():
         print(f"| {sc} | {trname} | {fmt(km, k)} | {fmt(cm, c)} | {ratio} | {lat(km, k)} / {lat(cm, c)} | {mine} | {fast} |")
 
     print()
+    print("| scenario | transport | 2× Kamailio's max held | confab held it | confab's own p99 ms there | sipp p50/p99 ms there: confab / floor | floor max held |")
+    print("|---|---|---|---|---|---|---|")
+    for sc, tr, trname, k, c, fl in rows:
+        km = max_held(k)
+        if not km:
+            continue
+        r = 2 * km
+        held = "yes" if r in c and c[r]["held"] else ("no" if r in c else "not run")
+        lat = lambda st: f"{st[r]['p50']}/{st[r]['p99']}" if r in st else "-"
+        fm = max_held(fl)
+        print(f"| {sc} | {trname} | {r}/s | {held} | {own.get((sc, tr, r), '-')} | {lat(c)} / {lat(fl)} | {f'{fm}/s' if fm else '-'} |")
+
+    print()
     print("| scenario | transport | rate both held | server CPU-s per 1000 flows there (Kamailio / confab) | ratio | at confab's first failed rate: sipp UAC / sipp UAS / confab CPU |")
     print("|---|---|---|---|---|---|")
-    for sc, tr, trname, k, c in rows:
+    for sc, tr, trname, k, c, fl in rows:
         both = [r for r in k if k[r]["held"] and r in c and c[r]["held"]]
         if both:
             r = max(both)

@@ -72,7 +72,10 @@ pub fn router(store: Arc<Store>, pool: String, metrics: Option<MetricsSource>) -
     let state = AppState {
         store,
         pool: Arc::from(pool),
-        metrics,
+        metrics: metrics.map(|render| MetricsCache {
+            render,
+            last: Arc::default(),
+        }),
     };
     let api = Router::new()
         .route("/tokens", post(login).delete(logout))
@@ -101,18 +104,42 @@ pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 struct AppState {
     store: Arc<Store>,
     pool: Arc<str>,
-    metrics: Option<MetricsSource>,
+    metrics: Option<MetricsCache>,
+}
+
+/// The last rendering of the metrics: `/metrics` needs no sign-in, so a flood of scrapes
+/// costs at most one rendering (which visits every location shard) per [`METRICS_FRESH`].
+#[derive(Clone)]
+struct MetricsCache {
+    render: MetricsSource,
+    last: Arc<std::sync::Mutex<Option<(std::time::Instant, Arc<str>)>>>,
+}
+
+const METRICS_FRESH: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl MetricsCache {
+    fn text(&self) -> Arc<str> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((at, text)) if at.elapsed() < METRICS_FRESH => text.clone(),
+            _ => {
+                let text: Arc<str> = (self.render)().into();
+                *last = Some((std::time::Instant::now(), text.clone()));
+                text
+            }
+        }
+    }
 }
 
 /// `GET /metrics`: 404 when no SIP server runs in this process.
 async fn metrics_text(State(st): State<AppState>) -> Response {
     match st.metrics {
-        Some(render) => (
+        Some(m) => (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             )],
-            render(),
+            m.text().to_string(),
         )
             .into_response(),
         None => not_found().await.into_response(),

@@ -635,3 +635,46 @@ async fn openapi_document() {
         assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
     }
 }
+
+/// `/metrics` needs no sign-in: a burst of scrapes renders the counters once, and a
+/// scrape after the short freshness window sees new values.
+#[tokio::test]
+async fn metrics_scrape_burst_renders_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let renders = Arc::new(AtomicUsize::new(0));
+    let r = renders.clone();
+    let metrics: confab_web::MetricsSource = Arc::new(move || {
+        let n = r.fetch_add(1, Ordering::SeqCst) + 1;
+        format!("confab_renders_total {n}\n")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    tokio::spawn(confab_web::serve(
+        listener,
+        store,
+        "pool.example.test".into(),
+        Some(metrics),
+    ));
+    let client = Client::new();
+    let mut bodies = vec![];
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let res = client.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        bodies.push(res.text().await.unwrap());
+    }
+    // at most one rendering per 100 ms window the scrapes spanned (on loopback they all
+    // fit in one or two)
+    let n = renders.load(Ordering::SeqCst);
+    let windows = started.elapsed().as_millis() as usize / 100 + 2;
+    assert!(
+        n >= 1 && n <= windows,
+        "{n} renders for 20 scrapes in {windows} windows"
+    );
+    assert_eq!(bodies[0], "confab_renders_total 1\n");
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let later = client.get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(later, format!("confab_renders_total {}\n", n + 1));
+}
