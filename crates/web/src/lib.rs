@@ -112,8 +112,11 @@ struct AppState {
 #[derive(Clone)]
 struct MetricsCache {
     render: MetricsSource,
-    last: Arc<std::sync::Mutex<Option<(std::time::Instant, Arc<str>)>>>,
+    last: Arc<std::sync::Mutex<Option<Rendered>>>,
 }
+
+/// When the metrics were rendered, and the text.
+type Rendered = (std::time::Instant, Arc<str>);
 
 const METRICS_FRESH: std::time::Duration = std::time::Duration::from_millis(100);
 
