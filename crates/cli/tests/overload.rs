@@ -59,7 +59,13 @@ fn tally(answers: &HashMap<usize, Message>) -> HashMap<u16, usize> {
 
 #[test]
 fn udp_burst_is_shed_with_503_and_service_returns_at_once() {
-    let server = Server::start(1, CONFIG);
+    let http = free_port("127.0.0.1");
+    let server = Server::start(
+        1,
+        &format!("{CONFIG}[http]\nlisten = \"127.0.0.1:{http}\"\n"),
+    );
+    let rss = |text: &str| metric(text, "process_resident_memory_bytes");
+    let before = metrics(http);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket2::SockRef::from(&sock)
         .set_recv_buffer_size(8 << 20)
@@ -104,6 +110,28 @@ fn udp_burst_is_shed_with_503_and_service_returns_at_once() {
     assert!(server
         .log_text()
         .contains("overloaded: answering new requests 503"));
+
+    // Latency and memory stayed bounded: every answer left within 1 s of its request's
+    // arrival (the kernel's timestamp; a request that waited past T1 is dropped unread),
+    // and the process grew by little (the queue is the kernel's bounded socket buffer).
+    std::thread::sleep(Duration::from_millis(150)); // past the /metrics freshness window
+    let after = metrics(http);
+    let count = metric(
+        &after,
+        "confab_sip_sojourn_seconds_count{transport=\"udp\"}",
+    );
+    let within_1s = metric(
+        &after,
+        "confab_sip_sojourn_seconds_bucket{transport=\"udp\",le=\"1\"}",
+    );
+    assert!(count >= answers.len() as f64, "{after}");
+    assert_eq!(
+        within_1s, count,
+        "answers that left more than 1 s late:\n{after}"
+    );
+    let grown = rss(&after) - rss(&before);
+    eprintln!("UDP burst: RSS grew by {:.1} MiB", grown / 1048576.0);
+    assert!(grown < 64.0 * 1048576.0, "RSS grew by {grown} bytes");
 
     // The burst is over: every new request is served again, none shed.
     for i in N..N + 50 {

@@ -891,20 +891,8 @@ fn password_guessing_is_locked_out_without_locking_the_user_out_for_long() {
 fn metrics_count_what_the_server_did() {
     let http = free_port("127.0.0.1");
     let s = Server::start(3, &format!("[http]\nlisten = \"127.0.0.1:{http}\"\n"));
-    let get = || {
-        let r = ureq::get(&format!("http://127.0.0.1:{http}/metrics"))
-            .call()
-            .expect("GET /metrics");
-        assert!(r.content_type().starts_with("text/plain"));
-        r.into_string().unwrap()
-    };
-    let value = |text: &str, name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
-            .parse()
-            .unwrap()
-    };
+    let get = || metrics(http);
+    let value = metric;
     let before = get();
     assert_eq!(value(&before, "confab_registrar_bindings"), 0.0);
     let mut udp = Ua::udp("user0001", s.addr());

@@ -918,3 +918,21 @@ pub fn confab_as_admin(data: &std::path::Path, args: &[&str]) -> (bool, String) 
         String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
     )
 }
+
+/// `GET /metrics` of a server started with `[http] listen = "127.0.0.1:{http}"`.
+pub fn metrics(http: u16) -> String {
+    let r = ureq::get(&format!("http://127.0.0.1:{http}/metrics"))
+        .call()
+        .expect("GET /metrics");
+    assert!(r.content_type().starts_with("text/plain"));
+    r.into_string().unwrap()
+}
+
+/// The value of the metric `name` (with its labels, as printed) in a `/metrics` text.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+        .parse()
+        .unwrap()
+}
