@@ -185,6 +185,31 @@ fn registrar_rules_min_expires_star_and_several_contacts() {
     assert!(contacts(&r).is_empty());
 }
 
+/// RFC 3261 §10.3: the bindings of one REGISTER change all together or not at all.
+#[test]
+fn a_failed_register_with_several_contacts_changes_no_binding() {
+    let s = Server::start(10, "[registrar]\nmax_contacts = 2\n");
+    let mut a = Ua::udp("user0003", s.addr());
+    assert_eq!(contacts(&a.register(300)).len(), 1);
+    // the first new contact would fit, the second would be one too many
+    let mut two = a.request(Method::Register, "sip:example.test", &a.aor());
+    two.headers.set(
+        HeaderName::Contact,
+        "<sip:user0003@127.0.0.1:1111>, <sip:user0003@127.0.0.1:2222>",
+    );
+    let r = a.send_authenticated(two);
+    assert_eq!(r.status(), Some(403), "{}", first_line(&r));
+    let mut q = a.request(Method::Register, "sip:example.test", &a.aor());
+    q.headers.remove_all(&HeaderName::Contact);
+    let listed = contacts(&a.send_authenticated(q));
+    assert_eq!(
+        listed.len(),
+        1,
+        "the refused REGISTER left a binding: {listed:?}"
+    );
+    assert!(!listed.iter().any(|c| c.contains(":1111")), "{listed:?}");
+}
+
 #[test]
 fn registrations_expire_on_time() {
     let s = Server::start(5, "[registrar]\nmin_expires = 1\n");

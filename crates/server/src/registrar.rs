@@ -198,6 +198,13 @@ impl Core {
 
         let outcome = self.location.update(&aor, |list| {
             list.retain(|b| b.expires_at > now);
+            // a request's binding changes are made all together or not at all (§10.3): with
+            // several contacts, work on a copy and keep it only if every one succeeded
+            let mut staged = (reqs.len() > 1).then(|| list.clone());
+            let work: &mut Vec<Binding> = match staged.as_mut() {
+                Some(copy) => copy,
+                None => &mut *list,
+            };
             for c in &reqs {
                 let host_is_ip = confab_sip::Uri::parse(&c.uri)
                     .is_ok_and(|u| u.host_unbracketed().parse::<std::net::IpAddr>().is_ok());
@@ -214,25 +221,28 @@ impl Core {
                     path: paths.clone(),
                     user_agent: user_agent.clone(),
                 };
-                match list.iter().position(|b| b.same_as(&binding)) {
+                match work.iter().position(|b| b.same_as(&binding)) {
                     Some(i) => {
-                        if list[i].call_id == call_id && cseq <= list[i].cseq {
+                        if work[i].call_id == call_id && cseq <= work[i].cseq {
                             return Err((400, "CSeq not higher than the registration's"));
                         }
                         if c.expires == 0 {
-                            list.remove(i);
+                            work.remove(i);
                         } else {
-                            list[i] = binding;
+                            work[i] = binding;
                         }
                     }
                     None if c.expires == 0 => {}
                     None => {
-                        if list.len() >= self.cfg.registrar.max_contacts {
+                        if work.len() >= self.cfg.registrar.max_contacts {
                             return Err((403, "Too many contacts for this address"));
                         }
-                        list.push(binding);
+                        work.push(binding);
                     }
                 }
+            }
+            if let Some(copy) = staged {
+                *list = copy;
             }
             Ok(())
         });
