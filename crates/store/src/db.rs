@@ -175,10 +175,11 @@ impl<'a> Conn<'a> {
                 .execute(rusqlite::params_from_iter(params.iter().map(SqliteParam)))?),
             Inner::Pg(c) => {
                 let (sql, params) = (pg_sql(sql), params.to_vec());
-                c.run(move |client| {
+                c.run(move |conn| {
                     let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                         params.iter().map(|p| p as _).collect();
-                    client.execute(sql.as_str(), &refs).map(|n| n as usize)
+                    conn.with_statement(&sql, |client, stmt| client.execute(stmt, &refs))
+                        .map(|n| n as usize)
                 })?
                 .map_err(StoreError::from)
             }
@@ -204,11 +205,10 @@ impl<'a> Conn<'a> {
             }
             Inner::Pg(c) => {
                 let (sql, params) = (pg_sql(sql), params.to_vec());
-                c.run(move |client| -> Result<Vec<Row>, StoreError> {
+                c.run(move |conn| -> Result<Vec<Row>, StoreError> {
                     let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                         params.iter().map(|p| p as _).collect();
-                    client
-                        .query(sql.as_str(), &refs)?
+                    conn.with_statement(&sql, |client, stmt| client.query(stmt, &refs))?
                         .iter()
                         .map(pg_row)
                         .collect()
@@ -234,8 +234,19 @@ impl<'a> Conn<'a> {
             Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Inner::Pg(c) => {
                 let sql = sql.to_owned();
-                c.run(move |client| client.batch_execute(&sql))?
-                    .map_err(StoreError::from)
+                c.run(move |conn| {
+                    // DDL (a migration) may change what a cached statement returns;
+                    // transaction control does not
+                    let word = sql.split_whitespace().next().unwrap_or("");
+                    if !["BEGIN", "COMMIT", "ROLLBACK", "SET"]
+                        .iter()
+                        .any(|w| word.eq_ignore_ascii_case(w))
+                    {
+                        conn.statements.clear();
+                    }
+                    conn.client.batch_execute(&sql)
+                })?
+                .map_err(StoreError::from)
             }
         }
     }
@@ -356,7 +367,60 @@ fn pg_row(r: &postgres::Row) -> Result<Row, StoreError> {
     Ok(Row(out))
 }
 
-type Job = Box<dyn FnOnce(&mut postgres::Client) + Send>;
+type Job = Box<dyn FnOnce(&mut PgConn) + Send>;
+
+/// The connection and its prepared statements: each SQL text is prepared once per
+/// connection, not on every call (which costs a round trip to the server each time).
+pub(crate) struct PgConn {
+    client: postgres::Client,
+    statements: std::collections::HashMap<String, postgres::Statement>,
+}
+
+/// Prepared statements kept per connection; the store has a few dozen distinct ones.
+const MAX_STATEMENTS: usize = 256;
+
+impl PgConn {
+    fn new(client: postgres::Client) -> PgConn {
+        PgConn {
+            client,
+            statements: Default::default(),
+        }
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        if self.statements.len() >= MAX_STATEMENTS {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    /// Runs `f` with the cached statement for `sql`. If the schema changed under it
+    /// (another server of the pool migrated: "cached plan must not change result type"),
+    /// the statements are prepared afresh and `f` runs once more.
+    fn with_statement<T>(
+        &mut self,
+        sql: &str,
+        f: impl Fn(&mut postgres::Client, &postgres::Statement) -> Result<T, postgres::Error>,
+    ) -> Result<T, postgres::Error> {
+        let stmt = self.statement(sql)?;
+        match f(&mut self.client, &stmt) {
+            Err(e)
+                if e.code() == Some(&postgres::error::SqlState::FEATURE_NOT_SUPPORTED)
+                    || e.code() == Some(&postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME) =>
+            {
+                self.statements.clear();
+                let stmt = self.statement(sql)?;
+                f(&mut self.client, &stmt)
+            }
+            r => r,
+        }
+    }
+}
 
 /// A PostgreSQL connection owned by a thread of its own. The sync `postgres` client runs a
 /// private tokio runtime and panics when called from inside another one, and the server calls
@@ -376,10 +440,10 @@ impl PgClient {
         std::thread::Builder::new()
             .name("confab-postgres".into())
             .spawn(move || {
-                let mut client = match config.connect(postgres::NoTls) {
+                let mut conn = match config.connect(postgres::NoTls) {
                     Ok(c) => {
                         let _ = ready_tx.send(Ok(()));
-                        c
+                        PgConn::new(c)
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -388,13 +452,14 @@ impl PgClient {
                 };
                 // Ends when the store (the only sender) is dropped.
                 while let Ok(job) = rx.recv() {
-                    if client.is_closed() {
-                        // The server went away (restart, idle kill): one fresh try per job.
+                    if conn.client.is_closed() {
+                        // The server went away (restart, idle kill): one fresh try per job,
+                        // with statements prepared anew on the new connection.
                         if let Ok(c) = config.connect(postgres::NoTls) {
-                            client = c;
+                            conn = PgConn::new(c);
                         }
                     }
-                    job(&mut client);
+                    job(&mut conn);
                 }
             })?;
         match ready_rx.recv() {
@@ -409,7 +474,7 @@ impl PgClient {
     /// Runs `f` on the connection's thread and waits for its result.
     pub(crate) fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
+        f: impl FnOnce(&mut PgConn) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.jobs

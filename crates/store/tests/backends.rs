@@ -211,3 +211,29 @@ fn bad_postgres_url_is_a_clear_error() {
     let err = Store::open_url("mysql://x").unwrap_err().to_string();
     assert!(err.contains("not a postgres:// URL"), "{err}");
 }
+
+/// Statements are prepared once per PostgreSQL connection. When another server of the pool
+/// changes a column the cached statement returns ("cached plan must not change result
+/// type"), the store prepares it again instead of failing.
+#[test]
+fn cached_statements_survive_a_schema_change_by_another_connection() {
+    let Some(db) = test_dbs().into_iter().find(|d| d.is_postgres()) else {
+        return; // SQLite has no such cache across connections
+    };
+    let s = db.open().unwrap();
+    s.add_user(&NewUser {
+        username: "dave",
+        domain: "d.test",
+        display_name: "Dave",
+        password: "pw",
+    })
+    .unwrap();
+    let name =
+        |s: &confab_store::Store| s.get_user("dave", "d.test").unwrap().unwrap().display_name;
+    assert_eq!(name(&s), "Dave"); // prepared and cached now
+    let mut other = postgres::Client::connect(&db.spec(), postgres::NoTls).unwrap();
+    other
+        .batch_execute("ALTER TABLE users ALTER COLUMN display_name TYPE VARCHAR(300)")
+        .unwrap();
+    assert_eq!(name(&s), "Dave");
+}
