@@ -137,6 +137,12 @@ impl Store {
         let ts = now();
         self.transaction(|tx| {
             let id = owner_id(tx, owner_user, owner_domain)?;
+            if tx.backend() == crate::db::Backend::Postgres {
+                // Two servers adding to one list at once would both count below the limit
+                // (READ COMMITTED): take the owner's row first, so they count in turn.
+                // SQLite's write transactions are serialized already.
+                tx.query("SELECT id FROM users WHERE id = ?1 FOR UPDATE", vals![id])?;
+            }
             let exists: bool = tx
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM contacts WHERE owner_key = ?1 AND contact = ?2)",

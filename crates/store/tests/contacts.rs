@@ -297,6 +297,35 @@ fn per_owner_limit_on(db: &TestDb) {
     store
         .add_contact("alice", "a.test", "one.more@far.example", None)
         .unwrap();
+
+    // Room for one, and four connections (servers of a pool) add at once: one gets in.
+    store
+        .remove_contact("alice", "a.test", "u1@far.example")
+        .unwrap();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let added: Vec<bool> = (0..4)
+        .map(|i| {
+            let (conn, start) = (db.open().unwrap(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                conn.add_contact("alice", "a.test", &format!("race{i}@far.example"), None)
+                    .is_ok()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(
+        added.iter().filter(|a| **a).count(),
+        1,
+        "{}: {added:?}",
+        db.name
+    );
+    assert_eq!(
+        store.list_contacts("alice", "a.test").unwrap().len(),
+        MAX_CONTACTS_PER_USER
+    );
 }
 
 #[test]
