@@ -916,10 +916,8 @@ fn password_guessing_is_locked_out_without_locking_the_user_out_for_long() {
 fn metrics_count_what_the_server_did() {
     let http = free_port("127.0.0.1");
     let s = Server::start(3, &format!("[http]\nlisten = \"127.0.0.1:{http}\"\n"));
-    let get = || metrics(http);
-    let value = metric;
-    let before = get();
-    assert_eq!(value(&before, "confab_registrar_bindings"), 0.0);
+    let before = metrics(http);
+    assert_eq!(metric(&before, "confab_registrar_bindings"), 0.0);
     let mut udp = Ua::udp("user0001", s.addr());
     let mut tcp = Ua::tcp("user0002", s.addr());
     assert_eq!(udp.register(300).status(), Some(200));
@@ -931,22 +929,22 @@ fn metrics_count_what_the_server_did() {
         udp.expect_response(&Method::Options, seq, 200..=299);
     }
     let count = |t: &str, tr| {
-        value(
+        metric(
             t,
             &format!("confab_sip_sojourn_seconds_count{{transport=\"{tr}\"}}"),
         )
     };
     // a message is counted just after its answer is sent: give the last one a moment
-    let mut after = get();
+    let mut after = metrics(http);
     for _ in 0..100 {
         if count(&after, "udp") - count(&before, "udp") >= 7.0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
-        after = get();
+        after = metrics(http);
     }
-    assert_eq!(value(&after, "confab_registrar_bindings"), 2.0);
-    assert_eq!(value(&after, "confab_connections"), 1.0);
+    assert_eq!(metric(&after, "confab_registrar_bindings"), 2.0);
+    assert_eq!(metric(&after, "confab_connections"), 1.0);
     // REGISTER twice (challenge, then credentials) and five OPTIONS over UDP
     assert!(
         count(&after, "udp") - count(&before, "udp") >= 7.0,
@@ -957,12 +955,12 @@ fn metrics_count_what_the_server_did() {
         "{after}"
     );
     // every observation is in the +Inf bucket, which equals the count
-    let inf = value(
+    let inf = metric(
         &after,
         "confab_sip_sojourn_seconds_bucket{transport=\"udp\",le=\"+Inf\"}",
     );
     assert_eq!(inf, count(&after, "udp"));
-    assert!(value(&after, "process_resident_memory_bytes") > 1e6);
+    assert!(metric(&after, "process_resident_memory_bytes") > 1e6);
     assert!(after.contains("# TYPE confab_sip_sojourn_seconds histogram"));
-    assert_eq!(value(&after, "confab_sip_requests_shed_total"), 0.0);
+    assert_eq!(metric(&after, "confab_sip_requests_shed_total"), 0.0);
 }

@@ -30,6 +30,7 @@
 //! reader thread hands responses to the inbound connection named in the branch. Odd input
 //! is ignored, never a panic.
 
+use confab_sip::Frame;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -310,37 +311,24 @@ struct Tcp {
     uas_conn: Mutex<Option<(u64, TcpStream)>>,
 }
 
-/// Length of the first complete message in `buf` (after leading CRLF keep-alives, which
-/// `frame` drops), or None if more bytes are needed.
-fn frame(buf: &mut Vec<u8>) -> Option<usize> {
-    let skip = buf
-        .iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count();
-    buf.drain(..skip);
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = String::from_utf8_lossy(&buf[..end]);
-    let len = head
-        .split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length") || n.trim() == "l")
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let total = end.saturating_add(len);
-    (buf.len() >= total).then_some(total)
-}
-
-/// Reads framed messages from `stream` until it closes or sends garbage.
+/// Reads messages from `stream`, framed as confab frames them (blank line and
+/// Content-Length, keep-alive CRLFs skipped), until it closes or sends what cannot be framed.
 fn read_messages(mut stream: &TcpStream, mut on_msg: impl FnMut(&[u8])) {
     let (mut buf, mut tmp) = (Vec::new(), vec![0u8; 65536]);
     while let Ok(n @ 1..) = stream.read(&mut tmp) {
         buf.extend_from_slice(&tmp[..n]);
-        while let Some(len) = frame(&mut buf) {
-            on_msg(&buf[..len]);
-            buf.drain(..len);
-        }
-        if buf.len() > 1 << 20 {
-            return; // no message end in sight
+        loop {
+            match confab_sip::frame(&buf, 1 << 20) {
+                Frame::Message { len } => {
+                    on_msg(&buf[..len]);
+                    buf.drain(..len);
+                }
+                Frame::KeepAlive { len, .. } => {
+                    buf.drain(..len);
+                }
+                Frame::Incomplete => break,
+                Frame::TooLarge { .. } | Frame::Invalid { .. } => return,
+            }
         }
     }
 }
@@ -439,19 +427,15 @@ impl Tcp {
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let addr: SocketAddr = args
-        .next()
-        .as_deref()
-        .unwrap_or("127.0.0.1:5081")
-        .parse()
-        .map_err(std::io::Error::other)?;
+    let address = |arg: Option<String>, default: &str| -> std::io::Result<SocketAddr> {
+        arg.as_deref()
+            .unwrap_or(default)
+            .parse()
+            .map_err(std::io::Error::other)
+    };
+    let addr = address(args.next(), "127.0.0.1:5081")?;
     let threads: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2);
-    let uas: SocketAddr = args
-        .next()
-        .as_deref()
-        .unwrap_or("127.0.0.1:5090")
-        .parse()
-        .map_err(std::io::Error::other)?;
+    let uas = address(args.next(), "127.0.0.1:5090")?;
     let me = addr.to_string();
     // The one dependency beyond std: socket2, for a big UDP receive buffer as confab's
     // transport sets it. The default ~200 KB holds ~100 small datagrams: a few ms off-CPU
