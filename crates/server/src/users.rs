@@ -29,7 +29,8 @@ pub fn user_key(user: &str, domain: &str) -> String {
 #[derive(Default)]
 pub struct UserCache {
     map: RwLock<Arc<HashMap<String, Arc<UserCred>>>>,
-    version: RwLock<i64>,
+    /// The store's users version last loaded; None before the first load.
+    version: RwLock<Option<i64>>,
 }
 
 impl UserCache {
@@ -49,7 +50,7 @@ impl UserCache {
     /// Reloads from the store if it changed since the last load. Returns whether it did.
     pub fn refresh(&self, store: &Store) -> Result<bool, confab_store::StoreError> {
         let v = store.users_version()?;
-        if *self.version.read() == v && !self.is_empty() {
+        if *self.version.read() == Some(v) {
             return Ok(false);
         }
         let users = store.list_users(None)?;
@@ -67,7 +68,27 @@ impl UserCache {
             );
         }
         *self.map.write() = Arc::new(map);
-        *self.version.write() = v;
+        *self.version.write() = Some(v);
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloads_only_when_the_store_changed_even_with_no_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let cache = UserCache::default();
+        assert!(cache.refresh(&store).unwrap(), "the first load");
+        // an empty store is not a reason to reload every time
+        assert!(!cache.refresh(&store).unwrap());
+        assert!(cache.is_empty());
+        store.seed_users("example.test", "user", 2, "pw-").unwrap();
+        assert!(cache.refresh(&store).unwrap());
+        assert!(!cache.refresh(&store).unwrap());
+        assert!(cache.get("USER0001", "example.test").is_some());
     }
 }
