@@ -111,6 +111,8 @@ pub struct Config {
     /// Flood and password-guessing defence (see defence.rs).
     pub defence: crate::defence::DefenceConfig,
     pub edge: EdgeConfig,
+    /// Peers trusted without sign-in (PSTN gateways, application servers).
+    pub trust: TrustConfig,
     /// Limits on server application (filter script) runs.
     pub scripts: ScriptsConfig,
     pub log: LogConfig,
@@ -200,6 +202,24 @@ impl EdgeConfig {
     /// Whether a client at `ip` is outside the company network.
     pub fn is_outside(&self, ip: std::net::IpAddr) -> bool {
         !self.internal_networks.is_empty() && !self.internal_networks.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// Trusted peers (Lync's trusted application servers and PSTN gateways): a request from one
+/// is not challenged and may be relayed, as a gateway's calls must be. Recognised by the
+/// source address of a TCP, TLS or WebSocket connection only: a UDP source address can be
+/// forged.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustConfig {
+    /// Address ranges, e.g. ["10.1.2.3", "127.0.0.5"].
+    pub peers: Vec<Network>,
+}
+
+impl TrustConfig {
+    /// Whether a request that came on `transport` from `ip` is from a trusted peer.
+    pub fn is_trusted_peer(&self, transport: Transport, ip: std::net::IpAddr) -> bool {
+        transport.is_reliable() && self.peers.iter().any(|n| n.contains(ip))
     }
 }
 
@@ -320,6 +340,9 @@ pub struct AuthConfig {
     pub nonce_lifetime: u32,
     /// Challenge requests other than REGISTER (with 407) from local users.
     pub challenge_requests: bool,
+    /// Accept digest responses without `qop=auth` (RFC 2069, no client nonce: open to
+    /// chosen-plaintext attacks). Off by default; such a response is refused with 403.
+    pub allow_rfc2069: bool,
     /// Also offer SHA-256 (RFC 8760), after MD5. Off by default: some deployed clients
     /// (baresip 1.0 / libre 1.1 in Debian 12) give up on a challenge that lists an
     /// algorithm they do not know instead of choosing the one they do.
@@ -371,6 +394,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             defence: Default::default(),
             edge: EdgeConfig::default(),
+            trust: TrustConfig::default(),
             scripts: ScriptsConfig::default(),
             log: LogConfig::default(),
             tls: TlsConfig::default(),
@@ -394,6 +418,7 @@ impl Default for AuthConfig {
         AuthConfig {
             nonce_lifetime: 300,
             challenge_requests: true,
+            allow_rfc2069: false,
             sha256: false,
         }
     }

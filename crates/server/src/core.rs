@@ -1,4 +1,5 @@
-//! The SIP core: the request pipeline, the transaction tables and their timers.
+//! The SIP core: the transaction tables and their timers; new requests go to the request
+//! pipeline (`pipeline/`).
 //!
 //! It is synchronous and does no I/O: a transport hands it a datagram or frame with
 //! its [`Source`], and it appends what must be sent to a list of [`Outgoing`]. State is
@@ -8,10 +9,12 @@
 use crate::config::{Config, Listen, Transport};
 use crate::location::Location;
 use crate::net::{Dest, Outgoing, SendFailure, Source};
+pub(crate) use crate::pipeline::authenticate::AuthResult;
+pub(crate) use crate::pipeline::Target;
 use crate::timer_wheel::TimerWheel;
-use crate::users::{UserCache, UserCred};
+use crate::users::UserCache;
 use bytes::Bytes;
-use confab_sip::digest::{self, Algorithm, Challenge, Credentials, NonceCheck, NonceManager};
+use confab_sip::digest::NonceManager;
 use confab_sip::transaction::{
     ClientAction, ClientTransaction, Kind, ServerAction, ServerTransaction, Timers,
 };
@@ -137,13 +140,6 @@ impl Shard {
     }
 }
 
-/// Outcome of checking a request's digest credentials.
-pub(crate) enum AuthResult {
-    Ok(Arc<UserCred>),
-    /// Send this response (a challenge, 400 or 403).
-    Respond(Message),
-}
-
 pub struct Core {
     pub(crate) cfg: Config,
     pub(crate) domains: Vec<String>,
@@ -151,6 +147,8 @@ pub struct Core {
     pub users: Arc<UserCache>,
     pub location: Location,
     pub(crate) nonces: NonceManager,
+    /// Signs and checks the tokens in our Record-Route entries (key from the store).
+    pub(crate) route_tokens: crate::route_token::RouteTokens,
     pub(crate) shards: Vec<Mutex<Shard>>,
     pub(crate) timers: Timers,
     pub(crate) txn_count: AtomicUsize,
@@ -285,13 +283,32 @@ impl Core {
         users: Arc<UserCache>,
         store: Option<Arc<confab_store::Store>>,
     ) -> Core {
-        let mut secret = [0u8; 32];
-        rand::Rng::fill(&mut rand::thread_rng(), &mut secret[..]);
+        // Keys shared by every server on the store (a pool accepts each other's nonces and
+        // Record-Route entries, and they survive restarts); random without a store.
+        let secret = |name: &str| {
+            store
+                .as_ref()
+                .and_then(|s| match s.server_secret(name) {
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        tracing::error!(
+                            "reading the {name} key from the store: {e}; using a random one"
+                        );
+                        None
+                    }
+                })
+                .unwrap_or_else(|| {
+                    let mut k = [0u8; 32];
+                    rand::Rng::fill(&mut rand::thread_rng(), &mut k[..]);
+                    k
+                })
+        };
         let trace = cfg.log.sip_trace;
         Core {
             domains: cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             listeners: cfg.listeners(),
-            nonces: NonceManager::new(secret, cfg.auth.nonce_lifetime, 20),
+            nonces: NonceManager::new(secret("digest-nonce"), cfg.auth.nonce_lifetime, 20),
+            route_tokens: crate::route_token::RouteTokens::new(secret("record-route")),
             users,
             location: Location::default(),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
@@ -836,364 +853,6 @@ impl Core {
         self.respond(shard, key, resp, now, out);
     }
 
-    /// Decides what to do with a new request: answer it here or proxy it.
-    #[allow(clippy::too_many_arguments)]
-    fn route_request(
-        &self,
-        shard: &mut Shard,
-        shard_idx: usize,
-        key: &str,
-        mut msg: Message,
-        src: &Source,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) {
-        let method = msg.method().cloned().expect("request");
-        let flow_target = self.strip_own_routes(&mut msg, src);
-        let script_hop = match self.scripts.get() {
-            None => None,
-            Some(filters) => match self.run_request_scripts(&filters, &mut msg, src) {
-                ScriptDecision::Pass(hop) => hop,
-                ScriptDecision::Respond(status, reason) => {
-                    return self.reply(shard, key, &msg, status, Some(&reason), now, out)
-                }
-                ScriptDecision::Drop => return self.remove_server(shard, key),
-            },
-        };
-        let uri_text = msg.uri().cloned().expect("request");
-        let Ok(ruri) = Uri::parse(&uri_text) else {
-            return self.reply(
-                shard,
-                key,
-                &msg,
-                400,
-                Some("Malformed Request-URI"),
-                now,
-                out,
-            );
-        };
-        if ruri.scheme == confab_sip::Scheme::Tel {
-            // no voice routing yet (enterprise voice comes later)
-            return self.reply(
-                shard,
-                key,
-                &msg,
-                404,
-                Some("No route for tel URI"),
-                now,
-                out,
-            );
-        }
-        if ruri.scheme == confab_sip::Scheme::Sips
-            && !self.listeners.iter().any(|l| l.transport.is_secure())
-        {
-            // RFC 5630: without TLS this server can keep no sips: promise
-            return self.reply(
-                shard,
-                key,
-                &msg,
-                416,
-                Some("sips: needs TLS, which this server does not listen on"),
-                now,
-                out,
-            );
-        }
-        let has_route = msg.headers.has(&HeaderName::Route);
-        let ruri_us = self.is_us(ruri.host, ruri.port);
-        let ruri_ours = ruri_us || self.is_our_domain(ruri.host);
-        let to_tag = msg.to_hdr().and_then(|t| t.tag().map(str::to_owned));
-
-        // In-dialog SUBSCRIBE of one of our presence subscriptions.
-        if !has_route && to_tag.is_some() && self.is_our_subscription_dialog(&msg) {
-            return self.handle_resubscribe(shard, key, &msg, now, out);
-        }
-
-        // Requests for the server itself.
-        if !has_route
-            && flow_target.is_none()
-            && (ruri_ours && (ruri.user.is_none() || method == Method::Register))
-        {
-            if let Some(bad) = self.unsupported_require(&msg, &HeaderName::Require) {
-                return self.reply_unsupported(shard, key, &msg, &bad, now, out);
-            }
-            if to_tag.is_some() && !matches!(method, Method::Register | Method::Options) {
-                // an in-dialog request for a dialog of ours that no longer exists
-                return self.reply(shard, key, &msg, 481, None, now, out);
-            }
-            return match method {
-                Method::Register => self.handle_register(shard, key, &msg, src, now, out),
-                Method::Options => {
-                    let resp = options_response(&msg, &random_token(10));
-                    self.respond(shard, key, resp, now, out)
-                }
-                Method::Other(_) => self.reply(shard, key, &msg, 501, None, now, out),
-                _ => {
-                    let mut resp = response_to(&msg, 405, None, Some(&random_token(10)));
-                    resp.headers.push(HeaderName::Allow, "OPTIONS, REGISTER");
-                    self.respond(shard, key, resp, now, out)
-                }
-            };
-        }
-
-        if msg.max_forwards() == Some(0) {
-            return self.reply(shard, key, &msg, 483, None, now, out);
-        }
-        if let Some(bad) = self.unsupported_require(&msg, &HeaderName::ProxyRequire) {
-            return self.reply_unsupported(shard, key, &msg, &bad, now, out);
-        }
-
-        // Authenticate initial requests from our own users (§22.3: 407 from a proxy).
-        let from = msg.from_hdr().map(|f| f.uri());
-        let from_ours = from
-            .as_ref()
-            .is_some_and(|u| self.is_our_domain(u.host) || self.is_us(u.host, u.port));
-        let in_dialog = to_tag.is_some();
-        // The sender as a user@domain key: authenticated for our users, as claimed otherwise.
-        let sender = from.as_ref().and_then(|u| {
-            u.user.map(|user| {
-                let d = if self.is_our_domain(u.host) || !self.is_us(u.host, u.port) {
-                    u.host
-                } else {
-                    self.default_domain()
-                };
-                crate::users::user_key(user, d)
-            })
-        });
-        if !in_dialog && !matches!(method, Method::Ack | Method::Cancel) {
-            if from_ours {
-                if self.cfg.auth.challenge_requests {
-                    match self.authenticate(&msg, false, src.remote.ip(), now) {
-                        AuthResult::Ok(user) => {
-                            let from = from.as_ref().expect("checked");
-                            if !from
-                                .user
-                                .is_some_and(|u| u.eq_ignore_ascii_case(&user.username))
-                            {
-                                return self.reply(
-                                    shard,
-                                    key,
-                                    &msg,
-                                    403,
-                                    Some("Authenticated user does not match From"),
-                                    now,
-                                    out,
-                                );
-                            }
-                        }
-                        AuthResult::Respond(resp) => {
-                            return self.respond(shard, key, resp, now, out)
-                        }
-                    }
-                }
-            } else if !ruri_ours && !has_route {
-                return self.reply(shard, key, &msg, 403, Some("Relaying denied"), now, out);
-            }
-        }
-
-        // The Edge and the ethical walls.
-        if let Err(r) = self.apply_policies(
-            shard,
-            &mut msg,
-            &method,
-            &ruri,
-            ruri_ours,
-            from_ours,
-            sender.as_deref(),
-            in_dialog || has_route,
-            src,
-        ) {
-            return self.reply(shard, key, &msg, r.status, Some(&r.reason), now, out);
-        }
-
-        // A server application chose the next hop.
-        if let Some(dest) = script_hop {
-            return self.proxy(
-                shard,
-                shard_idx,
-                key,
-                msg,
-                src,
-                vec![Target {
-                    uri: None,
-                    dest,
-                    path: vec![],
-                    flow: false,
-                }],
-                now,
-                out,
-            );
-        }
-
-        // Presence: this server is every local user's presence agent.
-        if !has_route
-            && flow_target.is_none()
-            && ruri_ours
-            && !in_dialog
-            && self.is_presence_request(&msg)
-        {
-            let Some(presentity) = self.local_aor(&ruri) else {
-                return self.reply(shard, key, &msg, 404, None, now, out);
-            };
-            match self.users.get(
-                ruri.user.unwrap_or(""),
-                presentity.rsplit_once('@').map(|x| x.1).unwrap_or(""),
-            ) {
-                Some(u) if u.enabled => {}
-                _ => return self.reply(shard, key, &msg, 404, None, now, out),
-            }
-            let watcher = sender.clone().unwrap_or_default();
-            return if method == Method::Publish {
-                self.handle_publish(
-                    shard,
-                    key,
-                    &msg,
-                    &presentity,
-                    from_ours.then_some(watcher.as_str()),
-                    now,
-                    out,
-                )
-            } else {
-                self.handle_subscribe(shard, key, &msg, src, &presentity, &watcher, now, out)
-            };
-        }
-
-        // Targets.
-        let mut targets: Vec<Target> = vec![];
-        if has_route {
-            let next = msg.headers.get(&HeaderName::Route).and_then(|r| {
-                confab_sip::values::NameAddr::parse(r)
-                    .ok()
-                    .and_then(|na| uri_dest(&na.uri()))
-            });
-            match next {
-                Some(dest) => targets.push(Target {
-                    uri: None,
-                    dest,
-                    path: vec![],
-                    flow: false,
-                }),
-                None => {
-                    return self.reply(
-                        shard,
-                        key,
-                        &msg,
-                        404,
-                        Some("No route to next hop (Route host must be an IP address)"),
-                        now,
-                        out,
-                    )
-                }
-            }
-        } else if let Some(dest) = flow_target {
-            targets.push(Target {
-                uri: None,
-                dest,
-                path: vec![],
-                flow: true,
-            });
-        } else if ruri_ours {
-            let user = ruri.user.expect("user part checked above");
-            let domain = if self.is_our_domain(ruri.host) {
-                ruri.host.to_ascii_lowercase()
-            } else {
-                self.default_domain().to_string()
-            };
-            match self.users.get(user, &domain) {
-                None => return self.reply(shard, key, &msg, 404, None, now, out),
-                Some(u) if !u.enabled => {
-                    return self.reply(
-                        shard,
-                        key,
-                        &msg,
-                        480,
-                        Some("Temporarily Unavailable"),
-                        now,
-                        out,
-                    )
-                }
-                Some(u) => {
-                    let aor = crate::users::user_key(&u.username, &u.domain);
-                    if !in_dialog && matches!(method, Method::Invite | Method::Message) {
-                        // Lync privacy: a blocked sender gets what an offline user would give;
-                        // Do Not Disturb lets only the Workgroup through.
-                        let level = self.privacy.level(&aor, sender.as_deref().unwrap_or(""));
-                        if level == confab_sip::pidf::Level::Blocked {
-                            return if method == Method::Message {
-                                self.blocked_message(shard, key, &msg, now, out)
-                            } else {
-                                self.reply(
-                                    shard,
-                                    key,
-                                    &msg,
-                                    480,
-                                    Some("Temporarily Unavailable"),
-                                    now,
-                                    out,
-                                )
-                            };
-                        }
-                        if level != confab_sip::pidf::Level::Workgroup && self.is_dnd(&aor, now) {
-                            return self.reply(
-                                shard,
-                                key,
-                                &msg,
-                                486,
-                                Some("Busy Here (Do Not Disturb)"),
-                                now,
-                                out,
-                            );
-                        }
-                    }
-                    let bindings = self.location.lookup(&aor, now);
-                    if bindings.is_empty() {
-                        if method == Method::Message && !in_dialog {
-                            return self.store_offline(shard, key, &msg, &u, now, out);
-                        }
-                        return self.reply(
-                            shard,
-                            key,
-                            &msg,
-                            480,
-                            Some("Temporarily Unavailable"),
-                            now,
-                            out,
-                        );
-                    }
-                    targets = Target::for_bindings(bindings);
-                    if targets.is_empty() {
-                        return self.reply(
-                            shard,
-                            key,
-                            &msg,
-                            480,
-                            Some("No reachable contact"),
-                            now,
-                            out,
-                        );
-                    }
-                }
-            }
-        } else {
-            let dest = if is_ip_literal(ruri.host) {
-                uri_dest(&ruri)
-            } else {
-                self.policies.get().next_hop(ruri.host)
-            };
-            match dest {
-                Some(dest) => targets.push(Target {
-                    uri: None,
-                    dest,
-                    path: vec![],
-                    flow: false,
-                }),
-                None => {
-                    return self.reply(shard, key, &msg, 404, Some("No route to domain"), now, out)
-                }
-            }
-        }
-        self.proxy(shard, shard_idx, key, msg, src, targets, now, out);
-    }
-
     /// Whether a From/To header names a user of another domain (a federated party).
     fn is_federated(&self, hdr: Option<confab_sip::values::NameAddr<'_>>) -> bool {
         hdr.is_some_and(|h| {
@@ -1216,284 +875,6 @@ impl Core {
             from_federated: self.is_federated(msg.from_hdr()),
             to_federated: self.is_federated(msg.to_hdr()),
         }
-    }
-
-    /// Runs the server applications on a new request; header edits are applied here.
-    fn run_request_scripts(
-        &self,
-        filters: &confab_scripts::Filters,
-        msg: &mut Message,
-        src: &Source,
-    ) -> ScriptDecision {
-        let ctx = self.script_context(msg, confab_scripts::Direction::In, src);
-        let outcome = filters.run(msg, &ctx);
-        outcome.apply_edits(msg);
-        match outcome.verdict {
-            confab_scripts::Verdict::Pass => ScriptDecision::Pass(None),
-            confab_scripts::Verdict::Respond { status, reason } => {
-                ScriptDecision::Respond(status, reason)
-            }
-            confab_scripts::Verdict::Drop => ScriptDecision::Drop,
-            confab_scripts::Verdict::Route(hop) => {
-                match Uri::parse(&hop).ok().as_ref().and_then(uri_dest) {
-                    Some(dest) => ScriptDecision::Pass(Some(dest)),
-                    None => ScriptDecision::Respond(
-                        500,
-                        format!("Server application chose an unusable next hop {hop}"),
-                    ),
-                }
-            }
-        }
-    }
-
-    /// Federation (Edge settings, domain lists, external access policies), information
-    /// barriers, and the IM / file-transfer / rich-text filters, for a request about to be
-    /// served or proxied. `in_dialog` requests only go through the content filters.
-    #[allow(clippy::too_many_arguments)]
-    fn apply_policies(
-        &self,
-        shard: &mut Shard,
-        msg: &mut Message,
-        method: &Method,
-        ruri: &Uri,
-        ruri_ours: bool,
-        from_ours: bool,
-        sender: Option<&str>,
-        in_dialog: bool,
-        src: &Source,
-    ) -> Result<(), crate::edge::Refusal> {
-        let p = self.policies.get();
-        let initial = !in_dialog && !matches!(method, Method::Ack | Method::Cancel);
-        // The recipient's user@domain key is built only for a check that reads it.
-        let needs_recipient =
-            (initial && sender.is_some() && ((!from_ours && ruri_ours) || p.has_barriers()))
-                || (*method == Method::Message && ruri_ours && p.filters_messages());
-        let recipient = ruri.user.filter(|_| needs_recipient).map(|u| {
-            let d = if ruri_ours && !self.is_our_domain(ruri.host) {
-                self.default_domain()
-            } else {
-                ruri.host
-            };
-            crate::users::user_key(u, d)
-        });
-        if initial {
-            if from_ours && !ruri_ours && !is_ip_literal(ruri.host) {
-                p.check_outbound(sender.unwrap_or(""), &ruri.host.to_ascii_lowercase())?;
-            }
-            if !from_ours && ruri_ours {
-                if let (Some(s), Some(r)) = (sender, recipient.as_deref()) {
-                    p.check_inbound(s, r, src.remote.ip())?;
-                }
-            }
-            if let (Some(s), Some(r)) = (sender, recipient.as_deref().filter(|_| p.has_barriers()))
-            {
-                if s != r {
-                    if let Some(name) = p.barrier_between(s, r) {
-                        shard.jobs.push(Job::Audit {
-                            origin: format!("sip:{}", src.remote),
-                            command: format!("{} sip:{s} -> sip:{r}", method.as_str()),
-                            result: format!("refused by information barrier {name}"),
-                        });
-                        return Err(crate::edge::Refusal {
-                            status: 403,
-                            reason: format!("Blocked by information barrier {name}"),
-                        });
-                    }
-                }
-            }
-        }
-        match method {
-            Method::Message if p.filters_messages() => {
-                let mut local = vec![];
-                if from_ours {
-                    local.extend(sender);
-                }
-                if ruri_ours {
-                    local.extend(recipient.as_deref());
-                }
-                p.filter_message(msg, &local)
-            }
-            Method::Invite if !in_dialog => p.filter_file_transfer(msg),
-            _ => Ok(()),
-        }
-    }
-
-    fn unsupported_require(&self, msg: &Message, name: &HeaderName) -> Option<String> {
-        let bad: Vec<&str> = msg
-            .headers
-            .get_all(name)
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && !SUPPORTED.split(", ").any(|s| s.eq_ignore_ascii_case(t)))
-            .collect();
-        (!bad.is_empty()).then(|| bad.join(", "))
-    }
-
-    fn reply_unsupported(
-        &self,
-        shard: &mut Shard,
-        key: &str,
-        msg: &Message,
-        bad: &str,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) {
-        let mut resp = response_to(msg, 420, None, Some(&random_token(10)));
-        resp.headers.push(HeaderName::Unsupported, bad.to_string());
-        self.respond(shard, key, resp, now, out)
-    }
-
-    /// RFC 3261 §16.4: removes the Route entries that name this server.
-    /// Returns a flow to use when one of them carried a flow token (RFC 5626 §5.3).
-    pub(crate) fn strip_own_routes(&self, msg: &mut Message, src: &Source) -> Option<Dest> {
-        let mut flow = None;
-        loop {
-            let Some(top) = msg.headers.get(&HeaderName::Route) else {
-                break;
-            };
-            let Ok(na) = confab_sip::values::NameAddr::parse(top) else {
-                break;
-            };
-            let uri = na.uri();
-            if !self.is_us(uri.host, uri.port) {
-                break;
-            }
-            if let Some(f) = uri.user.and_then(decode_flow_token) {
-                if f.addr != src.remote || f.transport != src.transport {
-                    flow = Some(f);
-                }
-            }
-            msg.headers.remove_first(&HeaderName::Route);
-        }
-        flow
-    }
-
-    /// Digest authentication (RFC 3261 §22). `register` selects 401/Authorization,
-    /// otherwise 407/Proxy-Authorization.
-    pub(crate) fn authenticate(
-        &self,
-        msg: &Message,
-        register: bool,
-        ip: IpAddr,
-        now: Instant,
-    ) -> AuthResult {
-        let (hdr, status) = if register {
-            (HeaderName::Authorization, 401)
-        } else {
-            (HeaderName::ProxyAuthorization, 407)
-        };
-        let method = msg.method().map(|m| m.as_str()).unwrap_or("");
-        let mut stale = false;
-        for value in msg.headers.get_all(&hdr) {
-            if !value
-                .trim_start()
-                .get(..6)
-                .is_some_and(|s| s.eq_ignore_ascii_case("digest"))
-            {
-                continue; // other schemes are not ours to judge (RFC 4475 regaut01)
-            }
-            let creds = match Credentials::parse(value) {
-                Ok(c) => c,
-                Err(e) => {
-                    return AuthResult::Respond(self.error_response(
-                        msg,
-                        400,
-                        &format!("Bad credentials: {e}"),
-                    ))
-                }
-            };
-            if !self.is_our_domain(&creds.realm) {
-                continue;
-            }
-            let who = crate::users::user_key(&creds.username, &creds.realm);
-            if let Some(locked) = self.defence.auth_locked(&who, ip, now) {
-                let (what, d) = match locked {
-                    crate::defence::Locked::User(d) => ("this account", d),
-                    crate::defence::Locked::Address(d) => ("this address", d),
-                };
-                let mut r = self.error_response(
-                    msg,
-                    403,
-                    &format!("Too many failed sign-in attempts for {what}; try again later"),
-                );
-                r.headers
-                    .push(HeaderName::RetryAfter, (d.as_secs() + 1).to_string());
-                return AuthResult::Respond(r);
-            }
-            let Some(user) = self.users.get(&creds.username, &creds.realm) else {
-                tracing::info!(user = %creds.username, realm = %creds.realm, %ip, "authentication failed: unknown user");
-                self.defence.auth_failed(&who, ip, now);
-                break;
-            };
-            let alg = creds.algorithm_or_default();
-            let ha1 = match alg {
-                Algorithm::Md5 => &user.ha1_md5,
-                Algorithm::Sha256 => &user.ha1_sha256,
-            };
-            if !digest::verify(&creds, method, ha1) {
-                tracing::info!(user = %creds.username, %ip, "authentication failed: wrong password");
-                self.defence.auth_failed(&who, ip, now);
-                break;
-            }
-            match self.nonces.check(&creds.nonce, creds.nc, unix_now()) {
-                NonceCheck::Valid => {}
-                NonceCheck::Stale => {
-                    stale = true;
-                    break;
-                }
-                NonceCheck::Invalid | NonceCheck::Replay => break,
-            }
-            if !user.enabled {
-                return AuthResult::Respond(self.error_response(msg, 403, "Account disabled"));
-            }
-            self.defence.auth_succeeded(&who);
-            // A remote user (outside the internal networks) signs in through the Edge.
-            if self.cfg.edge.is_outside(ip) {
-                if let Err(r) = self.policies.get().check_remote_access(&who) {
-                    tracing::info!(user = %who, %ip, "remote access refused: {}", r.reason);
-                    return AuthResult::Respond(self.error_response(msg, r.status, &r.reason));
-                }
-            }
-            return AuthResult::Ok(user);
-        }
-        AuthResult::Respond(self.challenge(msg, status, stale))
-    }
-
-    pub(crate) fn error_response(&self, msg: &Message, status: u16, reason: &str) -> Message {
-        let mut resp = response_to(msg, status, Some(reason), Some(&random_token(10)));
-        resp.headers.push(HeaderName::Server, SERVER_NAME);
-        resp
-    }
-
-    fn challenge(&self, msg: &Message, status: u16, stale: bool) -> Message {
-        let mut resp = self.error_response(msg, status, confab_sip::message::reason_phrase(status));
-        let realm = msg
-            .from_hdr()
-            .map(|f| f.uri().host.to_ascii_lowercase())
-            .filter(|h| self.is_our_domain(h))
-            .unwrap_or_else(|| self.default_domain().to_string());
-        let name = if status == 401 {
-            HeaderName::WwwAuthenticate
-        } else {
-            HeaderName::ProxyAuthenticate
-        };
-        let nonce = self.nonces.issue(unix_now());
-        let mut algs = vec![Algorithm::Md5];
-        if self.cfg.auth.sha256 {
-            algs.push(Algorithm::Sha256);
-        }
-        for algorithm in algs {
-            let c = Challenge {
-                realm: realm.clone(),
-                nonce: nonce.clone(),
-                opaque: None,
-                algorithm,
-                qop_auth: true,
-                stale,
-            };
-            resp.headers.push(name.clone(), c.to_header_value());
-        }
-        resp
     }
 
     fn on_response(&self, msg: Message, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
@@ -1872,51 +1253,6 @@ impl Core {
 }
 
 /// What the server applications decided about a request.
-enum ScriptDecision {
-    /// Go on, to this next hop if a script chose one.
-    Pass(Option<Dest>),
-    Respond(u16, String),
-    Drop,
-}
-
-pub(crate) struct Target {
-    /// New Request-URI (a registered contact), or keep the current one.
-    pub uri: Option<String>,
-    pub dest: Dest,
-    pub path: Vec<String>,
-    /// The destination is the flow of a registration behind NAT (not the Contact URI).
-    pub flow: bool,
-}
-
-impl Target {
-    /// Proxy targets for registered contacts: the flow the registration came on when it has
-    /// one (NAT, outbound), otherwise the Contact URI; contacts that cannot be reached
-    /// without DNS are left out.
-    pub(crate) fn for_bindings(bindings: Vec<crate::location::Binding>) -> Vec<Target> {
-        bindings
-            .into_iter()
-            .filter_map(|b| {
-                let dest = b
-                    .flow
-                    .or_else(|| Uri::parse(&b.uri).ok().and_then(|u| uri_dest(&u)))?;
-                Some(Target {
-                    flow: b.flow.is_some(),
-                    uri: Some(b.uri),
-                    dest,
-                    path: b.path,
-                })
-            })
-            .collect()
-    }
-}
-
-impl Core {
-    /// The registered contacts of `aor` as proxy targets.
-    pub(crate) fn targets_for(&self, aor: &str, now: Instant) -> Vec<Target> {
-        Target::for_bindings(self.location.lookup(aor, now))
-    }
-}
-
 /// A host that is an IP address rather than a domain name.
 pub(crate) fn is_ip_literal(host: &str) -> bool {
     host.trim_start_matches('[')
@@ -1984,44 +1320,8 @@ pub(crate) fn build_cancel(req: &Message) -> Message {
     c
 }
 
-/// Flow tokens (RFC 5626 §5.2) in our Record-Route user part: `cf-<t><ip>_<port>`, so an
-/// in-dialog request can reach a client behind NAT over the flow it used.
-pub(crate) fn encode_flow_token(d: &Dest) -> String {
-    let t = match d.transport {
-        Transport::Udp => 'u',
-        Transport::Tcp => 't',
-        Transport::Tls => 's',
-        Transport::Ws => 'w',
-        Transport::Wss => 'x',
-    };
-    let ip = match d.addr.ip() {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
-    };
-    format!("cf-{t}{ip}_{}", d.addr.port())
-}
-
-pub(crate) fn decode_flow_token(user: &str) -> Option<Dest> {
-    let rest = user.strip_prefix("cf-")?;
-    let transport = match rest.as_bytes().first()? {
-        b't' => Transport::Tcp,
-        b'u' => Transport::Udp,
-        b's' => Transport::Tls,
-        b'w' => Transport::Ws,
-        b'x' => Transport::Wss,
-        _ => return None,
-    };
-    let (ip, port) = rest[1..].rsplit_once('_')?;
-    let ip: IpAddr = ip.replace('-', ":").parse().ok()?;
-    Some(Dest {
-        transport,
-        addr: SocketAddr::new(ip, port.parse().ok()?),
-        conn: None,
-    })
-}
-
 /// The 200 to an OPTIONS for the server itself: what it accepts and supports (§11.2).
-fn options_response(req: &Message, to_tag: &str) -> Message {
+pub(crate) fn options_response(req: &Message, to_tag: &str) -> Message {
     let mut resp = response_to(req, 200, None, Some(to_tag));
     for (n, v) in [
         (HeaderName::Allow, ALLOW),
@@ -2035,35 +1335,4 @@ fn options_response(req: &Message, to_tag: &str) -> Message {
         resp.headers.push(n, v);
     }
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flow_tokens_round_trip() {
-        for addr in ["127.0.0.1:5062", "[::1]:40000"] {
-            for transport in [
-                Transport::Udp,
-                Transport::Tcp,
-                Transport::Tls,
-                Transport::Ws,
-                Transport::Wss,
-            ] {
-                let d = Dest {
-                    transport,
-                    addr: addr.parse().unwrap(),
-                    conn: None,
-                };
-                let tok = encode_flow_token(&d);
-                assert!(
-                    confab_sip::values::is_token(&tok),
-                    "{tok} fits a URI user part"
-                );
-                assert_eq!(decode_flow_token(&tok), Some(d));
-            }
-        }
-        assert_eq!(decode_flow_token("alice"), None);
-    }
 }

@@ -525,6 +525,13 @@ impl PolicySet {
         })
     }
 
+    /// Whether `src` is where `domain`'s federation traffic comes from (its next hop): how a
+    /// partner is recognised (Lync's source verification).
+    pub fn is_partner_source(&self, domain: &str, src: IpAddr) -> bool {
+        self.next_hop(domain)
+            .is_some_and(|hop| hop.addr.ip() == src)
+    }
+
     fn domain_rule(&self, domain: &str) -> Result<(), Refusal> {
         if !self.allow_federated {
             return Err(refuse(403, "Federation is disabled on this server"));

@@ -133,3 +133,41 @@ pub fn app_config(identity: &str, body: &Map<String, Value>) -> AppConfig {
         priority: body.get("Priority").and_then(Value::as_i64).unwrap_or(-1),
     }
 }
+
+impl crate::core::Core {
+    /// Runs the server applications on a new request; header edits are applied here. Their
+    /// choice of next hop is returned, to be used after sign-in and policy.
+    pub(crate) fn request_scripts(
+        &self,
+        msg: &mut confab_sip::Message,
+        src: &crate::net::Source,
+    ) -> Result<Option<crate::net::Dest>, crate::pipeline::Verdict> {
+        use crate::pipeline::Verdict;
+        let Some(filters) = self.scripts.get() else {
+            return Ok(None);
+        };
+        let ctx = self.script_context(msg, confab_scripts::Direction::In, src);
+        let outcome = filters.run(msg, &ctx);
+        outcome.apply_edits(msg);
+        match outcome.verdict {
+            confab_scripts::Verdict::Pass => Ok(None),
+            confab_scripts::Verdict::Respond { status, reason } => {
+                Err(Verdict::Reply(status, Some(reason)))
+            }
+            confab_scripts::Verdict::Drop => Err(Verdict::Drop),
+            confab_scripts::Verdict::Route(hop) => {
+                match confab_sip::Uri::parse(&hop)
+                    .ok()
+                    .as_ref()
+                    .and_then(crate::core::uri_dest)
+                {
+                    Some(dest) => Ok(Some(dest)),
+                    None => Err(Verdict::reply(
+                        500,
+                        format!("Server application chose an unusable next hop {hop}"),
+                    )),
+                }
+            }
+        }
+    }
+}

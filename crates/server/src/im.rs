@@ -7,7 +7,7 @@ use crate::net::{Dest, Outgoing, Source};
 use crate::registrar::http_date;
 use crate::users::UserCred;
 use confab_sip::transaction::{Kind, ServerTransaction};
-use confab_sip::{response_to, HeaderName, Message, Method, Text};
+use confab_sip::{HeaderName, Message, Method, Text};
 use confab_store::StoreError;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -238,25 +238,5 @@ impl Core {
                 "stored message not delivered; kept for the next registration"
             );
         }
-    }
-
-    /// 202-style answer for a sender the recipient blocked: indistinguishable from an
-    /// offline recipient, but nothing is stored.
-    pub(crate) fn blocked_message(
-        &self,
-        shard: &mut Shard,
-        key: &str,
-        msg: &Message,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) {
-        tracing::info!("message from a blocked sender discarded");
-        let r = response_to(
-            msg,
-            202,
-            Some("Accepted (stored for delivery)"),
-            Some(&random_token(10)),
-        );
-        self.respond(shard, key, r, now, out);
     }
 }

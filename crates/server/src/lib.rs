@@ -3,7 +3,9 @@
 //! - [`transport`]: UDP, TCP, TLS and WebSocket sockets, framing, connection table (the
 //!   only I/O, with [`udp`]'s batched receive); [`overload`]: when to shed new work;
 //!   [`tls`]: certificates and the peer trust rules
-//! - [`core`]: the request pipeline, transaction tables and timers (no I/O)
+//! - [`core`]: the transaction tables and timers (no I/O); [`pipeline`]: the request
+//!   pipeline's stages (classify, authenticate, authorize, locate, forward);
+//!   [`route_token`]: signed Record-Route entries and flow tokens
 //! - [`proxy`], [`registrar`], [`presence`], [`im`]: the feature modules the pipeline
 //!   dispatches to; [`privacy`]: Lync privacy relationships
 //! - [`location`], [`users`]: registrations and the credentials cache
@@ -19,10 +21,12 @@ pub mod location;
 pub mod metrics;
 pub mod net;
 pub mod overload;
+pub mod pipeline;
 pub mod presence;
 pub mod privacy;
 pub mod proxy;
 pub mod registrar;
+pub mod route_token;
 pub mod server;
 pub mod state;
 pub mod timer_wheel;

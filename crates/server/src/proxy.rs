@@ -3,8 +3,8 @@
 
 use crate::config::Listen;
 use crate::core::{
-    behind_nat, build_cancel, client_key, encode_flow_token, random_token, uri_dest, via_dest,
-    Branch, ClientEntry, Core, ProxyCtx, Shard, Target, TimerRef, BRANCH_PREFIX,
+    behind_nat, build_cancel, client_key, random_token, uri_dest, via_dest, Branch, ClientEntry,
+    Core, ProxyCtx, Shard, Target, TimerRef, BRANCH_PREFIX,
 };
 use crate::net::{Outgoing, SendFailure, Source};
 use confab_sip::transaction::{ClientTransaction, Kind, State};
@@ -52,10 +52,12 @@ fn stamp_via(value: &str, src: &Source) -> Option<String> {
     Some(out)
 }
 
-fn record_route_value(l: &Listen, user: Option<&str>) -> String {
-    let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+/// A Record-Route entry of ours: its user part is a token signed for the dialog (and the
+/// flow to its party when it names one), so in-dialog requests prove they belong to a dialog
+/// confab record-routed (route_token.rs).
+fn record_route_value(l: &Listen, token: &str) -> String {
     format!(
-        "<sip:{user}{};transport={};lr>",
+        "<sip:{token}@{};transport={};lr>",
         Core::hostport(l),
         l.transport.param()
     )
@@ -107,7 +109,16 @@ impl Core {
         let record_route =
             initial && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
         let via = msg.top_via().expect("validated");
-        let caller_token = behind_nat(&via, src).then(|| encode_flow_token(&src.flow()));
+        let call_id = msg.call_id().map(|c| c.to_string()).unwrap_or_default();
+        let from_tag = msg
+            .from_hdr()
+            .and_then(|f| f.tag().map(str::to_owned))
+            .unwrap_or_default();
+        let caller_flow = behind_nat(&via, src).then(|| src.flow());
+        let caller_token = record_route.then(|| {
+            self.route_tokens
+                .sign(&call_id, &from_tag, caller_flow.as_ref())
+        });
 
         let mut base = msg.clone();
         let mf = base.max_forwards().unwrap_or(70);
@@ -172,22 +183,26 @@ impl Core {
                 insecure_refused += 1;
                 continue;
             }
-            if record_route {
-                let callee_token = t.flow.then(|| encode_flow_token(&t.dest));
-                if ingress != egress || callee_token.is_some() {
+            if let Some(caller_token) = &caller_token {
+                if ingress != egress || t.flow {
                     // RFC 5658 double Record-Route: one entry per side.
+                    let callee_token = if t.flow {
+                        self.route_tokens.sign(&call_id, &from_tag, Some(&t.dest))
+                    } else {
+                        self.route_tokens.sign(&call_id, &from_tag, None)
+                    };
                     fwd.headers.push_front(
                         HeaderName::RecordRoute,
-                        record_route_value(&ingress, caller_token.as_deref()),
+                        record_route_value(&ingress, caller_token),
                     );
                     fwd.headers.push_front(
                         HeaderName::RecordRoute,
-                        record_route_value(&egress, callee_token.as_deref()),
+                        record_route_value(&egress, &callee_token),
                     );
                 } else {
                     fwd.headers.push_front(
                         HeaderName::RecordRoute,
-                        record_route_value(&ingress, caller_token.as_deref()),
+                        record_route_value(&ingress, caller_token),
                     );
                 }
             }
@@ -608,13 +623,35 @@ impl Core {
         src: &Source,
         out: &mut Vec<Outgoing>,
     ) {
-        let flow = self.strip_own_routes(&mut msg, src);
+        // An ACK cannot be challenged: it is relayed only inside a dialog confab record-routed
+        // (its signed Route entry), or to a local user's registered contact.
+        let Ok(own) = self.strip_own_routes(&mut msg, src) else {
+            return;
+        };
         if msg.max_forwards() == Some(0) {
             return;
         }
-        let dest = if let Some(r) = msg.headers.get(&HeaderName::Route) {
+        let dest = if !own.signed {
+            let Some(uri_text) = msg.uri().cloned() else {
+                return;
+            };
+            let Ok(uri) = Uri::parse(&uri_text) else {
+                return;
+            };
+            if msg.headers.has(&HeaderName::Route) || uri.user.is_none() {
+                return;
+            }
+            match self.local_aor(&uri) {
+                Some(aor) => self
+                    .targets_for(&aor, Instant::now())
+                    .into_iter()
+                    .next()
+                    .map(|t| t.dest),
+                None => return,
+            }
+        } else if let Some(r) = msg.headers.get(&HeaderName::Route) {
             NameAddr::parse(r).ok().and_then(|na| uri_dest(&na.uri()))
-        } else if let Some(f) = flow {
+        } else if let Some(f) = own.flow {
             Some(f)
         } else {
             let Some(uri_text) = msg.uri().cloned() else {

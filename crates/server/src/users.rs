@@ -14,6 +14,9 @@ pub struct UserCred {
     pub enabled: bool,
     pub ha1_md5: String,
     pub ha1_sha256: String,
+    /// MD5 HA1 over `user@domain` and over `user@` (empty when not stored yet).
+    pub ha1_md5_at_domain: String,
+    pub ha1_md5_at: String,
 }
 
 pub fn user_key(user: &str, domain: &str) -> String {
@@ -64,6 +67,8 @@ impl UserCache {
                     enabled: u.enabled,
                     ha1_md5: u.ha1_md5,
                     ha1_sha256: u.ha1_sha256,
+                    ha1_md5_at_domain: u.ha1_md5_at_domain,
+                    ha1_md5_at: u.ha1_md5_at,
                 }),
             );
         }

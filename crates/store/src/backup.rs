@@ -16,7 +16,7 @@ use crate::{Store, StoreError, DB_FILE_NAME};
 /// Every table a backup holds, parents before children, with its columns (the first orders
 /// the copy).
 const TABLES: &[(&str, &str)] = &[
-    ("users", "id, username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at"),
+    ("users", "id, username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at, ha1_md5_at_domain, ha1_md5_at"),
     ("contacts", "id, owner_id, owner_key, contact, level, created_at, updated_at"),
     ("offline_messages", "id, recipient_key, sender, content_type, body, received_at, headers"),
     ("state_snapshot", "id, kind, body"),
@@ -25,6 +25,7 @@ const TABLES: &[(&str, &str)] = &[
     ("admin_tokens", "token_hash, admin, created_at, expires_at"),
     ("admin_roles", "identity, template, cmdlets, config_scopes, user_scopes, created_at, updated_at"),
     ("audit_log", "id, at, admin, origin, command, success, result"),
+    ("server_secrets", "name, value, created_at"),
 ];
 
 /// Counters bumped after a restore so running servers reload everything.
@@ -195,7 +196,7 @@ impl Store {
     pub fn export_user_data(&self) -> Result<Value, StoreError> {
         let (users, contacts, messages) = self.transaction(|c| {
             Ok((
-                c.query("SELECT username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at FROM users ORDER BY user_key", &[])?,
+                c.query("SELECT username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at FROM users ORDER BY user_key", &[])?,
                 c.query("SELECT owner_key, contact, level FROM contacts ORDER BY owner_key, contact", &[])?,
                 c.query("SELECT recipient_key, sender, content_type, body, received_at, headers FROM offline_messages ORDER BY id", &[])?,
             ))
@@ -205,7 +206,7 @@ impl Store {
             .map(|r| {
                 Ok(json!({"username": r.get::<String>(0)?, "domain": r.get::<String>(1)?, "display_name": r.get::<String>(2)?,
                     "enabled": r.get::<bool>(3)?, "ha1_md5": r.get::<String>(4)?, "ha1_sha256": r.get::<String>(5)?,
-                    "created_at": r.get::<i64>(6)?}))
+                    "created_at": r.get::<i64>(6)?, "ha1_md5_at_domain": r.get::<String>(7)?, "ha1_md5_at": r.get::<String>(8)?}))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let contacts = contacts
@@ -246,14 +247,26 @@ impl Store {
                 if md5.len() != 32 || sha.len() != 64 || !md5.bytes().chain(sha.bytes()).all(|c| c.is_ascii_hexdigit()) {
                     return Err(bad("HA1 hashes"));
                 }
+                // the user@domain and user@ hashes are optional (older exports lack them)
+                let alt = |k: &str| -> Result<String, StoreError> {
+                    let v = u[k].as_str().unwrap_or("");
+                    if v.is_empty() || (v.len() == 32 && v.bytes().all(|c| c.is_ascii_hexdigit())) {
+                        Ok(v.to_string())
+                    } else {
+                        Err(bad(k))
+                    }
+                };
+                let (at_domain, at) = (alt("ha1_md5_at_domain")?, alt("ha1_md5_at")?);
                 let key = crate::users::user_key(&username, &domain);
                 tx.execute(
-                    "INSERT INTO users (username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    "INSERT INTO users (username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at,
+                                        ha1_md5_at_domain, ha1_md5_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                      ON CONFLICT(user_key) DO UPDATE SET username = excluded.username, display_name = excluded.display_name,
-                       enabled = excluded.enabled, ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, updated_at = excluded.updated_at",
+                       enabled = excluded.enabled, ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, updated_at = excluded.updated_at,
+                       ha1_md5_at_domain = excluded.ha1_md5_at_domain, ha1_md5_at = excluded.ha1_md5_at",
                     vals![username, domain, key, u["display_name"].as_str().unwrap_or(""), u["enabled"].as_bool().unwrap_or(true),
-                        md5, sha, u["created_at"].as_i64().unwrap_or(ts), ts],
+                        md5, sha, u["created_at"].as_i64().unwrap_or(ts), ts, at_domain, at],
                 )?;
                 n += 1;
             }

@@ -19,6 +19,7 @@ mod db;
 mod messages;
 mod migrations;
 mod roles;
+mod secrets;
 mod snapshot;
 mod users;
 mod validate;

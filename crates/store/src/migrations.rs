@@ -118,6 +118,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO meta(key, value) VALUES ('config_version', 0);
     INSERT INTO meta(key, value) VALUES ('roles_version', 0);
     INSERT INTO meta(key, value) VALUES ('admins_version', 0);",
+    // 6: secrets shared by every server on this store (the key that signs flow tokens and
+    // Record-Route entries, RFC 5626 §5.2; the digest nonce key), made at first use; HA1
+    // hashes for the user@domain and user@ digest user names.
+    "CREATE TABLE server_secrets (
+        name       TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,            -- hex
+        created_at INTEGER NOT NULL
+    );
+    -- HA1 over the other user names clients send for the same account (Kamailio's ha1b):
+    -- 'user@domain' (desk phones, Lync clients) and 'user@' (sipsak). Empty until the
+    -- password is next set.
+    ALTER TABLE users ADD COLUMN ha1_md5_at_domain TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN ha1_md5_at TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
@@ -236,6 +249,14 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
     INSERT INTO meta(key, value) VALUES ('config_version', 0);
     INSERT INTO meta(key, value) VALUES ('roles_version', 0);
     INSERT INTO meta(key, value) VALUES ('admins_version', 0);"#,
+    // 6
+    r#"CREATE TABLE server_secrets (
+        name       TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    ALTER TABLE users ADD COLUMN ha1_md5_at_domain TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN ha1_md5_at TEXT NOT NULL DEFAULT '';"#,
 ];
 
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());

@@ -25,6 +25,12 @@ pub struct User {
     pub ha1_md5: String,
     /// lower hex H(username:domain:password), SHA-256.
     pub ha1_sha256: String,
+    /// lower hex MD5 of `username@domain:domain:password`, for clients whose digest user name
+    /// is the whole address (desk phones, Lync clients); empty for a password set before
+    /// confab stored it.
+    pub ha1_md5_at_domain: String,
+    /// lower hex MD5 of `username@:domain:password`, for clients that send `user@` (sipsak).
+    pub ha1_md5_at: String,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -54,7 +60,23 @@ pub struct NewUser<'a> {
 }
 
 const USER_COLUMNS: &str =
-    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at";
+    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at";
+
+/// The HA1 hashes of one password: MD5 and SHA-256 over `username`, MD5 over `username@domain`
+/// and over `username@`.
+pub(crate) fn hashes(username: &str, domain: &str, password: &str) -> [String; 4] {
+    [
+        ha1(Algorithm::Md5, username, domain, password),
+        ha1(Algorithm::Sha256, username, domain, password),
+        ha1(
+            Algorithm::Md5,
+            &format!("{username}@{domain}"),
+            domain,
+            password,
+        ),
+        ha1(Algorithm::Md5, &format!("{username}@"), domain, password),
+    ]
+}
 
 fn user_from_row(r: &Row) -> Result<User, StoreError> {
     Ok(User {
@@ -66,6 +88,8 @@ fn user_from_row(r: &Row) -> Result<User, StoreError> {
         ha1_md5: r.get(5)?,
         ha1_sha256: r.get(6)?,
         created_at: r.get(7)?,
+        ha1_md5_at_domain: r.get(8)?,
+        ha1_md5_at: r.get(9)?,
     })
 }
 
@@ -104,15 +128,15 @@ impl Store {
         let domain = normalize_domain(u.domain)?;
         validate_password(u.password)?;
         validate_display_name(u.display_name)?;
-        let md5 = ha1(Algorithm::Md5, u.username, &domain, u.password);
-        let sha256 = ha1(Algorithm::Sha256, u.username, &domain, u.password);
+        let [md5, sha256, at_domain, at] = hashes(u.username, &domain, u.password);
         let ts = now();
 
         let id: i64 = self.transaction(|tx| {
             let inserted = tx.query_one(
                 "INSERT INTO users (username, domain, user_key, display_name, enabled,
-                                    ha1_md5, ha1_sha256, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7) RETURNING id",
+                                    ha1_md5, ha1_sha256, created_at, updated_at,
+                                    ha1_md5_at_domain, ha1_md5_at)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7, ?8, ?9) RETURNING id",
                 vals![
                     u.username,
                     &domain,
@@ -120,7 +144,9 @@ impl Store {
                     u.display_name,
                     &md5,
                     &sha256,
-                    ts
+                    ts,
+                    &at_domain,
+                    &at
                 ],
             );
             let id = match inserted {
@@ -141,6 +167,8 @@ impl Store {
             ha1_md5: md5,
             ha1_sha256: sha256,
             created_at: ts,
+            ha1_md5_at_domain: at_domain,
+            ha1_md5_at: at,
         })
     }
 
@@ -210,11 +238,11 @@ impl Store {
                 )?
                 .ok_or_else(|| no_such_user(username, domain))?;
             let (stored_user, stored_domain): (String, String) = (row.get(0)?, row.get(1)?);
-            let md5 = ha1(Algorithm::Md5, &stored_user, &stored_domain, password);
-            let sha256 = ha1(Algorithm::Sha256, &stored_user, &stored_domain, password);
+            let [md5, sha256, at_domain, at] = hashes(&stored_user, &stored_domain, password);
             tx.execute(
-                "UPDATE users SET ha1_md5 = ?2, ha1_sha256 = ?3, updated_at = ?4 WHERE user_key = ?1",
-                vals![&key, md5, sha256, now()],
+                "UPDATE users SET ha1_md5 = ?2, ha1_sha256 = ?3, updated_at = ?4,
+                    ha1_md5_at_domain = ?5, ha1_md5_at = ?6 WHERE user_key = ?1",
+                vals![&key, md5, sha256, now(), at_domain, at],
             )?;
             bump_users_version(tx)
         })
@@ -275,11 +303,13 @@ impl Store {
         self.transaction(|tx| {
             // On conflict the seeded spelling wins, so the HA1 matches the stored username.
             let sql = "INSERT INTO users (username, domain, user_key, display_name, enabled,
-                                    ha1_md5, ha1_sha256, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, '', 1, ?4, ?5, ?6, ?6)
+                                    ha1_md5, ha1_sha256, created_at, updated_at,
+                                    ha1_md5_at_domain, ha1_md5_at)
+                 VALUES (?1, ?2, ?3, '', 1, ?4, ?5, ?6, ?6, ?7, ?8)
                  ON CONFLICT(user_key) DO UPDATE SET
                     username = excluded.username, enabled = 1,
                     ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256,
+                    ha1_md5_at_domain = excluded.ha1_md5_at_domain, ha1_md5_at = excluded.ha1_md5_at,
                     updated_at = excluded.updated_at";
             let mut password = String::new();
             for i in 0..count {
@@ -287,10 +317,9 @@ impl Store {
                 password.clear();
                 password.push_str(password_prefix);
                 password.push_str(&username);
-                let md5 = ha1(Algorithm::Md5, &username, &domain, &password);
-                let sha256 = ha1(Algorithm::Sha256, &username, &domain, &password);
+                let [md5, sha256, at_domain, at] = hashes(&username, &domain, &password);
                 let key = user_key(&username, &domain);
-                tx.execute(sql, vals![username, &domain, key, md5, sha256, ts])?;
+                tx.execute(sql, vals![username, &domain, key, md5, sha256, ts, at_domain, at])?;
             }
             bump_users_version(tx)
         })?;

@@ -742,7 +742,7 @@ fn transaction_commits_change_and_audit_together_on(db: &TestDb) {
 
 #[test]
 fn migration_from_schema_4_keeps_users() {
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
@@ -765,12 +765,15 @@ fn migration_from_schema_4_keeps_users() {
             "DROP TABLE admin_tokens; DROP TABLE admins; DROP TABLE admin_roles;
              DROP TABLE audit_log; DROP TABLE config_documents;
              DELETE FROM meta WHERE key IN ('config_version', 'roles_version', 'admins_version');
+             DROP TABLE server_secrets;
+             ALTER TABLE users DROP COLUMN ha1_md5_at_domain;
+             ALTER TABLE users DROP COLUMN ha1_md5_at;
              PRAGMA user_version = 4;",
         )
         .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     let alice = store.get_user("alice", "example.test").unwrap().unwrap();
     assert_eq!(alice.display_name, "Alice");
     assert_eq!(store.all_contacts().unwrap().len(), 1);

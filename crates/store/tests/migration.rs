@@ -27,7 +27,7 @@ const SHA256_ALICE: &str = "ad681484adb266c0aae2d2283e74f96e032f99b2642896690c96
 
 #[test]
 fn version_1_database_is_upgraded_keeping_users() {
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     let dir = tempfile::tempdir().unwrap();
     {
         let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
@@ -58,6 +58,26 @@ fn version_1_database_is_upgraded_keeping_users() {
         ),
         ("Alice A.", true, MD5_ALICE, SHA256_ALICE, 1700000000)
     );
+    // The user@domain / user@ hashes cannot be derived from the old ones: empty until the
+    // password is set again, then present.
+    assert_eq!(
+        (alice.ha1_md5_at_domain.as_str(), alice.ha1_md5_at.as_str()),
+        ("", "")
+    );
+    store
+        .set_password("alice", "example.test", "s3cret")
+        .unwrap();
+    let alice = store.get_user("Alice", "example.test").unwrap().unwrap();
+    assert_eq!(
+        alice.ha1_md5_at,
+        confab_sip::digest::ha1(
+            confab_sip::digest::Algorithm::Md5,
+            "alice@",
+            "example.test",
+            "s3cret"
+        )
+    );
+    assert_eq!(alice.ha1_md5_at_domain.len(), 32);
     assert!(
         !store
             .get_user("bob", "example.test")
@@ -66,7 +86,11 @@ fn version_1_database_is_upgraded_keeping_users() {
             .enabled
     );
     assert_eq!(store.list_users(None).unwrap().len(), 2);
-    assert_eq!(store.users_version().unwrap(), 7);
+    assert_eq!(
+        store.users_version().unwrap(),
+        8,
+        "7, and the password set above"
+    );
     assert_eq!(store.contacts_version().unwrap(), 0);
     assert!(store.all_contacts().unwrap().is_empty());
     assert!(store.recipients_with_messages().unwrap().is_empty());
@@ -156,6 +180,7 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
             "meta",
             "offline_messages",
             "offline_messages_recipient",
+            "server_secrets",
             "state_snapshot",
             "state_snapshot_kind",
             "users",

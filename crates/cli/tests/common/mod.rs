@@ -337,7 +337,11 @@ impl Ua {
     }
 
     pub fn tcp(user: &str, server: SocketAddr) -> Ua {
-        let s = TcpStream::connect(server).unwrap();
+        Self::from_tcp(user, TcpStream::connect(server).unwrap(), server)
+    }
+
+    /// A user agent on a TCP connection already made (e.g. from a chosen local address).
+    pub fn from_tcp(user: &str, s: TcpStream, server: SocketAddr) -> Ua {
         s.set_nodelay(true).unwrap();
         let local = s.local_addr().unwrap();
         Self::with(

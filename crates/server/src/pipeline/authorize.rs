@@ -1,0 +1,166 @@
+//! Stage 3: whether policy lets the request through, decided in one place for every request:
+//! the relay rule, federation (CsAccessEdgeConfiguration, allowed / blocked domains, external
+//! access policies), information barriers, Lync privacy (Blocked, Do Not Disturb) and the
+//! IM / file-transfer / rich-text filters.
+
+use super::authenticate::Origin;
+use super::classify::{Classified, Destination, Kind, Sender};
+use super::Verdict;
+use crate::core::{random_token, Core, Job, Shard};
+use crate::net::Source;
+use crate::users::user_key;
+use confab_sip::pidf::Level;
+use confab_sip::{response_to, Message, Method, Uri};
+use std::time::Instant;
+
+impl Core {
+    /// Stage 3. May rewrite the body (the IM filter's Allow / Warn actions).
+    pub(crate) fn authorize(
+        &self,
+        shard: &mut Shard,
+        msg: &mut Message,
+        req: &Classified,
+        origin: &Origin,
+        src: &Source,
+        now: Instant,
+    ) -> Result<(), Verdict> {
+        // The relay rule: leaving for another host only for a proven local user, a trusted
+        // peer, or inside a dialog confab record-routed. A partner reaches our users, never
+        // a third party through us.
+        if req.dest.leaves()
+            && !matches!(
+                origin,
+                Origin::LocalUser(_) | Origin::TrustedPeer | Origin::Dialog
+            )
+        {
+            tracing::info!(src = %src.remote, ?origin, dest = ?req.dest, "relaying denied");
+            return Err(Verdict::reply(403, "Relaying denied"));
+        }
+        let p = self.policies.get();
+        let recipient = match &req.dest {
+            Destination::LocalUser { user, domain } => Some(user_key(user, domain)),
+            _ => None,
+        };
+        let initial = req.kind == Kind::Initial;
+
+        // Federation, both ways.
+        if initial {
+            match (origin, &req.dest) {
+                (Origin::LocalUser(sender), Destination::Domain(domain)) => {
+                    p.check_outbound(sender, domain)?
+                }
+                (
+                    Origin::Partner(domain) | Origin::Remote(domain),
+                    Destination::LocalUser { .. },
+                ) => {
+                    let sender = req.sender.key().unwrap_or(domain);
+                    p.check_inbound(sender, recipient.as_deref().unwrap_or(""), src.remote.ip())?
+                }
+                (Origin::Anonymous(why), Destination::LocalUser { .. }) => {
+                    tracing::info!(src = %src.remote, "refused {why} to a local user");
+                    return Err(Verdict::reply(
+                        403,
+                        format!("Refused: {why}; only identified senders reach our users"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+
+        // Information barriers: between the sender and the addressed user, for initial
+        // requests, and for every MESSAGE inside a dialog (From and To name its parties).
+        if p.has_barriers() {
+            let pair = if initial {
+                req.sender
+                    .key()
+                    .map(str::to_owned)
+                    .zip(recipient.clone().or_else(|| self.ruri_key(msg)))
+            } else if req.method == Method::Message {
+                self.header_key(msg.from_hdr())
+                    .zip(self.header_key(msg.to_hdr()))
+            } else {
+                None
+            };
+            if let Some((s, r)) = pair.filter(|(s, r)| s != r) {
+                if let Some(name) = p.barrier_between(&s, &r) {
+                    shard.jobs.push(Job::Audit {
+                        origin: format!("sip:{}", src.remote),
+                        command: format!("{} sip:{s} -> sip:{r}", req.method.as_str()),
+                        result: format!("refused by information barrier {name}"),
+                    });
+                    return Err(Verdict::reply(
+                        403,
+                        format!("Blocked by information barrier {name}"),
+                    ));
+                }
+            }
+        }
+
+        // Lync privacy: a blocked sender gets what an offline user would give; Do Not
+        // Disturb lets only the Workgroup through.
+        if let (Some(aor), true) = (
+            recipient.as_deref(),
+            initial && matches!(req.method, Method::Invite | Method::Message),
+        ) {
+            let sender = match origin {
+                Origin::LocalUser(k) => Some(k.as_str()),
+                _ => req.sender.key(),
+            };
+            let level = self.privacy.level(aor, sender.unwrap_or(""));
+            if level == Level::Blocked {
+                tracing::info!("request from a blocked sender refused as if offline");
+                return Err(if req.method == Method::Message {
+                    Verdict::Respond(response_to(
+                        msg,
+                        202,
+                        Some("Accepted (stored for delivery)"),
+                        Some(&random_token(10)),
+                    ))
+                } else {
+                    Verdict::reply(480, "Temporarily Unavailable")
+                });
+            }
+            if level != Level::Workgroup && self.is_dnd(aor, now) {
+                return Err(Verdict::reply(486, "Busy Here (Do Not Disturb)"));
+            }
+        }
+
+        // Content: every MESSAGE (in a dialog too), and file-transfer offers.
+        match req.method {
+            Method::Message if p.filters_messages() => {
+                let mut local: Vec<String> = vec![];
+                if let Sender::Local { key } = &req.sender {
+                    local.push(key.clone());
+                }
+                if let Some(r) = recipient.clone().or_else(|| {
+                    self.header_key(msg.to_hdr())
+                        .filter(|k| self.is_our_domain(k.rsplit_once('@').map_or("", |x| x.1)))
+                }) {
+                    local.push(r);
+                }
+                let local: Vec<&str> = local.iter().map(String::as_str).collect();
+                p.filter_message(msg, &local)?;
+            }
+            Method::Invite if initial => p.filter_file_transfer(msg)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The Request-URI's `user@host` key, when it names a user.
+    fn ruri_key(&self, msg: &Message) -> Option<String> {
+        let uri = Uri::parse(msg.uri()?).ok()?;
+        Some(user_key(uri.user?, uri.host))
+    }
+
+    /// A From / To header's `user@domain` key (our default domain for our own addresses).
+    fn header_key(&self, h: Option<confab_sip::values::NameAddr<'_>>) -> Option<String> {
+        let u = h?.uri();
+        let domain = if !self.is_our_domain(u.host) && self.is_us(u.host, u.port) {
+            self.default_domain()
+        } else {
+            u.host
+        };
+        Some(user_key(u.user?, domain))
+    }
+}

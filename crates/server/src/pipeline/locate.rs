@@ -1,0 +1,82 @@
+//! Stage 4: where an authorized request goes — a service of this server, or proxy targets.
+
+use super::authenticate::Origin;
+use super::classify::{Classified, Destination};
+use super::forward::{Service, Target};
+use super::Verdict;
+use crate::core::Core;
+use crate::users::user_key;
+use confab_sip::{Message, Method};
+use std::time::Instant;
+
+pub(crate) enum Located {
+    Proxy(Vec<Target>),
+    Service(Service),
+}
+
+impl Core {
+    pub(crate) fn locate(
+        &self,
+        msg: &Message,
+        req: &Classified,
+        origin: &Origin,
+        now: Instant,
+    ) -> Result<Located, Verdict> {
+        let hop = |d| Ok(Located::Proxy(vec![Target::hop(d)]));
+        match &req.dest {
+            Destination::Route(d) | Destination::Address(d) => hop(*d),
+            Destination::Flow(d) => Ok(Located::Proxy(vec![Target {
+                flow: true,
+                ..Target::hop(*d)
+            }])),
+            Destination::Domain(domain) => match self.policies.get().next_hop(domain) {
+                Some(d) => hop(d),
+                None => Err(Verdict::reply(404, "No route to domain")),
+            },
+            Destination::LocalUser { user, domain } => {
+                let Some(u) = self.users.get(user, domain) else {
+                    return Err(Verdict::Reply(404, None));
+                };
+                if !u.enabled {
+                    return Err(Verdict::reply(480, "Temporarily Unavailable"));
+                }
+                let aor = user_key(&u.username, &u.domain);
+                // This server is every local user's presence agent.
+                if !req.claims_dialog && self.is_presence_request(msg) {
+                    return Ok(Located::Service(if req.method == Method::Publish {
+                        Service::Publish {
+                            presentity: aor,
+                            publisher: match origin {
+                                Origin::LocalUser(k) => Some(k.clone()),
+                                _ => None,
+                            },
+                        }
+                    } else {
+                        Service::Subscribe {
+                            presentity: aor,
+                            watcher: match origin {
+                                Origin::LocalUser(k) => k.clone(),
+                                _ => req.sender.key().unwrap_or_default().to_string(),
+                            },
+                        }
+                    }));
+                }
+                let bindings = self.location.lookup(&aor, now);
+                if bindings.is_empty() {
+                    if req.method == Method::Message && !req.claims_dialog {
+                        return Ok(Located::Service(Service::StoreOffline(u)));
+                    }
+                    return Err(Verdict::reply(480, "Temporarily Unavailable"));
+                }
+                let targets = Target::for_bindings(bindings);
+                if targets.is_empty() {
+                    return Err(Verdict::reply(480, "No reachable contact"));
+                }
+                Ok(Located::Proxy(targets))
+            }
+            Destination::Server | Destination::Subscription => {
+                unreachable!("served before authentication")
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Integrity of what confab hands out in Record-Route (RFC 5626 §5.2): every Record-Route
+//! entry confab adds carries a token in its user part, an HMAC over the dialog it was made
+//! for (Call-ID and the initiator's tag) and the flow it names, if any. An in-dialog request
+//! that comes back through such an entry proves that confab record-routed this dialog; a
+//! To tag alone proves nothing. The key lives in the central store, so every server on it
+//! accepts the others' entries, and entries survive restarts.
+//!
+//! Form: `cf-<20 hex digits of HMAC-SHA256>` or `cf-<mac>-<flow>`, where flow is
+//! `<t><ip>_<port>` (t: u udp, t tcp, s tls, w ws, x wss; ':' of IPv6 written '-').
+
+use crate::config::Transport;
+use crate::net::Dest;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+const PREFIX: &str = "cf-";
+/// Hex digits of the MAC kept in a token (80 bits, as RFC 5626's HMAC-SHA1-80).
+const MAC_HEX: usize = 20;
+
+/// What a valid token says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The flow to reach the party behind this entry, if it named one.
+    pub flow: Option<Dest>,
+}
+
+/// Why a token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalid {
+    /// Not of our form at all (not a token of ours).
+    NotAToken,
+    /// Of our form, but the MAC does not match this dialog: forged, tampered, or replayed
+    /// into another dialog.
+    BadMac,
+}
+
+/// Signs and checks Record-Route tokens with the store's key.
+#[derive(Clone)]
+pub struct RouteTokens {
+    key: [u8; 32],
+}
+
+impl RouteTokens {
+    pub fn new(key: [u8; 32]) -> RouteTokens {
+        RouteTokens { key }
+    }
+
+    fn mac(&self, call_id: &str, tag: &str, flow: &str) -> [u8; MAC_HEX / 2] {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        m.update(b"confab-rr\0");
+        m.update(call_id.as_bytes());
+        m.update(b"\0");
+        m.update(tag.as_bytes());
+        m.update(b"\0");
+        m.update(flow.as_bytes());
+        let full = m.finalize().into_bytes();
+        let mut out = [0u8; MAC_HEX / 2];
+        out.copy_from_slice(&full[..MAC_HEX / 2]);
+        out
+    }
+
+    /// The user part of a Record-Route entry for the dialog (`call_id`, initiator's `tag`),
+    /// naming `flow` when the party on that side can only be reached over it.
+    pub fn sign(&self, call_id: &str, tag: &str, flow: Option<&Dest>) -> String {
+        let flow_text = flow.map(encode_flow).unwrap_or_default();
+        let mac = self.mac(call_id, tag, &flow_text);
+        let mut s = String::with_capacity(PREFIX.len() + MAC_HEX + 1 + flow_text.len());
+        s.push_str(PREFIX);
+        for b in mac {
+            let _ = write!(s, "{b:02x}");
+        }
+        if !flow_text.is_empty() {
+            s.push('-');
+            s.push_str(&flow_text);
+        }
+        s
+    }
+
+    /// Checks a Route entry's user part against the dialog of the request carrying it: the
+    /// MAC must match its Call-ID and one of its tags (From's when the initiator sends, To's
+    /// when the other party does).
+    pub fn verify(&self, user: &str, call_id: &str, tags: [&str; 2]) -> Result<Verified, Invalid> {
+        let rest = user.strip_prefix(PREFIX).ok_or(Invalid::NotAToken)?;
+        let (mac_hex, flow_text) = match rest.split_at_checked(MAC_HEX) {
+            Some((m, "")) => (m, ""),
+            Some((m, f)) => (m, f.strip_prefix('-').ok_or(Invalid::BadMac)?),
+            None => return Err(Invalid::BadMac),
+        };
+        let mut given = [0u8; MAC_HEX / 2];
+        for (i, out) in given.iter_mut().enumerate() {
+            let pair = mac_hex.get(i * 2..i * 2 + 2).ok_or(Invalid::BadMac)?;
+            *out = u8::from_str_radix(pair, 16).map_err(|_| Invalid::BadMac)?;
+        }
+        let flow = if flow_text.is_empty() {
+            None
+        } else {
+            Some(decode_flow(flow_text).ok_or(Invalid::BadMac)?)
+        };
+        let ok = tags.iter().any(|tag| {
+            let want = self.mac(call_id, tag, flow_text);
+            // constant time: no early exit on the first differing byte
+            want.iter()
+                .zip(given.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+        });
+        if ok {
+            Ok(Verified { flow })
+        } else {
+            Err(Invalid::BadMac)
+        }
+    }
+}
+
+fn encode_flow(d: &Dest) -> String {
+    let t = match d.transport {
+        Transport::Udp => 'u',
+        Transport::Tcp => 't',
+        Transport::Tls => 's',
+        Transport::Ws => 'w',
+        Transport::Wss => 'x',
+    };
+    let ip = match d.addr.ip() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
+    };
+    format!("{t}{ip}_{}", d.addr.port())
+}
+
+fn decode_flow(text: &str) -> Option<Dest> {
+    let transport = match text.as_bytes().first()? {
+        b't' => Transport::Tcp,
+        b'u' => Transport::Udp,
+        b's' => Transport::Tls,
+        b'w' => Transport::Ws,
+        b'x' => Transport::Wss,
+        _ => return None,
+    };
+    let (ip, port) = text[1..].rsplit_once('_')?;
+    let ip: IpAddr = ip.replace('-', ":").parse().ok()?;
+    Some(Dest {
+        transport,
+        addr: SocketAddr::new(ip, port.parse().ok()?),
+        conn: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(addr: &str, transport: Transport) -> Dest {
+        Dest {
+            transport,
+            addr: addr.parse().unwrap(),
+            conn: None,
+        }
+    }
+
+    #[test]
+    fn signed_tokens_verify_for_their_dialog_only() {
+        let t = RouteTokens::new([7; 32]);
+        for addr in ["127.0.0.1:5062", "[::1]:40000"] {
+            for tr in [
+                Transport::Udp,
+                Transport::Tcp,
+                Transport::Tls,
+                Transport::Ws,
+                Transport::Wss,
+            ] {
+                let d = dest(addr, tr);
+                let tok = t.sign("call-1", "tagA", Some(&d));
+                assert!(
+                    confab_sip::values::is_token(&tok),
+                    "{tok} fits a URI user part"
+                );
+                assert_eq!(
+                    t.verify(&tok, "call-1", ["tagA", ""]),
+                    Ok(Verified { flow: Some(d) })
+                );
+                // the other party sends with the initiator's tag in To
+                assert_eq!(
+                    t.verify(&tok, "call-1", ["tagB", "tagA"]),
+                    Ok(Verified { flow: Some(d) })
+                );
+                assert_eq!(
+                    t.verify(&tok, "call-2", ["tagA", "tagA"]),
+                    Err(Invalid::BadMac)
+                );
+                assert_eq!(t.verify(&tok, "call-1", ["x", "y"]), Err(Invalid::BadMac));
+            }
+        }
+        let plain = t.sign("c", "t", None);
+        assert_eq!(plain.len(), 3 + MAC_HEX);
+        assert_eq!(
+            t.verify(&plain, "c", ["t", ""]),
+            Ok(Verified { flow: None })
+        );
+    }
+
+    #[test]
+    fn forged_and_tampered_tokens_are_refused() {
+        let t = RouteTokens::new([7; 32]);
+        let other = RouteTokens::new([8; 32]);
+        let d = dest("127.0.0.1:5093", Transport::Udp);
+        let good = t.sign("c", "t", Some(&d));
+        // the old plain-text form, and a token made with another key
+        assert_eq!(
+            t.verify("cf-u127.0.0.1_5093", "c", ["t", ""]),
+            Err(Invalid::BadMac)
+        );
+        assert_eq!(
+            t.verify(&other.sign("c", "t", Some(&d)), "c", ["t", ""]),
+            Err(Invalid::BadMac)
+        );
+        // the flow changed under a valid MAC
+        let moved = good.replace("5093", "5094");
+        assert_eq!(t.verify(&moved, "c", ["t", ""]), Err(Invalid::BadMac));
+        // a digit of the MAC changed
+        let mut b = good.clone().into_bytes();
+        b[3] = if b[3] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            t.verify(&String::from_utf8(b).unwrap(), "c", ["t", ""]),
+            Err(Invalid::BadMac)
+        );
+        assert_eq!(t.verify("alice", "c", ["t", ""]), Err(Invalid::NotAToken));
+        assert_eq!(t.verify("cf-", "c", ["t", ""]), Err(Invalid::BadMac));
+        assert_eq!(
+            t.verify("cf-ééééééééééééééééééééé", "c", ["t", ""]),
+            Err(Invalid::BadMac)
+        );
+    }
+}
