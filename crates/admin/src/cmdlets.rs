@@ -1013,7 +1013,9 @@ fn set_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec
 fn warn_unenforced(b: &Bound, s: &mut Session, k: &Kind) {
     let mut named = false;
     for (name, _) in &b.named {
-        let Some(prop) = k.def.prop(name) else { continue };
+        let Some(prop) = k.def.prop(name) else {
+            continue;
+        };
         named = true;
         if let confab_policy::Enforcement::NotEnforced(why) = prop.enforcement {
             s.warn(format!(
@@ -1927,7 +1929,8 @@ fn checked_document(
             .iter()
             .find(|p| p.name == name.as_str())
             .ok_or_else(|| failed(b, format!("{what} has no property '{name}'")))?;
-        let v = coerce(prop, v, &prop.default).map_err(|m| failed(b, format!("{what}: {name}: {m}")))?;
+        let v = coerce(prop, v, &prop.default)
+            .map_err(|m| failed(b, format!("{what}: {name}: {m}")))?;
         if v != prop.default && !k.enforcement(name).is_enforced() {
             s.warn(format!(
                 "{}: {what}: {name} is not enforced by confab yet ({}); the value is stored but has no effect",

@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
-pub use confab_policy::{Enforcement, PropType, ScopeKind};
 use confab_policy::{DocDef, Document};
+pub use confab_policy::{Enforcement, PropType, ScopeKind};
 
 #[derive(Clone, Debug)]
 pub struct Prop {

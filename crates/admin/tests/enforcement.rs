@@ -43,8 +43,15 @@ fn get_help_lists_the_parameters_confab_does_not_enforce() {
     let not = list(h, "NotEnforced");
     assert!(not.contains(&"-DisableHtmlIm".to_string()), "{not:?}");
     assert!(not.contains(&"-MaximumNumberOfContacts".to_string()));
-    assert!(!not.contains(&"-DisableRTFIm".to_string()), "enforced by the proxy");
-    assert_eq!(not.len(), 17, "all of CsClientPolicy but DisableRTFIm: {not:?}");
+    assert!(
+        !not.contains(&"-DisableRTFIm".to_string()),
+        "enforced by the proxy"
+    );
+    assert_eq!(
+        not.len(),
+        17,
+        "all of CsClientPolicy but DisableRTFIm: {not:?}"
+    );
     assert!(list(h, "NotEnforcedWhy")
         .iter()
         .any(|n| n.starts_with("DisableHtmlIm: ")));
@@ -56,7 +63,12 @@ fn get_help_lists_the_parameters_confab_does_not_enforce() {
     assert!(list(h, "NotEnforced").is_empty());
     // a document the server does not read at all says so
     let h = &run(&mut sh, "Get-Help New-CsMeetingConfiguration").objects[0];
-    assert!(h.get("Synopsis").unwrap().as_str().unwrap().contains("Not enforced"));
+    assert!(h
+        .get("Synopsis")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .contains("Not enforced"));
     assert!(list(h, "NotEnforced").contains(&"-PstnCallersBypassLobby".to_string()));
     // Get- has no property parameters: the properties are named as they are
     let h = &run(&mut sh, "Get-Help Get-CsExternalAccessPolicy").objects[0];
@@ -91,7 +103,11 @@ fn setting_an_unenforced_property_warns_and_names_it() {
     assert!(out.warnings[1].contains("DisplayPhoto is not enforced"));
     assert!(out.warnings.iter().all(|w| !w.contains("DisableRTFIm")));
     // the change is made all the same
-    let body = s.get_config("CsClientPolicy", "Global").unwrap().unwrap().body;
+    let body = s
+        .get_config("CsClientPolicy", "Global")
+        .unwrap()
+        .unwrap()
+        .body;
     assert_eq!(body["DisableHtmlIm"], json!(true));
     assert_eq!(body["DisplayPhoto"], json!("NoPhoto"));
 
@@ -119,7 +135,10 @@ fn setting_an_unenforced_property_warns_and_names_it() {
     let out = run(&mut sh, "New-CsMeetingConfiguration -Identity Site:Redmond");
     assert_eq!(out.warnings.len(), 1);
     assert!(out.warnings[0].contains("CsMeetingConfiguration is not enforced"));
-    let out = run(&mut sh, "New-CsConferencingPolicy -Identity Big -MaxMeetingSize 500");
+    let out = run(
+        &mut sh,
+        "New-CsConferencingPolicy -Identity Big -MaxMeetingSize 500",
+    );
     assert!(out.warnings[0].contains("MaxMeetingSize is not enforced"));
 
     // warnings belong to the script that caused them
@@ -141,16 +160,23 @@ fn import_checks_documents_and_warns_about_unenforced_values() {
         .unwrap();
     };
     let import = format!("Import-CsConfiguration -FileName '{}'", file.display());
-    write(json!([{"kind": "CsImFilterConfiguration", "identity": "Global", "body": {"Action": "Frob"}}]));
+    write(
+        json!([{"kind": "CsImFilterConfiguration", "identity": "Global", "body": {"Action": "Frob"}}]),
+    );
     let e = sh.run(&import).unwrap_err().to_string();
     assert!(e.contains("Action"), "{e}");
     write(json!([{"kind": "CsImFilterConfiguration", "identity": "Global", "body": {"Nope": 1}}]));
     assert!(sh.run(&import).unwrap_err().to_string().contains("Nope"));
     write(json!([{"kind": "CsAccessEdgeConfiguration", "identity": "Site:X", "body": {}}]));
     assert!(sh.run(&import).is_err());
-    assert!(s.get_config("CsImFilterConfiguration", "Global").unwrap().is_none());
+    assert!(s
+        .get_config("CsImFilterConfiguration", "Global")
+        .unwrap()
+        .is_none());
 
-    write(json!([{"kind": "CsClientPolicy", "identity": "Tag:X", "body": {"DisableHtmlIm": true, "DisableRTFIm": true}}]));
+    write(
+        json!([{"kind": "CsClientPolicy", "identity": "Tag:X", "body": {"DisableHtmlIm": true, "DisableRTFIm": true}}]),
+    );
     let out = run(&mut sh, &import);
     assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
     assert!(out.warnings[0].contains("DisableHtmlIm"));

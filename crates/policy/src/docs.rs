@@ -6,7 +6,7 @@
 //! `Set-`/`New-` tell administrators the truth.
 
 use crate::Enforcement::{Enforced, Informational, NotEnforced};
-use crate::PropType::{self, Bool, Enum, Int, ObjList, OptBool, StrList, Str};
+use crate::PropType::{self, Bool, Enum, Int, ObjList, OptBool, Str, StrList};
 use crate::ScopeKind::{Global, Named, Service, Site, Tag};
 use serde::{Deserialize, Serialize};
 
@@ -38,13 +38,82 @@ pub const URL_PREFIXES: &[&str] = &[
 
 /// Lync's default blocked file extensions.
 pub const FILE_EXTENSIONS: &[&str] = &[
-    ".ade", ".adp", ".app", ".asp", ".bas", ".bat", ".cer", ".chm", ".cmd", ".com", ".cpl",
-    ".crt", ".csh", ".exe", ".fxp", ".grp", ".hlp", ".hta", ".inf", ".ins", ".isp", ".its",
-    ".js", ".jse", ".ksh", ".lnk", ".mad", ".maf", ".mag", ".mam", ".maq", ".mar", ".mas",
-    ".mat", ".mau", ".mav", ".maw", ".mda", ".mdb", ".mde", ".mdt", ".mdw", ".mdz", ".msc",
-    ".msi", ".msp", ".mst", ".ocx", ".ops", ".pcd", ".pif", ".pl", ".pnp", ".prf", ".prg",
-    ".pst", ".reg", ".scf", ".scr", ".sct", ".shb", ".shs", ".tmp", ".url", ".vb", ".vbe",
-    ".vbs", ".vsd", ".vsmacros", ".vss", ".vst", ".vsw", ".ws", ".wsc", ".wsf", ".wsh",
+    ".ade",
+    ".adp",
+    ".app",
+    ".asp",
+    ".bas",
+    ".bat",
+    ".cer",
+    ".chm",
+    ".cmd",
+    ".com",
+    ".cpl",
+    ".crt",
+    ".csh",
+    ".exe",
+    ".fxp",
+    ".grp",
+    ".hlp",
+    ".hta",
+    ".inf",
+    ".ins",
+    ".isp",
+    ".its",
+    ".js",
+    ".jse",
+    ".ksh",
+    ".lnk",
+    ".mad",
+    ".maf",
+    ".mag",
+    ".mam",
+    ".maq",
+    ".mar",
+    ".mas",
+    ".mat",
+    ".mau",
+    ".mav",
+    ".maw",
+    ".mda",
+    ".mdb",
+    ".mde",
+    ".mdt",
+    ".mdw",
+    ".mdz",
+    ".msc",
+    ".msi",
+    ".msp",
+    ".mst",
+    ".ocx",
+    ".ops",
+    ".pcd",
+    ".pif",
+    ".pl",
+    ".pnp",
+    ".prf",
+    ".prg",
+    ".pst",
+    ".reg",
+    ".scf",
+    ".scr",
+    ".sct",
+    ".shb",
+    ".shs",
+    ".tmp",
+    ".url",
+    ".vb",
+    ".vbe",
+    ".vbs",
+    ".vsd",
+    ".vsmacros",
+    ".vss",
+    ".vst",
+    ".vsw",
+    ".ws",
+    ".wsc",
+    ".wsf",
+    ".wsh",
 ];
 
 // ----- meetings and conferencing (not enforced yet) --------------------------------------------
@@ -361,8 +430,7 @@ lync_enum! {
     default UseSourceVerification
 }
 
-const NO_EDGE_EXTRA: crate::Enforcement =
-    NotEnforced("confab's Edge has no such feature yet");
+const NO_EDGE_EXTRA: crate::Enforcement = NotEnforced("confab's Edge has no such feature yet");
 
 document! {
     /// CsAccessEdgeConfiguration (global only).
@@ -518,7 +586,10 @@ pub struct UserPolicyAssignment {
     pub conferencing_policy: Option<String>,
     #[serde(rename = "ClientPolicy", skip_serializing_if = "Option::is_none")]
     pub client_policy: Option<String>,
-    #[serde(rename = "ExternalAccessPolicy", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ExternalAccessPolicy",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_access_policy: Option<String>,
 }
 

@@ -125,9 +125,9 @@ impl DocDef {
 
     /// Whether the server reads this document at all (some property is enforced).
     pub fn is_enforced(&self) -> bool {
-        self.props.iter().any(|p| {
-            matches!(p.enforcement, Enforcement::Enforced(_))
-        })
+        self.props
+            .iter()
+            .any(|p| matches!(p.enforcement, Enforcement::Enforced(_)))
     }
 
     /// "ConferencingPolicy" for CsConferencingPolicy (the -PolicyType of New-CsClonedPolicy,
@@ -286,7 +286,10 @@ pub fn definition(noun: &str) -> Option<&'static DocDef> {
 pub enum Scope<'a> {
     Global,
     Site(&'a str),
-    Service { role: &'a str, fqdn: &'a str },
+    Service {
+        role: &'a str,
+        fqdn: &'a str,
+    },
     Tag(&'a str),
     /// A collection member (a domain, a barrier name).
     Named(&'a str),
@@ -332,7 +335,8 @@ impl Placement {
     /// Some(1) for its site, Some(0) for Global, None when it is not in force here (another
     /// site or pool, a per-user policy, a collection member).
     pub fn rank(&self, identity: &str, def: &DocDef) -> Option<u8> {
-        let eq = |a: &str, b: &Option<String>| b.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(a));
+        let eq =
+            |a: &str, b: &Option<String>| b.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(a));
         match Scope::of(identity) {
             Scope::Global => Some(0),
             Scope::Site(s) if eq(s, &self.site) && def.scopes.contains(&ScopeKind::Site) => Some(1),

@@ -3,7 +3,11 @@ use serde_json::json;
 
 #[test]
 fn every_definition_names_exactly_its_struct_fields() {
-    for def in definitions().iter().copied().chain([ServerApplication::DEF]) {
+    for def in definitions()
+        .iter()
+        .copied()
+        .chain([ServerApplication::DEF])
+    {
         let defaults = def.defaults();
         let names: Vec<&str> = def.props.iter().map(|p| p.name).collect();
         let mut keys: Vec<&str> = defaults.keys().map(String::as_str).collect();
@@ -27,9 +31,17 @@ fn round_trip<T: Document + PartialEq + std::fmt::Debug>(changed: T) {
     let (back, bad) = T::from_body(&body);
     assert!(bad.is_empty(), "{bad:?}");
     assert_eq!(back, changed);
-    assert_ne!(back, T::default(), "{}: the test changes something", T::DEF.noun);
+    assert_ne!(
+        back,
+        T::default(),
+        "{}: the test changes something",
+        T::DEF.noun
+    );
     let text = serde_json::to_string(&body).unwrap();
-    assert_eq!(T::from_body(&serde_json::from_str(&text).unwrap()).0, changed);
+    assert_eq!(
+        T::from_body(&serde_json::from_str(&text).unwrap()).0,
+        changed
+    );
 }
 
 #[test]
@@ -119,10 +131,16 @@ fn defaults_follow_lync() {
     assert_eq!(d["DesignateAsPresenter"], json!("Company"));
     assert_eq!(ClientPolicy::DEF.default_of("DisableRTFIm"), Value::Null);
     assert_eq!(ClientPolicy::DEF.default_of("TracingLevel"), json!("Light"));
-    assert_eq!(ImFilterConfiguration::DEF.default_of("Action"), json!("Allow"));
+    assert_eq!(
+        ImFilterConfiguration::DEF.default_of("Action"),
+        json!("Allow")
+    );
     let f = FileTransferFilterConfiguration::DEF.defaults();
     assert!(f["Extensions"].as_array().unwrap().contains(&json!(".exe")));
-    assert_eq!(AccessEdgeConfiguration::DEF.default_of("AllowOutsideUsers"), json!(true));
+    assert_eq!(
+        AccessEdgeConfiguration::DEF.default_of("AllowOutsideUsers"),
+        json!(true)
+    );
     assert_eq!(
         ExternalAccessPolicy::DEF.default_of("EnableFederationAccess"),
         json!(false)

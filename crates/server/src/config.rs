@@ -102,6 +102,9 @@ pub struct Config {
     pub store: Option<String>,
     /// Tokio worker threads; default: one per core.
     pub workers: Option<usize>,
+    /// The Lync site this server belongs to (e.g. "Redmond"): `Site:<site>` configuration
+    /// documents override the Global ones on it. Unset: only Global (and per-user) apply.
+    pub site: Option<String>,
     pub registrar: RegistrarConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
@@ -363,6 +366,7 @@ impl Default for Config {
             data_dir: PathBuf::from("confab-data"),
             store: None,
             workers: None,
+            site: None,
             registrar: RegistrarConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
@@ -497,7 +501,29 @@ impl Config {
         if self.workers == Some(0) {
             return Err("key 'workers': must be at least 1".into());
         }
+        if let Some(site) = &self.site {
+            // the characters of a site name in an identity (Site:<name>)
+            if site.is_empty()
+                || site.len() > 64
+                || !site
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "-_. ".contains(c))
+            {
+                return Err(format!(
+                    "key 'site': '{site}' is not a site name (letters, digits, '-', '_', '.', space)"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Where this server stands for Site: and Service: documents: its site, and its pool
+    /// (the first domain, the FQDN the admin shell uses in Service: scopes).
+    pub fn placement(&self) -> confab_policy::Placement {
+        confab_policy::Placement {
+            site: self.site.clone(),
+            pool: self.domains.first().cloned(),
+        }
     }
 
     pub fn listeners(&self) -> Vec<Listen> {
