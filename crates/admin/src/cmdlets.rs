@@ -957,6 +957,10 @@ fn apply(b: &Bound, s: &Session, k: &Kind, body: &mut Map<String, Value>) -> Res
         let new = coerce(prop, &v, &current).map_err(|m| bad(b, name, m))?;
         body.insert(prop.name.to_string(), new);
     }
+    // what is stored must read back in the server exactly as written
+    if let Some(name) = k.def.unreadable(body).first() {
+        return Err(bad(b, name, "the server could not read this value"));
+    }
     Ok(())
 }
 
@@ -1939,6 +1943,12 @@ fn checked_document(
             ));
         }
         out.insert(name.clone(), v);
+    }
+    if let Some(name) = k.def.unreadable(&out).first() {
+        return Err(failed(
+            b,
+            format!("{what}: {name}: the server could not read this value"),
+        ));
     }
     Ok(out)
 }

@@ -99,6 +99,7 @@ pub struct DocDef {
     pub get_set_only: bool,
     pub props: &'static [PropDef],
     defaults: fn() -> Map<String, Value>,
+    unreadable: fn(&Map<String, Value>) -> Vec<String>,
 }
 
 impl DocDef {
@@ -111,6 +112,12 @@ impl DocDef {
     /// A document with every property at its default (the typed struct's `Default`).
     pub fn defaults(&self) -> Map<String, Value> {
         (self.defaults)()
+    }
+
+    /// The properties of `body` the typed struct cannot read (a value of the wrong type):
+    /// what the admin shell stores must read back, in the server, exactly as written.
+    pub fn unreadable(&self, body: &Map<String, Value>) -> Vec<String> {
+        (self.unreadable)(body)
     }
 
     /// The default of one property.
@@ -176,6 +183,10 @@ fn defaults_of<T: Document>() -> Map<String, Value> {
     T::default().to_body()
 }
 
+fn unreadable_of<T: Document>(body: &Map<String, Value>) -> Vec<String> {
+    T::from_body(body).1
+}
+
 /// Declares a document: the serde struct (fields renamed to Lync's names, `Default` =
 /// Lync's defaults) and its [`DocDef`] table, from one list.
 macro_rules! document {
@@ -220,6 +231,7 @@ macro_rules! document {
                     $( $crate::PropDef { name: $lync, ty: $pty, enforcement: $enf }, )*
                 ],
                 defaults: $crate::defaults_of::<$name>,
+                unreadable: $crate::unreadable_of::<$name>,
             };
         }
     };

@@ -234,3 +234,43 @@ fn assignments_know_every_policy_kind() {
         assert!(a.get(def.short_name()).is_some());
     }
 }
+
+/// A value of each table type that the admin shell could store.
+fn sample(ty: PropType) -> Value {
+    match ty {
+        PropType::Bool | PropType::OptBool => json!(true),
+        PropType::Int { max, .. } => json!(max),
+        PropType::Str { .. } => json!("x"),
+        PropType::Enum(values) => json!(values.last().unwrap()),
+        PropType::StrList => json!(["a", "b"]),
+        PropType::ObjList { key, .. } => json!([{ key: "x" }]),
+    }
+}
+
+#[test]
+fn the_table_types_are_the_struct_types() {
+    // every value the table admits (at its bounds) reads back through the struct unchanged
+    for def in definitions()
+        .iter()
+        .copied()
+        .chain([ServerApplication::DEF])
+    {
+        for p in def.props {
+            let mut body = Map::new();
+            body.insert(p.name.to_string(), sample(p.ty));
+            if let PropType::Int { min, .. } = p.ty {
+                body.insert(p.name.to_string(), json!(min));
+                assert!(def.unreadable(&body).is_empty(), "{} {}", def.noun, p.name);
+            }
+            if p.ty == PropType::OptBool {
+                body.insert(p.name.to_string(), Value::Null);
+                assert!(def.unreadable(&body).is_empty(), "{} {}", def.noun, p.name);
+            }
+            body.insert(p.name.to_string(), sample(p.ty));
+            assert!(def.unreadable(&body).is_empty(), "{} {}", def.noun, p.name);
+            // and a value of another type does not
+            body.insert(p.name.to_string(), json!({"not": "this"}));
+            assert_eq!(def.unreadable(&body), [p.name], "{}", def.noun);
+        }
+    }
+}
