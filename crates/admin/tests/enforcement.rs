@@ -141,6 +141,13 @@ fn setting_an_unenforced_property_warns_and_names_it() {
     );
     assert!(out.warnings[0].contains("MaxMeetingSize is not enforced"));
 
+    // a collection whose members are what is enforced: no warning
+    let out = run(
+        &mut sh,
+        "New-CsBlockedDomain -Identity bad.test -Comment 'no'",
+    );
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+
     // warnings belong to the script that caused them
     let out = run(&mut sh, "Get-CsClientPolicy");
     assert!(out.warnings.is_empty());

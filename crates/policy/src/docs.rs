@@ -128,6 +128,7 @@ document! {
         scopes: [Global, Site, Service("UserServer")],
         policy: false,
         get_set_only: false,
+        read_by_server: false,
     }
     pstn_callers_bypass_lobby: bool = true => "PstnCallersBypassLobby", Bool, NO_MEETINGS;
     designate_as_presenter: DesignateAsPresenter = DesignateAsPresenter::Company
@@ -153,6 +154,7 @@ document! {
         scopes: [Global, Site, Service("ConferencingServer")],
         policy: false,
         get_set_only: false,
+        read_by_server: false,
     }
     max_content_storage_mb: i64 = 500 => "MaxContentStorageMb", int(50, 1024), NO_MEETINGS;
     max_upload_file_size_mb: i64 = 500 => "MaxUploadFileSizeMb", int(1, 1024), NO_MEETINGS;
@@ -190,6 +192,7 @@ document! {
         scopes: [Global, Site, Tag],
         policy: true,
         get_set_only: false,
+        read_by_server: false,
     }
     allow_ip_audio: bool = true => "AllowIPAudio", Bool, NO_MEETINGS;
     allow_ip_video: bool = true => "AllowIPVideo", Bool, NO_MEETINGS;
@@ -253,6 +256,7 @@ document! {
         scopes: [Global, Site, Tag],
         policy: true,
         get_set_only: false,
+        read_by_server: true,
     }
     disable_rtf_im: Option<bool> = None => "DisableRTFIm", OptBool, Enforced(
         "the proxy refuses rich-text MESSAGEs (415) of a sender or local recipient under this \
@@ -300,6 +304,7 @@ document! {
         scopes: [Global, Site],
         policy: false,
         get_set_only: false,
+        read_by_server: true,
     }
     enabled: bool = true => "Enabled", Bool,
         Enforced("the proxy runs the URL filter on MESSAGE bodies (edge.rs filter_message)");
@@ -328,6 +333,7 @@ document! {
         scopes: [Global, Site],
         policy: false,
         get_set_only: false,
+        read_by_server: true,
     }
     enabled: bool = true => "Enabled", Bool, Enforced(
         "the proxy checks file-transfer offers in INVITEs (edge.rs filter_file_transfer)");
@@ -361,6 +367,7 @@ document! {
         scopes: [Global, Site, Service("WebServer")],
         policy: false,
         get_set_only: false,
+        read_by_server: true,
     }
     trusted_ca_certs: Vec<TrustedCaCert> = vec![] => "TrustedCACerts",
         ObjList { key: "Thumbprint", made_by: "New-CsWebTrustedCACertificate" },
@@ -382,6 +389,7 @@ document! {
         scopes: [Global, Site, Tag],
         policy: true,
         get_set_only: false,
+        read_by_server: true,
     }
     enable_federation_access: bool = false => "EnableFederationAccess", Bool, Enforced(
         "users under this policy may reach, and be reached by, federated domains (edge.rs)");
@@ -403,6 +411,7 @@ document! {
         scopes: [Global],
         policy: false,
         get_set_only: true,
+        read_by_server: true,
     }
     enabled: bool = true => "Enabled", Bool, Enforced("defence.rs: rate limits and lockouts");
     messages_per_second: i64 = 1000 => "MessagesPerSecond", int(1, 1_000_000),
@@ -438,6 +447,7 @@ document! {
         scopes: [Global],
         policy: false,
         get_set_only: true,
+        read_by_server: true,
     }
     allow_anonymous_users: bool = false => "AllowAnonymousUsers", Bool,
         NotEnforced("confab admits no anonymous users whatever this says (no meetings yet)");
@@ -470,6 +480,7 @@ document! {
         scopes: [Named],
         policy: false,
         get_set_only: false,
+        read_by_server: true,
     }
     proxy_fqdn: String = String::new() => "ProxyFqdn", text(255), Enforced(
         "when an IP address, the partner's next hop (TLS, port 5061); names need DNS, which \
@@ -485,6 +496,7 @@ document! {
         scopes: [Named],
         policy: false,
         get_set_only: false,
+        read_by_server: true,
     }
     comment: String = String::new() => "Comment", text(256), Informational;
 }
@@ -538,6 +550,7 @@ document! {
         scopes: [Global, Site, Service("Registrar")],
         policy: false,
         get_set_only: false,
+        read_by_server: true,
     }
     route: Vec<StaticRoute> = vec![] => "Route",
         ObjList { key: "MatchUri", made_by: "New-CsStaticRoute" },
@@ -551,6 +564,7 @@ document! {
         scopes: [Named],
         policy: false,
         get_set_only: false,
+        read_by_server: true,
     }
     segment_a: Vec<String> = vec![] => "SegmentA", StrList,
         Enforced("no request passes between the segments (403 and an audit entry)");
@@ -566,6 +580,7 @@ document! {
         scopes: [Service("Registrar")],
         policy: false,
         get_set_only: false,
+        read_by_server: true,
     }
     uri: String = String::new() => "Uri", text(1024), Informational;
     script_name: String = String::new() => "ScriptName", text(1024),

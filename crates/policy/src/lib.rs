@@ -97,6 +97,9 @@ pub struct DocDef {
     pub is_policy: bool,
     /// Only Get- and Set- exist (a single global object such as CsAccessEdgeConfiguration).
     pub get_set_only: bool,
+    /// Whether the server reads documents of this kind at all (for a collection such as
+    /// CsBlockedDomain, a member's existence is what is enforced).
+    pub read_by_server: bool,
     pub props: &'static [PropDef],
     defaults: fn() -> Map<String, Value>,
     unreadable: fn(&Map<String, Value>) -> Vec<String>,
@@ -130,13 +133,10 @@ impl DocDef {
         self.props.iter().filter(|p| !p.enforcement.is_enforced())
     }
 
-    /// Whether the server reads this document at all (some property is enforced).
+    /// Whether the server reads this document at all.
     pub fn is_enforced(&self) -> bool {
-        self.props
-            .iter()
-            .any(|p| matches!(p.enforcement, Enforcement::Enforced(_)))
+        self.read_by_server
     }
-
     /// "ConferencingPolicy" for CsConferencingPolicy (the -PolicyType of New-CsClonedPolicy,
     /// and the key of a user's assignment).
     pub fn short_name(&self) -> &'static str {
@@ -195,7 +195,8 @@ macro_rules! document {
         pub struct $name:ident = $noun:literal {
             scopes: [$($scope:expr),* $(,)?],
             policy: $policy:expr,
-            get_set_only: $gso:expr $(,)?
+            get_set_only: $gso:expr,
+            read_by_server: $read:expr $(,)?
         }
         $(
             $(#[$fmeta:meta])*
@@ -227,6 +228,7 @@ macro_rules! document {
                 scopes: &[$($scope),*],
                 is_policy: $policy,
                 get_set_only: $gso,
+                read_by_server: $read,
                 props: &[
                     $( $crate::PropDef { name: $lync, ty: $pty, enforcement: $enf }, )*
                 ],

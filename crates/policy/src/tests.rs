@@ -177,6 +177,19 @@ fn enforcement_is_declared_for_every_property() {
     assert!(!MeetingConfiguration::DEF.is_enforced());
     assert!(ImFilterConfiguration::DEF.is_enforced());
     assert!(BlockedDomain::DEF.not_enforced().next().is_none());
+    assert!(
+        BlockedDomain::DEF.is_enforced(),
+        "a blocked domain's existence is enforced"
+    );
+    for def in definitions() {
+        let any = def
+            .props
+            .iter()
+            .any(|p| matches!(p.enforcement, Enforcement::Enforced(_)));
+        // a kind the server does not read enforces nothing; one with an enforced property is read
+        assert!(def.read_by_server || !any, "{}", def.noun);
+        assert!(!any || def.read_by_server, "{}", def.noun);
+    }
     for def in definitions() {
         for p in def.props {
             assert!(!p.enforcement.note().is_empty());
