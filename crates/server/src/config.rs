@@ -599,6 +599,22 @@ mod tests {
     }
 
     #[test]
+    fn the_site_places_the_server() {
+        let c =
+            Config::from_toml("site = \"Redmond\"\ndomains = [\"a.test\"]\n", "c.toml").unwrap();
+        assert_eq!(
+            c.placement(),
+            confab_policy::Placement {
+                site: Some("Redmond".into()),
+                pool: Some("a.test".into())
+            }
+        );
+        assert_eq!(Config::default().placement().site, None);
+        let e = Config::from_toml("site = \"Red:mond\"\n", "c.toml").unwrap_err();
+        assert!(e.contains("'site'") && e.contains("Red:mond"), "{e}");
+    }
+
+    #[test]
     fn listen_forms() {
         assert_eq!(parse_listen("127.0.0.1:5080").unwrap().len(), 2);
         let l = parse_listen("tcp:[::1]:5061").unwrap();
