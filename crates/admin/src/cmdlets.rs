@@ -7,6 +7,7 @@ use crate::exec::{Bound, ExecError, Session};
 use crate::object::Obj;
 use crate::roles::{canonical_cmdlet, Role, BUILTIN_ROLES};
 use crate::schema::{canonical_identity, kinds, scope_rank, Kind, Prop, PropType, ScopeKind};
+use confab_policy::Document;
 use confab_store::{AdminRoleRow, StoreError};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
@@ -956,6 +957,10 @@ fn apply(b: &Bound, s: &Session, k: &Kind, body: &mut Map<String, Value>) -> Res
         let new = coerce(prop, &v, &current).map_err(|m| bad(b, name, m))?;
         body.insert(prop.name.to_string(), new);
     }
+    // what is stored must read back in the server exactly as written
+    if let Some(name) = k.def.unreadable(body).first() {
+        return Err(bad(b, name, "the server could not read this value"));
+    }
     Ok(())
 }
 
@@ -1002,7 +1007,33 @@ fn set_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec
             .put_config(k.noun, &id, &body)
             .map_err(|e| store_err(b, e))?;
     }
+    warn_unenforced(b, s, k);
     Ok(vec![])
+}
+
+/// Warns about every property parameter of `b` that confab does not enforce, and about a
+/// document confab does not read at all: the command succeeds, the value is stored, and
+/// the administrator learns it changes nothing.
+fn warn_unenforced(b: &Bound, s: &mut Session, k: &Kind) {
+    let mut named = false;
+    for (name, _) in &b.named {
+        let Some(prop) = k.def.prop(name) else {
+            continue;
+        };
+        named = true;
+        if let confab_policy::Enforcement::NotEnforced(why) = prop.enforcement {
+            s.warn(format!(
+                "{}: {} is not enforced by confab yet ({why}); the value is stored but has no effect",
+                b.def.name, prop.name
+            ));
+        }
+    }
+    if !named && !k.def.is_enforced() {
+        s.warn(format!(
+            "{}: {} is not enforced by confab yet; none of its settings take effect",
+            b.def.name, k.noun
+        ));
+    }
 }
 
 fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
@@ -1043,6 +1074,7 @@ fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
             }
             e => store_err(b, e),
         })?;
+    warn_unenforced(b, s, k);
     Ok(vec![record(k, &id, &body)])
 }
 
@@ -1135,6 +1167,7 @@ fn grant_policy(
                 ));
             }
             body.insert(k.short_name().to_string(), json!(id[4..]));
+            warn_unenforced(b, s, k);
         }
     }
     s.store
@@ -1821,7 +1854,11 @@ fn import_config(
             .iter()
             .find(|k| k.eq_ignore_ascii_case(kind))
             .ok_or_else(|| failed(b, format!("unknown configuration kind '{kind}'")))?;
-        docs.push((*kind, identity.to_string(), body.clone()));
+        let body = match all_kinds().iter().find(|k| k.noun == *kind) {
+            Some(k) => checked_document(b, s, k, identity, body)?,
+            None => body.clone(),
+        };
+        docs.push((*kind, identity.to_string(), body));
     }
     let mut roles = vec![];
     for r in v["roles"].as_array().into_iter().flatten() {
@@ -1873,6 +1910,49 @@ fn import_users(
     Ok(vec![])
 }
 
+/// An imported document checked as Set- would check it: a canonical identity at one of the
+/// kind's scopes, known properties, values of the right type. Warns about values confab
+/// does not enforce.
+fn checked_document(
+    b: &Bound,
+    s: &mut Session,
+    k: &Kind,
+    identity: &str,
+    body: &Map<String, Value>,
+) -> Result<Map<String, Value>, ExecError> {
+    let what = format!("{} \"{identity}\"", k.noun);
+    match canonical_identity(k, identity) {
+        Ok(c) if c == identity => {}
+        Ok(c) => return Err(failed(b, format!("{what}: the identity is written {c}"))),
+        Err(m) => return Err(failed(b, format!("{what}: {m}"))),
+    }
+    let mut out = Map::new();
+    for (name, v) in body {
+        let prop = k
+            .props
+            .iter()
+            .find(|p| p.name == name.as_str())
+            .ok_or_else(|| failed(b, format!("{what} has no property '{name}'")))?;
+        let v = coerce(prop, v, &prop.default)
+            .map_err(|m| failed(b, format!("{what}: {name}: {m}")))?;
+        if v != prop.default && !k.enforcement(name).is_enforced() {
+            s.warn(format!(
+                "{}: {what}: {name} is not enforced by confab yet ({}); the value is stored but has no effect",
+                b.def.name,
+                k.enforcement(name).note()
+            ));
+        }
+        out.insert(name.clone(), v);
+    }
+    if let Some(name) = k.def.unreadable(&out).first() {
+        return Err(failed(
+            b,
+            format!("{what}: {name}: the server could not read this value"),
+        ));
+    }
+    Ok(out)
+}
+
 // ----- output shaping, help, audit ------------------------------------------------------------------
 
 fn passthrough(_: &Bound, _: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
@@ -1920,16 +2000,54 @@ fn select_object(
 }
 
 fn get_help(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
-    if let Some(name) = text_arg(b, s, "Name")? {
+    // -Name, or positionally as in `Get-Help Set-CsClientPolicy`
+    let name = match text_arg(b, s, "Name")? {
+        Some(n) => Some(n),
+        None => match b.positional.first() {
+            Some(e) => s.literal(e)?.as_str().map(str::to_string),
+            None => None,
+        },
+    };
+    if let Some(name) = name {
         let c = find(&name).ok_or_else(|| failed(b, format!("Get-Help could not find {name}")))?;
         let params: Vec<String> = c.params.iter().map(|p| format!("-{}", p.name)).collect();
+        let def = match c.kind {
+            Some(i) => Some(all_kinds()[i].def),
+            None if c.name.ends_with("-CsServerApplication") => {
+                Some(confab_policy::ServerApplication::DEF)
+            }
+            None => None,
+        };
+        let mut synopsis = c.help.to_string();
+        let mut not_enforced = vec![];
+        let mut notes = vec![];
+        if let Some(def) = def {
+            if !def.is_enforced() {
+                synopsis.push_str(&format!(
+                    " Not enforced by confab yet: none of the settings of {} take effect.",
+                    def.noun
+                ));
+            }
+            for p in def.not_enforced() {
+                // "-Name" where it is a parameter of this cmdlet, else the property name
+                let is_param = c.params.iter().any(|x| x.name == p.name);
+                not_enforced.push(if is_param {
+                    format!("-{}", p.name)
+                } else {
+                    p.name.to_string()
+                });
+                notes.push(format!("{}: {}", p.name, p.enforcement.note()));
+            }
+        }
         return Ok(vec![Obj::record(
             "Help",
             vec![
                 ("Name".into(), json!(c.name)),
-                ("Synopsis".into(), json!(c.help)),
+                ("Synopsis".into(), json!(synopsis)),
                 ("Parameters".into(), json!(params)),
                 ("Mandatory".into(), json!(c.mandatory)),
+                ("NotEnforced".into(), json!(not_enforced)),
+                ("NotEnforcedWhy".into(), json!(notes)),
             ],
         )]);
     }

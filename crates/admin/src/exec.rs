@@ -27,6 +27,8 @@ pub struct Session<'a> {
     /// FQDN used in Service: scopes (the pool confab runs as).
     pub pool: String,
     pub vars: HashMap<String, Vec<Obj>>,
+    /// Warnings of the script being run (e.g. a property confab does not enforce).
+    warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +129,9 @@ impl std::error::Error for ExecError {}
 pub struct Output {
     pub objects: Vec<Obj>,
     pub text: String,
+    /// What the shell prints as `WARNING: …` (PowerShell's warning stream): the commands
+    /// succeeded, but something they set has no effect.
+    pub warnings: Vec<String>,
 }
 
 /// A checked command, ready to run.
@@ -164,6 +169,14 @@ impl<'a> Session<'a> {
             origin: origin.to_string(),
             pool: pool.to_string(),
             vars: HashMap::new(),
+            warnings: vec![],
+        }
+    }
+
+    /// Adds a warning to the output of the script being run.
+    pub(crate) fn warn(&mut self, message: String) {
+        if !self.warnings.contains(&message) {
+            self.warnings.push(message);
         }
     }
 
@@ -171,6 +184,7 @@ impl<'a> Session<'a> {
     /// Lync Management Shell.
     pub fn run(&mut self, src: &str) -> Result<Output, ExecError> {
         let script = crate::parse(src).map_err(|e| ExecError::Parse(e.to_string()))?;
+        self.warnings.clear();
         self.check_script(&script)?;
         let mut out = Output::default();
         for st in &script.statements {
@@ -186,6 +200,7 @@ impl<'a> Session<'a> {
                 }
             }
         }
+        out.warnings = std::mem::take(&mut self.warnings);
         Ok(out)
     }
 

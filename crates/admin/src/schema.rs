@@ -1,44 +1,16 @@
-//! Lync's configuration objects: their nouns, the scopes they live at, their properties with
-//! Lync 2013's names, types and defaults (../shared/reference/lync-2013.md §3).
+//! Lync's configuration objects as the cmdlets see them: their nouns, the scopes they live
+//! at, their properties with Lync 2013's names, types and defaults
+//! (../shared/reference/lync-2013.md §3). The definitions live in confab-policy, which the
+//! server reads too; this module adds identity syntax.
 //!
 //! One table drives the generic Get-/Set-/New-/Remove- cmdlets, type checking of values,
-//! defaults for objects never written, and the output.
+//! defaults for objects never written, the output, and the warnings about properties confab
+//! does not enforce.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScopeKind {
-    Global,
-    Site,
-    /// `Service:<Role>:<fqdn>` with the given role (e.g. "UserServer").
-    Service(&'static str),
-    /// Per-user policies: `Tag:<Name>` (written as just `<Name>` by administrators).
-    Tag,
-    /// Members of a collection named by a free identifier, e.g. a domain (CsAllowedDomain).
-    Named,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PropType {
-    Bool,
-    /// A boolean that may be unset ($null: "the client decides"), as in CsClientPolicy.
-    OptBool,
-    Int {
-        min: i64,
-        max: i64,
-    },
-    Str {
-        max_len: usize,
-    },
-    Enum(&'static [&'static str]),
-    StrList,
-    /// A list of objects made by a New- cmdlet (TrustedCACerts by New-CsWebTrustedCACertificate,
-    /// Route by New-CsStaticRoute); `key` names the field that identifies an entry.
-    ObjList {
-        key: &'static str,
-        made_by: &'static str,
-    },
-}
+use confab_policy::{DocDef, Document};
+pub use confab_policy::{Enforcement, PropType, ScopeKind};
 
 #[derive(Clone, Debug)]
 pub struct Prop {
@@ -47,6 +19,8 @@ pub struct Prop {
     pub default: Value,
 }
 
+/// A configuration object as the cmdlets see it, built from its typed definition in
+/// confab-policy (the one the server reads too).
 #[derive(Clone, Debug)]
 pub struct Kind {
     /// The noun of the cmdlets, e.g. "CsMeetingConfiguration".
@@ -57,9 +31,22 @@ pub struct Kind {
     /// Only Get- and Set- exist (a single global object such as CsAccessEdgeConfiguration).
     pub get_set_only: bool,
     pub props: Vec<Prop>,
+    /// The shared definition: types, defaults, and what confab enforces.
+    pub def: &'static DocDef,
 }
 
 impl Kind {
+    fn from_def(def: &'static DocDef) -> Kind {
+        Kind {
+            noun: def.noun,
+            scopes: def.scopes,
+            is_policy: def.is_policy,
+            get_set_only: def.get_set_only,
+            props: props_of(def),
+            def,
+        }
+    }
+
     pub fn prop(&self, name: &str) -> Option<&Prop> {
         self.props
             .iter()
@@ -68,442 +55,48 @@ impl Kind {
 
     /// A document with every property at its default.
     pub fn defaults(&self) -> serde_json::Map<String, Value> {
-        self.props
-            .iter()
-            .map(|p| (p.name.to_string(), p.default.clone()))
-            .collect()
+        self.def.defaults()
+    }
+
+    /// Whether confab enforces a property (unknown names: no).
+    pub fn enforcement(&self, name: &str) -> Enforcement {
+        self.def
+            .prop(name)
+            .map(|p| p.enforcement)
+            .unwrap_or(Enforcement::NotEnforced("not a property"))
     }
 
     /// "ConferencingPolicy" for CsConferencingPolicy (the -PolicyType of New-CsClonedPolicy).
     pub fn short_name(&self) -> &'static str {
-        self.noun.strip_prefix("Cs").unwrap_or(self.noun)
+        self.def.short_name()
     }
 }
 
-fn b(name: &'static str, v: bool) -> Prop {
-    Prop {
-        name,
-        ty: PropType::Bool,
-        default: json!(v),
-    }
-}
-fn ob(name: &'static str) -> Prop {
-    Prop {
-        name,
-        ty: PropType::OptBool,
-        default: Value::Null,
-    }
-}
-fn int(name: &'static str, v: i64, min: i64, max: i64) -> Prop {
-    Prop {
-        name,
-        ty: PropType::Int { min, max },
-        default: json!(v),
-    }
-}
-fn s(name: &'static str, v: &str, max_len: usize) -> Prop {
-    Prop {
-        name,
-        ty: PropType::Str { max_len },
-        default: json!(v),
-    }
-}
-fn e(name: &'static str, values: &'static [&'static str], v: &str) -> Prop {
-    Prop {
-        name,
-        ty: PropType::Enum(values),
-        default: json!(v),
-    }
-}
-fn list(name: &'static str, v: &[&str]) -> Prop {
-    Prop {
-        name,
-        ty: PropType::StrList,
-        default: json!(v),
-    }
+fn props_of(def: &'static DocDef) -> Vec<Prop> {
+    let mut defaults = def.defaults();
+    def.props
+        .iter()
+        .map(|p| Prop {
+            name: p.name,
+            ty: p.ty,
+            default: defaults.remove(p.name).unwrap_or(Value::Null),
+        })
+        .collect()
 }
 
 use ScopeKind::*;
 
-const FILE_EXTENSIONS: &[&str] = &[
-    ".ade",
-    ".adp",
-    ".app",
-    ".asp",
-    ".bas",
-    ".bat",
-    ".cer",
-    ".chm",
-    ".cmd",
-    ".com",
-    ".cpl",
-    ".crt",
-    ".csh",
-    ".exe",
-    ".fxp",
-    ".grp",
-    ".hlp",
-    ".hta",
-    ".inf",
-    ".ins",
-    ".isp",
-    ".its",
-    ".js",
-    ".jse",
-    ".ksh",
-    ".lnk",
-    ".mad",
-    ".maf",
-    ".mag",
-    ".mam",
-    ".maq",
-    ".mar",
-    ".mas",
-    ".mat",
-    ".mau",
-    ".mav",
-    ".maw",
-    ".mda",
-    ".mdb",
-    ".mde",
-    ".mdt",
-    ".mdw",
-    ".mdz",
-    ".msc",
-    ".msi",
-    ".msp",
-    ".mst",
-    ".ocx",
-    ".ops",
-    ".pcd",
-    ".pif",
-    ".pl",
-    ".pnp",
-    ".prf",
-    ".prg",
-    ".pst",
-    ".reg",
-    ".scf",
-    ".scr",
-    ".sct",
-    ".shb",
-    ".shs",
-    ".tmp",
-    ".url",
-    ".vb",
-    ".vbe",
-    ".vbs",
-    ".vsd",
-    ".vsmacros",
-    ".vss",
-    ".vst",
-    ".vsw",
-    ".ws",
-    ".wsc",
-    ".wsf",
-    ".wsh",
-];
-
-const URL_PREFIXES: &[&str] = &[
-    "callto:", "file:", "ftp.", "ftp:", "gopher:", "href", "http:", "https:", "ldap:", "mailto:",
-    "news:", "nntp:", "sip:", "sips:", "tel:", "telnet:", "www*.",
-];
-
-/// Every configuration object confab knows.
+/// Every configuration object confab knows (confab-policy's definitions).
 pub fn kinds() -> Vec<Kind> {
-    let port = |name: &'static str, v: i64| int(name, v, 1024, 65535);
-    let range = |name: &'static str, v: i64| int(name, v, 1, 65535);
-    vec![
-        Kind {
-            noun: "CsMeetingConfiguration",
-            scopes: &[Global, Site, Service("UserServer")],
-            is_policy: false,
-            get_set_only: false,
-            props: vec![
-                b("PstnCallersBypassLobby", true),
-                e(
-                    "DesignateAsPresenter",
-                    &["None", "Company", "Everyone"],
-                    "Company",
-                ),
-                b("AssignedConferenceTypeByDefault", true),
-                b("EnableAssignedConferenceType", true),
-                b("AdmitAnonymousUsersByDefault", true),
-                b("RequireRoomSystemsAuthorization", false),
-                b("AllowConferenceRecording", true),
-                s("LogoURL", "", 1024),
-                s("HelpURL", "", 1024),
-                s("LegalURL", "", 1024),
-                s("CustomFooterText", "", 1024),
-            ],
-        },
-        Kind {
-            noun: "CsConferencingConfiguration",
-            scopes: &[Global, Site, Service("ConferencingServer")],
-            is_policy: false,
-            get_set_only: false,
-            props: vec![
-                int("MaxContentStorageMb", 500, 50, 1024),
-                int("MaxUploadFileSizeMb", 500, 1, 1024),
-                s("ContentGracePeriod", "15.00:00:00", 32),
-                int("MaxBandwidthPerAppSharingServiceMb", 375, 1, 10000),
-                port("ClientAudioPort", 5350),
-                range("ClientAudioPortRange", 40),
-                port("ClientVideoPort", 5350),
-                range("ClientVideoPortRange", 40),
-                port("ClientAppSharingPort", 5350),
-                range("ClientAppSharingPortRange", 40),
-                port("ClientFileTransferPort", 5350),
-                range("ClientFileTransferPortRange", 40),
-                port("ClientMediaPort", 5350),
-                range("ClientMediaPortRange", 40),
-                port("ClientSipDynamicPort", 7100),
-                range("ClientSipDynamicPortRange", 3),
-                b("ClientMediaPortRangeEnabled", false),
-            ],
-        },
-        Kind {
-            noun: "CsConferencingPolicy",
-            scopes: &[Global, Site, Tag],
-            is_policy: true,
-            get_set_only: false,
-            props: vec![
-                b("AllowIPAudio", true),
-                b("AllowIPVideo", true),
-                b("AllowMultiView", true),
-                b("AllowParticipantControl", true),
-                b("AllowAnnotations", true),
-                b("DisablePowerPointAnnotations", false),
-                b("AllowUserToScheduleMeetingsWithAppSharing", true),
-                b("AllowNonEnterpriseVoiceUsersToDialOut", false),
-                b("AllowAnonymousUsersToDialOut", false),
-                b("AllowAnonymousParticipantsInMeetings", true),
-                b("AllowExternalUsersToSaveContent", true),
-                b("AllowExternalUserControl", false),
-                b("AllowExternalUsersToRecordMeeting", false),
-                b("AllowPolls", true),
-                b("AllowSharedNotes", true),
-                b("EnableDialInConferencing", true),
-                e(
-                    "EnableAppDesktopSharing",
-                    &["Desktop", "SingleApplication", "None"],
-                    "Desktop",
-                ),
-                b("AllowConferenceRecording", false),
-                b("EnableP2PRecording", false),
-                b("EnableFileTransfer", true),
-                b("EnableP2PFileTransfer", true),
-                b("EnableP2PVideo", true),
-                b("AllowLargeMeetings", false),
-                b("EnableDataCollaboration", true),
-                e("MaxVideoConferenceResolution", &["CIF", "VGA"], "VGA"),
-                int("MaxMeetingSize", 250, 2, 1000),
-                int("AudioBitRateKb", 200, 20, 200),
-                int("VideoBitRateKb", 50000, 1, 50000),
-                int("AppSharingBitRateKb", 50000, 1, 50000),
-                int("FileTransferBitRateKb", 50000, 1, 50000),
-                int("TotalReceiveVideoBitRateKb", 6000, 1, 50000),
-                b("EnableMultiViewJoin", true),
-            ],
-        },
-        Kind {
-            noun: "CsClientPolicy",
-            scopes: &[Global, Site, Tag],
-            is_policy: true,
-            get_set_only: false,
-            props: vec![
-                ob("DisableRTFIm"),
-                ob("DisableHtmlIm"),
-                ob("DisableEmoticons"),
-                ob("DisableInkIM"),
-                ob("DisableSavingIM"),
-                ob("EnableURL"),
-                s("IMWarning", "", 256),
-                ob("BlockConversationFromFederatedContacts"),
-                ob("EnableUnencryptedFileTransfer"),
-                ob("EnableAppearOffline"),
-                ob("DisableCalendarPresence"),
-                ob("DisableFreeBusyInfo"),
-                ob("DisableMeetingSubjectAndLocation"),
-                ob("DisablePresenceNote"),
-                e(
-                    "DisplayPhoto",
-                    &["NoPhoto", "PhotosFromADOnly", "AllPhotos"],
-                    "AllPhotos",
-                ),
-                int("MaximumNumberOfContacts", 250, 0, 1000),
-                int("MaxPhotoSizeKB", 30, 1, 1000),
-                e("TracingLevel", &["Off", "Light", "Full"], "Light"),
-            ],
-        },
-        Kind {
-            noun: "CsImFilterConfiguration",
-            scopes: &[Global, Site],
-            is_policy: false,
-            get_set_only: false,
-            props: vec![
-                b("Enabled", true),
-                e("Action", &["Allow", "Warn", "Block"], "Allow"),
-                list("Prefixes", URL_PREFIXES),
-                b("IgnoreLocal", true),
-                b("BlockFileExtension", true),
-                s("AllowMessage", "", 256),
-                s("WarnMessage", "", 256),
-            ],
-        },
-        Kind {
-            noun: "CsFileTransferFilterConfiguration",
-            scopes: &[Global, Site],
-            is_policy: false,
-            get_set_only: false,
-            props: vec![
-                b("Enabled", true),
-                e("Action", &["Block", "BlockAll"], "Block"),
-                list("Extensions", FILE_EXTENSIONS),
-            ],
-        },
-        Kind {
-            noun: "CsWebServiceConfiguration",
-            scopes: &[Global, Site, Service("WebServer")],
-            is_policy: false,
-            get_set_only: false,
-            props: vec![
-                Prop {
-                    name: "TrustedCACerts",
-                    ty: PropType::ObjList {
-                        key: "Thumbprint",
-                        made_by: "New-CsWebTrustedCACertificate",
-                    },
-                    default: json!([]),
-                },
-                b("InferCertChainFromSSL", false),
-                e(
-                    "UseWindowsAuth",
-                    &["Negotiate", "NTLM", "None"],
-                    "Negotiate",
-                ),
-                b("UseCertificateAuth", true),
-                b("UsePinAuth", true),
-                int("MaxGroupSizeToExpand", 100, 1, 100000),
-            ],
-        },
-        Kind {
-            noun: "CsExternalAccessPolicy",
-            scopes: &[Global, Site, Tag],
-            is_policy: true,
-            get_set_only: false,
-            props: vec![
-                b("EnableFederationAccess", false),
-                b("EnableXmppAccess", false),
-                b("EnablePublicCloudAccess", false),
-                b("EnablePublicCloudAudioVideoAccess", false),
-                b("EnableOutsideAccess", false),
-            ],
-        },
-        // confab's own: flood and password-guessing defence (Lync's Edge had it built in,
-        // without settings). Until an administrator sets it, confab.toml's [defence] applies.
-        Kind {
-            noun: "CsDefenseConfiguration",
-            scopes: &[Global],
-            is_policy: false,
-            get_set_only: true,
-            props: vec![
-                b("Enabled", true),
-                int("MessagesPerSecond", 1000, 1, 1_000_000),
-                int("Burst", 2000, 1, 10_000_000),
-                int("BanSeconds", 60, 1, 86_400),
-                list("TrustedAddresses", &[]),
-                int("MaxAuthFailuresPerUser", 10, 1, 10_000),
-                int("MaxAuthFailuresPerAddress", 20, 1, 10_000),
-                int("AuthWindowSeconds", 60, 1, 86_400),
-                int("LockoutSeconds", 30, 1, 86_400),
-                int("MaxLockoutSeconds", 900, 1, 604_800),
-            ],
-        },
-        Kind {
-            noun: "CsAccessEdgeConfiguration",
-            scopes: &[Global],
-            is_policy: false,
-            get_set_only: true,
-            props: vec![
-                b("AllowAnonymousUsers", false),
-                b("AllowFederatedUsers", false),
-                b("AllowOutsideUsers", true),
-                b("BeClearingHouse", false),
-                b("EnablePartnerDiscovery", false),
-                b("EnableArchivingDisclaimer", false),
-                b("KeepCrlsUpToDateForPeers", true),
-                b("MarkSourceVerifiableOnOutgoingMessages", true),
-                int("OutgoingTlsCountForFederatedPartners", 4, 1, 100),
-                int("MaxContactsPerDiscoveredPartner", 1000, 1, 100000),
-                e(
-                    "VerificationLevel",
-                    &[
-                        "AlwaysVerifiable",
-                        "AlwaysUnverifiable",
-                        "UseSourceVerification",
-                    ],
-                    "UseSourceVerification",
-                ),
-            ],
-        },
-        Kind {
-            noun: "CsAllowedDomain",
-            scopes: &[Named],
-            is_policy: false,
-            get_set_only: false,
-            props: vec![
-                s("ProxyFqdn", "", 255),
-                s("Comment", "", 256),
-                b("MarkForMonitoring", false),
-            ],
-        },
-        Kind {
-            noun: "CsBlockedDomain",
-            scopes: &[Named],
-            is_policy: false,
-            get_set_only: false,
-            props: vec![s("Comment", "", 256)],
-        },
-        Kind {
-            noun: "CsStaticRoutingConfiguration",
-            scopes: &[Global, Site, Service("Registrar")],
-            is_policy: false,
-            get_set_only: false,
-            props: vec![Prop {
-                name: "Route",
-                ty: PropType::ObjList {
-                    key: "MatchUri",
-                    made_by: "New-CsStaticRoute",
-                },
-                default: json!([]),
-            }],
-        },
-        // confab's own: Lync needed a third-party product for ethical walls.
-        Kind {
-            noun: "CsInformationBarrier",
-            scopes: &[Named],
-            is_policy: false,
-            get_set_only: false,
-            props: vec![
-                list("SegmentA", &[]),
-                list("SegmentB", &[]),
-                b("Enabled", true),
-                s("Description", "", 256),
-            ],
-        },
-    ]
+    confab_policy::definitions()
+        .iter()
+        .map(|d| Kind::from_def(d))
+        .collect()
 }
 
 /// CsServerApplication properties (a collection keyed `Service:<Role>:<fqdn>/<Name>`).
 pub fn server_application_props() -> Vec<Prop> {
-    vec![
-        s("Uri", "", 1024),
-        s("ScriptName", "", 1024),
-        b("Enabled", false),
-        b("Critical", true),
-        int("Priority", -1, -1, 1000),
-    ]
+    props_of(confab_policy::ServerApplication::DEF)
 }
 
 /// The built-in MSPL-style applications a Lync Front End lists (Get-CsServerApplication),
@@ -698,6 +291,7 @@ pub fn scope_rank(identity: &str) -> (u8, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn kind(noun: &str) -> Kind {
         kinds().into_iter().find(|k| k.noun == noun).unwrap()

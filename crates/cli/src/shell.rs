@@ -31,10 +31,18 @@ enum Target<'a> {
 }
 
 impl Target<'_> {
-    /// Runs a script; returns the formatted output or the error message.
+    /// Runs a script; returns the formatted output or the error message. Warnings (a
+    /// property confab does not enforce, …) go to standard error as `WARNING: …`, as the
+    /// Lync Management Shell prints them.
     fn run(&mut self, script: &str) -> Result<String, String> {
         match self {
-            Target::Local(s) => s.run(script).map(|o| o.text).map_err(|e| e.to_string()),
+            Target::Local(s) => s
+                .run(script)
+                .map(|o| {
+                    print_warnings(o.warnings.iter().map(String::as_str));
+                    o.text
+                })
+                .map_err(|e| e.to_string()),
             Target::Remote { base, token } => {
                 let r = ureq::post(&format!("{base}/api/v1/cmdlets"))
                     .set("Authorization", &format!("Bearer {token}"))
@@ -42,6 +50,13 @@ impl Target<'_> {
                 match r {
                     Ok(resp) => {
                         let v: Value = resp.into_json().map_err(|e| e.to_string())?;
+                        print_warnings(
+                            v["warnings"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(Value::as_str),
+                        );
                         Ok(v["text"].as_str().unwrap_or_default().to_string())
                     }
                     Err(ureq::Error::Status(_, resp)) => {
@@ -52,6 +67,12 @@ impl Target<'_> {
                 }
             }
         }
+    }
+}
+
+fn print_warnings<'w>(warnings: impl Iterator<Item = &'w str>) {
+    for w in warnings {
+        eprintln!("WARNING: {w}");
     }
 }
 

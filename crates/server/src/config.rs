@@ -102,6 +102,9 @@ pub struct Config {
     pub store: Option<String>,
     /// Tokio worker threads; default: one per core.
     pub workers: Option<usize>,
+    /// The Lync site this server belongs to (e.g. "Redmond"): `Site:<site>` configuration
+    /// documents override the Global ones on it. Unset: only Global (and per-user) apply.
+    pub site: Option<String>,
     pub registrar: RegistrarConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
@@ -386,6 +389,7 @@ impl Default for Config {
             data_dir: PathBuf::from("confab-data"),
             store: None,
             workers: None,
+            site: None,
             registrar: RegistrarConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
@@ -522,7 +526,29 @@ impl Config {
         if self.workers == Some(0) {
             return Err("key 'workers': must be at least 1".into());
         }
+        if let Some(site) = &self.site {
+            // the characters of a site name in an identity (Site:<name>)
+            if site.is_empty()
+                || site.len() > 64
+                || !site
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "-_. ".contains(c))
+            {
+                return Err(format!(
+                    "key 'site': '{site}' is not a site name (letters, digits, '-', '_', '.', space)"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Where this server stands for Site: and Service: documents: its site, and its pool
+    /// (the first domain, the FQDN the admin shell uses in Service: scopes).
+    pub fn placement(&self) -> confab_policy::Placement {
+        confab_policy::Placement {
+            site: self.site.clone(),
+            pool: self.domains.first().cloned(),
+        }
     }
 
     pub fn listeners(&self) -> Vec<Listen> {
@@ -595,6 +621,22 @@ mod tests {
         assert!(e.contains("listen") && e.contains("nowhere"), "{e}");
         let e = Config::from_toml("[limits]\ntcp_idle_timeout = \"soon\"\n", "c.toml").unwrap_err();
         assert!(e.starts_with("c.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn the_site_places_the_server() {
+        let c =
+            Config::from_toml("site = \"Redmond\"\ndomains = [\"a.test\"]\n", "c.toml").unwrap();
+        assert_eq!(
+            c.placement(),
+            confab_policy::Placement {
+                site: Some("Redmond".into()),
+                pool: Some("a.test".into())
+            }
+        );
+        assert_eq!(Config::default().placement().site, None);
+        let e = Config::from_toml("site = \"Red:mond\"\n", "c.toml").unwrap_err();
+        assert!(e.contains("'site'") && e.contains("Red:mond"), "{e}");
     }
 
     #[test]

@@ -332,7 +332,7 @@ impl Core {
             store,
             presence: Default::default(),
             defence: crate::defence::Defence::new(cfg.defence.clone()),
-            policies: Default::default(),
+            policies: crate::edge::Policies::new(cfg.placement()),
             scripts: crate::filters::ScriptFilters::new(
                 cfg.data_dir.join("scripts"),
                 cfg.scripts.limits(),

@@ -5,15 +5,21 @@
 //! CsAllowedDomain / CsBlockedDomain, CsStaticRoutingConfiguration routes (the next hop of
 //! a partner domain; no DNS), CsExternalAccessPolicy per user (EnableFederationAccess),
 //! CsImFilterConfiguration, CsFileTransferFilterConfiguration, CsClientPolicy DisableRTFIm,
-//! and confab's CsInformationBarrier. The documents are read into one immutable
-//! [`PolicySet`] when the store's config version changes; a request only clones an `Arc`.
+//! and confab's CsInformationBarrier. The documents are read, through their typed
+//! definitions in confab-policy (the ones the admin shell validates with), into one
+//! immutable [`PolicySet`] when the store's config version changes; a request only clones
+//! an `Arc`.
 //!
-//! Only Global and per-user (Tag:) documents apply: confab has a single site.
+//! Scopes resolve as in Lync: a `Site:<site>` document of this server's site (`site` in
+//! confab.toml) overrides the Global one, a `Service:<Role>:<pool>` document of its pool
+//! (its first domain) overrides both, and per-user (Tag:) policies granted to a user
+//! override all three for that user.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use confab_policy::{self as policy, Document, Placement, UserPolicyAssignment};
 use confab_sip::{HeaderName, Message};
 use confab_store::BarrierMember;
 use parking_lot::{Mutex, RwLock};
@@ -38,7 +44,7 @@ fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
 }
 
 /// A partner's next hop, from a static route.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// "fabrikam.com" or "*.fabrikam.com".
     pub match_uri: String,
@@ -47,7 +53,7 @@ pub struct Route {
     pub tls: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct ExternalAccess {
     federation: bool,
     outside: bool,
@@ -60,7 +66,7 @@ enum ImAction {
     Block,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct ImFilter {
     enabled: bool,
     action: ImAction,
@@ -69,14 +75,14 @@ struct ImFilter {
     block_file_extension: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct FileFilter {
     enabled: bool,
     block_all: bool,
     extensions: HashSet<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Barrier {
     name: String,
     a: Vec<BarrierMember>,
@@ -84,7 +90,7 @@ struct Barrier {
 }
 
 /// Every Edge and filter setting, as of one config version.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct PolicySet {
     pub allow_federated: bool,
     pub partner_discovery: bool,
@@ -95,8 +101,8 @@ pub struct PolicySet {
     external_tags: HashMap<String, ExternalAccess>,
     rtf_global: bool,
     rtf_tags: HashMap<String, bool>,
-    /// user@domain (lower case) -> policy type short name ("ExternalAccessPolicy") -> tag.
-    assignments: HashMap<String, Map<String, Value>>,
+    /// user@domain (lower case) -> the per-user policies granted to them.
+    assignments: HashMap<String, UserPolicyAssignment>,
     im: ImFilter,
     files: FileFilter,
     barriers: Vec<Barrier>,
@@ -110,216 +116,118 @@ pub struct PolicySet {
 
 impl Default for PolicySet {
     fn default() -> Self {
-        PolicySet::from_documents(&HashMap::new())
+        PolicySet::from_documents(&HashMap::new(), &Placement::default())
     }
 }
 
-fn defence_config(b: &Map<String, Value>) -> DefenceConfig {
-    let d = DefenceConfig::default();
-    let num = |name: &str, default: u64| b.get(name).and_then(Value::as_u64).unwrap_or(default);
+/// CsDefenseConfiguration as the defence module takes it (a value below 1, which the admin
+/// shell refuses, keeps the default).
+fn defence_config(d: &policy::DefenseConfiguration) -> DefenceConfig {
+    let def = DefenceConfig::default();
+    let num = |v: i64, default: u64| u64::try_from(v).ok().filter(|&v| v > 0).unwrap_or(default);
+    let num32 = |v: i64, default: u32| u32::try_from(num(v, default.into())).unwrap_or(u32::MAX);
     DefenceConfig {
-        enabled: flag(b, "Enabled", d.enabled),
-        requests_per_second: num("MessagesPerSecond", d.requests_per_second.into())
-            .try_into()
-            .unwrap_or(u32::MAX),
-        burst: num("Burst", d.burst.into()).try_into().unwrap_or(u32::MAX),
-        ban_secs: num("BanSeconds", d.ban_secs),
-        trusted: strings(b, "TrustedAddresses")
-            .unwrap_or_default()
+        enabled: d.enabled,
+        requests_per_second: num32(d.messages_per_second, def.requests_per_second),
+        burst: num32(d.burst, def.burst),
+        ban_secs: num(d.ban_seconds, def.ban_secs),
+        trusted: d
+            .trusted_addresses
             .iter()
             .filter_map(|a| a.trim_matches(['[', ']']).parse().ok())
             .collect(),
-        max_auth_failures_per_user: num(
-            "MaxAuthFailuresPerUser",
-            d.max_auth_failures_per_user.into(),
-        )
-        .try_into()
-        .unwrap_or(u32::MAX),
-        max_auth_failures_per_address: num(
-            "MaxAuthFailuresPerAddress",
-            d.max_auth_failures_per_address.into(),
-        )
-        .try_into()
-        .unwrap_or(u32::MAX),
-        auth_window_secs: num("AuthWindowSeconds", d.auth_window_secs),
-        lockout_secs: num("LockoutSeconds", d.lockout_secs),
-        max_lockout_secs: num("MaxLockoutSeconds", d.max_lockout_secs),
+        max_auth_failures_per_user: num32(
+            d.max_auth_failures_per_user,
+            def.max_auth_failures_per_user,
+        ),
+        max_auth_failures_per_address: num32(
+            d.max_auth_failures_per_address,
+            def.max_auth_failures_per_address,
+        ),
+        auth_window_secs: num(d.auth_window_seconds, def.auth_window_secs),
+        lockout_secs: num(d.lockout_seconds, def.lockout_secs),
+        max_lockout_secs: num(d.max_lockout_seconds, def.max_lockout_secs),
     }
 }
 
 /// Documents by kind: (identity, body).
 pub type Documents = HashMap<String, Vec<(String, Map<String, Value>)>>;
 
-fn flag(body: &Map<String, Value>, name: &str, default: bool) -> bool {
-    body.get(name).and_then(Value::as_bool).unwrap_or(default)
+/// The documents of one kind, typed. A property whose stored value does not fit its type
+/// takes its default (logged).
+fn typed<T: Document>(docs: &Documents) -> Vec<(String, T)> {
+    docs.get(T::DEF.noun)
+        .into_iter()
+        .flatten()
+        .map(|(id, body)| {
+            let (t, bad) = T::from_body(body);
+            if !bad.is_empty() {
+                tracing::warn!(
+                    kind = T::DEF.noun,
+                    identity = %id,
+                    properties = ?bad,
+                    "stored values of the wrong type: their defaults apply"
+                );
+            }
+            (id.clone(), t)
+        })
+        .collect()
 }
 
-fn text<'a>(body: &'a Map<String, Value>, name: &str) -> &'a str {
-    body.get(name).and_then(Value::as_str).unwrap_or("")
+/// The settings in force on this server: the most specific document, else the defaults.
+fn in_force<T: Document>(docs: &[(String, T)], at: &Placement) -> T {
+    policy::effective(T::DEF, docs, at)
+        .cloned()
+        .unwrap_or_default()
 }
 
-fn strings(body: &Map<String, Value>, name: &str) -> Option<Vec<String>> {
-    body.get(name).and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    })
+/// Per-user policies by lower-case tag name.
+fn per_user<T: Document, V>(docs: &[(String, T)], f: impl Fn(&T) -> V) -> HashMap<String, V> {
+    docs.iter()
+        .filter_map(|(id, d)| match policy::Scope::of(id) {
+            policy::Scope::Tag(t) => Some((t.to_ascii_lowercase(), f(d))),
+            _ => None,
+        })
+        .collect()
 }
 
-/// Lync's default IM filter prefixes and blocked extensions (as in confab-admin's schema).
-const DEFAULT_PREFIXES: &[&str] = &[
-    "callto:", "file:", "ftp.", "ftp:", "gopher:", "href", "http:", "https:", "ldap:", "mailto:",
-    "news:", "nntp:", "sip:", "sips:", "tel:", "telnet:", "www*.",
-];
-const DEFAULT_EXTENSIONS: &[&str] = &[
-    ".ade",
-    ".adp",
-    ".app",
-    ".asp",
-    ".bas",
-    ".bat",
-    ".cer",
-    ".chm",
-    ".cmd",
-    ".com",
-    ".cpl",
-    ".crt",
-    ".csh",
-    ".exe",
-    ".fxp",
-    ".grp",
-    ".hlp",
-    ".hta",
-    ".inf",
-    ".ins",
-    ".isp",
-    ".its",
-    ".js",
-    ".jse",
-    ".ksh",
-    ".lnk",
-    ".mad",
-    ".maf",
-    ".mag",
-    ".mam",
-    ".maq",
-    ".mar",
-    ".mas",
-    ".mat",
-    ".mau",
-    ".mav",
-    ".maw",
-    ".mda",
-    ".mdb",
-    ".mde",
-    ".mdt",
-    ".mdw",
-    ".mdz",
-    ".msc",
-    ".msi",
-    ".msp",
-    ".mst",
-    ".ocx",
-    ".ops",
-    ".pcd",
-    ".pif",
-    ".pl",
-    ".pnp",
-    ".prf",
-    ".prg",
-    ".pst",
-    ".reg",
-    ".scf",
-    ".scr",
-    ".sct",
-    ".shb",
-    ".shs",
-    ".tmp",
-    ".url",
-    ".vb",
-    ".vbe",
-    ".vbs",
-    ".vsd",
-    ".vsmacros",
-    ".vss",
-    ".vst",
-    ".vsw",
-    ".ws",
-    ".wsc",
-    ".wsf",
-    ".wsh",
-];
+/// Lync's default IM filter prefixes (confab-policy's).
+#[cfg(test)]
+const DEFAULT_PREFIXES: &[&str] = policy::URL_PREFIXES;
 
 impl PolicySet {
-    pub fn from_documents(docs: &Documents) -> PolicySet {
-        let empty = vec![];
-        let of = |kind: &str| docs.get(kind).unwrap_or(&empty);
-        let global = |kind: &str| {
-            of(kind)
-                .iter()
-                .find(|(id, _)| id == "Global")
-                .map(|(_, b)| b.clone())
-                .unwrap_or_default()
-        };
-        let tags = |kind: &str| -> HashMap<String, Map<String, Value>> {
-            of(kind)
-                .iter()
-                .filter_map(|(id, b)| {
-                    id.strip_prefix("Tag:")
-                        .map(|t| (t.to_ascii_lowercase(), b.clone()))
-                })
-                .collect()
-        };
-
-        let edge = global("CsAccessEdgeConfiguration");
-        let allowed = of("CsAllowedDomain")
-            .iter()
-            .map(|(id, b)| {
+    /// The policies in force on a server placed at `at` (its site and pool).
+    pub fn from_documents(docs: &Documents, at: &Placement) -> PolicySet {
+        let edge: policy::AccessEdgeConfiguration = in_force(&typed(docs), at);
+        let allowed = typed::<policy::AllowedDomain>(docs)
+            .into_iter()
+            .map(|(id, d)| {
                 (
                     id.to_ascii_lowercase(),
-                    text(b, "ProxyFqdn")
-                        .trim_matches(['[', ']'])
-                        .parse::<IpAddr>()
-                        .ok(),
+                    d.proxy_fqdn.trim_matches(['[', ']']).parse::<IpAddr>().ok(),
                 )
             })
             .collect();
-        let blocked = of("CsBlockedDomain")
-            .iter()
+        let blocked = typed::<policy::BlockedDomain>(docs)
+            .into_iter()
             .map(|(id, _)| id.to_ascii_lowercase())
             .collect();
 
         let mut routes = vec![];
-        for r in global("CsStaticRoutingConfiguration")
-            .get("Route")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(r) = r.as_object() else { continue };
-            if !flag(r, "Enabled", true) {
-                continue;
-            }
-            let tls = !text(r, "Transport").eq_ignore_ascii_case("TCP");
-            let port = r
-                .get("Port")
-                .and_then(Value::as_u64)
-                .and_then(|p| u16::try_from(p).ok())
-                .unwrap_or(if tls { 5061 } else { 5060 });
-            let Ok(ip) = text(r, "Destination")
-                .trim_matches(['[', ']'])
-                .parse::<IpAddr>()
-            else {
+        let routing: policy::StaticRoutingConfiguration = in_force(&typed(docs), at);
+        for r in routing.route.iter().filter(|r| r.enabled) {
+            let tls = r.transport == policy::RouteTransport::TLS;
+            let port = r.port.unwrap_or(if tls { 5061 } else { 5060 });
+            let Ok(ip) = r.destination.trim_matches(['[', ']']).parse::<IpAddr>() else {
                 tracing::warn!(
-                    destination = text(r, "Destination"),
+                    destination = %r.destination,
                     "static route skipped: its destination must be an IP address (no DNS)"
                 );
                 continue;
             };
             let transport = if tls { Transport::Tls } else { Transport::Tcp };
             routes.push(Route {
-                match_uri: text(r, "MatchUri").to_ascii_lowercase(),
+                match_uri: r.match_uri.to_ascii_lowercase(),
                 dest: Dest {
                     transport,
                     addr: SocketAddr::new(ip, port),
@@ -329,36 +237,38 @@ impl PolicySet {
             });
         }
 
-        let ext = |b: &Map<String, Value>| ExternalAccess {
-            federation: flag(b, "EnableFederationAccess", false),
-            outside: flag(b, "EnableOutsideAccess", false),
+        let ext = |p: &policy::ExternalAccessPolicy| ExternalAccess {
+            federation: p.enable_federation_access,
+            outside: p.enable_outside_access,
         };
-        let rtf = |b: &Map<String, Value>| flag(b, "DisableRTFIm", false);
+        let external = typed::<policy::ExternalAccessPolicy>(docs);
+        let rtf = |p: &policy::ClientPolicy| p.disable_rtf_im.unwrap_or(false);
+        let client = typed::<policy::ClientPolicy>(docs);
 
-        let imf = global("CsImFilterConfiguration");
+        let imf: policy::ImFilterConfiguration = in_force(&typed(docs), at);
         let im = ImFilter {
-            enabled: flag(&imf, "Enabled", true),
-            action: match text(&imf, "Action") {
-                "Warn" => ImAction::Warn,
-                "Block" => ImAction::Block,
-                _ => ImAction::Allow,
+            enabled: imf.enabled,
+            action: match imf.action {
+                policy::ImFilterAction::Allow => ImAction::Allow,
+                policy::ImFilterAction::Warn => ImAction::Warn,
+                policy::ImFilterAction::Block => ImAction::Block,
             },
-            prefixes: strings(&imf, "Prefixes")
-                .unwrap_or_else(|| DEFAULT_PREFIXES.iter().map(|s| s.to_string()).collect())
-                .into_iter()
+            prefixes: imf
+                .prefixes
+                .iter()
                 .map(|p| p.to_ascii_lowercase())
                 .filter(|p| !p.is_empty())
                 .collect(),
-            warn_message: text(&imf, "WarnMessage").to_string(),
-            block_file_extension: flag(&imf, "BlockFileExtension", true),
+            warn_message: imf.warn_message,
+            block_file_extension: imf.block_file_extension,
         };
-        let ftf = global("CsFileTransferFilterConfiguration");
+        let ftf: policy::FileTransferFilterConfiguration = in_force(&typed(docs), at);
         let files = FileFilter {
-            enabled: flag(&ftf, "Enabled", true),
-            block_all: text(&ftf, "Action") == "BlockAll",
-            extensions: strings(&ftf, "Extensions")
-                .unwrap_or_else(|| DEFAULT_EXTENSIONS.iter().map(|s| s.to_string()).collect())
-                .into_iter()
+            enabled: ftf.enabled,
+            block_all: ftf.action == policy::FileTransferAction::BlockAll,
+            extensions: ftf
+                .extensions
+                .iter()
                 .map(|e| {
                     let e = e.trim().to_ascii_lowercase();
                     if e.starts_with('.') {
@@ -370,60 +280,62 @@ impl PolicySet {
                 .collect(),
         };
 
-        let barriers = of("CsInformationBarrier")
-            .iter()
-            .filter(|(_, b)| flag(b, "Enabled", true))
+        let barriers = typed::<policy::InformationBarrier>(docs)
+            .into_iter()
+            .filter(|(_, b)| b.enabled)
             .map(|(id, b)| {
-                let members = |name| {
-                    strings(b, name)
-                        .unwrap_or_default()
-                        .iter()
+                let members = |list: &[String]| {
+                    list.iter()
                         .filter_map(|m| BarrierMember::parse(m))
                         .collect()
                 };
                 Barrier {
-                    name: id.clone(),
-                    a: members("SegmentA"),
-                    b: members("SegmentB"),
+                    a: members(&b.segment_a),
+                    b: members(&b.segment_b),
+                    name: id,
                 }
             })
             .collect();
 
+        let assignments = docs
+            .get(UserPolicyAssignment::KIND)
+            .into_iter()
+            .flatten()
+            .map(|(id, b)| {
+                let a = serde_json::from_value(Value::Object(b.clone())).unwrap_or_else(|e| {
+                    tracing::warn!(user = %id, error = %e, "unusable policy assignment ignored");
+                    UserPolicyAssignment::default()
+                });
+                (id.to_ascii_lowercase(), a)
+            })
+            .collect();
+
+        let web: policy::WebServiceConfiguration = in_force(&typed(docs), at);
         PolicySet {
-            allow_federated: flag(&edge, "AllowFederatedUsers", false),
-            partner_discovery: flag(&edge, "EnablePartnerDiscovery", false),
+            allow_federated: edge.allow_federated_users,
+            partner_discovery: edge.enable_partner_discovery,
             allowed,
             blocked,
             routes,
-            external_global: ext(&global("CsExternalAccessPolicy")),
-            external_tags: tags("CsExternalAccessPolicy")
-                .iter()
-                .map(|(k, b)| (k.clone(), ext(b)))
-                .collect(),
-            rtf_global: rtf(&global("CsClientPolicy")),
-            rtf_tags: tags("CsClientPolicy")
-                .iter()
-                .map(|(k, b)| (k.clone(), rtf(b)))
-                .collect(),
-            assignments: of("CsUserPolicyAssignment")
-                .iter()
-                .map(|(id, b)| (id.to_ascii_lowercase(), b.clone()))
-                .collect(),
+            external_global: ext(&in_force(&external, at)),
+            external_tags: per_user(&external, ext),
+            rtf_global: rtf(&in_force(&client, at)),
+            rtf_tags: per_user(&client, rtf),
+            assignments,
             im,
             files,
             barriers,
-            allow_outside: flag(&edge, "AllowOutsideUsers", true),
-            defence: of("CsDefenseConfiguration")
+            allow_outside: edge.allow_outside_users,
+            defence: policy::effective(
+                policy::DefenseConfiguration::DEF,
+                &typed::<policy::DefenseConfiguration>(docs),
+                at,
+            )
+            .map(defence_config),
+            trusted_thumbprints: web
+                .trusted_ca_certs
                 .iter()
-                .find(|(id, _)| id == "Global")
-                .map(|(_, b)| defence_config(b)),
-            trusted_thumbprints: global("CsWebServiceConfiguration")
-                .get("TrustedCACerts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.get("Thumbprint").and_then(Value::as_str))
-                .map(|t| t.trim().to_ascii_uppercase())
+                .map(|c| c.thumbprint.trim().to_ascii_uppercase())
                 .collect(),
         }
     }
@@ -470,7 +382,6 @@ impl PolicySet {
         self.assignments
             .get(user)
             .and_then(|a| a.get(policy))
-            .and_then(Value::as_str)
             .map(str::to_ascii_lowercase)
     }
 
@@ -873,15 +784,33 @@ fn selector_name(sel: &str) -> Option<String> {
 pub struct Policies {
     current: RwLock<Arc<PolicySet>>,
     version: Mutex<Option<i64>>,
+    /// This server's site and pool: which Site: and Service: documents are in force.
+    placement: Placement,
 }
 
 impl Policies {
+    /// The policies of a server at `placement` (until the first refresh: the defaults).
+    pub fn new(placement: Placement) -> Policies {
+        Policies {
+            current: RwLock::new(Arc::new(PolicySet::from_documents(
+                &HashMap::new(),
+                &placement,
+            ))),
+            version: Mutex::new(None),
+            placement,
+        }
+    }
+
     pub fn get(&self) -> Arc<PolicySet> {
         self.current.read().clone()
     }
 
     pub fn set(&self, p: PolicySet) {
         *self.current.write() = Arc::new(p);
+    }
+
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// Re-reads the documents when the config version moved. Returns whether it did.
@@ -891,38 +820,77 @@ impl Policies {
         if *seen == Some(v) {
             return Ok(false);
         }
-        let mut docs: Documents = HashMap::new();
-        for kind in KINDS {
-            docs.insert(
-                kind.to_string(),
-                store
-                    .list_config(kind)?
-                    .into_iter()
-                    .map(|d| (d.identity, d.body))
-                    .collect(),
+        let docs = read_documents(store)?;
+        self.set(PolicySet::from_documents(&docs, &self.placement));
+        *seen = Some(v);
+        let elsewhere = not_in_force_here(&docs, &self.placement);
+        if !elsewhere.is_empty() {
+            tracing::info!(
+                site = self.placement.site.as_deref().unwrap_or("(none)"),
+                pool = self.placement.pool.as_deref().unwrap_or("(none)"),
+                documents = ?elsewhere,
+                "documents of other sites or pools are not in force on this server"
             );
         }
-        self.set(PolicySet::from_documents(&docs));
-        *seen = Some(v);
         tracing::info!("policies loaded (config version {v})");
         Ok(true)
     }
 }
 
-const KINDS: &[&str] = &[
-    "CsAccessEdgeConfiguration",
-    "CsDefenseConfiguration",
-    "CsAllowedDomain",
-    "CsBlockedDomain",
-    "CsStaticRoutingConfiguration",
-    "CsExternalAccessPolicy",
-    "CsClientPolicy",
-    "CsUserPolicyAssignment",
-    "CsImFilterConfiguration",
-    "CsFileTransferFilterConfiguration",
-    "CsWebServiceConfiguration",
-    "CsInformationBarrier",
-];
+/// Every document the server reads, from the store.
+fn read_documents(store: &confab_store::Store) -> Result<Documents, confab_store::StoreError> {
+    let mut docs: Documents = HashMap::new();
+    for kind in kinds() {
+        docs.insert(
+            kind.to_string(),
+            store
+                .list_config(kind)?
+                .into_iter()
+                .map(|d| (d.identity, d.body))
+                .collect(),
+        );
+    }
+    Ok(docs)
+}
+
+/// Site: and Service: documents that belong to other sites or pools than `at`'s.
+fn not_in_force_here(docs: &Documents, at: &Placement) -> Vec<String> {
+    let mut out = vec![];
+    for (kind, list) in docs {
+        let Some(def) = policy::definition(kind) else {
+            continue;
+        };
+        for (id, _) in list {
+            let scoped = matches!(
+                policy::Scope::of(id),
+                policy::Scope::Site(_) | policy::Scope::Service { .. }
+            );
+            if scoped && at.rank(id, def).is_none() {
+                out.push(format!("{kind} {id}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The kinds of document the server reads.
+fn kinds() -> [&'static str; 12] {
+    [
+        policy::AccessEdgeConfiguration::DEF.noun,
+        policy::DefenseConfiguration::DEF.noun,
+        policy::AllowedDomain::DEF.noun,
+        policy::BlockedDomain::DEF.noun,
+        policy::StaticRoutingConfiguration::DEF.noun,
+        policy::ExternalAccessPolicy::DEF.noun,
+        policy::ClientPolicy::DEF.noun,
+        UserPolicyAssignment::KIND,
+        policy::ImFilterConfiguration::DEF.noun,
+        policy::FileTransferFilterConfiguration::DEF.noun,
+        policy::WebServiceConfiguration::DEF.noun,
+        policy::InformationBarrier::DEF.noun,
+    ]
+}
 
 #[cfg(test)]
 mod tests {
@@ -936,13 +904,165 @@ mod tests {
                 .or_default()
                 .push((id.to_string(), b.as_object().unwrap().clone()));
         }
-        PolicySet::from_documents(&d)
+        PolicySet::from_documents(&d, &Placement::default())
     }
 
     fn message(ctype: &str, body: &str) -> Message {
         let mut m = Message::request(confab_sip::Method::Message, "sip:bob@example.test");
         m.set_body(ctype, body.as_bytes().to_vec());
         m
+    }
+
+    fn at_site(site: &str, list: &[(&str, &str, Value)]) -> PolicySet {
+        let mut d: Documents = HashMap::new();
+        for (k, id, b) in list {
+            d.entry(k.to_string())
+                .or_default()
+                .push((id.to_string(), b.as_object().unwrap().clone()));
+        }
+        let at = Placement {
+            site: Some(site.to_string()),
+            pool: Some("pool.x.test".into()),
+        };
+        PolicySet::from_documents(&d, &at)
+    }
+
+    #[test]
+    fn site_documents_override_global_on_their_site_only() {
+        let list = [
+            (
+                "CsImFilterConfiguration",
+                "Global",
+                json!({"Action": "Warn", "WarnMessage": "w"}),
+            ),
+            (
+                "CsImFilterConfiguration",
+                "Site:Redmond",
+                json!({"Action": "Block"}),
+            ),
+            (
+                "CsExternalAccessPolicy",
+                "Site:Dublin",
+                json!({"EnableFederationAccess": true}),
+            ),
+            ("CsExternalAccessPolicy", "Tag:NoFed", json!({})),
+            (
+                "CsUserPolicyAssignment",
+                "a@x.test",
+                json!({"ExternalAccessPolicy": "NoFed"}),
+            ),
+            (
+                "CsAccessEdgeConfiguration",
+                "Global",
+                json!({"AllowFederatedUsers": true}),
+            ),
+            ("CsAllowedDomain", "y.test", json!({})),
+            // a site document of a global-only kind is never in force
+            (
+                "CsAccessEdgeConfiguration",
+                "Site:Dublin",
+                json!({"AllowFederatedUsers": false}),
+            ),
+            (
+                "CsStaticRoutingConfiguration",
+                "Service:Registrar:pool.x.test",
+                json!({"Route": [{"Transport": "TCP", "Destination": "127.0.0.2", "Port": 5070, "MatchUri": "y.test"}]}),
+            ),
+            (
+                "CsStaticRoutingConfiguration",
+                "Service:Registrar:other.x.test",
+                json!({"Route": [{"Transport": "TCP", "Destination": "127.0.0.3", "Port": 5070, "MatchUri": "z.test"}]}),
+            ),
+        ];
+        let redmond = at_site("Redmond", &list);
+        let dublin = at_site("dublin", &list);
+        assert_eq!(redmond.im.action, ImAction::Block);
+        assert_eq!(dublin.im.action, ImAction::Warn);
+        assert_eq!(dublin.im.warn_message, "w");
+        // the site policy applies to everyone there, a granted per-user one overrides it
+        assert!(redmond.check_outbound("b@x.test", "y.test").is_err());
+        dublin.check_outbound("b@x.test", "y.test").unwrap();
+        assert!(dublin.check_outbound("a@x.test", "y.test").is_err());
+        assert!(dublin.allow_federated);
+        // the pool's service document; another pool's is not in force
+        assert!(dublin.route_for("y.test").is_some() && dublin.route_for("z.test").is_none());
+        // without a site, only Global applies
+        let none = docs(&list);
+        assert_eq!(none.im.action, ImAction::Warn);
+        assert!(none.route_for("y.test").is_none());
+
+        let mut d: Documents = HashMap::new();
+        for (k, id, b) in &list {
+            d.entry(k.to_string())
+                .or_default()
+                .push((id.to_string(), b.as_object().unwrap().clone()));
+        }
+        let here = Placement {
+            site: Some("Redmond".into()),
+            pool: Some("pool.x.test".into()),
+        };
+        assert_eq!(
+            not_in_force_here(&d, &here),
+            [
+                "CsAccessEdgeConfiguration Site:Dublin",
+                "CsExternalAccessPolicy Site:Dublin",
+                "CsStaticRoutingConfiguration Service:Registrar:other.x.test"
+            ]
+        );
+    }
+
+    #[test]
+    fn documents_written_by_the_admin_shell_at_their_defaults_change_nothing() {
+        // The admin shell writes a document with no property set as its defaults (Set- on
+        // Global); the server must read that exactly as it reads no document at all.
+        let dir = tempfile::tempdir().unwrap();
+        let store = confab_store::Store::open(dir.path()).unwrap();
+        let admin = store
+            .add_admin("root", "rootpassword1", &["CsAdministrator".into()])
+            .unwrap();
+        let principal = confab_admin::principal_for(&store, &admin).unwrap();
+        let mut sh = confab_admin::Session::new(&store, principal, "test", "pool.x.test");
+        let mut written = 0;
+        for k in confab_admin::schema::kinds() {
+            if k.scopes.contains(&confab_policy::ScopeKind::Global) {
+                sh.run(&format!("Set-{}", k.noun)).unwrap();
+                assert_eq!(
+                    store.get_config(k.noun, "Global").unwrap().unwrap().body,
+                    k.defaults(),
+                    "{}",
+                    k.noun
+                );
+                written += 1;
+            }
+        }
+        assert!(written >= 10);
+        let mut p =
+            PolicySet::from_documents(&read_documents(&store).unwrap(), &Placement::default());
+        // CsDefenseConfiguration once written replaces the file's [defence]: at its
+        // defaults it is the defaults
+        let file = DefenceConfig::default();
+        assert_eq!(p.defence_config(&file), file);
+        p.defence = None;
+        assert_eq!(p, PolicySet::default());
+        // and a stored empty body reads as the defaults too
+        let empty: Documents = kinds()
+            .iter()
+            .map(|k| (k.to_string(), vec![("Global".to_string(), Map::new())]))
+            // collections and assignments have no Global member
+            .filter(|(k, _)| {
+                ![
+                    "CsAllowedDomain",
+                    "CsBlockedDomain",
+                    "CsInformationBarrier",
+                    "CsUserPolicyAssignment",
+                ]
+                .contains(&k.as_str())
+            })
+            .collect();
+        let mut e = PolicySet::from_documents(&empty, &Placement::default());
+        assert_eq!(e.defence_config(&file), file);
+        e.defence = None;
+        assert_eq!(e, PolicySet::default());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use confab_scripts::{AppConfig, Filters, Limits, LoadError};
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
-pub const KIND: &str = "CsServerApplication";
+pub const KIND: &str = <confab_policy::ServerApplication as confab_policy::Document>::DEF.noun;
 
 /// The live scripts. Requests check one atomic flag when there are none.
 pub struct ScriptFilters {
@@ -109,28 +109,25 @@ impl ScriptFilters {
     }
 }
 
-/// A `CsServerApplication` document as the scripts crate wants it (defaults as in
-/// confab-admin's schema: Enabled false, Critical true, Priority -1).
+/// A `CsServerApplication` document as the scripts crate wants it (read through its typed
+/// definition in confab-policy: Enabled false, Critical true, Priority -1 by default).
 pub fn app_config(identity: &str, body: &Map<String, Value>) -> AppConfig {
-    let text = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    use confab_policy::Document;
+    let (app, bad) = confab_policy::ServerApplication::from_body(body);
+    if !bad.is_empty() {
+        tracing::warn!(
+            application = identity,
+            properties = ?bad,
+            "stored values of the wrong type: their defaults apply"
+        );
+    }
     AppConfig {
         identity: identity.to_string(),
-        uri: text("Uri"),
-        script_name: text("ScriptName"),
-        enabled: body
-            .get("Enabled")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        critical: body
-            .get("Critical")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
-        priority: body.get("Priority").and_then(Value::as_i64).unwrap_or(-1),
+        uri: app.uri,
+        script_name: app.script_name,
+        enabled: app.enabled,
+        critical: app.critical,
+        priority: app.priority,
     }
 }
 

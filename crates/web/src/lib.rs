@@ -392,6 +392,10 @@ fn output_json(out: confab_admin::Output, command: Option<&str>) -> Json<Value> 
     }
     m.insert("objects".into(), Value::Array(objects));
     m.insert("text".into(), Value::String(out.text));
+    m.insert(
+        "warnings".into(),
+        Value::Array(out.warnings.into_iter().map(Value::String).collect()),
+    );
     Json(Value::Object(m))
 }
 

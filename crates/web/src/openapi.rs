@@ -223,7 +223,7 @@ pub fn document() -> Value {
                 },
                 "CmdletResult": {
                     "type": "object",
-                    "required": ["objects", "text"],
+                    "required": ["objects", "text", "warnings"],
                     "properties": {
                         "command": {"type": "string", "description": "Resource routes: the command that was run"},
                         "objects": {
@@ -231,7 +231,12 @@ pub fn document() -> Value {
                             "description": "The objects output, each with its properties and '_type' (e.g. CsUser); bare values for Select-Object -ExpandProperty",
                             "items": {}
                         },
-                        "text": {"type": "string", "description": "The output formatted as the Lync Management Shell prints it"}
+                        "text": {"type": "string", "description": "The output formatted as the Lync Management Shell prints it"},
+                        "warnings": {
+                            "type": "array",
+                            "description": "What the shell prints as WARNING: the commands succeeded, but something they set has no effect (e.g. a property confab does not enforce yet)",
+                            "items": {"type": "string"}
+                        }
                     }
                 },
                 "ShellValue": {

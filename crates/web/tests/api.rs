@@ -678,3 +678,49 @@ async fn metrics_scrape_burst_renders_once() {
     let later = client.get(&url).send().await.unwrap().text().await.unwrap();
     assert_eq!(later, format!("confab_renders_total {}\n", n + 1));
 }
+
+#[tokio::test]
+async fn unenforced_properties_come_back_as_warnings() {
+    let s = start().await;
+    let root = s.login("root", "rootpassword1").await;
+    let (status, body) = s
+        .cmd(
+            &root,
+            "Set-CsClientPolicy -DisableHtmlIm $true -DisableRTFIm $true",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let warnings = body["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{body}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("Set-CsClientPolicy: DisableHtmlIm is not enforced"),
+        "{body}"
+    );
+    // the same through a resource route
+    let (status, body) = s
+        .patch(
+            &root,
+            "/config/CsImFilterConfiguration/Global",
+            json!({"IgnoreLocal": false, "Action": "Warn"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let warnings: Vec<&str> = body["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{body}");
+    assert!(warnings[0].contains("IgnoreLocal"), "{body}");
+    // an enforced change, and a read: an empty list
+    let (_, body) = s
+        .cmd(&root, "Set-CsClientPolicy -DisableRTFIm $false")
+        .await;
+    assert_eq!(body["warnings"], json!([]), "{body}");
+    let (_, body) = s.get(&root, "/config/CsClientPolicy").await;
+    assert_eq!(body["warnings"], json!([]), "{body}");
+}

@@ -1,0 +1,624 @@
+//! The documents, with Lync 2013's names, types, defaults and scopes
+//! (../shared/reference/lync-2013.md §3), and for each property whether confab enforces it.
+//!
+//! Mark a property `Enforced` only when the server really acts on it (name the place);
+//! everything else is `NotEnforced` with the reason, so `Get-Help` and the warnings of
+//! `Set-`/`New-` tell administrators the truth.
+
+use crate::Enforcement::{Enforced, Informational, NotEnforced};
+use crate::PropType::{self, Bool, Enum, Int, ObjList, OptBool, Str, StrList};
+use crate::ScopeKind::{Global, Named, Service, Site, Tag};
+use serde::{Deserialize, Serialize};
+
+const fn int(min: i64, max: i64) -> PropType {
+    Int { min, max }
+}
+const fn text(max_len: usize) -> PropType {
+    Str { max_len }
+}
+const PORT: PropType = int(1024, 65535);
+const RANGE: PropType = int(1, 65535);
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+const NO_MEETINGS: crate::Enforcement =
+    NotEnforced("confab has no conferencing yet (meetings are the next part)");
+const NO_PROVISIONING: crate::Enforcement = NotEnforced(
+    "a client setting: confab does not provision clients (no in-band provisioning) yet",
+);
+const NO_WEB: crate::Enforcement = NotEnforced("confab has no web services (Lync's IIS site) yet");
+
+/// Lync's default IM filter prefixes.
+pub const URL_PREFIXES: &[&str] = &[
+    "callto:", "file:", "ftp.", "ftp:", "gopher:", "href", "http:", "https:", "ldap:", "mailto:",
+    "news:", "nntp:", "sip:", "sips:", "tel:", "telnet:", "www*.",
+];
+
+/// Lync's default blocked file extensions.
+pub const FILE_EXTENSIONS: &[&str] = &[
+    ".ade",
+    ".adp",
+    ".app",
+    ".asp",
+    ".bas",
+    ".bat",
+    ".cer",
+    ".chm",
+    ".cmd",
+    ".com",
+    ".cpl",
+    ".crt",
+    ".csh",
+    ".exe",
+    ".fxp",
+    ".grp",
+    ".hlp",
+    ".hta",
+    ".inf",
+    ".ins",
+    ".isp",
+    ".its",
+    ".js",
+    ".jse",
+    ".ksh",
+    ".lnk",
+    ".mad",
+    ".maf",
+    ".mag",
+    ".mam",
+    ".maq",
+    ".mar",
+    ".mas",
+    ".mat",
+    ".mau",
+    ".mav",
+    ".maw",
+    ".mda",
+    ".mdb",
+    ".mde",
+    ".mdt",
+    ".mdw",
+    ".mdz",
+    ".msc",
+    ".msi",
+    ".msp",
+    ".mst",
+    ".ocx",
+    ".ops",
+    ".pcd",
+    ".pif",
+    ".pl",
+    ".pnp",
+    ".prf",
+    ".prg",
+    ".pst",
+    ".reg",
+    ".scf",
+    ".scr",
+    ".sct",
+    ".shb",
+    ".shs",
+    ".tmp",
+    ".url",
+    ".vb",
+    ".vbe",
+    ".vbs",
+    ".vsd",
+    ".vsmacros",
+    ".vss",
+    ".vst",
+    ".vsw",
+    ".ws",
+    ".wsc",
+    ".wsf",
+    ".wsh",
+];
+
+// ----- meetings and conferencing (not enforced yet) --------------------------------------------
+
+lync_enum! {
+    pub enum DesignateAsPresenter { None, Company, Everyone } default Company
+}
+
+document! {
+    /// CsMeetingConfiguration.
+    pub struct MeetingConfiguration = "CsMeetingConfiguration" {
+        scopes: [Global, Site, Service("UserServer")],
+        policy: false,
+        get_set_only: false,
+        read_by_server: false,
+    }
+    pstn_callers_bypass_lobby: bool = true => "PstnCallersBypassLobby", Bool, NO_MEETINGS;
+    designate_as_presenter: DesignateAsPresenter = DesignateAsPresenter::Company
+        => "DesignateAsPresenter", Enum(DesignateAsPresenter::VALUES), NO_MEETINGS;
+    assigned_conference_type_by_default: bool = true
+        => "AssignedConferenceTypeByDefault", Bool, NO_MEETINGS;
+    enable_assigned_conference_type: bool = true
+        => "EnableAssignedConferenceType", Bool, NO_MEETINGS;
+    admit_anonymous_users_by_default: bool = true
+        => "AdmitAnonymousUsersByDefault", Bool, NO_MEETINGS;
+    require_room_systems_authorization: bool = false
+        => "RequireRoomSystemsAuthorization", Bool, NO_MEETINGS;
+    allow_conference_recording: bool = true => "AllowConferenceRecording", Bool, NO_MEETINGS;
+    logo_url: String = String::new() => "LogoURL", text(1024), NO_MEETINGS;
+    help_url: String = String::new() => "HelpURL", text(1024), NO_MEETINGS;
+    legal_url: String = String::new() => "LegalURL", text(1024), NO_MEETINGS;
+    custom_footer_text: String = String::new() => "CustomFooterText", text(1024), NO_MEETINGS;
+}
+
+document! {
+    /// CsConferencingConfiguration.
+    pub struct ConferencingConfiguration = "CsConferencingConfiguration" {
+        scopes: [Global, Site, Service("ConferencingServer")],
+        policy: false,
+        get_set_only: false,
+        read_by_server: false,
+    }
+    max_content_storage_mb: i64 = 500 => "MaxContentStorageMb", int(50, 1024), NO_MEETINGS;
+    max_upload_file_size_mb: i64 = 500 => "MaxUploadFileSizeMb", int(1, 1024), NO_MEETINGS;
+    content_grace_period: String = "15.00:00:00".into()
+        => "ContentGracePeriod", text(32), NO_MEETINGS;
+    max_bandwidth_per_app_sharing_service_mb: i64 = 375
+        => "MaxBandwidthPerAppSharingServiceMb", int(1, 10000), NO_MEETINGS;
+    client_audio_port: i64 = 5350 => "ClientAudioPort", PORT, NO_MEETINGS;
+    client_audio_port_range: i64 = 40 => "ClientAudioPortRange", RANGE, NO_MEETINGS;
+    client_video_port: i64 = 5350 => "ClientVideoPort", PORT, NO_MEETINGS;
+    client_video_port_range: i64 = 40 => "ClientVideoPortRange", RANGE, NO_MEETINGS;
+    client_app_sharing_port: i64 = 5350 => "ClientAppSharingPort", PORT, NO_MEETINGS;
+    client_app_sharing_port_range: i64 = 40 => "ClientAppSharingPortRange", RANGE, NO_MEETINGS;
+    client_file_transfer_port: i64 = 5350 => "ClientFileTransferPort", PORT, NO_MEETINGS;
+    client_file_transfer_port_range: i64 = 40
+        => "ClientFileTransferPortRange", RANGE, NO_MEETINGS;
+    client_media_port: i64 = 5350 => "ClientMediaPort", PORT, NO_MEETINGS;
+    client_media_port_range: i64 = 40 => "ClientMediaPortRange", RANGE, NO_MEETINGS;
+    client_sip_dynamic_port: i64 = 7100 => "ClientSipDynamicPort", PORT, NO_MEETINGS;
+    client_sip_dynamic_port_range: i64 = 3 => "ClientSipDynamicPortRange", RANGE, NO_MEETINGS;
+    client_media_port_range_enabled: bool = false
+        => "ClientMediaPortRangeEnabled", Bool, NO_MEETINGS;
+}
+
+lync_enum! {
+    pub enum AppDesktopSharing { Desktop, SingleApplication, None } default Desktop
+}
+lync_enum! {
+    pub enum VideoResolution { CIF, VGA } default VGA
+}
+
+document! {
+    /// CsConferencingPolicy.
+    pub struct ConferencingPolicy = "CsConferencingPolicy" {
+        scopes: [Global, Site, Tag],
+        policy: true,
+        get_set_only: false,
+        read_by_server: false,
+    }
+    allow_ip_audio: bool = true => "AllowIPAudio", Bool, NO_MEETINGS;
+    allow_ip_video: bool = true => "AllowIPVideo", Bool, NO_MEETINGS;
+    allow_multi_view: bool = true => "AllowMultiView", Bool, NO_MEETINGS;
+    allow_participant_control: bool = true => "AllowParticipantControl", Bool, NO_MEETINGS;
+    allow_annotations: bool = true => "AllowAnnotations", Bool, NO_MEETINGS;
+    disable_power_point_annotations: bool = false
+        => "DisablePowerPointAnnotations", Bool, NO_MEETINGS;
+    allow_user_to_schedule_meetings_with_app_sharing: bool = true
+        => "AllowUserToScheduleMeetingsWithAppSharing", Bool, NO_MEETINGS;
+    allow_non_enterprise_voice_users_to_dial_out: bool = false
+        => "AllowNonEnterpriseVoiceUsersToDialOut", Bool, NO_MEETINGS;
+    allow_anonymous_users_to_dial_out: bool = false
+        => "AllowAnonymousUsersToDialOut", Bool, NO_MEETINGS;
+    allow_anonymous_participants_in_meetings: bool = true
+        => "AllowAnonymousParticipantsInMeetings", Bool, NO_MEETINGS;
+    allow_external_users_to_save_content: bool = true
+        => "AllowExternalUsersToSaveContent", Bool, NO_MEETINGS;
+    allow_external_user_control: bool = false => "AllowExternalUserControl", Bool, NO_MEETINGS;
+    allow_external_users_to_record_meeting: bool = false
+        => "AllowExternalUsersToRecordMeeting", Bool, NO_MEETINGS;
+    allow_polls: bool = true => "AllowPolls", Bool, NO_MEETINGS;
+    allow_shared_notes: bool = true => "AllowSharedNotes", Bool, NO_MEETINGS;
+    enable_dial_in_conferencing: bool = true => "EnableDialInConferencing", Bool, NO_MEETINGS;
+    enable_app_desktop_sharing: AppDesktopSharing = AppDesktopSharing::Desktop
+        => "EnableAppDesktopSharing", Enum(AppDesktopSharing::VALUES), NO_MEETINGS;
+    allow_conference_recording: bool = false => "AllowConferenceRecording", Bool, NO_MEETINGS;
+    enable_p2p_recording: bool = false => "EnableP2PRecording", Bool, NO_MEETINGS;
+    enable_file_transfer: bool = true => "EnableFileTransfer", Bool, NO_MEETINGS;
+    enable_p2p_file_transfer: bool = true => "EnableP2PFileTransfer", Bool,
+        NotEnforced("peer-to-peer file transfer is governed by CsFileTransferFilterConfiguration only");
+    enable_p2p_video: bool = true => "EnableP2PVideo", Bool,
+        NotEnforced("confab relays signalling only and does not look at the media of calls");
+    allow_large_meetings: bool = false => "AllowLargeMeetings", Bool, NO_MEETINGS;
+    enable_data_collaboration: bool = true => "EnableDataCollaboration", Bool, NO_MEETINGS;
+    max_video_conference_resolution: VideoResolution = VideoResolution::VGA
+        => "MaxVideoConferenceResolution", Enum(VideoResolution::VALUES), NO_MEETINGS;
+    max_meeting_size: i64 = 250 => "MaxMeetingSize", int(2, 1000), NO_MEETINGS;
+    audio_bit_rate_kb: i64 = 200 => "AudioBitRateKb", int(20, 200), NO_MEETINGS;
+    video_bit_rate_kb: i64 = 50000 => "VideoBitRateKb", int(1, 50000), NO_MEETINGS;
+    app_sharing_bit_rate_kb: i64 = 50000 => "AppSharingBitRateKb", int(1, 50000), NO_MEETINGS;
+    file_transfer_bit_rate_kb: i64 = 50000
+        => "FileTransferBitRateKb", int(1, 50000), NO_MEETINGS;
+    total_receive_video_bit_rate_kb: i64 = 6000
+        => "TotalReceiveVideoBitRateKb", int(1, 50000), NO_MEETINGS;
+    enable_multi_view_join: bool = true => "EnableMultiViewJoin", Bool, NO_MEETINGS;
+}
+
+// ----- clients and IM --------------------------------------------------------------------------
+
+lync_enum! {
+    pub enum DisplayPhoto { NoPhoto, PhotosFromADOnly, AllPhotos } default AllPhotos
+}
+lync_enum! {
+    pub enum TracingLevel { Off, Light, Full } default Light
+}
+
+document! {
+    /// CsClientPolicy. Most properties are null by default: "the client decides".
+    pub struct ClientPolicy = "CsClientPolicy" {
+        scopes: [Global, Site, Tag],
+        policy: true,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    disable_rtf_im: Option<bool> = None => "DisableRTFIm", OptBool, Enforced(
+        "the proxy refuses rich-text MESSAGEs (415) of a sender or local recipient under this \
+         policy, or keeps their plain-text alternative (edge.rs filter_message)");
+    disable_html_im: Option<bool> = None => "DisableHtmlIm", OptBool, NO_PROVISIONING;
+    disable_emoticons: Option<bool> = None => "DisableEmoticons", OptBool, NO_PROVISIONING;
+    disable_ink_im: Option<bool> = None => "DisableInkIM", OptBool, NO_PROVISIONING;
+    disable_saving_im: Option<bool> = None => "DisableSavingIM", OptBool, NO_PROVISIONING;
+    enable_url: Option<bool> = None => "EnableURL", OptBool, NO_PROVISIONING;
+    im_warning: String = String::new() => "IMWarning", text(256), NO_PROVISIONING;
+    block_conversation_from_federated_contacts: Option<bool> = None
+        => "BlockConversationFromFederatedContacts", OptBool, NotEnforced(
+            "federated contacts are admitted by CsExternalAccessPolicy EnableFederationAccess only");
+    enable_unencrypted_file_transfer: Option<bool> = None
+        => "EnableUnencryptedFileTransfer", OptBool, NO_PROVISIONING;
+    enable_appear_offline: Option<bool> = None => "EnableAppearOffline", OptBool, NO_PROVISIONING;
+    disable_calendar_presence: Option<bool> = None
+        => "DisableCalendarPresence", OptBool, NotEnforced(
+            "the presence server publishes what clients send; it does not strip calendar data yet");
+    disable_free_busy_info: Option<bool> = None
+        => "DisableFreeBusyInfo", OptBool, NotEnforced(
+            "the presence server publishes what clients send; it does not strip free/busy yet");
+    disable_meeting_subject_and_location: Option<bool> = None
+        => "DisableMeetingSubjectAndLocation", OptBool, NotEnforced(
+            "the presence server publishes what clients send; it does not strip meeting details yet");
+    disable_presence_note: Option<bool> = None
+        => "DisablePresenceNote", OptBool, NotEnforced(
+            "the presence server publishes what clients send; it does not strip notes yet");
+    display_photo: DisplayPhoto = DisplayPhoto::AllPhotos
+        => "DisplayPhoto", Enum(DisplayPhoto::VALUES), NO_PROVISIONING;
+    maximum_number_of_contacts: i64 = 250 => "MaximumNumberOfContacts", int(0, 1000), NotEnforced(
+        "contact lists are limited to 1000 entries by the store, whatever the policy says");
+    max_photo_size_kb: i64 = 30 => "MaxPhotoSizeKB", int(1, 1000), NO_PROVISIONING;
+    tracing_level: TracingLevel = TracingLevel::Light
+        => "TracingLevel", Enum(TracingLevel::VALUES), NO_PROVISIONING;
+}
+
+lync_enum! {
+    pub enum ImFilterAction { Allow, Warn, Block } default Allow
+}
+
+document! {
+    /// CsImFilterConfiguration (Lync's IIMFilter application).
+    pub struct ImFilterConfiguration = "CsImFilterConfiguration" {
+        scopes: [Global, Site],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    enabled: bool = true => "Enabled", Bool,
+        Enforced("the proxy runs the URL filter on MESSAGE bodies (edge.rs filter_message)");
+    action: ImFilterAction = ImFilterAction::Allow
+        => "Action", Enum(ImFilterAction::VALUES), Enforced(
+            "Allow prefixes links with '_', Warn prepends WarnMessage, Block refuses with 403");
+    prefixes: Vec<String> = strings(URL_PREFIXES) => "Prefixes", StrList,
+        Enforced("the link prefixes the filter looks for");
+    ignore_local: bool = true => "IgnoreLocal", Bool, NotEnforced(
+        "links to local intranet addresses are filtered like any other");
+    block_file_extension: bool = true => "BlockFileExtension", Bool, Enforced(
+        "links to files with an extension of CsFileTransferFilterConfiguration are refused (403)");
+    allow_message: String = String::new() => "AllowMessage", text(256), NotEnforced(
+        "Action Allow prefixes links but adds no banner");
+    warn_message: String = String::new() => "WarnMessage", text(256),
+        Enforced("prepended to messages with links under Action Warn");
+}
+
+lync_enum! {
+    pub enum FileTransferAction { Block, BlockAll } default Block
+}
+
+document! {
+    /// CsFileTransferFilterConfiguration.
+    pub struct FileTransferFilterConfiguration = "CsFileTransferFilterConfiguration" {
+        scopes: [Global, Site],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    enabled: bool = true => "Enabled", Bool, Enforced(
+        "the proxy checks file-transfer offers in INVITEs (edge.rs filter_file_transfer)");
+    action: FileTransferAction = FileTransferAction::Block
+        => "Action", Enum(FileTransferAction::VALUES),
+        Enforced("Block refuses listed extensions, BlockAll every file transfer (403)");
+    extensions: Vec<String> = strings(FILE_EXTENSIONS) => "Extensions", StrList,
+        Enforced("file names (and IM links, with BlockFileExtension) with these are refused");
+}
+
+// ----- web services ------------------------------------------------------------------------------
+
+/// An entry of TrustedCACerts (made by New-CsWebTrustedCACertificate).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrustedCaCert {
+    /// SHA-1 thumbprint, 40 hex digits.
+    #[serde(rename = "Thumbprint")]
+    pub thumbprint: String,
+    #[serde(rename = "CAStore")]
+    pub ca_store: String,
+}
+
+lync_enum! {
+    pub enum WindowsAuth { Negotiate, NTLM, None } default Negotiate
+}
+
+document! {
+    /// CsWebServiceConfiguration.
+    pub struct WebServiceConfiguration = "CsWebServiceConfiguration" {
+        scopes: [Global, Site, Service("WebServer")],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    trusted_ca_certs: Vec<TrustedCaCert> = vec![] => "TrustedCACerts",
+        ObjList { key: "Thumbprint", made_by: "New-CsWebTrustedCACertificate" },
+        Enforced("TLS peers whose certificate (or a chain certificate) has one of these \
+                  SHA-1 thumbprints are trusted (tls.rs)");
+    infer_cert_chain_from_ssl: bool = false => "InferCertChainFromSSL", Bool, NO_WEB;
+    use_windows_auth: WindowsAuth = WindowsAuth::Negotiate
+        => "UseWindowsAuth", Enum(WindowsAuth::VALUES), NO_WEB;
+    use_certificate_auth: bool = true => "UseCertificateAuth", Bool, NO_WEB;
+    use_pin_auth: bool = true => "UsePinAuth", Bool, NO_WEB;
+    max_group_size_to_expand: i64 = 100 => "MaxGroupSizeToExpand", int(1, 100000), NO_WEB;
+}
+
+// ----- the Edge ------------------------------------------------------------------------------------
+
+document! {
+    /// CsExternalAccessPolicy. In Lync 2013 everything defaults to False.
+    pub struct ExternalAccessPolicy = "CsExternalAccessPolicy" {
+        scopes: [Global, Site, Tag],
+        policy: true,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    enable_federation_access: bool = false => "EnableFederationAccess", Bool, Enforced(
+        "users under this policy may reach, and be reached by, federated domains (edge.rs)");
+    enable_xmpp_access: bool = false => "EnableXmppAccess", Bool,
+        NotEnforced("confab has no XMPP gateway");
+    enable_public_cloud_access: bool = false => "EnablePublicCloudAccess", Bool,
+        NotEnforced("confab has no public IM connectivity");
+    enable_public_cloud_audio_video_access: bool = false
+        => "EnablePublicCloudAudioVideoAccess", Bool,
+        NotEnforced("confab has no public IM connectivity");
+    enable_outside_access: bool = false => "EnableOutsideAccess", Bool, Enforced(
+        "users under this policy may sign in from outside [edge] internal_networks (core.rs)");
+}
+
+document! {
+    /// confab's own: flood and password-guessing defence (Lync's Edge had it built in,
+    /// without settings). Until an administrator sets it, confab.toml's [defence] applies.
+    pub struct DefenseConfiguration = "CsDefenseConfiguration" {
+        scopes: [Global],
+        policy: false,
+        get_set_only: true,
+        read_by_server: true,
+    }
+    enabled: bool = true => "Enabled", Bool, Enforced("defence.rs: rate limits and lockouts");
+    messages_per_second: i64 = 1000 => "MessagesPerSecond", int(1, 1_000_000),
+        Enforced("defence.rs: an address sending more on average is banned");
+    burst: i64 = 2000 => "Burst", int(1, 10_000_000),
+        Enforced("defence.rs: the burst an address may send");
+    ban_seconds: i64 = 60 => "BanSeconds", int(1, 86_400),
+        Enforced("defence.rs: how long a flooding address is ignored");
+    trusted_addresses: Vec<String> = vec![] => "TrustedAddresses", StrList,
+        Enforced("defence.rs: addresses never limited");
+    max_auth_failures_per_user: i64 = 10 => "MaxAuthFailuresPerUser", int(1, 10_000),
+        Enforced("defence.rs: failed digest attempts before a user is locked");
+    max_auth_failures_per_address: i64 = 20 => "MaxAuthFailuresPerAddress", int(1, 10_000),
+        Enforced("defence.rs: failed digest attempts before an address is locked");
+    auth_window_seconds: i64 = 60 => "AuthWindowSeconds", int(1, 86_400),
+        Enforced("defence.rs: the window failed attempts are counted in");
+    lockout_seconds: i64 = 30 => "LockoutSeconds", int(1, 86_400),
+        Enforced("defence.rs: the first lockout");
+    max_lockout_seconds: i64 = 900 => "MaxLockoutSeconds", int(1, 604_800),
+        Enforced("defence.rs: the longest lockout (each doubles)");
+}
+
+lync_enum! {
+    pub enum VerificationLevel { AlwaysVerifiable, AlwaysUnverifiable, UseSourceVerification }
+    default UseSourceVerification
+}
+
+const NO_EDGE_EXTRA: crate::Enforcement = NotEnforced("confab's Edge has no such feature yet");
+
+document! {
+    /// CsAccessEdgeConfiguration (global only).
+    pub struct AccessEdgeConfiguration = "CsAccessEdgeConfiguration" {
+        scopes: [Global],
+        policy: false,
+        get_set_only: true,
+        read_by_server: true,
+    }
+    allow_anonymous_users: bool = false => "AllowAnonymousUsers", Bool,
+        NotEnforced("confab admits no anonymous users whatever this says (no meetings yet)");
+    allow_federated_users: bool = false => "AllowFederatedUsers", Bool,
+        Enforced("federation with other domains at all (edge.rs)");
+    allow_outside_users: bool = true => "AllowOutsideUsers", Bool, Enforced(
+        "users outside [edge] internal_networks may sign in at all (edge.rs check_remote_access)");
+    be_clearing_house: bool = false => "BeClearingHouse", Bool, NO_EDGE_EXTRA;
+    enable_partner_discovery: bool = false => "EnablePartnerDiscovery", Bool, Enforced(
+        "domains not on the allowed list are accepted (without DNS, reached by static routes only)");
+    enable_archiving_disclaimer: bool = false => "EnableArchivingDisclaimer", Bool,
+        NotEnforced("confab does not archive IM");
+    keep_crls_up_to_date_for_peers: bool = true => "KeepCrlsUpToDateForPeers", Bool,
+        NotEnforced("confab does not fetch certificate revocation lists");
+    mark_source_verifiable_on_outgoing_messages: bool = true
+        => "MarkSourceVerifiableOnOutgoingMessages", Bool, NO_EDGE_EXTRA;
+    outgoing_tls_count_for_federated_partners: i64 = 4
+        => "OutgoingTlsCountForFederatedPartners", int(1, 100),
+        NotEnforced("one connection per partner route is opened on demand");
+    max_contacts_per_discovered_partner: i64 = 1000
+        => "MaxContactsPerDiscoveredPartner", int(1, 100000), NO_EDGE_EXTRA;
+    verification_level: VerificationLevel = VerificationLevel::UseSourceVerification
+        => "VerificationLevel", Enum(VerificationLevel::VALUES), NotEnforced(
+            "inbound federated requests are always source-verified against the partner's route");
+}
+
+document! {
+    /// CsAllowedDomain: a federation partner (the identity is the domain).
+    pub struct AllowedDomain = "CsAllowedDomain" {
+        scopes: [Named],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    proxy_fqdn: String = String::new() => "ProxyFqdn", text(255), Enforced(
+        "when an IP address, the partner's next hop (TLS, port 5061); names need DNS, which \
+         confab does not use: give the partner a static route");
+    comment: String = String::new() => "Comment", text(256), Informational;
+    mark_for_monitoring: bool = false => "MarkForMonitoring", Bool,
+        NotEnforced("confab has no monitoring of federation partners");
+}
+
+document! {
+    /// CsBlockedDomain (the identity is the domain).
+    pub struct BlockedDomain = "CsBlockedDomain" {
+        scopes: [Named],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    comment: String = String::new() => "Comment", text(256), Informational;
+}
+
+lync_enum! {
+    pub enum RouteTransport { TLS, TCP } default TLS
+}
+
+/// A static route (made by New-CsStaticRoute).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StaticRoute {
+    #[serde(rename = "Transport")]
+    pub transport: RouteTransport,
+    /// An IP address: confab does not resolve names.
+    #[serde(rename = "Destination")]
+    pub destination: String,
+    /// Unset: 5061 for TLS, 5060 for TCP.
+    #[serde(rename = "Port")]
+    pub port: Option<u16>,
+    #[serde(rename = "MatchUri")]
+    pub match_uri: String,
+    #[serde(rename = "UseDefaultCertificate")]
+    pub use_default_certificate: bool,
+    #[serde(rename = "TLSCertIssuer")]
+    pub tls_cert_issuer: String,
+    #[serde(rename = "TLSCertSerialNumber")]
+    pub tls_cert_serial_number: String,
+    #[serde(rename = "Enabled")]
+    pub enabled: bool,
+}
+
+impl Default for StaticRoute {
+    fn default() -> Self {
+        StaticRoute {
+            transport: RouteTransport::TLS,
+            destination: String::new(),
+            port: None,
+            match_uri: String::new(),
+            use_default_certificate: true,
+            tls_cert_issuer: String::new(),
+            tls_cert_serial_number: String::new(),
+            enabled: true,
+        }
+    }
+}
+
+document! {
+    /// CsStaticRoutingConfiguration.
+    pub struct StaticRoutingConfiguration = "CsStaticRoutingConfiguration" {
+        scopes: [Global, Site, Service("Registrar")],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    route: Vec<StaticRoute> = vec![] => "Route",
+        ObjList { key: "MatchUri", made_by: "New-CsStaticRoute" },
+        Enforced("requests for a matching domain go to the route's destination (an IP address; \
+                  routes naming a host are skipped); certificate issuer and serial are not checked");
+}
+
+document! {
+    /// confab's own: an ethical wall between two segments (Lync needed a third-party product).
+    pub struct InformationBarrier = "CsInformationBarrier" {
+        scopes: [Named],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    segment_a: Vec<String> = vec![] => "SegmentA", StrList,
+        Enforced("no request passes between the segments (403 and an audit entry)");
+    segment_b: Vec<String> = vec![] => "SegmentB", StrList,
+        Enforced("no request passes between the segments (403 and an audit entry)");
+    enabled: bool = true => "Enabled", Bool, Enforced("a disabled barrier stops nothing");
+    description: String = String::new() => "Description", text(256), Informational;
+}
+
+document! {
+    /// CsServerApplication: a SIP filter script (identity `Service:Registrar:<pool>/<Name>`).
+    pub struct ServerApplication = "CsServerApplication" {
+        scopes: [Service("Registrar")],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    uri: String = String::new() => "Uri", text(1024), Informational;
+    script_name: String = String::new() => "ScriptName", text(1024),
+        Enforced("the Rhai script run for each message (filters.rs)");
+    enabled: bool = false => "Enabled", Bool, Enforced("only enabled applications run");
+    critical: bool = true => "Critical", Bool,
+        Enforced("a critical application that cannot load stops the server at startup");
+    priority: i64 = -1 => "Priority", int(-1, 1000),
+        Enforced("applications run in this order (-1: after the others)");
+}
+
+/// confab's record of a user's per-user policies (`CsUserPolicyAssignment`, keyed
+/// `user@domain`): policy short name (e.g. "ClientPolicy") → the Tag: name granted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserPolicyAssignment {
+    #[serde(rename = "ConferencingPolicy", skip_serializing_if = "Option::is_none")]
+    pub conferencing_policy: Option<String>,
+    #[serde(rename = "ClientPolicy", skip_serializing_if = "Option::is_none")]
+    pub client_policy: Option<String>,
+    #[serde(
+        rename = "ExternalAccessPolicy",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_access_policy: Option<String>,
+}
+
+impl UserPolicyAssignment {
+    /// The kind under which assignments are stored.
+    pub const KIND: &'static str = "CsUserPolicyAssignment";
+
+    /// The tag granted for a policy kind (by short name, e.g. "ClientPolicy").
+    pub fn get(&self, policy: &str) -> Option<&str> {
+        match policy {
+            "ConferencingPolicy" => self.conferencing_policy.as_deref(),
+            "ClientPolicy" => self.client_policy.as_deref(),
+            "ExternalAccessPolicy" => self.external_access_policy.as_deref(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,289 @@
+use super::*;
+use serde_json::json;
+
+#[test]
+fn every_definition_names_exactly_its_struct_fields() {
+    for def in definitions()
+        .iter()
+        .copied()
+        .chain([ServerApplication::DEF])
+    {
+        let defaults = def.defaults();
+        let names: Vec<&str> = def.props.iter().map(|p| p.name).collect();
+        let mut keys: Vec<&str> = defaults.keys().map(String::as_str).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(sorted, keys, "{}: table and struct disagree", def.noun);
+        for p in def.props {
+            assert!(def.prop(&p.name.to_ascii_lowercase()).is_some());
+        }
+    }
+}
+
+fn round_trip<T: Document + PartialEq + std::fmt::Debug>(changed: T) {
+    // the defaults, an empty body and a changed document each come back as they went
+    let (from_empty, bad) = T::from_body(&Map::new());
+    assert!(bad.is_empty());
+    assert_eq!(from_empty, T::default(), "{}", T::DEF.noun);
+    assert_eq!(T::from_body(&T::DEF.defaults()).0, T::default());
+    let body = changed.to_body();
+    let (back, bad) = T::from_body(&body);
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(back, changed);
+    assert_ne!(
+        back,
+        T::default(),
+        "{}: the test changes something",
+        T::DEF.noun
+    );
+    let text = serde_json::to_string(&body).unwrap();
+    assert_eq!(
+        T::from_body(&serde_json::from_str(&text).unwrap()).0,
+        changed
+    );
+}
+
+#[test]
+fn typed_documents_round_trip() {
+    round_trip(MeetingConfiguration {
+        pstn_callers_bypass_lobby: false,
+        designate_as_presenter: DesignateAsPresenter::Everyone,
+        logo_url: "https://x.test/logo.gif".into(),
+        ..Default::default()
+    });
+    round_trip(ConferencingConfiguration {
+        max_upload_file_size_mb: 10,
+        ..Default::default()
+    });
+    round_trip(ConferencingPolicy {
+        max_video_conference_resolution: VideoResolution::CIF,
+        enable_app_desktop_sharing: AppDesktopSharing::None,
+        ..Default::default()
+    });
+    round_trip(ClientPolicy {
+        disable_rtf_im: Some(true),
+        disable_html_im: Some(false),
+        display_photo: DisplayPhoto::NoPhoto,
+        im_warning: "Be nice".into(),
+        ..Default::default()
+    });
+    round_trip(ImFilterConfiguration {
+        action: ImFilterAction::Block,
+        prefixes: vec!["http:".into()],
+        ..Default::default()
+    });
+    round_trip(FileTransferFilterConfiguration {
+        action: FileTransferAction::BlockAll,
+        extensions: vec![],
+        ..Default::default()
+    });
+    round_trip(WebServiceConfiguration {
+        trusted_ca_certs: vec![TrustedCaCert {
+            thumbprint: "AB".repeat(20),
+            ca_store: "TrustedRootCA".into(),
+        }],
+        use_windows_auth: WindowsAuth::NTLM,
+        ..Default::default()
+    });
+    round_trip(ExternalAccessPolicy {
+        enable_federation_access: true,
+        ..Default::default()
+    });
+    round_trip(DefenseConfiguration {
+        trusted_addresses: vec!["127.0.0.1".into()],
+        ..Default::default()
+    });
+    round_trip(AccessEdgeConfiguration {
+        verification_level: VerificationLevel::AlwaysVerifiable,
+        ..Default::default()
+    });
+    round_trip(AllowedDomain {
+        proxy_fqdn: "127.0.0.2".into(),
+        ..Default::default()
+    });
+    round_trip(BlockedDomain {
+        comment: "no".into(),
+    });
+    round_trip(StaticRoutingConfiguration {
+        route: vec![StaticRoute {
+            transport: RouteTransport::TCP,
+            destination: "127.0.0.2".into(),
+            port: Some(5070),
+            match_uri: "b.test".into(),
+            ..Default::default()
+        }],
+    });
+    round_trip(InformationBarrier {
+        segment_a: vec!["*@a.test".into()],
+        ..Default::default()
+    });
+    round_trip(ServerApplication {
+        enabled: true,
+        ..Default::default()
+    });
+}
+
+#[test]
+fn defaults_follow_lync() {
+    let d = MeetingConfiguration::DEF.defaults();
+    assert_eq!(d["PstnCallersBypassLobby"], json!(true));
+    assert_eq!(d["DesignateAsPresenter"], json!("Company"));
+    assert_eq!(ClientPolicy::DEF.default_of("DisableRTFIm"), Value::Null);
+    assert_eq!(ClientPolicy::DEF.default_of("TracingLevel"), json!("Light"));
+    assert_eq!(
+        ImFilterConfiguration::DEF.default_of("Action"),
+        json!("Allow")
+    );
+    let f = FileTransferFilterConfiguration::DEF.defaults();
+    assert!(f["Extensions"].as_array().unwrap().contains(&json!(".exe")));
+    assert_eq!(
+        AccessEdgeConfiguration::DEF.default_of("AllowOutsideUsers"),
+        json!(true)
+    );
+    assert_eq!(
+        ExternalAccessPolicy::DEF.default_of("EnableFederationAccess"),
+        json!(false)
+    );
+    // enum tables list what the struct accepts
+    for def in definitions() {
+        for p in def.props {
+            if let PropType::Enum(values) = p.ty {
+                assert!(values.contains(&def.default_of(p.name).as_str().unwrap()));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bad_value_takes_the_default_and_is_named() {
+    let body = json!({"Enabled": "yes", "Action": "Block", "Frob": 1});
+    let (f, bad) = ImFilterConfiguration::from_body(body.as_object().unwrap());
+    assert_eq!(bad, vec!["Enabled".to_string()]);
+    assert!(f.enabled);
+    assert_eq!(f.action, ImFilterAction::Block);
+}
+
+#[test]
+fn enforcement_is_declared_for_every_property() {
+    let c = ClientPolicy::DEF;
+    let enforced: Vec<&str> = c
+        .props
+        .iter()
+        .filter(|p| p.enforcement.is_enforced())
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(enforced, ["DisableRTFIm"]);
+    assert!(!MeetingConfiguration::DEF.is_enforced());
+    assert!(ImFilterConfiguration::DEF.is_enforced());
+    assert!(BlockedDomain::DEF.not_enforced().next().is_none());
+    assert!(
+        BlockedDomain::DEF.is_enforced(),
+        "a blocked domain's existence is enforced"
+    );
+    for def in definitions() {
+        let any = def
+            .props
+            .iter()
+            .any(|p| matches!(p.enforcement, Enforcement::Enforced(_)));
+        // a kind the server does not read enforces nothing; one with an enforced property is read
+        assert!(def.read_by_server || !any, "{}", def.noun);
+        assert!(!any || def.read_by_server, "{}", def.noun);
+    }
+    for def in definitions() {
+        for p in def.props {
+            assert!(!p.enforcement.note().is_empty());
+        }
+    }
+}
+
+#[test]
+fn the_most_specific_document_is_in_force() {
+    let def = StaticRoutingConfiguration::DEF;
+    let docs = vec![
+        ("Global".to_string(), 0),
+        ("Site:Redmond".to_string(), 1),
+        ("Site:Dublin".to_string(), 2),
+        ("Service:Registrar:pool.a.test".to_string(), 3),
+        ("Service:Registrar:other.a.test".to_string(), 4),
+    ];
+    let at = |site: Option<&str>, pool: Option<&str>| Placement {
+        site: site.map(str::to_string),
+        pool: pool.map(str::to_string),
+    };
+    assert_eq!(effective(def, &docs, &at(None, None)), Some(&0));
+    assert_eq!(effective(def, &docs, &at(Some("redmond"), None)), Some(&1));
+    assert_eq!(effective(def, &docs, &at(Some("Dublin"), None)), Some(&2));
+    assert_eq!(effective(def, &docs, &at(Some("Paris"), None)), Some(&0));
+    assert_eq!(
+        effective(def, &docs, &at(Some("Redmond"), Some("pool.a.test"))),
+        Some(&3)
+    );
+    assert_eq!(effective(def, &docs[1..3], &at(Some("Paris"), None)), None);
+    // a site document of a kind without site scope is never in force; tags are per user
+    let edge = AccessEdgeConfiguration::DEF;
+    let docs = vec![("Site:Redmond".to_string(), 1), ("Tag:X".to_string(), 2)];
+    assert_eq!(effective(edge, &docs, &at(Some("Redmond"), None)), None);
+    assert_eq!(Scope::of("Tag:Fed"), Scope::Tag("Fed"));
+    assert_eq!(
+        Scope::of("Service:Registrar:p.test/App"),
+        Scope::Service {
+            role: "Registrar",
+            fqdn: "p.test"
+        }
+    );
+}
+
+#[test]
+fn assignments_know_every_policy_kind() {
+    let a = UserPolicyAssignment {
+        conferencing_policy: Some("A".into()),
+        client_policy: Some("B".into()),
+        external_access_policy: Some("C".into()),
+    };
+    let body = serde_json::to_value(&a).unwrap();
+    for def in definitions().iter().filter(|d| d.is_policy) {
+        assert!(body.get(def.short_name()).is_some(), "{}", def.noun);
+        assert!(a.get(def.short_name()).is_some());
+    }
+}
+
+/// A value of each table type that the admin shell could store.
+fn sample(ty: PropType) -> Value {
+    match ty {
+        PropType::Bool | PropType::OptBool => json!(true),
+        PropType::Int { max, .. } => json!(max),
+        PropType::Str { .. } => json!("x"),
+        PropType::Enum(values) => json!(values.last().unwrap()),
+        PropType::StrList => json!(["a", "b"]),
+        PropType::ObjList { key, .. } => json!([{ key: "x" }]),
+    }
+}
+
+#[test]
+fn the_table_types_are_the_struct_types() {
+    // every value the table admits (at its bounds) reads back through the struct unchanged
+    for def in definitions()
+        .iter()
+        .copied()
+        .chain([ServerApplication::DEF])
+    {
+        for p in def.props {
+            let mut body = Map::new();
+            body.insert(p.name.to_string(), sample(p.ty));
+            if let PropType::Int { min, .. } = p.ty {
+                body.insert(p.name.to_string(), json!(min));
+                assert!(def.unreadable(&body).is_empty(), "{} {}", def.noun, p.name);
+            }
+            if p.ty == PropType::OptBool {
+                body.insert(p.name.to_string(), Value::Null);
+                assert!(def.unreadable(&body).is_empty(), "{} {}", def.noun, p.name);
+            }
+            body.insert(p.name.to_string(), sample(p.ty));
+            assert!(def.unreadable(&body).is_empty(), "{} {}", def.noun, p.name);
+            // and a value of another type does not
+            body.insert(p.name.to_string(), json!({"not": "this"}));
+            assert_eq!(def.unreadable(&body), [p.name], "{}", def.noun);
+        }
+    }
+}
