@@ -118,6 +118,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO meta(key, value) VALUES ('config_version', 0);
     INSERT INTO meta(key, value) VALUES ('roles_version', 0);
     INSERT INTO meta(key, value) VALUES ('admins_version', 0);",
+    // 6: the organisational unit of each user (an LDAP DN such as
+    // 'OU=Sales,DC=example,DC=test'; '' for none), which OU-scoped admin roles check.
+    "ALTER TABLE users ADD COLUMN ou TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
@@ -236,6 +239,8 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
     INSERT INTO meta(key, value) VALUES ('config_version', 0);
     INSERT INTO meta(key, value) VALUES ('roles_version', 0);
     INSERT INTO meta(key, value) VALUES ('admins_version', 0);"#,
+    // 6
+    r#"ALTER TABLE users ADD COLUMN ou TEXT NOT NULL DEFAULT '';"#,
 ];
 
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());

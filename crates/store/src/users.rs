@@ -7,7 +7,7 @@ use crate::db::{vals, Conn, Row};
 use confab_sip::digest::{ha1, Algorithm};
 
 use crate::validate::{
-    normalize_domain, validate_display_name, validate_password, validate_username,
+    normalize_domain, normalize_ou, validate_display_name, validate_password, validate_username,
 };
 use crate::{Store, StoreError};
 
@@ -27,6 +27,10 @@ pub struct User {
     pub ha1_sha256: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// The organisational unit the user is in (an LDAP DN such as
+    /// `OU=Sales,DC=example,DC=test`, canonical spelling), which OU-scoped admin roles
+    /// (`UserScopes` `OU:<dn>`) are checked against; `None`: in no OU.
+    pub ou: Option<String>,
 }
 
 impl User {
@@ -54,7 +58,7 @@ pub struct NewUser<'a> {
 }
 
 const USER_COLUMNS: &str =
-    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at";
+    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ou";
 
 fn user_from_row(r: &Row) -> Result<User, StoreError> {
     Ok(User {
@@ -66,6 +70,7 @@ fn user_from_row(r: &Row) -> Result<User, StoreError> {
         ha1_md5: r.get(5)?,
         ha1_sha256: r.get(6)?,
         created_at: r.get(7)?,
+        ou: Some(r.get::<String>(8)?).filter(|o| !o.is_empty()),
     })
 }
 
@@ -100,6 +105,13 @@ pub(crate) fn no_such_user(username: &str, domain: &str) -> StoreError {
 impl Store {
     /// Creates a user; `UserExists` if the same username@domain exists in any letter case.
     pub fn add_user(&self, u: &NewUser) -> Result<User, StoreError> {
+        self.add_user_in_ou(u, None)
+    }
+
+    /// [`Store::add_user`] in the organisational unit `ou` (an LDAP DN, checked and stored in
+    /// its canonical spelling; `None`: in no OU).
+    pub fn add_user_in_ou(&self, u: &NewUser, ou: Option<&str>) -> Result<User, StoreError> {
+        let ou = ou.map(normalize_ou).transpose()?;
         validate_username(u.username)?;
         let domain = normalize_domain(u.domain)?;
         validate_password(u.password)?;
@@ -111,8 +123,8 @@ impl Store {
         let id: i64 = self.transaction(|tx| {
             let inserted = tx.query_one(
                 "INSERT INTO users (username, domain, user_key, display_name, enabled,
-                                    ha1_md5, ha1_sha256, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7) RETURNING id",
+                                    ha1_md5, ha1_sha256, created_at, updated_at, ou)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7, ?8) RETURNING id",
                 vals![
                     u.username,
                     &domain,
@@ -120,7 +132,8 @@ impl Store {
                     u.display_name,
                     &md5,
                     &sha256,
-                    ts
+                    ts,
+                    ou.as_deref().unwrap_or("")
                 ],
             );
             let id = match inserted {
@@ -141,6 +154,7 @@ impl Store {
             ha1_md5: md5,
             ha1_sha256: sha256,
             created_at: ts,
+            ou,
         })
     }
 
@@ -247,6 +261,23 @@ impl Store {
             domain,
             "UPDATE users SET display_name = ?2, updated_at = ?3 WHERE user_key = ?1",
             vals![name, now()],
+        )
+    }
+
+    /// Moves a user into the organisational unit `ou` (an LDAP DN, stored in its canonical
+    /// spelling), or out of any with `None`.
+    pub fn set_user_ou(
+        &self,
+        username: &str,
+        domain: &str,
+        ou: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let ou = ou.map(normalize_ou).transpose()?;
+        self.write_one(
+            username,
+            domain,
+            "UPDATE users SET ou = ?2, updated_at = ?3 WHERE user_key = ?1",
+            vals![ou.unwrap_or_default(), now()],
         )
     }
 

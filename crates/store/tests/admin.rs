@@ -742,7 +742,7 @@ fn transaction_commits_change_and_audit_together_on(db: &TestDb) {
 
 #[test]
 fn migration_from_schema_4_keeps_users() {
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
@@ -764,20 +764,29 @@ fn migration_from_schema_4_keeps_users() {
         conn.execute_batch(
             "DROP TABLE admin_tokens; DROP TABLE admins; DROP TABLE admin_roles;
              DROP TABLE audit_log; DROP TABLE config_documents;
+             ALTER TABLE users DROP COLUMN ou;
              DELETE FROM meta WHERE key IN ('config_version', 'roles_version', 'admins_version');
              PRAGMA user_version = 4;",
         )
         .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), 6);
     let alice = store.get_user("alice", "example.test").unwrap().unwrap();
     assert_eq!(alice.display_name, "Alice");
+    assert_eq!(alice.ou, None, "users from before organisational units are in none");
     assert_eq!(store.all_contacts().unwrap().len(), 1);
     assert_eq!(store.users_version().unwrap(), 1);
     assert_eq!(store.config_version().unwrap(), 0);
     assert_eq!(store.roles_version().unwrap(), 0);
     assert_eq!(store.admin_count().unwrap(), 0);
+    store
+        .set_user_ou("alice", "example.test", Some("OU=Sales,DC=example,DC=test"))
+        .unwrap();
+    assert_eq!(
+        store.get_user("alice", "example.test").unwrap().unwrap().ou.as_deref(),
+        Some("OU=Sales,DC=example,DC=test")
+    );
     // The new tables work.
     store.add_admin("admin", "password1", &[]).unwrap();
     store.put_config(MEETING, "Global", &Map::new()).unwrap();
