@@ -502,6 +502,22 @@ fn remote_shell_through_the_rest_api_of_a_running_server() {
     assert!(!ok && out.contains("CsAdministrator"), "{out}");
     let (ok, out) = remote("hd", "wrongpassword", "Get-CsUser");
     assert!(!ok && out.contains("sign-in refused"), "{out}");
+    // exports through the REST API land in the server's <data>/export, owner-only, and
+    // only CsAdministrator exports the users' hashes
+    let (ok, out) = remote("hd", "hdpassword12", "Export-CsUserData -FileName by-hd.json");
+    assert!(!ok && out.contains("CsAdministrator"), "{out}");
+    let (ok, out) = remote("root", "rootpassword1", "Export-CsUserData -FileName remote.json");
+    assert!(ok, "{out}");
+    let exported = s.data().join("export").join("remote.json");
+    assert!(exported.exists() && !s.data().join("export").join("by-hd.json").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&exported).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let (ok, out) = remote("root", "rootpassword1", "Export-CsUserData -FileName /tmp/confab-users.json");
+    assert!(!ok && out.contains("outside the export folder"), "{out}");
     // the change reached the running SIP server: the disabled user cannot register
     let mut ua = Ua::udp("user0001", s.addr());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
