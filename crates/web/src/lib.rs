@@ -562,12 +562,16 @@ async fn login_inner(
     if !plausible {
         drop(ticket); // a failure
         tracing::warn!(%origin, "REST login refused: malformed name or password");
-        audit_sign_in(
-            &state.store,
-            &name,
-            &origin,
-            "refused: invalid name or password".into(),
-        );
+        // a name no account can have is not an administrator's sign-in: not audited, so
+        // junk costs no store write (it still counts against the address)
+        if confab_store::validate_admin_name(&name).is_ok() {
+            audit_sign_in(
+                &state.store,
+                &name,
+                &origin,
+                "refused: invalid name or password".into(),
+            );
+        }
         return Err(ApiError::unauthorized("invalid name or password"));
     }
     let permit = match ticket.turn().await {
