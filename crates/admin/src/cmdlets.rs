@@ -460,6 +460,11 @@ fn kind_of(b: &Bound) -> &'static Kind {
 
 /// The scope an Identity argument names, for site-scoped roles.
 pub(crate) fn scope_of(def: &Cmdlet, raw: &str) -> Option<String> {
+    if def.kind.is_none() && def.changes && def.name.ends_with("-CsServerApplication") {
+        // Service:Registrar:<pool>/<Name>: within Global scopes only (a pool's site is not
+        // known), so a site-scoped administrator cannot add or change SIP filter scripts
+        return Some(raw.trim().to_string());
+    }
     let k = def.kind.map(|i| &all_kinds()[i])?;
     canonical_identity(k, raw).ok()
 }
@@ -1740,7 +1745,11 @@ fn app_identity(b: &Bound, s: &Session) -> Result<String, ExecError> {
             "use Service:Registrar:<pool FQDN>/<Name>",
         ));
     }
-    Ok(format!("Service:Registrar:{fqdn}/{name}"))
+    let id = format!("Service:Registrar:{fqdn}/{name}");
+    if !s.may_touch(b.def.name, &id) {
+        return Err(s.out_of_scope(b.def.name, id, "configuration"));
+    }
+    Ok(id)
 }
 
 fn get_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {

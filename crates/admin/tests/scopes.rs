@@ -222,11 +222,21 @@ fn a_site_scoped_administrator_acts_on_that_whole_site_only() {
         .run("Get-CsClientPolicy | Set-CsClientPolicy -DisableRTFIm $true")
         .unwrap_err();
     assert!(matches!(e, ExecError::OutOfScope { .. }), "{e}");
+    // nor add SIP filter scripts (server applications live on a pool, not in a site)
+    let e = s
+        .run("New-CsServerApplication -Identity Service:Registrar:pool.example.test/Mine -Uri http://example.test/Mine -ScriptName mine.rhai -Enabled $true")
+        .unwrap_err();
+    assert!(matches!(e, ExecError::OutOfScope { .. }), "{e}");
+    assert!(env
+        .store
+        .list_config("CsServerApplication")
+        .unwrap()
+        .is_empty());
     // a site-scoped clone of CsAdministrator may not export every user's hashes
     let e = s.run("Export-CsUserData -FileName users.json").unwrap_err();
     assert!(matches!(e, ExecError::Denied { .. }), "{e}");
     assert!(!env.export_dir().join("users.json").exists());
-    assert!(env.refusals("redmond").len() >= 4);
+    assert!(env.refusals("redmond").len() >= 5);
 
     // multi-byte site names neither panic nor match by prefix
     env.root(r#"New-CsAdminRole -Identity ZurichAdmin -Template CsAdministrator -ConfigScopes "site:Zürich""#);
