@@ -1431,9 +1431,10 @@ fn user_targets(
 }
 
 fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
-    for (u, d) in user_targets(b, s, input)? {
-        if let Some(e) = b.get("Enabled") {
-            let v = coerce(
+    // values and targets are all checked before the first user changes
+    let enabled = match b.get("Enabled") {
+        Some(e) => Some(
+            coerce(
                 &Prop {
                     name: "Enabled",
                     ty: PropType::Bool,
@@ -1442,14 +1443,24 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
                 &s.literal(e)?,
                 &Value::Null,
             )
-            .map_err(|m| bad(b, "Enabled", m))?;
+            .map_err(|m| bad(b, "Enabled", m))?
+                == json!(true),
+        ),
+        None => None,
+    };
+    let name = text_arg(b, s, "DisplayName")?;
+    if let Some(n) = &name {
+        confab_store::validate_display_name(n).map_err(|e| bad(b, "DisplayName", e.to_string()))?;
+    }
+    for (u, d) in user_targets(b, s, input)? {
+        if let Some(v) = enabled {
             s.store
-                .set_enabled(&u, &d, v == json!(true))
+                .set_enabled(&u, &d, v)
                 .map_err(|e| store_err(b, e))?;
         }
-        if let Some(name) = text_arg(b, s, "DisplayName")? {
+        if let Some(name) = &name {
             s.store
-                .set_display_name(&u, &d, &name)
+                .set_display_name(&u, &d, name)
                 .map_err(|e| store_err(b, e))?;
         }
     }

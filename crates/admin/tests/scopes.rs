@@ -172,6 +172,15 @@ fn an_ou_scoped_administrator_sees_and_changes_only_their_ou() {
     s.run("Get-CsUser | Set-CsUser -DisplayName Piped").unwrap();
     assert_eq!(env.user("bob").display_name, "Piped");
     assert_eq!(env.user("carol").display_name, "", "not piped: out of scope");
+    // a bad value for several users changes none of them
+    let e = s
+        .run(&format!(
+            "Get-CsUser | Set-CsUser -Enabled $false -DisplayName \"{}\"",
+            "x".repeat(200)
+        ))
+        .unwrap_err();
+    assert!(e.to_string().contains("DisplayName"), "{e}");
+    assert!(env.user("bob").enabled && env.user("bob").display_name == "Piped");
 
     // the refusals are in the audit log
     let refused = env.refusals("sales");
