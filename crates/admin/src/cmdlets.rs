@@ -1896,7 +1896,10 @@ fn file_arg(b: &Bound, s: &Session, writing: bool) -> Result<std::path::PathBuf,
         .canonicalize()
         .map_err(|e| failed(b, format!("{}: {e}", dir.display())))?;
     let path = if given.is_absolute() {
-        match given.strip_prefix(&root).or_else(|_| given.strip_prefix(dir)) {
+        match given
+            .strip_prefix(&root)
+            .or_else(|_| given.strip_prefix(dir))
+        {
             Ok(rest) => root.join(rest),
             Err(_) => return Err(outside("is outside the export folder")),
         }

@@ -156,7 +156,10 @@ impl ExecError {
     /// An RBAC refusal (cmdlet not allowed, or object outside the caller's scopes): these
     /// are written to the audit log even when nothing would have changed.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, ExecError::Denied { .. } | ExecError::OutOfScope { .. })
+        matches!(
+            self,
+            ExecError::Denied { .. } | ExecError::OutOfScope { .. }
+        )
     }
 }
 

@@ -609,7 +609,14 @@ mod tests {
         assert!(r.covers("Site:Redmond/Rule1") && !r.covers("Site:Redmond2/Rule1"));
         // multi-byte names neither panic nor match by accident
         r.config_scopes = vec!["Site:Zürich".into()];
-        for id in ["Site:Zü", "Site:Z", "Site:Zürich2", "Sitë", "é", "Site:Züriché"] {
+        for id in [
+            "Site:Zü",
+            "Site:Z",
+            "Site:Zürich2",
+            "Sitë",
+            "é",
+            "Site:Züriché",
+        ] {
             assert!(!r.covers(id), "{id}");
         }
         assert!(r.covers("Site:Zürich"));

@@ -92,7 +92,12 @@ impl Env {
 fn identities(out: &confab_admin::Output) -> Vec<String> {
     out.objects
         .iter()
-        .map(|o| o.get("Identity").and_then(Value::as_str).unwrap().to_string())
+        .map(|o| {
+            o.get("Identity")
+                .and_then(Value::as_str)
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -121,14 +126,22 @@ fn an_ou_scoped_administrator_sees_and_changes_only_their_ou() {
         out.objects[0].get("DistinguishedName"),
         Some(&json!(format!("CN=alice,{SALES}")))
     );
-    let e = s.run("Get-CsUser -Identity sip:carol@example.test").unwrap_err();
+    let e = s
+        .run("Get-CsUser -Identity sip:carol@example.test")
+        .unwrap_err();
     assert!(matches!(e, ExecError::OutOfScope { .. }), "{e}");
 
     // out of scope: refused with a clear message, nothing changed
     for (src, who) in [
-        ("Set-CsUser -Identity sip:carol@example.test -Enabled $false", "carol"),
+        (
+            "Set-CsUser -Identity sip:carol@example.test -Enabled $false",
+            "carol",
+        ),
         ("Disable-CsUser -Identity sip:dave@example.test", "dave"),
-        ("Set-CsUser -Identity sip:user0001@example.test -Enabled $false", "user0001"),
+        (
+            "Set-CsUser -Identity sip:user0001@example.test -Enabled $false",
+            "user0001",
+        ),
     ] {
         let e = s.run(src).unwrap_err();
         let msg = e.to_string();
@@ -166,12 +179,18 @@ fn an_ou_scoped_administrator_sees_and_changes_only_their_ou() {
     s.run("Grant-CsClientPolicy -Identity sip:bob@example.test -PolicyName Sales")
         .unwrap();
     assert_eq!(
-        env.root("Get-CsUser -Identity sip:bob@example.test").objects[0].get("ClientPolicy"),
+        env.root("Get-CsUser -Identity sip:bob@example.test")
+            .objects[0]
+            .get("ClientPolicy"),
         Some(&json!("Sales"))
     );
     s.run("Get-CsUser | Set-CsUser -DisplayName Piped").unwrap();
     assert_eq!(env.user("bob").display_name, "Piped");
-    assert_eq!(env.user("carol").display_name, "", "not piped: out of scope");
+    assert_eq!(
+        env.user("carol").display_name,
+        "",
+        "not piped: out of scope"
+    );
     // a bad value for several users changes none of them
     let e = s
         .run(&format!(
@@ -197,7 +216,9 @@ fn an_ou_scoped_administrator_sees_and_changes_only_their_ou() {
     // OU scopes are DNs: a malformed one is refused when the role is made
     let e = env
         .session("root")
-        .run(r#"New-CsAdminRole -Identity Bad -Template CsUserAdministrator -UserScopes "OU:Sales""#)
+        .run(
+            r#"New-CsAdminRole -Identity Bad -Template CsUserAdministrator -UserScopes "OU:Sales""#,
+        )
         .unwrap_err();
     assert!(e.to_string().contains("TYPE=value"), "{e}");
 }
@@ -213,7 +234,9 @@ fn a_site_scoped_administrator_acts_on_that_whole_site_only() {
         .unwrap();
     for id in ["site:Redmond2", "site:Zürich", "global"] {
         let e = s
-            .run(&format!("Set-CsClientPolicy -Identity {id} -DisableRTFIm $true"))
+            .run(&format!(
+                "Set-CsClientPolicy -Identity {id} -DisableRTFIm $true"
+            ))
             .unwrap_err();
         assert!(matches!(e, ExecError::OutOfScope { .. }), "{id}: {e}");
         assert!(e.to_string().contains("Site:Redmond"), "{e}");
@@ -255,7 +278,9 @@ fn a_site_scoped_administrator_acts_on_that_whole_site_only() {
         .unwrap();
     for id in ["site:Zü", "site:Z", "site:Zürich2"] {
         let e = z
-            .run(&format!("Set-CsClientPolicy -Identity {id} -DisableRTFIm $true"))
+            .run(&format!(
+                "Set-CsClientPolicy -Identity {id} -DisableRTFIm $true"
+            ))
             .unwrap_err();
         assert!(
             matches!(e, ExecError::OutOfScope { .. } | ExecError::Failed { .. }),
@@ -310,7 +335,11 @@ fn every_builtin_role_is_held_to_its_list() {
         ),
         ("CsResponseGroupAdministrator", None, Some("Get-CsUser")),
         ("CsResponseGroupManager", None, Some("Get-CsClientPolicy")),
-        ("CsLocationAdministrator", None, Some("Get-CsMeetingConfiguration")),
+        (
+            "CsLocationAdministrator",
+            None,
+            Some("Get-CsMeetingConfiguration"),
+        ),
         (
             "CsPersistentChatAdministrator",
             None,
@@ -385,7 +414,10 @@ fn user_data_exports_are_private_and_stay_in_the_export_folder() {
     env.root("Export-CsUserData -FileName users.json");
     let file = dir.join("users.json");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains(&env.user("alice").ha1_md5), "holds the hashes");
+    assert!(
+        text.contains(&env.user("alice").ha1_md5),
+        "holds the hashes"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -407,13 +439,13 @@ fn user_data_exports_are_private_and_stay_in_the_export_folder() {
     let mut root = env.session("root");
     let mut attempts = vec![
         (
-            format!("Export-CsUserData -FileName \"{}\"", outside.join("u.json").display()),
+            format!(
+                "Export-CsUserData -FileName \"{}\"",
+                outside.join("u.json").display()
+            ),
             "outside the export folder",
         ),
-        (
-            "Export-CsUserData -FileName ../u.json".to_string(),
-            "'..'",
-        ),
+        ("Export-CsUserData -FileName ../u.json".to_string(), "'..'"),
         (
             "Export-CsUserData -FileName \"sub/../../u.json\"".to_string(),
             "'..'",
@@ -462,7 +494,9 @@ fn user_data_exports_are_private_and_stay_in_the_export_folder() {
         "test",
         "example.test",
     );
-    let e = bare.run("Export-CsUserData -FileName other.json").unwrap_err();
+    let e = bare
+        .run("Export-CsUserData -FileName other.json")
+        .unwrap_err();
     assert!(e.to_string().contains("export folder"), "{e}");
 
     // and what was exported imports again, from the folder
@@ -474,7 +508,10 @@ fn user_data_exports_are_private_and_stay_in_the_export_folder() {
             ..Default::default()
         })
         .unwrap();
-    assert!(log.iter().any(|e| e.success), "exports are audited: {log:?}");
+    assert!(
+        log.iter().any(|e| e.success),
+        "exports are audited: {log:?}"
+    );
 }
 
 #[test]
@@ -497,6 +534,10 @@ fn refusals_are_audited_with_secrets_redacted() {
         refused[0].command,
         "Set-CsUser -Identity sip:alice@example.test -Enabled $false"
     );
-    assert!(refused[0].result.contains("access denied"), "{:?}", refused[0]);
+    assert!(
+        refused[0].result.contains("access denied"),
+        "{:?}",
+        refused[0]
+    );
     assert!(env.user("alice").enabled);
 }

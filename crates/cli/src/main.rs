@@ -548,7 +548,13 @@ fn real_main() -> anyhow::Result<()> {
                         export_dir: Some(export_dir),
                         ..Default::default()
                     };
-                    tokio::spawn(confab_web::serve_with(l, store, pool, Some(metrics), options));
+                    tokio::spawn(confab_web::serve_with(
+                        l,
+                        store,
+                        pool,
+                        Some(metrics),
+                        options,
+                    ));
                 }
                 confab_server::server::serve_until_signal(running, &domains).await
             })
@@ -626,12 +632,9 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             for u in &users {
                 let state = if u.enabled { "enabled" } else { "disabled" };
                 match &u.ou {
-                    Some(ou) => println!(
-                        "{:<40} {:<9} {} [{ou}]",
-                        u.address(),
-                        state,
-                        u.display_name
-                    ),
+                    Some(ou) => {
+                        println!("{:<40} {:<9} {} [{ou}]", u.address(), state, u.display_name)
+                    }
                     None => println!("{:<40} {:<9} {}", u.address(), state, u.display_name),
                 }
             }
@@ -723,15 +726,15 @@ fn set_enabled(common: &Common, address: &str, enabled: bool) -> anyhow::Result<
 
 /// Signs in an administrator for admin account management: only CsAdministrator (or a
 /// role cloned from it with Global scopes), who may define roles, may manage accounts.
-fn authorize_admin(store: &Store, as_admin: Option<String>, origin: &str) -> anyhow::Result<String> {
+fn authorize_admin(
+    store: &Store,
+    as_admin: Option<String>,
+    origin: &str,
+) -> anyhow::Result<String> {
     let (name, password) = shell::credentials(as_admin)?;
     let admin = shell::sign_in(store, &name, &password, origin)?;
     let p = confab_admin::principal_for(store, &admin)?;
-    if !p
-        .roles
-        .iter()
-        .any(|r| r.permits("New-CsAdminRole"))
-    {
+    if !p.roles.iter().any(|r| r.permits("New-CsAdminRole")) {
         let _ = store.append_audit(
             &admin.name,
             origin,

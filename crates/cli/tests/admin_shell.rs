@@ -504,9 +504,17 @@ fn remote_shell_through_the_rest_api_of_a_running_server() {
     assert!(!ok && out.contains("sign-in refused"), "{out}");
     // exports through the REST API land in the server's <data>/export, owner-only, and
     // only CsAdministrator exports the users' hashes
-    let (ok, out) = remote("hd", "hdpassword12", "Export-CsUserData -FileName by-hd.json");
+    let (ok, out) = remote(
+        "hd",
+        "hdpassword12",
+        "Export-CsUserData -FileName by-hd.json",
+    );
     assert!(!ok && out.contains("CsAdministrator"), "{out}");
-    let (ok, out) = remote("root", "rootpassword1", "Export-CsUserData -FileName remote.json");
+    let (ok, out) = remote(
+        "root",
+        "rootpassword1",
+        "Export-CsUserData -FileName remote.json",
+    );
     assert!(ok, "{out}");
     let exported = s.data().join("export").join("remote.json");
     assert!(exported.exists() && !s.data().join("export").join("by-hd.json").exists());
@@ -516,7 +524,11 @@ fn remote_shell_through_the_rest_api_of_a_running_server() {
         let mode = std::fs::metadata(&exported).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
-    let (ok, out) = remote("root", "rootpassword1", "Export-CsUserData -FileName /tmp/confab-users.json");
+    let (ok, out) = remote(
+        "root",
+        "rootpassword1",
+        "Export-CsUserData -FileName /tmp/confab-users.json",
+    );
     assert!(!ok && out.contains("outside the export folder"), "{out}");
     // the change reached the running SIP server: the disabled user cannot register
     let mut ua = Ua::udp("user0001", s.addr());
@@ -614,7 +626,10 @@ fn export_and_import_configuration_and_user_data() {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&users).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "the users' hashes are readable by their owner only");
+        assert_eq!(
+            mode, 0o600,
+            "the users' hashes are readable by their owner only"
+        );
     }
     let (ok, _, err) = d.shell(
         "root",
@@ -637,7 +652,8 @@ fn export_and_import_configuration_and_user_data() {
     std::fs::create_dir_all(&other_export).unwrap();
     std::fs::copy(&cfg, other_export.join("config.json")).unwrap();
     std::fs::copy(&users, other_export.join("users.json")).unwrap();
-    other.ok("Import-CsConfiguration -FileName config.json; Import-CsUserData -FileName users.json");
+    other
+        .ok("Import-CsConfiguration -FileName config.json; Import-CsUserData -FileName users.json");
     assert!(other
         .ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby")
         .contains("False"));
@@ -648,7 +664,11 @@ fn export_and_import_configuration_and_user_data() {
         text(&other.run(&["user", "list"], &[])),
         text(&d.run(&["user", "list"], &[]))
     );
-    std::fs::write(other_export.join("bad.json"), "{\"format\": \"something else\"}").unwrap();
+    std::fs::write(
+        other_export.join("bad.json"),
+        "{\"format\": \"something else\"}",
+    )
+    .unwrap();
     let (ok, _, err) = other.shell(
         "root",
         "rootpassword1",
@@ -676,9 +696,21 @@ fn users_in_organisational_units_and_an_ou_scoped_administrator() {
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("in OU=Sales,DC=example,DC=test"), "{}", text(&o));
+    assert!(
+        text(&o).contains("in OU=Sales,DC=example,DC=test"),
+        "{}",
+        text(&o)
+    );
     let o = d.run(
-        &["user", "add", "bob", "--password", "pw-bob", "--ou", "Sales"],
+        &[
+            "user",
+            "add",
+            "bob",
+            "--password",
+            "pw-bob",
+            "--ou",
+            "Sales",
+        ],
         &[],
     );
     assert!(
@@ -687,20 +719,27 @@ fn users_in_organisational_units_and_an_ou_scoped_administrator() {
         text(&o)
     );
     let o = d.run(
-        &["user", "set-ou", "user0001", "OU=Support,DC=example,DC=test"],
+        &[
+            "user",
+            "set-ou",
+            "user0001",
+            "OU=Support,DC=example,DC=test",
+        ],
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
     let list = text(&d.run(&["user", "list"], &[]));
     assert!(
-        list.lines()
-            .any(|l| l.contains("alice@example.test") && l.contains("[OU=Sales,DC=example,DC=test]")),
+        list.lines().any(
+            |l| l.contains("alice@example.test") && l.contains("[OU=Sales,DC=example,DC=test]")
+        ),
         "{list}"
     );
     let out = d.ok("Get-CsUser -Identity sip:alice@example.test");
     assert!(
-        out.lines().any(|l| l.starts_with("OrganizationalUnit")
-            && l.ends_with("OU=Sales,DC=example,DC=test"))
+        out.lines()
+            .any(|l| l.starts_with("OrganizationalUnit")
+                && l.ends_with("OU=Sales,DC=example,DC=test"))
             && out.contains("CN=alice,OU=Sales,DC=example,DC=test"),
         "{out}"
     );
@@ -756,7 +795,8 @@ fn users_in_organisational_units_and_an_ou_scoped_administrator() {
     // failed sign-ins and the refusal are audited
     let (ok, _, _) = d.shell("sales", "wrong-password", "Get-CsUser");
     assert!(!ok);
-    let log = d.ok("Get-CsAuditLog -Last 20 | Select-Object -Property Admin,Command,Success,Result | ft");
+    let log =
+        d.ok("Get-CsAuditLog -Last 20 | Select-Object -Property Admin,Command,Success,Result | ft");
     assert!(
         log.lines()
             .any(|l| l.contains("sales") && l.contains("sign-in") && l.contains("False")),

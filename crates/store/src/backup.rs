@@ -402,12 +402,20 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&file).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "holds password equivalents: owner only");
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "holds password equivalents: owner only"
+            );
         }
         let r = Store::open(b.path()).unwrap();
         assert_eq!(r.export_user_data().unwrap(), s.export_user_data().unwrap());
         assert_eq!(
-            r.get_user("alice", "a.test").unwrap().unwrap().ou.as_deref(),
+            r.get_user("alice", "a.test")
+                .unwrap()
+                .unwrap()
+                .ou
+                .as_deref(),
             Some("OU=Sales,DC=a,DC=test"),
             "the organisational unit survives a backup"
         );
@@ -434,7 +442,11 @@ mod tests {
         assert_eq!(t.export_user_data().unwrap(), data);
         assert_eq!(data["users"][0]["ou"], json!("OU=Sales,DC=a,DC=test"));
         assert_eq!(
-            t.get_user("alice", "a.test").unwrap().unwrap().ou.as_deref(),
+            t.get_user("alice", "a.test")
+                .unwrap()
+                .unwrap()
+                .ou
+                .as_deref(),
             Some("OU=Sales,DC=a,DC=test")
         );
         assert_eq!(

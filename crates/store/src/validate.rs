@@ -358,7 +358,16 @@ mod tests {
             dn_components(r"OU=Sales\, EMEA,DC=x").unwrap(),
             [r"OU=Sales\, EMEA", "DC=x"]
         );
-        for bad in ["", "Sales", "OU=,DC=x", "OU=a,,DC=x", "=a", "O U=a", "OU=a\\", "OU=a\nb"] {
+        for bad in [
+            "",
+            "Sales",
+            "OU=,DC=x",
+            "OU=a,,DC=x",
+            "=a",
+            "O U=a",
+            "OU=a\\",
+            "OU=a\nb",
+        ] {
             assert!(normalize_ou(bad).is_err(), "{bad:?}");
         }
         assert!(normalize_ou(&format!("OU={}", "x".repeat(600))).is_err());
@@ -366,7 +375,10 @@ mod tests {
         assert!(ou_within("OU=Sales,DC=example,DC=test", scope));
         assert!(ou_within("ou=sales,dc=EXAMPLE,dc=test", scope));
         assert!(ou_within("OU=Team1, OU=Sales,DC=example,DC=test", scope));
-        assert!(ou_within("OU=Ünterteam,OU=SALES,DC=example,DC=test", "ou=sales,dc=example,dc=test"));
+        assert!(ou_within(
+            "OU=Ünterteam,OU=SALES,DC=example,DC=test",
+            "ou=sales,dc=example,dc=test"
+        ));
         for out in [
             "OU=XSales,DC=example,DC=test",
             "OU=Sales2,DC=example,DC=test",
@@ -378,6 +390,9 @@ mod tests {
         ] {
             assert!(!ou_within(out, scope), "{out}");
         }
-        assert!(ou_within(r"OU=a\,OU=Sales,DC=example,DC=test", "DC=example,DC=test"));
+        assert!(ou_within(
+            r"OU=a\,OU=Sales,DC=example,DC=test",
+            "DC=example,DC=test"
+        ));
     }
 }

@@ -774,7 +774,10 @@ fn migration_from_schema_4_keeps_users() {
     assert_eq!(store.schema_version().unwrap(), 6);
     let alice = store.get_user("alice", "example.test").unwrap().unwrap();
     assert_eq!(alice.display_name, "Alice");
-    assert_eq!(alice.ou, None, "users from before organisational units are in none");
+    assert_eq!(
+        alice.ou, None,
+        "users from before organisational units are in none"
+    );
     assert_eq!(store.all_contacts().unwrap().len(), 1);
     assert_eq!(store.users_version().unwrap(), 1);
     assert_eq!(store.config_version().unwrap(), 0);
@@ -784,7 +787,12 @@ fn migration_from_schema_4_keeps_users() {
         .set_user_ou("alice", "example.test", Some("OU=Sales,DC=example,DC=test"))
         .unwrap();
     assert_eq!(
-        store.get_user("alice", "example.test").unwrap().unwrap().ou.as_deref(),
+        store
+            .get_user("alice", "example.test")
+            .unwrap()
+            .unwrap()
+            .ou
+            .as_deref(),
         Some("OU=Sales,DC=example,DC=test")
     );
     // The new tables work.

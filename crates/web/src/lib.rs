@@ -506,7 +506,11 @@ fn audit_name(name: &str) -> &str {
 
 /// Writes a sign-in outcome to the audit log, off the async threads, without waiting.
 fn audit_sign_in(store: &Arc<Store>, name: &str, origin: &str, result: String) {
-    let (store, name, origin) = (store.clone(), audit_name(name).to_string(), origin.to_string());
+    let (store, name, origin) = (
+        store.clone(),
+        audit_name(name).to_string(),
+        origin.to_string(),
+    );
     tokio::task::spawn_blocking(move || {
         if let Err(e) = store.append_audit(&name, &origin, "sign-in", false, &result) {
             tracing::error!(error = %e, "could not write a sign-in refusal to the audit log");
@@ -541,13 +545,13 @@ async fn login_inner(
     // a name or password no account can have is refused without evaluating anything
     let plausible = confab_store::validate_admin_name(&name).is_ok()
         && password.chars().count() <= confab_store::MAX_ADMIN_PASSWORD_LEN;
-    let ticket = match state
-        .sign_in
-        .admit(ip, plausible.then_some(name.as_str()))
-    {
+    let ticket = match state.sign_in.admit(ip, plausible.then_some(name.as_str())) {
         Ok(t) => t,
         Err(r) => {
-            if let signin::Refusal::Throttled { first: true, by, .. } = &r {
+            if let signin::Refusal::Throttled {
+                first: true, by, ..
+            } = &r
+            {
                 tracing::warn!(admin = %audit_name(&name), %origin, "REST sign-ins throttled");
                 audit_sign_in(
                     &state.store,

@@ -100,8 +100,8 @@ impl Bucket {
             self.forgot_at = now;
             return;
         }
-        let periods = now.saturating_duration_since(self.forgot_at).as_nanos()
-            / every.as_nanos().max(1);
+        let periods =
+            now.saturating_duration_since(self.forgot_at).as_nanos() / every.as_nanos().max(1);
         let periods = u32::try_from(periods).unwrap_or(u32::MAX);
         if periods > 0 {
             self.failures = self.failures.saturating_sub(periods);
@@ -394,7 +394,10 @@ mod tests {
         b.failures = 3;
         b.forget(t0 + Duration::from_secs(13), Duration::from_secs(6));
         assert_eq!(b.failures, 1);
-        assert_eq!(b.retry_after(t0 + Duration::from_secs(13), Duration::from_secs(6)), 5);
+        assert_eq!(
+            b.retry_after(t0 + Duration::from_secs(13), Duration::from_secs(6)),
+            5
+        );
         b.forget(t0 + Duration::from_secs(18), Duration::from_secs(6));
         assert_eq!(b.failures, 0);
     }

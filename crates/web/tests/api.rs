@@ -685,10 +685,18 @@ async fn metrics_scrape_burst_renders_once() {
 async fn user_scopes_apply_to_the_resource_routes() {
     let s = start().await;
     s.store
-        .set_user_ou("user0001", "example.test", Some("OU=Sales,DC=example,DC=test"))
+        .set_user_ou(
+            "user0001",
+            "example.test",
+            Some("OU=Sales,DC=example,DC=test"),
+        )
         .unwrap();
     s.store
-        .set_user_ou("user0002", "example.test", Some("OU=Sales2,DC=example,DC=test"))
+        .set_user_ou(
+            "user0002",
+            "example.test",
+            Some("OU=Sales2,DC=example,DC=test"),
+        )
         .unwrap();
     let root = s.login("root", "rootpassword1").await;
     let (status, body) = s
@@ -726,7 +734,10 @@ async fn user_scopes_apply_to_the_resource_routes() {
         .await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "denied");
     assert!(
-        body["error"].as_str().unwrap().contains("outside the user scopes"),
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the user scopes"),
         "{body}"
     );
     assert!(s.user_enabled("user0002"));

@@ -39,7 +39,12 @@ async fn commands_are_logged_with_their_secrets_redacted() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    tokio::spawn(confab_web::serve(listener, store, "example.test".into(), None));
+    tokio::spawn(confab_web::serve(
+        listener,
+        store,
+        "example.test".into(),
+        None,
+    ));
     let base = format!("http://{addr}/api/v1");
     let c = reqwest::Client::new();
     let token: Value = c
@@ -68,7 +73,10 @@ async fn commands_are_logged_with_their_secrets_redacted() {
     assert!(text.contains("REST command failed"), "{text}");
     assert!(text.contains("-Password ********"), "{text}");
     assert!(text.contains("-Pin:********"), "{text}");
-    assert!(text.contains("-DisplayName Shown"), "not everything is hidden: {text}");
+    assert!(
+        text.contains("-DisplayName Shown"),
+        "not everything is hidden: {text}"
+    );
     for secret in ["hunter2-secret", "4711-secret-pin", "rootpassword1"] {
         assert!(!text.contains(secret), "{secret} logged: {text}");
     }

@@ -24,7 +24,11 @@ async fn start() -> Server {
         .add_admin("root", "rootpassword1", &["CsAdministrator".into()])
         .unwrap();
     store
-        .add_admin("other", "otherpassword1", &["CsViewOnlyAdministrator".into()])
+        .add_admin(
+            "other",
+            "otherpassword1",
+            &["CsViewOnlyAdministrator".into()],
+        )
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
@@ -49,7 +53,12 @@ fn client_from(ip: &str) -> Client {
         .unwrap()
 }
 
-async fn sign_in(c: &Client, url: &str, name: &str, password: &str) -> (StatusCode, Option<u64>, Value) {
+async fn sign_in(
+    c: &Client,
+    url: &str,
+    name: &str,
+    password: &str,
+) -> (StatusCode, Option<u64>, Value) {
     let res = c
         .post(url)
         .json(&json!({"name": name, "password": password}))
@@ -95,11 +104,15 @@ async fn a_sign_in_flood_is_throttled_while_another_administrator_signs_in() {
         .await
         .expect("the flood is throttled");
     let started = Instant::now();
-    let (status, _, body) = sign_in(&client_from("127.0.0.2"), &s.url, "other", "otherpassword1").await;
+    let (status, _, body) =
+        sign_in(&client_from("127.0.0.2"), &s.url, "other", "otherpassword1").await;
     let took = started.elapsed();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token"].as_str().map(str::len), Some(64), "{body}");
-    assert!(took < Duration::from_secs(5), "the other admin waited {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "the other admin waited {took:?}"
+    );
 
     let mut counts = std::collections::BTreeMap::<u16, usize>::new();
     for t in flood {
@@ -136,19 +149,31 @@ async fn a_sign_in_flood_is_throttled_while_another_administrator_signs_in() {
             .filter(|e| e.result.starts_with("throttled"))
             .count();
         if failed == evaluated && throttled >= 1 {
-            assert!(log.iter().all(|e| !e.success && e.origin.starts_with("rest 127.0.0.1:")));
-            assert!(throttled <= 2, "one entry per episode, not per attempt: {log:?}");
+            assert!(log
+                .iter()
+                .all(|e| !e.success && e.origin.starts_with("rest 127.0.0.1:")));
+            assert!(
+                throttled <= 2,
+                "one entry per episode, not per attempt: {log:?}"
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "{failed}/{evaluated} failures, {throttled} throttled: {log:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{failed}/{evaluated} failures, {throttled} throttled: {log:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     // the flooded account itself is throttled for a while, from anywhere (documented)
-    let (status, retry, body) = sign_in(&client_from("127.0.0.3"), &s.url, "root", "rootpassword1").await;
+    let (status, retry, body) =
+        sign_in(&client_from("127.0.0.3"), &s.url, "root", "rootpassword1").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert!(retry.is_some_and(|r| (1..=60).contains(&r)), "{retry:?}");
-    assert!(body["error"].as_str().unwrap().contains("account"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("account"),
+        "{body}"
+    );
 }
 
 /// Junk names cost neither an evaluation nor an audit entry (they still count against the
