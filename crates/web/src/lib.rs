@@ -580,7 +580,10 @@ async fn login_inner(
     }
     let permit = match ticket.turn().await {
         Ok(p) => p,
-        Err(r) => return Ok(refusal_response(&r)),
+        Err(r) => {
+            ticket.not_evaluated();
+            return Ok(refusal_response(&r));
+        }
     };
     let store = state.store.clone();
     let (n, o) = (name.clone(), origin.clone());

@@ -265,7 +265,7 @@ impl Gate {
             gate: self.clone(),
             ip,
             account,
-            succeeded: false,
+            not_a_failure: false,
         })
     }
 
@@ -282,7 +282,8 @@ pub struct Ticket {
     gate: Arc<Gate>,
     ip: IpAddr,
     account: Option<String>,
-    succeeded: bool,
+    /// Ends as no failure (a right password, or none evaluated).
+    not_a_failure: bool,
 }
 
 impl Ticket {
@@ -299,7 +300,13 @@ impl Ticket {
 
     /// The password was right: this attempt is not a failure.
     pub fn succeeded(mut self) {
-        self.succeeded = true;
+        self.not_a_failure = true;
+    }
+
+    /// The attempt ended without its password being evaluated (no turn came in time): not
+    /// a failure of the name or address, which may try again after Retry-After.
+    pub fn not_evaluated(mut self) {
+        self.not_a_failure = true;
     }
 }
 
@@ -309,7 +316,7 @@ impl Drop for Ticket {
         let l = &self.gate.limits;
         let mut st = self.gate.lock();
         st.admitted = st.admitted.saturating_sub(1);
-        let ok = self.succeeded;
+        let ok = self.not_a_failure;
         let end = |b: &mut Bucket| {
             b.in_progress = b.in_progress.saturating_sub(1);
             if !ok {
@@ -411,6 +418,27 @@ mod tests {
         }
         let (a, n) = g.tracked();
         assert!(a <= 8 && n <= 8, "{a} {n}");
+    }
+
+    #[tokio::test]
+    async fn a_turn_not_given_in_time_is_busy_and_no_failure() {
+        let g = Gate::new(SignInLimits {
+            concurrent_hashes: 1,
+            max_wait: Duration::from_millis(50),
+            per_address: 2,
+            ..limits()
+        });
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let holder = g.admit("192.0.2.9".parse().unwrap(), None).unwrap();
+        let permit = holder.turn().await.unwrap();
+        for _ in 0..3 {
+            let t = g.admit(a, Some("root")).unwrap();
+            assert!(matches!(t.turn().await, Err(Refusal::Busy { .. })));
+            t.not_evaluated();
+        }
+        drop(permit);
+        let t = g.admit(a, Some("root")).unwrap();
+        assert!(t.turn().await.is_ok(), "a free turn is given at once");
     }
 
     #[test]
