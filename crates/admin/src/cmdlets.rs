@@ -385,7 +385,8 @@ fn build() -> Vec<Cmdlet> {
             &["FileName"],
             &["FileName"],
             false,
-            false,
+            // writes a file: audited
+            true,
             "Writes every configuration document and custom role to a file.",
             export_config,
         ),
@@ -403,8 +404,9 @@ fn build() -> Vec<Cmdlet> {
             &["FileName"],
             &["FileName"],
             false,
-            false,
-            "Writes users (hashes only), contact lists and stored messages to a file.",
+            // writes every user's HA1 hashes: audited
+            true,
+            "Writes users (hashes only), contact lists and stored messages to a file in the export folder (CsAdministrator only).",
             export_users,
         ),
         (
@@ -459,6 +461,11 @@ fn kind_of(b: &Bound) -> &'static Kind {
 
 /// The scope an Identity argument names, for site-scoped roles.
 pub(crate) fn scope_of(def: &Cmdlet, raw: &str) -> Option<String> {
+    if def.kind.is_none() && def.changes && def.name.ends_with("-CsServerApplication") {
+        // Service:Registrar:<pool>/<Name>: within Global scopes only (a pool's site is not
+        // known), so a site-scoped administrator cannot add or change SIP filter scripts
+        return Some(raw.trim().to_string());
+    }
     let k = def.kind.map(|i| &all_kinds()[i])?;
     canonical_identity(k, raw).ok()
 }
@@ -987,11 +994,7 @@ fn targets(
     };
     for id in &ids {
         if !s.may_touch(b.def.name, id) {
-            return Err(ExecError::Denied {
-                cmdlet: b.def.name.to_string(),
-                admin: s.principal.name.clone(),
-                allowed_by: vec![format!("a role scoped to {id}")],
-            });
+            return Err(s.out_of_scope(b.def.name, id.clone(), "configuration"));
         }
     }
     Ok(ids)
@@ -1105,7 +1108,56 @@ fn remove_config(
 
 const ASSIGNMENTS: &str = "CsUserPolicyAssignment";
 
-fn user_address(b: &Bound, s: &Session, raw: &str) -> Result<(String, String), ExecError> {
+/// Cmdlets whose -Identity names a user: checked against the caller's user scopes
+/// (`OU:<dn>`), not their configuration scopes.
+pub(crate) fn targets_user(def: &Cmdlet) -> bool {
+    matches!(
+        def.name,
+        "Get-CsUser" | "Set-CsUser" | "Enable-CsUser" | "Disable-CsUser"
+    ) || def.name.starts_with("Grant-")
+}
+
+/// Before anything in a script runs: a user named literally by -Identity must be within
+/// the caller's user scopes, so a script refused for one user changes no other. (A user
+/// named through a variable or piped in is checked when the command runs, before it
+/// changes anything.)
+pub(crate) fn precheck_user_scope(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    if !targets_user(b.def) {
+        return Ok(());
+    }
+    let Some(e) = b.identity().filter(|e| !has_var(e)) else {
+        return Ok(());
+    };
+    let Some(raw) = s.literal(e)?.as_str().map(str::to_string) else {
+        return Ok(());
+    };
+    match lookup_user(b, s, &raw) {
+        Ok(user) => check_user_scope(b, s, &user),
+        Err(_) => Ok(()), // an unknown user is reported when the command runs
+    }
+}
+
+/// The user an Identity names, checked against the caller's user scopes: a user outside
+/// them is refused (whatever the cmdlet would do).
+fn find_user(b: &Bound, s: &Session, raw: &str) -> Result<confab_store::User, ExecError> {
+    let user = lookup_user(b, s, raw)?;
+    check_user_scope(b, s, &user)?;
+    Ok(user)
+}
+
+/// Refuses `user` when it is outside the user scopes of every role allowing the cmdlet.
+fn check_user_scope(b: &Bound, s: &Session, user: &confab_store::User) -> Result<(), ExecError> {
+    if s.may_touch_user(b.def.name, user.ou.as_deref()) {
+        return Ok(());
+    }
+    let what = match &user.ou {
+        Some(ou) => format!("sip:{} ({ou})", user.address()),
+        None => format!("sip:{} (in no OU)", user.address()),
+    };
+    Err(s.out_of_scope(b.def.name, what, "user"))
+}
+
+fn lookup_user(b: &Bound, s: &Session, raw: &str) -> Result<confab_store::User, ExecError> {
     let a = raw.trim();
     let a = a
         .strip_prefix("sip:")
@@ -1116,7 +1168,7 @@ fn user_address(b: &Bound, s: &Session, raw: &str) -> Result<(String, String), E
         None => (a.to_string(), s.pool.clone()),
     };
     match s.store.get_user(&u, &d).map_err(|e| store_err(b, e))? {
-        Some(user) => Ok((user.username, user.domain)),
+        Some(user) => Ok(user),
         None => Err(failed(
             b,
             format!("Management object not found for identity \"{raw}\""),
@@ -1134,7 +1186,8 @@ fn grant_policy(
         cmdlet: b.def.name.into(),
         param: "Identity".into(),
     })?;
-    let (u, d) = user_address(b, s, &raw)?;
+    let user = find_user(b, s, &raw)?;
+    let (u, d) = (user.username, user.domain);
     let policy = text_arg(b, s, "PolicyName")?;
     let key = format!("{u}@{d}");
     let mut body = s
@@ -1325,6 +1378,22 @@ fn user_obj(s: &Session, u: &confab_store::User) -> Obj {
         ),
         ("DisplayName".to_string(), json!(u.display_name)),
         ("Enabled".to_string(), json!(u.enabled)),
+        // as in Active Directory: the user's entry, CN=<name>,<its OU>
+        (
+            "DistinguishedName".to_string(),
+            match &u.ou {
+                Some(ou) => {
+                    let cn = if u.display_name.is_empty() {
+                        &u.username
+                    } else {
+                        &u.display_name
+                    };
+                    json!(format!("CN={},{ou}", dn_escape(cn)))
+                }
+                None => Value::Null,
+            },
+        ),
+        ("OrganizationalUnit".to_string(), json!(u.ou)),
     ];
     for k in all_kinds().iter().filter(|k| k.is_policy) {
         props.push((
@@ -1335,20 +1404,35 @@ fn user_obj(s: &Session, u: &confab_store::User) -> Obj {
     Obj::record("CsUser", props)
 }
 
+/// An RDN value with the characters RFC 4514 reserves escaped.
+fn dn_escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for (i, c) in v.chars().enumerate() {
+        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (i == 0 && matches!(c, '#' | ' '))
+        {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    if out.ends_with(' ') {
+        out.insert(out.len() - 1, '\\');
+    }
+    out
+}
+
+/// Lists the users within the caller's user scopes (all of them for a Global scope), or
+/// the one -Identity names (refused when outside those scopes).
 fn get_user(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     if let Some(raw) = text_arg(b, s, "Identity")? {
-        let (u, d) = user_address(b, s, &raw)?;
-        let user = s
-            .store
-            .get_user(&u, &d)
-            .map_err(|e| store_err(b, e))?
-            .expect("found above");
+        let user = find_user(b, s, &raw)?;
         return Ok(vec![user_obj(s, &user)]);
     }
     let filter = text_arg(b, s, "Filter")?;
     let users = s.store.list_users(None).map_err(|e| store_err(b, e))?;
     Ok(users
         .iter()
+        .filter(|u| s.may_touch_user(b.def.name, u.ou.as_deref()))
         .filter(|u| {
             filter
                 .as_deref()
@@ -1363,21 +1447,27 @@ fn user_targets(
     s: &Session,
     input: Option<Vec<Obj>>,
 ) -> Result<Vec<(String, String)>, ExecError> {
-    if let Some(raw) = text_arg(b, s, "Identity")? {
-        return Ok(vec![user_address(b, s, &raw)?]);
-    }
-    let ids: Vec<String> = input
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Obj::identity)
-        .collect();
-    ids.iter().map(|i| user_address(b, s, i)).collect()
+    // every target is found and checked before the first change
+    let found = if let Some(raw) = text_arg(b, s, "Identity")? {
+        vec![find_user(b, s, &raw)?]
+    } else {
+        let ids: Vec<String> = input
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Obj::identity)
+            .collect();
+        ids.iter()
+            .map(|i| find_user(b, s, i))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    Ok(found.into_iter().map(|u| (u.username, u.domain)).collect())
 }
 
 fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
-    for (u, d) in user_targets(b, s, input)? {
-        if let Some(e) = b.get("Enabled") {
-            let v = coerce(
+    // values and targets are all checked before the first user changes
+    let enabled = match b.get("Enabled") {
+        Some(e) => Some(
+            coerce(
                 &Prop {
                     name: "Enabled",
                     ty: PropType::Bool,
@@ -1386,14 +1476,24 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
                 &s.literal(e)?,
                 &Value::Null,
             )
-            .map_err(|m| bad(b, "Enabled", m))?;
+            .map_err(|m| bad(b, "Enabled", m))?
+                == json!(true),
+        ),
+        None => None,
+    };
+    let name = text_arg(b, s, "DisplayName")?;
+    if let Some(n) = &name {
+        confab_store::validate_display_name(n).map_err(|e| bad(b, "DisplayName", e.to_string()))?;
+    }
+    for (u, d) in user_targets(b, s, input)? {
+        if let Some(v) = enabled {
             s.store
-                .set_enabled(&u, &d, v == json!(true))
+                .set_enabled(&u, &d, v)
                 .map_err(|e| store_err(b, e))?;
         }
-        if let Some(name) = text_arg(b, s, "DisplayName")? {
+        if let Some(name) = &name {
             s.store
-                .set_display_name(&u, &d, &name)
+                .set_display_name(&u, &d, name)
                 .map_err(|e| store_err(b, e))?;
         }
     }
@@ -1477,7 +1577,14 @@ fn get_role(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
 }
 
 /// Applies a -Cmdlets value (list, or @{Add/Remove/Replace}) to `list`, canonicalising names.
-fn edit_cmdlets(b: &Bound, s: &Session, list: &mut Vec<String>) -> Result<(), ExecError> {
+/// A role cloned from another template than CsAdministrator cannot be given the
+/// administrator-only cmdlets (they would not run for it anyway).
+fn edit_cmdlets(
+    b: &Bound,
+    s: &Session,
+    template: &str,
+    list: &mut Vec<String>,
+) -> Result<(), ExecError> {
     let Some(e) = b.get("Cmdlets") else {
         return Ok(());
     };
@@ -1493,6 +1600,16 @@ fn edit_cmdlets(b: &Bound, s: &Session, list: &mut Vec<String>) -> Result<(), Ex
         let n = v.as_str().unwrap_or("");
         let c = canonical_cmdlet(n)
             .ok_or_else(|| bad(b, "Cmdlets", format!("'{n}' is not a cmdlet")))?;
+        if crate::roles::administrator_only(c)
+            && !template.eq_ignore_ascii_case("CsAdministrator")
+            && !list.iter().any(|x| x.eq_ignore_ascii_case(c))
+        {
+            return Err(bad(
+                b,
+                "Cmdlets",
+                format!("{c} is reserved to CsAdministrator and roles cloned from it (-Template CsAdministrator)"),
+            ));
+        }
         if !out.iter().any(|x: &String| x.eq_ignore_ascii_case(c)) {
             out.push(c.to_string());
         }
@@ -1521,9 +1638,16 @@ fn scopes_arg(
         let x = x.as_str().unwrap_or("");
         let canon = if x.eq_ignore_ascii_case("global") {
             "Global".to_string()
-        } else if let Some(site) = crate::schema::strip_ci(x, "site:") {
+        } else if let Some(site) = crate::schema::strip_ci(x, "site:").filter(|s| !s.is_empty()) {
             format!("Site:{site}")
         } else if let Some(ou) = crate::schema::strip_ci(x, "ou:") {
+            let ou = confab_store::normalize_ou(ou).map_err(|e| {
+                bad(
+                    b,
+                    name,
+                    format!("'{x}': {e}; write OU:<dn>, e.g. OU:OU=Sales,DC=example,DC=test"),
+                )
+            })?;
             format!("OU:{ou}")
         } else {
             return Err(bad(
@@ -1568,7 +1692,7 @@ fn new_role(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
         ));
     }
     let mut cmdlets = t.cmdlets.clone();
-    edit_cmdlets(b, s, &mut cmdlets)?;
+    edit_cmdlets(b, s, &t.identity, &mut cmdlets)?;
     let row = AdminRoleRow {
         identity: id.clone(),
         template: t.identity.clone(),
@@ -1601,7 +1725,8 @@ fn set_role(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
             .get_role(&id)
             .map_err(|e| store_err(b, e))?
             .ok_or_else(|| failed(b, format!("Cannot find role \"{id}\"")))?;
-        edit_cmdlets(b, s, &mut row.cmdlets)?;
+        let template = row.template.clone();
+        edit_cmdlets(b, s, &template, &mut row.cmdlets)?;
         row.config_scopes = scopes_arg(b, s, "ConfigScopes", &row.config_scopes)?;
         row.user_scopes = scopes_arg(b, s, "UserScopes", &row.user_scopes)?;
         s.store.update_role(&row).map_err(|e| store_err(b, e))?;
@@ -1664,7 +1789,11 @@ fn app_identity(b: &Bound, s: &Session) -> Result<String, ExecError> {
             "use Service:Registrar:<pool FQDN>/<Name>",
         ));
     }
-    Ok(format!("Service:Registrar:{fqdn}/{name}"))
+    let id = format!("Service:Registrar:{fqdn}/{name}");
+    if !s.may_touch(b.def.name, &id) {
+        return Err(s.out_of_scope(b.def.name, id, "configuration"));
+    }
+    Ok(id)
 }
 
 fn get_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
@@ -1752,21 +1881,100 @@ fn remove_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
 
 // ----- backup -------------------------------------------------------------------------------------
 
-fn file_arg(b: &Bound, s: &Session) -> Result<std::path::PathBuf, ExecError> {
+/// The file -FileName names, which must be in the session's export folder
+/// (`<data_dir>/export`): a relative name is taken in that folder, an absolute one must lie
+/// inside it, and `..` components or symbolic links leading out of it are refused. For
+/// `writing` the file must not exist yet (checked when it is created); for reading it must.
+fn file_arg(b: &Bound, s: &Session, writing: bool) -> Result<std::path::PathBuf, ExecError> {
+    use std::path::{Component, Path};
     let f = text_arg(b, s, "FileName")?
         .filter(|f| !f.is_empty())
         .ok_or_else(|| ExecError::Missing {
             cmdlet: b.def.name.into(),
             param: "FileName".into(),
         })?;
-    Ok(std::path::PathBuf::from(f))
+    let Some(dir) = &s.export_dir else {
+        return Err(failed(
+            b,
+            "files are written and read only in the data directory's export folder, and this session has none",
+        ));
+    };
+    let outside = |why: &str| {
+        failed(
+            b,
+            format!(
+                "'{f}' {why}: export files are written and read only in the export folder {} (give a file name such as users.json)",
+                dir.display()
+            ),
+        )
+    };
+    let given = Path::new(&f);
+    if given
+        .components()
+        .any(|c| matches!(c, Component::ParentDir))
+    {
+        return Err(outside("has a '..' component"));
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| failed(b, format!("{}: {e}", dir.display())))?;
+    let root = dir
+        .canonicalize()
+        .map_err(|e| failed(b, format!("{}: {e}", dir.display())))?;
+    let path = if given.is_absolute() {
+        match given
+            .strip_prefix(&root)
+            .or_else(|_| given.strip_prefix(dir))
+        {
+            Ok(rest) => root.join(rest),
+            Err(_) => return Err(outside("is outside the export folder")),
+        }
+    } else {
+        root.join(given)
+    };
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(outside("is not a file name"));
+    };
+    // a symbolic link among the folders cannot lead out
+    let real_parent = parent
+        .canonicalize()
+        .map_err(|e| failed(b, format!("{}: {e}", parent.display())))?;
+    if !real_parent.starts_with(&root) {
+        return Err(outside("leads out of the export folder"));
+    }
+    let target = real_parent.join(name);
+    if writing {
+        // created with O_EXCL, which refuses an existing file or link
+        return Ok(target);
+    }
+    let real = target
+        .canonicalize()
+        .map_err(|e| failed(b, format!("{}: {e}", target.display())))?;
+    if !real.starts_with(&root) {
+        return Err(outside("leads out of the export folder"));
+    }
+    Ok(real)
 }
 
+/// Writes `v` to a new file readable by its owner only (exports may carry password
+/// equivalents).
 fn write_new(b: &Bound, path: &std::path::Path, v: &Value) -> Result<(), ExecError> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o
         .open(path)
         .map_err(|e| failed(b, format!("{}: {e}", path.display())))?;
     f.write_all(
@@ -1798,7 +2006,7 @@ fn export_config(
     s: &mut Session,
     _input: Option<Vec<Obj>>,
 ) -> Result<Vec<Obj>, ExecError> {
-    let path = file_arg(b, s)?;
+    let path = file_arg(b, s, true)?;
     let mut docs = vec![];
     for k in stored_kinds() {
         for d in s.store.list_config(k).map_err(|e| store_err(b, e))? {
@@ -1825,7 +2033,7 @@ fn import_config(
     s: &mut Session,
     _input: Option<Vec<Obj>>,
 ) -> Result<Vec<Obj>, ExecError> {
-    let path = file_arg(b, s)?;
+    let path = file_arg(b, s, false)?;
     let v = read_json(b, &path)?;
     if v["format"] != json!("confab-configuration/1") {
         return Err(failed(
@@ -1893,7 +2101,7 @@ fn export_users(
     s: &mut Session,
     _input: Option<Vec<Obj>>,
 ) -> Result<Vec<Obj>, ExecError> {
-    let path = file_arg(b, s)?;
+    let path = file_arg(b, s, true)?;
     let v = s.store.export_user_data().map_err(|e| store_err(b, e))?;
     write_new(b, &path, &v)?;
     Ok(vec![])
@@ -1904,7 +2112,7 @@ fn import_users(
     s: &mut Session,
     _input: Option<Vec<Obj>>,
 ) -> Result<Vec<Obj>, ExecError> {
-    let path = file_arg(b, s)?;
+    let path = file_arg(b, s, false)?;
     let v = read_json(b, &path)?;
     s.store.import_user_data(&v).map_err(|e| store_err(b, e))?;
     Ok(vec![])

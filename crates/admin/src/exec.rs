@@ -29,6 +29,9 @@ pub struct Session<'a> {
     pub vars: HashMap<String, Vec<Obj>>,
     /// Warnings of the script being run (e.g. a property confab does not enforce).
     warnings: Vec<String>,
+    /// The only folder export and import cmdlets may write and read (`<data_dir>/export`);
+    /// `None`: they are refused. See [`Session::with_export_dir`].
+    pub export_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +61,18 @@ pub enum ExecError {
         cmdlet: String,
         admin: String,
         allowed_by: Vec<String>,
+    },
+    /// The caller's roles allow the cmdlet, but not on this object: a configuration scope
+    /// (`Site:…`) or a user outside their roles' user scopes (`OU:…`).
+    OutOfScope {
+        cmdlet: String,
+        admin: String,
+        /// What was refused, e.g. "Site:Dublin" or "sip:bob@example.test (OU=Sales,DC=x)".
+        object: String,
+        /// "configuration" or "user".
+        scope_kind: &'static str,
+        /// The scopes the caller's roles that list the cmdlet have.
+        scopes: Vec<String>,
     },
     /// The command ran and failed (object not found, already exists, …).
     Failed {
@@ -117,12 +132,41 @@ impl fmt::Display for ExecError {
                 }
                 Ok(())
             }
+            ExecError::OutOfScope {
+                cmdlet,
+                admin,
+                object,
+                scope_kind,
+                scopes,
+            } => write!(
+                f,
+                "{cmdlet}: access denied: {object} is outside the {scope_kind} scopes of the roles of '{admin}' ({}); nothing was changed",
+                if scopes.is_empty() {
+                    "none".to_string()
+                } else {
+                    scopes.join(", ")
+                }
+            ),
             ExecError::Failed { cmdlet, message } => write!(f, "{cmdlet}: {message}"),
         }
     }
 }
 
 impl std::error::Error for ExecError {}
+
+impl ExecError {
+    /// An RBAC refusal (cmdlet not allowed, or object outside the caller's scopes): these
+    /// are written to the audit log even when nothing would have changed.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ExecError::Denied { .. } | ExecError::OutOfScope { .. }
+        )
+    }
+}
+
+/// Longest command text kept in an audit entry for a refused script.
+const MAX_AUDITED_SCRIPT: usize = 2000;
 
 /// What a script produced.
 #[derive(Debug, Default)]
@@ -170,6 +214,7 @@ impl<'a> Session<'a> {
             pool: pool.to_string(),
             vars: HashMap::new(),
             warnings: vec![],
+            export_dir: None,
         }
     }
 
@@ -180,12 +225,45 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Lets export and import cmdlets use `dir` (normally `<data_dir>/export`): file names
+    /// are taken relative to it, and nothing outside it is written or read.
+    pub fn with_export_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Session<'a> {
+        self.export_dir = Some(dir.into());
+        self
+    }
+
+    /// Writes a refused command to the audit log (redacted). A failure to write it does not
+    /// change the outcome: the command is refused either way.
+    fn audit_refusal(&self, command: &str, e: &ExecError) {
+        let mut command = cmdlets::redact(command.trim());
+        if command.len() > MAX_AUDITED_SCRIPT {
+            let mut end = MAX_AUDITED_SCRIPT;
+            while !command.is_char_boundary(end) {
+                end -= 1;
+            }
+            command.truncate(end);
+            command.push_str(" …");
+        }
+        let _ = self.store.append_audit(
+            &self.principal.name,
+            &self.origin,
+            &command,
+            false,
+            &format!("refused: {e}"),
+        );
+    }
+
     /// Parses, checks and runs `src`. Output of the last pipelines is formatted like the
     /// Lync Management Shell.
     pub fn run(&mut self, src: &str) -> Result<Output, ExecError> {
         let script = crate::parse(src).map_err(|e| ExecError::Parse(e.to_string()))?;
         self.warnings.clear();
-        self.check_script(&script)?;
+        if let Err(e) = self.check_script(&script) {
+            if e.is_refusal() {
+                self.audit_refusal(src, &e);
+            }
+            return Err(e);
+        }
         let mut out = Output::default();
         for st in &script.statements {
             match st {
@@ -275,6 +353,7 @@ impl<'a> Session<'a> {
             }
             (b.def.check)(&b, self)?;
             self.authorize(&b)?;
+            cmdlets::precheck_user_scope(&b, self)?;
         }
         Ok(())
     }
@@ -284,7 +363,46 @@ impl<'a> Session<'a> {
         self.principal
             .roles
             .iter()
-            .any(|r| r.allows(cmdlet) && r.covers(identity))
+            .any(|r| r.permits(cmdlet) && r.covers(identity))
+    }
+
+    /// Whether one of the caller's roles lets `cmdlet` read or change a user in the
+    /// organisational unit `ou`.
+    pub(crate) fn may_touch_user(&self, cmdlet: &str, ou: Option<&str>) -> bool {
+        self.principal
+            .roles
+            .iter()
+            .any(|r| r.permits(cmdlet) && r.covers_user(ou))
+    }
+
+    /// The refusal for an object outside the caller's scopes of `scope_kind`
+    /// ("configuration" or "user").
+    pub(crate) fn out_of_scope(
+        &self,
+        cmdlet: &str,
+        object: String,
+        scope_kind: &'static str,
+    ) -> ExecError {
+        let mut scopes: Vec<String> = vec![];
+        for r in self.principal.roles.iter().filter(|r| r.permits(cmdlet)) {
+            let list = if scope_kind == "user" {
+                &r.user_scopes
+            } else {
+                &r.config_scopes
+            };
+            for sc in list {
+                if !scopes.contains(sc) {
+                    scopes.push(sc.clone());
+                }
+            }
+        }
+        ExecError::OutOfScope {
+            cmdlet: cmdlet.to_string(),
+            admin: self.principal.name.clone(),
+            object,
+            scope_kind,
+            scopes,
+        }
     }
 
     /// RBAC: one of the caller's roles must list the cmdlet and cover the object's scope.
@@ -296,17 +414,34 @@ impl<'a> Session<'a> {
         // a settings cmdlet without -Identity works on Global (pipeline input is checked per
         // object when it runs)
         let scope = match b.identity() {
+            // a user's identity: checked against user scopes (precheck_user_scope)
+            Some(_) if cmdlets::targets_user(b.def) => None,
             Some(e) => e.as_str().and_then(|raw| cmdlets::scope_of(b.def, raw)),
             None if b.def.kind.is_some() && b.def.changes => Some("Global".to_string()),
             None => None,
         };
+        let permitted = self.principal.roles.iter().any(|r| r.permits(name));
         let ok = self
             .principal
             .roles
             .iter()
-            .any(|r| r.allows(name) && scope.as_deref().is_none_or(|s| r.covers(s)));
+            .any(|r| r.permits(name) && scope.as_deref().is_none_or(|s| r.covers(s)));
         if ok {
             return Ok(());
+        }
+        if permitted {
+            if let Some(scope) = scope {
+                return Err(self.out_of_scope(name, scope, "configuration"));
+            }
+        }
+        if crate::roles::administrator_only(name) {
+            return Err(ExecError::Denied {
+                cmdlet: name.to_string(),
+                admin: self.principal.name.clone(),
+                allowed_by: vec![
+                    "CsAdministrator (or a role cloned from it with Global scopes) only".into(),
+                ],
+            });
         }
         let mut allowed_by: Vec<String> = crate::roles::BUILTIN_ROLES
             .iter()
@@ -409,6 +544,12 @@ impl<'a> Session<'a> {
                 .unwrap_or(&c.name)
                 .to_string();
             let res = (b.def.run)(&b, self, input.take());
+            if let (false, Err(e)) = (b.def.changes, &res) {
+                // a refused read (a user outside the caller's scopes) is audited too
+                if e.is_refusal() {
+                    self.audit_refusal(&command_text, e);
+                }
+            }
             if b.def.changes {
                 let (ok, result) = match &res {
                     Ok(objs) => (true, format!("ok ({} object(s))", objs.len())),

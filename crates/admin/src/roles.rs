@@ -215,63 +215,223 @@ pub const BUILTIN_ROLES: &[&str] = &[
     "CsPersistentChatAdministrator",
 ];
 
-fn verb(c: &str) -> &str {
-    c.split('-').next().unwrap_or("")
+/// What every viewing role may run: the `Get-` cmdlets, except the audit log (which shows
+/// every administrator's commands: CsAdministrator only).
+const VIEW: &[&str] = &[
+    "Get-CsUser",
+    "Get-CsAdUser",
+    "Get-CsAdminRole",
+    "Get-CsAdminRoleAssignment",
+    "Get-CsMeetingConfiguration",
+    "Get-CsConferencingConfiguration",
+    "Get-CsConferencingPolicy",
+    "Get-CsDialInConferencingConfiguration",
+    "Get-CsClientPolicy",
+    "Get-CsPrivacyConfiguration",
+    "Get-CsImFilterConfiguration",
+    "Get-CsFileTransferFilterConfiguration",
+    "Get-CsWebServiceConfiguration",
+    "Get-CsServerApplication",
+    "Get-CsExternalAccessPolicy",
+    "Get-CsAccessEdgeConfiguration",
+    "Get-CsAllowedDomain",
+    "Get-CsBlockedDomain",
+    "Get-CsDialPlan",
+    "Get-CsVoiceNormalizationRule",
+    "Get-CsVoicePolicy",
+    "Get-CsVoiceRoute",
+    "Get-CsVoiceRoutingPolicy",
+    "Get-CsPstnUsage",
+    "Get-CsTrunkConfiguration",
+    "Get-CsVoiceTestConfiguration",
+    "Get-CsService",
+    "Get-CsWindowsService",
+    "Get-CsSite",
+    "Get-CsPool",
+    "Get-CsTopology",
+    "Get-CsClientPinInfo",
+    "Get-CsArchivingConfiguration",
+    "Get-CsArchivingPolicy",
+    "Get-CsRgsWorkflow",
+    "Get-CsRgsQueue",
+    "Get-CsRgsAgentGroup",
+    "Get-CsLisLocation",
+    "Get-CsLisSubnet",
+    "Get-CsPersistentChatRoom",
+    "Get-CsPersistentChatCategory",
+    "Get-CsPersistentChatPolicy",
+    "Get-CsStaticRoutingConfiguration",
+    "Get-CsInformationBarrier",
+    "Get-CsDefenseConfiguration",
+];
+
+/// CsUserAdministrator: enable, disable and move users, grant existing policies; no policy
+/// edits, no exports.
+const USER_ADMIN: &[&str] = &[
+    "Set-CsUser",
+    "Enable-CsUser",
+    "Disable-CsUser",
+    "Move-CsUser",
+    "Grant-CsConferencingPolicy",
+    "Grant-CsClientPolicy",
+    "Grant-CsExternalAccessPolicy",
+    "Grant-CsDialPlan",
+    "Grant-CsVoicePolicy",
+    "Grant-CsVoiceRoutingPolicy",
+    "Grant-CsArchivingPolicy",
+];
+
+/// CsVoiceAdministrator: voice settings and policies, and Response Group.
+const VOICE_ADMIN: &[&str] = &[
+    "New-CsDialPlan",
+    "Set-CsDialPlan",
+    "Remove-CsDialPlan",
+    "Grant-CsDialPlan",
+    "New-CsVoiceNormalizationRule",
+    "Set-CsVoiceNormalizationRule",
+    "Remove-CsVoiceNormalizationRule",
+    "New-CsVoicePolicy",
+    "Set-CsVoicePolicy",
+    "Remove-CsVoicePolicy",
+    "Grant-CsVoicePolicy",
+    "New-CsVoiceRoute",
+    "Set-CsVoiceRoute",
+    "Remove-CsVoiceRoute",
+    "New-CsVoiceRoutingPolicy",
+    "Set-CsVoiceRoutingPolicy",
+    "Remove-CsVoiceRoutingPolicy",
+    "Grant-CsVoiceRoutingPolicy",
+    "Set-CsPstnUsage",
+    "New-CsTrunkConfiguration",
+    "Set-CsTrunkConfiguration",
+    "Remove-CsTrunkConfiguration",
+    "New-CsVoiceTestConfiguration",
+    "Set-CsVoiceTestConfiguration",
+    "Remove-CsVoiceTestConfiguration",
+    "Test-CsVoiceTestConfiguration",
+];
+
+/// The troubleshooting cmdlets (CsServerAdministrator, CsHelpDesk).
+const TESTS: &[&str] = &[
+    "Test-CsRegistration",
+    "Test-CsIM",
+    "Test-CsPresence",
+    "Test-CsP2PAV",
+    "Test-CsVoiceTestConfiguration",
+];
+
+/// CsServerAdministrator: start and stop services (plus viewing and [`TESTS`]).
+const SERVER_ADMIN: &[&str] = &["Start-CsWindowsService", "Stop-CsWindowsService"];
+
+/// CsHelpDesk: client PINs (plus viewing and [`TESTS`]).
+const HELP_DESK: &[&str] = &["Lock-CsClientPin", "Unlock-CsClientPin", "Set-CsClientPin"];
+
+/// CsArchivingAdministrator: archiving configuration and policies.
+const ARCHIVING_ADMIN: &[&str] = &[
+    "Set-CsArchivingConfiguration",
+    "New-CsArchivingPolicy",
+    "Set-CsArchivingPolicy",
+    "Remove-CsArchivingPolicy",
+    "Grant-CsArchivingPolicy",
+];
+
+/// CsResponseGroupAdministrator: the Response Group application.
+const RGS_ADMIN: &[&str] = &[
+    "Get-CsRgsWorkflow",
+    "New-CsRgsWorkflow",
+    "Set-CsRgsWorkflow",
+    "Remove-CsRgsWorkflow",
+    "Get-CsRgsQueue",
+    "New-CsRgsQueue",
+    "Set-CsRgsQueue",
+    "Remove-CsRgsQueue",
+    "Get-CsRgsAgentGroup",
+    "New-CsRgsAgentGroup",
+    "Set-CsRgsAgentGroup",
+    "Remove-CsRgsAgentGroup",
+];
+
+/// CsResponseGroupManager: the workflows it manages, without creating or removing any.
+const RGS_MANAGER: &[&str] = &[
+    "Get-CsRgsWorkflow",
+    "Set-CsRgsWorkflow",
+    "Get-CsRgsQueue",
+    "Set-CsRgsQueue",
+    "Get-CsRgsAgentGroup",
+    "Set-CsRgsAgentGroup",
+];
+
+/// CsLocationAdministrator: E9-1-1 locations and network identifiers.
+const LOCATION_ADMIN: &[&str] = &[
+    "Get-CsLisLocation",
+    "Set-CsLisLocation",
+    "Remove-CsLisLocation",
+    "Get-CsLisSubnet",
+    "Set-CsLisSubnet",
+    "Remove-CsLisSubnet",
+];
+
+/// CsPersistentChatAdministrator: Persistent Chat rooms, categories and policy.
+const PERSISTENT_CHAT_ADMIN: &[&str] = &[
+    "Get-CsPersistentChatRoom",
+    "New-CsPersistentChatRoom",
+    "Set-CsPersistentChatRoom",
+    "Remove-CsPersistentChatRoom",
+    "Get-CsPersistentChatCategory",
+    "New-CsPersistentChatCategory",
+    "Set-CsPersistentChatCategory",
+    "Remove-CsPersistentChatCategory",
+    "Get-CsPersistentChatPolicy",
+    "Set-CsPersistentChatPolicy",
+];
+
+/// Cmdlets only CsAdministrator may run — or a custom role cloned from it whose scopes are
+/// Global — whatever a role's cmdlet list says: their output carries password equivalents
+/// (every user's HA1 hashes), they replace users' credentials, or they define roles (which
+/// could grant anything).
+pub const ADMINISTRATOR_ONLY: &[&str] = &[
+    "Export-CsUserData",
+    "Import-CsUserData",
+    "Import-CsConfiguration",
+    "New-CsAdminRole",
+    "Set-CsAdminRole",
+    "Remove-CsAdminRole",
+];
+
+/// Whether `cmdlet` is one of [`ADMINISTRATOR_ONLY`].
+pub fn administrator_only(cmdlet: &str) -> bool {
+    ADMINISTRATOR_ONLY
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(cmdlet))
 }
 
-fn has(c: &str, part: &str) -> bool {
-    c.to_ascii_lowercase().contains(&part.to_ascii_lowercase())
-}
-
-/// The cmdlet list of a built-in role (Lync's documented intent; see the reference notes).
+/// The cmdlet list of a built-in role: explicit lists after Lync 2013's documented roles
+/// (see the reference notes), never a pattern over names.
 pub fn builtin_cmdlets(role: &str) -> Option<Vec<String>> {
     let role = BUILTIN_ROLES
         .iter()
         .find(|r| r.eq_ignore_ascii_case(role))?;
-    let pick = |f: &dyn Fn(&str) -> bool| {
-        LYNC_CMDLETS
-            .iter()
-            .filter(|c| f(c))
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
+    let parts: &[&[&str]] = match *role {
+        "CsAdministrator" => &[LYNC_CMDLETS],
+        "CsUserAdministrator" => &[VIEW, USER_ADMIN],
+        "CsVoiceAdministrator" => &[VIEW, VOICE_ADMIN, RGS_ADMIN],
+        "CsServerAdministrator" => &[VIEW, TESTS, SERVER_ADMIN],
+        "CsViewOnlyAdministrator" => &[VIEW],
+        "CsHelpDesk" => &[VIEW, TESTS, HELP_DESK],
+        "CsArchivingAdministrator" => &[VIEW, ARCHIVING_ADMIN],
+        "CsResponseGroupAdministrator" => &[RGS_ADMIN],
+        "CsResponseGroupManager" => &[RGS_MANAGER],
+        "CsLocationAdministrator" => &[LOCATION_ADMIN],
+        "CsPersistentChatAdministrator" => &[PERSISTENT_CHAT_ADMIN],
+        _ => return None,
     };
-    let get = |c: &str| verb(c) == "Get";
-    let voice = |c: &str| {
-        [
-            "DialPlan",
-            "VoiceNormalization",
-            "VoicePolicy",
-            "VoiceRoute",
-            "VoiceRouting",
-            "PstnUsage",
-            "Trunk",
-            "VoiceTest",
-        ]
-        .iter()
-        .any(|p| has(c, p))
-    };
-    Some(match *role {
-        "CsAdministrator" => pick(&|_| true),
-        "CsUserAdministrator" => {
-            pick(&|c| get(c) || has(c, "-CsUser") || verb(c) == "Grant" || c == "Move-CsUser")
+    let mut out: Vec<String> = vec![];
+    for c in parts.iter().flat_map(|p| p.iter()) {
+        if !out.iter().any(|o| o == c) {
+            out.push(c.to_string());
         }
-        "CsVoiceAdministrator" => pick(&|c| get(c) || voice(c) || has(c, "CsRgs")),
-        "CsServerAdministrator" => {
-            pick(&|c| get(c) || verb(c) == "Test" || has(c, "WindowsService"))
-        }
-        "CsViewOnlyAdministrator" => pick(&|c| get(c) && c != "Get-CsAuditLog"),
-        "CsHelpDesk" => {
-            pick(&|c| (get(c) && c != "Get-CsAuditLog") || verb(c) == "Test" || has(c, "ClientPin"))
-        }
-        "CsArchivingAdministrator" => pick(&|c| get(c) || has(c, "Archiving")),
-        "CsResponseGroupAdministrator" => pick(&|c| has(c, "CsRgs")),
-        "CsResponseGroupManager" => {
-            pick(&|c| has(c, "CsRgs") && !c.starts_with("New-") && !c.starts_with("Remove-"))
-        }
-        "CsLocationAdministrator" => pick(&|c| has(c, "CsLis")),
-        "CsPersistentChatAdministrator" => pick(&|c| has(c, "PersistentChat")),
-        _ => unreachable!(),
-    })
+    }
+    Some(out)
 }
 
 /// The canonical spelling of a cmdlet Lync knows (case-insensitive lookup).
@@ -313,13 +473,47 @@ impl Role {
         self.cmdlets.iter().any(|c| c.eq_ignore_ascii_case(cmdlet))
     }
 
-    /// Whether an object at `identity` ("Global", "Site:X", "Service:…", "Tag:…") is within
-    /// this role's configuration scopes.
+    /// Whether an object at `identity` ("Global", "Site:X", "Service:…", "Tag:…", or a rule
+    /// `<scope>/<Name>`) is within this role's configuration scopes: a Global scope covers
+    /// everything, a `Site:X` scope the object whose scope is that whole identity (ignoring
+    /// ASCII case) — `Site:Redmond` does not cover `Site:Redmond2`.
     pub fn covers(&self, identity: &str) -> bool {
-        self.config_scopes.iter().any(|s| {
+        // a rule's identity is its scope, a slash and its name
+        let scope = identity.split_once('/').map_or(identity, |(s, _)| s);
+        self.config_scopes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case("global") || s.eq_ignore_ascii_case(scope))
+    }
+
+    /// Whether a user in the organisational unit `ou` (`None`: in none) is within this
+    /// role's user scopes: a Global scope covers every user, `OU:<dn>` the users in that OU
+    /// or below it (whole DN components, ignoring case; see [`confab_store::ou_within`]).
+    pub fn covers_user(&self, ou: Option<&str>) -> bool {
+        self.user_scopes.iter().any(|s| {
             s.eq_ignore_ascii_case("global")
-                || (s.len() <= identity.len() && identity[..s.len()].eq_ignore_ascii_case(s))
+                || match (crate::schema::strip_ci(s, "ou:"), ou) {
+                    (Some(scope), Some(ou)) => confab_store::ou_within(ou, scope),
+                    _ => false,
+                }
         })
+    }
+
+    /// Whether this role may run the [`ADMINISTRATOR_ONLY`] cmdlets it lists: the built-in
+    /// CsAdministrator, or a custom role cloned from it that is not narrowed by any scope.
+    pub fn is_full_administrator(&self) -> bool {
+        let unscoped = |scopes: &[String]| scopes.iter().any(|s| s.eq_ignore_ascii_case("global"));
+        let cloned_from_admin = match (&self.template, self.is_standard) {
+            (_, true) => self.identity == "CsAdministrator",
+            (Some(t), false) => t.eq_ignore_ascii_case("CsAdministrator"),
+            (None, false) => false,
+        };
+        cloned_from_admin && unscoped(&self.config_scopes) && unscoped(&self.user_scopes)
+    }
+
+    /// Whether this role lets its holder run `cmdlet` at all (scopes aside): it lists it,
+    /// and for an [`ADMINISTRATOR_ONLY`] cmdlet it is a full administrator.
+    pub fn permits(&self, cmdlet: &str) -> bool {
+        self.allows(cmdlet) && (!administrator_only(cmdlet) || self.is_full_administrator())
     }
 }
 
@@ -347,10 +541,98 @@ mod tests {
         }
     }
 
+    /// Every name in every list is a cmdlet Lync knows, spelled canonically, once; and the
+    /// substring accidents of the old rules are gone.
+    #[test]
+    fn builtin_lists_are_explicit_and_known() {
+        for r in BUILTIN_ROLES {
+            let list = builtin_cmdlets(r).unwrap();
+            for (i, c) in list.iter().enumerate() {
+                assert_eq!(canonical_cmdlet(c), Some(c.as_str()), "{r}: {c}");
+                assert!(!list[..i].contains(c), "{r}: {c} twice");
+            }
+        }
+        assert_eq!(
+            builtin_cmdlets("CsAdministrator").unwrap().len(),
+            LYNC_CMDLETS.len()
+        );
+        let users = Role::builtin("CsUserAdministrator").unwrap();
+        for never in [
+            "Export-CsUserData",
+            "Import-CsUserData",
+            "Get-CsAuditLog",
+            "New-CsAdminRole",
+        ] {
+            assert!(!users.allows(never), "{never}");
+        }
+        for r in BUILTIN_ROLES.iter().filter(|r| **r != "CsAdministrator") {
+            let role = Role::builtin(r).unwrap();
+            for c in ADMINISTRATOR_ONLY {
+                assert!(!role.allows(c), "{r} lists {c}");
+            }
+        }
+        assert!(!Role::builtin("CsResponseGroupManager")
+            .unwrap()
+            .allows("New-CsRgsWorkflow"));
+    }
+
+    #[test]
+    fn administrator_only_cmdlets_need_an_unscoped_administrator() {
+        let admin = Role::builtin("CsAdministrator").unwrap();
+        assert!(admin.permits("Export-CsUserData"));
+        let mut clone = admin.clone();
+        clone.identity = "MyAdmins".into();
+        clone.is_standard = false;
+        clone.template = Some("CsAdministrator".into());
+        assert!(clone.permits("Export-CsUserData"));
+        let mut site = clone.clone();
+        site.config_scopes = vec!["Site:Redmond".into()];
+        assert!(!site.permits("Export-CsUserData") && site.permits("Set-CsUser"));
+        let mut ou = clone.clone();
+        ou.user_scopes = vec!["OU:OU=Sales,DC=x".into()];
+        assert!(!ou.permits("Export-CsUserData"));
+        let mut viewer = Role::builtin("CsViewOnlyAdministrator").unwrap();
+        viewer.identity = "Exporter".into();
+        viewer.is_standard = false;
+        viewer.template = Some("CsViewOnlyAdministrator".into());
+        viewer.cmdlets.push("Export-CsUserData".into());
+        assert!(viewer.allows("Export-CsUserData") && !viewer.permits("Export-CsUserData"));
+    }
+
     #[test]
     fn scopes() {
         let mut r = Role::builtin("CsAdministrator").unwrap();
         r.config_scopes = vec!["Site:Redmond".into()];
         assert!(r.covers("site:redmond") && !r.covers("Global") && !r.covers("Site:Dublin"));
+        assert!(!r.covers("Site:Redmond2"), "whole identities, not prefixes");
+        assert!(!r.covers("Site:Redmon"));
+        assert!(r.covers("Site:Redmond/Rule1") && !r.covers("Site:Redmond2/Rule1"));
+        // multi-byte names neither panic nor match by accident
+        r.config_scopes = vec!["Site:Zürich".into()];
+        for id in [
+            "Site:Zü",
+            "Site:Z",
+            "Site:Zürich2",
+            "Sitë",
+            "é",
+            "Site:Züriché",
+        ] {
+            assert!(!r.covers(id), "{id}");
+        }
+        assert!(r.covers("Site:Zürich"));
+        r.config_scopes = vec!["Site:Ré".into()];
+        assert!(!r.covers("Site:R"));
+    }
+
+    #[test]
+    fn user_scopes() {
+        let mut r = Role::builtin("CsUserAdministrator").unwrap();
+        assert!(r.covers_user(None) && r.covers_user(Some("OU=Sales,DC=x")));
+        r.user_scopes = vec!["OU:OU=Sales,DC=example,DC=test".into()];
+        assert!(r.covers_user(Some("OU=Sales,DC=example,DC=test")));
+        assert!(r.covers_user(Some("OU=EMEA,ou=sales,DC=Example,DC=test")));
+        assert!(!r.covers_user(Some("OU=XSales,DC=example,DC=test")));
+        assert!(!r.covers_user(Some("DC=example,DC=test")));
+        assert!(!r.covers_user(None), "a user in no OU is in no OU scope");
     }
 }

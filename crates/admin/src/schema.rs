@@ -270,8 +270,11 @@ fn service_hint(kind: &Kind) -> String {
 }
 
 pub fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &s[prefix.len()..])
+    // `get` rather than slicing: a multi-byte character across the prefix's end is no match,
+    // not a panic
+    s.get(..prefix.len())
+        .filter(|head| head.eq_ignore_ascii_case(prefix))
+        .map(|_| &s[prefix.len()..])
 }
 
 /// Sort key putting Global first, then sites, services and tags.

@@ -342,12 +342,12 @@ fn site_scoped_role() {
     );
     assert!(matches!(
         r.run("Set-CsMeetingConfiguration -Identity site:Dublin -PstnCallersBypassLobby $false"),
-        Err(ExecError::Denied { .. })
+        Err(ExecError::OutOfScope { .. })
     ));
     assert!(
         matches!(
             r.run("Set-CsMeetingConfiguration -PstnCallersBypassLobby $false"),
-            Err(ExecError::Denied { .. })
+            Err(ExecError::OutOfScope { .. })
         ),
         "Global is out of scope"
     );

@@ -293,6 +293,24 @@ enum UserCmd {
         /// Display name
         #[arg(long, short = 'n', default_value = "")]
         name: String,
+        /// Organisational unit, an LDAP distinguished name such as
+        /// "OU=Sales,DC=example,DC=test": admin roles with UserScopes "OU:<dn>" manage the
+        /// users in that OU and below it
+        #[arg(long)]
+        ou: Option<String>,
+    },
+    /// Move a user into an organisational unit (`confab user set-ou alice
+    /// "OU=Sales,DC=example,DC=test"`), or out of any with --none
+    SetOu {
+        #[command(flatten)]
+        common: Common,
+        address: String,
+        /// The organisational unit (an LDAP distinguished name)
+        #[arg(required_unless_present = "none", conflicts_with = "none")]
+        ou: Option<String>,
+        /// Put the user in no OU (then only roles with a Global user scope manage them)
+        #[arg(long)]
+        none: bool,
     },
     /// List users
     List {
@@ -396,6 +414,12 @@ fn open_store(cfg: &Config) -> anyhow::Result<Store> {
         (None, None) => Store::open(&cfg.data_dir)
             .with_context(|| format!("opening the store in {}", cfg.data_dir.display())),
     }
+}
+
+/// Where export cmdlets (Export-CsUserData, …) write and import cmdlets read: the data
+/// directory's `export` folder, and nowhere else.
+fn export_dir(cfg: &Config) -> PathBuf {
+    cfg.data_dir.join("export")
 }
 
 fn split_address(addr: &str, cfg: &Config) -> (String, String) {
@@ -514,12 +538,23 @@ fn real_main() -> anyhow::Result<()> {
                     None => None,
                 };
                 let (pool, domains) = (cfg.domains[0].clone(), cfg.domains.join(", "));
+                let export_dir = export_dir(&cfg);
                 let running = confab_server::server::start(cfg, store.clone()).await?;
                 if let Some(l) = http {
                     tracing::info!("REST API on http://{}", l.local_addr()?);
                     let t = running.transports.clone();
                     let metrics: confab_web::MetricsSource = Arc::new(move || t.render_metrics());
-                    tokio::spawn(confab_web::serve(l, store, pool, Some(metrics)));
+                    let options = confab_web::ApiOptions {
+                        export_dir: Some(export_dir),
+                        ..Default::default()
+                    };
+                    tokio::spawn(confab_web::serve_with(
+                        l,
+                        store,
+                        pool,
+                        Some(metrics),
+                        options,
+                    ));
                 }
                 confab_server::server::serve_until_signal(running, &domains).await
             })
@@ -547,6 +582,7 @@ fn real_main() -> anyhow::Result<()> {
                     command,
                     file,
                     pool: cfg.domains[0].clone(),
+                    export_dir: export_dir(&cfg),
                 },
             )
         }
@@ -562,18 +598,29 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             password,
             password_stdin,
             name,
+            ou,
         } => {
             let cfg = load_config(&common)?;
             let (user, domain) = split_address(&address, &cfg);
+            if let Some(ou) = &ou {
+                // a bad OU is reported before a password is read or generated
+                confab_store::normalize_ou(ou)?;
+            }
             let (pw, generated) = read_password(password, password_stdin)?;
             let store = open_store(&cfg)?;
-            let u = store.add_user(&NewUser {
-                username: &user,
-                domain: &domain,
-                display_name: &name,
-                password: &pw,
-            })?;
-            println!("added {}", u.address());
+            let u = store.add_user_in_ou(
+                &NewUser {
+                    username: &user,
+                    domain: &domain,
+                    display_name: &name,
+                    password: &pw,
+                },
+                ou.as_deref(),
+            )?;
+            match &u.ou {
+                Some(ou) => println!("added {} in {ou}", u.address()),
+                None => println!("added {}", u.address()),
+            }
             if generated {
                 println!("password: {pw}");
             }
@@ -584,7 +631,12 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             let users = store.list_users(domain.as_deref())?;
             for u in &users {
                 let state = if u.enabled { "enabled" } else { "disabled" };
-                println!("{:<40} {:<9} {}", u.address(), state, u.display_name);
+                match &u.ou {
+                    Some(ou) => {
+                        println!("{:<40} {:<9} {} [{ou}]", u.address(), state, u.display_name)
+                    }
+                    None => println!("{:<40} {:<9} {}", u.address(), state, u.display_name),
+                }
             }
             eprintln!("{} user(s)", users.len());
         }
@@ -598,6 +650,7 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             println!("SipAddress  : sip:{}", u.address());
             println!("DisplayName : {}", u.display_name);
             println!("Enabled     : {}", u.enabled);
+            println!("OU          : {}", u.ou.as_deref().unwrap_or(""));
             println!("Created     : {} (unix time)", u.created_at);
             println!("HA1 (MD5)   : {}", u.ha1_md5);
         }
@@ -620,6 +673,22 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             println!("password changed for {user}@{domain}");
             if generated {
                 println!("password: {pw}");
+            }
+        }
+        UserCmd::SetOu {
+            common,
+            address,
+            ou,
+            none,
+        } => {
+            let cfg = load_config(&common)?;
+            let (user, domain) = split_address(&address, &cfg);
+            let ou = if none { None } else { ou };
+            let store = open_store(&cfg)?;
+            store.set_user_ou(&user, &domain, ou.as_deref())?;
+            match store.get_user(&user, &domain)?.and_then(|u| u.ou) {
+                Some(ou) => println!("{user}@{domain} is now in {ou}"),
+                None => println!("{user}@{domain} is now in no OU"),
             }
         }
         UserCmd::Enable { common, address } => set_enabled(&common, &address, true)?,
@@ -655,15 +724,25 @@ fn set_enabled(common: &Common, address: &str, enabled: bool) -> anyhow::Result<
     Ok(())
 }
 
-/// Signs in an administrator for admin account management; needs New-CsAdminRole.
-fn authorize_admin(store: &Store, as_admin: Option<String>) -> anyhow::Result<String> {
+/// Signs in an administrator for admin account management: only CsAdministrator (or a
+/// role cloned from it with Global scopes), who may define roles, may manage accounts.
+fn authorize_admin(
+    store: &Store,
+    as_admin: Option<String>,
+    origin: &str,
+) -> anyhow::Result<String> {
     let (name, password) = shell::credentials(as_admin)?;
-    let admin = store
-        .verify_admin(&name, &password)?
-        .ok_or_else(|| anyhow::anyhow!("sign-in refused for '{name}'"))?;
+    let admin = shell::sign_in(store, &name, &password, origin)?;
     let p = confab_admin::principal_for(store, &admin)?;
-    if !p.roles.iter().any(|r| r.allows("New-CsAdminRole")) {
-        bail!("'{name}' may not manage administrators: that needs a role allowing New-CsAdminRole (CsAdministrator)");
+    if !p.roles.iter().any(|r| r.permits("New-CsAdminRole")) {
+        let _ = store.append_audit(
+            &admin.name,
+            origin,
+            "admin (manage administrators)",
+            false,
+            "refused: needs CsAdministrator",
+        );
+        bail!("'{name}' may not manage administrators: that needs CsAdministrator (or a role cloned from it with Global scopes)");
     }
     Ok(name)
 }
@@ -714,7 +793,7 @@ fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
             let by = if store.admin_count()? == 0 {
                 "bootstrap".to_string()
             } else {
-                authorize_admin(&store, as_admin)?
+                authorize_admin(&store, as_admin, &origin)?
             };
             check_roles(&store, &roles)?;
             let (pw, generated) = read_password(password, password_stdin)?;
@@ -746,7 +825,7 @@ fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
             as_admin,
         } => {
             let store = open_store(&load_config(&common)?)?;
-            let by = authorize_admin(&store, as_admin)?;
+            let by = authorize_admin(&store, as_admin, &origin)?;
             audited(
                 &store,
                 &by,
@@ -763,7 +842,7 @@ fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
             as_admin,
         } => {
             let store = open_store(&load_config(&common)?)?;
-            let by = authorize_admin(&store, as_admin)?;
+            let by = authorize_admin(&store, as_admin, &origin)?;
             check_roles(&store, &roles)?;
             audited(
                 &store,
@@ -781,11 +860,16 @@ fn admin_command(cmd: AdminCmd) -> anyhow::Result<()> {
         } => {
             let store = open_store(&load_config(&common)?)?;
             let (name, password) = shell::credentials(as_admin)?;
-            let admin = store
-                .verify_admin(&name, &password)?
-                .ok_or_else(|| anyhow::anyhow!("sign-in refused for '{name}'"))?;
+            let admin = shell::sign_in(&store, &name, &password, &origin)?;
             let p = confab_admin::principal_for(&store, &admin)?;
-            if !p.roles.iter().any(|r| r.allows("Get-CsAuditLog")) {
+            if !p.roles.iter().any(|r| r.permits("Get-CsAuditLog")) {
+                let _ = store.append_audit(
+                    &admin.name,
+                    &origin,
+                    "admin audit",
+                    false,
+                    "refused: needs a role allowing Get-CsAuditLog",
+                );
                 bail!("'{name}' may not read the audit log: that needs a role allowing Get-CsAuditLog (CsAdministrator)");
             }
             for e in store.query_audit(&confab_store::AuditFilter {

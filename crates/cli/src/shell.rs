@@ -25,6 +25,34 @@ pub fn credentials(admin: Option<String>) -> anyhow::Result<(String, String)> {
     Ok((name, password))
 }
 
+/// Checks an administrator's password against the local store; a refusal is written to
+/// the audit log (with the name only when it could be an account's).
+pub fn sign_in(
+    store: &Store,
+    name: &str,
+    password: &str,
+    origin: &str,
+) -> anyhow::Result<confab_store::Admin> {
+    match store.verify_admin(name, password)? {
+        Some(admin) => Ok(admin),
+        None => {
+            let who = if confab_store::validate_admin_name(name).is_ok() {
+                name
+            } else {
+                "(invalid name)"
+            };
+            store.append_audit(
+                who,
+                origin,
+                "sign-in",
+                false,
+                "refused: invalid name or password",
+            )?;
+            bail!("sign-in refused for '{name}'")
+        }
+    }
+}
+
 enum Target<'a> {
     Local(Session<'a>),
     Remote { base: String, token: String },
@@ -82,6 +110,8 @@ pub struct ShellArgs {
     pub command: Option<String>,
     pub file: Option<std::path::PathBuf>,
     pub pool: String,
+    /// `<data_dir>/export`: the only folder export and import cmdlets use.
+    pub export_dir: std::path::PathBuf,
 }
 
 pub fn run(store: Option<&Store>, args: ShellArgs) -> anyhow::Result<()> {
@@ -97,6 +127,14 @@ pub fn run(store: Option<&Store>, args: ShellArgs) -> anyhow::Result<()> {
                     .unwrap_or_default()
                     .to_string(),
                 Err(ureq::Error::Status(401, _)) => bail!("sign-in refused for '{name}' at {base}"),
+                Err(ureq::Error::Status(code @ (429 | 503), resp)) => {
+                    let wait = resp.header("Retry-After").unwrap_or("a few").to_string();
+                    let v: Value = resp.into_json().unwrap_or(Value::Null);
+                    bail!(
+                        "sign-in for '{name}' at {base} not attempted ({code}): {}; retry in {wait} s",
+                        v["error"].as_str().unwrap_or("too many sign-ins")
+                    )
+                }
                 Err(e) => bail!("cannot reach {base}: {e}"),
             };
             Target::Remote { base, token }
@@ -106,16 +144,13 @@ pub fn run(store: Option<&Store>, args: ShellArgs) -> anyhow::Result<()> {
             if store.admin_count()? == 0 {
                 bail!("there is no administrator yet: create one with `confab admin add NAME --role CsAdministrator`");
             }
-            let admin = store
-                .verify_admin(&name, &password)?
-                .ok_or_else(|| anyhow!("sign-in refused for '{name}'"))?;
+            let origin = format!("local shell ({})", whoami());
+            let admin = sign_in(store, &name, &password, &origin)?;
             let principal = principal_for(store, &admin)?;
-            Target::Local(Session::new(
-                store,
-                principal,
-                &format!("local shell ({})", whoami()),
-                &args.pool,
-            ))
+            Target::Local(
+                Session::new(store, principal, &origin, &args.pool)
+                    .with_export_dir(args.export_dir.clone()),
+            )
         }
     };
     if let Some(cmds) = &args.command {

@@ -323,7 +323,7 @@ fn a_delegated_administrator_can_do_exactly_what_their_role_allows() {
             .contains("True"),
         "unchanged"
     );
-    // the audit log has both changes and the refusal is not a change
+    // the audit log has both changes, and the refusal as a failure
     let o = d.run(
         &["admin", "audit"],
         &[
@@ -339,7 +339,13 @@ fn a_delegated_administrator_can_do_exactly_what_their_role_allows() {
         "{log}"
     );
     assert!(log.contains("New-CsAdminRole"), "{log}");
-    assert!(!log.contains("Set-CsMeetingConfiguration"), "{log}");
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("Set-CsMeetingConfiguration"))
+            .all(|l| l.contains(" hd ") && l.contains("FAIL") && l.contains("refused")),
+        "{log}"
+    );
+    assert!(log.contains("Set-CsMeetingConfiguration"), "{log}");
     // and the shell can read it too, for those allowed
     assert!(d.ok("Get-CsAuditLog -Last 10").contains("Set-CsUser"));
     let (ok, _, err) = d.shell("hd", "hdpassword12", "Get-CsAuditLog");
@@ -496,6 +502,34 @@ fn remote_shell_through_the_rest_api_of_a_running_server() {
     assert!(!ok && out.contains("CsAdministrator"), "{out}");
     let (ok, out) = remote("hd", "wrongpassword", "Get-CsUser");
     assert!(!ok && out.contains("sign-in refused"), "{out}");
+    // exports through the REST API land in the server's <data>/export, owner-only, and
+    // only CsAdministrator exports the users' hashes
+    let (ok, out) = remote(
+        "hd",
+        "hdpassword12",
+        "Export-CsUserData -FileName by-hd.json",
+    );
+    assert!(!ok && out.contains("CsAdministrator"), "{out}");
+    let (ok, out) = remote(
+        "root",
+        "rootpassword1",
+        "Export-CsUserData -FileName remote.json",
+    );
+    assert!(ok, "{out}");
+    let exported = s.data().join("export").join("remote.json");
+    assert!(exported.exists() && !s.data().join("export").join("by-hd.json").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&exported).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let (ok, out) = remote(
+        "root",
+        "rootpassword1",
+        "Export-CsUserData -FileName /tmp/confab-users.json",
+    );
+    assert!(!ok && out.contains("outside the export folder"), "{out}");
     // the change reached the running SIP server: the disabled user cannot register
     let mut ua = Ua::udp("user0001", s.addr());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
@@ -583,25 +617,43 @@ fn backup_and_restore_give_an_identical_server() {
 fn export_and_import_configuration_and_user_data() {
     let d = bootstrap();
     d.ok("Set-CsMeetingConfiguration -PstnCallersBypassLobby $false; New-CsClonedPolicy -SourcePolicyName global -TargetPolicyName Sales -PolicyType ClientPolicy");
-    let cfg = d.0.path().join("config.json");
-    let users = d.0.path().join("users.json");
-    d.ok(&format!(
-        "Export-CsConfiguration -FileName \"{}\"; Export-CsUserData -FileName \"{}\"",
-        cfg.display(),
-        users.display()
-    ));
+    // file names are taken in <data>/export, the only folder exports go to
+    d.ok("Export-CsConfiguration -FileName config.json; Export-CsUserData -FileName users.json");
+    let export = d.0.path().join("export");
+    let (cfg, users) = (export.join("config.json"), export.join("users.json"));
+    assert!(cfg.exists() && users.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&users).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "the users' hashes are readable by their owner only"
+        );
+    }
     let (ok, _, err) = d.shell(
         "root",
         "rootpassword1",
-        &format!("Export-CsConfiguration -FileName \"{}\"", cfg.display()),
+        "Export-CsConfiguration -FileName config.json",
     );
     assert!(!ok && err.contains("exists"), "never overwrites: {err}");
+    let elsewhere = d.0.path().join("users-elsewhere.json");
+    let (ok, _, err) = d.shell(
+        "root",
+        "rootpassword1",
+        &format!("Export-CsUserData -FileName \"{}\"", elsewhere.display()),
+    );
+    assert!(
+        !ok && err.contains("outside the export folder") && !elsewhere.exists(),
+        "{err}"
+    );
     let other = bootstrap();
-    other.ok(&format!(
-        "Import-CsConfiguration -FileName \"{}\"; Import-CsUserData -FileName \"{}\"",
-        cfg.display(),
-        users.display()
-    ));
+    let other_export = other.0.path().join("export");
+    std::fs::create_dir_all(&other_export).unwrap();
+    std::fs::copy(&cfg, other_export.join("config.json")).unwrap();
+    std::fs::copy(&users, other_export.join("users.json")).unwrap();
+    other
+        .ok("Import-CsConfiguration -FileName config.json; Import-CsUserData -FileName users.json");
     assert!(other
         .ok("Get-CsMeetingConfiguration | Select-Object -ExpandProperty PstnCallersBypassLobby")
         .contains("False"));
@@ -612,15 +664,147 @@ fn export_and_import_configuration_and_user_data() {
         text(&other.run(&["user", "list"], &[])),
         text(&d.run(&["user", "list"], &[]))
     );
-    let bad = d.0.path().join("bad.json");
-    std::fs::write(&bad, "{\"format\": \"something else\"}").unwrap();
+    std::fs::write(
+        other_export.join("bad.json"),
+        "{\"format\": \"something else\"}",
+    )
+    .unwrap();
     let (ok, _, err) = other.shell(
         "root",
         "rootpassword1",
-        &format!("Import-CsConfiguration -FileName \"{}\"", bad.display()),
+        "Import-CsConfiguration -FileName bad.json",
     );
     assert!(
         !ok && err.contains("not a confab configuration export"),
         "{err}"
+    );
+}
+
+#[test]
+fn users_in_organisational_units_and_an_ou_scoped_administrator() {
+    let d = bootstrap();
+    let o = d.run(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--password",
+            "pw-alice",
+            "--ou",
+            "ou=Sales, DC=example,DC=test",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("in OU=Sales,DC=example,DC=test"),
+        "{}",
+        text(&o)
+    );
+    let o = d.run(
+        &[
+            "user",
+            "add",
+            "bob",
+            "--password",
+            "pw-bob",
+            "--ou",
+            "Sales",
+        ],
+        &[],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("TYPE=value"),
+        "{}",
+        text(&o)
+    );
+    let o = d.run(
+        &[
+            "user",
+            "set-ou",
+            "user0001",
+            "OU=Support,DC=example,DC=test",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let list = text(&d.run(&["user", "list"], &[]));
+    assert!(
+        list.lines().any(
+            |l| l.contains("alice@example.test") && l.contains("[OU=Sales,DC=example,DC=test]")
+        ),
+        "{list}"
+    );
+    let out = d.ok("Get-CsUser -Identity sip:alice@example.test");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("OrganizationalUnit")
+                && l.ends_with("OU=Sales,DC=example,DC=test"))
+            && out.contains("CN=alice,OU=Sales,DC=example,DC=test"),
+        "{out}"
+    );
+    d.ok(r#"New-CsAdminRole -Identity SalesAdmins -Template CsUserAdministrator -UserScopes "OU:OU=Sales,DC=example,DC=test""#);
+    let o = d.run(
+        &[
+            "admin",
+            "add",
+            "sales",
+            "--role",
+            "SalesAdmins",
+            "--password",
+            "salespassword1",
+        ],
+        &[
+            ("CONFAB_ADMIN", "root"),
+            ("CONFAB_ADMIN_PASSWORD", "rootpassword1"),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, out, err) = d.shell("sales", "salespassword1", "Get-CsUser | ft Identity");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("sip:alice@example.test") && !out.contains("user0001"),
+        "{out}"
+    );
+    let (ok, _, err) = d.shell(
+        "sales",
+        "salespassword1",
+        "Disable-CsUser -Identity sip:user0001@example.test",
+    );
+    assert!(
+        !ok && err.contains("outside the user scopes") && err.contains("OU=Support"),
+        "{err}"
+    );
+    let (ok, _, err) = d.shell(
+        "sales",
+        "salespassword1",
+        "Disable-CsUser -Identity sip:alice@example.test",
+    );
+    assert!(ok, "{err}");
+    let list = text(&d.run(&["user", "list"], &[]));
+    assert!(
+        list.lines()
+            .any(|l| l.contains("user0001@example.test") && l.contains(" enabled")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.contains("alice@example.test") && l.contains("disabled")),
+        "{list}"
+    );
+    // failed sign-ins and the refusal are audited
+    let (ok, _, _) = d.shell("sales", "wrong-password", "Get-CsUser");
+    assert!(!ok);
+    let log =
+        d.ok("Get-CsAuditLog -Last 20 | Select-Object -Property Admin,Command,Success,Result | ft");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("sales") && l.contains("sign-in") && l.contains("False")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("sales") && l.contains("Disable-CsUser") && l.contains("refused")),
+        "{log}"
     );
 }

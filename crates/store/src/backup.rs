@@ -16,7 +16,7 @@ use crate::{Store, StoreError, DB_FILE_NAME};
 /// Every table a backup holds, parents before children, with its columns (the first orders
 /// the copy).
 const TABLES: &[(&str, &str)] = &[
-    ("users", "id, username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at, ha1_md5_at_domain, ha1_md5_at"),
+    ("users", "id, username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at, ha1_md5_at_domain, ha1_md5_at, ou"),
     ("contacts", "id, owner_id, owner_key, contact, level, created_at, updated_at"),
     ("offline_messages", "id, recipient_key, sender, content_type, body, received_at, headers"),
     ("state_snapshot", "id, kind, body"),
@@ -96,18 +96,22 @@ fn check_backup_file(file: &Path) -> Result<(), StoreError> {
 impl Store {
     /// Writes a complete, consistent copy of the store to `file` (which must not exist), as an
     /// SQLite database whichever the backend.
+    ///
+    /// A backup holds every user's HA1 hashes (password equivalents) and the administrators'
+    /// password hashes, so the file is created readable and writable by its owner only (0600).
     pub fn backup_to(&self, file: &Path) -> Result<(), StoreError> {
-        if file.exists() {
-            return Err(StoreError::Invalid(format!(
-                "{} already exists; choose a new file name",
-                file.display()
-            )));
-        }
         let path = file
             .to_str()
             .ok_or_else(|| StoreError::Invalid("backup path is not UTF-8".into()))?;
+        create_private_file(file)?;
         if let Some(conn) = self.sqlite() {
-            conn.execute("VACUUM INTO ?1", [path])?;
+            // VACUUM INTO writes into an empty file, keeping its permissions
+            let r = conn.execute("VACUUM INTO ?1", [path]);
+            drop(conn);
+            if let Err(e) = r {
+                let _ = std::fs::remove_file(file);
+                return Err(e.into());
+            }
             return Ok(());
         }
         let copy = || -> Result<(), StoreError> {
@@ -196,7 +200,7 @@ impl Store {
     pub fn export_user_data(&self) -> Result<Value, StoreError> {
         let (users, contacts, messages) = self.transaction(|c| {
             Ok((
-                c.query("SELECT username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at FROM users ORDER BY user_key", &[])?,
+                c.query("SELECT username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou FROM users ORDER BY user_key", &[])?,
                 c.query("SELECT owner_key, contact, level FROM contacts ORDER BY owner_key, contact", &[])?,
                 c.query("SELECT recipient_key, sender, content_type, body, received_at, headers FROM offline_messages ORDER BY id", &[])?,
             ))
@@ -204,9 +208,11 @@ impl Store {
         let users = users
             .iter()
             .map(|r| {
+                let ou = r.get::<String>(9)?;
                 Ok(json!({"username": r.get::<String>(0)?, "domain": r.get::<String>(1)?, "display_name": r.get::<String>(2)?,
                     "enabled": r.get::<bool>(3)?, "ha1_md5": r.get::<String>(4)?, "ha1_sha256": r.get::<String>(5)?,
-                    "created_at": r.get::<i64>(6)?, "ha1_md5_at_domain": r.get::<String>(7)?, "ha1_md5_at": r.get::<String>(8)?}))
+                    "created_at": r.get::<i64>(6)?, "ha1_md5_at_domain": r.get::<String>(7)?, "ha1_md5_at": r.get::<String>(8)?,
+                    "ou": if ou.is_empty() { Value::Null } else { Value::String(ou) }}))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let contacts = contacts
@@ -258,15 +264,21 @@ impl Store {
                 };
                 let (at_domain, at) = (alt("ha1_md5_at_domain")?, alt("ha1_md5_at")?);
                 let key = crate::users::user_key(&username, &domain);
+                // an export from before organisational units has none: the user is in no OU
+                let ou = match &u["ou"] {
+                    Value::Null => String::new(),
+                    Value::String(ou) => crate::validate::normalize_ou(ou)?,
+                    _ => return Err(bad("ou")),
+                };
                 tx.execute(
                     "INSERT INTO users (username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at,
-                                        ha1_md5_at_domain, ha1_md5_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                        ha1_md5_at_domain, ha1_md5_at, ou)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT(user_key) DO UPDATE SET username = excluded.username, display_name = excluded.display_name,
                        enabled = excluded.enabled, ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, updated_at = excluded.updated_at,
-                       ha1_md5_at_domain = excluded.ha1_md5_at_domain, ha1_md5_at = excluded.ha1_md5_at",
+                       ha1_md5_at_domain = excluded.ha1_md5_at_domain, ha1_md5_at = excluded.ha1_md5_at, ou = excluded.ou",
                     vals![username, domain, key, u["display_name"].as_str().unwrap_or(""), u["enabled"].as_bool().unwrap_or(true),
-                        md5, sha, u["created_at"].as_i64().unwrap_or(ts), ts, at_domain, at],
+                        md5, sha, u["created_at"].as_i64().unwrap_or(ts), ts, at_domain, at, ou],
                 )?;
                 n += 1;
             }
@@ -306,6 +318,25 @@ impl Store {
     }
 }
 
+/// Creates `file`, which must not exist (a symbolic link there is refused too), empty and
+/// readable by its owner only.
+pub(crate) fn create_private_file(file: &Path) -> Result<std::fs::File, StoreError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => StoreError::Invalid(format!(
+            "{} already exists; choose a new file name",
+            file.display()
+        )),
+        _ => StoreError::Invalid(format!("{}: {e}", file.display())),
+    })
+}
+
 /// Upper-case hex, as SQLite's `hex()` wrote it in earlier exports.
 fn to_upper_hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
@@ -334,12 +365,15 @@ mod tests {
 
     fn sample(dir: &Path) -> Store {
         let s = Store::open(dir).unwrap();
-        s.add_user(&NewUser {
-            username: "alice",
-            domain: "a.test",
-            display_name: "Alice",
-            password: "pw-alice",
-        })
+        s.add_user_in_ou(
+            &NewUser {
+                username: "alice",
+                domain: "a.test",
+                display_name: "Alice",
+                password: "pw-alice",
+            },
+            Some("OU=Sales,DC=a,DC=test"),
+        )
         .unwrap();
         s.add_user(&NewUser {
             username: "bob",
@@ -377,8 +411,28 @@ mod tests {
         s.backup_to(&file).unwrap();
         assert!(s.backup_to(&file).is_err(), "never overwrites");
         Store::restore_into(&file, b.path()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "holds password equivalents: owner only"
+            );
+        }
         let r = Store::open(b.path()).unwrap();
         assert_eq!(r.export_user_data().unwrap(), s.export_user_data().unwrap());
+        assert_eq!(
+            r.get_user("alice", "a.test")
+                .unwrap()
+                .unwrap()
+                .ou
+                .as_deref(),
+            Some("OU=Sales,DC=a,DC=test"),
+            "the organisational unit survives a backup"
+        );
+        assert_eq!(r.get_user("bob", "a.test").unwrap().unwrap().ou, None);
         assert!(
             Store::restore_into(&file, b.path()).is_err(),
             "target must be empty"
@@ -399,6 +453,15 @@ mod tests {
         let t = Store::open(b.path()).unwrap();
         assert_eq!(t.import_user_data(&data).unwrap(), 2);
         assert_eq!(t.export_user_data().unwrap(), data);
+        assert_eq!(data["users"][0]["ou"], json!("OU=Sales,DC=a,DC=test"));
+        assert_eq!(
+            t.get_user("alice", "a.test")
+                .unwrap()
+                .unwrap()
+                .ou
+                .as_deref(),
+            Some("OU=Sales,DC=a,DC=test")
+        );
         assert_eq!(
             t.pending_messages("bob", "a.test", 10).unwrap()[0].body,
             b"hi\x00there"

@@ -50,8 +50,9 @@ pub use roles::{
 };
 pub use users::{NewUser, User};
 pub use validate::{
-    normalize_domain, validate_display_name, validate_password, validate_username, BarrierMember,
-    MAX_DISPLAY_NAME_LEN, MAX_PASSWORD_LEN, MAX_USERNAME_LEN,
+    dn_components, normalize_domain, normalize_ou, ou_within, validate_display_name,
+    validate_password, validate_username, BarrierMember, MAX_DISPLAY_NAME_LEN, MAX_OU_LEN,
+    MAX_PASSWORD_LEN, MAX_USERNAME_LEN,
 };
 
 /// Writes that can run inside [`Store::transaction`], so an admin change and its audit entry

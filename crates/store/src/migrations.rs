@@ -120,7 +120,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO meta(key, value) VALUES ('admins_version', 0);",
     // 6: secrets shared by every server on this store (the key that signs flow tokens and
     // Record-Route entries, RFC 5626 §5.2; the digest nonce key), made at first use; HA1
-    // hashes for the user@domain and user@ digest user names.
+    // hashes for the user@domain and user@ digest user names; the organisational unit of
+    // each user (an LDAP DN such as 'OU=Sales,DC=example,DC=test'; '' for none), which
+    // OU-scoped admin roles check.
     "CREATE TABLE server_secrets (
         name       TEXT PRIMARY KEY,
         value      TEXT NOT NULL,            -- hex
@@ -130,7 +132,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- 'user@domain' (desk phones, Lync clients) and 'user@' (sipsak). Empty until the
     -- password is next set.
     ALTER TABLE users ADD COLUMN ha1_md5_at_domain TEXT NOT NULL DEFAULT '';
-    ALTER TABLE users ADD COLUMN ha1_md5_at TEXT NOT NULL DEFAULT '';",
+    ALTER TABLE users ADD COLUMN ha1_md5_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN ou TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
@@ -256,7 +259,8 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
         created_at BIGINT NOT NULL
     );
     ALTER TABLE users ADD COLUMN ha1_md5_at_domain TEXT NOT NULL DEFAULT '';
-    ALTER TABLE users ADD COLUMN ha1_md5_at TEXT NOT NULL DEFAULT '';"#,
+    ALTER TABLE users ADD COLUMN ha1_md5_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN ou TEXT NOT NULL DEFAULT '';"#,
 ];
 
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());

@@ -7,7 +7,7 @@ use crate::db::{vals, Conn, Row};
 use confab_sip::digest::{ha1, Algorithm};
 
 use crate::validate::{
-    normalize_domain, validate_display_name, validate_password, validate_username,
+    normalize_domain, normalize_ou, validate_display_name, validate_password, validate_username,
 };
 use crate::{Store, StoreError};
 
@@ -33,6 +33,10 @@ pub struct User {
     pub ha1_md5_at: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// The organisational unit the user is in (an LDAP DN such as
+    /// `OU=Sales,DC=example,DC=test`, canonical spelling), which OU-scoped admin roles
+    /// (`UserScopes` `OU:<dn>`) are checked against; `None`: in no OU.
+    pub ou: Option<String>,
 }
 
 impl User {
@@ -60,7 +64,7 @@ pub struct NewUser<'a> {
 }
 
 const USER_COLUMNS: &str =
-    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at";
+    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou";
 
 /// The HA1 hashes of one password: MD5 and SHA-256 over `username`, MD5 over `username@domain`
 /// and over `username@`.
@@ -90,6 +94,7 @@ fn user_from_row(r: &Row) -> Result<User, StoreError> {
         created_at: r.get(7)?,
         ha1_md5_at_domain: r.get(8)?,
         ha1_md5_at: r.get(9)?,
+        ou: Some(r.get::<String>(10)?).filter(|o| !o.is_empty()),
     })
 }
 
@@ -124,6 +129,13 @@ pub(crate) fn no_such_user(username: &str, domain: &str) -> StoreError {
 impl Store {
     /// Creates a user; `UserExists` if the same username@domain exists in any letter case.
     pub fn add_user(&self, u: &NewUser) -> Result<User, StoreError> {
+        self.add_user_in_ou(u, None)
+    }
+
+    /// [`Store::add_user`] in the organisational unit `ou` (an LDAP DN, checked and stored in
+    /// its canonical spelling; `None`: in no OU).
+    pub fn add_user_in_ou(&self, u: &NewUser, ou: Option<&str>) -> Result<User, StoreError> {
+        let ou = ou.map(normalize_ou).transpose()?;
         validate_username(u.username)?;
         let domain = normalize_domain(u.domain)?;
         validate_password(u.password)?;
@@ -135,8 +147,8 @@ impl Store {
             let inserted = tx.query_one(
                 "INSERT INTO users (username, domain, user_key, display_name, enabled,
                                     ha1_md5, ha1_sha256, created_at, updated_at,
-                                    ha1_md5_at_domain, ha1_md5_at)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7, ?8, ?9) RETURNING id",
+                                    ha1_md5_at_domain, ha1_md5_at, ou)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7, ?8, ?9, ?10) RETURNING id",
                 vals![
                     u.username,
                     &domain,
@@ -146,7 +158,8 @@ impl Store {
                     &sha256,
                     ts,
                     &at_domain,
-                    &at
+                    &at,
+                    ou.as_deref().unwrap_or("")
                 ],
             );
             let id = match inserted {
@@ -169,6 +182,7 @@ impl Store {
             created_at: ts,
             ha1_md5_at_domain: at_domain,
             ha1_md5_at: at,
+            ou,
         })
     }
 
@@ -275,6 +289,23 @@ impl Store {
             domain,
             "UPDATE users SET display_name = ?2, updated_at = ?3 WHERE user_key = ?1",
             vals![name, now()],
+        )
+    }
+
+    /// Moves a user into the organisational unit `ou` (an LDAP DN, stored in its canonical
+    /// spelling), or out of any with `None`.
+    pub fn set_user_ou(
+        &self,
+        username: &str,
+        domain: &str,
+        ou: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let ou = ou.map(normalize_ou).transpose()?;
+        self.write_one(
+            username,
+            domain,
+            "UPDATE users SET ou = ?2, updated_at = ?3 WHERE user_key = ?1",
+            vals![ou.unwrap_or_default(), now()],
         )
     }
 

@@ -119,6 +119,95 @@ pub fn validate_display_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Longest organisational unit (LDAP distinguished name) a user may be placed in.
+pub const MAX_OU_LEN: usize = 512;
+
+/// Splits an LDAP distinguished name (RFC 4514: `OU=Sales,DC=example,DC=test`) into its
+/// relative distinguished names, each as `TYPE=value` with the attribute type upper-cased
+/// and the space around `=` and `,` removed. A backslash escapes the next character (so
+/// `OU=Sales\, EMEA` is one component). Errors name the problem.
+pub fn dn_components(dn: &str) -> Result<Vec<String>, StoreError> {
+    let dn = dn.trim();
+    if dn.is_empty() {
+        return Err(invalid("organisational unit is empty".into()));
+    }
+    let len = dn.chars().count();
+    if len > MAX_OU_LEN {
+        return Err(invalid(format!(
+            "organisational unit is {len} characters long, at most {MAX_OU_LEN} allowed"
+        )));
+    }
+    if let Some(c) = dn.chars().find(|c| c.is_control()) {
+        return Err(invalid(format!(
+            "organisational unit contains control character {c:?}"
+        )));
+    }
+    let mut parts = vec![];
+    let mut cur = String::new();
+    let mut chars = dn.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(next) = chars.next() else {
+                    return Err(invalid(format!(
+                        "organisational unit {dn:?} ends with a lone '\\'"
+                    )));
+                };
+                cur.push('\\');
+                cur.push(next);
+            }
+            ',' => parts.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    parts
+        .iter()
+        .map(|rdn| {
+            let Some((ty, value)) = rdn.split_once('=') else {
+                return Err(invalid(format!(
+                    "organisational unit {dn:?}: '{}' is not TYPE=value (e.g. OU=Sales,DC=example,DC=test)",
+                    rdn.trim()
+                )));
+            };
+            let (ty, value) = (ty.trim(), value.trim());
+            let ty_ok = ty.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && ty.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ty_ok {
+                return Err(invalid(format!(
+                    "organisational unit {dn:?}: '{ty}' is not an attribute type such as OU, DC or CN"
+                )));
+            }
+            if value.is_empty() || value == "\\" {
+                return Err(invalid(format!(
+                    "organisational unit {dn:?}: {ty}= has no value"
+                )));
+            }
+            Ok(format!("{}={value}", ty.to_ascii_uppercase()))
+        })
+        .collect()
+}
+
+/// The canonical spelling of an organisational unit: [`dn_components`] joined by `,`.
+pub fn normalize_ou(dn: &str) -> Result<String, StoreError> {
+    Ok(dn_components(dn)?.join(","))
+}
+
+/// Whether the organisational unit `ou` is `scope` or below it: the components of `scope`
+/// are the last components of `ou`, compared whole and ignoring case (never a raw string
+/// prefix or suffix, so `OU=XSales,DC=x` is not within `OU=Sales,DC=x`). A malformed DN is
+/// within nothing.
+pub fn ou_within(ou: &str, scope: &str) -> bool {
+    let (Ok(ou), Ok(scope)) = (dn_components(ou), dn_components(scope)) else {
+        return false;
+    };
+    scope.len() <= ou.len()
+        && ou[ou.len() - scope.len()..]
+            .iter()
+            .zip(&scope)
+            .all(|(a, b)| a.to_lowercase() == b.to_lowercase())
+}
+
 /// A member of an information barrier's SegmentA/SegmentB (CsInformationBarrier), as the
 /// cmdlet accepts it and the server matches it: `[sip:]user@domain` one user,
 /// `[sip:]*@domain` (or `@domain`) or `domain` everyone of a domain. Lower-cased.
@@ -257,5 +346,53 @@ mod tests {
         assert!(d.contains("x@b.test") && !d.contains("x@a.test"));
         let u = BarrierMember::parse("sip:x@b.test").unwrap();
         assert!(u.contains("x@b.test") && !u.contains("y@b.test"));
+    }
+
+    #[test]
+    fn organisational_units() {
+        assert_eq!(
+            normalize_ou(" ou = Sales , dc=Example,DC=test ").unwrap(),
+            "OU=Sales,DC=Example,DC=test"
+        );
+        assert_eq!(
+            dn_components(r"OU=Sales\, EMEA,DC=x").unwrap(),
+            [r"OU=Sales\, EMEA", "DC=x"]
+        );
+        for bad in [
+            "",
+            "Sales",
+            "OU=,DC=x",
+            "OU=a,,DC=x",
+            "=a",
+            "O U=a",
+            "OU=a\\",
+            "OU=a\nb",
+        ] {
+            assert!(normalize_ou(bad).is_err(), "{bad:?}");
+        }
+        assert!(normalize_ou(&format!("OU={}", "x".repeat(600))).is_err());
+        let scope = "OU=Sales,DC=example,DC=test";
+        assert!(ou_within("OU=Sales,DC=example,DC=test", scope));
+        assert!(ou_within("ou=sales,dc=EXAMPLE,dc=test", scope));
+        assert!(ou_within("OU=Team1, OU=Sales,DC=example,DC=test", scope));
+        assert!(ou_within(
+            "OU=Ünterteam,OU=SALES,DC=example,DC=test",
+            "ou=sales,dc=example,dc=test"
+        ));
+        for out in [
+            "OU=XSales,DC=example,DC=test",
+            "OU=Sales2,DC=example,DC=test",
+            "OU=Sales,DC=example,DC=test2",
+            "DC=example,DC=test",
+            "OU=Sales,DC=other,DC=test",
+            r"OU=a\,OU=Sales,DC=example,DC=test",
+            "garbage",
+        ] {
+            assert!(!ou_within(out, scope), "{out}");
+        }
+        assert!(ou_within(
+            r"OU=a\,OU=Sales,DC=example,DC=test",
+            "DC=example,DC=test"
+        ));
     }
 }

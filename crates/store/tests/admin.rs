@@ -764,6 +764,7 @@ fn migration_from_schema_4_keeps_users() {
         conn.execute_batch(
             "DROP TABLE admin_tokens; DROP TABLE admins; DROP TABLE admin_roles;
              DROP TABLE audit_log; DROP TABLE config_documents;
+             ALTER TABLE users DROP COLUMN ou;
              DELETE FROM meta WHERE key IN ('config_version', 'roles_version', 'admins_version');
              DROP TABLE server_secrets;
              ALTER TABLE users DROP COLUMN ha1_md5_at_domain;
@@ -776,11 +777,27 @@ fn migration_from_schema_4_keeps_users() {
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     let alice = store.get_user("alice", "example.test").unwrap().unwrap();
     assert_eq!(alice.display_name, "Alice");
+    assert_eq!(
+        alice.ou, None,
+        "users from before organisational units are in none"
+    );
     assert_eq!(store.all_contacts().unwrap().len(), 1);
     assert_eq!(store.users_version().unwrap(), 1);
     assert_eq!(store.config_version().unwrap(), 0);
     assert_eq!(store.roles_version().unwrap(), 0);
     assert_eq!(store.admin_count().unwrap(), 0);
+    store
+        .set_user_ou("alice", "example.test", Some("OU=Sales,DC=example,DC=test"))
+        .unwrap();
+    assert_eq!(
+        store
+            .get_user("alice", "example.test")
+            .unwrap()
+            .unwrap()
+            .ou
+            .as_deref(),
+        Some("OU=Sales,DC=example,DC=test")
+    );
     // The new tables work.
     store.add_admin("admin", "password1", &[]).unwrap();
     store.put_config(MEETING, "Global", &Map::new()).unwrap();

@@ -17,6 +17,9 @@ fn fill(s: &Store) {
         })
         .unwrap();
     }
+    // the organisational unit moves with a backup too
+    s.set_user_ou("alice", "a.test", Some("OU=Sales,DC=a,DC=test"))
+        .unwrap();
     s.add_contact(
         "alice",
         "a.test",

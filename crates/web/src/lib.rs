@@ -8,7 +8,7 @@
 //!
 //! | route | auth | runs |
 //! | --- | --- | --- |
-//! | `POST /api/v1/tokens` `{"name","password"}` | none | issues a bearer token |
+//! | `POST /api/v1/tokens` `{"name","password"}` | none | issues a bearer token (throttled: see [`signin`]) |
 //! | `DELETE /api/v1/tokens` | bearer | revokes the caller's token |
 //! | `POST /api/v1/cmdlets` `{"command"}` | bearer | the command text |
 //! | `GET /api/v1/users` | bearer | `Get-CsUser` |
@@ -21,12 +21,17 @@
 //! | `GET /metrics` | none | the SIP server's counters in Prometheus' text format (counts only, no names or addresses) |
 //!
 //! Store calls block (SQLite behind a mutex, Argon2 for passwords): they all run in
-//! [`tokio::task::spawn_blocking`].
+//! [`tokio::task::spawn_blocking`]. Sign-ins are throttled per address and per account, and
+//! at most two passwords are evaluated at a time ([`signin`]); failed sign-ins and refused
+//! commands are written to the audit log. Commands are logged with their secrets redacted,
+//! as in the audit log.
 
 pub mod openapi;
 pub mod script;
+pub mod signin;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -55,20 +60,53 @@ pub async fn serve(
     pool: String,
     metrics: Option<MetricsSource>,
 ) -> std::io::Result<()> {
+    serve_with(listener, store, pool, metrics, ApiOptions::default()).await
+}
+
+/// [`serve`] with options: the export folder, the sign-in limits.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    store: Arc<Store>,
+    pool: String,
+    metrics: Option<MetricsSource>,
+    options: ApiOptions,
+) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "REST API listening");
     }
     axum::serve(
         listener,
-        router(store, pool, metrics).into_make_service_with_connect_info::<SocketAddr>(),
+        router_with(store, pool, metrics, options)
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
 }
 
+/// What the API may do beyond the store.
+#[derive(Debug, Clone, Default)]
+pub struct ApiOptions {
+    /// The folder export and import cmdlets write and read (`<data_dir>/export`); `None`:
+    /// they are refused.
+    pub export_dir: Option<PathBuf>,
+    /// Sign-in throttling.
+    pub sign_in: signin::SignInLimits,
+}
+
 /// The API's routes, for embedding (serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()`, or the audit log says
-/// `rest unknown`). `pool` is the FQDN used in `Service:` scopes.
+/// `rest unknown` and every caller shares one sign-in throttle). `pool` is the FQDN used in
+/// `Service:` scopes.
 pub fn router(store: Arc<Store>, pool: String, metrics: Option<MetricsSource>) -> Router {
+    router_with(store, pool, metrics, ApiOptions::default())
+}
+
+/// [`router`] with options.
+pub fn router_with(
+    store: Arc<Store>,
+    pool: String,
+    metrics: Option<MetricsSource>,
+    options: ApiOptions,
+) -> Router {
     let state = AppState {
         store,
         pool: Arc::from(pool),
@@ -76,6 +114,8 @@ pub fn router(store: Arc<Store>, pool: String, metrics: Option<MetricsSource>) -
             render,
             last: Arc::default(),
         }),
+        export_dir: options.export_dir.map(Arc::from),
+        sign_in: signin::Gate::new(options.sign_in),
     };
     let api = Router::new()
         .route("/tokens", post(login).delete(logout))
@@ -105,6 +145,8 @@ struct AppState {
     store: Arc<Store>,
     pool: Arc<str>,
     metrics: Option<MetricsCache>,
+    export_dir: Option<Arc<std::path::Path>>,
+    sign_in: Arc<signin::Gate>,
 }
 
 /// The last rendering of the metrics: `/metrics` needs no sign-in, so a flood of scrapes
@@ -192,7 +234,9 @@ impl ApiError {
             ExecError::UnknownParameter { .. } => (StatusCode::BAD_REQUEST, "unknown_parameter"),
             ExecError::BadValue { .. } => (StatusCode::BAD_REQUEST, "bad_value"),
             ExecError::Missing { .. } => (StatusCode::BAD_REQUEST, "missing"),
-            ExecError::Denied { .. } => (StatusCode::FORBIDDEN, "denied"),
+            ExecError::Denied { .. } | ExecError::OutOfScope { .. } => {
+                (StatusCode::FORBIDDEN, "denied")
+            }
             ExecError::Failed { message, .. }
                 if message.starts_with("could not write the audit log") =>
             {
@@ -369,13 +413,19 @@ async fn run_script(
 ) -> Result<confab_admin::Output, (ApiError, Option<ExecError>)> {
     let store = state.store.clone();
     let pool = state.pool.clone();
+    let export_dir = state.export_dir.clone();
     let res = blocking(move || {
         let principal = confab_admin::principal_for(&store, &admin).map_err(store_failure)?;
         let mut session = confab_admin::Session::new(&store, principal, &origin, &pool);
+        if let Some(dir) = export_dir {
+            session = session.with_export_dir(dir.to_path_buf());
+        }
         let out = session.run(&script);
+        // secrets redacted as in the audit log
+        let command = confab_admin::cmdlets::redact(&script);
         match &out {
-            Ok(_) => tracing::debug!(admin = %admin.name, %origin, command = %script, "REST command ran"),
-            Err(e) => tracing::info!(admin = %admin.name, %origin, command = %script, error = %e, "REST command failed"),
+            Ok(_) => tracing::debug!(admin = %admin.name, %origin, %command, "REST command ran"),
+            Err(e) => tracing::info!(admin = %admin.name, %origin, %command, error = %e, "REST command failed"),
         }
         Ok(out)
     })
@@ -421,17 +471,139 @@ async fn run_resource(
 
 // ----- handlers ----------------------------------------------------------------------------------
 
+/// The answer to a throttled sign-in: 429 (or 503 when the server is busy with sign-ins in
+/// all) with Retry-After.
+fn refusal_response(r: &signin::Refusal) -> Response {
+    let (status, kind, message, secs) = match r {
+        signin::Refusal::Throttled {
+            by,
+            retry_after_secs,
+            ..
+        } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            format!("too many failed sign-ins for this {by}; try again in {retry_after_secs} s"),
+            *retry_after_secs,
+        ),
+        signin::Refusal::Busy { retry_after_secs } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("too many sign-ins in progress; try again in {retry_after_secs} s"),
+            *retry_after_secs,
+        ),
+    };
+    let mut res = ApiError::new(status, kind, message).into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
+}
+
+/// The name an audit entry for a sign-in names: as given when it could be an account's,
+/// otherwise a placeholder (the log keeps no arbitrary input).
+fn audit_name(name: &str) -> &str {
+    if confab_store::validate_admin_name(name).is_ok() {
+        name
+    } else {
+        "(invalid name)"
+    }
+}
+
+/// Writes a sign-in outcome to the audit log, off the async threads, without waiting.
+fn audit_sign_in(store: &Arc<Store>, name: &str, origin: &str, result: String) {
+    let (store, name, origin) = (
+        store.clone(),
+        audit_name(name).to_string(),
+        origin.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.append_audit(&name, &origin, "sign-in", false, &result) {
+            tracing::error!(error = %e, "could not write a sign-in refusal to the audit log");
+        }
+    });
+}
+
 async fn login(
     State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Response {
+    match login_inner(state, peer, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn login_inner(
+    state: AppState,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let m = json_object(body)?;
     let name = string_field(&m, "name")?;
     let password = string_field(&m, "password")?;
+    let ip = peer
+        .as_ref()
+        .map(|ConnectInfo(a)| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let origin = origin(peer);
+    // a name or password no account can have is refused without evaluating anything
+    let plausible = confab_store::validate_admin_name(&name).is_ok()
+        && password.chars().count() <= confab_store::MAX_ADMIN_PASSWORD_LEN;
+    let ticket = match state.sign_in.admit(ip, plausible.then_some(name.as_str())) {
+        Ok(t) => t,
+        Err(r) => {
+            if let signin::Refusal::Throttled {
+                first: true, by, ..
+            } = &r
+            {
+                tracing::warn!(admin = %audit_name(&name), %origin, "REST sign-ins throttled");
+                audit_sign_in(
+                    &state.store,
+                    &name,
+                    &origin,
+                    format!("throttled: too many failed sign-ins for this {by}; further attempts answered 429 for a while"),
+                );
+            }
+            return Ok(refusal_response(&r));
+        }
+    };
+    if !plausible {
+        drop(ticket); // a failure
+        tracing::warn!(%origin, "REST login refused: malformed name or password");
+        // a name no account can have is not an administrator's sign-in: not audited, so
+        // junk costs no store write (it still counts against the address)
+        if confab_store::validate_admin_name(&name).is_ok() {
+            audit_sign_in(
+                &state.store,
+                &name,
+                &origin,
+                "refused: invalid name or password".into(),
+            );
+        }
+        return Err(ApiError::unauthorized("invalid name or password"));
+    }
+    let permit = match ticket.turn().await {
+        Ok(p) => p,
+        Err(r) => {
+            ticket.not_evaluated();
+            return Ok(refusal_response(&r));
+        }
+    };
     let store = state.store.clone();
-    let n = name.clone();
+    let (n, o) = (name.clone(), origin.clone());
     let token = blocking(move || {
-        let Some(admin) = store.verify_admin(&n, &password).map_err(store_failure)? else {
+        let verified = store.verify_admin(&n, &password);
+        drop(permit); // the next evaluation may start
+        let Some(admin) = verified.map_err(store_failure)? else {
+            if let Err(e) = store.append_audit(
+                audit_name(&n),
+                &o,
+                "sign-in",
+                false,
+                "refused: invalid name or password",
+            ) {
+                tracing::error!(error = %e, "could not write a sign-in refusal to the audit log");
+            }
             return Ok(None);
         };
         store
@@ -442,11 +614,13 @@ async fn login(
     .await?;
     match token {
         Some(token) => {
-            tracing::info!(admin = %name, "REST login");
-            Ok(Json(json!({"token": token, "expires_in": TOKEN_TTL_SECS})))
+            ticket.succeeded();
+            tracing::info!(admin = %name, %origin, "REST login");
+            Ok(Json(json!({"token": token, "expires_in": TOKEN_TTL_SECS})).into_response())
         }
         None => {
-            tracing::warn!(admin = %name, "REST login refused");
+            drop(ticket); // a failure
+            tracing::warn!(admin = %audit_name(&name), %origin, "REST login refused");
             Err(ApiError::unauthorized("invalid name or password"))
         }
     }

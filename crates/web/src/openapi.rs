@@ -90,7 +90,9 @@ pub fn document() -> Value {
             "responses": {
                 "200": {"description": "A new token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Token"}}}},
                 "400": {"$ref": "#/components/responses/BadRequest"},
-                "401": {"$ref": "#/components/responses/Unauthorized"}
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "429": {"description": "Too many failed sign-ins from this address or for this account; try again after Retry-After seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "503": {"description": "Too many sign-ins in progress; try again after Retry-After seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             }
         },
         "delete": {

@@ -724,3 +724,84 @@ async fn unenforced_properties_come_back_as_warnings() {
     let (_, body) = s.get(&root, "/config/CsClientPolicy").await;
     assert_eq!(body["warnings"], json!([]), "{body}");
 }
+
+/// An OU-scoped administrator over the resource routes: the user list holds only their
+/// users, another user is 403 (not changed), and the refusal is audited.
+#[tokio::test]
+async fn user_scopes_apply_to_the_resource_routes() {
+    let s = start().await;
+    s.store
+        .set_user_ou(
+            "user0001",
+            "example.test",
+            Some("OU=Sales,DC=example,DC=test"),
+        )
+        .unwrap();
+    s.store
+        .set_user_ou(
+            "user0002",
+            "example.test",
+            Some("OU=Sales2,DC=example,DC=test"),
+        )
+        .unwrap();
+    let root = s.login("root", "rootpassword1").await;
+    let (status, body) = s
+        .cmd(
+            &root,
+            r#"New-CsAdminRole -Identity SalesAdmins -Template CsUserAdministrator -UserScopes "OU:OU=Sales,DC=example,DC=test""#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.store
+        .add_admin("sales", "salespassword1", &["SalesAdmins".into()])
+        .unwrap();
+    let sales = s.login("sales", "salespassword1").await;
+    let (status, body) = s.get(&sales, "/users").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["Identity"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["sip:user0001@example.test"], "{body}");
+    assert_eq!(
+        body["objects"][0]["OrganizationalUnit"],
+        "OU=Sales,DC=example,DC=test"
+    );
+    let (status, body) = s.get(&sales, "/users/user0002@example.test").await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "denied");
+    let (status, body) = s
+        .patch(
+            &sales,
+            "/users/user0002@example.test",
+            json!({"Enabled": false}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "denied");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the user scopes"),
+        "{body}"
+    );
+    assert!(s.user_enabled("user0002"));
+    let (status, body) = s
+        .patch(
+            &sales,
+            "/users/user0001@example.test",
+            json!({"Enabled": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!s.user_enabled("user0001"));
+    let audit = s.rest_audit();
+    assert!(
+        audit.iter().any(|e| e.admin == "sales"
+            && !e.success
+            && e.command.contains("user0002")
+            && e.result.starts_with("refused")),
+        "{audit:?}"
+    );
+}
