@@ -156,8 +156,11 @@ fn setting_an_unenforced_property_warns_and_names_it() {
 #[test]
 fn import_checks_documents_and_warns_about_unenforced_values() {
     let (d, s) = store();
-    let mut sh = session(&s);
-    let file = d.path().join("bad.json");
+    // imports read only from the data directory's export folder
+    let export = d.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    let mut sh = session(&s).with_export_dir(&export);
+    let file = export.join("bad.json");
     let write = |docs: Value| {
         let _ = std::fs::remove_file(&file);
         std::fs::write(

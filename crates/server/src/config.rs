@@ -346,6 +346,10 @@ pub struct AuthConfig {
     /// Accept digest responses without `qop=auth` (RFC 2069, no client nonce: open to
     /// chosen-plaintext attacks). Off by default; such a response is refused with 403.
     pub allow_rfc2069: bool,
+    /// Also accept a digest `uri` that names this server (its address or domain, no user)
+    /// instead of the Request-URI: sipp's `[authentication]` puts the server's address there.
+    /// Off by default (the `uri` must be the Request-URI, RFC 3261 §22.4).
+    pub accept_server_digest_uri: bool,
     /// Also offer SHA-256 (RFC 8760), after MD5. Off by default: some deployed clients
     /// (baresip 1.0 / libre 1.1 in Debian 12) give up on a challenge that lists an
     /// algorithm they do not know instead of choosing the one they do.
@@ -423,6 +427,7 @@ impl Default for AuthConfig {
             nonce_lifetime: 300,
             challenge_requests: true,
             allow_rfc2069: false,
+            accept_server_digest_uri: false,
             sha256: false,
         }
     }

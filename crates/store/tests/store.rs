@@ -74,6 +74,7 @@ fn open_creates_file_and_schema() {
             "contacts",
             "meta",
             "offline_messages",
+            "server_secrets",
             "sqlite_sequence",
             "state_snapshot",
             "users"

@@ -165,7 +165,9 @@ impl Core {
                     "Digest responses without qop=auth are not accepted",
                 ));
             }
-            if !digest_uri_matches(&creds.uri, msg.uri().map(|u| u.as_str()).unwrap_or("")) {
+            if !digest_uri_matches(&creds.uri, msg.uri().map(|u| u.as_str()).unwrap_or(""))
+                && !(self.cfg.auth.accept_server_digest_uri && self.names_us(&creds.uri))
+            {
                 tracing::info!(user = %who, %ip, uri = %creds.uri, "digest uri is not the Request-URI");
                 return AuthResult::Respond(self.error_response(
                     msg,
@@ -227,6 +229,13 @@ impl Core {
             return AuthResult::Ok(user);
         }
         AuthResult::Respond(self.challenge(msg, status, stale))
+    }
+
+    /// Whether a URI names this server itself (an address or domain of ours, no user).
+    fn names_us(&self, uri: &str) -> bool {
+        Uri::parse(uri).is_ok_and(|u| {
+            u.user.is_none() && (self.is_us(u.host, u.port) || self.is_our_domain(u.host))
+        })
     }
 
     fn challenge(&self, msg: &Message, status: u16, stale: bool) -> Message {
