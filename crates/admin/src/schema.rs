@@ -416,6 +416,7 @@ pub fn kinds() -> Vec<Kind> {
                 int("MaxAuthFailuresPerUser", 10, 1, 10_000),
                 int("MaxAuthFailuresPerAddress", 20, 1, 10_000),
                 int("AuthWindowSeconds", 60, 1, 86_400),
+                int("AuthRetrySeconds", 2, 0, 86_400),
                 int("LockoutSeconds", 30, 1, 86_400),
                 int("MaxLockoutSeconds", 900, 1, 604_800),
             ],

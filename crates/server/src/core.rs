@@ -48,6 +48,8 @@ pub(crate) struct ServerEntry {
     /// A request the server made up itself (delivery of a stored message: recipient AoR
     /// and message id): its final response is reported as a job instead of sent.
     pub internal: Option<(String, i64)>,
+    /// The source address it counts against (source_txns.rs), if it does.
+    pub source: Option<IpAddr>,
 }
 
 impl ServerEntry {
@@ -59,6 +61,7 @@ impl ServerEntry {
             proxy: None,
             scheduled: None,
             internal: None,
+            source: None,
         }
     }
 }
@@ -166,6 +169,8 @@ pub struct Core {
     pub(crate) offline_pending: Mutex<std::collections::HashSet<String>>,
     pub(crate) offline_delivering: Mutex<std::collections::HashSet<String>>,
     pub defence: crate::defence::Defence,
+    /// Pending server transactions per source address.
+    pub source_txns: crate::source_txns::SourceTxns,
     /// Federation rules, filters and information barriers from the store.
     pub policies: crate::edge::Policies,
     /// Server applications (SIP filter scripts) from the store.
@@ -315,6 +320,7 @@ impl Core {
             store,
             presence: Default::default(),
             defence: crate::defence::Defence::new(cfg.defence.clone()),
+            source_txns: Default::default(),
             policies: Default::default(),
             scripts: crate::filters::ScriptFilters::new(
                 cfg.data_dir.join("scripts"),
@@ -675,10 +681,19 @@ impl Core {
         } else {
             Kind::NonInvite
         };
-        let entry = ServerEntry::new(
+        let (ip, share) = (src.remote.ip(), self.cfg.limits.max_transactions_per_source);
+        let counted = !self.defence.is_trusted(ip);
+        if counted && !self.source_txns.try_add(ip, share) {
+            self.note_shed(src);
+            let r = crate::source_txns::refusal(&msg, share, &random_token(10));
+            self.send(reply_dest(src, Some(&via)), r.to_bytes(), None, out);
+            return None;
+        }
+        let mut entry = ServerEntry::new(
             ServerTransaction::new(kind, src.transport.is_reliable(), self.timers),
             reply_dest(src, Some(&via)),
         );
+        entry.source = counted.then_some(ip);
         shard.server.insert(key.clone(), entry);
         self.txn_count.fetch_add(1, Ordering::Relaxed);
         // A request that got no answer (e.g. forwarded) keeps its transaction; one that
@@ -780,8 +795,11 @@ impl Core {
     }
 
     pub(crate) fn remove_server(&self, shard: &mut Shard, key: &str) {
-        if shard.server.remove(key).is_some() {
+        if let Some(e) = shard.server.remove(key) {
             self.txn_count.fetch_sub(1, Ordering::Relaxed);
+            if let Some(ip) = e.source {
+                self.source_txns.remove(ip);
+            }
         }
     }
 
@@ -1311,7 +1329,7 @@ impl Core {
                 if ruri_ours {
                     local.extend(recipient.as_deref());
                 }
-                p.filter_message(msg, &local)
+                p.filter_message(msg, &local, from_ours && ruri_ours)
             }
             Method::Invite if !in_dialog => p.filter_file_transfer(msg),
             _ => Ok(()),
@@ -1406,18 +1424,10 @@ impl Core {
                 continue;
             }
             let who = crate::users::user_key(&creds.username, &creds.realm);
-            if let Some(locked) = self.defence.auth_locked(&who, ip, now) {
-                let (what, d) = match locked {
-                    crate::defence::Locked::User(d) => ("this account", d),
-                    crate::defence::Locked::Address(d) => ("this address", d),
-                };
-                let mut r = self.error_response(
-                    msg,
-                    403,
-                    &format!("Too many failed sign-in attempts for {what}; try again later"),
-                );
-                r.headers
-                    .push(HeaderName::RetryAfter, (d.as_secs() + 1).to_string());
+            if let Err(refusal) = self.defence.auth_gate(&who, ip, now) {
+                let mut r = self.error_response(msg, 403, &refusal.reason);
+                let secs = refusal.retry_after.as_secs() + 1;
+                r.headers.push(HeaderName::RetryAfter, secs.to_string());
                 return AuthResult::Respond(r);
             }
             let Some(user) = self.users.get(&creds.username, &creds.realm) else {
@@ -1446,7 +1456,7 @@ impl Core {
             if !user.enabled {
                 return AuthResult::Respond(self.error_response(msg, 403, "Account disabled"));
             }
-            self.defence.auth_succeeded(&who);
+            self.defence.auth_succeeded(&who, ip, now);
             // A remote user (outside the internal networks) signs in through the Edge.
             if self.cfg.edge.is_outside(ip) {
                 if let Err(r) = self.policies.get().check_remote_access(&who) {
