@@ -38,7 +38,11 @@ fn a_client_retrying_a_stale_password_locks_neither_the_account_nor_the_address(
             answers.push(stale.register(300));
         }
     }
-    assert_eq!(answers[0].status(), Some(401), "the first try is checked and fails");
+    assert_eq!(
+        answers[0].status(),
+        Some(401),
+        "the first try is checked and fails"
+    );
     // the rest come within the back-off (2 s, then 4 s): refused unchecked and uncounted
     // (a slow machine may let one more be checked, never enough to lock the account)
     let checked = answers.iter().filter(|r| r.status() == Some(401)).count();
@@ -68,10 +72,17 @@ fn a_client_retrying_a_stale_password_locks_neither_the_account_nor_the_address(
         if r.status() == Some(200) {
             break;
         }
-        assert!(Instant::now() < deadline, "still refused: {}", first_line(&r));
+        assert!(
+            Instant::now() < deadline,
+            "still refused: {}",
+            first_line(&r)
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(!s.log_text().contains("password guessing"), "nothing was locked");
+    assert!(
+        !s.log_text().contains("password guessing"),
+        "nothing was locked"
+    );
 }
 
 #[test]

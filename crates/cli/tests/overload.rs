@@ -212,7 +212,11 @@ fn one_address_gets_only_its_share_of_the_transaction_table() {
     }
     let r = register(&mut busy);
     assert_eq!(r.status(), Some(503), "{}", first_line(&r));
-    assert!(r.reason().unwrap().contains("limit 5"), "{}", first_line(&r));
+    assert!(
+        r.reason().unwrap().contains("limit 5"),
+        "{}",
+        first_line(&r)
+    );
     assert!(r.header(&HeaderName::RetryAfter).is_some());
     let mut other = Ua::udp_on("127.0.0.3", "user0002", s.addr());
     let r = register(&mut other);

@@ -847,7 +847,10 @@ fn presence_tables_are_bounded_per_user_with_a_clear_answer() {
     let r = publish(&mut a, Some(&pidf("user0001", "three")), 600, None);
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
     assert!(
-        r.reason().unwrap().contains("Too many presence publications") && r.reason().unwrap().contains("limit 2"),
+        r.reason()
+            .unwrap()
+            .contains("Too many presence publications")
+            && r.reason().unwrap().contains("limit 2"),
         "{}",
         first_line(&r)
     );
@@ -871,7 +874,10 @@ fn presence_tables_are_bounded_per_user_with_a_clear_answer() {
     let r = w.expect_response(&Method::Subscribe, req.cseq().unwrap().seq, 200..=699);
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
     assert!(
-        r.reason().unwrap().contains("Too many presence subscriptions") && r.reason().unwrap().contains("limit 1"),
+        r.reason()
+            .unwrap()
+            .contains("Too many presence subscriptions")
+            && r.reason().unwrap().contains("limit 1"),
         "{}",
         first_line(&r)
     );

@@ -45,13 +45,21 @@ fn register_good_wrong_and_unknown_and_refresh() {
 
         // (a second wrong try of the same account from the same address within its
         // back-off would be refused unchecked: each transport tries another account)
-        let mut bad = mk(if transport == "udp" { "user0002" } else { "user0003" });
+        let mut bad = mk(if transport == "udp" {
+            "user0002"
+        } else {
+            "user0003"
+        });
         bad.password = "wrong".into();
         let r = bad.register(300);
         assert_eq!(r.status(), Some(401), "wrong password is challenged again");
         assert!(r.header(&HeaderName::WwwAuthenticate).is_some());
 
-        let mut ghost = mk(if transport == "udp" { "nobody" } else { "nobody2" });
+        let mut ghost = mk(if transport == "udp" {
+            "nobody"
+        } else {
+            "nobody2"
+        });
         let r = ghost.register(300);
         assert_eq!(
             r.status(),

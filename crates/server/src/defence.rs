@@ -173,8 +173,9 @@ impl AuthState {
     fn sweep(&mut self, now: Instant, cfg: &DefenceConfig) {
         let window = Duration::from_secs(cfg.auth_window_secs);
         // a pair's back-off keeps growing while failures go on within the window
-        self.pairs
-            .retain(|_, p| p.retry_until > now || now.saturating_duration_since(p.retry_until) <= window);
+        self.pairs.retain(|_, p| {
+            p.retry_until > now || now.saturating_duration_since(p.retry_until) <= window
+        });
         self.accounts.retain(|_, f| f.live(now, window));
         self.addresses.retain(|_, f| f.live(now, window));
     }
@@ -339,7 +340,12 @@ impl Defence {
     /// would not), then, down to three quarters, those with the most tokens left (the
     /// least suspicious). Banned addresses stay. Linear in the shard, and it frees a
     /// quarter of it, so the cost per new address stays constant.
-    fn make_bucket_room(&self, shard: &mut HashMap<IpAddr, Bucket>, now: Instant, cfg: &DefenceConfig) {
+    fn make_bucket_room(
+        &self,
+        shard: &mut HashMap<IpAddr, Bucket>,
+        now: Instant,
+        cfg: &DefenceConfig,
+    ) {
         let full = cfg.burst as f64;
         shard.retain(|_, b| b.banned(now) || b.tokens_at(now, cfg) < full);
         let target = self.addresses_per_shard * 3 / 4;
@@ -388,7 +394,10 @@ impl Defence {
         let (retry, account_lock, address_lock) = {
             let a = self.auth.lock();
             (
-                a.pairs.get(&key).map(|p| p.retry_until).filter(|u| *u > now),
+                a.pairs
+                    .get(&key)
+                    .map(|p| p.retry_until)
+                    .filter(|u| *u > now),
                 a.accounts.get(account).and_then(|f| f.locked(now)),
                 a.addresses.get(&ip).and_then(|f| f.locked(now)),
             )
@@ -436,7 +445,12 @@ impl Defence {
         let key = self.pair_key(account, ip);
         let window = Duration::from_secs(cfg.auth_window_secs);
         let mut a = self.auth.lock();
-        make_room(&mut a.pairs, AUTH_ENTRIES, |p| p.retry_until > now, |_| false);
+        make_room(
+            &mut a.pairs,
+            AUTH_ENTRIES,
+            |p| p.retry_until > now,
+            |_| false,
+        );
         let pair = a.pairs.entry(key).or_insert(Pair {
             failures: 0,
             retry_until: now,
@@ -450,7 +464,12 @@ impl Defence {
         pair.retry_until = now + Duration::from_secs(backoff);
 
         if !a.accounts.contains_key(account) {
-            make_room(&mut a.accounts, AUTH_ENTRIES, |f| f.live(now, window), |f| f.locked(now).is_some());
+            make_room(
+                &mut a.accounts,
+                AUTH_ENTRIES,
+                |f| f.live(now, window),
+                |f| f.locked(now).is_some(),
+            );
         }
         let acct = a.accounts.entry(account.to_string()).or_default();
         acct.roll(now, window);
@@ -461,7 +480,12 @@ impl Defence {
         }
 
         let account_key = self.hasher.hash_one(account);
-        make_room(&mut a.addresses, AUTH_ENTRIES, |f| f.live(now, window), |f| f.locked(now).is_some());
+        make_room(
+            &mut a.addresses,
+            AUTH_ENTRIES,
+            |f| f.live(now, window),
+            |f| f.locked(now).is_some(),
+        );
         let addr = a.addresses.entry(ip).or_default();
         addr.roll(now, window);
         if !addr.accounts.contains(&account_key) {
@@ -482,7 +506,12 @@ impl Defence {
             let mut f = self.familiar_shard(key).lock();
             if f.len() >= FAMILIAR_PER_SHARD && !f.contains_key(&key) {
                 let familiar = Duration::from_secs(FAMILIAR_SECS);
-                make_room(&mut f, FAMILIAR_PER_SHARD, |t| now.saturating_duration_since(*t) < familiar, |_| false);
+                make_room(
+                    &mut f,
+                    FAMILIAR_PER_SHARD,
+                    |t| now.saturating_duration_since(*t) < familiar,
+                    |_| false,
+                );
             }
             f.insert(key, now);
         }
@@ -585,14 +614,22 @@ mod tests {
         let t1 = t0 + Duration::from_secs(3);
         assert_eq!(d.auth_gate("alice@x.test", office, t1), Ok(()));
         d.auth_failed("alice@x.test", office, t1);
-        let r = d.auth_gate("alice@x.test", office, t1 + Duration::from_secs(3)).unwrap_err();
-        assert!(r.retry_after > Duration::from_millis(900), "4 s back-off: {r:?}");
+        let r = d
+            .auth_gate("alice@x.test", office, t1 + Duration::from_secs(3))
+            .unwrap_err();
+        assert!(
+            r.retry_after > Duration::from_millis(900),
+            "4 s back-off: {r:?}"
+        );
         // two counted failures: the account (limit 3) and the address are not locked
         assert_eq!(d.auth_gate("alice@x.test", ip("198.51.100.7"), t1), Ok(()));
         assert_eq!(d.auth_gate("bob@x.test", office, t1), Ok(()));
         // the right password ends the back-off
         d.auth_succeeded("alice@x.test", office, t1 + Duration::from_secs(1));
-        assert_eq!(d.auth_gate("alice@x.test", office, t1 + Duration::from_secs(1)), Ok(()));
+        assert_eq!(
+            d.auth_gate("alice@x.test", office, t1 + Duration::from_secs(1)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -607,21 +644,47 @@ mod tests {
             assert_eq!(d.auth_gate("alice@x.test", g, t0), Ok(()));
             d.auth_failed("alice@x.test", g, t0);
         }
-        let r = d.auth_gate("alice@x.test", ip("203.0.113.9"), t0).unwrap_err();
-        assert!(r.reason.contains("Account alice@x.test is locked"), "{}", r.reason);
-        assert!(r.reason.contains("until") && r.reason.ends_with("UTC"), "{}", r.reason);
+        let r = d
+            .auth_gate("alice@x.test", ip("203.0.113.9"), t0)
+            .unwrap_err();
+        assert!(
+            r.reason.contains("Account alice@x.test is locked"),
+            "{}",
+            r.reason
+        );
+        assert!(
+            r.reason.contains("until") && r.reason.ends_with("UTC"),
+            "{}",
+            r.reason
+        );
         assert_eq!(r.retry_after, Duration::from_secs(10));
-        assert_eq!(d.auth_gate("alice@x.test", home, t0), Ok(()), "the owner's own address");
+        assert_eq!(
+            d.auth_gate("alice@x.test", home, t0),
+            Ok(()),
+            "the owner's own address"
+        );
         assert_eq!(d.auth_gate("bob@x.test", ip("203.0.113.9"), t0), Ok(()));
         let t1 = t0 + Duration::from_secs(11);
-        assert_eq!(d.auth_gate("alice@x.test", ip("203.0.113.9"), t1), Ok(()), "lock over");
+        assert_eq!(
+            d.auth_gate("alice@x.test", ip("203.0.113.9"), t1),
+            Ok(()),
+            "lock over"
+        );
         // the second lockout lasts twice as long
         for i in 4..=6 {
             d.auth_failed("alice@x.test", ip(&format!("203.0.113.{i}")), t1);
         }
-        let r = d.auth_gate("alice@x.test", ip("203.0.113.9"), t1).unwrap_err();
+        let r = d
+            .auth_gate("alice@x.test", ip("203.0.113.9"), t1)
+            .unwrap_err();
         assert_eq!(r.retry_after, Duration::from_secs(20));
-        assert!(d.auth_gate("alice@x.test", ip("203.0.113.9"), t1 + Duration::from_secs(21)).is_ok());
+        assert!(d
+            .auth_gate(
+                "alice@x.test",
+                ip("203.0.113.9"),
+                t1 + Duration::from_secs(21)
+            )
+            .is_ok());
     }
 
     #[test]
@@ -645,8 +708,16 @@ mod tests {
             d.auth_failed(u, nat, t1);
         }
         let r = d.auth_gate("erin@x.test", nat, t1).unwrap_err();
-        assert!(r.reason.contains("Address 192.0.2.1 is locked"), "{}", r.reason);
-        assert_eq!(d.auth_gate("carol@x.test", nat, t1), Ok(()), "signed in from there before");
+        assert!(
+            r.reason.contains("Address 192.0.2.1 is locked"),
+            "{}",
+            r.reason
+        );
+        assert_eq!(
+            d.auth_gate("carol@x.test", nat, t1),
+            Ok(()),
+            "signed in from there before"
+        );
         assert_eq!(d.auth_gate("erin@x.test", ip("192.0.2.2"), t1), Ok(()));
         d.sweep(t0 + Duration::from_secs(3 * 3600));
         assert_eq!(d.tracked.load(Ordering::Relaxed), 0, "all forgotten");

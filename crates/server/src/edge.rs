@@ -857,12 +857,16 @@ fn find_urls(text: &str, prefixes: &[String]) -> Vec<(usize, usize)> {
                 }
             }
             let word = &lower[i..token_end];
-            let hit = prefixes.iter().zip(&split).zip(&tail_at).any(|((p, s), at)| match s {
-                Some((head, _)) => {
-                    word.starts_with(head) && at.is_some_and(|t| t >= i + head.len())
-                }
-                None => word.starts_with(p.as_str()),
-            });
+            let hit = prefixes
+                .iter()
+                .zip(&split)
+                .zip(&tail_at)
+                .any(|((p, s), at)| match s {
+                    Some((head, _)) => {
+                        word.starts_with(head) && at.is_some_and(|t| t >= i + head.len())
+                    }
+                    None => word.starts_with(p.as_str()),
+                });
             if hit {
                 found.push((i, token_end - i));
                 i = token_end;
@@ -1061,18 +1065,32 @@ mod tests {
                     run(
                         &rtf_off,
                         "multipart/mixed; boundary=b",
-                        &format!("--b\r\nContent-Type: text/plain\r\n\r\n{plain_text}\r\n--b--\r\n"),
+                        &format!(
+                            "--b\r\nContent-Type: text/plain\r\n\r\n{plain_text}\r\n--b--\r\n"
+                        ),
                     )
                 }),
             ),
             (
                 "SDP: file selectors with unclosed names",
-                Box::new(|| offer(&files, "application/sdp", &fill("a=file-selector:name:\"x name:\r\n"))),
+                Box::new(|| {
+                    offer(
+                        &files,
+                        "application/sdp",
+                        &fill("a=file-selector:name:\"x name:\r\n"),
+                    )
+                }),
                 Box::new(|| offer(&files, "application/sdp", &fill("a=sendrecv\r\n"))),
             ),
             (
                 "file-transfer XML: unclosed file names",
-                Box::new(|| offer(&files, "application/ms-filetransfer+xml", &fill("<fileName>"))),
+                Box::new(|| {
+                    offer(
+                        &files,
+                        "application/ms-filetransfer+xml",
+                        &fill("<fileName>"),
+                    )
+                }),
                 Box::new(|| {
                     offer(
                         &files,
@@ -1088,7 +1106,10 @@ mod tests {
                     offer(
                         &files,
                         "multipart/mixed; boundary=b",
-                        &format!("--b\r\nContent-Type: application/sdp\r\n\r\n{}\r\n--b--\r\n", fill("a=sendrecv\r\n")),
+                        &format!(
+                            "--b\r\nContent-Type: application/sdp\r\n\r\n{}\r\n--b--\r\n",
+                            fill("a=sendrecv\r\n")
+                        ),
                     )
                 }),
             ),
@@ -1096,7 +1117,10 @@ mod tests {
         for (what, worst, plain) in &cases {
             let ratio = work_ratio(worst, plain);
             eprintln!("{what}: {ratio:.2}");
-            assert!(ratio < 10.0, "{what}: {ratio:.1} times the work of a plain body");
+            assert!(
+                ratio < 10.0,
+                "{what}: {ratio:.1} times the work of a plain body"
+            );
         }
     }
 
@@ -1104,7 +1128,10 @@ mod tests {
     fn a_multipart_body_with_too_many_parts_is_refused() {
         let p = docs(&[("CsClientPolicy", "Global", json!({"DisableRTFIm": true}))]);
         let body = |n: usize| {
-            format!("{}--b--\r\n", "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n".repeat(n))
+            format!(
+                "{}--b--\r\n",
+                "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n".repeat(n)
+            )
         };
         let mut m = message("multipart/mixed; boundary=b", &body(MAX_PARTS));
         p.filter_message(&mut m, &["a@x.test"], false).unwrap();
@@ -1112,15 +1139,30 @@ mod tests {
         let e = p.filter_message(&mut m, &["a@x.test"], false).unwrap_err();
         assert_eq!(e.status, 400, "{e:?}");
         let mut inv = Message::request(confab_sip::Method::Invite, "sip:b@x.test");
-        inv.set_body("multipart/mixed; boundary=b", body(MAX_PARTS + 1).into_bytes());
-        assert_eq!(PolicySet::default().filter_file_transfer(&inv).unwrap_err().status, 400);
+        inv.set_body(
+            "multipart/mixed; boundary=b",
+            body(MAX_PARTS + 1).into_bytes(),
+        );
+        assert_eq!(
+            PolicySet::default()
+                .filter_file_transfer(&inv)
+                .unwrap_err()
+                .status,
+            400
+        );
     }
 
     #[test]
     fn ignore_local_skips_the_link_filter_between_internal_users() {
         let mut m = message("text/plain", "go to http://x.test now");
-        PolicySet::default().filter_message(&mut m, &[], true).unwrap();
-        assert_eq!(&m.body[..], b"go to http://x.test now", "IgnoreLocal defaults to True");
+        PolicySet::default()
+            .filter_message(&mut m, &[], true)
+            .unwrap();
+        assert_eq!(
+            &m.body[..],
+            b"go to http://x.test now",
+            "IgnoreLocal defaults to True"
+        );
         let p = docs(&[(
             "CsImFilterConfiguration",
             "Global",
@@ -1133,7 +1175,9 @@ mod tests {
     #[test]
     fn allow_prefixes_links_warn_prepends_block_refuses() {
         let mut m = message("text/plain", "go to http://x.test now");
-        PolicySet::default().filter_message(&mut m, &[], false).unwrap();
+        PolicySet::default()
+            .filter_message(&mut m, &[], false)
+            .unwrap();
         assert_eq!(&m.body[..], b"go to _http://x.test now");
 
         let p = docs(&[(
@@ -1151,7 +1195,10 @@ mod tests {
             json!({"Action": "Block"}),
         )]);
         let mut m = message("text/plain", "http://x.test");
-        assert_eq!(p.filter_message(&mut m, &[], false).unwrap_err().status, 403);
+        assert_eq!(
+            p.filter_message(&mut m, &[], false).unwrap_err().status,
+            403
+        );
         let mut plain = message("text/plain", "hello");
         p.filter_message(&mut plain, &[], false).unwrap();
 
@@ -1167,7 +1214,9 @@ mod tests {
     fn cpim_headers_are_not_links() {
         let body = "From: <sip:a@x.test>\r\nTo: <sip:b@x.test>\r\n\r\nContent-Type: text/plain\r\n\r\nhi http://y.test";
         let mut m = message("message/cpim", body);
-        PolicySet::default().filter_message(&mut m, &[], false).unwrap();
+        PolicySet::default()
+            .filter_message(&mut m, &[], false)
+            .unwrap();
         assert!(String::from_utf8_lossy(&m.body).ends_with("hi _http://y.test"));
         assert!(String::from_utf8_lossy(&m.body).starts_with("From: <sip:a@x.test>"));
     }
@@ -1187,7 +1236,9 @@ mod tests {
         let p = docs(&[("CsClientPolicy", "Global", json!({"DisableRTFIm": true}))]);
         let mut m = message("text/rtf", "{\\rtf1 hi}");
         assert_eq!(
-            p.filter_message(&mut m, &["a@x.test"], false).unwrap_err().status,
+            p.filter_message(&mut m, &["a@x.test"], false)
+                .unwrap_err()
+                .status,
             415
         );
         let body = "--b1\r\nContent-Type: text/rtf\r\n\r\n{\\rtf1 hi}\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1--\r\n";

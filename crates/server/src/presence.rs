@@ -101,7 +101,12 @@ impl PresenceServer {
 
     /// Subscriptions held by `watcher` (user@domain).
     pub fn subscriptions_of(&self, watcher: &str) -> usize {
-        self.state.lock().subs_by_watcher.get(watcher).copied().unwrap_or(0)
+        self.state
+            .lock()
+            .subs_by_watcher
+            .get(watcher)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Removes every publication of `aor` (its last device signed out: what those devices

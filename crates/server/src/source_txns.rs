@@ -21,7 +21,9 @@ pub struct SourceTxns {
 impl Default for SourceTxns {
     fn default() -> Self {
         SourceTxns {
-            shards: (0..SHARDS).map(|_| Mutex::new(FxHashMap::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(FxHashMap::default()))
+                .collect(),
         }
     }
 }

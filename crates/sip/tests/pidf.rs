@@ -2,8 +2,8 @@
 
 use confab_sip::pidf::{
     basic, combine, is_dnd, parse_element, view, watcherinfo, Element, Level, Node, PidfError,
-    Presence, Watcher, MAX_ATTRIBUTES, MAX_DEPTH, MAX_NAMESPACES, MAX_SIZE, NS_DM, NS_EXT, NS_GEOPRIV, NS_PIDF, NS_RPID,
-    NS_WATCHERINFO,
+    Presence, Watcher, MAX_ATTRIBUTES, MAX_DEPTH, MAX_NAMESPACES, MAX_SIZE, NS_DM, NS_EXT,
+    NS_GEOPRIV, NS_PIDF, NS_RPID, NS_WATCHERINFO,
 };
 
 /// An RFC 4480 style document with everything the privacy table distinguishes.
@@ -718,7 +718,10 @@ fn pidf_watcherinfo_document() {
 fn pidf_errors_too_many_attributes_or_namespaces() {
     let attrs = |n: usize| (0..n).map(|i| format!(" a{i}=''")).collect::<String>();
     let doc = |n: usize| {
-        format!("<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'><note{}/></presence>", attrs(n))
+        format!(
+            "<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'><note{}/></presence>",
+            attrs(n)
+        )
     };
     assert!(Presence::parse(doc(MAX_ATTRIBUTES).as_bytes()).is_ok());
     let e = err(doc(MAX_ATTRIBUTES + 1).as_bytes());
@@ -744,7 +747,10 @@ fn pidf_errors_too_many_attributes_or_namespaces() {
         s
     };
     assert!(Presence::parse(nest(MAX_NAMESPACES).as_bytes()).is_ok());
-    assert_eq!(err(nest(MAX_NAMESPACES + 1).as_bytes()), PidfError::TooManyAttributes);
+    assert_eq!(
+        err(nest(MAX_NAMESPACES + 1).as_bytes()),
+        PidfError::TooManyAttributes
+    );
 }
 
 /// The least time of several runs (load on the machine only adds time), the worst and the
@@ -768,7 +774,9 @@ fn work_ratio(worst: &dyn Fn(), plain: &dyn Fn()) -> f64 {
 /// Everything the server does with a published document: parse, combine with another
 /// publication, the privacy views, DND, serialize.
 fn full_use(xml: &str) {
-    let Ok(d) = Presence::parse(xml.as_bytes()) else { return };
+    let Ok(d) = Presence::parse(xml.as_bytes()) else {
+        return;
+    };
     let c = combine("sip:a@b", &[&d, &d]);
     for l in [Level::FriendsAndFamily, Level::Colleagues, Level::External] {
         let _ = view(&c, l).to_xml();
@@ -792,18 +800,27 @@ fn pidf_work_is_linear_in_size() {
         s.push_str("</presence>");
         s
     };
-    let plain = fill(&|i| {
-        format!("<tuple id='t{i}'><status><basic>open</basic></status></tuple>")
-    });
-    let full_attrs = (0..MAX_ATTRIBUTES).map(|i| format!(" a{i}=''")).collect::<String>();
+    let plain = fill(&|i| format!("<tuple id='t{i}'><status><basic>open</basic></status></tuple>"));
+    let full_attrs = (0..MAX_ATTRIBUTES)
+        .map(|i| format!(" a{i}=''"))
+        .collect::<String>();
     let decls = (0..MAX_ATTRIBUTES - 3)
         .map(|i| format!(" xmlns:p{i}='urn:x:{i}'"))
         .collect::<String>();
     let worst: Vec<(&str, String)> = vec![
-        ("distinct tuple ids", fill(&|i| format!("<tuple id='{i}'/>"))),
-        ("distinct device ids", fill(&|i| format!("<dm:device id='{i}'/>"))),
+        (
+            "distinct tuple ids",
+            fill(&|i| format!("<tuple id='{i}'/>")),
+        ),
+        (
+            "distinct device ids",
+            fill(&|i| format!("<dm:device id='{i}'/>")),
+        ),
         ("distinct notes", fill(&|i| format!("<note>{i}</note>"))),
-        ("elements full of attributes", fill(&|_| format!("<note{full_attrs}/>"))),
+        (
+            "elements full of attributes",
+            fill(&|_| format!("<note{full_attrs}/>")),
+        ),
         (
             "the most namespaces in scope, prefixes looked up",
             format!(
@@ -817,6 +834,9 @@ fn pidf_work_is_linear_in_size() {
         assert!(doc.len() <= MAX_SIZE, "{what}: {}", doc.len());
         let ratio = work_ratio(&|| full_use(doc), &|| full_use(&plain));
         eprintln!("{what}: {ratio:.2}");
-        assert!(ratio < 10.0, "{what}: {ratio:.1} times the work of a plain document");
+        assert!(
+            ratio < 10.0,
+            "{what}: {ratio:.1} times the work of a plain document"
+        );
     }
 }
