@@ -973,4 +973,5 @@ fn metrics_count_what_the_server_did() {
     assert!(metric(&after, "process_resident_memory_bytes") > 1e6);
     assert!(after.contains("# TYPE confab_sip_sojourn_seconds histogram"));
     assert_eq!(metric(&after, "confab_sip_requests_shed_total"), 0.0);
+    assert_eq!(metric(&after, "confab_handler_panics_total"), 0.0);
 }

@@ -1031,7 +1031,8 @@ mod tests {
         };
         let files = PolicySet::default();
         // (what, worst, plain): each runs one scanner on a body of about N bytes
-        let cases: Vec<(&str, Box<dyn Fn()>, Box<dyn Fn()>)> = vec![
+        type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, Box<dyn Fn() + 'a>);
+        let cases: Vec<Case> = vec![
             (
                 "IM links: a word start at every other byte, no whitespace",
                 Box::new(|| run(&strict, "text/plain", &fill("a."))),
