@@ -161,7 +161,8 @@ impl Failures {
 struct AuthState {
     /// (account, address) hashed → back-off
     pairs: HashMap<u64, Pair>,
-    accounts: HashMap<String, Failures>,
+    /// account hashed (names are the client's to choose: a hash keeps entries small)
+    accounts: HashMap<u64, Failures>,
     addresses: HashMap<IpAddr, Failures>,
 }
 
@@ -231,6 +232,15 @@ pub struct Defence {
 pub struct Refusal {
     pub reason: String,
     pub retry_after: Duration,
+}
+
+/// An account name for a reason phrase (a client may send a long one).
+fn shown(account: &str) -> &str {
+    if account.len() <= 128 {
+        account
+    } else {
+        "this account"
+    }
 }
 
 /// `left` from now as a wall-clock time of day, for reason phrases.
@@ -398,7 +408,9 @@ impl Defence {
                     .get(&key)
                     .map(|p| p.retry_until)
                     .filter(|u| *u > now),
-                a.accounts.get(account).and_then(|f| f.locked(now)),
+                a.accounts
+                    .get(&self.hasher.hash_one(account))
+                    .and_then(|f| f.locked(now)),
                 a.addresses.get(&ip).and_then(|f| f.locked(now)),
             )
         };
@@ -406,7 +418,8 @@ impl Defence {
             let left = until - now;
             return Err(Refusal {
                 reason: format!(
-                    "Sign-in failed for {account}; not checked again from this address until {}",
+                    "Sign-in failed for {}; not checked again from this address until {}",
+                    shown(account),
                     ends_at(left)
                 ),
                 retry_after: left,
@@ -419,7 +432,8 @@ impl Defence {
             let left = until - now;
             return Err(Refusal {
                 reason: format!(
-                    "Account {account} is locked after too many failed sign-ins until {}",
+                    "Account {} is locked after too many failed sign-ins until {}",
+                    shown(account),
                     ends_at(left)
                 ),
                 retry_after: left,
@@ -463,7 +477,8 @@ impl Defence {
             .min(cfg.max_lockout_secs.max(cfg.auth_retry_secs));
         pair.retry_until = now + Duration::from_secs(backoff);
 
-        if !a.accounts.contains_key(account) {
+        let account_key = self.hasher.hash_one(account);
+        if !a.accounts.contains_key(&account_key) {
             make_room(
                 &mut a.accounts,
                 AUTH_ENTRIES,
@@ -471,7 +486,7 @@ impl Defence {
                 |f| f.locked(now).is_some(),
             );
         }
-        let acct = a.accounts.entry(account.to_string()).or_default();
+        let acct = a.accounts.entry(account_key).or_default();
         acct.roll(now, window);
         acct.count += 1;
         if acct.count >= cfg.max_auth_failures_per_user {
@@ -479,7 +494,6 @@ impl Defence {
             tracing::warn!(%account, secs, "password guessing: account locked after {} failed sign-ins", cfg.max_auth_failures_per_user);
         }
 
-        let account_key = self.hasher.hash_one(account);
         make_room(
             &mut a.addresses,
             AUTH_ENTRIES,
