@@ -886,3 +886,30 @@ fn presence_tables_are_bounded_per_user_with_a_clear_answer() {
     registered(&mut other);
     subscribe(&mut other, "user0001", "presence", 600);
 }
+
+#[test]
+fn full_presence_tables_answer_503_with_retry_after() {
+    let s = Server::start(3, "[limits]\nmax_publications = 2\nmax_subscriptions = 1\n");
+    let mut a = Ua::udp("user0001", s.addr());
+    let mut b = Ua::udp("user0002", s.addr());
+    registered(&mut a);
+    registered(&mut b);
+    let r = publish(&mut a, Some(&pidf("user0001", "one")), 600, None);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let r = publish(&mut b, Some(&pidf("user0002", "one")), 600, None);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let r = publish(&mut a, Some(&pidf("user0001", "two")), 600, None);
+    assert_eq!(r.status(), Some(503), "{}", first_line(&r));
+    assert!(r.header(&HeaderName::RetryAfter).is_some());
+
+    subscribe(&mut b, "user0001", "presence", 600);
+    a.new_call();
+    let uri = "sip:user0002@example.test";
+    let mut req = a.request(Method::Subscribe, uri, uri);
+    req.headers.push(HeaderName::Event, "presence");
+    req.headers.push(HeaderName::Expires, "600");
+    let req = a.challenge_and_resend(req);
+    let r = a.expect_response(&Method::Subscribe, req.cseq().unwrap().seq, 200..=699);
+    assert_eq!(r.status(), Some(503), "{}", first_line(&r));
+    assert!(r.header(&HeaderName::RetryAfter).is_some());
+}
