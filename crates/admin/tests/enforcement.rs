@@ -58,7 +58,7 @@ fn get_help_lists_the_parameters_confab_does_not_enforce() {
     assert!(out.text.contains("NotEnforced"), "{}", out.text);
 
     let h = &run(&mut sh, "Get-Help Set-CsImFilterConfiguration").objects[0];
-    assert_eq!(list(h, "NotEnforced"), ["-IgnoreLocal", "-AllowMessage"]);
+    assert_eq!(list(h, "NotEnforced"), ["-AllowMessage"]);
     let h = &run(&mut sh, "Get-Help Set-CsFileTransferFilterConfiguration").objects[0];
     assert!(list(h, "NotEnforced").is_empty());
     // a document the server does not read at all says so
@@ -114,9 +114,9 @@ fn setting_an_unenforced_property_warns_and_names_it() {
     // an enforced property alone: no warning
     let out = run(&mut sh, "Set-CsImFilterConfiguration -Action Block");
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
-    let out = run(&mut sh, "Set-CsImFilterConfiguration -IgnoreLocal $false");
+    let out = run(&mut sh, "Set-CsImFilterConfiguration -AllowMessage 'hi'");
     assert_eq!(out.warnings.len(), 1);
-    assert!(out.warnings[0].contains("IgnoreLocal"));
+    assert!(out.warnings[0].contains("AllowMessage"));
 
     // New- with a property, through a pipeline of objects too
     let out = run(

@@ -306,7 +306,24 @@ fn im_file_transfer_and_rich_text_filters() {
     let mut alice = user("user0001", "example.test", &s, false);
     let mut bob = user("user0002", "example.test", &s, false);
 
-    // Default (Enabled, Action Allow): links are delivered but made non-clickable.
+    // Default IgnoreLocal True: messages between internal users are not filtered.
+    let o = im(
+        &mut alice,
+        &mut bob,
+        "text/plain",
+        "see http://intranet/x and www.example.test",
+    );
+    assert_eq!(o.status, 200);
+    assert_eq!(
+        body(o.delivered.as_ref().unwrap()),
+        "see http://intranet/x and www.example.test"
+    );
+    configure(
+        &s,
+        "Set-CsImFilterConfiguration -Identity global -IgnoreLocal $false",
+    );
+
+    // Enabled, Action Allow: links are delivered but made non-clickable.
     let o = im(
         &mut alice,
         &mut bob,

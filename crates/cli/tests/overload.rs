@@ -189,3 +189,36 @@ fn tcp_burst_loses_nothing_and_sheds_with_503() {
         "nothing was served: {by_status:?}"
     );
 }
+
+/// One address cannot fill the transaction table: over its share of pending server
+/// transactions its new requests get 503 + Retry-After, while other addresses are served.
+#[test]
+fn one_address_gets_only_its_share_of_the_transaction_table() {
+    let s = Server::start(3, "[limits]\nmax_transactions_per_source = 5\n");
+    // each unauthenticated REGISTER is challenged, and over UDP its transaction stays
+    // (Timer J, 32 s) to absorb retransmissions
+    let register = |ua: &mut Ua| {
+        ua.new_call();
+        let aor = ua.aor();
+        let req = ua.request(confab_sip::Method::Register, "sip:example.test", &aor);
+        let seq = req.cseq().unwrap().seq;
+        ua.send(&req);
+        ua.expect_response(&confab_sip::Method::Register, seq, 200..=699)
+    };
+    let mut busy = Ua::udp_on("127.0.0.2", "user0001", s.addr());
+    for i in 0..5 {
+        let r = register(&mut busy);
+        assert_eq!(r.status(), Some(401), "{i}: {}", first_line(&r));
+    }
+    let r = register(&mut busy);
+    assert_eq!(r.status(), Some(503), "{}", first_line(&r));
+    assert!(
+        r.reason().unwrap().contains("limit 5"),
+        "{}",
+        first_line(&r)
+    );
+    assert!(r.header(&HeaderName::RetryAfter).is_some());
+    let mut other = Ua::udp_on("127.0.0.3", "user0002", s.addr());
+    let r = register(&mut other);
+    assert_eq!(r.status(), Some(401), "{}", first_line(&r));
+}

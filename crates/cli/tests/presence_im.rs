@@ -829,3 +829,87 @@ fn signing_out_everywhere_ends_the_users_publications() {
         .log_text()
         .contains("signed out on every device: publications removed"));
 }
+
+#[test]
+fn presence_tables_are_bounded_per_user_with_a_clear_answer() {
+    let s = Server::start(
+        3,
+        "[limits]\nmax_publications_per_user = 2\nmax_subscriptions_per_user = 1\n",
+    );
+    let mut a = Ua::udp("user0001", s.addr());
+    registered(&mut a);
+    let mut tags = vec![];
+    for note in ["one", "two"] {
+        let r = publish(&mut a, Some(&pidf("user0001", note)), 600, None);
+        assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+        tags.push(etag(&r));
+    }
+    let r = publish(&mut a, Some(&pidf("user0001", "three")), 600, None);
+    assert_eq!(r.status(), Some(403), "{}", first_line(&r));
+    assert!(
+        r.reason()
+            .unwrap()
+            .contains("Too many presence publications")
+            && r.reason().unwrap().contains("limit 2"),
+        "{}",
+        first_line(&r)
+    );
+    // a refresh of one it has is taken; once one is removed, there is room again
+    let r = publish(&mut a, None, 600, Some(&tags[0]));
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let r = publish(&mut a, None, 0, Some(&etag(&r)));
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let r = publish(&mut a, Some(&pidf("user0001", "five")), 600, None);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+
+    let mut w = Ua::udp("user0002", s.addr());
+    registered(&mut w);
+    subscribe(&mut w, "user0001", "presence", 600);
+    w.new_call();
+    let uri = "sip:user0000@example.test";
+    let mut req = w.request(Method::Subscribe, uri, uri);
+    req.headers.push(HeaderName::Event, "presence");
+    req.headers.push(HeaderName::Expires, "600");
+    let req = w.challenge_and_resend(req);
+    let r = w.expect_response(&Method::Subscribe, req.cseq().unwrap().seq, 200..=699);
+    assert_eq!(r.status(), Some(403), "{}", first_line(&r));
+    assert!(
+        r.reason()
+            .unwrap()
+            .contains("Too many presence subscriptions")
+            && r.reason().unwrap().contains("limit 1"),
+        "{}",
+        first_line(&r)
+    );
+    // another watcher is not affected
+    let mut other = Ua::udp("user0000", s.addr());
+    registered(&mut other);
+    subscribe(&mut other, "user0001", "presence", 600);
+}
+
+#[test]
+fn full_presence_tables_answer_503_with_retry_after() {
+    let s = Server::start(3, "[limits]\nmax_publications = 2\nmax_subscriptions = 1\n");
+    let mut a = Ua::udp("user0001", s.addr());
+    let mut b = Ua::udp("user0002", s.addr());
+    registered(&mut a);
+    registered(&mut b);
+    let r = publish(&mut a, Some(&pidf("user0001", "one")), 600, None);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let r = publish(&mut b, Some(&pidf("user0002", "one")), 600, None);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let r = publish(&mut a, Some(&pidf("user0001", "two")), 600, None);
+    assert_eq!(r.status(), Some(503), "{}", first_line(&r));
+    assert!(r.header(&HeaderName::RetryAfter).is_some());
+
+    subscribe(&mut b, "user0001", "presence", 600);
+    a.new_call();
+    let uri = "sip:user0002@example.test";
+    let mut req = a.request(Method::Subscribe, uri, uri);
+    req.headers.push(HeaderName::Event, "presence");
+    req.headers.push(HeaderName::Expires, "600");
+    let req = a.challenge_and_resend(req);
+    let r = a.expect_response(&Method::Subscribe, req.cseq().unwrap().seq, 200..=699);
+    assert_eq!(r.status(), Some(503), "{}", first_line(&r));
+    assert!(r.header(&HeaderName::RetryAfter).is_some());
+}

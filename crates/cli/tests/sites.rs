@@ -87,9 +87,10 @@ fn im(from: &mut Ua, to: &mut Ua, ctype: &str, body: &str) -> (u16, Option<Strin
     }
 }
 
-/// The same documents on both servers: IM links blocked at site Redmond, rich text
+/// The same documents on both servers: IM links blocked at site Redmond (between internal
+/// users too: IgnoreLocal off), rich text
 /// disabled at site Dublin; Global leaves both at Lync's defaults.
-const SITE_DOCUMENTS: &str = "New-CsImFilterConfiguration -Identity site:Redmond -Action Block; \
+const SITE_DOCUMENTS: &str = "New-CsImFilterConfiguration -Identity site:Redmond -Action Block -IgnoreLocal $false; \
      New-CsClientPolicy -Identity site:Dublin -DisableRTFIm $true; \
      Set-CsClientPolicy -Identity Global -DisableRTFIm $false";
 
@@ -169,16 +170,16 @@ fn shells_warn_about_properties_confab_does_not_enforce() {
     let url = format!("http://127.0.0.1:{http}");
     let remote =
         |script: &str| confab_as_admin(s.data(), &["shell", "--server", &url, "-c", script]);
-    let (ok, out) = remote("Set-CsImFilterConfiguration -IgnoreLocal $false -Action Warn");
+    let (ok, out) = remote("Set-CsImFilterConfiguration -AllowMessage 'hi' -Action Warn");
     assert!(ok, "{out}");
     let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("WARNING: ")).collect();
     assert_eq!(warnings.len(), 1, "{out}");
-    assert!(warnings[0].contains("IgnoreLocal is not enforced"), "{out}");
+    assert!(warnings[0].contains("AllowMessage is not enforced"), "{out}");
     let (ok, out) = remote("Get-Help Set-CsImFilterConfiguration");
     assert!(ok, "{out}");
     assert!(
         out.lines()
-            .any(|l| l.starts_with("NotEnforced") && l.contains("-IgnoreLocal")),
+            .any(|l| l.starts_with("NotEnforced") && l.contains("-AllowMessage")),
         "{out}"
     );
 }

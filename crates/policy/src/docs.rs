@@ -313,8 +313,8 @@ document! {
             "Allow prefixes links with '_', Warn prepends WarnMessage, Block refuses with 403");
     prefixes: Vec<String> = strings(URL_PREFIXES) => "Prefixes", StrList,
         Enforced("the link prefixes the filter looks for");
-    ignore_local: bool = true => "IgnoreLocal", Bool, NotEnforced(
-        "links to local intranet addresses are filtered like any other");
+    ignore_local: bool = true => "IgnoreLocal", Bool, Enforced(
+        "messages between two internal users are not link-filtered (pipeline/authorize.rs)");
     block_file_extension: bool = true => "BlockFileExtension", Bool, Enforced(
         "links to files with an extension of CsFileTransferFilterConfiguration are refused (403)");
     allow_message: String = String::new() => "AllowMessage", text(256), NotEnforced(
@@ -425,9 +425,11 @@ document! {
     max_auth_failures_per_user: i64 = 10 => "MaxAuthFailuresPerUser", int(1, 10_000),
         Enforced("defence.rs: failed digest attempts before a user is locked");
     max_auth_failures_per_address: i64 = 20 => "MaxAuthFailuresPerAddress", int(1, 10_000),
-        Enforced("defence.rs: failed digest attempts before an address is locked");
+        Enforced("defence.rs: accounts with failed sign-ins from one address before it is locked");
     auth_window_seconds: i64 = 60 => "AuthWindowSeconds", int(1, 86_400),
         Enforced("defence.rs: the window failed attempts are counted in");
+    auth_retry_seconds: i64 = 2 => "AuthRetrySeconds", int(0, 86_400),
+        Enforced("defence.rs: after a failure, the same account from the same address is refused unchecked and uncounted this long (doubling)");
     lockout_seconds: i64 = 30 => "LockoutSeconds", int(1, 86_400),
         Enforced("defence.rs: the first lockout");
     max_lockout_seconds: i64 = 900 => "MaxLockoutSeconds", int(1, 604_800),

@@ -374,6 +374,20 @@ pub struct Limits {
     /// Overload shedding: a request that waited longer than this in the receive queue and
     /// would start new work (no To tag) is answered 503 with Retry-After.
     pub max_queue_delay_ms: u64,
+    /// Pending server transactions one source address may have (its share of
+    /// `max_transactions`); beyond it its requests get 503 with Retry-After. Addresses in
+    /// `[defence] trusted` are not limited.
+    pub max_transactions_per_source: usize,
+    /// Presence documents one user may have published at once (one per device); beyond
+    /// it a new PUBLISH gets 403 naming the limit.
+    pub max_publications_per_user: usize,
+    /// Presence documents published on the server; beyond it 503 with Retry-After.
+    pub max_publications: usize,
+    /// Presence and watcher-info subscriptions one watcher may hold; beyond it a new
+    /// SUBSCRIBE gets 403 naming the limit.
+    pub max_subscriptions_per_user: usize,
+    /// Subscriptions on the server; beyond it 503 with Retry-After.
+    pub max_subscriptions: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -443,6 +457,11 @@ impl Default for Limits {
             tcp_send_queue: 1024,
             max_transactions: 1_000_000,
             max_queue_delay_ms: 20,
+            max_transactions_per_source: 100_000,
+            max_publications_per_user: 32,
+            max_publications: 200_000,
+            max_subscriptions_per_user: 2_000,
+            max_subscriptions: 500_000,
         }
     }
 }

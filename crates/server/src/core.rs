@@ -51,6 +51,8 @@ pub(crate) struct ServerEntry {
     /// A request the server made up itself (delivery of a stored message: recipient AoR
     /// and message id): its final response is reported as a job instead of sent.
     pub internal: Option<(String, i64)>,
+    /// The source address it counts against (source_txns.rs), if it does.
+    pub source: Option<IpAddr>,
 }
 
 impl ServerEntry {
@@ -62,6 +64,7 @@ impl ServerEntry {
             proxy: None,
             scheduled: None,
             internal: None,
+            source: None,
         }
     }
 }
@@ -164,6 +167,8 @@ pub struct Core {
     pub(crate) offline_pending: Mutex<std::collections::HashSet<String>>,
     pub(crate) offline_delivering: Mutex<std::collections::HashSet<String>>,
     pub defence: crate::defence::Defence,
+    /// Pending server transactions per source address.
+    pub source_txns: crate::source_txns::SourceTxns,
     /// Federation rules, filters and information barriers from the store.
     pub policies: crate::edge::Policies,
     /// Server applications (SIP filter scripts) from the store.
@@ -332,6 +337,7 @@ impl Core {
             store,
             presence: Default::default(),
             defence: crate::defence::Defence::new(cfg.defence.clone()),
+            source_txns: Default::default(),
             policies: crate::edge::Policies::new(cfg.placement()),
             scripts: crate::filters::ScriptFilters::new(
                 cfg.data_dir.join("scripts"),
@@ -692,10 +698,19 @@ impl Core {
         } else {
             Kind::NonInvite
         };
-        let entry = ServerEntry::new(
+        let (ip, share) = (src.remote.ip(), self.cfg.limits.max_transactions_per_source);
+        let counted = !self.defence.is_trusted(ip);
+        if counted && !self.source_txns.try_add(ip, share) {
+            self.note_shed(src);
+            let r = crate::source_txns::refusal(&msg, share, &random_token(10));
+            self.send(reply_dest(src, Some(&via)), r.to_bytes(), None, out);
+            return None;
+        }
+        let mut entry = ServerEntry::new(
             ServerTransaction::new(kind, src.transport.is_reliable(), self.timers),
             reply_dest(src, Some(&via)),
         );
+        entry.source = counted.then_some(ip);
         shard.server.insert(key.clone(), entry);
         self.txn_count.fetch_add(1, Ordering::Relaxed);
         // A request that got no answer (e.g. forwarded) keeps its transaction; one that
@@ -797,8 +812,11 @@ impl Core {
     }
 
     pub(crate) fn remove_server(&self, shard: &mut Shard, key: &str) {
-        if shard.server.remove(key).is_some() {
+        if let Some(e) = shard.server.remove(key) {
             self.txn_count.fetch_sub(1, Ordering::Relaxed);
+            if let Some(ip) = e.source {
+                self.source_txns.remove(ip);
+            }
         }
     }
 

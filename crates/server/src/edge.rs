@@ -73,6 +73,8 @@ struct ImFilter {
     prefixes: Vec<String>,
     warn_message: String,
     block_file_extension: bool,
+    /// IgnoreLocal (default True): messages between internal users are not filtered.
+    ignore_local: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +147,7 @@ fn defence_config(d: &policy::DefenseConfiguration) -> DefenceConfig {
             def.max_auth_failures_per_address,
         ),
         auth_window_secs: num(d.auth_window_seconds, def.auth_window_secs),
+        auth_retry_secs: num(d.auth_retry_seconds, def.auth_retry_secs),
         lockout_secs: num(d.lockout_seconds, def.lockout_secs),
         max_lockout_secs: num(d.max_lockout_seconds, def.max_lockout_secs),
     }
@@ -261,6 +264,7 @@ impl PolicySet {
                 .collect(),
             warn_message: imf.warn_message,
             block_file_extension: imf.block_file_extension,
+            ignore_local: imf.ignore_local,
         };
         let ftf: policy::FileTransferFilterConfiguration = in_force(&typed(docs), at);
         let files = FileFilter {
@@ -508,8 +512,15 @@ impl PolicySet {
     }
 
     /// IM content rules for a MESSAGE: rich text (sender's or a local recipient's
-    /// DisableRTFIm), then the URL filter. May rewrite the body (Allow, Warn).
-    pub fn filter_message(&self, msg: &mut Message, local_users: &[&str]) -> Result<(), Refusal> {
+    /// DisableRTFIm), then the URL filter, unless `internal` (sender and recipient are both
+    /// users of our domains) and CsImFilterConfiguration IgnoreLocal is True (its default).
+    /// May rewrite the body (Allow, Warn).
+    pub fn filter_message(
+        &self,
+        msg: &mut Message,
+        local_users: &[&str],
+        internal: bool,
+    ) -> Result<(), Refusal> {
         let ctype = content_type(msg);
         if local_users.iter().any(|u| self.rtf_disabled(u)) {
             if is_rtf(&ctype) {
@@ -519,9 +530,9 @@ impl PolicySet {
                 ));
             }
             if ctype.starts_with("multipart/") {
-                match plain_alternative(msg, &ctype) {
+                match plain_alternative(msg, &ctype)? {
                     Some(plain) => msg.set_body("text/plain; charset=UTF-8", plain),
-                    None if multipart_parts(msg, &ctype).iter().any(|(t, _)| is_rtf(t)) => {
+                    None if multipart_parts(msg, &ctype)?.iter().any(|(t, _)| is_rtf(t)) => {
                         return Err(refuse(
                             415,
                             "Rich text IM is disabled by policy; send plain text",
@@ -531,7 +542,7 @@ impl PolicySet {
                 }
             }
         }
-        if !self.im.enabled {
+        if !self.im.enabled || internal && self.im.ignore_local {
             return Ok(());
         }
         let ctype = content_type(msg);
@@ -585,48 +596,42 @@ impl PolicySet {
             return Ok(());
         }
         let ctype = content_type(msg);
-        let mut names: Vec<String> = vec![];
-        let mut offers = 0;
         let bodies: Vec<(String, Vec<u8>)> = if ctype.starts_with("multipart/") {
-            multipart_parts(msg, &ctype)
+            multipart_parts(msg, &ctype)?
         } else {
             vec![(ctype.clone(), msg.body.to_vec())]
+        };
+        // each offer is judged where it is found (one pass, nothing collected)
+        let judge = |name: Option<&str>| -> Result<(), Refusal> {
+            if self.files.block_all {
+                return Err(refuse(403, "File transfer is not allowed"));
+            }
+            if let Some(ext) = name.and_then(extension_of) {
+                if self.files.extensions.contains(&ext) {
+                    return Err(refuse(
+                        403,
+                        format!("File transfer blocked: {ext} files are not allowed"),
+                    ));
+                }
+            }
+            Ok(())
         };
         for (t, b) in bodies {
             let b = String::from_utf8_lossy(&b);
             if t.starts_with("application/sdp") {
                 for line in b.lines() {
                     if let Some(sel) = line.trim().strip_prefix("a=file-selector") {
-                        offers += 1;
-                        if let Some(n) = selector_name(sel) {
-                            names.push(n);
-                        }
+                        judge(selector_name(sel))?;
                     }
                 }
             } else if t.starts_with("application/ms-filetransfer+xml") {
-                offers += 1;
+                judge(None)?;
                 let mut rest = &b[..];
                 while let Some(i) = rest.find("<fileName>") {
                     let after = &rest[i + 10..];
                     let end = after.find("</fileName>").unwrap_or(after.len());
-                    names.push(after[..end].trim().to_string());
+                    judge(Some(after[..end].trim()))?;
                     rest = &after[end..];
-                }
-            }
-        }
-        if offers == 0 {
-            return Ok(());
-        }
-        if self.files.block_all {
-            return Err(refuse(403, "File transfer is not allowed"));
-        }
-        for n in names {
-            if let Some(ext) = extension_of(&n) {
-                if self.files.extensions.contains(&ext) {
-                    return Err(refuse(
-                        403,
-                        format!("File transfer blocked: {ext} files are not allowed"),
-                    ));
                 }
             }
         }
@@ -646,12 +651,18 @@ fn is_rtf(ctype: &str) -> bool {
 }
 
 /// The parts of a multipart body: (content type, bytes).
-fn multipart_parts(msg: &Message, ctype: &str) -> Vec<(String, Vec<u8>)> {
+/// The most parts a multipart body may have (Lync sends two or three); more are refused
+/// rather than each inspected.
+const MAX_PARTS: usize = 16;
+
+/// The parts of a multipart body: (content type, bytes); a body with more than
+/// [`MAX_PARTS`] parts is refused.
+fn multipart_parts(msg: &Message, ctype: &str) -> Result<Vec<(String, Vec<u8>)>, Refusal> {
     let Some(boundary) = ctype
         .split(';')
         .find_map(|p| p.trim().strip_prefix("boundary="))
     else {
-        return vec![];
+        return Ok(vec![]);
     };
     // the boundary keeps its original case: take it from the header as written
     let raw = msg
@@ -678,6 +689,12 @@ fn multipart_parts(msg: &Message, ctype: &str) -> Vec<(String, Vec<u8>)> {
         if part.starts_with("--") {
             break;
         }
+        if out.len() == MAX_PARTS {
+            return Err(refuse(
+                400,
+                format!("Too many body parts (more than {MAX_PARTS})"),
+            ));
+        }
         let part = part.strip_prefix("\r\n").unwrap_or(part);
         let (head, content) = part.split_once("\r\n\r\n").unwrap_or(("", part));
         let t = head
@@ -697,17 +714,17 @@ fn multipart_parts(msg: &Message, ctype: &str) -> Vec<(String, Vec<u8>)> {
                 .to_vec(),
         ));
     }
-    out
+    Ok(out)
 }
 
-fn plain_alternative(msg: &Message, ctype: &str) -> Option<Vec<u8>> {
+fn plain_alternative(msg: &Message, ctype: &str) -> Result<Option<Vec<u8>>, Refusal> {
     if !ctype.starts_with("multipart/alternative") {
-        return None;
+        return Ok(None);
     }
-    multipart_parts(msg, ctype)
+    Ok(multipart_parts(msg, ctype)?
         .into_iter()
         .find(|(t, _)| t.starts_with("text/plain"))
-        .map(|(_, b)| b)
+        .map(|(_, b)| b))
 }
 
 /// The text an IM filter reads: the body of text/plain and text/html, the inner body of
@@ -731,26 +748,46 @@ fn im_text<'a>(msg: &'a Message, ctype: &str) -> Option<(usize, &'a str)> {
 
 /// Links in `text` starting with one of the prefixes (case-insensitive) at a word start;
 /// `www*.` means "www", anything, then a dot, within the word. Returns (start, len).
+///
+/// Linear in the text: a word runs to the end of its whitespace-delimited token, so the
+/// token's end (and, for `*` prefixes, the last place of the part after the `*`) is found
+/// once per token, not once per word start (a body like `a.a.a.a…` has a word start at
+/// every other byte).
 fn find_urls(text: &str, prefixes: &[String]) -> Vec<(usize, usize)> {
     let lower = text.to_ascii_lowercase();
     let bytes = lower.as_bytes();
+    let split: Vec<Option<(&str, &str)>> = prefixes.iter().map(|p| p.split_once('*')).collect();
+    // per prefix with a '*': the last start of its tail in the current token (absolute)
+    let mut tail_at: Vec<Option<usize>> = vec![None; prefixes.len()];
+    let mut token_end = 0;
     let mut found = vec![];
     let mut i = 0;
     while i < bytes.len() {
         let word_start = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
         if word_start && bytes[i].is_ascii_alphanumeric() {
-            let end = lower[i..]
-                .find(|c: char| c.is_whitespace() || "<>\"'".contains(c))
-                .map(|e| i + e)
-                .unwrap_or(bytes.len());
-            let word = &lower[i..end];
-            let hit = prefixes.iter().any(|p| match p.split_once('*') {
-                Some((head, tail)) => word.starts_with(head) && word[head.len()..].contains(tail),
-                None => word.starts_with(p.as_str()),
-            });
+            if i >= token_end {
+                token_end = lower[i..]
+                    .find(|c: char| c.is_whitespace() || "<>\"'".contains(c))
+                    .map(|e| i + e)
+                    .unwrap_or(bytes.len());
+                for (at, s) in tail_at.iter_mut().zip(&split) {
+                    *at = s.and_then(|(_, tail)| lower[i..token_end].rfind(tail).map(|t| i + t));
+                }
+            }
+            let word = &lower[i..token_end];
+            let hit = prefixes
+                .iter()
+                .zip(&split)
+                .zip(&tail_at)
+                .any(|((p, s), at)| match s {
+                    Some((head, _)) => {
+                        word.starts_with(head) && at.is_some_and(|t| t >= i + head.len())
+                    }
+                    None => word.starts_with(p.as_str()),
+                });
             if hit {
-                found.push((i, end - i));
-                i = end;
+                found.push((i, token_end - i));
+                i = token_end;
                 continue;
             }
         }
@@ -770,13 +807,13 @@ fn extension_of(name: &str) -> Option<String> {
 }
 
 /// `name:"x.jpg"` from the value of an RFC 5547 file-selector attribute.
-fn selector_name(sel: &str) -> Option<String> {
+fn selector_name(sel: &str) -> Option<&str> {
     let i = sel.find("name:")?;
     let rest = &sel[i + 5..];
     if let Some(q) = rest.strip_prefix('"') {
-        return Some(q[..q.find('"').unwrap_or(q.len())].to_string());
+        return Some(&q[..q.find('"').unwrap_or(q.len())]);
     }
-    Some(rest.split_whitespace().next().unwrap_or("").to_string())
+    Some(rest.split_whitespace().next().unwrap_or(""))
 }
 
 /// The live policies, swapped whole when the store's configuration changes.
@@ -1077,10 +1114,198 @@ mod tests {
         assert!(find_urls("no links here, just www", &p).is_empty());
     }
 
+    /// The least time of several runs of `f` (load on the machine only adds time), the
+    /// worst and the plain input measured in turns so both see the same load.
+    fn work_ratio(mut worst: impl FnMut(), mut plain: impl FnMut()) -> f64 {
+        let time = |f: &mut dyn FnMut()| {
+            let t = std::time::Instant::now();
+            for _ in 0..3 {
+                f();
+            }
+            t.elapsed()
+        };
+        let (mut w, mut p) = (std::time::Duration::MAX, std::time::Duration::MAX);
+        for _ in 0..7 {
+            w = w.min(time(&mut worst));
+            p = p.min(time(&mut plain));
+        }
+        // a floor (1 ms: a quadratic scan of these bodies takes hundreds), so timer
+        // granularity on a tiny plain run cannot make a ratio
+        w.as_secs_f64() / p.as_secs_f64().max(1e-3)
+    }
+
+    /// Each scanner of a message body costs about the same on the worst body of a size
+    /// as on a plain one (a quadratic scan of 30 KB is a thousand times slower).
+    #[test]
+    fn body_scanners_are_linear() {
+        const N: usize = 30_000;
+        let fill = |unit: &str| unit.repeat(N / unit.len());
+        let plain_text = fill("hello there, how are you today? ");
+        let strict = docs(&[(
+            "CsImFilterConfiguration",
+            "Global",
+            json!({"IgnoreLocal": false}),
+        )]);
+        let rtf_off = docs(&[("CsClientPolicy", "Global", json!({"DisableRTFIm": true}))]);
+        let run = |p: &PolicySet, ctype: &str, body: &str| {
+            let mut m = message(ctype, body);
+            let _ = p.filter_message(&mut m, &["a@x.test"], false);
+        };
+        let offer = |p: &PolicySet, ctype: &str, body: &str| {
+            let mut m = Message::request(confab_sip::Method::Invite, "sip:b@x.test");
+            m.set_body(ctype, body.as_bytes().to_vec());
+            let _ = p.filter_file_transfer(&m);
+        };
+        let files = PolicySet::default();
+        // (what, worst, plain): each runs one scanner on a body of about N bytes
+        type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, Box<dyn Fn() + 'a>);
+        let cases: Vec<Case> = vec![
+            (
+                "IM links: a word start at every other byte, no whitespace",
+                Box::new(|| run(&strict, "text/plain", &fill("a."))),
+                Box::new(|| run(&strict, "text/plain", &plain_text)),
+            ),
+            (
+                "IM links: www* words without the dot",
+                Box::new(|| run(&strict, "text/plain", &fill("www-"))),
+                Box::new(|| run(&strict, "text/plain", &plain_text)),
+            ),
+            (
+                "IM links: every word a link",
+                Box::new(|| run(&strict, "text/plain", &fill("http:x "))),
+                Box::new(|| run(&strict, "text/plain", &plain_text)),
+            ),
+            (
+                "CPIM without its blank lines",
+                Box::new(|| run(&strict, "message/cpim", &fill("a.\r\n"))),
+                Box::new(|| {
+                    run(
+                        &strict,
+                        "message/cpim",
+                        &format!("From: <sip:a@x.test>\r\n\r\nContent-Type: text/plain\r\n\r\n{plain_text}"),
+                    )
+                }),
+            ),
+            (
+                "multipart: a boundary at every line",
+                Box::new(|| run(&rtf_off, "multipart/mixed; boundary=b", &fill("--b\r\n"))),
+                Box::new(|| {
+                    run(
+                        &rtf_off,
+                        "multipart/mixed; boundary=b",
+                        &format!(
+                            "--b\r\nContent-Type: text/plain\r\n\r\n{plain_text}\r\n--b--\r\n"
+                        ),
+                    )
+                }),
+            ),
+            (
+                "SDP: file selectors with unclosed names",
+                Box::new(|| {
+                    offer(
+                        &files,
+                        "application/sdp",
+                        &fill("a=file-selector:name:\"x name:\r\n"),
+                    )
+                }),
+                Box::new(|| offer(&files, "application/sdp", &fill("a=sendrecv\r\n"))),
+            ),
+            (
+                "file-transfer XML: unclosed file names",
+                Box::new(|| {
+                    offer(
+                        &files,
+                        "application/ms-filetransfer+xml",
+                        &fill("<fileName>"),
+                    )
+                }),
+                Box::new(|| {
+                    offer(
+                        &files,
+                        "application/ms-filetransfer+xml",
+                        &format!("<fileName>{plain_text}</fileName>"),
+                    )
+                }),
+            ),
+            (
+                "multipart offer: many empty parts",
+                Box::new(|| offer(&files, "multipart/mixed; boundary=b", &fill("--b\r\n"))),
+                Box::new(|| {
+                    offer(
+                        &files,
+                        "multipart/mixed; boundary=b",
+                        &format!(
+                            "--b\r\nContent-Type: application/sdp\r\n\r\n{}\r\n--b--\r\n",
+                            fill("a=sendrecv\r\n")
+                        ),
+                    )
+                }),
+            ),
+        ];
+        for (what, worst, plain) in &cases {
+            let ratio = work_ratio(worst, plain);
+            eprintln!("{what}: {ratio:.2}");
+            assert!(
+                ratio < 10.0,
+                "{what}: {ratio:.1} times the work of a plain body"
+            );
+        }
+    }
+
+    #[test]
+    fn a_multipart_body_with_too_many_parts_is_refused() {
+        let p = docs(&[("CsClientPolicy", "Global", json!({"DisableRTFIm": true}))]);
+        let body = |n: usize| {
+            format!(
+                "{}--b--\r\n",
+                "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n".repeat(n)
+            )
+        };
+        let mut m = message("multipart/mixed; boundary=b", &body(MAX_PARTS));
+        p.filter_message(&mut m, &["a@x.test"], false).unwrap();
+        let mut m = message("multipart/mixed; boundary=b", &body(MAX_PARTS + 1));
+        let e = p.filter_message(&mut m, &["a@x.test"], false).unwrap_err();
+        assert_eq!(e.status, 400, "{e:?}");
+        let mut inv = Message::request(confab_sip::Method::Invite, "sip:b@x.test");
+        inv.set_body(
+            "multipart/mixed; boundary=b",
+            body(MAX_PARTS + 1).into_bytes(),
+        );
+        assert_eq!(
+            PolicySet::default()
+                .filter_file_transfer(&inv)
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn ignore_local_skips_the_link_filter_between_internal_users() {
+        let mut m = message("text/plain", "go to http://x.test now");
+        PolicySet::default()
+            .filter_message(&mut m, &[], true)
+            .unwrap();
+        assert_eq!(
+            &m.body[..],
+            b"go to http://x.test now",
+            "IgnoreLocal defaults to True"
+        );
+        let p = docs(&[(
+            "CsImFilterConfiguration",
+            "Global",
+            json!({"IgnoreLocal": false}),
+        )]);
+        p.filter_message(&mut m, &[], true).unwrap();
+        assert_eq!(&m.body[..], b"go to _http://x.test now");
+    }
+
     #[test]
     fn allow_prefixes_links_warn_prepends_block_refuses() {
         let mut m = message("text/plain", "go to http://x.test now");
-        PolicySet::default().filter_message(&mut m, &[]).unwrap();
+        PolicySet::default()
+            .filter_message(&mut m, &[], false)
+            .unwrap();
         assert_eq!(&m.body[..], b"go to _http://x.test now");
 
         let p = docs(&[(
@@ -1089,7 +1314,7 @@ mod tests {
             json!({"Action": "Warn", "WarnMessage": "Careful!"}),
         )]);
         let mut m = message("text/plain", "www.x.test");
-        p.filter_message(&mut m, &[]).unwrap();
+        p.filter_message(&mut m, &[], false).unwrap();
         assert_eq!(&m.body[..], b"Careful!\r\nwww.x.test");
 
         let p = docs(&[(
@@ -1098,23 +1323,28 @@ mod tests {
             json!({"Action": "Block"}),
         )]);
         let mut m = message("text/plain", "http://x.test");
-        assert_eq!(p.filter_message(&mut m, &[]).unwrap_err().status, 403);
+        assert_eq!(
+            p.filter_message(&mut m, &[], false).unwrap_err().status,
+            403
+        );
         let mut plain = message("text/plain", "hello");
-        p.filter_message(&mut plain, &[]).unwrap();
+        p.filter_message(&mut plain, &[], false).unwrap();
 
         let p = docs(&[(
             "CsImFilterConfiguration",
             "Global",
             json!({"Enabled": false, "Action": "Block"}),
         )]);
-        p.filter_message(&mut m, &[]).unwrap();
+        p.filter_message(&mut m, &[], false).unwrap();
     }
 
     #[test]
     fn cpim_headers_are_not_links() {
         let body = "From: <sip:a@x.test>\r\nTo: <sip:b@x.test>\r\n\r\nContent-Type: text/plain\r\n\r\nhi http://y.test";
         let mut m = message("message/cpim", body);
-        PolicySet::default().filter_message(&mut m, &[]).unwrap();
+        PolicySet::default()
+            .filter_message(&mut m, &[], false)
+            .unwrap();
         assert!(String::from_utf8_lossy(&m.body).ends_with("hi _http://y.test"));
         assert!(String::from_utf8_lossy(&m.body).starts_with("From: <sip:a@x.test>"));
     }
@@ -1123,7 +1353,7 @@ mod tests {
     fn link_to_blocked_extension_is_refused() {
         let mut m = message("text/plain", "get http://x.test/setup.exe?x=1");
         assert!(PolicySet::default()
-            .filter_message(&mut m, &[])
+            .filter_message(&mut m, &[], false)
             .unwrap_err()
             .reason
             .contains(".exe"));
@@ -1134,12 +1364,14 @@ mod tests {
         let p = docs(&[("CsClientPolicy", "Global", json!({"DisableRTFIm": true}))]);
         let mut m = message("text/rtf", "{\\rtf1 hi}");
         assert_eq!(
-            p.filter_message(&mut m, &["a@x.test"]).unwrap_err().status,
+            p.filter_message(&mut m, &["a@x.test"], false)
+                .unwrap_err()
+                .status,
             415
         );
         let body = "--b1\r\nContent-Type: text/rtf\r\n\r\n{\\rtf1 hi}\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1--\r\n";
         let mut m = message("multipart/alternative; boundary=b1", body);
-        p.filter_message(&mut m, &["a@x.test"]).unwrap();
+        p.filter_message(&mut m, &["a@x.test"], false).unwrap();
         assert_eq!(&m.body[..], b"hi");
         assert!(m
             .headers
@@ -1162,8 +1394,8 @@ mod tests {
             ),
         ]);
         let mut m = message("text/rtf", "{\\rtf1 hi}");
-        p.filter_message(&mut m, &["a@x.test"]).unwrap();
-        assert!(p.filter_message(&mut m, &["b@x.test"]).is_err());
+        p.filter_message(&mut m, &["a@x.test"], false).unwrap();
+        assert!(p.filter_message(&mut m, &["b@x.test"], false).is_err());
     }
 
     #[test]

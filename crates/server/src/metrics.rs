@@ -84,6 +84,8 @@ impl Histogram {
 #[derive(Default)]
 pub struct Metrics {
     sojourn: [Histogram; TRANSPORTS.len()],
+    /// Messages whose handling panicked (caught by guard.rs).
+    panics: AtomicU64,
 }
 
 fn transport_index(t: Transport) -> usize {
@@ -100,6 +102,16 @@ impl Metrics {
         &self.sojourn[transport_index(t)]
     }
 
+    /// Handling a message panicked.
+    pub fn record_panic(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages whose handling panicked so far.
+    pub fn panics(&self) -> u64 {
+        self.panics.load(Ordering::Relaxed)
+    }
+
     /// The histograms, in Prometheus' text format.
     pub fn render_into(&self, out: &mut String) {
         let name = "confab_sip_sojourn_seconds";
@@ -109,6 +121,13 @@ impl Metrics {
             let labels = format!("transport=\"{}\"", t.param());
             self.sojourn(t).render(out, name, &labels);
         }
+        render_value(
+            out,
+            "confab_handler_panics_total",
+            "counter",
+            "Messages whose handling panicked (dropped and logged with their Call-ID).",
+            self.panics() as f64,
+        );
     }
 }
 

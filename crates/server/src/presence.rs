@@ -73,6 +73,10 @@ struct State {
     by_presentity: HashMap<String, Vec<u64>>,
     /// (Call-ID, our tag) → subscription, for in-dialog SUBSCRIBE
     by_dialog: HashMap<(String, String), u64>,
+    /// Publications in all (the sum of `publications`' lengths), and subscriptions per
+    /// watcher: the `[limits]` on them are checked without a scan.
+    pub_total: usize,
+    subs_by_watcher: HashMap<String, usize>,
 }
 
 #[derive(Default)]
@@ -92,14 +96,31 @@ impl PresenceServer {
     }
 
     pub fn publication_count(&self) -> usize {
-        self.state.lock().publications.values().map(Vec::len).sum()
+        self.state.lock().pub_total
+    }
+
+    /// Subscriptions held by `watcher` (user@domain).
+    pub fn subscriptions_of(&self, watcher: &str) -> usize {
+        self.state
+            .lock()
+            .subs_by_watcher
+            .get(watcher)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Removes every publication of `aor` (its last device signed out: what those devices
     /// published no longer describes anyone, as Lync drops an endpoint's publications with
     /// its sign-in). Returns whether there were any.
     pub(crate) fn drop_publications(&self, aor: &str) -> bool {
-        self.state.lock().publications.remove(aor).is_some()
+        let mut st = self.state.lock();
+        match st.publications.remove(aor) {
+            Some(list) => {
+                st.pub_total -= list.len();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Live publications of `aor`, oldest first.
@@ -118,6 +139,12 @@ impl PresenceServer {
 
     fn remove_sub(st: &mut State, id: u64) -> Option<Subscription> {
         let s = st.subs.remove(&id)?;
+        if let Some(n) = st.subs_by_watcher.get_mut(&s.watcher) {
+            *n -= 1;
+            if *n == 0 {
+                st.subs_by_watcher.remove(&s.watcher);
+            }
+        }
         if let Some(v) = st.by_presentity.get_mut(&s.presentity) {
             v.retain(|x| *x != id);
             if v.is_empty() {
@@ -206,6 +233,7 @@ impl PresenceServer {
                 expires_at,
                 doc: Arc::new(doc),
             });
+            st.pub_total += 1;
             np += 1;
         }
         for s in subs {
@@ -219,6 +247,7 @@ impl PresenceServer {
                 .push(id);
             st.by_dialog
                 .insert((s.call_id.clone(), s.our_tag.clone()), id);
+            *st.subs_by_watcher.entry(s.watcher.clone()).or_default() += 1;
             st.subs.insert(
                 id,
                 Subscription {
@@ -346,18 +375,23 @@ impl Core {
                 .header(&HeaderName::SipIfMatch)
                 .map(|v| v.trim().to_string());
             let new_etag = random_token(16);
-            let mut st = self.presence.state.lock();
+            let limits = &self.cfg.limits;
+            let mut guard = self.presence.state.lock();
+            let st = &mut *guard;
             let list = st.publications.entry(presentity.to_string()).or_default();
+            let before = list.len();
             list.retain(|p| p.expires_at > now);
+            st.pub_total -= before - list.len();
             let changed;
             match if_match {
                 Some(tag) => {
                     let Some(i) = list.iter().position(|p| p.etag == tag) else {
-                        drop(st);
+                        drop(guard);
                         return err(412, "Conditional Request Failed");
                     };
                     if expires == 0 {
                         list.remove(i);
+                        st.pub_total -= 1;
                         changed = true;
                     } else {
                         // body-less refresh keeps the document (§4.3); a body modifies it
@@ -371,13 +405,30 @@ impl Core {
                 }
                 None => {
                     let Some(d) = doc else {
-                        drop(st);
+                        drop(guard);
                         return err(400, "PUBLISH without a body needs SIP-If-Match");
                     };
                     if expires == 0 {
-                        drop(st);
+                        drop(guard);
                         return err(400, "Initial PUBLISH with Expires 0");
                     }
+                    if list.len() >= limits.max_publications_per_user {
+                        drop(guard);
+                        return err(
+                            403,
+                            &format!(
+                                "Too many presence publications for this user (limit {})",
+                                limits.max_publications_per_user
+                            ),
+                        );
+                    }
+                    if st.pub_total >= limits.max_publications {
+                        drop(guard);
+                        let mut r = err(503, "Presence publication table full");
+                        r.headers.push(HeaderName::RetryAfter, "60");
+                        return r;
+                    }
+                    st.pub_total += 1;
                     list.push(Publication {
                         etag: new_etag.clone(),
                         expires_at: now + Duration::from_secs(expires as u64),
@@ -389,7 +440,7 @@ impl Core {
             if list.is_empty() {
                 st.publications.remove(presentity);
             }
-            drop(st);
+            drop(guard);
             if changed {
                 shard.jobs.push(Job::NotifyWatchers(presentity.to_string()));
             }
@@ -493,7 +544,30 @@ impl Core {
             winfo_version: 0,
         };
         {
+            let limits = &self.cfg.limits;
             let mut st = self.presence.state.lock();
+            let full = if st.subs.len() >= limits.max_subscriptions {
+                let mut r = err(503, "Presence subscription table full");
+                r.headers.push(HeaderName::RetryAfter, "60");
+                Some(r)
+            } else if st.subs_by_watcher.get(watcher).copied().unwrap_or(0)
+                >= limits.max_subscriptions_per_user
+            {
+                Some(err(
+                    403,
+                    &format!(
+                        "Too many presence subscriptions for this watcher (limit {})",
+                        limits.max_subscriptions_per_user
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some(r) = full {
+                drop(st);
+                return self.respond(shard, key, r, now, out);
+            }
+            *st.subs_by_watcher.entry(watcher.to_string()).or_default() += 1;
             st.subs.insert(id, sub);
             st.by_presentity
                 .entry(presentity.to_string())
@@ -758,14 +832,17 @@ impl Core {
         let (changed, expired): (Vec<String>, Vec<u64>) = {
             let mut st = self.presence.state.lock();
             let mut changed = vec![];
+            let mut gone = 0;
             st.publications.retain(|aor, list| {
                 let before = list.len();
                 list.retain(|p| p.expires_at > now);
                 if list.len() != before {
+                    gone += before - list.len();
                     changed.push(aor.clone());
                 }
                 !list.is_empty()
             });
+            st.pub_total -= gone;
             let expired = st
                 .subs
                 .iter()

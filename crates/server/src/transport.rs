@@ -607,19 +607,9 @@ impl Transports {
         }
     }
 
-    /// Runs the core on one message; a bug that panics loses that message, not the
-    /// receive loop (which would silently stop serving the socket).
+    /// Runs the core on one message under the panic guard (guard.rs).
     fn handle_guarded(&self, data: Bytes, src: &Source, out: &mut Vec<Outgoing>) {
-        let core = &self.core;
-        let mark = out.len();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            core.handle(data.clone(), src, out)
-        }));
-        if r.is_err() {
-            // what earlier messages caused is still sent
-            out.truncate(mark);
-            tracing::error!(peer = %src.remote, "internal error handling a message (dropped): {:?}", String::from_utf8_lossy(&data[..data.len().min(2000)]));
-        }
+        crate::guard::handle(&self.core, data, src, out);
     }
 
     /// Queues bytes on a connection; a full queue means the peer stopped reading: close it.

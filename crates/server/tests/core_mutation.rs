@@ -153,8 +153,14 @@ impl Harness {
             _ => src(Transport::Udp, 5070, None),
         };
         self.handled += 1;
-        self.core
-            .handle(Bytes::copy_from_slice(data), &source, &mut self.out);
+        // through the panic guard, as the transports do: panics are counted, and must not be
+        confab_server::guard::handle(
+            &self.core,
+            Bytes::copy_from_slice(data),
+            &source,
+            &mut self.out,
+        );
+        assert_eq!(self.core.metrics.panics(), 0, "handling a message panicked");
         self.drain(data);
     }
 
@@ -384,6 +390,7 @@ fn mutated_traffic_through_the_core_never_panics_and_emits_valid_sip() {
         stats[2] > 100,
         "the core forwarded requests that got answers: {stats:?}"
     );
+    assert_eq!(h.core.metrics.panics(), 0);
 }
 
 /// Every truncation and splices of a live INVITE and of an authenticated REGISTER.
@@ -422,4 +429,5 @@ fn truncated_and_spliced_requests() {
         h.feed(&m, &mut r);
     }
     h.tick();
+    assert_eq!(h.core.metrics.panics(), 0);
 }

@@ -15,6 +15,7 @@
 //! - [`is_dnd`]: whether a document says "do not disturb".
 //! - [`watcherinfo`]: an `application/watcherinfo+xml` document.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use quick_xml::events::{BytesStart, Event};
@@ -40,6 +41,12 @@ pub const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
 pub const MAX_SIZE: usize = 64 * 1024;
 /// Deepest element nesting accepted by [`Presence::parse`] (the root is depth 1).
 pub const MAX_DEPTH: usize = 32;
+/// Most attributes (namespace declarations included) on one element. With
+/// [`MAX_NAMESPACES`] it keeps every per-element check (duplicate attributes, prefix
+/// lookups) bounded, so parsing is linear in the document's size.
+pub const MAX_ATTRIBUTES: usize = 32;
+/// Most namespace bindings in scope at once (declared on an element and its ancestors).
+pub const MAX_NAMESPACES: usize = 64;
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -52,6 +59,9 @@ pub enum PidfError {
     TooLarge,
     /// Nested deeper than [`MAX_DEPTH`].
     TooDeep,
+    /// An element with more than [`MAX_ATTRIBUTES`] attributes, or more than
+    /// [`MAX_NAMESPACES`] namespace bindings in scope.
+    TooManyAttributes,
     /// Has a DOCTYPE declaration (DTDs and entity definitions are refused).
     Doctype,
     /// Not well-formed (namespace) XML; the detail names the problem.
@@ -65,6 +75,9 @@ impl fmt::Display for PidfError {
         match self {
             PidfError::TooLarge => f.write_str("PIDF document too large"),
             PidfError::TooDeep => f.write_str("PIDF document nested too deeply"),
+            PidfError::TooManyAttributes => {
+                f.write_str("PIDF element has too many attributes or namespaces")
+            }
             PidfError::Doctype => f.write_str("DTD not allowed in PIDF"),
             PidfError::Malformed(what) => write!(f, "Malformed XML: {what}"),
             PidfError::NotPidf => f.write_str("Root is not PIDF presence"),
@@ -271,6 +284,10 @@ fn start_element(start: &BytesStart, scope: &mut Scope) -> Result<(Element, usiz
         .to_string();
     let mut attrs = Vec::new();
     for a in start.attributes().with_checks(true) {
+        // before the next one is read: each is checked against all before it
+        if attrs.len() == MAX_ATTRIBUTES {
+            return Err(PidfError::TooManyAttributes);
+        }
         let a = a.map_err(|e| map_xml_error(&quick_xml::Error::InvalidAttr(e)))?;
         let key = std::str::from_utf8(a.key.into_inner())
             .map_err(|_| PidfError::Malformed("not UTF-8"))?
@@ -284,6 +301,10 @@ fn start_element(start: &BytesStart, scope: &mut Scope) -> Result<(Element, usiz
     }
     let mut pushed = 0;
     for (k, v) in &attrs {
+        if (k == "xmlns" || k.starts_with("xmlns:")) && scope.len() >= MAX_NAMESPACES {
+            scope.truncate(scope.len() - pushed);
+            return Err(PidfError::TooManyAttributes);
+        }
         if k == "xmlns" {
             scope.push((None, v.clone()));
             pushed += 1;
@@ -691,19 +712,22 @@ pub fn combine(entity: &str, docs: &[&Presence]) -> Presence {
     }
     let dst = scope_of(&root);
 
-    let mut tuples: Vec<Element> = Vec::new();
+    // Lists with an index by id (or note text), so combining is linear in the documents.
+    type Indexed = (Vec<Element>, HashMap<String, usize>);
+    let mut tuples: Indexed = Default::default();
     let mut notes: Vec<Element> = Vec::new();
-    let mut devices: Vec<Element> = Vec::new();
+    let mut note_texts: HashSet<String> = HashSet::new();
+    let mut devices: Indexed = Default::default();
     let mut others: Vec<Element> = Vec::new();
     let mut persons: Vec<Element> = Vec::new();
 
-    fn put_by_id(list: &mut Vec<Element>, e: Element) {
-        let id = e.attr("id").map(str::to_string);
-        if let Some(id) = id {
-            if let Some(slot) = list.iter_mut().find(|x| x.attr("id") == Some(id.as_str())) {
-                *slot = e;
+    fn put_by_id((list, index): &mut Indexed, e: Element) {
+        if let Some(id) = e.attr("id") {
+            if let Some(&i) = index.get(id) {
+                list[i] = e;
                 return;
             }
+            index.insert(id.to_string(), list.len());
         }
         list.push(e);
     }
@@ -718,7 +742,7 @@ pub fn combine(entity: &str, docs: &[&Presence]) -> Presence {
                 put_by_id(&mut tuples, c);
             } else if c.is(NS_PIDF, "note") {
                 let text = c.text();
-                if !notes.iter().any(|n| n.text().trim() == text.trim()) {
+                if note_texts.insert(text.trim().to_string()) {
                     notes.push(c);
                 }
             } else if c.is(NS_DM, "person") {
@@ -734,10 +758,11 @@ pub fn combine(entity: &str, docs: &[&Presence]) -> Presence {
         }
     }
     for e in tuples
+        .0
         .into_iter()
         .chain(notes)
         .chain(persons)
-        .chain(devices)
+        .chain(devices.0)
         .chain(others)
     {
         root.children.push(Node::Element(e));

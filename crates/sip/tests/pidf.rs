@@ -2,8 +2,8 @@
 
 use confab_sip::pidf::{
     basic, combine, is_dnd, parse_element, view, watcherinfo, Element, Level, Node, PidfError,
-    Presence, Watcher, MAX_DEPTH, MAX_SIZE, NS_DM, NS_EXT, NS_GEOPRIV, NS_PIDF, NS_RPID,
-    NS_WATCHERINFO,
+    Presence, Watcher, MAX_ATTRIBUTES, MAX_DEPTH, MAX_NAMESPACES, MAX_SIZE, NS_DM, NS_EXT,
+    NS_GEOPRIV, NS_PIDF, NS_RPID, NS_WATCHERINFO,
 };
 
 /// An RFC 4480 style document with everything the privacy table distinguishes.
@@ -712,4 +712,132 @@ fn pidf_watcherinfo_document() {
     let root = parse_element(partial.as_bytes()).unwrap();
     assert_eq!(root.attr("state"), Some("partial"));
     assert_eq!(root.elements().next().unwrap().elements().count(), 0);
+}
+
+#[test]
+fn pidf_errors_too_many_attributes_or_namespaces() {
+    let attrs = |n: usize| (0..n).map(|i| format!(" a{i}=''")).collect::<String>();
+    let doc = |n: usize| {
+        format!(
+            "<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'><note{}/></presence>",
+            attrs(n)
+        )
+    };
+    assert!(Presence::parse(doc(MAX_ATTRIBUTES).as_bytes()).is_ok());
+    let e = err(doc(MAX_ATTRIBUTES + 1).as_bytes());
+    assert_eq!(e, PidfError::TooManyAttributes);
+    short_ascii(&e);
+    // namespace bindings in scope add up along the nesting
+    let nest = |bindings: usize| {
+        let mut s = String::from("<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'>");
+        let mut left = bindings - 1;
+        let mut depth = 0;
+        while left > 0 {
+            let here = left.min(MAX_ATTRIBUTES);
+            s.push_str("<note");
+            for i in 0..here {
+                s.push_str(&format!(" xmlns:p{left}x{i}='urn:x:{i}'"));
+            }
+            s.push('>');
+            left -= here;
+            depth += 1;
+        }
+        s.push_str(&"</note>".repeat(depth));
+        s.push_str("</presence>");
+        s
+    };
+    assert!(Presence::parse(nest(MAX_NAMESPACES).as_bytes()).is_ok());
+    assert_eq!(
+        err(nest(MAX_NAMESPACES + 1).as_bytes()),
+        PidfError::TooManyAttributes
+    );
+}
+
+/// The least time of several runs (load on the machine only adds time), the worst and the
+/// plain document measured in turns so both see the same load.
+fn work_ratio(worst: &dyn Fn(), plain: &dyn Fn()) -> f64 {
+    let time = |f: &dyn Fn()| {
+        let t = std::time::Instant::now();
+        for _ in 0..3 {
+            f();
+        }
+        t.elapsed()
+    };
+    let (mut w, mut p) = (std::time::Duration::MAX, std::time::Duration::MAX);
+    for _ in 0..7 {
+        w = w.min(time(worst));
+        p = p.min(time(plain));
+    }
+    w.as_secs_f64() / p.as_secs_f64().max(1e-3)
+}
+
+/// Everything the server does with a published document: parse, combine with another
+/// publication, the privacy views, DND, serialize.
+fn full_use(xml: &str) {
+    let Ok(d) = Presence::parse(xml.as_bytes()) else {
+        return;
+    };
+    let c = combine("sip:a@b", &[&d, &d]);
+    for l in [Level::FriendsAndFamily, Level::Colleagues, Level::External] {
+        let _ = view(&c, l).to_xml();
+    }
+    let _ = is_dnd(&c);
+}
+
+/// The worst documents one can build within MAX_SIZE cost about what a plain document of
+/// the same size does: no scan is quadratic.
+#[test]
+fn pidf_work_is_linear_in_size() {
+    let n = MAX_SIZE - 400;
+    let head = "<presence xmlns='urn:ietf:params:xml:ns:pidf' xmlns:dm='urn:ietf:params:xml:ns:pidf:data-model' entity='sip:a@b'>";
+    let fill = |unit: &dyn Fn(usize) -> String| {
+        let mut s = String::from(head);
+        let mut i = 0;
+        while s.len() < n {
+            s.push_str(&unit(i));
+            i += 1;
+        }
+        s.push_str("</presence>");
+        s
+    };
+    // one device publishing the same tuple over and over: cheap for any implementation
+    let plain = fill(&|_| "<tuple id='t'><status><basic>open</basic></status></tuple>".into());
+    let full_attrs = (0..MAX_ATTRIBUTES)
+        .map(|i| format!(" a{i}=''"))
+        .collect::<String>();
+    let decls = (0..MAX_ATTRIBUTES - 3)
+        .map(|i| format!(" xmlns:p{i}='urn:x:{i}'"))
+        .collect::<String>();
+    let worst: Vec<(&str, String)> = vec![
+        (
+            "distinct tuple ids",
+            fill(&|i| format!("<tuple id='{i}'/>")),
+        ),
+        (
+            "distinct device ids",
+            fill(&|i| format!("<dm:device id='{i}'/>")),
+        ),
+        ("distinct notes", fill(&|i| format!("<note>{i}</note>"))),
+        (
+            "elements full of attributes",
+            fill(&|_| format!("<note{full_attrs}/>")),
+        ),
+        (
+            "the most namespaces in scope, prefixes looked up",
+            format!(
+                "{}{}</note></presence>",
+                head.replace('>', &format!("{decls}><note{decls}>")),
+                "<p0:x p0:a='' p0:b=''/>".repeat(n / 26)
+            ),
+        ),
+    ];
+    for (what, doc) in &worst {
+        assert!(doc.len() <= MAX_SIZE, "{what}: {}", doc.len());
+        let ratio = work_ratio(&|| full_use(doc), &|| full_use(&plain));
+        eprintln!("{what}: {ratio:.2}");
+        assert!(
+            ratio < 10.0,
+            "{what}: {ratio:.1} times the work of a plain document"
+        );
+    }
 }

@@ -704,7 +704,7 @@ async fn unenforced_properties_come_back_as_warnings() {
         .patch(
             &root,
             "/config/CsImFilterConfiguration/Global",
-            json!({"IgnoreLocal": false, "Action": "Warn"}),
+            json!({"AllowMessage": "hi", "Action": "Warn"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -715,7 +715,7 @@ async fn unenforced_properties_come_back_as_warnings() {
         .map(|w| w.as_str().unwrap())
         .collect();
     assert_eq!(warnings.len(), 1, "{body}");
-    assert!(warnings[0].contains("IgnoreLocal"), "{body}");
+    assert!(warnings[0].contains("AllowMessage"), "{body}");
     // an enforced change, and a read: an empty list
     let (_, body) = s
         .cmd(&root, "Set-CsClientPolicy -DisableRTFIm $false")

@@ -143,18 +143,10 @@ impl Core {
                 }
             };
             let who = user_key(name, &creds.realm);
-            if let Some(locked) = self.defence.auth_locked(&who, ip, now) {
-                let (what, d) = match locked {
-                    crate::defence::Locked::User(d) => ("this account", d),
-                    crate::defence::Locked::Address(d) => ("this address", d),
-                };
-                let mut r = self.error_response(
-                    msg,
-                    403,
-                    &format!("Too many failed sign-in attempts for {what}; try again later"),
-                );
-                r.headers
-                    .push(HeaderName::RetryAfter, (d.as_secs() + 1).to_string());
+            if let Err(refusal) = self.defence.auth_gate(&who, ip, now) {
+                let mut r = self.error_response(msg, 403, &refusal.reason);
+                let secs = refusal.retry_after.as_secs() + 1;
+                r.headers.push(HeaderName::RetryAfter, secs.to_string());
                 return AuthResult::Respond(r);
             }
             if creds.qop.is_none() && !self.cfg.auth.allow_rfc2069 {
@@ -218,7 +210,7 @@ impl Core {
             if !user.enabled {
                 return AuthResult::Respond(self.error_response(msg, 403, "Account disabled"));
             }
-            self.defence.auth_succeeded(&who);
+            self.defence.auth_succeeded(&who, ip, now);
             // A remote user (outside the internal networks) signs in through the Edge.
             if self.cfg.edge.is_outside(ip) {
                 if let Err(r) = self.policies.get().check_remote_access(&who) {

@@ -138,8 +138,10 @@ impl Core {
                 }) {
                     local.push(r);
                 }
+                // IgnoreLocal: between two of our users (sender and recipient both local)
+                let internal = local.len() == 2;
                 let local: Vec<&str> = local.iter().map(String::as_str).collect();
-                p.filter_message(msg, &local)?;
+                p.filter_message(msg, &local, internal)?;
             }
             Method::Invite if initial => p.filter_file_transfer(msg)?,
             _ => {}

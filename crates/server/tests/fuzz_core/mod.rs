@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use confab_server::config::{Config, Transport};
 use confab_server::core::Core;
+use confab_server::guard;
 use confab_server::net::{Outgoing, Source};
 use confab_server::users::UserCache;
 use confab_sip::digest::{self, Challenge};
@@ -134,7 +135,7 @@ fn feed_stream(
             Frame::Incomplete => break,
             Frame::KeepAlive { len, .. } => rest = &rest[len..],
             Frame::Message { len } => {
-                core.handle(Bytes::copy_from_slice(&rest[..len]), source, out);
+                guard::handle(core, Bytes::copy_from_slice(&rest[..len]), source, out);
                 sent.extend(drain(core, out, &rest[..len]));
                 rest = &rest[len..];
             }
@@ -173,7 +174,9 @@ fn feed_stream(
 pub fn check_core_request(data: &[u8]) -> usize {
     let core = core();
     let mut out = vec![];
-    core.handle(
+    // through the panic guard, as the transports do: a panic is counted (checked below)
+    guard::handle(
+        &core,
         Bytes::copy_from_slice(data),
         &src(Transport::Udp, 5070, None),
         &mut out,
@@ -202,13 +205,14 @@ pub fn check_core_request(data: &[u8]) -> usize {
                     .push(HeaderName::Contact, format!("<sip:bob@{dest}>"));
             }
             let bytes = resp.to_bytes();
-            core.handle(bytes.clone(), &from, &mut out);
+            guard::handle(&core, bytes.clone(), &from, &mut out);
             drain(&core, &mut out, &bytes);
         }
     }
     core.tick(&mut out);
     core.sweep(&mut out);
     drain(&core, &mut out, b"(timers)");
+    assert_eq!(core.metrics.panics(), 0, "handling a message panicked");
     forwarded
 }
 
