@@ -58,18 +58,7 @@ fn text(o: &Output) -> String {
 
 fn bootstrap() -> Data {
     let d = Data::new();
-    let o = d.run(
-        &[
-            "admin",
-            "add",
-            "root",
-            "--role",
-            "CsAdministrator",
-            "--password",
-            "rootpassword1",
-        ],
-        &[],
-    );
+    let o = d.run(ADD_ROOT, &[]);
     assert!(o.status.success(), "{}", text(&o));
     d
 }
@@ -120,18 +109,7 @@ fn first_administrator_then_only_administrators_add_more() {
         "{}",
         text(&o)
     );
-    let o = d.run(
-        &[
-            "admin",
-            "add",
-            "root",
-            "--role",
-            "CsAdministrator",
-            "--password",
-            "rootpassword1",
-        ],
-        &[],
-    );
+    let o = d.run(ADD_ROOT, &[]);
     assert!(o.status.success(), "{}", text(&o));
     // now a second one needs an administrator's sign-in
     let o = d.run(
@@ -432,18 +410,7 @@ fn remote_shell_through_the_rest_api_of_a_running_server() {
         }
         c.output().unwrap()
     };
-    let o = run(
-        &[
-            "admin",
-            "add",
-            "root",
-            "--role",
-            "CsAdministrator",
-            "--password",
-            "rootpassword1",
-        ],
-        &[],
-    );
+    let o = run(ADD_ROOT, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let url = format!("http://127.0.0.1:{http}");
     let remote = |admin: &str, pw: &str, script: &str| {

@@ -10,36 +10,14 @@ use std::time::{Duration, Instant};
 /// A server with an administrator, for `confab shell`.
 fn server(domain: &str, ip: &str, users: u32) -> Server {
     let s = Server::start_for(domain, ip, free_port(ip), users, "");
-    s.cli(&[
-        "admin",
-        "add",
-        "root",
-        "--role",
-        "CsAdministrator",
-        "--password",
-        ADMIN_PASSWORD,
-    ]);
+    s.cli(ADD_ROOT);
     s
 }
 
 /// Runs cmdlets as the administrator and waits until the running server has loaded the
 /// resulting configuration.
-fn configure(s: &Server, script: &str) {
-    let (ok, text) = confab_as_admin(s.data(), &["shell", "-c", script]);
-    assert!(ok, "{script}\n{text}");
-    let v = confab_store::Store::open(s.data())
-        .unwrap()
-        .config_version()
-        .unwrap();
-    let loaded = format!("policies loaded (config version {v})");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !s.log_text().contains(&loaded) {
-        assert!(
-            Instant::now() < deadline,
-            "server did not load config version {v}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn configure(s: &Server, script: &str) -> String {
+    s.configure(script)
 }
 
 fn user(name: &str, domain: &str, s: &Server, tcp: bool) -> Ua {
@@ -431,15 +409,7 @@ fn remote_users_sign_in_only_as_the_edge_settings_and_their_policy_allow() {
         5,
         "[edge]\ninternal_networks = [\"127.0.0.1/32\"]\n",
     );
-    s.cli(&[
-        "admin",
-        "add",
-        "root",
-        "--role",
-        "CsAdministrator",
-        "--password",
-        ADMIN_PASSWORD,
-    ]);
+    s.cli(ADD_ROOT);
     // inside: as usual
     assert_eq!(
         Ua::udp_on("127.0.0.1", "user0001", s.addr())

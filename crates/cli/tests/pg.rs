@@ -162,18 +162,7 @@ fn message_status(ua: &mut Ua, to: &str, ctype: &str) -> u16 {
 fn two_servers_share_one_postgres_store() {
     let Some(schema) = Schema::new() else { return };
     let url = schema.url.as_str();
-    run(
-        url,
-        &[
-            "admin",
-            "add",
-            "root",
-            "--role",
-            "CsAdministrator",
-            "--password",
-            "rootpassword1",
-        ],
-    );
+    run(url, ADD_ROOT);
     run(
         url,
         &[
@@ -240,18 +229,7 @@ fn backups_move_between_sqlite_and_postgres() {
         &first,
         &["user", "seed", "--domain", DOMAIN, "--count", "3"],
     );
-    run(
-        &first,
-        &[
-            "admin",
-            "add",
-            "root",
-            "--role",
-            "CsAdministrator",
-            "--password",
-            "rootpassword1",
-        ],
-    );
+    run(&first, ADD_ROOT);
     run(
         &first,
         &[

@@ -15,18 +15,7 @@ fn examples() -> std::path::PathBuf {
 
 /// The first administrator, then the scripts in <data>/scripts.
 fn prepare(data: &Path, scripts: &[(&str, &str)]) {
-    let (ok, out) = confab_as_admin(
-        data,
-        &[
-            "admin",
-            "add",
-            "root",
-            "--role",
-            "CsAdministrator",
-            "--password",
-            ADMIN_PASSWORD,
-        ],
-    );
+    let (ok, out) = confab_as_admin(data, ADD_ROOT);
     assert!(ok, "{out}");
     std::fs::create_dir_all(data.join("scripts")).unwrap();
     for (name, source) in scripts {

@@ -115,18 +115,7 @@ fn addr(ip: &str, port: u16) -> SocketAddr {
 fn shell(s: &Server, script: &str) -> String {
     let (_, listed) = confab_as_admin(s.data(), &["admin", "list"]);
     if !listed.contains("root") {
-        let (ok, out) = confab_as_admin(
-            s.data(),
-            &[
-                "admin",
-                "add",
-                "root",
-                "--role",
-                "CsAdministrator",
-                "--password",
-                ADMIN_PASSWORD,
-            ],
-        );
+        let (ok, out) = confab_as_admin(s.data(), ADD_ROOT);
         assert!(ok, "admin add: {out}");
     }
     let (ok, text) = confab_as_admin(s.data(), &["shell", "-c", script]);

@@ -489,14 +489,29 @@ fn digest_needs_qop_and_the_request_uri_and_takes_user_at_domain() {
     // the server's address instead of the Request-URI (what sipp sends): only when allowed
     let ours = format!("sip:{}:{}", s.ip, s.port);
     let r = register_with(&mut ua, "user0000", Some(&ours), true);
-    assert_eq!(r.status(), Some(400), "server address as uri: {}", first_line(&r));
+    assert_eq!(
+        r.status(),
+        Some(400),
+        "server address as uri: {}",
+        first_line(&r)
+    );
     let lenient = Server::start(2, "[auth]\naccept_server_digest_uri = true\n");
     let mut ua2 = Ua::udp("user0000", lenient.addr());
     let ours = format!("sip:{}:{}", lenient.ip, lenient.port);
     let r = register_with(&mut ua2, "user0000", Some(&ours), true);
     assert_eq!(r.status(), Some(200), "allowed: {}", first_line(&r));
-    let r = register_with(&mut ua2, "user0000", Some("sip:user0001@example.test"), true);
-    assert_eq!(r.status(), Some(400), "another user's URI: {}", first_line(&r));
+    let r = register_with(
+        &mut ua2,
+        "user0000",
+        Some("sip:user0001@example.test"),
+        true,
+    );
+    assert_eq!(
+        r.status(),
+        Some(400),
+        "another user's URI: {}",
+        first_line(&r)
+    );
     // the same account under its three user names
     for name in ["user0000", "user0000@example.test", "user0000@"] {
         let r = register_with(&mut ua, name, None, true);
@@ -584,4 +599,3 @@ fn a_trusted_peer_is_trusted_over_a_connection_only() {
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
     assert_nothing_for(&mut bob, "a gateway's address over UDP");
 }
-

@@ -906,6 +906,40 @@ pub fn call(alice: &mut Ua, bob: &mut Ua, transport: Option<&str>) {
 /// The administrator the tests create (`confab admin add root ...`).
 pub const ADMIN_PASSWORD: &str = "rootpassword1";
 
+/// `confab` arguments that create that administrator (`root`, CsAdministrator).
+pub const ADD_ROOT: &[&str] = &[
+    "admin",
+    "add",
+    "root",
+    "--role",
+    "CsAdministrator",
+    "--password",
+    ADMIN_PASSWORD,
+];
+
+impl Server {
+    /// Runs cmdlets as `root` in the local shell and waits until the running server has
+    /// loaded the resulting configuration. Returns what the shell printed (warnings too).
+    pub fn configure(&self, script: &str) -> String {
+        let (ok, text) = confab_as_admin(self.data(), &["shell", "-c", script]);
+        assert!(ok, "{script}\n{text}");
+        let v = confab_store::Store::open(self.data())
+            .unwrap()
+            .config_version()
+            .unwrap();
+        let loaded = format!("policies loaded (config version {v})");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.log_text().contains(&loaded) {
+            assert!(
+                Instant::now() < deadline,
+                "server did not load config version {v}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        text
+    }
+}
+
 /// `confab ARGS --data DATA` signed in as `root`; (success, stdout and stderr).
 pub fn confab_as_admin(data: &std::path::Path, args: &[&str]) -> (bool, String) {
     let o = confab()
