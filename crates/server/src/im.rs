@@ -128,14 +128,13 @@ impl Core {
 
     /// Sends the oldest stored message of `aor` to its current registrations, through the
     /// proxy (forking, retransmission, first 2xx wins) with an internal server transaction.
-    pub(crate) fn deliver_offline(&self, aor: &str, out: &mut Vec<Outgoing>) {
+    pub(crate) fn deliver_offline(&self, aor: &str, now: Instant, out: &mut Vec<Outgoing>) {
         if !self.offline_pending.lock().contains(aor) {
             return;
         }
         let Some(store) = self.store.clone() else {
             return;
         };
-        let now = Instant::now();
         let targets = self.targets_for(aor, now);
         if targets.is_empty() {
             return;
@@ -216,7 +215,7 @@ impl Core {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(to = aor, id = m.id, "delivering stored message");
         self.proxy(&mut shard, shard_idx, &key, req, &src, targets, now, out);
-        self.unlock_and_run(shard, out);
+        self.unlock_and_run(shard, now, out);
     }
 
     /// A stored message's delivery finished.

@@ -11,6 +11,7 @@
 //! - [`location`], [`users`]: registrations and the credentials cache
 //! - [`server`]: wiring it together and running it
 
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod defence;

@@ -5,7 +5,7 @@
 
 use super::classify::{Classified, Kind, Sender};
 use super::Verdict;
-use crate::core::{unix_now, Core};
+use crate::core::Core;
 use crate::users::{user_key, UserCred};
 use confab_sip::digest::{self, Algorithm, Challenge, Credentials, NonceCheck};
 use confab_sip::{HeaderName, Message, Uri};
@@ -205,7 +205,7 @@ impl Core {
                 self.defence.auth_failed(&who, ip, now);
                 break;
             }
-            match self.nonces.check(&creds.nonce, creds.nc, unix_now()) {
+            match self.nonces.check(&creds.nonce, creds.nc, self.wall.unix_at(now)) {
                 NonceCheck::Valid => {}
                 NonceCheck::Stale => {
                     stale = true;
@@ -226,10 +226,10 @@ impl Core {
             }
             return AuthResult::Ok(user);
         }
-        AuthResult::Respond(self.challenge(msg, status, stale))
+        AuthResult::Respond(self.challenge(msg, status, stale, now))
     }
 
-    fn challenge(&self, msg: &Message, status: u16, stale: bool) -> Message {
+    fn challenge(&self, msg: &Message, status: u16, stale: bool, now: Instant) -> Message {
         let mut resp = self.error_response(msg, status, confab_sip::message::reason_phrase(status));
         let realm = msg
             .from_hdr()
@@ -241,7 +241,7 @@ impl Core {
         } else {
             HeaderName::ProxyAuthenticate
         };
-        let nonce = self.nonces.issue(unix_now());
+        let nonce = self.nonces.issue(self.wall.unix_at(now));
         let mut algs = vec![Algorithm::Md5];
         if self.cfg.auth.sha256 {
             algs.push(Algorithm::Sha256);
