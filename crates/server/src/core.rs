@@ -66,8 +66,9 @@ impl ServerEntry {
     }
 }
 
-/// Work that needs another shard or the store: done after the current shard lock is
-/// released, so no thread ever holds two shard locks.
+/// Work that needs another shard: done after the current shard lock is released, so no
+/// thread ever holds two shard locks. A job that needs the store hands it on as an effect
+/// to the store workers (`effects.rs`).
 #[derive(Debug)]
 pub(crate) enum Job {
     /// Send the current state to one subscription.
@@ -175,6 +176,10 @@ pub struct Core {
     stateless_tags: std::collections::hash_map::RandomState,
     /// Wall-clock seconds derived from the instants the caller gives (see `clock.rs`).
     pub wall: crate::clock::WallClock,
+    /// Store work waiting for a worker (effects.rs).
+    pub effects: crate::effects::EffectQueue,
+    /// A configuration reload is queued or running.
+    pub(crate) reload_queued: AtomicBool,
 }
 
 /// Requests refused by overload shedding, and the Unix second of the last log line about
@@ -337,6 +342,8 @@ impl Core {
             ),
             shed: ShedStats::default(),
             wall: crate::clock::WallClock::real(),
+            effects: Default::default(),
+            reload_queued: AtomicBool::new(false),
             cfg,
         }
     }
@@ -582,8 +589,8 @@ impl Core {
                     self.notify(id, None, now, out);
                 }
             }
-            Job::DeliverOffline(aor) => self.deliver_offline(&aor, now, out),
-            Job::OfflineDone { aor, id, status } => self.offline_done(&aor, id, status, next),
+            Job::DeliverOffline(aor) => self.deliver_offline(&aor, now),
+            Job::OfflineDone { aor, id, status } => self.offline_done(&aor, id, status),
             Job::DropSubscription(id) => {
                 if let Some(p) = self.presence.drop_sub(id) {
                     tracing::info!(
@@ -599,11 +606,16 @@ impl Core {
                 result,
             } => {
                 tracing::info!(%origin, %command, %result, "refused by policy");
-                if let Some(store) = &self.store {
-                    if let Err(e) = store.append_audit("confab", &origin, &command, false, &result)
-                    {
-                        tracing::warn!("writing the audit log: {e}");
-                    }
+                // written by a store worker (effects.rs); when its queue is full the log
+                // line above is all that remains
+                if self.store.is_some()
+                    && !self.submit(crate::effects::Effect::Audit {
+                        origin,
+                        command,
+                        result,
+                    })
+                {
+                    tracing::warn!("the store's queue is full: audit entry not written");
                 }
             }
         }
@@ -1252,17 +1264,9 @@ impl Core {
         self.pinned.lock().retain(|_, until| *until > now);
         self.defence.sweep(now);
         self.presence_sweep(now, &mut jobs, out);
-        if let Some(store) = &self.store {
-            if let Err(e) = self.reload_policies(store) {
-                tracing::warn!("reloading policies: {e}");
-            }
-            if let Err(e) = self.scripts.refresh(store) {
-                tracing::warn!("reloading server applications: {e}");
-            }
-            match self.privacy.refresh(store) {
-                Ok(owners) => jobs.extend(owners.into_iter().map(Job::NotifyWatchers)),
-                Err(e) => tracing::warn!("reloading contact lists: {e}"),
-            }
+        // the store is read by a worker (effects.rs), one reload at a time
+        if self.store.is_some() && !self.reload_queued.swap(true, Ordering::AcqRel) {
+            self.effects.push(crate::effects::Effect::Reload, false);
         }
         self.run_jobs(jobs, now, out);
     }

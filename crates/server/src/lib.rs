@@ -16,6 +16,7 @@ pub mod config;
 pub mod core;
 pub mod defence;
 pub mod edge;
+pub mod effects;
 pub mod filters;
 pub mod im;
 pub mod location;
