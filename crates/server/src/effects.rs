@@ -80,7 +80,9 @@ pub enum Completion {
         result: Result<bool, StoreError>,
     },
     /// Presentities whose contact lists changed.
-    Reloaded { owners: Vec<String> },
+    Reloaded {
+        owners: Vec<String>,
+    },
     Done,
 }
 
@@ -263,7 +265,11 @@ impl Core {
             }
             Completion::Reloaded { owners } => {
                 self.reload_queued.store(false, Ordering::Release);
-                self.run_jobs(owners.into_iter().map(Job::NotifyWatchers).collect(), now, out);
+                self.run_jobs(
+                    owners.into_iter().map(Job::NotifyWatchers).collect(),
+                    now,
+                    out,
+                );
             }
             Completion::Done => {}
         }

@@ -127,7 +127,11 @@ impl Core {
         out: &mut Vec<Outgoing>,
     ) {
         let targets = self.targets_for(aor, now);
-        let Some(listener) = self.listeners.first().copied().filter(|_| !targets.is_empty())
+        let Some(listener) = self
+            .listeners
+            .first()
+            .copied()
+            .filter(|_| !targets.is_empty())
         else {
             // gone again while the store read: the next registration delivers it
             self.offline_delivering.lock().remove(aor);

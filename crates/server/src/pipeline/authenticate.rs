@@ -205,7 +205,10 @@ impl Core {
                 self.defence.auth_failed(&who, ip, now);
                 break;
             }
-            match self.nonces.check(&creds.nonce, creds.nc, self.wall.unix_at(now)) {
+            match self
+                .nonces
+                .check(&creds.nonce, creds.nc, self.wall.unix_at(now))
+            {
                 NonceCheck::Valid => {}
                 NonceCheck::Stale => {
                     stale = true;
