@@ -1264,7 +1264,7 @@ impl Core {
         self.pinned.lock().retain(|_, until| *until > now);
         self.defence.sweep(now);
         self.presence_sweep(now, &mut jobs, out);
-        // the store is read by a worker (effects.rs), one reload at a time
+        // the store is read by a worker (effects.rs), one reload waiting at a time
         if self.store.is_some() && !self.reload_queued.swap(true, Ordering::AcqRel) {
             self.effects.push(crate::effects::Effect::Reload, false);
         }

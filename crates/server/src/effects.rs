@@ -13,7 +13,7 @@
 //! is refused when [`EFFECT_QUEUE`] are waiting, and the request is answered 503 with
 //! Retry-After instead. The effects of delivering stored messages are not refused (a
 //! refusal would lose track of a delivery under way); they are bounded by themselves, one
-//! delivery per recipient at a time, and one reload at a time.
+//! delivery per recipient at a time, and one reload waiting at a time.
 //!
 //! The server runs [`STORE_WORKERS`] workers (`server.rs`); a test harness drains the
 //! queue itself with [`Core::run_pending_effects`].
@@ -191,6 +191,9 @@ impl Core {
                 Completion::Done
             }
             Effect::Reload => {
+                // taken: the next sweep may queue another (one waiting, one running at most;
+                // a reload that failed or panicked does not stop the next)
+                self.reload_queued.store(false, Ordering::Release);
                 if let Err(e) = self.reload_policies(store) {
                     tracing::warn!("reloading policies: {e}");
                 }
@@ -264,7 +267,6 @@ impl Core {
                 }
             }
             Completion::Reloaded { owners } => {
-                self.reload_queued.store(false, Ordering::Release);
                 self.run_jobs(
                     owners.into_iter().map(Job::NotifyWatchers).collect(),
                     now,
