@@ -114,11 +114,20 @@ fn udp_burst_is_shed_with_503_and_service_returns_at_once() {
     // Latency and memory stayed bounded: every answer left within 1 s of its request's
     // arrival (the kernel's timestamp; a request that waited past T1 is dropped unread),
     // and the process grew by little (the queue is the kernel's bounded socket buffer).
-    std::thread::sleep(Duration::from_millis(150)); // past the /metrics freshness window
-    let after = metrics(http);
-    let count = metric(
-        &after,
-        "confab_sip_sojourn_seconds_count{transport=\"udp\"}",
+    // /metrics is rendered at most every 100 ms: read it until it counts every answer
+    let mut after = String::new();
+    let mut count = 0.0;
+    wait_until(
+        "/metrics to count every answer",
+        Duration::from_secs(5),
+        || {
+            after = metrics(http);
+            count = metric(
+                &after,
+                "confab_sip_sojourn_seconds_count{transport=\"udp\"}",
+            );
+            count >= answers.len() as f64
+        },
     );
     let within_1s = metric(
         &after,

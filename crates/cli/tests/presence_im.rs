@@ -346,7 +346,7 @@ fn each_privacy_level_sees_its_fields() {
             && list.contains("(auto)"),
         "{list}"
     );
-    std::thread::sleep(Duration::from_millis(1500)); // the server reloads contact lists every second
+    s.wait_contacts_loaded();
     let mut alice = Ua::udp("user0001", s.addr());
     assert_eq!(
         publish(&mut alice, Some(RICH), 60, None).status(),
@@ -526,7 +526,7 @@ fn do_not_disturb_lets_only_the_workgroup_through() {
         "user0003@example.test",
         "Workgroup",
     ]);
-    std::thread::sleep(Duration::from_millis(1500));
+    s.wait_contacts_loaded();
     let mut alice = Ua::udp("user0001", s.addr());
     registered(&mut alice);
     let dnd = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:c=\"urn:confab:params:xml:ns:pidf-ext\" entity=\"sip:user0001@example.test\"><tuple id=\"a\"><status><basic>open</basic></status><c:availability>9500</c:availability></tuple></presence>";

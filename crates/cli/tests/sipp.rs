@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -171,7 +172,15 @@ fn start_uas(s: &Server, dir: &Path, transport: &str, xml: &str) -> (Uas, u16) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // ready once it holds its port
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until("sipp to listen", Duration::from_secs(10), || {
+        if transport == "u1" {
+            std::net::UdpSocket::bind(addr).is_err()
+        } else {
+            std::net::TcpListener::bind(addr).is_err()
+        }
+    });
     (Uas(child), port)
 }
 

@@ -26,7 +26,7 @@ use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub const SHARDS: usize = 64;
 pub const BRANCH_PREFIX: &str = "z9hG4bKcfb";
@@ -69,8 +69,9 @@ impl ServerEntry {
     }
 }
 
-/// Work that needs another shard or the store: done after the current shard lock is
-/// released, so no thread ever holds two shard locks.
+/// Work that needs another shard: done after the current shard lock is released, so no
+/// thread ever holds two shard locks. A job that needs the store hands it on as an effect
+/// to the store workers (`effects.rs`).
 #[derive(Debug)]
 pub(crate) enum Job {
     /// Send the current state to one subscription.
@@ -178,6 +179,12 @@ pub struct Core {
     pub metrics: crate::metrics::Metrics,
     /// Key for To tags of stateless answers (§8.2.7: the same request gets the same tag).
     stateless_tags: std::collections::hash_map::RandomState,
+    /// Wall-clock seconds derived from the instants the caller gives (see `clock.rs`).
+    pub wall: crate::clock::WallClock,
+    /// Store work waiting for a worker (effects.rs).
+    pub effects: crate::effects::EffectQueue,
+    /// A configuration reload is queued or running.
+    pub(crate) reload_queued: AtomicBool,
 }
 
 /// Requests refused by overload shedding, and the Unix second of the last log line about
@@ -192,13 +199,6 @@ pub(crate) fn shard_of(call_id: &str) -> usize {
     let mut h = rustc_hash::FxHasher::default();
     call_id.hash(&mut h);
     (h.finish() as usize) % SHARDS
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 pub(crate) fn random_token(n: usize) -> String {
@@ -347,6 +347,9 @@ impl Core {
                 cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             ),
             shed: ShedStats::default(),
+            wall: crate::clock::WallClock::real(),
+            effects: Default::default(),
+            reload_queued: AtomicBool::new(false),
             cfg,
         }
     }
@@ -387,9 +390,9 @@ impl Core {
     }
 
     /// Counts a shed request; logs at most once a second while shedding goes on.
-    fn note_shed(&self, src: &Source) {
+    fn note_shed(&self, src: &Source, now: Instant) {
         let n = self.shed.count.fetch_add(1, Ordering::Relaxed) + 1;
-        let now_s = unix_now();
+        let now_s = self.wall.unix_at(now);
         if self.shed.logged_at.swap(now_s, Ordering::Relaxed) != now_s {
             tracing::warn!(peer = %src.remote, "overloaded: answering new requests 503 ({n} so far)");
         }
@@ -438,9 +441,14 @@ impl Core {
         }
     }
 
-    /// Entry point for every received message (a datagram or a framed stream message).
+    /// Entry point for every received message (a datagram or a framed stream message),
+    /// on the real clock.
     pub fn handle(&self, data: Bytes, src: &Source, out: &mut Vec<Outgoing>) {
-        let now = Instant::now();
+        self.handle_at(data, src, Instant::now(), out)
+    }
+
+    /// [`Core::handle`] at the instant `now` (the core reads no clock of its own).
+    pub fn handle_at(&self, data: Bytes, src: &Source, now: Instant, out: &mut Vec<Outgoing>) {
         if !self.defence.allow(src.remote.ip(), now) {
             return; // a banned flooder gets nothing, not even an error
         }
@@ -559,36 +567,36 @@ impl Core {
     }
 
     /// Runs jobs until none are left (a job may queue more).
-    pub(crate) fn run_jobs(&self, mut jobs: Vec<Job>, out: &mut Vec<Outgoing>) {
+    pub(crate) fn run_jobs(&self, mut jobs: Vec<Job>, now: Instant, out: &mut Vec<Outgoing>) {
         let mut rounds = 0;
         while !jobs.is_empty() && rounds < 64 {
             rounds += 1;
             let mut next = vec![];
             for j in jobs.drain(..) {
-                self.run_job(j, &mut next, out);
+                self.run_job(j, now, &mut next, out);
             }
             jobs = next;
         }
     }
 
-    fn run_job(&self, job: Job, next: &mut Vec<Job>, out: &mut Vec<Outgoing>) {
+    fn run_job(&self, job: Job, now: Instant, next: &mut Vec<Job>, out: &mut Vec<Outgoing>) {
         match job {
-            Job::NotifySub(id) => self.notify(id, None, out),
+            Job::NotifySub(id) => self.notify(id, None, now, out),
             Job::NotifyWatchers(aor) => {
                 for id in self
                     .presence
                     .subs_of(&aor, crate::presence::Package::Presence)
                 {
-                    self.notify(id, None, out);
+                    self.notify(id, None, now, out);
                 }
             }
             Job::Winfo(aor) => {
                 for id in self.presence.subs_of(&aor, crate::presence::Package::Winfo) {
-                    self.notify(id, None, out);
+                    self.notify(id, None, now, out);
                 }
             }
-            Job::DeliverOffline(aor) => self.deliver_offline(&aor, out),
-            Job::OfflineDone { aor, id, status } => self.offline_done(&aor, id, status, next),
+            Job::DeliverOffline(aor) => self.deliver_offline(&aor, now),
+            Job::OfflineDone { aor, id, status } => self.offline_done(&aor, id, status),
             Job::DropSubscription(id) => {
                 if let Some(p) = self.presence.drop_sub(id) {
                     tracing::info!(
@@ -604,11 +612,16 @@ impl Core {
                 result,
             } => {
                 tracing::info!(%origin, %command, %result, "refused by policy");
-                if let Some(store) = &self.store {
-                    if let Err(e) = store.append_audit("confab", &origin, &command, false, &result)
-                    {
-                        tracing::warn!("writing the audit log: {e}");
-                    }
+                // written by a store worker (effects.rs); when its queue is full the log
+                // line above is all that remains
+                if self.store.is_some()
+                    && !self.submit(crate::effects::Effect::Audit {
+                        origin,
+                        command,
+                        result,
+                    })
+                {
+                    tracing::warn!("the store's queue is full: audit entry not written");
                 }
             }
         }
@@ -618,12 +631,13 @@ impl Core {
     pub(crate) fn unlock_and_run(
         &self,
         mut shard: parking_lot::MutexGuard<'_, Shard>,
+        now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
         let jobs = std::mem::take(&mut shard.jobs);
         drop(shard);
         if !jobs.is_empty() {
-            self.run_jobs(jobs, out);
+            self.run_jobs(jobs, now, out);
         }
     }
 
@@ -632,7 +646,7 @@ impl Core {
             // §8.2.7 stateless UAS: the answer is the same every time, so a retransmission
             // is simply answered again and no transaction (key, timer, 32 s of memory) is kept.
             if let Some(via) = msg.top_via() {
-                if !self.shed_new_request(&msg, &via, src, out) {
+                if !self.shed_new_request(&msg, &via, src, now, out) {
                     let resp = options_response(&msg, &self.stateless_tag(&msg, &via));
                     self.send(reply_dest(src, Some(&via)), resp.to_bytes(), None, out);
                 }
@@ -643,10 +657,10 @@ impl Core {
         let mut shard = self.shards[shard_idx].lock();
         if let Some(ack) = self.on_request_locked(&mut shard, shard_idx, msg, src, now, out) {
             drop(shard);
-            self.forward_stateless_ack(ack, src, out);
+            self.forward_stateless_ack(ack, src, now, out);
             return;
         }
-        self.unlock_and_run(shard, out);
+        self.unlock_and_run(shard, now, out);
     }
 
     /// Returns an ACK to relay statelessly (done after the lock is released).
@@ -684,7 +698,7 @@ impl Core {
             return None;
         }
 
-        if self.shed_new_request(&msg, &via, src, out) {
+        if self.shed_new_request(&msg, &via, src, now, out) {
             return None;
         }
 
@@ -701,7 +715,7 @@ impl Core {
         let (ip, share) = (src.remote.ip(), self.cfg.limits.max_transactions_per_source);
         let counted = !self.defence.is_trusted(ip);
         if counted && !self.source_txns.try_add(ip, share) {
-            self.note_shed(src);
+            self.note_shed(src, now);
             let r = crate::source_txns::refusal(&msg, share, &random_token(10));
             self.send(reply_dest(src, Some(&via)), r.to_bytes(), None, out);
             return None;
@@ -727,6 +741,7 @@ impl Core {
         msg: &Message,
         via: &Via,
         src: &Source,
+        now: Instant,
         out: &mut Vec<Outgoing>,
     ) -> bool {
         let full = self.txn_count.load(Ordering::Relaxed) >= self.cfg.limits.max_transactions;
@@ -735,7 +750,7 @@ impl Core {
                 && msg.method() != Some(&Method::Cancel)
                 && msg.to_hdr().is_some_and(|t| t.tag().is_none()));
         if shed {
-            self.note_shed(src);
+            self.note_shed(src, now);
             let mut resp = response_to(msg, 503, Some("Overloaded"), Some(&random_token(10)));
             resp.headers
                 .push(HeaderName::RetryAfter, if full { "5" } else { "1" });
@@ -925,7 +940,7 @@ impl Core {
             return;
         }
         self.on_client_response(&mut shard, shard_idx, &ckey, msg, src, now, out);
-        self.unlock_and_run(shard, out);
+        self.unlock_and_run(shard, now, out);
     }
 
     /// Runs the server applications on a response about to be relayed. None: dropped.
@@ -1015,9 +1030,9 @@ impl Core {
         req: Message,
         dest: Dest,
         notify_sub: Option<u64>,
+        now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
-        let now = Instant::now();
         let shard_idx = shard_of(req.call_id().map(|c| c.as_str()).unwrap_or(""));
         let branch = req
             .top_via()
@@ -1082,9 +1097,13 @@ impl Core {
         self.send(dest, msg.to_bytes(), None, out);
     }
 
-    /// Runs due timers of every shard.
+    /// Runs due timers of every shard, on the real clock.
     pub fn tick(&self, out: &mut Vec<Outgoing>) {
-        let now = Instant::now();
+        self.tick_at(Instant::now(), out)
+    }
+
+    /// Runs the timers of every shard due at `now`.
+    pub fn tick_at(&self, now: Instant, out: &mut Vec<Outgoing>) {
         let mut due = Vec::new();
         for idx in 0..SHARDS {
             let mut shard = self.shards[idx].lock();
@@ -1099,7 +1118,7 @@ impl Core {
                     self.fire(&mut shard, idx, at, what, now, out);
                 }
             }
-            self.unlock_and_run(shard, out);
+            self.unlock_and_run(shard, now, out);
         }
     }
 
@@ -1195,7 +1214,11 @@ impl Core {
 
     /// The transport could not deliver a request of ours: the branch failed (§8.1.3.1: 503).
     pub fn on_send_failure(&self, f: &SendFailure, out: &mut Vec<Outgoing>) {
-        let now = Instant::now();
+        self.on_send_failure_at(f, Instant::now(), out)
+    }
+
+    /// [`Core::on_send_failure`] at the instant `now`.
+    pub fn on_send_failure_at(&self, f: &SendFailure, now: Instant, out: &mut Vec<Outgoing>) {
         let mut shard = self.shards[f.shard].lock();
         let Some(entry) = shard.client.get_mut(&f.client_key) else {
             return;
@@ -1216,7 +1239,7 @@ impl Core {
             );
             self.proxy_branch_final(&mut shard, f.shard, pid, e.branch_idx, 503, resp, now, out);
         }
-        self.unlock_and_run(shard, out);
+        self.unlock_and_run(shard, now, out);
     }
 
     /// How long the TCP connection `conn` must stay open for a registration.
@@ -1244,7 +1267,12 @@ impl Core {
     /// Housekeeping every second: expired bindings, publications and subscriptions, and
     /// changes to contact lists made by other processes.
     pub fn sweep(&self, out: &mut Vec<Outgoing>) {
-        let now = Instant::now();
+        self.wall.resync();
+        self.sweep_at(Instant::now(), out)
+    }
+
+    /// [`Core::sweep`] at the instant `now`.
+    pub fn sweep_at(&self, now: Instant, out: &mut Vec<Outgoing>) {
         let gone = self.location.sweep(now);
         let mut jobs = vec![];
         for aor in gone {
@@ -1254,19 +1282,11 @@ impl Core {
         self.pinned.lock().retain(|_, until| *until > now);
         self.defence.sweep(now);
         self.presence_sweep(now, &mut jobs, out);
-        if let Some(store) = &self.store {
-            if let Err(e) = self.reload_policies(store) {
-                tracing::warn!("reloading policies: {e}");
-            }
-            if let Err(e) = self.scripts.refresh(store) {
-                tracing::warn!("reloading server applications: {e}");
-            }
-            match self.privacy.refresh(store) {
-                Ok(owners) => jobs.extend(owners.into_iter().map(Job::NotifyWatchers)),
-                Err(e) => tracing::warn!("reloading contact lists: {e}"),
-            }
+        // the store is read by a worker (effects.rs), one reload waiting at a time
+        if self.store.is_some() && !self.reload_queued.swap(true, Ordering::AcqRel) {
+            self.effects.push(crate::effects::Effect::Reload, false);
         }
-        self.run_jobs(jobs, out);
+        self.run_jobs(jobs, now, out);
     }
 }
 

@@ -2,13 +2,14 @@
 //! are kept in the store and answered 202; they are delivered in order when the user
 //! registers again, one at a time, and removed only after a 2xx. They survive restarts.
 
-use crate::core::{random_token, Core, Job, ServerEntry, Shard, SERVER_NAME};
+use crate::core::{random_token, shard_of, Core, ServerEntry, Shard, SERVER_NAME};
+use crate::effects::Effect;
 use crate::net::{Dest, Outgoing, Source};
 use crate::registrar::http_date;
 use crate::users::UserCred;
 use confab_sip::transaction::{Kind, ServerTransaction};
 use confab_sip::{HeaderName, Message, Method, Text};
-use confab_store::StoreError;
+use confab_store::StoredMessage;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Headers worth replaying with a stored message.
@@ -66,7 +67,7 @@ impl Core {
                 extra.push_str(&format!("{}: {v}\r\n", h.as_str()));
             }
         }
-        let Some(store) = &self.store else {
+        if self.store.is_none() {
             return self.reply(
                 shard,
                 key,
@@ -76,66 +77,34 @@ impl Core {
                 now,
                 out,
             );
+        }
+        // The store writes on a worker; the 202 is sent when it has committed
+        // (effects.rs). Until then the transaction absorbs retransmissions.
+        let effect = Effect::StoreMessage {
+            shard: shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or("")),
+            key: key.to_string(),
+            req: Box::new(msg.clone()),
+            user: user.username.clone(),
+            domain: user.domain.clone(),
+            sender,
+            content_type: ct,
+            extra_headers: extra,
         };
-        match store.store_message(
-            &user.username,
-            &user.domain,
-            &sender,
-            &ct,
-            &msg.body,
-            &extra,
-            limits.max_stored_per_user,
-            limits.max_stored_bytes_per_user,
-        ) {
-            Ok(id) => {
-                tracing::info!(to = %format!("{}@{}", user.username, user.domain), id, "stored message for offline user");
-                self.offline_pending
-                    .lock()
-                    .insert(crate::users::user_key(&user.username, &user.domain));
-                self.reply(
-                    shard,
-                    key,
-                    msg,
-                    202,
-                    Some("Accepted (stored for delivery)"),
-                    now,
-                    out,
-                )
-            }
-            Err(StoreError::MailboxFull { reason, .. }) => self.reply(
-                shard,
-                key,
-                msg,
-                486,
-                Some(&format!("Recipient's message store is full ({reason})")),
-                now,
-                out,
-            ),
-            Err(e) => {
-                tracing::error!("storing an offline message: {e}");
-                self.reply(
-                    shard,
-                    key,
-                    msg,
-                    500,
-                    Some("Could not store the message"),
-                    now,
-                    out,
-                )
-            }
+        if !self.submit(effect) {
+            tracing::warn!("the store's queue is full: a message for an offline user is refused");
+            self.reply_store_busy(shard, key, msg, now, out);
         }
     }
 
-    /// Sends the oldest stored message of `aor` to its current registrations, through the
-    /// proxy (forking, retransmission, first 2xx wins) with an internal server transaction.
-    pub(crate) fn deliver_offline(&self, aor: &str, out: &mut Vec<Outgoing>) {
+    /// Starts delivering the oldest stored message of `aor` when it has registrations:
+    /// marks the delivery under way and has a store worker read the message.
+    pub(crate) fn deliver_offline(&self, aor: &str, now: Instant) {
         if !self.offline_pending.lock().contains(aor) {
             return;
         }
-        let Some(store) = self.store.clone() else {
+        if self.store.is_none() {
             return;
-        };
-        let now = Instant::now();
+        }
         let targets = self.targets_for(aor, now);
         if targets.is_empty() {
             return;
@@ -143,21 +112,29 @@ impl Core {
         if !self.offline_delivering.lock().insert(aor.to_string()) {
             return; // one at a time keeps the order
         }
-        let (user, domain) = aor.rsplit_once('@').unwrap_or((aor, ""));
-        let m = match store.pending_messages(user, domain, 1) {
-            Ok(mut v) if !v.is_empty() => v.remove(0),
-            Ok(_) => {
-                self.offline_pending.lock().remove(aor);
-                self.offline_delivering.lock().remove(aor);
-                return;
-            }
-            Err(e) => {
-                tracing::error!("reading stored messages: {e}");
-                self.offline_delivering.lock().remove(aor);
-                return;
-            }
-        };
-        let Some(listener) = self.listeners.first().copied() else {
+        self.submit_internal(Effect::FetchOffline {
+            aor: aor.to_string(),
+        });
+    }
+
+    /// Sends a stored message just read to the current registrations of `aor`, through the
+    /// proxy (forking, retransmission, first 2xx wins) with an internal server transaction.
+    pub(crate) fn deliver_stored(
+        &self,
+        aor: &str,
+        m: StoredMessage,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let targets = self.targets_for(aor, now);
+        let Some(listener) = self
+            .listeners
+            .first()
+            .copied()
+            .filter(|_| !targets.is_empty())
+        else {
+            // gone again while the store read: the next registration delivers it
+            self.offline_delivering.lock().remove(aor);
             return;
         };
         let src = Source {
@@ -216,21 +193,19 @@ impl Core {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(to = aor, id = m.id, "delivering stored message");
         self.proxy(&mut shard, shard_idx, &key, req, &src, targets, now, out);
-        self.unlock_and_run(shard, out);
+        self.unlock_and_run(shard, now, out);
     }
 
-    /// A stored message's delivery finished.
-    pub(crate) fn offline_done(&self, aor: &str, id: i64, status: u16, jobs: &mut Vec<Job>) {
-        self.offline_delivering.lock().remove(aor);
-        if (200..300).contains(&status) {
-            if let Some(store) = &self.store {
-                if let Err(e) = store.delete_message(id) {
-                    tracing::error!("deleting delivered message {id}: {e}");
-                    return;
-                }
-            }
-            jobs.push(Job::DeliverOffline(aor.to_string()));
+    /// A stored message's delivery finished. Its delivery stays marked under way until
+    /// the store has deleted it, so a registration meanwhile does not send it again.
+    pub(crate) fn offline_done(&self, aor: &str, id: i64, status: u16) {
+        if (200..300).contains(&status) && self.store.is_some() {
+            self.submit_internal(Effect::DeleteDelivered {
+                aor: aor.to_string(),
+                id,
+            });
         } else {
+            self.offline_delivering.lock().remove(aor);
             tracing::info!(
                 to = aor,
                 id,

@@ -11,10 +11,12 @@
 //! - [`location`], [`users`]: registrations and the credentials cache
 //! - [`server`]: wiring it together and running it
 
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod defence;
 pub mod edge;
+pub mod effects;
 pub mod filters;
 pub mod guard;
 pub mod im;

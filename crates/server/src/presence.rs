@@ -815,9 +815,15 @@ impl Core {
             .unwrap_or_default()
     }
 
-    pub(crate) fn notify(&self, id: u64, reason: Option<&str>, out: &mut Vec<Outgoing>) {
-        if let Some(plan) = self.plan_notify(id, reason, Instant::now()) {
-            self.send_own_request(plan.req, plan.dest, Some(id), out);
+    pub(crate) fn notify(
+        &self,
+        id: u64,
+        reason: Option<&str>,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        if let Some(plan) = self.plan_notify(id, reason, now) {
+            self.send_own_request(plan.req, plan.dest, Some(id), now, out);
         }
     }
 
@@ -868,7 +874,7 @@ impl Core {
                 .collect()
         };
         for (id, reason) in gone {
-            self.notify(id, Some(reason), out);
+            self.notify(id, Some(reason), now, out);
         }
         for aor in changed {
             jobs.push(Job::NotifyWatchers(aor));
@@ -881,7 +887,7 @@ impl Core {
                 .subs
                 .get(&id)
                 .map(|s| (s.presentity.clone(), s.package));
-            self.notify(id, Some("timeout"), out);
+            self.notify(id, Some("timeout"), now, out);
             if let Some((p, Package::Presence)) = presentity {
                 jobs.push(Job::Winfo(p));
             }

@@ -79,6 +79,7 @@ impl Privacy {
             .collect();
         *self.lists.write() = Arc::new(lists);
         *self.version.write() = Some(v);
+        tracing::info!("contact lists loaded (contacts version {v})");
         Ok(changed)
     }
 }

@@ -621,6 +621,7 @@ impl Core {
         &self,
         mut msg: Message,
         src: &Source,
+        now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
         // An ACK cannot be challenged: it is relayed only inside a dialog confab record-routed
@@ -643,7 +644,7 @@ impl Core {
             }
             match self.local_aor(&uri) {
                 Some(aor) => self
-                    .targets_for(&aor, Instant::now())
+                    .targets_for(&aor, now)
                     .into_iter()
                     .next()
                     .map(|t| t.dest),
@@ -669,7 +670,7 @@ impl Core {
                     self.default_domain().to_string()
                 };
                 let aor = crate::users::user_key(uri.user.unwrap_or(""), &domain);
-                self.targets_for(&aor, Instant::now())
+                self.targets_for(&aor, now)
                     .into_iter()
                     .next()
                     .map(|t| t.dest)

@@ -288,7 +288,7 @@ impl Core {
             resp.headers.push(HeaderName::Contact, v);
         }
         resp.headers
-            .push(HeaderName::Date, http_date(SystemTime::now()));
+            .push(HeaderName::Date, http_date(self.wall.system_time_at(now)));
         resp.headers.push(HeaderName::Server, SERVER_NAME);
         resp
     }

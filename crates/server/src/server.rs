@@ -106,6 +106,30 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
     for (l, listener) in tcp {
         tokio::spawn(transports.clone().accept_loop(l, listener));
     }
+    // Store work (offline messages, audit entries, reloads): a few workers, each running
+    // one effect at a time on a blocking thread and sending what its completion causes
+    // the way the timer tick does (effects.rs).
+    for _ in 0..crate::effects::STORE_WORKERS {
+        let (core, t) = (core.clone(), transports.clone());
+        tokio::spawn(async move {
+            let mut out = vec![];
+            loop {
+                let effect = core.effects.next().await;
+                let c = core.clone();
+                out = tokio::task::spawn_blocking(move || {
+                    let done = c.run_effect(effect);
+                    c.complete_at(done, std::time::Instant::now(), &mut out);
+                    out
+                })
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("internal error while running store work");
+                    vec![]
+                });
+                t.dispatch(&mut out).await;
+            }
+        });
+    }
     {
         let t = transports.clone();
         let core = core.clone();
@@ -136,7 +160,8 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
             loop {
                 iv.tick().await;
                 let c = core.clone();
-                // the sweep may read the store (contact lists): keep it off the I/O threads
+                // the sweep walks every binding and subscription: keep it off the I/O threads
+                // (its store reads are effects, run by the store workers)
                 out = tokio::task::spawn_blocking(move || {
                     c.sweep(&mut out);
                     out

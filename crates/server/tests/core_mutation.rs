@@ -166,6 +166,9 @@ impl Harness {
 
     /// Checks everything emitted so far; remembers requests to answer later.
     fn drain(&mut self, cause: &[u8]) {
+        // store work (offline messages, audit, reloads) runs here, as the server's workers would
+        self.core
+            .run_pending_effects(std::time::Instant::now(), &mut self.out);
         for o in std::mem::take(&mut self.out) {
             self.emitted += 1;
             let m = match parse_message(o.bytes.clone()) {

@@ -208,6 +208,25 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits (bounded) until the server's log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        wait_until(
+            &format!("the log to show {needle:?}"),
+            Duration::from_secs(10),
+            || self.log_text().contains(needle),
+        );
+    }
+
+    /// Waits (bounded) until the running server has loaded the contact lists the store
+    /// holds now (it looks for changes every second).
+    pub fn wait_contacts_loaded(&self) {
+        let v = confab_store::Store::open(self.data())
+            .unwrap()
+            .contacts_version()
+            .unwrap();
+        self.wait_for_log(&format!("contact lists loaded (contacts version {v})"));
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -229,6 +248,15 @@ impl Drop for Server {
                 .collect();
             eprintln!("---- confab log (tail) ----\n{tail}");
         }
+    }
+}
+
+/// Polls `cond` (every 50 ms) until it holds; fails naming `what` once `within` has passed.
+pub fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::classify::{Classified, Kind, Sender};
 use super::Verdict;
-use crate::core::{unix_now, Core};
+use crate::core::Core;
 use crate::users::{user_key, UserCred};
 use confab_sip::digest::{self, Algorithm, Challenge, Credentials, NonceCheck};
 use confab_sip::{HeaderName, Message, Uri};
@@ -199,7 +199,10 @@ impl Core {
                 self.defence.auth_failed(&who, ip, now);
                 break;
             }
-            match self.nonces.check(&creds.nonce, creds.nc, unix_now()) {
+            match self
+                .nonces
+                .check(&creds.nonce, creds.nc, self.wall.unix_at(now))
+            {
                 NonceCheck::Valid => {}
                 NonceCheck::Stale => {
                     stale = true;
@@ -220,7 +223,7 @@ impl Core {
             }
             return AuthResult::Ok(user);
         }
-        AuthResult::Respond(self.challenge(msg, status, stale))
+        AuthResult::Respond(self.challenge(msg, status, stale, now))
     }
 
     /// Whether a URI names this server itself (an address or domain of ours, no user).
@@ -230,7 +233,7 @@ impl Core {
         })
     }
 
-    fn challenge(&self, msg: &Message, status: u16, stale: bool) -> Message {
+    fn challenge(&self, msg: &Message, status: u16, stale: bool, now: Instant) -> Message {
         let mut resp = self.error_response(msg, status, confab_sip::message::reason_phrase(status));
         let realm = msg
             .from_hdr()
@@ -242,7 +245,7 @@ impl Core {
         } else {
             HeaderName::ProxyAuthenticate
         };
-        let nonce = self.nonces.issue(unix_now());
+        let nonce = self.nonces.issue(self.wall.unix_at(now));
         let mut algs = vec![Algorithm::Md5];
         if self.cfg.auth.sha256 {
             algs.push(Algorithm::Sha256);

@@ -76,6 +76,8 @@ pub fn core() -> Core {
 /// Checks what the core emitted in answer to `cause`; returns the requests it sent on.
 fn drain(core: &Core, out: &mut Vec<Outgoing>, cause: &[u8]) -> Vec<(Message, SocketAddr)> {
     let mut sent = vec![];
+    // store work (offline messages, audit, reloads) runs here, as the server's workers would
+    core.run_pending_effects(std::time::Instant::now(), out);
     let mut failures = vec![];
     for o in std::mem::take(out) {
         match parse_message(o.bytes.clone()) {
