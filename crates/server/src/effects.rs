@@ -32,6 +32,16 @@ pub const EFFECT_QUEUE: usize = 1024;
 /// Workers running effects (each one store call at a time).
 pub const STORE_WORKERS: usize = 4;
 
+/// Runs a store call whose completion a transaction or a delivery waits for; a panic in it
+/// becomes an error, so the request is still answered (500) and the delivery state is
+/// released instead of waiting forever.
+fn unpanicked<T>(what: &str, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!("internal error (panic) while {what}");
+        Err(StoreError::Invalid(format!("internal error while {what}")))
+    })
+}
+
 /// Store work the core asked for.
 #[derive(Debug)]
 pub enum Effect {
@@ -150,16 +160,18 @@ impl Core {
                 extra_headers,
             } => {
                 let limits = &self.cfg.im;
-                let result = store.store_message(
-                    &user,
-                    &domain,
-                    &sender,
-                    &content_type,
-                    &req.body,
-                    &extra_headers,
-                    limits.max_stored_per_user,
-                    limits.max_stored_bytes_per_user,
-                );
+                let result = unpanicked("storing a message", || {
+                    store.store_message(
+                        &user,
+                        &domain,
+                        &sender,
+                        &content_type,
+                        &req.body,
+                        &extra_headers,
+                        limits.max_stored_per_user,
+                        limits.max_stored_bytes_per_user,
+                    )
+                });
                 Completion::Stored {
                     shard,
                     key,
@@ -170,13 +182,15 @@ impl Core {
             }
             Effect::FetchOffline { aor } => {
                 let (user, domain) = aor.rsplit_once('@').unwrap_or((&aor, ""));
-                let result = store
-                    .pending_messages(user, domain, 1)
-                    .map(|mut v| (!v.is_empty()).then(|| v.remove(0)));
+                let result = unpanicked("reading a stored message", || {
+                    store
+                        .pending_messages(user, domain, 1)
+                        .map(|mut v| (!v.is_empty()).then(|| v.remove(0)))
+                });
                 Completion::Fetched { aor, result }
             }
             Effect::DeleteDelivered { aor, id } => Completion::Deleted {
-                result: store.delete_message(id),
+                result: unpanicked("deleting a delivered message", || store.delete_message(id)),
                 aor,
                 id,
             },
@@ -313,5 +327,20 @@ impl Core {
         let mut resp = self.error_response(req, 503, "Service Unavailable (store busy)");
         resp.headers.push(HeaderName::RetryAfter, "1");
         self.respond(shard, key, resp, now, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unpanicked;
+
+    #[test]
+    fn a_panicking_store_call_becomes_an_error() {
+        let r: Result<i64, _> = unpanicked("testing", || panic!("boom"));
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("internal error while testing"));
+        assert_eq!(unpanicked("testing", || Ok(7)).unwrap(), 7);
     }
 }
