@@ -109,16 +109,7 @@ impl Core {
         let record_route =
             initial && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
         let via = msg.top_via().expect("validated");
-        let call_id = msg.call_id().map(|c| c.to_string()).unwrap_or_default();
-        let from_tag = msg
-            .from_hdr()
-            .and_then(|f| f.tag().map(str::to_owned))
-            .unwrap_or_default();
         let caller_flow = behind_nat(&via, src).then(|| src.flow());
-        let caller_token = record_route.then(|| {
-            self.route_tokens
-                .sign(&call_id, &from_tag, caller_flow.as_ref())
-        });
 
         let mut base = msg.clone();
         let mf = base.max_forwards().unwrap_or(70);
@@ -139,6 +130,16 @@ impl Core {
                 .expect("has Via");
             first.value = Text::from(v);
         }
+        // The dialog our Record-Route entries are signed for (Call-ID, the initiator's tag),
+        // and the entry for the caller's side: only for a request that is record-routed.
+        let dialog = record_route.then(|| {
+            (
+                base.call_id().map_or("", |c| c.as_str()),
+                base.from_hdr().and_then(|f| f.tag()).unwrap_or(""),
+            )
+        });
+        let caller_token =
+            dialog.map(|(call_id, tag)| self.route_tokens.sign(call_id, tag, caller_flow.as_ref()));
 
         let pid = self.next_id();
         let mut ctx = ProxyCtx {
@@ -183,14 +184,12 @@ impl Core {
                 insecure_refused += 1;
                 continue;
             }
-            if let Some(caller_token) = &caller_token {
+            if let (Some(caller_token), Some((call_id, tag))) = (&caller_token, dialog) {
                 if ingress != egress || t.flow {
                     // RFC 5658 double Record-Route: one entry per side.
-                    let callee_token = if t.flow {
-                        self.route_tokens.sign(&call_id, &from_tag, Some(&t.dest))
-                    } else {
-                        self.route_tokens.sign(&call_id, &from_tag, None)
-                    };
+                    let callee_token =
+                        self.route_tokens
+                            .sign(call_id, tag, t.flow.then_some(&t.dest));
                     fwd.headers.push_front(
                         HeaderName::RecordRoute,
                         record_route_value(&ingress, caller_token),
@@ -632,28 +631,13 @@ impl Core {
         if msg.max_forwards() == Some(0) {
             return;
         }
-        let dest = if !own.signed {
-            let Some(uri_text) = msg.uri().cloned() else {
-                return;
-            };
-            let Ok(uri) = Uri::parse(&uri_text) else {
-                return;
-            };
-            if msg.headers.has(&HeaderName::Route) || uri.user.is_none() {
+        let dest = if let Some(r) = msg.headers.get(&HeaderName::Route) {
+            if !own.signed {
                 return;
             }
-            match self.local_aor(&uri) {
-                Some(aor) => self
-                    .targets_for(&aor, now)
-                    .into_iter()
-                    .next()
-                    .map(|t| t.dest),
-                None => return,
-            }
-        } else if let Some(r) = msg.headers.get(&HeaderName::Route) {
             NameAddr::parse(r).ok().and_then(|na| uri_dest(&na.uri()))
         } else if let Some(f) = own.flow {
-            Some(f)
+            Some(f) // only a signed entry names a flow
         } else {
             let Some(uri_text) = msg.uri().cloned() else {
                 return;
@@ -661,21 +645,14 @@ impl Core {
             let Ok(uri) = Uri::parse(&uri_text) else {
                 return;
             };
-            if uri.user.is_some()
-                && (self.is_our_domain(uri.host) || self.is_us(uri.host, uri.port))
-            {
-                let domain = if self.is_our_domain(uri.host) {
-                    uri.host.to_ascii_lowercase()
-                } else {
-                    self.default_domain().to_string()
-                };
-                let aor = crate::users::user_key(uri.user.unwrap_or(""), &domain);
-                self.targets_for(&aor, now)
+            match self.local_aor(&uri) {
+                Some(aor) => self
+                    .targets_for(&aor, now)
                     .into_iter()
                     .next()
-                    .map(|t| t.dest)
-            } else {
-                uri_dest(&uri)
+                    .map(|t| t.dest),
+                None if own.signed => uri_dest(&uri),
+                None => return,
             }
         };
         let Some(dest) = dest else { return };

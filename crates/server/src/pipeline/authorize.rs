@@ -128,19 +128,21 @@ impl Core {
         // Content: every MESSAGE (in a dialog too), and file-transfer offers.
         match req.method {
             Method::Message if p.filters_messages() => {
-                let mut local: Vec<String> = vec![];
+                // our users among its parties: the sender, and the addressed user (or, in a
+                // dialog, the To user when ours)
+                let to_local = match &recipient {
+                    Some(_) => None,
+                    None => self
+                        .header_key(msg.to_hdr())
+                        .filter(|k| self.is_our_domain(k.rsplit_once('@').map_or("", |x| x.1))),
+                };
+                let mut local: Vec<&str> = vec![];
                 if let Sender::Local { key } = &req.sender {
-                    local.push(key.clone());
+                    local.push(key);
                 }
-                if let Some(r) = recipient.clone().or_else(|| {
-                    self.header_key(msg.to_hdr())
-                        .filter(|k| self.is_our_domain(k.rsplit_once('@').map_or("", |x| x.1)))
-                }) {
-                    local.push(r);
-                }
+                local.extend(recipient.as_deref().or(to_local.as_deref()));
                 // IgnoreLocal: between two of our users (sender and recipient both local)
                 let internal = local.len() == 2;
-                let local: Vec<&str> = local.iter().map(String::as_str).collect();
                 p.filter_message(msg, &local, internal)?;
             }
             Method::Invite if initial => p.filter_file_transfer(msg)?,
