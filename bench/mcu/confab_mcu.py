@@ -625,6 +625,7 @@ listen = "{HOST}:{CONFAB_HTTP_PORT}"
 media_port_min = {MEDIA_PORT_MIN}
 media_port_max = {MEDIA_PORT_MAX}
 mixer_threads = {self.args.mixer_threads}
+max_participants = 3000
 """)
 
     def prepare(self, n_rooms, max_room):
@@ -1023,6 +1024,8 @@ def run_once(args, target, rooms_spec, label):
                "selfcheck_ok": all(c["ok"] for c in checks), "selfcheck": checks}
         if target.name == "janus":
             res["sampling_rate"] = args.sampling_rate
+        else:
+            res["sip_remote_byes"] = target.ua.remote_byes
     finally:
         left = 0
         try:

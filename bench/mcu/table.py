@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Side-by-side tables from confab_mcu.py --json-out files (confab and Janus runs).
+
+  python3 bench/mcu/table.py mcu.jsonl [more.jsonl ...]
+
+Per codec and layout (one room of K, rooms of 5) and server: every run (K, server CPU %,
+% per participant, generator CPU, mix packets received, gaps > 40 ms, MCU late ticks,
+latency p50/p95, spectral check), then a summary: the largest K with no 20 ms deadline
+missed (no receiver gap > 40 ms, >= 99 % of the mix packets received, no late MCU tick
+where the server reports ticks, spectral check passed), the CPU per participant there,
+and the participants per core that figure gives (100 / % per participant).
+"""
+
+import json
+import sys
+
+
+def layout(r):
+    return "one room" if r["rooms"] == 1 else f"rooms of {r['participants'] // r['rooms']}"
+
+
+def mcu(r, name):
+    for k, v in r.get("mcu_metrics", {}).items():
+        if k.split("{", 1)[0] == name:
+            return v
+    return None
+
+
+def clean(r):
+    late = mcu(r, "confab_mcu_late_ticks_total")
+    return (r["gaps_gt40ms"] == 0 and r["rx_mean"] >= 0.99 * r["rx_expected_per_part"]
+            and (late is None or late == 0) and r["selfcheck_ok"])
+
+
+def main(paths):
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    r = json.loads(line)
+                    if r.get("participants"):
+                        rows.append(r)
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["codec"], layout(r), str(r.get("talkers_per_room", "all"))), []).append(r)
+    summary = []
+    for (codec, lay, talk), rs in sorted(groups.items()):
+        print(f"\n### {codec.upper()}, {lay}" + ("" if talk == "all" else f", {talk} talkers per room") + "\n")
+        print("| server | K | server CPU % | % per participant | generator CPU % | machine busy % "
+              "| mix rx / expected | gaps > 40 ms | MCU late / ticks | latency p50 / p95 ms | mix check |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        best = {}
+        for r in sorted(rs, key=lambda r: (r["server"], r["participants"])):
+            late, ticks = mcu(r, "confab_mcu_late_ticks_total"), mcu(r, "confab_mcu_ticks_total")
+            lt = f"{int(late)} / {int(ticks)}" if late is not None and ticks is not None else "-"
+            lat = f"{r['lat_p50_ms']} / {r['lat_p95_ms']}" if "lat_p50_ms" in r else "-"
+            print(f"| {r['server']} | {r['participants']} | {r['server_cpu_pct']} | {r['server_cpu_pct_per_part']} "
+                  f"| {r['gen_cpu_pct']} | {r['machine_busy_pct']} | {r['rx_mean']} / {r['rx_expected_per_part']} "
+                  f"| {r['gaps_gt40ms']} | {lt} | {lat} | {'ok' if r['selfcheck_ok'] else 'FAIL'} |")
+            if clean(r) and r["participants"] >= best.get(r["server"], {"participants": -1})["participants"]:
+                best[r["server"]] = r
+        for srv, r in best.items():
+            summary.append((codec, lay, talk, srv, r))
+    print("\n### Summary: largest clean run, CPU per participant there, participants per core\n")
+    print("| codec | layout | server | largest K clean | % of a core per participant | participants per core "
+          "| latency p50 / p95 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for codec, lay, talk, srv, r in summary:
+        per = r["server_cpu_pct_per_part"]
+        lat = f"{r['lat_p50_ms']} / {r['lat_p95_ms']}" if "lat_p50_ms" in r else "-"
+        lay2 = lay + ("" if talk == "all" else f" ({talk} talking)")
+        print(f"| {codec} | {lay2} | {srv} | {r['participants']} | {per} | {round(100 / per) if per else '-'} | {lat} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
