@@ -86,6 +86,9 @@ pub(crate) enum Job {
     OfflineDone { aor: String, id: i64, status: u16 },
     /// Our NOTIFY failed (481, timeout...): end the subscription.
     DropSubscription(u64),
+    /// A request of the conference focus (NOTIFY, BYE, MESSAGE) to send in a client
+    /// transaction of its own.
+    SendOwn(Box<Message>, Dest),
     /// Write a refusal by policy (an information barrier) to the audit log.
     Audit {
         origin: String,
@@ -627,6 +630,7 @@ impl Core {
                 }
             }
             Job::DeliverOffline(aor) => self.deliver_offline(&aor, now),
+            Job::SendOwn(req, dest) => self.send_own_request(*req, dest, None, now, out),
             Job::OfflineDone { aor, id, status } => self.offline_done(&aor, id, status),
             Job::DropSubscription(id) => {
                 if let Some(p) = self.presence.drop_sub(id) {

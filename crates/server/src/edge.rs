@@ -942,8 +942,11 @@ fn not_in_force_here(docs: &Documents, at: &Placement) -> Vec<String> {
 }
 
 /// The kinds of document the server reads.
-fn kinds() -> [&'static str; 12] {
+fn kinds() -> [&'static str; 15] {
     [
+        policy::MeetingConfiguration::DEF.noun,
+        policy::ConferencingConfiguration::DEF.noun,
+        policy::ConferencingPolicy::DEF.noun,
         policy::AccessEdgeConfiguration::DEF.noun,
         policy::DefenseConfiguration::DEF.noun,
         policy::AllowedDomain::DEF.noun,

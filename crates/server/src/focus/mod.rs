@@ -28,7 +28,7 @@
 pub mod admission;
 pub(crate) mod roster;
 
-use crate::core::{random_token, uri_dest, Core, Shard, SERVER_NAME};
+use crate::core::{random_token, Core, Shard, SERVER_NAME};
 use crate::net::{Dest, Outgoing, Source};
 use crate::pipeline::Verdict;
 use admission::{Access, Caller, Decision, Presenters, Role, Rules};
@@ -137,7 +137,7 @@ impl Dialog {
             call_id: call_id.to_string(),
             ours: format!("{to};tag={our_tag}"),
             our_tag: our_tag.to_string(),
-            theirs: msg.header(&HeaderName::From).unwrap_or_default().to_string(),
+            theirs: msg.header(&HeaderName::From).map(|t| t.to_string()).unwrap_or_default(),
             their_tag,
             target: contact,
             routes,
@@ -207,7 +207,6 @@ struct Conf {
     key: String,
     uri: String,
     subject: String,
-    meeting_id: i64,
     rules: Rules,
     room: RoomId,
     participants: Vec<Participant>,
@@ -466,9 +465,9 @@ impl Core {
                 r.headers.push(HeaderName::Accept, "application/sdp");
                 Verdict::Respond(r)
             }
-            Some(Method::Subscribe) => self.conference_subscribe(msg, &conf, &caller, src, now, out),
-            Some(Method::Message) => self.conference_im(msg, &conf, None, &caller, src, now, out),
-            Some(Method::Refer) => self.conference_refer(msg, &conf, None, &caller, src, now, out),
+            Some(Method::Subscribe) => self.conference_subscribe(shard, msg, &conf, &caller, src, now, out),
+            Some(Method::Message) => self.conference_im(shard, msg, &conf, None, &caller, src, now, out),
+            Some(Method::Refer) => self.conference_refer(shard, msg, &conf, None, &caller, src, now, out),
             Some(Method::Ack) => Verdict::Drop,
             Some(Method::Bye | Method::Cancel | Method::Info | Method::Notify) => {
                 Verdict::reply(481, "Call/Transaction Does Not Exist")
@@ -571,7 +570,7 @@ impl Core {
         let from = req.from_hdr();
         let display = from
             .as_ref()
-            .and_then(|f| f.display_name().map(|d| d.trim_matches('"').to_string()))
+            .and_then(|f| f.display.map(|d| d.trim().trim_matches('"').to_string()))
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| match &caller {
                 Caller::Enterprise(k) | Caller::Federated(k) => k.clone(),
@@ -588,7 +587,6 @@ impl Core {
                 key: m.key.clone(),
                 uri: conf_uri.clone(),
                 subject: m.subject.clone(),
-                meeting_id: m.id,
                 rules: rules.clone(),
                 room,
                 participants: vec![],
@@ -721,11 +719,11 @@ impl Core {
                 }
                 (Some(Method::Message), _) => {
                     drop(st);
-                    return self.conference_im_from(msg, &conf_key, pid, now, out);
+                    return self.conference_im_from(shard, msg, &conf_key, pid, now, out);
                 }
                 (Some(Method::Refer), _) => {
                     drop(st);
-                    return self.refer_from(msg, &conf_key, pid, tag, src, now, out);
+                    return self.refer_from(shard, msg, &conf_key, pid, tag, src, now, out);
                 }
                 (Some(Method::Info | Method::Options | Method::Update), _) => {
                     Verdict::Reply(200, None)
@@ -749,7 +747,7 @@ impl Core {
             v => v,
         };
         // requests of the focus (NOTIFY, BYE) go out after the answer
-        self.flush(sends, now, out);
+        self.flush_locked(shard, sends, out);
         verdict
     }
 
@@ -800,7 +798,7 @@ impl Core {
         let mut resp = self.focus_response(msg, 200, None, tag, &conf_uri, src);
         resp.headers.remove_all(&HeaderName::To);
         resp.headers
-            .push(HeaderName::To, msg.header(&HeaderName::To).unwrap_or_default().to_string());
+            .push(HeaderName::To, msg.header(&HeaderName::To).map(|t| t.to_string()).unwrap_or_default());
         resp.set_body("application/sdp", Bytes::from(answer));
         if !src.transport.is_reliable() {
             p.unacked = Some(Retransmit {
@@ -822,6 +820,7 @@ impl Core {
     #[allow(clippy::too_many_arguments)]
     fn conference_subscribe(
         &self,
+        shard: &mut Shard,
         msg: &Message,
         conf: &ConfAddr,
         caller: &Caller,
@@ -829,7 +828,7 @@ impl Core {
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) -> Verdict {
-        let event = msg.header(&HeaderName::Event).unwrap_or_default();
+        let event = msg.header(&HeaderName::Event).map(|t| t.as_str()).unwrap_or("");
         if !event.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("conference") {
             let mut r = self.error_response(msg, 489, "Bad Event");
             r.headers.push(HeaderName::AllowEvents, "conference");
@@ -880,11 +879,9 @@ impl Core {
             r.headers.push(HeaderName::Expires, expires.to_string());
             r
         };
-        // the 200 first, then the first NOTIFY
-        let dest = crate::core::reply_dest(src, msg.top_via().as_ref());
-        self.send(dest, resp.to_bytes(), None, out);
-        self.flush(sends, now, out);
-        Verdict::Drop
+        // the 200 first (on the transaction), then the first NOTIFY (a job run after it)
+        self.flush_locked(shard, sends, out);
+        Verdict::Respond(resp)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1051,6 +1048,7 @@ impl Core {
     #[allow(clippy::too_many_arguments)]
     fn conference_im(
         &self,
+        shard: &mut Shard,
         msg: &Message,
         conf: &ConfAddr,
         _dialog: Option<u32>,
@@ -1069,11 +1067,12 @@ impl Core {
                 None => return Verdict::reply(403, "Only participants may send to the meeting"),
             }
         };
-        self.conference_im_from(msg, &conf.key, pid, now, out)
+        self.conference_im_from(shard, msg, &conf.key, pid, now, out)
     }
 
     fn conference_im_from(
         &self,
+        shard: &mut Shard,
         msg: &Message,
         conf_key: &str,
         pid: u32,
@@ -1085,8 +1084,8 @@ impl Core {
         }
         let ctype = msg
             .header(&HeaderName::ContentType)
-            .unwrap_or("text/plain")
-            .to_string();
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "text/plain".to_string());
         let mut sends = Sends::default();
         {
             let mut st = self.focus.state.lock();
@@ -1103,12 +1102,12 @@ impl Core {
                     rename_from(&mut req, &name);
                     req.headers
                         .push(HeaderName::Other("P-Asserted-Identity".into()), format!("\"{name}\" <{user}>"));
-                    req.set_body(ctype.clone(), msg.body.clone());
+                    req.set_body(&ctype, msg.body.clone());
                     sends.requests.push((req, p.dialog.dest));
                 }
             }
         }
-        self.flush(sends, now, out);
+        self.flush_locked(shard, sends, out);
         Verdict::Reply(200, None)
     }
 
@@ -1116,6 +1115,7 @@ impl Core {
     #[allow(clippy::too_many_arguments)]
     fn conference_refer(
         &self,
+        shard: &mut Shard,
         msg: &Message,
         conf: &ConfAddr,
         _dialog: Option<u32>,
@@ -1135,7 +1135,7 @@ impl Core {
             }
         };
         let tag = random_token(16);
-        self.refer_from(msg, &conf.key, pid, &tag, src, now, out)
+        self.refer_from(shard, msg, &conf.key, pid, &tag, src, now, out)
     }
 
     /// RFC 4579 §5.5: a presenter removes a participant (`Refer-To: <uri;method=BYE>` or
@@ -1143,6 +1143,7 @@ impl Core {
     #[allow(clippy::too_many_arguments)]
     fn refer_from(
         &self,
+        shard: &mut Shard,
         msg: &Message,
         conf_key: &str,
         pid: u32,
@@ -1151,7 +1152,7 @@ impl Core {
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) -> Verdict {
-        let Some(refer_to) = msg.header(&HeaderName::Other("Refer-To".into())).map(str::to_string) else {
+        let Some(refer_to) = msg.header(&HeaderName::ReferTo).map(|t| t.to_string()) else {
             return Verdict::reply(400, "REFER without Refer-To");
         };
         let lower = refer_to.to_ascii_lowercase();
@@ -1187,23 +1188,49 @@ impl Core {
         if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
             fix_to(&mut resp, msg);
         }
-        let dest = crate::core::reply_dest(src, msg.top_via().as_ref());
-        self.send(dest, resp.to_bytes(), None, out);
-        // the implicit subscription's outcome (RFC 3515 §2.4.5), in the REFER's dialog
-        if let Ok(mut d) = Dialog::new(msg, src, self, tag) {
-            if let Some(mut n) = d.request(self, Method::Notify) {
+        // the implicit subscription's outcome (RFC 3515 §2.4.5), in the REFER's dialog: the
+        // referrer's call with the focus, or the dialog this REFER made
+        let notify = |d: &mut Dialog| {
+            d.request(self, Method::Notify).map(|mut n| {
                 n.headers.push(HeaderName::Event, "refer");
                 n.headers
                     .push(HeaderName::SubscriptionState, "terminated;reason=noresource");
                 n.set_body("message/sipfrag;version=2.0", Bytes::from_static(b"SIP/2.0 200 OK\r\n"));
-                sends.requests.push((n, d.dest));
-            }
-        }
-        self.flush(sends, now, out);
-        Verdict::Drop
+                (n, d.dest)
+            })
+        };
+        let sent = if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
+            let mut st = self.focus.state.lock();
+            st.confs
+                .get_mut(conf_key)
+                .and_then(|c| c.participant_mut(pid))
+                .and_then(|p| notify(&mut p.dialog))
+        } else {
+            Dialog::new(msg, src, self, tag).ok().and_then(|mut d| notify(&mut d))
+        };
+        sends.requests.extend(sent);
+        self.flush_locked(shard, sends, out);
+        Verdict::Respond(resp)
     }
 
-    /// Sends what was decided under the focus lock.
+    /// Sends what was decided under the focus lock, while a shard is locked (a service of
+    /// the pipeline): the focus's own requests wait until the shard is released (they may
+    /// belong to the same shard).
+    fn flush_locked(&self, shard: &mut Shard, sends: Sends, out: &mut Vec<Outgoing>) {
+        if let Some(media) = &self.focus.media {
+            for leg in sends.close_legs {
+                media.close_leg(leg);
+            }
+        }
+        for (dest, bytes) in sends.raw {
+            self.send(dest, bytes, None, out);
+        }
+        for (req, dest) in sends.requests {
+            shard.jobs.push(crate::core::Job::SendOwn(Box::new(req), dest));
+        }
+    }
+
+    /// Sends what was decided under the focus lock (no shard locked).
     fn flush(&self, sends: Sends, now: Instant, out: &mut Vec<Outgoing>) {
         if let Some(media) = &self.focus.media {
             for leg in sends.close_legs {
@@ -1437,13 +1464,13 @@ fn participant_of(c: &Conf, caller: &Caller, src: &Source) -> Option<u32> {
 fn fix_to(resp: &mut Message, req: &Message) {
     resp.headers.remove_all(&HeaderName::To);
     resp.headers
-        .push(HeaderName::To, req.header(&HeaderName::To).unwrap_or_default().to_string());
+        .push(HeaderName::To, req.header(&HeaderName::To).map(|t| t.to_string()).unwrap_or_default());
 }
 
 /// Puts `name` as the display name of a request's From (the dialog is matched by URI and
 /// tag, not by display name: RFC 3261 §12.2.1.1).
 fn rename_from(req: &mut Message, name: &str) {
-    let Some(from) = req.header(&HeaderName::From).map(str::to_string) else { return };
+    let Some(from) = req.header(&HeaderName::From).map(|t| t.to_string()) else { return };
     let start = from.find('<').unwrap_or(0);
     let renamed = format!("\"{name}\" {}", &from[start..]);
     req.headers.remove_all(&HeaderName::From);
