@@ -192,6 +192,76 @@ pub fn create_meeting(store: &Store, req: &MeetingRequest) -> Result<Created, St
     Ok(Created { meeting, warnings })
 }
 
+/// The cmdlet whose right live meeting control (admit, deny, mute, unmute, remove a
+/// participant over REST) requires of an administrator: whoever may remove a meeting may
+/// run it.
+pub const LIVE_CONTROL_CMDLET: &str = "Remove-CsMeeting";
+
+/// Whether the administrator `principal` may control the live meeting `key` (roles and the
+/// organizer's OU against their user scopes, as [`LIVE_CONTROL_CMDLET`] would be checked);
+/// the meeting on success. Errors are the shell's: not found, denied, out of scope.
+pub fn authorize_live_control(
+    store: &Store,
+    principal: &crate::Principal,
+    key: &str,
+) -> Result<Meeting, crate::ExecError> {
+    use crate::ExecError;
+    let cmdlet = LIVE_CONTROL_CMDLET;
+    let failed = |message: String| ExecError::Failed {
+        cmdlet: cmdlet.into(),
+        message,
+    };
+    let meeting = store
+        .meeting_by_key(key)
+        .map_err(|e| failed(e.to_string()))?
+        .ok_or_else(|| failed(format!("Management object not found for identity \"{key}\"")))?;
+    let (u, d) = meeting
+        .organizer
+        .split_once('@')
+        .unwrap_or((&meeting.organizer, ""));
+    let ou = store
+        .get_user(u, d)
+        .map_err(|e| failed(e.to_string()))?
+        .and_then(|u| u.ou);
+    let roles = &principal.roles;
+    if !roles.iter().any(|r| r.permits(cmdlet)) {
+        return Err(ExecError::Denied {
+            cmdlet: cmdlet.into(),
+            admin: principal.name.clone(),
+            allowed_by: crate::roles::BUILTIN_ROLES
+                .iter()
+                .filter_map(|r| crate::roles::Role::builtin(r))
+                .filter(|r| r.allows(cmdlet))
+                .map(|r| r.identity)
+                .collect(),
+        });
+    }
+    if !roles
+        .iter()
+        .any(|r| r.permits(cmdlet) && r.covers_user(ou.as_deref()))
+    {
+        let mut scopes: Vec<String> = vec![];
+        for r in roles.iter().filter(|r| r.permits(cmdlet)) {
+            for sc in &r.user_scopes {
+                if !scopes.contains(sc) {
+                    scopes.push(sc.clone());
+                }
+            }
+        }
+        return Err(ExecError::OutOfScope {
+            cmdlet: cmdlet.into(),
+            admin: principal.name.clone(),
+            object: match &ou {
+                Some(ou) => format!("sip:{} ({ou})", meeting.organizer),
+                None => format!("sip:{} (in no OU)", meeting.organizer),
+            },
+            scope_kind: "user",
+            scopes,
+        });
+    }
+    Ok(meeting)
+}
+
 /// Unix seconds as RFC 3339 UTC (`2026-12-06T23:28:13Z`).
 pub fn rfc3339(secs: i64) -> String {
     let t = confab_sip::message::UtcTime::from_unix(secs);
