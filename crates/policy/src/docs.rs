@@ -116,7 +116,7 @@ pub const FILE_EXTENSIONS: &[&str] = &[
     ".wsh",
 ];
 
-// ----- meetings and conferencing (not enforced yet) --------------------------------------------
+// ----- meetings and conferencing (partly enforced: the rules of meeting creation) --------------------------------------------
 
 lync_enum! {
     pub enum DesignateAsPresenter { None, Company, Everyone } default Company
@@ -128,15 +128,19 @@ document! {
         scopes: [Global, Site, Service("UserServer")],
         policy: false,
         get_set_only: false,
-        read_by_server: false,
+        read_by_server: true,
     }
-    pstn_callers_bypass_lobby: bool = true => "PstnCallersBypassLobby", Bool, NO_MEETINGS;
+    pstn_callers_bypass_lobby: bool = true => "PstnCallersBypassLobby", Bool,
+        Enforced("the default lobby bypass for dial-in callers of a new meeting (confab_admin::meetings::create_meeting: confab meeting create, New-CsMeeting, REST)");
     designate_as_presenter: DesignateAsPresenter = DesignateAsPresenter::Company
-        => "DesignateAsPresenter", Enum(DesignateAsPresenter::VALUES), NO_MEETINGS;
+        => "DesignateAsPresenter", Enum(DesignateAsPresenter::VALUES),
+        Enforced("the default presenters of a new meeting (confab_admin::meetings::create_meeting); an assigned meeting makes Everyone Company");
     assigned_conference_type_by_default: bool = true
-        => "AssignedConferenceTypeByDefault", Bool, NO_MEETINGS;
+        => "AssignedConferenceTypeByDefault", Bool,
+        Enforced("the kind of a new meeting when none is asked for (confab_admin::meetings::create_meeting)");
     enable_assigned_conference_type: bool = true
-        => "EnableAssignedConferenceType", Bool, NO_MEETINGS;
+        => "EnableAssignedConferenceType", Bool,
+        Enforced("$false refuses assigned meetings (confab_admin::meetings::create_meeting)");
     admit_anonymous_users_by_default: bool = true
         => "AdmitAnonymousUsersByDefault", Bool, NO_MEETINGS;
     require_room_systems_authorization: bool = false

@@ -174,7 +174,9 @@ fn enforcement_is_declared_for_every_property() {
         .map(|p| p.name)
         .collect();
     assert_eq!(enforced, ["DisableRTFIm"]);
-    assert!(!MeetingConfiguration::DEF.is_enforced());
+    // the rules of meeting creation read it (confab_admin::meetings)
+    assert!(MeetingConfiguration::DEF.is_enforced());
+    assert!(!ConferencingConfiguration::DEF.is_enforced());
     assert!(ImFilterConfiguration::DEF.is_enforced());
     assert!(BlockedDomain::DEF.not_enforced().next().is_none());
     assert!(
