@@ -636,16 +636,26 @@ max_participants = 3000
         os.makedirs(self.data)
         self.write_config()
         self._cli("user", "seed", "--count", str(n_rooms + 1))
+        pw = "bench-admin-%08x" % random.getrandbits(32)
+        self._cli("admin", "add", "bench", "--role", "CsAdministrator", "--password", pw)
+        shell = lambda cmd: self._cli("shell", "--admin", "bench", "-c", cmd, env={"CONFAB_ADMIN_PASSWORD": pw})
         if max_room > 250:      # Lync's default MaxMeetingSize is 250 (range 2-1000)
-            pw = "bench-admin-%08x" % random.getrandbits(32)
-            self._cli("admin", "add", "bench", "--role", "CsAdministrator", "--password", pw)
-            self._cli("shell", "--admin", "bench", "-c",
-                      f"Set-CsConferencingPolicy -Identity Global -MaxMeetingSize {min(max_room + 10, 1000)}",
-                      env={"CONFAB_ADMIN_PASSWORD": pw})
+            shell(f"Set-CsConferencingPolicy -Identity Global -MaxMeetingSize {min(max_room + 10, 1000)}")
         for i in range(n_rooms):
-            out = self._cli("meeting", "create", "--organizer", f"user{i + 1:04d}", "--access", "Everyone",
-                            "--subject", f"bench room {i}", "--json")
-            self.uris[i] = json.loads(out)["uri"]
+            org = f"user{i + 1:04d}"
+            try:
+                out = self._cli("meeting", "create", "--organizer", org, "--access", "Everyone",
+                                "--subject", f"bench room {i}", "--json")
+                self.uris[i] = json.loads(out[out.index("{"):])["uri"]
+            except RuntimeError as e:
+                if "unrecognized subcommand" not in str(e):
+                    raise
+                # a confab without `confab meeting`: the shell's New-CsMeeting does the same
+                out = shell(f'New-CsMeeting -Organizer {org} -Access Everyone -Subject "bench room {i}"')
+                m = re.search(r"^Uri\s*:\s*(\S+)", out, re.M)
+                if not m:
+                    raise RuntimeError(f"New-CsMeeting gave no Uri: {out}")
+                self.uris[i] = m.group(1)
         log(f"confab: {n_rooms} meetings created, e.g. {self.uris[0]}")
 
     def start(self, n_rooms, max_room):
