@@ -1101,9 +1101,10 @@ def main():
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--idle", type=float, default=5.0, help="bench: idle-baseline seconds (0 = skip)")
     ap.add_argument("--amp", type=int, default=6000, help="max tone amplitude (scaled down for big rooms)")
-    ap.add_argument("--min-amp", type=int, default=500,
-                    help="least tone amplitude: 500 (RMS 354) keeps every tone above confab's talker "
-                         "threshold (RMS 300), so every participant is mixed, as in Janus")
+    ap.add_argument("--min-amp", type=int, default=700,
+                    help="least tone amplitude: 700 (RMS 495) keeps every tone, even at 3.3 kHz after "
+                         "G.711 decoding and confab's 8->16 kHz interpolation (-3 dB there), above confab's "
+                         "talker threshold (RMS 300), so every participant is mixed, as in Janus")
     ap.add_argument("--mix-rms", type=float, default=5000.0,
                     help="target RMS of a participant's mix; tone amplitude = min(--amp, this/sqrt((n-1)/2))")
     ap.add_argument("--check-parts", type=int, default=3, help="participants per room to spectrum-check")
