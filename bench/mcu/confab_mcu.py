@@ -773,8 +773,6 @@ def media_loop(parts, target, warmup, duration, cpu, capture_last_s=4.0):
     m0 = {}
     while True:
         now = time.monotonic()
-        if now >= t_end:
-            break
         if not measuring and now >= t_meas:
             m0 = target.metrics()
             cpu.start()
@@ -784,6 +782,8 @@ def media_loop(parts, target, warmup, duration, cpu, capture_last_s=4.0):
                 p.lat = []
             late_max, late_over5, sent, rtcp = 0.0, 0, 0, 0
             measuring = True
+        if now >= t_end:
+            break
         if not capturing and now >= t_cap:
             capturing = True
             for p in parts:
@@ -1064,6 +1064,9 @@ def print_table(rows):
     print(hdr)
     print("|" + "|".join(["---"] * (hdr.count("|") - 1)) + "|")
     for r in rows:
+        if "error" in r:
+            print(f"| {r['server']} | {r['label']} | {r['participants']} | run failed: {r['error']} |")
+            continue
         bt = r.get("server_by_thread_pct", {})
         split = ", ".join(f"{k} {v}" for k, v in bt.items() if v >= 0.05)
         head = (f"| {r['server']} | {r['label']} | {r['participants']} | {r['server_cpu_pct']} "
@@ -1147,10 +1150,26 @@ def main():
         time.sleep(1.0)
         if args.idle > 0:
             rows.append(idle_baseline(target, args.idle))
+            if args.json_out:
+                with open(args.json_out, "a") as f:
+                    f.write(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), **rows[-1]}) + "\n")
         for spec in plan:
             label = f"verify-{args.codec}" if args.mode == "verify" else (
                 f"{len(spec)}x{spec[0][1]}")
-            rows.append(run_once(args, target, spec, label))
+            try:
+                rows.append(run_once(args, target, spec, label))
+            except (RuntimeError, OSError, TimeoutError, ValueError) as e:
+                # a run that cannot even be measured (e.g. joins refused, the machine so
+                # overloaded that the generator never reached its window) is reported as such
+                log(f"{label}: run failed: {e}")
+                rows.append({"label": label, "server": target.name, "codec": args.codec,
+                             "participants": sum(n for _, n in spec), "error": str(e)})
+            if args.json_out:
+                with open(args.json_out, "a") as f:
+                    f.write(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), **rows[-1]}) + "\n")
+            if "error" in rows[-1]:
+                target.wait_idle()
+                continue
             log(json.dumps({k: v for k, v in rows[-1].items() if k != "selfcheck"}))
             if args.mode == "verify":
                 for c in rows[-1]["selfcheck"]:
@@ -1159,12 +1178,8 @@ def main():
             target.wait_idle()
     finally:
         target.stop()
-    if args.json_out:
-        with open(args.json_out, "a") as f:
-            for r in rows:
-                f.write(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), **r}) + "\n")
     print_table(rows)
-    return 0 if all(r.get("selfcheck_ok", True) for r in rows) else 1
+    return 0 if all(r.get("selfcheck_ok", True) and "error" not in r for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ def main(paths):
                     r = json.loads(line)
                     if r.get("participants"):
                         rows.append(r)
+    failed = [r for r in rows if "error" in r]
+    rows = [r for r in rows if "error" not in r]
     groups = {}
     for r in rows:
         groups.setdefault((r["codec"], layout(r), str(r.get("talkers_per_room", "all"))), []).append(r)
@@ -63,6 +65,10 @@ def main(paths):
                 best[r["server"]] = r
         for srv, r in best.items():
             summary.append((codec, lay, talk, srv, r))
+    if failed:
+        print("\nRuns that could not be measured:\n")
+        for r in failed:
+            print(f"* {r['server']} {r['codec']} {r['label']}: {r['error']}")
     print("\n### Summary: largest clean run, CPU per participant there, participants per core\n")
     print("| codec | layout | server | largest K clean | % of a core per participant | participants per core "
           "| latency p50 / p95 ms |")
