@@ -466,8 +466,8 @@ impl Core {
                 Verdict::Respond(r)
             }
             Some(Method::Subscribe) => self.conference_subscribe(shard, msg, &conf, &caller, src, now, out),
-            Some(Method::Message) => self.conference_im(shard, msg, &conf, None, &caller, src, now, out),
-            Some(Method::Refer) => self.conference_refer(shard, msg, &conf, None, &caller, src, now, out),
+            Some(Method::Message) => self.conference_im(shard, msg, &conf, &caller, src, out),
+            Some(Method::Refer) => self.conference_refer(shard, msg, &conf, &caller, src, now, out),
             Some(Method::Ack) => Verdict::Drop,
             Some(Method::Bye | Method::Cancel | Method::Info | Method::Notify) => {
                 Verdict::reply(481, "Call/Transaction Does Not Exist")
@@ -719,7 +719,7 @@ impl Core {
                 }
                 (Some(Method::Message), _) => {
                     drop(st);
-                    return self.conference_im_from(shard, msg, &conf_key, pid, now, out);
+                    return self.conference_im_from(shard, msg, &conf_key, pid, out);
                 }
                 (Some(Method::Refer), _) => {
                     drop(st);
@@ -1051,10 +1051,8 @@ impl Core {
         shard: &mut Shard,
         msg: &Message,
         conf: &ConfAddr,
-        _dialog: Option<u32>,
         caller: &Caller,
         src: &Source,
-        now: Instant,
         out: &mut Vec<Outgoing>,
     ) -> Verdict {
         let pid = {
@@ -1067,7 +1065,7 @@ impl Core {
                 None => return Verdict::reply(403, "Only participants may send to the meeting"),
             }
         };
-        self.conference_im_from(shard, msg, &conf.key, pid, now, out)
+        self.conference_im_from(shard, msg, &conf.key, pid, out)
     }
 
     fn conference_im_from(
@@ -1076,7 +1074,6 @@ impl Core {
         msg: &Message,
         conf_key: &str,
         pid: u32,
-        now: Instant,
         out: &mut Vec<Outgoing>,
     ) -> Verdict {
         if msg.body.len() > MAX_IM_BYTES {
@@ -1118,7 +1115,6 @@ impl Core {
         shard: &mut Shard,
         msg: &Message,
         conf: &ConfAddr,
-        _dialog: Option<u32>,
         caller: &Caller,
         src: &Source,
         now: Instant,
