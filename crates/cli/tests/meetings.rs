@@ -710,3 +710,63 @@ fn each_participant_hears_the_others_and_not_itself() {
         assert_eq!(l.bye().status(), Some(200));
     }
 }
+
+#[test]
+fn hold_by_reinvite_shows_on_the_roster_and_silent_participants_are_dropped() {
+    let s = Server::start(5, &meetings_config(22800, "").replace("rtp_timeout_secs = 20", "rtp_timeout_secs = 2"));
+    let m = create(&s, &["--organizer", "user0001", "--access", "SameEnterprise"]);
+    let uri = str_of(&m, "uri");
+    let mut a = join(&s, Who::User("user0001"), &uri);
+    a.subscribe(&uri);
+    let mut b = join(&s, Who::User("user0002"), &uri);
+    a.next_notify();
+    // bob holds (RFC 3264 §8.4: sendonly), then resumes
+    let port = b.rtp.local_addr().unwrap().port();
+    for (dir, want) in [("sendonly", "on-hold"), ("sendrecv", "connected")] {
+        let mut re = b.request(Method::Invite);
+        re.headers
+            .push(HeaderName::Contact, format!("<{}>", b.ua.contact_uri()));
+        re.set_body("application/sdp", offer(port, "0").replace("a=sendrecv", &format!("a={dir}")));
+        b.ua.send(&re);
+        let r = b.ua.expect_response(&Method::Invite, b.seq, 200..=699);
+        assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+        let answer = String::from_utf8_lossy(&r.body).to_string();
+        if dir == "sendonly" {
+            assert!(answer.contains("a=recvonly"), "{answer}");
+        }
+        let ack = b.ua.in_dialog(Method::Ack, &b.focus, &[], &b.from, &b.to, &b.call_id, b.seq);
+        b.ua.send(&ack);
+        let n = a.next_notify();
+        assert!(n.contains(want), "{dir}: {n}");
+    }
+    // neither sends RTP: the MCU reports them silent and the focus hangs up on both
+    let t = Instant::now();
+    b.expect_bye();
+    a.expect_bye();
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_participant_on_tcp_joins_and_leaves() {
+    let s = Server::start(5, &meetings_config(23000, ""));
+    let m = create(&s, &["--organizer", "user0001", "--access", "SameEnterprise"]);
+    let uri = str_of(&m, "uri");
+    let mut ua = Ua::tcp("user0001", s.addr());
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut inv = ua.request(Method::Invite, &uri, &uri);
+    inv.set_body("application/sdp", offer(rtp.local_addr().unwrap().port(), "0"));
+    let r = ua.send_authenticated(inv);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    assert!(r.header(&HeaderName::Contact).unwrap().contains("transport=tcp"));
+    let focus = uri_of(r.header(&HeaderName::Contact).unwrap());
+    let from = r.header(&HeaderName::From).unwrap().to_string();
+    let to = r.header(&HeaderName::To).unwrap().to_string();
+    let cid = r.call_id().unwrap().to_string();
+    let seq = r.cseq().unwrap().seq;
+    let ack = ua.in_dialog(Method::Ack, &focus, &[], &from, &to, &cid, seq);
+    ua.send(&ack);
+    let bye = ua.in_dialog(Method::Bye, &focus, &[], &from, &to, &cid, seq + 1);
+    ua.send(&bye);
+    let r = ua.expect_response(&Method::Bye, seq + 1, 200..=699);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+}

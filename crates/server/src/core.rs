@@ -1327,6 +1327,12 @@ impl Core {
         if self.store.is_some() && !self.reload_queued.swap(true, Ordering::AcqRel) {
             self.effects.push(crate::effects::Effect::Reload, false);
         }
+        // expired meetings leave the store (Lync: 14 days after a one-time meeting's end)
+        if self.store.is_some() && self.focus.expiry_due(now) {
+            let unix = self.wall.unix_at(now) as i64;
+            self.effects
+                .push(crate::effects::Effect::ExpireMeetings { now: unix }, false);
+        }
         self.run_jobs(jobs, now, out);
     }
 }

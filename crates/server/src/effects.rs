@@ -80,6 +80,8 @@ pub enum Effect {
     },
     /// A meeting was used (its expiry counts from its last use).
     TouchMeeting { id: i64 },
+    /// Delete the meetings expired at `now` (Unix seconds).
+    ExpireMeetings { now: i64 },
 }
 
 /// What an effect found, fed back into the core.
@@ -261,6 +263,14 @@ impl Core {
                 caller,
                 src,
             },
+            Effect::ExpireMeetings { now } => {
+                match store.expire_meetings(now) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("{n} expired meetings removed"),
+                    Err(e) => tracing::warn!("removing expired meetings: {e}"),
+                }
+                Completion::Done
+            }
             Effect::TouchMeeting { id } => {
                 if let Err(e) = store.touch_meeting(id, self.wall.unix_at(Instant::now()) as i64) {
                     tracing::warn!(meeting = id, "recording a meeting's use: {e}");

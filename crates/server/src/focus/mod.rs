@@ -64,6 +64,8 @@ pub struct ConfAddr {
 /// The focus: live conferences and the media plane.
 pub struct Focus {
     state: Mutex<State>,
+    /// When the store's expired meetings are next removed.
+    next_expiry: Mutex<Option<Instant>>,
     media: Option<Engine>,
     lobby_timeout: Duration,
     max_participants: usize,
@@ -278,6 +280,7 @@ impl Focus {
     pub fn new(media: Option<Engine>, lobby_timeout: Duration, max_participants: usize) -> Focus {
         Focus {
             state: Mutex::new(State::default()),
+            next_expiry: Mutex::new(None),
             media,
             lobby_timeout,
             max_participants,
@@ -291,6 +294,16 @@ impl Focus {
     /// Participants in all live meetings here (lobby included).
     pub fn participants(&self) -> usize {
         self.state.lock().participants
+    }
+
+    /// Whether it is time to remove expired meetings (once a minute, and at start).
+    pub(crate) fn expiry_due(&self, now: Instant) -> bool {
+        let mut next = self.next_expiry.lock();
+        if next.is_some_and(|t| now < t) {
+            return false;
+        }
+        *next = Some(now + Duration::from_secs(60));
+        true
     }
 
     /// Live meetings here.
@@ -701,7 +714,7 @@ impl Core {
                     None => return Verdict::reply(481, "Call/Transaction Does Not Exist"),
                 },
             };
-            if their_tag != from_tag || (their_ip != src.remote.ip() && !src.transport.is_reliable()) {
+            if their_tag != from_tag || their_ip != src.remote.ip() {
                 tracing::info!(src = %src.remote, "in-dialog request to the focus from outside the dialog");
                 return Verdict::reply(481, "Call/Transaction Does Not Exist");
             }
