@@ -92,7 +92,7 @@ fn main() {
             let p = &mut packets[t % FRAMES];
             rtp::write_header(p, false, pt, t as u16, (t as u32).wrapping_mul(codec.ts_per_frame()), i as u32);
             let _ = sock.send_to(p, *to);
-            while let Ok(_) = sock.recv_from(&mut buf) {
+            while sock.recv_from(&mut buf).is_ok() {
                 received += 1;
             }
         }
