@@ -315,6 +315,9 @@ fn refusals() {
     let g722 = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 9\r\n";
     assert_eq!(e.open_leg(room, g722, LegMode::Active), Err(MediaError::NoCommonCodec));
     assert!(matches!(e.open_leg(room, "garbage", LegMode::Active), Err(MediaError::BadSdp(_))));
+    // An IPv6 peer for an IPv4 engine.
+    let v6 = sdp_offer("::1".parse().unwrap(), 5000, &[Codec::Pcmu]);
+    assert!(matches!(e.open_leg(room, &v6, LegMode::Active), Err(MediaError::BadSdp(_))));
     let offer = sdp_offer(LOCAL, 5000, &[Codec::Pcmu]);
     let (l1, _) = e.open_leg(room, &offer, LegMode::Active).unwrap();
     let (_l2, _) = e.open_leg(room, &offer, LegMode::Active).unwrap();
