@@ -316,6 +316,9 @@ impl Engine {
     fn negotiate(&self, offer: &str, prefs: &[Codec]) -> Result<(Offer, Negotiated), MediaError> {
         let parsed = sdp::parse_offer(offer)?;
         let neg = sdp::negotiate(&parsed, prefs)?;
+        if !neg.remote_ip.is_unspecified() && neg.remote_ip.is_ipv4() != self.inner.cfg.bind_ip.is_ipv4() {
+            return Err(MediaError::BadSdp(format!("the offer's address {} is not of our address family", neg.remote_ip)));
+        }
         if !neg.remote_ip.is_unspecified() {
             let st = lock(&self.inner.state);
             if let Some(r) = &st.remote_range {

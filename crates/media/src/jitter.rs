@@ -363,11 +363,9 @@ mod tests {
         let mut jb = JitterBuffer::new(160);
         // A burst of 10 frames, then one per tick: depth stays above target.
         run(&mut jb, &(0..10).collect::<Vec<_>>());
-        let mut s = 10u16;
-        for _ in 0..300 {
+        for s in 10u16..310 {
             jb.pop();
             jb.push(s, s as u32 * 160, 7, &[0]);
-            s += 1;
         }
         assert!(jb.stats.skipped >= 1);
         assert!(jb.depth() <= MIN_DELAY as usize + 4, "depth {}", jb.depth());
