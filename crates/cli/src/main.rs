@@ -12,6 +12,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod meeting;
 mod shell;
 
 #[derive(Parser)]
@@ -89,6 +90,11 @@ enum Command {
     /// FriendsAndFamily, Workgroup, Colleagues, External, Blocked)
     #[command(subcommand)]
     Contact(ContactCmd),
+    /// Meetings: create, list, show, remove (in the store, with the rules of
+    /// CsMeetingConfiguration and the organizer's CsConferencingPolicy), and live control
+    /// through a server's REST API: roster, admit, deny, mute, unmute, eject
+    #[command(subcommand)]
+    Meeting(meeting::MeetingCmd),
     /// The administration shell: Lync Management Shell cmdlets (Get-CsUser,
     /// Set-CsMeetingConfiguration -PstnCallersBypassLobby $false, New-CsAdminRole, …).
     /// Sign in with --admin NAME (or CONFAB_ADMIN) and the password from CONFAB_ADMIN_PASSWORD
@@ -561,6 +567,7 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::User(cmd) => user_command(cmd),
         Command::Contact(cmd) => contact_command(cmd),
+        Command::Meeting(cmd) => meeting::command(cmd),
         Command::Shell {
             common,
             admin,
