@@ -211,26 +211,48 @@ fn malformed_and_oversized_datagrams_are_dropped_and_counted() {
 }
 
 #[test]
-fn a_silent_leg_times_out_once_a_talking_one_does_not() {
+fn a_silent_leg_times_out_once_talking_or_rtcp_sending_ones_do_not() {
     let e = engine(42300, 42399, 300);
     let mut a = Phone::new(Codec::Pcmu, Some(600.0));
     let mut b = Phone::new(Codec::Pcmu, None);
     a.join(&e, RoomId(3));
     b.join(&e, RoomId(3));
+    // c sends only RTCP, on its RTP port (rtcp-mux); d only RTCP, on RTP + 1.
+    let c = Phone::new(Codec::Pcmu, None);
+    let (_, c_answer) = e.open_leg(RoomId(3), &c.offer().replace("a=ptime:20", "a=ptime:20\r\na=rtcp-mux"), LegMode::Active).unwrap();
+    assert!(c_answer.contains("a=rtcp-mux"), "{c_answer}");
+    let c_to = SocketAddr::new(LOCAL, answer_port(&c_answer));
+    // d's RTCP comes from its RTP port + 1, as RFC 3550 has it (find a free pair).
+    let (d, d_rtcp) = (0..50)
+        .find_map(|_| {
+            let d = Phone::new(Codec::Pcmu, None);
+            let r = UdpSocket::bind((LOCAL, d.port().checked_add(1)?)).ok()?;
+            Some((d, r))
+        })
+        .expect("no free port pair");
+    let (_, d_answer) = e.open_leg(RoomId(3), &d.offer(), LegMode::Active).unwrap();
+    assert!(d_answer.contains(&format!("a=rtcp:{}", answer_port(&d_answer) + 1)));
+    let d_to = SocketAddr::new(LOCAL, answer_port(&d_answer) + 1);
+    let rr = [0x80u8, 201, 0, 1, 0, 0, 0, 7];
+    let mut rtcp = || {
+        c.sock.send_to(&rr, c_to).unwrap();
+        d_rtcp.send_to(&rr, d_to).unwrap();
+    };
     // b sends a few packets then stops; a keeps talking.
-    talk(&mut [&mut a, &mut b], &[false, false], 5, || {});
+    talk(&mut [&mut a, &mut b], &[false, false], 5, &mut rtcp);
     let start = Instant::now();
     let mut got = None;
     while start.elapsed() < Duration::from_secs(5) && got.is_none() {
-        talk(&mut [&mut a, &mut b], &[false, true], 5, || {});
+        talk(&mut [&mut a, &mut b], &[false, true], 5, &mut rtcp);
         got = e.poll_event();
     }
     assert_eq!(got, Some(MediaEvent::Timeout { leg: b.leg.unwrap() }));
     assert!(start.elapsed() >= Duration::from_millis(250));
-    // Reported once, and not for a.
-    talk(&mut [&mut a, &mut b], &[false, true], 25, || {});
+    // Reported once, and not for a, c or d.
+    talk(&mut [&mut a, &mut b], &[false, true], 25, &mut rtcp);
     assert_eq!(e.poll_event(), None);
     assert_eq!(e.stats().timeouts, 1);
+    assert_eq!(e.stats().dropped_packets, 0, "{:?}", e.stats());
 }
 
 #[test]
