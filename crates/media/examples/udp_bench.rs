@@ -49,8 +49,8 @@ fn main() {
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let engine = Engine::start(EngineConfig {
         bind_ip: ip,
-        port_min: 46000,
-        port_max: 49999,
+        port_min: 24000,
+        port_max: 27999,
         threads: 1,
         max_legs: k + 2,
         rtp_timeout: Duration::from_secs(60),
