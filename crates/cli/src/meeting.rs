@@ -14,11 +14,11 @@ use std::path::PathBuf;
 use crate::{load_config, open_store, split_address, Common};
 
 fn parse_access(s: &str) -> Result<Access, String> {
-    s.parse::<Access>().map_err(|e| store_message(e))
+    s.parse::<Access>().map_err(store_message)
 }
 
 fn parse_presenters(s: &str) -> Result<Presenters, String> {
-    s.parse::<Presenters>().map_err(|e| store_message(e))
+    s.parse::<Presenters>().map_err(store_message)
 }
 
 fn parse_end(s: &str) -> Result<i64, String> {

@@ -238,7 +238,7 @@ impl FromRequestParts<AppState> for MeetingCaller {
             .admit(ip, plausible.then_some(account.as_str()))
             .map_err(|r| {
                 if matches!(r, signin::Refusal::Throttled { first: true, .. }) {
-                    tracing::warn!(origin = %origin(peer.clone()), "REST user sign-ins throttled");
+                    tracing::warn!(origin = %origin(peer), "REST user sign-ins throttled");
                 }
                 refusal_response(&r)
             })?;

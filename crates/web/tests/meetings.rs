@@ -667,3 +667,47 @@ async fn live_routes_reach_the_focus() {
         "{audit:?}"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_meeting_routes() {
+    let s = start(false).await;
+    let doc: Value = s
+        .client
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/api/v1/meetings", "get"),
+        ("/api/v1/meetings", "post"),
+        ("/api/v1/meetings/{key}", "get"),
+        ("/api/v1/meetings/{key}", "delete"),
+        ("/api/v1/meetings/{key}/roster", "get"),
+        ("/api/v1/meetings/{key}/participants/{id}/{action}", "post"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["userBasic"]["scheme"],
+        "basic"
+    );
+    let fields = doc["components"]["schemas"]["NewMeeting"]["properties"]
+        .as_object()
+        .unwrap();
+    for f in [
+        "organizer",
+        "kind",
+        "access",
+        "subject",
+        "presenters",
+        "pstn_bypass_lobby",
+        "invitees",
+        "end",
+        "site",
+    ] {
+        assert!(fields.contains_key(f), "{f}");
+    }
+}

@@ -582,6 +582,12 @@ impl Core {
         } = j;
         let (key, req, src) = (key.as_str(), &req, &src);
         let mut sends = Sends::default();
+        // under the INVITE's shard lock: a CANCEL (487) or a timeout that ended the
+        // transaction while the store was read leaves nobody half-joined
+        let mut shard = self.shards[shard_idx].lock();
+        if !shard.server.get(key).is_some_and(|e| !e.txn.is_final()) {
+            return;
+        }
         let verdict = match meeting {
             Err(e) => {
                 tracing::error!("reading a meeting: {e}");
@@ -593,18 +599,15 @@ impl Core {
             }
             Ok(Some(m)) => self.join(req, &m, caller, src, now, &mut sends),
         };
-        {
-            let mut shard = self.shards[shard_idx].lock();
-            match verdict {
-                Ok(resp) => self.respond(&mut shard, key, resp, now, out),
-                Err(Verdict::Reply(s, r)) => {
-                    self.reply(&mut shard, key, req, s, r.as_deref(), now, out)
-                }
-                Err(Verdict::Respond(r)) => self.respond(&mut shard, key, r, now, out),
-                Err(_) => self.remove_server(&mut shard, key),
+        match verdict {
+            Ok(resp) => self.respond(&mut shard, key, resp, now, out),
+            Err(Verdict::Reply(s, r)) => {
+                self.reply(&mut shard, key, req, s, r.as_deref(), now, out)
             }
-            self.unlock_and_run(shard, now, out);
+            Err(Verdict::Respond(r)) => self.respond(&mut shard, key, r, now, out),
+            Err(_) => self.remove_server(&mut shard, key),
         }
+        self.unlock_and_run(shard, now, out);
         self.flush(sends, now, out);
     }
 
