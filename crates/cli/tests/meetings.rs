@@ -868,3 +868,62 @@ fn a_participant_on_tcp_joins_and_leaves() {
     let r = ua.expect_response(&Method::Bye, seq + 1, 200..=699);
     assert_eq!(r.status(), Some(200), "{}", first_line(&r));
 }
+
+/// The cookbook's "Enhancing conferencing security" lines, run against a live server, each
+/// with an effect a caller or an organizer sees.
+#[test]
+fn cookbook_conferencing_security_recipe_changes_behaviour() {
+    let s = Server::start(5, &meetings_config(23200, ""));
+    s.cli(&ADD_ROOT.to_vec());
+    // before: assigned meetings by default (one per organizer, the same key every time),
+    // anonymous callers allowed into an Everyone meeting
+    let a1 = create(&s, &["--organizer", "user0002", "--access", "Everyone"]);
+    let a2 = create(&s, &["--organizer", "user0002", "--access", "Everyone"]);
+    assert_eq!(str_of(&a1, "key"), str_of(&a2, "key"));
+    let mut g = join(&s, Who::Anonymous, &str_of(&a1, "uri"));
+    assert_eq!(g.bye().status(), Some(200));
+
+    let out = s.configure(
+        "Set-CsMeetingConfiguration -PstnCallersBypassLobby $false\n\
+         Set-CsMeetingConfiguration -AssignedConferenceTypeByDefault $false -EnableAssignedConferenceType $true\n\
+         .\\New-CsClonedPolicy.ps1 -SourcePolicyName global -TargetPolicyName \"DefaultConferencing\" -PolicyType ConferencingPolicy\n\
+         Set-CsConferencingPolicy -Identity DefaultConferencing -AllowAnonymousParticipantsInMeetings $false -MaxMeetingSize 3\n\
+         Grant-CsConferencingPolicy -Identity sip:user0001@example.test -PolicyName DefaultConferencing\n\
+         Get-CsConferencingConfiguration | Set-CsConferencingConfiguration -ClientMediaPortRangeEnabled $True -ClientAudioPort 25100 -ClientAudioPortRange 40",
+    );
+    assert!(!out.contains("AllowAnonymousParticipantsInMeetings is not enforced"), "{out}");
+
+    // private meetings by default now: a new key and conference ID each time, and no lobby
+    // bypass for dial-in callers
+    let p1 = create(&s, &["--organizer", "user0001", "--access", "Everyone"]);
+    let p2 = create(&s, &["--organizer", "user0001", "--access", "Everyone"]);
+    assert_ne!(str_of(&p1, "key"), str_of(&p2, "key"));
+    assert_ne!(str_of(&p1, "conference_id"), str_of(&p2, "conference_id"));
+    assert_eq!(p1["kind"].as_str(), Some("Private"), "{p1}");
+    assert_eq!(p1["pstn_bypass_lobby"].as_bool(), Some(false), "{p1}");
+    // the cloned, granted policy: no anonymous callers, at most 3 in the meeting
+    let uri = str_of(&p1, "uri");
+    let (_, r) = dial(&s, Who::Anonymous, &uri, Some(25102));
+    assert_eq!(r.status(), Some(403), "{}", first_line(&r));
+    let legs: Vec<Leg> = ["user0001", "user0002", "user0003"]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let (l, r) = dial(&s, Who::User(u), &uri, Some(25104 + 2 * i as u16));
+            assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+            l
+        })
+        .collect();
+    let (_, r) = dial(&s, Who::User("user0004"), &uri, Some(25112));
+    assert_eq!(r.status(), Some(486), "{}", first_line(&r));
+    // the client media port range: an offer from outside it is refused
+    let (_, r) = dial(&s, Who::User("user0004"), &str_of(&a1, "uri"), Some(26999));
+    assert_eq!(r.status(), Some(488), "{}", first_line(&r));
+    // another organizer keeps the global policy
+    let (mut g, r) = dial(&s, Who::Anonymous, &str_of(&a1, "uri"), Some(25114));
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    assert_eq!(g.bye().status(), Some(200));
+    for mut l in legs {
+        assert_eq!(l.bye().status(), Some(200));
+    }
+}
