@@ -40,7 +40,7 @@ fn leak(s: String) -> &'static str {
 }
 
 /// Parameters that are switches (present or not, no value).
-const SWITCHES: &[&str] = &["TLSRoute", "TCPRoute"];
+const SWITCHES: &[&str] = &["TLSRoute", "TCPRoute", "Private", "Assigned"];
 
 fn params(names: &[&'static str]) -> Vec<Param> {
     names
@@ -334,6 +334,44 @@ fn build() -> Vec<Cmdlet> {
             true,
             "Removes a server application.",
             remove_app,
+        ),
+        (
+            "New-CsMeeting",
+            &[
+                "Organizer",
+                "Private",
+                "Assigned",
+                "Access",
+                "Subject",
+                "Presenters",
+                "PstnBypassLobby",
+                "Invitees",
+                "EndTime",
+                "Site",
+            ],
+            &["Organizer"],
+            false,
+            true,
+            "Creates a meeting for -Organizer (-Private or -Assigned; by default as CsMeetingConfiguration says), -Access Locked|Invited|SameEnterprise|Everyone.",
+            new_meeting,
+        ),
+        (
+            "Get-CsMeeting",
+            &["Identity", "Organizer"],
+            &[],
+            false,
+            false,
+            "Lists meetings, or the one whose conference key is -Identity.",
+            get_meeting,
+        ),
+        (
+            "Remove-CsMeeting",
+            &["Identity"],
+            &["Identity"],
+            true,
+            true,
+            "Removes a meeting (-Identity is its conference key).",
+            remove_meeting,
         ),
         (
             "Get-CsAuditLog",
@@ -1122,6 +1160,9 @@ pub(crate) fn targets_user(def: &Cmdlet) -> bool {
 /// named through a variable or piped in is checked when the command runs, before it
 /// changes anything.)
 pub(crate) fn precheck_user_scope(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    if b.def.name.ends_with("-CsMeeting") {
+        return precheck_meeting_scope(b, s);
+    }
     if !targets_user(b.def) {
         return Ok(());
     }
@@ -1876,6 +1917,208 @@ fn remove_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
         }
         e => store_err(b, e),
     })?;
+    Ok(vec![])
+}
+
+// ----- meetings ---------------------------------------------------------------------------------
+
+/// Whether switch `name` is on (`-Private`, `-Private:$true`).
+fn switch_on(b: &Bound, name: &str) -> bool {
+    b.named
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .is_some_and(|(_, v)| !matches!(v, Some(Expr::Bool(false))))
+}
+
+/// A parameter naming one of an enum's values, parsed case-insensitively; the error names
+/// the accepted values.
+fn enum_arg<T: std::str::FromStr<Err = StoreError>>(
+    b: &Bound,
+    s: &Session,
+    name: &str,
+) -> Result<Option<T>, ExecError> {
+    match text_arg(b, s, name)? {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<T>()
+            .map(Some)
+            .map_err(|e| bad(b, name, store_message(e))),
+    }
+}
+
+/// A store error's message without the "invalid input: " prefix.
+fn store_message(e: StoreError) -> String {
+    match e {
+        StoreError::Invalid(m) => m,
+        e => e.to_string(),
+    }
+}
+
+fn bool_arg(b: &Bound, s: &Session, name: &'static str) -> Result<Option<bool>, ExecError> {
+    let Some(e) = b.get(name) else {
+        return Ok(None);
+    };
+    let prop = Prop {
+        name,
+        ty: PropType::Bool,
+        default: json!(false),
+    };
+    let v = coerce(&prop, &s.literal(e)?, &Value::Null).map_err(|m| bad(b, name, m))?;
+    Ok(Some(v == json!(true)))
+}
+
+/// The meeting a key names, with its organizer checked against the caller's user scopes.
+fn find_meeting(b: &Bound, s: &Session, raw: &str) -> Result<confab_store::Meeting, ExecError> {
+    let m = s
+        .store
+        .meeting_by_key(raw)
+        .map_err(|e| store_err(b, e))?
+        .ok_or_else(|| failed(b, format!("Management object not found for identity \"{raw}\"")))?;
+    check_organizer_scope(b, s, &m.organizer)?;
+    Ok(m)
+}
+
+/// Refuses a meeting whose organizer is outside the caller's user scopes.
+fn check_organizer_scope(b: &Bound, s: &Session, organizer: &str) -> Result<(), ExecError> {
+    let user = lookup_user(b, s, organizer)?;
+    check_user_scope(b, s, &user)
+}
+
+/// New-CsMeeting, Get-CsMeeting -Organizer, Remove-CsMeeting -Identity: the organizer
+/// named literally, checked before anything in the script runs (see precheck_user_scope).
+fn precheck_meeting_scope(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    let literal = |e: Option<&Expr>| -> Result<Option<String>, ExecError> {
+        match e.filter(|e| !has_var(e)) {
+            Some(e) => Ok(s.literal(e)?.as_str().map(str::to_string)),
+            None => Ok(None),
+        }
+    };
+    let organizer = match b.def.name {
+        "New-CsMeeting" | "Get-CsMeeting" => literal(b.get("Organizer"))?,
+        _ => None,
+    };
+    if let Some(o) = organizer {
+        if let Ok(user) = lookup_user(b, s, &o) {
+            check_user_scope(b, s, &user)?;
+        }
+    }
+    if matches!(b.def.name, "Get-CsMeeting" | "Remove-CsMeeting") {
+        if let Some(key) = literal(b.identity())? {
+            if let Ok(Some(m)) = s.store.meeting_by_key(&key) {
+                check_organizer_scope(b, s, &m.organizer)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn new_meeting(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let raw = text_arg(b, s, "Organizer")?.ok_or_else(|| ExecError::Missing {
+        cmdlet: b.def.name.into(),
+        param: "Organizer".into(),
+    })?;
+    let user = find_user(b, s, &raw)?;
+    let kind = match (switch_on(b, "Private"), switch_on(b, "Assigned")) {
+        (true, true) => return Err(bad(b, "Assigned", "use either -Private or -Assigned")),
+        (true, false) => Some(confab_store::MeetingKind::Private),
+        (false, true) => Some(confab_store::MeetingKind::Assigned),
+        (false, false) => None,
+    };
+    let invitees = match b.get("Invitees") {
+        None => vec![],
+        Some(e) => match s.literal(e)? {
+            Value::Null => vec![],
+            Value::String(v) => vec![v],
+            Value::Array(a) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(b, "Invitees", "a list of sip:user@domain addresses"))
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(bad(b, "Invitees", "a list of sip:user@domain addresses")),
+        },
+    };
+    let end_at = text_arg(b, s, "EndTime")?
+        .map(|t| crate::meetings::parse_rfc3339(&t).map_err(|m| bad(b, "EndTime", m)))
+        .transpose()?;
+    let req = crate::meetings::MeetingRequest {
+        organizer: user.address(),
+        kind,
+        access: enum_arg(b, s, "Access")?,
+        subject: text_arg(b, s, "Subject")?,
+        presenters: enum_arg(b, s, "Presenters")?,
+        pstn_bypass_lobby: bool_arg(b, s, "PstnBypassLobby")?,
+        invitees,
+        end_at,
+        site: text_arg(b, s, "Site")?,
+    };
+    let created = crate::meetings::create_meeting(s.store, &req)
+        .map_err(|e| failed(b, store_message(e)))?;
+    for w in created.warnings {
+        s.warn(w);
+    }
+    Ok(vec![crate::meetings::meeting_obj(&created.meeting)])
+}
+
+fn get_meeting(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    if let Some(raw) = text_arg(b, s, "Identity")? {
+        let m = find_meeting(b, s, &raw)?;
+        if let Some(o) = text_arg(b, s, "Organizer")? {
+            let u = lookup_user(b, s, &o)?;
+            if !u.address().eq_ignore_ascii_case(&m.organizer) {
+                return Ok(vec![]);
+            }
+        }
+        return Ok(vec![crate::meetings::meeting_obj(&m)]);
+    }
+    let meetings = match text_arg(b, s, "Organizer")? {
+        Some(o) => {
+            let u = find_user(b, s, &o)?;
+            s.store.meetings(Some(&u.address()))
+        }
+        None => s.store.meetings(None),
+    }
+    .map_err(|e| store_err(b, e))?;
+    // organizers outside the caller's user scopes are left out
+    let users = s.store.list_users(None).map_err(|e| store_err(b, e))?;
+    let in_scope = |organizer: &str| {
+        users
+            .iter()
+            .find(|u| u.address().eq_ignore_ascii_case(organizer))
+            .is_some_and(|u| s.may_touch_user(b.def.name, u.ou.as_deref()))
+    };
+    Ok(meetings
+        .iter()
+        .filter(|m| in_scope(&m.organizer))
+        .map(crate::meetings::meeting_obj)
+        .collect())
+}
+
+fn remove_meeting(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    // every meeting is found and checked before the first is removed
+    let keys: Vec<String> = match text_arg(b, s, "Identity")? {
+        Some(k) => vec![k],
+        None => input
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Obj::identity)
+            .collect(),
+    };
+    let found = keys
+        .iter()
+        .map(|k| find_meeting(b, s, k))
+        .collect::<Result<Vec<_>, _>>()?;
+    for m in found {
+        s.store
+            .remove_meeting(&m.organizer, &m.key)
+            .map_err(|e| store_err(b, e))?;
+    }
     Ok(vec![])
 }
 

@@ -8,12 +8,14 @@
 //! - [`cmdlets`]: the cmdlet registry and implementations
 //! - [`roles`]: built-in and custom admin roles
 //! - [`exec`]: checking (names, types, RBAC) then running a script, auditing changes
+//! - [`meetings`]: the rules of meeting creation (configuration and policy resolution)
 //! - [`object`]: pipeline objects and Lync-style output
 
 mod ast;
 pub mod cmdlets;
 pub mod exec;
 mod lexer;
+pub mod meetings;
 pub mod object;
 mod parser;
 pub mod roles;

@@ -186,6 +186,9 @@ pub const LYNC_CMDLETS: &[&str] = &[
     "Remove-CsInformationBarrier",
     "Get-CsAuditLog",
     "New-CsClonedPolicy",
+    "Get-CsMeeting",
+    "New-CsMeeting",
+    "Remove-CsMeeting",
     "Get-CsDefenseConfiguration",
     "Set-CsDefenseConfiguration",
 ];
@@ -263,6 +266,7 @@ const VIEW: &[&str] = &[
     "Get-CsStaticRoutingConfiguration",
     "Get-CsInformationBarrier",
     "Get-CsDefenseConfiguration",
+    "Get-CsMeeting",
 ];
 
 /// CsUserAdministrator: enable, disable and move users, grant existing policies; no policy
@@ -279,6 +283,10 @@ const USER_ADMIN: &[&str] = &[
     "Grant-CsVoicePolicy",
     "Grant-CsVoiceRoutingPolicy",
     "Grant-CsArchivingPolicy",
+    // meetings are their organizers' (users'): made and removed like other per-user
+    // changes; CsAdministrator has them all, the viewing roles Get-CsMeeting
+    "New-CsMeeting",
+    "Remove-CsMeeting",
 ];
 
 /// CsVoiceAdministrator: voice settings and policies, and Response Group.

@@ -12,6 +12,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod live;
 mod shell;
 
 #[derive(Parser)]
@@ -544,8 +545,13 @@ fn real_main() -> anyhow::Result<()> {
                     tracing::info!("REST API on http://{}", l.local_addr()?);
                     let t = running.transports.clone();
                     let metrics: confab_web::MetricsSource = Arc::new(move || t.render_metrics());
+                    let live: Arc<dyn confab_web::meetings::LiveMeetings> = Arc::new(live::Live {
+                        core: running.core.clone(),
+                        transports: running.transports.clone(),
+                    });
                     let options = confab_web::ApiOptions {
                         export_dir: Some(export_dir),
+                        live_meetings: Some(live),
                         ..Default::default()
                     };
                     tokio::spawn(confab_web::serve_with(

@@ -120,6 +120,45 @@ pub struct Config {
     pub scripts: ScriptsConfig,
     pub log: LogConfig,
     pub tls: TlsConfig,
+    /// The conference focus and audio MCU (docs/meetings.md, docs/media.md).
+    pub meetings: MeetingsConfig,
+}
+
+/// Meetings: the focus's limits and the audio MCU's sockets and threads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeetingsConfig {
+    /// Serve meetings at all (the focus and the MCU).
+    pub enabled: bool,
+    /// The address the MCU binds its RTP sockets to and puts in its SDP; unset: the IP
+    /// address of the first SIP listener.
+    pub media_address: Option<std::net::IpAddr>,
+    /// The MCU's own RTP/RTCP ports (even RTP port, RTCP on the next).
+    pub media_port_min: u16,
+    pub media_port_max: u16,
+    /// Mixer threads (each room is mixed by one of them).
+    pub mixer_threads: usize,
+    /// A participant that sends neither RTP nor RTCP for this long is hung up.
+    pub rtp_timeout_secs: u64,
+    /// A caller nobody admits from the lobby is hung up after this long.
+    pub lobby_timeout_secs: u64,
+    /// Participants (lobby included) in all meetings on this server.
+    pub max_participants: usize,
+}
+
+impl Default for MeetingsConfig {
+    fn default() -> Self {
+        MeetingsConfig {
+            enabled: true,
+            media_address: None,
+            media_port_min: 40000,
+            media_port_max: 41999,
+            mixer_threads: 2,
+            rtp_timeout_secs: 30,
+            lobby_timeout_secs: 900,
+            max_participants: 1000,
+        }
+    }
 }
 
 /// Certificates for the TLS and WSS listeners and for TLS connections to peers.
@@ -420,6 +459,7 @@ impl Default for Config {
             scripts: ScriptsConfig::default(),
             log: LogConfig::default(),
             tls: TlsConfig::default(),
+            meetings: MeetingsConfig::default(),
         }
     }
 }
@@ -549,6 +589,21 @@ impl Config {
         }
         if self.workers == Some(0) {
             return Err("key 'workers': must be at least 1".into());
+        }
+        let m = &self.meetings;
+        if m.media_port_min < 1024 || m.media_port_min >= m.media_port_max {
+            return Err(
+                "section [meetings]: need 1024 <= media_port_min < media_port_max".into(),
+            );
+        }
+        if m.mixer_threads == 0 || m.mixer_threads > 64 {
+            return Err("key 'meetings.mixer_threads': must be 1 to 64".into());
+        }
+        if m.rtp_timeout_secs == 0 || m.lobby_timeout_secs == 0 || m.max_participants == 0 {
+            return Err(
+                "section [meetings]: rtp_timeout_secs, lobby_timeout_secs and max_participants must be at least 1"
+                    .into(),
+            );
         }
         if let Some(site) = &self.site {
             // the characters of a site name in an identity (Site:<name>)

@@ -86,6 +86,9 @@ pub(crate) enum Job {
     OfflineDone { aor: String, id: i64, status: u16 },
     /// Our NOTIFY failed (481, timeout...): end the subscription.
     DropSubscription(u64),
+    /// A request of the conference focus (NOTIFY, BYE, MESSAGE) to send in a client
+    /// transaction of its own.
+    SendOwn(Box<Message>, Dest),
     /// Write a refusal by policy (an information barrier) to the audit log.
     Audit {
         origin: String,
@@ -172,6 +175,8 @@ pub struct Core {
     pub source_txns: crate::source_txns::SourceTxns,
     /// Federation rules, filters and information barriers from the store.
     pub policies: crate::edge::Policies,
+    /// The conference focus and its media plane (focus/).
+    pub focus: crate::focus::Focus,
     /// Server applications (SIP filter scripts) from the store.
     pub scripts: crate::filters::ScriptFilters,
     shed: ShedStats,
@@ -350,7 +355,36 @@ impl Core {
             wall: crate::clock::WallClock::real(),
             effects: Default::default(),
             reload_queued: AtomicBool::new(false),
+            focus: crate::focus::Focus::new(
+                None,
+                Duration::from_secs(cfg.meetings.lobby_timeout_secs),
+                cfg.meetings.max_participants,
+            ),
             cfg,
+        }
+    }
+
+    /// Gives the focus its media plane (the audio MCU); without one, joins get 480.
+    pub fn set_media(&mut self, engine: confab_media::Engine) {
+        self.focus = crate::focus::Focus::new(
+            Some(engine),
+            Duration::from_secs(self.cfg.meetings.lobby_timeout_secs),
+            self.cfg.meetings.max_participants,
+        );
+        self.apply_media_policy();
+    }
+
+    /// CsConferencingConfiguration's client port range, in force for the MCU.
+    fn apply_media_policy(&self) {
+        if let Some(m) = self.focus.media() {
+            let p = self.policies.get();
+            let c = p.conferencing_configuration();
+            let range = c.client_media_port_range_enabled.then(|| {
+                let lo = c.client_audio_port.clamp(1, 65535) as u16;
+                let hi = (c.client_audio_port + c.client_audio_port_range - 1).clamp(1, 65535) as u16;
+                lo..=hi.max(lo)
+            });
+            m.set_remote_port_range(range);
         }
     }
 
@@ -596,6 +630,7 @@ impl Core {
                 }
             }
             Job::DeliverOffline(aor) => self.deliver_offline(&aor, now),
+            Job::SendOwn(req, dest) => self.send_own_request(*req, dest, None, now, out),
             Job::OfflineDone { aor, id, status } => self.offline_done(&aor, id, status),
             Job::DropSubscription(id) => {
                 if let Some(p) = self.presence.drop_sub(id) {
@@ -657,6 +692,10 @@ impl Core {
         let mut shard = self.shards[shard_idx].lock();
         if let Some(ack) = self.on_request_locked(&mut shard, shard_idx, msg, src, now, out) {
             drop(shard);
+            // the ACK for a 2xx of the conference focus ends its retransmissions
+            if self.focus_ack(&ack, src) {
+                return;
+            }
             self.forward_stateless_ack(ack, src, now, out);
             return;
         }
@@ -1104,6 +1143,7 @@ impl Core {
 
     /// Runs the timers of every shard due at `now`.
     pub fn tick_at(&self, now: Instant, out: &mut Vec<Outgoing>) {
+        self.focus_tick(now, out);
         let mut due = Vec::new();
         for idx in 0..SHARDS {
             let mut shard = self.shards[idx].lock();
@@ -1260,6 +1300,7 @@ impl Core {
         if self.policies.refresh(store)? {
             self.defence
                 .configure(self.policies.get().defence_config(&self.cfg.defence));
+            self.apply_media_policy();
         }
         Ok(())
     }
@@ -1285,6 +1326,12 @@ impl Core {
         // the store is read by a worker (effects.rs), one reload waiting at a time
         if self.store.is_some() && !self.reload_queued.swap(true, Ordering::AcqRel) {
             self.effects.push(crate::effects::Effect::Reload, false);
+        }
+        // expired meetings leave the store (Lync: 14 days after a one-time meeting's end)
+        if self.store.is_some() && self.focus.expiry_due(now) {
+            let unix = self.wall.unix_at(now) as i64;
+            self.effects
+                .push(crate::effects::Effect::ExpireMeetings { now: unix }, false);
         }
         self.run_jobs(jobs, now, out);
     }

@@ -114,6 +114,13 @@ pub struct PolicySet {
     defence: Option<DefenceConfig>,
     /// SHA-1 thumbprints (upper-case hex) of TrustedCACerts: certificates trusted for TLS peers.
     trusted_thumbprints: HashSet<String>,
+    /// CsMeetingConfiguration in force here.
+    meeting: policy::MeetingConfiguration,
+    /// CsConferencingConfiguration in force here.
+    conferencing: policy::ConferencingConfiguration,
+    /// CsConferencingPolicy: the one in force here, and the per-user (Tag:) ones.
+    conf_global: policy::ConferencingPolicy,
+    conf_tags: HashMap<String, policy::ConferencingPolicy>,
 }
 
 impl Default for PolicySet {
@@ -315,6 +322,7 @@ impl PolicySet {
             .collect();
 
         let web: policy::WebServiceConfiguration = in_force(&typed(docs), at);
+        let conf_policies = typed::<policy::ConferencingPolicy>(docs);
         PolicySet {
             allow_federated: edge.allow_federated_users,
             partner_discovery: edge.enable_partner_discovery,
@@ -341,7 +349,29 @@ impl PolicySet {
                 .iter()
                 .map(|c| c.thumbprint.trim().to_ascii_uppercase())
                 .collect(),
+            meeting: in_force(&typed(docs), at),
+            conferencing: in_force(&typed(docs), at),
+            conf_global: in_force(&conf_policies, at),
+            conf_tags: per_user(&conf_policies, Clone::clone),
         }
+    }
+
+    /// CsMeetingConfiguration in force on this server.
+    pub fn meeting_configuration(&self) -> &policy::MeetingConfiguration {
+        &self.meeting
+    }
+
+    /// CsConferencingConfiguration in force on this server.
+    pub fn conferencing_configuration(&self) -> &policy::ConferencingConfiguration {
+        &self.conferencing
+    }
+
+    /// The CsConferencingPolicy of `user` (`user@domain`): the Tag: policy granted to them,
+    /// else the one in force here (Site:, else Global).
+    pub fn conferencing_policy(&self, user: &str) -> policy::ConferencingPolicy {
+        self.assigned(&user.to_ascii_lowercase(), "ConferencingPolicy")
+            .and_then(|t| self.conf_tags.get(&t).cloned())
+            .unwrap_or_else(|| self.conf_global.clone())
     }
 
     /// The defence settings in force: the store's CsDefenseConfiguration once set, else the
@@ -912,8 +942,11 @@ fn not_in_force_here(docs: &Documents, at: &Placement) -> Vec<String> {
 }
 
 /// The kinds of document the server reads.
-fn kinds() -> [&'static str; 12] {
+fn kinds() -> [&'static str; 15] {
     [
+        policy::MeetingConfiguration::DEF.noun,
+        policy::ConferencingConfiguration::DEF.noun,
+        policy::ConferencingPolicy::DEF.noun,
         policy::AccessEdgeConfiguration::DEF.noun,
         policy::DefenseConfiguration::DEF.noun,
         policy::AllowedDomain::DEF.noun,

@@ -18,6 +18,7 @@ pub mod defence;
 pub mod edge;
 pub mod effects;
 pub mod filters;
+pub mod focus;
 pub mod guard;
 pub mod im;
 pub mod location;

@@ -68,6 +68,39 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
     if let Err(e) = core.load_state() {
         tracing::warn!("could not restore the saved state: {e}");
     }
+    if core.cfg.meetings.enabled {
+        let m = &core.cfg.meetings;
+        let ip = m.media_address.unwrap_or_else(|| {
+            let ip = listeners[0].addr.ip();
+            if ip.is_unspecified() {
+                tracing::warn!("meetings.media_address is not set and the first listener has no specific address: the MCU uses 127.0.0.1");
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                ip
+            }
+        });
+        let engine = confab_media::Engine::start(confab_media::EngineConfig {
+            bind_ip: ip,
+            port_min: m.media_port_min,
+            port_max: m.media_port_max,
+            threads: m.mixer_threads,
+            rtp_timeout: Duration::from_secs(m.rtp_timeout_secs),
+            codecs: vec![
+                confab_media::Codec::Opus,
+                confab_media::Codec::Pcmu,
+                confab_media::Codec::Pcma,
+            ],
+            max_legs: m.max_participants,
+        })
+        .context("starting the audio MCU")?;
+        tracing::info!(
+            "audio MCU on {ip}, RTP ports {}-{}, {} mixer threads",
+            m.media_port_min,
+            m.media_port_max,
+            m.mixer_threads
+        );
+        core.set_media(engine);
+    }
     let core = Arc::new(core);
     let tls = if listeners.iter().any(|l| l.transport.is_secure()) {
         let id = crate::tls::load_or_create(&core.cfg).context("TLS certificate")?;
@@ -181,6 +214,25 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
             }
         });
     }
+    if let Some(engine) = core.focus.media().cloned() {
+        // what the MCU reports (a silent participant, DTMF), fed to the focus
+        let (core, t) = (core.clone(), transports.clone());
+        tokio::spawn(async move {
+            let mut out = vec![];
+            loop {
+                let e = engine.clone();
+                let Ok(ev) =
+                    tokio::task::spawn_blocking(move || e.wait_event(Duration::from_secs(1))).await
+                else {
+                    break;
+                };
+                if let Some(ev) = ev {
+                    core.on_media_event(ev, std::time::Instant::now(), &mut out);
+                    t.dispatch(&mut out).await;
+                }
+            }
+        });
+    }
     for l in &listeners {
         tracing::info!("listening on {} {}", l.transport.as_str(), l.addr);
     }
@@ -213,6 +265,12 @@ pub async fn serve_until_signal(running: Running, domains: &str) -> anyhow::Resu
         }
     }
     tracing::info!("shutting down");
+    // meetings end with the server: every participant gets a BYE
+    let mut out = vec![];
+    running
+        .core
+        .focus_end_all(std::time::Instant::now(), &mut out);
+    running.transports.dispatch(&mut out).await;
     // keep registrations and presence across a restart
     let core = running.core.clone();
     tokio::task::spawn_blocking(move || core.save_state()).await??;

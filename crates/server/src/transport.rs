@@ -147,6 +147,24 @@ impl Transports {
         for (name, kind, help, v) in values {
             render_value(&mut s, name, kind, help, v);
         }
+        render_value(&mut s, "confab_meetings", "gauge", "Meetings in progress on this server.", core.focus.meetings() as f64);
+        render_value(&mut s, "confab_meeting_participants", "gauge", "Participants (lobby included) in meetings on this server.", core.focus.participants() as f64);
+        if let Some(m) = core.focus.media() {
+            let st = m.stats();
+            let mcu: [(&str, &str, &str, f64); 8] = [
+                ("confab_mcu_legs", "gauge", "Audio legs in the MCU.", st.legs as f64),
+                ("confab_mcu_rooms", "gauge", "Rooms the MCU mixes.", st.rooms as f64),
+                ("confab_mcu_ticks_total", "counter", "20 ms mixing ticks run (all mixer threads).", st.ticks as f64),
+                ("confab_mcu_late_ticks_total", "counter", "Mixing ticks that started more than 20 ms late or ran longer than 20 ms.", st.late_ticks as f64),
+                ("confab_mcu_max_tick_seconds", "gauge", "The longest mixing tick's work.", st.max_tick_us as f64 / 1e6),
+                ("confab_mcu_busy_seconds_total", "counter", "Time the mixer threads spent working.", st.busy_us as f64 / 1e6),
+                ("confab_mcu_packets_dropped_total", "counter", "RTP/RTCP datagrams not used (wrong source, outside the client port range, malformed, oversized).", st.dropped_packets as f64),
+                ("confab_mcu_encodes_total", "counter", "Audio frames encoded (own and shared).", st.encodes as f64),
+            ];
+            for (name, kind, help, v) in mcu {
+                render_value(&mut s, name, kind, help, v);
+            }
+        }
         if let Some((rss, cpu)) = crate::metrics::process_usage() {
             render_value(
                 &mut s,

@@ -458,7 +458,8 @@ pub fn parse_element(xml: &[u8]) -> Result<Element, PidfError> {
 // ---------------------------------------------------------------------------
 // Serialization
 
-fn escape_into(s: &str, attr: bool, out: &mut String) {
+/// Appends `s` escaped for XML text (or, with `attr`, for a quoted attribute value).
+pub fn escape_into(s: &str, attr: bool, out: &mut String) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),

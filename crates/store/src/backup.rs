@@ -26,6 +26,7 @@ const TABLES: &[(&str, &str)] = &[
     ("admin_roles", "identity, template, cmdlets, config_scopes, user_scopes, created_at, updated_at"),
     ("audit_log", "id, at, admin, origin, command, success, result"),
     ("server_secrets", "name, value, created_at"),
+    ("meetings", "id, organizer, meeting_key, conference_id, kind, subject, access, presenters, pstn_bypass_lobby, invitees, created_at, end_at, last_used_at, expires_at"),
 ];
 
 /// Counters bumped after a restore so running servers reload everything.
@@ -35,6 +36,7 @@ const VERSION_COUNTERS: &[&str] = &[
     "config_version",
     "roles_version",
     "admins_version",
+    "meetings_version",
 ];
 
 /// Copies every row of [`TABLES`] from `from` to `to` (which must have the same schema and no

@@ -8,7 +8,7 @@
 //! database file at once (WAL journal, busy timeout), several servers may share one PostgreSQL
 //! database, and [`Store::users_version`] /
 //! [`Store::contacts_version`] (and [`Store::config_version`], [`Store::roles_version`],
-//! [`Store::admins_version`]) let the server notice edits made by another process.
+//! [`Store::admins_version`], [`Store::meetings_version`]) let the server notice edits made by another process.
 
 mod admins;
 mod audit;
@@ -16,6 +16,7 @@ mod backup;
 mod config;
 mod contacts;
 mod db;
+pub mod meetings;
 mod messages;
 mod migrations;
 mod roles;
@@ -43,6 +44,9 @@ pub use config::{
     MAX_CONFIG_IDENTITY_LEN, MAX_CONFIG_KIND_LEN,
 };
 pub use contacts::{auto_level, parse_level, ContactEntry, PrivacyLevel, MAX_CONTACTS_PER_USER};
+pub use meetings::{
+    Access, Meeting, MeetingKind, NewMeeting, Presenters, MAX_MEETINGS_PER_ORGANIZER,
+};
 pub use messages::StoredMessage;
 pub use migrations::SCHEMA_VERSION;
 pub use roles::{
@@ -113,6 +117,10 @@ pub enum StoreError {
     RoleExists(String),
     #[error("no such admin role: {0}")]
     NoSuchRole(String),
+    /// The organizer already has CsUserServicesConfiguration MaxScheduledMeetingsPerOrganizer
+    /// meetings.
+    #[error("{organizer} already has {max} meetings, the most one organizer may have (MaxScheduledMeetingsPerOrganizer); remove some first")]
+    TooManyMeetings { organizer: String, max: usize },
     /// The database was written by a newer confab; refusing to touch it protects its data.
     #[error("database schema version {found} is newer than this program supports ({supported}); upgrade confab")]
     NewerSchema { found: i64, supported: i64 },

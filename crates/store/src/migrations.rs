@@ -134,6 +134,32 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN ha1_md5_at_domain TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN ha1_md5_at TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN ou TEXT NOT NULL DEFAULT '';",
+    // 7: meetings (Lync's model): an organizer (an existing user; the meetings go with
+    // them), a conference key and a numeric dial-in conference ID (both unique), the kind
+    // (at most one Assigned per organizer), access, presenters, lobby bypass for dial-in
+    // callers, invitees (JSON array of user@domain keys), and expiry (unix seconds; NULL:
+    // never).
+    "CREATE TABLE meetings (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        organizer         TEXT NOT NULL REFERENCES users(user_key) ON DELETE CASCADE,
+        meeting_key       TEXT UNIQUE NOT NULL,
+        conference_id     TEXT UNIQUE NOT NULL,
+        kind              TEXT NOT NULL CHECK (kind IN ('Assigned', 'Private')),
+        subject           TEXT NOT NULL DEFAULT '',
+        access            TEXT NOT NULL CHECK (access IN
+                              ('Locked', 'Invited', 'SameEnterprise', 'Everyone')),
+        presenters        TEXT NOT NULL CHECK (presenters IN ('None', 'Company', 'Everyone')),
+        pstn_bypass_lobby INTEGER NOT NULL,
+        invitees          TEXT NOT NULL DEFAULT '[]',
+        created_at        INTEGER NOT NULL,
+        end_at            INTEGER,
+        last_used_at      INTEGER,
+        expires_at        INTEGER
+    );
+    CREATE INDEX meetings_organizer ON meetings(organizer, id);
+    CREATE UNIQUE INDEX meetings_one_assigned ON meetings(organizer) WHERE kind = 'Assigned';
+    CREATE INDEX meetings_expires_at ON meetings(expires_at);
+    INSERT INTO meta(key, value) VALUES ('meetings_version', 0);",
 ];
 
 /// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
@@ -261,6 +287,28 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN ha1_md5_at_domain TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN ha1_md5_at TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN ou TEXT NOT NULL DEFAULT '';"#,
+    // 7
+    r#"CREATE TABLE meetings (
+        id                BIGSERIAL PRIMARY KEY,
+        organizer         TEXT COLLATE "C" NOT NULL REFERENCES users(user_key) ON DELETE CASCADE,
+        meeting_key       TEXT COLLATE "C" UNIQUE NOT NULL,
+        conference_id     TEXT COLLATE "C" UNIQUE NOT NULL,
+        kind              TEXT NOT NULL CHECK (kind IN ('Assigned', 'Private')),
+        subject           TEXT NOT NULL DEFAULT '',
+        access            TEXT NOT NULL CHECK (access IN
+                              ('Locked', 'Invited', 'SameEnterprise', 'Everyone')),
+        presenters        TEXT NOT NULL CHECK (presenters IN ('None', 'Company', 'Everyone')),
+        pstn_bypass_lobby BIGINT NOT NULL,
+        invitees          TEXT NOT NULL DEFAULT '[]',
+        created_at        BIGINT NOT NULL,
+        end_at            BIGINT,
+        last_used_at      BIGINT,
+        expires_at        BIGINT
+    );
+    CREATE INDEX meetings_organizer ON meetings(organizer, id);
+    CREATE UNIQUE INDEX meetings_one_assigned ON meetings(organizer) WHERE kind = 'Assigned';
+    CREATE INDEX meetings_expires_at ON meetings(expires_at);
+    INSERT INTO meta(key, value) VALUES ('meetings_version', 0);"#,
 ];
 
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());

@@ -227,6 +227,8 @@ impl Store {
                 return Err(no_such_user(username, domain));
             }
             bump_users_version(tx)?;
+            // the user's meetings went by ON DELETE CASCADE
+            crate::bump_version(tx, "meetings_version")?;
             if had_contacts {
                 crate::contacts::bump_contacts_version(tx)?;
             }

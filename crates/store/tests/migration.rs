@@ -27,7 +27,7 @@ const SHA256_ALICE: &str = "ad681484adb266c0aae2d2283e74f96e032f99b2642896690c96
 
 #[test]
 fn version_1_database_is_upgraded_keeping_users() {
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     let dir = tempfile::tempdir().unwrap();
     {
         let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
@@ -177,6 +177,10 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
             "config_documents",
             "contacts",
             "contacts_owner_id",
+            "meetings",
+            "meetings_expires_at",
+            "meetings_one_assigned",
+            "meetings_organizer",
             "meta",
             "offline_messages",
             "offline_messages_recipient",
@@ -201,6 +205,7 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
             ("admins_version".to_owned(), 0),
             ("config_version".to_owned(), 0),
             ("contacts_version".to_owned(), 0),
+            ("meetings_version".to_owned(), 0),
             ("roles_version".to_owned(), 0),
             ("users_version".to_owned(), 0)
         ]

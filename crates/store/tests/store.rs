@@ -72,6 +72,7 @@ fn open_creates_file_and_schema() {
             "audit_log",
             "config_documents",
             "contacts",
+            "meetings",
             "meta",
             "offline_messages",
             "server_secrets",

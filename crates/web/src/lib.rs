@@ -17,8 +17,16 @@
 //! | `GET /api/v1/config/{noun}` | bearer | `Get-{noun}` |
 //! | `GET /api/v1/config/{noun}/{identity}` | bearer | `Get-{noun} -Identity '{identity}'` |
 //! | `PATCH /api/v1/config/{noun}/{identity}` `{"Prop": value}` | bearer | `Set-{noun} -Identity '{identity}' -Prop value` |
+//! | `GET /api/v1/meetings[?organizer=…]` | bearer or user | `Get-CsMeeting`; a user: their own meetings |
+//! | `POST /api/v1/meetings` `{"organizer","kind","access",…}` | bearer or user | `New-CsMeeting …`; a user: for themselves |
+//! | `GET /api/v1/meetings/{key}` | bearer or user | `Get-CsMeeting -Identity '{key}'` (404 for someone else's, to a user) |
+//! | `DELETE /api/v1/meetings/{key}` | bearer or user | `Remove-CsMeeting -Identity '{key}'` |
+//! | `GET /api/v1/meetings/{key}/roster` | bearer or user | the live roster and lobby ([`LiveMeetings`]) |
+//! | `POST /api/v1/meetings/{key}/participants/{id}/{admit,deny,mute,unmute,remove}` | bearer or user | live control ([`LiveMeetings::act`]) |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.0 description |
 //! | `GET /metrics` | none | the SIP server's counters in Prometheus' text format (counts only, no names or addresses) |
+//!
+//! "user" is HTTP Basic with a user's SIP address and password (see [`meetings`]).
 //!
 //! Store calls block (SQLite behind a mutex, Argon2 for passwords): they all run in
 //! [`tokio::task::spawn_blocking`]. Sign-ins are throttled per address and per account, and
@@ -26,9 +34,12 @@
 //! commands are written to the audit log. Commands are logged with their secrets redacted,
 //! as in the audit log.
 
+pub mod meetings;
 pub mod openapi;
 pub mod script;
 pub mod signin;
+
+pub use meetings::{Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,13 +94,27 @@ pub async fn serve_with(
 }
 
 /// What the API may do beyond the store.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ApiOptions {
     /// The folder export and import cmdlets write and read (`<data_dir>/export`); `None`:
     /// they are refused.
     pub export_dir: Option<PathBuf>,
     /// Sign-in throttling.
     pub sign_in: signin::SignInLimits,
+    /// The conference focus of this process, for the live meeting routes
+    /// (`/api/v1/meetings/{key}/roster`, `…/participants/{id}/{action}`); `None`: they
+    /// answer 404 `not_live`.
+    pub live_meetings: Option<Arc<dyn LiveMeetings>>,
+}
+
+impl std::fmt::Debug for ApiOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiOptions")
+            .field("export_dir", &self.export_dir)
+            .field("sign_in", &self.sign_in)
+            .field("live_meetings", &self.live_meetings.is_some())
+            .finish()
+    }
 }
 
 /// The API's routes, for embedding (serve it with
@@ -116,6 +141,7 @@ pub fn router_with(
         }),
         export_dir: options.export_dir.map(Arc::from),
         sign_in: signin::Gate::new(options.sign_in),
+        live: options.live_meetings,
     };
     let api = Router::new()
         .route("/tokens", post(login).delete(logout))
@@ -126,6 +152,16 @@ pub fn router_with(
         .route(
             "/config/:noun/:identity",
             get(get_config).patch(patch_config),
+        )
+        .route("/meetings", get(meetings::list).post(meetings::create))
+        .route(
+            "/meetings/:key",
+            get(meetings::get_one).delete(meetings::remove),
+        )
+        .route("/meetings/:key/roster", get(meetings::roster))
+        .route(
+            "/meetings/:key/participants/:id/:action",
+            post(meetings::act),
         )
         .route("/openapi.json", get(openapi_json));
     Router::new()
@@ -147,6 +183,7 @@ struct AppState {
     metrics: Option<MetricsCache>,
     export_dir: Option<Arc<std::path::Path>>,
     sign_in: Arc<signin::Gate>,
+    live: Option<Arc<dyn LiveMeetings>>,
 }
 
 /// The last rendering of the metrics: `/metrics` needs no sign-in, so a flood of scrapes

@@ -173,6 +173,102 @@ pub fn document() -> Value {
             "responses": cmdlet_responses("Changed", true)
         }
     }));
+    let key_param = path_param(
+        "key",
+        "The meeting's conference key (8 characters, A-Z and 0-9; any case).",
+        "K7Q2ZP4M",
+    );
+    let meeting_security = json!([{"bearerAuth": []}, {"userBasic": []}]);
+    let meeting_responses = |ok: &str, with_404: bool| {
+        let mut r = cmdlet_responses(ok, with_404);
+        r["200"] = json!({"description": ok, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MeetingResult"}}}});
+        r["429"] = json!({"description": "Too many failed user sign-ins from this address or for this user; try again after Retry-After seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        r
+    };
+    paths.insert(p("/meetings"), json!({
+        "get": {
+            "tags": ["meetings"],
+            "summary": "List meetings: an administrator's (Get-CsMeeting [-Organizer]), or a user's own",
+            "operationId": "listMeetings",
+            "security": meeting_security,
+            "parameters": [{"name": "organizer", "in": "query", "required": false, "schema": {"type": "string"}, "description": "Only this organizer's meetings (user@domain)"}],
+            "responses": meeting_responses("The meetings", false)
+        },
+        "post": {
+            "tags": ["meetings"],
+            "summary": "Create a meeting (New-CsMeeting for an administrator; a user for themselves). Unset values come from CsMeetingConfiguration and the organizer's CsConferencingPolicy",
+            "operationId": "createMeeting",
+            "security": meeting_security,
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/NewMeeting"},
+                "example": {"organizer": "alice@example.test", "kind": "Private", "access": "Invited", "subject": "Budget", "invitees": ["bob@example.test"], "end": "2027-01-15T10:00:00Z"}
+            }}},
+            "responses": {
+                "201": {"description": "The meeting (an assigned one that existed is returned unchanged, with a warning)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MeetingResult"}}}},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Denied"},
+                "409": error_response("The organizer has MaxScheduledMeetingsPerOrganizer (1000) meetings (kind: limit)")
+            }
+        }
+    }));
+    paths.insert(p("/meetings/{key}"), json!({
+        "parameters": [key_param],
+        "get": {
+            "tags": ["meetings"],
+            "summary": "One meeting (Get-CsMeeting -Identity {key}); to a user, someone else's meeting does not exist",
+            "operationId": "getMeeting",
+            "security": meeting_security,
+            "responses": meeting_responses("The meeting", true)
+        },
+        "delete": {
+            "tags": ["meetings"],
+            "summary": "Remove a meeting (Remove-CsMeeting -Identity {key}); a user removes their own only",
+            "operationId": "removeMeeting",
+            "security": meeting_security,
+            "responses": {
+                "204": {"description": "Removed"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Denied"},
+                "404": {"$ref": "#/components/responses/NotFound"}
+            }
+        }
+    }));
+    paths.insert(p("/meetings/{key}/roster"), json!({
+        "parameters": [key_param],
+        "get": {
+            "tags": ["meetings"],
+            "summary": "The live roster and lobby of a meeting in progress on this server (its organizer, or an administrator allowed Remove-CsMeeting on the organizer)",
+            "operationId": "meetingRoster",
+            "security": meeting_security,
+            "responses": {
+                "200": {"description": "Participants and the lobby", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LiveRoster"}}}},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Denied"},
+                "404": error_response("No such meeting, or it is not live on this server (kind: not_found, not_live)")
+            }
+        }
+    }));
+    paths.insert(p("/meetings/{key}/participants/{id}/{action}"), json!({
+        "parameters": [
+            key_param,
+            path_param("id", "The participant's id from the roster, URL-encoded.", "sip%3Abob%40example.test"),
+            {"name": "action", "in": "path", "required": true, "schema": {"type": "string", "enum": ["admit", "deny", "mute", "unmute", "remove"]}}
+        ],
+        "post": {
+            "tags": ["meetings"],
+            "summary": "Admit or deny someone waiting in the lobby, mute, unmute or remove a participant (the organizer or a presenter, or an administrator allowed Remove-CsMeeting on the organizer; audited for administrators)",
+            "operationId": "meetingParticipantAction",
+            "security": meeting_security,
+            "responses": {
+                "204": {"description": "Done"},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Denied"},
+                "404": error_response("No such meeting or participant, or the meeting is not live on this server (kind: not_found, no_such_participant, not_live)")
+            }
+        }
+    }));
     paths.insert(p("/openapi.json"), json!({
         "get": {
             "tags": ["meta"],
@@ -193,7 +289,7 @@ pub fn document() -> Value {
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
         "tags": [
-            {"name": "auth"}, {"name": "cmdlets"}, {"name": "users"}, {"name": "config"}, {"name": "meta"}
+            {"name": "auth"}, {"name": "cmdlets"}, {"name": "users"}, {"name": "config"}, {"name": "meetings"}, {"name": "meta"}
         ],
         "paths": Value::Object(paths),
         "components": {
@@ -202,6 +298,11 @@ pub fn document() -> Value {
                     "type": "http",
                     "scheme": "bearer",
                     "description": format!("A token from POST {API_PREFIX}/tokens, valid for {TOKEN_TTL_SECS} seconds.")
+                },
+                "userBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "A user's SIP address and SIP password (user@domain:password), for the meeting routes only: a user sees and manages the meetings they organize. Failed sign-ins are throttled like administrators'."
                 }
             },
             "schemas": {
@@ -241,6 +342,71 @@ pub fn document() -> Value {
                         }
                     }
                 },
+                "NewMeeting": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "organizer": {"type": "string", "description": "user@domain; required for an administrator, the caller for a user"},
+                        "kind": {"type": "string", "enum": ["Assigned", "Private"], "description": "Default: CsMeetingConfiguration AssignedConferenceTypeByDefault"},
+                        "access": {"type": "string", "enum": ["Locked", "Invited", "SameEnterprise", "Everyone"], "description": "Default: SameEnterprise"},
+                        "subject": {"type": "string"},
+                        "presenters": {"type": "string", "enum": ["None", "Company", "Everyone"], "description": "Default: CsMeetingConfiguration DesignateAsPresenter"},
+                        "pstn_bypass_lobby": {"type": "boolean", "description": "Default: CsMeetingConfiguration PstnCallersBypassLobby"},
+                        "invitees": {"type": "array", "items": {"type": "string"}},
+                        "end": {"type": "string", "format": "date-time", "description": "A private meeting's end (it expires 14 days later)"},
+                        "site": {"type": "string", "description": "The site whose meeting configuration and conferencing policy apply (default: Global)"}
+                    }
+                },
+                "MeetingResult": {
+                    "type": "object",
+                    "required": ["objects", "warnings"],
+                    "properties": {
+                        "objects": {"type": "array", "items": {"$ref": "#/components/schemas/Meeting"}},
+                        "warnings": {"type": "array", "items": {"type": "string"}},
+                        "command": {"type": "string", "description": "For an administrator: the cmdlet that was run"},
+                        "text": {"type": "string", "description": "For an administrator: the shell's formatted output"}
+                    }
+                },
+                "Meeting": {
+                    "type": "object",
+                    "properties": {
+                        "_type": {"type": "string", "example": "CsMeeting"},
+                        "Identity": {"type": "string", "description": "The conference key"},
+                        "Organizer": {"type": "string", "example": "sip:alice@example.test"},
+                        "ConferenceId": {"type": "string", "description": "Numeric dial-in ID (Luhn check digit last)"},
+                        "Kind": {"type": "string", "enum": ["Assigned", "Private"]},
+                        "Subject": {"type": "string"},
+                        "Access": {"type": "string", "enum": ["Locked", "Invited", "SameEnterprise", "Everyone"]},
+                        "Presenters": {"type": "string", "enum": ["None", "Company", "Everyone"]},
+                        "PstnBypassLobby": {"type": "boolean"},
+                        "Invitees": {"type": "array", "items": {"type": "string"}},
+                        "Uri": {"type": "string", "description": "The conference URI any SIP client can dial"},
+                        "MeetUrl": {"type": "string"},
+                        "CreatedAt": {"type": "string", "format": "date-time"},
+                        "EndTime": {"type": "string", "format": "date-time", "nullable": true},
+                        "LastUsed": {"type": "string", "format": "date-time", "nullable": true},
+                        "ExpiresAt": {"type": "string", "format": "date-time", "nullable": true}
+                    }
+                },
+                "LiveRoster": {
+                    "type": "object",
+                    "required": ["participants", "lobby"],
+                    "properties": {
+                        "participants": {"type": "array", "items": {"$ref": "#/components/schemas/LiveParticipant"}},
+                        "lobby": {"type": "array", "items": {"$ref": "#/components/schemas/LiveParticipant"}}
+                    }
+                },
+                "LiveParticipant": {
+                    "type": "object",
+                    "required": ["id", "display", "role", "muted", "origin"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "display": {"type": "string"},
+                        "role": {"type": "string"},
+                        "muted": {"type": "boolean"},
+                        "origin": {"type": "string"}
+                    }
+                },
                 "ShellValue": {
                     "description": "A parameter value: string, number, boolean, null, an array of these, or an object (a hashtable such as {\"add\": \"Set-CsUser\"})",
                     "nullable": true,
@@ -256,7 +422,7 @@ pub fn document() -> Value {
                         "error": {"type": "string", "description": "What went wrong, naming the cmdlet, parameter or role concerned"},
                         "kind": {
                             "type": "string",
-                            "enum": ["unknown_cmdlet", "unknown_parameter", "bad_value", "missing", "denied", "failed", "parse", "unauthorized", "not_found", "bad_request", "internal"]
+                            "enum": ["unknown_cmdlet", "unknown_parameter", "bad_value", "missing", "denied", "failed", "parse", "unauthorized", "not_found", "bad_request", "internal", "throttled", "busy", "limit", "not_live", "no_such_participant"]
                         }
                     }
                 }

@@ -56,6 +56,11 @@ impl Core {
                     let sender = req.sender.key().unwrap_or(domain);
                     p.check_inbound(sender, recipient.as_deref().unwrap_or(""), src.remote.ip())?
                 }
+                // a partner's user joining a meeting: the organizer's federation rules
+                (Origin::Partner(domain), Destination::Conference(conf)) => {
+                    let sender = req.sender.key().unwrap_or(domain);
+                    p.check_inbound(sender, &conf.organizer, src.remote.ip())?
+                }
                 (Origin::Anonymous(why), Destination::LocalUser { .. }) => {
                     tracing::info!(src = %src.remote, "refused {why} to a local user");
                     return Err(Verdict::reply(

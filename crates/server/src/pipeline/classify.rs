@@ -71,6 +71,11 @@ pub(crate) enum Destination {
     Domain(String),
     /// An IP address that is not one of ours.
     Address(Dest),
+    /// A meeting's conference URI (Lync's focus URI, `…;opaque=app:conf:focus:id:<key>`).
+    Conference(crate::focus::ConfAddr),
+    /// A request inside a dialog the conference focus holds (checked again, with the
+    /// sender's flow, by the focus).
+    FocusDialog,
 }
 
 impl Destination {
@@ -184,6 +189,20 @@ impl Core {
             Destination::Flow(flow)
         } else if claims_dialog && self.is_our_subscription_dialog(msg) {
             Destination::Subscription
+        } else if claims_dialog && self.is_focus_dialog(msg) {
+            Destination::FocusDialog
+        } else if let Some(conf) = ruri_ours
+            .then(|| {
+                let domain = if self.is_our_domain(ruri.host) {
+                    ruri.host.to_ascii_lowercase()
+                } else {
+                    self.default_domain().to_string()
+                };
+                crate::focus::conference_of(&ruri, &domain)
+            })
+            .flatten()
+        {
+            Destination::Conference(conf)
         } else if ruri_ours {
             match ruri.user {
                 Some(user) if method != Method::Register => Destination::LocalUser {

@@ -33,6 +33,13 @@ pub(crate) enum Service {
     },
     /// A MESSAGE for a user with no registration: keep it for delivery.
     StoreOffline(Arc<UserCred>),
+    /// A request to a meeting's conference URI, from a caller of proven origin.
+    Conference {
+        conf: crate::focus::ConfAddr,
+        caller: crate::focus::admission::Caller,
+    },
+    /// A request inside a dialog of the conference focus.
+    FocusDialog,
 }
 
 /// Where one branch of a proxied request goes.
@@ -91,6 +98,8 @@ impl Core {
     ) -> Result<Option<Service>, Verdict> {
         match req.dest {
             Destination::Subscription => Ok(Some(Service::Resubscribe)),
+            // the focus proves the dialog itself (its own tag and the participant's flow)
+            Destination::FocusDialog => Ok(Some(Service::FocusDialog)),
             Destination::Server => {
                 if let Some(bad) = unsupported(msg, &HeaderName::Require) {
                     return Err(Verdict::Respond(unsupported_response(msg, &bad)));
@@ -133,6 +142,10 @@ impl Core {
         match service {
             Service::Register => self.handle_register(shard, key, msg, src, now, out),
             Service::Options => return Verdict::Respond(options_response(msg, &random_token(10))),
+            Service::Conference { conf, caller } => {
+                return self.serve_conference(shard, key, msg, conf, caller, src, now, out)
+            }
+            Service::FocusDialog => return self.serve_focus_dialog(shard, key, msg, src, now, out),
             Service::NotAllowed => {
                 let mut resp = response_to(msg, 405, None, Some(&random_token(10)));
                 resp.headers.push(HeaderName::Allow, "OPTIONS, REGISTER");

@@ -74,7 +74,11 @@ impl Core {
                 }
                 Ok(Located::Proxy(targets))
             }
-            Destination::Server | Destination::Subscription => {
+            Destination::Conference(conf) => Ok(Located::Service(Service::Conference {
+                conf: conf.clone(),
+                caller: crate::focus::caller_of(origin, &req.sender),
+            })),
+            Destination::Server | Destination::Subscription | Destination::FocusDialog => {
                 unreachable!("served before authentication")
             }
         }

@@ -1,0 +1,863 @@
+//! The driver: rooms on a few dedicated OS threads (not the tokio runtime), each pacing
+//! absolute 20 ms deadlines over non-blocking UDP sockets.
+//!
+//! The SIP side calls [`Engine`] from anywhere and never waits on the mixing threads: the
+//! offer is negotiated and the leg's sockets are bound on the caller's thread, then the
+//! leg is handed over on a bounded channel. Each room lives on one thread (the least
+//! loaded when its first leg arrives). Every tick a thread receives everything pending on
+//! its legs' sockets, checks each datagram's source, feeds the jitter buffers, mixes and
+//! sends.
+//!
+//! Source rules: RTP and RTCP are taken only from the IP address the SDP named (the
+//! port may be latched, symmetric RTP, from that same IP only); when a remote port range
+//! is set (Lync's ClientMediaPortRangeEnabled with ClientAudioPort/ClientAudioPortRange)
+//! a datagram from a source port outside it is dropped and counted, and an offer whose
+//! port is outside it is refused. Oversized and malformed datagrams are dropped and
+//! counted.
+
+use crate::codec::Codec;
+pub use crate::mixer::{LegId, LegMode, RoomId};
+use crate::mixer::{CodecState, LegConfig, Pushed, Room};
+use crate::rtp::{self, MAX_PACKET};
+use crate::sdp::{self, Negotiated, Offer, SdpError};
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The mixing period.
+pub const TICK: Duration = Duration::from_millis(20);
+/// Events kept for the focus before the oldest is dropped.
+pub const EVENT_QUEUE: usize = 1024;
+/// Commands queued per mixing thread.
+const COMMAND_QUEUE: usize = 1024;
+/// Datagrams read per socket per tick (a flood cannot starve the other legs).
+const MAX_READS_PER_TICK: usize = 32;
+/// Interval between our RTCP sender reports.
+const SR_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The address we bind and put in SDP c=.
+    pub bind_ip: IpAddr,
+    /// Our RTP ports (even RTP, odd RTCP = RTP + 1).
+    pub port_min: u16,
+    pub port_max: u16,
+    /// Mixing threads.
+    pub threads: usize,
+    /// A leg that sends neither RTP nor RTCP for this long is reported (default 30 s).
+    pub rtp_timeout: Duration,
+    /// Codec preference order (default Opus, PCMU, PCMA).
+    pub codecs: Vec<Codec>,
+    /// Most legs at once.
+    pub max_legs: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port_min: 49152,
+            port_max: 53151,
+            threads: thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4),
+            rtp_timeout: Duration::from_secs(30),
+            codecs: vec![Codec::Opus, Codec::Pcmu, Codec::Pcma],
+            max_legs: 1000,
+        }
+    }
+}
+
+/// What the engine tells the focus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// An RFC 4733 key press (once per press).
+    Dtmf { leg: LegId, digit: char },
+    /// The leg sent neither RTP nor RTCP for `rtp_timeout` (reported once).
+    Timeout { leg: LegId },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaError {
+    /// No codec of ours in the offer (→ 488).
+    NoCommonCodec,
+    /// The offer does not parse or names nothing usable (→ 488).
+    BadSdp(String),
+    /// The offer's RTP port is outside the clients' audio port range (→ 488).
+    PortOutsideRange(u16),
+    /// No free RTP/RTCP port pair in our range (→ 503).
+    NoPorts,
+    /// `max_legs` reached, or a mixing thread's command queue is full (→ 503).
+    Full,
+    /// The engine stopped, or the leg is not (or no longer) open.
+    Closed,
+}
+
+impl fmt::Display for MediaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MediaError::NoCommonCodec => f.write_str("no common audio codec"),
+            MediaError::BadSdp(m) => write!(f, "bad SDP: {m}"),
+            MediaError::PortOutsideRange(p) => write!(f, "media port {p} is outside the allowed client audio port range"),
+            MediaError::NoPorts => f.write_str("no free media port"),
+            MediaError::Full => f.write_str("media engine at capacity"),
+            MediaError::Closed => f.write_str("media leg or engine closed"),
+        }
+    }
+}
+
+impl std::error::Error for MediaError {}
+
+impl From<SdpError> for MediaError {
+    fn from(e: SdpError) -> Self {
+        match e {
+            SdpError::Bad(m) => MediaError::BadSdp(m),
+            SdpError::NoCommonCodec => MediaError::NoCommonCodec,
+        }
+    }
+}
+
+/// Counters, summed over the mixing threads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub legs: usize,
+    pub rooms: usize,
+    pub ticks: u64,
+    /// Ticks that started more than 20 ms late or ran longer than 20 ms.
+    pub late_ticks: u64,
+    /// The longest tick's work, in microseconds.
+    pub max_tick_us: u64,
+    /// Total tick work, in microseconds (CPU per participant = this / ticks / legs).
+    pub busy_us: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    /// All received datagrams not used (the sum of the four below and unknown PTs).
+    pub dropped_packets: u64,
+    pub dropped_wrong_source: u64,
+    pub dropped_port_range: u64,
+    pub dropped_malformed: u64,
+    pub dropped_oversize: u64,
+    /// Frames encoded (own and shared) and decoded.
+    pub encodes: u64,
+    pub decodes: u64,
+    pub dtmf_events: u64,
+    pub timeouts: u64,
+    /// Events dropped because nobody read them.
+    pub events_dropped: u64,
+}
+
+#[derive(Default)]
+struct ThreadCounters {
+    ticks: AtomicU64,
+    late_ticks: AtomicU64,
+    max_tick_us: AtomicU64,
+    busy_us: AtomicU64,
+    rx_packets: AtomicU64,
+    tx_packets: AtomicU64,
+    dropped_packets: AtomicU64,
+    dropped_wrong_source: AtomicU64,
+    dropped_port_range: AtomicU64,
+    dropped_malformed: AtomicU64,
+    dropped_oversize: AtomicU64,
+    encodes: AtomicU64,
+    decodes: AtomicU64,
+    dtmf_events: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+/// What the API side and the threads share (the threads never hold the API side, so the
+/// last `Engine` dropped closes the command channels and the threads end).
+struct Shared {
+    events: Mutex<VecDeque<MediaEvent>>,
+    event_ready: Condvar,
+    events_dropped: AtomicU64,
+    threads: Vec<ThreadCounters>,
+}
+
+impl Shared {
+    fn push_event(&self, ev: MediaEvent) {
+        let mut q = lock(&self.events);
+        if q.len() >= EVENT_QUEUE {
+            q.pop_front();
+            self.events_dropped.fetch_add(1, Relaxed);
+        }
+        q.push_back(ev);
+        drop(q);
+        self.event_ready.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct LegInfo {
+    room: RoomId,
+    thread: usize,
+    port: u16,
+    session_id: u64,
+    version: u64,
+    codec: Codec,
+}
+
+struct State {
+    legs: HashMap<LegId, LegInfo>,
+    /// Room → (thread, legs).
+    rooms: HashMap<RoomId, (usize, usize)>,
+    thread_legs: Vec<usize>,
+    ports_used: HashSet<u16>,
+    next_port: u16,
+    next_leg: u64,
+    remote_range: Option<RangeInclusive<u16>>,
+}
+
+struct Inner {
+    cfg: EngineConfig,
+    shared: Arc<Shared>,
+    txs: Vec<SyncSender<Cmd>>,
+    state: Mutex<State>,
+}
+
+/// The audio MCU. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Where a leg's remote is, as the SDP says.
+#[derive(Clone, Copy, Debug)]
+struct Remote {
+    ip: IpAddr,
+    rtp: SocketAddr,
+    rtcp: SocketAddr,
+    mux: bool,
+    /// The remote says it sends (so silence counts toward the timeout).
+    sends: bool,
+}
+
+impl Remote {
+    fn of(n: &Negotiated) -> Remote {
+        Remote {
+            ip: n.remote_ip,
+            rtp: SocketAddr::new(n.remote_ip, n.remote_port),
+            rtcp: SocketAddr::new(n.remote_ip, if n.rtcp_mux { n.remote_port } else { n.remote_rtcp_port }),
+            mux: n.rtcp_mux,
+            sends: n.remote_sends(),
+        }
+    }
+}
+
+enum Cmd {
+    Add { room: RoomId, leg: LegId, cfg: LegConfig, state: Box<CodecState>, rtp: UdpSocket, rtcp: UdpSocket, remote: Remote },
+    Update { leg: LegId, cfg: LegConfig, state: Option<Box<CodecState>>, remote: Remote },
+    Mode { leg: LegId, mode: LegMode },
+    Close { leg: LegId },
+    Range(Option<RangeInclusive<u16>>),
+}
+
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+impl Engine {
+    /// Starts the mixing threads.
+    pub fn start(cfg: EngineConfig) -> std::io::Result<Engine> {
+        if cfg.port_min > cfg.port_max || cfg.port_max == u16::MAX {
+            return Err(std::io::Error::new(ErrorKind::InvalidInput, "bad media port range"));
+        }
+        if cfg.codecs.is_empty() {
+            return Err(std::io::Error::new(ErrorKind::InvalidInput, "no codecs configured"));
+        }
+        let threads = cfg.threads.max(1);
+        let shared = Arc::new(Shared {
+            events: Mutex::new(VecDeque::with_capacity(64)),
+            event_ready: Condvar::new(),
+            events_dropped: AtomicU64::new(0),
+            threads: (0..threads).map(|_| ThreadCounters::default()).collect(),
+        });
+        let mut txs = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (tx, rx) = mpsc::sync_channel(COMMAND_QUEUE);
+            let sh = shared.clone();
+            let timeout = cfg.rtp_timeout;
+            thread::Builder::new()
+                .name(format!("confab-mix-{i}"))
+                .spawn(move || MixThread::new(i, sh, rx, timeout).run())?;
+            txs.push(tx);
+        }
+        let first = cfg.port_min + (cfg.port_min & 1);
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    legs: HashMap::new(),
+                    rooms: HashMap::new(),
+                    thread_legs: vec![0; threads],
+                    ports_used: HashSet::new(),
+                    next_port: first,
+                    next_leg: 1,
+                    remote_range: None,
+                }),
+                cfg,
+                shared,
+                txs,
+            }),
+        })
+    }
+
+    fn negotiate(&self, offer: &str, prefs: &[Codec]) -> Result<(Offer, Negotiated), MediaError> {
+        let parsed = sdp::parse_offer(offer)?;
+        let neg = sdp::negotiate(&parsed, prefs)?;
+        if !neg.remote_ip.is_unspecified() && neg.remote_ip.is_ipv4() != self.inner.cfg.bind_ip.is_ipv4() {
+            return Err(MediaError::BadSdp(format!("the offer's address {} is not of our address family", neg.remote_ip)));
+        }
+        if !neg.remote_ip.is_unspecified() {
+            let st = lock(&self.inner.state);
+            if let Some(r) = &st.remote_range {
+                if !r.contains(&neg.remote_port) {
+                    return Err(MediaError::PortOutsideRange(neg.remote_port));
+                }
+            }
+        }
+        Ok((parsed, neg))
+    }
+
+    fn leg_config(neg: &Negotiated, mode: LegMode) -> LegConfig {
+        LegConfig {
+            codec: neg.codec,
+            pt: neg.pt,
+            dtmf_pt: neg.dtmf_pt,
+            ssrc: random_u64() as u32,
+            mode,
+            send: neg.we_send(),
+            hear: neg.remote_sends(),
+        }
+    }
+
+    fn send(&self, thread: usize, cmd: Cmd) -> Result<(), MediaError> {
+        match self.inner.txs[thread].try_send(cmd) {
+            Ok(()) => Ok(()),
+            // Full: the thread drains its queue every tick, so this waits at most about
+            // one tick; it happens only after 1024 commands within one tick.
+            Err(TrySendError::Full(cmd)) => self.inner.txs[thread].send(cmd).map_err(|_| MediaError::Closed),
+            Err(TrySendError::Disconnected(_)) => Err(MediaError::Closed),
+        }
+    }
+
+    /// Reserves a port pair (under the lock), binds it (outside), retries on a port
+    /// someone else holds.
+    fn bind_pair(&self) -> Result<(u16, UdpSocket, UdpSocket), MediaError> {
+        let cfg = &self.inner.cfg;
+        let first = cfg.port_min + (cfg.port_min & 1);
+        if first >= cfg.port_max {
+            return Err(MediaError::NoPorts);
+        }
+        let pairs = ((cfg.port_max - first) / 2 + 1) as usize;
+        let mut tried = 0;
+        while tried < pairs {
+            let port = {
+                let mut st = lock(&self.inner.state);
+                let mut found = None;
+                while tried < pairs {
+                    tried += 1;
+                    let p = st.next_port;
+                    st.next_port = if p as u32 + 2 + 1 > cfg.port_max as u32 { first } else { p + 2 };
+                    if !st.ports_used.contains(&p) {
+                        st.ports_used.insert(p);
+                        found = Some(p);
+                        break;
+                    }
+                }
+                match found {
+                    Some(p) => p,
+                    None => return Err(MediaError::NoPorts),
+                }
+            };
+            let bind = |p: u16| -> std::io::Result<UdpSocket> {
+                let s = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, p))?;
+                s.set_nonblocking(true)?;
+                Ok(s)
+            };
+            match (bind(port), bind(port + 1)) {
+                (Ok(a), Ok(b)) => return Ok((port, a, b)),
+                _ => {
+                    lock(&self.inner.state).ports_used.remove(&port);
+                }
+            }
+        }
+        Err(MediaError::NoPorts)
+    }
+
+    /// Negotiates `offer` (an SDP body), binds the leg's sockets, adds it to the room in
+    /// `mode`, returns the SDP answer to put in the 200 OK.
+    pub fn open_leg(&self, room: RoomId, offer: &str, mode: LegMode) -> Result<(LegId, String), MediaError> {
+        let (parsed, neg) = self.negotiate(offer, &self.inner.cfg.codecs)?;
+        let state = CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        // Reserve the leg (counts toward max_legs while the sockets are bound).
+        let (leg, thread) = {
+            let mut st = lock(&self.inner.state);
+            if st.legs.len() >= self.inner.cfg.max_legs {
+                return Err(MediaError::Full);
+            }
+            let thread = match st.rooms.get(&room) {
+                Some(&(t, _)) => t,
+                None => (0..st.thread_legs.len()).min_by_key(|&t| st.thread_legs[t]).unwrap_or(0),
+            };
+            st.rooms.entry(room).or_insert((thread, 0)).1 += 1;
+            st.thread_legs[thread] += 1;
+            let leg = LegId(st.next_leg);
+            st.next_leg += 1;
+            st.legs.insert(leg, LegInfo { room, thread, port: 0, session_id: 0, version: 1, codec: neg.codec });
+            (leg, thread)
+        };
+        let (port, rtp_sock, rtcp_sock) = match self.bind_pair() {
+            Ok(x) => x,
+            Err(e) => {
+                self.forget(leg);
+                return Err(e);
+            }
+        };
+        let session_id = random_u64() >> 1;
+        if let Some(info) = lock(&self.inner.state).legs.get_mut(&leg) {
+            info.port = port;
+            info.session_id = session_id;
+        }
+        let answer = sdp::build_answer(&parsed, &neg, self.inner.cfg.bind_ip, port, session_id, 1);
+        let cmd = Cmd::Add {
+            room,
+            leg,
+            cfg: Self::leg_config(&neg, mode),
+            state: Box::new(state),
+            rtp: rtp_sock,
+            rtcp: rtcp_sock,
+            remote: Remote::of(&neg),
+        };
+        let sent = match self.inner.txs[thread].try_send(cmd) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(MediaError::Full),
+            Err(TrySendError::Disconnected(_)) => Err(MediaError::Closed),
+        };
+        if let Err(e) = sent {
+            self.forget(leg);
+            return Err(e);
+        }
+        Ok((leg, answer))
+    }
+
+    /// Removes a leg from the books (its sockets close where they are dropped).
+    fn forget(&self, leg: LegId) -> Option<LegInfo> {
+        let mut st = lock(&self.inner.state);
+        let info = st.legs.remove(&leg)?;
+        if info.port != 0 {
+            st.ports_used.remove(&info.port);
+        }
+        st.thread_legs[info.thread] = st.thread_legs[info.thread].saturating_sub(1);
+        if let Some(r) = st.rooms.get_mut(&info.room) {
+            r.1 = r.1.saturating_sub(1);
+            if r.1 == 0 {
+                st.rooms.remove(&info.room);
+            }
+        }
+        Some(info)
+    }
+
+    /// A re-INVITE's offer on an existing leg (hold = sendonly/inactive/c=0.0.0.0, resume,
+    /// new address): returns the new answer (same ports, o= version incremented).
+    pub fn update_leg(&self, leg: LegId, offer: &str) -> Result<String, MediaError> {
+        let current = lock(&self.inner.state).legs.get(&leg).map(|i| i.codec).ok_or(MediaError::Closed)?;
+        // Keep the codec if the new offer still has it.
+        let mut prefs = Vec::with_capacity(self.inner.cfg.codecs.len());
+        prefs.push(current);
+        prefs.extend(self.inner.cfg.codecs.iter().copied().filter(|c| *c != current));
+        let (parsed, neg) = self.negotiate(offer, &prefs)?;
+        let state = if neg.codec != current {
+            Some(Box::new(CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?))
+        } else {
+            None
+        };
+        let (thread, port, session_id, version) = {
+            let mut st = lock(&self.inner.state);
+            let info = st.legs.get_mut(&leg).ok_or(MediaError::Closed)?;
+            info.version += 1;
+            info.codec = neg.codec;
+            (info.thread, info.port, info.session_id, info.version)
+        };
+        let answer = sdp::build_answer(&parsed, &neg, self.inner.cfg.bind_ip, port, session_id, version);
+        self.send(thread, Cmd::Update { leg, cfg: Self::leg_config(&neg, LegMode::Active), state, remote: Remote::of(&neg) })?;
+        Ok(answer)
+    }
+
+    pub fn set_mode(&self, leg: LegId, mode: LegMode) {
+        let thread = lock(&self.inner.state).legs.get(&leg).map(|i| i.thread);
+        if let Some(t) = thread {
+            let _ = self.send(t, Cmd::Mode { leg, mode });
+        }
+    }
+
+    pub fn close_leg(&self, leg: LegId) {
+        if let Some(info) = self.forget(leg) {
+            let _ = self.send(info.thread, Cmd::Close { leg });
+        }
+    }
+
+    /// Clients' audio port range (None = any): Lync's ClientMediaPortRangeEnabled/ClientAudioPort/Range.
+    pub fn set_remote_port_range(&self, range: Option<RangeInclusive<u16>>) {
+        lock(&self.inner.state).remote_range = range.clone();
+        for t in 0..self.inner.txs.len() {
+            let _ = self.send(t, Cmd::Range(range.clone()));
+        }
+    }
+
+    /// Events for the focus (bounded; oldest dropped with a counter if nobody reads).
+    pub fn poll_event(&self) -> Option<MediaEvent> {
+        lock(&self.inner.shared.events).pop_front()
+    }
+
+    /// Or a blocking wait with timeout, for a driver thread of the focus.
+    pub fn wait_event(&self, timeout: Duration) -> Option<MediaEvent> {
+        let deadline = Instant::now() + timeout;
+        let mut q = lock(&self.inner.shared.events);
+        loop {
+            if let Some(ev) = q.pop_front() {
+                return Some(ev);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            q = match self.inner.shared.event_ready.wait_timeout(q, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let (legs, rooms) = {
+            let st = lock(&self.inner.state);
+            (st.legs.len(), st.rooms.len())
+        };
+        let mut s = EngineStats { legs, rooms, ..Default::default() };
+        for t in &self.inner.shared.threads {
+            s.ticks += t.ticks.load(Relaxed);
+            s.late_ticks += t.late_ticks.load(Relaxed);
+            s.max_tick_us = s.max_tick_us.max(t.max_tick_us.load(Relaxed));
+            s.busy_us += t.busy_us.load(Relaxed);
+            s.rx_packets += t.rx_packets.load(Relaxed);
+            s.tx_packets += t.tx_packets.load(Relaxed);
+            s.dropped_packets += t.dropped_packets.load(Relaxed);
+            s.dropped_wrong_source += t.dropped_wrong_source.load(Relaxed);
+            s.dropped_port_range += t.dropped_port_range.load(Relaxed);
+            s.dropped_malformed += t.dropped_malformed.load(Relaxed);
+            s.dropped_oversize += t.dropped_oversize.load(Relaxed);
+            s.encodes += t.encodes.load(Relaxed);
+            s.decodes += t.decodes.load(Relaxed);
+            s.dtmf_events += t.dtmf_events.load(Relaxed);
+            s.timeouts += t.timeouts.load(Relaxed);
+        }
+        s.events_dropped = self.inner.shared.events_dropped.load(Relaxed);
+        s
+    }
+
+    pub fn leg_codec(&self, leg: LegId) -> Option<Codec> {
+        lock(&self.inner.state).legs.get(&leg).map(|i| i.codec)
+    }
+
+    /// Our RTP port for a leg (the one in its answer).
+    pub fn leg_port(&self, leg: LegId) -> Option<u16> {
+        lock(&self.inner.state).legs.get(&leg).map(|i| i.port)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The mixing threads.
+
+struct NetLeg {
+    id: LegId,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    remote: Remote,
+    last_rx: Instant,
+    timed_out: bool,
+    last_sr: Instant,
+}
+
+struct ThreadRoom {
+    id: RoomId,
+    room: Room,
+    /// Index-aligned with the room's legs.
+    net: Vec<NetLeg>,
+    encodes_seen: u64,
+    decodes_seen: u64,
+}
+
+/// Per-tick counters, published to the atomics once per tick.
+#[derive(Default)]
+struct Local {
+    rx: u64,
+    tx: u64,
+    dropped: u64,
+    wrong_source: u64,
+    port_range: u64,
+    malformed: u64,
+    oversize: u64,
+    dtmf: u64,
+    timeouts: u64,
+}
+
+struct MixThread {
+    index: usize,
+    shared: Arc<Shared>,
+    rx: Receiver<Cmd>,
+    rtp_timeout: Duration,
+    rooms: Vec<ThreadRoom>,
+    range: Option<RangeInclusive<u16>>,
+    buf: Box<[u8; 2048]>,
+    local: Local,
+}
+
+enum Flow {
+    Go,
+    Stop,
+}
+
+impl MixThread {
+    fn new(index: usize, shared: Arc<Shared>, rx: Receiver<Cmd>, rtp_timeout: Duration) -> MixThread {
+        MixThread { index, shared, rx, rtp_timeout, rooms: Vec::new(), range: None, buf: Box::new([0; 2048]), local: Local::default() }
+    }
+
+    fn find(&self, leg: LegId) -> Option<(usize, usize)> {
+        self.rooms.iter().enumerate().find_map(|(r, tr)| tr.net.iter().position(|n| n.id == leg).map(|i| (r, i)))
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Add { room, leg, cfg, state, rtp, rtcp, remote } => {
+                let r = match self.rooms.iter().position(|r| r.id == room) {
+                    Some(r) => r,
+                    None => {
+                        self.rooms.push(ThreadRoom { id: room, room: Room::new(), net: Vec::new(), encodes_seen: 0, decodes_seen: 0 });
+                        self.rooms.len() - 1
+                    }
+                };
+                let tr = &mut self.rooms[r];
+                tr.room.add_prepared(leg, cfg, *state);
+                let now = Instant::now();
+                tr.net.push(NetLeg { id: leg, rtp, rtcp, remote, last_rx: now, timed_out: false, last_sr: now });
+            }
+            Cmd::Update { leg, cfg, state, remote } => {
+                if let Some((r, i)) = self.find(leg) {
+                    let tr = &mut self.rooms[r];
+                    tr.room.update_leg(i, cfg, state.map(|b| *b));
+                    let n = &mut tr.net[i];
+                    n.remote = remote;
+                    n.last_rx = Instant::now();
+                    n.timed_out = false;
+                }
+            }
+            Cmd::Mode { leg, mode } => {
+                if let Some((r, i)) = self.find(leg) {
+                    self.rooms[r].room.set_mode(i, mode);
+                }
+            }
+            Cmd::Close { leg } => {
+                if let Some((r, i)) = self.find(leg) {
+                    let tr = &mut self.rooms[r];
+                    tr.room.remove_leg(i);
+                    tr.net.swap_remove(i);
+                    if tr.net.is_empty() {
+                        self.rooms.swap_remove(r);
+                    }
+                }
+            }
+            Cmd::Range(r) => self.range = r,
+        }
+    }
+
+    fn drain_commands(&mut self) -> Flow {
+        loop {
+            match self.rx.try_recv() {
+                Ok(c) => self.handle(c),
+                Err(TryRecvError::Empty) => return Flow::Go,
+                Err(TryRecvError::Disconnected) => return Flow::Stop,
+            }
+        }
+    }
+
+    fn run(mut self) {
+        let mut due = Instant::now() + TICK;
+        loop {
+            if let Flow::Stop = self.drain_commands() {
+                return;
+            }
+            if self.rooms.is_empty() {
+                // Idle: sleep on the command channel instead of ticking.
+                match self.rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(c) => self.handle(c),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                due = Instant::now() + TICK;
+                continue;
+            }
+            let now = Instant::now();
+            if now < due {
+                thread::sleep(due - now);
+                continue;
+            }
+            let start = Instant::now();
+            let lateness = start - due;
+            self.tick(start);
+            let work = start.elapsed();
+            let c = &self.shared.threads[self.index];
+            c.ticks.fetch_add(1, Relaxed);
+            let us = work.as_micros() as u64;
+            c.busy_us.fetch_add(us, Relaxed);
+            c.max_tick_us.fetch_max(us, Relaxed);
+            if lateness > TICK || work > TICK {
+                c.late_ticks.fetch_add(1, Relaxed);
+            }
+            due += TICK;
+            // Far behind (the machine stalled): start a new schedule rather than burst.
+            if Instant::now() > due + 5 * TICK {
+                due = Instant::now() + TICK;
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        let range = self.range.clone();
+        let timeout = self.rtp_timeout;
+        for tr in &mut self.rooms {
+            let ThreadRoom { id: _, room, net, encodes_seen, decodes_seen } = tr;
+            // Receive.
+            for (i, n) in net.iter_mut().enumerate() {
+                for on_rtcp_port in [false, true] {
+                    for _ in 0..MAX_READS_PER_TICK {
+                        let sock = if on_rtcp_port { &n.rtcp } else { &n.rtp };
+                        let (len, src) = match sock.recv_from(&mut self.buf[..]) {
+                            Ok(x) => x,
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                            // ICMP errors surface here (connection refused): ignore.
+                            Err(_) => continue,
+                        };
+                        if len > MAX_PACKET {
+                            self.local.oversize += 1;
+                            self.local.dropped += 1;
+                            continue;
+                        }
+                        if src.ip() != n.remote.ip {
+                            self.local.wrong_source += 1;
+                            self.local.dropped += 1;
+                            continue;
+                        }
+                        if let Some(r) = &range {
+                            if !r.contains(&src.port()) {
+                                self.local.port_range += 1;
+                                self.local.dropped += 1;
+                                continue;
+                            }
+                        }
+                        let pkt = &self.buf[..len];
+                        if on_rtcp_port || rtp::is_rtcp(pkt) {
+                            if (!on_rtcp_port && !n.remote.mux) || rtp::parse_rtcp(pkt).is_err() {
+                                self.local.malformed += 1;
+                                self.local.dropped += 1;
+                                continue;
+                            }
+                            self.local.rx += 1;
+                            n.last_rx = now;
+                            if n.remote.mux {
+                                n.remote.rtcp = SocketAddr::new(n.remote.ip, src.port());
+                            } else if on_rtcp_port {
+                                n.remote.rtcp = src;
+                            }
+                            continue;
+                        }
+                        let Ok(p) = rtp::parse(pkt) else {
+                            self.local.malformed += 1;
+                            self.local.dropped += 1;
+                            continue;
+                        };
+                        match room.push_rtp(i, &p) {
+                            Pushed::UnknownPt => {
+                                self.local.malformed += 1;
+                                self.local.dropped += 1;
+                                continue;
+                            }
+                            Pushed::Dtmf(digit) => {
+                                self.local.dtmf += 1;
+                                self.shared.push_event(MediaEvent::Dtmf { leg: n.id, digit });
+                            }
+                            Pushed::Audio | Pushed::Event => {}
+                        }
+                        self.local.rx += 1;
+                        n.last_rx = now;
+                        // Symmetric RTP: latch the port, from the SDP's IP only.
+                        if src != n.remote.rtp {
+                            n.remote.rtp = src;
+                        }
+                    }
+                }
+                if n.remote.sends && !n.timed_out && now.duration_since(n.last_rx) > timeout {
+                    n.timed_out = true;
+                    self.local.timeouts += 1;
+                    self.shared.push_event(MediaEvent::Timeout { leg: n.id });
+                }
+            }
+            // Mix and send.
+            let mut tx = 0u64;
+            room.tick(|i, pkt| {
+                let n = &net[i];
+                if n.rtp.send_to(pkt, n.remote.rtp).is_ok() {
+                    tx += 1;
+                }
+            });
+            self.local.tx += tx;
+            // RTCP sender reports for the legs we send to.
+            for (i, n) in net.iter_mut().enumerate() {
+                if now.duration_since(n.last_sr) >= SR_INTERVAL && !n.remote.ip.is_unspecified() {
+                    n.last_sr = now;
+                    let (ssrc, ts, packets, octets) = room.sender_info(i);
+                    if packets > 0 {
+                        let mut sr = [0u8; 64];
+                        let len = rtp::build_sr(&mut sr, ssrc, rtp::ntp_now(), ts, packets, octets);
+                        let sock = if n.remote.mux { &n.rtp } else { &n.rtcp };
+                        let _ = sock.send_to(&sr[..len], n.remote.rtcp);
+                    }
+                }
+            }
+            let c = &self.shared.threads[self.index];
+            c.encodes.fetch_add(room.stats.encodes - *encodes_seen, Relaxed);
+            c.decodes.fetch_add(room.stats.decodes - *decodes_seen, Relaxed);
+            *encodes_seen = room.stats.encodes;
+            *decodes_seen = room.stats.decodes;
+        }
+        let l = std::mem::take(&mut self.local);
+        let c = &self.shared.threads[self.index];
+        for (a, v) in [
+            (&c.rx_packets, l.rx),
+            (&c.tx_packets, l.tx),
+            (&c.dropped_packets, l.dropped),
+            (&c.dropped_wrong_source, l.wrong_source),
+            (&c.dropped_port_range, l.port_range),
+            (&c.dropped_malformed, l.malformed),
+            (&c.dropped_oversize, l.oversize),
+            (&c.dtmf_events, l.dtmf),
+            (&c.timeouts, l.timeouts),
+        ] {
+            if v != 0 {
+                a.fetch_add(v, Relaxed);
+            }
+        }
+    }
+}

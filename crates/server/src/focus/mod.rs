@@ -1,0 +1,1555 @@
+//! The conference focus (RFC 4353, RFC 4579) and its meetings, as a service of the request
+//! pipeline.
+//!
+//! A meeting's conference URI is Lync's focus URI,
+//! `sip:<organizer>@<domain>;gruu;opaque=app:conf:focus:id:<key>`: `classify` recognises it
+//! ([`Destination::Conference`]), the pipeline proves the caller's origin, and the focus
+//! decides at once from the meeting (read from the central store by a store worker, never
+//! under a lock), the organizer's CsConferencingPolicy and CsMeetingConfiguration
+//! (`admission.rs`): join, wait in the lobby, or a clear refusal.
+//!
+//! The focus is the conference's user agent: it answers the INVITE itself (its own To tag,
+//! a Contact with `isfocus`), retransmits the 2xx until the ACK (RFC 3261 §13.3.1.4), and
+//! holds one dialog per participant. Requests inside those dialogs are recognised by the
+//! dialog the focus made (Call-ID and the focus's own random tag) *and* by coming from the
+//! participant's own flow (address): a guessed or overheard tag from elsewhere is not enough.
+//! Audio goes through the media plane (`confab-media`): each participant is a leg of the
+//! meeting's room; a lobby leg hears the lobby tone and nothing of the meeting, and is not
+//! on the roster.
+//!
+//! Also served here: the conference event package (RFC 4575, `roster.rs`) for
+//! participants, conference IM (a MESSAGE from a participant reaches every other one, the
+//! sender named), and removal by a presenter (RFC 4579 REFER with `method=BYE`).
+//!
+//! The meetings live in the central store; the live state of a conference (its
+//! participants, lobby and subscriptions) is held by the server that hosts it, as Lync's
+//! MCUs do.
+
+pub mod admission;
+pub(crate) mod roster;
+
+use crate::core::{random_token, Core, Shard, SERVER_NAME};
+use crate::net::{Dest, Outgoing, Source};
+use crate::pipeline::Verdict;
+use admission::{Access, Caller, Decision, Presenters, Role, Rules};
+use bytes::Bytes;
+use confab_media::{Engine, LegId, LegMode, MediaError, MediaEvent, RoomId};
+use confab_sip::values::NameAddr;
+use confab_sip::{response_to, HeaderName, Message, Method, Text, Uri};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// The prefix of a focus URI's `opaque` parameter (Lync also uses `app:conf:audio-video`).
+const OPAQUE_PREFIXES: &[&str] = &["app:conf:focus:id:", "app:conf:audio-video:id:"];
+/// Methods the focus takes.
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, SUBSCRIBE, REFER, INFO";
+/// Conference subscriptions: the shortest and longest expiry granted.
+const SUB_MIN: u64 = 60;
+const SUB_MAX: u64 = 3600;
+/// Participants (lobby included) in all meetings hosted here, and subscriptions per meeting:
+/// the tables are bounded.
+const MAX_SUBS_PER_MEETING: usize = 1024;
+/// The largest MESSAGE body conference IM relays.
+const MAX_IM_BYTES: usize = 16 * 1024;
+
+/// A conference URI, as the Request-URI named it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfAddr {
+    /// The organizer (`user@domain`, lower case).
+    pub organizer: String,
+    pub key: String,
+}
+
+/// The focus: live conferences and the media plane.
+pub struct Focus {
+    state: Mutex<State>,
+    /// When the store's expired meetings are next removed.
+    next_expiry: Mutex<Option<Instant>>,
+    media: Option<Engine>,
+    lobby_timeout: Duration,
+    max_participants: usize,
+}
+
+#[derive(Default)]
+struct State {
+    /// Live conferences by meeting key.
+    confs: HashMap<String, Conf>,
+    /// (Call-ID, the focus's tag) → (meeting key, participant or subscription id).
+    dialogs: HashMap<(String, String), (String, DialogRef)>,
+    /// All participants of all conferences (lobby included).
+    participants: usize,
+    next_room: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DialogRef {
+    Participant(u32),
+    Subscription(u32),
+}
+
+/// One dialog of the focus with a participant: what it needs to send requests in it.
+struct Dialog {
+    call_id: String,
+    /// The To header the focus answered with (its tag included): our From in requests.
+    ours: String,
+    our_tag: String,
+    /// The participant's From header (its tag included): our To in requests.
+    theirs: String,
+    their_tag: String,
+    /// Remote target (the participant's Contact URI).
+    target: String,
+    routes: Vec<String>,
+    dest: Dest,
+    cseq: u32,
+}
+
+impl Dialog {
+    fn new(msg: &Message, src: &Source, core: &Core, our_tag: &str) -> Result<Dialog, Verdict> {
+        let contact = msg
+            .header(&HeaderName::Contact)
+            .and_then(|c| NameAddr::parse(c).ok())
+            .map(|c| c.uri_str.to_string())
+            .ok_or_else(|| Verdict::reply(400, "Missing or malformed Contact"))?;
+        if !Uri::parse(&contact)
+            .is_ok_and(|u| matches!(u.scheme, confab_sip::Scheme::Sip | confab_sip::Scheme::Sips))
+        {
+            return Err(Verdict::reply(400, "Contact must be a SIP URI"));
+        }
+        let routes: Vec<String> = msg
+            .headers
+            .get_all(&HeaderName::RecordRoute)
+            .map(|r| r.to_string())
+            .collect();
+        let dest = core
+            .dialog_dest(msg, src, &contact, &routes)
+            .ok_or_else(|| Verdict::reply(400, "Contact not reachable (host must be an IP address)"))?;
+        let (Some(to), Some(from), Some(call_id)) = (
+            msg.header(&HeaderName::To),
+            msg.from_hdr(),
+            msg.call_id(),
+        ) else {
+            return Err(Verdict::reply(400, "Missing To, From or Call-ID"));
+        };
+        let their_tag = from
+            .tag()
+            .ok_or_else(|| Verdict::reply(400, "From without a tag"))?
+            .to_string();
+        Ok(Dialog {
+            call_id: call_id.to_string(),
+            ours: format!("{to};tag={our_tag}"),
+            our_tag: our_tag.to_string(),
+            theirs: msg.header(&HeaderName::From).map(|t| t.to_string()).unwrap_or_default(),
+            their_tag,
+            target: contact,
+            routes,
+            dest,
+            cseq: 0,
+        })
+    }
+
+    /// A request of the focus inside this dialog.
+    fn request(&mut self, core: &Core, method: Method) -> Option<Message> {
+        self.cseq += 1;
+        let mut req = Message::request(method.clone(), Text::from(self.target.as_str()));
+        req.headers.push(HeaderName::Via, core.own_via(&self.dest)?);
+        req.headers.push(HeaderName::MaxForwards, "70");
+        for r in &self.routes {
+            req.headers.push(HeaderName::Route, r.clone());
+        }
+        req.headers.push(HeaderName::From, self.ours.clone());
+        req.headers.push(HeaderName::To, self.theirs.clone());
+        req.headers.push(HeaderName::CallId, self.call_id.clone());
+        req.headers
+            .push(HeaderName::CSeq, format!("{} {}", self.cseq, method.as_str()));
+        req.headers.push(HeaderName::Server, SERVER_NAME);
+        Some(req)
+    }
+}
+
+/// A participant (in the meeting or in its lobby).
+struct Participant {
+    id: u32,
+    /// The user's URI as the roster shows it.
+    user: String,
+    /// The proven `user@domain` of an enterprise or federated caller.
+    key: Option<String>,
+    display: String,
+    role: Role,
+    caller: Caller,
+    lobby: bool,
+    joined: Instant,
+    muted: bool,
+    on_hold: bool,
+    leg: Option<LegId>,
+    dialog: Dialog,
+    /// The 2xx to retransmit until the ACK (unreliable transports), with its schedule.
+    unacked: Option<Retransmit>,
+}
+
+struct Retransmit {
+    bytes: Bytes,
+    cseq: u32,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
+
+struct Subscription {
+    id: u32,
+    /// The participant the subscriber is.
+    participant: u32,
+    dialog: Dialog,
+    expires: Instant,
+    version: u64,
+}
+
+/// A live conference.
+struct Conf {
+    key: String,
+    uri: String,
+    subject: String,
+    rules: Rules,
+    room: RoomId,
+    participants: Vec<Participant>,
+    subs: Vec<Subscription>,
+    next_id: u32,
+}
+
+impl Conf {
+    fn participant(&self, id: u32) -> Option<&Participant> {
+        self.participants.iter().find(|p| p.id == id)
+    }
+    fn participant_mut(&mut self, id: u32) -> Option<&mut Participant> {
+        self.participants.iter_mut().find(|p| p.id == id)
+    }
+    fn endpoint(&self, p: &Participant) -> String {
+        format!("{};ep=p{}", self.uri, p.id)
+    }
+    fn entry(&self, p: &Participant) -> roster::Entry {
+        roster::Entry {
+            user: p.user.clone(),
+            endpoint: self.endpoint(p),
+            display: p.display.clone(),
+            role: p.role.as_str(),
+            muted: p.muted,
+            on_hold: p.on_hold,
+        }
+    }
+    fn active(&self) -> impl Iterator<Item = &Participant> {
+        self.participants.iter().filter(|p| !p.lobby)
+    }
+    /// Is `id` the organizer or a presenter in the meeting (not in the lobby)?
+    fn is_leader(&self, id: u32) -> bool {
+        self.participant(id)
+            .is_some_and(|p| !p.lobby && p.role == Role::Presenter)
+    }
+    /// The participant a REST / REFER target names: `p3`, its endpoint URI, or a user's
+    /// URI or `user@domain`.
+    fn find(&self, name: &str) -> Option<u32> {
+        let name = name.trim().trim_start_matches('<').trim_end_matches('>');
+        if let Some(n) = name.strip_prefix('p').and_then(|n| n.parse::<u32>().ok()) {
+            return self.participant(n).map(|p| p.id);
+        }
+        if let Some(ep) = name.rsplit_once(";ep=p").and_then(|(_, n)| n.parse::<u32>().ok()) {
+            return self.participant(ep).map(|p| p.id);
+        }
+        let bare = name.strip_prefix("sip:").unwrap_or(name);
+        let bare = bare.split(';').next().unwrap_or(bare);
+        self.participants
+            .iter()
+            .find(|p| {
+                p.key.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(bare))
+                    || p.user
+                        .strip_prefix("sip:")
+                        .is_some_and(|u| u.eq_ignore_ascii_case(bare))
+            })
+            .map(|p| p.id)
+    }
+}
+
+/// What to send once the focus lock is released.
+#[derive(Default)]
+struct Sends {
+    requests: Vec<(Message, Dest)>,
+    raw: Vec<(Dest, Bytes)>,
+    close_legs: Vec<LegId>,
+}
+
+impl Focus {
+    pub fn new(media: Option<Engine>, lobby_timeout: Duration, max_participants: usize) -> Focus {
+        Focus {
+            state: Mutex::new(State::default()),
+            next_expiry: Mutex::new(None),
+            media,
+            lobby_timeout,
+            max_participants,
+        }
+    }
+
+    pub fn media(&self) -> Option<&Engine> {
+        self.media.as_ref()
+    }
+
+    /// Participants in all live meetings here (lobby included).
+    pub fn participants(&self) -> usize {
+        self.state.lock().participants
+    }
+
+    /// Whether it is time to remove expired meetings (once a minute, and at start).
+    pub(crate) fn expiry_due(&self, now: Instant) -> bool {
+        let mut next = self.next_expiry.lock();
+        if next.is_some_and(|t| now < t) {
+            return false;
+        }
+        *next = Some(now + Duration::from_secs(60));
+        true
+    }
+
+    /// Live meetings here.
+    pub fn meetings(&self) -> usize {
+        self.state.lock().confs.len()
+    }
+}
+
+/// The conference a Request-URI names, if it is a focus URI.
+pub(crate) fn conference_of(ruri: &Uri<'_>, domain: &str) -> Option<ConfAddr> {
+    let opaque = ruri.param("opaque")?;
+    let key = OPAQUE_PREFIXES
+        .iter()
+        .find_map(|p| opaque.strip_prefix(p))?;
+    let user = ruri.user?;
+    if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    Some(ConfAddr {
+        organizer: crate::users::user_key(user, domain),
+        key: key.to_string(),
+    })
+}
+
+/// The caller as the focus judges it, from the pipeline's proven origin.
+pub(crate) fn caller_of(
+    origin: &crate::pipeline::authenticate::Origin,
+    sender: &crate::pipeline::classify::Sender,
+) -> Caller {
+    use crate::pipeline::authenticate::Origin;
+    use crate::pipeline::classify::Sender;
+    match origin {
+        Origin::LocalUser(k) => Caller::Enterprise(k.clone()),
+        // a trusted peer (a gateway, another server of ours) vouches for its From
+        Origin::TrustedPeer => match sender {
+            Sender::Local { key } => Caller::Enterprise(key.clone()),
+            _ => Caller::Anonymous,
+        },
+        Origin::Partner(domain) => Caller::Federated(
+            sender.key().map(str::to_string).unwrap_or_else(|| domain.clone()),
+        ),
+        // an unverified foreign sender proves nothing: anonymous
+        Origin::Remote(_) | Origin::Anonymous(_) | Origin::Dialog => Caller::Anonymous,
+    }
+}
+
+/// A meeting from the store, as the focus's rules.
+pub(crate) fn rules_of(
+    m: &confab_store::Meeting,
+    policy: &confab_policy::ConferencingPolicy,
+    meeting_cfg: &confab_policy::MeetingConfiguration,
+) -> Rules {
+    Rules {
+        organizer: m.organizer.to_ascii_lowercase(),
+        access: match m.access {
+            confab_store::Access::Locked => Access::Locked,
+            confab_store::Access::Invited => Access::Invited,
+            confab_store::Access::SameEnterprise => Access::SameEnterprise,
+            confab_store::Access::Everyone => Access::Everyone,
+        },
+        presenters: match m.presenters {
+            confab_store::Presenters::None => Presenters::None,
+            confab_store::Presenters::Company => Presenters::Company,
+            confab_store::Presenters::Everyone => Presenters::Everyone,
+        },
+        assigned: m.kind == confab_store::MeetingKind::Assigned,
+        invitees: m.invitees.iter().map(|i| i.to_ascii_lowercase()).collect(),
+        max_size: usize::try_from(policy.max_meeting_size).unwrap_or(2).max(2),
+        allow_ip_audio: policy.allow_ip_audio,
+        allow_anonymous: policy.allow_anonymous_participants_in_meetings,
+        admit_anonymous: meeting_cfg.admit_anonymous_users_by_default,
+    }
+}
+
+/// Whether an SDP body puts the sender on hold (RFC 3264 §8.4: sendonly / inactive, or the
+/// old c=0.0.0.0).
+fn sdp_holds(sdp: &[u8]) -> bool {
+    let s = String::from_utf8_lossy(sdp);
+    s.lines().any(|l| {
+        let l = l.trim();
+        l == "a=sendonly" || l == "a=inactive" || l.starts_with("c=IN IP4 0.0.0.0")
+    })
+}
+
+fn media_status(e: &MediaError) -> (u16, String) {
+    match e {
+        MediaError::NoPorts | MediaError::Full => (503, format!("Media unavailable: {e}")),
+        MediaError::Closed => (500, format!("Media plane stopped: {e}")),
+        _ => (488, format!("Not Acceptable Here: {e}")),
+    }
+}
+
+impl Core {
+    /// Whether `msg` (with a To tag) is inside a dialog of the focus.
+    pub(crate) fn is_focus_dialog(&self, msg: &Message) -> bool {
+        let (Some(cid), Some(tag)) = (msg.call_id(), msg.to_hdr().and_then(|t| t.tag())) else {
+            return false;
+        };
+        self.focus
+            .state
+            .lock()
+            .dialogs
+            .contains_key(&(cid.to_string(), tag.to_string()))
+    }
+
+    /// Answers `msg` with a response built here (To tag and Contact of the focus).
+    fn focus_response(&self, msg: &Message, status: u16, reason: Option<&str>, tag: &str, conf_uri: &str, src: &Source) -> Message {
+        let mut r = response_to(msg, status, reason, Some(tag));
+        r.headers.push(HeaderName::Server, SERVER_NAME);
+        if (200..300).contains(&status) {
+            r.headers.push(HeaderName::Contact, self.focus_contact(conf_uri, src));
+            r.headers.push(HeaderName::Allow, ALLOW);
+        }
+        r
+    }
+
+    /// The focus's Contact: the conference URI at this server's address, with `isfocus`.
+    fn focus_contact(&self, conf_uri: &str, src: &Source) -> String {
+        let l = crate::config::Listen {
+            transport: src.transport,
+            addr: src.local,
+        };
+        let (user, rest) = conf_uri
+            .strip_prefix("sip:")
+            .and_then(|u| u.split_once('@'))
+            .unwrap_or(("focus", ""));
+        let params = rest.split_once(';').map(|(_, p)| p).unwrap_or("");
+        format!(
+            "<sip:{user}@{};transport={};{params}>;isfocus",
+            Core::hostport(&l),
+            src.transport.param()
+        )
+    }
+
+    /// An out-of-dialog request to a conference URI (after authentication and policy).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn serve_conference(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        conf: ConfAddr,
+        caller: Caller,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
+            return Verdict::reply(481, "Call/Transaction Does Not Exist");
+        }
+        match msg.method() {
+            Some(Method::Invite) => {
+                if self.store.is_none() || self.focus.media.is_none() {
+                    return Verdict::reply(480, "Conferencing is not available on this server");
+                }
+                self.reply(shard, key, msg, 100, None, now, out);
+                let effect = crate::effects::Effect::Join {
+                    shard: crate::core::shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or("")),
+                    key: key.to_string(),
+                    req: Box::new(msg.clone()),
+                    conf,
+                    caller,
+                    src: src.clone(),
+                };
+                if !self.submit(effect) {
+                    self.reply_store_busy(shard, key, msg, now, out);
+                }
+                Verdict::Done
+            }
+            Some(Method::Options) => {
+                let mut r = self.focus_response(msg, 200, None, &random_token(10), msg.uri().map(|u| u.as_str()).unwrap_or(""), src);
+                r.headers.push(HeaderName::Accept, "application/sdp");
+                Verdict::Respond(r)
+            }
+            Some(Method::Subscribe) => self.conference_subscribe(shard, msg, &conf, &caller, src, now, out),
+            Some(Method::Message) => self.conference_im(shard, msg, &conf, &caller, src, out),
+            Some(Method::Refer) => self.conference_refer(shard, msg, &conf, &caller, src, now, out),
+            Some(Method::Ack) => Verdict::Drop,
+            Some(Method::Bye | Method::Cancel | Method::Info | Method::Notify) => {
+                Verdict::reply(481, "Call/Transaction Does Not Exist")
+            }
+            _ => {
+                let mut r = self.error_response(msg, 405, "Method Not Allowed");
+                r.headers.push(HeaderName::Allow, ALLOW);
+                Verdict::Respond(r)
+            }
+        }
+    }
+
+    /// Completes a join once a store worker has read the meeting.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn complete_join(
+        &self,
+        shard_idx: usize,
+        key: &str,
+        req: &Message,
+        conf: &ConfAddr,
+        caller: Caller,
+        src: &Source,
+        meeting: Result<Option<confab_store::Meeting>, confab_store::StoreError>,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let mut sends = Sends::default();
+        let verdict = match meeting {
+            Err(e) => {
+                tracing::error!("reading a meeting: {e}");
+                Err(Verdict::reply(500, "Could not read the meeting"))
+            }
+            Ok(None) => Err(Verdict::reply(404, "No such meeting")),
+            Ok(Some(m)) if !m.organizer.eq_ignore_ascii_case(&conf.organizer) => {
+                Err(Verdict::reply(404, "No such meeting"))
+            }
+            Ok(Some(m)) => self.join(req, &m, caller, src, now, &mut sends),
+        };
+        {
+            let mut shard = self.shards[shard_idx].lock();
+            match verdict {
+                Ok(resp) => self.respond(&mut shard, key, resp, now, out),
+                Err(Verdict::Reply(s, r)) => {
+                    self.reply(&mut shard, key, req, s, r.as_deref(), now, out)
+                }
+                Err(Verdict::Respond(r)) => self.respond(&mut shard, key, r, now, out),
+                Err(_) => self.remove_server(&mut shard, key),
+            }
+            self.unlock_and_run(shard, now, out);
+        }
+        self.flush(sends, now, out);
+    }
+
+    /// Admission, then the leg and the 200 (or a refusal).
+    fn join(
+        &self,
+        req: &Message,
+        m: &confab_store::Meeting,
+        caller: Caller,
+        src: &Source,
+        now: Instant,
+        sends: &mut Sends,
+    ) -> Result<Message, Verdict> {
+        let p = self.policies.get();
+        let rules = rules_of(m, &p.conferencing_policy(&m.organizer), p.meeting_configuration());
+        let media = self.focus.media.as_ref().expect("checked before the lookup");
+        let offer = std::str::from_utf8(&req.body)
+            .map_err(|_| Verdict::reply(400, "SDP body is not UTF-8"))?;
+        if offer.trim().is_empty() {
+            // no offer in the INVITE (offer in the ACK) is not supported by the focus
+            return Err(Verdict::reply(488, "The focus needs an SDP offer in the INVITE"));
+        }
+        let our_tag = random_token(16);
+        let dialog = Dialog::new(req, src, self, &our_tag)?;
+        let mut st = self.focus.state.lock();
+        if st.participants >= self.focus.max_participants {
+            return Err(Verdict::reply(503, "Conferencing capacity reached on this server"));
+        }
+        let present = st.confs.get(&m.key).map_or(0, |c| c.participants.len());
+        let (lobby, role) = match rules.admit(&caller, present) {
+            Decision::Refuse(status, reason) => {
+                tracing::info!(meeting = %m.key, ?caller, status, reason, "join refused");
+                return Err(Verdict::reply(status, reason));
+            }
+            Decision::Join(role) => (false, role),
+            Decision::Lobby(role) => (true, role),
+        };
+        let room = match st.confs.get(&m.key) {
+            Some(c) => c.room,
+            None => {
+                st.next_room += 1;
+                RoomId(st.next_room)
+            }
+        };
+        let mode = if lobby { LegMode::Lobby } else { LegMode::Active };
+        let (leg, answer) = media.open_leg(room, offer, mode).map_err(|e| {
+            let (s, r) = media_status(&e);
+            Verdict::Reply(s, Some(r))
+        })?;
+        let from = req.from_hdr();
+        let display = from
+            .as_ref()
+            .and_then(|f| f.display.map(|d| d.trim().trim_matches('"').to_string()))
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| match &caller {
+                Caller::Enterprise(k) | Caller::Federated(k) => k.clone(),
+                Caller::Anonymous => "Guest".to_string(),
+            });
+        let user = match &caller {
+            Caller::Enterprise(k) | Caller::Federated(k) if k.contains('@') => format!("sip:{k}"),
+            _ => format!("sip:guest-{}@anonymous.invalid", random_token(8)),
+        };
+        let conf_uri = m.uri();
+        let conf = st.confs.entry(m.key.clone()).or_insert_with(|| {
+            tracing::info!(meeting = %m.key, organizer = %m.organizer, "meeting started");
+            Conf {
+                key: m.key.clone(),
+                uri: conf_uri.clone(),
+                subject: m.subject.clone(),
+                rules: rules.clone(),
+                room,
+                participants: vec![],
+                subs: vec![],
+                next_id: 0,
+            }
+        });
+        conf.rules = rules;
+        conf.subject = m.subject.clone();
+        conf.next_id += 1;
+        let id = conf.next_id;
+        let mut resp = self.focus_response(req, 200, None, &our_tag, &conf_uri, src);
+        resp.set_body("application/sdp", Bytes::from(answer));
+        let unacked = (!src.transport.is_reliable()).then(|| Retransmit {
+            bytes: resp.to_bytes(),
+            cseq: req.cseq().map(|c| c.seq).unwrap_or(0),
+            next: now + self.timers.t1,
+            interval: self.timers.t1,
+            give_up: now + self.timers.t1x64(),
+        });
+        let key = match &caller {
+            Caller::Enterprise(k) | Caller::Federated(k) => Some(k.clone()),
+            Caller::Anonymous => None,
+        };
+        tracing::info!(meeting = %m.key, participant = id, ?caller, lobby, "joined");
+        conf.participants.push(Participant {
+            id,
+            user,
+            key,
+            display,
+            role,
+            caller,
+            lobby,
+            joined: now,
+            muted: false,
+            on_hold: sdp_holds(&req.body),
+            leg: Some(leg),
+            dialog,
+            unacked,
+        });
+        let dkey = (
+            req.call_id().map(|c| c.to_string()).unwrap_or_default(),
+            our_tag,
+        );
+        st.dialogs
+            .insert(dkey, (m.key.clone(), DialogRef::Participant(id)));
+        st.participants += 1;
+        if !lobby {
+            self.roster_changed(&mut st, &m.key, &[id], &[], now, sends);
+        }
+        drop(st);
+        // last use (the expiry of a meeting counts from it): a store worker's job; when
+        // the queue is full the meeting keeps its earlier last use
+        let _ = self.submit(crate::effects::Effect::TouchMeeting { id: m.id });
+        Ok(resp)
+    }
+
+    /// The ACK for a 2xx of the focus; true when it was one (it is then absorbed).
+    pub(crate) fn focus_ack(&self, msg: &Message, src: &Source) -> bool {
+        let (Some(cid), Some(tag)) = (msg.call_id(), msg.to_hdr().and_then(|t| t.tag())) else {
+            return false;
+        };
+        let mut st = self.focus.state.lock();
+        let Some((conf, DialogRef::Participant(id))) =
+            st.dialogs.get(&(cid.to_string(), tag.to_string())).cloned()
+        else {
+            return false;
+        };
+        if let Some(p) = st.confs.get_mut(&conf).and_then(|c| c.participant_mut(id)) {
+            if p.dialog.dest.addr.ip() == src.remote.ip() {
+                let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+                if p.unacked.as_ref().is_some_and(|u| u.cseq == seq) {
+                    p.unacked = None;
+                }
+            }
+        }
+        true
+    }
+
+    /// A request inside a dialog of the focus.
+    pub(crate) fn serve_focus_dialog(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        let (Some(cid), Some(tag)) = (msg.call_id(), msg.to_hdr().and_then(|t| t.tag())) else {
+            return Verdict::reply(481, "Call/Transaction Does Not Exist");
+        };
+        let dkey = (cid.to_string(), tag.to_string());
+        let mut sends = Sends::default();
+        let verdict = {
+            let mut st = self.focus.state.lock();
+            let Some((conf_key, dref)) = st.dialogs.get(&dkey).cloned() else {
+                return Verdict::reply(481, "Call/Transaction Does Not Exist");
+            };
+            let Some(conf) = st.confs.get_mut(&conf_key) else {
+                return Verdict::reply(481, "Call/Transaction Does Not Exist");
+            };
+            let from_tag = msg.from_hdr().and_then(|f| f.tag()).unwrap_or("");
+            // the dialog is proven by the focus's own tag *and* the participant's flow
+            let (their_tag, their_ip, pid) = match dref {
+                DialogRef::Participant(id) => match conf.participant(id) {
+                    Some(p) => (p.dialog.their_tag.clone(), p.dialog.dest.addr.ip(), id),
+                    None => return Verdict::reply(481, "Call/Transaction Does Not Exist"),
+                },
+                DialogRef::Subscription(sid) => match conf.subs.iter().find(|s| s.id == sid) {
+                    Some(s) => (s.dialog.their_tag.clone(), s.dialog.dest.addr.ip(), s.participant),
+                    None => return Verdict::reply(481, "Call/Transaction Does Not Exist"),
+                },
+            };
+            if their_tag != from_tag || their_ip != src.remote.ip() {
+                tracing::info!(src = %src.remote, "in-dialog request to the focus from outside the dialog");
+                return Verdict::reply(481, "Call/Transaction Does Not Exist");
+            }
+            match (msg.method(), dref) {
+                (Some(Method::Bye), DialogRef::Participant(id)) => {
+                    tracing::info!(meeting = %conf_key, participant = id, "left");
+                    self.remove_participant(&mut st, &conf_key, id, false, now, &mut sends);
+                    Verdict::Reply(200, None)
+                }
+                (Some(Method::Invite), DialogRef::Participant(id)) => {
+                    self.reinvite(&mut st, &conf_key, id, msg, tag, src, now, &mut sends)
+                }
+                (Some(Method::Subscribe), DialogRef::Subscription(sid)) => {
+                    self.resubscribe(&mut st, &conf_key, sid, msg, tag, src, now, &mut sends)
+                }
+                (Some(Method::Message), _) => {
+                    drop(st);
+                    return self.conference_im_from(shard, msg, &conf_key, pid, out);
+                }
+                (Some(Method::Refer), _) => {
+                    drop(st);
+                    return self.refer_from(shard, msg, &conf_key, pid, tag, src, now, out);
+                }
+                (Some(Method::Info | Method::Options | Method::Update), _) => {
+                    Verdict::Reply(200, None)
+                }
+                (Some(Method::Notify), _) => Verdict::reply(481, "No subscription of the focus"),
+                _ => {
+                    let mut r = self.error_response(msg, 405, "Method Not Allowed");
+                    r.headers.push(HeaderName::Allow, ALLOW);
+                    Verdict::Respond(r)
+                }
+            }
+        };
+        let verdict = match verdict {
+            // answers inside the dialog carry the focus's tag (already in the To)
+            Verdict::Reply(s, r) => {
+                let mut resp = response_to(msg, s, r.as_deref(), None);
+                resp.headers.push(HeaderName::Server, SERVER_NAME);
+                self.respond(shard, key, resp, now, out);
+                Verdict::Done
+            }
+            v => v,
+        };
+        // requests of the focus (NOTIFY, BYE) go out after the answer
+        self.flush_locked(shard, sends, out);
+        verdict
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reinvite(
+        &self,
+        st: &mut State,
+        conf_key: &str,
+        id: u32,
+        msg: &Message,
+        tag: &str,
+        src: &Source,
+        now: Instant,
+        sends: &mut Sends,
+    ) -> Verdict {
+        let media = self.focus.media.as_ref().expect("a leg exists");
+        let Some(conf) = st.confs.get_mut(conf_key) else {
+            return Verdict::reply(481, "Call/Transaction Does Not Exist");
+        };
+        let conf_uri = conf.uri.clone();
+        let Some(p) = conf.participant_mut(id) else {
+            return Verdict::reply(481, "Call/Transaction Does Not Exist");
+        };
+        let Some(leg) = p.leg else {
+            return Verdict::reply(488, "No media");
+        };
+        let offer = String::from_utf8_lossy(&msg.body);
+        let answer = match media.update_leg(leg, &offer) {
+            Ok(a) => a,
+            Err(e) => {
+                let (s, r) = media_status(&e);
+                return Verdict::Reply(s, Some(r));
+            }
+        };
+        // a new remote target (RFC 3261 §12.2.2)
+        if let Some(c) = msg
+            .header(&HeaderName::Contact)
+            .and_then(|c| NameAddr::parse(c).ok())
+        {
+            p.dialog.target = c.uri_str.to_string();
+        }
+        let hold = sdp_holds(&msg.body);
+        let changed = hold != p.on_hold;
+        p.on_hold = hold;
+        if !p.lobby {
+            media.set_mode(leg, leg_mode(p));
+        }
+        let mut resp = self.focus_response(msg, 200, None, tag, &conf_uri, src);
+        resp.headers.remove_all(&HeaderName::To);
+        resp.headers
+            .push(HeaderName::To, msg.header(&HeaderName::To).map(|t| t.to_string()).unwrap_or_default());
+        resp.set_body("application/sdp", Bytes::from(answer));
+        if !src.transport.is_reliable() {
+            p.unacked = Some(Retransmit {
+                bytes: resp.to_bytes(),
+                cseq: msg.cseq().map(|c| c.seq).unwrap_or(0),
+                next: now + self.timers.t1,
+                interval: self.timers.t1,
+                give_up: now + self.timers.t1x64(),
+            });
+        }
+        let lobby = p.lobby;
+        if changed && !lobby {
+            self.roster_changed(st, conf_key, &[id], &[], now, sends);
+        }
+        Verdict::Respond(resp)
+    }
+
+    /// SUBSCRIBE to the conference event package (RFC 4575): participants only.
+    #[allow(clippy::too_many_arguments)]
+    fn conference_subscribe(
+        &self,
+        shard: &mut Shard,
+        msg: &Message,
+        conf: &ConfAddr,
+        caller: &Caller,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        let event = msg.header(&HeaderName::Event).map(|t| t.as_str()).unwrap_or("");
+        if !event.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("conference") {
+            let mut r = self.error_response(msg, 489, "Bad Event");
+            r.headers.push(HeaderName::AllowEvents, "conference");
+            return Verdict::Respond(r);
+        }
+        let expires = msg
+            .header(&HeaderName::Expires)
+            .and_then(|e| e.trim().parse::<u64>().ok())
+            .unwrap_or(SUB_MAX);
+        if expires == 0 {
+            return Verdict::reply(481, "No such subscription");
+        }
+        let expires = expires.clamp(SUB_MIN, SUB_MAX);
+        let mut sends = Sends::default();
+        let resp = {
+            let mut st = self.focus.state.lock();
+            let Some(c) = st.confs.get_mut(&conf.key) else {
+                return Verdict::reply(480, "The meeting has not started");
+            };
+            let Some(pid) = participant_of(c, caller, src) else {
+                return Verdict::reply(403, "Only participants may see the roster");
+            };
+            if c.subs.len() >= MAX_SUBS_PER_MEETING {
+                return Verdict::reply(503, "Too many subscriptions to this meeting");
+            }
+            let our_tag = random_token(16);
+            let dialog = match Dialog::new(msg, src, self, &our_tag) {
+                Ok(d) => d,
+                Err(v) => return v,
+            };
+            c.next_id += 1;
+            let sid = c.next_id;
+            let uri = c.uri.clone();
+            c.subs.push(Subscription {
+                id: sid,
+                participant: pid,
+                dialog,
+                expires: now + Duration::from_secs(expires),
+                version: 0,
+            });
+            let ckey = c.key.clone();
+            st.dialogs.insert(
+                (msg.call_id().map(|x| x.to_string()).unwrap_or_default(), our_tag.clone()),
+                (ckey.clone(), DialogRef::Subscription(sid)),
+            );
+            self.notify_full(&mut st, &ckey, sid, now, &mut sends);
+            let mut r = self.focus_response(msg, 200, None, &our_tag, &uri, src);
+            r.headers.push(HeaderName::Expires, expires.to_string());
+            r
+        };
+        // the 200 first (on the transaction), then the first NOTIFY (a job run after it)
+        self.flush_locked(shard, sends, out);
+        Verdict::Respond(resp)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn resubscribe(
+        &self,
+        st: &mut State,
+        conf_key: &str,
+        sid: u32,
+        msg: &Message,
+        tag: &str,
+        src: &Source,
+        now: Instant,
+        sends: &mut Sends,
+    ) -> Verdict {
+        let expires = msg
+            .header(&HeaderName::Expires)
+            .and_then(|e| e.trim().parse::<u64>().ok())
+            .unwrap_or(SUB_MAX);
+        let Some(c) = st.confs.get_mut(conf_key) else {
+            return Verdict::reply(481, "No such subscription");
+        };
+        let uri = c.uri.clone();
+        if expires == 0 {
+            self.end_subscription(st, conf_key, sid, "timeout", now, sends);
+            let mut r = self.focus_response(msg, 200, None, tag, &uri, src);
+            fix_to(&mut r, msg);
+            r.headers.push(HeaderName::Expires, "0");
+            return Verdict::Respond(r);
+        }
+        let expires = expires.clamp(SUB_MIN, SUB_MAX);
+        if let Some(s) = c.subs.iter_mut().find(|s| s.id == sid) {
+            s.expires = now + Duration::from_secs(expires);
+        }
+        self.notify_full(st, conf_key, sid, now, sends);
+        let mut r = self.focus_response(msg, 200, None, tag, &uri, src);
+        fix_to(&mut r, msg);
+        r.headers.push(HeaderName::Expires, expires.to_string());
+        Verdict::Respond(r)
+    }
+
+    fn end_subscription(&self, st: &mut State, conf_key: &str, sid: u32, reason: &str, now: Instant, sends: &mut Sends) {
+        let Some(c) = st.confs.get_mut(conf_key) else { return };
+        let Some(i) = c.subs.iter().position(|s| s.id == sid) else { return };
+        let mut s = c.subs.remove(i);
+        st.dialogs.remove(&(s.dialog.call_id.clone(), s.dialog.our_tag.clone()));
+        let _ = now;
+        if let Some(mut req) = s.dialog.request(self, Method::Notify) {
+            req.headers.push(HeaderName::Event, "conference");
+            req.headers
+                .push(HeaderName::SubscriptionState, format!("terminated;reason={reason}"));
+            sends.requests.push((req, s.dialog.dest));
+        }
+    }
+
+    fn notify_full(&self, st: &mut State, conf_key: &str, sid: u32, now: Instant, sends: &mut Sends) {
+        let Some(c) = st.confs.get_mut(conf_key) else { return };
+        let entries: Vec<roster::Entry> = c.active().map(|p| c.entry(p)).collect();
+        let (uri, subject, count) = (c.uri.clone(), c.subject.clone(), entries.len());
+        let Some(s) = c.subs.iter_mut().find(|s| s.id == sid) else { return };
+        s.version += 1;
+        let body = roster::document(&uri, &subject, s.version, count, roster::Change::Full(&entries));
+        let left = s.expires.saturating_duration_since(now).as_secs().max(1);
+        if let Some(mut req) = s.dialog.request(self, Method::Notify) {
+            req.headers.push(HeaderName::Event, "conference");
+            req.headers
+                .push(HeaderName::SubscriptionState, format!("active;expires={left}"));
+            req.set_body("application/conference-info+xml", Bytes::from(body));
+            sends.requests.push((req, s.dialog.dest));
+        }
+    }
+
+    /// A partial notification to every subscriber of the meeting.
+    fn roster_changed(
+        &self,
+        st: &mut State,
+        conf_key: &str,
+        changed: &[u32],
+        gone: &[(String, String)],
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        let Some(c) = st.confs.get_mut(conf_key) else { return };
+        let entries: Vec<roster::Entry> = changed
+            .iter()
+            .filter_map(|id| c.participant(*id))
+            .filter(|p| !p.lobby)
+            .map(|p| c.entry(p))
+            .collect();
+        let count = c.active().count();
+        let uri = c.uri.clone();
+        let subject = c.subject.clone();
+        for s in &mut c.subs {
+            s.version += 1;
+            let body = roster::document(
+                &uri,
+                &subject,
+                s.version,
+                count,
+                roster::Change::Partial {
+                    changed: &entries,
+                    gone,
+                },
+            );
+            let left = s.expires.saturating_duration_since(now).as_secs().max(1);
+            if let Some(mut req) = s.dialog.request(self, Method::Notify) {
+                req.headers.push(HeaderName::Event, "conference");
+                req.headers
+                    .push(HeaderName::SubscriptionState, format!("active;expires={left}"));
+                req.set_body("application/conference-info+xml", Bytes::from(body));
+                sends.requests.push((req, s.dialog.dest));
+            }
+        }
+    }
+
+    /// Takes a participant out: its leg closed, its subscriptions ended, the roster told;
+    /// `hang_up` sends the BYE (the focus ends the call; otherwise the participant did).
+    fn remove_participant(
+        &self,
+        st: &mut State,
+        conf_key: &str,
+        id: u32,
+        hang_up: bool,
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        let Some(c) = st.confs.get_mut(conf_key) else { return };
+        let Some(i) = c.participants.iter().position(|p| p.id == id) else { return };
+        let mut p = c.participants.remove(i);
+        let gone = (!p.lobby).then(|| (p.user.clone(), c.endpoint(&p)));
+        if let Some(leg) = p.leg.take() {
+            sends.close_legs.push(leg);
+        }
+        if hang_up {
+            if let Some(req) = p.dialog.request(self, Method::Bye) {
+                sends.requests.push((req, p.dialog.dest));
+            }
+        }
+        st.dialogs
+            .remove(&(p.dialog.call_id.clone(), p.dialog.our_tag.clone()));
+        st.participants = st.participants.saturating_sub(1);
+        let subs: Vec<u32> = c
+            .subs
+            .iter()
+            .filter(|s| s.participant == id)
+            .map(|s| s.id)
+            .collect();
+        for sid in subs {
+            self.end_subscription(st, conf_key, sid, "deactivated", now, sends);
+        }
+        let empty = st.confs.get(conf_key).is_none_or(|c| c.participants.is_empty());
+        if empty {
+            if let Some(c) = st.confs.remove(conf_key) {
+                tracing::info!(meeting = %c.key, "meeting ended (nobody left)");
+                for s in c.subs {
+                    st.dialogs.remove(&(s.dialog.call_id, s.dialog.our_tag));
+                }
+            }
+        } else if let Some(g) = gone {
+            self.roster_changed(st, conf_key, &[], &[g], now, sends);
+        }
+    }
+
+    /// Conference IM: a MESSAGE to the conference URI from a participant.
+    #[allow(clippy::too_many_arguments)]
+    fn conference_im(
+        &self,
+        shard: &mut Shard,
+        msg: &Message,
+        conf: &ConfAddr,
+        caller: &Caller,
+        src: &Source,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        let pid = {
+            let st = self.focus.state.lock();
+            let Some(c) = st.confs.get(&conf.key) else {
+                return Verdict::reply(480, "The meeting has not started");
+            };
+            match participant_of(c, caller, src) {
+                Some(p) => p,
+                None => return Verdict::reply(403, "Only participants may send to the meeting"),
+            }
+        };
+        self.conference_im_from(shard, msg, &conf.key, pid, out)
+    }
+
+    fn conference_im_from(
+        &self,
+        shard: &mut Shard,
+        msg: &Message,
+        conf_key: &str,
+        pid: u32,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        if msg.body.len() > MAX_IM_BYTES {
+            return Verdict::reply(413, "Message too large for conference IM");
+        }
+        let ctype = msg
+            .header(&HeaderName::ContentType)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "text/plain".to_string());
+        let mut sends = Sends::default();
+        {
+            let mut st = self.focus.state.lock();
+            let Some(c) = st.confs.get_mut(conf_key) else {
+                return Verdict::reply(481, "Call/Transaction Does Not Exist");
+            };
+            let Some(sender) = c.participant(pid).filter(|p| !p.lobby) else {
+                return Verdict::reply(403, "Participants in the lobby cannot send to the meeting");
+            };
+            let (name, user) = (sender.display.replace('"', ""), sender.user.clone());
+            for p in c.participants.iter_mut().filter(|p| p.id != pid && !p.lobby) {
+                if let Some(mut req) = p.dialog.request(self, Method::Message) {
+                    // the sender, named: display name on the focus's From, and its URI
+                    rename_from(&mut req, &name);
+                    req.headers
+                        .push(HeaderName::Other("P-Asserted-Identity".into()), format!("\"{name}\" <{user}>"));
+                    req.set_body(&ctype, msg.body.clone());
+                    sends.requests.push((req, p.dialog.dest));
+                }
+            }
+        }
+        self.flush_locked(shard, sends, out);
+        Verdict::Reply(200, None)
+    }
+
+    /// REFER to the conference URI (out of dialog).
+    #[allow(clippy::too_many_arguments)]
+    fn conference_refer(
+        &self,
+        shard: &mut Shard,
+        msg: &Message,
+        conf: &ConfAddr,
+        caller: &Caller,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        let pid = {
+            let st = self.focus.state.lock();
+            let Some(c) = st.confs.get(&conf.key) else {
+                return Verdict::reply(480, "The meeting has not started");
+            };
+            match participant_of(c, caller, src) {
+                Some(p) => p,
+                None => return Verdict::reply(403, "Only presenters may remove participants"),
+            }
+        };
+        let tag = random_token(16);
+        self.refer_from(shard, msg, &conf.key, pid, &tag, src, now, out)
+    }
+
+    /// RFC 4579 §5.5: a presenter removes a participant (`Refer-To: <uri;method=BYE>` or
+    /// `<uri?method=BYE>`). Answered 202, then a NOTIFY with the outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn refer_from(
+        &self,
+        shard: &mut Shard,
+        msg: &Message,
+        conf_key: &str,
+        pid: u32,
+        tag: &str,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        let Some(refer_to) = msg.header(&HeaderName::ReferTo).map(|t| t.to_string()) else {
+            return Verdict::reply(400, "REFER without Refer-To");
+        };
+        let lower = refer_to.to_ascii_lowercase();
+        if !(lower.contains("method=bye")) {
+            return Verdict::reply(501, "The focus only takes REFER with method=BYE (removal)");
+        }
+        let target = refer_to
+            .trim()
+            .trim_start_matches('<')
+            .split(['?', '>'])
+            .next()
+            .unwrap_or("")
+            .replace(";method=BYE", "")
+            .replace(";method=bye", "");
+        let mut sends = Sends::default();
+        let uri;
+        {
+            let mut st = self.focus.state.lock();
+            let Some(c) = st.confs.get(conf_key) else {
+                return Verdict::reply(481, "Call/Transaction Does Not Exist");
+            };
+            if !c.is_leader(pid) {
+                return Verdict::reply(403, "Only the organizer and presenters may remove participants");
+            }
+            let Some(victim) = c.find(&target) else {
+                return Verdict::reply(404, "No such participant");
+            };
+            uri = c.uri.clone();
+            tracing::info!(meeting = %conf_key, by = pid, participant = victim, "removed by a presenter");
+            self.remove_participant(&mut st, conf_key, victim, true, now, &mut sends);
+        }
+        let mut resp = self.focus_response(msg, 202, Some("Accepted"), tag, &uri, src);
+        if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
+            fix_to(&mut resp, msg);
+        }
+        // the implicit subscription's outcome (RFC 3515 §2.4.5), in the REFER's dialog: the
+        // referrer's call with the focus, or the dialog this REFER made
+        let notify = |d: &mut Dialog| {
+            d.request(self, Method::Notify).map(|mut n| {
+                n.headers.push(HeaderName::Event, "refer");
+                n.headers
+                    .push(HeaderName::SubscriptionState, "terminated;reason=noresource");
+                n.set_body("message/sipfrag;version=2.0", Bytes::from_static(b"SIP/2.0 200 OK\r\n"));
+                (n, d.dest)
+            })
+        };
+        let sent = if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
+            let mut st = self.focus.state.lock();
+            st.confs
+                .get_mut(conf_key)
+                .and_then(|c| c.participant_mut(pid))
+                .and_then(|p| notify(&mut p.dialog))
+        } else {
+            Dialog::new(msg, src, self, tag).ok().and_then(|mut d| notify(&mut d))
+        };
+        sends.requests.extend(sent);
+        self.flush_locked(shard, sends, out);
+        Verdict::Respond(resp)
+    }
+
+    /// Sends what was decided under the focus lock, while a shard is locked (a service of
+    /// the pipeline): the focus's own requests wait until the shard is released (they may
+    /// belong to the same shard).
+    fn flush_locked(&self, shard: &mut Shard, sends: Sends, out: &mut Vec<Outgoing>) {
+        if let Some(media) = &self.focus.media {
+            for leg in sends.close_legs {
+                media.close_leg(leg);
+            }
+        }
+        for (dest, bytes) in sends.raw {
+            self.send(dest, bytes, None, out);
+        }
+        for (req, dest) in sends.requests {
+            shard.jobs.push(crate::core::Job::SendOwn(Box::new(req), dest));
+        }
+    }
+
+    /// Sends what was decided under the focus lock (no shard locked).
+    fn flush(&self, sends: Sends, now: Instant, out: &mut Vec<Outgoing>) {
+        if let Some(media) = &self.focus.media {
+            for leg in sends.close_legs {
+                media.close_leg(leg);
+            }
+        }
+        for (dest, bytes) in sends.raw {
+            self.send(dest, bytes, None, out);
+        }
+        for (req, dest) in sends.requests {
+            self.send_own_request(req, dest, None, now, out);
+        }
+    }
+
+    /// The focus's timers: 2xx retransmission, the lobby timeout, subscription expiry.
+    pub(crate) fn focus_tick(&self, now: Instant, out: &mut Vec<Outgoing>) {
+        let mut sends = Sends::default();
+        {
+            let mut st = self.focus.state.lock();
+            if st.confs.is_empty() {
+                return;
+            }
+            let mut remove = vec![];
+            let mut expired_subs = vec![];
+            let t2 = self.timers.t2;
+            for (k, c) in st.confs.iter_mut() {
+                for p in &mut c.participants {
+                    if let Some(u) = &mut p.unacked {
+                        if now >= u.give_up {
+                            tracing::info!(meeting = %k, participant = p.id, "no ACK for the 2xx: hanging up");
+                            remove.push((k.clone(), p.id));
+                            continue;
+                        }
+                        if now >= u.next {
+                            sends.raw.push((p.dialog.dest, u.bytes.clone()));
+                            u.interval = (u.interval * 2).min(t2);
+                            u.next = now + u.interval;
+                        }
+                    }
+                    if p.lobby && now.saturating_duration_since(p.joined) >= self.focus.lobby_timeout {
+                        tracing::info!(meeting = %k, participant = p.id, "nobody admitted the caller: lobby timeout");
+                        remove.push((k.clone(), p.id));
+                    }
+                }
+                for s in &c.subs {
+                    if now >= s.expires {
+                        expired_subs.push((k.clone(), s.id));
+                    }
+                }
+            }
+            for (k, id) in remove {
+                self.remove_participant(&mut st, &k, id, true, now, &mut sends);
+            }
+            for (k, sid) in expired_subs {
+                self.end_subscription(&mut st, &k, sid, "timeout", now, &mut sends);
+            }
+        }
+        self.flush(sends, now, out);
+    }
+
+    /// What the media plane reports: a participant gone silent is hung up.
+    pub fn on_media_event(&self, ev: MediaEvent, now: Instant, out: &mut Vec<Outgoing>) {
+        match ev {
+            MediaEvent::Timeout { leg } => {
+                let mut sends = Sends::default();
+                {
+                    let mut st = self.focus.state.lock();
+                    let found = st.confs.iter().find_map(|(k, c)| {
+                        c.participants
+                            .iter()
+                            .find(|p| p.leg == Some(leg))
+                            .map(|p| (k.clone(), p.id))
+                    });
+                    if let Some((k, id)) = found {
+                        tracing::info!(meeting = %k, participant = id, "no RTP or RTCP: hanging up");
+                        self.remove_participant(&mut st, &k, id, true, now, &mut sends);
+                    }
+                }
+                self.flush(sends, now, out);
+            }
+            MediaEvent::Dtmf { leg, digit } => {
+                // the keypad commands come with dial-in conferencing
+                tracing::debug!(?leg, %digit, "DTMF in a meeting");
+            }
+        }
+    }
+
+    /// The roster and lobby of a live meeting (for REST and the CLI).
+    pub fn live_roster(&self, key: &str) -> Option<LiveView> {
+        let st = self.focus.state.lock();
+        let c = st.confs.get(key)?;
+        let view = |p: &Participant| LiveParticipant {
+            id: format!("p{}", p.id),
+            user: p.user.clone(),
+            display: p.display.clone(),
+            role: p.role.as_str(),
+            muted: p.muted,
+            origin: match &p.caller {
+                Caller::Enterprise(_) => "enterprise",
+                Caller::Federated(_) => "federated",
+                Caller::Anonymous => "anonymous",
+            },
+        };
+        Some(LiveView {
+            organizer: c.rules.organizer.clone(),
+            participants: c.participants.iter().filter(|p| !p.lobby).map(view).collect(),
+            lobby: c.participants.iter().filter(|p| p.lobby).map(view).collect(),
+        })
+    }
+
+    /// Whether `user` (`user@domain`) may lead the live meeting: its organizer, or a
+    /// presenter in it.
+    pub fn may_lead(&self, key: &str, user: &str) -> Option<bool> {
+        let st = self.focus.state.lock();
+        let c = st.confs.get(key)?;
+        Some(
+            c.rules.organizer.eq_ignore_ascii_case(user)
+                || c.participants.iter().any(|p| {
+                    !p.lobby
+                        && p.role == Role::Presenter
+                        && p.key.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(user))
+                }),
+        )
+    }
+
+    /// A leader's action on a participant of a live meeting.
+    pub fn live_act(
+        &self,
+        key: &str,
+        participant: &str,
+        action: LiveAction,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), LiveFailure> {
+        let mut sends = Sends::default();
+        {
+            let mut st = self.focus.state.lock();
+            let c = st.confs.get_mut(key).ok_or(LiveFailure::NotLive)?;
+            let id = c.find(participant).ok_or(LiveFailure::NoSuchParticipant)?;
+            let p = c.participant_mut(id).ok_or(LiveFailure::NoSuchParticipant)?;
+            match action {
+                LiveAction::Admit => {
+                    if !p.lobby {
+                        return Err(LiveFailure::Invalid("not in the lobby".into()));
+                    }
+                    p.lobby = false;
+                    p.joined = now;
+                    if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
+                        m.set_mode(leg, leg_mode(p));
+                    }
+                    tracing::info!(meeting = %key, participant = id, "admitted from the lobby");
+                    self.roster_changed(&mut st, key, &[id], &[], now, &mut sends);
+                }
+                LiveAction::Deny => {
+                    if !p.lobby {
+                        return Err(LiveFailure::Invalid("not in the lobby (use remove)".into()));
+                    }
+                    tracing::info!(meeting = %key, participant = id, "denied entry");
+                    self.remove_participant(&mut st, key, id, true, now, &mut sends);
+                }
+                LiveAction::Mute | LiveAction::Unmute => {
+                    if p.lobby {
+                        return Err(LiveFailure::Invalid("in the lobby".into()));
+                    }
+                    p.muted = action == LiveAction::Mute;
+                    if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
+                        m.set_mode(leg, leg_mode(p));
+                    }
+                    self.roster_changed(&mut st, key, &[id], &[], now, &mut sends);
+                }
+                LiveAction::Remove => {
+                    tracing::info!(meeting = %key, participant = id, "removed");
+                    self.remove_participant(&mut st, key, id, true, now, &mut sends);
+                }
+            }
+        }
+        self.flush(sends, now, out);
+        Ok(())
+    }
+
+    /// Hangs up every participant (server shutdown).
+    pub fn focus_end_all(&self, now: Instant, out: &mut Vec<Outgoing>) {
+        let mut sends = Sends::default();
+        {
+            let mut st = self.focus.state.lock();
+            let all: Vec<(String, u32)> = st
+                .confs
+                .iter()
+                .flat_map(|(k, c)| c.participants.iter().map(|p| (k.clone(), p.id)))
+                .collect();
+            for (k, id) in all {
+                self.remove_participant(&mut st, &k, id, true, now, &mut sends);
+            }
+        }
+        self.flush(sends, now, out);
+    }
+}
+
+fn leg_mode(p: &Participant) -> LegMode {
+    if p.lobby {
+        LegMode::Lobby
+    } else if p.on_hold {
+        LegMode::Held
+    } else if p.muted {
+        LegMode::Muted
+    } else {
+        LegMode::Active
+    }
+}
+
+/// The participant a request out of the participant's dialogs comes from: the proven user
+/// (enterprise or federated), or for an anonymous caller the flow its INVITE came on.
+fn participant_of(c: &Conf, caller: &Caller, src: &Source) -> Option<u32> {
+    let by_key = match caller {
+        Caller::Enterprise(k) | Caller::Federated(k) => c
+            .participants
+            .iter()
+            .find(|p| !p.lobby && p.key.as_deref() == Some(k.as_str())),
+        Caller::Anonymous => None,
+    };
+    by_key
+        .or_else(|| {
+            c.participants.iter().find(|p| {
+                !p.lobby && p.key.is_none() && p.dialog.dest.addr == src.remote
+            })
+        })
+        .map(|p| p.id)
+}
+
+/// A response inside a dialog keeps the request's To (it carries the focus's tag).
+fn fix_to(resp: &mut Message, req: &Message) {
+    resp.headers.remove_all(&HeaderName::To);
+    resp.headers
+        .push(HeaderName::To, req.header(&HeaderName::To).map(|t| t.to_string()).unwrap_or_default());
+}
+
+/// Puts `name` as the display name of a request's From (the dialog is matched by URI and
+/// tag, not by display name: RFC 3261 §12.2.1.1).
+fn rename_from(req: &mut Message, name: &str) {
+    let Some(from) = req.header(&HeaderName::From).map(|t| t.to_string()) else { return };
+    let start = from.find('<').unwrap_or(0);
+    let renamed = format!("\"{name}\" {}", &from[start..]);
+    req.headers.remove_all(&HeaderName::From);
+    req.headers.push(HeaderName::From, renamed);
+}
+
+/// A participant as REST and the CLI see it.
+#[derive(Clone, Debug)]
+pub struct LiveParticipant {
+    pub id: String,
+    pub user: String,
+    pub display: String,
+    pub role: &'static str,
+    pub muted: bool,
+    pub origin: &'static str,
+}
+
+#[derive(Clone, Debug)]
+pub struct LiveView {
+    pub organizer: String,
+    pub participants: Vec<LiveParticipant>,
+    pub lobby: Vec<LiveParticipant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveAction {
+    Admit,
+    Deny,
+    Mute,
+    Unmute,
+    Remove,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LiveFailure {
+    NotLive,
+    NoSuchParticipant,
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn focus_uris_are_recognised_and_others_are_not() {
+        let u = Uri::parse("sip:Alice@example.test;gruu;opaque=app:conf:focus:id:AB12CD34").unwrap();
+        assert_eq!(
+            conference_of(&u, "example.test"),
+            Some(ConfAddr {
+                organizer: "alice@example.test".into(),
+                key: "AB12CD34".into()
+            })
+        );
+        for bad in [
+            "sip:alice@example.test",
+            "sip:alice@example.test;opaque=app:conf:focus:id:",
+            "sip:alice@example.test;opaque=app:conf:focus:id:a%20b",
+            "sip:alice@example.test;opaque=user:epid:x",
+            "sip:example.test;opaque=app:conf:focus:id:AB12",
+        ] {
+            let u = Uri::parse(bad).unwrap();
+            assert_eq!(conference_of(&u, "example.test"), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hold_is_read_from_the_offer() {
+        assert!(sdp_holds(b"v=0\r\nc=IN IP4 127.0.0.1\r\na=sendonly\r\n"));
+        assert!(sdp_holds(b"v=0\r\nc=IN IP4 0.0.0.0\r\n"));
+        assert!(!sdp_holds(b"v=0\r\nc=IN IP4 127.0.0.1\r\na=sendrecv\r\n"));
+    }
+}
