@@ -2,7 +2,8 @@
 //! shell (`New-CsMeeting`) and the REST API (administrators through the cmdlet, users signed
 //! in with their SIP password directly): the effective CsMeetingConfiguration and the
 //! organizer's CsConferencingPolicy decide the kind, the presenters and the lobby bypass
-//! when the request leaves them open, and whether an assigned meeting may exist at all.
+//! when the request leaves them open, and whether an assigned meeting may exist at all
+//! (a request with an end time is for a private meeting).
 //! See docs/meetings.md.
 
 use confab_policy::{DesignateAsPresenter, Document, Scope, UserPolicyAssignment};
@@ -133,7 +134,15 @@ pub fn create_meeting(store: &Store, req: &MeetingRequest) -> Result<Created, St
                 "assigned meetings are turned off (CsMeetingConfiguration EnableAssignedConferenceType is $false); create a private meeting".into(),
             ))
         }
+        Some(MeetingKind::Assigned) if req.end_at.is_some() => {
+            return Err(StoreError::Invalid(
+                "an assigned meeting has no end time (it never expires); make a private meeting"
+                    .into(),
+            ))
+        }
         Some(k) => k,
+        // a meeting with an end is a one-time meeting
+        None if req.end_at.is_some() => MeetingKind::Private,
         None if cfg.assigned_conference_type_by_default && cfg.enable_assigned_conference_type => {
             MeetingKind::Assigned
         }

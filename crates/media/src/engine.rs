@@ -65,8 +65,9 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            // Lync's A/V conferencing media ports.
             port_min: 49152,
-            port_max: 53151,
+            port_max: 57500,
             threads: thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4),
             rtp_timeout: Duration::from_secs(30),
             codecs: vec![Codec::Opus, Codec::Pcmu, Codec::Pcma],
@@ -262,6 +263,20 @@ enum Cmd {
     Range(Option<RangeInclusive<u16>>),
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lync_client_audio_port_range() {
+        assert_eq!(client_audio_port_range(true, 5350, 40), Some(5350..=5389));
+        assert_eq!(client_audio_port_range(false, 5350, 40), None);
+        assert_eq!(client_audio_port_range(true, 0, 40), None);
+        assert_eq!(client_audio_port_range(true, 5350, 0), None);
+        assert_eq!(client_audio_port_range(true, 65530, 40), Some(65530..=65535));
+    }
+}
+
 fn random_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u128(Instant::now().elapsed().as_nanos());
@@ -360,7 +375,8 @@ impl Engine {
         if first >= cfg.port_max {
             return Err(MediaError::NoPorts);
         }
-        let pairs = ((cfg.port_max - first) / 2 + 1) as usize;
+        // Pairs (p, p + 1) with p even and p + 1 <= port_max.
+        let pairs = ((cfg.port_max - first + 1) / 2) as usize;
         let mut tried = 0;
         while tried < pairs {
             let port = {
@@ -575,6 +591,18 @@ impl Engine {
     pub fn leg_port(&self, leg: LegId) -> Option<u16> {
         lock(&self.inner.state).legs.get(&leg).map(|i| i.port)
     }
+}
+
+/// The clients' audio port range from Lync's CsConferencingConfiguration:
+/// `ClientMediaPortRangeEnabled`, `ClientAudioPort` (the first port) and
+/// `ClientAudioPortRange` (how many): `None` when disabled, or when the numbers do not
+/// make a port range (then no range is enforced rather than every client refused).
+pub fn client_audio_port_range(enabled: bool, port: i64, count: i64) -> Option<RangeInclusive<u16>> {
+    if !enabled || !(1..=65535).contains(&port) || count < 1 {
+        return None;
+    }
+    let last = (port + count - 1).min(65535);
+    Some(port as u16..=last as u16)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ pub mod rtp;
 pub mod sdp;
 
 pub use codec::Codec;
-pub use engine::{Engine, EngineConfig, EngineStats, LegId, LegMode, MediaError, MediaEvent, RoomId};
+pub use engine::{
+    client_audio_port_range, Engine, EngineConfig, EngineStats, LegId, LegMode, MediaError, MediaEvent, RoomId,
+};
 pub use sdp::sdp_offer;
 
 #[cfg(test)]

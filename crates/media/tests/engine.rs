@@ -9,6 +9,8 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+// Each test has its own MCU port range, below the kernel's ephemeral ports (32768-60999)
+// so no test client socket elsewhere takes one.
 
 fn engine(port_min: u16, port_max: u16, timeout_ms: u64) -> Engine {
     Engine::start(EngineConfig {
@@ -106,7 +108,7 @@ fn talk(phones: &mut [&mut Phone], silent: &[bool], ticks: usize, mut extra: imp
 
 #[test]
 fn three_phones_over_udp_hear_the_others_not_themselves() {
-    let e = engine(42000, 42099, 30_000);
+    let e = engine(23000, 23099, 30_000);
     let mut a = Phone::new(Codec::Opus, Some(600.0));
     let mut b = Phone::new(Codec::Pcmu, Some(1000.0));
     let mut c = Phone::new(Codec::Pcma, Some(1500.0));
@@ -135,7 +137,7 @@ fn three_phones_over_udp_hear_the_others_not_themselves() {
 
 #[test]
 fn rtp_from_a_wrong_address_or_outside_the_port_range_is_not_used() {
-    let e = engine(42100, 42199, 30_000);
+    let e = engine(23100, 23199, 30_000);
     let mut a = Phone::new(Codec::Pcmu, Some(600.0));
     let mut b = Phone::new(Codec::Pcmu, Some(1000.0));
     // The clients' audio port range: just the two phones' ports (and what lies between).
@@ -186,7 +188,7 @@ fn rtp_from_a_wrong_address_or_outside_the_port_range_is_not_used() {
 
 #[test]
 fn malformed_and_oversized_datagrams_are_dropped_and_counted() {
-    let e = engine(42200, 42299, 30_000);
+    let e = engine(23200, 23299, 30_000);
     let mut a = Phone::new(Codec::Pcmu, Some(600.0));
     let mut b = Phone::new(Codec::Pcmu, Some(1000.0));
     a.join(&e, RoomId(2));
@@ -211,31 +213,53 @@ fn malformed_and_oversized_datagrams_are_dropped_and_counted() {
 }
 
 #[test]
-fn a_silent_leg_times_out_once_a_talking_one_does_not() {
-    let e = engine(42300, 42399, 300);
+fn a_silent_leg_times_out_once_talking_or_rtcp_sending_ones_do_not() {
+    let e = engine(23300, 23399, 300);
     let mut a = Phone::new(Codec::Pcmu, Some(600.0));
     let mut b = Phone::new(Codec::Pcmu, None);
     a.join(&e, RoomId(3));
     b.join(&e, RoomId(3));
+    // c sends only RTCP, on its RTP port (rtcp-mux); d only RTCP, on RTP + 1.
+    let c = Phone::new(Codec::Pcmu, None);
+    let (_, c_answer) = e.open_leg(RoomId(3), &c.offer().replace("a=ptime:20", "a=ptime:20\r\na=rtcp-mux"), LegMode::Active).unwrap();
+    assert!(c_answer.contains("a=rtcp-mux"), "{c_answer}");
+    let c_to = SocketAddr::new(LOCAL, answer_port(&c_answer));
+    // d's RTCP comes from its RTP port + 1, as RFC 3550 has it (find a free pair).
+    let (d, d_rtcp) = (0..50)
+        .find_map(|_| {
+            let d = Phone::new(Codec::Pcmu, None);
+            let r = UdpSocket::bind((LOCAL, d.port().checked_add(1)?)).ok()?;
+            Some((d, r))
+        })
+        .expect("no free port pair");
+    let (_, d_answer) = e.open_leg(RoomId(3), &d.offer(), LegMode::Active).unwrap();
+    assert!(d_answer.contains(&format!("a=rtcp:{}", answer_port(&d_answer) + 1)));
+    let d_to = SocketAddr::new(LOCAL, answer_port(&d_answer) + 1);
+    let rr = [0x80u8, 201, 0, 1, 0, 0, 0, 7];
+    let mut rtcp = || {
+        c.sock.send_to(&rr, c_to).unwrap();
+        d_rtcp.send_to(&rr, d_to).unwrap();
+    };
     // b sends a few packets then stops; a keeps talking.
-    talk(&mut [&mut a, &mut b], &[false, false], 5, || {});
+    talk(&mut [&mut a, &mut b], &[false, false], 5, &mut rtcp);
     let start = Instant::now();
     let mut got = None;
     while start.elapsed() < Duration::from_secs(5) && got.is_none() {
-        talk(&mut [&mut a, &mut b], &[false, true], 5, || {});
+        talk(&mut [&mut a, &mut b], &[false, true], 5, &mut rtcp);
         got = e.poll_event();
     }
     assert_eq!(got, Some(MediaEvent::Timeout { leg: b.leg.unwrap() }));
     assert!(start.elapsed() >= Duration::from_millis(250));
-    // Reported once, and not for a.
-    talk(&mut [&mut a, &mut b], &[false, true], 25, || {});
+    // Reported once, and not for a, c or d.
+    talk(&mut [&mut a, &mut b], &[false, true], 25, &mut rtcp);
     assert_eq!(e.poll_event(), None);
     assert_eq!(e.stats().timeouts, 1);
+    assert_eq!(e.stats().dropped_packets, 0, "{:?}", e.stats());
 }
 
 #[test]
 fn dtmf_events_are_reported_once_and_not_relayed() {
-    let e = engine(42400, 42499, 30_000);
+    let e = engine(23400, 23499, 30_000);
     let mut a = Phone::new(Codec::Pcmu, None);
     let mut b = Phone::new(Codec::Pcmu, None);
     a.join(&e, RoomId(4));
@@ -256,7 +280,7 @@ fn dtmf_events_are_reported_once_and_not_relayed() {
 
 #[test]
 fn hold_and_resume_by_reinvite() {
-    let e = engine(42500, 42599, 300);
+    let e = engine(23500, 23599, 300);
     let mut a = Phone::new(Codec::Pcmu, Some(600.0));
     let mut b = Phone::new(Codec::Pcmu, Some(1000.0));
     let first = a.join(&e, RoomId(5));
@@ -291,7 +315,7 @@ fn hold_and_resume_by_reinvite() {
 
 #[test]
 fn set_mode_lobby_then_admit() {
-    let e = engine(42600, 42699, 30_000);
+    let e = engine(23600, 23699, 30_000);
     let mut a = Phone::new(Codec::Pcmu, Some(600.0));
     let mut l = Phone::new(Codec::Opus, Some(1500.0));
     a.join(&e, RoomId(6));
@@ -310,7 +334,7 @@ fn set_mode_lobby_then_admit() {
 
 #[test]
 fn refusals() {
-    let e = engine(42700, 42703, 30_000); // two port pairs
+    let e = engine(23700, 23703, 30_000); // two port pairs
     let room = RoomId(8);
     let g722 = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 9\r\n";
     assert_eq!(e.open_leg(room, g722, LegMode::Active), Err(MediaError::NoCommonCodec));
@@ -334,7 +358,7 @@ fn refusals() {
     }
     assert_eq!(e.stats().legs, 2);
     // max_legs.
-    let e = Engine::start(EngineConfig { bind_ip: LOCAL, port_min: 42710, port_max: 42799, max_legs: 1, threads: 1, ..Default::default() }).unwrap();
+    let e = Engine::start(EngineConfig { bind_ip: LOCAL, port_min: 23710, port_max: 23799, max_legs: 1, threads: 1, ..Default::default() }).unwrap();
     e.open_leg(room, &offer, LegMode::Active).unwrap();
     assert_eq!(e.open_leg(room, &offer, LegMode::Active), Err(MediaError::Full));
     assert_eq!(MediaError::Full.to_string(), "media engine at capacity");

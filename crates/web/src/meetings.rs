@@ -636,7 +636,6 @@ pub(crate) async fn roster(
     key: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let key = key_of(key)?;
-    let live = live_of(&state)?;
     match authorize_live(&state, &caller, &key).await? {
         Actor::Admin(_) => {}
         Actor::User(me) => {
@@ -649,7 +648,7 @@ pub(crate) async fn roster(
             }
         }
     }
-    let r = live.roster(&key).ok_or_else(|| not_live(&key))?;
+    let r = live_of(&state)?.roster(&key).ok_or_else(|| not_live(&key))?;
     Ok(Json(serde_json::to_value(r).unwrap_or_else(|_| json!({}))))
 }
 
@@ -676,8 +675,8 @@ pub(crate) async fn act(
             "the participant id is empty, too long or has control characters",
         ));
     }
-    let live = live_of(&state)?;
     let actor = authorize_live(&state, &caller, &key).await?;
+    let live = live_of(&state)?;
     let (k, p, a) = (key.clone(), participant.clone(), actor.clone());
     let result = blocking(move || Ok(live.act(&k, &a, &p, action))).await?;
     let is_user = matches!(actor, Actor::User(_));
