@@ -491,6 +491,29 @@ impl Clients {
         wav.samples.len()
     }
 
+    /// Waits (bounded) until `name`'s recording holds at least `secs` seconds.
+    fn wait_recorded(&mut self, name: &str, secs: f64) {
+        let deadline = (Instant::now() + STEP).min(self.start + TOTAL);
+        loop {
+            let wav = self.recording(name);
+            if wav.secs() >= secs {
+                eprintln!(
+                    "[{:5.1}s] {name}: {:.2} s recorded",
+                    self.elapsed(),
+                    wav.secs()
+                );
+                return;
+            }
+            self.check_alive(name, "its recording");
+            assert!(
+                Instant::now() < deadline,
+                "{name}: only {:.2} s recorded, waited for {secs} s",
+                wav.secs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn recording(&mut self, name: &str) -> Wav {
         let path = self.recording_path(name);
         let bytes = std::fs::read(&path).unwrap();
@@ -710,6 +733,51 @@ fn first_json(text: &str) -> Option<serde_json::Value> {
         .ok()
 }
 
+/// One SIP message of confab's `--sip-trace` log.
+struct Traced {
+    /// Sent by confab (else received).
+    send: bool,
+    /// The peer's address ("127.0.0.1:5407").
+    peer: String,
+    /// The message, from its start line.
+    text: String,
+}
+
+/// Splits confab's log at its "recv from UDP a:p" / "send to UDP a:p" lines; a message
+/// ends at the next log line (one that starts with a timestamp).
+fn sip_trace(log: &str) -> Vec<Traced> {
+    let mut out: Vec<Traced> = Vec::new();
+    let mut in_msg = false;
+    for line in log.lines() {
+        let line = strip_ansi(line);
+        let b = line.as_bytes();
+        let logged = b.len() > 11 && b[..4].iter().all(u8::is_ascii_digit) && b[10] == b'T';
+        if logged {
+            in_msg = false;
+            let marker = [("recv from ", false), ("send to ", true)]
+                .into_iter()
+                .find_map(|(m, send)| line.find(m).map(|i| (send, &line[i + m.len()..])));
+            if let Some((send, rest)) = marker {
+                let peer = rest.split_whitespace().last().unwrap_or("").to_string();
+                out.push(Traced {
+                    send,
+                    peer,
+                    text: String::new(),
+                });
+                in_msg = true;
+            }
+            continue;
+        }
+        if let Some(m) = out.last_mut().filter(|_| in_msg) {
+            if !(m.text.is_empty() && line.trim().is_empty()) {
+                m.text.push_str(line.trim_end());
+                m.text.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// Checks that the MCU's RTP comes from 127.0.0.1 within the configured media ports.
 fn assert_media_port(who: &str, addr: &str, ports: &Ports) {
     let (ip, port) = addr
@@ -842,7 +910,7 @@ fn three_participants(specs: [Spec; 3]) {
 }
 
 #[test]
-#[ignore = "needs the conference focus and audio MCU (issue #15), not yet merged"]
+
 fn three_baresip_participants_hear_the_others_not_themselves() {
     three_participants([
         Spec::user("user0001", TONE_A, "PCMU/8000/1"),
@@ -852,7 +920,7 @@ fn three_baresip_participants_hear_the_others_not_themselves() {
 }
 
 #[test]
-#[ignore = "needs the conference focus and audio MCU (issue #15), not yet merged"]
+
 fn opus_and_g711_participants_in_one_meeting_hear_the_others_not_themselves() {
     three_participants([
         Spec::user("user0001", TONE_A, "opus/48000/2"),
@@ -867,7 +935,7 @@ fn opus_and_g711_participants_in_one_meeting_hear_the_others_not_themselves() {
 /// it; the organizer admits it and then all three hear each other; a second guest is
 /// denied and its call is ended by a BYE.
 #[test]
-#[ignore = "needs the conference focus and audio MCU (issue #15), not yet merged"]
+
 fn lobby_guest_hears_nothing_until_admitted_and_a_denied_guest_is_hung_up() {
     let t0 = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
@@ -932,18 +1000,30 @@ fn lobby_guest_hears_nothing_until_admitted_and_a_denied_guest_is_hung_up() {
     });
     let denied_id = roster["lobby"][0]["id"].as_str().unwrap().to_string();
     assert_ne!(denied_id, guest_id);
+    // Let it wait long enough to have heard something (a whole lobby beep period).
+    clients.wait_recorded(denied.name, 2.2);
     org.run(&["deny", &meeting.key, &denied_id]);
     clients.wait_for(
         denied.name,
-        "call closed by the focus (BYE)",
+        "call closed by the focus",
         denied_pos,
         "session closed",
     );
-    clients.wait_for(
-        denied.name,
-        "call terminated",
-        denied_pos,
-        " terminated (duration: ",
+    // ... by a BYE from the focus, which the guest answered 200.
+    let guest_addr = format!("127.0.0.1:{}", ports.sip(3));
+    let trace = sip_trace(&server.log_text());
+    let bye = trace
+        .iter()
+        .position(|m| m.send && m.peer == guest_addr && m.text.starts_with("BYE "))
+        .unwrap_or_else(|| panic!("no BYE to the denied guest ({guest_addr}) in confab's trace"));
+    assert!(
+        trace[bye..].iter().any(|m| !m.send
+            && m.peer == guest_addr
+            && m.text.starts_with("SIP/2.0 200")
+            && m.text
+                .lines()
+                .any(|l| l.starts_with("CSeq:") && l.ends_with(" BYE"))),
+        "the denied guest did not answer the focus's BYE with 200"
     );
     org.wait_roster("nobody left in the lobby", t0, |p, l| {
         p.len() == 3 && l.is_empty()
@@ -980,6 +1060,7 @@ fn lobby_guest_hears_nothing_until_admitted_and_a_denied_guest_is_hung_up() {
         weakest,
     );
     let (_, beep) = tone_level(lobby, rate, LOBBY_BEEP);
+    eprintln!("guest1 in the lobby: {LOBBY_BEEP} Hz beep at {beep:.1} (largest 100 ms block)");
     assert!(
         beep >= HEARD,
         "guest1 did not hear the lobby beep ({LOBBY_BEEP} Hz) in the lobby: level {beep:.1}"
@@ -1010,8 +1091,13 @@ fn lobby_guest_hears_nothing_until_admitted_and_a_denied_guest_is_hung_up() {
         after[1],
     );
 
-    // The denied guest heard nothing of the meeting.
+    // The denied guest heard the lobby beep and nothing of the meeting.
     let d = clients.recording(denied.name);
+    let (_, beep) = tone_level(&d.samples, d.rate, LOBBY_BEEP);
+    assert!(
+        beep >= HEARD,
+        "guest2 did not hear the lobby beep: level {beep:.1}"
+    );
     assert_silent(
         "guest2 (denied)",
         &d.samples,
