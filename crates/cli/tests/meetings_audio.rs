@@ -18,7 +18,8 @@
 //! back), as in baresip.rs; confab runs with `--sip-trace` (its log is printed when a
 //! test fails). Ports: confab and the clients use one block of 25 ports in 5400-5499 (SIP
 //! 5300-5399 belongs to baresip.rs, so both files can run at once), and the MCU a range of
-//! 100 ports of its own in 34000-34399.
+//! 100 ports of its own in 25000-25399 (below the kernel's ephemeral ports, so that no
+//! client socket of another test takes them).
 
 mod common;
 
@@ -90,7 +91,7 @@ fn pick_ports() -> Ports {
     for (i, base) in (5400u16..=5475).step_by(25).enumerate() {
         if !claimed.contains(&base) && (base..base + 25).all(port_free) {
             claimed.push(base);
-            let media = 34000 + 100 * i as u16;
+            let media = 25000 + 100 * i as u16;
             return Ports {
                 confab: base,
                 base,
@@ -414,6 +415,13 @@ impl Clients {
         let from = self.log(name).len();
         self.command(name, &format!("/dial {uri}"));
         let pos = self.wait_for(name, "call established", from, "Call established: ");
+        // on the one codec its account allows ("PCMU/8000/1" -> "PCMU 8000Hz 1ch")
+        let codec: Vec<&str> = self.get(name).spec.codecs.split('/').collect();
+        let decoder = format!(
+            "Set audio decoder: {} {}Hz {}ch",
+            codec[0], codec[1], codec[2]
+        );
+        self.wait_for(name, &decoder, from, &decoder);
         // logged just before or after "Call established"
         let needle = "incoming rtp for 'audio' established, receiving from ";
         let at = self.wait_for(name, "RTP from the MCU", from, needle);
@@ -778,6 +786,49 @@ fn sip_trace(log: &str) -> Vec<Traced> {
     out
 }
 
+/// Checks in confab's trace how the focus answered the INVITE of the client at `addr`:
+/// challenged (407) first when it is one of our users, not when it is an anonymous guest;
+/// then 200 with an SDP answer on the MCU's address.
+fn assert_invite_answered(
+    trace: &[Traced],
+    who: &str,
+    addr: &str,
+    challenged: bool,
+    ports: &Ports,
+) {
+    let is_response = |m: &Traced, code: &str| {
+        m.send
+            && m.peer == addr
+            && m.text.starts_with(&format!("SIP/2.0 {code}"))
+            && m.text
+                .lines()
+                .any(|l| l.starts_with("CSeq:") && l.ends_with(" INVITE"))
+    };
+    assert_eq!(
+        trace.iter().any(|m| is_response(m, "407")),
+        challenged,
+        "{who}: {} 407 to its INVITE in confab's trace",
+        if challenged { "no" } else { "a" }
+    );
+    let ok = trace
+        .iter()
+        .find(|m| is_response(m, "200"))
+        .unwrap_or_else(|| panic!("{who}: no 200 to its INVITE in confab's trace"));
+    let port: u16 = ok
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{who}: no m=audio in the 200:\n{}", ok.text));
+    assert!(
+        ok.text.contains("c=IN IP4 127.0.0.1") && (ports.media.0..=ports.media.1).contains(&port),
+        "{who}: the focus's SDP answer is not on the MCU's ports {:?}:\n{}",
+        ports.media,
+        ok.text
+    );
+}
+
 /// Checks that the MCU's RTP comes from 127.0.0.1 within the configured media ports.
 fn assert_media_port(who: &str, addr: &str, ports: &Ports) {
     let (ip, port) = addr
@@ -884,6 +935,11 @@ fn three_participants(specs: [Spec; 3]) {
     std::thread::sleep(TALK);
     let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
     clients.hang_up_and_quit(&names);
+    let trace = sip_trace(&server.log_text());
+    for (i, s) in specs.iter().enumerate() {
+        let addr = format!("127.0.0.1:{}", ports.sip(i));
+        assert_invite_answered(&trace, s.name, &addr, true, &ports);
+    }
 
     // Analyse the last seconds of each recording, when all three were in the meeting
     // (the first to join heard nobody at first); the very end is left out (hang-ups).
@@ -1031,6 +1087,12 @@ fn lobby_guest_hears_nothing_until_admitted_and_a_denied_guest_is_hung_up() {
 
     clients.hang_up_and_quit(&[a.name, b.name, guest.name]);
     clients.quit(&[denied.name]);
+    // The users signed in (407, then 200), the guests were not asked to.
+    let trace = sip_trace(&server.log_text());
+    for (i, s) in [&a, &b, &guest, &denied].into_iter().enumerate() {
+        let addr = format!("127.0.0.1:{}", ports.sip(i));
+        assert_invite_answered(&trace, s.name, &addr, s.password.is_some(), &ports);
+    }
 
     // 5. What each heard. The guest, once admitted: both meeting tones, not its own.
     let g = clients.recording(guest.name);
