@@ -86,20 +86,31 @@ fn port_free(port: u16) -> bool {
 /// block stays free to `port_free` until its processes have bound it).
 static CLAIMED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 
+/// Claims a free block. When another process (e.g. a second run of this file) holds them
+/// all, waits (bounded) for one to be released.
 fn pick_ports() -> Ports {
-    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
-    for (i, base) in (5400u16..=5475).step_by(25).enumerate() {
-        if !claimed.contains(&base) && (base..base + 25).all(port_free) {
-            claimed.push(base);
-            let media = 25000 + 100 * i as u16;
-            return Ports {
-                confab: base,
-                base,
-                media: (media, media + 99),
-            };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        {
+            let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, base) in (5400u16..=5475).step_by(25).enumerate() {
+                if !claimed.contains(&base) && (base..base + 25).all(port_free) {
+                    claimed.push(base);
+                    let media = 25000 + 100 * i as u16;
+                    return Ports {
+                        confab: base,
+                        base,
+                        media: (media, media + 99),
+                    };
+                }
+            }
         }
+        assert!(
+            Instant::now() < deadline,
+            "no block of 25 free ports in 127.0.0.1:5400-5499"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("no block of 25 free ports in 127.0.0.1:5400-5499");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -912,9 +923,9 @@ impl Organizer {
 /// Three clients with three tones in one meeting, each on the codec given; each hears the
 /// two others and not itself.
 fn three_participants(specs: [Spec; 3]) {
+    let ports = pick_ports();
     let t0 = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let ports = pick_ports();
     let server = start_server(&ports, free_port("127.0.0.1"));
     eprintln!(
         "[{:5.1}s] confab on 127.0.0.1:{}, MCU ports {:?}",
@@ -993,9 +1004,9 @@ fn opus_and_g711_participants_in_one_meeting_hear_the_others_not_themselves() {
 #[test]
 
 fn lobby_guest_hears_nothing_until_admitted_and_a_denied_guest_is_hung_up() {
+    let ports = pick_ports();
     let t0 = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let ports = pick_ports();
     let http = free_port("127.0.0.1");
     let server = start_server(&ports, http);
     let meeting = create_meeting(&server, "SameEnterprise");
