@@ -81,7 +81,10 @@ fn get_help_lists_the_parameters_confab_does_not_enforce() {
     ] {
         assert!(!not.contains(&enforced.to_string()), "{enforced}: {not:?}");
     }
-    assert!(not.contains(&"-AdmitAnonymousUsersByDefault".to_string()), "{not:?}");
+    assert!(
+        not.contains(&"-AdmitAnonymousUsersByDefault".to_string()),
+        "{not:?}"
+    );
     // Get- has no property parameters: the properties are named as they are
     let h = &run(&mut sh, "Get-Help Get-CsExternalAccessPolicy").objects[0];
     assert_eq!(
@@ -144,15 +147,28 @@ fn setting_an_unenforced_property_warns_and_names_it() {
     assert!(out.warnings[0].contains("EnablePublicCloudAccess"));
 
     // a document confab does not read at all: a warning even without properties
-    let out = run(&mut sh, "New-CsConferencingConfiguration -Identity Site:Redmond");
+    let out = run(
+        &mut sh,
+        "New-CsConferencingConfiguration -Identity Site:Redmond",
+    );
     assert_eq!(out.warnings.len(), 1);
     assert!(out.warnings[0].contains("CsConferencingConfiguration is not enforced"));
     // the meeting configuration is read (the rules of meeting creation): only its
     // unenforced properties warn
-    let out = run(&mut sh, "New-CsMeetingConfiguration -Identity Site:Redmond -PstnCallersBypassLobby $false");
+    let out = run(
+        &mut sh,
+        "New-CsMeetingConfiguration -Identity Site:Redmond -PstnCallersBypassLobby $false",
+    );
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
-    let out = run(&mut sh, "Set-CsMeetingConfiguration -Identity Site:Redmond -AdmitAnonymousUsersByDefault $false");
-    assert!(out.warnings[0].contains("AdmitAnonymousUsersByDefault"), "{:?}", out.warnings);
+    let out = run(
+        &mut sh,
+        "Set-CsMeetingConfiguration -Identity Site:Redmond -AdmitAnonymousUsersByDefault $false",
+    );
+    assert!(
+        out.warnings[0].contains("AdmitAnonymousUsersByDefault"),
+        "{:?}",
+        out.warnings
+    );
     let out = run(
         &mut sh,
         "New-CsConferencingPolicy -Identity Big -MaxMeetingSize 500",

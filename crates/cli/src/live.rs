@@ -2,9 +2,13 @@
 //! conference focus: roster and lobby, admit / deny / mute / unmute / remove.
 
 use confab_server::core::Core;
-use confab_server::focus::{LiveAction as FocusAction, LiveFailure, LiveParticipant as FocusParticipant};
+use confab_server::focus::{
+    LiveAction as FocusAction, LiveFailure, LiveParticipant as FocusParticipant,
+};
 use confab_server::transport::Transports;
-use confab_web::meetings::{Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster};
+use confab_web::meetings::{
+    Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,7 +37,11 @@ impl LiveMeetings for Live {
         let v = self.core.live_roster(&key)?;
         let org = v.organizer.clone();
         Some(LiveRoster {
-            participants: v.participants.into_iter().map(|p| participant(p, &org)).collect(),
+            participants: v
+                .participants
+                .into_iter()
+                .map(|p| participant(p, &org))
+                .collect(),
             lobby: v.lobby.into_iter().map(|p| participant(p, &org)).collect(),
         })
     }

@@ -4,7 +4,9 @@
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
-use confab_admin::meetings::{create_meeting, meeting_json, parse_rfc3339, rfc3339, MeetingRequest};
+use confab_admin::meetings::{
+    create_meeting, meeting_json, parse_rfc3339, rfc3339, MeetingRequest,
+};
 use confab_store::{Access, Meeting, MeetingKind, Presenters};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -12,11 +14,11 @@ use std::path::PathBuf;
 use crate::{load_config, open_store, split_address, Common};
 
 fn parse_access(s: &str) -> Result<Access, String> {
-    s.parse::<Access>().map_err(|e| store_message(e))
+    s.parse::<Access>().map_err(store_message)
 }
 
 fn parse_presenters(s: &str) -> Result<Presenters, String> {
-    s.parse::<Presenters>().map_err(|e| store_message(e))
+    s.parse::<Presenters>().map_err(store_message)
 }
 
 fn parse_end(s: &str) -> Result<i64, String> {
@@ -37,7 +39,12 @@ pub struct Remote {
     #[arg(long)]
     server: String,
     /// An administrator's bearer token (from POST /api/v1/tokens; or CONFAB_TOKEN)
-    #[arg(long, env = "CONFAB_TOKEN", hide_env_values = true, conflicts_with = "user")]
+    #[arg(
+        long,
+        env = "CONFAB_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "user"
+    )]
     token: Option<String>,
     /// Sign in as this user (user@domain) with their SIP password
     #[arg(long, requires = "password_file")]
@@ -173,7 +180,10 @@ fn print_meeting(m: &Meeting) {
     println!("CreatedAt       : {}", rfc3339(m.created_at));
     println!("EndTime         : {}", time(m.end_at));
     println!("LastUsed        : {}", time(m.last_used_at));
-    println!("ExpiresAt       : {}", m.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()));
+    println!(
+        "ExpiresAt       : {}",
+        m.expires_at.map(rfc3339).unwrap_or_else(|| "never".into())
+    );
 }
 
 fn print_json(v: &Value) -> anyhow::Result<()> {
@@ -301,7 +311,11 @@ pub fn command(cmd: MeetingCmd) -> anyhow::Result<()> {
                             p["role"].as_str().unwrap_or_default(),
                             p["origin"].as_str().unwrap_or_default(),
                             p["display"].as_str().unwrap_or_default(),
-                            if p["muted"] == Value::Bool(true) { " (muted)" } else { "" }
+                            if p["muted"] == Value::Bool(true) {
+                                " (muted)"
+                            } else {
+                                ""
+                            }
                         );
                     }
                 };
@@ -309,15 +323,31 @@ pub fn command(cmd: MeetingCmd) -> anyhow::Result<()> {
                 show("lobby", &v["lobby"]);
             }
         }
-        MeetingCmd::Admit { remote, key, participant } => act(&remote, &key, &participant, "admit")?,
-        MeetingCmd::Deny { remote, key, participant } => act(&remote, &key, &participant, "deny")?,
-        MeetingCmd::Mute { remote, key, participant } => act(&remote, &key, &participant, "mute")?,
-        MeetingCmd::Unmute { remote, key, participant } => {
-            act(&remote, &key, &participant, "unmute")?
-        }
-        MeetingCmd::Eject { remote, key, participant } => {
-            act(&remote, &key, &participant, "remove")?
-        }
+        MeetingCmd::Admit {
+            remote,
+            key,
+            participant,
+        } => act(&remote, &key, &participant, "admit")?,
+        MeetingCmd::Deny {
+            remote,
+            key,
+            participant,
+        } => act(&remote, &key, &participant, "deny")?,
+        MeetingCmd::Mute {
+            remote,
+            key,
+            participant,
+        } => act(&remote, &key, &participant, "mute")?,
+        MeetingCmd::Unmute {
+            remote,
+            key,
+            participant,
+        } => act(&remote, &key, &participant, "unmute")?,
+        MeetingCmd::Eject {
+            remote,
+            key,
+            participant,
+        } => act(&remote, &key, &participant, "remove")?,
     }
     Ok(())
 }
@@ -357,8 +387,8 @@ impl Remote {
         let (Some(user), Some(file)) = (&self.user, &self.password_file) else {
             bail!("sign in with --token TOKEN (an administrator's) or --user USER --password-file FILE");
         };
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("reading {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let password = text.lines().next().unwrap_or_default();
         if password.is_empty() {
             bail!("{} has no password on its first line", file.display());
@@ -401,7 +431,10 @@ impl Remote {
 mod tests {
     #[test]
     fn encoding() {
-        assert_eq!(super::encode("sip:bob@b.test;x=1"), "sip%3Abob%40b.test%3Bx%3D1");
+        assert_eq!(
+            super::encode("sip:bob@b.test;x=1"),
+            "sip%3Abob%40b.test%3Bx%3D1"
+        );
         assert_eq!(super::encode("AB12-._~"), "AB12-._~");
     }
 }

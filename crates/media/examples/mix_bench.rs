@@ -22,7 +22,9 @@ fn packets(codec: Codec, freq: Option<f64>) -> Vec<Vec<u8>> {
             let mut pcm = [0i16; FRAME];
             for (i, v) in pcm.iter_mut().enumerate() {
                 let t = (f * FRAME + i) as f64 / MIX_RATE as f64;
-                *v = freq.map_or(0, |fr| ((2.0 * std::f64::consts::PI * fr * t).sin() * 3000.0) as i16);
+                *v = freq.map_or(0, |fr| {
+                    ((2.0 * std::f64::consts::PI * fr * t).sin() * 3000.0) as i16
+                });
             }
             let n = enc.encode(&pcm, &mut out);
             let mut p = vec![0u8; 12 + n];
@@ -37,7 +39,15 @@ fn bench(codec: Codec, legs: usize, talkers: usize, ticks: usize) -> (f64, f64) 
     let mut room = Room::new();
     let mut streams = Vec::new();
     for i in 0..legs {
-        let cfg = LegConfig { codec, pt, dtmf_pt: None, ssrc: i as u32, mode: LegMode::Active, send: true, hear: true };
+        let cfg = LegConfig {
+            codec,
+            pt,
+            dtmf_pt: None,
+            ssrc: i as u32,
+            mode: LegMode::Active,
+            send: true,
+            hear: true,
+        };
         room.add_leg(LegId(i as u64), cfg).unwrap();
         let freq = (i < talkers).then(|| 300.0 + (37 * i % 3000) as f64);
         streams.push(packets(codec, freq));
@@ -48,7 +58,14 @@ fn bench(codec: Codec, legs: usize, talkers: usize, ticks: usize) -> (f64, f64) 
         for t in from..from + n {
             for (i, s) in streams.iter_mut().enumerate() {
                 let p = &mut s[t % FRAMES];
-                rtp::write_header(p, false, pt, t as u16, (t as u32).wrapping_mul(step), i as u32);
+                rtp::write_header(
+                    p,
+                    false,
+                    pt,
+                    t as u16,
+                    (t as u32).wrapping_mul(step),
+                    i as u32,
+                );
                 let r = rtp::parse(p).unwrap();
                 room.push_rtp(i, &r);
             }

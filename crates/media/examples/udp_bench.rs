@@ -62,7 +62,11 @@ fn main() {
     for i in 0..k {
         let (sock, to) = open(&engine, RoomId((i / room_size) as u64), codec);
         // Pre-encoded tone packets: the generator's cost is not the MCU's.
-        parts.push((sock, to, make_packets(codec, Some(300.0 + (37 * i % 3000) as f64))));
+        parts.push((
+            sock,
+            to,
+            make_packets(codec, Some(300.0 + (37 * i % 3000) as f64)),
+        ));
     }
     // The latency probe, in a room of its own on the same thread: A sends 200 ms tone
     // bursts every 500 ms, B (on a thread of its own, blocking on its socket) notes when
@@ -72,7 +76,9 @@ fn main() {
     let (a_sock, a_to) = open(&engine, probe_room, codec);
     let (b_sock, _) = open(&engine, probe_room, codec);
     b_sock.set_nonblocking(false).unwrap();
-    b_sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    b_sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut a_tone = make_packets(codec, Some(1000.0));
     let mut a_silence = make_packets(codec, None);
     let onset: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
@@ -86,11 +92,16 @@ fn main() {
             let mut buf = [0u8; 2048];
             let mut lat = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                let Ok(n) = b_sock.recv(&mut buf) else { continue };
-                let Ok(p) = rtp::parse(&buf[..n]) else { continue };
+                let Ok(n) = b_sock.recv(&mut buf) else {
+                    continue;
+                };
+                let Ok(p) = rtp::parse(&buf[..n]) else {
+                    continue;
+                };
                 let now = Instant::now();
                 dec.decode(p.payload, &mut pcm);
-                let e: i64 = pcm.iter().map(|&v| (v as i64) * (v as i64)).sum::<i64>() / FRAME as i64;
+                let e: i64 =
+                    pcm.iter().map(|&v| (v as i64) * (v as i64)).sum::<i64>() / FRAME as i64;
                 if e > 500 * 500 {
                     if let Some(t0) = onset.lock().unwrap().take() {
                         lat.push(now.duration_since(t0));
@@ -109,15 +120,33 @@ fn main() {
     for t in 0..ticks as usize {
         for (i, (sock, to, packets)) in parts.iter_mut().enumerate() {
             let p = &mut packets[t % FRAMES];
-            rtp::write_header(p, false, pt, t as u16, (t as u32).wrapping_mul(codec.ts_per_frame()), i as u32);
+            rtp::write_header(
+                p,
+                false,
+                pt,
+                t as u16,
+                (t as u32).wrapping_mul(codec.ts_per_frame()),
+                i as u32,
+            );
             let _ = sock.send_to(p, *to);
             while sock.recv_from(&mut buf).is_ok() {
                 received += 1;
             }
         }
         let burst = t % 25;
-        let p = if burst < 10 { &mut a_tone[t % FRAMES] } else { &mut a_silence[t % FRAMES] };
-        rtp::write_header(p, false, pt, t as u16, (t as u32).wrapping_mul(codec.ts_per_frame()), 0xabc);
+        let p = if burst < 10 {
+            &mut a_tone[t % FRAMES]
+        } else {
+            &mut a_silence[t % FRAMES]
+        };
+        rtp::write_header(
+            p,
+            false,
+            pt,
+            t as u16,
+            (t as u32).wrapping_mul(codec.ts_per_frame()),
+            0xabc,
+        );
         let _ = a_sock.send_to(p, a_to);
         if burst == 0 {
             *onset.lock().unwrap() = Some(Instant::now());
@@ -174,8 +203,18 @@ fn open(engine: &Engine, room: RoomId, codec: Codec) -> (UdpSocket, SocketAddr) 
     let sock = UdpSocket::bind((ip, 0)).unwrap();
     sock.set_nonblocking(true).unwrap();
     let offer = sdp_offer(ip, sock.local_addr().unwrap().port(), &[codec]);
-    let (_, answer) = engine.open_leg(room, &offer, LegMode::Active).expect("open_leg");
-    let port: u16 = answer.lines().find(|l| l.starts_with("m=audio")).unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let (_, answer) = engine
+        .open_leg(room, &offer, LegMode::Active)
+        .expect("open_leg");
+    let port: u16 = answer
+        .lines()
+        .find(|l| l.starts_with("m=audio"))
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     (sock, SocketAddr::new(ip, port))
 }
 
@@ -187,7 +226,9 @@ fn make_packets(codec: Codec, freq: Option<f64>) -> Vec<Vec<u8>> {
             let mut pcm = [0i16; FRAME];
             for (j, v) in pcm.iter_mut().enumerate() {
                 let t = (f * FRAME + j) as f64 / MIX_RATE as f64;
-                *v = freq.map_or(0, |fr| ((2.0 * std::f64::consts::PI * fr * t).sin() * 3000.0) as i16);
+                *v = freq.map_or(0, |fr| {
+                    ((2.0 * std::f64::consts::PI * fr * t).sin() * 3000.0) as i16
+                });
             }
             let n = enc.encode(&pcm, &mut out);
             let mut p = vec![0u8; 12 + n];

@@ -305,8 +305,15 @@ impl From<opus::Error> for CodecError {
 /// Opus's state behind a box: one indirection less on the cheap path.)
 #[allow(clippy::large_enum_variant)]
 pub enum Decoder {
-    G711 { alaw: bool, up: Upsampler, buf: [i16; FRAME_8K] },
-    Opus { dec: Box<opus::Decoder>, buf: Box<[i16; 5760]> },
+    G711 {
+        alaw: bool,
+        up: Upsampler,
+        buf: [i16; FRAME_8K],
+    },
+    Opus {
+        dec: Box<opus::Decoder>,
+        buf: Box<[i16; 5760]>,
+    },
 }
 
 impl Decoder {
@@ -342,16 +349,14 @@ impl Decoder {
                 buf[n..].fill(0);
                 up.process(buf, out);
             }
-            Decoder::Opus { dec, buf } => {
-                match dec.decode(payload, &mut buf[..], false) {
-                    Ok(n) if n >= FRAME => out.copy_from_slice(&buf[..FRAME]),
-                    Ok(n) => {
-                        out[..n].copy_from_slice(&buf[..n]);
-                        out[n..].fill(0);
-                    }
-                    Err(_) => self.conceal(out),
+            Decoder::Opus { dec, buf } => match dec.decode(payload, &mut buf[..], false) {
+                Ok(n) if n >= FRAME => out.copy_from_slice(&buf[..FRAME]),
+                Ok(n) => {
+                    out[..n].copy_from_slice(&buf[..n]);
+                    out[n..].fill(0);
                 }
-            }
+                Err(_) => self.conceal(out),
+            },
         }
     }
 
@@ -373,7 +378,11 @@ impl Decoder {
 /// Encodes 16 kHz linear PCM frames in one codec.
 #[allow(clippy::large_enum_variant)]
 pub enum Encoder {
-    G711 { alaw: bool, down: Downsampler, buf: [i16; FRAME_8K] },
+    G711 {
+        alaw: bool,
+        down: Downsampler,
+        buf: [i16; FRAME_8K],
+    },
     Opus(Box<opus::Encoder>),
 }
 
@@ -460,7 +469,10 @@ mod tests {
 
     fn tone(freq: f32, rate: f32, n: usize, start: usize) -> Vec<i16> {
         (0..n)
-            .map(|i| ((2.0 * std::f32::consts::PI * freq * (start + i) as f32 / rate).sin() * 8000.0) as i16)
+            .map(|i| {
+                ((2.0 * std::f32::consts::PI * freq * (start + i) as f32 / rate).sin() * 8000.0)
+                    as i16
+            })
             .collect()
     }
 
@@ -470,7 +482,9 @@ mod tests {
         let mut down = Downsampler::default();
         let mut energy = 0i64;
         for f in 0..20 {
-            let x: [i16; FRAME_8K] = tone(1000.0, 8000.0, FRAME_8K, f * FRAME_8K).try_into().unwrap();
+            let x: [i16; FRAME_8K] = tone(1000.0, 8000.0, FRAME_8K, f * FRAME_8K)
+                .try_into()
+                .unwrap();
             let mut y = [0i16; FRAME];
             up.process(&x, &mut y);
             let mut z = [0i16; FRAME_8K];

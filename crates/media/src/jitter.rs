@@ -76,7 +76,12 @@ impl JitterBuffer {
     pub fn new(ts_per_frame: u32) -> JitterBuffer {
         JitterBuffer {
             slots: (0..SLOTS)
-                .map(|_| Slot { seq: 0, full: false, len: 0, data: Box::new([0; MAX_PAYLOAD]) })
+                .map(|_| Slot {
+                    seq: 0,
+                    full: false,
+                    len: 0,
+                    data: Box::new([0; MAX_PAYLOAD]),
+                })
                 .collect(),
             ssrc: None,
             next: None,
@@ -190,7 +195,9 @@ impl JitterBuffer {
 
     /// One 20 ms tick's frame.
     pub fn pop(&mut self) -> Playout<'_> {
-        let Some(next) = self.next else { return Playout::Idle };
+        let Some(next) = self.next else {
+            return Playout::Idle;
+        };
         if self.prefill > 0 {
             self.prefill -= 1;
             return Playout::Idle;

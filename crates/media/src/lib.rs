@@ -12,7 +12,8 @@ pub mod sdp;
 
 pub use codec::Codec;
 pub use engine::{
-    client_audio_port_range, Engine, EngineConfig, EngineStats, LegId, LegMode, MediaError, MediaEvent, RoomId,
+    client_audio_port_range, Engine, EngineConfig, EngineStats, LegId, LegMode, MediaError,
+    MediaEvent, RoomId,
 };
 pub use sdp::sdp_offer;
 
@@ -31,7 +32,11 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let offer = sdp_offer("127.0.0.1".parse().unwrap(), 4000, &[Codec::Opus, Codec::Pcmu]);
+        let offer = sdp_offer(
+            "127.0.0.1".parse().unwrap(),
+            4000,
+            &[Codec::Opus, Codec::Pcmu],
+        );
         let prefs = [Codec::Opus, Codec::Pcmu, Codec::Pcma];
         let (mut sdp_ok, mut sdp_err, mut rtp_err) = (0, 0, 0);
         let mut buf = [0u8; 256];
@@ -57,7 +62,10 @@ mod tests {
                 Err(_) => sdp_err += 1,
             }
         }
-        assert!(rtp_err > 1000 && sdp_ok > 1000 && sdp_err > 100, "{rtp_err} {sdp_ok} {sdp_err}");
+        assert!(
+            rtp_err > 1000 && sdp_ok > 1000 && sdp_err > 100,
+            "{rtp_err} {sdp_ok} {sdp_err}"
+        );
         assert!(sdp::parse_offer(&offer).is_ok());
     }
 

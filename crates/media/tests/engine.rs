@@ -4,7 +4,9 @@
 mod common;
 
 use common::{assert_tones, tone_db, Client};
-use confab_media::{rtp, sdp_offer, Codec, Engine, EngineConfig, LegId, LegMode, MediaError, MediaEvent, RoomId};
+use confab_media::{
+    rtp, sdp_offer, Codec, Engine, EngineConfig, LegId, LegMode, MediaError, MediaEvent, RoomId,
+};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -26,7 +28,10 @@ fn engine(port_min: u16, port_max: u16, timeout_ms: u64) -> Engine {
 }
 
 fn answer_port(answer: &str) -> u16 {
-    let m = answer.lines().find(|l| l.starts_with("m=audio ")).expect("no m=audio in answer");
+    let m = answer
+        .lines()
+        .find(|l| l.starts_with("m=audio "))
+        .expect("no m=audio in answer");
     m.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
@@ -43,7 +48,13 @@ impl Phone {
     fn new(codec: Codec, freq: Option<f64>) -> Phone {
         let sock = UdpSocket::bind((LOCAL, 0)).unwrap();
         sock.set_nonblocking(true).unwrap();
-        Phone { sock, client: Client::new(codec, freq), mcu: SocketAddr::new(LOCAL, 0), leg: None, received: 0 }
+        Phone {
+            sock,
+            client: Client::new(codec, freq),
+            mcu: SocketAddr::new(LOCAL, 0),
+            leg: None,
+            received: 0,
+        }
     }
 
     fn port(&self) -> u16 {
@@ -114,17 +125,44 @@ fn three_phones_over_udp_hear_the_others_not_themselves() {
     let mut c = Phone::new(Codec::Pcma, Some(1500.0));
     let room = RoomId(7);
     let answer = a.join(&e, room);
-    assert!(answer.contains("opus/48000/2") && answer.contains("c=IN IP4 127.0.0.1"), "{answer}");
+    assert!(
+        answer.contains("opus/48000/2") && answer.contains("c=IN IP4 127.0.0.1"),
+        "{answer}"
+    );
     assert_eq!(answer_port(&answer) % 2, 0);
     b.join(&e, room);
     c.join(&e, room);
     talk(&mut [&mut a, &mut b, &mut c], &[false; 3], 90, || {});
-    assert_tones("opus phone", &a.client.heard, &[1000.0, 1500.0], &[600.0], 20.0, 1.0);
-    assert_tones("PCMU phone", &b.client.heard, &[600.0, 1500.0], &[1000.0], 20.0, 1.0);
-    assert_tones("PCMA phone", &c.client.heard, &[600.0, 1000.0], &[1500.0], 20.0, 1.0);
+    assert_tones(
+        "opus phone",
+        &a.client.heard,
+        &[1000.0, 1500.0],
+        &[600.0],
+        20.0,
+        1.0,
+    );
+    assert_tones(
+        "PCMU phone",
+        &b.client.heard,
+        &[600.0, 1500.0],
+        &[1000.0],
+        20.0,
+        1.0,
+    );
+    assert_tones(
+        "PCMA phone",
+        &c.client.heard,
+        &[600.0, 1000.0],
+        &[1500.0],
+        20.0,
+        1.0,
+    );
     let s = e.stats();
     assert_eq!((s.legs, s.rooms), (3, 1));
-    assert!(s.ticks >= 60 && s.rx_packets >= 3 * 80 && s.tx_packets >= 3 * 60, "{s:?}");
+    assert!(
+        s.ticks >= 60 && s.rx_packets >= 3 * 80 && s.tx_packets >= 3 * 60,
+        "{s:?}"
+    );
     assert_eq!(s.dropped_packets, 0, "{s:?}");
     // Paced on time (a loaded shared machine may delay a tick now and then).
     assert!(s.late_ticks * 10 <= s.ticks, "{s:?}");
@@ -149,7 +187,11 @@ fn rtp_from_a_wrong_address_or_outside_the_port_range_is_not_used() {
     // An offer from a port outside the range is refused.
     let outside = if lo > 1024 { lo - 1 } else { hi + 1 };
     assert_eq!(
-        e.open_leg(room, &sdp_offer(LOCAL, outside, &[Codec::Pcmu]), LegMode::Active),
+        e.open_leg(
+            room,
+            &sdp_offer(LOCAL, outside, &[Codec::Pcmu]),
+            LegMode::Active
+        ),
         Err(MediaError::PortOutsideRange(outside))
     );
     // Attacker 1: another IP (127.0.0.2) sends a 1500 Hz tone to a's MCU port.
@@ -221,7 +263,13 @@ fn a_silent_leg_times_out_once_talking_or_rtcp_sending_ones_do_not() {
     b.join(&e, RoomId(3));
     // c sends only RTCP, on its RTP port (rtcp-mux); d only RTCP, on RTP + 1.
     let c = Phone::new(Codec::Pcmu, None);
-    let (_, c_answer) = e.open_leg(RoomId(3), &c.offer().replace("a=ptime:20", "a=ptime:20\r\na=rtcp-mux"), LegMode::Active).unwrap();
+    let (_, c_answer) = e
+        .open_leg(
+            RoomId(3),
+            &c.offer().replace("a=ptime:20", "a=ptime:20\r\na=rtcp-mux"),
+            LegMode::Active,
+        )
+        .unwrap();
     assert!(c_answer.contains("a=rtcp-mux"), "{c_answer}");
     let c_to = SocketAddr::new(LOCAL, answer_port(&c_answer));
     // d's RTCP comes from its RTP port + 1, as RFC 3550 has it (find a free pair).
@@ -248,7 +296,12 @@ fn a_silent_leg_times_out_once_talking_or_rtcp_sending_ones_do_not() {
         talk(&mut [&mut a, &mut b], &[false, true], 5, &mut rtcp);
         got = e.poll_event();
     }
-    assert_eq!(got, Some(MediaEvent::Timeout { leg: b.leg.unwrap() }));
+    assert_eq!(
+        got,
+        Some(MediaEvent::Timeout {
+            leg: b.leg.unwrap()
+        })
+    );
     assert!(start.elapsed() >= Duration::from_millis(250));
     // Reported once, and not for a, c or d.
     talk(&mut [&mut a, &mut b], &[false, true], 25, &mut rtcp);
@@ -264,14 +317,23 @@ fn dtmf_events_are_reported_once_and_not_relayed() {
     let mut b = Phone::new(Codec::Pcmu, None);
     a.join(&e, RoomId(4));
     b.join(&e, RoomId(4));
-    for (i, (ev, end)) in [(5u8, false), (5, false), (5, true), (5, true), (5, true)].into_iter().enumerate() {
+    for (i, (ev, end)) in [(5u8, false), (5, false), (5, true), (5, true), (5, true)]
+        .into_iter()
+        .enumerate()
+    {
         let mut p = vec![0u8; 16];
         rtp::write_header(&mut p, i == 0, 101, 500 + i as u16, 8000, 42);
         p[12..].copy_from_slice(&[ev, if end { 0x8a } else { 0x0a }, 0, 40 * (i as u8 + 1)]);
         a.sock.send_to(&p, a.mcu).unwrap();
     }
     let ev = e.wait_event(Duration::from_secs(3));
-    assert_eq!(ev, Some(MediaEvent::Dtmf { leg: a.leg.unwrap(), digit: '5' }));
+    assert_eq!(
+        ev,
+        Some(MediaEvent::Dtmf {
+            leg: a.leg.unwrap(),
+            digit: '5'
+        })
+    );
     talk(&mut [&mut a, &mut b], &[true, true], 10, || {});
     assert_eq!(e.poll_event(), None);
     // b was sent audio only (its payload type), no telephone-event.
@@ -292,7 +354,14 @@ fn hold_and_resume_by_reinvite() {
     let answer = e.update_leg(a.leg.unwrap(), &hold).unwrap();
     assert!(answer.contains("a=recvonly"), "{answer}");
     assert_eq!(answer_port(&answer), answer_port(&first));
-    let o = |s: &str| s.lines().find(|l| l.starts_with("o=")).unwrap().split(' ').map(str::to_string).collect::<Vec<_>>();
+    let o = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("o="))
+            .unwrap()
+            .split(' ')
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(o(&answer)[1], o(&first)[1]);
     assert_eq!(o(&answer)[2], "2");
     talk(&mut [&mut a, &mut b], &[false, false], 5, || {}); // in flight
@@ -300,8 +369,14 @@ fn hold_and_resume_by_reinvite() {
     talk(&mut [&mut a, &mut b], &[false, false], 20, || {});
     assert_eq!(a.received, held_at, "sent to a held phone");
     // Inactive hold with c=0.0.0.0 and silence: no timeout while held.
-    let hold0 = a.offer().replace("a=sendrecv", "a=inactive").replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
-    assert!(e.update_leg(a.leg.unwrap(), &hold0).unwrap().contains("a=inactive"));
+    let hold0 = a
+        .offer()
+        .replace("a=sendrecv", "a=inactive")
+        .replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
+    assert!(e
+        .update_leg(a.leg.unwrap(), &hold0)
+        .unwrap()
+        .contains("a=inactive"));
     talk(&mut [&mut a, &mut b], &[true, false], 25, || {});
     assert_eq!(e.poll_event(), None);
     // Resume.
@@ -310,7 +385,10 @@ fn hold_and_resume_by_reinvite() {
     talk(&mut [&mut a, &mut b], &[false, false], 20, || {});
     assert!(a.received > held_at);
     // Unknown legs.
-    assert_eq!(e.update_leg(LegId(999), &a.offer()), Err(MediaError::Closed));
+    assert_eq!(
+        e.update_leg(LegId(999), &a.offer()),
+        Err(MediaError::Closed)
+    );
 }
 
 #[test]
@@ -337,29 +415,54 @@ fn refusals() {
     let e = engine(23700, 23703, 30_000); // two port pairs
     let room = RoomId(8);
     let g722 = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 9\r\n";
-    assert_eq!(e.open_leg(room, g722, LegMode::Active), Err(MediaError::NoCommonCodec));
-    assert!(matches!(e.open_leg(room, "garbage", LegMode::Active), Err(MediaError::BadSdp(_))));
+    assert_eq!(
+        e.open_leg(room, g722, LegMode::Active),
+        Err(MediaError::NoCommonCodec)
+    );
+    assert!(matches!(
+        e.open_leg(room, "garbage", LegMode::Active),
+        Err(MediaError::BadSdp(_))
+    ));
     // An IPv6 peer for an IPv4 engine.
     let v6 = sdp_offer("::1".parse().unwrap(), 5000, &[Codec::Pcmu]);
-    assert!(matches!(e.open_leg(room, &v6, LegMode::Active), Err(MediaError::BadSdp(_))));
+    assert!(matches!(
+        e.open_leg(room, &v6, LegMode::Active),
+        Err(MediaError::BadSdp(_))
+    ));
     let offer = sdp_offer(LOCAL, 5000, &[Codec::Pcmu]);
     let (l1, _) = e.open_leg(room, &offer, LegMode::Active).unwrap();
     let (_l2, _) = e.open_leg(room, &offer, LegMode::Active).unwrap();
-    assert_eq!(e.open_leg(room, &offer, LegMode::Active), Err(MediaError::NoPorts));
+    assert_eq!(
+        e.open_leg(room, &offer, LegMode::Active),
+        Err(MediaError::NoPorts)
+    );
     e.close_leg(l1);
     // The pair is free again (its sockets close on the mixing thread: await it).
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         match e.open_leg(room, &offer, LegMode::Active) {
             Ok(_) => break,
-            Err(MediaError::NoPorts) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(MediaError::NoPorts) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
             Err(x) => panic!("{x}"),
         }
     }
     assert_eq!(e.stats().legs, 2);
     // max_legs.
-    let e = Engine::start(EngineConfig { bind_ip: LOCAL, port_min: 23710, port_max: 23799, max_legs: 1, threads: 1, ..Default::default() }).unwrap();
+    let e = Engine::start(EngineConfig {
+        bind_ip: LOCAL,
+        port_min: 23710,
+        port_max: 23799,
+        max_legs: 1,
+        threads: 1,
+        ..Default::default()
+    })
+    .unwrap();
     e.open_leg(room, &offer, LegMode::Active).unwrap();
-    assert_eq!(e.open_leg(room, &offer, LegMode::Active), Err(MediaError::Full));
+    assert_eq!(
+        e.open_leg(room, &offer, LegMode::Active),
+        Err(MediaError::Full)
+    );
     assert_eq!(MediaError::Full.to_string(), "media engine at capacity");
 }

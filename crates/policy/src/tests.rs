@@ -187,7 +187,11 @@ fn enforcement_is_declared_for_every_property() {
         .collect();
     assert_eq!(
         cp,
-        ["AllowIPAudio", "AllowAnonymousParticipantsInMeetings", "MaxMeetingSize"]
+        [
+            "AllowIPAudio",
+            "AllowAnonymousParticipantsInMeetings",
+            "MaxMeetingSize"
+        ]
     );
     assert!(ImFilterConfiguration::DEF.is_enforced());
     assert!(BlockedDomain::DEF.not_enforced().next().is_none());

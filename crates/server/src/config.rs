@@ -592,9 +592,7 @@ impl Config {
         }
         let m = &self.meetings;
         if m.media_port_min < 1024 || m.media_port_min >= m.media_port_max {
-            return Err(
-                "section [meetings]: need 1024 <= media_port_min < media_port_max".into(),
-            );
+            return Err("section [meetings]: need 1024 <= media_port_min < media_port_max".into());
         }
         if m.mixer_threads == 0 || m.mixer_threads > 64 {
             return Err("key 'meetings.mixer_threads': must be 1 to 64".into());

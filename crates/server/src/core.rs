@@ -381,7 +381,8 @@ impl Core {
             let c = p.conferencing_configuration();
             let range = c.client_media_port_range_enabled.then(|| {
                 let lo = c.client_audio_port.clamp(1, 65535) as u16;
-                let hi = (c.client_audio_port + c.client_audio_port_range - 1).clamp(1, 65535) as u16;
+                let hi =
+                    (c.client_audio_port + c.client_audio_port_range - 1).clamp(1, 65535) as u16;
                 lo..=hi.max(lo)
             });
             m.set_remote_port_range(range);

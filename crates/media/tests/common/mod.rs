@@ -104,14 +104,30 @@ pub fn tone_db(pcm: &[i16], freq: f64, secs: f64) -> f64 {
 
 /// Asserts that `pcm` holds each tone of `present` and none of `absent` (each absent one
 /// at least `margin` dB below the weakest present one).
-pub fn assert_tones(who: &str, pcm: &[i16], present: &[f64], absent: &[f64], margin: f64, secs: f64) {
-    let weakest = present.iter().map(|&f| tone_db(pcm, f, secs)).fold(f64::INFINITY, f64::min);
+pub fn assert_tones(
+    who: &str,
+    pcm: &[i16],
+    present: &[f64],
+    absent: &[f64],
+    margin: f64,
+    secs: f64,
+) {
+    let weakest = present
+        .iter()
+        .map(|&f| tone_db(pcm, f, secs))
+        .fold(f64::INFINITY, f64::min);
     // Present tones must stand well above the noise floor (compare with a frequency no
     // one sends).
     let floor = tone_db(pcm, 3100.0, secs);
-    assert!(weakest > floor + 30.0, "{who}: weakest present tone {weakest:.1} dB, floor {floor:.1} dB");
+    assert!(
+        weakest > floor + 30.0,
+        "{who}: weakest present tone {weakest:.1} dB, floor {floor:.1} dB"
+    );
     for &f in absent {
         let p = tone_db(pcm, f, secs);
-        assert!(p < weakest - margin, "{who}: {f} Hz at {p:.1} dB, weakest wanted tone {weakest:.1} dB");
+        assert!(
+            p < weakest - margin,
+            "{who}: {f} Hz at {p:.1} dB, weakest wanted tone {weakest:.1} dB"
+        );
     }
 }

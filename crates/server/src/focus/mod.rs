@@ -61,6 +61,18 @@ pub struct ConfAddr {
     pub key: String,
 }
 
+/// A join waiting for its meeting to be read from the store.
+#[derive(Debug)]
+pub struct JoinRequest {
+    /// The server transaction of the INVITE, and its shard.
+    pub shard: usize,
+    pub key: String,
+    pub req: Message,
+    pub conf: ConfAddr,
+    pub caller: Caller,
+    pub src: Source,
+}
+
 /// The focus: live conferences and the media plane.
 pub struct Focus {
     state: Mutex<State>,
@@ -123,12 +135,12 @@ impl Dialog {
             .collect();
         let dest = core
             .dialog_dest(msg, src, &contact, &routes)
-            .ok_or_else(|| Verdict::reply(400, "Contact not reachable (host must be an IP address)"))?;
-        let (Some(to), Some(from), Some(call_id)) = (
-            msg.header(&HeaderName::To),
-            msg.from_hdr(),
-            msg.call_id(),
-        ) else {
+            .ok_or_else(|| {
+                Verdict::reply(400, "Contact not reachable (host must be an IP address)")
+            })?;
+        let (Some(to), Some(from), Some(call_id)) =
+            (msg.header(&HeaderName::To), msg.from_hdr(), msg.call_id())
+        else {
             return Err(Verdict::reply(400, "Missing To, From or Call-ID"));
         };
         let their_tag = from
@@ -139,7 +151,10 @@ impl Dialog {
             call_id: call_id.to_string(),
             ours: format!("{to};tag={our_tag}"),
             our_tag: our_tag.to_string(),
-            theirs: msg.header(&HeaderName::From).map(|t| t.to_string()).unwrap_or_default(),
+            theirs: msg
+                .header(&HeaderName::From)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
             their_tag,
             target: contact,
             routes,
@@ -160,8 +175,10 @@ impl Dialog {
         req.headers.push(HeaderName::From, self.ours.clone());
         req.headers.push(HeaderName::To, self.theirs.clone());
         req.headers.push(HeaderName::CallId, self.call_id.clone());
-        req.headers
-            .push(HeaderName::CSeq, format!("{} {}", self.cseq, method.as_str()));
+        req.headers.push(
+            HeaderName::CSeq,
+            format!("{} {}", self.cseq, method.as_str()),
+        );
         req.headers.push(HeaderName::Server, SERVER_NAME);
         Some(req)
     }
@@ -202,6 +219,34 @@ struct Subscription {
     dialog: Dialog,
     expires: Instant,
     version: u64,
+}
+
+impl Subscription {
+    /// A NOTIFY of the conference event package in this subscription: a roster document
+    /// with `Subscription-State` active (and what is left of it), or, with `ended`, the
+    /// terminated state and its reason.
+    fn notify(
+        &mut self,
+        core: &Core,
+        body: Option<String>,
+        ended: Option<&str>,
+        now: Instant,
+    ) -> Option<(Message, Dest)> {
+        let mut req = self.dialog.request(core, Method::Notify)?;
+        req.headers.push(HeaderName::Event, "conference");
+        let state = match ended {
+            None => format!(
+                "active;expires={}",
+                self.expires.saturating_duration_since(now).as_secs().max(1)
+            ),
+            Some(reason) => format!("terminated;reason={reason}"),
+        };
+        req.headers.push(HeaderName::SubscriptionState, state);
+        if let Some(b) = body {
+            req.set_body("application/conference-info+xml", Bytes::from(b));
+        }
+        Some((req, self.dialog.dest))
+    }
 }
 
 /// A live conference.
@@ -251,7 +296,10 @@ impl Conf {
         if let Some(n) = name.strip_prefix('p').and_then(|n| n.parse::<u32>().ok()) {
             return self.participant(n).map(|p| p.id);
         }
-        if let Some(ep) = name.rsplit_once(";ep=p").and_then(|(_, n)| n.parse::<u32>().ok()) {
+        if let Some(ep) = name
+            .rsplit_once(";ep=p")
+            .and_then(|(_, n)| n.parse::<u32>().ok())
+        {
             return self.participant(ep).map(|p| p.id);
         }
         let bare = name.strip_prefix("sip:").unwrap_or(name);
@@ -259,7 +307,9 @@ impl Conf {
         self.participants
             .iter()
             .find(|p| {
-                p.key.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(bare))
+                p.key
+                    .as_deref()
+                    .is_some_and(|k| k.eq_ignore_ascii_case(bare))
                     || p.user
                         .strip_prefix("sip:")
                         .is_some_and(|u| u.eq_ignore_ascii_case(bare))
@@ -343,7 +393,10 @@ pub(crate) fn caller_of(
             _ => Caller::Anonymous,
         },
         Origin::Partner(domain) => Caller::Federated(
-            sender.key().map(str::to_string).unwrap_or_else(|| domain.clone()),
+            sender
+                .key()
+                .map(str::to_string)
+                .unwrap_or_else(|| domain.clone()),
         ),
         // an unverified foreign sender proves nothing: anonymous
         Origin::Remote(_) | Origin::Anonymous(_) | Origin::Dialog => Caller::Anonymous,
@@ -410,11 +463,20 @@ impl Core {
     }
 
     /// Answers `msg` with a response built here (To tag and Contact of the focus).
-    fn focus_response(&self, msg: &Message, status: u16, reason: Option<&str>, tag: &str, conf_uri: &str, src: &Source) -> Message {
+    fn focus_response(
+        &self,
+        msg: &Message,
+        status: u16,
+        reason: Option<&str>,
+        tag: &str,
+        conf_uri: &str,
+        src: &Source,
+    ) -> Message {
         let mut r = response_to(msg, status, reason, Some(tag));
         r.headers.push(HeaderName::Server, SERVER_NAME);
         if (200..300).contains(&status) {
-            r.headers.push(HeaderName::Contact, self.focus_contact(conf_uri, src));
+            r.headers
+                .push(HeaderName::Contact, self.focus_contact(conf_uri, src));
             r.headers.push(HeaderName::Allow, ALLOW);
         }
         r
@@ -460,25 +522,34 @@ impl Core {
                     return Verdict::reply(480, "Conferencing is not available on this server");
                 }
                 self.reply(shard, key, msg, 100, None, now, out);
-                let effect = crate::effects::Effect::Join {
+                let effect = crate::effects::Effect::Join(Box::new(JoinRequest {
                     shard: crate::core::shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or("")),
                     key: key.to_string(),
-                    req: Box::new(msg.clone()),
+                    req: msg.clone(),
                     conf,
                     caller,
-                    src: src.clone(),
-                };
+                    src: *src,
+                }));
                 if !self.submit(effect) {
                     self.reply_store_busy(shard, key, msg, now, out);
                 }
                 Verdict::Done
             }
             Some(Method::Options) => {
-                let mut r = self.focus_response(msg, 200, None, &random_token(10), msg.uri().map(|u| u.as_str()).unwrap_or(""), src);
+                let mut r = self.focus_response(
+                    msg,
+                    200,
+                    None,
+                    &random_token(10),
+                    msg.uri().map(|u| u.as_str()).unwrap_or(""),
+                    src,
+                );
                 r.headers.push(HeaderName::Accept, "application/sdp");
                 Verdict::Respond(r)
             }
-            Some(Method::Subscribe) => self.conference_subscribe(shard, msg, &conf, &caller, src, now, out),
+            Some(Method::Subscribe) => {
+                self.conference_subscribe(shard, msg, &conf, &caller, src, now, out)
+            }
             Some(Method::Message) => self.conference_im(shard, msg, &conf, &caller, src, out),
             Some(Method::Refer) => self.conference_refer(shard, msg, &conf, &caller, src, now, out),
             Some(Method::Ack) => Verdict::Drop,
@@ -494,20 +565,29 @@ impl Core {
     }
 
     /// Completes a join once a store worker has read the meeting.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn complete_join(
         &self,
-        shard_idx: usize,
-        key: &str,
-        req: &Message,
-        conf: &ConfAddr,
-        caller: Caller,
-        src: &Source,
+        j: JoinRequest,
         meeting: Result<Option<confab_store::Meeting>, confab_store::StoreError>,
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
+        let JoinRequest {
+            shard: shard_idx,
+            key,
+            req,
+            conf,
+            caller,
+            src,
+        } = j;
+        let (key, req, src) = (key.as_str(), &req, &src);
         let mut sends = Sends::default();
+        // under the INVITE's shard lock: a CANCEL (487) or a timeout that ended the
+        // transaction while the store was read leaves nobody half-joined
+        let mut shard = self.shards[shard_idx].lock();
+        if !shard.server.get(key).is_some_and(|e| !e.txn.is_final()) {
+            return;
+        }
         let verdict = match meeting {
             Err(e) => {
                 tracing::error!("reading a meeting: {e}");
@@ -519,18 +599,15 @@ impl Core {
             }
             Ok(Some(m)) => self.join(req, &m, caller, src, now, &mut sends),
         };
-        {
-            let mut shard = self.shards[shard_idx].lock();
-            match verdict {
-                Ok(resp) => self.respond(&mut shard, key, resp, now, out),
-                Err(Verdict::Reply(s, r)) => {
-                    self.reply(&mut shard, key, req, s, r.as_deref(), now, out)
-                }
-                Err(Verdict::Respond(r)) => self.respond(&mut shard, key, r, now, out),
-                Err(_) => self.remove_server(&mut shard, key),
+        match verdict {
+            Ok(resp) => self.respond(&mut shard, key, resp, now, out),
+            Err(Verdict::Reply(s, r)) => {
+                self.reply(&mut shard, key, req, s, r.as_deref(), now, out)
             }
-            self.unlock_and_run(shard, now, out);
+            Err(Verdict::Respond(r)) => self.respond(&mut shard, key, r, now, out),
+            Err(_) => self.remove_server(&mut shard, key),
         }
+        self.unlock_and_run(shard, now, out);
         self.flush(sends, now, out);
     }
 
@@ -545,19 +622,33 @@ impl Core {
         sends: &mut Sends,
     ) -> Result<Message, Verdict> {
         let p = self.policies.get();
-        let rules = rules_of(m, &p.conferencing_policy(&m.organizer), p.meeting_configuration());
-        let media = self.focus.media.as_ref().expect("checked before the lookup");
+        let rules = rules_of(
+            m,
+            &p.conferencing_policy(&m.organizer),
+            p.meeting_configuration(),
+        );
+        let media = self
+            .focus
+            .media
+            .as_ref()
+            .expect("checked before the lookup");
         let offer = std::str::from_utf8(&req.body)
             .map_err(|_| Verdict::reply(400, "SDP body is not UTF-8"))?;
         if offer.trim().is_empty() {
             // no offer in the INVITE (offer in the ACK) is not supported by the focus
-            return Err(Verdict::reply(488, "The focus needs an SDP offer in the INVITE"));
+            return Err(Verdict::reply(
+                488,
+                "The focus needs an SDP offer in the INVITE",
+            ));
         }
         let our_tag = random_token(16);
         let dialog = Dialog::new(req, src, self, &our_tag)?;
         let mut st = self.focus.state.lock();
         if st.participants >= self.focus.max_participants {
-            return Err(Verdict::reply(503, "Conferencing capacity reached on this server"));
+            return Err(Verdict::reply(
+                503,
+                "Conferencing capacity reached on this server",
+            ));
         }
         let present = st.confs.get(&m.key).map_or(0, |c| c.participants.len());
         let (lobby, role) = match rules.admit(&caller, present) {
@@ -575,7 +666,11 @@ impl Core {
                 RoomId(st.next_room)
             }
         };
-        let mode = if lobby { LegMode::Lobby } else { LegMode::Active };
+        let mode = if lobby {
+            LegMode::Lobby
+        } else {
+            LegMode::Active
+        };
         let (leg, answer) = media.open_leg(room, offer, mode).map_err(|e| {
             let (s, r) = media_status(&e);
             Verdict::Reply(s, Some(r))
@@ -710,7 +805,11 @@ impl Core {
                     None => return Verdict::reply(481, "Call/Transaction Does Not Exist"),
                 },
                 DialogRef::Subscription(sid) => match conf.subs.iter().find(|s| s.id == sid) {
-                    Some(s) => (s.dialog.their_tag.clone(), s.dialog.dest.addr.ip(), s.participant),
+                    Some(s) => (
+                        s.dialog.their_tag.clone(),
+                        s.dialog.dest.addr.ip(),
+                        s.participant,
+                    ),
                     None => return Verdict::reply(481, "Call/Transaction Does Not Exist"),
                 },
             };
@@ -810,8 +909,12 @@ impl Core {
         }
         let mut resp = self.focus_response(msg, 200, None, tag, &conf_uri, src);
         resp.headers.remove_all(&HeaderName::To);
-        resp.headers
-            .push(HeaderName::To, msg.header(&HeaderName::To).map(|t| t.to_string()).unwrap_or_default());
+        resp.headers.push(
+            HeaderName::To,
+            msg.header(&HeaderName::To)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+        );
         resp.set_body("application/sdp", Bytes::from(answer));
         if !src.transport.is_reliable() {
             p.unacked = Some(Retransmit {
@@ -841,8 +944,17 @@ impl Core {
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) -> Verdict {
-        let event = msg.header(&HeaderName::Event).map(|t| t.as_str()).unwrap_or("");
-        if !event.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("conference") {
+        let event = msg
+            .header(&HeaderName::Event)
+            .map(|t| t.as_str())
+            .unwrap_or("");
+        if !event
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("conference")
+        {
             let mut r = self.error_response(msg, 489, "Bad Event");
             r.headers.push(HeaderName::AllowEvents, "conference");
             return Verdict::Respond(r);
@@ -884,7 +996,10 @@ impl Core {
             });
             let ckey = c.key.clone();
             st.dialogs.insert(
-                (msg.call_id().map(|x| x.to_string()).unwrap_or_default(), our_tag.clone()),
+                (
+                    msg.call_id().map(|x| x.to_string()).unwrap_or_default(),
+                    our_tag.clone(),
+                ),
                 (ckey.clone(), DialogRef::Subscription(sid)),
             );
             self.notify_full(&mut st, &ckey, sid, now, &mut sends);
@@ -935,35 +1050,54 @@ impl Core {
         Verdict::Respond(r)
     }
 
-    fn end_subscription(&self, st: &mut State, conf_key: &str, sid: u32, reason: &str, now: Instant, sends: &mut Sends) {
-        let Some(c) = st.confs.get_mut(conf_key) else { return };
-        let Some(i) = c.subs.iter().position(|s| s.id == sid) else { return };
+    fn end_subscription(
+        &self,
+        st: &mut State,
+        conf_key: &str,
+        sid: u32,
+        reason: &str,
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        let Some(c) = st.confs.get_mut(conf_key) else {
+            return;
+        };
+        let Some(i) = c.subs.iter().position(|s| s.id == sid) else {
+            return;
+        };
         let mut s = c.subs.remove(i);
-        st.dialogs.remove(&(s.dialog.call_id.clone(), s.dialog.our_tag.clone()));
-        let _ = now;
-        if let Some(mut req) = s.dialog.request(self, Method::Notify) {
-            req.headers.push(HeaderName::Event, "conference");
-            req.headers
-                .push(HeaderName::SubscriptionState, format!("terminated;reason={reason}"));
-            sends.requests.push((req, s.dialog.dest));
-        }
+        st.dialogs
+            .remove(&(s.dialog.call_id.clone(), s.dialog.our_tag.clone()));
+        sends
+            .requests
+            .extend(s.notify(self, None, Some(reason), now));
     }
 
-    fn notify_full(&self, st: &mut State, conf_key: &str, sid: u32, now: Instant, sends: &mut Sends) {
-        let Some(c) = st.confs.get_mut(conf_key) else { return };
+    fn notify_full(
+        &self,
+        st: &mut State,
+        conf_key: &str,
+        sid: u32,
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        let Some(c) = st.confs.get_mut(conf_key) else {
+            return;
+        };
         let entries: Vec<roster::Entry> = c.active().map(|p| c.entry(p)).collect();
         let (uri, subject, count) = (c.uri.clone(), c.subject.clone(), entries.len());
-        let Some(s) = c.subs.iter_mut().find(|s| s.id == sid) else { return };
+        let Some(s) = c.subs.iter_mut().find(|s| s.id == sid) else {
+            return;
+        };
         s.version += 1;
-        let body = roster::document(&uri, &subject, s.version, count, roster::Change::Full(&entries));
-        let left = s.expires.saturating_duration_since(now).as_secs().max(1);
-        if let Some(mut req) = s.dialog.request(self, Method::Notify) {
-            req.headers.push(HeaderName::Event, "conference");
-            req.headers
-                .push(HeaderName::SubscriptionState, format!("active;expires={left}"));
-            req.set_body("application/conference-info+xml", Bytes::from(body));
-            sends.requests.push((req, s.dialog.dest));
-        }
+        let body = roster::document(
+            &uri,
+            &subject,
+            s.version,
+            count,
+            roster::Change::Full(&entries),
+        );
+        sends.requests.extend(s.notify(self, Some(body), None, now));
     }
 
     /// A partial notification to every subscriber of the meeting.
@@ -976,7 +1110,9 @@ impl Core {
         now: Instant,
         sends: &mut Sends,
     ) {
-        let Some(c) = st.confs.get_mut(conf_key) else { return };
+        let Some(c) = st.confs.get_mut(conf_key) else {
+            return;
+        };
         let entries: Vec<roster::Entry> = changed
             .iter()
             .filter_map(|id| c.participant(*id))
@@ -998,14 +1134,7 @@ impl Core {
                     gone,
                 },
             );
-            let left = s.expires.saturating_duration_since(now).as_secs().max(1);
-            if let Some(mut req) = s.dialog.request(self, Method::Notify) {
-                req.headers.push(HeaderName::Event, "conference");
-                req.headers
-                    .push(HeaderName::SubscriptionState, format!("active;expires={left}"));
-                req.set_body("application/conference-info+xml", Bytes::from(body));
-                sends.requests.push((req, s.dialog.dest));
-            }
+            sends.requests.extend(s.notify(self, Some(body), None, now));
         }
     }
 
@@ -1020,8 +1149,12 @@ impl Core {
         now: Instant,
         sends: &mut Sends,
     ) {
-        let Some(c) = st.confs.get_mut(conf_key) else { return };
-        let Some(i) = c.participants.iter().position(|p| p.id == id) else { return };
+        let Some(c) = st.confs.get_mut(conf_key) else {
+            return;
+        };
+        let Some(i) = c.participants.iter().position(|p| p.id == id) else {
+            return;
+        };
         let mut p = c.participants.remove(i);
         let gone = (!p.lobby).then(|| (p.user.clone(), c.endpoint(&p)));
         if let Some(leg) = p.leg.take() {
@@ -1044,7 +1177,10 @@ impl Core {
         for sid in subs {
             self.end_subscription(st, conf_key, sid, "deactivated", now, sends);
         }
-        let empty = st.confs.get(conf_key).is_none_or(|c| c.participants.is_empty());
+        let empty = st
+            .confs
+            .get(conf_key)
+            .is_none_or(|c| c.participants.is_empty());
         if empty {
             if let Some(c) = st.confs.remove(conf_key) {
                 tracing::info!(meeting = %c.key, "meeting ended (nobody left)");
@@ -1106,12 +1242,18 @@ impl Core {
                 return Verdict::reply(403, "Participants in the lobby cannot send to the meeting");
             };
             let (name, user) = (sender.display.replace('"', ""), sender.user.clone());
-            for p in c.participants.iter_mut().filter(|p| p.id != pid && !p.lobby) {
+            for p in c
+                .participants
+                .iter_mut()
+                .filter(|p| p.id != pid && !p.lobby)
+            {
                 if let Some(mut req) = p.dialog.request(self, Method::Message) {
                     // the sender, named: display name on the focus's From, and its URI
                     rename_from(&mut req, &name);
-                    req.headers
-                        .push(HeaderName::Other("P-Asserted-Identity".into()), format!("\"{name}\" <{user}>"));
+                    req.headers.push(
+                        HeaderName::Other("P-Asserted-Identity".into()),
+                        format!("\"{name}\" <{user}>"),
+                    );
                     req.set_body(&ctype, msg.body.clone());
                     sends.requests.push((req, p.dialog.dest));
                 }
@@ -1184,7 +1326,10 @@ impl Core {
                 return Verdict::reply(481, "Call/Transaction Does Not Exist");
             };
             if !c.is_leader(pid) {
-                return Verdict::reply(403, "Only the organizer and presenters may remove participants");
+                return Verdict::reply(
+                    403,
+                    "Only the organizer and presenters may remove participants",
+                );
             }
             let Some(victim) = c.find(&target) else {
                 return Verdict::reply(404, "No such participant");
@@ -1202,9 +1347,14 @@ impl Core {
         let notify = |d: &mut Dialog| {
             d.request(self, Method::Notify).map(|mut n| {
                 n.headers.push(HeaderName::Event, "refer");
-                n.headers
-                    .push(HeaderName::SubscriptionState, "terminated;reason=noresource");
-                n.set_body("message/sipfrag;version=2.0", Bytes::from_static(b"SIP/2.0 200 OK\r\n"));
+                n.headers.push(
+                    HeaderName::SubscriptionState,
+                    "terminated;reason=noresource",
+                );
+                n.set_body(
+                    "message/sipfrag;version=2.0",
+                    Bytes::from_static(b"SIP/2.0 200 OK\r\n"),
+                );
                 (n, d.dest)
             })
         };
@@ -1215,7 +1365,9 @@ impl Core {
                 .and_then(|c| c.participant_mut(pid))
                 .and_then(|p| notify(&mut p.dialog))
         } else {
-            Dialog::new(msg, src, self, tag).ok().and_then(|mut d| notify(&mut d))
+            Dialog::new(msg, src, self, tag)
+                .ok()
+                .and_then(|mut d| notify(&mut d))
         };
         sends.requests.extend(sent);
         self.flush_locked(shard, sends, out);
@@ -1235,7 +1387,9 @@ impl Core {
             self.send(dest, bytes, None, out);
         }
         for (req, dest) in sends.requests {
-            shard.jobs.push(crate::core::Job::SendOwn(Box::new(req), dest));
+            shard
+                .jobs
+                .push(crate::core::Job::SendOwn(Box::new(req), dest));
         }
     }
 
@@ -1279,7 +1433,9 @@ impl Core {
                             u.next = now + u.interval;
                         }
                     }
-                    if p.lobby && now.saturating_duration_since(p.joined) >= self.focus.lobby_timeout {
+                    if p.lobby
+                        && now.saturating_duration_since(p.joined) >= self.focus.lobby_timeout
+                    {
                         tracing::info!(meeting = %k, participant = p.id, "nobody admitted the caller: lobby timeout");
                         remove.push((k.clone(), p.id));
                     }
@@ -1345,8 +1501,18 @@ impl Core {
         };
         Some(LiveView {
             organizer: c.rules.organizer.clone(),
-            participants: c.participants.iter().filter(|p| !p.lobby).map(view).collect(),
-            lobby: c.participants.iter().filter(|p| p.lobby).map(view).collect(),
+            participants: c
+                .participants
+                .iter()
+                .filter(|p| !p.lobby)
+                .map(view)
+                .collect(),
+            lobby: c
+                .participants
+                .iter()
+                .filter(|p| p.lobby)
+                .map(view)
+                .collect(),
         })
     }
 
@@ -1360,7 +1526,9 @@ impl Core {
                 || c.participants.iter().any(|p| {
                     !p.lobby
                         && p.role == Role::Presenter
-                        && p.key.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(user))
+                        && p.key
+                            .as_deref()
+                            .is_some_and(|k| k.eq_ignore_ascii_case(user))
                 }),
         )
     }
@@ -1379,7 +1547,9 @@ impl Core {
             let mut st = self.focus.state.lock();
             let c = st.confs.get_mut(key).ok_or(LiveFailure::NotLive)?;
             let id = c.find(participant).ok_or(LiveFailure::NoSuchParticipant)?;
-            let p = c.participant_mut(id).ok_or(LiveFailure::NoSuchParticipant)?;
+            let p = c
+                .participant_mut(id)
+                .ok_or(LiveFailure::NoSuchParticipant)?;
             match action {
                 LiveAction::Admit => {
                     if !p.lobby {
@@ -1462,9 +1632,9 @@ fn participant_of(c: &Conf, caller: &Caller, src: &Source) -> Option<u32> {
     };
     by_key
         .or_else(|| {
-            c.participants.iter().find(|p| {
-                !p.lobby && p.key.is_none() && p.dialog.dest.addr == src.remote
-            })
+            c.participants
+                .iter()
+                .find(|p| !p.lobby && p.key.is_none() && p.dialog.dest.addr == src.remote)
         })
         .map(|p| p.id)
 }
@@ -1472,14 +1642,20 @@ fn participant_of(c: &Conf, caller: &Caller, src: &Source) -> Option<u32> {
 /// A response inside a dialog keeps the request's To (it carries the focus's tag).
 fn fix_to(resp: &mut Message, req: &Message) {
     resp.headers.remove_all(&HeaderName::To);
-    resp.headers
-        .push(HeaderName::To, req.header(&HeaderName::To).map(|t| t.to_string()).unwrap_or_default());
+    resp.headers.push(
+        HeaderName::To,
+        req.header(&HeaderName::To)
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+    );
 }
 
 /// Puts `name` as the display name of a request's From (the dialog is matched by URI and
 /// tag, not by display name: RFC 3261 §12.2.1.1).
 fn rename_from(req: &mut Message, name: &str) {
-    let Some(from) = req.header(&HeaderName::From).map(|t| t.to_string()) else { return };
+    let Some(from) = req.header(&HeaderName::From).map(|t| t.to_string()) else {
+        return;
+    };
     let start = from.find('<').unwrap_or(0);
     let renamed = format!("\"{name}\" {}", &from[start..]);
     req.headers.remove_all(&HeaderName::From);
@@ -1526,7 +1702,8 @@ mod tests {
 
     #[test]
     fn focus_uris_are_recognised_and_others_are_not() {
-        let u = Uri::parse("sip:Alice@example.test;gruu;opaque=app:conf:focus:id:AB12CD34").unwrap();
+        let u =
+            Uri::parse("sip:Alice@example.test;gruu;opaque=app:conf:focus:id:AB12CD34").unwrap();
         assert_eq!(
             conference_of(&u, "example.test"),
             Some(ConfAddr {
