@@ -65,7 +65,10 @@ fn get_help_lists_the_parameters_confab_does_not_enforce() {
     // the video and sharing ports are not
     let h = &run(&mut sh, "Get-Help New-CsConferencingConfiguration").objects[0];
     let not = list(h, "NotEnforced");
-    assert!(!not.contains(&"-ClientMediaPortRangeEnabled".to_string()), "{not:?}");
+    assert!(
+        !not.contains(&"-ClientMediaPortRangeEnabled".to_string()),
+        "{not:?}"
+    );
     assert!(!not.contains(&"-ClientAudioPort".to_string()), "{not:?}");
     assert!(not.contains(&"-ClientVideoPort".to_string()), "{not:?}");
     // the meeting configuration's creation rules are enforced (confab_admin::meetings)
@@ -176,8 +179,16 @@ fn setting_an_unenforced_property_warns_and_names_it() {
         "New-CsConferencingPolicy -Identity Big -MaxMeetingSize 500 -AllowIPVideo $false",
     );
     assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
-    assert!(out.warnings[0].contains("AllowIPVideo"), "{:?}", out.warnings);
-    assert!(!out.warnings[0].contains("MaxMeetingSize"), "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].contains("AllowIPVideo"),
+        "{:?}",
+        out.warnings
+    );
+    assert!(
+        !out.warnings[0].contains("MaxMeetingSize"),
+        "{:?}",
+        out.warnings
+    );
 
     // a collection whose members are what is enforced: no warning
     let out = run(

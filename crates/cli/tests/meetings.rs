@@ -14,7 +14,8 @@ use confab_sip::{HeaderName, Message, Method};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// Each test's MCU ports (parallel tests must not share them).
+/// Each test's MCU ports (parallel tests must not share them; 21000-22799 and 24000-24599 here, the media
+/// crate's tests use 23000-23799 and meetings_audio.rs 25000-25399, in other binaries).
 fn meetings_config(ports: u16, extra: &str) -> String {
     format!(
         "[meetings]\nmedia_port_min = {}\nmedia_port_max = {}\nrtp_timeout_secs = 20\n{extra}\n",
@@ -787,7 +788,7 @@ fn each_participant_hears_the_others_and_not_itself() {
 fn hold_by_reinvite_shows_on_the_roster_and_silent_participants_are_dropped() {
     let s = Server::start(
         5,
-        &meetings_config(22800, "").replace("rtp_timeout_secs = 20", "rtp_timeout_secs = 2"),
+        &meetings_config(24000, "").replace("rtp_timeout_secs = 20", "rtp_timeout_secs = 2"),
     );
     let m = create(
         &s,
@@ -837,7 +838,7 @@ fn hold_by_reinvite_shows_on_the_roster_and_silent_participants_are_dropped() {
 
 #[test]
 fn a_participant_on_tcp_joins_and_leaves() {
-    let s = Server::start(5, &meetings_config(23000, ""));
+    let s = Server::start(5, &meetings_config(24200, ""));
     let m = create(
         &s,
         &["--organizer", "user0001", "--access", "SameEnterprise"],
@@ -873,7 +874,7 @@ fn a_participant_on_tcp_joins_and_leaves() {
 /// with an effect a caller or an organizer sees.
 #[test]
 fn cookbook_conferencing_security_recipe_changes_behaviour() {
-    let s = Server::start(5, &meetings_config(23200, ""));
+    let s = Server::start(5, &meetings_config(24400, ""));
     s.cli(&ADD_ROOT.to_vec());
     // before: assigned meetings by default (one per organizer, the same key every time),
     // anonymous callers allowed into an Everyone meeting
@@ -889,9 +890,12 @@ fn cookbook_conferencing_security_recipe_changes_behaviour() {
          .\\New-CsClonedPolicy.ps1 -SourcePolicyName global -TargetPolicyName \"DefaultConferencing\" -PolicyType ConferencingPolicy\n\
          Set-CsConferencingPolicy -Identity DefaultConferencing -AllowAnonymousParticipantsInMeetings $false -MaxMeetingSize 3\n\
          Grant-CsConferencingPolicy -Identity sip:user0001@example.test -PolicyName DefaultConferencing\n\
-         Get-CsConferencingConfiguration | Set-CsConferencingConfiguration -ClientMediaPortRangeEnabled $True -ClientAudioPort 25100 -ClientAudioPortRange 40",
+         Get-CsConferencingConfiguration | Set-CsConferencingConfiguration -ClientMediaPortRangeEnabled $True -ClientAudioPort 25200 -ClientAudioPortRange 40",
     );
-    assert!(!out.contains("AllowAnonymousParticipantsInMeetings is not enforced"), "{out}");
+    assert!(
+        !out.contains("AllowAnonymousParticipantsInMeetings is not enforced"),
+        "{out}"
+    );
 
     // private meetings by default now: a new key and conference ID each time, and no lobby
     // bypass for dial-in callers
@@ -903,24 +907,24 @@ fn cookbook_conferencing_security_recipe_changes_behaviour() {
     assert_eq!(p1["pstn_bypass_lobby"].as_bool(), Some(false), "{p1}");
     // the cloned, granted policy: no anonymous callers, at most 3 in the meeting
     let uri = str_of(&p1, "uri");
-    let (_, r) = dial(&s, Who::Anonymous, &uri, Some(25102));
+    let (_, r) = dial(&s, Who::Anonymous, &uri, Some(25202));
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
     let legs: Vec<Leg> = ["user0001", "user0002", "user0003"]
         .iter()
         .enumerate()
         .map(|(i, u)| {
-            let (l, r) = dial(&s, Who::User(u), &uri, Some(25104 + 2 * i as u16));
+            let (l, r) = dial(&s, Who::User(u), &uri, Some(25204 + 2 * i as u16));
             assert_eq!(r.status(), Some(200), "{}", first_line(&r));
             l
         })
         .collect();
-    let (_, r) = dial(&s, Who::User("user0004"), &uri, Some(25112));
+    let (_, r) = dial(&s, Who::User("user0004"), &uri, Some(25212));
     assert_eq!(r.status(), Some(486), "{}", first_line(&r));
     // the client media port range: an offer from outside it is refused
     let (_, r) = dial(&s, Who::User("user0004"), &str_of(&a1, "uri"), Some(26999));
     assert_eq!(r.status(), Some(488), "{}", first_line(&r));
     // another organizer keeps the global policy
-    let (mut g, r) = dial(&s, Who::Anonymous, &str_of(&a1, "uri"), Some(25114));
+    let (mut g, r) = dial(&s, Who::Anonymous, &str_of(&a1, "uri"), Some(25214));
     assert_eq!(r.status(), Some(200), "{}", first_line(&r));
     assert_eq!(g.bye().status(), Some(200));
     for mut l in legs {
