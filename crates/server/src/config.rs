@@ -151,8 +151,8 @@ impl Default for MeetingsConfig {
         MeetingsConfig {
             enabled: true,
             media_address: None,
-            media_port_min: 40000,
-            media_port_max: 41999,
+            media_port_min: 49152,
+            media_port_max: 57500,
             mixer_threads: 2,
             rtp_timeout_secs: 30,
             lobby_timeout_secs: 900,
