@@ -17,16 +17,26 @@
 //! meeting's room; a lobby leg hears the lobby tone and nothing of the meeting, and is not
 //! on the roster.
 //!
-//! Also served here: the conference event package (RFC 4575, `roster.rs`) for
-//! participants, conference IM (a MESSAGE from a participant reaches every other one, the
-//! sender named), and removal by a presenter (RFC 4579 REFER with `method=BYE`).
+//! Modules: `admission.rs` (who gets in: pure rules), `dialog.rs` (the focus's dialogs),
+//! `subscriptions.rs` and `roster.rs` (the conference event package, RFC 4575), `im.rs`
+//! (conference IM: a MESSAGE from a participant reaches every other one, the sender
+//! named), `live.rs` (what leaders do: admit, deny, mute, remove — REST, and RFC 4579 REFER
+//! with `method=BYE`); this file holds the joins, the calls and the timers.
 //!
 //! The meetings live in the central store; the live state of a conference (its
 //! participants, lobby and subscriptions) is held by the server that hosts it, as Lync's
 //! MCUs do.
 
 pub mod admission;
+mod dialog;
+mod im;
+mod live;
 pub(crate) mod roster;
+mod subscriptions;
+
+use dialog::{fix_to, rename_from, Dialog};
+pub use live::{LiveAction, LiveFailure, LiveParticipant, LiveView};
+use subscriptions::Subscription;
 
 use crate::core::{random_token, Core, Shard, SERVER_NAME};
 use crate::net::{Dest, Outgoing, Source};
@@ -35,7 +45,7 @@ use admission::{Access, Caller, Decision, Presenters, Role, Rules};
 use bytes::Bytes;
 use confab_media::{Engine, LegId, LegMode, MediaError, MediaEvent, RoomId};
 use confab_sip::values::NameAddr;
-use confab_sip::{response_to, HeaderName, Message, Method, Text, Uri};
+use confab_sip::{response_to, HeaderName, Message, Method, Uri};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -100,90 +110,6 @@ enum DialogRef {
     Subscription(u32),
 }
 
-/// One dialog of the focus with a participant: what it needs to send requests in it.
-struct Dialog {
-    call_id: String,
-    /// The To header the focus answered with (its tag included): our From in requests.
-    ours: String,
-    our_tag: String,
-    /// The participant's From header (its tag included): our To in requests.
-    theirs: String,
-    their_tag: String,
-    /// Remote target (the participant's Contact URI).
-    target: String,
-    routes: Vec<String>,
-    dest: Dest,
-    cseq: u32,
-}
-
-impl Dialog {
-    fn new(msg: &Message, src: &Source, core: &Core, our_tag: &str) -> Result<Dialog, Verdict> {
-        let contact = msg
-            .header(&HeaderName::Contact)
-            .and_then(|c| NameAddr::parse(c).ok())
-            .map(|c| c.uri_str.to_string())
-            .ok_or_else(|| Verdict::reply(400, "Missing or malformed Contact"))?;
-        if !Uri::parse(&contact)
-            .is_ok_and(|u| matches!(u.scheme, confab_sip::Scheme::Sip | confab_sip::Scheme::Sips))
-        {
-            return Err(Verdict::reply(400, "Contact must be a SIP URI"));
-        }
-        let routes: Vec<String> = msg
-            .headers
-            .get_all(&HeaderName::RecordRoute)
-            .map(|r| r.to_string())
-            .collect();
-        let dest = core
-            .dialog_dest(msg, src, &contact, &routes)
-            .ok_or_else(|| {
-                Verdict::reply(400, "Contact not reachable (host must be an IP address)")
-            })?;
-        let (Some(to), Some(from), Some(call_id)) =
-            (msg.header(&HeaderName::To), msg.from_hdr(), msg.call_id())
-        else {
-            return Err(Verdict::reply(400, "Missing To, From or Call-ID"));
-        };
-        let their_tag = from
-            .tag()
-            .ok_or_else(|| Verdict::reply(400, "From without a tag"))?
-            .to_string();
-        Ok(Dialog {
-            call_id: call_id.to_string(),
-            ours: format!("{to};tag={our_tag}"),
-            our_tag: our_tag.to_string(),
-            theirs: msg
-                .header(&HeaderName::From)
-                .map(|t| t.to_string())
-                .unwrap_or_default(),
-            their_tag,
-            target: contact,
-            routes,
-            dest,
-            cseq: 0,
-        })
-    }
-
-    /// A request of the focus inside this dialog.
-    fn request(&mut self, core: &Core, method: Method) -> Option<Message> {
-        self.cseq += 1;
-        let mut req = Message::request(method.clone(), Text::from(self.target.as_str()));
-        req.headers.push(HeaderName::Via, core.own_via(&self.dest)?);
-        req.headers.push(HeaderName::MaxForwards, "70");
-        for r in &self.routes {
-            req.headers.push(HeaderName::Route, r.clone());
-        }
-        req.headers.push(HeaderName::From, self.ours.clone());
-        req.headers.push(HeaderName::To, self.theirs.clone());
-        req.headers.push(HeaderName::CallId, self.call_id.clone());
-        req.headers.push(
-            HeaderName::CSeq,
-            format!("{} {}", self.cseq, method.as_str()),
-        );
-        req.headers.push(HeaderName::Server, SERVER_NAME);
-        Some(req)
-    }
-}
-
 /// A participant (in the meeting or in its lobby).
 struct Participant {
     id: u32,
@@ -210,43 +136,6 @@ struct Retransmit {
     next: Instant,
     interval: Duration,
     give_up: Instant,
-}
-
-struct Subscription {
-    id: u32,
-    /// The participant the subscriber is.
-    participant: u32,
-    dialog: Dialog,
-    expires: Instant,
-    version: u64,
-}
-
-impl Subscription {
-    /// A NOTIFY of the conference event package in this subscription: a roster document
-    /// with `Subscription-State` active (and what is left of it), or, with `ended`, the
-    /// terminated state and its reason.
-    fn notify(
-        &mut self,
-        core: &Core,
-        body: Option<String>,
-        ended: Option<&str>,
-        now: Instant,
-    ) -> Option<(Message, Dest)> {
-        let mut req = self.dialog.request(core, Method::Notify)?;
-        req.headers.push(HeaderName::Event, "conference");
-        let state = match ended {
-            None => format!(
-                "active;expires={}",
-                self.expires.saturating_duration_since(now).as_secs().max(1)
-            ),
-            Some(reason) => format!("terminated;reason={reason}"),
-        };
-        req.headers.push(HeaderName::SubscriptionState, state);
-        if let Some(b) = body {
-            req.set_body("application/conference-info+xml", Bytes::from(b));
-        }
-        Some((req, self.dialog.dest))
-    }
 }
 
 /// A live conference.
@@ -932,212 +821,6 @@ impl Core {
         Verdict::Respond(resp)
     }
 
-    /// SUBSCRIBE to the conference event package (RFC 4575): participants only.
-    #[allow(clippy::too_many_arguments)]
-    fn conference_subscribe(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf: &ConfAddr,
-        caller: &Caller,
-        src: &Source,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        let event = msg
-            .header(&HeaderName::Event)
-            .map(|t| t.as_str())
-            .unwrap_or("");
-        if !event
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("conference")
-        {
-            let mut r = self.error_response(msg, 489, "Bad Event");
-            r.headers.push(HeaderName::AllowEvents, "conference");
-            return Verdict::Respond(r);
-        }
-        let expires = msg
-            .header(&HeaderName::Expires)
-            .and_then(|e| e.trim().parse::<u64>().ok())
-            .unwrap_or(SUB_MAX);
-        if expires == 0 {
-            return Verdict::reply(481, "No such subscription");
-        }
-        let expires = expires.clamp(SUB_MIN, SUB_MAX);
-        let mut sends = Sends::default();
-        let resp = {
-            let mut st = self.focus.state.lock();
-            let Some(c) = st.confs.get_mut(&conf.key) else {
-                return Verdict::reply(480, "The meeting has not started");
-            };
-            let Some(pid) = participant_of(c, caller, src) else {
-                return Verdict::reply(403, "Only participants may see the roster");
-            };
-            if c.subs.len() >= MAX_SUBS_PER_MEETING {
-                return Verdict::reply(503, "Too many subscriptions to this meeting");
-            }
-            let our_tag = random_token(16);
-            let dialog = match Dialog::new(msg, src, self, &our_tag) {
-                Ok(d) => d,
-                Err(v) => return v,
-            };
-            c.next_id += 1;
-            let sid = c.next_id;
-            let uri = c.uri.clone();
-            c.subs.push(Subscription {
-                id: sid,
-                participant: pid,
-                dialog,
-                expires: now + Duration::from_secs(expires),
-                version: 0,
-            });
-            let ckey = c.key.clone();
-            st.dialogs.insert(
-                (
-                    msg.call_id().map(|x| x.to_string()).unwrap_or_default(),
-                    our_tag.clone(),
-                ),
-                (ckey.clone(), DialogRef::Subscription(sid)),
-            );
-            self.notify_full(&mut st, &ckey, sid, now, &mut sends);
-            let mut r = self.focus_response(msg, 200, None, &our_tag, &uri, src);
-            r.headers.push(HeaderName::Expires, expires.to_string());
-            r
-        };
-        // the 200 first (on the transaction), then the first NOTIFY (a job run after it)
-        self.flush_locked(shard, sends, out);
-        Verdict::Respond(resp)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn resubscribe(
-        &self,
-        st: &mut State,
-        conf_key: &str,
-        sid: u32,
-        msg: &Message,
-        tag: &str,
-        src: &Source,
-        now: Instant,
-        sends: &mut Sends,
-    ) -> Verdict {
-        let expires = msg
-            .header(&HeaderName::Expires)
-            .and_then(|e| e.trim().parse::<u64>().ok())
-            .unwrap_or(SUB_MAX);
-        let Some(c) = st.confs.get_mut(conf_key) else {
-            return Verdict::reply(481, "No such subscription");
-        };
-        let uri = c.uri.clone();
-        if expires == 0 {
-            self.end_subscription(st, conf_key, sid, "timeout", now, sends);
-            let mut r = self.focus_response(msg, 200, None, tag, &uri, src);
-            fix_to(&mut r, msg);
-            r.headers.push(HeaderName::Expires, "0");
-            return Verdict::Respond(r);
-        }
-        let expires = expires.clamp(SUB_MIN, SUB_MAX);
-        if let Some(s) = c.subs.iter_mut().find(|s| s.id == sid) {
-            s.expires = now + Duration::from_secs(expires);
-        }
-        self.notify_full(st, conf_key, sid, now, sends);
-        let mut r = self.focus_response(msg, 200, None, tag, &uri, src);
-        fix_to(&mut r, msg);
-        r.headers.push(HeaderName::Expires, expires.to_string());
-        Verdict::Respond(r)
-    }
-
-    fn end_subscription(
-        &self,
-        st: &mut State,
-        conf_key: &str,
-        sid: u32,
-        reason: &str,
-        now: Instant,
-        sends: &mut Sends,
-    ) {
-        let Some(c) = st.confs.get_mut(conf_key) else {
-            return;
-        };
-        let Some(i) = c.subs.iter().position(|s| s.id == sid) else {
-            return;
-        };
-        let mut s = c.subs.remove(i);
-        st.dialogs
-            .remove(&(s.dialog.call_id.clone(), s.dialog.our_tag.clone()));
-        sends
-            .requests
-            .extend(s.notify(self, None, Some(reason), now));
-    }
-
-    fn notify_full(
-        &self,
-        st: &mut State,
-        conf_key: &str,
-        sid: u32,
-        now: Instant,
-        sends: &mut Sends,
-    ) {
-        let Some(c) = st.confs.get_mut(conf_key) else {
-            return;
-        };
-        let entries: Vec<roster::Entry> = c.active().map(|p| c.entry(p)).collect();
-        let (uri, subject, count) = (c.uri.clone(), c.subject.clone(), entries.len());
-        let Some(s) = c.subs.iter_mut().find(|s| s.id == sid) else {
-            return;
-        };
-        s.version += 1;
-        let body = roster::document(
-            &uri,
-            &subject,
-            s.version,
-            count,
-            roster::Change::Full(&entries),
-        );
-        sends.requests.extend(s.notify(self, Some(body), None, now));
-    }
-
-    /// A partial notification to every subscriber of the meeting.
-    fn roster_changed(
-        &self,
-        st: &mut State,
-        conf_key: &str,
-        changed: &[u32],
-        gone: &[(String, String)],
-        now: Instant,
-        sends: &mut Sends,
-    ) {
-        let Some(c) = st.confs.get_mut(conf_key) else {
-            return;
-        };
-        let entries: Vec<roster::Entry> = changed
-            .iter()
-            .filter_map(|id| c.participant(*id))
-            .filter(|p| !p.lobby)
-            .map(|p| c.entry(p))
-            .collect();
-        let count = c.active().count();
-        let uri = c.uri.clone();
-        let subject = c.subject.clone();
-        for s in &mut c.subs {
-            s.version += 1;
-            let body = roster::document(
-                &uri,
-                &subject,
-                s.version,
-                count,
-                roster::Change::Partial {
-                    changed: &entries,
-                    gone,
-                },
-            );
-            sends.requests.extend(s.notify(self, Some(body), None, now));
-        }
-    }
-
     /// Takes a participant out: its leg closed, its subscriptions ended, the roster told;
     /// `hang_up` sends the BYE (the focus ends the call; otherwise the participant did).
     fn remove_participant(
@@ -1191,187 +874,6 @@ impl Core {
         } else if let Some(g) = gone {
             self.roster_changed(st, conf_key, &[], &[g], now, sends);
         }
-    }
-
-    /// Conference IM: a MESSAGE to the conference URI from a participant.
-    #[allow(clippy::too_many_arguments)]
-    fn conference_im(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf: &ConfAddr,
-        caller: &Caller,
-        src: &Source,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        let pid = {
-            let st = self.focus.state.lock();
-            let Some(c) = st.confs.get(&conf.key) else {
-                return Verdict::reply(480, "The meeting has not started");
-            };
-            match participant_of(c, caller, src) {
-                Some(p) => p,
-                None => return Verdict::reply(403, "Only participants may send to the meeting"),
-            }
-        };
-        self.conference_im_from(shard, msg, &conf.key, pid, out)
-    }
-
-    fn conference_im_from(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf_key: &str,
-        pid: u32,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        if msg.body.len() > MAX_IM_BYTES {
-            return Verdict::reply(413, "Message too large for conference IM");
-        }
-        let ctype = msg
-            .header(&HeaderName::ContentType)
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| "text/plain".to_string());
-        let mut sends = Sends::default();
-        {
-            let mut st = self.focus.state.lock();
-            let Some(c) = st.confs.get_mut(conf_key) else {
-                return Verdict::reply(481, "Call/Transaction Does Not Exist");
-            };
-            let Some(sender) = c.participant(pid).filter(|p| !p.lobby) else {
-                return Verdict::reply(403, "Participants in the lobby cannot send to the meeting");
-            };
-            let (name, user) = (sender.display.replace('"', ""), sender.user.clone());
-            for p in c
-                .participants
-                .iter_mut()
-                .filter(|p| p.id != pid && !p.lobby)
-            {
-                if let Some(mut req) = p.dialog.request(self, Method::Message) {
-                    // the sender, named: display name on the focus's From, and its URI
-                    rename_from(&mut req, &name);
-                    req.headers.push(
-                        HeaderName::Other("P-Asserted-Identity".into()),
-                        format!("\"{name}\" <{user}>"),
-                    );
-                    req.set_body(&ctype, msg.body.clone());
-                    sends.requests.push((req, p.dialog.dest));
-                }
-            }
-        }
-        self.flush_locked(shard, sends, out);
-        Verdict::Reply(200, None)
-    }
-
-    /// REFER to the conference URI (out of dialog).
-    #[allow(clippy::too_many_arguments)]
-    fn conference_refer(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf: &ConfAddr,
-        caller: &Caller,
-        src: &Source,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        let pid = {
-            let st = self.focus.state.lock();
-            let Some(c) = st.confs.get(&conf.key) else {
-                return Verdict::reply(480, "The meeting has not started");
-            };
-            match participant_of(c, caller, src) {
-                Some(p) => p,
-                None => return Verdict::reply(403, "Only presenters may remove participants"),
-            }
-        };
-        let tag = random_token(16);
-        self.refer_from(shard, msg, &conf.key, pid, &tag, src, now, out)
-    }
-
-    /// RFC 4579 §5.5: a presenter removes a participant (`Refer-To: <uri;method=BYE>` or
-    /// `<uri?method=BYE>`). Answered 202, then a NOTIFY with the outcome.
-    #[allow(clippy::too_many_arguments)]
-    fn refer_from(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf_key: &str,
-        pid: u32,
-        tag: &str,
-        src: &Source,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        let Some(refer_to) = msg.header(&HeaderName::ReferTo).map(|t| t.to_string()) else {
-            return Verdict::reply(400, "REFER without Refer-To");
-        };
-        let lower = refer_to.to_ascii_lowercase();
-        if !(lower.contains("method=bye")) {
-            return Verdict::reply(501, "The focus only takes REFER with method=BYE (removal)");
-        }
-        let target = refer_to
-            .trim()
-            .trim_start_matches('<')
-            .split(['?', '>'])
-            .next()
-            .unwrap_or("")
-            .replace(";method=BYE", "")
-            .replace(";method=bye", "");
-        let mut sends = Sends::default();
-        let uri;
-        {
-            let mut st = self.focus.state.lock();
-            let Some(c) = st.confs.get(conf_key) else {
-                return Verdict::reply(481, "Call/Transaction Does Not Exist");
-            };
-            if !c.is_leader(pid) {
-                return Verdict::reply(
-                    403,
-                    "Only the organizer and presenters may remove participants",
-                );
-            }
-            let Some(victim) = c.find(&target) else {
-                return Verdict::reply(404, "No such participant");
-            };
-            uri = c.uri.clone();
-            tracing::info!(meeting = %conf_key, by = pid, participant = victim, "removed by a presenter");
-            self.remove_participant(&mut st, conf_key, victim, true, now, &mut sends);
-        }
-        let mut resp = self.focus_response(msg, 202, Some("Accepted"), tag, &uri, src);
-        if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
-            fix_to(&mut resp, msg);
-        }
-        // the implicit subscription's outcome (RFC 3515 §2.4.5), in the REFER's dialog: the
-        // referrer's call with the focus, or the dialog this REFER made
-        let notify = |d: &mut Dialog| {
-            d.request(self, Method::Notify).map(|mut n| {
-                n.headers.push(HeaderName::Event, "refer");
-                n.headers.push(
-                    HeaderName::SubscriptionState,
-                    "terminated;reason=noresource",
-                );
-                n.set_body(
-                    "message/sipfrag;version=2.0",
-                    Bytes::from_static(b"SIP/2.0 200 OK\r\n"),
-                );
-                (n, d.dest)
-            })
-        };
-        let sent = if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
-            let mut st = self.focus.state.lock();
-            st.confs
-                .get_mut(conf_key)
-                .and_then(|c| c.participant_mut(pid))
-                .and_then(|p| notify(&mut p.dialog))
-        } else {
-            Dialog::new(msg, src, self, tag)
-                .ok()
-                .and_then(|mut d| notify(&mut d))
-        };
-        sends.requests.extend(sent);
-        self.flush_locked(shard, sends, out);
-        Verdict::Respond(resp)
     }
 
     /// Sends what was decided under the focus lock, while a shard is locked (a service of
@@ -1483,113 +985,6 @@ impl Core {
         }
     }
 
-    /// The roster and lobby of a live meeting (for REST and the CLI).
-    pub fn live_roster(&self, key: &str) -> Option<LiveView> {
-        let st = self.focus.state.lock();
-        let c = st.confs.get(key)?;
-        let view = |p: &Participant| LiveParticipant {
-            id: format!("p{}", p.id),
-            user: p.user.clone(),
-            display: p.display.clone(),
-            role: p.role.as_str(),
-            muted: p.muted,
-            origin: match &p.caller {
-                Caller::Enterprise(_) => "enterprise",
-                Caller::Federated(_) => "federated",
-                Caller::Anonymous => "anonymous",
-            },
-        };
-        Some(LiveView {
-            organizer: c.rules.organizer.clone(),
-            participants: c
-                .participants
-                .iter()
-                .filter(|p| !p.lobby)
-                .map(view)
-                .collect(),
-            lobby: c
-                .participants
-                .iter()
-                .filter(|p| p.lobby)
-                .map(view)
-                .collect(),
-        })
-    }
-
-    /// Whether `user` (`user@domain`) may lead the live meeting: its organizer, or a
-    /// presenter in it.
-    pub fn may_lead(&self, key: &str, user: &str) -> Option<bool> {
-        let st = self.focus.state.lock();
-        let c = st.confs.get(key)?;
-        Some(
-            c.rules.organizer.eq_ignore_ascii_case(user)
-                || c.participants.iter().any(|p| {
-                    !p.lobby
-                        && p.role == Role::Presenter
-                        && p.key
-                            .as_deref()
-                            .is_some_and(|k| k.eq_ignore_ascii_case(user))
-                }),
-        )
-    }
-
-    /// A leader's action on a participant of a live meeting.
-    pub fn live_act(
-        &self,
-        key: &str,
-        participant: &str,
-        action: LiveAction,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<(), LiveFailure> {
-        let mut sends = Sends::default();
-        {
-            let mut st = self.focus.state.lock();
-            let c = st.confs.get_mut(key).ok_or(LiveFailure::NotLive)?;
-            let id = c.find(participant).ok_or(LiveFailure::NoSuchParticipant)?;
-            let p = c
-                .participant_mut(id)
-                .ok_or(LiveFailure::NoSuchParticipant)?;
-            match action {
-                LiveAction::Admit => {
-                    if !p.lobby {
-                        return Err(LiveFailure::Invalid("not in the lobby".into()));
-                    }
-                    p.lobby = false;
-                    p.joined = now;
-                    if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
-                        m.set_mode(leg, leg_mode(p));
-                    }
-                    tracing::info!(meeting = %key, participant = id, "admitted from the lobby");
-                    self.roster_changed(&mut st, key, &[id], &[], now, &mut sends);
-                }
-                LiveAction::Deny => {
-                    if !p.lobby {
-                        return Err(LiveFailure::Invalid("not in the lobby (use remove)".into()));
-                    }
-                    tracing::info!(meeting = %key, participant = id, "denied entry");
-                    self.remove_participant(&mut st, key, id, true, now, &mut sends);
-                }
-                LiveAction::Mute | LiveAction::Unmute => {
-                    if p.lobby {
-                        return Err(LiveFailure::Invalid("in the lobby".into()));
-                    }
-                    p.muted = action == LiveAction::Mute;
-                    if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
-                        m.set_mode(leg, leg_mode(p));
-                    }
-                    self.roster_changed(&mut st, key, &[id], &[], now, &mut sends);
-                }
-                LiveAction::Remove => {
-                    tracing::info!(meeting = %key, participant = id, "removed");
-                    self.remove_participant(&mut st, key, id, true, now, &mut sends);
-                }
-            }
-        }
-        self.flush(sends, now, out);
-        Ok(())
-    }
-
     /// Hangs up every participant (server shutdown).
     pub fn focus_end_all(&self, now: Instant, out: &mut Vec<Outgoing>) {
         let mut sends = Sends::default();
@@ -1637,63 +1032,6 @@ fn participant_of(c: &Conf, caller: &Caller, src: &Source) -> Option<u32> {
                 .find(|p| !p.lobby && p.key.is_none() && p.dialog.dest.addr == src.remote)
         })
         .map(|p| p.id)
-}
-
-/// A response inside a dialog keeps the request's To (it carries the focus's tag).
-fn fix_to(resp: &mut Message, req: &Message) {
-    resp.headers.remove_all(&HeaderName::To);
-    resp.headers.push(
-        HeaderName::To,
-        req.header(&HeaderName::To)
-            .map(|t| t.to_string())
-            .unwrap_or_default(),
-    );
-}
-
-/// Puts `name` as the display name of a request's From (the dialog is matched by URI and
-/// tag, not by display name: RFC 3261 §12.2.1.1).
-fn rename_from(req: &mut Message, name: &str) {
-    let Some(from) = req.header(&HeaderName::From).map(|t| t.to_string()) else {
-        return;
-    };
-    let start = from.find('<').unwrap_or(0);
-    let renamed = format!("\"{name}\" {}", &from[start..]);
-    req.headers.remove_all(&HeaderName::From);
-    req.headers.push(HeaderName::From, renamed);
-}
-
-/// A participant as REST and the CLI see it.
-#[derive(Clone, Debug)]
-pub struct LiveParticipant {
-    pub id: String,
-    pub user: String,
-    pub display: String,
-    pub role: &'static str,
-    pub muted: bool,
-    pub origin: &'static str,
-}
-
-#[derive(Clone, Debug)]
-pub struct LiveView {
-    pub organizer: String,
-    pub participants: Vec<LiveParticipant>,
-    pub lobby: Vec<LiveParticipant>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LiveAction {
-    Admit,
-    Deny,
-    Mute,
-    Unmute,
-    Remove,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum LiveFailure {
-    NotLive,
-    NoSuchParticipant,
-    Invalid(String),
 }
 
 #[cfg(test)]
