@@ -474,7 +474,7 @@ impl Core {
         // under the INVITE's shard lock: a CANCEL (487) or a timeout that ended the
         // transaction while the store was read leaves nobody half-joined
         let mut shard = self.shards[shard_idx].lock();
-        if !shard.server.get(key).is_some_and(|e| !e.txn.is_final()) {
+        if shard.server.get(key).is_none_or(|e| e.txn.is_final()) {
             return;
         }
         let verdict = match meeting {
