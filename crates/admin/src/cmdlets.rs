@@ -1973,7 +1973,12 @@ fn find_meeting(b: &Bound, s: &Session, raw: &str) -> Result<confab_store::Meeti
         .store
         .meeting_by_key(raw)
         .map_err(|e| store_err(b, e))?
-        .ok_or_else(|| failed(b, format!("Management object not found for identity \"{raw}\"")))?;
+        .ok_or_else(|| {
+            failed(
+                b,
+                format!("Management object not found for identity \"{raw}\""),
+            )
+        })?;
     check_organizer_scope(b, s, &m.organizer)?;
     Ok(m)
 }
@@ -2012,7 +2017,11 @@ fn precheck_meeting_scope(b: &Bound, s: &Session) -> Result<(), ExecError> {
     Ok(())
 }
 
-fn new_meeting(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn new_meeting(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let raw = text_arg(b, s, "Organizer")?.ok_or_else(|| ExecError::Missing {
         cmdlet: b.def.name.into(),
         param: "Organizer".into(),
@@ -2054,15 +2063,19 @@ fn new_meeting(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<V
         end_at,
         site: text_arg(b, s, "Site")?,
     };
-    let created = crate::meetings::create_meeting(s.store, &req)
-        .map_err(|e| failed(b, store_message(e)))?;
+    let created =
+        crate::meetings::create_meeting(s.store, &req).map_err(|e| failed(b, store_message(e)))?;
     for w in created.warnings {
         s.warn(w);
     }
     Ok(vec![crate::meetings::meeting_obj(&created.meeting)])
 }
 
-fn get_meeting(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn get_meeting(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     if let Some(raw) = text_arg(b, s, "Identity")? {
         let m = find_meeting(b, s, &raw)?;
         if let Some(o) = text_arg(b, s, "Organizer")? {

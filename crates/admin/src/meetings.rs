@@ -2,11 +2,12 @@
 //! shell (`New-CsMeeting`) and the REST API (administrators through the cmdlet, users signed
 //! in with their SIP password directly): the effective CsMeetingConfiguration and the
 //! organizer's CsConferencingPolicy decide the kind, the presenters and the lobby bypass
-//! when the request leaves them open, and whether an assigned meeting may exist at all.
+//! when the request leaves them open, and whether an assigned meeting may exist at all
+//! (a request with an end time is for a private meeting).
 //! See docs/meetings.md.
 
-use confab_policy::{DesignateAsPresenter, Document, Scope, UserPolicyAssignment};
 pub use confab_policy::{ConferencingPolicy, MeetingConfiguration};
+use confab_policy::{DesignateAsPresenter, Document, Scope, UserPolicyAssignment};
 use confab_store::meetings::normalize_address;
 use confab_store::{Access, Meeting, MeetingKind, NewMeeting, Presenters, Store, StoreError};
 use serde_json::{json, Map, Value};
@@ -22,10 +23,9 @@ fn site_or_global(
 ) -> Result<Option<Map<String, Value>>, StoreError> {
     let docs = store.list_config(kind)?;
     if let Some(site) = site {
-        if let Some(d) = docs
-            .iter()
-            .find(|d| matches!(Scope::of(&d.identity), Scope::Site(s) if s.eq_ignore_ascii_case(site)))
-        {
+        if let Some(d) = docs.iter().find(
+            |d| matches!(Scope::of(&d.identity), Scope::Site(s) if s.eq_ignore_ascii_case(site)),
+        ) {
             return Ok(Some(d.body.clone()));
         }
     }
@@ -41,11 +41,9 @@ pub fn effective_meeting_configuration(
     store: &Store,
     site: Option<&str>,
 ) -> Result<MeetingConfiguration, StoreError> {
-    Ok(
-        site_or_global(store, MeetingConfiguration::DEF.noun, site)?
-            .map(|b| MeetingConfiguration::from_body(&b).0)
-            .unwrap_or_default(),
-    )
+    Ok(site_or_global(store, MeetingConfiguration::DEF.noun, site)?
+        .map(|b| MeetingConfiguration::from_body(&b).0)
+        .unwrap_or_default())
 }
 
 /// The CsConferencingPolicy of the user `user_key` (`user@domain`, any case, `sip:`
@@ -78,10 +76,9 @@ pub fn conferencing_policy_for(
     let noun = ConferencingPolicy::DEF.noun;
     if let Some(tag) = tag {
         let docs = store.list_config(noun)?;
-        if let Some(d) = docs
-            .iter()
-            .find(|d| matches!(Scope::of(&d.identity), Scope::Tag(t) if t.eq_ignore_ascii_case(&tag)))
-        {
+        if let Some(d) = docs.iter().find(
+            |d| matches!(Scope::of(&d.identity), Scope::Tag(t) if t.eq_ignore_ascii_case(&tag)),
+        ) {
             return Ok(ConferencingPolicy::from_body(&d.body).0);
         }
     }
@@ -133,19 +130,25 @@ pub fn create_meeting(store: &Store, req: &MeetingRequest) -> Result<Created, St
                 "assigned meetings are turned off (CsMeetingConfiguration EnableAssignedConferenceType is $false); create a private meeting".into(),
             ))
         }
+        Some(MeetingKind::Assigned) if req.end_at.is_some() => {
+            return Err(StoreError::Invalid(
+                "an assigned meeting has no end time (it never expires); make a private meeting"
+                    .into(),
+            ))
+        }
         Some(k) => k,
+        // a meeting with an end is a one-time meeting
+        None if req.end_at.is_some() => MeetingKind::Private,
         None if cfg.assigned_conference_type_by_default && cfg.enable_assigned_conference_type => {
             MeetingKind::Assigned
         }
         None => MeetingKind::Private,
     };
-    let presenters = req
-        .presenters
-        .unwrap_or(match cfg.designate_as_presenter {
-            DesignateAsPresenter::None => Presenters::None,
-            DesignateAsPresenter::Company => Presenters::Company,
-            DesignateAsPresenter::Everyone => Presenters::Everyone,
-        });
+    let presenters = req.presenters.unwrap_or(match cfg.designate_as_presenter {
+        DesignateAsPresenter::None => Presenters::None,
+        DesignateAsPresenter::Company => Presenters::Company,
+        DesignateAsPresenter::Everyone => Presenters::Everyone,
+    });
     let access = req.access.unwrap_or(DEFAULT_ACCESS);
     let mut warnings = vec![];
     let existing = if kind == MeetingKind::Assigned {
@@ -214,7 +217,11 @@ pub fn authorize_live_control(
     let meeting = store
         .meeting_by_key(key)
         .map_err(|e| failed(e.to_string()))?
-        .ok_or_else(|| failed(format!("Management object not found for identity \"{key}\"")))?;
+        .ok_or_else(|| {
+            failed(format!(
+                "Management object not found for identity \"{key}\""
+            ))
+        })?;
     let (u, d) = meeting
         .organizer
         .split_once('@')
@@ -277,7 +284,13 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
     let bad = || format!("{s:?} is not an RFC 3339 date-time such as 2026-12-24T10:00:00Z");
     let s = s.trim();
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return Err(bad());
     }
     let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
@@ -315,7 +328,20 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
         _ => return Err(bad()),
     };
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days_in = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1970..=9999).contains(&year)
         || !(1..=12).contains(&month)
         || day < 1
@@ -384,8 +410,14 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Ok(0));
         assert_eq!(parse_rfc3339("2026-12-06T23:28:13Z"), Ok(1_796_599_693));
         assert_eq!(rfc3339(1_796_599_693), "2026-12-06T23:28:13Z");
-        assert_eq!(parse_rfc3339("2026-12-07T00:28:13.250+01:00"), Ok(1_796_599_693));
-        assert_eq!(parse_rfc3339("2024-02-29T00:00:00-00:30"), Ok(1_709_166_600));
+        assert_eq!(
+            parse_rfc3339("2026-12-07T00:28:13.250+01:00"),
+            Ok(1_796_599_693)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00-00:30"),
+            Ok(1_709_166_600)
+        );
         for bad in [
             "",
             "2026-12-06",
@@ -422,13 +454,27 @@ mod tests {
     #[test]
     fn defaults_make_an_assigned_meeting_same_enterprise() {
         let s = store();
-        let c = create_meeting(&s, &MeetingRequest { organizer: "alice@a.test".into(), ..Default::default() }).unwrap();
+        let c = create_meeting(
+            &s,
+            &MeetingRequest {
+                organizer: "alice@a.test".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(c.meeting.kind, MeetingKind::Assigned);
         assert_eq!(c.meeting.access, Access::SameEnterprise);
         assert_eq!(c.meeting.presenters, Presenters::Company);
         assert!(c.meeting.pstn_bypass_lobby);
         assert!(c.warnings.is_empty());
-        let again = create_meeting(&s, &MeetingRequest { organizer: "sip:Alice@a.test".into(), ..Default::default() }).unwrap();
+        let again = create_meeting(
+            &s,
+            &MeetingRequest {
+                organizer: "sip:Alice@a.test".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(again.meeting, c.meeting);
         assert_eq!(again.warnings.len(), 1);
     }
@@ -436,39 +482,120 @@ mod tests {
     #[test]
     fn meeting_configuration_decides_kind_presenters_and_bypass() {
         let s = store();
-        put(&s, "CsMeetingConfiguration", "Global", json!({
+        put(
+            &s,
+            "CsMeetingConfiguration",
+            "Global",
+            json!({
             "AssignedConferenceTypeByDefault": false, "EnableAssignedConferenceType": true,
-            "DesignateAsPresenter": "None", "PstnCallersBypassLobby": false}));
-        let req = MeetingRequest { organizer: "alice@a.test".into(), ..Default::default() };
+            "DesignateAsPresenter": "None", "PstnCallersBypassLobby": false}),
+        );
+        let req = MeetingRequest {
+            organizer: "alice@a.test".into(),
+            ..Default::default()
+        };
         let c = create_meeting(&s, &req).unwrap().meeting;
         assert_eq!(c.kind, MeetingKind::Private);
         assert_eq!(c.presenters, Presenters::None);
         assert!(!c.pstn_bypass_lobby);
         // asking explicitly still works while assigned meetings are enabled
-        let a = create_meeting(&s, &MeetingRequest { kind: Some(MeetingKind::Assigned), ..req.clone() }).unwrap();
+        let a = create_meeting(
+            &s,
+            &MeetingRequest {
+                kind: Some(MeetingKind::Assigned),
+                ..req.clone()
+            },
+        )
+        .unwrap();
         assert_eq!(a.meeting.kind, MeetingKind::Assigned);
         // a site document wins for that site only
-        put(&s, "CsMeetingConfiguration", "Site:Redmond", json!({"EnableAssignedConferenceType": false}));
-        let e = create_meeting(&s, &MeetingRequest { kind: Some(MeetingKind::Assigned), site: Some("redmond".into()), ..req.clone() }).unwrap_err();
-        assert!(e.to_string().contains("EnableAssignedConferenceType"), "{e}");
-        let p = create_meeting(&s, &MeetingRequest { site: Some("Redmond".into()), ..req.clone() }).unwrap();
+        put(
+            &s,
+            "CsMeetingConfiguration",
+            "Site:Redmond",
+            json!({"EnableAssignedConferenceType": false}),
+        );
+        let e = create_meeting(
+            &s,
+            &MeetingRequest {
+                kind: Some(MeetingKind::Assigned),
+                site: Some("redmond".into()),
+                ..req.clone()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("EnableAssignedConferenceType"),
+            "{e}"
+        );
+        let p = create_meeting(
+            &s,
+            &MeetingRequest {
+                site: Some("Redmond".into()),
+                ..req.clone()
+            },
+        )
+        .unwrap();
         assert_eq!(p.meeting.kind, MeetingKind::Private);
-        assert_eq!(effective_meeting_configuration(&s, Some("Dublin")).unwrap().designate_as_presenter, DesignateAsPresenter::None);
+        assert_eq!(
+            effective_meeting_configuration(&s, Some("Dublin"))
+                .unwrap()
+                .designate_as_presenter,
+            DesignateAsPresenter::None
+        );
     }
 
     #[test]
     fn a_granted_tag_policy_applies_to_its_user_only() {
         let s = store();
-        put(&s, "CsConferencingPolicy", "Tag:NoAnon", json!({"AllowAnonymousParticipantsInMeetings": false}));
-        put(&s, "CsUserPolicyAssignment", "alice@a.test", json!({"ConferencingPolicy": "NoAnon"}));
-        assert!(!conferencing_policy_for(&s, "alice@a.test", None).unwrap().allow_anonymous_participants_in_meetings);
-        assert!(conferencing_policy_for(&s, "bob@a.test", None).unwrap().allow_anonymous_participants_in_meetings);
-        let everyone = |who: &str| MeetingRequest { organizer: who.into(), access: Some(Access::Everyone), kind: Some(MeetingKind::Private), ..Default::default() };
+        put(
+            &s,
+            "CsConferencingPolicy",
+            "Tag:NoAnon",
+            json!({"AllowAnonymousParticipantsInMeetings": false}),
+        );
+        put(
+            &s,
+            "CsUserPolicyAssignment",
+            "alice@a.test",
+            json!({"ConferencingPolicy": "NoAnon"}),
+        );
+        assert!(
+            !conferencing_policy_for(&s, "alice@a.test", None)
+                .unwrap()
+                .allow_anonymous_participants_in_meetings
+        );
+        assert!(
+            conferencing_policy_for(&s, "bob@a.test", None)
+                .unwrap()
+                .allow_anonymous_participants_in_meetings
+        );
+        let everyone = |who: &str| MeetingRequest {
+            organizer: who.into(),
+            access: Some(Access::Everyone),
+            kind: Some(MeetingKind::Private),
+            ..Default::default()
+        };
         let a = create_meeting(&s, &everyone("alice@a.test")).unwrap();
         assert_eq!(a.meeting.access, Access::Everyone, "stored as asked");
-        assert!(a.warnings.iter().any(|w| w.contains("AllowAnonymousParticipantsInMeetings")), "{:?}", a.warnings);
-        assert!(create_meeting(&s, &everyone("bob@a.test")).unwrap().warnings.is_empty());
-        assert!(matches!(conferencing_policy_for(&s, "zed@a.test", None), Err(StoreError::NoSuchUser(_))));
-        assert!(matches!(create_meeting(&s, &everyone("zed@a.test")), Err(StoreError::NoSuchUser(_))));
+        assert!(
+            a.warnings
+                .iter()
+                .any(|w| w.contains("AllowAnonymousParticipantsInMeetings")),
+            "{:?}",
+            a.warnings
+        );
+        assert!(create_meeting(&s, &everyone("bob@a.test"))
+            .unwrap()
+            .warnings
+            .is_empty());
+        assert!(matches!(
+            conferencing_policy_for(&s, "zed@a.test", None),
+            Err(StoreError::NoSuchUser(_))
+        ));
+        assert!(matches!(
+            create_meeting(&s, &everyone("zed@a.test")),
+            Err(StoreError::NoSuchUser(_))
+        ));
     }
 }

@@ -61,15 +61,16 @@ fn get_help_lists_the_parameters_confab_does_not_enforce() {
     assert_eq!(list(h, "NotEnforced"), ["-AllowMessage"]);
     let h = &run(&mut sh, "Get-Help Set-CsFileTransferFilterConfiguration").objects[0];
     assert!(list(h, "NotEnforced").is_empty());
-    // a document the server does not read at all says so
+    // the conferencing configuration: the client audio port range is enforced (the MCU),
+    // the video and sharing ports are not
     let h = &run(&mut sh, "Get-Help New-CsConferencingConfiguration").objects[0];
-    assert!(h
-        .get("Synopsis")
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .contains("Not enforced"));
-    assert!(list(h, "NotEnforced").contains(&"-ClientMediaPortRangeEnabled".to_string()));
+    let not = list(h, "NotEnforced");
+    assert!(
+        !not.contains(&"-ClientMediaPortRangeEnabled".to_string()),
+        "{not:?}"
+    );
+    assert!(!not.contains(&"-ClientAudioPort".to_string()), "{not:?}");
+    assert!(not.contains(&"-ClientVideoPort".to_string()), "{not:?}");
     // the meeting configuration's creation rules are enforced (confab_admin::meetings)
     let h = &run(&mut sh, "Get-Help New-CsMeetingConfiguration").objects[0];
     let not = list(h, "NotEnforced");
@@ -81,7 +82,15 @@ fn get_help_lists_the_parameters_confab_does_not_enforce() {
     ] {
         assert!(!not.contains(&enforced.to_string()), "{enforced}: {not:?}");
     }
-    assert!(not.contains(&"-AdmitAnonymousUsersByDefault".to_string()), "{not:?}");
+    // the focus reads AdmitAnonymousUsersByDefault (focus/admission.rs)
+    assert!(
+        !not.contains(&"-AdmitAnonymousUsersByDefault".to_string()),
+        "{not:?}"
+    );
+    assert!(
+        not.contains(&"-RequireRoomSystemsAuthorization".to_string()),
+        "{not:?}"
+    );
     // Get- has no property parameters: the properties are named as they are
     let h = &run(&mut sh, "Get-Help Get-CsExternalAccessPolicy").objects[0];
     assert_eq!(
@@ -143,21 +152,43 @@ fn setting_an_unenforced_property_warns_and_names_it() {
     );
     assert!(out.warnings[0].contains("EnablePublicCloudAccess"));
 
-    // a document confab does not read at all: a warning even without properties
-    let out = run(&mut sh, "New-CsConferencingConfiguration -Identity Site:Redmond");
-    assert_eq!(out.warnings.len(), 1);
-    assert!(out.warnings[0].contains("CsConferencingConfiguration is not enforced"));
-    // the meeting configuration is read (the rules of meeting creation): only its
-    // unenforced properties warn
-    let out = run(&mut sh, "New-CsMeetingConfiguration -Identity Site:Redmond -PstnCallersBypassLobby $false");
-    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
-    let out = run(&mut sh, "Set-CsMeetingConfiguration -Identity Site:Redmond -AdmitAnonymousUsersByDefault $false");
-    assert!(out.warnings[0].contains("AdmitAnonymousUsersByDefault"), "{:?}", out.warnings);
+    // a document confab reads: no warning without properties
     let out = run(
         &mut sh,
-        "New-CsConferencingPolicy -Identity Big -MaxMeetingSize 500",
+        "New-CsConferencingConfiguration -Identity Site:Redmond",
     );
-    assert!(out.warnings[0].contains("MaxMeetingSize is not enforced"));
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    // the meeting configuration is read (the rules of meeting creation): only its
+    // unenforced properties warn
+    let out = run(
+        &mut sh,
+        "New-CsMeetingConfiguration -Identity Site:Redmond -PstnCallersBypassLobby $false",
+    );
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let out = run(
+        &mut sh,
+        "Set-CsMeetingConfiguration -Identity Site:Redmond -RequireRoomSystemsAuthorization $true",
+    );
+    assert!(
+        out.warnings[0].contains("RequireRoomSystemsAuthorization"),
+        "{:?}",
+        out.warnings
+    );
+    let out = run(
+        &mut sh,
+        "New-CsConferencingPolicy -Identity Big -MaxMeetingSize 500 -AllowIPVideo $false",
+    );
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].contains("AllowIPVideo"),
+        "{:?}",
+        out.warnings
+    );
+    assert!(
+        !out.warnings[0].contains("MaxMeetingSize"),
+        "{:?}",
+        out.warnings
+    );
 
     // a collection whose members are what is enforced: no warning
     let out = run(

@@ -12,6 +12,8 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod live;
+mod meeting;
 mod shell;
 
 #[derive(Parser)]
@@ -89,6 +91,11 @@ enum Command {
     /// FriendsAndFamily, Workgroup, Colleagues, External, Blocked)
     #[command(subcommand)]
     Contact(ContactCmd),
+    /// Meetings: create, list, show, remove (in the store, with the rules of
+    /// CsMeetingConfiguration and the organizer's CsConferencingPolicy), and live control
+    /// through a server's REST API: roster, admit, deny, mute, unmute, eject
+    #[command(subcommand)]
+    Meeting(meeting::MeetingCmd),
     /// The administration shell: Lync Management Shell cmdlets (Get-CsUser,
     /// Set-CsMeetingConfiguration -PstnCallersBypassLobby $false, New-CsAdminRole, …).
     /// Sign in with --admin NAME (or CONFAB_ADMIN) and the password from CONFAB_ADMIN_PASSWORD
@@ -544,8 +551,13 @@ fn real_main() -> anyhow::Result<()> {
                     tracing::info!("REST API on http://{}", l.local_addr()?);
                     let t = running.transports.clone();
                     let metrics: confab_web::MetricsSource = Arc::new(move || t.render_metrics());
+                    let live: Arc<dyn confab_web::meetings::LiveMeetings> = Arc::new(live::Live {
+                        core: running.core.clone(),
+                        transports: running.transports.clone(),
+                    });
                     let options = confab_web::ApiOptions {
                         export_dir: Some(export_dir),
+                        live_meetings: Some(live),
                         ..Default::default()
                     };
                     tokio::spawn(confab_web::serve_with(
@@ -561,6 +573,7 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::User(cmd) => user_command(cmd),
         Command::Contact(cmd) => contact_command(cmd),
+        Command::Meeting(cmd) => meeting::command(cmd),
         Command::Shell {
             common,
             admin,

@@ -287,3 +287,72 @@ fn backups_move_between_sqlite_and_postgres() {
     );
     assert!(Path::new(&from_pg).exists());
 }
+
+#[test]
+fn meetings_on_a_postgres_store() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url.as_str();
+    run(
+        url,
+        &[
+            "user",
+            "add",
+            "alice@example.test",
+            "--password",
+            "pw-alice",
+        ],
+    );
+    // the JSON on stdout (then any WARNING: lines from stderr)
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = run(url, args);
+        serde_json::Deserializer::from_str(&out)
+            .into_iter::<serde_json::Value>()
+            .next()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    };
+    let a1 = json(&[
+        "meeting",
+        "create",
+        "--organizer",
+        "alice@example.test",
+        "--json",
+    ]);
+    let a2 = json(&[
+        "meeting",
+        "create",
+        "--organizer",
+        "alice@example.test",
+        "--assigned",
+        "--json",
+    ]);
+    assert_eq!(a1["key"], a2["key"]);
+    let p = json(&[
+        "meeting",
+        "create",
+        "--organizer",
+        "alice@example.test",
+        "--private",
+        "--access",
+        "Everyone",
+        "--json",
+    ]);
+    assert_ne!(p["conference_id"], a1["conference_id"]);
+    let key = p["key"].as_str().unwrap();
+    let shown = json(&["meeting", "show", key, "--json"]);
+    assert_eq!(shown["access"], "Everyone");
+    run(url, &["meeting", "remove", key]);
+    let all = json(&["meeting", "list", "--json"]);
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    // the meeting moves with a backup into SQLite
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("m.backup");
+    run(url, &["backup", file.to_str().unwrap()]);
+    let restored = tmp.path().join("restored");
+    run(
+        restored.to_str().unwrap(),
+        &["restore", file.to_str().unwrap()],
+    );
+    let out = run(restored.to_str().unwrap(), &["meeting", "list"]);
+    assert!(out.contains(a1["key"].as_str().unwrap()), "{out}");
+}

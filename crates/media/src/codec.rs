@@ -14,9 +14,10 @@ pub const FRAME: usize = 320;
 pub const FRAME_8K: usize = 160;
 /// Largest encoded frame we produce.
 pub const MAX_ENCODED: usize = 400;
-/// Opus encoder complexity (0-10): 5 measured as the cost/quality knee for speech on
-/// this kind of machine (see docs/media.md).
-pub const OPUS_COMPLEXITY: i32 = 5;
+/// Opus encoder complexity (0-10). Measured on this kind of machine (docs/media.md):
+/// complexity 1 costs about 40 µs per 20 ms frame, 5 about 100 µs; the encoder runs once
+/// per talker per tick, so this is the Opus mixer's main cost.
+pub const OPUS_COMPLEXITY: i32 = 1;
 /// Opus bitrate (bits/s) for our mono wideband send streams.
 pub const OPUS_BITRATE: i32 = 24_000;
 
@@ -300,10 +301,19 @@ impl From<opus::Error> for CodecError {
     }
 }
 
-/// Decodes one leg's frames to 16 kHz linear PCM.
+/// Decodes one leg's frames to 16 kHz linear PCM. (G.711's scratch frame is kept inline,
+/// Opus's state behind a box: one indirection less on the cheap path.)
+#[allow(clippy::large_enum_variant)]
 pub enum Decoder {
-    G711 { alaw: bool, up: Upsampler, buf: [i16; FRAME_8K] },
-    Opus { dec: Box<opus::Decoder>, buf: Box<[i16; 5760]> },
+    G711 {
+        alaw: bool,
+        up: Upsampler,
+        buf: [i16; FRAME_8K],
+    },
+    Opus {
+        dec: Box<opus::Decoder>,
+        buf: Box<[i16; 5760]>,
+    },
 }
 
 impl Decoder {
@@ -339,16 +349,14 @@ impl Decoder {
                 buf[n..].fill(0);
                 up.process(buf, out);
             }
-            Decoder::Opus { dec, buf } => {
-                match dec.decode(payload, &mut buf[..], false) {
-                    Ok(n) if n >= FRAME => out.copy_from_slice(&buf[..FRAME]),
-                    Ok(n) => {
-                        out[..n].copy_from_slice(&buf[..n]);
-                        out[n..].fill(0);
-                    }
-                    Err(_) => self.conceal(out),
+            Decoder::Opus { dec, buf } => match dec.decode(payload, &mut buf[..], false) {
+                Ok(n) if n >= FRAME => out.copy_from_slice(&buf[..FRAME]),
+                Ok(n) => {
+                    out[..n].copy_from_slice(&buf[..n]);
+                    out[n..].fill(0);
                 }
-            }
+                Err(_) => self.conceal(out),
+            },
         }
     }
 
@@ -368,8 +376,13 @@ impl Decoder {
 }
 
 /// Encodes 16 kHz linear PCM frames in one codec.
+#[allow(clippy::large_enum_variant)]
 pub enum Encoder {
-    G711 { alaw: bool, down: Downsampler, buf: [i16; FRAME_8K] },
+    G711 {
+        alaw: bool,
+        down: Downsampler,
+        buf: [i16; FRAME_8K],
+    },
     Opus(Box<opus::Encoder>),
 }
 
@@ -381,14 +394,18 @@ impl Encoder {
                 down: Downsampler::default(),
                 buf: [0; FRAME_8K],
             },
-            Codec::Opus => {
-                let mut e = opus::Encoder::new(MIX_RATE, opus::Channels::Mono, opus::Application::Voip)?;
-                e.set_complexity(OPUS_COMPLEXITY)?;
-                e.set_bitrate(opus::Bitrate::Bits(OPUS_BITRATE))?;
-                e.set_inband_fec(false)?;
-                Encoder::Opus(Box::new(e))
-            }
+            Codec::Opus => Self::opus(OPUS_COMPLEXITY)?,
         })
+    }
+
+    /// An Opus encoder of the given complexity (0-10; the benchmark compares them).
+    pub fn opus(complexity: i32) -> Result<Encoder, CodecError> {
+        let mut e = opus::Encoder::new(MIX_RATE, opus::Channels::Mono, opus::Application::Voip)?;
+        e.set_complexity(complexity.clamp(0, 10))?;
+        e.set_bitrate(opus::Bitrate::Bits(OPUS_BITRATE))?;
+        e.set_inband_fec(false)?;
+        e.set_signal(opus::Signal::Voice)?;
+        Ok(Encoder::Opus(Box::new(e)))
     }
 
     /// Encodes one frame into `out`, returning the payload length.
@@ -452,7 +469,10 @@ mod tests {
 
     fn tone(freq: f32, rate: f32, n: usize, start: usize) -> Vec<i16> {
         (0..n)
-            .map(|i| ((2.0 * std::f32::consts::PI * freq * (start + i) as f32 / rate).sin() * 8000.0) as i16)
+            .map(|i| {
+                ((2.0 * std::f32::consts::PI * freq * (start + i) as f32 / rate).sin() * 8000.0)
+                    as i16
+            })
             .collect()
     }
 
@@ -462,7 +482,9 @@ mod tests {
         let mut down = Downsampler::default();
         let mut energy = 0i64;
         for f in 0..20 {
-            let x: [i16; FRAME_8K] = tone(1000.0, 8000.0, FRAME_8K, f * FRAME_8K).try_into().unwrap();
+            let x: [i16; FRAME_8K] = tone(1000.0, 8000.0, FRAME_8K, f * FRAME_8K)
+                .try_into()
+                .unwrap();
             let mut y = [0i16; FRAME];
             up.process(&x, &mut y);
             let mut z = [0i16; FRAME_8K];

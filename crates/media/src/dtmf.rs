@@ -84,7 +84,15 @@ mod tests {
 
     #[test]
     fn parse_and_digits() {
-        assert_eq!(parse(&[5, 0x8a, 1, 0]), Some(TelephoneEvent { event: 5, end: true, volume: 10, duration: 256 }));
+        assert_eq!(
+            parse(&[5, 0x8a, 1, 0]),
+            Some(TelephoneEvent {
+                event: 5,
+                end: true,
+                volume: 10,
+                duration: 256
+            })
+        );
         assert_eq!(parse(&[1, 2, 3]), None);
         assert_eq!(digit(10), Some('*'));
         assert_eq!(digit(11), Some('#'));
@@ -97,10 +105,17 @@ mod tests {
         let mut d = DtmfDetector::default();
         let mut got = String::new();
         for (ts, ev, end) in [
-            (1000, 1, false), (1000, 1, false), (1000, 1, true), (1000, 1, true), (1000, 1, true),
-            (5000, 11, false), (5000, 11, true), (5000, 11, true),
+            (1000, 1, false),
+            (1000, 1, false),
+            (1000, 1, true),
+            (1000, 1, true),
+            (1000, 1, true),
+            (5000, 11, false),
+            (5000, 11, true),
+            (5000, 11, true),
             // The same key again is a new press (new timestamp).
-            (9000, 11, false), (9000, 11, true),
+            (9000, 11, false),
+            (9000, 11, true),
         ] {
             if let Some(c) = d.push(ts, &p(ev, end, 800)) {
                 got.push(c);
@@ -115,7 +130,13 @@ mod tests {
         let mut got = String::new();
         // Press 7 loses every end packet; the next press (only its end packets arrive,
         // all three) still yields both digits, each once.
-        for (ts, ev, end) in [(100, 7, false), (100, 7, false), (900, 8, true), (900, 8, true), (900, 8, true)] {
+        for (ts, ev, end) in [
+            (100, 7, false),
+            (100, 7, false),
+            (900, 8, true),
+            (900, 8, true),
+            (900, 8, true),
+        ] {
             if let Some(c) = d.push(ts, &p(ev, end, 400)) {
                 got.push(c);
             }

@@ -16,8 +16,8 @@
 //! counted.
 
 use crate::codec::Codec;
-pub use crate::mixer::{LegId, LegMode, RoomId};
 use crate::mixer::{CodecState, LegConfig, Pushed, Room};
+pub use crate::mixer::{LegId, LegMode, RoomId};
 use crate::rtp::{self, MAX_PACKET};
 use crate::sdp::{self, Negotiated, Offer, SdpError};
 use std::collections::hash_map::RandomState;
@@ -65,9 +65,13 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            // Lync's A/V conferencing media ports.
             port_min: 49152,
-            port_max: 53151,
-            threads: thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4),
+            port_max: 57500,
+            threads: thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4),
             rtp_timeout: Duration::from_secs(30),
             codecs: vec![Codec::Opus, Codec::Pcmu, Codec::Pcma],
             max_legs: 1000,
@@ -105,7 +109,10 @@ impl fmt::Display for MediaError {
         match self {
             MediaError::NoCommonCodec => f.write_str("no common audio codec"),
             MediaError::BadSdp(m) => write!(f, "bad SDP: {m}"),
-            MediaError::PortOutsideRange(p) => write!(f, "media port {p} is outside the allowed client audio port range"),
+            MediaError::PortOutsideRange(p) => write!(
+                f,
+                "media port {p} is outside the allowed client audio port range"
+            ),
             MediaError::NoPorts => f.write_str("no free media port"),
             MediaError::Full => f.write_str("media engine at capacity"),
             MediaError::Closed => f.write_str("media leg or engine closed"),
@@ -247,7 +254,14 @@ impl Remote {
         Remote {
             ip: n.remote_ip,
             rtp: SocketAddr::new(n.remote_ip, n.remote_port),
-            rtcp: SocketAddr::new(n.remote_ip, if n.rtcp_mux { n.remote_port } else { n.remote_rtcp_port }),
+            rtcp: SocketAddr::new(
+                n.remote_ip,
+                if n.rtcp_mux {
+                    n.remote_port
+                } else {
+                    n.remote_rtcp_port
+                },
+            ),
             mux: n.rtcp_mux,
             sends: n.remote_sends(),
         }
@@ -255,11 +269,46 @@ impl Remote {
 }
 
 enum Cmd {
-    Add { room: RoomId, leg: LegId, cfg: LegConfig, state: Box<CodecState>, rtp: UdpSocket, rtcp: UdpSocket, remote: Remote },
-    Update { leg: LegId, cfg: LegConfig, state: Option<Box<CodecState>>, remote: Remote },
-    Mode { leg: LegId, mode: LegMode },
-    Close { leg: LegId },
+    Add {
+        room: RoomId,
+        leg: LegId,
+        cfg: LegConfig,
+        state: Box<CodecState>,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        remote: Remote,
+    },
+    Update {
+        leg: LegId,
+        cfg: LegConfig,
+        state: Option<Box<CodecState>>,
+        remote: Remote,
+    },
+    Mode {
+        leg: LegId,
+        mode: LegMode,
+    },
+    Close {
+        leg: LegId,
+    },
     Range(Option<RangeInclusive<u16>>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lync_client_audio_port_range() {
+        assert_eq!(client_audio_port_range(true, 5350, 40), Some(5350..=5389));
+        assert_eq!(client_audio_port_range(false, 5350, 40), None);
+        assert_eq!(client_audio_port_range(true, 0, 40), None);
+        assert_eq!(client_audio_port_range(true, 5350, 0), None);
+        assert_eq!(
+            client_audio_port_range(true, 65530, 40),
+            Some(65530..=65535)
+        );
+    }
 }
 
 fn random_u64() -> u64 {
@@ -272,10 +321,16 @@ impl Engine {
     /// Starts the mixing threads.
     pub fn start(cfg: EngineConfig) -> std::io::Result<Engine> {
         if cfg.port_min > cfg.port_max || cfg.port_max == u16::MAX {
-            return Err(std::io::Error::new(ErrorKind::InvalidInput, "bad media port range"));
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "bad media port range",
+            ));
         }
         if cfg.codecs.is_empty() {
-            return Err(std::io::Error::new(ErrorKind::InvalidInput, "no codecs configured"));
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "no codecs configured",
+            ));
         }
         let threads = cfg.threads.max(1);
         let shared = Arc::new(Shared {
@@ -316,6 +371,14 @@ impl Engine {
     fn negotiate(&self, offer: &str, prefs: &[Codec]) -> Result<(Offer, Negotiated), MediaError> {
         let parsed = sdp::parse_offer(offer)?;
         let neg = sdp::negotiate(&parsed, prefs)?;
+        if !neg.remote_ip.is_unspecified()
+            && neg.remote_ip.is_ipv4() != self.inner.cfg.bind_ip.is_ipv4()
+        {
+            return Err(MediaError::BadSdp(format!(
+                "the offer's address {} is not of our address family",
+                neg.remote_ip
+            )));
+        }
         if !neg.remote_ip.is_unspecified() {
             let st = lock(&self.inner.state);
             if let Some(r) = &st.remote_range {
@@ -344,7 +407,9 @@ impl Engine {
             Ok(()) => Ok(()),
             // Full: the thread drains its queue every tick, so this waits at most about
             // one tick; it happens only after 1024 commands within one tick.
-            Err(TrySendError::Full(cmd)) => self.inner.txs[thread].send(cmd).map_err(|_| MediaError::Closed),
+            Err(TrySendError::Full(cmd)) => self.inner.txs[thread]
+                .send(cmd)
+                .map_err(|_| MediaError::Closed),
             Err(TrySendError::Disconnected(_)) => Err(MediaError::Closed),
         }
     }
@@ -357,7 +422,8 @@ impl Engine {
         if first >= cfg.port_max {
             return Err(MediaError::NoPorts);
         }
-        let pairs = ((cfg.port_max - first) / 2 + 1) as usize;
+        // Pairs (p, p + 1) with p even and p + 1 <= port_max.
+        let pairs = (cfg.port_max - first).div_ceil(2) as usize;
         let mut tried = 0;
         while tried < pairs {
             let port = {
@@ -366,7 +432,11 @@ impl Engine {
                 while tried < pairs {
                     tried += 1;
                     let p = st.next_port;
-                    st.next_port = if p as u32 + 2 + 1 > cfg.port_max as u32 { first } else { p + 2 };
+                    st.next_port = if p as u32 + 2 + 1 > cfg.port_max as u32 {
+                        first
+                    } else {
+                        p + 2
+                    };
                     if !st.ports_used.contains(&p) {
                         st.ports_used.insert(p);
                         found = Some(p);
@@ -395,7 +465,12 @@ impl Engine {
 
     /// Negotiates `offer` (an SDP body), binds the leg's sockets, adds it to the room in
     /// `mode`, returns the SDP answer to put in the 200 OK.
-    pub fn open_leg(&self, room: RoomId, offer: &str, mode: LegMode) -> Result<(LegId, String), MediaError> {
+    pub fn open_leg(
+        &self,
+        room: RoomId,
+        offer: &str,
+        mode: LegMode,
+    ) -> Result<(LegId, String), MediaError> {
         let (parsed, neg) = self.negotiate(offer, &self.inner.cfg.codecs)?;
         let state = CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         // Reserve the leg (counts toward max_legs while the sockets are bound).
@@ -406,13 +481,25 @@ impl Engine {
             }
             let thread = match st.rooms.get(&room) {
                 Some(&(t, _)) => t,
-                None => (0..st.thread_legs.len()).min_by_key(|&t| st.thread_legs[t]).unwrap_or(0),
+                None => (0..st.thread_legs.len())
+                    .min_by_key(|&t| st.thread_legs[t])
+                    .unwrap_or(0),
             };
             st.rooms.entry(room).or_insert((thread, 0)).1 += 1;
             st.thread_legs[thread] += 1;
             let leg = LegId(st.next_leg);
             st.next_leg += 1;
-            st.legs.insert(leg, LegInfo { room, thread, port: 0, session_id: 0, version: 1, codec: neg.codec });
+            st.legs.insert(
+                leg,
+                LegInfo {
+                    room,
+                    thread,
+                    port: 0,
+                    session_id: 0,
+                    version: 1,
+                    codec: neg.codec,
+                },
+            );
             (leg, thread)
         };
         let (port, rtp_sock, rtcp_sock) = match self.bind_pair() {
@@ -469,14 +556,27 @@ impl Engine {
     /// A re-INVITE's offer on an existing leg (hold = sendonly/inactive/c=0.0.0.0, resume,
     /// new address): returns the new answer (same ports, o= version incremented).
     pub fn update_leg(&self, leg: LegId, offer: &str) -> Result<String, MediaError> {
-        let current = lock(&self.inner.state).legs.get(&leg).map(|i| i.codec).ok_or(MediaError::Closed)?;
+        let current = lock(&self.inner.state)
+            .legs
+            .get(&leg)
+            .map(|i| i.codec)
+            .ok_or(MediaError::Closed)?;
         // Keep the codec if the new offer still has it.
         let mut prefs = Vec::with_capacity(self.inner.cfg.codecs.len());
         prefs.push(current);
-        prefs.extend(self.inner.cfg.codecs.iter().copied().filter(|c| *c != current));
+        prefs.extend(
+            self.inner
+                .cfg
+                .codecs
+                .iter()
+                .copied()
+                .filter(|c| *c != current),
+        );
         let (parsed, neg) = self.negotiate(offer, &prefs)?;
         let state = if neg.codec != current {
-            Some(Box::new(CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?))
+            Some(Box::new(
+                CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?,
+            ))
         } else {
             None
         };
@@ -487,8 +587,23 @@ impl Engine {
             info.codec = neg.codec;
             (info.thread, info.port, info.session_id, info.version)
         };
-        let answer = sdp::build_answer(&parsed, &neg, self.inner.cfg.bind_ip, port, session_id, version);
-        self.send(thread, Cmd::Update { leg, cfg: Self::leg_config(&neg, LegMode::Active), state, remote: Remote::of(&neg) })?;
+        let answer = sdp::build_answer(
+            &parsed,
+            &neg,
+            self.inner.cfg.bind_ip,
+            port,
+            session_id,
+            version,
+        );
+        self.send(
+            thread,
+            Cmd::Update {
+                leg,
+                cfg: Self::leg_config(&neg, LegMode::Active),
+                state,
+                remote: Remote::of(&neg),
+            },
+        )?;
         Ok(answer)
     }
 
@@ -530,7 +645,12 @@ impl Engine {
             if now >= deadline {
                 return None;
             }
-            q = match self.inner.shared.event_ready.wait_timeout(q, deadline - now) {
+            q = match self
+                .inner
+                .shared
+                .event_ready
+                .wait_timeout(q, deadline - now)
+            {
                 Ok((g, _)) => g,
                 Err(e) => e.into_inner().0,
             };
@@ -542,7 +662,11 @@ impl Engine {
             let st = lock(&self.inner.state);
             (st.legs.len(), st.rooms.len())
         };
-        let mut s = EngineStats { legs, rooms, ..Default::default() };
+        let mut s = EngineStats {
+            legs,
+            rooms,
+            ..Default::default()
+        };
         for t in &self.inner.shared.threads {
             s.ticks += t.ticks.load(Relaxed);
             s.late_ticks += t.late_ticks.load(Relaxed);
@@ -572,6 +696,22 @@ impl Engine {
     pub fn leg_port(&self, leg: LegId) -> Option<u16> {
         lock(&self.inner.state).legs.get(&leg).map(|i| i.port)
     }
+}
+
+/// The clients' audio port range from Lync's CsConferencingConfiguration:
+/// `ClientMediaPortRangeEnabled`, `ClientAudioPort` (the first port) and
+/// `ClientAudioPortRange` (how many): `None` when disabled, or when the numbers do not
+/// make a port range (then no range is enforced rather than every client refused).
+pub fn client_audio_port_range(
+    enabled: bool,
+    port: i64,
+    count: i64,
+) -> Option<RangeInclusive<u16>> {
+    if !enabled || !(1..=65535).contains(&port) || count < 1 {
+        return None;
+    }
+    let last = (port + count - 1).min(65535);
+    Some(port as u16..=last as u16)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -627,30 +767,74 @@ enum Flow {
 }
 
 impl MixThread {
-    fn new(index: usize, shared: Arc<Shared>, rx: Receiver<Cmd>, rtp_timeout: Duration) -> MixThread {
-        MixThread { index, shared, rx, rtp_timeout, rooms: Vec::new(), range: None, buf: Box::new([0; 2048]), local: Local::default() }
+    fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        rx: Receiver<Cmd>,
+        rtp_timeout: Duration,
+    ) -> MixThread {
+        MixThread {
+            index,
+            shared,
+            rx,
+            rtp_timeout,
+            rooms: Vec::new(),
+            range: None,
+            buf: Box::new([0; 2048]),
+            local: Local::default(),
+        }
     }
 
     fn find(&self, leg: LegId) -> Option<(usize, usize)> {
-        self.rooms.iter().enumerate().find_map(|(r, tr)| tr.net.iter().position(|n| n.id == leg).map(|i| (r, i)))
+        self.rooms
+            .iter()
+            .enumerate()
+            .find_map(|(r, tr)| tr.net.iter().position(|n| n.id == leg).map(|i| (r, i)))
     }
 
     fn handle(&mut self, cmd: Cmd) {
         match cmd {
-            Cmd::Add { room, leg, cfg, state, rtp, rtcp, remote } => {
+            Cmd::Add {
+                room,
+                leg,
+                cfg,
+                state,
+                rtp,
+                rtcp,
+                remote,
+            } => {
                 let r = match self.rooms.iter().position(|r| r.id == room) {
                     Some(r) => r,
                     None => {
-                        self.rooms.push(ThreadRoom { id: room, room: Room::new(), net: Vec::new(), encodes_seen: 0, decodes_seen: 0 });
+                        self.rooms.push(ThreadRoom {
+                            id: room,
+                            room: Room::new(),
+                            net: Vec::new(),
+                            encodes_seen: 0,
+                            decodes_seen: 0,
+                        });
                         self.rooms.len() - 1
                     }
                 };
                 let tr = &mut self.rooms[r];
                 tr.room.add_prepared(leg, cfg, *state);
                 let now = Instant::now();
-                tr.net.push(NetLeg { id: leg, rtp, rtcp, remote, last_rx: now, timed_out: false, last_sr: now });
+                tr.net.push(NetLeg {
+                    id: leg,
+                    rtp,
+                    rtcp,
+                    remote,
+                    last_rx: now,
+                    timed_out: false,
+                    last_sr: now,
+                });
             }
-            Cmd::Update { leg, cfg, state, remote } => {
+            Cmd::Update {
+                leg,
+                cfg,
+                state,
+                remote,
+            } => {
                 if let Some((r, i)) = self.find(leg) {
                     let tr = &mut self.rooms[r];
                     tr.room.update_leg(i, cfg, state.map(|b| *b));
@@ -734,7 +918,13 @@ impl MixThread {
         let range = self.range.clone();
         let timeout = self.rtp_timeout;
         for tr in &mut self.rooms {
-            let ThreadRoom { id: _, room, net, encodes_seen, decodes_seen } = tr;
+            let ThreadRoom {
+                id: _,
+                room,
+                net,
+                encodes_seen,
+                decodes_seen,
+            } = tr;
             // Receive.
             for (i, n) in net.iter_mut().enumerate() {
                 for on_rtcp_port in [false, true] {
@@ -793,7 +983,8 @@ impl MixThread {
                             }
                             Pushed::Dtmf(digit) => {
                                 self.local.dtmf += 1;
-                                self.shared.push_event(MediaEvent::Dtmf { leg: n.id, digit });
+                                self.shared
+                                    .push_event(MediaEvent::Dtmf { leg: n.id, digit });
                             }
                             Pushed::Audio | Pushed::Event => {}
                         }
@@ -834,8 +1025,10 @@ impl MixThread {
                 }
             }
             let c = &self.shared.threads[self.index];
-            c.encodes.fetch_add(room.stats.encodes - *encodes_seen, Relaxed);
-            c.decodes.fetch_add(room.stats.decodes - *decodes_seen, Relaxed);
+            c.encodes
+                .fetch_add(room.stats.encodes - *encodes_seen, Relaxed);
+            c.decodes
+                .fetch_add(room.stats.decodes - *decodes_seen, Relaxed);
             *encodes_seen = room.stats.encodes;
             *decodes_seen = room.stats.decodes;
         }

@@ -76,7 +76,12 @@ impl JitterBuffer {
     pub fn new(ts_per_frame: u32) -> JitterBuffer {
         JitterBuffer {
             slots: (0..SLOTS)
-                .map(|_| Slot { seq: 0, full: false, len: 0, data: Box::new([0; MAX_PAYLOAD]) })
+                .map(|_| Slot {
+                    seq: 0,
+                    full: false,
+                    len: 0,
+                    data: Box::new([0; MAX_PAYLOAD]),
+                })
                 .collect(),
             ssrc: None,
             next: None,
@@ -190,7 +195,9 @@ impl JitterBuffer {
 
     /// One 20 ms tick's frame.
     pub fn pop(&mut self) -> Playout<'_> {
-        let Some(next) = self.next else { return Playout::Idle };
+        let Some(next) = self.next else {
+            return Playout::Idle;
+        };
         if self.prefill > 0 {
             self.prefill -= 1;
             return Playout::Idle;
@@ -363,11 +370,9 @@ mod tests {
         let mut jb = JitterBuffer::new(160);
         // A burst of 10 frames, then one per tick: depth stays above target.
         run(&mut jb, &(0..10).collect::<Vec<_>>());
-        let mut s = 10u16;
-        for _ in 0..300 {
+        for s in 10u16..310 {
             jb.pop();
             jb.push(s, s as u32 * 160, 7, &[0]);
-            s += 1;
         }
         assert!(jb.stats.skipped >= 1);
         assert!(jb.depth() <= MIN_DELAY as usize + 4, "depth {}", jb.depth());

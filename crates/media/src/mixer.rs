@@ -90,7 +90,10 @@ pub struct CodecState {
 
 impl CodecState {
     pub fn new(codec: Codec) -> Result<CodecState, CodecError> {
-        Ok(CodecState { dec: Decoder::new(codec)?, enc: Encoder::new(codec)? })
+        Ok(CodecState {
+            dec: Decoder::new(codec)?,
+            enc: Encoder::new(codec)?,
+        })
     }
 }
 
@@ -140,7 +143,12 @@ struct Shared {
 
 impl Shared {
     fn new() -> Shared {
-        Shared { enc: None, valid: false, len: 0, buf: [0; MAX_ENCODED] }
+        Shared {
+            enc: None,
+            valid: false,
+            len: 0,
+            buf: [0; MAX_ENCODED],
+        }
     }
 
     fn get(&mut self, codec: Codec, pcm: &[i16; FRAME], encodes: &mut u64) -> &[u8] {
@@ -283,7 +291,11 @@ impl Room {
         } else if cfg.codec != leg.cfg.codec {
             return;
         }
-        leg.cfg = LegConfig { ssrc: leg.cfg.ssrc, mode: leg.cfg.mode, ..cfg };
+        leg.cfg = LegConfig {
+            ssrc: leg.cfg.ssrc,
+            mode: leg.cfg.mode,
+            ..cfg
+        };
         leg.marker = true;
     }
 
@@ -298,7 +310,12 @@ impl Room {
     /// (our SSRC, current RTP timestamp, packets sent, octets sent) for an RTCP SR.
     pub fn sender_info(&self, idx: usize) -> (u32, u32, u32, u32) {
         let l = &self.legs[idx];
-        (l.cfg.ssrc, l.ts, l.counters.tx_packets as u32, l.counters.tx_octets as u32)
+        (
+            l.cfg.ssrc,
+            l.ts,
+            l.counters.tx_packets as u32,
+            l.counters.tx_octets as u32,
+        )
     }
 
     pub fn is_talker(&self, idx: usize) -> bool {
@@ -332,7 +349,9 @@ impl Room {
         self.sum.fill(0);
         for leg in &mut self.legs {
             let heard = leg.cfg.mode == LegMode::Active && leg.cfg.hear;
-            let MixLeg { jitter, dec, pcm, .. } = leg;
+            let MixLeg {
+                jitter, dec, pcm, ..
+            } = leg;
             let got = match jitter.pop() {
                 Playout::Frame(payload) if heard => {
                     dec.decode(payload, pcm);
@@ -346,7 +365,12 @@ impl Room {
             };
             if got {
                 self.stats.decodes += 1;
-                let e: i64 = leg.pcm.iter().map(|&s| (s as i32 * s as i32) as i64).sum::<i64>() / FRAME as i64;
+                let e: i64 = leg
+                    .pcm
+                    .iter()
+                    .map(|&s| (s as i32 * s as i32) as i64)
+                    .sum::<i64>()
+                    / FRAME as i64;
                 if e > TALK_THRESHOLD {
                     leg.hang = HANGOVER;
                 } else {
@@ -418,7 +442,14 @@ impl Room {
                 leg.ts = leg.ts.wrapping_add(step);
                 continue;
             }
-            rtp::write_header(&mut self.packet, leg.marker, leg.cfg.pt, leg.seq, leg.ts, leg.cfg.ssrc);
+            rtp::write_header(
+                &mut self.packet,
+                leg.marker,
+                leg.cfg.pt,
+                leg.seq,
+                leg.ts,
+                leg.cfg.ssrc,
+            );
             let n = HEADER_LEN + payload.len();
             self.packet[HEADER_LEN..n].copy_from_slice(payload);
             leg.marker = false;
@@ -494,12 +525,18 @@ mod tests {
         let a = pkt(false);
         let b = pkt(true);
         assert_eq!(room.push_rtp(0, &rtp::parse(&a).unwrap()), Pushed::Event);
-        assert_eq!(room.push_rtp(0, &rtp::parse(&b).unwrap()), Pushed::Dtmf('5'));
+        assert_eq!(
+            room.push_rtp(0, &rtp::parse(&b).unwrap()),
+            Pushed::Dtmf('5')
+        );
         assert_eq!(room.push_rtp(0, &rtp::parse(&b).unwrap()), Pushed::Event);
         let mut v = vec![0u8; 12];
         rtp::write_header(&mut v, false, 96, 1, 500, 9);
         v.push(1);
-        assert_eq!(room.push_rtp(0, &rtp::parse(&v).unwrap()), Pushed::UnknownPt);
+        assert_eq!(
+            room.push_rtp(0, &rtp::parse(&v).unwrap()),
+            Pushed::UnknownPt
+        );
         assert_eq!(room.counters(0).unknown_pt, 1);
     }
 }

@@ -229,7 +229,10 @@ mod tests {
     fn round_trip() {
         let p = packet(0, 65535, 0xdead_beef, 42, &[1, 2, 3]);
         let r = parse(&p).unwrap();
-        assert_eq!((r.pt, r.seq, r.ts, r.ssrc, r.marker), (0, 65535, 0xdead_beef, 42, false));
+        assert_eq!(
+            (r.pt, r.seq, r.ts, r.ssrc, r.marker),
+            (0, 65535, 0xdead_beef, 42, false)
+        );
         assert_eq!(r.payload, &[1, 2, 3]);
     }
 

@@ -123,10 +123,13 @@ fn bad<T>(m: impl Into<String>) -> Result<T, SdpError> {
 fn parse_conn(v: &str) -> Result<IpAddr, SdpError> {
     // c=IN IP4 192.0.2.1 (a multicast TTL suffix "/127" is refused: unicast only)
     let mut it = v.split_ascii_whitespace();
-    let (Some("IN"), Some(kind), Some(addr), None) = (it.next(), it.next(), it.next(), it.next()) else {
+    let (Some("IN"), Some(kind), Some(addr), None) = (it.next(), it.next(), it.next(), it.next())
+    else {
         return bad(format!("bad c= line: {v:.60}"));
     };
-    let ip: IpAddr = addr.parse().map_err(|_| SdpError::Bad(format!("bad address in c=: {addr:.60}")))?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| SdpError::Bad(format!("bad address in c=: {addr:.60}")))?;
     match (kind, ip) {
         ("IP4", IpAddr::V4(_)) | ("IP6", IpAddr::V6(_)) => {}
         _ => return bad(format!("address type mismatch in c=: {v:.60}")),
@@ -152,7 +155,11 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
     if sdp.len() > MAX_SDP {
         return bad("SDP body too large");
     }
-    let mut offer = Offer { conn: None, direction: Direction::SendRecv, media: Vec::new() };
+    let mut offer = Offer {
+        conn: None,
+        direction: Direction::SendRecv,
+        media: Vec::new(),
+    };
     let mut seen_v = false;
     for (n, raw) in sdp.lines().enumerate() {
         let line = raw.trim_end_matches('\r');
@@ -177,11 +184,14 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
                     return bad("too many m= lines");
                 }
                 let mut it = v.split_ascii_whitespace();
-                let (Some(media), Some(port), Some(proto)) = (it.next(), it.next(), it.next()) else {
+                let (Some(media), Some(port), Some(proto)) = (it.next(), it.next(), it.next())
+                else {
                     return bad(format!("bad m= line: {v:.60}"));
                 };
                 // "port/count" is for layered multicast; refuse it.
-                let port: u16 = port.parse().map_err(|_| SdpError::Bad(format!("bad port in m=: {port:.20}")))?;
+                let port: u16 = port
+                    .parse()
+                    .map_err(|_| SdpError::Bad(format!("bad port in m=: {port:.20}")))?;
                 let formats: Vec<String> = it.take(MAX_FORMATS + 1).map(str::to_string).collect();
                 if formats.is_empty() || formats.len() > MAX_FORMATS {
                     return bad("m= line needs 1 to 64 formats");
@@ -218,11 +228,19 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
                     }
                     continue;
                 }
-                let Some(m) = offer.media.last_mut() else { continue };
+                let Some(m) = offer.media.last_mut() else {
+                    continue;
+                };
                 match (name, value) {
                     ("rtpmap", Some(val)) => {
-                        let (pt, enc) = val.split_once(' ').ok_or_else(|| SdpError::Bad("bad a=rtpmap".into()))?;
-                        let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| SdpError::Bad("bad a=rtpmap payload type".into()))?;
+                        let (pt, enc) = val
+                            .split_once(' ')
+                            .ok_or_else(|| SdpError::Bad("bad a=rtpmap".into()))?;
+                        let pt: u8 = pt
+                            .parse()
+                            .ok()
+                            .filter(|p| *p < 128)
+                            .ok_or_else(|| SdpError::Bad("bad a=rtpmap payload type".into()))?;
                         let mut parts = enc.trim().split('/');
                         let name = parts.next().unwrap_or("").to_string();
                         let rate: u32 = parts
@@ -230,13 +248,20 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
                             .and_then(|r| r.parse().ok())
                             .ok_or_else(|| SdpError::Bad("bad a=rtpmap clock rate".into()))?;
                         let channels: u8 = match parts.next() {
-                            Some(c) => c.parse().map_err(|_| SdpError::Bad("bad a=rtpmap channels".into()))?,
+                            Some(c) => c
+                                .parse()
+                                .map_err(|_| SdpError::Bad("bad a=rtpmap channels".into()))?,
                             None => 1,
                         };
                         if name.is_empty() || name.len() > 32 || m.rtpmaps.len() >= MAX_FORMATS {
                             return bad("bad a=rtpmap");
                         }
-                        m.rtpmaps.push(RtpMap { pt, name, rate, channels });
+                        m.rtpmaps.push(RtpMap {
+                            pt,
+                            name,
+                            rate,
+                            channels,
+                        });
                     }
                     ("rtcp", Some(val)) => {
                         let mut it = val.split_ascii_whitespace();
@@ -245,7 +270,9 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
                             .and_then(|p| p.parse().ok())
                             .ok_or_else(|| SdpError::Bad("bad a=rtcp".into()))?;
                         let ip = match (it.next(), it.next(), it.next()) {
-                            (Some(net), Some(kind), Some(addr)) => Some(parse_conn(&format!("{net} {kind} {addr}"))?),
+                            (Some(net), Some(kind), Some(addr)) => {
+                                Some(parse_conn(&format!("{net} {kind} {addr}"))?)
+                            }
                             (None, _, _) => None,
                             _ => return bad("bad a=rtcp address"),
                         };
@@ -285,15 +312,28 @@ pub fn negotiate(offer: &Offer, prefs: &[Codec]) -> Result<Negotiated, SdpError>
         let Some(remote_ip) = m.conn.or(offer.conn) else {
             return bad("no c= line for the audio stream");
         };
-        let pts: Vec<u8> = m.formats.iter().filter_map(|f| f.parse::<u8>().ok()).filter(|p| *p < 128).collect();
+        let pts: Vec<u8> = m
+            .formats
+            .iter()
+            .filter_map(|f| f.parse::<u8>().ok())
+            .filter(|p| *p < 128)
+            .collect();
         let map_of = |pt: u8| m.rtpmaps.iter().find(|r| r.pt == pt);
         let mut choice = None;
         'prefs: for &codec in prefs {
             for &pt in &pts {
                 let ok = match map_of(pt) {
                     Some(r) => match codec {
-                        Codec::Opus => r.name.eq_ignore_ascii_case("opus") && r.rate == 48_000 && r.channels == 2,
-                        _ => r.name.eq_ignore_ascii_case(codec.name()) && r.rate == 8000 && r.channels == 1,
+                        Codec::Opus => {
+                            r.name.eq_ignore_ascii_case("opus")
+                                && r.rate == 48_000
+                                && r.channels == 2
+                        }
+                        _ => {
+                            r.name.eq_ignore_ascii_case(codec.name())
+                                && r.rate == 8000
+                                && r.channels == 1
+                        }
                     },
                     None => codec.static_pt() == Some(pt),
                 };
@@ -305,7 +345,9 @@ pub fn negotiate(offer: &Offer, prefs: &[Codec]) -> Result<Negotiated, SdpError>
         }
         let Some((codec, pt)) = choice else { continue };
         let dtmf_pt = pts.iter().copied().find(|&p| {
-            map_of(p).is_some_and(|r| r.name.eq_ignore_ascii_case("telephone-event") && r.rate == codec.clock_rate())
+            map_of(p).is_some_and(|r| {
+                r.name.eq_ignore_ascii_case("telephone-event") && r.rate == codec.clock_rate()
+            })
         });
         let (remote_rtcp_port, rtcp_ip) = match m.rtcp {
             Some((p, ip)) => (p, ip),
@@ -370,7 +412,11 @@ pub fn build_answer(
             }
         }
         if let Some(d) = neg.dtmf_pt {
-            let _ = write!(s, "a=rtpmap:{d} telephone-event/{}\r\na=fmtp:{d} 0-15\r\n", neg.codec.clock_rate());
+            let _ = write!(
+                s,
+                "a=rtpmap:{d} telephone-event/{}\r\na=fmtp:{d} 0-15\r\n",
+                neg.codec.clock_rate()
+            );
         }
         s.push_str("a=ptime:20\r\n");
         if neg.rtcp_mux {
@@ -397,7 +443,12 @@ pub fn sdp_offer(ip: IpAddr, port: u16, codecs: &[Codec]) -> String {
             }
             c => {
                 let _ = write!(fmts, " {}", c.static_pt().unwrap_or(0));
-                let _ = write!(attrs, "a=rtpmap:{} {}/8000\r\n", c.static_pt().unwrap_or(0), c.name());
+                let _ = write!(
+                    attrs,
+                    "a=rtpmap:{} {}/8000\r\n",
+                    c.static_pt().unwrap_or(0),
+                    c.name()
+                );
             }
         }
     }
@@ -426,15 +477,27 @@ mod tests {
 
     #[test]
     fn opus_preferred_with_dtmf() {
-        let o = parse_offer(&sdp_offer(ip("127.0.0.1"), 4000, &[Codec::Pcmu, Codec::Opus])).unwrap();
+        let o = parse_offer(&sdp_offer(
+            ip("127.0.0.1"),
+            4000,
+            &[Codec::Pcmu, Codec::Opus],
+        ))
+        .unwrap();
         let n = negotiate(&o, &PREFS).unwrap();
         assert_eq!((n.codec, n.pt, n.dtmf_pt), (Codec::Opus, 111, Some(110)));
-        assert_eq!((n.remote_port, n.remote_rtcp_port, n.rtcp_mux), (4000, 4001, false));
+        assert_eq!(
+            (n.remote_port, n.remote_rtcp_port, n.rtcp_mux),
+            (4000, 4001, false)
+        );
         let n = negotiate(&o, &[Codec::Pcma, Codec::Pcmu]).unwrap();
         assert_eq!((n.codec, n.pt, n.dtmf_pt), (Codec::Pcmu, 0, Some(101)));
         let a = build_answer(&o, &n, ip("127.0.0.2"), 20000, 5, 1);
         assert!(a.contains("m=audio 20000 RTP/AVP 0 101\r\n"), "{a}");
-        assert!(a.contains("a=rtcp:20001\r\n") && a.contains("a=sendrecv\r\n") && a.contains("o=confab 5 1 IN IP4 127.0.0.2"));
+        assert!(
+            a.contains("a=rtcp:20001\r\n")
+                && a.contains("a=sendrecv\r\n")
+                && a.contains("o=confab 5 1 IN IP4 127.0.0.2")
+        );
     }
 
     #[test]
@@ -449,13 +512,22 @@ mod tests {
     #[test]
     fn no_common_codec() {
         let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 9 18\r\n";
-        assert_eq!(negotiate(&parse_offer(sdp).unwrap(), &PREFS), Err(SdpError::NoCommonCodec));
+        assert_eq!(
+            negotiate(&parse_offer(sdp).unwrap(), &PREFS),
+            Err(SdpError::NoCommonCodec)
+        );
         // SRTP only: also nothing we can take.
         let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/SAVP 0\r\n";
-        assert_eq!(negotiate(&parse_offer(sdp).unwrap(), &PREFS), Err(SdpError::NoCommonCodec));
+        assert_eq!(
+            negotiate(&parse_offer(sdp).unwrap(), &PREFS),
+            Err(SdpError::NoCommonCodec)
+        );
         // Opus must be /48000/2.
         let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 96\r\na=rtpmap:96 opus/16000\r\n";
-        assert_eq!(negotiate(&parse_offer(sdp).unwrap(), &PREFS), Err(SdpError::NoCommonCodec));
+        assert_eq!(
+            negotiate(&parse_offer(sdp).unwrap(), &PREFS),
+            Err(SdpError::NoCommonCodec)
+        );
     }
 
     #[test]
@@ -471,7 +543,14 @@ mod tests {
         assert!(n.rtcp_mux && n.remote_sends() && !n.we_send());
         let a = build_answer(&o, &n, ip("10.0.0.9"), 30000, 1, 2);
         let ms: Vec<&str> = a.lines().filter(|l| l.starts_with("m=")).collect();
-        assert_eq!(ms, vec!["m=video 0 RTP/AVP 96", "m=audio 30000 RTP/AVP 0", "m=audio 0 RTP/AVP 0"]);
+        assert_eq!(
+            ms,
+            vec![
+                "m=video 0 RTP/AVP 96",
+                "m=audio 30000 RTP/AVP 0",
+                "m=audio 0 RTP/AVP 0"
+            ]
+        );
         assert!(a.contains("a=recvonly\r\n") && a.contains("a=rtcp-mux\r\n"));
         // inactive → inactive; session-level direction applies to streams without one.
         let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\na=inactive\r\nm=audio 5000 RTP/AVP 0\r\n";
@@ -491,7 +570,10 @@ mod tests {
         let n = negotiate(&parse_offer(sdp).unwrap(), &PREFS).unwrap();
         assert_eq!((n.remote_ip, n.remote_rtcp_port), (ip("::1"), 5009));
         let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\na=rtcp:5009 IN IP4 10.6.6.6\r\n";
-        assert!(matches!(negotiate(&parse_offer(sdp).unwrap(), &PREFS), Err(SdpError::Bad(_))));
+        assert!(matches!(
+            negotiate(&parse_offer(sdp).unwrap(), &PREFS),
+            Err(SdpError::Bad(_))
+        ));
     }
 
     #[test]
@@ -512,7 +594,10 @@ mod tests {
             "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 96\r\na=rtcp:x\r\n",
             "v=0\r\nc=IN IP4 10.0.0.1\r\n",
         ] {
-            assert!(matches!(parse_offer(sdp), Err(SdpError::Bad(_))), "accepted {sdp:?}");
+            assert!(
+                matches!(parse_offer(sdp), Err(SdpError::Bad(_))),
+                "accepted {sdp:?}"
+            );
         }
         // No c= at all.
         let o = parse_offer("v=0\r\nm=audio 5000 RTP/AVP 0\r\n").unwrap();
@@ -521,7 +606,10 @@ mod tests {
         let big = format!("v=0\r\n{}", "a=x\r\n".repeat(MAX_SDP / 5 + 1));
         assert!(parse_offer(&big).is_err());
         // Too many formats.
-        let many = format!("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP{}\r\n", " 0".repeat(65));
+        let many = format!(
+            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP{}\r\n",
+            " 0".repeat(65)
+        );
         assert!(parse_offer(&many).is_err());
     }
 }

@@ -23,8 +23,14 @@ fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-const NO_MEETINGS: crate::Enforcement =
-    NotEnforced("confab has no conferencing yet (meetings are the next part)");
+const NO_CONTENT: crate::Enforcement = NotEnforced(
+    "confab's meetings carry audio and IM only: no content, sharing, whiteboard, polls or notes yet",
+);
+const NO_VIDEO: crate::Enforcement =
+    NotEnforced("confab's meetings carry audio only: the MCU mixes no video");
+const NO_RECORDING: crate::Enforcement = NotEnforced("confab does not record meetings or calls");
+const NO_DIAL_OUT: crate::Enforcement =
+    NotEnforced("confab's meetings cannot dial out to the PSTN yet");
 const NO_PROVISIONING: crate::Enforcement = NotEnforced(
     "a client setting: confab does not provision clients (no in-band provisioning) yet",
 );
@@ -142,14 +148,14 @@ document! {
         => "EnableAssignedConferenceType", Bool,
         Enforced("$false refuses assigned meetings (confab_admin::meetings::create_meeting)");
     admit_anonymous_users_by_default: bool = true
-        => "AdmitAnonymousUsersByDefault", Bool, NO_MEETINGS;
+        => "AdmitAnonymousUsersByDefault", Bool, Enforced("$false: anonymous callers wait in the lobby even of an Everyone meeting (focus/admission.rs)");
     require_room_systems_authorization: bool = false
-        => "RequireRoomSystemsAuthorization", Bool, NO_MEETINGS;
-    allow_conference_recording: bool = true => "AllowConferenceRecording", Bool, NO_MEETINGS;
-    logo_url: String = String::new() => "LogoURL", text(1024), NO_MEETINGS;
-    help_url: String = String::new() => "HelpURL", text(1024), NO_MEETINGS;
-    legal_url: String = String::new() => "LegalURL", text(1024), NO_MEETINGS;
-    custom_footer_text: String = String::new() => "CustomFooterText", text(1024), NO_MEETINGS;
+        => "RequireRoomSystemsAuthorization", Bool, NotEnforced("confab knows no room systems");
+    allow_conference_recording: bool = true => "AllowConferenceRecording", Bool, NO_RECORDING;
+    logo_url: String = String::new() => "LogoURL", text(1024), NO_WEB;
+    help_url: String = String::new() => "HelpURL", text(1024), NO_WEB;
+    legal_url: String = String::new() => "LegalURL", text(1024), NO_WEB;
+    custom_footer_text: String = String::new() => "CustomFooterText", text(1024), NO_WEB;
 }
 
 document! {
@@ -158,29 +164,29 @@ document! {
         scopes: [Global, Site, Service("ConferencingServer")],
         policy: false,
         get_set_only: false,
-        read_by_server: false,
+        read_by_server: true,
     }
-    max_content_storage_mb: i64 = 500 => "MaxContentStorageMb", int(50, 1024), NO_MEETINGS;
-    max_upload_file_size_mb: i64 = 500 => "MaxUploadFileSizeMb", int(1, 1024), NO_MEETINGS;
+    max_content_storage_mb: i64 = 500 => "MaxContentStorageMb", int(50, 1024), NO_CONTENT;
+    max_upload_file_size_mb: i64 = 500 => "MaxUploadFileSizeMb", int(1, 1024), NO_CONTENT;
     content_grace_period: String = "15.00:00:00".into()
-        => "ContentGracePeriod", text(32), NO_MEETINGS;
+        => "ContentGracePeriod", text(32), NO_CONTENT;
     max_bandwidth_per_app_sharing_service_mb: i64 = 375
-        => "MaxBandwidthPerAppSharingServiceMb", int(1, 10000), NO_MEETINGS;
-    client_audio_port: i64 = 5350 => "ClientAudioPort", PORT, NO_MEETINGS;
-    client_audio_port_range: i64 = 40 => "ClientAudioPortRange", RANGE, NO_MEETINGS;
-    client_video_port: i64 = 5350 => "ClientVideoPort", PORT, NO_MEETINGS;
-    client_video_port_range: i64 = 40 => "ClientVideoPortRange", RANGE, NO_MEETINGS;
-    client_app_sharing_port: i64 = 5350 => "ClientAppSharingPort", PORT, NO_MEETINGS;
-    client_app_sharing_port_range: i64 = 40 => "ClientAppSharingPortRange", RANGE, NO_MEETINGS;
-    client_file_transfer_port: i64 = 5350 => "ClientFileTransferPort", PORT, NO_MEETINGS;
+        => "MaxBandwidthPerAppSharingServiceMb", int(1, 10000), NO_CONTENT;
+    client_audio_port: i64 = 5350 => "ClientAudioPort", PORT, Enforced("with ClientMediaPortRangeEnabled: the MCU refuses offers (488) and drops RTP/RTCP from clients' ports outside ClientAudioPort .. +ClientAudioPortRange (confab-media engine)");
+    client_audio_port_range: i64 = 40 => "ClientAudioPortRange", RANGE, Enforced("with ClientMediaPortRangeEnabled: the size of the clients' audio port range the MCU accepts");
+    client_video_port: i64 = 5350 => "ClientVideoPort", PORT, NO_VIDEO;
+    client_video_port_range: i64 = 40 => "ClientVideoPortRange", RANGE, NO_VIDEO;
+    client_app_sharing_port: i64 = 5350 => "ClientAppSharingPort", PORT, NO_CONTENT;
+    client_app_sharing_port_range: i64 = 40 => "ClientAppSharingPortRange", RANGE, NO_CONTENT;
+    client_file_transfer_port: i64 = 5350 => "ClientFileTransferPort", PORT, NO_CONTENT;
     client_file_transfer_port_range: i64 = 40
-        => "ClientFileTransferPortRange", RANGE, NO_MEETINGS;
-    client_media_port: i64 = 5350 => "ClientMediaPort", PORT, NO_MEETINGS;
-    client_media_port_range: i64 = 40 => "ClientMediaPortRange", RANGE, NO_MEETINGS;
-    client_sip_dynamic_port: i64 = 7100 => "ClientSipDynamicPort", PORT, NO_MEETINGS;
-    client_sip_dynamic_port_range: i64 = 3 => "ClientSipDynamicPortRange", RANGE, NO_MEETINGS;
+        => "ClientFileTransferPortRange", RANGE, NO_CONTENT;
+    client_media_port: i64 = 5350 => "ClientMediaPort", PORT, NotEnforced("the combined range of clients without per-modality ranges: confab checks the audio range (ClientAudioPort) only");
+    client_media_port_range: i64 = 40 => "ClientMediaPortRange", RANGE, NotEnforced("the combined range of clients without per-modality ranges: confab checks the audio range (ClientAudioPortRange) only");
+    client_sip_dynamic_port: i64 = 7100 => "ClientSipDynamicPort", PORT, NO_PROVISIONING;
+    client_sip_dynamic_port_range: i64 = 3 => "ClientSipDynamicPortRange", RANGE, NO_PROVISIONING;
     client_media_port_range_enabled: bool = false
-        => "ClientMediaPortRangeEnabled", Bool, NO_MEETINGS;
+        => "ClientMediaPortRangeEnabled", Bool, Enforced("$True: the MCU takes audio only from clients' ports in ClientAudioPort .. +ClientAudioPortRange (offers outside: 488; packets: dropped)");
 }
 
 lync_enum! {
@@ -196,53 +202,53 @@ document! {
         scopes: [Global, Site, Tag],
         policy: true,
         get_set_only: false,
-        read_by_server: false,
+        read_by_server: true,
     }
-    allow_ip_audio: bool = true => "AllowIPAudio", Bool, NO_MEETINGS;
-    allow_ip_video: bool = true => "AllowIPVideo", Bool, NO_MEETINGS;
-    allow_multi_view: bool = true => "AllowMultiView", Bool, NO_MEETINGS;
-    allow_participant_control: bool = true => "AllowParticipantControl", Bool, NO_MEETINGS;
-    allow_annotations: bool = true => "AllowAnnotations", Bool, NO_MEETINGS;
+    allow_ip_audio: bool = true => "AllowIPAudio", Bool, Enforced("$false: the organizer's meetings refuse audio joins with 488 (focus/admission.rs)");
+    allow_ip_video: bool = true => "AllowIPVideo", Bool, NO_VIDEO;
+    allow_multi_view: bool = true => "AllowMultiView", Bool, NO_VIDEO;
+    allow_participant_control: bool = true => "AllowParticipantControl", Bool, NO_CONTENT;
+    allow_annotations: bool = true => "AllowAnnotations", Bool, NO_CONTENT;
     disable_power_point_annotations: bool = false
-        => "DisablePowerPointAnnotations", Bool, NO_MEETINGS;
+        => "DisablePowerPointAnnotations", Bool, NO_CONTENT;
     allow_user_to_schedule_meetings_with_app_sharing: bool = true
-        => "AllowUserToScheduleMeetingsWithAppSharing", Bool, NO_MEETINGS;
+        => "AllowUserToScheduleMeetingsWithAppSharing", Bool, NO_CONTENT;
     allow_non_enterprise_voice_users_to_dial_out: bool = false
-        => "AllowNonEnterpriseVoiceUsersToDialOut", Bool, NO_MEETINGS;
+        => "AllowNonEnterpriseVoiceUsersToDialOut", Bool, NO_DIAL_OUT;
     allow_anonymous_users_to_dial_out: bool = false
-        => "AllowAnonymousUsersToDialOut", Bool, NO_MEETINGS;
+        => "AllowAnonymousUsersToDialOut", Bool, NO_DIAL_OUT;
     allow_anonymous_participants_in_meetings: bool = true
-        => "AllowAnonymousParticipantsInMeetings", Bool, NO_MEETINGS;
+        => "AllowAnonymousParticipantsInMeetings", Bool, Enforced("$false: anonymous callers are refused with 403 by the organizer's meetings (focus/admission.rs)");
     allow_external_users_to_save_content: bool = true
-        => "AllowExternalUsersToSaveContent", Bool, NO_MEETINGS;
-    allow_external_user_control: bool = false => "AllowExternalUserControl", Bool, NO_MEETINGS;
+        => "AllowExternalUsersToSaveContent", Bool, NO_CONTENT;
+    allow_external_user_control: bool = false => "AllowExternalUserControl", Bool, NO_CONTENT;
     allow_external_users_to_record_meeting: bool = false
-        => "AllowExternalUsersToRecordMeeting", Bool, NO_MEETINGS;
-    allow_polls: bool = true => "AllowPolls", Bool, NO_MEETINGS;
-    allow_shared_notes: bool = true => "AllowSharedNotes", Bool, NO_MEETINGS;
-    enable_dial_in_conferencing: bool = true => "EnableDialInConferencing", Bool, NO_MEETINGS;
+        => "AllowExternalUsersToRecordMeeting", Bool, NO_RECORDING;
+    allow_polls: bool = true => "AllowPolls", Bool, NO_CONTENT;
+    allow_shared_notes: bool = true => "AllowSharedNotes", Bool, NO_CONTENT;
+    enable_dial_in_conferencing: bool = true => "EnableDialInConferencing", Bool, NotEnforced("dial-in conferencing (PSTN callers) is not served yet");
     enable_app_desktop_sharing: AppDesktopSharing = AppDesktopSharing::Desktop
-        => "EnableAppDesktopSharing", Enum(AppDesktopSharing::VALUES), NO_MEETINGS;
-    allow_conference_recording: bool = false => "AllowConferenceRecording", Bool, NO_MEETINGS;
-    enable_p2p_recording: bool = false => "EnableP2PRecording", Bool, NO_MEETINGS;
-    enable_file_transfer: bool = true => "EnableFileTransfer", Bool, NO_MEETINGS;
+        => "EnableAppDesktopSharing", Enum(AppDesktopSharing::VALUES), NO_CONTENT;
+    allow_conference_recording: bool = false => "AllowConferenceRecording", Bool, NO_RECORDING;
+    enable_p2p_recording: bool = false => "EnableP2PRecording", Bool, NO_RECORDING;
+    enable_file_transfer: bool = true => "EnableFileTransfer", Bool, NO_CONTENT;
     enable_p2p_file_transfer: bool = true => "EnableP2PFileTransfer", Bool,
         NotEnforced("peer-to-peer file transfer is governed by CsFileTransferFilterConfiguration only");
     enable_p2p_video: bool = true => "EnableP2PVideo", Bool,
         NotEnforced("confab relays signalling only and does not look at the media of calls");
-    allow_large_meetings: bool = false => "AllowLargeMeetings", Bool, NO_MEETINGS;
-    enable_data_collaboration: bool = true => "EnableDataCollaboration", Bool, NO_MEETINGS;
+    allow_large_meetings: bool = false => "AllowLargeMeetings", Bool, NotEnforced("confab bounds meetings by MaxMeetingSize and [meetings] max_participants only");
+    enable_data_collaboration: bool = true => "EnableDataCollaboration", Bool, NO_CONTENT;
     max_video_conference_resolution: VideoResolution = VideoResolution::VGA
-        => "MaxVideoConferenceResolution", Enum(VideoResolution::VALUES), NO_MEETINGS;
-    max_meeting_size: i64 = 250 => "MaxMeetingSize", int(2, 1000), NO_MEETINGS;
-    audio_bit_rate_kb: i64 = 200 => "AudioBitRateKb", int(20, 200), NO_MEETINGS;
-    video_bit_rate_kb: i64 = 50000 => "VideoBitRateKb", int(1, 50000), NO_MEETINGS;
-    app_sharing_bit_rate_kb: i64 = 50000 => "AppSharingBitRateKb", int(1, 50000), NO_MEETINGS;
+        => "MaxVideoConferenceResolution", Enum(VideoResolution::VALUES), NO_VIDEO;
+    max_meeting_size: i64 = 250 => "MaxMeetingSize", int(2, 1000), Enforced("joins beyond it (participants and lobby together) are refused with 486 (focus/admission.rs)");
+    audio_bit_rate_kb: i64 = 200 => "AudioBitRateKb", int(20, 200), NotEnforced("the MCU's Opus encoder runs at its own fixed bit rate");
+    video_bit_rate_kb: i64 = 50000 => "VideoBitRateKb", int(1, 50000), NO_VIDEO;
+    app_sharing_bit_rate_kb: i64 = 50000 => "AppSharingBitRateKb", int(1, 50000), NO_CONTENT;
     file_transfer_bit_rate_kb: i64 = 50000
-        => "FileTransferBitRateKb", int(1, 50000), NO_MEETINGS;
+        => "FileTransferBitRateKb", int(1, 50000), NO_CONTENT;
     total_receive_video_bit_rate_kb: i64 = 6000
-        => "TotalReceiveVideoBitRateKb", int(1, 50000), NO_MEETINGS;
-    enable_multi_view_join: bool = true => "EnableMultiViewJoin", Bool, NO_MEETINGS;
+        => "TotalReceiveVideoBitRateKb", int(1, 50000), NO_VIDEO;
+    enable_multi_view_join: bool = true => "EnableMultiViewJoin", Bool, NO_VIDEO;
 }
 
 // ----- clients and IM --------------------------------------------------------------------------

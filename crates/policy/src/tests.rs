@@ -176,7 +176,23 @@ fn enforcement_is_declared_for_every_property() {
     assert_eq!(enforced, ["DisableRTFIm"]);
     // the rules of meeting creation read it (confab_admin::meetings)
     assert!(MeetingConfiguration::DEF.is_enforced());
-    assert!(!ConferencingConfiguration::DEF.is_enforced());
+    // the focus and the MCU read these (MaxMeetingSize, the client audio port range...)
+    assert!(ConferencingConfiguration::DEF.is_enforced());
+    assert!(ConferencingPolicy::DEF.is_enforced());
+    let cp: Vec<&str> = ConferencingPolicy::DEF
+        .props
+        .iter()
+        .filter(|p| p.enforcement.is_enforced())
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        cp,
+        [
+            "AllowIPAudio",
+            "AllowAnonymousParticipantsInMeetings",
+            "MaxMeetingSize"
+        ]
+    );
     assert!(ImFilterConfiguration::DEF.is_enforced());
     assert!(BlockedDomain::DEF.not_enforced().next().is_none());
     assert!(

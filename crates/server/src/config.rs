@@ -151,8 +151,8 @@ impl Default for MeetingsConfig {
         MeetingsConfig {
             enabled: true,
             media_address: None,
-            media_port_min: 40000,
-            media_port_max: 41999,
+            media_port_min: 49152,
+            media_port_max: 57500,
             mixer_threads: 2,
             rtp_timeout_secs: 30,
             lobby_timeout_secs: 900,
@@ -592,9 +592,7 @@ impl Config {
         }
         let m = &self.meetings;
         if m.media_port_min < 1024 || m.media_port_min >= m.media_port_max {
-            return Err(
-                "section [meetings]: need 1024 <= media_port_min < media_port_max".into(),
-            );
+            return Err("section [meetings]: need 1024 <= media_port_min < media_port_max".into());
         }
         if m.mixer_threads == 0 || m.mixer_threads > 64 {
             return Err("key 'meetings.mixer_threads': must be 1 to 64".into());

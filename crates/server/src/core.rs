@@ -381,7 +381,8 @@ impl Core {
             let c = p.conferencing_configuration();
             let range = c.client_media_port_range_enabled.then(|| {
                 let lo = c.client_audio_port.clamp(1, 65535) as u16;
-                let hi = (c.client_audio_port + c.client_audio_port_range - 1).clamp(1, 65535) as u16;
+                let hi =
+                    (c.client_audio_port + c.client_audio_port_range - 1).clamp(1, 65535) as u16;
                 lo..=hi.max(lo)
             });
             m.set_remote_port_range(range);
@@ -1326,6 +1327,12 @@ impl Core {
         // the store is read by a worker (effects.rs), one reload waiting at a time
         if self.store.is_some() && !self.reload_queued.swap(true, Ordering::AcqRel) {
             self.effects.push(crate::effects::Effect::Reload, false);
+        }
+        // expired meetings leave the store (Lync: 14 days after a one-time meeting's end)
+        if self.store.is_some() && self.focus.expiry_due(now) {
+            let unix = self.wall.unix_at(now) as i64;
+            self.effects
+                .push(crate::effects::Effect::ExpireMeetings { now: unix }, false);
         }
         self.run_jobs(jobs, now, out);
     }

@@ -68,18 +68,13 @@ pub enum Effect {
     },
     /// Read the configuration, server applications and contact lists again if changed.
     Reload,
-    /// Read the meeting an INVITE to a conference URI joins, then answer server
-    /// transaction `key` (the focus decides: join, lobby or refusal).
-    Join {
-        shard: usize,
-        key: String,
-        req: Box<Message>,
-        conf: crate::focus::ConfAddr,
-        caller: crate::focus::admission::Caller,
-        src: crate::net::Source,
-    },
+    /// Read the meeting an INVITE to a conference URI joins, then answer its server
+    /// transaction (the focus decides: join, lobby or refusal).
+    Join(Box<crate::focus::JoinRequest>),
     /// A meeting was used (its expiry counts from its last use).
     TouchMeeting { id: i64 },
+    /// Delete the meetings expired at `now` (Unix seconds).
+    ExpireMeetings { now: i64 },
 }
 
 /// What an effect found, fed back into the core.
@@ -106,15 +101,10 @@ pub enum Completion {
         owners: Vec<String>,
     },
     /// The meeting a join asked for.
-    Joined {
-        shard: usize,
-        key: String,
-        req: Box<Message>,
-        conf: crate::focus::ConfAddr,
-        caller: crate::focus::admission::Caller,
-        src: crate::net::Source,
-        meeting: Result<Option<confab_store::Meeting>, StoreError>,
-    },
+    Joined(
+        Box<crate::focus::JoinRequest>,
+        Result<Option<confab_store::Meeting>, StoreError>,
+    ),
     Done,
 }
 
@@ -245,22 +235,18 @@ impl Core {
                 };
                 Completion::Reloaded { owners }
             }
-            Effect::Join {
-                shard,
-                key,
-                req,
-                conf,
-                caller,
-                src,
-            } => Completion::Joined {
-                meeting: unpanicked("reading a meeting", || store.meeting_by_key(&conf.key)),
-                shard,
-                key,
-                req,
-                conf,
-                caller,
-                src,
-            },
+            Effect::Join(j) => {
+                let meeting = unpanicked("reading a meeting", || store.meeting_by_key(&j.conf.key));
+                Completion::Joined(j, meeting)
+            }
+            Effect::ExpireMeetings { now } => {
+                match store.expire_meetings(now) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("{n} expired meetings removed"),
+                    Err(e) => tracing::warn!("removing expired meetings: {e}"),
+                }
+                Completion::Done
+            }
             Effect::TouchMeeting { id } => {
                 if let Err(e) = store.touch_meeting(id, self.wall.unix_at(Instant::now()) as i64) {
                     tracing::warn!(meeting = id, "recording a meeting's use: {e}");
@@ -331,15 +317,7 @@ impl Core {
                     out,
                 );
             }
-            Completion::Joined {
-                shard,
-                key,
-                req,
-                conf,
-                caller,
-                src,
-                meeting,
-            } => self.complete_join(shard, &key, &req, &conf, caller, &src, meeting, now, out),
+            Completion::Joined(j, meeting) => self.complete_join(*j, meeting, now, out),
             Completion::Done => {}
         }
     }

@@ -147,8 +147,20 @@ impl Transports {
         for (name, kind, help, v) in values {
             render_value(&mut s, name, kind, help, v);
         }
-        render_value(&mut s, "confab_meetings", "gauge", "Meetings in progress on this server.", core.focus.meetings() as f64);
-        render_value(&mut s, "confab_meeting_participants", "gauge", "Participants (lobby included) in meetings on this server.", core.focus.participants() as f64);
+        render_value(
+            &mut s,
+            "confab_meetings",
+            "gauge",
+            "Meetings in progress on this server.",
+            core.focus.meetings() as f64,
+        );
+        render_value(
+            &mut s,
+            "confab_meeting_participants",
+            "gauge",
+            "Participants (lobby included) in meetings on this server.",
+            core.focus.participants() as f64,
+        );
         if let Some(m) = core.focus.media() {
             let st = m.stats();
             let mcu: [(&str, &str, &str, f64); 8] = [

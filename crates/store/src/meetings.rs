@@ -182,8 +182,10 @@ pub fn normalize_address(raw: &str) -> Result<String, StoreError> {
 /// when it cannot be one.
 pub fn normalize_key(raw: &str) -> Option<String> {
     let k = raw.trim().to_ascii_uppercase();
-    (k.len() == KEY_LEN && k.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-        .then_some(k)
+    (k.len() == KEY_LEN
+        && k.bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+    .then_some(k)
 }
 
 /// The Luhn check digit of `digits` (ASCII digits).
@@ -264,7 +266,8 @@ pub fn expiry(
     }
 }
 
-const COLUMNS: &str = "id, organizer, meeting_key, conference_id, kind, subject, access, presenters, \
+const COLUMNS: &str =
+    "id, organizer, meeting_key, conference_id, kind, subject, access, presenters, \
      pstn_bypass_lobby, invitees, created_at, end_at, last_used_at, expires_at";
 
 fn from_row(r: &Row) -> Result<Meeting, StoreError> {
@@ -292,10 +295,17 @@ fn bump(conn: &Conn<'_>) -> Result<(), StoreError> {
     crate::bump_version(conn, "meetings_version")
 }
 
-fn one(conn: &Conn<'_>, clause: &str, params: &[crate::db::Value]) -> Result<Option<Meeting>, StoreError> {
-    conn.query_opt(&format!("SELECT {COLUMNS} FROM meetings WHERE {clause}"), params)?
-        .map(|r| from_row(&r))
-        .transpose()
+fn one(
+    conn: &Conn<'_>,
+    clause: &str,
+    params: &[crate::db::Value],
+) -> Result<Option<Meeting>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM meetings WHERE {clause}"),
+        params,
+    )?
+    .map(|r| from_row(&r))
+    .transpose()
 }
 
 impl Store {
@@ -339,8 +349,8 @@ impl Store {
             }
         }
         let expires_at = expiry(m.kind, created_at, end_at, None);
-        let invitees_json = serde_json::to_string(&invitees)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let invitees_json =
+            serde_json::to_string(&invitees).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.transaction(|tx| {
             let exists: bool = tx
                 .query_one(
@@ -430,7 +440,13 @@ impl Store {
         let (Ok(organizer), Some(key)) = (normalize_address(organizer), normalize_key(key)) else {
             return Ok(None);
         };
-        self.read(|c| one(c, "organizer = ?1 AND meeting_key = ?2", vals![organizer, key]))
+        self.read(|c| {
+            one(
+                c,
+                "organizer = ?1 AND meeting_key = ?2",
+                vals![organizer, key],
+            )
+        })
     }
 
     /// The meeting with conference key `key` (case-insensitive), whoever organizes it.
@@ -584,26 +600,44 @@ mod tests {
 
     #[test]
     fn enums_parse_any_case_and_name_the_values() {
-        assert_eq!("sameenterprise".parse::<Access>().unwrap(), Access::SameEnterprise);
+        assert_eq!(
+            "sameenterprise".parse::<Access>().unwrap(),
+            Access::SameEnterprise
+        );
         assert_eq!(Access::Everyone.to_string(), "Everyone");
         assert_eq!(MeetingKind::Assigned.to_string(), "Assigned");
         let e = "Public".parse::<Access>().unwrap_err().to_string();
-        assert!(e.contains("Locked, Invited, SameEnterprise, Everyone"), "{e}");
+        assert!(
+            e.contains("Locked, Invited, SameEnterprise, Everyone"),
+            "{e}"
+        );
         assert!("none".parse::<Presenters>().is_ok());
     }
 
     #[test]
     fn expiry_follows_lync() {
         let d = PRIVATE_MEETING_GRACE_SECS;
-        assert_eq!(expiry(MeetingKind::Assigned, 100, Some(200), Some(300)), None);
-        assert_eq!(expiry(MeetingKind::Private, 100, Some(200), Some(300)), Some(200 + d));
-        assert_eq!(expiry(MeetingKind::Private, 100, None, Some(300)), Some(300 + d));
+        assert_eq!(
+            expiry(MeetingKind::Assigned, 100, Some(200), Some(300)),
+            None
+        );
+        assert_eq!(
+            expiry(MeetingKind::Private, 100, Some(200), Some(300)),
+            Some(200 + d)
+        );
+        assert_eq!(
+            expiry(MeetingKind::Private, 100, None, Some(300)),
+            Some(300 + d)
+        );
         assert_eq!(expiry(MeetingKind::Private, 100, None, None), Some(100 + d));
     }
 
     #[test]
     fn addresses() {
-        assert_eq!(normalize_address("sip:Alice@Example.TEST").unwrap(), "alice@example.test");
+        assert_eq!(
+            normalize_address("sip:Alice@Example.TEST").unwrap(),
+            "alice@example.test"
+        );
         for bad in ["alice", "@x.test", "a b@x.test", "alice@"] {
             assert!(normalize_address(bad).is_err(), "{bad:?}");
         }

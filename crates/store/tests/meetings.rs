@@ -47,23 +47,41 @@ fn assigned_is_the_same_every_time_private_is_new() {
     for db in &test_dbs() {
         let s = store(db);
         let v0 = s.meetings_version().unwrap();
-        let a1 = s.create_meeting(&new("sip:ALICE@a.test", MeetingKind::Assigned)).unwrap();
-        let a2 = s.create_meeting(&new("alice@a.test", MeetingKind::Assigned)).unwrap();
+        let a1 = s
+            .create_meeting(&new("sip:ALICE@a.test", MeetingKind::Assigned))
+            .unwrap();
+        let a2 = s
+            .create_meeting(&new("alice@a.test", MeetingKind::Assigned))
+            .unwrap();
         assert_eq!(a1, a2, "{}", db.name);
         assert_eq!(a1.organizer, "alice@a.test");
         assert_eq!(a1.expires_at, None, "an assigned meeting never expires");
         assert_eq!(a1.key.len(), 8);
-        assert!(a1.key.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-        assert!(valid_conference_id(&a1.conference_id), "{}", a1.conference_id);
+        assert!(a1
+            .key
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert!(
+            valid_conference_id(&a1.conference_id),
+            "{}",
+            a1.conference_id
+        );
         assert_eq!(
             a1.uri(),
             format!("sip:alice@a.test;gruu;opaque=app:conf:focus:id:{}", a1.key)
         );
-        assert_eq!(a1.meet_url(), format!("https://meet.a.test/alice/{}", a1.key));
+        assert_eq!(
+            a1.meet_url(),
+            format!("https://meet.a.test/alice/{}", a1.key)
+        );
         assert!(s.meetings_version().unwrap() > v0);
 
-        let p1 = s.create_meeting(&new("alice@a.test", MeetingKind::Private)).unwrap();
-        let p2 = s.create_meeting(&new("alice@a.test", MeetingKind::Private)).unwrap();
+        let p1 = s
+            .create_meeting(&new("alice@a.test", MeetingKind::Private))
+            .unwrap();
+        let p2 = s
+            .create_meeting(&new("alice@a.test", MeetingKind::Private))
+            .unwrap();
         assert_ne!(p1.key, p2.key);
         assert_ne!(p1.conference_id, p2.conference_id);
         assert_ne!(p1.key, a1.key);
@@ -73,10 +91,16 @@ fn assigned_is_the_same_every_time_private_is_new() {
         );
 
         // lookups
-        assert_eq!(s.meeting("alice@a.test", &p1.key.to_lowercase()).unwrap(), Some(p1.clone()));
+        assert_eq!(
+            s.meeting("alice@a.test", &p1.key.to_lowercase()).unwrap(),
+            Some(p1.clone())
+        );
         assert_eq!(s.meeting("bob@a.test", &p1.key).unwrap(), None);
         assert_eq!(s.meeting_by_key(&p2.key).unwrap(), Some(p2.clone()));
-        assert_eq!(s.meeting_by_conference_id(&a1.conference_id).unwrap(), Some(a1.clone()));
+        assert_eq!(
+            s.meeting_by_conference_id(&a1.conference_id).unwrap(),
+            Some(a1.clone())
+        );
         assert_eq!(s.meeting_by_conference_id("12345").unwrap(), None);
         assert_eq!(s.meeting_by_key("'; DROP TABLE").unwrap(), None);
         assert_eq!(s.meetings(Some("alice@a.test")).unwrap().len(), 3);
@@ -99,7 +123,11 @@ fn assigned_meetings_make_everyone_company_and_keep_no_end() {
         p.presenters = Presenters::Everyone;
         p.subject = "Weekly sync".into();
         p.access = Access::Invited;
-        p.invitees = vec!["sip:Alice@A.test".into(), "carol@b.test".into(), "alice@a.test".into()];
+        p.invitees = vec![
+            "sip:Alice@A.test".into(),
+            "carol@b.test".into(),
+            "alice@a.test".into(),
+        ];
         let end = now() + 3600;
         p.end_at = Some(end);
         let p = s.create_meeting(&p).unwrap();
@@ -117,7 +145,9 @@ fn conference_ids_are_unique() {
         let mut ids = std::collections::HashSet::new();
         let mut keys = std::collections::HashSet::new();
         for _ in 0..200 {
-            let m = s.create_meeting(&new("alice@a.test", MeetingKind::Private)).unwrap();
+            let m = s
+                .create_meeting(&new("alice@a.test", MeetingKind::Private))
+                .unwrap();
             assert!(ids.insert(m.conference_id), "{}", db.name);
             assert!(keys.insert(m.key));
         }
@@ -129,9 +159,15 @@ fn expiry_deletes_only_expired_private_meetings() {
     for db in &test_dbs() {
         let s = store(db);
         let t = now();
-        let a = s.create_meeting(&new("alice@a.test", MeetingKind::Assigned)).unwrap();
-        let unused = s.create_meeting(&new("alice@a.test", MeetingKind::Private)).unwrap();
-        let used = s.create_meeting(&new("alice@a.test", MeetingKind::Private)).unwrap();
+        let a = s
+            .create_meeting(&new("alice@a.test", MeetingKind::Assigned))
+            .unwrap();
+        let unused = s
+            .create_meeting(&new("alice@a.test", MeetingKind::Private))
+            .unwrap();
+        let used = s
+            .create_meeting(&new("alice@a.test", MeetingKind::Private))
+            .unwrap();
         let mut e = new("alice@a.test", MeetingKind::Private);
         e.end_at = Some(t + 100);
         let ended = s.create_meeting(&e).unwrap();
@@ -160,7 +196,10 @@ fn expiry_deletes_only_expired_private_meetings() {
         assert_eq!(s.expire_meetings(t + 25 * 86400).unwrap(), 1);
         // an assigned meeting never expires
         assert_eq!(s.expire_meetings(i64::MAX).unwrap(), 0);
-        assert_eq!(s.meetings(None).unwrap(), vec![s.meeting_by_key(&a.key).unwrap().unwrap()]);
+        assert_eq!(
+            s.meetings(None).unwrap(),
+            vec![s.meeting_by_key(&a.key).unwrap().unwrap()]
+        );
     }
 }
 
@@ -171,15 +210,23 @@ fn per_organizer_limit() {
         // nothing more
         let s = store(db);
         for _ in 0..MAX_MEETINGS_PER_ORGANIZER {
-            s.create_meeting(&new("alice@a.test", MeetingKind::Private)).unwrap();
+            s.create_meeting(&new("alice@a.test", MeetingKind::Private))
+                .unwrap();
         }
         let e = s
             .create_meeting(&new("alice@a.test", MeetingKind::Private))
             .unwrap_err();
-        assert!(matches!(e, StoreError::TooManyMeetings { max: 1000, .. }), "{e:?}");
-        assert!(e.to_string().contains("MaxScheduledMeetingsPerOrganizer"), "{e}");
+        assert!(
+            matches!(e, StoreError::TooManyMeetings { max: 1000, .. }),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("MaxScheduledMeetingsPerOrganizer"),
+            "{e}"
+        );
         // another organizer is not affected
-        s.create_meeting(&new("bob@a.test", MeetingKind::Private)).unwrap();
+        s.create_meeting(&new("bob@a.test", MeetingKind::Private))
+            .unwrap();
         assert_eq!(s.meetings(Some("alice@a.test")).unwrap().len(), 1000);
     }
 }
@@ -188,27 +235,59 @@ fn per_organizer_limit() {
 fn remove_and_unknown_organizer_and_bad_input() {
     for db in &test_dbs() {
         let s = store(db);
-        let m = s.create_meeting(&new("alice@a.test", MeetingKind::Private)).unwrap();
-        assert!(!s.remove_meeting("bob@a.test", &m.key).unwrap(), "{}", db.name);
-        assert!(s.remove_meeting("Alice@A.test", &m.key.to_lowercase()).unwrap());
+        let m = s
+            .create_meeting(&new("alice@a.test", MeetingKind::Private))
+            .unwrap();
+        assert!(
+            !s.remove_meeting("bob@a.test", &m.key).unwrap(),
+            "{}",
+            db.name
+        );
+        assert!(s
+            .remove_meeting("Alice@A.test", &m.key.to_lowercase())
+            .unwrap());
         assert!(!s.remove_meeting("alice@a.test", &m.key).unwrap());
         assert_eq!(s.meeting_by_key(&m.key).unwrap(), None);
 
-        let e = s.create_meeting(&new("zed@a.test", MeetingKind::Private)).unwrap_err();
-        assert!(matches!(e, StoreError::NoSuchUser(ref u) if u == "zed@a.test"), "{e:?}");
+        let e = s
+            .create_meeting(&new("zed@a.test", MeetingKind::Private))
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::NoSuchUser(ref u) if u == "zed@a.test"),
+            "{e:?}"
+        );
         for bad in [
-            NewMeeting { organizer: "alice".into(), ..new("x@a.test", MeetingKind::Private) },
-            NewMeeting { subject: "a\r\nb".into(), ..new("alice@a.test", MeetingKind::Private) },
-            NewMeeting { subject: "x".repeat(300), ..new("alice@a.test", MeetingKind::Private) },
-            NewMeeting { invitees: vec!["not an address".into()], ..new("alice@a.test", MeetingKind::Private) },
-            NewMeeting { end_at: Some(1000), ..new("alice@a.test", MeetingKind::Private) },
+            NewMeeting {
+                organizer: "alice".into(),
+                ..new("x@a.test", MeetingKind::Private)
+            },
+            NewMeeting {
+                subject: "a\r\nb".into(),
+                ..new("alice@a.test", MeetingKind::Private)
+            },
+            NewMeeting {
+                subject: "x".repeat(300),
+                ..new("alice@a.test", MeetingKind::Private)
+            },
+            NewMeeting {
+                invitees: vec!["not an address".into()],
+                ..new("alice@a.test", MeetingKind::Private)
+            },
+            NewMeeting {
+                end_at: Some(1000),
+                ..new("alice@a.test", MeetingKind::Private)
+            },
         ] {
-            assert!(matches!(s.create_meeting(&bad), Err(StoreError::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(s.create_meeting(&bad), Err(StoreError::Invalid(_))),
+                "{bad:?}"
+            );
         }
         assert!(s.meetings(None).unwrap().is_empty());
 
         // a user's meetings go with them
-        s.create_meeting(&new("bob@a.test", MeetingKind::Assigned)).unwrap();
+        s.create_meeting(&new("bob@a.test", MeetingKind::Assigned))
+            .unwrap();
         let v = s.meetings_version().unwrap();
         s.remove_user("bob", "a.test").unwrap();
         assert!(s.meetings(None).unwrap().is_empty());
@@ -220,7 +299,9 @@ fn remove_and_unknown_organizer_and_bad_input() {
 fn meetings_survive_backup_and_restore() {
     for db in &test_dbs() {
         let s = store(db);
-        let a = s.create_meeting(&new("alice@a.test", MeetingKind::Assigned)).unwrap();
+        let a = s
+            .create_meeting(&new("alice@a.test", MeetingKind::Assigned))
+            .unwrap();
         let mut p = new("bob@a.test", MeetingKind::Private);
         p.invitees = vec!["alice@a.test".into()];
         let p = s.create_meeting(&p).unwrap();
@@ -229,11 +310,18 @@ fn meetings_survive_backup_and_restore() {
         s.backup_to(&file).unwrap();
         let target = Store::open_in_memory().unwrap();
         target.restore_from(&file).unwrap();
-        assert_eq!(target.meetings(None).unwrap(), vec![a.clone(), p], "{}", db.name);
+        assert_eq!(
+            target.meetings(None).unwrap(),
+            vec![a.clone(), p],
+            "{}",
+            db.name
+        );
         assert!(target.meetings_version().unwrap() > 0);
         // the assigned meeting is still the one
         assert_eq!(
-            target.create_meeting(&new("alice@a.test", MeetingKind::Assigned)).unwrap(),
+            target
+                .create_meeting(&new("alice@a.test", MeetingKind::Assigned))
+                .unwrap(),
             a
         );
     }

@@ -30,8 +30,8 @@ use serde_json::{json, Map, Value};
 
 use crate::script::quote_str;
 use crate::{
-    blocking, is_not_found, json_object, origin, output_json, refusal_response, run_script,
-    signin, store_failure, ApiError, AppState, Caller,
+    blocking, is_not_found, json_object, origin, output_json, refusal_response, run_script, signin,
+    store_failure, ApiError, AppState, Caller,
 };
 
 // ----- the live side (implemented by the server's conference focus) ---------------------------
@@ -176,7 +176,11 @@ fn same_digest(a: &str, b: &str) -> bool {
 /// Whether `password` is `address`'s SIP password: the MD5 HA1 over the stored user name
 /// and domain (the digest realm) compared with the stored one. A disabled or unknown user
 /// never signs in (the same work is done for an unknown one).
-fn verify_sip_password(store: &Store, address: &str, password: &str) -> Result<Option<String>, ApiError> {
+fn verify_sip_password(
+    store: &Store,
+    address: &str,
+    password: &str,
+) -> Result<Option<String>, ApiError> {
     use confab_sip::digest::{ha1, Algorithm};
     let Ok(key) = confab_store::meetings::normalize_address(address) else {
         return Ok(None);
@@ -234,7 +238,7 @@ impl FromRequestParts<AppState> for MeetingCaller {
             .admit(ip, plausible.then_some(account.as_str()))
             .map_err(|r| {
                 if matches!(r, signin::Refusal::Throttled { first: true, .. }) {
-                    tracing::warn!(origin = %origin(peer.clone()), "REST user sign-ins throttled");
+                    tracing::warn!(origin = %origin(peer), "REST user sign-ins throttled");
                 }
                 refusal_response(&r)
             })?;
@@ -456,7 +460,11 @@ fn create_request(m: &Map<String, Value>) -> Result<MeetingRequest, ApiError> {
                     .ok_or_else(|| ApiError::bad_request("'invitees' must be a list of strings"))
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err(ApiError::bad_request("'invitees' must be a list of strings")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "'invitees' must be a list of strings",
+            ))
+        }
     };
     let end_at = opt_str(m, "end")?
         .map(|e| {
@@ -536,7 +544,9 @@ pub(crate) async fn create(
         }
         MeetingCaller::User(me) => {
             if !req.organizer.is_empty()
-                && confab_store::meetings::normalize_address(&req.organizer).ok().as_deref()
+                && confab_store::meetings::normalize_address(&req.organizer)
+                    .ok()
+                    .as_deref()
                     != Some(me.as_str())
             {
                 return Err(ApiError::new(
@@ -636,7 +646,6 @@ pub(crate) async fn roster(
     key: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let key = key_of(key)?;
-    let live = live_of(&state)?;
     match authorize_live(&state, &caller, &key).await? {
         Actor::Admin(_) => {}
         Actor::User(me) => {
@@ -649,7 +658,9 @@ pub(crate) async fn roster(
             }
         }
     }
-    let r = live.roster(&key).ok_or_else(|| not_live(&key))?;
+    let r = live_of(&state)?
+        .roster(&key)
+        .ok_or_else(|| not_live(&key))?;
     Ok(Json(serde_json::to_value(r).unwrap_or_else(|_| json!({}))))
 }
 
@@ -660,8 +671,7 @@ pub(crate) async fn act(
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path((key, participant, action)) = path?;
-    let key = confab_store::meetings::normalize_key(&key)
-        .ok_or_else(|| no_such_meeting(&key))?;
+    let key = confab_store::meetings::normalize_key(&key).ok_or_else(|| no_such_meeting(&key))?;
     let action = LiveAction::parse(&action).ok_or_else(|| {
         ApiError::bad_request(format!(
             "unknown action '{action}' (accepted: {})",
@@ -676,8 +686,8 @@ pub(crate) async fn act(
             "the participant id is empty, too long or has control characters",
         ));
     }
-    let live = live_of(&state)?;
     let actor = authorize_live(&state, &caller, &key).await?;
+    let live = live_of(&state)?;
     let (k, p, a) = (key.clone(), participant.clone(), actor.clone());
     let result = blocking(move || Ok(live.act(&k, &a, &p, action))).await?;
     let is_user = matches!(actor, Actor::User(_));
@@ -745,11 +755,20 @@ mod tests {
     #[test]
     fn create_requests_are_checked() {
         let m = |v: Value| v.as_object().unwrap().clone();
-        assert!(create_request(&m(json!({"acess": "Everyone"}))).unwrap_err().message.contains("unknown field 'acess'"));
-        assert!(create_request(&m(json!({"access": "Public"}))).unwrap_err().message.contains("Locked, Invited, SameEnterprise, Everyone"));
+        assert!(create_request(&m(json!({"acess": "Everyone"})))
+            .unwrap_err()
+            .message
+            .contains("unknown field 'acess'"));
+        assert!(create_request(&m(json!({"access": "Public"})))
+            .unwrap_err()
+            .message
+            .contains("Locked, Invited, SameEnterprise, Everyone"));
         assert!(create_request(&m(json!({"invitees": "x"}))).is_err());
         assert!(create_request(&m(json!({"end": "soon"}))).is_err());
-        let r = create_request(&m(json!({"kind": "private", "access": "everyone", "end": "2099-01-01T00:00:00Z"}))).unwrap();
+        let r = create_request(&m(
+            json!({"kind": "private", "access": "everyone", "end": "2099-01-01T00:00:00Z"}),
+        ))
+        .unwrap();
         assert_eq!(r.kind, Some(MeetingKind::Private));
         assert_eq!(r.access, Some(Access::Everyone));
         assert!(r.end_at.is_some());

@@ -25,7 +25,11 @@ struct Focus {
 
 impl LiveMeetings for Focus {
     fn roster(&self, key: &str) -> Option<LiveRoster> {
-        self.rosters.lock().unwrap().get(key).map(|(r, _)| r.clone())
+        self.rosters
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(r, _)| r.clone())
     }
 
     fn act(
@@ -119,7 +123,11 @@ async fn start(live: bool) -> Server {
         .add_admin("sales", "salespassword1", &["SalesAdmins".into()])
         .unwrap();
     store
-        .add_admin("viewer", "viewerpassword1", &["CsViewOnlyAdministrator".into()])
+        .add_admin(
+            "viewer",
+            "viewerpassword1",
+            &["CsViewOnlyAdministrator".into()],
+        )
         .unwrap();
     let focus = Arc::new(Focus::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -203,7 +211,9 @@ impl Server {
     }
 
     async fn post(&self, auth: Auth<'_>, path: &str, body: Value) -> (StatusCode, Value) {
-        let (s, _, v) = self.call(auth, reqwest::Method::POST, path, Some(body)).await;
+        let (s, _, v) = self
+            .call(auth, reqwest::Method::POST, path, Some(body))
+            .await;
         (s, v)
     }
 
@@ -232,23 +242,44 @@ async fn users_manage_only_their_own_meetings() {
     assert_eq!(m["Kind"], "Private");
     assert_eq!(m["Access"], "Invited");
     assert_eq!(m["Subject"], "Budget");
-    assert!(m["Uri"].as_str().unwrap().ends_with(&format!("opaque=app:conf:focus:id:{}", key_of(&v))));
+    assert!(m["Uri"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("opaque=app:conf:focus:id:{}", key_of(&v))));
     let alice_key = key_of(&v);
     // the default kind (assigned), the same twice
     let (st, a1) = s.post(ALICE, "/meetings", json!({})).await;
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!(a1["objects"][0]["Kind"], "Assigned");
-    let (_, a2) = s.post(ALICE, "/meetings", json!({"organizer": "sip:Alice@example.test"})).await;
+    let (_, a2) = s
+        .post(
+            ALICE,
+            "/meetings",
+            json!({"organizer": "sip:Alice@example.test"}),
+        )
+        .await;
     assert_eq!(key_of(&a1), key_of(&a2));
     assert_eq!(a2["warnings"].as_array().unwrap().len(), 1);
 
     // not for someone else, and bad input is named
-    let (st, v) = s.post(ALICE, "/meetings", json!({"organizer": "bob@example.test"})).await;
+    let (st, v) = s
+        .post(ALICE, "/meetings", json!({"organizer": "bob@example.test"}))
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    let (st, v) = s.post(ALICE, "/meetings", json!({"access": "Public"})).await;
+    let (st, v) = s
+        .post(ALICE, "/meetings", json!({"access": "Public"}))
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(v["error"].as_str().unwrap().contains("Locked, Invited, SameEnterprise, Everyone"), "{v}");
-    let (st, v) = s.post(ALICE, "/meetings", json!({"acces": "Everyone"})).await;
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("Locked, Invited, SameEnterprise, Everyone"),
+        "{v}"
+    );
+    let (st, v) = s
+        .post(ALICE, "/meetings", json!({"acces": "Everyone"}))
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(v["error"].as_str().unwrap().contains("'acces'"), "{v}");
 
@@ -258,7 +289,12 @@ async fn users_manage_only_their_own_meetings() {
 
     let (st, list) = s.get(ALICE, "/meetings").await;
     assert_eq!(st, StatusCode::OK);
-    let keys: Vec<&str> = list["objects"].as_array().unwrap().iter().map(|o| o["Identity"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = list["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["Identity"].as_str().unwrap())
+        .collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(!keys.contains(&bob_key.as_str()));
     let (_, list) = s.get(ALICE, "/meetings?organizer=bob@example.test").await;
@@ -267,21 +303,34 @@ async fn users_manage_only_their_own_meetings() {
     // someone else's meeting does not exist for alice
     let (st, v) = s.get(ALICE, &format!("/meetings/{bob_key}")).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
-    assert_eq!(s.delete(ALICE, &format!("/meetings/{bob_key}")).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.delete(ALICE, &format!("/meetings/{bob_key}")).await,
+        StatusCode::NOT_FOUND
+    );
     assert!(s.store.meeting_by_key(&bob_key).unwrap().is_some());
     let (st, _) = s.get(ALICE, "/meetings/NOSUCH99").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 
-    let (st, v) = s.get(ALICE, &format!("/meetings/{}", alice_key.to_lowercase())).await;
+    let (st, v) = s
+        .get(ALICE, &format!("/meetings/{}", alice_key.to_lowercase()))
+        .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(key_of(&v), alice_key);
-    assert_eq!(s.delete(ALICE, &format!("/meetings/{alice_key}")).await, StatusCode::NO_CONTENT);
-    assert_eq!(s.get(ALICE, &format!("/meetings/{alice_key}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.delete(ALICE, &format!("/meetings/{alice_key}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.get(ALICE, &format!("/meetings/{alice_key}")).await.0,
+        StatusCode::NOT_FOUND
+    );
 
     // a user's password opens the meeting routes only; a disabled user none
     let (st, _) = s.get(ALICE, "/users").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (st, _) = s.get(Auth::User("carol@example.test", "pw-carol"), "/meetings").await;
+    let (st, _) = s
+        .get(Auth::User("carol@example.test", "pw-carol"), "/meetings")
+        .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
 
@@ -291,9 +340,14 @@ async fn wrong_passwords_are_refused_then_throttled() {
     let wrong = Auth::User("alice@example.test", "guess");
     let (st, h, v) = s.call(wrong, reqwest::Method::GET, "/meetings", None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
-    assert!(h[reqwest::header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Basic"));
+    assert!(h[reqwest::header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
     // an unknown user is refused the same way
-    let (st, _) = s.get(Auth::User("zed@example.test", "pw-zed"), "/meetings").await;
+    let (st, _) = s
+        .get(Auth::User("zed@example.test", "pw-zed"), "/meetings")
+        .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // per_account is 3: the attempts after the third failure are answered 429 without
     // being evaluated, even with the right password
@@ -301,10 +355,24 @@ async fn wrong_passwords_are_refused_then_throttled() {
     for _ in 0..3 {
         statuses.push(s.get(wrong, "/meetings").await.0);
     }
-    assert_eq!(statuses, [StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]);
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
     let (st, h, _) = s.call(ALICE, reqwest::Method::GET, "/meetings", None).await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
-    assert!(h[reqwest::header::RETRY_AFTER].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        h[reqwest::header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     // another user is not affected
     assert_eq!(s.get(BOB, "/meetings").await.0, StatusCode::OK);
     // a malformed header is a 401, not a crash
@@ -326,24 +394,57 @@ async fn administrators_by_role_and_scope() {
     let viewer = s.token("viewer", "viewerpassword1").await;
 
     let (st, v) = s
-        .post(Auth::Token(&root), "/meetings", json!({"organizer": "bob@example.test", "kind": "Private", "subject": "it's"}))
+        .post(
+            Auth::Token(&root),
+            "/meetings",
+            json!({"organizer": "bob@example.test", "kind": "Private", "subject": "it's"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    assert!(v["command"].as_str().unwrap().starts_with("New-CsMeeting -Organizer 'bob@example.test' -Private"));
+    assert!(v["command"]
+        .as_str()
+        .unwrap()
+        .starts_with("New-CsMeeting -Organizer 'bob@example.test' -Private"));
     let bob_key = key_of(&v);
-    let (st, v) = s.post(Auth::Token(&root), "/meetings", json!({"kind": "Private"})).await;
+    let (st, v) = s
+        .post(Auth::Token(&root), "/meetings", json!({"kind": "Private"}))
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 
     // the Sales administrator: alice yes, bob no
-    let (st, v) = s.post(Auth::Token(&sales), "/meetings", json!({"organizer": "alice@example.test"})).await;
+    let (st, v) = s
+        .post(
+            Auth::Token(&sales),
+            "/meetings",
+            json!({"organizer": "alice@example.test"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let alice_key = key_of(&v);
-    let (st, v) = s.post(Auth::Token(&sales), "/meetings", json!({"organizer": "bob@example.test"})).await;
+    let (st, v) = s
+        .post(
+            Auth::Token(&sales),
+            "/meetings",
+            json!({"organizer": "bob@example.test"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("outside the user scopes"), "{v}");
-    let (st, _) = s.get(Auth::Token(&sales), &format!("/meetings/{bob_key}")).await;
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the user scopes"),
+        "{v}"
+    );
+    let (st, _) = s
+        .get(Auth::Token(&sales), &format!("/meetings/{bob_key}"))
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    assert_eq!(s.delete(Auth::Token(&sales), &format!("/meetings/{bob_key}")).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.delete(Auth::Token(&sales), &format!("/meetings/{bob_key}"))
+            .await,
+        StatusCode::FORBIDDEN
+    );
     let (_, list) = s.get(Auth::Token(&sales), "/meetings").await;
     assert_eq!(list["objects"].as_array().unwrap().len(), 1);
     assert_eq!(key_of(&list), alice_key);
@@ -351,17 +452,46 @@ async fn administrators_by_role_and_scope() {
     // the viewer lists everything and changes nothing
     let (_, list) = s.get(Auth::Token(&viewer), "/meetings").await;
     assert_eq!(list["objects"].as_array().unwrap().len(), 2);
-    let (st, v) = s.post(Auth::Token(&viewer), "/meetings", json!({"organizer": "bob@example.test"})).await;
+    let (st, v) = s
+        .post(
+            Auth::Token(&viewer),
+            "/meetings",
+            json!({"organizer": "bob@example.test"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert_eq!(s.delete(Auth::Token(&viewer), &format!("/meetings/{bob_key}")).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.delete(Auth::Token(&viewer), &format!("/meetings/{bob_key}"))
+            .await,
+        StatusCode::FORBIDDEN
+    );
 
-    assert_eq!(s.get(Auth::Token(&root), "/meetings/NOSUCH99").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(s.delete(Auth::Token(&root), &format!("/meetings/{bob_key}")).await, StatusCode::NO_CONTENT);
-    assert_eq!(s.get(Auth::Token(&root), &format!("/meetings/{bob_key}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.get(Auth::Token(&root), "/meetings/NOSUCH99").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.delete(Auth::Token(&root), &format!("/meetings/{bob_key}"))
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.get(Auth::Token(&root), &format!("/meetings/{bob_key}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 
     let audit = s.store.query_audit(&AuditFilter::default()).unwrap();
-    assert!(audit.iter().any(|e| e.admin == "sales" && !e.success && e.command.contains("New-CsMeeting")), "{audit:?}");
-    assert!(audit.iter().any(|e| e.admin == "root" && e.success && e.command.starts_with("Remove-CsMeeting")));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.admin == "sales" && !e.success && e.command.contains("New-CsMeeting")),
+        "{audit:?}"
+    );
+    assert!(audit
+        .iter()
+        .any(|e| e.admin == "root" && e.success && e.command.starts_with("Remove-CsMeeting")));
 }
 
 fn participant(id: &str, role: &str) -> LiveParticipant {
@@ -379,14 +509,18 @@ async fn live_routes_reach_the_focus() {
     // without a focus in the process: not live
     let s = start(false).await;
     let (_, v) = s.post(ALICE, "/meetings", json!({})).await;
-    let (st, v) = s.get(ALICE, &format!("/meetings/{}/roster", key_of(&v))).await;
+    let (st, v) = s
+        .get(ALICE, &format!("/meetings/{}/roster", key_of(&v)))
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_eq!(v["kind"], "not_live");
 
     let s = start(true).await;
     let root = s.token("root", "rootpassword1").await;
     let sales = s.token("sales", "salespassword1").await;
-    let (_, v) = s.post(ALICE, "/meetings", json!({"access": "SameEnterprise"})).await;
+    let (_, v) = s
+        .post(ALICE, "/meetings", json!({"access": "SameEnterprise"}))
+        .await;
     let key = key_of(&v);
     let (_, v) = s.post(BOB, "/meetings", json!({"kind": "Private"})).await;
     let bob_key = key_of(&v);
@@ -406,45 +540,174 @@ async fn live_routes_reach_the_focus() {
     assert_eq!(r["lobby"][0]["id"], "sip:guest@other.test");
     assert_eq!(r["participants"][0]["role"], "organizer");
     // someone else's meeting, or one not live
-    assert_eq!(s.get(BOB, &format!("/meetings/{key}/roster")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.get(BOB, &format!("/meetings/{key}/roster")).await.0,
+        StatusCode::NOT_FOUND
+    );
     let (st, v) = s.get(BOB, &format!("/meetings/{bob_key}/roster")).await;
-    assert_eq!((st, v["kind"].clone()), (StatusCode::NOT_FOUND, json!("not_live")));
-    assert_eq!(s.get(Auth::Token(&root), &format!("/meetings/{key}/roster")).await.0, StatusCode::OK);
+    assert_eq!(
+        (st, v["kind"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_live"))
+    );
+    assert_eq!(
+        s.get(Auth::Token(&root), &format!("/meetings/{key}/roster"))
+            .await
+            .0,
+        StatusCode::OK
+    );
 
     // the organizer admits the guest (the id URL-encoded)
     let guest = "sip%3Aguest%40other.test";
-    let (st, v) = s.post(ALICE, &format!("/meetings/{key}/participants/{guest}/admit"), json!({})).await;
+    let (st, v) = s
+        .post(
+            ALICE,
+            &format!("/meetings/{key}/participants/{guest}/admit"),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
     let (_, r) = s.get(ALICE, &format!("/meetings/{key}/roster")).await;
     assert_eq!(r["lobby"], json!([]));
     assert_eq!(r["participants"][1]["id"], "sip:guest@other.test");
     // not twice; no such participant; no such action
-    let (st, v) = s.post(ALICE, &format!("/meetings/{key}/participants/{guest}/admit"), json!({})).await;
+    let (st, v) = s
+        .post(
+            ALICE,
+            &format!("/meetings/{key}/participants/{guest}/admit"),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    let (st, v) = s.post(ALICE, &format!("/meetings/{key}/participants/sip%3Anobody%40x.test/mute"), json!({})).await;
-    assert_eq!((st, v["kind"].clone()), (StatusCode::NOT_FOUND, json!("no_such_participant")));
-    let (st, v) = s.post(ALICE, &format!("/meetings/{key}/participants/{guest}/explode"), json!({})).await;
+    let (st, v) = s
+        .post(
+            ALICE,
+            &format!("/meetings/{key}/participants/sip%3Anobody%40x.test/mute"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (st, v["kind"].clone()),
+        (StatusCode::NOT_FOUND, json!("no_such_participant"))
+    );
+    let (st, v) = s
+        .post(
+            ALICE,
+            &format!("/meetings/{key}/participants/{guest}/explode"),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(v["error"].as_str().unwrap().contains("admit, deny, mute, unmute, remove"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("admit, deny, mute, unmute, remove"),
+        "{v}"
+    );
     // bob is neither organizer nor presenter: the meeting does not exist for him
-    let (st, _) = s.post(BOB, &format!("/meetings/{key}/participants/{guest}/mute"), json!({})).await;
+    let (st, _) = s
+        .post(
+            BOB,
+            &format!("/meetings/{key}/participants/{guest}/mute"),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // an administrator mutes; outside their scope they cannot
-    let (st, _) = s.post(Auth::Token(&sales), &format!("/meetings/{key}/participants/{guest}/mute"), json!({})).await;
+    let (st, _) = s
+        .post(
+            Auth::Token(&sales),
+            &format!("/meetings/{key}/participants/{guest}/mute"),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    let (st, v) = s.post(Auth::Token(&sales), &format!("/meetings/{bob_key}/participants/{guest}/mute"), json!({})).await;
+    let (st, v) = s
+        .post(
+            Auth::Token(&sales),
+            &format!("/meetings/{bob_key}/participants/{guest}/mute"),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    let (_, r) = s.get(Auth::Token(&root), &format!("/meetings/{key}/roster")).await;
+    let (_, r) = s
+        .get(Auth::Token(&root), &format!("/meetings/{key}/roster"))
+        .await;
     assert_eq!(r["participants"][1]["muted"], true);
 
     let done = s.focus.done.lock().unwrap().clone();
     assert_eq!(
         done,
         [
-            (key.clone(), Actor::User("alice@example.test".into()), "sip:guest@other.test".into(), LiveAction::Admit),
-            (key.clone(), Actor::Admin("sales".into()), "sip:guest@other.test".into(), LiveAction::Mute),
+            (
+                key.clone(),
+                Actor::User("alice@example.test".into()),
+                "sip:guest@other.test".into(),
+                LiveAction::Admit
+            ),
+            (
+                key.clone(),
+                Actor::Admin("sales".into()),
+                "sip:guest@other.test".into(),
+                LiveAction::Mute
+            ),
         ]
     );
-    let audit = s.store.query_audit(&AuditFilter { admin: Some("sales".into()), ..Default::default() }).unwrap();
-    assert!(audit.iter().any(|e| e.success && e.command.contains(&format!("meeting mute {key}"))), "{audit:?}");
+    let audit = s
+        .store
+        .query_audit(&AuditFilter {
+            admin: Some("sales".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.success && e.command.contains(&format!("meeting mute {key}"))),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_meeting_routes() {
+    let s = start(false).await;
+    let doc: Value = s
+        .client
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/api/v1/meetings", "get"),
+        ("/api/v1/meetings", "post"),
+        ("/api/v1/meetings/{key}", "get"),
+        ("/api/v1/meetings/{key}", "delete"),
+        ("/api/v1/meetings/{key}/roster", "get"),
+        ("/api/v1/meetings/{key}/participants/{id}/{action}", "post"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["userBasic"]["scheme"],
+        "basic"
+    );
+    let fields = doc["components"]["schemas"]["NewMeeting"]["properties"]
+        .as_object()
+        .unwrap();
+    for f in [
+        "organizer",
+        "kind",
+        "access",
+        "subject",
+        "presenters",
+        "pstn_bypass_lobby",
+        "invitees",
+        "end",
+        "site",
+    ] {
+        assert!(fields.contains_key(f), "{f}");
+    }
 }

@@ -101,7 +101,10 @@ impl Rules {
     /// Decides one join. `present` counts the participants and the lobby already there.
     pub(crate) fn admit(&self, caller: &Caller, present: usize) -> Decision {
         if !self.allow_ip_audio {
-            return Decision::Refuse(488, "IP audio is not allowed in this meeting (AllowIPAudio)");
+            return Decision::Refuse(
+                488,
+                "IP audio is not allowed in this meeting (AllowIPAudio)",
+            );
         }
         if present >= self.max_size {
             return Decision::Refuse(486, "Meeting full (MaxMeetingSize)");
@@ -162,15 +165,28 @@ mod tests {
 
     #[test]
     fn organizer_always_joins_as_presenter_even_locked() {
-        for a in [Access::Locked, Access::Invited, Access::SameEnterprise, Access::Everyone] {
-            assert_eq!(rules(a).admit(&ent("alice"), 0), Decision::Join(Role::Presenter));
+        for a in [
+            Access::Locked,
+            Access::Invited,
+            Access::SameEnterprise,
+            Access::Everyone,
+        ] {
+            assert_eq!(
+                rules(a).admit(&ent("alice"), 0),
+                Decision::Join(Role::Presenter)
+            );
         }
     }
 
     #[test]
     fn locked_refuses_everyone_else() {
         let r = rules(Access::Locked);
-        for c in [ent("bob"), ent("carol"), Caller::Federated("x@partner.test".into()), Caller::Anonymous] {
+        for c in [
+            ent("bob"),
+            ent("carol"),
+            Caller::Federated("x@partner.test".into()),
+            Caller::Anonymous,
+        ] {
             assert!(matches!(r.admit(&c, 1), Decision::Refuse(403, _)), "{c:?}");
         }
     }
@@ -180,7 +196,10 @@ mod tests {
         let r = rules(Access::Invited);
         assert_eq!(r.admit(&ent("bob"), 1), Decision::Join(Role::Presenter));
         assert_eq!(r.admit(&ent("carol"), 1), Decision::Lobby(Role::Presenter));
-        assert_eq!(r.admit(&Caller::Anonymous, 1), Decision::Lobby(Role::Attendee));
+        assert_eq!(
+            r.admit(&Caller::Anonymous, 1),
+            Decision::Lobby(Role::Attendee)
+        );
     }
 
     #[test]
@@ -191,17 +210,29 @@ mod tests {
             r.admit(&Caller::Federated("x@partner.test".into()), 1),
             Decision::Lobby(Role::Attendee)
         );
-        assert_eq!(r.admit(&Caller::Anonymous, 1), Decision::Lobby(Role::Attendee));
+        assert_eq!(
+            r.admit(&Caller::Anonymous, 1),
+            Decision::Lobby(Role::Attendee)
+        );
     }
 
     #[test]
     fn everyone_admits_anonymous_unless_policy_or_configuration_says_otherwise() {
         let mut r = rules(Access::Everyone);
-        assert_eq!(r.admit(&Caller::Anonymous, 1), Decision::Join(Role::Attendee));
+        assert_eq!(
+            r.admit(&Caller::Anonymous, 1),
+            Decision::Join(Role::Attendee)
+        );
         r.admit_anonymous = false;
-        assert_eq!(r.admit(&Caller::Anonymous, 1), Decision::Lobby(Role::Attendee));
+        assert_eq!(
+            r.admit(&Caller::Anonymous, 1),
+            Decision::Lobby(Role::Attendee)
+        );
         r.allow_anonymous = false;
-        assert!(matches!(r.admit(&Caller::Anonymous, 1), Decision::Refuse(403, _)));
+        assert!(matches!(
+            r.admit(&Caller::Anonymous, 1),
+            Decision::Refuse(403, _)
+        ));
     }
 
     #[test]
@@ -209,15 +240,24 @@ mod tests {
         let mut r = rules(Access::Everyone);
         r.max_size = 3;
         assert!(matches!(r.admit(&ent("carol"), 2), Decision::Join(_)));
-        assert!(matches!(r.admit(&ent("carol"), 3), Decision::Refuse(486, _)));
-        assert!(matches!(r.admit(&ent("alice"), 3), Decision::Refuse(486, _)));
+        assert!(matches!(
+            r.admit(&ent("carol"), 3),
+            Decision::Refuse(486, _)
+        ));
+        assert!(matches!(
+            r.admit(&ent("alice"), 3),
+            Decision::Refuse(486, _)
+        ));
     }
 
     #[test]
     fn no_ip_audio_refuses_audio_joins() {
         let mut r = rules(Access::Everyone);
         r.allow_ip_audio = false;
-        assert!(matches!(r.admit(&ent("alice"), 0), Decision::Refuse(488, _)));
+        assert!(matches!(
+            r.admit(&ent("alice"), 0),
+            Decision::Refuse(488, _)
+        ));
     }
 
     #[test]

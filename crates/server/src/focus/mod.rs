@@ -17,16 +17,26 @@
 //! meeting's room; a lobby leg hears the lobby tone and nothing of the meeting, and is not
 //! on the roster.
 //!
-//! Also served here: the conference event package (RFC 4575, `roster.rs`) for
-//! participants, conference IM (a MESSAGE from a participant reaches every other one, the
-//! sender named), and removal by a presenter (RFC 4579 REFER with `method=BYE`).
+//! Modules: `admission.rs` (who gets in: pure rules), `dialog.rs` (the focus's dialogs),
+//! `subscriptions.rs` and `roster.rs` (the conference event package, RFC 4575), `im.rs`
+//! (conference IM: a MESSAGE from a participant reaches every other one, the sender
+//! named), `live.rs` (what leaders do: admit, deny, mute, remove — REST, and RFC 4579 REFER
+//! with `method=BYE`); this file holds the joins, the calls and the timers.
 //!
 //! The meetings live in the central store; the live state of a conference (its
 //! participants, lobby and subscriptions) is held by the server that hosts it, as Lync's
 //! MCUs do.
 
 pub mod admission;
+mod dialog;
+mod im;
+mod live;
 pub(crate) mod roster;
+mod subscriptions;
+
+use dialog::{fix_to, rename_from, Dialog};
+pub use live::{LiveAction, LiveFailure, LiveParticipant, LiveView};
+use subscriptions::Subscription;
 
 use crate::core::{random_token, Core, Shard, SERVER_NAME};
 use crate::net::{Dest, Outgoing, Source};
@@ -35,7 +45,7 @@ use admission::{Access, Caller, Decision, Presenters, Role, Rules};
 use bytes::Bytes;
 use confab_media::{Engine, LegId, LegMode, MediaError, MediaEvent, RoomId};
 use confab_sip::values::NameAddr;
-use confab_sip::{response_to, HeaderName, Message, Method, Text, Uri};
+use confab_sip::{response_to, HeaderName, Message, Method, Uri};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -61,9 +71,23 @@ pub struct ConfAddr {
     pub key: String,
 }
 
+/// A join waiting for its meeting to be read from the store.
+#[derive(Debug)]
+pub struct JoinRequest {
+    /// The server transaction of the INVITE, and its shard.
+    pub shard: usize,
+    pub key: String,
+    pub req: Message,
+    pub conf: ConfAddr,
+    pub caller: Caller,
+    pub src: Source,
+}
+
 /// The focus: live conferences and the media plane.
 pub struct Focus {
     state: Mutex<State>,
+    /// When the store's expired meetings are next removed.
+    next_expiry: Mutex<Option<Instant>>,
     media: Option<Engine>,
     lobby_timeout: Duration,
     max_participants: usize,
@@ -84,85 +108,6 @@ struct State {
 enum DialogRef {
     Participant(u32),
     Subscription(u32),
-}
-
-/// One dialog of the focus with a participant: what it needs to send requests in it.
-struct Dialog {
-    call_id: String,
-    /// The To header the focus answered with (its tag included): our From in requests.
-    ours: String,
-    our_tag: String,
-    /// The participant's From header (its tag included): our To in requests.
-    theirs: String,
-    their_tag: String,
-    /// Remote target (the participant's Contact URI).
-    target: String,
-    routes: Vec<String>,
-    dest: Dest,
-    cseq: u32,
-}
-
-impl Dialog {
-    fn new(msg: &Message, src: &Source, core: &Core, our_tag: &str) -> Result<Dialog, Verdict> {
-        let contact = msg
-            .header(&HeaderName::Contact)
-            .and_then(|c| NameAddr::parse(c).ok())
-            .map(|c| c.uri_str.to_string())
-            .ok_or_else(|| Verdict::reply(400, "Missing or malformed Contact"))?;
-        if !Uri::parse(&contact)
-            .is_ok_and(|u| matches!(u.scheme, confab_sip::Scheme::Sip | confab_sip::Scheme::Sips))
-        {
-            return Err(Verdict::reply(400, "Contact must be a SIP URI"));
-        }
-        let routes: Vec<String> = msg
-            .headers
-            .get_all(&HeaderName::RecordRoute)
-            .map(|r| r.to_string())
-            .collect();
-        let dest = core
-            .dialog_dest(msg, src, &contact, &routes)
-            .ok_or_else(|| Verdict::reply(400, "Contact not reachable (host must be an IP address)"))?;
-        let (Some(to), Some(from), Some(call_id)) = (
-            msg.header(&HeaderName::To),
-            msg.from_hdr(),
-            msg.call_id(),
-        ) else {
-            return Err(Verdict::reply(400, "Missing To, From or Call-ID"));
-        };
-        let their_tag = from
-            .tag()
-            .ok_or_else(|| Verdict::reply(400, "From without a tag"))?
-            .to_string();
-        Ok(Dialog {
-            call_id: call_id.to_string(),
-            ours: format!("{to};tag={our_tag}"),
-            our_tag: our_tag.to_string(),
-            theirs: msg.header(&HeaderName::From).map(|t| t.to_string()).unwrap_or_default(),
-            their_tag,
-            target: contact,
-            routes,
-            dest,
-            cseq: 0,
-        })
-    }
-
-    /// A request of the focus inside this dialog.
-    fn request(&mut self, core: &Core, method: Method) -> Option<Message> {
-        self.cseq += 1;
-        let mut req = Message::request(method.clone(), Text::from(self.target.as_str()));
-        req.headers.push(HeaderName::Via, core.own_via(&self.dest)?);
-        req.headers.push(HeaderName::MaxForwards, "70");
-        for r in &self.routes {
-            req.headers.push(HeaderName::Route, r.clone());
-        }
-        req.headers.push(HeaderName::From, self.ours.clone());
-        req.headers.push(HeaderName::To, self.theirs.clone());
-        req.headers.push(HeaderName::CallId, self.call_id.clone());
-        req.headers
-            .push(HeaderName::CSeq, format!("{} {}", self.cseq, method.as_str()));
-        req.headers.push(HeaderName::Server, SERVER_NAME);
-        Some(req)
-    }
 }
 
 /// A participant (in the meeting or in its lobby).
@@ -191,15 +136,6 @@ struct Retransmit {
     next: Instant,
     interval: Duration,
     give_up: Instant,
-}
-
-struct Subscription {
-    id: u32,
-    /// The participant the subscriber is.
-    participant: u32,
-    dialog: Dialog,
-    expires: Instant,
-    version: u64,
 }
 
 /// A live conference.
@@ -249,7 +185,10 @@ impl Conf {
         if let Some(n) = name.strip_prefix('p').and_then(|n| n.parse::<u32>().ok()) {
             return self.participant(n).map(|p| p.id);
         }
-        if let Some(ep) = name.rsplit_once(";ep=p").and_then(|(_, n)| n.parse::<u32>().ok()) {
+        if let Some(ep) = name
+            .rsplit_once(";ep=p")
+            .and_then(|(_, n)| n.parse::<u32>().ok())
+        {
             return self.participant(ep).map(|p| p.id);
         }
         let bare = name.strip_prefix("sip:").unwrap_or(name);
@@ -257,7 +196,9 @@ impl Conf {
         self.participants
             .iter()
             .find(|p| {
-                p.key.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(bare))
+                p.key
+                    .as_deref()
+                    .is_some_and(|k| k.eq_ignore_ascii_case(bare))
                     || p.user
                         .strip_prefix("sip:")
                         .is_some_and(|u| u.eq_ignore_ascii_case(bare))
@@ -278,6 +219,7 @@ impl Focus {
     pub fn new(media: Option<Engine>, lobby_timeout: Duration, max_participants: usize) -> Focus {
         Focus {
             state: Mutex::new(State::default()),
+            next_expiry: Mutex::new(None),
             media,
             lobby_timeout,
             max_participants,
@@ -291,6 +233,16 @@ impl Focus {
     /// Participants in all live meetings here (lobby included).
     pub fn participants(&self) -> usize {
         self.state.lock().participants
+    }
+
+    /// Whether it is time to remove expired meetings (once a minute, and at start).
+    pub(crate) fn expiry_due(&self, now: Instant) -> bool {
+        let mut next = self.next_expiry.lock();
+        if next.is_some_and(|t| now < t) {
+            return false;
+        }
+        *next = Some(now + Duration::from_secs(60));
+        true
     }
 
     /// Live meetings here.
@@ -330,7 +282,10 @@ pub(crate) fn caller_of(
             _ => Caller::Anonymous,
         },
         Origin::Partner(domain) => Caller::Federated(
-            sender.key().map(str::to_string).unwrap_or_else(|| domain.clone()),
+            sender
+                .key()
+                .map(str::to_string)
+                .unwrap_or_else(|| domain.clone()),
         ),
         // an unverified foreign sender proves nothing: anonymous
         Origin::Remote(_) | Origin::Anonymous(_) | Origin::Dialog => Caller::Anonymous,
@@ -397,11 +352,20 @@ impl Core {
     }
 
     /// Answers `msg` with a response built here (To tag and Contact of the focus).
-    fn focus_response(&self, msg: &Message, status: u16, reason: Option<&str>, tag: &str, conf_uri: &str, src: &Source) -> Message {
+    fn focus_response(
+        &self,
+        msg: &Message,
+        status: u16,
+        reason: Option<&str>,
+        tag: &str,
+        conf_uri: &str,
+        src: &Source,
+    ) -> Message {
         let mut r = response_to(msg, status, reason, Some(tag));
         r.headers.push(HeaderName::Server, SERVER_NAME);
         if (200..300).contains(&status) {
-            r.headers.push(HeaderName::Contact, self.focus_contact(conf_uri, src));
+            r.headers
+                .push(HeaderName::Contact, self.focus_contact(conf_uri, src));
             r.headers.push(HeaderName::Allow, ALLOW);
         }
         r
@@ -447,27 +411,36 @@ impl Core {
                     return Verdict::reply(480, "Conferencing is not available on this server");
                 }
                 self.reply(shard, key, msg, 100, None, now, out);
-                let effect = crate::effects::Effect::Join {
+                let effect = crate::effects::Effect::Join(Box::new(JoinRequest {
                     shard: crate::core::shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or("")),
                     key: key.to_string(),
-                    req: Box::new(msg.clone()),
+                    req: msg.clone(),
                     conf,
                     caller,
-                    src: src.clone(),
-                };
+                    src: *src,
+                }));
                 if !self.submit(effect) {
                     self.reply_store_busy(shard, key, msg, now, out);
                 }
                 Verdict::Done
             }
             Some(Method::Options) => {
-                let mut r = self.focus_response(msg, 200, None, &random_token(10), msg.uri().map(|u| u.as_str()).unwrap_or(""), src);
+                let mut r = self.focus_response(
+                    msg,
+                    200,
+                    None,
+                    &random_token(10),
+                    msg.uri().map(|u| u.as_str()).unwrap_or(""),
+                    src,
+                );
                 r.headers.push(HeaderName::Accept, "application/sdp");
                 Verdict::Respond(r)
             }
-            Some(Method::Subscribe) => self.conference_subscribe(shard, msg, &conf, &caller, src, now, out),
-            Some(Method::Message) => self.conference_im(shard, msg, &conf, None, &caller, src, now, out),
-            Some(Method::Refer) => self.conference_refer(shard, msg, &conf, None, &caller, src, now, out),
+            Some(Method::Subscribe) => {
+                self.conference_subscribe(shard, msg, &conf, &caller, src, now, out)
+            }
+            Some(Method::Message) => self.conference_im(shard, msg, &conf, &caller, src, out),
+            Some(Method::Refer) => self.conference_refer(shard, msg, &conf, &caller, src, now, out),
             Some(Method::Ack) => Verdict::Drop,
             Some(Method::Bye | Method::Cancel | Method::Info | Method::Notify) => {
                 Verdict::reply(481, "Call/Transaction Does Not Exist")
@@ -481,20 +454,29 @@ impl Core {
     }
 
     /// Completes a join once a store worker has read the meeting.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn complete_join(
         &self,
-        shard_idx: usize,
-        key: &str,
-        req: &Message,
-        conf: &ConfAddr,
-        caller: Caller,
-        src: &Source,
+        j: JoinRequest,
         meeting: Result<Option<confab_store::Meeting>, confab_store::StoreError>,
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
+        let JoinRequest {
+            shard: shard_idx,
+            key,
+            req,
+            conf,
+            caller,
+            src,
+        } = j;
+        let (key, req, src) = (key.as_str(), &req, &src);
         let mut sends = Sends::default();
+        // under the INVITE's shard lock: a CANCEL (487) or a timeout that ended the
+        // transaction while the store was read leaves nobody half-joined
+        let mut shard = self.shards[shard_idx].lock();
+        if shard.server.get(key).is_none_or(|e| e.txn.is_final()) {
+            return;
+        }
         let verdict = match meeting {
             Err(e) => {
                 tracing::error!("reading a meeting: {e}");
@@ -506,18 +488,15 @@ impl Core {
             }
             Ok(Some(m)) => self.join(req, &m, caller, src, now, &mut sends),
         };
-        {
-            let mut shard = self.shards[shard_idx].lock();
-            match verdict {
-                Ok(resp) => self.respond(&mut shard, key, resp, now, out),
-                Err(Verdict::Reply(s, r)) => {
-                    self.reply(&mut shard, key, req, s, r.as_deref(), now, out)
-                }
-                Err(Verdict::Respond(r)) => self.respond(&mut shard, key, r, now, out),
-                Err(_) => self.remove_server(&mut shard, key),
+        match verdict {
+            Ok(resp) => self.respond(&mut shard, key, resp, now, out),
+            Err(Verdict::Reply(s, r)) => {
+                self.reply(&mut shard, key, req, s, r.as_deref(), now, out)
             }
-            self.unlock_and_run(shard, now, out);
+            Err(Verdict::Respond(r)) => self.respond(&mut shard, key, r, now, out),
+            Err(_) => self.remove_server(&mut shard, key),
         }
+        self.unlock_and_run(shard, now, out);
         self.flush(sends, now, out);
     }
 
@@ -532,19 +511,33 @@ impl Core {
         sends: &mut Sends,
     ) -> Result<Message, Verdict> {
         let p = self.policies.get();
-        let rules = rules_of(m, &p.conferencing_policy(&m.organizer), p.meeting_configuration());
-        let media = self.focus.media.as_ref().expect("checked before the lookup");
+        let rules = rules_of(
+            m,
+            &p.conferencing_policy(&m.organizer),
+            p.meeting_configuration(),
+        );
+        let media = self
+            .focus
+            .media
+            .as_ref()
+            .expect("checked before the lookup");
         let offer = std::str::from_utf8(&req.body)
             .map_err(|_| Verdict::reply(400, "SDP body is not UTF-8"))?;
         if offer.trim().is_empty() {
             // no offer in the INVITE (offer in the ACK) is not supported by the focus
-            return Err(Verdict::reply(488, "The focus needs an SDP offer in the INVITE"));
+            return Err(Verdict::reply(
+                488,
+                "The focus needs an SDP offer in the INVITE",
+            ));
         }
         let our_tag = random_token(16);
         let dialog = Dialog::new(req, src, self, &our_tag)?;
         let mut st = self.focus.state.lock();
         if st.participants >= self.focus.max_participants {
-            return Err(Verdict::reply(503, "Conferencing capacity reached on this server"));
+            return Err(Verdict::reply(
+                503,
+                "Conferencing capacity reached on this server",
+            ));
         }
         let present = st.confs.get(&m.key).map_or(0, |c| c.participants.len());
         let (lobby, role) = match rules.admit(&caller, present) {
@@ -562,7 +555,11 @@ impl Core {
                 RoomId(st.next_room)
             }
         };
-        let mode = if lobby { LegMode::Lobby } else { LegMode::Active };
+        let mode = if lobby {
+            LegMode::Lobby
+        } else {
+            LegMode::Active
+        };
         let (leg, answer) = media.open_leg(room, offer, mode).map_err(|e| {
             let (s, r) = media_status(&e);
             Verdict::Reply(s, Some(r))
@@ -697,11 +694,15 @@ impl Core {
                     None => return Verdict::reply(481, "Call/Transaction Does Not Exist"),
                 },
                 DialogRef::Subscription(sid) => match conf.subs.iter().find(|s| s.id == sid) {
-                    Some(s) => (s.dialog.their_tag.clone(), s.dialog.dest.addr.ip(), s.participant),
+                    Some(s) => (
+                        s.dialog.their_tag.clone(),
+                        s.dialog.dest.addr.ip(),
+                        s.participant,
+                    ),
                     None => return Verdict::reply(481, "Call/Transaction Does Not Exist"),
                 },
             };
-            if their_tag != from_tag || (their_ip != src.remote.ip() && !src.transport.is_reliable()) {
+            if their_tag != from_tag || their_ip != src.remote.ip() {
                 tracing::info!(src = %src.remote, "in-dialog request to the focus from outside the dialog");
                 return Verdict::reply(481, "Call/Transaction Does Not Exist");
             }
@@ -719,7 +720,7 @@ impl Core {
                 }
                 (Some(Method::Message), _) => {
                     drop(st);
-                    return self.conference_im_from(shard, msg, &conf_key, pid, now, out);
+                    return self.conference_im_from(shard, msg, &conf_key, pid, out);
                 }
                 (Some(Method::Refer), _) => {
                     drop(st);
@@ -797,8 +798,12 @@ impl Core {
         }
         let mut resp = self.focus_response(msg, 200, None, tag, &conf_uri, src);
         resp.headers.remove_all(&HeaderName::To);
-        resp.headers
-            .push(HeaderName::To, msg.header(&HeaderName::To).map(|t| t.to_string()).unwrap_or_default());
+        resp.headers.push(
+            HeaderName::To,
+            msg.header(&HeaderName::To)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+        );
         resp.set_body("application/sdp", Bytes::from(answer));
         if !src.transport.is_reliable() {
             p.unacked = Some(Retransmit {
@@ -816,186 +821,6 @@ impl Core {
         Verdict::Respond(resp)
     }
 
-    /// SUBSCRIBE to the conference event package (RFC 4575): participants only.
-    #[allow(clippy::too_many_arguments)]
-    fn conference_subscribe(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf: &ConfAddr,
-        caller: &Caller,
-        src: &Source,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        let event = msg.header(&HeaderName::Event).map(|t| t.as_str()).unwrap_or("");
-        if !event.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("conference") {
-            let mut r = self.error_response(msg, 489, "Bad Event");
-            r.headers.push(HeaderName::AllowEvents, "conference");
-            return Verdict::Respond(r);
-        }
-        let expires = msg
-            .header(&HeaderName::Expires)
-            .and_then(|e| e.trim().parse::<u64>().ok())
-            .unwrap_or(SUB_MAX);
-        if expires == 0 {
-            return Verdict::reply(481, "No such subscription");
-        }
-        let expires = expires.clamp(SUB_MIN, SUB_MAX);
-        let mut sends = Sends::default();
-        let resp = {
-            let mut st = self.focus.state.lock();
-            let Some(c) = st.confs.get_mut(&conf.key) else {
-                return Verdict::reply(480, "The meeting has not started");
-            };
-            let Some(pid) = participant_of(c, caller, src) else {
-                return Verdict::reply(403, "Only participants may see the roster");
-            };
-            if c.subs.len() >= MAX_SUBS_PER_MEETING {
-                return Verdict::reply(503, "Too many subscriptions to this meeting");
-            }
-            let our_tag = random_token(16);
-            let dialog = match Dialog::new(msg, src, self, &our_tag) {
-                Ok(d) => d,
-                Err(v) => return v,
-            };
-            c.next_id += 1;
-            let sid = c.next_id;
-            let uri = c.uri.clone();
-            c.subs.push(Subscription {
-                id: sid,
-                participant: pid,
-                dialog,
-                expires: now + Duration::from_secs(expires),
-                version: 0,
-            });
-            let ckey = c.key.clone();
-            st.dialogs.insert(
-                (msg.call_id().map(|x| x.to_string()).unwrap_or_default(), our_tag.clone()),
-                (ckey.clone(), DialogRef::Subscription(sid)),
-            );
-            self.notify_full(&mut st, &ckey, sid, now, &mut sends);
-            let mut r = self.focus_response(msg, 200, None, &our_tag, &uri, src);
-            r.headers.push(HeaderName::Expires, expires.to_string());
-            r
-        };
-        // the 200 first (on the transaction), then the first NOTIFY (a job run after it)
-        self.flush_locked(shard, sends, out);
-        Verdict::Respond(resp)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn resubscribe(
-        &self,
-        st: &mut State,
-        conf_key: &str,
-        sid: u32,
-        msg: &Message,
-        tag: &str,
-        src: &Source,
-        now: Instant,
-        sends: &mut Sends,
-    ) -> Verdict {
-        let expires = msg
-            .header(&HeaderName::Expires)
-            .and_then(|e| e.trim().parse::<u64>().ok())
-            .unwrap_or(SUB_MAX);
-        let Some(c) = st.confs.get_mut(conf_key) else {
-            return Verdict::reply(481, "No such subscription");
-        };
-        let uri = c.uri.clone();
-        if expires == 0 {
-            self.end_subscription(st, conf_key, sid, "timeout", now, sends);
-            let mut r = self.focus_response(msg, 200, None, tag, &uri, src);
-            fix_to(&mut r, msg);
-            r.headers.push(HeaderName::Expires, "0");
-            return Verdict::Respond(r);
-        }
-        let expires = expires.clamp(SUB_MIN, SUB_MAX);
-        if let Some(s) = c.subs.iter_mut().find(|s| s.id == sid) {
-            s.expires = now + Duration::from_secs(expires);
-        }
-        self.notify_full(st, conf_key, sid, now, sends);
-        let mut r = self.focus_response(msg, 200, None, tag, &uri, src);
-        fix_to(&mut r, msg);
-        r.headers.push(HeaderName::Expires, expires.to_string());
-        Verdict::Respond(r)
-    }
-
-    fn end_subscription(&self, st: &mut State, conf_key: &str, sid: u32, reason: &str, now: Instant, sends: &mut Sends) {
-        let Some(c) = st.confs.get_mut(conf_key) else { return };
-        let Some(i) = c.subs.iter().position(|s| s.id == sid) else { return };
-        let mut s = c.subs.remove(i);
-        st.dialogs.remove(&(s.dialog.call_id.clone(), s.dialog.our_tag.clone()));
-        let _ = now;
-        if let Some(mut req) = s.dialog.request(self, Method::Notify) {
-            req.headers.push(HeaderName::Event, "conference");
-            req.headers
-                .push(HeaderName::SubscriptionState, format!("terminated;reason={reason}"));
-            sends.requests.push((req, s.dialog.dest));
-        }
-    }
-
-    fn notify_full(&self, st: &mut State, conf_key: &str, sid: u32, now: Instant, sends: &mut Sends) {
-        let Some(c) = st.confs.get_mut(conf_key) else { return };
-        let entries: Vec<roster::Entry> = c.active().map(|p| c.entry(p)).collect();
-        let (uri, subject, count) = (c.uri.clone(), c.subject.clone(), entries.len());
-        let Some(s) = c.subs.iter_mut().find(|s| s.id == sid) else { return };
-        s.version += 1;
-        let body = roster::document(&uri, &subject, s.version, count, roster::Change::Full(&entries));
-        let left = s.expires.saturating_duration_since(now).as_secs().max(1);
-        if let Some(mut req) = s.dialog.request(self, Method::Notify) {
-            req.headers.push(HeaderName::Event, "conference");
-            req.headers
-                .push(HeaderName::SubscriptionState, format!("active;expires={left}"));
-            req.set_body("application/conference-info+xml", Bytes::from(body));
-            sends.requests.push((req, s.dialog.dest));
-        }
-    }
-
-    /// A partial notification to every subscriber of the meeting.
-    fn roster_changed(
-        &self,
-        st: &mut State,
-        conf_key: &str,
-        changed: &[u32],
-        gone: &[(String, String)],
-        now: Instant,
-        sends: &mut Sends,
-    ) {
-        let Some(c) = st.confs.get_mut(conf_key) else { return };
-        let entries: Vec<roster::Entry> = changed
-            .iter()
-            .filter_map(|id| c.participant(*id))
-            .filter(|p| !p.lobby)
-            .map(|p| c.entry(p))
-            .collect();
-        let count = c.active().count();
-        let uri = c.uri.clone();
-        let subject = c.subject.clone();
-        for s in &mut c.subs {
-            s.version += 1;
-            let body = roster::document(
-                &uri,
-                &subject,
-                s.version,
-                count,
-                roster::Change::Partial {
-                    changed: &entries,
-                    gone,
-                },
-            );
-            let left = s.expires.saturating_duration_since(now).as_secs().max(1);
-            if let Some(mut req) = s.dialog.request(self, Method::Notify) {
-                req.headers.push(HeaderName::Event, "conference");
-                req.headers
-                    .push(HeaderName::SubscriptionState, format!("active;expires={left}"));
-                req.set_body("application/conference-info+xml", Bytes::from(body));
-                sends.requests.push((req, s.dialog.dest));
-            }
-        }
-    }
-
     /// Takes a participant out: its leg closed, its subscriptions ended, the roster told;
     /// `hang_up` sends the BYE (the focus ends the call; otherwise the participant did).
     fn remove_participant(
@@ -1007,8 +832,12 @@ impl Core {
         now: Instant,
         sends: &mut Sends,
     ) {
-        let Some(c) = st.confs.get_mut(conf_key) else { return };
-        let Some(i) = c.participants.iter().position(|p| p.id == id) else { return };
+        let Some(c) = st.confs.get_mut(conf_key) else {
+            return;
+        };
+        let Some(i) = c.participants.iter().position(|p| p.id == id) else {
+            return;
+        };
         let mut p = c.participants.remove(i);
         let gone = (!p.lobby).then(|| (p.user.clone(), c.endpoint(&p)));
         if let Some(leg) = p.leg.take() {
@@ -1031,7 +860,10 @@ impl Core {
         for sid in subs {
             self.end_subscription(st, conf_key, sid, "deactivated", now, sends);
         }
-        let empty = st.confs.get(conf_key).is_none_or(|c| c.participants.is_empty());
+        let empty = st
+            .confs
+            .get(conf_key)
+            .is_none_or(|c| c.participants.is_empty());
         if empty {
             if let Some(c) = st.confs.remove(conf_key) {
                 tracing::info!(meeting = %c.key, "meeting ended (nobody left)");
@@ -1042,175 +874,6 @@ impl Core {
         } else if let Some(g) = gone {
             self.roster_changed(st, conf_key, &[], &[g], now, sends);
         }
-    }
-
-    /// Conference IM: a MESSAGE to the conference URI from a participant.
-    #[allow(clippy::too_many_arguments)]
-    fn conference_im(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf: &ConfAddr,
-        _dialog: Option<u32>,
-        caller: &Caller,
-        src: &Source,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        let pid = {
-            let st = self.focus.state.lock();
-            let Some(c) = st.confs.get(&conf.key) else {
-                return Verdict::reply(480, "The meeting has not started");
-            };
-            match participant_of(c, caller, src) {
-                Some(p) => p,
-                None => return Verdict::reply(403, "Only participants may send to the meeting"),
-            }
-        };
-        self.conference_im_from(shard, msg, &conf.key, pid, now, out)
-    }
-
-    fn conference_im_from(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf_key: &str,
-        pid: u32,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        if msg.body.len() > MAX_IM_BYTES {
-            return Verdict::reply(413, "Message too large for conference IM");
-        }
-        let ctype = msg
-            .header(&HeaderName::ContentType)
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| "text/plain".to_string());
-        let mut sends = Sends::default();
-        {
-            let mut st = self.focus.state.lock();
-            let Some(c) = st.confs.get_mut(conf_key) else {
-                return Verdict::reply(481, "Call/Transaction Does Not Exist");
-            };
-            let Some(sender) = c.participant(pid).filter(|p| !p.lobby) else {
-                return Verdict::reply(403, "Participants in the lobby cannot send to the meeting");
-            };
-            let (name, user) = (sender.display.replace('"', ""), sender.user.clone());
-            for p in c.participants.iter_mut().filter(|p| p.id != pid && !p.lobby) {
-                if let Some(mut req) = p.dialog.request(self, Method::Message) {
-                    // the sender, named: display name on the focus's From, and its URI
-                    rename_from(&mut req, &name);
-                    req.headers
-                        .push(HeaderName::Other("P-Asserted-Identity".into()), format!("\"{name}\" <{user}>"));
-                    req.set_body(&ctype, msg.body.clone());
-                    sends.requests.push((req, p.dialog.dest));
-                }
-            }
-        }
-        self.flush_locked(shard, sends, out);
-        Verdict::Reply(200, None)
-    }
-
-    /// REFER to the conference URI (out of dialog).
-    #[allow(clippy::too_many_arguments)]
-    fn conference_refer(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf: &ConfAddr,
-        _dialog: Option<u32>,
-        caller: &Caller,
-        src: &Source,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        let pid = {
-            let st = self.focus.state.lock();
-            let Some(c) = st.confs.get(&conf.key) else {
-                return Verdict::reply(480, "The meeting has not started");
-            };
-            match participant_of(c, caller, src) {
-                Some(p) => p,
-                None => return Verdict::reply(403, "Only presenters may remove participants"),
-            }
-        };
-        let tag = random_token(16);
-        self.refer_from(shard, msg, &conf.key, pid, &tag, src, now, out)
-    }
-
-    /// RFC 4579 §5.5: a presenter removes a participant (`Refer-To: <uri;method=BYE>` or
-    /// `<uri?method=BYE>`). Answered 202, then a NOTIFY with the outcome.
-    #[allow(clippy::too_many_arguments)]
-    fn refer_from(
-        &self,
-        shard: &mut Shard,
-        msg: &Message,
-        conf_key: &str,
-        pid: u32,
-        tag: &str,
-        src: &Source,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Verdict {
-        let Some(refer_to) = msg.header(&HeaderName::ReferTo).map(|t| t.to_string()) else {
-            return Verdict::reply(400, "REFER without Refer-To");
-        };
-        let lower = refer_to.to_ascii_lowercase();
-        if !(lower.contains("method=bye")) {
-            return Verdict::reply(501, "The focus only takes REFER with method=BYE (removal)");
-        }
-        let target = refer_to
-            .trim()
-            .trim_start_matches('<')
-            .split(['?', '>'])
-            .next()
-            .unwrap_or("")
-            .replace(";method=BYE", "")
-            .replace(";method=bye", "");
-        let mut sends = Sends::default();
-        let uri;
-        {
-            let mut st = self.focus.state.lock();
-            let Some(c) = st.confs.get(conf_key) else {
-                return Verdict::reply(481, "Call/Transaction Does Not Exist");
-            };
-            if !c.is_leader(pid) {
-                return Verdict::reply(403, "Only the organizer and presenters may remove participants");
-            }
-            let Some(victim) = c.find(&target) else {
-                return Verdict::reply(404, "No such participant");
-            };
-            uri = c.uri.clone();
-            tracing::info!(meeting = %conf_key, by = pid, participant = victim, "removed by a presenter");
-            self.remove_participant(&mut st, conf_key, victim, true, now, &mut sends);
-        }
-        let mut resp = self.focus_response(msg, 202, Some("Accepted"), tag, &uri, src);
-        if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
-            fix_to(&mut resp, msg);
-        }
-        // the implicit subscription's outcome (RFC 3515 §2.4.5), in the REFER's dialog: the
-        // referrer's call with the focus, or the dialog this REFER made
-        let notify = |d: &mut Dialog| {
-            d.request(self, Method::Notify).map(|mut n| {
-                n.headers.push(HeaderName::Event, "refer");
-                n.headers
-                    .push(HeaderName::SubscriptionState, "terminated;reason=noresource");
-                n.set_body("message/sipfrag;version=2.0", Bytes::from_static(b"SIP/2.0 200 OK\r\n"));
-                (n, d.dest)
-            })
-        };
-        let sent = if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
-            let mut st = self.focus.state.lock();
-            st.confs
-                .get_mut(conf_key)
-                .and_then(|c| c.participant_mut(pid))
-                .and_then(|p| notify(&mut p.dialog))
-        } else {
-            Dialog::new(msg, src, self, tag).ok().and_then(|mut d| notify(&mut d))
-        };
-        sends.requests.extend(sent);
-        self.flush_locked(shard, sends, out);
-        Verdict::Respond(resp)
     }
 
     /// Sends what was decided under the focus lock, while a shard is locked (a service of
@@ -1226,7 +889,9 @@ impl Core {
             self.send(dest, bytes, None, out);
         }
         for (req, dest) in sends.requests {
-            shard.jobs.push(crate::core::Job::SendOwn(Box::new(req), dest));
+            shard
+                .jobs
+                .push(crate::core::Job::SendOwn(Box::new(req), dest));
         }
     }
 
@@ -1270,7 +935,9 @@ impl Core {
                             u.next = now + u.interval;
                         }
                     }
-                    if p.lobby && now.saturating_duration_since(p.joined) >= self.focus.lobby_timeout {
+                    if p.lobby
+                        && now.saturating_duration_since(p.joined) >= self.focus.lobby_timeout
+                    {
                         tracing::info!(meeting = %k, participant = p.id, "nobody admitted the caller: lobby timeout");
                         remove.push((k.clone(), p.id));
                     }
@@ -1318,99 +985,6 @@ impl Core {
         }
     }
 
-    /// The roster and lobby of a live meeting (for REST and the CLI).
-    pub fn live_roster(&self, key: &str) -> Option<LiveView> {
-        let st = self.focus.state.lock();
-        let c = st.confs.get(key)?;
-        let view = |p: &Participant| LiveParticipant {
-            id: format!("p{}", p.id),
-            user: p.user.clone(),
-            display: p.display.clone(),
-            role: p.role.as_str(),
-            muted: p.muted,
-            origin: match &p.caller {
-                Caller::Enterprise(_) => "enterprise",
-                Caller::Federated(_) => "federated",
-                Caller::Anonymous => "anonymous",
-            },
-        };
-        Some(LiveView {
-            organizer: c.rules.organizer.clone(),
-            participants: c.participants.iter().filter(|p| !p.lobby).map(view).collect(),
-            lobby: c.participants.iter().filter(|p| p.lobby).map(view).collect(),
-        })
-    }
-
-    /// Whether `user` (`user@domain`) may lead the live meeting: its organizer, or a
-    /// presenter in it.
-    pub fn may_lead(&self, key: &str, user: &str) -> Option<bool> {
-        let st = self.focus.state.lock();
-        let c = st.confs.get(key)?;
-        Some(
-            c.rules.organizer.eq_ignore_ascii_case(user)
-                || c.participants.iter().any(|p| {
-                    !p.lobby
-                        && p.role == Role::Presenter
-                        && p.key.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(user))
-                }),
-        )
-    }
-
-    /// A leader's action on a participant of a live meeting.
-    pub fn live_act(
-        &self,
-        key: &str,
-        participant: &str,
-        action: LiveAction,
-        now: Instant,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<(), LiveFailure> {
-        let mut sends = Sends::default();
-        {
-            let mut st = self.focus.state.lock();
-            let c = st.confs.get_mut(key).ok_or(LiveFailure::NotLive)?;
-            let id = c.find(participant).ok_or(LiveFailure::NoSuchParticipant)?;
-            let p = c.participant_mut(id).ok_or(LiveFailure::NoSuchParticipant)?;
-            match action {
-                LiveAction::Admit => {
-                    if !p.lobby {
-                        return Err(LiveFailure::Invalid("not in the lobby".into()));
-                    }
-                    p.lobby = false;
-                    p.joined = now;
-                    if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
-                        m.set_mode(leg, leg_mode(p));
-                    }
-                    tracing::info!(meeting = %key, participant = id, "admitted from the lobby");
-                    self.roster_changed(&mut st, key, &[id], &[], now, &mut sends);
-                }
-                LiveAction::Deny => {
-                    if !p.lobby {
-                        return Err(LiveFailure::Invalid("not in the lobby (use remove)".into()));
-                    }
-                    tracing::info!(meeting = %key, participant = id, "denied entry");
-                    self.remove_participant(&mut st, key, id, true, now, &mut sends);
-                }
-                LiveAction::Mute | LiveAction::Unmute => {
-                    if p.lobby {
-                        return Err(LiveFailure::Invalid("in the lobby".into()));
-                    }
-                    p.muted = action == LiveAction::Mute;
-                    if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
-                        m.set_mode(leg, leg_mode(p));
-                    }
-                    self.roster_changed(&mut st, key, &[id], &[], now, &mut sends);
-                }
-                LiveAction::Remove => {
-                    tracing::info!(meeting = %key, participant = id, "removed");
-                    self.remove_participant(&mut st, key, id, true, now, &mut sends);
-                }
-            }
-        }
-        self.flush(sends, now, out);
-        Ok(())
-    }
-
     /// Hangs up every participant (server shutdown).
     pub fn focus_end_all(&self, now: Instant, out: &mut Vec<Outgoing>) {
         let mut sends = Sends::default();
@@ -1453,62 +1027,11 @@ fn participant_of(c: &Conf, caller: &Caller, src: &Source) -> Option<u32> {
     };
     by_key
         .or_else(|| {
-            c.participants.iter().find(|p| {
-                !p.lobby && p.key.is_none() && p.dialog.dest.addr == src.remote
-            })
+            c.participants
+                .iter()
+                .find(|p| !p.lobby && p.key.is_none() && p.dialog.dest.addr == src.remote)
         })
         .map(|p| p.id)
-}
-
-/// A response inside a dialog keeps the request's To (it carries the focus's tag).
-fn fix_to(resp: &mut Message, req: &Message) {
-    resp.headers.remove_all(&HeaderName::To);
-    resp.headers
-        .push(HeaderName::To, req.header(&HeaderName::To).map(|t| t.to_string()).unwrap_or_default());
-}
-
-/// Puts `name` as the display name of a request's From (the dialog is matched by URI and
-/// tag, not by display name: RFC 3261 §12.2.1.1).
-fn rename_from(req: &mut Message, name: &str) {
-    let Some(from) = req.header(&HeaderName::From).map(|t| t.to_string()) else { return };
-    let start = from.find('<').unwrap_or(0);
-    let renamed = format!("\"{name}\" {}", &from[start..]);
-    req.headers.remove_all(&HeaderName::From);
-    req.headers.push(HeaderName::From, renamed);
-}
-
-/// A participant as REST and the CLI see it.
-#[derive(Clone, Debug)]
-pub struct LiveParticipant {
-    pub id: String,
-    pub user: String,
-    pub display: String,
-    pub role: &'static str,
-    pub muted: bool,
-    pub origin: &'static str,
-}
-
-#[derive(Clone, Debug)]
-pub struct LiveView {
-    pub organizer: String,
-    pub participants: Vec<LiveParticipant>,
-    pub lobby: Vec<LiveParticipant>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LiveAction {
-    Admit,
-    Deny,
-    Mute,
-    Unmute,
-    Remove,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum LiveFailure {
-    NotLive,
-    NoSuchParticipant,
-    Invalid(String),
 }
 
 #[cfg(test)]
@@ -1517,7 +1040,8 @@ mod tests {
 
     #[test]
     fn focus_uris_are_recognised_and_others_are_not() {
-        let u = Uri::parse("sip:Alice@example.test;gruu;opaque=app:conf:focus:id:AB12CD34").unwrap();
+        let u =
+            Uri::parse("sip:Alice@example.test;gruu;opaque=app:conf:focus:id:AB12CD34").unwrap();
         assert_eq!(
             conference_of(&u, "example.test"),
             Some(ConfAddr {

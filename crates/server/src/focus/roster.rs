@@ -118,12 +118,21 @@ mod tests {
     #[test]
     fn full_document_is_well_formed_and_lists_everyone() {
         let e = [entry("bob", false), entry("carol", true)];
-        let doc = document("sip:alice@example.test;gruu;opaque=app:conf:focus:id:K", "A & B", 1, 2, Change::Full(&e));
+        let doc = document(
+            "sip:alice@example.test;gruu;opaque=app:conf:focus:id:K",
+            "A & B",
+            1,
+            2,
+            Change::Full(&e),
+        );
         parse_element(doc.as_bytes()).expect("well-formed XML");
         assert!(doc.contains("state=\"full\" version=\"1\""));
         assert!(doc.contains("<user-count>2</user-count>"));
         assert!(doc.contains("sip:carol@example.test"));
-        assert!(doc.contains("<status>recvonly</status>"), "muted shows as recvonly");
+        assert!(
+            doc.contains("<status>recvonly</status>"),
+            "muted shows as recvonly"
+        );
         assert!(doc.contains("&lt;bob&gt; &amp; co"));
         assert!(doc.contains("A &amp; B"));
     }
@@ -131,8 +140,20 @@ mod tests {
     #[test]
     fn partial_document_names_changes_and_deletions() {
         let e = [entry("dave", false)];
-        let gone = [("sip:bob@example.test".to_string(), "sip:bob@example.test;ep=p1".to_string())];
-        let doc = document("sip:c", "s", 7, 2, Change::Partial { changed: &e, gone: &gone });
+        let gone = [(
+            "sip:bob@example.test".to_string(),
+            "sip:bob@example.test;ep=p1".to_string(),
+        )];
+        let doc = document(
+            "sip:c",
+            "s",
+            7,
+            2,
+            Change::Partial {
+                changed: &e,
+                gone: &gone,
+            },
+        );
         parse_element(doc.as_bytes()).expect("well-formed XML");
         assert!(doc.contains("state=\"partial\" version=\"7\""));
         assert!(doc.contains("state=\"deleted\""));

@@ -1,0 +1,258 @@
+//! What leaders do: the organizer and presenters (REST, the CLI through it, and RFC 4579
+//! REFER with `method=BYE`) admit, deny, mute and remove participants.
+
+use super::*;
+
+impl Core {
+    /// REFER to the conference URI (out of dialog).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn conference_refer(
+        &self,
+        shard: &mut Shard,
+        msg: &Message,
+        conf: &ConfAddr,
+        caller: &Caller,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        let pid = {
+            let st = self.focus.state.lock();
+            let Some(c) = st.confs.get(&conf.key) else {
+                return Verdict::reply(480, "The meeting has not started");
+            };
+            match participant_of(c, caller, src) {
+                Some(p) => p,
+                None => return Verdict::reply(403, "Only presenters may remove participants"),
+            }
+        };
+        let tag = random_token(16);
+        self.refer_from(shard, msg, &conf.key, pid, &tag, src, now, out)
+    }
+
+    /// RFC 4579 §5.5: a presenter removes a participant (`Refer-To: <uri;method=BYE>` or
+    /// `<uri?method=BYE>`). Answered 202, then a NOTIFY with the outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn refer_from(
+        &self,
+        shard: &mut Shard,
+        msg: &Message,
+        conf_key: &str,
+        pid: u32,
+        tag: &str,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        let Some(refer_to) = msg.header(&HeaderName::ReferTo).map(|t| t.to_string()) else {
+            return Verdict::reply(400, "REFER without Refer-To");
+        };
+        let lower = refer_to.to_ascii_lowercase();
+        if !(lower.contains("method=bye")) {
+            return Verdict::reply(501, "The focus only takes REFER with method=BYE (removal)");
+        }
+        let target = refer_to
+            .trim()
+            .trim_start_matches('<')
+            .split(['?', '>'])
+            .next()
+            .unwrap_or("")
+            .replace(";method=BYE", "")
+            .replace(";method=bye", "");
+        let mut sends = Sends::default();
+        let uri;
+        {
+            let mut st = self.focus.state.lock();
+            let Some(c) = st.confs.get(conf_key) else {
+                return Verdict::reply(481, "Call/Transaction Does Not Exist");
+            };
+            if !c.is_leader(pid) {
+                return Verdict::reply(
+                    403,
+                    "Only the organizer and presenters may remove participants",
+                );
+            }
+            let Some(victim) = c.find(&target) else {
+                return Verdict::reply(404, "No such participant");
+            };
+            uri = c.uri.clone();
+            tracing::info!(meeting = %conf_key, by = pid, participant = victim, "removed by a presenter");
+            self.remove_participant(&mut st, conf_key, victim, true, now, &mut sends);
+        }
+        let mut resp = self.focus_response(msg, 202, Some("Accepted"), tag, &uri, src);
+        if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
+            fix_to(&mut resp, msg);
+        }
+        // the implicit subscription's outcome (RFC 3515 §2.4.5), in the REFER's dialog: the
+        // referrer's call with the focus, or the dialog this REFER made
+        let notify = |d: &mut Dialog| {
+            d.request(self, Method::Notify).map(|mut n| {
+                n.headers.push(HeaderName::Event, "refer");
+                n.headers.push(
+                    HeaderName::SubscriptionState,
+                    "terminated;reason=noresource",
+                );
+                n.set_body(
+                    "message/sipfrag;version=2.0",
+                    Bytes::from_static(b"SIP/2.0 200 OK\r\n"),
+                );
+                (n, d.dest)
+            })
+        };
+        let sent = if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
+            let mut st = self.focus.state.lock();
+            st.confs
+                .get_mut(conf_key)
+                .and_then(|c| c.participant_mut(pid))
+                .and_then(|p| notify(&mut p.dialog))
+        } else {
+            Dialog::new(msg, src, self, tag)
+                .ok()
+                .and_then(|mut d| notify(&mut d))
+        };
+        sends.requests.extend(sent);
+        self.flush_locked(shard, sends, out);
+        Verdict::Respond(resp)
+    }
+
+    /// The roster and lobby of a live meeting (for REST and the CLI).
+    pub fn live_roster(&self, key: &str) -> Option<LiveView> {
+        let st = self.focus.state.lock();
+        let c = st.confs.get(key)?;
+        let view = |p: &Participant| LiveParticipant {
+            id: format!("p{}", p.id),
+            user: p.user.clone(),
+            display: p.display.clone(),
+            role: p.role.as_str(),
+            muted: p.muted,
+            origin: match &p.caller {
+                Caller::Enterprise(_) => "enterprise",
+                Caller::Federated(_) => "federated",
+                Caller::Anonymous => "anonymous",
+            },
+        };
+        Some(LiveView {
+            organizer: c.rules.organizer.clone(),
+            participants: c
+                .participants
+                .iter()
+                .filter(|p| !p.lobby)
+                .map(view)
+                .collect(),
+            lobby: c
+                .participants
+                .iter()
+                .filter(|p| p.lobby)
+                .map(view)
+                .collect(),
+        })
+    }
+
+    /// Whether `user` (`user@domain`) may lead the live meeting: its organizer, or a
+    /// presenter in it.
+    pub fn may_lead(&self, key: &str, user: &str) -> Option<bool> {
+        let st = self.focus.state.lock();
+        let c = st.confs.get(key)?;
+        Some(
+            c.rules.organizer.eq_ignore_ascii_case(user)
+                || c.participants.iter().any(|p| {
+                    !p.lobby
+                        && p.role == Role::Presenter
+                        && p.key
+                            .as_deref()
+                            .is_some_and(|k| k.eq_ignore_ascii_case(user))
+                }),
+        )
+    }
+
+    /// A leader's action on a participant of a live meeting.
+    pub fn live_act(
+        &self,
+        key: &str,
+        participant: &str,
+        action: LiveAction,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), LiveFailure> {
+        let mut sends = Sends::default();
+        {
+            let mut st = self.focus.state.lock();
+            let c = st.confs.get_mut(key).ok_or(LiveFailure::NotLive)?;
+            let id = c.find(participant).ok_or(LiveFailure::NoSuchParticipant)?;
+            let p = c
+                .participant_mut(id)
+                .ok_or(LiveFailure::NoSuchParticipant)?;
+            match action {
+                LiveAction::Admit => {
+                    if !p.lobby {
+                        return Err(LiveFailure::Invalid("not in the lobby".into()));
+                    }
+                    p.lobby = false;
+                    p.joined = now;
+                    if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
+                        m.set_mode(leg, leg_mode(p));
+                    }
+                    tracing::info!(meeting = %key, participant = id, "admitted from the lobby");
+                    self.roster_changed(&mut st, key, &[id], &[], now, &mut sends);
+                }
+                LiveAction::Deny => {
+                    if !p.lobby {
+                        return Err(LiveFailure::Invalid("not in the lobby (use remove)".into()));
+                    }
+                    tracing::info!(meeting = %key, participant = id, "denied entry");
+                    self.remove_participant(&mut st, key, id, true, now, &mut sends);
+                }
+                LiveAction::Mute | LiveAction::Unmute => {
+                    if p.lobby {
+                        return Err(LiveFailure::Invalid("in the lobby".into()));
+                    }
+                    p.muted = action == LiveAction::Mute;
+                    if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
+                        m.set_mode(leg, leg_mode(p));
+                    }
+                    self.roster_changed(&mut st, key, &[id], &[], now, &mut sends);
+                }
+                LiveAction::Remove => {
+                    tracing::info!(meeting = %key, participant = id, "removed");
+                    self.remove_participant(&mut st, key, id, true, now, &mut sends);
+                }
+            }
+        }
+        self.flush(sends, now, out);
+        Ok(())
+    }
+}
+
+/// A participant as REST and the CLI see it.
+#[derive(Clone, Debug)]
+pub struct LiveParticipant {
+    pub id: String,
+    pub user: String,
+    pub display: String,
+    pub role: &'static str,
+    pub muted: bool,
+    pub origin: &'static str,
+}
+
+#[derive(Clone, Debug)]
+pub struct LiveView {
+    pub organizer: String,
+    pub participants: Vec<LiveParticipant>,
+    pub lobby: Vec<LiveParticipant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveAction {
+    Admit,
+    Deny,
+    Mute,
+    Unmute,
+    Remove,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LiveFailure {
+    NotLive,
+    NoSuchParticipant,
+    Invalid(String),
+}
