@@ -970,7 +970,9 @@ def latency(parts, codec, opus, rate, t_last):
             if ts > t_last - 0.7:
                 continue
             o = onset_after(env, t, ts)
-            out.append(None if o is None else o - ts - calib)
+            # an onset before the burst was sent is a detector failure (another sound at the
+            # probe's frequency, e.g. concealment of lost packets), not a latency
+            out.append(None if o is None or o - ts - calib < 0 else o - ts - calib)
     found = [x for x in out if x is not None]
     r = {"lat_bursts": len(out), "lat_found": len(found),
          "lat_calib_ms": round(1000 * (calib or 0.0), 2)}
