@@ -61,7 +61,8 @@ def main(paths):
     for r in rows:
         groups.setdefault((r["codec"], layout(r), str(r.get("talkers_per_room", "all"))), []).append(r)
     summary = []
-    for (codec, lay, talk), rs in sorted(groups.items()):
+    order = lambda k: (k[2] != "all", k[0] != "pcmu", k[1] != "one room", k)
+    for (codec, lay, talk), rs in sorted(groups.items(), key=lambda kv: order(kv[0])):
         print(f"\n### {codec.upper()}, {lay}" + ("" if talk == "all" else f", {talk} talkers per room") + "\n")
         print("| server | K | server CPU % | % per participant | generator CPU % | machine busy % | load avg "
               "| mix rx / expected | gaps > 40 ms | MCU late / ticks | latency p50 / p95 ms | mix check |")
@@ -90,7 +91,7 @@ def main(paths):
     by = {}
     for codec, lay, talk, srv, r in summary:
         by.setdefault((codec, lay, talk), {})[srv] = r
-    for (codec, lay, talk), d in sorted(by.items()):
+    for (codec, lay, talk), d in sorted(by.items(), key=lambda kv: order(kv[0])):
         lay2 = lay + ("" if talk == "all" else f" ({talk} talking)")
         cells, per = [], {}
         for srv in ("janus", "confab"):
