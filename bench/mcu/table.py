@@ -42,7 +42,7 @@ def latency_range(rs):
     if not ok:
         return "-"
     lo, hi = min(r["lat_p50_ms"] for r in ok), max(r["lat_p50_ms"] for r in ok)
-    return f"{lo}-{hi} (p95 <= {max(r['lat_p95_ms'] for r in ok)}, {len(ok)} runs)"
+    return f"{lo}-{hi} (p95 ≤ {max(r['lat_p95_ms'] for r in ok)}; {len(ok)} runs)"
 
 
 def main(paths):
@@ -86,8 +86,9 @@ def main(paths):
             print(f"* {r['server']} {r['codec']} {r['label']}: {r['error']}")
     print("\n### Summary: largest clean run, CPU per participant there, participants per core\n")
     print("| codec | layout | Janus: largest clean K, % of a core per participant, participants per core "
-          "| confab: the same | confab / Janus participants per core | added latency ms, Janus / confab |")
-    print("|---|---|---|---|---|---|")
+          "| confab: the same | confab / Janus participants per core | Janus: added latency ms, p50 "
+          "| confab: added latency ms, p50 |")
+    print("|---|---|---|---|---|---|---|")
     by = {}
     for codec, lay, talk, srv, r in summary:
         by.setdefault((codec, lay, talk), {})[srv] = r
@@ -102,8 +103,8 @@ def main(paths):
             p = r["server_cpu_pct_per_part"]
             per[srv] = 100 / p if p else None
             cells.append(f"{r['participants']}, {p} %, {round(per[srv]) if per[srv] else '-'}")
-        ratio = (f"{per['confab'] / per['janus']:.1f}x" if per.get("confab") and per.get("janus") else "-")
-        lat = " / ".join(latency_range([r for r in groups[(codec, lay, talk)] if r["server"] == s])
+        ratio = (f"{per['confab'] / per['janus']:.1f}×" if per.get("confab") and per.get("janus") else "-")
+        lat = " | ".join(latency_range([r for r in groups[(codec, lay, talk)] if r["server"] == s])
                          for s in ("janus", "confab"))
         print(f"| {codec} | {lay2} | {cells[0]} | {cells[1]} | {ratio} | {lat} |")
 
