@@ -27,6 +27,6 @@ group opus-1room  --codec opus --ks 10,50,100,150,200 --idle 0
 group pcmu-rooms5 --codec pcmu --rooms 2,10,20,40,80 --per-room 5 --idle 0
 group opus-rooms5 --codec opus --rooms 2,10,20,30,40 --per-room 5 --idle 0
 group talk3-opus  --codec opus --ks 100,200 --talkers 3 --idle 0
-group talk3-pcmu  --codec pcmu --ks 400 --talkers 3 --idle 0
+group talk3-pcmu  --codec pcmu --ks 200,400 --talkers 3 --idle 0
 uptime | tee "$OUT/uptime-end.txt"
 python3 "$HERE/table.py" "$OUT/mcu.jsonl" | tee "$OUT/tables.md"
