@@ -931,3 +931,37 @@ fn cookbook_conferencing_security_recipe_changes_behaviour() {
         assert_eq!(l.bye().status(), Some(200));
     }
 }
+
+#[test]
+fn a_meeting_outlives_a_restart_and_crafted_conference_uris_reach_nobody() {
+    let mut s = Server::start(5, &meetings_config(24600, ""));
+    let m = create(&s, &["--organizer", "user0001", "--access", "Everyone"]);
+    let uri = str_of(&m, "uri");
+    // user0001 is registered: a conference URI with a broken key must not ring its phone
+    let mut phone = Ua::udp("user0001", s.addr());
+    assert_eq!(phone.register(300).status(), Some(200));
+    for bad in [
+        uri.replace(&str_of(&m, "key"), ""),
+        uri.replace(&str_of(&m, "key"), &"A".repeat(300)),
+        uri.replace(&str_of(&m, "key"), "AB%20CD"),
+        uri.replace("app:conf:focus:id:", "app:conf:chat:id:"),
+    ] {
+        let (_, r) = dial(&s, Who::Anonymous, &bad, None);
+        assert_eq!(r.status(), Some(404), "{bad}: {}", first_line(&r));
+    }
+    phone.quiet();
+
+    // conference IM is bounded
+    let mut a = join(&s, Who::User("user0002"), &uri);
+    let mut msg = a.request(Method::Message);
+    msg.set_body("text/plain", "x".repeat(20 * 1024));
+    a.ua.send(&msg);
+    let r = a.ua.expect_response(&Method::Message, a.seq, 200..=699);
+    assert!(matches!(r.status(), Some(413 | 513)), "{}", first_line(&r));
+    assert_eq!(a.bye().status(), Some(200));
+
+    // the meeting is in the store: after a crash and restart the same URI works
+    s.restart();
+    let mut g = join(&s, Who::Anonymous, &uri);
+    assert_eq!(g.bye().status(), Some(200));
+}

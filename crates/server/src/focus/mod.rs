@@ -254,15 +254,21 @@ impl Focus {
 /// The conference a Request-URI names, if it is a focus URI.
 pub(crate) fn conference_of(ruri: &Uri<'_>, domain: &str) -> Option<ConfAddr> {
     let opaque = ruri.param("opaque")?;
-    let key = OPAQUE_PREFIXES
-        .iter()
-        .find_map(|p| opaque.strip_prefix(p))?;
-    let user = ruri.user?;
-    if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !opaque
+        .get(..9)
+        .is_some_and(|p| p.eq_ignore_ascii_case("app:conf:"))
+    {
         return None;
     }
+    // a conference URI with a key that cannot be one names no meeting (404), never the
+    // organizer's own phone
+    let key = OPAQUE_PREFIXES
+        .iter()
+        .find_map(|p| opaque.strip_prefix(p))
+        .filter(|k| !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .unwrap_or("");
     Some(ConfAddr {
-        organizer: crate::users::user_key(user, domain),
+        organizer: crate::users::user_key(ruri.user.unwrap_or(""), domain),
         key: key.to_string(),
     })
 }
@@ -404,6 +410,9 @@ impl Core {
     ) -> Verdict {
         if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
             return Verdict::reply(481, "Call/Transaction Does Not Exist");
+        }
+        if conf.key.is_empty() || !conf.organizer.contains('@') || conf.organizer.starts_with('@') {
+            return Verdict::reply(404, "No such meeting");
         }
         match msg.method() {
             Some(Method::Invite) => {
@@ -1049,15 +1058,27 @@ mod tests {
                 key: "AB12CD34".into()
             })
         );
+        // conference URIs whose key cannot be one: no meeting (404), not the organizer
         for bad in [
-            "sip:alice@example.test",
             "sip:alice@example.test;opaque=app:conf:focus:id:",
             "sip:alice@example.test;opaque=app:conf:focus:id:a%20b",
-            "sip:alice@example.test;opaque=user:epid:x",
+            "sip:alice@example.test;opaque=app:conf:chat:id:AB12",
             "sip:example.test;opaque=app:conf:focus:id:AB12",
         ] {
             let u = Uri::parse(bad).unwrap();
-            assert_eq!(conference_of(&u, "example.test"), None, "{bad}");
+            let c = conference_of(&u, "example.test").expect(bad);
+            assert!(
+                c.key.is_empty() || c.organizer.starts_with('@'),
+                "{bad}: {c:?}"
+            );
+        }
+        // not conference URIs at all
+        for other in [
+            "sip:alice@example.test",
+            "sip:alice@example.test;opaque=user:epid:x",
+        ] {
+            let u = Uri::parse(other).unwrap();
+            assert_eq!(conference_of(&u, "example.test"), None, "{other}");
         }
     }
 
