@@ -546,6 +546,9 @@ fn conference_im_reaches_every_other_participant_and_refer_removes() {
     let mut a = join(&s, Who::User("user0001"), &uri);
     let mut b = join(&s, Who::User("user0002"), &uri);
     let mut c = join(&s, Who::User("user0003"), &uri);
+    // bob watches the roster
+    let first = b.subscribe(&uri);
+    assert!(first.contains("sip:user0003@example.test"), "{first}");
 
     // page-mode MESSAGE to the conference URI
     b.ua.new_call();
@@ -584,6 +587,12 @@ fn conference_im_reaches_every_other_participant_and_refer_removes() {
     let r = a.ua.expect_response(&Method::Refer, a.seq, 200..=699);
     assert_eq!(r.status(), Some(202), "{}", first_line(&r));
     c.expect_bye();
+    // the removal reaches the roster as a deletion
+    let n = b.next_notify();
+    assert!(
+        n.contains("state=\"deleted\"") && n.contains("sip:user0003@example.test"),
+        "{n}"
+    );
     let n = a.ua.expect("NOTIFY for the REFER", |m| {
         m.method() == Some(&Method::Notify)
             && m.header(&HeaderName::Event)
