@@ -29,13 +29,8 @@ fn create(s: &Server, args: &[&str]) -> serde_json::Value {
     let mut a = vec!["meeting", "create", "--json"];
     a.extend_from_slice(args);
     let out = s.cli(&a);
-    let start = out.find('{').unwrap_or_else(|| panic!("no JSON in {out}"));
     // the JSON object (warnings may follow it)
-    serde_json::Deserializer::from_str(&out[start..])
-        .into_iter::<serde_json::Value>()
-        .next()
-        .and_then(Result::ok)
-        .unwrap_or_else(|| panic!("no JSON object in {out}"))
+    first_json(&out).unwrap_or_else(|| panic!("no JSON object in {out}"))
 }
 
 fn str_of(v: &serde_json::Value, k: &str) -> String {

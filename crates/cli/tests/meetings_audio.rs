@@ -23,12 +23,15 @@
 
 mod common;
 
-use common::{free_port, Server, DOMAIN};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use common::{first_json, free_port, Server, DOMAIN};
+#[path = "common/console.rs"]
+mod console;
+
+use console::{port_free, strip_ansi, Log};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A whole test (setup, calls, analysis) must be done within this.
@@ -78,10 +81,6 @@ impl Ports {
     }
 }
 
-fn port_free(port: u16) -> bool {
-    UdpSocket::bind(("127.0.0.1", port)).is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok()
-}
-
 /// Blocks already taken by a test of this process (the tests run in parallel threads, and a
 /// block stays free to `port_free` until its processes have bound it).
 static CLAIMED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
@@ -115,82 +114,6 @@ fn pick_ports() -> Ports {
 
 // ---------------------------------------------------------------------------------------
 // baresip processes
-
-/// Output of a child process (stdout and stderr), collected by reader threads.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<String>>);
-
-impl Log {
-    fn attach(&self, r: impl Read + Send + 'static) {
-        let log = self.clone();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(r);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match r.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => log
-                        .0
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push_str(&clean_line(&String::from_utf8_lossy(&buf))),
-                }
-            }
-        });
-    }
-    fn text(&self) -> String {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// baresip redraws its call status line ("[0:00:01] audio=...") and the command being
-/// typed with '\r': keep, of the '\r'-separated pieces of a line, only those that are not a
-/// status line nor a prefix of the next piece; drop terminal escape sequences.
-fn clean_line(raw: &str) -> String {
-    let pieces: Vec<String> = raw.split('\r').map(strip_ansi).collect();
-    let mut out = String::new();
-    for (i, p) in pieces.iter().enumerate() {
-        let next = pieces
-            .get(i + 1)
-            .map(|n| n.trim_end_matches('\n'))
-            .unwrap_or("");
-        let t = p.trim_end_matches('\n');
-        if t.trim().is_empty() || t.starts_with("[0:") || (!next.is_empty() && next.starts_with(t))
-        {
-            if p.ends_with('\n') && !out.ends_with('\n') && !out.is_empty() {
-                out.push('\n');
-            }
-            continue;
-        }
-        out.push_str(p);
-    }
-    if raw.ends_with('\n') && !out.ends_with('\n') && !out.is_empty() {
-        out.push('\n');
-    }
-    out
-}
-
-/// Removes terminal escape sequences (ESC [ ... letter).
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Who a client is.
 #[derive(Clone)]
@@ -741,15 +664,6 @@ fn create_meeting(server: &Server, access: &str) -> Meeting {
         m.key
     );
     m
-}
-
-/// The first JSON value in a command's output.
-fn first_json(text: &str) -> Option<serde_json::Value> {
-    let at = text.find(['{', '['])?;
-    serde_json::Deserializer::from_str(&text[at..])
-        .into_iter::<serde_json::Value>()
-        .next()?
-        .ok()
 }
 
 /// One SIP message of confab's `--sip-trace` log.

@@ -1002,3 +1002,12 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// The first JSON value in a command's output (warnings may come before or after it).
+pub fn first_json(text: &str) -> Option<serde_json::Value> {
+    let at = text.find(['{', '['])?;
+    serde_json::Deserializer::from_str(&text[at..])
+        .into_iter::<serde_json::Value>()
+        .next()?
+        .ok()
+}
