@@ -99,9 +99,14 @@ struct State {
     confs: HashMap<String, Conf>,
     /// (Call-ID, the focus's tag) → (meeting key, participant or subscription id).
     dialogs: HashMap<(String, String), (String, DialogRef)>,
-    /// All participants of all conferences (lobby included).
-    participants: usize,
     next_room: u64,
+}
+
+impl State {
+    /// All participants of all conferences (lobby included).
+    fn participants(&self) -> usize {
+        self.confs.values().map(|c| c.participants.len()).sum()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,7 +237,7 @@ impl Focus {
 
     /// Participants in all live meetings here (lobby included).
     pub fn participants(&self) -> usize {
-        self.state.lock().participants
+        self.state.lock().participants()
     }
 
     /// Whether it is time to remove expired meetings (once a minute, and at start).
@@ -542,7 +547,7 @@ impl Core {
         let our_tag = random_token(16);
         let dialog = Dialog::new(req, src, self, &our_tag)?;
         let mut st = self.focus.state.lock();
-        if st.participants >= self.focus.max_participants {
+        if st.participants() >= self.focus.max_participants {
             return Err(Verdict::reply(
                 503,
                 "Conferencing capacity reached on this server",
@@ -639,7 +644,6 @@ impl Core {
         );
         st.dialogs
             .insert(dkey, (m.key.clone(), DialogRef::Participant(id)));
-        st.participants += 1;
         if !lobby {
             self.roster_changed(&mut st, &m.key, &[id], &[], now, sends);
         }
@@ -859,7 +863,6 @@ impl Core {
         }
         st.dialogs
             .remove(&(p.dialog.call_id.clone(), p.dialog.our_tag.clone()));
-        st.participants = st.participants.saturating_sub(1);
         let subs: Vec<u32> = c
             .subs
             .iter()
