@@ -331,14 +331,22 @@ pub(crate) fn rules_of(
     }
 }
 
-/// Whether an SDP body puts the sender on hold (RFC 3264 §8.4: sendonly / inactive, or the
-/// old c=0.0.0.0).
+/// Whether an SDP offer puts the sender on hold (RFC 3264 §8.4: its audio stream sendonly
+/// or inactive, or the old c=0.0.0.0), read with the MCU's own SDP parser.
 fn sdp_holds(sdp: &[u8]) -> bool {
-    let s = String::from_utf8_lossy(sdp);
-    s.lines().any(|l| {
-        let l = l.trim();
-        l == "a=sendonly" || l == "a=inactive" || l.starts_with("c=IN IP4 0.0.0.0")
-    })
+    let Some(offer) = std::str::from_utf8(sdp)
+        .ok()
+        .and_then(|s| confab_media::sdp::parse_offer(s).ok())
+    else {
+        return false;
+    };
+    let audio = offer
+        .media
+        .iter()
+        .find(|m| m.media == "audio" && m.port != 0);
+    let direction = audio.and_then(|m| m.direction).unwrap_or(offer.direction);
+    let conn = audio.and_then(|m| m.conn).or(offer.conn);
+    !direction.receives() || conn.is_some_and(|c| c.is_unspecified())
 }
 
 fn media_status(e: &MediaError) -> (u16, String) {
@@ -1087,8 +1095,13 @@ mod tests {
 
     #[test]
     fn hold_is_read_from_the_offer() {
-        assert!(sdp_holds(b"v=0\r\nc=IN IP4 127.0.0.1\r\na=sendonly\r\n"));
-        assert!(sdp_holds(b"v=0\r\nc=IN IP4 0.0.0.0\r\n"));
-        assert!(!sdp_holds(b"v=0\r\nc=IN IP4 127.0.0.1\r\na=sendrecv\r\n"));
+        let sdp = |c: &str, a: &str| {
+            format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 {c}\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n{a}")
+        };
+        assert!(sdp_holds(sdp("127.0.0.1", "a=sendonly\r\n").as_bytes()));
+        assert!(sdp_holds(sdp("127.0.0.1", "a=inactive\r\n").as_bytes()));
+        assert!(sdp_holds(sdp("0.0.0.0", "").as_bytes()));
+        assert!(!sdp_holds(sdp("127.0.0.1", "a=sendrecv\r\n").as_bytes()));
+        assert!(!sdp_holds(sdp("127.0.0.1", "a=recvonly\r\n").as_bytes()));
     }
 }
