@@ -379,13 +379,11 @@ impl Core {
         if let Some(m) = self.focus.media() {
             let p = self.policies.get();
             let c = p.conferencing_configuration();
-            let range = c.client_media_port_range_enabled.then(|| {
-                let lo = c.client_audio_port.clamp(1, 65535) as u16;
-                let hi =
-                    (c.client_audio_port + c.client_audio_port_range - 1).clamp(1, 65535) as u16;
-                lo..=hi.max(lo)
-            });
-            m.set_remote_port_range(range);
+            m.set_remote_port_range(confab_media::client_audio_port_range(
+                c.client_media_port_range_enabled,
+                c.client_audio_port,
+                c.client_audio_port_range,
+            ));
         }
     }
 
