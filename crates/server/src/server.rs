@@ -85,12 +85,9 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
             port_max: m.media_port_max,
             threads: m.mixer_threads,
             rtp_timeout: Duration::from_secs(m.rtp_timeout_secs),
-            codecs: vec![
-                confab_media::Codec::Opus,
-                confab_media::Codec::Pcmu,
-                confab_media::Codec::Pcma,
-            ],
             max_legs: m.max_participants,
+            // the codecs in the MCU's order of preference (Opus, PCMU, PCMA)
+            ..Default::default()
         })
         .context("starting the audio MCU")?;
         tracing::info!(
