@@ -15,6 +15,7 @@
 //! port is outside it is refused. Oversized and malformed datagrams are dropped and
 //! counted.
 
+use crate::clip::Clip;
 use crate::codec::Codec;
 use crate::mixer::{CodecState, LegConfig, Pushed, Room};
 pub use crate::mixer::{LegId, LegMode, RoomId};
@@ -80,12 +81,17 @@ impl Default for EngineConfig {
 }
 
 /// What the engine tells the focus.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MediaEvent {
     /// An RFC 4733 key press (once per press).
     Dtmf { leg: LegId, digit: char },
     /// The leg sent neither RTP nor RTCP for `rtp_timeout` (reported once).
     Timeout { leg: LegId },
+    /// Everything queued with [`Engine::play`] for the leg has been played (or stopped).
+    PromptDone { leg: LegId },
+    /// A recording started with [`Engine::record`] ended (its maximum reached, or
+    /// [`Engine::stop_recording`]): the leg's decoded audio.
+    Recorded { leg: LegId, clip: Arc<Clip> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1049,5 +1055,59 @@ impl MixThread {
                 a.fetch_add(v, Relaxed);
             }
         }
+    }
+}
+
+// ----- dial-in additions: prompts, announcements, moving legs, recording, dial-out -----------
+// (interface stubs; the media work fills them in)
+impl Engine {
+    /// Queues `clip` for the leg to hear (bounded: at most 32 queued; more are dropped with
+    /// a warning). While it has something queued, a leg in `Lobby` hears the prompt instead
+    /// of the lobby tone, an `Active`/`Muted` leg hears it over its mix; `Held` hears
+    /// nothing. [`MediaEvent::PromptDone`] when the queue is empty again.
+    pub fn play(&self, leg: LegId, clip: Arc<Clip>) {
+        let _ = (leg, clip);
+    }
+
+    /// Drops what is queued for the leg (then [`MediaEvent::PromptDone`]).
+    pub fn stop_playing(&self, leg: LegId) {
+        let _ = leg;
+    }
+
+    /// Plays `clip` once to every leg of the room that hears the meeting (`Active` or
+    /// `Muted`; not `Lobby` or `Held`), mixed into what they hear.
+    pub fn announce(&self, room: RoomId, clip: Arc<Clip>) {
+        let _ = (room, clip);
+    }
+
+    /// Moves a leg (its sockets, codec state, counters, queued prompts) to another room,
+    /// possibly on another mixing thread, in `mode`.
+    pub fn move_leg(&self, leg: LegId, room: RoomId, mode: LegMode) -> Result<(), MediaError> {
+        let _ = (leg, room, mode);
+        Err(MediaError::Closed)
+    }
+
+    /// Records what the leg says (decoded, 16 kHz) for at most `max`, then
+    /// [`MediaEvent::Recorded`].
+    pub fn record(&self, leg: LegId, max: Duration) {
+        let _ = (leg, max);
+    }
+
+    /// Ends a recording early (then [`MediaEvent::Recorded`] with what was heard).
+    pub fn stop_recording(&self, leg: LegId) {
+        let _ = leg;
+    }
+
+    /// Dial-out: a new leg in `room` (sockets bound, silent until answered) and our SDP
+    /// offer (the engine's codecs and telephone-event) for the INVITE.
+    pub fn offer_leg(&self, room: RoomId, mode: LegMode) -> Result<(LegId, String), MediaError> {
+        let _ = (room, mode);
+        Err(MediaError::Closed)
+    }
+
+    /// The answer to [`Engine::offer_leg`]'s offer: the leg starts sending and hearing.
+    pub fn answer_leg(&self, leg: LegId, answer: &str) -> Result<(), MediaError> {
+        let _ = (leg, answer);
+        Err(MediaError::Closed)
     }
 }

@@ -2,6 +2,7 @@
 //! the mixer) and a driver (`engine`) that runs rooms on paced OS threads over UDP.
 //! See docs/media.md.
 
+pub mod clip;
 pub mod codec;
 pub mod dtmf;
 pub mod engine;
@@ -10,6 +11,7 @@ pub mod mixer;
 pub mod rtp;
 pub mod sdp;
 
+pub use clip::Clip;
 pub use codec::Codec;
 pub use engine::{
     client_audio_port_range, Engine, EngineConfig, EngineStats, LegId, LegMode, MediaError,

@@ -1002,6 +1002,7 @@ impl Core {
                 // the keypad commands come with dial-in conferencing
                 tracing::debug!(?leg, %digit, "DTMF in a meeting");
             }
+            MediaEvent::PromptDone { .. } | MediaEvent::Recorded { .. } => {}
         }
     }
 
