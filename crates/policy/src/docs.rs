@@ -251,6 +251,99 @@ document! {
     enable_multi_view_join: bool = true => "EnableMultiViewJoin", Bool, NO_VIDEO;
 }
 
+// ----- dial-in conferencing, PINs, dial plans ------------------------------------------------
+
+lync_enum! {
+    pub enum EntryExitAnnouncementsType { UseNames, ToneOnly } default UseNames
+}
+lync_enum! {
+    pub enum PinAuthType { Everyone, OrganizerOnly } default Everyone
+}
+
+document! {
+    /// CsDialInConferencingConfiguration: how the conferencing attendant treats dial-in callers.
+    pub struct DialInConferencingConfiguration = "CsDialInConferencingConfiguration" {
+        scopes: [Global, Site],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    entry_exit_announcements_enabled_by_default: bool = false
+        => "EntryExitAnnouncementsEnabledByDefault", Bool,
+        Enforced("a meeting announces joins and departures until a leader turns it off with *9 (focus/keypad.rs)");
+    entry_exit_announcements_type: EntryExitAnnouncementsType = EntryExitAnnouncementsType::UseNames
+        => "EntryExitAnnouncementsType", Enum(EntryExitAnnouncementsType::VALUES),
+        Enforced("UseNames: the caller's recorded name (or the client's display name, spoken) before \"joined\"/\"left\"; ToneOnly: a rising or falling tone (focus/attendant.rs)");
+    enable_name_recording: bool = true => "EnableNameRecording", Bool,
+        Enforced("dial-in callers who are not leaders record their name before joining, when names are announced (focus/attendant.rs)");
+    pin_auth_type: PinAuthType = PinAuthType::Everyone => "PinAuthType", Enum(PinAuthType::VALUES),
+        Enforced("OrganizerOnly: only the meeting's organizer may sign in as leader with extension and PIN (focus/attendant.rs)");
+}
+
+document! {
+    /// CsPinPolicy: the rules of users' dial-in PINs.
+    pub struct PinPolicy = "CsPinPolicy" {
+        scopes: [Global, Site, Tag],
+        policy: true,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    description: String = String::new() => "Description", text(1024), Informational;
+    min_password_length: i64 = 5 => "MinPasswordLength", int(4, 24),
+        Enforced("Set-CsClientPin and users' own PINs (REST) are refused when shorter (confab_admin::pins)");
+    pin_history_count: i64 = 0 => "PINHistoryCount", int(0, 20),
+        Enforced("a new PIN may not be any of the user's last PINHistoryCount PINs (confab_admin::pins)");
+    pin_lifetime: i64 = 0 => "PINLifetime", int(0, 999),
+        Enforced("days a PIN is valid (0: never expires); an expired PIN no longer signs a leader in (focus/attendant.rs)");
+    allow_common_patterns: bool = false => "AllowCommonPatterns", Bool,
+        Enforced("$false refuses PINs of one repeated digit, consecutive digits (12345, 98765) and the user's own extension or number (confab_admin::pins)");
+    maximum_logon_attempts: i64 = 0 => "MaximumLogonAttempts", int(0, 100),
+        Enforced("failed PIN sign-ins, across calls, after which the PIN is locked out (Lock-CsClientPin state) until Unlock-CsClientPin or a new PIN; 0 (Lync's unset): 10");
+}
+
+document! {
+    /// CsDialPlan (normalization rules come with enterprise voice).
+    pub struct DialPlan = "CsDialPlan" {
+        scopes: [Global, Site, Service("Registrar"), Service("PstnGateway"), Tag],
+        policy: true,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    description: String = String::new() => "Description", text(1024), Informational;
+    simple_name: String = String::new() => "SimpleName", text(256), Informational;
+    dialin_conferencing_region: String = String::new()
+        => "DialinConferencingRegion", text(256),
+        Enforced("the dial-in access numbers of this region are the ones a meeting of a user under this plan lists (confab_admin::meetings)");
+    external_access_prefix: String = String::new() => "ExternalAccessPrefix", text(4),
+        NotEnforced("confab does not normalize dialled numbers yet (enterprise voice)");
+    optimize_device_dialing: bool = false => "OptimizeDeviceDialing", Bool,
+        NotEnforced("confab does not normalize dialled numbers yet (enterprise voice)");
+}
+
+document! {
+    /// CsDialInConferencingAccessNumber: a number PSTN callers dial to reach the conferencing
+    /// attendant (the identity is its SIP URI, Lync's PrimaryUri, e.g. sip:dialin@example.test).
+    pub struct DialInConferencingAccessNumber = "CsDialInConferencingAccessNumber" {
+        scopes: [Named],
+        policy: false,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    display_number: String = String::new() => "DisplayNumber", text(64),
+        Enforced("how meetings list the number to callers (confab meeting show, REST)");
+    display_name: String = String::new() => "DisplayName", text(256), Informational;
+    line_uri: String = String::new() => "LineUri", text(64),
+        Enforced("calls to this tel: number (or sip:<number>@<domain>;user=phone) reach the conferencing attendant (pipeline/classify.rs)");
+    regions: Vec<String> = vec![] => "Regions", StrList,
+        Enforced("meetings of organizers whose dial plan has one of these DialinConferencingRegion values list this number (confab_admin::meetings)");
+    primary_language: String = "en-US".to_string() => "PrimaryLanguage", text(16),
+        Enforced("the language the attendant speaks on this number (confab-media prompts)");
+    secondary_languages: Vec<String> = vec![] => "SecondaryLanguages", StrList,
+        NotEnforced("callers cannot choose another language from the keypad yet");
+    priority: i64 = 0 => "Priority", int(0, 1000),
+        Enforced("the order of the numbers a meeting lists within a region (lowest first)");
+}
+
 // ----- clients and IM --------------------------------------------------------------------------
 
 lync_enum! {
@@ -618,6 +711,10 @@ pub struct UserPolicyAssignment {
         skip_serializing_if = "Option::is_none"
     )]
     pub external_access_policy: Option<String>,
+    #[serde(rename = "PinPolicy", skip_serializing_if = "Option::is_none")]
+    pub pin_policy: Option<String>,
+    #[serde(rename = "DialPlan", skip_serializing_if = "Option::is_none")]
+    pub dial_plan: Option<String>,
 }
 
 impl UserPolicyAssignment {
@@ -630,6 +727,8 @@ impl UserPolicyAssignment {
             "ConferencingPolicy" => self.conferencing_policy.as_deref(),
             "ClientPolicy" => self.client_policy.as_deref(),
             "ExternalAccessPolicy" => self.external_access_policy.as_deref(),
+            "PinPolicy" => self.pin_policy.as_deref(),
+            "DialPlan" => self.dial_plan.as_deref(),
             _ => None,
         }
     }

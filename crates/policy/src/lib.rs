@@ -267,7 +267,7 @@ pub use docs::*;
 /// Every document kind an administrator configures with the generic cmdlets, in the order
 /// `Get-Help` lists them.
 pub fn definitions() -> &'static [&'static DocDef] {
-    static DEFS: [&DocDef; 14] = [
+    static DEFS: [&DocDef; 18] = [
         MeetingConfiguration::DEF,
         ConferencingConfiguration::DEF,
         ConferencingPolicy::DEF,
@@ -282,6 +282,10 @@ pub fn definitions() -> &'static [&'static DocDef] {
         BlockedDomain::DEF,
         StaticRoutingConfiguration::DEF,
         InformationBarrier::DEF,
+        DialInConferencingConfiguration::DEF,
+        PinPolicy::DEF,
+        DialPlan::DEF,
+        DialInConferencingAccessNumber::DEF,
     ];
     &DEFS
 }

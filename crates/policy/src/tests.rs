@@ -258,6 +258,8 @@ fn assignments_know_every_policy_kind() {
         conferencing_policy: Some("A".into()),
         client_policy: Some("B".into()),
         external_access_policy: Some("C".into()),
+        pin_policy: Some("D".into()),
+        dial_plan: Some("E".into()),
     };
     let body = serde_json::to_value(&a).unwrap();
     for def in definitions().iter().filter(|d| d.is_policy) {
