@@ -8,11 +8,13 @@ pub mod dtmf;
 pub mod engine;
 pub mod jitter;
 pub mod mixer;
+pub mod prompts;
 pub mod rtp;
 pub mod sdp;
 
 pub use clip::Clip;
 pub use codec::Codec;
+pub use prompts::{Prompt, Prompts};
 pub use engine::{
     client_audio_port_range, Engine, EngineConfig, EngineStats, LegId, LegMode, MediaError,
     MediaEvent, RoomId,

@@ -19,6 +19,7 @@ mod db;
 pub mod meetings;
 mod messages;
 mod migrations;
+pub mod pins;
 mod roles;
 mod secrets;
 mod snapshot;
