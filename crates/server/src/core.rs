@@ -357,6 +357,7 @@ impl Core {
             reload_queued: AtomicBool::new(false),
             focus: crate::focus::Focus::new(
                 None,
+                cfg.data_dir.join("prompts"),
                 Duration::from_secs(cfg.meetings.lobby_timeout_secs),
                 cfg.meetings.max_participants,
             ),
@@ -368,6 +369,7 @@ impl Core {
     pub fn set_media(&mut self, engine: confab_media::Engine) {
         self.focus = crate::focus::Focus::new(
             Some(engine),
+            self.cfg.data_dir.join("prompts"),
             Duration::from_secs(self.cfg.meetings.lobby_timeout_secs),
             self.cfg.meetings.max_participants,
         );

@@ -75,6 +75,24 @@ pub enum Effect {
     TouchMeeting { id: i64 },
     /// Delete the meetings expired at `now` (Unix seconds).
     ExpireMeetings { now: i64 },
+    /// The meeting a dial-in caller's conference ID names (attendant participant `id`).
+    FindConference { id: u32, conference_id: String },
+    /// A dial-in leader's extension or number and PIN (attendant participant `id`).
+    VerifyPin {
+        id: u32,
+        number: String,
+        pin: String,
+        /// The meeting's organizer (`user@domain`): with PinAuthType OrganizerOnly the only
+        /// leader taken.
+        organizer: String,
+        organizer_only: bool,
+    },
+    /// Speech (prompts, names) made audio and played to a leg or a meeting.
+    Speak {
+        to: crate::focus::SpeechTo,
+        lang: String,
+        parts: Vec<crate::focus::SpeechPart>,
+    },
 }
 
 /// What an effect found, fed back into the core.
@@ -105,6 +123,16 @@ pub enum Completion {
         Box<crate::focus::JoinRequest>,
         Result<Option<confab_store::Meeting>, StoreError>,
     ),
+    /// The meeting of a dial-in caller's conference ID.
+    ConferenceFound {
+        id: u32,
+        result: Result<Option<confab_store::Meeting>, StoreError>,
+    },
+    /// A dial-in leader's PIN, checked.
+    PinVerified {
+        id: u32,
+        verified: crate::focus::attendant::Verified,
+    },
     Done,
 }
 
@@ -247,6 +275,57 @@ impl Core {
                 }
                 Completion::Done
             }
+            Effect::FindConference { id, conference_id } => Completion::ConferenceFound {
+                id,
+                result: unpanicked("reading a meeting by conference ID", || {
+                    store.meeting_by_conference_id(&conference_id)
+                }),
+            },
+            Effect::VerifyPin {
+                id,
+                number,
+                pin,
+                organizer,
+                organizer_only,
+            } => {
+                use crate::focus::attendant::Verified;
+                let now = self.wall.unix_at(Instant::now()) as i64;
+                let checked = unpanicked("checking a PIN", || {
+                    let Some(u) = store.user_by_number(&number)? else {
+                        return Ok(Verified::Wrong);
+                    };
+                    if !u.enabled {
+                        return Ok(Verified::Wrong);
+                    }
+                    let key = crate::users::user_key(&u.username, &u.domain);
+                    let policy = self.policies.get().pin_policy(&key);
+                    let max = u32::try_from(policy.maximum_logon_attempts)
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .unwrap_or(10);
+                    let lifetime = u32::try_from(policy.pin_lifetime).unwrap_or(0);
+                    Ok(match store.verify_client_pin(&key, &pin, max, lifetime, now)? {
+                        confab_store::pins::PinCheck::Valid
+                            if !organizer_only || key == organizer =>
+                        {
+                            Verified::Leader(key)
+                        }
+                        confab_store::pins::PinCheck::LockedOut => Verified::Locked,
+                        _ => Verified::Wrong,
+                    })
+                });
+                Completion::PinVerified {
+                    id,
+                    verified: checked.unwrap_or_else(|e| {
+                        tracing::error!("checking a dial-in PIN: {e}");
+                        Verified::Wrong
+                    }),
+                }
+            }
+            Effect::Speak { to, lang, parts } => {
+                self.run_speech(to, &lang, parts);
+                Completion::Done
+            }
             Effect::TouchMeeting { id } => {
                 if let Err(e) = store.touch_meeting(id, self.wall.unix_at(Instant::now()) as i64) {
                     tracing::warn!(meeting = id, "recording a meeting's use: {e}");
@@ -318,6 +397,10 @@ impl Core {
                 );
             }
             Completion::Joined(j, meeting) => self.complete_join(*j, meeting, now, out),
+            Completion::ConferenceFound { id, result } => {
+                self.conference_found(id, result, now, out)
+            }
+            Completion::PinVerified { id, verified } => self.pin_verified(id, verified, now, out),
             Completion::Done => {}
         }
     }

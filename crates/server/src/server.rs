@@ -211,6 +211,27 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
             }
         });
     }
+    if let Some(prompts) = core.focus.prompts().cloned() {
+        // the attendant's prompts made (espeak-ng) or loaded from the cache ahead of the
+        // first caller; speech is otherwise made by the store workers when first needed
+        let mut langs: Vec<String> = core
+            .policies
+            .get()
+            .access_numbers()
+            .iter()
+            .map(|(_, n)| n.primary_language.clone())
+            .collect();
+        langs.push(crate::focus::DEFAULT_LANG.to_string());
+        langs.sort();
+        langs.dedup();
+        std::thread::Builder::new()
+            .name("prompts".into())
+            .spawn(move || {
+                let langs: Vec<&str> = langs.iter().map(String::as_str).collect();
+                prompts.prepare(&langs);
+            })
+            .context("starting the prompts thread")?;
+    }
     if let Some(engine) = core.focus.media().cloned() {
         // what the MCU reports (a silent participant, DTMF), fed to the focus
         let (core, t) = (core.clone(), transports.clone());

@@ -98,6 +98,22 @@ impl Rules {
         }
     }
 
+    /// Decides the join of a phone caller who did not sign in as a leader (a dial-in
+    /// caller): bounded by MaxMeetingSize; in directly when the meeting lets callers bypass
+    /// the lobby (PstnCallersBypassLobby), else the lobby; a Locked meeting overrides any
+    /// bypass (the caller waits for a leader). AllowIPAudio and the anonymous-participant
+    /// policy are about IP clients, not phone callers.
+    pub(crate) fn admit_phone(&self, present: usize, bypass_lobby: bool) -> Decision {
+        if present >= self.max_size {
+            return Decision::Refuse(486, "Meeting full (MaxMeetingSize)");
+        }
+        if bypass_lobby && self.access != Access::Locked {
+            Decision::Join(Role::Attendee)
+        } else {
+            Decision::Lobby(Role::Attendee)
+        }
+    }
+
     /// Decides one join. `present` counts the participants and the lobby already there.
     pub(crate) fn admit(&self, caller: &Caller, present: usize) -> Decision {
         if !self.allow_ip_audio {

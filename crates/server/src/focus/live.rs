@@ -126,6 +126,7 @@ impl Core {
             role: p.role.as_str(),
             muted: p.muted,
             origin: match &p.caller {
+                Caller::Anonymous if p.lang.is_some() => "phone",
                 Caller::Enterprise(_) => "enterprise",
                 Caller::Federated(_) => "federated",
                 Caller::Anonymous => "anonymous",
@@ -187,13 +188,7 @@ impl Core {
                     if !p.lobby {
                         return Err(LiveFailure::Invalid("not in the lobby".into()));
                     }
-                    p.lobby = false;
-                    p.joined = now;
-                    if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
-                        m.set_mode(leg, leg_mode(p));
-                    }
-                    tracing::info!(meeting = %key, participant = id, "admitted from the lobby");
-                    self.roster_changed(&mut st, key, &[id], &[], now, &mut sends);
+                    self.admit_from_lobby(&mut st, key, id, now, &mut sends);
                 }
                 LiveAction::Deny => {
                     if !p.lobby {
@@ -220,6 +215,38 @@ impl Core {
         }
         self.flush(sends, now, out);
         Ok(())
+    }
+}
+
+impl Core {
+    /// Lets a participant in from the lobby: it hears and is heard, shows on the roster,
+    /// and is announced.
+    pub(super) fn admit_from_lobby(
+        &self,
+        st: &mut State,
+        key: &str,
+        id: u32,
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        let Some(p) = st.confs.get_mut(key).and_then(|c| c.participant_mut(id)) else {
+            return;
+        };
+        if !p.lobby {
+            return;
+        }
+        p.lobby = false;
+        p.joined = now;
+        if let (Some(m), Some(leg)) = (&self.focus.media, p.leg) {
+            m.set_mode(leg, leg_mode(p));
+        }
+        tracing::info!(meeting = %key, participant = id, "admitted from the lobby");
+        self.roster_changed(st, key, &[id], &[], now, sends);
+        if let Some(c) = st.confs.get(key) {
+            if let Some(p) = c.participant(id) {
+                self.announce(c, p, true);
+            }
+        }
     }
 }
 

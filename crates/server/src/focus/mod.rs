@@ -28,13 +28,18 @@
 //! MCUs do.
 
 pub mod admission;
+pub(crate) mod attendant;
+mod dialin;
 mod dialog;
 mod im;
+pub(crate) mod keypad;
 mod live;
 pub(crate) mod roster;
 mod subscriptions;
 
 use dialog::{fix_to, rename_from, Dialog};
+pub(crate) use dialin::{access_number_of, DEFAULT_LANG};
+pub use dialin::{SpeechPart, SpeechTo};
 pub use live::{LiveAction, LiveFailure, LiveParticipant, LiveView};
 use subscriptions::Subscription;
 
@@ -89,6 +94,8 @@ pub struct Focus {
     /// When the store's expired meetings are next removed.
     next_expiry: Mutex<Option<Instant>>,
     media: Option<Engine>,
+    /// The attendant's and the keypad's spoken prompts (with the media plane).
+    prompts: Option<std::sync::Arc<confab_media::Prompts>>,
     lobby_timeout: Duration,
     max_participants: usize,
 }
@@ -100,9 +107,24 @@ struct State {
     /// (Call-ID, the focus's tag) → (meeting key, participant or subscription id).
     dialogs: HashMap<(String, String), (String, DialogRef)>,
     next_room: u64,
+    /// Failed leader PINs per meeting, caller number and gateway (dial-in rate limits).
+    pin_failures: HashMap<String, (u32, Instant)>,
 }
 
 impl State {
+    /// The media room of a meeting (a new one when it is not live).
+    fn room_of(&mut self, key: &str) -> RoomId {
+        match self.confs.get(key) {
+            Some(c) => c.room,
+            None => self.new_room(),
+        }
+    }
+
+    fn new_room(&mut self) -> RoomId {
+        self.next_room += 1;
+        RoomId(self.next_room)
+    }
+
     /// All participants of all conferences (lobby included).
     fn participants(&self) -> usize {
         self.confs.values().map(|c| c.participants.len()).sum()
@@ -133,6 +155,13 @@ struct Participant {
     dialog: Dialog,
     /// The 2xx to retransmit until the ACK (unreliable transports), with its schedule.
     unacked: Option<Retransmit>,
+    /// A dial-in caller still with the conferencing attendant (in the attendant's table).
+    dial_in: Option<Box<dialin::DialIn>>,
+    /// Came through a dial-in access number: the language of its prompts.
+    lang: Option<String>,
+    /// The name announced and read in roll calls (recorded by a dial-in caller).
+    name: Option<std::sync::Arc<confab_media::Clip>>,
+    keypad: keypad::Keypad,
 }
 
 struct Retransmit {
@@ -153,6 +182,15 @@ struct Conf {
     participants: Vec<Participant>,
     subs: Vec<Subscription>,
     next_id: u32,
+    /// Locked by a leader (`*7`): everyone but leaders waits in the lobby.
+    locked: bool,
+    /// Entry and exit announcements (`*9`; CsDialInConferencingConfiguration
+    /// EntryExitAnnouncementsEnabledByDefault).
+    announce: bool,
+    /// Announce names (UseNames) rather than tones (ToneOnly).
+    names: bool,
+    /// The language of announcements (of the first dial-in caller's access number).
+    lang: String,
 }
 
 impl Conf {
@@ -221,11 +259,20 @@ struct Sends {
 }
 
 impl Focus {
-    pub fn new(media: Option<Engine>, lobby_timeout: Duration, max_participants: usize) -> Focus {
+    pub fn new(
+        media: Option<Engine>,
+        prompts_dir: std::path::PathBuf,
+        lobby_timeout: Duration,
+        max_participants: usize,
+    ) -> Focus {
+        let prompts = media.as_ref().map(|_| {
+            std::sync::Arc::new(confab_media::Prompts::new(prompts_dir.clone()))
+        });
         Focus {
             state: Mutex::new(State::default()),
             next_expiry: Mutex::new(None),
             media,
+            prompts,
             lobby_timeout,
             max_participants,
         }
@@ -233,6 +280,10 @@ impl Focus {
 
     pub fn media(&self) -> Option<&Engine> {
         self.media.as_ref()
+    }
+
+    pub fn prompts(&self) -> Option<&std::sync::Arc<confab_media::Prompts>> {
+        self.prompts.as_ref()
     }
 
     /// Participants in all live meetings here (lobby included).
@@ -562,21 +613,17 @@ impl Core {
             ));
         }
         let present = st.confs.get(&m.key).map_or(0, |c| c.participants.len());
+        let live_locked = st.confs.get(&m.key).is_some_and(|c| c.locked);
         let (lobby, role) = match rules.admit(&caller, present) {
             Decision::Refuse(status, reason) => {
                 tracing::info!(meeting = %m.key, ?caller, status, reason, "join refused");
                 return Err(Verdict::reply(status, reason));
             }
-            Decision::Join(role) => (false, role),
+            // a meeting a leader locked (`*7`): only leaders get in directly
+            Decision::Join(role) => (live_locked && role != Role::Presenter, role),
             Decision::Lobby(role) => (true, role),
         };
-        let room = match st.confs.get(&m.key) {
-            Some(c) => c.room,
-            None => {
-                st.next_room += 1;
-                RoomId(st.next_room)
-            }
-        };
+        let room = st.room_of(&m.key);
         let mode = if lobby {
             LegMode::Lobby
         } else {
@@ -600,21 +647,7 @@ impl Core {
             _ => format!("sip:guest-{}@anonymous.invalid", random_token(8)),
         };
         let conf_uri = m.uri();
-        let conf = st.confs.entry(m.key.clone()).or_insert_with(|| {
-            tracing::info!(meeting = %m.key, organizer = %m.organizer, "meeting started");
-            Conf {
-                key: m.key.clone(),
-                uri: conf_uri.clone(),
-                subject: m.subject.clone(),
-                rules: rules.clone(),
-                room,
-                participants: vec![],
-                subs: vec![],
-                next_id: 0,
-            }
-        });
-        conf.rules = rules;
-        conf.subject = m.subject.clone();
+        let conf = self.conf_for(&mut st, m, rules, room, None);
         conf.next_id += 1;
         let id = conf.next_id;
         let mut resp = self.focus_response(req, 200, None, &our_tag, &conf_uri, src);
@@ -645,6 +678,10 @@ impl Core {
             leg: Some(leg),
             dialog,
             unacked,
+            dial_in: None,
+            lang: None,
+            name: None,
+            keypad: Default::default(),
         });
         let dkey = (
             req.call_id().map(|c| c.to_string()).unwrap_or_default(),
@@ -654,6 +691,11 @@ impl Core {
             .insert(dkey, (m.key.clone(), DialogRef::Participant(id)));
         if !lobby {
             self.roster_changed(&mut st, &m.key, &[id], &[], now, sends);
+            if let Some(c) = st.confs.get(&m.key) {
+                if let Some(p) = c.participant(id) {
+                    self.announce(c, p, true);
+                }
+            }
         }
         drop(st);
         // last use (the expiry of a meeting counts from it): a store worker's job; when
@@ -746,6 +788,24 @@ impl Core {
                 (Some(Method::Refer), _) => {
                     drop(st);
                     return self.refer_from(shard, msg, &conf_key, pid, tag, src, now, out);
+                }
+                // a key by SIP INFO (application/dtmf-relay or application/dtmf)
+                (Some(Method::Info), DialogRef::Participant(id)) => {
+                    let ct = msg
+                        .header(&HeaderName::ContentType)
+                        .map(|c| c.to_string())
+                        .unwrap_or_default();
+                    match attendant::info_digit(&ct, &msg.body) {
+                        Some(key) => {
+                            self.on_key(&mut st, &conf_key, id, key, now, &mut sends);
+                            Verdict::Reply(200, None)
+                        }
+                        None if msg.body.is_empty() => Verdict::Reply(200, None),
+                        None if ct.to_ascii_lowercase().starts_with("application/dtmf") => {
+                            Verdict::reply(400, "Unreadable DTMF signal")
+                        }
+                        None => Verdict::Reply(200, None),
+                    }
                 }
                 (Some(Method::Info | Method::Options | Method::Update), _) => {
                     Verdict::Reply(200, None)
@@ -861,6 +921,9 @@ impl Core {
         };
         let mut p = c.participants.remove(i);
         let gone = (!p.lobby).then(|| (p.user.clone(), c.endpoint(&p)));
+        if gone.is_some() && c.participants.iter().any(|o| !o.lobby) {
+            self.announce(c, &p, false);
+        }
         if let Some(leg) = p.leg.take() {
             sends.close_legs.push(leg);
         }
@@ -886,7 +949,9 @@ impl Core {
             .is_none_or(|c| c.participants.is_empty());
         if empty {
             if let Some(c) = st.confs.remove(conf_key) {
-                tracing::info!(meeting = %c.key, "meeting ended (nobody left)");
+                if c.key != dialin::ATTENDANT {
+                    tracing::info!(meeting = %c.key, "meeting ended (nobody left)");
+                }
                 for s in c.subs {
                     st.dialogs.remove(&(s.dialog.call_id, s.dialog.our_tag));
                 }
@@ -971,6 +1036,7 @@ impl Core {
             for (k, id) in remove {
                 self.remove_participant(&mut st, &k, id, true, now, &mut sends);
             }
+            self.attendant_tick(&mut st, now, &mut sends);
             for (k, sid) in expired_subs {
                 self.end_subscription(&mut st, &k, sid, "timeout", now, &mut sends);
             }
@@ -998,11 +1064,9 @@ impl Core {
                 }
                 self.flush(sends, now, out);
             }
-            MediaEvent::Dtmf { leg, digit } => {
-                // the keypad commands come with dial-in conferencing
-                tracing::debug!(?leg, %digit, "DTMF in a meeting");
-            }
-            MediaEvent::PromptDone { .. } | MediaEvent::Recorded { .. } => {}
+            ev @ (MediaEvent::Dtmf { .. }
+            | MediaEvent::PromptDone { .. }
+            | MediaEvent::Recorded { .. }) => self.dial_in_media_event(ev, now, out),
         }
     }
 

@@ -61,6 +61,18 @@ impl Core {
                     let sender = req.sender.key().unwrap_or(domain);
                     p.check_inbound(sender, &conf.organizer, src.remote.ip())?
                 }
+                // dial-in access numbers are reached through a PSTN gateway (a trusted
+                // peer) or by our own users, never straight from the Internet
+                (
+                    Origin::Partner(_) | Origin::Remote(_) | Origin::Anonymous(_) | Origin::Dialog,
+                    Destination::Attendant(..),
+                ) => {
+                    tracing::info!(src = %src.remote, "refused a call to a dial-in access number from outside");
+                    return Err(Verdict::reply(
+                        403,
+                        "Dial-in access numbers are reached through a PSTN gateway or by signed-in users",
+                    ));
+                }
                 (Origin::Anonymous(why), Destination::LocalUser { .. }) => {
                     tracing::info!(src = %src.remote, "refused {why} to a local user");
                     return Err(Verdict::reply(

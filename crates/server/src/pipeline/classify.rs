@@ -76,6 +76,9 @@ pub(crate) enum Destination {
     /// A request inside a dialog the conference focus holds (checked again, with the
     /// sender's flow, by the focus).
     FocusDialog,
+    /// A dial-in access number (CsDialInConferencingAccessNumber): the conferencing
+    /// attendant. (identity, the language of its prompts)
+    Attendant(String, String),
 }
 
 impl Destination {
@@ -156,8 +159,25 @@ impl Core {
         let Ok(ruri) = Uri::parse(uri_text) else {
             return Err(Verdict::reply(400, "Malformed Request-URI"));
         };
+        let policies = self.policies.get();
+        let access = |ours: bool| {
+            crate::focus::access_number_of(&ruri, policies.access_numbers(), ours)
+                .map(|(id, lang)| Destination::Attendant(id, lang))
+        };
         match ruri.scheme {
-            // no voice routing yet (enterprise voice comes later)
+            Scheme::Tel if msg.headers.get(&HeaderName::Route).is_none() => {
+                if let Some(dest) = access(false) {
+                    return Ok(Classified {
+                        method,
+                        kind: Kind::Initial,
+                        claims_dialog: msg.to_hdr().is_some_and(|t| t.tag().is_some()),
+                        sender: self.sender_of(msg),
+                        dest,
+                    });
+                }
+                // no voice routing yet (enterprise voice comes later)
+                return Err(Verdict::reply(404, "No route for tel URI"));
+            }
             Scheme::Tel => return Err(Verdict::reply(404, "No route for tel URI")),
             Scheme::Sips if !self.listeners.iter().any(|l| l.transport.is_secure()) => {
                 // RFC 5630: without TLS this server can keep no sips: promise
@@ -203,6 +223,8 @@ impl Core {
             .flatten()
         {
             Destination::Conference(conf)
+        } else if let Some(dest) = ruri_ours.then(|| access(true)).flatten() {
+            dest
         } else if ruri_ours {
             match ruri.user {
                 Some(user) if method != Method::Register => Destination::LocalUser {

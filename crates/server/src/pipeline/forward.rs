@@ -40,6 +40,11 @@ pub(crate) enum Service {
     },
     /// A request inside a dialog of the conference focus.
     FocusDialog,
+    /// A call to a dial-in access number (identity, language), from a gateway or a user.
+    Attendant {
+        access: (String, String),
+        caller: crate::focus::admission::Caller,
+    },
 }
 
 /// Where one branch of a proxied request goes.
@@ -146,6 +151,9 @@ impl Core {
                 return self.serve_conference(shard, key, msg, conf, caller, src, now, out)
             }
             Service::FocusDialog => return self.serve_focus_dialog(shard, key, msg, src, now, out),
+            Service::Attendant { access, caller } => {
+                return self.serve_attendant(shard, key, msg, access, caller, src, now, out)
+            }
             Service::NotAllowed => {
                 let mut resp = response_to(msg, 405, None, Some(&random_token(10)));
                 resp.headers.push(HeaderName::Allow, "OPTIONS, REGISTER");

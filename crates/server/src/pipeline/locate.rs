@@ -74,6 +74,10 @@ impl Core {
                 }
                 Ok(Located::Proxy(targets))
             }
+            Destination::Attendant(id, lang) => Ok(Located::Service(Service::Attendant {
+                access: (id.clone(), lang.clone()),
+                caller: crate::focus::caller_of(origin, &req.sender),
+            })),
             Destination::Conference(conf) => Ok(Located::Service(Service::Conference {
                 conf: conf.clone(),
                 caller: crate::focus::caller_of(origin, &req.sender),

@@ -1,0 +1,964 @@
+//! Dial-in conferencing: calls to a dial-in access number (CsDialInConferencingAccessNumber,
+//! from a PSTN gateway that is a trusted peer, or from one of our users) reach the
+//! conferencing attendant (`attendant.rs`), which joins them to the meeting their
+//! conference ID names; keypad commands during a meeting (`keypad.rs`); entry and exit
+//! announcements (CsDialInConferencingConfiguration); keys by RFC 4733 (reported by the
+//! MCU) or SIP INFO.
+//!
+//! A caller with the attendant is a participant of a table of its own ([`ATTENDANT`]) with
+//! a media room of its own: it hears prompts and nothing of any meeting. Joining moves its
+//! dialog and its leg into the meeting (the leg keeps its sockets, codec and RTP sequence).
+//! What needs the store (the meeting by conference ID, the leader's PIN) or speech (names)
+//! is an effect, never done under a lock.
+
+use super::attendant::{Act, Attendant, Verified};
+use super::keypad::Command;
+use super::*;
+use confab_media::{Clip, Prompt};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The key of the attendant's table (no meeting key contains '@').
+pub(crate) const ATTENDANT: &str = "@attendant";
+/// Failed leader PINs allowed in [`PIN_WINDOW`] per meeting, per caller number and per
+/// gateway, beyond the store's per-user lockout.
+const PIN_FAILURES_PER_MEETING: u32 = 20;
+const PIN_FAILURES_PER_CALLER: u32 = 10;
+const PIN_FAILURES_PER_GATEWAY: u32 = 50;
+const PIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The language of prompts when nothing says otherwise.
+pub(crate) const DEFAULT_LANG: &str = "en-US";
+
+/// A dial-in caller with the attendant.
+#[derive(Debug)]
+pub(crate) struct DialIn {
+    attendant: Attendant,
+    /// The access number called (its identity).
+    access: String,
+    /// The caller's number (From of a gateway's call) or user (`user@domain`).
+    caller: String,
+    gateway: IpAddr,
+    meeting: Option<Box<confab_store::Meeting>>,
+    /// `PromptDone` events still to come from prompts stopped by a key.
+    echoes: u8,
+}
+
+/// Where speech goes: one leg (a prompt) or a whole meeting (an announcement).
+#[derive(Clone, Copy, Debug)]
+pub enum SpeechTo {
+    Leg(LegId),
+    Room(RoomId),
+}
+
+/// A piece of speech, made into audio by a worker (speech may run espeak-ng).
+#[derive(Clone, Debug)]
+pub enum SpeechPart {
+    Prompt(Prompt),
+    /// A name, spoken.
+    Text(String),
+    Clip(Arc<Clip>),
+}
+
+/// The access number a Request-URI names: a `tel:` URI or `sip:<number>@<our domain>` with
+/// the number of one's LineUri, or its own SIP URI. Returns (identity, language).
+pub(crate) fn access_number_of(
+    ruri: &Uri<'_>,
+    numbers: &[(String, confab_policy::DialInConferencingAccessNumber)],
+    ours: bool,
+) -> Option<(String, String)> {
+    if numbers.is_empty() {
+        return None;
+    }
+    let digits = |s: &str| -> String { s.chars().filter(|c| c.is_ascii_digit()).collect() };
+    let number = match ruri.scheme {
+        confab_sip::Scheme::Tel => Some(ruri.host),
+        _ if ours => ruri.user,
+        _ => None,
+    }?;
+    let wanted = digits(number.split(';').next().unwrap_or(""));
+    let whole = format!(
+        "sip:{}@{}",
+        number.to_ascii_lowercase(),
+        ruri.host.to_ascii_lowercase()
+    );
+    numbers
+        .iter()
+        .find(|(id, n)| {
+            let line = n
+                .line_uri
+                .trim()
+                .strip_prefix("tel:")
+                .unwrap_or(n.line_uri.trim());
+            let line = digits(line.split(';').next().unwrap_or(""));
+            (!wanted.is_empty() && wanted == line) || id.eq_ignore_ascii_case(&whole)
+        })
+        .map(|(id, n)| {
+            let lang = if n.primary_language.trim().is_empty() {
+                DEFAULT_LANG.to_string()
+            } else {
+                n.primary_language.trim().to_string()
+            };
+            (id.clone(), lang)
+        })
+}
+
+impl Core {
+    /// An out-of-dialog request to a dial-in access number (after authentication: the
+    /// caller is a trusted peer or one of our users).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn serve_attendant(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &Message,
+        access: (String, String),
+        caller: Caller,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Verdict {
+        if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
+            return Verdict::reply(481, "Call/Transaction Does Not Exist");
+        }
+        match msg.method() {
+            Some(Method::Invite) => {}
+            Some(Method::Options) => {
+                let mut r = response_to(msg, 200, None, Some(&random_token(10)));
+                r.headers.push(HeaderName::Allow, ALLOW);
+                r.headers.push(HeaderName::Accept, "application/sdp");
+                return Verdict::Respond(r);
+            }
+            Some(Method::Ack) => return Verdict::Drop,
+            Some(Method::Bye | Method::Cancel | Method::Info) => {
+                return Verdict::reply(481, "Call/Transaction Does Not Exist")
+            }
+            _ => {
+                let mut r = self.error_response(msg, 405, "Method Not Allowed");
+                r.headers.push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+                return Verdict::Respond(r);
+            }
+        }
+        let (Some(media), Some(_)) = (self.focus.media.as_ref(), self.store.as_ref()) else {
+            return Verdict::reply(480, "Conferencing is not available on this server");
+        };
+        let offer = match std::str::from_utf8(&msg.body) {
+            Ok(o) if !o.trim().is_empty() => o,
+            _ => return Verdict::reply(488, "The attendant needs an SDP offer in the INVITE"),
+        };
+        let our_tag = random_token(16);
+        let dialog = match Dialog::new(msg, src, self, &our_tag) {
+            Ok(d) => d,
+            Err(v) => return v,
+        };
+        let (access_id, lang) = access;
+        let caller_number = match &caller {
+            Caller::Enterprise(k) if !self.origin_is_peer(src) => k.clone(),
+            _ => msg
+                .from_hdr()
+                .and_then(|f| f.uri().user.map(|u| u.split(';').next().unwrap_or("").to_string()))
+                .filter(|u| !u.is_empty() && u.len() <= 32)
+                .unwrap_or_else(|| "unknown".into()),
+        };
+        let dial_cfg = self.policies.get().dial_in_configuration().clone();
+        let record_names = dial_cfg.enable_name_recording
+            && dial_cfg.entry_exit_announcements_type
+                == confab_policy::EntryExitAnnouncementsType::UseNames;
+        let mut sends = Sends::default();
+        let resp = {
+            let mut st = self.focus.state.lock();
+            if st.participants() >= self.focus.max_participants {
+                return Verdict::reply(503, "Conferencing capacity reached on this server");
+            }
+            let room = st.new_room();
+            let (leg, answer) = match media.open_leg(room, offer, LegMode::Active) {
+                Ok(x) => x,
+                Err(e) => {
+                    let (s, r) = media_status(&e);
+                    return Verdict::Reply(s, Some(r));
+                }
+            };
+            let contact_uri = access_id.clone();
+            let c = st
+                .confs
+                .entry(ATTENDANT.to_string())
+                .or_insert_with(|| Conf {
+                    key: ATTENDANT.to_string(),
+                    uri: contact_uri.clone(),
+                    subject: "Conferencing attendant".into(),
+                    rules: attendant_rules(),
+                    room: RoomId(0),
+                    participants: vec![],
+                    subs: vec![],
+                    next_id: 0,
+                    locked: false,
+                    announce: false,
+                    names: false,
+                    lang: DEFAULT_LANG.into(),
+                });
+            c.next_id += 1;
+            let id = c.next_id;
+            let mut resp = response_to(msg, 200, None, Some(&our_tag));
+            resp.headers.push(HeaderName::Server, SERVER_NAME);
+            resp.headers
+                .push(HeaderName::Contact, self.attendant_contact(&access_id, src));
+            resp.headers.push(HeaderName::Allow, ALLOW);
+            resp.set_body("application/sdp", Bytes::from(answer));
+            let unacked = (!src.transport.is_reliable()).then(|| Retransmit {
+                bytes: resp.to_bytes(),
+                cseq: msg.cseq().map(|c| c.seq).unwrap_or(0),
+                next: now + self.timers.t1,
+                interval: self.timers.t1,
+                give_up: now + self.timers.t1x64(),
+            });
+            let (attendant, acts) = Attendant::start(record_names);
+            tracing::info!(access = %access_id, caller = %caller_number, participant = id, "dial-in call answered by the attendant");
+            c.participants.push(Participant {
+                id,
+                user: String::new(),
+                key: match &caller {
+                    Caller::Enterprise(k) => Some(k.clone()),
+                    _ => None,
+                },
+                display: caller_number.clone(),
+                role: Role::Attendee,
+                caller,
+                lobby: false,
+                joined: now,
+                muted: false,
+                on_hold: false,
+                leg: Some(leg),
+                dialog,
+                unacked,
+                dial_in: Some(Box::new(DialIn {
+                    attendant,
+                    access: access_id,
+                    caller: caller_number,
+                    gateway: src.remote.ip(),
+                    meeting: None,
+                    echoes: 0,
+                })),
+                lang: Some(lang),
+                name: None,
+                keypad: Default::default(),
+            });
+            let dkey = (
+                msg.call_id().map(|c| c.to_string()).unwrap_or_default(),
+                our_tag,
+            );
+            st.dialogs
+                .insert(dkey, (ATTENDANT.to_string(), DialogRef::Participant(id)));
+            self.attendant_acts(&mut st, id, acts, now, &mut sends);
+            resp
+        };
+        self.respond(shard, key, resp, now, out);
+        self.flush_locked(shard, sends, out);
+        Verdict::Done
+    }
+
+    /// Whether `src` is a trusted peer (a gateway).
+    fn origin_is_peer(&self, src: &Source) -> bool {
+        self.cfg
+            .trust
+            .is_trusted_peer(src.transport, src.remote.ip())
+    }
+
+    /// The attendant's Contact: its access number's URI at this server's address.
+    fn attendant_contact(&self, access: &str, src: &Source) -> String {
+        let l = crate::config::Listen {
+            transport: src.transport,
+            addr: src.local,
+        };
+        let user = access
+            .strip_prefix("sip:")
+            .and_then(|u| u.split_once('@'))
+            .map(|(u, _)| u)
+            .filter(|u| u.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)))
+            .unwrap_or("attendant");
+        format!(
+            "<sip:{user}@{};transport={}>",
+            Core::hostport(&l),
+            src.transport.param()
+        )
+    }
+
+    /// Carries out what the attendant decided for participant `id` of its table.
+    pub(super) fn attendant_acts(
+        &self,
+        st: &mut State,
+        id: u32,
+        acts: Vec<Act>,
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        for act in acts {
+            let Some(p) = st
+                .confs
+                .get_mut(ATTENDANT)
+                .and_then(|c| c.participant_mut(id))
+            else {
+                return;
+            };
+            let (Some(leg), Some(d)) = (p.leg, p.dial_in.as_mut()) else {
+                return;
+            };
+            let lang = p.lang.clone().unwrap_or_else(|| DEFAULT_LANG.into());
+            let media = self.focus.media.as_ref();
+            match act {
+                Act::Play(prompts) if prompts.is_empty() => {
+                    d.echoes = d.echoes.saturating_add(1);
+                    if let Some(m) = media {
+                        m.stop_playing(leg);
+                    }
+                }
+                Act::Play(prompts) => {
+                    self.speak(
+                        SpeechTo::Leg(leg),
+                        &lang,
+                        prompts.into_iter().map(SpeechPart::Prompt).collect(),
+                    );
+                }
+                Act::Goodbye(prompt) => {
+                    self.speak(SpeechTo::Leg(leg), &lang, vec![SpeechPart::Prompt(prompt)]);
+                }
+                Act::Lookup(conference_id) => {
+                    let submitted = self.submit(crate::effects::Effect::FindConference {
+                        id,
+                        conference_id,
+                    });
+                    if !submitted {
+                        let acts = d.attendant.goodbye(Prompt::Goodbye);
+                        return self.attendant_acts(st, id, acts, now, sends);
+                    }
+                }
+                Act::Verify { number, pin } => {
+                    let Some(m) = d.meeting.as_deref() else {
+                        continue;
+                    };
+                    let limit_keys = [
+                        (format!("m:{}", m.key), PIN_FAILURES_PER_MEETING),
+                        (format!("n:{}", d.caller), PIN_FAILURES_PER_CALLER),
+                        (format!("g:{}", d.gateway), PIN_FAILURES_PER_GATEWAY),
+                    ];
+                    let limited = limit_keys.iter().any(|(k, max)| {
+                        st.pin_failures
+                            .get(k)
+                            .is_some_and(|(n, since)| *n >= *max && now.saturating_duration_since(*since) < PIN_WINDOW)
+                    });
+                    let organizer_only = self.policies.get().dial_in_configuration().pin_auth_type
+                        == confab_policy::PinAuthType::OrganizerOnly;
+                    let effect = crate::effects::Effect::VerifyPin {
+                        id,
+                        number,
+                        pin,
+                        organizer: m.organizer.to_ascii_lowercase(),
+                        organizer_only,
+                    };
+                    if limited {
+                        tracing::warn!(meeting = %m.key, caller = %d.caller, gateway = %d.gateway, "dial-in PIN attempts rate limited");
+                        let acts = d.attendant.verified(Verified::Locked);
+                        return self.attendant_acts(st, id, acts, now, sends);
+                    }
+                    if !self.submit(effect) {
+                        let acts = d.attendant.goodbye(Prompt::Goodbye);
+                        return self.attendant_acts(st, id, acts, now, sends);
+                    }
+                }
+                Act::Record => {
+                    if let Some(m) = media {
+                        m.play(leg, Arc::new(Clip::tone(1000.0, 200, 6000)));
+                        m.record(leg, super::attendant::NAME_MAX);
+                    }
+                }
+                Act::StopRecording => {
+                    if let Some(m) = media {
+                        m.stop_recording(leg);
+                    }
+                }
+                Act::Join { leader } => {
+                    self.dial_in_join(st, id, leader, now, sends);
+                    return;
+                }
+                Act::HangUp => {
+                    self.remove_participant(st, ATTENDANT, id, true, now, sends);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Queues speech for a worker (prompts may need espeak-ng the first time).
+    pub(super) fn speak(&self, to: SpeechTo, lang: &str, parts: Vec<SpeechPart>) {
+        if parts.is_empty() {
+            return;
+        }
+        let e = crate::effects::Effect::Speak {
+            to,
+            lang: lang.to_string(),
+            parts,
+        };
+        if !self.submit(e) {
+            tracing::warn!("speech dropped: the worker queue is full");
+        }
+    }
+
+    /// A worker's part of [`Core::speak`]: the parts made audio, then played.
+    pub(crate) fn run_speech(&self, to: SpeechTo, lang: &str, parts: Vec<SpeechPart>) {
+        let (Some(media), Some(prompts)) = (self.focus.media.as_ref(), self.focus.prompts.as_ref())
+        else {
+            return;
+        };
+        let clips: Vec<Arc<Clip>> = parts
+            .into_iter()
+            .map(|p| match p {
+                SpeechPart::Prompt(p) => prompts.prompt(lang, p),
+                SpeechPart::Text(t) => prompts.speak(lang, &t),
+                SpeechPart::Clip(c) => c,
+            })
+            .collect();
+        for c in clips {
+            match to {
+                SpeechTo::Leg(leg) => media.play(leg, c),
+                SpeechTo::Room(room) => media.announce(room, c),
+            }
+        }
+    }
+
+    /// The meeting a dial-in caller's conference ID named (read by a worker).
+    pub(crate) fn conference_found(
+        &self,
+        id: u32,
+        result: Result<Option<confab_store::Meeting>, confab_store::StoreError>,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let mut sends = Sends::default();
+        {
+            let mut st = self.focus.state.lock();
+            let Some(d) = st
+                .confs
+                .get_mut(ATTENDANT)
+                .and_then(|c| c.participant_mut(id))
+                .and_then(|p| p.dial_in.as_mut())
+            else {
+                return;
+            };
+            let meeting = match result {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!("reading a meeting by conference ID: {e}");
+                    None
+                }
+            };
+            // the organizer's CsConferencingPolicy EnableDialInConferencing
+            let meeting = meeting.filter(|m| {
+                let open = self
+                    .policies
+                    .get()
+                    .conferencing_policy(&m.organizer)
+                    .enable_dial_in_conferencing;
+                if !open {
+                    tracing::info!(meeting = %m.key, "dial-in refused: the organizer's policy has EnableDialInConferencing $false");
+                }
+                open
+            });
+            let found = meeting.is_some();
+            tracing::info!(participant = id, found, "conference ID looked up");
+            d.meeting = meeting.map(Box::new);
+            let acts = d.attendant.looked_up(found);
+            self.attendant_acts(&mut st, id, acts, now, &mut sends);
+        }
+        self.flush(sends, now, out);
+    }
+
+    /// A leader's number and PIN, checked by a worker.
+    pub(crate) fn pin_verified(
+        &self,
+        id: u32,
+        verified: Verified,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let mut sends = Sends::default();
+        {
+            let mut st = self.focus.state.lock();
+            let Some(d) = st
+                .confs
+                .get_mut(ATTENDANT)
+                .and_then(|c| c.participant_mut(id))
+                .and_then(|p| p.dial_in.as_mut())
+            else {
+                return;
+            };
+            let keys = [
+                format!("m:{}", d.meeting.as_deref().map(|m| m.key.as_str()).unwrap_or("")),
+                format!("n:{}", d.caller),
+                format!("g:{}", d.gateway),
+            ];
+            tracing::info!(participant = id, caller = %d.caller, ?verified, "dial-in leader PIN checked");
+            let acts = d.attendant.verified(verified.clone());
+            if !matches!(verified, Verified::Leader(_)) {
+                if st.pin_failures.len() > 10_000 {
+                    st.pin_failures
+                        .retain(|_, (_, since)| now.saturating_duration_since(*since) < PIN_WINDOW);
+                }
+                for k in keys {
+                    let e = st.pin_failures.entry(k).or_insert((0, now));
+                    if now.saturating_duration_since(e.1) >= PIN_WINDOW {
+                        *e = (0, now);
+                    }
+                    e.0 += 1;
+                }
+            }
+            self.attendant_acts(&mut st, id, acts, now, &mut sends);
+        }
+        self.flush(sends, now, out);
+    }
+
+    /// Moves a caller from the attendant into its meeting (or its lobby), or refuses it
+    /// with a prompt.
+    fn dial_in_join(
+        &self,
+        st: &mut State,
+        id: u32,
+        leader: Option<String>,
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        let Some(media) = self.focus.media.as_ref() else {
+            return;
+        };
+        let Some(a) = st.confs.get_mut(ATTENDANT) else {
+            return;
+        };
+        let Some(i) = a.participants.iter().position(|p| p.id == id) else {
+            return;
+        };
+        let Some(m) = a.participants[i]
+            .dial_in
+            .as_ref()
+            .and_then(|d| d.meeting.clone())
+        else {
+            return;
+        };
+        let p = self.policies.get();
+        let rules = rules_of(&m, &p.conferencing_policy(&m.organizer), p.meeting_configuration());
+        let dial_cfg = p.dial_in_configuration().clone();
+        drop(p);
+        let present = st.confs.get(&m.key).map_or(0, |c| c.participants.len());
+        let live_locked = st.confs.get(&m.key).is_some_and(|c| c.locked);
+        let caller = match &leader {
+            Some(k) => Caller::Enterprise(k.clone()),
+            None => Caller::Anonymous,
+        };
+        let decision = match &leader {
+            Some(_) => rules.admit(&caller, present),
+            None => rules.admit_phone(present, m.pstn_bypass_lobby),
+        };
+        let (lobby, role) = match decision {
+            Decision::Refuse(status, reason) => {
+                tracing::info!(meeting = %m.key, participant = id, status, reason, "dial-in join refused");
+                let Some(d) = st
+                    .confs
+                    .get_mut(ATTENDANT)
+                    .and_then(|c| c.participant_mut(id))
+                    .and_then(|p| p.dial_in.as_mut())
+                else {
+                    return;
+                };
+                let acts = d.attendant.goodbye(Prompt::NotAdmitted);
+                return self.attendant_acts(st, id, acts, now, sends);
+            }
+            Decision::Join(role) => (live_locked && role != Role::Presenter, role),
+            Decision::Lobby(role) => (true, role),
+        };
+        // out of the attendant's table (the leg and the dialog stay)
+        let a = st.confs.get_mut(ATTENDANT).expect("found above");
+        let mut p = a.participants.remove(i);
+        if a.participants.is_empty() {
+            st.confs.remove(ATTENDANT);
+        }
+        let d = p.dial_in.take().expect("a dial-in caller");
+        let lang = p.lang.clone().unwrap_or_else(|| DEFAULT_LANG.into());
+        let room = st.room_of(&m.key);
+        let conf = self.conf_for(st, &m, rules, room, Some((&lang, &dial_cfg)));
+        conf.next_id += 1;
+        let new_id = conf.next_id;
+        p.id = new_id;
+        p.role = role;
+        p.lobby = lobby;
+        p.joined = now;
+        p.caller = caller;
+        match &leader {
+            Some(k) => {
+                p.user = format!("sip:{k}");
+                p.key = Some(k.clone());
+                p.display = k.clone();
+            }
+            None => {
+                let number = &d.caller;
+                p.user = if number.starts_with('+') || number.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("tel:{number}")
+                } else {
+                    format!("sip:phone-{}@anonymous.invalid", random_token(8))
+                };
+                p.key = None;
+                p.display = format!("Phone {number}");
+            }
+        }
+        p.keypad = Default::default();
+        let leg = p.leg;
+        let dkey = (p.dialog.call_id.clone(), p.dialog.our_tag.clone());
+        tracing::info!(meeting = %m.key, participant = new_id, access = %d.access, leader = ?leader, lobby, "dial-in caller joined");
+        let mode = leg_mode(&p);
+        conf.participants.push(p);
+        let locked = conf.locked || rules_locked(conf);
+        st.dialogs
+            .insert(dkey, (m.key.clone(), DialogRef::Participant(new_id)));
+        if let Some(leg) = leg {
+            if let Err(e) = media.move_leg(leg, room, mode) {
+                tracing::error!(meeting = %m.key, participant = new_id, "moving a dial-in leg into the meeting: {e}");
+            }
+            let prompt = if !lobby {
+                Prompt::Joining
+            } else if locked {
+                Prompt::MeetingLockedWait
+            } else {
+                Prompt::Lobby
+            };
+            self.speak(SpeechTo::Leg(leg), &lang, vec![SpeechPart::Prompt(prompt)]);
+        }
+        if !lobby {
+            self.roster_changed(st, &m.key, &[new_id], &[], now, sends);
+            if let Some(c) = st.confs.get(&m.key) {
+                if let Some(p) = c.participant(new_id) {
+                    self.announce(c, p, true);
+                }
+            }
+        }
+        let _ = self.submit(crate::effects::Effect::TouchMeeting { id: m.id });
+    }
+
+    /// The live conference of meeting `m`, created when it is not live; its rules follow
+    /// the meeting's (a leader's lock stays).
+    pub(super) fn conf_for<'a>(
+        &self,
+        st: &'a mut State,
+        m: &confab_store::Meeting,
+        rules: Rules,
+        room: RoomId,
+        dial_in: Option<(&str, &confab_policy::DialInConferencingConfiguration)>,
+    ) -> &'a mut Conf {
+        let conf = st.confs.entry(m.key.clone()).or_insert_with(|| {
+            tracing::info!(meeting = %m.key, organizer = %m.organizer, "meeting started");
+            let p = self.policies.get();
+            let cfg = p.dial_in_configuration();
+            Conf {
+                key: m.key.clone(),
+                uri: m.uri(),
+                subject: m.subject.clone(),
+                rules: rules.clone(),
+                room,
+                participants: vec![],
+                subs: vec![],
+                next_id: 0,
+                locked: false,
+                announce: cfg.entry_exit_announcements_enabled_by_default,
+                names: cfg.entry_exit_announcements_type
+                    == confab_policy::EntryExitAnnouncementsType::UseNames,
+                lang: String::new(),
+            }
+        });
+        conf.rules = rules;
+        conf.subject = m.subject.clone();
+        if let Some((lang, _)) = dial_in {
+            if conf.lang.is_empty() {
+                conf.lang = lang.to_string();
+            }
+        }
+        conf
+    }
+
+    /// Entry and exit announcements to the meeting (when on): the participant's recorded
+    /// name (or display name, spoken) and "joined"/"left" with UseNames, else a tone.
+    pub(super) fn announce(&self, c: &Conf, p: &Participant, joined: bool) {
+        if !c.announce || c.key == ATTENDANT {
+            return;
+        }
+        let lang = if c.lang.is_empty() { DEFAULT_LANG } else { &c.lang };
+        let parts = if c.names {
+            let name = match &p.name {
+                Some(clip) => SpeechPart::Clip(clip.clone()),
+                None => SpeechPart::Text(p.display.clone()),
+            };
+            vec![
+                name,
+                SpeechPart::Prompt(if joined {
+                    Prompt::HasJoined
+                } else {
+                    Prompt::HasLeft
+                }),
+            ]
+        } else {
+            // a rising pair of tones for a join, a falling one for a departure
+            let (a, b) = if joined { (600.0, 900.0) } else { (900.0, 600.0) };
+            vec![SpeechPart::Clip(Arc::new(Clip::concat(&[
+                &Clip::tone(a, 150, 6000),
+                &Clip::tone(b, 150, 6000),
+            ])))]
+        };
+        self.speak(SpeechTo::Room(c.room), lang, parts);
+    }
+
+    /// A key from a participant (RFC 4733 through the MCU, or SIP INFO): the attendant's
+    /// input, or a keypad command in a meeting.
+    pub(super) fn on_key(
+        &self,
+        st: &mut State,
+        conf_key: &str,
+        id: u32,
+        key: char,
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        if conf_key == ATTENDANT {
+            let Some(d) = st
+                .confs
+                .get_mut(ATTENDANT)
+                .and_then(|c| c.participant_mut(id))
+                .and_then(|p| p.dial_in.as_mut())
+            else {
+                return;
+            };
+            let acts = d.attendant.digit(key, now);
+            return self.attendant_acts(st, id, acts, now, sends);
+        }
+        let Some(c) = st.confs.get_mut(conf_key) else {
+            return;
+        };
+        let Some(p) = c.participant_mut(id) else {
+            return;
+        };
+        let Some(cmd) = p.keypad.press(key, now) else {
+            return;
+        };
+        self.keypad_command(st, conf_key, id, cmd, now, sends);
+    }
+
+    fn keypad_command(
+        &self,
+        st: &mut State,
+        key: &str,
+        id: u32,
+        cmd: Command,
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        let media = self.focus.media.as_ref();
+        let Some(c) = st.confs.get_mut(key) else {
+            return;
+        };
+        let Some(p) = c.participant(id) else {
+            return;
+        };
+        let (Some(leg), lobby) = (p.leg, p.lobby) else {
+            return;
+        };
+        let lang = p
+            .lang
+            .clone()
+            .or_else(|| (!c.lang.is_empty()).then(|| c.lang.clone()))
+            .unwrap_or_else(|| DEFAULT_LANG.into());
+        let leader = c.is_leader(id);
+        tracing::info!(meeting = %key, participant = id, ?cmd, leader, "keypad command");
+        let say = |parts: Vec<SpeechPart>| self.speak(SpeechTo::Leg(leg), &lang, parts);
+        if lobby || (cmd.leaders_only() && !leader) {
+            return say(vec![SpeechPart::Prompt(Prompt::NotAvailable)]);
+        }
+        match cmd {
+            Command::Help => say(vec![SpeechPart::Prompt(if leader {
+                Prompt::HelpLeader
+            } else {
+                Prompt::Help
+            })]),
+            Command::MuteSelf => {
+                let Some(p) = c.participant_mut(id) else {
+                    return;
+                };
+                p.muted = !p.muted;
+                let muted = p.muted;
+                if let Some(m) = media {
+                    m.set_mode(leg, leg_mode(p));
+                }
+                self.roster_changed(st, key, &[id], &[], now, sends);
+                say(vec![SpeechPart::Prompt(if muted {
+                    Prompt::Muted
+                } else {
+                    Prompt::Unmuted
+                })]);
+            }
+            Command::MuteAudience => {
+                let mute = c
+                    .participants
+                    .iter()
+                    .any(|p| !p.lobby && p.role != Role::Presenter && !p.muted);
+                let mut changed = vec![];
+                for p in c
+                    .participants
+                    .iter_mut()
+                    .filter(|p| !p.lobby && p.role != Role::Presenter && p.muted != mute)
+                {
+                    p.muted = mute;
+                    if let (Some(m), Some(l)) = (media, p.leg) {
+                        m.set_mode(l, leg_mode(p));
+                    }
+                    changed.push(p.id);
+                }
+                if !changed.is_empty() {
+                    self.roster_changed(st, key, &changed, &[], now, sends);
+                }
+                say(vec![SpeechPart::Prompt(if mute {
+                    Prompt::AudienceMuted
+                } else {
+                    Prompt::AudienceUnmuted
+                })]);
+            }
+            Command::Lock => {
+                c.locked = !c.locked;
+                let locked = c.locked;
+                tracing::info!(meeting = %key, locked, "meeting lock changed by keypad");
+                say(vec![SpeechPart::Prompt(if locked {
+                    Prompt::Locked
+                } else {
+                    Prompt::Unlocked
+                })]);
+            }
+            Command::AdmitLobby => {
+                let waiting: Vec<u32> = c
+                    .participants
+                    .iter()
+                    .filter(|p| p.lobby)
+                    .map(|p| p.id)
+                    .collect();
+                for w in waiting {
+                    self.admit_from_lobby(st, key, w, now, sends);
+                }
+                say(vec![SpeechPart::Prompt(Prompt::LobbyAdmitted)]);
+            }
+            Command::Announcements => {
+                c.announce = !c.announce;
+                let on = c.announce;
+                say(vec![SpeechPart::Prompt(if on {
+                    Prompt::AnnouncementsOn
+                } else {
+                    Prompt::AnnouncementsOff
+                })]);
+            }
+            Command::RollCall => {
+                let mut parts = vec![SpeechPart::Prompt(Prompt::RollCall)];
+                parts.extend(c.participants.iter().filter(|p| !p.lobby && p.id != id).map(
+                    |p| match &p.name {
+                        Some(clip) => SpeechPart::Clip(clip.clone()),
+                        None => SpeechPart::Text(p.display.clone()),
+                    },
+                ));
+                say(parts);
+            }
+        }
+    }
+
+    /// What the MCU reports of a leg of a dial-in caller or participant: keys, the end of
+    /// prompts, a recorded name.
+    pub(super) fn dial_in_media_event(&self, ev: MediaEvent, now: Instant, out: &mut Vec<Outgoing>) {
+        let leg = match &ev {
+            MediaEvent::Dtmf { leg, .. }
+            | MediaEvent::PromptDone { leg }
+            | MediaEvent::Recorded { leg, .. } => *leg,
+            MediaEvent::Timeout { .. } => return,
+        };
+        let mut sends = Sends::default();
+        {
+            let mut st = self.focus.state.lock();
+            let Some((key, id)) = st.confs.iter().find_map(|(k, c)| {
+                c.participants
+                    .iter()
+                    .find(|p| p.leg == Some(leg))
+                    .map(|p| (k.clone(), p.id))
+            }) else {
+                return;
+            };
+            match ev {
+                MediaEvent::Dtmf { digit, .. } => {
+                    self.on_key(&mut st, &key, id, digit, now, &mut sends)
+                }
+                MediaEvent::PromptDone { .. } if key == ATTENDANT => {
+                    let Some(d) = st
+                        .confs
+                        .get_mut(ATTENDANT)
+                        .and_then(|c| c.participant_mut(id))
+                        .and_then(|p| p.dial_in.as_mut())
+                    else {
+                        return;
+                    };
+                    if d.echoes > 0 {
+                        d.echoes -= 1;
+                    } else {
+                        let acts = d.attendant.prompt_done(now);
+                        self.attendant_acts(&mut st, id, acts, now, &mut sends);
+                    }
+                }
+                MediaEvent::Recorded { clip, .. } => {
+                    let Some(p) = st.confs.get_mut(&key).and_then(|c| c.participant_mut(id)) else {
+                        return;
+                    };
+                    if !clip.is_empty() {
+                        p.name = Some(clip);
+                    }
+                    if let Some(d) = p.dial_in.as_mut() {
+                        let acts = d.attendant.recorded();
+                        self.attendant_acts(&mut st, id, acts, now, &mut sends);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.flush(sends, now, out);
+    }
+
+    /// The attendant's key timeouts.
+    pub(super) fn attendant_tick(&self, st: &mut State, now: Instant, sends: &mut Sends) {
+        let Some(a) = st.confs.get_mut(ATTENDANT) else {
+            return;
+        };
+        let mut due = vec![];
+        for p in &mut a.participants {
+            if let Some(d) = p.dial_in.as_mut() {
+                if d.attendant.deadline().is_some_and(|t| now >= t) {
+                    due.push((p.id, d.attendant.tick(now)));
+                }
+            }
+        }
+        for (id, acts) in due {
+            self.attendant_acts(st, id, acts, now, sends);
+        }
+    }
+}
+
+/// The attendant's table is no meeting: nobody is admitted to it by rules.
+fn attendant_rules() -> Rules {
+    Rules {
+        organizer: String::new(),
+        access: Access::Locked,
+        presenters: Presenters::None,
+        assigned: false,
+        invitees: vec![],
+        max_size: 0,
+        allow_ip_audio: false,
+        allow_anonymous: false,
+        admit_anonymous: false,
+    }
+}
+
+/// Whether a meeting's own access level keeps phone callers out (Locked).
+fn rules_locked(c: &Conf) -> bool {
+    c.rules.access == Access::Locked
+}
