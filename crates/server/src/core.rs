@@ -89,6 +89,8 @@ pub(crate) enum Job {
     /// A request of the conference focus (NOTIFY, BYE, MESSAGE) to send in a client
     /// transaction of its own.
     SendOwn(Box<Message>, Dest),
+    /// A dial-out's INVITE ended (its final response, or None: timeout / unreachable).
+    DialOutFinal(String, Option<Box<Message>>, u16),
     /// Write a refusal by policy (an information barrier) to the audit log.
     Audit {
         origin: String,
@@ -110,6 +112,8 @@ pub(crate) struct ClientEntry {
     pub is_cancel: bool,
     pub ack: Option<Bytes>,
     pub scheduled: Option<Instant>,
+    /// Set for the INVITE of a dial-out of the focus: its Call-ID.
+    pub dial_out: Option<String>,
 }
 
 pub(crate) struct Branch {
@@ -632,6 +636,9 @@ impl Core {
             }
             Job::DeliverOffline(aor) => self.deliver_offline(&aor, now),
             Job::SendOwn(req, dest) => self.send_own_request(*req, dest, None, now, out),
+            Job::DialOutFinal(cid, resp, status) => {
+                self.dial_out_response(&cid, resp.map(|r| *r), status, now, out)
+            }
             Job::OfflineDone { aor, id, status } => self.offline_done(&aor, id, status),
             Job::DropSubscription(id) => {
                 if let Some(p) = self.presence.drop_sub(id) {
@@ -1027,6 +1034,7 @@ impl Core {
         let action = entry.txn.on_response(status, now);
         let (proxy, idx, dest, notify_sub) =
             (entry.proxy, entry.branch_idx, entry.dest, entry.notify_sub);
+        let dial_out = entry.dial_out.clone();
         match action {
             ClientAction::PassUp | ClientAction::PassUpAndAck => {
                 if action == ClientAction::PassUpAndAck {
@@ -1041,7 +1049,11 @@ impl Core {
                 } else {
                     self.reschedule_client(shard, ckey);
                 }
-                if let Some(sub) = notify_sub {
+                if let Some(cid) = dial_out.filter(|_| status >= 200) {
+                    shard
+                        .jobs
+                        .push(Job::DialOutFinal(cid, Some(Box::new(msg)), status));
+                } else if let Some(sub) = notify_sub {
                     // RFC 6665 §4.2.2: a 481 (or any failure) to a NOTIFY ends the subscription
                     if status >= 300 && !matches!(status, 401 | 407) {
                         shard.jobs.push(Job::DropSubscription(sub));
@@ -1073,32 +1085,46 @@ impl Core {
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
+        let own = match req.method() {
+            Some(Method::Invite) => Own::DialOut(
+                req.call_id().map(|c| c.to_string()).unwrap_or_default(),
+            ),
+            Some(Method::Cancel) => Own::Cancel,
+            _ => Own::Request(notify_sub),
+        };
+        self.send_own(req, dest, own, now, out)
+    }
+
+    /// A request of the server's own on a client transaction of its own kind.
+    fn send_own(&self, req: Message, dest: Dest, own: Own, now: Instant, out: &mut Vec<Outgoing>) {
         let shard_idx = shard_of(req.call_id().map(|c| c.as_str()).unwrap_or(""));
         let branch = req
             .top_via()
             .and_then(|v| v.branch().map(str::to_owned))
             .unwrap_or_default();
-        let ckey = client_key(&branch, false);
+        let is_cancel = matches!(own, Own::Cancel);
+        let ckey = client_key(&branch, is_cancel);
         let bytes = req.to_bytes();
         let mut shard = self.shards[shard_idx].lock();
+        let (kind, notify_sub, dial_out) = match own {
+            Own::Request(sub) => (Kind::NonInvite, sub, None),
+            Own::Cancel => (Kind::NonInvite, None, None),
+            Own::DialOut(cid) => (Kind::Invite, None, Some(cid)),
+        };
         shard.client.insert(
             ckey.clone(),
             ClientEntry {
-                txn: ClientTransaction::new(
-                    Kind::NonInvite,
-                    dest.transport.is_reliable(),
-                    self.timers,
-                    now,
-                ),
+                txn: ClientTransaction::new(kind, dest.transport.is_reliable(), self.timers, now),
                 notify_sub,
                 request: req,
                 bytes: bytes.clone(),
                 dest,
                 proxy: None,
                 branch_idx: 0,
-                is_cancel: false,
+                is_cancel,
                 ack: None,
                 scheduled: None,
+                dial_out,
             },
         );
         self.txn_count.fetch_add(1, Ordering::Relaxed);
@@ -1224,7 +1250,9 @@ impl Core {
                     }
                     ClientAction::Timeout => {
                         let e = self.remove_client(shard, &key).expect("present");
-                        if let Some(sub) = e.notify_sub {
+                        if let Some(cid) = e.dial_out {
+                            shard.jobs.push(Job::DialOutFinal(cid, None, 408));
+                        } else if let Some(sub) = e.notify_sub {
                             shard.jobs.push(Job::DropSubscription(sub));
                         } else if !e.is_cancel {
                             if let Some(pid) = e.proxy {
@@ -1270,7 +1298,9 @@ impl Core {
         let e = self
             .remove_client(&mut shard, &f.client_key)
             .expect("present");
-        if let Some(sub) = e.notify_sub {
+        if let Some(cid) = e.dial_out {
+            shard.jobs.push(Job::DialOutFinal(cid, None, 503));
+        } else if let Some(sub) = e.notify_sub {
             shard.jobs.push(Job::DropSubscription(sub));
         } else if let (false, Some(pid)) = (e.is_cancel, e.proxy) {
             let resp = self.error_response(
@@ -1345,6 +1375,15 @@ pub(crate) fn is_ip_literal(host: &str) -> bool {
         .trim_end_matches(']')
         .parse::<IpAddr>()
         .is_ok()
+}
+
+/// What a request of the server's own is for.
+enum Own {
+    /// A NOTIFY (of a subscription) or another non-INVITE request.
+    Request(Option<u64>),
+    Cancel,
+    /// The focus's INVITE of a dial-out (its Call-ID).
+    DialOut(String),
 }
 
 pub(crate) fn client_key(branch: &str, is_cancel: bool) -> String {

@@ -235,6 +235,7 @@ impl Core {
                 is_cancel: false,
                 ack: None,
                 scheduled: None,
+                dial_out: None,
             };
             shard.client.insert(ckey.clone(), entry);
             self.txn_count.fetch_add(1, Ordering::Relaxed);
@@ -507,6 +508,7 @@ impl Core {
                 is_cancel: true,
                 ack: None,
                 scheduled: None,
+                dial_out: None,
             },
         );
         self.txn_count.fetch_add(1, Ordering::Relaxed);

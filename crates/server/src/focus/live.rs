@@ -48,8 +48,14 @@ impl Core {
             return Verdict::reply(400, "REFER without Refer-To");
         };
         let lower = refer_to.to_ascii_lowercase();
-        if !(lower.contains("method=bye")) {
-            return Verdict::reply(501, "The focus only takes REFER with method=BYE (removal)");
+        if !lower.contains("method=bye") {
+            if lower.contains("method=") && !lower.contains("method=invite") {
+                return Verdict::reply(
+                    501,
+                    "The focus takes REFER with method=BYE (removal) or INVITE (dial-out)",
+                );
+            }
+            return self.refer_dial_out(shard, msg, conf_key, pid, tag, &refer_to, src, now, out);
         }
         let target = refer_to
             .trim()

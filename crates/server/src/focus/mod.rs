@@ -30,6 +30,7 @@
 pub mod admission;
 pub(crate) mod attendant;
 mod dialin;
+mod dialout;
 mod dialog;
 mod im;
 pub(crate) mod keypad;
@@ -109,6 +110,8 @@ struct State {
     next_room: u64,
     /// Failed leader PINs per meeting, caller number and gateway (dial-in rate limits).
     pin_failures: HashMap<String, (u32, Instant)>,
+    /// Dial-outs ringing, by Call-ID.
+    dial_outs: HashMap<String, dialout::DialOut>,
 }
 
 impl State {
@@ -1000,7 +1003,7 @@ impl Core {
         let mut sends = Sends::default();
         {
             let mut st = self.focus.state.lock();
-            if st.confs.is_empty() {
+            if st.confs.is_empty() && st.dial_outs.is_empty() {
                 return;
             }
             let mut remove = vec![];
@@ -1037,6 +1040,7 @@ impl Core {
                 self.remove_participant(&mut st, &k, id, true, now, &mut sends);
             }
             self.attendant_tick(&mut st, now, &mut sends);
+            self.dial_out_tick(&mut st, now, &mut sends);
             for (k, sid) in expired_subs {
                 self.end_subscription(&mut st, &k, sid, "timeout", now, &mut sends);
             }
