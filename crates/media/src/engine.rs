@@ -699,7 +699,11 @@ impl Engine {
     /// while sending (so commands for a leg stay in order with its moves).
     fn send_to_leg(&self, leg: LegId, cmd: Cmd) -> Result<(), MediaError> {
         let st = lock(&self.inner.state);
-        let thread = st.legs.get(&leg).map(|i| i.thread).ok_or(MediaError::Closed)?;
+        let thread = st
+            .legs
+            .get(&leg)
+            .map(|i| i.thread)
+            .ok_or(MediaError::Closed)?;
         let r = self.send(thread, cmd);
         drop(st);
         r
@@ -1542,8 +1546,7 @@ impl Engine {
     /// any mode, also while prompts play to it. A recording already running on the leg
     /// ends (its `Recorded` first). An unknown leg is ignored.
     pub fn record(&self, leg: LegId, max: Duration) {
-        let max = ((max.as_millis().min(u64::MAX as u128) as u64)
-            .saturating_mul(MIX_RATE as u64)
+        let max = ((max.as_millis().min(u64::MAX as u128) as u64).saturating_mul(MIX_RATE as u64)
             / 1000)
             .min(MAX_RECORDING as u64) as usize;
         // The buffer is made here, not on the mixing thread.

@@ -20,10 +20,10 @@
 //! its state ([`Room::detach`], [`Room::attach`]). Ends of prompts and recordings are
 //! collected with [`Room::take_events`].
 
+use crate::clip::Clip;
 use crate::codec::{Codec, CodecError, Decoder, Encoder, FRAME, MAX_ENCODED, MIX_RATE};
 use crate::dtmf::DtmfDetector;
 use crate::jitter::{JitterBuffer, Playout};
-use crate::clip::Clip;
 use crate::rtp::{self, Rtp, HEADER_LEN};
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};

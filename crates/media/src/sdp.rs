@@ -301,7 +301,9 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
 fn is_codec(m: &MediaDesc, pt: u8, codec: Codec) -> bool {
     match m.rtpmaps.iter().find(|r| r.pt == pt) {
         Some(r) => match codec {
-            Codec::Opus => r.name.eq_ignore_ascii_case("opus") && r.rate == 48_000 && r.channels == 2,
+            Codec::Opus => {
+                r.name.eq_ignore_ascii_case("opus") && r.rate == 48_000 && r.channels == 2
+            }
             _ => r.name.eq_ignore_ascii_case(codec.name()) && r.rate == 8000 && r.channels == 1,
         },
         None => codec.static_pt() == Some(pt),
@@ -492,7 +494,11 @@ pub fn build_offer(
             c.clock_rate()
         );
     }
-    let _ = write!(s, "a=ptime:20\r\na=rtcp:{}\r\na=sendrecv\r\n", port as u32 + 1);
+    let _ = write!(
+        s,
+        "a=ptime:20\r\na=rtcp:{}\r\na=sendrecv\r\n",
+        port as u32 + 1
+    );
     s
 }
 
@@ -731,19 +737,35 @@ mod tests {
     #[test]
     fn our_offer_and_the_answer() {
         let offer = build_offer(ip("127.0.0.1"), 26000, &PREFS, 77, 1);
-        assert!(offer.contains("o=confab 77 1 IN IP4 127.0.0.1\r\n"), "{offer}");
-        assert!(offer.contains("m=audio 26000 RTP/AVP 111 0 8 110 101\r\n"), "{offer}");
+        assert!(
+            offer.contains("o=confab 77 1 IN IP4 127.0.0.1\r\n"),
+            "{offer}"
+        );
+        assert!(
+            offer.contains("m=audio 26000 RTP/AVP 111 0 8 110 101\r\n"),
+            "{offer}"
+        );
         assert!(offer.contains("a=rtcp:26001\r\n") && offer.contains("a=sendrecv\r\n"));
         // Our own offer parses, and an answerer with our preferences takes Opus.
         let o = parse_offer(&offer).unwrap();
         let n = negotiate(&o, &PREFS).unwrap();
         assert_eq!((n.codec, n.pt, n.dtmf_pt), (Codec::Opus, 111, Some(110)));
         // A G.711 phone answers with PCMU and 101 (and lists PCMA after it).
-        let ans = build_answer(&o, &negotiate(&o, &[Codec::Pcmu]).unwrap(), ip("127.0.0.5"), 4000, 9, 1)
-            .replace("RTP/AVP 0 101", "RTP/AVP 0 8 101");
+        let ans = build_answer(
+            &o,
+            &negotiate(&o, &[Codec::Pcmu]).unwrap(),
+            ip("127.0.0.5"),
+            4000,
+            9,
+            1,
+        )
+        .replace("RTP/AVP 0 101", "RTP/AVP 0 8 101");
         let n = negotiate_answer(&parse_offer(&ans).unwrap(), &PREFS).unwrap();
         assert_eq!((n.codec, n.pt, n.dtmf_pt), (Codec::Pcmu, 0, Some(101)));
-        assert_eq!((n.remote_ip, n.remote_port, n.remote_rtcp_port), (ip("127.0.0.5"), 4000, 4001));
+        assert_eq!(
+            (n.remote_ip, n.remote_port, n.remote_rtcp_port),
+            (ip("127.0.0.5"), 4000, 4001)
+        );
         assert!(n.we_send() && n.remote_sends());
         // Only the codecs we offered.
         assert_eq!(
@@ -751,9 +773,16 @@ mod tests {
             Err(SdpError::NoCommonCodec)
         );
         let head = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n";
-        let answer = |body: &str| negotiate_answer(&parse_offer(&format!("{head}{body}")).unwrap(), &PREFS);
-        assert_eq!(answer("m=audio 5000 RTP/AVP 9\r\n"), Err(SdpError::NoCommonCodec));
-        assert_eq!(answer("m=audio 0 RTP/AVP 0\r\n"), Err(SdpError::NoCommonCodec));
+        let answer =
+            |body: &str| negotiate_answer(&parse_offer(&format!("{head}{body}")).unwrap(), &PREFS);
+        assert_eq!(
+            answer("m=audio 5000 RTP/AVP 9\r\n"),
+            Err(SdpError::NoCommonCodec)
+        );
+        assert_eq!(
+            answer("m=audio 0 RTP/AVP 0\r\n"),
+            Err(SdpError::NoCommonCodec)
+        );
         for bad_answer in [
             "m=audio 5000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n",
             "m=audio 5000 RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n",
@@ -762,13 +791,19 @@ mod tests {
             "m=audio 5000 RTP/AVP 0\r\nm=audio 5002 RTP/AVP 0\r\n",
             "m=audio 5000 RTP/AVP 0\r\na=rtcp:5001 IN IP4 10.9.9.9\r\n",
         ] {
-            assert!(matches!(answer(bad_answer), Err(SdpError::Bad(_))), "{bad_answer}");
+            assert!(
+                matches!(answer(bad_answer), Err(SdpError::Bad(_))),
+                "{bad_answer}"
+            );
         }
         let n = answer("m=audio 5000 RTP/AVP 8\r\na=recvonly\r\n").unwrap();
         assert_eq!((n.codec, n.dtmf_pt), (Codec::Pcma, None));
         assert!(n.we_send() && !n.remote_sends());
         assert!(matches!(
-            negotiate_answer(&parse_offer("v=0\r\nm=audio 5000 RTP/AVP 0\r\n").unwrap(), &PREFS),
+            negotiate_answer(
+                &parse_offer("v=0\r\nm=audio 5000 RTP/AVP 0\r\n").unwrap(),
+                &PREFS
+            ),
             Err(SdpError::Bad(_))
         ));
     }
