@@ -808,6 +808,42 @@ mod tests {
         ));
     }
 
+    /// Mutated answers: an error or a usable result, never a panic.
+    #[test]
+    fn mutated_answers_never_panic() {
+        let o = parse_offer(&build_offer(ip("127.0.0.1"), 26000, &PREFS, 1, 1)).unwrap();
+        let answer = build_answer(
+            &o,
+            &negotiate(&o, &PREFS).unwrap(),
+            ip("127.0.0.9"),
+            4000,
+            2,
+            1,
+        );
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let (mut ok, mut err) = (0, 0);
+        for _ in 0..5000 {
+            let mut m = answer.clone().into_bytes();
+            for _ in 0..1 + (x % 3) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x as usize) % m.len();
+                const ALPHABET: &[u8] = b" =:/0123456789\r\nacmopsuvx-";
+                m[at] = ALPHABET[((x >> 32) % ALPHABET.len() as u64) as usize];
+            }
+            let m = String::from_utf8(m).unwrap();
+            match parse_offer(&m).and_then(|a| negotiate_answer(&a, &PREFS)) {
+                Ok(n) => {
+                    assert_eq!(n.pt, offered_pt(n.codec));
+                    ok += 1
+                }
+                Err(_) => err += 1,
+            }
+        }
+        assert!(ok > 500 && err > 500, "{ok} {err}");
+    }
+
     #[test]
     fn malformed() {
         for sdp in [

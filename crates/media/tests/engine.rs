@@ -657,7 +657,7 @@ fn a_leg_moved_to_a_room_on_another_thread_keeps_its_stream_and_hears_the_room()
     );
     assert_tones(
         "x muted in room 3",
-        &since(&x, xx)[..],
+        since(&x, xx),
         &[1000.0],
         &[600.0, 1500.0],
         20.0,
