@@ -14,10 +14,17 @@
 //! a datagram from a source port outside it is dropped and counted, and an offer whose
 //! port is outside it is refused. Oversized and malformed datagrams are dropped and
 //! counted.
+//!
+//! Dial-in additions: prompts per leg and announcements per room (queued on the room's
+//! thread), recording a leg's decoded audio, moving a leg to another room — on another
+//! thread, the leg (sockets, codec state, jitter buffer, sequence and timestamp, counters,
+//! queued prompts, a recording) is handed over on that thread's command queue, and the
+//! target thread, told to expect it, keeps the commands that arrive for it meanwhile —
+//! and dial-out legs (our offer first, the answer later).
 
 use crate::clip::Clip;
-use crate::codec::Codec;
-use crate::mixer::{CodecState, LegConfig, Pushed, Room};
+use crate::codec::{Codec, MIX_RATE};
+use crate::mixer::{CodecState, DetachedLeg, LegConfig, Pushed, Room, RoomEvent, MAX_RECORDING};
 pub use crate::mixer::{LegId, LegMode, RoomId};
 use crate::rtp::{self, MAX_PACKET};
 use crate::sdp::{self, Negotiated, Offer, SdpError};
@@ -30,7 +37,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -44,6 +51,10 @@ const COMMAND_QUEUE: usize = 1024;
 const MAX_READS_PER_TICK: usize = 32;
 /// Interval between our RTCP sender reports.
 const SR_INTERVAL: Duration = Duration::from_secs(5);
+/// Commands kept for a leg on its way from another thread (more are dropped).
+const MAX_WAITING_COMMANDS: usize = 64;
+/// A leg expected from another thread that has not come after this is given up.
+const EXPECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -164,6 +175,12 @@ pub struct EngineStats {
     pub timeouts: u64,
     /// Events dropped because nobody read them.
     pub events_dropped: u64,
+    /// Prompts and announcements refused because their queue was full (32 per leg, 8
+    /// per room).
+    pub prompts_dropped: u64,
+    /// Legs moved to another room (`move_leg`), and of them to another thread.
+    pub moves: u64,
+    pub moves_between_threads: u64,
 }
 
 #[derive(Default)]
@@ -183,6 +200,9 @@ struct ThreadCounters {
     decodes: AtomicU64,
     dtmf_events: AtomicU64,
     timeouts: AtomicU64,
+    prompts_dropped: AtomicU64,
+    moves: AtomicU64,
+    moves_between_threads: AtomicU64,
 }
 
 /// What the API side and the threads share (the threads never hold the API side, so the
@@ -218,6 +238,8 @@ struct LegInfo {
     session_id: u64,
     version: u64,
     codec: Codec,
+    /// A dial-out leg waiting for the answer to our offer.
+    pending: bool,
 }
 
 struct State {
@@ -234,7 +256,9 @@ struct State {
 struct Inner {
     cfg: EngineConfig,
     shared: Arc<Shared>,
-    txs: Vec<SyncSender<Cmd>>,
+    /// The threads hold these weakly (to hand legs to each other), so the last `Engine`
+    /// dropped still closes the channels.
+    txs: Arc<Vec<SyncSender<Cmd>>>,
     state: Mutex<State>,
 }
 
@@ -256,6 +280,22 @@ struct Remote {
 }
 
 impl Remote {
+    /// Nobody yet (a dial-out leg before the answer): nothing is taken, nothing sent.
+    fn none(family_of: IpAddr) -> Remote {
+        let ip = if family_of.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        };
+        Remote {
+            ip,
+            rtp: SocketAddr::new(ip, 0),
+            rtcp: SocketAddr::new(ip, 0),
+            mux: false,
+            sends: false,
+        }
+    }
+
     fn of(n: &Negotiated) -> Remote {
         Remote {
             ip: n.remote_ip,
@@ -298,6 +338,80 @@ enum Cmd {
         leg: LegId,
     },
     Range(Option<RangeInclusive<u16>>),
+    Play {
+        leg: LegId,
+        clip: Arc<Clip>,
+    },
+    StopPlaying {
+        leg: LegId,
+    },
+    Announce {
+        room: RoomId,
+        clip: Arc<Clip>,
+    },
+    Record {
+        leg: LegId,
+        buf: Vec<i16>,
+        max: usize,
+    },
+    StopRecording {
+        leg: LegId,
+    },
+    /// To another room on the same thread.
+    Move {
+        leg: LegId,
+        room: RoomId,
+        mode: LegMode,
+    },
+    /// To the leg's thread: take it out and hand it to thread `to` (an `Attach`).
+    Detach {
+        leg: LegId,
+        to: usize,
+        room: RoomId,
+        mode: LegMode,
+    },
+    /// To the target thread, before the `Detach`: keep the leg's commands until it comes.
+    Expect {
+        leg: LegId,
+    },
+    Attach(Box<Moved>),
+    /// The leg to expect will not come (it was gone when the `Detach` arrived).
+    Gone {
+        leg: LegId,
+    },
+}
+
+impl Cmd {
+    /// The leg a command is for (kept while the leg is on its way from another thread).
+    fn leg(&self) -> Option<LegId> {
+        match self {
+            Cmd::Update { leg, .. }
+            | Cmd::Mode { leg, .. }
+            | Cmd::Close { leg }
+            | Cmd::Play { leg, .. }
+            | Cmd::StopPlaying { leg }
+            | Cmd::Record { leg, .. }
+            | Cmd::StopRecording { leg }
+            | Cmd::Move { leg, .. }
+            | Cmd::Detach { leg, .. } => Some(*leg),
+            Cmd::Add { .. }
+            | Cmd::Range(_)
+            | Cmd::Announce { .. }
+            | Cmd::Expect { .. }
+            | Cmd::Attach(_)
+            | Cmd::Gone { .. } => None,
+        }
+    }
+}
+
+/// A leg on its way between threads.
+struct Moved {
+    leg: DetachedLeg,
+    net: NetLeg,
+    room: RoomId,
+    mode: LegMode,
+    /// When the thread it left last ticked it.
+    last_tick: Instant,
 }
 
 #[cfg(test)]
@@ -346,14 +460,20 @@ impl Engine {
             threads: (0..threads).map(|_| ThreadCounters::default()).collect(),
         });
         let mut txs = Vec::with_capacity(threads);
-        for i in 0..threads {
+        let mut rxs = Vec::with_capacity(threads);
+        for _ in 0..threads {
             let (tx, rx) = mpsc::sync_channel(COMMAND_QUEUE);
+            txs.push(tx);
+            rxs.push(rx);
+        }
+        let txs = Arc::new(txs);
+        for (i, rx) in rxs.into_iter().enumerate() {
             let sh = shared.clone();
             let timeout = cfg.rtp_timeout;
+            let peers = Arc::downgrade(&txs);
             thread::Builder::new()
                 .name(format!("confab-mix-{i}"))
-                .spawn(move || MixThread::new(i, sh, rx, timeout).run())?;
-            txs.push(tx);
+                .spawn(move || MixThread::new(i, sh, rx, peers, timeout).run())?;
         }
         let first = cfg.port_min + (cfg.port_min & 1);
         Ok(Engine {
@@ -377,6 +497,12 @@ impl Engine {
     fn negotiate(&self, offer: &str, prefs: &[Codec]) -> Result<(Offer, Negotiated), MediaError> {
         let parsed = sdp::parse_offer(offer)?;
         let neg = sdp::negotiate(&parsed, prefs)?;
+        self.check_remote(&neg)?;
+        Ok((parsed, neg))
+    }
+
+    /// The remote's address family is ours; its port is inside the clients' range.
+    fn check_remote(&self, neg: &Negotiated) -> Result<(), MediaError> {
         if !neg.remote_ip.is_unspecified()
             && neg.remote_ip.is_ipv4() != self.inner.cfg.bind_ip.is_ipv4()
         {
@@ -393,7 +519,7 @@ impl Engine {
                 }
             }
         }
-        Ok((parsed, neg))
+        Ok(())
     }
 
     fn leg_config(neg: &Negotiated, mode: LegMode) -> LegConfig {
@@ -479,7 +605,34 @@ impl Engine {
     ) -> Result<(LegId, String), MediaError> {
         let (parsed, neg) = self.negotiate(offer, &self.inner.cfg.codecs)?;
         let state = CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?;
-        // Reserve the leg (counts toward max_legs while the sockets are bound).
+        let (leg, thread, port, rtp_sock, rtcp_sock, session_id) =
+            self.reserve(room, neg.codec, false)?;
+        let answer = sdp::build_answer(&parsed, &neg, self.inner.cfg.bind_ip, port, session_id, 1);
+        self.add(
+            thread,
+            Cmd::Add {
+                room,
+                leg,
+                cfg: Self::leg_config(&neg, mode),
+                state: Box::new(state),
+                rtp: rtp_sock,
+                rtcp: rtcp_sock,
+                remote: Remote::of(&neg),
+            },
+        )?;
+        Ok((leg, answer))
+    }
+
+    /// Reserves a leg in `room` (it counts toward `max_legs` while its sockets are
+    /// bound) and binds its port pair: (leg, thread, port, RTP socket, RTCP socket,
+    /// session id).
+    #[allow(clippy::type_complexity)]
+    fn reserve(
+        &self,
+        room: RoomId,
+        codec: Codec,
+        pending: bool,
+    ) -> Result<(LegId, usize, u16, UdpSocket, UdpSocket, u64), MediaError> {
         let (leg, thread) = {
             let mut st = lock(&self.inner.state);
             if st.legs.len() >= self.inner.cfg.max_legs {
@@ -503,7 +656,8 @@ impl Engine {
                     port: 0,
                     session_id: 0,
                     version: 1,
-                    codec: neg.codec,
+                    codec,
+                    pending,
                 },
             );
             (leg, thread)
@@ -520,15 +674,14 @@ impl Engine {
             info.port = port;
             info.session_id = session_id;
         }
-        let answer = sdp::build_answer(&parsed, &neg, self.inner.cfg.bind_ip, port, session_id, 1);
-        let cmd = Cmd::Add {
-            room,
-            leg,
-            cfg: Self::leg_config(&neg, mode),
-            state: Box::new(state),
-            rtp: rtp_sock,
-            rtcp: rtcp_sock,
-            remote: Remote::of(&neg),
+        Ok((leg, thread, port, rtp_sock, rtcp_sock, session_id))
+    }
+
+    /// Hands a reserved leg (`Cmd::Add`) to its thread; on failure forgets it.
+    fn add(&self, thread: usize, cmd: Cmd) -> Result<(), MediaError> {
+        let leg = match &cmd {
+            Cmd::Add { leg, .. } => *leg,
+            _ => return Err(MediaError::Closed),
         };
         let sent = match self.inner.txs[thread].try_send(cmd) {
             Ok(()) => Ok(()),
@@ -539,7 +692,21 @@ impl Engine {
             self.forget(leg);
             return Err(e);
         }
-        Ok((leg, answer))
+        Ok(())
+    }
+
+    /// Sends a command for `leg` to the thread the books say it is on, holding the books
+    /// while sending (so commands for a leg stay in order with its moves).
+    fn send_to_leg(&self, leg: LegId, cmd: Cmd) -> Result<(), MediaError> {
+        let st = lock(&self.inner.state);
+        let thread = st
+            .legs
+            .get(&leg)
+            .map(|i| i.thread)
+            .ok_or(MediaError::Closed)?;
+        let r = self.send(thread, cmd);
+        drop(st);
+        r
     }
 
     /// Removes a leg from the books (its sockets close where they are dropped).
@@ -586,13 +753,17 @@ impl Engine {
         } else {
             None
         };
-        let (thread, port, session_id, version) = {
-            let mut st = lock(&self.inner.state);
-            let info = st.legs.get_mut(&leg).ok_or(MediaError::Closed)?;
-            info.version += 1;
-            info.codec = neg.codec;
-            (info.thread, info.port, info.session_id, info.version)
-        };
+        let mut st = lock(&self.inner.state);
+        let info = st.legs.get_mut(&leg).ok_or(MediaError::Closed)?;
+        if info.pending {
+            return Err(MediaError::BadSdp(
+                "the leg is waiting for the answer to our offer".into(),
+            ));
+        }
+        info.version += 1;
+        info.codec = neg.codec;
+        let (thread, port, session_id, version) =
+            (info.thread, info.port, info.session_id, info.version);
         let answer = sdp::build_answer(
             &parsed,
             &neg,
@@ -610,17 +781,18 @@ impl Engine {
                 remote: Remote::of(&neg),
             },
         )?;
+        drop(st);
         Ok(answer)
     }
 
     pub fn set_mode(&self, leg: LegId, mode: LegMode) {
-        let thread = lock(&self.inner.state).legs.get(&leg).map(|i| i.thread);
-        if let Some(t) = thread {
-            let _ = self.send(t, Cmd::Mode { leg, mode });
-        }
+        let _ = self.send_to_leg(leg, Cmd::Mode { leg, mode });
     }
 
+    /// Closes a leg (also a dial-out leg before its answer, or one being moved): its
+    /// queued prompts and a recording in progress are dropped without an event.
     pub fn close_leg(&self, leg: LegId) {
+        // Out of the books first: no command for it can follow the Close.
         if let Some(info) = self.forget(leg) {
             let _ = self.send(info.thread, Cmd::Close { leg });
         }
@@ -689,6 +861,9 @@ impl Engine {
             s.decodes += t.decodes.load(Relaxed);
             s.dtmf_events += t.dtmf_events.load(Relaxed);
             s.timeouts += t.timeouts.load(Relaxed);
+            s.prompts_dropped += t.prompts_dropped.load(Relaxed);
+            s.moves += t.moves.load(Relaxed);
+            s.moves_between_threads += t.moves_between_threads.load(Relaxed);
         }
         s.events_dropped = self.inner.shared.events_dropped.load(Relaxed);
         s
@@ -731,6 +906,9 @@ struct NetLeg {
     last_rx: Instant,
     timed_out: bool,
     last_sr: Instant,
+    /// Handed over from another thread, which last ticked it then: the first tick here
+    /// advances its timestamp by the ticks it missed.
+    resumed: Option<Instant>,
 }
 
 struct ThreadRoom {
@@ -756,15 +934,29 @@ struct Local {
     timeouts: u64,
 }
 
+/// A leg on its way here from another thread, and the commands for it that came first.
+struct Expected {
+    leg: LegId,
+    since: Instant,
+    cmds: Vec<Cmd>,
+}
+
 struct MixThread {
     index: usize,
     shared: Arc<Shared>,
     rx: Receiver<Cmd>,
+    /// The other threads' command queues (weak: see `Inner::txs`).
+    peers: Weak<Vec<SyncSender<Cmd>>>,
     rtp_timeout: Duration,
     rooms: Vec<ThreadRoom>,
     range: Option<RangeInclusive<u16>>,
     buf: Box<[u8; 2048]>,
     local: Local,
+    expected: Vec<Expected>,
+    /// Hand-overs whose target queue was full, retried every tick.
+    outbox: Vec<(usize, Cmd)>,
+    /// When the last tick started.
+    last_tick: Instant,
 }
 
 enum Flow {
@@ -777,17 +969,22 @@ impl MixThread {
         index: usize,
         shared: Arc<Shared>,
         rx: Receiver<Cmd>,
+        peers: Weak<Vec<SyncSender<Cmd>>>,
         rtp_timeout: Duration,
     ) -> MixThread {
         MixThread {
             index,
             shared,
             rx,
+            peers,
             rtp_timeout,
             rooms: Vec::new(),
             range: None,
             buf: Box::new([0; 2048]),
             local: Local::default(),
+            expected: Vec::new(),
+            outbox: Vec::new(),
+            last_tick: Instant::now(),
         }
     }
 
@@ -798,7 +995,91 @@ impl MixThread {
             .find_map(|(r, tr)| tr.net.iter().position(|n| n.id == leg).map(|i| (r, i)))
     }
 
+    /// The index of a room on this thread, made if it is not here.
+    fn room_index(&mut self, room: RoomId) -> usize {
+        match self.rooms.iter().position(|r| r.id == room) {
+            Some(r) => r,
+            None => {
+                self.rooms.push(ThreadRoom {
+                    id: room,
+                    room: Room::new(),
+                    net: Vec::new(),
+                    encodes_seen: 0,
+                    decodes_seen: 0,
+                });
+                self.rooms.len() - 1
+            }
+        }
+    }
+
+    /// Takes a leg out of its room (the room goes when it is empty).
+    fn take(&mut self, r: usize, i: usize) -> (DetachedLeg, NetLeg) {
+        let tr = &mut self.rooms[r];
+        let mix = tr.room.detach(i);
+        let net = tr.net.swap_remove(i);
+        if tr.net.is_empty() {
+            self.rooms.swap_remove(r);
+        }
+        (mix, net)
+    }
+
+    fn put(&mut self, room: RoomId, mix: DetachedLeg, net: NetLeg, mode: LegMode) {
+        let r = self.room_index(room);
+        let tr = &mut self.rooms[r];
+        tr.room.attach(mix, mode, 0);
+        tr.net.push(net);
+    }
+
+    /// Sends a command to another thread without waiting: a full queue keeps it in the
+    /// outbox for the next tick; a closed one (the engine stopping) drops it.
+    fn forward(&mut self, to: usize, cmd: Cmd) {
+        let Some(peers) = self.peers.upgrade() else {
+            return;
+        };
+        let Some(tx) = peers.get(to) else {
+            return;
+        };
+        if let Err(TrySendError::Full(cmd)) = tx.try_send(cmd) {
+            self.outbox.push((to, cmd));
+        }
+    }
+
+    fn retry_outbox(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let Some(peers) = self.peers.upgrade() else {
+            self.outbox.clear();
+            return;
+        };
+        let mut i = 0;
+        while i < self.outbox.len() {
+            let (to, cmd) = self.outbox.swap_remove(i);
+            if let Err(TrySendError::Full(cmd)) = peers[to].try_send(cmd) {
+                // Back where it was; on to the next.
+                self.outbox.push((to, cmd));
+                let last = self.outbox.len() - 1;
+                self.outbox.swap(i, last);
+                i += 1;
+            }
+        }
+    }
+
     fn handle(&mut self, cmd: Cmd) {
+        if let Some(leg) = cmd.leg() {
+            if self.find(leg).is_none() {
+                if let Some(e) = self.expected.iter_mut().find(|e| e.leg == leg) {
+                    // On its way here: kept until it comes.
+                    if e.cmds.len() < MAX_WAITING_COMMANDS {
+                        e.cmds.push(cmd);
+                    }
+                } else if let Cmd::Detach { leg, to, .. } = cmd {
+                    // Gone (closed) before it could leave: the target stops expecting it.
+                    self.forward(to, Cmd::Gone { leg });
+                }
+                return;
+            }
+        }
         match cmd {
             Cmd::Add {
                 room,
@@ -809,19 +1090,7 @@ impl MixThread {
                 rtcp,
                 remote,
             } => {
-                let r = match self.rooms.iter().position(|r| r.id == room) {
-                    Some(r) => r,
-                    None => {
-                        self.rooms.push(ThreadRoom {
-                            id: room,
-                            room: Room::new(),
-                            net: Vec::new(),
-                            encodes_seen: 0,
-                            decodes_seen: 0,
-                        });
-                        self.rooms.len() - 1
-                    }
-                };
+                let r = self.room_index(room);
                 let tr = &mut self.rooms[r];
                 tr.room.add_prepared(leg, cfg, *state);
                 let now = Instant::now();
@@ -833,6 +1102,7 @@ impl MixThread {
                     last_rx: now,
                     timed_out: false,
                     last_sr: now,
+                    resumed: None,
                 });
             }
             Cmd::Update {
@@ -866,10 +1136,120 @@ impl MixThread {
                 }
             }
             Cmd::Range(r) => self.range = r,
+            Cmd::Play { leg, clip } => {
+                if let Some((r, i)) = self.find(leg) {
+                    if !self.rooms[r].room.play(i, clip) {
+                        self.shared.threads[self.index]
+                            .prompts_dropped
+                            .fetch_add(1, Relaxed);
+                        tracing::warn!(leg = leg.0, "prompt queue full (32): prompt dropped");
+                    }
+                }
+            }
+            Cmd::StopPlaying { leg } => {
+                if let Some((r, i)) = self.find(leg) {
+                    if self.rooms[r].room.stop_playing(i) {
+                        self.shared.push_event(MediaEvent::PromptDone { leg });
+                    }
+                }
+            }
+            Cmd::Announce { room, clip } => {
+                if let Some(tr) = self.rooms.iter_mut().find(|r| r.id == room) {
+                    if !tr.room.announce(clip) {
+                        self.shared.threads[self.index]
+                            .prompts_dropped
+                            .fetch_add(1, Relaxed);
+                        tracing::warn!(room = room.0, "announcement queue full (8): dropped");
+                    }
+                }
+            }
+            Cmd::Record { leg, buf, max } => {
+                if let Some((r, i)) = self.find(leg) {
+                    if let Some(clip) = self.rooms[r].room.record(i, buf, max) {
+                        self.shared.push_event(MediaEvent::Recorded { leg, clip });
+                    }
+                }
+            }
+            Cmd::StopRecording { leg } => {
+                if let Some((r, i)) = self.find(leg) {
+                    if let Some(clip) = self.rooms[r].room.stop_recording(i) {
+                        self.shared.push_event(MediaEvent::Recorded { leg, clip });
+                    }
+                }
+            }
+            Cmd::Move { leg, room, mode } => {
+                if let Some((r, i)) = self.find(leg) {
+                    if self.rooms[r].id == room {
+                        self.rooms[r].room.set_mode(i, mode);
+                    } else {
+                        let (mix, net) = self.take(r, i);
+                        self.put(room, mix, net, mode);
+                    }
+                    self.shared.threads[self.index].moves.fetch_add(1, Relaxed);
+                }
+            }
+            Cmd::Detach {
+                leg,
+                to,
+                room,
+                mode,
+            } => {
+                if let Some((r, i)) = self.find(leg) {
+                    let (mix, net) = self.take(r, i);
+                    let moved = Box::new(Moved {
+                        leg: mix,
+                        net,
+                        room,
+                        mode,
+                        last_tick: self.last_tick,
+                    });
+                    let c = &self.shared.threads[self.index];
+                    c.moves.fetch_add(1, Relaxed);
+                    c.moves_between_threads.fetch_add(1, Relaxed);
+                    self.forward(to, Cmd::Attach(moved));
+                }
+            }
+            Cmd::Expect { leg } => {
+                if !self.expected.iter().any(|e| e.leg == leg) {
+                    self.expected.push(Expected {
+                        leg,
+                        since: Instant::now(),
+                        cmds: Vec::new(),
+                    });
+                }
+            }
+            Cmd::Attach(moved) => {
+                let Moved {
+                    leg,
+                    mut net,
+                    room,
+                    mode,
+                    last_tick,
+                } = *moved;
+                let id = leg.id();
+                net.resumed = Some(last_tick);
+                self.put(room, leg, net, mode);
+                // What came for it meanwhile, in order.
+                if let Some(k) = self.expected.iter().position(|e| e.leg == id) {
+                    let e = self.expected.swap_remove(k);
+                    for c in e.cmds {
+                        self.handle(c);
+                    }
+                }
+            }
+            Cmd::Gone { leg } => {
+                self.expected.retain(|e| e.leg != leg);
+            }
         }
     }
 
     fn drain_commands(&mut self) -> Flow {
+        self.retry_outbox();
+        if !self.expected.is_empty() {
+            let now = Instant::now();
+            self.expected
+                .retain(|e| now.duration_since(e.since) < EXPECT_TIMEOUT);
+        }
         loop {
             match self.rx.try_recv() {
                 Ok(c) => self.handle(c),
@@ -903,6 +1283,7 @@ impl MixThread {
             let start = Instant::now();
             let lateness = start - due;
             self.tick(start);
+            self.last_tick = start;
             let work = start.elapsed();
             let c = &self.shared.threads[self.index];
             c.ticks.fetch_add(1, Relaxed);
@@ -933,6 +1314,12 @@ impl MixThread {
             } = tr;
             // Receive.
             for (i, n) in net.iter_mut().enumerate() {
+                if let Some(t) = n.resumed.take() {
+                    // Ticks missed on the way between threads (at most a few).
+                    let gap = now.saturating_duration_since(t).as_micros() as u64;
+                    let ticks = (gap + TICK.as_micros() as u64 / 2) / TICK.as_micros() as u64;
+                    room.skip_ticks(i, ticks.saturating_sub(1).min(50) as u32);
+                }
                 for on_rtcp_port in [false, true] {
                     for _ in 0..MAX_READS_PER_TICK {
                         let sock = if on_rtcp_port { &n.rtcp } else { &n.rtp };
@@ -1017,6 +1404,13 @@ impl MixThread {
                 }
             });
             self.local.tx += tx;
+            let shared = &self.shared;
+            room.take_events(|ev| {
+                shared.push_event(match ev {
+                    RoomEvent::PromptDone(leg) => MediaEvent::PromptDone { leg },
+                    RoomEvent::Recorded(leg, clip) => MediaEvent::Recorded { leg, clip },
+                })
+            });
             // RTCP sender reports for the legs we send to.
             for (i, n) in net.iter_mut().enumerate() {
                 if now.duration_since(n.last_sr) >= SR_INTERVAL && !n.remote.ip.is_unspecified() {
@@ -1058,56 +1452,183 @@ impl MixThread {
     }
 }
 
-// ----- dial-in additions: prompts, announcements, moving legs, recording, dial-out -----------
-// (interface stubs; the media work fills them in)
+// ----- dial-in: prompts, announcements, moving legs, recording, dial-out ----------------
 impl Engine {
     /// Queues `clip` for the leg to hear (bounded: at most 32 queued; more are dropped with
     /// a warning). While it has something queued, a leg in `Lobby` hears the prompt instead
     /// of the lobby tone, an `Active`/`Muted` leg hears it over its mix; `Held` hears
     /// nothing. [`MediaEvent::PromptDone`] when the queue is empty again.
+    ///
+    /// Clips follow each other without a gap. A held leg (or one whose SDP says it
+    /// receives nothing) hears nothing, but its prompts still play out in time, so the
+    /// event comes. Prompts go with the leg when it is moved; an unknown leg is ignored.
     pub fn play(&self, leg: LegId, clip: Arc<Clip>) {
-        let _ = (leg, clip);
+        let _ = self.send_to_leg(leg, Cmd::Play { leg, clip });
     }
 
     /// Drops what is queued for the leg (then [`MediaEvent::PromptDone`]).
+    ///
+    /// (Only if something was queued: the event comes once per emptied queue.)
     pub fn stop_playing(&self, leg: LegId) {
-        let _ = leg;
+        let _ = self.send_to_leg(leg, Cmd::StopPlaying { leg });
     }
 
     /// Plays `clip` once to every leg of the room that hears the meeting (`Active` or
     /// `Muted`; not `Lobby` or `Held`), mixed into what they hear.
+    ///
+    /// One at a time, 8 queued at most per room (more are dropped with a warning). A
+    /// leg's own prompt plays over it. An unknown room is ignored.
     pub fn announce(&self, room: RoomId, clip: Arc<Clip>) {
-        let _ = (room, clip);
+        let st = lock(&self.inner.state);
+        if let Some(&(thread, _)) = st.rooms.get(&room) {
+            let _ = self.send(thread, Cmd::Announce { room, clip });
+        }
     }
 
     /// Moves a leg (its sockets, codec state, counters, queued prompts) to another room,
     /// possibly on another mixing thread, in `mode`.
+    ///
+    /// A room new to the engine is made on the leg's own thread. Commands for the leg
+    /// made after this call act on it in its new room (a thread expecting a leg keeps
+    /// them until it arrives). `Closed` for an unknown leg; `Full` when the target
+    /// thread's command queue is full (then nothing moved). Moving to its own room only
+    /// sets the mode.
     pub fn move_leg(&self, leg: LegId, room: RoomId, mode: LegMode) -> Result<(), MediaError> {
-        let _ = (leg, room, mode);
-        Err(MediaError::Closed)
+        let mut st = lock(&self.inner.state);
+        let (from, old) = st
+            .legs
+            .get(&leg)
+            .map(|i| (i.thread, i.room))
+            .ok_or(MediaError::Closed)?;
+        if old == room {
+            return self.send(from, Cmd::Mode { leg, mode });
+        }
+        let to = st.rooms.get(&room).map_or(from, |&(t, _)| t);
+        if to != from {
+            match self.inner.txs[to].try_send(Cmd::Expect { leg }) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => return Err(MediaError::Full),
+                Err(TrySendError::Disconnected(_)) => return Err(MediaError::Closed),
+            }
+        }
+        if let Some(r) = st.rooms.get_mut(&old) {
+            r.1 = r.1.saturating_sub(1);
+            if r.1 == 0 {
+                st.rooms.remove(&old);
+            }
+        }
+        st.rooms.entry(room).or_insert((to, 0)).1 += 1;
+        st.thread_legs[from] = st.thread_legs[from].saturating_sub(1);
+        st.thread_legs[to] += 1;
+        if let Some(info) = st.legs.get_mut(&leg) {
+            info.room = room;
+            info.thread = to;
+        }
+        let cmd = if to == from {
+            Cmd::Move { leg, room, mode }
+        } else {
+            Cmd::Detach {
+                leg,
+                to,
+                room,
+                mode,
+            }
+        };
+        let r = self.send(from, cmd);
+        drop(st);
+        r
     }
 
     /// Records what the leg says (decoded, 16 kHz) for at most `max`, then
     /// [`MediaEvent::Recorded`].
+    ///
+    /// At most 10 s. Time counts whether or not it sends (silence is recorded then), in
+    /// any mode, also while prompts play to it. A recording already running on the leg
+    /// ends (its `Recorded` first). An unknown leg is ignored.
     pub fn record(&self, leg: LegId, max: Duration) {
-        let _ = (leg, max);
+        let max = ((max.as_millis().min(u64::MAX as u128) as u64).saturating_mul(MIX_RATE as u64)
+            / 1000)
+            .min(MAX_RECORDING as u64) as usize;
+        // The buffer is made here, not on the mixing thread.
+        let buf = Vec::with_capacity(max);
+        let _ = self.send_to_leg(leg, Cmd::Record { leg, buf, max });
     }
 
     /// Ends a recording early (then [`MediaEvent::Recorded`] with what was heard).
     pub fn stop_recording(&self, leg: LegId) {
-        let _ = leg;
+        let _ = self.send_to_leg(leg, Cmd::StopRecording { leg });
     }
 
     /// Dial-out: a new leg in `room` (sockets bound, silent until answered) and our SDP
     /// offer (the engine's codecs and telephone-event) for the INVITE.
+    ///
+    /// Until [`Engine::answer_leg`] the leg is sent nothing, not heard, takes no
+    /// datagram and cannot time out; `close_leg` works as for any leg (a call that is not
+    /// answered).
     pub fn offer_leg(&self, room: RoomId, mode: LegMode) -> Result<(LegId, String), MediaError> {
-        let _ = (room, mode);
-        Err(MediaError::Closed)
+        let codecs = &self.inner.cfg.codecs;
+        let first = codecs[0];
+        // A codec state for the first codec; the answer may change it.
+        let state = CodecState::new(first).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let (leg, thread, port, rtp_sock, rtcp_sock, session_id) =
+            self.reserve(room, first, true)?;
+        let offer = sdp::build_offer(self.inner.cfg.bind_ip, port, codecs, session_id, 1);
+        self.add(
+            thread,
+            Cmd::Add {
+                room,
+                leg,
+                cfg: LegConfig {
+                    codec: first,
+                    pt: sdp::offered_pt(first),
+                    dtmf_pt: None,
+                    ssrc: random_u64() as u32,
+                    mode,
+                    send: false,
+                    hear: false,
+                },
+                state: Box::new(state),
+                rtp: rtp_sock,
+                rtcp: rtcp_sock,
+                remote: Remote::none(self.inner.cfg.bind_ip),
+            },
+        )?;
+        Ok((leg, offer))
     }
 
     /// The answer to [`Engine::offer_leg`]'s offer: the leg starts sending and hearing.
+    ///
+    /// The answer must take one of the offered codecs with our payload type (its first
+    /// one that we offered wins), telephone-event (optional) with ours, and name an
+    /// address of our family (and a port inside the clients' range when one is set):
+    /// otherwise `BadSdp`/`NoCommonCodec`/`PortOutsideRange` and the leg still waits
+    /// (the caller closes it). `Closed` for an unknown leg; `BadSdp` for a leg with no
+    /// offer outstanding (already answered, or opened from an offer).
     pub fn answer_leg(&self, leg: LegId, answer: &str) -> Result<(), MediaError> {
-        let _ = (leg, answer);
-        Err(MediaError::Closed)
+        let parsed = sdp::parse_offer(answer)?;
+        let neg = sdp::negotiate_answer(&parsed, &self.inner.cfg.codecs)?;
+        self.check_remote(&neg)?;
+        let state = CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let mut st = lock(&self.inner.state);
+        let info = st.legs.get_mut(&leg).ok_or(MediaError::Closed)?;
+        if !info.pending {
+            return Err(MediaError::BadSdp(
+                "the leg has no offer waiting for an answer".into(),
+            ));
+        }
+        info.pending = false;
+        info.codec = neg.codec;
+        let thread = info.thread;
+        let r = self.send(
+            thread,
+            Cmd::Update {
+                leg,
+                cfg: Self::leg_config(&neg, LegMode::Active),
+                state: Some(Box::new(state)),
+                remote: Remote::of(&neg),
+            },
+        );
+        drop(st);
+        r
     }
 }

@@ -11,12 +11,22 @@
 //! the lobby tone (a soft 425 Hz beep, half a second every two seconds) and is not heard;
 //! `Held` neither hears nor is heard and is sent nothing. RFC 4733 events are reported by
 //! [`Room::push_rtp`] and never mixed or relayed.
+//!
+//! Dial-in additions: each leg has a bounded queue of prompts ([`Room::play`]) that it
+//! hears instead of the lobby tone, or over its mix (with an encode of its own that tick);
+//! a room has a bounded queue of announcements ([`Room::announce`]) added into what every
+//! `Active`/`Muted` leg hears; a leg's decoded audio can be recorded ([`Room::record`])
+//! whatever its mode; and a leg can be taken out of one room and put into another with all
+//! its state ([`Room::detach`], [`Room::attach`]). Ends of prompts and recordings are
+//! collected with [`Room::take_events`].
 
+use crate::clip::Clip;
 use crate::codec::{Codec, CodecError, Decoder, Encoder, FRAME, MAX_ENCODED, MIX_RATE};
 use crate::dtmf::DtmfDetector;
 use crate::jitter::{JitterBuffer, Playout};
 use crate::rtp::{self, Rtp, HEADER_LEN};
-use std::sync::OnceLock;
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
 
 /// A conference's media room (chosen by the caller, e.g. the meeting's row id).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,6 +62,12 @@ const LOBBY_ON_TICKS: u32 = 25;
 const LOBBY_PERIOD_TICKS: u32 = 100;
 /// 17 periods of 425 Hz fit exactly in 640 samples at 16 kHz.
 const LOBBY_TABLE: usize = 640;
+/// Prompts queued per leg (more are refused).
+pub const MAX_PROMPTS: usize = 32;
+/// Announcements queued per room (more are refused).
+pub const MAX_ANNOUNCEMENTS: usize = 8;
+/// The longest recording, in samples at the mixing rate (10 s).
+pub const MAX_RECORDING: usize = 10 * MIX_RATE as usize;
 
 fn lobby_table() -> &'static [i16; LOBBY_TABLE] {
     static T: OnceLock<[i16; LOBBY_TABLE]> = OnceLock::new();
@@ -117,6 +133,63 @@ pub struct LegCounters {
     pub unknown_pt: u64,
 }
 
+/// A queue of clips played one after the other, without a gap between them.
+type ClipQueue = VecDeque<(Arc<Clip>, usize)>;
+
+/// Fills `out` from the front of `q`, popping the clips it finishes; the rest of `out`
+/// (once the queue is empty) is silence. True when it emptied the queue.
+fn fill_from(q: &mut ClipQueue, out: &mut [i16; FRAME]) -> bool {
+    let had = !q.is_empty();
+    let mut n = 0;
+    while n < FRAME {
+        let Some((clip, pos)) = q.front_mut() else {
+            break;
+        };
+        let pcm = clip.pcm();
+        let take = pcm.len().saturating_sub(*pos).min(FRAME - n);
+        out[n..n + take].copy_from_slice(&pcm[*pos..*pos + take]);
+        *pos += take;
+        n += take;
+        if *pos >= pcm.len() {
+            q.pop_front();
+        }
+    }
+    out[n..].fill(0);
+    had && q.is_empty()
+}
+
+/// A recording in progress: its buffer's capacity is reserved when it starts.
+struct Recording {
+    buf: Vec<i16>,
+    max: usize,
+}
+
+impl Recording {
+    fn finish(self) -> Arc<Clip> {
+        Arc::new(Clip::from_pcm16k(self.buf))
+    }
+}
+
+/// What a leg's prompts and recording report (see [`Room::take_events`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// Everything queued for the leg with [`Room::play`] has been played.
+    PromptDone(LegId),
+    /// A recording reached its maximum.
+    Recorded(LegId, Arc<Clip>),
+}
+
+/// A leg taken out of a room with all its state (codec state, jitter buffer, sequence
+/// number and timestamp, counters, queued prompts, a recording in progress), to be put
+/// into another room with [`Room::attach`].
+pub struct DetachedLeg(MixLeg);
+
+impl DetachedLeg {
+    pub fn id(&self) -> LegId {
+        self.0.id
+    }
+}
+
 struct MixLeg {
     id: LegId,
     cfg: LegConfig,
@@ -131,6 +204,11 @@ struct MixLeg {
     hang: u8,
     talker: bool,
     counters: LegCounters,
+    prompts: ClipQueue,
+    recording: Option<Recording>,
+    /// Events raised in a tick, collected by `take_events`.
+    prompt_done: bool,
+    recorded: Option<Arc<Clip>>,
 }
 
 /// One codec's shared frame for this tick.
@@ -178,6 +256,9 @@ pub struct RoomStats {
     /// Talkers in the last tick.
     pub talkers: usize,
     pub packets_out: u64,
+    /// Ticks in which a leg heard a prompt, and in which the room heard an announcement.
+    pub prompt_frames: u64,
+    pub announcement_frames: u64,
 }
 
 pub struct Room {
@@ -191,6 +272,11 @@ pub struct Room {
     lobby_tick: u32,
     own_buf: [u8; MAX_ENCODED],
     packet: [u8; HEADER_LEN + MAX_ENCODED],
+    prompt_pcm: [i16; FRAME],
+    announcements: ClipQueue,
+    announce_pcm: [i16; FRAME],
+    /// A leg has an event for `take_events`.
+    events: bool,
     pub stats: RoomStats,
 }
 
@@ -213,6 +299,10 @@ impl Room {
             lobby_tick: 0,
             own_buf: [0; MAX_ENCODED],
             packet: [0; HEADER_LEN + MAX_ENCODED],
+            prompt_pcm: [0; FRAME],
+            announcements: VecDeque::with_capacity(MAX_ANNOUNCEMENTS),
+            announce_pcm: [0; FRAME],
+            events: false,
             stats: RoomStats::default(),
         }
     }
@@ -257,14 +347,130 @@ impl Room {
             hang: 0,
             talker: false,
             counters: LegCounters::default(),
+            prompts: VecDeque::with_capacity(MAX_PROMPTS),
+            recording: None,
+            prompt_done: false,
+            recorded: None,
         };
         self.legs.push(leg);
         self.legs.len() - 1
     }
 
-    /// Removes a leg by `swap_remove` (the last leg takes its index).
+    /// Removes a leg by `swap_remove` (the last leg takes its index). Its prompts and
+    /// recording are dropped without an event.
     pub fn remove_leg(&mut self, idx: usize) -> LegId {
         self.legs.swap_remove(idx).id
+    }
+
+    /// Takes a leg out (by `swap_remove`) with all its state, for another room. Events it
+    /// raised and nobody collected yet go with it.
+    pub fn detach(&mut self, idx: usize) -> DetachedLeg {
+        DetachedLeg(self.legs.swap_remove(idx))
+    }
+
+    /// Puts a detached leg in this room in `mode`; returns its index (the last). Its
+    /// sequence numbers go on where they were; `skipped` ticks that passed while it was
+    /// in no room advance its timestamp (as on hold).
+    pub fn attach(&mut self, leg: DetachedLeg, mode: LegMode, skipped: u32) -> usize {
+        let mut leg = leg.0;
+        leg.cfg.mode = mode;
+        leg.talker = false;
+        leg.hang = 0;
+        leg.ts = leg
+            .ts
+            .wrapping_add(leg.cfg.codec.ts_per_frame().wrapping_mul(skipped));
+        if leg.prompt_done || leg.recorded.is_some() {
+            self.events = true;
+        }
+        self.legs.push(leg);
+        self.legs.len() - 1
+    }
+
+    /// Advances a leg's timestamp by `ticks` it was not ticked (a hand-over between
+    /// threads that took longer than a tick).
+    pub fn skip_ticks(&mut self, idx: usize, ticks: u32) {
+        let leg = &mut self.legs[idx];
+        leg.ts = leg
+            .ts
+            .wrapping_add(leg.cfg.codec.ts_per_frame().wrapping_mul(ticks));
+    }
+
+    /// Queues a clip for the leg to hear; false (the clip is dropped) when
+    /// [`MAX_PROMPTS`] are already queued.
+    pub fn play(&mut self, idx: usize, clip: Arc<Clip>) -> bool {
+        let q = &mut self.legs[idx].prompts;
+        if q.len() >= MAX_PROMPTS {
+            return false;
+        }
+        q.push_back((clip, 0));
+        true
+    }
+
+    /// Drops the leg's queued prompts; true if there were any (the caller reports the
+    /// end of the prompts then).
+    pub fn stop_playing(&mut self, idx: usize) -> bool {
+        let leg = &mut self.legs[idx];
+        let had = !leg.prompts.is_empty();
+        leg.prompts.clear();
+        had
+    }
+
+    /// Prompts queued for the leg (the one playing included).
+    pub fn prompts_queued(&self, idx: usize) -> usize {
+        self.legs[idx].prompts.len()
+    }
+
+    /// Queues a clip that every `Active`/`Muted` leg hears, mixed into the room; false
+    /// (dropped) when [`MAX_ANNOUNCEMENTS`] are already queued.
+    pub fn announce(&mut self, clip: Arc<Clip>) -> bool {
+        if self.announcements.len() >= MAX_ANNOUNCEMENTS {
+            return false;
+        }
+        self.announcements.push_back((clip, 0));
+        true
+    }
+
+    /// Starts recording the leg's decoded audio (every tick, in any mode: silence while
+    /// it sends nothing) into `buf` (cleared; its capacity should hold `max` samples,
+    /// so that recording does not allocate) until `max` samples ([`MAX_RECORDING`] at
+    /// most) are recorded, then [`RoomEvent::Recorded`]. A recording already running is
+    /// ended and returned.
+    pub fn record(&mut self, idx: usize, mut buf: Vec<i16>, max: usize) -> Option<Arc<Clip>> {
+        buf.clear();
+        let rec = Recording {
+            buf,
+            max: max.min(MAX_RECORDING),
+        };
+        let old = self.legs[idx].recording.replace(rec);
+        old.map(Recording::finish)
+    }
+
+    /// Ends the leg's recording early, returning what it holds (None if it was not
+    /// recording).
+    pub fn stop_recording(&mut self, idx: usize) -> Option<Arc<Clip>> {
+        self.legs[idx].recording.take().map(Recording::finish)
+    }
+
+    pub fn is_recording(&self, idx: usize) -> bool {
+        self.legs[idx].recording.is_some()
+    }
+
+    /// Calls `f` with each event the last ticks raised (prompts finished, recordings
+    /// full), once.
+    pub fn take_events(&mut self, mut f: impl FnMut(RoomEvent)) {
+        if !self.events {
+            return;
+        }
+        self.events = false;
+        for leg in &mut self.legs {
+            if leg.prompt_done {
+                leg.prompt_done = false;
+                f(RoomEvent::PromptDone(leg.id));
+            }
+            if let Some(clip) = leg.recorded.take() {
+                f(RoomEvent::Recorded(leg.id, clip));
+            }
+        }
     }
 
     pub fn set_mode(&mut self, idx: usize, mode: LegMode) {
@@ -350,14 +556,20 @@ impl Room {
         for leg in &mut self.legs {
             let heard = leg.cfg.mode == LegMode::Active && leg.cfg.hear;
             let MixLeg {
-                jitter, dec, pcm, ..
+                jitter,
+                dec,
+                pcm,
+                recording,
+                ..
             } = leg;
+            // A recorded leg is decoded whatever its mode.
+            let decode = heard || recording.is_some();
             let got = match jitter.pop() {
-                Playout::Frame(payload) if heard => {
+                Playout::Frame(payload) if decode => {
                     dec.decode(payload, pcm);
                     true
                 }
-                Playout::Lost if heard => {
+                Playout::Lost if decode => {
                     dec.conceal(pcm);
                     true
                 }
@@ -365,6 +577,23 @@ impl Room {
             };
             if got {
                 self.stats.decodes += 1;
+            }
+            if let Some(rec) = recording {
+                let n = (rec.max - rec.buf.len()).min(FRAME);
+                if got {
+                    rec.buf.extend_from_slice(&pcm[..n]);
+                } else {
+                    rec.buf.resize(rec.buf.len() + n, 0);
+                }
+                if rec.buf.len() >= rec.max {
+                    if let Some(rec) = recording.take() {
+                        leg.recorded = Some(rec.finish());
+                        self.events = true;
+                    }
+                }
+            }
+            let got = got && heard;
+            if got {
                 let e: i64 = leg
                     .pcm
                     .iter()
@@ -388,6 +617,15 @@ impl Room {
             }
         }
         self.stats.talkers = talkers;
+        // An announcement is part of what every Active/Muted leg hears (talkers' mix
+        // minus themselves included).
+        if !self.announcements.is_empty() {
+            fill_from(&mut self.announcements, &mut self.announce_pcm);
+            self.stats.announcement_frames += 1;
+            for (s, &a) in self.sum.iter_mut().zip(self.announce_pcm.iter()) {
+                *s += a as i32;
+            }
+        }
         for (m, &s) in self.mix.iter_mut().zip(self.sum.iter()) {
             *m = s.clamp(-32768, 32767) as i16;
         }
@@ -420,13 +658,44 @@ impl Room {
         // 2. Encode and send.
         for (idx, leg) in self.legs.iter_mut().enumerate() {
             let step = leg.cfg.codec.ts_per_frame();
+            // Prompts play out in time even when the leg is sent nothing (held), so
+            // their end is always reported.
+            let prompting = !leg.prompts.is_empty();
+            if prompting {
+                if fill_from(&mut leg.prompts, &mut self.prompt_pcm) {
+                    leg.prompt_done = true;
+                    self.events = true;
+                }
+                self.stats.prompt_frames += 1;
+            }
             if !leg.cfg.send || leg.cfg.mode == LegMode::Held {
                 leg.ts = leg.ts.wrapping_add(step);
                 leg.marker = true;
                 continue;
             }
             let c = leg.cfg.codec;
-            let payload: &[u8] = if leg.cfg.mode == LegMode::Lobby {
+            let payload: &[u8] = if prompting {
+                // Its own frame: the prompt alone (in the lobby, instead of the tone), or
+                // over what it hears.
+                if leg.cfg.mode == LegMode::Lobby {
+                    self.own.copy_from_slice(&self.prompt_pcm);
+                } else {
+                    let talker = leg.talker;
+                    for (((o, &s), &p), &q) in self
+                        .own
+                        .iter_mut()
+                        .zip(self.sum.iter())
+                        .zip(leg.pcm.iter())
+                        .zip(self.prompt_pcm.iter())
+                    {
+                        let mine = if talker { p as i32 } else { 0 };
+                        *o = (s - mine + q as i32).clamp(-32768, 32767) as i16;
+                    }
+                }
+                let n = leg.enc.encode(&self.own, &mut self.own_buf);
+                self.stats.encodes += 1;
+                &self.own_buf[..n]
+            } else if leg.cfg.mode == LegMode::Lobby {
                 self.lobby[c.index()].get(c, &self.lobby_pcm, &mut self.stats.encodes)
             } else if leg.talker {
                 for ((o, &s), &p) in self.own.iter_mut().zip(self.sum.iter()).zip(leg.pcm.iter()) {

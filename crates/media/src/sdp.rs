@@ -1,5 +1,6 @@
 //! SDP offer/answer for audio (RFC 4566, RFC 3264): parse an offer, choose a codec in
-//! our preference order, build the answer.
+//! our preference order, build the answer; and the other way round for dial-out: build
+//! our offer ([`build_offer`]), read the answer ([`negotiate_answer`]).
 
 use crate::codec::Codec;
 use std::fmt::Write as _;
@@ -295,6 +296,27 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
     Ok(offer)
 }
 
+/// Whether payload type `pt` of `m` is `codec`: by its rtpmap, or by its static number
+/// without one. Opus must be opus/48000/2 (RFC 7587), G.711 8000 Hz mono.
+fn is_codec(m: &MediaDesc, pt: u8, codec: Codec) -> bool {
+    match m.rtpmaps.iter().find(|r| r.pt == pt) {
+        Some(r) => match codec {
+            Codec::Opus => {
+                r.name.eq_ignore_ascii_case("opus") && r.rate == 48_000 && r.channels == 2
+            }
+            _ => r.name.eq_ignore_ascii_case(codec.name()) && r.rate == 8000 && r.channels == 1,
+        },
+        None => codec.static_pt() == Some(pt),
+    }
+}
+
+/// Whether payload type `pt` of `m` is telephone-event at `codec`'s clock rate.
+fn is_dtmf(m: &MediaDesc, pt: u8, codec: Codec) -> bool {
+    m.rtpmaps.iter().any(|r| {
+        r.pt == pt && r.name.eq_ignore_ascii_case("telephone-event") && r.rate == codec.clock_rate()
+    })
+}
+
 /// Chooses the audio stream and codec: the first m=audio line over plain RTP (RTP/AVP or
 /// RTP/AVPF) with a non-zero port that offers a codec of `prefs`, the first of `prefs` it
 /// offers winning. Opus must be opus/48000/2 (RFC 7587); telephone-event must have the
@@ -318,37 +340,17 @@ pub fn negotiate(offer: &Offer, prefs: &[Codec]) -> Result<Negotiated, SdpError>
             .filter_map(|f| f.parse::<u8>().ok())
             .filter(|p| *p < 128)
             .collect();
-        let map_of = |pt: u8| m.rtpmaps.iter().find(|r| r.pt == pt);
         let mut choice = None;
         'prefs: for &codec in prefs {
             for &pt in &pts {
-                let ok = match map_of(pt) {
-                    Some(r) => match codec {
-                        Codec::Opus => {
-                            r.name.eq_ignore_ascii_case("opus")
-                                && r.rate == 48_000
-                                && r.channels == 2
-                        }
-                        _ => {
-                            r.name.eq_ignore_ascii_case(codec.name())
-                                && r.rate == 8000
-                                && r.channels == 1
-                        }
-                    },
-                    None => codec.static_pt() == Some(pt),
-                };
-                if ok {
+                if is_codec(m, pt, codec) {
                     choice = Some((codec, pt));
                     break 'prefs;
                 }
             }
         }
         let Some((codec, pt)) = choice else { continue };
-        let dtmf_pt = pts.iter().copied().find(|&p| {
-            map_of(p).is_some_and(|r| {
-                r.name.eq_ignore_ascii_case("telephone-event") && r.rate == codec.clock_rate()
-            })
-        });
+        let dtmf_pt = pts.iter().copied().find(|&p| is_dtmf(m, p, codec));
         let (remote_rtcp_port, rtcp_ip) = match m.rtcp {
             Some((p, ip)) => (p, ip),
             None => (m.port.wrapping_add(1), None),
@@ -427,6 +429,162 @@ pub fn build_answer(
         let _ = write!(s, "a={}\r\n", neg.offer_direction.answer().attr());
     }
     s
+}
+
+/// The payload type we offer for a codec (Opus: 111; G.711: its static number).
+pub fn offered_pt(codec: Codec) -> u8 {
+    codec.static_pt().unwrap_or(111)
+}
+
+/// The telephone-event payload type we offer at a clock rate (8 kHz: 101, 48 kHz: 110).
+pub fn offered_dtmf_pt(codec: Codec) -> u8 {
+    if codec.clock_rate() == 8000 {
+        101
+    } else {
+        110
+    }
+}
+
+/// Our offer for a dial-out leg: one audio stream at `ip`:`port` (RTCP on port + 1) with
+/// `codecs` in our preference order and telephone-event for each clock rate among them
+/// ([`offered_pt`], [`offered_dtmf_pt`]), 20 ms, sendrecv.
+pub fn build_offer(
+    ip: IpAddr,
+    port: u16,
+    codecs: &[Codec],
+    session_id: u64,
+    version: u64,
+) -> String {
+    let net = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut s = String::with_capacity(512);
+    let _ = write!(
+        s,
+        "v=0\r\no=confab {session_id} {version} IN {net} {ip}\r\ns=confab\r\nc=IN {net} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP"
+    );
+    let mut rates: Vec<Codec> = Vec::with_capacity(2);
+    for &c in codecs {
+        let _ = write!(s, " {}", offered_pt(c));
+        if !rates.iter().any(|r| r.clock_rate() == c.clock_rate()) {
+            rates.push(c);
+        }
+    }
+    for &c in &rates {
+        let _ = write!(s, " {}", offered_dtmf_pt(c));
+    }
+    s.push_str("\r\n");
+    for &c in codecs {
+        match c {
+            Codec::Opus => {
+                let pt = offered_pt(c);
+                let _ = write!(
+                    s,
+                    "a=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} useinbandfec=0;stereo=0;sprop-stereo=0\r\n"
+                );
+            }
+            _ => {
+                let _ = write!(s, "a=rtpmap:{} {}/8000\r\n", offered_pt(c), c.name());
+            }
+        }
+    }
+    for &c in &rates {
+        let d = offered_dtmf_pt(c);
+        let _ = write!(
+            s,
+            "a=rtpmap:{d} telephone-event/{}\r\na=fmtp:{d} 0-15\r\n",
+            c.clock_rate()
+        );
+    }
+    let _ = write!(
+        s,
+        "a=ptime:20\r\na=rtcp:{}\r\na=sendrecv\r\n",
+        port as u32 + 1
+    );
+    s
+}
+
+/// Reads the answer to [`build_offer`]'s offer of `offered`: one m= line (ours), an audio
+/// stream over plain RTP that was not refused (port 0), a unicast address, and ONE of the
+/// offered codecs — the answer's first one that we offered — with the payload type we
+/// gave it (we receive what we offered: a renumbered codec or telephone-event would be
+/// sent to us with a number we do not know, so it is refused), and telephone-event at its
+/// clock rate if the answer has it. `offer_direction` in the result is the answer's
+/// direction (what the remote does).
+pub fn negotiate_answer(answer: &Offer, offered: &[Codec]) -> Result<Negotiated, SdpError> {
+    if answer.media.len() != 1 {
+        return bad(format!(
+            "the answer has {} m= lines for our one",
+            answer.media.len()
+        ));
+    }
+    let m = &answer.media[0];
+    if m.media != "audio" {
+        return bad(format!("the answer's stream is {:.20}, not audio", m.media));
+    }
+    if m.proto != "RTP/AVP" && m.proto != "RTP/AVPF" {
+        return bad(format!("the answer's transport is {:.20}", m.proto));
+    }
+    if m.port == 0 {
+        // The answerer refused the stream.
+        return Err(SdpError::NoCommonCodec);
+    }
+    let Some(remote_ip) = m.conn.or(answer.conn) else {
+        return bad("no c= line for the audio stream");
+    };
+    let pts: Vec<u8> = m
+        .formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .filter(|p| *p < 128)
+        .collect();
+    let mut choice = None;
+    'pts: for &pt in &pts {
+        for &codec in offered {
+            if is_codec(m, pt, codec) {
+                choice = Some((codec, pt));
+                break 'pts;
+            }
+        }
+    }
+    let Some((codec, pt)) = choice else {
+        return Err(SdpError::NoCommonCodec);
+    };
+    if pt != offered_pt(codec) {
+        return bad(format!(
+            "the answer renumbers {} ({pt}, offered {})",
+            codec.name(),
+            offered_pt(codec)
+        ));
+    }
+    let dtmf_pt = pts.iter().copied().find(|&p| is_dtmf(m, p, codec));
+    if let Some(d) = dtmf_pt {
+        if d != offered_dtmf_pt(codec) {
+            return bad(format!(
+                "the answer renumbers telephone-event ({d}, offered {})",
+                offered_dtmf_pt(codec)
+            ));
+        }
+    }
+    let (remote_rtcp_port, rtcp_ip) = match m.rtcp {
+        Some((p, ip)) => (p, ip),
+        None => (m.port.wrapping_add(1), None),
+    };
+    if let Some(ip) = rtcp_ip {
+        if ip != remote_ip && !remote_ip.is_unspecified() {
+            return bad("a=rtcp names another address than c=");
+        }
+    }
+    Ok(Negotiated {
+        index: 0,
+        codec,
+        pt,
+        dtmf_pt,
+        remote_ip,
+        remote_port: m.port,
+        remote_rtcp_port,
+        // We did not offer rtcp-mux.
+        rtcp_mux: false,
+        offer_direction: m.direction.unwrap_or(answer.direction),
+    })
 }
 
 /// A plain offer for an audio stream (test clients and benchmarks): Opus as PT 111,
@@ -574,6 +732,116 @@ mod tests {
             negotiate(&parse_offer(sdp).unwrap(), &PREFS),
             Err(SdpError::Bad(_))
         ));
+    }
+
+    #[test]
+    fn our_offer_and_the_answer() {
+        let offer = build_offer(ip("127.0.0.1"), 26000, &PREFS, 77, 1);
+        assert!(
+            offer.contains("o=confab 77 1 IN IP4 127.0.0.1\r\n"),
+            "{offer}"
+        );
+        assert!(
+            offer.contains("m=audio 26000 RTP/AVP 111 0 8 110 101\r\n"),
+            "{offer}"
+        );
+        assert!(offer.contains("a=rtcp:26001\r\n") && offer.contains("a=sendrecv\r\n"));
+        // Our own offer parses, and an answerer with our preferences takes Opus.
+        let o = parse_offer(&offer).unwrap();
+        let n = negotiate(&o, &PREFS).unwrap();
+        assert_eq!((n.codec, n.pt, n.dtmf_pt), (Codec::Opus, 111, Some(110)));
+        // A G.711 phone answers with PCMU and 101 (and lists PCMA after it).
+        let ans = build_answer(
+            &o,
+            &negotiate(&o, &[Codec::Pcmu]).unwrap(),
+            ip("127.0.0.5"),
+            4000,
+            9,
+            1,
+        )
+        .replace("RTP/AVP 0 101", "RTP/AVP 0 8 101");
+        let n = negotiate_answer(&parse_offer(&ans).unwrap(), &PREFS).unwrap();
+        assert_eq!((n.codec, n.pt, n.dtmf_pt), (Codec::Pcmu, 0, Some(101)));
+        assert_eq!(
+            (n.remote_ip, n.remote_port, n.remote_rtcp_port),
+            (ip("127.0.0.5"), 4000, 4001)
+        );
+        assert!(n.we_send() && n.remote_sends());
+        // Only the codecs we offered.
+        assert_eq!(
+            negotiate_answer(&parse_offer(&ans).unwrap(), &[Codec::Opus]),
+            Err(SdpError::NoCommonCodec)
+        );
+        let head = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n";
+        let answer =
+            |body: &str| negotiate_answer(&parse_offer(&format!("{head}{body}")).unwrap(), &PREFS);
+        assert_eq!(
+            answer("m=audio 5000 RTP/AVP 9\r\n"),
+            Err(SdpError::NoCommonCodec)
+        );
+        assert_eq!(
+            answer("m=audio 0 RTP/AVP 0\r\n"),
+            Err(SdpError::NoCommonCodec)
+        );
+        for bad_answer in [
+            "m=audio 5000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n",
+            "m=audio 5000 RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n",
+            "m=audio 5000 RTP/SAVP 0\r\n",
+            "m=video 5000 RTP/AVP 0\r\n",
+            "m=audio 5000 RTP/AVP 0\r\nm=audio 5002 RTP/AVP 0\r\n",
+            "m=audio 5000 RTP/AVP 0\r\na=rtcp:5001 IN IP4 10.9.9.9\r\n",
+        ] {
+            assert!(
+                matches!(answer(bad_answer), Err(SdpError::Bad(_))),
+                "{bad_answer}"
+            );
+        }
+        let n = answer("m=audio 5000 RTP/AVP 8\r\na=recvonly\r\n").unwrap();
+        assert_eq!((n.codec, n.dtmf_pt), (Codec::Pcma, None));
+        assert!(n.we_send() && !n.remote_sends());
+        assert!(matches!(
+            negotiate_answer(
+                &parse_offer("v=0\r\nm=audio 5000 RTP/AVP 0\r\n").unwrap(),
+                &PREFS
+            ),
+            Err(SdpError::Bad(_))
+        ));
+    }
+
+    /// Mutated answers: an error or a usable result, never a panic.
+    #[test]
+    fn mutated_answers_never_panic() {
+        let o = parse_offer(&build_offer(ip("127.0.0.1"), 26000, &PREFS, 1, 1)).unwrap();
+        let answer = build_answer(
+            &o,
+            &negotiate(&o, &PREFS).unwrap(),
+            ip("127.0.0.9"),
+            4000,
+            2,
+            1,
+        );
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let (mut ok, mut err) = (0, 0);
+        for _ in 0..5000 {
+            let mut m = answer.clone().into_bytes();
+            for _ in 0..1 + (x % 3) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x as usize) % m.len();
+                const ALPHABET: &[u8] = b" =:/0123456789\r\nacmopsuvx-";
+                m[at] = ALPHABET[((x >> 32) % ALPHABET.len() as u64) as usize];
+            }
+            let m = String::from_utf8(m).unwrap();
+            match parse_offer(&m).and_then(|a| negotiate_answer(&a, &PREFS)) {
+                Ok(n) => {
+                    assert_eq!(n.pt, offered_pt(n.codec));
+                    ok += 1
+                }
+                Err(_) => err += 1,
+            }
+        }
+        assert!(ok > 500 && err > 500, "{ok} {err}");
     }
 
     #[test]

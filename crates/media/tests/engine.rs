@@ -42,6 +42,8 @@ struct Phone {
     mcu: SocketAddr,
     leg: Option<LegId>,
     received: usize,
+    /// (sequence number, timestamp, SSRC) of every RTP packet received.
+    headers: Vec<(u16, u32, u32)>,
 }
 
 impl Phone {
@@ -54,6 +56,7 @@ impl Phone {
             mcu: SocketAddr::new(LOCAL, 0),
             leg: None,
             received: 0,
+            headers: Vec::new(),
         }
     }
 
@@ -85,6 +88,8 @@ impl Phone {
                 Ok((n, from)) => {
                     assert_eq!(from, self.mcu, "media from an unexpected address");
                     if !rtp::is_rtcp(&buf[..n]) {
+                        let r = rtp::parse(&buf[..n]).unwrap();
+                        self.headers.push((r.seq, r.ts, r.ssrc));
                         self.client.receive(&buf[..n]);
                         self.received += 1;
                     }
@@ -465,4 +470,428 @@ fn refusals() {
         Err(MediaError::Full)
     );
     assert_eq!(MediaError::Full.to_string(), "media engine at capacity");
+}
+
+// ----- dial-in: prompts, moving legs, recording, announcements, dial-out ------------------
+
+use confab_media::{sdp, Clip};
+use std::sync::Arc;
+
+/// Talks (`silent` as in `talk`) in rounds of 5 ticks until `want` matches an event or
+/// `limit` passes; every event seen goes to `seen`.
+fn talk_until(
+    e: &Engine,
+    phones: &mut [&mut Phone],
+    silent: &[bool],
+    limit: Duration,
+    seen: &mut Vec<MediaEvent>,
+    want: impl Fn(&MediaEvent) -> bool,
+) -> Option<MediaEvent> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        talk(phones, silent, 5, || {});
+        while let Some(ev) = e.poll_event() {
+            seen.push(ev.clone());
+            if want(&ev) {
+                return Some(ev);
+            }
+        }
+    }
+    None
+}
+
+/// Samples heard from `from` (an index into `heard`) to the end.
+fn since(p: &Phone, from: usize) -> &[i16] {
+    &p.client.heard[from.min(p.client.heard.len())..]
+}
+
+#[test]
+fn a_prompt_is_played_to_its_leg_then_prompt_done() {
+    let e = engine(26000, 26099, 30_000);
+    let mut p = Phone::new(Codec::Pcmu, None);
+    let mut q = Phone::new(Codec::Opus, Some(600.0));
+    p.join(&e, RoomId(100));
+    q.join(&e, RoomId(100));
+    talk(&mut [&mut p, &mut q], &[false, false], 10, || {});
+    let leg = p.leg.unwrap();
+    let from = p.client.heard.len();
+    let start = Instant::now();
+    e.play(leg, Arc::new(Clip::tone(1000.0, 600, 8000)));
+    e.play(leg, Arc::new(Clip::tone(1400.0, 600, 8000)));
+    let mut seen = Vec::new();
+    let done = talk_until(
+        &e,
+        &mut [&mut p, &mut q],
+        &[false, false],
+        Duration::from_secs(5),
+        &mut seen,
+        |ev| matches!(ev, MediaEvent::PromptDone { .. }),
+    );
+    assert_eq!(done, Some(MediaEvent::PromptDone { leg }), "{seen:?}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(1150),
+        "{:?}",
+        start.elapsed()
+    );
+    let heard = since(&p, from);
+    // Both clips over the room (q's 600 Hz), in order.
+    assert_tones(
+        "prompted",
+        &heard[..16000],
+        &[600.0, 1000.0, 1400.0],
+        &[],
+        0.0,
+        1.0,
+    );
+    assert!(tone_db(&heard[..8000], 1000.0, 0.5) > tone_db(&heard[..8000], 1400.0, 0.5) + 20.0);
+    // q heard no prompt.
+    assert!(tone_db(&q.client.heard, 1000.0, 1.0) < tone_db(&q.client.heard, 3100.0, 1.0) + 10.0);
+    // Then no more prompt; a stopped prompt ends at once with PromptDone, once.
+    talk(&mut [&mut p, &mut q], &[false, false], 20, || {});
+    assert!(tone_db(&p.client.heard, 1000.0, 0.3) < tone_db(&p.client.heard, 600.0, 0.3) - 30.0);
+    e.play(leg, Arc::new(Clip::tone(1000.0, 10_000, 8000)));
+    talk(&mut [&mut p, &mut q], &[false, false], 5, || {});
+    let stopped = Instant::now();
+    e.stop_playing(leg);
+    let ev = e.wait_event(Duration::from_secs(2));
+    assert_eq!(ev, Some(MediaEvent::PromptDone { leg }));
+    assert!(stopped.elapsed() < Duration::from_millis(500));
+    e.stop_playing(leg);
+    talk(&mut [&mut p, &mut q], &[false, false], 10, || {});
+    assert_eq!(e.poll_event(), None);
+    // Unknown legs are ignored.
+    e.play(LegId(999), Arc::new(Clip::silence(20)));
+    e.stop_playing(LegId(999));
+    assert_eq!(e.stats().prompts_dropped, 0);
+}
+
+#[test]
+fn a_leg_moved_to_a_room_on_another_thread_keeps_its_stream_and_hears_the_room() {
+    let e = engine(26100, 26199, 30_000); // two mixing threads
+    let mut x = Phone::new(Codec::Pcmu, Some(600.0));
+    let mut p = Phone::new(Codec::Opus, Some(1500.0));
+    let mut y = Phone::new(Codec::Pcma, Some(1000.0));
+    x.join(&e, RoomId(1)); // thread 0
+    p.join(&e, RoomId(2)); // thread 1 (the least loaded)
+    let leg = p.leg.unwrap();
+    talk(&mut [&mut x, &mut p], &[false, false], 15, || {});
+    // A prompt in its own room, that goes on in the meeting.
+    e.play(leg, Arc::new(Clip::tone(2200.0, 2500, 6000)));
+    talk(&mut [&mut x, &mut p], &[false, false], 10, || {});
+    assert!(tone_db(&x.client.heard, 1500.0, 0.3) < tone_db(&x.client.heard, 3100.0, 0.3) + 10.0);
+    e.move_leg(leg, RoomId(1), LegMode::Active).unwrap();
+    let (px, xx) = (p.client.heard.len(), x.client.heard.len());
+    talk(&mut [&mut x, &mut p], &[false, false], 70, || {});
+    let s = e.stats();
+    assert_eq!(
+        (s.legs, s.rooms, s.moves, s.moves_between_threads),
+        (2, 1, 1, 1),
+        "{s:?}"
+    );
+    // The stream went on: one SSRC, consecutive sequence numbers, the timestamp advancing
+    // by one frame per packet, and by the ticks missed on the way (at most a few) once.
+    let h = &p.headers;
+    assert!(h.len() >= 85, "{}", h.len());
+    assert!(h.iter().all(|x| x.2 == h[0].2));
+    let mut jumps = 0;
+    for w in h.windows(2) {
+        assert_eq!(w[1].0, w[0].0.wrapping_add(1), "sequence gap");
+        let d = w[1].1.wrapping_sub(w[0].1);
+        if d != 960 {
+            jumps += 1;
+            assert!(d % 960 == 0 && d <= 4 * 960, "timestamp step {d}");
+        }
+    }
+    assert!(jumps <= 1, "{jumps} timestamp jumps");
+    // p hears the meeting (600 Hz) and its prompt over it, not itself; x hears p.
+    let ph = &since(&p, px)[8000..];
+    assert_tones(
+        "moved leg",
+        ph,
+        &[600.0, 2200.0],
+        &[1500.0, 1000.0],
+        20.0,
+        0.8,
+    );
+    assert_tones(
+        "meeting",
+        &since(&x, xx)[8000..],
+        &[1500.0],
+        &[600.0, 2200.0],
+        20.0,
+        0.8,
+    );
+    let mut seen = Vec::new();
+    let done = talk_until(
+        &e,
+        &mut [&mut x, &mut p],
+        &[false, false],
+        Duration::from_secs(5),
+        &mut seen,
+        |ev| matches!(ev, MediaEvent::PromptDone { .. }),
+    );
+    assert_eq!(done, Some(MediaEvent::PromptDone { leg }));
+
+    // Commands right after a move act on the leg in its new room: y's room is on thread
+    // 1; x moves there muted (Active, then Muted at once).
+    y.join(&e, RoomId(3));
+    let xleg = x.leg.unwrap();
+    e.move_leg(xleg, RoomId(3), LegMode::Active).unwrap();
+    e.set_mode(xleg, LegMode::Muted);
+    e.play(xleg, Arc::new(Clip::tone(2600.0, 400, 6000)));
+    let (xx, yy) = (x.client.heard.len(), y.client.heard.len());
+    talk(
+        &mut [&mut x, &mut p, &mut y],
+        &[false, false, false],
+        50,
+        || {},
+    );
+    assert_eq!(e.stats().moves_between_threads, 2);
+    assert_tones(
+        "x muted in room 3",
+        &since(&x, xx)[4000..12000],
+        &[1000.0, 2600.0],
+        &[600.0, 1500.0],
+        20.0,
+        0.5,
+    );
+    assert_tones(
+        "x muted in room 3",
+        since(&x, xx),
+        &[1000.0],
+        &[600.0, 1500.0],
+        20.0,
+        0.4,
+    );
+    assert!(tone_db(since(&y, yy), 600.0, 0.8) < tone_db(since(&y, yy), 3100.0, 0.8) + 10.0);
+
+    // A close racing a move: nothing left behind, the ports are free again.
+    let port = e.leg_port(leg).unwrap();
+    e.move_leg(leg, RoomId(3), LegMode::Active).unwrap();
+    e.close_leg(leg);
+    assert_eq!(
+        e.move_leg(leg, RoomId(1), LegMode::Active),
+        Err(MediaError::Closed)
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while UdpSocket::bind((LOCAL, port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the closed leg's socket is still open"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    talk(&mut [&mut x, &mut y], &[false, false], 10, || {});
+    let s = e.stats();
+    assert_eq!((s.legs, s.rooms), (2, 1), "{s:?}");
+}
+
+#[test]
+fn a_recording_holds_what_the_leg_sends() {
+    let e = engine(26200, 26299, 30_000);
+    let mut p = Phone::new(Codec::Opus, Some(1000.0));
+    let mut q = Phone::new(Codec::Pcmu, Some(600.0));
+    // Its own room (the attendant's), with a prompt playing to it; q elsewhere.
+    p.join(&e, RoomId(1));
+    q.join(&e, RoomId(2));
+    let leg = p.leg.unwrap();
+    e.play(leg, Arc::new(Clip::tone(2200.0, 3000, 6000)));
+    talk(&mut [&mut p, &mut q], &[false, false], 5, || {});
+    let start = Instant::now();
+    e.record(leg, Duration::from_millis(1000));
+    let mut seen = Vec::new();
+    let got = talk_until(
+        &e,
+        &mut [&mut p, &mut q],
+        &[false, false],
+        Duration::from_secs(5),
+        &mut seen,
+        |ev| matches!(ev, MediaEvent::Recorded { .. }),
+    );
+    let Some(MediaEvent::Recorded { leg: l, clip }) = got else {
+        panic!("no recording: {seen:?}");
+    };
+    assert_eq!(l, leg);
+    assert!(start.elapsed() >= Duration::from_millis(950));
+    assert_eq!(clip.pcm().len(), 16000);
+    assert_eq!(clip.duration(), Duration::from_secs(1));
+    assert_tones(
+        "recording",
+        &clip.pcm()[3200..],
+        &[1000.0],
+        &[2200.0, 600.0],
+        30.0,
+        0.8,
+    );
+    // Stopped early: what was heard so far (a muted leg is recorded too).
+    e.set_mode(leg, LegMode::Muted);
+    e.record(leg, Duration::from_secs(60));
+    talk(&mut [&mut p, &mut q], &[false, false], 15, || {});
+    e.stop_recording(leg);
+    let got = talk_until(
+        &e,
+        &mut [&mut p, &mut q],
+        &[false, false],
+        Duration::from_secs(3),
+        &mut seen,
+        |ev| matches!(ev, MediaEvent::Recorded { .. }),
+    );
+    let Some(MediaEvent::Recorded { clip, .. }) = got else {
+        panic!("no recording: {seen:?}");
+    };
+    let n = clip.pcm().len();
+    assert!(n % 320 == 0 && (10 * 320..=30 * 320).contains(&n), "{n}");
+    assert_tones(
+        "early",
+        &clip.pcm()[n - 3200..],
+        &[1000.0],
+        &[2200.0],
+        20.0,
+        0.2,
+    );
+    // Nothing more.
+    e.stop_recording(leg);
+    talk(&mut [&mut p, &mut q], &[false, false], 5, || {});
+    assert!(
+        !std::iter::from_fn(|| e.poll_event()).any(|ev| matches!(ev, MediaEvent::Recorded { .. }))
+    );
+}
+
+#[test]
+fn an_announcement_reaches_the_meeting_not_the_lobby() {
+    let e = engine(26300, 26399, 30_000);
+    let mut a = Phone::new(Codec::Pcmu, Some(600.0));
+    let mut m = Phone::new(Codec::Opus, None);
+    let mut l = Phone::new(Codec::Pcmu, Some(1500.0));
+    a.join(&e, RoomId(5));
+    m.join(&e, RoomId(5));
+    e.set_mode(m.leg.unwrap(), LegMode::Muted);
+    let (leg, answer) = e.open_leg(RoomId(5), &l.offer(), LegMode::Lobby).unwrap();
+    l.mcu = SocketAddr::new(LOCAL, answer_port(&answer));
+    l.leg = Some(leg);
+    talk(&mut [&mut a, &mut m, &mut l], &[false; 3], 10, || {});
+    e.announce(RoomId(5), Arc::new(Clip::tone(2200.0, 3000, 6000)));
+    e.announce(RoomId(99), Arc::new(Clip::tone(2200.0, 3000, 6000))); // no such room
+    talk(&mut [&mut a, &mut m, &mut l], &[false; 3], 110, || {});
+    assert_tones(
+        "talker",
+        &a.client.heard,
+        &[2200.0],
+        &[600.0, 1500.0],
+        20.0,
+        1.5,
+    );
+    assert_tones(
+        "muted",
+        &m.client.heard,
+        &[600.0, 2200.0],
+        &[1500.0],
+        20.0,
+        1.5,
+    );
+    let lobby = &l.client.heard;
+    assert!(tone_db(lobby, 2200.0, 2.0) < tone_db(lobby, 425.0, 2.0) - 40.0);
+}
+
+#[test]
+fn dial_out_offer_then_answer() {
+    let e = engine(26400, 26499, 300);
+    let mut x = Phone::new(Codec::Pcmu, Some(600.0));
+    x.join(&e, RoomId(1));
+    let (leg, offer) = e.offer_leg(RoomId(1), LegMode::Active).unwrap();
+    let port = e.leg_port(leg).unwrap();
+    assert!(
+        offer.contains(&format!("m=audio {port} RTP/AVP 111 0 8 110 101\r\n")),
+        "{offer}"
+    );
+    assert!(
+        offer.contains("c=IN IP4 127.0.0.1\r\n")
+            && offer.contains("a=rtpmap:101 telephone-event/8000")
+    );
+    // The phone reads our offer and answers PCMU with telephone-event.
+    let mut p = Phone::new(Codec::Pcmu, Some(1500.0));
+    let o = sdp::parse_offer(&offer).unwrap();
+    let n = sdp::negotiate(&o, &[Codec::Pcmu]).unwrap();
+    let answer = sdp::build_answer(&o, &n, LOCAL, p.port(), 42, 1);
+    // Before the answer: in the room, silent, no timeout (300 ms), not re-offerable.
+    talk(&mut [&mut x], &[false], 25, || {});
+    assert_eq!(e.poll_event(), None);
+    assert_eq!(e.stats().legs, 2);
+    assert!(matches!(
+        e.update_leg(leg, &p.offer()),
+        Err(MediaError::BadSdp(_))
+    ));
+    // Refused answers leave it waiting.
+    let g722 = answer
+        .replace("RTP/AVP 0 101", "RTP/AVP 9")
+        .replace("a=rtpmap:0 PCMU/8000\r\n", "");
+    assert_eq!(e.answer_leg(leg, &g722), Err(MediaError::NoCommonCodec));
+    assert!(matches!(
+        e.answer_leg(leg, "v=0\r\n"),
+        Err(MediaError::BadSdp(_))
+    ));
+    let v6 = answer.replace("IN IP4 127.0.0.1", "IN IP6 ::1");
+    assert!(matches!(e.answer_leg(leg, &v6), Err(MediaError::BadSdp(_))));
+    assert_eq!(e.answer_leg(LegId(999), &answer), Err(MediaError::Closed));
+    assert!(matches!(
+        e.answer_leg(x.leg.unwrap(), &answer),
+        Err(MediaError::BadSdp(_))
+    ));
+    // Answered.
+    e.answer_leg(leg, &answer).unwrap();
+    assert!(matches!(
+        e.answer_leg(leg, &answer),
+        Err(MediaError::BadSdp(_))
+    ));
+    assert_eq!(e.leg_codec(leg), Some(Codec::Pcmu));
+    p.mcu = SocketAddr::new(LOCAL, port);
+    p.leg = Some(leg);
+    talk(&mut [&mut x, &mut p], &[false, false], 70, || {});
+    assert_tones(
+        "dialled phone",
+        &p.client.heard,
+        &[600.0],
+        &[1500.0],
+        20.0,
+        1.0,
+    );
+    assert_tones("meeting", &x.client.heard, &[1500.0], &[600.0], 20.0, 1.0);
+    assert!(
+        p.headers.len() >= 60
+            && p.headers
+                .windows(2)
+                .all(|w| w[1].0 == w[0].0.wrapping_add(1))
+    );
+    // Its key presses are reported (telephone-event 101 as answered).
+    for i in 0..3u16 {
+        let mut pkt = vec![0u8; 16];
+        rtp::write_header(&mut pkt, i == 0, 101, 900 + i, 16000, 7);
+        pkt[12..].copy_from_slice(&[11, if i == 2 { 0x8a } else { 0x0a }, 0, 160]);
+        p.sock.send_to(&pkt, p.mcu).unwrap();
+    }
+    let mut seen = Vec::new();
+    let got = talk_until(
+        &e,
+        &mut [&mut x, &mut p],
+        &[false, false],
+        Duration::from_secs(3),
+        &mut seen,
+        |ev| matches!(ev, MediaEvent::Dtmf { .. }),
+    );
+    assert_eq!(got, Some(MediaEvent::Dtmf { leg, digit: '#' }), "{seen:?}");
+    // A call that is not answered: closed before the answer, its ports free again.
+    let (leg2, offer2) = e.offer_leg(RoomId(1), LegMode::Lobby).unwrap();
+    assert!(offer2.contains("o=confab "));
+    let port2 = e.leg_port(leg2).unwrap();
+    e.close_leg(leg2);
+    assert_eq!(e.answer_leg(leg2, &answer), Err(MediaError::Closed));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while UdpSocket::bind((LOCAL, port2)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the unanswered leg's socket is still open"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(e.stats().legs, 2);
 }
