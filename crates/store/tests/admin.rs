@@ -749,7 +749,7 @@ fn transaction_commits_change_and_audit_together_on(db: &TestDb) {
 
 #[test]
 fn migration_from_schema_4_keeps_users() {
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
