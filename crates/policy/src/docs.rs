@@ -330,7 +330,7 @@ document! {
         read_by_server: true,
     }
     display_number: String = String::new() => "DisplayNumber", text(64),
-        Enforced("how meetings list the number to callers (confab meeting show, REST)");
+        Enforced("how meetings list the number to callers (confab meeting show, Get-CsMeeting DialInNumbers, REST; confab_admin::meetings::dial_in_numbers)");
     display_name: String = String::new() => "DisplayName", text(256), Informational;
     line_uri: String = String::new() => "LineUri", text(64),
         Enforced("calls to this tel: number (or sip:<number>@<domain>;user=phone) reach the conferencing attendant (pipeline/classify.rs)");
