@@ -392,31 +392,32 @@ impl Store {
     ) -> Result<(), StoreError> {
         let uri = line_uri.map(normalize_line_uri).transpose()?;
         let key = user_key(username, domain);
-        self.transaction(|tx| {
-            let changed = tx.execute(
+        let r = self.transaction(|tx| {
+            if tx.execute(
                 "UPDATE users SET line_uri = ?2, updated_at = ?3 WHERE user_key = ?1",
                 vals![&key, uri.as_deref(), now()],
-            );
-            match changed {
-                Err(e) if is_unique_violation(&e) => {
-                    let holder: Option<String> = tx
-                        .query_opt(
-                            "SELECT username, domain FROM users WHERE line_uri = ?1",
-                            vals![uri.as_deref()],
-                        )?
-                        .map(|r| Ok::<_, StoreError>(format!("{}@{}", r.get::<String>(0)?, r.get::<String>(1)?)))
-                        .transpose()?;
-                    return Err(StoreError::Invalid(format!(
-                        "LineURI {} is already {}'s; a number (with its extension) belongs to one user",
-                        uri.as_deref().unwrap_or(""),
-                        holder.unwrap_or_else(|| "another user".into())
-                    )));
-                }
-                Ok(0) => return Err(no_such_user(username, domain)),
-                r => r?,
-            };
+            )? == 0
+            {
+                return Err(no_such_user(username, domain));
+            }
             bump_users_version(tx)
-        })
+        });
+        match r {
+            // (looked up after the rollback: PostgreSQL runs nothing more in a failed
+            // transaction)
+            Err(e) if is_unique_violation(&e) => {
+                let holder = self
+                    .list_users_where("line_uri = ?1", vals![uri.as_deref()])?
+                    .first()
+                    .map(User::address);
+                Err(StoreError::Invalid(format!(
+                    "LineURI {} is already {}'s; a number (with its extension) belongs to one user",
+                    uri.as_deref().unwrap_or(""),
+                    holder.unwrap_or_else(|| "another user".into())
+                )))
+            }
+            r => r,
+        }
     }
 
     /// Creates or resets `{prefix}0000`..`{prefix}{count-1}` (zero-padded to at least 4 digits)
