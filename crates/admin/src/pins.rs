@@ -18,21 +18,19 @@ use confab_store::{PinInfo, Store, StoreError, User, MAX_PIN_LEN};
 use serde_json::{Map, Value};
 
 /// What MaximumLogonAttempts 0 (Lync's "not set") means: locked after 10 failures.
-pub const DEFAULT_MAX_FAILURES: u32 = 10;
+pub use confab_policy::DEFAULT_PIN_MAX_FAILURES as DEFAULT_MAX_FAILURES;
 
 /// Failed PIN sign-ins after which the PIN locks (`Store::verify_client_pin`'s
-/// `max_failures`): MaximumLogonAttempts, 0 meaning [`DEFAULT_MAX_FAILURES`].
+/// `max_failures`): MaximumLogonAttempts, 0 meaning [`DEFAULT_MAX_FAILURES`]. The same as
+/// `PinPolicy::max_failures` (confab-policy), which the server calls.
 pub fn max_failures(p: &PinPolicy) -> u32 {
-    match p.maximum_logon_attempts {
-        n if n <= 0 => DEFAULT_MAX_FAILURES,
-        n => u32::try_from(n).unwrap_or(u32::MAX),
-    }
+    p.max_failures()
 }
 
 /// Days a PIN is valid (`Store::verify_client_pin`'s `lifetime_days`): PINLifetime, 0 for
-/// never.
+/// never. The same as `PinPolicy::lifetime_days`.
 pub fn lifetime_days(p: &PinPolicy) -> u32 {
-    u32::try_from(p.pin_lifetime.max(0)).unwrap_or(u32::MAX)
+    p.lifetime_days()
 }
 
 /// How many of the user's last PINs a new one may not repeat (PINHistoryCount).

@@ -376,7 +376,7 @@ impl PolicySet {
     /// The CsPinPolicy of `user` (`user@domain`): the Tag: policy granted to them
     /// (Grant-CsPinPolicy), else the one in force here (Site:, else Global). Its
     /// MaximumLogonAttempts and PINLifetime, as `Store::verify_client_pin` takes them, are
-    /// `confab_admin::pins::max_failures` and `lifetime_days`.
+    /// `PinPolicy::max_failures()` and `lifetime_days()` (also `confab_admin::pins::…`).
     pub fn pin_policy(&self, user: &str) -> policy::PinPolicy {
         self.assigned(&user.to_ascii_lowercase(), "PinPolicy")
             .and_then(|t| self.pin_tags.get(&t).cloned())
@@ -1051,7 +1051,8 @@ mod tests {
             ],
         );
         assert_eq!(p.pin_policy("Alice@x.test").min_password_length, 10);
-        assert_eq!(p.pin_policy("Alice@x.test").maximum_logon_attempts, 3);
+        assert_eq!(p.pin_policy("Alice@x.test").max_failures(), 3);
+        assert_eq!(p.pin_policy("bob@x.test").max_failures(), 10, "0: Lync's unset");
         assert_eq!(p.pin_policy("bob@x.test").min_password_length, 7);
         assert!(!p.dial_in_configuration().enable_name_recording);
         let order: Vec<&str> = p.access_numbers().iter().map(|(id, _)| id.as_str()).collect();
