@@ -2869,6 +2869,13 @@ fn checked_document(
             format!("{what}: {name}: the server could not read this value"),
         ));
     }
+    if k.noun == crate::schema::ACCESS_NUMBER {
+        let mut full = k.defaults();
+        full.extend(out);
+        check_access_number(b, s, identity, &mut full)
+            .map_err(|e| failed(b, format!("{what}: {e}")))?;
+        out = full;
+    }
     Ok(out)
 }
 

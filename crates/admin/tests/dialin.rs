@@ -337,3 +337,28 @@ fn roles_and_user_scopes() {
     let e = fails(&mut sh, "Get-CsClientPinInfo bob@example.test");
     assert!(matches!(e, ExecError::OutOfScope { .. }), "{e}");
 }
+
+#[test]
+fn imported_access_numbers_are_checked_too() {
+    let (d, s) = store();
+    let export = d.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    let a = s.get_admin("root").unwrap().unwrap();
+    let mut sh = Session::new(&s, principal_for(&s, &a).unwrap(), "test", "example.test")
+        .with_export_dir(&export);
+    run(
+        &mut sh,
+        "New-CsDialInConferencingAccessNumber -PrimaryUri sip:dialin@example.test -LineUri tel:+14255550100 -Regions Redmond",
+    );
+    run(&mut sh, "Export-CsConfiguration -FileName conf.json");
+    // the file as written imports again
+    run(&mut sh, "Import-CsConfiguration -FileName conf.json");
+    let text = std::fs::read_to_string(export.join("conf.json")).unwrap();
+    let bad = text.replace("tel:+14255550100", "555-0100");
+    assert_ne!(bad, text);
+    std::fs::write(export.join("bad.json"), bad).unwrap();
+    let e = fails(&mut sh, "Import-CsConfiguration -FileName bad.json");
+    assert!(e.to_string().contains("555-0100"), "{e}");
+    let n = run(&mut sh, "Get-CsDialInConferencingAccessNumber").objects;
+    assert_eq!(prop(&n[0], "LineUri"), json!("tel:+14255550100"));
+}
