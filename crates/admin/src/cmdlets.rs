@@ -2190,9 +2190,11 @@ fn get_meeting(
                 return Ok(vec![]);
             }
         }
-        let numbers = crate::meetings::dial_in_numbers(s.store, &m.organizer)
-            .map_err(|e| store_err(b, e))?;
-        return Ok(vec![crate::meetings::meeting_obj_with_numbers(&m, &numbers)]);
+        let numbers =
+            crate::meetings::dial_in_numbers(s.store, &m.organizer).map_err(|e| store_err(b, e))?;
+        return Ok(vec![crate::meetings::meeting_obj_with_numbers(
+            &m, &numbers,
+        )]);
     }
     let meetings = match text_arg(b, s, "Organizer")? {
         Some(o) => {
@@ -2300,11 +2302,12 @@ fn set_client_pin(
     let now = crate::pins::now();
     let mut out = vec![];
     for u in users {
-        let set = crate::pins::set_pin(s.store, &u.address(), pin.as_deref(), None, now)
-            .map_err(|e| match e {
+        let set = crate::pins::set_pin(s.store, &u.address(), pin.as_deref(), None, now).map_err(
+            |e| match e {
                 StoreError::Invalid(m) => bad(b, "Pin", m),
                 e => store_err(b, e),
-            })?;
+            },
+        )?;
         out.push(Obj::record(
             "PinInfo",
             vec![
@@ -2553,7 +2556,10 @@ fn check_access_number(
             return Err(bad(
                 b,
                 "LineUri",
-                format!("{line} is already the number of access number {}", d.identity),
+                format!(
+                    "{line} is already the number of access number {}",
+                    d.identity
+                ),
             ));
         }
     }
@@ -2576,8 +2582,10 @@ fn get_access_numbers(
             o.get("Regions")
                 .and_then(Value::as_array)
                 .is_some_and(|rs| {
-                    rs.iter()
-                        .any(|r| r.as_str().is_some_and(|r| r.trim().eq_ignore_ascii_case(region.trim())))
+                    rs.iter().any(|r| {
+                        r.as_str()
+                            .is_some_and(|r| r.trim().eq_ignore_ascii_case(region.trim()))
+                    })
                 })
         });
     }

@@ -338,8 +338,8 @@ impl<'a> Session<'a> {
             }
             if i == 0 {
                 for m in &b.def.mandatory {
-                    let given = b.has(m)
-                        || (m.eq_ignore_ascii_case("Identity") && b.identity().is_some());
+                    let given =
+                        b.has(m) || (m.eq_ignore_ascii_case("Identity") && b.identity().is_some());
                     if !given {
                         return Err(ExecError::Missing {
                             cmdlet: b.def.name.to_string(),

@@ -17,9 +17,9 @@ pub mod cmdlets;
 pub mod exec;
 mod lexer;
 pub mod meetings;
-pub mod pins;
 pub mod object;
 mod parser;
+pub mod pins;
 pub mod roles;
 pub mod schema;
 

@@ -118,7 +118,8 @@ pub fn dial_in_numbers_at(
     use confab_policy::DialInConferencingAccessNumber as Number;
     let plan = crate::pins::dial_plan_for(store, organizer, site)?;
     let region = plan.dialin_conferencing_region.trim();
-    if region.is_empty() || !conferencing_policy_for(store, organizer, site)?.enable_dial_in_conferencing
+    if region.is_empty()
+        || !conferencing_policy_for(store, organizer, site)?.enable_dial_in_conferencing
     {
         return Ok(vec![]);
     }
@@ -126,7 +127,11 @@ pub fn dial_in_numbers_at(
         .list_config(Number::DEF.noun)?
         .into_iter()
         .map(|d| (d.identity, Number::from_body(&d.body).0))
-        .filter(|(_, n)| n.regions.iter().any(|r| r.trim().eq_ignore_ascii_case(region)))
+        .filter(|(_, n)| {
+            n.regions
+                .iter()
+                .any(|r| r.trim().eq_ignore_ascii_case(region))
+        })
         .collect();
     numbers.sort_by(|(a, x), (b, y)| {
         (x.priority, a.to_ascii_lowercase()).cmp(&(y.priority, b.to_ascii_lowercase()))

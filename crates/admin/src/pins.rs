@@ -282,7 +282,9 @@ mod tests {
             min_password_length: 4,
             ..PinPolicy::default()
         };
-        assert!(check_pin(&ext, "4242", &u).unwrap_err().contains("extension"));
+        assert!(check_pin(&ext, "4242", &u)
+            .unwrap_err()
+            .contains("extension"));
         let lax = PinPolicy {
             allow_common_patterns: true,
             ..PinPolicy::default()

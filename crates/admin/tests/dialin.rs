@@ -59,12 +59,22 @@ const NOW: i64 = 1_900_000_000;
 fn set_lock_unlock_and_info() {
     let (_d, s) = store();
     let mut sh = session(&s, "root");
-    let info = run(&mut sh, "Get-CsClientPinInfo -Identity sip:alice@example.test");
+    let info = run(
+        &mut sh,
+        "Get-CsClientPinInfo -Identity sip:alice@example.test",
+    );
     assert_eq!(prop(&info.objects[0], "IsPinSet"), json!(false));
     assert_eq!(prop(&info.objects[0], "LastPinChangeTime"), Value::Null);
 
-    let out = run(&mut sh, "Set-CsClientPin -Identity sip:alice@example.test -Pin 0739155");
-    assert_eq!(prop(&out.objects[0], "Pin"), json!("0739155"), "a leading zero stays");
+    let out = run(
+        &mut sh,
+        "Set-CsClientPin -Identity sip:alice@example.test -Pin 0739155",
+    );
+    assert_eq!(
+        prop(&out.objects[0], "Pin"),
+        json!("0739155"),
+        "a leading zero stays"
+    );
     assert_eq!(prop(&out.objects[0], "PinReset"), json!(true));
     assert_eq!(
         s.verify_client_pin("alice@example.test", "0739155", 10, 0, NOW)
@@ -77,7 +87,11 @@ fn set_lock_unlock_and_info() {
     assert_eq!(prop(o, "IsLockedOut"), json!(false));
     assert!(prop(o, "LastPinChangeTime").is_string());
     assert_eq!(prop(o, "PinExpirationTime"), Value::Null, "PINLifetime 0");
-    assert!(!info.text.contains("0739155"), "never the PIN: {}", info.text);
+    assert!(
+        !info.text.contains("0739155"),
+        "never the PIN: {}",
+        info.text
+    );
 
     run(&mut sh, "Lock-CsClientPin -Identity alice@example.test");
     let info = run(&mut sh, "Get-CsClientPinInfo alice@example.test");
@@ -88,14 +102,19 @@ fn set_lock_unlock_and_info() {
         PinCheck::LockedOut
     );
     run(&mut sh, "Unlock-CsClientPin -Identity alice@example.test");
-    assert!(!s.client_pin_info("alice@example.test").unwrap().is_locked_out);
+    assert!(
+        !s.client_pin_info("alice@example.test")
+            .unwrap()
+            .is_locked_out
+    );
 
     // without -Pin: a random one that the policy accepts, shown once
     let out = run(&mut sh, "Set-CsClientPin -Identity bob@example.test");
     let pin = prop(&out.objects[0], "Pin").as_str().unwrap().to_string();
     assert_eq!(pin.len(), 5, "MinPasswordLength");
     assert_eq!(
-        s.verify_client_pin("bob@example.test", &pin, 10, 0, NOW).unwrap(),
+        s.verify_client_pin("bob@example.test", &pin, 10, 0, NOW)
+            .unwrap(),
         PinCheck::Valid
     );
     // a user without a PIN cannot be locked; an unknown user is named
@@ -115,13 +134,17 @@ fn set_lock_unlock_and_info() {
     let audit = s.query_audit(&AuditFilter::default()).unwrap();
     let commands: Vec<&str> = audit.iter().map(|a| a.command.as_str()).collect();
     assert!(
-        commands.iter().any(|c| c.starts_with("Set-CsClientPin -Identity sip:alice@example.test -Pin ********")),
+        commands.iter().any(
+            |c| c.starts_with("Set-CsClientPin -Identity sip:alice@example.test -Pin ********")
+        ),
         "{commands:?}"
     );
     assert!(commands.iter().any(|c| c.starts_with("Lock-CsClientPin")));
     assert!(commands.iter().any(|c| c.starts_with("Unlock-CsClientPin")));
     assert!(
-        !audit.iter().any(|a| a.command.contains("0739155") || a.result.contains(&pin)),
+        !audit
+            .iter()
+            .any(|a| a.command.contains("0739155") || a.result.contains(&pin)),
         "{audit:?}"
     );
 }
@@ -155,7 +178,10 @@ fn pin_policy_rules_are_named_and_change_nothing() {
         &mut sh,
         "New-CsPinPolicy -Identity Strict -MinPasswordLength 8 -PINHistoryCount 2 -PINLifetime 30 -AllowCommonPatterns $true",
     );
-    run(&mut sh, "Grant-CsPinPolicy -Identity alice@example.test -PolicyName Strict");
+    run(
+        &mut sh,
+        "Grant-CsPinPolicy -Identity alice@example.test -PolicyName Strict",
+    );
     let e = fails(&mut sh, "Set-CsClientPin alice@example.test -Pin 7391552");
     assert!(e.to_string().contains("at least 8"), "{e}");
     run(&mut sh, "Set-CsClientPin alice@example.test -Pin 12345678");
@@ -167,7 +193,9 @@ fn pin_policy_rules_are_named_and_change_nothing() {
     // the audit shows the policy's parameters (only -Pin is hidden)
     let audit = s.query_audit(&AuditFilter::default()).unwrap();
     assert!(
-        audit.iter().any(|a| a.command.contains("-PINHistoryCount 2")),
+        audit
+            .iter()
+            .any(|a| a.command.contains("-PINHistoryCount 2")),
         "{audit:?}"
     );
     // bob keeps the global policy
@@ -192,11 +220,19 @@ fn line_uri_on_users() {
         s.user_by_number("100").unwrap().map(|u| u.username),
         Some("alice".into())
     );
-    let e = fails(&mut sh, "Set-CsUser bob@example.test -LineURI 'tel:+14255550100;ext=100'");
+    let e = fails(
+        &mut sh,
+        "Set-CsUser bob@example.test -LineURI 'tel:+14255550100;ext=100'",
+    );
     assert!(e.to_string().contains("alice@example.test"), "{e}");
     let e = fails(&mut sh, "Set-CsUser bob@example.test -LineURI 4255550100");
     assert!(matches!(e, ExecError::BadValue { .. }), "{e}");
-    assert!(s.get_user("bob", "example.test").unwrap().unwrap().line_uri.is_none());
+    assert!(s
+        .get_user("bob", "example.test")
+        .unwrap()
+        .unwrap()
+        .line_uri
+        .is_none());
     run(&mut sh, "Set-CsUser alice@example.test -LineURI $null");
     assert!(s.user_by_number("100").unwrap().is_none());
 }
@@ -237,15 +273,24 @@ fn access_numbers_and_the_numbers_a_meeting_lists() {
         assert!(e.to_string().contains(says), "{cmd}: {e}");
     }
     assert_eq!(
-        run(&mut sh, "Get-CsDialInConferencingAccessNumber").objects.len(),
+        run(&mut sh, "Get-CsDialInConferencingAccessNumber")
+            .objects
+            .len(),
         3
     );
     // Lync's -Region filter, by Priority
-    let redmond = run(&mut sh, "Get-CsDialInConferencingAccessNumber -Region redmond").objects;
+    let redmond = run(
+        &mut sh,
+        "Get-CsDialInConferencingAccessNumber -Region redmond",
+    )
+    .objects;
     let ids: Vec<Value> = redmond.iter().map(|o| prop(o, "Identity")).collect();
     assert_eq!(
         ids,
-        [json!("sip:redmond2@example.test"), json!("sip:redmond@example.test")]
+        [
+            json!("sip:redmond2@example.test"),
+            json!("sip:redmond@example.test")
+        ]
     );
     // Set- keeps its own number
     run(
@@ -257,8 +302,14 @@ fn access_numbers_and_the_numbers_a_meeting_lists() {
     let m = run(&mut sh, "New-CsMeeting -Organizer alice@example.test").objects;
     assert_eq!(prop(&m[0], "DialInNumbers"), json!([]), "no region yet");
     run(&mut sh, "Set-CsDialPlan -DialinConferencingRegion Redmond");
-    run(&mut sh, "New-CsDialPlan -Identity Ireland -DialinConferencingRegion Dublin");
-    run(&mut sh, "Grant-CsDialPlan -Identity bob@example.test -PolicyName Ireland");
+    run(
+        &mut sh,
+        "New-CsDialPlan -Identity Ireland -DialinConferencingRegion Dublin",
+    );
+    run(
+        &mut sh,
+        "Grant-CsDialPlan -Identity bob@example.test -PolicyName Ireland",
+    );
     let m = run(&mut sh, "Get-CsMeeting -Organizer alice@example.test").objects;
     assert_eq!(
         prop(&m[0], "DialInNumbers"),
@@ -270,13 +321,23 @@ fn access_numbers_and_the_numbers_a_meeting_lists() {
     let bobs = run(&mut sh, "New-CsMeeting -Organizer bob@example.test").objects;
     assert_eq!(prop(&bobs[0], "DialInNumbers"), json!(["+353 1 555 0100"]));
     // no dial-in conferencing for the organizer: no numbers
-    run(&mut sh, "Set-CsConferencingPolicy -EnableDialInConferencing $false");
-    assert!(confab_admin::meetings::dial_in_numbers(&s, "alice@example.test")
-        .unwrap()
-        .is_empty());
-    run(&mut sh, "Remove-CsDialInConferencingAccessNumber -Identity sip:dublin@example.test");
+    run(
+        &mut sh,
+        "Set-CsConferencingPolicy -EnableDialInConferencing $false",
+    );
+    assert!(
+        confab_admin::meetings::dial_in_numbers(&s, "alice@example.test")
+            .unwrap()
+            .is_empty()
+    );
+    run(
+        &mut sh,
+        "Remove-CsDialInConferencingAccessNumber -Identity sip:dublin@example.test",
+    );
     assert_eq!(
-        run(&mut sh, "Get-CsDialInConferencingAccessNumber").objects.len(),
+        run(&mut sh, "Get-CsDialInConferencingAccessNumber")
+            .objects
+            .len(),
         2
     );
 }
@@ -289,8 +350,12 @@ fn roles_and_user_scopes() {
     run(&mut root, "Set-CsClientPin bob@example.test -Pin 73915");
     s.add_admin("helpdesk", "password1234", &["CsHelpDesk".into()])
         .unwrap();
-    s.add_admin("viewer", "password1234", &["CsViewOnlyAdministrator".into()])
-        .unwrap();
+    s.add_admin(
+        "viewer",
+        "password1234",
+        &["CsViewOnlyAdministrator".into()],
+    )
+    .unwrap();
     run(
         &mut root,
         &format!(
@@ -332,7 +397,11 @@ fn roles_and_user_scopes() {
         "Unlock-CsClientPin alice@example.test; Lock-CsClientPin bob@example.test",
     );
     assert!(matches!(e, ExecError::OutOfScope { .. }), "{e}");
-    assert!(s.client_pin_info("alice@example.test").unwrap().is_locked_out);
+    assert!(
+        s.client_pin_info("alice@example.test")
+            .unwrap()
+            .is_locked_out
+    );
     assert!(!s.client_pin_info("bob@example.test").unwrap().is_locked_out);
     let e = fails(&mut sh, "Get-CsClientPinInfo bob@example.test");
     assert!(matches!(e, ExecError::OutOfScope { .. }), "{e}");

@@ -314,7 +314,11 @@ enum UserCmd {
         common: Common,
         address: String,
         /// tel:+<digits> with an optional ;ext=<digits> (unique among users)
-        #[arg(long, required_unless_present = "no_line_uri", conflicts_with = "no_line_uri")]
+        #[arg(
+            long,
+            required_unless_present = "no_line_uri",
+            conflicts_with = "no_line_uri"
+        )]
         line_uri: Option<String>,
         /// Remove the user's LineURI
         #[arg(long)]

@@ -254,7 +254,8 @@ pub fn command(cmd: MeetingCmd) -> anyhow::Result<()> {
             for w in &created.warnings {
                 eprintln!("WARNING: {w}");
             }
-            let numbers = dial_in_numbers_at(&store, &created.meeting.organizer, req.site.as_deref())?;
+            let numbers =
+                dial_in_numbers_at(&store, &created.meeting.organizer, req.site.as_deref())?;
             if json {
                 let mut v = meeting_json_with_numbers(&created.meeting, &numbers);
                 v["warnings"] = serde_json::json!(created.warnings);

@@ -80,7 +80,13 @@ impl Env {
 
     /// A REST call as `user` (HTTP Basic with their SIP password, `pw-<user>`).
     fn rest(&self, method: &str, path: &str, user: &str, body: Option<Value>) -> (u16, Value) {
-        self.rest_as(method, path, &format!("{user}@{DOMAIN}"), &format!("pw-{user}"), body)
+        self.rest_as(
+            method,
+            path,
+            &format!("{user}@{DOMAIN}"),
+            &format!("pw-{user}"),
+            body,
+        )
     }
 
     fn rest_as(
@@ -151,7 +157,9 @@ fn now() -> i64 {
 fn pins_by_admin_and_user_refusals_lockout_and_unlock() {
     let e = Env::start();
     e.shell_ok("Set-CsPinPolicy -MinPasswordLength 6 -MaximumLogonAttempts 3");
-    e.shell_ok("Set-CsUser -Identity sip:user0000@example.test -LineURI 'tel:+14255550100;ext=4100'");
+    e.shell_ok(
+        "Set-CsUser -Identity sip:user0000@example.test -LineURI 'tel:+14255550100;ext=4100'",
+    );
 
     // an administrator's PIN, and one made up by confab (shown once)
     let out = e.shell_ok("Set-CsClientPin -Identity sip:user0001@example.test -Pin 739155");
@@ -166,22 +174,49 @@ fn pins_by_admin_and_user_refusals_lockout_and_unlock() {
         ("444444", "AllowCommonPatterns"),
         ("234567", "AllowCommonPatterns"),
     ] {
-        let (code, v) = e.rest("PUT", "/api/v1/me/pin", "user0000", Some(json!({ "pin": pin })));
+        let (code, v) = e.rest(
+            "PUT",
+            "/api/v1/me/pin",
+            "user0000",
+            Some(json!({ "pin": pin })),
+        );
         assert_eq!(code, 400, "{pin}: {v}");
-        assert!(v["error"].as_str().unwrap_or("").contains(says), "{pin}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or("").contains(says),
+            "{pin}: {v}"
+        );
     }
     e.shell_ok("Set-CsPinPolicy -MinPasswordLength 4");
-    let (code, v) = e.rest("PUT", "/api/v1/me/pin", "user0000", Some(json!({"pin": "4100"})));
+    let (code, v) = e.rest(
+        "PUT",
+        "/api/v1/me/pin",
+        "user0000",
+        Some(json!({"pin": "4100"})),
+    );
     assert_eq!(code, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("extension"), "{v}");
-    let (code, v) = e.rest("PUT", "/api/v1/me/pin", "user0000", Some(json!({"pin": "8260417"})));
+    let (code, v) = e.rest(
+        "PUT",
+        "/api/v1/me/pin",
+        "user0000",
+        Some(json!({"pin": "8260417"})),
+    );
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["is_pin_set"], json!(true));
-    let (code, _) = e.rest_as("PUT", "/api/v1/me/pin", "user0000@example.test", "wrong", Some(json!({"pin": "1357"})));
+    let (code, _) = e.rest_as(
+        "PUT",
+        "/api/v1/me/pin",
+        "user0000@example.test",
+        "wrong",
+        Some(json!({"pin": "1357"})),
+    );
     assert_eq!(code, 401);
     let (code, v) = e.rest("GET", "/api/v1/me/pin", "user0000", None);
     assert_eq!(code, 200, "{v}");
-    assert_eq!((v["is_pin_set"].clone(), v["is_locked_out"].clone()), (json!(true), json!(false)));
+    assert_eq!(
+        (v["is_pin_set"].clone(), v["is_locked_out"].clone()),
+        (json!(true), json!(false))
+    );
 
     // the PINs work as the attendant checks them (the user's policy decides the attempts)
     let store = Store::open(e.s.data()).unwrap();
@@ -203,7 +238,10 @@ fn pins_by_admin_and_user_refusals_lockout_and_unlock() {
     );
     // three wrong PINs lock it; the right one no longer signs in
     for i in 1..=3 {
-        assert_eq!(check("user0000", "1111111"), PinCheck::Wrong { failures: i });
+        assert_eq!(
+            check("user0000", "1111111"),
+            PinCheck::Wrong { failures: i }
+        );
     }
     assert_eq!(check("user0000", "8260417"), PinCheck::LockedOut);
     // the administrator sees it through the running server, and unlocks it
@@ -222,12 +260,25 @@ fn pins_by_admin_and_user_refusals_lockout_and_unlock() {
     // Lock-CsClientPin, then a new PIN from the user lifts it
     e.shell_ok("Lock-CsClientPin sip:user0001@example.test");
     assert_eq!(check("user0001", "739155"), PinCheck::LockedOut);
-    let (code, v) = e.rest("PUT", "/api/v1/me/pin", "user0001", Some(json!({"pin": "5082"})));
+    let (code, v) = e.rest(
+        "PUT",
+        "/api/v1/me/pin",
+        "user0001",
+        Some(json!({"pin": "5082"})),
+    );
     assert_eq!(code, 200, "{v}");
     assert_eq!(check("user0001", "5082"), PinCheck::Valid);
 
     // a help desk member may lock and unlock but not create access numbers
-    let o = e.confab(&["admin", "add", "helper", "--role", "CsHelpDesk", "--password", "helperpassword1"]);
+    let o = e.confab(&[
+        "admin",
+        "add",
+        "helper",
+        "--role",
+        "CsHelpDesk",
+        "--password",
+        "helperpassword1",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let url = format!("http://127.0.0.1:{}", e.http);
     let helper = |script: &str| {
@@ -242,7 +293,9 @@ fn pins_by_admin_and_user_refusals_lockout_and_unlock() {
     };
     let (ok, out) = helper("Lock-CsClientPin sip:user0002@example.test");
     assert!(ok, "{out}");
-    let (ok, out) = helper("New-CsDialInConferencingAccessNumber -PrimaryUri sip:x@example.test -LineUri tel:+1555");
+    let (ok, out) = helper(
+        "New-CsDialInConferencingAccessNumber -PrimaryUri sip:x@example.test -LineUri tel:+1555",
+    );
     assert!(!ok && out.contains("CsAdministrator"), "{out}");
 
     // the audit log names every change, never a PIN
@@ -271,9 +324,19 @@ fn meetings_list_the_access_numbers_of_their_region() {
     let (ok, out) = e.shell("New-CsDialInConferencingAccessNumber -PrimaryUri sip:x@example.test -LineUri tel:+14255550111 -PrimaryLanguage tlh-KX");
     assert!(!ok && out.contains("'tlh-KX'"), "{out}");
     let out = e.shell_ok("Get-CsDialInConferencingAccessNumber -Region Dublin");
-    assert!(out.contains("sip:dublin@example.test") && !out.contains("redmond"), "{out}");
+    assert!(
+        out.contains("sip:dublin@example.test") && !out.contains("redmond"),
+        "{out}"
+    );
 
-    let m = e.json(&["meeting", "create", "--organizer", "user0000", "--private", "--json"]);
+    let m = e.json(&[
+        "meeting",
+        "create",
+        "--organizer",
+        "user0000",
+        "--private",
+        "--json",
+    ]);
     let redmond = json!([
         {"uri": "sip:redmond-toll@example.test", "display_number": "+1 (800) 555-0100", "line_uri": "tel:+18005550100", "languages": ["en-US"]},
         {"uri": "sip:redmond@example.test", "display_number": "+1 (425) 555-0100", "line_uri": "tel:+14255550100", "languages": ["en-US", "fr-CA"]}
@@ -290,7 +353,14 @@ fn meetings_list_the_access_numbers_of_their_region() {
         "{t}"
     );
     // the organizer under the Ireland plan lists Dublin's number
-    let m = e.json(&["meeting", "create", "--organizer", "user0001", "--private", "--json"]);
+    let m = e.json(&[
+        "meeting",
+        "create",
+        "--organizer",
+        "user0001",
+        "--private",
+        "--json",
+    ]);
     assert_eq!(m["dial_in"][0]["display_number"], json!("+353 1 555 0100"));
     assert_eq!(m["dial_in"].as_array().unwrap().len(), 1);
     // and so does the running server's REST API

@@ -1041,21 +1041,57 @@ mod tests {
             "Redmond",
             &[
                 ("CsPinPolicy", "Global", json!({"MinPasswordLength": 6})),
-                ("CsPinPolicy", "Site:Redmond", json!({"MinPasswordLength": 7})),
-                ("CsPinPolicy", "Tag:Strict", json!({"MinPasswordLength": 10, "MaximumLogonAttempts": 3})),
-                ("CsUserPolicyAssignment", "alice@x.test", json!({"PinPolicy": "strict"})),
-                ("CsDialInConferencingConfiguration", "Global", json!({"EnableNameRecording": false})),
-                ("CsDialInConferencingAccessNumber", "sip:b@x.test", json!({"LineUri": "tel:+2", "Priority": 1})),
-                ("CsDialInConferencingAccessNumber", "sip:c@x.test", json!({"LineUri": "tel:+3", "Priority": 0})),
-                ("CsDialInConferencingAccessNumber", "sip:a@x.test", json!({"LineUri": "tel:+1", "Priority": 1})),
+                (
+                    "CsPinPolicy",
+                    "Site:Redmond",
+                    json!({"MinPasswordLength": 7}),
+                ),
+                (
+                    "CsPinPolicy",
+                    "Tag:Strict",
+                    json!({"MinPasswordLength": 10, "MaximumLogonAttempts": 3}),
+                ),
+                (
+                    "CsUserPolicyAssignment",
+                    "alice@x.test",
+                    json!({"PinPolicy": "strict"}),
+                ),
+                (
+                    "CsDialInConferencingConfiguration",
+                    "Global",
+                    json!({"EnableNameRecording": false}),
+                ),
+                (
+                    "CsDialInConferencingAccessNumber",
+                    "sip:b@x.test",
+                    json!({"LineUri": "tel:+2", "Priority": 1}),
+                ),
+                (
+                    "CsDialInConferencingAccessNumber",
+                    "sip:c@x.test",
+                    json!({"LineUri": "tel:+3", "Priority": 0}),
+                ),
+                (
+                    "CsDialInConferencingAccessNumber",
+                    "sip:a@x.test",
+                    json!({"LineUri": "tel:+1", "Priority": 1}),
+                ),
             ],
         );
         assert_eq!(p.pin_policy("Alice@x.test").min_password_length, 10);
         assert_eq!(p.pin_policy("Alice@x.test").max_failures(), 3);
-        assert_eq!(p.pin_policy("bob@x.test").max_failures(), 10, "0: Lync's unset");
+        assert_eq!(
+            p.pin_policy("bob@x.test").max_failures(),
+            10,
+            "0: Lync's unset"
+        );
         assert_eq!(p.pin_policy("bob@x.test").min_password_length, 7);
         assert!(!p.dial_in_configuration().enable_name_recording);
-        let order: Vec<&str> = p.access_numbers().iter().map(|(id, _)| id.as_str()).collect();
+        let order: Vec<&str> = p
+            .access_numbers()
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
         assert_eq!(order, ["sip:c@x.test", "sip:a@x.test", "sip:b@x.test"]);
         assert_eq!(p.access_numbers()[0].1.line_uri, "tel:+3");
         let none = PolicySet::default();

@@ -50,10 +50,10 @@ pub use meetings::{
 };
 pub use messages::StoredMessage;
 pub use migrations::SCHEMA_VERSION;
+pub use pins::{PinCheck, PinInfo, MAX_PIN_LEN, MIN_PIN_LEN};
 pub use roles::{
     validate_role_identity, AdminRoleRow, MAX_ROLE_IDENTITY_LEN, MAX_ROLE_ITEMS, MAX_ROLE_ITEM_LEN,
 };
-pub use pins::{PinCheck, PinInfo, MAX_PIN_LEN, MIN_PIN_LEN};
 pub use users::{normalize_line_uri, NewUser, User, MAX_LINE_URI_DIGITS};
 pub use validate::{
     dn_components, normalize_domain, normalize_ou, ou_within, validate_display_name,

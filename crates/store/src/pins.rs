@@ -42,7 +42,9 @@ pub struct PinInfo {
 pub enum PinCheck {
     Valid,
     /// Wrong; `failures` counted so far (the PIN locks when it reaches the maximum).
-    Wrong { failures: u32 },
+    Wrong {
+        failures: u32,
+    },
     LockedOut,
     NotSet,
     Expired,
@@ -57,8 +59,8 @@ fn hasher() -> Argon2<'static> {
 fn hash_pin(pin: &str) -> Result<String, StoreError> {
     let mut salt = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt)
-        .map_err(|e| StoreError::Invalid(format!("PIN salt: {e}")))?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| StoreError::Invalid(format!("PIN salt: {e}")))?;
     Ok(hasher()
         .hash_password(pin.as_bytes(), &salt)
         .map_err(|e| StoreError::Invalid(format!("PIN hashing failed: {e}")))?
@@ -167,10 +169,7 @@ impl Store {
         // the last `history` PINs: the current one and the ones before it
         if let Some(old) = &old {
             let recent = std::iter::once(&old.hash).chain(old.history.iter());
-            if recent
-                .take(history as usize)
-                .any(|h| pin_matches(pin, h))
-            {
+            if recent.take(history as usize).any(|h| pin_matches(pin, h)) {
                 return Err(StoreError::Invalid(format!(
                     "this PIN was used recently: it may not be any of the last {history} PINs (CsPinPolicy PINHistoryCount); choose another"
                 )));
@@ -308,8 +307,7 @@ impl Store {
                 },
             });
         }
-        if lifetime_days > 0 && now.saturating_sub(row.set_at) > i64::from(lifetime_days) * 86_400
-        {
+        if lifetime_days > 0 && now.saturating_sub(row.set_at) > i64::from(lifetime_days) * 86_400 {
             return Ok(PinCheck::Expired);
         }
         // right: failures cleared, unless it was locked meanwhile (or changed: then the
@@ -352,11 +350,10 @@ impl Store {
         let exact = format!("tel:+{d}");
         let with_ext = format!("tel:+{d};ext=%");
         let ext = format!("%;ext={d}");
-        let users: Vec<User> = self
-            .list_users_where(
-                "enabled = 1 AND (line_uri = ?1 OR line_uri LIKE ?2 OR line_uri LIKE ?3)",
-                vals![&exact, &with_ext, &ext],
-            )?;
+        let users: Vec<User> = self.list_users_where(
+            "enabled = 1 AND (line_uri = ?1 OR line_uri LIKE ?2 OR line_uri LIKE ?3)",
+            vals![&exact, &with_ext, &ext],
+        )?;
         let of = |u: &User| u.line_uri.clone().unwrap_or_default();
         let one = |v: Vec<&User>| (v.len() == 1).then(|| v[0].clone());
         if let Some(u) = users.iter().find(|u| of(u) == exact) {

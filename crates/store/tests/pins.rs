@@ -32,33 +32,42 @@ fn invalid(r: Result<(), StoreError>) -> String {
 fn a_pin_is_set_shown_and_verified() {
     for db in &test_dbs() {
         let s = store(db);
-        assert_eq!(s.client_pin_info("alice@a.test").unwrap(), PinInfo::default());
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "13579", 10, 0, NOW).unwrap(),
+            s.client_pin_info("alice@a.test").unwrap(),
+            PinInfo::default()
+        );
+        assert_eq!(
+            s.verify_client_pin("alice@a.test", "13579", 10, 0, NOW)
+                .unwrap(),
             PinCheck::NotSet
         );
         // the user's address in any case, with sip:
-        s.set_client_pin("sip:ALICE@a.test", "13579", 0, NOW).unwrap();
+        s.set_client_pin("sip:ALICE@a.test", "13579", 0, NOW)
+            .unwrap();
         let info = s.client_pin_info("alice@a.test").unwrap();
         assert!(info.is_pin_set && !info.is_locked_out, "{}", db.name);
         assert_eq!(info.last_changed, Some(NOW));
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "13579", 10, 0, NOW).unwrap(),
+            s.verify_client_pin("alice@a.test", "13579", 10, 0, NOW)
+                .unwrap(),
             PinCheck::Valid
         );
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "13570", 10, 0, NOW).unwrap(),
+            s.verify_client_pin("alice@a.test", "13570", 10, 0, NOW)
+                .unwrap(),
             PinCheck::Wrong { failures: 1 }
         );
         // another user's PIN is not hers
         assert_eq!(
-            s.verify_client_pin("bob@a.test", "13579", 10, 0, NOW).unwrap(),
+            s.verify_client_pin("bob@a.test", "13579", 10, 0, NOW)
+                .unwrap(),
             PinCheck::NotSet
         );
         // the hash is salted: the same PIN for two users is stored differently
         s.set_client_pin("bob@a.test", "13579", 0, NOW).unwrap();
         assert_eq!(
-            s.verify_client_pin("bob@a.test", "13579", 10, 0, NOW).unwrap(),
+            s.verify_client_pin("bob@a.test", "13579", 10, 0, NOW)
+                .unwrap(),
             PinCheck::Valid
         );
         // malformed PINs and unknown users change nothing
@@ -73,11 +82,13 @@ fn a_pin_is_set_shown_and_verified() {
             Err(StoreError::NoSuchUser(_))
         ));
         assert_eq!(
-            s.verify_client_pin("nobody@a.test", "13579", 10, 0, NOW).unwrap(),
+            s.verify_client_pin("nobody@a.test", "13579", 10, 0, NOW)
+                .unwrap(),
             PinCheck::NotSet
         );
         assert_eq!(
-            s.verify_client_pin("not an address", "13579", 10, 0, NOW).unwrap(),
+            s.verify_client_pin("not an address", "13579", 10, 0, NOW)
+                .unwrap(),
             PinCheck::NotSet
         );
     }
@@ -90,19 +101,25 @@ fn failures_lock_the_pin_and_unlock_or_a_new_pin_clears_them() {
         s.set_client_pin("alice@a.test", "24680", 0, NOW).unwrap();
         for i in 1..=2 {
             assert_eq!(
-                s.verify_client_pin("alice@a.test", "11111", 3, 0, NOW).unwrap(),
+                s.verify_client_pin("alice@a.test", "11111", 3, 0, NOW)
+                    .unwrap(),
                 PinCheck::Wrong { failures: i }
             );
         }
         // success clears the count
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "24680", 3, 0, NOW).unwrap(),
+            s.verify_client_pin("alice@a.test", "24680", 3, 0, NOW)
+                .unwrap(),
             PinCheck::Valid
         );
-        assert_eq!(s.client_pin_info("alice@a.test").unwrap().failed_attempts, 0);
+        assert_eq!(
+            s.client_pin_info("alice@a.test").unwrap().failed_attempts,
+            0
+        );
         for i in 1..=3 {
             assert_eq!(
-                s.verify_client_pin("alice@a.test", "11111", 3, 0, NOW).unwrap(),
+                s.verify_client_pin("alice@a.test", "11111", 3, 0, NOW)
+                    .unwrap(),
                 PinCheck::Wrong { failures: i }
             );
         }
@@ -111,10 +128,14 @@ fn failures_lock_the_pin_and_unlock_or_a_new_pin_clears_them() {
         assert_eq!(info.failed_attempts, 3);
         // locked: even the right PIN is refused, and nothing more is counted
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "24680", 3, 0, NOW).unwrap(),
+            s.verify_client_pin("alice@a.test", "24680", 3, 0, NOW)
+                .unwrap(),
             PinCheck::LockedOut
         );
-        assert_eq!(s.client_pin_info("alice@a.test").unwrap().failed_attempts, 3);
+        assert_eq!(
+            s.client_pin_info("alice@a.test").unwrap().failed_attempts,
+            3
+        );
         assert!(s.unlock_client_pin("alice@a.test").unwrap());
         assert_eq!(
             s.client_pin_info("alice@a.test").unwrap(),
@@ -126,19 +147,23 @@ fn failures_lock_the_pin_and_unlock_or_a_new_pin_clears_them() {
             }
         );
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "24680", 3, 0, NOW).unwrap(),
+            s.verify_client_pin("alice@a.test", "24680", 3, 0, NOW)
+                .unwrap(),
             PinCheck::Valid
         );
         // an administrator's lock, and a new PIN that lifts it
         assert!(s.lock_client_pin("alice@a.test").unwrap());
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "24680", 3, 0, NOW).unwrap(),
+            s.verify_client_pin("alice@a.test", "24680", 3, 0, NOW)
+                .unwrap(),
             PinCheck::LockedOut
         );
-        s.set_client_pin("alice@a.test", "97531", 0, NOW + 5).unwrap();
+        s.set_client_pin("alice@a.test", "97531", 0, NOW + 5)
+            .unwrap();
         assert!(!s.client_pin_info("alice@a.test").unwrap().is_locked_out);
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "97531", 3, 0, NOW).unwrap(),
+            s.verify_client_pin("alice@a.test", "97531", 3, 0, NOW)
+                .unwrap(),
             PinCheck::Valid
         );
         // without a PIN there is nothing to lock
@@ -157,7 +182,8 @@ fn concurrent_guesses_all_count() {
                 let s = s.clone();
                 std::thread::spawn(move || {
                     for _ in 0..3 {
-                        s.verify_client_pin("alice@a.test", "99999", 100, 0, NOW).unwrap();
+                        s.verify_client_pin("alice@a.test", "99999", 100, 0, NOW)
+                            .unwrap();
                     }
                 })
             })
@@ -165,7 +191,10 @@ fn concurrent_guesses_all_count() {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(s.client_pin_info("alice@a.test").unwrap().failed_attempts, 12);
+        assert_eq!(
+            s.client_pin_info("alice@a.test").unwrap().failed_attempts,
+            12
+        );
     }
 }
 
@@ -176,21 +205,25 @@ fn pins_expire_after_their_lifetime() {
         s.set_client_pin("alice@a.test", "24680", 0, NOW).unwrap();
         let day = 86_400;
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "24680", 10, 30, NOW + 30 * day).unwrap(),
+            s.verify_client_pin("alice@a.test", "24680", 10, 30, NOW + 30 * day)
+                .unwrap(),
             PinCheck::Valid
         );
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "24680", 10, 30, NOW + 30 * day + 1).unwrap(),
+            s.verify_client_pin("alice@a.test", "24680", 10, 30, NOW + 30 * day + 1)
+                .unwrap(),
             PinCheck::Expired
         );
         // a wrong PIN is wrong, expired or not
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "11111", 10, 30, NOW + 31 * day).unwrap(),
+            s.verify_client_pin("alice@a.test", "11111", 10, 30, NOW + 31 * day)
+                .unwrap(),
             PinCheck::Wrong { failures: 1 }
         );
         // 0: never
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "24680", 10, 0, NOW + 9999 * day).unwrap(),
+            s.verify_client_pin("alice@a.test", "24680", 10, 0, NOW + 9999 * day)
+                .unwrap(),
             PinCheck::Valid
         );
     }
@@ -212,7 +245,8 @@ fn history_refuses_recent_pins() {
         s.set_client_pin("alice@a.test", "11223", 3, NOW).unwrap();
         s.set_client_pin("alice@a.test", "11223", 0, NOW).unwrap();
         assert_eq!(
-            s.verify_client_pin("alice@a.test", "11223", 10, 0, NOW).unwrap(),
+            s.verify_client_pin("alice@a.test", "11223", 10, 0, NOW)
+                .unwrap(),
             PinCheck::Valid
         );
     }
@@ -275,9 +309,14 @@ fn line_uris_are_checked_unique_and_found_by_number_or_extension() {
         let s = store(db);
         s.set_line_uri("alice", "a.test", Some("tel:+14255550100;ext=100"))
             .unwrap();
-        s.set_line_uri("bob", "a.test", Some("tel:+14255550101")).unwrap();
+        s.set_line_uri("bob", "a.test", Some("tel:+14255550101"))
+            .unwrap();
         assert_eq!(
-            s.get_user("alice", "a.test").unwrap().unwrap().line_uri.as_deref(),
+            s.get_user("alice", "a.test")
+                .unwrap()
+                .unwrap()
+                .line_uri
+                .as_deref(),
             Some("tel:+14255550100;ext=100")
         );
         let m = invalid(s.set_line_uri("carol", "a.test", Some("tel:+14255550101")));
@@ -303,7 +342,8 @@ fn line_uris_are_checked_unique_and_found_by_number_or_extension() {
         s.set_enabled("bob", "a.test", false).unwrap();
         assert_eq!(find("14255550101"), None);
         s.set_line_uri("bob", "a.test", None).unwrap();
-        s.set_line_uri("carol", "a.test", Some("tel:+14255550101")).unwrap();
+        s.set_line_uri("carol", "a.test", Some("tel:+14255550101"))
+            .unwrap();
         assert_eq!(find("14255550101").as_deref(), Some("carol"));
     }
 }

@@ -35,8 +35,8 @@
 //! as in the audit log.
 
 pub mod meetings;
-mod pins;
 pub mod openapi;
+mod pins;
 pub mod script;
 pub mod signin;
 

@@ -312,8 +312,15 @@ fn with_dial_in(store: &Store, mut obj: Value) -> Result<Value, ApiError> {
 }
 
 /// [`with_dial_in`] for every object of an admin route's output.
-async fn admin_with_dial_in(state: &AppState, mut out: Json<Value>) -> Result<Json<Value>, ApiError> {
-    let objs = out.0.get_mut("objects").and_then(Value::as_array_mut).map(std::mem::take);
+async fn admin_with_dial_in(
+    state: &AppState,
+    mut out: Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let objs = out
+        .0
+        .get_mut("objects")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take);
     if let Some(objs) = objs {
         let store = state.store.clone();
         let done = blocking(move || {

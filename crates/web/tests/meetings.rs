@@ -741,7 +741,12 @@ async fn users_set_their_own_pin_and_meetings_list_dial_in_numbers() {
         assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
     }
-    assert!(!s.store.client_pin_info("alice@example.test").unwrap().is_pin_set);
+    assert!(
+        !s.store
+            .client_pin_info("alice@example.test")
+            .unwrap()
+            .is_pin_set
+    );
     let (st, v) = put(ALICE, json!({"pin": "073915"})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["is_pin_set"], json!(true));
@@ -753,18 +758,29 @@ async fn users_set_their_own_pin_and_meetings_list_dial_in_numbers() {
         confab_store::PinCheck::Valid
     );
     // a wrong password, a disabled user, an administrator's token: no
-    let (st, _) = s.get(Auth::User("alice@example.test", "nope"), "/me/pin").await;
+    let (st, _) = s
+        .get(Auth::User("alice@example.test", "nope"), "/me/pin")
+        .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (st, _) = put(Auth::User("carol@example.test", "pw-carol"), json!({"pin": "73915"})).await;
+    let (st, _) = put(
+        Auth::User("carol@example.test", "pw-carol"),
+        json!({"pin": "73915"}),
+    )
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let root = s.token("root", "rootpassword1").await;
     let (st, v) = s.get(Auth::Token(&root), "/me/pin").await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     // audited, without the PIN
     let audit = s.store.query_audit(&AuditFilter::default()).unwrap();
-    let mine: Vec<_> = audit.iter().filter(|a| a.admin == "sip:alice@example.test").collect();
+    let mine: Vec<_> = audit
+        .iter()
+        .filter(|a| a.admin == "sip:alice@example.test")
+        .collect();
     assert!(mine.iter().any(|a| a.success), "{audit:?}");
-    assert!(mine.iter().any(|a| !a.success && a.result.contains("MinPasswordLength")));
+    assert!(mine
+        .iter()
+        .any(|a| !a.success && a.result.contains("MinPasswordLength")));
     assert!(!audit.iter().any(|a| a.command.contains("073915")));
 
     // a meeting shows the access numbers of its organizer's region
@@ -783,7 +799,10 @@ async fn users_set_their_own_pin_and_meetings_list_dial_in_numbers() {
     assert_eq!(v["objects"][0]["DialIn"], expect);
     let (_, v) = s.get(ALICE, &format!("/meetings/{key}")).await;
     assert_eq!(v["objects"][0]["DialIn"], expect);
-    assert_eq!(v["objects"][0]["DialInNumbers"], json!(["+1 (425) 555-0100"]));
+    assert_eq!(
+        v["objects"][0]["DialInNumbers"],
+        json!(["+1 (425) 555-0100"])
+    );
     let (_, v) = s.get(Auth::Token(&root), &format!("/meetings/{key}")).await;
     assert_eq!(v["objects"][0]["DialIn"], expect);
 
