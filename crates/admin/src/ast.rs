@@ -153,7 +153,10 @@ pub(crate) fn classify(word: String) -> Expr {
     let numeric = digits.chars().any(|c| c.is_ascii_digit())
         && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
         && digits.matches('.').count() <= 1;
-    if numeric {
+    // a leading zero is kept as written (a PIN or an extension such as 0100), not read as
+    // a number
+    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.contains('.');
+    if numeric && !leading_zero {
         if let Ok(i) = word.parse::<i64>() {
             return Expr::Int(i);
         }

@@ -181,7 +181,7 @@ fn build() -> Vec<Cmdlet> {
         ),
         (
             "Set-CsUser",
-            &["Identity", "Enabled", "DisplayName"],
+            &["Identity", "Enabled", "DisplayName", "LineURI"],
             &["Identity"],
             true,
             true,
@@ -205,6 +205,42 @@ fn build() -> Vec<Cmdlet> {
             true,
             "Stops a user from signing in.",
             disable_user,
+        ),
+        (
+            "Set-CsClientPin",
+            &["Identity", "Pin"],
+            &["Identity"],
+            true,
+            true,
+            "Sets a user's dial-in PIN (-Pin <digits>, checked against their CsPinPolicy), or without -Pin a random one, shown once; unlocks it.",
+            set_client_pin,
+        ),
+        (
+            "Get-CsClientPinInfo",
+            &["Identity"],
+            &["Identity"],
+            true,
+            false,
+            "Shows whether a user has a dial-in PIN, whether it is locked out, and when it was set and expires (never the PIN).",
+            get_client_pin_info,
+        ),
+        (
+            "Lock-CsClientPin",
+            &["Identity"],
+            &["Identity"],
+            true,
+            true,
+            "Locks a user's dial-in PIN: it signs nobody in until Unlock-CsClientPin or a new PIN.",
+            lock_client_pin,
+        ),
+        (
+            "Unlock-CsClientPin",
+            &["Identity"],
+            &["Identity"],
+            true,
+            true,
+            "Unlocks a user's dial-in PIN and clears its failed sign-ins.",
+            unlock_client_pin,
         ),
         (
             "Get-CsAdminRole",
@@ -457,6 +493,26 @@ fn build() -> Vec<Cmdlet> {
             import_users,
         ),
     ];
+    // dial-in access numbers: Lync names their identity -PrimaryUri, and Get- filters by
+    // -Region
+    for c in v.iter_mut().filter(|c| {
+        c.kind
+            .is_some_and(|i| all_kinds()[i].noun == crate::schema::ACCESS_NUMBER)
+    }) {
+        c.params.extend(params(&["PrimaryUri"]));
+        if c.name.starts_with("Get-") {
+            c.params.extend(params(&["Region"]));
+            c.run = get_access_numbers;
+        }
+        if c.name.starts_with("New-") || c.name.starts_with("Set-") {
+            c.check = check_access_number_args;
+        }
+        if c.name.starts_with("New-") {
+            // -PrimaryUri or -Identity: check_access_number_args asks for one
+            c.mandatory = vec![];
+            c.help = "Creates a dial-in access number: -PrimaryUri sip:<name>@<domain> -LineUri tel:+<digits> -DisplayNumber -Regions -PrimaryLanguage [-SecondaryLanguages] [-DisplayName] [-Priority].";
+        }
+    }
     for (name, ps, mandatory, pipe, changes, help, run) in fixed {
         v.push(Cmdlet {
             name,
@@ -524,7 +580,9 @@ pub fn redact(cmd: &str) -> String {
         let w = word
             .trim_start_matches(['-', '\u{2013}', '\u{2014}'])
             .to_ascii_lowercase();
-        if w.starts_with("password") || w.starts_with("pin") || w.starts_with("secret") {
+        // -Pin (Set-CsClientPin), not -PINHistoryCount or -PinAuthType
+        let pin = w == "pin" || w.starts_with("pin:");
+        if w.starts_with("password") || pin || w.starts_with("secret") {
             if let Some((k, _)) = word.split_once(':') {
                 out.push_str(k);
                 out.push_str(":********");
@@ -1044,6 +1102,9 @@ fn set_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec
         let mut body = load(b, s, k, &id)?
             .ok_or_else(|| failed(b, format!("Cannot find \"{}\" \"{id}\"", k.short_name())))?;
         apply(b, s, k, &mut body)?;
+        if k.noun == crate::schema::ACCESS_NUMBER {
+            check_access_number(b, s, &id, &mut body)?;
+        }
         s.store
             .put_config(k.noun, &id, &body)
             .map_err(|e| store_err(b, e))?;
@@ -1107,6 +1168,9 @@ fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
     }
     let mut body = k.defaults();
     apply(b, s, k, &mut body)?;
+    if k.noun == crate::schema::ACCESS_NUMBER {
+        check_access_number(b, s, &id, &mut body)?;
+    }
     s.store
         .create_config(k.noun, &id, &body)
         .map_err(|e| match e {
@@ -1151,7 +1215,14 @@ const ASSIGNMENTS: &str = "CsUserPolicyAssignment";
 pub(crate) fn targets_user(def: &Cmdlet) -> bool {
     matches!(
         def.name,
-        "Get-CsUser" | "Set-CsUser" | "Enable-CsUser" | "Disable-CsUser"
+        "Get-CsUser"
+            | "Set-CsUser"
+            | "Enable-CsUser"
+            | "Disable-CsUser"
+            | "Set-CsClientPin"
+            | "Get-CsClientPinInfo"
+            | "Lock-CsClientPin"
+            | "Unlock-CsClientPin"
     ) || def.name.starts_with("Grant-")
 }
 
@@ -1435,6 +1506,7 @@ fn user_obj(s: &Session, u: &confab_store::User) -> Obj {
             },
         ),
         ("OrganizationalUnit".to_string(), json!(u.ou)),
+        ("LineURI".to_string(), json!(u.line_uri)),
     ];
     for k in all_kinds().iter().filter(|k| k.is_policy) {
         props.push((
@@ -1526,7 +1598,32 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
     if let Some(n) = &name {
         confab_store::validate_display_name(n).map_err(|e| bad(b, "DisplayName", e.to_string()))?;
     }
-    for (u, d) in user_targets(b, s, input)? {
+    // -LineURI "tel:+14255550100;ext=100"; $null or "" takes the number away
+    let line_uri: Option<Option<String>> = if b.has("LineURI") {
+        match text_arg(b, s, "LineURI")?.filter(|v| !v.trim().is_empty()) {
+            None => Some(None),
+            Some(v) => Some(Some(
+                confab_store::normalize_line_uri(&v)
+                    .map_err(|e| bad(b, "LineURI", store_message(e)))?,
+            )),
+        }
+    } else {
+        None
+    };
+    let targets = user_targets(b, s, input)?;
+    if matches!(line_uri, Some(Some(_))) && targets.len() > 1 {
+        return Err(bad(
+            b,
+            "LineURI",
+            "a LineURI belongs to one user; set it on one user at a time",
+        ));
+    }
+    for (u, d) in targets {
+        if let Some(l) = &line_uri {
+            s.store
+                .set_line_uri(&u, &d, l.as_deref())
+                .map_err(|e| failed(b, store_message(e)))?;
+        }
         if let Some(v) = enabled {
             s.store
                 .set_enabled(&u, &d, v)
@@ -2068,7 +2165,16 @@ fn new_meeting(
     for w in created.warnings {
         s.warn(w);
     }
-    Ok(vec![crate::meetings::meeting_obj(&created.meeting)])
+    let numbers = crate::meetings::dial_in_numbers_at(
+        s.store,
+        &created.meeting.organizer,
+        req.site.as_deref(),
+    )
+    .map_err(|e| store_err(b, e))?;
+    Ok(vec![crate::meetings::meeting_obj_with_numbers(
+        &created.meeting,
+        &numbers,
+    )])
 }
 
 fn get_meeting(
@@ -2084,7 +2190,11 @@ fn get_meeting(
                 return Ok(vec![]);
             }
         }
-        return Ok(vec![crate::meetings::meeting_obj(&m)]);
+        let numbers =
+            crate::meetings::dial_in_numbers(s.store, &m.organizer).map_err(|e| store_err(b, e))?;
+        return Ok(vec![crate::meetings::meeting_obj_with_numbers(
+            &m, &numbers,
+        )]);
     }
     let meetings = match text_arg(b, s, "Organizer")? {
         Some(o) => {
@@ -2102,11 +2212,22 @@ fn get_meeting(
             .find(|u| u.address().eq_ignore_ascii_case(organizer))
             .is_some_and(|u| s.may_touch_user(b.def.name, u.ou.as_deref()))
     };
-    Ok(meetings
-        .iter()
-        .filter(|m| in_scope(&m.organizer))
-        .map(crate::meetings::meeting_obj)
-        .collect())
+    // one lookup of the dial-in numbers per organizer
+    let mut numbers: std::collections::HashMap<String, Vec<crate::meetings::AccessNumber>> =
+        Default::default();
+    let mut out = vec![];
+    for m in meetings.iter().filter(|m| in_scope(&m.organizer)) {
+        if !numbers.contains_key(&m.organizer) {
+            let n = crate::meetings::dial_in_numbers(s.store, &m.organizer)
+                .map_err(|e| store_err(b, e))?;
+            numbers.insert(m.organizer.clone(), n);
+        }
+        out.push(crate::meetings::meeting_obj_with_numbers(
+            m,
+            &numbers[&m.organizer],
+        ));
+    }
+    Ok(out)
 }
 
 fn remove_meeting(
@@ -2133,6 +2254,348 @@ fn remove_meeting(
             .map_err(|e| store_err(b, e))?;
     }
     Ok(vec![])
+}
+
+// ----- dial-in PINs and access numbers -----------------------------------------------------
+
+/// The users a PIN cmdlet works on (-Identity, or the users piped in), each found and
+/// checked against the caller's user scopes before anything changes.
+fn pin_targets(
+    b: &Bound,
+    s: &Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<confab_store::User>, ExecError> {
+    if let Some(raw) = text_arg(b, s, "Identity")? {
+        return Ok(vec![find_user(b, s, &raw)?]);
+    }
+    input
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Obj::identity)
+        .map(|i| find_user(b, s, &i))
+        .collect()
+}
+
+fn set_client_pin(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    let pin = match b.get("Pin") {
+        None => None,
+        Some(e) => match s.literal(e)? {
+            Value::String(p) => Some(p),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+            _ => {
+                return Err(bad(
+                    b,
+                    "Pin",
+                    "a PIN is digits only; write a long one in quotes (\"0123456789\")",
+                ))
+            }
+        },
+    };
+    let users = pin_targets(b, s, input)?;
+    if pin.is_some() && users.len() > 1 {
+        return Err(bad(b, "Pin", "give each user a PIN of their own"));
+    }
+    let now = crate::pins::now();
+    let mut out = vec![];
+    for u in users {
+        let set = crate::pins::set_pin(s.store, &u.address(), pin.as_deref(), None, now).map_err(
+            |e| match e {
+                StoreError::Invalid(m) => bad(b, "Pin", m),
+                e => store_err(b, e),
+            },
+        )?;
+        out.push(Obj::record(
+            "PinInfo",
+            vec![
+                ("Identity".into(), json!(format!("sip:{}", u.address()))),
+                // shown once: what the administrator passes on to the user
+                ("Pin".into(), json!(set)),
+                ("PinReset".into(), json!(true)),
+            ],
+        ));
+    }
+    Ok(out)
+}
+
+fn get_client_pin_info(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    let mut out = vec![];
+    for u in pin_targets(b, s, input)? {
+        let info = s
+            .store
+            .client_pin_info(&u.address())
+            .map_err(|e| store_err(b, e))?;
+        let policy = crate::pins::pin_policy_for(s.store, &u.address(), None)
+            .map_err(|e| store_err(b, e))?;
+        out.push(pin_info_obj(&u, &info, &policy));
+    }
+    Ok(out)
+}
+
+/// What Get-CsClientPinInfo shows (never the PIN or its hash).
+pub fn pin_info_obj(
+    u: &confab_store::User,
+    info: &confab_store::PinInfo,
+    policy: &confab_policy::PinPolicy,
+) -> Obj {
+    let time = |t: Option<i64>| {
+        t.map(crate::meetings::rfc3339)
+            .map(Value::String)
+            .unwrap_or(Value::Null)
+    };
+    Obj::record(
+        "PinInfo",
+        vec![
+            ("Identity".into(), json!(format!("sip:{}", u.address()))),
+            ("IsPinSet".into(), json!(info.is_pin_set)),
+            ("IsLockedOut".into(), json!(info.is_locked_out)),
+            (
+                "PinExpirationTime".into(),
+                time(crate::pins::expires_at(info, policy)),
+            ),
+            ("LastPinChangeTime".into(), time(info.last_changed)),
+            ("FailedAttempts".into(), json!(info.failed_attempts)),
+        ],
+    )
+}
+
+fn lock_client_pin(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    lock_or_unlock(b, s, input, true)
+}
+
+fn unlock_client_pin(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    lock_or_unlock(b, s, input, false)
+}
+
+fn lock_or_unlock(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+    lock: bool,
+) -> Result<Vec<Obj>, ExecError> {
+    let users = pin_targets(b, s, input)?;
+    // a user without a PIN is reported before anything changes
+    for u in &users {
+        let info = s
+            .store
+            .client_pin_info(&u.address())
+            .map_err(|e| store_err(b, e))?;
+        if !info.is_pin_set {
+            return Err(failed(
+                b,
+                format!(
+                    "sip:{} has no dial-in PIN to {}; set one with Set-CsClientPin",
+                    u.address(),
+                    if lock { "lock" } else { "unlock" }
+                ),
+            ));
+        }
+    }
+    for u in users {
+        let r = if lock {
+            s.store.lock_client_pin(&u.address())
+        } else {
+            s.store.unlock_client_pin(&u.address())
+        };
+        r.map_err(|e| store_err(b, e))?;
+    }
+    Ok(vec![])
+}
+
+/// The languages the conferencing attendant speaks (espeak-ng's voices for them).
+pub const DIAL_IN_LANGUAGES: &[&str] = &[
+    "en-US", "en-GB", "en-AU", "fr-FR", "fr-CA", "de-DE", "es-ES", "es-MX", "it-IT", "nl-NL",
+    "pt-BR", "pt-PT", "sv-SE", "da-DK", "nb-NO", "fi-FI", "pl-PL", "ru-RU", "ja-JP", "zh-CN",
+    "ko-KR",
+];
+
+/// A language tag in its listed spelling, or a clear error naming it.
+fn dial_in_language(tag: &str) -> Result<&'static str, String> {
+    DIAL_IN_LANGUAGES
+        .iter()
+        .find(|l| l.eq_ignore_ascii_case(tag.trim()))
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "'{tag}' is not a language the conferencing attendant speaks; use one of {}",
+                DIAL_IN_LANGUAGES.join(", ")
+            )
+        })
+}
+
+/// A dial-in access number's LineUri: `tel:+<digits>` (no extension: callers dial it).
+fn access_line_uri(raw: &str) -> Result<String, String> {
+    match confab_store::normalize_line_uri(raw) {
+        Ok(l) if l.contains(";ext=") => Err(format!(
+            "'{raw}' has an extension; an access number's LineUri is tel:+<digits>, e.g. tel:+14255550100"
+        )),
+        Ok(l) => Ok(l),
+        Err(_) => Err(format!(
+            "'{raw}' is not tel:+<digits>, e.g. tel:+14255550100"
+        )),
+    }
+}
+
+/// Literal values of an access number's own parameters, checked before anything runs.
+fn check_access_number_args(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    check_props(b, s)?;
+    if b.def.name.starts_with("New-") && b.identity().is_none() {
+        return Err(ExecError::Missing {
+            cmdlet: b.def.name.into(),
+            param: "PrimaryUri".into(),
+        });
+    }
+    if b.get("Identity").is_some() && b.get("PrimaryUri").is_some() {
+        return Err(bad(b, "PrimaryUri", "give either -Identity or -PrimaryUri"));
+    }
+    if let Some(e) = b.get("PrimaryUri").filter(|e| !has_var(e)) {
+        if let Some(raw) = s.literal(e)?.as_str() {
+            canonical_identity(kind_of(b), raw).map_err(|m| bad(b, "PrimaryUri", m))?;
+        }
+    }
+    if let Some(e) = b.get("LineUri").filter(|e| !has_var(e)) {
+        if let Some(raw) = s.literal(e)?.as_str() {
+            access_line_uri(raw).map_err(|m| bad(b, "LineUri", m))?;
+        }
+    }
+    for p in ["PrimaryLanguage", "SecondaryLanguages"] {
+        let Some(e) = b.get(p).filter(|e| !has_var(e)) else {
+            continue;
+        };
+        let v = s.literal(e)?;
+        let mut tags = vec![];
+        match &v {
+            Value::String(t) => tags.push(t.clone()),
+            Value::Array(a) => tags.extend(a.iter().filter_map(|x| x.as_str().map(str::to_string))),
+            Value::Object(m) => {
+                for x in m.values() {
+                    match x {
+                        Value::String(t) => tags.push(t.clone()),
+                        Value::Array(a) => {
+                            tags.extend(a.iter().filter_map(|x| x.as_str().map(str::to_string)))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        for t in tags {
+            dial_in_language(&t).map_err(|m| bad(b, p, m))?;
+        }
+    }
+    Ok(())
+}
+
+/// An access number as it is about to be stored: LineUri canonical and unique among access
+/// numbers, languages spoken, regions named.
+fn check_access_number(
+    b: &Bound,
+    s: &Session,
+    id: &str,
+    body: &mut Map<String, Value>,
+) -> Result<(), ExecError> {
+    let line = body.get("LineUri").and_then(Value::as_str).unwrap_or("");
+    if line.trim().is_empty() {
+        return Err(bad(
+            b,
+            "LineUri",
+            "an access number needs the number callers dial, -LineUri tel:+<digits>",
+        ));
+    }
+    let line = access_line_uri(line).map_err(|m| bad(b, "LineUri", m))?;
+    let primary = body
+        .get("PrimaryLanguage")
+        .and_then(Value::as_str)
+        .unwrap_or("en-US");
+    let primary = dial_in_language(primary).map_err(|m| bad(b, "PrimaryLanguage", m))?;
+    let mut secondary = vec![];
+    for t in body
+        .get("SecondaryLanguages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let t = t.as_str().unwrap_or("");
+        let t = dial_in_language(t).map_err(|m| bad(b, "SecondaryLanguages", m))?;
+        if t != primary && !secondary.contains(&t) {
+            secondary.push(t);
+        }
+    }
+    if let Some(r) = body
+        .get("Regions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|r| r.as_str().is_none_or(|r| r.trim().is_empty()))
+    {
+        return Err(bad(b, "Regions", format!("'{r}' is not a region name")));
+    }
+    for d in s
+        .store
+        .list_config(crate::schema::ACCESS_NUMBER)
+        .map_err(|e| store_err(b, e))?
+    {
+        let other = d.body.get("LineUri").and_then(Value::as_str).unwrap_or("");
+        if d.identity != id && other.eq_ignore_ascii_case(&line) {
+            return Err(bad(
+                b,
+                "LineUri",
+                format!(
+                    "{line} is already the number of access number {}",
+                    d.identity
+                ),
+            ));
+        }
+    }
+    body.insert("LineUri".into(), json!(line));
+    body.insert("PrimaryLanguage".into(), json!(primary));
+    body.insert("SecondaryLanguages".into(), json!(secondary));
+    Ok(())
+}
+
+/// Get-CsDialInConferencingAccessNumber: the generic listing, narrowed by -Region.
+fn get_access_numbers(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    let region = text_arg(b, s, "Region")?;
+    let mut objs = get_config(b, s, input)?;
+    if let Some(region) = region {
+        objs.retain(|o| {
+            o.get("Regions")
+                .and_then(Value::as_array)
+                .is_some_and(|rs| {
+                    rs.iter().any(|r| {
+                        r.as_str()
+                            .is_some_and(|r| r.trim().eq_ignore_ascii_case(region.trim()))
+                    })
+                })
+        });
+    }
+    objs.sort_by_key(|o| {
+        (
+            o.get("Priority").and_then(Value::as_i64).unwrap_or(0),
+            o.identity().unwrap_or_default().to_ascii_lowercase(),
+        )
+    });
+    Ok(objs)
 }
 
 // ----- backup -------------------------------------------------------------------------------------
@@ -2414,6 +2877,13 @@ fn checked_document(
             format!("{what}: {name}: the server could not read this value"),
         ));
     }
+    if k.noun == crate::schema::ACCESS_NUMBER {
+        let mut full = k.defaults();
+        full.extend(out);
+        check_access_number(b, s, identity, &mut full)
+            .map_err(|e| failed(b, format!("{what}: {e}")))?;
+        out = full;
+    }
     Ok(out)
 }
 
@@ -2575,6 +3045,14 @@ mod tests {
         );
         assert_eq!(redact("Set-X -Password:s3cret"), "Set-X -Password:********");
         assert_eq!(redact("Set-CsUser -Identity a"), "Set-CsUser -Identity a");
+        assert_eq!(
+            redact("Set-CsClientPin -Identity a -Pin 0123"),
+            "Set-CsClientPin -Identity a -Pin ********"
+        );
+        assert_eq!(
+            redact("Set-CsPinPolicy -PINHistoryCount 2"),
+            "Set-CsPinPolicy -PINHistoryCount 2"
+        );
     }
 
     #[test]

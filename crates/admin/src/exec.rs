@@ -198,10 +198,12 @@ impl<'c> Bound<'c> {
         self.named.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
-    /// -Identity, or the first positional argument (Lync's positional Identity).
+    /// -Identity, or the first positional argument (Lync's positional Identity), or
+    /// -PrimaryUri (the identity of a dial-in access number, as Lync names it).
     pub fn identity(&self) -> Option<&'c Expr> {
         self.get("Identity")
             .or_else(|| self.positional.first().copied())
+            .or_else(|| self.get("PrimaryUri"))
     }
 }
 
@@ -336,8 +338,8 @@ impl<'a> Session<'a> {
             }
             if i == 0 {
                 for m in &b.def.mandatory {
-                    let given = b.has(m)
-                        || (m.eq_ignore_ascii_case("Identity") && !b.positional.is_empty());
+                    let given =
+                        b.has(m) || (m.eq_ignore_ascii_case("Identity") && b.identity().is_some());
                     if !given {
                         return Err(ExecError::Missing {
                             cmdlet: b.def.name.to_string(),

@@ -9,6 +9,7 @@
 //! - [`roles`]: built-in and custom admin roles
 //! - [`exec`]: checking (names, types, RBAC) then running a script, auditing changes
 //! - [`meetings`]: the rules of meeting creation (configuration and policy resolution)
+//! - [`pins`]: the rules of users' dial-in PINs (CsPinPolicy resolution and checks)
 //! - [`object`]: pipeline objects and Lync-style output
 
 mod ast;
@@ -18,6 +19,7 @@ mod lexer;
 pub mod meetings;
 pub mod object;
 mod parser;
+pub mod pins;
 pub mod roles;
 pub mod schema;
 

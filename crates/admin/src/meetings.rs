@@ -87,6 +87,81 @@ pub fn conferencing_policy_for(
         .unwrap_or_default())
 }
 
+/// A dial-in access number as a meeting lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AccessNumber {
+    /// The SIP URI identifying it (Lync's PrimaryUri), e.g. `sip:dialin@example.test`.
+    pub uri: String,
+    /// As shown to people, e.g. `+1 (425) 555-0100`.
+    pub display_number: String,
+    /// `tel:+14255550100`.
+    pub line_uri: String,
+    /// The primary language first, then the secondary ones.
+    pub languages: Vec<String>,
+}
+
+/// The dial-in access numbers a meeting of `organizer` lists: those whose Regions hold the
+/// DialinConferencingRegion of the organizer's CsDialPlan (granted, else Site, else
+/// Global), by Priority then identity. None when that region is empty or the organizer's
+/// CsConferencingPolicy has EnableDialInConferencing $false. `NoSuchUser` for an unknown
+/// organizer.
+pub fn dial_in_numbers(store: &Store, organizer: &str) -> Result<Vec<AccessNumber>, StoreError> {
+    dial_in_numbers_at(store, organizer, None)
+}
+
+/// [`dial_in_numbers`] with the policies of `site`.
+pub fn dial_in_numbers_at(
+    store: &Store,
+    organizer: &str,
+    site: Option<&str>,
+) -> Result<Vec<AccessNumber>, StoreError> {
+    use confab_policy::DialInConferencingAccessNumber as Number;
+    let plan = crate::pins::dial_plan_for(store, organizer, site)?;
+    let region = plan.dialin_conferencing_region.trim();
+    if region.is_empty()
+        || !conferencing_policy_for(store, organizer, site)?.enable_dial_in_conferencing
+    {
+        return Ok(vec![]);
+    }
+    let mut numbers: Vec<(String, Number)> = store
+        .list_config(Number::DEF.noun)?
+        .into_iter()
+        .map(|d| (d.identity, Number::from_body(&d.body).0))
+        .filter(|(_, n)| {
+            n.regions
+                .iter()
+                .any(|r| r.trim().eq_ignore_ascii_case(region))
+        })
+        .collect();
+    numbers.sort_by(|(a, x), (b, y)| {
+        (x.priority, a.to_ascii_lowercase()).cmp(&(y.priority, b.to_ascii_lowercase()))
+    });
+    Ok(numbers
+        .into_iter()
+        .map(|(uri, n)| AccessNumber {
+            uri,
+            display_number: n.display_number,
+            line_uri: n.line_uri,
+            languages: std::iter::once(n.primary_language)
+                .chain(n.secondary_languages)
+                .collect(),
+        })
+        .collect())
+}
+
+/// Access numbers as the shell shows them (DialInNumbers of Get-/New-CsMeeting): their
+/// display numbers, or line URIs when they have none.
+pub fn dial_in_display(numbers: &[AccessNumber]) -> Value {
+    json!(numbers
+        .iter()
+        .map(|n| if n.display_number.is_empty() {
+            n.line_uri.clone()
+        } else {
+            n.display_number.clone()
+        })
+        .collect::<Vec<_>>())
+}
+
 /// What a caller asks for; `None` leaves a value to the configuration and policy.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MeetingRequest {
@@ -398,6 +473,32 @@ pub fn meeting_obj(m: &Meeting) -> Obj {
             ("ExpiresAt".into(), time(m.expires_at)),
         ],
     )
+}
+
+/// [`meeting_obj`] with DialInNumbers (after ConferenceId): the display numbers of
+/// `numbers` ([`dial_in_numbers`] of the organizer).
+pub fn meeting_obj_with_numbers(m: &Meeting, numbers: &[AccessNumber]) -> Obj {
+    let mut o = meeting_obj(m);
+    if let Obj::Record { props, .. } = &mut o {
+        let at = props
+            .iter()
+            .position(|(k, _)| k == "ConferenceId")
+            .map_or(props.len(), |i| i + 1);
+        props.insert(at, ("DialInNumbers".into(), dial_in_display(numbers)));
+    }
+    o
+}
+
+/// [`meeting_json`] with `dial_in`: `[{display_number, line_uri, uri, languages}]`.
+pub fn meeting_json_with_numbers(m: &Meeting, numbers: &[AccessNumber]) -> Value {
+    let mut v = meeting_json(m);
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "dial_in".into(),
+            serde_json::to_value(numbers).unwrap_or_else(|_| json!([])),
+        );
+    }
+    v
 }
 
 #[cfg(test)]

@@ -228,8 +228,19 @@ pub fn canonical_identity(kind: &Kind, raw: &str) -> Result<String, String> {
     Ok(canon)
 }
 
-/// A collection member's name: a domain (lower-cased) for the domain lists, otherwise a name.
+/// The kind whose identity is a SIP URI (Lync's PrimaryUri).
+pub const ACCESS_NUMBER: &str = "CsDialInConferencingAccessNumber";
+
+/// A collection member's name: a domain (lower-cased) for the domain lists, a SIP URI
+/// (`sip:user@domain`, lower-cased) for dial-in access numbers, otherwise a name.
 fn named_identity(kind: &Kind, raw: &str) -> Result<String, String> {
+    if kind.noun == ACCESS_NUMBER {
+        return confab_store::meetings::normalize_address(raw)
+            .map(|a| format!("sip:{a}"))
+            .map_err(|_| {
+                format!("'{raw}' is not a SIP URI such as sip:dialin@example.test (the access number's PrimaryUri)")
+            });
+    }
     let domain = kind.noun.ends_with("Domain");
     let ok = raw.len() <= 255
         && raw.chars().all(|c| {

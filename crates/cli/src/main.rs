@@ -306,6 +306,24 @@ enum UserCmd {
         #[arg(long)]
         ou: Option<String>,
     },
+    /// Change a user: `confab user set alice --line-uri "tel:+14255550100;ext=100"` (Lync's
+    /// Set-CsUser -LineURI: the number or extension a dial-in leader keys), or
+    /// --no-line-uri to take it away
+    Set {
+        #[command(flatten)]
+        common: Common,
+        address: String,
+        /// tel:+<digits> with an optional ;ext=<digits> (unique among users)
+        #[arg(
+            long,
+            required_unless_present = "no_line_uri",
+            conflicts_with = "no_line_uri"
+        )]
+        line_uri: Option<String>,
+        /// Remove the user's LineURI
+        #[arg(long)]
+        no_line_uri: bool,
+    },
     /// Move a user into an organisational unit (`confab user set-ou alice
     /// "OU=Sales,DC=example,DC=test"`), or out of any with --none
     SetOu {
@@ -664,6 +682,7 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             println!("DisplayName : {}", u.display_name);
             println!("Enabled     : {}", u.enabled);
             println!("OU          : {}", u.ou.as_deref().unwrap_or(""));
+            println!("LineURI     : {}", u.line_uri.as_deref().unwrap_or(""));
             println!("Created     : {} (unix time)", u.created_at);
             println!("HA1 (MD5)   : {}", u.ha1_md5);
         }
@@ -686,6 +705,22 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             println!("password changed for {user}@{domain}");
             if generated {
                 println!("password: {pw}");
+            }
+        }
+        UserCmd::Set {
+            common,
+            address,
+            line_uri,
+            no_line_uri,
+        } => {
+            let cfg = load_config(&common)?;
+            let (user, domain) = split_address(&address, &cfg);
+            let line_uri = if no_line_uri { None } else { line_uri };
+            let store = open_store(&cfg)?;
+            store.set_line_uri(&user, &domain, line_uri.as_deref())?;
+            match store.get_user(&user, &domain)?.and_then(|u| u.line_uri) {
+                Some(l) => println!("{user}@{domain} has LineURI {l}"),
+                None => println!("{user}@{domain} has no LineURI"),
             }
         }
         UserCmd::SetOu {

@@ -5,7 +5,8 @@
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use confab_admin::meetings::{
-    create_meeting, meeting_json, parse_rfc3339, rfc3339, MeetingRequest,
+    create_meeting, dial_in_numbers, dial_in_numbers_at, meeting_json, meeting_json_with_numbers,
+    parse_rfc3339, rfc3339, AccessNumber, MeetingRequest,
 };
 use confab_store::{Access, Meeting, MeetingKind, Presenters};
 use serde_json::Value;
@@ -164,12 +165,25 @@ pub enum MeetingCmd {
     },
 }
 
-fn print_meeting(m: &Meeting) {
+fn print_meeting(m: &Meeting, numbers: &[AccessNumber]) {
     let time = |t: Option<i64>| t.map(rfc3339).unwrap_or_default();
     println!("Identity        : {}", m.key);
     println!("Organizer       : sip:{}", m.organizer);
     println!("Uri             : {}", m.uri());
     println!("ConferenceId    : {}", m.conference_id);
+    // what an invitation lists: the numbers of the organizer's dial-in region
+    let dial_in: Vec<String> = numbers
+        .iter()
+        .map(|n| {
+            let shown = if n.display_number.is_empty() {
+                &n.line_uri
+            } else {
+                &n.display_number
+            };
+            format!("{shown} ({})", n.languages.join(", "))
+        })
+        .collect();
+    println!("DialInNumbers   : {}", dial_in.join("; "));
     println!("MeetUrl         : {}", m.meet_url());
     println!("Kind            : {}", m.kind);
     println!("Subject         : {}", m.subject);
@@ -240,12 +254,14 @@ pub fn command(cmd: MeetingCmd) -> anyhow::Result<()> {
             for w in &created.warnings {
                 eprintln!("WARNING: {w}");
             }
+            let numbers =
+                dial_in_numbers_at(&store, &created.meeting.organizer, req.site.as_deref())?;
             if json {
-                let mut v = meeting_json(&created.meeting);
+                let mut v = meeting_json_with_numbers(&created.meeting, &numbers);
                 v["warnings"] = serde_json::json!(created.warnings);
                 print_json(&v)?;
             } else {
-                print_meeting(&created.meeting);
+                print_meeting(&created.meeting, &numbers);
             }
         }
         MeetingCmd::List {
@@ -276,13 +292,15 @@ pub fn command(cmd: MeetingCmd) -> anyhow::Result<()> {
         }
         MeetingCmd::Show { common, key, json } => {
             let cfg = load_config(&common)?;
-            let Some(m) = open_store(&cfg)?.meeting_by_key(&key)? else {
+            let store = open_store(&cfg)?;
+            let Some(m) = store.meeting_by_key(&key)? else {
                 bail!("no such meeting: {key}")
             };
+            let numbers = dial_in_numbers(&store, &m.organizer)?;
             if json {
-                print_json(&meeting_json(&m))?;
+                print_json(&meeting_json_with_numbers(&m, &numbers))?;
             } else {
-                print_meeting(&m);
+                print_meeting(&m, &numbers);
             }
         }
         MeetingCmd::Remove { common, key } => {

@@ -301,6 +301,26 @@ document! {
         Enforced("failed PIN sign-ins, across calls, after which the PIN is locked out (Lock-CsClientPin state) until Unlock-CsClientPin or a new PIN; 0 (Lync's unset): 10");
 }
 
+/// What MaximumLogonAttempts 0 (Lync's "not set") means: a PIN locks after 10 failures.
+pub const DEFAULT_PIN_MAX_FAILURES: u32 = 10;
+
+impl PinPolicy {
+    /// Failed PIN sign-ins after which the PIN locks (`Store::verify_client_pin`'s
+    /// `max_failures`): MaximumLogonAttempts, 0 meaning [`DEFAULT_PIN_MAX_FAILURES`].
+    pub fn max_failures(&self) -> u32 {
+        match self.maximum_logon_attempts {
+            n if n <= 0 => DEFAULT_PIN_MAX_FAILURES,
+            n => u32::try_from(n).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Days a PIN is valid (`Store::verify_client_pin`'s `lifetime_days`): PINLifetime,
+    /// 0 for never.
+    pub fn lifetime_days(&self) -> u32 {
+        u32::try_from(self.pin_lifetime.max(0)).unwrap_or(u32::MAX)
+    }
+}
+
 document! {
     /// CsDialPlan (normalization rules come with enterprise voice).
     pub struct DialPlan = "CsDialPlan" {
@@ -330,7 +350,7 @@ document! {
         read_by_server: true,
     }
     display_number: String = String::new() => "DisplayNumber", text(64),
-        Enforced("how meetings list the number to callers (confab meeting show, REST)");
+        Enforced("how meetings list the number to callers (confab meeting show, Get-CsMeeting DialInNumbers, REST; confab_admin::meetings::dial_in_numbers)");
     display_name: String = String::new() => "DisplayName", text(256), Informational;
     line_uri: String = String::new() => "LineUri", text(64),
         Enforced("calls to this tel: number (or sip:<number>@<domain>;user=phone) reach the conferencing attendant (pipeline/classify.rs)");

@@ -121,6 +121,14 @@ pub struct PolicySet {
     /// CsConferencingPolicy: the one in force here, and the per-user (Tag:) ones.
     conf_global: policy::ConferencingPolicy,
     conf_tags: HashMap<String, policy::ConferencingPolicy>,
+    /// CsPinPolicy: the one in force here, and the per-user (Tag:) ones.
+    pin_global: policy::PinPolicy,
+    pin_tags: HashMap<String, policy::PinPolicy>,
+    /// CsDialInConferencingConfiguration in force here.
+    dial_in: policy::DialInConferencingConfiguration,
+    /// Every CsDialInConferencingAccessNumber (identity: its SIP URI), by Priority then
+    /// identity.
+    access_numbers: Vec<(String, policy::DialInConferencingAccessNumber)>,
 }
 
 impl Default for PolicySet {
@@ -323,6 +331,11 @@ impl PolicySet {
 
         let web: policy::WebServiceConfiguration = in_force(&typed(docs), at);
         let conf_policies = typed::<policy::ConferencingPolicy>(docs);
+        let pin_policies = typed::<policy::PinPolicy>(docs);
+        let mut access_numbers = typed::<policy::DialInConferencingAccessNumber>(docs);
+        access_numbers.sort_by(|(a, x), (b, y)| {
+            (x.priority, a.to_ascii_lowercase()).cmp(&(y.priority, b.to_ascii_lowercase()))
+        });
         PolicySet {
             allow_federated: edge.allow_federated_users,
             partner_discovery: edge.enable_partner_discovery,
@@ -353,7 +366,32 @@ impl PolicySet {
             conferencing: in_force(&typed(docs), at),
             conf_global: in_force(&conf_policies, at),
             conf_tags: per_user(&conf_policies, Clone::clone),
+            pin_global: in_force(&pin_policies, at),
+            pin_tags: per_user(&pin_policies, Clone::clone),
+            dial_in: in_force(&typed(docs), at),
+            access_numbers,
         }
+    }
+
+    /// The CsPinPolicy of `user` (`user@domain`): the Tag: policy granted to them
+    /// (Grant-CsPinPolicy), else the one in force here (Site:, else Global). Its
+    /// MaximumLogonAttempts and PINLifetime, as `Store::verify_client_pin` takes them, are
+    /// `PinPolicy::max_failures()` and `lifetime_days()` (also `confab_admin::pins::…`).
+    pub fn pin_policy(&self, user: &str) -> policy::PinPolicy {
+        self.assigned(&user.to_ascii_lowercase(), "PinPolicy")
+            .and_then(|t| self.pin_tags.get(&t).cloned())
+            .unwrap_or_else(|| self.pin_global.clone())
+    }
+
+    /// CsDialInConferencingConfiguration in force on this server.
+    pub fn dial_in_configuration(&self) -> &policy::DialInConferencingConfiguration {
+        &self.dial_in
+    }
+
+    /// Every dial-in access number (identity: its SIP URI, e.g. `sip:dialin@example.test`),
+    /// by Priority (lowest first), then identity.
+    pub fn access_numbers(&self) -> &[(String, policy::DialInConferencingAccessNumber)] {
+        &self.access_numbers
     }
 
     /// CsMeetingConfiguration in force on this server.
@@ -995,6 +1033,70 @@ mod tests {
             pool: Some("pool.x.test".into()),
         };
         PolicySet::from_documents(&d, &at)
+    }
+
+    #[test]
+    fn pin_policies_dial_in_settings_and_access_numbers() {
+        let p = at_site(
+            "Redmond",
+            &[
+                ("CsPinPolicy", "Global", json!({"MinPasswordLength": 6})),
+                (
+                    "CsPinPolicy",
+                    "Site:Redmond",
+                    json!({"MinPasswordLength": 7}),
+                ),
+                (
+                    "CsPinPolicy",
+                    "Tag:Strict",
+                    json!({"MinPasswordLength": 10, "MaximumLogonAttempts": 3}),
+                ),
+                (
+                    "CsUserPolicyAssignment",
+                    "alice@x.test",
+                    json!({"PinPolicy": "strict"}),
+                ),
+                (
+                    "CsDialInConferencingConfiguration",
+                    "Global",
+                    json!({"EnableNameRecording": false}),
+                ),
+                (
+                    "CsDialInConferencingAccessNumber",
+                    "sip:b@x.test",
+                    json!({"LineUri": "tel:+2", "Priority": 1}),
+                ),
+                (
+                    "CsDialInConferencingAccessNumber",
+                    "sip:c@x.test",
+                    json!({"LineUri": "tel:+3", "Priority": 0}),
+                ),
+                (
+                    "CsDialInConferencingAccessNumber",
+                    "sip:a@x.test",
+                    json!({"LineUri": "tel:+1", "Priority": 1}),
+                ),
+            ],
+        );
+        assert_eq!(p.pin_policy("Alice@x.test").min_password_length, 10);
+        assert_eq!(p.pin_policy("Alice@x.test").max_failures(), 3);
+        assert_eq!(
+            p.pin_policy("bob@x.test").max_failures(),
+            10,
+            "0: Lync's unset"
+        );
+        assert_eq!(p.pin_policy("bob@x.test").min_password_length, 7);
+        assert!(!p.dial_in_configuration().enable_name_recording);
+        let order: Vec<&str> = p
+            .access_numbers()
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert_eq!(order, ["sip:c@x.test", "sip:a@x.test", "sip:b@x.test"]);
+        assert_eq!(p.access_numbers()[0].1.line_uri, "tel:+3");
+        let none = PolicySet::default();
+        assert_eq!(none.pin_policy("a@x.test").min_password_length, 5);
+        assert!(none.access_numbers().is_empty());
     }
 
     #[test]

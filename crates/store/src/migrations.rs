@@ -160,6 +160,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX meetings_one_assigned ON meetings(organizer) WHERE kind = 'Assigned';
     CREATE INDEX meetings_expires_at ON meetings(expires_at);
     INSERT INTO meta(key, value) VALUES ('meetings_version', 0);",
+    // 8: dial-in conferencing: a user's LineURI (Lync's Set-CsUser -LineURI, canonical
+    // 'tel:+<digits>[;ext=<digits>]', unique; NULL: none), and users' dial-in PINs (Lync's
+    // client PINs): an argon2id PHC string, the earlier PINs' hashes for PINHistoryCount
+    // (JSON array, newest first), when it was set (unix seconds), failed sign-ins since the
+    // last success, and whether it is locked out. A PIN goes with its user.
+    "ALTER TABLE users ADD COLUMN line_uri TEXT;
+    CREATE UNIQUE INDEX users_line_uri ON users(line_uri);
+    CREATE TABLE client_pins (
+        user_key   TEXT PRIMARY KEY REFERENCES users(user_key) ON DELETE CASCADE,
+        pin_hash   TEXT NOT NULL,
+        history    TEXT NOT NULL DEFAULT '[]',
+        set_at     INTEGER NOT NULL,
+        failures   INTEGER NOT NULL DEFAULT 0,
+        locked     INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
@@ -309,6 +324,17 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX meetings_one_assigned ON meetings(organizer) WHERE kind = 'Assigned';
     CREATE INDEX meetings_expires_at ON meetings(expires_at);
     INSERT INTO meta(key, value) VALUES ('meetings_version', 0);"#,
+    // 8
+    r#"ALTER TABLE users ADD COLUMN line_uri TEXT COLLATE "C";
+    CREATE UNIQUE INDEX users_line_uri ON users(line_uri);
+    CREATE TABLE client_pins (
+        user_key   TEXT COLLATE "C" PRIMARY KEY REFERENCES users(user_key) ON DELETE CASCADE,
+        pin_hash   TEXT NOT NULL,
+        history    TEXT NOT NULL DEFAULT '[]',
+        set_at     BIGINT NOT NULL,
+        failures   BIGINT NOT NULL DEFAULT 0,
+        locked     BIGINT NOT NULL DEFAULT 0
+    );"#,
 ];
 
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());

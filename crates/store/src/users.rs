@@ -37,6 +37,10 @@ pub struct User {
     /// `OU=Sales,DC=example,DC=test`, canonical spelling), which OU-scoped admin roles
     /// (`UserScopes` `OU:<dn>`) are checked against; `None`: in no OU.
     pub ou: Option<String>,
+    /// The user's phone number, Lync's LineURI, canonical `tel:+<digits>[;ext=<digits>]`
+    /// (unique among users): a dial-in leader keys its number or extension
+    /// ([`Store::user_by_number`]). `None`: no number.
+    pub line_uri: Option<String>,
 }
 
 impl User {
@@ -64,7 +68,7 @@ pub struct NewUser<'a> {
 }
 
 const USER_COLUMNS: &str =
-    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou";
+    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou, line_uri";
 
 /// The HA1 hashes of one password: MD5 and SHA-256 over `username`, MD5 over `username@domain`
 /// and over `username@`.
@@ -95,6 +99,7 @@ fn user_from_row(r: &Row) -> Result<User, StoreError> {
         ha1_md5_at_domain: r.get(8)?,
         ha1_md5_at: r.get(9)?,
         ou: Some(r.get::<String>(10)?).filter(|o| !o.is_empty()),
+        line_uri: r.get(11)?,
     })
 }
 
@@ -121,6 +126,55 @@ fn bump_users_version(conn: &Conn<'_>) -> Result<(), StoreError> {
 }
 
 pub(crate) use crate::db::is_unique_violation;
+
+/// Longest number (digits after `+`) and extension of a LineURI.
+pub const MAX_LINE_URI_DIGITS: usize = 20;
+
+/// A LineURI in its canonical form: `tel:+<digits>` with an optional `;ext=<digits>`
+/// (`tel:` and `ext` in any case, blanks around ignored), as Lync's `Set-CsUser -LineURI`
+/// takes it. A clear error names what is wrong.
+pub fn normalize_line_uri(raw: &str) -> Result<String, StoreError> {
+    let bad = |why: &str| {
+        StoreError::Invalid(format!(
+            "LineURI {raw:?} {why}; use tel:+<digits> or tel:+<digits>;ext=<digits>, e.g. tel:+14255550100;ext=100"
+        ))
+    };
+    let t = raw.trim();
+    let rest = t
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("tel:"))
+        .map(|_| &t[4..])
+        .ok_or_else(|| bad("does not start with tel:"))?;
+    let rest = rest
+        .strip_prefix('+')
+        .ok_or_else(|| bad("is not an E.164 number (tel:+…)"))?;
+    let (number, ext) = match rest.split_once(';') {
+        Some((n, p)) => {
+            let e = p
+                .get(..4)
+                .filter(|k| k.eq_ignore_ascii_case("ext="))
+                .map(|_| &p[4..])
+                .ok_or_else(|| bad("has a parameter other than ;ext="))?;
+            (n, Some(e))
+        }
+        None => (rest, None),
+    };
+    let digits = |s: &str| {
+        !s.is_empty() && s.len() <= MAX_LINE_URI_DIGITS && s.bytes().all(|c| c.is_ascii_digit())
+    };
+    if !digits(number) {
+        return Err(bad(&format!(
+            "has no number of 1 to {MAX_LINE_URI_DIGITS} digits after tel:+"
+        )));
+    }
+    match ext {
+        Some(e) if !digits(e) => Err(bad(&format!(
+            "has an extension that is not 1 to {MAX_LINE_URI_DIGITS} digits"
+        ))),
+        Some(e) => Ok(format!("tel:+{number};ext={e}")),
+        None => Ok(format!("tel:+{number}")),
+    }
+}
 
 pub(crate) fn no_such_user(username: &str, domain: &str) -> StoreError {
     StoreError::NoSuchUser(format!("{username}@{domain}"))
@@ -183,6 +237,7 @@ impl Store {
             ha1_md5_at_domain: at_domain,
             ha1_md5_at: at,
             ou,
+            line_uri: None,
         })
     }
 
@@ -207,6 +262,21 @@ impl Store {
                 vals![d.to_ascii_lowercase()],
             ),
             None => c.query(&format!("SELECT {USER_COLUMNS} FROM users {order}"), &[]),
+        })?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// The users matching `condition` (SQL over the users table, parameters `args`).
+    pub(crate) fn list_users_where(
+        &self,
+        condition: &str,
+        args: &[crate::db::Value],
+    ) -> Result<Vec<User>, StoreError> {
+        let rows = self.read(|c| {
+            c.query(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE {condition} ORDER BY user_key"),
+                args,
+            )
         })?;
         rows.iter().map(user_from_row).collect()
     }
@@ -309,6 +379,45 @@ impl Store {
             "UPDATE users SET ou = ?2, updated_at = ?3 WHERE user_key = ?1",
             vals![ou.unwrap_or_default(), now()],
         )
+    }
+
+    /// Gives a user the phone number `line_uri` (Lync's LineURI, `tel:+14255550100` or
+    /// `tel:+14255550100;ext=100`, stored canonical), or takes it away with `None`; refused
+    /// (`Invalid`) when malformed or when another user has it.
+    pub fn set_line_uri(
+        &self,
+        username: &str,
+        domain: &str,
+        line_uri: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let uri = line_uri.map(normalize_line_uri).transpose()?;
+        let key = user_key(username, domain);
+        let r = self.transaction(|tx| {
+            if tx.execute(
+                "UPDATE users SET line_uri = ?2, updated_at = ?3 WHERE user_key = ?1",
+                vals![&key, uri.as_deref(), now()],
+            )? == 0
+            {
+                return Err(no_such_user(username, domain));
+            }
+            bump_users_version(tx)
+        });
+        match r {
+            // (looked up after the rollback: PostgreSQL runs nothing more in a failed
+            // transaction)
+            Err(e) if is_unique_violation(&e) => {
+                let holder = self
+                    .list_users_where("line_uri = ?1", vals![uri.as_deref()])?
+                    .first()
+                    .map(User::address);
+                Err(StoreError::Invalid(format!(
+                    "LineURI {} is already {}'s; a number (with its extension) belongs to one user",
+                    uri.as_deref().unwrap_or(""),
+                    holder.unwrap_or_else(|| "another user".into())
+                )))
+            }
+            r => r,
+        }
     }
 
     /// Creates or resets `{prefix}0000`..`{prefix}{count-1}` (zero-padded to at least 4 digits)

@@ -27,7 +27,7 @@ const SHA256_ALICE: &str = "ad681484adb266c0aae2d2283e74f96e032f99b2642896690c96
 
 #[test]
 fn version_1_database_is_upgraded_keeping_users() {
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     let dir = tempfile::tempdir().unwrap();
     {
         let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
@@ -174,6 +174,7 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
             "audit_log",
             "audit_log_admin",
             "audit_log_no_update",
+            "client_pins",
             "config_documents",
             "contacts",
             "contacts_owner_id",
@@ -190,6 +191,7 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
             "users",
             "users_delete_offline_messages",
             "users_domain",
+            "users_line_uri",
         ]
     );
     let keys: Vec<(String, i64)> = conn

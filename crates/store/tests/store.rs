@@ -70,6 +70,7 @@ fn open_creates_file_and_schema() {
             "admin_tokens",
             "admins",
             "audit_log",
+            "client_pins",
             "config_documents",
             "contacts",
             "meetings",

@@ -36,6 +36,7 @@
 
 pub mod meetings;
 pub mod openapi;
+mod pins;
 pub mod script;
 pub mod signin;
 
@@ -159,6 +160,7 @@ pub fn router_with(
             get(meetings::get_one).delete(meetings::remove),
         )
         .route("/meetings/:key/roster", get(meetings::roster))
+        .route("/me/pin", get(pins::get_pin).put(pins::put_pin))
         .route(
             "/meetings/:key/participants/:id/:action",
             post(meetings::act),

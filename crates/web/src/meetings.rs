@@ -287,6 +287,53 @@ fn no_such_meeting(key: &str) -> ApiError {
     ApiError::not_found(format!("no such meeting: {key}"))
 }
 
+/// A meeting's JSON with `DialIn`: the access numbers its organizer's dial plan lists
+/// (`[{display_number, line_uri, uri, languages}]`, by Priority), besides the shell's
+/// `DialInNumbers` (display numbers only).
+fn with_dial_in(store: &Store, mut obj: Value) -> Result<Value, ApiError> {
+    let organizer = obj
+        .get("Organizer")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let (Some(o), Some(m)) = (organizer, obj.as_object_mut()) {
+        let numbers = match confab_admin::meetings::dial_in_numbers(store, &o) {
+            Ok(n) => n,
+            // the organizer went away meanwhile
+            Err(confab_store::StoreError::NoSuchUser(_)) => vec![],
+            Err(e) => return Err(store_failure(e)),
+        };
+        m.insert(
+            "DialInNumbers".into(),
+            confab_admin::meetings::dial_in_display(&numbers),
+        );
+        m.insert("DialIn".into(), json!(numbers));
+    }
+    Ok(obj)
+}
+
+/// [`with_dial_in`] for every object of an admin route's output.
+async fn admin_with_dial_in(
+    state: &AppState,
+    mut out: Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let objs = out
+        .0
+        .get_mut("objects")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take);
+    if let Some(objs) = objs {
+        let store = state.store.clone();
+        let done = blocking(move || {
+            objs.into_iter()
+                .map(|o| with_dial_in(&store, o))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+        out.0["objects"] = Value::Array(done);
+    }
+    Ok(out)
+}
+
 fn objects(objs: Vec<Value>, warnings: Vec<String>) -> Json<Value> {
     Json(json!({"objects": objs, "warnings": warnings}))
 }
@@ -324,7 +371,7 @@ pub(crate) async fn list(
                 None => "Get-CsMeeting".to_string(),
             };
             let out = admin_run(&state, c, origin(peer), script.clone()).await?;
-            Ok(output_json(out, Some(&script)))
+            admin_with_dial_in(&state, output_json(out, Some(&script))).await
         }
         MeetingCaller::User(me) => {
             if q.get("organizer").is_some_and(|o| {
@@ -333,11 +380,16 @@ pub(crate) async fn list(
                 return Ok(objects(vec![], vec![]));
             }
             let store = state.store.clone();
-            let list = blocking(move || store.meetings(Some(&me)).map_err(store_failure)).await?;
-            Ok(objects(
-                list.iter().map(|m| meeting_obj(m).to_json()).collect(),
-                vec![],
-            ))
+            let list = blocking(move || {
+                store
+                    .meetings(Some(&me))
+                    .map_err(store_failure)?
+                    .iter()
+                    .map(|m| with_dial_in(&store, meeting_obj(m).to_json()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+            Ok(objects(list, vec![]))
         }
     }
 }
@@ -356,14 +408,21 @@ pub(crate) async fn get_one(
             if out.objects.is_empty() {
                 return Err(no_such_meeting(&key));
             }
-            Ok(output_json(out, Some(&script)))
+            admin_with_dial_in(&state, output_json(out, Some(&script))).await
         }
         MeetingCaller::User(me) => {
             let store = state.store.clone();
             let k = key.clone();
-            let m = blocking(move || store.meeting(&me, &k).map_err(store_failure)).await?;
+            let m = blocking(move || {
+                store
+                    .meeting(&me, &k)
+                    .map_err(store_failure)?
+                    .map(|m| with_dial_in(&store, meeting_obj(&m).to_json()))
+                    .transpose()
+            })
+            .await?;
             let m = m.ok_or_else(|| no_such_meeting(&key))?;
-            Ok(objects(vec![meeting_obj(&m).to_json()], vec![]))
+            Ok(objects(vec![m], vec![]))
         }
     }
 }
@@ -540,7 +599,10 @@ pub(crate) async fn create(
             }
             let script = new_meeting_script(&req);
             let out = admin_run(&state, c, origin(peer), script.clone()).await?;
-            Ok((StatusCode::CREATED, output_json(out, Some(&script))))
+            Ok((
+                StatusCode::CREATED,
+                admin_with_dial_in(&state, output_json(out, Some(&script))).await?,
+            ))
         }
         MeetingCaller::User(me) => {
             if !req.organizer.is_empty()
@@ -557,24 +619,21 @@ pub(crate) async fn create(
             }
             req.organizer = me;
             let store = state.store.clone();
-            let created = blocking(move || {
-                confab_admin::meetings::create_meeting(&store, &req).map_err(|e| match e {
-                    confab_store::StoreError::Invalid(m) => ApiError::bad_request(m),
-                    e @ confab_store::StoreError::TooManyMeetings { .. } => {
-                        ApiError::new(StatusCode::CONFLICT, "limit", e.to_string())
-                    }
-                    e => store_failure(e),
-                })
+            let (created, obj) = blocking(move || {
+                let created =
+                    confab_admin::meetings::create_meeting(&store, &req).map_err(|e| match e {
+                        confab_store::StoreError::Invalid(m) => ApiError::bad_request(m),
+                        e @ confab_store::StoreError::TooManyMeetings { .. } => {
+                            ApiError::new(StatusCode::CONFLICT, "limit", e.to_string())
+                        }
+                        e => store_failure(e),
+                    })?;
+                let obj = with_dial_in(&store, meeting_obj(&created.meeting).to_json())?;
+                Ok((created, obj))
             })
             .await?;
             tracing::info!(organizer = %created.meeting.organizer, key = %created.meeting.key, "meeting created over REST");
-            Ok((
-                StatusCode::CREATED,
-                objects(
-                    vec![meeting_obj(&created.meeting).to_json()],
-                    created.warnings,
-                ),
-            ))
+            Ok((StatusCode::CREATED, objects(vec![obj], created.warnings)))
         }
     }
 }

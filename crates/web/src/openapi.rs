@@ -279,6 +279,37 @@ pub fn document() -> Value {
         }
     }));
 
+    let user_only = json!([{"userBasic": []}]);
+    paths.insert(p("/me/pin"), json!({
+        "get": {
+            "tags": ["me"],
+            "summary": "The caller's dial-in PIN: whether it is set or locked out, when it was changed and expires (never the PIN)",
+            "operationId": "getMyPin",
+            "security": user_only,
+            "responses": {
+                "200": {"description": "The PIN's state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PinInfo"}}}},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": error_response("An administrator's token: administrators use Get-CsClientPinInfo (kind: denied)")
+            }
+        },
+        "put": {
+            "tags": ["me"],
+            "summary": "Set the caller's own dial-in PIN under their CsPinPolicy (length, common patterns, history); unlocks it; audited without the PIN",
+            "operationId": "setMyPin",
+            "security": user_only,
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"type": "object", "required": ["pin"], "additionalProperties": false, "properties": {"pin": {"type": "string", "pattern": "^[0-9]{4,24}$", "format": "password"}}},
+                "example": {"pin": "739155"}
+            }}},
+            "responses": {
+                "200": {"description": "Set; the PIN's new state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PinInfo"}}}},
+                "400": error_response("Refused by the PIN policy, the message naming the rule (e.g. MinPasswordLength, AllowCommonPatterns, PINHistoryCount), or a malformed body (kind: bad_request)"),
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": error_response("An administrator's token: administrators use Set-CsClientPin (kind: denied)")
+            }
+        }
+    }));
+
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -289,7 +320,7 @@ pub fn document() -> Value {
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
         "tags": [
-            {"name": "auth"}, {"name": "cmdlets"}, {"name": "users"}, {"name": "config"}, {"name": "meetings"}, {"name": "meta"}
+            {"name": "auth"}, {"name": "cmdlets"}, {"name": "users"}, {"name": "config"}, {"name": "meetings"}, {"name": "me"}, {"name": "meta"}
         ],
         "paths": Value::Object(paths),
         "components": {
@@ -302,7 +333,7 @@ pub fn document() -> Value {
                 "userBasic": {
                     "type": "http",
                     "scheme": "basic",
-                    "description": "A user's SIP address and SIP password (user@domain:password), for the meeting routes only: a user sees and manages the meetings they organize. Failed sign-ins are throttled like administrators'."
+                    "description": "A user's SIP address and SIP password (user@domain:password), for the meeting routes and /me routes only: a user sees and manages the meetings they organize, and sets their own dial-in PIN. Failed sign-ins are throttled like administrators'."
                 }
             },
             "schemas": {
@@ -374,6 +405,8 @@ pub fn document() -> Value {
                         "Identity": {"type": "string", "description": "The conference key"},
                         "Organizer": {"type": "string", "example": "sip:alice@example.test"},
                         "ConferenceId": {"type": "string", "description": "Numeric dial-in ID (Luhn check digit last)"},
+                        "DialInNumbers": {"type": "array", "items": {"type": "string"}, "description": "Display numbers of the dial-in access numbers of the organizer's dial plan region (DialinConferencingRegion), by Priority"},
+                        "DialIn": {"type": "array", "items": {"$ref": "#/components/schemas/AccessNumber"}, "description": "The same access numbers in full"},
                         "Kind": {"type": "string", "enum": ["Assigned", "Private"]},
                         "Subject": {"type": "string"},
                         "Access": {"type": "string", "enum": ["Locked", "Invited", "SameEnterprise", "Everyone"]},
@@ -386,6 +419,29 @@ pub fn document() -> Value {
                         "EndTime": {"type": "string", "format": "date-time", "nullable": true},
                         "LastUsed": {"type": "string", "format": "date-time", "nullable": true},
                         "ExpiresAt": {"type": "string", "format": "date-time", "nullable": true}
+                    }
+                },
+                "AccessNumber": {
+                    "type": "object",
+                    "required": ["uri", "display_number", "line_uri", "languages"],
+                    "properties": {
+                        "uri": {"type": "string", "example": "sip:dialin@example.test", "description": "Its identity (Lync's PrimaryUri)"},
+                        "display_number": {"type": "string", "example": "+1 (425) 555-0100"},
+                        "line_uri": {"type": "string", "example": "tel:+14255550100"},
+                        "languages": {"type": "array", "items": {"type": "string"}, "example": ["en-US"], "description": "Primary language first"}
+                    }
+                },
+                "PinInfo": {
+                    "type": "object",
+                    "required": ["user", "is_pin_set", "is_locked_out", "failed_attempts", "min_length"],
+                    "properties": {
+                        "user": {"type": "string", "example": "sip:alice@example.test"},
+                        "is_pin_set": {"type": "boolean"},
+                        "is_locked_out": {"type": "boolean"},
+                        "last_changed": {"type": "string", "format": "date-time", "nullable": true},
+                        "expires": {"type": "string", "format": "date-time", "nullable": true, "description": "From CsPinPolicy PINLifetime; null: never"},
+                        "failed_attempts": {"type": "integer"},
+                        "min_length": {"type": "integer", "description": "CsPinPolicy MinPasswordLength"}
                     }
                 },
                 "LiveRoster": {

@@ -711,3 +711,111 @@ async fn the_openapi_document_describes_the_meeting_routes() {
         assert!(fields.contains_key(f), "{f}");
     }
 }
+
+#[tokio::test]
+async fn users_set_their_own_pin_and_meetings_list_dial_in_numbers() {
+    let s = start(false).await;
+    let (st, v) = s.get(ALICE, "/me/pin").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["is_pin_set"], json!(false));
+    assert_eq!(v["user"], json!("sip:alice@example.test"));
+    let put = |auth, body: Value| {
+        let s = &s;
+        async move {
+            let (st, _, v) = s
+                .call(auth, reqwest::Method::PUT, "/me/pin", Some(body))
+                .await;
+            (st, v)
+        }
+    };
+    // refusals name the rule and change nothing
+    for (body, says) in [
+        (json!({"pin": "1234"}), "MinPasswordLength"),
+        (json!({"pin": "55555"}), "AllowCommonPatterns"),
+        (json!({"pin": "12a45"}), "digits"),
+        (json!({"pin": 73915}), "string"),
+        (json!({"pin": "73915", "user": "bob"}), "unknown field"),
+        (json!({}), "missing 'pin'"),
+    ] {
+        let (st, v) = put(ALICE, body.clone()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+    assert!(
+        !s.store
+            .client_pin_info("alice@example.test")
+            .unwrap()
+            .is_pin_set
+    );
+    let (st, v) = put(ALICE, json!({"pin": "073915"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["is_pin_set"], json!(true));
+    assert!(v["last_changed"].is_string());
+    assert_eq!(
+        s.store
+            .verify_client_pin("alice@example.test", "073915", 10, 0, 2_000_000_000)
+            .unwrap(),
+        confab_store::PinCheck::Valid
+    );
+    // a wrong password, a disabled user, an administrator's token: no
+    let (st, _) = s
+        .get(Auth::User("alice@example.test", "nope"), "/me/pin")
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _) = put(
+        Auth::User("carol@example.test", "pw-carol"),
+        json!({"pin": "73915"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let root = s.token("root", "rootpassword1").await;
+    let (st, v) = s.get(Auth::Token(&root), "/me/pin").await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    // audited, without the PIN
+    let audit = s.store.query_audit(&AuditFilter::default()).unwrap();
+    let mine: Vec<_> = audit
+        .iter()
+        .filter(|a| a.admin == "sip:alice@example.test")
+        .collect();
+    assert!(mine.iter().any(|a| a.success), "{audit:?}");
+    assert!(mine
+        .iter()
+        .any(|a| !a.success && a.result.contains("MinPasswordLength")));
+    assert!(!audit.iter().any(|a| a.command.contains("073915")));
+
+    // a meeting shows the access numbers of its organizer's region
+    let (st, v) = s
+        .post(
+            Auth::Token(&root),
+            "/cmdlets",
+            json!({"command": "New-CsDialInConferencingAccessNumber -PrimaryUri sip:dialin@example.test -DisplayNumber '+1 (425) 555-0100' -LineUri tel:+14255550100 -Regions Redmond; Set-CsDialPlan -DialinConferencingRegion Redmond"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = s.post(ALICE, "/meetings", json!({"kind": "Private"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let key = key_of(&v);
+    let expect = json!([{"uri": "sip:dialin@example.test", "display_number": "+1 (425) 555-0100", "line_uri": "tel:+14255550100", "languages": ["en-US"]}]);
+    assert_eq!(v["objects"][0]["DialIn"], expect);
+    let (_, v) = s.get(ALICE, &format!("/meetings/{key}")).await;
+    assert_eq!(v["objects"][0]["DialIn"], expect);
+    assert_eq!(
+        v["objects"][0]["DialInNumbers"],
+        json!(["+1 (425) 555-0100"])
+    );
+    let (_, v) = s.get(Auth::Token(&root), &format!("/meetings/{key}")).await;
+    assert_eq!(v["objects"][0]["DialIn"], expect);
+
+    let doc: Value = s
+        .client
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/api/v1/me/pin"]["put"].is_object());
+    assert!(doc["paths"]["/api/v1/me/pin"]["get"].is_object());
+    assert!(doc["components"]["schemas"]["PinInfo"].is_object());
+}
