@@ -29,8 +29,9 @@ const NO_CONTENT: crate::Enforcement = NotEnforced(
 const NO_VIDEO: crate::Enforcement =
     NotEnforced("confab's meetings carry audio only: the MCU mixes no video");
 const NO_RECORDING: crate::Enforcement = NotEnforced("confab does not record meetings or calls");
-const NO_DIAL_OUT: crate::Enforcement =
-    NotEnforced("confab's meetings cannot dial out to the PSTN yet");
+const NO_DIAL_OUT: crate::Enforcement = NotEnforced(
+    "confab's meetings dial out to its own users only: phone numbers need voice routes (enterprise voice), not there yet",
+);
 const NO_PROVISIONING: crate::Enforcement = NotEnforced(
     "a client setting: confab does not provision clients (no in-band provisioning) yet",
 );
@@ -216,7 +217,7 @@ document! {
     allow_non_enterprise_voice_users_to_dial_out: bool = false
         => "AllowNonEnterpriseVoiceUsersToDialOut", Bool, NO_DIAL_OUT;
     allow_anonymous_users_to_dial_out: bool = false
-        => "AllowAnonymousUsersToDialOut", Bool, NO_DIAL_OUT;
+        => "AllowAnonymousUsersToDialOut", Bool, Enforced("$false: an anonymous presenter's REFER asking the focus to call someone in is refused with 403 (focus/dialout.rs)");
     allow_anonymous_participants_in_meetings: bool = true
         => "AllowAnonymousParticipantsInMeetings", Bool, Enforced("$false: anonymous callers are refused with 403 by the organizer's meetings (focus/admission.rs)");
     allow_external_users_to_save_content: bool = true
@@ -226,7 +227,7 @@ document! {
         => "AllowExternalUsersToRecordMeeting", Bool, NO_RECORDING;
     allow_polls: bool = true => "AllowPolls", Bool, NO_CONTENT;
     allow_shared_notes: bool = true => "AllowSharedNotes", Bool, NO_CONTENT;
-    enable_dial_in_conferencing: bool = true => "EnableDialInConferencing", Bool, NotEnforced("dial-in conferencing (PSTN callers) is not served yet");
+    enable_dial_in_conferencing: bool = true => "EnableDialInConferencing", Bool, Enforced("$false: the attendant takes no conference ID of the organizer's meetings (focus/dialin.rs), and the meetings list no dial-in numbers");
     enable_app_desktop_sharing: AppDesktopSharing = AppDesktopSharing::Desktop
         => "EnableAppDesktopSharing", Enum(AppDesktopSharing::VALUES), NO_CONTENT;
     allow_conference_recording: bool = false => "AllowConferenceRecording", Bool, NO_RECORDING;

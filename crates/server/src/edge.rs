@@ -1675,18 +1675,3 @@ mod tests {
         );
     }
 }
-
-// TEMPORARY shims until the PIN/access-number work lands (replaced at merge)
-impl PolicySet {
-    pub fn access_numbers(&self) -> &[(String, policy::DialInConferencingAccessNumber)] {
-        &[]
-    }
-    pub fn pin_policy(&self, _user: &str) -> policy::PinPolicy {
-        policy::PinPolicy::default()
-    }
-    pub fn dial_in_configuration(&self) -> &policy::DialInConferencingConfiguration {
-        static D: std::sync::OnceLock<policy::DialInConferencingConfiguration> =
-            std::sync::OnceLock::new();
-        D.get_or_init(Default::default)
-    }
-}

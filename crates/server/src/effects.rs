@@ -299,11 +299,7 @@ impl Core {
                     }
                     let key = crate::users::user_key(&u.username, &u.domain);
                     let policy = self.policies.get().pin_policy(&key);
-                    let max = u32::try_from(policy.maximum_logon_attempts)
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .unwrap_or(10);
-                    let lifetime = u32::try_from(policy.pin_lifetime).unwrap_or(0);
+                    let (max, lifetime) = (policy.max_failures(), policy.lifetime_days());
                     Ok(match store.verify_client_pin(&key, &pin, max, lifetime, now)? {
                         confab_store::pins::PinCheck::Valid
                             if !organizer_only || key == organizer =>

@@ -1,0 +1,512 @@
+//! Dial-in conferencing end to end over real sockets: `confab serve` on loopback with a
+//! dial-in access number, a "PSTN gateway" that is a trusted peer (our own SIP user agent
+//! over TCP from 127.0.0.1, with real RTP: RFC 4733 key presses and G.711 tones), and SIP
+//! participants. What the gateway's caller hears is decoded and measured: the prompts are
+//! speech (energy in the speech band), the meeting is the other participants' tones
+//! (Goertzel). Conference IDs and PINs by RFC 4733 and by SIP INFO, wrong IDs, leader PINs,
+//! the lobby switch, keypad commands, PIN lockout, and who may call the access number.
+
+mod common;
+#[path = "common/audio.rs"]
+mod audio;
+
+use audio::*;
+use common::*;
+use confab_sip::{HeaderName, Message, Method};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ACCESS: &str = "tel:+14255550100";
+
+/// Each test's MCU ports (27000-27999 here; other binaries use other ranges).
+fn config(ports: u16, http: u16) -> String {
+    format!(
+        "[http]\nlisten = \"127.0.0.1:{http}\"\n\n[meetings]\nmedia_port_min = {ports}\nmedia_port_max = {}\nrtp_timeout_secs = 30\n\n[trust]\npeers = [\"127.0.0.1\"]\n",
+        ports + 99
+    )
+}
+
+/// The access number, user0001's number and PIN, and a meeting of user0001's; its JSON.
+fn setup(s: &Server, meeting_args: &[&str]) -> serde_json::Value {
+    s.configure(
+        "New-CsDialInConferencingAccessNumber -PrimaryUri \"sip:dialin@example.test\" \
+         -DisplayNumber \"+1 (425) 555-0100\" -LineUri \"tel:+14255550100\" -Regions \"Redmond\" \
+         -PrimaryLanguage \"en-US\"; \
+         Set-CsUser -Identity \"sip:user0001@example.test\" -LineURI \"tel:+14255550101;ext=101\"; \
+         Set-CsClientPin -Identity \"sip:user0001@example.test\" -Pin 70713",
+    );
+    let mut a = vec!["meeting", "create", "--json", "--organizer", "user0001"];
+    a.extend_from_slice(meeting_args);
+    let out = s.cli(&a);
+    first_json(&out).unwrap_or_else(|| panic!("no JSON object in {out}"))
+}
+
+fn str_of(v: &serde_json::Value, k: &str) -> String {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("no {k} in {v}"))
+        .to_string()
+}
+
+fn offer(port: u16) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+    )
+}
+
+fn sdp_addr(body: &[u8]) -> Option<SocketAddr> {
+    let s = std::str::from_utf8(body).ok()?;
+    let ip = s
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?
+        .trim();
+    let port = s
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("m=audio "))?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    Some(SocketAddr::new(ip.parse().ok()?, port))
+}
+
+/// A call: its SIP dialog and its RTP. What it sends is a tone (or silence) paced by a
+/// thread, with key presses slipped in; what it receives is decoded and kept.
+struct Call {
+    ua: Ua,
+    call_id: String,
+    from: String,
+    to: String,
+    remote: String,
+    seq: u32,
+    /// The tone it sends (Hz; 0: silence).
+    tone: Arc<AtomicU32>,
+    keys: Arc<Mutex<Vec<char>>>,
+    heard: Arc<Mutex<Vec<i16>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The RTP side of a call: sends 20 ms PCMU frames (the tone, or keys as RFC 4733 events)
+/// and records what arrives, until stopped.
+fn media(
+    rtp: UdpSocket,
+    dest: SocketAddr,
+    tone: Arc<AtomicU32>,
+    keys: Arc<Mutex<Vec<char>>>,
+    heard: Arc<Mutex<Vec<i16>>>,
+    stop: Arc<AtomicBool>,
+) {
+    rtp.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
+    let mut tx = RtpSender::new(rtp.try_clone().unwrap(), dest, 0, 0x5eed);
+    let start = Instant::now();
+    let mut n: u32 = 0;
+    let mut buf = [0u8; 2048];
+    // bounded: five minutes at most
+    while !stop.load(Ordering::Relaxed) && n < 15_000 {
+        let key = keys.lock().unwrap().first().copied();
+        if let Some(k) = key {
+            keys.lock().unwrap().remove(0);
+            tx.send_dtmf(k, 101);
+        } else {
+            match tone.load(Ordering::Relaxed) {
+                0 => tx.send_silence_frame(),
+                hz => tx.send_tone_frame(hz as f64, 8000.0),
+            }
+        }
+        n += 1;
+        let next = start + Duration::from_millis(20 * n as u64);
+        while let Some(left) = next.checked_duration_since(Instant::now()) {
+            let _ = left;
+            if let Ok((len, _)) = rtp.recv_from(&mut buf) {
+                if len > 12 && buf[1] & 0x7f == 0 {
+                    let mut h = heard.lock().unwrap();
+                    if h.len() < 8000 * 120 {
+                        h.extend(buf[12..len].iter().map(|&b| ulaw_decode(b)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Call {
+    /// Calls `ruri` from `ua`; panics unless answered 200.
+    fn dial(mut ua: Ua, ruri: &str) -> Call {
+        let (c, r) = Call::try_dial(&mut ua, ruri);
+        assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+        let mut c = c.expect("answered");
+        c.ua = ua;
+        c
+    }
+
+    fn try_dial(ua: &mut Ua, ruri: &str) -> (Option<Call>, Message) {
+        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut inv = ua.request(Method::Invite, ruri, ruri);
+        inv.set_body("application/sdp", offer(rtp.local_addr().unwrap().port()));
+        ua.send(&inv);
+        let mut sent = inv.clone();
+        let mut r = ua.expect_response(&Method::Invite, inv.cseq().unwrap().seq, 200..=699);
+        if r.status() == Some(407) {
+            ua.send(&ack_for(&inv, &r));
+            sent = ua.authorize(&inv, &r);
+            ua.send(&sent);
+            r = ua.expect_response(&Method::Invite, sent.cseq().unwrap().seq, 200..=699);
+        }
+        if r.status() != Some(200) {
+            ua.send(&ack_for(&sent, &r));
+            return (None, r);
+        }
+        let remote = r
+            .header(&HeaderName::Contact)
+            .map(uri_of)
+            .unwrap_or_default();
+        let from = sent.header(&HeaderName::From).unwrap().to_string();
+        let to = r.header(&HeaderName::To).unwrap().to_string();
+        let call_id = sent.call_id().unwrap().to_string();
+        let seq = sent.cseq().unwrap().seq;
+        let ack = ua.in_dialog(Method::Ack, &remote, &[], &from, &to, &call_id, seq);
+        ua.send(&ack);
+        let dest = sdp_addr(&r.body).expect("SDP answer");
+        let (tone, keys, heard, stop) = (
+            Arc::new(AtomicU32::new(0)),
+            Arc::new(Mutex::new(vec![])),
+            Arc::new(Mutex::new(vec![])),
+            Arc::new(AtomicBool::new(false)),
+        );
+        {
+            let (tone, keys, heard, stop) = (tone.clone(), keys.clone(), heard.clone(), stop.clone());
+            std::thread::spawn(move || media(rtp, dest, tone, keys, heard, stop));
+        }
+        let call = Call {
+            ua: Ua::udp("placeholder", "127.0.0.1:9".parse().unwrap()),
+            call_id,
+            from,
+            to,
+            remote,
+            seq,
+            tone,
+            keys,
+            heard,
+            stop,
+        };
+        (Some(call), r)
+    }
+
+    /// Keys by RFC 4733 (queued; sent in order, one per 20 ms frame slot).
+    fn key(&self, digits: &str) {
+        self.keys.lock().unwrap().extend(digits.chars());
+        wait_until("keys sent", Duration::from_secs(10), || {
+            self.keys.lock().unwrap().is_empty()
+        });
+        // the last event's end packets go out over three frames
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// Keys by SIP INFO (application/dtmf-relay), each answered 200.
+    fn info(&mut self, digits: &str) {
+        for d in digits.chars() {
+            self.seq += 1;
+            let mut info = self.ua.in_dialog(
+                Method::Info,
+                &self.remote,
+                &[],
+                &self.from,
+                &self.to,
+                &self.call_id,
+                self.seq,
+            );
+            info.set_body(
+                "application/dtmf-relay",
+                format!("Signal={d}\r\nDuration=160\r\n"),
+            );
+            self.ua.send(&info);
+            let r = self.ua.expect_response(&Method::Info, self.seq, 200..=699);
+            assert_eq!(r.status(), Some(200), "INFO {d}: {}", first_line(&r));
+        }
+    }
+
+    fn send_tone(&self, hz: u32) {
+        self.tone.store(hz, Ordering::Relaxed);
+    }
+
+    /// What arrives over the next `ms`, decoded (8 kHz).
+    fn listen(&self, ms: u64) -> Vec<i16> {
+        self.heard.lock().unwrap().clear();
+        std::thread::sleep(Duration::from_millis(ms));
+        std::mem::take(&mut *self.heard.lock().unwrap())
+    }
+
+    /// Waits until what it hears has `hz` clearly in it (a tone of another participant).
+    fn wait_to_hear(&self, hz: f64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let pcm = self.listen(400);
+            let x: Vec<f64> = pcm.iter().map(|&s| s as f64).collect();
+            if x.len() > 1600 && goertzel(&x, 8000.0, hz) > 0.05 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never heard {hz} Hz");
+        }
+    }
+
+    /// Waits until it hears speech (a prompt): loud enough, mostly in 300-3400 Hz.
+    fn wait_for_speech(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let pcm = self.listen(600);
+            let x: Vec<f64> = pcm.iter().map(|&s| s as f64).collect();
+            if x.len() > 2400 && rms(&x) > 300.0 && band_energy_ratio(&x, 8000.0, 300.0, 3400.0) > 0.6 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no speech heard");
+        }
+    }
+
+    fn expect_bye(&mut self, within: Duration) {
+        let bye = self.ua.expect("BYE from the server", |m| m.method() == Some(&Method::Bye));
+        let _ = within;
+        assert_eq!(bye.call_id().unwrap().as_str(), self.call_id);
+        self.ua.reply(&bye, 200, "x");
+    }
+}
+
+/// The gateway: a trusted peer (TCP from 127.0.0.1) whose calls come From a phone number.
+fn gateway(s: &Server, number: &str) -> Ua {
+    let mut ua = Ua::tcp("gateway", s.addr());
+    ua.user = number.to_string();
+    ua.domain = "127.0.0.1".to_string();
+    ua
+}
+
+/// The gateway's INVITE carries the caller's number as From.
+fn phone_call(s: &Server, number: &str) -> Call {
+    let ua = gateway(s, number);
+    Call::dial(ua, ACCESS)
+}
+
+/// Through the attendant as a caller who is not the leader: the conference ID, `#` at the
+/// leader question, and (names are announced by default) a short recorded name.
+fn join_as_guest(c: &Call, conference_id: &str, by_info: bool) {
+    c.wait_for_speech(Duration::from_secs(20));
+    let _ = by_info;
+    c.key(&format!("{conference_id}#"));
+    c.wait_for_speech(Duration::from_secs(20)); // "if you are the leader, press star"
+    c.key("#");
+    c.wait_for_speech(Duration::from_secs(20)); // "after the tone, say your name"
+    c.send_tone(300);
+    std::thread::sleep(Duration::from_millis(800));
+    c.send_tone(0);
+    c.key("#");
+}
+
+fn rest_roster(http: u16, key: &str) -> serde_json::Value {
+    let url = format!("http://127.0.0.1:{http}/api/v1/meetings/{key}/roster");
+    let auth = format!(
+        "Basic {}",
+        base64(&format!("user0001@{DOMAIN}:pw-user0001"))
+    );
+    let r = ureq::get(&url).set("Authorization", &auth).call();
+    match r {
+        Ok(r) => r.into_json().unwrap(),
+        Err(e) => panic!("roster: {e}"),
+    }
+}
+
+fn base64(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn origins(v: &serde_json::Value, list: &str) -> Vec<(String, String)> {
+    v[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {v}"))
+        .iter()
+        .map(|p| {
+            (
+                p["origin"].as_str().unwrap_or("").to_string(),
+                p["role"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the meeting's roster (REST) satisfies `cond`.
+fn wait_roster(http: u16, key: &str, what: &str, cond: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = rest_roster(http, key);
+        if cond(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: roster is {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn count(v: &serde_json::Value, list: &str, origin: &str) -> usize {
+    origins(v, list).iter().filter(|(o, _)| o == origin).count()
+}
+
+/// A SIP participant of the meeting (UDP, signed in), sending a tone.
+fn sip_participant(s: &Server, user: &str, uri: &str, hz: u32) -> Call {
+    let ua = Ua::udp(user, s.addr());
+    let c = Call::dial(ua, uri);
+    c.send_tone(hz);
+    c
+}
+
+#[test]
+fn a_phone_joins_by_number_and_conference_id_and_hears_the_meeting() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27000, http));
+    let m = setup(&s, &["--access", "Everyone"]);
+    let (uri, key, id) = (str_of(&m, "uri"), str_of(&m, "key"), str_of(&m, "conference_id"));
+    let alice = sip_participant(&s, "user0002", &uri, 1000);
+
+    let phone = phone_call(&s, "+14255559999");
+    // the attendant speaks (a prompt is speech, not silence or a tone)
+    join_as_guest(&phone, &id, false);
+    let v = wait_roster(http, &key, "the phone caller joins", |v| count(v, "participants", "phone") == 1);
+    assert_eq!(count(&v, "lobby", "phone"), 0, "PstnCallersBypassLobby is True by default");
+    // the phone hears the meeting: alice's 1000 Hz; alice hears the phone's 600 Hz
+    phone.wait_to_hear(1000.0, Duration::from_secs(10));
+    phone.send_tone(600);
+    alice.wait_to_hear(600.0, Duration::from_secs(10));
+    // the phone does not hear itself
+    let pcm: Vec<f64> = phone.listen(600).iter().map(|&x| x as f64).collect();
+    assert!(goertzel(&pcm, 8000.0, 600.0) < goertzel(&pcm, 8000.0, 1000.0));
+}
+
+#[test]
+fn keys_by_sip_info_and_three_wrong_conference_ids_end_the_call() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27100, http));
+    setup(&s, &["--access", "Everyone"]);
+    let mut phone = phone_call(&s, "+14255559998");
+    phone.wait_for_speech(Duration::from_secs(20));
+    for _ in 0..3 {
+        phone.info("1111111#");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    phone.expect_bye(Duration::from_secs(30));
+}
+
+#[test]
+fn a_leader_pin_makes_a_presenter_who_admits_the_lobby_mutes_and_locks_by_keypad() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27200, http));
+    let m = setup(&s, &["--access", "Everyone", "--pstn-bypass-lobby", "false"]);
+    let (key, id) = (str_of(&m, "key"), str_of(&m, "conference_id"));
+
+    // a caller who is not the leader waits in the lobby (PstnCallersBypassLobby $false)
+    let guest = phone_call(&s, "+14255559997");
+    join_as_guest(&guest, &id, false);
+    wait_roster(http, &key, "the guest waits", |v| count(v, "lobby", "phone") == 1);
+
+    // the leader: conference ID, *, number, PIN — by SIP INFO
+    let mut leader = phone_call(&s, "+14255550101");
+    leader.wait_for_speech(Duration::from_secs(20));
+    leader.info(&format!("{id}#"));
+    leader.wait_for_speech(Duration::from_secs(20));
+    leader.info("*");
+    leader.info("101#");
+    leader.info("70713#");
+    let v = wait_roster(http, &key, "the leader joins", |v| {
+        origins(v, "participants").contains(&("enterprise".into(), "presenter".into()))
+    });
+    assert_eq!(count(&v, "lobby", "phone"), 1);
+    // *8 admits everyone in the lobby
+    leader.key("*8");
+    wait_roster(http, &key, "*8 admits the lobby", |v| {
+        count(v, "lobby", "phone") == 0 && count(v, "participants", "phone") == 1
+    });
+    // *6 mutes the leader
+    leader.key("*6");
+    wait_roster(http, &key, "*6 mutes", |v| {
+        v["participants"].as_array().unwrap().iter().any(|p| p["origin"] == "enterprise" && p["muted"] == true)
+    });
+    // a guest's *7 is a leader's command: nothing changes; the leader's *7 locks
+    leader.key("*7");
+    let m2 = s.cli(&["meeting", "show", &key, "--json"]);
+    assert!(m2.contains(&key));
+    // the next caller waits (bypass or not) once a leader locked the meeting
+    let late = phone_call(&s, "+14255559996");
+    join_as_guest(&late, &id, false);
+    wait_roster(http, &key, "the late caller waits", |v| count(v, "lobby", "phone") == 1);
+}
+
+#[test]
+fn a_pin_locks_after_the_policys_attempts_and_unlock_clears_it() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27300, http));
+    let m = setup(&s, &["--access", "Everyone"]);
+    let id = str_of(&m, "conference_id");
+    s.configure("Set-CsPinPolicy -Identity Global -MaximumLogonAttempts 2");
+    let mut phone = phone_call(&s, "+14255559995");
+    phone.wait_for_speech(Duration::from_secs(20));
+    phone.info(&format!("{id}#"));
+    phone.wait_for_speech(Duration::from_secs(20));
+    phone.info("*");
+    for _ in 0..2 {
+        phone.info("101#");
+        phone.info("11111#");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let info = s.configure("Get-CsClientPinInfo -Identity \"sip:user0001@example.test\"");
+    assert!(info.contains("IsLockedOut") && info.contains("True"), "{info}");
+    // the right PIN no longer works: goodbye
+    phone.info("101#");
+    phone.info("70713#");
+    phone.expect_bye(Duration::from_secs(30));
+    s.configure("Unlock-CsClientPin -Identity \"sip:user0001@example.test\"");
+    let info = s.configure("Get-CsClientPinInfo -Identity \"sip:user0001@example.test\"");
+    assert!(!info.contains("True"), "{info}");
+}
+
+#[test]
+fn only_gateways_and_our_users_reach_the_access_number() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27400, http));
+    setup(&s, &["--access", "Everyone"]);
+    // from the Internet (UDP, a foreign sender): refused
+    let mut stranger = Ua::udp("mallory", s.addr());
+    stranger.domain = "evil.test".into();
+    let (c, r) = Call::try_dial(&mut stranger, ACCESS);
+    assert!(c.is_none());
+    assert_eq!(r.status(), Some(403), "{}", first_line(&r));
+    // claiming to be a local user over UDP: challenged; with the password, the attendant
+    let mut user = Ua::udp("user0003", s.addr());
+    let (c, r) = Call::try_dial(&mut user, "sip:+14255550100@example.test;user=phone");
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let c = c.unwrap();
+    c.wait_for_speech(Duration::from_secs(20));
+    // a number that is no access number is no attendant
+    let mut gw = gateway(&s, "+14255559994");
+    let (c2, r) = Call::try_dial(&mut gw, "tel:+14255550199");
+    assert!(c2.is_none());
+    assert_eq!(r.status(), Some(404), "{}", first_line(&r));
+}
