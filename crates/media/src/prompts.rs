@@ -218,11 +218,7 @@ fn lang_of(tag: &str) -> &'static Lang {
         .find(|l| l.code.eq_ignore_ascii_case(tag))
         .or_else(|| {
             (tag.len() == 2)
-                .then(|| {
-                    LANGS
-                        .iter()
-                        .find(|l| l.code[..2].eq_ignore_ascii_case(tag))
-                })
+                .then(|| LANGS.iter().find(|l| l.code[..2].eq_ignore_ascii_case(tag)))
                 .flatten()
         })
         .unwrap_or(&LANGS[0])
@@ -659,7 +655,10 @@ impl Prompts {
             match child.try_wait() {
                 Ok(Some(st)) if st.success() => return Ok(()),
                 Ok(Some(st)) => {
-                    return Err(format!("{} exited with {st}", self.espeak.to_string_lossy()))
+                    return Err(format!(
+                        "{} exited with {st}",
+                        self.espeak.to_string_lossy()
+                    ))
                 }
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5))
@@ -742,7 +741,10 @@ fn key(voice: &str, text: &str) -> String {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
-    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn comment(key: &str) -> String {
@@ -837,8 +839,14 @@ fn finish(pcm: &[i16]) -> Clip {
         return Clip::from_pcm16k(Vec::new());
     }
     let floor = (peak / 50).max(32); // about -34 dB below the peak
-    let first = pcm.iter().position(|&s| (s as i32).abs() > floor).unwrap_or(0);
-    let last = pcm.iter().rposition(|&s| (s as i32).abs() > floor).unwrap_or(0);
+    let first = pcm
+        .iter()
+        .position(|&s| (s as i32).abs() > floor)
+        .unwrap_or(0);
+    let last = pcm
+        .iter()
+        .rposition(|&s| (s as i32).abs() > floor)
+        .unwrap_or(0);
     let ms = MIX_RATE as usize / 1000;
     let start = first.saturating_sub(20 * ms);
     let end = (last + 1 + 60 * ms).min(pcm.len());
@@ -870,7 +878,10 @@ mod tests {
             .is_ok_and(|s| s.success());
         if !ok {
             let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-            assert!(!ci, "{test}: espeak-ng is not installed (CI=true requires it)");
+            assert!(
+                !ci,
+                "{test}: espeak-ng is not installed (CI=true requires it)"
+            );
             eprintln!("SKIPPED {test}: espeak-ng is not installed (apt-get install espeak-ng)");
         }
         ok
@@ -915,7 +926,11 @@ mod tests {
         let level = rms(c.pcm());
         assert!(level > 2000.0, "{what}: RMS {level:.0}");
         let ratio = band_ratio(c.pcm(), 300.0, 3400.0);
-        assert!(ratio > 0.5, "{what}: {:.0} % of the energy in 300-3400 Hz", ratio * 100.0);
+        assert!(
+            ratio > 0.5,
+            "{what}: {:.0} % of the energy in 300-3400 Hz",
+            ratio * 100.0
+        );
         let peak = c.pcm().iter().map(|&s| (s as i32).abs()).max().unwrap();
         assert!(peak <= 23300, "{what}: peak {peak} above -3 dBFS");
         assert!(c.pcm() != chime().pcm(), "{what}: the chime, not speech");
@@ -972,7 +987,10 @@ mod tests {
         assert_eq!(clean_name("-x"), "x");
         assert_eq!(clean_name("--help me"), "help me");
         assert_eq!(clean_name(" - -v en"), "v en");
-        assert_eq!(clean_name("Eve\u{1b}[31m\u{7}Red\r\nTeam\t"), "Eve 31m Red Team");
+        assert_eq!(
+            clean_name("Eve\u{1b}[31m\u{7}Red\r\nTeam\t"),
+            "Eve 31m Red Team"
+        );
         assert_eq!(clean_name("[[h@l'oU]]"), "h@l'oU");
         assert_eq!(clean_name("\0\n\t  "), "");
         assert_eq!(clean_name("Zoë  Ødegård-Smith"), "Zoë Ødegård-Smith");
@@ -1007,7 +1025,12 @@ mod tests {
             let p = d.path().join(format!("{i}.wav"));
             std::fs::write(&p, b"x").unwrap();
             let t = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + i);
-            std::fs::File::options().write(true).open(&p).unwrap().set_modified(t).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
         }
         std::fs::write(d.path().join("other.txt"), b"x").unwrap();
         prune(d.path(), 4);
@@ -1107,7 +1130,10 @@ mod tests {
             }
         }
         // Different languages say different things.
-        assert_ne!(p.prompt("en-US", Prompt::Welcome), p.prompt("de-DE", Prompt::Welcome));
+        assert_ne!(
+            p.prompt("en-US", Prompt::Welcome),
+            p.prompt("de-DE", Prompt::Welcome)
+        );
         // Spanish is spoken too.
         assert_speech("es-ES Welcome", &p.prompt("es-ES", Prompt::Welcome), 12.0);
         assert!(p.can_speak());
@@ -1130,7 +1156,11 @@ mod tests {
         std::env::remove_var("CONFAB_ESPEAK");
         assert!(!second.can_speak());
         for &pr in Prompt::ALL {
-            assert_eq!(second.prompt("en-US", pr), first.prompt("en-US", pr), "{pr:?}");
+            assert_eq!(
+                second.prompt("en-US", pr),
+                first.prompt("en-US", pr),
+                "{pr:?}"
+            );
         }
         assert_eq!(second.speak("en-US", "Alice Smith"), alice);
         // A name spoken in another voice is another file: not in the cache.
@@ -1161,7 +1191,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = Prompts::with_espeak(d.path().to_path_buf(), espeak());
         // "-x" would be espeak-ng's phoneme option, "--version" its version: both spoken.
-        for name in ["-x", "--version", "-w /tmp/owned.wav", "Eve\u{1b}[31m\u{7}\r\nBob"] {
+        for name in [
+            "-x",
+            "--version",
+            "-w /tmp/owned.wav",
+            "Eve\u{1b}[31m\u{7}\r\nBob",
+        ] {
             let c = p.speak("en-US", name);
             assert_name(&format!("{name:?}"), &c);
         }
@@ -1210,7 +1245,11 @@ mod tests {
             assert_eq!(**c, *clips[0]);
         }
         let files = walk(d.path());
-        assert_eq!(files.len(), 2, "one prompt, one name, no temporary file: {files:?}");
+        assert_eq!(
+            files.len(),
+            2,
+            "one prompt, one name, no temporary file: {files:?}"
+        );
         let c = Prompts::with_espeak(d.path().to_path_buf(), MISSING);
         assert_eq!(c.prompt("de-DE", Prompt::LobbyAdmitted), clips[0]);
     }

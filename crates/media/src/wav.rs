@@ -116,9 +116,12 @@ struct Wav<'a> {
     data: &'a [u8],
 }
 
+/// A RIFF chunk: its id and body.
+type Chunk<'a> = ([u8; 4], &'a [u8]);
+
 /// The RIFF chunks after "WAVE": (id, body), a body cut short at the end of the file only
 /// for `data` (a streamed WAV).
-fn chunks(bytes: &[u8]) -> Result<Vec<([u8; 4], &[u8])>, String> {
+fn chunks(bytes: &[u8]) -> Result<Vec<Chunk<'_>>, String> {
     if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         return Err("not a RIFF/WAVE file".into());
     }
@@ -134,7 +137,12 @@ fn chunks(bytes: &[u8]) -> Result<Vec<([u8; 4], &[u8])>, String> {
         let end = match start.checked_add(n) {
             Some(e) if e <= bytes.len() => e,
             _ if &id == b"data" => bytes.len(),
-            _ => return Err(format!("chunk {:?} runs past the end", String::from_utf8_lossy(&id))),
+            _ => {
+                return Err(format!(
+                    "chunk {:?} runs past the end",
+                    String::from_utf8_lossy(&id)
+                ))
+            }
         };
         out.push((id, &bytes[start..end]));
         at = end.saturating_add(n & 1);
@@ -174,7 +182,11 @@ fn parse(bytes: &[u8]) -> Result<Wav<'_>, String> {
         (1, 8 | 16 | 24 | 32) => Sample::Int(bits),
         (3, 32 | 64) => Sample::Float(bits),
         (1 | 3, b) => return Err(format!("unsupported sample size {b} bits")),
-        (t, _) => return Err(format!("unsupported format tag {t:#x} (PCM and float only)")),
+        (t, _) => {
+            return Err(format!(
+                "unsupported format tag {t:#x} (PCM and float only)"
+            ))
+        }
     };
     if !(1..=8).contains(&channels) {
         return Err(format!("unsupported channel count {channels}"));
@@ -183,7 +195,9 @@ fn parse(bytes: &[u8]) -> Result<Wav<'_>, String> {
         return Err(format!("unsupported sample rate {rate}"));
     }
     if align != channels * (bits as usize / 8) {
-        return Err(format!("block align {align} does not match {channels} x {bits} bits"));
+        return Err(format!(
+            "block align {align} does not match {channels} x {bits} bits"
+        ));
     }
     let frames = data.len() / align;
     if frames as u64 * MIX_RATE as u64 / rate as u64 > MAX_OUT_SAMPLES {
@@ -234,9 +248,7 @@ impl Wav<'_> {
         let align = width * self.channels;
         self.data
             .chunks_exact(align)
-            .map(|frame| {
-                frame.chunks_exact(width).map(read).sum::<f32>() / self.channels as f32
-            })
+            .map(|frame| frame.chunks_exact(width).map(read).sum::<f32>() / self.channels as f32)
             .collect()
     }
 
@@ -264,7 +276,7 @@ pub(crate) fn resample(x: &[f32], from: u32, to: u32) -> Vec<f32> {
         return x.to_vec();
     }
     let ratio = to as f64 / from as f64; // output samples per input sample
-    // Cutoff in cycles per input sample.
+                                         // Cutoff in cycles per input sample.
     let fc = 0.5 * ratio.min(1.0) * 0.92;
     // Half-width of the kernel in input samples.
     let half = ZEROS / (2.0 * fc);
@@ -394,7 +406,11 @@ mod tests {
             .flat_map(|&v| (v as i16).to_le_bytes())
             .collect();
         let c = Clip::from_wav(&wav_of(1, 1, 22050, 16, &pass)).unwrap();
-        assert!((c.pcm().len() as i64 - 16000).abs() <= 1, "{}", c.pcm().len());
+        assert!(
+            (c.pcm().len() as i64 - 16000).abs() <= 1,
+            "{}",
+            c.pcm().len()
+        );
         let mid = &c.pcm()[2000..14000];
         let p = power_at(mid, 1000.0);
         let amp = (4.0 * p).sqrt();
@@ -481,7 +497,7 @@ mod tests {
         let mut huge = wav_of(1, 1, 1000, 8, &[0; 16]);
         let n = huge.len();
         huge[n - 20..n - 16].copy_from_slice(&u32::MAX.to_le_bytes());
-        huge.extend(std::iter::repeat(0).take(700_000));
+        huge.resize(huge.len() + 700_000, 0);
         assert!(Clip::from_wav(&huge).is_err());
     }
 
