@@ -12,7 +12,7 @@
 //! - **Speech**: `espeak-ng -v <voice> -s 160 -w <tmp.wav> -- <text>` (no shell; the text
 //!   is one argument after `--`, stdin closed, killed after 30 s), read, resampled to
 //!   16 kHz, trimmed of leading and trailing silence, and normalised to about -16 dBFS RMS
-//!   with peaks at most -3 dBFS. The program is `espeak-ng` on PATH, or `CONFAB_ESPEAK`.
+//!   with peaks held at -2 dBFS by a smooth limiter. The program is `espeak-ng` on PATH, or `CONFAB_ESPEAK`.
 //! - **Cache**: `<dir>/<lang>/<prompt-name>.wav` (e.g. `en-US/enter-conference-id.wav`) and
 //!   `<dir>/<lang>/names/<key>.wav`, 16 kHz 16-bit mono; each file carries the hash of its
 //!   voice and text in its `ICMT` comment and is remade when they change; files are written
@@ -831,8 +831,9 @@ fn chime() -> Clip {
     ])
 }
 
-/// Trims leading and trailing silence (keeping 20 ms and 60 ms of margin) and normalises
-/// to an RMS of about -16 dBFS, peaks at most -3 dBFS.
+/// Trims leading and trailing silence (keeping 20 ms and 60 ms of margin) and brings the
+/// level to an RMS of about -16 dBFS, peaks held at -2 dBFS by a smooth limiter (the gain
+/// drops ahead of a peak and comes back over about 50 ms) instead of clipping.
 fn finish(pcm: &[i16]) -> Clip {
     let peak = pcm.iter().map(|&s| (s as i32).abs()).max().unwrap_or(0);
     if peak < 64 {
@@ -852,12 +853,35 @@ fn finish(pcm: &[i16]) -> Clip {
     let end = (last + 1 + 60 * ms).min(pcm.len());
     let body = &pcm[start..end];
     let rms = (body.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / body.len() as f64).sqrt();
-    let target_rms = 32768.0 * 10f64.powf(-16.0 / 20.0);
-    let max_peak = 32768.0 * 10f64.powf(-3.0 / 20.0);
-    let gain = (target_rms / rms.max(1.0)).min(max_peak / peak as f64);
+    // -14.5 before the limiter comes out at about -16 after it.
+    let target_rms = 32768.0 * 10f64.powf(-14.5 / 20.0);
+    let ceiling = 32768.0 * 10f64.powf(-2.0 / 20.0);
+    let gain = (target_rms / rms.max(1.0)).min(10.0);
+    // The gain each sample may have, held over ±2 ms ...
+    let want: Vec<f64> = body
+        .iter()
+        .map(|&s| gain.min(ceiling / (s as f64).abs().max(1.0)))
+        .collect();
+    let hold = 2 * ms;
+    let mut g: Vec<f64> = (0..want.len())
+        .map(|i| {
+            let lo = i.saturating_sub(hold);
+            let hi = (i + hold + 1).min(want.len());
+            want[lo..hi].iter().cloned().fold(f64::MAX, f64::min)
+        })
+        .collect();
+    // ... then smoothed both ways: it may fall at once, and rises back over about 50 ms.
+    let k = 1.0 / (50 * ms) as f64;
+    for i in 1..g.len() {
+        g[i] = g[i].min(g[i - 1] + (g[i] - g[i - 1]) * k);
+    }
+    for i in (0..g.len().saturating_sub(1)).rev() {
+        g[i] = g[i].min(g[i + 1] + (g[i] - g[i + 1]) * k);
+    }
     Clip::from_pcm16k(
         body.iter()
-            .map(|&s| (s as f64 * gain).round().clamp(-32768.0, 32767.0) as i16)
+            .zip(&g)
+            .map(|(&s, &g)| (s as f64 * g).round().clamp(-32768.0, 32767.0) as i16)
             .collect(),
     )
 }
@@ -932,7 +956,7 @@ mod tests {
             ratio * 100.0
         );
         let peak = c.pcm().iter().map(|&s| (s as i32).abs()).max().unwrap();
-        assert!(peak <= 23300, "{what}: peak {peak} above -3 dBFS");
+        assert!(peak <= 26100, "{what}: peak {peak} above -2 dBFS");
         assert!(c.pcm() != chime().pcm(), "{what}: the chime, not speech");
     }
 
@@ -1119,6 +1143,12 @@ mod tests {
         for lang in ["en-US", "fr-FR", "de-DE"] {
             for &pr in Prompt::ALL {
                 let c = p.prompt(lang, pr);
+                eprintln!(
+                    "{lang} {pr:?}: {:.2} s, RMS {:.1} dBFS, {:.0} % in 300-3400 Hz",
+                    c.duration().as_secs_f64(),
+                    20.0 * (rms(c.pcm()) / 32768.0).log10(),
+                    100.0 * band_ratio(c.pcm(), 300.0, 3400.0)
+                );
                 // The leaders' help lists six commands: longer than a sentence.
                 let max = if pr == Prompt::HelpLeader { 25.0 } else { 12.0 };
                 assert_speech(&format!("{lang} {pr:?}"), &c, max);
