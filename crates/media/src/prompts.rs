@@ -863,13 +863,24 @@ fn finish(pcm: &[i16]) -> Clip {
         .map(|&s| gain.min(ceiling / (s as f64).abs().max(1.0)))
         .collect();
     let hold = 2 * ms;
-    let mut g: Vec<f64> = (0..want.len())
-        .map(|i| {
-            let lo = i.saturating_sub(hold);
-            let hi = (i + hold + 1).min(want.len());
-            want[lo..hi].iter().cloned().fold(f64::MAX, f64::min)
-        })
-        .collect();
+    let mut g = Vec::with_capacity(want.len());
+    let mut window: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    for i in 0..want.len() + hold {
+        // Sliding minimum: `window` holds indices of increasing `want`.
+        if i < want.len() {
+            while window.back().is_some_and(|&j| want[j] >= want[i]) {
+                window.pop_back();
+            }
+            window.push_back(i);
+        }
+        if i >= hold {
+            let centre = i - hold;
+            while window.front().is_some_and(|&j| j + hold < centre) {
+                window.pop_front();
+            }
+            g.push(want[*window.front().unwrap_or(&centre)]);
+        }
+    }
     // ... then smoothed both ways: it may fall at once, and rises back over about 50 ms.
     let k = 1.0 / (50 * ms) as f64;
     for i in 1..g.len() {
@@ -917,8 +928,10 @@ mod tests {
 
     /// The share of the clip's energy (DC excluded) between `lo` and `hi` Hz.
     fn band_ratio(pcm: &[i16], lo: f64, hi: f64) -> f64 {
-        let n = pcm.len();
+        // Zero-padded to a power of two: a fast plan for any length.
+        let n = pcm.len().next_power_of_two();
         let mut buf: Vec<Complex<f64>> = pcm.iter().map(|&s| Complex::new(s as f64, 0.0)).collect();
+        buf.resize(n, Complex::new(0.0, 0.0));
         FftPlanner::new().plan_fft_forward(n).process(&mut buf);
         let (mut band, mut total) = (0.0, 0.0);
         for (i, c) in buf.iter().enumerate().take(n / 2 + 1).skip(1) {
@@ -965,6 +978,35 @@ mod tests {
     }
 
     const MISSING: &str = "/nonexistent/confab-test/espeak-ng";
+
+    #[test]
+    fn finish_trims_levels_and_limits_without_clipping() {
+        // 0.3 s of silence, a quiet burst with one loud click, 0.5 s of silence.
+        let mut pcm = vec![0i16; 4800];
+        let burst = Clip::tone(500.0, 400, 2000);
+        pcm.extend_from_slice(burst.pcm());
+        pcm[4800 + 3000] = 30000;
+        pcm.extend(std::iter::repeat(0).take(8000));
+        let c = finish(&pcm);
+        // Trimmed to the burst (less its ramps' quietest parts) plus 20 ms before and
+        // 60 ms after.
+        let n = c.pcm().len();
+        assert!((6400 + 1280 - 200..=6400 + 1280).contains(&n), "{n}");
+        let peak = c.pcm().iter().map(|&s| (s as i32).abs()).max().unwrap();
+        assert!(peak <= 26100, "peak {peak}");
+        // The tone away from the click is raised to about -16 dBFS (-13 dBFS peak).
+        let steady = &c.pcm()[320 + 400..320 + 2000];
+        let level = 20.0 * (rms(steady) / 32768.0).log10();
+        assert!((-17.0..=-13.0).contains(&level), "{level:.1} dBFS");
+        // The click is held at the ceiling (-2 dBFS), not clipped, and the gain is back
+        // 100 ms later.
+        assert!((25000..=26100).contains(&peak), "click {peak}");
+        let after = &c.pcm()[n - 960 - 1600..n - 960];
+        let r = rms(after) / rms(steady);
+        assert!((r - 1.0).abs() < 0.1, "{r}");
+        assert!(finish(&[0; 1000]).is_empty());
+        assert!(finish(&[]).is_empty());
+    }
 
     #[test]
     fn prompts_are_send_and_sync() {

@@ -63,14 +63,16 @@ pub fn goertzel<T: Copy + Into<f64>>(samples: &[T], rate: f64, hz: f64) -> f64 {
 /// of the whole signal (DC excluded); 0 for silence.
 pub fn band_energy_ratio<T: Copy + Into<f64>>(samples: &[T], rate: f64, lo: f64, hi: f64) -> f64 {
     use rustfft::{num_complex::Complex, FftPlanner};
-    let n = samples.len();
-    if n < 2 {
+    if samples.len() < 2 {
         return 0.0;
     }
+    // Zero-padded to a power of two: a fast plan for any length.
+    let n = samples.len().next_power_of_two();
     let mut buf: Vec<Complex<f64>> = samples
         .iter()
         .map(|&s| Complex::new(s.into(), 0.0))
         .collect();
+    buf.resize(n, Complex::new(0.0, 0.0));
     FftPlanner::new().plan_fft_forward(n).process(&mut buf);
     let (mut band, mut total) = (0.0, 0.0);
     for (i, c) in buf.iter().enumerate().take(n / 2 + 1).skip(1) {
