@@ -7,8 +7,11 @@
 //! and not itself: Goertzel over what it receives). baresip participants are in
 //! meetings_audio.rs.
 
+#[path = "common/audio.rs"]
+mod audio;
 mod common;
 
+use audio::{goertzel, ulaw_decode, RtpSender};
 use common::*;
 use confab_sip::{HeaderName, Message, Method};
 use std::net::{SocketAddr, UdpSocket};
@@ -677,46 +680,6 @@ fn cookbook_client_media_port_range_refuses_offers_outside_it() {
 
 // ----- the mix, over real RTP sockets ----------------------------------------------------------
 
-fn ulaw_encode(x: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    let mut v = x as i32;
-    let sign = if v < 0 {
-        v = -v;
-        0x80
-    } else {
-        0
-    };
-    v = (v + BIAS).min(32635 + BIAS);
-    let mut exp = 7;
-    while exp > 0 && v & (0x4000 >> (7 - exp)) == 0 {
-        exp -= 1;
-    }
-    let mant = (v >> (exp + 3)) & 0x0f;
-    !(sign | (exp << 4) as i32 | mant) as u8
-}
-
-fn ulaw_decode(u: u8) -> i16 {
-    let u = !u;
-    let sign = u & 0x80;
-    let exp = (u >> 4) & 7;
-    let mant = u & 0x0f;
-    let v = (((mant as i32) << 3) + 0x84) << exp;
-    (if sign != 0 { 0x84 - v } else { v - 0x84 }) as i16
-}
-
-/// Relative power of `freq` in `x` (8 kHz samples).
-fn goertzel(x: &[f64], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &v in x {
-        let s = v + c * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
-}
-
 #[test]
 fn each_participant_hears_the_others_and_not_itself() {
     let s = Server::start(5, &meetings_config(22600, ""));
@@ -730,6 +693,11 @@ fn each_participant_hears_the_others_and_not_itself() {
     for l in &legs {
         l.rtp.set_nonblocking(true).unwrap();
     }
+    let mut senders: Vec<RtpSender> = legs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| RtpSender::new(&l.rtp, l.mcu.unwrap(), 0, 0x1000 + i as u32))
+        .collect();
     let mut heard: Vec<Vec<f64>> = vec![vec![]; 3];
     let start = Instant::now();
     let mut frame = 0u32;
@@ -741,18 +709,8 @@ fn each_participant_hears_the_others_and_not_itself() {
             std::thread::sleep(w.min(Duration::from_millis(5)));
             // receive while waiting
         } else {
-            for (i, l) in legs.iter().enumerate() {
-                let mut pkt = Vec::with_capacity(172);
-                pkt.extend_from_slice(&[0x80, 0]);
-                pkt.extend_from_slice(&(frame as u16).to_be_bytes());
-                pkt.extend_from_slice(&(frame * 160).to_be_bytes());
-                pkt.extend_from_slice(&(0x1000 + i as u32).to_be_bytes());
-                for n in 0..160 {
-                    let t = (frame * 160 + n) as f64 / 8000.0;
-                    let v = (2.0 * std::f64::consts::PI * freqs[i] * t).sin() * 6000.0;
-                    pkt.push(ulaw_encode(v as i16));
-                }
-                l.rtp.send_to(&pkt, l.mcu.unwrap()).unwrap();
+            for (i, tx) in senders.iter_mut().enumerate() {
+                tx.send_tone_frame(freqs[i], 6000.0);
             }
             frame += 1;
         }
@@ -770,7 +728,7 @@ fn each_participant_hears_the_others_and_not_itself() {
             "participant {i} heard only {} samples",
             h.len()
         );
-        let p: Vec<f64> = freqs.iter().map(|&f| goertzel(h, f)).collect();
+        let p: Vec<f64> = freqs.iter().map(|&f| goertzel(h, 8000.0, f)).collect();
         let others: Vec<f64> = (0..3).filter(|&j| j != i).map(|j| p[j]).collect();
         let weakest = others.iter().cloned().fold(f64::MAX, f64::min);
         assert!(

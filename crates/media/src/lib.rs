@@ -11,6 +11,7 @@ pub mod mixer;
 pub mod prompts;
 pub mod rtp;
 pub mod sdp;
+pub mod wav;
 
 pub use clip::Clip;
 pub use codec::Codec;
