@@ -684,8 +684,13 @@ impl Prompts {
     /// `text` spoken by `voice`: espeak-ng's WAV (a temporary file in `dir`), resampled,
     /// trimmed and normalised.
     fn synthesize(&self, voice: &str, text: &str, dir: &Path) -> Result<Clip, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let tmp = self.temp_path(dir, "espeak");
+        // espeak-ng's output goes beside the cache file, or to the system's temporary
+        // directory when the cache cannot be written (speech still works, uncached).
+        let dir = match std::fs::create_dir_all(dir) {
+            Ok(()) => dir.to_path_buf(),
+            Err(_) => std::env::temp_dir(),
+        };
+        let tmp = self.temp_path(&dir, "espeak");
         let r = self.run(
             &[
                 "-v".as_ref(),
@@ -1288,6 +1293,22 @@ mod tests {
         // Japanese and Polish voices speak names; their prompts are English.
         assert_name("ja-JP name", &p.speak("ja-JP", "Tanaka"));
         assert_speech("pl-PL prompt", &p.prompt("pl-PL", Prompt::Muted), 12.0);
+    }
+
+    #[test]
+    fn an_unwritable_cache_still_speaks() {
+        if !espeak_or_skip("an_unwritable_cache_still_speaks") {
+            return;
+        }
+        // The cache directory is a file: nothing can be cached, speech still works.
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("prompts");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let p = Prompts::with_espeak(file.clone(), espeak());
+        assert_speech("uncached", &p.prompt("en-US", Prompt::Goodbye), 12.0);
+        assert_name("uncached name", &p.speak("en-US", "Carol"));
+        assert!(p.can_speak());
+        assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
     }
 
     #[test]
