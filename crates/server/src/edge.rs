@@ -980,7 +980,7 @@ fn not_in_force_here(docs: &Documents, at: &Placement) -> Vec<String> {
 }
 
 /// The kinds of document the server reads.
-fn kinds() -> [&'static str; 15] {
+fn kinds() -> [&'static str; 19] {
     [
         policy::MeetingConfiguration::DEF.noun,
         policy::ConferencingConfiguration::DEF.noun,
@@ -996,6 +996,10 @@ fn kinds() -> [&'static str; 15] {
         policy::ImFilterConfiguration::DEF.noun,
         policy::FileTransferFilterConfiguration::DEF.noun,
         policy::WebServiceConfiguration::DEF.noun,
+        policy::DialInConferencingConfiguration::DEF.noun,
+        policy::PinPolicy::DEF.noun,
+        policy::DialPlan::DEF.noun,
+        policy::DialInConferencingAccessNumber::DEF.noun,
         policy::InformationBarrier::DEF.noun,
     ]
 }

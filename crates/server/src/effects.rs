@@ -300,7 +300,9 @@ impl Core {
                     let key = crate::users::user_key(&u.username, &u.domain);
                     let policy = self.policies.get().pin_policy(&key);
                     let (max, lifetime) = (policy.max_failures(), policy.lifetime_days());
-                    Ok(match store.verify_client_pin(&key, &pin, max, lifetime, now)? {
+                    let check = store.verify_client_pin(&key, &pin, max, lifetime, now)?;
+                    tracing::debug!(user = %key, ?check, max, "dial-in PIN verified by the store");
+                    Ok(match check {
                         confab_store::pins::PinCheck::Valid
                             if !organizer_only || key == organizer =>
                         {

@@ -71,16 +71,20 @@ pub(crate) fn access_number_of(
     }
     let digits = |s: &str| -> String { s.chars().filter(|c| c.is_ascii_digit()).collect() };
     let number = match ruri.scheme {
-        confab_sip::Scheme::Tel => Some(ruri.host),
+        confab_sip::Scheme::Tel => ruri.user,
         _ if ours => ruri.user,
         _ => None,
     }?;
     let wanted = digits(number.split(';').next().unwrap_or(""));
-    let whole = format!(
-        "sip:{}@{}",
-        number.to_ascii_lowercase(),
-        ruri.host.to_ascii_lowercase()
-    );
+    let whole = if ruri.scheme == confab_sip::Scheme::Tel {
+        String::new()
+    } else {
+        format!(
+            "sip:{}@{}",
+            number.to_ascii_lowercase(),
+            ruri.host.to_ascii_lowercase()
+        )
+    };
     numbers
         .iter()
         .find(|(id, n)| {
@@ -90,7 +94,8 @@ pub(crate) fn access_number_of(
                 .strip_prefix("tel:")
                 .unwrap_or(n.line_uri.trim());
             let line = digits(line.split(';').next().unwrap_or(""));
-            (!wanted.is_empty() && wanted == line) || id.eq_ignore_ascii_case(&whole)
+            (!wanted.is_empty() && wanted == line)
+                || (!whole.is_empty() && id.eq_ignore_ascii_case(&whole))
         })
         .map(|(id, n)| {
             let lang = if n.primary_language.trim().is_empty() {
@@ -961,4 +966,28 @@ fn attendant_rules() -> Rules {
 /// Whether a meeting's own access level keeps phone callers out (Locked).
 fn rules_locked(c: &Conf) -> bool {
     c.rules.access == Access::Locked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_numbers_by_tel_uri_number_or_their_own_uri() {
+        let n = confab_policy::DialInConferencingAccessNumber {
+            line_uri: "tel:+14255550100".into(),
+            primary_language: "fr-FR".into(),
+            ..Default::default()
+        };
+        let numbers = vec![("sip:dialin@example.test".to_string(), n)];
+        let found = |u: &str, ours: bool| access_number_of(&Uri::parse(u).unwrap(), &numbers, ours);
+        let want = Some(("sip:dialin@example.test".to_string(), "fr-FR".to_string()));
+        assert_eq!(found("tel:+14255550100", false), want);
+        assert_eq!(found("tel:+1-425-555-0100;phone-context=x", false), want);
+        assert_eq!(found("sip:+14255550100@example.test;user=phone", true), want);
+        assert_eq!(found("sip:dialin@example.test", true), want);
+        assert_eq!(found("sip:+14255550100@elsewhere.test", false), None);
+        assert_eq!(found("tel:+14255550199", false), None);
+        assert_eq!(found("sip:alice@example.test", true), None);
+    }
 }
