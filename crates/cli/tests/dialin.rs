@@ -297,17 +297,18 @@ fn phone_call(s: &Server, number: &str) -> Call {
 
 /// Through the attendant as a caller who is not the leader: the conference ID, `#` at the
 /// leader question, and (names are announced by default) a short recorded name.
-fn join_as_guest(c: &Call, conference_id: &str, by_info: bool) {
+fn join_as_guest(c: &Call, conference_id: &str, record_name: bool) {
     c.wait_for_speech(Duration::from_secs(20));
-    let _ = by_info;
     c.key(&format!("{conference_id}#"));
     c.wait_for_speech(Duration::from_secs(20)); // "if you are the leader, press star"
     c.key("#");
-    c.wait_for_speech(Duration::from_secs(20)); // "after the tone, say your name"
-    c.send_tone(300);
-    std::thread::sleep(Duration::from_millis(800));
-    c.send_tone(0);
-    c.key("#");
+    if record_name {
+        c.wait_for_speech(Duration::from_secs(20)); // "after the tone, say your name"
+        c.send_tone(300);
+        std::thread::sleep(Duration::from_millis(800));
+        c.send_tone(0);
+        c.key("#");
+    }
 }
 
 fn rest_roster(http: u16, key: &str) -> serde_json::Value {
@@ -395,7 +396,7 @@ fn a_phone_joins_by_number_and_conference_id_and_hears_the_meeting() {
 
     let phone = phone_call(&s, "+14255559999");
     // the attendant speaks (a prompt is speech, not silence or a tone)
-    join_as_guest(&phone, &id, false);
+    join_as_guest(&phone, &id, true);
     let v = wait_roster(http, &key, "the phone caller joins", |v| count(v, "participants", "phone") == 1);
     assert_eq!(count(&v, "lobby", "phone"), 0, "PstnCallersBypassLobby is True by default");
     // the phone hears the meeting: alice's 1000 Hz; alice hears the phone's 600 Hz
@@ -430,7 +431,7 @@ fn a_leader_pin_makes_a_presenter_who_admits_the_lobby_mutes_and_locks_by_keypad
 
     // a caller who is not the leader waits in the lobby (PstnCallersBypassLobby $false)
     let guest = phone_call(&s, "+14255559997");
-    join_as_guest(&guest, &id, false);
+    join_as_guest(&guest, &id, true);
     wait_roster(http, &key, "the guest waits", |v| count(v, "lobby", "phone") == 1);
 
     // the leader: conference ID, *, number, PIN — by SIP INFO
@@ -456,15 +457,150 @@ fn a_leader_pin_makes_a_presenter_who_admits_the_lobby_mutes_and_locks_by_keypad
     wait_roster(http, &key, "*6 mutes", |v| {
         v["participants"].as_array().unwrap().iter().any(|p| p["origin"] == "organizer" && p["muted"] == true)
     });
-    // a guest's *7 is a leader's command: nothing changes; the leader's *7 locks
-    leader.key("*7");
-    let m2 = s.cli(&["meeting", "show", &key, "--json"]);
-    assert!(m2.contains(&key));
-    // the next caller waits (bypass or not) once a leader locked the meeting
-    let late = phone_call(&s, "+14255559996");
-    join_as_guest(&late, &id, false);
-    wait_roster(http, &key, "the late caller waits", |v| count(v, "lobby", "phone") == 1);
+    // the admitted guest's *6 mutes itself; its *8 (a leader's command) admits nobody
+    guest.key("*6");
+    wait_roster(http, &key, "the guest's *6 mutes it", |v| {
+        v["participants"].as_array().unwrap().iter().any(|p| p["origin"] == "phone" && p["muted"] == true)
+    });
 }
+
+#[test]
+fn star_seven_locks_the_meeting_so_the_next_caller_waits() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27500, http));
+    // PstnCallersBypassLobby: callers get in directly
+    let m = setup(&s, &["--access", "Everyone", "--pstn-bypass-lobby", "true"]);
+    let (key, id) = (str_of(&m, "key"), str_of(&m, "conference_id"));
+    let mut leader = phone_call(&s, "+14255550101");
+    leader.wait_for_speech(Duration::from_secs(20));
+    leader.info(&format!("{id}#"));
+    leader.wait_for_speech(Duration::from_secs(20));
+    leader.info("*101#70713#");
+    wait_roster(http, &key, "the leader joins", |v| count(v, "participants", "organizer") == 1);
+    let first = phone_call(&s, "+14255559993");
+    join_as_guest(&first, &id, true);
+    wait_roster(http, &key, "a caller gets in directly", |v| count(v, "participants", "phone") == 1);
+    // a caller's *7 is a leader's command: nothing changes
+    first.key("*7");
+    let second = phone_call(&s, "+14255559992");
+    join_as_guest(&second, &id, true);
+    wait_roster(http, &key, "still open", |v| count(v, "participants", "phone") == 2);
+    // the leader's *7 locks: the next caller waits
+    leader.key("*7");
+    let third = phone_call(&s, "+14255559991");
+    join_as_guest(&third, &id, true);
+    let v = wait_roster(http, &key, "the locked meeting's lobby", |v| count(v, "lobby", "phone") == 1);
+    assert_eq!(count(&v, "participants", "phone"), 2);
+}
+
+#[test]
+fn entry_announcements_follow_the_dial_in_configuration() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27600, http));
+    let m = setup(&s, &["--access", "Everyone"]);
+    let (uri, id) = (str_of(&m, "uri"), str_of(&m, "conference_id"));
+    s.configure(
+        "Set-CsDialInConferencingConfiguration -Identity Global \
+         -EntryExitAnnouncementsEnabledByDefault $true -EntryExitAnnouncementsType ToneOnly",
+    );
+    // a quiet participant listens
+    let alice = sip_participant(&s, "user0002", &uri, 0);
+    let phone = phone_call(&s, "+14255559990");
+    // ToneOnly: nobody records a name
+    join_as_guest(&phone, &id, false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let x = alice.listen(300);
+        let level = rms(&x);
+        if level > 200.0
+            && (goertzel(&x, 8000.0, 600.0) + goertzel(&x, 8000.0, 900.0)) > 0.1 * level * level
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no entry tone heard");
+    }
+}
+
+#[test]
+fn a_presenter_has_the_focus_dial_out_to_a_user() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27700, http));
+    let m = setup(&s, &["--access", "Everyone"]);
+    let (uri, key) = (str_of(&m, "uri"), str_of(&m, "key"));
+    let mut carol = Ua::udp("user0003", s.addr());
+    let r = carol.register(600);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let mut org = Call::dial(Ua::udp("user0001", s.addr()), &uri);
+    let mut refer = |target: &str| {
+        org.seq += 1;
+        let mut req = org.ua.in_dialog(
+            Method::Refer,
+            &org.remote,
+            &[],
+            &org.from,
+            &org.to,
+            &org.call_id,
+            org.seq,
+        );
+        req.headers.push(HeaderName::ReferTo, format!("<{target}>"));
+        org.ua.send(&req);
+        org.ua.expect_response(&Method::Refer, org.seq, 200..=699)
+    };
+    // phone numbers need voice routes; other domains are not dialled
+    assert_eq!(refer("tel:+14255550123").status(), Some(488));
+    assert_eq!(refer("sip:bob@elsewhere.test").status(), Some(403));
+    let r = refer("sip:user0003@example.test");
+    assert_eq!(r.status(), Some(202), "{}", first_line(&r));
+    // the focus calls carol with the MCU's offer
+    let inv = carol.expect_request(Method::Invite);
+    let theirs = String::from_utf8_lossy(&inv.body).to_string();
+    assert!(theirs.contains("PCMU") && theirs.contains("telephone-event"), "{theirs}");
+    assert!(inv.header(&HeaderName::Contact).unwrap().contains("isfocus"));
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut ok = confab_sip::response_to(&inv, 200, None, Some("carol1"));
+    ok.headers
+        .push(HeaderName::Contact, format!("<{}>", carol.contact_uri()));
+    ok.set_body("application/sdp", offer(rtp.local_addr().unwrap().port()));
+    carol.send(&ok);
+    let ack = carol.expect_request(Method::Ack);
+    assert_eq!(ack.call_id(), inv.call_id());
+    let v = wait_roster(http, &key, "carol joins", |v| {
+        v["participants"].as_array().unwrap().iter().any(|p| p["display"] == "user0003@example.test" && p["origin"] == "enterprise")
+    });
+    assert_eq!(v["lobby"].as_array().unwrap().len(), 0, "a presenter's callee bypasses the lobby");
+    // the organizer hears how it went: 100 Trying, then 200 OK
+    // (in CSeq order: UDP may reorder)
+    let mut frags = vec![];
+    while frags.len() < 2 {
+        let n = org.ua.expect("REFER NOTIFY", |m| m.method() == Some(&Method::Notify));
+        org.ua.reply(&n, 200, "o");
+        frags.push((n.cseq().unwrap().seq, String::from_utf8_lossy(&n.body).to_string()));
+    }
+    frags.sort();
+    assert!(frags[0].1.contains("100 Trying") && frags[1].1.contains("200 OK"), "{frags:?}");
+    // carol's media reaches the MCU: she hears the organizer's tone
+    let dest = sdp_addr(&inv.body).expect("the focus's offer");
+    org.send_tone(700);
+    let heard = Arc::new(Mutex::new(vec![]));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let (heard, stop) = (heard.clone(), stop.clone());
+        let (tone, keys) = (Arc::new(AtomicU32::new(0)), Arc::new(Mutex::new(vec![])));
+        std::thread::spawn(move || media(rtp, dest, tone, keys, heard, stop));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(Duration::from_millis(400));
+        let x = std::mem::take(&mut *heard.lock().unwrap());
+        let level = rms(&x);
+        if level > 200.0 && goertzel(&x, 8000.0, 700.0) > 0.1 * level * level {
+            break;
+        }
+        assert!(Instant::now() < deadline, "carol never heard the meeting");
+    }
+    stop.store(true, Ordering::Relaxed);
+}
+
 
 /// Get-CsClientPinInfo's IsLockedOut.
 fn locked_out(info: &str) -> bool {

@@ -1007,6 +1007,17 @@ fn kinds() -> [&'static str; 19] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_reads_every_document_kind_it_enforces() {
+        for def in policy::definitions().iter().filter(|d| d.read_by_server) {
+            assert!(
+                kinds().contains(&def.noun),
+                "{} is read by the server (read_by_server) but not loaded by read_documents",
+                def.noun
+            );
+        }
+    }
     use serde_json::json;
 
     fn docs(list: &[(&str, &str, Value)]) -> PolicySet {
