@@ -26,6 +26,8 @@ mod common;
 use common::{first_json, free_port, Server, DOMAIN};
 #[path = "common/console.rs"]
 mod console;
+#[path = "common/audio.rs"]
+mod audio;
 
 use console::{port_free, strip_ansi, Log};
 use std::io::Write;
@@ -368,6 +370,18 @@ impl Clients {
         (pos, addr)
     }
 
+    /// Presses phone keys in `name`'s call (baresip 1.0 sends each as an RFC 4733
+    /// telephone-event), at a person's keying pace.
+    fn keys(&mut self, name: &str, digits: &str) {
+        eprintln!("[{:5.1}s] {name} keys {digits}", self.elapsed());
+        for d in digits.chars() {
+            let c = self.get(name);
+            c.stdin.write_all(d.to_string().as_bytes()).unwrap();
+            c.stdin.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// Hangs up the calls of `names` (one command each, in a row, so that they leave the
     /// meeting at nearly the same moment), waits until each call is over, then makes each
     /// client quit and waits for it to exit, so that its recordings are closed.
@@ -634,6 +648,7 @@ fn start_server(ports: &Ports, http: u16) -> Server {
 struct Meeting {
     uri: String,
     key: String,
+    conference_id: String,
 }
 
 /// `confab meeting create --organizer user0001 --access ACCESS --json`.
@@ -656,6 +671,7 @@ fn create_meeting(server: &Server, access: &str) -> Meeting {
     let m = Meeting {
         uri: field("uri"),
         key: field("key"),
+        conference_id: field("conference_id"),
     };
     assert!(
         m.uri.starts_with("sip:user0001@example.test;") && m.uri.contains(&m.key),
@@ -1156,4 +1172,81 @@ fn tone_analysis_finds_the_tones_present_and_not_the_absent() {
     );
     assert!(Wav::parse(b"RIFF\0\0\0\0WAVEdata\0\0\0\0").is_err());
     assert!(Wav::parse(b"not a wav").is_err());
+}
+
+/// Waits until confab's log has `n` lines with all of `needles`.
+fn wait_log_lines(server: &Server, what: &str, needles: &[&str], n: usize) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let log = server.log_text();
+        let found = log
+            .lines()
+            .map(strip_ansi)
+            .filter(|l| needles.iter().all(|x| l.contains(x)))
+            .count();
+        if found >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "confab never logged {what} ({n})");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two baresip users call the dial-in access number (its `sip:<number>@<domain>;user=phone`
+/// form) and key the conference ID by RFC 4733 telephone-events, and `#` at the leader
+/// question (SIP INFO keys, which baresip 1.0 cannot send, are sipp's in dialin.rs). The attendant's prompts are speech in what they record,
+/// and once in, each hears the other two and not itself.
+#[test]
+fn baresip_callers_dial_in_by_conference_id_with_rfc4733() {
+    let ports = pick_ports();
+    let t0 = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = start_server(&ports, free_port("127.0.0.1"));
+    server.cli(common::ADD_ROOT);
+    server.configure(
+        "New-CsDialInConferencingAccessNumber -PrimaryUri \"sip:dialin@example.test\" \
+         -DisplayNumber \"+1 425 555 0100\" -LineUri \"tel:+14255550100\" -Regions Redmond \
+         -PrimaryLanguage en-US; \
+         Set-CsDialInConferencingConfiguration -Identity Global -EntryExitAnnouncementsType ToneOnly",
+    );
+    let meeting = create_meeting(&server, "Everyone");
+    let mut clients = Clients::new(t0, tmp.path());
+    let a = Spec::user("user0001", TONE_A, "PCMU/8000/1");
+    let b = Spec::user("user0002", TONE_B, "PCMU/8000/1");
+    let c = Spec::user("user0003", TONE_C, "PCMU/8000/1");
+    for s in [&a, &b, &c] {
+        clients.spawn(s.clone(), &ports);
+    }
+    clients.join("user0001", &meeting.uri);
+    for (i, name) in ["user0002", "user0003"].into_iter().enumerate() {
+        let from = clients.log(name).len();
+        clients.command(name, "/dial sip:+14255550100@example.test;user=phone");
+        clients.wait_for(name, "call established", from, "Call established: ");
+        wait_log_lines(&server, "the attendant answering", &["dial-in call answered by the attendant"], i + 1);
+        clients.keys(name, &format!("{}#", meeting.conference_id));
+        wait_log_lines(&server, "the conference ID found", &["conference ID looked up", "found=true"], i + 1);
+        clients.keys(name, "#");
+        wait_log_lines(&server, "the caller joining", &["dial-in caller joined"], i + 1);
+    }
+    std::thread::sleep(TALK);
+    clients.hang_up_and_quit(&["user0001", "user0002", "user0003"]);
+    for (s, others) in [
+        (&a, vec![TONE_B, TONE_C]),
+        (&b, vec![TONE_A, TONE_C]),
+        (&c, vec![TONE_A, TONE_B]),
+    ] {
+        let wav = clients.recording(s.name);
+        assert_hears(s.name, wav.span(-3.0, -0.3), wav.rate, &others, s.tone);
+    }
+    // the attendant's welcome, in what the callers heard first: speech (loud, mostly in
+    // the telephone band), not silence and not a tone
+    for name in ["user0002", "user0003"] {
+        let wav = clients.recording(name);
+        let x = wav.span(0.2, 2.2);
+        let (level, band) = (audio::rms(x), audio::band_energy_ratio(x, wav.rate as f64, 300.0, 3400.0));
+        assert!(level > 300.0 && band > 0.6, "{name}: the welcome prompt (rms {level:.0}, speech band {band:.2})");
+    }
+    drop(clients);
+    drop(server);
+    assert!(t0.elapsed() < Duration::from_secs(90));
 }
