@@ -661,3 +661,148 @@ fn only_gateways_and_our_users_reach_the_access_number() {
     assert!(c2.is_none());
     assert_eq!(r.status(), Some(404), "{}", first_line(&r));
 }
+
+/// A sipp "gateway" scenario: over TCP from 127.0.0.1 (a trusted peer) it calls the access
+/// number with an SDP offer, then keys `groups` by SIP INFO (`application/dtmf-relay`, one
+/// key per INFO, each answered 200), pausing `pause_ms` between groups (a caller waits for
+/// the next prompt), stays `hold_ms`, and hangs up.
+fn sipp_info_scenario(groups: &[&str], pause_ms: u32, hold_ms: u32) -> String {
+    let mut x = String::from(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="dialin_info">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE tel:+14255550100 SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: "Gateway" <sip:+14255558888@[local_ip];user=phone>;tag=[pid]G[call_number]
+      To: <tel:+14255550100>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:gw@[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      Max-Forwards: 70
+      From: "Gateway" <sip:+14255558888@[local_ip];user=phone>;tag=[pid]G[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="1500"/>
+"#,
+    );
+    let mut cseq = 1;
+    for g in groups {
+        for k in g.chars() {
+            cseq += 1;
+            x.push_str(&format!(
+                r#"  <send>
+    <![CDATA[
+
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      Max-Forwards: 70
+      From: "Gateway" <sip:+14255558888@[local_ip];user=phone>;tag=[pid]G[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={k}
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200"/>
+"#
+            ));
+        }
+        x.push_str(&format!("  <pause milliseconds=\"{pause_ms}\"/>\n"));
+    }
+    cseq += 1;
+    x.push_str(&format!(
+        r#"  <pause milliseconds="{hold_ms}"/>
+  <send>
+    <![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      Max-Forwards: 70
+      From: "Gateway" <sip:+14255558888@[local_ip];user=phone>;tag=[pid]G[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: {cseq} BYE
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"#
+    ));
+    x
+}
+
+#[test]
+fn a_sipp_gateway_keys_the_conference_id_and_leader_pin_by_sip_info() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27800, http));
+    let m = setup(&s, &["--access", "Everyone"]);
+    let (key, id) = (str_of(&m, "key"), str_of(&m, "conference_id"));
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("dialin_info.xml");
+    let conf = format!("{id}#");
+    std::fs::write(
+        &xml,
+        sipp_info_scenario(&[&conf, "*", "101#", "70713#"], 1200, 6000),
+    )
+    .unwrap();
+    let mut sipp = std::process::Command::new("timeout")
+        .args(["-k", "5", "60", "sipp"])
+        .args(["-i", "127.0.0.1", "-t", "t1", "-nostdin", "-m", "1"])
+        .args(["-mp", &free_port("127.0.0.1").to_string()])
+        .args(["-p", &free_port("127.0.0.1").to_string()])
+        .arg("-sf")
+        .arg(&xml)
+        .arg(format!("127.0.0.1:{}", s.addr().port()))
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sipp is installed (apt-get install sip-tester)");
+    // the leader's PIN, keyed by INFO, makes the organizer a participant
+    wait_roster(http, &key, "the sipp leader joins", |v| {
+        origins(v, "participants").contains(&("organizer".into(), "organizer".into()))
+    });
+    let out = sipp.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sipp failed:\n{text}");
+}
