@@ -415,6 +415,23 @@ fn keys_by_sip_info_and_three_wrong_conference_ids_end_the_call() {
     setup(&s, &["--access", "Everyone"]);
     let mut phone = phone_call(&s, "+14255559998");
     phone.wait_for_speech(Duration::from_secs(20));
+    // a signal that is no key is refused, not guessed at
+    for body in ["Signal=55\r\nDuration=160\r\n", "Signal=\r\n", "Signal=\u{7f}\r\n"] {
+        phone.seq += 1;
+        let mut info = phone.ua.in_dialog(
+            Method::Info,
+            &phone.remote,
+            &[],
+            &phone.from,
+            &phone.to,
+            &phone.call_id,
+            phone.seq,
+        );
+        info.set_body("application/dtmf-relay", body.to_string());
+        phone.ua.send(&info);
+        let r = phone.ua.expect_response(&Method::Info, phone.seq, 200..=699);
+        assert_eq!(r.status(), Some(400), "{body:?}: {}", first_line(&r));
+    }
     for _ in 0..3 {
         phone.info("1111111#");
         std::thread::sleep(Duration::from_millis(300));

@@ -43,6 +43,55 @@ pub(crate) struct DialIn {
     echoes: u8,
 }
 
+/// Failed leader PINs per meeting, per caller number and per gateway over [`PIN_WINDOW`]:
+/// PIN guessing is slowed down beyond the store's per-user lockout (which a guesser could
+/// otherwise spread over many users, or use to lock every leader out from one gateway).
+#[derive(Default)]
+pub(crate) struct PinLimiter {
+    counts: HashMap<String, (u32, Instant)>,
+}
+
+impl PinLimiter {
+    /// The most keys kept: expired ones are dropped beyond it, and past it new ones are
+    /// not counted (the counts already there still limit).
+    const MAX_KEYS: usize = 10_000;
+
+    fn keys(meeting: &str, caller: &str, gateway: IpAddr) -> [(String, u32); 3] {
+        [
+            (format!("m:{meeting}"), PIN_FAILURES_PER_MEETING),
+            (format!("n:{caller}"), PIN_FAILURES_PER_CALLER),
+            (format!("g:{gateway}"), PIN_FAILURES_PER_GATEWAY),
+        ]
+    }
+
+    /// Whether a PIN check for this meeting, caller and gateway is refused for now.
+    pub(crate) fn limited(&self, meeting: &str, caller: &str, gateway: IpAddr, now: Instant) -> bool {
+        Self::keys(meeting, caller, gateway).iter().any(|(k, max)| {
+            self.counts.get(k).is_some_and(|(n, since)| {
+                *n >= *max && now.saturating_duration_since(*since) < PIN_WINDOW
+            })
+        })
+    }
+
+    /// Counts a failed PIN check.
+    pub(crate) fn failed(&mut self, meeting: &str, caller: &str, gateway: IpAddr, now: Instant) {
+        if self.counts.len() >= Self::MAX_KEYS {
+            self.counts
+                .retain(|_, (_, since)| now.saturating_duration_since(*since) < PIN_WINDOW);
+        }
+        for (k, _) in Self::keys(meeting, caller, gateway) {
+            if self.counts.len() >= Self::MAX_KEYS && !self.counts.contains_key(&k) {
+                continue;
+            }
+            let e = self.counts.entry(k).or_insert((0, now));
+            if now.saturating_duration_since(e.1) >= PIN_WINDOW {
+                *e = (0, now);
+            }
+            e.0 += 1;
+        }
+    }
+}
+
 /// Where speech goes: one leg (a prompt) or a whole meeting (an announcement).
 #[derive(Clone, Copy, Debug)]
 pub enum SpeechTo {
@@ -339,16 +388,7 @@ impl Core {
                     let Some(m) = d.meeting.as_deref() else {
                         continue;
                     };
-                    let limit_keys = [
-                        (format!("m:{}", m.key), PIN_FAILURES_PER_MEETING),
-                        (format!("n:{}", d.caller), PIN_FAILURES_PER_CALLER),
-                        (format!("g:{}", d.gateway), PIN_FAILURES_PER_GATEWAY),
-                    ];
-                    let limited = limit_keys.iter().any(|(k, max)| {
-                        st.pin_failures
-                            .get(k)
-                            .is_some_and(|(n, since)| *n >= *max && now.saturating_duration_since(*since) < PIN_WINDOW)
-                    });
+                    let limited = st.pin_failures.limited(&m.key, &d.caller, d.gateway, now);
                     let organizer_only = self.policies.get().dial_in_configuration().pin_auth_type
                         == confab_policy::PinAuthType::OrganizerOnly;
                     let effect = crate::effects::Effect::VerifyPin {
@@ -494,25 +534,12 @@ impl Core {
             else {
                 return;
             };
-            let keys = [
-                format!("m:{}", d.meeting.as_deref().map(|m| m.key.as_str()).unwrap_or("")),
-                format!("n:{}", d.caller),
-                format!("g:{}", d.gateway),
-            ];
+            let meeting = d.meeting.as_deref().map(|m| m.key.clone()).unwrap_or_default();
+            let (caller, gateway) = (d.caller.clone(), d.gateway);
             tracing::info!(participant = id, caller = %d.caller, ?verified, "dial-in leader PIN checked");
             let acts = d.attendant.verified(verified.clone());
             if !matches!(verified, Verified::Leader(_)) {
-                if st.pin_failures.len() > 10_000 {
-                    st.pin_failures
-                        .retain(|_, (_, since)| now.saturating_duration_since(*since) < PIN_WINDOW);
-                }
-                for k in keys {
-                    let e = st.pin_failures.entry(k).or_insert((0, now));
-                    if now.saturating_duration_since(e.1) >= PIN_WINDOW {
-                        *e = (0, now);
-                    }
-                    e.0 += 1;
-                }
+                st.pin_failures.failed(&meeting, &caller, gateway, now);
             }
             self.attendant_acts(&mut st, id, acts, now, &mut sends);
         }
@@ -971,6 +998,39 @@ fn rules_locked(c: &Conf) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pin_failures_are_limited_per_caller_meeting_and_gateway_for_a_window() {
+        let t = Instant::now();
+        let gw: IpAddr = "192.0.2.1".parse().unwrap();
+        let other_gw: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut l = PinLimiter::default();
+        for _ in 0..PIN_FAILURES_PER_CALLER {
+            assert!(!l.limited("M1", "+1555", gw, t));
+            l.failed("M1", "+1555", gw, t);
+        }
+        // that caller is stopped, on any meeting and gateway; another caller is not
+        assert!(l.limited("M2", "+1555", other_gw, t));
+        assert!(!l.limited("M2", "+1666", other_gw, t));
+        // many callers on one meeting: the meeting is stopped
+        for i in 0..PIN_FAILURES_PER_MEETING {
+            l.failed("M3", &format!("+1{i}"), other_gw, t);
+        }
+        assert!(l.limited("M3", "+1999", "192.0.2.3".parse().unwrap(), t));
+        // one gateway guessing across meetings and callers: the gateway is stopped
+        let g3: IpAddr = "192.0.2.9".parse().unwrap();
+        for i in 0..PIN_FAILURES_PER_GATEWAY {
+            l.failed(&format!("X{i}"), &format!("+2{i}"), g3, t);
+        }
+        assert!(l.limited("Y", "+3", g3, t));
+        // the window passes
+        assert!(!l.limited("M2", "+1555", other_gw, t + PIN_WINDOW));
+        // the table is bounded
+        for i in 0..PinLimiter::MAX_KEYS {
+            l.failed(&format!("Z{i}"), "+4", gw, t);
+        }
+        assert!(l.counts.len() <= PinLimiter::MAX_KEYS);
+    }
 
     #[test]
     fn access_numbers_by_tel_uri_number_or_their_own_uri() {

@@ -109,7 +109,7 @@ struct State {
     dialogs: HashMap<(String, String), (String, DialogRef)>,
     next_room: u64,
     /// Failed leader PINs per meeting, caller number and gateway (dial-in rate limits).
-    pin_failures: HashMap<String, (u32, Instant)>,
+    pin_failures: dialin::PinLimiter,
     /// Dial-outs ringing, by Call-ID.
     dial_outs: HashMap<String, dialout::DialOut>,
 }
