@@ -6,9 +6,9 @@
 //! (Goertzel). Conference IDs and PINs by RFC 4733 and by SIP INFO, wrong IDs, leader PINs,
 //! the lobby switch, keypad commands, PIN lockout, and who may call the access number.
 
-mod common;
 #[path = "common/audio.rs"]
 mod audio;
+mod common;
 
 use audio::*;
 use common::*;
@@ -106,7 +106,8 @@ fn media(
     heard: Arc<Mutex<Vec<i16>>>,
     stop: Arc<AtomicBool>,
 ) {
-    rtp.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(2)))
+        .unwrap();
     let mut tx = RtpSender::new(&rtp, dest, 0, 0x5eed);
     let start = Instant::now();
     let mut n: u32 = 0;
@@ -186,7 +187,8 @@ impl Call {
             Arc::new(AtomicBool::new(false)),
         );
         {
-            let (tone, keys, heard, stop) = (tone.clone(), keys.clone(), heard.clone(), stop.clone());
+            let (tone, keys, heard, stop) =
+                (tone.clone(), keys.clone(), heard.clone(), stop.clone());
             std::thread::spawn(move || media(rtp, dest, tone, keys, heard, stop));
         }
         let call = Call {
@@ -266,7 +268,10 @@ impl Call {
         let deadline = Instant::now() + within;
         loop {
             let x = self.listen(600);
-            if x.len() > 2400 && rms(&x) > 300.0 && band_energy_ratio(&x, 8000.0, 300.0, 3400.0) > 0.6 {
+            if x.len() > 2400
+                && rms(&x) > 300.0
+                && band_energy_ratio(&x, 8000.0, 300.0, 3400.0) > 0.6
+            {
                 return;
             }
             assert!(Instant::now() < deadline, "no speech heard");
@@ -274,7 +279,9 @@ impl Call {
     }
 
     fn expect_bye(&mut self, within: Duration) {
-        let bye = self.ua.expect("BYE from the server", |m| m.method() == Some(&Method::Bye));
+        let bye = self
+            .ua
+            .expect("BYE from the server", |m| m.method() == Some(&Method::Bye));
         let _ = within;
         assert_eq!(bye.call_id().unwrap().as_str(), self.call_id);
         self.ua.reply(&bye, 200, "x");
@@ -362,7 +369,12 @@ fn origins(v: &serde_json::Value, list: &str) -> Vec<(String, String)> {
 }
 
 /// Waits until the meeting's roster (REST) satisfies `cond`.
-fn wait_roster(http: u16, key: &str, what: &str, cond: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+fn wait_roster(
+    http: u16,
+    key: &str,
+    what: &str,
+    cond: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let v = rest_roster(http, key);
@@ -391,14 +403,24 @@ fn a_phone_joins_by_number_and_conference_id_and_hears_the_meeting() {
     let http = free_port("127.0.0.1");
     let s = Server::start(5, &config(27000, http));
     let m = setup(&s, &["--access", "Everyone"]);
-    let (uri, key, id) = (str_of(&m, "uri"), str_of(&m, "key"), str_of(&m, "conference_id"));
+    let (uri, key, id) = (
+        str_of(&m, "uri"),
+        str_of(&m, "key"),
+        str_of(&m, "conference_id"),
+    );
     let alice = sip_participant(&s, "user0002", &uri, 1000);
 
     let phone = phone_call(&s, "+14255559999");
     // the attendant speaks (a prompt is speech, not silence or a tone)
     join_as_guest(&phone, &id, true);
-    let v = wait_roster(http, &key, "the phone caller joins", |v| count(v, "participants", "phone") == 1);
-    assert_eq!(count(&v, "lobby", "phone"), 0, "PstnCallersBypassLobby is True by default");
+    let v = wait_roster(http, &key, "the phone caller joins", |v| {
+        count(v, "participants", "phone") == 1
+    });
+    assert_eq!(
+        count(&v, "lobby", "phone"),
+        0,
+        "PstnCallersBypassLobby is True by default"
+    );
     // the phone hears the meeting: alice's 1000 Hz; alice hears the phone's 600 Hz
     phone.wait_to_hear(1000.0, Duration::from_secs(10));
     phone.send_tone(600);
@@ -416,7 +438,11 @@ fn keys_by_sip_info_and_three_wrong_conference_ids_end_the_call() {
     let mut phone = phone_call(&s, "+14255559998");
     phone.wait_for_speech(Duration::from_secs(20));
     // a signal that is no key is refused, not guessed at
-    for body in ["Signal=55\r\nDuration=160\r\n", "Signal=\r\n", "Signal=\u{7f}\r\n"] {
+    for body in [
+        "Signal=55\r\nDuration=160\r\n",
+        "Signal=\r\n",
+        "Signal=\u{7f}\r\n",
+    ] {
         phone.seq += 1;
         let mut info = phone.ua.in_dialog(
             Method::Info,
@@ -429,7 +455,9 @@ fn keys_by_sip_info_and_three_wrong_conference_ids_end_the_call() {
         );
         info.set_body("application/dtmf-relay", body.to_string());
         phone.ua.send(&info);
-        let r = phone.ua.expect_response(&Method::Info, phone.seq, 200..=699);
+        let r = phone
+            .ua
+            .expect_response(&Method::Info, phone.seq, 200..=699);
         assert_eq!(r.status(), Some(400), "{body:?}: {}", first_line(&r));
     }
     for _ in 0..3 {
@@ -443,13 +471,18 @@ fn keys_by_sip_info_and_three_wrong_conference_ids_end_the_call() {
 fn a_leader_pin_makes_a_presenter_who_admits_the_lobby_mutes_and_locks_by_keypad() {
     let http = free_port("127.0.0.1");
     let s = Server::start(5, &config(27200, http));
-    let m = setup(&s, &["--access", "Everyone", "--pstn-bypass-lobby", "false"]);
+    let m = setup(
+        &s,
+        &["--access", "Everyone", "--pstn-bypass-lobby", "false"],
+    );
     let (key, id) = (str_of(&m, "key"), str_of(&m, "conference_id"));
 
     // a caller who is not the leader waits in the lobby (PstnCallersBypassLobby $false)
     let guest = phone_call(&s, "+14255559997");
     join_as_guest(&guest, &id, true);
-    wait_roster(http, &key, "the guest waits", |v| count(v, "lobby", "phone") == 1);
+    wait_roster(http, &key, "the guest waits", |v| {
+        count(v, "lobby", "phone") == 1
+    });
 
     // the leader: conference ID, *, number, PIN — by SIP INFO
     let mut leader = phone_call(&s, "+14255550101");
@@ -472,12 +505,20 @@ fn a_leader_pin_makes_a_presenter_who_admits_the_lobby_mutes_and_locks_by_keypad
     // *6 mutes the leader
     leader.key("*6");
     wait_roster(http, &key, "*6 mutes", |v| {
-        v["participants"].as_array().unwrap().iter().any(|p| p["origin"] == "organizer" && p["muted"] == true)
+        v["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["origin"] == "organizer" && p["muted"] == true)
     });
     // the admitted guest's *6 mutes itself; its *8 (a leader's command) admits nobody
     guest.key("*6");
     wait_roster(http, &key, "the guest's *6 mutes it", |v| {
-        v["participants"].as_array().unwrap().iter().any(|p| p["origin"] == "phone" && p["muted"] == true)
+        v["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["origin"] == "phone" && p["muted"] == true)
     });
 }
 
@@ -493,20 +534,28 @@ fn star_seven_locks_the_meeting_so_the_next_caller_waits() {
     leader.info(&format!("{id}#"));
     leader.wait_for_speech(Duration::from_secs(20));
     leader.info("*101#70713#");
-    wait_roster(http, &key, "the leader joins", |v| count(v, "participants", "organizer") == 1);
+    wait_roster(http, &key, "the leader joins", |v| {
+        count(v, "participants", "organizer") == 1
+    });
     let first = phone_call(&s, "+14255559993");
     join_as_guest(&first, &id, true);
-    wait_roster(http, &key, "a caller gets in directly", |v| count(v, "participants", "phone") == 1);
+    wait_roster(http, &key, "a caller gets in directly", |v| {
+        count(v, "participants", "phone") == 1
+    });
     // a caller's *7 is a leader's command: nothing changes
     first.key("*7");
     let second = phone_call(&s, "+14255559992");
     join_as_guest(&second, &id, true);
-    wait_roster(http, &key, "still open", |v| count(v, "participants", "phone") == 2);
+    wait_roster(http, &key, "still open", |v| {
+        count(v, "participants", "phone") == 2
+    });
     // the leader's *7 locks: the next caller waits
     leader.key("*7");
     let third = phone_call(&s, "+14255559991");
     join_as_guest(&third, &id, true);
-    let v = wait_roster(http, &key, "the locked meeting's lobby", |v| count(v, "lobby", "phone") == 1);
+    let v = wait_roster(http, &key, "the locked meeting's lobby", |v| {
+        count(v, "lobby", "phone") == 1
+    });
     assert_eq!(count(&v, "participants", "phone"), 2);
 }
 
@@ -571,8 +620,14 @@ fn a_presenter_has_the_focus_dial_out_to_a_user() {
     // the focus calls carol with the MCU's offer
     let inv = carol.expect_request(Method::Invite);
     let theirs = String::from_utf8_lossy(&inv.body).to_string();
-    assert!(theirs.contains("PCMU") && theirs.contains("telephone-event"), "{theirs}");
-    assert!(inv.header(&HeaderName::Contact).unwrap().contains("isfocus"));
+    assert!(
+        theirs.contains("PCMU") && theirs.contains("telephone-event"),
+        "{theirs}"
+    );
+    assert!(inv
+        .header(&HeaderName::Contact)
+        .unwrap()
+        .contains("isfocus"));
     let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut ok = confab_sip::response_to(&inv, 200, None, Some("carol1"));
     ok.headers
@@ -582,19 +637,35 @@ fn a_presenter_has_the_focus_dial_out_to_a_user() {
     let ack = carol.expect_request(Method::Ack);
     assert_eq!(ack.call_id(), inv.call_id());
     let v = wait_roster(http, &key, "carol joins", |v| {
-        v["participants"].as_array().unwrap().iter().any(|p| p["display"] == "user0003@example.test" && p["origin"] == "enterprise")
+        v["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["display"] == "user0003@example.test" && p["origin"] == "enterprise")
     });
-    assert_eq!(v["lobby"].as_array().unwrap().len(), 0, "a presenter's callee bypasses the lobby");
+    assert_eq!(
+        v["lobby"].as_array().unwrap().len(),
+        0,
+        "a presenter's callee bypasses the lobby"
+    );
     // the organizer hears how it went: 100 Trying, then 200 OK
     // (in CSeq order: UDP may reorder)
     let mut frags = vec![];
     while frags.len() < 2 {
-        let n = org.ua.expect("REFER NOTIFY", |m| m.method() == Some(&Method::Notify));
+        let n = org
+            .ua
+            .expect("REFER NOTIFY", |m| m.method() == Some(&Method::Notify));
         org.ua.reply(&n, 200, "o");
-        frags.push((n.cseq().unwrap().seq, String::from_utf8_lossy(&n.body).to_string()));
+        frags.push((
+            n.cseq().unwrap().seq,
+            String::from_utf8_lossy(&n.body).to_string(),
+        ));
     }
     frags.sort();
-    assert!(frags[0].1.contains("100 Trying") && frags[1].1.contains("200 OK"), "{frags:?}");
+    assert!(
+        frags[0].1.contains("100 Trying") && frags[1].1.contains("200 OK"),
+        "{frags:?}"
+    );
     // carol's media reaches the MCU: she hears the organizer's tone
     let dest = sdp_addr(&inv.body).expect("the focus's offer");
     org.send_tone(700);
@@ -617,7 +688,6 @@ fn a_presenter_has_the_focus_dial_out_to_a_user() {
     }
     stop.store(true, Ordering::Relaxed);
 }
-
 
 /// Get-CsClientPinInfo's IsLockedOut.
 fn locked_out(info: &str) -> bool {
@@ -802,7 +872,7 @@ fn a_sipp_gateway_keys_the_conference_id_and_leader_pin_by_sip_info() {
         sipp_info_scenario(&[&conf, "*", "101#", "70713#"], 1200, 6000),
     )
     .unwrap();
-    let mut sipp = std::process::Command::new("timeout")
+    let sipp = std::process::Command::new("timeout")
         .args(["-k", "5", "60", "sipp"])
         .args(["-i", "127.0.0.1", "-t", "t1", "-nostdin", "-m", "1"])
         .args(["-mp", &free_port("127.0.0.1").to_string()])
@@ -820,6 +890,7 @@ fn a_sipp_gateway_keys_the_conference_id_and_leader_pin_by_sip_info() {
         origins(v, "participants").contains(&("organizer".into(), "organizer".into()))
     });
     let out = sipp.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "sipp failed:\n{text}");
 }

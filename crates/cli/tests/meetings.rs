@@ -489,7 +489,7 @@ fn unknown_keys_other_organizers_and_bad_offers_are_refused() {
 #[test]
 fn max_meeting_size_anonymous_policy_and_ip_audio_follow_the_organizers_policy() {
     let s = Server::start(5, &meetings_config(21600, ""));
-    s.cli(&ADD_ROOT.to_vec());
+    s.cli(ADD_ROOT);
     s.configure(
         "New-CsConferencingPolicy -Identity Tag:SmallMeetings -MaxMeetingSize 2 -AllowAnonymousParticipantsInMeetings $false\n\
          Grant-CsConferencingPolicy -Identity sip:user0001@example.test -PolicyName SmallMeetings\n\
@@ -660,7 +660,7 @@ fn lobby_times_out_when_nobody_admits() {
 #[test]
 fn cookbook_client_media_port_range_refuses_offers_outside_it() {
     let s = Server::start(5, &meetings_config(22400, ""));
-    s.cli(&ADD_ROOT.to_vec());
+    s.cli(ADD_ROOT);
     let warn = s.configure(
         "Set-CsConferencingConfiguration -Identity global -ClientMediaPortRangeEnabled $True -ClientAudioPort 25000 -ClientAudioPortRange 40",
     );
@@ -837,7 +837,7 @@ fn a_participant_on_tcp_joins_and_leaves() {
 #[test]
 fn cookbook_conferencing_security_recipe_changes_behaviour() {
     let s = Server::start(5, &meetings_config(24400, ""));
-    s.cli(&ADD_ROOT.to_vec());
+    s.cli(ADD_ROOT);
     // before: assigned meetings by default (one per organizer, the same key every time),
     // anonymous callers allowed into an Everyone meeting
     let a1 = create(&s, &["--organizer", "user0002", "--access", "Everyone"]);

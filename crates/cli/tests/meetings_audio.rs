@@ -24,10 +24,10 @@
 mod common;
 
 use common::{first_json, free_port, Server, DOMAIN};
-#[path = "common/console.rs"]
-mod console;
 #[path = "common/audio.rs"]
 mod audio;
+#[path = "common/console.rs"]
+mod console;
 
 use console::{port_free, strip_ansi, Log};
 use std::io::Write;
@@ -1187,7 +1187,10 @@ fn wait_log_lines(server: &Server, what: &str, needles: &[&str], n: usize) {
         if found >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "confab never logged {what} ({n})");
+        assert!(
+            Instant::now() < deadline,
+            "confab never logged {what} ({n})"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -1222,11 +1225,26 @@ fn baresip_callers_dial_in_by_conference_id_with_rfc4733() {
         let from = clients.log(name).len();
         clients.command(name, "/dial sip:+14255550100@example.test;user=phone");
         clients.wait_for(name, "call established", from, "Call established: ");
-        wait_log_lines(&server, "the attendant answering", &["dial-in call answered by the attendant"], i + 1);
+        wait_log_lines(
+            &server,
+            "the attendant answering",
+            &["dial-in call answered by the attendant"],
+            i + 1,
+        );
         clients.keys(name, &format!("{}#", meeting.conference_id));
-        wait_log_lines(&server, "the conference ID found", &["conference ID looked up", "found=true"], i + 1);
+        wait_log_lines(
+            &server,
+            "the conference ID found",
+            &["conference ID looked up", "found=true"],
+            i + 1,
+        );
         clients.keys(name, "#");
-        wait_log_lines(&server, "the caller joining", &["dial-in caller joined"], i + 1);
+        wait_log_lines(
+            &server,
+            "the caller joining",
+            &["dial-in caller joined"],
+            i + 1,
+        );
     }
     std::thread::sleep(TALK);
     clients.hang_up_and_quit(&["user0001", "user0002", "user0003"]);
@@ -1243,8 +1261,14 @@ fn baresip_callers_dial_in_by_conference_id_with_rfc4733() {
     for name in ["user0002", "user0003"] {
         let wav = clients.recording(name);
         let x = wav.span(0.2, 2.2);
-        let (level, band) = (audio::rms(x), audio::band_energy_ratio(x, wav.rate as f64, 300.0, 3400.0));
-        assert!(level > 300.0 && band > 0.6, "{name}: the welcome prompt (rms {level:.0}, speech band {band:.2})");
+        let (level, band) = (
+            audio::rms(x),
+            audio::band_energy_ratio(x, wav.rate as f64, 300.0, 3400.0),
+        );
+        assert!(
+            level > 300.0 && band > 0.6,
+            "{name}: the welcome prompt (rms {level:.0}, speech band {band:.2})"
+        );
     }
     drop(clients);
     drop(server);

@@ -15,11 +15,11 @@ pub mod wav;
 
 pub use clip::Clip;
 pub use codec::Codec;
-pub use prompts::{Prompt, Prompts};
 pub use engine::{
     client_audio_port_range, Engine, EngineConfig, EngineStats, LegId, LegMode, MediaError,
     MediaEvent, RoomId,
 };
+pub use prompts::{Prompt, Prompts};
 pub use sdp::sdp_offer;
 
 #[cfg(test)]

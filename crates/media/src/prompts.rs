@@ -991,7 +991,7 @@ mod tests {
         let burst = Clip::tone(500.0, 400, 2000);
         pcm.extend_from_slice(burst.pcm());
         pcm[4800 + 3000] = 30000;
-        pcm.extend(std::iter::repeat(0).take(8000));
+        pcm.extend(std::iter::repeat_n(0, 8000));
         let c = finish(&pcm);
         // Trimmed to the burst (less its ramps' quietest parts) plus 20 ms before and
         // 60 ms after.

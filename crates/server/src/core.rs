@@ -1086,9 +1086,9 @@ impl Core {
         out: &mut Vec<Outgoing>,
     ) {
         let own = match req.method() {
-            Some(Method::Invite) => Own::DialOut(
-                req.call_id().map(|c| c.to_string()).unwrap_or_default(),
-            ),
+            Some(Method::Invite) => {
+                Own::DialOut(req.call_id().map(|c| c.to_string()).unwrap_or_default())
+            }
             Some(Method::Cancel) => Own::Cancel,
             _ => Own::Request(notify_sub),
         };

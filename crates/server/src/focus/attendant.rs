@@ -47,13 +47,18 @@ pub enum Act {
     /// Look the meeting with this conference ID up.
     Lookup(String),
     /// Check this leader's number and PIN.
-    Verify { number: String, pin: String },
+    Verify {
+        number: String,
+        pin: String,
+    },
     /// Record the caller's name (a beep first).
     Record,
     StopRecording,
     /// Join the meeting: as the leader whose PIN was checked (`user@domain`), or as a phone
     /// caller.
-    Join { leader: Option<String> },
+    Join {
+        leader: Option<String>,
+    },
     /// Play the prompt, then hang up.
     Goodbye(Prompt),
     /// Hang up now (the goodbye has played).
@@ -365,7 +370,10 @@ mod tests {
         let acts = keys(&mut a, "1234567#", t);
         assert_eq!(acts.first(), Some(&Act::Play(vec![])), "barge-in");
         assert_eq!(acts.last(), Some(&Act::Lookup("1234567".into())));
-        assert_eq!(a.looked_up(true), vec![Act::Play(vec![Prompt::LeaderQuestion])]);
+        assert_eq!(
+            a.looked_up(true),
+            vec![Act::Play(vec![Prompt::LeaderQuestion])]
+        );
         assert_eq!(
             keys(&mut a, "*", t),
             vec![Act::Play(vec![]), Act::Play(vec![Prompt::EnterNumber])]
@@ -408,7 +416,10 @@ mod tests {
                 assert_eq!(acts, vec![Act::Goodbye(Prompt::Goodbye)]);
             }
         }
-        assert!(keys(&mut a, "1#", t).is_empty(), "keys after goodbye do nothing");
+        assert!(
+            keys(&mut a, "1#", t).is_empty(),
+            "keys after goodbye do nothing"
+        );
         assert_eq!(a.prompt_done(t), vec![Act::HangUp]);
     }
 
@@ -499,9 +510,18 @@ mod tests {
             info_digit("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"),
             Some('5')
         );
-        assert_eq!(info_digit("application/dtmf-relay", b"Signal= #\r\n"), Some('#'));
-        assert_eq!(info_digit("application/dtmf-relay", b"Signal=*\r\n"), Some('*'));
-        assert_eq!(info_digit("application/dtmf-relay", b"Signal=11\r\n"), Some('#'));
+        assert_eq!(
+            info_digit("application/dtmf-relay", b"Signal= #\r\n"),
+            Some('#')
+        );
+        assert_eq!(
+            info_digit("application/dtmf-relay", b"Signal=*\r\n"),
+            Some('*')
+        );
+        assert_eq!(
+            info_digit("application/dtmf-relay", b"Signal=11\r\n"),
+            Some('#')
+        );
         assert_eq!(info_digit("application/dtmf", b"7"), Some('7'));
         assert_eq!(info_digit("application/dtmf-relay", b"Signal=55\r\n"), None);
         assert_eq!(info_digit("application/dtmf-relay", b"Duration=100"), None);

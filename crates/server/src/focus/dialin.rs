@@ -65,7 +65,13 @@ impl PinLimiter {
     }
 
     /// Whether a PIN check for this meeting, caller and gateway is refused for now.
-    pub(crate) fn limited(&self, meeting: &str, caller: &str, gateway: IpAddr, now: Instant) -> bool {
+    pub(crate) fn limited(
+        &self,
+        meeting: &str,
+        caller: &str,
+        gateway: IpAddr,
+        now: Instant,
+    ) -> bool {
         Self::keys(meeting, caller, gateway).iter().any(|(k, max)| {
             self.counts.get(k).is_some_and(|(n, since)| {
                 *n >= *max && now.saturating_duration_since(*since) < PIN_WINDOW
@@ -188,7 +194,8 @@ impl Core {
             }
             _ => {
                 let mut r = self.error_response(msg, 405, "Method Not Allowed");
-                r.headers.push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
+                r.headers
+                    .push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
                 return Verdict::Respond(r);
             }
         }
@@ -209,7 +216,11 @@ impl Core {
             Caller::Enterprise(k) if !self.origin_is_peer(src) => k.clone(),
             _ => msg
                 .from_hdr()
-                .and_then(|f| f.uri().user.map(|u| u.split(';').next().unwrap_or("").to_string()))
+                .and_then(|f| {
+                    f.uri()
+                        .user
+                        .map(|u| u.split(';').next().unwrap_or("").to_string())
+                })
                 .filter(|u| !u.is_empty() && u.len() <= 32)
                 .unwrap_or_else(|| "unknown".into()),
         };
@@ -326,7 +337,10 @@ impl Core {
             .strip_prefix("sip:")
             .and_then(|u| u.split_once('@'))
             .map(|(u, _)| u)
-            .filter(|u| u.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)))
+            .filter(|u| {
+                u.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+            })
             .unwrap_or("attendant");
         format!(
             "<sip:{user}@{};transport={}>",
@@ -375,10 +389,8 @@ impl Core {
                     self.speak(SpeechTo::Leg(leg), &lang, vec![SpeechPart::Prompt(prompt)]);
                 }
                 Act::Lookup(conference_id) => {
-                    let submitted = self.submit(crate::effects::Effect::FindConference {
-                        id,
-                        conference_id,
-                    });
+                    let submitted =
+                        self.submit(crate::effects::Effect::FindConference { id, conference_id });
                     if !submitted {
                         let acts = d.attendant.goodbye(Prompt::Goodbye);
                         return self.attendant_acts(st, id, acts, now, sends);
@@ -534,7 +546,11 @@ impl Core {
             else {
                 return;
             };
-            let meeting = d.meeting.as_deref().map(|m| m.key.clone()).unwrap_or_default();
+            let meeting = d
+                .meeting
+                .as_deref()
+                .map(|m| m.key.clone())
+                .unwrap_or_default();
             let (caller, gateway) = (d.caller.clone(), d.gateway);
             tracing::info!(participant = id, caller = %d.caller, ?verified, "dial-in leader PIN checked");
             let acts = d.attendant.verified(verified.clone());
@@ -573,7 +589,11 @@ impl Core {
             return;
         };
         let p = self.policies.get();
-        let rules = rules_of(&m, &p.conferencing_policy(&m.organizer), p.meeting_configuration());
+        let rules = rules_of(
+            &m,
+            &p.conferencing_policy(&m.organizer),
+            p.meeting_configuration(),
+        );
         let dial_cfg = p.dial_in_configuration().clone();
         drop(p);
         let present = st.confs.get(&m.key).map_or(0, |c| c.participants.len());
@@ -716,7 +736,11 @@ impl Core {
         if !c.announce || c.key == ATTENDANT {
             return;
         }
-        let lang = if c.lang.is_empty() { DEFAULT_LANG } else { &c.lang };
+        let lang = if c.lang.is_empty() {
+            DEFAULT_LANG
+        } else {
+            &c.lang
+        };
         let parts = if c.names {
             let name = match &p.name {
                 Some(clip) => SpeechPart::Clip(clip.clone()),
@@ -732,7 +756,11 @@ impl Core {
             ]
         } else {
             // a rising pair of tones for a join, a falling one for a departure
-            let (a, b) = if joined { (600.0, 900.0) } else { (900.0, 600.0) };
+            let (a, b) = if joined {
+                (600.0, 900.0)
+            } else {
+                (900.0, 600.0)
+            };
             vec![SpeechPart::Clip(Arc::new(Clip::concat(&[
                 &Clip::tone(a, 150, 6000),
                 &Clip::tone(b, 150, 6000),
@@ -887,12 +915,15 @@ impl Core {
             }
             Command::RollCall => {
                 let mut parts = vec![SpeechPart::Prompt(Prompt::RollCall)];
-                parts.extend(c.participants.iter().filter(|p| !p.lobby && p.id != id).map(
-                    |p| match &p.name {
-                        Some(clip) => SpeechPart::Clip(clip.clone()),
-                        None => SpeechPart::Text(p.display.clone()),
-                    },
-                ));
+                parts.extend(
+                    c.participants
+                        .iter()
+                        .filter(|p| !p.lobby && p.id != id)
+                        .map(|p| match &p.name {
+                            Some(clip) => SpeechPart::Clip(clip.clone()),
+                            None => SpeechPart::Text(p.display.clone()),
+                        }),
+                );
                 say(parts);
             }
         }
@@ -900,7 +931,12 @@ impl Core {
 
     /// What the MCU reports of a leg of a dial-in caller or participant: keys, the end of
     /// prompts, a recorded name.
-    pub(super) fn dial_in_media_event(&self, ev: MediaEvent, now: Instant, out: &mut Vec<Outgoing>) {
+    pub(super) fn dial_in_media_event(
+        &self,
+        ev: MediaEvent,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
         let leg = match &ev {
             MediaEvent::Dtmf { leg, .. }
             | MediaEvent::PromptDone { leg }
@@ -1044,7 +1080,10 @@ mod tests {
         let want = Some(("sip:dialin@example.test".to_string(), "fr-FR".to_string()));
         assert_eq!(found("tel:+14255550100", false), want);
         assert_eq!(found("tel:+1-425-555-0100;phone-context=x", false), want);
-        assert_eq!(found("sip:+14255550100@example.test;user=phone", true), want);
+        assert_eq!(
+            found("sip:+14255550100@example.test;user=phone", true),
+            want
+        );
         assert_eq!(found("sip:dialin@example.test", true), want);
         assert_eq!(found("sip:+14255550100@elsewhere.test", false), None);
         assert_eq!(found("tel:+14255550199", false), None);

@@ -69,7 +69,9 @@ impl Core {
         let raw = raw.split(['>', '?']).next().unwrap_or("").trim();
         let uri = Uri::parse(raw).map_err(|_| (400, format!("Not a URI: {raw:.64}")))?;
         if uri.scheme == confab_sip::Scheme::Tel
-            || uri.param("user").is_some_and(|u| u.eq_ignore_ascii_case("phone"))
+            || uri
+                .param("user")
+                .is_some_and(|u| u.eq_ignore_ascii_case("phone"))
         {
             return Err((
                 488,
@@ -83,7 +85,10 @@ impl Core {
             ));
         };
         let key = crate::users::user_key(user, uri.host);
-        if c.participants.iter().any(|p| p.key.as_deref() == Some(key.as_str())) {
+        if c.participants
+            .iter()
+            .any(|p| p.key.as_deref() == Some(key.as_str()))
+        {
             return Err((486, format!("{key} is already in the meeting")));
         }
         if c.participants.len() >= c.rules.max_size {
@@ -106,7 +111,11 @@ impl Core {
         let call_id = random_token(20);
         let our_tag = random_token(16);
         let ruri = t.uri.clone().unwrap_or_else(|| format!("sip:{key}"));
-        let from = format!("\"{}\" <{}>;tag={our_tag}", c.subject.replace('"', ""), c.uri);
+        let from = format!(
+            "\"{}\" <{}>;tag={our_tag}",
+            c.subject.replace('"', ""),
+            c.uri
+        );
         let to = format!("<sip:{key}>");
         let Some(via) = self.own_via(&t.dest) else {
             media.close_leg(leg);
@@ -219,7 +228,10 @@ impl Core {
                     }
                     d.dialog.cseq = 1;
                     let body = std::str::from_utf8(&r.body).unwrap_or("");
-                    match (media.answer_leg(d.leg, body), st.confs.contains_key(&d.conf_key)) {
+                    match (
+                        media.answer_leg(d.leg, body),
+                        st.confs.contains_key(&d.conf_key),
+                    ) {
                         (Ok(()), true) => Ok(()),
                         (res, _) => {
                             // a bad answer, or the meeting ended meanwhile: hang up
@@ -299,7 +311,8 @@ impl Core {
         status: u16,
         sends: &mut Sends,
     ) {
-        let Some(p) = referrer.and_then(|id| st.confs.get_mut(conf_key)?.participant_mut(id)) else {
+        let Some(p) = referrer.and_then(|id| st.confs.get_mut(conf_key)?.participant_mut(id))
+        else {
             return;
         };
         if let Some(n) = refer_notify(self, &mut p.dialog, status, true) {
@@ -321,7 +334,12 @@ impl Core {
 }
 
 /// A NOTIFY of a REFER's implicit subscription with `status` as sipfrag (RFC 3515 §2.4.5).
-pub(super) fn refer_notify(core: &Core, d: &mut Dialog, status: u16, last: bool) -> Option<Message> {
+pub(super) fn refer_notify(
+    core: &Core,
+    d: &mut Dialog,
+    status: u16,
+    last: bool,
+) -> Option<Message> {
     let mut n = d.request(core, Method::Notify)?;
     n.headers.push(HeaderName::Event, "refer");
     n.headers.push(
@@ -391,7 +409,9 @@ impl Core {
                 st.confs
                     .get_mut(conf_key)
                     .and_then(|c| c.participant_mut(pid))
-                    .and_then(|p| refer_notify(self, &mut p.dialog, 100, false).map(|n| (n, p.dialog.dest)))
+                    .and_then(|p| {
+                        refer_notify(self, &mut p.dialog, 100, false).map(|n| (n, p.dialog.dest))
+                    })
             } else {
                 Dialog::new(msg, src, self, tag)
                     .ok()

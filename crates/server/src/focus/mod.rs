@@ -30,17 +30,17 @@
 pub mod admission;
 pub(crate) mod attendant;
 mod dialin;
-mod dialout;
 mod dialog;
+mod dialout;
 mod im;
 pub(crate) mod keypad;
 mod live;
 pub(crate) mod roster;
 mod subscriptions;
 
-use dialog::{fix_to, rename_from, Dialog};
 pub(crate) use dialin::{access_number_of, DEFAULT_LANG};
 pub use dialin::{SpeechPart, SpeechTo};
+use dialog::{fix_to, rename_from, Dialog};
 pub use live::{LiveAction, LiveFailure, LiveParticipant, LiveView};
 use subscriptions::Subscription;
 
@@ -268,9 +268,9 @@ impl Focus {
         lobby_timeout: Duration,
         max_participants: usize,
     ) -> Focus {
-        let prompts = media.as_ref().map(|_| {
-            std::sync::Arc::new(confab_media::Prompts::new(prompts_dir.clone()))
-        });
+        let prompts = media
+            .as_ref()
+            .map(|_| std::sync::Arc::new(confab_media::Prompts::new(prompts_dir.clone())));
         Focus {
             state: Mutex::new(State::default()),
             next_expiry: Mutex::new(None),
