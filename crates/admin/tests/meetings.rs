@@ -3,41 +3,12 @@
 //! log, bad input.
 
 use confab_admin::object::Obj;
-use confab_admin::{principal_for, ExecError, Session};
-use confab_store::{AuditFilter, NewUser, Store};
+use confab_admin::ExecError;
+use confab_store::AuditFilter;
 use serde_json::{json, Value};
 
-const SALES: &str = "OU=Sales,DC=example,DC=test";
-
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
-    for (name, ou) in [("alice", Some(SALES)), ("bob", None)] {
-        s.add_user_in_ou(
-            &NewUser {
-                username: name,
-                domain: "example.test",
-                display_name: "",
-                password: "pw-secret",
-            },
-            ou,
-        )
-        .unwrap();
-    }
-    s.add_admin("root", "rootpassword1", &["CsAdministrator".into()])
-        .unwrap();
-    (dir, s)
-}
-
-fn session<'a>(s: &'a Store, admin: &str) -> Session<'a> {
-    let a = s.get_admin(admin).unwrap().unwrap();
-    Session::new(s, principal_for(s, &a).unwrap(), "test", "example.test")
-}
-
-fn run(sess: &mut Session, src: &str) -> confab_admin::Output {
-    sess.run(src)
-        .unwrap_or_else(|e| panic!("{src}\n  failed: {e}"))
-}
+mod common;
+use common::{run, session, store, SALES};
 
 fn prop(o: &Obj, name: &str) -> Value {
     o.get(name)

@@ -320,10 +320,7 @@ fn join_as_guest(c: &Call, conference_id: &str, record_name: bool) {
 
 fn rest_roster(http: u16, key: &str) -> serde_json::Value {
     let url = format!("http://127.0.0.1:{http}/api/v1/meetings/{key}/roster");
-    let auth = format!(
-        "Basic {}",
-        base64(&format!("user0001@{DOMAIN}:pw-user0001"))
-    );
+    let auth = basic_auth(&format!("user0001@{DOMAIN}:pw-user0001"));
     let r = ureq::get(&url).set("Authorization", &auth).call();
     match r {
         Ok(r) => r.into_json().unwrap(),
@@ -333,25 +330,6 @@ fn rest_roster(http: u16, key: &str) -> serde_json::Value {
         }
         Err(e) => panic!("roster: {e}"),
     }
-}
-
-fn base64(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn origins(v: &serde_json::Value, list: &str) -> Vec<(String, String)> {
@@ -754,7 +732,23 @@ fn only_gateways_and_our_users_reach_the_access_number() {
 /// key per INFO, each answered 200), pausing `pause_ms` between groups (a caller waits for
 /// the next prompt), stays `hold_ms`, and hangs up.
 fn sipp_info_scenario(groups: &[&str], pause_ms: u32, hold_ms: u32) -> String {
-    let mut x = String::from(
+    const FROM: &str =
+        "From: \"Gateway\" <sip:+14255558888@[local_ip];user=phone>;tag=[pid]G[call_number]";
+    // a request inside the call (ACK, INFO, BYE): the route set and the focus's To
+    let in_dialog = |method: &str, cseq: u32, body: &str| {
+        let ct = if body.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: application/dtmf-relay\n      ".into()
+        };
+        format!(
+            "  <send>\n    <![CDATA[\n\n      {method} [next_url] SIP/2.0\n      \
+             Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      [routes]\n      \
+             Max-Forwards: 70\n      {FROM}\n      [last_To:]\n      Call-ID: [call_id]\n      \
+             CSeq: {cseq} {method}\n      {ct}Content-Length: [len]\n\n      {body}\n    ]]>\n  </send>\n"
+        )
+    };
+    let mut x = format!(
         r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="dialin_info">
@@ -764,7 +758,7 @@ fn sipp_info_scenario(groups: &[&str], pause_ms: u32, hold_ms: u32) -> String {
       INVITE tel:+14255550100 SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       Max-Forwards: 70
-      From: "Gateway" <sip:+14255558888@[local_ip];user=phone>;tag=[pid]G[call_number]
+      {FROM}
       To: <tel:+14255550100>
       Call-ID: [call_id]
       CSeq: 1 INVITE
@@ -786,75 +780,26 @@ fn sipp_info_scenario(groups: &[&str], pause_ms: u32, hold_ms: u32) -> String {
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200" rrs="true"/>
-  <send>
-    <![CDATA[
-
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      Max-Forwards: 70
-      From: "Gateway" <sip:+14255558888@[local_ip];user=phone>;tag=[pid]G[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <pause milliseconds="1500"/>
-"#,
+"#
     );
+    x.push_str(&in_dialog("ACK", 1, ""));
+    x.push_str("  <pause milliseconds=\"1500\"/>\n");
     let mut cseq = 1;
     for g in groups {
         for k in g.chars() {
             cseq += 1;
-            x.push_str(&format!(
-                r#"  <send>
-    <![CDATA[
-
-      INFO [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      Max-Forwards: 70
-      From: "Gateway" <sip:+14255558888@[local_ip];user=phone>;tag=[pid]G[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: {cseq} INFO
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
-
-      Signal={k}
-      Duration=160
-    ]]>
-  </send>
-  <recv response="200"/>
-"#
+            x.push_str(&in_dialog(
+                "INFO",
+                cseq,
+                &format!("Signal={k}\n      Duration=160"),
             ));
+            x.push_str("  <recv response=\"200\"/>\n");
         }
         x.push_str(&format!("  <pause milliseconds=\"{pause_ms}\"/>\n"));
     }
-    cseq += 1;
-    x.push_str(&format!(
-        r#"  <pause milliseconds="{hold_ms}"/>
-  <send>
-    <![CDATA[
-
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      Max-Forwards: 70
-      From: "Gateway" <sip:+14255558888@[local_ip];user=phone>;tag=[pid]G[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: {cseq} BYE
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200"/>
-</scenario>
-"#
-    ));
+    x.push_str(&format!("  <pause milliseconds=\"{hold_ms}\"/>\n"));
+    x.push_str(&in_dialog("BYE", cseq + 1, ""));
+    x.push_str("  <recv response=\"200\"/>\n</scenario>\n");
     x
 }
 

@@ -98,7 +98,7 @@ impl Env {
         body: Option<Value>,
     ) -> (u16, Value) {
         let url = format!("http://127.0.0.1:{}{path}", self.http);
-        let auth = format!("Basic {}", base64(&format!("{user}:{password}")));
+        let auth = basic_auth(&format!("{user}:{password}"));
         let req = ureq::request(method, &url).set("Authorization", &auth);
         let r = match body {
             Some(b) => req.send_json(b),
@@ -117,25 +117,6 @@ impl Env {
         let out = String::from_utf8_lossy(&o.stdout).to_string();
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
     }
-}
-
-fn base64(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The value of `Name : value` in the shell's list output.

@@ -252,7 +252,7 @@ impl Leg {
 /// The REST API as the organizer (HTTP Basic with the SIP password).
 fn rest(http: u16, method: &str, path: &str, user: &str) -> (u16, serde_json::Value) {
     let url = format!("http://127.0.0.1:{http}{path}");
-    let auth = format!("Basic {}", base64(&format!("{user}@{DOMAIN}:pw-{user}")));
+    let auth = basic_auth(&format!("{user}@{DOMAIN}:pw-{user}"));
     let r = ureq::request(method, &url)
         .set("Authorization", &auth)
         .call();
@@ -263,25 +263,6 @@ fn rest(http: u16, method: &str, path: &str, user: &str) -> (u16, serde_json::Va
         }
         Err(e) => panic!("{method} {path}: {e}"),
     }
-}
-
-fn base64(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn roster(http: u16, key: &str, user: &str) -> serde_json::Value {

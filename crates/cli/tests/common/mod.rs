@@ -1011,3 +1011,23 @@ pub fn first_json(text: &str) -> Option<serde_json::Value> {
         .next()?
         .ok()
 }
+
+/// An HTTP `Authorization: Basic` value for `user:password`.
+pub fn basic_auth(user_password: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = user_password.as_bytes();
+    let mut out = String::from("Basic ");
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

@@ -98,6 +98,16 @@ impl PinLimiter {
     }
 }
 
+impl State {
+    /// The dial-in caller `id` of the attendant's table.
+    fn dial_in(&mut self, id: u32) -> Option<&mut DialIn> {
+        self.confs
+            .get_mut(ATTENDANT)
+            .and_then(|c| c.participant_mut(id))
+            .and_then(|p| p.dial_in.as_deref_mut())
+    }
+}
+
 /// Where speech goes: one leg (a prompt) or a whole meeting (an announcement).
 #[derive(Clone, Copy, Debug)]
 pub enum SpeechTo {
@@ -268,13 +278,7 @@ impl Core {
                 .push(HeaderName::Contact, self.attendant_contact(&access_id, src));
             resp.headers.push(HeaderName::Allow, ALLOW);
             resp.set_body("application/sdp", Bytes::from(answer));
-            let unacked = (!src.transport.is_reliable()).then(|| Retransmit {
-                bytes: resp.to_bytes(),
-                cseq: msg.cseq().map(|c| c.seq).unwrap_or(0),
-                next: now + self.timers.t1,
-                interval: self.timers.t1,
-                give_up: now + self.timers.t1x64(),
-            });
+            let unacked = self.retransmit_2xx(&resp, msg, src, now);
             let (attendant, acts) = Attendant::start(record_names);
             tracing::info!(access = %access_id, caller = %caller_number, participant = id, "dial-in call answered by the attendant");
             c.participants.push(Participant {
@@ -491,12 +495,7 @@ impl Core {
         let mut sends = Sends::default();
         {
             let mut st = self.focus.state.lock();
-            let Some(d) = st
-                .confs
-                .get_mut(ATTENDANT)
-                .and_then(|c| c.participant_mut(id))
-                .and_then(|p| p.dial_in.as_mut())
-            else {
+            let Some(d) = st.dial_in(id) else {
                 return;
             };
             let meeting = match result {
@@ -538,12 +537,7 @@ impl Core {
         let mut sends = Sends::default();
         {
             let mut st = self.focus.state.lock();
-            let Some(d) = st
-                .confs
-                .get_mut(ATTENDANT)
-                .and_then(|c| c.participant_mut(id))
-                .and_then(|p| p.dial_in.as_mut())
-            else {
+            let Some(d) = st.dial_in(id) else {
                 return;
             };
             let meeting = d
@@ -609,12 +603,7 @@ impl Core {
         let (lobby, role) = match decision {
             Decision::Refuse(status, reason) => {
                 tracing::info!(meeting = %m.key, participant = id, status, reason, "dial-in join refused");
-                let Some(d) = st
-                    .confs
-                    .get_mut(ATTENDANT)
-                    .and_then(|c| c.participant_mut(id))
-                    .and_then(|p| p.dial_in.as_mut())
-                else {
+                let Some(d) = st.dial_in(id) else {
                     return;
                 };
                 let acts = d.attendant.goodbye(Prompt::NotAdmitted);
@@ -781,12 +770,7 @@ impl Core {
         sends: &mut Sends,
     ) {
         if conf_key == ATTENDANT {
-            let Some(d) = st
-                .confs
-                .get_mut(ATTENDANT)
-                .and_then(|c| c.participant_mut(id))
-                .and_then(|p| p.dial_in.as_mut())
-            else {
+            let Some(d) = st.dial_in(id) else {
                 return;
             };
             let acts = d.attendant.digit(key, now);
@@ -959,12 +943,7 @@ impl Core {
                     self.on_key(&mut st, &key, id, digit, now, &mut sends)
                 }
                 MediaEvent::PromptDone { .. } if key == ATTENDANT => {
-                    let Some(d) = st
-                        .confs
-                        .get_mut(ATTENDANT)
-                        .and_then(|c| c.participant_mut(id))
-                        .and_then(|p| p.dial_in.as_mut())
-                    else {
+                    let Some(d) = st.dial_in(id) else {
                         return;
                     };
                     if d.echoes > 0 {

@@ -91,20 +91,8 @@ impl Core {
         }
         // the implicit subscription's outcome (RFC 3515 §2.4.5), in the REFER's dialog: the
         // referrer's call with the focus, or the dialog this REFER made
-        let notify = |d: &mut Dialog| {
-            d.request(self, Method::Notify).map(|mut n| {
-                n.headers.push(HeaderName::Event, "refer");
-                n.headers.push(
-                    HeaderName::SubscriptionState,
-                    "terminated;reason=noresource",
-                );
-                n.set_body(
-                    "message/sipfrag;version=2.0",
-                    Bytes::from_static(b"SIP/2.0 200 OK\r\n"),
-                );
-                (n, d.dest)
-            })
-        };
+        let notify =
+            |d: &mut Dialog| super::dialout::refer_notify(self, d, 200, true).map(|n| (n, d.dest));
         let sent = if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
             let mut st = self.focus.state.lock();
             st.confs

@@ -444,6 +444,24 @@ impl Core {
         r
     }
 
+    /// A 2xx of the focus to retransmit until the ACK (RFC 3261 §13.3.1.4): over an
+    /// unreliable transport only.
+    fn retransmit_2xx(
+        &self,
+        resp: &Message,
+        req: &Message,
+        src: &Source,
+        now: Instant,
+    ) -> Option<Retransmit> {
+        (!src.transport.is_reliable()).then(|| Retransmit {
+            bytes: resp.to_bytes(),
+            cseq: req.cseq().map(|c| c.seq).unwrap_or(0),
+            next: now + self.timers.t1,
+            interval: self.timers.t1,
+            give_up: now + self.timers.t1x64(),
+        })
+    }
+
     /// The focus's Contact: the conference URI at this server's address, with `isfocus`.
     fn focus_contact(&self, conf_uri: &str, src: &Source) -> String {
         let l = crate::config::Listen {
@@ -655,13 +673,7 @@ impl Core {
         let id = conf.next_id;
         let mut resp = self.focus_response(req, 200, None, &our_tag, &conf_uri, src);
         resp.set_body("application/sdp", Bytes::from(answer));
-        let unacked = (!src.transport.is_reliable()).then(|| Retransmit {
-            bytes: resp.to_bytes(),
-            cseq: req.cseq().map(|c| c.seq).unwrap_or(0),
-            next: now + self.timers.t1,
-            interval: self.timers.t1,
-            give_up: now + self.timers.t1x64(),
-        });
+        let unacked = self.retransmit_2xx(&resp, req, src, now);
         let key = match &caller {
             Caller::Enterprise(k) | Caller::Federated(k) => Some(k.clone()),
             Caller::Anonymous => None,
@@ -889,14 +901,8 @@ impl Core {
                 .unwrap_or_default(),
         );
         resp.set_body("application/sdp", Bytes::from(answer));
-        if !src.transport.is_reliable() {
-            p.unacked = Some(Retransmit {
-                bytes: resp.to_bytes(),
-                cseq: msg.cseq().map(|c| c.seq).unwrap_or(0),
-                next: now + self.timers.t1,
-                interval: self.timers.t1,
-                give_up: now + self.timers.t1x64(),
-            });
+        if let Some(r) = self.retransmit_2xx(&resp, msg, src, now) {
+            p.unacked = Some(r);
         }
         let lobby = p.lobby;
         if changed && !lobby {

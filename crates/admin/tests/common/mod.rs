@@ -1,0 +1,38 @@
+//! What the shell tests against a real store share: a store with alice (in the Sales OU),
+//! bob (in no OU) and the administrator root; sessions; running a script.
+#![allow(dead_code)]
+
+use confab_admin::{principal_for, Session};
+use confab_store::{NewUser, Store};
+
+pub const SALES: &str = "OU=Sales,DC=example,DC=test";
+
+pub fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    for (name, ou) in [("alice", Some(SALES)), ("bob", None)] {
+        s.add_user_in_ou(
+            &NewUser {
+                username: name,
+                domain: "example.test",
+                display_name: "",
+                password: "pw-secret",
+            },
+            ou,
+        )
+        .unwrap();
+    }
+    s.add_admin("root", "rootpassword1", &["CsAdministrator".into()])
+        .unwrap();
+    (dir, s)
+}
+
+pub fn session<'a>(s: &'a Store, admin: &str) -> Session<'a> {
+    let a = s.get_admin(admin).unwrap().unwrap();
+    Session::new(s, principal_for(s, &a).unwrap(), "test", "example.test")
+}
+
+pub fn run(sess: &mut Session, src: &str) -> confab_admin::Output {
+    sess.run(src)
+        .unwrap_or_else(|e| panic!("{src}\n  failed: {e}"))
+}
