@@ -58,22 +58,6 @@ fn offer(port: u16) -> String {
     )
 }
 
-fn sdp_addr(body: &[u8]) -> Option<SocketAddr> {
-    let s = std::str::from_utf8(body).ok()?;
-    let ip = s
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?
-        .trim();
-    let port = s
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("m=audio "))?
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    Some(SocketAddr::new(ip.parse().ok()?, port))
-}
-
 /// A call: its SIP dialog and its RTP. What it sends is a tone (or silence) paced by a
 /// thread, with key presses slipped in; what it receives is decoded and kept.
 struct Call {

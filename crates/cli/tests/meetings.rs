@@ -72,23 +72,6 @@ fn offer(port: u16, codecs: &str) -> String {
     s
 }
 
-/// The c= address and m=audio port of an SDP body.
-fn sdp_addr(body: &[u8]) -> Option<SocketAddr> {
-    let s = std::str::from_utf8(body).ok()?;
-    let ip = s
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?
-        .trim();
-    let port = s
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("m=audio "))?
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    Some(SocketAddr::new(ip.parse().ok()?, port))
-}
-
 enum Who {
     User(&'static str),
     Anonymous,

@@ -1031,3 +1031,20 @@ pub fn basic_auth(user_password: &str) -> String {
     }
     out
 }
+
+/// The c= address and m=audio port of an SDP body.
+pub fn sdp_addr(body: &[u8]) -> Option<SocketAddr> {
+    let s = std::str::from_utf8(body).ok()?;
+    let ip = s
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?
+        .trim();
+    let port = s
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("m=audio "))?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    Some(SocketAddr::new(ip.parse().ok()?, port))
+}
