@@ -61,14 +61,27 @@ impl LiveMeetings for Live {
                 Some(true) => {}
             }
         }
+        let mut out = vec![];
+        if action == LiveAction::DialOut {
+            self.core
+                .live_dial_out(&key, who, Instant::now(), &mut out)
+                .map_err(|e| match e {
+                    LiveFailure::NotLive => LiveError::NotLive,
+                    LiveFailure::NoSuchParticipant => LiveError::NoSuchParticipant,
+                    LiveFailure::Invalid(m) => LiveError::Invalid(m),
+                })?;
+            let t = self.transports.clone();
+            tokio::runtime::Handle::current().spawn(async move { t.dispatch(&mut out).await });
+            return Ok(());
+        }
         let action = match action {
+            LiveAction::DialOut => unreachable!("handled above"),
             LiveAction::Admit => FocusAction::Admit,
             LiveAction::Deny => FocusAction::Deny,
             LiveAction::Mute => FocusAction::Mute,
             LiveAction::Unmute => FocusAction::Unmute,
             LiveAction::Remove => FocusAction::Remove,
         };
-        let mut out = vec![];
         self.core
             .live_act(&key, who, action, Instant::now(), &mut out)
             .map_err(|e| match e {

@@ -163,6 +163,14 @@ pub enum MeetingCmd {
         key: String,
         participant: String,
     },
+    /// Have the focus call a user of this server into the meeting (dial-out)
+    Dialout {
+        #[command(flatten)]
+        remote: Remote,
+        key: String,
+        /// The callee's SIP URI, e.g. sip:bob@example.test
+        target: String,
+    },
 }
 
 fn print_meeting(m: &Meeting, numbers: &[AccessNumber]) {
@@ -366,6 +374,11 @@ pub fn command(cmd: MeetingCmd) -> anyhow::Result<()> {
             key,
             participant,
         } => act(&remote, &key, &participant, "remove")?,
+        MeetingCmd::Dialout {
+            remote,
+            key,
+            target,
+        } => act(&remote, &key, &target, "dialout")?,
     }
     Ok(())
 }

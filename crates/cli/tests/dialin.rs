@@ -649,6 +649,35 @@ fn a_presenter_has_the_focus_dial_out_to_a_user() {
         assert!(Instant::now() < deadline, "carol never heard the meeting");
     }
     stop.store(true, Ordering::Relaxed);
+
+    // REST: the organizer has the focus call dave, who is busy: nobody joins
+    let mut dave = Ua::udp("user0004", s.addr());
+    assert_eq!(dave.register(600).status(), Some(200));
+    let url = format!(
+        "http://127.0.0.1:{http}/api/v1/meetings/{key}/participants/sip%3Auser0004%40example.test/dialout"
+    );
+    let r = ureq::post(&url)
+        .set(
+            "Authorization",
+            &basic_auth(&format!("user0001@{DOMAIN}:pw-user0001")),
+        )
+        .send_string("")
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let inv = dave.expect_request(Method::Invite);
+    dave.reply(&inv, 486, "dave1");
+    let ack = dave.expect_request(Method::Ack);
+    assert_eq!(ack.call_id(), inv.call_id());
+    let v = rest_roster(http, &key);
+    assert_eq!(v["participants"].as_array().unwrap().len(), 2, "{v}");
+    // a user who leads nothing cannot have the focus call anyone
+    let r = ureq::post(&url)
+        .set(
+            "Authorization",
+            &basic_auth(&format!("user0002@{DOMAIN}:pw-user0002")),
+        )
+        .send_string("");
+    assert!(matches!(r, Err(ureq::Error::Status(404 | 403, _))), "{r:?}");
 }
 
 /// Get-CsClientPinInfo's IsLockedOut.

@@ -71,11 +71,14 @@ pub enum LiveAction {
     Unmute,
     /// Remove a participant from the meeting.
     Remove,
+    /// Have the focus call someone in (the participant segment is the callee's SIP URI).
+    DialOut,
 }
 
 impl LiveAction {
     /// The route segments, as accepted.
-    pub const NAMES: &'static [&'static str] = &["admit", "deny", "mute", "unmute", "remove"];
+    pub const NAMES: &'static [&'static str] =
+        &["admit", "deny", "mute", "unmute", "remove", "dialout"];
 
     pub fn parse(s: &str) -> Option<LiveAction> {
         Some(match s.to_ascii_lowercase().as_str() {
@@ -84,6 +87,7 @@ impl LiveAction {
             "mute" => LiveAction::Mute,
             "unmute" => LiveAction::Unmute,
             "remove" | "eject" => LiveAction::Remove,
+            "dialout" => LiveAction::DialOut,
             _ => return None,
         })
     }
@@ -95,6 +99,7 @@ impl LiveAction {
             LiveAction::Mute => "mute",
             LiveAction::Unmute => "unmute",
             LiveAction::Remove => "remove",
+            LiveAction::DialOut => "dialout",
         }
     }
 }

@@ -253,11 +253,11 @@ pub fn document() -> Value {
         "parameters": [
             key_param,
             path_param("id", "The participant's id from the roster, URL-encoded.", "sip%3Abob%40example.test"),
-            {"name": "action", "in": "path", "required": true, "schema": {"type": "string", "enum": ["admit", "deny", "mute", "unmute", "remove"]}}
+            {"name": "action", "in": "path", "required": true, "schema": {"type": "string", "enum": ["admit", "deny", "mute", "unmute", "remove", "dialout"]}}
         ],
         "post": {
             "tags": ["meetings"],
-            "summary": "Admit or deny someone waiting in the lobby, mute, unmute or remove a participant (the organizer or a presenter, or an administrator allowed Remove-CsMeeting on the organizer; audited for administrators)",
+            "summary": "Admit or deny someone waiting in the lobby, mute, unmute or remove a participant, or dial out to a user of this server (dialout: the id is the callee's SIP URI; the focus calls them in) — the organizer or a presenter, or an administrator allowed Remove-CsMeeting on the organizer; audited for administrators",
             "operationId": "meetingParticipantAction",
             "security": meeting_security,
             "responses": {
