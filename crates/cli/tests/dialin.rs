@@ -852,3 +852,30 @@ fn a_sipp_gateway_keys_the_conference_id_and_leader_pin_by_sip_info() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "sipp failed:\n{text}");
 }
+
+/// Lync's clients' media port range (ClientMediaPortRangeEnabled) is for clients: a PSTN
+/// gateway's media ports are its own, so its callers still get in; a SIP client dialling
+/// the access number from outside the range is refused.
+#[test]
+fn the_clients_port_range_does_not_apply_to_gateways() {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(5, &config(27900, http));
+    let m = setup(&s, &["--access", "Everyone"]);
+    let (key, id) = (str_of(&m, "key"), str_of(&m, "conference_id"));
+    s.configure(
+        "Set-CsConferencingConfiguration -Identity Global -ClientMediaPortRangeEnabled $true \
+         -ClientAudioPort 5350 -ClientAudioPortRange 40",
+    );
+    let phone = phone_call(&s, "+14255559989");
+    join_as_guest(&phone, &id, true);
+    wait_roster(http, &key, "the gateway's caller joins", |v| {
+        count(v, "participants", "phone") == 1
+    });
+    let mut user = Ua::udp("user0003", s.addr());
+    let (c, r) = Call::try_dial(&mut user, ACCESS_SIP);
+    assert!(c.is_none());
+    assert_eq!(r.status(), Some(488), "{}", first_line(&r));
+}
+
+/// The access number as a SIP URI of our domain.
+const ACCESS_SIP: &str = "sip:+14255550100@example.test;user=phone";

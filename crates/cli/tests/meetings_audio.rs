@@ -87,10 +87,23 @@ impl Ports {
 /// block stays free to `port_free` until its processes have bound it).
 static CLAIMED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 
+/// A test's block goes back to the others when the test is done (its processes are gone
+/// by then: the clients and the server are dropped before the ports).
+impl Drop for Ports {
+    fn drop(&mut self) {
+        CLAIMED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&b| b != self.base);
+    }
+}
+
 /// Claims a free block. When another process (e.g. a second run of this file) holds them
 /// all, waits (bounded) for one to be released.
 fn pick_ports() -> Ports {
-    let deadline = Instant::now() + Duration::from_secs(40);
+    // four blocks for the tests of this file (run in parallel): a test may wait for
+    // others to finish
+    let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         {
             let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());

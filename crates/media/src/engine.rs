@@ -240,6 +240,8 @@ struct LegInfo {
     codec: Codec,
     /// A dial-out leg waiting for the answer to our offer.
     pending: bool,
+    /// The remote is a client (the clients' port range applies), not a gateway.
+    client: bool,
 }
 
 struct State {
@@ -277,6 +279,8 @@ struct Remote {
     mux: bool,
     /// The remote says it sends (so silence counts toward the timeout).
     sends: bool,
+    /// A client of ours: the clients' audio port range applies (not to a PSTN gateway).
+    client: bool,
 }
 
 impl Remote {
@@ -293,6 +297,7 @@ impl Remote {
             rtcp: SocketAddr::new(ip, 0),
             mux: false,
             sends: false,
+            client: true,
         }
     }
 
@@ -310,7 +315,13 @@ impl Remote {
             ),
             mux: n.rtcp_mux,
             sends: n.remote_sends(),
+            client: true,
         }
+    }
+
+    fn for_client(mut self, client: bool) -> Remote {
+        self.client = client;
+        self
     }
 }
 
@@ -494,15 +505,20 @@ impl Engine {
         })
     }
 
-    fn negotiate(&self, offer: &str, prefs: &[Codec]) -> Result<(Offer, Negotiated), MediaError> {
+    fn negotiate(
+        &self,
+        offer: &str,
+        prefs: &[Codec],
+        client: bool,
+    ) -> Result<(Offer, Negotiated), MediaError> {
         let parsed = sdp::parse_offer(offer)?;
         let neg = sdp::negotiate(&parsed, prefs)?;
-        self.check_remote(&neg)?;
+        self.check_remote(&neg, client)?;
         Ok((parsed, neg))
     }
 
-    /// The remote's address family is ours; its port is inside the clients' range.
-    fn check_remote(&self, neg: &Negotiated) -> Result<(), MediaError> {
+    /// The remote's address family is ours; a client's port is inside the clients' range.
+    fn check_remote(&self, neg: &Negotiated, client: bool) -> Result<(), MediaError> {
         if !neg.remote_ip.is_unspecified()
             && neg.remote_ip.is_ipv4() != self.inner.cfg.bind_ip.is_ipv4()
         {
@@ -511,7 +527,7 @@ impl Engine {
                 neg.remote_ip
             )));
         }
-        if !neg.remote_ip.is_unspecified() {
+        if client && !neg.remote_ip.is_unspecified() {
             let st = lock(&self.inner.state);
             if let Some(r) = &st.remote_range {
                 if !r.contains(&neg.remote_port) {
@@ -603,10 +619,26 @@ impl Engine {
         offer: &str,
         mode: LegMode,
     ) -> Result<(LegId, String), MediaError> {
-        let (parsed, neg) = self.negotiate(offer, &self.inner.cfg.codecs)?;
+        self.open_leg_for(room, offer, mode, true)
+    }
+
+    /// [`Engine::open_leg`] for a remote that is a client (`client`: the clients' audio
+    /// port range applies, Lync's ClientMediaPortRangeEnabled) or not (a PSTN gateway,
+    /// whose media ports are its own).
+    pub fn open_leg_for(
+        &self,
+        room: RoomId,
+        offer: &str,
+        mode: LegMode,
+        client: bool,
+    ) -> Result<(LegId, String), MediaError> {
+        let (parsed, neg) = self.negotiate(offer, &self.inner.cfg.codecs, client)?;
         let state = CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let (leg, thread, port, rtp_sock, rtcp_sock, session_id) =
             self.reserve(room, neg.codec, false)?;
+        if let Some(info) = lock(&self.inner.state).legs.get_mut(&leg) {
+            info.client = client;
+        }
         let answer = sdp::build_answer(&parsed, &neg, self.inner.cfg.bind_ip, port, session_id, 1);
         self.add(
             thread,
@@ -617,7 +649,7 @@ impl Engine {
                 state: Box::new(state),
                 rtp: rtp_sock,
                 rtcp: rtcp_sock,
-                remote: Remote::of(&neg),
+                remote: Remote::of(&neg).for_client(client),
             },
         )?;
         Ok((leg, answer))
@@ -658,6 +690,7 @@ impl Engine {
                     version: 1,
                     codec,
                     pending,
+                    client: true,
                 },
             );
             (leg, thread)
@@ -729,10 +762,10 @@ impl Engine {
     /// A re-INVITE's offer on an existing leg (hold = sendonly/inactive/c=0.0.0.0, resume,
     /// new address): returns the new answer (same ports, o= version incremented).
     pub fn update_leg(&self, leg: LegId, offer: &str) -> Result<String, MediaError> {
-        let current = lock(&self.inner.state)
+        let (current, client) = lock(&self.inner.state)
             .legs
             .get(&leg)
-            .map(|i| i.codec)
+            .map(|i| (i.codec, i.client))
             .ok_or(MediaError::Closed)?;
         // Keep the codec if the new offer still has it.
         let mut prefs = Vec::with_capacity(self.inner.cfg.codecs.len());
@@ -745,7 +778,7 @@ impl Engine {
                 .copied()
                 .filter(|c| *c != current),
         );
-        let (parsed, neg) = self.negotiate(offer, &prefs)?;
+        let (parsed, neg) = self.negotiate(offer, &prefs, client)?;
         let state = if neg.codec != current {
             Some(Box::new(
                 CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?,
@@ -778,7 +811,7 @@ impl Engine {
                 leg,
                 cfg: Self::leg_config(&neg, LegMode::Active),
                 state,
-                remote: Remote::of(&neg),
+                remote: Remote::of(&neg).for_client(client),
             },
         )?;
         drop(st);
@@ -1340,7 +1373,7 @@ impl MixThread {
                             self.local.dropped += 1;
                             continue;
                         }
-                        if let Some(r) = &range {
+                        if let Some(r) = range.as_ref().filter(|_| n.remote.client) {
                             if !r.contains(&src.port()) {
                                 self.local.port_range += 1;
                                 self.local.dropped += 1;
@@ -1607,7 +1640,7 @@ impl Engine {
     pub fn answer_leg(&self, leg: LegId, answer: &str) -> Result<(), MediaError> {
         let parsed = sdp::parse_offer(answer)?;
         let neg = sdp::negotiate_answer(&parsed, &self.inner.cfg.codecs)?;
-        self.check_remote(&neg)?;
+        self.check_remote(&neg, true)?;
         let state = CodecState::new(neg.codec).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let mut st = lock(&self.inner.state);
         let info = st.legs.get_mut(&leg).ok_or(MediaError::Closed)?;

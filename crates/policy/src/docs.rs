@@ -173,7 +173,7 @@ document! {
         => "ContentGracePeriod", text(32), NO_CONTENT;
     max_bandwidth_per_app_sharing_service_mb: i64 = 375
         => "MaxBandwidthPerAppSharingServiceMb", int(1, 10000), NO_CONTENT;
-    client_audio_port: i64 = 5350 => "ClientAudioPort", PORT, Enforced("with ClientMediaPortRangeEnabled: the MCU refuses offers (488) and drops RTP/RTCP from clients' ports outside ClientAudioPort .. +ClientAudioPortRange (confab-media engine)");
+    client_audio_port: i64 = 5350 => "ClientAudioPort", PORT, Enforced("with ClientMediaPortRangeEnabled: the MCU refuses offers (488) and drops RTP/RTCP from clients' ports outside ClientAudioPort .. +ClientAudioPortRange (confab-media engine); a PSTN gateway (trusted peer) calling a dial-in access number is no client and is not held to it");
     client_audio_port_range: i64 = 40 => "ClientAudioPortRange", RANGE, Enforced("with ClientMediaPortRangeEnabled: the size of the clients' audio port range the MCU accepts");
     client_video_port: i64 = 5350 => "ClientVideoPort", PORT, NO_VIDEO;
     client_video_port_range: i64 = 40 => "ClientVideoPortRange", RANGE, NO_VIDEO;

@@ -189,7 +189,9 @@ fn enforcement_is_declared_for_every_property() {
         cp,
         [
             "AllowIPAudio",
+            "AllowAnonymousUsersToDialOut",
             "AllowAnonymousParticipantsInMeetings",
+            "EnableDialInConferencing",
             "MaxMeetingSize"
         ]
     );

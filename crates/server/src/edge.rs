@@ -1241,6 +1241,7 @@ mod tests {
                     "CsAllowedDomain",
                     "CsBlockedDomain",
                     "CsInformationBarrier",
+                    "CsDialInConferencingAccessNumber",
                     "CsUserPolicyAssignment",
                 ]
                 .contains(&k.as_str())

@@ -245,7 +245,9 @@ impl Core {
                 return Verdict::reply(503, "Conferencing capacity reached on this server");
             }
             let room = st.new_room();
-            let (leg, answer) = match media.open_leg(room, offer, LegMode::Active) {
+            // a gateway's media ports are its own: the clients' port range is for clients
+            let client = !self.origin_is_peer(src);
+            let (leg, answer) = match media.open_leg_for(room, offer, LegMode::Active, client) {
                 Ok(x) => x,
                 Err(e) => {
                     let (s, r) = media_status(&e);
