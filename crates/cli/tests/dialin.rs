@@ -262,6 +262,17 @@ impl Call {
         }
     }
 
+    /// Waits until it hears (nearly) nothing for 600 ms: what was playing is over.
+    fn wait_for_quiet(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if rms(&self.listen(600)) < 150.0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never quiet");
+        }
+    }
+
     fn expect_bye(&mut self, within: Duration) {
         let bye = self
             .ua
@@ -473,7 +484,27 @@ fn a_leader_pin_makes_a_presenter_who_admits_the_lobby_mutes_and_locks_by_keypad
             .iter()
             .any(|p| p["origin"] == "organizer" && p["muted"] == true)
     });
-    // the admitted guest's *6 mutes itself; its *8 (a leader's command) admits nobody
+    let phone_muted = |v: &serde_json::Value, muted: bool| {
+        v["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["origin"] == "phone" && p["muted"] == muted)
+    };
+    // *4 mutes the audience (the guest), *4 again unmutes it
+    leader.key("*4");
+    wait_roster(http, &key, "*4 mutes the audience", |v| {
+        phone_muted(v, true)
+    });
+    leader.key("*4");
+    wait_roster(http, &key, "*4 again unmutes it", |v| phone_muted(v, false));
+    // *3 (the roll call) and *1 (help) are spoken to the leader, each after a quiet spell
+    for cmd in ["*3", "*1"] {
+        leader.wait_for_quiet(Duration::from_secs(30));
+        leader.key(cmd);
+        leader.wait_for_speech(Duration::from_secs(20));
+    }
+    // the admitted guest's *6 mutes itself
     guest.key("*6");
     wait_roster(http, &key, "the guest's *6 mutes it", |v| {
         v["participants"]
