@@ -175,6 +175,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         failures   INTEGER NOT NULL DEFAULT 0,
         locked     INTEGER NOT NULL DEFAULT 0
     );",
+    // 9: enterprise voice: whether a user may call phone numbers (Lync's Set-CsUser
+    // -EnterpriseVoiceEnabled; 0 for everyone until an administrator turns it on).
+    "ALTER TABLE users ADD COLUMN enterprise_voice_enabled INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
@@ -335,6 +338,8 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
         failures   BIGINT NOT NULL DEFAULT 0,
         locked     BIGINT NOT NULL DEFAULT 0
     );"#,
+    // 9
+    "ALTER TABLE users ADD COLUMN enterprise_voice_enabled BIGINT NOT NULL DEFAULT 0;",
 ];
 
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());

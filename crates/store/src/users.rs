@@ -41,6 +41,8 @@ pub struct User {
     /// (unique among users): a dial-in leader keys its number or extension
     /// ([`Store::user_by_number`]). `None`: no number.
     pub line_uri: Option<String>,
+    /// Lync's EnterpriseVoiceEnabled: the user may call phone numbers (voice routing).
+    pub enterprise_voice_enabled: bool,
 }
 
 impl User {
@@ -68,7 +70,7 @@ pub struct NewUser<'a> {
 }
 
 const USER_COLUMNS: &str =
-    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou, line_uri";
+    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou, line_uri, enterprise_voice_enabled";
 
 /// The HA1 hashes of one password: MD5 and SHA-256 over `username`, MD5 over `username@domain`
 /// and over `username@`.
@@ -100,6 +102,7 @@ fn user_from_row(r: &Row) -> Result<User, StoreError> {
         ha1_md5_at: r.get(9)?,
         ou: Some(r.get::<String>(10)?).filter(|o| !o.is_empty()),
         line_uri: r.get(11)?,
+        enterprise_voice_enabled: r.get(12)?,
     })
 }
 
@@ -238,6 +241,7 @@ impl Store {
             ha1_md5_at: at,
             ou,
             line_uri: None,
+            enterprise_voice_enabled: false,
         })
     }
 
@@ -418,6 +422,27 @@ impl Store {
             }
             r => r,
         }
+    }
+
+    /// Turns Enterprise Voice on or off for a user (Lync's `Set-CsUser
+    /// -EnterpriseVoiceEnabled`).
+    pub fn set_enterprise_voice(
+        &self,
+        username: &str,
+        domain: &str,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
+        let key = user_key(username, domain);
+        self.transaction(|tx| {
+            if tx.execute(
+                "UPDATE users SET enterprise_voice_enabled = ?2, updated_at = ?3 WHERE user_key = ?1",
+                vals![&key, enabled, now()],
+            )? == 0
+            {
+                return Err(no_such_user(username, domain));
+            }
+            bump_users_version(tx)
+        })
     }
 
     /// Creates or resets `{prefix}0000`..`{prefix}{count-1}` (zero-padded to at least 4 digits)

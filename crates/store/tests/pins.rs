@@ -347,3 +347,45 @@ fn line_uris_are_checked_unique_and_found_by_number_or_extension() {
         assert_eq!(find("14255550101").as_deref(), Some("carol"));
     }
 }
+
+#[test]
+fn enterprise_voice_is_off_by_default_and_survives_backup_and_export() {
+    for db in &test_dbs() {
+        let s = store(db);
+        let alice = || s.get_user("alice", "a.test").unwrap().unwrap();
+        assert!(!alice().enterprise_voice_enabled, "{}", db.name);
+        let v = s.users_version().unwrap();
+        s.set_enterprise_voice("Alice", "A.test", true).unwrap();
+        assert!(alice().enterprise_voice_enabled, "{}", db.name);
+        assert!(s.users_version().unwrap() > v, "servers notice the change");
+        assert!(matches!(
+            s.set_enterprise_voice("nobody", "a.test", true),
+            Err(StoreError::NoSuchUser(_))
+        ));
+        let file = db.dir().path().join("backup-ev.db");
+        s.backup_to(&file).unwrap();
+        let restored = Store::open_in_memory().unwrap();
+        restored.restore_from(&file).unwrap();
+        assert!(
+            restored
+                .get_user("alice", "a.test")
+                .unwrap()
+                .unwrap()
+                .enterprise_voice_enabled,
+            "{}",
+            db.name
+        );
+        let export = s.export_user_data().unwrap();
+        let other = Store::open_in_memory().unwrap();
+        other.import_user_data(&export).unwrap();
+        assert!(
+            other
+                .get_user("alice", "a.test")
+                .unwrap()
+                .unwrap()
+                .enterprise_voice_enabled
+        );
+        s.set_enterprise_voice("alice", "a.test", false).unwrap();
+        assert!(!alice().enterprise_voice_enabled);
+    }
+}
