@@ -12,6 +12,8 @@ use confab_store::{AdminRoleRow, StoreError};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
+mod voice;
+
 pub struct Param {
     pub name: &'static str,
     pub switch: bool,
@@ -40,7 +42,7 @@ fn leak(s: String) -> &'static str {
 }
 
 /// Parameters that are switches (present or not, no value).
-const SWITCHES: &[&str] = &["TLSRoute", "TCPRoute", "Private", "Assigned"];
+const SWITCHES: &[&str] = &["TLSRoute", "TCPRoute", "Private", "Assigned", "InMemory"];
 
 fn params(names: &[&'static str]) -> Vec<Param> {
     names
@@ -181,7 +183,13 @@ fn build() -> Vec<Cmdlet> {
         ),
         (
             "Set-CsUser",
-            &["Identity", "Enabled", "DisplayName", "LineURI"],
+            &[
+                "Identity",
+                "Enabled",
+                "DisplayName",
+                "LineURI",
+                "EnterpriseVoiceEnabled",
+            ],
             &["Identity"],
             true,
             true,
@@ -493,6 +501,8 @@ fn build() -> Vec<Cmdlet> {
             import_users,
         ),
     ];
+    let mut fixed = fixed;
+    fixed.extend(voice::cmdlets());
     // dial-in access numbers: Lync names their identity -PrimaryUri, and Get- filters by
     // -Region
     for c in v.iter_mut().filter(|c| {
@@ -559,6 +569,9 @@ pub(crate) fn scope_of(def: &Cmdlet, raw: &str) -> Option<String> {
         // Service:Registrar:<pool>/<Name>: within Global scopes only (a pool's site is not
         // known), so a site-scoped administrator cannot add or change SIP filter scripts
         return Some(raw.trim().to_string());
+    }
+    if def.kind.is_none() {
+        return voice::rule_scope(def, raw);
     }
     let k = def.kind.map(|i| &all_kinds()[i])?;
     canonical_identity(k, raw).ok()
@@ -771,6 +784,17 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
 
 /// Lists whose entries have a form of their own.
 fn check_list_item(prop: &str, item: &str) -> Result<(), String> {
+    if matches!(
+        prop,
+        "Usage" | "PstnUsages" | "CustomCallForwardingSimulRingUsages"
+    ) && (item.trim().is_empty()
+        || item.chars().count() > 256
+        || item.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "'{item}' is not a PSTN usage name (1 to 256 characters)"
+        ));
+    }
     if prop == "TrustedAddresses"
         && item
             .trim_matches(['[', ']'])
@@ -843,6 +867,9 @@ fn check_props(b: &Bound, s: &Session) -> Result<(), ExecError> {
 }
 
 fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    if let Some(r) = voice::check(b, s) {
+        return r;
+    }
     match b.def.name {
         "New-CsAdminRole" => {
             if let Some(t) = b.get("Template").filter(|e| !has_var(e)) {
@@ -1105,6 +1132,7 @@ fn set_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec
         if k.noun == crate::schema::ACCESS_NUMBER {
             check_access_number(b, s, &id, &mut body)?;
         }
+        voice::check_document(b, s, k, &id, &mut body)?;
         s.store
             .put_config(k.noun, &id, &body)
             .map_err(|e| store_err(b, e))?;
@@ -1171,6 +1199,7 @@ fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
     if k.noun == crate::schema::ACCESS_NUMBER {
         check_access_number(b, s, &id, &mut body)?;
     }
+    voice::check_document(b, s, k, &id, &mut body)?;
     s.store
         .create_config(k.noun, &id, &body)
         .map_err(|e| match e {
@@ -1190,6 +1219,7 @@ fn remove_config(
 ) -> Result<Vec<Obj>, ExecError> {
     let k = kind_of(b);
     for id in targets(b, s, input, false)? {
+        voice::check_removal(b, s, k, &id)?;
         match s.store.remove_config(k.noun, &id) {
             Ok(()) => {}
             Err(StoreError::NoSuchConfig { .. }) if id == "Global" => {} // already at the defaults
@@ -1507,6 +1537,10 @@ fn user_obj(s: &Session, u: &confab_store::User) -> Obj {
         ),
         ("OrganizationalUnit".to_string(), json!(u.ou)),
         ("LineURI".to_string(), json!(u.line_uri)),
+        (
+            "EnterpriseVoiceEnabled".to_string(),
+            json!(u.enterprise_voice_enabled),
+        ),
     ];
     for k in all_kinds().iter().filter(|k| k.is_policy) {
         props.push((
@@ -1594,6 +1628,7 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
         ),
         None => None,
     };
+    let voice = bool_arg(b, s, "EnterpriseVoiceEnabled")?;
     let name = text_arg(b, s, "DisplayName")?;
     if let Some(n) = &name {
         confab_store::validate_display_name(n).map_err(|e| bad(b, "DisplayName", e.to_string()))?;
@@ -1623,6 +1658,11 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
             s.store
                 .set_line_uri(&u, &d, l.as_deref())
                 .map_err(|e| failed(b, store_message(e)))?;
+        }
+        if let Some(v) = voice {
+            s.store
+                .set_enterprise_voice(&u, &d, v)
+                .map_err(|e| store_err(b, e))?;
         }
         if let Some(v) = enabled {
             s.store

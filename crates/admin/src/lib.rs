@@ -10,6 +10,8 @@
 //! - [`exec`]: checking (names, types, RBAC) then running a script, auditing changes
 //! - [`meetings`]: the rules of meeting creation (configuration and policy resolution)
 //! - [`pins`]: the rules of users' dial-in PINs (CsPinPolicy resolution and checks)
+//! - [`voice`]: enterprise voice's pattern, translation and New-CsVoiceRegex logic (the
+//!   seam to confab-voice)
 //! - [`object`]: pipeline objects and Lync-style output
 
 mod ast;
@@ -22,6 +24,7 @@ mod parser;
 pub mod pins;
 pub mod roles;
 pub mod schema;
+pub mod voice;
 
 pub use ast::{Arg, Command, Expr, Pipeline, Script, Span, Statement};
 pub use exec::{ExecError, Output, Principal, Session};

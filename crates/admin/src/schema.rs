@@ -241,11 +241,15 @@ fn named_identity(kind: &Kind, raw: &str) -> Result<String, String> {
                 format!("'{raw}' is not a SIP URI such as sip:dialin@example.test (the access number's PrimaryUri)")
             });
     }
-    let domain = kind.noun.ends_with("Domain");
+    // a PSTN gateway is named like a host: its FQDN or IP address (v6 too), lower-cased
+    let gateway = kind.noun == "CsPstnGateway";
+    let domain = kind.noun.ends_with("Domain") || gateway;
     let ok = raw.len() <= 255
         && raw.chars().all(|c| {
             c.is_ascii_alphanumeric()
-                || if domain {
+                || if gateway {
+                    "-.:".contains(c)
+                } else if domain {
                     "-.".contains(c)
                 } else {
                     "-_. ".contains(c)
@@ -254,7 +258,9 @@ fn named_identity(kind: &Kind, raw: &str) -> Result<String, String> {
         && !raw.starts_with(['.', '-'])
         && !raw.ends_with(['.', '-']);
     if !ok {
-        return Err(if domain {
+        return Err(if gateway {
+            format!("'{raw}' is not a gateway's host name or IP address")
+        } else if domain {
             format!("'{raw}' is not a domain name")
         } else {
             format!("'{raw}' is not a valid name (letters, digits, '-', '_', '.', space)")

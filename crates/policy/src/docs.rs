@@ -322,8 +322,60 @@ impl PinPolicy {
     }
 }
 
+/// Why the enterprise-voice settings do nothing yet (issue #17 part 3 writes the routing).
+pub const NO_VOICE_ROUTING: crate::Enforcement = NotEnforced(
+    "confab does not route calls to phone numbers yet (enterprise voice routing is not written): the value is checked and stored only",
+);
+
+/// A normalization rule of a dial plan (made by New-CsVoiceNormalizationRule; its Identity
+/// is `<plan scope>/<Name>`). The list's order is the rules' Priority (0 first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NormalizationRule {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Description")]
+    pub description: String,
+    /// A .NET regular expression over the dialled number.
+    #[serde(rename = "Pattern")]
+    pub pattern: String,
+    /// A .NET replacement string (`$1`…).
+    #[serde(rename = "Translation")]
+    pub translation: String,
+    /// Lowest first; equal to the rule's place in the plan's list.
+    #[serde(rename = "Priority")]
+    pub priority: i64,
+    #[serde(rename = "IsInternalExtension")]
+    pub is_internal_extension: bool,
+}
+
+/// The name of the rule every new dial plan gets (reference §4: `<scope>/Prefix All`).
+pub const DEFAULT_NORMALIZATION_RULE: &str = "Prefix All";
+
+impl Default for NormalizationRule {
+    /// New-CsVoiceNormalizationRule's defaults: `^(\d{11})$` → `+$1`.
+    fn default() -> Self {
+        NormalizationRule {
+            name: String::new(),
+            description: String::new(),
+            pattern: r"^(\d{11})$".into(),
+            translation: "+$1".into(),
+            priority: 0,
+            is_internal_extension: false,
+        }
+    }
+}
+
+fn default_normalization_rules() -> Vec<NormalizationRule> {
+    vec![NormalizationRule {
+        name: DEFAULT_NORMALIZATION_RULE.into(),
+        ..Default::default()
+    }]
+}
+
 document! {
-    /// CsDialPlan (normalization rules come with enterprise voice).
+    /// CsDialPlan: how the numbers a user (or a gateway, at `Service:PstnGateway:<id>`)
+    /// dials are normalised to E.164.
     pub struct DialPlan = "CsDialPlan" {
         scopes: [Global, Site, Service("Registrar"), Service("PstnGateway"), Tag],
         policy: true,
@@ -339,6 +391,185 @@ document! {
         NotEnforced("confab does not normalize dialled numbers yet (enterprise voice)");
     optimize_device_dialing: bool = false => "OptimizeDeviceDialing", Bool,
         NotEnforced("confab does not normalize dialled numbers yet (enterprise voice)");
+    normalization_rules: Vec<NormalizationRule> = default_normalization_rules()
+        => "NormalizationRules",
+        ObjList { key: "Name", made_by: "New-CsVoiceNormalizationRule" },
+        NotEnforced("confab does not normalize dialled numbers yet (enterprise voice routing is not written); the shell checks each rule's Pattern and Translation");
+}
+
+// ----- enterprise voice ------------------------------------------------------------------------
+
+document! {
+    /// CsPstnUsage: the one global list of PSTN usage names that link voice policies to
+    /// voice routes.
+    pub struct PstnUsage = "CsPstnUsage" {
+        scopes: [Global],
+        policy: false,
+        get_set_only: true,
+        read_by_server: false,
+    }
+    usage: Vec<String> = vec![] => "Usage", StrList, NO_VOICE_ROUTING;
+}
+
+lync_enum! {
+    pub enum CallForwardingSimulRingUsageType { VoicePolicyUsage, InternalOnly, CustomUsage }
+    default VoicePolicyUsage
+}
+
+document! {
+    /// CsVoicePolicy: which PSTN usages a user may call through, and the call features
+    /// allowed.
+    pub struct VoicePolicy = "CsVoicePolicy" {
+        scopes: [Global, Site, Tag],
+        policy: true,
+        get_set_only: false,
+        read_by_server: false,
+    }
+    name: String = String::new() => "Name", text(256), Informational;
+    description: String = String::new() => "Description", text(1024), Informational;
+    pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, NO_VOICE_ROUTING;
+    allow_simul_ring: bool = true => "AllowSimulRing", Bool, NO_VOICE_ROUTING;
+    allow_call_forwarding: bool = true => "AllowCallForwarding", Bool, NO_VOICE_ROUTING;
+    allow_pstn_rerouting: bool = true => "AllowPSTNReRouting", Bool, NO_VOICE_ROUTING;
+    enable_delegation: bool = true => "EnableDelegation", Bool, NO_VOICE_ROUTING;
+    enable_team_call: bool = true => "EnableTeamCall", Bool, NO_VOICE_ROUTING;
+    enable_call_transfer: bool = true => "EnableCallTransfer", Bool, NO_VOICE_ROUTING;
+    enable_call_park: bool = false => "EnableCallPark", Bool,
+        NotEnforced("confab has no call park");
+    enable_malicious_call_tracing: bool = false => "EnableMaliciousCallTracing", Bool,
+        NotEnforced("confab has no malicious call tracing");
+    enable_bw_policy_override: bool = false => "EnableBWPolicyOverride", Bool,
+        NotEnforced("confab has no call admission control (bandwidth policies)");
+    prevent_pstn_toll_bypass: bool = false => "PreventPSTNTollBypass", Bool, NO_VOICE_ROUTING;
+    call_forwarding_simul_ring_usage_type: CallForwardingSimulRingUsageType =
+        CallForwardingSimulRingUsageType::VoicePolicyUsage
+        => "CallForwardingSimulRingUsageType", Enum(CallForwardingSimulRingUsageType::VALUES),
+        NO_VOICE_ROUTING;
+    custom_call_forwarding_simul_ring_usages: Vec<String> = vec![]
+        => "CustomCallForwardingSimulRingUsages", StrList, NO_VOICE_ROUTING;
+    enable_voicemail_escape_timer: bool = false => "EnableVoicemailEscapeTimer", Bool,
+        NO_VOICE_ROUTING;
+    pstn_voicemail_escape_timer: i64 = 1500 => "PSTNVoicemailEscapeTimer", int(0, 8000),
+        NO_VOICE_ROUTING;
+}
+
+/// Lync's sample route's pattern (`LocalRoute`), the NumberPattern of a new route.
+pub const DEFAULT_ROUTE_PATTERN: &str = r"^(\+1[0-9]{10})$";
+
+document! {
+    /// CsVoiceRoute: which numbers go to which gateways for which PSTN usages (the identity
+    /// is the route's name).
+    pub struct VoiceRoute = "CsVoiceRoute" {
+        scopes: [Named],
+        policy: false,
+        get_set_only: false,
+        read_by_server: false,
+    }
+    description: String = String::new() => "Description", text(1024), Informational;
+    number_pattern: String = DEFAULT_ROUTE_PATTERN.into() => "NumberPattern", text(1024),
+        NO_VOICE_ROUTING;
+    pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, NO_VOICE_ROUTING;
+    pstn_gateway_list: Vec<String> = vec![] => "PstnGatewayList", StrList, NO_VOICE_ROUTING;
+    priority: i64 = 0 => "Priority", int(0, 10_000), NO_VOICE_ROUTING;
+    suppress_caller_id: bool = false => "SuppressCallerId", Bool, NO_VOICE_ROUTING;
+    alternate_caller_id: String = String::new() => "AlternateCallerId", text(64),
+        NO_VOICE_ROUTING;
+}
+
+/// An outbound translation rule of a trunk (made by New-CsOutboundTranslationRule; its
+/// Identity is `<trunk scope>/<Name>`). The list's order is the rules' Priority.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboundTranslationRule {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Description")]
+    pub description: String,
+    #[serde(rename = "Pattern")]
+    pub pattern: String,
+    #[serde(rename = "Translation")]
+    pub translation: String,
+    #[serde(rename = "Priority")]
+    pub priority: i64,
+}
+
+impl Default for OutboundTranslationRule {
+    /// New-CsOutboundTranslationRule's defaults: `^\+(\d*)$` → `$1` (drop the plus).
+    fn default() -> Self {
+        OutboundTranslationRule {
+            name: String::new(),
+            description: String::new(),
+            pattern: r"^\+(\d*)$".into(),
+            translation: "$1".into(),
+            priority: 0,
+        }
+    }
+}
+
+lync_enum! {
+    pub enum SrtpMode { Required, Optional, NotSupported } default Required
+}
+
+document! {
+    /// CsTrunkConfiguration: how confab talks to a PSTN gateway (Global, Site, or
+    /// `Service:PstnGateway:<gateway>` for one gateway).
+    pub struct TrunkConfiguration = "CsTrunkConfiguration" {
+        scopes: [Global, Site, Service("PstnGateway")],
+        policy: false,
+        get_set_only: false,
+        read_by_server: false,
+    }
+    description: String = String::new() => "Description", text(1024), Informational;
+    concentrated_topology: bool = true => "ConcentratedTopology", Bool,
+        NotEnforced("confab has no Mediation Server: it talks to gateways itself");
+    enable_bypass: bool = false => "EnableBypass", Bool,
+        NotEnforced("confab relays signalling only: media never passes a Mediation Server");
+    enable_refer_support: bool = true => "EnableReferSupport", Bool, NO_VOICE_ROUTING;
+    enable_3pcc_refer: bool = false => "Enable3pccRefer", Bool, NO_VOICE_ROUTING;
+    enable_session_timer: bool = false => "EnableSessionTimer", Bool, NO_VOICE_ROUTING;
+    enable_fast_failover_timer: bool = true => "EnableFastFailoverTimer", Bool,
+        NO_VOICE_ROUTING;
+    enable_pidf_lo_support: bool = false => "EnablePIDFLOSupport", Bool,
+        NotEnforced("confab has no location (E9-1-1) service");
+    enable_rtp_latching: bool = false => "EnableRTPLatching", Bool,
+        NotEnforced("confab relays signalling only and does not touch the media of calls");
+    srtp_mode: SrtpMode = SrtpMode::Required => "SRTPMode", Enum(SrtpMode::VALUES),
+        NotEnforced("confab relays signalling only: the endpoints and the gateway negotiate SRTP");
+    max_early_dialogs: i64 = 20 => "MaxEarlyDialogs", int(1, 1000), NO_VOICE_ROUTING;
+    remove_plus_from_uri: bool = false => "RemovePlusFromUri", Bool, NO_VOICE_ROUTING;
+    rtcp_active_calls: bool = true => "RTCPActiveCalls", Bool,
+        NotEnforced("confab relays signalling only and does not touch the media of calls");
+    rtcp_calls_on_hold: bool = true => "RTCPCallsOnHold", Bool,
+        NotEnforced("confab relays signalling only and does not touch the media of calls");
+    forward_pai: bool = false => "ForwardPAI", Bool, NO_VOICE_ROUTING;
+    forward_call_history: bool = false => "ForwardCallHistory", Bool, NO_VOICE_ROUTING;
+    outbound_translation_rules_list: Vec<OutboundTranslationRule> = vec![]
+        => "OutboundTranslationRulesList",
+        ObjList { key: "Name", made_by: "New-CsOutboundTranslationRule" },
+        NO_VOICE_ROUTING;
+    pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, NotEnforced(
+        "inter-trunk routing (calls from one gateway out through another) is not written");
+}
+
+lync_enum! {
+    pub enum GatewayTransport { TCP, TLS, UDP } default TCP
+}
+
+document! {
+    /// confab's own CsPstnGateway, in the place of Lync's Topology Builder: a PSTN
+    /// gateway's address, port and transport (the identity is the `<id>` of
+    /// `PstnGateway:<id>`, its IP address or name).
+    pub struct PstnGateway = "CsPstnGateway" {
+        scopes: [Named],
+        policy: false,
+        get_set_only: false,
+        read_by_server: false,
+    }
+    address: String = String::new() => "Address", text(64), NO_VOICE_ROUTING;
+    port: i64 = 5060 => "Port", RANGE, NO_VOICE_ROUTING;
+    transport: GatewayTransport = GatewayTransport::TCP
+        => "Transport", Enum(GatewayTransport::VALUES), NO_VOICE_ROUTING;
+    description: String = String::new() => "Description", text(1024), Informational;
 }
 
 document! {
@@ -736,6 +967,8 @@ pub struct UserPolicyAssignment {
     pub pin_policy: Option<String>,
     #[serde(rename = "DialPlan", skip_serializing_if = "Option::is_none")]
     pub dial_plan: Option<String>,
+    #[serde(rename = "VoicePolicy", skip_serializing_if = "Option::is_none")]
+    pub voice_policy: Option<String>,
 }
 
 impl UserPolicyAssignment {
@@ -750,6 +983,7 @@ impl UserPolicyAssignment {
             "ExternalAccessPolicy" => self.external_access_policy.as_deref(),
             "PinPolicy" => self.pin_policy.as_deref(),
             "DialPlan" => self.dial_plan.as_deref(),
+            "VoicePolicy" => self.voice_policy.as_deref(),
             _ => None,
         }
     }

@@ -267,7 +267,7 @@ pub use docs::*;
 /// Every document kind an administrator configures with the generic cmdlets, in the order
 /// `Get-Help` lists them.
 pub fn definitions() -> &'static [&'static DocDef] {
-    static DEFS: [&DocDef; 18] = [
+    static DEFS: [&DocDef; 23] = [
         MeetingConfiguration::DEF,
         ConferencingConfiguration::DEF,
         ConferencingPolicy::DEF,
@@ -286,6 +286,11 @@ pub fn definitions() -> &'static [&'static DocDef] {
         PinPolicy::DEF,
         DialPlan::DEF,
         DialInConferencingAccessNumber::DEF,
+        PstnUsage::DEF,
+        VoicePolicy::DEF,
+        VoiceRoute::DEF,
+        TrunkConfiguration::DEF,
+        PstnGateway::DEF,
     ];
     &DEFS
 }

@@ -262,6 +262,7 @@ fn assignments_know_every_policy_kind() {
         external_access_policy: Some("C".into()),
         pin_policy: Some("D".into()),
         dial_plan: Some("E".into()),
+        voice_policy: Some("F".into()),
     };
     let body = serde_json::to_value(&a).unwrap();
     for def in definitions().iter().filter(|d| d.is_policy) {

@@ -1,0 +1,229 @@
+//! Enterprise voice's checks that the shell runs on what administrators type: patterns and
+//! translations of normalization and outbound translation rules and of voice routes, and
+//! `New-CsVoiceRegex`'s pattern builder.
+//!
+//! These three functions are the seam to `confab-voice` (Lync's .NET regular expressions):
+//! for now [`check_pattern`] compiles with Rust's `regex` crate, which refuses some patterns
+//! .NET accepts (lookarounds, backreferences); `confab_voice::dotnet::Pattern::new`,
+//! `confab_voice::dotnet::check_translation` and `confab_voice::normalize::voice_regex`
+//! take their places.
+
+/// Longest Pattern, NumberPattern or Translation the shell stores.
+pub const MAX_PATTERN_LEN: usize = 1024;
+
+/// Refuses a Pattern (or a route's NumberPattern) that cannot be compiled, with the reason
+/// (and where the regex crate says, the position).
+pub fn check_pattern(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("the pattern is empty".into());
+    }
+    if p.chars().count() > MAX_PATTERN_LEN {
+        return Err(format!(
+            "the pattern is longer than {MAX_PATTERN_LEN} characters"
+        ));
+    }
+    if let Some(c) = p.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "the pattern holds a control character (U+{:04X})",
+            c as u32
+        ));
+    }
+    regex::RegexBuilder::new(p)
+        .size_limit(1 << 20)
+        .nest_limit(64)
+        .build()
+        .map(|_| ())
+        .map_err(|e| {
+            // the regex crate's message spans several lines (the pattern, a caret, the error)
+            let text = e.to_string();
+            let one_line = text
+                .lines()
+                .map(str::trim_end)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" | ");
+            format!("'{p}' is not a valid regular expression: {one_line}")
+        })
+}
+
+/// Refuses a Translation (a .NET replacement string such as `+1425555$1`) that confab could
+/// not store or apply. In .NET almost every replacement string is valid (a `$` that names no
+/// group is literal text), so only length and control characters are refused here.
+pub fn check_translation(t: &str) -> Result<(), String> {
+    if t.chars().count() > MAX_PATTERN_LEN {
+        return Err(format!(
+            "the translation is longer than {MAX_PATTERN_LEN} characters"
+        ));
+    }
+    if let Some(c) = t.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "the translation holds a control character (U+{:04X})",
+            c as u32
+        ));
+    }
+    Ok(())
+}
+
+/// Longest number `New-CsVoiceRegex` builds a pattern for (digits).
+const MAX_DIGITS: u32 = 50;
+
+/// `New-CsVoiceRegex` (Lync Control Panel's "Build a normalization rule"): a number that
+/// starts with `starts_with` (digits, optionally after a `+`), exactly `exact_length` or at
+/// least `at_least_length` digits long counting those (neither: any length), loses its first
+/// `digits_to_strip` digits and gets `digits_to_prepend` in front. Returns (Pattern,
+/// Translation), e.g. `("1", Some(11), None, 1, "+")` → `(^1(\d{10})$, +$1)`.
+pub fn voice_regex(
+    starts_with: &str,
+    exact_length: Option<u32>,
+    at_least_length: Option<u32>,
+    digits_to_strip: u32,
+    digits_to_prepend: &str,
+) -> Result<(String, String), String> {
+    let digits = starts_with.strip_prefix('+').unwrap_or(starts_with);
+    if !digits.bytes().all(|c| c.is_ascii_digit()) || digits.len() > MAX_DIGITS as usize {
+        return Err(format!(
+            "StartsWith '{starts_with}' is not up to {MAX_DIGITS} digits (optionally after +)"
+        ));
+    }
+    let plus = if starts_with.starts_with('+') {
+        r"\+"
+    } else {
+        ""
+    };
+    if !digits_to_prepend
+        .strip_prefix('+')
+        .unwrap_or(digits_to_prepend)
+        .bytes()
+        .all(|c| c.is_ascii_digit() || c == b'*' || c == b'#')
+        || digits_to_prepend.len() > MAX_DIGITS as usize
+    {
+        return Err(format!(
+            "DigitsToPrepend '{digits_to_prepend}' is not up to {MAX_DIGITS} digits (optionally after +)"
+        ));
+    }
+    let length = match (exact_length, at_least_length) {
+        (Some(_), Some(_)) => return Err("use either ExactLength or AtLeastLength".into()),
+        (Some(n), None) | (None, Some(n)) => {
+            if n == 0 || n > MAX_DIGITS {
+                return Err(format!("the length {n} is not 1 to {MAX_DIGITS} digits"));
+            }
+            if (n as usize) < digits.len() {
+                return Err(format!(
+                    "the length {n} is shorter than StartsWith '{starts_with}'"
+                ));
+            }
+            Some(n as usize)
+        }
+        (None, None) => None,
+    };
+    let start_len = digits.len();
+    let strip = digits_to_strip as usize;
+    if let Some(n) = length {
+        if strip > n {
+            return Err(format!(
+                "DigitsToStrip {strip} is more than the number's {n} digits"
+            ));
+        }
+    } else if strip > MAX_DIGITS as usize {
+        return Err(format!("DigitsToStrip {strip} is more than {MAX_DIGITS}"));
+    }
+    // the digits after StartsWith: exactly / at least `rest`, or any number
+    let rest = length.map(|n| n - start_len);
+    let exact = exact_length.is_some();
+    let any = |n: usize, exact: bool| -> String {
+        match (n, exact) {
+            (0, true) => String::new(),
+            (n, true) => format!(r"\d{{{n}}}"),
+            (0, false) => r"\d*".to_string(),
+            (n, false) => format!(r"\d{{{n},}}"),
+        }
+    };
+    let (stripped, kept) = if strip <= start_len {
+        let tail = match rest {
+            Some(r) => any(r, exact),
+            None => any(0, false),
+        };
+        (
+            format!("{plus}{}", &digits[..strip]),
+            format!("{}{tail}", &digits[strip..]),
+        )
+    } else {
+        // the stripped digits run past StartsWith into the digits after it
+        let extra = strip - start_len;
+        let tail = match rest {
+            Some(r) => any(r.saturating_sub(extra), exact),
+            None => any(0, false),
+        };
+        (format!(r"{plus}{digits}\d{{{extra}}}"), tail)
+    };
+    let pattern = format!("^{stripped}({kept})$");
+    let translation = format!("{digits_to_prepend}$1");
+    check_pattern(&pattern)?;
+    Ok((pattern, translation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookbook_rules_are_built() {
+        assert_eq!(
+            voice_regex("", Some(4), None, 0, "+1425555").unwrap(),
+            (r"^(\d{4})$".to_string(), "+1425555$1".to_string())
+        );
+        assert_eq!(
+            voice_regex("1", Some(11), None, 1, "+").unwrap(),
+            (r"^1(\d{10})$".to_string(), "+$1".to_string())
+        );
+        assert_eq!(
+            voice_regex("011", None, None, 3, "+").unwrap(),
+            (r"^011(\d*)$".to_string(), "+$1".to_string())
+        );
+        assert_eq!(
+            voice_regex("425", None, Some(7), 0, "+1").unwrap(),
+            (r"^(425\d{4,})$".to_string(), "+1$1".to_string())
+        );
+        assert_eq!(
+            voice_regex("9", Some(8), None, 2, "").unwrap(),
+            (r"^9\d{1}(\d{6})$".to_string(), "$1".to_string())
+        );
+        assert_eq!(
+            voice_regex("+44", Some(12), None, 0, "").unwrap(),
+            (r"^\+(44\d{10})$".to_string(), "$1".to_string())
+        );
+        // what it builds does what it says
+        let (p, _) = voice_regex("1", Some(11), None, 1, "+").unwrap();
+        let re = regex::Regex::new(&p).unwrap();
+        assert_eq!(&re.captures("14255550100").unwrap()[1], "4255550100");
+        assert!(!re.is_match("4255550100"));
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        for (s, e, a, strip, pre, want) in [
+            ("1a", None, None, 0, "", "StartsWith"),
+            ("1", Some(4), Some(4), 0, "", "either"),
+            ("123", Some(2), None, 0, "", "shorter"),
+            ("1", Some(4), None, 5, "", "DigitsToStrip"),
+            ("1", Some(0), None, 0, "", "length 0"),
+            ("1", None, None, 0, "+1x", "DigitsToPrepend"),
+        ] {
+            let err = voice_regex(s, e, a, strip, pre).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn patterns_and_translations_are_checked() {
+        assert!(check_pattern(r"^(\d{4})$").is_ok());
+        let e = check_pattern(r"^(\d{4}$").unwrap_err();
+        assert!(e.contains("not a valid regular expression"), "{e}");
+        assert!(!e.contains('\n'));
+        assert!(check_pattern("").is_err());
+        assert!(check_pattern(&"a".repeat(2000)).is_err());
+        assert!(check_translation("+1425555$1").is_ok());
+        assert!(check_translation("$$1${x}").is_ok());
+        assert!(check_translation("+1\n").is_err());
+    }
+}
