@@ -44,18 +44,21 @@ fn snapshot(s: &Store) -> Value {
 }
 
 fn rules(sh: &mut Session, plan: &str) -> Vec<(String, i64, String, String)> {
-    run(sh, &format!("Get-CsVoiceNormalizationRule -Identity {plan}"))
-        .objects
-        .iter()
-        .map(|o| {
-            (
-                prop(o, "Identity").as_str().unwrap().to_string(),
-                prop(o, "Priority").as_i64().unwrap(),
-                prop(o, "Pattern").as_str().unwrap().to_string(),
-                prop(o, "Translation").as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    run(
+        sh,
+        &format!("Get-CsVoiceNormalizationRule -Identity {plan}"),
+    )
+    .objects
+    .iter()
+    .map(|o| {
+        (
+            prop(o, "Identity").as_str().unwrap().to_string(),
+            prop(o, "Priority").as_i64().unwrap(),
+            prop(o, "Pattern").as_str().unwrap().to_string(),
+            prop(o, "Translation").as_str().unwrap().to_string(),
+        )
+    })
+    .collect()
 }
 
 #[test]
@@ -72,8 +75,14 @@ fn dial_plans_get_lyncs_default_rule_and_rules_keep_their_priority_order() {
             "+$1".to_string()
         )]
     );
-    run(&mut sh, "New-CsDialPlan -Identity site:Redmond -SimpleName Redmond");
-    assert_eq!(rules(&mut sh, "site:Redmond")[0].0, "Site:Redmond/Prefix All");
+    run(
+        &mut sh,
+        "New-CsDialPlan -Identity site:Redmond -SimpleName Redmond",
+    );
+    assert_eq!(
+        rules(&mut sh, "site:Redmond")[0].0,
+        "Site:Redmond/Prefix All"
+    );
     run(
         &mut sh,
         r#"New-CsVoiceNormalizationRule -Identity "site:Redmond/RedmondFourDigit" -Pattern '^(\d{4})$' -Translation '+1425555$1'"#,
@@ -111,7 +120,10 @@ fn dial_plans_get_lyncs_default_rule_and_rules_keep_their_priority_order() {
     );
     assert_eq!(prop(&r.objects[0], "Priority"), json!(0));
     assert_eq!(prop(&r.objects[0], "IsInternalExtension"), json!(true));
-    assert_eq!(rules(&mut sh, "site:Redmond")[1].0, "Site:Redmond/NationalLong");
+    assert_eq!(
+        rules(&mut sh, "site:Redmond")[1].0,
+        "Site:Redmond/NationalLong"
+    );
     // the dial plan shows them
     let plan = run(&mut sh, "Get-CsDialPlan -Identity site:Redmond");
     let list = prop(&plan.objects[0], "NormalizationRules");
@@ -329,7 +341,10 @@ fn usages_policies_routes_trunks_and_gateways() {
         ("EnableMaliciousCallTracing", json!(false)),
         ("EnableBWPolicyOverride", json!(false)),
         ("PreventPSTNTollBypass", json!(false)),
-        ("CallForwardingSimulRingUsageType", json!("VoicePolicyUsage")),
+        (
+            "CallForwardingSimulRingUsageType",
+            json!("VoicePolicyUsage"),
+        ),
         ("EnableVoicemailEscapeTimer", json!(false)),
         ("PSTNVoicemailEscapeTimer", json!(1500)),
         ("PstnUsages", json!([])),
@@ -361,7 +376,10 @@ fn usages_policies_routes_trunks_and_gateways() {
         &mut sh,
         r#"Set-CsPstnUsage -Identity Global -Usage @{Add="Local","Long Distance"}; Set-CsPstnUsage -Usage @{Add="International"}"#,
     );
-    run(&mut sh, r#"Set-CsPstnUsage -Usage @{Remove="Long Distance"}"#);
+    run(
+        &mut sh,
+        r#"Set-CsPstnUsage -Usage @{Remove="Long Distance"}"#,
+    );
     assert_eq!(
         prop(&run(&mut sh, "Get-CsPstnUsage").objects[0], "Usage"),
         json!(["Local", "International"])
@@ -473,9 +491,15 @@ fn usages_policies_routes_trunks_and_gateways() {
     assert!(e.contains("LocalRoute"), "{e}");
     run(&mut sh, "Remove-CsVoiceRoute -Identity LocalRoute");
     run(&mut sh, "Remove-CsPstnGateway -Identity 192.0.2.10");
-    assert!(s.get_config("CsPstnGateway", "192.0.2.10").unwrap().is_none());
+    assert!(s
+        .get_config("CsPstnGateway", "192.0.2.10")
+        .unwrap()
+        .is_none());
     // the settings a routing server would read are typed documents
-    let doc = s.get_config("CsVoicePolicy", "Tag:RedmondUsers").unwrap().unwrap();
+    let doc = s
+        .get_config("CsVoicePolicy", "Tag:RedmondUsers")
+        .unwrap()
+        .unwrap();
     let (vp, bad) = <confab_policy::VoicePolicy as confab_policy::Document>::from_body(&doc.body);
     assert!(bad.is_empty());
     assert!(!vp.allow_simul_ring);
@@ -523,12 +547,18 @@ fn rbac_voice_administrators_may_help_desk_may_not() {
     assert_eq!(snapshot(&s), before);
     // but may look
     assert_eq!(
-        run(&mut help, "Get-CsVoiceNormalizationRule -Identity site:Dublin")
-            .objects
-            .len(),
+        run(
+            &mut help,
+            "Get-CsVoiceNormalizationRule -Identity site:Dublin"
+        )
+        .objects
+        .len(),
         2
     );
-    run(&mut help, "Get-CsVoiceRoute; Get-CsPstnUsage; Get-CsOutboundTranslationRule");
+    run(
+        &mut help,
+        "Get-CsVoiceRoute; Get-CsPstnUsage; Get-CsOutboundTranslationRule",
+    );
 
     // a site-scoped voice administrator: its site's plan only, named either way
     let mut rv = session(&s, "redmondvoice");

@@ -91,7 +91,13 @@ pub(super) fn cmdlets() -> Vec<FixedCmdlet> {
         "Description",
         "InMemory",
     ];
-    const OUT_SET: &[&str] = &["Identity", "Pattern", "Translation", "Priority", "Description"];
+    const OUT_SET: &[&str] = &[
+        "Identity",
+        "Pattern",
+        "Translation",
+        "Priority",
+        "Description",
+    ];
     vec![
         (
             "Get-CsVoiceNormalizationRule",
@@ -214,7 +220,10 @@ pub(super) fn check(b: &Bound, s: &Session) -> Option<Result<(), ExecError>> {
                     return Err(bad(
                         b,
                         "Identity",
-                        format!("'{raw}' names no rule: use <{}>/<rule name>", rk.parent_name),
+                        format!(
+                            "'{raw}' names no rule: use <{}>/<rule name>",
+                            rk.parent_name
+                        ),
                     ));
                 } else {
                     canonical_parent(rk, raw).map_err(|m| bad(b, "Identity", m))?;
@@ -445,10 +454,7 @@ fn get_rules(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec
                 .unwrap_or_default();
             return match find_index(&list, &name) {
                 Some(i) => Ok(vec![rule_obj(rk, &parent, &list[i])]),
-                None => Err(failed(
-                    b,
-                    format!("Cannot find {} \"{raw}\"", rk.type_name),
-                )),
+                None => Err(failed(b, format!("Cannot find {} \"{raw}\"", rk.type_name))),
             };
         }
         let parent = canonical_parent(rk, &raw).map_err(|m| bad(b, "Identity", m))?;
@@ -601,11 +607,7 @@ fn set_rule(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
     Ok(vec![])
 }
 
-fn remove_rule(
-    b: &Bound,
-    s: &mut Session,
-    input: Option<Vec<Obj>>,
-) -> Result<Vec<Obj>, ExecError> {
+fn remove_rule(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let rk = rule_kind(b.def.name).expect("a rule cmdlet");
     for (parent, name) in rule_targets(b, s, rk, input)? {
         let body = load_parent(b, s, rk, &parent)?;
