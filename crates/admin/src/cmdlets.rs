@@ -2924,6 +2924,9 @@ fn checked_document(
             .map_err(|e| failed(b, format!("{what}: {e}")))?;
         out = full;
     }
+    if let Err(e) = voice::check_own(b, k, identity, &mut out) {
+        return Err(failed(b, format!("{what}: {e}")));
+    }
     Ok(out)
 }
 

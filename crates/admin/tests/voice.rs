@@ -576,3 +576,35 @@ fn rbac_voice_administrators_may_help_desk_may_not() {
     }
     assert_eq!(rules(&mut root, "site:Dublin").len(), 2);
 }
+
+#[test]
+fn export_and_import_keep_the_voice_documents_and_check_them() {
+    let (d, s) = store();
+    let mut sh = session(&s, "root").with_export_dir(d.path().join("export"));
+    std::fs::create_dir_all(d.path().join("export")).unwrap();
+    run(
+        &mut sh,
+        r#"Set-CsPstnUsage -Usage @{Add="Local"}; New-CsPstnGateway -Identity 192.0.2.30; New-CsVoiceRoute -Identity R -PstnUsages Local -PstnGatewayList PstnGateway:192.0.2.30; New-CsVoiceNormalizationRule -Identity Global/Four -Pattern '^(\d{4})$' -Translation '+1425555$1'; Export-CsConfiguration -FileName voice.json"#,
+    );
+    let before = snapshot(&s);
+    let (d2, s2) = store();
+    let mut sh2 = session(&s2, "root").with_export_dir(d2.path().join("export"));
+    std::fs::create_dir_all(d2.path().join("export")).unwrap();
+    std::fs::copy(
+        d.path().join("export/voice.json"),
+        d2.path().join("export/voice.json"),
+    )
+    .unwrap();
+    run(&mut sh2, "Import-CsConfiguration -FileName voice.json");
+    assert_eq!(snapshot(&s2), before);
+    // a file with a rule whose pattern does not compile is refused whole
+    let text = std::fs::read_to_string(d.path().join("export/voice.json"))
+        .unwrap()
+        .replace(r"^(\\d{4})$", r"^(\\d{4}$");
+    std::fs::write(d2.path().join("export/bad.json"), text).unwrap();
+    let (_d3, s3) = store();
+    let mut sh3 = session(&s3, "root").with_export_dir(d2.path().join("export"));
+    let e = fails(&mut sh3, "Import-CsConfiguration -FileName bad.json");
+    assert!(e.contains("not a valid regular expression"), "{e}");
+    assert_eq!(snapshot(&s3), json!([]));
+}

@@ -853,23 +853,78 @@ pub(super) fn check_document(
     id: &str,
     body: &mut Map<String, Value>,
 ) -> Result<(), ExecError> {
+    check_own(b, k, id, body)?;
     match k.noun {
-        "CsDialPlan" => check_rules::<NormalizationRule>(b, body, "NormalizationRules"),
-        "CsTrunkConfiguration" => {
-            check_rules::<OutboundTranslationRule>(b, body, "OutboundTranslationRulesList")?;
-            check_usages(b, s, body, "PstnUsages")
-        }
+        "CsTrunkConfiguration" => check_usages(b, s, body, "PstnUsages"),
         "CsVoicePolicy" => {
             check_usages(b, s, body, "PstnUsages")?;
             check_usages(b, s, body, "CustomCallForwardingSimulRingUsages")
         }
         "CsVoiceRoute" => {
-            let p = body
-                .get("NumberPattern")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            check_pattern(p).map_err(|m| bad(b, "NumberPattern", m))?;
             check_usages(b, s, body, "PstnUsages")?;
+            if let Some(Value::Array(list)) = body.get("PstnGatewayList") {
+                for g in list {
+                    let entry = g.as_str().unwrap_or("");
+                    let gw = entry.strip_prefix("PstnGateway:").unwrap_or(entry);
+                    if s.store
+                        .get_config(PSTN_GATEWAY, gw)
+                        .map_err(|e| store_err(b, e))?
+                        .is_none()
+                    {
+                        return Err(bad(
+                            b,
+                            "PstnGatewayList",
+                            format!("gateway '{gw}' is not defined; define it first: New-CsPstnGateway -Identity {gw} -Address <IP address>"),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        "CsPstnUsage" => {
+            let new: Vec<String> = body
+                .get("Usage")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for old in usages(s, b)? {
+                if !new.iter().any(|n| n.eq_ignore_ascii_case(&old)) {
+                    if let Some(user) = usage_users(b, s, &old)? {
+                        return Err(failed(
+                            b,
+                            format!("PSTN usage '{old}' is used by {user}; remove it there first"),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The checks of a voice document on its own (no other document read): rule lists valid
+/// and numbered, patterns compiling, gateway entries well formed, a caller ID that is a
+/// number, a gateway with an IP address. Import-CsConfiguration runs these too.
+pub(super) fn check_own(
+    b: &Bound,
+    k: &Kind,
+    id: &str,
+    body: &mut Map<String, Value>,
+) -> Result<(), ExecError> {
+    match k.noun {
+        "CsDialPlan" => check_rules::<NormalizationRule>(b, body, "NormalizationRules"),
+        "CsTrunkConfiguration" => {
+            check_rules::<OutboundTranslationRule>(b, body, "OutboundTranslationRulesList")
+        }
+        "CsVoiceRoute" => {
+            if let Some(p) = body.get("NumberPattern") {
+                check_pattern(p.as_str().unwrap_or("")).map_err(|m| bad(b, "NumberPattern", m))?;
+            }
             let mut gateways = vec![];
             if let Some(Value::Array(list)) = body.get("PstnGatewayList") {
                 for g in list {
@@ -884,17 +939,6 @@ pub(super) fn check_document(
                                 format!("'{g}' is not PstnGateway:<gateway>"),
                             )
                         })?;
-                    if s.store
-                        .get_config(PSTN_GATEWAY, &gw)
-                        .map_err(|e| store_err(b, e))?
-                        .is_none()
-                    {
-                        return Err(bad(
-                            b,
-                            "PstnGatewayList",
-                            format!("gateway '{gw}' is not defined; define it first: New-CsPstnGateway -Identity {gw} -Address <IP address>"),
-                        ));
-                    }
                     let entry = format!("PstnGateway:{gw}");
                     if !gateways.contains(&json!(entry)) {
                         gateways.push(json!(entry));
@@ -950,28 +994,6 @@ pub(super) fn check_document(
                     )
                 })?;
             body.insert("Address".into(), json!(ip.to_string()));
-            Ok(())
-        }
-        "CsPstnUsage" => {
-            let new: Vec<String> = body
-                .get("Usage")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for old in usages(s, b)? {
-                if !new.iter().any(|n| n.eq_ignore_ascii_case(&old)) {
-                    if let Some(user) = usage_users(b, s, &old)? {
-                        return Err(failed(
-                            b,
-                            format!("PSTN usage '{old}' is used by {user}; remove it there first"),
-                        ));
-                    }
-                }
-            }
             Ok(())
         }
         _ => Ok(()),
