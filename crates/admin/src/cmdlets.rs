@@ -861,7 +861,8 @@ fn check_props(b: &Bound, s: &Session) -> Result<(), ExecError> {
         if has_var(e) {
             continue;
         }
-        coerce(prop, &s.literal(e)?, &prop.default).map_err(|m| bad(b, name, m))?;
+        let v = coerce(prop, &s.literal(e)?, &prop.default).map_err(|m| bad(b, name, m))?;
+        voice::check_value(b, k, prop.name, &v)?;
     }
     Ok(())
 }

@@ -271,6 +271,10 @@ fn bad_voice_input_is_refused_and_changes_nothing() {
             "NumberPattern",
         ),
         (
+            r#"New-CsVoiceRoute -Identity R0; Set-CsVoiceRoute -Identity R0 -NumberPattern '[0-9'"#,
+            "NumberPattern",
+        ),
+        (
             r#"New-CsVoiceRoute -Identity R1 -AlternateCallerId 'abc'"#,
             "not a phone number",
         ),

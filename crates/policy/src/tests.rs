@@ -310,3 +310,69 @@ fn the_table_types_are_the_struct_types() {
         }
     }
 }
+
+#[test]
+fn enterprise_voice_documents_have_lyncs_defaults() {
+    let plan = DialPlan::default();
+    assert_eq!(plan.normalization_rules.len(), 1);
+    let r = &plan.normalization_rules[0];
+    assert_eq!(r.name, DEFAULT_NORMALIZATION_RULE);
+    assert_eq!(
+        (r.pattern.as_str(), r.translation.as_str()),
+        (r"^(\d{11})$", "+$1")
+    );
+    let t = OutboundTranslationRule::default();
+    assert_eq!(
+        (t.pattern.as_str(), t.translation.as_str()),
+        (r"^\+(\d*)$", "$1")
+    );
+    let vp = VoicePolicy::default();
+    assert!(vp.allow_simul_ring && vp.allow_call_forwarding && vp.enable_team_call);
+    assert!(!vp.enable_call_park && !vp.prevent_pstn_toll_bypass);
+    assert_eq!(vp.pstn_voicemail_escape_timer, 1500);
+    assert_eq!(
+        vp.call_forwarding_simul_ring_usage_type,
+        CallForwardingSimulRingUsageType::VoicePolicyUsage
+    );
+    let trunk = TrunkConfiguration::default();
+    assert_eq!(trunk.srtp_mode, SrtpMode::Required);
+    assert!(trunk.enable_refer_support && trunk.enable_fast_failover_timer);
+    assert_eq!(trunk.max_early_dialogs, 20);
+    assert!(!trunk.remove_plus_from_uri && !trunk.forward_pai && !trunk.forward_call_history);
+    assert_eq!(VoiceRoute::default().number_pattern, DEFAULT_ROUTE_PATTERN);
+    assert_eq!(PstnGateway::default().port, 5060);
+    assert_eq!(PstnGateway::default().transport, GatewayTransport::TCP);
+    // nothing routes yet: the server reads none of them, and says why for each property
+    for def in [
+        PstnUsage::DEF,
+        VoicePolicy::DEF,
+        VoiceRoute::DEF,
+        TrunkConfiguration::DEF,
+        PstnGateway::DEF,
+    ] {
+        assert!(!def.read_by_server, "{}", def.noun);
+    }
+    assert!(!DialPlan::DEF
+        .prop("NormalizationRules")
+        .unwrap()
+        .enforcement
+        .is_enforced());
+    round_trip(DialPlan {
+        normalization_rules: vec![NormalizationRule {
+            name: "Four".into(),
+            pattern: r"^(\d{4})$".into(),
+            translation: "+1425555$1".into(),
+            is_internal_extension: true,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    round_trip(TrunkConfiguration {
+        outbound_translation_rules_list: vec![OutboundTranslationRule {
+            name: "Strip".into(),
+            ..Default::default()
+        }],
+        srtp_mode: SrtpMode::Optional,
+        ..Default::default()
+    });
+}

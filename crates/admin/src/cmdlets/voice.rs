@@ -244,6 +244,15 @@ pub(super) fn check(b: &Bound, s: &Session) -> Option<Result<(), ExecError>> {
     })())
 }
 
+/// What a property's literal value can be checked for before the script runs: a route's
+/// NumberPattern must compile.
+pub(super) fn check_value(b: &Bound, k: &Kind, prop: &str, v: &Value) -> Result<(), ExecError> {
+    if k.noun == "CsVoiceRoute" && prop == "NumberPattern" {
+        check_pattern(v.as_str().unwrap_or("")).map_err(|m| bad(b, prop, m))?;
+    }
+    Ok(())
+}
+
 /// The scope a rule's identity lies in (its parent's), for site-scoped roles.
 pub(super) fn rule_scope(def: &Cmdlet, raw: &str) -> Option<String> {
     let rk = rule_kind(def.name)?;
