@@ -408,7 +408,8 @@ document! {
         get_set_only: true,
         read_by_server: false,
     }
-    usage: Vec<String> = vec![] => "Usage", StrList, NO_VOICE_ROUTING;
+    usage: Vec<String> = vec![] => "Usage", StrList, NotEnforced(
+        "calls are not routed by usages yet (enterprise voice routing is not written); the shell already holds voice policies, routes and trunks to the usages listed here and refuses to remove one in use");
 }
 
 lync_enum! {
@@ -469,7 +470,8 @@ document! {
     number_pattern: String = DEFAULT_ROUTE_PATTERN.into() => "NumberPattern", text(1024),
         NO_VOICE_ROUTING;
     pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, NO_VOICE_ROUTING;
-    pstn_gateway_list: Vec<String> = vec![] => "PstnGatewayList", StrList, NO_VOICE_ROUTING;
+    pstn_gateway_list: Vec<String> = vec![] => "PstnGatewayList", StrList, NotEnforced(
+        "no call goes to a gateway yet (enterprise voice routing is not written); the shell checks that each entry is a defined CsPstnGateway");
     priority: i64 = 0 => "Priority", int(0, 10_000), NO_VOICE_ROUTING;
     suppress_caller_id: bool = false => "SuppressCallerId", Bool, NO_VOICE_ROUTING;
     alternate_caller_id: String = String::new() => "AlternateCallerId", text(64),
@@ -565,7 +567,8 @@ document! {
         get_set_only: false,
         read_by_server: false,
     }
-    address: String = String::new() => "Address", text(64), NO_VOICE_ROUTING;
+    address: String = String::new() => "Address", text(64), NotEnforced(
+        "no call goes to a gateway yet (enterprise voice routing is not written); the shell checks that it is an IP address");
     port: i64 = 5060 => "Port", RANGE, NO_VOICE_ROUTING;
     transport: GatewayTransport = GatewayTransport::TCP
         => "Transport", Enum(GatewayTransport::VALUES), NO_VOICE_ROUTING;
