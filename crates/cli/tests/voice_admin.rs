@@ -213,6 +213,58 @@ fn cookbook_voice_recipes_bad_input_and_rbac() {
     }
     assert_eq!(count(), before);
 
+    // REST resource routes: the same objects, through PATCH and GET with a bearer token
+    let token = ureq::post(&format!("{url}/api/v1/tokens"))
+        .send_json(serde_json::json!({"name": "voice", "password": "voicepassword1"}))
+        .unwrap()
+        .into_json::<serde_json::Value>()
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bearer = format!("Bearer {token}");
+    let r = ureq::request(
+        "PATCH",
+        &format!("{url}/api/v1/config/CsVoicePolicy/Tag:RedmondVoice"),
+    )
+    .set("Authorization", &bearer)
+    .send_json(serde_json::json!({"EnableCallPark": true}))
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value =
+        ureq::get(&format!("{url}/api/v1/config/CsVoicePolicy/RedmondVoice"))
+            .set("Authorization", &bearer)
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+    assert!(v.to_string().contains(r#""EnableCallPark":true"#), "{v}");
+    let v: serde_json::Value = ureq::get(&format!("{url}/api/v1/config/CsPstnGateway"))
+        .set("Authorization", &bearer)
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert!(v.to_string().contains(r#""Address":"127.0.0.2""#), "{v}");
+    // a voice administrator cannot change users (CsUserAdministrator's Set-CsUser)
+    match ureq::request(
+        "PATCH",
+        &format!("{url}/api/v1/users/user0002@example.test"),
+    )
+    .set("Authorization", &bearer)
+    .send_json(serde_json::json!({"EnterpriseVoiceEnabled": true}))
+    {
+        Err(ureq::Error::Status(403, _)) => {}
+        other => panic!("{other:?}"),
+    }
+    let (ok, out) = root("Get-CsUser -Identity sip:user0002@example.test");
+    assert!(ok, "{out}");
+    assert_eq!(
+        field(&out, "EnterpriseVoiceEnabled"),
+        Some("False"),
+        "{out}"
+    );
+
     // the server reads its documents after all this (the dial plan now has rules)
     let (ok, out) = root("Set-CsDialPlan -Identity site:Redmond -Description changed");
     assert!(ok, "{out}");
