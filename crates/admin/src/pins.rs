@@ -47,7 +47,7 @@ pub fn min_length(p: &PinPolicy) -> usize {
 
 /// The user stored under `user_key` (`user@domain`, any case, `sip:` allowed) with the
 /// per-user policy assignment recorded for them.
-fn user_and_assignment(
+pub(crate) fn user_and_assignment(
     store: &Store,
     user_key: &str,
 ) -> Result<(User, UserPolicyAssignment), StoreError> {
@@ -87,7 +87,7 @@ pub fn resolve_policy_body(
         .or_else(|| find(&|s| matches!(s, Scope::Global)))
 }
 
-fn policy_of<T: Document + Default>(
+pub(crate) fn policy_of<T: Document + Default>(
     store: &Store,
     tag: Option<&str>,
     site: Option<&str>,

@@ -8,6 +8,22 @@
 //! `confab_voice::dotnet::check_translation` and `confab_voice::normalize::voice_regex`
 //! take their places.
 
+use confab_policy::VoicePolicy;
+use confab_store::{Store, StoreError};
+
+/// The CsVoicePolicy of the user `user_key` (`user@domain`): granted (Tag:) if it still
+/// exists, else `Site:<site>`, else Global, else Lync's defaults (as
+/// [`crate::pins::dial_plan_for`] resolves the dial plan). `NoSuchUser` for a user the
+/// store does not have.
+pub fn voice_policy_for(
+    store: &Store,
+    user_key: &str,
+    site: Option<&str>,
+) -> Result<VoicePolicy, StoreError> {
+    let (_, a) = crate::pins::user_and_assignment(store, user_key)?;
+    crate::pins::policy_of(store, a.voice_policy.as_deref(), site)
+}
+
 /// Longest Pattern, NumberPattern or Translation the shell stores.
 pub const MAX_PATTERN_LEN: usize = 1024;
 

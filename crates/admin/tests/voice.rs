@@ -488,6 +488,22 @@ fn usages_policies_routes_trunks_and_gateways() {
         json!("tel:+14255550100;ext=100")
     );
 
+    // the policy in force for a user: granted, else site, else Global
+    let vp = confab_admin::voice::voice_policy_for(&s, "alice@example.test", None).unwrap();
+    assert_eq!(vp.pstn_usages, ["Local", "International"]);
+    run(
+        &mut sh,
+        r#"Set-CsVoicePolicy -PstnUsages @{Add="National"}"#,
+    );
+    let vp = confab_admin::voice::voice_policy_for(&s, "bob@example.test", None).unwrap();
+    assert_eq!(vp.pstn_usages, ["National"]);
+    let plan = confab_admin::pins::dial_plan_for(&s, "bob@example.test", None).unwrap();
+    assert_eq!(plan.normalization_rules[0].name, "Prefix All");
+    run(
+        &mut sh,
+        r#"Set-CsVoicePolicy -PstnUsages @{Remove="National"}"#,
+    );
+
     // what is in use cannot go
     let e = fails(&mut sh, r#"Set-CsPstnUsage -Usage @{Remove="Local"}"#);
     assert!(e.contains("is used by"), "{e}");
