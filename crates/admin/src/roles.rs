@@ -133,6 +133,13 @@ pub const LYNC_CMDLETS: &[&str] = &[
     "Set-CsVoiceTestConfiguration",
     "Remove-CsVoiceTestConfiguration",
     "Test-CsVoiceTestConfiguration",
+    // the Test- cmdlets of enterprise voice (issue #17 part 5)
+    "Test-CsVoiceNormalizationRule",
+    "Test-CsDialPlan",
+    "Test-CsVoiceRoute",
+    "Test-CsVoicePolicy",
+    "Test-CsVoiceUser",
+    "Test-CsTrunkConfiguration",
     // servers
     "Get-CsService",
     "Start-CsWindowsService",
@@ -354,6 +361,12 @@ const VOICE_ADMIN: &[&str] = &[
     "Set-CsVoiceTestConfiguration",
     "Remove-CsVoiceTestConfiguration",
     "Test-CsVoiceTestConfiguration",
+    "Test-CsVoiceNormalizationRule",
+    "Test-CsDialPlan",
+    "Test-CsVoiceRoute",
+    "Test-CsVoicePolicy",
+    "Test-CsVoiceUser",
+    "Test-CsTrunkConfiguration",
 ];
 
 /// The troubleshooting cmdlets (CsServerAdministrator, CsHelpDesk).
@@ -363,6 +376,12 @@ const TESTS: &[&str] = &[
     "Test-CsPresence",
     "Test-CsP2PAV",
     "Test-CsVoiceTestConfiguration",
+    "Test-CsVoiceNormalizationRule",
+    "Test-CsDialPlan",
+    "Test-CsVoiceRoute",
+    "Test-CsVoicePolicy",
+    "Test-CsVoiceUser",
+    "Test-CsTrunkConfiguration",
 ];
 
 /// CsServerAdministrator: start and stop services (plus viewing and [`TESTS`]).
