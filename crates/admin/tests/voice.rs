@@ -279,6 +279,18 @@ fn bad_voice_input_is_refused_and_changes_nothing() {
             "not a phone number",
         ),
         (
+            r#"New-CsVoiceRoute -Identity R1 -AlternateCallerId '+0425'"#,
+            "not a phone number",
+        ),
+        (
+            r#"New-CsVoiceRoute -Identity R1 -SuppressCallerId $true"#,
+            "needs an AlternateCallerId",
+        ),
+        (
+            r#"New-CsVoiceNormalizationRule -Identity "site:Redmond/X" -Parent site:Redmond -Name X"#,
+            "either -Identity",
+        ),
+        (
             r#"New-CsPstnGateway -Identity gw.example.test"#,
             "needs -Address",
         ),
@@ -408,11 +420,15 @@ fn usages_policies_routes_trunks_and_gateways() {
     assert_eq!(prop(&g.objects[0], "Identity"), json!("gw2.example.test"));
     run(
         &mut sh,
-        r#"New-CsVoiceRoute -Identity LocalRoute -PstnUsages @{Add="Local"} -PstnGatewayList @{Add="PstnGateway:192.0.2.10","pstngateway:GW2.example.test"} -Priority 1 -SuppressCallerId $true -AlternateCallerId '+14255550100'"#,
+        r#"New-CsVoiceRoute -Identity LocalRoute -PstnUsages @{Add="Local"} -PstnGatewayList @{Add="PstnGateway:192.0.2.10","pstngateway:GW2.example.test"} -Priority 1 -SuppressCallerId $true -AlternateCallerId '+14255550100;ext=100'"#,
     );
     let r = run(&mut sh, "Get-CsVoiceRoute -Identity LocalRoute");
     let o = &r.objects[0];
-    assert_eq!(prop(o, "NumberPattern"), json!(r"^(\+1[0-9]{10})$"));
+    assert_eq!(
+        prop(o, "NumberPattern"),
+        json!(r"[0-9]{10}"),
+        "New-CsVoiceRoute's default"
+    );
     assert_eq!(
         prop(o, "PstnGatewayList"),
         json!(["PstnGateway:192.0.2.10", "PstnGateway:gw2.example.test"])

@@ -454,8 +454,9 @@ document! {
         NO_VOICE_ROUTING;
 }
 
-/// Lync's sample route's pattern (`LocalRoute`), the NumberPattern of a new route.
-pub const DEFAULT_ROUTE_PATTERN: &str = r"^(\+1[0-9]{10})$";
+/// New-CsVoiceRoute's default NumberPattern (Lync's sample route `LocalRoute` has
+/// `^(\+1[0-9]{10})$`).
+pub const DEFAULT_ROUTE_PATTERN: &str = r"[0-9]{10}";
 
 document! {
     /// CsVoiceRoute: which numbers go to which gateways for which PSTN usages (the identity

@@ -230,6 +230,13 @@ pub(super) fn check(b: &Bound, s: &Session) -> Option<Result<(), ExecError>> {
                 }
             }
         }
+        if b.identity().is_some() && (b.has("Parent") || b.has("Name")) {
+            return Err(bad(
+                b,
+                "Identity",
+                "use either -Identity <scope>/<name> or -Parent <scope> -Name <name>",
+            ));
+        }
         if b.def.name.starts_with("New-") && b.identity().is_none() {
             for p in ["Parent", "Name"] {
                 if !b.has(p) {
@@ -508,8 +515,8 @@ fn apply_rule(b: &Bound, s: &Session, rule: &mut Map<String, Value>) -> Result<(
             match p {
                 "Pattern" => check_pattern(&v),
                 "Translation" => check_translation(&v),
-                _ if v.chars().count() > 1024 => {
-                    Err("The value is longer than 1024 characters".into())
+                _ if v.chars().count() > 512 => {
+                    Err("The value is longer than 512 characters".into())
                 }
                 _ => Ok(()),
             }
@@ -959,16 +966,18 @@ pub(super) fn check_own(
                 .get("AlternateCallerId")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let digits = alt.strip_prefix('+').unwrap_or(alt);
-            if !alt.is_empty()
-                && (digits.is_empty()
-                    || digits.len() > 20
-                    || !digits.bytes().all(|c| c.is_ascii_digit()))
-            {
+            if !alt.is_empty() && !is_caller_id(alt) {
                 return Err(bad(
                     b,
                     "AlternateCallerId",
-                    format!("'{alt}' is not a phone number (digits, optionally after +)"),
+                    format!("'{alt}' is not a phone number: (+)<digits, not starting with 0>[;ext=<digits>], as Lync requires"),
+                ));
+            }
+            if body.get("SuppressCallerId") == Some(&json!(true)) && alt.is_empty() {
+                return Err(bad(
+                    b,
+                    "AlternateCallerId",
+                    "SuppressCallerId $true needs an AlternateCallerId (the number shown instead)",
                 ));
             }
             Ok(())
@@ -1006,6 +1015,21 @@ pub(super) fn check_own(
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// Lync's form of AlternateCallerId: `(\+)?[1-9]\d*(;ext=[1-9]\d*)?`.
+fn is_caller_id(v: &str) -> bool {
+    let digits = |d: &str| {
+        !d.is_empty()
+            && d.len() <= 20
+            && !d.starts_with('0')
+            && d.bytes().all(|c| c.is_ascii_digit())
+    };
+    let v = v.strip_prefix('+').unwrap_or(v);
+    match v.split_once(";ext=") {
+        Some((n, e)) => digits(n) && digits(e),
+        None => digits(v),
     }
 }
 
