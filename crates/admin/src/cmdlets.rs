@@ -1201,6 +1201,7 @@ fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
         check_access_number(b, s, &id, &mut body)?;
     }
     voice::check_document(b, s, k, &id, &mut body)?;
+    voice::warn_new(b, s, k, &body);
     s.store
         .create_config(k.noun, &id, &body)
         .map_err(|e| match e {

@@ -422,6 +422,14 @@ fn usages_policies_routes_trunks_and_gateways() {
         &mut sh,
         r#"New-CsVoiceRoute -Identity LocalRoute -PstnUsages @{Add="Local"} -PstnGatewayList @{Add="PstnGateway:192.0.2.10","pstngateway:GW2.example.test"} -Priority 1 -SuppressCallerId $true -AlternateCallerId '+14255550100;ext=100'"#,
     );
+    let w = run(&mut sh, "New-CsVoiceRoute -Identity Empty");
+    assert!(
+        w.warnings.iter().any(|w| w.contains("no PstnUsages"))
+            && w.warnings.iter().any(|w| w.contains("no PstnGatewayList")),
+        "{:?}",
+        w.warnings
+    );
+    run(&mut sh, "Remove-CsVoiceRoute -Identity Empty");
     let r = run(&mut sh, "Get-CsVoiceRoute -Identity LocalRoute");
     let o = &r.objects[0];
     assert_eq!(

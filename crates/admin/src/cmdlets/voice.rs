@@ -1018,6 +1018,25 @@ pub(super) fn check_own(
     }
 }
 
+/// Lync warns about a new route that no usage or no gateway reaches.
+pub(super) fn warn_new(b: &Bound, s: &mut Session, k: &Kind, body: &Map<String, Value>) {
+    if k.noun != "CsVoiceRoute" {
+        return;
+    }
+    for p in ["PstnUsages", "PstnGatewayList"] {
+        if body
+            .get(p)
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty())
+        {
+            s.warn(format!(
+                "{}: the route has no {p}: no call can take it until it has",
+                b.def.name
+            ));
+        }
+    }
+}
+
 /// Lync's form of AlternateCallerId: `(\+)?[1-9]\d*(;ext=[1-9]\d*)?`.
 fn is_caller_id(v: &str) -> bool {
     let digits = |d: &str| {
