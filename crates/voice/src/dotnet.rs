@@ -63,6 +63,8 @@ pub struct Pattern {
     slots: Box<[usize]>,
     /// Group names and their .NET numbers.
     names: Box<[(Box<str>, usize)]>,
+    /// Text every match starts the input with (`^425...`): a cheap test before the program.
+    prefix: Box<str>,
 }
 
 impl Pattern {
@@ -119,12 +121,23 @@ impl Pattern {
             .enumerate()
             .map(|(i, n)| (n.clone().into_boxed_str(), 1 + info.unnamed + i))
             .collect();
+        let mut prefix = String::new();
+        if let Node::Concat(items) = &root {
+            if let [Node::Begin, rest @ ..] = items.as_slice() {
+                for item in rest {
+                    if !literal_prefix(item, &mut prefix) {
+                        break;
+                    }
+                }
+            }
+        }
         Ok(Pattern {
             source: pattern.to_owned(),
             fast,
             exact,
             slots,
             names,
+            prefix: prefix.into_boxed_str(),
         })
     }
 
@@ -142,6 +155,9 @@ impl Pattern {
 
     /// Whether the pattern matches anywhere in `input` (no implicit anchors).
     pub fn is_match(&self, input: &str) -> bool {
+        if !input.starts_with(&*self.prefix) {
+            return false;
+        }
         self.program(input).is_match(input).unwrap_or(false)
     }
 
@@ -153,6 +169,9 @@ impl Pattern {
     /// with the highest number), `$_` (the whole input); any other `$` is literal; a group that
     /// did not take part gives "".
     pub fn replace(&self, input: &str, translation: &str) -> Option<String> {
+        if !input.starts_with(&*self.prefix) {
+            return None;
+        }
         let caps = self.program(input).captures(input).ok()??;
         let whole = caps.get(0)?;
         let mut out = String::with_capacity(input.len() + translation.len() + 8);
@@ -204,7 +223,7 @@ impl Pattern {
                     out.push_str(self.group(caps, n));
                     i = next;
                 }
-                (Dollar::Dollar, next) => {
+                (Dollar::Sign, next) => {
                     out.push('$');
                     i = next;
                 }
@@ -243,6 +262,11 @@ impl Pattern {
     pub(crate) fn program_text(&self) -> &str {
         self.fast.as_str()
     }
+
+    #[cfg(test)]
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
 }
 
 /// Checks a replacement string the way .NET parses it. .NET accepts nearly everything (a
@@ -269,7 +293,7 @@ pub fn check_translation(translation: &str) -> Result<(), PatternError> {
 
 enum Dollar {
     Group(usize),
-    Dollar,
+    Sign,
     Left,
     Right,
     Last,
@@ -338,7 +362,7 @@ fn scan_dollar(
         return (Dollar::Literal, pos);
     }
     let what = match ch {
-        b'$' => Dollar::Dollar,
+        b'$' => Dollar::Sign,
         b'&' => Dollar::Group(0),
         b'`' => Dollar::Left,
         b'\'' => Dollar::Right,
@@ -1330,6 +1354,21 @@ impl<'a> Parser<'a> {
         }
         self.depth -= 1;
         Ok(set)
+    }
+}
+
+/// Adds the literal text `node` always matches to `out`; false where that text ends.
+fn literal_prefix(node: &Node, out: &mut String) -> bool {
+    match node {
+        Node::Char(c, ci) if !(*ci && (c.is_alphabetic() || !c.is_ascii())) => {
+            out.push(*c);
+            true
+        }
+        Node::Concat(v) => v.iter().all(|n| literal_prefix(n, out)),
+        Node::Group(Kind::Capture(_) | Kind::NonCapture | Kind::Atomic, inner) => {
+            literal_prefix(inner, out)
+        }
+        _ => false,
     }
 }
 

@@ -65,8 +65,11 @@ fn replacement_follows_dotnet() {
         (r"(\d)(x)?", "5x", "[$+]", "[x]"),
         (r"\d+", "a12b", "[$+]", "a[12]b"), // no group: the match
         (r"\d+", "a12b", "[$_]", "a[a12b]b"), // the whole input
-        (r"\d", "a1b2", "X", "aXb2"),       // the first match only
-        (r"555", "4255550100", "-", "42-50100"), // no implicit anchors
+        (r"\d", "a1b2", "X", "aXb2"),
+        (r"^(a){0}(b)$", "b", "[$1][$2]", "[][b]"), // a group repeated zero times keeps its number
+        (r"^(?:(a)|b)+$", "ab", "[$1]", "[a]"),     // the last capture stays
+        (r"^(?<x>a)(?<y>b)(c)$", "abc", "$1$2$3$+", "cabb"), // the first match only
+        (r"555", "4255550100", "-", "42-50100"),    // no implicit anchors
         (r"(?n)^(1)(?<rest>\d+)$", "1425", "$1", "425"), // (?n): plain groups do not capture
     ];
     for &(pattern, input, translation, expected) in table {
@@ -194,6 +197,22 @@ fn patterns_follow_dotnet() {
     // A quantifier on an assertion.
     assert!(matches(r"^*a", "a"));
     assert!(matches(r"(?=b)?a", "a"));
+}
+
+#[test]
+fn literal_prefix_is_only_a_shortcut() {
+    let prefix = |p: &str| Pattern::new(p).unwrap().prefix().to_string();
+    assert_eq!(prefix(r"^(425\d{4})$"), "425");
+    assert_eq!(prefix(r"^\+1(?:425)?(\d{7})$"), "+1");
+    assert_eq!(prefix(r"^011(\d*)$"), "011");
+    assert_eq!(prefix(r"^(?i)ab"), "");
+    assert_eq!(prefix(r"^1|^2"), "");
+    assert_eq!(prefix(r"(?m)^1"), "");
+    assert_eq!(prefix(r"1(\d)"), "");
+    assert_eq!(prefix(r"^12*"), "1");
+    assert!(matches(r"^1|^2", "2"));
+    assert!(matches(r"^12*$", "1"));
+    assert!(!matches(r"^(425\d{4})$", "4265550"));
 }
 
 #[test]
