@@ -45,7 +45,7 @@ fn err<T>(position: usize, message: impl Into<String>) -> Result<T, PatternError
 /// more than a few dozen).
 const MAX_REPEAT: u32 = 1000;
 /// Deepest nesting of groups and class subtractions.
-const MAX_DEPTH: usize = 32;
+const MAX_DEPTH: usize = 20;
 /// Longest pattern accepted, in characters.
 const MAX_PATTERN_CHARS: usize = 4096;
 /// Bound on backtracking steps per match; a match that needs more counts as no match.
@@ -1565,17 +1565,20 @@ fn cache() -> &'static Cache {
 /// The compiled form of `pattern`, from a bounded process-wide cache (compiled once, then
 /// shared); None when the pattern is invalid.
 pub fn compiled(pattern: &str) -> Option<Arc<Pattern>> {
-    if let Ok(map) = cache().read() {
-        if let Some(entry) = map.get(pattern) {
-            return entry.clone();
-        }
+    // Nothing panics while holding the lock, but a poisoned map is still a valid map.
+    if let Some(entry) = cache()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(pattern)
+    {
+        return entry.clone();
     }
+    // Compiled outside the lock.
     let entry = Pattern::new(pattern).ok().map(Arc::new);
-    if let Ok(mut map) = cache().write() {
-        if map.len() >= MAX_CACHED {
-            map.clear();
-        }
-        map.insert(pattern.into(), entry.clone());
+    let mut map = cache().write().unwrap_or_else(|e| e.into_inner());
+    if map.len() >= MAX_CACHED {
+        map.clear();
     }
+    map.insert(pattern.into(), entry.clone());
     entry
 }
