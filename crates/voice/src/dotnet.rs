@@ -527,6 +527,7 @@ impl Node {
             | Node::End
             | Node::Boundary(_)
             | Node::Empty => true,
+            Node::Group(Kind::NonCapture | Kind::Atomic, inner) => inner.is_assertion(),
             Node::Group(k, _) => matches!(
                 k,
                 Kind::Ahead | Kind::NotAhead | Kind::Behind | Kind::NotBehind

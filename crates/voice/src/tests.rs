@@ -199,6 +199,7 @@ fn patterns_follow_dotnet() {
     // A quantifier on an assertion.
     assert!(matches(r"^*a", "a"));
     assert!(matches(r"(?=b)?a", "a"));
+    assert!(matches(r"^(?:)*a(?:(?=a))+", "aa"));
 }
 
 #[test]
