@@ -65,6 +65,27 @@ fn bench(c: &mut Criterion) {
     c.bench_function("normalize 50 rules, first rule matches", |b| {
         b.iter(|| normalize(black_box(&rules), black_box("100555")))
     });
+    // The worst case: no rule starts with literal digits, so every pattern runs.
+    let mut plain: Vec<Rule> = (0..49)
+        .map(|i| Rule {
+            name: format!("p{i}"),
+            pattern: format!(r"^(\d{{{}}})$", 20 + i),
+            translation: "+$1".into(),
+            priority: i,
+            is_internal_extension: false,
+        })
+        .collect();
+    plain.push(Rule {
+        name: "Keep All".into(),
+        pattern: r"^(\d{11})$".into(),
+        translation: "+$1".into(),
+        priority: 49,
+        is_internal_extension: false,
+    });
+    c.bench_function(
+        "normalize 50 rules without literal prefixes, last rule matches",
+        |b| b.iter(|| normalize(black_box(&plain), black_box("14255550100"))),
+    );
     c.bench_function("candidates 200 routes, 3 usages", |b| {
         b.iter(|| {
             candidates(

@@ -65,6 +65,10 @@ pub struct Pattern {
     names: Box<[(Box<str>, usize)]>,
     /// Text every match starts the input with (`^425...`): a cheap test before the program.
     prefix: Box<str>,
+    /// The fewest characters a match takes; and, when the pattern is anchored at both ends,
+    /// the most characters the input may have.
+    min_chars: usize,
+    max_input_chars: Option<usize>,
 }
 
 impl Pattern {
@@ -131,6 +135,16 @@ impl Pattern {
                 }
             }
         }
+        let (min_chars, max_chars) = width(&root);
+        let max_input_chars = match &root {
+            Node::Concat(items) if matches!(items.first(), Some(Node::Begin)) => match items.last()
+            {
+                Some(Node::End) => max_chars,
+                Some(Node::EndZ) => max_chars.map(|m| m + 1),
+                _ => None,
+            },
+            _ => None,
+        };
         Ok(Pattern {
             source: pattern.to_owned(),
             fast,
@@ -138,12 +152,25 @@ impl Pattern {
             slots,
             names,
             prefix: prefix.into_boxed_str(),
+            min_chars,
+            max_input_chars,
         })
     }
 
     /// The pattern as given.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// Cheap necessary conditions, tested before the program runs.
+    fn may_match(&self, input: &str) -> bool {
+        if input.len() < self.min_chars || !input.starts_with(&*self.prefix) {
+            return false; // (a character is at least one byte)
+        }
+        match self.max_input_chars {
+            Some(max) if input.len() > max => input.chars().count() <= max,
+            _ => true,
+        }
     }
 
     fn program(&self, input: &str) -> &fancy_regex::Regex {
@@ -155,7 +182,7 @@ impl Pattern {
 
     /// Whether the pattern matches anywhere in `input` (no implicit anchors).
     pub fn is_match(&self, input: &str) -> bool {
-        if !input.starts_with(&*self.prefix) {
+        if !self.may_match(input) {
             return false;
         }
         self.program(input).is_match(input).unwrap_or(false)
@@ -169,7 +196,7 @@ impl Pattern {
     /// with the highest number), `$_` (the whole input); any other `$` is literal; a group that
     /// did not take part gives "".
     pub fn replace(&self, input: &str, translation: &str) -> Option<String> {
-        if !input.starts_with(&*self.prefix) {
+        if !self.may_match(input) {
             return None;
         }
         let caps = self.program(input).captures(input).ok()??;
@@ -266,6 +293,11 @@ impl Pattern {
     #[cfg(test)]
     pub(crate) fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    #[cfg(test)]
+    pub(crate) fn bounds(&self) -> (usize, Option<usize>) {
+        (self.min_chars, self.max_input_chars)
     }
 }
 
@@ -1355,6 +1387,47 @@ impl<'a> Parser<'a> {
         }
         self.depth -= 1;
         Ok(set)
+    }
+}
+
+/// The fewest and the most characters a match of `node` takes (None: no bound).
+fn width(node: &Node) -> (usize, Option<usize>) {
+    match node {
+        Node::Char(..) | Node::Set(..) => (1, Some(1)),
+        Node::Backref(..) => (0, None),
+        Node::Group(Kind::Capture(_) | Kind::NonCapture | Kind::Atomic, inner) => width(inner),
+        Node::Group(..)
+        | Node::Empty
+        | Node::Bol
+        | Node::Eol
+        | Node::Begin
+        | Node::EndZ
+        | Node::End
+        | Node::Boundary(_) => (0, Some(0)),
+        Node::Concat(v) => v.iter().fold((0, Some(0)), |(lo, hi), n| {
+            let (l, h) = width(n);
+            (
+                lo.saturating_add(l),
+                hi.zip(h).map(|(a, b)| a.saturating_add(b)),
+            )
+        }),
+        Node::Alt(v) => {
+            let mut lo = usize::MAX;
+            let mut hi = Some(0);
+            for n in v {
+                let (l, h) = width(n);
+                lo = lo.min(l);
+                hi = hi.zip(h).map(|(a, b)| a.max(b));
+            }
+            (if v.is_empty() { 0 } else { lo }, hi)
+        }
+        Node::Repeat(inner, min, max, _) => {
+            let (l, h) = width(inner);
+            (
+                l.saturating_mul(*min as usize),
+                h.zip(*max).map(|(h, m)| h.saturating_mul(m as usize)),
+            )
+        }
     }
 }
 

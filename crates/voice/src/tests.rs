@@ -213,6 +213,17 @@ fn literal_prefix_is_only_a_shortcut() {
     assert_eq!(prefix(r"(?m)^1"), "");
     assert_eq!(prefix(r"1(\d)"), "");
     assert_eq!(prefix(r"^12*"), "1");
+    let bounds = |p: &str| Pattern::new(p).unwrap().bounds();
+    assert_eq!(bounds(r"^(\d{4})$"), (4, Some(5))); // `$` allows a final newline
+    assert_eq!(bounds(r"^(\d{4})\z"), (4, Some(4)));
+    assert_eq!(bounds(r"^1(\d{10})$"), (11, Some(12)));
+    assert_eq!(bounds(r"^011(\d*)$"), (3, None));
+    assert_eq!(bounds(r"(\d{4})$"), (4, None)); // not anchored at the start
+    assert_eq!(bounds(r"^(a|bcd)(?=x)\1$"), (1, None));
+    assert_eq!(bounds(r"^(?:ab){2,3}$"), (4, Some(7)));
+    assert!(matches(r"^(\d{4})$", "1234\n"));
+    assert!(matches(r"^\w{2}$", "éé")); // 4 bytes, 2 characters
+    assert!(!matches(r"^\w{2}$", "ééé"));
     assert!(matches(r"^1|^2", "2"));
     assert!(matches(r"^12*$", "1"));
     assert!(!matches(r"^(425\d{4})$", "4265550"));
