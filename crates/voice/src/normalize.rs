@@ -7,7 +7,7 @@ use crate::first_by_priority;
 
 /// A normalization rule (CsVoiceNormalizationRule) or an outbound translation rule
 /// (CsOutboundTranslationRule, where `is_internal_extension` is unused).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rule {
     pub name: String,
     pub pattern: String,

@@ -5,7 +5,7 @@
 use crate::dotnet::compiled;
 
 /// A voice route (CsVoiceRoute).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Route {
     pub name: String,
     pub number_pattern: String,
