@@ -2,11 +2,10 @@
 //! translations of normalization and outbound translation rules and of voice routes, and
 //! `New-CsVoiceRegex`'s pattern builder.
 //!
-//! These three functions are the seam to `confab-voice` (Lync's .NET regular expressions):
-//! for now [`check_pattern`] compiles with Rust's `regex` crate, which refuses some patterns
-//! .NET accepts (lookarounds, backreferences); `confab_voice::dotnet::Pattern::new`,
-//! `confab_voice::dotnet::check_translation` and `confab_voice::normalize::voice_regex`
-//! take their places.
+//! These three functions are the shell's side of `confab-voice` (Lync's .NET regular
+//! expressions: `confab_voice::dotnet::Pattern::new`, `check_translation`,
+//! `confab_voice::normalize::voice_regex`), with the checks of what administrators type
+//! (lengths, control characters, digits) in front.
 
 use confab_policy::VoicePolicy;
 use confab_store::{Store, StoreError};
@@ -44,22 +43,11 @@ pub fn check_pattern(p: &str) -> Result<(), String> {
             c as u32
         ));
     }
-    regex::RegexBuilder::new(p)
-        .size_limit(1 << 20)
-        .nest_limit(64)
-        .build()
+    // Lync's patterns are .NET regular expressions: confab-voice reads them as .NET does
+    // and refuses, with the position, what it cannot run the same way
+    confab_voice::dotnet::Pattern::new(p)
         .map(|_| ())
-        .map_err(|e| {
-            // the regex crate's message spans several lines (the pattern, a caret, the error)
-            let text = e.to_string();
-            let one_line = text
-                .lines()
-                .map(str::trim_end)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" | ");
-            format!("'{p}' is not a valid regular expression: {one_line}")
-        })
+        .map_err(|e| format!("'{p}' is not a valid regular expression {e}"))
 }
 
 /// Refuses a Translation (a .NET replacement string such as `+1425555$1`) that confab could
@@ -77,7 +65,8 @@ pub fn check_translation(t: &str) -> Result<(), String> {
             c as u32
         ));
     }
-    Ok(())
+    confab_voice::dotnet::check_translation(t)
+        .map_err(|e| format!("the translation '{t}' is not valid {e}"))
 }
 
 /// Longest number `New-CsVoiceRegex` builds a pattern for (digits).
@@ -95,17 +84,13 @@ pub fn voice_regex(
     digits_to_strip: u32,
     digits_to_prepend: &str,
 ) -> Result<(String, String), String> {
+    // what a phone number can start with, and what can be put in front of one
     let digits = starts_with.strip_prefix('+').unwrap_or(starts_with);
     if !digits.bytes().all(|c| c.is_ascii_digit()) || digits.len() > MAX_DIGITS as usize {
         return Err(format!(
             "StartsWith '{starts_with}' is not up to {MAX_DIGITS} digits (optionally after +)"
         ));
     }
-    let plus = if starts_with.starts_with('+') {
-        r"\+"
-    } else {
-        ""
-    };
     if !digits_to_prepend
         .strip_prefix('+')
         .unwrap_or(digits_to_prepend)
@@ -117,65 +102,16 @@ pub fn voice_regex(
             "DigitsToPrepend '{digits_to_prepend}' is not up to {MAX_DIGITS} digits (optionally after +)"
         ));
     }
-    let length = match (exact_length, at_least_length) {
-        (Some(_), Some(_)) => return Err("use either ExactLength or AtLeastLength".into()),
-        (Some(n), None) | (None, Some(n)) => {
-            if n == 0 || n > MAX_DIGITS {
-                return Err(format!("the length {n} is not 1 to {MAX_DIGITS} digits"));
-            }
-            if (n as usize) < digits.len() {
-                return Err(format!(
-                    "the length {n} is shorter than StartsWith '{starts_with}'"
-                ));
-            }
-            Some(n as usize)
-        }
-        (None, None) => None,
-    };
-    let start_len = digits.len();
-    let strip = digits_to_strip as usize;
-    if let Some(n) = length {
-        if strip > n {
-            return Err(format!(
-                "DigitsToStrip {strip} is more than the number's {n} digits"
-            ));
-        }
-    } else if strip > MAX_DIGITS as usize {
-        return Err(format!("DigitsToStrip {strip} is more than {MAX_DIGITS}"));
+    if exact_length == Some(0) || at_least_length == Some(0) {
+        return Err("a length 0 matches no number".into());
     }
-    // the digits after StartsWith: exactly / at least `rest`, or any number
-    let rest = length.map(|n| n - start_len);
-    let exact = exact_length.is_some();
-    let any = |n: usize, exact: bool| -> String {
-        match (n, exact) {
-            (0, true) => String::new(),
-            (n, true) => format!(r"\d{{{n}}}"),
-            (0, false) => r"\d*".to_string(),
-            (n, false) => format!(r"\d{{{n},}}"),
-        }
-    };
-    let (stripped, kept) = if strip <= start_len {
-        let tail = match rest {
-            Some(r) => any(r, exact),
-            None => any(0, false),
-        };
-        (
-            format!("{plus}{}", &digits[..strip]),
-            format!("{}{tail}", &digits[strip..]),
-        )
-    } else {
-        // the stripped digits run past StartsWith into the digits after it
-        let extra = strip - start_len;
-        let tail = match rest {
-            Some(r) => any(r.saturating_sub(extra), exact),
-            None => any(0, false),
-        };
-        (format!(r"{plus}{digits}\d{{{extra}}}"), tail)
-    };
-    let pattern = format!("^{stripped}({kept})$");
-    let translation = format!("{digits_to_prepend}$1");
-    check_pattern(&pattern)?;
-    Ok((pattern, translation))
+    confab_voice::normalize::voice_regex(
+        starts_with,
+        exact_length,
+        at_least_length,
+        digits_to_strip,
+        digits_to_prepend,
+    )
 }
 
 #[cfg(test)]
@@ -198,7 +134,7 @@ mod tests {
         );
         assert_eq!(
             voice_regex("425", None, Some(7), 0, "+1").unwrap(),
-            (r"^(425\d{4,})$".to_string(), "+1$1".to_string())
+            (r"^(425\d{3}\d+)$".to_string(), "+1$1".to_string())
         );
         assert_eq!(
             voice_regex("9", Some(8), None, 2, "").unwrap(),
@@ -206,12 +142,12 @@ mod tests {
         );
         assert_eq!(
             voice_regex("+44", Some(12), None, 0, "").unwrap(),
-            (r"^\+(44\d{10})$".to_string(), "$1".to_string())
+            (r"^(\+44\d{9})$".to_string(), "$1".to_string())
         );
         // what it builds does what it says
         let (p, _) = voice_regex("1", Some(11), None, 1, "+").unwrap();
-        let re = regex::Regex::new(&p).unwrap();
-        assert_eq!(&re.captures("14255550100").unwrap()[1], "4255550100");
+        let re = confab_voice::dotnet::Pattern::new(&p).unwrap();
+        assert_eq!(re.replace("14255550100", "$1").unwrap(), "4255550100");
         assert!(!re.is_match("4255550100"));
     }
 
@@ -219,10 +155,10 @@ mod tests {
     fn bad_input_is_named() {
         for (s, e, a, strip, pre, want) in [
             ("1a", None, None, 0, "", "StartsWith"),
-            ("1", Some(4), Some(4), 0, "", "either"),
-            ("123", Some(2), None, 0, "", "shorter"),
+            ("1", Some(4), Some(4), 0, "", "not both"),
+            ("123", Some(2), None, 0, "", "longer than"),
             ("1", Some(4), None, 5, "", "DigitsToStrip"),
-            ("1", Some(0), None, 0, "", "length 0"),
+            ("1", Some(0), None, 0, "", "length 0 matches"),
             ("1", None, None, 0, "+1x", "DigitsToPrepend"),
         ] {
             let err = voice_regex(s, e, a, strip, pre).unwrap_err();

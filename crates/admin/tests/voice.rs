@@ -210,7 +210,7 @@ fn voice_regex_builds_rules_used_through_variables() {
     assert_eq!(got[2].0, "Global/Intl");
     assert_eq!(got[2].1, 2);
     let e = fails(&mut sh, "New-CsVoiceRegex -ExactLength 4 -AtLeastLength 5");
-    assert!(e.contains("either"), "{e}");
+    assert!(e.contains("not both"), "{e}");
     let e = fails(&mut sh, "New-CsVoiceRegex -StartsWith 12x -ExactLength 4");
     assert!(e.contains("StartsWith"), "{e}");
 }
