@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
 mod voice;
+mod voice_test;
 
 pub struct Param {
     pub name: &'static str,
@@ -42,7 +43,9 @@ fn leak(s: String) -> &'static str {
 }
 
 /// Parameters that are switches (present or not, no value).
-const SWITCHES: &[&str] = &["TLSRoute", "TCPRoute", "Private", "Assigned", "InMemory"];
+const SWITCHES: &[&str] = &[
+    "TLSRoute", "TCPRoute", "Private", "Assigned", "InMemory", "Force",
+];
 
 fn params(names: &[&'static str]) -> Vec<Param> {
     names
@@ -503,6 +506,7 @@ fn build() -> Vec<Cmdlet> {
     ];
     let mut fixed = fixed;
     fixed.extend(voice::cmdlets());
+    fixed.extend(voice_test::cmdlets());
     // dial-in access numbers: Lync names their identity -PrimaryUri, and Get- filters by
     // -Region
     for c in v.iter_mut().filter(|c| {
@@ -868,6 +872,9 @@ fn check_props(b: &Bound, s: &Session) -> Result<(), ExecError> {
 }
 
 fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
+    if voice_test::is_test(b.def.name) {
+        return voice_test::check(b, s);
+    }
     if let Some(r) = voice::check(b, s) {
         return r;
     }

@@ -7,7 +7,7 @@
 //! `confab_voice::normalize::voice_regex`), with the checks of what administrators type
 //! (lengths, control characters, digits) in front.
 
-use confab_policy::VoicePolicy;
+use confab_policy::{DialPlan, Document, TrunkConfiguration, VoicePolicy, VoiceRoute};
 use confab_store::{Store, StoreError};
 
 /// The CsVoicePolicy of the user `user_key` (`user@domain`): granted (Tag:) if it still
@@ -21,6 +21,94 @@ pub fn voice_policy_for(
 ) -> Result<VoicePolicy, StoreError> {
     let (_, a) = crate::pins::user_and_assignment(store, user_key)?;
     crate::pins::policy_of(store, a.voice_policy.as_deref(), site)
+}
+
+/// A dial plan's normalization rules as confab-voice reads them (what
+/// `confab_voice::normalize` takes), in the plan's order with their Priority.
+pub fn normalization_rules(plan: &DialPlan) -> Vec<confab_voice::Rule> {
+    plan.normalization_rules
+        .iter()
+        .map(|r| confab_voice::Rule {
+            name: r.name.clone(),
+            pattern: r.pattern.clone(),
+            translation: r.translation.clone(),
+            priority: r.priority,
+            is_internal_extension: r.is_internal_extension,
+        })
+        .collect()
+}
+
+/// A trunk configuration's outbound translation rules as confab-voice reads them (what
+/// `confab_voice::translate` takes).
+pub fn outbound_rules(trunk: &TrunkConfiguration) -> Vec<confab_voice::Rule> {
+    trunk
+        .outbound_translation_rules_list
+        .iter()
+        .map(|r| confab_voice::Rule {
+            name: r.name.clone(),
+            pattern: r.pattern.clone(),
+            translation: r.translation.clone(),
+            priority: r.priority,
+            is_internal_extension: false,
+        })
+        .collect()
+}
+
+/// A voice route (its Identity is its name) as confab-voice reads it (what
+/// `confab_voice::candidates` takes).
+pub fn voice_route(identity: &str, r: &VoiceRoute) -> confab_voice::Route {
+    confab_voice::Route {
+        name: identity.to_string(),
+        number_pattern: r.number_pattern.clone(),
+        pstn_usages: r.pstn_usages.clone(),
+        gateways: r.pstn_gateway_list.clone(),
+        priority: r.priority,
+        suppress_caller_id: r.suppress_caller_id,
+        alternate_caller_id: r.alternate_caller_id.clone(),
+    }
+}
+
+/// Every voice route of the store, as confab-voice reads them, in the store's order
+/// (confab_voice::candidates sorts by Priority, ties in this order).
+pub fn voice_routes(store: &Store) -> Result<Vec<confab_voice::Route>, StoreError> {
+    Ok(store
+        .list_config(VoiceRoute::DEF.noun)?
+        .into_iter()
+        .map(|d| voice_route(&d.identity, &VoiceRoute::from_body(&d.body).0))
+        .collect())
+}
+
+/// Longest number the Test- cmdlets take (characters, `tel:` and `+` included).
+pub const MAX_NUMBER_LEN: usize = 64;
+
+/// A number given to a Test- cmdlet (-DialedNumber, -TargetNumber, -CallingNumber): what a
+/// user can dial — digits, `*` and `#`, optionally after a `+`, optionally as a `tel:` URI
+/// (the `tel:` is dropped). Anything else is refused with the reason.
+pub fn test_number(raw: &str) -> Result<String, String> {
+    let t = raw.trim();
+    if t.chars().count() > MAX_NUMBER_LEN {
+        return Err(format!(
+            "the number is longer than {MAX_NUMBER_LEN} characters"
+        ));
+    }
+    let n = match t.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("tel:") => &t[4..],
+        _ => t,
+    };
+    let digits = n.strip_prefix('+').unwrap_or(n);
+    if digits.is_empty() {
+        return Err("the number is empty".into());
+    }
+    if let Some(c) = digits
+        .chars()
+        .find(|c| !(c.is_ascii_digit() || *c == '*' || *c == '#'))
+    {
+        return Err(format!(
+            "'{raw}' is not a phone number: '{}' is not a digit, * or # (give digits, optionally after + or tel:)",
+            c.escape_default()
+        ));
+    }
+    Ok(n.to_string())
 }
 
 /// Longest Pattern, NumberPattern or Translation the shell stores.
@@ -164,6 +252,18 @@ mod tests {
             let err = voice_regex(s, e, a, strip, pre).unwrap_err();
             assert!(err.contains(want), "{err}");
         }
+    }
+
+    #[test]
+    fn test_numbers_are_digits() {
+        assert_eq!(test_number("1234").unwrap(), "1234");
+        assert_eq!(test_number(" tel:+14255550100 ").unwrap(), "+14255550100");
+        assert_eq!(test_number("*86#").unwrap(), "*86#");
+        for bad in ["", "+", "tel:", "12a4", "+1 425", "++1", "12\n3", "١٢٣"] {
+            assert!(test_number(bad).is_err(), "{bad}");
+        }
+        assert!(test_number(&"1".repeat(65)).is_err());
+        assert!(test_number(&"1".repeat(64)).is_ok());
     }
 
     #[test]
