@@ -108,7 +108,9 @@ fn normalization_rules_give_the_cookbooks_numbers() {
     let t = |sh: &mut Session, rule: &str, n: &str| {
         translated(
             sh,
-            &format!(r#"Test-CsVoiceNormalizationRule -NormalizationRule "{rule}" -DialedNumber {n}"#),
+            &format!(
+                r#"Test-CsVoiceNormalizationRule -NormalizationRule "{rule}" -DialedNumber {n}"#
+            ),
         )
     };
     assert_eq!(
@@ -126,9 +128,15 @@ fn normalization_rules_give_the_cookbooks_numbers() {
     );
     assert_eq!(t(&mut sh, "site:Redmond/International", "011"), json!("+"));
     // no match: nothing
-    assert_eq!(t(&mut sh, "site:Redmond/RedmondFourDigit", "12345"), Value::Null);
+    assert_eq!(
+        t(&mut sh, "site:Redmond/RedmondFourDigit", "12345"),
+        Value::Null
+    );
     assert_eq!(t(&mut sh, "Global/Prefix All", "1234"), Value::Null);
-    assert_eq!(t(&mut sh, "Global/Prefix All", "14255550100"), json!("+14255550100"));
+    assert_eq!(
+        t(&mut sh, "Global/Prefix All", "14255550100"),
+        json!("+14255550100")
+    );
     // a per-user plan's rule by its name; tel: numbers
     assert_eq!(
         t(&mut sh, "RedmondUsers/FourDigit", "tel:0100"),
@@ -210,7 +218,10 @@ fn dial_plans_take_the_lowest_priority_rule_that_matches() {
     assert_eq!(prop(&r, "TranslatedNumber"), json!("+442071234567"));
     assert_eq!(prop(&r, "MatchingRule")["Name"], json!("International"));
     // no rule matches: nothing
-    let r = one(&mut sh, "Test-CsDialPlan -DialPlan site:Redmond -DialedNumber 99");
+    let r = one(
+        &mut sh,
+        "Test-CsDialPlan -DialPlan site:Redmond -DialedNumber 99",
+    );
     assert_eq!(prop(&r, "TranslatedNumber"), Value::Null);
     assert_eq!(prop(&r, "MatchingRule"), Value::Null);
     // the text Lync prints
@@ -232,13 +243,20 @@ fn dial_plans_take_the_lowest_priority_rule_that_matches() {
         "Get-CsDialPlan -Identity Global | Test-CsDialPlan -DialedNumber 14255550100",
     );
     assert_eq!(prop(&r, "TranslatedNumber"), json!("+14255550100"));
-    let all = run(&mut sh, "Get-CsDialPlan | Test-CsDialPlan -DialedNumber 1234");
+    let all = run(
+        &mut sh,
+        "Get-CsDialPlan | Test-CsDialPlan -DialedNumber 1234",
+    );
     let got: Vec<Value> = all
         .objects
         .iter()
         .map(|o| prop(o, "TranslatedNumber"))
         .collect();
-    assert_eq!(all.objects.len(), 3, "Global, the site's and the per-user plan");
+    assert_eq!(
+        all.objects.len(),
+        3,
+        "Global, the site's and the per-user plan"
+    );
     assert_eq!(
         got.iter().filter(|v| **v == json!("+14255551234")).count(),
         2
@@ -260,15 +278,24 @@ fn routes_and_voice_policies_pick_the_first_route_of_the_first_usage() {
     voice_setup(&mut sh);
     let matches = |sh: &mut Session, src: &str| prop(&one(sh, src), "MatchesPattern");
     assert_eq!(
-        matches(&mut sh, "Test-CsVoiceRoute -Route National -TargetNumber +14255550100"),
+        matches(
+            &mut sh,
+            "Test-CsVoiceRoute -Route National -TargetNumber +14255550100"
+        ),
         json!(true)
     );
     assert_eq!(
-        matches(&mut sh, "Test-CsVoiceRoute -Route National -TargetNumber +442071234567"),
+        matches(
+            &mut sh,
+            "Test-CsVoiceRoute -Route National -TargetNumber +442071234567"
+        ),
         json!(false)
     );
     assert_eq!(
-        matches(&mut sh, "Test-CsVoiceRoute -Route Redmond -TargetNumber 'tel:+14255550100'"),
+        matches(
+            &mut sh,
+            "Test-CsVoiceRoute -Route Redmond -TargetNumber 'tel:+14255550100'"
+        ),
         json!(true)
     );
     let out = run(
@@ -281,9 +308,17 @@ fn routes_and_voice_policies_pick_the_first_route_of_the_first_usage() {
         &mut sh,
         "Get-CsVoiceRoute | Test-CsVoiceRoute -TargetNumber +442071234567",
     );
-    let got: Vec<Value> = out.objects.iter().map(|o| prop(o, "MatchesPattern")).collect();
+    let got: Vec<Value> = out
+        .objects
+        .iter()
+        .map(|o| prop(o, "MatchesPattern"))
+        .collect();
     assert_eq!(got.len(), 4);
-    assert_eq!(got.iter().filter(|v| **v == json!(true)).count(), 1, "Intl only");
+    assert_eq!(
+        got.iter().filter(|v| **v == json!(true)).count(),
+        1,
+        "Intl only"
+    );
     assert_eq!(
         matches(
             &mut sh,
@@ -302,37 +337,61 @@ fn routes_and_voice_policies_pick_the_first_route_of_the_first_usage() {
     };
     // the usages in the policy's order; within a usage, routes by Priority
     assert_eq!(
-        policy(&mut sh, "Test-CsVoicePolicy -VoicePolicy RedmondUsers -TargetNumber +14255550100"),
+        policy(
+            &mut sh,
+            "Test-CsVoicePolicy -VoicePolicy RedmondUsers -TargetNumber +14255550100"
+        ),
         (json!("Redmond"), json!("Local"))
     );
     assert_eq!(
-        policy(&mut sh, "Test-CsVoicePolicy -VoicePolicy RedmondUsers -TargetNumber +12065550100"),
+        policy(
+            &mut sh,
+            "Test-CsVoicePolicy -VoicePolicy RedmondUsers -TargetNumber +12065550100"
+        ),
         (json!("National"), json!("Long Distance")),
         "National (Priority 1) before NationalBackup (Priority 5)"
     );
-    run(&mut sh, "Set-CsVoiceRoute -Identity NationalBackup -Priority 0");
+    run(
+        &mut sh,
+        "Set-CsVoiceRoute -Identity NationalBackup -Priority 0",
+    );
     assert_eq!(
-        policy(&mut sh, "Test-CsVoicePolicy -VoicePolicy RedmondUsers -TargetNumber +12065550100"),
+        policy(
+            &mut sh,
+            "Test-CsVoicePolicy -VoicePolicy RedmondUsers -TargetNumber +12065550100"
+        ),
         (json!("NationalBackup"), json!("Long Distance"))
     );
     assert_eq!(
-        policy(&mut sh, "Test-CsVoicePolicy -VoicePolicy Everyone -TargetNumber +14255550100"),
+        policy(
+            &mut sh,
+            "Test-CsVoicePolicy -VoicePolicy Everyone -TargetNumber +14255550100"
+        ),
         (json!("Intl"), json!("International")),
         "International comes first in Everyone's usages"
     );
     // no usage of the policy has a route for the number: nothing
     assert_eq!(
-        policy(&mut sh, "Test-CsVoicePolicy -VoicePolicy RedmondUsers -TargetNumber +442071234567"),
+        policy(
+            &mut sh,
+            "Test-CsVoicePolicy -VoicePolicy RedmondUsers -TargetNumber +442071234567"
+        ),
         (Value::Null, Value::Null)
     );
     // a usage no route holds: nothing
     assert_eq!(
-        policy(&mut sh, "Test-CsVoicePolicy -VoicePolicy Nowhere -TargetNumber +14255550100"),
+        policy(
+            &mut sh,
+            "Test-CsVoicePolicy -VoicePolicy Nowhere -TargetNumber +14255550100"
+        ),
         (Value::Null, Value::Null)
     );
     // Global has no usages
     assert_eq!(
-        policy(&mut sh, "Test-CsVoicePolicy -VoicePolicy Global -TargetNumber +14255550100"),
+        policy(
+            &mut sh,
+            "Test-CsVoicePolicy -VoicePolicy Global -TargetNumber +14255550100"
+        ),
         (Value::Null, Value::Null)
     );
     // piped and in variables; -RouteSettings limits the routes to those given
@@ -368,14 +427,23 @@ fn a_users_dial_plan_and_voice_policy_decide_their_call() {
         let r = one(sh, src);
         (
             prop(&r, "TranslatedNumber"),
-            prop(&r, "MatchingRule").get("Name").cloned().unwrap_or(Value::Null),
-            prop(&r, "FirstMatchingRoute").get("Name").cloned().unwrap_or(Value::Null),
+            prop(&r, "MatchingRule")
+                .get("Name")
+                .cloned()
+                .unwrap_or(Value::Null),
+            prop(&r, "FirstMatchingRoute")
+                .get("Name")
+                .cloned()
+                .unwrap_or(Value::Null),
             prop(&r, "MatchingUsage"),
         )
     };
     // alice: her own plan (FourDigit first) and policy (Local, Long Distance)
     assert_eq!(
-        user(&mut sh, "Test-CsVoiceUser -SipUri sip:alice@example.test -DialedNumber 1234"),
+        user(
+            &mut sh,
+            "Test-CsVoiceUser -SipUri sip:alice@example.test -DialedNumber 1234"
+        ),
         (
             json!("+14255551234"),
             json!("FourDigit"),
@@ -384,7 +452,10 @@ fn a_users_dial_plan_and_voice_policy_decide_their_call() {
         )
     );
     assert_eq!(
-        user(&mut sh, "Test-CsVoiceUser -SipUri sip:alice@example.test -TargetNumber 12065550100"),
+        user(
+            &mut sh,
+            "Test-CsVoiceUser -SipUri sip:alice@example.test -TargetNumber 12065550100"
+        ),
         (
             json!("+12065550100"),
             json!("Prefix All"),
@@ -394,12 +465,23 @@ fn a_users_dial_plan_and_voice_policy_decide_their_call() {
     );
     // normalised, but her policy has no usage for international numbers
     assert_eq!(
-        user(&mut sh, "Test-CsVoiceUser -SipUri sip:alice@example.test -DialedNumber 011442071234567"),
-        (json!("+442071234567"), json!("International"), Value::Null, Value::Null)
+        user(
+            &mut sh,
+            "Test-CsVoiceUser -SipUri sip:alice@example.test -DialedNumber 011442071234567"
+        ),
+        (
+            json!("+442071234567"),
+            json!("International"),
+            Value::Null,
+            Value::Null
+        )
     );
     // a number no rule matches is routed as dialled
     assert_eq!(
-        user(&mut sh, "Test-CsVoiceUser -SipUri sip:alice@example.test -DialedNumber +14255550123"),
+        user(
+            &mut sh,
+            "Test-CsVoiceUser -SipUri sip:alice@example.test -DialedNumber +14255550123"
+        ),
         (Value::Null, Value::Null, json!("Redmond"), json!("Local"))
     );
     // piped from Get-CsUser
@@ -419,7 +501,11 @@ fn a_users_dial_plan_and_voice_policy_decide_their_call() {
         &mut sh,
         "Test-CsVoiceUser -SipUri sip:alice@example.test -DialedNumber 1234",
     );
-    assert!(out.text.contains("MatchingUsage      : Local"), "{}", out.text);
+    assert!(
+        out.text.contains("MatchingUsage      : Local"),
+        "{}",
+        out.text
+    );
 
     // bob has no Enterprise Voice: said so
     let e = fails(
@@ -433,15 +519,60 @@ fn a_users_dial_plan_and_voice_policy_decide_their_call() {
         "Set-CsUser -Identity sip:bob@example.test -EnterpriseVoiceEnabled $true",
     );
     assert_eq!(
-        user(&mut sh, "Test-CsVoiceUser -SipUri sip:bob@example.test -DialedNumber 14255550100"),
-        (json!("+14255550100"), json!("Prefix All"), Value::Null, Value::Null)
+        user(
+            &mut sh,
+            "Test-CsVoiceUser -SipUri sip:bob@example.test -DialedNumber 14255550100"
+        ),
+        (
+            json!("+14255550100"),
+            json!("Prefix All"),
+            Value::Null,
+            Value::Null
+        )
+    );
+    // -Site: the site's plan and policy, when nothing is granted (alice keeps hers)
+    run(
+        &mut sh,
+        r#"New-CsVoicePolicy -Identity site:Redmond -PstnUsages @{Add="Long Distance"}"#,
+    );
+    assert_eq!(
+        user(
+            &mut sh,
+            "Test-CsVoiceUser -SipUri sip:bob@example.test -DialedNumber 14255550100 -Site Redmond"
+        ),
+        (
+            json!("+4255550100"),
+            json!("NationalLong"),
+            Value::Null,
+            Value::Null
+        ),
+        ".NET's answer for the cookbook's rule: no route takes ten digits"
+    );
+    assert_eq!(
+        user(&mut sh, "Test-CsVoiceUser -SipUri sip:bob@example.test -DialedNumber +12065550100 -Site site:redmond"),
+        (Value::Null, Value::Null, json!("National"), json!("Long Distance"))
+    );
+    assert_eq!(
+        user(
+            &mut sh,
+            "Test-CsVoiceUser -SipUri sip:alice@example.test -DialedNumber 1234 -Site Redmond"
+        ),
+        (
+            json!("+14255551234"),
+            json!("FourDigit"),
+            json!("Redmond"),
+            json!("Local")
+        )
     );
     run(
         &mut sh,
         "Grant-CsVoicePolicy -Identity sip:bob@example.test -PolicyName Everyone",
     );
     assert_eq!(
-        user(&mut sh, "Test-CsVoiceUser -SipUri sip:bob@example.test -DialedNumber 14255550100"),
+        user(
+            &mut sh,
+            "Test-CsVoiceUser -SipUri sip:bob@example.test -DialedNumber 14255550100"
+        ),
         (
             json!("+14255550100"),
             json!("Prefix All"),
@@ -460,7 +591,10 @@ fn trunks_translate_the_number_sent_to_the_gateway() {
         let r = one(sh, src);
         (
             prop(&r, "TranslatedNumber"),
-            prop(&r, "MatchingRule").get("Name").cloned().unwrap_or(Value::Null),
+            prop(&r, "MatchingRule")
+                .get("Name")
+                .cloned()
+                .unwrap_or(Value::Null),
         )
     };
     // National (0) before StripPlus (1)
@@ -568,6 +702,10 @@ fn bad_input_is_named_and_changes_nothing() {
             "$n = 'abc'; Test-CsDialPlan -DialPlan Global -DialedNumber $n",
             "'abc' is not a phone number",
         ),
+        (
+            "Test-CsVoiceUser -SipUri sip:alice@example.test -DialedNumber 1 -Site 'Red:mond'",
+            "Site",
+        ),
         // missing or doubled parameters
         ("Test-CsDialPlan -DialPlan Global", "mandatory parameter 'DialedNumber'"),
         ("Test-CsDialPlan -DialedNumber 1234", "mandatory parameter 'DialPlan'"),
@@ -632,7 +770,9 @@ fn the_help_desk_may_test_but_not_change() {
         .unwrap();
     run(
         &mut root,
-        &format!(r#"New-CsAdminRole -Identity SalesHelp -Template CsHelpDesk -UserScopes "OU:{SALES}""#),
+        &format!(
+            r#"New-CsAdminRole -Identity SalesHelp -Template CsHelpDesk -UserScopes "OU:{SALES}""#
+        ),
     );
     s.add_admin("saleshelp", "saleshelppassword1", &["SalesHelp".into()])
         .unwrap();
@@ -664,7 +804,10 @@ fn the_help_desk_may_test_but_not_change() {
         &mut users,
         "Test-CsDialPlan -DialPlan site:Redmond -DialedNumber 1234",
     );
-    assert!(e.contains("access denied") && e.contains("CsHelpDesk"), "{e}");
+    assert!(
+        e.contains("access denied") && e.contains("CsHelpDesk"),
+        "{e}"
+    );
     assert_eq!(audit_len(&s), before + 1, "a refusal is audited");
     // user scopes hold for Test-CsVoiceUser: alice is in Sales, bob in no OU
     let mut sales = session(&s, "saleshelp");

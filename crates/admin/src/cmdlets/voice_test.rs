@@ -56,11 +56,11 @@ pub(super) fn cmdlets() -> Vec<FixedCmdlet> {
         ),
         (
             "Test-CsVoiceUser",
-            &["SipUri", "DialedNumber", "TargetNumber", "Force"],
+            &["SipUri", "DialedNumber", "TargetNumber", "Site", "Force"],
             &[],
             true,
             false,
-            "What a call from an Enterprise Voice user (-SipUri sip:user@domain) to -DialedNumber does: their dial plan normalizes it (TranslatedNumber, MatchingRule), their voice policy picks the route (FirstMatchingRoute, MatchingUsage).",
+            "What a call from an Enterprise Voice user (-SipUri sip:user@domain) to -DialedNumber does: their dial plan normalizes it (TranslatedNumber, MatchingRule), their voice policy picks the route (FirstMatchingRoute, MatchingUsage). Plan and policy: the user's own (Grant-), else those of -Site <name> (confab's: the site of the user's pool), else Global.",
             test_user,
         ),
         (
@@ -89,6 +89,9 @@ pub(super) fn check(b: &Bound, s: &Session) -> Result<(), ExecError> {
         }
     }
     if b.def.name == "Test-CsVoiceUser" {
+        if let Some(e) = b.get("Site").filter(|e| !has_var(e)) {
+            site_value(b, &s.literal(e)?)?;
+        }
         if b.has("DialedNumber") && b.has("TargetNumber") {
             return Err(bad(
                 b,
@@ -121,6 +124,36 @@ fn number_value(b: &Bound, param: &str, v: &Value) -> Result<String, ExecError> 
     test_number(&raw).map_err(|m| bad(b, param, m))
 }
 
+/// A site name given with -Site (`Redmond` or `Site:Redmond`), as it stands in `Site:<name>`.
+fn site_value(b: &Bound, v: &Value) -> Result<String, ExecError> {
+    let raw = v
+        .as_str()
+        .ok_or_else(|| bad(b, "Site", "give a site name"))?
+        .trim();
+    let name = strip_ci_prefix(raw, "Site:").unwrap_or(raw).trim();
+    // the characters of a site name in an identity, as the server's `site` setting takes
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '));
+    if !ok {
+        return Err(bad(
+            b,
+            "Site",
+            format!("'{raw}' is not a site name (letters, digits, '-', '_', '.', space)"),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn strip_ci_prefix<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    match s.get(..prefix.len()) {
+        Some(p) if p.eq_ignore_ascii_case(prefix) => Some(&s[prefix.len()..]),
+        _ => None,
+    }
+}
+
 /// The number in `param` (mandatory).
 fn number(b: &Bound, s: &Session, param: &str) -> Result<String, ExecError> {
     let e = b.get(param).ok_or_else(|| ExecError::Missing {
@@ -151,7 +184,11 @@ fn given(
             Value::Array(items) => {
                 for i in items {
                     if matches!(i, Value::Array(_)) {
-                        return Err(bad(b, param, "give objects or identities, not nested lists"));
+                        return Err(bad(
+                            b,
+                            param,
+                            "give objects or identities, not nested lists",
+                        ));
                     }
                     from_value(b, param, i, out)?;
                 }
@@ -161,7 +198,10 @@ fn given(
                 return Err(bad(
                     b,
                     param,
-                    format!("'{}' is neither an identity nor an object", crate::object::display(&other)),
+                    format!(
+                        "'{}' is neither an identity nor an object",
+                        crate::object::display(&other)
+                    ),
                 ))
             }
         }
@@ -318,11 +358,7 @@ fn normalized(plan: &DialPlan, number: &str) -> (Value, Value) {
 
 /// The first route of `policy` for `number` among `routes`: (FirstMatchingRoute,
 /// MatchingUsage), both null when none matches.
-fn first_route(
-    usages: &[String],
-    routes: &[confab_voice::Route],
-    number: &str,
-) -> (Value, Value) {
+fn first_route(usages: &[String], routes: &[confab_voice::Route], number: &str) -> (Value, Value) {
     match confab_voice::candidates(usages, routes, number).first() {
         Some(c) => (route_value(c.route), json!(c.usage)),
         None => (Value::Null, Value::Null),
@@ -332,10 +368,7 @@ fn first_route(
 fn result(type_name: &str, props: Vec<(&str, Value)>) -> Obj {
     Obj::record(
         type_name,
-        props
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+        props.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
     )
 }
 
@@ -372,7 +405,11 @@ fn test_rule(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<
                     .ok_or_else(|| {
                         failed(
                             b,
-                            format!("Cannot find NormalizationRule \"{}/{}\" because it does not exist", id.strip_prefix("Tag:").unwrap_or(&id), name.trim()),
+                            format!(
+                                "Cannot find NormalizationRule \"{}/{}\" because it does not exist",
+                                id.strip_prefix("Tag:").unwrap_or(&id),
+                                name.trim()
+                            ),
                         )
                     })?
             }
@@ -423,7 +460,12 @@ fn test_dial_plan(
 }
 
 /// A route given whole or by name.
-fn route_of(b: &Bound, s: &Session, param: &str, g: Given) -> Result<confab_voice::Route, ExecError> {
+fn route_of(
+    b: &Bound,
+    s: &Session,
+    param: &str,
+    g: Given,
+) -> Result<confab_voice::Route, ExecError> {
     Ok(match g {
         Given::Obj(m) => {
             let id = identity_of(&m);
@@ -433,7 +475,10 @@ fn route_of(b: &Bound, s: &Session, param: &str, g: Given) -> Result<confab_voic
                 .filter(|n| !n.is_empty())
                 .map(str::to_string)
                 .unwrap_or(id);
-            voice_route(&id, &typed::<VoiceRoute>(b, param, &m, &["CsVoiceRoute", "Route"])?)
+            voice_route(
+                &id,
+                &typed::<VoiceRoute>(b, param, &m, &["CsVoiceRoute", "Route"])?,
+            )
         }
         Given::Id(raw) => {
             let (id, r): (String, VoiceRoute) = stored(
@@ -540,6 +585,10 @@ fn test_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<
     } else {
         number(b, s, "DialedNumber")?
     };
+    let site = match b.get("Site") {
+        Some(e) => Some(site_value(b, &s.literal(e)?)?),
+        None => None,
+    };
     let routes = crate::voice::voice_routes(s.store).map_err(|e| store_err(b, e))?;
     let mut out = vec![];
     for g in given(b, s, P, input)? {
@@ -565,9 +614,10 @@ fn test_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<
             ));
         }
         let key = user.address();
-        let plan = crate::pins::dial_plan_for(s.store, &key, None).map_err(|e| store_err(b, e))?;
+        let site = site.as_deref();
+        let plan = crate::pins::dial_plan_for(s.store, &key, site).map_err(|e| store_err(b, e))?;
         let policy =
-            crate::voice::voice_policy_for(s.store, &key, None).map_err(|e| store_err(b, e))?;
+            crate::voice::voice_policy_for(s.store, &key, site).map_err(|e| store_err(b, e))?;
         let (translated, rule) = normalized(&plan, &dialed);
         // no rule matches: the number is routed as dialled
         let routed = translated.as_str().unwrap_or(&dialed).to_string();
