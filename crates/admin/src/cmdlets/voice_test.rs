@@ -140,7 +140,7 @@ fn site_value(b: &Bound, v: &Value) -> Result<String, ExecError> {
         .as_str()
         .ok_or_else(|| bad(b, "Site", "give a site name"))?
         .trim();
-    let name = strip_ci_prefix(raw, "Site:").unwrap_or(raw).trim();
+    let name = crate::schema::strip_ci(raw, "Site:").unwrap_or(raw).trim();
     // the characters of a site name in an identity, as the server's `site` setting takes
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -155,13 +155,6 @@ fn site_value(b: &Bound, v: &Value) -> Result<String, ExecError> {
         ));
     }
     Ok(name.to_string())
-}
-
-fn strip_ci_prefix<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    match s.get(..prefix.len()) {
-        Some(p) if p.eq_ignore_ascii_case(prefix) => Some(&s[prefix.len()..]),
-        _ => None,
-    }
 }
 
 /// The number in `param` (mandatory).
