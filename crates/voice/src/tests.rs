@@ -372,7 +372,12 @@ fn new_csvoiceregex() {
     assert_eq!(rep(&p, "142555", &t), None);
     // Bad combinations.
     assert!(voice_regex("", Some(7), Some(7), 0, "").is_err());
-    assert!(voice_regex("", None, None, 0, "").is_err());
+    // neither length: any digits after StartsWith (the cookbook's international rule)
+    assert_eq!(
+        voice_regex("011", None, None, 3, "+").unwrap(),
+        (r"^011(\d*)$".to_string(), "+$1".to_string())
+    );
+    assert!(voice_regex("1", None, None, 2, "").is_err());
     assert!(voice_regex("12345", Some(4), None, 0, "").is_err());
     assert!(voice_regex("", Some(4), None, 5, "").is_err());
     assert!(voice_regex("", Some(100_000), None, 0, "").is_err());
