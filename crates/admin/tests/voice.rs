@@ -6,11 +6,10 @@
 
 use confab_admin::object::Obj;
 use confab_admin::{ExecError, Session};
-use confab_store::Store;
 use serde_json::{json, Value};
 
 mod common;
-use common::{run, session, store};
+use common::{run, session, store, voice_configs};
 
 fn fails(sess: &mut Session, src: &str) -> String {
     match sess.run(src) {
@@ -23,24 +22,6 @@ fn prop(o: &Obj, name: &str) -> Value {
     o.get(name)
         .cloned()
         .unwrap_or_else(|| panic!("no {name} in {o:?}"))
-}
-
-/// Every configuration document, to show that a refused command changed nothing.
-fn snapshot(s: &Store) -> Value {
-    let mut all = vec![];
-    for kind in [
-        "CsDialPlan",
-        "CsPstnUsage",
-        "CsVoicePolicy",
-        "CsVoiceRoute",
-        "CsTrunkConfiguration",
-        "CsPstnGateway",
-    ] {
-        for d in s.list_config(kind).unwrap() {
-            all.push(json!([kind, d.identity, d.body]));
-        }
-    }
-    Value::Array(all)
 }
 
 fn rules(sh: &mut Session, plan: &str) -> Vec<(String, i64, String, String)> {
@@ -221,7 +202,7 @@ fn bad_voice_input_is_refused_and_changes_nothing() {
     let mut sh = session(&s, "root");
     run(&mut sh, r#"Set-CsPstnUsage -Usage @{Add="Local"}"#);
     run(&mut sh, "New-CsDialPlan -Identity site:Redmond");
-    let before = snapshot(&s);
+    let before = voice_configs(&s);
     for (src, want) in [
         // an invalid pattern, whether alone or in a script that did something first
         (
@@ -329,7 +310,7 @@ fn bad_voice_input_is_refused_and_changes_nothing() {
     ] {
         let e = fails(&mut sh, src);
         assert!(e.contains(want), "{src}\n  → {e}");
-        assert_eq!(snapshot(&s), before, "{src} changed something");
+        assert_eq!(voice_configs(&s), before, "{src} changed something");
     }
     assert!(
         !s.get_user("alice", "example.test")
@@ -574,7 +555,7 @@ fn rbac_voice_administrators_may_help_desk_may_not() {
     );
 
     let mut help = session(&s, "help");
-    let before = snapshot(&s);
+    let before = voice_configs(&s);
     for src in [
         r#"Set-CsPstnUsage -Usage @{Add="X"}"#,
         "New-CsVoicePolicy -Identity Q",
@@ -588,7 +569,7 @@ fn rbac_voice_administrators_may_help_desk_may_not() {
         let e = help.run(src).unwrap_err();
         assert!(matches!(e, ExecError::Denied { .. }), "{src}: {e}");
     }
-    assert_eq!(snapshot(&s), before);
+    assert_eq!(voice_configs(&s), before);
     // but may look
     assert_eq!(
         run(
@@ -630,7 +611,7 @@ fn export_and_import_keep_the_voice_documents_and_check_them() {
         &mut sh,
         r#"Set-CsPstnUsage -Usage @{Add="Local"}; New-CsPstnGateway -Identity 192.0.2.30; New-CsVoiceRoute -Identity R -PstnUsages Local -PstnGatewayList PstnGateway:192.0.2.30; New-CsVoiceNormalizationRule -Identity Global/Four -Pattern '^(\d{4})$' -Translation '+1425555$1'; Export-CsConfiguration -FileName voice.json"#,
     );
-    let before = snapshot(&s);
+    let before = voice_configs(&s);
     let (d2, s2) = store();
     let mut sh2 = session(&s2, "root").with_export_dir(d2.path().join("export"));
     std::fs::create_dir_all(d2.path().join("export")).unwrap();
@@ -640,7 +621,7 @@ fn export_and_import_keep_the_voice_documents_and_check_them() {
     )
     .unwrap();
     run(&mut sh2, "Import-CsConfiguration -FileName voice.json");
-    assert_eq!(snapshot(&s2), before);
+    assert_eq!(voice_configs(&s2), before);
     // a file with a rule whose pattern does not compile is refused whole
     let text = std::fs::read_to_string(d.path().join("export/voice.json"))
         .unwrap()
@@ -650,5 +631,5 @@ fn export_and_import_keep_the_voice_documents_and_check_them() {
     let mut sh3 = session(&s3, "root").with_export_dir(d2.path().join("export"));
     let e = fails(&mut sh3, "Import-CsConfiguration -FileName bad.json");
     assert!(e.contains("not a valid regular expression"), "{e}");
-    assert_eq!(snapshot(&s3), json!([]));
+    assert_eq!(voice_configs(&s3), json!([]));
 }

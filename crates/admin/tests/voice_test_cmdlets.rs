@@ -11,7 +11,7 @@ use confab_store::{AuditFilter, Store};
 use serde_json::{json, Value};
 
 mod common;
-use common::{run, session, store, SALES};
+use common::{run, session, store, voice_configs, SALES};
 
 fn fails(sess: &mut Session, src: &str) -> String {
     match sess.run(src) {
@@ -40,26 +40,7 @@ fn translated(sh: &mut Session, src: &str) -> Value {
 /// Every configuration document and the length of the audit log, to show that a command
 /// changed nothing.
 fn snapshot(s: &Store) -> Value {
-    json!([configs(s), audit_len(s)])
-}
-
-/// Every voice configuration document and policy assignment.
-fn configs(s: &Store) -> Value {
-    let mut all = vec![];
-    for kind in [
-        "CsDialPlan",
-        "CsPstnUsage",
-        "CsVoicePolicy",
-        "CsVoiceRoute",
-        "CsTrunkConfiguration",
-        "CsPstnGateway",
-        "CsUserPolicyAssignment",
-    ] {
-        for d in s.list_config(kind).unwrap() {
-            all.push(json!([kind, d.identity, d.body]));
-        }
-    }
-    Value::Array(all)
+    json!([voice_configs(s), audit_len(s)])
 }
 
 fn audit_len(s: &Store) -> usize {
@@ -176,7 +157,7 @@ fn normalization_rules_give_the_cookbooks_numbers() {
         json!("+33123456789")
     );
     // a rule made in memory (and never stored), with .NET's ${1} followed by a digit
-    let before = configs(&s);
+    let before = voice_configs(&s);
     assert_eq!(
         translated(
             &mut sh,
@@ -184,7 +165,7 @@ fn normalization_rules_give_the_cookbooks_numbers() {
         ),
         json!("+14255551230")
     );
-    assert_eq!(configs(&s), before, "an in-memory rule is not stored");
+    assert_eq!(voice_configs(&s), before, "an in-memory rule is not stored");
 }
 
 #[test]

@@ -36,3 +36,23 @@ pub fn run(sess: &mut Session, src: &str) -> confab_admin::Output {
     sess.run(src)
         .unwrap_or_else(|e| panic!("{src}\n  failed: {e}"))
 }
+
+/// Every voice configuration document and policy assignment, to show that a refused
+/// command changed nothing.
+pub fn voice_configs(s: &Store) -> serde_json::Value {
+    let mut all = vec![];
+    for kind in [
+        "CsDialPlan",
+        "CsPstnUsage",
+        "CsVoicePolicy",
+        "CsVoiceRoute",
+        "CsTrunkConfiguration",
+        "CsPstnGateway",
+        "CsUserPolicyAssignment",
+    ] {
+        for d in s.list_config(kind).unwrap() {
+            all.push(serde_json::json!([kind, d.identity, d.body]));
+        }
+    }
+    serde_json::Value::Array(all)
+}
