@@ -98,6 +98,28 @@ impl PinLimiter {
     }
 }
 
+impl Conf {
+    /// The language of the meeting's announcements.
+    fn lang(&self) -> &str {
+        if self.lang.is_empty() {
+            DEFAULT_LANG
+        } else {
+            &self.lang
+        }
+    }
+}
+
+impl Participant {
+    /// How the participant is named aloud: the name they recorded, else their display
+    /// name spoken.
+    fn spoken_name(&self) -> SpeechPart {
+        match &self.name {
+            Some(clip) => SpeechPart::Clip(clip.clone()),
+            None => SpeechPart::Text(self.display.clone()),
+        }
+    }
+}
+
 impl State {
     /// The dial-in caller `id` of the attendant's table.
     fn dial_in(&mut self, id: u32) -> Option<&mut DialIn> {
@@ -134,33 +156,35 @@ pub(crate) fn access_number_of(
     if numbers.is_empty() {
         return None;
     }
-    let digits = |s: &str| -> String { s.chars().filter(|c| c.is_ascii_digit()).collect() };
     let number = match ruri.scheme {
         confab_sip::Scheme::Tel => ruri.user,
         _ if ours => ruri.user,
         _ => None,
     }?;
-    let wanted = digits(number.split(';').next().unwrap_or(""));
-    let whole = if ruri.scheme == confab_sip::Scheme::Tel {
-        String::new()
-    } else {
-        format!(
-            "sip:{}@{}",
-            number.to_ascii_lowercase(),
-            ruri.host.to_ascii_lowercase()
-        )
+    // the digits of a number, punctuation and parameters left out (no allocation: this
+    // runs for every request to one of our addresses once access numbers exist)
+    fn digits(s: &str) -> impl Iterator<Item = char> + '_ {
+        s.split(';')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(char::is_ascii_digit)
+    }
+    let has_digits = digits(number).next().is_some();
+    // `sip:<user>@<host>`, the access number's own URI
+    let names_uri = |id: &str| {
+        ruri.scheme != confab_sip::Scheme::Tel
+            && id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:"))
+            && id[4..].split_once('@').is_some_and(|(u, h)| {
+                u.eq_ignore_ascii_case(number) && h.eq_ignore_ascii_case(ruri.host)
+            })
     };
     numbers
         .iter()
         .find(|(id, n)| {
-            let line = n
-                .line_uri
-                .trim()
-                .strip_prefix("tel:")
-                .unwrap_or(n.line_uri.trim());
-            let line = digits(line.split(';').next().unwrap_or(""));
-            (!wanted.is_empty() && wanted == line)
-                || (!whole.is_empty() && id.eq_ignore_ascii_case(&whole))
+            let line = n.line_uri.trim();
+            let line = line.strip_prefix("tel:").unwrap_or(line);
+            (has_digits && digits(number).eq(digits(line))) || names_uri(id)
         })
         .map(|(id, n)| {
             let lang = if n.primary_language.trim().is_empty() {
@@ -222,8 +246,10 @@ impl Core {
             Err(v) => return v,
         };
         let (access_id, lang) = access;
+        // a gateway vouches for the phone number in its From; a user of ours is that user
+        let gateway = self.origin_is_peer(src);
         let caller_number = match &caller {
-            Caller::Enterprise(k) if !self.origin_is_peer(src) => k.clone(),
+            Caller::Enterprise(k) if !gateway => k.clone(),
             _ => msg
                 .from_hdr()
                 .and_then(|f| {
@@ -234,10 +260,13 @@ impl Core {
                 .filter(|u| !u.is_empty() && u.len() <= 32)
                 .unwrap_or_else(|| "unknown".into()),
         };
-        let dial_cfg = self.policies.get().dial_in_configuration().clone();
-        let record_names = dial_cfg.enable_name_recording
-            && dial_cfg.entry_exit_announcements_type
-                == confab_policy::EntryExitAnnouncementsType::UseNames;
+        let record_names = {
+            let p = self.policies.get();
+            let cfg = p.dial_in_configuration();
+            cfg.enable_name_recording
+                && cfg.entry_exit_announcements_type
+                    == confab_policy::EntryExitAnnouncementsType::UseNames
+        };
         let mut sends = Sends::default();
         let resp = {
             let mut st = self.focus.state.lock();
@@ -246,21 +275,19 @@ impl Core {
             }
             let room = st.new_room();
             // a gateway's media ports are its own: the clients' port range is for clients
-            let client = !self.origin_is_peer(src);
-            let (leg, answer) = match media.open_leg_for(room, offer, LegMode::Active, client) {
+            let (leg, answer) = match media.open_leg_for(room, offer, LegMode::Active, !gateway) {
                 Ok(x) => x,
                 Err(e) => {
                     let (s, r) = media_status(&e);
                     return Verdict::Reply(s, Some(r));
                 }
             };
-            let contact_uri = access_id.clone();
             let c = st
                 .confs
                 .entry(ATTENDANT.to_string())
                 .or_insert_with(|| Conf {
                     key: ATTENDANT.to_string(),
-                    uri: contact_uri.clone(),
+                    uri: access_id.clone(),
                     subject: "Conferencing attendant".into(),
                     rules: attendant_rules(),
                     room: RoomId(0),
@@ -280,38 +307,22 @@ impl Core {
                 .push(HeaderName::Contact, self.attendant_contact(&access_id, src));
             resp.headers.push(HeaderName::Allow, ALLOW);
             resp.set_body("application/sdp", Bytes::from(answer));
-            let unacked = self.retransmit_2xx(&resp, msg, src, now);
             let (attendant, acts) = Attendant::start(record_names);
             tracing::info!(access = %access_id, caller = %caller_number, participant = id, "dial-in call answered by the attendant");
-            c.participants.push(Participant {
-                id,
-                user: String::new(),
-                key: match &caller {
-                    Caller::Enterprise(k) => Some(k.clone()),
-                    _ => None,
-                },
-                display: caller_number.clone(),
-                role: Role::Attendee,
-                caller,
-                lobby: false,
-                joined: now,
-                muted: false,
-                on_hold: false,
-                leg: Some(leg),
-                dialog,
-                unacked,
-                dial_in: Some(Box::new(DialIn {
-                    attendant,
-                    access: access_id,
-                    caller: caller_number,
-                    gateway: src.remote.ip(),
-                    meeting: None,
-                    echoes: 0,
-                })),
-                lang: Some(lang),
-                name: None,
-                keypad: Default::default(),
-            });
+            // (no federated caller reaches the attendant: authorize refuses them)
+            let mut p = Participant::new(id, caller, leg, dialog, now);
+            p.display = caller_number.clone();
+            p.unacked = self.retransmit_2xx(&resp, msg, src, now);
+            p.lang = Some(lang);
+            p.dial_in = Some(Box::new(DialIn {
+                attendant,
+                access: access_id,
+                caller: caller_number,
+                gateway: src.remote.ip(),
+                meeting: None,
+                echoes: 0,
+            }));
+            c.participants.push(p);
             let dkey = (
                 msg.call_id().map(|c| c.to_string()).unwrap_or_default(),
                 our_tag,
@@ -406,7 +417,11 @@ impl Core {
                     let Some(m) = d.meeting.as_deref() else {
                         continue;
                     };
-                    let limited = st.pin_failures.limited(&m.key, &d.caller, d.gateway, now);
+                    if st.pin_failures.limited(&m.key, &d.caller, d.gateway, now) {
+                        tracing::warn!(meeting = %m.key, caller = %d.caller, gateway = %d.gateway, "dial-in PIN attempts rate limited");
+                        let acts = d.attendant.verified(Verified::Locked);
+                        return self.attendant_acts(st, id, acts, now, sends);
+                    }
                     let organizer_only = self.policies.get().dial_in_configuration().pin_auth_type
                         == confab_policy::PinAuthType::OrganizerOnly;
                     let effect = crate::effects::Effect::VerifyPin {
@@ -416,11 +431,6 @@ impl Core {
                         organizer: m.organizer.to_ascii_lowercase(),
                         organizer_only,
                     };
-                    if limited {
-                        tracing::warn!(meeting = %m.key, caller = %d.caller, gateway = %d.gateway, "dial-in PIN attempts rate limited");
-                        let acts = d.attendant.verified(Verified::Locked);
-                        return self.attendant_acts(st, id, acts, now, sends);
-                    }
                     if !self.submit(effect) {
                         let acts = d.attendant.goodbye(Prompt::Goodbye);
                         return self.attendant_acts(st, id, acts, now, sends);
@@ -590,7 +600,6 @@ impl Core {
             &p.conferencing_policy(&m.organizer),
             p.meeting_configuration(),
         );
-        let dial_cfg = p.dial_in_configuration().clone();
         drop(p);
         let present = st.confs.get(&m.key).map_or(0, |c| c.participants.len());
         let live_locked = st.confs.get(&m.key).is_some_and(|c| c.locked);
@@ -623,7 +632,7 @@ impl Core {
         let d = p.dial_in.take().expect("a dial-in caller");
         let lang = p.lang.clone().unwrap_or_else(|| DEFAULT_LANG.into());
         let room = st.room_of(&m.key);
-        let conf = self.conf_for(st, &m, rules, room, Some((&lang, &dial_cfg)));
+        let conf = self.conf_for(st, &m, rules, room, Some(&lang));
         conf.next_id += 1;
         let new_id = conf.next_id;
         p.id = new_id;
@@ -654,7 +663,8 @@ impl Core {
         tracing::info!(meeting = %m.key, participant = new_id, access = %d.access, leader = ?leader, lobby, "dial-in caller joined");
         let mode = leg_mode(&p);
         conf.participants.push(p);
-        let locked = conf.locked || rules_locked(conf);
+        // a leader's lock, or the meeting's own access level Locked
+        let locked = conf.locked || conf.rules.access == Access::Locked;
         st.dialogs
             .insert(dkey, (m.key.clone(), DialogRef::Participant(new_id)));
         if let Some(leg) = leg {
@@ -671,25 +681,21 @@ impl Core {
             self.speak(SpeechTo::Leg(leg), &lang, vec![SpeechPart::Prompt(prompt)]);
         }
         if !lobby {
-            self.roster_changed(st, &m.key, &[new_id], &[], now, sends);
-            if let Some(c) = st.confs.get(&m.key) {
-                if let Some(p) = c.participant(new_id) {
-                    self.announce(c, p, true);
-                }
-            }
+            self.entered(st, &m.key, new_id, now, sends);
         }
         let _ = self.submit(crate::effects::Effect::TouchMeeting { id: m.id });
     }
 
     /// The live conference of meeting `m`, created when it is not live; its rules follow
-    /// the meeting's (a leader's lock stays).
+    /// the meeting's (a leader's lock stays). `lang`: a dial-in caller's language, the
+    /// meeting's announcements' when it has none yet.
     pub(super) fn conf_for<'a>(
         &self,
         st: &'a mut State,
         m: &confab_store::Meeting,
         rules: Rules,
         room: RoomId,
-        dial_in: Option<(&str, &confab_policy::DialInConferencingConfiguration)>,
+        lang: Option<&str>,
     ) -> &'a mut Conf {
         let conf = st.confs.entry(m.key.clone()).or_insert_with(|| {
             tracing::info!(meeting = %m.key, organizer = %m.organizer, "meeting started");
@@ -713,12 +719,28 @@ impl Core {
         });
         conf.rules = rules;
         conf.subject = m.subject.clone();
-        if let Some((lang, _)) = dial_in {
-            if conf.lang.is_empty() {
-                conf.lang = lang.to_string();
-            }
+        if let Some(lang) = lang.filter(|_| conf.lang.is_empty()) {
+            conf.lang = lang.to_string();
         }
         conf
+    }
+
+    /// A participant is now in the meeting (joined, admitted, or called in): the roster
+    /// shows it and the meeting hears it announced.
+    pub(super) fn entered(
+        &self,
+        st: &mut State,
+        key: &str,
+        id: u32,
+        now: Instant,
+        sends: &mut Sends,
+    ) {
+        self.roster_changed(st, key, &[id], &[], now, sends);
+        if let Some(c) = st.confs.get(key) {
+            if let Some(p) = c.participant(id) {
+                self.announce(c, p, true);
+            }
+        }
     }
 
     /// Entry and exit announcements to the meeting (when on): the participant's recorded
@@ -727,18 +749,9 @@ impl Core {
         if !c.announce || c.key == ATTENDANT {
             return;
         }
-        let lang = if c.lang.is_empty() {
-            DEFAULT_LANG
-        } else {
-            &c.lang
-        };
         let parts = if c.names {
-            let name = match &p.name {
-                Some(clip) => SpeechPart::Clip(clip.clone()),
-                None => SpeechPart::Text(p.display.clone()),
-            };
             vec![
-                name,
+                p.spoken_name(),
                 SpeechPart::Prompt(if joined {
                     Prompt::HasJoined
                 } else {
@@ -757,7 +770,7 @@ impl Core {
                 &Clip::tone(b, 150, 6000),
             ])))]
         };
-        self.speak(SpeechTo::Room(c.room), lang, parts);
+        self.speak(SpeechTo::Room(c.room), c.lang(), parts);
     }
 
     /// A key from a participant (RFC 4733 through the MCU, or SIP INFO): the attendant's
@@ -809,11 +822,7 @@ impl Core {
         let (Some(leg), lobby) = (p.leg, p.lobby) else {
             return;
         };
-        let lang = p
-            .lang
-            .clone()
-            .or_else(|| (!c.lang.is_empty()).then(|| c.lang.clone()))
-            .unwrap_or_else(|| DEFAULT_LANG.into());
+        let lang = p.lang.clone().unwrap_or_else(|| c.lang().to_string());
         let leader = c.is_leader(id);
         tracing::info!(meeting = %key, participant = id, ?cmd, leader, "keypad command");
         let say = |parts: Vec<SpeechPart>| self.speak(SpeechTo::Leg(leg), &lang, parts);
@@ -905,10 +914,7 @@ impl Core {
                     c.participants
                         .iter()
                         .filter(|p| !p.lobby && p.id != id)
-                        .map(|p| match &p.name {
-                            Some(clip) => SpeechPart::Clip(clip.clone()),
-                            None => SpeechPart::Text(p.display.clone()),
-                        }),
+                        .map(Participant::spoken_name),
                 );
                 say(parts);
             }
@@ -932,12 +938,7 @@ impl Core {
         let mut sends = Sends::default();
         {
             let mut st = self.focus.state.lock();
-            let Some((key, id)) = st.confs.iter().find_map(|(k, c)| {
-                c.participants
-                    .iter()
-                    .find(|p| p.leg == Some(leg))
-                    .map(|p| (k.clone(), p.id))
-            }) else {
+            let Some((key, id)) = st.leg_owner(leg) else {
                 return;
             };
             match ev {
@@ -1005,11 +1006,6 @@ fn attendant_rules() -> Rules {
         allow_anonymous: false,
         admit_anonymous: false,
     }
-}
-
-/// Whether a meeting's own access level keeps phone callers out (Locked).
-fn rules_locked(c: &Conf) -> bool {
-    c.rules.access == Access::Locked
 }
 
 #[cfg(test)]

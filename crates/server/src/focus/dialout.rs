@@ -43,7 +43,7 @@ impl Core {
         referrer: Option<u32>,
         anonymous: bool,
         now: Instant,
-    ) -> Result<(Message, Dest, String), Refusal> {
+    ) -> Result<(Message, Dest), Refusal> {
         let media = self
             .focus
             .media
@@ -174,7 +174,7 @@ impl Core {
                 referrer,
             },
         );
-        Ok((inv, t.dest, call_id))
+        Ok((inv, t.dest))
     }
 
     /// The final response to a dial-out's INVITE (None: it timed out or could not be sent).
@@ -272,33 +272,14 @@ impl Core {
         let id = c.next_id;
         let dkey = (d.dialog.call_id.clone(), d.dialog.our_tag.clone());
         tracing::info!(meeting = %d.conf_key, participant = id, callee = %d.target_key, "dial-out answered: joined");
-        c.participants.push(Participant {
-            id,
-            user: format!("sip:{}", d.target_key),
-            key: Some(d.target_key.clone()),
-            display: d.target_key.clone(),
-            role,
-            caller,
-            lobby: false,
-            joined: now,
-            muted: false,
-            on_hold: false,
-            leg: Some(d.leg),
-            dialog: d.dialog,
-            unacked: None,
-            dial_in: None,
-            lang: None,
-            name: None,
-            keypad: Default::default(),
-        });
+        let mut p = Participant::new(id, caller, d.leg, d.dialog, now);
+        p.user = format!("sip:{}", d.target_key);
+        p.display = d.target_key.clone();
+        p.role = role;
+        c.participants.push(p);
         st.dialogs
             .insert(dkey, (d.conf_key.clone(), DialogRef::Participant(id)));
-        self.roster_changed(st, &d.conf_key, &[id], &[], now, sends);
-        if let Some(c) = st.confs.get(&d.conf_key) {
-            if let Some(p) = c.participant(id) {
-                self.announce(c, p, true);
-            }
-        }
+        self.entered(st, &d.conf_key, id, now, sends);
         self.refer_outcome(st, &d.conf_key, d.referrer, 200, sends);
     }
 
@@ -333,6 +314,32 @@ impl Core {
     }
 }
 
+impl Core {
+    /// The NOTIFY of a REFER's implicit subscription (RFC 3515 §2.4.5) with `status`, in
+    /// the REFER's dialog: the referrer's call with the focus (a REFER inside it; `last`
+    /// ends the subscription), or the dialog a REFER outside it made (always the last).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn refer_notify_in(
+        &self,
+        st: &mut State,
+        msg: &Message,
+        conf_key: &str,
+        pid: u32,
+        tag: &str,
+        src: &Source,
+        status: u16,
+        last: bool,
+    ) -> Option<(Message, Dest)> {
+        if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
+            let p = st.confs.get_mut(conf_key)?.participant_mut(pid)?;
+            refer_notify(self, &mut p.dialog, status, last).map(|n| (n, p.dialog.dest))
+        } else {
+            let mut d = Dialog::new(msg, src, self, tag).ok()?;
+            refer_notify(self, &mut d, status, true).map(|n| (n, d.dest))
+        }
+    }
+}
+
 /// A NOTIFY of a REFER's implicit subscription with `status` as sipfrag (RFC 3515 §2.4.5).
 pub(super) fn refer_notify(
     core: &Core,
@@ -350,20 +357,12 @@ pub(super) fn refer_notify(
             "active;expires=60"
         },
     );
-    let reason = match status {
-        100 => "Trying",
-        200 => "OK",
-        408 => "Request Timeout",
-        480 => "Temporarily Unavailable",
-        486 => "Busy Here",
-        487 => "Request Terminated",
-        488 => "Not Acceptable Here",
-        603 => "Decline",
-        _ => "Failed",
-    };
     n.set_body(
         "message/sipfrag;version=2.0",
-        Bytes::from(format!("SIP/2.0 {status} {reason}\r\n")),
+        Bytes::from(format!(
+            "SIP/2.0 {status} {}\r\n",
+            confab_sip::message::reason_phrase(status)
+        )),
     );
     Some(n)
 }
@@ -402,22 +401,12 @@ impl Core {
                 .is_some_and(|p| p.caller == Caller::Anonymous);
             let referrer = in_dialog.then_some(pid);
             match self.start_dial_out(&mut st, conf_key, refer_to, referrer, anonymous, now) {
-                Ok((inv, dest, _)) => sends.requests.push((inv, dest)),
+                Ok(invite) => sends.requests.push(invite),
                 Err((status, reason)) => return Verdict::Reply(status, Some(reason)),
             }
-            let first = if in_dialog {
-                st.confs
-                    .get_mut(conf_key)
-                    .and_then(|c| c.participant_mut(pid))
-                    .and_then(|p| {
-                        refer_notify(self, &mut p.dialog, 100, false).map(|n| (n, p.dialog.dest))
-                    })
-            } else {
-                Dialog::new(msg, src, self, tag)
-                    .ok()
-                    .and_then(|mut d| refer_notify(self, &mut d, 100, true).map(|n| (n, d.dest)))
-            };
-            sends.requests.extend(first);
+            sends
+                .requests
+                .extend(self.refer_notify_in(&mut st, msg, conf_key, pid, tag, src, 100, false));
         }
         let mut resp = self.focus_response(msg, 202, Some("Accepted"), tag, &uri, src);
         if in_dialog {
@@ -427,8 +416,8 @@ impl Core {
         Verdict::Respond(resp)
     }
 
-    /// REST: a leader (`by`, `user@domain`, the organizer or a presenter in the meeting)
-    /// has the focus call `target` into live meeting `key`.
+    /// REST: has the focus call `target` into live meeting `key` (the caller, a leader of
+    /// the meeting or an administrator, is checked by the REST layer).
     pub fn live_dial_out(
         &self,
         key: &str,
@@ -442,10 +431,10 @@ impl Core {
             if !st.confs.contains_key(key) {
                 return Err(LiveFailure::NotLive);
             }
-            let (inv, dest, _) = self
+            let invite = self
                 .start_dial_out(&mut st, key, target, None, false, now)
                 .map_err(|(status, reason)| LiveFailure::Invalid(format!("{status} {reason}")))?;
-            sends.requests.push((inv, dest));
+            sends.requests.push(invite);
         }
         self.flush(sends, now, out);
         Ok(())

@@ -91,18 +91,9 @@ impl Core {
         }
         // the implicit subscription's outcome (RFC 3515 §2.4.5), in the REFER's dialog: the
         // referrer's call with the focus, or the dialog this REFER made
-        let notify =
-            |d: &mut Dialog| super::dialout::refer_notify(self, d, 200, true).map(|n| (n, d.dest));
-        let sent = if msg.to_hdr().is_some_and(|t| t.tag().is_some()) {
+        let sent = {
             let mut st = self.focus.state.lock();
-            st.confs
-                .get_mut(conf_key)
-                .and_then(|c| c.participant_mut(pid))
-                .and_then(|p| notify(&mut p.dialog))
-        } else {
-            Dialog::new(msg, src, self, tag)
-                .ok()
-                .and_then(|mut d| notify(&mut d))
+            self.refer_notify_in(&mut st, msg, conf_key, pid, tag, src, 200, true)
         };
         sends.requests.extend(sent);
         self.flush_locked(shard, sends, out);
@@ -235,12 +226,7 @@ impl Core {
             m.set_mode(leg, leg_mode(p));
         }
         tracing::info!(meeting = %key, participant = id, "admitted from the lobby");
-        self.roster_changed(st, key, &[id], &[], now, sends);
-        if let Some(c) = st.confs.get(key) {
-            if let Some(p) = c.participant(id) {
-                self.announce(c, p, true);
-            }
-        }
+        self.entered(st, key, id, now, sends);
     }
 }
 

@@ -128,6 +128,16 @@ impl State {
         RoomId(self.next_room)
     }
 
+    /// The conference and participant a media leg belongs to.
+    fn leg_owner(&self, leg: LegId) -> Option<(String, u32)> {
+        self.confs.iter().find_map(|(k, c)| {
+            c.participants
+                .iter()
+                .find(|p| p.leg == Some(leg))
+                .map(|p| (k.clone(), p.id))
+        })
+    }
+
     /// All participants of all conferences (lobby included).
     fn participants(&self) -> usize {
         self.confs.values().map(|c| c.participants.len()).sum()
@@ -165,6 +175,36 @@ struct Participant {
     /// The name announced and read in roll calls (recorded by a dial-in caller).
     name: Option<std::sync::Arc<confab_media::Clip>>,
     keypad: keypad::Keypad,
+}
+
+impl Participant {
+    /// A participant in the meeting (not the lobby), heard, with nothing else known yet:
+    /// its key is the caller's proven address, if any.
+    fn new(id: u32, caller: Caller, leg: LegId, dialog: Dialog, now: Instant) -> Participant {
+        let key = match &caller {
+            Caller::Enterprise(k) | Caller::Federated(k) => Some(k.clone()),
+            Caller::Anonymous => None,
+        };
+        Participant {
+            id,
+            user: String::new(),
+            key,
+            display: String::new(),
+            role: Role::Attendee,
+            caller,
+            lobby: false,
+            joined: now,
+            muted: false,
+            on_hold: false,
+            leg: Some(leg),
+            dialog,
+            unacked: None,
+            dial_in: None,
+            lang: None,
+            name: None,
+            keypad: Default::default(),
+        }
+    }
 }
 
 struct Retransmit {
@@ -673,31 +713,15 @@ impl Core {
         let id = conf.next_id;
         let mut resp = self.focus_response(req, 200, None, &our_tag, &conf_uri, src);
         resp.set_body("application/sdp", Bytes::from(answer));
-        let unacked = self.retransmit_2xx(&resp, req, src, now);
-        let key = match &caller {
-            Caller::Enterprise(k) | Caller::Federated(k) => Some(k.clone()),
-            Caller::Anonymous => None,
-        };
         tracing::info!(meeting = %m.key, participant = id, ?caller, lobby, "joined");
-        conf.participants.push(Participant {
-            id,
-            user,
-            key,
-            display,
-            role,
-            caller,
-            lobby,
-            joined: now,
-            muted: false,
-            on_hold: sdp_holds(&req.body),
-            leg: Some(leg),
-            dialog,
-            unacked,
-            dial_in: None,
-            lang: None,
-            name: None,
-            keypad: Default::default(),
-        });
+        let mut p = Participant::new(id, caller, leg, dialog, now);
+        p.user = user;
+        p.display = display;
+        p.role = role;
+        p.lobby = lobby;
+        p.on_hold = sdp_holds(&req.body);
+        p.unacked = self.retransmit_2xx(&resp, req, src, now);
+        conf.participants.push(p);
         let dkey = (
             req.call_id().map(|c| c.to_string()).unwrap_or_default(),
             our_tag,
@@ -705,12 +729,7 @@ impl Core {
         st.dialogs
             .insert(dkey, (m.key.clone(), DialogRef::Participant(id)));
         if !lobby {
-            self.roster_changed(&mut st, &m.key, &[id], &[], now, sends);
-            if let Some(c) = st.confs.get(&m.key) {
-                if let Some(p) = c.participant(id) {
-                    self.announce(c, p, true);
-                }
-            }
+            self.entered(&mut st, &m.key, id, now, sends);
         }
         drop(st);
         // last use (the expiry of a meeting counts from it): a store worker's job; when
@@ -1061,13 +1080,7 @@ impl Core {
                 let mut sends = Sends::default();
                 {
                     let mut st = self.focus.state.lock();
-                    let found = st.confs.iter().find_map(|(k, c)| {
-                        c.participants
-                            .iter()
-                            .find(|p| p.leg == Some(leg))
-                            .map(|p| (k.clone(), p.id))
-                    });
-                    if let Some((k, id)) = found {
+                    if let Some((k, id)) = st.leg_owner(leg) {
                         tracing::info!(meeting = %k, participant = id, "no RTP or RTCP: hanging up");
                         self.remove_participant(&mut st, &k, id, true, now, &mut sends);
                     }

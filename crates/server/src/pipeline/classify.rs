@@ -159,9 +159,9 @@ impl Core {
         let Ok(ruri) = Uri::parse(uri_text) else {
             return Err(Verdict::reply(400, "Malformed Request-URI"));
         };
-        let policies = self.policies.get();
+        // read only for a tel: URI or a user of ours that is no conference
         let access = |ours: bool| {
-            crate::focus::access_number_of(&ruri, policies.access_numbers(), ours)
+            crate::focus::access_number_of(&ruri, self.policies.get().access_numbers(), ours)
                 .map(|(id, lang)| Destination::Attendant(id, lang))
         };
         match ruri.scheme {
