@@ -22,6 +22,7 @@ pub mod meetings;
 pub mod object;
 mod parser;
 pub mod pins;
+pub mod policies;
 pub mod roles;
 pub mod schema;
 pub mod voice;

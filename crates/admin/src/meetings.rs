@@ -7,33 +7,12 @@
 //! See docs/meetings.md.
 
 pub use confab_policy::{ConferencingPolicy, MeetingConfiguration};
-use confab_policy::{DesignateAsPresenter, Document, Scope, UserPolicyAssignment};
+use confab_policy::{DesignateAsPresenter, Document};
 use confab_store::meetings::normalize_address;
 use confab_store::{Access, Meeting, MeetingKind, NewMeeting, Presenters, Store, StoreError};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::object::Obj;
-
-/// The document of `kind` at `Site:<site>` (site names compare case-insensitively), else at
-/// Global; `None`: neither exists (the defaults apply).
-fn site_or_global(
-    store: &Store,
-    kind: &str,
-    site: Option<&str>,
-) -> Result<Option<Map<String, Value>>, StoreError> {
-    let docs = store.list_config(kind)?;
-    if let Some(site) = site {
-        if let Some(d) = docs.iter().find(
-            |d| matches!(Scope::of(&d.identity), Scope::Site(s) if s.eq_ignore_ascii_case(site)),
-        ) {
-            return Ok(Some(d.body.clone()));
-        }
-    }
-    Ok(docs
-        .into_iter()
-        .find(|d| matches!(Scope::of(&d.identity), Scope::Global))
-        .map(|d| d.body))
-}
 
 /// The CsMeetingConfiguration in force for meetings at `site`: the `Site:<site>` document
 /// if there is one, else Global, else Lync's defaults.
@@ -41,9 +20,7 @@ pub fn effective_meeting_configuration(
     store: &Store,
     site: Option<&str>,
 ) -> Result<MeetingConfiguration, StoreError> {
-    Ok(site_or_global(store, MeetingConfiguration::DEF.noun, site)?
-        .map(|b| MeetingConfiguration::from_body(&b).0)
-        .unwrap_or_default())
+    crate::policies::policy_of(store, None, site)
 }
 
 /// The CsConferencingPolicy of the user `user_key` (`user@domain`, any case, `sip:`
@@ -55,36 +32,8 @@ pub fn conferencing_policy_for(
     user_key: &str,
     site: Option<&str>,
 ) -> Result<ConferencingPolicy, StoreError> {
-    let key = normalize_address(user_key)?;
-    let (u, d) = key.split_once('@').unwrap_or((&key, ""));
-    let user = store
-        .get_user(u, d)?
-        .ok_or_else(|| StoreError::NoSuchUser(key.clone()))?;
-    // Grant- records the assignment under the user's address as stored
-    let mut assignment = None;
-    for id in [user.address(), key.clone()] {
-        if let Some(doc) = store.get_config(UserPolicyAssignment::KIND, &id)? {
-            assignment = Some(doc.body);
-            break;
-        }
-    }
-    let tag = assignment.and_then(|b| {
-        serde_json::from_value::<UserPolicyAssignment>(Value::Object(b))
-            .ok()
-            .and_then(|a| a.conferencing_policy)
-    });
-    let noun = ConferencingPolicy::DEF.noun;
-    if let Some(tag) = tag {
-        let docs = store.list_config(noun)?;
-        if let Some(d) = docs.iter().find(
-            |d| matches!(Scope::of(&d.identity), Scope::Tag(t) if t.eq_ignore_ascii_case(&tag)),
-        ) {
-            return Ok(ConferencingPolicy::from_body(&d.body).0);
-        }
-    }
-    Ok(site_or_global(store, noun, site)?
-        .map(|b| ConferencingPolicy::from_body(&b).0)
-        .unwrap_or_default())
+    let (_, a) = crate::policies::user_and_assignment(store, user_key)?;
+    crate::policies::policy_of(store, a.conferencing_policy.as_deref(), site)
 }
 
 /// A dial-in access number as a meeting lists it.

@@ -19,8 +19,8 @@ pub fn voice_policy_for(
     user_key: &str,
     site: Option<&str>,
 ) -> Result<VoicePolicy, StoreError> {
-    let (_, a) = crate::pins::user_and_assignment(store, user_key)?;
-    crate::pins::policy_of(store, a.voice_policy.as_deref(), site)
+    let (_, a) = crate::policies::user_and_assignment(store, user_key)?;
+    crate::policies::policy_of(store, a.voice_policy.as_deref(), site)
 }
 
 /// A dial plan's normalization rules as confab-voice reads them (what
