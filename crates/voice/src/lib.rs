@@ -6,10 +6,12 @@
 //! ([`route`]), trunk outbound translation ([`translate`]). See docs/voice.md.
 
 pub mod dotnet;
+pub mod forwarding;
 pub mod normalize;
 pub mod route;
 pub mod translate;
 
+pub use forwarding::{CallForwarding, ForwardTarget};
 pub use dotnet::{check_translation, compiled, Pattern, PatternError};
 pub use normalize::{normalize, voice_regex, Normalized, Rule};
 pub use route::{candidates, fails_over, Candidate, Route};
