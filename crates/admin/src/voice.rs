@@ -7,7 +7,7 @@
 //! `confab_voice::normalize::voice_regex`), with the checks of what administrators type
 //! (lengths, control characters, digits) in front.
 
-use confab_policy::{DialPlan, Document, TrunkConfiguration, VoicePolicy, VoiceRoute};
+use confab_policy::{Document, VoicePolicy, VoiceRoute};
 use confab_store::{Store, StoreError};
 
 /// The CsVoicePolicy of the user `user_key` (`user@domain`): granted (Tag:) if it still
@@ -23,50 +23,7 @@ pub fn voice_policy_for(
     crate::policies::policy_of(store, a.voice_policy.as_deref(), site)
 }
 
-/// A dial plan's normalization rules as confab-voice reads them (what
-/// `confab_voice::normalize` takes), in the plan's order with their Priority.
-pub fn normalization_rules(plan: &DialPlan) -> Vec<confab_voice::Rule> {
-    plan.normalization_rules
-        .iter()
-        .map(|r| confab_voice::Rule {
-            name: r.name.clone(),
-            pattern: r.pattern.clone(),
-            translation: r.translation.clone(),
-            priority: r.priority,
-            is_internal_extension: r.is_internal_extension,
-        })
-        .collect()
-}
-
-/// A trunk configuration's outbound translation rules as confab-voice reads them (what
-/// `confab_voice::translate` takes).
-pub fn outbound_rules(trunk: &TrunkConfiguration) -> Vec<confab_voice::Rule> {
-    trunk
-        .outbound_translation_rules_list
-        .iter()
-        .map(|r| confab_voice::Rule {
-            name: r.name.clone(),
-            pattern: r.pattern.clone(),
-            translation: r.translation.clone(),
-            priority: r.priority,
-            is_internal_extension: false,
-        })
-        .collect()
-}
-
-/// A voice route (its Identity is its name) as confab-voice reads it (what
-/// `confab_voice::candidates` takes).
-pub fn voice_route(identity: &str, r: &VoiceRoute) -> confab_voice::Route {
-    confab_voice::Route {
-        name: identity.to_string(),
-        number_pattern: r.number_pattern.clone(),
-        pstn_usages: r.pstn_usages.clone(),
-        gateways: r.pstn_gateway_list.clone(),
-        priority: r.priority,
-        suppress_caller_id: r.suppress_caller_id,
-        alternate_caller_id: r.alternate_caller_id.clone(),
-    }
-}
+pub use confab_voice::documents::{normalization_rules, outbound_rules, voice_route};
 
 /// Every voice route of the store, as confab-voice reads them, in the store's order
 /// (confab_voice::candidates sorts by Priority, ties in this order).

@@ -5,15 +5,18 @@
 //! normalization and `New-CsVoiceRegex` ([`normalize`]), route selection and failover
 //! ([`route`]), trunk outbound translation ([`translate`]). See docs/voice.md.
 
+pub mod documents;
 pub mod dotnet;
 pub mod forwarding;
 pub mod normalize;
+pub mod plan;
 pub mod route;
 pub mod translate;
 
 pub use forwarding::{CallForwarding, ForwardTarget};
 pub use dotnet::{check_translation, compiled, Pattern, PatternError};
 pub use normalize::{normalize, voice_regex, Normalized, Rule};
+pub use plan::{dialed_number, pstn_legs, CallerId, Leg};
 pub use route::{candidates, fails_over, Candidate, Route};
 pub use translate::translate;
 
