@@ -143,13 +143,13 @@ fn dial_plans_get_lyncs_default_rule_and_rules_keep_their_priority_order() {
         r#"New-CsVoiceNormalizationRule -Identity "DublinUsers/Local" -Pattern '^(\d{7})$' -Translation '+3531$1'"#,
     );
     assert_eq!(rules(&mut sh, "DublinUsers")[1].0, "DublinUsers/Local");
-    // warnings: nothing routes yet
+    // normalization is enforced now (the server routes calls): no warning
     let out = run(
         &mut sh,
         r#"Set-CsVoiceNormalizationRule -Identity "DublinUsers/Local" -Description x"#,
     );
     assert!(
-        out.warnings.iter().any(|w| w.contains("not enforced")),
+        !out.warnings.iter().any(|w| w.contains("not enforced")),
         "{:?}",
         out.warnings
     );

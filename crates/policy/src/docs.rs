@@ -388,13 +388,13 @@ document! {
         => "DialinConferencingRegion", text(256),
         Enforced("the dial-in access numbers of this region are the ones a meeting of a user under this plan lists (confab_admin::meetings)");
     external_access_prefix: String = String::new() => "ExternalAccessPrefix", text(4),
-        NotEnforced("confab does not normalize dialled numbers yet (enterprise voice)");
+        NotEnforced("confab does not strip an external access prefix: write it into the normalization rules");
     optimize_device_dialing: bool = false => "OptimizeDeviceDialing", Bool,
-        NotEnforced("confab does not normalize dialled numbers yet (enterprise voice)");
+        NotEnforced("confab does not strip an external access prefix: write it into the normalization rules");
     normalization_rules: Vec<NormalizationRule> = default_normalization_rules()
         => "NormalizationRules",
         ObjList { key: "Name", made_by: "New-CsVoiceNormalizationRule" },
-        NotEnforced("confab does not normalize dialled numbers yet (enterprise voice routing is not written); the shell checks each rule's Pattern and Translation");
+        Enforced("a call to a number is normalised with the caller's dial plan, a gateway's inbound call with the gateway's plan (Service:PstnGateway:), lowest Priority first (crates/server/src/voice/routing.rs)");
 }
 
 // ----- enterprise voice ------------------------------------------------------------------------
@@ -408,8 +408,7 @@ document! {
         get_set_only: true,
         read_by_server: false,
     }
-    usage: Vec<String> = vec![] => "Usage", StrList, NotEnforced(
-        "calls are not routed by usages yet (enterprise voice routing is not written); the shell already holds voice policies, routes and trunks to the usages listed here and refuses to remove one in use");
+    usage: Vec<String> = vec![] => "Usage", StrList, Enforced("the shell accepts only these usages in voice policies, routes and trunks and refuses to remove one in use (confab_admin cmdlets/voice.rs)");
 }
 
 lync_enum! {
@@ -424,24 +423,24 @@ document! {
         scopes: [Global, Site, Tag],
         policy: true,
         get_set_only: false,
-        read_by_server: false,
+        read_by_server: true,
     }
     name: String = String::new() => "Name", text(256), Informational;
     description: String = String::new() => "Description", text(1024), Informational;
-    pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, NO_VOICE_ROUTING;
+    pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, Enforced("a user's calls to numbers try these usages in order (crates/server/src/voice/routing.rs)");
     allow_simul_ring: bool = true => "AllowSimulRing", Bool, NO_VOICE_ROUTING;
     allow_call_forwarding: bool = true => "AllowCallForwarding", Bool, NO_VOICE_ROUTING;
-    allow_pstn_rerouting: bool = true => "AllowPSTNReRouting", Bool, NO_VOICE_ROUTING;
-    enable_delegation: bool = true => "EnableDelegation", Bool, NO_VOICE_ROUTING;
+    allow_pstn_rerouting: bool = true => "AllowPSTNReRouting", Bool, NotEnforced("confab has no WAN between sites: calls to our users never go through the PSTN");
+    enable_delegation: bool = true => "EnableDelegation", Bool, NotEnforced("confab has no delegates");
     enable_team_call: bool = true => "EnableTeamCall", Bool, NO_VOICE_ROUTING;
-    enable_call_transfer: bool = true => "EnableCallTransfer", Bool, NO_VOICE_ROUTING;
+    enable_call_transfer: bool = true => "EnableCallTransfer", Bool, NotEnforced("confab relays REFER between endpoints and does not stop transfers");
     enable_call_park: bool = false => "EnableCallPark", Bool,
         NotEnforced("confab has no call park");
     enable_malicious_call_tracing: bool = false => "EnableMaliciousCallTracing", Bool,
         NotEnforced("confab has no malicious call tracing");
     enable_bw_policy_override: bool = false => "EnableBWPolicyOverride", Bool,
         NotEnforced("confab has no call admission control (bandwidth policies)");
-    prevent_pstn_toll_bypass: bool = false => "PreventPSTNTollBypass", Bool, NO_VOICE_ROUTING;
+    prevent_pstn_toll_bypass: bool = false => "PreventPSTNTollBypass", Bool, NotEnforced("confab has no network regions (call admission control)");
     call_forwarding_simul_ring_usage_type: CallForwardingSimulRingUsageType =
         CallForwardingSimulRingUsageType::VoicePolicyUsage
         => "CallForwardingSimulRingUsageType", Enum(CallForwardingSimulRingUsageType::VALUES),
@@ -449,9 +448,9 @@ document! {
     custom_call_forwarding_simul_ring_usages: Vec<String> = vec![]
         => "CustomCallForwardingSimulRingUsages", StrList, NO_VOICE_ROUTING;
     enable_voicemail_escape_timer: bool = false => "EnableVoicemailEscapeTimer", Bool,
-        NO_VOICE_ROUTING;
+        NotEnforced("confab does not detect a mobile's voicemail answering a simultaneous ring");
     pstn_voicemail_escape_timer: i64 = 1500 => "PSTNVoicemailEscapeTimer", int(0, 8000),
-        NO_VOICE_ROUTING;
+        NotEnforced("confab does not detect a mobile's voicemail answering a simultaneous ring");
 }
 
 /// New-CsVoiceRoute's default NumberPattern (Lync's sample route `LocalRoute` has
@@ -465,18 +464,17 @@ document! {
         scopes: [Named],
         policy: false,
         get_set_only: false,
-        read_by_server: false,
+        read_by_server: true,
     }
     description: String = String::new() => "Description", text(1024), Informational;
     number_pattern: String = DEFAULT_ROUTE_PATTERN.into() => "NumberPattern", text(1024),
-        NO_VOICE_ROUTING;
-    pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, NO_VOICE_ROUTING;
-    pstn_gateway_list: Vec<String> = vec![] => "PstnGatewayList", StrList, NotEnforced(
-        "no call goes to a gateway yet (enterprise voice routing is not written); the shell checks that each entry is a defined CsPstnGateway");
-    priority: i64 = 0 => "Priority", int(0, 10_000), NO_VOICE_ROUTING;
-    suppress_caller_id: bool = false => "SuppressCallerId", Bool, NO_VOICE_ROUTING;
+        Enforced("calls to numbers matching it take this route (crates/server/src/voice/routing.rs, confab_voice::candidates)");
+    pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, Enforced("calls of users whose voice policy has one of these usages can take this route (confab_voice::candidates)");
+    pstn_gateway_list: Vec<String> = vec![] => "PstnGatewayList", StrList, Enforced("the route's calls go to these gateways, round robin, each once, failing over on 408, 5xx or no ringing (crates/server/src/voice/routing.rs)");
+    priority: i64 = 0 => "Priority", int(0, 10_000), Enforced("matching routes of one usage are tried lowest first (confab_voice::candidates)");
+    suppress_caller_id: bool = false => "SuppressCallerId", Bool, Enforced("the gateway gets an anonymous From and Privacy: id, or AlternateCallerId (crates/server/src/voice/routing.rs)");
     alternate_caller_id: String = String::new() => "AlternateCallerId", text(64),
-        NO_VOICE_ROUTING;
+        Enforced("with SuppressCallerId, the number the gateway gets as the caller (crates/server/src/voice/routing.rs)");
 }
 
 /// An outbound translation rule of a trunk (made by New-CsOutboundTranslationRule; its
@@ -520,36 +518,36 @@ document! {
         scopes: [Global, Site, Service("PstnGateway")],
         policy: false,
         get_set_only: false,
-        read_by_server: false,
+        read_by_server: true,
     }
     description: String = String::new() => "Description", text(1024), Informational;
     concentrated_topology: bool = true => "ConcentratedTopology", Bool,
         NotEnforced("confab has no Mediation Server: it talks to gateways itself");
     enable_bypass: bool = false => "EnableBypass", Bool,
         NotEnforced("confab relays signalling only: media never passes a Mediation Server");
-    enable_refer_support: bool = true => "EnableReferSupport", Bool, NO_VOICE_ROUTING;
-    enable_3pcc_refer: bool = false => "Enable3pccRefer", Bool, NO_VOICE_ROUTING;
-    enable_session_timer: bool = false => "EnableSessionTimer", Bool, NO_VOICE_ROUTING;
+    enable_refer_support: bool = true => "EnableReferSupport", Bool, NotEnforced("confab relays REFER end to end; it does not turn transfers into new calls for the gateway");
+    enable_3pcc_refer: bool = false => "Enable3pccRefer", Bool, NotEnforced("confab relays REFER end to end; it does not turn transfers into new calls for the gateway");
+    enable_session_timer: bool = false => "EnableSessionTimer", Bool, NotEnforced("confab relays Session-Expires end to end and keeps no session timer of its own");
     enable_fast_failover_timer: bool = true => "EnableFastFailoverTimer", Bool,
-        NO_VOICE_ROUTING;
+        Enforced("a gateway not ringing within [voice] fast_failover_secs (10 s) is given up for the next (crates/server/src/voice/calls.rs)");
     enable_pidf_lo_support: bool = false => "EnablePIDFLOSupport", Bool,
         NotEnforced("confab has no location (E9-1-1) service");
     enable_rtp_latching: bool = false => "EnableRTPLatching", Bool,
         NotEnforced("confab relays signalling only and does not touch the media of calls");
     srtp_mode: SrtpMode = SrtpMode::Required => "SRTPMode", Enum(SrtpMode::VALUES),
         NotEnforced("confab relays signalling only: the endpoints and the gateway negotiate SRTP");
-    max_early_dialogs: i64 = 20 => "MaxEarlyDialogs", int(1, 1000), NO_VOICE_ROUTING;
-    remove_plus_from_uri: bool = false => "RemovePlusFromUri", Bool, NO_VOICE_ROUTING;
+    max_early_dialogs: i64 = 20 => "MaxEarlyDialogs", int(1, 1000), NotEnforced("confab relays every early dialog a gateway forks");
+    remove_plus_from_uri: bool = false => "RemovePlusFromUri", Bool, Enforced("the Request-URI to the gateway has no + (crates/server/src/voice/mod.rs)");
     rtcp_active_calls: bool = true => "RTCPActiveCalls", Bool,
         NotEnforced("confab relays signalling only and does not touch the media of calls");
     rtcp_calls_on_hold: bool = true => "RTCPCallsOnHold", Bool,
         NotEnforced("confab relays signalling only and does not touch the media of calls");
-    forward_pai: bool = false => "ForwardPAI", Bool, NO_VOICE_ROUTING;
+    forward_pai: bool = false => "ForwardPAI", Bool, Enforced("the gateway gets P-Asserted-Identity with the caller's LineURI number (crates/server/src/voice/routing.rs)");
     forward_call_history: bool = false => "ForwardCallHistory", Bool, NO_VOICE_ROUTING;
     outbound_translation_rules_list: Vec<OutboundTranslationRule> = vec![]
         => "OutboundTranslationRulesList",
         ObjList { key: "Name", made_by: "New-CsOutboundTranslationRule" },
-        NO_VOICE_ROUTING;
+        Enforced("the number the gateway gets, first matching rule by Priority (crates/server/src/voice/routing.rs, confab_voice::translate)");
     pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, NotEnforced(
         "inter-trunk routing (calls from one gateway out through another) is not written");
 }
@@ -566,13 +564,12 @@ document! {
         scopes: [Named],
         policy: false,
         get_set_only: false,
-        read_by_server: false,
+        read_by_server: true,
     }
-    address: String = String::new() => "Address", text(64), NotEnforced(
-        "no call goes to a gateway yet (enterprise voice routing is not written); the shell checks that it is an IP address");
-    port: i64 = 5060 => "Port", RANGE, NO_VOICE_ROUTING;
+    address: String = String::new() => "Address", text(64), Enforced("calls to the gateway go to this IP address, and calls from it (TCP/TLS) are its inbound calls (crates/server/src/voice/mod.rs)");
+    port: i64 = 5060 => "Port", RANGE, Enforced("calls to the gateway go to this port (crates/server/src/voice/mod.rs)");
     transport: GatewayTransport = GatewayTransport::TCP
-        => "Transport", Enum(GatewayTransport::VALUES), NO_VOICE_ROUTING;
+        => "Transport", Enum(GatewayTransport::VALUES), Enforced("calls to the gateway go over this transport; only a TCP or TLS gateway can bring calls in (a UDP source address proves nothing)");
     description: String = String::new() => "Description", text(1024), Informational;
 }
 

@@ -122,6 +122,26 @@ pub struct Config {
     pub tls: TlsConfig,
     /// The conference focus and audio MCU (docs/meetings.md, docs/media.md).
     pub meetings: MeetingsConfig,
+    /// Enterprise voice (docs/voice.md): calls to phone numbers.
+    pub voice: VoiceConfig,
+}
+
+/// Enterprise voice timers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoiceConfig {
+    /// Lync's fast failover (CsTrunkConfiguration EnableFastFailoverTimer): a gateway that
+    /// has not started ringing (a provisional answer other than 100) this long after the
+    /// INVITE is given up and the next way out is tried. Lync's is 10 s.
+    pub fast_failover_secs: u64,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            fast_failover_secs: 10,
+        }
+    }
 }
 
 /// Meetings: the focus's limits and the audio MCU's sockets and threads.
@@ -460,6 +480,7 @@ impl Default for Config {
             log: LogConfig::default(),
             tls: TlsConfig::default(),
             meetings: MeetingsConfig::default(),
+            voice: VoiceConfig::default(),
         }
     }
 }
@@ -549,6 +570,9 @@ impl Config {
         }
         if self.domains.is_empty() {
             return Err("key 'domains': at least one SIP domain is needed".into());
+        }
+        if !(1..=60).contains(&self.voice.fast_failover_secs) {
+            return Err("key 'voice.fast_failover_secs': give 1 to 60 seconds".into());
         }
         for d in &self.domains {
             if d.is_empty()

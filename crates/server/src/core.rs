@@ -40,6 +40,8 @@ pub(crate) enum TimerRef {
     Server(String),
     Client(String),
     TimerC(u64),
+    /// A call plan's timer (enterprise voice) of proxy context `pid`.
+    Call(u64, crate::voice::CallTimer),
 }
 
 pub(crate) struct ServerEntry {
@@ -122,6 +124,14 @@ pub(crate) struct Branch {
     pub provisional: bool,
     pub cancel_wanted: bool,
     pub cancelled: bool,
+    /// A provisional answer other than 100 came (the far end rings).
+    pub ringing: bool,
+    /// The branch leads to a PSTN gateway: 408, 5xx or no answer in time fail over.
+    pub pstn: bool,
+    /// The ways out tried after this one, in order, if it fails over.
+    pub failover: Vec<Target>,
+    /// Given up by the call plan (failover, no answer): its answer is not the call's.
+    pub abandoned: bool,
 }
 
 /// A stateful proxy context: one incoming request forked to one or more branches.
@@ -134,6 +144,16 @@ pub(crate) struct ProxyCtx {
     pub final_sent: bool,
     pub is_invite: bool,
     pub timer_c_fired: bool,
+    /// The request as every branch gets it (Via stamped, Max-Forwards lowered).
+    pub base: Message,
+    /// The caller side's Record-Route token, when the request is record-routed.
+    pub caller_token: Option<String>,
+    pub ingress: Listen,
+    pub sips: bool,
+    /// Enterprise voice: what happens when branches fail or nobody answers.
+    pub plan: Option<Box<crate::voice::CallPlan>>,
+    /// The caller CANCELled.
+    pub cancelled: bool,
 }
 
 #[derive(Default)]
@@ -1278,6 +1298,7 @@ impl Core {
                 }
             }
             TimerRef::TimerC(pid) => self.timer_c(shard, shard_idx, pid, now, out),
+            TimerRef::Call(pid, t) => self.call_timer(shard, shard_idx, pid, t, now, out),
         }
     }
 

@@ -129,6 +129,8 @@ pub struct PolicySet {
     /// Every CsDialInConferencingAccessNumber (identity: its SIP URI), by Priority then
     /// identity.
     access_numbers: Vec<(String, policy::DialInConferencingAccessNumber)>,
+    /// Enterprise voice: dial plans, voice policies, routes, gateways (voice/mod.rs).
+    pub(crate) voice: crate::voice::VoiceSet,
 }
 
 impl Default for PolicySet {
@@ -173,7 +175,7 @@ pub type Documents = HashMap<String, Vec<(String, Map<String, Value>)>>;
 
 /// The documents of one kind, typed. A property whose stored value does not fit its type
 /// takes its default (logged).
-fn typed<T: Document>(docs: &Documents) -> Vec<(String, T)> {
+pub(crate) fn typed<T: Document>(docs: &Documents) -> Vec<(String, T)> {
     docs.get(T::DEF.noun)
         .into_iter()
         .flatten()
@@ -193,14 +195,14 @@ fn typed<T: Document>(docs: &Documents) -> Vec<(String, T)> {
 }
 
 /// The settings in force on this server: the most specific document, else the defaults.
-fn in_force<T: Document>(docs: &[(String, T)], at: &Placement) -> T {
+pub(crate) fn in_force<T: Document>(docs: &[(String, T)], at: &Placement) -> T {
     policy::effective(T::DEF, docs, at)
         .cloned()
         .unwrap_or_default()
 }
 
 /// Per-user policies by lower-case tag name.
-fn per_user<T: Document, V>(docs: &[(String, T)], f: impl Fn(&T) -> V) -> HashMap<String, V> {
+pub(crate) fn per_user<T: Document, V>(docs: &[(String, T)], f: impl Fn(&T) -> V) -> HashMap<String, V> {
     docs.iter()
         .filter_map(|(id, d)| match policy::Scope::of(id) {
             policy::Scope::Tag(t) => Some((t.to_ascii_lowercase(), f(d))),
@@ -370,6 +372,7 @@ impl PolicySet {
             pin_tags: per_user(&pin_policies, Clone::clone),
             dial_in: in_force(&typed(docs), at),
             access_numbers,
+            voice: crate::voice::VoiceSet::from_documents(docs, at),
         }
     }
 
@@ -450,7 +453,7 @@ impl PolicySet {
         self.trusted_thumbprints.contains(thumbprint)
     }
 
-    fn assigned(&self, user: &str, policy: &str) -> Option<String> {
+    pub(crate) fn assigned(&self, user: &str, policy: &str) -> Option<String> {
         self.assignments
             .get(user)
             .and_then(|a| a.get(policy))
@@ -970,7 +973,9 @@ fn not_in_force_here(docs: &Documents, at: &Placement) -> Vec<String> {
                 policy::Scope::of(id),
                 policy::Scope::Site(_) | policy::Scope::Service { .. }
             );
-            if scoped && at.rank(id, def).is_none() {
+            // a gateway's documents apply to its calls wherever the server is
+            let gateway = matches!(policy::Scope::of(id), policy::Scope::Service { role, .. } if role.eq_ignore_ascii_case("PstnGateway"));
+            if scoped && !gateway && at.rank(id, def).is_none() {
                 out.push(format!("{kind} {id}"));
             }
         }
@@ -980,7 +985,7 @@ fn not_in_force_here(docs: &Documents, at: &Placement) -> Vec<String> {
 }
 
 /// The kinds of document the server reads.
-fn kinds() -> [&'static str; 19] {
+fn kinds() -> [&'static str; 23] {
     [
         policy::MeetingConfiguration::DEF.noun,
         policy::ConferencingConfiguration::DEF.noun,
@@ -1001,6 +1006,10 @@ fn kinds() -> [&'static str; 19] {
         policy::DialPlan::DEF.noun,
         policy::DialInConferencingAccessNumber::DEF.noun,
         policy::InformationBarrier::DEF.noun,
+        policy::VoicePolicy::DEF.noun,
+        policy::VoiceRoute::DEF.noun,
+        policy::TrunkConfiguration::DEF.noun,
+        policy::PstnGateway::DEF.noun,
     ]
 }
 

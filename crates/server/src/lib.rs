@@ -39,3 +39,4 @@ pub mod tls;
 pub mod transport;
 pub mod udp;
 pub mod users;
+pub mod voice;

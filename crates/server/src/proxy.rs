@@ -73,9 +73,22 @@ fn rank(status: u16) -> u32 {
     }
 }
 
+/// Whether a request's Request-URI is a sips: URI.
+fn is_sips(m: &Message) -> bool {
+    m.uri()
+        .is_some_and(|u| u.len() >= 5 && u.as_bytes()[..5].eq_ignore_ascii_case(b"sips:"))
+}
+
+/// Why a branch was not sent.
+pub(crate) enum Unsent {
+    NoListener,
+    Insecure,
+    TooManyHeaders,
+}
+
 impl ProxyCtx {
     /// Branches still waiting for a final response (index and client key), except `skip`.
-    fn pending_branches(&self, skip: Option<usize>) -> Vec<(usize, String)> {
+    pub(crate) fn pending_branches(&self, skip: Option<usize>) -> Vec<(usize, String)> {
         self.branches
             .iter()
             .enumerate()
@@ -86,7 +99,9 @@ impl ProxyCtx {
 }
 
 impl Core {
-    /// Forwards the request of server transaction `key` to every target in parallel.
+    /// Forwards the request of server transaction `key` to every target in parallel; a
+    /// call plan (enterprise voice: failover, forwarding, team call, voicemail) may add
+    /// branches later (`voice/calls.rs`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn proxy(
         &self,
@@ -96,6 +111,7 @@ impl Core {
         msg: Message,
         src: &Source,
         targets: Vec<Target>,
+        plan: Option<Box<crate::voice::CallPlan>>,
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
@@ -130,174 +146,213 @@ impl Core {
                 .expect("has Via");
             first.value = Text::from(v);
         }
-        // The dialog our Record-Route entries are signed for (Call-ID, the initiator's tag),
-        // and the entry for the caller's side: only for a request that is record-routed.
-        let dialog = record_route.then(|| {
-            (
+        // The entry for the caller's side, signed for the dialog (Call-ID, the initiator's
+        // tag): only for a request that is record-routed.
+        let caller_token = record_route.then(|| {
+            self.route_tokens.sign(
                 base.call_id().map_or("", |c| c.as_str()),
                 base.from_hdr().and_then(|f| f.tag()).unwrap_or(""),
+                caller_flow.as_ref(),
             )
         });
-        let caller_token =
-            dialog.map(|(call_id, tag)| self.route_tokens.sign(call_id, tag, caller_flow.as_ref()));
-
+        let sips = is_sips(&base);
         let pid = self.next_id();
-        let mut ctx = ProxyCtx {
-            server_key: key.to_string(),
-            request: msg,
-            branches: Vec::with_capacity(targets.len()),
-            best: None,
-            challenges: vec![],
-            final_sent: false,
-            is_invite,
-            timer_c_fired: false,
+        shard.proxies.insert(
+            pid,
+            ProxyCtx {
+                server_key: key.to_string(),
+                request: msg,
+                branches: Vec::with_capacity(targets.len()),
+                best: None,
+                challenges: vec![],
+                final_sent: false,
+                is_invite,
+                timer_c_fired: false,
+                base,
+                caller_token,
+                ingress: Listen {
+                    transport: src.transport,
+                    addr: src.local,
+                },
+                sips,
+                plan,
+                cancelled: false,
+            },
+        );
+        let (mut insecure_refused, mut too_many_headers) = (0, 0);
+        for t in targets {
+            let Err((why, mut rest)) = self.add_branch(shard, shard_idx, pid, t, now, out) else {
+                continue;
+            };
+            match why {
+                Unsent::Insecure => insecure_refused += 1,
+                Unsent::TooManyHeaders => too_many_headers += 1,
+                Unsent::NoListener => {}
+            }
+            // a gateway that cannot be reached from here: the next way out
+            if !rest.is_empty() {
+                let mut next = rest.remove(0);
+                next.failover = rest;
+                self.start_alternative(shard, shard_idx, pid, next, now, out);
+            }
+        }
+        let started = shard.proxies.get(&pid).is_some_and(|c| !c.branches.is_empty());
+        if !started {
+            // nothing could be sent: a plan may still have somewhere to go
+            if self.plan_on_no_branch(shard, shard_idx, pid, now, out) {
+                self.arm_plan_timers(shard, pid, now);
+                if is_invite {
+                    shard.schedule(now + TIMER_C, TimerRef::TimerC(pid));
+                }
+                if let Some(e) = shard.server.get_mut(key) {
+                    e.proxy = Some(pid);
+                }
+                return;
+            }
+            let req = shard.proxies.remove(&pid).expect("inserted").request;
+            let (status, reason) = if too_many_headers > 0 {
+                (513, "Message Too Large: too many header fields to forward")
+            } else if insecure_refused > 0 {
+                (480, "sips: target is not reachable over TLS")
+            } else {
+                (503, "No usable transport to the destination")
+            };
+            return self.reply(shard, key, &req, status, Some(reason), now, out);
+        }
+        self.arm_plan_timers(shard, pid, now);
+        if is_invite {
+            shard.schedule(now + TIMER_C, TimerRef::TimerC(pid));
+        }
+        if let Some(e) = shard.server.get_mut(key) {
+            e.proxy = Some(pid);
+        }
+    }
+
+    /// Sends the proxied request of context `pid` to one more target (a new branch).
+    pub(crate) fn add_branch(
+        &self,
+        shard: &mut Shard,
+        shard_idx: usize,
+        pid: u64,
+        t: Target,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), (Unsent, Vec<Target>)> {
+        let Some(egress) = self.egress(&t.dest) else {
+            tracing::info!(dest = %t.dest.addr, transport = t.dest.transport.as_str(), "no listener for this transport");
+            return Err((Unsent::NoListener, t.failover));
         };
-        let ingress = Listen {
-            transport: src.transport,
-            addr: src.local,
+        let Some(ctx) = shard.proxies.get(&pid) else {
+            return Err((Unsent::NoListener, t.failover));
         };
+        let mut fwd = ctx.base.clone();
+        let caller_token = ctx.caller_token.clone();
+        let ingress = ctx.ingress;
+        let sips_request = ctx.sips;
+        let is_invite = ctx.is_invite;
+        if let Some(u) = &t.uri {
+            fwd.set_uri(Text::from(u.as_str()));
+        }
+        // RFC 5630 §3.1.3: a sips: request goes to its next hop over TLS only.
+        // The original Request-URI counts: the registered contact it is rewritten to may
+        // be a sip: URI.
+        if (sips_request || is_sips(&fwd)) && !t.dest.transport.is_secure() {
+            tracing::info!(dest = %t.dest.addr, transport = t.dest.transport.as_str(), "sips: request not sent over an insecure transport");
+            return Err((Unsent::Insecure, t.failover));
+        }
+        if let Some(e) = &t.edits {
+            e.apply(&mut fwd);
+        }
+        if let Some(caller_token) = &caller_token {
+            let call_id = fwd.call_id().map_or("", |c| c.as_str()).to_string();
+            let tag = fwd.from_hdr().and_then(|f| f.tag()).unwrap_or("").to_string();
+            if ingress != egress || t.flow {
+                // RFC 5658 double Record-Route: one entry per side.
+                let callee_token =
+                    self.route_tokens
+                        .sign(&call_id, &tag, t.flow.then_some(&t.dest));
+                fwd.headers.push_front(
+                    HeaderName::RecordRoute,
+                    record_route_value(&ingress, caller_token),
+                );
+                fwd.headers.push_front(
+                    HeaderName::RecordRoute,
+                    record_route_value(&egress, &callee_token),
+                );
+            } else {
+                fwd.headers.push_front(
+                    HeaderName::RecordRoute,
+                    record_route_value(&ingress, caller_token),
+                );
+            }
+        }
+        for p in t.path.iter().rev() {
+            fwd.headers.push_front(HeaderName::Route, p.clone());
+        }
+        let branch = format!("{BRANCH_PREFIX}{}", random_token(16));
+        fwd.headers.push_front(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {};branch={branch}",
+                egress.transport.as_str(),
+                Core::hostport(&egress)
+            ),
+        );
+        // our Via and Record-Route must not take it past what a parser accepts (ours too)
+        if fwd.headers.0.len() > confab_sip::parse::MAX_HEADER_FIELDS {
+            return Err((Unsent::TooManyHeaders, t.failover));
+        }
         let kind = if is_invite {
             Kind::Invite
         } else {
             Kind::NonInvite
         };
-        let is_sips = |m: &Message| {
-            m.uri()
-                .is_some_and(|u| u.len() >= 5 && u.as_bytes()[..5].eq_ignore_ascii_case(b"sips:"))
+        let bytes = fwd.to_bytes();
+        let ckey = client_key(&branch, false);
+        let branch_idx = shard.proxies.get(&pid).map_or(0, |c| c.branches.len());
+        let entry = ClientEntry {
+            txn: ClientTransaction::new(kind, t.dest.transport.is_reliable(), self.timers, now),
+            notify_sub: None,
+            request: fwd,
+            bytes: bytes.clone(),
+            dest: t.dest,
+            proxy: Some(pid),
+            branch_idx,
+            is_cancel: false,
+            ack: None,
+            scheduled: None,
+            dial_out: None,
         };
-        let sips_request = is_sips(&base);
-        let (mut insecure_refused, mut too_many_headers) = (0, 0);
-        for t in targets {
-            let Some(egress) = self.egress(&t.dest) else {
-                tracing::info!(dest = %t.dest.addr, transport = t.dest.transport.as_str(), "no listener for this transport");
-                continue;
-            };
-            let mut fwd = base.clone();
-            if let Some(u) = &t.uri {
-                fwd.set_uri(Text::from(u.as_str()));
-            }
-            // RFC 5630 §3.1.3: a sips: request goes to its next hop over TLS only.
-            // The original Request-URI counts: the registered contact it is rewritten to may
-            // be a sip: URI.
-            if (sips_request || is_sips(&fwd)) && !t.dest.transport.is_secure() {
-                tracing::info!(dest = %t.dest.addr, transport = t.dest.transport.as_str(), "sips: request not sent over an insecure transport");
-                insecure_refused += 1;
-                continue;
-            }
-            if let (Some(caller_token), Some((call_id, tag))) = (&caller_token, dialog) {
-                if ingress != egress || t.flow {
-                    // RFC 5658 double Record-Route: one entry per side.
-                    let callee_token =
-                        self.route_tokens
-                            .sign(call_id, tag, t.flow.then_some(&t.dest));
-                    fwd.headers.push_front(
-                        HeaderName::RecordRoute,
-                        record_route_value(&ingress, caller_token),
-                    );
-                    fwd.headers.push_front(
-                        HeaderName::RecordRoute,
-                        record_route_value(&egress, &callee_token),
-                    );
-                } else {
-                    fwd.headers.push_front(
-                        HeaderName::RecordRoute,
-                        record_route_value(&ingress, caller_token),
-                    );
-                }
-            }
-            for p in t.path.iter().rev() {
-                fwd.headers.push_front(HeaderName::Route, p.clone());
-            }
-            let branch = format!("{BRANCH_PREFIX}{}", random_token(16));
-            fwd.headers.push_front(
-                HeaderName::Via,
-                format!(
-                    "SIP/2.0/{} {};branch={branch}",
-                    egress.transport.as_str(),
-                    Core::hostport(&egress)
-                ),
-            );
-            // our Via and Record-Route must not take it past what a parser accepts (ours too)
-            if fwd.headers.0.len() > confab_sip::parse::MAX_HEADER_FIELDS {
-                too_many_headers += 1;
-                continue;
-            }
-            let bytes = fwd.to_bytes();
-            let ckey = client_key(&branch, false);
-            let entry = ClientEntry {
-                txn: ClientTransaction::new(kind, t.dest.transport.is_reliable(), self.timers, now),
-                notify_sub: None,
-                request: fwd,
-                bytes: bytes.clone(),
-                dest: t.dest,
-                proxy: Some(pid),
-                branch_idx: ctx.branches.len(),
-                is_cancel: false,
-                ack: None,
-                scheduled: None,
-                dial_out: None,
-            };
-            shard.client.insert(ckey.clone(), entry);
-            self.txn_count.fetch_add(1, Ordering::Relaxed);
-            self.reschedule_client(shard, &ckey);
-            self.send(
-                t.dest,
-                bytes,
-                Some(SendFailure {
-                    shard: shard_idx,
-                    client_key: ckey.clone(),
-                }),
-                out,
-            );
+        shard.client.insert(ckey.clone(), entry);
+        self.txn_count.fetch_add(1, Ordering::Relaxed);
+        self.reschedule_client(shard, &ckey);
+        self.send(
+            t.dest,
+            bytes,
+            Some(SendFailure {
+                shard: shard_idx,
+                client_key: ckey.clone(),
+            }),
+            out,
+        );
+        let fast_failover = t.pstn;
+        if let Some(ctx) = shard.proxies.get_mut(&pid) {
             ctx.branches.push(Branch {
                 client_key: ckey,
                 final_status: None,
                 provisional: false,
                 cancel_wanted: false,
                 cancelled: false,
+                ringing: false,
+                pstn: t.pstn,
+                failover: t.failover,
+                abandoned: false,
             });
         }
-        if ctx.branches.is_empty() {
-            let req = ctx.request;
-            if too_many_headers > 0 {
-                return self.reply(
-                    shard,
-                    key,
-                    &req,
-                    513,
-                    Some("Message Too Large: too many header fields to forward"),
-                    now,
-                    out,
-                );
-            }
-            if insecure_refused > 0 {
-                return self.reply(
-                    shard,
-                    key,
-                    &req,
-                    480,
-                    Some("sips: target is not reachable over TLS"),
-                    now,
-                    out,
-                );
-            }
-            return self.reply(
-                shard,
-                key,
-                &req,
-                503,
-                Some("No usable transport to the destination"),
-                now,
-                out,
-            );
+        if fast_failover {
+            self.arm_fast_failover(shard, pid, branch_idx, now);
         }
-        if is_invite {
-            shard.schedule(now + TIMER_C, TimerRef::TimerC(pid));
-        }
-        shard.proxies.insert(pid, ctx);
-        if let Some(e) = shard.server.get_mut(key) {
-            e.proxy = Some(pid);
-        }
+        Ok(())
     }
 
     /// A response arrived on branch `idx` of proxy context `pid` (our Via still on top).
@@ -322,9 +377,10 @@ impl Core {
         };
         let b = &mut ctx.branches[idx];
         b.provisional = true;
+        b.ringing |= status > 100;
         let cancel_now = b.cancel_wanted && !b.cancelled;
         let ckey = b.client_key.clone();
-        let forward = status != 100 && !ctx.final_sent;
+        let forward = status != 100 && !ctx.final_sent && !b.abandoned;
         let skey = ctx.server_key.clone();
         if cancel_now {
             self.cancel_branch(shard, shard_idx, pid, idx, &ckey, now, out);
@@ -370,28 +426,59 @@ impl Core {
             cancel_others = ctx.is_invite;
             send_now = Some(resp);
         } else {
-            if status == 401 || status == 407 {
-                for name in [HeaderName::WwwAuthenticate, HeaderName::ProxyAuthenticate] {
-                    for v in resp.headers.get_all(&name) {
-                        ctx.challenges.push((name.clone(), v.clone()));
+            let b = &mut ctx.branches[idx];
+            // a gateway that failed (408, 5xx): the next way out, in the branch's place
+            if b.pstn
+                && !b.abandoned
+                && !ctx.final_sent
+                && !ctx.cancelled
+                && !b.failover.is_empty()
+                && confab_voice::fails_over(Some(status))
+            {
+                let mut next = b.failover.remove(0);
+                next.failover = std::mem::take(&mut b.failover);
+                tracing::info!(status, "gateway failed: trying the next one");
+                self.start_alternative(shard, shard_idx, pid, next, now, out);
+                self.forget_if_done(shard, pid);
+                return;
+            }
+            if b.abandoned {
+                // given up by the call plan: its answer is not the call's
+            } else {
+                if status == 401 || status == 407 {
+                    for name in [HeaderName::WwwAuthenticate, HeaderName::ProxyAuthenticate] {
+                        for v in resp.headers.get_all(&name) {
+                            ctx.challenges.push((name.clone(), v.clone()));
+                        }
                     }
                 }
-            }
-            if status >= 600 && ctx.is_invite {
-                cancel_others = true;
-            }
-            let better = match &ctx.best {
-                None => true,
-                Some(b) => rank(status) < rank(b.status().unwrap_or(500)),
-            };
-            if better {
-                ctx.best = Some(resp);
+                if status >= 600 && ctx.is_invite {
+                    cancel_others = true;
+                }
+                let better = match &ctx.best {
+                    None => true,
+                    Some(b) => rank(status) < rank(b.status().unwrap_or(500)),
+                };
+                if better {
+                    ctx.best = Some(resp);
+                }
             }
             let all_done = ctx.branches.iter().all(|b| b.final_status.is_some());
             if all_done && !ctx.final_sent {
+                let best_status = ctx.best.as_ref().map_or(408, |b| b.status().unwrap_or(500));
+                // the call plan's next step (busy, declined, unanswered: forwarding, voicemail)
+                if !ctx.cancelled && self.plan_on_failure(shard, shard_idx, pid, best_status, now, out) {
+                    self.forget_if_done(shard, pid);
+                    return;
+                }
+                let Some(ctx) = shard.proxies.get_mut(&pid) else {
+                    return;
+                };
                 ctx.final_sent = true;
-                let mut best = ctx.best.take().expect("at least this response");
-                let best_status = best.status().unwrap_or(500);
+                let mut best = match ctx.best.take() {
+                    Some(b) => b,
+                    None => self.error_response(&ctx.request, 408, "Request Timeout (no answer)"),
+                };
                 if best_status == 503 {
                     // §16.7 step 6: a 503 from downstream must not make the client back off from us.
                     best = response_to(
@@ -412,13 +499,20 @@ impl Core {
             }
         }
         if cancel_others {
-            for (i, k) in ctx.pending_branches(Some(idx)) {
-                self.cancel_branch(shard, shard_idx, pid, i, &k, now, out);
+            if let Some(ctx) = shard.proxies.get(&pid) {
+                for (i, k) in ctx.pending_branches(Some(idx)) {
+                    self.cancel_branch(shard, shard_idx, pid, i, &k, now, out);
+                }
             }
         }
         if let Some(r) = send_now {
             self.send_upstream(shard, &skey, r, now, out);
         }
+        self.forget_if_done(shard, pid);
+    }
+
+    /// Drops proxy context `pid` once its answer is sent and every branch has ended.
+    pub(crate) fn forget_if_done(&self, shard: &mut Shard, pid: u64) {
         if let Some(ctx) = shard.proxies.get(&pid) {
             if ctx.final_sent && ctx.branches.iter().all(|b| b.final_status.is_some()) {
                 shard.proxies.remove(&pid);
@@ -452,7 +546,7 @@ impl Core {
     /// CANCELs branch `idx` (RFC 3261 §9.1): only once it has had a provisional response;
     /// before that the CANCEL waits.
     #[allow(clippy::too_many_arguments)]
-    fn cancel_branch(
+    pub(crate) fn cancel_branch(
         &self,
         shard: &mut Shard,
         shard_idx: usize,
@@ -540,6 +634,7 @@ impl Core {
         let pending = ctx.pending_branches(None);
         if !ctx.timer_c_fired {
             ctx.timer_c_fired = true;
+            ctx.plan = None; // rung too long: nowhere else to go
             for (i, k) in &pending {
                 self.cancel_branch(shard, shard_idx, pid, *i, k, now, out);
             }
@@ -596,7 +691,13 @@ impl Core {
         }
         match pid.and_then(|p| shard.proxies.get(&p).map(|c| (p, c))) {
             Some((pid, ctx)) => {
-                for (i, k) in ctx.pending_branches(None) {
+                let pending = ctx.pending_branches(None);
+                if let Some(ctx) = shard.proxies.get_mut(&pid) {
+                    // the caller gave up: no failover, forwarding or voicemail after this
+                    ctx.cancelled = true;
+                    ctx.plan = None;
+                }
+                for (i, k) in pending {
                     self.cancel_branch(shard, shard_idx, pid, i, &k, now, out);
                 }
             }

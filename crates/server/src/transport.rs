@@ -702,22 +702,36 @@ impl Transports {
         }
     }
 
-    /// Tells the core a request could not be sent and delivers what it answers (responses
-    /// to the requester, which go over existing flows only, so this never recurses).
-    async fn report_failure(&self, f: &crate::net::SendFailure) {
-        let mut more = vec![];
-        self.core.on_send_failure(f, &mut more);
-        for m in more {
-            if m.dest.transport == Transport::Udp {
-                self.send_udp(&m.dest, &m.bytes).await;
-            } else if let Some(id) = m.dest.conn.or_else(|| {
-                self.conns
-                    .lock()
-                    .by_addr
-                    .get(&(m.dest.transport, m.dest.addr))
-                    .copied()
-            }) {
-                self.send_on_conn(id, m.bytes);
+    /// Tells the core a request could not be sent and delivers what it answers: responses
+    /// to the requester, and a failover's request to the next gateway, which may need a
+    /// connection of its own and fail in turn (a loop, not recursion: each gateway is tried
+    /// once per call, and the loop is bounded besides).
+    async fn report_failure(self: &Arc<Self>, f: &crate::net::SendFailure) {
+        let mut failed = vec![f.clone()];
+        for _ in 0..32 {
+            let Some(f) = failed.pop() else {
+                return;
+            };
+            let mut more = vec![];
+            self.core.on_send_failure(&f, &mut more);
+            for m in more {
+                let existing = m.dest.conn.or_else(|| {
+                    self.conns
+                        .lock()
+                        .by_addr
+                        .get(&(m.dest.transport, m.dest.addr))
+                        .copied()
+                });
+                let ok = if m.dest.transport == Transport::Udp {
+                    self.send_udp(&m.dest, &m.bytes).await
+                } else if let Some(id) = existing {
+                    self.send_on_conn(id, m.bytes)
+                } else {
+                    self.connect_and_send(m.dest, m.bytes).await
+                };
+                if let (false, Some(f)) = (ok, m.on_failure) {
+                    failed.push(f);
+                }
             }
         }
     }

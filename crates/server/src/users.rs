@@ -17,6 +17,10 @@ pub struct UserCred {
     /// MD5 HA1 over `user@domain` and over `user@` (empty when not stored yet).
     pub ha1_md5_at_domain: String,
     pub ha1_md5_at: String,
+    /// Lync's LineURI (`tel:+14255550100[;ext=100]`), canonical as the store keeps it.
+    pub line_uri: Option<String>,
+    /// EnterpriseVoiceEnabled: the user may call phone numbers.
+    pub enterprise_voice: bool,
 }
 
 pub fn user_key(user: &str, domain: &str) -> String {
@@ -32,6 +36,10 @@ pub fn user_key(user: &str, domain: &str) -> String {
 #[derive(Default)]
 pub struct UserCache {
     map: RwLock<Arc<HashMap<String, Arc<UserCred>>>>,
+    /// Reverse number lookup: a LineURI's number (`+14255550100`, `+14255550100;ext=100`)
+    /// -> the user's key. A number without its extension names the user only when one
+    /// user has it.
+    numbers: RwLock<Arc<HashMap<String, String>>>,
     /// The store's users version last loaded; None before the first load.
     version: RwLock<Option<i64>>,
 }
@@ -40,6 +48,15 @@ impl UserCache {
     pub fn get(&self, user: &str, domain: &str) -> Option<Arc<UserCred>> {
         let map = self.map.read().clone();
         map.get(&user_key(user, domain)).cloned()
+    }
+
+    /// The user whose LineURI is `number` (E.164 `+digits`, optionally `;ext=digits`): the
+    /// exact LineURI first, else the number without its extension when one user has it.
+    pub fn by_number(&self, number: &str) -> Option<Arc<UserCred>> {
+        let numbers = self.numbers.read().clone();
+        let key = numbers.get(number)?;
+        let map = self.map.read().clone();
+        map.get(key).cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -58,6 +75,26 @@ impl UserCache {
         }
         let users = store.list_users(None)?;
         let mut map = HashMap::with_capacity_and_hasher(users.len(), Default::default());
+        let mut numbers: HashMap<String, String> = HashMap::default();
+        let mut bases: HashMap<String, Option<String>> = HashMap::default();
+        for u in &users {
+            let Some(n) = u.line_uri.as_deref().and_then(|l| l.strip_prefix("tel:")) else {
+                continue;
+            };
+            let key = user_key(&u.username, &u.domain);
+            if let Some((base, _)) = n.split_once(';') {
+                bases
+                    .entry(base.to_string())
+                    .and_modify(|k| *k = None)
+                    .or_insert(Some(key.clone()));
+            }
+            numbers.insert(n.to_string(), key);
+        }
+        for (base, key) in bases {
+            if let Some(k) = key {
+                numbers.entry(base).or_insert(k);
+            }
+        }
         for u in users {
             map.insert(
                 user_key(&u.username, &u.domain),
@@ -69,10 +106,13 @@ impl UserCache {
                     ha1_sha256: u.ha1_sha256,
                     ha1_md5_at_domain: u.ha1_md5_at_domain,
                     ha1_md5_at: u.ha1_md5_at,
+                    line_uri: u.line_uri,
+                    enterprise_voice: u.enterprise_voice_enabled,
                 }),
             );
         }
         *self.map.write() = Arc::new(map);
+        *self.numbers.write() = Arc::new(numbers);
         *self.version.write() = Some(v);
         Ok(true)
     }

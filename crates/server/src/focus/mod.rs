@@ -382,7 +382,7 @@ pub(crate) fn caller_of(
     match origin {
         Origin::LocalUser(k) => Caller::Enterprise(k.clone()),
         // a trusted peer (a gateway, another server of ours) vouches for its From
-        Origin::TrustedPeer => match sender {
+        Origin::TrustedPeer | Origin::Gateway(_) => match sender {
             Sender::Local { key } => Caller::Enterprise(key.clone()),
             _ => Caller::Anonymous,
         },

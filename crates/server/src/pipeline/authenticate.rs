@@ -23,6 +23,9 @@ pub(crate) enum Origin {
     TrustedPeer,
     /// Inside a dialog confab record-routed (its signed Route entry came back).
     Dialog,
+    /// A PSTN gateway (CsPstnGateway), by the address and transport its request came on:
+    /// its identity (`PstnGateway:<gateway>`). It brings calls in to our users' numbers.
+    Gateway(String),
     /// A federated domain whose traffic came from that domain's route.
     Partner(String),
     /// Claims another domain but did not come from its route.
@@ -56,6 +59,14 @@ impl Core {
         }
         if req.kind == Kind::InDialog {
             return Ok(Origin::Dialog);
+        }
+        if let Some(gw) = self
+            .policies
+            .get()
+            .voice()
+            .gateway_at(src.transport, src.remote)
+        {
+            return Ok(Origin::Gateway(gw.identity.clone()));
         }
         match &req.sender {
             Sender::Local { key } => {

@@ -7,6 +7,15 @@
 use super::Verdict;
 use crate::core::{is_ip_literal, uri_dest, Core};
 use crate::net::{Dest, Source};
+
+/// The number of a `tel:` URI with its `;ext=` (which the parser may leave in the params).
+fn tel_number(ruri: &Uri<'_>) -> String {
+    let user = ruri.user.unwrap_or("");
+    match ruri.param("ext") {
+        Some(ext) if !user.contains(';') => format!("{user};ext={ext}"),
+        _ => user.to_string(),
+    }
+}
 use crate::route_token::Invalid;
 use crate::users::user_key;
 use confab_sip::values::NameAddr;
@@ -79,6 +88,9 @@ pub(crate) enum Destination {
     /// A dial-in access number (CsDialInConferencingAccessNumber): the conferencing
     /// attendant. (identity, the language of its prompts)
     Attendant(String, String),
+    /// A phone number no user of ours has, normalised by the caller's dial plan: the PSTN,
+    /// through the caller's voice policy (voice/routing.rs).
+    Phone(String),
 }
 
 impl Destination {
@@ -153,7 +165,12 @@ impl Core {
     }
 
     /// Stage 1 proper: kind, sender claim and destination.
-    pub(crate) fn classify(&self, msg: &Message, own: OwnRoutes) -> Result<Classified, Verdict> {
+    pub(crate) fn classify(
+        &self,
+        msg: &Message,
+        own: OwnRoutes,
+        src: &Source,
+    ) -> Result<Classified, Verdict> {
         let method = msg.method().cloned().expect("request");
         let uri_text = msg.uri().expect("request");
         let Ok(ruri) = Uri::parse(uri_text) else {
@@ -175,8 +192,18 @@ impl Core {
                         dest,
                     });
                 }
-                // no voice routing yet (enterprise voice comes later)
-                return Err(Verdict::reply(404, "No route for tel URI"));
+                let sender = self.sender_of(msg);
+                let number = tel_number(&ruri);
+                let Some(dest) = self.phone_destination(&number, src, &sender) else {
+                    return Err(Verdict::reply(404, "The tel: URI holds no phone number"));
+                };
+                return Ok(Classified {
+                    method,
+                    kind: Kind::Initial,
+                    claims_dialog: msg.to_hdr().is_some_and(|t| t.tag().is_some()),
+                    sender,
+                    dest,
+                });
             }
             Scheme::Tel => return Err(Verdict::reply(404, "No route for tel URI")),
             Scheme::Sips if !self.listeners.iter().any(|l| l.transport.is_secure()) => {
@@ -225,6 +252,11 @@ impl Core {
             Destination::Conference(conf)
         } else if let Some(dest) = ruri_ours.then(|| access(true)).flatten() {
             dest
+        } else if let Some(dest) = ruri_ours
+            .then(|| self.phone_of_ours(&ruri, &method, src, msg))
+            .flatten()
+        {
+            dest
         } else if ruri_ours {
             match ruri.user {
                 Some(user) if method != Method::Register => Destination::LocalUser {
@@ -252,6 +284,35 @@ impl Core {
             sender: self.sender_of(msg),
             dest,
         })
+    }
+
+    /// A number at one of our domains (`sip:+14255550100@example.test;user=phone`, or digits
+    /// a user typed, `sip:5550100@example.test`), when no user of ours has that name.
+    fn phone_of_ours(
+        &self,
+        ruri: &Uri<'_>,
+        method: &Method,
+        src: &Source,
+        msg: &Message,
+    ) -> Option<Destination> {
+        let user = ruri.user?;
+        if *method == Method::Register {
+            return None;
+        }
+        let domain = if self.is_our_domain(ruri.host) {
+            ruri.host
+        } else {
+            self.default_domain()
+        };
+        let phone = ruri.param("user").is_some_and(|u| u.eq_ignore_ascii_case("phone"));
+        if !phone && self.users.get(user, domain).is_some() {
+            return None; // a user whose name is digits
+        }
+        let first = user.as_bytes().first()?;
+        if !(first.is_ascii_digit() || matches!(first, b'+' | b'*' | b'#' | b'(')) {
+            return None;
+        }
+        self.phone_destination(user, src, &self.sender_of(msg))
     }
 
     /// Who the From header claims to be.

@@ -55,6 +55,12 @@ pub(crate) struct Target {
     pub path: Vec<String>,
     /// The destination is the flow of a registration behind NAT (not the Contact URI).
     pub flow: bool,
+    /// Header changes for this branch only (caller ID to a gateway, diversion history).
+    pub edits: Option<Box<crate::voice::Edits>>,
+    /// A PSTN gateway: fails over to `failover` on 408, 5xx or no answer in time.
+    pub pstn: bool,
+    /// The ways out tried after this one, in order.
+    pub failover: Vec<Target>,
 }
 
 impl Target {
@@ -65,6 +71,9 @@ impl Target {
             dest,
             path: vec![],
             flow: false,
+            edits: None,
+            pstn: false,
+            failover: vec![],
         }
     }
 
@@ -81,8 +90,8 @@ impl Target {
                 Some(Target {
                     flow: b.flow.is_some(),
                     uri: Some(b.uri),
-                    dest,
                     path: b.path,
+                    ..Target::hop(dest)
                 })
             })
             .collect()

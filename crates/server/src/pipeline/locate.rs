@@ -11,6 +11,8 @@ use std::time::Instant;
 
 pub(crate) enum Located {
     Proxy(Vec<Target>),
+    /// Proxy targets with what happens when they fail (enterprise voice).
+    Call(Vec<Target>, Option<Box<crate::voice::CallPlan>>),
     Service(Service),
 }
 
@@ -74,6 +76,12 @@ impl Core {
                 }
                 Ok(Located::Proxy(targets))
             }
+            Destination::Phone(number) => match origin {
+                Origin::LocalUser(caller) => {
+                    Ok(Located::Call(vec![self.pstn_targets(caller, number)?], None))
+                }
+                _ => Err(Verdict::reply(403, "Phone numbers are called by signed-in Enterprise Voice users")),
+            },
             Destination::Attendant(id, lang) => Ok(Located::Service(Service::Attendant {
                 access: (id.clone(), lang.clone()),
                 caller: crate::focus::caller_of(origin, &req.sender),

@@ -72,7 +72,9 @@ impl Core {
         out: &mut Vec<Outgoing>,
     ) {
         match self.pipeline(shard, key, &mut msg, src, now, out) {
-            Ok(targets) => self.proxy(shard, shard_idx, key, msg, src, targets, now, out),
+            Ok((targets, plan)) => {
+                self.proxy(shard, shard_idx, key, msg, src, targets, plan, now, out)
+            }
             Err(v) => self.conclude(shard, key, &msg, v, now, out),
         }
     }
@@ -86,10 +88,10 @@ impl Core {
         src: &Source,
         now: Instant,
         out: &mut Vec<Outgoing>,
-    ) -> Result<Vec<Target>, Verdict> {
+    ) -> Result<(Vec<Target>, Option<Box<crate::voice::CallPlan>>), Verdict> {
         let own = self.strip_own_routes(msg, src)?;
         let script_hop = self.request_scripts(msg, src)?;
-        let req = self.classify(msg, own)?;
+        let req = self.classify(msg, own, src)?;
         if let Some(service) = self.own_service(msg, &req)? {
             // the server's own services decide their own sign-in (the registrar's 401)
             return Err(self.serve(shard, key, msg, service, src, now, out));
@@ -99,10 +101,11 @@ impl Core {
         self.authorize(shard, msg, &req, &origin, src, now)?;
         if let Some(dest) = script_hop {
             // a server application chose the next hop (after sign-in and policy)
-            return Ok(vec![Target::hop(dest)]);
+            return Ok((vec![Target::hop(dest)], None));
         }
         match self.locate(msg, &req, &origin, now)? {
-            locate::Located::Proxy(targets) => Ok(targets),
+            locate::Located::Proxy(targets) => Ok((targets, None)),
+            locate::Located::Call(targets, plan) => Ok((targets, plan)),
             locate::Located::Service(service) => {
                 Err(self.serve(shard, key, msg, service, src, now, out))
             }
