@@ -192,6 +192,7 @@ fn build() -> Vec<Cmdlet> {
                 "DisplayName",
                 "LineURI",
                 "EnterpriseVoiceEnabled",
+                "HostedVoiceMail",
             ],
             &["Identity"],
             true,
@@ -1550,6 +1551,7 @@ fn user_obj(s: &Session, u: &confab_store::User) -> Obj {
             "EnterpriseVoiceEnabled".to_string(),
             json!(u.enterprise_voice_enabled),
         ),
+        ("HostedVoiceMail".to_string(), json!(u.hosted_voicemail)),
     ];
     for k in all_kinds().iter().filter(|k| k.is_policy) {
         props.push((
@@ -1638,6 +1640,7 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
         None => None,
     };
     let voice = bool_arg(b, s, "EnterpriseVoiceEnabled")?;
+    let voicemail = bool_arg(b, s, "HostedVoiceMail")?;
     let name = text_arg(b, s, "DisplayName")?;
     if let Some(n) = &name {
         confab_store::validate_display_name(n).map_err(|e| bad(b, "DisplayName", e.to_string()))?;
@@ -1671,6 +1674,11 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
         if let Some(v) = voice {
             s.store
                 .set_enterprise_voice(&u, &d, v)
+                .map_err(|e| store_err(b, e))?;
+        }
+        if let Some(v) = voicemail {
+            s.store
+                .set_hosted_voicemail(&u, &d, v)
                 .map_err(|e| store_err(b, e))?;
         }
         if let Some(v) = enabled {

@@ -180,12 +180,31 @@ impl CallForwarding {
     pub fn from_json(text: &str) -> Result<CallForwarding, String> {
         let mut f: CallForwarding =
             serde_json::from_str(text).map_err(|e| format!("call forwarding settings: {e}"))?;
-        for m in &mut f.team {
+        f.normalize_team();
+        f.validate()?;
+        Ok(f)
+    }
+
+    /// Team members in their stored spelling: `user@domain`, lower case, without `sip:`
+    /// (what [`CallForwarding::from_json`] does; for settings built another way).
+    pub fn normalize_team(&mut self) {
+        for m in &mut self.team {
             let l = m.trim().to_ascii_lowercase();
             *m = l.strip_prefix("sip:").unwrap_or(&l).to_string();
         }
-        f.validate()?;
-        Ok(f)
+    }
+
+    /// Every target set, with the name of its setting (`immediate`, `simul_ring`,
+    /// `unanswered`, `busy`), in that order.
+    pub fn targets(&self) -> impl Iterator<Item = (&'static str, &ForwardTarget)> {
+        [
+            ("immediate", &self.immediate),
+            ("simul_ring", &self.simul_ring),
+            ("unanswered", &self.unanswered),
+            ("busy", &self.busy),
+        ]
+        .into_iter()
+        .filter_map(|(n, t)| t.as_ref().map(|t| (n, t)))
     }
 
     pub fn to_json(&self) -> String {
