@@ -178,11 +178,24 @@ impl CallForwarding {
 
     /// Reads stored (or REST) JSON and validates it.
     pub fn from_json(text: &str) -> Result<CallForwarding, String> {
-        let mut f: CallForwarding =
+        // an object only: serde would also read a struct from an array, by position
+        let v: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("call forwarding settings: {e}"))?;
+        if !v.is_object() {
+            return Err("call forwarding settings must be a JSON object".into());
+        }
+        let mut f: CallForwarding =
+            serde_json::from_value(v).map_err(|e| format!("call forwarding settings: {e}"))?;
         f.normalize_team();
         f.validate()?;
         Ok(f)
+    }
+
+    /// A user's settings from the store (`User::call_forwarding`): the defaults when none
+    /// are stored, and when the stored text no longer reads (never a failed call for it).
+    pub fn from_stored(json: Option<&str>) -> CallForwarding {
+        json.and_then(|j| CallForwarding::from_json(j).ok())
+            .unwrap_or_default()
     }
 
     /// Team members in their stored spelling: `user@domain`, lower case, without `sip:`
@@ -245,6 +258,9 @@ mod tests {
         assert_eq!(f.team, vec!["carol@example.test".to_string()]);
         assert_eq!(CallForwarding::from_json(&f.to_json()).unwrap(), f);
         assert!(CallForwarding::default().is_default());
+        assert_eq!(CallForwarding::from_stored(Some(&f.to_json())), f);
+        assert!(CallForwarding::from_stored(None).is_default());
+        assert!(CallForwarding::from_stored(Some("{\"team\":[\"x\"]}")).is_default());
         for bad in [
             r#"{"immediate":"voicemail","simul_ring":"tel:+1"}"#,
             r#"{"simul_ring":"voicemail"}"#,
@@ -253,6 +269,7 @@ mod tests {
             r#"{"team":["nobody"]}"#,
             r#"{"forward":"tel:+1"}"#,
             r#"{"immediate":"tel:12"}"#,
+            r#"["sip:bob@example.test"]"#,
             "[",
         ] {
             assert!(CallForwarding::from_json(bad).is_err(), "{bad} {:?}", CallForwarding::from_json(bad));
