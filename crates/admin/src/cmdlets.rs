@@ -12,6 +12,7 @@ use confab_store::{AdminRoleRow, StoreError};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
+mod forwarding;
 mod voice;
 mod voice_test;
 
@@ -44,7 +45,7 @@ fn leak(s: String) -> &'static str {
 
 /// Parameters that are switches (present or not, no value).
 const SWITCHES: &[&str] = &[
-    "TLSRoute", "TCPRoute", "Private", "Assigned", "InMemory", "Force",
+    "TLSRoute", "TCPRoute", "Private", "Assigned", "InMemory", "Force", "Clear",
 ];
 
 fn params(names: &[&'static str]) -> Vec<Param> {
@@ -508,6 +509,7 @@ fn build() -> Vec<Cmdlet> {
     let mut fixed = fixed;
     fixed.extend(voice::cmdlets());
     fixed.extend(voice_test::cmdlets());
+    fixed.extend(forwarding::cmdlets());
     // dial-in access numbers: Lync names their identity -PrimaryUri, and Get- filters by
     // -Region
     for c in v.iter_mut().filter(|c| {
@@ -875,6 +877,9 @@ fn check_props(b: &Bound, s: &Session) -> Result<(), ExecError> {
 fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
     if voice_test::is_test(b.def.name) {
         return voice_test::check(b, s);
+    }
+    if forwarding::is_forwarding(b.def.name) {
+        return forwarding::check(b, s);
     }
     if let Some(r) = voice::check(b, s) {
         return r;
@@ -1263,6 +1268,8 @@ pub(crate) fn targets_user(def: &Cmdlet) -> bool {
             | "Get-CsClientPinInfo"
             | "Lock-CsClientPin"
             | "Unlock-CsClientPin"
+            | "Get-CsUserCallForwarding"
+            | "Set-CsUserCallForwarding"
     ) || def.name.starts_with("Grant-")
 }
 
