@@ -35,13 +35,10 @@ pub fn check_forwarding_at(
     let (user, a) =
         crate::policies::user_and_assignment(store, user_key).map_err(|e| store_message(&e))?;
     let me = user.address().to_ascii_lowercase();
-    let voice: VoicePolicy =
-        crate::policies::policy_of(store, a.voice_policy.as_deref(), site)
-            .map_err(|e| store_message(&e))?;
+    let voice: VoicePolicy = crate::policies::policy_of(store, a.voice_policy.as_deref(), site)
+        .map_err(|e| store_message(&e))?;
     let refused = |setting: &str, what: &str, prop: &str| {
-        format!(
-            "{setting}: {what} is not allowed: the user's CsVoicePolicy has {prop} $false"
-        )
+        format!("{setting}: {what} is not allowed: the user's CsVoicePolicy has {prop} $false")
     };
 
     for (setting, t) in f.targets() {
@@ -84,11 +81,19 @@ pub fn check_forwarding_at(
         }
         let allowed = match (setting, t) {
             ("simul_ring", _) => voice.allow_simul_ring.then_some(()).ok_or_else(|| {
-                refused(setting, &format!("simultaneous ring to {t}"), "AllowSimulRing")
+                refused(
+                    setting,
+                    &format!("simultaneous ring to {t}"),
+                    "AllowSimulRing",
+                )
             }),
             (_, ForwardTarget::Voicemail) => Ok(()),
             _ => voice.allow_call_forwarding.then_some(()).ok_or_else(|| {
-                refused(setting, &format!("forwarding to {t}"), "AllowCallForwarding")
+                refused(
+                    setting,
+                    &format!("forwarding to {t}"),
+                    "AllowCallForwarding",
+                )
             }),
         };
         allowed?;
@@ -117,7 +122,9 @@ fn existing_user(store: &Store, setting: &str, address: &str) -> Result<(), Stri
     let (u, d) = address.split_once('@').unwrap_or((address, ""));
     match store.get_user(u, d) {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(format!("{setting}: sip:{address} is not a user of this server")),
+        Ok(None) => Err(format!(
+            "{setting}: sip:{address} is not a user of this server"
+        )),
         Err(e) => Err(store_message(&e)),
     }
 }
@@ -168,14 +175,17 @@ mod tests {
     }
 
     fn policy(s: &Store, kind: &str, body: serde_json::Value) {
-        s.put_config(kind, "Global", body.as_object().unwrap()).unwrap();
+        s.put_config(kind, "Global", body.as_object().unwrap())
+            .unwrap();
     }
 
     #[test]
     fn allowed_settings_pass() {
         let s = store();
-        let ok = f(json!({"simul_ring": "tel:+14255550199", "team": ["bob@a.test"],
-            "unanswered": "sip:carol@a.test", "busy": "sip:Bob@A.test"}));
+        let ok = f(
+            json!({"simul_ring": "tel:+14255550199", "team": ["bob@a.test"],
+            "unanswered": "sip:carol@a.test", "busy": "sip:Bob@A.test"}),
+        );
         check_forwarding(&s, "sip:Alice@a.test", &ok).unwrap();
         check_forwarding(&s, "alice@a.test", &CallForwarding::default()).unwrap();
     }
@@ -183,19 +193,30 @@ mod tests {
     #[test]
     fn each_rule_names_its_setting_and_property() {
         let s = store();
-        let err = |user: &str, j: serde_json::Value| {
-            check_forwarding(&s, user, &f(j)).unwrap_err()
-        };
+        let err = |user: &str, j: serde_json::Value| check_forwarding(&s, user, &f(j)).unwrap_err();
         // not enterprise voice: no numbers
         let e = err("bob@a.test", json!({"immediate": "tel:+14255550199"}));
-        assert!(e.starts_with("immediate:") && e.contains("EnterpriseVoiceEnabled"), "{e}");
+        assert!(
+            e.starts_with("immediate:") && e.contains("EnterpriseVoiceEnabled"),
+            "{e}"
+        );
         // not hosted voicemail
         let e = err("alice@a.test", json!({"unanswered": "voicemail"}));
-        assert!(e.starts_with("unanswered:") && e.contains("HostedVoiceMail"), "{e}");
+        assert!(
+            e.starts_with("unanswered:") && e.contains("HostedVoiceMail"),
+            "{e}"
+        );
         s.set_hosted_voicemail("alice", "a.test", true).unwrap();
         let e = err("alice@a.test", json!({"unanswered": "voicemail"}));
-        assert!(e.contains("CsHostedVoicemailPolicy has no Destination"), "{e}");
-        policy(&s, "CsHostedVoicemailPolicy", json!({"Destination": "sip:vm@127.0.0.1:5090"}));
+        assert!(
+            e.contains("CsHostedVoicemailPolicy has no Destination"),
+            "{e}"
+        );
+        policy(
+            &s,
+            "CsHostedVoicemailPolicy",
+            json!({"Destination": "sip:vm@127.0.0.1:5090"}),
+        );
         check_forwarding(&s, "alice@a.test", &f(json!({"unanswered": "voicemail"}))).unwrap();
         // themself, by address, LineURI or team
         let e = err("alice@a.test", json!({"busy": "sip:alice@a.test"}));
@@ -206,20 +227,39 @@ mod tests {
         assert!(e.starts_with("team:"), "{e}");
         // unknown users
         let e = err("alice@a.test", json!({"simul_ring": "sip:nobody@a.test"}));
-        assert!(e.starts_with("simul_ring:") && e.contains("not a user"), "{e}");
+        assert!(
+            e.starts_with("simul_ring:") && e.contains("not a user"),
+            "{e}"
+        );
         let e = err("alice@a.test", json!({"team": ["nobody@a.test"]}));
         assert!(e.starts_with("team:") && e.contains("not a user"), "{e}");
         // the voice policy
-        policy(&s, "CsVoicePolicy", json!({"AllowCallForwarding": false,
-            "AllowSimulRing": false, "EnableTeamCall": false}));
+        policy(
+            &s,
+            "CsVoicePolicy",
+            json!({"AllowCallForwarding": false,
+            "AllowSimulRing": false, "EnableTeamCall": false}),
+        );
         let e = err("alice@a.test", json!({"immediate": "sip:bob@a.test"}));
-        assert!(e.starts_with("immediate:") && e.contains("AllowCallForwarding $false"), "{e}");
+        assert!(
+            e.starts_with("immediate:") && e.contains("AllowCallForwarding $false"),
+            "{e}"
+        );
         let e = err("alice@a.test", json!({"busy": "tel:+14255550199"}));
-        assert!(e.starts_with("busy:") && e.contains("AllowCallForwarding"), "{e}");
+        assert!(
+            e.starts_with("busy:") && e.contains("AllowCallForwarding"),
+            "{e}"
+        );
         let e = err("alice@a.test", json!({"simul_ring": "sip:bob@a.test"}));
-        assert!(e.starts_with("simul_ring:") && e.contains("AllowSimulRing $false"), "{e}");
+        assert!(
+            e.starts_with("simul_ring:") && e.contains("AllowSimulRing $false"),
+            "{e}"
+        );
         let e = err("alice@a.test", json!({"team": ["bob@a.test"]}));
-        assert!(e.starts_with("team:") && e.contains("EnableTeamCall $false"), "{e}");
+        assert!(
+            e.starts_with("team:") && e.contains("EnableTeamCall $false"),
+            "{e}"
+        );
         // voicemail is not forwarding
         check_forwarding(&s, "alice@a.test", &f(json!({"immediate": "voicemail"}))).unwrap();
         // the settings' own rules and unknown users
@@ -230,8 +270,10 @@ mod tests {
         assert!(check_forwarding(&s, "alice@a.test", &bad)
             .unwrap_err()
             .contains("unanswered_after_secs"));
-        assert!(check_forwarding(&s, "nobody@a.test", &CallForwarding::default())
-            .unwrap_err()
-            .contains("no such user"));
+        assert!(
+            check_forwarding(&s, "nobody@a.test", &CallForwarding::default())
+                .unwrap_err()
+                .contains("no such user")
+        );
     }
 }

@@ -142,7 +142,12 @@ fn hosted_voicemail_policies_and_users() {
         &mut sh,
         "Get-CsUser -Identity sip:bob@example.test | Set-CsUser -HostedVoiceMail $false",
     );
-    assert!(!s.get_user("bob", "example.test").unwrap().unwrap().hosted_voicemail);
+    assert!(
+        !s.get_user("bob", "example.test")
+            .unwrap()
+            .unwrap()
+            .hosted_voicemail
+    );
 
     // Remove- on a tag; on Global back to the defaults
     run(
@@ -174,7 +179,10 @@ fn administrators_set_users_call_forwarding() {
     let mut sh = session(&s, "root");
     voice_user(&mut sh);
 
-    let f = one(&mut sh, "Get-CsUserCallForwarding -Identity sip:alice@example.test");
+    let f = one(
+        &mut sh,
+        "Get-CsUserCallForwarding -Identity sip:alice@example.test",
+    );
     for (name, v) in [
         ("Identity", json!("sip:alice@example.test")),
         ("Immediate", Value::Null),
@@ -319,7 +327,9 @@ fn administrators_set_users_call_forwarding() {
         .iter()
         .filter(|a| a.command.contains("Set-CsUserCallForwarding"))
         .collect();
-    assert!(fwd.iter().any(|a| a.success && a.command.contains("-Clear")));
+    assert!(fwd
+        .iter()
+        .any(|a| a.success && a.command.contains("-Clear")));
     assert!(fwd
         .iter()
         .any(|a| !a.success && a.result.contains("AllowSimulRing")));
@@ -348,7 +358,9 @@ fn rbac_and_user_scopes_hold_for_call_forwarding() {
     }
     run(
         &mut root,
-        &format!(r#"New-CsAdminRole -Identity SalesUsers -Template CsUserAdministrator -UserScopes "OU:{SALES}""#),
+        &format!(
+            r#"New-CsAdminRole -Identity SalesUsers -Template CsUserAdministrator -UserScopes "OU:{SALES}""#
+        ),
     );
     s.add_admin("sales", "salespassword1", &["SalesUsers".into()])
         .unwrap();
@@ -375,7 +387,10 @@ fn rbac_and_user_scopes_hold_for_call_forwarding() {
     // viewers and the help desk may look, not change
     for admin in ["viewer", "help"] {
         let mut sh = session(&s, admin);
-        one(&mut sh, "Get-CsUserCallForwarding -Identity sip:bob@example.test");
+        one(
+            &mut sh,
+            "Get-CsUserCallForwarding -Identity sip:bob@example.test",
+        );
         one(&mut sh, "Get-CsHostedVoicemailPolicy -Identity Global");
         for src in [
             "Set-CsUserCallForwarding -Identity sip:bob@example.test -Busy sip:alice@example.test",

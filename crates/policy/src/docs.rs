@@ -622,7 +622,9 @@ impl HostedVoicemailPolicy {
     /// Destination parsed; `None` when empty (no voicemail) or not such a URI (the shell
     /// refuses those, so only a document written by other means has one).
     pub fn destination(&self) -> Option<VoicemailDestination> {
-        VoicemailDestination::parse(&self.destination).ok().flatten()
+        VoicemailDestination::parse(&self.destination)
+            .ok()
+            .flatten()
     }
 }
 
@@ -691,9 +693,12 @@ impl VoicemailDestination {
             Some((u, h)) => {
                 let ok = !u.is_empty()
                     && u.len() <= 64
-                    && u.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.+*".contains(&c));
+                    && u.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b"-_.+*".contains(&c));
                 if !ok {
-                    return Err(err("the user part may hold letters, digits and - _ . + * only"));
+                    return Err(err(
+                        "the user part may hold letters, digits and - _ . + * only",
+                    ));
                 }
                 (Some(u.to_string()), h)
             }

@@ -388,13 +388,22 @@ fn hosted_voicemail_destinations_are_sip_uris_of_ip_addresses() {
     assert_eq!(v.to_string(), "sip:voicemail@127.0.0.1:5090;transport=tcp");
     // defaults: UDP on 5060 (RFC 3263 for a numeric host), TLS on 5061 for sips:
     let plain = d(" SIP:10.0.0.5 ");
-    assert_eq!((plain.transport(), plain.port(), plain.user.as_deref()), (VoicemailTransport::Udp, 5060, None));
+    assert_eq!(
+        (plain.transport(), plain.port(), plain.user.as_deref()),
+        (VoicemailTransport::Udp, 5060, None)
+    );
     assert_eq!(plain.to_string(), "sip:10.0.0.5");
     let tls = d("sip:vm@[::1];Transport=TLS");
-    assert_eq!((tls.transport(), tls.port()), (VoicemailTransport::Tls, 5061));
+    assert_eq!(
+        (tls.transport(), tls.port()),
+        (VoicemailTransport::Tls, 5061)
+    );
     assert_eq!(tls.to_string(), "sip:vm@[::1];transport=tls");
     let secure = d("sips:vm@192.0.2.1:6061");
-    assert_eq!((secure.transport(), secure.port()), (VoicemailTransport::Tls, 6061));
+    assert_eq!(
+        (secure.transport(), secure.port()),
+        (VoicemailTransport::Tls, 6061)
+    );
     assert_eq!(VoicemailDestination::parse("  ").unwrap(), None);
     for bad in [
         "voicemail@127.0.0.1",

@@ -1152,12 +1152,20 @@ mod tests {
                 ),
             ],
         );
-        let alice = p.hosted_voicemail_policy("Alice@x.test").destination().unwrap();
+        let alice = p
+            .hosted_voicemail_policy("Alice@x.test")
+            .destination()
+            .unwrap();
         assert_eq!(alice.socket_addr(), "127.0.0.2:5060".parse().unwrap());
-        let bob = p.hosted_voicemail_policy("bob@x.test").destination().unwrap();
+        let bob = p
+            .hosted_voicemail_policy("bob@x.test")
+            .destination()
+            .unwrap();
         assert_eq!(bob.to_string(), "sip:vm@127.0.0.1:5090;transport=tcp");
         assert_eq!(
-            PolicySet::default().hosted_voicemail_policy("a@x.test").destination(),
+            PolicySet::default()
+                .hosted_voicemail_policy("a@x.test")
+                .destination(),
             None
         );
     }

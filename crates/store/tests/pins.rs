@@ -392,7 +392,8 @@ fn enterprise_voice_is_off_by_default_and_survives_backup_and_export() {
 
 #[test]
 fn call_forwarding_and_hosted_voicemail_are_stored_and_survive_backup_and_export() {
-    const FWD: &str = r#"{"simul_ring":"tel:+14255550199","unanswered":"voicemail","unanswered_after_secs":15}"#;
+    const FWD: &str =
+        r#"{"simul_ring":"tel:+14255550199","unanswered":"voicemail","unanswered_after_secs":15}"#;
     for db in &test_dbs() {
         let s = store(db);
         let alice = || s.get_user("alice", "a.test").unwrap().unwrap();
@@ -409,7 +410,12 @@ fn call_forwarding_and_hosted_voicemail_are_stored_and_survive_backup_and_export
         assert!(s.users_version().unwrap() > v2, "servers notice the change");
 
         // bad input changes nothing
-        for bad in ["[1]", "not json", "\"text\"", &format!("{{\"a\":\"{}\"}}", "x".repeat(20_000))] {
+        for bad in [
+            "[1]",
+            "not json",
+            "\"text\"",
+            &format!("{{\"a\":\"{}\"}}", "x".repeat(20_000)),
+        ] {
             let m = invalid(s.set_call_forwarding("alice", "a.test", Some(bad)));
             assert!(m.contains("call forwarding"), "{m}");
         }

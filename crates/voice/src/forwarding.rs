@@ -44,9 +44,7 @@ impl ForwardTarget {
             .or_else(|| lower.starts_with('+').then_some(lower.as_str()))
         {
             let digits = n.strip_prefix('+').unwrap_or("");
-            if digits.is_empty()
-                || digits.len() > 20
-                || !digits.bytes().all(|c| c.is_ascii_digit())
+            if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|c| c.is_ascii_digit())
             {
                 return Err(format!(
                     "'{raw}' is not a phone number: write tel:+ and 1 to 20 digits (E.164)"
@@ -142,7 +140,10 @@ impl CallForwarding {
     /// members are `user@domain`, at most [`MAX_TEAM`], none twice.
     pub fn validate(&self) -> Result<(), String> {
         if self.immediate.is_some() && (self.simul_ring.is_some() || !self.team.is_empty()) {
-            return Err("immediate forwarding cannot be combined with simultaneous ring or team call".into());
+            return Err(
+                "immediate forwarding cannot be combined with simultaneous ring or team call"
+                    .into(),
+            );
         }
         if self.simul_ring == Some(ForwardTarget::Voicemail) {
             return Err("simultaneous ring rings a number or a user, not voicemail".into());
@@ -167,7 +168,11 @@ impl CallForwarding {
         for (i, m) in self.team.iter().enumerate() {
             match ForwardTarget::parse(&format!("sip:{}", m.trim_start_matches("sip:"))) {
                 Ok(ForwardTarget::User(_)) => {}
-                _ => return Err(format!("team member '{m}' is not a SIP address (user@domain)")),
+                _ => {
+                    return Err(format!(
+                        "team member '{m}' is not a SIP address (user@domain)"
+                    ))
+                }
             }
             if self.team[..i].iter().any(|o| o.eq_ignore_ascii_case(m)) {
                 return Err(format!("team member '{m}' is listed twice"));
@@ -235,16 +240,26 @@ mod tests {
             ForwardTarget::parse(" tel:+14255550100").unwrap(),
             ForwardTarget::Number("+14255550100".into())
         );
-        assert_eq!(
-            ForwardTarget::parse("+44").unwrap().to_string(),
-            "tel:+44"
-        );
+        assert_eq!(ForwardTarget::parse("+44").unwrap().to_string(), "tel:+44");
         assert_eq!(
             ForwardTarget::parse("SIP:Bob@Example.test").unwrap(),
             ForwardTarget::User("bob@example.test".into())
         );
-        assert_eq!(ForwardTarget::parse("VoiceMail").unwrap(), ForwardTarget::Voicemail);
-        for bad in ["", "tel:", "tel:1425", "tel:+1a", "sip:", "sip:bob", "sip:@x", "bob", "sip:b<b>@x"] {
+        assert_eq!(
+            ForwardTarget::parse("VoiceMail").unwrap(),
+            ForwardTarget::Voicemail
+        );
+        for bad in [
+            "",
+            "tel:",
+            "tel:1425",
+            "tel:+1a",
+            "sip:",
+            "sip:bob",
+            "sip:@x",
+            "bob",
+            "sip:b<b>@x",
+        ] {
             assert!(ForwardTarget::parse(bad).is_err(), "{bad}");
         }
     }
@@ -272,7 +287,11 @@ mod tests {
             r#"["sip:bob@example.test"]"#,
             "[",
         ] {
-            assert!(CallForwarding::from_json(bad).is_err(), "{bad} {:?}", CallForwarding::from_json(bad));
+            assert!(
+                CallForwarding::from_json(bad).is_err(),
+                "{bad} {:?}",
+                CallForwarding::from_json(bad)
+            );
         }
     }
 }

@@ -33,9 +33,12 @@ pub(crate) async fn get_forwarding(
 ) -> Result<Json<Value>, ApiError> {
     let me = me(caller, ADMIN_CMDLETS)?;
     let store = state.store.clone();
-    blocking(move || Ok(as_json(&CallForwarding::from_stored(
+    blocking(move || {
+        Ok(as_json(&CallForwarding::from_stored(
             user_of(&store, &me)?.call_forwarding.as_deref(),
-        )))).await
+        )))
+    })
+    .await
 }
 
 pub(crate) async fn put_forwarding(

@@ -310,7 +310,8 @@ pub fn document() -> Value {
         }
     }));
 
-    let forwarding = json!({"application/json": {"schema": {"$ref": "#/components/schemas/CallForwarding"}}});
+    let forwarding =
+        json!({"application/json": {"schema": {"$ref": "#/components/schemas/CallForwarding"}}});
     paths.insert(p("/me/forwarding"), json!({
         "get": {
             "tags": ["me"],

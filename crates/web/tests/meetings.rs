@@ -844,14 +844,26 @@ async fn users_set_their_own_call_forwarding_under_their_policies() {
 
     // refusals name the setting and the rule, and change nothing
     for (body, says) in [
-        (json!({"simul_ring": "tel:+14255550199"}), "EnterpriseVoiceEnabled"),
+        (
+            json!({"simul_ring": "tel:+14255550199"}),
+            "EnterpriseVoiceEnabled",
+        ),
         (json!({"unanswered": "voicemail"}), "HostedVoiceMail"),
         (json!({"busy": "sip:nobody@example.test"}), "not a user"),
         (json!({"immediate": "sip:alice@example.test"}), "themself"),
         (json!({"team": ["alice@example.test"]}), "team:"),
-        (json!({"immediate": "sip:bob@example.test", "simul_ring": "sip:bob@example.test"}), "cannot be combined"),
-        (json!({"unanswered_after_secs": 500}), "unanswered_after_secs"),
-        (json!({"forward_to": "sip:bob@example.test"}), "unknown field"),
+        (
+            json!({"immediate": "sip:bob@example.test", "simul_ring": "sip:bob@example.test"}),
+            "cannot be combined",
+        ),
+        (
+            json!({"unanswered_after_secs": 500}),
+            "unanswered_after_secs",
+        ),
+        (
+            json!({"forward_to": "sip:bob@example.test"}),
+            "unknown field",
+        ),
         (json!({"busy": "bob"}), "not a forwarding target"),
         (json!(["sip:bob@example.test"]), "call forwarding settings"),
     ] {
@@ -882,11 +894,18 @@ async fn users_set_their_own_call_forwarding_under_their_policies() {
     assert_eq!(got, v);
     let text = stored().expect("stored");
     assert_eq!(
-        confab_voice::CallForwarding::from_json(&text).unwrap().unanswered_after_secs,
+        confab_voice::CallForwarding::from_json(&text)
+            .unwrap()
+            .unanswered_after_secs,
         15
     );
     // its own number is no target
-    let (st, v) = send(ALICE, reqwest::Method::PUT, Some(json!({"immediate": "tel:+14255550100"}))).await;
+    let (st, v) = send(
+        ALICE,
+        reqwest::Method::PUT,
+        Some(json!({"immediate": "tel:+14255550100"})),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 
     // the voice policy decides; a refused change leaves the settings as they were
@@ -898,14 +917,39 @@ async fn users_set_their_own_call_forwarding_under_their_policies() {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let (st, v) = send(ALICE, reqwest::Method::PUT, Some(json!({"simul_ring": "sip:bob@example.test"}))).await;
+    let (st, v) = send(
+        ALICE,
+        reqwest::Method::PUT,
+        Some(json!({"simul_ring": "sip:bob@example.test"})),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("simul_ring") && v["error"].as_str().unwrap().contains("AllowSimulRing $false"), "{v}");
-    let (st, v) = send(ALICE, reqwest::Method::PUT, Some(json!({"team": ["bob@example.test"]}))).await;
+    assert!(
+        v["error"].as_str().unwrap().contains("simul_ring")
+            && v["error"]
+                .as_str()
+                .unwrap()
+                .contains("AllowSimulRing $false"),
+        "{v}"
+    );
+    let (st, v) = send(
+        ALICE,
+        reqwest::Method::PUT,
+        Some(json!({"team": ["bob@example.test"]})),
+    )
+    .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("EnableTeamCall"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("EnableTeamCall"),
+        "{v}"
+    );
     assert_eq!(stored().as_deref(), Some(text.as_str()));
-    let (st, v) = send(ALICE, reqwest::Method::PUT, Some(json!({"immediate": "voicemail"}))).await;
+    let (st, v) = send(
+        ALICE,
+        reqwest::Method::PUT,
+        Some(json!({"immediate": "voicemail"})),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["immediate"], json!("voicemail"));
 
@@ -928,18 +972,41 @@ async fn users_set_their_own_call_forwarding_under_their_policies() {
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, v) = s.get(Auth::Token(&root), "/me/forwarding").await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("Set-CsUserCallForwarding"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("Set-CsUserCallForwarding"),
+        "{v}"
+    );
     // bob's settings were never touched
-    assert_eq!(s.store.get_user("bob", "example.test").unwrap().unwrap().call_forwarding, None);
+    assert_eq!(
+        s.store
+            .get_user("bob", "example.test")
+            .unwrap()
+            .unwrap()
+            .call_forwarding,
+        None
+    );
 
     // audited under the user, refusals too
     let audit = s.store.query_audit(&AuditFilter::default()).unwrap();
     let mine: Vec<_> = audit
         .iter()
-        .filter(|a| a.admin == "sip:alice@example.test" && a.command.starts_with("Set-CsUserCallForwarding"))
+        .filter(|a| {
+            a.admin == "sip:alice@example.test" && a.command.starts_with("Set-CsUserCallForwarding")
+        })
         .collect();
-    assert!(mine.iter().any(|a| a.success && a.command.contains("-Clear")), "{mine:?}");
-    assert!(mine.iter().any(|a| !a.success && a.result.contains("AllowSimulRing")), "{mine:?}");
+    assert!(
+        mine.iter()
+            .any(|a| a.success && a.command.contains("-Clear")),
+        "{mine:?}"
+    );
+    assert!(
+        mine.iter()
+            .any(|a| !a.success && a.result.contains("AllowSimulRing")),
+        "{mine:?}"
+    );
 
     let doc: Value = s
         .client

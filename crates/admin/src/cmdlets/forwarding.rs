@@ -78,7 +78,9 @@ fn target(b: &Bound, param: &str, v: &Value) -> Result<Option<ForwardTarget>, Ex
         Value::Number(n) => Err(bad(
             b,
             param,
-            ForwardTarget::parse(&n.to_string()).err().unwrap_or_default(),
+            ForwardTarget::parse(&n.to_string())
+                .err()
+                .unwrap_or_default(),
         )),
         other => Err(bad(
             b,
@@ -108,7 +110,10 @@ fn team(b: &Bound, v: &Value) -> Result<Vec<String>, ExecError> {
             )
         })?;
         let m = m.trim();
-        let bare = m.get(..4).filter(|p| p.eq_ignore_ascii_case("sip:")).map_or(m, |_| &m[4..]);
+        let bare = m
+            .get(..4)
+            .filter(|p| p.eq_ignore_ascii_case("sip:"))
+            .map_or(m, |_| &m[4..]);
         match ForwardTarget::parse(&format!("sip:{bare}")) {
             Ok(ForwardTarget::User(u)) => out.push(u),
             _ => {
@@ -154,7 +159,11 @@ fn forwarding_obj(u: &confab_store::User, f: &CallForwarding) -> Obj {
             ("SimulRing".into(), show(&f.simul_ring)),
             (
                 "Team".into(),
-                json!(f.team.iter().map(|m| format!("sip:{m}")).collect::<Vec<_>>()),
+                json!(f
+                    .team
+                    .iter()
+                    .map(|m| format!("sip:{m}"))
+                    .collect::<Vec<_>>()),
             ),
             ("TeamDelay".into(), json!(f.team_delay_secs)),
             ("Unanswered".into(), show(&f.unanswered)),
@@ -188,7 +197,12 @@ fn get_forwarding(
 ) -> Result<Vec<Obj>, ExecError> {
     Ok(users(b, s, input)?
         .iter()
-        .map(|u| forwarding_obj(u, &CallForwarding::from_stored(u.call_forwarding.as_deref())))
+        .map(|u| {
+            forwarding_obj(
+                u,
+                &CallForwarding::from_stored(u.call_forwarding.as_deref()),
+            )
+        })
         .collect())
 }
 
