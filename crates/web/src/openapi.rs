@@ -141,7 +141,7 @@ pub fn document() -> Value {
             "tags": ["users"],
             "summary": "Change a user (Set-CsUser -Identity sip:{address} -Property value …)",
             "operationId": "updateUser",
-            "requestBody": patch_body("Set-CsUser parameters and their values (Enabled, DisplayName).", json!({"Enabled": false, "DisplayName": "Alice Smith"})),
+            "requestBody": patch_body("Set-CsUser parameters and their values (Enabled, DisplayName, LineURI, EnterpriseVoiceEnabled, HostedVoiceMail).", json!({"Enabled": false, "DisplayName": "Alice Smith"})),
             "responses": cmdlet_responses("Changed", true)
         }
     }));

@@ -879,10 +879,21 @@ async fn users_set_their_own_call_forwarding_under_their_policies() {
         .post(
             Auth::Token(&root),
             "/cmdlets",
-            json!({"command": "Set-CsUser -Identity sip:alice@example.test -EnterpriseVoiceEnabled $true -LineURI tel:+14255550100 -HostedVoiceMail $true; Set-CsHostedVoicemailPolicy -Destination 'sip:voicemail@127.0.0.1:5090;transport=tcp'"}),
+            json!({"command": "Set-CsUser -Identity sip:alice@example.test -EnterpriseVoiceEnabled $true -LineURI tel:+14255550100; Set-CsHostedVoicemailPolicy -Destination 'sip:voicemail@127.0.0.1:5090;transport=tcp'"}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, _, v) = s
+        .call(
+            Auth::Token(&root),
+            reqwest::Method::PATCH,
+            "/users/alice@example.test",
+            Some(json!({"HostedVoiceMail": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, v) = s.get(Auth::Token(&root), "/users/alice@example.test").await;
+    assert_eq!(v["objects"][0]["HostedVoiceMail"], json!(true), "{v}");
     let wanted = json!({"simul_ring": "tel:+14255550199", "team": ["Bob@Example.test"],
         "team_delay_secs": 5, "unanswered": "voicemail", "unanswered_after_secs": 15,
         "busy": "sip:bob@example.test"});
