@@ -15,6 +15,18 @@ use confab_policy::{HostedVoicemailPolicy, VoicePolicy};
 use confab_store::{Store, StoreError, User};
 use confab_voice::{CallForwarding, ForwardTarget};
 
+/// The CsHostedVoicemailPolicy of the user `user_key` (`user@domain`): granted (Tag:) if it
+/// still exists, else `Site:<site>`, else Global, else Lync's defaults (no Destination).
+/// `NoSuchUser` for a user the store does not have.
+pub fn hosted_voicemail_policy_for(
+    store: &Store,
+    user_key: &str,
+    site: Option<&str>,
+) -> Result<HostedVoicemailPolicy, StoreError> {
+    let (_, a) = crate::policies::user_and_assignment(store, user_key)?;
+    crate::policies::policy_of(store, a.hosted_voicemail_policy.as_deref(), site)
+}
+
 /// Checks `f`, the call forwarding settings of the user `user_key` (`user@domain`, `sip:`
 /// allowed), against the settings' own rules and the user's policies (resolved as the
 /// REST API and the shell resolve them: granted, else Global). `Err` names the setting and
@@ -177,6 +189,43 @@ mod tests {
     fn policy(s: &Store, kind: &str, body: serde_json::Value) {
         s.put_config(kind, "Global", body.as_object().unwrap())
             .unwrap();
+    }
+
+    #[test]
+    fn the_voicemail_policy_is_granted_else_global() {
+        let s = store();
+        let dest = |u: &str| {
+            hosted_voicemail_policy_for(&s, u, None)
+                .unwrap()
+                .destination()
+                .map(|d| d.to_string())
+        };
+        assert_eq!(dest("alice@a.test"), None);
+        policy(
+            &s,
+            "CsHostedVoicemailPolicy",
+            json!({"Destination": "sip:vm@127.0.0.1"}),
+        );
+        let tag = json!({"Destination": "sip:sales@127.0.0.2:5070"});
+        s.put_config(
+            "CsHostedVoicemailPolicy",
+            "Tag:Sales",
+            tag.as_object().unwrap(),
+        )
+        .unwrap();
+        let grant = json!({"HostedVoicemailPolicy": "Sales"});
+        s.put_config(
+            "CsUserPolicyAssignment",
+            "alice@a.test",
+            grant.as_object().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            dest("sip:Alice@a.test").as_deref(),
+            Some("sip:sales@127.0.0.2:5070")
+        );
+        assert_eq!(dest("bob@a.test").as_deref(), Some("sip:vm@127.0.0.1"));
+        assert!(hosted_voicemail_policy_for(&s, "nobody@a.test", None).is_err());
     }
 
     #[test]
