@@ -12,6 +12,7 @@ use confab_store::{AdminRoleRow, StoreError};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
+mod forwarding;
 mod voice;
 mod voice_test;
 
@@ -44,7 +45,7 @@ fn leak(s: String) -> &'static str {
 
 /// Parameters that are switches (present or not, no value).
 const SWITCHES: &[&str] = &[
-    "TLSRoute", "TCPRoute", "Private", "Assigned", "InMemory", "Force",
+    "TLSRoute", "TCPRoute", "Private", "Assigned", "InMemory", "Force", "Clear",
 ];
 
 fn params(names: &[&'static str]) -> Vec<Param> {
@@ -192,6 +193,7 @@ fn build() -> Vec<Cmdlet> {
                 "DisplayName",
                 "LineURI",
                 "EnterpriseVoiceEnabled",
+                "HostedVoiceMail",
             ],
             &["Identity"],
             true,
@@ -507,6 +509,7 @@ fn build() -> Vec<Cmdlet> {
     let mut fixed = fixed;
     fixed.extend(voice::cmdlets());
     fixed.extend(voice_test::cmdlets());
+    fixed.extend(forwarding::cmdlets());
     // dial-in access numbers: Lync names their identity -PrimaryUri, and Get- filters by
     // -Region
     for c in v.iter_mut().filter(|c| {
@@ -874,6 +877,9 @@ fn check_props(b: &Bound, s: &Session) -> Result<(), ExecError> {
 fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
     if voice_test::is_test(b.def.name) {
         return voice_test::check(b, s);
+    }
+    if forwarding::is_forwarding(b.def.name) {
+        return forwarding::check(b, s);
     }
     if let Some(r) = voice::check(b, s) {
         return r;
@@ -1262,6 +1268,8 @@ pub(crate) fn targets_user(def: &Cmdlet) -> bool {
             | "Get-CsClientPinInfo"
             | "Lock-CsClientPin"
             | "Unlock-CsClientPin"
+            | "Get-CsUserCallForwarding"
+            | "Set-CsUserCallForwarding"
     ) || def.name.starts_with("Grant-")
 }
 
@@ -1550,6 +1558,7 @@ fn user_obj(s: &Session, u: &confab_store::User) -> Obj {
             "EnterpriseVoiceEnabled".to_string(),
             json!(u.enterprise_voice_enabled),
         ),
+        ("HostedVoiceMail".to_string(), json!(u.hosted_voicemail)),
     ];
     for k in all_kinds().iter().filter(|k| k.is_policy) {
         props.push((
@@ -1638,6 +1647,7 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
         None => None,
     };
     let voice = bool_arg(b, s, "EnterpriseVoiceEnabled")?;
+    let voicemail = bool_arg(b, s, "HostedVoiceMail")?;
     let name = text_arg(b, s, "DisplayName")?;
     if let Some(n) = &name {
         confab_store::validate_display_name(n).map_err(|e| bad(b, "DisplayName", e.to_string()))?;
@@ -1671,6 +1681,11 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
         if let Some(v) = voice {
             s.store
                 .set_enterprise_voice(&u, &d, v)
+                .map_err(|e| store_err(b, e))?;
+        }
+        if let Some(v) = voicemail {
+            s.store
+                .set_hosted_voicemail(&u, &d, v)
                 .map_err(|e| store_err(b, e))?;
         }
         if let Some(v) = enabled {

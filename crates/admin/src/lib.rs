@@ -10,6 +10,7 @@
 //! - [`exec`]: checking (names, types, RBAC) then running a script, auditing changes
 //! - [`meetings`]: the rules of meeting creation (configuration and policy resolution)
 //! - [`pins`]: the rules of users' dial-in PINs (CsPinPolicy resolution and checks)
+//! - [`forwarding`]: users' call forwarding settings checked against their policies
 //! - [`voice`]: enterprise voice's pattern, translation and New-CsVoiceRegex logic (the
 //!   seam to confab-voice)
 //! - [`object`]: pipeline objects and Lync-style output
@@ -17,6 +18,7 @@
 mod ast;
 pub mod cmdlets;
 pub mod exec;
+pub mod forwarding;
 mod lexer;
 pub mod meetings;
 pub mod object;

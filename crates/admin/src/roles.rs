@@ -140,6 +140,15 @@ pub const LYNC_CMDLETS: &[&str] = &[
     "Test-CsVoicePolicy",
     "Test-CsVoiceUser",
     "Test-CsTrunkConfiguration",
+    // hosted voicemail (Lync: Exchange UM; confab: a voicemail server's SIP URI)
+    "Get-CsHostedVoicemailPolicy",
+    "New-CsHostedVoicemailPolicy",
+    "Set-CsHostedVoicemailPolicy",
+    "Remove-CsHostedVoicemailPolicy",
+    "Grant-CsHostedVoicemailPolicy",
+    // confab's own, in the place of SEFAUtil: users' call forwarding
+    "Get-CsUserCallForwarding",
+    "Set-CsUserCallForwarding",
     // servers
     "Get-CsService",
     "Start-CsWindowsService",
@@ -279,6 +288,8 @@ const VIEW: &[&str] = &[
     "Get-CsOutboundTranslationRule",
     "Get-CsPstnGateway",
     "Get-CsVoiceTestConfiguration",
+    "Get-CsHostedVoicemailPolicy",
+    "Get-CsUserCallForwarding",
     "Get-CsService",
     "Get-CsWindowsService",
     "Get-CsSite",
@@ -316,6 +327,9 @@ const USER_ADMIN: &[&str] = &[
     "Grant-CsVoiceRoutingPolicy",
     "Grant-CsArchivingPolicy",
     "Grant-CsPinPolicy",
+    "Grant-CsHostedVoicemailPolicy",
+    // users' call forwarding (confab's, in the place of SEFAUtil)
+    "Set-CsUserCallForwarding",
     // users' dial-in PINs, as in Lync
     "Set-CsClientPin",
     "Lock-CsClientPin",
@@ -367,6 +381,11 @@ const VOICE_ADMIN: &[&str] = &[
     "Test-CsVoicePolicy",
     "Test-CsVoiceUser",
     "Test-CsTrunkConfiguration",
+    "New-CsHostedVoicemailPolicy",
+    "Set-CsHostedVoicemailPolicy",
+    "Remove-CsHostedVoicemailPolicy",
+    "Grant-CsHostedVoicemailPolicy",
+    "Set-CsUserCallForwarding",
 ];
 
 /// The troubleshooting cmdlets (CsServerAdministrator, CsHelpDesk).

@@ -597,6 +597,218 @@ document! {
         Enforced("the order of the numbers a meeting lists within a region (lowest first)");
 }
 
+// ----- hosted voicemail ------------------------------------------------------------------------
+
+document! {
+    /// CsHostedVoicemailPolicy: where the voicemail of users with HostedVoiceMail is (Lync:
+    /// hosted Exchange UM). In confab, Destination is the SIP URI of a voicemail server
+    /// (an IP address, optional port and transport: no DNS); Lync takes an FQDN there.
+    pub struct HostedVoicemailPolicy = "CsHostedVoicemailPolicy" {
+        scopes: [Global, Site, Tag],
+        policy: true,
+        get_set_only: false,
+        read_by_server: true,
+    }
+    destination: String = String::new() => "Destination", text(256),
+        Enforced("unanswered, declined and forwarded-to-voicemail calls of users with HostedVoiceMail go to this SIP URI (crates/server/src/voice/)");
+    organization: String = String::new() => "Organization", text(1024), Informational;
+    description: String = String::new() => "Description", text(1024), Informational;
+}
+
+impl HostedVoicemailPolicy {
+    /// Destination parsed; `None` when empty (no voicemail) or not such a URI (the shell
+    /// refuses those, so only a document written by other means has one).
+    pub fn destination(&self) -> Option<VoicemailDestination> {
+        VoicemailDestination::parse(&self.destination)
+            .ok()
+            .flatten()
+    }
+}
+
+/// A transport a voicemail server is reached over (`;transport=` of Destination).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VoicemailTransport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl VoicemailTransport {
+    /// The `;transport=` value, lower case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoicemailTransport::Udp => "udp",
+            VoicemailTransport::Tcp => "tcp",
+            VoicemailTransport::Tls => "tls",
+        }
+    }
+}
+
+/// CsHostedVoicemailPolicy's Destination: `sip:[user@]<IP address>[:port][;transport=udp|tcp|tls]`
+/// (`sips:` means TLS). IPv6 addresses go in brackets. No other parameters, no names (confab
+/// does not resolve names here).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoicemailDestination {
+    /// `sips:` rather than `sip:`.
+    pub secure: bool,
+    /// The user part (`voicemail` of `sip:voicemail@127.0.0.1`), if any.
+    pub user: Option<String>,
+    pub ip: std::net::IpAddr,
+    /// The port given, if any ([`VoicemailDestination::port`] has the default).
+    pub explicit_port: Option<u16>,
+    /// The transport given, if any ([`VoicemailDestination::transport`] has the default).
+    pub explicit_transport: Option<VoicemailTransport>,
+}
+
+impl VoicemailDestination {
+    /// `Ok(None)` for an empty value (no voicemail server); an error naming the problem
+    /// otherwise.
+    pub fn parse(raw: &str) -> Result<Option<VoicemailDestination>, String> {
+        let t = raw.trim();
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let form = "write sip:[user@]<IP address>[:port][;transport=udp|tcp|tls], e.g. sip:voicemail@127.0.0.1:5090;transport=tcp (confab does not resolve names)";
+        let err = |why: &str| format!("'{raw}' is not a voicemail server's SIP URI: {why}; {form}");
+        if t.len() > 256 {
+            return Err(err("too long"));
+        }
+        let lower = t.to_ascii_lowercase();
+        // (`lower` has `t`'s byte positions: only ASCII letters change)
+        let (secure, rest) = if lower.starts_with("sips:") {
+            (true, &t[5..])
+        } else if lower.starts_with("sip:") {
+            (false, &t[4..])
+        } else {
+            return Err(err("it does not start with sip: or sips:"));
+        };
+        let (hostport, params) = match rest.split_once(';') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        };
+        let (user, hostport) = match hostport.rsplit_once('@') {
+            Some((u, h)) => {
+                let ok = !u.is_empty()
+                    && u.len() <= 64
+                    && u.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b"-_.+*".contains(&c));
+                if !ok {
+                    return Err(err(
+                        "the user part may hold letters, digits and - _ . + * only",
+                    ));
+                }
+                (Some(u.to_string()), h)
+            }
+            None => (None, hostport),
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| err("an IPv6 address needs its closing ]"))?;
+            let port = match after {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| err("after ] only :port may follow"))?,
+                ),
+            };
+            let ip = h
+                .parse::<std::net::Ipv6Addr>()
+                .map_err(|_| err("the host in brackets is not an IPv6 address"))?;
+            (std::net::IpAddr::V6(ip), port)
+        } else {
+            let (h, p) = match hostport.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            };
+            let ip = h
+                .parse::<std::net::Ipv4Addr>()
+                .map_err(|_| err("the host is not an IP address (IPv6 in brackets)"))?;
+            (std::net::IpAddr::V4(ip), p)
+        };
+        let explicit_port = match port {
+            None => None,
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|&n| n != 0 && p.bytes().all(|c| c.is_ascii_digit()))
+                    .ok_or_else(|| err("the port is not 1 to 65535"))?,
+            ),
+        };
+        let explicit_transport = match params {
+            None => None,
+            Some(p) => {
+                let v = strip_prefix_ci(p, "transport=")
+                    .ok_or_else(|| err("the only parameter allowed is ;transport="))?;
+                Some(match v.to_ascii_lowercase().as_str() {
+                    "udp" if !secure => VoicemailTransport::Udp,
+                    "tcp" if !secure => VoicemailTransport::Tcp,
+                    "tls" => VoicemailTransport::Tls,
+                    _ if secure => return Err(err("a sips: URI goes over TLS")),
+                    _ => return Err(err("the transport is not udp, tcp or tls")),
+                })
+            }
+        };
+        Ok(Some(VoicemailDestination {
+            secure,
+            user,
+            ip: host,
+            explicit_port,
+            explicit_transport,
+        }))
+    }
+
+    /// The transport to use: the one given, else TLS for `sips:`, else UDP (RFC 3263 §4.1 for
+    /// a numeric host without a transport).
+    pub fn transport(&self) -> VoicemailTransport {
+        match self.explicit_transport {
+            Some(t) => t,
+            None if self.secure => VoicemailTransport::Tls,
+            None => VoicemailTransport::Udp,
+        }
+    }
+
+    /// The port to use: the one given, else 5061 for TLS, else 5060.
+    pub fn port(&self) -> u16 {
+        self.explicit_port.unwrap_or(match self.transport() {
+            VoicemailTransport::Tls => 5061,
+            _ => 5060,
+        })
+    }
+
+    /// Where to send: the IP address and [`VoicemailDestination::port`].
+    pub fn socket_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.ip, self.port())
+    }
+}
+
+impl std::fmt::Display for VoicemailDestination {
+    /// The canonical spelling (lower-case scheme and transport; what the shell stores).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.secure { "sips:" } else { "sip:" })?;
+        if let Some(u) = &self.user {
+            write!(f, "{u}@")?;
+        }
+        match self.ip {
+            std::net::IpAddr::V4(ip) => write!(f, "{ip}")?,
+            std::net::IpAddr::V6(ip) => write!(f, "[{ip}]")?,
+        }
+        if let Some(p) = self.explicit_port {
+            write!(f, ":{p}")?;
+        }
+        if let Some(t) = self.explicit_transport {
+            write!(f, ";transport={}", t.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    s.get(..prefix.len())
+        .filter(|h| h.eq_ignore_ascii_case(prefix))
+        .map(|_| &s[prefix.len()..])
+}
+
 // ----- clients and IM --------------------------------------------------------------------------
 
 lync_enum! {
@@ -970,6 +1182,11 @@ pub struct UserPolicyAssignment {
     pub dial_plan: Option<String>,
     #[serde(rename = "VoicePolicy", skip_serializing_if = "Option::is_none")]
     pub voice_policy: Option<String>,
+    #[serde(
+        rename = "HostedVoicemailPolicy",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub hosted_voicemail_policy: Option<String>,
 }
 
 impl UserPolicyAssignment {
@@ -985,6 +1202,7 @@ impl UserPolicyAssignment {
             "PinPolicy" => self.pin_policy.as_deref(),
             "DialPlan" => self.dial_plan.as_deref(),
             "VoicePolicy" => self.voice_policy.as_deref(),
+            "HostedVoicemailPolicy" => self.hosted_voicemail_policy.as_deref(),
             _ => None,
         }
     }

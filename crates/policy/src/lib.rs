@@ -267,7 +267,7 @@ pub use docs::*;
 /// Every document kind an administrator configures with the generic cmdlets, in the order
 /// `Get-Help` lists them.
 pub fn definitions() -> &'static [&'static DocDef] {
-    static DEFS: [&DocDef; 23] = [
+    static DEFS: [&DocDef; 24] = [
         MeetingConfiguration::DEF,
         ConferencingConfiguration::DEF,
         ConferencingPolicy::DEF,
@@ -291,6 +291,7 @@ pub fn definitions() -> &'static [&'static DocDef] {
         VoiceRoute::DEF,
         TrunkConfiguration::DEF,
         PstnGateway::DEF,
+        HostedVoicemailPolicy::DEF,
     ];
     &DEFS
 }

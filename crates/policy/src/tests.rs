@@ -263,6 +263,7 @@ fn assignments_know_every_policy_kind() {
         pin_policy: Some("D".into()),
         dial_plan: Some("E".into()),
         voice_policy: Some("F".into()),
+        hosted_voicemail_policy: Some("G".into()),
     };
     let body = serde_json::to_value(&a).unwrap();
     for def in definitions().iter().filter(|d| d.is_policy) {
@@ -375,4 +376,64 @@ fn enterprise_voice_documents_have_lyncs_defaults() {
         srtp_mode: SrtpMode::Optional,
         ..Default::default()
     });
+}
+
+#[test]
+fn hosted_voicemail_destinations_are_sip_uris_of_ip_addresses() {
+    let d = |raw: &str| VoicemailDestination::parse(raw).unwrap().unwrap();
+    let v = d("sip:voicemail@127.0.0.1:5090;transport=tcp");
+    assert_eq!(v.user.as_deref(), Some("voicemail"));
+    assert_eq!(v.socket_addr(), "127.0.0.1:5090".parse().unwrap());
+    assert_eq!(v.transport(), VoicemailTransport::Tcp);
+    assert_eq!(v.to_string(), "sip:voicemail@127.0.0.1:5090;transport=tcp");
+    // defaults: UDP on 5060 (RFC 3263 for a numeric host), TLS on 5061 for sips:
+    let plain = d(" SIP:10.0.0.5 ");
+    assert_eq!(
+        (plain.transport(), plain.port(), plain.user.as_deref()),
+        (VoicemailTransport::Udp, 5060, None)
+    );
+    assert_eq!(plain.to_string(), "sip:10.0.0.5");
+    let tls = d("sip:vm@[::1];Transport=TLS");
+    assert_eq!(
+        (tls.transport(), tls.port()),
+        (VoicemailTransport::Tls, 5061)
+    );
+    assert_eq!(tls.to_string(), "sip:vm@[::1];transport=tls");
+    let secure = d("sips:vm@192.0.2.1:6061");
+    assert_eq!(
+        (secure.transport(), secure.port()),
+        (VoicemailTransport::Tls, 6061)
+    );
+    assert_eq!(VoicemailDestination::parse("  ").unwrap(), None);
+    for bad in [
+        "voicemail@127.0.0.1",
+        "sip:vm@exchange.example.test",
+        "sip:vm@127.0.0.1:0",
+        "sip:vm@127.0.0.1:70000",
+        "sip:vm@127.0.0.1:50a",
+        "sip:vm@127.0.0.1;transport=sctp",
+        "sip:vm@127.0.0.1;lr",
+        "sips:vm@127.0.0.1;transport=udp",
+        "sip:v m@127.0.0.1",
+        "sip:@127.0.0.1",
+        "sip:vm@[::1",
+        "sip:vm@[::1]x",
+        "sip:vm@::1",
+        "sip:vm@127.0.0.1\u{e9}",
+    ] {
+        let e = VoicemailDestination::parse(bad).unwrap_err();
+        assert!(e.contains("voicemail server's SIP URI"), "{bad}: {e}");
+    }
+    let p = HostedVoicemailPolicy {
+        destination: "sip:vm@127.0.0.1:5090".into(),
+        ..Default::default()
+    };
+    assert_eq!(p.destination().unwrap().port(), 5090);
+    assert_eq!(HostedVoicemailPolicy::default().destination(), None);
+    assert!(HostedVoicemailPolicy::DEF.read_by_server);
+    assert!(HostedVoicemailPolicy::DEF
+        .prop("Destination")
+        .unwrap()
+        .enforcement
+        .is_enforced());
 }

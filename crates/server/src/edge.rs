@@ -124,6 +124,9 @@ pub struct PolicySet {
     /// CsPinPolicy: the one in force here, and the per-user (Tag:) ones.
     pin_global: policy::PinPolicy,
     pin_tags: HashMap<String, policy::PinPolicy>,
+    /// CsHostedVoicemailPolicy: the one in force here, and the per-user (Tag:) ones.
+    voicemail_global: policy::HostedVoicemailPolicy,
+    voicemail_tags: HashMap<String, policy::HostedVoicemailPolicy>,
     /// CsDialInConferencingConfiguration in force here.
     dial_in: policy::DialInConferencingConfiguration,
     /// Every CsDialInConferencingAccessNumber (identity: its SIP URI), by Priority then
@@ -334,6 +337,7 @@ impl PolicySet {
         let web: policy::WebServiceConfiguration = in_force(&typed(docs), at);
         let conf_policies = typed::<policy::ConferencingPolicy>(docs);
         let pin_policies = typed::<policy::PinPolicy>(docs);
+        let voicemail_policies = typed::<policy::HostedVoicemailPolicy>(docs);
         let mut access_numbers = typed::<policy::DialInConferencingAccessNumber>(docs);
         access_numbers.sort_by(|(a, x), (b, y)| {
             (x.priority, a.to_ascii_lowercase()).cmp(&(y.priority, b.to_ascii_lowercase()))
@@ -370,6 +374,8 @@ impl PolicySet {
             conf_tags: per_user(&conf_policies, Clone::clone),
             pin_global: in_force(&pin_policies, at),
             pin_tags: per_user(&pin_policies, Clone::clone),
+            voicemail_global: in_force(&voicemail_policies, at),
+            voicemail_tags: per_user(&voicemail_policies, Clone::clone),
             dial_in: in_force(&typed(docs), at),
             access_numbers,
             voice: crate::voice::VoiceSet::from_documents(docs, at),
@@ -384,6 +390,15 @@ impl PolicySet {
         self.assigned(&user.to_ascii_lowercase(), "PinPolicy")
             .and_then(|t| self.pin_tags.get(&t).cloned())
             .unwrap_or_else(|| self.pin_global.clone())
+    }
+
+    /// The CsHostedVoicemailPolicy of `user` (`user@domain`): the Tag: policy granted to
+    /// them (Grant-CsHostedVoicemailPolicy), else the one in force here (Site:, else
+    /// Global). Its Destination, parsed: `HostedVoicemailPolicy::destination()`.
+    pub fn hosted_voicemail_policy(&self, user: &str) -> policy::HostedVoicemailPolicy {
+        self.assigned(&user.to_ascii_lowercase(), "HostedVoicemailPolicy")
+            .and_then(|t| self.voicemail_tags.get(&t).cloned())
+            .unwrap_or_else(|| self.voicemail_global.clone())
     }
 
     /// CsDialInConferencingConfiguration in force on this server.
@@ -985,7 +1000,7 @@ fn not_in_force_here(docs: &Documents, at: &Placement) -> Vec<String> {
 }
 
 /// The kinds of document the server reads.
-fn kinds() -> [&'static str; 23] {
+fn kinds() -> [&'static str; 24] {
     [
         policy::MeetingConfiguration::DEF.noun,
         policy::ConferencingConfiguration::DEF.noun,
@@ -1010,6 +1025,7 @@ fn kinds() -> [&'static str; 23] {
         policy::VoiceRoute::DEF.noun,
         policy::TrunkConfiguration::DEF.noun,
         policy::PstnGateway::DEF.noun,
+        policy::HostedVoicemailPolicy::DEF.noun,
     ]
 }
 
@@ -1121,6 +1137,46 @@ mod tests {
         let none = PolicySet::default();
         assert_eq!(none.pin_policy("a@x.test").min_password_length, 5);
         assert!(none.access_numbers().is_empty());
+    }
+
+    #[test]
+    fn hosted_voicemail_policies_grant_else_in_force_here() {
+        let p = at_site(
+            "Redmond",
+            &[
+                (
+                    "CsHostedVoicemailPolicy",
+                    "Global",
+                    json!({"Destination": "sip:vm@127.0.0.1:5090;transport=tcp"}),
+                ),
+                (
+                    "CsHostedVoicemailPolicy",
+                    "Tag:Sales",
+                    json!({"Destination": "sip:sales@127.0.0.2"}),
+                ),
+                (
+                    "CsUserPolicyAssignment",
+                    "alice@x.test",
+                    json!({"HostedVoicemailPolicy": "sales"}),
+                ),
+            ],
+        );
+        let alice = p
+            .hosted_voicemail_policy("Alice@x.test")
+            .destination()
+            .unwrap();
+        assert_eq!(alice.socket_addr(), "127.0.0.2:5060".parse().unwrap());
+        let bob = p
+            .hosted_voicemail_policy("bob@x.test")
+            .destination()
+            .unwrap();
+        assert_eq!(bob.to_string(), "sip:vm@127.0.0.1:5090;transport=tcp");
+        assert_eq!(
+            PolicySet::default()
+                .hosted_voicemail_policy("a@x.test")
+                .destination(),
+            None
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::{Store, StoreError, DB_FILE_NAME};
 /// Every table a backup holds, parents before children, with its columns (the first orders
 /// the copy).
 const TABLES: &[(&str, &str)] = &[
-    ("users", "id, username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at, ha1_md5_at_domain, ha1_md5_at, ou, line_uri, enterprise_voice_enabled"),
+    ("users", "id, username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at, ha1_md5_at_domain, ha1_md5_at, ou, line_uri, enterprise_voice_enabled, call_forwarding, hosted_voicemail"),
     ("contacts", "id, owner_id, owner_key, contact, level, created_at, updated_at"),
     ("offline_messages", "id, recipient_key, sender, content_type, body, received_at, headers"),
     ("state_snapshot", "id, kind, body"),
@@ -203,7 +203,7 @@ impl Store {
     pub fn export_user_data(&self) -> Result<Value, StoreError> {
         let (users, contacts, messages) = self.transaction(|c| {
             Ok((
-                c.query("SELECT username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou, line_uri, enterprise_voice_enabled FROM users ORDER BY user_key", &[])?,
+                c.query("SELECT username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou, line_uri, enterprise_voice_enabled, call_forwarding, hosted_voicemail FROM users ORDER BY user_key", &[])?,
                 c.query("SELECT owner_key, contact, level FROM contacts ORDER BY owner_key, contact", &[])?,
                 c.query("SELECT recipient_key, sender, content_type, body, received_at, headers FROM offline_messages ORDER BY id", &[])?,
             ))
@@ -217,7 +217,9 @@ impl Store {
                     "created_at": r.get::<i64>(6)?, "ha1_md5_at_domain": r.get::<String>(7)?, "ha1_md5_at": r.get::<String>(8)?,
                     "ou": if ou.is_empty() { Value::Null } else { Value::String(ou) },
                     "line_uri": r.get::<Option<String>>(10)?,
-                    "enterprise_voice_enabled": r.get::<bool>(11)?}))
+                    "enterprise_voice_enabled": r.get::<bool>(11)?,
+                    "call_forwarding": r.get::<Option<String>>(12)?,
+                    "hosted_voicemail": r.get::<bool>(13)?}))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let contacts = contacts
@@ -281,18 +283,31 @@ impl Store {
                     Value::String(l) => Some(crate::users::normalize_line_uri(l)?),
                     _ => return Err(bad("line_uri")),
                 };
+                // an export from before call forwarding has none: the defaults
+                let call_forwarding = match &u["call_forwarding"] {
+                    Value::Null => None,
+                    Value::String(j) => {
+                        crate::users::check_call_forwarding_json(j)?;
+                        Some(j.clone())
+                    }
+                    _ => return Err(bad("call_forwarding")),
+                };
                 tx.execute(
                     "INSERT INTO users (username, domain, user_key, display_name, enabled, ha1_md5, ha1_sha256, created_at, updated_at,
-                                        ha1_md5_at_domain, ha1_md5_at, ou, line_uri, enterprise_voice_enabled)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                        ha1_md5_at_domain, ha1_md5_at, ou, line_uri, enterprise_voice_enabled, call_forwarding, hosted_voicemail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                      ON CONFLICT(user_key) DO UPDATE SET username = excluded.username, display_name = excluded.display_name,
                        enabled = excluded.enabled, ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, updated_at = excluded.updated_at,
                        ha1_md5_at_domain = excluded.ha1_md5_at_domain, ha1_md5_at = excluded.ha1_md5_at, ou = excluded.ou, line_uri = excluded.line_uri,
-                       enterprise_voice_enabled = excluded.enterprise_voice_enabled",
+                       enterprise_voice_enabled = excluded.enterprise_voice_enabled,
+                       call_forwarding = excluded.call_forwarding, hosted_voicemail = excluded.hosted_voicemail",
                     vals![username, domain, key, u["display_name"].as_str().unwrap_or(""), u["enabled"].as_bool().unwrap_or(true),
                         md5, sha, u["created_at"].as_i64().unwrap_or(ts), ts, at_domain, at, ou, line_uri,
                         // an export from before Enterprise Voice has none: off
-                        u["enterprise_voice_enabled"].as_bool().unwrap_or(false)],
+                        u["enterprise_voice_enabled"].as_bool().unwrap_or(false),
+                        call_forwarding,
+                        // an export from before hosted voicemail has none: off
+                        u["hosted_voicemail"].as_bool().unwrap_or(false)],
                 )?;
                 n += 1;
             }

@@ -54,7 +54,7 @@ pub use pins::{PinCheck, PinInfo, MAX_PIN_LEN, MIN_PIN_LEN};
 pub use roles::{
     validate_role_identity, AdminRoleRow, MAX_ROLE_IDENTITY_LEN, MAX_ROLE_ITEMS, MAX_ROLE_ITEM_LEN,
 };
-pub use users::{normalize_line_uri, NewUser, User, MAX_LINE_URI_DIGITS};
+pub use users::{normalize_line_uri, NewUser, User, MAX_CALL_FORWARDING_LEN, MAX_LINE_URI_DIGITS};
 pub use validate::{
     dn_components, normalize_domain, normalize_ou, ou_within, validate_display_name,
     validate_password, validate_username, BarrierMember, MAX_DISPLAY_NAME_LEN, MAX_OU_LEN,

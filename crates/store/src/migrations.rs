@@ -178,6 +178,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 9: enterprise voice: whether a user may call phone numbers (Lync's Set-CsUser
     // -EnterpriseVoiceEnabled; 0 for everyone until an administrator turns it on).
     "ALTER TABLE users ADD COLUMN enterprise_voice_enabled INTEGER NOT NULL DEFAULT 0;",
+    // 10: a user's call forwarding settings (confab_voice::CallForwarding as JSON, set by the
+    // user over REST or by Set-CsUserCallForwarding; NULL: the defaults) and whether the user
+    // has hosted voicemail (Lync's Set-CsUser -HostedVoiceMail; 0 until turned on).
+    "ALTER TABLE users ADD COLUMN call_forwarding TEXT;
+    ALTER TABLE users ADD COLUMN hosted_voicemail INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
@@ -340,6 +345,9 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
     );"#,
     // 9
     "ALTER TABLE users ADD COLUMN enterprise_voice_enabled BIGINT NOT NULL DEFAULT 0;",
+    // 10
+    r#"ALTER TABLE users ADD COLUMN call_forwarding TEXT COLLATE "C";
+    ALTER TABLE users ADD COLUMN hosted_voicemail BIGINT NOT NULL DEFAULT 0;"#,
 ];
 
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());

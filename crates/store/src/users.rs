@@ -43,6 +43,13 @@ pub struct User {
     pub line_uri: Option<String>,
     /// Lync's EnterpriseVoiceEnabled: the user may call phone numbers (voice routing).
     pub enterprise_voice_enabled: bool,
+    /// The user's call forwarding settings as JSON (`confab_voice::CallForwarding`, checked
+    /// by `confab_admin::forwarding::check_forwarding` before it is stored); `None`: the
+    /// defaults.
+    pub call_forwarding: Option<String>,
+    /// Lync's HostedVoiceMail: unanswered and declined calls (and calls forwarded to
+    /// `voicemail`) go to the user's CsHostedVoicemailPolicy Destination.
+    pub hosted_voicemail: bool,
 }
 
 impl User {
@@ -70,7 +77,7 @@ pub struct NewUser<'a> {
 }
 
 const USER_COLUMNS: &str =
-    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou, line_uri, enterprise_voice_enabled";
+    "id, username, domain, display_name, enabled, ha1_md5, ha1_sha256, created_at, ha1_md5_at_domain, ha1_md5_at, ou, line_uri, enterprise_voice_enabled, call_forwarding, hosted_voicemail";
 
 /// The HA1 hashes of one password: MD5 and SHA-256 over `username`, MD5 over `username@domain`
 /// and over `username@`.
@@ -103,6 +110,8 @@ fn user_from_row(r: &Row) -> Result<User, StoreError> {
         ou: Some(r.get::<String>(10)?).filter(|o| !o.is_empty()),
         line_uri: r.get(11)?,
         enterprise_voice_enabled: r.get(12)?,
+        call_forwarding: r.get(13)?,
+        hosted_voicemail: r.get(14)?,
     })
 }
 
@@ -129,6 +138,26 @@ fn bump_users_version(conn: &Conn<'_>) -> Result<(), StoreError> {
 }
 
 pub(crate) use crate::db::is_unique_violation;
+
+/// Longest stored call forwarding settings (JSON text): 25 team members and five targets fit
+/// many times over.
+pub const MAX_CALL_FORWARDING_LEN: usize = 16 * 1024;
+
+/// What the store itself checks of call forwarding settings (the rules are confab-voice's):
+/// a JSON object of bounded size.
+pub(crate) fn check_call_forwarding_json(j: &str) -> Result<(), StoreError> {
+    if j.len() > MAX_CALL_FORWARDING_LEN {
+        return Err(StoreError::Invalid(format!(
+            "call forwarding settings are longer than {MAX_CALL_FORWARDING_LEN} bytes"
+        )));
+    }
+    match serde_json::from_str::<serde_json::Value>(j) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err(StoreError::Invalid(
+            "call forwarding settings must be a JSON object".into(),
+        )),
+    }
+}
 
 /// Longest number (digits after `+`) and extension of a LineURI.
 pub const MAX_LINE_URI_DIGITS: usize = 20;
@@ -242,6 +271,8 @@ impl Store {
             ou,
             line_uri: None,
             enterprise_voice_enabled: false,
+            call_forwarding: None,
+            hosted_voicemail: false,
         })
     }
 
@@ -443,6 +474,42 @@ impl Store {
             }
             bump_users_version(tx)
         })
+    }
+
+    /// Stores a user's call forwarding settings (`confab_voice::CallForwarding::to_json`;
+    /// the caller checks them against the user's policy first), or with `None` returns the
+    /// user to the defaults. Refused (`Invalid`) when `json` is not a JSON object or longer
+    /// than [`MAX_CALL_FORWARDING_LEN`]. Running servers reload their users on the change.
+    pub fn set_call_forwarding(
+        &self,
+        username: &str,
+        domain: &str,
+        json: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if let Some(j) = json {
+            check_call_forwarding_json(j)?;
+        }
+        self.write_one(
+            username,
+            domain,
+            "UPDATE users SET call_forwarding = ?2, updated_at = ?3 WHERE user_key = ?1",
+            vals![json, now()],
+        )
+    }
+
+    /// Turns hosted voicemail on or off for a user (Lync's `Set-CsUser -HostedVoiceMail`).
+    pub fn set_hosted_voicemail(
+        &self,
+        username: &str,
+        domain: &str,
+        on: bool,
+    ) -> Result<(), StoreError> {
+        self.write_one(
+            username,
+            domain,
+            "UPDATE users SET hosted_voicemail = ?2, updated_at = ?3 WHERE user_key = ?1",
+            vals![on, now()],
+        )
     }
 
     /// Creates or resets `{prefix}0000`..`{prefix}{count-1}` (zero-padded to at least 4 digits)

@@ -27,7 +27,7 @@ const SHA256_ALICE: &str = "ad681484adb266c0aae2d2283e74f96e032f99b2642896690c96
 
 #[test]
 fn version_1_database_is_upgraded_keeping_users() {
-    assert_eq!(SCHEMA_VERSION, 9);
+    assert_eq!(SCHEMA_VERSION, 10);
     let dir = tempfile::tempdir().unwrap();
     {
         let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();

@@ -389,3 +389,75 @@ fn enterprise_voice_is_off_by_default_and_survives_backup_and_export() {
         assert!(!alice().enterprise_voice_enabled);
     }
 }
+
+#[test]
+fn call_forwarding_and_hosted_voicemail_are_stored_and_survive_backup_and_export() {
+    const FWD: &str =
+        r#"{"simul_ring":"tel:+14255550199","unanswered":"voicemail","unanswered_after_secs":15}"#;
+    for db in &test_dbs() {
+        let s = store(db);
+        let alice = || s.get_user("alice", "a.test").unwrap().unwrap();
+        assert_eq!(alice().call_forwarding, None, "{}: defaults", db.name);
+        assert!(!alice().hosted_voicemail, "{}", db.name);
+
+        let v = s.users_version().unwrap();
+        s.set_call_forwarding("Alice", "A.test", Some(FWD)).unwrap();
+        assert_eq!(alice().call_forwarding.as_deref(), Some(FWD), "{}", db.name);
+        let v2 = s.users_version().unwrap();
+        assert!(v2 > v, "servers notice the change");
+        s.set_hosted_voicemail("alice", "a.test", true).unwrap();
+        assert!(alice().hosted_voicemail, "{}", db.name);
+        assert!(s.users_version().unwrap() > v2, "servers notice the change");
+
+        // bad input changes nothing
+        for bad in [
+            "[1]",
+            "not json",
+            "\"text\"",
+            &format!("{{\"a\":\"{}\"}}", "x".repeat(20_000)),
+        ] {
+            let m = invalid(s.set_call_forwarding("alice", "a.test", Some(bad)));
+            assert!(m.contains("call forwarding"), "{m}");
+        }
+        assert_eq!(alice().call_forwarding.as_deref(), Some(FWD));
+        assert!(matches!(
+            s.set_call_forwarding("nobody", "a.test", None),
+            Err(StoreError::NoSuchUser(_))
+        ));
+        assert!(matches!(
+            s.set_hosted_voicemail("nobody", "a.test", true),
+            Err(StoreError::NoSuchUser(_))
+        ));
+        // another user is untouched
+        let bob = s.get_user("bob", "a.test").unwrap().unwrap();
+        assert_eq!((bob.call_forwarding, bob.hosted_voicemail), (None, false));
+
+        let file = db.dir().path().join("backup-fwd.db");
+        s.backup_to(&file).unwrap();
+        let restored = Store::open_in_memory().unwrap();
+        restored.restore_from(&file).unwrap();
+        let r = restored.get_user("alice", "a.test").unwrap().unwrap();
+        assert_eq!(r.call_forwarding.as_deref(), Some(FWD), "{}", db.name);
+        assert!(r.hosted_voicemail, "{}", db.name);
+
+        let export = s.export_user_data().unwrap();
+        let other = Store::open_in_memory().unwrap();
+        other.import_user_data(&export).unwrap();
+        let o = other.get_user("alice", "a.test").unwrap().unwrap();
+        assert_eq!(o.call_forwarding.as_deref(), Some(FWD));
+        assert!(o.hosted_voicemail);
+        // an export with malformed settings is refused whole
+        let mut broken = export.clone();
+        broken["users"][0]["call_forwarding"] = serde_json::json!("[]");
+        assert!(Store::open_in_memory()
+            .unwrap()
+            .import_user_data(&broken)
+            .is_err());
+
+        // back to the defaults
+        s.set_call_forwarding("alice", "a.test", None).unwrap();
+        s.set_hosted_voicemail("alice", "a.test", false).unwrap();
+        assert_eq!(alice().call_forwarding, None);
+        assert!(!alice().hosted_voicemail);
+    }
+}

@@ -44,9 +44,7 @@ impl ForwardTarget {
             .or_else(|| lower.starts_with('+').then_some(lower.as_str()))
         {
             let digits = n.strip_prefix('+').unwrap_or("");
-            if digits.is_empty()
-                || digits.len() > 20
-                || !digits.bytes().all(|c| c.is_ascii_digit())
+            if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|c| c.is_ascii_digit())
             {
                 return Err(format!(
                     "'{raw}' is not a phone number: write tel:+ and 1 to 20 digits (E.164)"
@@ -142,7 +140,10 @@ impl CallForwarding {
     /// members are `user@domain`, at most [`MAX_TEAM`], none twice.
     pub fn validate(&self) -> Result<(), String> {
         if self.immediate.is_some() && (self.simul_ring.is_some() || !self.team.is_empty()) {
-            return Err("immediate forwarding cannot be combined with simultaneous ring or team call".into());
+            return Err(
+                "immediate forwarding cannot be combined with simultaneous ring or team call"
+                    .into(),
+            );
         }
         if self.simul_ring == Some(ForwardTarget::Voicemail) {
             return Err("simultaneous ring rings a number or a user, not voicemail".into());
@@ -167,7 +168,11 @@ impl CallForwarding {
         for (i, m) in self.team.iter().enumerate() {
             match ForwardTarget::parse(&format!("sip:{}", m.trim_start_matches("sip:"))) {
                 Ok(ForwardTarget::User(_)) => {}
-                _ => return Err(format!("team member '{m}' is not a SIP address (user@domain)")),
+                _ => {
+                    return Err(format!(
+                        "team member '{m}' is not a SIP address (user@domain)"
+                    ))
+                }
             }
             if self.team[..i].iter().any(|o| o.eq_ignore_ascii_case(m)) {
                 return Err(format!("team member '{m}' is listed twice"));
@@ -178,14 +183,46 @@ impl CallForwarding {
 
     /// Reads stored (or REST) JSON and validates it.
     pub fn from_json(text: &str) -> Result<CallForwarding, String> {
-        let mut f: CallForwarding =
+        // an object only: serde would also read a struct from an array, by position
+        let v: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("call forwarding settings: {e}"))?;
-        for m in &mut f.team {
+        if !v.is_object() {
+            return Err("call forwarding settings must be a JSON object".into());
+        }
+        let mut f: CallForwarding =
+            serde_json::from_value(v).map_err(|e| format!("call forwarding settings: {e}"))?;
+        f.normalize_team();
+        f.validate()?;
+        Ok(f)
+    }
+
+    /// A user's settings from the store (`User::call_forwarding`): the defaults when none
+    /// are stored, and when the stored text no longer reads (never a failed call for it).
+    pub fn from_stored(json: Option<&str>) -> CallForwarding {
+        json.and_then(|j| CallForwarding::from_json(j).ok())
+            .unwrap_or_default()
+    }
+
+    /// Team members in their stored spelling: `user@domain`, lower case, without `sip:`
+    /// (what [`CallForwarding::from_json`] does; for settings built another way).
+    pub fn normalize_team(&mut self) {
+        for m in &mut self.team {
             let l = m.trim().to_ascii_lowercase();
             *m = l.strip_prefix("sip:").unwrap_or(&l).to_string();
         }
-        f.validate()?;
-        Ok(f)
+    }
+
+    /// Every target set, with the name of its setting (`immediate`, `simul_ring`,
+    /// `unanswered`, `busy`), in that order.
+    pub fn targets(&self) -> impl Iterator<Item = (&'static str, &ForwardTarget)> {
+        [
+            ("immediate", &self.immediate),
+            ("simul_ring", &self.simul_ring),
+            ("unanswered", &self.unanswered),
+            ("busy", &self.busy),
+        ]
+        .into_iter()
+        .filter_map(|(n, t)| t.as_ref().map(|t| (n, t)))
     }
 
     pub fn to_json(&self) -> String {
@@ -203,16 +240,26 @@ mod tests {
             ForwardTarget::parse(" tel:+14255550100").unwrap(),
             ForwardTarget::Number("+14255550100".into())
         );
-        assert_eq!(
-            ForwardTarget::parse("+44").unwrap().to_string(),
-            "tel:+44"
-        );
+        assert_eq!(ForwardTarget::parse("+44").unwrap().to_string(), "tel:+44");
         assert_eq!(
             ForwardTarget::parse("SIP:Bob@Example.test").unwrap(),
             ForwardTarget::User("bob@example.test".into())
         );
-        assert_eq!(ForwardTarget::parse("VoiceMail").unwrap(), ForwardTarget::Voicemail);
-        for bad in ["", "tel:", "tel:1425", "tel:+1a", "sip:", "sip:bob", "sip:@x", "bob", "sip:b<b>@x"] {
+        assert_eq!(
+            ForwardTarget::parse("VoiceMail").unwrap(),
+            ForwardTarget::Voicemail
+        );
+        for bad in [
+            "",
+            "tel:",
+            "tel:1425",
+            "tel:+1a",
+            "sip:",
+            "sip:bob",
+            "sip:@x",
+            "bob",
+            "sip:b<b>@x",
+        ] {
             assert!(ForwardTarget::parse(bad).is_err(), "{bad}");
         }
     }
@@ -226,6 +273,9 @@ mod tests {
         assert_eq!(f.team, vec!["carol@example.test".to_string()]);
         assert_eq!(CallForwarding::from_json(&f.to_json()).unwrap(), f);
         assert!(CallForwarding::default().is_default());
+        assert_eq!(CallForwarding::from_stored(Some(&f.to_json())), f);
+        assert!(CallForwarding::from_stored(None).is_default());
+        assert!(CallForwarding::from_stored(Some("{\"team\":[\"x\"]}")).is_default());
         for bad in [
             r#"{"immediate":"voicemail","simul_ring":"tel:+1"}"#,
             r#"{"simul_ring":"voicemail"}"#,
@@ -234,9 +284,14 @@ mod tests {
             r#"{"team":["nobody"]}"#,
             r#"{"forward":"tel:+1"}"#,
             r#"{"immediate":"tel:12"}"#,
+            r#"["sip:bob@example.test"]"#,
             "[",
         ] {
-            assert!(CallForwarding::from_json(bad).is_err(), "{bad} {:?}", CallForwarding::from_json(bad));
+            assert!(
+                CallForwarding::from_json(bad).is_err(),
+                "{bad} {:?}",
+                CallForwarding::from_json(bad)
+            );
         }
     }
 }

@@ -34,6 +34,7 @@
 //! commands are written to the audit log. Commands are logged with their secrets redacted,
 //! as in the audit log.
 
+mod forwarding;
 pub mod meetings;
 pub mod openapi;
 mod pins;
@@ -161,6 +162,12 @@ pub fn router_with(
         )
         .route("/meetings/:key/roster", get(meetings::roster))
         .route("/me/pin", get(pins::get_pin).put(pins::put_pin))
+        .route(
+            "/me/forwarding",
+            get(forwarding::get_forwarding)
+                .put(forwarding::put_forwarding)
+                .delete(forwarding::delete_forwarding),
+        )
         .route(
             "/meetings/:key/participants/:id/:action",
             post(meetings::act),

@@ -141,7 +141,7 @@ pub fn document() -> Value {
             "tags": ["users"],
             "summary": "Change a user (Set-CsUser -Identity sip:{address} -Property value …)",
             "operationId": "updateUser",
-            "requestBody": patch_body("Set-CsUser parameters and their values (Enabled, DisplayName).", json!({"Enabled": false, "DisplayName": "Alice Smith"})),
+            "requestBody": patch_body("Set-CsUser parameters and their values (Enabled, DisplayName, LineURI, EnterpriseVoiceEnabled, HostedVoiceMail).", json!({"Enabled": false, "DisplayName": "Alice Smith"})),
             "responses": cmdlet_responses("Changed", true)
         }
     }));
@@ -310,6 +310,49 @@ pub fn document() -> Value {
         }
     }));
 
+    let forwarding =
+        json!({"application/json": {"schema": {"$ref": "#/components/schemas/CallForwarding"}}});
+    paths.insert(p("/me/forwarding"), json!({
+        "get": {
+            "tags": ["me"],
+            "summary": "The caller's call forwarding settings (the defaults when none are set)",
+            "operationId": "getMyForwarding",
+            "security": user_only,
+            "responses": {
+                "200": {"description": "The settings", "content": forwarding},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": error_response("An administrator's token: administrators use Get-CsUserCallForwarding (kind: denied)")
+            }
+        },
+        "put": {
+            "tags": ["me"],
+            "summary": "Replace the caller's call forwarding settings, checked against their CsVoicePolicy (AllowCallForwarding, AllowSimulRing, EnableTeamCall), EnterpriseVoiceEnabled (phone numbers) and HostedVoiceMail (voicemail); audited",
+            "operationId": "setMyForwarding",
+            "security": user_only,
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/CallForwarding"},
+                "example": {"simul_ring": "tel:+14255550199", "unanswered": "voicemail", "unanswered_after_secs": 15}
+            }}},
+            "responses": {
+                "200": {"description": "Set; the settings as stored", "content": forwarding},
+                "400": error_response("Refused, nothing changed: the message names the setting and the rule or policy property (e.g. 'simul_ring: … AllowSimulRing $false'), or a malformed body (kind: bad_request)"),
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": error_response("An administrator's token: administrators use Set-CsUserCallForwarding (kind: denied)")
+            }
+        },
+        "delete": {
+            "tags": ["me"],
+            "summary": "Return the caller's call forwarding to the defaults; audited",
+            "operationId": "clearMyForwarding",
+            "security": user_only,
+            "responses": {
+                "200": {"description": "Cleared; the defaults", "content": forwarding},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": error_response("An administrator's token: administrators use Set-CsUserCallForwarding -Clear (kind: denied)")
+            }
+        }
+    }));
+
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -429,6 +472,20 @@ pub fn document() -> Value {
                         "display_number": {"type": "string", "example": "+1 (425) 555-0100"},
                         "line_uri": {"type": "string", "example": "tel:+14255550100"},
                         "languages": {"type": "array", "items": {"type": "string"}, "example": ["en-US"], "description": "Primary language first"}
+                    }
+                },
+                "CallForwarding": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "description": "Targets are tel:+<digits> (a phone number, needs EnterpriseVoiceEnabled), sip:user@domain (a user of this server) or voicemail (needs HostedVoiceMail); immediate excludes simul_ring and team. Missing fields take their defaults.",
+                    "properties": {
+                        "immediate": {"type": "string", "nullable": true, "example": "tel:+14255550199", "description": "Every call goes here instead (AllowCallForwarding, except voicemail)"},
+                        "simul_ring": {"type": "string", "nullable": true, "example": "tel:+14255550199", "description": "Rings with the user's endpoints: a number or a user (AllowSimulRing)"},
+                        "team": {"type": "array", "maxItems": 25, "items": {"type": "string", "example": "bob@example.test"}, "description": "Team call members, user@domain (EnableTeamCall)"},
+                        "team_delay_secs": {"type": "integer", "minimum": 0, "maximum": 60, "default": 0},
+                        "unanswered": {"type": "string", "nullable": true, "example": "voicemail", "description": "Where an unanswered call goes (AllowCallForwarding, except voicemail); null: voicemail when the user has it"},
+                        "unanswered_after_secs": {"type": "integer", "minimum": 5, "maximum": 60, "default": 20},
+                        "busy": {"type": "string", "nullable": true, "example": "sip:bob@example.test", "description": "Where a call goes when the user is busy (AllowCallForwarding, except voicemail)"}
                     }
                 },
                 "PinInfo": {

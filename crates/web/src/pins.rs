@@ -17,19 +17,22 @@ use serde_json::{json, Value};
 use crate::meetings::MeetingCaller;
 use crate::{blocking, json_object, origin, store_failure, ApiError, AppState};
 
-/// The signed-in user, or a 403 for an administrator's token (these routes are a user's own).
-fn me(caller: MeetingCaller) -> Result<String, ApiError> {
+/// The signed-in user, or a 403 for an administrator's token (these routes are a user's
+/// own); `admin_cmdlets` names what administrators use instead.
+pub(crate) fn me(caller: MeetingCaller, admin_cmdlets: &str) -> Result<String, ApiError> {
     match caller {
         MeetingCaller::User(me) => Ok(me),
         MeetingCaller::Admin(_) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "denied",
-            "/me routes are for users signed in with their SIP password (HTTP Basic); administrators use Set-CsClientPin and Get-CsClientPinInfo",
+            format!("/me routes are for users signed in with their SIP password (HTTP Basic); administrators use {admin_cmdlets}"),
         )),
     }
 }
 
-fn user_of(store: &confab_store::Store, me: &str) -> Result<User, ApiError> {
+const PIN_CMDLETS: &str = "Set-CsClientPin and Get-CsClientPinInfo";
+
+pub(crate) fn user_of(store: &confab_store::Store, me: &str) -> Result<User, ApiError> {
     let (u, d) = me.split_once('@').unwrap_or((me, ""));
     store
         .get_user(u, d)
@@ -59,7 +62,7 @@ pub(crate) async fn get_pin(
     State(state): State<AppState>,
     caller: MeetingCaller,
 ) -> Result<Json<Value>, ApiError> {
-    let me = me(caller)?;
+    let me = me(caller, PIN_CMDLETS)?;
     let store = state.store.clone();
     blocking(move || {
         let user = user_of(&store, &me)?;
@@ -74,7 +77,7 @@ pub(crate) async fn put_pin(
     caller: MeetingCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let me = me(caller)?;
+    let me = me(caller, PIN_CMDLETS)?;
     let m = json_object(body)?;
     if let Some(k) = m.keys().find(|k| k.as_str() != "pin") {
         return Err(ApiError::bad_request(format!(

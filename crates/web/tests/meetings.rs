@@ -819,3 +819,217 @@ async fn users_set_their_own_pin_and_meetings_list_dial_in_numbers() {
     assert!(doc["paths"]["/api/v1/me/pin"]["get"].is_object());
     assert!(doc["components"]["schemas"]["PinInfo"].is_object());
 }
+
+#[tokio::test]
+async fn users_set_their_own_call_forwarding_under_their_policies() {
+    let s = start(false).await;
+    let defaults = json!({"immediate": null, "simul_ring": null, "team": [], "team_delay_secs": 0,
+        "unanswered": null, "unanswered_after_secs": 20, "busy": null});
+    let (st, v) = s.get(ALICE, "/me/forwarding").await;
+    assert_eq!((st, &v), (StatusCode::OK, &defaults), "{v}");
+    let send = |auth, method: reqwest::Method, body: Option<Value>| {
+        let s = &s;
+        async move {
+            let (st, _, v) = s.call(auth, method, "/me/forwarding", body).await;
+            (st, v)
+        }
+    };
+    let stored = || {
+        s.store
+            .get_user("alice", "example.test")
+            .unwrap()
+            .unwrap()
+            .call_forwarding
+    };
+
+    // refusals name the setting and the rule, and change nothing
+    for (body, says) in [
+        (
+            json!({"simul_ring": "tel:+14255550199"}),
+            "EnterpriseVoiceEnabled",
+        ),
+        (json!({"unanswered": "voicemail"}), "HostedVoiceMail"),
+        (json!({"busy": "sip:nobody@example.test"}), "not a user"),
+        (json!({"immediate": "sip:alice@example.test"}), "themself"),
+        (json!({"team": ["alice@example.test"]}), "team:"),
+        (
+            json!({"immediate": "sip:bob@example.test", "simul_ring": "sip:bob@example.test"}),
+            "cannot be combined",
+        ),
+        (
+            json!({"unanswered_after_secs": 500}),
+            "unanswered_after_secs",
+        ),
+        (
+            json!({"forward_to": "sip:bob@example.test"}),
+            "unknown field",
+        ),
+        (json!({"busy": "bob"}), "not a forwarding target"),
+        (json!(["sip:bob@example.test"]), "call forwarding settings"),
+    ] {
+        let (st, v) = send(ALICE, reqwest::Method::PUT, Some(body.clone())).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+    assert_eq!(stored(), None);
+
+    // the administrator gives alice Enterprise Voice, a number and hosted voicemail
+    let root = s.token("root", "rootpassword1").await;
+    let (st, v) = s
+        .post(
+            Auth::Token(&root),
+            "/cmdlets",
+            json!({"command": "Set-CsUser -Identity sip:alice@example.test -EnterpriseVoiceEnabled $true -LineURI tel:+14255550100; Set-CsHostedVoicemailPolicy -Destination 'sip:voicemail@127.0.0.1:5090;transport=tcp'"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, _, v) = s
+        .call(
+            Auth::Token(&root),
+            reqwest::Method::PATCH,
+            "/users/alice@example.test",
+            Some(json!({"HostedVoiceMail": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, v) = s.get(Auth::Token(&root), "/users/alice@example.test").await;
+    assert_eq!(v["objects"][0]["HostedVoiceMail"], json!(true), "{v}");
+    let wanted = json!({"simul_ring": "tel:+14255550199", "team": ["Bob@Example.test"],
+        "team_delay_secs": 5, "unanswered": "voicemail", "unanswered_after_secs": 15,
+        "busy": "sip:bob@example.test"});
+    let (st, v) = send(ALICE, reqwest::Method::PUT, Some(wanted)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["team"], json!(["bob@example.test"]), "stored spelling");
+    assert_eq!(v["simul_ring"], json!("tel:+14255550199"));
+    let (_, got) = s.get(ALICE, "/me/forwarding").await;
+    assert_eq!(got, v);
+    let text = stored().expect("stored");
+    assert_eq!(
+        confab_voice::CallForwarding::from_json(&text)
+            .unwrap()
+            .unanswered_after_secs,
+        15
+    );
+    // its own number is no target
+    let (st, v) = send(
+        ALICE,
+        reqwest::Method::PUT,
+        Some(json!({"immediate": "tel:+14255550100"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+
+    // the voice policy decides; a refused change leaves the settings as they were
+    let (st, v) = s
+        .post(
+            Auth::Token(&root),
+            "/cmdlets",
+            json!({"command": "Set-CsVoicePolicy -AllowSimulRing $false -EnableTeamCall $false"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = send(
+        ALICE,
+        reqwest::Method::PUT,
+        Some(json!({"simul_ring": "sip:bob@example.test"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("simul_ring")
+            && v["error"]
+                .as_str()
+                .unwrap()
+                .contains("AllowSimulRing $false"),
+        "{v}"
+    );
+    let (st, v) = send(
+        ALICE,
+        reqwest::Method::PUT,
+        Some(json!({"team": ["bob@example.test"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("EnableTeamCall"),
+        "{v}"
+    );
+    assert_eq!(stored().as_deref(), Some(text.as_str()));
+    let (st, v) = send(
+        ALICE,
+        reqwest::Method::PUT,
+        Some(json!({"immediate": "voicemail"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["immediate"], json!("voicemail"));
+
+    // back to the defaults
+    let (st, v) = send(ALICE, reqwest::Method::DELETE, None).await;
+    assert_eq!((st, &v), (StatusCode::OK, &defaults), "{v}");
+    assert_eq!(stored(), None);
+
+    // a wrong password, a disabled user, an administrator's token: no
+    let (st, _) = s
+        .get(Auth::User("alice@example.test", "nope"), "/me/forwarding")
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _) = send(
+        Auth::User("carol@example.test", "pw-carol"),
+        reqwest::Method::PUT,
+        Some(json!({"busy": "sip:bob@example.test"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, v) = s.get(Auth::Token(&root), "/me/forwarding").await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("Set-CsUserCallForwarding"),
+        "{v}"
+    );
+    // bob's settings were never touched
+    assert_eq!(
+        s.store
+            .get_user("bob", "example.test")
+            .unwrap()
+            .unwrap()
+            .call_forwarding,
+        None
+    );
+
+    // audited under the user, refusals too
+    let audit = s.store.query_audit(&AuditFilter::default()).unwrap();
+    let mine: Vec<_> = audit
+        .iter()
+        .filter(|a| {
+            a.admin == "sip:alice@example.test" && a.command.starts_with("Set-CsUserCallForwarding")
+        })
+        .collect();
+    assert!(
+        mine.iter()
+            .any(|a| a.success && a.command.contains("-Clear")),
+        "{mine:?}"
+    );
+    assert!(
+        mine.iter()
+            .any(|a| !a.success && a.result.contains("AllowSimulRing")),
+        "{mine:?}"
+    );
+
+    let doc: Value = s
+        .client
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for m in ["get", "put", "delete"] {
+        assert!(doc["paths"]["/api/v1/me/forwarding"][m].is_object(), "{m}");
+    }
+    assert!(doc["components"]["schemas"]["CallForwarding"]["properties"]["simul_ring"].is_object());
+}

@@ -6,7 +6,7 @@
 use super::*;
 use crate::schema::strip_ci;
 use crate::voice::{check_pattern, check_translation, voice_regex};
-use confab_policy::{NormalizationRule, OutboundTranslationRule};
+use confab_policy::{NormalizationRule, OutboundTranslationRule, VoicemailDestination};
 use serde::{de::DeserializeOwned, Serialize};
 
 pub(super) const PSTN_USAGE: &str = "CsPstnUsage";
@@ -260,8 +260,14 @@ pub(super) fn check_value(b: &Bound, k: &Kind, prop: &str, v: &Value) -> Result<
     if k.noun == "CsVoiceRoute" && prop == "NumberPattern" {
         check_pattern(v.as_str().unwrap_or("")).map_err(|m| bad(b, prop, m))?;
     }
+    if k.noun == HOSTED_VOICEMAIL && prop == "Destination" {
+        VoicemailDestination::parse(v.as_str().unwrap_or("")).map_err(|m| bad(b, prop, m))?;
+    }
     Ok(())
 }
+
+/// The hosted voicemail policy, whose Destination is a SIP URI of an IP address in confab.
+const HOSTED_VOICEMAIL: &str = "CsHostedVoicemailPolicy";
 
 /// The scope a rule's identity lies in (its parent's), for site-scoped roles.
 pub(super) fn rule_scope(def: &Cmdlet, raw: &str) -> Option<String> {
@@ -983,6 +989,19 @@ pub(super) fn check_own(
                     "SuppressCallerId $true needs an AlternateCallerId (the number shown instead)",
                 ));
             }
+            Ok(())
+        }
+        HOSTED_VOICEMAIL => {
+            let raw = body
+                .get("Destination")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let canonical = VoicemailDestination::parse(&raw)
+                .map_err(|m| bad(b, "Destination", m))?
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            body.insert("Destination".into(), json!(canonical));
             Ok(())
         }
         "CsPstnGateway" => {
