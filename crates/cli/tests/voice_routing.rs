@@ -58,7 +58,11 @@ Content-Length: 0
     };
     let head = head.replace(
         "{trying}",
-        if matches!(a, Answer::Silent) { "" } else { trying_send },
+        if matches!(a, Answer::Silent) {
+            ""
+        } else {
+            trying_send
+        },
     );
     let body = match a {
         Answer::Ok => format!(
@@ -86,10 +90,24 @@ impl Gateway {
         let sf = dir.path().join("gw.xml");
         std::fs::write(&sf, gateway_scenario(a)).unwrap();
         let log = dir.path().join("messages.log");
-        let child = Command::new("timeout")
-            .args(["-k", "5", "120", "sipp", "-sf"])
+        // sipp itself (not under timeout(1), whose death would leave sipp running), ended
+        // by Drop, or by its own global timeout; its control socket on a free port
+        let child = Command::new("sipp")
+            .arg("-sf")
             .arg(&sf)
-            .args(["-i", ip, "-p", &port.to_string(), "-t", "t1", "-nostdin", "-trace_msg", "-message_file"])
+            .args([
+                "-i",
+                ip,
+                "-p",
+                &port.to_string(),
+                "-t",
+                "t1",
+                "-nostdin",
+                "-timeout",
+                "120",
+            ])
+            .args(["-cp", &free_udp_port(ip).to_string()])
+            .args(["-trace_msg", "-message_file"])
             .arg(&log)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -99,7 +117,21 @@ impl Gateway {
         wait_until("the sipp gateway listens", Duration::from_secs(10), || {
             std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
         });
-        Gateway { child, log, _dir: dir }
+        Gateway {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The INVITEs it received, once there are `n` (sipp writes its log when it will).
+    fn wait_invites(&self, n: usize) -> Vec<String> {
+        wait_until(
+            "the gateway logs the INVITEs",
+            Duration::from_secs(10),
+            || self.invites().len() >= n,
+        );
+        self.invites()
     }
 
     /// The INVITEs it received (their text).
@@ -126,7 +158,16 @@ const CONFIG: &str = "[voice]\nfast_failover_secs = 2\n";
 /// second strips the +), International on gw2 only; user0000 and user0002 are EV users,
 /// user0001 has the LineURI +14255550101; user0002's policy has no usage.
 fn setup(p1: u16, p2: u16) -> Server {
-    let s = Server::start(4, CONFIG);
+    setup_http(p1, p2).0
+}
+
+/// [`setup`] with the REST API on a free port (returned).
+fn setup_http(p1: u16, p2: u16) -> (Server, u16) {
+    let http = free_port("127.0.0.1");
+    let s = Server::start(
+        4,
+        &format!("[http]\nlisten = \"127.0.0.1:{http}\"\n\n{CONFIG}"),
+    );
     s.cli(ADD_ROOT);
     let script = format!(
         r#"
@@ -149,7 +190,7 @@ Grant-CsVoicePolicy -Identity sip:user0002@{DOMAIN} -PolicyName NoPstn
 "#
     );
     s.configure(&script);
-    s
+    (s, http)
 }
 
 fn invite(ua: &mut Ua, ruri: &str) -> Message {
@@ -206,6 +247,15 @@ fn end(ua: &mut Ua, inv: &Message, r: &Message) {
     assert_eq!(ok.status(), Some(200), "BYE: {}", first_line(&ok));
 }
 
+/// A UDP port nobody uses on `ip` (sipp's control socket).
+fn free_udp_port(ip: &str) -> u16 {
+    std::net::UdpSocket::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn ports() -> (u16, u16) {
     (free_port("127.0.0.2"), free_port("127.0.0.3"))
 }
@@ -225,7 +275,11 @@ fn a_national_call_fails_over_from_503_to_the_second_gateway_which_gets_it_trans
     let at2 = gw2.invites();
     assert_eq!(at2.len(), 1, "gw2 got the call once");
     // gw2's trunk strips the +; the caller is presented by their LineURI number
-    assert!(at2[0].contains("INVITE sip:12065550100@127.0.0.3:"), "{}", at2[0]);
+    assert!(
+        at2[0].contains("INVITE sip:12065550100@127.0.0.3:"),
+        "{}",
+        at2[0]
+    );
     assert!(at2[0].contains(";user=phone"), "{}", at2[0]);
     assert!(at2[0].contains("From: <sip:+14255550100@"), "{}", at2[0]);
     // the next call starts on the other gateway: one of the two calls met gw1's 503
@@ -233,7 +287,11 @@ fn a_national_call_fails_over_from_503_to_the_second_gateway_which_gets_it_trans
     assert_eq!(r.status(), Some(200), "{}", first_line(&r));
     let at1 = gw1.invites();
     assert_eq!(at1.len(), 1, "one call tried gw1 first");
-    assert!(at1[0].contains("INVITE sip:+12065550100@127.0.0.2:"), "{}", at1[0]);
+    assert!(
+        at1[0].contains("INVITE sip:+12065550100@127.0.0.2:"),
+        "{}",
+        at1[0]
+    );
     assert_eq!(gw2.invites().len(), 2);
 }
 
@@ -285,12 +343,16 @@ fn an_unreachable_gateway_fails_over_and_international_calls_follow_the_usages()
     for _ in 0..2 {
         let r = call(&mut alice, &format!("sip:2065550100@{DOMAIN}"));
         assert_eq!(r.status(), Some(200), "{}", first_line(&r));
-        }
+    }
     let r = call(&mut alice, &format!("sip:011442079460000@{DOMAIN}"));
     assert_eq!(r.status(), Some(200), "{}", first_line(&r));
     let invites = gw2.invites();
     assert_eq!(invites.len(), 3);
-    assert!(invites[2].contains("INVITE sip:442079460000@127.0.0.3:"), "{}", invites[2]);
+    assert!(
+        invites[2].contains("INVITE sip:442079460000@127.0.0.3:"),
+        "{}",
+        invites[2]
+    );
     // user0002's policy has no usage: a clear 404, and nothing reaches a gateway
     let mut carol = Ua::udp("user0002", s.addr());
     carol.register(300);
@@ -302,7 +364,11 @@ fn an_unreachable_gateway_fails_over_and_international_calls_follow_the_usages()
     dave.register(300);
     let r = call(&mut dave, "tel:+12065550100");
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
-    assert!(first_line(&r).contains("Enterprise Voice"), "{}", first_line(&r));
+    assert!(
+        first_line(&r).contains("Enterprise Voice"),
+        "{}",
+        first_line(&r)
+    );
     assert_eq!(gw2.invites().len(), 3);
 }
 
@@ -325,8 +391,15 @@ fn an_extension_reaches_the_user_with_that_number() {
     let (_, ok) = place(&mut alice, req);
     assert_eq!(ok.status(), Some(200), "{}", first_line(&ok));
     let inv = answer.join().unwrap();
-    assert!(first_line(&inv).contains("user0001"), "{}", first_line(&inv));
-    assert!(gw2.invites().is_empty(), "a user's number never leaves for the PSTN");
+    assert!(
+        first_line(&inv).contains("user0001"),
+        "{}",
+        first_line(&inv)
+    );
+    assert!(
+        gw2.invites().is_empty(),
+        "a user's number never leaves for the PSTN"
+    );
 }
 
 #[test]
@@ -359,10 +432,22 @@ fn caller_id_is_suppressed_or_replaced_per_route() {
     let inv = gw2.invites();
     assert_eq!(inv.len(), 2);
     assert!(inv[0].contains("From: <sip:+14255550000@"), "{}", inv[0]);
-    assert!(!inv[0].contains("14255550100"), "the caller's number leaks: {}", inv[0]);
-    assert!(!inv[0].contains("19995550000"), "the caller's own PAI passed: {}", inv[0]);
+    assert!(
+        !inv[0].contains("14255550100"),
+        "the caller's number leaks: {}",
+        inv[0]
+    );
+    assert!(
+        !inv[0].contains("19995550000"),
+        "the caller's own PAI passed: {}",
+        inv[0]
+    );
     assert!(inv[1].contains("From: <sip:+14255550100@"), "{}", inv[1]);
-    assert!(inv[1].contains("P-Asserted-Identity: <tel:+14255550100>"), "{}", inv[1]);
+    assert!(
+        inv[1].contains("P-Asserted-Identity: <tel:+14255550100>"),
+        "{}",
+        inv[1]
+    );
 }
 
 /// sipp as the gateway calling in over TCP from its own address.
@@ -410,7 +495,22 @@ fn run_inbound(s: &Server, from_ip: &str, ruri_user: &str) -> std::process::Outp
     Command::new("timeout")
         .args(["-k", "5", "30", "sipp", "-sf"])
         .arg(&sf)
-        .args(["-i", from_ip, "-p", &free_port(from_ip).to_string(), "-t", "t1", "-m", "1", "-nostdin", "-timeout", "20", "-recv_timeout", "8000"])
+        .args([
+            "-i",
+            from_ip,
+            "-p",
+            &free_port(from_ip).to_string(),
+            "-t",
+            "t1",
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "20",
+            "-recv_timeout",
+            "8000",
+        ])
+        .args(["-cp", &free_udp_port(from_ip).to_string()])
         .arg(host_port(&s.addr()))
         .output()
         .unwrap()
@@ -434,8 +534,16 @@ New-CsVoiceNormalizationRule -Parent Service:PstnGateway:127.0.0.2 -Name FromCar
     });
     let out = run_inbound(&s, "127.0.0.2", "4255550101");
     let inv = answer.join().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(first_line(&inv).contains("user0001"), "{}", first_line(&inv));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        first_line(&inv).contains("user0001"),
+        "{}",
+        first_line(&inv)
+    );
     // a host that is no gateway cannot bring a call in for a number
     let out = run_inbound(&s, "127.0.0.4", "4255550101");
     assert!(!out.status.success(), "an outsider's call was put through");
@@ -453,14 +561,311 @@ fn outsiders_cannot_reach_a_gateway_through_confab() {
     mallory.send(&req);
     let r = mallory.expect_response(&Method::Invite, req.cseq().unwrap().seq, 400..=699);
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
-    let req = invite(&mut mallory, &format!("sip:+12065550100@{DOMAIN};user=phone"));
+    let req = invite(
+        &mut mallory,
+        &format!("sip:+12065550100@{DOMAIN};user=phone"),
+    );
     mallory.send(&req);
     let r = mallory.expect_response(&Method::Invite, req.cseq().unwrap().seq, 400..=699);
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
     // our own user addressing the gateway directly, past the voice routes
     let mut alice = Ua::udp("user0000", s.addr());
     alice.register(300);
-    let r = call(&mut alice, &format!("sip:+12065550100@127.0.0.3:{p2};transport=tcp"));
+    let r = call(
+        &mut alice,
+        &format!("sip:+12065550100@127.0.0.3:{p2};transport=tcp"),
+    );
     assert_eq!(r.status(), Some(403), "{}", first_line(&r));
     assert!(gw2.invites().is_empty(), "nothing reached the gateway");
+}
+
+// ----- the voice policy's call features (part 4) --------------------------------------------
+
+/// Runs cmdlets that change users (not the configuration) and waits until the server has
+/// reloaded its user list.
+fn change_users(s: &Server, script: &str) {
+    let before = s
+        .log_text()
+        .matches("user list reloaded from the store")
+        .count();
+    let (ok, text) = confab_as_admin(s.data(), &["shell", "-c", script]);
+    assert!(ok, "{script}\n{text}");
+    wait_for_user_reload(s, before);
+}
+
+fn wait_for_user_reload(s: &Server, before: usize) {
+    wait_until(
+        "the server reloads its users",
+        Duration::from_secs(15),
+        || {
+            s.log_text()
+                .matches("user list reloaded from the store")
+                .count()
+                > before
+        },
+    );
+}
+
+/// The final answer to INVITE `seq`, waiting up to `within` (provisional answers skipped).
+fn final_within(ua: &mut Ua, seq: u32, within: Duration) -> Message {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("no final answer in time");
+        if let Some(m) = ua.recv_timeout(left) {
+            let is_it = m.status().is_some_and(|st| st >= 200)
+                && m.cseq()
+                    .is_some_and(|c| c.seq == seq && c.method == Method::Invite);
+            if is_it {
+                return m;
+            }
+        }
+    }
+}
+
+/// A call whose answer may take `within` (forwarding after a ring time): its final answer,
+/// acknowledged and hung up like [`call`].
+fn slow_call(ua: &mut Ua, ruri: &str, within: Duration) -> Message {
+    let req = invite(ua, ruri);
+    ua.send(&req);
+    let r = ua.expect_response(&Method::Invite, req.cseq().unwrap().seq, 200..=699);
+    assert_eq!(r.status(), Some(407), "{}", first_line(&r));
+    ua.send(&ack_for(&req, &r));
+    let again = ua.authorize(&req, &r);
+    ua.send(&again);
+    let r = final_within(ua, again.cseq().unwrap().seq, within);
+    end(ua, &again, &r);
+    r
+}
+
+/// In a thread: `ua` rings on the next INVITE (180) until it is CANCELled (200, 487, ACK).
+fn ring_until_cancelled(mut ua: Ua) -> std::thread::JoinHandle<(Ua, Message)> {
+    std::thread::spawn(move || {
+        let inv = ua.expect_request(Method::Invite);
+        let mut ringing = confab_sip::response_to(&inv, 180, None, Some("ringtag"));
+        ringing
+            .headers
+            .push(HeaderName::Contact, format!("<{}>", ua.contact_uri()));
+        ua.send(&ringing);
+        // the ring time may be longer than one expect's wait
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let cancel = loop {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .expect("no CANCEL in time");
+            if let Some(m) = ua.recv_timeout(left) {
+                if m.method() == Some(&Method::Cancel) {
+                    break m;
+                }
+            }
+        };
+        ua.reply(&cancel, 200, "ringtag");
+        ua.reply(&inv, 487, "ringtag");
+        ua.expect_request(Method::Ack);
+        (ua, inv)
+    })
+}
+
+fn voicemail_setup(s: &Server, pv: u16) {
+    s.configure(&format!(
+        "New-CsHostedVoicemailPolicy -Identity VM -Destination 'sip:voicemail@127.0.0.4:{pv};transport=tcp'\n\
+         Grant-CsHostedVoicemailPolicy -Identity sip:user0001@{DOMAIN} -PolicyName VM"
+    ));
+    change_users(
+        s,
+        &format!(
+            "Set-CsUser -Identity sip:user0001@{DOMAIN} -HostedVoiceMail $true\n\
+             Set-CsUserCallForwarding -Identity sip:user0001@{DOMAIN} -UnansweredAfter 5"
+        ),
+    );
+}
+
+#[test]
+fn unanswered_busy_and_declined_calls_go_to_voicemail_with_their_history() {
+    let (p1, p2) = ports();
+    let s = setup(p1, p2);
+    let pv = free_port("127.0.0.4");
+    voicemail_setup(&s, pv);
+    let vm = Gateway::start("127.0.0.4", pv, Answer::Ok);
+    let mut alice = Ua::udp("user0000", s.addr());
+    alice.register(300);
+    let mut bob = Ua::udp("user0001", s.addr());
+    bob.register(300);
+
+    // bob lets it ring: after his 5 s, voicemail takes the call and bob's phone stops
+    let ringing = ring_until_cancelled(bob);
+    let t = Instant::now();
+    let r = slow_call(
+        &mut alice,
+        &format!("sip:user0001@{DOMAIN}"),
+        Duration::from_secs(15),
+    );
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    assert!(t.elapsed() >= Duration::from_secs(5), "{:?}", t.elapsed());
+    let (mut bob, _) = ringing.join().unwrap();
+    let inv = vm.invites();
+    assert_eq!(inv.len(), 1);
+    assert!(
+        inv[0].contains("INVITE sip:voicemail@127.0.0.4:"),
+        "{}",
+        inv[0]
+    );
+    assert!(
+        inv[0].contains(";target=sip%3Auser0001%40example.test;cause=408"),
+        "{}",
+        inv[0]
+    );
+    assert!(
+        inv[0].contains("Diversion: <sip:user0001@example.test>;reason=no-answer"),
+        "{}",
+        inv[0]
+    );
+    assert!(
+        inv[0].contains("History-Info: <sip:user0001@example.test>;index=1"),
+        "{}",
+        inv[0]
+    );
+
+    // busy, then declined: straight to voicemail with those causes
+    for (n, (status, cause, reason)) in [(486, 486, "user-busy"), (603, 487, "deflection")]
+        .into_iter()
+        .enumerate()
+    {
+        let req = invite(&mut alice, &format!("sip:user0001@{DOMAIN}"));
+        alice.send(&req);
+        let chal = alice.expect_response(&Method::Invite, req.cseq().unwrap().seq, 400..=499);
+        alice.send(&ack_for(&req, &chal));
+        let again = alice.authorize(&req, &chal);
+        alice.send(&again);
+        let inv = bob.expect_request(Method::Invite);
+        bob.reply(&inv, status, "bobtag");
+        bob.expect_request(Method::Ack);
+        let r = final_within(
+            &mut alice,
+            again.cseq().unwrap().seq,
+            Duration::from_secs(10),
+        );
+        assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+        end(&mut alice, &again, &r);
+        let all = vm.wait_invites(n + 2);
+        let last = all.last().unwrap();
+        assert!(last.contains(&format!("cause={cause}")), "{all:#?}");
+        assert!(last.contains(&format!("reason={reason}")), "{last}");
+    }
+    assert_eq!(vm.invites().len(), 3);
+}
+
+#[test]
+fn immediate_forwarding_set_by_the_user_over_rest_leaves_through_the_pstn() {
+    let (p1, p2) = ports();
+    let (s, http) = setup_http(p1, p2);
+    let gw2 = Gateway::start("127.0.0.3", p2, Answer::Ok);
+    s.configure("Set-CsVoiceRoute -Identity LocalRoute -PstnGatewayList @{Remove=\"PstnGateway:127.0.0.2\"}");
+    let mut alice = Ua::udp("user0000", s.addr());
+    alice.register(300);
+    // bob sets his own forwarding with his SIP password
+    let before = s
+        .log_text()
+        .matches("user list reloaded from the store")
+        .count();
+    let url = format!("http://127.0.0.1:{http}/api/v1/me/forwarding");
+    let auth = basic_auth(&format!("user0001@{DOMAIN}:pw-user0001"));
+    let r = ureq::put(&url)
+        .set("Authorization", &auth)
+        .send_json(serde_json::json!({"immediate": "tel:+12065550199"}))
+        .expect("PUT /api/v1/me/forwarding");
+    assert_eq!(r.status(), 200);
+    // a wrong password changes nothing
+    let bad = basic_auth(&format!("user0001@{DOMAIN}:wrong"));
+    match ureq::put(&url)
+        .set("Authorization", &bad)
+        .send_json(serde_json::json!({"immediate": "voicemail"}))
+    {
+        Err(ureq::Error::Status(code, _)) => assert_eq!(code, 401),
+        other => panic!("{other:?}"),
+    }
+    wait_for_user_reload(&s, before);
+    let r = call(&mut alice, &format!("sip:user0001@{DOMAIN}"));
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let inv = gw2.invites();
+    assert_eq!(inv.len(), 1);
+    assert!(
+        inv[0].contains("INVITE sip:12065550199@127.0.0.3:"),
+        "{}",
+        inv[0]
+    );
+    // the trunk does not forward call history (ForwardCallHistory $false)
+    assert!(!inv[0].contains("Diversion:"), "{}", inv[0]);
+    // the policy's AllowCallForwarding $false: the call rings bob instead
+    s.configure("Set-CsVoicePolicy -Identity Global -AllowCallForwarding $false");
+    let mut bob = Ua::udp("user0001", s.addr());
+    bob.register(300);
+    let answer = std::thread::spawn(move || {
+        let inv = bob.expect_request(Method::Invite);
+        bob.reply(&inv, 200, "bobtag");
+        inv
+    });
+    let req = invite(&mut alice, &format!("sip:user0001@{DOMAIN}"));
+    let (_, r) = place(&mut alice, req);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    answer.join().unwrap();
+    assert_eq!(gw2.invites().len(), 1);
+}
+
+#[test]
+fn simultaneous_ring_and_team_call_ring_with_the_user() {
+    let (p1, p2) = ports();
+    let s = setup(p1, p2);
+    let gw1 = Gateway::start("127.0.0.2", p1, Answer::Ok);
+    let gw2 = Gateway::start("127.0.0.3", p2, Answer::Ok);
+    change_users(
+        &s,
+        &format!(
+            "Set-CsUserCallForwarding -Identity sip:user0001@{DOMAIN} -SimulRing tel:+12065550199 -Team sip:user0003@{DOMAIN}"
+        ),
+    );
+    let mut alice = Ua::udp("user0000", s.addr());
+    alice.register(300);
+    let mut bob = Ua::udp("user0001", s.addr());
+    bob.register(300);
+    let mut carol = Ua::udp("user0003", s.addr());
+    carol.register(300);
+    let bob_rings = ring_until_cancelled(bob);
+    let carol_rings = ring_until_cancelled(carol);
+    // the number answers: bob's and carol's phones stop ringing
+    let r = slow_call(
+        &mut alice,
+        &format!("sip:user0001@{DOMAIN}"),
+        Duration::from_secs(10),
+    );
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let (mut bob, bob_inv) = bob_rings.join().unwrap();
+    let (_, carol_inv) = carol_rings.join().unwrap();
+    assert!(
+        first_line(&carol_inv).contains("user0003"),
+        "{}",
+        first_line(&carol_inv)
+    );
+    assert!(
+        first_line(&bob_inv).contains("user0001"),
+        "{}",
+        first_line(&bob_inv)
+    );
+    assert_eq!(
+        gw1.invites().len() + gw2.invites().len(),
+        1,
+        "the number rang once"
+    );
+    // AllowSimulRing and EnableTeamCall $false: only bob rings
+    s.configure("Set-CsVoicePolicy -Identity Global -AllowSimulRing $false -EnableTeamCall $false");
+    let answer = std::thread::spawn(move || {
+        let inv = bob.expect_request(Method::Invite);
+        bob.reply(&inv, 200, "bobtag");
+    });
+    let req = invite(&mut alice, &format!("sip:user0001@{DOMAIN}"));
+    let (_, r) = place(&mut alice, req);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    answer.join().unwrap();
+    assert_eq!(gw1.invites().len() + gw2.invites().len(), 1);
 }

@@ -322,11 +322,6 @@ impl PinPolicy {
     }
 }
 
-/// Why the enterprise-voice settings do nothing yet (issue #17 part 3 writes the routing).
-pub const NO_VOICE_ROUTING: crate::Enforcement = NotEnforced(
-    "confab does not route calls to phone numbers yet (enterprise voice routing is not written): the value is checked and stored only",
-);
-
 /// A normalization rule of a dial plan (made by New-CsVoiceNormalizationRule; its Identity
 /// is `<plan scope>/<Name>`). The list's order is the rules' Priority (0 first).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -428,11 +423,11 @@ document! {
     name: String = String::new() => "Name", text(256), Informational;
     description: String = String::new() => "Description", text(1024), Informational;
     pstn_usages: Vec<String> = vec![] => "PstnUsages", StrList, Enforced("a user's calls to numbers try these usages in order (crates/server/src/voice/routing.rs)");
-    allow_simul_ring: bool = true => "AllowSimulRing", Bool, NO_VOICE_ROUTING;
-    allow_call_forwarding: bool = true => "AllowCallForwarding", Bool, NO_VOICE_ROUTING;
+    allow_simul_ring: bool = true => "AllowSimulRing", Bool, Enforced("a user's simultaneous ring rings only when this is $true, at call time (crates/server/src/voice/features.rs) and when set (confab_admin::forwarding)");
+    allow_call_forwarding: bool = true => "AllowCallForwarding", Bool, Enforced("a user's immediate, unanswered and busy forwarding (to anything but voicemail) apply only when this is $true (crates/server/src/voice/features.rs, confab_admin::forwarding)");
     allow_pstn_rerouting: bool = true => "AllowPSTNReRouting", Bool, NotEnforced("confab has no WAN between sites: calls to our users never go through the PSTN");
     enable_delegation: bool = true => "EnableDelegation", Bool, NotEnforced("confab has no delegates");
-    enable_team_call: bool = true => "EnableTeamCall", Bool, NO_VOICE_ROUTING;
+    enable_team_call: bool = true => "EnableTeamCall", Bool, Enforced("a user's team members ring only when this is $true (crates/server/src/voice/features.rs, confab_admin::forwarding)");
     enable_call_transfer: bool = true => "EnableCallTransfer", Bool, NotEnforced("confab relays REFER between endpoints and does not stop transfers");
     enable_call_park: bool = false => "EnableCallPark", Bool,
         NotEnforced("confab has no call park");
@@ -444,9 +439,9 @@ document! {
     call_forwarding_simul_ring_usage_type: CallForwardingSimulRingUsageType =
         CallForwardingSimulRingUsageType::VoicePolicyUsage
         => "CallForwardingSimulRingUsageType", Enum(CallForwardingSimulRingUsageType::VALUES),
-        NO_VOICE_ROUTING;
+        Enforced("forwarding and simultaneous ring to a number use the policy's usages, CustomCallForwardingSimulRingUsages, or no PSTN at all (InternalOnly) (crates/server/src/voice/features.rs)");
     custom_call_forwarding_simul_ring_usages: Vec<String> = vec![]
-        => "CustomCallForwardingSimulRingUsages", StrList, NO_VOICE_ROUTING;
+        => "CustomCallForwardingSimulRingUsages", StrList, Enforced("with CallForwardingSimulRingUsageType CustomUsage, the usages of forwarding and simultaneous ring to numbers (crates/server/src/voice/features.rs)");
     enable_voicemail_escape_timer: bool = false => "EnableVoicemailEscapeTimer", Bool,
         NotEnforced("confab does not detect a mobile's voicemail answering a simultaneous ring");
     pstn_voicemail_escape_timer: i64 = 1500 => "PSTNVoicemailEscapeTimer", int(0, 8000),
@@ -543,7 +538,7 @@ document! {
     rtcp_calls_on_hold: bool = true => "RTCPCallsOnHold", Bool,
         NotEnforced("confab relays signalling only and does not touch the media of calls");
     forward_pai: bool = false => "ForwardPAI", Bool, Enforced("the gateway gets P-Asserted-Identity with the caller's LineURI number (crates/server/src/voice/routing.rs)");
-    forward_call_history: bool = false => "ForwardCallHistory", Bool, NO_VOICE_ROUTING;
+    forward_call_history: bool = false => "ForwardCallHistory", Bool, Enforced("a forwarded call reaches this gateway with Diversion and History-Info only when $true (crates/server/src/voice/features.rs)");
     outbound_translation_rules_list: Vec<OutboundTranslationRule> = vec![]
         => "OutboundTranslationRulesList",
         ObjList { key: "Name", made_by: "New-CsOutboundTranslationRule" },

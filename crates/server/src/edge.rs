@@ -205,7 +205,10 @@ pub(crate) fn in_force<T: Document>(docs: &[(String, T)], at: &Placement) -> T {
 }
 
 /// Per-user policies by lower-case tag name.
-pub(crate) fn per_user<T: Document, V>(docs: &[(String, T)], f: impl Fn(&T) -> V) -> HashMap<String, V> {
+pub(crate) fn per_user<T: Document, V>(
+    docs: &[(String, T)],
+    f: impl Fn(&T) -> V,
+) -> HashMap<String, V> {
     docs.iter()
         .filter_map(|(id, d)| match policy::Scope::of(id) {
             policy::Scope::Tag(t) => Some((t.to_ascii_lowercase(), f(d))),

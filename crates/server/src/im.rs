@@ -192,7 +192,9 @@ impl Core {
         self.txn_count
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(to = aor, id = m.id, "delivering stored message");
-        self.proxy(&mut shard, shard_idx, &key, req, &src, targets, None, now, out);
+        self.proxy(
+            &mut shard, shard_idx, &key, req, &src, targets, None, now, out,
+        );
         self.unlock_and_run(shard, now, out);
     }
 

@@ -196,7 +196,10 @@ impl Core {
                 self.start_alternative(shard, shard_idx, pid, next, now, out);
             }
         }
-        let started = shard.proxies.get(&pid).is_some_and(|c| !c.branches.is_empty());
+        let started = shard
+            .proxies
+            .get(&pid)
+            .is_some_and(|c| !c.branches.is_empty());
         if !started {
             // nothing could be sent: a plan may still have somewhere to go
             if self.plan_on_no_branch(shard, shard_idx, pid, now, out) {
@@ -265,7 +268,11 @@ impl Core {
         }
         if let Some(caller_token) = &caller_token {
             let call_id = fwd.call_id().map_or("", |c| c.as_str()).to_string();
-            let tag = fwd.from_hdr().and_then(|f| f.tag()).unwrap_or("").to_string();
+            let tag = fwd
+                .from_hdr()
+                .and_then(|f| f.tag())
+                .unwrap_or("")
+                .to_string();
             if ingress != egress || t.flow {
                 // RFC 5658 double Record-Route: one entry per side.
                 let callee_token =
@@ -467,7 +474,9 @@ impl Core {
             if all_done && !ctx.final_sent {
                 let best_status = ctx.best.as_ref().map_or(408, |b| b.status().unwrap_or(500));
                 // the call plan's next step (busy, declined, unanswered: forwarding, voicemail)
-                if !ctx.cancelled && self.plan_on_failure(shard, shard_idx, pid, best_status, now, out) {
+                if !ctx.cancelled
+                    && self.plan_on_failure(shard, shard_idx, pid, best_status, now, out)
+                {
                     self.forget_if_done(shard, pid);
                     return;
                 }

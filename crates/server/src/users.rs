@@ -21,6 +21,10 @@ pub struct UserCred {
     pub line_uri: Option<String>,
     /// EnterpriseVoiceEnabled: the user may call phone numbers.
     pub enterprise_voice: bool,
+    /// The user's call forwarding settings (None: the defaults).
+    pub forwarding: Option<Arc<confab_voice::CallForwarding>>,
+    /// HostedVoiceMail: unanswered, busy and declined calls go to voicemail.
+    pub hosted_voicemail: bool,
 }
 
 pub fn user_key(user: &str, domain: &str) -> String {
@@ -108,6 +112,12 @@ impl UserCache {
                     ha1_md5_at: u.ha1_md5_at,
                     line_uri: u.line_uri,
                     enterprise_voice: u.enterprise_voice_enabled,
+                    forwarding: Some(confab_voice::CallForwarding::from_stored(
+                        u.call_forwarding.as_deref(),
+                    ))
+                    .filter(|f| !f.is_default())
+                    .map(Arc::new),
+                    hosted_voicemail: u.hosted_voicemail,
                 }),
             );
         }

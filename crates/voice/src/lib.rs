@@ -13,8 +13,8 @@ pub mod plan;
 pub mod route;
 pub mod translate;
 
-pub use forwarding::{CallForwarding, ForwardTarget};
 pub use dotnet::{check_translation, compiled, Pattern, PatternError};
+pub use forwarding::{CallForwarding, ForwardTarget};
 pub use normalize::{normalize, voice_regex, Normalized, Rule};
 pub use plan::{dialed_number, pstn_legs, CallerId, Leg};
 pub use route::{candidates, fails_over, Candidate, Route};

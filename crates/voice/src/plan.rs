@@ -53,7 +53,10 @@ pub fn pstn_legs(
             if legs.iter().any(|l| l.gateway.eq_ignore_ascii_case(gw)) {
                 continue; // each gateway once: one that failed is not asked again
             }
-            let caller_id = match (c.route.suppress_caller_id, c.route.alternate_caller_id.trim()) {
+            let caller_id = match (
+                c.route.suppress_caller_id,
+                c.route.alternate_caller_id.trim(),
+            ) {
                 (false, _) => CallerId::Keep,
                 (true, "") => CallerId::Suppress,
                 (true, alt) => CallerId::Replace(alt.to_string()),
@@ -125,19 +128,40 @@ mod tests {
     #[test]
     fn legs_follow_usages_priorities_and_rotate_gateways() {
         let routes = vec![
-            route("Intl", r"^\+(?!1)\d+$", "International", &["PstnGateway:c"], 0),
+            route(
+                "Intl",
+                r"^\+(?!1)\d+$",
+                "International",
+                &["PstnGateway:c"],
+                0,
+            ),
             route("Local2", r"^\+1\d{10}$", "Local", &["PstnGateway:b"], 2),
-            route("Local1", r"^\+1\d{10}$", "Local", &["PstnGateway:a", "PstnGateway:b"], 1),
+            route(
+                "Local1",
+                r"^\+1\d{10}$",
+                "Local",
+                &["PstnGateway:a", "PstnGateway:b"],
+                1,
+            ),
         ];
         let usages = vec!["Local".to_string(), "International".to_string()];
         let plus = |_: &str, n: &str| n.trim_start_matches('+').to_string();
         let legs = pstn_legs(&usages, &routes, "+14255550100", 0, plus);
-        let gws: Vec<_> = legs.iter().map(|l| (l.route.as_str(), l.gateway.as_str())).collect();
+        let gws: Vec<_> = legs
+            .iter()
+            .map(|l| (l.route.as_str(), l.gateway.as_str()))
+            .collect();
         // Local1 by Priority first (a then b), Local2's b already asked
-        assert_eq!(gws, [("Local1", "PstnGateway:a"), ("Local1", "PstnGateway:b")]);
+        assert_eq!(
+            gws,
+            [("Local1", "PstnGateway:a"), ("Local1", "PstnGateway:b")]
+        );
         assert_eq!(legs[0].number, "14255550100");
         let next = pstn_legs(&usages, &routes, "+14255550100", 1, plus);
-        assert_eq!(next[0].gateway, "PstnGateway:b", "the next call starts at the next gateway");
+        assert_eq!(
+            next[0].gateway, "PstnGateway:b",
+            "the next call starts at the next gateway"
+        );
         let intl = pstn_legs(&usages, &routes, "+441234567", 0, plus);
         assert_eq!(intl.len(), 1);
         assert_eq!(intl[0].usage, "International");
@@ -149,7 +173,11 @@ mod tests {
         let mut r = route("R", r"^\+", "U", &["g"], 0);
         r.suppress_caller_id = true;
         let u = vec!["U".to_string()];
-        let id = |r: &Route| pstn_legs(&u, std::slice::from_ref(r), "+1", 0, |_, n| n.into())[0].caller_id.clone();
+        let id = |r: &Route| {
+            pstn_legs(&u, std::slice::from_ref(r), "+1", 0, |_, n| n.into())[0]
+                .caller_id
+                .clone()
+        };
         assert_eq!(id(&r), CallerId::Suppress);
         r.alternate_caller_id = "+14255550000".into();
         assert_eq!(id(&r), CallerId::Replace("+14255550000".into()));
@@ -161,8 +189,14 @@ mod tests {
     fn dialled_numbers() {
         assert_eq!(dialed_number("+1-425-555-0100").unwrap(), "+14255550100");
         assert_eq!(dialed_number("(425)555.0100").unwrap(), "4255550100");
-        assert_eq!(dialed_number("+14255550100;ext=100").unwrap(), "+14255550100;ext=100");
-        assert_eq!(dialed_number("2000;phone-context=example.test").unwrap(), "2000");
+        assert_eq!(
+            dialed_number("+14255550100;ext=100").unwrap(),
+            "+14255550100;ext=100"
+        );
+        assert_eq!(
+            dialed_number("2000;phone-context=example.test").unwrap(),
+            "2000"
+        );
         assert_eq!(dialed_number("*86#").unwrap(), "*86#");
         for bad in ["alice", "", "+", "1+2", "12a", "+1;ext=x", &"1".repeat(40)] {
             assert!(dialed_number(bad).is_none(), "{bad}");

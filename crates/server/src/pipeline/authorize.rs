@@ -39,7 +39,9 @@ impl Core {
         let p = self.policies.get();
         // PSTN gateways are reached through voice routes only (a user's voice policy decides
         // who may call which numbers), never by addressing them directly
-        if let (Destination::Route(d) | Destination::Address(d), Kind::Initial) = (&req.dest, req.kind) {
+        if let (Destination::Route(d) | Destination::Address(d), Kind::Initial) =
+            (&req.dest, req.kind)
+        {
             if !matches!(origin, Origin::TrustedPeer) && p.voice().is_gateway_address(d) {
                 tracing::info!(src = %src.remote, gateway = %d.addr, "refused a request addressed straight to a PSTN gateway");
                 return Err(Verdict::reply(
@@ -54,8 +56,15 @@ impl Core {
                 // a gateway (or a trusted peer) brings calls in to our numbers only; calls
                 // from one gateway out through another (inter-trunk routing) are not made
                 Origin::Gateway(_) | Origin::TrustedPeer => {
-                    tracing::info!(?origin, %number, "an inbound call for a number no user has");
-                    return Err(Verdict::reply(404, format!("No user has the number {number}")));
+                    let by = match origin {
+                        Origin::Gateway(g) => g.as_str(),
+                        _ => "a trusted peer",
+                    };
+                    tracing::info!(%by, %number, "an inbound call for a number no user has");
+                    return Err(Verdict::reply(
+                        404,
+                        format!("No user has the number {number}"),
+                    ));
                 }
                 _ => {
                     tracing::info!(src = %src.remote, ?origin, %number, "refused a call to a phone number from outside");

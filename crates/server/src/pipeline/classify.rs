@@ -304,7 +304,9 @@ impl Core {
         } else {
             self.default_domain()
         };
-        let phone = ruri.param("user").is_some_and(|u| u.eq_ignore_ascii_case("phone"));
+        let phone = ruri
+            .param("user")
+            .is_some_and(|u| u.eq_ignore_ascii_case("phone"));
         if !phone && self.users.get(user, domain).is_some() {
             return None; // a user whose name is digits
         }

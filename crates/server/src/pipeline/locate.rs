@@ -64,6 +64,25 @@ impl Core {
                     }));
                 }
                 let bindings = self.location.lookup(&aor, now);
+                // a call: the user's forwarding, simultaneous ring, team and voicemail
+                if req.method == Method::Invite
+                    && !req.claims_dialog
+                    && (u.forwarding.is_some() || u.hosted_voicemail)
+                {
+                    let caller = match origin {
+                        Origin::LocalUser(k) => Some(k.as_str()),
+                        _ => None,
+                    };
+                    let (targets, plan) =
+                        self.user_call(&u, Target::for_bindings(bindings), caller, now);
+                    let nothing_later = plan
+                        .as_ref()
+                        .is_none_or(|p| p.delayed.is_empty() && p.unanswered.is_empty());
+                    if targets.is_empty() && nothing_later {
+                        return Err(Verdict::reply(480, "Temporarily Unavailable"));
+                    }
+                    return Ok(Located::Call(targets, plan));
+                }
                 if bindings.is_empty() {
                     if req.method == Method::Message && !req.claims_dialog {
                         return Ok(Located::Service(Service::StoreOffline(u)));
@@ -77,10 +96,14 @@ impl Core {
                 Ok(Located::Proxy(targets))
             }
             Destination::Phone(number) => match origin {
-                Origin::LocalUser(caller) => {
-                    Ok(Located::Call(vec![self.pstn_targets(caller, number)?], None))
-                }
-                _ => Err(Verdict::reply(403, "Phone numbers are called by signed-in Enterprise Voice users")),
+                Origin::LocalUser(caller) => Ok(Located::Call(
+                    vec![self.pstn_targets(caller, number)?],
+                    None,
+                )),
+                _ => Err(Verdict::reply(
+                    403,
+                    "Phone numbers are called by signed-in Enterprise Voice users",
+                )),
             },
             Destination::Attendant(id, lang) => Ok(Located::Service(Service::Attendant {
                 access: (id.clone(), lang.clone()),

@@ -27,21 +27,22 @@ pub(crate) struct CallPlan {
     pub(crate) delayed: Vec<(Duration, Option<Target>)>,
     /// Ring this long before going to `unanswered` (None: ring until the callee answers).
     pub(crate) no_answer: Option<Duration>,
-    /// Where a call nobody answered goes (forwarding on no answer, voicemail).
-    pub(crate) unanswered: Option<Target>,
+    /// Where a call nobody answered goes (forwarding on no answer, voicemail): started
+    /// together, each with its own failover.
+    pub(crate) unanswered: Vec<Target>,
     /// Where a call goes when the callee is busy (486).
-    pub(crate) busy: Option<Target>,
+    pub(crate) busy: Vec<Target>,
     /// Where a call goes when the callee declines (603).
-    pub(crate) declined: Option<Target>,
+    pub(crate) declined: Vec<Target>,
 }
 
 impl CallPlan {
     /// The call has gone somewhere else: no other hand-off after this one.
     fn handed_off(&mut self) {
         self.no_answer = None;
-        self.unanswered = None;
-        self.busy = None;
-        self.declined = None;
+        self.unanswered.clear();
+        self.busy.clear();
+        self.declined.clear();
         for d in &mut self.delayed {
             d.1 = None;
         }
@@ -132,22 +133,26 @@ impl Core {
             return false;
         };
         let next = match status {
-            486 => plan.busy.take(),
-            603 => plan.declined.take(),
+            486 => std::mem::take(&mut plan.busy),
+            603 => std::mem::take(&mut plan.declined),
             // 600 Busy Everywhere ends the call; the rest (480, 408, 404, 5xx...) is a call
             // nobody answered
-            600..=699 => None,
-            _ => plan.unanswered.take(),
+            600..=699 => vec![],
+            _ => std::mem::take(&mut plan.unanswered),
         };
-        let Some(next) = next else {
+        if next.is_empty() {
             return false;
-        };
+        }
         plan.handed_off();
         tracing::info!(status, "call handed off (forwarding or voicemail)");
         if let Some(ctx) = shard.proxies.get_mut(&pid) {
-            ctx.best = None; // the new branch's answer is the call's
+            ctx.best = None; // the new branches' answers are the call's
         }
-        self.start_alternative(shard, shard_idx, pid, next, now, out)
+        let mut started = false;
+        for t in next {
+            started |= self.start_alternative(shard, shard_idx, pid, t, now, out);
+        }
+        started
     }
 
     /// No first branch could be sent (or there was none: the user is offline): the plan's
@@ -186,7 +191,7 @@ impl Core {
             .filter(|(_, d)| d.1.is_some())
             .map(|(i, d)| (now + d.0, CallTimer::Delayed(i)))
             .collect();
-        if let (Some(d), true) = (plan.no_answer, plan.unanswered.is_some()) {
+        if let (Some(d), false) = (plan.no_answer, plan.unanswered.is_empty()) {
             at.push((now + d, CallTimer::NoAnswer));
         }
         for (when, t) in at {
@@ -211,7 +216,10 @@ impl Core {
         });
         if on {
             let after = Duration::from_secs(self.cfg.voice.fast_failover_secs);
-            shard.schedule(now + after, TimerRef::Call(pid, CallTimer::FastFailover(idx)));
+            shard.schedule(
+                now + after,
+                TimerRef::Call(pid, CallTimer::FastFailover(idx)),
+            );
         }
     }
 
@@ -254,12 +262,13 @@ impl Core {
                 }
             }
             CallTimer::NoAnswer => {
-                let Some(next) = ctx.plan.as_mut().and_then(|p| {
-                    let n = p.unanswered.take()?;
-                    p.handed_off();
-                    Some(n)
-                }) else {
-                    return;
+                let next = match ctx.plan.as_mut() {
+                    Some(p) if !p.unanswered.is_empty() => {
+                        let n = std::mem::take(&mut p.unanswered);
+                        p.handed_off();
+                        n
+                    }
+                    _ => return,
                 };
                 tracing::info!("call not answered in time: handed off");
                 let pending = ctx.pending_branches(None);
@@ -270,7 +279,9 @@ impl Core {
                 for (i, k) in pending {
                     self.cancel_branch(shard, shard_idx, pid, i, &k, now, out);
                 }
-                self.start_alternative(shard, shard_idx, pid, next, now, out);
+                for t in next {
+                    self.start_alternative(shard, shard_idx, pid, t, now, out);
+                }
             }
             CallTimer::Delayed(i) => {
                 let Some(next) = ctx

@@ -6,10 +6,13 @@
 //! - `routing.rs`: where a call to a number goes — the caller's (or the gateway's) dial
 //!   plan, reverse number lookup, the PSTN legs of the caller's voice policy (confab-voice,
 //!   the same code as the Test- cmdlets), the gateways' Request-URIs and caller ID;
+//! - `features.rs`: the voice policy's call features for calls to our users (forwarding,
+//!   simultaneous ring, team call, hosted voicemail);
 //! - `calls.rs`: the call plan a proxied call carries (failover between gateways, Lync's
 //!   fast failover timer) and its timers.
 
 pub(crate) mod calls;
+pub(crate) mod features;
 pub(crate) mod routing;
 
 pub(crate) use calls::CallPlan;
@@ -77,9 +80,15 @@ pub struct VoiceSet {
 fn for_gateway<T: policy::Document + Clone>(docs: &[(String, T)], gw: &str, at: &Placement) -> T {
     docs.iter()
         .find(|(id, _)| {
-            let id = id.strip_prefix("Service:").or_else(|| id.strip_prefix("service:")).unwrap_or(id);
-            id.get(..11).is_some_and(|p| p.eq_ignore_ascii_case("PstnGateway"))
-                && id[11..].strip_prefix(':').is_some_and(|g| g.eq_ignore_ascii_case(gw))
+            let id = id
+                .strip_prefix("Service:")
+                .or_else(|| id.strip_prefix("service:"))
+                .unwrap_or(id);
+            id.get(..11)
+                .is_some_and(|p| p.eq_ignore_ascii_case("PstnGateway"))
+                && id[11..]
+                    .strip_prefix(':')
+                    .is_some_and(|g| g.eq_ignore_ascii_case(gw))
         })
         .map(|(_, d)| d.clone())
         .unwrap_or_else(|| in_force(docs, at))
@@ -93,7 +102,11 @@ impl VoiceSet {
         let rules = confab_voice::documents::normalization_rules;
         let mut gateways = vec![];
         for (id, g) in typed::<policy::PstnGateway>(docs) {
-            let address = if g.address.trim().is_empty() { id.as_str() } else { g.address.trim() };
+            let address = if g.address.trim().is_empty() {
+                id.as_str()
+            } else {
+                g.address.trim()
+            };
             let Ok(ip) = address.trim_matches(['[', ']']).parse::<IpAddr>() else {
                 tracing::warn!(gateway = %id, address, "PSTN gateway skipped: its Address must be an IP address (no DNS)");
                 continue;
@@ -154,7 +167,10 @@ impl VoiceSet {
             return None;
         }
         let ip = match remote.ip() {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
         self.gateways

@@ -20,7 +20,12 @@ static ROTATE: AtomicUsize = AtomicUsize::new(0);
 impl Core {
     /// The destination of a call to the dialled number `raw` (a URI's user part), or None
     /// when `raw` is not a number.
-    pub(crate) fn phone_destination(&self, raw: &str, src: &Source, sender: &Sender) -> Option<Destination> {
+    pub(crate) fn phone_destination(
+        &self,
+        raw: &str,
+        src: &Source,
+        sender: &Sender,
+    ) -> Option<Destination> {
         let dialed = confab_voice::dialed_number(raw)?;
         let p = self.policies.get();
         let rules = match p.voice().gateway_at(src.transport, src.remote) {
@@ -44,10 +49,16 @@ impl Core {
     /// numbers or no route matches.
     pub(crate) fn pstn_targets(&self, caller: &str, number: &str) -> Result<Target, Verdict> {
         let Some((user, domain)) = caller.rsplit_once('@') else {
-            return Err(Verdict::reply(403, "Only Enterprise Voice users call phone numbers"));
+            return Err(Verdict::reply(
+                403,
+                "Only Enterprise Voice users call phone numbers",
+            ));
         };
         let Some(u) = self.users.get(user, domain) else {
-            return Err(Verdict::reply(403, "Only Enterprise Voice users call phone numbers"));
+            return Err(Verdict::reply(
+                403,
+                "Only Enterprise Voice users call phone numbers",
+            ));
         };
         if !u.enterprise_voice {
             return Err(Verdict::reply(
@@ -125,7 +136,9 @@ impl Core {
                     let n = n.split(';').next().unwrap_or(n);
                     edits.from = Some(number_uri(n));
                     if g.forward_pai {
-                        edits.set.push(("P-Asserted-Identity", format!("<tel:{n}>")));
+                        edits
+                            .set
+                            .push(("P-Asserted-Identity", format!("<tel:{n}>")));
                     }
                 }
             }
