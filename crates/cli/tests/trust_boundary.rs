@@ -226,7 +226,8 @@ fn no_open_relay() {
     let victim = Victim::new();
     let v = victim.addr();
     let mut attacker = Ua::udp("mallory", s.addr());
-    let cases: Vec<(&str, String, String, Vec<(HeaderName, String)>)> = vec![
+    type Case<'a> = (&'a str, String, String, Vec<(HeaderName, String)>);
+    let cases: Vec<Case> = vec![
         (
             "Route to another host",
             format!("sip:x@{}", host_port(&v)),

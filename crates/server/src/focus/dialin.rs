@@ -220,7 +220,7 @@ impl Core {
                 let mut r = response_to(msg, 200, None, Some(&random_token(10)));
                 r.headers.push(HeaderName::Allow, ALLOW);
                 r.headers.push(HeaderName::Accept, "application/sdp");
-                return Verdict::Respond(r);
+                return Verdict::Respond(Box::new(r));
             }
             Some(Method::Ack) => return Verdict::Drop,
             Some(Method::Bye | Method::Cancel | Method::Info) => {
@@ -230,7 +230,7 @@ impl Core {
                 let mut r = self.error_response(msg, 405, "Method Not Allowed");
                 r.headers
                     .push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO");
-                return Verdict::Respond(r);
+                return Verdict::Respond(Box::new(r));
             }
         }
         let (Some(media), Some(_)) = (self.focus.media.as_ref(), self.store.as_ref()) else {

@@ -413,7 +413,7 @@ impl Core {
             fix_to(&mut resp, msg);
         }
         self.flush_locked(shard, sends, out);
-        Verdict::Respond(resp)
+        Verdict::Respond(Box::new(resp))
     }
 
     /// REST: has the focus call `target` into live meeting `key` (the caller, a leader of

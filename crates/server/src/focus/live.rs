@@ -97,7 +97,7 @@ impl Core {
         };
         sends.requests.extend(sent);
         self.flush_locked(shard, sends, out);
-        Verdict::Respond(resp)
+        Verdict::Respond(Box::new(resp))
     }
 
     /// The roster and lobby of a live meeting (for REST and the CLI).

@@ -568,7 +568,7 @@ impl Core {
                     src,
                 );
                 r.headers.push(HeaderName::Accept, "application/sdp");
-                Verdict::Respond(r)
+                Verdict::Respond(Box::new(r))
             }
             Some(Method::Subscribe) => {
                 self.conference_subscribe(shard, msg, &conf, &caller, src, now, out)
@@ -582,7 +582,7 @@ impl Core {
             _ => {
                 let mut r = self.error_response(msg, 405, "Method Not Allowed");
                 r.headers.push(HeaderName::Allow, ALLOW);
-                Verdict::Respond(r)
+                Verdict::Respond(Box::new(r))
             }
         }
     }
@@ -627,7 +627,7 @@ impl Core {
             Err(Verdict::Reply(s, r)) => {
                 self.reply(&mut shard, key, req, s, r.as_deref(), now, out)
             }
-            Err(Verdict::Respond(r)) => self.respond(&mut shard, key, r, now, out),
+            Err(Verdict::Respond(r)) => self.respond(&mut shard, key, *r, now, out),
             Err(_) => self.remove_server(&mut shard, key),
         }
         self.unlock_and_run(shard, now, out);
@@ -848,7 +848,7 @@ impl Core {
                 _ => {
                     let mut r = self.error_response(msg, 405, "Method Not Allowed");
                     r.headers.push(HeaderName::Allow, ALLOW);
-                    Verdict::Respond(r)
+                    Verdict::Respond(Box::new(r))
                 }
             }
         };
@@ -927,7 +927,7 @@ impl Core {
         if changed && !lobby {
             self.roster_changed(st, conf_key, &[id], &[], now, sends);
         }
-        Verdict::Respond(resp)
+        Verdict::Respond(Box::new(resp))
     }
 
     /// Takes a participant out: its leg closed, its subscriptions ended, the roster told;

@@ -66,7 +66,7 @@ impl Core {
         {
             let mut r = self.error_response(msg, 489, "Bad Event");
             r.headers.push(HeaderName::AllowEvents, "conference");
-            return Verdict::Respond(r);
+            return Verdict::Respond(Box::new(r));
         }
         let expires = msg
             .header(&HeaderName::Expires)
@@ -118,7 +118,7 @@ impl Core {
         };
         // the 200 first (on the transaction), then the first NOTIFY (a job run after it)
         self.flush_locked(shard, sends, out);
-        Verdict::Respond(resp)
+        Verdict::Respond(Box::new(resp))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -146,7 +146,7 @@ impl Core {
             let mut r = self.focus_response(msg, 200, None, tag, &uri, src);
             fix_to(&mut r, msg);
             r.headers.push(HeaderName::Expires, "0");
-            return Verdict::Respond(r);
+            return Verdict::Respond(Box::new(r));
         }
         let expires = expires.clamp(SUB_MIN, SUB_MAX);
         if let Some(s) = c.subs.iter_mut().find(|s| s.id == sid) {
@@ -156,7 +156,7 @@ impl Core {
         let mut r = self.focus_response(msg, 200, None, tag, &uri, src);
         fix_to(&mut r, msg);
         r.headers.push(HeaderName::Expires, expires.to_string());
-        Verdict::Respond(r)
+        Verdict::Respond(Box::new(r))
     }
 
     pub(super) fn end_subscription(

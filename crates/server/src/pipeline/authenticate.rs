@@ -84,7 +84,7 @@ impl Core {
                         }
                         Ok(Origin::LocalUser(proven))
                     }
-                    AuthResult::Respond(r) => Err(Verdict::Respond(r)),
+                    AuthResult::Respond(r) => Err(Verdict::Respond(Box::new(r))),
                 }
             }
             Sender::Foreign { domain, .. } => {
@@ -168,9 +168,10 @@ impl Core {
                     "Digest responses without qop=auth are not accepted",
                 ));
             }
-            if !digest_uri_matches(&creds.uri, msg.uri().map(|u| u.as_str()).unwrap_or(""))
-                && !(self.cfg.auth.accept_server_digest_uri && self.names_us(&creds.uri))
-            {
+            let uri_ok =
+                digest_uri_matches(&creds.uri, msg.uri().map(|u| u.as_str()).unwrap_or(""))
+                    || (self.cfg.auth.accept_server_digest_uri && self.names_us(&creds.uri));
+            if !uri_ok {
                 tracing::info!(user = %who, %ip, uri = %creds.uri, "digest uri is not the Request-URI");
                 return AuthResult::Respond(self.error_response(
                     msg,

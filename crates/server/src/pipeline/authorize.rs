@@ -165,12 +165,12 @@ impl Core {
             if level == Level::Blocked {
                 tracing::info!("request from a blocked sender refused as if offline");
                 return Err(if req.method == Method::Message {
-                    Verdict::Respond(response_to(
+                    Verdict::Respond(Box::new(response_to(
                         msg,
                         202,
                         Some("Accepted (stored for delivery)"),
                         Some(&random_token(10)),
-                    ))
+                    )))
                 } else {
                     Verdict::reply(480, "Temporarily Unavailable")
                 });

@@ -116,7 +116,7 @@ impl Core {
             Destination::FocusDialog => Ok(Some(Service::FocusDialog)),
             Destination::Server => {
                 if let Some(bad) = unsupported(msg, &HeaderName::Require) {
-                    return Err(Verdict::Respond(unsupported_response(msg, &bad)));
+                    return Err(Verdict::Respond(Box::new(unsupported_response(msg, &bad))));
                 }
                 Ok(Some(match &req.method {
                     Method::Register => Service::Register,
@@ -136,7 +136,7 @@ impl Core {
             return Err(Verdict::Reply(483, None));
         }
         if let Some(bad) = unsupported(msg, &HeaderName::ProxyRequire) {
-            return Err(Verdict::Respond(unsupported_response(msg, &bad)));
+            return Err(Verdict::Respond(Box::new(unsupported_response(msg, &bad))));
         }
         Ok(())
     }
@@ -155,7 +155,9 @@ impl Core {
     ) -> Verdict {
         match service {
             Service::Register => self.handle_register(shard, key, msg, src, now, out),
-            Service::Options => return Verdict::Respond(options_response(msg, &random_token(10))),
+            Service::Options => {
+                return Verdict::Respond(Box::new(options_response(msg, &random_token(10))))
+            }
             Service::Conference { conf, caller } => {
                 return self.serve_conference(shard, key, msg, conf, caller, src, now, out)
             }
@@ -166,7 +168,7 @@ impl Core {
             Service::NotAllowed => {
                 let mut resp = response_to(msg, 405, None, Some(&random_token(10)));
                 resp.headers.push(HeaderName::Allow, "OPTIONS, REGISTER");
-                return Verdict::Respond(resp);
+                return Verdict::Respond(Box::new(resp));
             }
             Service::NotImplemented => return Verdict::Reply(501, None),
             Service::NoDialog => return Verdict::Reply(481, None),

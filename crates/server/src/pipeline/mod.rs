@@ -39,7 +39,7 @@ pub(crate) enum Verdict {
     /// Answer with this status and reason (None: the standard phrase).
     Reply(u16, Option<String>),
     /// Answer with this response (a challenge, or one with extra headers).
-    Respond(Message),
+    Respond(Box<Message>),
     /// Say nothing (a server application dropped it).
     Drop,
     /// A service already answered it (or kept it pending).
@@ -126,7 +126,7 @@ impl Core {
             Verdict::Reply(status, reason) => {
                 self.reply(shard, key, msg, status, reason.as_deref(), now, out)
             }
-            Verdict::Respond(resp) => self.respond(shard, key, resp, now, out),
+            Verdict::Respond(resp) => self.respond(shard, key, *resp, now, out),
             Verdict::Drop => self.remove_server(shard, key),
             Verdict::Done => {}
         }

@@ -212,7 +212,7 @@ impl Core {
                 .get()
                 .voice()
                 .gateway_for_dest(&d)
-                .map_or(true, |g| g.fast_failover)
+                .is_none_or(|g| g.fast_failover)
         });
         if on {
             let after = Duration::from_secs(self.cfg.voice.fast_failover_secs);
