@@ -606,8 +606,14 @@ fn a_presenter_has_the_focus_dial_out_to_a_user() {
         org.ua.send(&req);
         org.ua.expect_response(&Method::Refer, org.seq, 200..=699)
     };
-    // phone numbers need voice routes; other domains are not dialled
-    assert_eq!(refer("tel:+14255550123").status(), Some(488));
+    // an organizer without Enterprise Voice dials no numbers; other domains are not dialled
+    let r = refer("tel:+14255550123");
+    assert_eq!(r.status(), Some(403), "{}", first_line(&r));
+    assert!(
+        first_line(&r).contains("Enterprise Voice"),
+        "{}",
+        first_line(&r)
+    );
     assert_eq!(refer("sip:bob@elsewhere.test").status(), Some(403));
     let r = refer("sip:user0003@example.test");
     assert_eq!(r.status(), Some(202), "{}", first_line(&r));
@@ -710,6 +716,49 @@ fn a_presenter_has_the_focus_dial_out_to_a_user() {
         )
         .send_string("");
     assert!(matches!(r, Err(ureq::Error::Status(404 | 403, _))), "{r:?}");
+    // with it, a number leaves through the organizer's voice route to a gateway (sipp),
+    // which gets the MCU's offer
+    let gp = free_port("127.0.0.3");
+    let gw = common::gateway::Gateway::start("127.0.0.3", gp, common::gateway::Answer::Ok);
+    let users_before = s
+        .log_text()
+        .matches("user list reloaded from the store")
+        .count();
+    s.configure(&format!(
+        r#"Set-CsPstnUsage -Identity Global -Usage @{{Add="Local"}}
+New-CsPstnGateway -Identity 127.0.0.3 -Port {gp} -Transport TCP
+New-CsVoiceRoute -Identity LocalRoute -NumberPattern '^\+1\d{{10}}$' -PstnUsages @{{Add="Local"}} -PstnGatewayList @{{Add="PstnGateway:127.0.0.3"}}
+Set-CsVoicePolicy -Identity Global -PstnUsages @{{Add="Local"}}
+Set-CsUser -Identity sip:user0001@example.test -EnterpriseVoiceEnabled $true"#
+    ));
+    wait_until(
+        "the server reloads its users",
+        Duration::from_secs(15),
+        || {
+            s.log_text()
+                .matches("user list reloaded from the store")
+                .count()
+                > users_before
+        },
+    );
+    let tel = format!(
+        "http://127.0.0.1:{http}/api/v1/meetings/{key}/participants/tel%3A%2B12065550123/dialout"
+    );
+    let r = ureq::post(&tel)
+        .set(
+            "Authorization",
+            &basic_auth(&format!("user0001@{DOMAIN}:pw-user0001")),
+        )
+        .send_string("")
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let inv = gw.wait_invites(1);
+    assert!(
+        inv[0].contains("INVITE sip:+12065550123@127.0.0.3:"),
+        "{}",
+        inv[0]
+    );
+    assert!(inv[0].contains("m=audio"), "{}", inv[0]);
 }
 
 /// Get-CsClientPinInfo's IsLockedOut.

@@ -29,9 +29,6 @@ const NO_CONTENT: crate::Enforcement = NotEnforced(
 const NO_VIDEO: crate::Enforcement =
     NotEnforced("confab's meetings carry audio only: the MCU mixes no video");
 const NO_RECORDING: crate::Enforcement = NotEnforced("confab does not record meetings or calls");
-const NO_DIAL_OUT: crate::Enforcement = NotEnforced(
-    "confab's meetings dial out to its own users only: phone numbers need voice routes (enterprise voice), not there yet",
-);
 const NO_PROVISIONING: crate::Enforcement = NotEnforced(
     "a client setting: confab does not provision clients (no in-band provisioning) yet",
 );
@@ -215,7 +212,7 @@ document! {
     allow_user_to_schedule_meetings_with_app_sharing: bool = true
         => "AllowUserToScheduleMeetingsWithAppSharing", Bool, NO_CONTENT;
     allow_non_enterprise_voice_users_to_dial_out: bool = false
-        => "AllowNonEnterpriseVoiceUsersToDialOut", Bool, NO_DIAL_OUT;
+        => "AllowNonEnterpriseVoiceUsersToDialOut", Bool, Enforced("$false: meetings of an organizer without Enterprise Voice cannot dial out to phone numbers (403); dial-out to numbers is routed by the organizer's voice policy (voice/routing.rs)");
     allow_anonymous_users_to_dial_out: bool = false
         => "AllowAnonymousUsersToDialOut", Bool, Enforced("$false: an anonymous presenter's REFER asking the focus to call someone in is refused with 403 (focus/dialout.rs)");
     allow_anonymous_participants_in_meetings: bool = true

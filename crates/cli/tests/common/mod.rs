@@ -3,6 +3,8 @@
 //! authentication.
 #![allow(dead_code)]
 
+pub mod gateway;
+
 use bytes::Bytes;
 use confab_sip::digest::{authorization, Challenge};
 use confab_sip::{frame, parse_message, response_to, Frame, HeaderName, Message, Method, Text};

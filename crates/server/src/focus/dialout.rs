@@ -68,23 +68,26 @@ impl Core {
         let raw = target.trim().trim_start_matches('<');
         let raw = raw.split(['>', '?']).next().unwrap_or("").trim();
         let uri = Uri::parse(raw).map_err(|_| (400, format!("Not a URI: {raw:.64}")))?;
-        if uri.scheme == confab_sip::Scheme::Tel
+        let phone = uri.scheme == confab_sip::Scheme::Tel
             || uri
                 .param("user")
-                .is_some_and(|u| u.eq_ignore_ascii_case("phone"))
-        {
-            return Err((
-                488,
-                "Dial-out to phone numbers needs voice routes (enterprise voice), which this server does not have".into(),
-            ));
-        }
-        let (Some(user), true) = (uri.user, self.is_our_domain(uri.host)) else {
-            return Err((
-                403,
-                "The focus dials out to users of this server only".into(),
-            ));
+                .is_some_and(|u| u.eq_ignore_ascii_case("phone"));
+        // a number: a user's LineURI, or the PSTN through the organizer's voice policy
+        let (key, pstn) = if phone {
+            let raw = uri.user.unwrap_or("");
+            match self.dial_out_number(&c.rules.organizer, raw)? {
+                Err(key) => (key, None),
+                Ok((number, t)) => (number, Some(t)),
+            }
+        } else {
+            let (Some(user), true) = (uri.user, self.is_our_domain(uri.host)) else {
+                return Err((
+                    403,
+                    "The focus dials out to users of this server only".into(),
+                ));
+            };
+            (crate::users::user_key(user, uri.host), None)
         };
-        let key = crate::users::user_key(user, uri.host);
         if c.participants
             .iter()
             .any(|p| p.key.as_deref() == Some(key.as_str()))
@@ -97,10 +100,17 @@ impl Core {
         if st.dial_outs.len() >= MAX_PENDING || st.participants() >= self.focus.max_participants {
             return Err((503, "Too many calls under way on this server".into()));
         }
-        let targets =
-            crate::pipeline::forward::Target::for_bindings(self.location.lookup(&key, now));
-        let Some(t) = targets.into_iter().next() else {
-            return Err((480, format!("{key} is not signed in")));
+        let is_number = pstn.is_some();
+        let t = match pstn {
+            Some(t) => t,
+            None => {
+                let targets =
+                    crate::pipeline::forward::Target::for_bindings(self.location.lookup(&key, now));
+                targets
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| (480, format!("{key} is not signed in")))?
+            }
         };
         let egress = self
             .egress(&t.dest)
@@ -116,7 +126,11 @@ impl Core {
             c.subject.replace('"', ""),
             c.uri
         );
-        let to = format!("<sip:{key}>");
+        let to = if is_number {
+            format!("<tel:{key}>")
+        } else {
+            format!("<sip:{key}>")
+        };
         let Some(via) = self.own_via(&t.dest) else {
             media.close_leg(leg);
             return Err((503, "No listener to reach the callee".into()));
@@ -266,14 +280,24 @@ impl Core {
         let Some(c) = st.confs.get_mut(&d.conf_key) else {
             return;
         };
-        let caller = Caller::Enterprise(d.target_key.clone());
+        // a phone number called out is a phone caller; a user is who they are
+        let phone = d.target_key.starts_with('+');
+        let caller = if phone {
+            Caller::Anonymous
+        } else {
+            Caller::Enterprise(d.target_key.clone())
+        };
         let role = c.rules.role_of(&caller);
         c.next_id += 1;
         let id = c.next_id;
         let dkey = (d.dialog.call_id.clone(), d.dialog.our_tag.clone());
         tracing::info!(meeting = %d.conf_key, participant = id, callee = %d.target_key, "dial-out answered: joined");
         let mut p = Participant::new(id, caller, d.leg, d.dialog, now);
-        p.user = format!("sip:{}", d.target_key);
+        p.user = if phone {
+            format!("tel:{}", d.target_key)
+        } else {
+            format!("sip:{}", d.target_key)
+        };
         p.display = d.target_key.clone();
         p.role = role;
         c.participants.push(p);

@@ -44,6 +44,55 @@ impl Core {
         })
     }
 
+    /// Where a meeting's dial-out to the number `raw` goes: normalised with the organizer's
+    /// dial plan, a user's LineURI is that user (`Ok(Err(key))`); any other number leaves
+    /// through the organizer's voice policy (`Ok(Ok((number, first leg)))`, no failover:
+    /// the focus places the call itself). An organizer without Enterprise Voice may have
+    /// their meetings dial numbers only with AllowNonEnterpriseVoiceUsersToDialOut.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn dial_out_number(
+        &self,
+        organizer: &str,
+        raw: &str,
+    ) -> Result<Result<(String, Target), String>, (u16, String)> {
+        let dialed = confab_voice::dialed_number(raw)
+            .ok_or_else(|| (400, format!("Not a phone number: {raw:.32}")))?;
+        let p = self.policies.get();
+        let number = confab_voice::normalize(p.dial_plan_rules(organizer), &dialed)
+            .map(|n| n.number)
+            .unwrap_or(dialed);
+        if let Some(u) = self.users.by_number(&number) {
+            return Ok(Err(crate::users::user_key(&u.username, &u.domain)));
+        }
+        let org = organizer
+            .rsplit_once('@')
+            .and_then(|(n, d)| self.users.get(n, d))
+            .ok_or_else(|| (403, "The organizer is unknown".to_string()))?;
+        if !org.enterprise_voice
+            && !p
+                .conferencing_policy(organizer)
+                .allow_non_enterprise_voice_users_to_dial_out
+        {
+            return Err((
+                403,
+                "The organizer is not enabled for Enterprise Voice (AllowNonEnterpriseVoiceUsersToDialOut is $false)".into(),
+            ));
+        }
+        let policy = p.voice_policy(organizer);
+        let mut t = self
+            .pstn_targets_for(&p, &policy.pstn_usages, &number, org.line_uri.as_deref())
+            .ok_or_else(|| {
+                (
+                    404,
+                    format!(
+                        "No route for {number} in the PSTN usages of the organizer's voice policy"
+                    ),
+                )
+            })?;
+        t.failover.clear();
+        Ok(Ok((number, t)))
+    }
+
     /// The ways out to the PSTN for `caller`'s call to `number`: the first as the target,
     /// the others as its failover, in order. A clear refusal when the caller may not call
     /// numbers or no route matches.
