@@ -3,25 +3,18 @@
 //! access numbers (New-/Get-/Set-CsDialInConferencingAccessNumber) and the numbers a
 //! meeting lists by its organizer's dial plan; RBAC with OU scopes; the audit log.
 
-use confab_admin::object::Obj;
 use confab_admin::{principal_for, ExecError, Session};
 use confab_store::{AuditFilter, NewUser, PinCheck};
 use serde_json::{json, Value};
 
 mod common;
-use common::{run, session, store, SALES};
+use common::{SALES, prop, run, session, store};
 
 fn fails(sess: &mut Session, src: &str) -> ExecError {
     match sess.run(src) {
         Ok(o) => panic!("{src}\n  succeeded: {}", o.text),
         Err(e) => e,
     }
-}
-
-fn prop(o: &Obj, name: &str) -> Value {
-    o.get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {o:?}"))
 }
 
 const NOW: i64 = 1_900_000_000;

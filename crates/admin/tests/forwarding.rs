@@ -4,32 +4,13 @@
 //! in Lync): targets, $null and -Clear, the checks against the user's policies, bad input
 //! changing nothing, RBAC and OU scopes, the audit log.
 
-use confab_admin::object::Obj;
 use confab_admin::{ExecError, Session};
 use confab_store::{AuditFilter, Store};
 use serde_json::{json, Value};
 
 mod common;
-use common::{run, session, store, SALES};
+use common::{SALES, fails, one, prop, run, session, store};
 
-fn fails(sess: &mut Session, src: &str) -> String {
-    match sess.run(src) {
-        Ok(o) => panic!("{src}\n  succeeded: {}", o.text),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn prop(o: &Obj, name: &str) -> Value {
-    o.get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {o:?}"))
-}
-
-fn one(sh: &mut Session, src: &str) -> Obj {
-    let out = run(sh, src);
-    assert_eq!(out.objects.len(), 1, "{src}: {:?}", out.objects);
-    out.objects.into_iter().next().unwrap()
-}
 
 fn stored(s: &Store, user: &str) -> Option<String> {
     s.get_user(user, "example.test")

@@ -2,19 +2,12 @@
 //! (CsMeetingConfiguration, a granted conferencing policy), RBAC with OU scopes, the audit
 //! log, bad input.
 
-use confab_admin::object::Obj;
 use confab_admin::ExecError;
 use confab_store::AuditFilter;
-use serde_json::{json, Value};
+use serde_json::json;
 
 mod common;
-use common::{run, session, store, SALES};
-
-fn prop(o: &Obj, name: &str) -> Value {
-    o.get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {o:?}"))
-}
+use common::{SALES, prop, run, session, store};
 
 #[test]
 fn new_get_remove() {

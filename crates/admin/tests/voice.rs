@@ -4,25 +4,11 @@
 //! changing nothing; RBAC (CsVoiceAdministrator may, CsHelpDesk may not, a site-scoped
 //! voice administrator only at its site).
 
-use confab_admin::object::Obj;
 use confab_admin::{ExecError, Session};
 use serde_json::{json, Value};
 
 mod common;
-use common::{run, session, store, voice_configs};
-
-fn fails(sess: &mut Session, src: &str) -> String {
-    match sess.run(src) {
-        Ok(o) => panic!("{src}\n  succeeded: {}", o.text),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn prop(o: &Obj, name: &str) -> Value {
-    o.get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {o:?}"))
-}
+use common::{fails, prop, run, session, store, voice_configs};
 
 fn rules(sh: &mut Session, plan: &str) -> Vec<(String, i64, String, String)> {
     run(

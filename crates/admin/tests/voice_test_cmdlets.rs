@@ -5,33 +5,13 @@
 //! (CsHelpDesk may run them, CsUserAdministrator may not; user scopes hold for
 //! Test-CsVoiceUser).
 
-use confab_admin::object::Obj;
 use confab_admin::Session;
 use confab_store::{AuditFilter, Store};
 use serde_json::{json, Value};
 
 mod common;
-use common::{run, session, store, voice_configs, SALES};
+use common::{SALES, fails, one, prop, run, session, store, voice_configs};
 
-fn fails(sess: &mut Session, src: &str) -> String {
-    match sess.run(src) {
-        Ok(o) => panic!("{src}\n  succeeded: {}", o.text),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn prop(o: &Obj, name: &str) -> Value {
-    o.get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {o:?}"))
-}
-
-/// The one result of `src`.
-fn one(sh: &mut Session, src: &str) -> Obj {
-    let out = run(sh, src);
-    assert_eq!(out.objects.len(), 1, "{src}: {:?}", out.objects);
-    out.objects.into_iter().next().unwrap()
-}
 
 fn translated(sh: &mut Session, src: &str) -> Value {
     prop(&one(sh, src), "TranslatedNumber")

@@ -691,16 +691,8 @@ fn a_presenter_has_the_focus_dial_out_to_a_user() {
     // REST: the organizer has the focus call dave, who is busy: nobody joins
     let mut dave = Ua::udp("user0004", s.addr());
     assert_eq!(dave.register(600).status(), Some(200));
-    let url = format!(
-        "http://127.0.0.1:{http}/api/v1/meetings/{key}/participants/sip%3Auser0004%40example.test/dialout"
-    );
-    let r = ureq::post(&url)
-        .set(
-            "Authorization",
-            &basic_auth(&format!("user0001@{DOMAIN}:pw-user0001")),
-        )
-        .send_string("")
-        .unwrap();
+    let dave_uri = "sip%3Auser0004%40example.test";
+    let r = rest_dial_out(http, &key, dave_uri, "user0001").unwrap();
     assert_eq!(r.status(), 204);
     let inv = dave.expect_request(Method::Invite);
     dave.reply(&inv, 486, "dave1");
@@ -709,21 +701,13 @@ fn a_presenter_has_the_focus_dial_out_to_a_user() {
     let v = rest_roster(http, &key);
     assert_eq!(v["participants"].as_array().unwrap().len(), 2, "{v}");
     // a user who leads nothing cannot have the focus call anyone
-    let r = ureq::post(&url)
-        .set(
-            "Authorization",
-            &basic_auth(&format!("user0002@{DOMAIN}:pw-user0002")),
-        )
-        .send_string("");
+    let r = rest_dial_out(http, &key, dave_uri, "user0002");
     assert!(matches!(r, Err(ureq::Error::Status(404 | 403, _))), "{r:?}");
     // with it, a number leaves through the organizer's voice route to a gateway (sipp),
     // which gets the MCU's offer
     let gp = free_port("127.0.0.3");
     let gw = common::gateway::Gateway::start("127.0.0.3", gp, common::gateway::Answer::Ok);
-    let users_before = s
-        .log_text()
-        .matches("user list reloaded from the store")
-        .count();
+    let users_before = s.user_reloads();
     s.configure(&format!(
         r#"Set-CsPstnUsage -Identity Global -Usage @{{Add="Local"}}
 New-CsPstnGateway -Identity 127.0.0.3 -Port {gp} -Transport TCP
@@ -731,26 +715,8 @@ New-CsVoiceRoute -Identity LocalRoute -NumberPattern '^\+1\d{{10}}$' -PstnUsages
 Set-CsVoicePolicy -Identity Global -PstnUsages @{{Add="Local"}}
 Set-CsUser -Identity sip:user0001@example.test -EnterpriseVoiceEnabled $true"#
     ));
-    wait_until(
-        "the server reloads its users",
-        Duration::from_secs(15),
-        || {
-            s.log_text()
-                .matches("user list reloaded from the store")
-                .count()
-                > users_before
-        },
-    );
-    let tel = format!(
-        "http://127.0.0.1:{http}/api/v1/meetings/{key}/participants/tel%3A%2B12065550123/dialout"
-    );
-    let r = ureq::post(&tel)
-        .set(
-            "Authorization",
-            &basic_auth(&format!("user0001@{DOMAIN}:pw-user0001")),
-        )
-        .send_string("")
-        .unwrap();
+    s.wait_users_reloaded(users_before);
+    let r = rest_dial_out(http, &key, "tel%3A%2B12065550123", "user0001").unwrap();
     assert_eq!(r.status(), 204);
     let inv = gw.wait_invites(1);
     assert!(
@@ -759,6 +725,24 @@ Set-CsUser -Identity sip:user0001@example.test -EnterpriseVoiceEnabled $true"#
         inv[0]
     );
     assert!(inv[0].contains("m=audio"), "{}", inv[0]);
+}
+
+/// `POST /api/v1/meetings/{key}/participants/{target}/dialout` (target URL-encoded) as
+/// `user` with their SIP password.
+fn rest_dial_out(
+    http: u16,
+    key: &str,
+    target: &str,
+    user: &str,
+) -> Result<ureq::Response, ureq::Error> {
+    ureq::post(&format!(
+        "http://127.0.0.1:{http}/api/v1/meetings/{key}/participants/{target}/dialout"
+    ))
+    .set(
+        "Authorization",
+        &basic_auth(&format!("{user}@{DOMAIN}:pw-{user}")),
+    )
+    .send_string("")
 }
 
 /// Get-CsClientPinInfo's IsLockedOut.

@@ -62,15 +62,20 @@ fn invite(ua: &mut Ua, ruri: &str) -> Message {
 
 /// Sends `req` (answering the challenge); the INVITE that got the final answer, and it.
 fn place(ua: &mut Ua, req: Message) -> (Message, Message) {
+    place_within(ua, req, Duration::from_secs(5))
+}
+
+/// [`place`], waiting up to `within` for each final answer (forwarding after a ring time).
+fn place_within(ua: &mut Ua, req: Message, within: Duration) -> (Message, Message) {
     ua.send(&req);
-    let r = ua.expect_response(&Method::Invite, req.cseq().unwrap().seq, 200..=699);
+    let r = final_within(ua, req.cseq().unwrap().seq, within);
     if r.status() != Some(407) {
         return (req, r);
     }
     ua.send(&ack_for(&req, &r));
     let again = ua.authorize(&req, &r);
     ua.send(&again);
-    let r = ua.expect_response(&Method::Invite, again.cseq().unwrap().seq, 200..=699);
+    let r = final_within(ua, again.cseq().unwrap().seq, within);
     (again, r)
 }
 
@@ -479,14 +484,8 @@ fn final_within(ua: &mut Ua, seq: u32, within: Duration) -> Message {
 /// acknowledged and hung up like [`call`].
 fn slow_call(ua: &mut Ua, ruri: &str, within: Duration) -> Message {
     let req = invite(ua, ruri);
-    ua.send(&req);
-    let r = ua.expect_response(&Method::Invite, req.cseq().unwrap().seq, 200..=699);
-    assert_eq!(r.status(), Some(407), "{}", first_line(&r));
-    ua.send(&ack_for(&req, &r));
-    let again = ua.authorize(&req, &r);
-    ua.send(&again);
-    let r = final_within(ua, again.cseq().unwrap().seq, within);
-    end(ua, &again, &r);
+    let (inv, r) = place_within(ua, req, within);
+    end(ua, &inv, &r);
     r
 }
 
@@ -636,7 +635,7 @@ fn immediate_forwarding_set_by_the_user_over_rest_leaves_through_the_pstn() {
         Err(ureq::Error::Status(code, _)) => assert_eq!(code, 401),
         other => panic!("{other:?}"),
     }
-    wait_for_user_reload(&s, before);
+    s.wait_users_reloaded(before);
     let r = call(&mut alice, &format!("sip:user0001@{DOMAIN}"));
     assert_eq!(r.status(), Some(200), "{}", first_line(&r));
     let inv = gw2.invites();

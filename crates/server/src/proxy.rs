@@ -181,7 +181,7 @@ impl Core {
         );
         let (mut insecure_refused, mut too_many_headers) = (0, 0);
         for t in targets {
-            let Err((why, mut rest)) = self.add_branch(shard, shard_idx, pid, t, now, out) else {
+            let Err((why, rest)) = self.add_branch(shard, shard_idx, pid, t, now, out) else {
                 continue;
             };
             match why {
@@ -190,9 +190,7 @@ impl Core {
                 Unsent::NoListener => {}
             }
             // a gateway that cannot be reached from here: the next way out
-            if !rest.is_empty() {
-                let mut next = rest.remove(0);
-                next.failover = rest;
+            if let Some(next) = Target::chain(rest) {
                 self.start_alternative(shard, shard_idx, pid, next, now, out);
             }
         }
@@ -442,8 +440,7 @@ impl Core {
                 && !b.failover.is_empty()
                 && confab_voice::fails_over(Some(status))
             {
-                let mut next = b.failover.remove(0);
-                next.failover = std::mem::take(&mut b.failover);
+                let next = Target::chain(std::mem::take(&mut b.failover)).expect("not empty");
                 tracing::info!(status, "gateway failed: trying the next one");
                 self.start_alternative(shard, shard_idx, pid, next, now, out);
                 self.forget_if_done(shard, pid);

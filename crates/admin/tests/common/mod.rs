@@ -56,3 +56,25 @@ pub fn voice_configs(s: &Store) -> serde_json::Value {
     }
     serde_json::Value::Array(all)
 }
+
+/// Runs `src`, which must fail; the error's text.
+pub fn fails(sess: &mut Session, src: &str) -> String {
+    match sess.run(src) {
+        Ok(o) => panic!("{src}\n  succeeded: {}", o.text),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Property `name` of an output object.
+pub fn prop(o: &confab_admin::object::Obj, name: &str) -> serde_json::Value {
+    o.get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in {o:?}"))
+}
+
+/// The one result of `src`.
+pub fn one(sh: &mut Session, src: &str) -> confab_admin::object::Obj {
+    let out = run(sh, src);
+    assert_eq!(out.objects.len(), 1, "{src}: {:?}", out.objects);
+    out.objects.into_iter().next().unwrap()
+}

@@ -221,6 +221,22 @@ impl Server {
 
     /// Waits (bounded) until the running server has loaded the contact lists the store
     /// holds now (it looks for changes every second).
+    /// How often the server has reloaded its user list (a mark for [`Server::wait_users_reloaded`]).
+    pub fn user_reloads(&self) -> usize {
+        self.log_text()
+            .matches("user list reloaded from the store")
+            .count()
+    }
+
+    /// Waits until the server reloads its user list after the mark `before`.
+    pub fn wait_users_reloaded(&self, before: usize) {
+        wait_until(
+            "the server reloads its users",
+            Duration::from_secs(15),
+            || self.user_reloads() > before,
+        );
+    }
+
     pub fn wait_contacts_loaded(&self) {
         let v = confab_store::Store::open(self.data())
             .unwrap()

@@ -77,6 +77,16 @@ impl Target {
         }
     }
 
+    /// The first of `ways` with the others as its failover, in order (None: no way).
+    pub(crate) fn chain(mut ways: Vec<Target>) -> Option<Target> {
+        if ways.is_empty() {
+            return None;
+        }
+        let mut first = ways.remove(0);
+        first.failover = ways;
+        Some(first)
+    }
+
     /// Proxy targets for registered contacts: the flow the registration came on when it has
     /// one (NAT, outbound), otherwise the Contact URI; contacts that cannot be reached
     /// without DNS are left out.

@@ -107,13 +107,10 @@ impl Core {
         loop {
             match self.add_branch(shard, shard_idx, pid, t, now, out) {
                 Ok(()) => return true,
-                Err((_, mut rest)) => {
-                    if rest.is_empty() {
-                        return false;
-                    }
-                    t = rest.remove(0);
-                    t.failover = rest;
-                }
+                Err((_, rest)) => match Target::chain(rest) {
+                    Some(next) => t = next,
+                    None => return false,
+                },
             }
         }
     }
@@ -249,11 +246,7 @@ impl Core {
                 }
                 // the last way out too: given up, the call ends when its CANCEL is answered
                 b.abandoned = true;
-                let next = (!b.failover.is_empty()).then(|| {
-                    let mut n = b.failover.remove(0);
-                    n.failover = std::mem::take(&mut b.failover);
-                    n
-                });
+                let next = Target::chain(std::mem::take(&mut b.failover));
                 let key = b.client_key.clone();
                 tracing::info!("gateway not ringing within the fast failover time: given up");
                 self.cancel_branch(shard, shard_idx, pid, idx, &key, now, out);

@@ -151,7 +151,7 @@ impl Core {
                 None => n.to_string(),
             },
         );
-        let mut targets: Vec<Target> = legs
+        let targets: Vec<Target> = legs
             .iter()
             .filter_map(|leg| match v.gateway(&leg.gateway) {
                 Some(g) => Some(self.gateway_target(g, leg, line_uri)),
@@ -161,12 +161,7 @@ impl Core {
                 }
             })
             .collect();
-        if targets.is_empty() {
-            return None;
-        }
-        let mut first = targets.remove(0);
-        first.failover = targets;
-        Some(first)
+        Target::chain(targets)
     }
 
     /// One way out: the gateway's Request-URI for the translated number, and the caller ID
