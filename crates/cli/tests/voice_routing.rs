@@ -277,6 +277,9 @@ fn caller_id_is_suppressed_or_replaced_per_route() {
     );
     let (inv, r) = place(&mut alice, req);
     assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    // the caller's answer carries the caller's own From, not the one the gateway saw
+    let from = r.header(&HeaderName::From).unwrap().to_string();
+    assert!(from.contains("sip:user0000@"), "{from}");
     end(&mut alice, &inv, &r);
     // without suppression the caller's LineURI number, and the trunk's ForwardPAI adds it as
     // P-Asserted-Identity

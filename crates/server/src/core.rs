@@ -126,6 +126,8 @@ pub(crate) struct Branch {
     pub cancelled: bool,
     /// A provisional answer other than 100 came (the far end rings).
     pub ringing: bool,
+    /// Its From was rewritten (caller ID to a gateway): responses get the caller's back.
+    pub from_rewritten: bool,
     /// The branch leads to a PSTN gateway: 408, 5xx or no answer in time fail over.
     pub pstn: bool,
     /// The ways out tried after this one, in order, if it fails over.

@@ -349,6 +349,7 @@ impl Core {
                 cancel_wanted: false,
                 cancelled: false,
                 ringing: false,
+                from_rewritten: t.edits.as_ref().is_some_and(|e| e.from.is_some()),
                 pstn: t.pstn,
                 failover: t.failover,
                 abandoned: false,
@@ -374,6 +375,14 @@ impl Core {
     ) {
         let status = resp.status().unwrap_or(500);
         resp.headers.remove_first(&HeaderName::Via);
+        // a branch whose From we rewrote (caller ID to a gateway): the caller gets its own back
+        if let Some(ctx) = shard.proxies.get(&pid) {
+            if ctx.branches.get(idx).is_some_and(|b| b.from_rewritten) {
+                if let Some(from) = ctx.request.header(&HeaderName::From) {
+                    resp.headers.set(HeaderName::From, from.clone());
+                }
+            }
+        }
         if status >= 200 {
             return self.proxy_branch_final(shard, shard_idx, pid, idx, status, resp, now, out);
         }
