@@ -400,7 +400,8 @@ document! {
         get_set_only: true,
         read_by_server: false,
     }
-    usage: Vec<String> = vec![] => "Usage", StrList, Enforced("the shell accepts only these usages in voice policies, routes and trunks and refuses to remove one in use (confab_admin cmdlets/voice.rs)");
+    usage: Vec<String> = vec![] => "Usage", StrList, NotEnforced(
+        "the list itself routes nothing: calls follow the usages voice policies and routes name (crates/server/src/voice/); the shell accepts only usages listed here and refuses to remove one in use");
 }
 
 lync_enum! {

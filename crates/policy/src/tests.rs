@@ -189,6 +189,7 @@ fn enforcement_is_declared_for_every_property() {
         cp,
         [
             "AllowIPAudio",
+            "AllowNonEnterpriseVoiceUsersToDialOut",
             "AllowAnonymousUsersToDialOut",
             "AllowAnonymousParticipantsInMeetings",
             "EnableDialInConferencing",
@@ -343,21 +344,31 @@ fn enterprise_voice_documents_have_lyncs_defaults() {
     assert_eq!(VoiceRoute::default().number_pattern, DEFAULT_ROUTE_PATTERN);
     assert_eq!(PstnGateway::default().port, 5060);
     assert_eq!(PstnGateway::default().transport, GatewayTransport::TCP);
-    // nothing routes yet: the server reads none of them, and says why for each property
+    // the server routes calls by them (crates/server/src/voice/); the usage list itself is
+    // the shell's (it refuses unknown usages)
     for def in [
-        PstnUsage::DEF,
         VoicePolicy::DEF,
         VoiceRoute::DEF,
         TrunkConfiguration::DEF,
         PstnGateway::DEF,
     ] {
-        assert!(!def.read_by_server, "{}", def.noun);
+        assert!(def.read_by_server, "{}", def.noun);
+        assert!(def.is_enforced(), "{}", def.noun);
     }
-    assert!(!DialPlan::DEF
+    assert!(!PstnUsage::DEF.read_by_server);
+    assert!(DialPlan::DEF
         .prop("NormalizationRules")
         .unwrap()
         .enforcement
         .is_enforced());
+    // what a Mediation Server or media would do is said not to be done
+    for (def, name) in [
+        (TrunkConfiguration::DEF, "SRTPMode"),
+        (TrunkConfiguration::DEF, "EnableBypass"),
+        (VoicePolicy::DEF, "EnableCallPark"),
+    ] {
+        assert!(!def.prop(name).unwrap().enforcement.is_enforced(), "{name}");
+    }
     round_trip(DialPlan {
         normalization_rules: vec![NormalizationRule {
             name: "Four".into(),
