@@ -14,7 +14,9 @@
 # round-robin -> 100/180/200, ACK, held HOLD_MS, BYE (all through the server, record-routed):
 # ../shared/bench/sipp/uac_call.xml, the baseline's call scenario, with gen.py's calls.csv.
 # Each step prints:
-#   server rate achieved calls ok fail% retrans p50 p90 p99 max(ms) srvCPU% cliCPU% srvCPU-ms/call held
+#   server rate achieved calls ok fail% retrans p50 p90 p99 max(ms) srvCPU% cliCPU% rest% srvCPU-ms/call held
+# (rest = the machine's busy CPU outside the server and sipp: the kernel's share of loopback,
+# and anything else running — a step with a large rest was disturbed; 100% = one core)
 # "held" = < HOLD_FAIL_PCT % of the calls failed and >= HOLD_RATIO x the rate achieved.
 # The end: a markdown table (max held calls/s, server CPU-ms per call) -> OUT/table.md.
 # A server whose routing check fails is reported as such (with the answers it gave) and
@@ -130,7 +132,7 @@ start_kamailio() {
   "$SHARED_BENCH/kamailio/gen_db.sh" "$run/kamailio.sqlite" 10000 "$DOMAIN" >"$run/gen_db.log" 2>&1 \
     || { cat "$run/gen_db.log" >&2; die "gen_db.sh failed (apt-get install -y sqlite3 kamailio-sqlite-modules)"; }
   cp -r "$DATA/dbtext" "$DATA/dispatcher.list" "$run/"
-  local args=(-f "$HERE/kamailio.cfg" -A "DBURL=\"sqlite://$run/kamailio.sqlite\"" -A "DPURL=\"text://$run/dbtext\""
+  local args=(-f "$HERE/kamailio.cfg" -A "DBURL=\"sqlite:///$run/kamailio.sqlite\"" -A "DPURL=\"text://$run/dbtext\""
     -A "DSLIST=\"$run/dispatcher.list\"" -A "CTLSOCK=\"unix:$run/kamailio_ctl\"")
   kamailio -c "${args[@]}" >"$run/check.log" 2>&1 || { cat "$run/check.log" >&2; die "kamailio -c failed"; }
   wait_port_free $KAM_PORT
@@ -254,40 +256,52 @@ register_users() {   # register_users reg_auth|unreg_all
   log "$NAME: setup $1: $ok/$USERS ok"
 }
 
-HDR=$(printf '%-8s %6s %8s %6s %6s %7s %7s %5s %5s %5s %6s %6s %6s %8s %s' \
-  server rate achieved calls ok fail% retrans p50 p90 p99 max srvCPU cliCPU ms/call held)
+# setup_span_s RTT_FILE: seconds from the first call's INVITE to the last call's 200 (rtd 1
+# only: the BYE comes HOLD_MS later and is not part of the offered rate)
+setup_span_s() {
+  [[ -s $1 ]] || { echo 0; return; }
+  awk -F';' 'NR > 1 && $3 == 1 { s = $1 - $2; e = $1; if (min == "" || s < min) min = s; if (max == "" || e > max) max = e }
+             END { if (max == "") print 0; else printf "%.3f\n", (max - min) / 1000 }' "$1"
+}
+
+HDR=$(printf '%-8s %6s %8s %6s %6s %7s %7s %5s %5s %5s %6s %6s %6s %6s %8s %s' \
+  server rate achieved calls ok fail% retrans p50 p90 p99 max srvCPU cliCPU rest ms/call held)
 
 # step RATE: one load step; prints the result line; returns 0 held, 1 not held, 2 saturated
 step() {
   local rate=$1
   local calls=$(( rate * DURATION )); (( calls > MAX_CALLS )) && calls=$MAX_CALLS
   calls=$(( (calls + 99) / 100 * 100 ))
-  local dir=$OUT/$NAME/call_$rate s0 s1 g0 g1 w0 w1
+  local dir=$OUT/$NAME/call_$rate s0 s1 g0 g1 w0 w1 b0 b1 t0 t1
   s0=$(tree_cpu_ticks "$SERVER_PID"); g0=$(( $(tree_cpu_ticks "$GW1_PID") + $(tree_cpu_ticks "$GW2_PID") ))
-  w0=$(date +%s.%N)
+  w0=$(date +%s.%N); read -r b0 t0 < <(sys_cpu)
   run_uac "$dir" "$rate" "$calls" "$SIPP_DIR/uac_call.xml" "$DATA/calls.csv" -d "$HOLD_MS"
-  w1=$(date +%s.%N)
+  w1=$(date +%s.%N); read -r b1 t1 < <(sys_cpu)
   s1=$(tree_cpu_ticks "$SERVER_PID"); g1=$(( $(tree_cpu_ticks "$GW1_PID") + $(tree_cpu_ticks "$GW2_PID") ))
   local uac rtt ok retr span p50 p90 p99 p999 pmax n
   uac=$(awk 'NF == 3 { v = $2 + $3 } END { print v + 0 }' "$dir/time.txt" 2>/dev/null || echo 0)
   rtt=$(ls "$dir"/*_rtt.csv 2>/dev/null | head -1)
   ok=$(stat_col "$dir/stat.csv" "SuccessfulCall(C)")
   retr=$(stat_col "$dir/stat.csv" "Retransmissions(C)")
-  span=$(rtt_span_s "$rtt")
+  span=$(setup_span_s "$rtt")
   read -r p50 p90 p99 p999 pmax n < <(rtt_percentiles "$rtt" 1)
   awk -v sv="$NAME" -v rate="$rate" -v calls="$calls" -v ok="$ok" -v retr="$retr" -v span="$span" \
       -v wall="$(echo "$w1 - $w0" | bc)" -v p50="$p50" -v p90="$p90" -v p99="$p99" -v pmax="$pmax" \
       -v ds="$((s1 - s0))" -v dg="$((g1 - g0))" -v hz="$(getconf CLK_TCK)" -v uac="${uac:-0}" \
-      -v hf="$HOLD_FAIL_PCT" -v hr="$HOLD_RATIO" '
+      -v hf="$HOLD_FAIL_PCT" -v hr="$HOLD_RATIO" -v busy="$((b1 - b0))" -v tot="$((t1 - t0))" -v np="$(nproc)" '
     BEGIN {
       ach = (span > 0) ? ok / span : 0
       fail = (calls > 0) ? (calls - ok) * 100 / calls : 100
       srv = sprintf("%.0f%%", ds / hz / wall * 100)
       cli = sprintf("%.0f%%", (uac + dg / hz) / wall * 100)     # sipp UAC + both gateways
+      # the rest of the machine: busy CPU not in the server or sipp (loopback work of the kernel
+      # not charged to a process, and anything else running: other builds disturb the step)
+      rest = (tot > 0) ? busy / tot * np * 100 - ds / hz / wall * 100 - (uac + dg / hz) / wall * 100 : 0
+      if (rest < 0) rest = 0
       mspc = (ok > 0) ? sprintf("%.3f", ds / hz / ok * 1000) : "-"  # server CPU-ms per answered call
       held = (fail < hf && ach >= hr * rate) ? "yes" : "no"
-      printf "%-8s %6d %8.0f %6d %6d %6.2f%% %7d %5s %5s %5s %6s %6s %6s %8s %s\n",
-        sv, rate, ach, calls, ok, fail, retr, p50, p90, p99, pmax, srv, cli, mspc, held
+      printf "%-8s %6d %8.0f %6d %6d %6.2f%% %7d %5s %5s %5s %6s %6s %6s %5.0f%% %8s %s\n",
+        sv, rate, ach, calls, ok, fail, retr, p50, p90, p99, pmax, srv, cli, rest, mspc, held
       exit (held == "yes" ? 0 : ((fail > 5 || ach < 0.8 * rate) ? 2 : 1))
     }'
 }
@@ -323,7 +337,8 @@ bench_server() {
   echo "# routed calls $(date -Is): servers=[$SERVERS] rates=[$RATES] duration<=${DURATION}s max_calls=$MAX_CALLS hold=${HOLD_MS}ms callers=$USERS nproc=$(nproc)"
   echo "# routing data: bench/voice/gen.py (50 normalization rules, 200 routes, 2 gateways $IP:$GW1_PORT/$GW2_PORT UDP)"
   echo "# latency = sipp rtd 1 (first INVITE -> 200, challenge included) in ms; srvCPU = server process tree,"
-  echo "# cliCPU = sipp UAC + both gateways (100% = one core); ms/call = server CPU-ms per answered call"
+  echo "# cliCPU = sipp UAC + both gateways, rest = the rest of the machine (100% = one core);"
+  echo "# ms/call = server CPU-ms per answered call"
 } | tee "$OUT/header.txt"
 
 python3 "$HERE/gen.py" "$DATA" --users "$USERS" --gw1-port $GW1_PORT --gw2-port $GW2_PORT >"$OUT/gen.log" 2>&1 \

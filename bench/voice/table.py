@@ -14,9 +14,9 @@ import os
 import re
 import sys
 
-# server rate achieved calls ok fail% retrans p50 p90 p99 max srvCPU cliCPU ms/call held
+# server rate achieved calls ok fail% retrans p50 p90 p99 max srvCPU cliCPU rest ms/call held
 ROW = re.compile(r"^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)%\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)"
-                 r"\s+(\d+)%\s+(\d+)%\s+(\S+)\s+(yes|no)\s*$")
+                 r"\s+(\d+)%\s+(\d+)%\s+(\d+)%\s+(\S+)\s+(yes|no)\s*$")
 
 
 def load(out):
@@ -27,10 +27,10 @@ def load(out):
             if not m:
                 continue
             sv, rate = m.group(1), int(m.group(2))
-            mspc = m.group(14)
+            mspc = m.group(15)
             steps.setdefault(sv, {})[rate] = {
                 "p50": m.group(8), "p99": m.group(10), "srv": int(m.group(12)), "cli": int(m.group(13)),
-                "mspc": None if mspc == "-" else float(mspc), "held": m.group(15) == "yes",
+                "rest": int(m.group(14)), "mspc": None if mspc == "-" else float(mspc), "held": m.group(16) == "yes",
             }
     except FileNotFoundError:
         pass
@@ -71,7 +71,9 @@ def main():
         st = steps.get(sv, {})
         mh = max_held(st)
         if mh is None:
-            why = status.get(sv, "no rate held")
+            why = status.get(sv, "")
+            if not why or why.startswith("measured"):
+                why = f"no rate held (lowest tried: {min(st)}/s)" if st else "no result"
             print(f"| {sv} | not measured: {why} | - | - | - | - |")
             continue
         top = max(st)
