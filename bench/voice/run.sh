@@ -35,6 +35,9 @@
 #                                 busy CPU to fall below QUIET_PCT % of a core (QUIET_WAIT=0: never)
 #   DISTURBED_PCT=60              a step not held while more than this % of a core was busy
 #                                 outside the benchmark is run once more (disturbed.txt)
+#   NICE=0                        scheduling niceness of the servers and sipp (e.g. -10 on a machine
+#                                 shared with builds: the same for both servers; needs root)
+#   CHECK_ONLY=1                  only start, load, and check routing and failover (no load steps)
 #   SHARED_BENCH=../shared/bench  OUT=./bench-results/<date>_voice
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -74,6 +77,9 @@ CHECK_CALLS=20
 QUIET_PCT=${QUIET_PCT:-30}
 QUIET_WAIT=${QUIET_WAIT:-120}
 DISTURBED_PCT=${DISTURBED_PCT:-60}
+CHECK_ONLY=${CHECK_ONLY:-0}
+NICE=${NICE:-0}
+[[ $NICE =~ ^-?[0-9]+$ ]] && (( NICE >= -20 && NICE <= 19 )) || die "NICE must be -20..19"
 
 for s in $SERVERS; do case $s in kamailio|confab) ;; *) die "unknown server '$s' (kamailio | confab)";; esac; done
 (( DURATION >= 1 && DURATION <= 20 )) || die "DURATION must be 1..20 s"
@@ -143,7 +149,7 @@ start_kamailio() {
     -A "DSLIST=\"$run/dispatcher.list\"" -A "CTLSOCK=\"unix:$run/kamailio_ctl\"")
   kamailio -c "${args[@]}" >"$run/check.log" 2>&1 || { cat "$run/check.log" >&2; die "kamailio -c failed"; }
   wait_port_free $KAM_PORT
-  "$LOOP" kamailio -DD -E "${args[@]}" -n "$KAM_CHILDREN" -m "${KAM_SHM_MB:-1024}" -M 16 -P "$run/kamailio.pid" -w "$run" \
+  nice -n "$NICE" "$LOOP" kamailio -DD -E "${args[@]}" -n "$KAM_CHILDREN" -m "${KAM_SHM_MB:-1024}" -M 16 -P "$run/kamailio.pid" -w "$run" \
     >"$run/kamailio.log" 2>&1 &
   SERVER_PID=$!
   wait_options $KAM_PORT "$SERVER_PID" "$run/kamailio.log" || die "kamailio did not start"
@@ -170,7 +176,7 @@ start_confab() {
   fi
   log "confab: voice configuration loaded ($(grep -c . "$DATA/confab.ps1") commands; $(grep -c '^WARNING' "$dir/shell.err") warnings in $dir/shell.err)"
   wait_port_free $CONFAB_PORT
-  "$LOOP" "$CONFAB_BIN" serve --data "$data" --config "$CONFAB_CONFIG" --workers "$CONFAB_WORKERS" \
+  nice -n "$NICE" "$LOOP" "$CONFAB_BIN" serve --data "$data" --config "$CONFAB_CONFIG" --workers "$CONFAB_WORKERS" \
     >"$dir/confab.log" 2>&1 &
   SERVER_PID=$!
   wait_options $CONFAB_PORT "$SERVER_PID" "$dir/confab.log" || die "confab did not start"
@@ -182,7 +188,7 @@ start_confab() {
 start_gateway() {
   local dir=$1 port=$2 xml=$3; shift 3
   mkdir -p "$dir"
-  ( cd "$dir" && exec timeout -k 5 1800 "$LOOP" sipp -sf "$xml" -i $IP -p "$port" -t u1 \
+  ( cd "$dir" && exec nice -n "$NICE" timeout -k 5 1800 "$LOOP" sipp -sf "$xml" -i $IP -p "$port" -t u1 \
       -m 50000000 -timeout 1790 -recv_timeout 15000 -nostdin -buff_size 2097152 -max_socket 5000 \
       -trace_err -error_file "$dir/errors.log" "$@" >"$dir/screen.txt" 2>&1 ) &
   GW_PID=$!
@@ -210,7 +216,7 @@ run_uac() {
   mkdir -p "$dir"
   # shellcheck disable=SC2046
   ( cd "$dir" && /usr/bin/time -f '%e %U %S' -o "$dir/time.txt" \
-      timeout -k 5 $(( gto + 15 )) "$LOOP" sipp "$IP:$PORT" -sf "$xml" -inf "$inf" \
+      nice -n "$NICE" timeout -k 5 $(( gto + 15 )) "$LOOP" sipp "$IP:$PORT" -sf "$xml" -inf "$inf" \
       -i $IP -t u1 -r "$rate" -m "$calls" -l "$lim" \
       -recv_timeout "$RECV_TIMEOUT_MS" -timeout "$gto" -nostdin -buff_size 2097152 \
       -default_behaviors all,-abortunexp -max_socket 5000 -trace_stat -stf "$dir/stat.csv" -fd 1 \
@@ -343,6 +349,9 @@ bench_server() {
     confab)   PORT=$CONFAB_PORT; start_confab ;;
   esac
   if ! check_routing; then stop_server; return 1; fi
+  if [[ $CHECK_ONLY == 1 ]]; then
+    stop_server; echo "$NAME: checked (routing and failover), not loaded (CHECK_ONLY=1)" | tee -a "$STATUS"; return 0
+  fi
   start_gateways load "$HERE/uas_gateway.xml" "$HERE/uas_gateway.xml"
   register_users reg_auth || { echo "$NAME: setup failed: registering the callers" | tee -a "$STATUS"; stop_gateways; stop_server; return 1; }
   local best=0 rc line rate
@@ -374,7 +383,7 @@ bench_server() {
 # a run does not change the run)
 main() {
   {
-    echo "# routed calls $(date -Is): servers=[$SERVERS] rates=[$RATES] duration<=${DURATION}s max_calls=$MAX_CALLS hold=${HOLD_MS}ms callers=$USERS nproc=$(nproc)"
+    echo "# routed calls $(date -Is): servers=[$SERVERS] rates=[$RATES] duration<=${DURATION}s max_calls=$MAX_CALLS hold=${HOLD_MS}ms callers=$USERS nice=$NICE nproc=$(nproc)"
     echo "# routing data: bench/voice/gen.py (50 normalization rules, 200 routes, 2 gateways $IP:$GW1_PORT/$GW2_PORT UDP)"
     echo "# latency = sipp rtd 1 (first INVITE -> 200, challenge included) in ms; srvCPU = server process tree,"
     echo "# cliCPU = sipp UAC + both gateways, rest = the rest of the machine (100% = one core);"
