@@ -302,12 +302,12 @@ setup_span_s() {
 HDR=$(printf '%-8s %6s %8s %6s %6s %7s %7s %5s %5s %5s %6s %6s %6s %6s %8s %s' \
   server rate achieved calls ok fail% retrans p50 p90 p99 max srvCPU cliCPU rest ms/call held)
 
-# step RATE: one load step; prints the result line; returns 0 held, 1 not held, 2 saturated
+# step RATE [TRY]: one load step; prints the result line; returns 0 held, 1 not held, 2 saturated
 step() {
-  local rate=$1
+  local rate=$1 try=${2:-}
   local calls=$(( rate * DURATION )); (( calls > MAX_CALLS )) && calls=$MAX_CALLS
   calls=$(( (calls + 99) / 100 * 100 ))
-  local dir=$OUT/$NAME/call_$rate s0 s1 g0 g1 w0 w1 b0 b1 t0 t1
+  local dir=$OUT/$NAME/call_$rate$try s0 s1 g0 g1 w0 w1 b0 b1 t0 t1
   s0=$(tree_cpu_ticks "$SERVER_PID"); g0=$(( $(tree_cpu_ticks "$GW1_PID") + $(tree_cpu_ticks "$GW2_PID") ))
   w0=$(date +%s.%N); read -r b0 t0 < <(sys_cpu)
   run_uac "$dir" "$rate" "$calls" "$SIPP_DIR/uac_call.xml" "$DATA/calls.csv" -d "$HOLD_MS"
@@ -363,7 +363,7 @@ bench_server() {
       # not held while something else ran: once more, when the machine is quiet again
       echo "$line  (disturbed: $rest% of a core used outside the benchmark; repeated)" | tee -a "$OUT/disturbed.txt"
       sleep "$PAUSE"; wait_quiet
-      line=$(step "$rate"); rc=$?
+      line=$(step "$rate" _again); rc=$?
     fi
     echo "$line" | tee -a "$RESULTS"
     [[ $rc == 0 ]] && best=$rate
