@@ -274,6 +274,23 @@ register_users() {   # register_users reg_auth|unreg_all
   log "$NAME: setup $1: $ok/$USERS ok"
 }
 
+# tree_ticks PID: CPU ticks (utime+stime) of PID and all its descendants. The harness's
+# tree_cpu_ticks hands /proc/*/stat to awk by name, and mawk gives up on a process that
+# exits in between (and prints nothing); cat skips it.
+tree_ticks() {
+  local root=$1
+  [[ -n $root && -d /proc/$root ]] || { echo 0; return; }
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$root" '
+    { p = index($0, ") "); rest = substr($0, p + 2); split(rest, f, " ")
+      ppid[$1] = f[2]; ticks[$1] = f[12] + f[13] }
+    END {
+      inset[root] = 1; changed = 1
+      while (changed) { changed = 0
+        for (q in ppid) if (!(q in inset) && (ppid[q] in inset)) { inset[q] = 1; changed = 1 } }
+      s = 0; for (q in inset) s += ticks[q]; print s
+    }'
+}
+
 # wait_quiet: before a step, wait (at most QUIET_WAIT s) until the machine is idle between
 # steps: busy CPU over one second below QUIET_PCT % of one core (other builds on a shared
 # machine would take the cores from the server under test)
@@ -308,11 +325,11 @@ step() {
   local calls=$(( rate * DURATION )); (( calls > MAX_CALLS )) && calls=$MAX_CALLS
   calls=$(( (calls + 99) / 100 * 100 ))
   local dir=$OUT/$NAME/call_$rate$try s0 s1 g0 g1 w0 w1 b0 b1 t0 t1
-  s0=$(tree_cpu_ticks "$SERVER_PID"); g0=$(( $(tree_cpu_ticks "$GW1_PID") + $(tree_cpu_ticks "$GW2_PID") ))
+  s0=$(tree_ticks "$SERVER_PID"); g0=$(( $(tree_ticks "$GW1_PID") + $(tree_ticks "$GW2_PID") ))
   w0=$(date +%s.%N); read -r b0 t0 < <(sys_cpu)
   run_uac "$dir" "$rate" "$calls" "$SIPP_DIR/uac_call.xml" "$DATA/calls.csv" -d "$HOLD_MS"
   w1=$(date +%s.%N); read -r b1 t1 < <(sys_cpu)
-  s1=$(tree_cpu_ticks "$SERVER_PID"); g1=$(( $(tree_cpu_ticks "$GW1_PID") + $(tree_cpu_ticks "$GW2_PID") ))
+  s1=$(tree_ticks "$SERVER_PID"); g1=$(( $(tree_ticks "$GW1_PID") + $(tree_ticks "$GW2_PID") ))
   local uac rtt ok retr span p50 p90 p99 p999 pmax n
   uac=$(awk 'NF == 3 { v = $2 + $3 } END { print v + 0 }' "$dir/time.txt" 2>/dev/null || echo 0)
   rtt=$(ls "$dir"/*_rtt.csv 2>/dev/null | head -1)
