@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The routing data of the routed-call benchmark, one source for both servers.
 
-Usage: bench/voice/gen.py OUTDIR [--users N] [--calls N] [--gw1-port P] [--gw2-port P]
+Usage: bench/voice/gen.py OUTDIR [--users N] [--calls N] [--gw1-port P] [--gw2-port P] [--gw-transport udp|tcp]
 
 Writes into OUTDIR:
   confab.ps1           the confab shell script (Lync cmdlets): the Global dial plan's 50
@@ -186,9 +186,13 @@ def main():
     ap.add_argument("--calls", type=int, default=10000, help="lines of calls.csv (default 10000)")
     ap.add_argument("--gw1-port", type=int, default=GATEWAYS[0][1])
     ap.add_argument("--gw2-port", type=int, default=GATEWAYS[1][1])
+    ap.add_argument("--gw-transport", choices=["udp", "tcp"], default="udp",
+                    help="how the servers reach the gateways (default udp)")
     a = ap.parse_args()
     if not (1 <= a.users <= 10000 and 1 <= a.calls <= 1000000):
         sys.exit("--users must be 1..10000, --calls 1..1000000")
+    if not all(1024 <= p <= 65535 for p in (a.gw1_port, a.gw2_port)) or a.gw1_port == a.gw2_port:
+        sys.exit("--gw1-port and --gw2-port: two different ports 1024..65535")
     gws = [(GATEWAYS[0][0], a.gw1_port), (GATEWAYS[1][0], a.gw2_port)]
     rs = rules()
     rts = routes()
@@ -217,7 +221,7 @@ def main():
               f"-Translation {ps_quote(tr)}\n")
         w(f'Set-CsPstnUsage -Identity Global -Usage @{{Add="{USAGE}"}}\n')
         for gw, port in gws:
-            w(f"New-CsPstnGateway -Identity {gw} -Address 127.0.0.1 -Port {port} -Transport UDP\n")
+            w(f"New-CsPstnGateway -Identity {gw} -Address 127.0.0.1 -Port {port} -Transport {a.gw_transport.upper()}\n")
         gwlist = ",".join(f'"PstnGateway:{gw}"' for gw, _ in gws)
         for prio, (name, pat) in enumerate(rts):
             w(f"New-CsVoiceRoute -Identity {name} -NumberPattern {ps_quote(pat)} "
@@ -248,7 +252,8 @@ def main():
     with open(os.path.join(a.outdir, "dispatcher.list"), "w") as f:
         f.write("# set destination flags priority attrs -- the two PSTN gateways (sipp UAS)\n")
         for gw, port in gws:
-            f.write(f"1 sip:127.0.0.1:{port} 0 0 name={gw}\n")
+            tp = ";transport=tcp" if a.gw_transport == "tcp" else ""
+            f.write(f"1 sip:127.0.0.1:{port}{tp} 0 0 name={gw}\n")
 
     # sipp: caller;auth;dialled number (the shared uac_call.xml's fields)
     with open(os.path.join(a.outdir, "calls.csv"), "w") as f:

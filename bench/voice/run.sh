@@ -24,7 +24,7 @@
 # measured, 3 when one failed its check, 2 on a setup error.
 #
 # Environment (defaults):
-#   RATES="500 1000 1500 2000 3000 4000 6000 8000"   offered calls/s, ascending
+#   RATES="500 1000 1500 2000 2500 3000 4000 5000 6000 8000 10000 12000"   offered calls/s, ascending
 #   DURATION=10 (at most 20)  MAX_CALLS=40000         per step: calls = min(MAX_CALLS, rate*DURATION)
 #   HOLD_MS=1000              how long each call is held before the BYE
 #   USERS=10000               callers user0000.. (each Enterprise Voice enabled, with a LineURI)
@@ -37,6 +37,7 @@
 #                                 outside the benchmark is run once more (disturbed.txt)
 #   NICE=0                        scheduling niceness of the servers and sipp (e.g. -10 on a machine
 #                                 shared with builds: the same for both servers; needs root)
+#   GW_TRANSPORT=udp              how the servers reach the gateways: udp | tcp (the callers: UDP)
 #   CHECK_ONLY=1                  only start, load, and check routing and failover (no load steps)
 #   SHARED_BENCH=../shared/bench  OUT=./bench-results/<date>_voice
 set -uo pipefail
@@ -55,7 +56,7 @@ DOMAIN=example.test
 export HARNESS_DOMAINS=$DOMAIN
 IP=127.0.0.1
 SERVERS=${*:-kamailio confab}
-RATES=${RATES:-"500 1000 1500 2000 3000 4000 6000 8000"}
+RATES=${RATES:-"500 1000 1500 2000 2500 3000 4000 5000 6000 8000 10000 12000"}
 DURATION=${DURATION:-10}
 MAX_CALLS=${MAX_CALLS:-40000}
 HOLD_MS=${HOLD_MS:-1000}
@@ -73,6 +74,8 @@ CONFAB_PORT=5080
 CONFAB_BIN=${CONFAB_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/confab}
 CONFAB_CONFIG=${CONFAB_CONFIG:-$REPO/bench/confab.toml}
 GW1_PORT=5091 GW2_PORT=5092 REG_CONTACT_PORT=5099
+GW_TRANSPORT=${GW_TRANSPORT:-udp}
+case $GW_TRANSPORT in udp) GW_T=u1 ;; tcp) GW_T=t1 ;; *) die "GW_TRANSPORT must be udp or tcp" ;; esac
 CHECK_CALLS=20
 QUIET_PCT=${QUIET_PCT:-30}
 QUIET_WAIT=${QUIET_WAIT:-120}
@@ -121,8 +124,8 @@ port_bound() {   # port_bound udp|tcp PORT: something listens on 127.0.0.1:PORT
 wait_port_free() {   # the previous server's or gateway's sockets are gone (max 10 s)
   local p
   for p in "$@"; do
-    for _ in $(seq 1 100); do port_bound udp "$p" || break; sleep 0.1; done
-    port_bound udp "$p" && die "port $p is busy (another server or sipp?)"
+    for _ in $(seq 1 100); do port_bound udp "$p" || port_bound tcp "$p" || break; sleep 0.1; done
+    port_bound udp "$p" || port_bound tcp "$p" && die "port $p is busy (another server or sipp?)"
   done
   return 0
 }
@@ -188,7 +191,7 @@ start_confab() {
 start_gateway() {
   local dir=$1 port=$2 xml=$3; shift 3
   mkdir -p "$dir"
-  ( cd "$dir" && exec nice -n "$NICE" timeout -k 5 1800 "$LOOP" sipp -sf "$xml" -i $IP -p "$port" -t u1 \
+  ( cd "$dir" && exec nice -n "$NICE" timeout -k 5 1800 "$LOOP" sipp -sf "$xml" -i $IP -p "$port" -t "$GW_T" \
       -m 50000000 -timeout 1790 -recv_timeout 15000 -nostdin -buff_size 2097152 -max_socket 5000 \
       -trace_err -error_file "$dir/errors.log" "$@" >"$dir/screen.txt" 2>&1 ) &
   GW_PID=$!
@@ -198,7 +201,7 @@ start_gateways() {   # start_gateways TAG XML1 XML2 [extra sipp args for gateway
   wait_port_free $GW1_PORT $GW2_PORT
   start_gateway "$OUT/$NAME/gw1_$tag" $GW1_PORT "$x1" "$@"; GW1_PID=$GW_PID
   start_gateway "$OUT/$NAME/gw2_$tag" $GW2_PORT "$x2"; GW2_PID=$GW_PID
-  for _ in $(seq 1 100); do port_bound udp $GW1_PORT && port_bound udp $GW2_PORT && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do port_bound "$GW_TRANSPORT" $GW1_PORT && port_bound "$GW_TRANSPORT" $GW2_PORT && return 0; sleep 0.1; done
   cat "$OUT/$NAME/gw1_$tag/screen.txt" "$OUT/$NAME/gw2_$tag/screen.txt" >&2
   die "the gateways did not start (ports $GW1_PORT/$GW2_PORT busy?)"
 }
@@ -401,13 +404,13 @@ bench_server() {
 main() {
   {
     echo "# routed calls $(date -Is): servers=[$SERVERS] rates=[$RATES] duration<=${DURATION}s max_calls=$MAX_CALLS hold=${HOLD_MS}ms callers=$USERS nice=$NICE nproc=$(nproc)"
-    echo "# routing data: bench/voice/gen.py (50 normalization rules, 200 routes, 2 gateways $IP:$GW1_PORT/$GW2_PORT UDP)"
+    echo "# routing data: bench/voice/gen.py (50 normalization rules, 200 routes, 2 gateways $IP:$GW1_PORT/$GW2_PORT $GW_TRANSPORT)"
     echo "# latency = sipp rtd 1 (first INVITE -> 200, challenge included) in ms; srvCPU = server process tree,"
     echo "# cliCPU = sipp UAC + both gateways, rest = the rest of the machine (100% = one core);"
     echo "# ms/call = server CPU-ms per answered call"
   } | tee "$OUT/header.txt"
 
-  python3 "$HERE/gen.py" "$DATA" --users "$USERS" --gw1-port $GW1_PORT --gw2-port $GW2_PORT >"$OUT/gen.log" 2>&1 \
+  python3 "$HERE/gen.py" "$DATA" --users "$USERS" --gw1-port $GW1_PORT --gw2-port $GW2_PORT --gw-transport "$GW_TRANSPORT" >"$OUT/gen.log" 2>&1 \
     || { cat "$OUT/gen.log" >&2; die "gen.py failed"; }
   "$SIPP_DIR/gen_csv.sh" 0 "$USERS" "$DATA/csv" >/dev/null || die "gen_csv.sh failed"
 
