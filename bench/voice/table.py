@@ -50,7 +50,9 @@ def max_held(st):
 
 
 def fmt(v, unit=""):
-    return "-" if v is None else f"{v}{unit}"
+    if v is None:
+        return "-"
+    return f"{v:.3f}{unit}" if isinstance(v, float) else f"{v}{unit}"
 
 
 def main():
