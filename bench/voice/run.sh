@@ -193,7 +193,7 @@ start_gateway() {
   mkdir -p "$dir"
   ( cd "$dir" && exec nice -n "$NICE" timeout -k 5 1800 "$LOOP" sipp -sf "$xml" -i $IP -p "$port" -t "$GW_T" \
       -m 50000000 -timeout 1790 -recv_timeout 15000 -nostdin -buff_size 2097152 -max_socket 5000 \
-      -trace_err -error_file "$dir/errors.log" "$@" >"$dir/screen.txt" 2>&1 ) &
+      -trace_err -error_file "$dir/errors.log" -max_log_size 2000000 "$@" >"$dir/screen.txt" 2>&1 ) &
   GW_PID=$!
 }
 start_gateways() {   # start_gateways TAG XML1 XML2 [extra sipp args for gateway 1]
@@ -223,7 +223,7 @@ run_uac() {
       -i $IP -t u1 -r "$rate" -m "$calls" -l "$lim" \
       -recv_timeout "$RECV_TIMEOUT_MS" -timeout "$gto" -nostdin -buff_size 2097152 \
       -default_behaviors all,-abortunexp -max_socket 5000 -trace_stat -stf "$dir/stat.csv" -fd 1 \
-      -trace_rtt -rtt_freq 100 -trace_err -error_file "$dir/errors.log" \
+      -trace_rtt -rtt_freq 100 -trace_err -error_file "$dir/errors.log" -max_log_size 2000000 \
       $(keys) "$@" >"$dir/screen.txt" 2>&1 )
   local rc=$?
   [[ -f $dir/errors.log ]] && { head -c 200000 "$dir/errors.log" >"$dir/errors.head"; rm -f "$dir/errors.log"; }
