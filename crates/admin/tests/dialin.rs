@@ -8,7 +8,7 @@ use confab_store::{AuditFilter, NewUser, PinCheck};
 use serde_json::{json, Value};
 
 mod common;
-use common::{SALES, prop, run, session, store};
+use common::{prop, run, session, store, SALES};
 
 fn fails(sess: &mut Session, src: &str) -> ExecError {
     match sess.run(src) {

@@ -9,8 +9,7 @@ use confab_store::{AuditFilter, Store};
 use serde_json::{json, Value};
 
 mod common;
-use common::{SALES, fails, one, prop, run, session, store};
-
+use common::{fails, one, prop, run, session, store, SALES};
 
 fn stored(s: &Store, user: &str) -> Option<String> {
     s.get_user(user, "example.test")

@@ -7,7 +7,7 @@ use confab_store::AuditFilter;
 use serde_json::json;
 
 mod common;
-use common::{SALES, prop, run, session, store};
+use common::{prop, run, session, store, SALES};
 
 #[test]
 fn new_get_remove() {

@@ -10,8 +10,7 @@ use confab_store::{AuditFilter, Store};
 use serde_json::{json, Value};
 
 mod common;
-use common::{SALES, fails, one, prop, run, session, store, voice_configs};
-
+use common::{fails, one, prop, run, session, store, voice_configs, SALES};
 
 fn translated(sh: &mut Session, src: &str) -> Value {
     prop(&one(sh, src), "TranslatedNumber")

@@ -1311,6 +1311,8 @@ mod tests {
                     "CsInformationBarrier",
                     "CsDialInConferencingAccessNumber",
                     "CsUserPolicyAssignment",
+                    "CsVoiceRoute",
+                    "CsPstnGateway",
                 ]
                 .contains(&k.as_str())
             })

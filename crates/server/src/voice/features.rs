@@ -113,7 +113,11 @@ impl Core {
                     if let Some(member) = self.users.get(n, d) {
                         let key = crate::users::user_key(&member.username, &member.domain);
                         for t in self.targets_for(&key, now) {
-                            plan.delayed.push((delay, Some(t)));
+                            if delay.is_zero() {
+                                targets.push(t); // rings with the user
+                            } else {
+                                plan.delayed.push((delay, Some(t)));
+                            }
                         }
                     }
                 }
