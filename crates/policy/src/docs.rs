@@ -942,6 +942,49 @@ document! {
     max_group_size_to_expand: i64 = 100 => "MaxGroupSizeToExpand", int(1, 100000), NO_WEB;
 }
 
+/// A URL of a simple URL (made by New-CsSimpleUrlEntry).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimpleUrlEntry {
+    #[serde(rename = "Url")]
+    pub url: String,
+}
+
+/// A simple URL (made by New-CsSimpleUrl): the `Meet` URL of a SIP domain, the `Dialin`
+/// URL or the `Cscp` (Control Panel, "Admin") URL, with the URLs it answers to and the
+/// one in use. Checked by [`crate::simple_url::check_configuration`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimpleUrl {
+    /// `Meet`, `Dialin` or `Cscp`.
+    #[serde(rename = "Component")]
+    pub component: String,
+    /// The SIP domain of a `Meet` URL; `*` for `Dialin` and `Cscp`.
+    #[serde(rename = "Domain")]
+    pub domain: String,
+    #[serde(rename = "SimpleUrlEntry")]
+    pub simple_url_entry: Vec<SimpleUrlEntry>,
+    /// One of the entries' Url.
+    #[serde(rename = "ActiveUrl")]
+    pub active_url: String,
+}
+
+const NO_SIMPLE_URLS: crate::Enforcement =
+    NotEnforced("confab's web services do not route by simple URLs yet (issue #18 part 1/2)");
+
+document! {
+    /// CsSimpleUrlConfiguration: the meet, dial-in and Control Panel URLs (site wins over
+    /// Global).
+    pub struct SimpleUrlConfiguration = "CsSimpleUrlConfiguration" {
+        scopes: [Global, Site],
+        policy: false,
+        get_set_only: false,
+        read_by_server: false,
+    }
+    simple_url: Vec<SimpleUrl> = vec![] => "SimpleUrl",
+        ObjList { key: "ActiveUrl", made_by: "New-CsSimpleUrl" }, NO_SIMPLE_URLS;
+}
+
 // ----- the Edge ------------------------------------------------------------------------------------
 
 document! {

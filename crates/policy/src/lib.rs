@@ -261,13 +261,14 @@ macro_rules! lync_enum {
 }
 
 pub mod docs;
+pub mod simple_url;
 
 pub use docs::*;
 
 /// Every document kind an administrator configures with the generic cmdlets, in the order
 /// `Get-Help` lists them.
 pub fn definitions() -> &'static [&'static DocDef] {
-    static DEFS: [&DocDef; 24] = [
+    static DEFS: [&DocDef; 25] = [
         MeetingConfiguration::DEF,
         ConferencingConfiguration::DEF,
         ConferencingPolicy::DEF,
@@ -275,6 +276,7 @@ pub fn definitions() -> &'static [&'static DocDef] {
         ImFilterConfiguration::DEF,
         FileTransferFilterConfiguration::DEF,
         WebServiceConfiguration::DEF,
+        SimpleUrlConfiguration::DEF,
         ExternalAccessPolicy::DEF,
         DefenseConfiguration::DEF,
         AccessEdgeConfiguration::DEF,
