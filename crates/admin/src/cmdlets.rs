@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
 mod forwarding;
+mod simple_url;
 mod voice;
 mod voice_test;
 
@@ -510,6 +511,7 @@ fn build() -> Vec<Cmdlet> {
     fixed.extend(voice::cmdlets());
     fixed.extend(voice_test::cmdlets());
     fixed.extend(forwarding::cmdlets());
+    fixed.extend(simple_url::cmdlets());
     // dial-in access numbers: Lync names their identity -PrimaryUri, and Get- filters by
     // -Region
     for c in v.iter_mut().filter(|c| {
@@ -769,8 +771,24 @@ pub(crate) fn coerce(prop: &Prop, v: &Value, current: &Value) -> Result<Value, S
                         match op.to_ascii_lowercase().as_str() {
                             "add" => {
                                 for x in vals {
-                                    if !list.iter().any(|y| same_item(y, &x, key)) {
-                                        list.push(x);
+                                    match list.iter().find(|y| same_item(y, &x, key)) {
+                                        None => list.push(x),
+                                        // adding an entry again changes nothing
+                                        Some(y) if same_fields(y, &x) => {}
+                                        // but another with the same key is refused, not dropped
+                                        Some(y) => {
+                                            let k = |v: &Value| {
+                                                v.get(key)
+                                                    .map(crate::object::display)
+                                                    .unwrap_or_default()
+                                            };
+                                            return Err(format!(
+                                                "{key} '{}' is already in {} (as '{}'): add an entry once; remove it first to change it",
+                                                k(&x),
+                                                prop.name,
+                                                k(y)
+                                            ));
+                                        }
                                     }
                                 }
                             }
@@ -834,6 +852,23 @@ fn same_item(a: &Value, b: &Value, key: &str) -> bool {
     }
 }
 
+/// Whether two list entries are equal but for the shell's type name (`_type`, which objects
+/// made in memory carry and stored entries may not).
+fn same_fields(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let strip = |m: &Map<String, Value>| -> Map<String, Value> {
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "_type")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            strip(x) == strip(y)
+        }
+        _ => a == b,
+    }
+}
+
 /// Expressions that can only be known when the script runs ($variables).
 fn has_var(e: &Expr) -> bool {
     match e {
@@ -882,6 +917,9 @@ fn check_fixed(b: &Bound, s: &Session) -> Result<(), ExecError> {
         return forwarding::check(b, s);
     }
     if let Some(r) = voice::check(b, s) {
+        return r;
+    }
+    if let Some(r) = simple_url::check(b, s) {
         return r;
     }
     match b.def.name {
@@ -1147,6 +1185,7 @@ fn set_config(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec
             check_access_number(b, s, &id, &mut body)?;
         }
         voice::check_document(b, s, k, &id, &mut body)?;
+        simple_url::check_document(b, s, k, &id, &mut body)?;
         s.store
             .put_config(k.noun, &id, &body)
             .map_err(|e| store_err(b, e))?;
@@ -1214,6 +1253,7 @@ fn new_config(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
         check_access_number(b, s, &id, &mut body)?;
     }
     voice::check_document(b, s, k, &id, &mut body)?;
+    simple_url::check_document(b, s, k, &id, &mut body)?;
     voice::warn_new(b, s, k, &body);
     s.store
         .create_config(k.noun, &id, &body)
@@ -2951,6 +2991,7 @@ fn checked_document(
     if let Err(e) = voice::check_own(b, k, identity, &mut out) {
         return Err(failed(b, format!("{what}: {e}")));
     }
+    simple_url::check_own(k, &mut out).map_err(|m| failed(b, format!("{what}: {m}")))?;
     Ok(out)
 }
 

@@ -216,6 +216,13 @@ pub const LYNC_CMDLETS: &[&str] = &[
     "Set-CsStaticRoutingConfiguration",
     "Remove-CsStaticRoutingConfiguration",
     "New-CsStaticRoute",
+    // simple URLs
+    "Get-CsSimpleUrlConfiguration",
+    "New-CsSimpleUrlConfiguration",
+    "Set-CsSimpleUrlConfiguration",
+    "Remove-CsSimpleUrlConfiguration",
+    "New-CsSimpleUrl",
+    "New-CsSimpleUrlEntry",
     // confab extras
     "Get-CsInformationBarrier",
     "New-CsInformationBarrier",
@@ -273,6 +280,7 @@ const VIEW: &[&str] = &[
     "Get-CsImFilterConfiguration",
     "Get-CsFileTransferFilterConfiguration",
     "Get-CsWebServiceConfiguration",
+    "Get-CsSimpleUrlConfiguration",
     "Get-CsServerApplication",
     "Get-CsExternalAccessPolicy",
     "Get-CsAccessEdgeConfiguration",
@@ -403,8 +411,15 @@ const TESTS: &[&str] = &[
     "Test-CsTrunkConfiguration",
 ];
 
-/// CsServerAdministrator: start and stop services (plus viewing and [`TESTS`]).
-const SERVER_ADMIN: &[&str] = &["Start-CsWindowsService", "Stop-CsWindowsService"];
+/// CsServerAdministrator: start and stop services, and the simple URLs (plus viewing and
+/// [`TESTS`]).
+const SERVER_ADMIN: &[&str] = &[
+    "Start-CsWindowsService",
+    "Stop-CsWindowsService",
+    "Set-CsSimpleUrlConfiguration",
+    "New-CsSimpleUrl",
+    "New-CsSimpleUrlEntry",
+];
 
 /// CsHelpDesk: client PINs (plus viewing and [`TESTS`]).
 const HELP_DESK: &[&str] = &["Lock-CsClientPin", "Unlock-CsClientPin", "Set-CsClientPin"];
