@@ -159,6 +159,23 @@ fn static_routes_are_made_and_added_like_lyncs() {
             .len(),
         1
     );
+    // adding the same route again changes nothing; another for the same MatchUri is refused
+    let before = body(&s, "CsStaticRoutingConfiguration", "Global");
+    run(
+        &mut sh,
+        "Set-CsStaticRoutingConfiguration -Route @{Add=$route}",
+    );
+    let e = sh
+        .run(
+            r#"$other = New-CsStaticRoute -TLSRoute -Destination "127.0.0.9" -MatchUri "FABRIKAM.com"; Set-CsStaticRoutingConfiguration -Route @{Add=$other}"#,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("MatchUri 'fabrikam.com' is already in Route"),
+        "{e}"
+    );
+    assert_eq!(body(&s, "CsStaticRoutingConfiguration", "Global"), before);
     let e = sh
         .run(r#"Set-CsStaticRoutingConfiguration -Route @{Add="fabrikam.com"}"#)
         .unwrap_err()
