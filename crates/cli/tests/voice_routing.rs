@@ -215,6 +215,11 @@ fn an_unreachable_gateway_fails_over_and_international_calls_follow_the_usages()
     let r = call(&mut carol, "tel:+442079460000");
     assert_eq!(r.status(), Some(404), "{}", first_line(&r));
     assert!(first_line(&r).contains("PSTN usages"), "{}", first_line(&r));
+    // an instant message to a number that no user has goes nowhere (no SMS gateway)
+    let mut msg = alice.request(Method::Message, "tel:+12065550100", "tel:+12065550100");
+    msg.set_body("text/plain", "hello");
+    let r = alice.send_authenticated(msg);
+    assert_eq!(r.status(), Some(404), "{}", first_line(&r));
     // a user without Enterprise Voice: 403 with the reason
     let mut dave = Ua::udp("user0003", s.addr());
     dave.register(300);

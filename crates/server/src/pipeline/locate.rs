@@ -95,6 +95,11 @@ impl Core {
                 }
                 Ok(Located::Proxy(targets))
             }
+            // no instant messages to phone numbers (no SMS gateway)
+            Destination::Phone(_) if req.method != Method::Invite => Err(Verdict::reply(
+                404,
+                "Phone numbers take calls only: no user has this number",
+            )),
             Destination::Phone(number) => match origin {
                 Origin::LocalUser(caller) => Ok(Located::Call(
                     vec![self.pstn_targets(caller, number)?],
