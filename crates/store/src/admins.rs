@@ -116,7 +116,7 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -125,7 +125,7 @@ fn to_hex(bytes: &[u8]) -> String {
     s
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     Algorithm::Sha256.hex(token.as_bytes())
 }
 

@@ -28,6 +28,7 @@ const TABLES: &[(&str, &str)] = &[
     ("server_secrets", "name, value, created_at"),
     ("meetings", "id, organizer, meeting_key, conference_id, kind, subject, access, presenters, pstn_bypass_lobby, invitees, created_at, end_at, last_used_at, expires_at"),
     ("client_pins", "user_key, pin_hash, history, set_at, failures, locked"),
+    ("user_sessions", "token_hash, user_key, created_at, expires_at"),
 ];
 
 /// Counters bumped after a restore so running servers reload everything.

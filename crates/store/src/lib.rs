@@ -22,6 +22,7 @@ mod migrations;
 pub mod pins;
 mod roles;
 mod secrets;
+pub mod sessions;
 mod snapshot;
 mod users;
 mod validate;

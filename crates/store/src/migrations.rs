@@ -183,6 +183,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // has hosted voicemail (Lync's Set-CsUser -HostedVoiceMail; 0 until turned on).
     "ALTER TABLE users ADD COLUMN call_forwarding TEXT;
     ALTER TABLE users ADD COLUMN hosted_voicemail INTEGER NOT NULL DEFAULT 0;",
+    // 11: users' web sessions (meeting and dial-in pages): only the SHA-256 of the cookie's
+    // token is kept; administrators' web sessions are admin_tokens.
+    "CREATE TABLE user_sessions (
+        token_hash TEXT PRIMARY KEY,         -- lower hex sha256 of the session token
+        user_key   TEXT NOT NULL,            -- user@domain, lower case
+        created_at INTEGER NOT NULL,         -- unix millis
+        expires_at INTEGER NOT NULL          -- unix millis; valid while now < expires_at
+    );
+    CREATE INDEX user_sessions_user ON user_sessions(user_key);",
 ];
 
 /// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
@@ -348,6 +357,14 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
     // 10
     r#"ALTER TABLE users ADD COLUMN call_forwarding TEXT COLLATE "C";
     ALTER TABLE users ADD COLUMN hosted_voicemail BIGINT NOT NULL DEFAULT 0;"#,
+    // 11
+    r#"CREATE TABLE user_sessions (
+        token_hash TEXT COLLATE "C" PRIMARY KEY,
+        user_key   TEXT COLLATE "C" NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX user_sessions_user ON user_sessions(user_key);"#,
 ];
 
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
