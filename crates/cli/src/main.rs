@@ -564,20 +564,41 @@ fn real_main() -> anyhow::Result<()> {
                 };
                 let (pool, domains) = (cfg.domains[0].clone(), cfg.domains.join(", "));
                 let export_dir = export_dir(&cfg);
+                let web = bind_web(&cfg).await?;
                 let running = confab_server::server::start(cfg, store.clone()).await?;
+                let t = running.transports.clone();
+                let metrics: confab_web::MetricsSource = Arc::new(move || t.render_metrics());
+                let live: Arc<dyn confab_web::meetings::LiveMeetings> = Arc::new(live::Live {
+                    core: running.core.clone(),
+                    transports: running.transports.clone(),
+                });
+                let options = confab_web::ApiOptions {
+                    export_dir: Some(export_dir),
+                    live_meetings: Some(live),
+                    ..Default::default()
+                };
+                if let Some(web) = web {
+                    let api = confab_web::SiteApi::new(
+                        store.clone(),
+                        pool.clone(),
+                        Some(metrics.clone()),
+                        options.clone(),
+                        web.settings,
+                    );
+                    use confab_web::site::{listen, Face};
+                    for (face, l) in [(Face::Internal, web.internal), (Face::External, web.external)] {
+                        if let Some(l) = l {
+                            tokio::spawn(listen::serve_https(l, web.tls.clone(), api.clone(), face));
+                        }
+                    }
+                    for (face, l) in [(Face::Internal, web.internal_http), (Face::External, web.external_http)] {
+                        if let Some(l) = l {
+                            tokio::spawn(listen::serve_http(l, api.clone(), face));
+                        }
+                    }
+                }
                 if let Some(l) = http {
                     tracing::info!("REST API on http://{}", l.local_addr()?);
-                    let t = running.transports.clone();
-                    let metrics: confab_web::MetricsSource = Arc::new(move || t.render_metrics());
-                    let live: Arc<dyn confab_web::meetings::LiveMeetings> = Arc::new(live::Live {
-                        core: running.core.clone(),
-                        transports: running.transports.clone(),
-                    });
-                    let options = confab_web::ApiOptions {
-                        export_dir: Some(export_dir),
-                        live_meetings: Some(live),
-                        ..Default::default()
-                    };
                     tokio::spawn(confab_web::serve_with(
                         l,
                         store,
@@ -619,6 +640,64 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Admin(cmd) => admin_command(cmd),
     }
+}
+
+/// The web site's listeners, bound before the SIP server starts (a taken port is an error
+/// at once), with what the site needs to know.
+struct WebListeners {
+    internal: Option<tokio::net::TcpListener>,
+    external: Option<tokio::net::TcpListener>,
+    internal_http: Option<tokio::net::TcpListener>,
+    external_http: Option<tokio::net::TcpListener>,
+    tls: Arc<confab_web::site::listen::TlsConfig>,
+    settings: confab_web::site::SiteSettings,
+}
+
+async fn bind_web(cfg: &Config) -> anyhow::Result<Option<WebListeners>> {
+    let w = &cfg.web;
+    if w.internal.is_none() && w.external.is_none() && w.internal_http.is_none() && w.external_http.is_none() {
+        return Ok(None);
+    }
+    async fn bind(key: &str, addr: &Option<String>) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+        match addr {
+            None => Ok(None),
+            Some(a) => Ok(Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("binding the web site (web.{key}) on {a}"))?,
+            )),
+        }
+    }
+    let identity = confab_server::tls::load_or_create(cfg)?;
+    let tls = confab_web::site::listen::tls_config(identity.chain.clone(), identity.key.clone_key())
+        .context("the web site's TLS certificate")?;
+    let sip = cfg.listeners();
+    let pick = |t: confab_server::config::Transport| sip.iter().find(|l| l.transport == t);
+    let (port, transport) = match pick(confab_server::config::Transport::Tls) {
+        Some(l) => (l.addr.port(), "TLS"),
+        None => (pick(confab_server::config::Transport::Tcp).map(|l| l.addr.port()).unwrap_or(5060), "TCP"),
+    };
+    let external = w.external_sip.as_deref().and_then(|e| {
+        let (h, p) = e.rsplit_once(':')?;
+        Some((h.to_string(), p.parse().ok()?))
+    });
+    Ok(Some(WebListeners {
+        internal: bind("internal", &w.internal).await?,
+        external: bind("external", &w.external).await?,
+        internal_http: bind("internal_http", &w.internal_http).await?,
+        external_http: bind("external_http", &w.external_http).await?,
+        tls,
+        settings: confab_web::site::SiteSettings {
+            domains: cfg.domains.clone(),
+            site: cfg.site.clone(),
+            sip: confab_web::site::SipAccess {
+                internal_fqdn: cfg.domains[0].clone(),
+                internal_port: port,
+                internal_transport: transport.into(),
+                external,
+            },
+        },
+    }))
 }
 
 fn user_command(cmd: UserCmd) -> anyhow::Result<()> {

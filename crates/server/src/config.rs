@@ -111,6 +111,8 @@ pub struct Config {
     pub im: ImConfig,
     pub presence: PresenceConfig,
     pub http: HttpConfig,
+    /// The web site: meeting and dial-in pages, autodiscover, the Control Panel.
+    pub web: WebConfig,
     /// Flood and password-guessing defence (see defence.rs).
     pub defence: crate::defence::DefenceConfig,
     pub edge: EdgeConfig,
@@ -344,6 +346,62 @@ pub struct HttpConfig {
     pub listen: Option<String>,
 }
 
+/// The web site (docs/web.md): Lync's internal (443) and external (4443) HTTPS sites and
+/// their plain HTTP companions (80, 8080: autodiscover and redirects). Each unset: not
+/// served. The external site is what the reverse proxy publishes.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// HTTPS, the internal site (everything: meetings, dial-in, Control Panel, REST API).
+    pub internal: Option<String>,
+    /// HTTPS, the external site (meetings, dial-in, autodiscover only).
+    pub external: Option<String>,
+    /// Plain HTTP beside the internal site.
+    pub internal_http: Option<String>,
+    /// Plain HTTP beside the external site.
+    pub external_http: Option<String>,
+    /// The SIP address clients outside use (the Access Edge's public name), `FQDN:PORT`,
+    /// for autodiscover; unset: the internal SIP listener.
+    pub external_sip: Option<String>,
+}
+
+impl WebConfig {
+    /// The configured listeners: (key, address).
+    pub fn listeners(&self) -> impl Iterator<Item = (&'static str, SocketAddr)> + '_ {
+        [
+            ("internal", &self.internal),
+            ("external", &self.external),
+            ("internal_http", &self.internal_http),
+            ("external_http", &self.external_http),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_deref()?.parse().ok()?)))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (k, v) in [
+            ("internal", &self.internal),
+            ("external", &self.external),
+            ("internal_http", &self.internal_http),
+            ("external_http", &self.external_http),
+        ] {
+            if let Some(v) = v {
+                v.parse::<SocketAddr>()
+                    .map_err(|_| format!("key 'web.{k}': '{v}' is not ADDR:PORT"))?;
+            }
+        }
+        if let Some(e) = &self.external_sip {
+            let ok = e
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(format!("key 'web.external_sip': '{e}' is not FQDN:PORT"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Expiry bounds of PUBLISH and SUBSCRIBE (RFC 3903, RFC 6665).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -473,6 +531,7 @@ impl Default for Config {
             im: ImConfig::default(),
             presence: PresenceConfig::default(),
             http: HttpConfig::default(),
+            web: WebConfig::default(),
             defence: Default::default(),
             edge: EdgeConfig::default(),
             trust: TrustConfig::default(),
@@ -608,6 +667,7 @@ impl Config {
             h.parse::<SocketAddr>()
                 .map_err(|_| format!("key 'http.listen': '{h}' is not ADDR:PORT"))?;
         }
+        self.web.validate()?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err("section [tls]: 'cert' and 'key' go together".into());
         }

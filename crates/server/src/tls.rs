@@ -104,9 +104,17 @@ pub fn load_or_create(cfg: &Config) -> anyhow::Result<Identity> {
         });
     }
     let mut names: Vec<String> = cfg.domains.clone();
-    for l in cfg.listeners() {
-        let ip = l.addr.ip().to_string();
-        if !l.addr.ip().is_unspecified() && !names.contains(&ip) {
+    // the web site's names (meet., dialin., lyncdiscover. …): a wildcard per domain
+    for d in &cfg.domains {
+        if d.contains('.') {
+            names.push(format!("*.{d}"));
+        }
+    }
+    let ips = cfg.listeners().into_iter().map(|l| l.addr.ip());
+    for ip in ips.chain(cfg.web.listeners().map(|(_, a)| a.ip())) {
+        let unspecified = ip.is_unspecified();
+        let ip = ip.to_string();
+        if !unspecified && !names.contains(&ip) {
             names.push(ip);
         }
     }

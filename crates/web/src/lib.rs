@@ -40,6 +40,7 @@ pub mod openapi;
 mod pins;
 pub mod script;
 pub mod signin;
+pub mod site;
 
 pub use meetings::{Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster};
 
@@ -134,7 +135,19 @@ pub fn router_with(
     metrics: Option<MetricsSource>,
     options: ApiOptions,
 ) -> Router {
-    let state = AppState {
+    let state = app_state(store, pool, metrics, options);
+    api_routes(state.clone())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn app_state(
+    store: Arc<Store>,
+    pool: String,
+    metrics: Option<MetricsSource>,
+    options: ApiOptions,
+) -> AppState {
+    AppState {
         store,
         pool: Arc::from(pool),
         metrics: metrics.map(|render| MetricsCache {
@@ -144,7 +157,11 @@ pub fn router_with(
         export_dir: options.export_dir.map(Arc::from),
         sign_in: signin::Gate::new(options.sign_in),
         live: options.live_meetings,
-    };
+    }
+}
+
+/// The REST API's routes (`/api/v1/…`, `/metrics`) with their state, for any router.
+pub(crate) fn api_routes<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let api = Router::new()
         .route("/tokens", post(login).delete(logout))
         .route("/cmdlets", post(run_cmdlets))
@@ -172,13 +189,38 @@ pub fn router_with(
             "/meetings/:key/participants/:id/:action",
             post(meetings::act),
         )
-        .route("/openapi.json", get(openapi_json));
+        .route("/openapi.json", get(openapi_json))
+        .route("/*rest", axum::routing::any(not_found));
     Router::new()
         .nest(API_PREFIX, api)
         .route("/metrics", get(metrics_text))
-        .fallback(not_found)
         .layer(axum::middleware::map_response(json_405))
         .with_state(state)
+}
+
+/// The web site's share of the API: its state, the site's settings and the simple URL
+/// cache, for [`site::app`] (one per process: both faces share them).
+#[derive(Clone)]
+pub struct SiteApi {
+    pub(crate) state: AppState,
+    pub(crate) settings: Arc<site::SiteSettings>,
+    pub(crate) urls: Arc<site::urls::UrlCache>,
+}
+
+impl SiteApi {
+    pub fn new(
+        store: Arc<Store>,
+        pool: String,
+        metrics: Option<MetricsSource>,
+        options: ApiOptions,
+        settings: site::SiteSettings,
+    ) -> SiteApi {
+        SiteApi {
+            state: app_state(store, pool, metrics, options),
+            settings: Arc::new(settings),
+            urls: Arc::default(),
+        }
+    }
 }
 
 /// Renders the running SIP server's counters (Prometheus text); the API itself does not
@@ -186,19 +228,19 @@ pub fn router_with(
 pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 #[derive(Clone)]
-struct AppState {
-    store: Arc<Store>,
-    pool: Arc<str>,
-    metrics: Option<MetricsCache>,
-    export_dir: Option<Arc<std::path::Path>>,
-    sign_in: Arc<signin::Gate>,
-    live: Option<Arc<dyn LiveMeetings>>,
+pub(crate) struct AppState {
+    pub(crate) store: Arc<Store>,
+    pub(crate) pool: Arc<str>,
+    pub(crate) metrics: Option<MetricsCache>,
+    pub(crate) export_dir: Option<Arc<std::path::Path>>,
+    pub(crate) sign_in: Arc<signin::Gate>,
+    pub(crate) live: Option<Arc<dyn LiveMeetings>>,
 }
 
 /// The last rendering of the metrics: `/metrics` needs no sign-in, so a flood of scrapes
 /// costs at most one rendering (which visits every location shard) per [`METRICS_FRESH`].
 #[derive(Clone)]
-struct MetricsCache {
+pub(crate) struct MetricsCache {
     render: MetricsSource,
     last: Arc<std::sync::Mutex<Option<Rendered>>>,
 }
@@ -358,7 +400,7 @@ async fn json_405(res: Response) -> Response {
 }
 
 /// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
@@ -367,7 +409,7 @@ async fn blocking<T: Send + 'static>(
     })?
 }
 
-fn store_failure(e: confab_store::StoreError) -> ApiError {
+pub(crate) fn store_failure(e: confab_store::StoreError) -> ApiError {
     tracing::error!(error = %e, "REST API store error");
     ApiError::internal(format!("store error: {e}"))
 }
@@ -451,7 +493,7 @@ fn origin(peer: Option<ConnectInfo<SocketAddr>>) -> String {
 // ----- running scripts ---------------------------------------------------------------------------
 
 /// Runs `script` as `admin` (roles resolved now, so role changes apply at once).
-async fn run_script(
+pub(crate) async fn run_script(
     state: &AppState,
     admin: Admin,
     origin: String,
@@ -592,6 +634,36 @@ async fn login_inner(
         .map(|ConnectInfo(a)| a.ip())
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let origin = origin(peer);
+    match sign_in_admin(&state, name, password, ip, origin, TOKEN_TTL_SECS).await? {
+        SignIn::Signed(token) => {
+            Ok(Json(json!({"token": token, "expires_in": TOKEN_TTL_SECS})).into_response())
+        }
+        SignIn::Invalid => Err(ApiError::unauthorized("invalid name or password")),
+        SignIn::Refused(r) => Ok(r),
+    }
+}
+
+/// The outcome of a sign-in.
+pub(crate) enum SignIn {
+    /// An administrator's new token, or a user's address (`user@domain`).
+    Signed(String),
+    /// Wrong name or password (counted against the address and the account).
+    Invalid,
+    /// Throttled or overloaded: the 429 / 503 answer.
+    Refused(Response),
+}
+
+/// An administrator signs in with name and password (throttled, audited with `origin`); a
+/// new token valid for `ttl_secs` on success. The REST API's `POST /tokens` and the web
+/// site's sign-in page.
+pub(crate) async fn sign_in_admin(
+    state: &AppState,
+    name: String,
+    password: String,
+    ip: std::net::IpAddr,
+    origin: String,
+    ttl_secs: u64,
+) -> Result<SignIn, ApiError> {
     // a name or password no account can have is refused without evaluating anything
     let plausible = confab_store::validate_admin_name(&name).is_ok()
         && password.chars().count() <= confab_store::MAX_ADMIN_PASSWORD_LEN;
@@ -602,7 +674,7 @@ async fn login_inner(
                 first: true, by, ..
             } = &r
             {
-                tracing::warn!(admin = %audit_name(&name), %origin, "REST sign-ins throttled");
+                tracing::warn!(admin = %audit_name(&name), %origin, "admin sign-ins throttled");
                 audit_sign_in(
                     &state.store,
                     &name,
@@ -610,12 +682,12 @@ async fn login_inner(
                     format!("throttled: too many failed sign-ins for this {by}; further attempts answered 429 for a while"),
                 );
             }
-            return Ok(refusal_response(&r));
+            return Ok(SignIn::Refused(refusal_response(&r)));
         }
     };
     if !plausible {
         drop(ticket); // a failure
-        tracing::warn!(%origin, "REST login refused: malformed name or password");
+        tracing::warn!(%origin, "admin sign-in refused: malformed name or password");
         // a name no account can have is not an administrator's sign-in: not audited, so
         // junk costs no store write (it still counts against the address)
         if confab_store::validate_admin_name(&name).is_ok() {
@@ -626,13 +698,13 @@ async fn login_inner(
                 "refused: invalid name or password".into(),
             );
         }
-        return Err(ApiError::unauthorized("invalid name or password"));
+        return Ok(SignIn::Invalid);
     }
     let permit = match ticket.turn().await {
         Ok(p) => p,
         Err(r) => {
             ticket.not_evaluated();
-            return Ok(refusal_response(&r));
+            return Ok(SignIn::Refused(refusal_response(&r)));
         }
     };
     let store = state.store.clone();
@@ -653,7 +725,7 @@ async fn login_inner(
             return Ok(None);
         };
         store
-            .issue_token(&admin.name, TOKEN_TTL_SECS)
+            .issue_token(&admin.name, ttl_secs)
             .map(Some)
             .map_err(store_failure)
     })
@@ -661,13 +733,13 @@ async fn login_inner(
     match token {
         Some(token) => {
             ticket.succeeded();
-            tracing::info!(admin = %name, %origin, "REST login");
-            Ok(Json(json!({"token": token, "expires_in": TOKEN_TTL_SECS})).into_response())
+            tracing::info!(admin = %name, %origin, "admin sign-in");
+            Ok(SignIn::Signed(token))
         }
         None => {
             drop(ticket); // a failure
-            tracing::warn!(admin = %audit_name(&name), %origin, "REST login refused");
-            Err(ApiError::unauthorized("invalid name or password"))
+            tracing::warn!(admin = %audit_name(&name), %origin, "admin sign-in refused");
+            Ok(SignIn::Invalid)
         }
     }
 }

@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 use crate::script::quote_str;
 use crate::{
     blocking, is_not_found, json_object, origin, output_json, refusal_response, run_script, signin,
-    store_failure, ApiError, AppState, Caller,
+    store_failure, ApiError, AppState, Caller, SignIn,
 };
 
 // ----- the live side (implemented by the server's conference focus) ---------------------------
@@ -234,48 +234,67 @@ impl FromRequestParts<AppState> for MeetingCaller {
             .as_ref()
             .map(|ConnectInfo(a)| a.ip())
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        let plausible = confab_store::meetings::normalize_address(&address).is_ok()
-            && password.len() <= confab_store::MAX_PASSWORD_LEN;
-        // users' account names are kept apart from administrators' ("sip:" prefix)
-        let account = format!("sip:{}", address.to_ascii_lowercase());
-        let ticket = state
-            .sign_in
-            .admit(ip, plausible.then_some(account.as_str()))
-            .map_err(|r| {
-                if matches!(r, signin::Refusal::Throttled { first: true, .. }) {
-                    tracing::warn!(origin = %origin(peer), "REST user sign-ins throttled");
-                }
-                refusal_response(&r)
-            })?;
-        if !plausible {
-            drop(ticket); // a failure
-            return Err(user_unauthorized());
+        match sign_in_user(state, address, password, ip, &origin(peer))
+            .await
+            .map_err(IntoResponse::into_response)?
+        {
+            SignIn::Signed(key) => Ok(MeetingCaller::User(key)),
+            SignIn::Invalid => Err(user_unauthorized()),
+            SignIn::Refused(r) => Err(r),
         }
-        let permit = match ticket.turn().await {
-            Ok(p) => p,
-            Err(r) => {
-                ticket.not_evaluated();
-                return Err(refusal_response(&r));
+    }
+}
+
+/// A user signs in with their SIP address and password (throttled like administrators,
+/// their account names kept apart by a `sip:` prefix): the REST API's HTTP Basic and the
+/// web site's sign-in page. `Signed` carries `user@domain`, lower case.
+pub(crate) async fn sign_in_user(
+    state: &AppState,
+    address: String,
+    password: String,
+    ip: std::net::IpAddr,
+    origin: &str,
+) -> Result<SignIn, ApiError> {
+    let plausible = confab_store::meetings::normalize_address(&address).is_ok()
+        && password.len() <= confab_store::MAX_PASSWORD_LEN;
+    // users' account names are kept apart from administrators' ("sip:" prefix)
+    let account = format!("sip:{}", address.to_ascii_lowercase());
+    let ticket = match state.sign_in.admit(ip, plausible.then_some(account.as_str())) {
+        Ok(t) => t,
+        Err(r) => {
+            if matches!(r, signin::Refusal::Throttled { first: true, .. }) {
+                tracing::warn!(%origin, "user sign-ins throttled");
             }
-        };
-        let store = state.store.clone();
-        let verified = blocking(move || {
-            let r = verify_sip_password(&store, &address, &password);
-            drop(permit);
-            r
-        })
-        .await
-        .map_err(IntoResponse::into_response)?;
-        match verified {
-            Some(key) => {
-                ticket.succeeded();
-                Ok(MeetingCaller::User(key))
-            }
-            None => {
-                drop(ticket); // a failure
-                tracing::warn!(origin = %origin(peer), "REST user sign-in refused");
-                Err(user_unauthorized())
-            }
+            return Ok(SignIn::Refused(refusal_response(&r)));
+        }
+    };
+    if !plausible {
+        drop(ticket); // a failure
+        return Ok(SignIn::Invalid);
+    }
+    let permit = match ticket.turn().await {
+        Ok(p) => p,
+        Err(r) => {
+            ticket.not_evaluated();
+            return Ok(SignIn::Refused(refusal_response(&r)));
+        }
+    };
+    let store = state.store.clone();
+    let verified = blocking(move || {
+        let r = verify_sip_password(&store, &address, &password);
+        drop(permit);
+        r
+    })
+    .await?;
+    match verified {
+        Some(key) => {
+            ticket.succeeded();
+            Ok(SignIn::Signed(key))
+        }
+        None => {
+            drop(ticket); // a failure
+            tracing::warn!(%origin, "user sign-in refused");
+            Ok(SignIn::Invalid)
         }
     }
 }

@@ -1,0 +1,219 @@
+//! The web site: what Lync's web services serve, on an internal and an external face.
+//!
+//! | path (canonical) | internal | external | what |
+//! | --- | --- | --- | --- |
+//! | `/_/meet/{user}/{key}` | yes | yes | a meeting's page ([`meet`]) |
+//! | `/_/meet` | yes | yes | the web scheduler: a user's meetings |
+//! | `/_/dialin` | yes | yes | access numbers, a user's conference ID and PIN ([`dialin`]) |
+//! | `/_/cscp/…` | yes | **no** | the Control Panel ([`cscp`]) |
+//! | `/_/signin`, `/_/signout` | yes | yes | sessions ([`session`]) |
+//! | `/_/static/…` | yes | yes | the CSS and JavaScript, served by confab itself |
+//! | `/autodiscover/autodiscoverservice.svc/root[/user]` | yes | yes | [`autodiscover`] |
+//! | `/api/v1/…`, `/metrics` | yes | **no** | the REST API ([`crate`]) |
+//!
+//! Simple URLs ([`urls`]) are aliases of the entry points: a request whose host and path
+//! fall under a `Meet`, `Dialin` or `Cscp` simple URL (`https://meet.example.test/alice/KEY`,
+//! `https://lync.example.test/Dialin`) is rewritten to the canonical path before routing,
+//! and so is `lyncdiscover.<domain>` / `lyncdiscoverinternal.<domain>` to autodiscover. The
+//! path forms `/meet/…`, `/dialin` and `/cscp` work on every host (so a fresh server with no
+//! simple URLs has a usable site). Nothing under `/_/` is ever rewritten.
+//!
+//! Every response carries the security headers of [`security_headers`]; every change (a
+//! method other than GET/HEAD) passes [`session::csrf_guard`].
+
+pub mod autodiscover;
+pub mod listen;
+pub mod page;
+pub mod session;
+pub mod urls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::AppState;
+
+/// Which of Lync's two web sites a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Face {
+    /// Lync's internal web site (443): everything, the Control Panel and REST API included.
+    Internal,
+    /// The external web site (4443, published by the reverse proxy): meetings, dial-in,
+    /// autodiscover and sign-in only.
+    External,
+}
+
+impl Face {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Face::Internal => "internal",
+            Face::External => "external",
+        }
+    }
+}
+
+/// Where this server's SIP listeners are, for autodiscover.
+#[derive(Clone, Debug, Default)]
+pub struct SipAccess {
+    /// The FQDN clients use for the internal SIP listener (the pool's name).
+    pub internal_fqdn: String,
+    /// The internal SIP listener's port (TLS if there is one, else TCP).
+    pub internal_port: u16,
+    /// The transport of that listener ("TLS" or "TCP").
+    pub internal_transport: String,
+    /// The SIP access for clients outside (the Access Edge's public name and port); `None`:
+    /// the internal one.
+    pub external: Option<(String, u16)>,
+}
+
+/// What the site needs beyond the API's state.
+#[derive(Clone, Debug, Default)]
+pub struct SiteSettings {
+    /// The SIP domains served (their Meet URLs, `lyncdiscover.<domain>`).
+    pub domains: Vec<String>,
+    /// This server's Lync site (Site: simple URL configurations apply to it).
+    pub site: Option<String>,
+    pub sip: SipAccess,
+}
+
+/// The site's state: the API's, plus the settings and the simple URL cache.
+#[derive(Clone)]
+pub(crate) struct Site {
+    pub(crate) api: AppState,
+    pub(crate) settings: Arc<SiteSettings>,
+    pub(crate) urls: Arc<urls::UrlCache>,
+    pub(crate) face: Face,
+}
+
+/// The site of one face, ready to serve with peer addresses
+/// (`into_make_service_with_connect_info::<SocketAddr>()`, or [`listen::serve_tls`]).
+pub fn app(api: crate::SiteApi, face: Face) -> Router {
+    let site = Site {
+        urls: api.urls.clone(),
+        settings: api.settings.clone(),
+        api: api.state,
+        face,
+    };
+    let mut pages = Router::new()
+        .route("/_/static/:file", get(page::asset))
+        .merge(session::routes())
+        .merge(autodiscover::routes());
+    if face == Face::Internal {
+        pages = pages.merge(crate::api_routes(site.api.clone()));
+    }
+    let routed = pages
+        .fallback(not_found)
+        .with_state(site.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            site.clone(),
+            session::csrf_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(site.clone(), security_headers));
+    // simple URLs are resolved before routing (a layer around the whole router)
+    Router::new()
+        .fallback_service(routed)
+        .layer(axum::middleware::from_fn_with_state(site, rewrite))
+}
+
+async fn not_found() -> Response {
+    page::error_page(StatusCode::NOT_FOUND, "Not found", "There is no page here.")
+}
+
+/// Rewrites a simple URL (or a path form) to its canonical path.
+async fn rewrite(State(site): State<Site>, mut req: Request, next: Next) -> Response {
+    let host = request_host(&req);
+    let path = req.uri().path().to_string();
+    if let Some(new_path) = site.urls.canonical(&site, host.as_deref(), &path).await {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{new_path}?{q}"),
+            None => new_path,
+        };
+        let original = req.uri().clone();
+        let mut parts = original.clone().into_parts();
+        match pq.parse() {
+            Ok(p) => parts.path_and_query = Some(p),
+            Err(_) => return not_found().await,
+        }
+        match Uri::from_parts(parts) {
+            Ok(uri) => *req.uri_mut() = uri,
+            Err(_) => return not_found().await,
+        }
+        req.extensions_mut().insert(Rewritten(original));
+    }
+    next.run(req).await
+}
+
+/// The URI a request had before a simple URL was rewritten to its canonical path.
+#[derive(Clone, Debug)]
+pub struct Rewritten(pub Uri);
+
+/// The request's host name (lower case, without the port): HTTP/2's `:authority` or
+/// HTTP/1's `Host`.
+pub(crate) fn request_host(req: &Request) -> Option<String> {
+    let raw = req
+        .uri()
+        .host()
+        .map(str::to_string)
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })?;
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("").to_string()
+    } else {
+        raw.rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(h, _)| h.to_string())
+            .unwrap_or(raw)
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+/// The Content-Security-Policy of every page: scripts and styles only from confab itself,
+/// no inline script, no framing, forms only to confab.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every response of the site, and no caching (the cookbook's recipe
+/// asks the proxy not to cache; pages carry live meetings and sessions).
+async fn security_headers(State(_site): State<Site>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name: &'static str, v: &'static str| {
+        if !h.contains_key(name) {
+            h.insert(name, HeaderValue::from_static(v));
+        }
+    };
+    set(h, "content-security-policy", CSP);
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(h, "strict-transport-security", "max-age=31536000");
+    set(h, "cache-control", "no-store");
+    res
+}
+
+/// The peer's address (from the listener), for sign-in throttling and the audit log.
+pub(crate) fn peer_of(req_ext: &axum::http::Extensions) -> Option<SocketAddr> {
+    req_ext
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+impl IntoResponse for page::Html {
+    fn into_response(self) -> Response {
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            self.0.into_string(),
+        )
+            .into_response()
+    }
+}
