@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::process::Output;
 
 fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+    String::from_utf8_lossy(&o.stdout).to_string() + String::from_utf8_lossy(&o.stderr).as_ref()
 }
 
 struct Env {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Output;
 
 fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+    String::from_utf8_lossy(&o.stdout).to_string() + String::from_utf8_lossy(&o.stderr).as_ref()
 }
 
 /// `confab ARGS --data DATA` (with root's credentials for `shell`).

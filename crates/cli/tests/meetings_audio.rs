@@ -825,7 +825,7 @@ impl Organizer {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
+            + String::from_utf8_lossy(&out.stderr).as_ref();
         assert!(out.status.success(), "confab {all:?} failed: {text}");
         text
     }

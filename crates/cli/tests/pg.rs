@@ -49,7 +49,7 @@ impl Drop for Schema {
 }
 
 fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+    String::from_utf8_lossy(&o.stdout).to_string() + String::from_utf8_lossy(&o.stderr).as_ref()
 }
 
 /// `confab ARGS --store STORE`, which must succeed; its output.

@@ -790,7 +790,7 @@ fn user_command_line() {
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr),
+                + String::from_utf8_lossy(&out.stderr).as_ref(),
         )
     };
     assert!(

@@ -126,7 +126,7 @@ fn run_uac_with(
         .output()
         .expect("sipp is installed (apt-get install sip-tester)");
     let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        String::from_utf8_lossy(&out.stdout).to_string() + String::from_utf8_lossy(&out.stderr).as_ref();
     let ok_line = text
         .lines()
         .rfind(|l| l.contains("Successful call"))
@@ -283,7 +283,7 @@ fn sipsak_options_and_register() {
     );
     let bad = sipsak_reg("wrong");
     let text =
-        String::from_utf8_lossy(&bad.stdout).to_string() + &String::from_utf8_lossy(&bad.stderr);
+        String::from_utf8_lossy(&bad.stdout).to_string() + String::from_utf8_lossy(&bad.stderr).as_ref();
     assert!(
         !bad.status.success() && text.contains("authorization failed"),
         "{text}"

@@ -10,7 +10,7 @@ use common::*;
 use std::process::Output;
 
 fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+    String::from_utf8_lossy(&o.stdout).to_string() + String::from_utf8_lossy(&o.stderr).as_ref()
 }
 
 /// The value of `Name : value` in the shell's list output.

@@ -3,6 +3,7 @@
 //! authentication.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod gateway;
 
 use bytes::Bytes;
@@ -182,7 +183,7 @@ impl Server {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
+            + String::from_utf8_lossy(&out.stderr).as_ref();
         assert!(out.status.success(), "confab {args:?} failed: {text}");
         text
     }
@@ -999,7 +1000,7 @@ pub fn confab_as_admin(data: &std::path::Path, args: &[&str]) -> (bool, String) 
         .unwrap();
     (
         o.status.success(),
-        String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout).to_string() + String::from_utf8_lossy(&o.stderr).as_ref(),
     )
 }
 

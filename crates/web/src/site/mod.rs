@@ -194,7 +194,9 @@ async fn security_headers(State(_site): State<Site>, req: Request, next: Next) -
     set(h, "content-security-policy", CSP);
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
-    set(h, "referrer-policy", "no-referrer");
+    // same-origin: a meeting's URL never leaks to another site, and our own form posts keep
+    // their Origin (with no-referrer browsers send `Origin: null`)
+    set(h, "referrer-policy", "same-origin");
     set(h, "cross-origin-opener-policy", "same-origin");
     set(h, "strict-transport-security", "max-age=31536000");
     set(h, "cache-control", "no-store");
