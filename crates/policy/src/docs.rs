@@ -969,8 +969,9 @@ pub struct SimpleUrl {
     pub active_url: String,
 }
 
-const NO_SIMPLE_URLS: crate::Enforcement =
-    NotEnforced("confab's web services do not route by simple URLs yet (issue #18 part 1/2)");
+const SIMPLE_URLS_ROUTE: crate::Enforcement = crate::Enforcement::Enforced(
+    "the web site routes requests by them and hands out their ActiveUrls (crates/web/src/site/urls.rs)",
+);
 
 document! {
     /// CsSimpleUrlConfiguration: the meet, dial-in and Control Panel URLs (site wins over
@@ -982,7 +983,7 @@ document! {
         read_by_server: false,
     }
     simple_url: Vec<SimpleUrl> = vec![] => "SimpleUrl",
-        ObjList { key: "ActiveUrl", made_by: "New-CsSimpleUrl" }, NO_SIMPLE_URLS;
+        ObjList { key: "ActiveUrl", made_by: "New-CsSimpleUrl" }, SIMPLE_URLS_ROUTE;
 }
 
 // ----- the Edge ------------------------------------------------------------------------------------
