@@ -331,6 +331,7 @@ impl Store {
             if tx.execute("DELETE FROM users WHERE user_key = ?1", vals![&key])? == 0 {
                 return Err(no_such_user(username, domain));
             }
+            tx.execute("DELETE FROM user_sessions WHERE user_key = ?1", vals![&key])?;
             bump_users_version(tx)?;
             // the user's meetings went by ON DELETE CASCADE
             crate::bump_version(tx, "meetings_version")?;
@@ -365,6 +366,8 @@ impl Store {
                     ha1_md5_at_domain = ?5, ha1_md5_at = ?6 WHERE user_key = ?1",
                 vals![&key, md5, sha256, now(), at_domain, at],
             )?;
+            // a new password ends the user's web sessions
+            tx.execute("DELETE FROM user_sessions WHERE user_key = ?1", vals![&key])?;
             bump_users_version(tx)
         })
     }

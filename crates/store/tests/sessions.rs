@@ -46,5 +46,12 @@ fn sessions_sign_in_expire_and_end_with_the_user() {
         assert!(s.user_session(many.last().unwrap()).unwrap().is_some());
         assert!(s.user_session(&many[2]).unwrap().is_some(), "{}", db.name);
         assert_eq!(s.revoke_user_sessions("ALICE@a.test").unwrap(), MAX_SESSIONS_PER_USER as usize);
+        // a new password, or removing the user, ends them too
+        let t = s.issue_user_session("alice@a.test", 60).unwrap();
+        s.set_password("alice", "a.test", "pw-alice-2").unwrap();
+        assert_eq!(s.user_session(&t).unwrap(), None, "{}", db.name);
+        let t = s.issue_user_session("alice@a.test", 60).unwrap();
+        s.remove_user("alice", "a.test").unwrap();
+        assert_eq!(s.revoke_user_session(&t).unwrap(), false, "{}", db.name);
     }
 }
