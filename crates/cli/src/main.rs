@@ -69,6 +69,10 @@ enum Command {
         /// Serve the administration REST API on ADDR:PORT (plain HTTP: use loopback)
         #[arg(long)]
         http: Option<String>,
+        /// Serve the web site's internal face (meeting and dial-in pages, the Control Panel)
+        /// over HTTPS on ADDR:PORT (the `[web] internal` key)
+        #[arg(long)]
+        web: Option<String>,
     },
     /// Write a consistent copy of the whole store (users, contacts, messages, configuration,
     /// administrators, audit log) to FILE; safe while the server runs
@@ -521,6 +525,7 @@ fn real_main() -> anyhow::Result<()> {
             workers,
             sip_trace,
             http,
+            web,
         } => {
             let mut cfg = load_config(&common)?;
             if !listen.is_empty() {
@@ -538,6 +543,9 @@ fn real_main() -> anyhow::Result<()> {
             cfg.log.sip_trace |= sip_trace;
             if http.is_some() {
                 cfg.http.listen = http;
+            }
+            if web.is_some() {
+                cfg.web.internal = web;
             }
             cfg.validate().map_err(anyhow::Error::msg)?;
             init_logging(&cfg.log.level);
