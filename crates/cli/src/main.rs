@@ -485,8 +485,11 @@ fn read_password(password: Option<String>, stdin: bool) -> anyhow::Result<(Strin
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // colour codes only on a terminal, never in a file or the journal
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_writer(std::io::stderr)
         .init();
@@ -573,7 +576,12 @@ fn real_main() -> anyhow::Result<()> {
                 let (pool, domains) = (cfg.domains[0].clone(), cfg.domains.join(", "));
                 let export_dir = export_dir(&cfg);
                 let web = bind_web(&cfg).await?;
+                let summary = startup_summary(&cfg, http.as_ref(), web.as_ref());
                 let running = confab_server::server::start(cfg, store.clone()).await?;
+                // whatever the log level: what this server listens on and which store it uses
+                for line in summary {
+                    eprintln!("confab: {line}");
+                }
                 let t = running.transports.clone();
                 let metrics: confab_web::MetricsSource = Arc::new(move || t.render_metrics());
                 let live: Arc<dyn confab_web::meetings::LiveMeetings> = Arc::new(live::Live {
@@ -648,6 +656,43 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Admin(cmd) => admin_command(cmd),
     }
+}
+
+/// What `serve` says at start whatever the log level: the store, the SIP listeners, the web
+/// site's and the REST API's addresses.
+fn startup_summary(
+    cfg: &Config,
+    http: Option<&tokio::net::TcpListener>,
+    web: Option<&WebListeners>,
+) -> Vec<String> {
+    let mut lines = vec![format!(
+        "serving {} with the store {}",
+        cfg.domains.join(", "),
+        match postgres_store(cfg) {
+            Some(_) => format!("at {}", store_name(cfg)),
+            None => format!("in {}", cfg.data_dir.join(confab_store::DB_FILE_NAME).display()),
+        }
+    )];
+    for l in cfg.listeners() {
+        lines.push(format!("listening on sip {} {}", l.transport.as_str(), l.addr));
+    }
+    let addr = |l: &Option<tokio::net::TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+    if let Some(w) = web {
+        for (what, l) in [
+            ("web (internal) https", &w.internal),
+            ("web (external) https", &w.external),
+            ("web (internal) http", &w.internal_http),
+            ("web (external) http", &w.external_http),
+        ] {
+            if let Some(a) = addr(l) {
+                lines.push(format!("listening on {what} {a}"));
+            }
+        }
+    }
+    if let Some(a) = http.and_then(|l| l.local_addr().ok()) {
+        lines.push(format!("listening on REST API http {a}"));
+    }
+    lines
 }
 
 /// The web site's listeners, bound before the SIP server starts (a taken port is an error

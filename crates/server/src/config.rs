@@ -516,6 +516,56 @@ pub struct LogConfig {
     pub sip_trace: bool,
 }
 
+/// The dotted key an error at byte `at` of a TOML text is about: the key of the line it is
+/// on, under the nearest `[table]` header above it.
+fn key_at(text: &str, at: Option<usize>) -> Option<String> {
+    let at = at?.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split_once('=')?.0.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = text[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        (l.starts_with('[') && l.ends_with(']')).then(|| l.trim_matches(['[', ']']).trim().to_string())
+    });
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
+    })
+}
+
+/// The log levels a `[log] level` directive may name.
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// `[log] level` is a tracing filter: comma-separated `LEVEL` or `TARGET=LEVEL`
+/// (`info,confab_server=debug`). A word that is not a level (`verbose`) would be read by
+/// tracing as a target and silence every log line, so it is refused here, naming the key.
+fn check_log_level(level: &str) -> Result<(), String> {
+    let bad = |d: &str| {
+        format!(
+            "key 'log.level': '{d}' is not a log level ({}) nor TARGET=LEVEL",
+            LOG_LEVELS.join(", ")
+        )
+    };
+    if level.trim().is_empty() {
+        return Err(bad(level));
+    }
+    for d in level.split(',') {
+        let d = d.trim();
+        let lvl = match d.rsplit_once('=') {
+            Some((target, lvl)) if !target.trim().is_empty() => lvl,
+            Some(_) => return Err(bad(d)),
+            None => d,
+        };
+        if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(lvl.trim())) {
+            return Err(bad(d));
+        }
+    }
+    Ok(())
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -614,13 +664,19 @@ impl Config {
                     )
                 })
                 .unwrap_or((0, 0));
-            format!("{file}:{line}:{col}: {}", e.message())
+            match key_at(text, e.span().map(|s| s.start)) {
+                Some(key) if !e.message().contains(&key) => {
+                    format!("{file}:{line}:{col}: key '{key}': {}", e.message())
+                }
+                _ => format!("{file}:{line}:{col}: {}", e.message()),
+            }
         })?;
         cfg.validate().map_err(|e| format!("{file}: {e}"))?;
         Ok(cfg)
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        check_log_level(&self.log.level)?;
         if self.listen.is_empty() {
             return Err("key 'listen': at least one address is needed".into());
         }
@@ -782,6 +838,23 @@ mod tests {
         assert!(e.contains("listen") && e.contains("nowhere"), "{e}");
         let e = Config::from_toml("[limits]\ntcp_idle_timeout = \"soon\"\n", "c.toml").unwrap_err();
         assert!(e.starts_with("c.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_bad_levels_are_refused() {
+        let e = Config::from_toml("[limits]\ntcp_idle_timeout = \"soon\"\n", "c.toml").unwrap_err();
+        assert!(e.contains("limits.tcp_idle_timeout"), "{e}");
+        let e = Config::from_toml("workers = \"two\"\n", "c.toml").unwrap_err();
+        assert!(e.starts_with("c.toml:1:") && e.contains("'workers'"), "{e}");
+        let e = Config::from_toml("[log]\nlevel = \"verbose\"\n", "c.toml").unwrap_err();
+        assert!(e.contains("log.level") && e.contains("verbose") && e.contains("debug"), "{e}");
+        for ok in ["info", "WARN", "info,confab_server=debug", "confab_web=trace , warn", "off"] {
+            check_log_level(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["", "verbose", "confab_server", "=debug", "info,confab=loud"] {
+            assert!(check_log_level(bad).is_err(), "{bad}");
+        }
+        assert_eq!(key_at("a = 1\n[web]\ninternal = 5\n", Some(20)).as_deref(), Some("web.internal"));
     }
 
     #[test]
