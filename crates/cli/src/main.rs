@@ -80,6 +80,10 @@ enum Command {
         #[command(flatten)]
         common: Common,
         file: PathBuf,
+        /// Put the TLS private key into the backup, sealed with the passphrase in this file
+        /// (at least 12 characters; without it the backup holds the certificate only)
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Make FILE (from `confab backup`, of either backend) the store of an empty data
     /// directory, or load it into an empty PostgreSQL store (--store postgres://…)
@@ -87,6 +91,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
         file: PathBuf,
+        /// The passphrase the backup's TLS key was sealed with (a file holding it)
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Manage users: add, list, show, remove, passwd, enable, disable, seed
     #[command(subcommand)]
@@ -505,20 +512,39 @@ fn main() {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Command::Backup { common, file } => {
+        Command::Backup {
+            common,
+            file,
+            passphrase_file,
+        } => {
             let cfg = load_config(&common)?;
+            let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
             open_store(&cfg)?.backup_to(&file)?;
             println!("backed up {} to {}", store_name(&cfg), file.display());
+            if let Err(e) = backup_tls(&cfg, &file, passphrase.as_deref()) {
+                let _ = std::fs::remove_file(&file);
+                return Err(e);
+            }
             Ok(())
         }
-        Command::Restore { common, file } => {
+        Command::Restore {
+            common,
+            file,
+            passphrase_file,
+        } => {
             let cfg = load_config(&common)?;
+            let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
+            // the TLS identity is checked (and unsealed) before anything is restored
+            let tls = restorable_tls(&cfg, &file, passphrase.as_deref())?;
             if postgres_store(&cfg).is_some() {
                 open_store(&cfg)?.restore_from(&file)?;
             } else {
                 Store::restore_into(&file, &cfg.data_dir)?;
             }
             println!("restored {} into {}", file.display(), store_name(&cfg));
+            if let Some(tls) = tls {
+                tls.write()?;
+            }
             Ok(())
         }
         Command::Serve {
@@ -656,6 +682,119 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Admin(cmd) => admin_command(cmd),
     }
+}
+
+/// The TLS certificate and key files in use: `[tls] cert`/`key`, else the generated pair
+/// in `<data_dir>/tls/`.
+fn tls_paths(cfg: &Config) -> (PathBuf, PathBuf) {
+    match (&cfg.tls.cert, &cfg.tls.key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => (cfg.data_dir.join("tls/cert.pem"), cfg.data_dir.join("tls/key.pem")),
+    }
+}
+
+fn read_passphrase(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the passphrase from {}", path.display()))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+const BACKUP_CERT: &str = "tls/cert.pem";
+const BACKUP_KEY: &str = "tls/key.pem.sealed";
+
+/// Puts the server's TLS identity into a backup: the certificate as it is, the key sealed
+/// with the passphrase (or left out, saying so).
+fn backup_tls(cfg: &Config, file: &std::path::Path, passphrase: Option<&str>) -> anyhow::Result<()> {
+    use confab_store::backup_files;
+    let (cert, key) = tls_paths(cfg);
+    if !cert.exists() {
+        println!("no TLS certificate at {} (none in the backup)", cert.display());
+        return Ok(());
+    }
+    let c = std::fs::read(&cert).with_context(|| format!("reading {}", cert.display()))?;
+    backup_files::put(file, BACKUP_CERT, &c)?;
+    match passphrase {
+        Some(p) => {
+            let k = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
+            backup_files::put(file, BACKUP_KEY, &backup_files::seal(&k, p)?)?;
+            println!("the TLS certificate and its key (sealed with the passphrase) are in the backup");
+        }
+        None => eprintln!(
+            "warning: the TLS private key is not in the backup (give --passphrase-file FILE to include it sealed); a restore brings back the certificate only"
+        ),
+    }
+    Ok(())
+}
+
+/// A TLS identity to write back after a restore.
+struct RestoredTls {
+    cert: (PathBuf, Vec<u8>),
+    key: Option<(PathBuf, Vec<u8>)>,
+}
+
+impl RestoredTls {
+    fn write(self) -> anyhow::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let (path, body) = &self.cert;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if !path.exists() {
+            std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))?;
+        }
+        println!("TLS certificate restored: {}", path.display());
+        if let Some((path, body)) = &self.key {
+            if !path.exists() {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                f.write_all(body)?;
+            }
+            println!("TLS key restored: {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+/// What a backup's TLS identity would restore, checked before the store is touched: a sealed
+/// key needs the passphrase; files already there must be the same.
+fn restorable_tls(
+    cfg: &Config,
+    file: &std::path::Path,
+    passphrase: Option<&str>,
+) -> anyhow::Result<Option<RestoredTls>> {
+    use confab_store::backup_files;
+    let Some(cert) = backup_files::get(file, BACKUP_CERT)? else {
+        return Ok(None);
+    };
+    let (cert_path, key_path) = tls_paths(cfg);
+    let key = match (backup_files::get(file, BACKUP_KEY)?, passphrase) {
+        (Some(sealed), Some(p)) => Some((key_path, backup_files::unseal(&sealed, p)?)),
+        (Some(_), None) => bail!(
+            "{} holds the TLS key sealed with a passphrase: give --passphrase-file FILE",
+            file.display()
+        ),
+        (None, _) => {
+            eprintln!("warning: the backup holds the TLS certificate but not its key: put the key at {} before serving", key_path.display());
+            None
+        }
+    };
+    for (path, body) in std::iter::once((&cert_path, &cert)).chain(key.as_ref().map(|(p, b)| (p, b))) {
+        if path.exists() && std::fs::read(path)? != *body {
+            bail!(
+                "{} exists and differs from the backup's: move it away to restore the backup's TLS identity",
+                path.display()
+            );
+        }
+    }
+    Ok(Some(RestoredTls {
+        cert: (cert_path, cert),
+        key,
+    }))
 }
 
 /// What `serve` says at start whatever the log level: the store, the SIP listeners, the web

@@ -89,3 +89,103 @@ fn bad_config_values_are_named_by_key_and_nothing_starts() {
         assert!(!dir.path().join("data").exists(), "{extra}: nothing created");
     }
 }
+
+/// Starts `confab serve` on `cfg` until it prints its TLS certificate line; returns the
+/// SHA-256 fingerprint it states.
+fn served_fingerprint(cfg: &std::path::Path) -> String {
+    let mut child = confab()
+        .args(["serve", "--config"])
+        .arg(cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server states its TLS certificate");
+        if l.starts_with("TLS certificate") {
+            break l;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    line.rsplit("SHA-256 ").next().unwrap().trim().to_string()
+}
+
+fn with_tls(dir: &std::path::Path) -> std::path::PathBuf {
+    let port = free_port("127.0.0.1");
+    let cfg = dir.join("confab.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = [\"tls:127.0.0.1:{port}\"]\ndomains = [\"example.test\"]\ndata_dir = \"{}\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn run(args: &[&str], cfg: &std::path::Path) -> (bool, String) {
+    let out = confab().args(args).arg("--config").arg(cfg).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + String::from_utf8_lossy(&out.stderr).as_ref(),
+    )
+}
+
+#[test]
+fn backup_and_restore_keep_the_tls_identity_with_the_key_sealed() {
+    use std::os::unix::fs::PermissionsExt;
+    let a = tempfile::tempdir().unwrap();
+    let cfg_a = with_tls(a.path());
+    let before = served_fingerprint(&cfg_a);
+    let pass = a.path().join("pass");
+    std::fs::write(&pass, "a long enough passphrase\n").unwrap();
+    let wrong = a.path().join("wrong");
+    std::fs::write(&wrong, "another long passphrase\n").unwrap();
+    let file = a.path().join("backup.db");
+    let f = file.to_str().unwrap();
+    let (ok, out) = run(&["backup", f, "--passphrase-file", pass.to_str().unwrap()], &cfg_a);
+    assert!(ok, "{out}");
+    assert!(out.contains("sealed"), "{out}");
+    let raw = std::fs::read(&file).unwrap();
+    assert!(!raw.windows(11).any(|w| w == b"PRIVATE KEY"), "the key is not in the clear");
+
+    let b = tempfile::tempdir().unwrap();
+    let cfg_b = with_tls(b.path());
+    // no passphrase, or a wrong one: refused, and nothing restored
+    let (ok, out) = run(&["restore", f], &cfg_b);
+    assert!(!ok && out.contains("--passphrase-file"), "{out}");
+    let (ok, out) = run(&["restore", f, "--passphrase-file", wrong.to_str().unwrap()], &cfg_b);
+    assert!(!ok && out.contains("wrong passphrase"), "{out}");
+    assert!(!b.path().join("data/confab.db").exists());
+    let (ok, out) = run(&["restore", f, "--passphrase-file", pass.to_str().unwrap()], &cfg_b);
+    assert!(ok, "{out}");
+    let key = b.path().join("data/tls/key.pem");
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(served_fingerprint(&cfg_b), before, "the restored server has the same certificate");
+
+    // without a passphrase the backup says the key is left out, and holds the certificate
+    let c = tempfile::tempdir().unwrap();
+    let cfg_c = with_tls(c.path());
+    let file2 = a.path().join("nokey.db");
+    let (ok, out) = run(&["backup", file2.to_str().unwrap()], &cfg_a);
+    assert!(ok && out.contains("not in the backup"), "{out}");
+    let (ok, out) = run(&["restore", file2.to_str().unwrap()], &cfg_c);
+    assert!(ok && out.contains("not its key"), "{out}");
+    assert_eq!(
+        std::fs::read(c.path().join("data/tls/cert.pem")).unwrap(),
+        std::fs::read(a.path().join("data/tls/cert.pem")).unwrap()
+    );
+}

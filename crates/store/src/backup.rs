@@ -163,6 +163,8 @@ impl Store {
         check_backup_file(file)?;
         std::fs::create_dir_all(data_dir)?;
         std::fs::copy(file, &target)?;
+        // the files that travel with the backup stay out of the live store
+        crate::backup_files::drop_from(&Connection::open(&target)?)?;
         // opening brings an older backup's schema up to date
         Store::open(data_dir).map(|_| ())
     }

@@ -13,6 +13,7 @@
 mod admins;
 mod audit;
 mod backup;
+pub mod backup_files;
 mod config;
 mod contacts;
 mod db;
