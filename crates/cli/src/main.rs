@@ -43,7 +43,13 @@ struct Common {
     /// servers, or a data directory; default: SQLite in the data directory
     #[arg(long, global = true)]
     store: Option<String>,
+    /// Create a new store if there is none (only `serve` does so without it)
+    #[arg(long, global = true)]
+    init: bool,
 }
+
+/// Whether this command may create a store that is not there yet: `serve`, or `--init`.
+static MAY_CREATE_STORE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[derive(Subcommand)]
 enum Command {
@@ -407,6 +413,9 @@ enum UserCmd {
 }
 
 fn load_config(common: &Common) -> anyhow::Result<Config> {
+    if common.init {
+        MAY_CREATE_STORE.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut cfg = match &common.config {
         Some(p) => Config::load(p).map_err(anyhow::Error::msg)?,
         None => Config::default(),
@@ -440,16 +449,36 @@ fn store_name(cfg: &Config) -> String {
     }
 }
 
-fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+fn open_store_quiet(cfg: &Config) -> anyhow::Result<Store> {
     match (&cfg.store, postgres_store(cfg)) {
         (_, Some(url)) => Store::open_url(url)
             .with_context(|| format!("opening the store at {}", store_name(cfg))),
         (Some(other), None) => bail!(
             "store = {other:?} is not a postgres:// URL; leave it unset for SQLite in data_dir"
         ),
-        (None, None) => Store::open(&cfg.data_dir)
-            .with_context(|| format!("opening the store in {}", cfg.data_dir.display())),
+        (None, None) => {
+            let db = cfg.data_dir.join(confab_store::DB_FILE_NAME);
+            if !db.exists() && !MAY_CREATE_STORE.load(std::sync::atomic::Ordering::Relaxed) {
+                bail!(
+                    "there is no store at {}: give the server's --config or --data (or --store), or pass --init to create a new store there",
+                    db.display()
+                );
+            }
+            Store::open(&cfg.data_dir)
+                .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))
+        }
     }
+}
+
+/// Opens the store and says which one on stderr (so a command run in the wrong directory
+/// never silently works on another store).
+fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    let store = open_store_quiet(cfg)?;
+    eprintln!("confab: store {}", match postgres_store(cfg) {
+        Some(_) => store_name(cfg),
+        None => cfg.data_dir.join(confab_store::DB_FILE_NAME).display().to_string(),
+    });
+    Ok(store)
 }
 
 /// Where export cmdlets (Export-CsUserData, …) write and import cmdlets read: the data
@@ -577,8 +606,9 @@ fn real_main() -> anyhow::Result<()> {
                 cfg.web.internal = web;
             }
             cfg.validate().map_err(anyhow::Error::msg)?;
+            MAY_CREATE_STORE.store(true, std::sync::atomic::Ordering::Relaxed);
             init_logging(&cfg.log.level);
-            let store = Arc::new(open_store(&cfg)?);
+            let store = Arc::new(open_store_quiet(&cfg)?);
             if store.list_users(None)?.is_empty() {
                 tracing::warn!("the store has no users yet: add one with `confab user add alice --password secret`");
             }

@@ -11,7 +11,7 @@ impl Data {
     fn new() -> Data {
         let d = tempfile::tempdir().unwrap();
         let st = confab()
-            .args(["user", "seed", "--count", "3", "--data"])
+            .args(["user", "seed", "--count", "3", "--init", "--data"])
             .arg(d.path())
             .output()
             .unwrap();
@@ -627,9 +627,10 @@ fn export_and_import_configuration_and_user_data() {
     assert!(other
         .ok("Get-CsClientPolicy -Identity Sales")
         .contains("Tag:Sales"));
+    let stdout = |o: Output| String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(
-        text(&other.run(&["user", "list"], &[])),
-        text(&d.run(&["user", "list"], &[]))
+        stdout(other.run(&["user", "list"], &[])),
+        stdout(d.run(&["user", "list"], &[]))
     );
     std::fs::write(
         other_export.join("bad.json"),

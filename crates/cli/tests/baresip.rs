@@ -445,7 +445,7 @@ fn start(t0: Instant, presence: bool) -> (Procs, Ports) {
     );
 
     let out = confab()
-        .args(["user", "seed", "--data"])
+        .args(["user", "seed", "--init", "--data"])
         .arg(&data)
         .args(["--domain", DOMAIN, "--count", "10"])
         .output()

@@ -50,7 +50,7 @@ fn json(data: &Path, args: &[&str]) -> Value {
 /// A data directory with user0000..user0002 and the administrator root.
 fn data() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    ok(d.path(), &["user", "seed", "--count", "3"]);
+    ok(d.path(), &["user", "seed", "--count", "3", "--init"]);
     ok(
         d.path(),
         &[

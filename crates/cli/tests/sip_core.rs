@@ -793,17 +793,25 @@ fn user_command_line() {
                 + String::from_utf8_lossy(&out.stderr).as_ref(),
         )
     };
+    // no store yet: refused, naming where it looked, and nothing created
+    let (ok, text) = run(&["user", "add", "alice@example.test", "--password", "s3cret"]);
+    assert!(!ok && text.contains("no store at") && text.contains("--init"), "{text}");
+    assert!(!dir.path().join("confab.db").exists());
+    let (ok, text) = run(&[
+        "user",
+        "add",
+        "alice@example.test",
+        "--password",
+        "s3cret",
+        "--name",
+        "Alice A",
+        "--init",
+    ]);
+    assert!(ok, "{text}");
+    // every command names the store it used
     assert!(
-        run(&[
-            "user",
-            "add",
-            "alice@example.test",
-            "--password",
-            "s3cret",
-            "--name",
-            "Alice A"
-        ])
-        .0
+        text.contains(&format!("store {}", dir.path().join("confab.db").display())),
+        "{text}"
     );
     let (ok, text) = run(&["user", "add", "alice@example.test", "--password", "x"]);
     assert!(!ok && text.contains("already exists"), "{text}");

@@ -86,6 +86,7 @@ impl Server {
             .args([
                 "user",
                 "seed",
+                "--init",
                 "--domain",
                 domain,
                 "--count",
@@ -962,6 +963,8 @@ pub const ADD_ROOT: &[&str] = &[
     "CsAdministrator",
     "--password",
     ADMIN_PASSWORD,
+    // a data directory with no store yet gets one (as the first step of a setup)
+    "--init",
 ];
 
 impl Server {
