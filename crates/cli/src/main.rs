@@ -136,6 +136,12 @@ enum Command {
     /// administrator whose roles allow New-CsAdminRole (CsAdministrator) may manage them
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Print every port the configuration opens, one per line, for a firewall script:
+    /// `PROTO ADDRESS PORT[-LAST] PURPOSE` (e.g. `udp 0.0.0.0 20000-20999 media`)
+    Ports {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -711,6 +717,14 @@ fn real_main() -> anyhow::Result<()> {
             )
         }
         Command::Admin(cmd) => admin_command(cmd),
+        Command::Ports { common } => {
+            let cfg = load_config(&common)?;
+            cfg.validate().map_err(anyhow::Error::msg)?;
+            for line in ports(&cfg) {
+                println!("{line}");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -825,6 +839,44 @@ fn restorable_tls(
         cert: (cert_path, cert),
         key,
     }))
+}
+
+/// Every port `serve` would open with `cfg`: `PROTO ADDRESS PORT[-LAST] PURPOSE`.
+fn ports(cfg: &Config) -> Vec<String> {
+    use confab_server::config::Transport;
+    let mut out = vec![];
+    for l in cfg.listeners() {
+        let (proto, what) = match l.transport {
+            Transport::Udp => ("udp", "sip"),
+            Transport::Tcp => ("tcp", "sip"),
+            Transport::Tls => ("tcp", "sip-tls"),
+            Transport::Ws => ("tcp", "sip-ws"),
+            Transport::Wss => ("tcp", "sip-wss"),
+        };
+        out.push(format!("{proto} {} {} {what}", l.addr.ip(), l.addr.port()));
+    }
+    for (key, addr) in cfg.web.listeners() {
+        let what = match key {
+            "internal" => "web-internal-https",
+            "external" => "web-external-https",
+            "internal_http" => "web-internal-http",
+            _ => "web-external-http",
+        };
+        out.push(format!("tcp {} {} {what}", addr.ip(), addr.port()));
+    }
+    if let Some(a) = cfg.http.listen.as_deref().and_then(|a| a.parse::<std::net::SocketAddr>().ok()) {
+        out.push(format!("tcp {} {} rest-api", a.ip(), a.port()));
+    }
+    let m = &cfg.meetings;
+    if m.enabled {
+        let ip = m
+            .media_address
+            .or_else(|| cfg.listeners().first().map(|l| l.addr.ip()))
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "0.0.0.0".into());
+        out.push(format!("udp {ip} {}-{} media", m.media_port_min, m.media_port_max));
+    }
+    out
 }
 
 /// What `serve` says at start whatever the log level: the store, the SIP listeners, the web

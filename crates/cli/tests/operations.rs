@@ -189,3 +189,37 @@ fn backup_and_restore_keep_the_tls_identity_with_the_key_sealed() {
         std::fs::read(a.path().join("data/tls/cert.pem")).unwrap()
     );
 }
+
+#[test]
+fn ports_lists_every_port_the_configuration_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("confab.toml");
+    std::fs::write(
+        &cfg,
+        "listen = [\"127.0.0.1:5060\", \"tls:127.0.0.2:5061\", \"wss:127.0.0.3:7443\"]\n\
+         domains = [\"example.test\"]\n\
+         [http]\nlisten = \"127.0.0.1:8080\"\n\
+         [web]\ninternal = \"127.0.0.1:443\"\nexternal_http = \"127.0.0.1:8081\"\n\
+         [meetings]\nmedia_address = \"127.0.0.4\"\nmedia_port_min = 20000\nmedia_port_max = 20999\n",
+    )
+    .unwrap();
+    let out = confab().args(["ports", "--config"]).arg(&cfg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "udp 127.0.0.1 5060 sip",
+            "tcp 127.0.0.1 5060 sip",
+            "tcp 127.0.0.2 5061 sip-tls",
+            "tcp 127.0.0.3 7443 sip-wss",
+            "tcp 127.0.0.1 443 web-internal-https",
+            "tcp 127.0.0.1 8081 web-external-http",
+            "tcp 127.0.0.1 8080 rest-api",
+            "udp 127.0.0.4 20000-20999 media",
+        ]
+    );
+    // nothing was opened or created
+    assert!(!dir.path().join("confab-data").exists());
+}
