@@ -61,7 +61,7 @@ impl SimpleUrls {
                 }
             }
         }
-        entries.sort_by(|a, b| b.parts.path.len().cmp(&a.parts.path.len()));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.parts.path.len()));
         SimpleUrls { entries }
     }
 
@@ -255,7 +255,6 @@ mod tests {
                 su("Dialin", "*", &["https://lync.example.test/Dialin"]),
                 su("Cscp", "*", &["https://admin.example.test"]),
             ],
-            ..Default::default()
         })
     }
 
