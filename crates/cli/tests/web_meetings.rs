@@ -326,6 +326,28 @@ fn leaders_see_the_roster_and_control_it_others_are_refused() {
     let p = org.post(&act, &[("csrf", &org_csrf), ("action", "explode")]);
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
 
+    // an administrator allowed Remove-CsMeeting on the organizer leads it too (internal
+    // face), audited; on the external face their session does not count
+    w.server.cli(ADD_ROOT);
+    let admin = Http::new();
+    let p = admin.post(&w.url("/_/signin"), &[("as", "admin"), ("next", "/_/meet"), ("name", "root"), ("password", ADMIN_PASSWORD)]);
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let p = admin.get(&page);
+    assert!(p.body.contains("data-live") && p.body.contains("meeting-unlock"), "{}", p.body);
+    let p = admin.post(&act, &[("csrf", &p.csrf()), ("action", "unlock")]);
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert!(org.get(&page).body.contains("In progress."));
+    let audit = confab_store::Store::open(w.server.data())
+        .unwrap()
+        .query_audit(&confab_store::AuditFilter::default())
+        .unwrap();
+    assert!(
+        audit.iter().any(|e| e.command.contains(&format!("meeting unlock {key}")) && e.origin.starts_with("web ")),
+        "{audit:?}"
+    );
+    let ext = admin.get(&format!("https://127.0.0.1:{}/_/meet/user0001/{key}", w.external));
+    assert!(!ext.body.contains("data-live"));
+
     // end: the participant gets a BYE, the page says it has not started (nobody in it)
     let p = org.post(&act, &[("csrf", &org_csrf), ("action", "end")]);
     assert_eq!(p.status, StatusCode::SEE_OTHER);
@@ -449,7 +471,7 @@ fn users_schedule_and_delete_meetings_on_the_web_scheduler() {
     let csrf = p.csrf();
 
     // refusals are shown on the form, and nothing is made
-    let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "Past"), ("end", "2001-01-01T10:00"), ("pstn_default", "1")]);
+    let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "Past"), ("end", "2001-01-01T10:00")]);
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     assert!(p.body.contains("in the past") && p.body.contains("value=\"Past\""), "{}", p.body);
     let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "X"), ("access", "Public")]);
@@ -475,7 +497,7 @@ fn users_schedule_and_delete_meetings_on_the_web_scheduler() {
             ("kind", "Private"),
             ("access", "Everyone"),
             ("presenters", "None"),
-            ("pstn_bypass_lobby", "1"),
+            ("pstn_bypass_lobby", "yes"),
             ("invitees", "user0002@example.test, user0003@example.test"),
         ],
     );
@@ -494,7 +516,7 @@ fn users_schedule_and_delete_meetings_on_the_web_scheduler() {
     let url = format!("https://127.0.0.1:{}/meet/user0001/{}", w.internal, m.key);
     assert!(p.body.contains(&url) && p.body.contains(&m.conference_id), "{}", p.body);
     // the assigned meeting, with the defaults
-    let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "Mine"), ("kind", "Assigned"), ("pstn_default", "1")]);
+    let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "Mine"), ("kind", "Assigned")]);
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     assert_eq!(store.meetings(Some("user0001@example.test")).unwrap().len(), 2);
 
@@ -744,11 +766,14 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
         ),
     );
     add_access_number(&server);
-    // the Meet simple URL of example.test: meet URLs are https://meet.example.test/user/KEY
+    // the Meet simple URL of example.test (meet URLs are https://meet.example.test/user/KEY)
+    // and the Dialin one
     server.configure(
         "$e = New-CsSimpleUrlEntry -Url \"https://meet.example.test\"; \
          $m = New-CsSimpleUrl -Component \"meet\" -Domain \"example.test\" -SimpleUrlEntry $e -ActiveUrl \"https://meet.example.test\"; \
-         Set-CsSimpleUrlConfiguration -Identity Global -SimpleUrl @{Add=$m}",
+         $d = New-CsSimpleUrlEntry -Url \"https://dialin.example.test\"; \
+         $di = New-CsSimpleUrl -Component \"dialin\" -Domain \"*\" -SimpleUrlEntry $d -ActiveUrl \"https://dialin.example.test\"; \
+         Set-CsSimpleUrlConfiguration -Identity Global -SimpleUrl @{Add=$m,$di}",
     );
     // Chromium resolves every name to 127.0.0.1; the port is the test's
     let site = format!("https://meet.example.test:{internal}");
@@ -788,9 +813,9 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     let mut speaker = Baresip::start(root.path(), "user0003", 0, 1000, E2E_PORTS);
     let mut guest = Baresip::start(root.path(), "user0002", 1, 600, E2E_PORTS);
     speaker.dial(&m.uri());
-    b.wait_text("#participants", "user0003@example.test");
+    b.wait_text("#participants", "user0003");
     guest.dial(&m.uri());
-    b.wait_text("#lobby", "user0002@example.test");
+    b.wait_text("#lobby", "user0002");
     assert_eq!(b.eval("return window.confabMark"), serde_json::json!(42), "updated without a reload");
     shot(&b, "meeting-page");
 
@@ -802,7 +827,7 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
         x.len() as f64 / rate as f64
     };
     b.click(&format!("#admit-{pid}"));
-    b.wait_text("#participants", "user0002@example.test");
+    b.wait_text("#participants", "user0002");
     b.wait_text("#lobby-empty", "Nobody");
     let deadline = Instant::now() + Duration::from_secs(15);
     let heard = loop {
@@ -822,7 +847,7 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     assert!(b.exists(&format!("#unmute-{pid}")));
     let from = guest.log.text().len();
     b.click(&format!("#remove-{pid}"));
-    b.wait_text_gone("#participants", "user0002@example.test");
+    b.wait_text_gone("#participants", "user0002");
     guest.wait_for("removed: the focus closed the session", from, "session closed");
 
     // lock: the page says so; then end the meeting: user0003's call ends, the page too
@@ -836,9 +861,14 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     speaker.quit();
     guest.quit();
 
-    // the dial-in page: a refused PIN, then a good one
-    b.goto(&format!("{site}/dialin"));
+    // the dial-in page (its own simple URL, so its own sign-in): a refused PIN, then a good one
+    b.goto(&format!("https://dialin.example.test:{internal}/"));
     b.wait_text("#numbers", "+1 (425) 555-0100");
+    b.click("#dialin-signin");
+    b.fill("input[name=name]", "user0001@example.test");
+    b.fill("input[name=password]", "pw-user0001");
+    b.click("button[type=submit]");
+    b.wait_text("#mine", "Your dial-in details");
     b.fill("#pin", "123");
     b.fill("#pin2", "123");
     b.click("#pin-submit");

@@ -168,7 +168,7 @@ async fn render(site: &Site, viewer: &Viewer, notice: Notice<'_>, status: Status
                     }
                 }
             } @else {
-                p.small { a href="/_/signin?next=/_/dialin" { "Sign in" } " to see your conference ID and set your PIN." }
+                p.small { a #dialin-signin href="/_/signin?next=/_/dialin" { "Sign in" } " to see your conference ID and set your PIN." }
             }
         },
     )

@@ -560,12 +560,9 @@ struct ScheduleForm {
     access: String,
     #[serde(default)]
     presenters: String,
-    /// A checkbox: present when ticked; `pstn_default` says whether to leave it to the
-    /// configuration.
+    /// "yes", "no", or empty: as the configuration says.
     #[serde(default)]
-    pstn_bypass_lobby: Option<String>,
-    #[serde(default)]
-    pstn_default: Option<String>,
+    pstn_bypass_lobby: String,
     /// Comma, space or line separated SIP addresses.
     #[serde(default)]
     invitees: String,
@@ -612,10 +609,11 @@ fn schedule_request(f: &ScheduleForm, me: &str) -> Result<MeetingRequest, String
         access: opt::<Access>(&f.access, "Access")?,
         subject: Some(f.subject.trim().to_string()).filter(|s| !s.is_empty()),
         presenters: opt::<Presenters>(&f.presenters, "Presenters")?,
-        pstn_bypass_lobby: if f.pstn_default.is_some() {
-            None
-        } else {
-            Some(f.pstn_bypass_lobby.is_some())
+        pstn_bypass_lobby: match f.pstn_bypass_lobby.trim() {
+            "" => None,
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => return Err("Phone callers: choose yes, no or the default".into()),
         },
         invitees,
         end_at,
@@ -709,7 +707,7 @@ async fn scheduler_page(
         "My meetings",
         viewer,
         html! {
-            section.card {
+            section.card.wide {
                 h2 { "Meetings" }
                 @if meetings.is_empty() {
                     p #no-meetings { "You have no meetings yet." }
@@ -748,8 +746,7 @@ async fn scheduler_page(
                     (select("kind", "Meeting space", &[("", "(default)"), ("Private", "A new meeting (private)"), ("Assigned", "My assigned meeting space")], &f.kind))
                     (select("access", "Who gets in directly", &[("", "(default)"), ("Locked", "Only me (Locked)"), ("Invited", "People I invite (Invited)"), ("SameEnterprise", "Anyone from my company (SameEnterprise)"), ("Everyone", "Anyone, including people outside (Everyone)")], &f.access))
                     (select("presenters", "Who is a presenter", &[("", "(default)"), ("None", "Only me (None)"), ("Company", "People from my company (Company)"), ("Everyone", "Everyone")], &f.presenters))
-                    label.check { input #pstn_default type="checkbox" name="pstn_default" value="1" checked[f.pstn_default.is_some() || (f.pstn_bypass_lobby.is_none() && f.subject.is_empty() && error.is_none())]; "Phone callers: as the configuration says" }
-                    label.check { input #pstn_bypass_lobby type="checkbox" name="pstn_bypass_lobby" value="1" checked[f.pstn_bypass_lobby.is_some()]; "Phone callers bypass the lobby" }
+                    (select("pstn_bypass_lobby", "Phone callers bypass the lobby", &[("", "(default)"), ("yes", "Yes"), ("no", "No")], &f.pstn_bypass_lobby))
                     label { "Invitees (SIP addresses, comma separated)" textarea #invitees name="invitees" rows="2" { (f.invitees) } }
                     button #schedule-submit type="submit" { "Schedule" }
                 }
@@ -773,7 +770,7 @@ mod tests {
             kind: "private".into(),
             access: "Everyone".into(),
             presenters: "".into(),
-            pstn_bypass_lobby: Some("1".into()),
+            pstn_bypass_lobby: "yes".into(),
             invitees: "bob@example.test, carol@example.test\ndan@example.test".into(),
             ..Default::default()
         };
@@ -791,8 +788,12 @@ mod tests {
         assert!(msg.contains("Locked, Invited, SameEnterprise, Everyone"), "{msg}");
         let bad = ScheduleForm { end: "soon".into(), ..Default::default() };
         assert!(schedule_request(&bad, "a@b.test").unwrap_err().starts_with("End time"));
-        let default = ScheduleForm { pstn_default: Some("1".into()), ..Default::default() };
+        let default = ScheduleForm::default();
         assert_eq!(schedule_request(&default, "a@b.test").unwrap().pstn_bypass_lobby, None);
+        let no = ScheduleForm { pstn_bypass_lobby: "no".into(), ..Default::default() };
+        assert_eq!(schedule_request(&no, "a@b.test").unwrap().pstn_bypass_lobby, Some(false));
+        let bad = ScheduleForm { pstn_bypass_lobby: "maybe".into(), ..Default::default() };
+        assert!(schedule_request(&bad, "a@b.test").is_err());
     }
 
     #[test]
