@@ -861,7 +861,9 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     speaker.quit();
     guest.quit();
 
-    // the dial-in page (its own simple URL, so its own sign-in): a refused PIN, then a good one
+    // the dial-in page (its own simple URL, so its own sign-in): the assigned meeting's
+    // conference ID, a refused PIN, then a good one
+    let (_, _, assigned_id) = create_meeting(&server, &["--assigned"]);
     b.goto(&format!("https://dialin.example.test:{internal}/"));
     b.wait_text("#numbers", "+1 (425) 555-0100");
     b.click("#dialin-signin");
@@ -869,6 +871,7 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     b.fill("input[name=password]", "pw-user0001");
     b.click("button[type=submit]");
     b.wait_text("#mine", "Your dial-in details");
+    b.wait_text("#my-conference-id", &assigned_id);
     b.fill("#pin", "123");
     b.fill("#pin2", "123");
     b.click("#pin-submit");
