@@ -4,10 +4,11 @@
 use confab_server::core::Core;
 use confab_server::focus::{
     LiveAction as FocusAction, LiveFailure, LiveParticipant as FocusParticipant,
+    MeetingAction as FocusMeetingAction,
 };
 use confab_server::transport::Transports;
 use confab_web::meetings::{
-    Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster,
+    Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster, MeetingAction,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,34 @@ fn participant(p: FocusParticipant, organizer: &str) -> LiveParticipant {
     }
 }
 
+fn failure(e: LiveFailure) -> LiveError {
+    match e {
+        LiveFailure::NotLive => LiveError::NotLive,
+        LiveFailure::NoSuchParticipant => LiveError::NoSuchParticipant,
+        LiveFailure::Invalid(m) => LiveError::Invalid(m),
+    }
+}
+
+impl Live {
+    /// A user must lead the live meeting (administrators were checked by the caller).
+    fn authorize(&self, key: &str, actor: &Actor) -> Result<(), LiveError> {
+        if let Actor::User(u) = actor {
+            match self.core.may_lead(key, u) {
+                None => return Err(LiveError::NotLive),
+                Some(false) => return Err(LiveError::Forbidden),
+                Some(true) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The BYEs and NOTIFYs an action caused go out on the SIP transports.
+    fn dispatch(&self, mut out: Vec<confab_server::net::Outgoing>) {
+        let t = self.transports.clone();
+        tokio::runtime::Handle::current().spawn(async move { t.dispatch(&mut out).await });
+    }
+}
+
 impl LiveMeetings for Live {
     fn roster(&self, key: &str) -> Option<LiveRoster> {
         let key = key.to_ascii_uppercase();
@@ -43,7 +72,37 @@ impl LiveMeetings for Live {
                 .map(|p| participant(p, &org))
                 .collect(),
             lobby: v.lobby.into_iter().map(|p| participant(p, &org)).collect(),
+            locked: v.locked,
         })
+    }
+
+    fn meeting_act(
+        &self,
+        key: &str,
+        actor: &Actor,
+        action: MeetingAction,
+    ) -> Result<(), LiveError> {
+        let key = key.to_ascii_uppercase();
+        self.authorize(&key, actor)?;
+        let action = match action {
+            MeetingAction::Lock => FocusMeetingAction::Lock,
+            MeetingAction::Unlock => FocusMeetingAction::Unlock,
+            MeetingAction::End => FocusMeetingAction::End,
+        };
+        let mut out = vec![];
+        self.core
+            .live_meeting(&key, action, Instant::now(), &mut out)
+            .map_err(failure)?;
+        self.dispatch(out);
+        Ok(())
+    }
+
+    fn may_lead(&self, key: &str, user: &str) -> Option<bool> {
+        self.core.may_lead(&key.to_ascii_uppercase(), user)
+    }
+
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<str>> {
+        self.core.focus.subscribe_changes()
     }
 
     fn act(

@@ -577,7 +577,8 @@ document! {
     }
     display_number: String = String::new() => "DisplayNumber", text(64),
         Enforced("how meetings list the number to callers (confab meeting show, Get-CsMeeting DialInNumbers, REST; confab_admin::meetings::dial_in_numbers)");
-    display_name: String = String::new() => "DisplayName", text(256), Informational;
+    display_name: String = String::new() => "DisplayName", text(256),
+        Enforced("the dial-in page names the number with it (confab_web::site::dialin)");
     line_uri: String = String::new() => "LineUri", text(64),
         Enforced("calls to this tel: number (or sip:<number>@<domain>;user=phone) reach the conferencing attendant (pipeline/classify.rs)");
     regions: Vec<String> = vec![] => "Regions", StrList,

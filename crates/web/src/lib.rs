@@ -23,6 +23,7 @@
 //! | `DELETE /api/v1/meetings/{key}` | bearer or user | `Remove-CsMeeting -Identity '{key}'` |
 //! | `GET /api/v1/meetings/{key}/roster` | bearer or user | the live roster and lobby ([`LiveMeetings`]) |
 //! | `POST /api/v1/meetings/{key}/participants/{id}/{admit,deny,mute,unmute,remove}` | bearer or user | live control ([`LiveMeetings::act`]) |
+//! | `POST /api/v1/meetings/{key}/{lock,unlock,end}` | bearer or user | lock, unlock or end a live meeting ([`LiveMeetings::meeting_act`]) |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.0 description |
 //! | `GET /metrics` | none | the SIP server's counters in Prometheus' text format (counts only, no names or addresses) |
 //!
@@ -42,7 +43,9 @@ pub mod script;
 pub mod signin;
 pub mod site;
 
-pub use meetings::{Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster};
+pub use meetings::{
+    Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster, MeetingAction,
+};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -178,6 +181,9 @@ pub(crate) fn api_routes<S: Clone + Send + Sync + 'static>(state: AppState) -> R
             get(meetings::get_one).delete(meetings::remove),
         )
         .route("/meetings/:key/roster", get(meetings::roster))
+        .route("/meetings/:key/lock", post(meetings::meeting_action_lock))
+        .route("/meetings/:key/unlock", post(meetings::meeting_action_unlock))
+        .route("/meetings/:key/end", post(meetings::meeting_action_end))
         .route("/me/pin", get(pins::get_pin).put(pins::put_pin))
         .route(
             "/me/forwarding",

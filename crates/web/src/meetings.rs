@@ -48,6 +48,46 @@ pub trait LiveMeetings: Send + Sync + 'static {
         participant: &str,
         action: LiveAction,
     ) -> Result<(), LiveError>;
+    /// Lock, unlock or end the live meeting; `actor` as for [`LiveMeetings::act`].
+    fn meeting_act(&self, key: &str, actor: &Actor, action: MeetingAction)
+        -> Result<(), LiveError>;
+    /// Whether `user` (`user@domain`) leads the live meeting (its organizer, or a presenter
+    /// in it); None when it is not live here.
+    fn may_lead(&self, key: &str, user: &str) -> Option<bool>;
+    /// Keys of meetings whose roster, lobby or lock changed, or that ended (a bounded
+    /// channel: a lagging receiver re-reads what it shows).
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<str>>;
+}
+
+/// What to do with a whole live meeting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeetingAction {
+    /// Everyone but leaders waits in the lobby (the `*7` keypad lock).
+    Lock,
+    Unlock,
+    /// Everyone gets a BYE, the conference ends (the meeting itself stays scheduled).
+    End,
+}
+
+impl MeetingAction {
+    pub const NAMES: &'static [&'static str] = &["lock", "unlock", "end"];
+
+    pub fn parse(s: &str) -> Option<MeetingAction> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "lock" => MeetingAction::Lock,
+            "unlock" => MeetingAction::Unlock,
+            "end" => MeetingAction::End,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MeetingAction::Lock => "lock",
+            MeetingAction::Unlock => "unlock",
+            MeetingAction::End => "end",
+        }
+    }
 }
 
 /// Who asks for a live action.
@@ -121,6 +161,8 @@ pub enum LiveError {
 pub struct LiveRoster {
     pub participants: Vec<LiveParticipant>,
     pub lobby: Vec<LiveParticipant>,
+    /// Locked by a leader: everyone but leaders waits in the lobby.
+    pub locked: bool,
 }
 
 /// One participant of a live meeting.
@@ -568,6 +610,31 @@ fn create_request(m: &Map<String, Value>) -> Result<MeetingRequest, ApiError> {
     })
 }
 
+/// A user's own meeting (`req.organizer` is the signed-in user), made as REST's
+/// `POST /api/v1/meetings` makes it for users (the web scheduler too): the configuration's
+/// and the organizer's policy's checks, their messages. The meeting and its JSON.
+pub(crate) async fn create_for_user(
+    state: &AppState,
+    req: MeetingRequest,
+) -> Result<(confab_admin::meetings::Created, Value), ApiError> {
+    let store = state.store.clone();
+    let (created, obj) = blocking(move || {
+        let created =
+            confab_admin::meetings::create_meeting(&store, &req).map_err(|e| match e {
+                confab_store::StoreError::Invalid(m) => ApiError::bad_request(m),
+                e @ confab_store::StoreError::TooManyMeetings { .. } => {
+                    ApiError::new(StatusCode::CONFLICT, "limit", e.to_string())
+                }
+                e => store_failure(e),
+            })?;
+        let obj = with_dial_in(&store, meeting_obj(&created.meeting).to_json())?;
+        Ok((created, obj))
+    })
+    .await?;
+    tracing::info!(organizer = %created.meeting.organizer, key = %created.meeting.key, "meeting created by its organizer");
+    Ok((created, obj))
+}
+
 /// `New-CsMeeting` with the request's values, each quoted.
 fn new_meeting_script(r: &MeetingRequest) -> String {
     let mut s = format!("New-CsMeeting -Organizer {}", quote_str(&r.organizer));
@@ -642,21 +709,7 @@ pub(crate) async fn create(
                 ));
             }
             req.organizer = me;
-            let store = state.store.clone();
-            let (created, obj) = blocking(move || {
-                let created =
-                    confab_admin::meetings::create_meeting(&store, &req).map_err(|e| match e {
-                        confab_store::StoreError::Invalid(m) => ApiError::bad_request(m),
-                        e @ confab_store::StoreError::TooManyMeetings { .. } => {
-                            ApiError::new(StatusCode::CONFLICT, "limit", e.to_string())
-                        }
-                        e => store_failure(e),
-                    })?;
-                let obj = with_dial_in(&store, meeting_obj(&created.meeting).to_json())?;
-                Ok((created, obj))
-            })
-            .await?;
-            tracing::info!(organizer = %created.meeting.organizer, key = %created.meeting.key, "meeting created over REST");
+            let (created, obj) = create_for_user(&state, req).await?;
             Ok((StatusCode::CREATED, objects(vec![obj], created.warnings)))
         }
     }
@@ -810,6 +863,125 @@ pub(crate) async fn act(
         )),
         Err(LiveError::Invalid(m)) => Err(ApiError::bad_request(m)),
     }
+}
+
+/// The answer to a failed live action (`participant`: the one named, if any).
+fn live_failure(
+    key: &str,
+    participant: Option<&str>,
+    is_user: bool,
+    e: LiveError,
+) -> ApiError {
+    match e {
+        LiveError::NotLive => not_live(key),
+        LiveError::NoSuchParticipant => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_participant",
+            format!("no participant {:?} in meeting {key}", participant.unwrap_or("")),
+        ),
+        // a user who is neither organizer nor presenter learns nothing about the meeting
+        LiveError::Forbidden if is_user => no_such_meeting(key),
+        LiveError::Forbidden => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "denied",
+            "not allowed to control this meeting",
+        ),
+        LiveError::Invalid(m) => ApiError::bad_request(m),
+    }
+}
+
+/// Runs a meeting-level action for an authorized actor; an administrator's is audited
+/// (`origin`). Shared by REST and the meeting page.
+pub(crate) async fn run_meeting_action(
+    state: &AppState,
+    actor: Actor,
+    key: &str,
+    action: MeetingAction,
+    origin: String,
+) -> Result<(), LiveError> {
+    let Some(live) = state.live.clone() else {
+        return Err(LiveError::NotLive);
+    };
+    let (k, a) = (key.to_string(), actor.clone());
+    let result = tokio::task::spawn_blocking(move || live.meeting_act(&k, &a, action))
+        .await
+        .unwrap_or(Err(LiveError::NotLive));
+    audit_live(state, &actor, &origin, format!("meeting {} {key}", action.as_str()), &result).await;
+    result
+}
+
+/// An administrator's live action in the audit log (users' are not: they act on their own
+/// meetings, as from their client).
+pub(crate) async fn audit_live(
+    state: &AppState,
+    actor: &Actor,
+    origin: &str,
+    command: String,
+    result: &Result<(), LiveError>,
+) {
+    let Actor::Admin(name) = actor else {
+        return;
+    };
+    let store = state.store.clone();
+    let (name, origin) = (name.clone(), origin.to_string());
+    let (ok, outcome) = match result {
+        Ok(()) => (true, "ok".to_string()),
+        Err(e) => (false, format!("{e:?}")),
+    };
+    let r = blocking(move || {
+        store
+            .append_audit(&name, &origin, &command, ok, &outcome)
+            .map_err(store_failure)
+    })
+    .await;
+    if r.is_err() {
+        tracing::error!("could not write a live meeting action to the audit log");
+    }
+}
+
+/// `POST /api/v1/meetings/{key}/{lock,unlock,end}`.
+async fn meeting_action(
+    state: AppState,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: MeetingCaller,
+    key: Result<Path<String>, PathRejection>,
+    action: MeetingAction,
+) -> Result<StatusCode, ApiError> {
+    let key = key_of(key)?;
+    let actor = authorize_live(&state, &caller, &key).await?;
+    let is_user = matches!(actor, Actor::User(_));
+    live_of(&state)?;
+    run_meeting_action(&state, actor, &key, action, origin(peer))
+        .await
+        .map_err(|e| live_failure(&key, None, is_user, e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn meeting_action_lock(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: MeetingCaller,
+    key: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    meeting_action(state, peer, caller, key, MeetingAction::Lock).await
+}
+
+pub(crate) async fn meeting_action_unlock(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: MeetingCaller,
+    key: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    meeting_action(state, peer, caller, key, MeetingAction::Unlock).await
+}
+
+pub(crate) async fn meeting_action_end(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: MeetingCaller,
+    key: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    meeting_action(state, peer, caller, key, MeetingAction::End).await
 }
 
 #[cfg(test)]

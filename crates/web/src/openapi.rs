@@ -249,6 +249,27 @@ pub fn document() -> Value {
             }
         }
     }));
+    for (action, summary, op) in [
+        ("lock", "Lock a live meeting: everyone but the organizer and presenters waits in the lobby (what the *7 keypad command does)", "meetingLock"),
+        ("unlock", "Unlock a live meeting (those already waiting stay in the lobby until admitted)", "meetingUnlock"),
+        ("end", "End a live meeting: every participant, lobby included, is hung up (BYE) and the conference ends; the meeting stays scheduled", "meetingEnd"),
+    ] {
+        paths.insert(p(&format!("/meetings/{{key}}/{action}")), json!({
+            "parameters": [key_param],
+            "post": {
+                "tags": ["meetings"],
+                "summary": format!("{summary} — the organizer or a presenter, or an administrator allowed Remove-CsMeeting on the organizer; audited for administrators"),
+                "operationId": op,
+                "security": meeting_security,
+                "responses": {
+                    "204": {"description": "Done"},
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "403": {"$ref": "#/components/responses/Denied"},
+                    "404": error_response("No such meeting, or it is not live on this server (kind: not_found, not_live)")
+                }
+            }
+        }));
+    }
     paths.insert(p("/meetings/{key}/participants/{id}/{action}"), json!({
         "parameters": [
             key_param,
@@ -503,10 +524,11 @@ pub fn document() -> Value {
                 },
                 "LiveRoster": {
                     "type": "object",
-                    "required": ["participants", "lobby"],
+                    "required": ["participants", "lobby", "locked"],
                     "properties": {
                         "participants": {"type": "array", "items": {"$ref": "#/components/schemas/LiveParticipant"}},
-                        "lobby": {"type": "array", "items": {"$ref": "#/components/schemas/LiveParticipant"}}
+                        "lobby": {"type": "array", "items": {"$ref": "#/components/schemas/LiveParticipant"}},
+                        "locked": {"type": "boolean", "description": "Locked by a leader (*7, the meeting page, REST): everyone but leaders waits in the lobby"}
                     }
                 },
                 "LiveParticipant": {

@@ -41,7 +41,7 @@ pub(crate) fn user_of(store: &confab_store::Store, me: &str) -> Result<User, Api
 }
 
 /// The caller's PIN state as JSON (never the PIN or its hash).
-fn info_json(store: &confab_store::Store, user: &User) -> Result<Value, ApiError> {
+pub(crate) fn info_json(store: &confab_store::Store, user: &User) -> Result<Value, ApiError> {
     use confab_admin::meetings::rfc3339;
     let address = user.address();
     let info = store.client_pin_info(&address).map_err(store_failure)?;
@@ -93,7 +93,18 @@ pub(crate) async fn put_pin(
         }
         None => return Err(ApiError::bad_request("missing 'pin'")),
     };
-    let origin = origin(peer);
+    set_own_pin(&state, me, pin, origin(peer)).await.map(Json)
+}
+
+/// A user sets their own PIN (REST's `PUT /api/v1/me/pin`, the dial-in page): checked by
+/// their CsPinPolicy (a refusal is a 400 with the policy's message), audited under
+/// `sip:<user>` without the PIN. Their PIN state after.
+pub(crate) async fn set_own_pin(
+    state: &AppState,
+    me: String,
+    pin: String,
+    origin: String,
+) -> Result<Value, ApiError> {
     let store = state.store.clone();
     blocking(move || {
         let user = user_of(&store, &me)?;
@@ -114,7 +125,7 @@ pub(crate) async fn put_pin(
             .append_audit(&format!("sip:{address}"), &origin, &command, ok, &result)
             .map_err(store_failure)?;
         match r {
-            Ok(_) => info_json(&store, &user).map(Json),
+            Ok(_) => info_json(&store, &user),
             Err(StoreError::Invalid(m)) => Err(ApiError::bad_request(m)),
             Err(e) => Err(store_failure(e)),
         }

@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use confab_store::{AuditFilter, NewUser, Store};
-use confab_web::{Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster};
+use confab_web::{
+    Actor, LiveAction, LiveError, LiveMeetings, LiveParticipant, LiveRoster, MeetingAction,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -78,6 +80,39 @@ impl LiveMeetings for Focus {
             action,
         ));
         Ok(())
+    }
+
+    fn meeting_act(
+        &self,
+        key: &str,
+        actor: &Actor,
+        action: MeetingAction,
+    ) -> Result<(), LiveError> {
+        let mut rosters = self.rosters.lock().unwrap();
+        let (roster, controllers) = rosters.get_mut(key).ok_or(LiveError::NotLive)?;
+        if let Actor::User(u) = actor {
+            if !controllers.contains(u) {
+                return Err(LiveError::Forbidden);
+            }
+        }
+        match action {
+            MeetingAction::Lock => roster.locked = true,
+            MeetingAction::Unlock => roster.locked = false,
+            MeetingAction::End => {
+                rosters.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn may_lead(&self, key: &str, user: &str) -> Option<bool> {
+        let rosters = self.rosters.lock().unwrap();
+        rosters.get(key).map(|(_, c)| c.iter().any(|c| c == user))
+    }
+
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        // no live changes here: a receiver whose sender is gone
+        tokio::sync::broadcast::channel(1).1
     }
 }
 
@@ -530,6 +565,7 @@ async fn live_routes_reach_the_focus() {
             LiveRoster {
                 participants: vec![participant("sip:alice@example.test", "organizer")],
                 lobby: vec![participant("sip:guest@other.test", "attendee")],
+                locked: false,
             },
             vec!["alice@example.test".into()],
         ),

@@ -682,6 +682,8 @@ impl Core {
         }
         if !lobby {
             self.entered(st, &m.key, new_id, now, sends);
+        } else {
+            self.focus.changed(&m.key);
         }
         let _ = self.submit(crate::effects::Effect::TouchMeeting { id: m.id });
     }
@@ -881,6 +883,7 @@ impl Core {
                 c.locked = !c.locked;
                 let locked = c.locked;
                 tracing::info!(meeting = %key, locked, "meeting lock changed by keypad");
+                self.focus.changed(key);
                 say(vec![SpeechPart::Prompt(if locked {
                     Prompt::Locked
                 } else {

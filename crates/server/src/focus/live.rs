@@ -119,6 +119,7 @@ impl Core {
         };
         Some(LiveView {
             organizer: c.rules.organizer.clone(),
+            locked: c.locked,
             participants: c
                 .participants
                 .iter()
@@ -204,6 +205,45 @@ impl Core {
 }
 
 impl Core {
+    /// A leader's action on a whole live meeting: lock it (what the `*7` keypad command
+    /// does: everyone but leaders waits in the lobby), unlock it, or end it (every
+    /// participant, lobby included, gets a BYE and the conference ends).
+    pub fn live_meeting(
+        &self,
+        key: &str,
+        action: MeetingAction,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), LiveFailure> {
+        let mut sends = Sends::default();
+        {
+            let mut st = self.focus.state.lock();
+            if key == dialin::ATTENDANT {
+                return Err(LiveFailure::NotLive);
+            }
+            let c = st.confs.get_mut(key).ok_or(LiveFailure::NotLive)?;
+            match action {
+                MeetingAction::Lock | MeetingAction::Unlock => {
+                    let locked = action == MeetingAction::Lock;
+                    if c.locked != locked {
+                        c.locked = locked;
+                        tracing::info!(meeting = %key, locked, "meeting lock changed by a leader");
+                        self.focus.changed(key);
+                    }
+                }
+                MeetingAction::End => {
+                    let ids: Vec<u32> = c.participants.iter().map(|p| p.id).collect();
+                    tracing::info!(meeting = %key, participants = ids.len(), "meeting ended by a leader");
+                    for id in ids {
+                        self.remove_participant(&mut st, key, id, true, now, &mut sends);
+                    }
+                }
+            }
+        }
+        self.flush(sends, now, out);
+        Ok(())
+    }
+
     /// Lets a participant in from the lobby: it hears and is heard, shows on the roster,
     /// and is announced.
     pub(super) fn admit_from_lobby(
@@ -244,6 +284,8 @@ pub struct LiveParticipant {
 #[derive(Clone, Debug)]
 pub struct LiveView {
     pub organizer: String,
+    /// Locked by a leader (`*7`, the web, REST): everyone but leaders waits in the lobby.
+    pub locked: bool,
     pub participants: Vec<LiveParticipant>,
     pub lobby: Vec<LiveParticipant>,
 }
@@ -255,6 +297,14 @@ pub enum LiveAction {
     Mute,
     Unmute,
     Remove,
+}
+
+/// A leader's action on a whole meeting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeetingAction {
+    Lock,
+    Unlock,
+    End,
 }
 
 #[derive(Debug, PartialEq, Eq)]

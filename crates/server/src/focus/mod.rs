@@ -41,7 +41,7 @@ mod subscriptions;
 pub(crate) use dialin::{access_number_of, DEFAULT_LANG};
 pub use dialin::{SpeechPart, SpeechTo};
 use dialog::{fix_to, rename_from, Dialog};
-pub use live::{LiveAction, LiveFailure, LiveParticipant, LiveView};
+pub use live::{LiveAction, LiveFailure, LiveParticipant, LiveView, MeetingAction};
 use subscriptions::Subscription;
 
 use crate::core::{random_token, Core, Shard, SERVER_NAME};
@@ -99,7 +99,13 @@ pub struct Focus {
     prompts: Option<std::sync::Arc<confab_media::Prompts>>,
     lobby_timeout: Duration,
     max_participants: usize,
+    /// The keys of meetings whose roster, lobby or lock changed (or that ended), for the
+    /// web's live meeting pages. Bounded: a receiver that lags just re-reads everything.
+    changes: tokio::sync::broadcast::Sender<std::sync::Arc<str>>,
 }
+
+/// How many change notifications wait for a slow receiver before it lags.
+const CHANGES_CAPACITY: usize = 256;
 
 #[derive(Default)]
 struct State {
@@ -318,6 +324,20 @@ impl Focus {
             prompts,
             lobby_timeout,
             max_participants,
+            changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
+        }
+    }
+
+    /// Notifications of changed meetings (their keys): roster, lobby, lock, end.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<str>> {
+        self.changes.subscribe()
+    }
+
+    /// Tells the receivers that meeting `key` changed (never blocks; nobody listening is
+    /// fine).
+    fn changed(&self, key: &str) {
+        if self.changes.receiver_count() > 0 && key != dialin::ATTENDANT {
+            let _ = self.changes.send(std::sync::Arc::from(key));
         }
     }
 
@@ -730,6 +750,8 @@ impl Core {
             .insert(dkey, (m.key.clone(), DialogRef::Participant(id)));
         if !lobby {
             self.entered(&mut st, &m.key, id, now, sends);
+        } else {
+            self.focus.changed(&m.key);
         }
         drop(st);
         // last use (the expiry of a meeting counts from it): a store worker's job; when
@@ -947,6 +969,7 @@ impl Core {
         let Some(i) = c.participants.iter().position(|p| p.id == id) else {
             return;
         };
+        self.focus.changed(conf_key);
         let mut p = c.participants.remove(i);
         let gone = (!p.lobby).then(|| (p.user.clone(), c.endpoint(&p)));
         if gone.is_some() && c.participants.iter().any(|o| !o.lobby) {

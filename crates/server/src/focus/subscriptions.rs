@@ -219,6 +219,7 @@ impl Core {
         now: Instant,
         sends: &mut Sends,
     ) {
+        self.focus.changed(conf_key);
         let Some(c) = st.confs.get_mut(conf_key) else {
             return;
         };

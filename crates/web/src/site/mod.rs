@@ -22,7 +22,9 @@
 //! method other than GET/HEAD) passes [`session::csrf_guard`].
 
 pub mod autodiscover;
+pub mod dialin;
 pub mod listen;
+pub mod meet;
 pub mod page;
 pub mod session;
 pub mod urls;
@@ -103,7 +105,9 @@ pub fn app(api: crate::SiteApi, face: Face) -> Router {
     let mut pages = Router::new()
         .route("/_/static/:file", get(page::asset))
         .merge(session::routes())
-        .merge(autodiscover::routes());
+        .merge(autodiscover::routes())
+        .merge(meet::routes())
+        .merge(dialin::routes());
     if face == Face::Internal {
         pages = pages.merge(crate::api_routes(site.api.clone()));
     }
