@@ -22,6 +22,7 @@
 //! method other than GET/HEAD) passes [`session::csrf_guard`].
 
 pub mod autodiscover;
+pub(crate) mod cscp;
 pub mod listen;
 pub mod page;
 pub mod session;
@@ -89,6 +90,8 @@ pub(crate) struct Site {
     pub(crate) settings: Arc<SiteSettings>,
     pub(crate) urls: Arc<urls::UrlCache>,
     pub(crate) face: Face,
+    /// The server's counters over the last hours (the Control Panel's Home charts).
+    pub(crate) history: Arc<cscp::History>,
 }
 
 /// The site of one face, ready to serve with peer addresses
@@ -97,6 +100,7 @@ pub fn app(api: crate::SiteApi, face: Face) -> Router {
     let site = Site {
         urls: api.urls.clone(),
         settings: api.settings.clone(),
+        history: api.history.clone(),
         api: api.state,
         face,
     };
@@ -105,7 +109,9 @@ pub fn app(api: crate::SiteApi, face: Face) -> Router {
         .merge(session::routes())
         .merge(autodiscover::routes());
     if face == Face::Internal {
-        pages = pages.merge(crate::api_routes(site.api.clone()));
+        pages = pages
+            .merge(crate::api_routes(site.api.clone()))
+            .merge(cscp::routes());
     }
     let routed = pages
         .fallback(not_found)
