@@ -212,6 +212,24 @@ fn build() -> Vec<Cmdlet> {
             enable_user,
         ),
         (
+            "New-CsUser",
+            &["Identity", "Password", "DisplayName", "OU"],
+            &["Identity", "Password"],
+            false,
+            true,
+            "Creates a user who may sign in (-Identity sip:alice@example.test -Password …, optional -DisplayName, -OU 'OU=…,DC=…'): confab's directory in the place of Active Directory plus Enable-CsUser.",
+            new_user,
+        ),
+        (
+            "Remove-CsUser",
+            &["Identity"],
+            &["Identity"],
+            true,
+            true,
+            "Deletes a user with their contact list and stored messages.",
+            remove_user,
+        ),
+        (
             "Disable-CsUser",
             &["Identity"],
             &["Identity"],
@@ -425,11 +443,11 @@ fn build() -> Vec<Cmdlet> {
         ),
         (
             "Get-CsAuditLog",
-            &["Admin", "Contains", "Last"],
+            &["Admin", "Contains", "Last", "Since"],
             &[],
             false,
             false,
-            "Shows who changed what, when, from where.",
+            "Shows who changed what, when, from where (-Admin, -Contains text, -Since 'YYYY-MM-DD[ hh:mm[:ss]]' UTC, -Last n).",
             get_audit,
         ),
         (
@@ -1302,6 +1320,8 @@ pub(crate) fn targets_user(def: &Cmdlet) -> bool {
         def.name,
         "Get-CsUser"
             | "Set-CsUser"
+            | "New-CsUser"
+            | "Remove-CsUser"
             | "Enable-CsUser"
             | "Disable-CsUser"
             | "Set-CsClientPin"
@@ -1747,6 +1767,52 @@ fn enable_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Ve
         s.store
             .set_enabled(&u, &d, true)
             .map_err(|e| store_err(b, e))?;
+    }
+    Ok(vec![])
+}
+
+/// `New-CsUser`: the user must fall within the user scopes of a role allowing the cmdlet
+/// (their -OU, or no OU).
+fn new_user(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let raw = text_arg(b, s, "Identity")?.ok_or_else(|| failed(b, "-Identity is needed"))?;
+    let a = raw.trim();
+    let a = schema_strip_sip(a);
+    let Some((u, d)) = a.split_once('@') else {
+        return Err(bad(b, "Identity", format!("'{raw}' is not a SIP address such as sip:alice@example.test")));
+    };
+    let password = text_arg(b, s, "Password")?.ok_or_else(|| failed(b, "-Password is needed"))?;
+    let display = text_arg(b, s, "DisplayName")?.unwrap_or_default();
+    let ou = text_arg(b, s, "OU")?.filter(|o| !o.trim().is_empty());
+    if !s.may_touch_user(b.def.name, ou.as_deref()) {
+        let what = match &ou {
+            Some(ou) => format!("sip:{u}@{d} ({ou})"),
+            None => format!("sip:{u}@{d} (in no OU)"),
+        };
+        return Err(s.out_of_scope(b.def.name, what, "user"));
+    }
+    let user = s
+        .store
+        .add_user_in_ou(
+            &confab_store::NewUser {
+                username: u,
+                domain: d,
+                display_name: &display,
+                password: &password,
+            },
+            ou.as_deref(),
+        )
+        .map_err(|e| store_err(b, e))?;
+    Ok(vec![user_obj(s, &user)])
+}
+
+fn schema_strip_sip(a: &str) -> &str {
+    crate::schema::strip_ci(a, "sip:").unwrap_or(a)
+}
+
+/// `Remove-CsUser`: the user (checked against the caller's user scopes) and their data.
+fn remove_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    for (u, d) in user_targets(b, s, input)? {
+        s.store.remove_user(&u, &d).map_err(|e| store_err(b, e))?;
     }
     Ok(vec![])
 }
@@ -3107,6 +3173,46 @@ fn get_help(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
         .collect())
 }
 
+/// `YYYY-MM-DD`, `YYYY-MM-DD hh:mm` or `YYYY-MM-DD hh:mm:ss` (also with `T`), UTC, as unix
+/// milliseconds.
+pub fn parse_utc(v: &str) -> Option<i64> {
+    let v = v.trim();
+    let (date, time) = match v.split_once([' ', 'T']) {
+        Some((d, t)) => (d, t.trim()),
+        None => (v, ""),
+    };
+    let num = |s: &str, len: usize| -> Option<i64> {
+        (s.len() == len && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut secs = 0;
+    if !time.is_empty() {
+        let mut t = time.trim_end_matches('Z').split(':');
+        let (h, mi) = (num(t.next()?, 2)?, num(t.next()?, 2)?);
+        let sec = match t.next() {
+            Some(x) => num(x, 2)?,
+            None => 0,
+        };
+        if t.next().is_some() || h > 23 || mi > 59 || sec > 59 {
+            return None;
+        }
+        secs = h * 3600 + mi * 60 + sec;
+    }
+    // days from the civil date (Howard Hinnant's algorithm)
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + secs) * 1000)
+}
+
 fn get_audit(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let last = match b.get("Last").map(|e| s.literal(e)).transpose()? {
         Some(Value::Number(n)) => n.as_u64().unwrap_or(50) as usize,
@@ -3115,9 +3221,15 @@ fn get_audit(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec
             .map_err(|_| bad(b, "Last", "a number is needed"))?,
         _ => 50,
     };
+    let since_ms = match text_arg(b, s, "Since")?.filter(|v| !v.trim().is_empty()) {
+        Some(v) => Some(parse_utc(&v).ok_or_else(|| {
+            bad(b, "Since", format!("'{v}' is not a UTC time such as 2026-12-07 or 2026-12-07 13:05"))
+        })?),
+        None => None,
+    };
     let filter = confab_store::AuditFilter {
         admin: text_arg(b, s, "Admin")?,
-        since_ms: None,
+        since_ms,
         contains: text_arg(b, s, "Contains")?,
         limit: last,
     };
@@ -3153,6 +3265,12 @@ mod tests {
         );
         assert_eq!(redact("Set-X -Password:s3cret"), "Set-X -Password:********");
         assert_eq!(redact("Set-CsUser -Identity a"), "Set-CsUser -Identity a");
+        assert_eq!(redact("New-CsUser -Identity a -Password secret"), "New-CsUser -Identity a -Password ********");
+        assert_eq!(parse_utc("1970-01-01"), Some(0));
+        assert_eq!(parse_utc("2026-12-07 13:05"), Some(1_796_648_700_000));
+        assert_eq!(parse_utc("2000-03-01T00:00:01Z"), Some(951_868_801_000));
+        assert_eq!(parse_utc("2026-13-01"), None);
+        assert_eq!(parse_utc("yesterday"), None);
         assert_eq!(
             redact("Set-CsClientPin -Identity a -Pin 0123"),
             "Set-CsClientPin -Identity a -Pin ********"

@@ -9,6 +9,8 @@ pub const LYNC_CMDLETS: &[&str] = &[
     // users
     "Get-CsUser",
     "Set-CsUser",
+    "New-CsUser",
+    "Remove-CsUser",
     "Enable-CsUser",
     "Disable-CsUser",
     "Move-CsUser",
@@ -324,6 +326,10 @@ const VIEW: &[&str] = &[
 /// edits, no exports.
 const USER_ADMIN: &[&str] = &[
     "Set-CsUser",
+    // confab's directory: creating and deleting users (Lync: Active Directory, then
+    // Enable-CsUser / Disable-CsUser -Identity … and AD's own tools)
+    "New-CsUser",
+    "Remove-CsUser",
     "Enable-CsUser",
     "Disable-CsUser",
     "Move-CsUser",

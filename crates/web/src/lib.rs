@@ -211,6 +211,7 @@ pub struct SiteApi {
     pub(crate) state: AppState,
     pub(crate) settings: Arc<site::SiteSettings>,
     pub(crate) urls: Arc<site::urls::UrlCache>,
+    pub(crate) history: Arc<site::cscp::History>,
 }
 
 impl SiteApi {
@@ -221,10 +222,18 @@ impl SiteApi {
         options: ApiOptions,
         settings: site::SiteSettings,
     ) -> SiteApi {
+        let state = app_state(store, pool, metrics, options);
+        // the Control Panel's charts: the counters sampled every minute (on the caller's
+        // runtime, until the last SiteApi goes)
+        let history: Arc<site::cscp::History> = Arc::default();
+        if let Some(m) = &state.metrics {
+            history.start(m.clone());
+        }
         SiteApi {
-            state: app_state(store, pool, metrics, options),
+            state,
             settings: Arc::new(settings),
             urls: Arc::default(),
+            history,
         }
     }
 }

@@ -99,6 +99,7 @@ pub async fn serve_http(listener: TcpListener, api: SiteApi, face: Face) -> std:
     let site = Site {
         urls: api.urls.clone(),
         settings: api.settings.clone(),
+        history: api.history.clone(),
         api: api.state,
         face,
     };

@@ -23,6 +23,7 @@
 
 pub mod autodiscover;
 pub mod dialin;
+pub(crate) mod cscp;
 pub mod listen;
 pub mod meet;
 pub mod page;
@@ -91,6 +92,8 @@ pub(crate) struct Site {
     pub(crate) settings: Arc<SiteSettings>,
     pub(crate) urls: Arc<urls::UrlCache>,
     pub(crate) face: Face,
+    /// The server's counters over the last hours (the Control Panel's Home charts).
+    pub(crate) history: Arc<cscp::History>,
 }
 
 /// The site of one face, ready to serve with peer addresses
@@ -99,6 +102,7 @@ pub fn app(api: crate::SiteApi, face: Face) -> Router {
     let site = Site {
         urls: api.urls.clone(),
         settings: api.settings.clone(),
+        history: api.history.clone(),
         api: api.state,
         face,
     };
@@ -109,7 +113,9 @@ pub fn app(api: crate::SiteApi, face: Face) -> Router {
         .merge(meet::routes())
         .merge(dialin::routes());
     if face == Face::Internal {
-        pages = pages.merge(crate::api_routes(site.api.clone()));
+        pages = pages
+            .merge(crate::api_routes(site.api.clone()))
+            .merge(cscp::routes());
     }
     let routed = pages
         .fallback(not_found)
