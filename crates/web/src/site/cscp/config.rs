@@ -680,7 +680,7 @@ mod tests {
         ]);
         assert_eq!(
             set_script(n, &form).unwrap().unwrap(),
-            "Set-CsMeetingConfiguration -Identity 'Global' -AdmitAnonymousUsersByDefault $false -DesignateAsPresenter 'Everyone'"
+            "Set-CsMeetingConfiguration -Identity 'Global' -DesignateAsPresenter 'Everyone' -AdmitAnonymousUsersByDefault $false"
         );
     }
 
