@@ -541,3 +541,55 @@ fn refusals_are_audited_with_secrets_redacted() {
     );
     assert!(env.user("alice").enabled);
 }
+
+#[test]
+fn users_are_created_and_removed_within_the_callers_user_scopes() {
+    let env = Env::new();
+    env.root(&format!(
+        r#"New-CsAdminRole -Identity SalesAdmins -Template CsUserAdministrator -UserScopes "OU:{SALES}""#
+    ));
+    env.admin_with("sales", "SalesAdmins");
+    env.admin_with("viewer", "CsViewOnlyAdministrator");
+    let mut s = env.session("sales");
+
+    // inside the OU: made, shown as Get-CsUser shows it, audited with the password redacted
+    let out = s
+        .run(&format!("New-CsUser -Identity sip:erin@example.test -Password 'erin-pw-1' -DisplayName Erin -OU '{SALES}'"))
+        .unwrap();
+    assert_eq!(identities(&out), ["sip:erin@example.test"]);
+    assert_eq!(out.objects[0].get("OrganizationalUnit"), Some(&json!(SALES)));
+    assert_eq!(env.user("erin").display_name, "Erin");
+    let audit = env
+        .store
+        .query_audit(&AuditFilter { admin: Some("sales".into()), ..Default::default() })
+        .unwrap();
+    let made = audit.iter().find(|e| e.command.starts_with("New-CsUser")).unwrap();
+    assert!(made.success && made.command.contains("-Password ********") && !made.command.contains("erin-pw-1"), "{made:?}");
+
+    // outside it (another OU, or none): refused, audited, nothing made
+    for src in [
+        "New-CsUser -Identity sip:frank@example.test -Password pw-frank-1 -OU 'OU=Support,DC=example,DC=test'",
+        "New-CsUser -Identity sip:frank@example.test -Password pw-frank-1",
+    ] {
+        let e = s.run(src).unwrap_err();
+        assert!(matches!(e, ExecError::OutOfScope { .. }), "{src}: {e}");
+        assert!(env.store.get_user("frank", "example.test").unwrap().is_none());
+    }
+    let audit = env
+        .store
+        .query_audit(&AuditFilter { admin: Some("sales".into()), ..Default::default() })
+        .unwrap();
+    assert!(audit.iter().any(|e| e.command.contains("frank") && !e.success), "{audit:?}");
+    // the store's rules, as errors
+    assert!(s.run(&format!("New-CsUser -Identity erin@example.test -Password x -OU '{SALES}'")).unwrap_err().to_string().contains("erin@example.test"));
+    assert!(s.run("New-CsUser -Identity nobody -Password x").is_err());
+    // Remove-CsUser: only inside the scopes
+    let e = s.run("Remove-CsUser -Identity sip:dave@example.test").unwrap_err();
+    assert!(matches!(e, ExecError::OutOfScope { .. }), "{e}");
+    assert!(env.store.get_user("dave", "example.test").unwrap().is_some());
+    s.run("Remove-CsUser -Identity sip:erin@example.test").unwrap();
+    assert!(env.store.get_user("erin", "example.test").unwrap().is_none());
+    // a viewing role may do neither
+    let e = env.session("viewer").run("New-CsUser -Identity sip:g@example.test -Password pw-g-1").unwrap_err();
+    assert!(matches!(e, ExecError::Denied { .. }), "{e}");
+}

@@ -52,6 +52,9 @@ fn nouns() -> &'static [Noun] {
                 } else {
                     k.scopes
                         .iter()
+                        // Global always exists (at its defaults until changed): New- makes
+                        // the other scopes
+                        .filter(|s| !matches!(s, ScopeKind::Global) || k.scopes.len() == 1)
                         .map(|s| match s {
                             ScopeKind::Global => "Global".to_string(),
                             ScopeKind::Site => "Site".to_string(),
@@ -680,7 +683,7 @@ mod tests {
         ]);
         assert_eq!(
             set_script(n, &form).unwrap().unwrap(),
-            "Set-CsMeetingConfiguration -Identity 'Global' -AdmitAnonymousUsersByDefault $false -DesignateAsPresenter 'Everyone'"
+            "Set-CsMeetingConfiguration -Identity 'Global' -DesignateAsPresenter 'Everyone' -AdmitAnonymousUsersByDefault $false"
         );
     }
 
