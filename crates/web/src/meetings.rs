@@ -866,18 +866,16 @@ pub(crate) async fn act(
 }
 
 /// The answer to a failed live action (`participant`: the one named, if any).
-fn live_failure(
-    key: &str,
-    participant: Option<&str>,
-    is_user: bool,
-    e: LiveError,
-) -> ApiError {
+fn live_failure(key: &str, participant: Option<&str>, is_user: bool, e: LiveError) -> ApiError {
     match e {
         LiveError::NotLive => not_live(key),
         LiveError::NoSuchParticipant => ApiError::new(
             StatusCode::NOT_FOUND,
             "no_such_participant",
-            format!("no participant {:?} in meeting {key}", participant.unwrap_or("")),
+            format!(
+                "no participant {:?} in meeting {key}",
+                participant.unwrap_or("")
+            ),
         ),
         // a user who is neither organizer nor presenter learns nothing about the meeting
         LiveError::Forbidden if is_user => no_such_meeting(key),
@@ -906,7 +904,14 @@ pub(crate) async fn run_meeting_action(
     let result = tokio::task::spawn_blocking(move || live.meeting_act(&k, &a, action))
         .await
         .unwrap_or(Err(LiveError::NotLive));
-    audit_live(state, &actor, &origin, format!("meeting {} {key}", action.as_str()), &result).await;
+    audit_live(
+        state,
+        &actor,
+        &origin,
+        format!("meeting {} {key}", action.as_str()),
+        &result,
+    )
+    .await;
     result
 }
 

@@ -57,7 +57,10 @@ fn regions(store: &confab_store::Store) -> Result<Regions, ApiError> {
             names.push("(no region)".into());
         }
         for r in names {
-            match out.iter_mut().find(|(name, _)| name.eq_ignore_ascii_case(&r)) {
+            match out
+                .iter_mut()
+                .find(|(name, _)| name.eq_ignore_ascii_case(&r))
+            {
                 Some((_, list)) => list.push((id.clone(), n.clone())),
                 None => out.push((r, vec![(id.clone(), n.clone())])),
             }
@@ -193,19 +196,45 @@ async fn set_pin(
     form: Result<Form<PinForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(f)) = form else {
-        return page::error_page(StatusCode::BAD_REQUEST, "Refused", "The form was malformed.");
+        return page::error_page(
+            StatusCode::BAD_REQUEST,
+            "Refused",
+            "The form was malformed.",
+        );
     };
     if f.pin != f.pin2 {
-        return render(&site, &viewer, Some((true, "The two PINs differ.")), StatusCode::BAD_REQUEST).await;
+        return render(
+            &site,
+            &viewer,
+            Some((true, "The two PINs differ.")),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     let origin = match peer {
         Some(ConnectInfo(p)) => format!("web {p}"),
         None => "web unknown".into(),
     };
     match crate::pins::set_own_pin(&site.api, me.user.clone(), f.pin, origin).await {
-        Ok(_) => render(&site, &viewer, Some((false, "Your PIN is set.")), StatusCode::OK).await,
-        Err(ApiError { status, message, .. }) if status == StatusCode::BAD_REQUEST => {
-            render(&site, &viewer, Some((true, &message)), StatusCode::BAD_REQUEST).await
+        Ok(_) => {
+            render(
+                &site,
+                &viewer,
+                Some((false, "Your PIN is set.")),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(ApiError {
+            status, message, ..
+        }) if status == StatusCode::BAD_REQUEST => {
+            render(
+                &site,
+                &viewer,
+                Some((true, &message)),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
         Err(e) => e.into_response(),
     }

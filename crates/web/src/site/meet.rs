@@ -79,7 +79,10 @@ async fn meeting_of(site: &Site, user: &str, key: &str) -> Result<Option<Meeting
         .await
         .map_err(IntoResponse::into_response)?;
     Ok(m.filter(|m| {
-        let org_user = m.organizer.split_once('@').map_or(m.organizer.as_str(), |(u, _)| u);
+        let org_user = m
+            .organizer
+            .split_once('@')
+            .map_or(m.organizer.as_str(), |(u, _)| u);
         org_user.eq_ignore_ascii_case(user) && m.expires_at.is_none_or(|t| t > now_secs())
     }))
 }
@@ -117,7 +120,10 @@ async fn leader_of(site: &Site, viewer: &Viewer, m: &Meeting) -> Result<Option<A
 
 /// The page's base path (`/_/meet/{user}/{key}`, the user name as the meeting has it).
 fn base_path(m: &Meeting) -> String {
-    let user = m.organizer.split_once('@').map_or(m.organizer.as_str(), |(u, _)| u);
+    let user = m
+        .organizer
+        .split_once('@')
+        .map_or(m.organizer.as_str(), |(u, _)| u);
     format!("/_/meet/{user}/{}", m.key)
 }
 
@@ -349,10 +355,18 @@ async fn act(
         Err(r) => return r,
     };
     let Ok(Form(f)) = form else {
-        return page::error_page(StatusCode::BAD_REQUEST, "Refused", "The form was malformed.");
+        return page::error_page(
+            StatusCode::BAD_REQUEST,
+            "Refused",
+            "The form was malformed.",
+        );
     };
     let Some(live) = site.api.live.clone() else {
-        return back_with(StatusCode::NOT_FOUND, &m, "The meeting is not live on this server.");
+        return back_with(
+            StatusCode::NOT_FOUND,
+            &m,
+            "The meeting is not live on this server.",
+        );
     };
     let origin = match peer {
         Some(p) => format!("web {}", p.0),
@@ -391,14 +405,22 @@ async fn act(
             *res.status_mut() = StatusCode::SEE_OTHER;
             res
         }
-        Err(LiveError::NotLive) => back_with(StatusCode::NOT_FOUND, &m, "The meeting is not live on this server."),
-        Err(LiveError::NoSuchParticipant) => back_with(StatusCode::NOT_FOUND, &m, "That participant has left."),
+        Err(LiveError::NotLive) => back_with(
+            StatusCode::NOT_FOUND,
+            &m,
+            "The meeting is not live on this server.",
+        ),
+        Err(LiveError::NoSuchParticipant) => {
+            back_with(StatusCode::NOT_FOUND, &m, "That participant has left.")
+        }
         Err(LiveError::Forbidden) => page::error_page(
             StatusCode::FORBIDDEN,
             "Refused",
             "Only the organizer and presenters lead this meeting.",
         ),
-        Err(LiveError::Invalid(msg)) => back_with(StatusCode::BAD_REQUEST, &m, &format!("Not done: {msg}.")),
+        Err(LiveError::Invalid(msg)) => {
+            back_with(StatusCode::BAD_REQUEST, &m, &format!("Not done: {msg}."))
+        }
     }
 }
 
@@ -542,8 +564,22 @@ async fn events(
 
 // ----- the web scheduler ------------------------------------------------------------------------
 
-async fn scheduler(State(site): State<Site>, viewer: Viewer, me: UserSession, headers: HeaderMap) -> Response {
-    scheduler_page(&site, &viewer, &me, &headers, None, &ScheduleForm::default(), StatusCode::OK).await
+async fn scheduler(
+    State(site): State<Site>,
+    viewer: Viewer,
+    me: UserSession,
+    headers: HeaderMap,
+) -> Response {
+    scheduler_page(
+        &site,
+        &viewer,
+        &me,
+        &headers,
+        None,
+        &ScheduleForm::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -629,12 +665,25 @@ async fn schedule(
     form: Result<Form<ScheduleForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(f)) = form else {
-        return page::error_page(StatusCode::BAD_REQUEST, "Refused", "The form was malformed.");
+        return page::error_page(
+            StatusCode::BAD_REQUEST,
+            "Refused",
+            "The form was malformed.",
+        );
     };
     let req = match schedule_request(&f, &me.user) {
         Ok(r) => r,
         Err(msg) => {
-            return scheduler_page(&site, &viewer, &me, &headers, Some(&msg), &f, StatusCode::BAD_REQUEST).await
+            return scheduler_page(
+                &site,
+                &viewer,
+                &me,
+                &headers,
+                Some(&msg),
+                &f,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
     };
     match crate::meetings::create_for_user(&site.api, req).await {
@@ -643,7 +692,9 @@ async fn schedule(
             *res.status_mut() = StatusCode::SEE_OTHER;
             res
         }
-        Err(ApiError { status, message, .. }) if status.is_client_error() => {
+        Err(ApiError {
+            status, message, ..
+        }) if status.is_client_error() => {
             scheduler_page(&site, &viewer, &me, &headers, Some(&message), &f, status).await
         }
         Err(e) => e.into_response(),
@@ -782,24 +833,54 @@ mod tests {
         assert_eq!(r.presenters, None);
         assert_eq!(r.pstn_bypass_lobby, Some(true));
         assert_eq!(r.invitees.len(), 3);
-        assert_eq!(r.end_at, Some(confab_admin::meetings::parse_rfc3339("2099-01-02T03:04:00Z").unwrap()));
-        let bad = ScheduleForm { access: "Public".into(), ..Default::default() };
+        assert_eq!(
+            r.end_at,
+            Some(confab_admin::meetings::parse_rfc3339("2099-01-02T03:04:00Z").unwrap())
+        );
+        let bad = ScheduleForm {
+            access: "Public".into(),
+            ..Default::default()
+        };
         let msg = schedule_request(&bad, "a@b.test").unwrap_err();
-        assert!(msg.contains("Locked, Invited, SameEnterprise, Everyone"), "{msg}");
-        let bad = ScheduleForm { end: "soon".into(), ..Default::default() };
-        assert!(schedule_request(&bad, "a@b.test").unwrap_err().starts_with("End time"));
+        assert!(
+            msg.contains("Locked, Invited, SameEnterprise, Everyone"),
+            "{msg}"
+        );
+        let bad = ScheduleForm {
+            end: "soon".into(),
+            ..Default::default()
+        };
+        assert!(schedule_request(&bad, "a@b.test")
+            .unwrap_err()
+            .starts_with("End time"));
         let default = ScheduleForm::default();
-        assert_eq!(schedule_request(&default, "a@b.test").unwrap().pstn_bypass_lobby, None);
-        let no = ScheduleForm { pstn_bypass_lobby: "no".into(), ..Default::default() };
-        assert_eq!(schedule_request(&no, "a@b.test").unwrap().pstn_bypass_lobby, Some(false));
-        let bad = ScheduleForm { pstn_bypass_lobby: "maybe".into(), ..Default::default() };
+        assert_eq!(
+            schedule_request(&default, "a@b.test")
+                .unwrap()
+                .pstn_bypass_lobby,
+            None
+        );
+        let no = ScheduleForm {
+            pstn_bypass_lobby: "no".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            schedule_request(&no, "a@b.test").unwrap().pstn_bypass_lobby,
+            Some(false)
+        );
+        let bad = ScheduleForm {
+            pstn_bypass_lobby: "maybe".into(),
+            ..Default::default()
+        };
         assert!(schedule_request(&bad, "a@b.test").is_err());
     }
 
     #[test]
     fn stream_slots_are_bounded() {
         let v = "user:bounded@example.test";
-        let slots: Vec<StreamSlot> = (0..MAX_STREAMS_PER_VIEWER).filter_map(|_| StreamSlot::take(v)).collect();
+        let slots: Vec<StreamSlot> = (0..MAX_STREAMS_PER_VIEWER)
+            .filter_map(|_| StreamSlot::take(v))
+            .collect();
         assert_eq!(slots.len(), MAX_STREAMS_PER_VIEWER);
         assert!(StreamSlot::take(v).is_none());
         drop(slots);
