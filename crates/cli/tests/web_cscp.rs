@@ -360,6 +360,11 @@ fn the_external_face_has_no_control_panel() {
     assert!(status == 403 || status == 404, "{status}");
 }
 
+/// Form fields on the page without a label (keyboard and screen-reader users need one).
+fn unlabelled(b: &Browser) -> serde_json::Value {
+    b.eval("return [...document.querySelectorAll('main input:not([type=hidden]), main select, main textarea')].filter(e => !(e.labels && e.labels.length)).map(e => e.name)")
+}
+
 #[test]
 fn an_administrator_uses_the_control_panel_in_chromium() {
     let w = web_server(2);
@@ -374,6 +379,7 @@ fn an_administrator_uses_the_control_panel_in_chromium() {
     b.click("button[type=submit]");
     b.wait_text("main h1", "Home");
     assert!(b.exists("nav ul a[aria-current=page]"));
+    assert_eq!(unlabelled(&b), serde_json::json!([]));
     if let Some(d) = &shots {
         b.screenshot(&d.join("cscp-home.png"));
     }
@@ -389,6 +395,7 @@ fn an_administrator_uses_the_control_panel_in_chromium() {
     assert!(w.shell("Get-CsUser -Identity sip:dave@example.test").contains("Dave Example"));
     b.click("a[href='/_/cscp/users']");
     b.wait_text("main", "sip:dave@example.test");
+    assert_eq!(unlabelled(&b), serde_json::json!([]));
     if let Some(d) = &shots {
         b.screenshot(&d.join("cscp-users.png"));
     }
@@ -396,11 +403,13 @@ fn an_administrator_uses_the_control_panel_in_chromium() {
     // change the meeting configuration with the keyboard-usable form
     b.click("nav a[href='/_/cscp/conferencing']");
     b.wait_text("main h1", "Conferencing");
+    assert_eq!(unlabelled(&b), serde_json::json!([]));
     if let Some(d) = &shots {
         b.screenshot(&d.join("cscp-conferencing.png"));
     }
     b.click("a[href='/_/cscp/conferencing/CsMeetingConfiguration?id=Global']");
     b.wait_text("main h2", "CsMeetingConfiguration Global");
+    assert_eq!(unlabelled(&b), serde_json::json!([]));
     b.click("#p-AdmitAnonymousUsersByDefault");
     b.select("#p-DesignateAsPresenter", "Everyone");
     b.click("form[action='/_/cscp/conferencing/CsMeetingConfiguration'] button[type=submit]");
