@@ -216,6 +216,22 @@ fn every_topic_renders_for_an_administrator_and_changes_are_the_shells() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("5"), "{body}");
 
+    // Security: a custom role made and narrowed from the page
+    let roles = w.url("/_/cscp/security/roles");
+    let (status, body) = h.post(
+        &roles,
+        &[("csrf", token.as_str()), ("action", "new"), ("identity", "PinDesk"), ("template", "CsHelpDesk"), ("config_scopes", ""), ("user_scopes", ""), ("cmdlets", "")],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("New-CsAdminRole PinDesk: done.") && body.contains("Set-CsAdminRole"), "{body}");
+    let (status, body) = h.post(
+        &roles,
+        &[("csrf", token.as_str()), ("action", "set"), ("identity", "PinDesk"), ("config_scopes", "Global"), ("user_scopes", "Global"), ("cmdlets", "Get-CsUser\nUnlock-CsClientPin")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let cmdlets = w.shell("Get-CsAdminRole -Identity PinDesk | Select-Object -ExpandProperty Cmdlets");
+    assert_eq!(cmdlets.split_whitespace().collect::<Vec<_>>(), ["Get-CsUser", "Unlock-CsClientPin"], "{cmdlets}");
+
     // every change is in the audit log with origin web, and Monitoring finds it
     let (status, body) = h.get(&w.url("/_/cscp/monitoring?contains=Set-CsMeetingConfiguration"));
     assert_eq!(status, 200);
