@@ -216,6 +216,22 @@ fn every_topic_renders_for_an_administrator_and_changes_are_the_shells() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("5"), "{body}");
 
+    // Security: a custom role made and narrowed from the page
+    let roles = w.url("/_/cscp/security/roles");
+    let (status, body) = h.post(
+        &roles,
+        &[("csrf", token.as_str()), ("action", "new"), ("identity", "PinDesk"), ("template", "CsHelpDesk"), ("config_scopes", ""), ("user_scopes", ""), ("cmdlets", "")],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("New-CsAdminRole PinDesk: done.") && body.contains("Set-CsAdminRole"), "{body}");
+    let (status, body) = h.post(
+        &roles,
+        &[("csrf", token.as_str()), ("action", "set"), ("identity", "PinDesk"), ("config_scopes", "Global"), ("user_scopes", "Global"), ("cmdlets", "Get-CsUser\nUnlock-CsClientPin")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let cmdlets = w.shell("Get-CsAdminRole -Identity PinDesk | Select-Object -ExpandProperty Cmdlets");
+    assert_eq!(cmdlets.split_whitespace().collect::<Vec<_>>(), ["Get-CsUser", "Unlock-CsClientPin"], "{cmdlets}");
+
     // every change is in the audit log with origin web, and Monitoring finds it
     let (status, body) = h.get(&w.url("/_/cscp/monitoring?contains=Set-CsMeetingConfiguration"));
     assert_eq!(status, 200);
@@ -360,6 +376,11 @@ fn the_external_face_has_no_control_panel() {
     assert!(status == 403 || status == 404, "{status}");
 }
 
+/// Form fields on the page without a label (keyboard and screen-reader users need one).
+fn unlabelled(b: &Browser) -> serde_json::Value {
+    b.eval("return [...document.querySelectorAll('main input:not([type=hidden]), main select, main textarea')].filter(e => !(e.labels && e.labels.length)).map(e => e.name)")
+}
+
 #[test]
 fn an_administrator_uses_the_control_panel_in_chromium() {
     let w = web_server(2);
@@ -374,6 +395,7 @@ fn an_administrator_uses_the_control_panel_in_chromium() {
     b.click("button[type=submit]");
     b.wait_text("main h1", "Home");
     assert!(b.exists("nav ul a[aria-current=page]"));
+    assert_eq!(unlabelled(&b), serde_json::json!([]));
     if let Some(d) = &shots {
         b.screenshot(&d.join("cscp-home.png"));
     }
@@ -389,6 +411,7 @@ fn an_administrator_uses_the_control_panel_in_chromium() {
     assert!(w.shell("Get-CsUser -Identity sip:dave@example.test").contains("Dave Example"));
     b.click("a[href='/_/cscp/users']");
     b.wait_text("main", "sip:dave@example.test");
+    assert_eq!(unlabelled(&b), serde_json::json!([]));
     if let Some(d) = &shots {
         b.screenshot(&d.join("cscp-users.png"));
     }
@@ -396,11 +419,13 @@ fn an_administrator_uses_the_control_panel_in_chromium() {
     // change the meeting configuration with the keyboard-usable form
     b.click("nav a[href='/_/cscp/conferencing']");
     b.wait_text("main h1", "Conferencing");
+    assert_eq!(unlabelled(&b), serde_json::json!([]));
     if let Some(d) = &shots {
         b.screenshot(&d.join("cscp-conferencing.png"));
     }
     b.click("a[href='/_/cscp/conferencing/CsMeetingConfiguration?id=Global']");
     b.wait_text("main h2", "CsMeetingConfiguration Global");
+    assert_eq!(unlabelled(&b), serde_json::json!([]));
     b.click("#p-AdmitAnonymousUsersByDefault");
     b.select("#p-DesignateAsPresenter", "Everyone");
     b.click("form[action='/_/cscp/conferencing/CsMeetingConfiguration'] button[type=submit]");

@@ -84,6 +84,22 @@ fn role_row(ctx: &Ctx, role: &Obj) -> Markup {
             td { (role.get("UserScopes").map(display).unwrap_or_default()) }
             td { (cmdlets) " cmdlets" }
             td {
+                @if !standard && ctx.may("Set-CsAdminRole") {
+                    details {
+                        summary { "Set-CsAdminRole" }
+                        form method="post" action="/_/cscp/security/roles" {
+                            (csrf_field(ctx))
+                            input type="hidden" name="action" value="set";
+                            input type="hidden" name="identity" value=(id);
+                            @for (p, label) in [("Cmdlets", "cmdlets"), ("ConfigScopes", "config_scopes"), ("UserScopes", "user_scopes")] {
+                                @let fid = format!("set-{id}-{label}");
+                                label for=(fid) { (p) " (one per line; replaces the list)" }
+                                textarea #(fid) name=(label) rows="4" { (lines(role.get(p))) }
+                            }
+                            button type="submit" { "Commit" }
+                        }
+                    }
+                }
                 @if !standard && ctx.may("Remove-CsAdminRole") {
                     form.inline method="post" action="/_/cscp/security/roles" {
                         (csrf_field(ctx))
@@ -94,6 +110,13 @@ fn role_row(ctx: &Ctx, role: &Obj) -> Markup {
                 }
             }
         }
+    }
+}
+
+fn lines(v: Option<&serde_json::Value>) -> String {
+    match v {
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n"),
+        _ => String::new(),
     }
 }
 
@@ -119,6 +142,15 @@ pub(crate) async fn change(ctx: Ctx, req: Request) -> Response {
             for (p, k) in [("ConfigScopes", "config_scopes"), ("UserScopes", "user_scopes"), ("Cmdlets", "cmdlets")] {
                 if let Some(l) = list(field(&f, k).unwrap_or("")) {
                     s.push_str(&format!(" -{p} {l}"));
+                }
+            }
+            s
+        }),
+        Some("set") => check_fields(&f, &["csrf", "action", "identity", "config_scopes", "user_scopes", "cmdlets"]).map(|()| {
+            let mut s = format!("Set-CsAdminRole -Identity {}", quote_str(&id));
+            for (p, k) in [("ConfigScopes", "config_scopes"), ("UserScopes", "user_scopes"), ("Cmdlets", "cmdlets")] {
+                if let Some(v) = field(&f, k) {
+                    s.push_str(&format!(" -{p} @{{Replace={}}}", list(v).unwrap_or_else(|| "@()".into())));
                 }
             }
             s
