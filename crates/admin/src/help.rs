@@ -188,35 +188,40 @@ fn param_docs(c: &Cmdlet) -> Vec<ParamDoc> {
             let required = c.mandatory.contains(&prm.name);
             let position = (Some(prm.name) == positional_name && c.max_positional > 0).then_some(0);
             let schema_prop = kind.and_then(|k| k.prop(prm.name));
-            let (ty, default, mut description) = if let Some((t, d, desc)) = hand_doc(c.name, prm.name) {
-                (t.to_string(), d.to_string(), desc.to_string())
-            } else if let Some(sp) = schema_prop {
-                let default = match verb {
-                    "New" => {
-                        let d = display(&sp.default);
-                        if d.is_empty() {
-                            "(empty)".to_string()
-                        } else {
-                            d
+            let (ty, default, mut description) =
+                if let Some((t, d, desc)) = hand_doc(c.name, prm.name) {
+                    (t.to_string(), d.to_string(), desc.to_string())
+                } else if let Some(sp) = schema_prop {
+                    let default = match verb {
+                        "New" => {
+                            let d = display(&sp.default);
+                            if d.is_empty() {
+                                "(empty)".to_string()
+                            } else {
+                                d
+                            }
                         }
-                    }
-                    _ => "(unchanged)".into(),
+                        _ => "(unchanged)".into(),
+                    };
+                    (
+                        prop_type_name(&sp.ty),
+                        default,
+                        format!(
+                            "Sets {} of the {} object.",
+                            sp.name,
+                            kind.map_or("", |k| k.noun)
+                        ),
+                    )
+                } else if prm.switch {
+                    ("SwitchParameter".into(), "False".into(), String::new())
+                } else {
+                    let ty = match prm.name {
+                        "Enabled" | "EnterpriseVoiceEnabled" | "HostedVoiceMail" => "Boolean",
+                        "Last" | "Priority" => "Int32",
+                        _ => "String",
+                    };
+                    (ty.to_string(), "None".into(), String::new())
                 };
-                (
-                    prop_type_name(&sp.ty),
-                    default,
-                    format!("Sets {} of the {} object.", sp.name, kind.map_or("", |k| k.noun)),
-                )
-            } else if prm.switch {
-                ("SwitchParameter".into(), "False".into(), String::new())
-            } else {
-                let ty = match prm.name {
-                    "Enabled" | "EnterpriseVoiceEnabled" | "HostedVoiceMail" => "Boolean",
-                    "Last" | "Priority" => "Int32",
-                    _ => "String",
-                };
-                (ty.to_string(), "None".into(), String::new())
-            };
             if description.is_empty() {
                 description = format!("The {} of the command.", prm.name);
             }
@@ -230,7 +235,11 @@ fn param_docs(c: &Cmdlet) -> Vec<ParamDoc> {
                 required,
                 position,
                 default,
-                pipeline: c.pipeline_input && (prm.name == "Identity" || c.name.ends_with("-Object") || c.name.starts_with("Format-") || c.name == "Export-Csv"),
+                pipeline: c.pipeline_input
+                    && (prm.name == "Identity"
+                        || c.name.ends_with("-Object")
+                        || c.name.starts_with("Format-")
+                        || c.name == "Export-Csv"),
                 wildcards: prm.name == "Filter"
                     || (prm.name == "Property" && c.name != "Where-Object")
                     || (c.name == "Get-Command")
@@ -268,7 +277,10 @@ fn syntax(c: &Cmdlet, docs: &[ParamDoc]) -> String {
 
 /// Who may run the cmdlet.
 fn rbac_note(c: &Cmdlet, s: &Session) -> String {
-    let yours = if ALWAYS_ALLOWED.iter().any(|a| a.eq_ignore_ascii_case(c.name)) {
+    let yours = if ALWAYS_ALLOWED
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(c.name))
+    {
         return "Every administrator may run it, whatever their roles: it only shapes or shows output (Export-Csv writes only into the export folder, and is audited).".into();
     } else {
         allowed(c.name, s)
@@ -393,18 +405,27 @@ fn examples(c: &Cmdlet) -> Vec<(String, String)> {
             ),
             "Set" => (
                 format!("Set-{} -Identity Global{set}", k.noun),
-                format!("Changes {} of the global settings.", first.map_or("a property", |p| p.name)),
+                format!(
+                    "Changes {} of the global settings.",
+                    first.map_or("a property", |p| p.name)
+                ),
             ),
             "New" => (
                 format!("New-{} -Identity {id}{set}", k.noun),
-                format!("Creates {} settings at {id}; the other properties take their defaults.", k.noun),
+                format!(
+                    "Creates {} settings at {id}; the other properties take their defaults.",
+                    k.noun
+                ),
             ),
             "Remove" => (
                 format!("Remove-{} -Identity {id}", k.noun),
                 format!("Removes the {} settings at {id}.", k.noun),
             ),
             _ => (
-                format!("{} -Identity sip:alice@example.com -PolicyName {id}", c.name),
+                format!(
+                    "{} -Identity sip:alice@example.com -PolicyName {id}",
+                    c.name
+                ),
                 format!("Assigns the per-user {} {id} to alice.", k.noun),
             ),
         };
@@ -445,10 +466,14 @@ fn check_help(b: &Bound, s: &Session) -> Result<(), ExecError> {
     if views > 1 {
         return Err(ExecError::Failed {
             cmdlet: "Get-Help".into(),
-            message: "Parameter set cannot be resolved: use one of -Full, -Detailed, -Examples".into(),
+            message: "Parameter set cannot be resolved: use one of -Full, -Detailed, -Examples"
+                .into(),
         });
     }
-    if b.get("Name").or_else(|| b.positional.first().copied()).is_some_and(|e| matches!(e, Expr::Var(_) | Expr::Sub(_))) {
+    if b.get("Name")
+        .or_else(|| b.positional.first().copied())
+        .is_some_and(|e| matches!(e, Expr::Var(_) | Expr::Sub(_)))
+    {
         return Ok(());
     }
     help_name(b, s).map(|_| ())
@@ -672,8 +697,14 @@ pub fn render(o: &Obj) -> String {
                         ("Required?", display(&prm["Required"]).to_lowercase()),
                         ("Position?", display(&prm["Position"]).to_lowercase()),
                         ("Default value", display(&prm["DefaultValue"])),
-                        ("Accept pipeline input?", display(&prm["PipelineInput"]).to_lowercase()),
-                        ("Accept wildcard characters?", display(&prm["Wildcards"]).to_lowercase()),
+                        (
+                            "Accept pipeline input?",
+                            display(&prm["PipelineInput"]).to_lowercase(),
+                        ),
+                        (
+                            "Accept wildcard characters?",
+                            display(&prm["Wildcards"]).to_lowercase(),
+                        ),
                     ] {
                         out.push_str(&format!("        {label:<28} {v}\n"));
                     }
@@ -694,29 +725,28 @@ pub fn render(o: &Obj) -> String {
     let aliases = get("Aliases");
     if aliases.as_array().is_some_and(|a| !a.is_empty()) {
         out.push_str("\nALIASES\n");
-        indent(&mut out, &display(&aliases).trim_matches(['{', '}']).to_string(), 4);
+        indent(
+            &mut out,
+            &display(&aliases).trim_matches(['{', '}']).to_string(),
+            4,
+        );
     }
     out.push_str("\nROLES\n");
     indent(&mut out, &text("Roles"), 4);
     let why = get("NotEnforcedWhy");
     let why = why.as_array().cloned().unwrap_or_default();
-    if view == "Full" || (!why.is_empty() && view.is_empty()) {
+    if !why.is_empty() && view != "Detailed" {
         out.push_str("\nNOT ENFORCED\n");
-        if why.is_empty() {
-            out.push_str("    confab enforces every setting this cmdlet changes.\n");
-        } else if view == "Full" {
+        if view == "Full" {
             for w in &why {
                 indent(&mut out, &display(w), 4);
             }
         } else {
-            indent(
-                &mut out,
-                &format!(
-                    "NotEnforced: {} (Get-Help {name} -Full says why)",
-                    display(&get("NotEnforced")).trim_matches(['{', '}'])
-                ),
-                4,
-            );
+            // one line a script can look for, then where to read why
+            out.push_str(&format!(
+                "NotEnforced: {}\n    (set, they have no effect in confab; Get-Help {name} -Full says why)\n",
+                display(&get("NotEnforced")).trim_matches(['{', '}'])
+            ));
         }
     }
     match view {
@@ -750,7 +780,11 @@ fn patterns(b: &Bound, s: &Session, name: &str) -> Result<Option<Vec<String>>, E
 
 fn check_command(b: &Bound, s: &Session) -> Result<(), ExecError> {
     for n in ["Name", "Verb", "Noun"] {
-        let e = b.get(n).or_else(|| (n == "Name").then(|| b.positional.first().copied()).flatten());
+        let e = b.get(n).or_else(|| {
+            (n == "Name")
+                .then(|| b.positional.first().copied())
+                .flatten()
+        });
         if e.is_some_and(|e| !matches!(e, Expr::Var(_) | Expr::Sub(_))) {
             patterns(b, s, n)?;
         }
@@ -758,7 +792,11 @@ fn check_command(b: &Bound, s: &Session) -> Result<(), ExecError> {
     Ok(())
 }
 
-fn get_command(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+fn get_command(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
     let names = patterns(b, s, "Name")?;
     let verbs = patterns(b, s, "Verb")?;
     let nouns = patterns(b, s, "Noun")?;

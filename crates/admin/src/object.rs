@@ -154,7 +154,10 @@ pub fn format_table_with(objs: &[Obj], opt: &TableOptions) -> String {
     let numeric: Vec<bool> = cols
         .iter()
         .map(|c| {
-            let mut vals = objs.iter().filter_map(|o| o.get(c)).filter(|v| !v.is_null());
+            let mut vals = objs
+                .iter()
+                .filter_map(|o| o.get(c))
+                .filter(|v| !v.is_null());
             let mut any = false;
             let all = vals.all(|v| {
                 any = true;
@@ -170,7 +173,11 @@ pub fn format_table_with(objs: &[Obj], opt: &TableOptions) -> String {
                 .map(|o| cell(o, c).chars().count())
                 .max()
                 .unwrap_or(0)
-                .max(if opt.hide_headers { 0 } else { c.chars().count() })
+                .max(if opt.hide_headers {
+                    0
+                } else {
+                    c.chars().count()
+                })
         })
         .collect();
     let mut out = String::from("\n");
@@ -217,7 +224,9 @@ pub fn format_default(objs: &[Obj]) -> String {
     let Some(Obj::Record { type_name, props }) = records.first() else {
         return format_list(objs);
     };
-    let same_type = records.iter().all(|o| matches!(o, Obj::Record { type_name: t, .. } if t == type_name));
+    let same_type = records
+        .iter()
+        .all(|o| matches!(o, Obj::Record { type_name: t, .. } if t == type_name));
     if !same_type || records.len() != objs.len() {
         return format_list(objs);
     }

@@ -281,9 +281,9 @@ impl Parser {
 
     fn primary(&mut self) -> Result<Expr> {
         if self.depth >= MAX_DEPTH {
-            return Err(self.peek().error(format!(
-                "brackets nested more than {MAX_DEPTH} deep"
-            )));
+            return Err(self
+                .peek()
+                .error(format!("brackets nested more than {MAX_DEPTH} deep")));
         }
         self.depth += 1;
         let r = self.primary_inner();
@@ -400,7 +400,9 @@ impl Parser {
     fn block(&mut self, open: &Token) -> Result<Expr> {
         self.skip(false);
         if matches!(self.peek().tok, Tok::RBrace | Tok::Eof) {
-            return Err(open.error("empty script block: write a condition such as {$_.Enabled -eq $false}"));
+            return Err(
+                open.error("empty script block: write a condition such as {$_.Enabled -eq $false}")
+            );
         }
         let c = self.cond()?;
         self.skip(false);
@@ -435,9 +437,9 @@ impl Parser {
 
     fn cond_not(&mut self) -> Result<Cond> {
         if self.depth >= MAX_DEPTH {
-            return Err(self.peek().error(format!(
-                "conditions nested more than {MAX_DEPTH} deep"
-            )));
+            return Err(self
+                .peek()
+                .error(format!("conditions nested more than {MAX_DEPTH} deep")));
         }
         self.depth += 1;
         let r = self.cond_not_inner();
@@ -472,7 +474,9 @@ impl Parser {
         };
         let t = self.peek().clone();
         match &t.tok {
-            Tok::Param { name, .. } if name.eq_ignore_ascii_case("and") || name.eq_ignore_ascii_case("or") => {
+            Tok::Param { name, .. }
+                if name.eq_ignore_ascii_case("and") || name.eq_ignore_ascii_case("or") =>
+            {
                 Ok(Cond::Value(left))
             }
             Tok::Param { name, .. } => {

@@ -331,9 +331,7 @@ const MAX_REGEX: usize = 1000;
 
 fn regex(pattern: &str, case_sensitive: bool) -> Result<regex::Regex, String> {
     if pattern.len() > MAX_REGEX {
-        return Err(format!(
-            "the pattern is longer than {MAX_REGEX} characters"
-        ));
+        return Err(format!("the pattern is longer than {MAX_REGEX} characters"));
     }
     regex::RegexBuilder::new(pattern)
         .case_insensitive(!case_sensitive)
@@ -507,9 +505,7 @@ fn where_filter<'c>(b: &Bound<'c>, s: &Session) -> Result<Filter<'c>, ExecError>
     let ops: Vec<(&'static str, Option<&'c Expr>)> = b
         .named
         .iter()
-        .filter(|(n, _)| {
-            !["FilterScript", "Property", "Value", "Not"].contains(n)
-        })
+        .filter(|(n, _)| !["FilterScript", "Property", "Value", "Not"].contains(n))
         .copied()
         .collect();
     if let Some(e) = block {
@@ -732,8 +728,8 @@ fn specs<'c>(b: &Bound<'c>, s: &Session, param: &str) -> Result<Option<Vec<Spec<
 }
 
 fn check_specs(b: &Bound, s: &Session) -> Result<(), ExecError> {
-    let has_vars = b.get("Property").is_some_and(has_var)
-        || b.positional.first().is_some_and(|e| has_var(e));
+    let has_vars =
+        b.get("Property").is_some_and(has_var) || b.positional.first().is_some_and(|e| has_var(e));
     if !has_vars {
         if let Some(list) = specs(b, s, "Property")? {
             for sp in &list {
@@ -741,7 +737,8 @@ fn check_specs(b: &Bound, s: &Session) -> Result<(), ExecError> {
                     check_cond(expr).map_err(|m| bad(b, "Property", m))?;
                 }
             }
-            if b.def.name == "Measure-Object" && list.iter().any(|x| matches!(x, Spec::Calc { .. })) {
+            if b.def.name == "Measure-Object" && list.iter().any(|x| matches!(x, Spec::Calc { .. }))
+            {
                 return Err(bad(b, "Property", "Measure-Object takes property names"));
             }
         }
@@ -751,7 +748,12 @@ fn check_specs(b: &Bound, s: &Session) -> Result<(), ExecError> {
 
 /// The properties of `o` that `specs` select, in order: wildcards expand to the matching
 /// properties (in the object's order), a name it lacks gives `$null` (as PowerShell does).
-fn pick(o: &Obj, specs: &[Spec], s: &Session, b: &Bound) -> Result<Vec<(String, Value)>, ExecError> {
+fn pick(
+    o: &Obj,
+    specs: &[Spec],
+    s: &Session,
+    b: &Bound,
+) -> Result<Vec<(String, Value)>, ExecError> {
     let mut out: Vec<(String, Value)> = vec![];
     let push = |out: &mut Vec<(String, Value)>, k: String, v: Value| {
         if !out.iter().any(|(x, _)| x.eq_ignore_ascii_case(&k)) {
@@ -798,9 +800,6 @@ fn count_arg(b: &Bound, s: &Session, name: &str) -> Result<Option<usize>, ExecEr
     let Some(e) = b.get(name) else {
         return Ok(None);
     };
-    if has_var(e) && !matches!(e, Expr::Var(_)) {
-        return Ok(None);
-    }
     match s.literal(e)? {
         Value::Number(n) if n.as_u64().is_some() => Ok(Some(n.as_u64().unwrap_or(0) as usize)),
         Value::String(t) if t.trim().parse::<usize>().is_ok() => {
@@ -941,7 +940,12 @@ fn sort_cmp(a: &Value, b: &Value, cs: bool) -> Ordering {
     }
 }
 
-fn sort_keys(o: &Obj, specs: &Option<Vec<Spec>>, s: &Session, b: &Bound) -> Result<Vec<Value>, ExecError> {
+fn sort_keys(
+    o: &Obj,
+    specs: &Option<Vec<Spec>>,
+    s: &Session,
+    b: &Bound,
+) -> Result<Vec<Value>, ExecError> {
     Ok(match (specs, o) {
         (Some(list), _) => pick(o, list, s, b)?.into_iter().map(|(_, v)| v).collect(),
         (None, Obj::Value(v)) => vec![v.clone()],
@@ -1033,7 +1037,12 @@ fn measure_object(
             names
         }
     };
-    let (sum, avg, max, min) = (on(b, "Sum"), on(b, "Average"), on(b, "Maximum"), on(b, "Minimum"));
+    let (sum, avg, max, min) = (
+        on(b, "Sum"),
+        on(b, "Average"),
+        on(b, "Maximum"),
+        on(b, "Minimum"),
+    );
     let mut out = vec![];
     for name in names {
         let values: Vec<Value> = match &name {
@@ -1052,7 +1061,9 @@ fn measure_object(
                 if vals.is_empty() && !input.is_empty() {
                     return Err(failed(
                         b,
-                        format!("The property \"{n}\" cannot be found in the input for any objects."),
+                        format!(
+                            "The property \"{n}\" cannot be found in the input for any objects."
+                        ),
                     ));
                 }
                 // $null values are not measured
@@ -1064,17 +1075,21 @@ fn measure_object(
             values
                 .iter()
                 .map(|v| {
-                    as_number(v).filter(|_| !matches!(v, Value::Bool(_) | Value::Null)).ok_or_else(|| {
-                        failed(
-                            b,
-                            format!("Input object \"{}\" is not numeric.", display(v)),
-                        )
-                    })
+                    as_number(v)
+                        .filter(|_| !matches!(v, Value::Bool(_) | Value::Null))
+                        .ok_or_else(|| {
+                            failed(
+                                b,
+                                format!("Input object \"{}\" is not numeric.", display(v)),
+                            )
+                        })
                 })
                 .collect()
         };
         let extreme = |want: Ordering| -> Value {
-            let all_numbers = values.iter().all(|v| as_number(v).is_some() && !v.is_boolean());
+            let all_numbers = values
+                .iter()
+                .all(|v| as_number(v).is_some() && !v.is_boolean());
             let mut best: Option<&Value> = None;
             for v in &values {
                 let better = match best {
@@ -1119,11 +1134,19 @@ fn measure_object(
                 ),
                 (
                     "Maximum".into(),
-                    if max { extreme(Ordering::Greater) } else { Value::Null },
+                    if max {
+                        extreme(Ordering::Greater)
+                    } else {
+                        Value::Null
+                    },
                 ),
                 (
                     "Minimum".into(),
-                    if min { extreme(Ordering::Less) } else { Value::Null },
+                    if min {
+                        extreme(Ordering::Less)
+                    } else {
+                        Value::Null
+                    },
                 ),
                 (
                     "Property".into(),
@@ -1147,9 +1170,7 @@ pub(crate) fn render(b: &Bound, s: &Session, objs: &[Obj]) -> Result<Option<Stri
         Some(sp) => objs
             .iter()
             .map(|o| match o {
-                Obj::Record { type_name, .. } => {
-                    Ok(Obj::record(type_name, pick(o, &sp, s, b)?))
-                }
+                Obj::Record { type_name, .. } => Ok(Obj::record(type_name, pick(o, &sp, s, b)?)),
                 Obj::Value(_) => Ok(o.clone()),
             })
             .collect::<Result<_, ExecError>>()?,
@@ -1277,7 +1298,10 @@ fn export_csv(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec
         Ok(_) => {
             return Err(failed(
                 b,
-                format!("'{}' exists and is not a plain file: not overwritten", path.display()),
+                format!(
+                    "'{}' exists and is not a plain file: not overwritten",
+                    path.display()
+                ),
             ))
         }
         Err(_) => {}
@@ -1330,13 +1354,19 @@ mod tests {
         assert!(!compare(&json!("Alice"), CmpOp::Eq, &json!("alice"), true).unwrap());
         assert!(c(json!(false), CmpOp::Eq, json!(false)));
         assert!(c(json!(10), CmpOp::Gt, json!("9")));
-        assert!(c(json!("10"), CmpOp::Lt, json!("9")), "text compares as text");
+        assert!(
+            c(json!("10"), CmpOp::Lt, json!("9")),
+            "text compares as text"
+        );
         assert!(c(Value::Null, CmpOp::Eq, Value::Null));
         assert!(!c(json!("x"), CmpOp::Eq, Value::Null));
         assert!(c(Value::Null, CmpOp::Lt, json!(1)));
         assert!(c(json!(["a", "B"]), CmpOp::Contains, json!("b")));
         assert!(c(json!("b"), CmpOp::In, json!(["a", "B"])));
-        assert!(c(json!(["a", "b"]), CmpOp::Eq, json!("B")), "a list filters");
+        assert!(
+            c(json!(["a", "b"]), CmpOp::Eq, json!("B")),
+            "a list filters"
+        );
         assert!(c(json!("sip:bob@x"), CmpOp::Match, json!("^SIP:b")));
         assert!(compare(&json!("x"), CmpOp::Match, &json!("("), false).is_err());
         assert!(truthy(&json!([0])) == false && truthy(&json!([0, 0])));

@@ -678,10 +678,7 @@ fn script_blocks() {
     let Some(Arg::Positional(Expr::Block(b))) = c.args.first() else {
         panic!("{c:?}")
     };
-    assert_eq!(
-        b.to_string(),
-        "$_.A.B -in \"x\", \"y\" -and $_.N -ge -5"
-    );
+    assert_eq!(b.to_string(), "$_.A.B -in \"x\", \"y\" -and $_.N -ge -5");
     // the simplified syntax is plain parameters
     check(
         &command("Where-Object Enabled -eq $false"),
@@ -703,17 +700,51 @@ fn script_blocks() {
 fn script_block_errors() {
     check_error("Get-X | ? {}", 1, 11, "empty script block");
     check_error("Get-X | ? {$_.A -eq}", 1, 17, "missing value after '-eq'");
-    check_error("Get-X | ? {$_.A -eq 1", 1, 11, "unbalanced '{': missing closing '}'");
+    check_error(
+        "Get-X | ? {$_.A -eq 1",
+        1,
+        11,
+        "unbalanced '{': missing closing '}'",
+    );
     check_error("Get-X | ? {$_.A -foo 1}", 1, 17, "unknown operator -foo");
-    check_error("Get-X | ? {$_.A -eq 1 2}", 1, 23, "expected '}' to close '{'");
-    check_error("Get-X | ? {$_.A -eq (Get-Y)}", 1, 21, "commands are not supported");
-    check_error("Get-X | ? {$_.A -eq @(Get-Y)}", 1, 21, "commands are not supported");
+    check_error(
+        "Get-X | ? {$_.A -eq 1 2}",
+        1,
+        23,
+        "expected '}' to close '{'",
+    );
+    check_error(
+        "Get-X | ? {$_.A -eq (Get-Y)}",
+        1,
+        21,
+        "commands are not supported",
+    );
+    check_error(
+        "Get-X | ? {$_.A -eq @(Get-Y)}",
+        1,
+        21,
+        "commands are not supported",
+    );
     check_error("Get-X | ? {$_.A | Get-Y}", 1, 17, "expected '}'");
-    check_error("Get-X | ? {-and}", 1, 12, "expected a value in the script block");
-    check_error("Get-X | ? {{$_}}", 1, 12, "expected a value in the script block");
+    check_error(
+        "Get-X | ? {-and}",
+        1,
+        12,
+        "expected a value in the script block",
+    );
+    check_error(
+        "Get-X | ? {{$_}}",
+        1,
+        12,
+        "expected a value in the script block",
+    );
     check_error("Get-X }", 1, 7, "no matching '{' or '@{'");
     // nesting is bounded: no input exhausts the stack
-    let deep = format!("Get-X | ? {{{}$_{}}}", "(".repeat(10_000), ")".repeat(10_000));
+    let deep = format!(
+        "Get-X | ? {{{}$_{}}}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
     assert!(error(&deep).message.contains("nested more than 64 deep"));
     let deep = format!("Get-X -A {}1{}", "(".repeat(10_000), ")".repeat(10_000));
     assert!(error(&deep).message.contains("nested more than 64 deep"));
@@ -731,7 +762,9 @@ fn no_input_makes_the_parser_panic() {
         "Get-CsUser | measure -Property X -Sum | fl *; Get-Help Get-CsUser -Full; Get-Command *CsVoice*",
         "Get-CsUser | Export-Csv -Path users.csv -NoTypeInformation",
     ];
-    let noise = ['{', '}', '(', ')', '@', '$', '-', '\'', '"', '`', '|', ';', ',', '.', '\n', ' ', '_', '='];
+    let noise = [
+        '{', '}', '(', ')', '@', '$', '-', '\'', '"', '`', '|', ';', ',', '.', '\n', ' ', '_', '=',
+    ];
     for src in scripts {
         let chars: Vec<char> = src.chars().collect();
         for i in 0..=chars.len() {
