@@ -76,6 +76,141 @@ pub enum Expr {
     Sub(Pipeline),
     /// `expr.Name`
     Prop(Box<Expr>, String),
+    /// `{ condition }`: a script block, as `Where-Object` takes it. Only conditions are
+    /// supported (comparisons joined by `-and`, `-or`, `-not`), with `$_` the current object.
+    Block(Box<Cond>),
+}
+
+/// The condition inside a script block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    Or(Box<Cond>, Box<Cond>),
+    And(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+    /// `left -op right`
+    Cmp {
+        left: Expr,
+        op: CmpOp,
+        /// `-ceq`, `-clike`, …: case-sensitive (PowerShell compares ignoring case otherwise).
+        case_sensitive: bool,
+        right: Expr,
+    },
+    /// A value on its own, true as PowerShell converts it to a Boolean (`{$_.Enabled}`).
+    Value(Expr),
+}
+
+/// PowerShell's comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Like,
+    NotLike,
+    Match,
+    NotMatch,
+    Contains,
+    NotContains,
+    In,
+    NotIn,
+}
+
+impl CmpOp {
+    pub const ALL: [CmpOp; 14] = [
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Gt,
+        CmpOp::Ge,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Like,
+        CmpOp::NotLike,
+        CmpOp::Match,
+        CmpOp::NotMatch,
+        CmpOp::Contains,
+        CmpOp::NotContains,
+        CmpOp::In,
+        CmpOp::NotIn,
+    ];
+
+    /// The operator's name without the dash, as PowerShell spells it in help (`EQ`, `Like`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "EQ",
+            CmpOp::Ne => "NE",
+            CmpOp::Gt => "GT",
+            CmpOp::Ge => "GE",
+            CmpOp::Lt => "LT",
+            CmpOp::Le => "LE",
+            CmpOp::Like => "Like",
+            CmpOp::NotLike => "NotLike",
+            CmpOp::Match => "Match",
+            CmpOp::NotMatch => "NotMatch",
+            CmpOp::Contains => "Contains",
+            CmpOp::NotContains => "NotContains",
+            CmpOp::In => "In",
+            CmpOp::NotIn => "NotIn",
+        }
+    }
+
+    /// `eq`, `ieq` (case-insensitive) or `ceq` (case-sensitive): the operator and whether
+    /// it is case-sensitive.
+    pub fn parse(word: &str) -> Option<(CmpOp, bool)> {
+        let w = word.to_ascii_lowercase();
+        let (cs, base) = match w.as_bytes().first() {
+            Some(b'c') if !w.starts_with("contains") => (true, &w[1..]),
+            Some(b'i') if w != "in" => (false, &w[1..]),
+            _ => (false, &w[..]),
+        };
+        CmpOp::ALL
+            .into_iter()
+            .find(|op| op.name().eq_ignore_ascii_case(base))
+            .map(|op| (op, cs))
+    }
+}
+
+impl fmt::Display for Cond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // inner conditions in parentheses: the printed text parses back to the same tree
+        let paren = |f: &mut fmt::Formatter<'_>, c: &Cond| match c {
+            Cond::Or(..) | Cond::And(..) => write!(f, "({c})"),
+            _ => write!(f, "{c}"),
+        };
+        match self {
+            Cond::Or(a, b) => {
+                paren(f, a)?;
+                f.write_str(" -or ")?;
+                paren(f, b)
+            }
+            Cond::And(a, b) => {
+                paren(f, a)?;
+                f.write_str(" -and ")?;
+                paren(f, b)
+            }
+            Cond::Not(c) => {
+                f.write_str("-not ")?;
+                match **c {
+                    Cond::Value(_) => write!(f, "{c}"),
+                    _ => write!(f, "({c})"),
+                }
+            }
+            Cond::Cmp {
+                left,
+                op,
+                case_sensitive,
+                right,
+            } => write!(
+                f,
+                "{left} -{}{} {right}",
+                if *case_sensitive { "c" } else { "" },
+                op.name().to_ascii_lowercase()
+            ),
+            Cond::Value(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 impl Command {
@@ -250,6 +385,7 @@ impl fmt::Display for Expr {
                 Expr::Var(_) | Expr::Sub(_) | Expr::Prop(..) => write!(f, "{base}.{name}"),
                 _ => write!(f, "({base}).{name}"),
             },
+            Expr::Block(c) => write!(f, "{{{c}}}"),
         }
     }
 }

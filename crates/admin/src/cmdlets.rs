@@ -44,6 +44,11 @@ fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
+/// A name built once, when the registry is (see [`registry`]).
+pub(crate) fn leak_str(s: String) -> &'static str {
+    leak(s)
+}
+
 /// Parameters that are switches (present or not, no value).
 const SWITCHES: &[&str] = &[
     "TLSRoute", "TCPRoute", "Private", "Assigned", "InMemory", "Force", "Clear",
@@ -76,12 +81,10 @@ pub fn registry() -> &'static [Cmdlet] {
 pub fn find(name: &str) -> Option<&'static Cmdlet> {
     let name = name.trim_start_matches(".\\").trim_start_matches("./");
     let name = name.strip_suffix(".ps1").unwrap_or(name);
-    let alias = match name.to_ascii_lowercase().as_str() {
-        "fl" => "Format-List",
-        "ft" => "Format-Table",
-        "select" => "Select-Object",
-        _ => name,
-    };
+    let alias = crate::help::ALIASES
+        .iter()
+        .find(|(a, _)| a.eq_ignore_ascii_case(name))
+        .map_or(name, |(_, target)| *target);
     registry()
         .iter()
         .find(|c| c.name.eq_ignore_ascii_case(alias))
@@ -451,42 +454,6 @@ fn build() -> Vec<Cmdlet> {
             get_audit,
         ),
         (
-            "Select-Object",
-            &["ExpandProperty", "Property", "First"],
-            &[],
-            true,
-            false,
-            "Picks properties of the objects piped in.",
-            select_object,
-        ),
-        (
-            "Format-List",
-            &["Property"],
-            &[],
-            true,
-            false,
-            "Shows objects as property lists (alias fl).",
-            passthrough,
-        ),
-        (
-            "Format-Table",
-            &["Property"],
-            &[],
-            true,
-            false,
-            "Shows objects as a table (alias ft).",
-            passthrough,
-        ),
-        (
-            "Get-Help",
-            &["Name"],
-            &[],
-            false,
-            false,
-            "Lists cmdlets, or the parameters of one.",
-            get_help,
-        ),
-        (
             "Export-CsConfiguration",
             &["FileName"],
             &["FileName"],
@@ -564,6 +531,8 @@ fn build() -> Vec<Cmdlet> {
             run,
         });
     }
+    v.extend(crate::pipeline::cmdlets());
+    v.extend(crate::help::cmdlets());
     v
 }
 
@@ -678,7 +647,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 // ----- values ---------------------------------------------------------------------------
 
-fn type_name(ty: &PropType) -> String {
+pub(crate) fn type_name(ty: &PropType) -> String {
     match ty {
         PropType::Bool | PropType::OptBool => "System.Boolean".into(),
         PropType::Int { .. } => "System.Int64".into(),
@@ -2775,12 +2744,31 @@ fn get_access_numbers(
 /// inside it, and `..` components or symbolic links leading out of it are refused. For
 /// `writing` the file must not exist yet (checked when it is created); for reading it must.
 fn file_arg(b: &Bound, s: &Session, writing: bool) -> Result<std::path::PathBuf, ExecError> {
+    export_file(b, s, "FileName", writing)
+}
+
+/// The file parameter `param` (or the first positional argument) names, which must be in
+/// the session's export folder: see [`file_arg`].
+pub(crate) fn export_file(
+    b: &Bound,
+    s: &Session,
+    param: &str,
+    writing: bool,
+) -> Result<std::path::PathBuf, ExecError> {
     use std::path::{Component, Path};
-    let f = text_arg(b, s, "FileName")?
+    let given_arg = match text_arg(b, s, param)? {
+        Some(f) => Some(f),
+        None if param != "FileName" => match b.positional.first() {
+            Some(e) => s.literal(e)?.as_str().map(str::to_string),
+            None => None,
+        },
+        None => None,
+    };
+    let f = given_arg
         .filter(|f| !f.is_empty())
         .ok_or_else(|| ExecError::Missing {
             cmdlet: b.def.name.into(),
-            param: "FileName".into(),
+            param: param.into(),
         })?;
     let Some(dir) = &s.export_dir else {
         return Err(failed(
@@ -3062,116 +3050,6 @@ fn checked_document(
 }
 
 // ----- output shaping, help, audit ------------------------------------------------------------------
-
-fn passthrough(_: &Bound, _: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
-    Ok(input.unwrap_or_default())
-}
-
-fn select_object(
-    b: &Bound,
-    s: &mut Session,
-    input: Option<Vec<Obj>>,
-) -> Result<Vec<Obj>, ExecError> {
-    let input = input.unwrap_or_default();
-    let mut out = vec![];
-    if let Some(p) = text_arg(b, s, "ExpandProperty")? {
-        for o in &input {
-            match o.get(&p) {
-                Some(Value::Array(items)) => out.extend(items.iter().cloned().map(Obj::Value)),
-                Some(v) => out.push(Obj::Value(v.clone())),
-                None => return Err(failed(b, format!("Property \"{p}\" cannot be found"))),
-            }
-        }
-    } else if let Some(e) = b.get("Property") {
-        let names: Vec<String> = match s.literal(e)? {
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            Value::String(one) => vec![one],
-            _ => vec![],
-        };
-        for o in &input {
-            let props = names
-                .iter()
-                .map(|n| (n.clone(), o.get(n).cloned().unwrap_or(Value::Null)))
-                .collect();
-            out.push(Obj::record("Selected", props));
-        }
-    } else {
-        out = input;
-    }
-    if let Some(Value::Number(n)) = b.get("First").map(|e| s.literal(e)).transpose()? {
-        out.truncate(n.as_u64().unwrap_or(0) as usize);
-    }
-    Ok(out)
-}
-
-fn get_help(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
-    // -Name, or positionally as in `Get-Help Set-CsClientPolicy`
-    let name = match text_arg(b, s, "Name")? {
-        Some(n) => Some(n),
-        None => match b.positional.first() {
-            Some(e) => s.literal(e)?.as_str().map(str::to_string),
-            None => None,
-        },
-    };
-    if let Some(name) = name {
-        let c = find(&name).ok_or_else(|| failed(b, format!("Get-Help could not find {name}")))?;
-        let params: Vec<String> = c.params.iter().map(|p| format!("-{}", p.name)).collect();
-        let def = match c.kind {
-            Some(i) => Some(all_kinds()[i].def),
-            None if c.name.ends_with("-CsServerApplication") => {
-                Some(confab_policy::ServerApplication::DEF)
-            }
-            None => None,
-        };
-        let mut synopsis = c.help.to_string();
-        let mut not_enforced = vec![];
-        let mut notes = vec![];
-        if let Some(def) = def {
-            if !def.is_enforced() {
-                synopsis.push_str(&format!(
-                    " Not enforced by confab yet: none of the settings of {} take effect.",
-                    def.noun
-                ));
-            }
-            for p in def.not_enforced() {
-                // "-Name" where it is a parameter of this cmdlet, else the property name
-                let is_param = c.params.iter().any(|x| x.name == p.name);
-                not_enforced.push(if is_param {
-                    format!("-{}", p.name)
-                } else {
-                    p.name.to_string()
-                });
-                notes.push(format!("{}: {}", p.name, p.enforcement.note()));
-            }
-        }
-        return Ok(vec![Obj::record(
-            "Help",
-            vec![
-                ("Name".into(), json!(c.name)),
-                ("Synopsis".into(), json!(synopsis)),
-                ("Parameters".into(), json!(params)),
-                ("Mandatory".into(), json!(c.mandatory)),
-                ("NotEnforced".into(), json!(not_enforced)),
-                ("NotEnforcedWhy".into(), json!(notes)),
-            ],
-        )]);
-    }
-    Ok(registry()
-        .iter()
-        .map(|c| {
-            Obj::record(
-                "Help",
-                vec![
-                    ("Name".into(), json!(c.name)),
-                    ("Synopsis".into(), json!(c.help)),
-                ],
-            )
-        })
-        .collect())
-}
 
 /// `YYYY-MM-DD`, `YYYY-MM-DD hh:mm` or `YYYY-MM-DD hh:mm:ss` (also with `T`), UTC, as unix
 /// milliseconds.

@@ -2,9 +2,9 @@
 //! well-typed, caller allowed by RBAC), so a bad script changes nothing; then the statements
 //! run in order, changes are written to the store and to the audit log.
 
-use crate::ast::{Arg, Command, Expr, Pipeline, Script, Statement};
+use crate::ast::{Arg, Command, Cond, Expr, Pipeline, Script, Statement};
 use crate::cmdlets::{self, Cmdlet};
-use crate::object::{format_list, format_table, Obj};
+use crate::object::{format_default, Obj};
 use crate::roles::{Role, ALWAYS_ALLOWED};
 use confab_store::Store;
 use serde_json::Value;
@@ -306,6 +306,7 @@ impl<'a> Session<'a> {
                 .iter()
                 .try_for_each(|(_, v)| self.check_expr(v, assigned)),
             Expr::Prop(inner, _) => self.check_expr(inner, assigned),
+            Expr::Block(c) => self.check_cond(c, assigned),
             Expr::Var(v) => {
                 let v = v.to_ascii_lowercase();
                 if matches!(v.as_str(), "true" | "false" | "null")
@@ -323,6 +324,33 @@ impl<'a> Session<'a> {
                 }
             }
             _ => Ok(()),
+        }
+    }
+
+    /// A script block: its variables must be set, except `$_` (the current object).
+    fn check_cond(&self, c: &Cond, assigned: &[String]) -> Result<(), ExecError> {
+        match c {
+            Cond::Or(a, b) | Cond::And(a, b) => {
+                self.check_cond(a, assigned)?;
+                self.check_cond(b, assigned)
+            }
+            Cond::Not(a) => self.check_cond(a, assigned),
+            Cond::Value(e) => self.check_block_expr(e, assigned),
+            Cond::Cmp { left, right, .. } => {
+                self.check_block_expr(left, assigned)?;
+                self.check_block_expr(right, assigned)
+            }
+        }
+    }
+
+    fn check_block_expr(&self, e: &Expr, assigned: &[String]) -> Result<(), ExecError> {
+        match e {
+            Expr::Var(v) if v == "_" || v.eq_ignore_ascii_case("PSItem") => Ok(()),
+            Expr::Prop(inner, _) => self.check_block_expr(inner, assigned),
+            Expr::Array(items) => items
+                .iter()
+                .try_for_each(|i| self.check_block_expr(i, assigned)),
+            other => self.check_expr(other, assigned),
         }
     }
 
@@ -352,6 +380,9 @@ impl<'a> Session<'a> {
                 if let Some(v) = v {
                     self.check_expr(v, assigned)?;
                 }
+            }
+            for v in &b.positional {
+                self.check_expr(v, assigned)?;
             }
             (b.def.check)(&b, self)?;
             self.authorize(&b)?;
@@ -532,6 +563,12 @@ impl<'a> Session<'a> {
                     message: "a command in parentheses is not supported here".into(),
                 })
             }
+            Expr::Block(_) => {
+                return Err(ExecError::Failed {
+                    cmdlet: "script".into(),
+                    message: "a script block is not a value here (Where-Object and calculated properties take one)".into(),
+                })
+            }
         })
     }
 
@@ -572,18 +609,15 @@ impl<'a> Session<'a> {
                 }
             }
             let objs = res?;
-            if b.def.name == "Format-List" {
-                text.push_str(&format_list(&objs));
-                formatted = true;
-            } else if b.def.name == "Format-Table" {
-                text.push_str(&format_table(&objs, 4));
+            if let Some(t) = crate::pipeline::render(&b, self, &objs)? {
+                text.push_str(&t);
                 formatted = true;
             }
             input = Some(objs);
         }
         let objs = input.unwrap_or_default();
         if !formatted {
-            text.push_str(&format_list(&objs));
+            text.push_str(&format_default(&objs));
         }
         Ok((if formatted { vec![] } else { objs }, text))
     }

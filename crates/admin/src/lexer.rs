@@ -27,6 +27,8 @@ pub(crate) enum Tok {
     LParen,
     AtParen,
     AtBrace,
+    /// `{`: a script block.
+    LBrace,
     RParen,
     RBrace,
     Eof,
@@ -226,10 +228,11 @@ impl Lexer<'_> {
             }
             c if is_dash(c) => self.dash(start),
             c if is_dquote(c) || is_squote(c) => Ok(Tok::Str(self.string()?)),
-            '{' => Err(self.error(
-                start,
-                "unexpected character '{' (script blocks are not supported)",
-            )),
+            '{' => {
+                self.bump();
+                self.open.push(false);
+                Ok(Tok::LBrace)
+            }
             '[' => Err(self.error(
                 start,
                 "unexpected character '[' (type literals are not supported)",

@@ -14,22 +14,26 @@
 //! - [`voice`]: enterprise voice's pattern, translation and New-CsVoiceRegex logic (the
 //!   seam to confab-voice)
 //! - [`object`]: pipeline objects and Lync-style output
+//! - [`pipeline`]: PowerShell's Where-Object, Select-Object, Sort-Object, Measure-Object,
+//!   Format-List, Format-Table and Export-Csv; help.rs: Get-Help and Get-Command
 
 mod ast;
 pub mod cmdlets;
 pub mod exec;
 pub mod forwarding;
+mod help;
 mod lexer;
 pub mod meetings;
 pub mod object;
 mod parser;
+pub mod pipeline;
 pub mod pins;
 pub mod policies;
 pub mod roles;
 pub mod schema;
 pub mod voice;
 
-pub use ast::{Arg, Command, Expr, Pipeline, Script, Span, Statement};
+pub use ast::{Arg, CmpOp, Command, Cond, Expr, Pipeline, Script, Span, Statement};
 pub use exec::{ExecError, Output, Principal, Session};
 
 /// The roles of an administrator account, resolved (built-in or custom from the store);

@@ -95,48 +95,158 @@ pub fn format_list(objs: &[Obj]) -> String {
     out
 }
 
+/// How Format-Table lays out its columns.
+#[derive(Clone, Debug)]
+pub struct TableOptions {
+    /// At most this many columns (the first properties of the first object).
+    pub max_cols: usize,
+    /// Columns as wide as their widest cell; otherwise cells are cut at
+    /// [`MAX_CELL`] characters, ending in `...`.
+    pub autosize: bool,
+    pub hide_headers: bool,
+}
+
+/// The widest a column grows without `-AutoSize`.
+pub const MAX_CELL: usize = 40;
+
 /// Format-Table: the first `max_cols` properties as columns.
 pub fn format_table(objs: &[Obj], max_cols: usize) -> String {
+    format_table_with(
+        objs,
+        &TableOptions {
+            max_cols,
+            autosize: false,
+            hide_headers: false,
+        },
+    )
+}
+
+/// Format-Table as PowerShell prints it: a header underlined by dashes as long as each
+/// header, columns one space apart, numbers right-aligned, trailing spaces trimmed.
+pub fn format_table_with(objs: &[Obj], opt: &TableOptions) -> String {
     let Some(Obj::Record { props, .. }) = objs.iter().find(|o| matches!(o, Obj::Record { .. }))
     else {
         return format_list(objs);
     };
     let cols: Vec<&str> = props
         .iter()
-        .take(max_cols)
+        .take(opt.max_cols)
         .map(|(k, _)| k.as_str())
         .collect();
-    let cell = |o: &Obj, c: &str| o.get(c).map(display).unwrap_or_default();
+    let cut = |t: String| -> String {
+        let n = t.chars().count();
+        if opt.autosize || n <= MAX_CELL {
+            t
+        } else {
+            let mut s: String = t.chars().take(MAX_CELL - 3).collect();
+            s.push_str("...");
+            s
+        }
+    };
+    // a table cell is one line
+    let cell = |o: &Obj, c: &str| {
+        cut(o
+            .get(c)
+            .map(display)
+            .unwrap_or_default()
+            .replace(['\r', '\n'], " "))
+    };
+    let numeric: Vec<bool> = cols
+        .iter()
+        .map(|c| {
+            let mut vals = objs
+                .iter()
+                .filter_map(|o| o.get(c))
+                .filter(|v| !v.is_null());
+            let mut any = false;
+            let all = vals.all(|v| {
+                any = true;
+                v.is_number()
+            });
+            any && all
+        })
+        .collect();
     let widths: Vec<usize> = cols
         .iter()
         .map(|c| {
             objs.iter()
-                .map(|o| cell(o, c).chars().count().min(40))
+                .map(|o| cell(o, c).chars().count())
                 .max()
                 .unwrap_or(0)
-                .max(c.len())
+                .max(if opt.hide_headers {
+                    0
+                } else {
+                    c.chars().count()
+                })
         })
         .collect();
     let mut out = String::from("\n");
     let line = |vals: Vec<String>| {
         vals.iter()
             .zip(&widths)
-            .map(|(v, w)| format!("{:<w$}", v.chars().take(40).collect::<String>(), w = *w))
+            .zip(&numeric)
+            .map(|((v, w), right)| {
+                if *right {
+                    format!("{v:>w$}", w = *w)
+                } else {
+                    format!("{v:<w$}", w = *w)
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ")
             .trim_end()
             .to_string()
     };
-    out.push_str(&line(cols.iter().map(|c| c.to_string()).collect()));
-    out.push('\n');
-    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect()));
-    out.push('\n');
+    if !opt.hide_headers {
+        out.push_str(&line(cols.iter().map(|c| c.to_string()).collect()));
+        out.push('\n');
+        out.push_str(&line(
+            cols.iter().map(|c| "-".repeat(c.chars().count())).collect(),
+        ));
+        out.push('\n');
+    }
     for o in objs {
         out.push_str(&line(cols.iter().map(|c| cell(o, c)).collect()));
         out.push('\n');
     }
     out.push('\n');
     out
+}
+
+/// What the shell prints for objects no Format- cmdlet shaped (PowerShell's Out-Default):
+/// help as help text, command lists and selected objects of up to four properties as a
+/// table (PowerShell's rule for objects without a view), everything else as a list.
+pub fn format_default(objs: &[Obj]) -> String {
+    let records: Vec<&Obj> = objs
+        .iter()
+        .filter(|o| matches!(o, Obj::Record { .. }))
+        .collect();
+    let Some(Obj::Record { type_name, props }) = records.first() else {
+        return format_list(objs);
+    };
+    let same_type = records
+        .iter()
+        .all(|o| matches!(o, Obj::Record { type_name: t, .. } if t == type_name));
+    if !same_type || records.len() != objs.len() {
+        return format_list(objs);
+    }
+    if type_name.starts_with(crate::help::HELP_TYPE) {
+        return objs.iter().map(crate::help::render).collect();
+    }
+    let table = matches!(type_name.as_str(), "CommandInfo" | "HelpInfoShort")
+        || (type_name.starts_with("Selected.") && props.len() <= 4);
+    if table {
+        format_table_with(
+            objs,
+            &TableOptions {
+                max_cols: usize::MAX,
+                autosize: false,
+                hide_headers: false,
+            },
+        )
+    } else {
+        format_list(objs)
+    }
 }
 
 #[cfg(test)]

@@ -8,10 +8,17 @@
 //! value     = primary { ',' primary }          (two or more: an array)
 //! primary   = word | string | $var | '(' (pipeline | value) ')'
 //!           | '@(' items ')' | '@{' key '=' value { ';' key '=' value } '}'
+//!           | '{' cond '}'                  (a script block)
 //!           followed by any number of .Member
+//! cond      = and { -or and }
+//! and       = not { -and not }
+//! not       = -not not | '(' cond ')' [-op operand] | operand [ -op operand ]
+//! operand   = value (no bare words, no commands)
 //! ```
 
-use crate::ast::{classify, is_dash, Arg, Command, Expr, Pipeline, Script, Span, Statement};
+use crate::ast::{
+    classify, is_dash, Arg, CmpOp, Command, Cond, Expr, Pipeline, Script, Span, Statement,
+};
 use crate::lexer::{Tok, Token};
 use crate::ParseError;
 
@@ -20,7 +27,12 @@ type Result<T> = std::result::Result<T, ParseError>;
 pub(crate) struct Parser {
     toks: Vec<Token>,
     i: usize,
+    /// Brackets open around the current token: bounded, so no input exhausts the stack.
+    depth: usize,
 }
+
+/// Deepest nesting of brackets and script blocks accepted.
+const MAX_DEPTH: usize = 64;
 
 /// How a token reads in an error message.
 fn describe(t: &Tok) -> String {
@@ -42,6 +54,7 @@ fn describe(t: &Tok) -> String {
         Tok::LParen => "'('".into(),
         Tok::AtParen => "'@('".into(),
         Tok::AtBrace => "'@{'".into(),
+        Tok::LBrace => "'{'".into(),
         Tok::RParen => "')'".into(),
         Tok::RBrace => "'}'".into(),
     }
@@ -50,7 +63,13 @@ fn describe(t: &Tok) -> String {
 fn is_value_start(t: &Tok) -> bool {
     matches!(
         t,
-        Tok::Word(_) | Tok::Str(_) | Tok::Var(_) | Tok::LParen | Tok::AtParen | Tok::AtBrace
+        Tok::Word(_)
+            | Tok::Str(_)
+            | Tok::Var(_)
+            | Tok::LParen
+            | Tok::AtParen
+            | Tok::AtBrace
+            | Tok::LBrace
     )
 }
 
@@ -60,7 +79,11 @@ fn is_command_word(t: &Tok) -> bool {
 
 impl Parser {
     pub fn new(toks: Vec<Token>) -> Self {
-        Parser { toks, i: 0 }
+        Parser {
+            toks,
+            i: 0,
+            depth: 0,
+        }
     }
 
     fn peek(&self) -> &Token {
@@ -94,7 +117,7 @@ impl Parser {
     fn unexpected(&self, t: &Token) -> ParseError {
         match t.tok {
             Tok::RParen => t.error("unexpected ')' with no matching '('"),
-            Tok::RBrace => t.error("unexpected '}' with no matching '@{'"),
+            Tok::RBrace => t.error("unexpected '}' with no matching '{' or '@{'"),
             _ => t.error(format!("unexpected {}", describe(&t.tok))),
         }
     }
@@ -102,6 +125,7 @@ impl Parser {
     /// Consumes the closer of the bracket `open`, or reports it missing.
     fn close(&mut self, want: Tok, open: &Token) -> Result<()> {
         let (opener, closer) = match want {
+            Tok::RBrace if open.tok == Tok::LBrace => ("{", '}'),
             Tok::RBrace => ("@{", '}'),
             _ if open.tok == Tok::AtParen => ("@(", ')'),
             _ => ("(", ')'),
@@ -256,6 +280,18 @@ impl Parser {
     }
 
     fn primary(&mut self) -> Result<Expr> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self
+                .peek()
+                .error(format!("brackets nested more than {MAX_DEPTH} deep")));
+        }
+        self.depth += 1;
+        let r = self.primary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn primary_inner(&mut self) -> Result<Expr> {
         let t = self.next();
         let mut e = match t.tok.clone() {
             Tok::Word(w) => classify(w),
@@ -286,6 +322,7 @@ impl Parser {
             }
             Tok::AtParen => self.array_items(&t)?,
             Tok::AtBrace => self.hash(&t)?,
+            Tok::LBrace => self.block(&t)?,
             other => return Err(t.error(format!("expected a value, found {}", describe(&other)))),
         };
         while let Tok::Member(m) = &self.peek().tok {
@@ -357,5 +394,139 @@ impl Parser {
         }
         self.close(Tok::RBrace, open)?;
         Ok(Expr::Hash(entries))
+    }
+
+    /// The inside of `{ … }`: a condition.
+    fn block(&mut self, open: &Token) -> Result<Expr> {
+        self.skip(false);
+        if matches!(self.peek().tok, Tok::RBrace | Tok::Eof) {
+            return Err(
+                open.error("empty script block: write a condition such as {$_.Enabled -eq $false}")
+            );
+        }
+        let c = self.cond()?;
+        self.skip(false);
+        self.close(Tok::RBrace, open)?;
+        Ok(Expr::Block(Box::new(c)))
+    }
+
+    /// The keyword operator (`-and`, `-or`, `-not`) at the current token, if it is one.
+    fn keyword(&self, word: &str) -> bool {
+        matches!(&self.peek().tok, Tok::Param { name, colon: false } if name.eq_ignore_ascii_case(word))
+    }
+
+    fn cond(&mut self) -> Result<Cond> {
+        let mut left = self.cond_and()?;
+        while self.keyword("or") {
+            self.next();
+            self.skip(false);
+            left = Cond::Or(Box::new(left), Box::new(self.cond_and()?));
+        }
+        Ok(left)
+    }
+
+    fn cond_and(&mut self) -> Result<Cond> {
+        let mut left = self.cond_not()?;
+        while self.keyword("and") {
+            self.next();
+            self.skip(false);
+            left = Cond::And(Box::new(left), Box::new(self.cond_not()?));
+        }
+        Ok(left)
+    }
+
+    fn cond_not(&mut self) -> Result<Cond> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self
+                .peek()
+                .error(format!("conditions nested more than {MAX_DEPTH} deep")));
+        }
+        self.depth += 1;
+        let r = self.cond_not_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn cond_not_inner(&mut self) -> Result<Cond> {
+        if self.keyword("not") {
+            self.next();
+            self.skip(false);
+            return Ok(Cond::Not(Box::new(self.cond_not()?)));
+        }
+        let left = if self.peek().tok == Tok::LParen {
+            let open = self.next();
+            self.skip(false);
+            let inner = self.cond()?;
+            self.skip(false);
+            self.close(Tok::RParen, &open)?;
+            match inner {
+                Cond::Value(mut e) => {
+                    while let Tok::Member(m) = &self.peek().tok {
+                        e = Expr::Prop(Box::new(e), m.clone());
+                        self.next();
+                    }
+                    e
+                }
+                c => return Ok(c),
+            }
+        } else {
+            self.operand()?
+        };
+        let t = self.peek().clone();
+        match &t.tok {
+            Tok::Param { name, .. }
+                if name.eq_ignore_ascii_case("and") || name.eq_ignore_ascii_case("or") =>
+            {
+                Ok(Cond::Value(left))
+            }
+            Tok::Param { name, .. } => {
+                let Some((op, case_sensitive)) = CmpOp::parse(name) else {
+                    return Err(t.error(format!(
+                        "unknown operator -{name} in a script block (supported: -eq -ne -gt -ge -lt -le -like -notlike -match -notmatch -contains -notcontains -in -notin, -and -or -not)"
+                    )));
+                };
+                self.next();
+                self.skip(false);
+                if !is_value_start(&self.peek().tok) {
+                    return Err(t.error(format!("missing value after '-{name}'")));
+                }
+                let right = self.operand()?;
+                Ok(Cond::Cmp {
+                    left,
+                    op,
+                    case_sensitive,
+                    right,
+                })
+            }
+            _ => Ok(Cond::Value(left)),
+        }
+    }
+
+    /// A value inside a script block: no bare words (PowerShell would run them as
+    /// commands) and no commands.
+    fn operand(&mut self) -> Result<Expr> {
+        let t = self.peek().clone();
+        if !is_value_start(&t.tok) || t.tok == Tok::LBrace {
+            return Err(t.error(format!(
+                "expected a value in the script block, found {}",
+                describe(&t.tok)
+            )));
+        }
+        let e = self.value()?;
+        fn plain(e: &Expr) -> std::result::Result<(), String> {
+            match e {
+                Expr::Bare(w) => Err(format!(
+                    "bare word '{w}' in a script block: quote strings ('{w}')"
+                )),
+                Expr::Sub(_) => Err("commands are not supported inside a script block".into()),
+                Expr::Block(_) => Err("a script block cannot be a value here".into()),
+                Expr::Array(items) => items.iter().try_for_each(plain),
+                Expr::Hash(entries) => entries.iter().try_for_each(|(_, v)| plain(v)),
+                Expr::Prop(base, _) => plain(base),
+                _ => Ok(()),
+            }
+        }
+        plain(&e).map_err(|m| t.error(m))?;
+        Ok(e)
     }
 }

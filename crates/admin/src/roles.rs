@@ -247,7 +247,12 @@ pub const ALWAYS_ALLOWED: &[&str] = &[
     "fl",
     "ft",
     "Get-Help",
+    "Get-Command",
     "Where-Object",
+    "Sort-Object",
+    "Measure-Object",
+    // writes only what the caller could read, only into the export folder; audited
+    "Export-Csv",
 ];
 
 pub const BUILTIN_ROLES: &[&str] = &[

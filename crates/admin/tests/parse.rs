@@ -621,6 +621,8 @@ fn display_round_trips() {
         "$cert = New-CsWebTrustedCACertificate -Thumbprint \"7a06\" -CAStore TrustedRootCA; Set-CsWebServiceConfiguration -TrustedCACerts @{Add=$cert}",
         "Get-X -A 1.5,-2,'it''s',@(@(1,2),3) -B:$false -C (Get-Y | fl).Name -D @{'a b'=@(); c=$null} -Force",
         "$x = 1,2\n$y = @{k=\"`t\"}\n.\\New-CsClonedPolicy.ps1 -SourcePolicyName global",
+        "Get-CsUser | ? {$_.Enabled -eq $false -and -not ($_.A -like 'x*' -or $_.B -cmatch '^y')} | select @{n='U'; e={$_.SipAddress}}",
+        "Get-X | Where-Object {-not -not $_.A -and ($_.B.C -in 1,'2',$null) -or $_.D}",
     ];
     for src in scripts {
         let once = parse(src).unwrap().to_string();
@@ -638,6 +640,150 @@ fn line_continuation() {
         "Set-X",
         vec![named("A", Expr::Int(1)), named("B", Expr::Int(2))],
     );
+}
+
+// ---------- script blocks ----------
+
+#[test]
+fn script_blocks() {
+    use confab_admin::{CmpOp, Cond};
+    let cur = |p: &str| Expr::Prop(Box::new(Expr::Var("_".into())), p.into());
+    let c = command("Where-Object {$_.Enabled -eq $false}");
+    assert_eq!(
+        c.args,
+        vec![pos(Expr::Block(Box::new(Cond::Cmp {
+            left: cur("Enabled"),
+            op: CmpOp::Eq,
+            case_sensitive: false,
+            right: Expr::Bool(false),
+        })))]
+    );
+    // -and binds tighter than -or; -not tighter than both; operators ignore case
+    let c = command("? { $_.A -OR $_.B -And -NOT $_.C -CLike 'x*' }");
+    let want = Cond::Or(
+        Box::new(Cond::Value(cur("A"))),
+        Box::new(Cond::And(
+            Box::new(Cond::Value(cur("B"))),
+            Box::new(Cond::Not(Box::new(Cond::Cmp {
+                left: cur("C"),
+                op: CmpOp::Like,
+                case_sensitive: true,
+                right: st("x*"),
+            }))),
+        )),
+    );
+    assert_eq!(c.args, vec![pos(Expr::Block(Box::new(want)))]);
+    // across lines, with a list on the right, a number, a nested property
+    let c = command("where {\n  $_.A.B -in 'x','y' -and\n  $_.N -ge -5\n}");
+    let Some(Arg::Positional(Expr::Block(b))) = c.args.first() else {
+        panic!("{c:?}")
+    };
+    assert_eq!(b.to_string(), "$_.A.B -in \"x\", \"y\" -and $_.N -ge -5");
+    // the simplified syntax is plain parameters
+    check(
+        &command("Where-Object Enabled -eq $false"),
+        "Where-Object",
+        vec![pos(bare("Enabled")), named("eq", Expr::Bool(false))],
+    );
+    // in a hashtable (a calculated property)
+    let c = command("Select-Object @{Name='U'; Expression={$_.SipAddress}}");
+    let Some(Arg::Positional(h)) = c.args.first() else {
+        panic!()
+    };
+    assert_eq!(
+        h.hash_get("expression"),
+        Some(&Expr::Block(Box::new(Cond::Value(cur("SipAddress")))))
+    );
+}
+
+#[test]
+fn script_block_errors() {
+    check_error("Get-X | ? {}", 1, 11, "empty script block");
+    check_error("Get-X | ? {$_.A -eq}", 1, 17, "missing value after '-eq'");
+    check_error(
+        "Get-X | ? {$_.A -eq 1",
+        1,
+        11,
+        "unbalanced '{': missing closing '}'",
+    );
+    check_error("Get-X | ? {$_.A -foo 1}", 1, 17, "unknown operator -foo");
+    check_error(
+        "Get-X | ? {$_.A -eq 1 2}",
+        1,
+        23,
+        "expected '}' to close '{'",
+    );
+    check_error(
+        "Get-X | ? {$_.A -eq (Get-Y)}",
+        1,
+        21,
+        "commands are not supported",
+    );
+    check_error(
+        "Get-X | ? {$_.A -eq @(Get-Y)}",
+        1,
+        21,
+        "commands are not supported",
+    );
+    check_error("Get-X | ? {$_.A | Get-Y}", 1, 17, "expected '}'");
+    check_error(
+        "Get-X | ? {-and}",
+        1,
+        12,
+        "expected a value in the script block",
+    );
+    check_error(
+        "Get-X | ? {{$_}}",
+        1,
+        12,
+        "expected a value in the script block",
+    );
+    check_error("Get-X }", 1, 7, "no matching '{' or '@{'");
+    // nesting is bounded: no input exhausts the stack
+    let deep = format!(
+        "Get-X | ? {{{}$_{}}}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    assert!(error(&deep).message.contains("nested more than 64 deep"));
+    let deep = format!("Get-X -A {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    assert!(error(&deep).message.contains("nested more than 64 deep"));
+    let deep = format!("Get-X | ? {{{}$_}}", "-not ".repeat(10_000));
+    assert!(error(&deep).message.contains("nested more than 64 deep"));
+}
+
+/// Every prefix and every one-character corruption of pipeline scripts parses or fails
+/// with a positioned error; never a panic.
+#[test]
+fn no_input_makes_the_parser_panic() {
+    let scripts = [
+        "Get-CsUser | Where-Object {$_.Enabled -eq $false -and -not ($_.A -like 'x*' -or $_.B -cmatch '^y')} | Select-Object @{n='U'; e={$_.SipAddress}}, DisplayName -First 2",
+        "Get-CsUser | ? Enabled -EQ $false | sort DisplayName -Descending | ft -Property SipAddress -AutoSize",
+        "Get-CsUser | measure -Property X -Sum | fl *; Get-Help Get-CsUser -Full; Get-Command *CsVoice*",
+        "Get-CsUser | Export-Csv -Path users.csv -NoTypeInformation",
+    ];
+    let noise = [
+        '{', '}', '(', ')', '@', '$', '-', '\'', '"', '`', '|', ';', ',', '.', '\n', ' ', '_', '=',
+    ];
+    for src in scripts {
+        let chars: Vec<char> = src.chars().collect();
+        for i in 0..=chars.len() {
+            let prefix: String = chars[..i].iter().collect();
+            let _ = parse(&prefix);
+            for n in noise {
+                let mut v = chars.clone();
+                if i < v.len() {
+                    v[i] = n;
+                } else {
+                    v.push(n);
+                }
+                let s: String = v.iter().collect();
+                if let Err(e) = parse(&s) {
+                    assert!(e.line >= 1 && e.column >= 1, "{s:?}: {e}");
+                }
+            }
+        }
+    }
 }
 
 // ---------- errors ----------
@@ -765,10 +911,10 @@ fn error_value_instead_of_command() {
 #[test]
 fn error_unexpected_characters() {
     check_error(
-        "Get-X | Where-Object { $_.Name }",
+        "Get-X | Where-Object { Get-Y }",
         1,
-        22,
-        "unexpected character '{'",
+        24,
+        "bare word 'Get-Y' in a script block",
     );
     check_error("Get-X [string]", 1, 7, "unexpected character '['");
     check_error("Get-X & y", 1, 7, "unexpected character '&'");

@@ -368,7 +368,7 @@ fn a_meet_domain_no_user_is_in_is_accepted_with_a_warning() {
 }
 
 #[test]
-fn help_describes_the_cmdlets_and_says_nothing_routes_by_them_yet() {
+fn help_describes_the_cmdlets_and_says_the_site_routes_by_them() {
     let (_d, s) = store();
     let mut sh = session(&s, "root");
     for c in [
@@ -384,7 +384,7 @@ fn help_describes_the_cmdlets_and_says_nothing_routes_by_them_yet() {
     }
     let t = run(&mut sh, "Get-Help Set-CsSimpleUrlConfiguration").text;
     assert!(t.contains("SimpleUrl"), "{t}");
-    assert!(t.contains("do not route by simple URLs yet"), "{t}");
+    assert!(t.contains("the web site routes requests by them"), "{t}");
     let t = run(&mut sh, "Get-Help New-CsSimpleUrl").text;
     assert!(t.contains("Component") && t.contains("ActiveUrl"), "{t}");
 }

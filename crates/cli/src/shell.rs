@@ -242,7 +242,7 @@ fn interactive(target: &mut Target) -> anyhow::Result<()> {
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
-    println!("confab shell — Lync Management Shell cmdlets. Get-Help lists them; exit quits.");
+    println!("confab shell — Lync Management Shell cmdlets. Get-Command lists them, Get-Help NAME describes one; exit quits.");
     loop {
         match rl.readline("PS confab> ") {
             Ok(line) => {

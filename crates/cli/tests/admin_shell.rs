@@ -776,3 +776,78 @@ fn users_in_organisational_units_and_an_ou_scoped_administrator() {
         "{log}"
     );
 }
+
+#[test]
+fn powershell_pipeline_forms_through_the_shell() {
+    let d = bootstrap();
+    let out = d.ok("Get-CsUser | Select-Object -ExpandProperty SipAddress");
+    let sips: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(sips.len(), 3, "{out}");
+    assert!(sips.iter().all(|s| s.starts_with("sip:")), "{out}");
+    d.ok(&format!(
+        "Set-CsUser -Identity {} -DisplayName 'Ann Example' -Enabled $false
+         Set-CsUser -Identity {} -DisplayName 'Ben Example'
+         Set-CsUser -Identity {} -DisplayName 'Cy Example'",
+        sips[0], sips[1], sips[2]
+    ));
+
+    // only the property asked for, in PowerShell's table for selected objects
+    let out = d.ok("Get-CsUser | Select-Object DisplayName");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines[0], "DisplayName", "{out}");
+    assert_eq!(lines[1], "-----------", "{out}");
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines.contains(&"Ann Example"), "{out}");
+    assert!(
+        !out.contains("SipAddress") && !out.contains("sip:"),
+        "{out}"
+    );
+
+    // fl of one property: `Name : value` lines only
+    let out = d.ok("Get-CsUser | fl DisplayName");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("DisplayName : ")),
+        "{out}"
+    );
+    assert!(lines.contains(&"DisplayName : Ann Example"), "{out}");
+
+    let out = d.ok("Get-CsUser | ft -Property SipAddress");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines[0], "SipAddress", "{out}");
+    assert_eq!(lines[1], "----------", "{out}");
+    assert_eq!(&lines[2..], &sips[..], "{out}");
+
+    let out = d.ok("Get-Help Get-CsUser -Full");
+    for part in [
+        "NAME\n    Get-CsUser",
+        "SYNTAX\n    Get-CsUser [[-Identity] <XdsIdentity>] [-Filter <String>]",
+        "Required?                    false",
+        "ROLES",
+        "EXAMPLE 1",
+    ] {
+        assert!(out.contains(part), "{part:?} in {out}");
+    }
+
+    let out = d.ok("Get-CsUser | ? {$_.Enabled -eq $false}");
+    assert!(out.contains(sips[0]), "{out}");
+    assert!(out.contains("Enabled") && out.contains(": False"), "{out}");
+    for other in &sips[1..] {
+        assert!(!out.contains(other), "{other} is enabled: {out}");
+    }
+    // a bad script block changes nothing and names the problem
+    let (ok, _, err) = d.shell(
+        "root",
+        "rootpassword1",
+        &format!(
+            "Set-CsUser -Identity {} -Enabled $true; Get-CsUser | ? {{$_.Enabled -eq}}",
+            sips[0]
+        ),
+    );
+    assert!(!ok && err.contains("missing value after '-eq'"), "{err}");
+    let out = d.ok(
+        "Get-CsUser | Where-Object Enabled -eq $false | Select-Object -ExpandProperty SipAddress",
+    );
+    assert_eq!(out.trim(), sips[0]);
+}
