@@ -203,6 +203,25 @@ async fn security_headers(State(_site): State<Site>, req: Request, next: Next) -
     res
 }
 
+/// The headers of the plain HTTP companions (autodiscover JSON and redirects): as
+/// [`security_headers`] but without HSTS, which means nothing over plain HTTP.
+pub(crate) async fn plain_http_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    for (name, v) in [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
+        if !h.contains_key(name) {
+            h.insert(name, HeaderValue::from_static(v));
+        }
+    }
+    res
+}
+
 /// The peer's address (from the listener), for sign-in throttling and the audit log.
 pub(crate) fn peer_of(req_ext: &axum::http::Extensions) -> Option<SocketAddr> {
     req_ext
