@@ -105,7 +105,13 @@ fn start_nginx(vars: &[(&str, String)], https: SocketAddr) -> Nginx {
 /// A client that sends every published name to the proxy (no DNS), skips certificate checks
 /// (the proxy's public certificate is the test's self-signed one) and follows no redirects.
 fn client(names: &[&str], to: SocketAddr) -> reqwest::blocking::Client {
+    client_from(names, to, None)
+}
+
+/// [`client`], connecting from `local` (another loopback address: another Internet client).
+fn client_from(names: &[&str], to: SocketAddr, local: Option<&str>) -> reqwest::blocking::Client {
     let mut b = reqwest::blocking::Client::builder()
+        .local_address(local.map(|l| l.parse::<std::net::IpAddr>().unwrap()))
         .danger_accept_invalid_certs(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10));
@@ -126,7 +132,7 @@ fn nginx_publishes_the_external_site_as_the_cookbook_recipe() {
         2,
         &format!(
             "[web]\ninternal = \"127.0.0.1:{internal}\"\nexternal = \"127.0.0.1:{external}\"\n\
-             external_http = \"127.0.0.1:{external_http}\"\n"
+             external_http = \"127.0.0.1:{external_http}\"\ntrusted_proxies = [\"127.0.0.1\"]\n"
         ),
     );
     server.cli(ADD_ROOT);
@@ -228,7 +234,35 @@ fn nginx_publishes_the_external_site_as_the_cookbook_recipe() {
     assert!(web.get(format!("https://admin.example.test:{https}/")).send().is_err());
     assert!(plain.get(format!("http://admin.example.test:{http}/")).send().is_err());
 
+    // sign-in throttling sees the Internet client nginx names in X-Forwarded-For (confab
+    // trusts it from 127.0.0.1, the proxy: [web] trusted_proxies), not the proxy: a guesser
+    // at 127.0.0.2 is throttled, a user at 127.0.0.3 still signs in
+    let guesser = client_from(&names, https_addr, Some("127.0.0.2"));
+    let user = client_from(&names, https_addr, Some("127.0.0.3"));
+    let sign_in = |c: &reqwest::blocking::Client, name: &str, password: &str, spoof: Option<&str>| {
+        let mut req = c
+            .post(format!("https://meet.example.test:{https}/_/signin"))
+            .form(&[("name", name), ("password", password), ("next", "/_/meet")]);
+        if let Some(s) = spoof {
+            req = req.header("x-forwarded-for", s);
+        }
+        req.send().expect("POST /_/signin").status()
+    };
+    let mut throttled = false;
+    for i in 0..14 {
+        let st = sign_in(&guesser, &format!("nobody{i}@example.test"), "wrong", None);
+        if st == 429 {
+            throttled = true;
+            break;
+        }
+        assert_eq!(st, 401, "attempt {i}");
+    }
+    assert!(throttled, "the guesser is throttled");
+    // what the guesser writes in X-Forwarded-For itself is not believed
+    assert_eq!(sign_in(&guesser, "user0001@example.test", "pw-user0001", Some("127.0.0.9")), 429);
+    assert_eq!(sign_in(&user, "user0001@example.test", "pw-user0001", None), 303, "another client is not throttled");
     let log = server.log_text();
+    assert!(log.contains("127.0.0.2"), "the guesser's address is in the log");
     assert!(!log.contains("panicked"), "{log}");
     assert!(!nginx.error_log().contains("[emerg]"), "{}", nginx.error_log());
 }

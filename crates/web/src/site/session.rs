@@ -267,7 +267,8 @@ struct SigninForm {
 }
 
 async fn signin(State(site): State<Site>, req: Request) -> Response {
-    let peer = super::peer_of(req.extensions());
+    // behind a trusted reverse proxy: the client it names ([web] trusted_proxies)
+    let peer = super::client_of(&site, req.extensions(), req.headers());
     let f = match Form::<SigninForm>::from_request(req, &()).await {
         Ok(Form(f)) => f,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
