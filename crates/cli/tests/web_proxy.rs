@@ -219,8 +219,18 @@ fn nginx_publishes_the_external_site_as_the_cookbook_recipe() {
         assert_eq!(status, 404, "{body}");
     }
     // the meeting page's live updates (server-sent events) are not buffered by the
-    // proxy: `proxy_buffering off` is in every published server
-    assert!(TEMPLATE.matches("proxy_buffering off;").count() >= 4);
+    // proxy, nothing is cached, and the timeouts are the cookbook's 960 s:
+    for setting in [
+        "proxy_buffering off;",
+        "proxy_cache off;",
+        "proxy_read_timeout 960s;",
+        "proxy_send_timeout 960s;",
+        "proxy_set_header Host $host;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    ] {
+        assert_eq!(TEMPLATE.matches(setting).count(), 4, "{setting} in each published server");
+    }
+    assert_eq!(TEMPLATE.matches("proxy_ssl_verify on;").count(), 3, "TLS to the front end is verified");
 
     // HTTP (80 → 8080): autodiscover over http, everything else redirected to https
     let r = get(&plain, format!("http://lyncdiscover.example.test:{http}/"));
