@@ -964,6 +964,7 @@ async fn bind_web(cfg: &Config) -> anyhow::Result<Option<WebListeners>> {
         settings: confab_web::site::SiteSettings {
             domains: cfg.domains.clone(),
             site: cfg.site.clone(),
+            trusted_proxies: w.trusted_proxy_addrs(),
             sip: confab_web::site::SipAccess {
                 internal_fqdn: cfg.domains[0].clone(),
                 internal_port: port,

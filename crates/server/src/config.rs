@@ -363,9 +363,18 @@ pub struct WebConfig {
     /// The SIP address clients outside use (the Access Edge's public name), `FQDN:PORT`,
     /// for autodiscover; unset: the internal SIP listener.
     pub external_sip: Option<String>,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed: a request from one
+    /// of them is taken to come from the last address in that header that is not itself a
+    /// trusted proxy (sign-in throttling, the audit log). Empty: the peer, always.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl WebConfig {
+    /// [`WebConfig::trusted_proxies`], parsed (validated at load).
+    pub fn trusted_proxy_addrs(&self) -> Vec<std::net::IpAddr> {
+        self.trusted_proxies.iter().filter_map(|a| a.parse().ok()).collect()
+    }
+
     /// The configured listeners: (key, address).
     pub fn listeners(&self) -> impl Iterator<Item = (&'static str, SocketAddr)> + '_ {
         [
@@ -389,6 +398,10 @@ impl WebConfig {
                 v.parse::<SocketAddr>()
                     .map_err(|_| format!("key 'web.{k}': '{v}' is not ADDR:PORT"))?;
             }
+        }
+        for a in &self.trusted_proxies {
+            a.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("key 'web.trusted_proxies': '{a}' is not an IP address"))?;
         }
         if let Some(e) = &self.external_sip {
             let ok = e

@@ -6,7 +6,6 @@
 //! kernel's backlog), a TLS handshake must finish in [`HANDSHAKE`], request headers must
 //! arrive within [`HEADER_READ`] (slow-loris), and bodies are limited by axum (2 MB).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,10 +55,21 @@ pub async fn serve_https(
 ) -> std::io::Result<()> {
     let app = super::app(api, face);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, face = face.as_str(), "web site listening (https)");
     }
+    serve_connections(listener, app, Some(acceptor)).await
+}
+
+/// Accepts connections on `listener` (at most [`MAX_CONNECTIONS`] at once) and serves `app`
+/// on each, over TLS when `tls` is given (handshake within [`HANDSHAKE`]), with the header
+/// read timeout ([`HEADER_READ`]) of HTTP/1 and at most 64 streams per HTTP/2 connection.
+async fn serve_connections(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<()> {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = permits.clone().acquire_owned().await.expect("never closed");
         let (tcp, peer) = match listener.accept().await {
@@ -71,13 +81,9 @@ pub async fn serve_https(
                 continue;
             }
         };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
+        let (tls, app) = (tls.clone(), app.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let tls = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                _ => return,
-            };
             let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(req.map(axum::body::Body::new))
@@ -88,7 +94,18 @@ pub async fn serve_https(
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ);
             builder.http2().timer(TokioTimer::new()).max_concurrent_streams(64);
-            let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+            match tls {
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        _ => return,
+                    };
+                    let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                }
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                }
+            }
         });
     }
 }
@@ -108,11 +125,13 @@ pub async fn serve_http(listener: TcpListener, api: SiteApi, face: Face) -> std:
         .with_state(site.clone());
     let app = Router::new()
         .fallback_service(app)
-        .layer(axum::middleware::from_fn_with_state(site, super::rewrite));
+        .layer(axum::middleware::from_fn_with_state(site, super::rewrite))
+        .layer(axum::middleware::from_fn(super::plain_http_headers));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, face = face.as_str(), "web site listening (http: autodiscover and redirects)");
     }
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    // bounded and timed as the HTTPS listeners: these are the ones published on port 80
+    serve_connections(listener, app, None).await
 }
 
 async fn to_https(State(_site): State<Site>, req: Request) -> Response {

@@ -83,6 +83,8 @@ pub struct SiteSettings {
     /// This server's Lync site (Site: simple URL configurations apply to it).
     pub site: Option<String>,
     pub sip: SipAccess,
+    /// Reverse proxies whose `X-Forwarded-For` is believed ([`client_of`]).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// The site's state: the API's, plus the settings and the simple URL cache.
@@ -213,11 +215,62 @@ async fn security_headers(State(_site): State<Site>, req: Request, next: Next) -
     res
 }
 
+/// The headers of the plain HTTP companions (autodiscover JSON and redirects): as
+/// [`security_headers`] but without HSTS, which means nothing over plain HTTP.
+pub(crate) async fn plain_http_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    for (name, v) in [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
+        if !h.contains_key(name) {
+            h.insert(name, HeaderValue::from_static(v));
+        }
+    }
+    res
+}
+
 /// The peer's address (from the listener), for sign-in throttling and the audit log.
 pub(crate) fn peer_of(req_ext: &axum::http::Extensions) -> Option<SocketAddr> {
     req_ext
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
+}
+
+/// The client's address: the peer, or — when the peer is one of `[web] trusted_proxies` —
+/// the last address of `X-Forwarded-For` that is not a trusted proxy itself (port 0: the
+/// header has none). Addresses a client wrote itself come before the proxy's entry and are
+/// never believed; a header that does not parse gives the peer.
+pub(crate) fn client_of(site: &Site, req_ext: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Option<SocketAddr> {
+    let peer = peer_of(req_ext)?;
+    forwarded_client(peer, &site.settings.trusted_proxies, headers)
+}
+
+fn forwarded_client(peer: SocketAddr, trusted: &[std::net::IpAddr], headers: &axum::http::HeaderMap) -> Option<SocketAddr> {
+    let canon = |ip: std::net::IpAddr| ip.to_canonical();
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|t| canon(*t) == canon(ip));
+    if !is_trusted(peer.ip()) {
+        return Some(peer);
+    }
+    let mut entries = vec![];
+    for v in headers.get_all("x-forwarded-for") {
+        let Ok(v) = v.to_str() else { return Some(peer) };
+        if v.len() > 1024 || entries.len() > 32 {
+            return Some(peer);
+        }
+        for e in v.split(',') {
+            let Ok(ip) = e.trim().parse::<std::net::IpAddr>() else { return Some(peer) };
+            entries.push(ip);
+        }
+    }
+    match entries.into_iter().rev().find(|ip| !is_trusted(*ip)) {
+        Some(ip) => Some(SocketAddr::new(canon(ip), 0)),
+        None => Some(peer),
+    }
 }
 
 impl IntoResponse for page::Html {
@@ -227,5 +280,38 @@ impl IntoResponse for page::Html {
             self.0.into_string(),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn xff(v: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in v {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_from_trusted_proxies_only() {
+        let proxy: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let trusted = ["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let c = |peer, h: &HeaderMap| forwarded_client(peer, &trusted, h).unwrap().to_string();
+        // the proxy's own entry is the last one; what the client wrote before it is ignored
+        assert_eq!(c(proxy, &xff(&["198.51.100.7, 203.0.113.9"])), "203.0.113.9:0");
+        assert_eq!(c(proxy, &xff(&["198.51.100.7", "203.0.113.9, 10.0.0.2"])), "203.0.113.9:0");
+        assert_eq!(c(proxy, &xff(&["2001:db8::1"])), "[2001:db8::1]:0");
+        // no header, garbage, or only proxies: the peer
+        assert_eq!(c(proxy, &HeaderMap::new()), "10.0.0.1:40000");
+        assert_eq!(c(proxy, &xff(&["unknown, 203.0.113.9"])), "10.0.0.1:40000");
+        assert_eq!(c(proxy, &xff(&["10.0.0.2"])), "10.0.0.1:40000");
+        // from anyone else the header means nothing
+        let other: SocketAddr = "203.0.113.50:5000".parse().unwrap();
+        assert_eq!(c(other, &xff(&["198.51.100.7"])), "203.0.113.50:5000");
+        assert_eq!(forwarded_client(proxy, &[], &xff(&["198.51.100.7"])).unwrap(), proxy);
     }
 }

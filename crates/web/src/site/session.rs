@@ -267,9 +267,16 @@ struct SigninForm {
 }
 
 async fn signin(State(site): State<Site>, req: Request) -> Response {
-    let peer = super::peer_of(req.extensions());
-    let Ok(Form(f)) = Form::<SigninForm>::from_request(req, &()).await else {
-        return page::error_page(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form was malformed.");
+    // behind a trusted reverse proxy: the client it names ([web] trusted_proxies)
+    let peer = super::client_of(&site, req.extensions(), req.headers());
+    let f = match Form::<SigninForm>::from_request(req, &()).await {
+        Ok(Form(f)) => f,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return page::error_page(StatusCode::PAYLOAD_TOO_LARGE, "Too large", "The form is too large.");
+        }
+        Err(_) => {
+            return page::error_page(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form was malformed.");
+        }
     };
     let ip = peer.map(|p| p.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let origin = match peer {
