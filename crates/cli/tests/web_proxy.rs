@@ -211,13 +211,8 @@ fn nginx_publishes_the_external_site_as_the_cookbook_recipe() {
     assert!(r.headers().contains_key("content-security-policy"), "confab answered");
     let status = r.status();
     let body = r.text().unwrap();
-    if status == 200 {
-        assert!(body.contains("Through the proxy"), "{body}");
-    } else {
-        // TODO(lead): the meeting page (/_/meet/{user}/{key}) is built on another branch;
-        // once merged, require 200 and the subject here (drop this branch).
-        assert_eq!(status, 404, "{body}");
-    }
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Through the proxy"), "{body}");
     // the meeting page's live updates (server-sent events) are not buffered by the
     // proxy, nothing is cached, and the timeouts are the cookbook's 960 s:
     for setting in [

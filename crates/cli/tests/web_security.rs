@@ -303,8 +303,14 @@ fn sign_in_is_throttled_per_address_and_sessions_end_with_the_user() {
     );
     assert!(ok, "{out}");
     assert_eq!(session_user(&w, &carol), None, "disabled: the session is over");
-    // TODO(lead): once a page takes UserSession (/_/meet), also check over HTTP that the old
-    // cookie is sent to /_/signin (GET /_/meet with it → 303 to /_/signin?as=user…).
+    // and over HTTP: the old cookie leads to the sign-in page
+    let r = c
+        .get(w.i("/_/meet"))
+        .header("cookie", format!("__Host-confab-user={carol}"))
+        .send()
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/_/signin?as=user"));
     w.assert_no_panic();
 }
 
@@ -369,13 +375,8 @@ fn the_external_face_refuses_the_admin_site_and_the_internal_face_serves_it() {
     assert_eq!(r.status(), StatusCode::OK);
     // the Control Panel: internal only
     let r = get(&c, &w.i("/_/cscp"));
-    if r.status() != StatusCode::NOT_FOUND {
-        assert!(r.status().is_redirection(), "{}", r.status());
-        assert!(r.headers()["location"].to_str().unwrap().starts_with("/_/signin?as=admin"));
-    } else {
-        // TODO(lead): the Control Panel (/_/cscp) lands on another branch: then require the
-        // redirect to /_/signin?as=admin above and drop this branch.
-    }
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/_/signin?as=admin"));
     w.assert_no_panic();
 }
 
@@ -494,11 +495,12 @@ fn simple_urls_route_by_host_and_path_and_autodiscover_answers() {
     // the Admin (Cscp) simple URL is the Control Panel's: never on the external face
     assert_eq!(get(&ce, &(base("admin.example.test", pe) + "/")).status(), StatusCode::NOT_FOUND);
     same(&ci, &(base("admin.example.test", pi) + "/"), &(base("127.0.0.1", pi) + "/_/cscp"));
-    // TODO(lead): once the meeting, dial-in and Control Panel pages are merged, the
-    // canonical paths above answer 200 (or a sign-in redirect), which makes these checks
-    // tell a routed URL from an unrouted one; require it:
-    // assert!(canonical_statuses.iter().any(|s| *s != StatusCode::NOT_FOUND));
-    let _ = canonical_statuses;
+    // the canonical paths answer (a page or a sign-in redirect; a meeting that does not
+    // exist is 404), so the checks above tell a routed URL from an unrouted one
+    assert!(
+        canonical_statuses.iter().any(|s| *s != StatusCode::NOT_FOUND),
+        "{canonical_statuses:?}"
+    );
     w.assert_no_panic();
 }
 
@@ -625,9 +627,13 @@ fn oversized_headers_and_bodies_are_refused_and_the_server_goes_on() {
         .post(w.e("/_/signout"))
         .header("cookie", format!("__Host-confab-user={token}"))
         .form(&[("csrf", csrf_of(&token)), ("pad", "b".repeat(1 << 20))])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        .send();
+    // the server may answer before the client has written the whole body and close: the
+    // client then sees its write fail instead of the 413
+    match r {
+        Ok(r) => assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
     assert!(session_user(&w, &token).is_some(), "nothing changed");
     // a huge JSON body to the REST API (internal): 413
     let r = c
