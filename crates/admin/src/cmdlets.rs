@@ -22,6 +22,19 @@ pub struct Param {
     pub switch: bool,
 }
 
+/// A parameter that takes a value.
+pub(crate) fn p(name: &'static str) -> Param {
+    Param {
+        name,
+        switch: false,
+    }
+}
+
+/// A switch parameter.
+pub(crate) fn sw(name: &'static str) -> Param {
+    Param { name, switch: true }
+}
+
 type Check = fn(&Bound, &Session) -> Result<(), ExecError>;
 type Run = fn(&Bound, &mut Session, Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError>;
 

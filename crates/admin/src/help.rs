@@ -8,7 +8,7 @@
 //! caller's roles let them run it (a Lync administrator learns what exists, and which role
 //! they would need).
 
-use crate::cmdlets::{all_kinds, find, registry, Cmdlet, Param};
+use crate::cmdlets::{all_kinds, find, p, registry, sw, Cmdlet};
 use crate::exec::{Bound, ExecError, Session};
 use crate::object::{display, Obj};
 use crate::pipeline::wildcard;
@@ -35,16 +35,6 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("help", "Get-Help"),
 ];
 
-fn p(name: &'static str) -> Param {
-    Param {
-        name,
-        switch: false,
-    }
-}
-
-fn sw(name: &'static str) -> Param {
-    Param { name, switch: true }
-}
 
 pub(crate) fn cmdlets() -> Vec<Cmdlet> {
     vec![

@@ -5,22 +5,12 @@
 //! Export-Csv writes only into the session's export folder and is audited.
 
 use crate::ast::{CmpOp, Cond, Expr};
-use crate::cmdlets::{Cmdlet, Param};
+use crate::cmdlets::{p, sw, Cmdlet, Param};
 use crate::exec::{Bound, ExecError, Session};
 use crate::object::{display, format_list, format_table_with, Obj, TableOptions};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
-fn p(name: &'static str) -> Param {
-    Param {
-        name,
-        switch: false,
-    }
-}
-
-fn sw(name: &'static str) -> Param {
-    Param { name, switch: true }
-}
 
 /// The simplified Where-Object syntax's operator parameters (`-EQ`, `-CEQ`, …).
 pub(crate) fn where_operators() -> Vec<&'static str> {

@@ -384,6 +384,8 @@ fn help_describes_the_cmdlets_and_says_the_site_routes_by_them() {
     }
     let t = run(&mut sh, "Get-Help Set-CsSimpleUrlConfiguration").text;
     assert!(t.contains("SimpleUrl"), "{t}");
+    assert!(!t.contains("NotEnforced"), "{t}");
+    let t = run(&mut sh, "Get-Help Set-CsSimpleUrlConfiguration -Full").text;
     assert!(t.contains("the web site routes requests by them"), "{t}");
     let t = run(&mut sh, "Get-Help New-CsSimpleUrl").text;
     assert!(t.contains("Component") && t.contains("ActiveUrl"), "{t}");

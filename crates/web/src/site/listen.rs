@@ -113,13 +113,7 @@ async fn serve_connections(
 /// Serves plain HTTP on `listener`: autodiscover as on HTTPS, every other request
 /// redirected (308) to the same host and path over https (port 443, the reverse proxy's).
 pub async fn serve_http(listener: TcpListener, api: SiteApi, face: Face) -> std::io::Result<()> {
-    let site = Site {
-        urls: api.urls.clone(),
-        settings: api.settings.clone(),
-        history: api.history.clone(),
-        api: api.state,
-        face,
-    };
+    let site = Site::new(api, face);
     let app = super::autodiscover::routes()
         .fallback(to_https)
         .with_state(site.clone());

@@ -98,16 +98,22 @@ pub(crate) struct Site {
     pub(crate) history: Arc<cscp::History>,
 }
 
+impl Site {
+    pub(crate) fn new(api: crate::SiteApi, face: Face) -> Site {
+        Site {
+            urls: api.urls.clone(),
+            settings: api.settings.clone(),
+            history: api.history.clone(),
+            api: api.state,
+            face,
+        }
+    }
+}
+
 /// The site of one face, ready to serve with peer addresses
 /// (`into_make_service_with_connect_info::<SocketAddr>()`, or [`listen::serve_tls`]).
 pub fn app(api: crate::SiteApi, face: Face) -> Router {
-    let site = Site {
-        urls: api.urls.clone(),
-        settings: api.settings.clone(),
-        history: api.history.clone(),
-        api: api.state,
-        face,
-    };
+    let site = Site::new(api, face);
     let mut pages = Router::new()
         .route("/_/static/:file", get(page::asset))
         .merge(session::routes())
