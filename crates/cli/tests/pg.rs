@@ -225,9 +225,10 @@ fn backups_move_between_sqlite_and_postgres() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = |n: &str| tmp.path().join(n).display().to_string();
     let first = dir("first");
+    // a new SQLite store in an empty directory: created on purpose
     run(
         &first,
-        &["user", "seed", "--domain", DOMAIN, "--count", "3"],
+        &["user", "seed", "--domain", DOMAIN, "--count", "3", "--init"],
     );
     run(&first, ADD_ROOT);
     run(
