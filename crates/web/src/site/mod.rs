@@ -145,6 +145,17 @@ async fn not_found() -> Response {
 
 /// Rewrites a simple URL (or a path form) to its canonical path.
 async fn rewrite(State(site): State<Site>, mut req: Request, next: Next) -> Response {
+    // HTTP/2 carries the host in `:authority`, not in a Host header: give every handler a
+    // Host header whichever HTTP version the request came in
+    if !req.headers().contains_key(header::HOST) {
+        if let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
     let host = request_host(&req);
     let path = req.uri().path().to_string();
     if let Some(new_path) = site.urls.canonical(&site, host.as_deref(), &path).await {
