@@ -549,14 +549,14 @@ fn build() -> Vec<Cmdlet> {
     v
 }
 
-fn failed(b: &Bound, message: impl Into<String>) -> ExecError {
+pub(crate) fn failed(b: &Bound, message: impl Into<String>) -> ExecError {
     ExecError::Failed {
         cmdlet: b.def.name.to_string(),
         message: message.into(),
     }
 }
 
-fn bad(b: &Bound, param: &str, message: impl Into<String>) -> ExecError {
+pub(crate) fn bad(b: &Bound, param: &str, message: impl Into<String>) -> ExecError {
     ExecError::BadValue {
         cmdlet: b.def.name.to_string(),
         param: param.to_string(),
@@ -2172,7 +2172,7 @@ fn remove_app(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Ve
 // ----- meetings ---------------------------------------------------------------------------------
 
 /// Whether switch `name` is on (`-Private`, `-Private:$true`).
-fn switch_on(b: &Bound, name: &str) -> bool {
+pub(crate) fn switch_on(b: &Bound, name: &str) -> bool {
     b.named
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))

@@ -5,7 +5,7 @@
 //! Export-Csv writes only into the session's export folder and is audited.
 
 use crate::ast::{CmpOp, Cond, Expr};
-use crate::cmdlets::{p, sw, Cmdlet, Param};
+use crate::cmdlets::{bad, failed, p, switch_on as on, sw, Cmdlet, Param};
 use crate::exec::{Bound, ExecError, Session};
 use crate::object::{display, format_list, format_table_with, Obj, TableOptions};
 use serde_json::{Map, Value};
@@ -145,27 +145,6 @@ fn passthrough(_: &Bound, _: &mut Session, input: Option<Vec<Obj>>) -> Result<Ve
     Ok(input.unwrap_or_default())
 }
 
-fn failed(b: &Bound, message: impl Into<String>) -> ExecError {
-    ExecError::Failed {
-        cmdlet: b.def.name.to_string(),
-        message: message.into(),
-    }
-}
-
-fn bad(b: &Bound, param: &str, message: impl Into<String>) -> ExecError {
-    ExecError::BadValue {
-        cmdlet: b.def.name.to_string(),
-        param: param.to_string(),
-        message: message.into(),
-    }
-}
-
-fn on(b: &Bound, name: &str) -> bool {
-    b.named
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .is_some_and(|(_, v)| !matches!(v, Some(Expr::Bool(false))))
-}
 
 fn has_var(e: &Expr) -> bool {
     match e {
