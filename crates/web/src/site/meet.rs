@@ -68,23 +68,24 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// The meeting a meet URL names: its key, with the organizer's user name; `None` for an
-/// unknown key, another organizer's user name, or an expired meeting.
-async fn meeting_of(site: &Site, user: &str, key: &str) -> Result<Option<Meeting>, Response> {
+/// The meeting a meet URL names: its key, with the organizer's user name; the same plain 404
+/// for an unknown key, another organizer's user name, or an expired meeting.
+async fn meeting_of(site: &Site, user: &str, key: &str) -> Result<Meeting, Response> {
     let Some(key) = confab_store::meetings::normalize_key(key) else {
-        return Ok(None);
+        return Err(not_found());
     };
     let store = site.api.store.clone();
     let m = blocking(move || store.meeting_by_key(&key).map_err(store_failure))
         .await
         .map_err(IntoResponse::into_response)?;
-    Ok(m.filter(|m| {
+    m.filter(|m| {
         let org_user = m
             .organizer
             .split_once('@')
             .map_or(m.organizer.as_str(), |(u, _)| u);
         org_user.eq_ignore_ascii_case(user) && m.expires_at.is_none_or(|t| t > now_secs())
-    }))
+    })
+    .ok_or_else(not_found)
 }
 
 /// Who may lead the meeting from the page: the organizer, a presenter in the live
@@ -145,8 +146,7 @@ async fn meeting_page(
     Path((user, key)): Path<(String, String)>,
 ) -> Response {
     let m = match meeting_of(&site, &user, &key).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return not_found(),
+        Ok(m) => m,
         Err(r) => return r,
     };
     let store = site.api.store.clone();
@@ -339,8 +339,7 @@ async fn act(
     form: Result<Form<ActForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let m = match meeting_of(&site, &user, &key).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return not_found(),
+        Ok(m) => m,
         Err(r) => return r,
     };
     let actor = match leader_of(&site, &viewer, &m).await {
@@ -493,8 +492,7 @@ async fn events(
     Path((user, key)): Path<(String, String)>,
 ) -> Response {
     let m = match meeting_of(&site, &user, &key).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return not_found(),
+        Ok(m) => m,
         Err(r) => return r,
     };
     let actor = match leader_of(&site, &viewer, &m).await {

@@ -100,22 +100,8 @@ fn to_signin(kind: &str, parts: &Parts) -> Response {
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let q = serde_urlencoded_pair("next", next);
-    Redirect::to(&format!("/_/signin?as={kind}&{q}")).into_response()
-}
-
-fn serde_urlencoded_pair(k: &str, v: &str) -> String {
-    let mut s = String::with_capacity(k.len() + v.len() + 8);
-    s.push_str(k);
-    s.push('=');
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    s
+    let q = serde_urlencoded::to_string([("as", kind), ("next", next)]).unwrap_or_default();
+    Redirect::to(&format!("/_/signin?{q}")).into_response()
 }
 
 /// The user of the request's session, if any (no redirect).
