@@ -36,7 +36,7 @@ pub(crate) fn sw(name: &'static str) -> Param {
 }
 
 type Check = fn(&Bound, &Session) -> Result<(), ExecError>;
-type Run = fn(&Bound, &mut Session, Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError>;
+pub(crate) type Run = fn(&Bound, &mut Session, Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError>;
 
 pub struct Cmdlet {
     pub name: &'static str,

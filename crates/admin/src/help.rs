@@ -717,7 +717,7 @@ pub fn render(o: &Obj) -> String {
         out.push_str("\nALIASES\n");
         indent(
             &mut out,
-            &display(&aliases).trim_matches(['{', '}']).to_string(),
+            display(&aliases).trim_matches(['{', '}']),
             4,
         );
     }

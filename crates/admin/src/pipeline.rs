@@ -30,7 +30,7 @@ fn cmdlet(
     changes: bool,
     help: &'static str,
     check: fn(&Bound, &Session) -> Result<(), ExecError>,
-    run: fn(&Bound, &mut Session, Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError>,
+    run: crate::cmdlets::Run,
 ) -> Cmdlet {
     Cmdlet {
         name,
