@@ -273,11 +273,15 @@ impl Call {
         }
     }
 
-    /// Waits (the user agent's own bounded wait) for the server's BYE and answers it.
+    /// Waits for the server's BYE and answers it. The attendant says goodbye first (a
+    /// prompt that may be synthesised on first use, then played in real time), so the
+    /// wait is bounded by 30 s rather than the user agent's usual 5.
     fn expect_bye(&mut self) {
         let bye = self
             .ua
-            .expect("BYE from the server", |m| m.method() == Some(&Method::Bye));
+            .expect_within("BYE from the server", Duration::from_secs(30), |m| {
+                m.method() == Some(&Method::Bye)
+            });
         assert_eq!(bye.call_id().unwrap().as_str(), self.call_id);
         self.ua.reply(&bye, 200, "x");
     }

@@ -611,10 +611,20 @@ impl Ua {
 
     /// Waits for a message matching `pred`, keeping the others for later.
     pub fn expect(&mut self, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
+        self.expect_within(what, Duration::from_secs(5), pred)
+    }
+
+    /// `expect` with its own bound (a server that first speaks a prompt, say).
+    pub fn expect_within(
+        &mut self,
+        what: &str,
+        wait: Duration,
+        pred: impl Fn(&Message) -> bool,
+    ) -> Message {
         if let Some(i) = self.backlog.iter().position(&pred) {
             return self.backlog.remove(i);
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + wait;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             if let Some(m) = self.recv_net(left) {
                 if pred(&m) {
