@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
 mod forwarding;
+mod pool;
 mod simple_url;
 mod voice;
 mod voice_test;
@@ -509,6 +510,7 @@ fn build() -> Vec<Cmdlet> {
     fixed.extend(voice::cmdlets());
     fixed.extend(voice_test::cmdlets());
     fixed.extend(forwarding::cmdlets());
+    fixed.extend(pool::cmdlets());
     fixed.extend(simple_url::cmdlets());
     // dial-in access numbers: Lync names their identity -PrimaryUri, and Get- filters by
     // -Region
@@ -1312,6 +1314,8 @@ pub(crate) fn targets_user(def: &Cmdlet) -> bool {
             | "Unlock-CsClientPin"
             | "Get-CsUserCallForwarding"
             | "Set-CsUserCallForwarding"
+            | "Get-CsUserPoolInfo"
+            | "Get-CsUserRegistration"
     ) || def.name.starts_with("Grant-")
 }
 

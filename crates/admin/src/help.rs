@@ -310,6 +310,12 @@ fn allowed(name: &str, s: &Session) -> bool {
 // ----- examples --------------------------------------------------------------------------------
 
 const EXAMPLES: &[(&str, &str, &str)] = &[
+    ("Get-CsPool", "Get-CsPool", "The pool of each site, its front ends and how many are up."),
+    ("Get-CsComputer", "Get-CsComputer | ft Identity, State, Registrations", "Every front end with its state and load."),
+    ("Get-CsComputer", "Get-CsComputer | Where-Object {$_.State -ne 'Active'}", "The front ends that are down."),
+    ("Get-CsUserPoolInfo", "Get-CsUserPoolInfo -Identity sip:alice@example.com", "Where alice is served and which front ends hold her registrations."),
+    ("Get-CsUserRegistration", "Get-CsUserRegistration -Identity sip:alice@example.com", "alice's registered endpoints: contact, transport, source address, user agent, expiry, front end."),
+    ("Get-CsUserRegistration", "Get-CsUser | Get-CsUserRegistration | ft Identity, SourceAddress, UserAgent", "Who is registered from where."),
     ("Get-CsUser", "Get-CsUser", "Lists every user you may see."),
     ("Get-CsUser", "Get-CsUser -Identity sip:alice@example.com", "Shows one user."),
     ("Get-CsUser", "Get-CsUser | Where-Object {$_.Enabled -eq $false} | Select-Object DisplayName, SipAddress", "The users who are disabled, by name and address."),

@@ -162,6 +162,10 @@ pub const LYNC_CMDLETS: &[&str] = &[
     "Test-CsP2PAV",
     "Get-CsSite",
     "Get-CsPool",
+    "Get-CsComputer",
+    "Get-CsUserPoolInfo",
+    // confab's own: a user's registered endpoints
+    "Get-CsUserRegistration",
     "Get-CsTopology",
     // help desk
     "Lock-CsClientPin",
@@ -309,6 +313,9 @@ const VIEW: &[&str] = &[
     "Get-CsWindowsService",
     "Get-CsSite",
     "Get-CsPool",
+    "Get-CsComputer",
+    "Get-CsUserPoolInfo",
+    "Get-CsUserRegistration",
     "Get-CsTopology",
     "Get-CsClientPinInfo",
     "Get-CsArchivingConfiguration",

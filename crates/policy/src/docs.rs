@@ -981,7 +981,7 @@ document! {
         scopes: [Global, Site],
         policy: false,
         get_set_only: false,
-        read_by_server: false,
+        read_by_server: true,
     }
     simple_url: Vec<SimpleUrl> = vec![] => "SimpleUrl",
         ObjList { key: "ActiveUrl", made_by: "New-CsSimpleUrl" }, SIMPLE_URLS_ROUTE;

@@ -16,7 +16,7 @@ pub struct WallClock {
     unix_ms_at_origin: AtomicI64,
 }
 
-fn real_unix_ms() -> i64 {
+pub(crate) fn real_unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -52,12 +52,22 @@ impl WallClock {
 
     /// Unix seconds at the instant `at`.
     pub fn unix_at(&self, at: Instant) -> u64 {
+        (self.unix_ms_at(at).max(0) / 1000) as u64
+    }
+
+    /// Unix milliseconds at the instant `at`.
+    pub fn unix_ms_at(&self, at: Instant) -> i64 {
         let base = self.unix_ms_at_origin.load(Ordering::Relaxed);
-        let ms = match at.checked_duration_since(self.origin) {
+        match at.checked_duration_since(self.origin) {
             Some(d) => base + d.as_millis() as i64,
             None => base - self.origin.duration_since(at).as_millis() as i64,
-        };
-        (ms.max(0) / 1000) as u64
+        }
+    }
+
+    /// The instant of Unix milliseconds `ms`, seen from `now` (a time in the past is `now`).
+    pub fn instant_of_unix_ms(&self, ms: i64, now: Instant) -> Instant {
+        let ahead = ms - self.unix_ms_at(now);
+        now + std::time::Duration::from_millis(ahead.max(0) as u64)
     }
 
     /// The instant `at` as a wall-clock time.

@@ -126,6 +126,52 @@ pub struct Config {
     pub meetings: MeetingsConfig,
     /// Enterprise voice (docs/voice.md): calls to phone numbers.
     pub voice: VoiceConfig,
+    /// The pool of front ends on one store (docs/pool.md).
+    pub pool: PoolConfig,
+}
+
+/// This front end in the pool: the shared location, heartbeats, forwarding between front
+/// ends (docs/pool.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// Share registrations through the store (a single server is a pool of one). `false`:
+    /// registrations live in this process only (saved at a clean stop), as before pools.
+    pub enabled: bool,
+    /// This front end's name (Get-CsComputer's Identity); unset: its pool address.
+    pub name: Option<String>,
+    /// `tcp:IP:PORT` (or `tls:`) where the other front ends reach this one; unset: the
+    /// first TCP listener with a specific address.
+    pub address: Option<String>,
+    /// How often the shared location is read for the others' changes (milliseconds).
+    pub poll_ms: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            enabled: true,
+            name: None,
+            address: None,
+            poll_ms: 100,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// `address` parsed: a TCP or TLS listener address.
+    pub fn parsed_address(&self) -> Result<Option<Listen>, String> {
+        let Some(a) = &self.address else {
+            return Ok(None);
+        };
+        let l = parse_listen(a).map_err(|e| format!("key 'pool.address': {e}"))?;
+        match l.as_slice() {
+            [one] if matches!(one.transport, Transport::Tcp | Transport::Tls) => Ok(Some(*one)),
+            _ => Err(format!(
+                "key 'pool.address': '{a}' must be tcp:IP:PORT or tls:IP:PORT (front ends talk over a connection)"
+            )),
+        }
+    }
 }
 
 /// Enterprise voice timers.
@@ -603,6 +649,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             meetings: MeetingsConfig::default(),
             voice: VoiceConfig::default(),
+            pool: PoolConfig::default(),
         }
     }
 }
@@ -737,6 +784,15 @@ impl Config {
                 .map_err(|_| format!("key 'http.listen': '{h}' is not ADDR:PORT"))?;
         }
         self.web.validate()?;
+        self.pool.parsed_address()?;
+        if !(10..=10_000).contains(&self.pool.poll_ms) {
+            return Err("key 'pool.poll_ms': must be 10 to 10000".into());
+        }
+        if let Some(n) = &self.pool.name {
+            if n.is_empty() || n.len() > 255 || n.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err("key 'pool.name': 1 to 255 characters, no spaces".into());
+            }
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err("section [tls]: 'cert' and 'key' go together".into());
         }

@@ -216,6 +216,9 @@ pub struct Core {
     pub effects: crate::effects::EffectQueue,
     /// A configuration reload is queued or running.
     pub(crate) reload_queued: AtomicBool,
+    /// This front end's part in a pool (pool/): the shared location; `None` without a store
+    /// or with `[pool] enabled = false`.
+    pub pool: Option<crate::pool::Pool>,
 }
 
 /// Requests refused by overload shedding, and the Unix second of the last log line about
@@ -365,6 +368,7 @@ impl Core {
                     .collect(),
             ),
             offline_delivering: Mutex::new(Default::default()),
+            pool: None,
             store,
             presence: Default::default(),
             defence: crate::defence::Defence::new(cfg.defence.clone()),
@@ -814,13 +818,20 @@ impl Core {
         out: &mut Vec<Outgoing>,
     ) -> bool {
         let full = self.txn_count.load(Ordering::Relaxed) >= self.cfg.limits.max_transactions;
+        // a front end that lost the store takes no new work (the pool's others do)
+        let isolated = self.pool.as_ref().is_some_and(|p| p.is_isolated());
         let shed = full
-            || (src.overloaded
+            || ((src.overloaded || isolated)
                 && msg.method() != Some(&Method::Cancel)
                 && msg.to_hdr().is_some_and(|t| t.tag().is_none()));
         if shed {
             self.note_shed(src, now);
-            let mut resp = response_to(msg, 503, Some("Overloaded"), Some(&random_token(10)));
+            let reason = if isolated && !src.overloaded && !full {
+                "Front end cut off from the store"
+            } else {
+                "Overloaded"
+            };
+            let mut resp = response_to(msg, 503, Some(reason), Some(&random_token(10)));
             resp.headers
                 .push(HeaderName::RetryAfter, if full { "5" } else { "1" });
             self.send(reply_dest(src, Some(via)), resp.to_bytes(), None, out);

@@ -224,6 +224,9 @@ pub struct Defence {
     familiar: Vec<Mutex<HashMap<u64, Instant>>>,
     /// Keys the pair hashes (random per process: collisions cannot be aimed at).
     hasher: RandomState,
+    /// `trusted` as configured, and the pool's other front ends added to it.
+    base_trusted: parking_lot::RwLock<Vec<IpAddr>>,
+    pool_peers: parking_lot::RwLock<Vec<IpAddr>>,
 }
 
 /// Why a sign-in is refused before the password is even checked: answered 403 with this
@@ -262,6 +265,8 @@ impl Defence {
     /// the flood table.
     pub fn with_capacity(cfg: DefenceConfig, addresses_per_shard: usize) -> Defence {
         Defence {
+            base_trusted: parking_lot::RwLock::new(cfg.trusted.clone()),
+            pool_peers: parking_lot::RwLock::new(vec![]),
             cfg: parking_lot::RwLock::new(cfg),
             buckets: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             addresses_per_shard: addresses_per_shard.max(4),
@@ -273,11 +278,35 @@ impl Defence {
     }
 
     /// Applies new settings; bans and lockouts already in force keep their end time.
-    pub fn configure(&self, cfg: DefenceConfig) {
+    pub fn configure(&self, mut cfg: DefenceConfig) {
+        *self.base_trusted.write() = cfg.trusted.clone();
+        for ip in self.pool_peers.read().iter() {
+            if !cfg.trusted.contains(ip) {
+                cfg.trusted.push(*ip);
+            }
+        }
         let mut cur = self.cfg.write();
         if *cur != cfg {
             tracing::info!(?cfg, "defence settings changed");
             *cur = cfg;
+        }
+    }
+
+    /// The addresses of the pool's other front ends: never limited (they relay many users'
+    /// traffic), whatever CsDefenseConfiguration says.
+    pub fn set_pool_peers(&self, ips: Vec<IpAddr>) {
+        let mut peers = self.pool_peers.write();
+        if *peers == ips {
+            return;
+        }
+        *peers = ips;
+        let base = self.base_trusted.read().clone();
+        let mut cfg = self.cfg.write();
+        cfg.trusted = base;
+        for ip in peers.iter() {
+            if !cfg.trusted.contains(ip) {
+                cfg.trusted.push(*ip);
+            }
         }
     }
 

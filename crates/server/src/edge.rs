@@ -1003,7 +1003,7 @@ fn not_in_force_here(docs: &Documents, at: &Placement) -> Vec<String> {
 }
 
 /// The kinds of document the server reads.
-fn kinds() -> [&'static str; 24] {
+fn kinds() -> [&'static str; 25] {
     [
         policy::MeetingConfiguration::DEF.noun,
         policy::ConferencingConfiguration::DEF.noun,
@@ -1029,6 +1029,8 @@ fn kinds() -> [&'static str; 24] {
         policy::TrunkConfiguration::DEF.noun,
         policy::PstnGateway::DEF.noun,
         policy::HostedVoicemailPolicy::DEF.noun,
+        // read by the web site (crates/web/src/site/urls.rs) from the same snapshot kinds
+        policy::SimpleUrlConfiguration::DEF.noun,
     ]
 }
 

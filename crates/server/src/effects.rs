@@ -21,7 +21,7 @@
 use crate::core::{Core, Job};
 use crate::net::Outgoing;
 use confab_sip::{HeaderName, Message};
-use confab_store::{StoreError, StoredMessage};
+use confab_store::{Claim, StoreError};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -71,6 +71,8 @@ pub enum Effect {
     /// Read the meeting an INVITE to a conference URI joins, then answer its server
     /// transaction (the focus decides: join, lobby or refusal).
     Join(Box<crate::focus::JoinRequest>),
+    /// A live meeting hosted here ended (the pool's record of its host goes).
+    MeetingEnded { key: String },
     /// A meeting was used (its expiry counts from its last use).
     TouchMeeting { id: i64 },
     /// Delete the meetings expired at `now` (Unix seconds).
@@ -107,7 +109,7 @@ pub enum Completion {
     },
     Fetched {
         aor: String,
-        result: Result<Option<StoredMessage>, StoreError>,
+        result: Result<Claim, StoreError>,
     },
     Deleted {
         aor: String,
@@ -119,9 +121,11 @@ pub enum Completion {
         owners: Vec<String>,
     },
     /// The meeting a join asked for.
+    /// (In a pool: the live meeting's host when another front end is.)
     Joined(
         Box<crate::focus::JoinRequest>,
         Result<Option<confab_store::Meeting>, StoreError>,
+        Option<String>,
     ),
     /// The meeting of a dial-in caller's conference ID.
     ConferenceFound {
@@ -222,10 +226,16 @@ impl Core {
             }
             Effect::FetchOffline { aor } => {
                 let (user, domain) = aor.rsplit_once('@').unwrap_or((&aor, ""));
-                let result = unpanicked("reading a stored message", || {
-                    store
-                        .pending_messages(user, domain, 1)
-                        .map(|mut v| (!v.is_empty()).then(|| v.remove(0)))
+                let result = unpanicked("reading a stored message", || match &self.pool {
+                    // in a pool, one front end delivers each message: a claim
+                    Some(pool) => store.claim_message(&aor, &pool.name, crate::pool::CLAIM_MS),
+                    None => store.pending_messages(user, domain, 1).map(|mut v| {
+                        if v.is_empty() {
+                            Claim::Empty
+                        } else {
+                            Claim::Message(v.remove(0))
+                        }
+                    }),
                 });
                 Completion::Fetched { aor, result }
             }
@@ -265,7 +275,27 @@ impl Core {
             }
             Effect::Join(j) => {
                 let meeting = unpanicked("reading a meeting", || store.meeting_by_key(&j.conf.key));
-                Completion::Joined(j, meeting)
+                // in a pool, one front end hosts a live meeting: this one, or the one that
+                // already does (the INVITE goes there)
+                let host = match (&meeting, &self.pool) {
+                    (Ok(Some(m)), Some(pool)) => match store.host_meeting(&m.key, &pool.name) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            tracing::warn!(meeting = %m.key, "recording the meeting's host: {e}");
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                Completion::Joined(j, meeting, host)
+            }
+            Effect::MeetingEnded { key } => {
+                if let Some(pool) = &self.pool {
+                    if let Err(e) = store.release_meetings(Some(&key), &pool.name) {
+                        tracing::warn!(meeting = %key, "releasing the meeting's host: {e}");
+                    }
+                }
+                Completion::Done
             }
             Effect::ExpireMeetings { now } => {
                 match store.expire_meetings(now) {
@@ -370,9 +400,14 @@ impl Core {
                 self.run_jobs(jobs, now, out);
             }
             Completion::Fetched { aor, result } => match result {
-                Ok(Some(m)) => self.deliver_stored(&aor, m, now, out),
-                Ok(None) => {
+                Ok(Claim::Message(m)) => self.deliver_stored(&aor, m, now, out),
+                Ok(Claim::Empty) => {
                     self.offline_pending.lock().remove(&aor);
+                    self.offline_delivering.lock().remove(&aor);
+                }
+                // another front end of the pool delivers it; if it fails, the next
+                // registration here tries again
+                Ok(Claim::HeldElsewhere) => {
                     self.offline_delivering.lock().remove(&aor);
                 }
                 Err(e) => {
@@ -394,7 +429,9 @@ impl Core {
                     out,
                 );
             }
-            Completion::Joined(j, meeting) => self.complete_join(*j, meeting, now, out),
+            Completion::Joined(j, meeting, host) => {
+                self.complete_join(*j, meeting, host, now, out)
+            }
             Completion::ConferenceFound { id, result } => {
                 self.conference_found(id, result, now, out)
             }

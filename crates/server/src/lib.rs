@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod net;
 pub mod overload;
 pub mod pipeline;
+pub mod pool;
 pub mod presence;
 pub mod privacy;
 pub mod proxy;

@@ -25,9 +25,21 @@ pub struct Binding {
     /// Path headers (RFC 3327) to put as Route on requests to this contact.
     pub path: Vec<String>,
     pub user_agent: Option<String>,
+    /// The front end of the pool that holds this binding (its flow), when it is another
+    /// one (pool/); `None`: this server.
+    pub owner: Option<std::sync::Arc<str>>,
 }
 
 impl Binding {
+    /// The binding's identity within its AoR, as the shared location keys it: the device
+    /// (instance + reg-id) when it has a reg-id, else the contact URI (as `same_as`).
+    pub fn key(&self) -> String {
+        match (&self.instance, self.reg_id) {
+            (Some(i), Some(r)) => format!("{i};reg-id={r}"),
+            _ => self.uri.to_ascii_lowercase(),
+        }
+    }
+
     /// Two contacts are the same binding if they name the same device (instance + reg-id)
     /// or the same URI.
     pub fn same_as(&self, other: &Binding) -> bool {
@@ -142,6 +154,36 @@ impl Location {
             }
         }
         out
+    }
+
+    /// Removes the bindings `drop` picks, everywhere; returns the AoRs left with none.
+    pub fn remove_where(&self, drop: impl Fn(&Binding) -> bool) -> Vec<String> {
+        let mut emptied = vec![];
+        for s in &self.shards {
+            let mut map = s.lock();
+            map.retain(|aor, list| {
+                let before = list.len();
+                list.retain(|b| !drop(b));
+                if list.is_empty() && before > 0 {
+                    emptied.push(aor.clone());
+                }
+                !list.is_empty()
+            });
+        }
+        emptied
+    }
+
+    /// Bindings this server holds (not other front ends' of the pool).
+    pub fn count_own_bindings(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .values()
+                    .map(|l| l.iter().filter(|b| b.owner.is_none()).count())
+                    .sum::<usize>()
+            })
+            .sum()
     }
 
     pub fn count_bindings(&self) -> usize {

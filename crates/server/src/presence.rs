@@ -42,9 +42,13 @@ impl Package {
 }
 
 struct Publication {
+    /// Stable for the publication's life (the pool's shared copy is keyed by it).
+    id: String,
     etag: String,
     expires_at: Instant,
     doc: Arc<Pidf>,
+    /// The front end of the pool that took it, when another one (pool/).
+    owner: Option<Arc<str>>,
 }
 
 pub(crate) struct Subscription {
@@ -121,6 +125,88 @@ impl PresenceServer {
             }
             None => false,
         }
+    }
+
+    /// A publication another front end of the pool shared (or removed), applied here;
+    /// `own`: this front end's own from before a restart. Returns whether the presentity's
+    /// documents changed.
+    pub(crate) fn apply_shared(
+        &self,
+        p: &confab_store::SharedPublication,
+        own: bool,
+        expires_at: Option<Instant>,
+    ) -> bool {
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        let list = st.publications.entry(p.presentity.clone()).or_default();
+        let before = list.len();
+        let had = list.iter().position(|x| x.id == p.publication);
+        let changed = match (had, expires_at) {
+            (Some(i), None) => {
+                list.remove(i);
+                true
+            }
+            (None, None) => false,
+            (Some(i), Some(until)) if p.doc.is_empty() => {
+                // a refresh whose document the store never had: keep ours
+                list[i].etag = p.etag.clone();
+                list[i].expires_at = until;
+                false
+            }
+            (None, Some(_)) if p.doc.is_empty() => false,
+            (had, Some(until)) => {
+                let doc = match Pidf::parse(p.doc.as_bytes()) {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => {
+                        tracing::warn!(presentity = %p.presentity, "shared publication with a bad document: {e}");
+                        return false;
+                    }
+                };
+                let owner = (!own).then(|| Arc::<str>::from(p.front_end.as_str()));
+                let new = Publication {
+                    id: p.publication.clone(),
+                    etag: p.etag.clone(),
+                    expires_at: until,
+                    doc,
+                    owner,
+                };
+                match had {
+                    Some(i) => {
+                        let same = list[i].doc.to_xml() == new.doc.to_xml();
+                        list[i] = new;
+                        !same
+                    }
+                    None => {
+                        list.push(new);
+                        true
+                    }
+                }
+            }
+        };
+        st.pub_total = st.pub_total + list.len() - before;
+        if list.is_empty() {
+            st.publications.remove(&p.presentity);
+        }
+        changed
+    }
+
+    /// Drops the publications held by front ends that died; returns their presentities.
+    pub(crate) fn drop_owned_by(&self, dead: &[String]) -> Vec<String> {
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        let mut touched = vec![];
+        let mut removed = 0;
+        st.publications.retain(|aor, list| {
+            let before = list.len();
+            list.retain(|p| !p.owner.as_deref().is_some_and(|o| dead.iter().any(|d| d == o)));
+            if list.len() != before {
+                removed += before - list.len();
+                touched.push(aor.clone());
+            }
+            !list.is_empty()
+        });
+        st.pub_total -= removed;
+        touched
     }
 
     /// Live publications of `aor`, oldest first.
@@ -229,9 +315,11 @@ impl PresenceServer {
                 continue;
             };
             st.publications.entry(p.aor).or_default().push(Publication {
+                id: random_token(16),
                 etag: p.etag,
                 expires_at,
                 doc: Arc::new(doc),
+                owner: None,
             });
             st.pub_total += 1;
             np += 1;
@@ -383,6 +471,8 @@ impl Core {
             list.retain(|p| p.expires_at > now);
             st.pub_total -= before - list.len();
             let changed;
+            // what the pool's other front ends are told: (id, Some(body) or None: removed)
+            let shared: Option<(String, Option<bytes::Bytes>)>;
             match if_match {
                 Some(tag) => {
                     let Some(i) = list.iter().position(|p| p.etag == tag) else {
@@ -390,7 +480,7 @@ impl Core {
                         return err(412, "Conditional Request Failed");
                     };
                     if expires == 0 {
-                        list.remove(i);
+                        shared = Some((list.remove(i).id, None));
                         st.pub_total -= 1;
                         changed = true;
                     } else {
@@ -401,6 +491,12 @@ impl Core {
                         }
                         list[i].etag = new_etag.clone();
                         list[i].expires_at = now + Duration::from_secs(expires as u64);
+                        // refreshed here: this front end holds it now
+                        list[i].owner = None;
+                        shared = Some((
+                            list[i].id.clone(),
+                            Some(if changed { msg.body.clone() } else { Default::default() }),
+                        ));
                     }
                 }
                 None => {
@@ -429,10 +525,14 @@ impl Core {
                         return r;
                     }
                     st.pub_total += 1;
+                    let id = random_token(16);
+                    shared = Some((id.clone(), Some(msg.body.clone())));
                     list.push(Publication {
+                        id,
                         etag: new_etag.clone(),
                         expires_at: now + Duration::from_secs(expires as u64),
                         doc: d,
+                        owner: None,
                     });
                     changed = true;
                 }
@@ -441,6 +541,10 @@ impl Core {
                 st.publications.remove(presentity);
             }
             drop(guard);
+            if let Some((id, body)) = shared {
+                let until = now + Duration::from_secs(expires as u64);
+                self.share_publication(presentity, id, &new_etag, body, until);
+            }
             if changed {
                 shard.jobs.push(Job::NotifyWatchers(presentity.to_string()));
             }

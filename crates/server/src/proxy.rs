@@ -294,6 +294,20 @@ impl Core {
         for p in t.path.iter().rev() {
             fwd.headers.push_front(HeaderName::Route, p.clone());
         }
+        if t.via_pool {
+            // another front end of the pool holds the contact's connection (it sends the
+            // request over that flow) or the meeting (pool/)
+            let call_id = fwd.call_id().map_or("", |c| c.as_str());
+            let token = self.route_tokens.sign_pool(call_id, t.pool_flow.as_ref());
+            fwd.headers.push_front(
+                HeaderName::Route,
+                format!(
+                    "<sip:{token}@{};transport={};lr>",
+                    t.dest.addr,
+                    t.dest.transport.param()
+                ),
+            );
+        }
         let branch = format!("{BRANCH_PREFIX}{}", random_token(16));
         fwd.headers.push_front(
             HeaderName::Via,

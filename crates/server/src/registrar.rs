@@ -108,16 +108,18 @@ impl Core {
             if contact_values.len() != 1 || header_expires != Some(0) {
                 return err(400, "Contact: * needs Expires: 0 and no other Contact");
             }
-            let stale = self.location.update(&aor, |list| {
+            let removed = self.location.update(&aor, |list| {
                 if list.iter().any(|b| b.call_id == call_id && cseq <= b.cseq) {
-                    return true;
+                    return None;
                 }
-                list.clear();
-                false
+                let keys: Vec<(String, Option<Binding>)> =
+                    list.drain(..).map(|b| (b.key(), None)).collect();
+                Some(keys)
             });
-            if stale {
+            let Some(removed) = removed else {
                 return err(400, "CSeq not higher than the registration's");
-            }
+            };
+            self.share_bindings(&aor, removed, src, now);
             return self.registered_ok(msg, &aor, now);
         }
 
@@ -201,6 +203,9 @@ impl Core {
             // a request's binding changes are made all together or not at all (§10.3): with
             // several contacts, work on a copy and keep it only if every one succeeded
             let mut staged = (reqs.len() > 1).then(|| list.clone());
+            // what the pool's shared location is told (nothing without a pool)
+            let share = self.pool.is_some();
+            let mut changes: Vec<(String, Option<Binding>)> = vec![];
             let work: &mut Vec<Binding> = match staged.as_mut() {
                 Some(copy) => copy,
                 None => &mut *list,
@@ -220,6 +225,7 @@ impl Core {
                     flow,
                     path: paths.clone(),
                     user_agent: user_agent.clone(),
+                    owner: None,
                 };
                 match work.iter().position(|b| b.same_as(&binding)) {
                     Some(i) => {
@@ -227,15 +233,28 @@ impl Core {
                             return Err((400, "CSeq not higher than the registration's"));
                         }
                         if c.expires == 0 {
-                            work.remove(i);
+                            let gone = work.remove(i);
+                            if share {
+                                changes.push((gone.key(), None));
+                            }
                         } else {
-                            work[i] = binding;
+                            let old = std::mem::replace(&mut work[i], binding);
+                            if share {
+                                let new_key = work[i].key();
+                                if old.key() != new_key {
+                                    changes.push((old.key(), None));
+                                }
+                                changes.push((new_key, Some(work[i].clone())));
+                            }
                         }
                     }
                     None if c.expires == 0 => {}
                     None => {
                         if work.len() >= self.cfg.registrar.max_contacts {
                             return Err((403, "Too many contacts for this address"));
+                        }
+                        if share {
+                            changes.push((binding.key(), Some(binding.clone())));
                         }
                         work.push(binding);
                     }
@@ -244,10 +263,14 @@ impl Core {
             if let Some(copy) = staged {
                 *list = copy;
             }
-            Ok(())
+            Ok(changes)
         });
-        if let Err((status, reason)) = outcome {
-            return err(status, reason);
+        let changes = match outcome {
+            Ok(changes) => changes,
+            Err((status, reason)) => return err(status, reason),
+        };
+        if self.pool.is_some() {
+            self.share_bindings(&aor, changes, src, now);
         }
         if let Some(conn) = src.conn {
             if let Some(max) = reqs.iter().map(|c| c.expires).max().filter(|e| *e > 0) {

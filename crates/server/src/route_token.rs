@@ -7,6 +7,12 @@
 //!
 //! Form: `cf-<20 hex digits of HMAC-SHA256>` or `cf-<mac>-<flow>`, where flow is
 //! `<t><ip>_<port>` (t: u udp, t tcp, s tls, w ws, x wss; ':' of IPv6 written '-').
+//!
+//! Front ends of a pool (pool/) forward requests to each other with a Route entry
+//! `cp-<mac>[-<flow>]`: a MAC over the request's Call-ID and the flow (the client's
+//! connection at the receiving front end, when the request is for a registered contact).
+//! Only a front end of the pool can make one (the key is the pool's), so the receiver takes
+//! the request as already authenticated and authorized by the sender.
 
 use crate::config::Transport;
 use crate::net::Dest;
@@ -16,6 +22,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 const PREFIX: &str = "cf-";
+const POOL_PREFIX: &str = "cp-";
 /// Hex digits of the MAC kept in a token (80 bits, as RFC 5626's HMAC-SHA1-80).
 const MAC_HEX: usize = 20;
 
@@ -24,6 +31,8 @@ const MAC_HEX: usize = 20;
 pub struct Verified {
     /// The flow to reach the party behind this entry, if it named one.
     pub flow: Option<Dest>,
+    /// A pool token: another front end of the pool forwarded this request.
+    pub pool: bool,
 }
 
 /// Why a token was refused.
@@ -48,8 +57,12 @@ impl RouteTokens {
     }
 
     fn mac(&self, call_id: &str, tag: &str, flow: &str) -> [u8; MAC_HEX / 2] {
+        self.mac_for(b"confab-rr\0", call_id, tag, flow)
+    }
+
+    fn mac_for(&self, purpose: &[u8], call_id: &str, tag: &str, flow: &str) -> [u8; MAC_HEX / 2] {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
-        m.update(b"confab-rr\0");
+        m.update(purpose);
         m.update(call_id.as_bytes());
         m.update(b"\0");
         m.update(tag.as_bytes());
@@ -59,6 +72,23 @@ impl RouteTokens {
         let mut out = [0u8; MAC_HEX / 2];
         out.copy_from_slice(&full[..MAC_HEX / 2]);
         out
+    }
+
+    /// The user part of a pool Route entry for a request with `call_id`, naming the flow
+    /// at the receiving front end when the request is for a contact registered there.
+    pub fn sign_pool(&self, call_id: &str, flow: Option<&Dest>) -> String {
+        let flow_text = flow.map(encode_flow).unwrap_or_default();
+        let mac = self.mac_for(b"confab-pool\0", call_id, "", &flow_text);
+        let mut s = String::with_capacity(POOL_PREFIX.len() + MAC_HEX + 1 + flow_text.len());
+        s.push_str(POOL_PREFIX);
+        for b in mac {
+            let _ = write!(s, "{b:02x}");
+        }
+        if !flow_text.is_empty() {
+            s.push('-');
+            s.push_str(&flow_text);
+        }
+        s
     }
 
     /// The user part of a Record-Route entry for the dialog (`call_id`, initiator's `tag`),
@@ -82,7 +112,10 @@ impl RouteTokens {
     /// MAC must match its Call-ID and one of its tags (From's when the initiator sends, To's
     /// when the other party does).
     pub fn verify(&self, user: &str, call_id: &str, tags: [&str; 2]) -> Result<Verified, Invalid> {
-        let rest = user.strip_prefix(PREFIX).ok_or(Invalid::NotAToken)?;
+        let (rest, pool) = match user.strip_prefix(PREFIX) {
+            Some(r) => (r, false),
+            None => (user.strip_prefix(POOL_PREFIX).ok_or(Invalid::NotAToken)?, true),
+        };
         let (mac_hex, flow_text) = match rest.split_at_checked(MAC_HEX) {
             Some((m, "")) => (m, ""),
             Some((m, f)) => (m, f.strip_prefix('-').ok_or(Invalid::BadMac)?),
@@ -98,8 +131,14 @@ impl RouteTokens {
         } else {
             Some(decode_flow(flow_text).ok_or(Invalid::BadMac)?)
         };
+        let pool_tags = [""];
+        let tags: &[&str] = if pool { &pool_tags } else { &tags };
         let ok = tags.iter().any(|tag| {
-            let want = self.mac(call_id, tag, flow_text);
+            let want = if pool {
+                self.mac_for(b"confab-pool\0", call_id, "", flow_text)
+            } else {
+                self.mac(call_id, tag, flow_text)
+            };
             // constant time: no early exit on the first differing byte
             want.iter()
                 .zip(given.iter())
@@ -107,14 +146,14 @@ impl RouteTokens {
                 == 0
         });
         if ok {
-            Ok(Verified { flow })
+            Ok(Verified { flow, pool })
         } else {
             Err(Invalid::BadMac)
         }
     }
 }
 
-fn encode_flow(d: &Dest) -> String {
+pub(crate) fn encode_flow(d: &Dest) -> String {
     let t = match d.transport {
         Transport::Udp => 'u',
         Transport::Tcp => 't',
@@ -129,7 +168,7 @@ fn encode_flow(d: &Dest) -> String {
     format!("{t}{ip}_{}", d.addr.port())
 }
 
-fn decode_flow(text: &str) -> Option<Dest> {
+pub(crate) fn decode_flow(text: &str) -> Option<Dest> {
     let transport = match text.as_bytes().first()? {
         b't' => Transport::Tcp,
         b'u' => Transport::Udp,
@@ -178,12 +217,12 @@ mod tests {
                 );
                 assert_eq!(
                     t.verify(&tok, "call-1", ["tagA", ""]),
-                    Ok(Verified { flow: Some(d) })
+                    Ok(Verified { flow: Some(d), pool: false })
                 );
                 // the other party sends with the initiator's tag in To
                 assert_eq!(
                     t.verify(&tok, "call-1", ["tagB", "tagA"]),
-                    Ok(Verified { flow: Some(d) })
+                    Ok(Verified { flow: Some(d), pool: false })
                 );
                 assert_eq!(
                     t.verify(&tok, "call-2", ["tagA", "tagA"]),
@@ -196,7 +235,39 @@ mod tests {
         assert_eq!(plain.len(), 3 + MAC_HEX);
         assert_eq!(
             t.verify(&plain, "c", ["t", ""]),
-            Ok(Verified { flow: None })
+            Ok(Verified { flow: None, pool: false })
+        );
+    }
+
+    #[test]
+    fn pool_tokens_verify_for_their_request_only() {
+        let t = RouteTokens::new([7; 32]);
+        let d = dest("127.0.0.1:40000", Transport::Tcp);
+        let tok = t.sign_pool("call-1", Some(&d));
+        assert!(tok.starts_with("cp-") && confab_sip::values::is_token(&tok));
+        assert_eq!(
+            t.verify(&tok, "call-1", ["a", "b"]),
+            Ok(Verified { flow: Some(d), pool: true })
+        );
+        assert_eq!(t.verify(&tok, "call-2", ["a", "b"]), Err(Invalid::BadMac));
+        // a dialog token is no pool token and the other way round
+        let rr = t.sign("call-1", "", Some(&d));
+        assert_eq!(
+            t.verify(&rr.replacen("cf-", "cp-", 1), "call-1", ["", ""]),
+            Err(Invalid::BadMac)
+        );
+        assert_eq!(
+            t.verify(&tok.replacen("cp-", "cf-", 1), "call-1", ["", ""]),
+            Err(Invalid::BadMac)
+        );
+        let plain = t.sign_pool("call-1", None);
+        assert_eq!(
+            t.verify(&plain, "call-1", ["", ""]),
+            Ok(Verified { flow: None, pool: true })
+        );
+        assert_eq!(
+            RouteTokens::new([8; 32]).verify(&plain, "call-1", ["", ""]),
+            Err(Invalid::BadMac)
         );
     }
 

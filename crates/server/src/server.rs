@@ -60,6 +60,33 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
     });
     let mut core = Core::new(cfg, users.clone(), Some(store.clone()));
     core.set_listeners(listeners.clone());
+    // the pool: this front end's name and address, and the shared location's writer queue
+    let pool_writes = if core.cfg.pool.enabled {
+        let address = match core.cfg.pool.parsed_address().map_err(anyhow::Error::msg)? {
+            Some(l) => Some(l),
+            None => listeners
+                .iter()
+                .find(|l| l.transport == Transport::Tcp && !l.addr.ip().is_unspecified())
+                .copied(),
+        }
+        .map(|l| crate::net::Dest {
+            transport: l.transport,
+            addr: l.addr,
+            conn: None,
+        });
+        let name = core.cfg.pool.name.clone().unwrap_or_else(|| match &address {
+            Some(a) => crate::pool::address_text(a),
+            None => format!("{}:{}", listeners[0].transport.param(), listeners[0].addr),
+        });
+        if address.is_none() {
+            tracing::warn!("pool: no TCP listener with a specific address and no [pool] address: other front ends cannot forward to this one");
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::pool::WRITE_QUEUE);
+        core.pool = Some(crate::pool::Pool::new(name, address, tx));
+        Some(rx)
+    } else {
+        None
+    };
     core.reload_policies(&store)
         .context("loading policies from the store")?;
     core.scripts
@@ -67,6 +94,11 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
         .context("loading server applications")?;
     if let Err(e) = core.load_state() {
         tracing::warn!("could not restore the saved state: {e}");
+    }
+    if let Some(pool) = &core.pool {
+        let n = crate::pool::sync::join(&core, &store).context("joining the pool (the shared location in the store)")?;
+        let others = pool.members.read().values().filter(|m| m.alive).count();
+        tracing::info!(front_end = %pool.name, "pool: {n} registrations in the shared location, {others} other front ends up");
     }
     if core.cfg.meetings.enabled {
         let m = &core.cfg.meetings;
@@ -135,6 +167,16 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
     }
     for (l, listener) in tcp {
         tokio::spawn(transports.clone().accept_loop(l, listener));
+    }
+    if let Some(rx) = pool_writes {
+        let poll = Duration::from_millis(core.cfg.pool.poll_ms);
+        tokio::spawn(crate::pool::sync::run(
+            core.clone(),
+            transports.clone(),
+            store.clone(),
+            rx,
+            poll,
+        ));
     }
     // Store work (offline messages, audit entries, reloads): a few workers, each running
     // one effect at a time on a blocking thread and sending what its completion causes
@@ -292,5 +334,10 @@ pub async fn serve_until_signal(running: Running, domains: &str) -> anyhow::Resu
     // keep registrations and presence across a restart
     let core = running.core.clone();
     tokio::task::spawn_blocking(move || core.save_state()).await??;
+    // the pool's others stop sending here at once (not after the heartbeat times out)
+    let core = running.core.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || crate::pool::sync::leave(&core)).await? {
+        tracing::warn!("pool: recording the stop: {e}");
+    }
     Ok(())
 }

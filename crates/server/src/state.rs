@@ -114,6 +114,8 @@ impl Core {
             .location
             .export(clock.now)
             .into_iter()
+            // with a pool, the shared location in the store keeps them
+            .filter(|_| self.pool.is_none())
             .filter(|(_, b)| b.flow.is_none_or(|f| f.transport == Transport::Udp))
             .map(|(aor, b)| {
                 serde_json::to_string(&SavedBinding {
@@ -135,6 +137,7 @@ impl Core {
         let (pubs, subs) = self.presence.export(&clock);
         let pubs: Vec<String> = pubs
             .iter()
+            .filter(|_| self.pool.is_none())
             .map(|p| serde_json::to_string(p).expect("serializable"))
             .collect();
         let subs: Vec<String> = subs
@@ -200,7 +203,11 @@ impl Core {
                 flow: b.flow.as_ref().and_then(SavedFlow::dest),
                 path: b.path,
                 user_agent: b.user_agent,
+                owner: None,
             };
+            if self.pool.is_some() {
+                continue; // the shared location in the store has them
+            }
             self.location.update(&b.aor, |list| list.push(binding));
             n += 1;
         }
@@ -208,6 +215,8 @@ impl Core {
             .take_own_snapshot(store, PUBLICATIONS)?
             .iter()
             .filter_map(|s| serde_json::from_str(s).ok())
+            // with a pool, the store's shared publications have them
+            .filter(|_| self.pool.is_none())
             .collect();
         let subs: Vec<SavedSubscription> = self
             .take_own_snapshot(store, SUBSCRIPTIONS)?

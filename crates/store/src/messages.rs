@@ -29,9 +29,9 @@ pub struct StoredMessage {
     pub headers: String,
 }
 
-const MESSAGE_COLUMNS: &str = "id, recipient_key, sender, content_type, body, received_at, headers";
+pub(crate) const MESSAGE_COLUMNS: &str = "id, recipient_key, sender, content_type, body, received_at, headers";
 
-fn message_from_row(r: &Row) -> Result<StoredMessage, StoreError> {
+pub(crate) fn message_from_row(r: &Row) -> Result<StoredMessage, StoreError> {
     Ok(StoredMessage {
         id: r.get(0)?,
         recipient: r.get(1)?,

@@ -192,6 +192,58 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL          -- unix millis; valid while now < expires_at
     );
     CREATE INDEX user_sessions_user ON user_sessions(user_key);",
+    // 12: the pool (pool.rs): front ends and their heartbeats; the shared location (every
+    // binding of every front end, one row per binding, `seq` orders changes so other front
+    // ends can follow them); claims on offline messages so one front end delivers each.
+    "CREATE TABLE front_ends (
+        name         TEXT PRIMARY KEY,
+        address      TEXT NOT NULL,          -- transport:ip:port the others forward to
+        site         TEXT,
+        version      TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,       -- unix millis
+        heartbeat_at INTEGER NOT NULL,       -- unix millis
+        state        TEXT NOT NULL,          -- Active / Stopped / Isolated
+        load         TEXT NOT NULL DEFAULT '{}'  -- JSON counters
+    );
+    CREATE TABLE registrations (
+        aor         TEXT NOT NULL,
+        binding     TEXT NOT NULL,           -- the binding's identity within the AoR
+        contact     TEXT NOT NULL,
+        q           INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,        -- unix millis; 0: removed (a tombstone)
+        call_id     TEXT NOT NULL,
+        cseq        INTEGER NOT NULL,
+        instance    TEXT,
+        reg_id      INTEGER,
+        flow        TEXT,                    -- the connection at front_end, if any
+        path        TEXT NOT NULL DEFAULT '',
+        user_agent  TEXT,
+        source      TEXT NOT NULL,           -- transport:ip:port the REGISTER came from
+        front_end   TEXT NOT NULL,           -- who wrote the row: holds the flow
+        seq         INTEGER NOT NULL,
+        changed_at  INTEGER NOT NULL,
+        PRIMARY KEY (aor, binding)
+    );
+    CREATE INDEX registrations_seq ON registrations(seq);
+    CREATE TABLE publications (
+        presentity  TEXT NOT NULL,           -- user@domain
+        publication TEXT NOT NULL,           -- stable id of the publication
+        etag        TEXT NOT NULL,           -- its current entity tag
+        doc         TEXT NOT NULL,           -- PIDF
+        expires_at  INTEGER NOT NULL,        -- unix millis; 0: removed
+        front_end   TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        changed_at  INTEGER NOT NULL,
+        PRIMARY KEY (presentity, publication)
+    );
+    CREATE INDEX publications_seq ON publications(seq);
+    CREATE TABLE meeting_hosts (
+        meeting_key TEXT PRIMARY KEY,        -- the live meeting
+        front_end   TEXT NOT NULL,           -- the front end hosting it (focus, MCU)
+        since       INTEGER NOT NULL
+    );
+    ALTER TABLE offline_messages ADD COLUMN claimed_by TEXT;
+    ALTER TABLE offline_messages ADD COLUMN claimed_until INTEGER;",
 ];
 
 /// The same schema for PostgreSQL. Differences: BIGINT/BIGSERIAL/BYTEA types, text in the
@@ -365,6 +417,56 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
         expires_at BIGINT NOT NULL
     );
     CREATE INDEX user_sessions_user ON user_sessions(user_key);"#,
+    // 12
+    r#"CREATE TABLE front_ends (
+        name         TEXT COLLATE "C" PRIMARY KEY,
+        address      TEXT COLLATE "C" NOT NULL,
+        site         TEXT COLLATE "C",
+        version      TEXT COLLATE "C" NOT NULL,
+        started_at   BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL,
+        state        TEXT COLLATE "C" NOT NULL,
+        load         TEXT COLLATE "C" NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE registrations (
+        aor         TEXT COLLATE "C" NOT NULL,
+        binding     TEXT COLLATE "C" NOT NULL,
+        contact     TEXT COLLATE "C" NOT NULL,
+        q           BIGINT NOT NULL,
+        expires_at  BIGINT NOT NULL,
+        call_id     TEXT COLLATE "C" NOT NULL,
+        cseq        BIGINT NOT NULL,
+        instance    TEXT COLLATE "C",
+        reg_id      BIGINT,
+        flow        TEXT COLLATE "C",
+        path        TEXT COLLATE "C" NOT NULL DEFAULT '',
+        user_agent  TEXT COLLATE "C",
+        source      TEXT COLLATE "C" NOT NULL,
+        front_end   TEXT COLLATE "C" NOT NULL,
+        seq         BIGINT NOT NULL,
+        changed_at  BIGINT NOT NULL,
+        PRIMARY KEY (aor, binding)
+    );
+    CREATE INDEX registrations_seq ON registrations(seq);
+    CREATE TABLE publications (
+        presentity  TEXT COLLATE "C" NOT NULL,
+        publication TEXT COLLATE "C" NOT NULL,
+        etag        TEXT COLLATE "C" NOT NULL,
+        doc         TEXT COLLATE "C" NOT NULL,
+        expires_at  BIGINT NOT NULL,
+        front_end   TEXT COLLATE "C" NOT NULL,
+        seq         BIGINT NOT NULL,
+        changed_at  BIGINT NOT NULL,
+        PRIMARY KEY (presentity, publication)
+    );
+    CREATE INDEX publications_seq ON publications(seq);
+    CREATE TABLE meeting_hosts (
+        meeting_key TEXT COLLATE "C" PRIMARY KEY,
+        front_end   TEXT COLLATE "C" NOT NULL,
+        since       BIGINT NOT NULL
+    );
+    ALTER TABLE offline_messages ADD COLUMN claimed_by TEXT COLLATE "C";
+    ALTER TABLE offline_messages ADD COLUMN claimed_until BIGINT;"#,
 ];
 
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());

@@ -173,7 +173,7 @@ fn forwarding_obj(u: &confab_store::User, f: &CallForwarding) -> Obj {
     )
 }
 
-fn users(
+pub(super) fn users(
     b: &Bound,
     s: &Session,
     input: Option<Vec<Obj>>,

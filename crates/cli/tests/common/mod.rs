@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod gateway;
+pub mod pg;
 
 use bytes::Bytes;
 use confab_sip::digest::{authorization, Challenge};
@@ -600,6 +601,11 @@ impl Ua {
                 }
             },
         }
+    }
+
+    /// Keeps a message received for a later `expect` / `recv_timeout`.
+    pub fn keep(&mut self, m: Message) {
+        self.backlog.push(m);
     }
 
     pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Message> {

@@ -31,6 +31,7 @@ pub fn sample_binding(i: usize, now: Instant) -> (String, Binding) {
         }),
         path: vec![],
         user_agent: Some("baresip v1.0.0 (x86_64/linux)".into()),
+        owner: None,
     };
     (format!("{user}@example.test"), binding)
 }

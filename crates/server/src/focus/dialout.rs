@@ -105,7 +105,7 @@ impl Core {
             Some(t) => t,
             None => {
                 let targets =
-                    crate::pipeline::forward::Target::for_bindings(self.location.lookup(&key, now));
+                    self.binding_targets(self.location.lookup(&key, now));
                 targets
                     .into_iter()
                     .next()

@@ -612,9 +612,13 @@ impl Core {
         &self,
         j: JoinRequest,
         meeting: Result<Option<confab_store::Meeting>, confab_store::StoreError>,
+        host: Option<String>,
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
+        if let (Some(host), Ok(Some(_))) = (&host, &meeting) {
+            return self.join_elsewhere(j, host, now, out);
+        }
         let JoinRequest {
             shard: shard_idx,
             key,
@@ -652,6 +656,45 @@ impl Core {
         }
         self.unlock_and_run(shard, now, out);
         self.flush(sends, now, out);
+    }
+
+    /// The meeting is live on another front end of the pool: the INVITE goes there (a
+    /// pool Route entry; that front end admits the caller as this one asserted it).
+    fn join_elsewhere(&self, j: JoinRequest, host: &str, now: Instant, out: &mut Vec<Outgoing>) {
+        let mut shard = self.shards[j.shard].lock();
+        if shard.server.get(&j.key).is_none_or(|e| e.txn.is_final()) {
+            return;
+        }
+        match self.pool.as_ref().and_then(|p| p.alive_member(host)) {
+            Some(fe) => {
+                tracing::info!(meeting = %j.conf.key, front_end = host, "meeting hosted by another front end: joining there");
+                let target = crate::pipeline::Target {
+                    via_pool: true,
+                    ..crate::pipeline::Target::hop(fe)
+                };
+                self.proxy(
+                    &mut shard,
+                    j.shard,
+                    &j.key,
+                    j.req.clone(),
+                    &j.src,
+                    vec![target],
+                    None,
+                    now,
+                    out,
+                );
+            }
+            None => self.reply(
+                &mut shard,
+                &j.key,
+                &j.req,
+                503,
+                Some("The meeting's front end is unavailable"),
+                now,
+                out,
+            ),
+        }
+        self.unlock_and_run(shard, now, out);
     }
 
     /// Admission, then the leg and the 200 (or a refusal).
@@ -1002,6 +1045,11 @@ impl Core {
             if let Some(c) = st.confs.remove(conf_key) {
                 if c.key != dialin::ATTENDANT {
                     tracing::info!(meeting = %c.key, "meeting ended (nobody left)");
+                    if self.pool.is_some() {
+                        self.submit_internal(crate::effects::Effect::MeetingEnded {
+                            key: c.key.clone(),
+                        });
+                    }
                 }
                 for s in c.subs {
                     st.dialogs.remove(&(s.dialog.call_id, s.dialog.our_tag));

@@ -29,6 +29,9 @@ pub(crate) struct OwnRoutes {
     /// The flow a signed entry named, when the request did not come on it (the NATed party
     /// of the dialog is on the other side).
     pub flow: Option<Dest>,
+    /// Another front end of the pool forwarded the request (a valid pool entry), for the
+    /// contact at this flow when it named one (pool/).
+    pub pool: Option<Option<Dest>>,
 }
 
 /// Initial request, or one inside a dialog that confab record-routed.
@@ -141,6 +144,7 @@ impl Core {
                 let from_tag = msg.from_hdr().and_then(|f| f.tag()).unwrap_or("");
                 let to_tag = msg.to_hdr().and_then(|t| t.tag()).unwrap_or("");
                 match self.route_tokens.verify(user, call_id, [from_tag, to_tag]) {
+                    Ok(v) if v.pool => own.pool = Some(v.flow),
                     Ok(v) => {
                         own.signed = true;
                         if let Some(f) = v.flow {

@@ -61,6 +61,10 @@ pub(crate) struct Target {
     pub pstn: bool,
     /// The ways out tried after this one, in order.
     pub failover: Vec<Target>,
+    /// `dest` is another front end of the pool: the request gets a pool Route entry
+    /// (pool/), naming `pool_flow`, the contact's connection there, if any.
+    pub via_pool: bool,
+    pub pool_flow: Option<Dest>,
 }
 
 impl Target {
@@ -74,6 +78,8 @@ impl Target {
             edits: None,
             pstn: false,
             failover: vec![],
+            via_pool: false,
+            pool_flow: None,
         }
     }
 
@@ -109,9 +115,9 @@ impl Target {
 }
 
 impl Core {
-    /// The registered contacts of `aor` as proxy targets.
+    /// The registered contacts of `aor`, wherever in the pool, as proxy targets.
     pub(crate) fn targets_for(&self, aor: &str, now: Instant) -> Vec<Target> {
-        Target::for_bindings(self.location.lookup(aor, now))
+        self.binding_targets(self.location.lookup(aor, now))
     }
 
     /// The service for a request addressed to the server itself, if it is one.

@@ -74,7 +74,7 @@ impl Core {
                         _ => None,
                     };
                     let (targets, plan) =
-                        self.user_call(&u, Target::for_bindings(bindings), caller, now);
+                        self.user_call(&u, self.binding_targets(bindings), caller, now);
                     let nothing_later = plan
                         .as_ref()
                         .is_none_or(|p| p.delayed.is_empty() && p.unanswered.is_empty());
@@ -89,7 +89,7 @@ impl Core {
                     }
                     return Err(Verdict::reply(480, "Temporarily Unavailable"));
                 }
-                let targets = Target::for_bindings(bindings);
+                let targets = self.binding_targets(bindings);
                 if targets.is_empty() {
                     return Err(Verdict::reply(480, "No reachable contact"));
                 }

@@ -90,6 +90,9 @@ impl Core {
         out: &mut Vec<Outgoing>,
     ) -> Result<(Vec<Target>, Option<Box<crate::voice::CallPlan>>), Verdict> {
         let own = self.strip_own_routes(msg, src)?;
+        if let Some(pool) = own.pool {
+            return self.pool_forwarded(shard, key, msg, pool, src, now, out);
+        }
         let script_hop = self.request_scripts(msg, src)?;
         let req = self.classify(msg, own, src)?;
         if let Some(service) = self.own_service(msg, &req)? {
@@ -103,6 +106,52 @@ impl Core {
             // a server application chose the next hop (after sign-in and policy)
             return Ok((vec![Target::hop(dest)], None));
         }
+        match self.locate(msg, &req, &origin, now)? {
+            locate::Located::Proxy(targets) => Ok((targets, None)),
+            locate::Located::Call(targets, plan) => Ok((targets, plan)),
+            locate::Located::Service(service) => {
+                Err(self.serve(shard, key, msg, service, src, now, out))
+            }
+        }
+    }
+
+    /// A request another front end of the pool forwarded (pool/): it authenticated and
+    /// authorized it, and chose this front end because it holds the contact's flow (sent
+    /// on over it) or the service (a meeting it hosts). The sender's identity is taken as
+    /// that front end asserted it.
+    #[allow(clippy::too_many_arguments)]
+    fn pool_forwarded(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        msg: &mut Message,
+        flow: Option<crate::net::Dest>,
+        src: &Source,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(Vec<Target>, Option<Box<crate::voice::CallPlan>>), Verdict> {
+        self.check_proxy_headers(msg)?;
+        if let Some(flow) = flow {
+            return Ok((
+                vec![Target {
+                    flow: true,
+                    ..Target::hop(flow)
+                }],
+                None,
+            ));
+        }
+        let req = self.classify(msg, Default::default(), src)?;
+        // only a meeting this front end hosts is forwarded to it without a flow
+        if !matches!(req.dest, classify::Destination::Conference(_)) {
+            return Err(Verdict::reply(403, "Not a request one front end forwards to another"));
+        }
+        let origin = match &req.sender {
+            classify::Sender::Local { key } => authenticate::Origin::LocalUser(key.clone()),
+            classify::Sender::Foreign { domain, .. } => {
+                authenticate::Origin::Partner(domain.clone())
+            }
+            classify::Sender::Anonymous(why) => authenticate::Origin::Anonymous(why),
+        };
         match self.locate(msg, &req, &origin, now)? {
             locate::Located::Proxy(targets) => Ok((targets, None)),
             locate::Located::Call(targets, plan) => Ok((targets, plan)),

@@ -1,0 +1,223 @@
+//! The pool as administrators see it (docs/pool.md): `Get-CsPool` and `Get-CsComputer`
+//! (Lync's names: the pool of a site and its front-end computers, with confab's live
+//! state), `Get-CsUserPoolInfo` (where a user is served) and confab's own
+//! `Get-CsUserRegistration` (a user's registered endpoints: contact, transport, source,
+//! user agent, expiry, the front end holding it). All read the central store, so any
+//! shell sees the whole pool; nothing here changes anything.
+
+use super::*;
+use confab_store::pool::DEAD_AFTER_MS;
+use confab_store::FrontEnd;
+
+pub(super) fn cmdlets() -> Vec<FixedCmdlet> {
+    vec![
+        (
+            "Get-CsPool",
+            &["Identity"],
+            &[],
+            false,
+            false,
+            "Shows the pool of front ends of each site (Identity: the site, or Global), its computers and how many are up. One pool per site: front ends share the central store.",
+            get_pool,
+        ),
+        (
+            "Get-CsComputer",
+            &["Identity", "Pool"],
+            &[],
+            false,
+            false,
+            "Shows the front ends (Identity: each one's [pool] name): address, pool, State (Active, Unavailable: silent for 5 s, Stopped, Isolated: cut off from the store), last heartbeat, start, version and load (registrations, subscriptions, transactions, meetings).",
+            get_computer,
+        ),
+        (
+            "Get-CsUserPoolInfo",
+            &["Identity"],
+            &["Identity"],
+            true,
+            false,
+            "Shows where a user is served: PrimaryPoolFqdn (the pool of the user's site), and the front ends holding the user's registrations now.",
+            get_user_pool_info,
+        ),
+        (
+            "Get-CsUserRegistration",
+            &["Identity"],
+            &["Identity"],
+            true,
+            false,
+            "confab's: a user's registered endpoints, pool-wide: Contact, Transport, SourceAddress, UserAgent, Expires (UTC), FrontEnd, Instance.",
+            get_user_registration,
+        ),
+    ]
+}
+
+/// The pool a front end belongs to: its site's (`Global` without one).
+fn pool_of(fe: &FrontEnd) -> String {
+    fe.site.clone().unwrap_or_else(|| "Global".into())
+}
+
+fn state_of(fe: &FrontEnd, now: i64) -> &str {
+    match fe.state.as_str() {
+        "Active" if now - fe.heartbeat_at > DEAD_AFTER_MS => "Unavailable",
+        s => s,
+    }
+}
+
+fn front_ends(b: &Bound, s: &Session) -> Result<Vec<FrontEnd>, ExecError> {
+    s.store.front_ends().map_err(|e| store_err(b, e))
+}
+
+fn get_pool(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
+    let all = front_ends(b, s)?;
+    let now = now_ms();
+    let mut pools: Vec<String> = all.iter().map(pool_of).collect();
+    pools.sort();
+    pools.dedup();
+    if let Some(id) = text_arg(b, s, "Identity")? {
+        pools.retain(|p| p.eq_ignore_ascii_case(&id));
+        if pools.is_empty() {
+            return Err(failed(b, format!("no pool {id}: Get-CsPool lists them")));
+        }
+    }
+    Ok(pools
+        .into_iter()
+        .map(|p| {
+            let members: Vec<&FrontEnd> = all.iter().filter(|f| pool_of(f) == p).collect();
+            let up = members.iter().filter(|f| f.alive(now)).count();
+            Obj::record(
+                "Pool",
+                vec![
+                    ("Identity".into(), json!(p)),
+                    ("Site".into(), json!(p)),
+                    (
+                        "Services".into(),
+                        json!(["Registrar", "UserServer", "ConferencingServer", "WebServer"]),
+                    ),
+                    (
+                        "Computers".into(),
+                        json!(members.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
+                    ),
+                    ("ActiveComputers".into(), json!(up)),
+                ],
+            )
+        })
+        .collect())
+}
+
+fn get_computer(
+    b: &Bound,
+    s: &mut Session,
+    _input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    let mut all = front_ends(b, s)?;
+    let now = now_ms();
+    if let Some(id) = text_arg(b, s, "Identity")? {
+        all.retain(|f| f.name.eq_ignore_ascii_case(&id));
+        if all.is_empty() {
+            return Err(failed(b, format!("no front end {id}: Get-CsComputer lists them")));
+        }
+    }
+    if let Some(p) = text_arg(b, s, "Pool")? {
+        all.retain(|f| pool_of(f).eq_ignore_ascii_case(&p));
+    }
+    Ok(all
+        .iter()
+        .map(|f| {
+            let load: serde_json::Value = serde_json::from_str(&f.load).unwrap_or(json!({}));
+            let n = |k: &str| load.get(k).cloned().unwrap_or(json!(0));
+            Obj::record(
+                "Computer",
+                vec![
+                    ("Identity".into(), json!(f.name)),
+                    ("Pool".into(), json!(pool_of(f))),
+                    ("Fqdn".into(), json!(f.address)),
+                    ("State".into(), json!(state_of(f, now))),
+                    (
+                        "LastHeartbeat".into(),
+                        json!(crate::format_time(f.heartbeat_at)),
+                    ),
+                    ("Started".into(), json!(crate::format_time(f.started_at))),
+                    ("Version".into(), json!(f.version)),
+                    ("Registrations".into(), n("registrations")),
+                    ("Subscriptions".into(), n("subscriptions")),
+                    ("Transactions".into(), n("transactions")),
+                    ("Meetings".into(), n("meetings")),
+                ],
+            )
+        })
+        .collect())
+}
+
+fn get_user_pool_info(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    let all = front_ends(b, s)?;
+    let now = now_ms();
+    let mut out = vec![];
+    for u in super::forwarding::users(b, s, input)? {
+        let regs = s
+            .store
+            .registrations(Some(&u.address()), now)
+            .map_err(|e| store_err(b, e))?;
+        let mut serving: Vec<String> = regs.iter().map(|r| r.front_end.clone()).collect();
+        serving.sort();
+        serving.dedup();
+        // the pool of the front ends serving the user, else of the first front end known
+        let pool = serving
+            .first()
+            .and_then(|n| all.iter().find(|f| f.name == *n))
+            .or(all.first())
+            .map(pool_of)
+            .unwrap_or_else(|| "Global".into());
+        out.push(Obj::record(
+            "UserPoolInfo",
+            vec![
+                ("Identity".into(), json!(u.address())),
+                ("PrimaryPoolFqdn".into(), json!(pool)),
+                ("BackupPoolFqdn".into(), json!(null)),
+                ("RegisteredFrontEnds".into(), json!(serving)),
+            ],
+        ));
+    }
+    Ok(out)
+}
+
+fn get_user_registration(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    let now = now_ms();
+    let mut out = vec![];
+    for u in super::forwarding::users(b, s, input)? {
+        let regs = s
+            .store
+            .registrations(Some(&u.address()), now)
+            .map_err(|e| store_err(b, e))?;
+        for r in regs {
+            let (transport, source) = r.source.split_once(':').unwrap_or(("", &r.source));
+            out.push(Obj::record(
+                "UserRegistration",
+                vec![
+                    ("Identity".into(), json!(u.address())),
+                    ("Contact".into(), json!(r.contact)),
+                    ("Transport".into(), json!(transport.to_ascii_uppercase())),
+                    ("SourceAddress".into(), json!(source)),
+                    ("UserAgent".into(), json!(r.user_agent)),
+                    ("Expires".into(), json!(crate::format_time(r.expires_at))),
+                    ("FrontEnd".into(), json!(r.front_end)),
+                    ("Instance".into(), json!(r.instance)),
+                ],
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,203 @@
+//! A pool of front ends on one PostgreSQL store (docs/pool.md), through the real binary:
+//! front ends on 127.0.0.1, 127.0.0.2 and 127.0.0.3, users registered through different
+//! ones reaching each other, and a front end killed with `kill -9` mid-traffic. Runs when
+//! CONFAB_TEST_POSTGRES names a server (see common/pg.rs).
+
+mod common;
+use common::pg::*;
+use common::*;
+use confab_sip::{Message, Method};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// A front end named `name` on `ip`, with a pool address on its TCP listener.
+fn front_end(ip: &str, url: &str, name: &str) -> Serve {
+    Serve::start_with(ip, url, &format!("[pool]\nname = \"{name}\"\n"))
+}
+
+/// A user agent of `user` on a TCP connection to `fe`, registered (1 hour).
+fn signed_in(user: &str, fe: &Serve) -> Ua {
+    let mut ua = Ua::from_tcp(user, TcpStream::connect(fe.addr).unwrap(), fe.addr);
+    let r = ua.register(3600);
+    assert_eq!(r.status(), Some(200), "{user} registers at {}", fe.addr);
+    ua
+}
+
+/// Sends an authenticated out-of-dialog `method` from `from` to `to`'s address; `to`
+/// answers 200 to whatever requests it gets meanwhile, and the text of every MESSAGE it
+/// gets goes to `inbox`. Returns the final status `from` got, and whether `to` got this
+/// request.
+fn exchange(
+    from: &mut Ua,
+    to: &mut Ua,
+    method: Method,
+    body: &str,
+    inbox: &mut Vec<String>,
+) -> (u16, bool) {
+    from.new_call();
+    let aor = to.aor();
+    let mut m = from.request(method.clone(), &aor, &aor);
+    if !body.is_empty() {
+        m.set_body("text/plain", body.to_string());
+    }
+    let sent = from.challenge_and_resend(m);
+    let seq = sent.cseq().unwrap().seq;
+    let call_id = sent.call_id().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = false;
+    while Instant::now() < deadline {
+        if let Some(req) = to.recv_timeout(Duration::from_millis(20)) {
+            if req.method().is_some() && req.method() != Some(&Method::Ack) {
+                if req.method() == Some(&Method::Message) {
+                    inbox.push(body_of(&req));
+                }
+                got |= req.call_id().map(|c| c.as_str()) == Some(call_id.as_str());
+                to.reply(&req, 200, "t");
+            }
+        }
+        if let Some(r) = from.recv_timeout(Duration::from_millis(20)) {
+            if r.status().is_some_and(|s| s >= 200)
+                && r.cseq().is_some_and(|c| c.seq == seq && c.method == method)
+            {
+                return (r.status().unwrap(), got);
+            }
+        }
+    }
+    panic!("no final answer to {method} from {} to {}", from.user, to.user);
+}
+
+/// Waits until `to` is reachable from `from` (an OPTIONS through `from`'s front end
+/// reaches `to`): the other front ends have read the shared location.
+fn until_reachable(from: &mut Ua, to: &mut Ua, inbox: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, got) = exchange(from, to, Method::Options, "", inbox);
+        if got && status == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never reachable from {}: last {status}",
+            to.user,
+            from.user
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A MESSAGE's text as received.
+fn body_of(m: &Message) -> String {
+    String::from_utf8_lossy(&m.body).to_string()
+}
+
+#[test]
+fn users_of_two_front_ends_reach_each_other() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url.as_str();
+    run(url, &["user", "seed", "--domain", DOMAIN, "--count", "4", "--init"]);
+    run(url, ADD_ROOT);
+    let a = front_end("127.0.0.1", url, "fe-a");
+    let b = front_end("127.0.0.2", url, "fe-b");
+    let mut alice = signed_in("user0001", &a);
+    let mut bob = signed_in("user0002", &b);
+    let mut inbox = vec![];
+    until_reachable(&mut bob, &mut alice, &mut inbox);
+    until_reachable(&mut alice, &mut bob, &mut inbox);
+
+    // MESSAGEs both ways, each delivered over the recipient's own connection
+    let mut m = |from: &mut Ua, to: &mut Ua, text: &str| exchange(from, to, Method::Message, text, &mut inbox);
+    assert_eq!(m(&mut bob, &mut alice, "b to a"), (200, true));
+    assert_eq!(m(&mut alice, &mut bob, "a to b"), (200, true));
+    // calls both ways, with BYE through the dialog's route set
+    call(&mut alice, &mut bob, Some("TCP"));
+    call(&mut bob, &mut alice, Some("TCP"));
+
+    // a message for a user registered nowhere is kept (202); carol registers through the
+    // other front end and gets it there, once
+    let mut carol_probe = Ua::udp_on("127.0.0.1", "user0003", a.addr);
+    let (status, _) = m(&mut bob, &mut carol_probe, "kept for carol");
+    assert_eq!(status, 202);
+    let mut carol = signed_in("user0003", &a);
+    let m = carol.expect_within("the stored message", Duration::from_secs(10), |m| {
+        m.method() == Some(&Method::Message)
+    });
+    assert_eq!(body_of(&m), "kept for carol");
+    carol.reply(&m, 200, "c");
+    carol.expect_silence(Duration::from_millis(1500));
+
+    // the pool as administrators see it
+    let pool = run(url, &["shell", "-c", "Get-CsPool"]);
+    assert!(pool.contains("fe-a") && pool.contains("fe-b"), "{pool}");
+    let computers = run(url, &["shell", "-c", "Get-CsComputer"]);
+    assert!(computers.contains("127.0.0.2"), "{computers}");
+}
+
+#[test]
+fn a_killed_front_end_costs_its_users_one_registration() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url.as_str();
+    run(url, &["user", "seed", "--domain", DOMAIN, "--count", "4", "--init"]);
+    run(url, ADD_ROOT);
+    let mut a = front_end("127.0.0.1", url, "fe-a");
+    let b = front_end("127.0.0.2", url, "fe-b");
+    let c = front_end("127.0.0.3", url, "fe-c");
+    let mut alice = signed_in("user0001", &a);
+    let mut bob = signed_in("user0002", &b);
+    let mut inbox = vec![];
+    until_reachable(&mut bob, &mut alice, &mut inbox);
+
+    // traffic from bob to alice; a dies in the middle of it, and bob goes on for as long
+    // as the others take to notice (heartbeats) and some more
+    let mut acknowledged = vec![];
+    let mut killed_at = None;
+    for i in 0.. {
+        if i == 8 {
+            a.kill();
+            killed_at = Some(Instant::now());
+        }
+        if killed_at.is_some_and(|t| t.elapsed() > Duration::from_secs(9)) {
+            break;
+        }
+        let text = format!("message {i}");
+        let (status, _) = exchange(&mut bob, &mut alice, Method::Message, &text, &mut inbox);
+        if status == 200 || status == 202 {
+            acknowledged.push(text);
+        }
+        if killed_at.is_some() {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    assert!(inbox.len() >= 8, "delivered before the kill: {inbox:?}");
+    assert!(
+        acknowledged.len() > inbox.len(),
+        "some messages were kept for alice while she was away: {acknowledged:?}"
+    );
+    // alice's client finds its connection gone and registers through another front end
+    let mut alice = signed_in("user0001", &c);
+    until_reachable(&mut bob, &mut alice, &mut inbox);
+    assert_eq!(
+        exchange(&mut bob, &mut alice, Method::Message, "after", &mut inbox),
+        (200, true)
+    );
+    let mut delivered: std::collections::HashSet<String> = inbox.into_iter().collect();
+    // what was acknowledged while she was away (202, kept) reaches her now
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while acknowledged.iter().any(|t| !delivered.contains(t)) {
+        assert!(
+            Instant::now() < deadline,
+            "acknowledged but never delivered: {:?}",
+            acknowledged
+                .iter()
+                .filter(|t| !delivered.contains(*t))
+                .collect::<Vec<_>>()
+        );
+        if let Some(m) = alice.recv_timeout(Duration::from_millis(200)) {
+            if m.method() == Some(&Method::Message) {
+                delivered.insert(body_of(&m));
+                alice.reply(&m, 200, "a");
+            }
+        }
+    }
+    let computers = run(url, &["shell", "-c", "Get-CsComputer -Identity fe-a"]);
+    assert!(computers.contains("Unavailable"), "{computers}");
+}

@@ -1,0 +1,318 @@
+//! The pool's background work: writing this front end's binding changes (batched: one
+//! transaction takes whatever waits), following the others' changes, the heartbeat and
+//! membership, offline messages stored elsewhere, and pruning old rows. Store calls run on
+//! blocking threads; what they cause is sent like the timer tick's output.
+
+use super::{address_text, parse_address, Member, Pool, Shared};
+use crate::core::{Core, Job};
+use crate::transport::Transports;
+use confab_store::pool::{DEAD_AFTER_MS, KEEP_REMOVED_MS};
+use confab_store::{FrontEnd, SharedPublication, Store};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Rows read per poll (a front end far behind catches up over a few polls).
+const POLL_ROWS: usize = 10_000;
+/// Binding changes written per transaction at most.
+const WRITE_BATCH: usize = 2_048;
+
+/// The front end's record for the store at `now_ms`.
+fn record(core: &Core, pool: &Pool, state: &str, now_ms: i64) -> FrontEnd {
+    let load = serde_json::json!({
+        "registrations": core.location.count_own_bindings(),
+        "subscriptions": core.presence.subscription_count(),
+        "transactions": core.transactions(),
+        "meetings": core.focus.meetings(),
+    });
+    FrontEnd {
+        name: pool.name.to_string(),
+        address: pool.address.as_ref().map(address_text).unwrap_or_default(),
+        site: core.cfg.site.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: pool.started_ms,
+        heartbeat_at: now_ms,
+        state: state.to_string(),
+        load: load.to_string(),
+    }
+}
+
+/// Joins the pool at start, before serving: the connections this front end held before a
+/// restart are gone (their bindings removed), then the whole shared location is read —
+/// the others' bindings as remote ones, this front end's own that survive (reached at
+/// their address) as its own.
+pub fn join(core: &Core, store: &Store) -> Result<usize, confab_store::StoreError> {
+    let Some(pool) = &core.pool else {
+        return Ok(0);
+    };
+    let dropped = store.drop_flows_of(&pool.name)?;
+    // meetings it hosted ended with it
+    store.release_meetings(None, &pool.name)?;
+    if dropped > 0 {
+        tracing::info!("{dropped} registrations over connections closed by the restart removed");
+    }
+    let seq = store.registrations_seq()?;
+    let (now, now_ms) = (Instant::now(), crate::clock::real_unix_ms());
+    let rows = store.registrations(None, now_ms)?;
+    for r in &rows {
+        core.apply_shared(r, r.front_end == *pool.name, now, now_ms);
+    }
+    pool.applied.store(seq, Ordering::Relaxed);
+    let (pubs, pub_seq) = store.publications(now_ms)?;
+    for p in &pubs {
+        apply_publication(core, p, p.front_end == *pool.name, now, now_ms);
+    }
+    pool.applied_pubs.store(pub_seq, Ordering::Relaxed);
+    let newest = store.messages_since(0)?.iter().map(|m| m.1).max().unwrap_or(0);
+    pool.messages_seen.store(newest, Ordering::Relaxed);
+    store.heartbeat(&record(core, pool, "Active", now_ms))?;
+    refresh_members(core, pool, &store.front_ends()?, now_ms);
+    Ok(rows.len())
+}
+
+/// A shared publication applied here; whether the presentity's documents changed.
+fn apply_publication(
+    core: &Core,
+    p: &SharedPublication,
+    own: bool,
+    now: Instant,
+    now_ms: i64,
+) -> bool {
+    let until = (!p.removed() && p.expires_at > now_ms)
+        .then(|| core.wall.instant_of_unix_ms(p.expires_at, now));
+    core.presence.apply_shared(p, own, until)
+}
+
+/// A clean stop: recorded as `Stopped`, so the others stop sending here at once; the
+/// bindings over this front end's connections are removed (the connections close).
+pub fn leave(core: &Core) -> Result<(), confab_store::StoreError> {
+    let (Some(pool), Some(store)) = (&core.pool, &core.store) else {
+        return Ok(());
+    };
+    store.heartbeat(&record(core, pool, "Stopped", crate::clock::real_unix_ms()))?;
+    store.drop_flows_of(&pool.name)?;
+    store.release_meetings(None, &pool.name)?;
+    Ok(())
+}
+
+/// Takes the list of front ends: who is alive, and (for a front end that died) its
+/// connections' bindings removed here. Returns the AoRs left with no binding.
+fn refresh_members(core: &Core, pool: &Pool, all: &[FrontEnd], now_ms: i64) -> Vec<String> {
+    let mut died = vec![];
+    {
+        let mut members = pool.members.write();
+        let mut seen = std::collections::HashSet::new();
+        for fe in all.iter().filter(|f| *f.name != *pool.name) {
+            seen.insert(fe.name.as_str());
+            let Some(dest) = parse_address(&fe.address) else {
+                continue;
+            };
+            let alive = fe.alive(now_ms);
+            let was = members.get(fe.name.as_str()).map(|m| m.alive);
+            if was == Some(true) && !alive {
+                tracing::warn!(front_end = %fe.name, "front end of the pool stopped or silent: its connections' users must register again");
+                died.push(fe.name.clone());
+            } else if was != Some(true) && alive {
+                tracing::info!(front_end = %fe.name, address = %fe.address, "front end of the pool is up");
+            }
+            members.insert(fe.name.as_str().into(), Member { dest, alive });
+        }
+        members.retain(|name, _| seen.contains(&**name));
+    }
+    core.defence.set_pool_peers(pool.member_ips());
+    if died.is_empty() {
+        return vec![];
+    }
+    let mut touched = core.location.remove_where(|b| {
+        b.flow.is_some() && b.owner.as_deref().is_some_and(|o| died.iter().any(|d| d == o))
+    });
+    touched.extend(core.presence.drop_owned_by(&died));
+    touched.sort();
+    touched.dedup();
+    touched
+}
+
+/// Runs the pool's background work until the process ends.
+pub async fn run(
+    core: Arc<Core>,
+    t: Arc<Transports>,
+    store: Arc<Store>,
+    mut writes: tokio::sync::mpsc::Receiver<Shared>,
+    poll_every: Duration,
+) {
+    let Some(pool_name) = core.pool.as_ref().map(|p| p.name.clone()) else {
+        return;
+    };
+    let mut poll = tokio::time::interval(poll_every);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut beat = tokio::time::interval(Duration::from_secs(1));
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_ok = Instant::now();
+    let mut last_poll_ok = Instant::now();
+    let mut beats = 0u64;
+    let mut out = vec![];
+    loop {
+        tokio::select! {
+            first = writes.recv() => {
+                let Some(first) = first else { return };
+                let mut batch = vec![first];
+                while batch.len() < WRITE_BATCH {
+                    match writes.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
+                let s = store.clone();
+                let write = move || {
+                    let (mut regs, mut pubs) = (vec![], vec![]);
+                    for c in batch {
+                        match c {
+                            Shared::Binding(r) => regs.push(r),
+                            Shared::Publication(p) => pubs.push(p),
+                        }
+                    }
+                    s.write_registrations(&regs)?;
+                    s.write_publications(&pubs)
+                };
+                match tokio::task::spawn_blocking(write).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("shared location: writing binding changes: {e}"),
+                    Err(_) => tracing::error!("internal error while writing binding changes"),
+                }
+            }
+            _ = poll.tick() => {
+                let (c, s) = (core.clone(), store.clone());
+                // far behind (the rows it missed may be pruned): read everything again
+                let resync = last_poll_ok.elapsed() > Duration::from_millis(KEEP_REMOVED_MS as u64 / 2);
+                let done = tokio::task::spawn_blocking(move || follow(&c, &s, resync)).await;
+                match done {
+                    Ok(Ok((jobs, offline))) => {
+                        last_poll_ok = Instant::now();
+                        let now = Instant::now();
+                        core.run_jobs(jobs, now, &mut out);
+                        for aor in offline {
+                            core.deliver_offline(&aor, now);
+                        }
+                        t.dispatch(&mut out).await;
+                    }
+                    Ok(Err(e)) => tracing::warn!("shared location: reading changes: {e}"),
+                    Err(_) => tracing::error!("internal error while reading the shared location"),
+                }
+            }
+            _ = beat.tick() => {
+                beats += 1;
+                let (c, s) = (core.clone(), store.clone());
+                let prune = beats.is_multiple_of(30);
+                let done = tokio::task::spawn_blocking(move || {
+                    let pool = c.pool.as_ref().expect("pool");
+                    let now_ms = crate::clock::real_unix_ms();
+                    let state = if pool.is_isolated() { "Isolated" } else { "Active" };
+                    s.heartbeat(&record(&c, pool, state, now_ms))?;
+                    let all = s.front_ends()?;
+                    if prune {
+                        s.prune_registrations()?;
+                    }
+                    Ok::<_, confab_store::StoreError>(refresh_members(&c, pool, &all, now_ms))
+                })
+                .await;
+                let pool = core.pool.as_ref().expect("pool");
+                match done {
+                    Ok(Ok(emptied)) => {
+                        last_ok = Instant::now();
+                        if pool.isolated.swap(false, Ordering::Relaxed) {
+                            tracing::warn!(front_end = %pool_name, "the store answers again: taking new work");
+                        }
+                        let jobs = emptied.into_iter().map(Job::NotifyWatchers).collect();
+                        core.run_jobs(jobs, Instant::now(), &mut out);
+                        t.dispatch(&mut out).await;
+                    }
+                    Ok(Err(e)) => tracing::warn!("pool heartbeat: {e}"),
+                    Err(_) => tracing::error!("internal error in the pool heartbeat"),
+                }
+                // cut off for as long as the others take to call it dead: stop taking work
+                if last_ok.elapsed() > Duration::from_millis(DEAD_AFTER_MS as u64)
+                    && !pool.isolated.swap(true, Ordering::Relaxed)
+                {
+                    tracing::error!(front_end = %pool_name, "cannot reach the store: refusing new work (503) until it answers");
+                }
+            }
+        }
+    }
+}
+
+/// Reads the others' binding and publication changes since the last poll and applies
+/// them; returns the presence jobs they cause and the users with offline messages stored
+/// elsewhere.
+fn follow(
+    core: &Core,
+    store: &Store,
+    resync: bool,
+) -> Result<(Vec<Job>, Vec<String>), confab_store::StoreError> {
+    let pool = core.pool.as_ref().expect("pool");
+    let mut jobs = vec![];
+    let (now, now_ms) = (Instant::now(), crate::clock::real_unix_ms());
+    if resync {
+        tracing::warn!("shared location: reading it again whole (fell behind)");
+        let seq = store.registrations_seq()?;
+        let rows = store.registrations(None, now_ms)?;
+        let gone = core.location.remove_where(|b| b.owner.is_some());
+        for r in rows.iter().filter(|r| r.front_end != *pool.name) {
+            core.apply_shared(r, false, now, now_ms);
+        }
+        jobs.extend(gone.into_iter().map(Job::NotifyWatchers));
+        pool.applied.store(seq, Ordering::Relaxed);
+        let (pubs, pub_seq) = store.publications(now_ms)?;
+        for p in pubs.iter().filter(|p| p.front_end != *pool.name) {
+            if apply_publication(core, p, false, now, now_ms) {
+                jobs.push(Job::NotifyWatchers(p.presentity.clone()));
+            }
+        }
+        pool.applied_pubs.store(pub_seq, Ordering::Relaxed);
+    } else {
+        loop {
+            let from = pool.applied.load(Ordering::Relaxed);
+            let rows = store.registrations_since(from, POLL_ROWS)?;
+            let Some(last) = rows.last().map(|r| r.seq) else {
+                break;
+            };
+            for r in rows.iter().filter(|r| r.front_end != *pool.name) {
+                if core.apply_shared(r, false, now, now_ms) {
+                    jobs.push(Job::NotifyWatchers(r.aor.clone()));
+                }
+            }
+            pool.applied.store(last, Ordering::Relaxed);
+            if rows.len() < POLL_ROWS {
+                break;
+            }
+        }
+        loop {
+            let from = pool.applied_pubs.load(Ordering::Relaxed);
+            let rows = store.publications_since(from, POLL_ROWS)?;
+            let Some(last) = rows.last().map(|r| r.seq) else {
+                break;
+            };
+            for p in rows.iter().filter(|p| p.front_end != *pool.name) {
+                if apply_publication(core, p, false, now, now_ms) {
+                    jobs.push(Job::NotifyWatchers(p.presentity.clone()));
+                }
+            }
+            pool.applied_pubs.store(last, Ordering::Relaxed);
+            if rows.len() < POLL_ROWS {
+                break;
+            }
+        }
+    }
+    // messages another front end stored: one of the front ends delivers (a claim)
+    let seen = pool.messages_seen.load(Ordering::Relaxed);
+    let mut offline = vec![];
+    let stored = store.messages_since(seen)?;
+    if let Some(newest) = stored.iter().map(|m| m.1).max() {
+        pool.messages_seen.store(newest, Ordering::Relaxed);
+        let mut pending = core.offline_pending.lock();
+        for (aor, _) in stored {
+            pending.insert(aor.clone());
+            offline.push(aor);
+        }
+    }
+    Ok((jobs, offline))
+}
