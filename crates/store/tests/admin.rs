@@ -749,7 +749,7 @@ fn transaction_commits_change_and_audit_together_on(db: &TestDb) {
 
 #[test]
 fn migration_from_schema_4_keeps_users() {
-    assert_eq!(SCHEMA_VERSION, 11);
+    assert_eq!(SCHEMA_VERSION, 12);
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
@@ -769,7 +769,10 @@ fn migration_from_schema_4_keeps_users() {
     {
         let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
         conn.execute_batch(
-            "DROP TABLE user_sessions; ALTER TABLE users DROP COLUMN hosted_voicemail; ALTER TABLE users DROP COLUMN call_forwarding;
+            "DROP TABLE front_ends; DROP TABLE registrations; DROP TABLE publications;
+             DROP TABLE meeting_hosts; ALTER TABLE offline_messages DROP COLUMN claimed_by;
+             ALTER TABLE offline_messages DROP COLUMN claimed_until;
+             DROP TABLE user_sessions; ALTER TABLE users DROP COLUMN hosted_voicemail; ALTER TABLE users DROP COLUMN call_forwarding;
              ALTER TABLE users DROP COLUMN enterprise_voice_enabled;
              DROP TABLE client_pins; DROP INDEX users_line_uri; ALTER TABLE users DROP COLUMN line_uri;
              DROP TABLE meetings; DELETE FROM meta WHERE key = 'meetings_version';

@@ -27,7 +27,7 @@ const SHA256_ALICE: &str = "ad681484adb266c0aae2d2283e74f96e032f99b2642896690c96
 
 #[test]
 fn version_1_database_is_upgraded_keeping_users() {
-    assert_eq!(SCHEMA_VERSION, 10);
+    assert_eq!(SCHEMA_VERSION, 12);
     let dir = tempfile::tempdir().unwrap();
     {
         let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
@@ -178,6 +178,8 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
             "config_documents",
             "contacts",
             "contacts_owner_id",
+            "front_ends",
+            "meeting_hosts",
             "meetings",
             "meetings_expires_at",
             "meetings_one_assigned",
@@ -185,9 +187,15 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
             "meta",
             "offline_messages",
             "offline_messages_recipient",
+            "publications",
+            "publications_seq",
+            "registrations",
+            "registrations_seq",
             "server_secrets",
             "state_snapshot",
             "state_snapshot_kind",
+            "user_sessions",
+            "user_sessions_user",
             "users",
             "users_delete_offline_messages",
             "users_domain",

@@ -73,12 +73,17 @@ fn open_creates_file_and_schema() {
             "client_pins",
             "config_documents",
             "contacts",
+            "front_ends",
+            "meeting_hosts",
             "meetings",
             "meta",
             "offline_messages",
+            "publications",
+            "registrations",
             "server_secrets",
             "sqlite_sequence",
             "state_snapshot",
+            "user_sessions",
             "users"
         ]
     );
