@@ -5,8 +5,9 @@
 
 mod common;
 use common::pg::*;
+use common::presence::{notify, pidf, publish, subscribe};
 use common::*;
-use confab_sip::{Message, Method};
+use confab_sip::{HeaderName, Message, Method};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,56 @@ fn until_reachable(from: &mut Ua, to: &mut Ua, inbox: &mut Vec<String>) {
     }
 }
 
+/// Waits for a NOTIFY to `watcher` whose body contains `marker` (answering each 200).
+fn notified(watcher: &mut Ua, marker: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = notify(watcher);
+        let text = String::from_utf8_lossy(&n.body).to_string();
+        if text.contains(marker) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "no NOTIFY with {marker}; last {text}");
+    }
+}
+
+/// `ua` (registered over TCP to front end `fe`) joins the meeting at `uri` through it, as
+/// a client would: INVITE with an offer (digest), 200, ACK along the route set. Returns
+/// the 200.
+fn join_meeting(ua: &mut Ua, uri: &str) -> Message {
+    ua.new_call();
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut inv = ua.request(Method::Invite, uri, uri);
+    inv.set_body(
+        "application/sdp",
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+            rtp.local_addr().unwrap().port()
+        ),
+    );
+    let sent = ua.challenge_and_resend(inv);
+    let ok = ua.expect_response(&Method::Invite, sent.cseq().unwrap().seq, 200..=699);
+    assert_eq!(ok.status(), Some(200), "joining {uri}: {}", first_line(&ok));
+    let mut routes: Vec<String> = ok
+        .headers
+        .get_all(&HeaderName::RecordRoute)
+        .map(|v| v.to_string())
+        .collect();
+    routes.reverse();
+    let focus = uri_of(ok.header(&HeaderName::Contact).unwrap());
+    let ack = ua.in_dialog(
+        Method::Ack,
+        &focus,
+        &routes,
+        sent.header(&HeaderName::From).unwrap(),
+        ok.header(&HeaderName::To).unwrap(),
+        sent.call_id().unwrap(),
+        sent.cseq().unwrap().seq,
+    );
+    ua.send(&ack);
+    ok
+}
+
 /// A MESSAGE's text as received.
 fn body_of(m: &Message) -> String {
     String::from_utf8_lossy(&m.body).to_string()
@@ -124,6 +175,39 @@ fn users_of_two_front_ends_reach_each_other() {
     assert_eq!(body_of(&m), "kept for carol");
     carol.reply(&m, 200, "c");
     carol.expect_silence(Duration::from_millis(1500));
+
+    // presence: bob publishes through b, alice watches through a (alice is in bob's
+    // workgroup, so she sees his note)
+    run(
+        url,
+        &["contact", "add", &format!("user0002@{DOMAIN}"), &format!("user0001@{DOMAIN}"), "Workgroup"],
+    );
+    let (_ok, _first) = subscribe(&mut alice, "user0002", "presence", 600);
+    let r = publish(&mut bob, Some(&pidf("user0002", "published-at-b")), 600, None);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let seen = notified(&mut alice, "published-at-b");
+    assert!(seen.contains("open"), "{seen}");
+
+    // one meeting, joined through both front ends: the first join makes a its host, the
+    // second reaches it through b
+    let created = run(
+        url,
+        &["meeting", "create", "--organizer", "user0001", "--access", "Everyone", "--json"],
+    );
+    let meeting = first_json(&created).unwrap_or_else(|| panic!("{created}"));
+    let uri = meeting["uri"].as_str().unwrap().to_string();
+    let at_a = join_meeting(&mut alice, &uri);
+    let host = uri_of(at_a.header(&HeaderName::Contact).unwrap());
+    assert!(host.contains("127.0.0.1"), "a hosts the meeting: {host}");
+    let at_b = join_meeting(&mut bob, &uri);
+    let focus = uri_of(at_b.header(&HeaderName::Contact).unwrap());
+    assert_eq!(focus, host, "bob reached the same focus through b");
+    // a's heartbeat (each second) reports the meeting it hosts
+    let computers = eventually(
+        || run(url, &["shell", "-c", "Get-CsComputer -Identity fe-a | fl Meetings"]),
+        |o| o.contains("Meetings : 1"),
+    );
+    assert!(computers.contains("Meetings : 1"), "{computers}");
 
     // the pool as administrators see it
     let pool = run(url, &["shell", "-c", "Get-CsPool"]);

@@ -383,6 +383,9 @@ impl Core {
                 match result {
                     Ok(id) => {
                         tracing::info!(to = %aor, id, "stored message for offline user");
+                        if let Some(pool) = &self.pool {
+                            pool.own_messages.lock().insert(id);
+                        }
                         let r = Some("Accepted (stored for delivery)");
                         self.reply(&mut shard, &key, &req, 202, r, now, out);
                     }

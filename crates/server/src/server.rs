@@ -96,9 +96,9 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
         tracing::warn!("could not restore the saved state: {e}");
     }
     if let Some(pool) = &core.pool {
-        let n = crate::pool::sync::join(&core, &store).context("joining the pool (the shared location in the store)")?;
+        let (n, p) = crate::pool::sync::join(&core, &store).context("joining the pool (the shared location in the store)")?;
         let others = pool.members.read().values().filter(|m| m.alive).count();
-        tracing::info!(front_end = %pool.name, "pool: {n} registrations in the shared location, {others} other front ends up");
+        tracing::info!(front_end = %pool.name, "pool: {n} registrations and {p} publications in the shared location, {others} other front ends up");
     }
     if core.cfg.meetings.enabled {
         let m = &core.cfg.meetings;

@@ -224,7 +224,12 @@ impl Core {
             .filter_map(|s| serde_json::from_str(s).ok())
             .collect();
         let (p, s) = self.presence.import(&clock, pubs, subs, || self.next_id());
-        if n + p + s > 0 {
+        if self.pool.is_some() {
+            if s > 0 {
+                // registrations and publications came from the pool's shared copies
+                tracing::info!("restored {s} subscriptions");
+            }
+        } else if n + p + s > 0 {
             tracing::info!("restored {n} registrations, {p} publications, {s} subscriptions");
         }
         Ok(())

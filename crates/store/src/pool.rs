@@ -551,13 +551,21 @@ impl Store {
         })
     }
 
-    /// Recipients of messages stored after message `id`, with the newest id: how a front
-    /// end learns of messages another one stored.
+    /// The newest offline message's id (0: none).
+    pub fn newest_message_id(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.query_one("SELECT COALESCE(MAX(id), 0) FROM offline_messages", &[])?
+                .get(0)
+        })
+    }
+
+    /// Messages stored after message `id` (recipient, id), oldest first, at most 1000: how
+    /// a front end learns of messages another one stored.
     pub fn messages_since(&self, id: i64) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = self.read(|c| {
             c.query(
-                "SELECT recipient_key, MAX(id) FROM offline_messages WHERE id > ?1
-                 GROUP BY recipient_key ORDER BY recipient_key",
+                "SELECT recipient_key, id FROM offline_messages WHERE id > ?1 ORDER BY id
+                 LIMIT 1000",
                 vals![id],
             )
         })?;

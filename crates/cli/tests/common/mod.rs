@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod gateway;
 pub mod pg;
+pub mod presence;
 
 use bytes::Bytes;
 use confab_sip::digest::{authorization, Challenge};

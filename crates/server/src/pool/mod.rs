@@ -71,6 +71,9 @@ pub struct Pool {
     pub(crate) applied_pubs: AtomicI64,
     /// The newest offline message id seen.
     pub(crate) messages_seen: AtomicI64,
+    /// Offline messages this front end stored, not yet seen in the store's list (bounded
+    /// by the messages stored between two polls).
+    pub(crate) own_messages: parking_lot::Mutex<std::collections::HashSet<i64>>,
 }
 
 /// Where a pool address (`tcp:IP:PORT`) is reached.
@@ -107,6 +110,7 @@ impl Pool {
             applied: AtomicI64::new(0),
             applied_pubs: AtomicI64::new(0),
             messages_seen: AtomicI64::new(0),
+            own_messages: Default::default(),
         }
     }
 

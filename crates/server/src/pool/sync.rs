@@ -41,9 +41,9 @@ fn record(core: &Core, pool: &Pool, state: &str, now_ms: i64) -> FrontEnd {
 /// restart are gone (their bindings removed), then the whole shared location is read —
 /// the others' bindings as remote ones, this front end's own that survive (reached at
 /// their address) as its own.
-pub fn join(core: &Core, store: &Store) -> Result<usize, confab_store::StoreError> {
+pub fn join(core: &Core, store: &Store) -> Result<(usize, usize), confab_store::StoreError> {
     let Some(pool) = &core.pool else {
-        return Ok(0);
+        return Ok((0, 0));
     };
     let dropped = store.drop_flows_of(&pool.name)?;
     // meetings it hosted ended with it
@@ -63,11 +63,11 @@ pub fn join(core: &Core, store: &Store) -> Result<usize, confab_store::StoreErro
         apply_publication(core, p, p.front_end == *pool.name, now, now_ms);
     }
     pool.applied_pubs.store(pub_seq, Ordering::Relaxed);
-    let newest = store.messages_since(0)?.iter().map(|m| m.1).max().unwrap_or(0);
+    let newest = store.newest_message_id()?;
     pool.messages_seen.store(newest, Ordering::Relaxed);
     store.heartbeat(&record(core, pool, "Active", now_ms))?;
     refresh_members(core, pool, &store.front_ends()?, now_ms);
-    Ok(rows.len())
+    Ok((rows.len(), pubs.len()))
 }
 
 /// A shared publication applied here; whether the presentity's documents changed.
@@ -308,8 +308,13 @@ fn follow(
     let stored = store.messages_since(seen)?;
     if let Some(newest) = stored.iter().map(|m| m.1).max() {
         pool.messages_seen.store(newest, Ordering::Relaxed);
+        let mut own = pool.own_messages.lock();
         let mut pending = core.offline_pending.lock();
-        for (aor, _) in stored {
+        for (aor, id) in stored {
+            // stored here: this front end already knows (and may be delivering it)
+            if own.remove(&id) {
+                continue;
+            }
             pending.insert(aor.clone());
             offline.push(aor);
         }
