@@ -176,6 +176,22 @@ fn users_of_two_front_ends_reach_each_other() {
     carol.reply(&m, 200, "c");
     carol.expect_silence(Duration::from_millis(1500));
 
+    // a client cannot pose as a front end: a made-up pool Route entry (one that would
+    // send the request straight over someone's connection) is refused
+    for user in ["cp-00000000000000000000-t127.0.0.1_5555", "cp-0123456789abcdef0123"] {
+        bob.new_call();
+        let target = alice.aor();
+        let mut m = bob.request(Method::Message, &target, &target);
+        m.headers.push_front(
+            HeaderName::Route,
+            format!("<sip:{user}@{};transport=tcp;lr>", host_port(&b.addr)),
+        );
+        m.set_body("text/plain", "forged");
+        bob.send(&m);
+        let r = bob.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699);
+        assert_eq!(r.status(), Some(403), "{user}: {}", first_line(&r));
+    }
+
     // presence: bob publishes through b, alice watches through a (alice is in bob's
     // workgroup, so she sees his note)
     run(
@@ -284,4 +300,59 @@ fn a_killed_front_end_costs_its_users_one_registration() {
     }
     let computers = run(url, &["shell", "-c", "Get-CsComputer -Identity fe-a"]);
     assert!(computers.contains("Unavailable"), "{computers}");
+}
+
+/// The benchmark's sipp scenarios at a low rate, split across two front ends: users
+/// register through one, and their messages and calls come through the other; then the
+/// other way round; over UDP and TCP. Every flow must succeed.
+#[test]
+fn the_sipp_benchmark_split_across_two_front_ends() {
+    use common::sipp::*;
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url.as_str();
+    let count = USERS.to_string();
+    run(url, &["user", "seed", "--domain", DOMAIN, "--count", &count, "--init"]);
+    let fe = |ip: &str, name: &str| {
+        let http = free_port(ip);
+        let s = Serve::start_with(
+            ip,
+            url,
+            &format!("[pool]\nname = \"{name}\"\n[http]\nlisten = \"{ip}:{http}\"\n{SIPP_CONFIG}"),
+        );
+        (s, format!("{ip}:{http}"))
+    };
+    let (a, a_http) = fe("127.0.0.1", "fe-a");
+    let (b, b_http) = fe("127.0.0.2", "fe-b");
+    // the pool-wide binding count one front end knows
+    let known = |http: &str| {
+        let text = ureq::get(&format!("http://{http}/metrics"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        metric(&text, "confab_pool_bindings")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(dir.path());
+    for transport in ["u1", "t1"] {
+        for (uas_xml, uac_xml) in [("uas_message", "uac_message"), ("uas_call", "uac_call")] {
+            for (through, other, other_http) in [(&a, &b, &b_http), (&b, &a, &a_http)] {
+                let (_uas, port) = start_uas(through.addr, dir.path(), transport, uas_xml);
+                run_uac(through.addr, dir.path(), transport, "reg_auth", "users.csv", port);
+                wait_until(
+                    "the other front end to read the registrations",
+                    Duration::from_secs(10),
+                    || known(other_http) >= USERS as f64,
+                );
+                run_uac(other.addr, dir.path(), transport, uac_xml, "pairs.csv", port);
+                // Contact: * through the other front end removes them pool-wide
+                run_uac(other.addr, dir.path(), transport, "unreg_all", "users.csv", port);
+                wait_until(
+                    "the registrations to be gone everywhere",
+                    Duration::from_secs(10),
+                    || known(&a_http) == 0.0 && known(&b_http) == 0.0,
+                );
+            }
+        }
+    }
 }

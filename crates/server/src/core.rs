@@ -165,6 +165,32 @@ pub(crate) struct Shard {
     pub proxies: rustc_hash::FxHashMap<u64, ProxyCtx>,
     pub timers: TimerWheel<TimerRef>,
     pub jobs: Vec<Job>,
+    /// Calls this server proxied that are up: Call-ID → when the INVITE was answered 2xx;
+    /// removed by the BYE (or after [`CALL_MAX_AGE`], a call whose BYE took another way).
+    pub calls: rustc_hash::FxHashMap<String, Instant>,
+}
+
+/// A call still counted this long after it was answered is forgotten (its BYE went
+/// another way).
+pub const CALL_MAX_AGE: Duration = Duration::from_secs(12 * 3600);
+/// Calls counted per shard at most (64 shards).
+const CALLS_PER_SHARD: usize = 16_384;
+
+impl Shard {
+    /// An INVITE of a new dialog was answered 2xx: a call is up.
+    pub(crate) fn call_up(&mut self, call_id: &str, now: Instant, count: &AtomicUsize) {
+        if self.calls.len() < CALLS_PER_SHARD && !self.calls.contains_key(call_id) {
+            self.calls.insert(call_id.to_string(), now);
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A BYE: the call is over.
+    pub(crate) fn call_down(&mut self, call_id: &str, count: &AtomicUsize) {
+        if self.calls.remove(call_id).is_some() {
+            count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Shard {
@@ -219,6 +245,8 @@ pub struct Core {
     /// This front end's part in a pool (pool/): the shared location; `None` without a store
     /// or with `[pool] enabled = false`.
     pub pool: Option<crate::pool::Pool>,
+    /// Calls up (the shards' `calls` together).
+    pub(crate) active_calls: AtomicUsize,
 }
 
 /// Requests refused by overload shedding, and the Unix second of the last log line about
@@ -369,6 +397,7 @@ impl Core {
             ),
             offline_delivering: Mutex::new(Default::default()),
             pool: None,
+            active_calls: AtomicUsize::new(0),
             store,
             presence: Default::default(),
             defence: crate::defence::Defence::new(cfg.defence.clone()),
@@ -447,6 +476,11 @@ impl Core {
 
     pub fn transactions(&self) -> usize {
         self.txn_count.load(Ordering::Relaxed)
+    }
+
+    /// Calls this server proxied that are up (answered, no BYE yet).
+    pub fn active_calls(&self) -> usize {
+        self.active_calls.load(Ordering::Relaxed)
     }
 
     /// Requests answered 503 because the server was behind or full, since start.
@@ -1386,6 +1420,14 @@ impl Core {
             jobs.push(Job::NotifyWatchers(aor));
         }
         self.pinned.lock().retain(|_, until| *until > now);
+        for s in &self.shards {
+            let mut s = s.lock();
+            let before = s.calls.len();
+            s.calls
+                .retain(|_, up| now.saturating_duration_since(*up) < CALL_MAX_AGE);
+            self.active_calls
+                .fetch_sub(before - s.calls.len(), Ordering::Relaxed);
+        }
         self.defence.sweep(now);
         self.presence_sweep(now, &mut jobs, out);
         // the store is read by a worker (effects.rs), one reload waiting at a time

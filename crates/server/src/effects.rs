@@ -308,7 +308,19 @@ impl Core {
             Effect::FindConference { id, conference_id } => Completion::ConferenceFound {
                 id,
                 result: unpanicked("reading a meeting by conference ID", || {
-                    store.meeting_by_conference_id(&conference_id)
+                    let m = store.meeting_by_conference_id(&conference_id)?;
+                    // in a pool the caller joins here: this front end hosts the meeting,
+                    // unless another already does (not reachable from this attendant)
+                    match (m, &self.pool) {
+                        (Some(m), Some(pool)) => match store.host_meeting(&m.key, &pool.name)? {
+                            None => Ok(Some(m)),
+                            Some(host) => {
+                                tracing::warn!(meeting = %m.key, front_end = %host, "dial-in: the meeting is live on another front end of the pool, which this attendant cannot reach");
+                                Ok(None)
+                            }
+                        },
+                        (m, _) => Ok(m),
+                    }
                 }),
             },
             Effect::VerifyPin {

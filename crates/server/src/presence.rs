@@ -116,14 +116,16 @@ impl PresenceServer {
     /// Removes every publication of `aor` (its last device signed out: what those devices
     /// published no longer describes anyone, as Lync drops an endpoint's publications with
     /// its sign-in). Returns whether there were any.
-    pub(crate) fn drop_publications(&self, aor: &str) -> bool {
+    /// Returns the ids of the publications removed (the pool is told of those this server
+    /// removes).
+    pub(crate) fn drop_publications(&self, aor: &str) -> Vec<String> {
         let mut st = self.state.lock();
         match st.publications.remove(aor) {
             Some(list) => {
                 st.pub_total -= list.len();
-                true
+                list.into_iter().map(|p| p.id).collect()
             }
-            None => false,
+            None => vec![],
         }
     }
 

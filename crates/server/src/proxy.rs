@@ -117,6 +117,11 @@ impl Core {
     ) {
         let method = msg.method().cloned().expect("request");
         let is_invite = method == Method::Invite;
+        if method == Method::Bye {
+            if let Some(c) = msg.call_id() {
+                shard.call_down(c.as_str(), &self.active_calls);
+            }
+        }
         if is_invite {
             let trying = response_to(&msg, 100, None, None);
             self.respond(shard, key, trying, now, out);
@@ -452,6 +457,12 @@ impl Core {
         if (200..300).contains(&status) {
             ctx.final_sent = true;
             cancel_others = ctx.is_invite;
+            let new_call = ctx.is_invite && ctx.request.to_hdr().is_some_and(|t| t.tag().is_none());
+            if new_call {
+                if let Some(c) = ctx.request.call_id().map(|c| c.to_string()) {
+                    shard.call_up(&c, now, &self.active_calls);
+                }
+            }
             send_now = Some(resp);
         } else {
             let b = &mut ctx.branches[idx];

@@ -56,8 +56,14 @@ impl Core {
         if resp.status() == Some(200) {
             let after = self.location.has_bindings(&aor, now);
             if before != after {
-                if !after && self.presence.drop_publications(&aor) {
-                    tracing::info!(%aor, "signed out on every device: publications removed");
+                if !after {
+                    let gone = self.presence.drop_publications(&aor);
+                    if !gone.is_empty() {
+                        tracing::info!(%aor, "signed out on every device: publications removed");
+                    }
+                    for id in gone {
+                        self.share_publication(&aor, id, "", None, now);
+                    }
                 }
                 // presence from the registrar's knowledge changed (available / offline)
                 shard

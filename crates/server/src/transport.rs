@@ -136,10 +136,11 @@ impl Transports {
         let core = &self.core;
         let mut s = String::with_capacity(8192);
         core.metrics.render_into(&mut s);
-        let values: [(&str, &str, &str, f64); 7] = [
+        let values: [(&str, &str, &str, f64); 8] = [
             ("confab_sip_requests_shed_total", "counter", "Requests answered 503 because the server was overloaded or its transaction table full.", core.shed_count() as f64),
             ("confab_sip_transactions", "gauge", "SIP transactions in progress (server and client).", core.transactions() as f64),
             ("confab_connections", "gauge", "Open TCP, TLS and WebSocket connections.", self.connection_count() as f64),
+            ("confab_calls", "gauge", "Calls this server proxied that are up (answered, no BYE yet).", core.active_calls() as f64),
             ("confab_registrar_bindings", "gauge", "Registered contacts held by this server.", core.location.count_own_bindings() as f64),
             ("confab_pool_bindings", "gauge", "Registered contacts known in the whole pool (the shared location).", core.location.count_bindings() as f64),
             ("confab_presence_subscriptions", "gauge", "Active SUBSCRIBE dialogs (presence and watcher info).", core.presence.subscription_count() as f64),

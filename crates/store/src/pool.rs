@@ -183,6 +183,42 @@ fn lock_seq(tx: &Conn<'_>, table: &str) -> Result<i64, StoreError> {
         .get(0)
 }
 
+/// The changes of `table` after `seq` by others than `me`: the newest `seq` is read first,
+/// and every row up to it is committed (seqs are taken under a lock held to the commit), so
+/// a reader that got fewer than `limit` rows has seen everything up to it.
+#[allow(clippy::too_many_arguments)]
+fn changes_since<T>(
+    c: &Conn<'_>,
+    table: &str,
+    columns: &str,
+    seq: i64,
+    me: &str,
+    limit: i64,
+    from_row: fn(&Row) -> Result<T, StoreError>,
+    seq_of: fn(&T) -> i64,
+) -> Result<(Vec<T>, i64), StoreError> {
+    let newest: i64 = c
+        .query_one(&format!("SELECT COALESCE(MAX(seq), 0) FROM {table}"), &[])?
+        .get(0)?;
+    if newest <= seq {
+        return Ok((vec![], seq));
+    }
+    let rows = c.query(
+        &format!(
+            "SELECT {columns} FROM {table} WHERE seq > ?1 AND seq <= ?2 AND front_end <> ?3
+             ORDER BY seq LIMIT ?4"
+        ),
+        vals![seq, newest, me, limit],
+    )?;
+    let rows: Vec<T> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    let seen = if (rows.len() as i64) < limit {
+        newest
+    } else {
+        rows.last().map(seq_of).unwrap_or(newest)
+    };
+    Ok((rows, seen))
+}
+
 fn lock_location(tx: &Conn<'_>) -> Result<i64, StoreError> {
     lock_seq(tx, "registrations")
 }
@@ -303,22 +339,20 @@ impl Store {
         })
     }
 
-    /// Rows changed after `seq` (tombstones included), in order, at most `limit`.
+    /// Rows changed after `seq` (tombstones included) by other front ends than `me`, in
+    /// order, at most `limit`; and the `seq` the reader has now seen up to. (The rows this
+    /// front end wrote itself are skipped in the query, not read back: a single busy front
+    /// end would otherwise read its own writes again.)
     pub fn registrations_since(
         &self,
         seq: i64,
+        me: &str,
         limit: usize,
-    ) -> Result<Vec<Registration>, StoreError> {
+    ) -> Result<(Vec<Registration>, i64), StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.read(|c| {
-            c.query(
-                &format!(
-                    "SELECT {REG_COLUMNS} FROM registrations WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-                ),
-                vals![seq, limit],
-            )
-        })?;
-        rows.iter().map(reg_from_row).collect()
+        self.read(|c| {
+            changes_since(c, "registrations", REG_COLUMNS, seq, me, limit, reg_from_row, |r| r.seq)
+        })
     }
 
     /// The last `seq` given (0: none).
@@ -420,22 +454,18 @@ impl Store {
         })
     }
 
-    /// Publication changes after `seq`, in order, at most `limit`.
+    /// Publication changes after `seq` by other front ends than `me`, as
+    /// [`Store::registrations_since`].
     pub fn publications_since(
         &self,
         seq: i64,
+        me: &str,
         limit: usize,
-    ) -> Result<Vec<SharedPublication>, StoreError> {
+    ) -> Result<(Vec<SharedPublication>, i64), StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.read(|c| {
-            c.query(
-                &format!(
-                    "SELECT {PUB_COLUMNS} FROM publications WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-                ),
-                vals![seq, limit],
-            )
-        })?;
-        rows.iter().map(pub_from_row).collect()
+        self.read(|c| {
+            changes_since(c, "publications", PUB_COLUMNS, seq, me, limit, pub_from_row, |p| p.seq)
+        })
     }
 
     /// Live publications (not expired at `now_ms`) and the last `seq` given.
@@ -605,19 +635,25 @@ mod tests {
             .write_registrations(&[reg("a@x", "b1", "fe1", far), reg("b@x", "b1", "fe2", far)])
             .unwrap();
         assert_eq!(last, 2);
-        let all = s.registrations_since(0, 100).unwrap();
-        assert_eq!(all.len(), 2);
+        let (all, seen) = s.registrations_since(0, "fe3", 100).unwrap();
+        assert_eq!((all.len(), seen), (2, 2));
+        // a front end does not read back its own rows, but sees past them
+        let (others, seen) = s.registrations_since(0, "fe1", 100).unwrap();
+        assert_eq!((others.len(), seen), (1, 2));
+        assert_eq!(s.registrations_since(2, "fe3", 100).unwrap(), (vec![], 2));
+        // a batch cut by the limit ends at its last row
+        assert_eq!(s.registrations_since(0, "fe3", 1).unwrap().1, 1);
         assert_eq!(all[0].path, vec!["<sip:p1;lr>", "<sip:p2;lr>"]);
         assert_eq!(all[1].seq, 2);
         // a re-registration through another front end replaces the row
         s.write_registrations(&[reg("a@x", "b1", "fe2", far)]).unwrap();
-        let new = s.registrations_since(2, 100).unwrap();
+        let (new, _) = s.registrations_since(2, "fe1", 100).unwrap();
         assert_eq!(new.len(), 1);
         assert_eq!(new[0].front_end, "fe2");
         assert_eq!(s.registrations(Some("A@x"), now_ms()).unwrap().len(), 1);
         // a removal is a tombstone followers see, and not a live binding
         s.write_registrations(&[reg("a@x", "b1", "fe2", 0)]).unwrap();
-        let gone = s.registrations_since(3, 100).unwrap();
+        let (gone, _) = s.registrations_since(3, "fe1", 100).unwrap();
         assert!(gone[0].removed());
         assert!(s.registrations(Some("a@x"), now_ms()).unwrap().is_empty());
         // a restarted front end loses its flows
@@ -647,7 +683,7 @@ mod tests {
         assert_eq!((live[0].etag.as_str(), live[0].doc.as_str()), ("e2", "<pidf/>"));
         s.write_publications(&[p("e2", "", 0)]).unwrap();
         assert!(s.publications(now_ms()).unwrap().0.is_empty());
-        assert!(s.publications_since(2, 10).unwrap()[0].removed());
+        assert!(s.publications_since(2, "fe2", 10).unwrap().0[0].removed());
     }
 
     #[test]

@@ -153,13 +153,9 @@ fn get_user_pool_info(
     input: Option<Vec<Obj>>,
 ) -> Result<Vec<Obj>, ExecError> {
     let all = front_ends(b, s)?;
-    let now = now_ms();
     let mut out = vec![];
     for u in super::forwarding::users(b, s, input)? {
-        let regs = s
-            .store
-            .registrations(Some(&u.address()), now)
-            .map_err(|e| store_err(b, e))?;
+        let regs = registrations_of(b, s, &u)?;
         let mut serving: Vec<String> = regs.iter().map(|r| r.front_end.clone()).collect();
         serving.sort();
         serving.dedup();
@@ -188,14 +184,9 @@ fn get_user_registration(
     s: &mut Session,
     input: Option<Vec<Obj>>,
 ) -> Result<Vec<Obj>, ExecError> {
-    let now = now_ms();
     let mut out = vec![];
     for u in super::forwarding::users(b, s, input)? {
-        let regs = s
-            .store
-            .registrations(Some(&u.address()), now)
-            .map_err(|e| store_err(b, e))?;
-        for r in regs {
+        for r in registrations_of(b, s, &u)? {
             let (transport, source) = r.source.split_once(':').unwrap_or(("", &r.source));
             out.push(Obj::record(
                 "UserRegistration",
@@ -213,6 +204,17 @@ fn get_user_registration(
         }
     }
     Ok(out)
+}
+
+/// The user's live bindings, pool-wide.
+fn registrations_of(
+    b: &Bound,
+    s: &Session,
+    u: &confab_store::User,
+) -> Result<Vec<confab_store::Registration>, ExecError> {
+    s.store
+        .registrations(Some(&u.address()), now_ms())
+        .map_err(|e| store_err(b, e))
 }
 
 fn now_ms() -> i64 {

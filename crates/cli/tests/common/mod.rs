@@ -7,6 +7,7 @@ pub mod browser;
 pub mod gateway;
 pub mod pg;
 pub mod presence;
+pub mod sipp;
 
 use bytes::Bytes;
 use confab_sip::digest::{authorization, Challenge};

@@ -74,6 +74,8 @@ pub struct Pool {
     /// Offline messages this front end stored, not yet seen in the store's list (bounded
     /// by the messages stored between two polls).
     pub(crate) own_messages: parking_lot::Mutex<std::collections::HashSet<i64>>,
+    /// Open connections (the transports' count, for the heartbeat).
+    pub(crate) connections: std::sync::atomic::AtomicUsize,
 }
 
 /// Where a pool address (`tcp:IP:PORT`) is reached.
@@ -111,6 +113,7 @@ impl Pool {
             applied_pubs: AtomicI64::new(0),
             messages_seen: AtomicI64::new(0),
             own_messages: Default::default(),
+            connections: Default::default(),
         }
     }
 
@@ -176,11 +179,18 @@ impl Core {
                     cseq: i64::from(b.cseq),
                     instance: b.instance,
                     reg_id: b.reg_id.map(i64::from),
-                    // a contact registered over a connection is reached over it, so only
-                    // through this front end, even when its address looks direct
+                    // a contact registered over a connection is reached through this front
+                    // end even when its address looks direct: here the connection is
+                    // reused (or one opened to the contact, as on a single server)
                     flow: b
                         .flow
-                        .or_else(|| src.transport.is_reliable().then(|| src.flow()))
+                        .or_else(|| {
+                            src.transport
+                                .is_reliable()
+                                .then(|| confab_sip::Uri::parse(&b.uri).ok())
+                                .flatten()
+                                .and_then(|u| crate::core::uri_dest(&u))
+                        })
                         .as_ref()
                         .map(crate::route_token::encode_flow),
                     path: b.path,
@@ -309,6 +319,11 @@ impl Core {
                 list.push(b);
             }
         });
-        before != self.location.has_bindings(&r.aor, now)
+        let after = self.location.has_bindings(&r.aor, now);
+        if before && !after {
+            // signed out everywhere (through another front end): as the registrar does
+            self.presence.drop_publications(&r.aor);
+        }
+        before != after
     }
 }

@@ -22,6 +22,8 @@ fn record(core: &Core, pool: &Pool, state: &str, now_ms: i64) -> FrontEnd {
     let load = serde_json::json!({
         "registrations": core.location.count_own_bindings(),
         "subscriptions": core.presence.subscription_count(),
+        "connections": pool.connections.load(Ordering::Relaxed),
+        "calls": core.active_calls(),
         "transactions": core.transactions(),
         "meetings": core.focus.meetings(),
     });
@@ -201,6 +203,9 @@ pub async fn run(
             }
             _ = beat.tick() => {
                 beats += 1;
+                if let Some(p) = &core.pool {
+                    p.connections.store(t.connection_count(), Ordering::Relaxed);
+                }
                 let (c, s) = (core.clone(), store.clone());
                 let prune = beats.is_multiple_of(30);
                 let done = tokio::task::spawn_blocking(move || {
@@ -240,6 +245,27 @@ pub async fn run(
     }
 }
 
+/// Reads one table's changes after `applied` in batches until none are left, applying them
+/// (`apply` names the presentity whose presence changed) and moving `applied` on.
+fn follow_changes<T>(
+    applied: &std::sync::atomic::AtomicI64,
+    jobs: &mut Vec<Job>,
+    read: impl Fn(i64) -> Result<(Vec<T>, i64), confab_store::StoreError>,
+    apply: impl Fn(&T) -> Option<String>,
+) -> Result<(), confab_store::StoreError> {
+    loop {
+        let from = applied.load(Ordering::Relaxed);
+        let (rows, seen) = read(from)?;
+        for r in &rows {
+            jobs.extend(apply(r).map(Job::NotifyWatchers));
+        }
+        applied.store(seen, Ordering::Relaxed);
+        if rows.len() < POLL_ROWS || seen <= from {
+            return Ok(());
+        }
+    }
+}
+
 /// Reads the others' binding and publication changes since the last poll and applies
 /// them; returns the presence jobs they cause and the users with offline messages stored
 /// elsewhere.
@@ -269,38 +295,18 @@ fn follow(
         }
         pool.applied_pubs.store(pub_seq, Ordering::Relaxed);
     } else {
-        loop {
-            let from = pool.applied.load(Ordering::Relaxed);
-            let rows = store.registrations_since(from, POLL_ROWS)?;
-            let Some(last) = rows.last().map(|r| r.seq) else {
-                break;
-            };
-            for r in rows.iter().filter(|r| r.front_end != *pool.name) {
-                if core.apply_shared(r, false, now, now_ms) {
-                    jobs.push(Job::NotifyWatchers(r.aor.clone()));
-                }
-            }
-            pool.applied.store(last, Ordering::Relaxed);
-            if rows.len() < POLL_ROWS {
-                break;
-            }
-        }
-        loop {
-            let from = pool.applied_pubs.load(Ordering::Relaxed);
-            let rows = store.publications_since(from, POLL_ROWS)?;
-            let Some(last) = rows.last().map(|r| r.seq) else {
-                break;
-            };
-            for p in rows.iter().filter(|p| p.front_end != *pool.name) {
-                if apply_publication(core, p, false, now, now_ms) {
-                    jobs.push(Job::NotifyWatchers(p.presentity.clone()));
-                }
-            }
-            pool.applied_pubs.store(last, Ordering::Relaxed);
-            if rows.len() < POLL_ROWS {
-                break;
-            }
-        }
+        follow_changes(
+            &pool.applied,
+            &mut jobs,
+            |from| store.registrations_since(from, &pool.name, POLL_ROWS),
+            |r| core.apply_shared(r, false, now, now_ms).then(|| r.aor.clone()),
+        )?;
+        follow_changes(
+            &pool.applied_pubs,
+            &mut jobs,
+            |from| store.publications_since(from, &pool.name, POLL_ROWS),
+            |p| apply_publication(core, p, false, now, now_ms).then(|| p.presentity.clone()),
+        )?;
     }
     // messages another front end stored: one of the front ends delivers (a claim)
     let seen = pool.messages_seen.load(Ordering::Relaxed);
