@@ -821,7 +821,6 @@ mod tests {
             presenters: "".into(),
             pstn_bypass_lobby: "yes".into(),
             invitees: "bob@example.test, carol@example.test\ndan@example.test".into(),
-            ..Default::default()
         };
         let r = schedule_request(&f, "alice@example.test").unwrap();
         assert_eq!(r.organizer, "alice@example.test");

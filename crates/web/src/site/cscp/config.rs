@@ -248,6 +248,8 @@ pub(crate) async fn detail(ctx: Ctx, Path((slug, name)): Path<(String, String)>,
     detail_view(&ctx, t, n, &q.id, Outcome::None, None).await
 }
 
+// the refusal is a ready response (a page), built once per request
+#[allow(clippy::result_large_err)]
 fn topic_noun(ctx: &Ctx, slug: &str, name: &str) -> Result<(&'static Topic, &'static Noun), Response> {
     let t = topic(slug).ok_or_else(not_found)?;
     ctx.require(t)?;

@@ -178,6 +178,8 @@ impl Ctx {
     }
 
     /// The page for `t`, or a 403 naming why.
+    // the refusal is a ready response (a 403 page), built once per request
+    #[allow(clippy::result_large_err)]
     pub fn require(&self, t: &Topic) -> Result<(), Response> {
         if self.sees(t) {
             Ok(())
