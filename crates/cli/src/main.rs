@@ -457,8 +457,20 @@ fn store_name(cfg: &Config) -> String {
 
 fn open_store_quiet(cfg: &Config) -> anyhow::Result<Store> {
     match (&cfg.store, postgres_store(cfg)) {
-        (_, Some(url)) => Store::open_url(url)
-            .with_context(|| format!("opening the store at {}", store_name(cfg))),
+        (_, Some(url)) => {
+            let may_create = MAY_CREATE_STORE.load(std::sync::atomic::Ordering::Relaxed);
+            if !may_create
+                && !Store::postgres_store_exists(url)
+                    .with_context(|| format!("opening the store at {}", store_name(cfg)))?
+            {
+                bail!(
+                    "there is no confab store at {}: check the URL (and its search_path), or pass --init to create a new store there",
+                    store_name(cfg)
+                );
+            }
+            Store::open_url(url)
+                .with_context(|| format!("opening the store at {}", store_name(cfg)))
+        }
         (Some(other), None) => bail!(
             "store = {other:?} is not a postgres:// URL; leave it unset for SQLite in data_dir"
         ),
@@ -553,6 +565,8 @@ fn real_main() -> anyhow::Result<()> {
             passphrase_file,
         } => {
             let cfg = load_config(&common)?;
+            // a restore makes a store (into an empty one): creating it is the point
+            MAY_CREATE_STORE.store(true, std::sync::atomic::Ordering::Relaxed);
             let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
             open_store(&cfg)?.backup_to(&file)?;
             println!("backed up {} to {}", store_name(&cfg), file.display());
@@ -568,6 +582,8 @@ fn real_main() -> anyhow::Result<()> {
             passphrase_file,
         } => {
             let cfg = load_config(&common)?;
+            // a restore makes a store (into an empty one): creating it is the point
+            MAY_CREATE_STORE.store(true, std::sync::atomic::Ordering::Relaxed);
             let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
             // the TLS identity is checked (and unsealed) before anything is restored
             let tls = restorable_tls(&cfg, &file, passphrase.as_deref())?;

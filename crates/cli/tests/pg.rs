@@ -154,6 +154,17 @@ fn backups_move_between_sqlite_and_postgres() {
 fn meetings_on_a_postgres_store() {
     let Some(schema) = Schema::new() else { return };
     let url = schema.url.as_str();
+    // an empty schema is no store: only --init (or serve) makes one there
+    let o = confab()
+        .args(["user", "list", "--store", url])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let said = text(&o);
+    assert!(
+        said.contains("there is no confab store at postgres://") && said.contains("--init"),
+        "{said}"
+    );
     run(
         url,
         &[
@@ -162,6 +173,7 @@ fn meetings_on_a_postgres_store() {
             "alice@example.test",
             "--password",
             "pw-alice",
+            "--init",
         ],
     );
     // the JSON on stdout (then any WARNING: lines from stderr)

@@ -216,6 +216,22 @@ impl Store {
         })
     }
 
+    /// Whether the PostgreSQL database (schema) at `url` already holds a confab store; it is
+    /// only read (nothing is created), so a command can refuse to start a new store where
+    /// one was expected.
+    pub fn postgres_store_exists(url: &str) -> Result<bool, StoreError> {
+        if !is_postgres_url(url) {
+            return Err(StoreError::Invalid(format!(
+                "{:?} is not a postgres:// URL",
+                redact_url(url)
+            )));
+        }
+        let client = PgClient::connect(url)?;
+        Conn::pg(&client)
+            .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])?
+            .get(0)
+    }
+
     /// A PostgreSQL URL opens that store ([`Store::open_url`]); anything else is a data
     /// directory ([`Store::open`]).
     pub fn open_spec(spec: &str) -> Result<Store, StoreError> {
