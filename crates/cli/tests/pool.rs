@@ -218,6 +218,26 @@ fn users_of_two_front_ends_reach_each_other() {
     let at_b = join_meeting(&mut bob, &uri);
     let focus = uri_of(at_b.header(&HeaderName::Contact).unwrap());
     assert_eq!(focus, host, "bob reached the same focus through b");
+    // the roster, subscribed to through b, comes from the host and lists both
+    bob.new_call();
+    let mut sub = bob.request(Method::Subscribe, &uri, &uri);
+    sub.headers.push(HeaderName::Event, "conference");
+    sub.headers
+        .push(HeaderName::Accept, "application/conference-info+xml");
+    sub.headers.push(HeaderName::Expires, "600");
+    let r = bob.send_authenticated(sub);
+    assert_eq!(r.status(), Some(200), "{}", first_line(&r));
+    let roster = bob.expect("the roster", |m| {
+        m.method() == Some(&Method::Notify)
+            && m.header(&HeaderName::Event)
+                .is_some_and(|e| e.starts_with("conference"))
+    });
+    bob.reply(&roster, 200, "r");
+    let roster = String::from_utf8_lossy(&roster.body).to_string();
+    assert!(
+        roster.contains("user0001@") && roster.contains("user0002@"),
+        "{roster}"
+    );
     // a's heartbeat (each second) reports the meeting it hosts
     let computers = eventually(
         || run(url, &["shell", "-c", "Get-CsComputer -Identity fe-a | fl Meetings"]),

@@ -559,6 +559,19 @@ impl Core {
         if conf.key.is_empty() || !conf.organizer.contains('@') || conf.organizer.starts_with('@') {
             return Verdict::reply(404, "No such meeting");
         }
+        // in a pool: a meeting live on another front end (its roster, IM, REFER) is served
+        // there; a join (INVITE) finds its host through the store
+        if msg.method() != Some(&Method::Invite) {
+            if let Some(fe) = self.pool.as_ref().and_then(|p| p.meeting_host(&conf.key)) {
+                let target = crate::pipeline::Target {
+                    via_pool: true,
+                    ..crate::pipeline::Target::hop(fe)
+                };
+                let idx = crate::core::shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or(""));
+                self.proxy(shard, idx, key, msg.clone(), src, vec![target], None, now, out);
+                return Verdict::Done;
+            }
+        }
         match msg.method() {
             Some(Method::Invite) => {
                 if self.store.is_none() || self.focus.media.is_none() {
@@ -616,6 +629,9 @@ impl Core {
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
+        if let (Some(pool), Ok(Some(m))) = (&self.pool, &meeting) {
+            pool.note_meeting_host(&m.key, host.as_deref());
+        }
         if let (Some(host), Ok(Some(_))) = (&host, &meeting) {
             return self.join_elsewhere(j, host, now, out);
         }

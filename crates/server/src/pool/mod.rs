@@ -76,7 +76,14 @@ pub struct Pool {
     pub(crate) own_messages: parking_lot::Mutex<std::collections::HashSet<i64>>,
     /// Open connections (the transports' count, for the heartbeat).
     pub(crate) connections: std::sync::atomic::AtomicUsize,
+    /// Live meetings another front end hosts, as learned from joins (meeting key → front
+    /// end): requests to their conference URIs go there. A cache: bounded, and a wrong
+    /// entry only sends a request to a front end that answers for itself.
+    pub(crate) meeting_hosts: parking_lot::Mutex<HashMap<String, Arc<str>>>,
 }
+
+/// Meetings hosted elsewhere remembered at most (the cache is emptied beyond).
+const MEETING_HOSTS: usize = 10_000;
 
 /// Where a pool address (`tcp:IP:PORT`) is reached.
 pub fn parse_address(text: &str) -> Option<Dest> {
@@ -114,6 +121,7 @@ impl Pool {
             messages_seen: AtomicI64::new(0),
             own_messages: Default::default(),
             connections: Default::default(),
+            meeting_hosts: Default::default(),
         }
     }
 
@@ -128,6 +136,28 @@ impl Pool {
 
     pub fn is_isolated(&self) -> bool {
         self.isolated.load(Ordering::Relaxed)
+    }
+
+    /// Records where meeting `key` is live: another front end, or here (`None`).
+    pub(crate) fn note_meeting_host(&self, key: &str, host: Option<&str>) {
+        let mut hosts = self.meeting_hosts.lock();
+        match host {
+            Some(h) => {
+                if hosts.len() >= MEETING_HOSTS {
+                    hosts.clear();
+                }
+                hosts.insert(key.to_string(), h.into());
+            }
+            None => {
+                hosts.remove(key);
+            }
+        }
+    }
+
+    /// The live front end hosting meeting `key`, if another one does (as last learned).
+    pub(crate) fn meeting_host(&self, key: &str) -> Option<Dest> {
+        let host = self.meeting_hosts.lock().get(key).cloned()?;
+        self.alive_member(&host)
     }
 
     /// Whether `ip` is the address of a live front end of the pool (not limited by the
