@@ -1002,4 +1002,14 @@ fn metrics_count_what_the_server_did() {
     assert!(after.contains("# TYPE confab_sip_sojourn_seconds histogram"));
     assert_eq!(metric(&after, "confab_sip_requests_shed_total"), 0.0);
     assert_eq!(metric(&after, "confab_handler_panics_total"), 0.0);
+    // a call is counted while it is up, and no longer once its BYE went through
+    assert_eq!(metric(&after, "confab_calls"), 0.0);
+    // (/metrics keeps a rendering for 100 ms: wait for a fresh one)
+    let calls_are = |n: f64| {
+        wait_until(&format!("confab_calls {n}"), Duration::from_secs(5), || {
+            metric(&metrics(http), "confab_calls") == n
+        })
+    };
+    call_with(&mut udp, &mut tcp, None, || calls_are(1.0));
+    calls_are(0.0);
 }

@@ -893,6 +893,11 @@ fn s_handshake(t: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>)
 /// part: Record-Route with `lr`, the route sets of both sides, and, when `transport` is
 /// given, that every hop to and from confab uses it (Via and Record-Route say so).
 pub fn call(alice: &mut Ua, bob: &mut Ua, transport: Option<&str>) {
+    call_with(alice, bob, transport, || {})
+}
+
+/// [`call`], running `during` while the call is up (after the ACK, before the BYE).
+pub fn call_with(alice: &mut Ua, bob: &mut Ua, transport: Option<&str>, during: impl FnOnce()) {
     let target = bob.aor();
     let mut inv = alice.request(Method::Invite, &target, &target);
     inv.set_body("application/sdp", sdp(alice));
@@ -951,6 +956,7 @@ pub fn call(alice: &mut Ua, bob: &mut Ua, transport: Option<&str>) {
         got_ack.header(&HeaderName::Route).is_none(),
         "the proxy consumed its Route"
     );
+    during();
     // bob hangs up: his route set is the Record-Route as received
     let alice_target = uri_of(got.header(&HeaderName::Contact).unwrap());
     let bye = bob.in_dialog(Method::Bye, &alice_target, &rr, &to, &from, &call_id, 1);

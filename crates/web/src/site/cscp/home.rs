@@ -21,6 +21,7 @@ use super::{check_fields, csrf_field, field, read_form, status_of, with_status, 
 pub(crate) const SERIES: &[(&str, &str)] = &[
     ("confab_registrar_bindings", "Registrations"),
     ("confab_connections", "Connections"),
+    ("confab_calls", "Active calls"),
     ("confab_meetings", "Live meetings"),
     ("confab_meeting_participants", "Meeting participants"),
     ("confab_mcu_legs", "Conference audio legs"),
