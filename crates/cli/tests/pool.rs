@@ -376,3 +376,114 @@ fn the_sipp_benchmark_split_across_two_front_ends() {
         }
     }
 }
+
+/// A TCP relay between a front end and PostgreSQL that the test can cut: the front end's
+/// store link.
+struct StoreLink {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl StoreLink {
+    /// Relays 127.0.0.1:<port> to `to` while up.
+    fn new(to: std::net::SocketAddr) -> StoreLink {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>> = Default::default();
+        let (u, c) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !u.load(Ordering::SeqCst) {
+                    continue; // dropped: refused as far as the client can tell
+                }
+                let Ok(server) = TcpStream::connect(to) else { continue };
+                let mut list = c.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(server.try_clone().unwrap());
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        StoreLink { port, up, conns }
+    }
+
+    /// Breaks every connection and refuses new ones until `mend`.
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn mend(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A front end that cannot reach the store stops taking new work (no split brain) and the
+/// others see it as unavailable; when the store answers again it takes work again.
+#[test]
+fn a_front_end_cut_off_from_the_store_refuses_new_work() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url.as_str();
+    run(url, &["user", "seed", "--domain", DOMAIN, "--count", "4", "--init"]);
+    run(url, ADD_ROOT);
+    // the test server's address, taken from the URL (postgres://user:pw@HOST:PORT/db?...)
+    let host_port = url
+        .split('@')
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap();
+    let pg: std::net::SocketAddr = host_port.parse().expect("CONFAB_TEST_POSTGRES with IP:PORT");
+    let link = StoreLink::new(pg);
+    let via_link = url.replacen(host_port, &format!("127.0.0.1:{}", link.port), 1);
+    let a = front_end("127.0.0.1", &via_link, "fe-a");
+    let _b = front_end("127.0.0.2", url, "fe-b");
+    let mut alice = Ua::udp_on("127.0.0.1", "user0001", a.addr);
+    assert_eq!(alice.register(300).status(), Some(200));
+
+    link.cut();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = alice.register(300);
+        if r.status() == Some(503) {
+            assert_eq!(
+                r.reason().map(|t| t.as_str()),
+                Some("Front end cut off from the store"),
+                "{}",
+                first_line(&r)
+            );
+            assert!(r.header(&HeaderName::RetryAfter).is_some());
+            break;
+        }
+        assert!(Instant::now() < deadline, "still taking work: {}", first_line(&r));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let seen = eventually(
+        || run(url, &["shell", "-c", "Get-CsComputer -Identity fe-a | fl State"]),
+        |o| o.contains("Unavailable"),
+    );
+    assert!(seen.contains("Unavailable"), "{seen}");
+
+    link.mend();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alice.register(300).status() != Some(200) {
+        assert!(Instant::now() < deadline, "never took work again");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let seen = eventually(
+        || run(url, &["shell", "-c", "Get-CsComputer -Identity fe-a | fl State"]),
+        |o| o.contains("Active"),
+    );
+    assert!(seen.contains("Active"), "{seen}");
+}
