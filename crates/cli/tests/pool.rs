@@ -269,6 +269,7 @@ fn a_killed_front_end_costs_its_users_one_registration() {
     // traffic from bob to alice; a dies in the middle of it, and bob goes on for as long
     // as the others take to notice (heartbeats) and some more
     let mut acknowledged = vec![];
+    let mut refused = vec![];
     let mut killed_at = None;
     for i in 0.. {
         if i == 8 {
@@ -282,12 +283,17 @@ fn a_killed_front_end_costs_its_users_one_registration() {
         let (status, _) = exchange(&mut bob, &mut alice, Method::Message, &text, &mut inbox);
         if status == 200 || status == 202 {
             acknowledged.push(text);
+        } else if killed_at.is_some() {
+            refused.push(status);
         }
         if killed_at.is_some() {
             std::thread::sleep(Duration::from_millis(300));
         }
     }
     assert!(inbox.len() >= 8, "delivered before the kill: {inbox:?}");
+    // the first message after the kill finds the front end gone (an error its sender sees);
+    // from then on messages for alice are kept for her (202)
+    assert!(refused.len() <= 1, "refused after the kill: {refused:?}");
     assert!(
         acknowledged.len() > inbox.len(),
         "some messages were kept for alice while she was away: {acknowledged:?}"

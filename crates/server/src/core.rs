@@ -1363,6 +1363,11 @@ impl Core {
         if entry.txn.on_transport_error() != ClientAction::Timeout {
             return;
         }
+        if let Some(pool) = &self.pool {
+            // a front end of the pool that cannot be reached is not sent to again until it
+            // shows a heartbeat written after this
+            pool.unreachable(entry.dest.addr, self.wall.unix_ms_at(now));
+        }
         let e = self
             .remove_client(&mut shard, &f.client_key)
             .expect("present");

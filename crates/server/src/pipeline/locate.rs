@@ -83,15 +83,19 @@ impl Core {
                     }
                     return Ok(Located::Call(targets, plan));
                 }
-                if bindings.is_empty() {
+                let registered = !bindings.is_empty();
+                let targets = self.binding_targets(bindings);
+                if targets.is_empty() {
+                    // not registered, or only through a front end of the pool that is down:
+                    // a message is kept for the next registration
                     if req.method == Method::Message && !req.claims_dialog {
                         return Ok(Located::Service(Service::StoreOffline(u)));
                     }
-                    return Err(Verdict::reply(480, "Temporarily Unavailable"));
-                }
-                let targets = self.binding_targets(bindings);
-                if targets.is_empty() {
-                    return Err(Verdict::reply(480, "No reachable contact"));
+                    return Err(if registered {
+                        Verdict::reply(480, "No reachable contact")
+                    } else {
+                        Verdict::reply(480, "Temporarily Unavailable")
+                    });
                 }
                 Ok(Located::Proxy(targets))
             }

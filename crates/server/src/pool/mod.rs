@@ -51,6 +51,9 @@ pub struct Member {
     /// Where to send it requests (its pool address).
     pub dest: Dest,
     pub alive: bool,
+    /// When (Unix ms) a request to it could not be sent: it counts as dead until it writes a
+    /// heartbeat after that.
+    pub unreachable_at: Option<i64>,
 }
 
 /// This front end's part in the pool.
@@ -136,6 +139,19 @@ impl Pool {
 
     pub fn is_isolated(&self) -> bool {
         self.isolated.load(Ordering::Relaxed)
+    }
+
+    /// A request to `addr` could not be sent at `at_ms`: the front end there is not sent to
+    /// again until its heartbeat is newer.
+    pub(crate) fn unreachable(&self, addr: std::net::SocketAddr, at_ms: i64) {
+        let mut members = self.members.write();
+        for (name, m) in members.iter_mut().filter(|(_, m)| m.dest.addr == addr) {
+            if m.alive {
+                tracing::warn!(front_end = %name, "front end of the pool unreachable: not sent to until it shows a new heartbeat");
+            }
+            m.alive = false;
+            m.unreachable_at = Some(at_ms);
+        }
     }
 
     /// Records where meeting `key` is live: another front end, or here (`None`).

@@ -109,7 +109,11 @@ fn refresh_members(core: &Core, pool: &Pool, all: &[FrontEnd], now_ms: i64) -> V
             let Some(dest) = parse_address(&fe.address) else {
                 continue;
             };
-            let alive = fe.alive(now_ms);
+            let unreachable_at = members
+                .get(fe.name.as_str())
+                .and_then(|m| m.unreachable_at)
+                .filter(|t| fe.heartbeat_at <= *t);
+            let alive = fe.alive(now_ms) && unreachable_at.is_none();
             let was = members.get(fe.name.as_str()).map(|m| m.alive);
             if was == Some(true) && !alive {
                 tracing::warn!(front_end = %fe.name, "front end of the pool stopped or silent: its connections' users must register again");
@@ -117,7 +121,14 @@ fn refresh_members(core: &Core, pool: &Pool, all: &[FrontEnd], now_ms: i64) -> V
             } else if was != Some(true) && alive {
                 tracing::info!(front_end = %fe.name, address = %fe.address, "front end of the pool is up");
             }
-            members.insert(fe.name.as_str().into(), Member { dest, alive });
+            members.insert(
+                fe.name.as_str().into(),
+                Member {
+                    dest,
+                    alive,
+                    unreachable_at,
+                },
+            );
         }
         members.retain(|name, _| seen.contains(&**name));
     }
