@@ -245,6 +245,30 @@ fn users_of_two_front_ends_reach_each_other() {
     );
     assert!(computers.contains("Meetings : 1"), "{computers}");
 
+    // a second front end given a running one's name does not start
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("confab.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = [\"127.0.0.3:{}\"]\ndomains = [\"{DOMAIN}\"]\n[pool]\nname = \"fe-a\"\n",
+            free_port("127.0.0.3")
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new("timeout")
+        .arg("20")
+        .arg(env!("CARGO_BIN_EXE_confab"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--store", url])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("another front end named fe-a is running at tcp:127.0.0.1:"), "{}", text(&o));
+
     // the pool as administrators see it
     let pool = run(url, &["shell", "-c", "Get-CsPool"]);
     assert!(pool.contains("fe-a") && pool.contains("fe-b"), "{pool}");

@@ -47,6 +47,19 @@ pub fn join(core: &Core, store: &Store) -> Result<(usize, usize), confab_store::
     let Some(pool) = &core.pool else {
         return Ok((0, 0));
     };
+    // two live front ends with one name would take each other's rows for their own
+    let mine = pool.address.as_ref().map(address_text).unwrap_or_default();
+    let now_ms = crate::clock::real_unix_ms();
+    if let Some(twin) = store
+        .front_ends()?
+        .into_iter()
+        .find(|f| *f.name == *pool.name && f.alive(now_ms) && f.address != mine)
+    {
+        return Err(confab_store::StoreError::Invalid(format!(
+            "another front end named {} is running at {} (give each front end its own [pool] name)",
+            twin.name, twin.address
+        )));
+    }
     let dropped = store.drop_flows_of(&pool.name)?;
     // meetings it hosted ended with it
     store.release_meetings(None, &pool.name)?;
@@ -54,7 +67,7 @@ pub fn join(core: &Core, store: &Store) -> Result<(usize, usize), confab_store::
         tracing::info!("{dropped} registrations over connections closed by the restart removed");
     }
     let seq = store.registrations_seq()?;
-    let (now, now_ms) = (Instant::now(), crate::clock::real_unix_ms());
+    let now = Instant::now();
     let rows = store.registrations(None, now_ms)?;
     for r in &rows {
         core.apply_shared(r, r.front_end == *pool.name, now, now_ms);
