@@ -53,10 +53,13 @@ pub fn status(store: &Store, store_name: &str, backend: &str, as_json: bool) -> 
     let now = now_ms();
     let fes = store.front_ends()?;
     let endpoints = store.registrations(None, now)?.len();
-    let mut totals: Vec<(&str, u64)> = COUNTERS.iter().map(|k| (*k, 0)).collect();
+    // over the active front ends; `None` for a counter none of them reports
+    let mut totals: Vec<(&str, Option<u64>)> = COUNTERS.iter().map(|k| (*k, None)).collect();
     for fe in fes.iter().filter(|f| state(f, now) == "Active") {
         for (i, (_, v)) in counters(fe).into_iter().enumerate() {
-            totals[i].1 += v.unwrap_or(0);
+            if let Some(v) = v {
+                totals[i].1 = Some(totals[i].1.unwrap_or(0) + v);
+            }
         }
     }
     let active = fes.iter().filter(|f| f.alive(now)).count();
@@ -83,7 +86,7 @@ pub fn status(store: &Store, store_name: &str, backend: &str, as_json: bool) -> 
             .collect();
         let totals: Map<String, Value> = totals
             .iter()
-            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .map(|(k, v)| (k.to_string(), v.map_or(Value::Null, Value::from)))
             .collect();
         let out = json!({
             "store": store_name,
@@ -106,7 +109,7 @@ pub fn status(store: &Store, store_name: &str, backend: &str, as_json: bool) -> 
             DEAD_AFTER_MS / 1000
         );
         let mut head = format!(
-            "{:<24} {:<22} {:<11} {:<28}",
+            "{:<24} {:<22} {:<11} {:<35}",
             "NAME", "ADDRESS", "STATE", "LAST HEARTBEAT"
         );
         for k in COUNTERS {
@@ -116,11 +119,15 @@ pub fn status(store: &Store, store_name: &str, backend: &str, as_json: bool) -> 
         for f in &fes {
             let age = (now - f.heartbeat_at).max(0);
             let mut line = format!(
-                "{:<24} {:<22} {:<11} {:<28}",
+                "{:<24} {:<22} {:<11} {:<35}",
                 f.name,
-                if f.address.is_empty() { "-" } else { &f.address },
+                if f.address.is_empty() {
+                    "-"
+                } else {
+                    &f.address
+                },
                 state(f, now),
-                format!("{} ({:.1} s ago)", confab_admin::format_time(f.heartbeat_at), age as f64 / 1000.0),
+                format!("{} ({:.1} s ago)", utc(f.heartbeat_at), age as f64 / 1000.0),
             );
             for (_, v) in counters(f) {
                 line.push_str(&format!(
@@ -130,9 +137,12 @@ pub fn status(store: &Store, store_name: &str, backend: &str, as_json: bool) -> 
             }
             println!("{}", line.trim_end());
         }
-        let mut line = format!("{:<24} {:<22} {:<11} {:<28}", "TOTAL (active)", "", "", "");
+        let mut line = format!("{:<24} {:<22} {:<11} {:<35}", "TOTAL (active)", "", "", "");
         for (_, v) in &totals {
-            line.push_str(&format!(" {v:>13}"));
+            line.push_str(&format!(
+                " {:>13}",
+                v.map_or("-".to_string(), |v| v.to_string())
+            ));
         }
         println!("{}", line.trim_end());
     }
@@ -174,7 +184,10 @@ pub fn print_endpoints(regs: &[Registration]) {
         println!("  [{}] Contact       : {}", i + 1, r.contact);
         println!("      Transport     : {transport}");
         println!("      SourceAddress : {source}");
-        println!("      UserAgent     : {}", r.user_agent.as_deref().unwrap_or(""));
+        println!(
+            "      UserAgent     : {}",
+            r.user_agent.as_deref().unwrap_or("")
+        );
         println!("      Expires       : {}", utc(r.expires_at));
         println!("      FrontEnd      : {}", r.front_end);
     }

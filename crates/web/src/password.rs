@@ -66,7 +66,13 @@ pub(crate) async fn put_password(
         SignIn::Invalid => {
             let (store, who, o) = (state.store.clone(), me.clone(), origin.clone());
             blocking(move || {
-                audit(&store, &who, &o, false, "refused: the current password is wrong");
+                audit(
+                    &store,
+                    &who,
+                    &o,
+                    false,
+                    "refused: the current password is wrong",
+                );
                 Ok(())
             })
             .await?;

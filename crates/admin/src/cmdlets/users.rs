@@ -89,7 +89,9 @@ fn enable_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Ve
             return Err(bad(
                 b,
                 "RegistrarPool",
-                format!("'{pool}' is not a pool of this deployment (Get-CsPool lists them: {known})"),
+                format!(
+                    "'{pool}' is not a pool of this deployment (Get-CsPool lists them: {known})"
+                ),
             ));
         }
     }
@@ -162,7 +164,10 @@ fn enable_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Ve
                 return Err(bad(
                     b,
                     "SipDomain",
-                    format!("'{d}' is not the domain of sip:{} (confab does not rename users)", u.address()),
+                    format!(
+                        "'{d}' is not the domain of sip:{} (confab does not rename users)",
+                        u.address()
+                    ),
                 ));
             }
         }
@@ -180,11 +185,9 @@ fn set_user_password(
     s: &mut Session,
     input: Option<Vec<Obj>>,
 ) -> Result<Vec<Obj>, ExecError> {
-    let password = text_arg(b, s, "Password")?.ok_or_else(|| {
-        bad(b, "Password", "a password is needed")
-    })?;
-    confab_store::validate_password(&password)
-        .map_err(|e| bad(b, "Password", store_message(e)))?;
+    let password =
+        text_arg(b, s, "Password")?.ok_or_else(|| bad(b, "Password", "a password is needed"))?;
+    confab_store::validate_password(&password).map_err(|e| bad(b, "Password", store_message(e)))?;
     // the user is found and checked against the caller's user scopes before anything changes
     for (u, d) in user_targets(b, s, input)? {
         s.store
