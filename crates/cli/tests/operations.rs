@@ -302,7 +302,7 @@ fn endpoints_shown_for_a_user_registered_from_two_clients() {
             .split("\n\n")
             .find(|b| b.contains(src.as_str()))
             .unwrap_or_else(|| panic!("no endpoint from {src}: {out}"));
-        assert!(block.contains(&format!("Transport     : {transport}")) || block.lines().any(|l| l.starts_with("Transport") && l.trim_end().ends_with(transport)), "{block}");
+        assert!(block.contains(&format!("Transport     : {transport}\n")), "{block}");
         assert!(block.contains(agent), "{block}");
     }
 
@@ -310,9 +310,15 @@ fn endpoints_shown_for_a_user_registered_from_two_clients() {
     let text = s.cli(&["user", "show", "user0000@example.test"]);
     assert!(text.contains("Endpoints   : 2"), "{text}");
     for (transport, src, agent) in [("UDP", &udp_src, "Phone-UDP/1.0"), ("TCP", &tcp_src, "Desk-TCP/2.0")] {
-        assert!(text.contains(&format!("SourceAddress : {src}")), "{text}");
-        assert!(text.contains(&format!("Transport     : {transport}")), "{text}");
-        assert!(text.contains(&format!("UserAgent     : {agent}")), "{text}");
+        // each endpoint is a block "  [n] Contact : …" with its own lines
+        let block = text
+            .split("  [")
+            .find(|b| b.contains(&format!("SourceAddress : {src}\n")))
+            .unwrap_or_else(|| panic!("no endpoint from {src}: {text}"));
+        assert!(block.contains(&format!("Transport     : {transport}\n")), "{block}");
+        assert!(block.contains(&format!("UserAgent     : {agent}\n")), "{block}");
+        assert!(block.contains("Expires       : ") && block.contains(" UTC\n"), "{block}");
+        assert!(block.contains("FrontEnd      : "), "{block}");
     }
     let v = first_json(&s.cli(&["user", "show", "user0000@example.test", "--json"])).unwrap();
     let eps = v["endpoints"].as_array().unwrap();
