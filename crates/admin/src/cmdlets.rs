@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 mod forwarding;
 mod pool;
+mod users;
 mod simple_url;
 mod voice;
 mod voice_test;
@@ -218,15 +219,6 @@ fn build() -> Vec<Cmdlet> {
             true,
             "Changes a user.",
             set_user,
-        ),
-        (
-            "Enable-CsUser",
-            &["Identity", "SipAddress", "RegistrarPool"],
-            &["Identity"],
-            true,
-            true,
-            "Allows a user to sign in.",
-            enable_user,
         ),
         (
             "New-CsUser",
@@ -511,6 +503,7 @@ fn build() -> Vec<Cmdlet> {
     fixed.extend(voice_test::cmdlets());
     fixed.extend(forwarding::cmdlets());
     fixed.extend(pool::cmdlets());
+    fixed.extend(users::cmdlets());
     fixed.extend(simple_url::cmdlets());
     // dial-in access numbers: Lync names their identity -PrimaryUri, and Get- filters by
     // -Region
@@ -588,17 +581,27 @@ pub(crate) fn scope_of(def: &Cmdlet, raw: &str) -> Option<String> {
     canonical_identity(k, raw).ok()
 }
 
-/// Replaces the value of -Password-like parameters before the command is logged.
+/// Replaces the value of -Password-like parameters before the command is logged. A quoted
+/// value is replaced whole, spaces and all (`-Password 'a b c'`).
 pub fn redact(cmd: &str) -> String {
     let mut out = String::with_capacity(cmd.len());
     let mut redact_next = false;
+    // inside a quoted secret being left out: the quote that ends it
+    let mut in_quote: Option<char> = None;
     for (i, word) in cmd.split(' ').enumerate() {
+        if let Some(q) = in_quote {
+            if closes_quote(word, q) {
+                in_quote = None;
+            }
+            continue;
+        }
         if i > 0 {
             out.push(' ');
         }
         if redact_next {
             out.push_str("********");
             redact_next = false;
+            in_quote = opens_quote(word);
             continue;
         }
         let w = word
@@ -607,9 +610,10 @@ pub fn redact(cmd: &str) -> String {
         // -Pin (Set-CsClientPin), not -PINHistoryCount or -PinAuthType
         let pin = w == "pin" || w.starts_with("pin:");
         if w.starts_with("password") || pin || w.starts_with("secret") {
-            if let Some((k, _)) = word.split_once(':') {
+            if let Some((k, v)) = word.split_once(':') {
                 out.push_str(k);
                 out.push_str(":********");
+                in_quote = opens_quote(v);
                 continue;
             }
             redact_next = true;
@@ -617,6 +621,37 @@ pub fn redact(cmd: &str) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// The closing quote a word starting a quoted string waits for, when the string goes on
+/// past this word.
+fn opens_quote(word: &str) -> Option<char> {
+    let mut chars = word.chars();
+    let q = match chars.next()? {
+        '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' => '\'',
+        '"' | '\u{201C}' | '\u{201D}' | '\u{201E}' => '"',
+        _ => return None,
+    };
+    let rest = chars.as_str();
+    (!closes_quote(rest, q)).then_some(q)
+}
+
+/// Whether `word` (inside a string quoted with `q`) ends that string: it ends in an odd
+/// number of quotes (a doubled quote is one quote character), not escaped by a backtick.
+fn closes_quote(word: &str, q: char) -> bool {
+    let is_q = |c: char| match q {
+        '\'' => matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}'),
+        _ => matches!(c, '"' | '\u{201C}' | '\u{201D}' | '\u{201E}'),
+    };
+    let trailing = word.chars().rev().take_while(|c| is_q(*c)).count();
+    if trailing == 0 {
+        return false;
+    }
+    let before = word.chars().rev().nth(trailing);
+    if q == '"' && before == Some('`') {
+        return trailing > 1 && trailing % 2 == 0;
+    }
+    trailing % 2 == 1
 }
 
 fn text_arg(b: &Bound, s: &Session, name: &str) -> Result<Option<String>, ExecError> {
@@ -1308,6 +1343,7 @@ pub(crate) fn targets_user(def: &Cmdlet) -> bool {
             | "Remove-CsUser"
             | "Enable-CsUser"
             | "Disable-CsUser"
+            | "Set-CsUserPassword"
             | "Set-CsClientPin"
             | "Get-CsClientPinInfo"
             | "Lock-CsClientPin"
@@ -1748,15 +1784,6 @@ fn set_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<O
     Ok(vec![])
 }
 
-fn enable_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
-    for (u, d) in user_targets(b, s, input)? {
-        s.store
-            .set_enabled(&u, &d, true)
-            .map_err(|e| store_err(b, e))?;
-    }
-    Ok(vec![])
-}
-
 /// `New-CsUser`: the user must fall within the user scopes of a role allowing the cmdlet
 /// (their -OU, or no OU).
 fn new_user(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
@@ -1769,6 +1796,13 @@ fn new_user(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
     let password = text_arg(b, s, "Password")?.ok_or_else(|| failed(b, "-Password is needed"))?;
     let display = text_arg(b, s, "DisplayName")?.unwrap_or_default();
     let ou = text_arg(b, s, "OU")?.filter(|o| !o.trim().is_empty());
+    // bad values are named by their parameter
+    confab_store::validate_password(&password).map_err(|e| bad(b, "Password", store_message(e)))?;
+    confab_store::validate_display_name(&display)
+        .map_err(|e| bad(b, "DisplayName", store_message(e)))?;
+    if let Some(o) = &ou {
+        confab_store::normalize_ou(o).map_err(|e| bad(b, "OU", store_message(e)))?;
+    }
     if !s.may_touch_user(b.def.name, ou.as_deref()) {
         let what = match &ou {
             Some(ou) => format!("sip:{u}@{d} ({ou})"),
@@ -3161,6 +3195,16 @@ mod tests {
         assert_eq!(redact("Set-X -Password:s3cret"), "Set-X -Password:********");
         assert_eq!(redact("Set-CsUser -Identity a"), "Set-CsUser -Identity a");
         assert_eq!(redact("New-CsUser -Identity a -Password secret"), "New-CsUser -Identity a -Password ********");
+        // a quoted secret is left out whole, spaces and all
+        assert_eq!(
+            redact("Set-CsUserPassword -Identity a -Password 'my new secret' -Confirm"),
+            "Set-CsUserPassword -Identity a -Password ******** -Confirm"
+        );
+        assert_eq!(redact("Set-X -Password 'it''s a b' -N 1"), "Set-X -Password ******** -N 1");
+        assert_eq!(redact("Set-X -Password \"a `\" b\" -N 1"), "Set-X -Password ******** -N 1");
+        assert_eq!(redact("Set-X -Password:'a b' -N 1"), "Set-X -Password:******** -N 1");
+        assert_eq!(redact("Set-X -Password 'one' -N 1"), "Set-X -Password ******** -N 1");
+        assert_eq!(redact("Set-X -Password '' -N 1"), "Set-X -Password ******** -N 1");
         assert_eq!(parse_utc("1970-01-01"), Some(0));
         assert_eq!(parse_utc("2026-12-07 13:05"), Some(1_796_648_700_000));
         assert_eq!(parse_utc("2000-03-01T00:00:01Z"), Some(951_868_801_000));

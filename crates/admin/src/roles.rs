@@ -13,6 +13,8 @@ pub const LYNC_CMDLETS: &[&str] = &[
     "Remove-CsUser",
     "Enable-CsUser",
     "Disable-CsUser",
+    // confab's own: users' SIP passwords (Lync: Active Directory's)
+    "Set-CsUserPassword",
     "Move-CsUser",
     "Get-CsAdUser",
     // admin roles
@@ -344,6 +346,8 @@ const USER_ADMIN: &[&str] = &[
     "Remove-CsUser",
     "Enable-CsUser",
     "Disable-CsUser",
+    // confab's: users' SIP passwords (Lync: Active Directory's)
+    "Set-CsUserPassword",
     "Move-CsUser",
     "Grant-CsConferencingPolicy",
     "Grant-CsClientPolicy",

@@ -15,6 +15,7 @@ use std::sync::Arc;
 mod live;
 mod meeting;
 mod shell;
+mod status;
 
 #[derive(Parser)]
 #[command(
@@ -136,6 +137,16 @@ enum Command {
     /// administrator whose roles allow New-CsAdminRole (CsAdministrator) may manage them
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// The store in use and each front end of the pool (from their heartbeats in the
+    /// store): address, state (Active, Unavailable, Stopped, Isolated), last heartbeat,
+    /// registrations, subscriptions, connections, calls, transactions, meetings; totals
+    Status {
+        #[command(flatten)]
+        common: Common,
+        /// JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Print every port the configuration opens, one per line, for a firewall script:
     /// `PROTO ADDRESS PORT[-LAST] PURPOSE` (e.g. `udp 0.0.0.0 20000-20999 media`)
     Ports {
@@ -368,11 +379,15 @@ enum UserCmd {
         #[arg(long)]
         domain: Option<String>,
     },
-    /// Show one user
+    /// Show one user, with their registered endpoints (contact, transport, source address,
+    /// user agent, expiry, front end)
     Show {
         #[command(flatten)]
         common: Common,
         address: String,
+        /// JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a user
     Remove {
@@ -733,6 +748,18 @@ fn real_main() -> anyhow::Result<()> {
             )
         }
         Command::Admin(cmd) => admin_command(cmd),
+        Command::Status { common, json } => {
+            let cfg = load_config(&common)?;
+            let store = open_store(&cfg)?;
+            let (name, backend) = match postgres_store(&cfg) {
+                Some(_) => (store_name(&cfg), "PostgreSQL"),
+                None => (
+                    cfg.data_dir.join(confab_store::DB_FILE_NAME).display().to_string(),
+                    "SQLite",
+                ),
+            };
+            status::status(&store, &name, backend, json)
+        }
         Command::Ports { common } => {
             let cfg = load_config(&common)?;
             cfg.validate().map_err(anyhow::Error::msg)?;
@@ -1041,13 +1068,31 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             }
             eprintln!("{} user(s)", users.len());
         }
-        UserCmd::Show { common, address } => {
+        UserCmd::Show {
+            common,
+            address,
+            json,
+        } => {
             let cfg = load_config(&common)?;
             let (user, domain) = split_address(&address, &cfg);
             let store = open_store(&cfg)?;
             let Some(u) = store.get_user(&user, &domain)? else {
                 bail!("no such user: {user}@{domain}")
             };
+            let regs = store.registrations(Some(&u.address()), status::now_ms())?;
+            if json {
+                let v = serde_json::json!({
+                    "sip_address": format!("sip:{}", u.address()),
+                    "display_name": u.display_name,
+                    "enabled": u.enabled,
+                    "ou": u.ou,
+                    "line_uri": u.line_uri,
+                    "created": u.created_at,
+                    "endpoints": status::endpoints_json(&regs),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
             println!("SipAddress  : sip:{}", u.address());
             println!("DisplayName : {}", u.display_name);
             println!("Enabled     : {}", u.enabled);
@@ -1055,6 +1100,7 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             println!("LineURI     : {}", u.line_uri.as_deref().unwrap_or(""));
             println!("Created     : {} (unix time)", u.created_at);
             println!("HA1 (MD5)   : {}", u.ha1_md5);
+            status::print_endpoints(&regs);
         }
         UserCmd::Remove { common, address } => {
             let cfg = load_config(&common)?;

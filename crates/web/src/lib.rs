@@ -12,8 +12,10 @@
 //! | `DELETE /api/v1/tokens` | bearer | revokes the caller's token |
 //! | `POST /api/v1/cmdlets` `{"command"}` | bearer | the command text |
 //! | `GET /api/v1/users` | bearer | `Get-CsUser` |
+//! | `POST /api/v1/users` `{"SipAddress","Password","DisplayName"?,"OU"?}` | bearer | `New-CsUser -Identity 'sip:{SipAddress}' -Password '…' …` (201 with the user) |
 //! | `GET /api/v1/users/{address}` | bearer | `Get-CsUser -Identity 'sip:{address}'` |
 //! | `PATCH /api/v1/users/{address}` `{"Enabled": false}` | bearer | `Set-CsUser -Identity 'sip:{address}' -Enabled $false` |
+//! | `DELETE /api/v1/users/{address}` | bearer | `Remove-CsUser -Identity 'sip:{address}'` (204) |
 //! | `GET /api/v1/config/{noun}` | bearer | `Get-{noun}` |
 //! | `GET /api/v1/config/{noun}/{identity}` | bearer | `Get-{noun} -Identity '{identity}'` |
 //! | `PATCH /api/v1/config/{noun}/{identity}` `{"Prop": value}` | bearer | `Set-{noun} -Identity '{identity}' -Prop value` |
@@ -24,6 +26,7 @@
 //! | `GET /api/v1/meetings/{key}/roster` | bearer or user | the live roster and lobby ([`LiveMeetings`]) |
 //! | `POST /api/v1/meetings/{key}/participants/{id}/{admit,deny,mute,unmute,remove}` | bearer or user | live control ([`LiveMeetings::act`]) |
 //! | `POST /api/v1/meetings/{key}/{lock,unlock,end}` | bearer or user | lock, unlock or end a live meeting ([`LiveMeetings::meeting_act`]) |
+//! | `PUT /api/v1/me/password` `{"current","new"}` | user | the caller's own SIP password ([`password`]) |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.0 description |
 //! | `GET /metrics` | none | the SIP server's counters in Prometheus' text format (counts only, no names or addresses) |
 //!
@@ -38,6 +41,7 @@
 mod forwarding;
 pub mod meetings;
 pub mod openapi;
+mod password;
 mod pins;
 pub mod script;
 pub mod signin;
@@ -168,8 +172,11 @@ pub(crate) fn api_routes<S: Clone + Send + Sync + 'static>(state: AppState) -> R
     let api = Router::new()
         .route("/tokens", post(login).delete(logout))
         .route("/cmdlets", post(run_cmdlets))
-        .route("/users", get(list_users))
-        .route("/users/:address", get(get_user).patch(patch_user))
+        .route("/users", get(list_users).post(create_user))
+        .route(
+            "/users/:address",
+            get(get_user).patch(patch_user).delete(delete_user),
+        )
         .route("/config/:noun", get(list_config))
         .route(
             "/config/:noun/:identity",
@@ -185,6 +192,7 @@ pub(crate) fn api_routes<S: Clone + Send + Sync + 'static>(state: AppState) -> R
         .route("/meetings/:key/unlock", post(meetings::meeting_action_unlock))
         .route("/meetings/:key/end", post(meetings::meeting_action_end))
         .route("/me/pin", get(pins::get_pin).put(pins::put_pin))
+        .route("/me/password", axum::routing::put(password::put_password))
         .route(
             "/me/forwarding",
             get(forwarding::get_forwarding)
@@ -814,6 +822,42 @@ async fn patch_user(
     let props = json_object(body)?;
     let cmd = script::set_user(&address, &props)?;
     run_resource(&state, caller, origin(peer), cmd, false).await
+}
+
+/// `POST /users`: `New-CsUser`; 201 with the new user. The command echoed back has the
+/// password redacted.
+async fn create_user(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let props = json_object(body)?;
+    let cmd = script::new_user(&props)?;
+    let out = run_script(&state, caller.admin, origin(peer), cmd.clone())
+        .await
+        .map_err(|(api, e)| match e {
+            Some(ExecError::Failed { message, .. }) if message.contains("already exists") => {
+                ApiError::new(StatusCode::CONFLICT, "exists", message)
+            }
+            _ => api,
+        })?;
+    let command = confab_admin::cmdlets::redact(&cmd);
+    Ok((StatusCode::CREATED, output_json(out, Some(&command))))
+}
+
+/// `DELETE /users/{address}`: `Remove-CsUser`; 204, or 404 for no such user.
+async fn delete_user(
+    State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    caller: Caller,
+    address: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(address) = address?;
+    let cmd = script::remove_user(&address)?;
+    run_resource(&state, caller, origin(peer), cmd, false)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
 }
 
 async fn list_config(

@@ -126,6 +126,33 @@ pub fn document() -> Value {
                 "summary": "List users (Get-CsUser)",
                 "operationId": "listUsers",
                 "responses": cmdlet_responses("The users", false)
+            },
+            "post": {
+                "tags": ["users"],
+                "summary": "Create a user who may sign in (New-CsUser -Identity sip:{SipAddress} -Password … [-DisplayName …] [-OU …])",
+                "description": "The caller's user scopes hold: a role scoped to OU:<dn> creates users in that OU (or below) only (403 otherwise). The command echoed back and the audit log show the password as ********.",
+                "operationId": "createUser",
+                "requestBody": {"required": true, "content": {"application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["SipAddress", "Password"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "SipAddress": {"type": "string", "description": "sip:user@domain (the scheme may be left out)"},
+                            "Password": {"type": "string", "format": "password", "minLength": 1, "maxLength": 128},
+                            "DisplayName": {"type": "string", "maxLength": 128},
+                            "OU": {"type": "string", "description": "An LDAP distinguished name, OU=…,DC=…"}
+                        }
+                    },
+                    "example": {"SipAddress": "sip:carol@example.test", "Password": "a long secret", "DisplayName": "Carol", "OU": "OU=Sales,DC=example,DC=test"}
+                }}},
+                "responses": {
+                    "201": result_response("Created: the new user (objects[0])"),
+                    "400": {"$ref": "#/components/responses/BadRequest"},
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "403": {"$ref": "#/components/responses/Denied"},
+                    "409": error_response("A user with this address exists already (kind: exists)")
+                }
             }
         }),
     );
@@ -143,6 +170,18 @@ pub fn document() -> Value {
             "operationId": "updateUser",
             "requestBody": patch_body("Set-CsUser parameters and their values (Enabled, DisplayName, LineURI, EnterpriseVoiceEnabled, HostedVoiceMail).", json!({"Enabled": false, "DisplayName": "Alice Smith"})),
             "responses": cmdlet_responses("Changed", true)
+        },
+        "delete": {
+            "tags": ["users"],
+            "summary": "Delete a user with their contact list, stored messages and meetings (Remove-CsUser -Identity sip:{address})",
+            "operationId": "deleteUser",
+            "responses": {
+                "204": {"description": "Deleted"},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Denied"},
+                "404": {"$ref": "#/components/responses/NotFound"}
+            }
         }
     }));
     paths.insert(
@@ -327,6 +366,31 @@ pub fn document() -> Value {
                 "400": error_response("Refused by the PIN policy, the message naming the rule (e.g. MinPasswordLength, AllowCommonPatterns, PINHistoryCount), or a malformed body (kind: bad_request)"),
                 "401": {"$ref": "#/components/responses/Unauthorized"},
                 "403": error_response("An administrator's token: administrators use Set-CsClientPin (kind: denied)")
+            }
+        }
+    }));
+
+    paths.insert(p("/me/password"), json!({
+        "put": {
+            "tags": ["me"],
+            "summary": "Change the caller's own SIP password: the current one again (checked like a sign-in, throttled) and the new one; the old password stops working at once and the caller's web sessions end; audited without either password",
+            "operationId": "setMyPassword",
+            "security": user_only,
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"type": "object", "required": ["current", "new"], "additionalProperties": false, "properties": {
+                    "current": {"type": "string", "format": "password"},
+                    "new": {"type": "string", "format": "password", "minLength": 1, "maxLength": 128}
+                }},
+                "example": {"current": "old secret", "new": "a new long secret"}
+            }}},
+            "responses": {
+                "200": {"description": "Changed", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "user": {"type": "string"}, "changed": {"type": "boolean"}, "web_sessions_ended": {"type": "boolean"}
+                }}}}},
+                "400": error_response("A malformed body, or a new password the rules refuse (kind: bad_request)"),
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": error_response("'current' is wrong (nothing changed), or an administrator's token: administrators use Set-CsUserPassword (kind: denied)"),
+                "429": error_response("Too many failed sign-ins (kind: throttled); Retry-After says when to try again")
             }
         }
     }));

@@ -171,6 +171,58 @@ pub fn set_user(address: &str, props: &Map<String, Value>) -> Result<String, Api
     ))
 }
 
+/// `New-CsUser -Identity 'sip:{SipAddress}' -Password '…' [-DisplayName '…'] [-OU '…']`
+/// from `POST /users`' body: the fields are strings, `SipAddress` and `Password` are
+/// required, any other field is refused.
+pub fn new_user(body: &Map<String, Value>) -> Result<String, ApiError> {
+    const FIELDS: &[&str] = &["SipAddress", "Password", "DisplayName", "OU"];
+    if let Some(k) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown field '{k}' (accepted: {})",
+            FIELDS.join(", ")
+        )));
+    }
+    let text = |name: &str| -> Result<Option<&str>, ApiError> {
+        match body.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::bad_request(format!("'{name}' must be a string"))),
+        }
+    };
+    let address = text("SipAddress")?.ok_or_else(|| ApiError::bad_request("missing 'SipAddress'"))?;
+    let password = text("Password")?.ok_or_else(|| ApiError::bad_request("missing 'Password'"))?;
+    let bare = address.trim();
+    let bare = match bare.get(..4) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("sip:") => &bare[4..],
+        _ => bare,
+    };
+    match bare.split_once('@') {
+        Some((u, d)) if !u.is_empty() && !d.is_empty() => {}
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "'SipAddress' must be a SIP address such as sip:alice@example.test, not '{address}'"
+            )))
+        }
+    }
+    let mut cmd = format!(
+        "New-CsUser -Identity {} -Password {}",
+        sip_identity(address)?,
+        quote_str(password)
+    );
+    if let Some(n) = text("DisplayName")? {
+        cmd.push_str(&format!(" -DisplayName {}", quote_str(n)));
+    }
+    if let Some(ou) = text("OU")? {
+        cmd.push_str(&format!(" -OU {}", quote_str(ou)));
+    }
+    Ok(cmd)
+}
+
+/// `Remove-CsUser -Identity 'sip:{address}'`
+pub fn remove_user(address: &str) -> Result<String, ApiError> {
+    Ok(format!("Remove-CsUser -Identity {}", sip_identity(address)?))
+}
+
 /// Checks that `noun` names a configuration type (one with Get-/Set- cmdlets).
 pub fn config_noun(noun: &str) -> Result<&'static str, ApiError> {
     if !is_identifier(noun) {
@@ -404,5 +456,37 @@ mod tests {
         .unwrap();
         let script = parse(&cmd).unwrap();
         assert_eq!(script.statements.len(), 1);
+    }
+
+    #[test]
+    fn new_and_remove_user() {
+        let body = |v: serde_json::Value| v.as_object().unwrap().clone();
+        assert_eq!(
+            new_user(&body(json!({"SipAddress": "carol@example.test", "Password": "it's mine", "DisplayName": "Carol", "OU": "OU=Sales,DC=example,DC=test"}))).unwrap(),
+            "New-CsUser -Identity 'sip:carol@example.test' -Password 'it''s mine' -DisplayName 'Carol' -OU 'OU=Sales,DC=example,DC=test'"
+        );
+        for (b, says) in [
+            (json!({"Password": "x"}), "missing 'SipAddress'"),
+            (json!({"SipAddress": "a@b"}), "missing 'Password'"),
+            (json!({"SipAddress": "a@b", "Password": 1}), "'Password' must be a string"),
+            (json!({"SipAddress": "a@b", "Password": "x", "Roles": "all"}), "unknown field 'Roles'"),
+            (json!({"SipAddress": "sip:@b", "Password": "x"}), "'SipAddress' must be a SIP address"),
+            (json!({"SipAddress": "alice", "Password": "x"}), "'SipAddress' must be a SIP address"),
+        ] {
+            let e = new_user(&body(b.clone())).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{b}");
+            assert!(e.message.contains(says), "{b}: {}", e.message);
+        }
+        // input stays data: one command, whatever the password holds
+        let cmd = new_user(&body(json!({"SipAddress": "a@b", "Password": "x'; Remove-CsUser -Identity sip:root@b #"}))).unwrap();
+        assert_eq!(parse(&cmd).unwrap().statements.len(), 1);
+        assert_eq!(
+            confab_admin::cmdlets::redact(&cmd),
+            "New-CsUser -Identity 'sip:a@b' -Password ********"
+        );
+        assert_eq!(
+            remove_user("carol@example.test").unwrap(),
+            "Remove-CsUser -Identity 'sip:carol@example.test'"
+        );
     }
 }
