@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The pool's benchmark (BENCHMARKS.md "A pool of front ends"), in one run on PostgreSQL:
+#   sqlite - one front end on the default embedded store (a pool of one), 2 workers
 #   alone  - one front end, [pool] enabled = false (registrations in its memory only), 2 workers
 #   shared - the same front end with the shared location (the default), 2 workers
 #   pool   - two front ends (127.0.0.1 and 127.0.0.2), 1 worker each, sipp split between them
@@ -33,9 +34,9 @@ stop_all() { for p in "${PIDS[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null ||
              for p in "${PIDS[@]:-}"; do [[ -n $p ]] && wait "$p" 2>/dev/null || true; done; PIDS=(); }
 trap stop_all EXIT
 
-# start_fe NAME IP ENABLED WORKERS -> prints the pid
+# start_fe NAME IP ENABLED WORKERS [STORE] -> prints the pid
 start_fe() {
-  local name=$1 ip=$2 enabled=$3 workers=$4 dir=$OUTDIR/$1
+  local name=$1 ip=$2 enabled=$3 workers=$4 store=${5:-$STORE} dir=$OUTDIR/$1
   mkdir -p "$dir"
   cat > "$dir/confab.toml" <<TOML
 listen = ["$ip:5080"]
@@ -51,7 +52,7 @@ name = "$name"
 [log]
 level = "warn"
 TOML
-  "$BIN" serve --config "$dir/confab.toml" --data "$dir" --store "$STORE" >"$dir/out.log" 2>&1 &
+  "$BIN" serve --config "$dir/confab.toml" --data "$dir" --store "$store" >"$dir/out.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do
     sipsak -s "sip:$ip:5080" -H 127.0.0.1 >/dev/null 2>&1 && { echo "$pid"; return; }
@@ -68,6 +69,11 @@ run_one() {   # label scenario ip pid [env...]
     "$BENCH/bench.sh" "$ip" 5080 example.test "$sc" > "$OUTDIR/$label-$sc.txt" 2>&1 || true
   echo "$label $sc: $(held "$OUTDIR/$label-$sc.txt")"
 }
+
+"$BIN" user seed --data "$OUTDIR/sqlite-store" --domain example.test --count 10000 --init >/dev/null
+pid=$(start_fe fe-sqlite 127.0.0.1 true 2 "$OUTDIR/sqlite-store"); PIDS+=("$pid")
+for sc in $SCENARIOS; do run_one sqlite "$sc" 127.0.0.1 "$pid"; done
+stop_all
 
 for mode in alone shared; do
   enabled=$([[ $mode == alone ]] && echo false || echo true)

@@ -1352,6 +1352,7 @@ pub(crate) fn targets_user(def: &Cmdlet) -> bool {
             | "Set-CsUserCallForwarding"
             | "Get-CsUserPoolInfo"
             | "Get-CsUserRegistration"
+            | "Get-CsUserSession"
     ) || def.name.starts_with("Grant-")
 }
 

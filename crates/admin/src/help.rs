@@ -322,6 +322,7 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
     ("Get-CsUserPoolInfo", "Get-CsUserPoolInfo -Identity sip:alice@example.com", "Where alice is served and which front ends hold her registrations."),
     ("Get-CsUserRegistration", "Get-CsUserRegistration -Identity sip:alice@example.com", "alice's registered endpoints: contact, transport, source address, user agent, expiry, front end."),
     ("Get-CsUserRegistration", "Get-CsUser | Get-CsUserRegistration | ft Identity, SourceAddress, UserAgent", "Who is registered from where."),
+    ("Get-CsUserSession", "Get-CsUserSession -Identity sip:alice@example.com", "alice's calls, presence subscriptions and meeting seats in progress."),
     ("Enable-CsUser", "Enable-CsUser -Identity sip:alice@example.com", "Lets alice sign in again."),
     ("Enable-CsUser", "Enable-CsUser -Identity sip:alice@example.com -RegistrarPool Global -SipAddressType SAMAccountName -SipDomain example.com", "Lync's form: the pool and address are checked against confab's (they must agree), then alice may sign in."),
     ("Disable-CsUser", "Disable-CsUser -Identity sip:alice@example.com", "Stops alice from signing in; her account and data stay."),

@@ -166,8 +166,9 @@ pub const LYNC_CMDLETS: &[&str] = &[
     "Get-CsPool",
     "Get-CsComputer",
     "Get-CsUserPoolInfo",
-    // confab's own: a user's registered endpoints
+    // confab's own: a user's registered endpoints, and their live sessions
     "Get-CsUserRegistration",
+    "Get-CsUserSession",
     "Get-CsTopology",
     // help desk
     "Lock-CsClientPin",
@@ -318,6 +319,7 @@ const VIEW: &[&str] = &[
     "Get-CsComputer",
     "Get-CsUserPoolInfo",
     "Get-CsUserRegistration",
+    "Get-CsUserSession",
     "Get-CsTopology",
     "Get-CsClientPinInfo",
     "Get-CsArchivingConfiguration",

@@ -1080,6 +1080,7 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
                 bail!("no such user: {user}@{domain}")
             };
             let regs = store.registrations(Some(&u.address()), status::now_ms())?;
+            let sessions = store.live_sessions(&u.address(), status::now_ms())?;
             if json {
                 let v = serde_json::json!({
                     "sip_address": format!("sip:{}", u.address()),
@@ -1089,6 +1090,7 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
                     "line_uri": u.line_uri,
                     "created": u.created_at,
                     "endpoints": status::endpoints_json(&regs),
+                    "sessions": status::sessions_json(&sessions),
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 return Ok(());
@@ -1101,6 +1103,7 @@ fn user_command(cmd: UserCmd) -> anyhow::Result<()> {
             println!("Created     : {} (unix time)", u.created_at);
             println!("HA1 (MD5)   : {}", u.ha1_md5);
             status::print_endpoints(&regs);
+            status::print_sessions(&sessions);
         }
         UserCmd::Remove { common, address } => {
             let cfg = load_config(&common)?;

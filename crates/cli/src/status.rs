@@ -176,6 +176,35 @@ pub fn endpoints_json(regs: &[Registration]) -> Vec<Value> {
         .collect()
 }
 
+/// A user's live sessions (calls, subscriptions, meeting seats) for JSON.
+pub fn sessions_json(sessions: &[confab_store::LiveSession]) -> Vec<Value> {
+    sessions
+        .iter()
+        .map(|l| {
+            json!({
+                "kind": l.kind,
+                "peer": l.peer,
+                "since": utc(l.since),
+                "front_end": l.front_end,
+            })
+        })
+        .collect()
+}
+
+/// A user's live sessions as `confab user show` prints them.
+pub fn print_sessions(sessions: &[confab_store::LiveSession]) {
+    println!("Sessions    : {}", sessions.len());
+    for l in sessions {
+        println!(
+            "  {:<12} {}  since {}  on {}",
+            l.kind,
+            l.peer,
+            utc(l.since),
+            l.front_end
+        );
+    }
+}
+
 /// A user's registered endpoints as `confab user show` prints them.
 pub fn print_endpoints(regs: &[Registration]) {
     println!("Endpoints   : {}", regs.len());

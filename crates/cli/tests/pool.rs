@@ -159,8 +159,17 @@ fn users_of_two_front_ends_reach_each_other() {
     let mut m = |from: &mut Ua, to: &mut Ua, text: &str| exchange(from, to, Method::Message, text, &mut inbox);
     assert_eq!(m(&mut bob, &mut alice, "b to a"), (200, true));
     assert_eq!(m(&mut alice, &mut bob, "a to b"), (200, true));
-    // calls both ways, with BYE through the dialog's route set
-    call(&mut alice, &mut bob, Some("TCP"));
+    // calls both ways, with BYE through the dialog's route set; while one is up, both
+    // parties' live sessions show it, whichever front end is asked
+    call_with(&mut alice, &mut bob, Some("TCP"), || {
+        for (who, peer) in [("user0001", "user0002"), ("user0002", "user0001")] {
+            let shown = eventually(
+                || run(url, &["shell", "-c", &format!("Get-CsUserSession -Identity {who} | fl Kind, Peer")]),
+                |o| o.contains("Call") && o.contains(peer),
+            );
+            assert!(shown.contains("Call") && shown.contains(peer), "{shown}");
+        }
+    });
     call(&mut bob, &mut alice, Some("TCP"));
 
     // a message for a user registered nowhere is kept (202); carol registers through the
@@ -203,6 +212,11 @@ fn users_of_two_front_ends_reach_each_other() {
     assert_eq!(r.status(), Some(200), "{}", first_line(&r));
     let seen = notified(&mut alice, "published-at-b");
     assert!(seen.contains("open"), "{seen}");
+    let out = eventually(
+        || run(url, &["user", "show", "user0001"]),
+        |o| o.contains("Subscription") && o.contains("user0002@example.test (presence)"),
+    );
+    assert!(out.contains("Subscription") && out.contains("Endpoints   : 1"), "{out}");
 
     // one meeting, joined through both front ends: the first join makes a its host, the
     // second reaches it through b

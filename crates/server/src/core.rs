@@ -165,9 +165,17 @@ pub(crate) struct Shard {
     pub proxies: rustc_hash::FxHashMap<u64, ProxyCtx>,
     pub timers: TimerWheel<TimerRef>,
     pub jobs: Vec<Job>,
-    /// Calls this server proxied that are up: Call-ID → when the INVITE was answered 2xx;
-    /// removed by the BYE (or after [`CALL_MAX_AGE`], a call whose BYE took another way).
-    pub calls: rustc_hash::FxHashMap<String, Instant>,
+    /// Calls this server proxied that are up: Call-ID → when the INVITE was answered 2xx
+    /// and its parties; removed by the BYE (or after [`CALL_MAX_AGE`], a call whose BYE
+    /// took another way).
+    pub calls: rustc_hash::FxHashMap<String, CallUp>,
+}
+
+/// A call that is up: since when, and its parties (`user@domain` when one of ours).
+pub struct CallUp {
+    pub since: Instant,
+    pub caller: Option<String>,
+    pub callee: Option<String>,
 }
 
 /// A call still counted this long after it was answered is forgotten (its BYE went
@@ -178,9 +186,9 @@ const CALLS_PER_SHARD: usize = 16_384;
 
 impl Shard {
     /// An INVITE of a new dialog was answered 2xx: a call is up.
-    pub(crate) fn call_up(&mut self, call_id: &str, now: Instant, count: &AtomicUsize) {
+    pub(crate) fn call_up(&mut self, call_id: &str, call: CallUp, count: &AtomicUsize) {
         if self.calls.len() < CALLS_PER_SHARD && !self.calls.contains_key(call_id) {
-            self.calls.insert(call_id.to_string(), now);
+            self.calls.insert(call_id.to_string(), call);
             count.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -481,6 +489,28 @@ impl Core {
     /// Calls this server proxied that are up (answered, no BYE yet).
     pub fn active_calls(&self) -> usize {
         self.active_calls.load(Ordering::Relaxed)
+    }
+
+    /// The `user@domain` of a From or To URI when it is one of our users' addresses.
+    pub(crate) fn party_of(&self, uri: &Uri<'_>) -> Option<String> {
+        let user = uri.user?;
+        self.is_our_domain(uri.host)
+            .then(|| crate::users::user_key(user, uri.host))
+    }
+
+    /// Every call this server proxied that is up, with its parties, at most `max`.
+    pub(crate) fn calls_up(&self, max: usize) -> Vec<(Instant, Option<String>, Option<String>)> {
+        let mut out = vec![];
+        for s in &self.shards {
+            let s = s.lock();
+            for c in s.calls.values() {
+                if out.len() >= max {
+                    return out;
+                }
+                out.push((c.since, c.caller.clone(), c.callee.clone()));
+            }
+        }
+        out
     }
 
     /// Requests answered 503 because the server was behind or full, since start.
@@ -1429,7 +1459,7 @@ impl Core {
             let mut s = s.lock();
             let before = s.calls.len();
             s.calls
-                .retain(|_, up| now.saturating_duration_since(*up) < CALL_MAX_AGE);
+                .retain(|_, up| now.saturating_duration_since(up.since) < CALL_MAX_AGE);
             self.active_calls
                 .fetch_sub(before - s.calls.len(), Ordering::Relaxed);
         }

@@ -99,6 +99,17 @@ impl PresenceServer {
         self.state.lock().subs.len()
     }
 
+    /// (watcher, presentity, package) of every subscription, at most `max`.
+    pub(crate) fn subscriptions_list(&self, max: usize) -> Vec<(String, String, Package)> {
+        self.state
+            .lock()
+            .subs
+            .values()
+            .take(max)
+            .map(|s| (s.watcher.clone(), s.presentity.clone(), s.package))
+            .collect()
+    }
+
     pub fn publication_count(&self) -> usize {
         self.state.lock().pub_total
     }

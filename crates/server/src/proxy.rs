@@ -460,7 +460,12 @@ impl Core {
             let new_call = ctx.is_invite && ctx.request.to_hdr().is_some_and(|t| t.tag().is_none());
             if new_call {
                 if let Some(c) = ctx.request.call_id().map(|c| c.to_string()) {
-                    shard.call_up(&c, now, &self.active_calls);
+                    let up = crate::core::CallUp {
+                        since: now,
+                        caller: ctx.request.from_hdr().and_then(|f| self.party_of(&f.uri())),
+                        callee: ctx.request.to_hdr().and_then(|t| self.party_of(&t.uri())),
+                    };
+                    shard.call_up(&c, up, &self.active_calls);
                 }
             }
             send_now = Some(resp);

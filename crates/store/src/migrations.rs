@@ -242,6 +242,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         front_end   TEXT NOT NULL,           -- the front end hosting it (focus, MCU)
         since       INTEGER NOT NULL
     );
+    CREATE TABLE live_sessions (             -- each front end's calls, subscriptions and
+        front_end   TEXT NOT NULL,           -- meeting seats, replaced every few seconds
+        kind        TEXT NOT NULL,           -- Call / Subscription / Meeting
+        user_key    TEXT NOT NULL,
+        peer        TEXT NOT NULL,
+        since       INTEGER NOT NULL
+    );
+    CREATE INDEX live_sessions_user ON live_sessions(user_key);
     ALTER TABLE offline_messages ADD COLUMN claimed_by TEXT;
     ALTER TABLE offline_messages ADD COLUMN claimed_until INTEGER;",
 ];
@@ -465,6 +473,14 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
         front_end   TEXT COLLATE "C" NOT NULL,
         since       BIGINT NOT NULL
     );
+    CREATE TABLE live_sessions (
+        front_end   TEXT COLLATE "C" NOT NULL,
+        kind        TEXT COLLATE "C" NOT NULL,
+        user_key    TEXT COLLATE "C" NOT NULL,
+        peer        TEXT COLLATE "C" NOT NULL,
+        since       BIGINT NOT NULL
+    );
+    CREATE INDEX live_sessions_user ON live_sessions(user_key);
     ALTER TABLE offline_messages ADD COLUMN claimed_by TEXT COLLATE "C";
     ALTER TABLE offline_messages ADD COLUMN claimed_until BIGINT;"#,
 ];

@@ -82,6 +82,24 @@ fn pub_from_row(r: &Row) -> Result<SharedPublication, StoreError> {
     })
 }
 
+/// One live session of a user as a front end last reported it: a call (`peer`: the other
+/// party), a presence subscription (`peer`: the presentity watched) or a seat in a meeting
+/// (`peer`: the meeting's key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveSession {
+    pub front_end: String,
+    /// `Call`, `Subscription` or `Meeting`.
+    pub kind: String,
+    /// `user@domain`, lower case.
+    pub user_key: String,
+    pub peer: String,
+    /// Unix millis.
+    pub since: i64,
+}
+
+/// Live sessions a front end reports at most (the rest are left out of the report).
+pub const MAX_LIVE_SESSIONS: usize = 20_000;
+
 /// What [`Store::claim_message`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -484,6 +502,50 @@ impl Store {
         })
     }
 
+    /// Replaces what `front_end` reports of its live sessions (at most
+    /// [`MAX_LIVE_SESSIONS`]).
+    pub fn replace_live_sessions(
+        &self,
+        front_end: &str,
+        sessions: &[LiveSession],
+    ) -> Result<(), StoreError> {
+        self.transaction(|tx| {
+            tx.execute("DELETE FROM live_sessions WHERE front_end = ?1", vals![front_end])?;
+            for l in sessions.iter().take(MAX_LIVE_SESSIONS) {
+                tx.execute(
+                    "INSERT INTO live_sessions (front_end, kind, user_key, peer, since)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    vals![front_end, l.kind.as_str(), l.user_key.as_str(), l.peer.as_str(), l.since],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A user's live sessions, as reported by front ends that are alive at `now_ms`.
+    pub fn live_sessions(&self, user_key: &str, now_ms: i64) -> Result<Vec<LiveSession>, StoreError> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT s.front_end, s.kind, s.user_key, s.peer, s.since
+                 FROM live_sessions s JOIN front_ends f ON f.name = s.front_end
+                 WHERE s.user_key = ?1 AND f.state = 'Active' AND f.heartbeat_at >= ?2
+                 ORDER BY s.since, s.kind, s.peer",
+                vals![user_key.to_ascii_lowercase(), now_ms - DEAD_AFTER_MS],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(LiveSession {
+                    front_end: r.get(0)?,
+                    kind: r.get(1)?,
+                    user_key: r.get(2)?,
+                    peer: r.get(3)?,
+                    since: r.get(4)?,
+                })
+            })
+            .collect()
+    }
+
     /// Which front end hosts live meeting `key`: this one (`None`: it is now recorded as the
     /// host, the meeting was not live or its host is dead) or another that is alive.
     pub fn host_meeting(&self, key: &str, front_end: &str) -> Result<Option<String>, StoreError> {
@@ -712,6 +774,37 @@ mod tests {
         assert_eq!(s.host_meeting("K", "fe1").unwrap(), Some("fe2".into()));
         s.release_meetings(None, "fe2").unwrap();
         assert_eq!(s.host_meeting("K", "fe1").unwrap(), None);
+    }
+
+    #[test]
+    fn live_sessions_are_replaced_and_shown_for_live_front_ends() {
+        let s = Store::open_in_memory().unwrap();
+        let now = now_ms();
+        let mut fe = FrontEnd {
+            name: "fe1".into(),
+            address: "tcp:127.0.0.1:5060".into(),
+            site: None,
+            version: "0".into(),
+            started_at: now,
+            heartbeat_at: now,
+            state: "Active".into(),
+            load: "{}".into(),
+        };
+        s.heartbeat(&fe).unwrap();
+        let call = |peer: &str| LiveSession {
+            front_end: "fe1".into(),
+            kind: "Call".into(),
+            user_key: "a@x".into(),
+            peer: peer.into(),
+            since: now,
+        };
+        s.replace_live_sessions("fe1", &[call("b@x"), call("c@x")]).unwrap();
+        assert_eq!(s.live_sessions("A@x", now).unwrap().len(), 2);
+        s.replace_live_sessions("fe1", &[call("c@x")]).unwrap();
+        assert_eq!(s.live_sessions("a@x", now).unwrap(), vec![call("c@x")]);
+        fe.state = "Stopped".into();
+        s.heartbeat(&fe).unwrap();
+        assert!(s.live_sessions("a@x", now).unwrap().is_empty());
     }
 
     #[test]

@@ -770,7 +770,7 @@ fn migration_from_schema_4_keeps_users() {
         let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
         conn.execute_batch(
             "DROP TABLE front_ends; DROP TABLE registrations; DROP TABLE publications;
-             DROP TABLE meeting_hosts; ALTER TABLE offline_messages DROP COLUMN claimed_by;
+             DROP TABLE meeting_hosts; DROP TABLE live_sessions; ALTER TABLE offline_messages DROP COLUMN claimed_by;
              ALTER TABLE offline_messages DROP COLUMN claimed_until;
              DROP TABLE user_sessions; ALTER TABLE users DROP COLUMN hosted_voicemail; ALTER TABLE users DROP COLUMN call_forwarding;
              ALTER TABLE users DROP COLUMN enterprise_voice_enabled;

@@ -179,6 +179,8 @@ fn migration_adds_the_new_tables_to_a_version_1_file() {
             "contacts",
             "contacts_owner_id",
             "front_ends",
+            "live_sessions",
+            "live_sessions_user",
             "meeting_hosts",
             "meetings",
             "meetings_expires_at",

@@ -74,6 +74,7 @@ fn open_creates_file_and_schema() {
             "config_documents",
             "contacts",
             "front_ends",
+            "live_sessions",
             "meeting_hosts",
             "meetings",
             "meta",

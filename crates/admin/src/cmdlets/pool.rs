@@ -1,8 +1,9 @@
 //! The pool as administrators see it (docs/pool.md): `Get-CsPool` and `Get-CsComputer`
 //! (Lync's names: the pool of a site and its front-end computers, with confab's live
-//! state), `Get-CsUserPoolInfo` (where a user is served) and confab's own
+//! state), `Get-CsUserPoolInfo` (where a user is served), confab's own
 //! `Get-CsUserRegistration` (a user's registered endpoints: contact, transport, source,
-//! user agent, expiry, the front end holding it). All read the central store, so any
+//! user agent, expiry, the front end holding it) and `Get-CsUserSession` (Skype for
+//! Business Online's name: a user's live calls, subscriptions and meeting seats). All read the central store, so any
 //! shell sees the whole pool; nothing here changes anything.
 
 use super::*;
@@ -37,6 +38,15 @@ pub(super) fn cmdlets() -> Vec<FixedCmdlet> {
             false,
             "Shows where a user is served: PrimaryPoolFqdn (the pool of the user's site), and the front ends holding the user's registrations now.",
             get_user_pool_info,
+        ),
+        (
+            "Get-CsUserSession",
+            &["Identity"],
+            &["Identity"],
+            true,
+            false,
+            "Shows a user's live sessions pool-wide, as each front end reports them every 2 s: Kind (Call, Subscription, Meeting), Peer (the other party, the presentity watched, the meeting's key), Since (UTC), FrontEnd.",
+            get_user_session,
         ),
         (
             "Get-CsUserRegistration",
@@ -199,6 +209,33 @@ fn get_user_registration(
                     ("Expires".into(), json!(crate::format_time(r.expires_at))),
                     ("FrontEnd".into(), json!(r.front_end)),
                     ("Instance".into(), json!(r.instance)),
+                ],
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn get_user_session(
+    b: &Bound,
+    s: &mut Session,
+    input: Option<Vec<Obj>>,
+) -> Result<Vec<Obj>, ExecError> {
+    let mut out = vec![];
+    for u in super::forwarding::users(b, s, input)? {
+        let sessions = s
+            .store
+            .live_sessions(&u.address(), now_ms())
+            .map_err(|e| store_err(b, e))?;
+        for l in sessions {
+            out.push(Obj::record(
+                "UserSession",
+                vec![
+                    ("Identity".into(), json!(u.address())),
+                    ("Kind".into(), json!(l.kind)),
+                    ("Peer".into(), json!(l.peer)),
+                    ("Since".into(), json!(crate::format_time(l.since))),
+                    ("FrontEnd".into(), json!(l.front_end)),
                 ],
             ));
         }

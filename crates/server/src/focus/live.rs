@@ -100,6 +100,22 @@ impl Core {
         Verdict::Respond(Box::new(resp))
     }
 
+    /// (user@domain, meeting key, joined) of every identified participant here, at most
+    /// `max` (the pool's live sessions).
+    pub(crate) fn meeting_seats(&self, max: usize) -> Vec<(String, String, Instant)> {
+        let st = self.focus.state.lock();
+        st.confs
+            .iter()
+            .filter(|(k, _)| k.as_str() != super::dialin::ATTENDANT)
+            .flat_map(|(k, c)| {
+                c.participants
+                    .iter()
+                    .filter_map(move |p| p.key.clone().map(|u| (u, k.clone(), p.joined)))
+            })
+            .take(max)
+            .collect()
+    }
+
     /// The roster and lobby of a live meeting (for REST and the CLI).
     pub fn live_roster(&self, key: &str) -> Option<LiveView> {
         let st = self.focus.state.lock();

@@ -7,7 +7,7 @@ use super::{address_text, parse_address, Member, Pool, Shared};
 use crate::core::{Core, Job};
 use crate::transport::Transports;
 use confab_store::pool::{DEAD_AFTER_MS, KEEP_REMOVED_MS};
-use confab_store::{FrontEnd, SharedPublication, Store};
+use confab_store::{FrontEnd, LiveSession, SharedPublication, Store};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const POLL_ROWS: usize = 10_000;
 /// Binding changes written per transaction at most.
 const WRITE_BATCH: usize = 2_048;
+/// Live sessions are reported every this many heartbeats (seconds).
+const SESSIONS_EVERY: u64 = 2;
 
 /// The front end's record for the store at `now_ms`.
 fn record(core: &Core, pool: &Pool, state: &str, now_ms: i64) -> FrontEnd {
@@ -98,6 +100,38 @@ fn apply_publication(
     core.presence.apply_shared(p, own, until)
 }
 
+/// What this front end reports of its live sessions: each party of a call it proxied that
+/// is one of our users, each watcher's subscription, each identified meeting participant.
+fn live_sessions(core: &Core, pool: &Pool, now: Instant, now_ms: i64) -> Vec<LiveSession> {
+    use confab_store::pool::MAX_LIVE_SESSIONS as MAX;
+    let at = |t: Instant| now_ms - now.saturating_duration_since(t).as_millis() as i64;
+    let row = |kind: &str, user: String, peer: String, since: i64| LiveSession {
+        front_end: pool.name.to_string(),
+        kind: kind.to_string(),
+        user_key: user,
+        peer,
+        since,
+    };
+    let mut out = vec![];
+    for (since, caller, callee) in core.calls_up(MAX) {
+        let peer = |p: &Option<String>| p.clone().unwrap_or_else(|| "(outside)".into());
+        if let Some(c) = &caller {
+            out.push(row("Call", c.clone(), peer(&callee), at(since)));
+        }
+        if let Some(c) = &callee {
+            out.push(row("Call", c.clone(), peer(&caller), at(since)));
+        }
+    }
+    for (watcher, presentity, package) in core.presence.subscriptions_list(MAX) {
+        out.push(row("Subscription", watcher, format!("{presentity} ({})", package.event()), now_ms));
+    }
+    for (user, meeting, joined) in core.meeting_seats(MAX) {
+        out.push(row("Meeting", user, meeting, at(joined)));
+    }
+    out.truncate(MAX);
+    out
+}
+
 /// A clean stop: recorded as `Stopped`, so the others stop sending here at once; the
 /// bindings over this front end's connections are removed (the connections close).
 pub fn leave(core: &Core) -> Result<(), confab_store::StoreError> {
@@ -105,6 +139,7 @@ pub fn leave(core: &Core) -> Result<(), confab_store::StoreError> {
         return Ok(());
     };
     store.heartbeat(&record(core, pool, "Stopped", crate::clock::real_unix_ms()))?;
+    store.replace_live_sessions(&pool.name, &[])?;
     store.drop_flows_of(&pool.name)?;
     store.release_meetings(None, &pool.name)?;
     Ok(())
@@ -232,11 +267,15 @@ pub async fn run(
                 }
                 let (c, s) = (core.clone(), store.clone());
                 let prune = beats.is_multiple_of(30);
+                let report = beats.is_multiple_of(SESSIONS_EVERY);
                 let done = tokio::task::spawn_blocking(move || {
                     let pool = c.pool.as_ref().expect("pool");
                     let now_ms = crate::clock::real_unix_ms();
                     let state = if pool.is_isolated() { "Isolated" } else { "Active" };
                     s.heartbeat(&record(&c, pool, state, now_ms))?;
+                    if report {
+                        s.replace_live_sessions(&pool.name, &live_sessions(&c, pool, Instant::now(), now_ms))?;
+                    }
                     let all = s.front_ends()?;
                     if prune {
                         s.prune_registrations()?;
