@@ -9,8 +9,9 @@
 # 2 cores. Results: bench-results/pool-<date>/.
 #
 # Usage: bench/pool/run.sh            (after cargo build --release --bin confab)
-# Environment: CONFAB_BENCH_POSTGRES (default: the CI's confab_ci database), RATES, DURATION,
-#   SCENARIOS (default "reg call").
+# Environment: CONFAB_BENCH_POSTGRES (default: the CI's confab_ci database), RATES (one
+#   front end), POOL_RATES (each of the two), DURATION, SCENARIOS (default "reg call"),
+#   MODES (default "alone shared"), SQLITE=0 / POOL=0 to leave those out.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -19,9 +20,11 @@ BIN=$ROOT/target/release/confab
 PG=${CONFAB_BENCH_POSTGRES:-postgres://confab_ci:confab_ci@127.0.0.1:5432/confab_ci}
 SCHEMA=confab_bench_pool
 STORE="$PG?options=-c%20search_path%3D$SCHEMA"
-export RATES=${RATES:-"2000 4000 6000 8000 12000 16000"}
+export RATES=${RATES:-"4000 8000 12000 16000 24000 32000"}
 export DURATION=${DURATION:-6} MAX_CALLS=${MAX_CALLS:-40000} PAUSE=${PAUSE:-2}
 SCENARIOS=${SCENARIOS:-"reg call"}
+# each front end of the pool gets half the users and half the load: finer steps
+POOL_RATES=${POOL_RATES:-"1000 2000 3000 4000 6000 8000 12000 16000"}
 OUTDIR=${OUTDIR:-$ROOT/bench-results/pool-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUTDIR"
 [[ -x $BIN ]] || { echo "build first: cargo build --release --bin confab" >&2; exit 2; }
@@ -30,8 +33,14 @@ psql "$PG" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA" >/
 "$BIN" user seed --store "$STORE" --domain example.test --count 10000 --init >/dev/null
 
 PIDS=()
-stop_all() { for p in "${PIDS[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
-             for p in "${PIDS[@]:-}"; do [[ -n $p ]] && wait "$p" 2>/dev/null || true; done; PIDS=(); }
+# (the servers are started in command substitutions: not our children, so no `wait`)
+stop_all() {
+  for p in "${PIDS[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do
+    for _ in $(seq 100); do [[ -n $p ]] && kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+  PIDS=()
+}
 trap stop_all EXIT
 
 # start_fe NAME IP ENABLED WORKERS [STORE] -> prints the pid
@@ -70,23 +79,26 @@ run_one() {   # label scenario ip pid [env...]
   echo "$label $sc: $(held "$OUTDIR/$label-$sc.txt")"
 }
 
-"$BIN" user seed --data "$OUTDIR/sqlite-store" --domain example.test --count 10000 --init >/dev/null
-pid=$(start_fe fe-sqlite 127.0.0.1 true 2 "$OUTDIR/sqlite-store"); PIDS+=("$pid")
-for sc in $SCENARIOS; do run_one sqlite "$sc" 127.0.0.1 "$pid"; done
-stop_all
+if [[ ${SQLITE:-1} == 1 ]]; then
+  "$BIN" user seed --data "$OUTDIR/sqlite-store" --domain example.test --count 10000 --init >/dev/null
+  pid=$(start_fe fe-sqlite 127.0.0.1 true 2 "$OUTDIR/sqlite-store"); PIDS+=("$pid")
+  for sc in $SCENARIOS; do run_one sqlite "$sc" 127.0.0.1 "$pid"; done
+  stop_all
+fi
 
-for mode in alone shared; do
+for mode in ${MODES:-alone shared}; do
   enabled=$([[ $mode == alone ]] && echo false || echo true)
   pid=$(start_fe "fe-$mode" 127.0.0.1 "$enabled" 2); PIDS+=("$pid")
   for sc in $SCENARIOS; do run_one "$mode" "$sc" 127.0.0.1 "$pid"; done
   stop_all
 done
 
+[[ ${POOL:-1} == 1 ]] || { echo "results in $OUTDIR"; exit 0; }
 pa=$(start_fe fe-a 127.0.0.1 true 1); PIDS+=("$pa")
 pb=$(start_fe fe-b 127.0.0.2 true 1); PIDS+=("$pb")
 for sc in $SCENARIOS; do
-  run_one pool-a "$sc" 127.0.0.1 "$pa" USERS_FIRST=0 USERS=5000 &
-  run_one pool-b "$sc" 127.0.0.2 "$pb" USERS_FIRST=5000 USERS=5000 UAS_PORT=5091 &
+  run_one pool-a "$sc" 127.0.0.1 "$pa" RATES="$POOL_RATES" USERS_FIRST=0 USERS=5000 &
+  run_one pool-b "$sc" 127.0.0.2 "$pb" RATES="$POOL_RATES" USERS_FIRST=5000 USERS=5000 UAS_PORT=5091 &
   wait
 done
 stop_all

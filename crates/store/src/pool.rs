@@ -11,7 +11,7 @@
 //! - offline messages are claimed by the front end delivering them (a lease), so a message
 //!   is delivered by one front end, once.
 
-use crate::db::{vals, Backend, Conn, Row};
+use crate::db::{vals, Backend, Conn, Row, Value};
 use crate::messages::{message_from_row, MESSAGE_COLUMNS};
 use crate::{now_ms, Store, StoreError, StoredMessage};
 
@@ -237,6 +237,70 @@ fn changes_since<T>(
     Ok((rows, seen))
 }
 
+/// The last of each key's changes, in the order of those last changes (a multi-row upsert
+/// may not touch one row twice).
+fn last_of_each<'a, T, K: Eq + std::hash::Hash>(
+    changes: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
+    let mut last = std::collections::HashMap::with_capacity(changes.len());
+    for (i, c) in changes.iter().enumerate() {
+        last.insert(key(c), i);
+    }
+    changes
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| last.get(&key(c)) == Some(i))
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// Rows written per statement.
+const UPSERT_CHUNK: usize = 128;
+
+/// `INSERT INTO table (columns) VALUES (…), (…) ON CONFLICT (key) DO UPDATE SET update`, a
+/// statement per [`UPSERT_CHUNK`] rows (one round trip each, not one per row).
+fn upsert(
+    tx: &Conn<'_>,
+    table: &str,
+    columns: &str,
+    key: &str,
+    update: &str,
+    rows: impl Iterator<Item = Vec<Value>>,
+) -> Result<(), StoreError> {
+    let width = columns.split(',').count();
+    let mut chunk: Vec<Value> = Vec::with_capacity(UPSERT_CHUNK * width);
+    let mut flush = |chunk: &mut Vec<Value>| -> Result<(), StoreError> {
+        let n = chunk.len() / width;
+        if n == 0 {
+            return Ok(());
+        }
+        let tuples: Vec<String> = (0..n)
+            .map(|r| {
+                let cells: Vec<String> =
+                    (1..=width).map(|c| format!("?{}", r * width + c)).collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} ({columns}) VALUES {} ON CONFLICT ({key}) DO UPDATE SET {update}",
+                tuples.join(", ")
+            ),
+            chunk,
+        )?;
+        chunk.clear();
+        Ok(())
+    };
+    for row in rows {
+        chunk.extend(row);
+        if chunk.len() >= UPSERT_CHUNK * width {
+            flush(&mut chunk)?;
+        }
+    }
+    flush(&mut chunk)
+}
+
 fn lock_location(tx: &Conn<'_>) -> Result<i64, StoreError> {
     lock_seq(tx, "registrations")
 }
@@ -316,44 +380,44 @@ impl Store {
             return Ok(0);
         }
         let now = now_ms();
+        // the last change of each binding is its state: one row per binding in the batch
+        let changes = last_of_each(changes, |r| (r.aor.as_str(), r.binding.as_str()));
         self.transaction(|tx| {
-            let mut seq = lock_location(tx)?;
-            for r in changes {
-                seq += 1;
-                tx.execute(
-                    "INSERT INTO registrations
-                        (aor, binding, contact, q, expires_at, call_id, cseq, instance, reg_id,
-                         flow, path, user_agent, source, front_end, seq, changed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                     ON CONFLICT (aor, binding) DO UPDATE SET contact = excluded.contact,
-                        q = excluded.q, expires_at = excluded.expires_at,
-                        call_id = excluded.call_id, cseq = excluded.cseq,
-                        instance = excluded.instance, reg_id = excluded.reg_id,
-                        flow = excluded.flow, path = excluded.path,
-                        user_agent = excluded.user_agent, source = excluded.source,
-                        front_end = excluded.front_end, seq = excluded.seq,
-                        changed_at = excluded.changed_at",
-                    vals![
-                        r.aor.as_str(),
-                        r.binding.as_str(),
-                        r.contact.as_str(),
-                        r.q,
-                        r.expires_at,
-                        r.call_id.as_str(),
-                        r.cseq,
-                        r.instance.clone(),
-                        r.reg_id,
-                        r.flow.clone(),
-                        r.path.join("\n"),
-                        r.user_agent.clone(),
-                        r.source.as_str(),
-                        r.front_end.as_str(),
-                        seq,
-                        now
-                    ],
-                )?;
-            }
-            Ok(seq)
+            let first = lock_location(tx)? + 1;
+            let rows = changes.iter().enumerate().map(|(i, r)| {
+                vec![
+                    r.aor.as_str().into(),
+                    r.binding.as_str().into(),
+                    r.contact.as_str().into(),
+                    r.q.into(),
+                    r.expires_at.into(),
+                    r.call_id.as_str().into(),
+                    r.cseq.into(),
+                    r.instance.clone().into(),
+                    r.reg_id.into(),
+                    r.flow.clone().into(),
+                    r.path.join("\n").into(),
+                    r.user_agent.clone().into(),
+                    r.source.as_str().into(),
+                    r.front_end.as_str().into(),
+                    (first + i as i64).into(),
+                    now.into(),
+                ]
+            });
+            upsert(
+                tx,
+                "registrations",
+                "aor, binding, contact, q, expires_at, call_id, cseq, instance, reg_id, flow, \
+                 path, user_agent, source, front_end, seq, changed_at",
+                "aor, binding",
+                "contact = excluded.contact, q = excluded.q, expires_at = excluded.expires_at, \
+                 call_id = excluded.call_id, cseq = excluded.cseq, instance = excluded.instance, \
+                 reg_id = excluded.reg_id, flow = excluded.flow, path = excluded.path, \
+                 user_agent = excluded.user_agent, source = excluded.source, \
+                 front_end = excluded.front_end, seq = excluded.seq, changed_at = excluded.changed_at",
+                rows,
+            )?;
+            Ok(first + changes.len() as i64 - 1)
         })
     }
 
@@ -444,31 +508,46 @@ impl Store {
             return Ok(());
         }
         let now = now_ms();
-        self.transaction(|tx| {
-            let mut seq = lock_seq(tx, "publications")?;
-            for p in changes {
-                seq += 1;
-                tx.execute(
-                    "INSERT INTO publications
-                        (presentity, publication, etag, doc, expires_at, front_end, seq, changed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (presentity, publication) DO UPDATE SET etag = excluded.etag,
-                        doc = CASE WHEN excluded.doc = '' THEN publications.doc ELSE excluded.doc END,
-                        expires_at = excluded.expires_at, front_end = excluded.front_end,
-                        seq = excluded.seq, changed_at = excluded.changed_at",
-                    vals![
-                        p.presentity.as_str(),
-                        p.publication.as_str(),
-                        p.etag.as_str(),
-                        p.doc.as_str(),
-                        p.expires_at,
-                        p.front_end.as_str(),
-                        seq,
-                        now
-                    ],
-                )?;
+        // a refresh keeps the document the row has: the batch's last change of a
+        // publication takes the newest document of the batch with it
+        let mut merged: Vec<SharedPublication> = vec![];
+        for p in changes {
+            match merged
+                .iter_mut()
+                .find(|m| m.presentity == p.presentity && m.publication == p.publication)
+            {
+                Some(m) => {
+                    let doc = if p.doc.is_empty() { std::mem::take(&mut m.doc) } else { p.doc.clone() };
+                    *m = SharedPublication { doc, ..p.clone() };
+                }
+                None => merged.push(p.clone()),
             }
-            Ok(())
+        }
+        self.transaction(|tx| {
+            let first = lock_seq(tx, "publications")? + 1;
+            let rows = merged.iter().enumerate().map(|(i, p)| {
+                vec![
+                    p.presentity.as_str().into(),
+                    p.publication.as_str().into(),
+                    p.etag.as_str().into(),
+                    p.doc.as_str().into(),
+                    p.expires_at.into(),
+                    p.front_end.as_str().into(),
+                    (first + i as i64).into(),
+                    now.into(),
+                ]
+            });
+            upsert(
+                tx,
+                "publications",
+                "presentity, publication, etag, doc, expires_at, front_end, seq, changed_at",
+                "presentity, publication",
+                "etag = excluded.etag, \
+                 doc = CASE WHEN excluded.doc = '' THEN publications.doc ELSE excluded.doc END, \
+                 expires_at = excluded.expires_at, front_end = excluded.front_end, \
+                 seq = excluded.seq, changed_at = excluded.changed_at",
+                rows,
+            )
         })
     }
 
@@ -722,6 +801,24 @@ mod tests {
         assert_eq!(s.drop_flows_of("fe2").unwrap(), 1);
         assert!(s.registrations(None, now_ms()).unwrap().is_empty());
         assert_eq!(s.registrations_seq().unwrap(), 5);
+    }
+
+    #[test]
+    fn a_batch_is_written_in_chunks_and_keeps_each_bindings_last_change() {
+        let s = Store::open_in_memory().unwrap();
+        let far = now_ms() + 60_000;
+        let mut batch: Vec<Registration> = (0..300)
+            .map(|i| reg(&format!("u{i}@x"), "b", "fe1", far))
+            .collect();
+        batch.push(reg("u7@x", "b", "fe2", far));
+        assert_eq!(s.write_registrations(&batch).unwrap(), 300);
+        let all = s.registrations(None, now_ms()).unwrap();
+        assert_eq!(all.len(), 300);
+        let u7 = all.iter().find(|r| r.aor == "u7@x").unwrap();
+        assert_eq!((u7.front_end.as_str(), u7.seq), ("fe2", 300));
+        let mut seqs: Vec<i64> = all.iter().map(|r| r.seq).collect();
+        seqs.sort();
+        assert_eq!(seqs, (1..=300).collect::<Vec<_>>());
     }
 
     #[test]
