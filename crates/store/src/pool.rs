@@ -748,6 +748,20 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// A front end record at 127.0.0.1:5060 with its heartbeat at `now`.
+    fn fe_at(name: &str, state: &str, now: i64) -> FrontEnd {
+        FrontEnd {
+            name: name.into(),
+            address: "tcp:127.0.0.1:5060".into(),
+            site: None,
+            version: "0".into(),
+            started_at: now,
+            heartbeat_at: now,
+            state: state.into(),
+            load: "{}".into(),
+        }
+    }
+
     fn reg(aor: &str, binding: &str, fe: &str, expires_at: i64) -> Registration {
         Registration {
             aor: aor.into(),
@@ -849,16 +863,7 @@ mod tests {
     fn a_meeting_has_one_live_host() {
         let s = Store::open_in_memory().unwrap();
         let now = now_ms();
-        let fe = |name: &str, state: &str| FrontEnd {
-            name: name.into(),
-            address: "tcp:127.0.0.1:5060".into(),
-            site: None,
-            version: "0".into(),
-            started_at: now,
-            heartbeat_at: now,
-            state: state.into(),
-            load: "{}".into(),
-        };
+        let fe = |name: &str, state: &str| fe_at(name, state, now);
         s.heartbeat(&fe("fe1", "Active")).unwrap();
         s.heartbeat(&fe("fe2", "Active")).unwrap();
         assert_eq!(s.host_meeting("K", "fe1").unwrap(), None);
@@ -877,16 +882,7 @@ mod tests {
     fn live_sessions_are_replaced_and_shown_for_live_front_ends() {
         let s = Store::open_in_memory().unwrap();
         let now = now_ms();
-        let mut fe = FrontEnd {
-            name: "fe1".into(),
-            address: "tcp:127.0.0.1:5060".into(),
-            site: None,
-            version: "0".into(),
-            started_at: now,
-            heartbeat_at: now,
-            state: "Active".into(),
-            load: "{}".into(),
-        };
+        let mut fe = fe_at("fe1", "Active", now);
         s.heartbeat(&fe).unwrap();
         let call = |peer: &str| LiveSession {
             front_end: "fe1".into(),
@@ -908,16 +904,7 @@ mod tests {
     fn front_ends_beat_and_die() {
         let s = Store::open_in_memory().unwrap();
         let now = now_ms();
-        let mut fe = FrontEnd {
-            name: "fe1".into(),
-            address: "tcp:127.0.0.1:5060".into(),
-            site: None,
-            version: "0".into(),
-            started_at: now,
-            heartbeat_at: now,
-            state: "Active".into(),
-            load: "{}".into(),
-        };
+        let mut fe = fe_at("fe1", "Active", now);
         s.heartbeat(&fe).unwrap();
         fe.heartbeat_at = now + 1000;
         s.heartbeat(&fe).unwrap();
