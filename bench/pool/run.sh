@@ -11,7 +11,8 @@
 # Usage: bench/pool/run.sh            (after cargo build --release --bin confab)
 # Environment: CONFAB_BENCH_POSTGRES (default: the CI's confab_ci database), RATES (one
 #   front end), POOL_RATES (each of the two), DURATION, SCENARIOS (default "reg call"),
-#   MODES (default "alone shared"), SQLITE=0 / POOL=0 to leave those out.
+#   MODES (default "alone shared"), SQLITE=0 / POOL=0 to leave those out, POOL_WORKERS
+#   (worker threads of each pool front end, default 1).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -94,8 +95,8 @@ for mode in ${MODES:-alone shared}; do
 done
 
 [[ ${POOL:-1} == 1 ]] || { echo "results in $OUTDIR"; exit 0; }
-pa=$(start_fe fe-a 127.0.0.1 true 1); PIDS+=("$pa")
-pb=$(start_fe fe-b 127.0.0.2 true 1); PIDS+=("$pb")
+pa=$(start_fe fe-a 127.0.0.1 true "${POOL_WORKERS:-1}"); PIDS+=("$pa")
+pb=$(start_fe fe-b 127.0.0.2 true "${POOL_WORKERS:-1}"); PIDS+=("$pb")
 for sc in $SCENARIOS; do
   run_one pool-a "$sc" 127.0.0.1 "$pa" RATES="$POOL_RATES" USERS_FIRST=0 USERS=5000 &
   run_one pool-b "$sc" 127.0.0.2 "$pb" RATES="$POOL_RATES" USERS_FIRST=5000 USERS=5000 UAS_PORT=5091 &
