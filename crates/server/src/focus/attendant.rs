@@ -19,6 +19,9 @@ pub const MAX_DIGITS: usize = 24;
 pub const DIGIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the leader question waits for `*`.
 pub const LEADER_TIMEOUT: Duration = Duration::from_secs(4);
+/// The longest a goodbye may take before the call is ended anyway: its end (`PromptDone`)
+/// can go unnoticed when it was queued behind a prompt a key stopped.
+pub const LEAVING_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest recorded name.
 pub const NAME_MAX: Duration = Duration::from_secs(4);
 
@@ -132,6 +135,13 @@ impl Attendant {
         self.playing = true;
         self.deadline = None;
         vec![Act::Goodbye(p)]
+    }
+
+    /// The goodbye is being said: the call ends at `at` at the latest.
+    pub fn leave_by(&mut self, at: Instant) {
+        if self.step == Step::Leaving {
+            self.deadline = Some(at);
+        }
     }
 
     fn armed(&mut self, now: Instant) {
@@ -259,6 +269,10 @@ impl Attendant {
         }
         self.deadline = None;
         match self.step {
+            Step::Leaving => {
+                self.step = Step::Done;
+                vec![Act::HangUp]
+            }
             Step::Leader => self.not_leader(),
             // silence counts as a wrong try; keys without `#` are taken as entered
             Step::ConferenceId if !self.digits.is_empty() => self.digit('#', now),
@@ -476,6 +490,11 @@ mod tests {
             b.verified(Verified::Locked),
             vec![Act::Goodbye(Prompt::PinLocked)]
         );
+        // the goodbye's end went unnoticed: the call ends anyway
+        let t = Instant::now();
+        b.leave_by(t + LEAVING_TIMEOUT);
+        assert!(b.tick(t).is_empty());
+        assert_eq!(b.tick(t + LEAVING_TIMEOUT), vec![Act::HangUp]);
     }
 
     #[test]

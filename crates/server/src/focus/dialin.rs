@@ -404,6 +404,8 @@ impl Core {
                 }
                 Act::Goodbye(prompt) => {
                     self.speak(SpeechTo::Leg(leg), &lang, vec![SpeechPart::Prompt(prompt)]);
+                    d.attendant
+                        .leave_by(now + super::attendant::LEAVING_TIMEOUT);
                 }
                 Act::Lookup(conference_id) => {
                     let submitted =
