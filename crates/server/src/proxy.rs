@@ -812,6 +812,11 @@ impl Core {
             HeaderName::MaxForwards,
             mf.saturating_sub(1).min(70).to_string(),
         );
+        // our Via must not take it past what a parser accepts (ours too): such an ACK
+        // cannot be relayed
+        if msg.headers.0.len() >= confab_sip::parse::MAX_HEADER_FIELDS {
+            return;
+        }
         // The same ACK retransmitted must get the same branch (§16.11): derive it.
         let mut h = std::collections::hash_map::DefaultHasher::new();
         msg.top_via()
