@@ -99,20 +99,13 @@ fn notified(watcher: &mut Ua, marker: &str) -> String {
     }
 }
 
-/// `ua` (registered over TCP to front end `fe`) joins the meeting at `uri` through it, as
+/// `ua` joins the meeting at `uri` through the front end it is registered with, as
 /// a client would: INVITE with an offer (digest), 200, ACK along the route set. Returns
 /// the 200.
 fn join_meeting(ua: &mut Ua, uri: &str) -> Message {
     ua.new_call();
-    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut inv = ua.request(Method::Invite, uri, uri);
-    inv.set_body(
-        "application/sdp",
-        format!(
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
-            rtp.local_addr().unwrap().port()
-        ),
-    );
+    inv.set_body("application/sdp", sdp(ua));
     let sent = ua.challenge_and_resend(inv);
     let ok = ua.expect_response(&Method::Invite, sent.cseq().unwrap().seq, 200..=699);
     assert_eq!(ok.status(), Some(200), "joining {uri}: {}", first_line(&ok));

@@ -203,15 +203,16 @@ impl PresenceServer {
         changed
     }
 
-    /// Drops the publications held by front ends that died; returns their presentities.
-    pub(crate) fn drop_owned_by(&self, dead: &[String]) -> Vec<String> {
+    /// Drops the publications other front ends hold whose owner `owner` picks (those that
+    /// died, or all before reading the shared copies again); returns their presentities.
+    pub(crate) fn drop_owned_by(&self, owner: impl Fn(&str) -> bool) -> Vec<String> {
         let mut st = self.state.lock();
         let st = &mut *st;
         let mut touched = vec![];
         let mut removed = 0;
         st.publications.retain(|aor, list| {
             let before = list.len();
-            list.retain(|p| !p.owner.as_deref().is_some_and(|o| dead.iter().any(|d| d == o)));
+            list.retain(|p| !p.owner.as_deref().is_some_and(&owner));
             if list.len() != before {
                 removed += before - list.len();
                 touched.push(aor.clone());

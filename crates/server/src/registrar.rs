@@ -125,7 +125,7 @@ impl Core {
             let Some(removed) = removed else {
                 return err(400, "CSeq not higher than the registration's");
             };
-            self.share_bindings(&aor, removed, src, now);
+            self.share_bindings(&aor, removed, src);
             return self.registered_ok(msg, &aor, now);
         }
 
@@ -276,7 +276,7 @@ impl Core {
             Err((status, reason)) => return err(status, reason),
         };
         if self.pool.is_some() {
-            self.share_bindings(&aor, changes, src, now);
+            self.share_bindings(&aor, changes, src);
         }
         if let Some(conn) = src.conn {
             if let Some(max) = reqs.iter().map(|c| c.expires).max().filter(|e| *e > 0) {

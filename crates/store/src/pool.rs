@@ -270,7 +270,7 @@ fn upsert(
 ) -> Result<(), StoreError> {
     let width = columns.split(',').count();
     let mut chunk: Vec<Value> = Vec::with_capacity(UPSERT_CHUNK * width);
-    let mut flush = |chunk: &mut Vec<Value>| -> Result<(), StoreError> {
+    let flush = |chunk: &mut Vec<Value>| -> Result<(), StoreError> {
         let n = chunk.len() / width;
         if n == 0 {
             return Ok(());

@@ -176,8 +176,8 @@ impl Pool {
         self.alive_member(&host)
     }
 
-    /// Whether `ip` is the address of a live front end of the pool (not limited by the
-    /// flood defence: it relays many users' traffic).
+    /// The addresses of the pool's live front ends (not limited by the flood defence: they
+    /// relay many users' traffic).
     pub fn member_ips(&self) -> Vec<std::net::IpAddr> {
         self.members
             .read()
@@ -208,7 +208,6 @@ impl Core {
         aor: &str,
         changes: Vec<(String, Option<Binding>)>,
         src: &Source,
-        now: Instant,
     ) {
         let Some(pool) = &self.pool else {
             return;
@@ -266,7 +265,6 @@ impl Core {
             };
             pool.queue(Shared::Binding(row));
         }
-        let _ = now;
     }
 
     /// Shares a publication made, refreshed (`body` empty: the document is unchanged) or

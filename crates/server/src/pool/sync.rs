@@ -68,23 +68,53 @@ pub fn join(core: &Core, store: &Store) -> Result<(usize, usize), confab_store::
     if dropped > 0 {
         tracing::info!("{dropped} registrations over connections closed by the restart removed");
     }
-    let seq = store.registrations_seq()?;
-    let now = Instant::now();
-    let rows = store.registrations(None, now_ms)?;
-    for r in &rows {
-        core.apply_shared(r, r.front_end == *pool.name, now, now_ms);
-    }
-    pool.applied.store(seq, Ordering::Relaxed);
-    let (pubs, pub_seq) = store.publications(now_ms)?;
-    for p in &pubs {
-        apply_publication(core, p, p.front_end == *pool.name, now, now_ms);
-    }
-    pool.applied_pubs.store(pub_seq, Ordering::Relaxed);
+    let (counts, _) = read_whole(core, pool, store, true, Instant::now(), now_ms)?;
     let newest = store.newest_message_id()?;
     pool.messages_seen.store(newest, Ordering::Relaxed);
     store.heartbeat(&record(core, pool, "Active", now_ms))?;
     refresh_members(core, pool, &store.front_ends()?, now_ms);
-    Ok((rows.len(), pubs.len()))
+    Ok(counts)
+}
+
+/// Reads the whole shared location and the shared publications into memory and moves the
+/// followers' marks to where they were read. At start (`starting`) this front end's own rows
+/// are taken back as its own; otherwise (a follower that fell behind) the other front ends'
+/// entries in memory are dropped first and its own rows are skipped (memory has them).
+/// Returns how many bindings and publications were read, and the presentities whose
+/// presence may have changed.
+fn read_whole(
+    core: &Core,
+    pool: &Pool,
+    store: &Store,
+    starting: bool,
+    now: Instant,
+    now_ms: i64,
+) -> Result<((usize, usize), Vec<String>), confab_store::StoreError> {
+    let mut touched = vec![];
+    if !starting {
+        touched.extend(core.location.remove_where(|b| b.owner.is_some()));
+        touched.extend(core.presence.drop_owned_by(|_| true));
+    }
+    let seq = store.registrations_seq()?;
+    let rows = store.registrations(None, now_ms)?;
+    for r in &rows {
+        let own = r.front_end == *pool.name;
+        if (starting || !own) && core.apply_shared(r, own, now, now_ms) {
+            touched.push(r.aor.clone());
+        }
+    }
+    pool.applied.store(seq, Ordering::Relaxed);
+    let (pubs, pub_seq) = store.publications(now_ms)?;
+    for p in &pubs {
+        let own = p.front_end == *pool.name;
+        if (starting || !own) && apply_publication(core, p, own, now, now_ms) {
+            touched.push(p.presentity.clone());
+        }
+    }
+    pool.applied_pubs.store(pub_seq, Ordering::Relaxed);
+    touched.sort();
+    touched.dedup();
+    Ok(((rows.len(), pubs.len()), touched))
 }
 
 /// A shared publication applied here; whether the presentity's documents changed.
@@ -187,7 +217,7 @@ fn refresh_members(core: &Core, pool: &Pool, all: &[FrontEnd], now_ms: i64) -> V
     let mut touched = core.location.remove_where(|b| {
         b.flow.is_some() && b.owner.as_deref().is_some_and(|o| died.iter().any(|d| d == o))
     });
-    touched.extend(core.presence.drop_owned_by(&died));
+    touched.extend(core.presence.drop_owned_by(|o| died.iter().any(|d| d == o)));
     touched.sort();
     touched.dedup();
     touched
@@ -342,21 +372,8 @@ fn follow(
     let (now, now_ms) = (Instant::now(), crate::clock::real_unix_ms());
     if resync {
         tracing::warn!("shared location: reading it again whole (fell behind)");
-        let seq = store.registrations_seq()?;
-        let rows = store.registrations(None, now_ms)?;
-        let gone = core.location.remove_where(|b| b.owner.is_some());
-        for r in rows.iter().filter(|r| r.front_end != *pool.name) {
-            core.apply_shared(r, false, now, now_ms);
-        }
-        jobs.extend(gone.into_iter().map(Job::NotifyWatchers));
-        pool.applied.store(seq, Ordering::Relaxed);
-        let (pubs, pub_seq) = store.publications(now_ms)?;
-        for p in pubs.iter().filter(|p| p.front_end != *pool.name) {
-            if apply_publication(core, p, false, now, now_ms) {
-                jobs.push(Job::NotifyWatchers(p.presentity.clone()));
-            }
-        }
-        pool.applied_pubs.store(pub_seq, Ordering::Relaxed);
+        let (_, touched) = read_whole(core, pool, store, false, now, now_ms)?;
+        jobs.extend(touched.into_iter().map(Job::NotifyWatchers));
     } else {
         follow_changes(
             &pool.applied,
