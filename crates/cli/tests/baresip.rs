@@ -521,6 +521,7 @@ fn baresip_register_message_call() {
     );
 
     // 3. Call: user0001 dials, user0002 accepts, both established.
+    let (dial_a, dial_b) = (pos_a, pos_b);
     procs.command(a, &format!("/dial sip:{b}@{DOMAIN}"));
     pos_b = procs.wait_for(
         b,
@@ -541,15 +542,19 @@ fn baresip_register_message_call() {
         pos_b,
         &format!("{b}@{DOMAIN}: Call established: sip:{a}@{DOMAIN}"),
     );
-    // RTP flows directly between the clients, on 127.0.0.1 (logged just before or after
-    // "Call established").
-    for (user, pos) in [(a, pos_a), (b, pos_b)] {
-        let from = pos.saturating_sub(400);
-        procs.wait_for(
+    // RTP flows directly between the clients, on 127.0.0.1 (logged before or after "Call
+    // established": the callee may send before the caller has its 200 OK).
+    for (user, from, established) in [(a, dial_a, pos_a), (b, dial_b, pos_b)] {
+        let at = procs.wait_for(
             user,
             "receiving RTP from 127.0.0.1",
             from,
             "incoming rtp for 'audio' established, receiving from 127.0.0.1:",
+        );
+        eprintln!(
+            "  ({user} logged it {} bytes {} \"Call established\")",
+            at.abs_diff(established),
+            if at < established { "before" } else { "after" }
         );
     }
     // Keep the call up a little (baresip only reports a duration of at least 1 s).
