@@ -294,8 +294,22 @@ fn a_killed_front_end_costs_its_users_one_registration() {
     let c = front_end("127.0.0.3", url, "fe-c");
     let mut alice = signed_in("user0001", &a);
     let mut bob = signed_in("user0002", &b);
+    let mut carol = signed_in("user0003", &b);
     let mut inbox = vec![];
     until_reachable(&mut bob, &mut alice, &mut inbox);
+    // a meeting hosted by a (alice joined first), carol in it through b
+    let created = run(
+        url,
+        &["meeting", "create", "--organizer", "user0001", "--access", "Everyone", "--json"],
+    );
+    let meeting = first_json(&created).unwrap_or_else(|| panic!("{created}"));
+    let uri = meeting["uri"].as_str().unwrap().to_string();
+    join_meeting(&mut alice, &uri);
+    let seat = join_meeting(&mut carol, &uri);
+    assert!(
+        uri_of(seat.header(&HeaderName::Contact).unwrap()).contains("127.0.0.1"),
+        "carol reached the focus on a"
+    );
 
     // traffic from bob to alice; a dies in the middle of it, and bob goes on for as long
     // as the others take to notice (heartbeats) and some more
@@ -322,6 +336,20 @@ fn a_killed_front_end_costs_its_users_one_registration() {
         }
     }
     assert!(inbox.len() >= 8, "delivered before the kill: {inbox:?}");
+    // the meeting died with its host: b hangs carol up in the focus's name (her dialog's
+    // tags, a CSeq above any the focus used)
+    let bye = carol.expect_within("a BYE from the dead meeting", Duration::from_secs(10), |m| {
+        m.method() == Some(&Method::Bye)
+    });
+    let shown = String::from_utf8_lossy(&bye.to_bytes()).to_string();
+    assert_eq!(bye.call_id(), seat.call_id(), "{shown}");
+    assert_eq!(
+        bye.from_hdr().and_then(|f| f.tag().map(str::to_string)),
+        seat.to_hdr().and_then(|t| t.tag().map(str::to_string)),
+        "{shown}"
+    );
+    assert!(bye.cseq().unwrap().seq > 1_000_000, "{shown}");
+    carol.reply(&bye, 200, "c");
     // the first message after the kill finds the front end gone (an error its sender sees);
     // from then on messages for alice are kept for her (202)
     assert!(refused.len() <= 1, "refused after the kill: {refused:?}");

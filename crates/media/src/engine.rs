@@ -98,8 +98,9 @@ pub enum MediaEvent {
     Dtmf { leg: LegId, digit: char },
     /// The leg sent neither RTP nor RTCP for `rtp_timeout` (reported once).
     Timeout { leg: LegId },
-    /// Everything queued with [`Engine::play`] for the leg has been played (or stopped).
-    PromptDone { leg: LegId },
+    /// Everything queued with [`Engine::play`] for the leg has been played (or stopped):
+    /// `tag`, the last clip's ([`Engine::play_tagged`]; 0 by [`Engine::play`]).
+    PromptDone { leg: LegId, tag: u32 },
     /// A recording started with [`Engine::record`] ended (its maximum reached, or
     /// [`Engine::stop_recording`]): the leg's decoded audio.
     Recorded { leg: LegId, clip: Arc<Clip> },
@@ -352,6 +353,7 @@ enum Cmd {
     Play {
         leg: LegId,
         clip: Arc<Clip>,
+        tag: u32,
     },
     StopPlaying {
         leg: LegId,
@@ -1169,9 +1171,9 @@ impl MixThread {
                 }
             }
             Cmd::Range(r) => self.range = r,
-            Cmd::Play { leg, clip } => {
+            Cmd::Play { leg, clip, tag } => {
                 if let Some((r, i)) = self.find(leg) {
-                    if !self.rooms[r].room.play(i, clip) {
+                    if !self.rooms[r].room.play_tagged(i, clip, tag) {
                         self.shared.threads[self.index]
                             .prompts_dropped
                             .fetch_add(1, Relaxed);
@@ -1181,8 +1183,8 @@ impl MixThread {
             }
             Cmd::StopPlaying { leg } => {
                 if let Some((r, i)) = self.find(leg) {
-                    if self.rooms[r].room.stop_playing(i) {
-                        self.shared.push_event(MediaEvent::PromptDone { leg });
+                    if let Some(tag) = self.rooms[r].room.stop_playing(i) {
+                        self.shared.push_event(MediaEvent::PromptDone { leg, tag });
                     }
                 }
             }
@@ -1440,7 +1442,7 @@ impl MixThread {
             let shared = &self.shared;
             room.take_events(|ev| {
                 shared.push_event(match ev {
-                    RoomEvent::PromptDone(leg) => MediaEvent::PromptDone { leg },
+                    RoomEvent::PromptDone(leg, tag) => MediaEvent::PromptDone { leg, tag },
                     RoomEvent::Recorded(leg, clip) => MediaEvent::Recorded { leg, clip },
                 })
             });
@@ -1496,7 +1498,14 @@ impl Engine {
     /// receives nothing) hears nothing, but its prompts still play out in time, so the
     /// event comes. Prompts go with the leg when it is moved; an unknown leg is ignored.
     pub fn play(&self, leg: LegId, clip: Arc<Clip>) {
-        let _ = self.send_to_leg(leg, Cmd::Play { leg, clip });
+        self.play_tagged(leg, clip, 0);
+    }
+
+    /// [`Engine::play`] with a tag that [`MediaEvent::PromptDone`] reports when this clip
+    /// was the queue's last: whoever stops prompts tells the stopped ones' end from the end
+    /// of those it queued after.
+    pub fn play_tagged(&self, leg: LegId, clip: Arc<Clip>, tag: u32) {
+        let _ = self.send_to_leg(leg, Cmd::Play { leg, clip, tag });
     }
 
     /// Drops what is queued for the leg (then [`MediaEvent::PromptDone`]).

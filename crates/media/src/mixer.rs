@@ -134,15 +134,16 @@ pub struct LegCounters {
 }
 
 /// A queue of clips played one after the other, without a gap between them.
-type ClipQueue = VecDeque<(Arc<Clip>, usize)>;
+/// Clips to play: each with how far it has played and its caller's tag.
+type ClipQueue = VecDeque<(Arc<Clip>, usize, u32)>;
 
 /// Fills `out` from the front of `q`, popping the clips it finishes; the rest of `out`
-/// (once the queue is empty) is silence. True when it emptied the queue.
-fn fill_from(q: &mut ClipQueue, out: &mut [i16; FRAME]) -> bool {
-    let had = !q.is_empty();
+/// (once the queue is empty) is silence. When it emptied the queue: the last clip's tag.
+fn fill_from(q: &mut ClipQueue, out: &mut [i16; FRAME]) -> Option<u32> {
+    let mut last = None;
     let mut n = 0;
     while n < FRAME {
-        let Some((clip, pos)) = q.front_mut() else {
+        let Some((clip, pos, tag)) = q.front_mut() else {
             break;
         };
         let pcm = clip.pcm();
@@ -151,11 +152,12 @@ fn fill_from(q: &mut ClipQueue, out: &mut [i16; FRAME]) -> bool {
         *pos += take;
         n += take;
         if *pos >= pcm.len() {
+            last = Some(*tag);
             q.pop_front();
         }
     }
     out[n..].fill(0);
-    had && q.is_empty()
+    last.filter(|_| q.is_empty())
 }
 
 /// A recording in progress: its buffer's capacity is reserved when it starts.
@@ -173,8 +175,9 @@ impl Recording {
 /// What a leg's prompts and recording report (see [`Room::take_events`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RoomEvent {
-    /// Everything queued for the leg with [`Room::play`] has been played.
-    PromptDone(LegId),
+    /// Everything queued for the leg with [`Room::play`] has been played (or stopped): the
+    /// tag of the last clip.
+    PromptDone(LegId, u32),
     /// A recording reached its maximum.
     Recorded(LegId, Arc<Clip>),
 }
@@ -207,7 +210,8 @@ struct MixLeg {
     prompts: ClipQueue,
     recording: Option<Recording>,
     /// Events raised in a tick, collected by `take_events`.
-    prompt_done: bool,
+    /// The queue emptied: its last clip's tag.
+    prompt_done: Option<u32>,
     recorded: Option<Arc<Clip>>,
 }
 
@@ -349,7 +353,7 @@ impl Room {
             counters: LegCounters::default(),
             prompts: VecDeque::with_capacity(MAX_PROMPTS),
             recording: None,
-            prompt_done: false,
+            prompt_done: None,
             recorded: None,
         };
         self.legs.push(leg);
@@ -379,7 +383,7 @@ impl Room {
         leg.ts = leg
             .ts
             .wrapping_add(leg.cfg.codec.ts_per_frame().wrapping_mul(skipped));
-        if leg.prompt_done || leg.recorded.is_some() {
+        if leg.prompt_done.is_some() || leg.recorded.is_some() {
             self.events = true;
         }
         self.legs.push(leg);
@@ -398,21 +402,27 @@ impl Room {
     /// Queues a clip for the leg to hear; false (the clip is dropped) when
     /// [`MAX_PROMPTS`] are already queued.
     pub fn play(&mut self, idx: usize, clip: Arc<Clip>) -> bool {
+        self.play_tagged(idx, clip, 0)
+    }
+
+    /// [`Room::play`] with a tag, reported with the end of the queue when this clip is
+    /// the last: a caller that stops prompts tells their end from a later one's.
+    pub fn play_tagged(&mut self, idx: usize, clip: Arc<Clip>, tag: u32) -> bool {
         let q = &mut self.legs[idx].prompts;
         if q.len() >= MAX_PROMPTS {
             return false;
         }
-        q.push_back((clip, 0));
+        q.push_back((clip, 0, tag));
         true
     }
 
-    /// Drops the leg's queued prompts; true if there were any (the caller reports the
-    /// end of the prompts then).
-    pub fn stop_playing(&mut self, idx: usize) -> bool {
+    /// Drops the leg's queued prompts; the last one's tag if there were any (the caller
+    /// reports the end of the prompts then).
+    pub fn stop_playing(&mut self, idx: usize) -> Option<u32> {
         let leg = &mut self.legs[idx];
-        let had = !leg.prompts.is_empty();
+        let last = leg.prompts.back().map(|p| p.2);
         leg.prompts.clear();
-        had
+        last
     }
 
     /// Prompts queued for the leg (the one playing included).
@@ -426,7 +436,7 @@ impl Room {
         if self.announcements.len() >= MAX_ANNOUNCEMENTS {
             return false;
         }
-        self.announcements.push_back((clip, 0));
+        self.announcements.push_back((clip, 0, 0));
         true
     }
 
@@ -463,9 +473,8 @@ impl Room {
         }
         self.events = false;
         for leg in &mut self.legs {
-            if leg.prompt_done {
-                leg.prompt_done = false;
-                f(RoomEvent::PromptDone(leg.id));
+            if let Some(tag) = leg.prompt_done.take() {
+                f(RoomEvent::PromptDone(leg.id, tag));
             }
             if let Some(clip) = leg.recorded.take() {
                 f(RoomEvent::Recorded(leg.id, clip));
@@ -662,8 +671,8 @@ impl Room {
             // their end is always reported.
             let prompting = !leg.prompts.is_empty();
             if prompting {
-                if fill_from(&mut leg.prompts, &mut self.prompt_pcm) {
-                    leg.prompt_done = true;
+                if let Some(tag) = fill_from(&mut leg.prompts, &mut self.prompt_pcm) {
+                    leg.prompt_done = Some(tag);
                     self.events = true;
                 }
                 self.stats.prompt_frames += 1;

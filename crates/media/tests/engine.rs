@@ -527,7 +527,7 @@ fn a_prompt_is_played_to_its_leg_then_prompt_done() {
         &mut seen,
         |ev| matches!(ev, MediaEvent::PromptDone { .. }),
     );
-    assert_eq!(done, Some(MediaEvent::PromptDone { leg }), "{seen:?}");
+    assert_eq!(done, Some(MediaEvent::PromptDone { leg, tag: 0 }), "{seen:?}");
     assert!(
         start.elapsed() >= Duration::from_millis(1150),
         "{:?}",
@@ -554,7 +554,7 @@ fn a_prompt_is_played_to_its_leg_then_prompt_done() {
     let stopped = Instant::now();
     e.stop_playing(leg);
     let ev = e.wait_event(Duration::from_secs(2));
-    assert_eq!(ev, Some(MediaEvent::PromptDone { leg }));
+    assert_eq!(ev, Some(MediaEvent::PromptDone { leg, tag: 0 }));
     assert!(stopped.elapsed() < Duration::from_millis(500));
     e.stop_playing(leg);
     talk(&mut [&mut p, &mut q], &[false, false], 10, || {});
@@ -630,7 +630,7 @@ fn a_leg_moved_to_a_room_on_another_thread_keeps_its_stream_and_hears_the_room()
         &mut seen,
         |ev| matches!(ev, MediaEvent::PromptDone { .. }),
     );
-    assert_eq!(done, Some(MediaEvent::PromptDone { leg }));
+    assert_eq!(done, Some(MediaEvent::PromptDone { leg, tag: 0 }));
 
     // Commands right after a move act on the leg in its new room: y's room is on thread
     // 1; x moves there muted (Active, then Muted at once).

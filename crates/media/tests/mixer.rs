@@ -285,7 +285,7 @@ fn a_prompt_replaces_the_lobby_tone_then_the_tone_comes_back() {
     assert!(room.stats.encodes - before >= 70);
     assert_eq!(room.stats.prompt_frames, 70);
     let events = run_events(&mut room, &mut clients, 6);
-    assert_eq!(events, vec![RoomEvent::PromptDone(LegId(2))]);
+    assert_eq!(events, vec![RoomEvent::PromptDone(LegId(2), 0)]);
     assert_eq!(room.prompts_queued(1), 0);
     // Then the beep again (2 s: one beep in it), and no more events.
     let events = run_events(&mut room, &mut clients, 110);
@@ -329,11 +329,11 @@ fn a_prompt_plays_over_the_mix_and_only_to_its_leg() {
     );
     let events = run_events(&mut room, &mut clients, 1);
     // The muted leg's single clip ended at tick 50, the talker's pair at tick 100.
-    assert_eq!(events, vec![RoomEvent::PromptDone(LegId(3))]);
+    assert_eq!(events, vec![RoomEvent::PromptDone(LegId(3), 0)]);
     let events = run_events(&mut room, &mut clients, 49);
     assert!(events.is_empty());
     let events = run_events(&mut room, &mut clients, 1);
-    assert_eq!(events, vec![RoomEvent::PromptDone(LegId(2))]);
+    assert_eq!(events, vec![RoomEvent::PromptDone(LegId(2), 0)]);
     let n = clients[1].heard.len();
     let second = &clients[1].heard[n - 16000 + 800..n - 320];
     assert_tones(
@@ -376,20 +376,29 @@ fn prompts_are_bounded_stopped_and_play_out_while_held() {
         assert!(room.play(0, clip.clone()));
     }
     assert!(!room.play(0, clip.clone()), "a 33rd prompt was queued");
-    assert!(room.stop_playing(0));
-    assert!(!room.stop_playing(0));
+    assert_eq!(room.stop_playing(0), Some(0));
+    assert_eq!(room.stop_playing(0), None);
+    // Tags tell which queue ended: the stopped one's last, or the last of what followed.
+    assert!(room.play_tagged(0, clip.clone(), 7));
+    assert!(room.play_tagged(0, clip.clone(), 8));
+    assert_eq!(room.stop_playing(0), Some(8));
     // A held leg hears nothing, but its prompt ends in time (100 ms: 5 ticks).
-    room.play(1, clip.clone());
+    room.play_tagged(1, clip.clone(), 4);
     let events = run_events(&mut room, &mut clients, 4);
     assert!(events.is_empty());
     let events = run_events(&mut room, &mut clients, 1);
-    assert_eq!(events, vec![RoomEvent::PromptDone(LegId(2))]);
+    assert_eq!(events, vec![RoomEvent::PromptDone(LegId(2), 4)]);
+    // the end of a queue reports its last clip's tag
+    room.play_tagged(1, clip.clone(), 5);
+    room.play_tagged(1, clip.clone(), 6);
+    let events = run_events(&mut room, &mut clients, 10);
+    assert_eq!(events, vec![RoomEvent::PromptDone(LegId(2), 6)]);
     assert!(clients[1].heard.is_empty());
     // An empty clip is done at the next tick.
     room.play(0, Arc::new(Clip::from_pcm16k(Vec::new())));
     assert_eq!(
         run_events(&mut room, &mut clients, 1),
-        vec![RoomEvent::PromptDone(LegId(1))]
+        vec![RoomEvent::PromptDone(LegId(1), 0)]
     );
 }
 

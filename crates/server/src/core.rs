@@ -156,6 +156,9 @@ pub(crate) struct ProxyCtx {
     pub plan: Option<Box<crate::voice::CallPlan>>,
     /// The caller CANCELled.
     pub cancelled: bool,
+    /// A join forwarded to the front end hosting the meeting: the participant's dialog,
+    /// kept with the call once answered (see [`RemoteSeat`]).
+    pub seat: Option<Box<RemoteSeat>>,
 }
 
 #[derive(Default)]
@@ -172,10 +175,21 @@ pub(crate) struct Shard {
 }
 
 /// A call that is up: since when, and its parties (`user@domain` when one of ours).
-pub struct CallUp {
+pub(crate) struct CallUp {
     pub since: Instant,
     pub caller: Option<String>,
     pub callee: Option<String>,
+    pub seat: Option<Box<RemoteSeat>>,
+}
+
+/// A seat of one of our participants in a meeting that another front end of the pool
+/// hosts (its focus and its media): when that front end dies, the participant is sent a
+/// BYE in the focus's name, since its media is gone with it.
+pub(crate) struct RemoteSeat {
+    /// The hosting front end's name.
+    pub host: String,
+    /// The participant's dialog seen from the focus's side (our tag: the focus's).
+    pub dialog: crate::focus::dialog::Dialog,
 }
 
 /// A call still counted this long after it was answered is forgotten (its BYE went

@@ -182,6 +182,7 @@ impl Core {
                 sips,
                 plan,
                 cancelled: false,
+                seat: None,
             },
         );
         let (mut insecure_refused, mut too_many_headers) = (0, 0);
@@ -303,7 +304,15 @@ impl Core {
             // another front end of the pool holds the contact's connection (it sends the
             // request over that flow) or the meeting (pool/)
             let call_id = fwd.call_id().map_or("", |c| c.as_str());
-            let token = self.route_tokens.sign_pool(call_id, t.pool_flow.as_ref());
+            let from_tag = fwd.from_hdr().and_then(|f| f.tag()).unwrap_or("");
+            let seq = fwd.cseq().map_or(0, |c| c.seq);
+            let token = self.route_tokens.sign_pool(
+                call_id,
+                from_tag,
+                seq,
+                t.pool_flow.as_ref(),
+                crate::clock::real_unix_ms() as u64 / 1000,
+            );
             fwd.headers.push_front(
                 HeaderName::Route,
                 format!(
@@ -460,10 +469,17 @@ impl Core {
             let new_call = ctx.is_invite && ctx.request.to_hdr().is_some_and(|t| t.tag().is_none());
             if new_call {
                 if let Some(c) = ctx.request.call_id().map(|c| c.to_string()) {
+                    let seat = ctx.seat.take().and_then(|mut s| {
+                        let to = resp.header(&HeaderName::To)?;
+                        let tag = resp.to_hdr()?.tag()?.to_string();
+                        s.dialog.answered_with(to, &tag);
+                        Some(s)
+                    });
                     let up = crate::core::CallUp {
                         since: now,
                         caller: ctx.request.from_hdr().and_then(|f| self.party_of(&f.uri())),
                         callee: ctx.request.to_hdr().and_then(|t| self.party_of(&t.uri())),
+                        seat,
                     };
                     shard.call_up(&c, up, &self.active_calls);
                 }

@@ -9,10 +9,13 @@
 //! `<t><ip>_<port>` (t: u udp, t tcp, s tls, w ws, x wss; ':' of IPv6 written '-').
 //!
 //! Front ends of a pool (pool/) forward requests to each other with a Route entry
-//! `cp-<mac>[-<flow>]`: a MAC over the request's Call-ID and the flow (the client's
-//! connection at the receiving front end, when the request is for a registered contact).
-//! Only a front end of the pool can make one (the key is the pool's), so the receiver takes
-//! the request as already authenticated and authorized by the sender.
+//! `cp-<mac>-<expiry>[-<flow>]`: a MAC over the request's Call-ID, From tag and CSeq
+//! number, an expiry ([`POOL_TOKEN_TTL_S`] on, Unix seconds in 8 hex digits) and the flow
+//! (the client's connection at the receiving front end, when the request is for a
+//! registered contact). Only a front end of the pool can make one (the key is the pool's),
+//! so the receiver takes the request as already authenticated and authorized by the
+//! sender; an overheard entry is good for that request alone (its retransmissions, its
+//! CANCEL and ACK), and for a minute at most.
 
 use crate::config::Transport;
 use crate::net::Dest;
@@ -25,6 +28,17 @@ const PREFIX: &str = "cf-";
 const POOL_PREFIX: &str = "cp-";
 /// Hex digits of the MAC kept in a token (80 bits, as RFC 5626's HMAC-SHA1-80).
 const MAC_HEX: usize = 20;
+/// How long a pool Route entry is good for (seconds): a transaction's life (64·T1 = 32 s)
+/// and the front ends' clocks differing by some seconds.
+pub const POOL_TOKEN_TTL_S: u64 = 60;
+/// Hex digits of a pool entry's expiry.
+const EXPIRY_HEX: usize = 8;
+
+/// What a pool Route entry is bound to: the request's Call-ID, From tag and CSeq number
+/// (its CANCEL and ACK carry the same entry with the same number).
+pub fn pool_material(expiry: u64, seq: u32, flow_text: &str) -> String {
+    format!("{expiry:08x}|{seq}|{flow_text}")
+}
 
 /// What a valid token says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,16 +88,33 @@ impl RouteTokens {
         out
     }
 
-    /// The user part of a pool Route entry for a request with `call_id`, naming the flow
-    /// at the receiving front end when the request is for a contact registered there.
-    pub fn sign_pool(&self, call_id: &str, flow: Option<&Dest>) -> String {
+    /// The user part of a pool Route entry for the request (`call_id`, `from_tag`, CSeq
+    /// number `seq`), naming the flow at the receiving front end when the request is for a
+    /// contact registered there; good for [`POOL_TOKEN_TTL_S`] from `now_s` (Unix seconds).
+    pub fn sign_pool(
+        &self,
+        call_id: &str,
+        from_tag: &str,
+        seq: u32,
+        flow: Option<&Dest>,
+        now_s: u64,
+    ) -> String {
         let flow_text = flow.map(encode_flow).unwrap_or_default();
-        let mac = self.mac_for(b"confab-pool\0", call_id, "", &flow_text);
-        let mut s = String::with_capacity(POOL_PREFIX.len() + MAC_HEX + 1 + flow_text.len());
+        let expiry = (now_s + POOL_TOKEN_TTL_S) & 0xffff_ffff;
+        let mac = self.mac_for(
+            b"confab-pool\0",
+            call_id,
+            from_tag,
+            &pool_material(expiry, seq, &flow_text),
+        );
+        let mut s = String::with_capacity(
+            POOL_PREFIX.len() + MAC_HEX + 2 + EXPIRY_HEX + flow_text.len(),
+        );
         s.push_str(POOL_PREFIX);
         for b in mac {
             let _ = write!(s, "{b:02x}");
         }
+        let _ = write!(s, "-{expiry:08x}");
         if !flow_text.is_empty() {
             s.push('-');
             s.push_str(&flow_text);
@@ -108,15 +139,24 @@ impl RouteTokens {
         s
     }
 
-    /// Checks a Route entry's user part against the dialog of the request carrying it: the
-    /// MAC must match its Call-ID and one of its tags (From's when the initiator sends, To's
-    /// when the other party does).
-    pub fn verify(&self, user: &str, call_id: &str, tags: [&str; 2]) -> Result<Verified, Invalid> {
+    /// Checks a Route entry's user part against the request carrying it (`call_id`, its
+    /// tags [From, To], its CSeq number `seq`) at `now_s` (Unix seconds). A dialog entry's
+    /// MAC must match the Call-ID and one of the tags (From's when the initiator sends, To's
+    /// when the other party does); a pool entry's the Call-ID, the From tag and the CSeq
+    /// number, before its expiry.
+    pub fn verify(
+        &self,
+        user: &str,
+        call_id: &str,
+        tags: [&str; 2],
+        seq: u32,
+        now_s: u64,
+    ) -> Result<Verified, Invalid> {
         let (rest, pool) = match user.strip_prefix(PREFIX) {
             Some(r) => (r, false),
             None => (user.strip_prefix(POOL_PREFIX).ok_or(Invalid::NotAToken)?, true),
         };
-        let (mac_hex, flow_text) = match rest.split_at_checked(MAC_HEX) {
+        let (mac_hex, mut after) = match rest.split_at_checked(MAC_HEX) {
             Some((m, "")) => (m, ""),
             Some((m, f)) => (m, f.strip_prefix('-').ok_or(Invalid::BadMac)?),
             None => return Err(Invalid::BadMac),
@@ -126,25 +166,40 @@ impl RouteTokens {
             let pair = mac_hex.get(i * 2..i * 2 + 2).ok_or(Invalid::BadMac)?;
             *out = u8::from_str_radix(pair, 16).map_err(|_| Invalid::BadMac)?;
         }
+        let expiry = if pool {
+            let (hex, rest) = after.split_at_checked(EXPIRY_HEX).ok_or(Invalid::BadMac)?;
+            after = match rest {
+                "" => "",
+                r => r.strip_prefix('-').ok_or(Invalid::BadMac)?,
+            };
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Invalid::BadMac);
+            }
+            Some(u64::from_str_radix(hex, 16).map_err(|_| Invalid::BadMac)?)
+        } else {
+            None
+        };
+        let flow_text = after;
         let flow = if flow_text.is_empty() {
             None
         } else {
             Some(decode_flow(flow_text).ok_or(Invalid::BadMac)?)
         };
-        let pool_tags = [""];
-        let tags: &[&str] = if pool { &pool_tags } else { &tags };
-        let ok = tags.iter().any(|tag| {
-            let want = if pool {
-                self.mac_for(b"confab-pool\0", call_id, "", flow_text)
-            } else {
-                self.mac(call_id, tag, flow_text)
-            };
+        let same = |want: [u8; MAC_HEX / 2]| {
             // constant time: no early exit on the first differing byte
             want.iter()
                 .zip(given.iter())
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0
-        });
+        };
+        let ok = match expiry {
+            Some(expiry) => {
+                let material = pool_material(expiry, seq, flow_text);
+                same(self.mac_for(b"confab-pool\0", call_id, tags[0], &material))
+                    && expiry >= now_s & 0xffff_ffff
+            }
+            None => tags.iter().any(|tag| same(self.mac(call_id, tag, flow_text))),
+        };
         if ok {
             Ok(Verified { flow, pool })
         } else {
@@ -190,6 +245,9 @@ pub(crate) fn decode_flow(text: &str) -> Option<Dest> {
 mod tests {
     use super::*;
 
+    /// A wall clock for tokens with an expiry (Unix seconds).
+    const NOW: u64 = 1_800_000_000;
+
     fn dest(addr: &str, transport: Transport) -> Dest {
         Dest {
             transport,
@@ -216,25 +274,25 @@ mod tests {
                     "{tok} fits a URI user part"
                 );
                 assert_eq!(
-                    t.verify(&tok, "call-1", ["tagA", ""]),
+                    t.verify(&tok, "call-1", ["tagA", ""], 1, NOW),
                     Ok(Verified { flow: Some(d), pool: false })
                 );
                 // the other party sends with the initiator's tag in To
                 assert_eq!(
-                    t.verify(&tok, "call-1", ["tagB", "tagA"]),
+                    t.verify(&tok, "call-1", ["tagB", "tagA"], 1, NOW),
                     Ok(Verified { flow: Some(d), pool: false })
                 );
                 assert_eq!(
-                    t.verify(&tok, "call-2", ["tagA", "tagA"]),
+                    t.verify(&tok, "call-2", ["tagA", "tagA"], 1, NOW),
                     Err(Invalid::BadMac)
                 );
-                assert_eq!(t.verify(&tok, "call-1", ["x", "y"]), Err(Invalid::BadMac));
+                assert_eq!(t.verify(&tok, "call-1", ["x", "y"], 1, NOW), Err(Invalid::BadMac));
             }
         }
         let plain = t.sign("c", "t", None);
         assert_eq!(plain.len(), 3 + MAC_HEX);
         assert_eq!(
-            t.verify(&plain, "c", ["t", ""]),
+            t.verify(&plain, "c", ["t", ""], 1, NOW),
             Ok(Verified { flow: None, pool: false })
         );
     }
@@ -243,30 +301,44 @@ mod tests {
     fn pool_tokens_verify_for_their_request_only() {
         let t = RouteTokens::new([7; 32]);
         let d = dest("127.0.0.1:40000", Transport::Tcp);
-        let tok = t.sign_pool("call-1", Some(&d));
+        let tok = t.sign_pool("call-1", "a", 1, Some(&d), NOW);
         assert!(tok.starts_with("cp-") && confab_sip::values::is_token(&tok));
         assert_eq!(
-            t.verify(&tok, "call-1", ["a", "b"]),
+            t.verify(&tok, "call-1", ["a", "b"], 1, NOW),
             Ok(Verified { flow: Some(d), pool: true })
         );
-        assert_eq!(t.verify(&tok, "call-2", ["a", "b"]), Err(Invalid::BadMac));
+        assert_eq!(t.verify(&tok, "call-2", ["a", "b"], 1, NOW), Err(Invalid::BadMac));
+        // bound to the request: its From tag, its CSeq number, for a minute
+        assert_eq!(t.verify(&tok, "call-1", ["x", "a"], 1, NOW), Err(Invalid::BadMac));
+        assert_eq!(t.verify(&tok, "call-1", ["a", "b"], 2, NOW), Err(Invalid::BadMac));
+        assert!(t.verify(&tok, "call-1", ["a", ""], 1, NOW + POOL_TOKEN_TTL_S).is_ok());
+        assert_eq!(
+            t.verify(&tok, "call-1", ["a", ""], 1, NOW + POOL_TOKEN_TTL_S + 1),
+            Err(Invalid::BadMac)
+        );
+        // the expiry moved on under a valid MAC, or cut short
+        let expiry = format!("{:08x}", NOW + POOL_TOKEN_TTL_S);
+        let later = tok.replace(&expiry, &format!("{:08x}", NOW + 3600));
+        assert_eq!(t.verify(&later, "call-1", ["a", ""], 1, NOW), Err(Invalid::BadMac));
+        let cut = tok.replace(&format!("-{expiry}"), "");
+        assert_eq!(t.verify(&cut, "call-1", ["a", ""], 1, NOW), Err(Invalid::BadMac));
         // a dialog token is no pool token and the other way round
         let rr = t.sign("call-1", "", Some(&d));
         assert_eq!(
-            t.verify(&rr.replacen("cf-", "cp-", 1), "call-1", ["", ""]),
+            t.verify(&rr.replacen("cf-", "cp-", 1), "call-1", ["", ""], 1, NOW),
             Err(Invalid::BadMac)
         );
         assert_eq!(
-            t.verify(&tok.replacen("cp-", "cf-", 1), "call-1", ["", ""]),
+            t.verify(&tok.replacen("cp-", "cf-", 1), "call-1", ["", ""], 1, NOW),
             Err(Invalid::BadMac)
         );
-        let plain = t.sign_pool("call-1", None);
+        let plain = t.sign_pool("call-1", "", 1, None, NOW);
         assert_eq!(
-            t.verify(&plain, "call-1", ["", ""]),
+            t.verify(&plain, "call-1", ["", ""], 1, NOW),
             Ok(Verified { flow: None, pool: true })
         );
         assert_eq!(
-            RouteTokens::new([8; 32]).verify(&plain, "call-1", ["", ""]),
+            RouteTokens::new([8; 32]).verify(&plain, "call-1", ["", ""], 1, NOW),
             Err(Invalid::BadMac)
         );
     }
@@ -279,27 +351,27 @@ mod tests {
         let good = t.sign("c", "t", Some(&d));
         // the old plain-text form, and a token made with another key
         assert_eq!(
-            t.verify("cf-u127.0.0.1_5093", "c", ["t", ""]),
+            t.verify("cf-u127.0.0.1_5093", "c", ["t", ""], 1, NOW),
             Err(Invalid::BadMac)
         );
         assert_eq!(
-            t.verify(&other.sign("c", "t", Some(&d)), "c", ["t", ""]),
+            t.verify(&other.sign("c", "t", Some(&d)), "c", ["t", ""], 1, NOW),
             Err(Invalid::BadMac)
         );
         // the flow changed under a valid MAC
         let moved = good.replace("5093", "5094");
-        assert_eq!(t.verify(&moved, "c", ["t", ""]), Err(Invalid::BadMac));
+        assert_eq!(t.verify(&moved, "c", ["t", ""], 1, NOW), Err(Invalid::BadMac));
         // a digit of the MAC changed
         let mut b = good.clone().into_bytes();
         b[3] = if b[3] == b'0' { b'1' } else { b'0' };
         assert_eq!(
-            t.verify(&String::from_utf8(b).unwrap(), "c", ["t", ""]),
+            t.verify(&String::from_utf8(b).unwrap(), "c", ["t", ""], 1, NOW),
             Err(Invalid::BadMac)
         );
-        assert_eq!(t.verify("alice", "c", ["t", ""]), Err(Invalid::NotAToken));
-        assert_eq!(t.verify("cf-", "c", ["t", ""]), Err(Invalid::BadMac));
+        assert_eq!(t.verify("alice", "c", ["t", ""], 1, NOW), Err(Invalid::NotAToken));
+        assert_eq!(t.verify("cf-", "c", ["t", ""], 1, NOW), Err(Invalid::BadMac));
         assert_eq!(
-            t.verify("cf-ééééééééééééééééééééé", "c", ["t", ""]),
+            t.verify("cf-ééééééééééééééééééééé", "c", ["t", ""], 1, NOW),
             Err(Invalid::BadMac)
         );
     }

@@ -19,8 +19,8 @@ pub const MAX_DIGITS: usize = 24;
 pub const DIGIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the leader question waits for `*`.
 pub const LEADER_TIMEOUT: Duration = Duration::from_secs(4);
-/// The longest a goodbye may take before the call is ended anyway: its end (`PromptDone`)
-/// can go unnoticed when it was queued behind a prompt a key stopped.
+/// The longest a goodbye may take before the call is ended anyway, should its end
+/// (`PromptDone`) never come (speech that could not be made, a full prompt queue).
 pub const LEAVING_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest recorded name.
 pub const NAME_MAX: Duration = Duration::from_secs(4);

@@ -39,8 +39,10 @@ pub(crate) struct DialIn {
     caller: String,
     gateway: IpAddr,
     meeting: Option<Box<confab_store::Meeting>>,
-    /// `PromptDone` events still to come from prompts stopped by a key.
-    echoes: u8,
+    /// The tag of the attendant's prompts to this caller (`Engine::play_tagged`): a key
+    /// that stops them moves it on, so the end of the stopped prompts (or of speech still
+    /// being made for them) is told from the end of those queued after.
+    prompts: u32,
 }
 
 /// Failed leader PINs per meeting, per caller number and per gateway over [`PIN_WINDOW`]:
@@ -134,6 +136,9 @@ impl State {
 #[derive(Clone, Copy, Debug)]
 pub enum SpeechTo {
     Leg(LegId),
+    /// A caller with the attendant, as its prompts tagged this (dropped when a key stopped
+    /// the prompts since: `DialIn::prompts`).
+    Attendant(LegId, u32),
     Room(RoomId),
 }
 
@@ -320,7 +325,7 @@ impl Core {
                 caller: caller_number,
                 gateway: src.remote.ip(),
                 meeting: None,
-                echoes: 0,
+                prompts: 0,
             }));
             c.participants.push(p);
             let dkey = (
@@ -390,20 +395,24 @@ impl Core {
             let media = self.focus.media.as_ref();
             match act {
                 Act::Play(prompts) if prompts.is_empty() => {
-                    d.echoes = d.echoes.saturating_add(1);
+                    d.prompts = d.prompts.wrapping_add(1);
                     if let Some(m) = media {
                         m.stop_playing(leg);
                     }
                 }
                 Act::Play(prompts) => {
                     self.speak(
-                        SpeechTo::Leg(leg),
+                        SpeechTo::Attendant(leg, d.prompts),
                         &lang,
                         prompts.into_iter().map(SpeechPart::Prompt).collect(),
                     );
                 }
                 Act::Goodbye(prompt) => {
-                    self.speak(SpeechTo::Leg(leg), &lang, vec![SpeechPart::Prompt(prompt)]);
+                    self.speak(
+                        SpeechTo::Attendant(leg, d.prompts),
+                        &lang,
+                        vec![SpeechPart::Prompt(prompt)],
+                    );
                     d.attendant
                         .leave_by(now + super::attendant::LEAVING_TIMEOUT);
                 }
@@ -440,7 +449,7 @@ impl Core {
                 }
                 Act::Record => {
                     if let Some(m) = media {
-                        m.play(leg, Arc::new(Clip::tone(1000.0, 200, 6000)));
+                        m.play_tagged(leg, Arc::new(Clip::tone(1000.0, 200, 6000)), d.prompts);
                         m.record(leg, super::attendant::NAME_MAX);
                     }
                 }
@@ -490,9 +499,25 @@ impl Core {
                 SpeechPart::Clip(c) => c,
             })
             .collect();
+        if let SpeechTo::Attendant(leg, tag) = to {
+            // under the focus lock, as the attendant stops prompts: nothing it stopped
+            // (speech still being made then) plays after
+            let mut st = self.focus.state.lock();
+            let current = st
+                .leg_owner(leg)
+                .filter(|(key, _)| key == ATTENDANT)
+                .and_then(|(_, id)| st.dial_in(id))
+                .is_some_and(|d| d.prompts == tag);
+            if current {
+                for c in clips {
+                    media.play_tagged(leg, c, tag);
+                }
+            }
+            return;
+        }
         for c in clips {
             match to {
-                SpeechTo::Leg(leg) => media.play(leg, c),
+                SpeechTo::Leg(leg) | SpeechTo::Attendant(leg, _) => media.play(leg, c),
                 SpeechTo::Room(room) => media.announce(room, c),
             }
         }
@@ -936,7 +961,7 @@ impl Core {
     ) {
         let leg = match &ev {
             MediaEvent::Dtmf { leg, .. }
-            | MediaEvent::PromptDone { leg }
+            | MediaEvent::PromptDone { leg, .. }
             | MediaEvent::Recorded { leg, .. } => *leg,
             MediaEvent::Timeout { .. } => return,
         };
@@ -950,13 +975,12 @@ impl Core {
                 MediaEvent::Dtmf { digit, .. } => {
                     self.on_key(&mut st, &key, id, digit, now, &mut sends)
                 }
-                MediaEvent::PromptDone { .. } if key == ATTENDANT => {
+                MediaEvent::PromptDone { tag, .. } if key == ATTENDANT => {
                     let Some(d) = st.dial_in(id) else {
                         return;
                     };
-                    if d.echoes > 0 {
-                        d.echoes -= 1;
-                    } else {
+                    // the end of prompts a key stopped is no end of the current ones
+                    if tag == d.prompts {
                         let acts = d.attendant.prompt_done(now);
                         self.attendant_acts(&mut st, id, acts, now, &mut sends);
                     }

@@ -9,23 +9,23 @@ use confab_sip::values::NameAddr;
 use confab_sip::{HeaderName, Message, Method, Text, Uri};
 
 /// One dialog of the focus with a participant: what it needs to send requests in it.
-pub(super) struct Dialog {
-    pub(super) call_id: String,
+pub(crate) struct Dialog {
+    pub(crate) call_id: String,
     /// The To header the focus answered with (its tag included): our From in requests.
-    pub(super) ours: String,
-    pub(super) our_tag: String,
+    pub(crate) ours: String,
+    pub(crate) our_tag: String,
     /// The participant's From header (its tag included): our To in requests.
-    pub(super) theirs: String,
-    pub(super) their_tag: String,
+    pub(crate) theirs: String,
+    pub(crate) their_tag: String,
     /// Remote target (the participant's Contact URI).
-    pub(super) target: String,
-    pub(super) routes: Vec<String>,
-    pub(super) dest: Dest,
-    pub(super) cseq: u32,
+    pub(crate) target: String,
+    pub(crate) routes: Vec<String>,
+    pub(crate) dest: Dest,
+    pub(crate) cseq: u32,
 }
 
 impl Dialog {
-    pub(super) fn new(
+    pub(crate) fn new(
         msg: &Message,
         src: &Source,
         core: &Core,
@@ -76,8 +76,16 @@ impl Dialog {
         })
     }
 
+    /// Takes the answer's To (the answerer's tag with it) as our side: for a dialog made
+    /// from an INVITE that another server answered (a seat in a meeting hosted by another
+    /// front end of the pool).
+    pub(crate) fn answered_with(&mut self, to: &str, tag: &str) {
+        self.ours = to.to_string();
+        self.our_tag = tag.to_string();
+    }
+
     /// A request of the focus inside this dialog.
-    pub(super) fn request(&mut self, core: &Core, method: Method) -> Option<Message> {
+    pub(crate) fn request(&mut self, core: &Core, method: Method) -> Option<Message> {
         self.cseq += 1;
         let mut req = Message::request(method.clone(), Text::from(self.target.as_str()));
         req.headers.push(HeaderName::Via, core.own_via(&self.dest)?);

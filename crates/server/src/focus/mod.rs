@@ -30,7 +30,7 @@
 pub mod admission;
 pub(crate) mod attendant;
 mod dialin;
-mod dialog;
+pub(crate) mod dialog;
 mod dialout;
 mod im;
 pub(crate) mod keypad;
@@ -683,6 +683,15 @@ impl Core {
         }
         match self.pool.as_ref().and_then(|p| p.alive_member(host)) {
             Some(fe) => {
+                // the participant's dialog, kept to hang up for the host if it dies
+                let dialog = match Dialog::new(&j.req, &j.src, self, "") {
+                    Ok(d) => d,
+                    Err(Verdict::Reply(status, reason)) => {
+                        self.reply(&mut shard, &j.key, &j.req, status, reason.as_deref(), now, out);
+                        return self.unlock_and_run(shard, now, out);
+                    }
+                    Err(_) => return self.unlock_and_run(shard, now, out),
+                };
                 tracing::info!(meeting = %j.conf.key, front_end = host, "meeting hosted by another front end: joining there");
                 let target = crate::pipeline::Target {
                     via_pool: true,
@@ -699,6 +708,13 @@ impl Core {
                     now,
                     out,
                 );
+                let pid = shard.server.get(&j.key).and_then(|e| e.proxy);
+                if let Some(ctx) = pid.and_then(|pid| shard.proxies.get_mut(&pid)) {
+                    ctx.seat = Some(Box::new(crate::core::RemoteSeat {
+                        host: host.to_string(),
+                        dialog,
+                    }));
+                }
             }
             None => self.reply(
                 &mut shard,

@@ -143,7 +143,16 @@ impl Core {
                 let call_id = msg.call_id().map(|c| c.as_str()).unwrap_or("");
                 let from_tag = msg.from_hdr().and_then(|f| f.tag()).unwrap_or("");
                 let to_tag = msg.to_hdr().and_then(|t| t.tag()).unwrap_or("");
-                match self.route_tokens.verify(user, call_id, [from_tag, to_tag]) {
+                let seq = msg.cseq().map_or(0, |c| c.seq);
+                let now_s = if user.starts_with("cp-") {
+                    crate::clock::real_unix_ms() as u64 / 1000
+                } else {
+                    0
+                };
+                match self
+                    .route_tokens
+                    .verify(user, call_id, [from_tag, to_tag], seq, now_s)
+                {
                     Ok(v) if v.pool => own.pool = Some(v.flow),
                     Ok(v) => {
                         own.signed = true;

@@ -50,7 +50,11 @@ pub enum Shared {
 pub struct Member {
     /// Where to send it requests (its pool address).
     pub dest: Dest,
+    /// Sent to: its heartbeat is recent, and no request failed to reach it since.
     pub alive: bool,
+    /// Its heartbeat is recent (a front end whose heartbeat stops has died: what it held
+    /// is dropped once, when this turns false).
+    pub beating: bool,
     /// When (Unix ms) a request to it could not be sent: it counts as dead until it writes a
     /// heartbeat after that.
     pub unreachable_at: Option<i64>,
@@ -74,8 +78,9 @@ pub struct Pool {
     pub(crate) applied_pubs: AtomicI64,
     /// The newest offline message id seen.
     pub(crate) messages_seen: AtomicI64,
-    /// Offline messages this front end stored, not yet seen in the store's list (bounded
-    /// by the messages stored between two polls).
+    /// Offline messages this front end stored, not yet seen in the store's list: those up
+    /// to the newest id read are dropped at each read, so it holds the messages stored
+    /// since the last read.
     pub(crate) own_messages: parking_lot::Mutex<std::collections::HashSet<i64>>,
     /// Open connections (the transports' count, for the heartbeat).
     pub(crate) connections: std::sync::atomic::AtomicUsize,
@@ -369,5 +374,49 @@ impl Core {
             self.presence.drop_publications(&r.aor);
         }
         before != after
+    }
+}
+
+/// A BYE sent in a dead host's name must be taken as newer than anything the host sent in
+/// the dialog (RFC 3261 §12.2.2: a lower CSeq is refused); the host's own count starts at 1.
+const SEAT_BYE_CSEQ: u32 = (1 << 31) - 2;
+
+impl Core {
+    /// The front ends in `hosts` died: our participants seated in meetings they hosted are
+    /// sent a BYE in the focus's name (their media went with the host), and those calls are
+    /// over here.
+    pub(crate) fn end_seats_hosted_by(
+        &self,
+        hosts: &[String],
+        now: Instant,
+        out: &mut Vec<crate::net::Outgoing>,
+    ) {
+        if hosts.is_empty() {
+            return;
+        }
+        let mut seats = vec![];
+        for shard in &self.shards {
+            let mut shard = shard.lock();
+            let ended: Vec<String> = shard
+                .calls
+                .iter()
+                .filter(|(_, c)| c.seat.as_ref().is_some_and(|s| hosts.contains(&s.host)))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in ended {
+                if let Some(seat) = shard.calls.get_mut(&id).and_then(|c| c.seat.take()) {
+                    seats.push(seat);
+                }
+                shard.call_down(&id, &self.active_calls);
+            }
+        }
+        for mut seat in seats {
+            seat.dialog.cseq = SEAT_BYE_CSEQ;
+            tracing::info!(front_end = %seat.host, call_id = %seat.dialog.call_id, "the meeting's front end died: hanging up its participant here");
+            if let Some(bye) = seat.dialog.request(self, confab_sip::Method::Bye) {
+                let dest = seat.dialog.dest;
+                self.send_own_request(bye, dest, None, now, out);
+            }
+        }
     }
 }

@@ -176,8 +176,14 @@ pub fn leave(core: &Core) -> Result<(), confab_store::StoreError> {
 }
 
 /// Takes the list of front ends: who is alive, and (for a front end that died) its
-/// connections' bindings removed here. Returns the AoRs left with no binding.
-fn refresh_members(core: &Core, pool: &Pool, all: &[FrontEnd], now_ms: i64) -> Vec<String> {
+/// connections' bindings removed here. Returns the AoRs left with no binding, and the
+/// front ends that died.
+fn refresh_members(
+    core: &Core,
+    pool: &Pool,
+    all: &[FrontEnd],
+    now_ms: i64,
+) -> (Vec<String>, Vec<String>) {
     let mut died = vec![];
     {
         let mut members = pool.members.write();
@@ -191,12 +197,16 @@ fn refresh_members(core: &Core, pool: &Pool, all: &[FrontEnd], now_ms: i64) -> V
                 .get(fe.name.as_str())
                 .and_then(|m| m.unreachable_at)
                 .filter(|t| fe.heartbeat_at <= *t);
-            let alive = fe.alive(now_ms) && unreachable_at.is_none();
-            let was = members.get(fe.name.as_str()).map(|m| m.alive);
-            if was == Some(true) && !alive {
+            // a request that could not reach it stops sending to it at once; its death
+            // (what it held dropped) is its heartbeat's silence
+            let beating = fe.alive(now_ms);
+            let alive = beating && unreachable_at.is_none();
+            let was = members.get(fe.name.as_str()).map(|m| (m.alive, m.beating));
+            if was.is_some_and(|(_, b)| b) && !beating {
                 tracing::warn!(front_end = %fe.name, "front end of the pool stopped or silent: its connections' users must register again");
                 died.push(fe.name.clone());
-            } else if was != Some(true) && alive {
+            }
+            if was.is_none_or(|(a, _)| !a) && alive {
                 tracing::info!(front_end = %fe.name, address = %fe.address, "front end of the pool is up");
             }
             members.insert(
@@ -204,6 +214,7 @@ fn refresh_members(core: &Core, pool: &Pool, all: &[FrontEnd], now_ms: i64) -> V
                 Member {
                     dest,
                     alive,
+                    beating,
                     unreachable_at,
                 },
             );
@@ -212,7 +223,7 @@ fn refresh_members(core: &Core, pool: &Pool, all: &[FrontEnd], now_ms: i64) -> V
     }
     core.defence.set_pool_peers(pool.member_ips());
     if died.is_empty() {
-        return vec![];
+        return (vec![], died);
     }
     let mut touched = core.location.remove_where(|b| {
         b.flow.is_some() && b.owner.as_deref().is_some_and(|o| died.iter().any(|d| d == o))
@@ -220,7 +231,7 @@ fn refresh_members(core: &Core, pool: &Pool, all: &[FrontEnd], now_ms: i64) -> V
     touched.extend(core.presence.drop_owned_by(|o| died.iter().any(|d| d == o)));
     touched.sort();
     touched.dedup();
-    touched
+    (touched, died)
 }
 
 /// Runs the pool's background work until the process ends.
@@ -315,13 +326,15 @@ pub async fn run(
                 .await;
                 let pool = core.pool.as_ref().expect("pool");
                 match done {
-                    Ok(Ok(emptied)) => {
+                    Ok(Ok((emptied, died))) => {
                         last_ok = Instant::now();
                         if pool.isolated.swap(false, Ordering::Relaxed) {
                             tracing::warn!(front_end = %pool_name, "the store answers again: taking new work");
                         }
+                        let now = Instant::now();
                         let jobs = emptied.into_iter().map(Job::NotifyWatchers).collect();
-                        core.run_jobs(jobs, Instant::now(), &mut out);
+                        core.run_jobs(jobs, now, &mut out);
+                        core.end_seats_hosted_by(&died, now, &mut out);
                         t.dispatch(&mut out).await;
                     }
                     Ok(Err(e)) => tracing::warn!("pool heartbeat: {e}"),
@@ -388,9 +401,20 @@ fn follow(
             |p| apply_publication(core, p, false, now, now_ms).then(|| p.presentity.clone()),
         )?;
     }
+    // users who signed in through another front end while messages this one knows of wait
+    // for them (stored here, say, and read by the other before it committed): delivered
+    // from here, through that front end (the store's claim keeps it to once)
+    let mut offline: Vec<String> = {
+        let pending = core.offline_pending.lock();
+        jobs.iter()
+            .filter_map(|j| match j {
+                Job::NotifyWatchers(aor) if pending.contains(aor) => Some(aor.clone()),
+                _ => None,
+            })
+            .collect()
+    };
     // messages another front end stored: one of the front ends delivers (a claim)
     let seen = pool.messages_seen.load(Ordering::Relaxed);
-    let mut offline = vec![];
     let stored = store.messages_since(seen)?;
     if let Some(newest) = stored.iter().map(|m| m.1).max() {
         pool.messages_seen.store(newest, Ordering::Relaxed);
@@ -404,6 +428,8 @@ fn follow(
             pending.insert(aor.clone());
             offline.push(aor);
         }
+        // those gone before this read (delivered already) are not waited for any longer
+        own.retain(|id| *id > newest);
     }
     Ok((jobs, offline))
 }
