@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 
 mod forwarding;
 mod pool;
-mod users;
 mod simple_url;
+mod users;
 mod voice;
 mod voice_test;
 
@@ -1792,7 +1792,11 @@ fn new_user(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
     let a = raw.trim();
     let a = schema_strip_sip(a);
     let Some((u, d)) = a.split_once('@') else {
-        return Err(bad(b, "Identity", format!("'{raw}' is not a SIP address such as sip:alice@example.test")));
+        return Err(bad(
+            b,
+            "Identity",
+            format!("'{raw}' is not a SIP address such as sip:alice@example.test"),
+        ));
     };
     let password = text_arg(b, s, "Password")?.ok_or_else(|| failed(b, "-Password is needed"))?;
     let display = text_arg(b, s, "DisplayName")?.unwrap_or_default();
@@ -3112,7 +3116,9 @@ pub fn parse_utc(v: &str) -> Option<i64> {
         None => (v, ""),
     };
     let num = |s: &str, len: usize| -> Option<i64> {
-        (s.len() == len && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+        (s.len() == len && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
     };
     let mut d = date.split('-');
     let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
@@ -3153,7 +3159,11 @@ fn get_audit(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec
     };
     let since_ms = match text_arg(b, s, "Since")?.filter(|v| !v.trim().is_empty()) {
         Some(v) => Some(parse_utc(&v).ok_or_else(|| {
-            bad(b, "Since", format!("'{v}' is not a UTC time such as 2026-12-07 or 2026-12-07 13:05"))
+            bad(
+                b,
+                "Since",
+                format!("'{v}' is not a UTC time such as 2026-12-07 or 2026-12-07 13:05"),
+            )
         })?),
         None => None,
     };
@@ -3195,17 +3205,35 @@ mod tests {
         );
         assert_eq!(redact("Set-X -Password:s3cret"), "Set-X -Password:********");
         assert_eq!(redact("Set-CsUser -Identity a"), "Set-CsUser -Identity a");
-        assert_eq!(redact("New-CsUser -Identity a -Password secret"), "New-CsUser -Identity a -Password ********");
+        assert_eq!(
+            redact("New-CsUser -Identity a -Password secret"),
+            "New-CsUser -Identity a -Password ********"
+        );
         // a quoted secret is left out whole, spaces and all
         assert_eq!(
             redact("Set-CsUserPassword -Identity a -Password 'my new secret' -Confirm"),
             "Set-CsUserPassword -Identity a -Password ******** -Confirm"
         );
-        assert_eq!(redact("Set-X -Password 'it''s a b' -N 1"), "Set-X -Password ******** -N 1");
-        assert_eq!(redact("Set-X -Password \"a `\" b\" -N 1"), "Set-X -Password ******** -N 1");
-        assert_eq!(redact("Set-X -Password:'a b' -N 1"), "Set-X -Password:******** -N 1");
-        assert_eq!(redact("Set-X -Password 'one' -N 1"), "Set-X -Password ******** -N 1");
-        assert_eq!(redact("Set-X -Password '' -N 1"), "Set-X -Password ******** -N 1");
+        assert_eq!(
+            redact("Set-X -Password 'it''s a b' -N 1"),
+            "Set-X -Password ******** -N 1"
+        );
+        assert_eq!(
+            redact("Set-X -Password \"a `\" b\" -N 1"),
+            "Set-X -Password ******** -N 1"
+        );
+        assert_eq!(
+            redact("Set-X -Password:'a b' -N 1"),
+            "Set-X -Password:******** -N 1"
+        );
+        assert_eq!(
+            redact("Set-X -Password 'one' -N 1"),
+            "Set-X -Password ******** -N 1"
+        );
+        assert_eq!(
+            redact("Set-X -Password '' -N 1"),
+            "Set-X -Password ******** -N 1"
+        );
         assert_eq!(parse_utc("1970-01-01"), Some(0));
         assert_eq!(parse_utc("2026-12-07 13:05"), Some(1_796_648_700_000));
         assert_eq!(parse_utc("2000-03-01T00:00:01Z"), Some(951_868_801_000));

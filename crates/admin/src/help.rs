@@ -35,7 +35,6 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("help", "Get-Help"),
 ];
 
-
 pub(crate) fn cmdlets() -> Vec<Cmdlet> {
     vec![
         Cmdlet {
@@ -732,11 +731,7 @@ pub fn render(o: &Obj) -> String {
     let aliases = get("Aliases");
     if aliases.as_array().is_some_and(|a| !a.is_empty()) {
         out.push_str("\nALIASES\n");
-        indent(
-            &mut out,
-            display(&aliases).trim_matches(['{', '}']),
-            4,
-        );
+        indent(&mut out, display(&aliases).trim_matches(['{', '}']), 4);
     }
     out.push_str("\nROLES\n");
     indent(&mut out, &text("Roles"), 4);

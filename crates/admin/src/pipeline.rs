@@ -5,12 +5,11 @@
 //! Export-Csv writes only into the session's export folder and is audited.
 
 use crate::ast::{CmpOp, Cond, Expr};
-use crate::cmdlets::{bad, failed, p, switch_on as on, sw, Cmdlet, Param};
+use crate::cmdlets::{bad, failed, p, sw, switch_on as on, Cmdlet, Param};
 use crate::exec::{Bound, ExecError, Session};
 use crate::object::{display, format_list, format_table_with, Obj, TableOptions};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
-
 
 /// The simplified Where-Object syntax's operator parameters (`-EQ`, `-CEQ`, …).
 pub(crate) fn where_operators() -> Vec<&'static str> {
@@ -144,7 +143,6 @@ pub(crate) fn cmdlets() -> Vec<Cmdlet> {
 fn passthrough(_: &Bound, _: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     Ok(input.unwrap_or_default())
 }
-
 
 fn has_var(e: &Expr) -> bool {
     match e {

@@ -557,14 +557,28 @@ fn users_are_created_and_removed_within_the_callers_user_scopes() {
         .run(&format!("New-CsUser -Identity sip:erin@example.test -Password 'erin-pw-1' -DisplayName Erin -OU '{SALES}'"))
         .unwrap();
     assert_eq!(identities(&out), ["sip:erin@example.test"]);
-    assert_eq!(out.objects[0].get("OrganizationalUnit"), Some(&json!(SALES)));
+    assert_eq!(
+        out.objects[0].get("OrganizationalUnit"),
+        Some(&json!(SALES))
+    );
     assert_eq!(env.user("erin").display_name, "Erin");
     let audit = env
         .store
-        .query_audit(&AuditFilter { admin: Some("sales".into()), ..Default::default() })
+        .query_audit(&AuditFilter {
+            admin: Some("sales".into()),
+            ..Default::default()
+        })
         .unwrap();
-    let made = audit.iter().find(|e| e.command.starts_with("New-CsUser")).unwrap();
-    assert!(made.success && made.command.contains("-Password ********") && !made.command.contains("erin-pw-1"), "{made:?}");
+    let made = audit
+        .iter()
+        .find(|e| e.command.starts_with("New-CsUser"))
+        .unwrap();
+    assert!(
+        made.success
+            && made.command.contains("-Password ********")
+            && !made.command.contains("erin-pw-1"),
+        "{made:?}"
+    );
 
     // outside it (another OU, or none): refused, audited, nothing made
     for src in [
@@ -577,19 +591,47 @@ fn users_are_created_and_removed_within_the_callers_user_scopes() {
     }
     let audit = env
         .store
-        .query_audit(&AuditFilter { admin: Some("sales".into()), ..Default::default() })
+        .query_audit(&AuditFilter {
+            admin: Some("sales".into()),
+            ..Default::default()
+        })
         .unwrap();
-    assert!(audit.iter().any(|e| e.command.contains("frank") && !e.success), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.command.contains("frank") && !e.success),
+        "{audit:?}"
+    );
     // the store's rules, as errors
-    assert!(s.run(&format!("New-CsUser -Identity erin@example.test -Password x -OU '{SALES}'")).unwrap_err().to_string().contains("erin@example.test"));
+    assert!(s
+        .run(&format!(
+            "New-CsUser -Identity erin@example.test -Password x -OU '{SALES}'"
+        ))
+        .unwrap_err()
+        .to_string()
+        .contains("erin@example.test"));
     assert!(s.run("New-CsUser -Identity nobody -Password x").is_err());
     // Remove-CsUser: only inside the scopes
-    let e = s.run("Remove-CsUser -Identity sip:dave@example.test").unwrap_err();
+    let e = s
+        .run("Remove-CsUser -Identity sip:dave@example.test")
+        .unwrap_err();
     assert!(matches!(e, ExecError::OutOfScope { .. }), "{e}");
-    assert!(env.store.get_user("dave", "example.test").unwrap().is_some());
-    s.run("Remove-CsUser -Identity sip:erin@example.test").unwrap();
-    assert!(env.store.get_user("erin", "example.test").unwrap().is_none());
+    assert!(env
+        .store
+        .get_user("dave", "example.test")
+        .unwrap()
+        .is_some());
+    s.run("Remove-CsUser -Identity sip:erin@example.test")
+        .unwrap();
+    assert!(env
+        .store
+        .get_user("erin", "example.test")
+        .unwrap()
+        .is_none());
     // a viewing role may do neither
-    let e = env.session("viewer").run("New-CsUser -Identity sip:g@example.test -Password pw-g-1").unwrap_err();
+    let e = env
+        .session("viewer")
+        .run("New-CsUser -Identity sip:g@example.test -Password pw-g-1")
+        .unwrap_err();
     assert!(matches!(e, ExecError::Denied { .. }), "{e}");
 }

@@ -507,10 +507,17 @@ fn open_store_quiet(cfg: &Config) -> anyhow::Result<Store> {
 /// never silently works on another store).
 fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     let store = open_store_quiet(cfg)?;
-    eprintln!("confab: store {}", match postgres_store(cfg) {
-        Some(_) => store_name(cfg),
-        None => cfg.data_dir.join(confab_store::DB_FILE_NAME).display().to_string(),
-    });
+    eprintln!(
+        "confab: store {}",
+        match postgres_store(cfg) {
+            Some(_) => store_name(cfg),
+            None => cfg
+                .data_dir
+                .join(confab_store::DB_FILE_NAME)
+                .display()
+                .to_string(),
+        }
+    );
     Ok(store)
 }
 
@@ -582,7 +589,10 @@ fn real_main() -> anyhow::Result<()> {
             let cfg = load_config(&common)?;
             // a restore makes a store (into an empty one): creating it is the point
             MAY_CREATE_STORE.store(true, std::sync::atomic::Ordering::Relaxed);
-            let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
+            let passphrase = passphrase_file
+                .as_deref()
+                .map(read_passphrase)
+                .transpose()?;
             open_store(&cfg)?.backup_to(&file)?;
             println!("backed up {} to {}", store_name(&cfg), file.display());
             if let Err(e) = backup_tls(&cfg, &file, passphrase.as_deref()) {
@@ -599,7 +609,10 @@ fn real_main() -> anyhow::Result<()> {
             let cfg = load_config(&common)?;
             // a restore makes a store (into an empty one): creating it is the point
             MAY_CREATE_STORE.store(true, std::sync::atomic::Ordering::Relaxed);
-            let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
+            let passphrase = passphrase_file
+                .as_deref()
+                .map(read_passphrase)
+                .transpose()?;
             // the TLS identity is checked (and unsealed) before anything is restored
             let tls = restorable_tls(&cfg, &file, passphrase.as_deref())?;
             if postgres_store(&cfg).is_some() {
@@ -695,12 +708,23 @@ fn real_main() -> anyhow::Result<()> {
                         web.settings,
                     );
                     use confab_web::site::{listen, Face};
-                    for (face, l) in [(Face::Internal, web.internal), (Face::External, web.external)] {
+                    for (face, l) in [
+                        (Face::Internal, web.internal),
+                        (Face::External, web.external),
+                    ] {
                         if let Some(l) = l {
-                            tokio::spawn(listen::serve_https(l, web.tls.clone(), api.clone(), face));
+                            tokio::spawn(listen::serve_https(
+                                l,
+                                web.tls.clone(),
+                                api.clone(),
+                                face,
+                            ));
                         }
                     }
-                    for (face, l) in [(Face::Internal, web.internal_http), (Face::External, web.external_http)] {
+                    for (face, l) in [
+                        (Face::Internal, web.internal_http),
+                        (Face::External, web.external_http),
+                    ] {
                         if let Some(l) = l {
                             tokio::spawn(listen::serve_http(l, api.clone(), face));
                         }
@@ -754,7 +778,10 @@ fn real_main() -> anyhow::Result<()> {
             let (name, backend) = match postgres_store(&cfg) {
                 Some(_) => (store_name(&cfg), "PostgreSQL"),
                 None => (
-                    cfg.data_dir.join(confab_store::DB_FILE_NAME).display().to_string(),
+                    cfg.data_dir
+                        .join(confab_store::DB_FILE_NAME)
+                        .display()
+                        .to_string(),
                     "SQLite",
                 ),
             };
@@ -776,7 +803,10 @@ fn real_main() -> anyhow::Result<()> {
 fn tls_paths(cfg: &Config) -> (PathBuf, PathBuf) {
     match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
-        _ => (cfg.data_dir.join("tls/cert.pem"), cfg.data_dir.join("tls/key.pem")),
+        _ => (
+            cfg.data_dir.join("tls/cert.pem"),
+            cfg.data_dir.join("tls/key.pem"),
+        ),
     }
 }
 
@@ -791,11 +821,18 @@ const BACKUP_KEY: &str = "tls/key.pem.sealed";
 
 /// Puts the server's TLS identity into a backup: the certificate as it is, the key sealed
 /// with the passphrase (or left out, saying so).
-fn backup_tls(cfg: &Config, file: &std::path::Path, passphrase: Option<&str>) -> anyhow::Result<()> {
+fn backup_tls(
+    cfg: &Config,
+    file: &std::path::Path,
+    passphrase: Option<&str>,
+) -> anyhow::Result<()> {
     use confab_store::backup_files;
     let (cert, key) = tls_paths(cfg);
     if !cert.exists() {
-        println!("no TLS certificate at {} (none in the backup)", cert.display());
+        println!(
+            "no TLS certificate at {} (none in the backup)",
+            cert.display()
+        );
         return Ok(());
     }
     let c = std::fs::read(&cert).with_context(|| format!("reading {}", cert.display()))?;
@@ -870,7 +907,9 @@ fn restorable_tls(
             None
         }
     };
-    for (path, body) in std::iter::once((&cert_path, &cert)).chain(key.as_ref().map(|(p, b)| (p, b))) {
+    for (path, body) in
+        std::iter::once((&cert_path, &cert)).chain(key.as_ref().map(|(p, b)| (p, b)))
+    {
         if path.exists() && std::fs::read(path)? != *body {
             bail!(
                 "{} exists and differs from the backup's: move it away to restore the backup's TLS identity",
@@ -907,7 +946,12 @@ fn ports(cfg: &Config) -> Vec<String> {
         };
         out.push(format!("tcp {} {} {what}", addr.ip(), addr.port()));
     }
-    if let Some(a) = cfg.http.listen.as_deref().and_then(|a| a.parse::<std::net::SocketAddr>().ok()) {
+    if let Some(a) = cfg
+        .http
+        .listen
+        .as_deref()
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+    {
         out.push(format!("tcp {} {} rest-api", a.ip(), a.port()));
     }
     let m = &cfg.meetings;
@@ -917,7 +961,10 @@ fn ports(cfg: &Config) -> Vec<String> {
             .or_else(|| cfg.listeners().first().map(|l| l.addr.ip()))
             .map(|ip| ip.to_string())
             .unwrap_or_else(|| "0.0.0.0".into());
-        out.push(format!("udp {ip} {}-{} media", m.media_port_min, m.media_port_max));
+        out.push(format!(
+            "udp {ip} {}-{} media",
+            m.media_port_min, m.media_port_max
+        ));
     }
     out
 }
@@ -934,11 +981,18 @@ fn startup_summary(
         cfg.domains.join(", "),
         match postgres_store(cfg) {
             Some(_) => format!("at {}", store_name(cfg)),
-            None => format!("in {}", cfg.data_dir.join(confab_store::DB_FILE_NAME).display()),
+            None => format!(
+                "in {}",
+                cfg.data_dir.join(confab_store::DB_FILE_NAME).display()
+            ),
         }
     )];
     for l in cfg.listeners() {
-        lines.push(format!("listening on sip {} {}", l.transport.as_str(), l.addr));
+        lines.push(format!(
+            "listening on sip {} {}",
+            l.transport.as_str(),
+            l.addr
+        ));
     }
     let addr = |l: &Option<tokio::net::TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
     if let Some(w) = web {
@@ -972,27 +1026,38 @@ struct WebListeners {
 
 async fn bind_web(cfg: &Config) -> anyhow::Result<Option<WebListeners>> {
     let w = &cfg.web;
-    if w.internal.is_none() && w.external.is_none() && w.internal_http.is_none() && w.external_http.is_none() {
+    if w.internal.is_none()
+        && w.external.is_none()
+        && w.internal_http.is_none()
+        && w.external_http.is_none()
+    {
         return Ok(None);
     }
-    async fn bind(key: &str, addr: &Option<String>) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    async fn bind(
+        key: &str,
+        addr: &Option<String>,
+    ) -> anyhow::Result<Option<tokio::net::TcpListener>> {
         match addr {
             None => Ok(None),
-            Some(a) => Ok(Some(
-                tokio::net::TcpListener::bind(a)
-                    .await
-                    .with_context(|| format!("binding the web site (web.{key}) on {a}"))?,
-            )),
+            Some(a) => Ok(Some(tokio::net::TcpListener::bind(a).await.with_context(
+                || format!("binding the web site (web.{key}) on {a}"),
+            )?)),
         }
     }
     let identity = confab_server::tls::load_or_create(cfg)?;
-    let tls = confab_web::site::listen::tls_config(identity.chain.clone(), identity.key.clone_key())
-        .context("the web site's TLS certificate")?;
+    let tls =
+        confab_web::site::listen::tls_config(identity.chain.clone(), identity.key.clone_key())
+            .context("the web site's TLS certificate")?;
     let sip = cfg.listeners();
     let pick = |t: confab_server::config::Transport| sip.iter().find(|l| l.transport == t);
     let (port, transport) = match pick(confab_server::config::Transport::Tls) {
         Some(l) => (l.addr.port(), "TLS"),
-        None => (pick(confab_server::config::Transport::Tcp).map(|l| l.addr.port()).unwrap_or(5060), "TCP"),
+        None => (
+            pick(confab_server::config::Transport::Tcp)
+                .map(|l| l.addr.port())
+                .unwrap_or(5060),
+            "TCP",
+        ),
     };
     let external = w.external_sip.as_deref().and_then(|e| {
         let (h, p) = e.rsplit_once(':')?;

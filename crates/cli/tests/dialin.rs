@@ -919,8 +919,8 @@ fn a_sipp_gateway_keys_the_conference_id_and_leader_pin_by_sip_info() {
         origins(v, "participants").contains(&("organizer".into(), "organizer".into()))
     });
     let out = sipp.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + String::from_utf8_lossy(&out.stderr).as_ref();
+    let text = String::from_utf8_lossy(&out.stdout).to_string()
+        + String::from_utf8_lossy(&out.stderr).as_ref();
     assert!(out.status.success(), "sipp failed:\n{text}");
 }
 

@@ -9,7 +9,6 @@ use common::*;
 use confab_sip::Method;
 use std::path::Path;
 
-
 /// Status of an authenticated MESSAGE of `ctype` from `ua` to `to`.
 fn message_status(ua: &mut Ua, to: &str, ctype: &str) -> u16 {
     ua.new_call();

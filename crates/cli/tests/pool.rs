@@ -64,7 +64,10 @@ fn exchange(
             }
         }
     }
-    panic!("no final answer to {method} from {} to {}", from.user, to.user);
+    panic!(
+        "no final answer to {method} from {} to {}",
+        from.user, to.user
+    );
 }
 
 /// Waits until `to` is reachable from `from` (an OPTIONS through `from`'s front end
@@ -95,7 +98,10 @@ fn notified(watcher: &mut Ua, marker: &str) -> String {
         if text.contains(marker) {
             return text;
         }
-        assert!(Instant::now() < deadline, "no NOTIFY with {marker}; last {text}");
+        assert!(
+            Instant::now() < deadline,
+            "no NOTIFY with {marker}; last {text}"
+        );
     }
 }
 
@@ -138,7 +144,10 @@ fn body_of(m: &Message) -> String {
 fn users_of_two_front_ends_reach_each_other() {
     let Some(schema) = Schema::new() else { return };
     let url = schema.url.as_str();
-    run(url, &["user", "seed", "--domain", DOMAIN, "--count", "4", "--init"]);
+    run(
+        url,
+        &["user", "seed", "--domain", DOMAIN, "--count", "4", "--init"],
+    );
     run(url, ADD_ROOT);
     let a = front_end("127.0.0.1", url, "fe-a");
     let b = front_end("127.0.0.2", url, "fe-b");
@@ -149,7 +158,9 @@ fn users_of_two_front_ends_reach_each_other() {
     until_reachable(&mut alice, &mut bob, &mut inbox);
 
     // MESSAGEs both ways, each delivered over the recipient's own connection
-    let mut m = |from: &mut Ua, to: &mut Ua, text: &str| exchange(from, to, Method::Message, text, &mut inbox);
+    let mut m = |from: &mut Ua, to: &mut Ua, text: &str| {
+        exchange(from, to, Method::Message, text, &mut inbox)
+    };
     assert_eq!(m(&mut bob, &mut alice, "b to a"), (200, true));
     assert_eq!(m(&mut alice, &mut bob, "a to b"), (200, true));
     // calls both ways, with BYE through the dialog's route set; while one is up, both
@@ -157,7 +168,16 @@ fn users_of_two_front_ends_reach_each_other() {
     call_with(&mut alice, &mut bob, Some("TCP"), || {
         for (who, peer) in [("user0001", "user0002"), ("user0002", "user0001")] {
             let shown = eventually(
-                || run(url, &["shell", "-c", &format!("Get-CsUserSession -Identity {who} | fl Kind, Peer")]),
+                || {
+                    run(
+                        url,
+                        &[
+                            "shell",
+                            "-c",
+                            &format!("Get-CsUserSession -Identity {who} | fl Kind, Peer"),
+                        ],
+                    )
+                },
                 |o| o.contains("Call") && o.contains(peer),
             );
             assert!(shown.contains("Call") && shown.contains(peer), "{shown}");
@@ -180,7 +200,10 @@ fn users_of_two_front_ends_reach_each_other() {
 
     // a client cannot pose as a front end: a made-up pool Route entry (one that would
     // send the request straight over someone's connection) is refused
-    for user in ["cp-00000000000000000000-t127.0.0.1_5555", "cp-0123456789abcdef0123"] {
+    for user in [
+        "cp-00000000000000000000-t127.0.0.1_5555",
+        "cp-0123456789abcdef0123",
+    ] {
         bob.new_call();
         let target = alice.aor();
         let mut m = bob.request(Method::Message, &target, &target);
@@ -198,10 +221,21 @@ fn users_of_two_front_ends_reach_each_other() {
     // workgroup, so she sees his note)
     run(
         url,
-        &["contact", "add", &format!("user0002@{DOMAIN}"), &format!("user0001@{DOMAIN}"), "Workgroup"],
+        &[
+            "contact",
+            "add",
+            &format!("user0002@{DOMAIN}"),
+            &format!("user0001@{DOMAIN}"),
+            "Workgroup",
+        ],
     );
     let (_ok, _first) = subscribe(&mut alice, "user0002", "presence", 600);
-    let r = publish(&mut bob, Some(&pidf("user0002", "published-at-b")), 600, None);
+    let r = publish(
+        &mut bob,
+        Some(&pidf("user0002", "published-at-b")),
+        600,
+        None,
+    );
     assert_eq!(r.status(), Some(200), "{}", first_line(&r));
     let seen = notified(&mut alice, "published-at-b");
     assert!(seen.contains("open"), "{seen}");
@@ -209,13 +243,24 @@ fn users_of_two_front_ends_reach_each_other() {
         || run(url, &["user", "show", "user0001"]),
         |o| o.contains("Subscription") && o.contains("user0002@example.test (presence)"),
     );
-    assert!(out.contains("Subscription") && out.contains("Endpoints   : 1"), "{out}");
+    assert!(
+        out.contains("Subscription") && out.contains("Endpoints   : 1"),
+        "{out}"
+    );
 
     // one meeting, joined through both front ends: the first join makes a its host, the
     // second reaches it through b
     let created = run(
         url,
-        &["meeting", "create", "--organizer", "user0001", "--access", "Everyone", "--json"],
+        &[
+            "meeting",
+            "create",
+            "--organizer",
+            "user0001",
+            "--access",
+            "Everyone",
+            "--json",
+        ],
     );
     let meeting = first_json(&created).unwrap_or_else(|| panic!("{created}"));
     let uri = meeting["uri"].as_str().unwrap().to_string();
@@ -247,7 +292,12 @@ fn users_of_two_front_ends_reach_each_other() {
     );
     // a's heartbeat (each second) reports the meeting it hosts
     let computers = eventually(
-        || run(url, &["shell", "-c", "Get-CsComputer -Identity fe-a | fl Meetings"]),
+        || {
+            run(
+                url,
+                &["shell", "-c", "Get-CsComputer -Identity fe-a | fl Meetings"],
+            )
+        },
         |o| o.contains("Meetings : 1"),
     );
     assert!(computers.contains("Meetings : 1"), "{computers}");
@@ -274,7 +324,11 @@ fn users_of_two_front_ends_reach_each_other() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("another front end named fe-a is running at tcp:127.0.0.1:"), "{}", text(&o));
+    assert!(
+        text(&o).contains("another front end named fe-a is running at tcp:127.0.0.1:"),
+        "{}",
+        text(&o)
+    );
 
     // the pool as administrators see it
     let pool = run(url, &["shell", "-c", "Get-CsPool"]);
@@ -287,7 +341,10 @@ fn users_of_two_front_ends_reach_each_other() {
 fn a_killed_front_end_costs_its_users_one_registration() {
     let Some(schema) = Schema::new() else { return };
     let url = schema.url.as_str();
-    run(url, &["user", "seed", "--domain", DOMAIN, "--count", "4", "--init"]);
+    run(
+        url,
+        &["user", "seed", "--domain", DOMAIN, "--count", "4", "--init"],
+    );
     run(url, ADD_ROOT);
     let mut a = front_end("127.0.0.1", url, "fe-a");
     let b = front_end("127.0.0.2", url, "fe-b");
@@ -300,7 +357,15 @@ fn a_killed_front_end_costs_its_users_one_registration() {
     // a meeting hosted by a (alice joined first), carol in it through b
     let created = run(
         url,
-        &["meeting", "create", "--organizer", "user0001", "--access", "Everyone", "--json"],
+        &[
+            "meeting",
+            "create",
+            "--organizer",
+            "user0001",
+            "--access",
+            "Everyone",
+            "--json",
+        ],
     );
     let meeting = first_json(&created).unwrap_or_else(|| panic!("{created}"));
     let uri = meeting["uri"].as_str().unwrap().to_string();
@@ -338,9 +403,11 @@ fn a_killed_front_end_costs_its_users_one_registration() {
     assert!(inbox.len() >= 8, "delivered before the kill: {inbox:?}");
     // the meeting died with its host: b hangs carol up in the focus's name (her dialog's
     // tags, a CSeq above any the focus used)
-    let bye = carol.expect_within("a BYE from the dead meeting", Duration::from_secs(10), |m| {
-        m.method() == Some(&Method::Bye)
-    });
+    let bye = carol.expect_within(
+        "a BYE from the dead meeting",
+        Duration::from_secs(10),
+        |m| m.method() == Some(&Method::Bye),
+    );
     let shown = String::from_utf8_lossy(&bye.to_bytes()).to_string();
     assert_eq!(bye.call_id(), seat.call_id(), "{shown}");
     assert_eq!(
@@ -396,7 +463,12 @@ fn the_sipp_benchmark_split_across_two_front_ends() {
     let Some(schema) = Schema::new() else { return };
     let url = schema.url.as_str();
     let count = USERS.to_string();
-    run(url, &["user", "seed", "--domain", DOMAIN, "--count", &count, "--init"]);
+    run(
+        url,
+        &[
+            "user", "seed", "--domain", DOMAIN, "--count", &count, "--init",
+        ],
+    );
     let fe = |ip: &str, name: &str| {
         let http = free_port(ip);
         let s = Serve::start_with(
@@ -423,15 +495,36 @@ fn the_sipp_benchmark_split_across_two_front_ends() {
         for (uas_xml, uac_xml) in [("uas_message", "uac_message"), ("uas_call", "uac_call")] {
             for (through, other, other_http) in [(&a, &b, &b_http), (&b, &a, &a_http)] {
                 let (_uas, port) = start_uas(through.addr, dir.path(), transport, uas_xml);
-                run_uac(through.addr, dir.path(), transport, "reg_auth", "users.csv", port);
+                run_uac(
+                    through.addr,
+                    dir.path(),
+                    transport,
+                    "reg_auth",
+                    "users.csv",
+                    port,
+                );
                 wait_until(
                     "the other front end to read the registrations",
                     Duration::from_secs(10),
                     || known(other_http) >= USERS as f64,
                 );
-                run_uac(other.addr, dir.path(), transport, uac_xml, "pairs.csv", port);
+                run_uac(
+                    other.addr,
+                    dir.path(),
+                    transport,
+                    uac_xml,
+                    "pairs.csv",
+                    port,
+                );
                 // Contact: * through the other front end removes them pool-wide
-                run_uac(other.addr, dir.path(), transport, "unreg_all", "users.csv", port);
+                run_uac(
+                    other.addr,
+                    dir.path(),
+                    transport,
+                    "unreg_all",
+                    "users.csv",
+                    port,
+                );
                 wait_until(
                     "the registrations to be gone everywhere",
                     Duration::from_secs(10),
@@ -464,7 +557,9 @@ impl StoreLink {
                 if !u.load(Ordering::SeqCst) {
                     continue; // dropped: refused as far as the client can tell
                 }
-                let Ok(server) = TcpStream::connect(to) else { continue };
+                let Ok(server) = TcpStream::connect(to) else {
+                    continue;
+                };
                 let mut list = c.lock().unwrap();
                 list.push(client.try_clone().unwrap());
                 list.push(server.try_clone().unwrap());
@@ -501,7 +596,10 @@ impl StoreLink {
 fn a_front_end_cut_off_from_the_store_refuses_new_work() {
     let Some(schema) = Schema::new() else { return };
     let url = schema.url.as_str();
-    run(url, &["user", "seed", "--domain", DOMAIN, "--count", "4", "--init"]);
+    run(
+        url,
+        &["user", "seed", "--domain", DOMAIN, "--count", "4", "--init"],
+    );
     run(url, ADD_ROOT);
     // the test server's address, taken from the URL (postgres://user:pw@HOST:PORT/db?...)
     let host_port = url
@@ -509,7 +607,9 @@ fn a_front_end_cut_off_from_the_store_refuses_new_work() {
         .nth(1)
         .and_then(|r| r.split('/').next())
         .unwrap();
-    let pg: std::net::SocketAddr = host_port.parse().expect("CONFAB_TEST_POSTGRES with IP:PORT");
+    let pg: std::net::SocketAddr = host_port
+        .parse()
+        .expect("CONFAB_TEST_POSTGRES with IP:PORT");
     let link = StoreLink::new(pg);
     let via_link = url.replacen(host_port, &format!("127.0.0.1:{}", link.port), 1);
     let a = front_end("127.0.0.1", &via_link, "fe-a");
@@ -531,11 +631,20 @@ fn a_front_end_cut_off_from_the_store_refuses_new_work() {
             assert!(r.header(&HeaderName::RetryAfter).is_some());
             break;
         }
-        assert!(Instant::now() < deadline, "still taking work: {}", first_line(&r));
+        assert!(
+            Instant::now() < deadline,
+            "still taking work: {}",
+            first_line(&r)
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     let seen = eventually(
-        || run(url, &["shell", "-c", "Get-CsComputer -Identity fe-a | fl State"]),
+        || {
+            run(
+                url,
+                &["shell", "-c", "Get-CsComputer -Identity fe-a | fl State"],
+            )
+        },
         |o| o.contains("Unavailable"),
     );
     assert!(seen.contains("Unavailable"), "{seen}");
@@ -547,7 +656,12 @@ fn a_front_end_cut_off_from_the_store_refuses_new_work() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let seen = eventually(
-        || run(url, &["shell", "-c", "Get-CsComputer -Identity fe-a | fl State"]),
+        || {
+            run(
+                url,
+                &["shell", "-c", "Get-CsComputer -Identity fe-a | fl State"],
+            )
+        },
         |o| o.contains("Active"),
     );
     assert!(seen.contains("Active"), "{seen}");

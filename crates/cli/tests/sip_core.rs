@@ -795,7 +795,10 @@ fn user_command_line() {
     };
     // no store yet: refused, naming where it looked, and nothing created
     let (ok, text) = run(&["user", "add", "alice@example.test", "--password", "s3cret"]);
-    assert!(!ok && text.contains("no store at") && text.contains("--init"), "{text}");
+    assert!(
+        !ok && text.contains("no store at") && text.contains("--init"),
+        "{text}"
+    );
     assert!(!dir.path().join("confab.db").exists());
     let (ok, text) = run(&[
         "user",

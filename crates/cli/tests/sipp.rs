@@ -13,17 +13,59 @@ fn all_scenarios(transport: &str) {
     let dir = tempfile::tempdir().unwrap();
     write_csv(dir.path());
     let unused = free_port("127.0.0.1");
-    run_uac(s.addr(), dir.path(), transport, "options", "users.csv", unused);
-    run_uac(s.addr(), dir.path(), transport, "reg_auth", "users.csv", unused);
-    run_uac(s.addr(), dir.path(), transport, "unreg_all", "users.csv", unused);
+    run_uac(
+        s.addr(),
+        dir.path(),
+        transport,
+        "options",
+        "users.csv",
+        unused,
+    );
+    run_uac(
+        s.addr(),
+        dir.path(),
+        transport,
+        "reg_auth",
+        "users.csv",
+        unused,
+    );
+    run_uac(
+        s.addr(),
+        dir.path(),
+        transport,
+        "unreg_all",
+        "users.csv",
+        unused,
+    );
     for (uas_xml, uac_xml) in [("uas_message", "uac_message"), ("uas_call", "uac_call")] {
         let (_uas, port) = start_uas(s.addr(), dir.path(), transport, uas_xml);
-        run_uac(s.addr(), dir.path(), transport, "reg_auth", "users.csv", port);
+        run_uac(
+            s.addr(),
+            dir.path(),
+            transport,
+            "reg_auth",
+            "users.csv",
+            port,
+        );
         run_uac(s.addr(), dir.path(), transport, uac_xml, "pairs.csv", port);
-        run_uac(s.addr(), dir.path(), transport, "unreg_all", "users.csv", port);
+        run_uac(
+            s.addr(),
+            dir.path(),
+            transport,
+            "unreg_all",
+            "users.csv",
+            port,
+        );
     }
     // presence: publish then remove; seed, then subscribe/notify/unsubscribe
-    run_uac(s.addr(), dir.path(), transport, "publish", "users.csv", unused);
+    run_uac(
+        s.addr(),
+        dir.path(),
+        transport,
+        "publish",
+        "users.csv",
+        unused,
+    );
     run_uac_with(
         s.addr(),
         dir.path(),
@@ -33,7 +75,14 @@ fn all_scenarios(transport: &str) {
         unused,
         &["-key", "pub_expires", "3600"],
     );
-    run_uac(s.addr(), dir.path(), transport, "subscribe", "pairs.csv", unused);
+    run_uac(
+        s.addr(),
+        dir.path(),
+        transport,
+        "subscribe",
+        "pairs.csv",
+        unused,
+    );
 }
 
 /// Kamailio 5.6 loses the document on a body-less refresh PUBLISH; confab must not:
@@ -52,7 +101,14 @@ fn refresh_keeps_document(transport: &str) {
         unused,
         &["-key", "pub_expires2", "3600"],
     );
-    run_uac(s.addr(), dir.path(), transport, "subscribe", "pairs.csv", unused);
+    run_uac(
+        s.addr(),
+        dir.path(),
+        transport,
+        "subscribe",
+        "pairs.csv",
+        unused,
+    );
 }
 
 #[test]
@@ -106,8 +162,8 @@ fn sipsak_options_and_register() {
         "{text}"
     );
     let bad = sipsak_reg("wrong");
-    let text =
-        String::from_utf8_lossy(&bad.stdout).to_string() + String::from_utf8_lossy(&bad.stderr).as_ref();
+    let text = String::from_utf8_lossy(&bad.stdout).to_string()
+        + String::from_utf8_lossy(&bad.stderr).as_ref();
     assert!(
         !bad.status.success() && text.contains("authorization failed"),
         "{text}"

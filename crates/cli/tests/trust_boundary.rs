@@ -547,8 +547,8 @@ fn sipsak_default_register_signs_in() {
         ])
         .output()
         .expect("sipsak (Debian package sipsak) is installed");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + String::from_utf8_lossy(&out.stderr).as_ref();
+    let text = String::from_utf8_lossy(&out.stdout).to_string()
+        + String::from_utf8_lossy(&out.stderr).as_ref();
     assert!(
         out.status.success(),
         "sipsak REGISTER failed:\n{text}\n{}",

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::browser::{screenshot_dir, Browser};
 use common::*;
-use console::{port_free, Log};
 use confab_sip::{HeaderName, Message, Method};
+use console::{port_free, Log};
 use reqwest::StatusCode;
 
 // ---------------------------------------------------------------------------------------
@@ -44,7 +44,11 @@ fn web_server(users: u32, media: u16) -> Web {
     wait_until("the web site answers", Duration::from_secs(15), || {
         std::net::TcpStream::connect(("127.0.0.1", internal)).is_ok()
     });
-    Web { server, internal, external }
+    Web {
+        server,
+        internal,
+        external,
+    }
 }
 
 impl Web {
@@ -59,7 +63,11 @@ fn create_meeting(s: &Server, args: &[&str]) -> (String, String, String) {
     a.extend_from_slice(args);
     let out = s.cli(&a);
     let v = first_json(&out).unwrap_or_else(|| panic!("no JSON object in {out}"));
-    let f = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("no {k} in {v}")).to_string();
+    let f = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("no {k} in {v}"))
+            .to_string()
+    };
     (f("key"), f("uri"), f("conference_id"))
 }
 
@@ -125,7 +133,11 @@ impl Http {
                 .get("location")
                 .and_then(|l| l.to_str().ok())
                 .map(str::to_string);
-            Page { status, location, body: r.text().await.unwrap_or_default() }
+            Page {
+                status,
+                location,
+                body: r.text().await.unwrap_or_default(),
+            }
         })
     }
 
@@ -140,9 +152,19 @@ impl Http {
     fn sign_in(&self, w: &Web, user: &str) {
         let p = self.post(
             &w.url("/_/signin"),
-            &[("as", "user"), ("next", "/_/meet"), ("name", &format!("{user}@example.test")), ("password", &format!("pw-{user}"))],
+            &[
+                ("as", "user"),
+                ("next", "/_/meet"),
+                ("name", &format!("{user}@example.test")),
+                ("password", &format!("pw-{user}")),
+            ],
         );
-        assert_eq!(p.status, StatusCode::SEE_OTHER, "sign-in of {user}: {}", p.body);
+        assert_eq!(
+            p.status,
+            StatusCode::SEE_OTHER,
+            "sign-in of {user}: {}",
+            p.body
+        );
     }
 }
 
@@ -178,7 +200,10 @@ fn join(s: &Server, user: &str, uri: &str) -> (Participant, u16) {
     }
     let status = r.status().unwrap_or(0);
     if status == 200 {
-        let focus = r.header(&HeaderName::Contact).map(|c| uri_of(c)).unwrap_or_default();
+        let focus = r
+            .header(&HeaderName::Contact)
+            .map(|c| uri_of(c))
+            .unwrap_or_default();
         let ack = ua.in_dialog(
             Method::Ack,
             &focus,
@@ -217,15 +242,31 @@ fn a_meeting_page_shows_how_to_join_and_unknown_keys_are_404() {
     for base in [w.url(""), format!("https://127.0.0.1:{}", w.external)] {
         let p = http.get(&format!("{base}/meet/user0001/{key}"));
         assert_eq!(p.status, StatusCode::OK, "{}", p.body);
-        assert!(p.body.contains("Budget &lt;review&gt;"), "the subject, escaped: {}", p.body);
+        assert!(
+            p.body.contains("Budget &lt;review&gt;"),
+            "the subject, escaped: {}",
+            p.body
+        );
         assert!(p.body.contains("user0001@example.test"), "the organizer");
-        assert!(p.body.contains(&format!("href=\"{uri}\"")), "the sip: link to {uri}: {}", p.body);
+        assert!(
+            p.body.contains(&format!("href=\"{uri}\"")),
+            "the sip: link to {uri}: {}",
+            p.body
+        );
         assert!(p.body.contains(&conf_id), "the conference ID");
-        assert!(p.body.contains("+1 (425) 555-0100") && p.body.contains("en-US, fr-CA"), "the access number: {}", p.body);
+        assert!(
+            p.body.contains("+1 (425) 555-0100") && p.body.contains("en-US, fr-CA"),
+            "the access number: {}",
+            p.body
+        );
         assert!(!p.body.contains("data-live"), "no roster for the anonymous");
     }
     // the canonical path, any case of the key
-    assert_eq!(http.get(&w.url(&format!("/_/meet/user0001/{}", key.to_lowercase()))).status, StatusCode::OK);
+    assert_eq!(
+        http.get(&w.url(&format!("/_/meet/user0001/{}", key.to_lowercase())))
+            .status,
+        StatusCode::OK
+    );
 
     // an unknown key, another organizer's user name, a malformed key: 404 revealing nothing
     let other = if key.starts_with('A') { "B" } else { "A" };
@@ -238,7 +279,10 @@ fn a_meeting_page_shows_how_to_join_and_unknown_keys_are_404() {
     ] {
         let p = http.get(&w.url(&path));
         assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
-        assert!(!p.body.contains(&conf_id) && !p.body.contains("Budget"), "{path} reveals nothing");
+        assert!(
+            !p.body.contains(&conf_id) && !p.body.contains("Budget"),
+            "{path} reveals nothing"
+        );
     }
 
     // an expired meeting (its expiry passed; the server removes it within a minute)
@@ -246,7 +290,10 @@ fn a_meeting_page_shows_how_to_join_and_unknown_keys_are_404() {
     let db = rusqlite::Connection::open(w.server.data().join(confab_store::DB_FILE_NAME)).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
     let n = db
-        .execute("UPDATE meetings SET expires_at = 1000 WHERE meeting_key = ?1", [&old])
+        .execute(
+            "UPDATE meetings SET expires_at = 1000 WHERE meeting_key = ?1",
+            [&old],
+        )
         .unwrap();
     assert_eq!(n, 1);
     let p = http.get(&w.url(&format!("/meet/user0001/{old}")));
@@ -266,7 +313,12 @@ fn leaders_see_the_roster_and_control_it_others_are_refused() {
     org.sign_in(&w, "user0001");
     let p = org.get(&page);
     assert_eq!(p.status, StatusCode::OK);
-    assert!(p.body.contains(&format!("data-live=\"/_/meet/user0001/{key}/events\"")), "{}", p.body);
+    assert!(
+        p.body
+            .contains(&format!("data-live=\"/_/meet/user0001/{key}/events\"")),
+        "{}",
+        p.body
+    );
     assert!(p.body.contains("has not started"));
     let org_csrf = p.csrf();
 
@@ -287,36 +339,92 @@ fn leaders_see_the_roster_and_control_it_others_are_refused() {
     other.sign_in(&w, "user0003");
     let p = other.get(&page);
     assert_eq!(p.status, StatusCode::OK);
-    assert!(!p.body.contains("data-live") && !p.body.contains("admit-"), "{}", p.body);
-    let p = other.post(&act, &[("csrf", &p.csrf()), ("action", "admit"), ("participant", &pid)]);
+    assert!(
+        !p.body.contains("data-live") && !p.body.contains("admit-"),
+        "{}",
+        p.body
+    );
+    let p = other.post(
+        &act,
+        &[
+            ("csrf", &p.csrf()),
+            ("action", "admit"),
+            ("participant", &pid),
+        ],
+    );
     assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
     let p = other.get(&format!("{page}/events"));
     assert_eq!(p.status, StatusCode::NOT_FOUND);
     // signed out: refused (no session, no token)
     let anon = Http::new();
-    let p = anon.post(&act, &[("csrf", ""), ("action", "admit"), ("participant", &pid)]);
+    let p = anon.post(
+        &act,
+        &[("csrf", ""), ("action", "admit"), ("participant", &pid)],
+    );
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     // the organizer's session without the token, or with a wrong one: 403
     let p = org.post(&act, &[("action", "admit"), ("participant", &pid)]);
     assert_eq!(p.status, StatusCode::FORBIDDEN);
-    let p = org.post(&act, &[("csrf", "0123456789abcdef0123456789abcdef"), ("action", "admit"), ("participant", &pid)]);
+    let p = org.post(
+        &act,
+        &[
+            ("csrf", "0123456789abcdef0123456789abcdef"),
+            ("action", "admit"),
+            ("participant", &pid),
+        ],
+    );
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     // …and a token from another session does not do either
-    let p = org.post(&act, &[("csrf", &other.get(&page).csrf()), ("action", "admit"), ("participant", &pid)]);
+    let p = org.post(
+        &act,
+        &[
+            ("csrf", &other.get(&page).csrf()),
+            ("action", "admit"),
+            ("participant", &pid),
+        ],
+    );
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     // nothing changed: still in the lobby
     assert!(org.get(&page).body.contains("Lobby (1)"));
 
     // the organizer admits, mutes, locks
-    let p = org.post(&act, &[("csrf", &org_csrf), ("action", "admit"), ("participant", &pid)]);
+    let p = org.post(
+        &act,
+        &[
+            ("csrf", &org_csrf),
+            ("action", "admit"),
+            ("participant", &pid),
+        ],
+    );
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let p = org.get(&page);
-    assert!(p.body.contains("Lobby (0)") && p.body.contains("In the meeting (1)"), "{}", p.body);
-    let p = org.post(&act, &[("csrf", &org_csrf), ("action", "mute"), ("participant", &pid)]);
+    assert!(
+        p.body.contains("Lobby (0)") && p.body.contains("In the meeting (1)"),
+        "{}",
+        p.body
+    );
+    let p = org.post(
+        &act,
+        &[
+            ("csrf", &org_csrf),
+            ("action", "mute"),
+            ("participant", &pid),
+        ],
+    );
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    assert!(org.get(&page).body.contains(&format!("id=\"unmute-{pid}\"")));
+    assert!(org
+        .get(&page)
+        .body
+        .contains(&format!("id=\"unmute-{pid}\"")));
     // admitting someone who is not in the lobby is refused with a message
-    let p = org.post(&act, &[("csrf", &org_csrf), ("action", "admit"), ("participant", &pid)]);
+    let p = org.post(
+        &act,
+        &[
+            ("csrf", &org_csrf),
+            ("action", "admit"),
+            ("participant", &pid),
+        ],
+    );
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     assert!(p.body.contains("not in the lobby"), "{}", p.body);
     let p = org.post(&act, &[("csrf", &org_csrf), ("action", "lock")]);
@@ -330,10 +438,22 @@ fn leaders_see_the_roster_and_control_it_others_are_refused() {
     // face), audited; on the external face their session does not count
     w.server.cli(ADD_ROOT);
     let admin = Http::new();
-    let p = admin.post(&w.url("/_/signin"), &[("as", "admin"), ("next", "/_/meet"), ("name", "root"), ("password", ADMIN_PASSWORD)]);
+    let p = admin.post(
+        &w.url("/_/signin"),
+        &[
+            ("as", "admin"),
+            ("next", "/_/meet"),
+            ("name", "root"),
+            ("password", ADMIN_PASSWORD),
+        ],
+    );
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let p = admin.get(&page);
-    assert!(p.body.contains("data-live") && p.body.contains("meeting-unlock"), "{}", p.body);
+    assert!(
+        p.body.contains("data-live") && p.body.contains("meeting-unlock"),
+        "{}",
+        p.body
+    );
     let p = admin.post(&act, &[("csrf", &p.csrf()), ("action", "unlock")]);
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     assert!(org.get(&page).body.contains("In progress."));
@@ -342,10 +462,16 @@ fn leaders_see_the_roster_and_control_it_others_are_refused() {
         .query_audit(&confab_store::AuditFilter::default())
         .unwrap();
     assert!(
-        audit.iter().any(|e| e.command.contains(&format!("meeting unlock {key}")) && e.origin.starts_with("web ")),
+        audit
+            .iter()
+            .any(|e| e.command.contains(&format!("meeting unlock {key}"))
+                && e.origin.starts_with("web ")),
         "{audit:?}"
     );
-    let ext = admin.get(&format!("https://127.0.0.1:{}/_/meet/user0001/{key}", w.external));
+    let ext = admin.get(&format!(
+        "https://127.0.0.1:{}/_/meet/user0001/{key}",
+        w.external
+    ));
     assert!(!ext.body.contains("data-live"));
 
     // end: the participant gets a BYE, the page says it has not started (nobody in it)
@@ -367,12 +493,17 @@ fn the_events_stream_pushes_the_roster_when_someone_joins_and_ends_with_the_meet
         .block_on(async { org.client.get(&events).send().await })
         .expect("the stream");
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     let mut text = String::new();
     let read_until = |resp: &mut reqwest::Response, needle: &str, text: &mut String| {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !text.contains(needle) {
-            let left = deadline.checked_duration_since(Instant::now()).unwrap_or_else(|| panic!("no {needle:?} in the stream: {text}"));
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .unwrap_or_else(|| panic!("no {needle:?} in the stream: {text}"));
             let chunk = org
                 .rt
                 .block_on(async { tokio::time::timeout(left, resp.chunk()).await })
@@ -384,13 +515,19 @@ fn the_events_stream_pushes_the_roster_when_someone_joins_and_ends_with_the_meet
     };
     // first the current state
     read_until(&mut resp, "has not started", &mut text);
-    assert!(text.starts_with("event: update") || text.contains("\nevent: update"), "{text}");
+    assert!(
+        text.starts_with("event: update") || text.contains("\nevent: update"),
+        "{text}"
+    );
     text.clear();
     // someone joins: an update with them in the lobby
     let (mut guest, status) = join(&w.server, "user0002", &uri);
     assert_eq!(status, 200);
     read_until(&mut resp, "user0002@example.test", &mut text);
-    assert!(text.contains("event: update") && text.contains("Lobby (1)"), "{text}");
+    assert!(
+        text.contains("event: update") && text.contains("Lobby (1)"),
+        "{text}"
+    );
     text.clear();
     // the meeting ends (REST, as the organizer): an update, then `end`
     let p = org.page(
@@ -405,10 +542,17 @@ fn the_events_stream_pushes_the_roster_when_someone_joins_and_ends_with_the_meet
 
     // streams are bounded per viewer
     let open: Vec<reqwest::Response> = (0..8)
-        .map(|_| org.rt.block_on(async { org.client.get(&events).send().await }).unwrap())
+        .map(|_| {
+            org.rt
+                .block_on(async { org.client.get(&events).send().await })
+                .unwrap()
+        })
         .collect();
     assert!(open.iter().all(|r| r.status() == StatusCode::OK));
-    let ninth = org.rt.block_on(async { org.client.get(&events).send().await }).unwrap();
+    let ninth = org
+        .rt
+        .block_on(async { org.client.get(&events).send().await })
+        .unwrap();
     assert_eq!(ninth.status(), StatusCode::TOO_MANY_REQUESTS);
     drop(open);
 }
@@ -416,7 +560,10 @@ fn the_events_stream_pushes_the_roster_when_someone_joins_and_ends_with_the_meet
 #[test]
 fn rest_locks_unlocks_and_ends_meetings() {
     let w = web_server(4, 23300);
-    let (key, uri, _) = create_meeting(&w.server, &["--access", "SameEnterprise", "--presenters", "None"]);
+    let (key, uri, _) = create_meeting(
+        &w.server,
+        &["--access", "SameEnterprise", "--presenters", "None"],
+    );
     let http = Http::new();
     let rest = |who: &str, what: &str| {
         http.page(
@@ -451,7 +598,11 @@ fn rest_locks_unlocks_and_ends_meetings() {
     assert_eq!(rest("user0001", "unlock").status, StatusCode::NO_CONTENT);
     assert_eq!(rest("user0001", "explode").status, StatusCode::NOT_FOUND);
     assert_eq!(rest("user0001", "end").status, StatusCode::NO_CONTENT);
-    assert_eq!(rest("user0001", "end").status, StatusCode::NOT_FOUND, "no longer live");
+    assert_eq!(
+        rest("user0001", "end").status,
+        StatusCode::NOT_FOUND,
+        "no longer live"
+    );
     let api = http.get(&w.url("/api/v1/openapi.json"));
     assert!(api.body.contains("meetingLock") && api.body.contains("meetingEnd"));
 }
@@ -471,21 +622,60 @@ fn users_schedule_and_delete_meetings_on_the_web_scheduler() {
     let csrf = p.csrf();
 
     // refusals are shown on the form, and nothing is made
-    let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "Past"), ("end", "2001-01-01T10:00")]);
+    let p = http.post(
+        &w.url("/_/meet"),
+        &[
+            ("csrf", &csrf),
+            ("subject", "Past"),
+            ("end", "2001-01-01T10:00"),
+        ],
+    );
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
-    assert!(p.body.contains("in the past") && p.body.contains("value=\"Past\""), "{}", p.body);
-    let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "X"), ("access", "Public")]);
+    assert!(
+        p.body.contains("in the past") && p.body.contains("value=\"Past\""),
+        "{}",
+        p.body
+    );
+    let p = http.post(
+        &w.url("/_/meet"),
+        &[("csrf", &csrf), ("subject", "X"), ("access", "Public")],
+    );
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
-    assert!(p.body.contains("Locked, Invited, SameEnterprise, Everyone"), "{}", p.body);
-    let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "X"), ("kind", "Assigned"), ("end", "2099-01-01T10:00")]);
+    assert!(
+        p.body.contains("Locked, Invited, SameEnterprise, Everyone"),
+        "{}",
+        p.body
+    );
+    let p = http.post(
+        &w.url("/_/meet"),
+        &[
+            ("csrf", &csrf),
+            ("subject", "X"),
+            ("kind", "Assigned"),
+            ("end", "2099-01-01T10:00"),
+        ],
+    );
     assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
-    let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "X"), ("invitees", "not an address")]);
+    let p = http.post(
+        &w.url("/_/meet"),
+        &[
+            ("csrf", &csrf),
+            ("subject", "X"),
+            ("invitees", "not an address"),
+        ],
+    );
     assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
     // without the token: 403
     let p = http.post(&w.url("/_/meet"), &[("subject", "No token")]);
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     let store = confab_store::Store::open(w.server.data()).unwrap();
-    assert!(store.meetings(Some("user0001@example.test")).unwrap().is_empty(), "nothing half-made");
+    assert!(
+        store
+            .meetings(Some("user0001@example.test"))
+            .unwrap()
+            .is_empty(),
+        "nothing half-made"
+    );
 
     // a private meeting
     let p = http.post(
@@ -514,21 +704,40 @@ fn users_schedule_and_delete_meetings_on_the_web_scheduler() {
     // listed with its meet URL (no Meet simple URL: the path form on this host)
     let p = http.get(&w.url("/_/meet"));
     let url = format!("https://127.0.0.1:{}/meet/user0001/{}", w.internal, m.key);
-    assert!(p.body.contains(&url) && p.body.contains(&m.conference_id), "{}", p.body);
+    assert!(
+        p.body.contains(&url) && p.body.contains(&m.conference_id),
+        "{}",
+        p.body
+    );
     // the assigned meeting, with the defaults
-    let p = http.post(&w.url("/_/meet"), &[("csrf", &csrf), ("subject", "Mine"), ("kind", "Assigned")]);
+    let p = http.post(
+        &w.url("/_/meet"),
+        &[("csrf", &csrf), ("subject", "Mine"), ("kind", "Assigned")],
+    );
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    assert_eq!(store.meetings(Some("user0001@example.test")).unwrap().len(), 2);
+    assert_eq!(
+        store.meetings(Some("user0001@example.test")).unwrap().len(),
+        2
+    );
 
     // someone else cannot delete it; the organizer can
     let other = Http::new();
     other.sign_in(&w, "user0002");
     let ocsrf = other.get(&w.url("/_/meet")).csrf();
-    let p = other.post(&w.url(&format!("/_/meet/user0001/{}/delete", m.key)), &[("csrf", &ocsrf)]);
+    let p = other.post(
+        &w.url(&format!("/_/meet/user0001/{}/delete", m.key)),
+        &[("csrf", &ocsrf)],
+    );
     assert_eq!(p.status, StatusCode::NOT_FOUND);
-    let p = http.post(&w.url(&format!("/_/meet/user0001/{}/delete", m.key)), &[("csrf", &csrf)]);
+    let p = http.post(
+        &w.url(&format!("/_/meet/user0001/{}/delete", m.key)),
+        &[("csrf", &csrf)],
+    );
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    assert_eq!(store.meetings(Some("user0001@example.test")).unwrap().len(), 1);
+    assert_eq!(
+        store.meetings(Some("user0001@example.test")).unwrap().len(),
+        1
+    );
 }
 
 #[test]
@@ -538,36 +747,73 @@ fn the_dial_in_page_lists_numbers_and_sets_pins_under_the_policy() {
     let http = Http::new();
     let p = http.get(&format!("https://127.0.0.1:{}/dialin", w.external));
     assert_eq!(p.status, StatusCode::OK);
-    assert!(p.body.contains("Redmond") && p.body.contains("+1 (425) 555-0100") && p.body.contains("en-US, fr-CA"));
+    assert!(
+        p.body.contains("Redmond")
+            && p.body.contains("+1 (425) 555-0100")
+            && p.body.contains("en-US, fr-CA")
+    );
     assert!(p.body.contains("Redmond &lt;HQ&gt;"), "escaped: {}", p.body);
     assert!(!p.body.contains("pin-form"), "no PIN form signed out");
 
     http.sign_in(&w, "user0001");
     let p = http.get(&w.url("/dialin"));
-    assert!(p.body.contains("no assigned meeting") && p.body.contains("You have no PIN"), "{}", p.body);
+    assert!(
+        p.body.contains("no assigned meeting") && p.body.contains("You have no PIN"),
+        "{}",
+        p.body
+    );
     let (_, _, conf_id) = create_meeting(&w.server, &["--assigned"]);
     let p = http.get(&w.url("/_/dialin"));
-    assert!(p.body.contains(&conf_id), "the assigned meeting's conference ID: {}", p.body);
+    assert!(
+        p.body.contains(&conf_id),
+        "the assigned meeting's conference ID: {}",
+        p.body
+    );
     let csrf = p.csrf();
 
     // too short: the policy's message; nothing set
-    let p = http.post(&w.url("/_/dialin/pin"), &[("csrf", &csrf), ("pin", "123"), ("pin2", "123")]);
+    let p = http.post(
+        &w.url("/_/dialin/pin"),
+        &[("csrf", &csrf), ("pin", "123"), ("pin2", "123")],
+    );
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     assert!(p.body.contains("at least 5"), "{}", p.body);
-    assert!(!p.body.contains("\"123\"") && !p.body.contains(">123<"), "the PIN is not shown");
+    assert!(
+        !p.body.contains("\"123\"") && !p.body.contains(">123<"),
+        "the PIN is not shown"
+    );
     // the two differ
-    let p = http.post(&w.url("/_/dialin/pin"), &[("csrf", &csrf), ("pin", "70713"), ("pin2", "70714")]);
+    let p = http.post(
+        &w.url("/_/dialin/pin"),
+        &[("csrf", &csrf), ("pin", "70713"), ("pin2", "70714")],
+    );
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     // no token: 403
-    let p = http.post(&w.url("/_/dialin/pin"), &[("pin", "70713"), ("pin2", "70713")]);
+    let p = http.post(
+        &w.url("/_/dialin/pin"),
+        &[("pin", "70713"), ("pin2", "70713")],
+    );
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     let store = confab_store::Store::open(w.server.data()).unwrap();
-    assert!(!store.client_pin_info("user0001@example.test").unwrap().is_pin_set);
+    assert!(
+        !store
+            .client_pin_info("user0001@example.test")
+            .unwrap()
+            .is_pin_set
+    );
     // a good one
-    let p = http.post(&w.url("/_/dialin/pin"), &[("csrf", &csrf), ("pin", "70713"), ("pin2", "70713")]);
+    let p = http.post(
+        &w.url("/_/dialin/pin"),
+        &[("csrf", &csrf), ("pin", "70713"), ("pin2", "70713")],
+    );
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.body.contains("Your PIN is set") && !p.body.contains("70713"));
-    assert!(store.client_pin_info("user0001@example.test").unwrap().is_pin_set);
+    assert!(
+        store
+            .client_pin_info("user0001@example.test")
+            .unwrap()
+            .is_pin_set
+    );
     // audited without the PIN, and not in the log
     assert!(!w.server.log_text().contains("70713"));
 }
@@ -596,7 +842,11 @@ impl Drop for Baresip {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("\n======== output of baresip {} ========\n{}", self.name, self.log.text());
+            eprintln!(
+                "\n======== output of baresip {} ========\n{}",
+                self.name,
+                self.log.text()
+            );
         }
     }
 }
@@ -643,14 +893,22 @@ impl Baresip {
         log.attach(child.stdout.take().unwrap());
         log.attach(child.stderr.take().unwrap());
         let stdin = child.stdin.take().unwrap();
-        let b = Baresip { name: user, child, stdin, log, rec };
+        let b = Baresip {
+            name: user,
+            child,
+            stdin,
+            log,
+            rec,
+        };
         b.wait_for("ready", 0, "baresip is ready.");
         b
     }
 
     fn command(&mut self, line: &str) {
         eprintln!("{} <- {line}", self.name);
-        self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
         self.stdin.flush().unwrap();
     }
 
@@ -663,7 +921,11 @@ impl Baresip {
                 eprintln!("{}: {what}", self.name);
                 return from + i + needle.len();
             }
-            assert!(Instant::now() < deadline, "timed out waiting for baresip {}: {what} ({needle:?})", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for baresip {}: {what} ({needle:?})",
+                self.name
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -682,7 +944,12 @@ impl Baresip {
             .map(|e| e.unwrap().path())
             .filter(|p| p.to_string_lossy().ends_with("-dec.wav"))
             .collect();
-        assert_eq!(files.len(), 1, "{}: one recording, found {files:?}", self.name);
+        assert_eq!(
+            files.len(),
+            1,
+            "{}: one recording, found {files:?}",
+            self.name
+        );
         wav(&std::fs::read(&files[0]).unwrap())
     }
 
@@ -695,7 +962,10 @@ impl Baresip {
 fn wav(b: &[u8]) -> (u32, Vec<f32>) {
     let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
     let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    assert!(b.len() >= 12 && &b[0..4] == b"RIFF" && &b[8..12] == b"WAVE", "not a WAV file");
+    assert!(
+        b.len() >= 12 && &b[0..4] == b"RIFF" && &b[8..12] == b"WAVE",
+        "not a WAV file"
+    );
     let (mut pos, mut channels, mut rate) = (12, 1u16, 8000u32);
     while pos + 8 <= b.len() {
         let size = u32_at(pos + 4) as usize;
@@ -706,7 +976,11 @@ fn wav(b: &[u8]) -> (u32, Vec<f32>) {
             assert_eq!(u16_at(body + 14), 16, "16-bit PCM");
         } else if &b[pos..pos + 4] == b"data" {
             let avail = b.len() - body;
-            let len = if size == 0 || size > avail { avail } else { size };
+            let len = if size == 0 || size > avail {
+                avail
+            } else {
+                size
+            };
             let frame = 2 * channels as usize;
             let samples = b[body..body + len - len % frame]
                 .chunks_exact(frame)
@@ -751,7 +1025,11 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(240);
     while !(E2E_PORTS..E2E_PORTS + 25).all(port_free) {
-        assert!(Instant::now() < deadline, "ports {E2E_PORTS}-{} are taken", E2E_PORTS + 24);
+        assert!(
+            Instant::now() < deadline,
+            "ports {E2E_PORTS}-{} are taken",
+            E2E_PORTS + 24
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let internal = free_port("127.0.0.1");
@@ -781,7 +1059,9 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
 
     // sign in on the Meet URL's root (the scheduler), schedule a meeting
     b.goto(&format!("{site}/"));
-    wait_until("the sign-in page", Duration::from_secs(15), || b.current_url().contains("/_/signin"));
+    wait_until("the sign-in page", Duration::from_secs(15), || {
+        b.current_url().contains("/_/signin")
+    });
     b.fill("input[name=name]", "user0001@example.test");
     b.fill("input[name=password]", "pw-user0001");
     b.click("button[type=submit]");
@@ -795,9 +1075,15 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     shot(&b, "web-scheduler");
     let meet_url = b.text("#meetings a.meet-url");
     let key = meet_url.rsplit('/').next().unwrap().to_string();
-    assert_eq!(meet_url, format!("https://meet.example.test/user0001/{key}"));
+    assert_eq!(
+        meet_url,
+        format!("https://meet.example.test/user0001/{key}")
+    );
     let store = confab_store::Store::open(server.data()).unwrap();
-    let m = store.meeting("user0001@example.test", &key).unwrap().expect("the meeting");
+    let m = store
+        .meeting("user0001@example.test", &key)
+        .unwrap()
+        .expect("the meeting");
     assert_eq!(m.access, confab_store::Access::Invited);
 
     // its meet URL (with the test's port): the page, the roster not started
@@ -816,11 +1102,16 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     b.wait_text("#participants", "user0003");
     guest.dial(&m.uri());
     b.wait_text("#lobby", "user0002");
-    assert_eq!(b.eval("return window.confabMark"), serde_json::json!(42), "updated without a reload");
+    assert_eq!(
+        b.eval("return window.confabMark"),
+        serde_json::json!(42),
+        "updated without a reload"
+    );
     shot(&b, "meeting-page");
 
     // admit it: it hears the meeting
-    let pid = b.eval("return document.querySelector('#lobby tr[data-participant]').dataset.participant");
+    let pid =
+        b.eval("return document.querySelector('#lobby tr[data-participant]').dataset.participant");
     let pid = pid.as_str().unwrap().to_string();
     let before = {
         let (rate, x) = guest.recording();
@@ -836,10 +1127,16 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
         if x.len() >= from + rate as usize {
             break tone_level(&x[from..], rate, 1000.0);
         }
-        assert!(Instant::now() < deadline, "user0002's recording did not grow after the admission");
+        assert!(
+            Instant::now() < deadline,
+            "user0002's recording did not grow after the admission"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(heard >= 1000.0, "admitted, user0002 hears user0003's 1000 Hz tone (level {heard:.1})");
+    assert!(
+        heard >= 1000.0,
+        "admitted, user0002 hears user0003's 1000 Hz tone (level {heard:.1})"
+    );
 
     // mute it, then remove it: gone from the roster, its call ended
     b.click(&format!("#mute-{pid}"));
@@ -848,7 +1145,11 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     let from = guest.log.text().len();
     b.click(&format!("#remove-{pid}"));
     b.wait_text_gone("#participants", "user0002");
-    guest.wait_for("removed: the focus closed the session", from, "session closed");
+    guest.wait_for(
+        "removed: the focus closed the session",
+        from,
+        "session closed",
+    );
 
     // lock: the page says so; then end the meeting: user0003's call ends, the page too
     b.eval("window.confabMark = 43; return 0");
@@ -856,7 +1157,11 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     b.wait_text("#meeting-state", "Locked");
     let from = speaker.log.text().len();
     b.click("#meeting-end");
-    speaker.wait_for("the meeting ended: the focus closed the session", from, "session closed");
+    speaker.wait_for(
+        "the meeting ended: the focus closed the session",
+        from,
+        "session closed",
+    );
     b.wait_text("#meeting-state", "not started");
     speaker.quit();
     guest.quit();
@@ -881,6 +1186,11 @@ fn in_chromium_a_user_schedules_a_meeting_and_leads_it_with_a_baresip_participan
     b.click("#pin-submit");
     b.wait_text("#pin-message", "Your PIN is set");
     shot(&b, "dialin-page");
-    assert!(store.client_pin_info("user0001@example.test").unwrap().is_pin_set);
+    assert!(
+        store
+            .client_pin_info("user0001@example.test")
+            .unwrap()
+            .is_pin_set
+    );
     assert!(!b.source().contains("70713"));
 }

@@ -45,7 +45,10 @@ fn fill(template: &str, vars: &[(&str, String)]) -> String {
     for (k, v) in vars {
         conf = conf.replace(&format!("${{{k}}}"), v);
     }
-    assert!(!conf.contains("${"), "a placeholder is left unfilled:\n{conf}");
+    assert!(
+        !conf.contains("${"),
+        "a placeholder is left unfilled:\n{conf}"
+    );
     conf
 }
 
@@ -81,7 +84,11 @@ fn start_nginx(vars: &[(&str, String)], https: SocketAddr) -> Nginx {
         .arg(&conf)
         .output()
         .unwrap();
-    assert!(t.status.success(), "nginx -t: {}", String::from_utf8_lossy(&t.stderr));
+    assert!(
+        t.status.success(),
+        "nginx -t: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
     let child = Command::new(NGINX)
         .arg("-p")
         .arg(dir.path())
@@ -96,7 +103,11 @@ fn start_nginx(vars: &[(&str, String)], https: SocketAddr) -> Nginx {
         .expect("starting nginx");
     let mut n = Nginx { child, dir };
     common::wait_until("nginx to listen", Duration::from_secs(15), || {
-        assert!(n.child.try_wait().unwrap().is_none(), "nginx exited:\n{}", n.error_log());
+        assert!(
+            n.child.try_wait().unwrap().is_none(),
+            "nginx exited:\n{}",
+            n.error_log()
+        );
         TcpStream::connect_timeout(&https, Duration::from_millis(200)).is_ok()
     });
     n
@@ -144,10 +155,19 @@ fn nginx_publishes_the_external_site_as_the_cookbook_recipe() {
          Set-CsSimpleUrlConfiguration -Identity Global -SimpleUrl @{Add=$m,$d}",
     );
     let meeting = common::first_json(&server.cli(&[
-        "meeting", "create", "--json", "--organizer", "user0001", "--subject", "Through the proxy",
+        "meeting",
+        "create",
+        "--json",
+        "--organizer",
+        "user0001",
+        "--subject",
+        "Through the proxy",
     ]))
     .expect("the meeting as JSON");
-    let key = meeting["key"].as_str().expect("the meeting's key").to_string();
+    let key = meeting["key"]
+        .as_str()
+        .expect("the meeting's key")
+        .to_string();
 
     // confab's generated certificate (it covers *.example.test) is both the proxy's public
     // certificate here and the one nginx verifies the front end against
@@ -169,11 +189,18 @@ fn nginx_publishes_the_external_site_as_the_cookbook_recipe() {
         ],
         https_addr,
     );
-    let names = ["meet.example.test", "dialin.example.test", "lyncdiscover.example.test", "admin.example.test"];
+    let names = [
+        "meet.example.test",
+        "dialin.example.test",
+        "lyncdiscover.example.test",
+        "admin.example.test",
+    ];
     let web = client(&names, https_addr);
     let plain = client(&names, http_addr);
     let get = |c: &reqwest::blocking::Client, url: String| {
-        c.get(&url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        c.get(&url)
+            .send()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
     };
 
     // autodiscover at lyncdiscover.<domain>: the external face answers, names as the client used them
@@ -185,30 +212,54 @@ fn nginx_publishes_the_external_site_as_the_cookbook_recipe() {
     assert_eq!(r.status(), 200);
     let j: serde_json::Value = r.json().unwrap();
     let links = j["Links"].as_array().expect("Links").clone();
-    let meet = links.iter().find(|l| l["token"] == "Meet").expect("a Meet link");
+    let meet = links
+        .iter()
+        .find(|l| l["token"] == "Meet")
+        .expect("a Meet link");
     assert_eq!(meet["href"], "https://meet.example.test", "{j}");
-    let dialin = links.iter().find(|l| l["token"] == "Dialin").expect("a Dialin link");
+    let dialin = links
+        .iter()
+        .find(|l| l["token"] == "Dialin")
+        .expect("a Dialin link");
     assert_eq!(dialin["href"], "https://dialin.example.test", "{j}");
 
     // the sign-in page, with confab's security headers through the proxy and nothing cached
     let r = get(&web, format!("https://meet.example.test:{https}/_/signin"));
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert!(r.text().unwrap().contains("Sign in"));
 
     // the external face serves no Control Panel, REST API or metrics, whatever the name
-    for path in ["/_/cscp", "/cscp", "/api/v1/users", "/api/v1/openapi.json", "/metrics"] {
+    for path in [
+        "/_/cscp",
+        "/cscp",
+        "/api/v1/users",
+        "/api/v1/openapi.json",
+        "/metrics",
+    ] {
         for host in ["meet.example.test", "dialin.example.test"] {
             let r = get(&web, format!("https://{host}:{https}{path}"));
             assert_eq!(r.status(), 404, "{host}{path}");
-            assert!(r.headers().contains_key("content-security-policy"), "{host}{path}: confab's 404");
+            assert!(
+                r.headers().contains_key("content-security-policy"),
+                "{host}{path}: confab's 404"
+            );
         }
     }
 
     // a meeting's page at its meet URL, through nginx with the published name as Host and SNI
-    let r = get(&web, format!("https://meet.example.test:{https}/user0001/{key}"));
-    assert!(r.headers().contains_key("content-security-policy"), "confab answered");
+    let r = get(
+        &web,
+        format!("https://meet.example.test:{https}/user0001/{key}"),
+    );
+    assert!(
+        r.headers().contains_key("content-security-policy"),
+        "confab answered"
+    );
     let status = r.status();
     let body = r.text().unwrap();
     assert_eq!(status, 200, "{body}");
@@ -223,36 +274,60 @@ fn nginx_publishes_the_external_site_as_the_cookbook_recipe() {
         "proxy_set_header Host $host;",
         "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
     ] {
-        assert_eq!(TEMPLATE.matches(setting).count(), 4, "{setting} in each published server");
+        assert_eq!(
+            TEMPLATE.matches(setting).count(),
+            4,
+            "{setting} in each published server"
+        );
     }
-    assert_eq!(TEMPLATE.matches("proxy_ssl_verify on;").count(), 3, "TLS to the front end is verified");
+    assert_eq!(
+        TEMPLATE.matches("proxy_ssl_verify on;").count(),
+        3,
+        "TLS to the front end is verified"
+    );
 
     // HTTP (80 → 8080): autodiscover over http, everything else redirected to https
     let r = get(&plain, format!("http://lyncdiscover.example.test:{http}/"));
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<serde_json::Value>().unwrap()["AccessLocation"], "External");
-    let r = get(&plain, format!("http://meet.example.test:{http}/user0001/{key}"));
+    assert_eq!(
+        r.json::<serde_json::Value>().unwrap()["AccessLocation"],
+        "External"
+    );
+    let r = get(
+        &plain,
+        format!("http://meet.example.test:{http}/user0001/{key}"),
+    );
     assert_eq!(r.status(), 308);
-    assert_eq!(r.headers()["location"], format!("https://meet.example.test/user0001/{key}").as_str());
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://meet.example.test/user0001/{key}").as_str()
+    );
 
     // a name that is not published gets no answer: no handshake on 443, nothing on 80
-    assert!(web.get(format!("https://admin.example.test:{https}/")).send().is_err());
-    assert!(plain.get(format!("http://admin.example.test:{http}/")).send().is_err());
+    assert!(web
+        .get(format!("https://admin.example.test:{https}/"))
+        .send()
+        .is_err());
+    assert!(plain
+        .get(format!("http://admin.example.test:{http}/"))
+        .send()
+        .is_err());
 
     // sign-in throttling sees the Internet client nginx names in X-Forwarded-For (confab
     // trusts it from 127.0.0.1, the proxy: [web] trusted_proxies), not the proxy: a guesser
     // at 127.0.0.2 is throttled, a user at 127.0.0.3 still signs in
     let guesser = client_from(&names, https_addr, Some("127.0.0.2"));
     let user = client_from(&names, https_addr, Some("127.0.0.3"));
-    let sign_in = |c: &reqwest::blocking::Client, name: &str, password: &str, spoof: Option<&str>| {
-        let mut req = c
-            .post(format!("https://meet.example.test:{https}/_/signin"))
-            .form(&[("name", name), ("password", password), ("next", "/_/meet")]);
-        if let Some(s) = spoof {
-            req = req.header("x-forwarded-for", s);
-        }
-        req.send().expect("POST /_/signin").status()
-    };
+    let sign_in =
+        |c: &reqwest::blocking::Client, name: &str, password: &str, spoof: Option<&str>| {
+            let mut req = c
+                .post(format!("https://meet.example.test:{https}/_/signin"))
+                .form(&[("name", name), ("password", password), ("next", "/_/meet")]);
+            if let Some(s) = spoof {
+                req = req.header("x-forwarded-for", s);
+            }
+            req.send().expect("POST /_/signin").status()
+        };
     let mut throttled = false;
     for i in 0..14 {
         let st = sign_in(&guesser, &format!("nobody{i}@example.test"), "wrong", None);
@@ -264,10 +339,29 @@ fn nginx_publishes_the_external_site_as_the_cookbook_recipe() {
     }
     assert!(throttled, "the guesser is throttled");
     // what the guesser writes in X-Forwarded-For itself is not believed
-    assert_eq!(sign_in(&guesser, "user0001@example.test", "pw-user0001", Some("127.0.0.9")), 429);
-    assert_eq!(sign_in(&user, "user0001@example.test", "pw-user0001", None), 303, "another client is not throttled");
+    assert_eq!(
+        sign_in(
+            &guesser,
+            "user0001@example.test",
+            "pw-user0001",
+            Some("127.0.0.9")
+        ),
+        429
+    );
+    assert_eq!(
+        sign_in(&user, "user0001@example.test", "pw-user0001", None),
+        303,
+        "another client is not throttled"
+    );
     let log = server.log_text();
-    assert!(log.contains("127.0.0.2"), "the guesser's address is in the log");
+    assert!(
+        log.contains("127.0.0.2"),
+        "the guesser's address is in the log"
+    );
     assert!(!log.contains("panicked"), "{log}");
-    assert!(!nginx.error_log().contains("[emerg]"), "{}", nginx.error_log());
+    assert!(
+        !nginx.error_log().contains("[emerg]"),
+        "{}",
+        nginx.error_log()
+    );
 }

@@ -25,7 +25,12 @@ fn web_server(users: u32) -> Web {
             "[web]\ninternal = \"127.0.0.1:{internal}\"\nexternal = \"127.0.0.1:{external}\"\ninternal_http = \"127.0.0.1:{internal_http}\"\n"
         ),
     );
-    Web { server, internal, external, internal_http }
+    Web {
+        server,
+        internal,
+        external,
+        internal_http,
+    }
 }
 
 #[test]
@@ -40,7 +45,9 @@ fn a_user_signs_in_in_chromium_and_gets_a_strict_cookie() {
     b.fill("input[name=name]", "user0001@example.test");
     b.fill("input[name=password]", "pw-user0001");
     b.click("button[type=submit]");
-    common::wait_until("signed in", common::browser::WAIT, || b.current_url().ends_with("/_/meet"));
+    common::wait_until("signed in", common::browser::WAIT, || {
+        b.current_url().ends_with("/_/meet")
+    });
     let cookies = b.cookies();
     let c = cookies
         .iter()
@@ -65,7 +72,10 @@ fn client() -> reqwest::Client {
 #[test]
 fn each_face_serves_its_share_and_http_answers_autodiscover_or_redirects() {
     let w = web_server(1);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let c = client();
         let status = |url: String| {
@@ -73,35 +83,66 @@ fn each_face_serves_its_share_and_http_answers_autodiscover_or_redirects() {
             async move { c.get(&url).send().await.unwrap().status().as_u16() }
         };
         // the REST API and the metrics: internal face only
-        assert_eq!(status(format!("https://127.0.0.1:{}/api/v1/openapi.json", w.internal)).await, 200);
-        assert_eq!(status(format!("https://127.0.0.1:{}/api/v1/openapi.json", w.external)).await, 404);
-        assert_eq!(status(format!("https://127.0.0.1:{}/metrics", w.external)).await, 404);
-        assert_eq!(status(format!("https://127.0.0.1:{}/_/signin", w.external)).await, 200);
+        assert_eq!(
+            status(format!(
+                "https://127.0.0.1:{}/api/v1/openapi.json",
+                w.internal
+            ))
+            .await,
+            200
+        );
+        assert_eq!(
+            status(format!(
+                "https://127.0.0.1:{}/api/v1/openapi.json",
+                w.external
+            ))
+            .await,
+            404
+        );
+        assert_eq!(
+            status(format!("https://127.0.0.1:{}/metrics", w.external)).await,
+            404
+        );
+        assert_eq!(
+            status(format!("https://127.0.0.1:{}/_/signin", w.external)).await,
+            200
+        );
         // administrators sign in on the internal face only
         let page = c
-            .get(format!("https://127.0.0.1:{}/_/signin?as=admin", w.external))
+            .get(format!(
+                "https://127.0.0.1:{}/_/signin?as=admin",
+                w.external
+            ))
             .send()
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        assert!(page.contains("SIP address") && !page.contains("Administrator name"), "{page}");
+        assert!(
+            page.contains("SIP address") && !page.contains("Administrator name"),
+            "{page}"
+        );
         // plain HTTP: autodiscover by host name, everything else to https
         let r = c
-            .get(format!("http://lyncdiscover.example.test:{}/", w.internal_http))
+            .get(format!(
+                "http://lyncdiscover.example.test:{}/",
+                w.internal_http
+            ))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
         let j: serde_json::Value = r.json().await.unwrap();
         assert_eq!(j["AccessLocation"], "Internal");
-        assert!(j["Root"]["Links"][1]["href"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://lyncdiscover.example.test/autodiscover/autodiscoverservice.svc/root/user"));
+        assert!(j["Root"]["Links"][1]["href"].as_str().unwrap().starts_with(
+            "https://lyncdiscover.example.test/autodiscover/autodiscoverservice.svc/root/user"
+        ));
         let r = c
-            .get(format!("http://127.0.0.1:{}/meet/alice/ABCD2345?x=1", w.internal_http))
+            .get(format!(
+                "http://127.0.0.1:{}/meet/alice/ABCD2345?x=1",
+                w.internal_http
+            ))
             .send()
             .await
             .unwrap();

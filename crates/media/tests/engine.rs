@@ -527,7 +527,11 @@ fn a_prompt_is_played_to_its_leg_then_prompt_done() {
         &mut seen,
         |ev| matches!(ev, MediaEvent::PromptDone { .. }),
     );
-    assert_eq!(done, Some(MediaEvent::PromptDone { leg, tag: 0 }), "{seen:?}");
+    assert_eq!(
+        done,
+        Some(MediaEvent::PromptDone { leg, tag: 0 }),
+        "{seen:?}"
+    );
     assert!(
         start.elapsed() >= Duration::from_millis(1150),
         "{:?}",

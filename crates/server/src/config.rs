@@ -418,7 +418,10 @@ pub struct WebConfig {
 impl WebConfig {
     /// [`WebConfig::trusted_proxies`], parsed (validated at load).
     pub fn trusted_proxy_addrs(&self) -> Vec<std::net::IpAddr> {
-        self.trusted_proxies.iter().filter_map(|a| a.parse().ok()).collect()
+        self.trusted_proxies
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
     }
 
     /// The configured listeners: (key, address).
@@ -587,7 +590,8 @@ fn key_at(text: &str, at: Option<usize>) -> Option<String> {
     }
     let table = text[..line_start].lines().rev().find_map(|l| {
         let l = l.trim();
-        (l.starts_with('[') && l.ends_with(']')).then(|| l.trim_matches(['[', ']']).trim().to_string())
+        (l.starts_with('[') && l.ends_with(']'))
+            .then(|| l.trim_matches(['[', ']']).trim().to_string())
     });
     Some(match table {
         Some(t) if !t.is_empty() => format!("{t}.{key}"),
@@ -618,7 +622,10 @@ fn check_log_level(level: &str) -> Result<(), String> {
             Some(_) => return Err(bad(d)),
             None => d,
         };
-        if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(lvl.trim())) {
+        if !LOG_LEVELS
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case(lvl.trim()))
+        {
             return Err(bad(d));
         }
     }
@@ -789,7 +796,10 @@ impl Config {
             return Err("key 'pool.poll_ms': must be 10 to 10000".into());
         }
         if let Some(n) = &self.pool.name {
-            if n.is_empty() || n.len() > 255 || n.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            if n.is_empty()
+                || n.len() > 255
+                || n.chars().any(|c| c.is_control() || c.is_whitespace())
+            {
                 return Err("key 'pool.name': 1 to 255 characters, no spaces".into());
             }
         }
@@ -916,14 +926,26 @@ mod tests {
         let e = Config::from_toml("workers = \"two\"\n", "c.toml").unwrap_err();
         assert!(e.starts_with("c.toml:1:") && e.contains("'workers'"), "{e}");
         let e = Config::from_toml("[log]\nlevel = \"verbose\"\n", "c.toml").unwrap_err();
-        assert!(e.contains("log.level") && e.contains("verbose") && e.contains("debug"), "{e}");
-        for ok in ["info", "WARN", "info,confab_server=debug", "confab_web=trace , warn", "off"] {
+        assert!(
+            e.contains("log.level") && e.contains("verbose") && e.contains("debug"),
+            "{e}"
+        );
+        for ok in [
+            "info",
+            "WARN",
+            "info,confab_server=debug",
+            "confab_web=trace , warn",
+            "off",
+        ] {
             check_log_level(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in ["", "verbose", "confab_server", "=debug", "info,confab=loud"] {
             assert!(check_log_level(bad).is_err(), "{bad}");
         }
-        assert_eq!(key_at("a = 1\n[web]\ninternal = 5\n", Some(20)).as_deref(), Some("web.internal"));
+        assert_eq!(
+            key_at("a = 1\n[web]\ninternal = 5\n", Some(20)).as_deref(),
+            Some("web.internal")
+        );
     }
 
     #[test]

@@ -444,9 +444,7 @@ impl Core {
                     out,
                 );
             }
-            Completion::Joined(j, meeting, host) => {
-                self.complete_join(*j, meeting, host, now, out)
-            }
+            Completion::Joined(j, meeting, host) => self.complete_join(*j, meeting, host, now, out),
             Completion::ConferenceFound { id, result } => {
                 self.conference_found(id, result, now, out)
             }

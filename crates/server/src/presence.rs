@@ -509,7 +509,11 @@ impl Core {
                         list[i].owner = None;
                         shared = Some((
                             list[i].id.clone(),
-                            Some(if changed { msg.body.clone() } else { Default::default() }),
+                            Some(if changed {
+                                msg.body.clone()
+                            } else {
+                                Default::default()
+                            }),
                         ));
                     }
                 }

@@ -107,9 +107,8 @@ impl RouteTokens {
             from_tag,
             &pool_material(expiry, seq, &flow_text),
         );
-        let mut s = String::with_capacity(
-            POOL_PREFIX.len() + MAC_HEX + 2 + EXPIRY_HEX + flow_text.len(),
-        );
+        let mut s =
+            String::with_capacity(POOL_PREFIX.len() + MAC_HEX + 2 + EXPIRY_HEX + flow_text.len());
         s.push_str(POOL_PREFIX);
         for b in mac {
             let _ = write!(s, "{b:02x}");
@@ -154,7 +153,10 @@ impl RouteTokens {
     ) -> Result<Verified, Invalid> {
         let (rest, pool) = match user.strip_prefix(PREFIX) {
             Some(r) => (r, false),
-            None => (user.strip_prefix(POOL_PREFIX).ok_or(Invalid::NotAToken)?, true),
+            None => (
+                user.strip_prefix(POOL_PREFIX).ok_or(Invalid::NotAToken)?,
+                true,
+            ),
         };
         let (mac_hex, mut after) = match rest.split_at_checked(MAC_HEX) {
             Some((m, "")) => (m, ""),
@@ -198,7 +200,9 @@ impl RouteTokens {
                 same(self.mac_for(b"confab-pool\0", call_id, tags[0], &material))
                     && expiry >= now_s & 0xffff_ffff
             }
-            None => tags.iter().any(|tag| same(self.mac(call_id, tag, flow_text))),
+            None => tags
+                .iter()
+                .any(|tag| same(self.mac(call_id, tag, flow_text))),
         };
         if ok {
             Ok(Verified { flow, pool })
@@ -275,25 +279,37 @@ mod tests {
                 );
                 assert_eq!(
                     t.verify(&tok, "call-1", ["tagA", ""], 1, NOW),
-                    Ok(Verified { flow: Some(d), pool: false })
+                    Ok(Verified {
+                        flow: Some(d),
+                        pool: false
+                    })
                 );
                 // the other party sends with the initiator's tag in To
                 assert_eq!(
                     t.verify(&tok, "call-1", ["tagB", "tagA"], 1, NOW),
-                    Ok(Verified { flow: Some(d), pool: false })
+                    Ok(Verified {
+                        flow: Some(d),
+                        pool: false
+                    })
                 );
                 assert_eq!(
                     t.verify(&tok, "call-2", ["tagA", "tagA"], 1, NOW),
                     Err(Invalid::BadMac)
                 );
-                assert_eq!(t.verify(&tok, "call-1", ["x", "y"], 1, NOW), Err(Invalid::BadMac));
+                assert_eq!(
+                    t.verify(&tok, "call-1", ["x", "y"], 1, NOW),
+                    Err(Invalid::BadMac)
+                );
             }
         }
         let plain = t.sign("c", "t", None);
         assert_eq!(plain.len(), 3 + MAC_HEX);
         assert_eq!(
             t.verify(&plain, "c", ["t", ""], 1, NOW),
-            Ok(Verified { flow: None, pool: false })
+            Ok(Verified {
+                flow: None,
+                pool: false
+            })
         );
     }
 
@@ -305,13 +321,27 @@ mod tests {
         assert!(tok.starts_with("cp-") && confab_sip::values::is_token(&tok));
         assert_eq!(
             t.verify(&tok, "call-1", ["a", "b"], 1, NOW),
-            Ok(Verified { flow: Some(d), pool: true })
+            Ok(Verified {
+                flow: Some(d),
+                pool: true
+            })
         );
-        assert_eq!(t.verify(&tok, "call-2", ["a", "b"], 1, NOW), Err(Invalid::BadMac));
+        assert_eq!(
+            t.verify(&tok, "call-2", ["a", "b"], 1, NOW),
+            Err(Invalid::BadMac)
+        );
         // bound to the request: its From tag, its CSeq number, for a minute
-        assert_eq!(t.verify(&tok, "call-1", ["x", "a"], 1, NOW), Err(Invalid::BadMac));
-        assert_eq!(t.verify(&tok, "call-1", ["a", "b"], 2, NOW), Err(Invalid::BadMac));
-        assert!(t.verify(&tok, "call-1", ["a", ""], 1, NOW + POOL_TOKEN_TTL_S).is_ok());
+        assert_eq!(
+            t.verify(&tok, "call-1", ["x", "a"], 1, NOW),
+            Err(Invalid::BadMac)
+        );
+        assert_eq!(
+            t.verify(&tok, "call-1", ["a", "b"], 2, NOW),
+            Err(Invalid::BadMac)
+        );
+        assert!(t
+            .verify(&tok, "call-1", ["a", ""], 1, NOW + POOL_TOKEN_TTL_S)
+            .is_ok());
         assert_eq!(
             t.verify(&tok, "call-1", ["a", ""], 1, NOW + POOL_TOKEN_TTL_S + 1),
             Err(Invalid::BadMac)
@@ -319,9 +349,15 @@ mod tests {
         // the expiry moved on under a valid MAC, or cut short
         let expiry = format!("{:08x}", NOW + POOL_TOKEN_TTL_S);
         let later = tok.replace(&expiry, &format!("{:08x}", NOW + 3600));
-        assert_eq!(t.verify(&later, "call-1", ["a", ""], 1, NOW), Err(Invalid::BadMac));
+        assert_eq!(
+            t.verify(&later, "call-1", ["a", ""], 1, NOW),
+            Err(Invalid::BadMac)
+        );
         let cut = tok.replace(&format!("-{expiry}"), "");
-        assert_eq!(t.verify(&cut, "call-1", ["a", ""], 1, NOW), Err(Invalid::BadMac));
+        assert_eq!(
+            t.verify(&cut, "call-1", ["a", ""], 1, NOW),
+            Err(Invalid::BadMac)
+        );
         // a dialog token is no pool token and the other way round
         let rr = t.sign("call-1", "", Some(&d));
         assert_eq!(
@@ -335,7 +371,10 @@ mod tests {
         let plain = t.sign_pool("call-1", "", 1, None, NOW);
         assert_eq!(
             t.verify(&plain, "call-1", ["", ""], 1, NOW),
-            Ok(Verified { flow: None, pool: true })
+            Ok(Verified {
+                flow: None,
+                pool: true
+            })
         );
         assert_eq!(
             RouteTokens::new([8; 32]).verify(&plain, "call-1", ["", ""], 1, NOW),
@@ -360,7 +399,10 @@ mod tests {
         );
         // the flow changed under a valid MAC
         let moved = good.replace("5093", "5094");
-        assert_eq!(t.verify(&moved, "c", ["t", ""], 1, NOW), Err(Invalid::BadMac));
+        assert_eq!(
+            t.verify(&moved, "c", ["t", ""], 1, NOW),
+            Err(Invalid::BadMac)
+        );
         // a digit of the MAC changed
         let mut b = good.clone().into_bytes();
         b[3] = if b[3] == b'0' { b'1' } else { b'0' };
@@ -368,8 +410,14 @@ mod tests {
             t.verify(&String::from_utf8(b).unwrap(), "c", ["t", ""], 1, NOW),
             Err(Invalid::BadMac)
         );
-        assert_eq!(t.verify("alice", "c", ["t", ""], 1, NOW), Err(Invalid::NotAToken));
-        assert_eq!(t.verify("cf-", "c", ["t", ""], 1, NOW), Err(Invalid::BadMac));
+        assert_eq!(
+            t.verify("alice", "c", ["t", ""], 1, NOW),
+            Err(Invalid::NotAToken)
+        );
+        assert_eq!(
+            t.verify("cf-", "c", ["t", ""], 1, NOW),
+            Err(Invalid::BadMac)
+        );
         assert_eq!(
             t.verify("cf-ééééééééééééééééééééé", "c", ["t", ""], 1, NOW),
             Err(Invalid::BadMac)

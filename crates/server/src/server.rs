@@ -74,10 +74,15 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
             addr: l.addr,
             conn: None,
         });
-        let name = core.cfg.pool.name.clone().unwrap_or_else(|| match &address {
-            Some(a) => crate::pool::address_text(a),
-            None => format!("{}:{}", listeners[0].transport.param(), listeners[0].addr),
-        });
+        let name = core
+            .cfg
+            .pool
+            .name
+            .clone()
+            .unwrap_or_else(|| match &address {
+                Some(a) => crate::pool::address_text(a),
+                None => format!("{}:{}", listeners[0].transport.param(), listeners[0].addr),
+            });
         if address.is_none() {
             tracing::warn!("pool: no TCP listener with a specific address and no [pool] address: other front ends cannot forward to this one");
         }
@@ -96,7 +101,8 @@ pub async fn start(cfg: Config, store: Arc<Store>) -> anyhow::Result<Running> {
         tracing::warn!("could not restore the saved state: {e}");
     }
     if let Some(pool) = &core.pool {
-        let (n, p) = crate::pool::sync::join(&core, &store).context("joining the pool (the shared location in the store)")?;
+        let (n, p) = crate::pool::sync::join(&core, &store)
+            .context("joining the pool (the shared location in the store)")?;
         let others = pool.members.read().values().filter(|m| m.alive).count();
         tracing::info!(front_end = %pool.name, "pool: {n} registrations and {p} publications in the shared location, {others} other front ends up");
     }

@@ -100,9 +100,12 @@ pub fn get(file: &Path, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
     if !has {
         return Ok(None);
     }
-    Ok(c
-        .query_row("SELECT body FROM backup_files WHERE name = ?1", [name], |r| r.get(0))
-        .optional()?)
+    Ok(c.query_row(
+        "SELECT body FROM backup_files WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .optional()?)
 }
 
 /// Takes the backup's files out of a store restored by copying the backup file.
@@ -119,8 +122,14 @@ mod tests {
     fn sealed_bodies_open_with_the_passphrase_only() {
         let s = seal(b"-----BEGIN PRIVATE KEY-----", "correct horse battery").unwrap();
         assert!(!s.windows(11).any(|w| w == b"PRIVATE KEY"));
-        assert_eq!(unseal(&s, "correct horse battery").unwrap(), b"-----BEGIN PRIVATE KEY-----");
-        assert!(unseal(&s, "correct horse batterz").unwrap_err().to_string().contains("wrong passphrase"));
+        assert_eq!(
+            unseal(&s, "correct horse battery").unwrap(),
+            b"-----BEGIN PRIVATE KEY-----"
+        );
+        assert!(unseal(&s, "correct horse batterz")
+            .unwrap_err()
+            .to_string()
+            .contains("wrong passphrase"));
         assert!(seal(b"x", "short").is_err());
         let mut bad = s.clone();
         *bad.last_mut().unwrap() ^= 1;

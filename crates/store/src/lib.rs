@@ -53,8 +53,8 @@ pub use meetings::{
 };
 pub use messages::StoredMessage;
 pub use migrations::SCHEMA_VERSION;
-pub use pool::{Claim, FrontEnd, LiveSession, Registration, SharedPublication};
 pub use pins::{PinCheck, PinInfo, MAX_PIN_LEN, MIN_PIN_LEN};
+pub use pool::{Claim, FrontEnd, LiveSession, Registration, SharedPublication};
 pub use roles::{
     validate_role_identity, AdminRoleRow, MAX_ROLE_IDENTITY_LEN, MAX_ROLE_ITEMS, MAX_ROLE_ITEM_LEN,
 };

@@ -29,7 +29,8 @@ pub struct StoredMessage {
     pub headers: String,
 }
 
-pub(crate) const MESSAGE_COLUMNS: &str = "id, recipient_key, sender, content_type, body, received_at, headers";
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "id, recipient_key, sender, content_type, body, received_at, headers";
 
 pub(crate) fn message_from_row(r: &Row) -> Result<StoredMessage, StoreError> {
     Ok(StoredMessage {

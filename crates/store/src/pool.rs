@@ -433,7 +433,16 @@ impl Store {
     ) -> Result<(Vec<Registration>, i64), StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|c| {
-            changes_since(c, "registrations", REG_COLUMNS, seq, me, limit, reg_from_row, |r| r.seq)
+            changes_since(
+                c,
+                "registrations",
+                REG_COLUMNS,
+                seq,
+                me,
+                limit,
+                reg_from_row,
+                |r| r.seq,
+            )
         })
     }
 
@@ -517,7 +526,11 @@ impl Store {
                 .find(|m| m.presentity == p.presentity && m.publication == p.publication)
             {
                 Some(m) => {
-                    let doc = if p.doc.is_empty() { std::mem::take(&mut m.doc) } else { p.doc.clone() };
+                    let doc = if p.doc.is_empty() {
+                        std::mem::take(&mut m.doc)
+                    } else {
+                        p.doc.clone()
+                    };
                     *m = SharedPublication { doc, ..p.clone() };
                 }
                 None => merged.push(p.clone()),
@@ -561,7 +574,16 @@ impl Store {
     ) -> Result<(Vec<SharedPublication>, i64), StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|c| {
-            changes_since(c, "publications", PUB_COLUMNS, seq, me, limit, pub_from_row, |p| p.seq)
+            changes_since(
+                c,
+                "publications",
+                PUB_COLUMNS,
+                seq,
+                me,
+                limit,
+                pub_from_row,
+                |p| p.seq,
+            )
         })
     }
 
@@ -577,7 +599,10 @@ impl Store {
                 ),
                 vals![now_ms],
             )?;
-            Ok((rows.iter().map(pub_from_row).collect::<Result<_, _>>()?, seq))
+            Ok((
+                rows.iter().map(pub_from_row).collect::<Result<_, _>>()?,
+                seq,
+            ))
         })
     }
 
@@ -589,12 +614,21 @@ impl Store {
         sessions: &[LiveSession],
     ) -> Result<(), StoreError> {
         self.transaction(|tx| {
-            tx.execute("DELETE FROM live_sessions WHERE front_end = ?1", vals![front_end])?;
+            tx.execute(
+                "DELETE FROM live_sessions WHERE front_end = ?1",
+                vals![front_end],
+            )?;
             for l in sessions.iter().take(MAX_LIVE_SESSIONS) {
                 tx.execute(
                     "INSERT INTO live_sessions (front_end, kind, user_key, peer, since)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    vals![front_end, l.kind.as_str(), l.user_key.as_str(), l.peer.as_str(), l.since],
+                    vals![
+                        front_end,
+                        l.kind.as_str(),
+                        l.user_key.as_str(),
+                        l.peer.as_str(),
+                        l.since
+                    ],
                 )?;
             }
             Ok(())
@@ -602,7 +636,11 @@ impl Store {
     }
 
     /// A user's live sessions, as reported by front ends that are alive at `now_ms`.
-    pub fn live_sessions(&self, user_key: &str, now_ms: i64) -> Result<Vec<LiveSession>, StoreError> {
+    pub fn live_sessions(
+        &self,
+        user_key: &str,
+        now_ms: i64,
+    ) -> Result<Vec<LiveSession>, StoreError> {
         let rows = self.read(|c| {
             c.query(
                 "SELECT s.front_end, s.kind, s.user_key, s.peer, s.since
@@ -801,13 +839,15 @@ mod tests {
         assert_eq!(all[0].path, vec!["<sip:p1;lr>", "<sip:p2;lr>"]);
         assert_eq!(all[1].seq, 2);
         // a re-registration through another front end replaces the row
-        s.write_registrations(&[reg("a@x", "b1", "fe2", far)]).unwrap();
+        s.write_registrations(&[reg("a@x", "b1", "fe2", far)])
+            .unwrap();
         let (new, _) = s.registrations_since(2, "fe1", 100).unwrap();
         assert_eq!(new.len(), 1);
         assert_eq!(new[0].front_end, "fe2");
         assert_eq!(s.registrations(Some("A@x"), now_ms()).unwrap().len(), 1);
         // a removal is a tombstone followers see, and not a live binding
-        s.write_registrations(&[reg("a@x", "b1", "fe2", 0)]).unwrap();
+        s.write_registrations(&[reg("a@x", "b1", "fe2", 0)])
+            .unwrap();
         let (gone, _) = s.registrations_since(3, "fe1", 100).unwrap();
         assert!(gone[0].removed());
         assert!(s.registrations(Some("a@x"), now_ms()).unwrap().is_empty());
@@ -853,7 +893,10 @@ mod tests {
         s.write_publications(&[p("e2", "", far)]).unwrap();
         let (live, seq) = s.publications(now_ms()).unwrap();
         assert_eq!(seq, 2);
-        assert_eq!((live[0].etag.as_str(), live[0].doc.as_str()), ("e2", "<pidf/>"));
+        assert_eq!(
+            (live[0].etag.as_str(), live[0].doc.as_str()),
+            ("e2", "<pidf/>")
+        );
         s.write_publications(&[p("e2", "", 0)]).unwrap();
         assert!(s.publications(now_ms()).unwrap().0.is_empty());
         assert!(s.publications_since(2, "fe2", 10).unwrap().0[0].removed());
@@ -891,7 +934,8 @@ mod tests {
             peer: peer.into(),
             since: now,
         };
-        s.replace_live_sessions("fe1", &[call("b@x"), call("c@x")]).unwrap();
+        s.replace_live_sessions("fe1", &[call("b@x"), call("c@x")])
+            .unwrap();
         assert_eq!(s.live_sessions("A@x", now).unwrap().len(), 2);
         s.replace_live_sessions("fe1", &[call("c@x")]).unwrap();
         assert_eq!(s.live_sessions("a@x", now).unwrap(), vec![call("c@x")]);
@@ -936,7 +980,12 @@ mod tests {
             panic!("no message")
         };
         assert_eq!(m.body, b"hi");
-        let got = |fe: &str, lease| matches!(s.claim_message("bob@x", fe, lease).unwrap(), Claim::Message(_));
+        let got = |fe: &str, lease| {
+            matches!(
+                s.claim_message("bob@x", fe, lease).unwrap(),
+                Claim::Message(_)
+            )
+        };
         assert_eq!(
             s.claim_message("bob@x", "fe2", 30_000).unwrap(),
             Claim::HeldElsewhere
@@ -947,6 +996,9 @@ mod tests {
         assert!(got("fe1", -1));
         assert!(got("fe2", 30_000));
         s.delete_message(m.id).unwrap();
-        assert_eq!(s.claim_message("bob@x", "fe2", 30_000).unwrap(), Claim::Empty);
+        assert_eq!(
+            s.claim_message("bob@x", "fe2", 30_000).unwrap(),
+            Claim::Empty
+        );
     }
 }

@@ -45,7 +45,10 @@ fn sessions_sign_in_expire_and_end_with_the_user() {
         assert_eq!(s.user_session(&many[0]).unwrap(), None);
         assert!(s.user_session(many.last().unwrap()).unwrap().is_some());
         assert!(s.user_session(&many[2]).unwrap().is_some(), "{}", db.name);
-        assert_eq!(s.revoke_user_sessions("ALICE@a.test").unwrap(), MAX_SESSIONS_PER_USER as usize);
+        assert_eq!(
+            s.revoke_user_sessions("ALICE@a.test").unwrap(),
+            MAX_SESSIONS_PER_USER as usize
+        );
         // a new password, or removing the user, ends them too
         let t = s.issue_user_session("alice@a.test", 60).unwrap();
         s.set_password("alice", "a.test", "pw-alice-2").unwrap();

@@ -189,7 +189,10 @@ pub(crate) fn api_routes<S: Clone + Send + Sync + 'static>(state: AppState) -> R
         )
         .route("/meetings/:key/roster", get(meetings::roster))
         .route("/meetings/:key/lock", post(meetings::meeting_action_lock))
-        .route("/meetings/:key/unlock", post(meetings::meeting_action_unlock))
+        .route(
+            "/meetings/:key/unlock",
+            post(meetings::meeting_action_unlock),
+        )
         .route("/meetings/:key/end", post(meetings::meeting_action_end))
         .route("/me/pin", get(pins::get_pin).put(pins::put_pin))
         .route("/me/password", axum::routing::put(password::put_password))

@@ -301,7 +301,10 @@ pub(crate) async fn sign_in_user(
         && password.len() <= confab_store::MAX_PASSWORD_LEN;
     // users' account names are kept apart from administrators' ("sip:" prefix)
     let account = format!("sip:{}", address.to_ascii_lowercase());
-    let ticket = match state.sign_in.admit(ip, plausible.then_some(account.as_str())) {
+    let ticket = match state
+        .sign_in
+        .admit(ip, plausible.then_some(account.as_str()))
+    {
         Ok(t) => t,
         Err(r) => {
             if matches!(r, signin::Refusal::Throttled { first: true, .. }) {

@@ -189,7 +189,8 @@ pub fn new_user(body: &Map<String, Value>) -> Result<String, ApiError> {
             Some(_) => Err(ApiError::bad_request(format!("'{name}' must be a string"))),
         }
     };
-    let address = text("SipAddress")?.ok_or_else(|| ApiError::bad_request("missing 'SipAddress'"))?;
+    let address =
+        text("SipAddress")?.ok_or_else(|| ApiError::bad_request("missing 'SipAddress'"))?;
     let password = text("Password")?.ok_or_else(|| ApiError::bad_request("missing 'Password'"))?;
     let bare = address.trim();
     let bare = match bare.get(..4) {
@@ -220,7 +221,10 @@ pub fn new_user(body: &Map<String, Value>) -> Result<String, ApiError> {
 
 /// `Remove-CsUser -Identity 'sip:{address}'`
 pub fn remove_user(address: &str) -> Result<String, ApiError> {
-    Ok(format!("Remove-CsUser -Identity {}", sip_identity(address)?))
+    Ok(format!(
+        "Remove-CsUser -Identity {}",
+        sip_identity(address)?
+    ))
 }
 
 /// Checks that `noun` names a configuration type (one with Get-/Set- cmdlets).
@@ -468,17 +472,32 @@ mod tests {
         for (b, says) in [
             (json!({"Password": "x"}), "missing 'SipAddress'"),
             (json!({"SipAddress": "a@b"}), "missing 'Password'"),
-            (json!({"SipAddress": "a@b", "Password": 1}), "'Password' must be a string"),
-            (json!({"SipAddress": "a@b", "Password": "x", "Roles": "all"}), "unknown field 'Roles'"),
-            (json!({"SipAddress": "sip:@b", "Password": "x"}), "'SipAddress' must be a SIP address"),
-            (json!({"SipAddress": "alice", "Password": "x"}), "'SipAddress' must be a SIP address"),
+            (
+                json!({"SipAddress": "a@b", "Password": 1}),
+                "'Password' must be a string",
+            ),
+            (
+                json!({"SipAddress": "a@b", "Password": "x", "Roles": "all"}),
+                "unknown field 'Roles'",
+            ),
+            (
+                json!({"SipAddress": "sip:@b", "Password": "x"}),
+                "'SipAddress' must be a SIP address",
+            ),
+            (
+                json!({"SipAddress": "alice", "Password": "x"}),
+                "'SipAddress' must be a SIP address",
+            ),
         ] {
             let e = new_user(&body(b.clone())).unwrap_err();
             assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{b}");
             assert!(e.message.contains(says), "{b}: {}", e.message);
         }
         // input stays data: one command, whatever the password holds
-        let cmd = new_user(&body(json!({"SipAddress": "a@b", "Password": "x'; Remove-CsUser -Identity sip:root@b #"}))).unwrap();
+        let cmd = new_user(&body(
+            json!({"SipAddress": "a@b", "Password": "x'; Remove-CsUser -Identity sip:root@b #"}),
+        ))
+        .unwrap();
         assert_eq!(parse(&cmd).unwrap().statements.len(), 1);
         assert_eq!(
             confab_admin::cmdlets::redact(&cmd),

@@ -123,7 +123,10 @@ fn get_computer(
     if let Some(id) = text_arg(b, s, "Identity")? {
         all.retain(|f| f.name.eq_ignore_ascii_case(&id));
         if all.is_empty() {
-            return Err(failed(b, format!("no front end {id}: Get-CsComputer lists them")));
+            return Err(failed(
+                b,
+                format!("no front end {id}: Get-CsComputer lists them"),
+            ));
         }
     }
     if let Some(p) = text_arg(b, s, "Pool")? {

@@ -73,7 +73,11 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         let client = loop {
-            match rt.block_on(ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(caps.clone()).connect(&url)) {
+            match rt.block_on(
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps.clone())
+                    .connect(&url),
+            ) {
                 Ok(c) => break c,
                 Err(e) if Instant::now() < deadline => {
                     let _ = e;
@@ -96,11 +100,16 @@ impl Browser {
 
     /// Opens `url` and waits for it to load.
     pub fn goto(&self, url: &str) {
-        self.rt.block_on(self.c().goto(url)).unwrap_or_else(|e| panic!("opening {url}: {e}"));
+        self.rt
+            .block_on(self.c().goto(url))
+            .unwrap_or_else(|e| panic!("opening {url}: {e}"));
     }
 
     pub fn current_url(&self) -> String {
-        self.rt.block_on(self.c().current_url()).unwrap().to_string()
+        self.rt
+            .block_on(self.c().current_url())
+            .unwrap()
+            .to_string()
     }
 
     /// The page's HTML as it is now.
@@ -111,7 +120,12 @@ impl Browser {
     /// Waits for an element matching `css` and returns its text.
     pub fn text(&self, css: &str) -> String {
         self.rt.block_on(async {
-            let e = self.c().wait().at_most(WAIT).for_element(Locator::Css(css)).await
+            let e = self
+                .c()
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(css))
+                .await
                 .unwrap_or_else(|e| panic!("no element {css}: {e}"));
             e.text().await.unwrap()
         })
@@ -135,7 +149,10 @@ impl Browser {
             if t.contains(needle) {
                 return t;
             }
-            assert!(Instant::now() < deadline, "{css} never contained {needle:?}; it has {t:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{css} never contained {needle:?}; it has {t:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -161,7 +178,12 @@ impl Browser {
     /// Types `value` into the field matching `css` (after clearing it).
     pub fn fill(&self, css: &str, value: &str) {
         self.rt.block_on(async {
-            let e = self.c().wait().at_most(WAIT).for_element(Locator::Css(css)).await
+            let e = self
+                .c()
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(css))
+                .await
                 .unwrap_or_else(|e| panic!("no field {css}: {e}"));
             e.clear().await.unwrap();
             e.send_keys(value).await.unwrap();
@@ -171,18 +193,32 @@ impl Browser {
     /// Chooses the option with `value` in the select matching `css`.
     pub fn select(&self, css: &str, value: &str) {
         self.rt.block_on(async {
-            let e = self.c().wait().at_most(WAIT).for_element(Locator::Css(css)).await
+            let e = self
+                .c()
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(css))
+                .await
                 .unwrap_or_else(|e| panic!("no select {css}: {e}"));
-            e.select_by_value(value).await.unwrap_or_else(|e| panic!("{css}: no option {value}: {e}"));
+            e.select_by_value(value)
+                .await
+                .unwrap_or_else(|e| panic!("{css}: no option {value}: {e}"));
         })
     }
 
     /// Clicks the element matching `css`.
     pub fn click(&self, css: &str) {
         self.rt.block_on(async {
-            let e = self.c().wait().at_most(WAIT).for_element(Locator::Css(css)).await
+            let e = self
+                .c()
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(css))
+                .await
                 .unwrap_or_else(|e| panic!("nothing to click at {css}: {e}"));
-            e.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+            e.click()
+                .await
+                .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
         })
     }
 
@@ -229,9 +265,9 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if let Some(c) = self.client.take() {
-            let _ = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(5), c.close()).await
-            });
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(5), c.close()).await });
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();

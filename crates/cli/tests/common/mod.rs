@@ -1027,7 +1027,8 @@ pub fn confab_as_admin(data: &std::path::Path, args: &[&str]) -> (bool, String) 
         .unwrap();
     (
         o.status.success(),
-        String::from_utf8_lossy(&o.stdout).to_string() + String::from_utf8_lossy(&o.stderr).as_ref(),
+        String::from_utf8_lossy(&o.stdout).to_string()
+            + String::from_utf8_lossy(&o.stderr).as_ref(),
     )
 }
 

@@ -162,4 +162,3 @@ pub fn eventually<T>(mut f: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
-

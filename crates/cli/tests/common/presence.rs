@@ -45,7 +45,12 @@ pub fn body(m: &Message) -> String {
 }
 
 /// Subscribes `watcher` to `presentity`; returns the 200 and the first NOTIFY.
-pub fn subscribe(watcher: &mut Ua, presentity: &str, event: &str, expires: u32) -> (Message, Message) {
+pub fn subscribe(
+    watcher: &mut Ua,
+    presentity: &str,
+    event: &str,
+    expires: u32,
+) -> (Message, Message) {
     watcher.new_call();
     let uri = format!("sip:{presentity}@example.test");
     let mut req = watcher.request(Method::Subscribe, &uri, &uri);
@@ -59,4 +64,3 @@ pub fn subscribe(watcher: &mut Ua, presentity: &str, event: &str, expires: u32) 
     assert_eq!(n.header(&HeaderName::Event).unwrap().as_str(), event);
     (ok, n)
 }
-

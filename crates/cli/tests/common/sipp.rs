@@ -81,7 +81,14 @@ pub fn sipp_args(target: SocketAddr, transport: &str, contact_port: u16) -> Vec<
 }
 
 /// Runs one sipp UAC scenario for every user; asserts all calls succeeded.
-pub fn run_uac(target: SocketAddr, dir: &Path, transport: &str, xml: &str, csv: &str, contact_port: u16) {
+pub fn run_uac(
+    target: SocketAddr,
+    dir: &Path,
+    transport: &str,
+    xml: &str,
+    csv: &str,
+    contact_port: u16,
+) {
     run_uac_with(
         target,
         dir,
@@ -121,8 +128,8 @@ pub fn run_uac_with(
         .current_dir(dir)
         .output()
         .expect("sipp is installed (apt-get install sip-tester)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + String::from_utf8_lossy(&out.stderr).as_ref();
+    let text = String::from_utf8_lossy(&out.stdout).to_string()
+        + String::from_utf8_lossy(&out.stderr).as_ref();
     let ok_line = text
         .lines()
         .rfind(|l| l.contains("Successful call"))
@@ -179,4 +186,3 @@ pub fn start_uas(target: SocketAddr, dir: &Path, transport: &str, xml: &str) -> 
     });
     (Uas(child), port)
 }
-

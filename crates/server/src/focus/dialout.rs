@@ -104,8 +104,7 @@ impl Core {
         let t = match pstn {
             Some(t) => t,
             None => {
-                let targets =
-                    self.binding_targets(self.location.lookup(&key, now));
+                let targets = self.binding_targets(self.location.lookup(&key, now));
                 targets
                     .into_iter()
                     .next()

@@ -568,7 +568,17 @@ impl Core {
                     ..crate::pipeline::Target::hop(fe)
                 };
                 let idx = crate::core::shard_of(msg.call_id().map(|c| c.as_str()).unwrap_or(""));
-                self.proxy(shard, idx, key, msg.clone(), src, vec![target], None, now, out);
+                self.proxy(
+                    shard,
+                    idx,
+                    key,
+                    msg.clone(),
+                    src,
+                    vec![target],
+                    None,
+                    now,
+                    out,
+                );
                 return Verdict::Done;
             }
         }
@@ -687,7 +697,15 @@ impl Core {
                 let dialog = match Dialog::new(&j.req, &j.src, self, "") {
                     Ok(d) => d,
                     Err(Verdict::Reply(status, reason)) => {
-                        self.reply(&mut shard, &j.key, &j.req, status, reason.as_deref(), now, out);
+                        self.reply(
+                            &mut shard,
+                            &j.key,
+                            &j.req,
+                            status,
+                            reason.as_deref(),
+                            now,
+                            out,
+                        );
                         return self.unlock_and_run(shard, now, out);
                     }
                     Err(_) => return self.unlock_and_run(shard, now, out),

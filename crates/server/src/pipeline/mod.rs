@@ -143,7 +143,10 @@ impl Core {
         let req = self.classify(msg, Default::default(), src)?;
         // only a meeting this front end hosts is forwarded to it without a flow
         if !matches!(req.dest, classify::Destination::Conference(_)) {
-            return Err(Verdict::reply(403, "Not a request one front end forwards to another"));
+            return Err(Verdict::reply(
+                403,
+                "Not a request one front end forwards to another",
+            ));
         }
         let origin = match &req.sender {
             classify::Sender::Local { key } => authenticate::Origin::LocalUser(key.clone()),

@@ -354,10 +354,7 @@ impl Core {
             cseq: r.cseq.clamp(0, u32::MAX as i64) as u32,
             instance: r.instance.clone(),
             reg_id: r.reg_id.and_then(|x| u32::try_from(x).ok()),
-            flow: r
-                .flow
-                .as_deref()
-                .and_then(crate::route_token::decode_flow),
+            flow: r.flow.as_deref().and_then(crate::route_token::decode_flow),
             path: r.path.clone(),
             user_agent: r.user_agent.clone(),
             owner,

@@ -153,7 +153,12 @@ fn live_sessions(core: &Core, pool: &Pool, now: Instant, now_ms: i64) -> Vec<Liv
         }
     }
     for (watcher, presentity, package) in core.presence.subscriptions_list(MAX) {
-        out.push(row("Subscription", watcher, format!("{presentity} ({})", package.event()), now_ms));
+        out.push(row(
+            "Subscription",
+            watcher,
+            format!("{presentity} ({})", package.event()),
+            now_ms,
+        ));
     }
     for (user, meeting, joined) in core.meeting_seats(MAX) {
         out.push(row("Meeting", user, meeting, at(joined)));
@@ -226,7 +231,10 @@ fn refresh_members(
         return (vec![], died);
     }
     let mut touched = core.location.remove_where(|b| {
-        b.flow.is_some() && b.owner.as_deref().is_some_and(|o| died.iter().any(|d| d == o))
+        b.flow.is_some()
+            && b.owner
+                .as_deref()
+                .is_some_and(|o| died.iter().any(|d| d == o))
     });
     touched.extend(core.presence.drop_owned_by(|o| died.iter().any(|d| d == o)));
     touched.sort();
@@ -392,7 +400,10 @@ fn follow(
             &pool.applied,
             &mut jobs,
             |from| store.registrations_since(from, &pool.name, POLL_ROWS),
-            |r| core.apply_shared(r, false, now, now_ms).then(|| r.aor.clone()),
+            |r| {
+                core.apply_shared(r, false, now, now_ms)
+                    .then(|| r.aor.clone())
+            },
         )?;
         follow_changes(
             &pool.applied_pubs,

@@ -43,7 +43,11 @@ fn location(face: Face) -> &'static str {
 /// reverse proxy clients see 443).
 fn base(site: &Site, req: &Request) -> String {
     let host = super::request_host(req).unwrap_or_else(|| site.api.pool.to_string());
-    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
     format!("https://{host}")
 }
 

@@ -84,16 +84,20 @@ async fn serve_connections(
         let (tls, app) = (tls.clone(), app.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            });
+            let service =
+                hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ);
-            builder.http2().timer(TokioTimer::new()).max_concurrent_streams(64);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(64);
             match tls {
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
@@ -132,7 +136,11 @@ async fn to_https(State(_site): State<Site>, req: Request) -> Response {
     let Some(host) = super::request_host(&req) else {
         return (StatusCode::BAD_REQUEST, "a Host header is needed").into_response();
     };
-    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
     let uri = req
         .extensions()
         .get::<super::Rewritten>()

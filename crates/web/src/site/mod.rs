@@ -22,8 +22,8 @@
 //! method other than GET/HEAD) passes [`session::csrf_guard`].
 
 pub mod autodiscover;
-pub mod dialin;
 pub(crate) mod cscp;
+pub mod dialin;
 pub mod listen;
 pub mod meet;
 pub mod page;
@@ -132,7 +132,10 @@ pub fn app(api: crate::SiteApi, face: Face) -> Router {
             site.clone(),
             session::csrf_guard,
         ))
-        .layer(axum::middleware::from_fn_with_state(site.clone(), security_headers));
+        .layer(axum::middleware::from_fn_with_state(
+            site.clone(),
+            security_headers,
+        ));
     // simple URLs are resolved before routing (a layer around the whole router)
     Router::new()
         .fallback_service(routed)
@@ -185,16 +188,12 @@ pub struct Rewritten(pub Uri);
 /// The request's host name (lower case, without the port): HTTP/2's `:authority` or
 /// HTTP/1's `Host`.
 pub(crate) fn request_host(req: &Request) -> Option<String> {
-    let raw = req
-        .uri()
-        .host()
-        .map(str::to_string)
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })?;
+    let raw = req.uri().host().map(str::to_string).or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    })?;
     let host = if let Some(rest) = raw.strip_prefix('[') {
         rest.split(']').next().unwrap_or("").to_string()
     } else {
@@ -262,12 +261,20 @@ pub(crate) fn peer_of(req_ext: &axum::http::Extensions) -> Option<SocketAddr> {
 /// the last address of `X-Forwarded-For` that is not a trusted proxy itself (port 0: the
 /// header has none). Addresses a client wrote itself come before the proxy's entry and are
 /// never believed; a header that does not parse gives the peer.
-pub(crate) fn client_of(site: &Site, req_ext: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Option<SocketAddr> {
+pub(crate) fn client_of(
+    site: &Site,
+    req_ext: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> Option<SocketAddr> {
     let peer = peer_of(req_ext)?;
     forwarded_client(peer, &site.settings.trusted_proxies, headers)
 }
 
-fn forwarded_client(peer: SocketAddr, trusted: &[std::net::IpAddr], headers: &axum::http::HeaderMap) -> Option<SocketAddr> {
+fn forwarded_client(
+    peer: SocketAddr,
+    trusted: &[std::net::IpAddr],
+    headers: &axum::http::HeaderMap,
+) -> Option<SocketAddr> {
     let canon = |ip: std::net::IpAddr| ip.to_canonical();
     let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|t| canon(*t) == canon(ip));
     if !is_trusted(peer.ip()) {
@@ -280,7 +287,9 @@ fn forwarded_client(peer: SocketAddr, trusted: &[std::net::IpAddr], headers: &ax
             return Some(peer);
         }
         for e in v.split(',') {
-            let Ok(ip) = e.trim().parse::<std::net::IpAddr>() else { return Some(peer) };
+            let Ok(ip) = e.trim().parse::<std::net::IpAddr>() else {
+                return Some(peer);
+            };
             entries.push(ip);
         }
     }
@@ -319,8 +328,14 @@ mod tests {
         let trusted = ["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
         let c = |peer, h: &HeaderMap| forwarded_client(peer, &trusted, h).unwrap().to_string();
         // the proxy's own entry is the last one; what the client wrote before it is ignored
-        assert_eq!(c(proxy, &xff(&["198.51.100.7, 203.0.113.9"])), "203.0.113.9:0");
-        assert_eq!(c(proxy, &xff(&["198.51.100.7", "203.0.113.9, 10.0.0.2"])), "203.0.113.9:0");
+        assert_eq!(
+            c(proxy, &xff(&["198.51.100.7, 203.0.113.9"])),
+            "203.0.113.9:0"
+        );
+        assert_eq!(
+            c(proxy, &xff(&["198.51.100.7", "203.0.113.9, 10.0.0.2"])),
+            "203.0.113.9:0"
+        );
         assert_eq!(c(proxy, &xff(&["2001:db8::1"])), "[2001:db8::1]:0");
         // no header, garbage, or only proxies: the peer
         assert_eq!(c(proxy, &HeaderMap::new()), "10.0.0.1:40000");
@@ -329,6 +344,9 @@ mod tests {
         // from anyone else the header means nothing
         let other: SocketAddr = "203.0.113.50:5000".parse().unwrap();
         assert_eq!(c(other, &xff(&["198.51.100.7"])), "203.0.113.50:5000");
-        assert_eq!(forwarded_client(proxy, &[], &xff(&["198.51.100.7"])).unwrap(), proxy);
+        assert_eq!(
+            forwarded_client(proxy, &[], &xff(&["198.51.100.7"])).unwrap(),
+            proxy
+        );
     }
 }

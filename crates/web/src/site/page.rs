@@ -14,15 +14,26 @@ pub struct Html(pub Markup);
 
 /// The static assets: (name, content type, bytes).
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("confab.css", "text/css; charset=utf-8", include_str!("../../assets/confab.css")),
-    ("confab.js", "text/javascript; charset=utf-8", include_str!("../../assets/confab.js")),
+    (
+        "confab.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/confab.css"),
+    ),
+    (
+        "confab.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/confab.js"),
+    ),
 ];
 
 /// `GET /_/static/{file}`.
 pub(crate) async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == file) {
         Some((_, ct, body)) => (
-            [(header::CONTENT_TYPE, *ct), (header::CACHE_CONTROL, "public, max-age=3600")],
+            [
+                (header::CONTENT_TYPE, *ct),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
             *body,
         )
             .into_response(),
@@ -74,7 +85,12 @@ pub fn page_with_nav(title: &str, viewer: &Viewer, nav: Markup, body: Markup) ->
 
 /// An error page with its status.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let mut res = page(title, &Viewer::default(), html! { p.error role="alert" { (message) } }).into_response();
+    let mut res = page(
+        title,
+        &Viewer::default(),
+        html! { p.error role="alert" { (message) } },
+    )
+    .into_response();
     *res.status_mut() = status;
     res
 }

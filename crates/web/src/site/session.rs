@@ -105,7 +105,10 @@ fn to_signin(kind: &str, parts: &Parts) -> Response {
 }
 
 /// The user of the request's session, if any (no redirect).
-pub(crate) async fn user_of(site: &Site, headers: &HeaderMap) -> Result<Option<UserSession>, Response> {
+pub(crate) async fn user_of(
+    site: &Site,
+    headers: &HeaderMap,
+) -> Result<Option<UserSession>, Response> {
     let Some(token) = cookie(headers, USER_COOKIE).map(str::to_string) else {
         return Ok(None);
     };
@@ -121,7 +124,10 @@ pub(crate) async fn user_of(site: &Site, headers: &HeaderMap) -> Result<Option<U
 }
 
 /// The administrator of the request's session, if any (no redirect).
-pub(crate) async fn admin_of(site: &Site, headers: &HeaderMap) -> Result<Option<AdminSession>, Response> {
+pub(crate) async fn admin_of(
+    site: &Site,
+    headers: &HeaderMap,
+) -> Result<Option<AdminSession>, Response> {
     let Some(token) = cookie(headers, ADMIN_COOKIE).map(str::to_string) else {
         return Ok(None);
     };
@@ -153,7 +159,11 @@ impl FromRequestParts<Site> for AdminSession {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, site: &Site) -> Result<Self, Response> {
         if site.face != super::Face::Internal {
-            return Err(page::error_page(StatusCode::NOT_FOUND, "Not found", "There is no page here."));
+            return Err(page::error_page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no page here.",
+            ));
         }
         match admin_of(site, &parts.headers).await? {
             Some(a) => Ok(a),
@@ -205,7 +215,14 @@ struct SigninQuery {
 /// Only a local path is a place to go back to (no open redirect).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() <= 2048 => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.len() <= 2048 =>
+        {
+            n.to_string()
+        }
         _ => "/_/meet".to_string(),
     }
 }
@@ -213,9 +230,17 @@ fn safe_next(next: Option<&str>) -> String {
 fn signin_form(kind: &str, next: &str, message: Option<&str>) -> Html {
     let admin = kind == "admin";
     let (title, who, hint) = if admin {
-        ("Sign in to the Control Panel", "Administrator name", "An administrator's name and password, as for the shell.")
+        (
+            "Sign in to the Control Panel",
+            "Administrator name",
+            "An administrator's name and password, as for the shell.",
+        )
     } else {
-        ("Sign in", "SIP address", "Your SIP address (alice@example.test) and password.")
+        (
+            "Sign in",
+            "SIP address",
+            "Your SIP address (alice@example.test) and password.",
+        )
     };
     page::page(
         title,
@@ -258,13 +283,23 @@ async fn signin(State(site): State<Site>, req: Request) -> Response {
     let f = match Form::<SigninForm>::from_request(req, &()).await {
         Ok(Form(f)) => f,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return page::error_page(StatusCode::PAYLOAD_TOO_LARGE, "Too large", "The form is too large.");
+            return page::error_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too large",
+                "The form is too large.",
+            );
         }
         Err(_) => {
-            return page::error_page(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form was malformed.");
+            return page::error_page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in failed",
+                "The sign-in form was malformed.",
+            );
         }
     };
-    let ip = peer.map(|p| p.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let ip = peer
+        .map(|p| p.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let origin = match peer {
         Some(p) => format!("web {p}"),
         None => "web unknown".into(),
@@ -272,9 +307,24 @@ async fn signin(State(site): State<Site>, req: Request) -> Response {
     let next = safe_next(Some(&f.next));
     let admin = f.kind == "admin" && site.face == super::Face::Internal;
     let outcome = if admin {
-        crate::sign_in_admin(&site.api, f.name.trim().to_string(), f.password, ip, origin, SESSION_TTL_SECS).await
+        crate::sign_in_admin(
+            &site.api,
+            f.name.trim().to_string(),
+            f.password,
+            ip,
+            origin,
+            SESSION_TTL_SECS,
+        )
+        .await
     } else {
-        crate::meetings::sign_in_user(&site.api, f.name.trim().to_string(), f.password, ip, &origin).await
+        crate::meetings::sign_in_user(
+            &site.api,
+            f.name.trim().to_string(),
+            f.password,
+            ip,
+            &origin,
+        )
+        .await
     };
     let outcome = match outcome {
         Ok(o) => o,
@@ -286,25 +336,39 @@ async fn signin(State(site): State<Site>, req: Request) -> Response {
                 (ADMIN_COOKIE, x)
             } else {
                 let store = site.api.store.clone();
-                match blocking(move || store.issue_user_session(&x, SESSION_TTL_SECS).map_err(store_failure)).await {
+                match blocking(move || {
+                    store
+                        .issue_user_session(&x, SESSION_TTL_SECS)
+                        .map_err(store_failure)
+                })
+                .await
+                {
                     Ok(t) => (USER_COOKIE, t),
                     Err(e) => return e.into_response(),
                 }
             };
             let mut res = Redirect::to(&next).into_response();
             *res.status_mut() = StatusCode::SEE_OTHER;
-            res.headers_mut().append(header::SET_COOKIE, set_cookie(cookie_name, &token, SESSION_TTL_SECS));
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(cookie_name, &token, SESSION_TTL_SECS),
+            );
             res
         }
         SignIn::Invalid => {
             let kind = if admin { "admin" } else { "user" };
-            let mut res = signin_form(kind, &next, Some("The name or password is wrong.")).into_response();
+            let mut res =
+                signin_form(kind, &next, Some("The name or password is wrong.")).into_response();
             *res.status_mut() = StatusCode::UNAUTHORIZED;
             res
         }
         SignIn::Refused(r) => {
             let status = r.status();
-            let mut res = page::error_page(status, "Try again later", "Too many sign-ins: wait a little and try again.");
+            let mut res = page::error_page(
+                status,
+                "Try again later",
+                "Too many sign-ins: wait a little and try again.",
+            );
             if let Some(ra) = r.headers().get(header::RETRY_AFTER) {
                 res.headers_mut().insert(header::RETRY_AFTER, ra.clone());
             }
@@ -331,8 +395,10 @@ async fn signout(State(site): State<Site>, headers: HeaderMap) -> Response {
     .await;
     let mut res = Redirect::to("/_/signin").into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;
-    res.headers_mut().append(header::SET_COOKIE, clear_cookie(USER_COOKIE));
-    res.headers_mut().append(header::SET_COOKIE, clear_cookie(ADMIN_COOKIE));
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(USER_COOKIE));
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(ADMIN_COOKIE));
     res
 }
 
@@ -342,7 +408,10 @@ fn forbidden(why: &str) -> Response {
 
 /// Whether `origin` (an Origin header's value) names the request's own host.
 fn same_origin(origin: &str, host: Option<&str>) -> bool {
-    let Some(rest) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) else {
+    let Some(rest) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
         return false;
     };
     let o_host = if let Some(r) = rest.strip_prefix('[') {
@@ -367,7 +436,9 @@ pub(crate) async fn csrf_guard(State(_site): State<Site>, req: Request, next: Ne
     if headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site") || v.eq_ignore_ascii_case("same-site"))
+        .is_some_and(|v| {
+            v.eq_ignore_ascii_case("cross-site") || v.eq_ignore_ascii_case("same-site")
+        })
     {
         return forbidden("This change came from another site.");
     }
@@ -403,13 +474,18 @@ pub(crate) async fn csrf_guard(State(_site): State<Site>, req: Request, next: Ne
     }
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
-        return page::error_page(StatusCode::PAYLOAD_TOO_LARGE, "Too large", "The form is too large.");
+        return page::error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "The form is too large.",
+        );
     };
     let token = form_field(&bytes, "csrf");
     if !token.as_deref().is_some_and(ok) {
         return forbidden("The page has expired: reload it and try again.");
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
@@ -432,7 +508,10 @@ mod tests {
     #[test]
     fn cookies_are_found_and_checked() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; __Host-confab-user=abcdef12 ; x=<script>"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; __Host-confab-user=abcdef12 ; x=<script>"),
+        );
         assert_eq!(cookie(&h, USER_COOKIE), Some("abcdef12"));
         assert_eq!(cookie(&h, "x"), None, "only hex tokens are read");
         assert_eq!(cookie(&h, ADMIN_COOKIE), None);
@@ -448,7 +527,10 @@ mod tests {
 
     #[test]
     fn origins_compare_by_host() {
-        assert!(same_origin("https://meet.example.test", Some("meet.example.test")));
+        assert!(same_origin(
+            "https://meet.example.test",
+            Some("meet.example.test")
+        ));
         assert!(same_origin("https://127.0.0.1:4443", Some("127.0.0.1")));
         assert!(!same_origin("https://evil.test", Some("meet.example.test")));
         assert!(!same_origin("null", Some("meet.example.test")));

@@ -204,7 +204,12 @@ impl UrlCache {
     }
 
     /// The canonical path for a request, if it must be rewritten.
-    pub(crate) async fn canonical(&self, site: &Site, host: Option<&str>, path: &str) -> Option<String> {
+    pub(crate) async fn canonical(
+        &self,
+        site: &Site,
+        host: Option<&str>,
+        path: &str,
+    ) -> Option<String> {
         if is_canonical(path) {
             return None;
         }
@@ -246,12 +251,22 @@ mod tests {
         let su = |c: &str, d: &str, url: &[&str]| SimpleUrl {
             component: c.into(),
             domain: d.into(),
-            simple_url_entry: url.iter().map(|u| SimpleUrlEntry { url: u.to_string() }).collect(),
+            simple_url_entry: url
+                .iter()
+                .map(|u| SimpleUrlEntry { url: u.to_string() })
+                .collect(),
             active_url: url[0].into(),
         };
         SimpleUrls::from_config(&SimpleUrlConfiguration {
             simple_url: vec![
-                su("Meet", "example.test", &["https://meet.example.test", "https://lync.example.test/Meet"]),
+                su(
+                    "Meet",
+                    "example.test",
+                    &[
+                        "https://meet.example.test",
+                        "https://lync.example.test/Meet",
+                    ],
+                ),
                 su("Dialin", "*", &["https://lync.example.test/Dialin"]),
                 su("Cscp", "*", &["https://admin.example.test"]),
             ],
@@ -261,20 +276,41 @@ mod tests {
     #[test]
     fn host_and_path_forms_resolve() {
         let u = urls();
-        assert_eq!(u.resolve("meet.example.test", "/alice/ABCD1234").as_deref(), Some("/_/meet/alice/ABCD1234"));
-        assert_eq!(u.resolve("meet.example.test", "/").as_deref(), Some("/_/meet"));
-        assert_eq!(u.resolve("lync.example.test", "/meet/alice/K").as_deref(), Some("/_/meet/alice/K"));
-        assert_eq!(u.resolve("lync.example.test", "/DIALIN").as_deref(), Some("/_/dialin"));
+        assert_eq!(
+            u.resolve("meet.example.test", "/alice/ABCD1234").as_deref(),
+            Some("/_/meet/alice/ABCD1234")
+        );
+        assert_eq!(
+            u.resolve("meet.example.test", "/").as_deref(),
+            Some("/_/meet")
+        );
+        assert_eq!(
+            u.resolve("lync.example.test", "/meet/alice/K").as_deref(),
+            Some("/_/meet/alice/K")
+        );
+        assert_eq!(
+            u.resolve("lync.example.test", "/DIALIN").as_deref(),
+            Some("/_/dialin")
+        );
         assert_eq!(u.resolve("lync.example.test", "/Meeting/x"), None);
-        assert_eq!(u.resolve("admin.example.test", "/").as_deref(), Some("/_/cscp"));
+        assert_eq!(
+            u.resolve("admin.example.test", "/").as_deref(),
+            Some("/_/cscp")
+        );
         assert_eq!(u.resolve("other.example.test", "/alice/K"), None);
     }
 
     #[test]
     fn path_forms_and_canonical_paths() {
-        assert_eq!(path_form(None, "/Meet/alice/K").as_deref(), Some("/_/meet/alice/K"));
+        assert_eq!(
+            path_form(None, "/Meet/alice/K").as_deref(),
+            Some("/_/meet/alice/K")
+        );
         assert_eq!(path_form(None, "/dialin/").as_deref(), Some("/_/dialin"));
-        assert_eq!(path_form(Some("lyncdiscover.example.test"), "/").as_deref(), Some(super::super::autodiscover::ROOT));
+        assert_eq!(
+            path_form(Some("lyncdiscover.example.test"), "/").as_deref(),
+            Some(super::super::autodiscover::ROOT)
+        );
         assert_eq!(path_form(Some("example.test"), "/"), None);
         assert_eq!(path_form(None, "/meeting"), None);
         assert!(is_canonical("/_/static/confab.css"));
@@ -286,9 +322,21 @@ mod tests {
     #[test]
     fn links_use_the_active_urls() {
         let u = urls();
-        assert_eq!(meet_url(&u, "alice@example.test", "ABCD1234", "https://x"), "https://meet.example.test/alice/ABCD1234");
-        assert_eq!(meet_url(&u, "bob@other.test", "K", "https://127.0.0.1:4443/"), "https://127.0.0.1:4443/meet/bob/K");
-        assert_eq!(dialin_url(&u, "https://x"), "https://lync.example.test/Dialin");
-        assert_eq!(dialin_url(&SimpleUrls::default(), "https://x"), "https://x/dialin");
+        assert_eq!(
+            meet_url(&u, "alice@example.test", "ABCD1234", "https://x"),
+            "https://meet.example.test/alice/ABCD1234"
+        );
+        assert_eq!(
+            meet_url(&u, "bob@other.test", "K", "https://127.0.0.1:4443/"),
+            "https://127.0.0.1:4443/meet/bob/K"
+        );
+        assert_eq!(
+            dialin_url(&u, "https://x"),
+            "https://lync.example.test/Dialin"
+        );
+        assert_eq!(
+            dialin_url(&SimpleUrls::default(), "https://x"),
+            "https://x/dialin"
+        );
     }
 }

@@ -16,7 +16,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{check_fields, csrf_field, field, read_form, status_of, topic, with_status, Ctx, Fields, Outcome, Topic};
+use super::{
+    check_fields, csrf_field, field, read_form, status_of, topic, with_status, Ctx, Fields,
+    Outcome, Topic,
+};
 use crate::script::quote_str;
 
 /// A noun the pages manage: its editable properties and how its objects are named.
@@ -34,7 +37,13 @@ pub(crate) struct Noun {
 const RULE_PROPS: &[(&str, PropType)] = &[
     ("Pattern", PropType::Str { max_len: 1024 }),
     ("Translation", PropType::Str { max_len: 1024 }),
-    ("Priority", PropType::Int { min: 0, max: 1_000_000 }),
+    (
+        "Priority",
+        PropType::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+    ),
     ("Description", PropType::Str { max_len: 1024 }),
     ("IsInternalExtension", PropType::Bool),
 ];
@@ -118,15 +127,26 @@ fn detail_href(topic: &str, noun: &str, identity: &str) -> String {
 /// `GET /_/cscp/{topic}`: every noun of the topic the administrator may read.
 pub(crate) async fn topic_page(ctx: Ctx, Path(slug): Path<String>) -> Response {
     let Some(t) = topic(&slug).filter(|t| !t.nouns.is_empty()) else {
-        return super::super::page::error_page(StatusCode::NOT_FOUND, "Not found", "There is no page here.");
+        return super::super::page::error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no page here.",
+        );
     };
     if let Err(r) = ctx.require(t) {
         return r;
     }
-    topic_view(&ctx, t, Outcome::None, None).await.into_response()
+    topic_view(&ctx, t, Outcome::None, None)
+        .await
+        .into_response()
 }
 
-async fn topic_view(ctx: &Ctx, t: &'static Topic, outcome: Outcome, typed: Option<(&str, &Fields)>) -> super::Html {
+async fn topic_view(
+    ctx: &Ctx,
+    t: &'static Topic,
+    outcome: Outcome,
+    typed: Option<(&str, &Fields)>,
+) -> super::Html {
     let mut sections: Vec<Markup> = vec![];
     for n in t.nouns.iter().filter_map(|n| noun(n)) {
         if !ctx.may(&format!("Get-{}", n.noun)) {
@@ -134,7 +154,13 @@ async fn topic_view(ctx: &Ctx, t: &'static Topic, outcome: Outcome, typed: Optio
         }
         let listed = ctx.run(format!("Get-{}", n.noun)).await;
         let typed_here = typed.filter(|(tn, _)| *tn == n.noun).map(|(_, f)| f);
-        sections.push(noun_section(ctx, t, n, listed.map(|o| o.objects), typed_here));
+        sections.push(noun_section(
+            ctx,
+            t,
+            n,
+            listed.map(|o| o.objects),
+            typed_here,
+        ));
     }
     let test_form = if t.slug == "voice" && ctx.may("Test-CsVoiceNormalizationRule") {
         test_form(ctx, None, "", "")
@@ -237,20 +263,32 @@ pub(crate) struct IdQuery {
 }
 
 /// `GET /_/cscp/{topic}/{noun}?id=…`: one object's form.
-pub(crate) async fn detail(ctx: Ctx, Path((slug, name)): Path<(String, String)>, Query(q): Query<IdQuery>) -> Response {
+pub(crate) async fn detail(
+    ctx: Ctx,
+    Path((slug, name)): Path<(String, String)>,
+    Query(q): Query<IdQuery>,
+) -> Response {
     let (t, n) = match topic_noun(&ctx, &slug, &name) {
         Ok(x) => x,
         Err(r) => return r,
     };
     if !ctx.may(&format!("Get-{}", n.noun)) {
-        return ctx.refused(&format!("Your roles ({}) do not include Get-{}.", ctx.role_names(), n.noun));
+        return ctx.refused(&format!(
+            "Your roles ({}) do not include Get-{}.",
+            ctx.role_names(),
+            n.noun
+        ));
     }
     detail_view(&ctx, t, n, &q.id, Outcome::None, None).await
 }
 
 // the refusal is a ready response (a page), built once per request
 #[allow(clippy::result_large_err)]
-fn topic_noun(ctx: &Ctx, slug: &str, name: &str) -> Result<(&'static Topic, &'static Noun), Response> {
+fn topic_noun(
+    ctx: &Ctx,
+    slug: &str,
+    name: &str,
+) -> Result<(&'static Topic, &'static Noun), Response> {
     let t = topic(slug).ok_or_else(not_found)?;
     ctx.require(t)?;
     if !t.nouns.contains(&name) {
@@ -264,12 +302,25 @@ fn not_found() -> Response {
     super::super::page::error_page(StatusCode::NOT_FOUND, "Not found", "There is no page here.")
 }
 
-async fn detail_view(ctx: &Ctx, t: &Topic, n: &Noun, id: &str, outcome: Outcome, typed: Option<&Fields>) -> Response {
-    let got = ctx.run(format!("Get-{} -Identity {}", n.noun, quote_str(id))).await;
+async fn detail_view(
+    ctx: &Ctx,
+    t: &Topic,
+    n: &Noun,
+    id: &str,
+    outcome: Outcome,
+    typed: Option<&Fields>,
+) -> Response {
+    let got = ctx
+        .run(format!("Get-{} -Identity {}", n.noun, quote_str(id)))
+        .await;
     let obj = match got {
         Ok(o) => o.objects.into_iter().next(),
         Err(e) => {
-            let page = ctx.page(n.noun, t.slug, html! { (outcome.markup()) p.error role="alert" { (e.to_string()) } });
+            let page = ctx.page(
+                n.noun,
+                t.slug,
+                html! { (outcome.markup()) p.error role="alert" { (e.to_string()) } },
+            );
             return with_status(page, status_of(&e));
         }
     };
@@ -289,10 +340,16 @@ async fn detail_view(ctx: &Ctx, t: &Topic, n: &Noun, id: &str, outcome: Outcome,
             Some(f) => {
                 if let Some((_, PropType::Bool)) = n.prop(p) {
                     if field(f, &format!("b.{p}")).is_some() {
-                        return if field(f, &format!("p.{p}")).is_some() { "True".into() } else { "False".into() };
+                        return if field(f, &format!("p.{p}")).is_some() {
+                            "True".into()
+                        } else {
+                            "False".into()
+                        };
                     }
                 }
-                field(f, &format!("p.{p}")).map(str::to_string).unwrap_or_else(|| form_value(obj.get(p)))
+                field(f, &format!("p.{p}"))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| form_value(obj.get(p)))
             }
             None => form_value(obj.get(p)),
         }
@@ -339,7 +396,8 @@ async fn detail_view(ctx: &Ctx, t: &Topic, n: &Noun, id: &str, outcome: Outcome,
             }
         }
     };
-    ctx.page(&format!("{} {id}", n.noun), t.slug, body).into_response()
+    ctx.page(&format!("{} {id}", n.noun), t.slug, body)
+        .into_response()
 }
 
 /// One property's input, by its type; `o.X` carries the original value so only changes are
@@ -407,7 +465,12 @@ fn shell_value(name: &str, ty: PropType, value: &str) -> Result<String, String> 
         },
         PropType::Enum(choices) => match choices.iter().find(|c| c.eq_ignore_ascii_case(value)) {
             Some(c) => quote_str(c),
-            None => return Err(format!("{name}: '{value}' is not one of {}", choices.join(", "))),
+            None => {
+                return Err(format!(
+                    "{name}: '{value}' is not one of {}",
+                    choices.join(", ")
+                ))
+            }
         },
         PropType::Int { .. } => match value.trim().parse::<i64>() {
             Ok(i) => i.to_string(),
@@ -423,7 +486,11 @@ fn shell_value(name: &str, ty: PropType, value: &str) -> Result<String, String> 
                 .collect();
             format!("@({})", items.join(", "))
         }
-        PropType::ObjList { .. } => return Err(format!("{name}: entries are made with a cmdlet, not this form")),
+        PropType::ObjList { .. } => {
+            return Err(format!(
+                "{name}: entries are made with a cmdlet, not this form"
+            ))
+        }
     })
 }
 
@@ -432,7 +499,14 @@ fn typed_value(typed: Option<&Fields>, p: &str, ty: PropType) -> Option<String> 
     let f = typed?;
     if let PropType::Bool = ty {
         field(f, &format!("b.{p}"))?;
-        return Some(if field(f, &format!("p.{p}")).is_some() { "True" } else { "False" }.to_string());
+        return Some(
+            if field(f, &format!("p.{p}")).is_some() {
+                "True"
+            } else {
+                "False"
+            }
+            .to_string(),
+        );
     }
     field(f, &format!("p.{p}")).map(str::to_string)
 }
@@ -446,7 +520,10 @@ fn check_prop_fields(n: &Noun, f: &Fields, extra: &[&str]) -> Result<(), String>
             _ => extra.contains(&k.as_str()),
         };
         if !ok {
-            return Err(format!("The form has an unknown field '{k}' (not a property of {}): nothing was changed.", n.noun));
+            return Err(format!(
+                "The form has an unknown field '{k}' (not a property of {}): nothing was changed.",
+                n.noun
+            ));
         }
     }
     Ok(())
@@ -464,7 +541,12 @@ fn changed_args(n: &Noun, f: &Fields) -> Result<String, String> {
                 if field(f, &format!("b.{p}")).is_none() {
                     continue;
                 }
-                if field(f, &format!("p.{p}")).is_some() { "True" } else { "False" }.to_string()
+                if field(f, &format!("p.{p}")).is_some() {
+                    "True"
+                } else {
+                    "False"
+                }
+                .to_string()
             }
             _ => match field(f, &format!("p.{p}")) {
                 Some(v) => v.replace("\r\n", "\n"),
@@ -488,16 +570,27 @@ pub(crate) fn set_script(n: &Noun, f: &Fields) -> Result<Option<String>, String>
     if args.is_empty() {
         return Ok(None);
     }
-    Ok(Some(format!("Set-{} -Identity {}{args}", n.noun, quote_str(identity))))
+    Ok(Some(format!(
+        "Set-{} -Identity {}{args}",
+        n.noun,
+        quote_str(identity)
+    )))
 }
 
 /// The `New-X` text of a submitted form: the identity, and the properties set otherwise
 /// than their defaults.
 pub(crate) fn new_script(n: &Noun, f: &Fields) -> Result<(String, String), String> {
     check_prop_fields(n, f, &["csrf", "action", "scope", "name"])?;
-    let id = new_identity(n, field(f, "scope").unwrap_or(""), field(f, "name").unwrap_or(""))?;
+    let id = new_identity(
+        n,
+        field(f, "scope").unwrap_or(""),
+        field(f, "name").unwrap_or(""),
+    )?;
     let args = changed_args(n, f)?;
-    Ok((format!("New-{} -Identity {}{args}", n.noun, quote_str(&id)), id))
+    Ok((
+        format!("New-{} -Identity {}{args}", n.noun, quote_str(&id)),
+        id,
+    ))
 }
 
 /// The identity New-X creates from the form's scope and name.
@@ -516,7 +609,11 @@ pub(crate) fn new_identity(n: &Noun, scope: &str, name: &str) -> Result<String, 
 }
 
 /// `POST /_/cscp/{topic}/{noun}`: action=new|set|remove|grant.
-pub(crate) async fn change(ctx: Ctx, Path((slug, name)): Path<(String, String)>, req: Request) -> Response {
+pub(crate) async fn change(
+    ctx: Ctx,
+    Path((slug, name)): Path<(String, String)>,
+    req: Request,
+) -> Response {
     let (t, n) = match topic_noun(&ctx, &slug, &name) {
         Ok(x) => x,
         Err(r) => return r,
@@ -531,7 +628,13 @@ pub(crate) async fn change(ctx: Ctx, Path((slug, name)): Path<(String, String)>,
         "set" => format!("Set-{}", n.noun),
         "remove" => format!("Remove-{}", n.noun),
         "grant" => format!("Grant-{}", n.noun),
-        _ => return super::super::page::error_page(StatusCode::BAD_REQUEST, "Bad form", "The form has no known action."),
+        _ => {
+            return super::super::page::error_page(
+                StatusCode::BAD_REQUEST,
+                "Bad form",
+                "The form has no known action.",
+            )
+        }
     };
     match action.as_str() {
         "new" => {
@@ -548,7 +651,15 @@ pub(crate) async fn change(ctx: Ctx, Path((slug, name)): Path<(String, String)>,
                 Ok(o) => {
                     // the new object's form, with the warnings
                     let id = o.objects.first().and_then(Obj::identity).unwrap_or(id);
-                    detail_view(&ctx, t, n, &id, Outcome::Done(format!("{cmdlet} {id}: done."), o.warnings), None).await
+                    detail_view(
+                        &ctx,
+                        t,
+                        n,
+                        &id,
+                        Outcome::Done(format!("{cmdlet} {id}: done."), o.warnings),
+                        None,
+                    )
+                    .await
                 }
                 Err(e) => with_status(
                     topic_view(&ctx, t, Outcome::Failed(e.to_string()), Some((n.noun, &f))).await,
@@ -560,9 +671,22 @@ pub(crate) async fn change(ctx: Ctx, Path((slug, name)): Path<(String, String)>,
             let id = field(&f, "identity").unwrap_or("").to_string();
             let script = match set_script(n, &f) {
                 Ok(Some(s)) => s,
-                Ok(None) => return detail_view(&ctx, t, n, &id, Outcome::Done("Nothing changed.".into(), vec![]), None).await,
+                Ok(None) => {
+                    return detail_view(
+                        &ctx,
+                        t,
+                        n,
+                        &id,
+                        Outcome::Done("Nothing changed.".into(), vec![]),
+                        None,
+                    )
+                    .await
+                }
                 Err(e) => {
-                    return with_status_resp(detail_view(&ctx, t, n, &id, Outcome::Failed(e), Some(&f)).await, StatusCode::BAD_REQUEST)
+                    return with_status_resp(
+                        detail_view(&ctx, t, n, &id, Outcome::Failed(e), Some(&f)).await,
+                        StatusCode::BAD_REQUEST,
+                    )
                 }
             };
             let r = ctx.run(script).await;
@@ -576,24 +700,54 @@ pub(crate) async fn change(ctx: Ctx, Path((slug, name)): Path<(String, String)>,
             }
         }
         "remove" | "grant" => {
-            let allowed: &[&str] = if action == "grant" { &["csrf", "action", "identity", "user"] } else { &["csrf", "action", "identity"] };
+            let allowed: &[&str] = if action == "grant" {
+                &["csrf", "action", "identity", "user"]
+            } else {
+                &["csrf", "action", "identity"]
+            };
             let id = field(&f, "identity").unwrap_or("").to_string();
             if let Err(e) = check_fields(&f, allowed) {
-                return with_status_resp(detail_view(&ctx, t, n, &id, Outcome::Failed(e), None).await, StatusCode::BAD_REQUEST);
+                return with_status_resp(
+                    detail_view(&ctx, t, n, &id, Outcome::Failed(e), None).await,
+                    StatusCode::BAD_REQUEST,
+                );
             }
             let script = if action == "grant" {
                 let user = field(&f, "user").unwrap_or("").trim();
-                let user = if user.starts_with("sip:") { user.to_string() } else { format!("sip:{user}") };
-                format!("{cmdlet} -Identity {} -PolicyName {}", quote_str(&user), quote_str(id.trim_start_matches("Tag:")))
+                let user = if user.starts_with("sip:") {
+                    user.to_string()
+                } else {
+                    format!("sip:{user}")
+                };
+                format!(
+                    "{cmdlet} -Identity {} -PolicyName {}",
+                    quote_str(&user),
+                    quote_str(id.trim_start_matches("Tag:"))
+                )
             } else {
                 format!("{cmdlet} -Identity {}", quote_str(&id))
             };
             let r = ctx.run(script).await;
             match r {
-                Ok(o) if action == "remove" => {
-                    topic_view(&ctx, t, Outcome::Done(format!("{cmdlet} {id}: done."), o.warnings), None).await.into_response()
+                Ok(o) if action == "remove" => topic_view(
+                    &ctx,
+                    t,
+                    Outcome::Done(format!("{cmdlet} {id}: done."), o.warnings),
+                    None,
+                )
+                .await
+                .into_response(),
+                Ok(o) => {
+                    detail_view(
+                        &ctx,
+                        t,
+                        n,
+                        &id,
+                        Outcome::Done(format!("{cmdlet}: done."), o.warnings),
+                        None,
+                    )
+                    .await
                 }
-                Ok(o) => detail_view(&ctx, t, n, &id, Outcome::Done(format!("{cmdlet}: done."), o.warnings), None).await,
                 Err(e) => with_status_resp(
                     detail_view(&ctx, t, n, &id, Outcome::Failed(e.to_string()), Some(&f)).await,
                     status_of(&e),
@@ -636,7 +790,10 @@ pub(crate) async fn test_rule(ctx: Ctx, req: Request) -> Response {
         Err(r) => return r,
     };
     if let Err(e) = check_fields(&f, &["csrf", "rule", "number"]) {
-        return with_status(ctx.page(t.title, t.slug, html! { p.error role="alert" { (e) } }), StatusCode::BAD_REQUEST);
+        return with_status(
+            ctx.page(t.title, t.slug, html! { p.error role="alert" { (e) } }),
+            StatusCode::BAD_REQUEST,
+        );
     }
     let rule = field(&f, "rule").unwrap_or("").to_string();
     let number = field(&f, "number").unwrap_or("").to_string();
@@ -652,7 +809,10 @@ pub(crate) async fn test_rule(ctx: Ctx, req: Request) -> Response {
             StatusCode::OK,
             html! { pre.output role="status" { (o.text) } @for w in &o.warnings { p.warning { "WARNING: " (w) } } },
         ),
-        Err(e) => (status_of(e), html! { p.error role="alert" { (e.to_string()) } }),
+        Err(e) => (
+            status_of(e),
+            html! { p.error role="alert" { (e.to_string()) } },
+        ),
     };
     with_status(
         ctx.page(t.title, t.slug, html! { (test_form(&ctx, Some(result), &rule, &number)) p { a href="/_/cscp/voice" { "All of Voice Routing" } } }),
@@ -665,7 +825,10 @@ mod tests {
     use super::*;
 
     fn f(pairs: &[(&str, &str)]) -> Fields {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -696,16 +859,36 @@ mod tests {
         assert!(e.contains("'p.Bogus'"), "{e}");
         let e = set_script(n, &f(&[("identity", "Global"), ("x", "1")])).unwrap_err();
         assert!(e.contains("'x'"), "{e}");
-        let e = set_script(n, &f(&[("identity", "Global"), ("p.DesignateAsPresenter", "All; Remove-CsUser x")])).unwrap_err();
+        let e = set_script(
+            n,
+            &f(&[
+                ("identity", "Global"),
+                ("p.DesignateAsPresenter", "All; Remove-CsUser x"),
+            ]),
+        )
+        .unwrap_err();
         assert!(e.contains("not one of"), "{e}");
         // strings are data, never commands
         let (p, str_prop) = nouns()
             .iter()
-            .find_map(|n| n.props.iter().find(|(_, t)| matches!(t, PropType::Str { .. })).map(|(name, _)| (n, *name)))
+            .find_map(|n| {
+                n.props
+                    .iter()
+                    .find(|(_, t)| matches!(t, PropType::Str { .. }))
+                    .map(|(name, _)| (n, *name))
+            })
             .unwrap();
         let key = format!("p.{str_prop}");
-        let s = set_script(p, &f(&[("identity", "x"), (key.as_str(), "a'; Remove-CsUser 'b")])).unwrap().unwrap();
-        assert!(s.ends_with(&format!("-{str_prop} 'a''; Remove-CsUser ''b'")), "{s}");
+        let s = set_script(
+            p,
+            &f(&[("identity", "x"), (key.as_str(), "a'; Remove-CsUser 'b")]),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(
+            s.ends_with(&format!("-{str_prop} 'a''; Remove-CsUser ''b'")),
+            "{s}"
+        );
         assert!(confab_admin::parse(&s).unwrap().statements.len() == 1);
     }
 
@@ -716,6 +899,9 @@ mod tests {
         let m = noun("CsMeetingConfiguration").unwrap();
         assert_eq!(new_identity(m, "Site", "Redmond").unwrap(), "Site:Redmond");
         assert!(new_identity(m, "Tag", "X").is_err());
-        assert_eq!(new_identity(m, "Service:UserServer", "pool.example.test").unwrap(), "Service:UserServer:pool.example.test");
+        assert_eq!(
+            new_identity(m, "Service:UserServer", "pool.example.test").unwrap(),
+            "Service:UserServer:pool.example.test"
+        );
     }
 }

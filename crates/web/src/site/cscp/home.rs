@@ -56,7 +56,12 @@ impl History {
     }
 
     pub(crate) fn samples(&self) -> Vec<Sample> {
-        self.ring.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        self.ring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Starts sampling `metrics` (now, then every [`SAMPLE_EVERY`]) on the current tokio
@@ -159,7 +164,11 @@ fn n(v: f64) -> String {
 }
 
 fn max_of(pts: &[&(i64, f64)]) -> String {
-    pts.iter().map(|(_, v)| *v).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))).map(fmt).unwrap_or_else(|| "–".into())
+    pts.iter()
+        .map(|(_, v)| *v)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+        .map(fmt)
+        .unwrap_or_else(|| "–".into())
 }
 
 fn fmt(v: f64) -> String {
@@ -177,7 +186,10 @@ pub(crate) async fn page(ctx: Ctx) -> Response {
 
 async fn home_view(ctx: &Ctx, ran: Option<Markup>, typed: &str, status: StatusCode) -> Response {
     let users = if ctx.may("Get-CsUser") {
-        ctx.run("Get-CsUser".into()).await.ok().map(|o| o.objects.len())
+        ctx.run("Get-CsUser".into())
+            .await
+            .ok()
+            .map(|o| o.objects.len())
     } else {
         None
     };
@@ -187,7 +199,10 @@ async fn home_view(ctx: &Ctx, ran: Option<Markup>, typed: &str, status: StatusCo
     let current = match &ctx.site.api.metrics {
         Some(m) => {
             let m = m.clone();
-            tokio::task::spawn_blocking(move || m.text()).await.ok().map(|t| sample_of(&t, now))
+            tokio::task::spawn_blocking(move || m.text())
+                .await
+                .ok()
+                .map(|t| sample_of(&t, now))
         }
         None => None,
     };
@@ -238,11 +253,23 @@ pub(crate) async fn run(ctx: Ctx, req: Request) -> Response {
         Err(r) => return r,
     };
     if let Err(e) = check_fields(&f, &["csrf", "command"]) {
-        return home_view(&ctx, Some(html! { p.error role="alert" { (e) } }), "", StatusCode::BAD_REQUEST).await;
+        return home_view(
+            &ctx,
+            Some(html! { p.error role="alert" { (e) } }),
+            "",
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     let command = field(&f, "command").unwrap_or("").to_string();
     if command.trim().is_empty() {
-        return home_view(&ctx, Some(html! { p.error role="alert" { "Type a command." } }), "", StatusCode::BAD_REQUEST).await;
+        return home_view(
+            &ctx,
+            Some(html! { p.error role="alert" { "Type a command." } }),
+            "",
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     let r = ctx.run(command.clone()).await;
     let (status, out) = match &r {
@@ -255,7 +282,10 @@ pub(crate) async fn run(ctx: Ctx, req: Request) -> Response {
                 }
             },
         ),
-        Err(e) => (status_of(e), html! { p.error role="alert" { (e.to_string()) } }),
+        Err(e) => (
+            status_of(e),
+            html! { p.error role="alert" { (e.to_string()) } },
+        ),
     };
     home_view(&ctx, Some(out), &command, status).await
 }
@@ -269,7 +299,11 @@ mod tests {
         let text = "# HELP confab_meetings x\n# TYPE confab_meetings gauge\nconfab_meetings 3\nconfab_meeting_participants 7\nconfab_registrar_bindings NaN\n";
         assert_eq!(metric(text, "confab_meetings"), Some(3.0));
         assert_eq!(metric(text, "confab_meeting"), None);
-        assert_eq!(metric(text, "confab_registrar_bindings"), None, "not finite");
+        assert_eq!(
+            metric(text, "confab_registrar_bindings"),
+            None,
+            "not finite"
+        );
         let h = History::default();
         for i in 0..(KEEP as i64 + 10) {
             h.push(sample_of(text, i));

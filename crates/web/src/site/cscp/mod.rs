@@ -58,12 +58,26 @@ pub(crate) struct Topic {
 }
 
 pub(crate) const TOPICS: &[Topic] = &[
-    Topic { slug: "", title: "Home", nouns: &[], shown_by: &[] },
-    Topic { slug: "users", title: "Users", nouns: &[], shown_by: &["Get-CsUser"] },
+    Topic {
+        slug: "",
+        title: "Home",
+        nouns: &[],
+        shown_by: &[],
+    },
+    Topic {
+        slug: "users",
+        title: "Users",
+        nouns: &[],
+        shown_by: &["Get-CsUser"],
+    },
     Topic {
         slug: "im",
         title: "IM and Presence",
-        nouns: &["CsClientPolicy", "CsImFilterConfiguration", "CsFileTransferFilterConfiguration"],
+        nouns: &[
+            "CsClientPolicy",
+            "CsImFilterConfiguration",
+            "CsFileTransferFilterConfiguration",
+        ],
         shown_by: &[],
     },
     Topic {
@@ -97,7 +111,12 @@ pub(crate) const TOPICS: &[Topic] = &[
     Topic {
         slug: "external",
         title: "External User Access",
-        nouns: &["CsExternalAccessPolicy", "CsAccessEdgeConfiguration", "CsAllowedDomain", "CsBlockedDomain"],
+        nouns: &[
+            "CsExternalAccessPolicy",
+            "CsAccessEdgeConfiguration",
+            "CsAllowedDomain",
+            "CsBlockedDomain",
+        ],
         shown_by: &[],
     },
     Topic {
@@ -106,7 +125,12 @@ pub(crate) const TOPICS: &[Topic] = &[
         nouns: &["CsPinPolicy", "CsWebServiceConfiguration"],
         shown_by: &["Get-CsAdminRole"],
     },
-    Topic { slug: "monitoring", title: "Monitoring", nouns: &[], shown_by: &["Get-CsAuditLog"] },
+    Topic {
+        slug: "monitoring",
+        title: "Monitoring",
+        nouns: &[],
+        shown_by: &["Get-CsAuditLog"],
+    },
 ];
 
 pub(crate) fn topic(slug: &str) -> Option<&'static Topic> {
@@ -126,7 +150,10 @@ pub(crate) fn routes() -> Router<Site> {
         .route("/_/cscp/security/roles", post(security::change))
         .route("/_/cscp/voice/test", post(config::test_rule))
         .route("/_/cscp/:topic", get(config::topic_page))
-        .route("/_/cscp/:topic/:noun", get(config::detail).post(config::change))
+        .route(
+            "/_/cscp/:topic/:noun",
+            get(config::detail).post(config::change),
+        )
 }
 
 /// The signed-in administrator with their roles and where they call from: what every page
@@ -144,16 +171,20 @@ impl FromRequestParts<Site> for Ctx {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, site: &Site) -> Result<Self, Response> {
         let admin = AdminSession::from_request_parts(parts, site).await?;
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
         let origin = match peer {
             Some(p) => format!("web {p}"),
             None => "web unknown".to_string(),
         };
         let store = site.api.store.clone();
         let a = admin.admin.clone();
-        let principal = blocking(move || confab_admin::principal_for(&store, &a).map_err(store_failure))
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let principal =
+            blocking(move || confab_admin::principal_for(&store, &a).map_err(store_failure))
+                .await
+                .map_err(IntoResponse::into_response)?;
         Ok(Ctx {
             site: site.clone(),
             admin,
@@ -196,7 +227,11 @@ impl Ctx {
         if self.roles.is_empty() {
             "none".to_string()
         } else {
-            self.roles.iter().map(|r| r.identity.as_str()).collect::<Vec<_>>().join(", ")
+            self.roles
+                .iter()
+                .map(|r| r.identity.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     }
 
@@ -211,7 +246,14 @@ impl Ctx {
 
     /// Runs cmdlet text as this administrator, through the shell's session.
     pub async fn run(&self, script: String) -> Result<Output, ExecError> {
-        match crate::run_script(&self.site.api, self.admin.admin.clone(), self.origin.clone(), script).await {
+        match crate::run_script(
+            &self.site.api,
+            self.admin.admin.clone(),
+            self.origin.clone(),
+            script,
+        )
+        .await
+        {
             Ok(o) => Ok(o),
             Err((_, Some(e))) => Err(e),
             Err((api, None)) => Err(ExecError::Failed {
@@ -315,7 +357,9 @@ pub(crate) fn field<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
 pub(crate) fn check_fields(f: &Fields, allowed: &[&str]) -> Result<(), String> {
     for (k, _) in f {
         if !allowed.contains(&k.as_str()) {
-            return Err(format!("The form has an unknown field '{k}': nothing was changed."));
+            return Err(format!(
+                "The form has an unknown field '{k}': nothing was changed."
+            ));
         }
     }
     Ok(())
@@ -325,7 +369,18 @@ pub(crate) fn check_fields(f: &Fields, allowed: &[&str]) -> Result<(), String> {
 pub(crate) async fn read_form(req: axum::extract::Request) -> Result<Fields, Response> {
     let bytes = axum::body::to_bytes(req.into_body(), 256 * 1024)
         .await
-        .map_err(|_| page::error_page(StatusCode::PAYLOAD_TOO_LARGE, "Too large", "The form is too large."))?;
-    serde_urlencoded::from_bytes::<Fields>(&bytes)
-        .map_err(|_| page::error_page(StatusCode::BAD_REQUEST, "Bad form", "The form was malformed."))
+        .map_err(|_| {
+            page::error_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too large",
+                "The form is too large.",
+            )
+        })?;
+    serde_urlencoded::from_bytes::<Fields>(&bytes).map_err(|_| {
+        page::error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad form",
+            "The form was malformed.",
+        )
+    })
 }

@@ -25,14 +25,20 @@ pub(crate) struct AuditQuery {
 /// The Get-CsAuditLog text of a search.
 fn audit_script(q: &AuditQuery) -> Result<String, String> {
     let mut s = "Get-CsAuditLog".to_string();
-    for (p, v) in [("Admin", &q.admin), ("Contains", &q.contains), ("Since", &q.since)] {
+    for (p, v) in [
+        ("Admin", &q.admin),
+        ("Contains", &q.contains),
+        ("Since", &q.since),
+    ] {
         if !v.trim().is_empty() {
             s.push_str(&format!(" -{p} {}", quote_str(v.trim())));
         }
     }
     let last = q.last.trim();
     if !last.is_empty() {
-        let n: u32 = last.parse().map_err(|_| format!("Last: '{last}' is not a number"))?;
+        let n: u32 = last
+            .parse()
+            .map_err(|_| format!("Last: '{last}' is not a number"))?;
         s.push_str(&format!(" -Last {}", n.min(1000)));
     } else {
         s.push_str(" -Last 100");

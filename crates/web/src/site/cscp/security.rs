@@ -8,7 +8,9 @@ use axum::response::Response;
 use confab_admin::object::{display, Obj};
 use maud::{html, Markup};
 
-use super::{check_fields, csrf_field, field, read_form, status_of, topic, with_status, Ctx, Fields, Outcome};
+use super::{
+    check_fields, csrf_field, field, read_form, status_of, topic, with_status, Ctx, Fields, Outcome,
+};
 use crate::script::quote_str;
 
 pub(crate) async fn page(ctx: Ctx) -> Response {
@@ -20,7 +22,11 @@ async fn view(ctx: &Ctx, outcome: Outcome, typed: Option<&Fields>, status: Statu
     if let Err(r) = ctx.require(t) {
         return r;
     }
-    let roles = if ctx.may("Get-CsAdminRole") { Some(ctx.run("Get-CsAdminRole".into()).await) } else { None };
+    let roles = if ctx.may("Get-CsAdminRole") {
+        Some(ctx.run("Get-CsAdminRole".into()).await)
+    } else {
+        None
+    };
     let mut sections: Vec<Markup> = vec![];
     for n in t.nouns.iter().filter_map(|n| super::config::noun(n)) {
         if ctx.may(&format!("Get-{}", n.noun)) {
@@ -74,8 +80,15 @@ async fn view(ctx: &Ctx, outcome: Outcome, typed: Option<&Fields>, status: Statu
 
 fn role_row(ctx: &Ctx, role: &Obj) -> Markup {
     let id = role.identity().unwrap_or_default();
-    let standard = role.get("IsStandardRole").and_then(|v| v.as_bool()).unwrap_or(true);
-    let cmdlets = role.get("Cmdlets").and_then(|v| v.as_array()).map(|a| a.len()).unwrap_or(0);
+    let standard = role
+        .get("IsStandardRole")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    let cmdlets = role
+        .get("Cmdlets")
+        .and_then(|v| v.as_array())
+        .map(|a| a.len())
+        .unwrap_or(0);
     html! {
         tr {
             td { (id) }
@@ -115,13 +128,22 @@ fn role_row(ctx: &Ctx, role: &Obj) -> Markup {
 
 fn lines(v: Option<&serde_json::Value>) -> String {
     match v {
-        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n"),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => String::new(),
     }
 }
 
 fn list(v: &str) -> Option<String> {
-    let items: Vec<String> = v.lines().map(str::trim).filter(|l| !l.is_empty()).map(quote_str).collect();
+    let items: Vec<String> = v
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(quote_str)
+        .collect();
     (!items.is_empty()).then(|| format!("@({})", items.join(", ")))
 }
 
@@ -133,29 +155,64 @@ pub(crate) async fn change(ctx: Ctx, req: Request) -> Response {
     };
     let id = field(&f, "identity").unwrap_or("").trim().to_string();
     let script = match field(&f, "action") {
-        Some("new") => check_fields(&f, &["csrf", "action", "identity", "template", "config_scopes", "user_scopes", "cmdlets"]).map(|()| {
+        Some("new") => check_fields(
+            &f,
+            &[
+                "csrf",
+                "action",
+                "identity",
+                "template",
+                "config_scopes",
+                "user_scopes",
+                "cmdlets",
+            ],
+        )
+        .map(|()| {
             let mut s = format!(
                 "New-CsAdminRole -Identity {} -Template {}",
                 quote_str(&id),
                 quote_str(field(&f, "template").unwrap_or(""))
             );
-            for (p, k) in [("ConfigScopes", "config_scopes"), ("UserScopes", "user_scopes"), ("Cmdlets", "cmdlets")] {
+            for (p, k) in [
+                ("ConfigScopes", "config_scopes"),
+                ("UserScopes", "user_scopes"),
+                ("Cmdlets", "cmdlets"),
+            ] {
                 if let Some(l) = list(field(&f, k).unwrap_or("")) {
                     s.push_str(&format!(" -{p} {l}"));
                 }
             }
             s
         }),
-        Some("set") => check_fields(&f, &["csrf", "action", "identity", "config_scopes", "user_scopes", "cmdlets"]).map(|()| {
+        Some("set") => check_fields(
+            &f,
+            &[
+                "csrf",
+                "action",
+                "identity",
+                "config_scopes",
+                "user_scopes",
+                "cmdlets",
+            ],
+        )
+        .map(|()| {
             let mut s = format!("Set-CsAdminRole -Identity {}", quote_str(&id));
-            for (p, k) in [("ConfigScopes", "config_scopes"), ("UserScopes", "user_scopes"), ("Cmdlets", "cmdlets")] {
+            for (p, k) in [
+                ("ConfigScopes", "config_scopes"),
+                ("UserScopes", "user_scopes"),
+                ("Cmdlets", "cmdlets"),
+            ] {
                 if let Some(v) = field(&f, k) {
-                    s.push_str(&format!(" -{p} @{{Replace={}}}", list(v).unwrap_or_else(|| "@()".into())));
+                    s.push_str(&format!(
+                        " -{p} @{{Replace={}}}",
+                        list(v).unwrap_or_else(|| "@()".into())
+                    ));
                 }
             }
             s
         }),
-        Some("remove") => check_fields(&f, &["csrf", "action", "identity"]).map(|()| format!("Remove-CsAdminRole -Identity {}", quote_str(&id))),
+        Some("remove") => check_fields(&f, &["csrf", "action", "identity"])
+            .map(|()| format!("Remove-CsAdminRole -Identity {}", quote_str(&id))),
         _ => Err("The form has no known action.".to_string()),
     };
     let script = match script {
@@ -164,7 +221,23 @@ pub(crate) async fn change(ctx: Ctx, req: Request) -> Response {
     };
     let cmdlet = script.split(' ').next().unwrap_or("").to_string();
     match ctx.run(script).await {
-        Ok(o) => view(&ctx, Outcome::Done(format!("{cmdlet} {id}: done."), o.warnings), None, StatusCode::OK).await,
-        Err(e) => view(&ctx, Outcome::Failed(e.to_string()), Some(&f), status_of(&e)).await,
+        Ok(o) => {
+            view(
+                &ctx,
+                Outcome::Done(format!("{cmdlet} {id}: done."), o.warnings),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => {
+            view(
+                &ctx,
+                Outcome::Failed(e.to_string()),
+                Some(&f),
+                status_of(&e),
+            )
+            .await
+        }
     }
 }

@@ -8,7 +8,9 @@ use confab_admin::object::{display, Obj};
 use maud::html;
 use serde::Deserialize;
 
-use super::{check_fields, csrf_field, field, read_form, status_of, topic, with_status, Ctx, Fields, Outcome};
+use super::{
+    check_fields, csrf_field, field, read_form, status_of, topic, with_status, Ctx, Fields, Outcome,
+};
 use crate::script::quote_str;
 
 /// The policy kinds a user may be granted: (noun, the CsUser property naming it).
@@ -30,7 +32,13 @@ pub(crate) async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
     list_view(&ctx, &q.q, Outcome::None, None, StatusCode::OK).await
 }
 
-async fn list_view(ctx: &Ctx, q: &str, outcome: Outcome, typed: Option<&Fields>, status: StatusCode) -> Response {
+async fn list_view(
+    ctx: &Ctx,
+    q: &str,
+    outcome: Outcome,
+    typed: Option<&Fields>,
+    status: StatusCode,
+) -> Response {
     let t = topic("users").expect("the users topic");
     if let Err(r) = ctx.require(t) {
         return r;
@@ -38,7 +46,10 @@ async fn list_view(ctx: &Ctx, q: &str, outcome: Outcome, typed: Option<&Fields>,
     let script = if q.trim().is_empty() {
         "Get-CsUser".to_string()
     } else {
-        format!("Get-CsUser -Filter {}", quote_str(&format!("*{}*", q.trim())))
+        format!(
+            "Get-CsUser -Filter {}",
+            quote_str(&format!("*{}*", q.trim()))
+        )
     };
     let listed = ctx.run(script).await;
     let typed_v = |k: &str| typed.and_then(|f| field(f, k)).unwrap_or("").to_string();
@@ -92,7 +103,10 @@ fn show(o: &Obj, p: &str) -> String {
 }
 
 fn user_href(id: &str) -> String {
-    format!("/_/cscp/users/user?{}", serde_urlencoded::to_string([("id", id)]).unwrap_or_default())
+    format!(
+        "/_/cscp/users/user?{}",
+        serde_urlencoded::to_string([("id", id)]).unwrap_or_default()
+    )
 }
 
 fn sip(addr: &str) -> String {
@@ -128,9 +142,25 @@ pub(crate) async fn create(ctx: Ctx, req: Request) -> Response {
     match ctx.run(script).await {
         Ok(o) => {
             let id = o.objects.first().and_then(Obj::identity).unwrap_or(address);
-            detail_view(&ctx, &id, Outcome::Done(format!("New-CsUser {id}: done."), o.warnings), None, StatusCode::OK).await
+            detail_view(
+                &ctx,
+                &id,
+                Outcome::Done(format!("New-CsUser {id}: done."), o.warnings),
+                None,
+                StatusCode::OK,
+            )
+            .await
         }
-        Err(e) => list_view(&ctx, "", Outcome::Failed(e.to_string()), Some(&f), status_of(&e)).await,
+        Err(e) => {
+            list_view(
+                &ctx,
+                "",
+                Outcome::Failed(e.to_string()),
+                Some(&f),
+                status_of(&e),
+            )
+            .await
+        }
     }
 }
 
@@ -153,28 +183,51 @@ const USER_PROPS: &[(&str, bool)] = &[
     ("HostedVoiceMail", true),
 ];
 
-async fn detail_view(ctx: &Ctx, id: &str, outcome: Outcome, typed: Option<&Fields>, status: StatusCode) -> Response {
+async fn detail_view(
+    ctx: &Ctx,
+    id: &str,
+    outcome: Outcome,
+    typed: Option<&Fields>,
+    status: StatusCode,
+) -> Response {
     let t = topic("users").expect("the users topic");
     if let Err(r) = ctx.require(t) {
         return r;
     }
-    let got = ctx.run(format!("Get-CsUser -Identity {}", quote_str(id))).await;
+    let got = ctx
+        .run(format!("Get-CsUser -Identity {}", quote_str(id)))
+        .await;
     let user = match got {
         Ok(o) => o.objects.into_iter().next(),
         Err(e) => {
             return with_status(
-                ctx.page("User", "users", html! { (outcome.markup()) p.error role="alert" { (e.to_string()) } }),
+                ctx.page(
+                    "User",
+                    "users",
+                    html! { (outcome.markup()) p.error role="alert" { (e.to_string()) } },
+                ),
                 status_of(&e),
             )
         }
     };
     let Some(user) = user else {
-        return with_status(ctx.page("User", "users", html! { (outcome.markup()) p.error role="alert" { "No such user." } }), StatusCode::NOT_FOUND);
+        return with_status(
+            ctx.page(
+                "User",
+                "users",
+                html! { (outcome.markup()) p.error role="alert" { "No such user." } },
+            ),
+            StatusCode::NOT_FOUND,
+        );
     };
     let value = |p: &str| -> String {
         if let Some(f) = typed {
             if USER_PROPS.iter().any(|(n, b)| *n == p && *b) {
-                return if field(f, &format!("p.{p}")).is_some() { "True".into() } else { "False".into() };
+                return if field(f, &format!("p.{p}")).is_some() {
+                    "True".into()
+                } else {
+                    "False".into()
+                };
             }
             if let Some(v) = field(f, &format!("p.{p}")) {
                 return v.to_string();
@@ -276,7 +329,12 @@ fn set_user_script(f: &Fields) -> Result<Option<String>, String> {
     let mut args = String::new();
     for (p, is_bool) in USER_PROPS {
         let new = if *is_bool {
-            if field(f, &format!("p.{p}")).is_some() { "True" } else { "False" }.to_string()
+            if field(f, &format!("p.{p}")).is_some() {
+                "True"
+            } else {
+                "False"
+            }
+            .to_string()
         } else {
             match field(f, &format!("p.{p}")) {
                 Some(v) => v.trim().to_string(),
@@ -287,7 +345,11 @@ fn set_user_script(f: &Fields) -> Result<Option<String>, String> {
             continue;
         }
         let v = if *is_bool {
-            if new == "True" { "$true".to_string() } else { "$false".to_string() }
+            if new == "True" {
+                "$true".to_string()
+            } else {
+                "$false".to_string()
+            }
         } else if new.is_empty() && *p == "LineURI" {
             "$null".to_string()
         } else {
@@ -307,33 +369,80 @@ pub(crate) async fn change(ctx: Ctx, req: Request) -> Response {
     let id = field(&f, "identity").unwrap_or("").to_string();
     let script: Result<Option<String>, String> = match field(&f, "action") {
         Some("set") => set_user_script(&f),
-        Some("grant") => check_fields(&f, &["csrf", "action", "identity", "noun", "policy"]).and_then(|()| {
-            let noun = field(&f, "noun").unwrap_or("");
-            if !policy_nouns().iter().any(|(n, _)| *n == noun) {
-                return Err(format!("'{noun}' is not a policy one may grant"));
-            }
-            let policy = match field(&f, "policy").unwrap_or("") {
-                "" => "$null".to_string(),
-                p => quote_str(p),
-            };
-            Ok(Some(format!("Grant-{noun} -Identity {} -PolicyName {policy}", quote_str(&id))))
-        }),
+        Some("grant") => check_fields(&f, &["csrf", "action", "identity", "noun", "policy"])
+            .and_then(|()| {
+                let noun = field(&f, "noun").unwrap_or("");
+                if !policy_nouns().iter().any(|(n, _)| *n == noun) {
+                    return Err(format!("'{noun}' is not a policy one may grant"));
+                }
+                let policy = match field(&f, "policy").unwrap_or("") {
+                    "" => "$null".to_string(),
+                    p => quote_str(p),
+                };
+                Ok(Some(format!(
+                    "Grant-{noun} -Identity {} -PolicyName {policy}",
+                    quote_str(&id)
+                )))
+            }),
         Some("remove") => check_fields(&f, &["csrf", "action", "identity"])
             .map(|()| Some(format!("Remove-CsUser -Identity {}", quote_str(&id)))),
         _ => Err("The form has no known action.".to_string()),
     };
     let script = match script {
         Ok(Some(s)) => s,
-        Ok(None) => return detail_view(&ctx, &id, Outcome::Done("Nothing changed.".into(), vec![]), None, StatusCode::OK).await,
-        Err(e) => return detail_view(&ctx, &id, Outcome::Failed(e), Some(&f), StatusCode::BAD_REQUEST).await,
+        Ok(None) => {
+            return detail_view(
+                &ctx,
+                &id,
+                Outcome::Done("Nothing changed.".into(), vec![]),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => {
+            return detail_view(
+                &ctx,
+                &id,
+                Outcome::Failed(e),
+                Some(&f),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
     };
     let cmdlet = script.split(' ').next().unwrap_or("").to_string();
     let r = ctx.run(script).await;
     match r {
         Ok(o) if cmdlet == "Remove-CsUser" => {
-            list_view(&ctx, "", Outcome::Done(format!("Remove-CsUser {id}: done."), o.warnings), None, StatusCode::OK).await
+            list_view(
+                &ctx,
+                "",
+                Outcome::Done(format!("Remove-CsUser {id}: done."), o.warnings),
+                None,
+                StatusCode::OK,
+            )
+            .await
         }
-        Ok(o) => detail_view(&ctx, &id, Outcome::Done(format!("{cmdlet} {id}: done."), o.warnings), None, StatusCode::OK).await,
-        Err(e) => detail_view(&ctx, &id, Outcome::Failed(e.to_string()), Some(&f), status_of(&e)).await,
+        Ok(o) => {
+            detail_view(
+                &ctx,
+                &id,
+                Outcome::Done(format!("{cmdlet} {id}: done."), o.warnings),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => {
+            detail_view(
+                &ctx,
+                &id,
+                Outcome::Failed(e.to_string()),
+                Some(&f),
+                status_of(&e),
+            )
+            .await
+        }
     }
 }
