@@ -135,6 +135,24 @@ fn join_meeting(ua: &mut Ua, uri: &str) -> Message {
     ok
 }
 
+/// A meeting of user0001's that everyone may join, made in the store at `url`: its URI.
+fn open_meeting(url: &str) -> String {
+    let created = run(
+        url,
+        &[
+            "meeting",
+            "create",
+            "--organizer",
+            "user0001",
+            "--access",
+            "Everyone",
+            "--json",
+        ],
+    );
+    let meeting = first_json(&created).unwrap_or_else(|| panic!("{created}"));
+    meeting["uri"].as_str().unwrap().to_string()
+}
+
 /// A MESSAGE's text as received.
 fn body_of(m: &Message) -> String {
     String::from_utf8_lossy(&m.body).to_string()
@@ -250,20 +268,7 @@ fn users_of_two_front_ends_reach_each_other() {
 
     // one meeting, joined through both front ends: the first join makes a its host, the
     // second reaches it through b
-    let created = run(
-        url,
-        &[
-            "meeting",
-            "create",
-            "--organizer",
-            "user0001",
-            "--access",
-            "Everyone",
-            "--json",
-        ],
-    );
-    let meeting = first_json(&created).unwrap_or_else(|| panic!("{created}"));
-    let uri = meeting["uri"].as_str().unwrap().to_string();
+    let uri = open_meeting(url);
     let at_a = join_meeting(&mut alice, &uri);
     let host = uri_of(at_a.header(&HeaderName::Contact).unwrap());
     assert!(host.contains("127.0.0.1"), "a hosts the meeting: {host}");
@@ -355,20 +360,7 @@ fn a_killed_front_end_costs_its_users_one_registration() {
     let mut inbox = vec![];
     until_reachable(&mut bob, &mut alice, &mut inbox);
     // a meeting hosted by a (alice joined first), carol in it through b
-    let created = run(
-        url,
-        &[
-            "meeting",
-            "create",
-            "--organizer",
-            "user0001",
-            "--access",
-            "Everyone",
-            "--json",
-        ],
-    );
-    let meeting = first_json(&created).unwrap_or_else(|| panic!("{created}"));
-    let uri = meeting["uri"].as_str().unwrap().to_string();
+    let uri = open_meeting(url);
     join_meeting(&mut alice, &uri);
     let seat = join_meeting(&mut carol, &uri);
     assert!(
