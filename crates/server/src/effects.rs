@@ -127,10 +127,11 @@ pub enum Completion {
         Result<Option<confab_store::Meeting>, StoreError>,
         Option<String>,
     ),
-    /// The meeting of a dial-in caller's conference ID.
+    /// The meeting of a dial-in caller's conference ID: none, or one this front end may
+    /// host, or (`Elsewhere`) one live on another front end of the pool.
     ConferenceFound {
         id: u32,
-        result: Result<Option<confab_store::Meeting>, StoreError>,
+        result: Result<crate::focus::Lookup, StoreError>,
     },
     /// A dial-in leader's PIN, checked.
     PinVerified {
@@ -311,15 +312,17 @@ impl Core {
                     let m = store.meeting_by_conference_id(&conference_id)?;
                     // in a pool the caller joins here: this front end hosts the meeting,
                     // unless another already does (not reachable from this attendant)
+                    use crate::focus::Lookup;
                     match (m, &self.pool) {
                         (Some(m), Some(pool)) => match store.host_meeting(&m.key, &pool.name)? {
-                            None => Ok(Some(m)),
+                            None => Ok(Lookup::Found(Box::new(m))),
                             Some(host) => {
                                 tracing::warn!(meeting = %m.key, front_end = %host, "dial-in: the meeting is live on another front end of the pool, which this attendant cannot reach");
-                                Ok(None)
+                                Ok(Lookup::Elsewhere)
                             }
                         },
-                        (m, _) => Ok(m),
+                        (Some(m), None) => Ok(Lookup::Found(Box::new(m))),
+                        (None, _) => Ok(Lookup::Unknown),
                     }
                 }),
             },

@@ -18,6 +18,18 @@ use confab_media::{Clip, Prompt};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// What a conference ID names.
+#[derive(Debug)]
+pub enum Lookup {
+    /// No meeting (or none open to dial-in).
+    Unknown,
+    /// A meeting this front end may host.
+    Found(Box<confab_store::Meeting>),
+    /// A meeting live on another front end of the pool, which dial-in cannot reach from
+    /// here (docs/pool.md).
+    Elsewhere,
+}
+
 /// The key of the attendant's table (no meeting key contains '@').
 pub(crate) const ATTENDANT: &str = "@attendant";
 /// Failed leader PINs allowed in [`PIN_WINDOW`] per meeting, per caller number and per
@@ -527,7 +539,7 @@ impl Core {
     pub(crate) fn conference_found(
         &self,
         id: u32,
-        result: Result<Option<confab_store::Meeting>, confab_store::StoreError>,
+        result: Result<Lookup, confab_store::StoreError>,
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) {
@@ -538,7 +550,15 @@ impl Core {
                 return;
             };
             let meeting = match result {
-                Ok(m) => m,
+                Ok(Lookup::Found(m)) => Some(*m),
+                Ok(Lookup::Unknown) => None,
+                Ok(Lookup::Elsewhere) => {
+                    // known, but not to be joined from here: no use trying again
+                    let acts = d.attendant.goodbye(Prompt::NotAdmitted);
+                    self.attendant_acts(&mut st, id, acts, now, &mut sends);
+                    drop(st);
+                    return self.flush(sends, now, out);
+                }
                 Err(e) => {
                     tracing::error!("reading a meeting by conference ID: {e}");
                     None

@@ -39,7 +39,7 @@ pub(crate) mod roster;
 mod subscriptions;
 
 pub(crate) use dialin::{access_number_of, DEFAULT_LANG};
-pub use dialin::{SpeechPart, SpeechTo};
+pub use dialin::{Lookup, SpeechPart, SpeechTo};
 use dialog::{fix_to, rename_from, Dialog};
 pub use live::{LiveAction, LiveFailure, LiveParticipant, LiveView, MeetingAction};
 use subscriptions::Subscription;
