@@ -416,6 +416,14 @@ fn a_killed_front_end_costs_its_users_one_registration() {
         focus.contains("127.0.0.2"),
         "the meeting moved to b: {focus}"
     );
+    // alice is offline to watchers: at b, which saw a die, and at a front end started
+    // after a died (it does not take in what a held over its connections)
+    let (_, first) = subscribe(&mut carol, "user0001", "presence", 60);
+    assert!(body_of(&first).contains("closed"), "{}", body_of(&first));
+    let d = front_end("127.0.0.5", url, "fe-d");
+    let mut dave = signed_in("user0000", &d);
+    let (_, first) = subscribe(&mut dave, "user0001", "presence", 60);
+    assert!(body_of(&first).contains("closed"), "{}", body_of(&first));
     // the first message after the kill finds the front end gone (an error its sender sees);
     // from then on messages for alice are kept for her (202)
     assert!(refused.len() <= 1, "refused after the kill: {refused:?}");

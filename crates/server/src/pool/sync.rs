@@ -68,11 +68,12 @@ pub fn join(core: &Core, store: &Store) -> Result<(usize, usize), confab_store::
     if dropped > 0 {
         tracing::info!("{dropped} registrations over connections closed by the restart removed");
     }
+    // the others first: what a dead one held over its connections is not taken in
+    refresh_members(core, pool, &store.front_ends()?, now_ms);
     let (counts, _) = read_whole(core, pool, store, true, Instant::now(), now_ms)?;
     let newest = store.newest_message_id()?;
     pool.messages_seen.store(newest, Ordering::Relaxed);
     store.heartbeat(&record(core, pool, "Active", now_ms))?;
-    refresh_members(core, pool, &store.front_ends()?, now_ms);
     Ok(counts)
 }
 
@@ -95,10 +96,23 @@ fn read_whole(
         touched.extend(core.location.remove_where(|b| b.owner.is_some()));
         touched.extend(core.presence.drop_owned_by(|_| true));
     }
+    // front ends known dead: their connections' bindings and their publications went
+    // with them (as refresh_members drops them when it sees one die)
+    let dead: Vec<String> = pool
+        .members
+        .read()
+        .iter()
+        .filter(|(_, m)| !m.beating)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let of_dead = |fe: &str| dead.iter().any(|d| d == fe);
     let seq = store.registrations_seq()?;
     let rows = store.registrations(None, now_ms)?;
     for r in &rows {
         let own = r.front_end == *pool.name;
+        if !own && r.flow.is_some() && of_dead(&r.front_end) {
+            continue;
+        }
         if (starting || !own) && core.apply_shared(r, own, now, now_ms) {
             touched.push(r.aor.clone());
         }
@@ -107,6 +121,9 @@ fn read_whole(
     let (pubs, pub_seq) = store.publications(now_ms)?;
     for p in &pubs {
         let own = p.front_end == *pool.name;
+        if !own && of_dead(&p.front_end) {
+            continue;
+        }
         if (starting || !own) && apply_publication(core, p, own, now, now_ms) {
             touched.push(p.presentity.clone());
         }
