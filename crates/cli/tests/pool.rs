@@ -234,6 +234,46 @@ fn users_of_two_front_ends_reach_each_other() {
         let r = bob.expect_response(&Method::Message, m.cseq().unwrap().seq, 200..=699);
         assert_eq!(r.status(), Some(403), "{user}: {}", first_line(&r));
     }
+    // nor with an entry made with the pool's own key (as one overheard between front ends
+    // would be) used past its expiry, or for another request than the one it was made for
+    let key = confab_store::Store::open_url(url)
+        .unwrap()
+        .server_secret("record-route")
+        .unwrap();
+    let tokens = confab_server::route_token::RouteTokens::new(key);
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // (the same entry made fresh for the request passes the check: refused only because
+    // such a request is nothing one front end forwards to another)
+    for (what, age, next_seq, other_tag) in [
+        ("fresh", 0, 0, false),
+        ("expired a minute ago", 120, 0, false),
+        ("made for the previous CSeq", 0, 1, false),
+        ("made for another From tag", 0, 0, true),
+    ] {
+        bob.new_call();
+        let target = alice.aor();
+        let mut m = bob.request(Method::Message, &target, &target);
+        let call_id = m.call_id().unwrap().to_string();
+        let tag = m.from_hdr().unwrap().tag().unwrap().to_string();
+        let seq = m.cseq().unwrap().seq;
+        let tag = if other_tag { "x".to_string() } else { tag };
+        let token = tokens.sign_pool(&call_id, &tag, seq - next_seq, None, now_s - age);
+        m.headers.push_front(
+            HeaderName::Route,
+            format!("<sip:{token}@{};transport=tcp;lr>", host_port(&b.addr)),
+        );
+        m.set_body("text/plain", "replayed");
+        bob.send(&m);
+        let r = bob.expect_response(&Method::Message, seq, 200..=699);
+        assert_eq!(r.status(), Some(403), "{what}: {}", first_line(&r));
+        let forged = r
+            .reason()
+            .is_some_and(|x| x.contains("not issued by this server"));
+        assert_eq!(forged, what != "fresh", "{what}: {}", first_line(&r));
+    }
 
     // presence: bob publishes through b, alice watches through a (alice is in bob's
     // workgroup, so she sees his note)
