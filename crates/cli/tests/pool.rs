@@ -135,8 +135,8 @@ fn join_meeting(ua: &mut Ua, uri: &str) -> Message {
     ok
 }
 
-/// A meeting of user0001's that everyone may join, made in the store at `url`: its URI.
-fn open_meeting(url: &str) -> String {
+/// A meeting of user0001's that everyone may join, made in the store at `url`: its JSON.
+fn open_meeting_json(url: &str) -> serde_json::Value {
     let created = run(
         url,
         &[
@@ -149,8 +149,12 @@ fn open_meeting(url: &str) -> String {
             "--json",
         ],
     );
-    let meeting = first_json(&created).unwrap_or_else(|| panic!("{created}"));
-    meeting["uri"].as_str().unwrap().to_string()
+    first_json(&created).unwrap_or_else(|| panic!("{created}"))
+}
+
+/// The URI of a new meeting as [`open_meeting_json`] makes it.
+fn open_meeting(url: &str) -> String {
+    open_meeting_json(url)["uri"].as_str().unwrap().to_string()
 }
 
 /// A MESSAGE's text as received.
@@ -523,19 +527,7 @@ fn dial_in_to_a_meeting_live_on_another_front_end_ends_clearly() {
              -Regions \"Redmond\" -PrimaryLanguage \"en-US\"",
         ],
     );
-    let created = run(
-        url,
-        &[
-            "meeting",
-            "create",
-            "--organizer",
-            "user0001",
-            "--access",
-            "Everyone",
-            "--json",
-        ],
-    );
-    let meeting = first_json(&created).unwrap_or_else(|| panic!("{created}"));
+    let meeting = open_meeting_json(url);
     let (uri, id) = (
         meeting["uri"].as_str().unwrap().to_string(),
         meeting["conference_id"].as_str().unwrap().to_string(),
