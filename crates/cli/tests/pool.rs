@@ -157,6 +157,13 @@ fn open_meeting(url: &str) -> String {
     open_meeting_json(url)["uri"].as_str().unwrap().to_string()
 }
 
+/// Waits until `Get-CsComputer -Identity <query>` shows `want`.
+fn computer_shows(url: &str, query: &str, want: &str) {
+    let cmd = format!("Get-CsComputer -Identity {query}");
+    let seen = eventually(|| run(url, &["shell", "-c", &cmd]), |o| o.contains(want));
+    assert!(seen.contains(want), "{seen}");
+}
+
 /// A MESSAGE's text as received.
 fn body_of(m: &Message) -> String {
     String::from_utf8_lossy(&m.body).to_string()
@@ -340,16 +347,7 @@ fn users_of_two_front_ends_reach_each_other() {
         "{roster}"
     );
     // a's heartbeat (each second) reports the meeting it hosts
-    let computers = eventually(
-        || {
-            run(
-                url,
-                &["shell", "-c", "Get-CsComputer -Identity fe-a | fl Meetings"],
-            )
-        },
-        |o| o.contains("Meetings : 1"),
-    );
-    assert!(computers.contains("Meetings : 1"), "{computers}");
+    computer_shows(url, "fe-a | fl Meetings", "Meetings : 1");
 
     // a second front end given a running one's name does not start
     let dir = tempfile::tempdir().unwrap();
@@ -785,16 +783,7 @@ fn a_front_end_cut_off_from_the_store_refuses_new_work() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    let seen = eventually(
-        || {
-            run(
-                url,
-                &["shell", "-c", "Get-CsComputer -Identity fe-a | fl State"],
-            )
-        },
-        |o| o.contains("Unavailable"),
-    );
-    assert!(seen.contains("Unavailable"), "{seen}");
+    computer_shows(url, "fe-a | fl State", "Unavailable");
 
     link.mend();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -802,14 +791,5 @@ fn a_front_end_cut_off_from_the_store_refuses_new_work() {
         assert!(Instant::now() < deadline, "never took work again");
         std::thread::sleep(Duration::from_millis(250));
     }
-    let seen = eventually(
-        || {
-            run(
-                url,
-                &["shell", "-c", "Get-CsComputer -Identity fe-a | fl State"],
-            )
-        },
-        |o| o.contains("Active"),
-    );
-    assert!(seen.contains("Active"), "{seen}");
+    computer_shows(url, "fe-a | fl State", "Active");
 }

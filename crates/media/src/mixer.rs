@@ -133,8 +133,8 @@ pub struct LegCounters {
     pub unknown_pt: u64,
 }
 
-/// A queue of clips played one after the other, without a gap between them.
-/// Clips to play: each with how far it has played and its caller's tag.
+/// A queue of clips played one after the other, without a gap between them: each with how
+/// far it has played and its caller's tag.
 type ClipQueue = VecDeque<(Arc<Clip>, usize, u32)>;
 
 /// Fills `out` from the front of `q`, popping the clips it finishes; the rest of `out`
@@ -209,8 +209,8 @@ struct MixLeg {
     counters: LegCounters,
     prompts: ClipQueue,
     recording: Option<Recording>,
-    /// Events raised in a tick, collected by `take_events`.
-    /// The queue emptied: its last clip's tag.
+    /// Events raised in a tick, collected by `take_events`: the queue emptied (its last
+    /// clip's tag), a recording ended.
     prompt_done: Option<u32>,
     recorded: Option<Arc<Clip>>,
 }

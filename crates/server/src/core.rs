@@ -207,6 +207,17 @@ impl Shard {
         }
     }
 
+    /// Keeps the calls `keep` says yes to (it may take from the others), the count with them.
+    pub(crate) fn retain_calls(
+        &mut self,
+        count: &AtomicUsize,
+        mut keep: impl FnMut(&mut CallUp) -> bool,
+    ) {
+        let before = self.calls.len();
+        self.calls.retain(|_, up| keep(up));
+        count.fetch_sub(before - self.calls.len(), Ordering::Relaxed);
+    }
+
     /// A BYE: the call is over.
     pub(crate) fn call_down(&mut self, call_id: &str, count: &AtomicUsize) {
         if self.calls.remove(call_id).is_some() {
@@ -1470,12 +1481,9 @@ impl Core {
         }
         self.pinned.lock().retain(|_, until| *until > now);
         for s in &self.shards {
-            let mut s = s.lock();
-            let before = s.calls.len();
-            s.calls
-                .retain(|_, up| now.saturating_duration_since(up.since) < CALL_MAX_AGE);
-            self.active_calls
-                .fetch_sub(before - s.calls.len(), Ordering::Relaxed);
+            s.lock().retain_calls(&self.active_calls, |up| {
+                now.saturating_duration_since(up.since) < CALL_MAX_AGE
+            });
         }
         self.defence.sweep(now);
         self.presence_sweep(now, &mut jobs, out);

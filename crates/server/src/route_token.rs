@@ -174,6 +174,7 @@ impl RouteTokens {
                 "" => "",
                 r => r.strip_prefix('-').ok_or(Invalid::BadMac)?,
             };
+            // digits only (`from_str_radix` would also take a sign)
             if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(Invalid::BadMac);
             }

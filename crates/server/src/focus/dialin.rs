@@ -511,27 +511,24 @@ impl Core {
                 SpeechPart::Clip(c) => c,
             })
             .collect();
-        if let SpeechTo::Attendant(leg, tag) = to {
-            // under the focus lock, as the attendant stops prompts: nothing it stopped
-            // (speech still being made then) plays after
-            let mut st = self.focus.state.lock();
-            let current = st
-                .leg_owner(leg)
-                .filter(|(key, _)| key == ATTENDANT)
-                .and_then(|(_, id)| st.dial_in(id))
-                .is_some_and(|d| d.prompts == tag);
-            if current {
-                for c in clips {
-                    media.play_tagged(leg, c, tag);
+        match to {
+            SpeechTo::Attendant(leg, tag) => {
+                // under the focus lock, as the attendant stops prompts: nothing it stopped
+                // (speech still being made then) plays after
+                let mut st = self.focus.state.lock();
+                let current = st
+                    .leg_owner(leg)
+                    .filter(|(key, _)| key == ATTENDANT)
+                    .and_then(|(_, id)| st.dial_in(id))
+                    .is_some_and(|d| d.prompts == tag);
+                if current {
+                    clips
+                        .into_iter()
+                        .for_each(|c| media.play_tagged(leg, c, tag));
                 }
             }
-            return;
-        }
-        for c in clips {
-            match to {
-                SpeechTo::Leg(leg) | SpeechTo::Attendant(leg, _) => media.play(leg, c),
-                SpeechTo::Room(room) => media.announce(room, c),
-            }
+            SpeechTo::Leg(leg) => clips.into_iter().for_each(|c| media.play(leg, c)),
+            SpeechTo::Room(room) => clips.into_iter().for_each(|c| media.announce(room, c)),
         }
     }
 
@@ -549,16 +546,10 @@ impl Core {
             let Some(d) = st.dial_in(id) else {
                 return;
             };
+            let elsewhere = matches!(result, Ok(Lookup::Elsewhere));
             let meeting = match result {
-                Ok(Lookup::Found(m)) => Some(*m),
-                Ok(Lookup::Unknown) => None,
-                Ok(Lookup::Elsewhere) => {
-                    // known, but not to be joined from here: no use trying again
-                    let acts = d.attendant.goodbye(Prompt::NotAdmitted);
-                    self.attendant_acts(&mut st, id, acts, now, &mut sends);
-                    drop(st);
-                    return self.flush(sends, now, out);
-                }
+                Ok(Lookup::Found(m)) => Some(m),
+                Ok(Lookup::Unknown | Lookup::Elsewhere) => None,
                 Err(e) => {
                     tracing::error!("reading a meeting by conference ID: {e}");
                     None
@@ -578,8 +569,13 @@ impl Core {
             });
             let found = meeting.is_some();
             tracing::info!(participant = id, found, "conference ID looked up");
-            d.meeting = meeting.map(Box::new);
-            let acts = d.attendant.looked_up(found);
+            d.meeting = meeting;
+            let acts = if elsewhere {
+                // known, but not to be joined from here: no use trying again
+                d.attendant.goodbye(Prompt::NotAdmitted)
+            } else {
+                d.attendant.looked_up(found)
+            };
             self.attendant_acts(&mut st, id, acts, now, &mut sends);
         }
         self.flush(sends, now, out);

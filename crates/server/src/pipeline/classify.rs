@@ -143,11 +143,14 @@ impl Core {
                 let call_id = msg.call_id().map(|c| c.as_str()).unwrap_or("");
                 let from_tag = msg.from_hdr().and_then(|f| f.tag()).unwrap_or("");
                 let to_tag = msg.to_hdr().and_then(|t| t.tag()).unwrap_or("");
-                let seq = msg.cseq().map_or(0, |c| c.seq);
-                let now_s = if user.starts_with("cp-") {
-                    crate::clock::real_unix_ms() as u64 / 1000
+                // a pool entry is bound to the request's CSeq number and expires
+                let (seq, now_s) = if user.starts_with("cp-") {
+                    (
+                        msg.cseq().map_or(0, |c| c.seq),
+                        crate::clock::real_unix_ms() as u64 / 1000,
+                    )
                 } else {
-                    0
+                    (0, 0)
                 };
                 match self
                     .route_tokens

@@ -393,19 +393,15 @@ impl Core {
         }
         let mut seats = vec![];
         for shard in &self.shards {
-            let mut shard = shard.lock();
-            let ended: Vec<String> = shard
-                .calls
-                .iter()
-                .filter(|(_, c)| c.seat.as_ref().is_some_and(|s| hosts.contains(&s.host)))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in ended {
-                if let Some(seat) = shard.calls.get_mut(&id).and_then(|c| c.seat.take()) {
-                    seats.push(seat);
+            shard.lock().retain_calls(&self.active_calls, |c| {
+                match c.seat.take_if(|s| hosts.contains(&s.host)) {
+                    Some(seat) => {
+                        seats.push(seat);
+                        false
+                    }
+                    None => true,
                 }
-                shard.call_down(&id, &self.active_calls);
-            }
+            });
         }
         for mut seat in seats {
             seat.dialog.cseq = SEAT_BYE_CSEQ;
