@@ -256,20 +256,20 @@ fn last_of_each<'a, T, K: Eq + std::hash::Hash>(
 }
 
 /// Rows written per statement.
-const UPSERT_CHUNK: usize = 128;
+const ROWS_PER_INSERT: usize = 128;
 
-/// `INSERT INTO table (columns) VALUES (…), (…) ON CONFLICT (key) DO UPDATE SET update`, a
-/// statement per [`UPSERT_CHUNK`] rows (one round trip each, not one per row).
-fn upsert(
+/// `INSERT INTO table (columns) VALUES (…), (…) <conflict>` (`conflict`: an `ON CONFLICT`
+/// clause, or empty), a statement per [`ROWS_PER_INSERT`] rows (one round trip each, not
+/// one per row).
+fn insert_rows(
     tx: &Conn<'_>,
     table: &str,
     columns: &str,
-    key: &str,
-    update: &str,
+    conflict: &str,
     rows: impl Iterator<Item = Vec<Value>>,
 ) -> Result<(), StoreError> {
     let width = columns.split(',').count();
-    let mut chunk: Vec<Value> = Vec::with_capacity(UPSERT_CHUNK * width);
+    let mut chunk: Vec<Value> = Vec::with_capacity(ROWS_PER_INSERT * width);
     let flush = |chunk: &mut Vec<Value>| -> Result<(), StoreError> {
         let n = chunk.len() / width;
         if n == 0 {
@@ -284,7 +284,7 @@ fn upsert(
             .collect();
         tx.execute(
             &format!(
-                "INSERT INTO {table} ({columns}) VALUES {} ON CONFLICT ({key}) DO UPDATE SET {update}",
+                "INSERT INTO {table} ({columns}) VALUES {} {conflict}",
                 tuples.join(", ")
             ),
             chunk,
@@ -294,7 +294,7 @@ fn upsert(
     };
     for row in rows {
         chunk.extend(row);
-        if chunk.len() >= UPSERT_CHUNK * width {
+        if chunk.len() >= ROWS_PER_INSERT * width {
             flush(&mut chunk)?;
         }
     }
@@ -404,13 +404,12 @@ impl Store {
                     now.into(),
                 ]
             });
-            upsert(
+            insert_rows(
                 tx,
                 "registrations",
                 "aor, binding, contact, q, expires_at, call_id, cseq, instance, reg_id, flow, \
                  path, user_agent, source, front_end, seq, changed_at",
-                "aor, binding",
-                "contact = excluded.contact, q = excluded.q, expires_at = excluded.expires_at, \
+                "ON CONFLICT (aor, binding) DO UPDATE SET contact = excluded.contact, q = excluded.q, expires_at = excluded.expires_at, \
                  call_id = excluded.call_id, cseq = excluded.cseq, instance = excluded.instance, \
                  reg_id = excluded.reg_id, flow = excluded.flow, path = excluded.path, \
                  user_agent = excluded.user_agent, source = excluded.source, \
@@ -520,12 +519,11 @@ impl Store {
         // a refresh keeps the document the row has: the batch's last change of a
         // publication takes the newest document of the batch with it
         let mut merged: Vec<SharedPublication> = vec![];
+        let mut at = std::collections::HashMap::with_capacity(changes.len());
         for p in changes {
-            match merged
-                .iter_mut()
-                .find(|m| m.presentity == p.presentity && m.publication == p.publication)
-            {
-                Some(m) => {
+            match at.entry((p.presentity.as_str(), p.publication.as_str())) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let m: &mut SharedPublication = &mut merged[*e.get()];
                     let doc = if p.doc.is_empty() {
                         std::mem::take(&mut m.doc)
                     } else {
@@ -533,7 +531,10 @@ impl Store {
                     };
                     *m = SharedPublication { doc, ..p.clone() };
                 }
-                None => merged.push(p.clone()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(merged.len());
+                    merged.push(p.clone());
+                }
             }
         }
         self.transaction(|tx| {
@@ -550,12 +551,11 @@ impl Store {
                     now.into(),
                 ]
             });
-            upsert(
+            insert_rows(
                 tx,
                 "publications",
                 "presentity, publication, etag, doc, expires_at, front_end, seq, changed_at",
-                "presentity, publication",
-                "etag = excluded.etag, \
+                "ON CONFLICT (presentity, publication) DO UPDATE SET etag = excluded.etag, \
                  doc = CASE WHEN excluded.doc = '' THEN publications.doc ELSE excluded.doc END, \
                  expires_at = excluded.expires_at, front_end = excluded.front_end, \
                  seq = excluded.seq, changed_at = excluded.changed_at",
@@ -618,20 +618,22 @@ impl Store {
                 "DELETE FROM live_sessions WHERE front_end = ?1",
                 vals![front_end],
             )?;
-            for l in sessions.iter().take(MAX_LIVE_SESSIONS) {
-                tx.execute(
-                    "INSERT INTO live_sessions (front_end, kind, user_key, peer, since)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    vals![
-                        front_end,
-                        l.kind.as_str(),
-                        l.user_key.as_str(),
-                        l.peer.as_str(),
-                        l.since
-                    ],
-                )?;
-            }
-            Ok(())
+            let rows = sessions.iter().take(MAX_LIVE_SESSIONS).map(|l| {
+                vec![
+                    front_end.into(),
+                    l.kind.as_str().into(),
+                    l.user_key.as_str().into(),
+                    l.peer.as_str().into(),
+                    l.since.into(),
+                ]
+            });
+            insert_rows(
+                tx,
+                "live_sessions",
+                "front_end, kind, user_key, peer, since",
+                "",
+                rows,
+            )
         })
     }
 
