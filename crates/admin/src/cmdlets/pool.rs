@@ -72,16 +72,22 @@ fn state_of(fe: &FrontEnd, now: i64) -> &str {
     }
 }
 
-fn front_ends(b: &Bound, s: &Session) -> Result<Vec<FrontEnd>, ExecError> {
+pub(super) fn front_ends(b: &Bound, s: &Session) -> Result<Vec<FrontEnd>, ExecError> {
     s.store.front_ends().map_err(|e| store_err(b, e))
+}
+
+/// The pools `Get-CsPool` lists: one per site of the front ends, sorted.
+pub(super) fn pools_of(all: &[FrontEnd]) -> Vec<String> {
+    let mut pools: Vec<String> = all.iter().map(pool_of).collect();
+    pools.sort();
+    pools.dedup();
+    pools
 }
 
 fn get_pool(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     let all = front_ends(b, s)?;
     let now = now_ms();
-    let mut pools: Vec<String> = all.iter().map(pool_of).collect();
-    pools.sort();
-    pools.dedup();
+    let mut pools = pools_of(&all);
     if let Some(id) = text_arg(b, s, "Identity")? {
         pools.retain(|p| p.eq_ignore_ascii_case(&id));
         if pools.is_empty() {

@@ -53,21 +53,6 @@ pub(super) fn cmdlets() -> Vec<FixedCmdlet> {
     ]
 }
 
-/// The pools `Get-CsPool` lists: the sites of the front ends on this store (`Global` for
-/// those without one).
-fn pool_names(b: &Bound, s: &Session) -> Result<Vec<String>, ExecError> {
-    let mut pools: Vec<String> = s
-        .store
-        .front_ends()
-        .map_err(|e| store_err(b, e))?
-        .into_iter()
-        .map(|f| f.site.unwrap_or_else(|| "Global".into()))
-        .collect();
-    pools.sort();
-    pools.dedup();
-    Ok(pools)
-}
-
 /// A SIP address without its scheme, lower case.
 fn bare_address(a: &str) -> String {
     let a = a.trim();
@@ -79,7 +64,7 @@ fn bare_address(a: &str) -> String {
 fn enable_user(b: &Bound, s: &mut Session, input: Option<Vec<Obj>>) -> Result<Vec<Obj>, ExecError> {
     // every parameter and every target is checked before the first user changes
     if let Some(pool) = text_arg(b, s, "RegistrarPool")? {
-        let pools = pool_names(b, s)?;
+        let pools = super::pool::pools_of(&super::pool::front_ends(b, s)?);
         if !pools.iter().any(|p| p.eq_ignore_ascii_case(pool.trim())) {
             let known = if pools.is_empty() {
                 "none: no front end has started on this store yet".to_string()
