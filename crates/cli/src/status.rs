@@ -29,15 +29,6 @@ fn utc(ms: i64) -> String {
     format!("{} UTC", confab_admin::format_time(ms))
 }
 
-/// Active, Unavailable (an active front end silent for longer than DEAD_AFTER_MS), Stopped
-/// or Isolated: as Get-CsComputer says.
-pub fn state(fe: &FrontEnd, now: i64) -> &str {
-    match fe.state.as_str() {
-        "Active" if now - fe.heartbeat_at > DEAD_AFTER_MS => "Unavailable",
-        s => s,
-    }
-}
-
 /// The counters of a heartbeat's JSON `load`: `None` for one it does not carry (a front
 /// end of an older version) or a load that is not JSON.
 fn counters(fe: &FrontEnd) -> Vec<(&'static str, Option<u64>)> {
@@ -55,7 +46,7 @@ pub fn status(store: &Store, store_name: &str, backend: &str, as_json: bool) -> 
     let endpoints = store.registrations(None, now)?.len();
     // over the active front ends; `None` for a counter none of them reports
     let mut totals: Vec<(&str, Option<u64>)> = COUNTERS.iter().map(|k| (*k, None)).collect();
-    for fe in fes.iter().filter(|f| state(f, now) == "Active") {
+    for fe in fes.iter().filter(|f| f.shown_state(now) == "Active") {
         for (i, (_, v)) in counters(fe).into_iter().enumerate() {
             if let Some(v) = v {
                 totals[i].1 = Some(totals[i].1.unwrap_or(0) + v);
@@ -74,8 +65,8 @@ pub fn status(store: &Store, store_name: &str, backend: &str, as_json: bool) -> 
                 json!({
                     "name": f.name,
                     "address": f.address,
-                    "pool": f.site.clone().unwrap_or_else(|| "Global".into()),
-                    "state": state(f, now),
+                    "pool": f.pool(),
+                    "state": f.shown_state(now),
                     "last_heartbeat": utc(f.heartbeat_at),
                     "heartbeat_age_ms": now - f.heartbeat_at,
                     "started": utc(f.started_at),
@@ -126,7 +117,7 @@ pub fn status(store: &Store, store_name: &str, backend: &str, as_json: bool) -> 
                 } else {
                     &f.address
                 },
-                state(f, now),
+                f.shown_state(now),
                 format!("{} ({:.1} s ago)", utc(f.heartbeat_at), age as f64 / 1000.0),
             );
             for (_, v) in counters(f) {

@@ -44,6 +44,21 @@ impl FrontEnd {
     pub fn alive(&self, now_ms: i64) -> bool {
         self.state == "Active" && now_ms - self.heartbeat_at <= DEAD_AFTER_MS
     }
+
+    /// The pool it belongs to: its site's (`Global` without one).
+    pub fn pool(&self) -> &str {
+        self.site.as_deref().unwrap_or("Global")
+    }
+
+    /// Its state as administrators see it at `now_ms` (Get-CsComputer, `confab status`):
+    /// Active, Unavailable (active but silent for longer than [`DEAD_AFTER_MS`]), Stopped or
+    /// Isolated.
+    pub fn shown_state(&self, now_ms: i64) -> &str {
+        match self.state.as_str() {
+            "Active" if now_ms - self.heartbeat_at > DEAD_AFTER_MS => "Unavailable",
+            s => s,
+        }
+    }
 }
 
 /// A presence publication (PUBLISH) as the pool shares it.

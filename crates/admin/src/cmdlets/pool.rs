@@ -7,7 +7,6 @@
 //! shell sees the whole pool; nothing here changes anything.
 
 use super::*;
-use confab_store::pool::DEAD_AFTER_MS;
 use confab_store::FrontEnd;
 
 pub(super) fn cmdlets() -> Vec<FixedCmdlet> {
@@ -60,25 +59,13 @@ pub(super) fn cmdlets() -> Vec<FixedCmdlet> {
     ]
 }
 
-/// The pool a front end belongs to: its site's (`Global` without one).
-fn pool_of(fe: &FrontEnd) -> String {
-    fe.site.clone().unwrap_or_else(|| "Global".into())
-}
-
-fn state_of(fe: &FrontEnd, now: i64) -> &str {
-    match fe.state.as_str() {
-        "Active" if now - fe.heartbeat_at > DEAD_AFTER_MS => "Unavailable",
-        s => s,
-    }
-}
-
 pub(super) fn front_ends(b: &Bound, s: &Session) -> Result<Vec<FrontEnd>, ExecError> {
     s.store.front_ends().map_err(|e| store_err(b, e))
 }
 
 /// The pools `Get-CsPool` lists: one per site of the front ends, sorted.
 pub(super) fn pools_of(all: &[FrontEnd]) -> Vec<String> {
-    let mut pools: Vec<String> = all.iter().map(pool_of).collect();
+    let mut pools: Vec<String> = all.iter().map(|f| f.pool().to_string()).collect();
     pools.sort();
     pools.dedup();
     pools
@@ -97,7 +84,7 @@ fn get_pool(b: &Bound, s: &mut Session, _input: Option<Vec<Obj>>) -> Result<Vec<
     Ok(pools
         .into_iter()
         .map(|p| {
-            let members: Vec<&FrontEnd> = all.iter().filter(|f| pool_of(f) == p).collect();
+            let members: Vec<&FrontEnd> = all.iter().filter(|f| f.pool() == p).collect();
             let up = members.iter().filter(|f| f.alive(now)).count();
             Obj::record(
                 "Pool",
@@ -136,7 +123,7 @@ fn get_computer(
         }
     }
     if let Some(p) = text_arg(b, s, "Pool")? {
-        all.retain(|f| pool_of(f).eq_ignore_ascii_case(&p));
+        all.retain(|f| f.pool().eq_ignore_ascii_case(&p));
     }
     Ok(all
         .iter()
@@ -147,9 +134,9 @@ fn get_computer(
                 "Computer",
                 vec![
                     ("Identity".into(), json!(f.name)),
-                    ("Pool".into(), json!(pool_of(f))),
+                    ("Pool".into(), json!(f.pool())),
                     ("Fqdn".into(), json!(f.address)),
-                    ("State".into(), json!(state_of(f, now))),
+                    ("State".into(), json!(f.shown_state(now))),
                     (
                         "LastHeartbeat".into(),
                         json!(crate::format_time(f.heartbeat_at)),
@@ -183,7 +170,7 @@ fn get_user_pool_info(
             .first()
             .and_then(|n| all.iter().find(|f| f.name == *n))
             .or(all.first())
-            .map(pool_of)
+            .map(|f| f.pool().to_string())
             .unwrap_or_else(|| "Global".into());
         out.push(Obj::record(
             "UserPoolInfo",
